@@ -1,0 +1,120 @@
+// What the API (GraphQL, REST, subscriptions) needs from the log: the pipeline's public face.
+import type { EventFilter, EventQuery, JsonObject, LogHead, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+
+/** One event to append, already validated by the API (zod) and with timestamp in epoch ms. */
+export interface AppendRequest {
+  sourceAppId: string;
+  eventType: string;
+  timestamp: number;
+  payload: JsonObject;
+  idempotencyKey?: string | null;
+  /** If given, must equal the log's head hash at sequencing time, else CONFLICT and nothing written. */
+  expectedPrevHash?: string | null;
+}
+
+export interface InclusionProofResult {
+  sourceAppId: string;
+  leafIndex: number;
+  treeSize: number;
+  leafHash: string;
+  rootHash: string;
+  hashes: string[];
+  checkpoint: StoredCheckpoint;
+}
+
+export interface ConsistencyProofResult {
+  sourceAppId: string;
+  fromSize: number;
+  toSize: number;
+  fromRoot: string;
+  toRoot: string;
+  hashes: string[];
+}
+
+export interface RangeProofResult {
+  sourceAppId: string;
+  start: number;
+  end: number;
+  treeSize: number;
+  rootHash: string;
+  /** Compact range of [0, start), left to right. */
+  leftHashes: string[];
+  /** Compact range of [end, treeSize), left to right. */
+  rightHashes: string[];
+  events: StoredEvent[];
+  checkpoint: StoredCheckpoint;
+}
+
+export type VerificationProblemKind =
+  | 'BROKEN_LINK'
+  | 'LEAF_HASH_MISMATCH'
+  | 'GAP'
+  | 'DUPLICATE_POSITION'
+  | 'TREE_NODE_MISMATCH'
+  | 'ROOT_MISMATCH'
+  | 'BAD_SIGNATURE'
+  | 'BAD_CHECKPOINT';
+
+export interface VerificationProblem {
+  kind: VerificationProblemKind;
+  /** The log position the problem was found at (for checkpoints: their tree size). */
+  seq: number;
+  message: string;
+}
+
+export interface VerificationReport {
+  sourceAppId: string;
+  fromSeq: number;
+  toSeq: number;
+  eventsChecked: number;
+  checkpointsChecked: number;
+  ok: boolean;
+  /** Lowest position of any problem, or null when ok. */
+  firstBadSeq: number | null;
+  problems: VerificationProblem[];
+}
+
+export interface CheckpointUpdate {
+  checkpoint: StoredCheckpoint;
+  /** The previous checkpoint of that log, or null for its first. */
+  previous: StoredCheckpoint | null;
+  /** RFC 9162 consistency proof from previous.treeSize to checkpoint.treeSize (empty if no previous). */
+  consistencyHashes: string[];
+}
+
+export interface ServerInfo {
+  version: string;
+  keyName: string;
+  verifierKey: string;
+  originPrefix: string;
+  checkpointIntervalMs: number;
+}
+
+export interface LogService {
+  readonly info: ServerInfo;
+
+  /** Append atomically (all or nothing) and durably; resolves once committed. Throws LogError. */
+  append(requests: AppendRequest[]): Promise<StoredEvent[]>;
+
+  getEvent(sourceAppId: string, seq: number): Promise<StoredEvent | null>;
+  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** Events matching filter committed after `afterPos`, in commit order. */
+  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]>;
+  getLogHead(sourceAppId: string): Promise<LogHead | null>;
+  listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]>;
+
+  getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null>;
+  listCheckpoints(sourceAppId: string, afterTreeSize: number | null, limit: number, direction: 'asc' | 'desc'): Promise<StoredCheckpoint[]>;
+  /** Proofs default to the latest checkpoint's size and accept any size up to it. Throw LogError. */
+  inclusionProof(sourceAppId: string, seq: number, treeSize?: number): Promise<InclusionProofResult>;
+  consistencyProof(sourceAppId: string, fromSize: number, toSize: number): Promise<ConsistencyProofResult>;
+  rangeProof(sourceAppId: string, start: number, end: number, treeSize?: number): Promise<RangeProofResult>;
+  verifyLog(sourceAppId: string, fromSeq?: number, toSeq?: number): Promise<VerificationReport>;
+
+  /** Integrate and publish now for every log that grew; returns the new checkpoints. */
+  publishCheckpoints(): Promise<StoredCheckpoint[]>;
+
+  /** Called after each commit with the committed events in pos order. Returns an unsubscribe function. */
+  onCommitted(listener: (events: StoredEvent[]) => void): () => void;
+  onCheckpoint(listener: (update: CheckpointUpdate) => void): () => void;
+}

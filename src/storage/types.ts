@@ -1,0 +1,158 @@
+// The one narrow interface every storage engine implements (SQLite, MongoDB).
+// Engines store and index; they never hash, sign or decide positions: that is the log pipeline's job.
+// Every engine must pass test/storage/contract.ts.
+
+/** A JSON object as stored in an event payload. */
+export type JsonObject = { [key: string]: JsonValue };
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+
+/** An event as the log stores it. Field names follow the leaf (spec/log-format.md). */
+export interface StoredEvent {
+  sourceAppId: string;
+  seq: number;
+  eventType: string;
+  /** Event time, epoch milliseconds (the leaf's `timestamp` is its ISO form). */
+  timestamp: number;
+  /** Acceptance time, epoch milliseconds. */
+  receivedAt: number;
+  payload: JsonObject;
+  /** Lowercase hex, 64 chars. */
+  prevHash: string;
+  /** Leaf hash, lowercase hex, 64 chars. */
+  hash: string;
+  idempotencyKey: string | null;
+  /**
+   * Commit position: assigned by the engine at append, strictly increasing in commit order
+   * across all logs of one store. Subscriptions replay by it; keyset pagination breaks ties with it.
+   */
+  pos: number;
+}
+
+/** An event ready to be appended: everything but the engine-assigned `pos`. */
+export type NewEvent = Omit<StoredEvent, 'pos'>;
+
+/** The head of a log as derived from its events. */
+export interface LogHead {
+  sourceAppId: string;
+  /** Number of events (= next seq). */
+  size: number;
+  /** Leaf hash of event size-1, or 64 zeros for an empty log. */
+  headHash: string;
+  /** Number of leaves whose tree nodes are stored (<= size). */
+  integratedSize: number;
+  /** receivedAt of the first event, epoch ms. */
+  createdAt: number;
+}
+
+/** A perfect subtree of a log's Merkle tree: leaves [index * 2^level, (index + 1) * 2^level). */
+export interface NodeId {
+  level: number;
+  index: number;
+}
+
+export interface TreeNode extends NodeId {
+  /** 32 bytes. */
+  hash: Uint8Array;
+}
+
+export interface StoredCheckpoint {
+  sourceAppId: string;
+  treeSize: number;
+  /** Lowercase hex. */
+  rootHash: string;
+  /** The full signed note text. */
+  note: string;
+  /** Epoch milliseconds. */
+  publishedAt: number;
+}
+
+export interface EventFilter {
+  sourceAppIds?: string[];
+  eventTypes?: string[];
+  /** Inclusive lower bound on timestamp, epoch ms. */
+  from?: number;
+  /** Exclusive upper bound on timestamp, epoch ms. */
+  to?: number;
+}
+
+/** Keyset position in (timestamp, pos) order. */
+export interface EventKey {
+  timestamp: number;
+  pos: number;
+}
+
+export interface EventQuery {
+  filter: EventFilter;
+  /** Direction of the scan in (timestamp, pos) order. */
+  direction: 'asc' | 'desc';
+  /** Return only events strictly beyond this key in the scan's direction. */
+  after?: EventKey;
+  limit: number;
+}
+
+/** Thrown by appendEvents when a position or idempotency key is already taken. Nothing was written. */
+export class AppendConflictError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'position' | 'idempotencyKey',
+  ) {
+    super(message);
+    this.name = 'AppendConflictError';
+  }
+}
+
+export interface LogStorage {
+  /** Create tables/collections and indexes; idempotent. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  // --- sequencing -------------------------------------------------------------------------
+  /**
+   * Append events, possibly to several logs, atomically and durably: all are written or none.
+   * Each log's events are consecutive, in seq order, starting at that log's current size.
+   * If any (sourceAppId, seq) or (sourceAppId, idempotencyKey) is already taken, throws
+   * AppendConflictError and leaves nothing written (engines without transactions undo their
+   * partial writes before throwing). Returns the events, in input order, with their `pos`.
+   */
+  appendEvents(events: NewEvent[]): Promise<StoredEvent[]>;
+  /** The head of one log, or null if it has no events. */
+  getLogHead(sourceAppId: string): Promise<LogHead | null>;
+  /** Heads of logs ordered by sourceAppId, starting strictly after `afterSourceAppId`. */
+  listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]>;
+  findByIdempotencyKeys(sourceAppId: string, keys: string[]): Promise<StoredEvent[]>;
+
+  // --- reading ----------------------------------------------------------------------------
+  getEvent(sourceAppId: string, seq: number): Promise<StoredEvent | null>;
+  /** Events with start <= seq < end of one log, in seq order, at most `limit`. */
+  getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]>;
+  /** Filtered keyset page in (timestamp, pos) order. */
+  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** Events matching `filter` with pos > afterPos, in pos order, at most `limit`. */
+  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]>;
+  /** The highest pos committed so far (0 when empty). */
+  lastPos(): Promise<number>;
+
+  // --- tree -------------------------------------------------------------------------------
+  /**
+   * Store tree nodes and raise the log's integrated size from `fromSize` to `toSize`, atomically
+   * where the engine can; where it cannot, nodes are written first (they are deterministic, so
+   * rewriting is harmless). `nodes` are of level >= 1 (level 0 is the events' own hash). A no-op when the integrated size is already >= toSize. Throws if the
+   * integrated size is below fromSize (a gap would be left).
+   */
+  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]): Promise<void>;
+  /** Hashes of the given nodes in the same order; level-0 nodes are event leaf hashes. Throws if one is missing. */
+  getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]>;
+
+  // --- checkpoints ------------------------------------------------------------------------
+  /** Idempotent for the same (sourceAppId, treeSize). */
+  putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  /** The checkpoint of that size, or the latest when treeSize is undefined. */
+  getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null>;
+  /** Checkpoints of one log by treeSize in `direction`, strictly beyond `afterTreeSize`. */
+  listCheckpoints(
+    sourceAppId: string,
+    afterTreeSize: number | null,
+    limit: number,
+    direction: 'asc' | 'desc',
+  ): Promise<StoredCheckpoint[]>;
+}
