@@ -1,0 +1,50 @@
+// Configuration from the environment, validated once at start.
+import { z } from 'zod';
+
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const schema = z.object({
+  PORT: intFrom(0, 65535).default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  CHECKPOINT_INTERVAL_MS: intFrom(50, 3_600_000).default(1000),
+  ORIGIN_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'must be 1-128 chars of letters, digits and . _ : / -')
+    .default('chainlog.local'),
+  /** Signing key name in notes; defaults to ORIGIN_PREFIX. */
+  KEY_NAME: z
+    .string()
+    .regex(/^[!-*,-~]{1,128}$/, 'must be 1-128 printable ASCII chars without spaces or +')
+    .optional(),
+  /** PKCS#8 PEM Ed25519 private key file; default: generated into DATA_DIR/signing-key.pem. */
+  SIGNING_KEY_FILE: z.string().min(1).optional(),
+  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
+  MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('chainlog'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().default('development'),
+  /** How far in the future an event timestamp may be. */
+  MAX_CLOCK_SKEW_MS: intFrom(0, 86_400_000).default(300_000),
+  MAX_PAYLOAD_BYTES: intFrom(2, 1_048_576).default(65_536),
+  MAX_PAYLOAD_DEPTH: intFrom(1, 64).default(32),
+  MAX_BATCH_SIZE: intFrom(1, 10_000).default(1000),
+  MAX_BODY_BYTES: intFrom(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
+});
+
+export type Config = z.infer<typeof schema> & { keyName: string; production: boolean };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as shells and compose files often produce them.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  return { ...c, keyName: c.KEY_NAME ?? c.ORIGIN_PREFIX, production: c.NODE_ENV === 'production' };
+}
