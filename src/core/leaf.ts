@@ -1,0 +1,81 @@
+// The leaf of an event (spec/log-format.md "The leaf of an event"): RFC 8785 JSON of exactly these members.
+import canonicalize from 'canonicalize';
+import { toHex } from './hex.js';
+import type { JsonObject } from './json.js';
+import { hashLeaf } from './rfc6962/hasher.js';
+
+/** prevHash of the event at seq 0. */
+export const ZERO_HASH_HEX = '0'.repeat(64);
+
+export const LEAF_VERSION = 1;
+
+const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
+const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const HASH_HEX_RE = /^[0-9a-f]{64}$/;
+
+/** Epoch ms → `YYYY-MM-DDTHH:mm:ss.sssZ`. Throws RangeError for non-integers and years outside 0000–9999. */
+export function formatTime(ms: number): string {
+  if (!Number.isInteger(ms)) throw new RangeError(`time must be an integer number of ms, got ${ms}`);
+  if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) throw new RangeError(`time ${ms} is outside years 0000-9999`);
+  return new Date(ms).toISOString();
+}
+
+/** Inverse of formatTime; throws RangeError unless `s` is exactly that format and a real instant. */
+export function parseTime(s: string): number {
+  const ms = TIME_RE.test(s) ? Date.parse(s) : NaN;
+  if (Number.isNaN(ms) || formatTime(ms) !== s) throw new RangeError(`not a leaf time: ${JSON.stringify(s)}`);
+  return ms;
+}
+
+export interface LeafFields {
+  sourceAppId: string;
+  seq: number;
+  /** Lowercase hex of the previous leaf hash; ZERO_HASH_HEX at seq 0. */
+  prevHash: string;
+  eventType: string;
+  /** formatTime output. */
+  timestamp: string;
+  /** formatTime output. */
+  receivedAt: string;
+  payload: JsonObject;
+}
+
+function checkFields(f: LeafFields): void {
+  if (typeof f.sourceAppId !== 'string') throw new TypeError('sourceAppId must be a string');
+  if (typeof f.eventType !== 'string') throw new TypeError('eventType must be a string');
+  if (!Number.isSafeInteger(f.seq) || f.seq < 0) throw new RangeError(`seq must be a non-negative integer, got ${f.seq}`);
+  if (!HASH_HEX_RE.test(f.prevHash)) throw new TypeError('prevHash must be 64 lowercase hex characters');
+  parseTime(f.timestamp);
+  parseTime(f.receivedAt);
+  if (typeof f.payload !== 'object' || f.payload === null || Array.isArray(f.payload)) {
+    throw new TypeError('payload must be a JSON object');
+  }
+}
+
+/** UTF-8 of the RFC 8785 serialization of the leaf object. Throws on fields the contract cannot encode. */
+export function leafBytes(f: LeafFields): Uint8Array {
+  checkFields(f);
+  const json = canonicalize({
+    v: LEAF_VERSION,
+    sourceAppId: f.sourceAppId,
+    seq: f.seq,
+    prevHash: f.prevHash,
+    eventType: f.eventType,
+    timestamp: f.timestamp,
+    receivedAt: f.receivedAt,
+    payload: f.payload,
+  });
+  if (json === undefined) throw new TypeError('leaf did not serialize');
+  return Buffer.from(json, 'utf8');
+}
+
+/** SHA-256(0x00 || leafBytes(f)). */
+export function leafHash(f: LeafFields): Uint8Array {
+  return hashLeaf(leafBytes(f));
+}
+
+/** The event's `hash`: its leaf hash in lowercase hex. */
+export function leafHashHex(f: LeafFields): string {
+  return toHex(leafHash(f));
+}

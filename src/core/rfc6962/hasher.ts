@@ -1,0 +1,31 @@
+// RFC 9162 §2.1.1 hashing (same as RFC 6962): domain-separated SHA-256 for leaves and interior nodes.
+import { createHash, hash } from 'node:crypto';
+
+export const HASH_SIZE = 32;
+
+const LEAF_PREFIX = 0x00;
+const NODE_PREFIX = 0x01;
+
+// One reused input buffer for interior nodes: hashing is synchronous, so it is never shared mid-use.
+const childrenInput = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
+childrenInput[0] = NODE_PREFIX;
+
+/** SHA-256(0x00 || data). */
+export function hashLeaf(data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(Uint8Array.of(LEAF_PREFIX)).update(data).digest();
+}
+
+/** SHA-256(0x01 || left || right). Both must be HASH_SIZE bytes. */
+export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
+    throw new RangeError(`child hashes must be ${HASH_SIZE} bytes, got ${left.length} and ${right.length}`);
+  }
+  childrenInput.set(left, 1);
+  childrenInput.set(right, 1 + HASH_SIZE);
+  return hash('sha256', childrenInput, 'buffer');
+}
+
+/** Root of the empty tree: SHA-256 of the empty string. */
+export function emptyRoot(): Uint8Array {
+  return createHash('sha256').digest();
+}
