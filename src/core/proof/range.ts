@@ -1,0 +1,53 @@
+// Range proofs: the events [start, end) are exactly the leaves at those indexes of the tree of size N.
+// The verifier folds the compact range of [0, start), the leaves, and the compact range of [end, N)
+// into the root, so the proof is O(log N) hashes whatever end - start.
+import { equalBytes } from '../bytes.js';
+import { CompactRange, rangeNodes } from '../compact/range.js';
+import type { NodeId } from '../compact/node.js';
+import { HASH_SIZE } from '../rfc6962/hasher.js';
+import { ProofError } from './verify.js';
+
+function checkBounds(start: number, end: number, size: number): void {
+  const ok = [start, end, size].every(Number.isSafeInteger) && start >= 0 && start < end && end <= size;
+  if (!ok) throw new RangeError(`invalid range [${start}, ${end}) for tree size ${size}`);
+}
+
+/** Nodes to send with the leaves: left = compact range of [0, start), right = compact range of [end, size). */
+export function rangeProofNodes(start: number, end: number, size: number): { left: NodeId[]; right: NodeId[] } {
+  checkBounds(start, end, size);
+  return { left: rangeNodes(0, start), right: rangeNodes(end, size) };
+}
+
+export function verifyRange(
+  start: number,
+  end: number,
+  size: number,
+  leafHashes: readonly Uint8Array[],
+  left: readonly Uint8Array[],
+  right: readonly Uint8Array[],
+  root: Uint8Array,
+): void {
+  try {
+    checkBounds(start, end, size);
+  } catch (e) {
+    throw new ProofError((e as Error).message);
+  }
+  if (leafHashes.length !== end - start) {
+    throw new ProofError(`got ${leafHashes.length} leaves for range [${start}, ${end})`);
+  }
+  for (const h of [...leafHashes, ...left, ...right]) {
+    if (h.length !== HASH_SIZE) throw new ProofError(`hash has ${h.length} bytes, want ${HASH_SIZE}`);
+  }
+  if (root.length !== HASH_SIZE) throw new ProofError(`root has ${root.length} bytes, want ${HASH_SIZE}`);
+  let tree: CompactRange;
+  let tail: CompactRange;
+  try {
+    tree = CompactRange.from(0, start, left);
+    tail = CompactRange.from(end, size, right);
+  } catch (e) {
+    throw new ProofError((e as Error).message);
+  }
+  for (const h of leafHashes) tree.append(h);
+  tree.appendRange(tail);
+  if (!equalBytes(tree.rootHash(), root)) throw new ProofError('calculated root does not match the expected root');
+}
