@@ -1,0 +1,39 @@
+// The pure core: hashing, leaves, compact ranges, proofs, signed notes and checkpoints. No I/O.
+export { toHex, fromHex } from './hex.js';
+export { toBase64, fromBase64Strict } from './base64.js';
+export { equalBytes } from './bytes.js';
+export type { JsonObject, JsonValue } from './json.js';
+export { HASH_SIZE, hashLeaf, hashChildren, emptyRoot } from './rfc6962/hasher.js';
+export { ZERO_HASH_HEX, LEAF_VERSION, formatTime, parseTime, leafBytes, leafHash, leafHashHex } from './leaf.js';
+export type { LeafFields } from './leaf.js';
+export type { NodeId } from './compact/node.js';
+export { coverage, parent, sibling } from './compact/node.js';
+export { CompactRange, decompose, rangeNodes, rangeSize } from './compact/range.js';
+export type { NodeVisitor } from './compact/range.js';
+export { inclusionNodes, consistencyNodes, rehash } from './proof/nodes.js';
+export type { ProofNodes } from './proof/nodes.js';
+export {
+  ProofError,
+  verifyInclusion,
+  rootFromInclusionProof,
+  verifyConsistency,
+  rootFromConsistencyProof,
+} from './proof/verify.js';
+export { rangeProofNodes, verifyRange } from './proof/range.js';
+export {
+  NoteError,
+  ALG_ED25519,
+  MAX_SIGNATURES,
+  keyId,
+  isValidKeyName,
+  rawPublicKey,
+  createSigner,
+  createVerifier,
+  verifierKeyString,
+  parseVerifierKey,
+  signNote,
+  openNote,
+} from './note/signed-note.js';
+export type { NoteSigner, NoteVerifier, NoteSignature, OpenedNote } from './note/signed-note.js';
+export { CheckpointError, formatCheckpoint, parseCheckpoint, signCheckpoint, openCheckpoint } from './checkpoint.js';
+export type { Checkpoint } from './checkpoint.js';
