@@ -1,0 +1,353 @@
+// The log pipeline, end to end: sequence (Sequencer) → integrate (Integrator) → publish (checkpoints),
+// with proofs and audits read from what was stored.
+import type { Logger } from 'pino';
+import { openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
+import { toHex } from '../core/hex.js';
+import { createSigner, verifierKeyString, parseVerifierKey, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
+import type { EventFilter, EventQuery, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import { auditLog } from './audit.js';
+import { badInput, LogError, notFound } from './errors.js';
+import { Integrator, IntegrityError } from './integrator.js';
+import { Prover } from './prover.js';
+import { Sequencer } from './sequencer.js';
+import type {
+  AppendRequest,
+  CheckpointUpdate,
+  ConsistencyProofResult,
+  InclusionProofResult,
+  LogService,
+  RangeProofResult,
+  ServerInfo,
+  VerificationReport,
+} from './service.js';
+import type { SigningKey } from './signing-key.js';
+
+/** Largest range a single rangeProof may return. */
+export const MAX_RANGE_PROOF_EVENTS = 1000;
+
+export interface ChainlogServiceOptions {
+  storage: LogStorage;
+  key: SigningKey;
+  keyName: string;
+  originPrefix: string;
+  checkpointIntervalMs: number;
+  version: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+export class ChainlogService implements LogService {
+  readonly info: ServerInfo;
+  private readonly storage: LogStorage;
+  private readonly sequencer: Sequencer;
+  private readonly integrator: Integrator;
+  private readonly prover: Prover;
+  private readonly signer: NoteSigner;
+  private readonly verifier: NoteVerifier;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly committedListeners = new Set<(events: StoredEvent[]) => void>();
+  private readonly checkpointListeners = new Set<(update: CheckpointUpdate) => void>();
+  /** Logs that may have grown past their latest checkpoint. */
+  private readonly dirty = new Set<string>();
+  /** Logs whose stored events failed a check; not published again until restart. */
+  private readonly quarantined = new Map<string, string>();
+  private cycle: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly opts: ChainlogServiceOptions) {
+    this.storage = opts.storage;
+    this.logger = opts.logger;
+    this.now = opts.now ?? Date.now;
+    this.signer = createSigner(opts.keyName, opts.key.privateKey);
+    const verifierKey = verifierKeyString(opts.keyName, opts.key.publicKey);
+    this.verifier = parseVerifierKey(verifierKey);
+    this.info = {
+      version: opts.version,
+      keyName: opts.keyName,
+      verifierKey,
+      originPrefix: opts.originPrefix,
+      checkpointIntervalMs: opts.checkpointIntervalMs,
+    };
+    this.sequencer = new Sequencer(this.storage, (events) => this.committed(events), this.now);
+    this.integrator = new Integrator(this.storage);
+    this.prover = new Prover(this.storage);
+  }
+
+  originOf(sourceAppId: string): string {
+    return `${this.opts.originPrefix}/${sourceAppId}`;
+  }
+
+  /** Check what is derived against the events, catch up on anything a crash left, then publish on the interval. */
+  async start(): Promise<void> {
+    await this.recover();
+    await this.publishCheckpoints();
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.cycle.catch(() => undefined);
+  }
+
+  // --- sequence ----------------------------------------------------------------------------
+
+  append(requests: AppendRequest[]): Promise<StoredEvent[]> {
+    return this.sequencer.append(requests);
+  }
+
+  private committed(events: StoredEvent[]): void {
+    for (const e of events) this.dirty.add(e.sourceAppId);
+    for (const listener of this.committedListeners) {
+      try {
+        listener(events);
+      } catch (err) {
+        this.logger.error({ err }, 'committed-event listener failed');
+      }
+    }
+  }
+
+  // --- integrate + publish -------------------------------------------------------------------
+
+  publishCheckpoints(): Promise<StoredCheckpoint[]> {
+    const run = this.cycle.then(() => this.publishDirty());
+    this.cycle = run.catch(() => undefined);
+    return run;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.publishCheckpoints()
+        .catch((err) => this.logger.error({ err }, 'checkpoint cycle failed'))
+        .finally(() => this.schedule());
+    }, this.opts.checkpointIntervalMs);
+    this.timer.unref();
+  }
+
+  private async publishDirty(): Promise<StoredCheckpoint[]> {
+    const apps = [...this.dirty];
+    this.dirty.clear();
+    const published: StoredCheckpoint[] = [];
+    for (const app of apps) {
+      if (this.quarantined.has(app)) continue;
+      try {
+        const update = await this.publishLog(app);
+        if (update) {
+          published.push(update.checkpoint);
+          this.emitCheckpoint(update);
+        }
+      } catch (err) {
+        this.integrator.forget(app);
+        if (err instanceof IntegrityError) {
+          this.quarantine(app, err.message);
+        } else {
+          this.dirty.add(app); // retry next cycle
+          throw err;
+        }
+      }
+    }
+    return published;
+  }
+
+  private async publishLog(sourceAppId: string): Promise<CheckpointUpdate | null> {
+    const tree = await this.integrator.integrate(sourceAppId);
+    const previous = await this.storage.getCheckpoint(sourceAppId);
+    if (tree.size === 0 || (previous && previous.treeSize >= tree.size)) return null;
+    const note = signCheckpoint({ origin: this.originOf(sourceAppId), size: tree.size, rootHash: tree.root }, this.signer);
+    const checkpoint: StoredCheckpoint = {
+      sourceAppId,
+      treeSize: tree.size,
+      rootHash: toHex(tree.root),
+      note,
+      publishedAt: this.now(),
+    };
+    await this.storage.putCheckpoint(checkpoint);
+    const consistency = previous ? await this.prover.consistency(sourceAppId, previous.treeSize, tree.size) : [];
+    return { checkpoint, previous, consistencyHashes: consistency.map(toHex) };
+  }
+
+  private emitCheckpoint(update: CheckpointUpdate): void {
+    for (const listener of this.checkpointListeners) {
+      try {
+        listener(update);
+      } catch (err) {
+        this.logger.error({ err }, 'checkpoint listener failed');
+      }
+    }
+  }
+
+  /**
+   * On start: bring every log's tree up to its events (re-checking each event on the way), then
+   * check its latest checkpoint against that tree and our key. A log that fails is quarantined.
+   */
+  private async recover(): Promise<void> {
+    let after: string | null = null;
+    for (;;) {
+      const heads = await this.storage.listLogHeads(after, 500);
+      for (const head of heads) {
+        const app = head.sourceAppId;
+        try {
+          const tree = await this.integrator.integrate(app);
+          const latest = await this.storage.getCheckpoint(app);
+          if (latest) await this.checkLatestCheckpoint(latest, tree.size);
+          if (!latest || latest.treeSize < tree.size) this.dirty.add(app);
+        } catch (err) {
+          this.integrator.forget(app);
+          if (!(err instanceof IntegrityError)) throw err;
+          this.quarantine(app, err.message);
+        }
+      }
+      if (heads.length < 500) break;
+      after = heads[heads.length - 1]!.sourceAppId;
+    }
+  }
+
+  private quarantine(sourceAppId: string, why: string): void {
+    this.quarantined.set(sourceAppId, why);
+    this.logger.error({ sourceAppId }, `log failed an integrity check; no checkpoint will be published for it: ${why}`);
+  }
+
+  private async checkLatestCheckpoint(cp: StoredCheckpoint, integratedSize: number): Promise<void> {
+    const app = cp.sourceAppId;
+    const fail = (why: string) => this.quarantine(app, `latest checkpoint (size ${cp.treeSize}): ${why}`);
+    if (cp.treeSize > integratedSize) return fail('checkpoint is beyond the integrated tree');
+    const root = toHex(await this.prover.rootAt(app, cp.treeSize));
+    if (root !== cp.rootHash) return fail('stored tree does not give the checkpoint root');
+    try {
+      const signed = openCheckpoint(cp.note, this.verifier);
+      if (toHex(signed.rootHash) !== cp.rootHash || signed.size !== cp.treeSize) fail('note differs from stored fields');
+    } catch (err) {
+      fail(`signature: ${(err as Error).message}`);
+    }
+  }
+
+  // --- read ----------------------------------------------------------------------------------
+
+  getEvent(sourceAppId: string, seq: number) {
+    return this.storage.getEvent(sourceAppId, seq);
+  }
+  queryEvents(query: EventQuery) {
+    return this.storage.queryEvents(query);
+  }
+  readCommitted(afterPos: number, filter: EventFilter, limit: number) {
+    return this.storage.readCommitted(afterPos, filter, limit);
+  }
+  getLogHead(sourceAppId: string) {
+    return this.storage.getLogHead(sourceAppId);
+  }
+  listLogHeads(afterSourceAppId: string | null, limit: number) {
+    return this.storage.listLogHeads(afterSourceAppId, limit);
+  }
+  getCheckpoint(sourceAppId: string, treeSize?: number) {
+    return this.storage.getCheckpoint(sourceAppId, treeSize);
+  }
+  listCheckpoints(sourceAppId: string, afterTreeSize: number | null, limit: number, direction: 'asc' | 'desc') {
+    return this.storage.listCheckpoints(sourceAppId, afterTreeSize, limit, direction);
+  }
+
+  // --- prove ---------------------------------------------------------------------------------
+
+  /** The latest checkpoint, and the requested size checked against it. */
+  private async provable(sourceAppId: string, treeSize: number | undefined, field = 'treeSize') {
+    const latest = await this.storage.getCheckpoint(sourceAppId);
+    if (!latest) throw notFound(`log "${sourceAppId}" has no checkpoint yet`, 'sourceAppId');
+    const size = treeSize ?? latest.treeSize;
+    if (!Number.isSafeInteger(size) || size < 0 || size > latest.treeSize) {
+      throw badInput(`${field} must be between 0 and the latest checkpoint's size ${latest.treeSize}`, field);
+    }
+    return { latest, size };
+  }
+
+  private async rootHex(sourceAppId: string, size: number, latest: StoredCheckpoint): Promise<string> {
+    return size === latest.treeSize ? latest.rootHash : toHex(await this.prover.rootAt(sourceAppId, size));
+  }
+
+  async inclusionProof(sourceAppId: string, seq: number, treeSize?: number): Promise<InclusionProofResult> {
+    const { latest, size } = await this.provable(sourceAppId, treeSize);
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= size) {
+      throw badInput(`seq must be below the tree size ${size}`, 'seq');
+    }
+    const [hashes, [leaf], rootHash, checkpoint] = await Promise.all([
+      this.prover.inclusion(sourceAppId, seq, size),
+      this.storage.getTreeNodes(sourceAppId, [{ level: 0, index: seq }]),
+      this.rootHex(sourceAppId, size, latest),
+      size === latest.treeSize ? latest : this.storage.getCheckpoint(sourceAppId, size),
+    ]);
+    return {
+      sourceAppId,
+      leafIndex: seq,
+      treeSize: size,
+      leafHash: toHex(leaf!),
+      rootHash,
+      hashes: hashes.map(toHex),
+      checkpoint: checkpoint ?? latest,
+    };
+  }
+
+  async consistencyProof(sourceAppId: string, fromSize: number, toSize: number): Promise<ConsistencyProofResult> {
+    const { latest, size } = await this.provable(sourceAppId, toSize, 'toSize');
+    if (!Number.isSafeInteger(fromSize) || fromSize < 0 || fromSize > size) {
+      throw badInput(`fromSize must be between 0 and toSize (${size})`, 'fromSize');
+    }
+    const [hashes, fromRoot, toRoot] = await Promise.all([
+      this.prover.consistency(sourceAppId, fromSize, size),
+      this.rootHex(sourceAppId, fromSize, latest),
+      this.rootHex(sourceAppId, size, latest),
+    ]);
+    return { sourceAppId, fromSize, toSize: size, fromRoot, toRoot, hashes: hashes.map(toHex) };
+  }
+
+  async rangeProof(sourceAppId: string, start: number, end: number, treeSize?: number): Promise<RangeProofResult> {
+    const { latest, size } = await this.provable(sourceAppId, treeSize);
+    if (!Number.isSafeInteger(start) || start < 0) throw badInput('start must be a non-negative integer', 'start');
+    if (!Number.isSafeInteger(end) || end <= start || end > size) {
+      throw badInput(`end must be above start and at most the tree size ${size}`, 'end');
+    }
+    if (end - start > MAX_RANGE_PROOF_EVENTS) {
+      throw badInput(`a range proof covers at most ${MAX_RANGE_PROOF_EVENTS} events`, 'end');
+    }
+    const [{ left, right }, events, rootHash, checkpoint] = await Promise.all([
+      this.prover.range(sourceAppId, start, end, size),
+      this.storage.getEventRange(sourceAppId, start, end, end - start),
+      this.rootHex(sourceAppId, size, latest),
+      size === latest.treeSize ? latest : this.storage.getCheckpoint(sourceAppId, size),
+    ]);
+    if (events.length !== end - start) throw new LogError('NOT_FOUND', `events ${start}..${end - 1} are not all stored`);
+    return {
+      sourceAppId,
+      start,
+      end,
+      treeSize: size,
+      rootHash,
+      leftHashes: left.map(toHex),
+      rightHashes: right.map(toHex),
+      events,
+      checkpoint: checkpoint ?? latest,
+    };
+  }
+
+  verifyLog(sourceAppId: string, fromSeq?: number, toSeq?: number): Promise<VerificationReport> {
+    return auditLog(
+      this.storage,
+      { verifier: this.verifier, originOf: (app) => this.originOf(app) },
+      sourceAppId,
+      fromSeq ?? 0,
+      toSeq,
+    );
+  }
+
+  // --- subscribe -----------------------------------------------------------------------------
+
+  onCommitted(listener: (events: StoredEvent[]) => void): () => void {
+    this.committedListeners.add(listener);
+    return () => this.committedListeners.delete(listener);
+  }
+
+  onCheckpoint(listener: (update: CheckpointUpdate) => void): () => void {
+    this.checkpointListeners.add(listener);
+    return () => this.checkpointListeners.delete(listener);
+  }
+}

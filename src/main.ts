@@ -1,0 +1,36 @@
+// `npm start`: run the service until SIGINT/SIGTERM.
+import { pino } from 'pino';
+import { startChainlog } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+
+const bootLogger = pino();
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    bootLogger.fatal(err.message);
+    process.exit(2);
+  }
+  throw err;
+}
+
+const app = await startChainlog(config).catch((err: unknown) => {
+  bootLogger.fatal({ err }, 'chainlog failed to start');
+  process.exit(1);
+});
+let closing = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (closing) return;
+    closing = true;
+    app.logger.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (err) => {
+        app.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,31 @@
+// Engine selection: MONGODB_URI picks MongoDB; otherwise the embedded SQLite file in DATA_DIR.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import type { LogStorage } from './types.js';
+
+export interface OpenedStorage {
+  storage: LogStorage;
+  engine: 'sqlite' | 'mongodb';
+  location: string;
+}
+
+export async function openStorage(config: Config): Promise<OpenedStorage> {
+  if (config.MONGODB_URI) {
+    const { MongoStorage } = await import('./mongodb/mongo-storage.js');
+    const storage = new MongoStorage({ uri: config.MONGODB_URI, dbName: config.MONGODB_DB });
+    await storage.init();
+    return { storage, engine: 'mongodb', location: `${redact(config.MONGODB_URI)} db=${config.MONGODB_DB}` };
+  }
+  mkdirSync(config.DATA_DIR, { recursive: true });
+  const path = join(config.DATA_DIR, 'chainlog.db');
+  const { SqliteStorage } = await import('./sqlite/sqlite-storage.js');
+  const storage = new SqliteStorage({ path });
+  await storage.init();
+  return { storage, engine: 'sqlite', location: path };
+}
+
+/** Never log credentials. */
+function redact(uri: string): string {
+  return uri.replace(/\/\/[^@/]*@/, '//***@');
+}
