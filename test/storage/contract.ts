@@ -1,0 +1,591 @@
+// The storage contract: one vitest suite every LogStorage engine must pass.
+//
+// `open()` gives a fresh, empty, NOT yet initialised store per test (the suite calls init()).
+// `reopen()` must return a new instance on the same data; it closes nothing itself: the suite
+// closes the current instance first. `cleanup()` drops the data after the suite closed the store.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  AppendConflictError,
+  type EventFilter,
+  type EventKey,
+  type LogStorage,
+  type NewEvent,
+  type NodeId,
+  type StoredCheckpoint,
+  type StoredEvent,
+  type TreeNode,
+} from '../../src/storage/types.js';
+import { BASE_TIME, fakeHash, newEvent, newEvents, seededRandom } from './event-fixtures.js';
+
+export interface StorageHarness {
+  storage: LogStorage;
+  reopen: () => Promise<LogStorage>;
+  cleanup: () => Promise<void>;
+}
+
+const bytesHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const nodeHash = (app: string, level: number, index: number) => fakeHash(`node:${app}:${level}:${index}`);
+const treeNode = (app: string, level: number, index: number): TreeNode => ({
+  level,
+  index,
+  hash: Uint8Array.from(Buffer.from(nodeHash(app, level, index), 'hex')),
+});
+
+async function expectConflict(p: Promise<unknown>, kind: AppendConflictError['kind']) {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err, 'expected an AppendConflictError').toBeInstanceOf(AppendConflictError);
+  expect((err as AppendConflictError).kind).toBe(kind);
+}
+
+const checkpoint = (sourceAppId: string, treeSize: number): StoredCheckpoint => ({
+  sourceAppId,
+  treeSize,
+  rootHash: fakeHash(`root:${sourceAppId}:${treeSize}`),
+  note: `chainlog.test/${sourceAppId}\n${treeSize}\nAAAA\n\n\u2014 chainlog.test ABCDéü==\n`,
+  publishedAt: BASE_TIME + treeSize,
+});
+
+// --- reference model for queries ----------------------------------------------------------------
+
+const APPS = ['app-a', 'app-b', 'app-c'];
+const TYPES = ['user.created', 'user.deleted', 'order.placed', 'order.shipped'];
+/** Timestamps drawn from few values so that ties are common; ts 40..47 * 1000 are never used. */
+const tsOf = (k: number) => BASE_TIME + k * 1000;
+
+function matches(e: StoredEvent, f: EventFilter): boolean {
+  return (
+    (f.sourceAppIds === undefined || f.sourceAppIds.includes(e.sourceAppId)) &&
+    (f.eventTypes === undefined || f.eventTypes.includes(e.eventType)) &&
+    (f.from === undefined || e.timestamp >= f.from) &&
+    (f.to === undefined || e.timestamp < f.to)
+  );
+}
+
+const keyCmp = (a: EventKey, b: EventKey) => a.timestamp - b.timestamp || a.pos - b.pos;
+
+function referenceQuery(all: StoredEvent[], f: EventFilter, direction: 'asc' | 'desc', after?: EventKey) {
+  const sign = direction === 'asc' ? 1 : -1;
+  return all
+    .filter((e) => matches(e, f))
+    .filter((e) => after === undefined || sign * keyCmp(e, after) > 0)
+    .sort((a, b) => sign * keyCmp(a, b));
+}
+
+const QUERY_FILTERS: [string, EventFilter][] = [
+  ['no filter', {}],
+  ['one app', { sourceAppIds: ['app-b'] }],
+  ['two apps', { sourceAppIds: ['app-a', 'app-c'] }],
+  ['one type', { eventTypes: ['order.placed'] }],
+  ['two types', { eventTypes: ['user.created', 'order.shipped'] }],
+  ['from (inclusive)', { from: tsOf(20) }],
+  ['to (exclusive)', { to: tsOf(10) }],
+  ['from and to', { from: tsOf(5), to: tsOf(25) }],
+  ['app and type', { sourceAppIds: ['app-a'], eventTypes: ['user.deleted'] }],
+  ['apps, types, from, to', { sourceAppIds: ['app-a', 'app-b'], eventTypes: ['order.placed', 'user.created'], from: tsOf(3), to: tsOf(33) }],
+  ['type and from', { eventTypes: ['order.shipped'], from: tsOf(12) }],
+  ['unknown app', { sourceAppIds: ['app-zzz'] }],
+  ['empty app list matches nothing', { sourceAppIds: [] }],
+  ['empty type list matches nothing', { eventTypes: [] }],
+  ['from == to is empty', { from: tsOf(7), to: tsOf(7) }],
+  ['range without events', { from: tsOf(40), to: tsOf(48) }],
+];
+
+export function describeStorageContract(engineName: string, open: () => Promise<StorageHarness>): void {
+  describe(`LogStorage contract: ${engineName}`, () => {
+    let harness: StorageHarness;
+    let storage: LogStorage;
+    let open_ = false;
+
+    beforeEach(async () => {
+      harness = await open();
+      storage = harness.storage;
+      await storage.init();
+      open_ = true;
+    });
+
+    afterEach(async () => {
+      if (open_) await storage.close();
+      open_ = false;
+      await harness.cleanup();
+    });
+
+    async function reopen(): Promise<LogStorage> {
+      await storage.close();
+      open_ = false;
+      storage = await harness.reopen();
+      open_ = true;
+      await storage.init();
+      return storage;
+    }
+
+    describe('init and persistence', () => {
+      it('init is idempotent', async () => {
+        await storage.appendEvents(newEvents('app-a', 0, 3));
+        await storage.init();
+        await storage.init();
+        expect((await storage.getLogHead('app-a'))?.size).toBe(3);
+      });
+
+      it('an empty store has no heads, no events, lastPos 0', async () => {
+        expect(await storage.lastPos()).toBe(0);
+        expect(await storage.getLogHead('app-a')).toBeNull();
+        expect(await storage.listLogHeads(null, 10)).toEqual([]);
+        expect(await storage.getEvent('app-a', 0)).toBeNull();
+        expect(await storage.queryEvents({ filter: {}, direction: 'asc', limit: 10 })).toEqual([]);
+        expect(await storage.readCommitted(0, {}, 10)).toEqual([]);
+        expect(await storage.getCheckpoint('app-a')).toBeNull();
+        expect(await storage.listCheckpoints('app-a', null, 10, 'asc')).toEqual([]);
+      });
+
+      it('everything survives close and reopen', async () => {
+        const stored = await storage.appendEvents([...newEvents('app-a', 0, 4), ...newEvents('app-b', 0, 2)]);
+        await storage.integrate('app-a', 0, 4, [treeNode('app-a', 1, 0), treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
+        await storage.putCheckpoint(checkpoint('app-a', 4));
+        const lastPos = await storage.lastPos();
+        const headA = await storage.getLogHead('app-a');
+
+        const again = await reopen();
+        expect(await again.lastPos()).toBe(lastPos);
+        expect(await again.getLogHead('app-a')).toEqual(headA);
+        expect(await again.getEventRange('app-a', 0, 4, 10)).toEqual(stored.slice(0, 4));
+        expect(await again.getEvent('app-b', 1)).toEqual(stored[5]);
+        const nodes = await again.getTreeNodes('app-a', [{ level: 2, index: 0 }, { level: 0, index: 3 }]);
+        expect(nodes.map(bytesHex)).toEqual([nodeHash('app-a', 2, 0), stored[3]!.hash]);
+        expect(await again.getCheckpoint('app-a')).toEqual(checkpoint('app-a', 4));
+
+        const [next] = await again.appendEvents([newEvent('app-a', 4)]);
+        expect(next!.pos).toBeGreaterThan(lastPos);
+        expect((await again.getLogHead('app-a'))?.size).toBe(5);
+      });
+    });
+
+    describe('appendEvents', () => {
+      it('returns the events in input order with their pos', async () => {
+        const input = [newEvent('app-a', 0), newEvent('app-b', 0), newEvent('app-a', 1)];
+        const stored = await storage.appendEvents(input);
+        expect(stored.map(({ pos: _pos, ...rest }) => rest)).toEqual(input);
+        for (const e of stored) expect(Number.isSafeInteger(e.pos) && e.pos > 0).toBe(true);
+      });
+
+      it('assigns pos strictly increasing in commit order across logs', async () => {
+        const batches = [
+          [newEvent('app-a', 0), newEvent('app-b', 0)],
+          [newEvent('app-b', 1)],
+          [newEvent('app-c', 0), newEvent('app-a', 1), newEvent('app-c', 1)],
+          [newEvent('app-a', 2)],
+        ];
+        const positions: number[] = [];
+        for (const batch of batches) {
+          for (const e of await storage.appendEvents(batch)) positions.push(e.pos);
+          expect(await storage.lastPos()).toBe(positions.at(-1));
+        }
+        for (let i = 1; i < positions.length; i++) expect(positions[i]).toBeGreaterThan(positions[i - 1]!);
+        const committed = await storage.readCommitted(0, {}, 100);
+        expect(committed.map((e) => e.pos)).toEqual(positions);
+      });
+
+      it('accepts an empty batch', async () => {
+        expect(await storage.appendEvents([])).toEqual([]);
+        expect(await storage.lastPos()).toBe(0);
+      });
+
+      it('a new log must start at seq 0', async () => {
+        await expectConflict(storage.appendEvents([newEvent('app-a', 1)]), 'position');
+        expect(await storage.getLogHead('app-a')).toBeNull();
+        expect(await storage.lastPos()).toBe(0);
+      });
+
+      it('rejects positions already taken, gaps, and non-consecutive batches, writing nothing', async () => {
+        await storage.appendEvents(newEvents('app-a', 0, 3));
+        const lastPos = await storage.lastPos();
+        const rejected: NewEvent[][] = [
+          [newEvent('app-a', 2)], // taken
+          [newEvent('app-a', 0)], // taken
+          [newEvent('app-a', 4)], // gap
+          [newEvent('app-a', 3), newEvent('app-a', 5)], // gap inside the batch
+          [newEvent('app-a', 4), newEvent('app-a', 3)], // out of order
+          [newEvent('app-a', 3), newEvent('app-a', 3)], // duplicate inside the batch
+        ];
+        for (const batch of rejected) {
+          await expectConflict(storage.appendEvents(batch), 'position');
+          expect(await storage.lastPos()).toBe(lastPos);
+          expect((await storage.getLogHead('app-a'))?.size).toBe(3);
+          expect(await storage.getEvent('app-a', 3)).toBeNull();
+        }
+        // The log still takes its proper next position afterwards.
+        await storage.appendEvents([newEvent('app-a', 3), newEvent('app-a', 4)]);
+        expect((await storage.getLogHead('app-a'))?.size).toBe(5);
+      });
+
+      it('a position conflict in one log of a multi-log batch writes nothing for any log', async () => {
+        await storage.appendEvents([...newEvents('app-a', 0, 3), ...newEvents('app-c', 0, 1)]);
+        const lastPos = await storage.lastPos();
+        const headA = await storage.getLogHead('app-a');
+        const headC = await storage.getLogHead('app-c');
+        await expectConflict(
+          storage.appendEvents([newEvent('app-b', 0), newEvent('app-c', 1), newEvent('app-b', 1), newEvent('app-a', 2)]),
+          'position',
+        );
+        expect(await storage.lastPos()).toBe(lastPos);
+        expect(await storage.getLogHead('app-b')).toBeNull();
+        expect(await storage.getEvent('app-b', 0)).toBeNull();
+        expect(await storage.getEvent('app-c', 1)).toBeNull();
+        expect(await storage.getLogHead('app-a')).toEqual(headA);
+        expect(await storage.getLogHead('app-c')).toEqual(headC);
+        expect(await storage.readCommitted(lastPos, {}, 10)).toEqual([]);
+      });
+
+      it('rejects an idempotency key already used in that log, writing nothing', async () => {
+        await storage.appendEvents([newEvent('app-a', 0, { idempotencyKey: 'k1' }), newEvent('app-a', 1)]);
+        const lastPos = await storage.lastPos();
+        await expectConflict(
+          storage.appendEvents([newEvent('app-b', 0, { idempotencyKey: 'k9' }), newEvent('app-a', 2, { idempotencyKey: 'k1' })]),
+          'idempotencyKey',
+        );
+        expect(await storage.lastPos()).toBe(lastPos);
+        expect(await storage.getLogHead('app-b')).toBeNull();
+        expect((await storage.getLogHead('app-a'))?.size).toBe(2);
+        // The same key in another log is fine, and null keys never clash.
+        await storage.appendEvents([
+          newEvent('app-b', 0, { idempotencyKey: 'k1' }),
+          newEvent('app-a', 2),
+          newEvent('app-a', 3, { idempotencyKey: null }),
+        ]);
+        expect((await storage.getLogHead('app-a'))?.size).toBe(4);
+      });
+
+      it('rejects the same idempotency key twice in one batch', async () => {
+        await expectConflict(
+          storage.appendEvents([newEvent('app-a', 0, { idempotencyKey: 'dup' }), newEvent('app-a', 1, { idempotencyKey: 'dup' })]),
+          'idempotencyKey',
+        );
+        expect(await storage.getLogHead('app-a')).toBeNull();
+        expect(await storage.lastPos()).toBe(0);
+      });
+
+      it('of two concurrent appends at the same position exactly one wins', async () => {
+        await storage.appendEvents(newEvents('app-a', 0, 2));
+        const results = await Promise.allSettled([
+          storage.appendEvents([newEvent('app-a', 2, { payload: { writer: 1 } })]),
+          storage.appendEvents([newEvent('app-a', 2, { payload: { writer: 2 } })]),
+        ]);
+        const won = results.filter((r) => r.status === 'fulfilled');
+        const lost = results.filter((r) => r.status === 'rejected');
+        expect(won).toHaveLength(1);
+        expect(lost).toHaveLength(1);
+        expect((lost[0] as PromiseRejectedResult).reason).toBeInstanceOf(AppendConflictError);
+        const winner = (won[0] as PromiseFulfilledResult<StoredEvent[]>).value[0]!;
+        expect(await storage.getEvent('app-a', 2)).toEqual(winner);
+        expect((await storage.getLogHead('app-a'))?.size).toBe(3);
+      });
+
+      it('round-trips payloads exactly', async () => {
+        const payload = {
+          text: 'héllo wörld 日本語 🚀 e\u0301 \u2028 "quoted" back\\slash\nnewline\ttab \u0000 nul',
+          numbers: [0, -1, 1.5, 1e-7, 2 ** 53 - 1, -(2 ** 53 - 1), 1e300, 123456789.125, 3],
+          flags: { yes: true, no: false, nothing: null },
+          empty: { obj: {}, arr: [], str: '' },
+          nested: { a: { b: { c: { d: [{ e: [1, [2, [3, { f: 'deep' }]]] }] } } } },
+          'a.b': 'dotted key',
+          $dollar: 'dollar key',
+          '🔑': 'emoji key',
+          zLast: 1,
+          aAfterZ: 2,
+        };
+        const [stored] = await storage.appendEvents([newEvent('app-a', 0, { payload })]);
+        const got = await storage.getEvent('app-a', 0);
+        expect(got?.payload).toEqual(payload);
+        expect(JSON.stringify(got?.payload)).toBe(JSON.stringify(payload));
+        expect(got).toEqual(stored);
+      });
+
+      it('round-trips timestamps far in the future and idempotency keys', async () => {
+        const far = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+        const e = newEvent('app-a', 0, { timestamp: far, receivedAt: far - 1, idempotencyKey: 'ключ-🔑' });
+        await storage.appendEvents([e]);
+        const got = await storage.getEvent('app-a', 0);
+        expect(got).toMatchObject({ timestamp: far, receivedAt: far - 1, idempotencyKey: 'ключ-🔑' });
+        expect(await storage.findByIdempotencyKeys('app-a', ['ключ-🔑'])).toEqual([got]);
+      });
+    });
+
+    describe('log heads', () => {
+      it('getLogHead reports size, head hash, integrated size and creation time', async () => {
+        await storage.appendEvents(newEvents('app-a', 0, 3, (seq) => ({ receivedAt: BASE_TIME + 500 + seq * 10 })));
+        await storage.appendEvents(newEvents('app-a', 3, 2, () => ({ receivedAt: BASE_TIME + 9999 })));
+        expect(await storage.getLogHead('app-a')).toEqual({
+          sourceAppId: 'app-a',
+          size: 5,
+          headHash: newEvent('app-a', 4).hash,
+          integratedSize: 0,
+          createdAt: BASE_TIME + 500,
+        });
+        expect(await storage.getLogHead('app-b')).toBeNull();
+      });
+
+      it('listLogHeads pages by sourceAppId in binary order', async () => {
+        const ids = ['m-log', 'Zeta', 'a-log', 'b-log', 'z-log', 'B-log'];
+        for (const id of ids) await storage.appendEvents(newEvents(id, 0, 1 + id.length % 3));
+        const sorted = [...ids].sort();
+        const seen: string[] = [];
+        let after: string | null = null;
+        for (;;) {
+          const page: Awaited<ReturnType<LogStorage['listLogHeads']>> = await storage.listLogHeads(after, 4);
+          expect(page.length).toBeLessThanOrEqual(4);
+          for (const h of page) expect(h).toEqual(await storage.getLogHead(h.sourceAppId));
+          seen.push(...page.map((h) => h.sourceAppId));
+          if (page.length < 4) break;
+          after = page.at(-1)!.sourceAppId;
+        }
+        expect(seen).toEqual(sorted);
+        expect((await storage.listLogHeads('b-log', 2)).map((h) => h.sourceAppId)).toEqual(sorted.slice(sorted.indexOf('b-log') + 1).slice(0, 2));
+        expect(await storage.listLogHeads('zz', 10)).toEqual([]);
+      });
+
+      it('findByIdempotencyKeys returns only that log\'s events with those keys', async () => {
+        const stored = await storage.appendEvents([
+          newEvent('app-a', 0, { idempotencyKey: 'k1' }),
+          newEvent('app-a', 1),
+          newEvent('app-a', 2, { idempotencyKey: 'k2' }),
+          newEvent('app-a', 3, { idempotencyKey: 'k3' }),
+          newEvent('app-b', 0, { idempotencyKey: 'k1' }),
+        ]);
+        const found = await storage.findByIdempotencyKeys('app-a', ['k3', 'k1', 'missing']);
+        expect([...found].sort((x, y) => x.seq - y.seq)).toEqual([stored[0], stored[3]]);
+        expect(await storage.findByIdempotencyKeys('app-b', ['k1'])).toEqual([stored[4]]);
+        expect(await storage.findByIdempotencyKeys('app-a', [])).toEqual([]);
+        expect(await storage.findByIdempotencyKeys('app-c', ['k1'])).toEqual([]);
+      });
+    });
+
+    describe('reading', () => {
+      it('getEvent returns the stored event or null', async () => {
+        const stored = await storage.appendEvents([newEvent('app-a', 0), newEvent('app-b', 0), newEvent('app-a', 1)]);
+        expect(await storage.getEvent('app-a', 1)).toEqual(stored[2]);
+        expect(await storage.getEvent('app-b', 0)).toEqual(stored[1]);
+        expect(await storage.getEvent('app-b', 1)).toBeNull();
+        expect(await storage.getEvent('app-c', 0)).toBeNull();
+        expect((await storage.getEvent('app-a', 0))?.idempotencyKey).toBeNull();
+      });
+
+      it('getEventRange honours [start, end) and limit within one log', async () => {
+        const stored = await storage.appendEvents(
+          Array.from({ length: 10 }, (_, i) => [newEvent('app-a', i), newEvent('app-b', i)]).flat(),
+        );
+        const a = stored.filter((e) => e.sourceAppId === 'app-a');
+        expect(await storage.getEventRange('app-a', 2, 6, 100)).toEqual(a.slice(2, 6));
+        expect(await storage.getEventRange('app-a', 2, 6, 2)).toEqual(a.slice(2, 4));
+        expect(await storage.getEventRange('app-a', 8, 20, 100)).toEqual(a.slice(8, 10));
+        expect(await storage.getEventRange('app-a', 0, 10, 10)).toEqual(a);
+        expect(await storage.getEventRange('app-a', 5, 5, 10)).toEqual([]);
+        expect(await storage.getEventRange('app-a', 0, 10, 0)).toEqual([]);
+        expect(await storage.getEventRange('app-a', 10, 12, 5)).toEqual([]);
+        expect(await storage.getEventRange('app-c', 0, 10, 5)).toEqual([]);
+      });
+
+      describe('with a few hundred events over 3 logs, 4 types and tied timestamps', () => {
+        let all: StoredEvent[];
+
+        beforeEach(async () => {
+          const rand = seededRandom(42);
+          const next = new Map(APPS.map((a) => [a, 0]));
+          const pending: NewEvent[] = [];
+          for (let i = 0; i < 320; i++) {
+            const app = APPS[Math.floor(rand() * APPS.length)]!;
+            const seq = next.get(app)!;
+            next.set(app, seq + 1);
+            pending.push(
+              newEvent(app, seq, {
+                eventType: TYPES[Math.floor(rand() * TYPES.length)]!,
+                timestamp: tsOf(Math.floor(rand() * 40)),
+                payload: { i },
+              }),
+            );
+          }
+          all = [];
+          while (pending.length > 0) all.push(...(await storage.appendEvents(pending.splice(0, 1 + Math.floor(rand() * 25)))));
+        });
+
+        for (const direction of ['asc', 'desc'] as const) {
+          for (const [name, filter] of QUERY_FILTERS) {
+            it(`queryEvents ${direction}, ${name}: keyset pages walk the reference exactly`, async () => {
+              const expected = referenceQuery(all, filter, direction);
+              const limit = 7;
+              const walked: StoredEvent[] = [];
+              let after: EventKey | undefined;
+              for (let page = 0; ; page++) {
+                expect(page).toBeLessThan(100);
+                const got = await storage.queryEvents({ filter, direction, limit, ...(after ? { after } : {}) });
+                expect(got).toEqual(expected.slice(walked.length, walked.length + limit));
+                walked.push(...got);
+                if (got.length < limit) break;
+                const last = got.at(-1)!;
+                after = { timestamp: last.timestamp, pos: last.pos };
+              }
+              expect(walked).toEqual(expected);
+            });
+          }
+        }
+
+        it('queryEvents treats `after` as a pure key, not an event lookup', async () => {
+          const t = tsOf(17);
+          const asc = await storage.queryEvents({ filter: {}, direction: 'asc', after: { timestamp: t, pos: 0 }, limit: 1000 });
+          expect(asc).toEqual(referenceQuery(all, { from: t }, 'asc'));
+          const desc = await storage.queryEvents({
+            filter: {},
+            direction: 'desc',
+            after: { timestamp: t, pos: Number.MAX_SAFE_INTEGER },
+            limit: 1000,
+          });
+          expect(desc).toEqual(referenceQuery(all, { to: t + 1 }, 'desc'));
+        });
+
+        it('queryEvents with a cursor outside from/to and with limit 0', async () => {
+          const filter = { from: tsOf(10), to: tsOf(20) };
+          const early = await storage.queryEvents({ filter, direction: 'asc', after: { timestamp: tsOf(2), pos: 1 }, limit: 1000 });
+          expect(early).toEqual(referenceQuery(all, filter, 'asc'));
+          const late = await storage.queryEvents({ filter, direction: 'asc', after: { timestamp: tsOf(30), pos: 1 }, limit: 1000 });
+          expect(late).toEqual([]);
+          expect(await storage.queryEvents({ filter: {}, direction: 'desc', limit: 0 })).toEqual([]);
+        });
+
+        for (const [name, filter] of QUERY_FILTERS.slice(0, 11)) {
+          it(`readCommitted, ${name}: pages in pos order`, async () => {
+            const expected = all.filter((e) => matches(e, filter)).sort((a, b) => a.pos - b.pos);
+            const walked: StoredEvent[] = [];
+            let afterPos = 0;
+            for (;;) {
+              const got = await storage.readCommitted(afterPos, filter, 13);
+              expect(got).toEqual(expected.slice(walked.length, walked.length + 13));
+              walked.push(...got);
+              if (got.length < 13) break;
+              afterPos = got.at(-1)!.pos;
+            }
+            expect(walked).toEqual(expected);
+          });
+        }
+
+        it('readCommitted from the middle, at the end and with limit 0', async () => {
+          const byPos = [...all].sort((a, b) => a.pos - b.pos);
+          const mid = byPos[150]!.pos;
+          expect(await storage.readCommitted(mid, {}, 1000)).toEqual(byPos.slice(151));
+          expect(await storage.readCommitted(await storage.lastPos(), {}, 10)).toEqual([]);
+          expect(await storage.readCommitted(0, {}, 0)).toEqual([]);
+        });
+
+        it('lastPos is the highest pos committed', async () => {
+          expect(await storage.lastPos()).toBe(Math.max(...all.map((e) => e.pos)));
+        });
+      });
+    });
+
+    describe('tree', () => {
+      const id = (level: number, index: number): NodeId => ({ level, index });
+
+      it('integrate stores nodes and raises integratedSize; getTreeNodes reads them in order', async () => {
+        const stored = await storage.appendEvents(newEvents('app-a', 0, 8));
+        await storage.integrate('app-a', 0, 4, [treeNode('app-a', 1, 0), treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
+        expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(4);
+
+        const ids = [id(2, 0), id(0, 5), id(1, 1), id(0, 0), id(1, 0), id(2, 0)];
+        const got = await storage.getTreeNodes('app-a', ids);
+        for (const h of got) {
+          expect(h).toBeInstanceOf(Uint8Array);
+          expect(h.length).toBe(32);
+        }
+        expect(got.map(bytesHex)).toEqual([
+          nodeHash('app-a', 2, 0),
+          stored[5]!.hash,
+          nodeHash('app-a', 1, 1),
+          stored[0]!.hash,
+          nodeHash('app-a', 1, 0),
+          nodeHash('app-a', 2, 0),
+        ]);
+        expect(await storage.getTreeNodes('app-a', [])).toEqual([]);
+      });
+
+      it('integrate is a no-op when already integrated and never lowers integratedSize', async () => {
+        await storage.appendEvents(newEvents('app-a', 0, 8));
+        await storage.integrate('app-a', 0, 4, [treeNode('app-a', 1, 0), treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
+        await storage.integrate('app-a', 0, 4, [treeNode('app-a', 1, 0)]);
+        await storage.integrate('app-a', 0, 2, []);
+        expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(4);
+        expect((await storage.getTreeNodes('app-a', [id(2, 0)])).map(bytesHex)).toEqual([nodeHash('app-a', 2, 0)]);
+      });
+
+      it('integrate throws on a gap and continues from an overlapping fromSize', async () => {
+        await storage.appendEvents(newEvents('app-a', 0, 8));
+        await storage.integrate('app-a', 0, 2, [treeNode('app-a', 1, 0)]);
+        await expect(storage.integrate('app-a', 4, 8, [treeNode('app-a', 1, 2), treeNode('app-a', 1, 3), treeNode('app-a', 2, 1)])).rejects.toThrow();
+        expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(2);
+        await storage.integrate('app-a', 1, 4, [treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
+        expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(4);
+        await storage.integrate('app-a', 4, 8, [treeNode('app-a', 1, 2), treeNode('app-a', 1, 3), treeNode('app-a', 2, 1), treeNode('app-a', 3, 0)]);
+        expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(8);
+        expect((await storage.getTreeNodes('app-a', [id(3, 0), id(1, 3)])).map(bytesHex)).toEqual([
+          nodeHash('app-a', 3, 0),
+          nodeHash('app-a', 1, 3),
+        ]);
+      });
+
+      it('getTreeNodes throws when a node is missing, at level 0 or above, and never crosses logs', async () => {
+        await storage.appendEvents([...newEvents('app-a', 0, 4), ...newEvents('app-b', 0, 2)]);
+        await storage.integrate('app-a', 0, 4, [treeNode('app-a', 1, 0), treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
+        await expect(storage.getTreeNodes('app-a', [id(0, 4)])).rejects.toThrow();
+        await expect(storage.getTreeNodes('app-a', [id(1, 0), id(1, 2)])).rejects.toThrow();
+        await expect(storage.getTreeNodes('app-b', [id(1, 0)])).rejects.toThrow();
+        await expect(storage.getTreeNodes('app-c', [id(0, 0)])).rejects.toThrow();
+        expect((await storage.getTreeNodes('app-b', [id(0, 1)])).map(bytesHex)).toEqual([newEvent('app-b', 1).hash]);
+      });
+    });
+
+    describe('checkpoints', () => {
+      const big = 2 ** 33 + 5;
+
+      it('putCheckpoint is idempotent and getCheckpoint finds the latest or a given size', async () => {
+        for (const size of [4, 8, 2]) await storage.putCheckpoint(checkpoint('app-a', size));
+        await storage.putCheckpoint(checkpoint('app-a', 8));
+        await storage.putCheckpoint(checkpoint('app-b', 100));
+        expect(await storage.getCheckpoint('app-a')).toEqual(checkpoint('app-a', 8));
+        expect(await storage.getCheckpoint('app-a', 4)).toEqual(checkpoint('app-a', 4));
+        expect(await storage.getCheckpoint('app-a', 5)).toBeNull();
+        expect(await storage.getCheckpoint('app-a', 100)).toBeNull();
+        expect(await storage.getCheckpoint('app-c')).toBeNull();
+        expect((await storage.listCheckpoints('app-a', null, 10, 'asc')).map((c) => c.treeSize)).toEqual([2, 4, 8]);
+      });
+
+      it('a tree size beyond 2^31 round-trips', async () => {
+        await storage.putCheckpoint(checkpoint('app-a', 7));
+        await storage.putCheckpoint(checkpoint('app-a', big));
+        expect(await storage.getCheckpoint('app-a')).toEqual(checkpoint('app-a', big));
+        expect(await storage.getCheckpoint('app-a', big)).toEqual(checkpoint('app-a', big));
+        expect((await storage.listCheckpoints('app-a', 7, 10, 'asc')).map((c) => c.treeSize)).toEqual([big]);
+      });
+
+      for (const direction of ['asc', 'desc'] as const) {
+        it(`listCheckpoints pages ${direction} strictly beyond afterTreeSize`, async () => {
+          const sizes = [1, 3, 5, 8, 13, 21, 34, big];
+          for (const s of [...sizes].reverse()) await storage.putCheckpoint(checkpoint('app-a', s));
+          await storage.putCheckpoint(checkpoint('app-b', 2));
+          const expected = direction === 'asc' ? sizes : [...sizes].reverse();
+          const seen: StoredCheckpoint[] = [];
+          let after: number | null = null;
+          for (;;) {
+            const page: StoredCheckpoint[] = await storage.listCheckpoints('app-a', after, 3, direction);
+            seen.push(...page);
+            if (page.length < 3) break;
+            after = page.at(-1)!.treeSize;
+          }
+          expect(seen).toEqual(expected.map((s) => checkpoint('app-a', s)));
+          const from = direction === 'asc' ? 5 : 21;
+          const beyond = expected.slice(expected.indexOf(from) + 1, expected.indexOf(from) + 3);
+          expect((await storage.listCheckpoints('app-a', from, 2, direction)).map((c) => c.treeSize)).toEqual(beyond);
+          expect(await storage.listCheckpoints('app-a', null, 0, direction)).toEqual([]);
+        });
+      }
+    });
+  });
+}

@@ -1,0 +1,54 @@
+// Deterministic fake events for storage tests. Storage never verifies hashes, so any 64-hex strings
+// do; they are derived from (sourceAppId, seq) so that prevHash links up like a real chain.
+import { createHash } from 'node:crypto';
+import type { JsonObject, NewEvent, StoredEvent } from '../../src/storage/types.js';
+
+export const ZERO_HASH = '0'.repeat(64);
+export const BASE_TIME = 1_700_000_000_000;
+
+export function fakeHash(label: string): string {
+  return createHash('sha256').update(label).digest('hex');
+}
+
+export function fakeLeafHash(sourceAppId: string, seq: number): string {
+  return fakeHash(`${sourceAppId}/${seq}`);
+}
+
+export type EventFields = Partial<Pick<NewEvent, 'eventType' | 'timestamp' | 'receivedAt' | 'payload' | 'idempotencyKey'>>;
+
+export function newEvent(sourceAppId: string, seq: number, fields: EventFields = {}): NewEvent {
+  return {
+    sourceAppId,
+    seq,
+    eventType: fields.eventType ?? 'test.event',
+    timestamp: fields.timestamp ?? BASE_TIME + seq,
+    receivedAt: fields.receivedAt ?? BASE_TIME + 1_000_000 + seq,
+    payload: fields.payload ?? ({ n: seq } as JsonObject),
+    prevHash: seq === 0 ? ZERO_HASH : fakeLeafHash(sourceAppId, seq - 1),
+    hash: fakeLeafHash(sourceAppId, seq),
+    idempotencyKey: fields.idempotencyKey ?? null,
+  };
+}
+
+export function newEvents(
+  sourceAppId: string,
+  startSeq: number,
+  count: number,
+  fields: (seq: number) => EventFields = () => ({}),
+): NewEvent[] {
+  return Array.from({ length: count }, (_, i) => newEvent(sourceAppId, startSeq + i, fields(startSeq + i)));
+}
+
+/** Small seeded PRNG (mulberry32) so generated data sets are the same on every run and engine. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const withoutPos = ({ pos: _pos, ...rest }: StoredEvent): NewEvent => rest;
