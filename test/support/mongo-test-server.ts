@@ -1,0 +1,66 @@
+// A MongoDB for a test suite: the FerretDB-based test server, or MONGODB_TEST_URI when set.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { ensureServerBinary } from '../../scripts/mongo-test-server/binary.js';
+import { startServerProcess, stopServerProcess } from '../../scripts/mongo-test-server/server-process.js';
+
+export interface MongoTestServer {
+  uri: string;
+  /** A fresh database name for this suite (on a shared MONGODB_TEST_URI server, suites must not collide). */
+  dbName: string;
+  /** Stops our server and removes its data, or drops the suite's database on an external server. */
+  stop(): Promise<void>;
+}
+
+export const freshDbName = () => `chainlog_test_${randomBytes(6).toString('hex')}`;
+
+async function waitUntilAccepting(uri: string, timeoutMs = 20_000): Promise<void> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: timeoutMs });
+  try {
+    await client.db('admin').command({ ping: 1 });
+  } finally {
+    await client.close();
+  }
+}
+
+export async function startMongoTestServer(): Promise<MongoTestServer> {
+  const dbName = freshDbName();
+  const external = process.env.MONGODB_TEST_URI;
+  if (external) {
+    await waitUntilAccepting(external);
+    return {
+      uri: external,
+      dbName,
+      async stop() {
+        const client = new MongoClient(external);
+        try {
+          await client.db(dbName).dropDatabase();
+        } finally {
+          await client.close();
+        }
+      },
+    };
+  }
+
+  const binary = await ensureServerBinary((line) => console.error(line));
+  const dataDir = await mkdtemp(join(tmpdir(), 'chainlog-mongo-test-'));
+  const server = await startServerProcess({ binary, listen: '127.0.0.1:0', dataDir });
+  try {
+    await waitUntilAccepting(server.uri);
+  } catch (err) {
+    await stopServerProcess(server);
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    uri: server.uri,
+    dbName,
+    async stop() {
+      await stopServerProcess(server);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
