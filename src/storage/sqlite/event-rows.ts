@@ -1,0 +1,33 @@
+// Mapping between StoredEvent and rows of the events table.
+import type { JsonObject, StoredEvent } from '../types.js';
+
+export const EVENT_COLUMNS =
+  'pos, source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash, idempotency_key';
+
+export interface EventRow {
+  pos: number;
+  source_app_id: string;
+  seq: number;
+  event_type: string;
+  ts: number;
+  received_at: number;
+  payload: string;
+  prev_hash: string;
+  hash: string;
+  idempotency_key: string | null;
+}
+
+export function rowToEvent(r: EventRow): StoredEvent {
+  return {
+    sourceAppId: r.source_app_id,
+    seq: r.seq,
+    eventType: r.event_type,
+    timestamp: r.ts,
+    receivedAt: r.received_at,
+    payload: JSON.parse(r.payload) as JsonObject,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+    idempotencyKey: r.idempotency_key,
+    pos: r.pos,
+  };
+}

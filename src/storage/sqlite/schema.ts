@@ -1,0 +1,86 @@
+// SQLite schema of the log store. Other tests tamper with these tables directly, so names stay plain.
+//
+// events       one row per event; the truth. pos (commit position) is the rowid.
+//              payload is JSON text, hashes lowercase hex, times epoch ms.
+//              Keyset indexes each end in pos so (ts, pos) order is an index walk per filter kind.
+// tree_nodes   Merkle nodes of level >= 1; level 0 is events.hash.
+// logs         per-log head (size, head hash, integrated size), derived from events and
+//              written in the same transaction as the appends / integration.
+// checkpoints  signed notes by (log, tree size).
+import type Database from 'better-sqlite3';
+
+export const SCHEMA_VERSION = 1;
+
+export const EVENT_INDEX = {
+  byTs: 'events_by_ts',
+  byTypeTs: 'events_by_type_ts',
+  byAppTs: 'events_by_app_ts',
+} as const;
+
+const MIGRATIONS: Record<number, string> = {
+  1: `
+    CREATE TABLE events (
+      pos INTEGER PRIMARY KEY,
+      source_app_id TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      event_type TEXT NOT NULL,
+      ts INTEGER NOT NULL,
+      received_at INTEGER NOT NULL,
+      payload TEXT NOT NULL,
+      prev_hash TEXT NOT NULL,
+      hash TEXT NOT NULL,
+      idempotency_key TEXT,
+      UNIQUE (source_app_id, seq)
+    );
+    CREATE INDEX ${EVENT_INDEX.byTs} ON events (ts, pos);
+    CREATE INDEX ${EVENT_INDEX.byTypeTs} ON events (event_type, ts, pos);
+    CREATE INDEX ${EVENT_INDEX.byAppTs} ON events (source_app_id, ts, pos);
+    CREATE UNIQUE INDEX events_by_idempotency_key ON events (source_app_id, idempotency_key)
+      WHERE idempotency_key IS NOT NULL;
+
+    CREATE TABLE tree_nodes (
+      source_app_id TEXT NOT NULL,
+      level INTEGER NOT NULL CHECK (level >= 1),
+      idx INTEGER NOT NULL,
+      hash BLOB NOT NULL,
+      PRIMARY KEY (source_app_id, level, idx)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE logs (
+      source_app_id TEXT PRIMARY KEY,
+      size INTEGER NOT NULL,
+      head_hash TEXT NOT NULL,
+      integrated_size INTEGER NOT NULL,
+      created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE checkpoints (
+      source_app_id TEXT NOT NULL,
+      tree_size INTEGER NOT NULL,
+      root_hash TEXT NOT NULL,
+      note TEXT NOT NULL,
+      published_at INTEGER NOT NULL,
+      PRIMARY KEY (source_app_id, tree_size)
+    ) WITHOUT ROWID;
+  `,
+};
+
+/** Connection settings: an acknowledged append must survive power loss (WAL + synchronous FULL). */
+export function configureConnection(db: Database.Database): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('temp_store = MEMORY');
+}
+
+/** Brings the schema to SCHEMA_VERSION, in one write transaction so concurrent openers don't race. */
+export function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`database schema version ${current} is newer than this server's ${SCHEMA_VERSION}`);
+    }
+    for (let v = current + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    if (current < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
