@@ -195,9 +195,9 @@ export class ChainlogService implements LogService {
           if (latest) await this.checkLatestCheckpoint(latest, tree.size);
           if (!latest || latest.treeSize < tree.size) this.dirty.add(app);
         } catch (err) {
+          // One damaged log must not keep the others (or verifyLog on it) from being served.
           this.integrator.forget(app);
-          if (!(err instanceof IntegrityError)) throw err;
-          this.quarantine(app, err.message);
+          this.quarantine(app, (err as Error).message);
         }
       }
       if (heads.length < 500) break;
