@@ -1,8 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/storage/sqlite/event-query-plan.js';
+import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
+import { AppendConflictError, type EventQuery } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
+import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
+import { measureIngest } from './sqlite-ingest-bench.js';
 
 describeStorageContract('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'chainlog-sqlite-'));
@@ -12,4 +18,96 @@ describeStorageContract('sqlite', async () => {
     reopen: async () => new SqliteStorage({ path }),
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   };
+});
+
+describe('SqliteStorage specifics', () => {
+  let dir: string;
+  let storage: SqliteStorage;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'chainlog-sqlite-'));
+    storage = new SqliteStorage({ path: join(dir, 'log.db') });
+    await storage.init();
+  });
+
+  afterEach(async () => {
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs in WAL mode with synchronous FULL, a busy timeout and a schema version', () => {
+    expect(storage.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(storage.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(storage.db.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0);
+    expect(storage.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+  });
+
+  it('refuses a database written by a newer schema version', async () => {
+    storage.db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    await expect(storage.init()).rejects.toThrow(/newer/);
+  });
+
+  it('maps a UNIQUE violation to a position conflict when the logs table lags the events', async () => {
+    await storage.appendEvents(newEvents('app-a', 0, 2));
+    storage.db.prepare('DELETE FROM logs WHERE source_app_id = ?').run('app-a');
+    const err = await storage.appendEvents([newEvent('app-b', 0), newEvent('app-a', 0)]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppendConflictError);
+    expect((err as AppendConflictError).kind).toBe('position');
+    expect(await storage.getLogHead('app-b')).toBeNull();
+    expect(storage.db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(2);
+  });
+
+  describe('query plans: every filter kind seeks its index exactly, so deep pages cost like the first', () => {
+    const plan = (walk: IndexWalk) =>
+      (storage.db.prepare(`EXPLAIN QUERY PLAN ${walk.sql}`).all(walk.params) as { detail: string }[]).map((r) => r.detail);
+    const after = { timestamp: BASE_TIME, pos: 10 };
+
+    const cases: [string, EventQuery, string[][]][] = [
+      ['no filter, asc', { filter: {}, direction: 'asc', after, limit: 5 }, [[
+        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos>?)`,
+        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>?)`,
+      ]]],
+      ['no filter, desc', { filter: {}, direction: 'desc', after, limit: 5 }, [[
+        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos<?)`,
+        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts<?)`,
+      ]]],
+      ['from and to, first page', { filter: { from: 1, to: 9 }, direction: 'asc', limit: 5 }, [[
+        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>? AND ts<?)`,
+      ]]],
+      ['from and to, desc', { filter: { from: 1, to: BASE_TIME + 9 }, direction: 'desc', after, limit: 5 }, [[
+        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos<?)`,
+        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>? AND ts<?)`,
+      ]]],
+      ['one app', { filter: { sourceAppIds: ['a'] }, direction: 'asc', after, limit: 5 }, [[
+        `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts=? AND pos>?)`,
+        `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts>?)`,
+      ]]],
+      ['two types, desc', { filter: { eventTypes: ['x', 'y'] }, direction: 'desc', after, limit: 5 }, [
+        [`SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts=? AND pos<?)`, `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts<?)`],
+        [`SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts=? AND pos<?)`, `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts<?)`],
+      ]],
+      ['app, types and to', { filter: { sourceAppIds: ['a'], eventTypes: ['x', 'y'], to: 5 }, direction: 'asc', limit: 5 }, [[
+        `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts<?)`,
+      ]]],
+    ];
+
+    for (const [name, query, expected] of cases) {
+      it(name, () => {
+        const arms = planEventQuery(query);
+        expect(arms.map((walks) => walks.map((w) => plan(w)[0]))).toEqual(expected);
+        for (const w of arms.flat()) expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE|SCAN events/);
+      });
+    }
+
+    it('readCommitted walks the rowid from afterPos', () => {
+      const walk = planReadCommitted(7, { sourceAppIds: ['a'], eventTypes: ['x'], from: 1 }, 5)!;
+      expect(plan(walk)[0]).toBe('SEARCH events USING INTEGER PRIMARY KEY (rowid>?)');
+      expect(plan(walk).join('\n')).not.toMatch(/TEMP B-TREE/);
+    });
+  });
+
+  it('appendEvents ingests at least half as fast as raw batched inserts of the same rows', async () => {
+    const r = await measureIngest(10_000, 500);
+    expect(r.appendPerSecond / r.rawPerSecond).toBeGreaterThanOrEqual(0.5);
+  });
 });
