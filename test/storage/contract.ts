@@ -87,6 +87,7 @@ const QUERY_FILTERS: [string, EventFilter][] = [
   ['apps, types, from, to', { sourceAppIds: ['app-a', 'app-b'], eventTypes: ['order.placed', 'user.created'], from: tsOf(3), to: tsOf(33) }],
   ['type and from', { eventTypes: ['order.shipped'], from: tsOf(12) }],
   ['unknown app', { sourceAppIds: ['app-zzz'] }],
+  ['repeated values in lists', { sourceAppIds: ['app-c', 'app-c', 'app-zzz'], eventTypes: ['user.created', 'order.placed', 'user.created'] }],
   ['empty app list matches nothing', { sourceAppIds: [] }],
   ['empty type list matches nothing', { eventTypes: [] }],
   ['from == to is empty', { from: tsOf(7), to: tsOf(7) }],

@@ -106,6 +106,26 @@ describe('SqliteStorage specifics', () => {
     });
   });
 
+  it('a filter with more ids than index arms still pages correctly (one walk of the ts index)', async () => {
+    const apps = Array.from({ length: 40 }, (_, i) => `app-${String(i).padStart(2, '0')}`);
+    for (const app of apps.slice(0, 5)) {
+      await storage.appendEvents(newEvents(app, 0, 6, (seq) => ({ timestamp: BASE_TIME + (seq % 3), eventType: `t${seq % 2}` })));
+    }
+    const query: EventQuery = { filter: { sourceAppIds: apps.slice(1), eventTypes: ['t1'] }, direction: 'desc', limit: 4 };
+    expect(planEventQuery(query)).toHaveLength(1);
+    const walked = [];
+    for (let page = await storage.queryEvents(query); page.length > 0; ) {
+      walked.push(...page);
+      const last = page.at(-1)!;
+      page = await storage.queryEvents({ ...query, after: { timestamp: last.timestamp, pos: last.pos } });
+    }
+    const expected = (await storage.readCommitted(0, { sourceAppIds: apps.slice(1, 5), eventTypes: ['t1'] }, 100)).sort(
+      (a, b) => b.timestamp - a.timestamp || b.pos - a.pos,
+    );
+    expect(expected).toHaveLength(12);
+    expect(walked).toEqual(expected);
+  });
+
   it('appendEvents ingests at least half as fast as raw batched inserts of the same rows', async () => {
     const r = await measureIngest(10_000, 500);
     expect(r.appendPerSecond / r.rawPerSecond).toBeGreaterThanOrEqual(0.5);
