@@ -5,7 +5,7 @@
 // the rest of the cursor's timestamp (ts = ? AND pos > ?), then the later timestamps (ts > ?).
 // An IN filter on the leading column of an index becomes one walk per value ("arm"), merged by the
 // caller; the other filters are checked on the rows walked.
-import type { EventFilter, EventQuery } from '../types.js';
+import type { EventFilter, EventKey, EventQuery } from '../types.js';
 import { EVENT_COLUMNS } from './event-rows.js';
 import { EVENT_INDEX } from './schema.js';
 
@@ -48,6 +48,34 @@ export function matchesNothing(f: EventFilter): boolean {
   return f.sourceAppIds?.length === 0 || f.eventTypes?.length === 0;
 }
 
+interface ScanBounds {
+  /** The cursor, when it is tighter than from (asc) / to (desc). */
+  key?: EventKey;
+  start: string | null;
+  end: string | null;
+  /** Whether the rest of the cursor's timestamp lies within from/to. */
+  tieInRange: boolean;
+}
+
+function scanBounds(f: EventFilter, asc: boolean, after: EventKey | undefined): ScanBounds {
+  if (asc) {
+    const key = after && (f.from === undefined || after.timestamp >= f.from) ? after : undefined;
+    return {
+      key,
+      start: key ? 'ts > @keyTs' : f.from !== undefined ? 'ts >= @from' : null,
+      end: f.to !== undefined ? 'ts < @to' : null,
+      tieInRange: key !== undefined && (f.to === undefined || key.timestamp < f.to),
+    };
+  }
+  const key = after && (f.to === undefined || after.timestamp < f.to) ? after : undefined;
+  return {
+    key,
+    start: key ? 'ts < @keyTs' : f.to !== undefined ? 'ts < @to' : null,
+    end: f.from !== undefined ? 'ts >= @from' : null,
+    tieInRange: key !== undefined && (f.from === undefined || key.timestamp >= f.from),
+  };
+}
+
 /**
  * The walks of each arm, in scan order: concatenating one arm's walk results gives that arm's
  * matches in (ts, pos) order. Every walk is limited to `limit` rows.
@@ -56,21 +84,15 @@ export function planEventQuery(q: EventQuery): IndexWalk[][] {
   const { filter: f, direction, after, limit } = q;
   if (limit <= 0 || matchesNothing(f)) return [];
   const asc = direction === 'asc';
-  // The cursor matters only where it is tighter than from (asc) / to (desc).
-  const key = after && (asc ? f.from === undefined || after.timestamp >= f.from : f.to === undefined || after.timestamp < f.to)
-    ? after
-    : undefined;
-  const startBound = key ? (asc ? 'ts > @keyTs' : 'ts < @keyTs') : asc ? (f.from !== undefined ? 'ts >= @from' : null) : f.to !== undefined ? 'ts < @to' : null;
-  const endBound = asc ? (f.to !== undefined ? 'ts < @to' : null) : f.from !== undefined ? 'ts >= @from' : null;
-  const tieInRange = key !== undefined && (asc ? f.to === undefined || key.timestamp < f.to : f.from === undefined || key.timestamp >= f.from);
+  const bounds = scanBounds(f, asc, after);
   const order = asc ? 'ORDER BY ts, pos' : 'ORDER BY ts DESC, pos DESC';
 
   const driver = chooseDriver(f);
   const base: IndexWalk['params'] = { limit };
   const residual = residualConditions(f, driver?.column ?? null, base);
-  if (key) base.keyTs = key.timestamp;
-  if (f.from !== undefined && (startBound === 'ts >= @from' || endBound === 'ts >= @from')) base.from = f.from;
-  if (f.to !== undefined && (startBound === 'ts < @to' || endBound === 'ts < @to')) base.to = f.to;
+  if (bounds.key) base.keyTs = bounds.key.timestamp;
+  if (f.from !== undefined) base.from = f.from;
+  if (f.to !== undefined) base.to = f.to;
 
   const select = (conds: string[]) =>
     `SELECT ${EVENT_COLUMNS} FROM events INDEXED BY ${driver?.index ?? EVENT_INDEX.byTs}` +
@@ -82,13 +104,13 @@ export function planEventQuery(q: EventQuery): IndexWalk[][] {
     const lead = driver ? [`${driver.column} = @lead`] : [];
     const params = value === null ? { ...base } : { ...base, lead: value };
     const walks: IndexWalk[] = [];
-    if (tieInRange) {
+    if (bounds.key && bounds.tieInRange) {
       walks.push({
         sql: select([...lead, 'ts = @keyTs', asc ? 'pos > @keyPos' : 'pos < @keyPos', ...residual]),
-        params: { ...params, keyPos: key!.pos },
+        params: { ...params, keyPos: bounds.key.pos },
       });
     }
-    const rest = [...lead, ...(startBound ? [startBound] : []), ...(endBound ? [endBound] : []), ...residual];
+    const rest = [...lead, ...(bounds.start ? [bounds.start] : []), ...(bounds.end ? [bounds.end] : []), ...residual];
     walks.push({ sql: select(rest), params });
     return walks;
   });
