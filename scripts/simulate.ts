@@ -1,0 +1,55 @@
+// `npm run simulate -- [options]`: realistic traffic against a chainlog service. See --help.
+import { createGenerator } from '../src/simulator/generator.js';
+import { parseSimulateArgs, SIMULATE_HELP } from '../src/simulator/options.js';
+import { startProgress, summaryText } from '../src/simulator/report.js';
+import { runSimulation } from '../src/simulator/runner.js';
+import { SimulationStats } from '../src/simulator/stats.js';
+import { createTransport } from '../src/simulator/transport.js';
+
+const parsed = parseSimulateArgs(process.argv.slice(2));
+if (parsed.help) {
+  process.stdout.write(SIMULATE_HELP);
+  process.exit(0);
+}
+if ('error' in parsed) {
+  process.stderr.write(`simulate: ${parsed.error}\nRun with --help for usage.\n`);
+  process.exit(2);
+}
+const o = parsed.options;
+
+// Fail fast with a clear message when nothing is listening, rather than a summary full of NETWORK_ERROR.
+try {
+  await fetch(new URL('/healthz', o.url), { signal: AbortSignal.timeout(5000) });
+} catch (err) {
+  process.stderr.write(`simulate: cannot reach ${o.url}: ${(err as Error).message}\n`);
+  process.exit(2);
+}
+
+const generator = createGenerator({ seed: o.seed, apps: o.apps, invalidRatio: o.invalidRatio });
+const stats = new SimulationStats();
+const abort = new AbortController();
+process.once('SIGINT', () => abort.abort());
+const limit = [o.count !== undefined ? `${o.count} events` : '', o.durationMs !== undefined ? `${o.durationMs / 1000}s` : '']
+  .filter(Boolean)
+  .join(' or ');
+process.stderr.write(
+  `simulate: ${o.transport} → ${o.url}, apps ${generator.apps.join(',')}, rate ${o.rate || 'max'}/s, ` +
+    `concurrency ${o.concurrency}, batch ${o.batch}, until ${limit}, seed ${o.seed}\n`,
+);
+const progress = startProgress(process.stderr, () => stats.summary());
+const summary = await runSimulation({
+  generator,
+  send: createTransport({ kind: o.transport, url: o.url, apiKey: o.apiKey }),
+  rate: o.rate,
+  concurrency: o.concurrency,
+  batch: o.batch,
+  durationMs: o.durationMs,
+  count: o.count,
+  stats,
+  signal: abort.signal,
+});
+progress.stop();
+if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, seed: o.seed, apps: generator.apps })}\n`);
+else process.stdout.write(`${summaryText(summary)}\n`);
+// Unexpected outcomes make the exit code non-zero so scripts notice: nothing got in, or bad events got in.
+process.exit(summary.accepted === 0 && summary.sent > summary.invalid.sent ? 1 : summary.invalid.accepted > 0 ? 1 : 0);
