@@ -99,6 +99,7 @@ export function rootFromConsistencyProof(
   }
   if (proof.length === 0) throw new ProofError('empty proof');
   checkHashes(proof);
+  if (root1.length !== HASH_SIZE) throw new ProofError(`old root has ${root1.length} bytes, want ${HASH_SIZE}`);
 
   const { inner: forkLevel, border } = decomposeInclusion(size1 - 1, size2);
   // The proof starts at the largest perfect subtree ending at size1: the old root itself when size1 is a power of 2.
