@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { fromBase64Strict, toBase64 } from '../../src/core/base64.js';
+import { fromHex, toHex } from '../../src/core/hex.js';
+
+describe('hex', () => {
+  it('round-trips and writes lowercase', () => {
+    const b = Uint8Array.of(0, 1, 0xab, 0xff);
+    expect(toHex(b)).toBe('0001abff');
+    expect([...fromHex('0001abff')]).toEqual([...b]);
+    expect([...fromHex('0001ABFF')]).toEqual([...b]);
+    expect(toHex(new Uint8Array(0))).toBe('');
+  });
+
+  it('encodes only the viewed bytes of a subarray', () => {
+    expect(toHex(Uint8Array.of(1, 2, 3, 4).subarray(1, 3))).toBe('0203');
+  });
+
+  it('throws on odd length or non-hex', () => {
+    expect(() => fromHex('abc')).toThrow(/odd length/);
+    expect(() => fromHex('zz')).toThrow(/non-hex/);
+    expect(() => fromHex('0g')).toThrow(/non-hex/);
+    expect(() => fromHex(' 00')).toThrow();
+  });
+});
+
+describe('strict base64', () => {
+  it('round-trips', () => {
+    for (let n = 0; n < 40; n++) {
+      const b = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 0xff);
+      expect([...fromBase64Strict(toBase64(b))!]).toEqual([...b]);
+    }
+  });
+
+  it('rejects what a lenient decoder would accept', () => {
+    expect(fromBase64Strict('AQ')).toBeNull(); // missing padding
+    expect(fromBase64Strict('AR==')).toBeNull(); // non-zero trailing bits
+    expect(fromBase64Strict('A Q==')).toBeNull();
+    expect(fromBase64Strict('-_8=')).toBeNull(); // url-safe alphabet
+    expect(fromBase64Strict('AQ==\n')).toBeNull();
+    expect(fromBase64Strict('AQ==')).toEqual(Uint8Array.of(1));
+  });
+});
