@@ -99,6 +99,7 @@ export class ChainlogService implements LogService {
   }
 
   private committed(events: StoredEvent[]): void {
+    this.integrator.offer(events);
     for (const e of events) this.dirty.add(e.sourceAppId);
     for (const listener of this.committedListeners) {
       try {

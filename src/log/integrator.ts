@@ -3,15 +3,18 @@
 // Idempotent and restartable: the tree state is always re-derivable from storage (the compact
 // range of [0, integratedSize) is O(log N) stored nodes), and nodes are deterministic, so a crash
 // between writing nodes and raising the integrated size only repeats work.
-// Events are re-checked on the way in (position, link, leaf hash) so that a checkpoint is never
-// signed over a row that was altered after it was sequenced.
-import { CompactRange, rangeNodes } from '../core/compact/range.js';
+// Leaf hashes this process sequenced are handed over in memory (`offer`), so the common case never
+// reads events back. Anything else (after a restart, or written by another process) is read from
+// storage and re-checked (position, link, leaf hash recomputed) before a checkpoint can cover it.
+import { CompactRange, rangeNodes, type NodeId } from '../core/compact/range.js';
 import { fromHex, toHex } from '../core/hex.js';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
 import type { LogStorage, StoredEvent, TreeNode } from '../storage/types.js';
 import { eventLeafHash } from './event-leaf.js';
 
 const CHUNK = 5000;
+/** Per log, at most this many offered hashes are held; beyond that integration reads storage. */
+const MAX_OFFERED = 1_000_000;
 
 export class IntegrityError extends Error {
   override name = 'IntegrityError';
@@ -32,8 +35,29 @@ export interface TreeState {
 export class Integrator {
   /** Compact range [0, integratedSize) and the last leaf hash, per log. */
   private readonly trees = new Map<string, { range: CompactRange; lastLeaf: string }>();
+  /** Leaf hashes sequenced by this process and not yet integrated: seqs [start, start + hashes.length). */
+  private readonly offered = new Map<string, { start: number; hashes: string[] }>();
 
   constructor(private readonly storage: LogStorage) {}
+
+  /** Hand over committed events (in seq order per log) so integration needs no read-back. */
+  offer(events: readonly StoredEvent[]): void {
+    for (const e of events) {
+      const o = this.offered.get(e.sourceAppId);
+      if (o && o.start + o.hashes.length === e.seq && o.hashes.length < MAX_OFFERED) o.hashes.push(e.hash);
+      else if (!o || o.start + o.hashes.length !== e.seq) this.offered.set(e.sourceAppId, { start: e.seq, hashes: [e.hash] });
+    }
+  }
+
+  /** Offered hashes that continue the tree exactly at `from`, or none. */
+  private takeOffered(sourceAppId: string, from: number, to: number): string[] {
+    const o = this.offered.get(sourceAppId);
+    if (!o || o.start > from || o.start + o.hashes.length <= from) return [];
+    const hashes = o.hashes.slice(from - o.start, to - o.start);
+    if (o.start + o.hashes.length <= to) this.offered.delete(sourceAppId);
+    else this.offered.set(sourceAppId, { start: to, hashes: o.hashes.slice(to - o.start) });
+    return hashes;
+  }
 
   /** Integrate every sequenced event of the log; returns the integrated tree. */
   async integrate(sourceAppId: string): Promise<TreeState> {
@@ -42,18 +66,25 @@ export class Integrator {
     const tree = await this.load(sourceAppId, head.integratedSize);
     while (tree.range.end < head.size) {
       const from = tree.range.end;
-      const events = await this.storage.getEventRange(sourceAppId, from, head.size, CHUNK);
-      if (events.length === 0) throw new IntegrityError(sourceAppId, from, 'event missing');
       const nodes: TreeNode[] = [];
+      const collect = (id: NodeId, hash: Uint8Array) => {
+        if (id.level > 0) nodes.push({ level: id.level, index: id.index, hash });
+      };
       // Work on a copy: a bad event must leave the cached tree as stored.
       const next = cloneRange(tree.range);
       let lastLeaf = tree.lastLeaf;
-      for (const e of events) {
-        checkEvent(e, next.end, lastLeaf);
-        next.append(fromHex(e.hash), (id, hash) => {
-          if (id.level > 0) nodes.push({ level: id.level, index: id.index, hash });
-        });
-        lastLeaf = e.hash;
+      const offered = this.takeOffered(sourceAppId, from, head.size);
+      if (offered.length > 0) {
+        for (const hash of offered) next.append(fromHex(hash), collect);
+        lastLeaf = offered[offered.length - 1]!;
+      } else {
+        const events = await this.storage.getEventRange(sourceAppId, from, head.size, CHUNK);
+        if (events.length === 0) throw new IntegrityError(sourceAppId, from, 'event missing');
+        for (const e of events) {
+          checkEvent(e, next.end, lastLeaf);
+          next.append(fromHex(e.hash), collect);
+          lastLeaf = e.hash;
+        }
       }
       await this.storage.integrate(sourceAppId, from, next.end, nodes);
       tree.range = next;
@@ -64,8 +95,13 @@ export class Integrator {
 
   /** Drop cached state (after an error, or when another process may have integrated). */
   forget(sourceAppId?: string): void {
-    if (sourceAppId === undefined) this.trees.clear();
-    else this.trees.delete(sourceAppId);
+    if (sourceAppId === undefined) {
+      this.trees.clear();
+      this.offered.clear();
+    } else {
+      this.trees.delete(sourceAppId);
+      this.offered.delete(sourceAppId);
+    }
   }
 
   private async load(sourceAppId: string, integratedSize: number) {
