@@ -159,3 +159,25 @@ describe('verifyLog finds direct changes to the SQLite file', () => {
     });
   }
 });
+
+describe('no checkpoint is signed over an altered event', () => {
+  it('quarantines a log whose not-yet-integrated event was altered before a restart', async () => {
+    let p = await openPipeline();
+    try {
+      await p.service.append(Array.from({ length: 10 }, () => event(APP)));
+      await p.service.publishCheckpoints();
+      await p.service.append(Array.from({ length: 5 }, () => event(APP)));
+      await p.close(); // stopped before the next cycle: events 10..14 are not in the tree yet
+      const db = new Database(p.dbPath);
+      db.prepare(`UPDATE events SET payload = '{"forged":true}' WHERE seq = 12`).run();
+      db.close();
+      p = await openPipeline(p.dir);
+      await p.service.append([event(APP)]);
+      expect(await p.service.publishCheckpoints()).toEqual([]);
+      expect((await p.service.getCheckpoint(APP))!.treeSize).toBe(10);
+      expect((await p.service.verifyLog(APP)).firstBadSeq).toBe(12);
+    } finally {
+      await p.destroy();
+    }
+  });
+});
