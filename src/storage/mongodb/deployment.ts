@@ -1,0 +1,26 @@
+// What kind of MongoDB we are connected to, and what that lets the engine rely on.
+import type { Db, WriteConcernSettings } from 'mongodb';
+
+export type Topology = 'sharded' | 'replicaSet' | 'standalone';
+
+export interface Deployment {
+  topology: Topology;
+  /** FerretDB answers buildInfo with `ferretdbVersion`; only used for diagnostics. */
+  ferretdb: boolean;
+  /** The write concern appends use: acknowledged must mean durable. */
+  writeConcern: WriteConcernSettings;
+}
+
+export async function detectDeployment(db: Db): Promise<Deployment> {
+  const admin = db.admin();
+  const hello = await admin.command({ hello: 1 });
+  const build = await admin.command({ buildInfo: 1 }).catch(() => ({}) as Record<string, unknown>);
+  const topology: Topology =
+    hello.msg === 'isdbgrid' ? 'sharded' : typeof hello.setName === 'string' ? 'replicaSet' : 'standalone';
+  return {
+    topology,
+    ferretdb: 'ferretdbVersion' in build,
+    // A standalone has no majority to wait for; the journal is its durability.
+    writeConcern: topology === 'standalone' ? { w: 1, journal: true } : { w: 'majority', journal: true },
+  };
+}

@@ -1,0 +1,109 @@
+// Document shapes of the MongoDB engine and their mapping to the storage interface.
+import { Binary, type ObjectId } from 'mongodb';
+import type { JsonObject, NewEvent, NodeId, StoredCheckpoint, StoredEvent } from '../types.js';
+
+export const collectionNames = {
+  events: 'events',
+  logs: 'logs',
+  treeNodes: 'tree_nodes',
+  checkpoints: 'checkpoints',
+  counters: 'counters',
+} as const;
+
+export interface EventDoc {
+  _id?: ObjectId;
+  sourceAppId: string;
+  seq: number;
+  eventType: string;
+  timestamp: number;
+  receivedAt: number;
+  /**
+   * The payload as its JSON text: BSON would reject or reinterpret some JSON keys ("$x", "a.b")
+   * and the leaf must be recomputable byte for byte, so the engine keeps the client's JSON opaque.
+   */
+  payload: string;
+  prevHash: string;
+  hash: string;
+  /**
+   * The idempotency key, or the event's seq (a number) when there is none: a number never equals a
+   * string key, so one plain unique index on (sourceAppId, idempotencySlot) enforces key uniqueness
+   * without partial indexes (which FerretDB lacks) and stays legal on a collection sharded by sourceAppId.
+   */
+  idempotencySlot: string | number;
+  pos: number;
+  /** Random per appendEvents call: lets a failed call remove exactly its own documents. */
+  writeToken: string;
+}
+
+/** Derived per-log summary; the events are the truth and getLogHead checks it against them. */
+export interface LogDoc {
+  _id: string;
+  size: number;
+  headHash: string;
+  integratedSize: number;
+  /** receivedAt of seq 0, null while the log has no event. */
+  createdAt: number | null;
+}
+
+export interface TreeNodeDoc {
+  /** nodeKey(): one compact string so getTreeNodes is one `_id: {$in}` lookup. */
+  _id: string;
+  hash: Binary;
+}
+
+export interface CheckpointDoc extends StoredCheckpoint {
+  _id?: ObjectId;
+}
+
+export interface CounterDoc {
+  _id: string;
+  value: number;
+}
+
+export const eventProjection = { _id: 0, writeToken: 0 } as const;
+export const checkpointProjection = { _id: 0 } as const;
+
+export function toEventDoc(e: NewEvent, pos: number, writeToken: string): EventDoc {
+  return {
+    sourceAppId: e.sourceAppId,
+    seq: e.seq,
+    eventType: e.eventType,
+    timestamp: e.timestamp,
+    receivedAt: e.receivedAt,
+    payload: JSON.stringify(e.payload),
+    prevHash: e.prevHash,
+    hash: e.hash,
+    idempotencySlot: e.idempotencyKey ?? e.seq,
+    pos,
+    writeToken,
+  };
+}
+
+export function fromEventDoc(d: Omit<EventDoc, '_id' | 'writeToken'>): StoredEvent {
+  return {
+    sourceAppId: d.sourceAppId,
+    seq: d.seq,
+    eventType: d.eventType,
+    timestamp: d.timestamp,
+    receivedAt: d.receivedAt,
+    payload: JSON.parse(d.payload) as JsonObject,
+    prevHash: d.prevHash,
+    hash: d.hash,
+    idempotencyKey: typeof d.idempotencySlot === 'string' ? d.idempotencySlot : null,
+    pos: d.pos,
+  };
+}
+
+/**
+ * `<sourceAppId>/<level>/<index>`: unambiguous even if an id contains '/', because the last two
+ * parts are integers. The log id leads, so one log's nodes sit together in a range-sharded key space.
+ */
+export const nodeKey = (sourceAppId: string, id: NodeId) => `${sourceAppId}/${id.level}/${id.index}`;
+
+export const bytesToBinary = (bytes: Uint8Array) => new Binary(bytes);
+export const binaryToBytes = (b: Binary) => Uint8Array.from(b.buffer.subarray(0, b.position));
+export const hexToBytes = (hex: string) => Uint8Array.from(Buffer.from(hex, 'hex'));
+
+export function fromCheckpointDoc(d: CheckpointDoc): StoredCheckpoint {
+  return { sourceAppId: d.sourceAppId, treeSize: d.treeSize, rootHash: d.rootHash, note: d.note, publishedAt: d.publishedAt };
+}

@@ -1,0 +1,31 @@
+// Filters and sorts for queryEvents (keyset in (timestamp, pos)) and readCommitted (pos order).
+import type { Filter, Sort } from 'mongodb';
+import type { EventFilter, EventQuery } from '../types.js';
+import type { EventDoc } from './documents.js';
+
+function filterConditions(f: EventFilter): Filter<EventDoc>[] {
+  const and: Filter<EventDoc>[] = [];
+  if (f.sourceAppIds !== undefined) and.push({ sourceAppId: { $in: f.sourceAppIds } });
+  if (f.eventTypes !== undefined) and.push({ eventType: { $in: f.eventTypes } });
+  if (f.from !== undefined) and.push({ timestamp: { $gte: f.from } });
+  if (f.to !== undefined) and.push({ timestamp: { $lt: f.to } });
+  return and;
+}
+
+const allOf = (and: Filter<EventDoc>[]): Filter<EventDoc> => (and.length === 0 ? {} : { $and: and });
+
+export function eventQueryPlan(q: EventQuery): { filter: Filter<EventDoc>; sort: Sort } {
+  const and = filterConditions(q.filter);
+  if (q.after) {
+    const { timestamp: t, pos: p } = q.after;
+    // The bound on timestamp alone gives the index a tight range; the $or drops the tie at t.
+    if (q.direction === 'asc') and.push({ timestamp: { $gte: t } }, { $or: [{ timestamp: { $gt: t } }, { pos: { $gt: p } }] });
+    else and.push({ timestamp: { $lte: t } }, { $or: [{ timestamp: { $lt: t } }, { pos: { $lt: p } }] });
+  }
+  const dir = q.direction === 'asc' ? 1 : -1;
+  return { filter: allOf(and), sort: { timestamp: dir, pos: dir } };
+}
+
+export function committedPlan(afterPos: number, f: EventFilter): { filter: Filter<EventDoc>; sort: Sort } {
+  return { filter: allOf([{ pos: { $gt: afterPos } }, ...filterConditions(f)]), sort: { pos: 1 } };
+}

@@ -1,0 +1,85 @@
+// Collections, indexes and shard keys; everything here is idempotent and runs at every start.
+//
+// Shard keys (only through mongos):
+// - events: { sourceAppId: 1 }, ranged. Every query of one log (head, seq ranges, proofs, keys)
+//   targets one shard, and logs spread across shards as chunks split between app ids. We chose it
+//   over { sourceAppId: 1, seq: 1 } because a sharded collection can only enforce unique indexes
+//   prefixed by the whole shard key: with seq in the key, (sourceAppId, idempotencySlot) could not
+//   be unique. We chose it over a hashed sourceAppId (even spread of new logs from day one) because
+//   hashed shard keys cannot back any unique index at all. The price: one log cannot span shards,
+//   so a log larger than a chunk becomes a jumbo chunk the balancer will not move. Appends to one
+//   log always hit one shard anyway (its tail), so splitting a log would buy capacity, not speed.
+// - tree_nodes: { _id: 1 }, ranged; _id starts with the sourceAppId so a log's nodes stay together.
+// - checkpoints: { sourceAppId: 1, treeSize: 1 }, ranged; also their unique key.
+// - logs and counters stay unsharded: one small document per log, and one counter.
+import { MongoServerError, type Db, type IndexDescription } from 'mongodb';
+import type { Deployment } from './deployment.js';
+import { collectionNames as C } from './documents.js';
+
+function eventIndexes(sharded: boolean): IndexDescription[] {
+  return [
+    // No two events can ever take one position.
+    { key: { sourceAppId: 1, seq: 1 }, name: 'log_position', unique: true },
+    { key: { sourceAppId: 1, idempotencySlot: 1 }, name: 'log_idempotency', unique: true },
+    // Unique pos guards against a non-atomic counter (FerretDB). A sharded collection cannot have it
+    // (not prefixed by the shard key); mongos is real MongoDB, whose $inc is atomic.
+    { key: { pos: 1 }, name: 'commit_position', unique: !sharded },
+    // queryEvents, keyset in (timestamp, pos): equality fields, then the sort, whose first field
+    // timestamp is also the range (from/to/after).
+    { key: { timestamp: 1, pos: 1 }, name: 'time' },
+    { key: { sourceAppId: 1, timestamp: 1, pos: 1 }, name: 'log_time' },
+    { key: { eventType: 1, timestamp: 1, pos: 1 }, name: 'type_time' },
+    { key: { sourceAppId: 1, eventType: 1, timestamp: 1, pos: 1 }, name: 'log_type_time' },
+    // readCommitted in pos order; timestamp bounds are checked on the fetched documents.
+    { key: { sourceAppId: 1, pos: 1 }, name: 'log_commit' },
+    { key: { eventType: 1, pos: 1 }, name: 'type_commit' },
+  ];
+}
+
+const checkpointIndexes: IndexDescription[] = [
+  { key: { sourceAppId: 1, treeSize: 1 }, name: 'log_tree_size', unique: true },
+];
+
+const shardKeys: Record<string, Record<string, 1>> = {
+  [C.events]: { sourceAppId: 1 },
+  [C.treeNodes]: { _id: 1 },
+  [C.checkpoints]: { sourceAppId: 1, treeSize: 1 },
+};
+
+export async function ensureSchema(db: Db, deployment: Deployment): Promise<void> {
+  const sharded = deployment.topology === 'sharded';
+  if (sharded) await ensureShardingEnabled(db);
+  await ensureIndexes(db, C.events, eventIndexes(sharded));
+  await ensureIndexes(db, C.checkpoints, checkpointIndexes);
+  // _id indexes of logs, tree_nodes and counters need nothing more.
+  if (sharded) for (const [name, key] of Object.entries(shardKeys)) await shardCollection(db, name, key);
+}
+
+// One index per createIndexes call: FerretDB 1.24 drops the connection when one call names several
+// indexes that already exist. MongoDB treats an existing identical index as a no-op either way.
+async function ensureIndexes(db: Db, collection: string, indexes: IndexDescription[]): Promise<void> {
+  const listed = await db
+    .collection(collection)
+    .listIndexes()
+    .toArray()
+    .catch((err: unknown) => {
+      if (err instanceof MongoServerError && err.code === 26) return []; // NamespaceNotFound: not created yet
+      throw err;
+    });
+  const existing = new Set(listed.map((i) => String(i.name)));
+  for (const index of indexes) {
+    if (!existing.has(index.name!)) await db.collection(collection).createIndexes([index]);
+  }
+}
+
+async function ensureShardingEnabled(db: Db): Promise<void> {
+  // A no-op on MongoDB 6+ where databases are shardable by default; needed before that.
+  await db.admin().command({ enableSharding: db.databaseName });
+}
+
+async function shardCollection(db: Db, collection: string, key: Record<string, 1>): Promise<void> {
+  const ns = `${db.databaseName}.${collection}`;
+  const existing = await db.client.db('config').collection('collections').findOne({ _id: ns as never, dropped: { $ne: true } });
+  if (existing) return; // already sharded; shardCollection would also accept the same key again
+  await db.admin().command({ shardCollection: ns, key });
+}
