@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      PORT: 4000,
+      HOST: '127.0.0.1',
+      DATA_DIR: './data',
+      CHECKPOINT_INTERVAL_MS: 1000,
+      ORIGIN_PREFIX: 'chainlog.local',
+      keyName: 'chainlog.local',
+      production: false,
+    });
+    expect(c.MONGODB_URI).toBeUndefined();
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ PORT: '', MONGODB_URI: '' }).PORT).toBe(4000);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['CHECKPOINT_INTERVAL_MS', '10'],
+    ['ORIGIN_PREFIX', 'has space'],
+    ['KEY_NAME', 'a+b'],
+    ['MONGODB_URI', 'postgres://x'],
+    ['LOG_LEVEL', 'loud'],
+    ['MAX_PAYLOAD_BYTES', '-1'],
+  ])('rejects %s=%s with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));
+  });
+});
