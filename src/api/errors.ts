@@ -1,0 +1,106 @@
+// The API's error vocabulary: every error a client sees carries extensions.code (+ field/rule where it applies).
+import { GraphQLError } from 'graphql';
+import { LogError, type LogErrorCode } from '../log/errors.js';
+
+export type ApiErrorCode =
+  | LogErrorCode
+  /** A subscriber fell too far behind; resubscribe with extensions.after. */
+  | 'RESUME_REQUIRED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED';
+
+/** One bad item of a batch. */
+export interface ItemError {
+  index: number;
+  code: ApiErrorCode;
+  field: string;
+  rule: string;
+  message: string;
+}
+
+export interface ApiErrorInit {
+  field?: string;
+  rule?: string;
+  errors?: ItemError[];
+  /** Extra members of extensions, e.g. `after` for RESUME_REQUIRED. */
+  extra?: Record<string, unknown>;
+}
+
+/** A GraphQLError so that Apollo and graphql-ws pass its extensions through untouched. */
+export class ApiError extends GraphQLError {
+  readonly code: ApiErrorCode;
+  readonly field: string | undefined;
+  readonly rule: string | undefined;
+  readonly items: ItemError[] | undefined;
+
+  constructor(code: ApiErrorCode, message: string, init: ApiErrorInit = {}) {
+    const extensions: Record<string, unknown> = { code };
+    if (init.field !== undefined) extensions.field = init.field;
+    if (init.rule !== undefined) extensions.rule = init.rule;
+    if (init.errors !== undefined) extensions.errors = init.errors;
+    Object.assign(extensions, init.extra);
+    super(message, { extensions });
+    this.name = 'ApiError';
+    this.code = code;
+    this.field = init.field;
+    this.rule = init.rule;
+    this.items = init.errors;
+  }
+}
+
+export const badUserInput = (field: string, rule: string, message: string) =>
+  new ApiError('BAD_USER_INPUT', message, { field, rule });
+
+const HTTP_STATUS: Record<string, number> = {
+  BAD_USER_INPUT: 400,
+  GRAPHQL_VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+};
+
+export function httpStatusFor(code: string): number {
+  return HTTP_STATUS[code] ?? 500;
+}
+
+const LOG_ERROR_RULES: Record<LogErrorCode, string> = {
+  BAD_USER_INPUT: 'invalid',
+  CONFLICT: 'conflict',
+  NOT_FOUND: 'notFound',
+  PAYLOAD_TOO_LARGE: 'maxBytes',
+};
+
+function conflictRule(field: string | undefined): string {
+  if (field === 'expectedPrevHash') return 'headMismatch';
+  if (field === 'idempotencyKey') return 'idempotencyKeyReused';
+  return 'conflict';
+}
+
+/** The pipeline's LogError as the client sees it; batch details become per-index errors. */
+export function fromLogError(err: LogError): ApiError {
+  const ruleFor = (field: string | undefined) => (err.code === 'CONFLICT' ? conflictRule(field) : LOG_ERROR_RULES[err.code]);
+  const first = err.details[0];
+  const items = err.details
+    .filter((d) => d.index !== undefined)
+    .map((d) => ({ index: d.index!, code: err.code, field: d.field ?? '', rule: ruleFor(d.field), message: d.message }));
+  const init: ApiErrorInit = { rule: ruleFor(first?.field) };
+  if (first?.field !== undefined) init.field = first.field;
+  if (items.length > 0) init.errors = items;
+  return new ApiError(err.code, err.message, init);
+}
+
+/** The ApiError behind an error (unwrapping GraphQL's located errors), or null if it is not one of ours. */
+export function toApiError(err: unknown): ApiError | null {
+  let current: unknown = err;
+  for (let depth = 0; depth < 8 && current; depth++) {
+    if (current instanceof ApiError) return current;
+    if (current instanceof LogError) return fromLogError(current);
+    if (current instanceof GraphQLError && current.originalError) current = current.originalError;
+    else break;
+  }
+  return null;
+}

@@ -1,0 +1,124 @@
+// LogEventInput (GraphQL) and the REST event body: one schema, so both transports enforce the same rules.
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { AppendRequest } from '../../log/service.js';
+import type { JsonObject } from '../../storage/types.js';
+import { ApiError, type ItemError } from '../errors.js';
+import { batchError, describeIssue, issuesToError, type RuleParams } from './issues.js';
+import { checkPayload, type PayloadLimits } from './payload.js';
+import { eventType, hashHex, idempotencyKey, sourceAppId } from './rules.js';
+import { parseRfc3339 } from './timestamp.js';
+
+export interface IngestLimits extends PayloadLimits {
+  maxClockSkewMs: number;
+  maxBatchSize: number;
+}
+
+export const ingestLimits = (config: Config): IngestLimits => ({
+  maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+  maxPayloadDepth: config.MAX_PAYLOAD_DEPTH,
+  maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
+  maxBatchSize: config.MAX_BATCH_SIZE,
+});
+
+const issue = (ctx: z.core.$RefinementCtx, message: string, params: RuleParams) =>
+  ctx.addIssue({ code: 'custom', message, params });
+
+/** A DateTime scalar value (Date) or an RFC 3339 string as epoch ms, not in the future beyond the skew. */
+export function timestampSchema(maxClockSkewMs: number, now: () => number = Date.now) {
+  return z.unknown().transform((value, ctx): number => {
+    if (value === undefined || value === null) {
+      issue(ctx, 'is required', { rule: 'required' });
+      return z.NEVER;
+    }
+    const ms =
+      value instanceof Date ? value.getTime() : typeof value === 'string' ? parseRfc3339(value) : null;
+    if (ms === null || !Number.isFinite(ms)) {
+      issue(ctx, 'must be an RFC 3339 date-time, e.g. 2024-05-01T12:00:00.000Z', { rule: 'format' });
+      return z.NEVER;
+    }
+    if (ms < 0) {
+      issue(ctx, 'must not be before 1970-01-01T00:00:00.000Z', { rule: 'min' });
+      return z.NEVER;
+    }
+    if (ms > now() + maxClockSkewMs) {
+      issue(ctx, `must not be more than ${maxClockSkewMs} ms in the future`, { rule: 'future' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+export function payloadSchema(limits: PayloadLimits) {
+  return z.unknown().transform((value, ctx): JsonObject => {
+    if (value === undefined) {
+      issue(ctx, 'is required', { rule: 'required' });
+      return z.NEVER;
+    }
+    const problem = checkPayload(value, limits);
+    if (problem) {
+      const code = problem.rule === 'maxBytes' ? 'PAYLOAD_TOO_LARGE' : 'BAD_USER_INPUT';
+      issue(ctx, problem.message, { rule: problem.rule, code });
+      return z.NEVER;
+    }
+    return value as JsonObject;
+  });
+}
+
+export function eventInputSchema(limits: IngestLimits, now: () => number = Date.now) {
+  return z
+    .strictObject({
+      sourceAppId,
+      eventType,
+      timestamp: timestampSchema(limits.maxClockSkewMs, now),
+      payload: payloadSchema(limits),
+      idempotencyKey: idempotencyKey.nullish(),
+      expectedPrevHash: hashHex.nullish(),
+    })
+    .transform(
+      (v): AppendRequest => ({
+        sourceAppId: v.sourceAppId,
+        eventType: v.eventType,
+        timestamp: v.timestamp,
+        payload: v.payload,
+        idempotencyKey: v.idempotencyKey ?? null,
+        expectedPrevHash: v.expectedPrevHash ?? null,
+      }),
+    );
+}
+
+export type EventInputSchema = ReturnType<typeof eventInputSchema>;
+
+/** One event; field names in errors are relative to the event (`eventType`, `payload`, ...). */
+export function validateEventInput(schema: EventInputSchema, value: unknown): AppendRequest {
+  const result = schema.safeParse(value, { reportInput: true });
+  if (!result.success) throw issuesToError(result.error.issues);
+  return result.data;
+}
+
+/** A batch: every bad item is reported by index; a bad batch is rejected whole. */
+export function validateEventBatch(
+  schema: EventInputSchema,
+  values: unknown,
+  limits: IngestLimits,
+  batchField: string,
+): AppendRequest[] {
+  if (!Array.isArray(values)) throw batchShapeError(batchField, 'type', 'must be a list of events');
+  if (values.length === 0) throw batchShapeError(batchField, 'minItems', 'must hold at least one event');
+  if (values.length > limits.maxBatchSize) {
+    throw batchShapeError(batchField, 'maxItems', `must hold at most ${limits.maxBatchSize} events`);
+  }
+  const requests: AppendRequest[] = [];
+  const bad: ItemError[] = [];
+  values.forEach((value, index) => {
+    const result = schema.safeParse(value, { reportInput: true });
+    if (result.success) requests.push(result.data);
+    else for (const i of result.error.issues) bad.push({ index, ...describeIssue(i) });
+  });
+  if (bad.length > 0) throw batchError(batchField, bad);
+  return requests;
+}
+
+function batchShapeError(field: string, rule: string, message: string): ApiError {
+  return new ApiError('BAD_USER_INPUT', `${field}: ${message}`, { field, rule });
+}

@@ -1,0 +1,87 @@
+// Arguments of queries and subscriptions: filters, page sizes, ids, proof ranges.
+import { z } from 'zod';
+import type { EventFilter } from '../../storage/types.js';
+import { badUserInput } from '../errors.js';
+import { parseOrThrow, type RuleParams } from './issues.js';
+import { DEFAULT_PAGE_SIZE, MAX_FILTER_ITEMS, MAX_PAGE_SIZE, eventType, position, sourceAppId } from './rules.js';
+
+const dateMs = z.date().transform((d, ctx): number => {
+  const ms = d.getTime();
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a valid date-time', params: { rule: 'format' } satisfies RuleParams });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const filterList = <T extends z.ZodType>(item: T) =>
+  z.array(item).min(1, 'must hold at least one item; omit it to match all').max(MAX_FILTER_ITEMS, `must hold at most ${MAX_FILTER_ITEMS} items`).nullish();
+
+const filterSchema = z
+  .strictObject({
+    sourceAppIds: filterList(sourceAppId),
+    eventTypes: filterList(eventType),
+    from: dateMs.nullish(),
+    to: dateMs.nullish(),
+  })
+  .superRefine((f, ctx) => {
+    if (f.from != null && f.to != null && f.from > f.to) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from', params: { rule: 'range' } });
+    }
+  })
+  .nullish();
+
+export interface EventFilterArg {
+  sourceAppIds?: readonly string[] | null;
+  eventTypes?: readonly string[] | null;
+  from?: Date | null;
+  to?: Date | null;
+}
+
+/** A GraphQL EventFilter as the storage's filter (epoch ms, absent members left out). */
+export function parseEventFilter(value: EventFilterArg | null | undefined, field = 'filter'): EventFilter {
+  const f = parseOrThrow(filterSchema, value, [field]);
+  const out: EventFilter = {};
+  if (f?.sourceAppIds) out.sourceAppIds = f.sourceAppIds;
+  if (f?.eventTypes) out.eventTypes = f.eventTypes;
+  if (f?.from != null) out.from = f.from;
+  if (f?.to != null) out.to = f.to;
+  return out;
+}
+
+/** Page size: default when omitted, clamped to the maximum, never negative. */
+export function pageSize(value: number | null | undefined, field: string): number {
+  if (value === null || value === undefined) return DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(value) || value < 0) throw badUserInput(field, 'min', `${field}: must not be negative`);
+  return Math.min(value, MAX_PAGE_SIZE);
+}
+
+const EVENT_ID = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})\/(0|[1-9]\d{0,15})$/;
+
+/** `<sourceAppId>/<seq>`, the id the API gives events. */
+export function parseEventId(id: string, field = 'id'): { sourceAppId: string; seq: number } {
+  const m = EVENT_ID.exec(id);
+  const seq = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(seq)) {
+    throw badUserInput(field, 'format', `${field}: must be an event id of the form <sourceAppId>/<seq>`);
+  }
+  return { sourceAppId: m[1]!, seq };
+}
+
+export const eventId = (e: { sourceAppId: string; seq: number }): string => `${e.sourceAppId}/${e.seq}`;
+
+export const parseSourceAppId = (value: unknown, field = 'sourceAppId'): string => parseOrThrow(sourceAppId, value, [field]);
+
+export const parsePosition = (value: unknown, field: string): number => parseOrThrow(position, value, [field]);
+
+export function parseOptionalPosition(value: number | null | undefined, field: string): number | undefined {
+  return value === null || value === undefined ? undefined : parsePosition(value, field);
+}
+
+/** `lower <= upper` (or `<` when strict), reported on the upper bound's field. */
+export function requireOrdered(lower: number | undefined, upper: number | undefined, upperField: string, lowerField: string, strict = false): void {
+  if (lower === undefined || upper === undefined) return;
+  if (strict ? upper <= lower : upper < lower) {
+    throw badUserInput(upperField, 'range', `${upperField}: must be ${strict ? 'greater than' : 'at least'} ${lowerField}`);
+  }
+}
