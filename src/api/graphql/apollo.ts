@@ -1,0 +1,66 @@
+// Apollo Server over HTTP, with the shared limits, error formatting, metrics and the access check.
+import type { Server } from 'node:http';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import type { Logger } from 'pino';
+import type { GraphQLSchema } from 'graphql';
+import { authorize } from '../access.js';
+import type { ApiContext } from '../context.js';
+import type { ApiMetrics } from '../metrics.js';
+import type { ErrorFormatter } from './format-error.js';
+import { PARSE_OPTIONS, extraValidationRules } from './limits.js';
+
+export interface ApolloOptions {
+  schema: GraphQLSchema;
+  httpServer: Server;
+  formatError: ErrorFormatter;
+  production: boolean;
+  logger: Logger;
+  metrics: ApiMetrics;
+  /** Extra shutdown work, e.g. closing the WebSocket server. */
+  drain: () => Promise<void>;
+}
+
+export async function startApollo(opts: ApolloOptions): Promise<ApolloServer<ApiContext>> {
+  const server = new ApolloServer<ApiContext>({
+    schema: opts.schema,
+    formatError: opts.formatError,
+    includeStacktraceInErrorResponses: false,
+    hideSchemaDetailsFromClientErrors: opts.production,
+    introspection: !opts.production,
+    validationRules: extraValidationRules,
+    parseOptions: PARSE_OPTIONS,
+    persistedQueries: false,
+    status400ForVariableCoercionErrors: true,
+    logger: opts.logger,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: opts.httpServer }),
+      { serverWillStart: async () => ({ drainServer: opts.drain }) },
+      observeOperations(opts.metrics),
+    ],
+  });
+  await server.start();
+  return server;
+}
+
+function observeOperations(metrics: ApiMetrics): ApolloServerPlugin<ApiContext> {
+  return {
+    async requestDidStart() {
+      const started = performance.now();
+      let type = 'unknown';
+      return {
+        async didResolveOperation({ operation, contextValue }) {
+          if (!operation) return;
+          type = operation.operation;
+          authorize(contextValue.principal, operation.operation);
+        },
+        async willSendResponse({ response }) {
+          const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
+          for (const e of errors) metrics.apiErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN'), transport: 'graphql' });
+          metrics.graphqlOperations.inc({ type, outcome: errors.length > 0 ? 'error' : 'ok' });
+          metrics.graphqlDuration.observe({ type }, (performance.now() - started) / 1000);
+        },
+      };
+    },
+  };
+}

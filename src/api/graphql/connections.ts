@@ -1,0 +1,100 @@
+// Relay cursor connections over keyset reads: no offsets, so every page costs the same.
+import type { LogService } from '../../log/service.js';
+import type { EventKey, LogHead, StoredCheckpoint, StoredEvent } from '../../storage/types.js';
+import {
+  decodeCheckpointCursor,
+  decodeEventCursor,
+  decodeLogCursor,
+  encodeCheckpointCursor,
+  encodeEventCursor,
+  encodeLogCursor,
+} from '../cursor.js';
+import { badUserInput } from '../errors.js';
+import type { EventFilter, SortOrder } from './generated/resolvers.js';
+import { pageSize, parseEventFilter, parseSourceAppId } from '../validation/query-args.js';
+
+export interface Connection<T> {
+  edges: Array<{ cursor: string; node: T }>;
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+}
+
+function connection<T>(nodes: T[], cursorOf: (node: T) => string, hasPreviousPage: boolean, hasNextPage: boolean): Connection<T> {
+  const edges = nodes.map((node) => ({ cursor: cursorOf(node), node }));
+  return {
+    edges,
+    pageInfo: { hasNextPage, hasPreviousPage, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+  };
+}
+
+type Direction = 'asc' | 'desc';
+const opposite = (d: Direction): Direction => (d === 'asc' ? 'desc' : 'asc');
+
+export interface EventsArgs {
+  filter?: EventFilter | null;
+  order?: SortOrder | null;
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+const eventCursor = (e: StoredEvent) => encodeEventCursor({ timestamp: e.timestamp, pos: e.pos });
+
+export async function eventsConnection(service: LogService, args: EventsArgs): Promise<Connection<StoredEvent>> {
+  const filter = parseEventFilter(args.filter);
+  const order: Direction = args.order === 'ASC' ? 'asc' : 'desc';
+  const backward = args.last != null || args.before != null;
+  if (backward && (args.first != null || args.after != null)) {
+    const field = args.last != null ? 'last' : 'before';
+    throw badUserInput(field, 'exclusive', `${field}: page forward (first/after) or backward (last/before), not both`);
+  }
+  const [sizeField, cursorField] = backward ? (['last', 'before'] as const) : (['first', 'after'] as const);
+  const n = pageSize(args[sizeField], sizeField);
+  const cursor = args[cursorField];
+  const from = cursor != null ? decodeEventCursor(cursor, cursorField) : undefined;
+  // Backward pages scan against the order and are reversed.
+  const direction = backward ? opposite(order) : order;
+  const rows = await service.queryEvents({ filter, direction, ...(from && { after: from }), limit: n + 1 });
+  const page = rows.slice(0, n);
+  const more = rows.length > n;
+  const beyondCursor = from ? await existsAtOrBefore(service, filter, direction, from) : false;
+  return backward
+    ? connection(page.reverse(), eventCursor, more, beyondCursor)
+    : connection(page, eventCursor, beyondCursor, more);
+}
+
+/** Whether an event exists at the cursor or before it, as seen scanning in `direction`. */
+async function existsAtOrBefore(
+  service: LogService,
+  filter: ReturnType<typeof parseEventFilter>,
+  direction: Direction,
+  key: EventKey,
+): Promise<boolean> {
+  // (t, pos ± 1) makes the strict keyset bound include the cursor's own position.
+  const after = { timestamp: key.timestamp, pos: direction === 'asc' ? key.pos + 1 : key.pos - 1 };
+  const rows = await service.queryEvents({ filter, direction: opposite(direction), after, limit: 1 });
+  return rows.length > 0;
+}
+
+export async function logsConnection(
+  service: LogService,
+  args: { first?: number | null; after?: string | null },
+): Promise<Connection<LogHead>> {
+  const n = pageSize(args.first, 'first');
+  const after = args.after != null ? decodeLogCursor(args.after, 'after') : null;
+  const rows = await service.listLogHeads(after, n + 1);
+  return connection(rows.slice(0, n), (h) => encodeLogCursor(h.sourceAppId), after !== null, rows.length > n);
+}
+
+export async function checkpointsConnection(
+  service: LogService,
+  sourceAppId: string,
+  args: { first?: number | null; after?: string | null; order?: SortOrder | null },
+): Promise<Connection<StoredCheckpoint>> {
+  parseSourceAppId(sourceAppId);
+  const n = pageSize(args.first, 'first');
+  const after = args.after != null ? decodeCheckpointCursor(args.after, 'after') : null;
+  const direction: Direction = args.order === 'ASC' ? 'asc' : 'desc';
+  const rows = await service.listCheckpoints(sourceAppId, after, n + 1, direction);
+  return connection(rows.slice(0, n), (c) => encodeCheckpointCursor(c.treeSize), after !== null, rows.length > n);
+}

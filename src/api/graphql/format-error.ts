@@ -1,0 +1,57 @@
+// One error formatter for Apollo (HTTP) and graphql-ws: known codes pass, everything else is masked.
+import type { GraphQLError, GraphQLFormattedError } from 'graphql';
+import type { Logger } from 'pino';
+import { toApiError } from '../errors.js';
+
+/** Codes a client may see besides INTERNAL_SERVER_ERROR. */
+const CLIENT_CODES = new Set([
+  'BAD_USER_INPUT',
+  'GRAPHQL_VALIDATION_FAILED',
+  'CONFLICT',
+  'NOT_FOUND',
+  'PAYLOAD_TOO_LARGE',
+  'RESUME_REQUIRED',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+]);
+
+/** Apollo's request-level codes, folded into ours. */
+const RENAMED: Record<string, { code: string; rule?: string }> = {
+  GRAPHQL_PARSE_FAILED: { code: 'GRAPHQL_VALIDATION_FAILED', rule: 'syntax' },
+  BAD_REQUEST: { code: 'BAD_USER_INPUT', rule: 'request' },
+  OPERATION_RESOLUTION_FAILURE: { code: 'BAD_USER_INPUT', rule: 'operationName' },
+  PERSISTED_QUERY_NOT_SUPPORTED: { code: 'BAD_USER_INPUT', rule: 'request' },
+  PERSISTED_QUERY_NOT_FOUND: { code: 'BAD_USER_INPUT', rule: 'request' },
+};
+
+export type ErrorFormatter = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+
+export function createErrorFormatter(opts: { production: boolean; logger: Logger }): ErrorFormatter {
+  return (formatted, error) => {
+    const base = { message: formatted.message, ...(formatted.locations && { locations: formatted.locations }), ...(formatted.path && { path: formatted.path }) };
+    const api = toApiError(error);
+    if (api) return { ...base, message: api.message, extensions: { ...api.extensions } };
+
+    const { stacktrace: _stack, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
+    const code = typeof extensions.code === 'string' ? extensions.code : undefined;
+    if (code && CLIENT_CODES.has(code)) return { ...base, extensions };
+    const renamed = code ? RENAMED[code] : undefined;
+    if (renamed) return { ...base, extensions: { ...extensions, ...renamed } };
+
+    opts.logger.error({ err: unwrap(error), path: formatted.path }, 'unexpected error in GraphQL operation');
+    return {
+      ...base,
+      message: opts.production ? 'Internal server error' : formatted.message,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    };
+  };
+}
+
+function unwrap(error: unknown): unknown {
+  const original = (error as GraphQLError | undefined)?.originalError;
+  return original ?? error;
+}
+
+/** A GraphQLError as graphql-ws would send it, through the same formatter. */
+export const formatForWs = (format: ErrorFormatter, error: GraphQLError): GraphQLFormattedError => format(error.toJSON(), error);

@@ -1,0 +1,25 @@
+import type { Resolvers } from '../generated/resolvers.js';
+import { eventResolvers } from './events.js';
+import { ingestResolvers } from './ingest.js';
+import { logResolvers } from './logs.js';
+import { proofResolvers } from './proofs.js';
+import { scalarResolvers } from './scalars.js';
+import { serverInfoResolvers } from './server-info.js';
+import { subscriptionResolvers } from './subscriptions.js';
+
+const parts: Resolvers[] = [
+  scalarResolvers,
+  eventResolvers,
+  ingestResolvers,
+  logResolvers,
+  proofResolvers,
+  serverInfoResolvers,
+  subscriptionResolvers,
+];
+
+/** All resolvers, merged per type. */
+export const resolvers: Resolvers = parts.reduce<Record<string, object>>((all, part) => {
+  // Scalars are class instances: only plain field maps are merged.
+  for (const [type, fields] of Object.entries(part)) all[type] = all[type] ? { ...all[type], ...fields } : fields;
+  return all;
+}, {}) as Resolvers;

@@ -1,0 +1,65 @@
+// Subscriptions: the listener is registered before `after` is looked up, so nothing slips between.
+import type { StoredEvent } from '../../../storage/types.js';
+import { ApiError } from '../../errors.js';
+import { checkpointStream } from '../../subscriptions/checkpoint-stream.js';
+import { CommittedEventStream } from '../../subscriptions/event-stream.js';
+import { parseEventFilter, parseEventId, parseSourceAppId } from '../../validation/query-args.js';
+import type { CheckpointUpdate } from '../../../log/service.js';
+import type { Resolvers } from '../generated/resolvers.js';
+
+/** Matching events a slow subscriber may fall behind before it must resume. */
+export const MAX_BUFFERED_EVENTS = 10_000;
+export const REPLAY_PAGE_SIZE = 500;
+const MAX_BUFFERED_CHECKPOINTS = 1_000;
+
+export const subscriptionResolvers: Resolvers = {
+  Subscription: {
+    eventLogged: {
+      subscribe: async (_root, args, { service, metrics }) => {
+        const filter = parseEventFilter(args.filter);
+        const after = args.after != null ? parseEventId(args.after, 'after') : null;
+        const gauge = metrics.activeSubscriptions.labels({ field: 'eventLogged' });
+        gauge.inc();
+        const stream = new CommittedEventStream(service, {
+          filter,
+          maxBuffered: MAX_BUFFERED_EVENTS,
+          replayPageSize: REPLAY_PAGE_SIZE,
+          onEnd: (reason) => {
+            gauge.dec();
+            if (reason === 'resume') metrics.resumeRequired.inc({ field: 'eventLogged' });
+          },
+        });
+        try {
+          const afterEvent = after ? await service.getEvent(after.sourceAppId, after.seq) : null;
+          if (after && !afterEvent) {
+            throw new ApiError('NOT_FOUND', `after: no event ${args.after}`, { field: 'after', rule: 'notFound' });
+          }
+          return stream.start(afterEvent);
+        } catch (err) {
+          await stream.return();
+          throw err;
+        }
+      },
+      resolve: (event: StoredEvent) => event,
+    },
+    checkpointPublished: {
+      subscribe: (_root, args, { service, metrics }) => {
+        const sourceAppId = args.sourceAppId != null ? parseSourceAppId(args.sourceAppId) : null;
+        const gauge = metrics.activeSubscriptions.labels({ field: 'checkpointPublished' });
+        gauge.inc();
+        return checkpointStream(service, {
+          sourceAppId,
+          maxBuffered: MAX_BUFFERED_CHECKPOINTS,
+          onEnd: (reason) => {
+            gauge.dec();
+            if (reason === 'resume') metrics.resumeRequired.inc({ field: 'checkpointPublished' });
+          },
+        });
+      },
+      resolve: (update: CheckpointUpdate) => update,
+    },
+  },
+  CheckpointUpdate: {
+    consistencyProof: (update) => update.consistencyHashes,
+  },
+};

@@ -1,0 +1,25 @@
+// Per-request metrics and structured access logs. Route labels come from a fixed list, never raw paths.
+import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import type { ApiMetrics } from '../metrics.js';
+
+const ROUTES = new Set(['/graphql', '/v1/events', '/healthz', '/metrics']);
+const QUIET = new Set(['/healthz', '/metrics']);
+
+export function httpObserver(metrics: ApiMetrics, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const route = ROUTES.has(req.path) ? req.path : 'other';
+      const labels = { method: req.method, route, status: String(res.statusCode) };
+      const durationMs = performance.now() - started;
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, durationMs / 1000);
+      const fields = { method: req.method, path: req.path, status: res.statusCode, durationMs: Math.round(durationMs * 10) / 10 };
+      if (res.statusCode >= 500) logger.error(fields, 'request failed');
+      else if (QUIET.has(route)) logger.debug(fields, 'request');
+      else logger.info(fields, 'request');
+    });
+    next();
+  };
+}

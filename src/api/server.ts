@@ -1,0 +1,84 @@
+// The HTTP face of chainlog: GraphQL (HTTP + graphql-ws) at /graphql, REST ingest, health and metrics.
+// The caller (src/main.ts) listens and starts the pipeline; close() drains HTTP and WebSocket clients.
+import { createServer, type Server } from 'node:http';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Config } from '../config.js';
+import type { LogService } from '../log/service.js';
+import { principalFrom } from './access.js';
+import { createApiContext, type ApiDeps } from './context.js';
+import { startApollo } from './graphql/apollo.js';
+import { createErrorFormatter } from './graphql/format-error.js';
+import { buildApiSchema } from './graphql/schema.js';
+import { createIngest } from './ingest.js';
+import { createApiMetrics } from './metrics.js';
+import { errorHandler, restErrors } from './rest/errors.js';
+import { eventsRouter } from './rest/events.js';
+import { httpObserver } from './rest/http-observer.js';
+import { opsRouter } from './rest/ops.js';
+import { attachGraphqlWs } from './subscriptions/ws-server.js';
+import { ApiError } from './errors.js';
+
+export const GRAPHQL_PATH = '/graphql';
+
+export interface ApiServerOptions {
+  service: LogService;
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+  isReady: () => boolean;
+}
+
+export interface ApiServer {
+  httpServer: Server;
+  close(): Promise<void>;
+}
+
+export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const logger = opts.logger.child({ component: 'api' });
+  const metrics = createApiMetrics(opts.registry);
+  const deps: ApiDeps = {
+    service: opts.service,
+    config: opts.config,
+    logger,
+    metrics,
+    ingest: createIngest(opts.service, opts.config, metrics),
+  };
+  const formatError = createErrorFormatter({ production: opts.config.production, logger });
+  const schema = buildApiSchema();
+
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = createServer(app);
+  const ws = attachGraphqlWs({ httpServer, path: GRAPHQL_PATH, schema, deps, formatError });
+  const apollo = await startApollo({
+    schema,
+    httpServer,
+    formatError,
+    production: opts.config.production,
+    logger: logger.child({ component: 'apollo' }),
+    metrics,
+    drain: () => ws.dispose(),
+  });
+
+  app.use(httpObserver(metrics, logger));
+  app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
+  app.use(eventsRouter(deps));
+  app.use(
+    GRAPHQL_PATH,
+    express.json({ limit: opts.config.MAX_BODY_BYTES }),
+    expressMiddleware(apollo, { context: async ({ req }) => createApiContext(deps, 'graphql', principalFrom(req.headers)) }),
+  );
+  app.use((req, res) => {
+    res.status(404).json({ errors: restErrors(new ApiError('NOT_FOUND', `no route ${req.method} ${req.path}`, { rule: 'route' })) });
+  });
+  app.use(errorHandler({ logger, production: opts.config.production, metrics }));
+
+  let closing: Promise<void> | undefined;
+  return {
+    httpServer,
+    close: () => (closing ??= apollo.stop()),
+  };
+}

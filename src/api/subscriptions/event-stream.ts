@@ -1,0 +1,182 @@
+// eventLogged: replay from storage after a known event, then live, with no gap and no duplicate.
+//
+// The listener is registered before anything is read, so every commit is either visible to a later
+// storage read or in the buffer (or both: duplicates are dropped by pos). While replaying, the consumer
+// pulls pages from storage, so an overflowing buffer can simply be discarded and storage re-read. Once
+// live, an overflowing buffer means the consumer is too slow: the stream ends with RESUME_REQUIRED.
+import type { LogService } from '../../log/service.js';
+import type { EventFilter, StoredEvent } from '../../storage/types.js';
+import { ApiError } from '../errors.js';
+import { eventId } from '../validation/query-args.js';
+import { matchesFilter } from './event-filter.js';
+
+export type CommittedFeed = Pick<LogService, 'onCommitted' | 'readCommitted'>;
+
+export interface EventStreamOptions {
+  filter: EventFilter;
+  /** Most matching events held for a slow consumer before it is told to resume. */
+  maxBuffered: number;
+  replayPageSize: number;
+  /** Called once when the stream ends, whatever the reason. */
+  onEnd?: (reason: 'done' | 'resume' | 'error') => void;
+}
+
+export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> {
+  private readonly unsubscribe: () => void;
+  private buffer: StoredEvent[] = [];
+  private head = 0;
+  private page: StoredEvent[] = [];
+  private pageHead = 0;
+  private started = false;
+  private replaying = false;
+  private caughtUp = false;
+  /** Bumped whenever the buffer is discarded during replay: a storage read begun before must be redone. */
+  private discards = 0;
+  private overflowed = false;
+  private ended = false;
+  /** pos of the last event delivered (or of the `after` event). */
+  private lastPos = -1;
+  /** The id a client would resume after: everything matching up to it has been delivered. */
+  private resumeId: string | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly feed: CommittedFeed,
+    private readonly opts: EventStreamOptions,
+  ) {
+    this.unsubscribe = feed.onCommitted((events) => this.onCommitted(events));
+  }
+
+  /** Begin delivering: after `after` (replaying storage first), or live from the listener's registration. */
+  start(after: StoredEvent | null): this {
+    this.started = true;
+    if (after) {
+      this.lastPos = after.pos;
+      this.resumeId = eventId(after);
+      this.replaying = true;
+    }
+    this.notify();
+    return this;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Not safe for concurrent calls; graphql-js pulls one at a time. */
+  async next(): Promise<IteratorResult<StoredEvent>> {
+    try {
+      while (!this.ended) {
+        if (this.overflowed) throw this.resumeError();
+        const event = this.started ? (this.replaying ? await this.nextReplayed() : this.nextBuffered()) : undefined;
+        if (this.ended) break;
+        if (event) return this.deliver(event);
+        if (!this.replaying || !this.started) await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } catch (err) {
+      this.end(err instanceof ApiError && err.code === 'RESUME_REQUIRED' ? 'resume' : 'error');
+      throw err;
+    }
+    return { done: true, value: undefined };
+  }
+
+  async return(): Promise<IteratorResult<StoredEvent>> {
+    this.end('done');
+    return { done: true, value: undefined };
+  }
+
+  async throw(err?: unknown): Promise<IteratorResult<StoredEvent>> {
+    this.end('error');
+    throw err;
+  }
+
+  private async nextReplayed(): Promise<StoredEvent | undefined> {
+    while (this.pageHead < this.page.length) {
+      const event = this.page[this.pageHead++]!;
+      if (event.pos > this.lastPos) return event;
+    }
+    if (this.caughtUp) {
+      this.replaying = false;
+      return this.nextBuffered();
+    }
+    const discards = this.discards;
+    const page = await this.feed.readCommitted(this.lastPos, this.opts.filter, this.opts.replayPageSize);
+    this.page = page;
+    this.pageHead = 0;
+    // A short page read wholly after the last discard: the buffer holds whatever storage did not show.
+    if (page.length < this.opts.replayPageSize && discards === this.discards) this.caughtUp = true;
+    return undefined;
+  }
+
+  private nextBuffered(): StoredEvent | undefined {
+    while (this.head < this.buffer.length) {
+      const event = this.buffer[this.head++]!;
+      if (event.pos > this.lastPos) return event;
+    }
+    this.buffer = [];
+    this.head = 0;
+    return undefined;
+  }
+
+  private deliver(event: StoredEvent): IteratorResult<StoredEvent> {
+    this.lastPos = event.pos;
+    this.resumeId = eventId(event);
+    return { done: false, value: event };
+  }
+
+  private onCommitted(events: StoredEvent[]): void {
+    if (this.ended || this.overflowed) return;
+    for (const event of events) {
+      if (matchesFilter(this.opts.filter, event)) {
+        this.buffer.push(event);
+      } else if (this.started && !this.replaying && this.pending() === 0 && event.pos > this.lastPos) {
+        // Nothing matching is pending before it, so resuming after it skips nothing the client wants.
+        this.resumeId = eventId(event);
+      }
+    }
+    if (this.pending() > this.opts.maxBuffered) {
+      if (this.started && !this.replaying) {
+        this.overflowed = true;
+        this.unsubscribe();
+      } else {
+        this.buffer = [];
+        this.head = 0;
+        this.caughtUp = false;
+        this.discards++;
+      }
+    }
+    this.notify();
+  }
+
+  private pending(): number {
+    return this.buffer.length - this.head;
+  }
+
+  private resumeError(): ApiError {
+    let after = this.resumeId;
+    const first = this.buffer[this.head];
+    // Nothing delivered yet: the first pending event's predecessor in its log was committed before it.
+    if (after === null && first && first.seq > 0) after = `${first.sourceAppId}/${first.seq - 1}`;
+    return new ApiError(
+      'RESUME_REQUIRED',
+      `subscriber fell more than ${this.opts.maxBuffered} events behind; resubscribe with after: ${JSON.stringify(after)}`,
+      { extra: { after } },
+    );
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  private end(reason: 'done' | 'resume' | 'error'): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.unsubscribe();
+    this.buffer = [];
+    this.page = [];
+    this.notify();
+    this.opts.onEnd?.(reason);
+  }
+}

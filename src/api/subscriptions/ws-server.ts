@@ -1,0 +1,109 @@
+// graphql-ws on the HTTP server's /graphql path. Apollo's validation, limits and masking do not run here,
+// so this applies the same rules, access check and error formatter itself.
+import type { Server } from 'node:http';
+import {
+  GraphQLError,
+  getOperationAST,
+  getVariableValues,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLSchema,
+} from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { authorize, principalFrom } from '../access.js';
+import { createApiContext, type ApiDeps } from '../context.js';
+import { ApiError } from '../errors.js';
+import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
+import { PARSE_OPTIONS, extraValidationRules } from '../graphql/limits.js';
+
+export interface GraphqlWsOptions {
+  httpServer: Server;
+  path: string;
+  schema: GraphQLSchema;
+  deps: ApiDeps;
+  formatError: ErrorFormatter;
+}
+
+const VALIDATION_RULES = [...specifiedRules, ...extraValidationRules];
+
+function withCode(error: GraphQLError, code: string, rule?: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    ...(error.nodes && { nodes: error.nodes }),
+    ...(error.source && { source: error.source }),
+    ...(error.positions && { positions: error.positions }),
+    ...(error.originalError && { originalError: error.originalError }),
+    extensions: { ...error.extensions, code, ...(rule && { rule }) },
+  });
+}
+
+export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<void> } {
+  const { deps, schema, formatError } = opts;
+  const { metrics, logger } = deps;
+  const wsServer = new WebSocketServer({ server: opts.httpServer, path: opts.path, maxPayload: deps.config.MAX_BODY_BYTES });
+  wsServer.on('connection', (socket) => {
+    metrics.wsConnections.inc();
+    socket.once('close', () => metrics.wsConnections.dec());
+  });
+  wsServer.on('error', (err) => logger.error({ err }, 'WebSocket server error'));
+
+  const countErrors = (errors: ReadonlyArray<{ extensions?: Record<string, unknown> | undefined }>) => {
+    for (const e of errors) metrics.apiErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN'), transport: 'ws' });
+  };
+
+  const server = useServer(
+    {
+      schema,
+      isProd: deps.config.production,
+      onSubscribe: (ctx, _id, payload): ExecutionArgs | readonly GraphQLError[] => {
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, PARSE_OPTIONS);
+        } catch (err) {
+          if (err instanceof GraphQLError) return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', 'syntax')];
+          throw err;
+        }
+        const invalid = validate(schema, document, VALIDATION_RULES);
+        if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+        const operation = getOperationAST(document, payload.operationName);
+        if (!operation) {
+          return [new ApiError('BAD_USER_INPUT', 'operationName: does not name exactly one operation of the document', { field: 'operationName', rule: 'operationName' })];
+        }
+        const principal = principalFrom({ ...ctx.extra.request.headers, ...ctx.connectionParams });
+        try {
+          authorize(principal, operation.operation);
+        } catch (err) {
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
+        const variables = payload.variables ?? {};
+        const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
+        if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT'));
+        return {
+          schema,
+          document,
+          operationName: payload.operationName ?? null,
+          variableValues: variables,
+          contextValue: createApiContext(deps, 'ws', principal),
+        };
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors) return undefined;
+        const errors = result.errors.map((e) => formatForWs(formatError, e));
+        countErrors(errors);
+        return { ...result, errors };
+      },
+      onError: (_ctx, _id, _payload, errors) => {
+        const formatted = errors.map((e) => formatForWs(formatError, e));
+        countErrors(formatted);
+        return formatted;
+      },
+    },
+    wsServer,
+  );
+
+  return { dispose: async () => server.dispose() };
+}
