@@ -77,7 +77,9 @@ function publicKeyObject(raw: Uint8Array): KeyObject {
 /** The raw 32-byte public key of an Ed25519 private or public KeyObject. */
 export function rawPublicKey(key: KeyObject): Uint8Array {
   if (key.asymmetricKeyType !== 'ed25519') throw new NoteError(`key is ${key.asymmetricKeyType ?? key.type}, want ed25519`);
-  const der = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  // createPublicKey derives from private KeyObjects only; a public one is exported as is.
+  const pub = key.type === 'public' ? key : createPublicKey(key);
+  const der = pub.export({ format: 'der', type: 'spki' });
   return new Uint8Array(der.subarray(ED25519_SPKI_PREFIX.length));
 }
 
