@@ -1,0 +1,200 @@
+// The audit, step by step (spec/log-format.md "What a verifier does"): trusted checkpoint → consistency
+// from the last trusted one → every event by range proofs → inclusion spot checks → remember the checkpoint.
+import { fromHex, toHex, ZERO_HASH_HEX, type Checkpoint, type NoteVerifier } from '../core/index.js';
+import { checkCheckpointNote } from './checkpoint.js';
+import { finding, firstBadSeq, type Finding } from './findings.js';
+import { ConnectionError, GraphqlError, ResponseShapeError, type GraphqlClient } from './graphql-client.js';
+import { checkConsistency, checkInclusion, consistencyNeed } from './proofs.js';
+import * as q from './queries.js';
+import { verifyRangePage } from './range-page.js';
+import type { StateFile } from './state-file.js';
+
+export const MAX_PAGE_SIZE = 1000;
+
+export interface AuditOptions {
+  client: GraphqlClient;
+  url: string;
+  app: string;
+  verifier: NoteVerifier;
+  /** Origin prefix to expect; default: what serverInfo says (the signature is what makes it binding). */
+  originPrefix?: string | undefined;
+  from: number;
+  state: StateFile;
+  spotChecks: number;
+  pageSize?: number;
+  random?: () => number;
+  /** Called after each page with the position verified up to. */
+  onProgress?: (upTo: number, treeSize: number) => void;
+}
+
+export type ConsistencyStatus = 'first-run' | 'unchanged' | 'verified' | 'failed';
+
+export interface AuditReport {
+  ok: boolean;
+  url: string;
+  app: string;
+  origin: string;
+  checkpoint: { treeSize: number; rootHash: string } | null;
+  /** The checkpoint trusted before this run. */
+  trusted: { treeSize: number; rootHash: string } | null;
+  consistency: ConsistencyStatus;
+  /** Positions [from, to) checked by range proofs. */
+  range: { from: number; to: number };
+  eventsChecked: number;
+  pages: number;
+  spotChecked: number[];
+  findings: Finding[];
+  firstBadSeq: number | null;
+  stateUpdated: boolean;
+}
+
+/** A condition to report as exit code 2: the audit could not run, which says nothing about the log. */
+export class AuditAbort extends Error {
+  override name = 'AuditAbort';
+}
+
+const REFUSALS = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED']);
+
+/** Runs a proof query; a server that refuses or garbles it earns a finding, a dead connection aborts. */
+async function ask<T>(run: () => Promise<T>, seq: number, what: string, findings: Finding[]): Promise<T | null> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof GraphqlError && err.code !== null && REFUSALS.has(err.code)) throw new AuditAbort(`${what}: ${err.message}`);
+    if (err instanceof GraphqlError) findings.push(finding('PROOF_UNAVAILABLE', seq, `${what}: ${err.message}`));
+    else if (err instanceof ResponseShapeError) findings.push(finding('MALFORMED_RESPONSE', seq, `${what}: ${err.message}`));
+    else throw err;
+    return null;
+  }
+}
+
+/** Queries the audit cannot start without: any failure is an abort. */
+async function must<T>(run: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ConnectionError || err instanceof GraphqlError || err instanceof ResponseShapeError) {
+      throw new AuditAbort(`${what}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+function pickSeqs(from: number, to: number, n: number, random: () => number): number[] {
+  const span = to - from;
+  if (span <= 0) return [];
+  const picked = new Set<number>();
+  while (picked.size < Math.min(n, span)) picked.add(from + Math.floor(random() * span));
+  return [...picked].sort((a, b) => a - b);
+}
+
+export async function runAudit(o: AuditOptions): Promise<AuditReport> {
+  const { client, app } = o;
+  const pageSize = Math.min(o.pageSize ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+  const findings: Finding[] = [];
+  const prefix = o.originPrefix ?? (await must(() => client.request(q.SERVER_INFO, {}, q.serverInfoSchema), 'serverInfo')).serverInfo.originPrefix;
+  const origin = `${prefix}/${app}`;
+  const trustedEntry = o.state.get(o.url, app);
+  const trusted = trustedEntry && { treeSize: trustedEntry.treeSize, rootHash: fromHex(trustedEntry.rootHash) };
+  const report: AuditReport = {
+    ok: false,
+    url: o.url,
+    app,
+    origin,
+    checkpoint: null,
+    trusted: trustedEntry && { treeSize: trustedEntry.treeSize, rootHash: trustedEntry.rootHash },
+    consistency: trusted ? 'failed' : 'first-run',
+    range: { from: o.from, to: o.from },
+    eventsChecked: 0,
+    pages: 0,
+    spotChecked: [],
+    findings,
+    firstBadSeq: null,
+    stateUpdated: false,
+  };
+  const finish = async (checkpoint: Checkpoint | null, note: string | null) => {
+    report.firstBadSeq = firstBadSeq(findings);
+    report.ok = findings.length === 0;
+    if (report.ok && checkpoint && note !== null) {
+      o.state.set(o.url, app, { treeSize: checkpoint.size, rootHash: toHex(checkpoint.rootHash), note, verifiedAt: new Date().toISOString() });
+      await o.state.save();
+      report.stateUpdated = true;
+    }
+    return report;
+  };
+
+  // 1. The latest checkpoint, opened with the trusted key only.
+  const { checkpoint: served } = await must(() => client.request(q.LATEST_CHECKPOINT, { app }, q.checkpointSchema), 'checkpoint');
+  if (served === null) {
+    if (!trusted) throw new AuditAbort(`the service has no checkpoint for ${app} yet`);
+    findings.push(finding('ROLLBACK', 0, `the service has no checkpoint for ${app}, but one of size ${trusted.treeSize} was trusted before`));
+    return finish(null, null);
+  }
+  const opened = checkCheckpointNote(served.note, o.verifier, origin);
+  if (opened.finding) {
+    findings.push(opened.finding);
+    return finish(null, null);
+  }
+  const cp = opened.checkpoint;
+  report.checkpoint = { treeSize: cp.size, rootHash: toHex(cp.rootHash) };
+  const head = { treeSize: cp.size, rootHash: cp.rootHash };
+
+  // 2. Accept it only if it extends the checkpoint trusted last time.
+  if (trusted) {
+    const before = findings.length;
+    const needProof = consistencyNeed(trusted, head) === 'proof';
+    let proof: string[] | null = null;
+    if (needProof) {
+      const vars = { app, from: trusted.treeSize, to: cp.size };
+      const res = await ask(() => client.request(q.CONSISTENCY_PROOF, vars, q.consistencyProofSchema), trusted.treeSize, 'consistencyProof', findings);
+      proof = res?.consistencyProof.hashes ?? null;
+    }
+    if (!needProof || proof !== null) {
+      const bad = checkConsistency(trusted, head, proof);
+      if (bad) findings.push(bad);
+    }
+    report.consistency = findings.length > before ? 'failed' : cp.size === trusted.treeSize ? 'unchanged' : 'verified';
+  }
+
+  // 3. Every event from --from (and the one before it, to check the link into the range) by range proofs.
+  const begin = Math.min(o.from > 0 ? o.from - 1 : 0, cp.size);
+  report.range = { from: begin, to: cp.size };
+  const spot = pickSeqs(Math.min(o.from, cp.size), cp.size, o.spotChecks, o.random ?? Math.random);
+  const spotHashes = new Map<number, string>();
+  let prev: string | null = begin === 0 ? ZERO_HASH_HEX : null;
+  for (let start = begin; start < cp.size; start += pageSize) {
+    const end = Math.min(cp.size, start + pageSize);
+    const vars = { app, start, end, size: cp.size };
+    const page = await ask(() => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema), start, `rangeProof [${start}, ${end})`, findings);
+    if (page === null) break; // the chain cannot be followed past a missing page
+    const result = verifyRangePage(page.rangeProof, { app, start, end, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash: prev });
+    findings.push(...result.findings);
+    result.leafHashes.forEach((h, i) => {
+      if (h !== null && spot.includes(start + i)) spotHashes.set(start + i, h);
+    });
+    prev = result.leafHashes.at(-1) ?? null;
+    report.eventsChecked += end - start;
+    report.pages++;
+    o.onProgress?.(end, cp.size);
+  }
+
+  // 4. Inclusion proofs of a few random events, against the recomputed leaves.
+  for (const seq of spot) {
+    const leaf = spotHashes.get(seq);
+    if (leaf === undefined) continue;
+    const vars = { app, seq, size: cp.size };
+    const res = await ask(() => client.request(q.INCLUSION_PROOF, vars, q.inclusionProofSchema), seq, `inclusionProof ${seq}`, findings);
+    if (res === null) continue;
+    const p = res.inclusionProof;
+    if (p.leafIndex !== seq || p.treeSize !== cp.size) {
+      findings.push(finding('MALFORMED_RESPONSE', seq, `inclusion proof asked for ${seq} in ${cp.size} came back for ${p.leafIndex} in ${p.treeSize}`));
+      continue;
+    }
+    const bad = checkInclusion(seq, leaf, head, p.hashes);
+    if (bad) findings.push(bad);
+    report.spotChecked.push(seq);
+  }
+
+  findings.sort((a, b) => (a.seq ?? -1) - (b.seq ?? -1));
+  return finish(cp, served.note);
+}

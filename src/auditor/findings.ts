@@ -1,0 +1,39 @@
+// What an audit can find wrong. `seq` names the log position (for checkpoints: their tree size).
+
+export type FindingKind =
+  /** The checkpoint note is not signed by the trusted key, or is not a note at all. */
+  | 'BAD_SIGNATURE'
+  /** The signed body is not a valid checkpoint, or the served fields contradict it. */
+  | 'BAD_CHECKPOINT'
+  | 'WRONG_ORIGIN'
+  /** The new checkpoint is smaller than the one trusted before. */
+  | 'ROLLBACK'
+  /** Same size as the trusted checkpoint, different root. */
+  | 'FORK'
+  | 'BAD_CONSISTENCY_PROOF'
+  /** An event's fields cannot be encoded as a leaf (bad time format, wrong types). */
+  | 'BAD_EVENT'
+  /** An event's fields do not hash to the leaf the signed tree holds (or the served hash is not its leaf hash). */
+  | 'LEAF_HASH_MISMATCH'
+  | 'BROKEN_LINK'
+  /** The server returned an event at the wrong position or of another log. */
+  | 'WRONG_POSITION'
+  | 'BAD_RANGE_PROOF'
+  | 'BAD_INCLUSION_PROOF'
+  /** The server would not answer a proof query the audit needs. */
+  | 'PROOF_UNAVAILABLE'
+  | 'MALFORMED_RESPONSE';
+
+export interface Finding {
+  kind: FindingKind;
+  seq: number | null;
+  message: string;
+}
+
+export const finding = (kind: FindingKind, seq: number | null, message: string): Finding => ({ kind, seq, message });
+
+/** Lowest position any finding names, or null. */
+export function firstBadSeq(findings: readonly Finding[]): number | null {
+  const seqs = findings.map((f) => f.seq).filter((s): s is number => s !== null);
+  return seqs.length === 0 ? null : Math.min(...seqs);
+}

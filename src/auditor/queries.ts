@@ -1,0 +1,49 @@
+// The queries the auditor sends, with zod schemas of what it accepts back.
+import { z } from 'zod';
+
+export const SERVER_INFO = `query { serverInfo { originPrefix } }`;
+export const serverInfoSchema = z.object({ serverInfo: z.object({ originPrefix: z.string() }) });
+
+export const LATEST_CHECKPOINT = `query Checkpoint($app: String!) { checkpoint(sourceAppId: $app) { note } }`;
+export const checkpointSchema = z.object({ checkpoint: z.object({ note: z.string() }).nullable() });
+
+export const RANGE_PROOF = `query Range($app: String!, $start: SafeInt!, $end: SafeInt!, $size: SafeInt!) {
+  rangeProof(sourceAppId: $app, start: $start, end: $end, treeSize: $size) {
+    start end treeSize leftHashes rightHashes
+    events { sourceAppId seq eventType timestamp receivedAt payload prevHash hash }
+  }
+}`;
+const eventSchema = z.object({
+  sourceAppId: z.string(),
+  seq: z.number(),
+  eventType: z.string(),
+  timestamp: z.string(),
+  receivedAt: z.string(),
+  payload: z.unknown(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+export const rangeProofSchema = z.object({
+  rangeProof: z.object({
+    start: z.number(),
+    end: z.number(),
+    treeSize: z.number(),
+    leftHashes: z.array(z.string()),
+    rightHashes: z.array(z.string()),
+    events: z.array(eventSchema),
+  }),
+});
+
+export const INCLUSION_PROOF = `query Inclusion($app: String!, $seq: SafeInt!, $size: SafeInt!) {
+  inclusionProof(sourceAppId: $app, seq: $seq, treeSize: $size) { leafIndex treeSize hashes }
+}`;
+export const inclusionProofSchema = z.object({
+  inclusionProof: z.object({ leafIndex: z.number(), treeSize: z.number(), hashes: z.array(z.string()) }),
+});
+
+export const CONSISTENCY_PROOF = `query Consistency($app: String!, $from: SafeInt!, $to: SafeInt!) {
+  consistencyProof(sourceAppId: $app, fromSize: $from, toSize: $to) { fromSize toSize hashes }
+}`;
+export const consistencyProofSchema = z.object({
+  consistencyProof: z.object({ fromSize: z.number(), toSize: z.number(), hashes: z.array(z.string()) }),
+});

@@ -1,0 +1,36 @@
+// The audit report for people; --json prints the AuditReport itself.
+import type { AuditReport } from './audit.js';
+
+const MAX_LISTED = 20;
+
+export function reportText(r: AuditReport, statePath: string): string {
+  const where = `${r.app} @ ${r.url}`;
+  if (!r.ok) {
+    const at = r.firstBadSeq === null ? '' : `: first bad position ${r.firstBadSeq}`;
+    const lines = [`verify FAILED  ${where}${at}`];
+    for (const f of r.findings.slice(0, MAX_LISTED)) lines.push(`  ${f.kind}${f.seq === null ? '' : ` at ${f.seq}`}: ${f.message}`);
+    if (r.findings.length > MAX_LISTED) lines.push(`  … and ${r.findings.length - MAX_LISTED} more findings (--json lists all)`);
+    lines.push(
+      r.trusted
+        ? `  state not updated: still trusting size ${r.trusted.treeSize} (${statePath})`
+        : `  state not updated: nothing trusted yet (${statePath})`,
+    );
+    return lines.join('\n');
+  }
+  const cp = r.checkpoint!;
+  const consistency =
+    r.consistency === 'first-run'
+      ? 'first run: this checkpoint is now trusted'
+      : r.consistency === 'unchanged'
+        ? `unchanged since the trusted checkpoint of size ${r.trusted!.treeSize}`
+        : `proved from the trusted size ${r.trusted!.treeSize}`;
+  const spots = r.spotChecked.length === 0 ? 'none' : `${r.spotChecked.length} OK (seq ${r.spotChecked.join(', ')})`;
+  return [
+    `verify OK  ${where}`,
+    `  checkpoint   size ${cp.treeSize}, root ${cp.rootHash}, origin ${r.origin}`,
+    `  consistency  ${consistency}`,
+    `  events       [${r.range.from}, ${r.range.to}): ${r.eventsChecked} leaves recomputed, chain linked, ${r.pages} range proof(s) OK`,
+    `  inclusion    ${spots}`,
+    `  state        ${r.stateUpdated ? 'saved to' : 'unchanged in'} ${statePath}`,
+  ].join('\n');
+}
