@@ -16,7 +16,7 @@ import { MongoServerError, type Db, type IndexDescription } from 'mongodb';
 import type { Deployment } from './deployment.js';
 import { collectionNames as C } from './documents.js';
 
-function eventIndexes(sharded: boolean): IndexDescription[] {
+export function eventIndexes(sharded: boolean): IndexDescription[] {
   return [
     // No two events can ever take one position.
     { key: { sourceAppId: 1, seq: 1 }, name: 'log_position', unique: true },
@@ -36,11 +36,11 @@ function eventIndexes(sharded: boolean): IndexDescription[] {
   ];
 }
 
-const checkpointIndexes: IndexDescription[] = [
+export const checkpointIndexes: IndexDescription[] = [
   { key: { sourceAppId: 1, treeSize: 1 }, name: 'log_tree_size', unique: true },
 ];
 
-const shardKeys: Record<string, Record<string, 1>> = {
+export const shardKeys: Record<string, Record<string, 1>> = {
   [C.events]: { sourceAppId: 1 },
   [C.treeNodes]: { _id: 1 },
   [C.checkpoints]: { sourceAppId: 1, treeSize: 1 },
