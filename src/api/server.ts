@@ -58,7 +58,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     httpServer,
     formatError,
     production: opts.config.production,
-    logger: logger.child({ component: 'apollo' }),
+    logger: opts.logger.child({ component: 'apollo' }),
     metrics,
     drain: () => ws.dispose(),
   });

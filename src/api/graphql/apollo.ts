@@ -31,7 +31,6 @@ export async function startApollo(opts: ApolloOptions): Promise<ApolloServer<Api
     validationRules: extraValidationRules,
     parseOptions: PARSE_OPTIONS,
     persistedQueries: false,
-    status400ForVariableCoercionErrors: true,
     logger: opts.logger,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: opts.httpServer }),
