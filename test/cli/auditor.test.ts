@@ -1,0 +1,162 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { toHex, ZERO_HASH_HEX } from '../../src/core/index.js';
+import { checkCheckpointNote } from '../../src/auditor/checkpoint.js';
+import { firstBadSeq, type Finding } from '../../src/auditor/findings.js';
+import { checkConsistency, checkInclusion } from '../../src/auditor/proofs.js';
+import { verifyRangePage, type RangePage } from '../../src/auditor/range-page.js';
+import { StateFile, StateFileError, stateKey } from '../../src/auditor/state-file.js';
+import { APP, makeEvents, ORIGIN, signingKey, TestLog } from './log-fixture.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'chainlog-auditor-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const SIZE = 37;
+const PAGE = 10;
+const log = new TestLog(makeEvents(SIZE));
+
+/** Verifies the whole log page by page like the auditor does, carrying the chain across pages. */
+function auditPages(pages: (start: number, end: number) => RangePage, root = log.root()): { findings: Finding[]; leaves: string[] } {
+  const findings: Finding[] = [];
+  const leaves: string[] = [];
+  let prev: string | null = ZERO_HASH_HEX;
+  for (let start = 0; start < SIZE; start += PAGE) {
+    const end = Math.min(SIZE, start + PAGE);
+    const r = verifyRangePage(pages(start, end), { app: APP, start, end, treeSize: SIZE, rootHash: root, prevLeafHash: prev });
+    findings.push(...r.findings);
+    leaves.push(...r.leafHashes.map((h) => h ?? '?'));
+    prev = r.leafHashes.at(-1) ?? null;
+  }
+  return { findings, leaves };
+}
+
+describe('state file', () => {
+  it('round-trips trusted checkpoints per URL and app, and treats a missing file as empty', async () => {
+    const path = join(dir, 'state.json');
+    const empty = await StateFile.load(path);
+    expect(empty.get('http://h:1', APP)).toBeNull();
+    const entry = { treeSize: 5, rootHash: toHex(log.root(5)), note: 'n\n', verifiedAt: '2025-01-01T00:00:00.000Z' };
+    empty.set('http://h:1/', APP, entry);
+    await empty.save();
+    const again = await StateFile.load(path);
+    expect(again.get('http://h:1', APP)).toEqual(entry);
+    expect(again.get('http://h:1', 'auth')).toBeNull();
+    expect(again.get('http://h:2', APP)).toBeNull();
+    expect(stateKey('http://H:1/x/', 'a')).toBe('http://h:1/x a');
+  });
+
+  it('refuses an unreadable file rather than forgetting what was trusted', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"version":1,"logs":{"k":{"treeSize":-1}}}');
+    await expect(StateFile.load(bad)).rejects.toThrow(StateFileError);
+    writeFileSync(bad, 'not json');
+    await expect(StateFile.load(bad)).rejects.toThrow(/not JSON/);
+  });
+});
+
+describe('checkpoint', () => {
+  const key = signingKey();
+  it('opens a note signed by the trusted key for the expected origin', () => {
+    const r = checkCheckpointNote(log.note(key.signer), key.verifier, ORIGIN);
+    expect(r.finding).toBeNull();
+    expect(r.checkpoint?.size).toBe(SIZE);
+  });
+  it('a bad signature names the checkpoint size', () => {
+    const other = signingKey(); // same key name, different key
+    const r = checkCheckpointNote(log.note(other.signer), key.verifier, ORIGIN);
+    expect(r.finding).toMatchObject({ kind: 'BAD_SIGNATURE', seq: SIZE });
+    const forged = log.note(key.signer).replace(`\n${SIZE}\n`, `\n${SIZE + 1}\n`);
+    expect(checkCheckpointNote(forged, key.verifier, ORIGIN).finding).toMatchObject({ kind: 'BAD_SIGNATURE', seq: SIZE + 1 });
+  });
+  it('a checkpoint of another log is refused', () => {
+    const r = checkCheckpointNote(log.note(key.signer, SIZE, 'test.chainlog/auth'), key.verifier, ORIGIN);
+    expect(r.finding).toMatchObject({ kind: 'WRONG_ORIGIN', seq: SIZE });
+  });
+});
+
+describe('range pages', () => {
+  it('an honest log verifies page by page, recomputing every leaf', () => {
+    const { findings, leaves } = auditPages((s, e) => log.rangePage(s, e));
+    expect(findings).toEqual([]);
+    expect(leaves).toEqual(log.events.map((e) => e.hash));
+  });
+
+  it('a tampered payload is named by position, although the served hash is the original', () => {
+    const { findings } = auditPages((s, e) => {
+      const page = log.rangePage(s, e);
+      if (s === 20) (page.events[3]!.payload as { total: { amountMinor: number } }).total.amountMinor = 1;
+      return page;
+    });
+    expect(firstBadSeq(findings)).toBe(23);
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'BROKEN_LINK', seq: 24 }));
+    expect(findings).toHaveLength(2);
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'LEAF_HASH_MISMATCH', seq: 23 }));
+    expect(findings.find((f) => f.seq === 23)?.message).toMatch(/altered/);
+  });
+
+  it('a tampered event with a matching forged hash fails the range proof at its page', () => {
+    const { findings } = auditPages((s, e) => {
+      const page = log.rangePage(s, e);
+      if (s === 30) {
+        const ev = page.events[5]!;
+        ev.eventType = 'order.cancelled';
+        ev.hash = '0'.repeat(64); // any served hash: it cannot be made to fold into the signed root
+      }
+      return page;
+    });
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'BAD_RANGE_PROOF', seq: 30 }));
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'BROKEN_LINK', seq: 36 }));
+  });
+
+  it('a chain broken at a page boundary is found even though the tree is consistent', () => {
+    // The server hashed event 20 with a wrong prevHash: leaves and tree agree, only the chain breaks.
+    const broken = new TestLog(makeEvents(SIZE, (e) => e.seq === 20 && (e.prevHash = 'ab'.repeat(32))));
+    const { findings } = auditPages((s, e) => broken.rangePage(s, e), broken.root());
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({ kind: 'BROKEN_LINK', seq: 20 });
+    // Page by page without carrying the link, the same log would look fine: the carry is what finds it.
+    const page = broken.rangePage(20, 30);
+    const alone = verifyRangePage(page, { app: APP, start: 20, end: 30, treeSize: SIZE, rootHash: broken.root(), prevLeafHash: null });
+    expect(alone.findings).toEqual([]);
+  });
+
+  it('a wrong root fails every page, naming its start', () => {
+    const other = new TestLog(makeEvents(SIZE, (e) => e.seq === 2 && (e.eventType = 'x')));
+    const { findings } = auditPages((s, e) => log.rangePage(s, e), other.root());
+    expect(findings.map((f) => `${f.kind}@${f.seq}`)).toEqual(['BAD_RANGE_PROOF@0', 'BAD_RANGE_PROOF@10', 'BAD_RANGE_PROOF@20', 'BAD_RANGE_PROOF@30']);
+  });
+
+  it('events at the wrong position, of another log, or with unencodable fields are named', () => {
+    const page = log.rangePage(0, 10);
+    page.events[4]!.seq = 40;
+    page.events[6]!.sourceAppId = 'auth';
+    page.events[8]!.timestamp = '2024-01-01T00:00:00Z'; // not the leaf's millisecond form
+    const r = verifyRangePage(page, { app: APP, start: 0, end: 10, treeSize: SIZE, rootHash: log.root(), prevLeafHash: ZERO_HASH_HEX });
+    expect(r.findings.map((f) => `${f.kind}@${f.seq}`)).toEqual(['WRONG_POSITION@4', 'WRONG_POSITION@6', 'BAD_EVENT@8']);
+    const short = { ...log.rangePage(0, 10), events: log.rangePage(0, 9).events };
+    expect(verifyRangePage(short, { app: APP, start: 0, end: 10, treeSize: SIZE, rootHash: log.root(), prevLeafHash: null }).findings).toEqual([
+      expect.objectContaining({ kind: 'MALFORMED_RESPONSE', seq: 0 }),
+    ]);
+  });
+});
+
+describe('inclusion and consistency', () => {
+  const head = (size: number) => ({ treeSize: size, rootHash: log.root(size) });
+
+  it('inclusion of a recomputed leaf verifies; another leaf fails at its position', () => {
+    expect(checkInclusion(17, log.events[17]!.hash, head(SIZE), log.inclusion(17))).toBeNull();
+    expect(checkInclusion(17, log.events[18]!.hash, head(SIZE), log.inclusion(17))).toMatchObject({ kind: 'BAD_INCLUSION_PROOF', seq: 17 });
+  });
+
+  it('accepts a proved extension; rollback, fork and a bad proof are findings', () => {
+    expect(checkConsistency(head(11), head(SIZE), log.consistency(11, SIZE))).toBeNull();
+    expect(checkConsistency(head(SIZE), head(SIZE), null)).toBeNull();
+    expect(checkConsistency(head(SIZE), head(30), null)).toMatchObject({ kind: 'ROLLBACK', seq: 30 });
+    expect(checkConsistency(head(SIZE), { treeSize: SIZE, rootHash: log.root(30) }, null)).toMatchObject({ kind: 'FORK', seq: SIZE });
+    const forked = new TestLog(makeEvents(SIZE, (e) => e.seq === 5 && (e.eventType = 'rewritten')));
+    const forkedHead = { treeSize: SIZE, rootHash: forked.root() };
+    expect(checkConsistency(head(11), forkedHead, forked.consistency(11, SIZE))).toMatchObject({ kind: 'BAD_CONSISTENCY_PROOF', seq: 11 });
+  });
+});
