@@ -1,0 +1,99 @@
+// The raw ingest baseline: batched inserts of the same rows, with the same indexes, into the same
+// engine — no hashing, no sequencing, no HTTP. What the engine itself can take.
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Engine } from './engines.js';
+import type { EventInput } from './events.js';
+import { nowMs } from './stats.js';
+import type { NewEvent } from '../storage/types.js';
+
+/** Events as the store would hold them: seq per log, fake (unhashed) link and leaf hashes. */
+export function rowsFor(inputs: readonly EventInput[]): NewEvent[] {
+  const next = new Map<string, number>();
+  const receivedAt = Date.now();
+  return inputs.map((e, i) => {
+    const seq = next.get(e.sourceAppId) ?? 0;
+    next.set(e.sourceAppId, seq + 1);
+    const fake = (n: number) => n.toString(16).padStart(64, '0');
+    return {
+      sourceAppId: e.sourceAppId,
+      seq,
+      eventType: e.eventType,
+      timestamp: Date.parse(e.timestamp),
+      receivedAt,
+      payload: e.payload as NewEvent['payload'],
+      prevHash: fake(i),
+      hash: fake(i + 1),
+      idempotencyKey: null,
+    };
+  });
+}
+
+export interface RawRun {
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+}
+
+export async function rawInsert(engine: Engine, label: string, rows: readonly NewEvent[], batchSize: number, clients: number): Promise<RawRun> {
+  const store = await engine.freshStore(`raw-${label}`);
+  try {
+    const seconds = engine.name === 'sqlite' ? await rawSqlite(store.dataDir, rows, batchSize) : await rawMongo(store.env, rows, batchSize, clients);
+    return { events: rows.length, seconds, eventsPerSecond: rows.length / seconds };
+  } finally {
+    await store.dispose();
+  }
+}
+
+async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: number): Promise<number> {
+  const { SqliteStorage } = await import('../storage/sqlite/sqlite-storage.js');
+  const { EVENT_COLUMNS } = await import('../storage/sqlite/event-rows.js');
+  const storage = new SqliteStorage({ path: join(dataDir, 'chainlog.db') });
+  await storage.init(); // the same schema, indexes and durability pragmas as the engine
+  try {
+    const insert = storage.db.prepare(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    let pos = 1;
+    const insertBatch = storage.db.transaction((batch: readonly NewEvent[]) => {
+      for (const e of batch) {
+        insert.run(pos++, e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey);
+      }
+    });
+    const t0 = nowMs();
+    for (let i = 0; i < rows.length; i += batchSize) insertBatch.immediate(rows.slice(i, i + batchSize));
+    return (nowMs() - t0) / 1000;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function rawMongo(env: Record<string, string>, rows: readonly NewEvent[], batchSize: number, clients: number): Promise<number> {
+  const { MongoClient } = await import('mongodb');
+  const { detectDeployment } = await import('../storage/mongodb/deployment.js');
+  const { ensureSchema } = await import('../storage/mongodb/schema.js');
+  const { toEventDoc, collectionNames } = await import('../storage/mongodb/documents.js');
+  const client = new MongoClient(env.MONGODB_URI!);
+  await client.connect();
+  try {
+    const db = client.db(env.MONGODB_DB!);
+    const deployment = await detectDeployment(db);
+    await ensureSchema(db, deployment); // the same collections and indexes as the engine
+    const events = db.collection(collectionNames.events);
+    const token = randomBytes(8).toString('hex');
+    let next = 0;
+    const t0 = nowMs();
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next < rows.length) {
+          const start = next;
+          next += batchSize;
+          // Documents are built in the timed loop, as the SQLite baseline serializes its rows there too.
+          const docs = rows.slice(start, start + batchSize).map((e, j) => toEventDoc(e, start + j + 1, token));
+          await events.insertMany(docs, { ordered: true, writeConcern: deployment.writeConcern });
+        }
+      }),
+    );
+    return (nowMs() - t0) / 1000;
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,62 @@
+// 1. Batch ingest through logEvents over HTTP (batches of 500, 4 clients), to 1 log and to 100 logs,
+// against the raw baseline: the same rows inserted in the same batches into the same engine, no hashing.
+import { appNames, EventSource } from '../events.js';
+import { logEventsBody, sendBatches, type IngestRun } from '../ingest.js';
+import { rawInsert, rowsFor, type RawRun } from '../raw-baseline.js';
+import { figure, type Figure } from '../report.js';
+import type { Scenario } from '../scenario.js';
+import { withServer } from '../server.js';
+import { roundSummary, summarize } from '../stats.js';
+
+const BATCH = 500;
+const CLIENTS = 4;
+
+export const batchIngest: Scenario = {
+  id: '1',
+  title: 'Batch ingest (logEvents, batches of 500, 4 clients)',
+  measures:
+    'Events/s acknowledged by logEvents over HTTP on a fresh server, to 1 log and to 100 logs; baseline: the same rows ' +
+    'inserted raw in batches of 500 (same engine, same indexes, no hashing or sequencing). Best of the rounds, alternated.',
+  async run(ctx) {
+    const { engine, options } = ctx;
+    const total = options.quick ? 10_000 : 200_000;
+    const rounds = options.quick ? 1 : 2;
+    const figures: Figure[] = [];
+    const details: Record<string, unknown> = { eventsPerRun: total, batchSize: BATCH, clients: CLIENTS, rounds };
+    for (const logs of [1, 100]) {
+      const source = new EventSource({ seed: 1000 + logs, apps: appNames(logs === 1 ? 'ingest' : 'ingest', logs) });
+      const inputs = source.batch(total);
+      const bodies: Array<{ body: string; count: number }> = [];
+      for (let i = 0; i < inputs.length; i += BATCH) {
+        const chunk = inputs.slice(i, i + BATCH);
+        bodies.push({ body: logEventsBody(chunk), count: chunk.length });
+      }
+      const rows = rowsFor(inputs);
+      const service: IngestRun[] = [];
+      const raw: RawRun[] = [];
+      for (let r = 0; r < rounds; r++) {
+        ctx.log(`1: ${logs} log(s), round ${r + 1}/${rounds}: logEvents`);
+        service.push(await withServer({ engine, label: `s1-${logs}` }, (server) => sendBatches(server.url, bodies, CLIENTS)));
+        ctx.log(`1: ${logs} log(s), round ${r + 1}/${rounds}: raw inserts`);
+        raw.push(await rawInsert(engine, `s1-${logs}`, rows, BATCH, CLIENTS));
+      }
+      const best = service.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
+      const bestRaw = raw.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
+      const label = logs === 1 ? '1 log' : '100 logs';
+      figures.push(
+        figure(engine.name, `batch ingest, ${label}`, best.eventsPerSecond, 'events/s', {
+          baseline: { name: 'raw inserts', value: bestRaw.eventsPerSecond, unit: 'events/s' },
+          target: { op: '>=', value: 40_000, text: '>= 40,000 events/s' },
+        }),
+        figure(engine.name, `batch ingest / raw, ${label}`, best.eventsPerSecond / bestRaw.eventsPerSecond, 'x', {
+          target: { op: '>=', value: 0.5, text: '>= 0.5 of raw' },
+        }),
+      );
+      details[label] = {
+        service: service.map((s) => ({ eventsPerSecond: Math.round(s.eventsPerSecond), seconds: s.seconds, batchLatencyMs: roundSummary(summarize(s.batchLatencies)) })),
+        raw: raw.map((s) => ({ eventsPerSecond: Math.round(s.eventsPerSecond), seconds: s.seconds })),
+      };
+    }
+    return { figures, details };
+  },
+};

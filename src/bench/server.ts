@@ -1,0 +1,146 @@
+// A chainlog server as a child process (`node --import tsx src/main.ts`), so its resident size is its
+// own and the benchmark's clients do not share its event loop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import type { Engine, FreshStore } from './engines.js';
+import { repoRoot } from './engines.js';
+import { httpGetStatus, sleep } from './http.js';
+
+export interface ServerHandle {
+  url: string;
+  wsUrl: string;
+  pid: number;
+  store: FreshStore;
+  /** The environment the server was started with (chainlog's variables only). */
+  env: Record<string, string>;
+  /** Resident set size of the server process, bytes. */
+  rssBytes(): number;
+  /** Stops the server (SIGTERM, then SIGKILL) and disposes of its store. */
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** VmRSS from /proc (Linux), else `ps`. */
+export function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux, or the process is gone
+  }
+  const out = execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+  return Number(out) * 1024;
+}
+
+/** Variables a bench server never inherits from the bench's own environment. */
+const CHAINLOG_VARS = [
+  'PORT', 'HOST', 'DATA_DIR', 'CHECKPOINT_INTERVAL_MS', 'ORIGIN_PREFIX', 'KEY_NAME', 'SIGNING_KEY_FILE',
+  'MONGODB_URI', 'MONGODB_DB', 'LOG_LEVEL', 'NODE_ENV', 'MAX_CLOCK_SKEW_MS', 'MAX_PAYLOAD_BYTES',
+  'MAX_PAYLOAD_DEPTH', 'MAX_BATCH_SIZE', 'MAX_BODY_BYTES', 'AUTH', 'ADMIN_API_KEY',
+];
+
+export interface StartOptions {
+  engine: Engine;
+  label: string;
+  /** Extra chainlog variables, e.g. CHECKPOINT_INTERVAL_MS. */
+  env?: Record<string, string>;
+  /** An existing store to start on (several processes on one database); default: a fresh one. */
+  store?: FreshStore;
+  startTimeoutMs?: number;
+}
+
+export async function startServer(opts: StartOptions): Promise<ServerHandle> {
+  const store = opts.store ?? (await opts.engine.freshStore(opts.label));
+  const port = await freePort();
+  const env: Record<string, string> = {
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    // Authentication (when the service gets it) stays off: the benchmark measures the log, not key checks.
+    AUTH: 'off',
+    CHECKPOINT_INTERVAL_MS: '1000',
+    ...store.env,
+    ...opts.env,
+  };
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CHAINLOG_VARS.includes(k)));
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: repoRoot,
+    env: { ...inherited, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let exited: { code: number | null; signal: string | null } | null = null;
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    }),
+  );
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
+  for (;;) {
+    if (exited) {
+      await store.dispose();
+      throw new Error(`chainlog server (${opts.label}) exited at start (${JSON.stringify(exited)}):\n${tail}`);
+    }
+    if ((await httpGetStatus(`${url}/healthz`, 1000)) === 200) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      await exit;
+      await store.dispose();
+      throw new Error(`chainlog server (${opts.label}) not ready within ${opts.startTimeoutMs ?? 90_000} ms:\n${tail}`);
+    }
+    await sleep(100);
+  }
+
+  let stopped = false;
+  return {
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    pid: child.pid!,
+    store,
+    env,
+    rssBytes: () => rssOf(child.pid!),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (!exited) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exit;
+        clearTimeout(killer);
+      }
+      if (!opts.store) await store.dispose();
+    },
+  };
+}
+
+/** Starts a server, runs `fn`, and always stops it. */
+export async function withServer<T>(opts: StartOptions, fn: (server: ServerHandle) => Promise<T>): Promise<T> {
+  const server = await startServer(opts);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
