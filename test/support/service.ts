@@ -1,0 +1,172 @@
+// Runs chainlog the way a user does (`node --import tsx src/main.ts`) and talks to it over HTTP/WebSocket.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface GraphqlResponse<T = any> {
+  status: number;
+  data?: T;
+  errors?: Array<{ message: string; path?: unknown[]; extensions?: Record<string, any> }>;
+}
+
+export interface RunningService {
+  url: string;
+  dataDir: string;
+  /** The service's stdout/stderr so far (pino JSON lines), for failure messages. */
+  output(): string;
+  gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphqlResponse<T>>;
+  /** A graphql-ws client on /graphql; closed by stop(). */
+  ws(): Client;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Extra environment, e.g. { MONGODB_URI } to run on the MongoDB engine. */
+  env?: Record<string, string>;
+  startTimeoutMs?: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Engine environment shared by the whole e2e suite: set CHAINLOG_E2E_MONGODB_URI to run it on MongoDB
+ * (each service gets its own database).
+ */
+function engineEnv(): Record<string, string> {
+  const uri = process.env.CHAINLOG_E2E_MONGODB_URI;
+  return uri ? { MONGODB_URI: uri, MONGODB_DB: `e2e_${process.pid}_${Date.now().toString(36)}` } : {};
+}
+
+export async function startService(opts: StartOptions = {}): Promise<RunningService> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-e2e-'));
+  const { MONGODB_URI: _u, MONGODB_DB: _d, PORT: _p, DATA_DIR: _dd, ...inherited } = process.env;
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...inherited,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      CHECKPOINT_INTERVAL_MS: '200',
+      ...engineEnv(),
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`chainlog exited with ${child.exitCode} before it was ready:\n${output}`);
+    const ok = await fetch(`${url}/healthz`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`chainlog was not ready within the timeout:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const clients: Client[] = [];
+  return {
+    url,
+    dataDir,
+    output: () => output,
+    async gql(query, variables) {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await res.json()) as Omit<GraphqlResponse, 'status'>;
+      return { status: res.status, ...body };
+    },
+    ws() {
+      const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+      clients.push(client);
+      return client;
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.dispose()));
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Collects what a subscription sends, so tests can wait for a count or for its end. */
+export class SubscriptionProbe<T> {
+  readonly values: T[] = [];
+  readonly errors: unknown[] = [];
+  completed = false;
+  private waiters: Array<() => void> = [];
+  readonly unsubscribe: () => void;
+
+  constructor(client: Client, query: string, variables?: Record<string, unknown>) {
+    this.unsubscribe = client.subscribe<T>(
+      { query, ...(variables && { variables }) },
+      {
+        next: (v) => {
+          if (v.errors) this.errors.push(...v.errors);
+          if (v.data) this.values.push(v.data as T);
+          this.notify();
+        },
+        error: (e) => {
+          this.errors.push(...(Array.isArray(e) ? e : [e]));
+          this.completed = true;
+          this.notify();
+        },
+        complete: () => {
+          this.completed = true;
+          this.notify();
+        },
+      },
+    );
+  }
+
+  private notify() {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Resolves when `done()` holds; rejects after the timeout with what was seen so far. */
+  async until(done: (p: this) => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done(this)) {
+      if (Date.now() > deadline) {
+        throw new Error(`subscription: timed out with ${this.values.length} values, errors ${JSON.stringify(this.errors)}`);
+      }
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+}
