@@ -1,8 +1,12 @@
-// Every scenario, in report order.
+// Every scenario, in report order. Scenarios 4, 5 and 7 share one loaded server (see ../dataset.ts).
 import type { Scenario } from '../scenario.js';
 import { batchIngest } from './batch-ingest.js';
 import { liveDelivery } from './live-delivery.js';
+import { memory } from './memory.js';
 import { proofReady } from './proof-ready.js';
+import { proofs } from './proofs.js';
+import { queries } from './queries.js';
+import { scaling } from './scaling.js';
 import { singleIngest } from './single-ingest.js';
 
-export const SCENARIOS: Scenario[] = [batchIngest, singleIngest, proofReady, liveDelivery];
+export const SCENARIOS: Scenario[] = [batchIngest, singleIngest, proofReady, queries, proofs, liveDelivery, memory, scaling];

@@ -1,0 +1,217 @@
+// 5. Proofs on the big log of the data set (1,000,000 leaves in the full run): inclusion, consistency
+// and 1,000-event range proofs. Server time is the log service's own proof call (the code the resolvers
+// run) over a second connection to the same store, without HTTP/GraphQL; the HTTP round trip is sampled
+// beside the trivial query. Client verification uses the core verify functions on proofs the server sent.
+import { pino } from 'pino';
+import { loadConfig } from '../../config.js';
+import { fromHex, leafHash, type JsonObject, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../core/index.js';
+import { ChainlogService } from '../../log/chainlog-service.js';
+import { loadSigningKey } from '../../log/signing-key.js';
+import { openStorage } from '../../storage/open.js';
+import { GraphQLClient } from '../http.js';
+import { CONSISTENCY, INCLUSION, RANGE, TRIVIAL } from '../queries.js';
+import { figure } from '../report.js';
+import type { Scenario } from '../scenario.js';
+import { nowMs, roundSummary, summarize } from '../stats.js';
+import { rng } from '../events.js';
+
+const RANGE_LEN = 1000;
+
+interface EventJson {
+  sourceAppId: string;
+  seq: number;
+  eventType: string;
+  timestamp: string;
+  receivedAt: string;
+  payload: JsonObject;
+  prevHash: string;
+  hash: string;
+}
+
+/** Calls per second of `fn` over about `ms` milliseconds (at least `min` calls). */
+function ratePerSecond(fn: (i: number) => void, ms: number, min = 10): { perSecond: number; calls: number } {
+  let calls = 0;
+  const t0 = nowMs();
+  while (calls < min || nowMs() - t0 < ms) fn(calls++);
+  return { perSecond: calls / ((nowMs() - t0) / 1000), calls };
+}
+
+export const proofs: Scenario = {
+  id: '5',
+  title: 'Proofs at the big log (inclusion, consistency, 1,000-event range)',
+  usesDataset: true,
+  measures:
+    'Server time (the log service\'s proof call over its own store connection, no HTTP) and HTTP round trip of inclusion ' +
+    '(random leaf), consistency (random old size to the checkpoint) and 1,000-event range proofs (random start) at the ' +
+    'checkpoint of the big log; range proof hash counts for lengths 1-1000; client verification rates of the core functions.',
+  async run(ctx) {
+    const { engine, options } = ctx;
+    const ds = ctx.dataset!;
+    const app = ds.bigLog;
+    const size = ds.bigSize;
+    const r = rng(5);
+    const randInt = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo)); // [lo, hi)
+    const serverSamples = options.quick ? 200 : 2000;
+    const httpSamples = options.quick ? 30 : 300;
+    const rangeServerSamples = options.quick ? 20 : 200;
+    const rangeHttpSamples = options.quick ? 10 : 50;
+
+    const config = loadConfig({ ...ds.server.env });
+    const { storage } = await openStorage(config);
+    const service = new ChainlogService({
+      storage,
+      key: loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE }),
+      keyName: config.keyName,
+      originPrefix: config.ORIGIN_PREFIX,
+      checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
+      version: 'bench',
+      logger: pino({ level: 'silent' }),
+    });
+    const client = new GraphQLClient(ds.server.url, { maxSockets: 1 });
+    try {
+      const cp = await service.getCheckpoint(app);
+      if (!cp || cp.treeSize !== size) throw new Error(`big log checkpoint is at ${cp?.treeSize}, expected ${size}`);
+      const root = fromHex(cp.rootHash);
+
+      // --- server time ----------------------------------------------------------------------
+      const time = async (n: number, call: () => Promise<unknown>) => {
+        const xs: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const t = nowMs();
+          await call();
+          xs.push(nowMs() - t);
+        }
+        return summarize(xs);
+      };
+      ctx.log(`5: server time at ${size} leaves`);
+      await time(50, () => service.inclusionProof(app, randInt(0, size))); // warm-up
+      const incServer = await time(serverSamples, () => service.inclusionProof(app, randInt(0, size)));
+      const conServer = await time(serverSamples, () => service.consistencyProof(app, randInt(1, size), size));
+      const rangeServer = await time(rangeServerSamples, () => {
+        const start = randInt(0, size - RANGE_LEN + 1);
+        return service.rangeProof(app, start, start + RANGE_LEN);
+      });
+
+      // Range proof size against its length.
+      const bound = 2 * Math.ceil(Math.log2(size));
+      const sizes: Record<string, { mean: number; max: number }> = {};
+      let worst = 0;
+      for (const len of [1, 10, 100, 1000].filter((l) => l <= size)) {
+        const counts: number[] = [];
+        for (let i = 0; i < 50; i++) {
+          const start = randInt(0, size - len + 1);
+          const p = await service.rangeProof(app, start, start + len);
+          counts.push(p.leftHashes.length + p.rightHashes.length);
+        }
+        const s = summarize(counts);
+        sizes[String(len)] = { mean: Number(s.mean.toFixed(2)), max: s.max };
+        worst = Math.max(worst, s.max);
+      }
+
+      // --- HTTP round trips, with the trivial query in the same loop ---------------------------
+      ctx.log('5: HTTP round trips');
+      const inc: number[] = [];
+      const con: number[] = [];
+      const trivial: number[] = [];
+      const incProofs: Array<{ leaf: Uint8Array; index: number; hashes: Uint8Array[] }> = [];
+      const conProofs: Array<{ from: number; fromRoot: Uint8Array; hashes: Uint8Array[] }> = [];
+      for (let i = 0; i < httpSamples; i++) {
+        let t = nowMs();
+        const a = await client.request<{ inclusionProof: { leafIndex: number; treeSize: number; leafHash: string; hashes: string[] } }>(INCLUSION, {
+          app,
+          seq: randInt(0, size),
+          size,
+        });
+        inc.push(nowMs() - t);
+        incProofs.push({ leaf: fromHex(a.inclusionProof.leafHash), index: a.inclusionProof.leafIndex, hashes: a.inclusionProof.hashes.map(fromHex) });
+        t = nowMs();
+        const b = await client.request<{ consistencyProof: { fromSize: number; fromRoot: string; hashes: string[] } }>(CONSISTENCY, {
+          app,
+          from: randInt(1, size),
+          to: size,
+        });
+        con.push(nowMs() - t);
+        conProofs.push({ from: b.consistencyProof.fromSize, fromRoot: fromHex(b.consistencyProof.fromRoot), hashes: b.consistencyProof.hashes.map(fromHex) });
+        t = nowMs();
+        await client.request(TRIVIAL);
+        trivial.push(nowMs() - t);
+      }
+      const rng1000: number[] = [];
+      const rangeProofs: Array<{ start: number; end: number; left: Uint8Array[]; right: Uint8Array[]; events: EventJson[] }> = [];
+      for (let i = 0; i < rangeHttpSamples; i++) {
+        const start = randInt(0, size - RANGE_LEN + 1);
+        const t = nowMs();
+        const p = await client.request<{ rangeProof: { start: number; end: number; leftHashes: string[]; rightHashes: string[]; events: EventJson[] } }>(
+          RANGE,
+          { app, start, end: Math.min(size, start + RANGE_LEN), size },
+        );
+        rng1000.push(nowMs() - t);
+        const rp = p.rangeProof;
+        rangeProofs.push({ start: rp.start, end: rp.end, left: rp.leftHashes.map(fromHex), right: rp.rightHashes.map(fromHex), events: rp.events });
+      }
+
+      // --- client verification -------------------------------------------------------------------
+      ctx.log('5: client verification');
+      const vInc = ratePerSecond((i) => {
+        const p = incProofs[i % incProofs.length]!;
+        verifyInclusion(p.leaf, p.index, size, p.hashes, root);
+      }, 1000);
+      const vCon = ratePerSecond((i) => {
+        const p = conProofs[i % conProofs.length]!;
+        verifyConsistency(p.from, size, p.hashes, p.fromRoot, root);
+      }, 1000);
+      const vRange = ratePerSecond((i) => {
+        const p = rangeProofs[i % rangeProofs.length]!;
+        // A verifier recomputes every leaf from the event's fields (spec: "What a verifier does").
+        const leaves = p.events.map((e) => leafHash(e));
+        verifyRange(p.start, p.end, size, leaves, p.left, p.right, root);
+      }, 1000, 3);
+      const verifier = parseVerifierKey(service.info.verifierKey);
+      const vSig = ratePerSecond(() => openCheckpoint(cp.note, verifier), 500);
+
+      const si = summarize(inc);
+      const sc = summarize(con);
+      const st = summarize(trivial);
+      const sr = summarize(rng1000);
+      const trivialBase = { name: 'trivial query p95 (HTTP)', value: st.p95, unit: 'ms' };
+      return {
+        figures: [
+          figure(engine.name, `inclusion proof server time p95 at ${size.toLocaleString('en-US')} leaves`, incServer.p95, 'ms', {
+            baseline: { name: 'p50', value: incServer.p50, unit: 'ms' },
+            target: { op: '<=', value: 2, text: '<= 2 ms at 1M leaves' },
+          }),
+          figure(engine.name, 'inclusion proof HTTP round trip p95', si.p95, 'ms', { baseline: trivialBase }),
+          figure(engine.name, 'consistency proof server time p95', conServer.p95, 'ms', { baseline: { name: 'p50', value: conServer.p50, unit: 'ms' } }),
+          figure(engine.name, 'consistency proof HTTP round trip p95', sc.p95, 'ms', { baseline: trivialBase }),
+          figure(engine.name, '1,000-event range proof server time p95', rangeServer.p95, 'ms', { baseline: { name: 'p50', value: rangeServer.p50, unit: 'ms' } }),
+          figure(engine.name, '1,000-event range proof HTTP round trip p95', sr.p95, 'ms', { baseline: trivialBase }),
+          figure(engine.name, 'range proof hashes, worst over lengths 1-1000', worst, 'hashes', {
+            target: { op: '<=', value: bound, text: `independent of length (<= 2*ceil(log2 N) = ${bound})` },
+            note: Object.entries(sizes).map(([len, s]) => `len ${len}: mean ${s.mean}`).join(', '),
+          }),
+          figure(engine.name, 'client inclusion verification', vInc.perSecond, 'proofs/s'),
+          figure(engine.name, 'client consistency verification', vCon.perSecond, 'proofs/s'),
+          figure(engine.name, 'client 1,000-event range verification (leaves recomputed)', vRange.perSecond, 'proofs/s'),
+          figure(engine.name, 'client checkpoint signature verification', vSig.perSecond, 'notes/s'),
+        ],
+        details: {
+          sourceAppId: app,
+          treeSize: size,
+          serverTimeMs: { inclusion: roundSummary(incServer), consistency: roundSummary(conServer), range1000: roundSummary(rangeServer) },
+          httpMs: { inclusion: roundSummary(si), consistency: roundSummary(sc), range1000: roundSummary(sr), trivial: roundSummary(st) },
+          rangeProofHashesByLength: sizes,
+          rangeProofHashBound: bound,
+          verificationPerSecond: {
+            inclusion: Math.round(vInc.perSecond),
+            consistency: Math.round(vCon.perSecond),
+            range1000: Number(vRange.perSecond.toFixed(1)),
+            checkpointSignature: Math.round(vSig.perSecond),
+          },
+        },
+      };
+    } finally {
+      client.close();
+      await storage.close();
+    }
+  },
+};
