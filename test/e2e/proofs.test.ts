@@ -1,0 +1,134 @@
+// Proofs served by the real service, verified here with the core library against the served verifier key.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromHex, leafHash, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange, type NoteVerifier } from '../../src/core/index.js';
+import { startService, type RunningService } from '../support/service.js';
+
+let svc: RunningService;
+let verifier: NoteVerifier;
+const APP = 'proofs';
+const EVENT = 'sourceAppId seq eventType timestamp receivedAt payload prevHash hash';
+const CHECKPOINT = 'sourceAppId origin treeSize rootHash note publishedAt';
+
+async function ingest(count: number) {
+  const inputs = Array.from({ length: count }, (_, i) => ({
+    sourceAppId: APP,
+    eventType: 'audit.entry',
+    timestamp: new Date(Date.UTC(2025, 3, 1) + i).toISOString(),
+    payload: { i, nested: { list: [1, 'two', null, true] } },
+  }));
+  const res = await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs });
+  expect(res.errors).toBeUndefined();
+}
+
+/** The latest checkpoint once it covers `size` events (published on the 200 ms interval or on demand). */
+async function checkpointAt(size: number) {
+  for (let i = 0; i < 100; i++) {
+    await svc.gql('mutation { publishCheckpoints { treeSize } }');
+    const res = await svc.gql(`query($app: String!) { checkpoint(sourceAppId: $app) { ${CHECKPOINT} } }`, { app: APP });
+    if (res.data.checkpoint?.treeSize === size) return res.data.checkpoint;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no checkpoint of size ${size}`);
+}
+
+/** Open the signed note with the trusted key and check it says what the fields say. */
+function trustedRoot(cp: { note: string; origin: string; treeSize: number; rootHash: string }): Uint8Array {
+  const opened = openCheckpoint(cp.note, verifier, `chainlog.local/${APP}`);
+  expect(opened.size).toBe(cp.treeSize);
+  expect(opened.rootHash).toEqual(fromHex(cp.rootHash));
+  return opened.rootHash;
+}
+
+/** The leaf recomputed from the served fields, as an auditor does. */
+const leafOf = (e: any) => leafHash({ ...e });
+
+beforeAll(async () => {
+  svc = await startService();
+  const info = (await svc.gql('{ serverInfo { verifierKey keyName originPrefix checkpointIntervalMs version } }')).data.serverInfo;
+  expect(info).toMatchObject({ keyName: 'chainlog.local', originPrefix: 'chainlog.local', checkpointIntervalMs: 200 });
+  verifier = parseVerifierKey(info.verifierKey);
+});
+afterAll(async () => svc?.stop());
+
+describe('proofs', () => {
+  let first: any;
+  let second: any;
+
+  it('signs checkpoints the served verifier key opens', async () => {
+    await ingest(20);
+    first = await checkpointAt(20);
+    expect(first.origin).toBe(`chainlog.local/${APP}`);
+    expect(first.publishedAt).toMatch(/Z$/);
+    trustedRoot(first);
+  });
+
+  it('proves the inclusion of an event, recomputed from its served fields', async () => {
+    const res = await svc.gql(
+      `query($app: String!) { event(id: "${APP}/7") { ${EVENT} } inclusionProof(sourceAppId: $app, seq: 7) {
+        sourceAppId leafIndex treeSize leafHash rootHash hashes checkpoint { ${CHECKPOINT} } } }`,
+      { app: APP },
+    );
+    const { event, inclusionProof: proof } = res.data;
+    expect(proof).toMatchObject({ sourceAppId: APP, leafIndex: 7, treeSize: 20, leafHash: event.hash });
+    const root = trustedRoot(proof.checkpoint);
+    const leaf = leafOf(event);
+    verifyInclusion(leaf, 7, 20, proof.hashes.map(fromHex), root);
+    expect(() => verifyInclusion(leaf, 8, 20, proof.hashes.map(fromHex), root)).toThrow();
+  });
+
+  it('proves consistency between two checkpoints', async () => {
+    await ingest(13);
+    second = await checkpointAt(33);
+    const res = await svc.gql(`query($app: String!) { consistencyProof(sourceAppId: $app, fromSize: 20, toSize: 33) {
+      sourceAppId fromSize toSize fromRoot toRoot hashes } }`, { app: APP });
+    const proof = res.data.consistencyProof;
+    expect(proof).toMatchObject({ fromSize: 20, toSize: 33, fromRoot: first.rootHash, toRoot: second.rootHash });
+    verifyConsistency(20, 33, proof.hashes.map(fromHex), trustedRoot(first), trustedRoot(second));
+  });
+
+  it('proves a range of events against an older tree size', async () => {
+    const res = await svc.gql(`query($app: String!) { rangeProof(sourceAppId: $app, start: 3, end: 11, treeSize: 20) {
+      start end treeSize rootHash leftHashes rightHashes events { ${EVENT} } checkpoint { ${CHECKPOINT} } } }`, { app: APP });
+    const proof = res.data.rangeProof;
+    expect(proof).toMatchObject({ start: 3, end: 11, treeSize: 20, rootHash: first.rootHash });
+    expect(proof.events.map((e: any) => e.seq)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    verifyRange(3, 11, 20, proof.events.map(leafOf), proof.leftHashes.map(fromHex), proof.rightHashes.map(fromHex), trustedRoot(first));
+  });
+
+  it('lists the log checkpoints as a connection and reports the log head', async () => {
+    const res = await svc.gql(`query($app: String!) { log(sourceAppId: $app) {
+      size headHash integratedSize origin latestCheckpoint { treeSize }
+      checkpoints(first: 10, order: ASC) { edges { node { treeSize } } pageInfo { hasNextPage } } } }`, { app: APP });
+    const log = res.data.log;
+    expect(log).toMatchObject({ size: 33, origin: `chainlog.local/${APP}`, latestCheckpoint: { treeSize: 33 } });
+    const sizes = log.checkpoints.edges.map((e: any) => e.node.treeSize);
+    expect(sizes).toContain(20);
+    expect(sizes.at(-1)).toBe(33);
+    expect(sizes).toEqual([...sizes].sort((a, b) => a - b));
+    const cp20 = await svc.gql(`query($app: String!) { checkpoint(sourceAppId: $app, treeSize: 20) { rootHash } }`, { app: APP });
+    expect(cp20.data.checkpoint.rootHash).toBe(first.rootHash);
+  });
+
+  it('verifies the whole log', async () => {
+    const res = await svc.gql(`query($app: String!) { verifyLog(sourceAppId: $app) {
+      sourceAppId fromSeq toSeq eventsChecked checkpointsChecked ok firstBadSeq problems { kind seq message } } }`, { app: APP });
+    expect(res.data.verifyLog).toMatchObject({ sourceAppId: APP, ok: true, firstBadSeq: null, problems: [], eventsChecked: 33 });
+  });
+
+  it.each([
+    [`inclusionProof(sourceAppId: "${APP}", seq: 5, treeSize: 5) { hashes }`, 'BAD_USER_INPUT', 'treeSize'],
+    [`inclusionProof(sourceAppId: "${APP}", seq: -1) { hashes }`, 'BAD_USER_INPUT', 'seq'],
+    [`inclusionProof(sourceAppId: "${APP}", seq: 40) { hashes }`, 'BAD_USER_INPUT', 'seq'],
+    [`consistencyProof(sourceAppId: "${APP}", fromSize: 30, toSize: 20) { hashes }`, 'BAD_USER_INPUT', 'toSize'],
+    [`consistencyProof(sourceAppId: "${APP}", fromSize: 20, toSize: 999) { hashes }`, 'BAD_USER_INPUT', 'toSize'],
+    [`rangeProof(sourceAppId: "${APP}", start: 5, end: 5) { leftHashes }`, 'BAD_USER_INPUT', 'end'],
+    [`rangeProof(sourceAppId: "bad id", start: 0, end: 1) { leftHashes }`, 'BAD_USER_INPUT', 'sourceAppId'],
+    [`verifyLog(sourceAppId: "${APP}", fromSeq: 9, toSeq: 3) { ok }`, 'BAD_USER_INPUT', 'toSeq'],
+    [`verifyLog(sourceAppId: "ghost") { ok }`, 'NOT_FOUND', 'sourceAppId'],
+    [`checkpoint(sourceAppId: "${APP}", treeSize: -2) { rootHash }`, 'BAD_USER_INPUT', 'treeSize'],
+  ])('rejects %s', async (field, code, name) => {
+    const res = await svc.gql(`{ ${field} }`);
+    expect(res.status).toBe(200);
+    expect(res.errors![0]!.extensions).toMatchObject({ code, field: name });
+  });
+});
