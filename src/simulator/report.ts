@@ -32,7 +32,7 @@ export function summaryText(s: Summary): string {
 export function startProgress(
   stream: NodeJS.WriteStream,
   read: () => Summary,
-  everyMs = stream.isTTY ? 200 : 2000,
+  everyMs = stream.isTTY ? 200 : 1000,
 ): { stop(): void } {
   const tty = Boolean(stream.isTTY);
   const timer = setInterval(() => {

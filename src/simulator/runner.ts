@@ -41,7 +41,7 @@ export async function runSimulation(options: RunOptions): Promise<Summary> {
     const outcome = await send(events.map((e) => e.input));
     stats.record(
       outcome.latencyMs,
-      events.map((e, i) => ({ code: outcome.codes[i] ?? 'MISSING_RESULT', invalid: e.invalid !== null })),
+      events.map((e, i) => ({ code: i < outcome.codes.length ? outcome.codes[i]! : 'MISSING_RESULT', invalid: e.invalid !== null })),
     );
   };
 

@@ -1,0 +1,133 @@
+// The simulator and the auditor as child processes against the real service, then a tampered database.
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawPublicKey, verifierKeyString } from '../../src/core/index.js';
+import { REPO_ROOT, startCliService, type CliService } from '../support/cli-service.js';
+
+const APP = 'checkout';
+const work = mkdtempSync(join(tmpdir(), 'chainlog-cli-e2e-'));
+const statePath = join(work, 'state.json');
+let service: CliService;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(script: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: REPO_ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const simulate = (args: string[]) => runCli('scripts/simulate.ts', ['--url', service.url, '--apps', '2', '--json', ...args]);
+const verify = (args: string[] = [], key = service.verifierKey) =>
+  runCli('scripts/verify.ts', ['--url', service.url, '--app', APP, '--key', key, '--state', statePath, ...args]);
+
+async function gql<T>(query: string): Promise<T> {
+  const res = await fetch(`${service.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+  return ((await res.json()) as { data: T }).data;
+}
+
+/** Waits for the periodic checkpoint to cover the whole log; returns its size. */
+async function checkpointedSize(): Promise<number> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const { log } = await gql<{ log: { size: number; latestCheckpoint: { treeSize: number } | null } | null }>(
+      `{ log(sourceAppId: "${APP}") { size latestCheckpoint { treeSize } } }`,
+    );
+    if (log && log.size > 0 && log.latestCheckpoint?.treeSize === log.size) return log.size;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('no checkpoint covering the log');
+}
+
+beforeAll(async () => {
+  service = await startCliService();
+});
+afterAll(async () => {
+  await service?.stop();
+  if (service) rmSync(service.dataDir, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('simulate → verify against the real service', () => {
+  let firstSize = 0;
+
+  it('the simulator sends events for a couple of seconds; bad ones are rejected, good ones accepted', async () => {
+    const run = await simulate(['--duration', '2', '--rate', '400', '--batch', '10', '--seed', '11', '--invalid-ratio', '0.05']);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.accepted).toBeGreaterThan(100);
+    expect(summary.invalid.sent).toBeGreaterThan(0);
+    expect(summary.invalid).toMatchObject({ accepted: 0, rejected: summary.invalid.sent });
+    expect(summary.rejectedByCode).toEqual({ BAD_USER_INPUT: summary.invalid.sent });
+    expect(summary.apps).toEqual(['checkout', 'auth']);
+    expect(run.stderr).toContain('accepted'); // periodic progress lines (no TTY)
+  });
+
+  it('verify exits 0 on the first run and trusts the checkpoint', async () => {
+    firstSize = await checkpointedSize();
+    const run = await verify(['--json', '--page-size', '100']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report).toMatchObject({ ok: true, consistency: 'first-run', eventsChecked: firstSize, findings: [], stateUpdated: true });
+    expect(report.pages).toBe(Math.ceil(firstSize / 100));
+    expect(report.spotChecked).toHaveLength(3);
+    const state = JSON.parse(readFileSync(statePath, 'utf8'));
+    expect(Object.values(state.logs)).toEqual([expect.objectContaining({ treeSize: firstSize })]);
+  });
+
+  it('after more events (over REST), verify demands and checks a consistency proof from the trusted size', async () => {
+    const run = await simulate(['--transport', 'rest', '--count', '200', '--rate', '0', '--batch', '25']);
+    expect(JSON.parse(run.stdout).accepted).toBe(200);
+    const size = await checkpointedSize();
+    expect(size).toBeGreaterThan(firstSize);
+    const v = await verify();
+    expect(v.code, v.stdout).toBe(0);
+    expect(v.stdout).toContain(`proved from the trusted size ${firstSize}`);
+    expect(v.stdout).toContain(`checkpoint   size ${size}`);
+  });
+
+  it('a wrong verifier key fails, even with the key name the server uses', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const wrong = verifierKeyString('e2e.chainlog', rawPublicKey(privateKey));
+    const run = await verify(['--json'], wrong);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout).findings[0]).toMatchObject({ kind: 'BAD_SIGNATURE' });
+  });
+
+  it('a payload tampered in the database is found at its seq after a restart', async () => {
+    const trusted = await checkpointedSize();
+    await service.stop();
+    const db = new Database(service.dbPath);
+    const changed = db
+      .prepare(`UPDATE events SET payload = json_set(payload, '$.tampered', 1) WHERE source_app_id = ? AND seq = ?`)
+      .run(APP, 7).changes;
+    db.close();
+    expect(changed).toBe(1);
+    service = await startCliService({ dataDir: service.dataDir, port: service.port });
+
+    const run = await verify();
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toContain('first bad position 7');
+    expect(run.stdout).toMatch(/LEAF_HASH_MISMATCH at 7: event 7 was altered/);
+    expect(run.stdout).toContain(`still trusting size ${trusted}`);
+  });
+
+  it('usage and connection problems exit 2', async () => {
+    expect((await runCli('scripts/verify.ts', ['--app', APP])).code).toBe(2);
+    const down = await runCli('scripts/verify.ts', ['--url', 'http://127.0.0.1:9', '--app', APP, '--key', service.verifierKey, '--state', statePath]);
+    expect(down.code).toBe(2);
+    expect(down.stderr).toMatch(/cannot reach/);
+  });
+});
