@@ -111,11 +111,15 @@ export class MongoStorage implements LogStorage {
   }
 
   private async appendSerialized(events: NewEvent[], batches: LogBatch[]): Promise<StoredEvent[]> {
-    await this.checkAppendable(batches);
-    await this.ensureLogDocs(batches);
+    // One round trip for all three: positions burnt by a failed check are harmless gaps.
+    let [, , first] = await Promise.all([
+      this.checkAppendable(batches),
+      this.ensureLogDocs(batches),
+      this.positions.allocate(events.length),
+    ]);
     for (let attempt = 0; ; attempt++) {
       const writeToken = randomBytes(12).toString('hex');
-      const first = await this.positions.allocate(events.length);
+      if (attempt > 0) first = await this.positions.allocate(events.length);
       const docs = events.map((e, i) => toEventDoc(e, first + i, writeToken));
       try {
         await this.events.insertMany(docs, { ordered: true });
