@@ -96,6 +96,9 @@ describe('simulate → verify against the real service', () => {
     expect(v.code, v.stdout).toBe(0);
     expect(v.stdout).toContain(`proved from the trusted size ${firstSize}`);
     expect(v.stdout).toContain(`checkpoint   size ${size}`);
+    // --from checks the tail only, starting one event early to check the link into it.
+    const tail = JSON.parse((await verify(['--from', String(firstSize), '--json'])).stdout);
+    expect(tail).toMatchObject({ ok: true, consistency: 'unchanged', range: { from: firstSize - 1, to: size }, eventsChecked: size - firstSize + 1 });
   });
 
   it('a wrong verifier key fails, even with the key name the server uses', async () => {
