@@ -151,10 +151,10 @@ describe('logs connection', () => {
     const seen: any[] = [];
     let after: string | null = null;
     for (;;) {
-      const res = await svc.gql(Q, { after });
-      seen.push(...res.data.logs.edges.map((e: any) => e.node));
-      if (!res.data.logs.pageInfo.hasNextPage) break;
-      after = res.data.logs.pageInfo.endCursor;
+      const res: { data?: any } = await svc.gql(Q, { after });
+      seen.push(...res.data!.logs.edges.map((e: any) => e.node));
+      if (!res.data!.logs.pageInfo.hasNextPage) break;
+      after = res.data!.logs.pageInfo.endCursor;
     }
     const sizes = APPS.map((a) => sent.filter((s) => s.sourceAppId === a).length);
     expect(seen).toEqual(

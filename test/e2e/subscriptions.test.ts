@@ -1,0 +1,138 @@
+// Subscriptions over graphql-ws against the real service: replay + live without gap or duplicate, checkpoints.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromHex, verifyConsistency } from '../../src/core/index.js';
+import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
+
+let svc: RunningService;
+beforeAll(async () => {
+  svc = await startService();
+});
+afterAll(async () => svc?.stop());
+
+const EVENT_LOGGED = `subscription($filter: EventFilter, $after: ID) { eventLogged(filter: $filter, after: $after) { id seq sourceAppId eventType } }`;
+
+async function ingest(sourceAppId: string, count: number, eventType = 'tick') {
+  const inputs = Array.from({ length: count }, (_, i) => ({
+    sourceAppId,
+    eventType,
+    timestamp: new Date(Date.UTC(2025, 4, 1) + i).toISOString(),
+    payload: { i },
+  }));
+  const res = await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { id } }', { in: inputs });
+  expect(res.errors).toBeUndefined();
+  return res.data.logEvents.map((e: { id: string }) => e.id) as string[];
+}
+
+describe('eventLogged', () => {
+  it('replays after the last seen event, then goes live, with events arriving during the replay', async () => {
+    const before = [...(await ingest('sub', 500)), ...(await ingest('sub', 500)), ...(await ingest('sub', 300))];
+    await ingest('noise', 50);
+    const probe = new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, {
+      filter: { sourceAppIds: ['sub'] },
+      after: 'sub/9',
+    });
+    // Writers keep committing while the subscriber replays its 1,290-event backlog.
+    const during: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      during.push(...(await ingest('sub', 10)));
+      await ingest('noise', 3);
+    }
+    const total = before.length - 10 + during.length;
+    await probe.until((p) => p.values.length >= total, 30_000);
+    const live = await ingest('sub', 5);
+    await probe.until((p) => p.values.length >= total + 5);
+    expect(probe.errors).toEqual([]);
+    expect(probe.values.map((v) => v.eventLogged.id)).toEqual([...before.slice(10), ...during, ...live]);
+    probe.unsubscribe();
+  });
+
+  it('without after, delivers only what is committed from now on, filtered', async () => {
+    const probe = new SubscriptionProbe<{ eventLogged: { id: string; eventType: string } }>(svc.ws(), EVENT_LOGGED, {
+      filter: { eventTypes: ['wanted'] },
+    });
+    // graphql-ws acknowledges the subscription only by delivering; give the server a moment to register it.
+    await new Promise((r) => setTimeout(r, 300));
+    await ingest('live', 3, 'unwanted');
+    const wanted = await ingest('live', 2, 'wanted');
+    await probe.until((p) => p.values.length >= 2);
+    expect(probe.values.map((v) => v.eventLogged.id)).toEqual(wanted);
+    expect(probe.errors).toEqual([]);
+    probe.unsubscribe();
+  });
+
+  it('counts open subscriptions in /metrics', async () => {
+    const probe = new SubscriptionProbe(svc.ws(), EVENT_LOGGED, {});
+    await new Promise((r) => setTimeout(r, 300));
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(text).toMatch(/chainlog_graphql_active_subscriptions\{field="eventLogged"\} [1-9]/);
+    expect(text).toMatch(/chainlog_ws_connections [1-9]/);
+    probe.unsubscribe();
+  });
+
+  it.each([
+    ['an unknown after', { after: 'sub/999999' }, 'NOT_FOUND', 'after'],
+    ['a malformed after', { after: 'nope' }, 'BAD_USER_INPUT', 'after'],
+    ['a bad filter', { filter: { sourceAppIds: ['has space'] } }, 'BAD_USER_INPUT', 'filter.sourceAppIds[0]'],
+  ])('rejects %s with extensions.code', async (_name, variables, code, field) => {
+    const probe = new SubscriptionProbe(svc.ws(), EVENT_LOGGED, variables);
+    await probe.until((p) => p.completed);
+    expect(probe.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code, field }) })]);
+  });
+
+  it('applies the HTTP validation rules and codes on the WebSocket too', async () => {
+    const unknown = new SubscriptionProbe(svc.ws(), 'subscription { eventLogged { nope } }');
+    await unknown.until((p) => p.completed);
+    expect(unknown.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }) })]);
+
+    const syntax = new SubscriptionProbe(svc.ws(), 'subscription { eventLogged( }');
+    await syntax.until((p) => p.completed);
+    expect(syntax.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'syntax' }) })]);
+
+    const variable = new SubscriptionProbe(svc.ws(), EVENT_LOGGED, { filter: { from: 'not a date' } });
+    await variable.until((p) => p.completed);
+    expect(variable.errors.length).toBeGreaterThan(0);
+    expect(variable.errors).toEqual(variable.errors.map(() => expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })));
+
+    const aliases = Array.from({ length: 31 }, (_, k) => `a${k}: serverInfo { version }`).join(' ');
+    const costly = new SubscriptionProbe(svc.ws(), `query { ${aliases} }`);
+    await costly.until((p) => p.completed);
+    expect(costly.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxAliases' }) })]);
+  });
+
+  it('serves queries and mutations over the WebSocket under the same rules', async () => {
+    const client = svc.ws();
+    const bad = new SubscriptionProbe(client, 'mutation($in: LogEventInput!) { logEvent(input: $in) { id } }', {
+      in: { sourceAppId: 'ws', eventType: 'x', timestamp: '2025-01-01T00:00:00Z', payload: { s: 'x'.repeat(70_000) } },
+    });
+    await bad.until((p) => p.completed);
+    expect(bad.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'PAYLOAD_TOO_LARGE', field: 'payload' }) })]);
+    const ok = new SubscriptionProbe<{ logEvent: { id: string } }>(client, 'mutation($in: LogEventInput!) { logEvent(input: $in) { id } }', {
+      in: { sourceAppId: 'ws', eventType: 'x', timestamp: '2025-01-01T00:00:00Z', payload: {} },
+    });
+    await ok.until((p) => p.completed);
+    expect(ok.values).toEqual([{ logEvent: { id: 'ws/0' } }]);
+  });
+});
+
+describe('checkpointPublished', () => {
+  it('delivers each new checkpoint of the log with a consistency proof from the previous one', async () => {
+    const Q = `subscription($app: String) { checkpointPublished(sourceAppId: $app) {
+      checkpoint { sourceAppId treeSize rootHash } previous { treeSize rootHash } consistencyProof } }`;
+    type Update = { checkpointPublished: { checkpoint: any; previous: any; consistencyProof: string[] } };
+    const probe = new SubscriptionProbe<Update>(svc.ws(), Q, { app: 'cp' });
+    await new Promise((r) => setTimeout(r, 300));
+    await ingest('cp', 5);
+    await ingest('other-cp', 2);
+    await probe.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.treeSize === 5));
+    await ingest('cp', 6);
+    await probe.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.treeSize === 11));
+    expect(probe.values.every((v) => v.checkpointPublished.checkpoint.sourceAppId === 'cp')).toBe(true);
+    const first = probe.values[0]!.checkpointPublished;
+    expect(first.previous).toBeNull();
+    expect(first.consistencyProof).toEqual([]);
+    const update = probe.values.find((v) => v.checkpointPublished.checkpoint.treeSize === 11)!.checkpointPublished;
+    expect(update.previous.treeSize).toBe(5);
+    verifyConsistency(5, 11, update.consistencyProof.map(fromHex), fromHex(update.previous.rootHash), fromHex(update.checkpoint.rootHash));
+    probe.unsubscribe();
+  });
+});
