@@ -19,6 +19,8 @@ Sends realistic events to a chainlog service and reports what it accepted.
   --api-key KEY         sent as x-api-key (default: env CHAINLOG_API_KEY)
   --json                print the summary as JSON on stdout
   -h, --help            show this help
+
+Exit status: 0 done, 1 nothing was accepted or an invalid event was accepted, 2 usage or connection error.
 `;
 
 const int = (name: string, min: number, max: number) =>

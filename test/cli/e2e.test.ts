@@ -1,7 +1,7 @@
 // The simulator and the auditor as child processes against the real service, then a tampered database.
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -99,6 +99,28 @@ describe('simulate → verify against the real service', () => {
     // --from checks the tail only, starting one event early to check the link into it.
     const tail = JSON.parse((await verify(['--from', String(firstSize), '--json'])).stdout);
     expect(tail).toMatchObject({ ok: true, consistency: 'unchanged', range: { from: firstSize - 1, to: size }, eventsChecked: size - firstSize + 1 });
+  });
+
+  it('a trusted checkpoint larger than the served one is a rollback; same size, other root a fork', async () => {
+    const size = await checkpointedSize();
+    const original = readFileSync(statePath, 'utf8');
+    const rewrite = (change: (e: { treeSize: number; rootHash: string }) => void) => {
+      const state = JSON.parse(original);
+      for (const entry of Object.values(state.logs)) change(entry as { treeSize: number; rootHash: string });
+      writeFileSync(statePath, JSON.stringify(state));
+    };
+    rewrite((e) => (e.treeSize = size + 10));
+    const rollback = await verify(['--json']);
+    expect(rollback.code).toBe(1);
+    expect(JSON.parse(rollback.stdout)).toMatchObject({ ok: false, consistency: 'failed', firstBadSeq: size, stateUpdated: false });
+    expect(JSON.parse(rollback.stdout).findings).toContainEqual(expect.objectContaining({ kind: 'ROLLBACK', seq: size }));
+    rewrite((e) => (e.rootHash = 'ab'.repeat(32)));
+    const before = readFileSync(statePath, 'utf8');
+    const fork = await verify(['--json']);
+    expect(fork.code).toBe(1);
+    expect(JSON.parse(fork.stdout).findings).toContainEqual(expect.objectContaining({ kind: 'FORK', seq: size }));
+    expect(readFileSync(statePath, 'utf8')).toBe(before); // a failed run never moves what is trusted
+    writeFileSync(statePath, original);
   });
 
   it('a wrong verifier key fails, even with the key name the server uses', async () => {
