@@ -3,6 +3,7 @@
 import type { Server } from 'node:http';
 import {
   GraphQLError,
+  NoSchemaIntrospectionCustomRule,
   getOperationAST,
   getVariableValues,
   parse,
@@ -28,10 +29,11 @@ export interface GraphqlWsOptions {
   formatError: ErrorFormatter;
 }
 
-const VALIDATION_RULES = [...specifiedRules, ...extraValidationRules];
+/** As Apollo does with hideSchemaDetailsFromClientErrors: no schema hints in production. */
+const SUGGESTION = / ?Did you mean .+\?$/;
 
-function withCode(error: GraphQLError, code: string, rule?: string): GraphQLError {
-  return new GraphQLError(error.message, {
+function withCode(error: GraphQLError, code: string, rule?: string, hideSchema = false): GraphQLError {
+  return new GraphQLError(hideSchema ? error.message.replace(SUGGESTION, '') : error.message, {
     ...(error.nodes && { nodes: error.nodes }),
     ...(error.source && { source: error.source }),
     ...(error.positions && { positions: error.positions }),
@@ -43,6 +45,9 @@ function withCode(error: GraphQLError, code: string, rule?: string): GraphQLErro
 export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<void> } {
   const { deps, schema, formatError } = opts;
   const { metrics, logger } = deps;
+  const production = deps.config.production;
+  // Apollo disables introspection in production; so does this path.
+  const rules = [...specifiedRules, ...extraValidationRules, ...(production ? [NoSchemaIntrospectionCustomRule] : [])];
   const wsServer = new WebSocketServer({ server: opts.httpServer, path: opts.path, maxPayload: deps.config.MAX_BODY_BYTES });
   wsServer.on('connection', (socket) => {
     metrics.wsConnections.inc();
@@ -57,7 +62,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   const server = useServer(
     {
       schema,
-      isProd: deps.config.production,
+      isProd: production,
       onSubscribe: (ctx, _id, payload): ExecutionArgs | readonly GraphQLError[] => {
         let document: DocumentNode;
         try {
@@ -66,8 +71,8 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
           if (err instanceof GraphQLError) return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', 'syntax')];
           throw err;
         }
-        const invalid = validate(schema, document, VALIDATION_RULES);
-        if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+        const invalid = validate(schema, document, rules);
+        if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED', undefined, production));
         const operation = getOperationAST(document, payload.operationName);
         if (!operation) {
           return [new ApiError('BAD_USER_INPUT', 'operationName: does not name exactly one operation of the document', { field: 'operationName', rule: 'operationName' })];
@@ -81,7 +86,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
         }
         const variables = payload.variables ?? {};
         const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
-        if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT'));
+        if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
         return {
           schema,
           document,
