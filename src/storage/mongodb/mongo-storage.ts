@@ -128,7 +128,9 @@ export class MongoStorage implements LogStorage {
         if (!isDuplicateKey(err)) throw err;
         // Another writer took a position or key since our check, else the pos was handed out twice.
         await this.checkAppendable(batches);
-        if (attempt >= MAX_POS_RETRIES) throw err;
+        if (attempt >= MAX_POS_RETRIES) {
+          throw new AppendConflictError(`positions stayed taken after ${attempt + 1} attempts`, 'position');
+        }
         await this.positions.catchUp();
         continue;
       }
@@ -166,15 +168,20 @@ export class MongoStorage implements LogStorage {
   /** A log document exists before its first event, so listLogHeads can never miss a log. */
   private async ensureLogDocs(batches: LogBatch[]): Promise<void> {
     const fresh = batches.filter((b) => b.events[0]!.seq === 0);
-    await Promise.all(
-      fresh.map(({ sourceAppId }) =>
-        this.logs.updateOne(
-          { _id: sourceAppId },
-          { $setOnInsert: { size: 0, headHash: ZERO_HASH, integratedSize: 0, createdAt: null } },
-          { upsert: true },
-        ),
-      ),
-    );
+    await Promise.all(fresh.map(({ sourceAppId }) => this.ensureLogDoc(sourceAppId)));
+  }
+
+  private async ensureLogDoc(sourceAppId: string): Promise<void> {
+    try {
+      await this.logs.updateOne(
+        { _id: sourceAppId },
+        { $setOnInsert: { size: 0, headHash: ZERO_HASH, integratedSize: 0, createdAt: null } },
+        { upsert: true },
+      );
+    } catch (err) {
+      // Two upserts of one new _id race; the loser's duplicate-key error means the document exists.
+      if (!isDuplicateKey(err)) throw err;
+    }
   }
 
   private async recordHeads(batches: LogBatch[]): Promise<void> {
@@ -225,11 +232,7 @@ export class MongoStorage implements LogStorage {
       integratedSize: Math.min(doc?.integratedSize ?? 0, last.seq + 1),
       createdAt: first.receivedAt,
     };
-    await this.logs.updateOne(
-      { _id: sourceAppId },
-      { $setOnInsert: { size: 0, headHash: ZERO_HASH, integratedSize: 0, createdAt: null } },
-      { upsert: true },
-    );
+    await this.ensureLogDoc(sourceAppId);
     await this.logs.updateOne(
       { _id: sourceAppId, size: { $lt: head.size } },
       { $set: { size: head.size, headHash: head.headHash, createdAt: head.createdAt } },
