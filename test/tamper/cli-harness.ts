@@ -1,0 +1,95 @@
+// Shared by the auditor CLI tamper campaigns: the CLI as a child process, REST appends, checkpoint waits.
+import { execFile } from 'node:child_process';
+import { expect } from 'vitest';
+import type { AuditReport } from '../../src/auditor/audit.js';
+import type { FindingKind } from '../../src/auditor/findings.js';
+import { REPO_ROOT, type CliService } from '../support/cli-service.js';
+
+export const APP = 'shop';
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function verify(service: CliService, statePath: string, extra: string[]): Promise<Run> {
+  const args = ['--url', service.url, '--app', APP, '--key', service.verifierKey, '--state', statePath, '--json', ...extra];
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'scripts/verify.ts', ...args], { cwd: REPO_ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function gql<T>(service: CliService, query: string): Promise<T> {
+  const res = await fetch(`${service.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+  return ((await res.json()) as { data: T }).data;
+}
+
+let clock = Date.UTC(2026, 0, 1);
+export async function append(service: CliService, n: number): Promise<void> {
+  const body = Array.from({ length: n }, () => {
+    clock += 7;
+    return { sourceAppId: APP, eventType: 'order.created', timestamp: new Date(clock).toISOString(), payload: { n: clock % 1000, note: 'é ✓' } };
+  });
+  const res = await fetch(`${service.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(res.status, await res.clone().text()).toBe(201);
+}
+
+/** Waits for the periodic checkpoint (every 200 ms) to reach `size`. */
+export async function checkpointAt(service: CliService, size: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const { log } = await gql<{ log: { latestCheckpoint: { treeSize: number } | null } | null }>(
+      service,
+      `{ log(sourceAppId: "${APP}") { latestCheckpoint { treeSize } } }`,
+    );
+    if (log?.latestCheckpoint?.treeSize === size) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no checkpoint of size ${size}`);
+}
+
+/** What one CLI run must report. `refused`: found because the server answered a proof query with an error. */
+export interface Expect {
+  firstBadSeq: number;
+  kinds: FindingKind[];
+  refused?: boolean;
+}
+
+/** Each case runs the CLI in these two ways (see cli.test.ts). */
+export const MODES = { default: [] as string[], fine: ['--page-size', '1', '--spot-checks', '64'] } as const;
+export type Mode = keyof typeof MODES;
+
+export const exact = (seq: number, ...kinds: FindingKind[]): Expect => ({ firstBadSeq: seq, kinds });
+
+/** Asserts exit 1 and parses the --json report. */
+export function parseReport(run: Run): AuditReport {
+  expect(run.code, run.stdout + run.stderr).toBe(1);
+  return JSON.parse(run.stdout) as AuditReport;
+}
+
+/** One run must fail with the expected first bad position and kinds, never pointing past the tampered position `at`. */
+export function expectDetected(run: Run, want: Expect, at: number, label: string): void {
+  const report = parseReport(run);
+  expect(report, `${label}: ${run.stdout}`).toMatchObject({ ok: false, firstBadSeq: want.firstBadSeq, stateUpdated: false });
+  const kinds = report.findings.map((f) => f.kind);
+  for (const k of want.kinds) expect(kinds, `${label}: ${run.stdout}`).toContain(k);
+  expect(report.firstBadSeq!).toBeLessThanOrEqual(at);
+  if (want.refused) expect(report.findings.every((f) => f.kind === 'PROOF_UNAVAILABLE'), `${label}: ${run.stdout}`).toBe(true);
+}
+
+/** Builds the campaign's log: 64 events, checkpoints at 32 and 64, and checks the CLI passes it in both modes. */
+export async function buildLog(service: CliService, statePrefix: string): Promise<void> {
+  await append(service, 32);
+  await checkpointAt(service, 32);
+  await append(service, 32);
+  await checkpointAt(service, 64);
+  for (const mode of Object.keys(MODES) as Mode[]) {
+    const ok = await verify(service, `${statePrefix}-${mode}.json`, [...MODES[mode]]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, eventsChecked: 64, findings: [] });
+  }
+}
