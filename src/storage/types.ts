@@ -102,6 +102,8 @@ export class AppendConflictError extends Error {
 }
 
 export interface LogStorage {
+  /** API keys (src/auth), where the engine stores them. */
+  apiKeys?: import('./api-key-store.js').ApiKeyStore;
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;
   close(): Promise<void>;

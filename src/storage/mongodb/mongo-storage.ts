@@ -35,6 +35,7 @@ import {
 } from './documents.js';
 import { committedPlan, eventQueryPlan } from './event-query.js';
 import { ensureSchema } from './schema.js';
+import { MongoApiKeyStore } from './api-key-store.js';
 
 export interface MongoStorageOptions {
   uri: string;
@@ -55,6 +56,7 @@ interface LogBatch {
 export class MongoStorage implements LogStorage {
   private readonly client: MongoClient;
   private readonly db: Db;
+  readonly apiKeys: MongoApiKeyStore;
   private deployment: Deployment | null = null;
   /** Appends of this process commit one at a time, so pos order is commit order. */
   private appendQueue: Promise<unknown> = Promise.resolve();
@@ -62,6 +64,7 @@ export class MongoStorage implements LogStorage {
   constructor(private readonly options: MongoStorageOptions) {
     this.client = new MongoClient(options.uri);
     this.db = this.client.db(options.dbName);
+    this.apiKeys = new MongoApiKeyStore(this.db, () => this.writeConcern());
   }
 
   private get events(): Collection<EventDoc> {
@@ -89,6 +92,7 @@ export class MongoStorage implements LogStorage {
     await this.client.connect();
     this.deployment ??= await detectDeployment(this.db);
     await ensureSchema(this.db, this.deployment);
+    await this.apiKeys.init();
     await this.positions.catchUp();
   }
 

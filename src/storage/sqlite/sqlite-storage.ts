@@ -16,6 +16,7 @@ import {
 import { EVENT_COLUMNS, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
 import { configureConnection, migrate } from './schema.js';
+import { SqliteApiKeyStore } from './api-key-store.js';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests. */
@@ -66,6 +67,7 @@ interface LogAdvance {
 
 export class SqliteStorage implements LogStorage {
   readonly db: Database.Database;
+  readonly apiKeys: SqliteApiKeyStore;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly appendTransaction: Database.Transaction<(events: NewEvent[]) => StoredEvent[]>;
   private readonly integrateTransaction: Database.Transaction<
@@ -75,6 +77,7 @@ export class SqliteStorage implements LogStorage {
   constructor(options: SqliteStorageOptions) {
     this.db = new Database(options.path);
     configureConnection(this.db);
+    this.apiKeys = new SqliteApiKeyStore(this.db);
     this.appendTransaction = this.db.transaction((events: NewEvent[]) => this.appendInTransaction(events));
     this.integrateTransaction = this.db.transaction(
       (sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]) =>
@@ -84,6 +87,7 @@ export class SqliteStorage implements LogStorage {
 
   async init(): Promise<void> {
     migrate(this.db);
+    await this.apiKeys.init();
   }
 
   async close(): Promise<void> {
