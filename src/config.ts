@@ -21,6 +21,12 @@ const schema = z.object({
   SIGNING_KEY_FILE: z.string().min(1).optional(),
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('chainlog'),
+  /** `off` lets every caller do everything (local demos only; logged loudly at start). */
+  AUTH: z.enum(['on', 'off']).default('on'),
+  /** Bootstrap admin key; default: generated into DATA_DIR/admin-api-key (0600) and printed once. */
+  ADMIN_API_KEY: z.string().min(24, 'must be at least 24 characters').max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+  /** Bearer token for GET /metrics (besides an admin API key). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
   /** How far in the future an event timestamp may be. */

@@ -10,6 +10,7 @@ import { figure } from './report.js';
 import type { ScenarioResult } from './report.js';
 import type { ScenarioContext } from './scenario.js';
 import { startServer, type ServerHandle } from './server.js';
+import { datasetSize } from './sizes.js';
 import { roundSummary, summarize } from './stats.js';
 
 export const BIG_LOG = 'ledger';
@@ -32,9 +33,9 @@ export interface Dataset {
 }
 
 export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
-  const { engine, options } = ctx;
+  const { engine } = ctx;
   const started = new Date();
-  const bigSize = options.datasetSize;
+  const bigSize = datasetSize(ctx);
   // Every sixth event goes to a small log: the big log gets exactly bigSize when bigSize is a multiple of 5.
   const total = Math.round((bigSize * 6) / 5);
   const tsEnd = Date.now() - DAY;

@@ -18,6 +18,8 @@ export interface Engine {
   name: EngineName;
   /** Human description, without credentials. */
   description: string;
+  /** The FerretDB test server: sizes are capped (see sizes.ts). */
+  slow: boolean;
   /** The MongoDB URI, for the raw baseline (undefined for SQLite). */
   mongoUri?: string;
   freshStore(label: string): Promise<FreshStore>;
@@ -37,6 +39,7 @@ export function sqliteEngine(dataRoot: string, keep: boolean): Engine {
   return {
     name: 'sqlite',
     description: 'SQLite (embedded, WAL, synchronous=FULL)',
+    slow: false,
     async freshStore(label) {
       const dataDir = dataDirFor(dataRoot, `sqlite-${label}`);
       return {
@@ -58,6 +61,7 @@ export async function mongoEngine(dataRoot: string, keep: boolean): Promise<Engi
   let uri: string;
   let description: string;
   let stopServer: () => Promise<void> = async () => {};
+  let slow = false;
   if (process.env.MONGODB_URI) {
     uri = process.env.MONGODB_URI;
     description = `MongoDB at ${redact(uri)}`;
@@ -67,12 +71,14 @@ export async function mongoEngine(dataRoot: string, keep: boolean): Promise<Engi
     uri = server.uri;
     description = process.env.MONGODB_TEST_URI ? `MongoDB at ${redact(uri)} (MONGODB_TEST_URI)` : 'FerretDB test server (SQLite backend)';
     stopServer = () => server.stop();
+    slow = !process.env.MONGODB_TEST_URI;
   }
   const admin = new MongoClient(uri);
   await admin.connect();
   return {
     name: 'mongodb',
-    description,
+    description: slow ? `${description}; sizes capped, set MONGODB_URI for a real MongoDB` : description,
+    slow,
     mongoUri: uri,
     async freshStore(label) {
       const dataDir = dataDirFor(dataRoot, `mongodb-${label}`);

@@ -9,10 +9,10 @@ export interface BenchOptions {
   only: ScenarioId[];
   /** Where the JSON report and the summary go. */
   outDir: string;
-  /** Events of the big log of the shared data set (scenarios 4, 5, 7); other logs add a fifth on top. */
-  datasetSize: number;
-  /** Steady-load duration of scenario 7, seconds. */
-  steadySeconds: number;
+  /** Events of the big log of the shared data set (scenarios 4, 5, 7); other logs add a fifth on top. Default per engine. */
+  datasetSize?: number;
+  /** Steady-load duration of scenario 7, seconds. Default per engine. */
+  steadySeconds?: number;
   /** Keep data directories after the run (for inspection). */
   keep: boolean;
 }
@@ -23,8 +23,9 @@ export const USAGE = `usage: npm run bench -- [options]
                           else the FerretDB-based test server)
   --only 1,4,5            scenarios to run (default all: ${SCENARIO_IDS.join(',')})
   --out DIR               report directory (default bench/results, quick: bench/tmp/results)
-  --dataset N             events of the big log for scenarios 4, 5, 7 (default 1000000, quick 20000)
-  --steady-seconds S      steady load of scenario 7 (default 300, quick 6)
+  --dataset N             events of the big log for scenarios 4, 5, 7 (default 1000000, quick 20000;
+                          on the FerretDB test server 20000, quick 2000)
+  --steady-seconds S      steady load of scenario 7 (default 300, quick 6; FerretDB test server 60)
   --keep                  keep the servers' data directories
   --help`;
 
@@ -97,8 +98,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
     engines,
     only: SCENARIO_IDS.filter((id) => selected.includes(id)),
     outDir: out ?? (quick ? 'bench/tmp/results' : 'bench/results'),
-    datasetSize: dataset ?? (quick ? 20_000 : 1_000_000),
-    steadySeconds: steady ?? (quick ? 6 : 300),
+    ...(dataset !== undefined ? { datasetSize: dataset } : {}),
+    ...(steady !== undefined ? { steadySeconds: steady } : {}),
     keep,
   };
 }

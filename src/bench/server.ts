@@ -46,6 +46,25 @@ export function rssOf(pid: number): number {
   return Number(out) * 1024;
 }
 
+/** Children still running: killed if the benchmark itself is interrupted or exits early. */
+const live = new Set<ChildProcess>();
+let cleanupInstalled = false;
+
+function installChildCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  const killAll = () => {
+    for (const c of live) c.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+    });
+  }
+}
+
 /** Variables a bench server never inherits from the bench's own environment. */
 const CHAINLOG_VARS = [
   'PORT', 'HOST', 'DATA_DIR', 'CHECKPOINT_INTERVAL_MS', 'ORIGIN_PREFIX', 'KEY_NAME', 'SIGNING_KEY_FILE',
@@ -82,6 +101,9 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  installChildCleanup();
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-4000);

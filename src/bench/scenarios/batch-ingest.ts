@@ -6,6 +6,7 @@ import { rawInsert, rowsFor, type RawRun } from '../raw-baseline.js';
 import { figure, type Figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
+import { sized } from '../sizes.js';
 import { roundSummary, summarize } from '../stats.js';
 
 const BATCH = 500;
@@ -19,11 +20,13 @@ export const batchIngest: Scenario = {
     'inserted raw in batches of 500 (same engine, same indexes, no hashing or sequencing). Best of the rounds, alternated.',
   async run(ctx) {
     const { engine, options } = ctx;
-    const total = options.quick ? 10_000 : 200_000;
+    const totalFor = (logs: number) =>
+      sized(ctx, logs === 1 ? { quick: 10_000, full: 200_000, slowQuick: 2_000, slowFull: 10_000 } : { quick: 10_000, full: 200_000, slowQuick: 500, slowFull: 2_000 });
     const rounds = options.quick ? 1 : 2;
     const figures: Figure[] = [];
-    const details: Record<string, unknown> = { eventsPerRun: total, batchSize: BATCH, clients: CLIENTS, rounds };
+    const details: Record<string, unknown> = { batchSize: BATCH, clients: CLIENTS, rounds };
     for (const logs of [1, 100]) {
+      const total = totalFor(logs);
       const source = new EventSource({ seed: 1000 + logs, apps: appNames(logs === 1 ? 'ingest' : 'ingest', logs) });
       const inputs = source.batch(total);
       const bodies: Array<{ body: string; count: number }> = [];
@@ -54,6 +57,7 @@ export const batchIngest: Scenario = {
       );
       details[label] = {
         service: service.map((s) => ({ eventsPerSecond: Math.round(s.eventsPerSecond), seconds: s.seconds, batchLatencyMs: roundSummary(summarize(s.batchLatencies)) })),
+        events: total,
         raw: raw.map((s) => ({ eventsPerSecond: Math.round(s.eventsPerSecond), seconds: s.seconds })),
       };
     }

@@ -9,6 +9,7 @@ import { SUB_EVENTS } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
+import { sized } from '../sizes.js';
 import { roundSummary, summarize } from '../stats.js';
 import { subscribe, wsClient, type Subscription } from '../ws.js';
 
@@ -35,8 +36,8 @@ export const liveDelivery: Scenario = {
   async run(ctx) {
     const { engine, options } = ctx;
     const subscribers = options.quick ? 10 : 100;
-    const rate = options.quick ? 200 : 2000;
-    const seconds = options.quick ? 3 : 20;
+    const rate = sized(ctx, { quick: 200, full: 2000, slowQuick: 100, slowFull: 200 });
+    const seconds = sized(ctx, { quick: 3, full: 20, slowFull: 10 });
     return withServer({ engine, label: 's6' }, async (server) => {
       const http = new GraphQLClient(server.url, { maxSockets: 8 });
       const subs: Subscriber[] = [];

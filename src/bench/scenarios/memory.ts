@@ -6,6 +6,7 @@ import { checkLogEventsResponse, logEventsBody } from '../ingest.js';
 import { EVENTS_PAGE, INCLUSION } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
+import { sized, steadySeconds } from '../sizes.js';
 import { mean, slope } from '../stats.js';
 
 const MB = 2 ** 20;
@@ -16,15 +17,15 @@ export const memory: Scenario = {
   usesDataset: true,
   measures:
     'VmRSS of the server child process right after loading the data set (baseline: its RSS at idle before), then ' +
-    'sampled during a steady load (logEvents 1,000 events/s in batches of 100 over 20 logs, plus ~10 queries/s and ~10 ' +
+    'sampled during a steady load (logEvents 1,000 events/s — FerretDB: 100/s — in batches of 100 over 20 logs, plus ~10 queries/s and ~10 ' +
     'inclusion proofs/s); drift = mean of the last quarter of samples minus the first quarter, after a warm-up.',
   async run(ctx) {
     const { engine, options } = ctx;
     const ds = ctx.dataset!;
-    const seconds = options.steadySeconds;
+    const seconds = steadySeconds(ctx);
     const warmup = Math.min(30, Math.max(1, Math.round(seconds / 10)));
     const sampleEvery = options.quick ? 250 : 2000;
-    const rate = options.quick ? 500 : 1000;
+    const rate = sized(ctx, { quick: 500, full: 1000, slowQuick: 100, slowFull: 100 });
     const http = new GraphQLClient(ds.server.url, { maxSockets: 4 });
     const source = new EventSource({ seed: 70, apps: appNames('steady', 20) });
     const samples: Array<{ t: number; rss: number }> = [];

@@ -1,28 +1,131 @@
-// 8. Horizontal scaling: ingest with 1 and with K API processes on one database.
+// 8. Horizontal scaling: batch ingest with 1 and with K API processes on one database.
 //
-// Not measured yet, on purpose: the service has no multi-process mode. Live subscriptions and the
-// checkpoint schedule are driven by in-process commit notifications (a process never learns of events
-// another process committed: its subscribers would miss them and its publisher would not checkpoint
-// them), and the sequencer caches each log's head per process, resolving races with another writer only
-// by a few conflict retries. Running K processes would produce numbers for a deployment the service does
-// not support. When it does (the MongoDB issue), start K servers on one store with startServer({ store })
-// and split scenario 1's clients across them.
-import type { Scenario } from '../scenario.js';
+// Runs only where the engine declares itself shareable by several processes (LogStorage.coordination:
+// leases for the sequencer and publisher, commit tailing for subscriptions). Where it does not, the
+// scenario is skipped with that reason: K processes on a store that does not coordinate them would
+// measure an unsupported deployment.
+import { cpus } from 'node:os';
+import { loadConfig } from '../../config.js';
+import { openStorage } from '../../storage/open.js';
+import { appNames, EventSource } from '../events.js';
+import { GraphQLClient } from '../http.js';
+import { checkLogEventsResponse, logEventsBody } from '../ingest.js';
+import { figure } from '../report.js';
+import type { Scenario, ScenarioContext } from '../scenario.js';
+import { startServer, type ServerHandle } from '../server.js';
+import { sized } from '../sizes.js';
+import { nowMs } from '../stats.js';
 
-export const SKIP_REASON =
-  'the service has no multi-process mode yet: subscriptions and checkpoint publishing follow in-process commit ' +
-  'notifications only, and log heads are cached per process (cross-process races end in CONFLICT after 3 retries); ' +
-  'measuring K API processes on one database would measure an unsupported deployment';
+const BATCH = 500;
+const CLIENTS_PER_PROCESS = 4;
+const LOGS = 10;
+
+async function shareable(ctx: ScenarioContext): Promise<boolean> {
+  const store = await ctx.engine.freshStore('s8-probe');
+  try {
+    const { storage } = await openStorage(loadConfig({ ...store.env }));
+    try {
+      return (storage as { coordination?: unknown }).coordination !== undefined;
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    await store.dispose();
+  }
+}
+
+/** Ingests `total` events from CLIENTS_PER_PROCESS clients per server, client i on server i % K. */
+async function ingest(servers: ServerHandle[], total: number, seed: number): Promise<{ eventsPerSecond: number; seconds: number }> {
+  const source = new EventSource({ seed, apps: appNames('scale', LOGS) });
+  const clients = servers.map((s) => new GraphQLClient(s.url, { maxSockets: CLIENTS_PER_PROCESS }));
+  let generated = 0;
+  const t0 = nowMs();
+  try {
+    await Promise.all(
+      Array.from({ length: CLIENTS_PER_PROCESS * servers.length }, async (_, i) => {
+        const client = clients[i % clients.length]!;
+        while (generated < total) {
+          const n = Math.min(BATCH, total - generated);
+          generated += n;
+          const r = await client.post(logEventsBody(source.batch(n)));
+          checkLogEventsResponse(r.status, r.body, n);
+        }
+      }),
+    );
+  } finally {
+    for (const c of clients) c.close();
+  }
+  const seconds = (nowMs() - t0) / 1000;
+  return { eventsPerSecond: total / seconds, seconds };
+}
+
+/** Sum of the logs' sizes as one of the servers reports them. */
+async function storedEvents(server: ServerHandle): Promise<number> {
+  const c = new GraphQLClient(server.url, { maxSockets: 1 });
+  try {
+    const r = await c.request<{ logs: { edges: Array<{ node: { size: number } }> } }>('{ logs(first: 500) { edges { node { size } } } }');
+    return r.logs.edges.reduce((a, e) => a + e.node.size, 0);
+  } finally {
+    c.close();
+  }
+}
 
 export const scaling: Scenario = {
   id: '8',
   title: 'Horizontal scaling (1 vs K API processes on one database)',
-  measures: 'Batch ingest throughput with 1 and with K API processes sharing one database (MongoDB engine).',
+  measures:
+    'Batch ingest (logEvents, batches of 500, 4 clients per process, 10 logs) with 1 API process and with K processes ' +
+    'sharing one database; every acknowledged event must be stored exactly once. Baseline: the 1-process run.',
   async run(ctx) {
-    return {
-      figures: [],
-      details: { engine: ctx.engine.name },
-      skipped: ctx.engine.name === 'sqlite' ? `${SKIP_REASON}; on SQLite one file has one writer process by design` : SKIP_REASON,
-    };
+    const { engine } = ctx;
+    if (engine.name === 'sqlite') {
+      return { figures: [], details: {}, skipped: 'the embedded engine is one file with one writer process by design; scaling out is the MongoDB engine\'s' };
+    }
+    if (!(await shareable(ctx))) {
+      return {
+        figures: [],
+        details: {},
+        skipped:
+          'this build of the MongoDB engine does not offer multi-process coordination (LogStorage.coordination); ' +
+          'K processes without it would measure an unsupported deployment',
+      };
+    }
+    const k = Math.max(2, Math.min(4, cpus().length));
+    const total = sized(ctx, { quick: 4_000, full: 100_000, slowQuick: 1_000, slowFull: 5_000 });
+    const one = await (async () => {
+      const server = await startServer({ engine, label: 's8-one' });
+      try {
+        const r = await ingest([server], total, 81);
+        return { ...r, stored: await storedEvents(server) };
+      } finally {
+        await server.stop();
+      }
+    })();
+    ctx.log(`8: 1 process: ${Math.round(one.eventsPerSecond)}/s; now ${k} processes`);
+    const store = await engine.freshStore('s8-many');
+    const servers: ServerHandle[] = [];
+    try {
+      // One after another: the first creates the schema and the signing key the others share.
+      for (let i = 0; i < k; i++) servers.push(await startServer({ engine, label: `s8-many-${i}`, store }));
+      const many = await ingest(servers, total, 82);
+      const stored = await storedEvents(servers[0]!);
+      if (one.stored !== total || stored !== total) {
+        throw new Error(`stored events: 1 process ${one.stored}, ${k} processes ${stored}, expected ${total} each`);
+      }
+      return {
+        figures: [
+          figure(engine.name, `batch ingest with ${k} processes`, many.eventsPerSecond, 'events/s', {
+            baseline: { name: '1 process', value: one.eventsPerSecond, unit: 'events/s' },
+          }),
+          figure(engine.name, `${k} processes / 1 process`, many.eventsPerSecond / one.eventsPerSecond, 'x', {
+            note: `${cpus().length} cores shared by the servers, the database and the clients`,
+          }),
+        ],
+        details: { processes: k, events: total, logs: LOGS, one, many: { ...many, stored } },
+      };
+    } finally {
+      for (const s of servers) await s.stop();
+      await store.dispose();
+    }
   },
 };
