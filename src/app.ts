@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createApiServer } from './api/server.js';
+import { createAuthenticator } from './auth/bootstrap.js';
 import type { Config } from './config.js';
 import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
@@ -30,11 +31,14 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
     checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
     version,
     logger,
+    leaseTtlMs: config.LEASE_TTL_MS,
+    tailIntervalMs: config.TAIL_INTERVAL_MS,
   });
   let ready = false;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready });
+  const auth = createAuthenticator(config, storage, logger);
+  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth });
   await service.start();
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);

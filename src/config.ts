@@ -21,6 +21,10 @@ const schema = z.object({
   SIGNING_KEY_FILE: z.string().min(1).optional(),
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('chainlog'),
+  /** Processes sharing a MongoDB database take turns through leases of this length. */
+  LEASE_TTL_MS: intFrom(500, 600_000).default(5000),
+  /** How often a process sharing a database reads commits made by the others (live subscriptions). */
+  TAIL_INTERVAL_MS: intFrom(5, 60_000).default(50),
   /** `off` lets every caller do everything (local demos only; logged loudly at start). */
   AUTH: z.enum(['on', 'off']).default('on'),
   /** Bootstrap admin key; default: generated into DATA_DIR/admin-api-key (0600) and printed once. */
@@ -35,6 +39,21 @@ const schema = z.object({
   MAX_PAYLOAD_DEPTH: intFrom(1, 64).default(32),
   MAX_BATCH_SIZE: intFrom(1, 10_000).default(1000),
   MAX_BODY_BYTES: intFrom(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
+  /** GraphQL document limits (graphql-armor), on HTTP and WebSocket alike. */
+  GRAPHQL_MAX_DEPTH: intFrom(1, 1000).default(12),
+  GRAPHQL_MAX_ALIASES: intFrom(0, 10_000).default(30),
+  GRAPHQL_MAX_COST: intFrom(1, 1_000_000_000).default(100_000),
+  GRAPHQL_MAX_TOKENS: intFrom(50, 1_000_000).default(5_000),
+  GRAPHQL_MAX_DIRECTIVES: intFrom(0, 10_000).default(50),
+  /** Per API key (per remote IP without one); 0 = off. Writes count events, reads count requests. */
+  RATE_LIMIT_WRITES_PER_SEC: intFrom(0, 10_000_000).default(0),
+  RATE_LIMIT_READS_PER_SEC: intFrom(0, 10_000_000).default(0),
+  /** graphql-ws: largest message, time to send connection_init, connection and subscription caps. */
+  WS_MAX_PAYLOAD_BYTES: intFrom(1024, 256 * 1024 * 1024).default(1024 * 1024),
+  WS_CONNECTION_INIT_TIMEOUT_MS: intFrom(100, 600_000).default(3_000),
+  WS_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 1_000_000).default(100),
+  WS_MAX_SUBSCRIPTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(1_000),
 });
 
 export type Config = z.infer<typeof schema> & { keyName: string; production: boolean };

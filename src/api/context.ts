@@ -1,15 +1,15 @@
 // What every GraphQL resolver and REST handler gets for one request (or one WebSocket operation).
 import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { LogService } from '../log/service.js';
 import type { Ingest, Transport } from './ingest.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { ApiMetrics } from './metrics.js';
 
-/** Who is calling. Authentication is not there yet: every request is anonymous (see access.ts). */
-export interface Principal {
-  kind: 'anonymous';
-}
+/** Who is calling: established by access.ts (see src/auth/principal.ts). */
+export type { Principal };
 
 /** Built once per server. */
 export interface ApiDeps {
@@ -18,6 +18,7 @@ export interface ApiDeps {
   logger: Logger;
   metrics: ApiMetrics;
   ingest: Ingest;
+  auth: Authenticator;
 }
 
 export interface ApiContext extends ApiDeps {

@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { LogService } from '../log/service.js';
-import { principalFrom } from './access.js';
 import { createApiContext, type ApiDeps } from './context.js';
 import { startApollo } from './graphql/apollo.js';
 import { createErrorFormatter } from './graphql/format-error.js';
@@ -20,6 +19,8 @@ import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { ApiError } from './errors.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { authenticateGraphql, metricsAccess, principalOf } from '../auth/express.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -29,6 +30,7 @@ export interface ApiServerOptions {
   logger: Logger;
   registry: Registry;
   isReady: () => boolean;
+  auth: Authenticator;
 }
 
 export interface ApiServer {
@@ -45,6 +47,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     logger,
     metrics,
     ingest: createIngest(opts.service, opts.config, metrics),
+    auth: opts.auth,
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();
@@ -64,12 +67,14 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
 
   app.use(httpObserver(metrics, logger));
+  app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
   app.use(eventsRouter(deps));
   app.use(
     GRAPHQL_PATH,
+    authenticateGraphql(deps),
     express.json({ limit: opts.config.MAX_BODY_BYTES }),
-    expressMiddleware(apollo, { context: async ({ req }) => createApiContext(deps, 'graphql', principalFrom(req.headers)) }),
+    expressMiddleware(apollo, { context: async ({ res }) => createApiContext(deps, 'graphql', principalOf(res.locals)) }),
   );
   app.use((req, res) => {
     res.status(404).json({ errors: restErrors(new ApiError('NOT_FOUND', `no route ${req.method} ${req.path}`, { rule: 'route' })) });

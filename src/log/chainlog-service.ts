@@ -1,10 +1,14 @@
 // The log pipeline, end to end: sequence (Sequencer) → integrate (Integrator) → publish (checkpoints),
 // with proofs and audits read from what was stored.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/hex.js';
 import { createSigner, verifierKeyString, parseVerifierKey, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
-import type { EventFilter, EventQuery, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import type { EventFilter, EventQuery, Lease, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import { LeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
+import { CommitTailer } from './commit-tailer.js';
 import { auditLog } from './audit.js';
 import { badInput, LogError, notFound } from './errors.js';
 import { Integrator, IntegrityError } from './integrator.js';
@@ -34,7 +38,14 @@ export interface ChainlogServiceOptions {
   version: string;
   logger: Logger;
   now?: () => number;
+  /** Lease length for processes sharing a database (ignored by embedded engines). */
+  leaseTtlMs?: number;
+  /** Poll interval for commits made by other processes sharing the database. */
+  tailIntervalMs?: number;
 }
+
+/** Only one process sharing a database publishes on the interval: the holder of this lease. */
+export const PUBLISHER_LEASE = 'publisher';
 
 export class ChainlogService implements LogService {
   readonly info: ServerInfo;
@@ -53,6 +64,11 @@ export class ChainlogService implements LogService {
   /** Logs whose stored events failed a check; not published again until restart. */
   private readonly quarantined = new Map<string, string>();
   private cycle: Promise<unknown> = Promise.resolve();
+  /** This process, among those sharing a database. */
+  readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+  private readonly gate: CommitGate;
+  private readonly tailer: CommitTailer | null;
+  private publisherLease: Lease | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -70,7 +86,13 @@ export class ChainlogService implements LogService {
       originPrefix: opts.originPrefix,
       checkpointIntervalMs: opts.checkpointIntervalMs,
     };
-    this.sequencer = new Sequencer(this.storage, (events) => this.committed(events), this.now);
+    const coordination = this.storage.coordination;
+    const ttl = opts.leaseTtlMs ?? 5000;
+    this.gate = coordination ? new LeaseGate(coordination, this.owner, ttl, Math.max(3 * ttl, 15_000), this.now) : soleWriter;
+    this.tailer = coordination
+      ? new CommitTailer(this.storage, (events) => this.emitCommitted(events), opts.tailIntervalMs ?? 50, this.logger)
+      : null;
+    this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate);
     this.integrator = new Integrator(this.storage);
     this.prover = new Prover(this.storage);
   }
@@ -81,15 +103,20 @@ export class ChainlogService implements LogService {
 
   /** Check what is derived against the events, catch up on anything a crash left, then publish on the interval. */
   async start(): Promise<void> {
-    await this.recover();
-    await this.publishCheckpoints();
+    // Sharing a database, only the publisher recovers: it takes the lease (and recovers) in its first cycle.
+    if (!this.storage.coordination) await this.recover();
+    await this.tailer?.start();
+    await this.runCycle(false);
     this.schedule();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.tailer?.stop();
     await this.cycle.catch(() => undefined);
+    await this.gate.close().catch(() => undefined);
+    if (this.publisherLease) await this.storage.coordination?.leases.release(this.publisherLease).catch(() => undefined);
   }
 
   // --- sequence ----------------------------------------------------------------------------
@@ -98,8 +125,15 @@ export class ChainlogService implements LogService {
     return this.sequencer.append(requests);
   }
 
-  private committed(events: StoredEvent[]): void {
+  /** A commit of this process's sequencer. */
+  private committedHere(events: StoredEvent[]): void {
     this.integrator.offer(events);
+    for (const e of events) this.dirty.add(e.sourceAppId);
+    // Sharing a database, every commit (ours too) reaches listeners through the tailer, in pos order.
+    if (!this.tailer) this.emitCommitted(events);
+  }
+
+  private emitCommitted(events: StoredEvent[]): void {
     for (const e of events) this.dirty.add(e.sourceAppId);
     for (const listener of this.committedListeners) {
       try {
@@ -112,16 +146,39 @@ export class ChainlogService implements LogService {
 
   // --- integrate + publish -------------------------------------------------------------------
 
+  /** On demand: integrate and publish now, whichever process holds the publisher lease. */
   publishCheckpoints(): Promise<StoredCheckpoint[]> {
-    const run = this.cycle.then(() => this.publishDirty());
+    return this.runCycle(true);
+  }
+
+  private runCycle(onDemand: boolean): Promise<StoredCheckpoint[]> {
+    const run = this.cycle.then(async () => ((await this.holdsPublisher(onDemand)) ? this.publishDirty() : []));
     this.cycle = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Sharing a database, the interval's publishing is done by one process: the lease holder. A new
+   * holder first recovers every log, since it did not see what grew while another one published.
+   */
+  private async holdsPublisher(onDemand: boolean): Promise<boolean> {
+    const coordination = this.storage.coordination;
+    if (!coordination) return true;
+    const ttl = Math.max(3 * this.opts.checkpointIntervalMs, this.opts.leaseTtlMs ?? 5000);
+    if (this.publisherLease && (await coordination.leases.renew(this.publisherLease, ttl))) return true;
+    this.publisherLease = await coordination.leases.tryAcquire(PUBLISHER_LEASE, this.owner, ttl);
+    if (this.publisherLease) {
+      this.integrator.forget();
+      await this.recover();
+      return true;
+    }
+    return onDemand;
   }
 
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.publishCheckpoints()
+      this.runCycle(false)
         .catch((err) => this.logger.error({ err }, 'checkpoint cycle failed'))
         .finally(() => this.schedule());
     }, this.opts.checkpointIntervalMs);

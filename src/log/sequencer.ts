@@ -8,6 +8,7 @@ import canonicalize from 'canonicalize';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
 import { AppendConflictError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
 import { LogError, type LogErrorDetail } from './errors.js';
+import { soleWriter, type CommitGate } from './commit-gate.js';
 import { eventLeafHash } from './event-leaf.js';
 import type { AppendRequest } from './service.js';
 
@@ -42,6 +43,7 @@ export class Sequencer {
     private readonly storage: LogStorage,
     private readonly onCommitted: (events: StoredEvent[]) => void,
     private readonly now: () => number = Date.now,
+    private readonly gate: CommitGate = soleWriter,
   ) {}
 
   /** Resolves once the events are durably committed; rejects with LogError on conflict. */
@@ -65,8 +67,22 @@ export class Sequencer {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
+        let fresh: boolean;
+        try {
+          fresh = await this.gate.enter();
+        } catch (err) {
+          for (const job of this.takeBatch()) job.reject(err);
+          continue;
+        }
+        // Another process may have appended since our last turn: heads must come from storage.
+        if (fresh) this.heads.clear();
+        // Taken after the wait, so everything that queued meanwhile commits in this turn.
         const jobs = this.takeBatch();
-        await this.commit(jobs, 0);
+        try {
+          await this.commit(jobs, 0);
+        } finally {
+          await this.gate.leave().catch(() => undefined);
+        }
       }
     } finally {
       this.running = false;

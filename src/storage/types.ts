@@ -101,9 +101,44 @@ export class AppendConflictError extends Error {
   }
 }
 
+/** A named lease with a fencing number that grows with every change of holder. */
+export interface Lease {
+  name: string;
+  owner: string;
+  fence: number;
+  /** Epoch ms, by the acquiring process's clock. */
+  expiresAt: number;
+}
+
+/** Leases for engines that several API processes share; acquisition must be atomic (one winner per fence). */
+export interface LeaseStore {
+  /** Take the lease if it is free, expired or released (or extend it if `owner` holds it); null if held by another. */
+  tryAcquire(name: string, owner: string, ttlMs: number): Promise<Lease | null>;
+  /** Extend a held lease; false if it was lost (another holder took a newer fence). */
+  renew(lease: Lease, ttlMs: number): Promise<boolean>;
+  release(lease: Lease): Promise<void>;
+  /** Say that `owner` is waiting for the lease, so its holder hands it over after its current batch. */
+  request(name: string, owner: string): Promise<void>;
+  /** Whether an owner other than `holder` asked for the lease after `since` (epoch ms). */
+  isRequested(name: string, holder: string, since: number): Promise<boolean>;
+}
+
+/** What an engine shared by several processes offers so their sequencers and publishers take turns. */
+export interface Coordination {
+  leases: LeaseStore;
+  /**
+   * Delete events that a dead or deposed writer inserted but never committed (pos above the commit
+   * watermark), and repair the heads of their logs. Called only by a new holder of the sequencer lease.
+   */
+  discardUncommitted(): Promise<number>;
+}
+
 export interface LogStorage {
   /** API keys (src/auth), where the engine stores them. */
   apiKeys?: import('./api-key-store.js').ApiKeyStore;
+  /** Present on engines that several API processes may share (MongoDB); absent on embedded ones. */
+  readonly coordination?: Coordination;
+
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -60,16 +60,18 @@ describe('MongoStorage with several writers on one database', () => {
 });
 
 describe('MongoStorage after a writer died half-way', () => {
-  it('derives the head from the events when the log summary is stale or missing, and repairs it', async () => {
+  it('derives the head from committed events when the log summary is stale, and repairs it', async () => {
     const storage = await openStorage();
     const stored = await storage.appendEvents(newEvents('app-a', 0, 3));
-    // A writer inserted two more events, then died before updating the summary.
-    const lost = newEvents('app-a', 3, 2);
-    await db.collection<EventDoc>(C.events).insertMany(lost.map((e, i) => toEventDoc(e, 100 + i, 'dead-writer')));
-    // Another died right after inserting the first event of a new log.
-    await db.collection<EventDoc>(C.events).insertOne(toEventDoc(newEvent('app-b', 0), 200, 'dead-writer-2'));
+    // A writer committed two more events (raised the watermark), then died before updating the summary.
+    const late = newEvents('app-a', 3, 2);
+    await db.collection<EventDoc>(C.events).insertMany(late.map((e, i) => toEventDoc(e, 100 + i, 'dead-writer')));
+    await db.collection(C.counters).updateOne({ _id: 'committed' as never }, { $max: { value: 101 } });
+    // Another died right after inserting the first event of a new log, also past the watermark.
+    await db.collection<EventDoc>(C.events).insertOne(toEventDoc(newEvent('app-b', 0), 102, 'dead-writer-2'));
+    await db.collection(C.counters).updateOne({ _id: 'committed' as never }, { $max: { value: 102 } });
 
-    const expectedA = { sourceAppId: 'app-a', size: 5, headHash: lost[1]!.hash, integratedSize: 0, createdAt: stored[0]!.receivedAt };
+    const expectedA = { sourceAppId: 'app-a', size: 5, headHash: late[1]!.hash, integratedSize: 0, createdAt: stored[0]!.receivedAt };
     expect(await storage.getLogHead('app-a')).toEqual(expectedA);
     expect((await storage.getLogHead('app-b'))?.size).toBe(1);
     expect((await db.collection(C.logs).findOne({ _id: 'app-a' as never }))?.size).toBe(5);
@@ -78,6 +80,27 @@ describe('MongoStorage after a writer died half-way', () => {
     await expect(storage.appendEvents([newEvent('app-a', 3)])).rejects.toBeInstanceOf(AppendConflictError);
     await storage.appendEvents([newEvent('app-a', 5)]);
     expect((await storage.getLogHead('app-a'))?.size).toBe(6);
+  });
+
+  it('hides a dead writer\'s uncommitted events from readers, and the next sequencer discards them', async () => {
+    const storage = await openStorage();
+    await storage.appendEvents(newEvents('app-a', 0, 3));
+    const committed = await storage.lastPos();
+    // Inserted, never committed: the watermark was not raised.
+    const orphans = newEvents('app-a', 3, 2);
+    await db.collection<EventDoc>(C.events).insertMany(orphans.map((e, i) => toEventDoc(e, committed + 1 + i, 'dead-writer')));
+    await db.collection(C.logs).updateOne({ _id: 'app-a' as never }, { $set: { size: 5, headHash: orphans[1]!.hash } });
+
+    expect(await storage.lastPos()).toBe(committed);
+    expect((await storage.readCommitted(0, {}, 100)).map((e) => e.seq)).toEqual([0, 1, 2]);
+    expect((await storage.getLogHead('app-a'))?.size).toBe(3);
+
+    expect(await storage.coordination!.discardUncommitted()).toBe(2);
+    expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(3);
+    expect((await db.collection(C.logs).findOne({ _id: 'app-a' as never }))?.size).toBe(3);
+    const [next] = await storage.appendEvents([newEvent('app-a', 3)]);
+    expect(next!.pos).toBeGreaterThan(committed);
+    expect(await storage.lastPos()).toBe(next!.pos);
   });
 
   it('lists past logs whose first append failed, without returning them', async () => {

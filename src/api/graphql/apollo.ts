@@ -4,7 +4,7 @@ import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { Logger } from 'pino';
 import type { GraphQLSchema } from 'graphql';
-import { authorize } from '../access.js';
+import { authPlugin } from '../../auth/apollo-plugin.js';
 import type { ApiContext } from '../context.js';
 import type { ApiMetrics } from '../metrics.js';
 import type { ErrorFormatter } from './format-error.js';
@@ -35,6 +35,7 @@ export async function startApollo(opts: ApolloOptions): Promise<ApolloServer<Api
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: opts.httpServer }),
       { serverWillStart: async () => ({ drainServer: opts.drain }) },
+      authPlugin(),
       observeOperations(opts.metrics),
     ],
   });
@@ -48,10 +49,9 @@ function observeOperations(metrics: ApiMetrics): ApolloServerPlugin<ApiContext> 
       const started = performance.now();
       let type = 'unknown';
       return {
-        async didResolveOperation({ operation, contextValue }) {
+        async didResolveOperation({ operation }) {
           if (!operation) return;
           type = operation.operation;
-          authorize(contextValue.principal, operation.operation);
         },
         async willSendResponse({ response }) {
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];

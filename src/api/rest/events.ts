@@ -1,6 +1,7 @@
 // POST /v1/events: one event object or an array of them, under the same rules as logEvent(s).
 import express, { type Router } from 'express';
-import { authorize, principalFrom } from '../access.js';
+import { principalOf, authenticateIngest } from '../../auth/express.js';
+import { requireIngestApps } from '../../auth/scope.js';
 import type { ApiDeps } from '../context.js';
 import { ApiError } from '../errors.js';
 import { eventToJson } from '../event-json.js';
@@ -10,8 +11,7 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 
 export function eventsRouter(deps: ApiDeps): Router {
   const router = express.Router();
-  router.post('/v1/events', express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES }), async (req, res) => {
-    authorize(principalFrom(req.headers), 'ingest');
+  router.post('/v1/events', authenticateIngest(deps), express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES }), async (req, res) => {
     if (!req.is(JSON_TYPES)) {
       const error = new ApiError('BAD_USER_INPUT', 'body: must be sent as Content-Type: application/json', { field: 'body', rule: 'contentType' });
       deps.metrics.apiErrors.inc({ code: error.code, transport: 'rest' });
@@ -20,6 +20,7 @@ export function eventsRouter(deps: ApiDeps): Router {
     }
     const body: unknown = req.body;
     if (body === undefined) throw new ApiError('BAD_USER_INPUT', 'body: is required', { field: 'body', rule: 'required' });
+    requireIngestApps(principalOf(res.locals), body, Array.isArray(body) ? 'body' : null);
     const events = Array.isArray(body) ? await deps.ingest.many(body, 'body', 'rest') : [await deps.ingest.one(body, 'rest')];
     res.status(201).json({ events: events.map(eventToJson) });
   });

@@ -15,7 +15,7 @@ import {
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { authorize, principalFrom } from '../access.js';
+import { authorize, principalFrom, rootFieldsOf } from '../access.js';
 import { createApiContext, type ApiDeps } from '../context.js';
 import { ApiError } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
@@ -63,7 +63,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
     {
       schema,
       isProd: production,
-      onSubscribe: (ctx, _id, payload): ExecutionArgs | readonly GraphQLError[] => {
+      onSubscribe: async (ctx, _id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
         let document: DocumentNode;
         try {
           document = parse(payload.query, PARSE_OPTIONS);
@@ -77,9 +77,10 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
         if (!operation) {
           return [new ApiError('BAD_USER_INPUT', 'operationName: does not name exactly one operation of the document', { field: 'operationName', rule: 'operationName' })];
         }
-        const principal = principalFrom({ ...ctx.extra.request.headers, ...ctx.connectionParams });
+        // The key is looked up per operation (cached briefly), so a revoked key stops working here too.
+        const principal = await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams);
         try {
-          authorize(principal, operation.operation);
+          authorize(principal, operation.operation, rootFieldsOf(document, operation));
         } catch (err) {
           if (err instanceof GraphQLError) return [err];
           throw err;

@@ -26,6 +26,6 @@ export function eventQueryPlan(q: EventQuery): { filter: Filter<EventDoc>; sort:
   return { filter: allOf(and), sort: { timestamp: dir, pos: dir } };
 }
 
-export function committedPlan(afterPos: number, f: EventFilter): { filter: Filter<EventDoc>; sort: Sort } {
-  return { filter: allOf([{ pos: { $gt: afterPos } }, ...filterConditions(f)]), sort: { pos: 1 } };
+export function committedPlan(afterPos: number, f: EventFilter, committed: number): { filter: Filter<EventDoc>; sort: Sort } {
+  return { filter: allOf([{ pos: { $gt: afterPos, $lte: committed } }, ...filterConditions(f)]), sort: { pos: 1 } };
 }

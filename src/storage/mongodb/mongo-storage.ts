@@ -8,6 +8,7 @@ import {
   type EventQuery,
   type LogHead,
   type LogStorage,
+  type Coordination,
   type NewEvent,
   type NodeId,
   type StoredCheckpoint,
@@ -34,6 +35,7 @@ import {
   type TreeNodeDoc,
 } from './documents.js';
 import { committedPlan, eventQueryPlan } from './event-query.js';
+import { MongoLeaseStore } from './leases.js';
 import { ensureSchema } from './schema.js';
 import { MongoApiKeyStore } from './api-key-store.js';
 
@@ -43,6 +45,12 @@ export interface MongoStorageOptions {
 }
 
 const ZERO_HASH = '0'.repeat(64);
+/**
+ * The commit watermark: every event with pos <= value is committed. An append raises it after its
+ * documents are all in, and before its log summaries, so readers bounded by it (subscriptions, heads,
+ * integration) never see an append that may still be undone.
+ */
+const COMMITTED_ID = 'committed';
 /** Retries when a non-atomic counter (FerretDB) hands out a pos twice; never reached on MongoDB. */
 const MAX_POS_RETRIES = 20;
 
@@ -93,7 +101,47 @@ export class MongoStorage implements LogStorage {
     this.deployment ??= await detectDeployment(this.db);
     await ensureSchema(this.db, this.deployment);
     await this.apiKeys.init();
+    await MongoLeaseStore.ensureIndexes(this.db);
     await this.positions.catchUp();
+    // First start on this database: everything already stored counts as committed.
+    const top = await this.positions.highestCommitted();
+    await this.counters.updateOne({ _id: COMMITTED_ID }, { $setOnInsert: { value: top } }, { upsert: true }).catch((err) => {
+      if (!isDuplicateKey(err)) throw err;
+    });
+    this.coordination = {
+      leases: new MongoLeaseStore(this.db, this.writeConcern()),
+      discardUncommitted: () => this.discardUncommitted(),
+    };
+  }
+
+  /** Several API processes may share this database; they coordinate through leases. */
+  coordination?: Coordination;
+
+  private get counters(): Collection<CounterDoc> {
+    return this.db.collection<CounterDoc>(C.counters, { writeConcern: this.writeConcern() });
+  }
+
+  private async committedPos(): Promise<number> {
+    const doc = await this.counters.findOne({ _id: COMMITTED_ID });
+    return doc?.value ?? 0;
+  }
+
+  private async discardUncommitted(): Promise<number> {
+    const committed = await this.committedPos();
+    const leftovers = await this.events
+      .find({ pos: { $gt: committed } }, { projection: { _id: 0, sourceAppId: 1 } })
+      .toArray();
+    if (leftovers.length === 0) return 0;
+    const { deletedCount } = await this.events.deleteMany({ pos: { $gt: committed } });
+    for (const sourceAppId of new Set(leftovers.map((d) => d.sourceAppId))) {
+      const head = await this.deriveHead(sourceAppId, null);
+      // Lower the summary too: the dead writer may have raised it past what is committed.
+      await this.logs.updateOne(
+        { _id: sourceAppId },
+        { $set: { size: head?.size ?? 0, headHash: head?.headHash ?? ZERO_HASH } },
+      );
+    }
+    return deletedCount;
   }
 
   /** How the store is deployed, known after init(); for logs and diagnostics. */
@@ -138,6 +186,11 @@ export class MongoStorage implements LogStorage {
         await this.positions.catchUp();
         continue;
       }
+      await this.counters.updateOne(
+        { _id: COMMITTED_ID },
+        { $max: { value: first + events.length - 1 } },
+        { upsert: true },
+      );
       await this.recordHeads(batches);
       return events.map((e, i) => ({ ...e, pos: first + i }));
     }
@@ -212,10 +265,14 @@ export class MongoStorage implements LogStorage {
     const doc = await this.logs.findOne({ _id: sourceAppId });
     if (doc && doc.size > 0 && doc.createdAt !== null) {
       // Trust the summary only if its head is the last event.
-      const around = await this.events
-        .find({ sourceAppId, seq: { $gte: doc.size - 1 } }, { projection: { _id: 0, seq: 1, hash: 1 }, sort: { seq: 1 }, limit: 2 })
-        .toArray();
-      if (around.length === 1 && around[0]!.seq === doc.size - 1 && around[0]!.hash === doc.headHash) {
+      const [around, committed] = await Promise.all([
+        this.events
+          .find({ sourceAppId, seq: { $gte: doc.size - 1 } }, { projection: { _id: 0, seq: 1, hash: 1, pos: 1 }, sort: { seq: 1 }, limit: 2 })
+          .toArray(),
+        this.committedPos(),
+      ]);
+      const [head] = around;
+      if (around.length === 1 && head!.seq === doc.size - 1 && head!.hash === doc.headHash && head!.pos <= committed) {
         return { sourceAppId, size: doc.size, headHash: doc.headHash, integratedSize: doc.integratedSize, createdAt: doc.createdAt };
       }
     }
@@ -224,8 +281,11 @@ export class MongoStorage implements LogStorage {
 
   /** The head from the events themselves, repairing the summary (a writer died before updating it). */
   private async deriveHead(sourceAppId: string, doc: LogDoc | null): Promise<LogHead | null> {
+    const committed = await this.committedPos();
     const [last, first] = await Promise.all([
-      this.events.find({ sourceAppId }, { projection: { _id: 0, seq: 1, hash: 1 }, sort: { seq: -1 }, limit: 1 }).next(),
+      this.events
+        .find({ sourceAppId, pos: { $lte: committed } }, { projection: { _id: 0, seq: 1, hash: 1 }, sort: { seq: -1 }, limit: 1 })
+        .next(),
       this.events.findOne({ sourceAppId, seq: 0 }, { projection: { _id: 0, receivedAt: 1 } }),
     ]);
     if (!last || !first) return null;
@@ -293,13 +353,13 @@ export class MongoStorage implements LogStorage {
 
   async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
     if (limit <= 0) return [];
-    const plan = committedPlan(afterPos, filter);
+    const plan = committedPlan(afterPos, filter, await this.committedPos());
     const docs = await this.events.find(plan.filter, { projection: eventProjection, sort: plan.sort, limit }).toArray();
     return docs.map(fromEventDoc);
   }
 
   lastPos(): Promise<number> {
-    return this.positions.highestCommitted();
+    return this.committedPos();
   }
 
   // --- tree -------------------------------------------------------------------------------

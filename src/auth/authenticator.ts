@@ -1,0 +1,138 @@
+// API key authentication and management. Lookups are cached briefly (CACHE_TTL_MS) so that a busy
+// client does not cost a storage read per request; a revocation therefore takes effect everywhere
+// within CACHE_TTL_MS, and at once in the process that revoked.
+import { z } from 'zod';
+import { ApiError, badUserInput } from '../api/errors.js';
+import { sourceAppId as sourceAppIdRule } from '../api/validation/rules.js';
+import { parseOrThrow } from '../api/validation/issues.js';
+import { API_KEY_ROLES, ApiKeyConflictError, type ApiKeyInfo, type ApiKeyRole, type ApiKeyStore } from '../storage/api-key-store.js';
+import { BOOTSTRAP_KEY_ID, type Principal } from './principal.js';
+import { generateKeyId, generateSecret, hashSecret, sameHash, type Credential } from './secrets.js';
+
+export const CACHE_TTL_MS = 2_000;
+const MAX_CACHE_ENTRIES = 10_000;
+export const MAX_KEY_APPS = 100;
+
+export interface AuthenticatorOptions {
+  /** false: AUTH=off, every caller is let through as `open`. */
+  enabled: boolean;
+  /** Where keys live; without it only the bootstrap admin key works and keys cannot be created. */
+  store: ApiKeyStore | undefined;
+  /** SHA-256 (hex) of the bootstrap admin key, checked in memory, never stored. */
+  bootstrapHash: string | null;
+  cacheTtlMs?: number;
+  now?: () => number;
+}
+
+export interface CreatedKey {
+  secret: string;
+  key: ApiKeyInfo;
+}
+
+interface CacheEntry {
+  principal: Principal;
+  expiresAt: number;
+}
+
+const OPEN: Principal = { kind: 'open' };
+const ANONYMOUS: Principal = { kind: 'anonymous' };
+const INVALID: Principal = { kind: 'invalid' };
+
+const nameSchema = z
+  .string()
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
+  .nullish();
+
+export class Authenticator {
+  readonly enabled: boolean;
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inflight = new Map<string, Promise<Principal>>();
+  private readonly ttl: number;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: AuthenticatorOptions) {
+    this.enabled = opts.enabled;
+    this.ttl = opts.cacheTtlMs ?? CACHE_TTL_MS;
+    this.now = opts.now ?? Date.now;
+  }
+
+  async authenticate(credential: Credential): Promise<Principal> {
+    if (!this.enabled) return OPEN;
+    if (credential.kind === 'none') return ANONYMOUS;
+    if (credential.kind === 'malformed') return INVALID;
+    const hash = hashSecret(credential.secret);
+    if (this.opts.bootstrapHash && sameHash(hash, this.opts.bootstrapHash)) {
+      return { kind: 'key', id: BOOTSTRAP_KEY_ID, role: 'admin', sourceAppIds: null, name: 'bootstrap admin key' };
+    }
+    const cached = this.cache.get(hash);
+    if (cached && cached.expiresAt > this.now()) return cached.principal;
+    let pending = this.inflight.get(hash);
+    if (!pending) {
+      pending = this.lookup(hash).finally(() => this.inflight.delete(hash));
+      this.inflight.set(hash, pending);
+    }
+    return pending;
+  }
+
+  private async lookup(hash: string): Promise<Principal> {
+    const key = this.opts.store ? await this.opts.store.findBySecretHash(hash) : null;
+    const principal: Principal =
+      key && key.revokedAt === null
+        ? { kind: 'key', id: key.id, role: key.role, sourceAppIds: key.sourceAppIds, name: key.name }
+        : INVALID;
+    if (this.cache.size >= MAX_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(hash, { principal, expiresAt: this.now() + this.ttl });
+    return principal;
+  }
+
+  private requireStore(): ApiKeyStore {
+    if (!this.opts.store) throw new ApiError('BAD_USER_INPUT', 'this storage engine does not store API keys', { rule: 'unsupported' });
+    return this.opts.store;
+  }
+
+  /** Validates the arguments of createApiKey; the secret is returned only here. */
+  async createKey(args: { role: string; sourceAppIds?: readonly string[] | null; name?: string | null }): Promise<CreatedKey> {
+    const store = this.requireStore();
+    const role = args.role.toLowerCase() as ApiKeyRole;
+    if (!API_KEY_ROLES.includes(role)) throw badUserInput('role', 'enum', `role: must be one of ${API_KEY_ROLES.join(', ')}`);
+    const apps = args.sourceAppIds == null ? null : [...new Set(args.sourceAppIds.map((a, i) => parseOrThrow(sourceAppIdRule, a, ['sourceAppIds', i])))].sort();
+    if (apps !== null && apps.length === 0) throw badUserInput('sourceAppIds', 'min', 'sourceAppIds: must hold at least one item; omit it for every application');
+    if (apps !== null && apps.length > MAX_KEY_APPS) throw badUserInput('sourceAppIds', 'max', `sourceAppIds: must hold at most ${MAX_KEY_APPS} items`);
+    if (role === 'writer' && apps === null) throw badUserInput('sourceAppIds', 'required', 'sourceAppIds: a writer key must name the applications it writes for');
+    if (role === 'admin' && apps !== null) throw badUserInput('sourceAppIds', 'forbidden', 'sourceAppIds: an admin key cannot be limited to applications');
+    const name = parseOrThrow(nameSchema, args.name, ['name']) ?? null;
+    for (let attempt = 0; ; attempt++) {
+      const secret = generateSecret();
+      try {
+        const key = await store.create({ id: generateKeyId(), secretHash: hashSecret(secret), role, sourceAppIds: apps, name, createdAt: this.now() });
+        return { secret, key };
+      } catch (err) {
+        if (!(err instanceof ApiKeyConflictError) || attempt >= 2) throw err;
+      }
+    }
+  }
+
+  listKeys(includeRevoked = false): Promise<ApiKeyInfo[]> {
+    return this.requireStore().list({ includeRevoked });
+  }
+
+  /** Revokes at once in this process; other processes notice within the cache TTL. */
+  async revokeKey(id: string): Promise<ApiKeyInfo> {
+    if (id === BOOTSTRAP_KEY_ID) {
+      throw badUserInput('id', 'bootstrap', 'id: the bootstrap admin key cannot be revoked; change ADMIN_API_KEY or delete DATA_DIR/admin-api-key and restart');
+    }
+    const key = await this.requireStore().revoke(id, this.now());
+    if (!key) throw new ApiError('NOT_FOUND', `id: no API key ${id}`, { field: 'id', rule: 'notFound' });
+    for (const [hash, entry] of this.cache) {
+      if (entry.principal.kind === 'key' && entry.principal.id === id) this.cache.delete(hash);
+    }
+    return key;
+  }
+
+  /** Whether a principal authenticated earlier is still valid (for long-lived subscriptions). */
+  async stillValid(credential: Credential): Promise<boolean> {
+    const p = await this.authenticate(credential);
+    return p.kind === 'key' || p.kind === 'open';
+  }
+}

@@ -1,0 +1,58 @@
+// API key secrets: `clk_` + 32 random bytes in base64url. They are high-entropy, so a plain SHA-256
+// is a safe way to store them (no slow KDF needed): only the hash is ever stored or compared.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const SECRET_PREFIX = 'clk_';
+const SECRET_BYTES = 32;
+/** Longest credential we even hash: anything longer is not one of ours. */
+const MAX_SECRET_LENGTH = 512;
+
+export const generateSecret = (): string => SECRET_PREFIX + randomBytes(SECRET_BYTES).toString('base64url');
+
+/** A key id: public, unrelated to the secret. */
+export const generateKeyId = (): string => `key_${randomBytes(9).toString('base64url')}`;
+
+export const hashSecret = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
+
+/** Constant-time comparison of two lowercase hex SHA-256 digests. */
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === 32 && y.length === 32 && timingSafeEqual(x, y);
+}
+
+export type Credential = { kind: 'none' } | { kind: 'malformed' } | { kind: 'secret'; secret: string };
+
+type HeaderBag = Record<string, unknown> | undefined;
+
+function header(bag: HeaderBag, ...names: string[]): string | undefined {
+  if (!bag) return undefined;
+  for (const [k, v] of Object.entries(bag)) {
+    if (!names.includes(k.toLowerCase())) continue;
+    const value = Array.isArray(v) ? v[0] : v;
+    if (typeof value === 'string') return value;
+    if (value !== undefined && value !== null) return '\u0000'; // present but not a string: malformed
+  }
+  return undefined;
+}
+
+/**
+ * The caller's credential from HTTP headers or graphql-ws connectionParams: `x-api-key: <secret>`
+ * (also `apiKey` in connectionParams) or `Authorization: Bearer <secret>`.
+ */
+export function credentialFrom(...bags: HeaderBag[]): Credential {
+  let raw: string | undefined;
+  for (const bag of bags) {
+    const key = header(bag, 'x-api-key', 'apikey');
+    const authorization = header(bag, 'authorization');
+    if (key !== undefined) raw = key;
+    else if (authorization !== undefined) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      raw = m ? m[1]! : '\u0000';
+    }
+  }
+  if (raw === undefined) return { kind: 'none' };
+  const secret = raw.trim();
+  if (secret.length === 0 || secret.length > MAX_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(secret)) return { kind: 'malformed' };
+  return { kind: 'secret', secret };
+}

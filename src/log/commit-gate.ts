@@ -1,0 +1,84 @@
+// Whose turn it is to commit. One process alone (SQLite) always may; processes sharing a database
+// take turns through the sequencer lease, so positions are assigned by one writer at a time and
+// commit positions (pos) grow in commit order across all of them.
+import type { Coordination, Lease } from '../storage/types.js';
+
+export interface CommitGate {
+  /** Wait for the turn; true when another process may have written since our last turn. */
+  enter(): Promise<boolean>;
+  /** After a commit: hand the turn over if another process asked for it, else keep it. */
+  leave(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const soleWriter: CommitGate = {
+  enter: async () => false,
+  leave: async () => undefined,
+  close: async () => undefined,
+};
+
+export class GateTimeoutError extends Error {
+  override name = 'GateTimeoutError';
+}
+
+export const SEQUENCER_LEASE = 'sequencer';
+
+export class LeaseGate implements CommitGate {
+  private lease: Lease | null = null;
+  private acquiredAt = 0;
+  private lastFence = 0;
+  private releasedLast = false;
+
+  constructor(
+    private readonly coordination: Coordination,
+    private readonly owner: string,
+    private readonly ttlMs: number,
+    private readonly maxWaitMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async enter(): Promise<boolean> {
+    const { leases } = this.coordination;
+    if (this.lease) {
+      if (this.lease.expiresAt - this.now() > this.ttlMs / 2) return false;
+      if (await leases.renew(this.lease, this.ttlMs)) {
+        this.lease = { ...this.lease, expiresAt: this.now() + this.ttlMs };
+        return false;
+      }
+      this.lease = null; // lost it: someone took over after it expired
+      this.releasedLast = false;
+    }
+    const deadline = this.now() + this.maxWaitMs;
+    let delay = 1;
+    for (;;) {
+      const lease = await leases.tryAcquire(SEQUENCER_LEASE, this.owner, this.ttlMs);
+      if (lease) {
+        // Unchanged since our own turn only if we renewed it, or released it and took the very next fence.
+        const fresh = !(lease.fence === this.lastFence || (this.releasedLast && lease.fence === this.lastFence + 1));
+        this.lease = lease;
+        this.lastFence = lease.fence;
+        this.acquiredAt = this.now();
+        this.releasedLast = false;
+        if (fresh) await this.coordination.discardUncommitted();
+        return fresh;
+      }
+      await leases.request(SEQUENCER_LEASE, this.owner);
+      if (this.now() > deadline) throw new GateTimeoutError(`no turn to commit within ${this.maxWaitMs} ms`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 20);
+    }
+  }
+
+  async leave(): Promise<void> {
+    if (!this.lease) return;
+    if (await this.coordination.leases.isRequested(SEQUENCER_LEASE, this.owner, this.acquiredAt)) await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (!this.lease) return;
+    const lease = this.lease;
+    this.lease = null;
+    this.releasedLast = true;
+    await this.coordination.leases.release(lease);
+  }
+}

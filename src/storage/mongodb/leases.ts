@@ -1,0 +1,104 @@
+// Leases for API processes sharing one database. Acquisition inserts the next fence's document:
+// the unique _id makes exactly one winner per fence, with no reliance on atomic read-modify-write
+// (FerretDB's findAndModify is not atomic). A lease is the newest fence's document, unless released
+// or expired.
+import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import type { Lease, LeaseStore } from '../types.js';
+
+interface LeaseDoc {
+  _id: string;
+  name: string;
+  fence: number;
+  owner: string;
+  expiresAt: number;
+  released: boolean;
+}
+
+interface LeaseRequestDoc {
+  _id: string;
+  owner: string;
+  at: number;
+}
+
+export const LEASES = 'leases';
+export const LEASE_REQUESTS = 'lease_requests';
+/** Older fences than this many behind the newest are deleted now and then. */
+const KEEP_FENCES = 16;
+
+const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
+
+export class MongoLeaseStore implements LeaseStore {
+  private readonly leases: Collection<LeaseDoc>;
+  private readonly requests: Collection<LeaseRequestDoc>;
+
+  constructor(db: Db, writeConcern: WriteConcernSettings, private readonly now: () => number = Date.now) {
+    this.leases = db.collection<LeaseDoc>(LEASES, { writeConcern });
+    this.requests = db.collection<LeaseRequestDoc>(LEASE_REQUESTS, { writeConcern });
+  }
+
+  static async ensureIndexes(db: Db): Promise<void> {
+    const existing = await db
+      .collection(LEASES)
+      .listIndexes()
+      .toArray()
+      .catch(() => []);
+    if (!existing.some((i) => i.name === 'name_fence')) {
+      await db.collection(LEASES).createIndexes([{ key: { name: 1, fence: -1 }, name: 'name_fence' }]);
+    }
+  }
+
+  async tryAcquire(name: string, owner: string, ttlMs: number): Promise<Lease | null> {
+    const current = await this.newest(name);
+    const now = this.now();
+    if (current && !current.released && current.expiresAt > now) {
+      if (current.owner !== owner) return null;
+      const lease = toLease(current);
+      return (await this.renew(lease, ttlMs)) ? { ...lease, expiresAt: now + ttlMs } : null;
+    }
+    const fence = (current?.fence ?? 0) + 1;
+    try {
+      await this.leases.insertOne({ _id: `${name}#${fence}`, name, fence, owner, expiresAt: now + ttlMs, released: false });
+    } catch (err) {
+      if (isDuplicateKey(err)) return null; // another process took this fence first
+      throw err;
+    }
+    if (fence % KEEP_FENCES === 0) await this.leases.deleteMany({ name, fence: { $lt: fence - KEEP_FENCES } });
+    return { name, owner, fence, expiresAt: now + ttlMs };
+  }
+
+  async renew(lease: Lease, ttlMs: number): Promise<boolean> {
+    const [updated, newer] = await Promise.all([
+      this.leases.updateOne(
+        { _id: `${lease.name}#${lease.fence}`, owner: lease.owner, released: false },
+        { $set: { expiresAt: this.now() + ttlMs } },
+      ),
+      this.leases.findOne({ name: lease.name, fence: { $gt: lease.fence } }, { projection: { _id: 1 } }),
+    ]);
+    return updated.matchedCount === 1 && newer === null;
+  }
+
+  async release(lease: Lease): Promise<void> {
+    await this.leases.updateOne({ _id: `${lease.name}#${lease.fence}`, owner: lease.owner }, { $set: { released: true } });
+  }
+
+  async request(name: string, owner: string): Promise<void> {
+    try {
+      await this.requests.updateOne({ _id: name }, { $set: { owner, at: this.now() } }, { upsert: true });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err; // two first requests raced; either one says enough
+    }
+  }
+
+  async isRequested(name: string, holder: string, since: number): Promise<boolean> {
+    const doc = await this.requests.findOne({ _id: name, at: { $gt: since }, owner: { $ne: holder } });
+    return doc !== null;
+  }
+
+  private async newest(name: string): Promise<LeaseDoc | null> {
+    return this.leases.find({ name }, { sort: { fence: -1 }, limit: 1 }).next();
+  }
+}
+
+function toLease(doc: LeaseDoc): Lease {
+  return { name: doc.name, owner: doc.owner, fence: doc.fence, expiresAt: doc.expiresAt };
+}

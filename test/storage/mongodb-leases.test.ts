@@ -1,0 +1,67 @@
+// Leases on the MongoDB engine (FerretDB here): one winner per fence, even when acquisitions race.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
+import type { LeaseStore } from '../../src/storage/types.js';
+import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
+
+let server: Awaited<ReturnType<typeof startMongoTestServer>>;
+const opened: MongoStorage[] = [];
+let dbName: string;
+
+async function leases(): Promise<LeaseStore> {
+  const storage = new MongoStorage({ uri: server.uri, dbName });
+  await storage.init();
+  opened.push(storage);
+  return storage.coordination!.leases;
+}
+
+beforeAll(async () => {
+  server = await startMongoTestServer();
+  dbName = freshDbName();
+});
+afterAll(async () => {
+  await Promise.all(opened.map((s) => s.close()));
+  await server.stop();
+});
+
+describe('MongoDB leases', () => {
+  it('has one holder at a time, hands over on release with a higher fence, and renews only while held', async () => {
+    const [a, b] = [await leases(), await leases()];
+    const held = await a.tryAcquire('l1', 'A', 10_000);
+    expect(held).toMatchObject({ name: 'l1', owner: 'A', fence: 1 });
+    expect(await b.tryAcquire('l1', 'B', 10_000)).toBeNull();
+    expect(await a.tryAcquire('l1', 'A', 10_000)).toMatchObject({ fence: 1 }); // re-entrant for its holder
+    expect(await a.renew(held!, 10_000)).toBe(true);
+    await a.release(held!);
+    const next = await b.tryAcquire('l1', 'B', 10_000);
+    expect(next).toMatchObject({ owner: 'B', fence: 2 });
+    expect(await a.renew(held!, 10_000)).toBe(false);
+  });
+
+  it('lets another owner take an expired lease, after which the old holder cannot renew', async () => {
+    const [a, b] = [await leases(), await leases()];
+    const old = await a.tryAcquire('l2', 'A', 50);
+    await new Promise((r) => setTimeout(r, 80));
+    const taken = await b.tryAcquire('l2', 'B', 10_000);
+    expect(taken).toMatchObject({ owner: 'B', fence: old!.fence + 1 });
+    expect(await a.renew(old!, 10_000)).toBe(false);
+  });
+
+  it('gives a racing acquisition exactly one winner', async () => {
+    const stores = await Promise.all(Array.from({ length: 6 }, () => leases()));
+    const results = await Promise.all(stores.map((s, i) => s.tryAcquire('l3', `P${i}`, 10_000)));
+    expect(results.filter((r) => r !== null)).toHaveLength(1);
+  });
+
+  it('tells the holder when someone else asked for the lease after it took it', async () => {
+    const [a, b] = [await leases(), await leases()];
+    const since = Date.now();
+    await a.tryAcquire('l4', 'A', 10_000);
+    expect(await a.isRequested('l4', 'A', since)).toBe(false);
+    await a.request('l4', 'A'); // its own request does not count
+    expect(await a.isRequested('l4', 'A', since)).toBe(false);
+    await b.request('l4', 'B');
+    expect(await a.isRequested('l4', 'A', since)).toBe(true);
+    expect(await a.isRequested('l4', 'A', Date.now() + 1000)).toBe(false);
+  });
+});
