@@ -19,6 +19,9 @@ import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { ApiError } from './errors.js';
+import { hardeningPlugin, rememberRemoteAddress } from './hardening/apollo-plugin.js';
+import { restWriteCharge } from './hardening/express.js';
+import { createHardening } from './hardening/index.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { authenticateGraphql, metricsAccess, principalOf } from '../auth/express.js';
 
@@ -51,11 +54,12 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();
+  const hardening = createHardening(opts.config);
 
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
-  const ws = attachGraphqlWs({ httpServer, path: GRAPHQL_PATH, schema, deps, formatError });
+  const ws = attachGraphqlWs({ httpServer, path: GRAPHQL_PATH, schema, deps, formatError, hardening });
   const apollo = await startApollo({
     schema,
     httpServer,
@@ -64,17 +68,21 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     logger: opts.logger.child({ component: 'apollo' }),
     metrics,
     drain: () => ws.dispose(),
+    limits: hardening.documentLimits,
+    plugins: [hardeningPlugin({ rateLimits: hardening.rateLimits })],
   });
 
   app.use(httpObserver(metrics, logger));
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
-  app.use(eventsRouter(deps));
+  app.use(eventsRouter(deps, restWriteCharge(hardening.rateLimits)));
   app.use(
     GRAPHQL_PATH,
     authenticateGraphql(deps),
     express.json({ limit: opts.config.MAX_BODY_BYTES }),
-    expressMiddleware(apollo, { context: async ({ res }) => createApiContext(deps, 'graphql', principalOf(res.locals)) }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),
+    }),
   );
   app.use((req, res) => {
     res.status(404).json({ errors: restErrors(new ApiError('NOT_FOUND', `no route ${req.method} ${req.path}`, { rule: 'route' })) });

@@ -8,7 +8,7 @@ import { authPlugin } from '../../auth/apollo-plugin.js';
 import type { ApiContext } from '../context.js';
 import type { ApiMetrics } from '../metrics.js';
 import type { ErrorFormatter } from './format-error.js';
-import { PARSE_OPTIONS, extraValidationRules } from './limits.js';
+import type { DocumentLimits } from './limits.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
@@ -19,6 +19,10 @@ export interface ApolloOptions {
   metrics: ApiMetrics;
   /** Extra shutdown work, e.g. closing the WebSocket server. */
   drain: () => Promise<void>;
+  /** Validation rules and parse options shared with graphql-ws. */
+  limits: DocumentLimits;
+  /** More plugins, e.g. rate limits (src/api/hardening). */
+  plugins?: ApolloServerPlugin<ApiContext>[];
 }
 
 export async function startApollo(opts: ApolloOptions): Promise<ApolloServer<ApiContext>> {
@@ -28,8 +32,8 @@ export async function startApollo(opts: ApolloOptions): Promise<ApolloServer<Api
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: opts.production,
     introspection: !opts.production,
-    validationRules: extraValidationRules,
-    parseOptions: PARSE_OPTIONS,
+    validationRules: opts.limits.validationRules,
+    parseOptions: opts.limits.parseOptions,
     persistedQueries: false,
     logger: opts.logger,
     plugins: [
@@ -37,6 +41,7 @@ export async function startApollo(opts: ApolloOptions): Promise<ApolloServer<Api
       { serverWillStart: async () => ({ drainServer: opts.drain }) },
       authPlugin(),
       observeOperations(opts.metrics),
+      ...(opts.plugins ?? []),
     ],
   });
   await server.start();

@@ -2,6 +2,7 @@
 import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
 import { toApiError } from '../errors.js';
+import { parseLimitRule } from '../hardening/document-limits.js';
 
 /** Codes a client may see besides INTERNAL_SERVER_ERROR. */
 const CLIENT_CODES = new Set([
@@ -37,7 +38,7 @@ export function createErrorFormatter(opts: { production: boolean; logger: Logger
     const code = typeof extensions.code === 'string' ? extensions.code : undefined;
     if (code && CLIENT_CODES.has(code)) return { ...base, extensions };
     const renamed = code ? RENAMED[code] : undefined;
-    if (renamed) return { ...base, extensions: { ...extensions, ...renamed } };
+    if (renamed) return { ...base, extensions: { ...extensions, ...renamed, ...(code === 'GRAPHQL_PARSE_FAILED' && parseLimitRule(formatted.message) && { rule: parseLimitRule(formatted.message) }) } };
 
     opts.logger.error({ err: unwrap(error), path: formatted.path }, 'unexpected error in GraphQL operation');
     return {

@@ -1,50 +1,16 @@
 // Document limits applied on every transport (Apollo over HTTP and graphql-ws), so neither is a side door.
-import { GraphQLError, Kind, type ASTNode, type ParseOptions, type ValidationRule } from 'graphql';
+// They are graphql-armor's rules, configured from GRAPHQL_MAX_* (see src/api/hardening/document-limits.ts);
+// the exports here are the defaults, for tests and tools without a config.
+import { DEFAULT_DOCUMENT_LIMITS, createDocumentLimits } from '../hardening/document-limits.js';
 
-export const MAX_QUERY_DEPTH = 12;
-export const MAX_ALIASES = 30;
+export { createDocumentLimits, documentLimitsFromConfig, type DocumentLimits } from '../hardening/document-limits.js';
+
+export const MAX_QUERY_DEPTH = DEFAULT_DOCUMENT_LIMITS.maxDepth;
+export const MAX_ALIASES = DEFAULT_DOCUMENT_LIMITS.maxAliases;
+
+const defaults = createDocumentLimits();
 
 /** Bounds the parser's work on hostile documents. */
-export const PARSE_OPTIONS: ParseOptions = { maxTokens: 5_000 };
+export const PARSE_OPTIONS = defaults.parseOptions;
 
-const selectionsOf = (node: ASTNode) =>
-  'selectionSet' in node && node.selectionSet ? node.selectionSet.selections : [];
-
-/** Rejects documents nested deeper than MAX_QUERY_DEPTH fields (fragments followed). */
-export const depthLimitRule: ValidationRule = (context) => {
-  const fragments = new Map(context.getDocument().definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d]] : [])));
-  const depthOf = (node: ASTNode, depth: number, seen: Set<string>): number => {
-    let max = depth;
-    for (const sel of selectionsOf(node)) {
-      if (sel.kind === Kind.FIELD) max = Math.max(max, depthOf(sel, depth + 1, seen));
-      else if (sel.kind === Kind.INLINE_FRAGMENT) max = Math.max(max, depthOf(sel, depth, seen));
-      else {
-        const fragment = fragments.get(sel.name.value);
-        if (fragment && !seen.has(sel.name.value)) max = Math.max(max, depthOf(fragment, depth, new Set([...seen, sel.name.value])));
-      }
-      if (max > MAX_QUERY_DEPTH) return max;
-    }
-    return max;
-  };
-  return {
-    OperationDefinition(node) {
-      if (depthOf(node, 0, new Set()) > MAX_QUERY_DEPTH) {
-        context.reportError(new GraphQLError(`operation is nested deeper than ${MAX_QUERY_DEPTH} fields`, { nodes: [node], extensions: { rule: 'maxDepth' } }));
-      }
-    },
-  };
-};
-
-/** Rejects documents with many aliases: cheap to send, expensive to run. */
-export const aliasLimitRule: ValidationRule = (context) => {
-  let aliases = 0;
-  return {
-    Field(node) {
-      if (node.alias && ++aliases === MAX_ALIASES + 1) {
-        context.reportError(new GraphQLError(`operation uses more than ${MAX_ALIASES} aliases`, { nodes: [node], extensions: { rule: 'maxAliases' } }));
-      }
-    },
-  };
-};
-
-export const extraValidationRules: ValidationRule[] = [depthLimitRule, aliasLimitRule];
+export const extraValidationRules = defaults.validationRules;

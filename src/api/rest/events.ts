@@ -5,11 +5,13 @@ import { requireIngestApps } from '../../auth/scope.js';
 import type { ApiDeps } from '../context.js';
 import { ApiError } from '../errors.js';
 import { eventToJson } from '../event-json.js';
+import type { WriteCharge } from '../hardening/express.js';
 import { restErrors } from './errors.js';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
-export function eventsRouter(deps: ApiDeps): Router {
+/** `chargeWrites` applies the per-client write rate limit (src/api/hardening) before anything is written. */
+export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge): Router {
   const router = express.Router();
   router.post('/v1/events', authenticateIngest(deps), express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES }), async (req, res) => {
     if (!req.is(JSON_TYPES)) {
@@ -21,6 +23,7 @@ export function eventsRouter(deps: ApiDeps): Router {
     const body: unknown = req.body;
     if (body === undefined) throw new ApiError('BAD_USER_INPUT', 'body: is required', { field: 'body', rule: 'required' });
     requireIngestApps(principalOf(res.locals), body, Array.isArray(body) ? 'body' : null);
+    await chargeWrites?.(req, res, Array.isArray(body) ? body.length : 1);
     const events = Array.isArray(body) ? await deps.ingest.many(body, 'body', 'rest') : [await deps.ingest.one(body, 'rest')];
     res.status(201).json({ events: events.map(eventToJson) });
   });

@@ -19,7 +19,8 @@ import { authorize, principalFrom, rootFieldsOf } from '../access.js';
 import { createApiContext, type ApiDeps } from '../context.js';
 import { ApiError } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
-import { PARSE_OPTIONS, extraValidationRules } from '../graphql/limits.js';
+import { parseLimitRule } from '../hardening/document-limits.js';
+import type { Hardening } from '../hardening/index.js';
 
 export interface GraphqlWsOptions {
   httpServer: Server;
@@ -27,6 +28,8 @@ export interface GraphqlWsOptions {
   schema: GraphQLSchema;
   deps: ApiDeps;
   formatError: ErrorFormatter;
+  /** Document limits, rate limits, frame size, init timeout, connection and subscription caps. */
+  hardening: Hardening;
 }
 
 /** As Apollo does with hideSchemaDetailsFromClientErrors: no schema hints in production. */
@@ -43,12 +46,13 @@ function withCode(error: GraphQLError, code: string, rule?: string, hideSchema =
 }
 
 export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<void> } {
-  const { deps, schema, formatError } = opts;
+  const { deps, schema, formatError, hardening } = opts;
+  const { documentLimits, wsGuards } = hardening;
   const { metrics, logger } = deps;
   const production = deps.config.production;
   // Apollo disables introspection in production; so does this path.
-  const rules = [...specifiedRules, ...extraValidationRules, ...(production ? [NoSchemaIntrospectionCustomRule] : [])];
-  const wsServer = new WebSocketServer({ server: opts.httpServer, path: opts.path, maxPayload: deps.config.MAX_BODY_BYTES });
+  const rules = [...specifiedRules, ...documentLimits.validationRules, ...(production ? [NoSchemaIntrospectionCustomRule] : [])];
+  const wsServer = new WebSocketServer({ server: opts.httpServer, path: opts.path, maxPayload: hardening.wsMaxPayloadBytes });
   wsServer.on('connection', (socket) => {
     metrics.wsConnections.inc();
     socket.once('close', () => metrics.wsConnections.dec());
@@ -63,12 +67,16 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
     {
       schema,
       isProd: production,
-      onSubscribe: async (ctx, _id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+      connectionInitWaitTimeout: hardening.wsConnectionInitTimeoutMs,
+      onConnect: async (ctx) => wsGuards.connect(ctx, await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams)),
+      onComplete: (ctx, id) => wsGuards.complete(ctx, id),
+      onClose: (ctx) => wsGuards.close(ctx),
+      onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
         let document: DocumentNode;
         try {
-          document = parse(payload.query, PARSE_OPTIONS);
+          document = parse(payload.query, documentLimits.parseOptions);
         } catch (err) {
-          if (err instanceof GraphQLError) return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', 'syntax')];
+          if (err instanceof GraphQLError) return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', parseLimitRule(err.message) ?? 'syntax')];
           throw err;
         }
         const invalid = validate(schema, document, rules);
@@ -86,6 +94,8 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
           throw err;
         }
         const variables = payload.variables ?? {};
+        const refused = await wsGuards.admit(ctx, id, principal, document, operation, variables);
+        if (refused) return [refused];
         const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
         if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
         return {

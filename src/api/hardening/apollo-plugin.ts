@@ -1,0 +1,42 @@
+// Apollo (HTTP) side of the hardening: rate limits per client, and HTTP status codes that follow the
+// error code (429 + Retry-After for RATE_LIMITED) for errors raised before execution, which Apollo
+// would otherwise send as 500.
+import type { ApolloServerPlugin } from '@apollo/server';
+import { ApiError, httpStatusFor } from '../errors.js';
+import { chargeOperation } from './operations.js';
+import { clientKey, retryAfterSeconds, type RateLimits } from './rate-limit.js';
+
+/** The remote address of the HTTP request behind a context object (set by the context function). */
+const remoteAddresses = new WeakMap<object, string>();
+
+export function rememberRemoteAddress<T extends object>(context: T, address: string | undefined): T {
+  if (address) remoteAddresses.set(context, address);
+  return context;
+}
+
+export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLimits: RateLimits }): ApolloServerPlugin<C> {
+  return {
+    async requestDidStart() {
+      let limited: ApiError | undefined;
+      return {
+        async didResolveOperation({ operation, document, request, contextValue }) {
+          if (!operation) return;
+          const client = clientKey(contextValue.principal, remoteAddresses.get(contextValue));
+          try {
+            await chargeOperation(opts.rateLimits, client, document, operation, request.variables);
+          } catch (err) {
+            if (err instanceof ApiError) limited = err;
+            throw err;
+          }
+        },
+        async willSendResponse({ response }) {
+          if (limited) response.http.headers.set('retry-after', String(retryAfterSeconds(limited)));
+          if (response.http.status !== 500 || response.body.kind !== 'single') return;
+          const { data, errors } = response.body.singleResult;
+          const code = errors?.[0]?.extensions?.code;
+          if (data === undefined && typeof code === 'string' && httpStatusFor(code) !== 500) response.http.status = httpStatusFor(code);
+        },
+      };
+    },
+  };
+}

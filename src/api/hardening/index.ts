@@ -1,0 +1,37 @@
+// Hardening settings from the config: document limits, rate limits and WebSocket caps, built once per server.
+import type { Config } from '../../config.js';
+import { documentLimitsFromConfig, type DocumentLimits } from './document-limits.js';
+import { createRateLimits, type RateLimits } from './rate-limit.js';
+import { createWsGuards, type WsGuards } from './ws-guards.js';
+
+export interface Hardening {
+  documentLimits: DocumentLimits;
+  rateLimits: RateLimits;
+  wsGuards: WsGuards;
+  /** ws maxPayload: the largest WebSocket message (frame) accepted; bigger ones close the socket with 1009. */
+  wsMaxPayloadBytes: number;
+  /** graphql-ws connectionInitWaitTimeout: sockets that do not send connection_init in time are closed (4408). */
+  wsConnectionInitTimeoutMs: number;
+}
+
+export function createHardening(config: Config): Hardening {
+  const rateLimits = createRateLimits({
+    readsPerSec: config.RATE_LIMIT_READS_PER_SEC,
+    writesPerSec: config.RATE_LIMIT_WRITES_PER_SEC,
+    maxBatchSize: config.MAX_BATCH_SIZE,
+  });
+  return {
+    documentLimits: documentLimitsFromConfig(config),
+    rateLimits,
+    wsGuards: createWsGuards(
+      {
+        maxConnectionsPerClient: config.WS_MAX_CONNECTIONS_PER_CLIENT,
+        maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        maxSubscriptionsPerClient: config.WS_MAX_SUBSCRIPTIONS_PER_CLIENT,
+      },
+      rateLimits,
+    ),
+    wsMaxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
+    wsConnectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
+  };
+}
