@@ -37,6 +37,7 @@ interface CacheEntry {
 const OPEN: Principal = { kind: 'open' };
 const ANONYMOUS: Principal = { kind: 'anonymous' };
 const INVALID: Principal = { kind: 'invalid' };
+const BOOTSTRAP: Principal = { kind: 'key', id: BOOTSTRAP_KEY_ID, role: 'admin', sourceAppIds: null, name: 'bootstrap admin key' };
 
 const nameSchema = z
   .string()
@@ -48,6 +49,8 @@ export class Authenticator {
   readonly enabled: boolean;
   private readonly cache = new Map<string, CacheEntry>();
   private readonly inflight = new Map<string, Promise<Principal>>();
+  /** The secret hash behind each key principal handed out, to re-check it later. */
+  private readonly hashes = new WeakMap<Principal, string>();
   private readonly ttl: number;
   private readonly now: () => number;
 
@@ -62,11 +65,13 @@ export class Authenticator {
     if (credential.kind === 'none') return ANONYMOUS;
     if (credential.kind === 'malformed') return INVALID;
     const hash = hashSecret(credential.secret);
-    if (this.opts.bootstrapHash && sameHash(hash, this.opts.bootstrapHash)) {
-      return { kind: 'key', id: BOOTSTRAP_KEY_ID, role: 'admin', sourceAppIds: null, name: 'bootstrap admin key' };
-    }
+    if (this.opts.bootstrapHash && sameHash(hash, this.opts.bootstrapHash)) return BOOTSTRAP;
+    return this.byHash(hash);
+  }
+
+  private byHash(hash: string): Promise<Principal> {
     const cached = this.cache.get(hash);
-    if (cached && cached.expiresAt > this.now()) return cached.principal;
+    if (cached && cached.expiresAt > this.now()) return Promise.resolve(cached.principal);
     let pending = this.inflight.get(hash);
     if (!pending) {
       pending = this.lookup(hash).finally(() => this.inflight.delete(hash));
@@ -81,6 +86,7 @@ export class Authenticator {
       key && key.revokedAt === null
         ? { kind: 'key', id: key.id, role: key.role, sourceAppIds: key.sourceAppIds, name: key.name }
         : INVALID;
+    if (principal.kind === 'key') this.hashes.set(principal, hash);
     if (this.cache.size >= MAX_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(hash, { principal, expiresAt: this.now() + this.ttl });
     return principal;
@@ -131,8 +137,10 @@ export class Authenticator {
   }
 
   /** Whether a principal authenticated earlier is still valid (for long-lived subscriptions). */
-  async stillValid(credential: Credential): Promise<boolean> {
-    const p = await this.authenticate(credential);
-    return p.kind === 'key' || p.kind === 'open';
+  async stillValid(principal: Principal): Promise<boolean> {
+    if (principal.kind === 'open' || principal === BOOTSTRAP) return true;
+    const hash = this.hashes.get(principal);
+    if (!hash) return principal.kind === 'key';
+    return (await this.byHash(hash)).kind === 'key';
   }
 }

@@ -25,7 +25,7 @@ const input = (sourceAppId: string, extra: Record<string, unknown> = {}) => ({
 const size = async (app: string): Promise<number> => (await svc.gql(`{ log(sourceAppId: "${app}") { size } }`)).data.log?.size ?? 0;
 
 async function rest(body: string, contentType = 'application/json') {
-  const res = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': contentType }, body });
+  const res = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': contentType, ...svc.authHeaders() }, body });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -130,7 +130,7 @@ describe('GraphQL errors are client errors, never 500 or INTERNAL_SERVER_ERROR',
   });
 
   it('rejects a malformed request body without a 500', async () => {
-    const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...svc.authHeaders() }, body: '{"query": ' });
     expect(res.status).toBe(400);
     expect(((await res.json()) as any).errors[0].extensions.code).toBe('BAD_USER_INPUT');
   });
@@ -192,7 +192,7 @@ describe('operations', () => {
   });
 
   it('exposes Prometheus metrics for requests, errors, ingest and subscriptions', async () => {
-    const res = await fetch(`${svc.url}/metrics`);
+    const res = await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() });
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
     expect(text).toMatch(/chainlog_http_requests_total\{method="POST",route="\/v1\/events",status="201"\} \d+/);
@@ -204,6 +204,6 @@ describe('operations', () => {
   });
 
   it('never answered 500 to any of the above', async () => {
-    expect(await (await fetch(`${svc.url}/metrics`)).text()).not.toMatch(/status="5\d\d"/);
+    expect(await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text()).not.toMatch(/status="5\d\d"/);
   });
 });

@@ -63,7 +63,7 @@ describe('eventLogged', () => {
   it('counts open subscriptions in /metrics', async () => {
     const probe = new SubscriptionProbe(svc.ws(), EVENT_LOGGED, {});
     await new Promise((r) => setTimeout(r, 300));
-    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
     expect(text).toMatch(/chainlog_graphql_active_subscriptions\{field="eventLogged"\} [1-9]/);
     expect(text).toMatch(/chainlog_ws_connections [1-9]/);
     probe.unsubscribe();

@@ -70,6 +70,8 @@ export async function startCliService(options: CliServiceOptions = {}): Promise<
       KEY_NAME: originPrefix,
       CHECKPOINT_INTERVAL_MS: '200',
       LOG_LEVEL: 'warn',
+      // The CLI suites are about the tools, not about keys (test/auth/cli.test.ts is): off unless asked.
+      AUTH: 'off',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -16,14 +16,26 @@ export interface GraphqlResponse<T = any> {
   errors?: Array<{ message: string; path?: unknown[]; extensions?: Record<string, any> }>;
 }
 
+/** The bootstrap admin key every service started here gets (ADMIN_API_KEY), unless opts.env overrides it. */
+export const E2E_ADMIN_KEY = 'clk_e2e-admin-key-for-tests-only-0123456789';
+
 export interface RunningService {
   url: string;
   dataDir: string;
+  /** The admin key gql() and ws() send; null when the service runs with AUTH=off or without ADMIN_API_KEY. */
+  adminKey: string | null;
   /** The service's stdout/stderr so far (pino JSON lines), for failure messages. */
   output(): string;
+  /** As admin (adminKey). */
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphqlResponse<T>>;
-  /** A graphql-ws client on /graphql; closed by stop(). */
+  /** With this key (null: none). */
+  gqlAs<T = any>(key: string | null, query: string, variables?: Record<string, unknown>): Promise<GraphqlResponse<T>>;
+  /** A graphql-ws client on /graphql sending adminKey in connectionParams; closed by stop(). */
   ws(): Client;
+  /** A graphql-ws client sending this key (null: none) in connectionParams. */
+  wsAs(key: string | null): Client;
+  /** Headers carrying adminKey, for raw fetches. */
+  authHeaders(): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +79,8 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
       PORT: String(port),
       DATA_DIR: dataDir,
       CHECKPOINT_INTERVAL_MS: '200',
+      AUTH: 'on',
+      ADMIN_API_KEY: E2E_ADMIN_KEY,
       ...engineEnv(),
       ...opts.env,
     },
@@ -91,24 +105,46 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
   }
 
   const clients: Client[] = [];
+  const env = { ADMIN_API_KEY: E2E_ADMIN_KEY, AUTH: 'on', ...opts.env };
+  const adminKey = env.AUTH === 'off' || !env.ADMIN_API_KEY ? null : env.ADMIN_API_KEY;
+  const keyHeaders = (key: string | null): Record<string, string> => (key ? { 'x-api-key': key } : {});
+  const wsAs = (key: string | null) => {
+    const client = createClient({
+      url: `ws://127.0.0.1:${port}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      ...(key && { connectionParams: { 'x-api-key': key } }),
+    });
+    clients.push(client);
+    return client;
+  };
+  async function gqlAs(key: string | null, query: string, variables?: Record<string, unknown>) {
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...keyHeaders(key) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as Omit<GraphqlResponse, 'status'>;
+    return { status: res.status, ...body };
+  }
   return {
     url,
     dataDir,
+    adminKey,
+    authHeaders: () => keyHeaders(adminKey),
+    gqlAs,
+    wsAs,
     output: () => output,
     async gql(query, variables) {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...keyHeaders(adminKey) },
         body: JSON.stringify({ query, variables }),
       });
       const body = (await res.json()) as Omit<GraphqlResponse, 'status'>;
       return { status: res.status, ...body };
     },
-    ws() {
-      const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
-      clients.push(client);
-      return client;
-    },
+    ws: () => wsAs(adminKey),
     async stop() {
       await Promise.all(clients.map((c) => c.dispose()));
       if (child.exitCode === null) {

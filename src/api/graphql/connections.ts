@@ -40,8 +40,13 @@ export interface EventsArgs {
 
 const eventCursor = (e: StoredEvent) => encodeEventCursor({ timestamp: e.timestamp, pos: e.pos });
 
-export async function eventsConnection(service: LogService, args: EventsArgs): Promise<Connection<StoredEvent>> {
-  const filter = parseEventFilter(args.filter);
+/** `restrict` narrows the filter to what the caller may read (src/auth/scope.ts). */
+export async function eventsConnection(
+  service: LogService,
+  args: EventsArgs,
+  restrict: (filter: ReturnType<typeof parseEventFilter>) => ReturnType<typeof parseEventFilter> = (f) => f,
+): Promise<Connection<StoredEvent>> {
+  const filter = restrict(parseEventFilter(args.filter));
   const order: Direction = args.order === 'ASC' ? 'asc' : 'desc';
   const backward = args.last != null || args.before != null;
   if (backward && (args.first != null || args.after != null)) {

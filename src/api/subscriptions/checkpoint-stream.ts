@@ -4,6 +4,8 @@ import { ApiError } from '../errors.js';
 
 export interface CheckpointStreamOptions {
   sourceAppId: string | null;
+  /** Applications the subscriber may see (its API key's scope); all when absent. */
+  allowed?: (sourceAppId: string) => boolean;
   maxBuffered: number;
   onEnd?: (reason: 'done' | 'resume') => void;
 }
@@ -17,6 +19,7 @@ export async function* checkpointStream(
   let wake: (() => void) | null = null;
   const unsubscribe = service.onCheckpoint((update) => {
     if (overflowed || (opts.sourceAppId !== null && update.checkpoint.sourceAppId !== opts.sourceAppId)) return;
+    if (opts.allowed && !opts.allowed(update.checkpoint.sourceAppId)) return;
     queue.push(update);
     if (queue.length > opts.maxBuffered) overflowed = true;
     wake?.();

@@ -1,13 +1,15 @@
 // Reading events: the Relay connection, single lookups and the Event type's derived fields.
 import type { Resolvers } from '../generated/resolvers.js';
 import { eventsConnection } from '../connections.js';
+import { requireApp, scopeFilter } from '../../../auth/scope.js';
 import { eventId, parseEventId } from '../../validation/query-args.js';
 
 export const eventResolvers: Resolvers = {
   Query: {
-    events: (_root, args, { service }) => eventsConnection(service, args),
-    event: async (_root, { id }, { service }) => {
+    events: (_root, args, { service, principal }) => eventsConnection(service, args, (f) => scopeFilter(principal, f)),
+    event: async (_root, { id }, { service, principal }) => {
       const { sourceAppId, seq } = parseEventId(id);
+      requireApp(principal, sourceAppId, 'id');
       return service.getEvent(sourceAppId, seq);
     },
   },

@@ -6,6 +6,7 @@ import { proofResolvers } from './proofs.js';
 import { scalarResolvers } from './scalars.js';
 import { serverInfoResolvers } from './server-info.js';
 import { subscriptionResolvers } from './subscriptions.js';
+import { apiKeyResolvers } from '../../../auth/resolvers.js';
 
 const parts: Resolvers[] = [
   scalarResolvers,
@@ -15,6 +16,7 @@ const parts: Resolvers[] = [
   proofResolvers,
   serverInfoResolvers,
   subscriptionResolvers,
+  apiKeyResolvers,
 ];
 
 /** All resolvers, merged per type. */

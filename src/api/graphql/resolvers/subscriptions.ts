@@ -6,6 +6,9 @@ import { CommittedEventStream } from '../../subscriptions/event-stream.js';
 import { parseEventFilter, parseEventId, parseSourceAppId } from '../../validation/query-args.js';
 import type { CheckpointUpdate } from '../../../log/service.js';
 import type { Resolvers } from '../generated/resolvers.js';
+import { CACHE_TTL_MS } from '../../../auth/authenticator.js';
+import { guardStream } from '../../../auth/guard.js';
+import { mayAccessApp, requireApp, scopeFilter } from '../../../auth/scope.js';
 
 /** Matching events a slow subscriber may fall behind before it must resume. */
 export const MAX_BUFFERED_EVENTS = 10_000;
@@ -15,9 +18,10 @@ const MAX_BUFFERED_CHECKPOINTS = 1_000;
 export const subscriptionResolvers: Resolvers = {
   Subscription: {
     eventLogged: {
-      subscribe: async (_root, args, { service, metrics }) => {
-        const filter = parseEventFilter(args.filter);
+      subscribe: async (_root, args, { service, metrics, principal, auth }) => {
+        const filter = scopeFilter(principal, parseEventFilter(args.filter));
         const after = args.after != null ? parseEventId(args.after, 'after') : null;
+        if (after) requireApp(principal, after.sourceAppId, 'after');
         const gauge = metrics.activeSubscriptions.labels({ field: 'eventLogged' });
         gauge.inc();
         const stream = new CommittedEventStream(service, {
@@ -34,7 +38,8 @@ export const subscriptionResolvers: Resolvers = {
           if (after && !afterEvent) {
             throw new ApiError('NOT_FOUND', `after: no event ${args.after}`, { field: 'after', rule: 'notFound' });
           }
-          return stream.start(afterEvent);
+          // Ends with UNAUTHENTICATED once the key is revoked.
+          return guardStream(stream.start(afterEvent), () => auth.stillValid(principal), CACHE_TTL_MS);
         } catch (err) {
           await stream.return();
           throw err;
@@ -43,18 +48,21 @@ export const subscriptionResolvers: Resolvers = {
       resolve: (event: StoredEvent) => event,
     },
     checkpointPublished: {
-      subscribe: (_root, args, { service, metrics }) => {
+      subscribe: (_root, args, { service, metrics, principal, auth }) => {
         const sourceAppId = args.sourceAppId != null ? parseSourceAppId(args.sourceAppId) : null;
+        if (sourceAppId !== null) requireApp(principal, sourceAppId);
         const gauge = metrics.activeSubscriptions.labels({ field: 'checkpointPublished' });
         gauge.inc();
-        return checkpointStream(service, {
+        const stream = checkpointStream(service, {
           sourceAppId,
+          allowed: (app) => mayAccessApp(principal, app),
           maxBuffered: MAX_BUFFERED_CHECKPOINTS,
           onEnd: (reason) => {
             gauge.dec();
             if (reason === 'resume') metrics.resumeRequired.inc({ field: 'checkpointPublished' });
           },
         });
+        return guardStream(stream, () => auth.stillValid(principal), CACHE_TTL_MS);
       },
       resolve: (update: CheckpointUpdate) => update,
     },
