@@ -167,12 +167,13 @@ export class ChainlogService implements LogService {
     const ttl = Math.max(3 * this.opts.checkpointIntervalMs, this.opts.leaseTtlMs ?? 5000);
     if (this.publisherLease && (await coordination.leases.renew(this.publisherLease, ttl))) return true;
     this.publisherLease = await coordination.leases.tryAcquire(PUBLISHER_LEASE, this.owner, ttl);
-    if (this.publisherLease) {
+    if (this.publisherLease || onDemand) {
+      // Not having published until now, this process cannot know which logs grew: look at all of them.
       this.integrator.forget();
       await this.recover();
       return true;
     }
-    return onDemand;
+    return false;
   }
 
   private schedule(): void {

@@ -6,7 +6,7 @@
 // another's, whatever log it targets.
 import canonicalize from 'canonicalize';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
-import { AppendConflictError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
+import { AppendConflictError, TurnLostError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
 import { LogError, type LogErrorDetail } from './errors.js';
 import { soleWriter, type CommitGate } from './commit-gate.js';
 import { eventLeafHash } from './event-leaf.js';
@@ -114,12 +114,19 @@ export class Sequencer {
     const writes = plans.flatMap((p) => p.fresh);
     let stored: StoredEvent[] = [];
     try {
-      if (writes.length > 0) stored = await this.storage.appendEvents(writes);
+      if (writes.length > 0) stored = await this.storage.appendEvents(writes, this.gate.turn);
     } catch (err) {
       this.invalidate(apps);
       this.queue.unshift(...waiting);
+      if (err instanceof TurnLostError) {
+        // Nothing was committed: queue the jobs again for our next turn.
+        this.heads.clear();
+        this.queue.unshift(...jobs);
+        return;
+      }
       if (err instanceof AppendConflictError && attempt < MAX_POSITION_RETRIES) {
-        // Another writer moved a head, or a concurrent duplicate key: re-plan from storage.
+        // Another writer moved a head, left uncommitted events, or raced on a key: re-plan from storage.
+        await this.gate.tidy().catch(() => undefined);
         return this.commit(jobs, attempt + 1);
       }
       if (err instanceof AppendConflictError && jobs.length > 1) {

@@ -127,10 +127,21 @@ export interface LeaseStore {
 export interface Coordination {
   leases: LeaseStore;
   /**
-   * Delete events that a dead or deposed writer inserted but never committed (pos above the commit
-   * watermark), and repair the heads of their logs. Called only by a new holder of the sequencer lease.
+   * Start a turn of the sequencer lease with its fence: from now on only appends carrying this fence
+   * may commit. Then delete events that a dead or deposed writer inserted but never committed (pos
+   * above the commit watermark) and repair the heads of their logs. Returns how many were deleted.
    */
-  discardUncommitted(): Promise<number>;
+  beginTurn(fence: number): Promise<number>;
+}
+
+/** The sequencer-lease turn an append belongs to (engines shared by several processes). */
+export interface CommitTurn {
+  fence: number;
+}
+
+/** The append's turn was taken over by another process; nothing of it was committed. */
+export class TurnLostError extends Error {
+  override name = 'TurnLostError';
 }
 
 export interface LogStorage {
@@ -151,7 +162,7 @@ export interface LogStorage {
    * AppendConflictError and leaves nothing written (engines without transactions undo their
    * partial writes before throwing). Returns the events, in input order, with their `pos`.
    */
-  appendEvents(events: NewEvent[]): Promise<StoredEvent[]>;
+  appendEvents(events: NewEvent[], turn?: CommitTurn): Promise<StoredEvent[]>;
   /** The head of one log, or null if it has no events. */
   getLogHead(sourceAppId: string): Promise<LogHead | null>;
   /** Heads of logs ordered by sourceAppId, starting strictly after `afterSourceAppId`. */

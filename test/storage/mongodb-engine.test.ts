@@ -6,7 +6,7 @@ import { detectDeployment } from '../../src/storage/mongodb/deployment.js';
 import { collectionNames as C, toEventDoc, type EventDoc } from '../../src/storage/mongodb/documents.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import { checkpointIndexes, eventIndexes, shardKeys } from '../../src/storage/mongodb/schema.js';
-import { AppendConflictError, type StoredEvent } from '../../src/storage/types.js';
+import { AppendConflictError, TurnLostError, type StoredEvent } from '../../src/storage/types.js';
 import { freshDbName, startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
 import { newEvent, newEvents } from './event-fixtures.js';
 
@@ -95,12 +95,24 @@ describe('MongoStorage after a writer died half-way', () => {
     expect((await storage.readCommitted(0, {}, 100)).map((e) => e.seq)).toEqual([0, 1, 2]);
     expect((await storage.getLogHead('app-a'))?.size).toBe(3);
 
-    expect(await storage.coordination!.discardUncommitted()).toBe(2);
+    expect(await storage.coordination!.beginTurn(1)).toBe(2);
     expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(3);
     expect((await db.collection(C.logs).findOne({ _id: 'app-a' as never }))?.size).toBe(3);
     const [next] = await storage.appendEvents([newEvent('app-a', 3)]);
     expect(next!.pos).toBeGreaterThan(committed);
     expect(await storage.lastPos()).toBe(next!.pos);
+  });
+
+  it('refuses to commit an append whose sequencer turn was taken over, leaving nothing behind', async () => {
+    const storage = await openStorage();
+    await storage.coordination!.beginTurn(1);
+    await storage.appendEvents(newEvents('app-a', 0, 2), { fence: 1 });
+    await storage.coordination!.beginTurn(2); // another process took the lease
+    await expect(storage.appendEvents(newEvents('app-a', 2, 3), { fence: 1 })).rejects.toBeInstanceOf(TurnLostError);
+    expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(2);
+    expect((await storage.getLogHead('app-a'))?.size).toBe(2);
+    await storage.appendEvents(newEvents('app-a', 2, 1), { fence: 2 });
+    expect((await storage.getLogHead('app-a'))?.size).toBe(3);
   });
 
   it('lists past logs whose first append failed, without returning them', async () => {

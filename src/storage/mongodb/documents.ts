@@ -58,6 +58,8 @@ export interface CheckpointDoc extends StoredCheckpoint {
 export interface CounterDoc {
   _id: string;
   value: number;
+  /** On the commit watermark: the sequencer-lease fence whose appends may commit now. */
+  fence?: number;
 }
 
 export const eventProjection = { _id: 0, writeToken: 0 } as const;

@@ -8,7 +8,9 @@ import {
   type EventQuery,
   type LogHead,
   type LogStorage,
+  type CommitTurn,
   type Coordination,
+  TurnLostError,
   type NewEvent,
   type NodeId,
   type StoredCheckpoint,
@@ -110,7 +112,7 @@ export class MongoStorage implements LogStorage {
     });
     this.coordination = {
       leases: new MongoLeaseStore(this.db, this.writeConcern()),
-      discardUncommitted: () => this.discardUncommitted(),
+      beginTurn: (fence) => this.beginTurn(fence),
     };
   }
 
@@ -126,7 +128,8 @@ export class MongoStorage implements LogStorage {
     return doc?.value ?? 0;
   }
 
-  private async discardUncommitted(): Promise<number> {
+  private async beginTurn(fence: number): Promise<number> {
+    await this.counters.updateOne({ _id: COMMITTED_ID }, { $max: { fence } });
     const committed = await this.committedPos();
     const leftovers = await this.events
       .find({ pos: { $gt: committed } }, { projection: { _id: 0, sourceAppId: 1 } })
@@ -155,14 +158,14 @@ export class MongoStorage implements LogStorage {
 
   // --- sequencing -------------------------------------------------------------------------
 
-  appendEvents(events: NewEvent[]): Promise<StoredEvent[]> {
+  appendEvents(events: NewEvent[], turn?: CommitTurn): Promise<StoredEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
-    const run = this.appendQueue.then(() => this.appendSerialized(events, groupByLog(events)));
+    const run = this.appendQueue.then(() => this.appendSerialized(events, groupByLog(events), turn));
     this.appendQueue = run.catch(() => undefined);
     return run;
   }
 
-  private async appendSerialized(events: NewEvent[], batches: LogBatch[]): Promise<StoredEvent[]> {
+  private async appendSerialized(events: NewEvent[], batches: LogBatch[], turn?: CommitTurn): Promise<StoredEvent[]> {
     // One round trip for all three: positions burnt by a failed check are harmless gaps.
     let [, , first] = await Promise.all([
       this.checkAppendable(batches),
@@ -186,11 +189,17 @@ export class MongoStorage implements LogStorage {
         await this.positions.catchUp();
         continue;
       }
-      await this.counters.updateOne(
-        { _id: COMMITTED_ID },
+      // Commit: raise the watermark, but only while our turn lasts (fenced), so a writer whose lease
+      // was taken over can never acknowledge events the new holder has discarded.
+      const marked = await this.counters.updateOne(
+        turn ? { _id: COMMITTED_ID, fence: turn.fence } : { _id: COMMITTED_ID },
         { $max: { value: first + events.length - 1 } },
-        { upsert: true },
+        { upsert: !turn },
       );
+      if (turn && marked.matchedCount === 0) {
+        await this.undo(batches, writeToken);
+        throw new TurnLostError(`sequencer turn ${turn.fence} was taken over before this append committed`);
+      }
       await this.recordHeads(batches);
       return events.map((e, i) => ({ ...e, pos: first + i }));
     }
