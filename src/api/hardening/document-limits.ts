@@ -59,8 +59,8 @@ export function createDocumentLimits(overrides: Partial<DocumentLimitSettings> =
   };
 }
 
-/** graphql-js's message when parse() hits ParseOptions.maxTokens. */
-const TOKENS = /^Syntax Error: Document contains more than \d+ tokens/;
+/** graphql-js's message when parse() hits ParseOptions.maxTokens (16.x spells it "more that"). */
+const TOKENS = /^Syntax Error: Document contains more (?:than|that) \d+ tokens/;
 
 /** The limit rule behind a parse error message, if it is one (for extensions.rule). */
 export const parseLimitRule = (message: string): LimitRule | undefined => (TOKENS.test(message) ? 'maxTokens' : undefined);

@@ -22,6 +22,7 @@ export interface WsConnection {
 
 interface ConnectionState {
   client: string;
+  /** Ids admitted as subscriptions; live while graphql-ws still holds them in conn.subscriptions. */
   subscriptions: Set<string>;
 }
 
@@ -36,63 +37,70 @@ export interface WsGuards {
 
 export function createWsGuards(settings: WsGuardSettings, rateLimits: RateLimits): WsGuards {
   const states = new WeakMap<WsConnection, ConnectionState>();
-  const connections = new Map<string, number>();
-  const subscriptions = new Map<string, number>();
-  const bump = (m: Map<string, number>, key: string, by: number) => {
-    const n = (m.get(key) ?? 0) + by;
-    if (n <= 0) m.delete(key);
-    else m.set(key, n);
+  /** Open (initialised) connections of each client. */
+  const clients = new Map<string, Set<WsConnection>>();
+  /**
+   * A subscription is live while graphql-ws holds its id: the id is dropped at once when the client
+   * sends complete, whereas onComplete may only run when the stream next yields.
+   */
+  const liveSubscriptions = (conn: WsConnection): number => {
+    const state = states.get(conn);
+    if (!state) return 0;
+    for (const id of state.subscriptions) if (!(id in conn.subscriptions)) state.subscriptions.delete(id);
+    return state.subscriptions.size;
   };
-  const keyOf = (conn: WsConnection, principal: unknown) => states.get(conn)?.client ?? clientKey(principal, conn.extra.request.socket.remoteAddress);
-  const release = (state: ConnectionState, id: string) => {
-    if (state.subscriptions.delete(id)) bump(subscriptions, state.client, -1);
+  const clientSubscriptions = (client: string) => {
+    let n = 0;
+    for (const conn of clients.get(client) ?? []) n += liveSubscriptions(conn);
+    return n;
   };
 
   return {
     connect(conn, principal) {
       const client = clientKey(principal, conn.extra.request.socket.remoteAddress);
-      if ((connections.get(client) ?? 0) >= settings.maxConnectionsPerClient) {
+      const open = clients.get(client) ?? new Set<WsConnection>();
+      if (open.size >= settings.maxConnectionsPerClient) {
         conn.extra.socket.close(WS_CLOSE_TOO_MANY_CONNECTIONS, `Too many connections: at most ${settings.maxConnectionsPerClient} per client`);
         return false;
       }
-      bump(connections, client, 1);
+      open.add(conn);
+      clients.set(client, open);
       states.set(conn, { client, subscriptions: new Set() });
       return true;
     },
     async admit(conn, id, principal, document, operation, variables) {
-      const client = keyOf(conn, principal);
-      if (operation.operation === 'subscription') {
-        // graphql-ws has already registered this id in conn.subscriptions.
-        if (Object.keys(conn.subscriptions).length > settings.maxSubscriptionsPerConnection) {
-          return new ApiError('RATE_LIMITED', `too many operations on this connection: at most ${settings.maxSubscriptionsPerConnection}`, { rule: 'maxSubscriptionsPerConnection' });
+      const state = states.get(conn);
+      const client = state?.client ?? clientKey(principal, conn.extra.request.socket.remoteAddress);
+      const subscribing = operation.operation === 'subscription';
+      if (subscribing) {
+        // Checked and reserved synchronously: subscribe messages sent together are admitted one by one.
+        if (liveSubscriptions(conn) >= settings.maxSubscriptionsPerConnection) {
+          return new ApiError('RATE_LIMITED', `too many subscriptions on this connection: at most ${settings.maxSubscriptionsPerConnection}`, { rule: 'maxSubscriptionsPerConnection' });
         }
-        if ((subscriptions.get(client) ?? 0) >= settings.maxSubscriptionsPerClient) {
+        if (clientSubscriptions(client) >= settings.maxSubscriptionsPerClient) {
           return new ApiError('RATE_LIMITED', `too many subscriptions: at most ${settings.maxSubscriptionsPerClient} per client`, { rule: 'maxSubscriptionsPerClient' });
         }
+        state?.subscriptions.add(id);
       }
       try {
         await chargeOperation(rateLimits, client, document, operation, variables);
       } catch (err) {
+        if (subscribing) state?.subscriptions.delete(id);
         if (err instanceof ApiError) return err;
         throw err;
-      }
-      const state = states.get(conn);
-      if (operation.operation === 'subscription' && state && !state.subscriptions.has(id)) {
-        state.subscriptions.add(id);
-        bump(subscriptions, state.client, 1);
       }
       return undefined;
     },
     complete(conn, id) {
-      const state = states.get(conn);
-      if (state) release(state, id);
+      states.get(conn)?.subscriptions.delete(id);
     },
     close(conn) {
       const state = states.get(conn);
       if (!state) return;
       states.delete(conn);
-      for (const id of [...state.subscriptions]) release(state, id);
-      bump(connections, state.client, -1);
+      const open = clients.get(state.client);
+      open?.delete(conn);
+      if (open?.size === 0) clients.delete(state.client);
     },
   };
 }
