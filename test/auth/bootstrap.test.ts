@@ -1,0 +1,71 @@
+// The bootstrap admin key (generated into DATA_DIR/admin-api-key 0600, printed once) and AUTH=off.
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startService } from '../support/service.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('bootstrap admin key', () => {
+  it('is generated on first start into DATA_DIR/admin-api-key (0600), printed once, and kept across restarts', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-bootstrap-'));
+    dirs.push(dataDir);
+    const first = await startService({ env: { DATA_DIR: dataDir, ADMIN_API_KEY: '' } });
+    let key: string;
+    try {
+      const file = join(dataDir, 'admin-api-key');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      key = readFileSync(file, 'utf8').trim();
+      expect(key).toMatch(/^clk_[A-Za-z0-9_-]{43}$/);
+      const occurrences = first.output().split(key).length - 1;
+      // One log line: in its message and in its adminApiKey field.
+      expect(first.output().split('\n').filter((l) => l.includes(key)).length).toBe(1);
+      expect(occurrences).toBeGreaterThanOrEqual(1);
+      expect(first.adminKey).toBeNull();
+      expect((await first.gqlAs(key, '{ apiKeys { id } }')).data.apiKeys).toEqual([]);
+      expect((await first.gqlAs(null, '{ serverInfo { version } }')).status).toBe(401);
+    } finally {
+      await first.stop();
+    }
+    const second = await startService({ env: { DATA_DIR: dataDir, ADMIN_API_KEY: '' } });
+    try {
+      expect(second.output()).not.toContain(key);
+      expect((await second.gqlAs(key, '{ apiKeys { id } }')).errors).toBeUndefined();
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('ADMIN_API_KEY is used as given and never written to DATA_DIR or printed; a short one is refused', async () => {
+    const admin = 'clk_from-env-0123456789-abcdefghij';
+    const svc = await startService({ env: { ADMIN_API_KEY: admin } });
+    try {
+      expect(() => statSync(join(svc.dataDir, 'admin-api-key'))).toThrow();
+      expect(svc.output()).not.toContain(admin);
+      expect((await svc.gqlAs(admin, '{ apiKeys { id } }')).errors).toBeUndefined();
+      const refused = await svc.gql('mutation { revokeApiKey(id: "bootstrap") { id } }');
+      expect(refused.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', rule: 'bootstrap' });
+    } finally {
+      await svc.stop();
+    }
+    await expect(startService({ env: { ADMIN_API_KEY: 'short' }, startTimeoutMs: 20_000 })).rejects.toThrow(/ADMIN_API_KEY/);
+  });
+});
+
+describe('AUTH=off', () => {
+  it('says so loudly at start and lets every caller do everything', async () => {
+    const svc = await startService({ env: { AUTH: 'off' } });
+    try {
+      expect(svc.output()).toMatch(/AUTH=off: AUTHENTICATION IS DISABLED/);
+      expect(svc.adminKey).toBeNull();
+      expect((await svc.gqlAs(null, 'mutation { publishCheckpoints { treeSize } }')).errors).toBeUndefined();
+      expect((await fetch(`${svc.url}/metrics`)).status).toBe(200);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
