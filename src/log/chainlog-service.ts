@@ -103,6 +103,16 @@ export class ChainlogService implements LogService {
 
   /** Check what is derived against the events, catch up on anything a crash left, then publish on the interval. */
   async start(): Promise<void> {
+    const coordination = this.storage.coordination;
+    if (coordination) {
+      const recorded = await coordination.claimVerifierKey(this.info.verifierKey);
+      if (recorded !== this.info.verifierKey) {
+        throw new Error(
+          `this database's checkpoints are signed with ${recorded}, but this process's key is ${this.info.verifierKey}: ` +
+            'start every process that shares the database with the same SIGNING_KEY_FILE (and KEY_NAME)',
+        );
+      }
+    }
     // Sharing a database, only the publisher recovers: it takes the lease (and recovers) in its first cycle.
     if (!this.storage.coordination) await this.recover();
     await this.tailer?.start();

@@ -132,6 +132,11 @@ export interface Coordination {
    * above the commit watermark) and repair the heads of their logs. Returns how many were deleted.
    */
   beginTurn(fence: number): Promise<number>;
+  /**
+   * Record the verifier key of the processes sharing this database, if none is recorded yet, and
+   * return the recorded one: every process must sign checkpoints with the same key.
+   */
+  claimVerifierKey(verifierKey: string): Promise<string>;
 }
 
 /** The sequencer-lease turn an append belongs to (engines shared by several processes). */

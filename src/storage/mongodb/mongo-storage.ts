@@ -113,6 +113,7 @@ export class MongoStorage implements LogStorage {
     this.coordination = {
       leases: new MongoLeaseStore(this.db, this.writeConcern()),
       beginTurn: (fence) => this.beginTurn(fence),
+      claimVerifierKey: (key) => this.claimVerifierKey(key),
     };
   }
 
@@ -126,6 +127,18 @@ export class MongoStorage implements LogStorage {
   private async committedPos(): Promise<number> {
     const doc = await this.counters.findOne({ _id: COMMITTED_ID });
     return doc?.value ?? 0;
+  }
+
+  private async claimVerifierKey(verifierKey: string): Promise<string> {
+    const meta = this.db.collection<{ _id: string; value: string }>('meta', { writeConcern: this.writeConcern() });
+    try {
+      await meta.insertOne({ _id: 'verifierKey', value: verifierKey });
+      return verifierKey;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    const doc = await meta.findOne({ _id: 'verifierKey' });
+    return doc!.value;
   }
 
   private async beginTurn(fence: number): Promise<number> {
