@@ -6,13 +6,17 @@ import { ApiError, httpStatusFor } from '../errors.js';
 import { chargeOperation } from './operations.js';
 import { clientKey, retryAfterSeconds, type RateLimits } from './rate-limit.js';
 
-/** The remote address of the HTTP request behind a context object (set by the context function). */
-const remoteAddresses = new WeakMap<object, string>();
+/**
+ * The remote address of the HTTP request, kept on the context object by the context function. A symbol
+ * property, because Apollo hands plugins a shallow clone of the context (Object.assign copies it).
+ */
+const REMOTE_ADDRESS = Symbol('remoteAddress');
 
 export function rememberRemoteAddress<T extends object>(context: T, address: string | undefined): T {
-  if (address) remoteAddresses.set(context, address);
-  return context;
+  return Object.assign(context, { [REMOTE_ADDRESS]: address });
 }
+
+const remoteAddressOf = (context: object): string | undefined => (context as { [REMOTE_ADDRESS]?: string })[REMOTE_ADDRESS];
 
 export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLimits: RateLimits }): ApolloServerPlugin<C> {
   return {
@@ -21,7 +25,7 @@ export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLi
       return {
         async didResolveOperation({ operation, document, request, contextValue }) {
           if (!operation) return;
-          const client = clientKey(contextValue.principal, remoteAddresses.get(contextValue));
+          const client = clientKey(contextValue.principal, remoteAddressOf(contextValue));
           try {
             await chargeOperation(opts.rateLimits, client, document, operation, request.variables);
           } catch (err) {
