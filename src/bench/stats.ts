@@ -74,3 +74,10 @@ export function mean(xs: readonly number[]): number {
 
 /** Milliseconds since an arbitrary origin, sub-millisecond resolution. */
 export const nowMs = (): number => performance.now();
+
+/** A sample budget: at most `max` iterations, stopping early after `seconds` once `min` are done. */
+export function budget(max: number, seconds: number, min = 5): () => boolean {
+  const end = performance.now() + seconds * 1000;
+  let i = 0;
+  return () => i < max && (i++ < min || performance.now() < end);
+}

@@ -12,7 +12,8 @@ import { GraphQLClient } from '../http.js';
 import { CONSISTENCY, INCLUSION, RANGE, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
-import { nowMs, roundSummary, summarize } from '../stats.js';
+import { budget, nowMs, roundSummary, summarize } from '../stats.js';
+import { sized } from '../sizes.js';
 import { rng } from '../events.js';
 
 const RANGE_LEN = 1000;
@@ -45,16 +46,19 @@ export const proofs: Scenario = {
     '(random leaf), consistency (random old size to the checkpoint) and 1,000-event range proofs (random start) at the ' +
     'checkpoint of the big log; range proof hash counts for lengths 1-1000; client verification rates of the core functions.',
   async run(ctx) {
-    const { engine, options } = ctx;
+    const { engine } = ctx;
     const ds = ctx.dataset!;
     const app = ds.bigLog;
     const size = ds.bigSize;
     const r = rng(5);
     const randInt = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo)); // [lo, hi)
-    const serverSamples = options.quick ? 200 : 2000;
-    const httpSamples = options.quick ? 30 : 300;
-    const rangeServerSamples = options.quick ? 20 : 200;
-    const rangeHttpSamples = options.quick ? 10 : 50;
+    const serverSamples = sized(ctx, { quick: 200, full: 2000, slowQuick: 20, slowFull: 300 });
+    const httpSamples = sized(ctx, { quick: 30, full: 300, slowQuick: 5, slowFull: 50 });
+    const rangeServerSamples = sized(ctx, { quick: 20, full: 200, slowQuick: 3, slowFull: 30 });
+    const rangeHttpSamples = sized(ctx, { quick: 10, full: 50, slowQuick: 2, slowFull: 10 });
+    const perLength = sized(ctx, { quick: 20, full: 50, slowQuick: 3, slowFull: 10 });
+    // Each sampling loop stops early after this many seconds (shared, noisy machine; slow engines).
+    const seconds = sized(ctx, { quick: 4, full: 60, slowQuick: 3, slowFull: 30 });
 
     const config = loadConfig({ ...ds.server.env });
     const { storage } = await openStorage(config);
@@ -76,7 +80,7 @@ export const proofs: Scenario = {
       // --- server time ----------------------------------------------------------------------
       const time = async (n: number, call: () => Promise<unknown>) => {
         const xs: number[] = [];
-        for (let i = 0; i < n; i++) {
+        for (const more = budget(n, seconds); more(); ) {
           const t = nowMs();
           await call();
           xs.push(nowMs() - t);
@@ -84,7 +88,7 @@ export const proofs: Scenario = {
         return summarize(xs);
       };
       ctx.log(`5: server time at ${size} leaves`);
-      await time(50, () => service.inclusionProof(app, randInt(0, size))); // warm-up
+      await time(Math.min(50, serverSamples), () => service.inclusionProof(app, randInt(0, size))); // warm-up
       const incServer = await time(serverSamples, () => service.inclusionProof(app, randInt(0, size)));
       const conServer = await time(serverSamples, () => service.consistencyProof(app, randInt(1, size), size));
       const rangeServer = await time(rangeServerSamples, () => {
@@ -98,7 +102,7 @@ export const proofs: Scenario = {
       let worst = 0;
       for (const len of [1, 10, 100, 1000].filter((l) => l <= size)) {
         const counts: number[] = [];
-        for (let i = 0; i < 50; i++) {
+        for (let i = 0; i < perLength; i++) {
           const start = randInt(0, size - len + 1);
           const p = await service.rangeProof(app, start, start + len);
           counts.push(p.leftHashes.length + p.rightHashes.length);
@@ -115,7 +119,7 @@ export const proofs: Scenario = {
       const trivial: number[] = [];
       const incProofs: Array<{ leaf: Uint8Array; index: number; hashes: Uint8Array[] }> = [];
       const conProofs: Array<{ from: number; fromRoot: Uint8Array; hashes: Uint8Array[] }> = [];
-      for (let i = 0; i < httpSamples; i++) {
+      for (const more = budget(httpSamples, seconds); more(); ) {
         let t = nowMs();
         const a = await client.request<{ inclusionProof: { leafIndex: number; treeSize: number; leafHash: string; hashes: string[] } }>(INCLUSION, {
           app,
@@ -138,7 +142,7 @@ export const proofs: Scenario = {
       }
       const rng1000: number[] = [];
       const rangeProofs: Array<{ start: number; end: number; left: Uint8Array[]; right: Uint8Array[]; events: EventJson[] }> = [];
-      for (let i = 0; i < rangeHttpSamples; i++) {
+      for (const more = budget(rangeHttpSamples, seconds, 2); more(); ) {
         const start = randInt(0, size - RANGE_LEN + 1);
         const t = nowMs();
         const p = await client.request<{ rangeProof: { start: number; end: number; leftHashes: string[]; rightHashes: string[]; events: EventJson[] } }>(

@@ -5,7 +5,8 @@ import { EVENT_TYPES } from '../events.js';
 import { EVENTS_PAGE, TRIVIAL } from '../queries.js';
 import { figure, type Figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
-import { nowMs, roundSummary, summarize } from '../stats.js';
+import { budget, nowMs, roundSummary, summarize } from '../stats.js';
+import { sized } from '../sizes.js';
 
 const PAGE = 100;
 const DEEP_PAGE = 1000;
@@ -23,9 +24,11 @@ export const queries: Scenario = {
     'deepest page up to 1000 reached by walking cursors; filter kinds none, sourceAppIds (6 of the 10 small logs), ' +
     'eventTypes (2 of 8), from/to (middle half of the time span). Samples alternate page 1, deep page and the trivial query.',
   async run(ctx) {
-    const { engine, options } = ctx;
+    const { engine } = ctx;
     const ds = ctx.dataset!;
-    const samples = options.quick ? 30 : 200;
+    const samples = sized(ctx, { quick: 30, full: 200, slowQuick: 5, slowFull: 50 });
+    // Per filter kind: the walk and the sampling each stop early at this many seconds.
+    const seconds = sized(ctx, { quick: 5, full: 120, slowQuick: 3, slowFull: 40 });
     const span = ds.tsEnd - ds.tsStart;
     const kinds: Array<{ name: string; filter: Record<string, unknown> }> = [
       { name: 'none', filter: {} },
@@ -38,7 +41,7 @@ export const queries: Scenario = {
     ];
     const client = new GraphQLClient(ds.server.url, { maxSockets: 1 });
     const figures: Figure[] = [];
-    const details: Record<string, unknown> = { pageSize: PAGE, samplesPerPage: samples, dataset: { events: ds.total, bigLog: ds.bigSize } };
+    const details: Record<string, unknown> = { pageSize: PAGE, maxSamplesPerPage: samples, secondsBudgetPerStep: seconds, dataset: { events: ds.total, bigLog: ds.bigSize } };
     try {
       for (const kind of kinds) {
         // Walk to the deep page; the cursor that opens it is kept.
@@ -46,7 +49,8 @@ export const queries: Scenario = {
         let after: string | null = null;
         let deepAfter: string | null = null;
         let depth = 0;
-        for (let page = 1; page <= DEEP_PAGE; page++) {
+        const walking = budget(DEEP_PAGE, seconds, 2);
+        for (let page = 1; walking(); page++) {
           const t = nowMs();
           const r: Page = await client.request<Page>(EVENTS_PAGE, { filter: kind.filter, first: PAGE, after });
           walk.push(nowMs() - t);
@@ -60,7 +64,8 @@ export const queries: Scenario = {
         const first: number[] = [];
         const deep: number[] = [];
         const trivial: number[] = [];
-        for (let i = 0; i < samples; i++) {
+        const sampling = budget(samples, seconds);
+        while (sampling()) {
           let t = nowMs();
           await client.request(EVENTS_PAGE, { filter: kind.filter, first: PAGE, after: null });
           first.push(nowMs() - t);
@@ -84,12 +89,13 @@ export const queries: Scenario = {
           }),
           figure(engine.name, `page ${depth} / page 1 (p95), filter ${kind.name}`, sd.p95 / s1.p95, 'x', {
             target: { op: '<=', value: 2, text: 'page 1000 within 2x of page 1' },
-            ...(depth < DEEP_PAGE ? { note: `only ${depth} full pages match in this data set` } : {}),
+            ...(depth < DEEP_PAGE ? { note: `walk stopped at page ${depth} (data set size or time budget)` } : {}),
           }),
         );
         details[kind.name] = {
           filter: kind.filter,
           deepPage: depth,
+          pagesWalked: walk.length,
           page1Ms: roundSummary(s1),
           deepPageMs: roundSummary(sd),
           trivialMs: roundSummary(st),
