@@ -137,6 +137,12 @@ export interface Coordination {
    * return the recorded one: every process must sign checkpoints with the same key.
    */
   claimVerifierKey(verifierKey: string): Promise<string>;
+  /**
+   * Call `onCommit` whenever any process commits, where the server can push that (MongoDB change
+   * streams on a replica set or sharded cluster). Returns a stop function, or null where the server
+   * cannot (a standalone server, FerretDB): callers then poll readCommitted.
+   */
+  watchCommits(onCommit: () => void, onError: (err: unknown) => void): (() => Promise<void>) | null;
 }
 
 /** The sequencer-lease turn an append belongs to (engines shared by several processes). */

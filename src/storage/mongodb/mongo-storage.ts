@@ -114,6 +114,7 @@ export class MongoStorage implements LogStorage {
       leases: new MongoLeaseStore(this.db, this.writeConcern()),
       beginTurn: (fence) => this.beginTurn(fence),
       claimVerifierKey: (key) => this.claimVerifierKey(key),
+      watchCommits: (onCommit, onError) => this.watchCommits(onCommit, onError),
     };
   }
 
@@ -127,6 +128,15 @@ export class MongoStorage implements LogStorage {
   private async committedPos(): Promise<number> {
     const doc = await this.counters.findOne({ _id: COMMITTED_ID });
     return doc?.value ?? 0;
+  }
+
+  /** Change streams exist only on replica sets and sharded clusters; FerretDB reports standalone. */
+  private watchCommits(onCommit: () => void, onError: (err: unknown) => void): (() => Promise<void>) | null {
+    if (this.deployment?.topology === 'standalone') return null;
+    const stream = this.counters.watch([{ $match: { 'documentKey._id': COMMITTED_ID } }]);
+    stream.on('change', () => onCommit());
+    stream.on('error', onError);
+    return () => stream.close();
   }
 
   private async claimVerifierKey(verifierKey: string): Promise<string> {
