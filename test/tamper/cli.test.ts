@@ -8,6 +8,9 @@
 // A page's finding names the page's start, so where the server refuses a page or serves a proof that does not
 // fold, the default audit names position 0 (the page start) and the fine audit the first one-event page whose
 // proof material (which reaches past the page) is wrong — at or before the tampered position, never after.
+// A bad tree node is named by the positions whose proofs carry it (its sibling subtree), not by its own leaves.
+// The random spot checks of the default audit cannot move its first bad position: only the altered leaf's own
+// inclusion proof fails, at that same position.
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,8 +132,8 @@ const tampers: Tamper[] = [
     at: 20,
     // The whole-log page needs no inner node; only the fine audit, whose proofs of 16..19 carry it, sees it
     // (the default audit's 3 random spot checks see it only if one lands on 16..19): see the it.fails below.
-    default: exact(16, 'BAD_INCLUSION_PROOF'),
-    fine: exact(16, 'BAD_RANGE_PROOF', 'BAD_INCLUSION_PROOF'),
+    default: { ...exact(16, 'BAD_INCLUSION_PROOF'), proofPosition: true },
+    fine: { ...exact(16, 'BAD_RANGE_PROOF', 'BAD_INCLUSION_PROOF'), proofPosition: true },
   },
   {
     name: "alter the latest checkpoint's signed note",
