@@ -23,7 +23,7 @@ beforeAll(async () => {
   dbName = freshDbName();
   // Processes sharing a database must sign with one key.
   const keyFile = loadSigningKey({ dataDir: mkdtempSync(join(tmpdir(), 'chainlog-shared-key-')) }).source;
-  const env = { MONGODB_URI: mongo.uri, MONGODB_DB: dbName, CHECKPOINT_INTERVAL_MS: '200', LEASE_TTL_MS: '2000', AUTH: 'off', SIGNING_KEY_FILE: keyFile };
+  const env = { MONGODB_URI: mongo.uri, MONGODB_DB: dbName, CHECKPOINT_INTERVAL_MS: '200', LEASE_TTL_MS: '2000', SIGNING_KEY_FILE: keyFile };
   // One at a time: each must find the schema the previous one made.
   for (let i = 0; i < PROCESSES; i++) services.push(await startService({ env }));
 }, 180_000);
@@ -100,7 +100,7 @@ describe(`${PROCESSES} API processes sharing one database`, () => {
 
     // A process with another signing key may not join.
     await expect(
-      startService({ env: { MONGODB_URI: mongo.uri, MONGODB_DB: dbName, AUTH: 'off' }, startTimeoutMs: 30_000 }),
+      startService({ env: { MONGODB_URI: mongo.uri, MONGODB_DB: dbName }, startTimeoutMs: 30_000 }),
     ).rejects.toThrow(/signed with .* same SIGNING_KEY_FILE/);
 
     // One publisher for the whole run: the publisher lease never changed hands.
