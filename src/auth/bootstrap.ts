@@ -38,8 +38,13 @@ export function loadBootstrapKey(config: Pick<Config, 'ADMIN_API_KEY' | 'DATA_DI
   }
   mkdirSync(config.DATA_DIR, { recursive: true });
   const secret = generateSecret();
-  // wx: never overwrite a key another process wrote in the meantime.
-  writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  // wx: never overwrite a key another process (a replica on a shared volume) wrote in the meantime.
+  try {
+    writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadBootstrapKey(config, logger);
+    throw err;
+  }
   chmodSync(path, 0o600);
   logger.warn(
     { path, adminApiKey: secret },

@@ -94,7 +94,7 @@ describe('roles matrix over HTTP', () => {
 
 describe('authentication', () => {
   it('without a key, with a wrong or malformed key: UNAUTHENTICATED, HTTP 401', async () => {
-    for (const headers of [{}, { 'x-api-key': 'clk_wrong' }, { authorization: 'Basic abc' }, { authorization: `Bearer ${keys.reader}x` }]) {
+    for (const headers of [{}, { 'x-api-key': 'clk_wrong' } as Record<string, string>, { authorization: 'Basic abc' }, { authorization: `Bearer ${keys.reader}x` }]) {
       const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"query":"{ serverInfo { version } }"}' });
       expect(res.status).toBe(401);
       expect(((await res.json()) as any).errors[0].extensions.code).toBe('UNAUTHENTICATED');

@@ -104,7 +104,7 @@ describe('docker-compose.yml', () => {
 
   it('runs the simulator against the load balancer', () => {
     const sim = svc('simulator');
-    expect(commandOf(sim)).toMatch(/npm ci && npm run simulate -- --url http:\/\/lb(:80)?\s/);
+    expect(commandOf(sim)).toMatch(/npm ci && CHAINLOG_API_KEY=\$\$\(cat \/var\/lib\/chainlog\/admin-api-key\) npm run simulate -- --url http:\/\/lb(:80)?\s/);
     expect(Object.keys(dependsOn(sim))).toEqual(['lb']);
   });
 
