@@ -2,12 +2,25 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Build the FerretDB-based MongoDB test server once, before any suite needs it.
     globalSetup: ['test/support/mongo-global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     // 2-core machines: keep parallelism modest so timing-sensitive end-to-end tests stay stable.
     maxWorkers: 2,
+    projects: [
+      // Everything, with the end-to-end suites on the embedded engine (SQLite). Suites of the
+      // MongoDB engine itself start their own MongoDB test server.
+      { extends: true, test: { name: 'default', include: ['test/**/*.test.ts'] } },
+      // The end-to-end and crash suites again, on MongoDB (FerretDB here; MONGODB_TEST_URI for a real one).
+      {
+        extends: true,
+        test: {
+          name: 'e2e-mongodb',
+          include: ['test/e2e/**/*.test.ts', 'test/reliability/**/*.test.ts'],
+          globalSetup: ['test/support/mongo-global-setup.ts', 'test/support/mongo-e2e-setup.ts'],
+        },
+      },
+    ],
   },
 });

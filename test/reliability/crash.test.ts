@@ -27,6 +27,7 @@ import {
   type NoteVerifier,
 } from '../../src/core/index.js';
 import { CrashableService, freePort, prng } from './crash-harness.js';
+import { e2eMongoUri } from '../support/e2e-engine.js';
 
 const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : Math.floor(Math.random() * 2 ** 31);
 const ROUNDS = 5;
@@ -170,7 +171,7 @@ describe('crash safety under concurrent ingest', () => {
     onTestFailed(() => console.log(`crash test failed with seed ${SEED}; service output (warn and above):\n${svc?.output()}`));
     const port = await freePort();
     // As the e2e suite: CHAINLOG_E2E_MONGODB_URI runs it on MongoDB (one database, kept across restarts).
-    const mongo = process.env.CHAINLOG_E2E_MONGODB_URI;
+    const mongo = e2eMongoUri();
     const engine: Record<string, string> = mongo ? { MONGODB_URI: mongo, MONGODB_DB: `crash_${process.pid}_${Date.now().toString(36)}` } : {};
     svc = new CrashableService(port, dataDir, { CHECKPOINT_INTERVAL_MS: '100', AUTH: 'off', ...engine });
     await svc.start();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { e2eMongoUri } from './e2e-engine.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -61,7 +62,7 @@ async function freePort(): Promise<number> {
  * (each service gets its own database).
  */
 function engineEnv(): Record<string, string> {
-  const uri = process.env.CHAINLOG_E2E_MONGODB_URI;
+  const uri = e2eMongoUri();
   return uri ? { MONGODB_URI: uri, MONGODB_DB: `e2e_${process.pid}_${Date.now().toString(36)}` } : {};
 }
 
