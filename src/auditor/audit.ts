@@ -137,6 +137,16 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   }
   const cp = opened.checkpoint;
   report.checkpoint = { treeSize: cp.size, rootHash: toHex(cp.rootHash) };
+  // The signed note is the truth; the service's own fields must say the same, or it misleads clients.
+  if (served.treeSize !== cp.size || served.rootHash !== toHex(cp.rootHash)) {
+    findings.push(
+      finding(
+        'BAD_CHECKPOINT',
+        cp.size,
+        `the service serves size ${served.treeSize} and root ${served.rootHash} for a checkpoint whose signed note says size ${cp.size} and root ${toHex(cp.rootHash)}`,
+      ),
+    );
+  }
   const head = { treeSize: cp.size, rootHash: cp.rootHash };
 
   // 2. Accept it only if it extends the checkpoint trusted last time.

@@ -4,8 +4,10 @@ import { z } from 'zod';
 export const SERVER_INFO = `query { serverInfo { originPrefix } }`;
 export const serverInfoSchema = z.object({ serverInfo: z.object({ originPrefix: z.string() }) });
 
-export const LATEST_CHECKPOINT = `query Checkpoint($app: String!) { checkpoint(sourceAppId: $app) { note } }`;
-export const checkpointSchema = z.object({ checkpoint: z.object({ note: z.string() }).nullable() });
+export const LATEST_CHECKPOINT = `query Checkpoint($app: String!) { checkpoint(sourceAppId: $app) { note treeSize rootHash } }`;
+export const checkpointSchema = z.object({
+  checkpoint: z.object({ note: z.string(), treeSize: z.number(), rootHash: z.string() }).nullable(),
+});
 
 export const RANGE_PROOF = `query Range($app: String!, $start: SafeInt!, $end: SafeInt!, $size: SafeInt!) {
   rangeProof(sourceAppId: $app, start: $start, end: $end, treeSize: $size) {
