@@ -21,7 +21,7 @@ export const proofReady: Scenario = {
     'Baseline: the logEvent acknowledgement latency itself; an ideal 1 s publisher gives p50 500 ms, p95 950 ms.',
   async run(ctx) {
     const { engine, options } = ctx;
-    const seconds = options.quick ? 4 : 30;
+    const seconds = options.quick ? 3 : 30;
     return withServer({ engine, label: 's3', env: { CHECKPOINT_INTERVAL_MS: String(INTERVAL_MS) } }, async (server) => {
       const http = new GraphQLClient(server.url, { maxSockets: 2 });
       const ws = wsClient(server.wsUrl);

@@ -58,7 +58,7 @@ export const proofs: Scenario = {
     const rangeHttpSamples = sized(ctx, { quick: 10, full: 50, slowQuick: 2, slowFull: 10 });
     const perLength = sized(ctx, { quick: 20, full: 50, slowQuick: 3, slowFull: 10 });
     // Each sampling loop stops early after this many seconds (shared, noisy machine; slow engines).
-    const seconds = sized(ctx, { quick: 4, full: 60, slowQuick: 3, slowFull: 30 });
+    const seconds = sized(ctx, { quick: 4, full: 60, slowQuick: 1.5, slowFull: 15 });
 
     const config = loadConfig({ ...ds.server.env });
     const { storage } = await openStorage(config);

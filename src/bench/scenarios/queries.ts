@@ -28,7 +28,7 @@ export const queries: Scenario = {
     const ds = ctx.dataset!;
     const samples = sized(ctx, { quick: 30, full: 200, slowQuick: 5, slowFull: 50 });
     // Per filter kind: the walk and the sampling each stop early at this many seconds.
-    const seconds = sized(ctx, { quick: 5, full: 120, slowQuick: 3, slowFull: 40 });
+    const seconds = sized(ctx, { quick: 5, full: 120, slowQuick: 1.5, slowFull: 20 });
     const span = ds.tsEnd - ds.tsStart;
     const kinds: Array<{ name: string; filter: Record<string, unknown> }> = [
       { name: 'none', filter: {} },

@@ -91,7 +91,7 @@ export const scaling: Scenario = {
       };
     }
     const k = Math.max(2, Math.min(4, cpus().length));
-    const total = sized(ctx, { quick: 4_000, full: 100_000, slowQuick: 1_000, slowFull: 5_000 });
+    const total = sized(ctx, { quick: 4_000, full: 100_000, slowQuick: 500, slowFull: 5_000 });
     const one = await (async () => {
       const server = await startServer({ engine, label: 's8-one' });
       try {

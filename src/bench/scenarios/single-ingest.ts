@@ -6,6 +6,7 @@ import { LOG_EVENT, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
+import { sized } from '../sizes.js';
 import { roundSummary, summarize } from '../stats.js';
 
 const CLIENTS = 64;
@@ -18,7 +19,7 @@ export const singleIngest: Scenario = {
     '{ serverInfo { version } } on POST /graphql with 64 clients; rounds alternate, best of each.',
   async run(ctx) {
     const { engine, options } = ctx;
-    const seconds = options.quick ? 2 : 15;
+    const seconds = sized(ctx, { quick: 2, full: 15, slowQuick: 1 });
     const rounds = options.quick ? 1 : 2;
     const source = new EventSource({ seed: 2, apps: appNames('single', 10) });
     const trivialBody = JSON.stringify({ query: TRIVIAL });
