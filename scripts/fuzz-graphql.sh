@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Schema-driven GraphQL fuzzing of the live service with Schemathesis (PyPI), as CI runs it:
+#   scripts/fuzz-graphql.sh            # FUZZ_MAX_EXAMPLES (default 25) per operation, FUZZ_MAX_TIME s (default 110)
+# Creates .venv-fuzz/ (git-ignored) with a pinned Schemathesis, starts chainlog (AUTH=off, introspection on,
+# fresh DATA_DIR, a few seeded events), runs Schemathesis against /graphql failing on any 5xx, then checks
+# (scripts/fuzz/schemathesis_hooks.py: scalars, and a check that fails on any 5xx or INTERNAL_SERVER_ERROR),
+# then that the service is still up, that every log verifies (verifyLog ok), and that nothing was logged as
+# an unexpected error. Exit status 0 only if all of that holds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCHEMATHESIS_VERSION=4.32.5
+VENV=.venv-fuzz
+MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-25}
+MAX_TIME=${FUZZ_MAX_TIME:-110}
+SEED=${FUZZ_SEED:-$RANDOM}
+
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+DATA_DIR=$(mktemp -d -t chainlog-fuzz-XXXXXX)
+LOG="$DATA_DIR/service.log"
+URL="http://127.0.0.1:$PORT"
+
+AUTH=off NODE_ENV=test LOG_LEVEL=warn HOST=127.0.0.1 PORT=$PORT DATA_DIR="$DATA_DIR" CHECKPOINT_INTERVAL_MS=200 \
+  node --import tsx src/main.ts >"$LOG" 2>&1 &
+PID=$!
+cleanup() {
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+  rm -rf "$DATA_DIR"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 300); do
+  curl -fsS "$URL/healthz" >/dev/null 2>&1 && break
+  kill -0 "$PID" 2>/dev/null || { echo "chainlog exited before it was ready:"; cat "$LOG"; exit 1; }
+  sleep 0.2
+done
+curl -fsS "$URL/healthz" >/dev/null
+
+gql() { curl -sS -X POST "$URL/graphql" -H 'content-type: application/json' --data "$1"; }
+NOW=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+for app in fuzz-a fuzz-b; do
+  gql "{\"query\":\"mutation(\$in: [LogEventInput!]!) { logEvents(inputs: \$in) { seq } }\",\"variables\":{\"in\":[{\"eventType\":\"seed\",\"timestamp\":\"$NOW\",\"sourceAppId\":\"$app\",\"payload\":{\"k\":1}},{\"eventType\":\"seed\",\"timestamp\":\"$NOW\",\"sourceAppId\":\"$app\",\"payload\":{\"k\":2}}]}}" >/dev/null
+done
+gql '{"query":"mutation { publishCheckpoints { treeSize } }"}' >/dev/null
+
+echo "schemathesis $SCHEMATHESIS_VERSION against $URL/graphql (max $MAX_EXAMPLES examples per operation, ${MAX_TIME}s, seed $SEED)"
+STATUS=0
+PYTHONPATH="$PWD/scripts/fuzz${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+  "$VENV/bin/schemathesis" run "$URL/graphql" \
+  --checks no_internal_server_error \
+  --max-examples "$MAX_EXAMPLES" \
+  --max-time "$MAX_TIME" \
+  --seed "$SEED" \
+  --request-timeout 10 \
+  --no-color || STATUS=$?
+
+echo "--- after fuzzing"
+if ! kill -0 "$PID" 2>/dev/null || ! curl -fsS "$URL/healthz" >/dev/null; then
+  echo "FAIL: the service is down"; cat "$LOG"; exit 1
+fi
+APPS=$(gql '{"query":"{ logs(first: 500) { edges { node { sourceAppId } } } }"}' | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const e of JSON.parse(s).data.logs.edges)console.log(e.node.sourceAppId)})')
+while IFS= read -r app; do
+  [ -z "$app" ] && continue
+  REPORT=$(node -e 'process.stdout.write(JSON.stringify({query:"query($a: String!) { verifyLog(sourceAppId: $a) { ok firstBadSeq problems { kind message } } }",variables:{a:process.argv[1]}}))' "$app" | curl -sS -X POST "$URL/graphql" -H 'content-type: application/json' --data-binary @-)
+  if ! echo "$REPORT" | grep -q '"ok":true'; then echo "FAIL: verifyLog $app: $REPORT"; STATUS=1; fi
+done <<<"$APPS"
+echo "logs verified: $(echo "$APPS" | grep -c . || true)"
+if grep -q 'unexpected error' "$LOG"; then
+  echo "FAIL: the service logged unexpected errors:"; grep 'unexpected error' "$LOG" | head -20; STATUS=1
+fi
+exit $STATUS
