@@ -107,7 +107,8 @@ export function machineInfo(): MachineInfo {
     loadAverageAtStart: loadavg().map((x) => Number(x.toFixed(2))),
     os: `${platform()} ${release()} ${arch()}`,
     node: process.version,
-    gitCommit: git(['rev-parse', 'HEAD']),
+    // An export without .git (e.g. git archive) can say which commit it is through BENCH_GIT_COMMIT.
+    gitCommit: git(['rev-parse', 'HEAD']) ?? process.env.BENCH_GIT_COMMIT ?? null,
     gitDirty: status === null ? null : status.length > 0,
   };
 }
