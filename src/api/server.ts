@@ -59,6 +59,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
+  // Idle keep-alive sockets outlive the usual client and load-balancer idle timeouts (60 s), so a
+  // client never reuses a socket the server is closing at that moment (ECONNRESET under load).
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   const ws = attachGraphqlWs({ httpServer, path: GRAPHQL_PATH, schema, deps, formatError, hardening });
   const apollo = await startApollo({
     schema,
