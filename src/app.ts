@@ -55,8 +55,11 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
     async close() {
       ready = false;
       await api.close();
+      logger.debug('api closed');
       await service.stop();
+      logger.debug('log service stopped');
       await storage.close();
+      logger.debug('storage closed');
     },
   };
 }

@@ -25,6 +25,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (closing) return;
     closing = true;
     app.logger.info({ signal }, 'shutting down');
+    // Never hang on the way out: a stuck connection must not keep a stopped process alive.
+    setTimeout(() => {
+      app.logger.error('shutdown took longer than 20 s; exiting now');
+      process.exit(1);
+    }, 20_000).unref();
     app.close().then(
       () => process.exit(0),
       (err) => {

@@ -35,6 +35,8 @@ export async function startApollo(opts: ApolloOptions): Promise<ApolloServer<Api
     validationRules: opts.limits.validationRules,
     parseOptions: opts.limits.parseOptions,
     persistedQueries: false,
+    // src/main.ts owns SIGINT/SIGTERM and closes everything in order; a second handler would race it.
+    stopOnTerminationSignals: false,
     logger: opts.logger,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: opts.httpServer }),
