@@ -36,6 +36,8 @@ export const proofReady: Scenario = {
         const deadline = Date.now() + 15_000;
         while (checkpoints.length === 0) {
           if (Date.now() > deadline) throw new Error('no checkpointPublished received within 15 s');
+          // The log must grow each time: the interval may have published before the subscription was live.
+          await http.request(LOG_EVENT, { input: source.next() });
           await http.request(PUBLISH);
           await sleep(200);
         }

@@ -1,0 +1,210 @@
+// `npm run scale`: horizontal scaling, demonstrated. Starts K chainlog processes on one MongoDB
+// database behind a small round-robin load balancer on loopback, and measures batch ingest through
+// the balancer with 1 process and with K (same clients, same events), checking that every
+// acknowledged event is stored exactly once.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { loadSigningKey } from '../src/log/signing-key.js';
+import { createGenerator } from '../src/simulator/generator.js';
+import { ensureServerBinary } from './mongo-test-server/binary.js';
+import { startServerProcess, stopServerProcess } from './mongo-test-server/server-process.js';
+import { startLoadBalancer } from './scale/load-balancer.js';
+
+const HELP = `Usage: npm run scale -- [options]
+  --processes K           API processes in the scaled run (default 3)
+  --events N              events to ingest in each run (default 20000)
+  --batch B               events per logEvents call (default 500)
+  --clients C             concurrent clients in both runs (default 4 per process of the scaled run)
+  --mongodb-uri URI       MongoDB to use (default: MONGODB_URI, else a FerretDB test server started here)
+  --json                  print the result as JSON
+`;
+
+const optionsSchema = z.object({
+  processes: z.coerce.number().int().min(2).max(16),
+  events: z.coerce.number().int().min(100).max(10_000_000),
+  batch: z.coerce.number().int().min(1).max(1000),
+  clients: z.coerce.number().int().min(1).max(256).optional(),
+  'mongodb-uri': z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').optional(),
+  json: z.boolean(),
+});
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => ok(port));
+    });
+  });
+}
+
+interface Api {
+  url: string;
+  child: ChildProcess;
+  dataDir: string;
+}
+
+/** Children still running: killed if this script exits early (an error, a timeout, Ctrl-C). */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
+async function startApi(env: Record<string, string>): Promise<Api> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-api-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH: 'off' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while ((await fetch(`${url}/healthz`).then((r) => r.status, () => 0)) !== 200) {
+    if (child.exitCode !== null) throw new Error(`chainlog exited with ${child.exitCode} before it was ready`);
+    if (Date.now() > deadline) throw new Error('chainlog was not ready within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, child, dataDir };
+}
+
+async function stopApi(api: Api): Promise<void> {
+  if (api.child.exitCode === null) {
+    const exited = new Promise((r) => api.child.once('exit', r));
+    api.child.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(api.dataDir, { recursive: true, force: true });
+}
+
+const LOG_EVENTS = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }`;
+
+/** Ingests `events` events through `url` with `clients` concurrent clients; events/s. */
+async function ingest(url: string, events: number, batch: number, clients: number, seed: number): Promise<number> {
+  const generator = createGenerator({ seed, apps: 5 });
+  const bodies: string[] = [];
+  for (let sent = 0; sent < events; sent += batch) {
+    const inputs = Array.from({ length: Math.min(batch, events - sent) }, () => generator.next().input);
+    bodies.push(JSON.stringify({ query: LOG_EVENTS, variables: { inputs } }));
+  }
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const json = (await res.json()) as { errors?: unknown[] };
+        if (res.status !== 200 || json.errors) throw new Error(`ingest failed: ${res.status} ${JSON.stringify(json.errors)}`);
+      }
+    }),
+  );
+  return events / ((performance.now() - t0) / 1000);
+}
+
+async function storedEvents(url: string): Promise<number> {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ logs(first: 500) { edges { node { size } } } }' }),
+  });
+  const json = (await res.json()) as { data: { logs: { edges: Array<{ node: { size: number } }> } } };
+  return json.data.logs.edges.reduce((sum, e) => sum + e.node.size, 0);
+}
+
+async function run(processes: number, o: z.infer<typeof optionsSchema>, mongoUri: string, keyFile: string, clients: number) {
+  const env = { MONGODB_URI: mongoUri, MONGODB_DB: `scale_${processes}_${Date.now().toString(36)}`, SIGNING_KEY_FILE: keyFile };
+  const apis: Api[] = [];
+  try {
+    // One at a time: each finds the schema and key the first recorded.
+    for (let i = 0; i < processes; i++) apis.push(await startApi(env));
+    process.stderr.write(`${processes} process(es) ready; ingesting ${o.events} events\n`);
+    const lb = await startLoadBalancer(apis.map((a) => a.url));
+    try {
+      const eventsPerSecond = await ingest(lb.url, o.events, o.batch, clients, processes);
+      const stored = await storedEvents(lb.url);
+      if (stored !== o.events) throw new Error(`${o.events} events acknowledged but ${stored} stored`);
+      return { processes, clients, events: o.events, eventsPerSecond: Math.round(eventsPerSecond), stored };
+    } finally {
+      await lb.close();
+    }
+  } finally {
+    await Promise.all(apis.map(stopApi));
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      processes: { type: 'string', default: '3' },
+      events: { type: 'string', default: '20000' },
+      batch: { type: 'string', default: '500' },
+      clients: { type: 'string' },
+      'mongodb-uri': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const parsed = optionsSchema.safeParse(values);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) process.stderr.write(`--${i.path.join('.')}: ${i.message}\n`);
+    process.stderr.write(HELP);
+    return 2;
+  }
+  const o = parsed.data;
+  const clients = o.clients ?? 4 * o.processes;
+
+  let mongoUri = o['mongodb-uri'] ?? process.env.MONGODB_URI;
+  process.stderr.write(mongoUri ? `using ${mongoUri}\n` : 'starting a MongoDB test server (FerretDB)\n');
+  let stopMongo = async () => undefined;
+  if (!mongoUri) {
+    const binary = await ensureServerBinary((line) => process.stderr.write(`${line}\n`));
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-mongo-'));
+    const server = await startServerProcess({ binary, listen: '127.0.0.1:0', dataDir });
+    mongoUri = server.uri;
+    stopMongo = async () => {
+      await stopServerProcess(server);
+      rmSync(dataDir, { recursive: true, force: true });
+    };
+  }
+  const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-key-'));
+  const keyFile = loadSigningKey({ dataDir: keyDir }).source;
+  try {
+    const one = await run(1, o, mongoUri, keyFile, clients);
+    const many = await run(o.processes, o, mongoUri, keyFile, clients);
+    const result = { mongoUri: mongoUri.replace(/\/\/[^@/]*@/, '//***@'), one, many, speedup: +(many.eventsPerSecond / one.eventsPerSecond).toFixed(2) };
+    if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else {
+      process.stdout.write(
+        `batch ingest through a loopback load balancer, ${o.events} events in batches of ${o.batch}, ${clients} clients\n` +
+          `  1 process:   ${one.eventsPerSecond} events/s\n` +
+          `  ${o.processes} processes: ${many.eventsPerSecond} events/s  (x${result.speedup})\n` +
+          `  every acknowledged event stored exactly once in both runs\n`,
+      );
+    }
+    return 0;
+  } finally {
+    rmSync(keyDir, { recursive: true, force: true });
+    await stopMongo();
+  }
+}
+
+process.exitCode = await main().catch((err: unknown) => {
+  process.stderr.write(`scale: ${(err as Error).message}\n`);
+  return 1;
+});
