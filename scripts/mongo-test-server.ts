@@ -31,7 +31,7 @@ const dataDir = values.data ?? (await mkdtemp(join(tmpdir(), 'chainlog-mongo-'))
 const binary = await ensureServerBinary((line) => console.error(line));
 const server = await startServerProcess({ binary, listen: `127.0.0.1:${port}`, dataDir, inheritStderr: true });
 console.log(`MongoDB test server (FerretDB, SQLite backend) at ${server.uri}  data: ${dataDir}`);
-console.log(`  e.g. MONGODB_URI=${server.uri} npm start   |   MONGODB_TEST_URI=${server.uri} npx vitest run`);
+console.log(`  e.g. MONGODB_URI=${server.uri} npm start   |   MONGODB_TEST_URI=${server.uri} npx vitest run --config test/vitest.config.ts`);
 
 let stopping = false;
 async function shutdown() {
