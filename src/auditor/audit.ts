@@ -68,6 +68,9 @@ async function ask<T>(run: () => Promise<T>, seq: number, what: string, findings
   }
 }
 
+/** Findings that mean a range could not be proven against the checkpoint. */
+const UNPROVEN = new Set<Finding['kind']>(['BAD_RANGE_PROOF', 'PROOF_UNAVAILABLE', 'MALFORMED_RESPONSE']);
+
 /** Queries the audit cannot start without: any failure is an abort. */
 async function must<T>(run: () => Promise<T>, what: string): Promise<T> {
   try {
@@ -172,13 +175,42 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   const spot = pickSeqs(Math.min(o.from, cp.size), cp.size, o.spotChecks, o.random ?? Math.random);
   const spotHashes = new Map<number, string>();
   let prev: string | null = begin === 0 ? ZERO_HASH_HEX : null;
+  /** Whether [s, e) proves on its own against the checkpoint, and the last recomputed leaf hash. */
+  const provesAlone = async (s: number, e: number, prevLeafHash: string | null) => {
+    const sink: Finding[] = [];
+    const vars = { app, start: s, end: e, size: cp.size };
+    const page = await ask(() => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema), s, `rangeProof [${s}, ${e})`, sink);
+    if (page === null) return { ok: false, last: null };
+    const r = verifyRangePage(page.rangeProof, { app, start: s, end: e, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash });
+    return { ok: !r.findings.some((f) => UNPROVEN.has(f.kind)), last: r.leafHashes.at(-1) ?? null };
+  };
+  /** A page that does not prove as a whole: halve it until one position is left, O(log page) queries. */
+  const firstUnproven = async (s: number, e: number, prevLeafHash: string | null): Promise<number> => {
+    while (e - s > 1) {
+      const mid = s + Math.floor((e - s) / 2);
+      const left = await provesAlone(s, mid, prevLeafHash);
+      if (left.ok) [s, prevLeafHash] = [mid, left.last];
+      else e = mid;
+    }
+    return s;
+  };
+
   for (let start = begin; start < cp.size; start += pageSize) {
     const end = Math.min(cp.size, start + pageSize);
     const vars = { app, start, end, size: cp.size };
-    const page = await ask(() => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema), start, `rangeProof [${start}, ${end})`, findings);
-    if (page === null) break; // the chain cannot be followed past a missing page
-    const result = verifyRangePage(page.rangeProof, { app, start, end, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash: prev });
-    findings.push(...result.findings);
+    const pageFindings: Finding[] = [];
+    const page = await ask(() => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema), start, `rangeProof [${start}, ${end})`, pageFindings);
+    const result = page && verifyRangePage(page.rangeProof, { app, start, end, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash: prev });
+    if (result) pageFindings.push(...result.findings);
+    const unproven = pageFindings.findIndex((f) => UNPROVEN.has(f.kind) && f.seq === start);
+    if (unproven >= 0 && end - start > 1) {
+      // Name the first position that fails, not the page that contains it.
+      const at = await firstUnproven(start, end, prev);
+      const f = pageFindings[unproven]!;
+      pageFindings[unproven] = finding(f.kind, at, `${f.message}; the first position that fails on its own is ${at}`);
+    }
+    findings.push(...pageFindings);
+    if (page === null || !result) break; // the chain cannot be followed past a missing page
     result.leafHashes.forEach((h, i) => {
       if (h !== null && spot.includes(start + i)) spotHashes.set(start + i, h);
     });

@@ -72,8 +72,9 @@ const tampers: Tamper[] = [
     name: 'delete an event',
     apply: (db) => db.prepare('DELETE FROM events WHERE seq = 22').run(),
     at: 22,
-    // The server refuses the range: "events 0..63 are not all stored" (NOT_FOUND).
-    default: { firstBadSeq: 0, kinds: ['PROOF_UNAVAILABLE'], refused: true },
+    // The server refuses the range ("events 0..63 are not all stored", NOT_FOUND); the CLI halves the page
+    // down to the first position it cannot prove.
+    default: { firstBadSeq: 22, kinds: ['PROOF_UNAVAILABLE'], refused: true },
     fine: { firstBadSeq: 22, kinds: ['PROOF_UNAVAILABLE'], refused: true },
   },
   {
@@ -84,7 +85,7 @@ const tampers: Tamper[] = [
     },
     at: 60,
     // NOT_FOUND for the whole-log page; for [60, 61) the prover misses leaf 61 (INTERNAL_SERVER_ERROR).
-    default: { firstBadSeq: 0, kinds: ['PROOF_UNAVAILABLE'], refused: true },
+    default: { firstBadSeq: 60, kinds: ['PROOF_UNAVAILABLE'], refused: true },
     fine: { firstBadSeq: 60, kinds: ['PROOF_UNAVAILABLE'], refused: true },
   },
   {
@@ -98,9 +99,9 @@ const tampers: Tamper[] = [
       ).run();
     },
     at: 25,
-    // Neither the recomputed nor the served leaves fold into the signed root: the page fails as a whole.
-    // Fine: the proof of [24, 25) already carries the forged leaf 25 (level-0 nodes are the stored hashes).
-    default: exact(0, 'BAD_RANGE_PROOF', 'BROKEN_LINK'),
+    // Neither the recomputed nor the served leaves fold into the signed root; halving the page (or one-event
+    // pages) stops at 24: the proof of [24, 25) already carries the forged leaf 25 (level-0 nodes are stored hashes).
+    default: exact(24, 'BAD_RANGE_PROOF', 'BROKEN_LINK'),
     fine: exact(24, 'BAD_RANGE_PROOF', 'BAD_INCLUSION_PROOF'),
   },
   {
@@ -123,7 +124,7 @@ const tampers: Tamper[] = [
       db.prepare('UPDATE events SET seq = 34 WHERE seq = -1').run();
     },
     at: 33,
-    default: exact(0, 'BAD_RANGE_PROOF', 'BROKEN_LINK'),
+    default: exact(32, 'BAD_RANGE_PROOF', 'BROKEN_LINK'),
     fine: exact(32, 'BAD_RANGE_PROOF', 'BROKEN_LINK'),
   },
   {
