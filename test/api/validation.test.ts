@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/api/errors.js';
 import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLimits } from '../../src/api/validation/event-input.js';
-import { canonicalPayloadBytes } from '../../src/api/validation/payload.js';
+import { canonicalPayloadBytes, canonicalPayloadBytesReference } from '../../src/api/validation/payload.js';
 import { pageSize, parseEventFilter, parseEventId } from '../../src/api/validation/query-args.js';
 import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
 
@@ -180,6 +180,26 @@ describe('arbitrary input', () => {
         expectOnlyInputErrors(() => validateEventBatch(schema, values, limits, 'inputs')),
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('measures the same size as the RFC 8785 serialization, for any JSON object with any keys and strings', () => {
+    const text = fc.string({ unit: 'binary' }); // all of Unicode, well-formed: astral, controls, quotes, escapes
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.constantFrom(null, true, false, 0, -0, 1e21, 1e-7, 5e-324, Number.MAX_SAFE_INTEGER),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        text,
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(text, tie('value'), { maxKeys: 4 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(fc.dictionary(text, json, { maxKeys: 6 }), (payload) => {
+        expect(canonicalPayloadBytes(payload as never)).toBe(canonicalPayloadBytesReference(payload as never));
+      }),
+      { numRuns: 2000 },
     );
   });
 
