@@ -1,5 +1,6 @@
 // Deterministic, cheap event inputs (LogEventInput shape) for the benchmark.
 // Payloads are ~250 bytes of realistic JSON: ids, amounts, a nested object, a small array, some non-ASCII.
+import { mulberry32 } from '../simulator/prng.js';
 
 export interface EventInput {
   eventType: string;
@@ -24,16 +25,7 @@ const CURRENCIES = ['EUR', 'USD', 'GBP', 'JPY'];
 const NAMES = ['Zoë Ångström', 'José Núñez', 'Aiko 山田', 'Olamide Adeyemi', 'Chloé Dubois'];
 
 /** mulberry32: a seeded PRNG, so a run always generates the same events. */
-export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = (seed: number): (() => number) => mulberry32(seed);
 
 export function makePayload(r: () => number, n: number): Record<string, unknown> {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../../src/simulator/prng.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -18,16 +19,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Small seeded PRNG (mulberry32), so a failing run can be replayed with its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = (seed: number): (() => number) => mulberry32(seed);
 
 export class CrashableService {
   readonly url: string;

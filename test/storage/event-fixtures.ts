@@ -2,6 +2,7 @@
 // do; they are derived from (sourceAppId, seq) so that prevHash links up like a real chain.
 import { createHash } from 'node:crypto';
 import type { JsonObject, NewEvent, StoredEvent } from '../../src/storage/types.js';
+import { mulberry32 } from '../../src/simulator/prng.js';
 
 export const ZERO_HASH = '0'.repeat(64);
 export const BASE_TIME = 1_700_000_000_000;
@@ -40,15 +41,6 @@ export function newEvents(
 }
 
 /** Small seeded PRNG (mulberry32) so generated data sets are the same on every run and engine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = (seed: number): (() => number) => mulberry32(seed);
 
 export const withoutPos = ({ pos: _pos, ...rest }: StoredEvent): NewEvent => rest;
