@@ -1,4 +1,5 @@
 // `npm run simulate -- [options]`: realistic traffic against a chainlog service. See --help.
+import { optionsOrExit } from '../src/cli/options.js';
 import { createGenerator } from '../src/simulator/generator.js';
 import { parseSimulateArgs, SIMULATE_HELP } from '../src/simulator/options.js';
 import { startProgress, summaryText } from '../src/simulator/report.js';
@@ -6,16 +7,7 @@ import { runSimulation } from '../src/simulator/runner.js';
 import { SimulationStats } from '../src/simulator/stats.js';
 import { createTransport } from '../src/simulator/transport.js';
 
-const parsed = parseSimulateArgs(process.argv.slice(2));
-if (parsed.help) {
-  process.stdout.write(SIMULATE_HELP);
-  process.exit(0);
-}
-if ('error' in parsed) {
-  process.stderr.write(`simulate: ${parsed.error}\nRun with --help for usage.\n`);
-  process.exit(2);
-}
-const o = parsed.options;
+const o = optionsOrExit('simulate', SIMULATE_HELP, parseSimulateArgs(process.argv.slice(2)));
 
 // Fail fast with a clear message when nothing is listening, rather than a summary full of NETWORK_ERROR.
 try {

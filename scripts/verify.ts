@@ -3,6 +3,7 @@ import { NoteError, parseVerifierKey, type NoteVerifier } from '../src/core/inde
 import { AuditAbort, runAudit } from '../src/auditor/audit.js';
 import { ConnectionError, GraphqlClient } from '../src/auditor/graphql-client.js';
 import { parseVerifyArgs, VERIFY_HELP } from '../src/auditor/options.js';
+import { optionsOrExit } from '../src/cli/options.js';
 import { reportText } from '../src/auditor/report.js';
 import { StateFile, StateFileError } from '../src/auditor/state-file.js';
 
@@ -12,13 +13,7 @@ function fail(message: string, json = false): never {
   process.exit(2);
 }
 
-const parsed = parseVerifyArgs(process.argv.slice(2));
-if (parsed.help) {
-  process.stdout.write(VERIFY_HELP);
-  process.exit(0);
-}
-if ('error' in parsed) fail(`${parsed.error}\nRun with --help for usage.`);
-const o = parsed.options;
+const o = optionsOrExit('verify', VERIFY_HELP, parseVerifyArgs(process.argv.slice(2)));
 
 let verifier: NoteVerifier;
 try {

@@ -1,6 +1,6 @@
 // Auditor CLI options: node:util parseArgs, then zod for values, with messages naming the option.
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { intOption, parseCliArgs, type CliParse } from '../cli/options.js';
 
 export const VERIFY_HELP = `Usage: npm run verify -- --app APP --key VERIFIER_KEY [options]
 
@@ -24,23 +24,16 @@ recomputed, hash chain, range proofs) and a few inclusion proofs.
 Exit status: 0 verified, 1 verification failed, 2 usage or connection error.
 `;
 
-const int = (name: string, min: number, max: number) =>
-  z.coerce
-    .number({ error: `--${name} must be a number` })
-    .int(`--${name} must be a whole number`)
-    .min(min, `--${name} must be at least ${min}`)
-    .max(max, `--${name} must be at most ${max}`);
-
 const schema = z
   .object({
     url: z.url({ protocol: /^https?$/, error: '--url must be an http(s) URL' }).default('http://127.0.0.1:4000'),
     app: z.string({ error: '--app is required' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, '--app is not a valid sourceAppId'),
     key: z.string({ error: '--key is required (the verifier key you trust)' }).min(1, '--key must not be empty'),
     state: z.string().min(1, '--state must not be empty').default('.chainlog-verify-state.json'),
-    from: int('from', 0, Number.MAX_SAFE_INTEGER).default(0),
+    from: intOption('from', 0, Number.MAX_SAFE_INTEGER).default(0),
     origin: z.string().min(1, '--origin must not be empty').optional(),
-    'spot-checks': int('spot-checks', 0, 1000).default(3),
-    'page-size': int('page-size', 1, 1000).default(1000),
+    'spot-checks': intOption('spot-checks', 0, 1000).default(3),
+    'page-size': intOption('page-size', 1, 1000).default(1000),
     'api-key': z.string().min(1, '--api-key must not be empty').optional(),
     json: z.boolean().default(false),
   })
@@ -59,52 +52,20 @@ export interface VerifyOptions {
   json: boolean;
 }
 
-export type VerifyParse = { help: true } | { help: false; options: VerifyOptions } | { help: false; error: string };
+export type VerifyParse = CliParse<VerifyOptions>;
 
 export function parseVerifyArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): VerifyParse {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        url: { type: 'string' },
-        app: { type: 'string' },
-        key: { type: 'string' },
-        state: { type: 'string' },
-        from: { type: 'string' },
-        origin: { type: 'string' },
-        'spot-checks': { type: 'string' },
-        'page-size': { type: 'string' },
-        'api-key': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return { help: false, error: (err as Error).message };
-  }
-  if (values.help) return { help: true };
-  delete values.help;
-  values.key ??= env.CHAINLOG_VERIFIER_KEY || undefined;
-  values['api-key'] ??= env.CHAINLOG_API_KEY || undefined;
-  const parsed = schema.safeParse(values);
-  if (!parsed.success) return { help: false, error: parsed.error.issues.map((i) => i.message).join('\n') };
-  const o = parsed.data;
-  return {
-    help: false,
-    options: {
-      url: o.url,
-      app: o.app,
-      key: o.key,
-      state: o.state,
-      from: o.from,
-      origin: o.origin,
-      spotChecks: o['spot-checks'],
-      pageSize: o['page-size'],
-      apiKey: o['api-key'],
-      json: o.json,
-    },
-  };
+  const spec = { schema, booleans: ['json'], env: { key: 'CHAINLOG_VERIFIER_KEY', 'api-key': 'CHAINLOG_API_KEY' } } as const;
+  return parseCliArgs(spec, argv, env, (o) => ({
+    url: o.url,
+    app: o.app,
+    key: o.key,
+    state: o.state,
+    from: o.from,
+    origin: o.origin,
+    spotChecks: o['spot-checks'],
+    pageSize: o['page-size'],
+    apiKey: o['api-key'],
+    json: o.json,
+  }));
 }

@@ -1,6 +1,6 @@
 // Simulator options: parsed by node:util, validated by zod into a plain object with clear messages.
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { intOption, parseCliArgs, type CliParse } from '../cli/options.js';
 
 export const SIMULATE_HELP = `Usage: npm run simulate -- [options]
 
@@ -23,25 +23,18 @@ Sends realistic events to a chainlog service and reports what it accepted.
 Exit status: 0 done, 1 nothing was accepted or an invalid event was accepted, 2 usage or connection error.
 `;
 
-const int = (name: string, min: number, max: number) =>
-  z.coerce
-    .number({ error: `--${name} must be a number` })
-    .int(`--${name} must be a whole number`)
-    .min(min, `--${name} must be at least ${min}`)
-    .max(max, `--${name} must be at most ${max}`);
-
 const schema = z
   .object({
     url: z.url({ protocol: /^https?$/, error: '--url must be an http(s) URL' }).default('http://127.0.0.1:4000'),
     transport: z.enum(['rest', 'graphql'], { error: '--transport must be rest or graphql' }).default('graphql'),
     rate: z.coerce.number({ error: '--rate must be a number' }).min(0, '--rate must be 0 or more').max(1_000_000).default(50),
-    concurrency: int('concurrency', 1, 256).default(4),
-    batch: int('batch', 1, 1000).default(10),
+    concurrency: intOption('concurrency', 1, 256).default(4),
+    batch: intOption('batch', 1, 1000).default(10),
     duration: z.coerce.number({ error: '--duration must be a number' }).positive('--duration must be more than 0').optional(),
-    count: int('count', 1, Number.MAX_SAFE_INTEGER).optional(),
-    apps: int('apps', 1, 1000).default(5),
+    count: intOption('count', 1, Number.MAX_SAFE_INTEGER).optional(),
+    apps: intOption('apps', 1, 1000).default(5),
     'invalid-ratio': z.coerce.number({ error: '--invalid-ratio must be a number' }).min(0, '--invalid-ratio must be between 0 and 1').max(1, '--invalid-ratio must be between 0 and 1').default(0),
-    seed: int('seed', 0, 2 ** 32 - 1).optional(),
+    seed: intOption('seed', 0, 2 ** 32 - 1).optional(),
     'api-key': z.string().min(1, '--api-key must not be empty').optional(),
     json: z.boolean().default(false),
   })
@@ -62,56 +55,22 @@ export interface SimulateOptions {
   json: boolean;
 }
 
-export type ParseResult = { help: true } | { help: false; options: SimulateOptions } | { help: false; error: string };
+export type ParseResult = CliParse<SimulateOptions>;
 
 export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        url: { type: 'string' },
-        transport: { type: 'string' },
-        rate: { type: 'string' },
-        concurrency: { type: 'string' },
-        batch: { type: 'string' },
-        duration: { type: 'string' },
-        count: { type: 'string' },
-        apps: { type: 'string' },
-        'invalid-ratio': { type: 'string' },
-        seed: { type: 'string' },
-        'api-key': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return { help: false, error: (err as Error).message };
-  }
-  if (values.help) return { help: true };
-  delete values.help;
-  if (values['api-key'] === undefined && env.CHAINLOG_API_KEY) values['api-key'] = env.CHAINLOG_API_KEY;
-  const parsed = schema.safeParse(values);
-  if (!parsed.success) return { help: false, error: parsed.error.issues.map((i) => i.message).join('\n') };
-  const o = parsed.data;
-  return {
-    help: false,
-    options: {
-      url: o.url,
-      transport: o.transport,
-      rate: o.rate,
-      concurrency: o.concurrency,
-      batch: o.batch,
-      // Without either limit a run would never end; ten seconds is a useful default look at a service.
-      durationMs: o.duration !== undefined ? o.duration * 1000 : o.count === undefined ? 10_000 : undefined,
-      count: o.count,
-      apps: o.apps,
-      invalidRatio: o['invalid-ratio'],
-      seed: o.seed ?? Math.floor(Math.random() * 2 ** 32),
-      apiKey: o['api-key'],
-      json: o.json,
-    },
-  };
+  return parseCliArgs({ schema, booleans: ['json'], env: { 'api-key': 'CHAINLOG_API_KEY' } }, argv, env, (o) => ({
+    url: o.url,
+    transport: o.transport,
+    rate: o.rate,
+    concurrency: o.concurrency,
+    batch: o.batch,
+    // Without either limit a run would never end; ten seconds is a useful default look at a service.
+    durationMs: o.duration !== undefined ? o.duration * 1000 : o.count === undefined ? 10_000 : undefined,
+    count: o.count,
+    apps: o.apps,
+    invalidRatio: o['invalid-ratio'],
+    seed: o.seed ?? Math.floor(Math.random() * 2 ** 32),
+    apiKey: o['api-key'],
+    json: o.json,
+  }));
 }
