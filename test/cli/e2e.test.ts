@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawPublicKey, verifierKeyString } from '../../src/core/index.js';
-import { REPO_ROOT, startCliService, type CliService } from '../support/cli-service.js';
+import { startCliService, type CliService } from '../support/cli-service.js';
+import { REPO_ROOT } from '../support/service-process.js';
 
 const APP = 'checkout';
 const work = mkdtempSync(join(tmpdir(), 'chainlog-cli-e2e-'));

@@ -26,8 +26,9 @@ import {
   ZERO_HASH_HEX,
   type NoteVerifier,
 } from '../../src/core/index.js';
-import { CrashableService, freePort, prng } from './crash-harness.js';
-import { e2eMongoUri } from '../support/e2e-engine.js';
+import { mulberry32 } from '../../src/simulator/prng.js';
+import { e2eEngineEnv } from '../support/e2e-engine.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
 
 const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : Math.floor(Math.random() * 2 ** 31);
 const ROUNDS = 5;
@@ -81,13 +82,14 @@ interface SeenCheckpoint {
 
 type Outcome = { kind: 'acked'; events: ServedEvent[] } | { kind: 'unknown'; error: string } | { kind: 'rejected'; detail: string };
 
-const rand = prng(SEED);
+/** Seeded, so a failing run can be replayed with its seed. */
+const rand = mulberry32(SEED);
 const between = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-crash-'));
-let svc: CrashableService | undefined;
+let svc: ServiceProcess | undefined;
 
 afterAll(async () => {
   await svc?.kill();
@@ -168,12 +170,12 @@ function verifierFromKeyFile(): { verifier: NoteVerifier; keyString: string } {
 describe('crash safety under concurrent ingest', () => {
   it(`keeps every acknowledged event, positions, idempotency and checkpoints across ${ROUNDS} SIGKILLs (seed ${SEED})`, { timeout: 120_000 }, async () => {
     console.log(`crash test seed: ${SEED} (replay with CRASH_SEED=${SEED}); data dir ${dataDir}`);
-    onTestFailed(() => console.log(`crash test failed with seed ${SEED}; service output (warn and above):\n${svc?.output()}`));
+    onTestFailed(() => console.log(`crash test failed with seed ${SEED}; service output (warn and above):\n${svc?.output(8000)}`));
     const port = await freePort();
     // As the e2e suite: CHAINLOG_E2E_MONGODB_URI runs it on MongoDB (one database, kept across restarts).
-    const mongo = e2eMongoUri();
-    const engine: Record<string, string> = mongo ? { MONGODB_URI: mongo, MONGODB_DB: `crash_${process.pid}_${Date.now().toString(36)}` } : {};
-    svc = new CrashableService(port, dataDir, { CHECKPOINT_INTERVAL_MS: '100', AUTH: 'off', ...engine });
+    const engine = e2eEngineEnv('crash');
+    const mongo = engine.MONGODB_URI !== undefined;
+    svc = new ServiceProcess(port, dataDir, { CHECKPOINT_INTERVAL_MS: '100', AUTH: 'off', ...engine });
     await svc.start();
     const { verifier, keyString } = verifierFromKeyFile();
     const served = await gql<{ serverInfo: { verifierKey: string } }>('{ serverInfo { verifierKey } }');

@@ -1,15 +1,11 @@
 // Runs chainlog the way a user does (`node --import tsx src/main.ts`) and talks to it over HTTP/WebSocket.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { e2eMongoUri } from './e2e-engine.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { e2eEngineEnv } from './e2e-engine.js';
+import { freePort, ServiceProcess } from './service-process.js';
 
 export interface GraphqlResponse<T = any> {
   status: number;
@@ -46,67 +42,15 @@ export interface StartOptions {
   startTimeoutMs?: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Engine environment shared by the whole e2e suite: set CHAINLOG_E2E_MONGODB_URI to run it on MongoDB
- * (each service gets its own database).
- */
-function engineEnv(): Record<string, string> {
-  const uri = e2eMongoUri();
-  return uri ? { MONGODB_URI: uri, MONGODB_DB: `e2e_${process.pid}_${Date.now().toString(36)}` } : {};
-}
-
+/** A service on a fresh DATA_DIR; on the e2e suites' engine (e2e-engine.ts), each on a database of its own. */
 export async function startService(opts: StartOptions = {}): Promise<RunningService> {
-  const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-e2e-'));
-  const { MONGODB_URI: _u, MONGODB_DB: _d, PORT: _p, DATA_DIR: _dd, ...inherited } = process.env;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...inherited,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      CHECKPOINT_INTERVAL_MS: '200',
-      AUTH: 'on',
-      ADMIN_API_KEY: E2E_ADMIN_KEY,
-      ...engineEnv(),
-      ...opts.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const env = { LOG_LEVEL: 'info', CHECKPOINT_INTERVAL_MS: '200', AUTH: 'on', ADMIN_API_KEY: E2E_ADMIN_KEY, ...e2eEngineEnv('e2e'), ...opts.env };
+  const proc = new ServiceProcess(await freePort(), dataDir, env);
+  await proc.start(opts.startTimeoutMs);
 
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`chainlog exited with ${child.exitCode} before it was ready:\n${output}`);
-    const ok = await fetch(`${url}/healthz`).then((r) => r.status === 200, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`chainlog was not ready within the timeout:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-
+  const { url, port } = proc;
   const clients: Client[] = [];
-  const env = { ADMIN_API_KEY: E2E_ADMIN_KEY, AUTH: 'on', ...opts.env };
   const adminKey = env.AUTH === 'off' || !env.ADMIN_API_KEY ? null : env.ADMIN_API_KEY;
   const keyHeaders = (key: string | null): Record<string, string> => (key ? { 'x-api-key': key } : {});
   const wsAs = (key: string | null) => {
@@ -119,13 +63,13 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
     clients.push(client);
     return client;
   };
-  async function gqlAs(key: string | null, query: string, variables?: Record<string, unknown>) {
+  async function gqlAs<T = any>(key: string | null, query: string, variables?: Record<string, unknown>): Promise<GraphqlResponse<T>> {
     const res = await fetch(`${url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...keyHeaders(key) },
       body: JSON.stringify({ query, variables }),
     });
-    const body = (await res.json()) as Omit<GraphqlResponse, 'status'>;
+    const body = (await res.json()) as Omit<GraphqlResponse<T>, 'status'>;
     return { status: res.status, ...body };
   }
   return {
@@ -135,25 +79,12 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
     authHeaders: () => keyHeaders(adminKey),
     gqlAs,
     wsAs,
-    output: () => output,
-    async gql(query, variables) {
-      const res = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...keyHeaders(adminKey) },
-        body: JSON.stringify({ query, variables }),
-      });
-      const body = (await res.json()) as Omit<GraphqlResponse, 'status'>;
-      return { status: res.status, ...body };
-    },
+    output: () => proc.output(),
+    gql: (query, variables) => gqlAs(adminKey, query, variables),
     ws: () => wsAs(adminKey),
     async stop() {
       await Promise.all(clients.map((c) => c.dispose()));
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await proc.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,13 +1,15 @@
-// A chainlog child process that can be SIGKILLed and restarted on the same DATA_DIR and port,
-// run the way a user runs it (`node --import tsx src/main.ts`).
+// chainlog as a child process, run the way a user runs it (`node --import tsx src/main.ts`) on a port and a
+// DATA_DIR: started (ready when /healthz answers 200), stopped (SIGTERM), killed (SIGKILL) and started again
+// on the same data. The one spawner of the tests: startService (service.ts), startCliService (cli-service.ts)
+// and the crash test use it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { mulberry32 } from '../../src/simulator/prng.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export async function freePort(): Promise<number> {
+/** A loopback port nothing listens on right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -18,36 +20,43 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Small seeded PRNG (mulberry32), so a failing run can be replayed with its seed. */
-export const prng = (seed: number): (() => number) => mulberry32(seed);
+/** Output kept in start errors: the end of it, where the reason is. */
+const ERROR_TAIL_CHARS = 8000;
 
-export class CrashableService {
+export class ServiceProcess {
   readonly url: string;
+  /** How many times start() was called. */
+  starts = 0;
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
-  /** Output of every run, each prefixed with its start, for failure messages. */
+  /** Output of every run, each after a `--- start #n ---` line. */
   private log = '';
-  starts = 0;
 
+  /**
+   * `env`: chainlog's variables on top of the inherited environment and NODE_ENV=test, LOG_LEVEL=warn, HOST,
+   * PORT and DATA_DIR (it may override them). MONGODB_URI and MONGODB_DB are never inherited.
+   */
   constructor(
     readonly port: number,
     readonly dataDir: string,
-    private readonly env: Record<string, string>,
+    private readonly env: Record<string, string> = {},
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
 
-  output(tailChars = 8000): string {
-    return this.log.slice(-tailChars);
+  /** The output (stdout and stderr) of every run so far, or its last `tailChars` characters. */
+  output(tailChars?: number): string {
+    return tailChars === undefined ? this.log : this.log.slice(-tailChars);
   }
 
+  /** Spawns the service and waits until it is ready; throws with its output if it exits or times out first. */
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.child) throw new Error('already running');
     const { MONGODB_URI: _u, MONGODB_DB: _d, PORT: _p, DATA_DIR: _dd, ...inherited } = process.env;
     this.starts++;
-    this.log += `\n--- start #${this.starts} ---\n`;
+    this.log += `--- start #${this.starts} ---\n`;
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: ROOT,
+      cwd: REPO_ROOT,
       env: {
         ...inherited,
         NODE_ENV: 'test',
@@ -67,13 +76,13 @@ export class CrashableService {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
         this.child = null;
-        throw new Error(`chainlog exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output()}`);
+        throw new Error(`chainlog exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output(ERROR_TAIL_CHARS)}`);
       }
-      const ok = await fetch(`${this.url}/healthz`).then((r) => r.status === 200, () => false);
+      const ok = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false);
       if (ok) return;
       if (Date.now() > deadline) {
         await this.kill();
-        throw new Error(`chainlog was not ready within ${timeoutMs} ms:\n${this.output()}`);
+        throw new Error(`chainlog was not ready within ${timeoutMs} ms:\n${this.output(ERROR_TAIL_CHARS)}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -88,7 +97,7 @@ export class CrashableService {
     await this.exited;
   }
 
-  /** Graceful stop (SIGTERM, then SIGKILL after 10 s). */
+  /** Graceful stop: SIGTERM, then SIGKILL after 10 s. */
   async stop(): Promise<void> {
     const child = this.child;
     if (!child) return;
