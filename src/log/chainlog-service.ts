@@ -7,7 +7,7 @@ import { openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/hex.js';
 import { createSigner, verifierKeyString, parseVerifierKey, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
 import type { EventFilter, EventQuery, Lease, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
-import { LeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
+import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { CommitTailer } from './commit-tailer.js';
 import { auditLog } from './audit.js';
 import { badInput, LogError, notFound } from './errors.js';
@@ -88,7 +88,7 @@ export class ChainlogService implements LogService {
     };
     const coordination = this.storage.coordination;
     const ttl = opts.leaseTtlMs ?? 5000;
-    this.gate = coordination ? new LeaseGate(coordination, this.owner, ttl, Math.max(3 * ttl, 15_000), this.now) : soleWriter;
+    this.gate = coordination ? new LogLeaseGate(coordination, this.owner, ttl, Math.max(3 * ttl, 15_000), this.now) : soleWriter;
     this.tailer = coordination
       ? new CommitTailer(this.storage, (events) => this.emitCommitted(events), opts.tailIntervalMs ?? 50, this.logger)
       : null;

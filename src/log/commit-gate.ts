@@ -1,25 +1,33 @@
-// Whose turn it is to commit. One process alone (SQLite) always may; processes sharing a database
-// take turns through the sequencer lease, so positions are assigned by one writer at a time and
-// commit positions (pos) grow in commit order across all of them.
+// Whose turn it is to commit to a log. One process alone (SQLite) always may. Processes sharing a
+// database hold one lease per log: a process keeps the leases of the logs it writes to while it
+// is active, so processes writing to different logs never wait for each other, and hands a lease
+// over when another process asks for it.
 import type { CommitTurn, Coordination, Lease } from '../storage/types.js';
 
 export interface CommitGate {
-  /** Wait for the turn; true when another process may have written since our last turn. */
-  enter(): Promise<boolean>;
-  /** After a commit: hand the turn over if another process asked for it, else keep it. */
+  /**
+   * Wait for the turn of every log in `logs`. Returns the logs another process may have written to
+   * since our last turn there: their cached heads are stale.
+   */
+  enter(logs: readonly string[]): Promise<Set<string>>;
+  /** After a commit: hand over the leases other processes asked for, keep the rest. */
   leave(): Promise<void>;
   /** The current turn, to pass to the engine's append (undefined for a sole writer). */
   readonly turn: CommitTurn | undefined;
-  /** After a position conflict in our own turn: clear what a deposed writer left behind. */
-  tidy(): Promise<void>;
+  /** After a position conflict in our own turn: clear what a deposed writer left in these logs. */
+  tidy(logs: readonly string[]): Promise<void>;
+  /** After a lost turn: give up every lease, so the next turn starts from fresh ones. */
+  forfeit(): Promise<void>;
+  /** Give up every lease, at shutdown. */
   close(): Promise<void>;
 }
 
 export const soleWriter: CommitGate = {
   turn: undefined,
   tidy: async () => undefined,
-  enter: async () => false,
+  enter: async () => new Set(),
   leave: async () => undefined,
+  forfeit: async () => undefined,
   close: async () => undefined,
 };
 
@@ -27,13 +35,24 @@ export class GateTimeoutError extends Error {
   override name = 'GateTimeoutError';
 }
 
-export const SEQUENCER_LEASE = 'sequencer';
+/** The sequencer lease of one log. */
+export const logLeaseName = (sourceAppId: string) => `log:${sourceAppId}`;
 
-export class LeaseGate implements CommitGate {
-  private lease: Lease | null = null;
-  private acquiredAt = 0;
-  private lastFence = 0;
-  private releasedLast = false;
+/** How often an idle holder looks for processes waiting on its leases. */
+const HANDOFF_POLL_MS = 100;
+
+interface Held {
+  lease: Lease;
+  acquiredAt: number;
+}
+
+export class LogLeaseGate implements CommitGate {
+  private readonly held = new Map<string, Held>();
+  /** The last fence we held per log, and whether we released it ourselves. */
+  private readonly lastTurn = new Map<string, { fence: number; released: boolean }>();
+  private current: CommitTurn | undefined;
+  private busy = false;
+  private readonly poller: NodeJS.Timeout;
 
   constructor(
     private readonly coordination: Coordination,
@@ -41,59 +60,121 @@ export class LeaseGate implements CommitGate {
     private readonly ttlMs: number,
     private readonly maxWaitMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // A holder with nothing to commit would otherwise keep a waiting process out until its lease expires.
+    this.poller = setInterval(() => {
+      if (!this.busy && this.held.size > 0) void this.handOff().catch(() => undefined);
+    }, HANDOFF_POLL_MS);
+    this.poller.unref();
+  }
 
   get turn(): CommitTurn | undefined {
-    return this.lease ? { fence: this.lease.fence } : undefined;
+    return this.current;
   }
 
-  async enter(): Promise<boolean> {
-    const { leases } = this.coordination;
-    if (this.lease) {
-      if (this.lease.expiresAt - this.now() > this.ttlMs / 2) return false;
-      if (await leases.renew(this.lease, this.ttlMs)) {
-        this.lease = { ...this.lease, expiresAt: this.now() + this.ttlMs };
-        return false;
-      }
-      this.lease = null; // lost it: someone took over after it expired
-      this.releasedLast = false;
-    }
+  async enter(logs: readonly string[]): Promise<Set<string>> {
+    this.busy = true;
+    this.current = undefined;
+    const fresh = new Set<string>();
     const deadline = this.now() + this.maxWaitMs;
-    let delay = 1;
-    for (;;) {
-      const lease = await leases.tryAcquire(SEQUENCER_LEASE, this.owner, this.ttlMs);
-      if (lease) {
-        const previous = this.lastFence;
-        // Unchanged since our own turn only if we renewed it, or released it and took the very next fence.
-        const fresh = !(lease.fence === this.lastFence || (this.releasedLast && lease.fence === this.lastFence + 1));
-        this.lease = lease;
-        this.lastFence = lease.fence;
-        this.acquiredAt = this.now();
-        this.releasedLast = false;
-        if (lease.fence !== previous) await this.coordination.beginTurn(lease.fence);
-        return fresh;
+    let delay = 2;
+    try {
+      for (;;) {
+        const missing: string[] = [];
+        await Promise.all(
+          logs.map(async (log) => {
+            if (!(await this.hold(log, fresh))) missing.push(log);
+          }),
+        );
+        if (missing.length === 0) {
+          this.current = { fences: new Map(logs.map((log) => [log, this.held.get(log)!.lease.fence])) };
+          return fresh;
+        }
+        await Promise.all(missing.map((log) => this.coordination.leases.request(logLeaseName(log), this.owner)));
+        // Never sit on leases others wait for while waiting for theirs: two processes could each hold
+        // what the other needs.
+        await this.handOff();
+        if (this.now() > deadline) throw new GateTimeoutError(`no turn to commit within ${this.maxWaitMs} ms`);
+        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+        delay = Math.min(delay * 2, 50);
       }
-      await leases.request(SEQUENCER_LEASE, this.owner);
-      if (this.now() > deadline) throw new GateTimeoutError(`no turn to commit within ${this.maxWaitMs} ms`);
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 20);
+    } catch (err) {
+      this.busy = false;
+      throw err;
     }
   }
 
-  async tidy(): Promise<void> {
-    if (this.lease) await this.coordination.beginTurn(this.lease.fence);
+  /** Keep or take one log's lease; adds the log to `fresh` when another process may have written to it. */
+  private async hold(log: string, fresh: Set<string>): Promise<boolean> {
+    const { leases } = this.coordination;
+    const held = this.held.get(log);
+    if (held) {
+      if (held.lease.expiresAt - this.now() > this.ttlMs / 2) return true;
+      if (await leases.renew(held.lease, this.ttlMs)) {
+        held.lease = { ...held.lease, expiresAt: this.now() + this.ttlMs };
+        return true;
+      }
+      this.held.delete(log); // lost it: someone took over after it expired
+    }
+    const lease = await leases.tryAcquire(logLeaseName(log), this.owner, this.ttlMs);
+    if (!lease) return false;
+    const last = this.lastTurn.get(log);
+    // Unchanged since our own turn only if we renewed it, or released it and took the very next fence.
+    const unchanged = last && (lease.fence === last.fence || (last.released && lease.fence === last.fence + 1));
+    if (!unchanged) fresh.add(log);
+    this.held.set(log, { lease, acquiredAt: this.now() });
+    this.lastTurn.set(log, { fence: lease.fence, released: false });
+    if (!last || lease.fence !== last.fence) await this.coordination.beginLogTurn(log, lease.fence);
+    return true;
+  }
+
+  async tidy(logs: readonly string[]): Promise<void> {
+    await Promise.all(
+      logs.map((log) => {
+        const held = this.held.get(log);
+        return held ? this.coordination.beginLogTurn(log, held.lease.fence) : undefined;
+      }),
+    );
   }
 
   async leave(): Promise<void> {
-    if (!this.lease) return;
-    if (await this.coordination.leases.isRequested(SEQUENCER_LEASE, this.owner, this.acquiredAt)) await this.close();
+    this.current = undefined;
+    try {
+      await this.handOff();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Release the leases another process asked for since we took them. */
+  private async handOff(): Promise<void> {
+    if (this.held.size === 0) return;
+    const names = new Map([...this.held.keys()].map((log) => [logLeaseName(log), log]));
+    const asked = await this.coordination.leases.requestedSince([...names.keys()], this.owner);
+    await Promise.all(
+      [...asked].map(([name, at]) => {
+        const log = names.get(name)!;
+        const held = this.held.get(log);
+        return held && at >= held.acquiredAt && !this.current?.fences.has(log) ? this.release(log) : undefined;
+      }),
+    );
+  }
+
+  private async release(log: string): Promise<void> {
+    const held = this.held.get(log);
+    if (!held) return;
+    this.held.delete(log);
+    this.lastTurn.set(log, { fence: held.lease.fence, released: true });
+    await this.coordination.leases.release(held.lease);
+  }
+
+  async forfeit(): Promise<void> {
+    this.current = undefined;
+    await Promise.all([...this.held.keys()].map((log) => this.release(log)));
   }
 
   async close(): Promise<void> {
-    if (!this.lease) return;
-    const lease = this.lease;
-    this.lease = null;
-    this.releasedLast = true;
-    await this.coordination.leases.release(lease);
+    clearInterval(this.poller);
+    await this.forfeit();
   }
 }

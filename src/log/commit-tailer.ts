@@ -1,7 +1,7 @@
 // Where several processes share a database, each learns of every commit, its own included, by
-// reading committed events in pos order. The sequencer lease makes pos order commit order, and the
-// engine's commit watermark keeps appends that may still be undone out of sight. Where the server
-// pushes commit notices (change streams) they trigger the reads; elsewhere the reads are polled.
+// reading committed events in pos order up to the engine's commit horizon (lastPos), below which no
+// event can still commit: a read never passes an event that commits later. Where the server pushes
+// commit notices (change streams) they trigger the reads; elsewhere the reads are polled.
 import type { Logger } from 'pino';
 import type { LogStorage, StoredEvent } from '../storage/types.js';
 

@@ -67,17 +67,17 @@ export class Sequencer {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        let fresh: boolean;
+        const jobs = this.takeBatch();
+        const logs = logsOf(jobs);
+        let fresh: Set<string>;
         try {
-          fresh = await this.gate.enter();
+          fresh = await this.gate.enter(logs);
         } catch (err) {
-          for (const job of this.takeBatch()) job.reject(err);
+          for (const job of jobs) job.reject(err);
           continue;
         }
-        // Another process may have appended since our last turn: heads must come from storage.
-        if (fresh) this.heads.clear();
-        // Taken after the wait, so everything that queued meanwhile commits in this turn.
-        const jobs = this.takeBatch();
+        // Another process may have appended to these logs since our last turn: their heads come from storage.
+        this.invalidate(fresh);
         try {
           await this.commit(jobs, 0);
         } finally {
@@ -100,8 +100,7 @@ export class Sequencer {
   }
 
   private async commit(jobs: Job[], attempt: number): Promise<void> {
-    const apps = new Set<string>();
-    for (const job of jobs) for (const r of job.requests) apps.add(r.sourceAppId);
+    const apps = new Set(logsOf(jobs));
     let plans: Plan[];
     let waiting: Job[];
     try {
@@ -119,14 +118,14 @@ export class Sequencer {
       this.invalidate(apps);
       this.queue.unshift(...waiting);
       if (err instanceof TurnLostError) {
-        // Nothing was committed: queue the jobs again for our next turn.
-        this.heads.clear();
+        // Nothing was committed: queue the jobs again for our next turns, taken afresh.
+        await this.gate.forfeit().catch(() => undefined);
         this.queue.unshift(...jobs);
         return;
       }
       if (err instanceof AppendConflictError && attempt < MAX_POSITION_RETRIES) {
         // Another writer moved a head, left uncommitted events, or raced on a key: re-plan from storage.
-        await this.gate.tidy().catch(() => undefined);
+        await this.gate.tidy([...apps]).catch(() => undefined);
         return this.commit(jobs, attempt + 1);
       }
       if (err instanceof AppendConflictError && jobs.length > 1) {
@@ -252,6 +251,12 @@ export class Sequencer {
     );
     return found;
   }
+}
+
+function logsOf(jobs: Job[]): string[] {
+  const logs = new Set<string>();
+  for (const job of jobs) for (const r of job.requests) logs.add(r.sourceAppId);
+  return [...logs];
 }
 
 function storedRef(e: StoredEvent | undefined): { fingerprint: string; ref: StoredEvent } | undefined {

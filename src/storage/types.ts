@@ -22,8 +22,10 @@ export interface StoredEvent {
   hash: string;
   idempotencyKey: string | null;
   /**
-   * Commit position: assigned by the engine at append, strictly increasing in commit order
-   * across all logs of one store. Subscriptions replay by it; keyset pagination breaks ties with it.
+   * Commit position: assigned by the engine at append, unique and increasing across all logs of one
+   * store. Readers of committed events (readCommitted, lastPos) never see a position below which an
+   * event may still commit, so a reader that has passed a pos never misses an event below it.
+   * Subscriptions replay by it; keyset pagination breaks ties with it.
    */
   pos: number;
 }
@@ -119,19 +121,19 @@ export interface LeaseStore {
   release(lease: Lease): Promise<void>;
   /** Say that `owner` is waiting for the lease, so its holder hands it over after its current batch. */
   request(name: string, owner: string): Promise<void>;
-  /** Whether an owner other than `holder` asked for the lease after `since` (epoch ms). */
-  isRequested(name: string, holder: string, since: number): Promise<boolean>;
+  /** For many leases in one read: when an owner other than `holder` last asked for each (epoch ms); absent if none did. */
+  requestedSince(names: string[], holder: string): Promise<Map<string, number>>;
 }
 
 /** What an engine shared by several processes offers so their sequencers and publishers take turns. */
 export interface Coordination {
   leases: LeaseStore;
   /**
-   * Start a turn of the sequencer lease with its fence: from now on only appends carrying this fence
-   * may commit. Then delete events that a dead or deposed writer inserted but never committed (pos
-   * above the commit watermark) and repair the heads of their logs. Returns how many were deleted.
+   * Start a turn of one log's sequencer lease with its fence: from now on only appends to that log
+   * carrying this fence may commit. Then delete the log's events that a dead or deposed writer
+   * inserted but never committed. Returns how many were deleted.
    */
-  beginTurn(fence: number): Promise<number>;
+  beginLogTurn(sourceAppId: string, fence: number): Promise<number>;
   /**
    * Record the verifier key of the processes sharing this database, if none is recorded yet, and
    * return the recorded one: every process must sign checkpoints with the same key.
@@ -145,9 +147,10 @@ export interface Coordination {
   watchCommits(onCommit: () => void, onError: (err: unknown) => void): (() => Promise<void>) | null;
 }
 
-/** The sequencer-lease turn an append belongs to (engines shared by several processes). */
+/** The per-log sequencer-lease turns an append belongs to (engines shared by several processes). */
 export interface CommitTurn {
-  fence: number;
+  /** The fence of each log the append writes to. */
+  fences: ReadonlyMap<string, number>;
 }
 
 /** The append's turn was taken over by another process; nothing of it was committed. */
@@ -186,9 +189,15 @@ export interface LogStorage {
   getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]>;
   /** Filtered keyset page in (timestamp, pos) order. */
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
-  /** Events matching `filter` with pos > afterPos, in pos order, at most `limit`. */
+  /**
+   * Committed events matching `filter` with afterPos < pos <= lastPos(), in pos order, at most `limit`
+   * (fewer when a page holds events that will never commit).
+   */
   readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]>;
-  /** The highest pos committed so far (0 when empty). */
+  /**
+   * The commit horizon: every event with pos <= lastPos() that will ever commit has committed, and it
+   * covers every append already acknowledged by this store (0 when empty).
+   */
   lastPos(): Promise<number>;
 
   // --- tree -------------------------------------------------------------------------------

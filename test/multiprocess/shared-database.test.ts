@@ -108,10 +108,46 @@ describe(`${PROCESSES} API processes sharing one database`, () => {
     try {
       const fences = await client.db(dbName).collection('leases').find({ name: 'publisher' }).toArray();
       expect(fences.map((f) => f.fence)).toEqual([1]);
-      const sequencerTurns = await client.db(dbName).collection('leases').countDocuments({ name: 'sequencer' });
-      expect(sequencerTurns).toBeGreaterThan(1); // the processes really took turns
+      for (const app of APPS) {
+        const turns = await client.db(dbName).collection('leases').countDocuments({ name: `log:${app}` });
+        expect(turns).toBeGreaterThan(1); // the processes really took turns on the logs they shared
+      }
     } finally {
       await client.close();
     }
   }, 180_000);
+
+  it('write to logs of their own without waiting for each other (the common case: requests routed by log)', async () => {
+    const own = services.map((_, p) => `own-${p}`);
+    await Promise.all(
+      services.map(async (service, p) => {
+        for (let round = 0; round < 8; round++) {
+          const inputs = [0, 1, 2].map((k) => ({
+            sourceAppId: own[p]!,
+            eventType: 'order.created',
+            timestamp: new Date(Date.now() - 1000).toISOString(),
+            payload: { round, k },
+          }));
+          const res = await service.gql<{ logEvents: Acked[] }>(LOG_EVENTS, { inputs });
+          expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+          expect(res.data!.logEvents.map((e) => e.seq)).toEqual([round * 3, round * 3 + 1, round * 3 + 2]);
+        }
+      }),
+    );
+    const client = new MongoClient(mongo.uri);
+    try {
+      const db = client.db(dbName);
+      for (const app of own) {
+        // One turn for the whole run, never asked for by another process.
+        expect((await db.collection('leases').find({ name: `log:${app}` }).toArray()).map((l) => l.fence)).toEqual([1]);
+        expect(await db.collection('lease_requests').countDocuments({ _id: `log:${app}` as never })).toBe(0);
+      }
+    } finally {
+      await client.close();
+    }
+    for (const app of own) {
+      const report = await services[0]!.gql(`{ verifyLog(sourceAppId: "${app}") { ok eventsChecked } }`);
+      expect(report.data.verifyLog).toEqual({ ok: true, eventsChecked: 24 });
+    }
+  }, 120_000);
 });

@@ -60,59 +60,96 @@ describe('MongoStorage with several writers on one database', () => {
 });
 
 describe('MongoStorage after a writer died half-way', () => {
-  it('derives the head from committed events when the log summary is stale, and repairs it', async () => {
-    const storage = await openStorage();
-    const stored = await storage.appendEvents(newEvents('app-a', 0, 3));
-    // A writer committed two more events (raised the watermark), then died before updating the summary.
-    const late = newEvents('app-a', 3, 2);
-    await db.collection<EventDoc>(C.events).insertMany(late.map((e, i) => toEventDoc(e, 100 + i, 'dead-writer')));
-    await db.collection(C.counters).updateOne({ _id: 'committed' as never }, { $max: { value: 101 } });
-    // Another died right after inserting the first event of a new log, also past the watermark.
-    await db.collection<EventDoc>(C.events).insertOne(toEventDoc(newEvent('app-b', 0), 102, 'dead-writer-2'));
-    await db.collection(C.counters).updateOne({ _id: 'committed' as never }, { $max: { value: 102 } });
-
-    const expectedA = { sourceAppId: 'app-a', size: 5, headHash: late[1]!.hash, integratedSize: 0, createdAt: stored[0]!.receivedAt };
-    expect(await storage.getLogHead('app-a')).toEqual(expectedA);
-    expect((await storage.getLogHead('app-b'))?.size).toBe(1);
-    expect((await db.collection(C.logs).findOne({ _id: 'app-a' as never }))?.size).toBe(5);
-    expect((await storage.listLogHeads(null, 10)).map((h) => h.sourceAppId)).toEqual(['app-a', 'app-b']);
-    // And appends continue from the true head.
-    await expect(storage.appendEvents([newEvent('app-a', 3)])).rejects.toBeInstanceOf(AppendConflictError);
-    await storage.appendEvents([newEvent('app-a', 5)]);
-    expect((await storage.getLogHead('app-a'))?.size).toBe(6);
-  });
-
-  it('hides a dead writer\'s uncommitted events from readers, and the next sequencer discards them', async () => {
+  it('counts only what was committed: events a dead writer inserted are invisible to heads and readers, and its log\'s next turn discards them', async () => {
     const storage = await openStorage();
     await storage.appendEvents(newEvents('app-a', 0, 3));
     const committed = await storage.lastPos();
-    // Inserted, never committed: the watermark was not raised.
-    const orphans = newEvents('app-a', 3, 2);
+    // A writer announced, allocated and inserted two events of app-a and the first of app-b, then died
+    // before committing: its announcement has expired.
+    const orphans = [...newEvents('app-a', 3, 2), newEvent('app-b', 0)];
     await db.collection<EventDoc>(C.events).insertMany(orphans.map((e, i) => toEventDoc(e, committed + 1 + i, 'dead-writer')));
-    await db.collection(C.logs).updateOne({ _id: 'app-a' as never }, { $set: { size: 5, headHash: orphans[1]!.hash } });
+    await db.collection(C.counters).updateOne({ _id: 'pos' as never }, { $max: { value: committed + 3 } });
+    await db.collection(C.writers).insertOne({ _id: 'dead' as never, low: committed + 1, expiresAt: Date.now() - 1 });
 
-    expect(await storage.lastPos()).toBe(committed);
-    expect((await storage.readCommitted(0, {}, 100)).map((e) => e.seq)).toEqual([0, 1, 2]);
+    expect(await storage.lastPos()).toBe(committed + 3); // a dead writer no longer holds readers back
+    expect((await storage.readCommitted(0, {}, 100)).map((e) => `${e.sourceAppId}/${e.seq}`)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
     expect((await storage.getLogHead('app-a'))?.size).toBe(3);
+    expect(await storage.getLogHead('app-b')).toBeNull();
+    expect((await storage.listLogHeads(null, 10)).map((h) => h.sourceAppId)).toEqual(['app-a']);
 
-    expect(await storage.coordination!.beginTurn(1)).toBe(2);
+    // Its leftovers block the positions until the log's next turn removes them.
+    await expect(storage.appendEvents([newEvent('app-a', 3)])).rejects.toBeInstanceOf(AppendConflictError);
+    expect(await storage.coordination!.beginLogTurn('app-a', 1)).toBe(2);
     expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(3);
-    expect((await db.collection(C.logs).findOne({ _id: 'app-a' as never }))?.size).toBe(3);
-    const [next] = await storage.appendEvents([newEvent('app-a', 3)]);
-    expect(next!.pos).toBeGreaterThan(committed);
+    const [next] = await storage.appendEvents([newEvent('app-a', 3)], { fences: new Map([['app-a', 1]]) });
+    expect(next!.pos).toBeGreaterThan(committed + 3);
     expect(await storage.lastPos()).toBe(next!.pos);
+    expect((await storage.getLogHead('app-a'))?.size).toBe(4);
   });
 
-  it('refuses to commit an append whose sequencer turn was taken over, leaving nothing behind', async () => {
+  it('holds readers below a live writer\'s announcement until it is withdrawn', async () => {
     const storage = await openStorage();
-    await storage.coordination!.beginTurn(1);
-    await storage.appendEvents(newEvents('app-a', 0, 2), { fence: 1 });
-    await storage.coordination!.beginTurn(2); // another process took the lease
-    await expect(storage.appendEvents(newEvents('app-a', 2, 3), { fence: 1 })).rejects.toBeInstanceOf(TurnLostError);
+    await storage.appendEvents(newEvents('app-a', 0, 2));
+    const before = await storage.lastPos();
+    // Another process announced that it may still commit from before+1 on.
+    await db.collection(C.writers).insertOne({ _id: 'busy' as never, low: before + 1, expiresAt: Date.now() + 60_000 });
+    const later = await storage.appendEvents(newEvents('app-b', 0, 2));
+    expect(await storage.lastPos()).toBe(before);
+    expect((await storage.readCommitted(before, {}, 100)).length).toBe(0);
+    await db.collection(C.writers).updateOne({ _id: 'busy' as never }, { $set: { low: null } });
+    expect(await storage.lastPos()).toBe(later.at(-1)!.pos);
+    expect(await storage.readCommitted(before, {}, 100)).toEqual(later);
+  });
+
+  it('a reader following the horizon misses nothing while three writers commit to different logs at once', async () => {
+    const [a, b, c, reader] = [await openStorage(), await openStorage(), await openStorage(), await openStorage()];
+    const seen: StoredEvent[] = [];
+    let done = false;
+    const follow = (async () => {
+      let last = 0;
+      for (;;) {
+        const finished = done;
+        const page = await reader.readCommitted(last, {}, 1000);
+        seen.push(...page);
+        if (page.length > 0) last = page.at(-1)!.pos;
+        if (finished && page.length === 0) return;
+      }
+    })();
+    const write = async (storage: MongoStorage, app: string) => {
+      const out: StoredEvent[] = [];
+      // Big batches keep inserts in flight long enough for the others to commit past them.
+      for (let i = 0; i < 6; i++) out.push(...(await storage.appendEvents(newEvents(app, i * 150, 150))));
+      return out;
+    };
+    const [fromA, fromB, fromC] = await Promise.all([write(a, 'app-a'), write(b, 'app-b'), write(c, 'app-c')]);
+    done = true;
+    await follow;
+    const key = (e: StoredEvent) => `${e.sourceAppId}/${e.seq}`;
+    expect(seen.map(key).sort()).toEqual([...fromA, ...fromB, ...fromC].map(key).sort());
+    expect(seen.map((e) => e.pos)).toEqual([...seen.map((e) => e.pos)].sort((x, y) => x - y));
+  });
+
+  it('refuses to commit an append whose turn of that log was taken over, leaving nothing behind', async () => {
+    const storage = await openStorage();
+    const turn = (fence: number) => ({ fences: new Map([['app-a', fence]]) });
+    await storage.coordination!.beginLogTurn('app-a', 1);
+    await storage.appendEvents(newEvents('app-a', 0, 2), turn(1));
+    await storage.coordination!.beginLogTurn('app-a', 2); // another process took the log's lease
+    await expect(storage.appendEvents(newEvents('app-a', 2, 3), turn(1))).rejects.toBeInstanceOf(TurnLostError);
     expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(2);
     expect((await storage.getLogHead('app-a'))?.size).toBe(2);
-    await storage.appendEvents(newEvents('app-a', 2, 1), { fence: 2 });
+    await storage.appendEvents(newEvents('app-a', 2, 1), turn(2));
     expect((await storage.getLogHead('app-a'))?.size).toBe(3);
+  });
+
+  it('a writer that stalled past its announcement does not commit', async () => {
+    // With an announcement no longer than the safety margin, every append counts as stalled.
+    const storage = new MongoStorage({ uri: server.uri, dbName, writerTtlMs: 5_000 });
+    opened.push(storage);
+    await storage.init();
+    await expect(storage.appendEvents(newEvents('app-a', 0, 3))).rejects.toBeInstanceOf(TurnLostError);
+    expect(await db.collection(C.events).countDocuments({})).toBe(0);
+    expect(await storage.getLogHead('app-a')).toBeNull();
   });
 
   it('lists past logs whose first append failed, without returning them', async () => {
@@ -121,7 +158,7 @@ describe('MongoStorage after a writer died half-way', () => {
     await expect(storage.appendEvents([newEvent('app-b', 0, { idempotencyKey: 'k' }), newEvent('app-b', 1, { idempotencyKey: 'k' })])).rejects.toThrow(
       AppendConflictError,
     );
-    await db.collection(C.logs).insertMany(['app-b', 'app-c', 'app-d'].map((id) => ({ _id: id as never, size: 0, headHash: '0'.repeat(64), integratedSize: 0, createdAt: null })));
+    await db.collection(C.logs).insertMany(['app-b', 'app-c', 'app-d'].map((id) => ({ _id: id as never, size: 0, headHash: '0'.repeat(64), createdAt: null })));
     await storage.appendEvents([newEvent('app-e', 0)]);
     expect((await storage.listLogHeads(null, 2)).map((h) => h.sourceAppId)).toEqual(['app-a', 'app-e']);
   });

@@ -53,16 +53,19 @@ describe('MongoDB leases', () => {
     expect(results.filter((r) => r !== null)).toHaveLength(1);
   });
 
-  it('tells the holder when someone else asked for the lease after it took it', async () => {
+  it('tells the holder, for many leases in one read, when someone else asked for them', async () => {
     const [a, b] = [await leases(), await leases()];
     const since = Date.now();
     await a.tryAcquire('l4', 'A', 10_000);
-    expect(await a.isRequested('l4', 'A', since)).toBe(false);
+    await a.tryAcquire('l5', 'A', 10_000);
+    expect(await a.requestedSince(['l4', 'l5'], 'A')).toEqual(new Map());
     await a.request('l4', 'A'); // its own request does not count
-    expect(await a.isRequested('l4', 'A', since)).toBe(false);
+    expect(await a.requestedSince(['l4', 'l5'], 'A')).toEqual(new Map());
     await b.request('l4', 'B');
-    expect(await a.isRequested('l4', 'A', since)).toBe(true);
-    expect(await a.isRequested('l4', 'A', Date.now() + 1000)).toBe(false);
+    const asked = await a.requestedSince(['l4', 'l5'], 'A');
+    expect([...asked.keys()]).toEqual(['l4']);
+    expect(asked.get('l4')).toBeGreaterThanOrEqual(since);
+    expect(await a.requestedSince([], 'A')).toEqual(new Map());
   });
 });
 

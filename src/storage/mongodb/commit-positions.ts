@@ -21,6 +21,12 @@ export class CommitPositions {
     return doc.value - n + 1;
   }
 
+  /** The highest pos allocated so far (0 before the first). */
+  async current(): Promise<number> {
+    const doc = await this.counters.findOne({ _id: COUNTER_ID });
+    return doc?.value ?? 0;
+  }
+
   /**
    * Moves the counter past every committed pos. Run at start (the counter is derived data) and
    * after a duplicate pos, which only a non-atomic $inc (FerretDB) produces.

@@ -8,6 +8,8 @@ export const collectionNames = {
   treeNodes: 'tree_nodes',
   checkpoints: 'checkpoints',
   counters: 'counters',
+  writers: 'writers',
+  integrated: 'integrated',
 } as const;
 
 export interface EventDoc {
@@ -35,14 +37,28 @@ export interface EventDoc {
   writeToken: string;
 }
 
-/** Derived per-log summary; the events are the truth and getLogHead checks it against them. */
+/**
+ * Per-log commit record. `size` is the log's committed size: an append commits by raising it (fenced
+ * by `fence`, the log's current sequencer-lease fence); events at seq >= size are not committed yet,
+ * or never will be. getLogHead checks the head against the events.
+ *
+ * Only the log's current writer updates this document, and nothing else lives in it: FerretDB's
+ * updates are read-modify-write, so two writers of one document can undo each other's fields.
+ */
 export interface LogDoc {
   _id: string;
   size: number;
   headHash: string;
-  integratedSize: number;
+  /** Fence of the log's sequencer-lease turn whose appends may commit now. */
+  fence?: number;
   /** receivedAt of seq 0, null while the log has no event. */
   createdAt: number | null;
+}
+
+/** How far a log's tree nodes are stored; written only by the publisher (see LogDoc for why apart). */
+export interface IntegratedDoc {
+  _id: string;
+  size: number;
 }
 
 export interface TreeNodeDoc {
@@ -58,8 +74,17 @@ export interface CheckpointDoc extends StoredCheckpoint {
 export interface CounterDoc {
   _id: string;
   value: number;
-  /** On the commit watermark: the sequencer-lease fence whose appends may commit now. */
-  fence?: number;
+}
+
+/**
+ * One per storage instance that appends. While `low` is set, the writer may still insert and commit
+ * events at pos >= low, so readers of committed events stop below it.
+ */
+export interface WriterDoc {
+  _id: string;
+  low: number | null;
+  /** Epoch ms; an expired writer is presumed dead and no longer holds readers back. */
+  expiresAt: number;
 }
 
 export const eventProjection = { _id: 0, writeToken: 0 } as const;

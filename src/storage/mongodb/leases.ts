@@ -89,9 +89,12 @@ export class MongoLeaseStore implements LeaseStore {
     }
   }
 
-  async isRequested(name: string, holder: string, since: number): Promise<boolean> {
-    const doc = await this.requests.findOne({ _id: name, at: { $gt: since }, owner: { $ne: holder } });
-    return doc !== null;
+  async requestedSince(names: string[], holder: string): Promise<Map<string, number>> {
+    const asked = new Map<string, number>();
+    if (names.length === 0) return asked;
+    const docs = await this.requests.find({ _id: { $in: names }, owner: { $ne: holder } }).toArray();
+    for (const d of docs) asked.set(d._id, d.at);
+    return asked;
   }
 
   private async newest(name: string): Promise<LeaseDoc | null> {

@@ -1,5 +1,12 @@
 // The MongoDB engine. No transactions (FerretDB has none, and one log's writes never need them):
 // appends are all-or-nothing by undoing their own documents, found by a per-call write token.
+//
+// An append inserts its events, then commits each log by raising the log's committed size in its
+// `logs` document (fenced by the log's sequencer-lease turn where processes share the database).
+// Commit positions (pos) come from one counter; each writer announces in `writers` the lowest pos
+// it may still commit, and readers of committed events (subscriptions, tailing) stop below every
+// live writer's announcement, so they never pass a pos that may still commit. Writers to different
+// logs thus never wait for each other.
 import { randomBytes } from 'node:crypto';
 import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
 import {
@@ -33,8 +40,10 @@ import {
   type CheckpointDoc,
   type CounterDoc,
   type EventDoc,
+  type IntegratedDoc,
   type LogDoc,
   type TreeNodeDoc,
+  type WriterDoc,
 } from './documents.js';
 import { committedPlan, eventQueryPlan } from './event-query.js';
 import { MongoLeaseStore } from './leases.js';
@@ -44,15 +53,17 @@ import { MongoApiKeyStore } from './api-key-store.js';
 export interface MongoStorageOptions {
   uri: string;
   dbName: string;
+  /** How long a writer's announcement holds readers back if the writer goes silent (default 30 s). */
+  writerTtlMs?: number;
+  now?: () => number;
 }
 
 const ZERO_HASH = '0'.repeat(64);
-/**
- * The commit watermark: every event with pos <= value is committed. An append raises it after its
- * documents are all in, and before its log summaries, so readers bounded by it (subscriptions, heads,
- * integration) never see an append that may still be undone.
- */
-const COMMITTED_ID = 'committed';
+const DEFAULT_WRITER_TTL_MS = 30_000;
+/** A writer commits only with this much of its announcement left, so readers never give up on it first. */
+const WRITER_SAFETY_MS = 5_000;
+/** Announcements of writers dead this long are deleted at start. */
+const FORGET_WRITERS_MS = 3_600_000;
 /** Retries when a non-atomic counter (FerretDB) hands out a pos twice; never reached on MongoDB. */
 const MAX_POS_RETRIES = 20;
 
@@ -68,13 +79,24 @@ export class MongoStorage implements LogStorage {
   private readonly db: Db;
   readonly apiKeys: MongoApiKeyStore;
   private deployment: Deployment | null = null;
-  /** Appends of this process commit one at a time, so pos order is commit order. */
+  /** Appends of this store run one at a time; `pending` counts those queued or running. */
   private appendQueue: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  /** This store as a writer: its announcement document, and what it last announced. */
+  private readonly writerId = randomBytes(12).toString('hex');
+  private readonly writerTtlMs: number;
+  private readonly now: () => number;
+  /** No pos this writer allocates from now on is below this. */
+  private lowBound = 1;
+  private announcedLow: number | null = null;
+  private announcedUntil = 0;
 
   constructor(private readonly options: MongoStorageOptions) {
     this.client = new MongoClient(options.uri);
     this.db = this.client.db(options.dbName);
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.writeConcern());
+    this.writerTtlMs = options.writerTtlMs ?? DEFAULT_WRITER_TTL_MS;
+    this.now = options.now ?? Date.now;
   }
 
   private get events(): Collection<EventDoc> {
@@ -88,6 +110,12 @@ export class MongoStorage implements LogStorage {
   }
   private get checkpoints(): Collection<CheckpointDoc> {
     return this.db.collection<CheckpointDoc>(C.checkpoints, { writeConcern: this.writeConcern() });
+  }
+  private get integrated(): Collection<IntegratedDoc> {
+    return this.db.collection<IntegratedDoc>(C.integrated, { writeConcern: this.writeConcern() });
+  }
+  private get writers(): Collection<WriterDoc> {
+    return this.db.collection<WriterDoc>(C.writers, { writeConcern: this.writeConcern() });
   }
   private get positions(): CommitPositions {
     return new CommitPositions(this.db.collection<CounterDoc>(C.counters, { writeConcern: this.writeConcern() }), this.events);
@@ -105,14 +133,11 @@ export class MongoStorage implements LogStorage {
     await this.apiKeys.init();
     await MongoLeaseStore.ensureIndexes(this.db);
     await this.positions.catchUp();
-    // First start on this database: everything already stored counts as committed.
-    const top = await this.positions.highestCommitted();
-    await this.counters.updateOne({ _id: COMMITTED_ID }, { $setOnInsert: { value: top } }, { upsert: true }).catch((err) => {
-      if (!isDuplicateKey(err)) throw err;
-    });
+    this.lowBound = (await this.positions.current()) + 1;
+    await this.writers.deleteMany({ expiresAt: { $lt: this.now() - FORGET_WRITERS_MS } });
     this.coordination = {
       leases: new MongoLeaseStore(this.db, this.writeConcern()),
-      beginTurn: (fence) => this.beginTurn(fence),
+      beginLogTurn: (sourceAppId, fence) => this.beginLogTurn(sourceAppId, fence),
       claimVerifierKey: (key) => this.claimVerifierKey(key),
       watchCommits: (onCommit, onError) => this.watchCommits(onCommit, onError),
     };
@@ -121,19 +146,32 @@ export class MongoStorage implements LogStorage {
   /** Several API processes may share this database; they coordinate through leases. */
   coordination?: Coordination;
 
-  private get counters(): Collection<CounterDoc> {
-    return this.db.collection<CounterDoc>(C.counters, { writeConcern: this.writeConcern() });
+  /**
+   * The commit horizon: the highest pos allocated, but below every live writer's announcement. The
+   * counter is read before the announcements: a writer announces before it allocates, so a pos
+   * counted here is either covered by an announcement read next, or its append has finished.
+   */
+  private async horizon(): Promise<number> {
+    const top = await this.positions.current();
+    const live = await this.writers
+      .find({ low: { $ne: null }, expiresAt: { $gt: this.now() } }, { projection: { _id: 0, low: 1 } })
+      .toArray();
+    return live.reduce((h, w) => Math.min(h, w.low! - 1), top);
   }
 
-  private async committedPos(): Promise<number> {
-    const doc = await this.counters.findOne({ _id: COMMITTED_ID });
-    return doc?.value ?? 0;
+  /** Tell readers the lowest pos this writer may still commit (null: none, it is idle). */
+  private async announce(low: number | null): Promise<void> {
+    const until = this.now() + this.writerTtlMs;
+    await this.writers.updateOne({ _id: this.writerId }, { $set: { low, expiresAt: until } }, { upsert: true });
+    this.announcedLow = low;
+    this.announcedUntil = until;
   }
 
   /** Change streams exist only on replica sets and sharded clusters; FerretDB reports standalone. */
   private watchCommits(onCommit: () => void, onError: (err: unknown) => void): (() => Promise<void>) | null {
     if (this.deployment?.topology === 'standalone') return null;
-    const stream = this.counters.watch([{ $match: { 'documentKey._id': COMMITTED_ID } }]);
+    // The horizon moves when a writer's announcement does: that is when new commits become readable.
+    const stream = this.writers.watch();
     stream.on('change', () => onCommit());
     stream.on('error', onError);
     return () => stream.close();
@@ -151,22 +189,11 @@ export class MongoStorage implements LogStorage {
     return doc!.value;
   }
 
-  private async beginTurn(fence: number): Promise<number> {
-    await this.counters.updateOne({ _id: COMMITTED_ID }, { $max: { fence } });
-    const committed = await this.committedPos();
-    const leftovers = await this.events
-      .find({ pos: { $gt: committed } }, { projection: { _id: 0, sourceAppId: 1 } })
-      .toArray();
-    if (leftovers.length === 0) return 0;
-    const { deletedCount } = await this.events.deleteMany({ pos: { $gt: committed } });
-    for (const sourceAppId of new Set(leftovers.map((d) => d.sourceAppId))) {
-      const head = await this.deriveHead(sourceAppId, null);
-      // Lower the summary too: the dead writer may have raised it past what is committed.
-      await this.logs.updateOne(
-        { _id: sourceAppId },
-        { $set: { size: head?.size ?? 0, headHash: head?.headHash ?? ZERO_HASH } },
-      );
-    }
+  private async beginLogTurn(sourceAppId: string, fence: number): Promise<number> {
+    await this.ensureLogDoc(sourceAppId);
+    await this.logs.updateOne({ _id: sourceAppId }, { $max: { fence } });
+    const doc = await this.logs.findOne({ _id: sourceAppId }, { projection: { size: 1 } });
+    const { deletedCount } = await this.events.deleteMany({ sourceAppId, seq: { $gte: doc?.size ?? 0 } });
     return deletedCount;
   }
 
@@ -183,56 +210,107 @@ export class MongoStorage implements LogStorage {
 
   appendEvents(events: NewEvent[], turn?: CommitTurn): Promise<StoredEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
-    const run = this.appendQueue.then(() => this.appendSerialized(events, groupByLog(events), turn));
+    let batches: LogBatch[];
+    try {
+      batches = groupByLog(events);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.pending++;
+    const run = this.appendQueue.then(() => this.appendSerialized(events, batches, turn));
     this.appendQueue = run.catch(() => undefined);
     return run;
   }
 
   private async appendSerialized(events: NewEvent[], batches: LogBatch[], turn?: CommitTurn): Promise<StoredEvent[]> {
-    // One round trip for all three: positions burnt by a failed check are harmless gaps.
-    let [, , first] = await Promise.all([
-      this.checkAppendable(batches),
-      this.ensureLogDocs(batches),
-      this.positions.allocate(events.length),
-    ]);
-    for (let attempt = 0; ; attempt++) {
-      const writeToken = randomBytes(12).toString('hex');
-      if (attempt > 0) first = await this.positions.allocate(events.length);
-      const docs = events.map((e, i) => toEventDoc(e, first + i, writeToken));
-      try {
-        await this.events.insertMany(docs, { ordered: true });
-      } catch (err) {
-        await this.undo(batches, writeToken);
-        if (!isDuplicateKey(err)) throw err;
-        // Another writer took a position or key since our check, else the pos was handed out twice.
-        await this.checkAppendable(batches);
-        if (attempt >= MAX_POS_RETRIES) {
-          throw new AppendConflictError(`positions stayed taken after ${attempt + 1} attempts`, 'position');
+    try {
+      // One round trip for all three: the announcement must be in before positions are allocated.
+      await Promise.all([
+        this.announcedLow === null ? this.announce(this.lowBound) : undefined,
+        this.checkAppendable(batches),
+        turn ? undefined : this.ensureLogDocs(batches), // a turn's beginLogTurn made them
+      ]);
+      for (let attempt = 0; ; attempt++) {
+        const first = await this.positions.allocate(events.length);
+        // A non-atomic counter (FerretDB) can hand out a pos below an earlier one: announce it first.
+        if (first < this.announcedLow!) await this.announce(first);
+        this.lowBound = Math.max(this.lowBound, first + events.length);
+        const writeToken = randomBytes(12).toString('hex');
+        const docs = events.map((e, i) => toEventDoc(e, first + i, writeToken));
+        try {
+          await this.events.insertMany(docs, { ordered: true });
+        } catch (err) {
+          await this.undo(batches, writeToken);
+          if (!isDuplicateKey(err)) throw err;
+          // A committed event or key took our place since the check, or a dead writer left events
+          // there (the turn's tidy removes them), else the pos was handed out twice.
+          await this.checkAppendable(batches);
+          if (await this.othersUncommitted(batches)) {
+            throw new AppendConflictError('uncommitted events of another writer hold these positions', 'position');
+          }
+          if (attempt >= MAX_POS_RETRIES) {
+            throw new AppendConflictError(`positions stayed taken after ${attempt + 1} attempts`, 'position');
+          }
+          await this.positions.catchUp();
+          continue;
         }
-        await this.positions.catchUp();
-        continue;
+        if (this.now() > this.announcedUntil - WRITER_SAFETY_MS) {
+          // Readers are about to presume this writer dead and pass its positions: do not commit now.
+          await this.undo(batches, writeToken);
+          throw new TurnLostError('this writer stalled past its announcement; nothing was committed');
+        }
+        await this.commitLogs(batches, writeToken, turn);
+        return events.map((e, i) => ({ ...e, pos: first + i }));
       }
-      // Commit: raise the watermark, but only while our turn lasts (fenced), so a writer whose lease
-      // was taken over can never acknowledge events the new holder has discarded.
-      const marked = await this.counters.updateOne(
-        turn ? { _id: COMMITTED_ID, fence: turn.fence } : { _id: COMMITTED_ID },
-        { $max: { value: first + events.length - 1 } },
-        { upsert: !turn },
-      );
-      if (turn && marked.matchedCount === 0) {
-        await this.undo(batches, writeToken);
-        throw new TurnLostError(`sequencer turn ${turn.fence} was taken over before this append committed`);
-      }
-      await this.recordHeads(batches);
-      return events.map((e, i) => ({ ...e, pos: first + i }));
+    } finally {
+      // After the commit, never before: raise the announcement past this append, or withdraw it when idle.
+      this.pending--;
+      await this.announce(this.pending > 0 ? this.lowBound : null).catch(() => undefined);
     }
   }
 
-  /** Throws AppendConflictError unless each log's events start at its size and no key is taken. */
+  /** Commit each log by raising its committed size from where the append started (fenced by the turn). */
+  private async commitLogs(batches: LogBatch[], writeToken: string, turn?: CommitTurn): Promise<void> {
+    const committed = await Promise.all(
+      batches.map(async ({ sourceAppId, events }) => {
+        const first = events[0]!;
+        const last = events.at(-1)!;
+        const fence = turn?.fences.get(sourceAppId);
+        if (turn && fence === undefined) throw new Error(`the turn holds no fence for log ${sourceAppId}`);
+        const { matchedCount } = await this.logs.updateOne(
+          { _id: sourceAppId, size: first.seq, ...(turn ? { fence } : {}) },
+          { $set: { size: last.seq + 1, headHash: last.hash, ...(first.seq === 0 ? { createdAt: first.receivedAt } : {}) } },
+        );
+        return matchedCount === 1;
+      }),
+    );
+    const failed = batches.filter((_, i) => !committed[i]);
+    if (failed.length === 0) return;
+    await this.undo(failed, writeToken);
+    const names = (bs: LogBatch[]) => bs.map((b) => b.sourceAppId).join(', ');
+    if (failed.length < batches.length) {
+      // Only if a turn was taken over between two logs' commits: the committed logs stay committed.
+      throw new Error(`append committed to ${names(batches.filter((_, i) => committed[i]))} but not to ${names(failed)}`);
+    }
+    if (turn) throw new TurnLostError(`the turn of ${names(failed)} was taken over before this append committed`);
+    throw new AppendConflictError(`log ${failed[0]!.sourceAppId} moved before this append committed`, 'position');
+  }
+
+  /** Whether events of another writer sit at or beyond the positions these batches start at. */
+  private async othersUncommitted(batches: LogBatch[]): Promise<boolean> {
+    const found = await this.events.findOne(
+      { $or: batches.map(({ sourceAppId, events }) => ({ sourceAppId, seq: { $gte: events[0]!.seq } })) },
+      { projection: { _id: 1 } },
+    );
+    return found !== null;
+  }
+
+  /** Throws AppendConflictError unless each log's events start at its committed size and no key is taken. */
   private async checkAppendable(batches: LogBatch[]): Promise<void> {
+    const sizes = await this.committedSizes(batches.map((b) => b.sourceAppId));
     await Promise.all(
       batches.map(async ({ sourceAppId, events }) => {
-        const size = await this.currentSize(sourceAppId);
+        const size = sizes.get(sourceAppId) ?? 0;
         if (events[0]!.seq !== size) {
           throw new AppendConflictError(`log ${sourceAppId} is at size ${size}, not ${events[0]!.seq}`, 'position');
         }
@@ -245,6 +323,11 @@ export class MongoStorage implements LogStorage {
         if (taken) throw new AppendConflictError(`idempotency key already used in log ${sourceAppId}`, 'idempotencyKey');
       }),
     );
+  }
+
+  private async committedSizes(sourceAppIds: string[]): Promise<Map<string, number>> {
+    const docs = await this.logs.find({ _id: { $in: sourceAppIds } }, { projection: { size: 1 } }).toArray();
+    return new Map(docs.map((d) => [d._id, d.size]));
   }
 
   /** Removes only this call's documents: another writer's could sit at the same positions. */
@@ -260,80 +343,45 @@ export class MongoStorage implements LogStorage {
     await Promise.all(fresh.map(({ sourceAppId }) => this.ensureLogDoc(sourceAppId)));
   }
 
+  /** Inserts, never updates: an upsert would rewrite a document another writer may be updating (FerretDB). */
   private async ensureLogDoc(sourceAppId: string): Promise<void> {
     try {
-      await this.logs.updateOne(
-        { _id: sourceAppId },
-        { $setOnInsert: { size: 0, headHash: ZERO_HASH, integratedSize: 0, createdAt: null } },
-        { upsert: true },
-      );
+      await this.logs.insertOne({ _id: sourceAppId, size: 0, headHash: ZERO_HASH, createdAt: null });
     } catch (err) {
-      // Two upserts of one new _id race; the loser's duplicate-key error means the document exists.
-      if (!isDuplicateKey(err)) throw err;
+      if (!isDuplicateKey(err)) throw err; // it exists
     }
-  }
-
-  private async recordHeads(batches: LogBatch[]): Promise<void> {
-    await Promise.all(
-      batches.map(({ sourceAppId, events }) => {
-        const last = events.at(-1)!;
-        const first = events[0]!;
-        return this.logs.updateOne(
-          { _id: sourceAppId, size: { $lt: last.seq + 1 } },
-          { $set: { size: last.seq + 1, headHash: last.hash, ...(first.seq === 0 ? { createdAt: first.receivedAt } : {}) } },
-        );
-      }),
-    );
-  }
-
-  private async currentSize(sourceAppId: string): Promise<number> {
-    const last = await this.events
-      .find({ sourceAppId }, { projection: { _id: 0, seq: 1 }, sort: { seq: -1 }, limit: 1 })
-      .next();
-    return last ? last.seq + 1 : 0;
   }
 
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {
-    const doc = await this.logs.findOne({ _id: sourceAppId });
-    if (doc && doc.size > 0 && doc.createdAt !== null) {
-      // Trust the summary only if its head is the last event.
-      const [around, committed] = await Promise.all([
-        this.events
-          .find({ sourceAppId, seq: { $gte: doc.size - 1 } }, { projection: { _id: 0, seq: 1, hash: 1, pos: 1 }, sort: { seq: 1 }, limit: 2 })
-          .toArray(),
-        this.committedPos(),
-      ]);
-      const [head] = around;
-      if (around.length === 1 && head!.seq === doc.size - 1 && head!.hash === doc.headHash && head!.pos <= committed) {
-        return { sourceAppId, size: doc.size, headHash: doc.headHash, integratedSize: doc.integratedSize, createdAt: doc.createdAt };
-      }
+    const [doc, integrated] = await Promise.all([
+      this.logs.findOne({ _id: sourceAppId }),
+      this.integrated.findOne({ _id: sourceAppId }),
+    ]);
+    if (!doc || doc.size === 0) return null;
+    const integratedSize = Math.min(integrated?.size ?? 0, doc.size);
+    const head = await this.events.findOne({ sourceAppId, seq: doc.size - 1 }, { projection: { _id: 0, hash: 1 } });
+    if (head && head.hash === doc.headHash && doc.createdAt !== null) {
+      return { sourceAppId, size: doc.size, headHash: doc.headHash, integratedSize, createdAt: doc.createdAt };
     }
-    return this.deriveHead(sourceAppId, doc);
+    return this.deriveHead(sourceAppId, doc, integratedSize);
   }
 
-  /** The head from the events themselves, repairing the summary (a writer died before updating it). */
-  private async deriveHead(sourceAppId: string, doc: LogDoc | null): Promise<LogHead | null> {
-    const committed = await this.committedPos();
+  /** The head from the committed events themselves, where the record disagrees with them (damage). */
+  private async deriveHead(sourceAppId: string, doc: LogDoc, integratedSize: number): Promise<LogHead | null> {
     const [last, first] = await Promise.all([
       this.events
-        .find({ sourceAppId, pos: { $lte: committed } }, { projection: { _id: 0, seq: 1, hash: 1 }, sort: { seq: -1 }, limit: 1 })
+        .find({ sourceAppId, seq: { $lt: doc.size } }, { projection: { _id: 0, seq: 1, hash: 1 }, sort: { seq: -1 }, limit: 1 })
         .next(),
       this.events.findOne({ sourceAppId, seq: 0 }, { projection: { _id: 0, receivedAt: 1 } }),
     ]);
     if (!last || !first) return null;
-    const head: LogHead = {
+    return {
       sourceAppId,
       size: last.seq + 1,
       headHash: last.hash,
-      integratedSize: Math.min(doc?.integratedSize ?? 0, last.seq + 1),
+      integratedSize: Math.min(integratedSize, last.seq + 1),
       createdAt: first.receivedAt,
     };
-    await this.ensureLogDoc(sourceAppId);
-    await this.logs.updateOne(
-      { _id: sourceAppId, size: { $lt: head.size } },
-      { $set: { size: head.size, headHash: head.headHash, createdAt: head.createdAt } },
-    );
-    return head;
   }
 
   async listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]> {
@@ -385,20 +433,23 @@ export class MongoStorage implements LogStorage {
 
   async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
     if (limit <= 0) return [];
-    const plan = committedPlan(afterPos, filter, await this.committedPos());
+    const plan = committedPlan(afterPos, filter, await this.horizon());
     const docs = await this.events.find(plan.filter, { projection: eventProjection, sort: plan.sort, limit }).toArray();
-    return docs.map(fromEventDoc);
+    if (docs.length === 0) return [];
+    // Below the horizon, only a writer presumed dead can have left events past its log's committed size.
+    const sizes = await this.committedSizes([...new Set(docs.map((d) => d.sourceAppId))]);
+    return docs.filter((d) => d.seq < (sizes.get(d.sourceAppId) ?? 0)).map(fromEventDoc);
   }
 
   lastPos(): Promise<number> {
-    return this.committedPos();
+    return this.horizon();
   }
 
   // --- tree -------------------------------------------------------------------------------
 
   async integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]): Promise<void> {
-    const doc = await this.logs.findOne({ _id: sourceAppId }, { projection: { integratedSize: 1 } });
-    const integrated = doc?.integratedSize ?? 0;
+    const doc = await this.integrated.findOne({ _id: sourceAppId });
+    const integrated = doc?.size ?? 0;
     if (integrated >= toSize) return;
     if (integrated < fromSize) {
       throw new Error(`log ${sourceAppId} is integrated up to ${integrated}; integrating from ${fromSize} would leave a gap`);
@@ -412,11 +463,12 @@ export class MongoStorage implements LogStorage {
         { ordered: false },
       );
     }
-    await this.logs.updateOne(
-      { _id: sourceAppId },
-      { $max: { integratedSize: toSize }, $setOnInsert: { size: 0, headHash: ZERO_HASH, createdAt: null } },
-      { upsert: true },
-    );
+    try {
+      await this.integrated.updateOne({ _id: sourceAppId }, { $max: { size: toSize } }, { upsert: true });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err; // two first upserts raced: retry as an update
+      await this.integrated.updateOne({ _id: sourceAppId }, { $max: { size: toSize } });
+    }
   }
 
   async getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]> {

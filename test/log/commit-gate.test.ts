@@ -1,0 +1,115 @@
+// Per-log sequencer leases between processes sharing one database (the MongoDB engine on the
+// FerretDB test server): writers of different logs never wait, a waiting writer gets the lease from
+// an idle holder, and two writers that each hold what the other needs both get through.
+import { MongoClient } from 'mongodb';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LogLeaseGate, logLeaseName } from '../../src/log/commit-gate.js';
+import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
+import { freshDbName, startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
+
+let server: MongoTestServer;
+let client: MongoClient;
+beforeAll(async () => {
+  server = await startMongoTestServer();
+  client = new MongoClient(server.uri);
+});
+afterAll(async () => {
+  await client?.close();
+  await server?.stop();
+});
+
+let dbName: string;
+const opened: Array<{ close(): Promise<void> }> = [];
+beforeEach(() => {
+  dbName = `${server.dbName}_${freshDbName().slice(-6)}`;
+});
+afterEach(async () => {
+  for (const o of opened.splice(0).reverse()) await o.close();
+  await client.db(dbName).dropDatabase();
+});
+
+async function gate(owner: string, maxWaitMs = 10_000): Promise<LogLeaseGate> {
+  const storage = new MongoStorage({ uri: server.uri, dbName });
+  await storage.init();
+  opened.push(storage);
+  const g = new LogLeaseGate(storage.coordination!, owner, 5_000, maxWaitMs);
+  opened.push(g);
+  return g;
+}
+
+const fencesOf = async (log: string) =>
+  (await client.db(dbName).collection('leases').find({ name: logLeaseName(log) }).toArray()).map((d) => d.fence).sort();
+
+describe('LogLeaseGate', () => {
+  it('lets writers of different logs commit at once, without asking each other for anything', async () => {
+    const [p1, p2] = [await gate('P1'), await gate('P2')];
+    for (let round = 0; round < 5; round++) {
+      const [f1, f2] = await Promise.all([p1.enter(['a', 'b']), p2.enter(['c'])]);
+      expect(p1.turn!.fences).toEqual(new Map([['a', 1], ['b', 1]]));
+      expect(p2.turn!.fences).toEqual(new Map([['c', 1]]));
+      // Only the first turn on each log finds it possibly changed by someone else.
+      expect([...f1]).toEqual(round === 0 ? ['a', 'b'] : []);
+      expect([...f2]).toEqual(round === 0 ? ['c'] : []);
+      await Promise.all([p1.leave(), p2.leave()]);
+    }
+    expect(await fencesOf('a')).toEqual([1]);
+    expect(await fencesOf('c')).toEqual([1]);
+    expect(await client.db(dbName).collection('lease_requests').countDocuments()).toBe(0);
+  });
+
+  it('hands an idle holder\'s lease to a writer that asks, which then reloads the head; the first holder gets it back', async () => {
+    const [p1, p2] = [await gate('P1'), await gate('P2')];
+    await p1.enter(['a']);
+    await p1.leave();
+    const t0 = Date.now();
+    const fresh = await p2.enter(['a']); // P1 stays idle: its poller hands the lease over
+    expect(Date.now() - t0).toBeLessThan(2_500); // well before the 5 s lease would expire
+    expect(p2.turn!.fences.get('a')).toBe(2);
+    expect([...fresh]).toEqual(['a']);
+    await p2.leave();
+    expect([...(await p1.enter(['a']))]).toEqual(['a']);
+    expect(p1.turn!.fences.get('a')).toBe(3);
+    await p1.leave();
+  });
+
+  it('after handing a lease over and getting the very next fence back, knows nobody else wrote', async () => {
+    const [p1, p2] = [await gate('P1'), await gate('P2')];
+    await p1.enter(['a']);
+    await p1.leave();
+    // P2 asks, P1 releases, but P2 gives up before taking it.
+    await client.db(dbName).collection('lease_requests').insertOne({ _id: logLeaseName('a') as never, owner: 'P2', at: Date.now() });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await p1.enter(['a'])).toEqual(new Set());
+    expect(p1.turn!.fences.get('a')).toBe(2);
+    await p1.leave();
+    void p2;
+  });
+
+  it('gets two writers through when each holds a log the other needs', async () => {
+    const [p1, p2] = [await gate('P1'), await gate('P2')];
+    await p1.enter(['a']);
+    await p2.enter(['b']);
+    // Both now want both; each holds one (its poller is paused while it is inside enter).
+    const both = async (g: LogLeaseGate) => {
+      await g.enter(['a', 'b']);
+      const fences = g.turn!.fences;
+      await new Promise((r) => setTimeout(r, 20));
+      await g.leave();
+      return fences;
+    };
+    const [f1, f2] = await Promise.all([both(p1), both(p2)]);
+    expect(f1.size).toBe(2);
+    expect(f2.size).toBe(2);
+    // One after the other: the later turn has higher fences on both logs.
+    const later = f1.get('a')! > f2.get('a')! ? f1 : f2;
+    const earlier = later === f1 ? f2 : f1;
+    expect(later.get('b')!).toBeGreaterThan(earlier.get('b')!);
+  });
+
+  it('gives up with GateTimeoutError when the holder keeps its lease', async () => {
+    const [p1, p2] = [await gate('P1'), await gate('P2', 600)];
+    await p1.enter(['a']); // inside its turn: it does not hand over
+    await expect(p2.enter(['a'])).rejects.toThrow(/no turn to commit within 600 ms/);
+    await p1.leave();
+  });
+});
