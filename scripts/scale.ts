@@ -1,7 +1,9 @@
 // `npm run scale`: horizontal scaling, demonstrated. Starts K chainlog processes on one MongoDB
-// database behind a small round-robin load balancer on loopback, and measures batch ingest through
-// the balancer with 1 process and with K (same clients, same events), checking that every
-// acknowledged event is stored exactly once.
+// database behind a small load balancer on loopback, and measures batch ingest through the balancer
+// with 1 process and with K (same clients, same events), checking that every acknowledged event is
+// stored exactly once. Each batch writes to one log and names it in the x-chainlog-log header, so
+// the balancer sends a log's appends to one process (as the compose file's nginx does): processes
+// then hold the leases of their own logs and do not wait for each other.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -13,13 +15,14 @@ import { loadSigningKey } from '../src/log/signing-key.js';
 import { createGenerator } from '../src/simulator/generator.js';
 import { ensureServerBinary } from './mongo-test-server/binary.js';
 import { startServerProcess, stopServerProcess } from './mongo-test-server/server-process.js';
-import { startLoadBalancer } from './scale/load-balancer.js';
+import { ROUTE_HEADER, startLoadBalancer } from './scale/load-balancer.js';
 
 const HELP = `Usage: npm run scale -- [options]
   --processes K           API processes in the scaled run (default 3)
   --events N              events to ingest in each run (default 20000)
   --batch B               events per logEvents call (default 500)
   --clients C             concurrent clients in both runs (default 4 per process of the scaled run)
+  --logs L                logs written to, one per batch (default 4 per process of the scaled run)
   --mongodb-uri URI       MongoDB to use (default: MONGODB_URI, else a FerretDB test server started here)
   --json                  print the result as JSON
 `;
@@ -29,6 +32,7 @@ const optionsSchema = z.object({
   events: z.coerce.number().int().min(100).max(10_000_000),
   batch: z.coerce.number().int().min(1).max(1000),
   clients: z.coerce.number().int().min(1).max(256).optional(),
+  logs: z.coerce.number().int().min(1).max(1000).optional(),
   'mongodb-uri': z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').optional(),
   json: z.boolean(),
 });
@@ -90,21 +94,22 @@ async function stopApi(api: Api): Promise<void> {
 
 const LOG_EVENTS = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }`;
 
-/** Ingests `events` events through `url` with `clients` concurrent clients; events/s. */
-async function ingest(url: string, events: number, batch: number, clients: number, seed: number): Promise<number> {
-  const generator = createGenerator({ seed, apps: 5 });
-  const bodies: string[] = [];
+/** Ingests `events` events through `url` with `clients` concurrent clients, batch i to log i % logs; events/s. */
+async function ingest(url: string, events: number, batch: number, clients: number, logs: number, seed: number): Promise<number> {
+  const generator = createGenerator({ seed, apps: 1 });
+  const bodies: Array<{ log: string; body: string }> = [];
   for (let sent = 0; sent < events; sent += batch) {
-    const inputs = Array.from({ length: Math.min(batch, events - sent) }, () => generator.next().input);
-    bodies.push(JSON.stringify({ query: LOG_EVENTS, variables: { inputs } }));
+    const log = `scale-${bodies.length % logs}`;
+    const inputs = Array.from({ length: Math.min(batch, events - sent) }, () => ({ ...generator.next().input, sourceAppId: log }));
+    bodies.push({ log, body: JSON.stringify({ query: LOG_EVENTS, variables: { inputs } }) });
   }
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const { log, body } = bodies[next++]!;
+        const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', [ROUTE_HEADER]: log }, body });
         const json = (await res.json()) as { errors?: unknown[] };
         if (res.status !== 200 || json.errors) throw new Error(`ingest failed: ${res.status} ${JSON.stringify(json.errors)}`);
       }
@@ -123,7 +128,7 @@ async function storedEvents(url: string): Promise<number> {
   return json.data.logs.edges.reduce((sum, e) => sum + e.node.size, 0);
 }
 
-async function run(processes: number, o: z.infer<typeof optionsSchema>, mongoUri: string, keyFile: string, clients: number) {
+async function run(processes: number, o: z.infer<typeof optionsSchema>, mongoUri: string, keyFile: string, clients: number, logs: number) {
   const env = { MONGODB_URI: mongoUri, MONGODB_DB: `scale_${processes}_${Date.now().toString(36)}`, SIGNING_KEY_FILE: keyFile };
   const apis: Api[] = [];
   try {
@@ -132,10 +137,10 @@ async function run(processes: number, o: z.infer<typeof optionsSchema>, mongoUri
     process.stderr.write(`${processes} process(es) ready; ingesting ${o.events} events\n`);
     const lb = await startLoadBalancer(apis.map((a) => a.url));
     try {
-      const eventsPerSecond = await ingest(lb.url, o.events, o.batch, clients, processes);
+      const eventsPerSecond = await ingest(lb.url, o.events, o.batch, clients, logs, processes);
       const stored = await storedEvents(lb.url);
       if (stored !== o.events) throw new Error(`${o.events} events acknowledged but ${stored} stored`);
-      return { processes, clients, events: o.events, eventsPerSecond: Math.round(eventsPerSecond), stored };
+      return { processes, clients, logs, events: o.events, eventsPerSecond: Math.round(eventsPerSecond), stored };
     } finally {
       await lb.close();
     }
@@ -151,6 +156,7 @@ async function main(): Promise<number> {
       events: { type: 'string', default: '20000' },
       batch: { type: 'string', default: '500' },
       clients: { type: 'string' },
+      logs: { type: 'string' },
       'mongodb-uri': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -168,6 +174,7 @@ async function main(): Promise<number> {
   }
   const o = parsed.data;
   const clients = o.clients ?? 4 * o.processes;
+  const logs = o.logs ?? 4 * o.processes;
 
   let mongoUri = o['mongodb-uri'] ?? process.env.MONGODB_URI;
   process.stderr.write(mongoUri ? `using ${mongoUri}\n` : 'starting a MongoDB test server (FerretDB)\n');
@@ -185,13 +192,13 @@ async function main(): Promise<number> {
   const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-key-'));
   const keyFile = loadSigningKey({ dataDir: keyDir }).source;
   try {
-    const one = await run(1, o, mongoUri, keyFile, clients);
-    const many = await run(o.processes, o, mongoUri, keyFile, clients);
+    const one = await run(1, o, mongoUri, keyFile, clients, logs);
+    const many = await run(o.processes, o, mongoUri, keyFile, clients, logs);
     const result = { mongoUri: mongoUri.replace(/\/\/[^@/]*@/, '//***@'), one, many, speedup: +(many.eventsPerSecond / one.eventsPerSecond).toFixed(2) };
     if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
       process.stdout.write(
-        `batch ingest through a loopback load balancer, ${o.events} events in batches of ${o.batch}, ${clients} clients\n` +
+        `batch ingest through a loopback load balancer routing by log, ${o.events} events in batches of ${o.batch} to ${logs} logs, ${clients} clients\n` +
           `  1 process:   ${one.eventsPerSecond} events/s\n` +
           `  ${o.processes} processes: ${many.eventsPerSecond} events/s  (x${result.speedup})\n` +
           `  every acknowledged event stored exactly once in both runs\n`,

@@ -1,8 +1,21 @@
-// A small round-robin HTTP load balancer on loopback, with WebSocket upgrades, for the scaling demo.
-// Not for production (the compose file uses nginx): it exists so the demo needs nothing installed.
+// A small HTTP load balancer on loopback, with WebSocket upgrades, for the scaling demo. Requests
+// that name their log in the x-chainlog-log header go to the backend that log hashes to, so each
+// log's appends reach one process and its per-log lease stays put; others go round robin.
+// Not for production (the compose file uses nginx, routing the same way): it exists so the demo
+// needs nothing installed.
 import { request as httpRequest, createServer, Agent, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+
+/** The header by which clients name the one log a request writes to. */
+export const ROUTE_HEADER = 'x-chainlog-log';
+
+/** FNV-1a: a stable, well-spread hash of the log id. */
+function hash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
 
 export interface LoadBalancer {
   url: string;
@@ -14,10 +27,14 @@ export async function startLoadBalancer(backends: string[], port = 0): Promise<L
   const targets = backends.map((b) => new URL(b));
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   let next = 0;
-  const pick = () => targets[next++ % targets.length]!;
+  const pick = (req: { headers: Record<string, string | string[] | undefined> }) => {
+    const log = req.headers[ROUTE_HEADER];
+    if (typeof log === 'string' && log !== '') return targets[hash(log) % targets.length]!;
+    return targets[next++ % targets.length]!;
+  };
 
   const server: Server = createServer((req, res) => {
-    const target = pick();
+    const target = pick(req);
     const upstream = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
@@ -34,7 +51,7 @@ export async function startLoadBalancer(backends: string[], port = 0): Promise<L
 
   // WebSocket (graphql-ws): replay the upgrade request to a backend and splice the two sockets.
   server.on('upgrade', (req, socket, head) => {
-    const target = pick();
+    const target = pick(req);
     const upstream = connect(Number(target.port), target.hostname, () => {
       const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
       for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);

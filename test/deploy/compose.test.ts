@@ -102,6 +102,17 @@ describe('docker-compose.yml', () => {
     expect(conf).toMatch(/map \$http_upgrade \$connection_upgrade \{\s*default upgrade;/);
   });
 
+  it('routes each log\'s requests to one replica by the header the scale demo and clients send', async () => {
+    const { ROUTE_HEADER } = await import('../../scripts/scale/load-balancer.js');
+    const conf = unescape(compose.configs![svc('lb').configs![0]!.source]!.content!);
+    const variable = `$http_${ROUTE_HEADER.replaceAll('-', '_')}`; // how nginx names a request header
+    const map = new RegExp(`map \\${variable} \\$(\\w+) \\{([^}]*)\\}`).exec(conf);
+    expect(map, conf).not.toBeNull();
+    expect(map![2]).toMatch(/''\s+\$request_id;/); // no header: spread, not all to one replica
+    expect(map![2]).toContain(`default ${variable};`);
+    expect(/upstream chainlog \{([^}]*)\}/.exec(conf)?.[1]).toContain(`hash $${map![1]} consistent;`);
+  });
+
   it('runs the simulator against the load balancer', () => {
     const sim = svc('simulator');
     expect(commandOf(sim)).toMatch(/npm ci && CHAINLOG_API_KEY=\$\$\(cat \/var\/lib\/chainlog\/admin-api-key\) npm run simulate -- --url http:\/\/lb(:80)?\s/);
