@@ -1,19 +1,19 @@
-// The tamper kinds of test/log/tamper-sqlite.test.ts for the MongoDB engine, as driver calls on its collections,
-// shared by the verifyLog campaign (mongodb.test.ts) and the auditor CLI campaign (cli-mongodb.test.ts).
+// The tamper kinds of sqlite-tampers.ts for the MongoDB engine (the same cases in the same order, then its own), as driver
+// calls on its collections, shared by the verifyLog campaign (mongodb.test.ts) and the auditor CLI campaign
+// (cli-mongodb.test.ts).
 import { Binary, type Db, type Document, type MongoClient } from 'mongodb';
 import { expect } from 'vitest';
-import type { VerificationProblemKind } from '../../src/log/service.js';
 import { collectionNames as C } from '../../src/storage/mongodb/documents.js';
+import type { VerifyLogFinding } from './verify-log.js';
 
 export const APP = 'shop';
 export const SIZE = 64;
 
-export interface MongoTamper {
+/** `kinds` and `firstBadSeq`: what verifyLog reports. */
+export interface MongoTamper extends VerifyLogFinding {
   name: string;
   /** Driver calls against the stopped log's database. */
   apply: (db: Db) => Promise<void>;
-  kinds: VerificationProblemKind[];
-  firstBadSeq: number;
 }
 
 const ev = (db: Db) => db.collection(C.events);
@@ -54,7 +54,7 @@ export const mongoTampers: MongoTamper[] = [
     firstBadSeq: 40,
   },
   {
-    name: 're-link an event (edit prevHash and hash consistently)',
+    name: 're-link an event (edit its prevHash)',
     apply: (db) => set(db, at(9), { $set: { prevHash: 'cd'.repeat(32) } }),
     kinds: ['BROKEN_LINK'],
     firstBadSeq: 9,
@@ -122,7 +122,7 @@ export const mongoTampers: MongoTamper[] = [
     firstBadSeq: 33,
   },
   {
-    name: 'alter a tree node',
+    name: 'alter a tree node (level 2, index 5: leaves 20..23)',
     apply: (db) => set(db, { _id: `${APP}/2/5` }, { $set: { hash: new Binary(new Uint8Array(32)) } }, C.treeNodes),
     kinds: ['TREE_NODE_MISMATCH'],
     firstBadSeq: 20,
@@ -143,6 +143,18 @@ export const mongoTampers: MongoTamper[] = [
     },
     kinds: ['BAD_SIGNATURE'],
     firstBadSeq: 32,
+  },
+  // The same on the latest checkpoint, the only one the auditor CLI reads.
+  {
+    name: "alter the latest checkpoint's signed note",
+    apply: async (db) => {
+      const cp = await db.collection(C.checkpoints).findOne({ sourceAppId: APP, treeSize: 64 });
+      const note = String(cp!.note);
+      expect(note).toContain('\n64\n');
+      await set(db, { sourceAppId: APP, treeSize: 64 }, { $set: { note: note.replace('\n64\n', '\n63\n') } }, C.checkpoints);
+    },
+    kinds: ['BAD_SIGNATURE'],
+    firstBadSeq: 64,
   },
   // Beyond the SQLite list: fields and documents only this engine has in this shape.
   {
