@@ -6,26 +6,22 @@ import { pino } from 'pino';
 import { ChainlogService } from '../../src/log/chainlog-service.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import type { AppendRequest } from '../../src/log/service.js';
+import type { LogStorage } from '../../src/storage/types.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 
-export interface TestPipeline {
-  dir: string;
-  dbPath: string;
-  storage: SqliteStorage;
+/** A started ChainlogService over `storage` (initialised here), signing with the key file in `keyDir`. */
+export interface EnginePipeline<S extends LogStorage = LogStorage> {
+  storage: S;
   service: ChainlogService;
-  /** Stop this instance and start a fresh one on the same data (a restart). */
-  restart(): Promise<TestPipeline>;
+  /** Stops the service and closes the storage; the data stays. */
   close(): Promise<void>;
-  destroy(): Promise<void>;
 }
 
-export async function openPipeline(dir = mkdtempSync(join(tmpdir(), 'chainlog-pipeline-'))): Promise<TestPipeline> {
-  const dbPath = join(dir, 'chainlog.db');
-  const storage = new SqliteStorage({ path: dbPath });
+export async function startPipeline<S extends LogStorage>(storage: S, keyDir: string): Promise<EnginePipeline<S>> {
   await storage.init();
   const service = new ChainlogService({
     storage,
-    key: loadSigningKey({ dataDir: dir }),
+    key: loadSigningKey({ dataDir: keyDir }),
     keyName: 'test.chainlog',
     originPrefix: 'test.chainlog',
     checkpointIntervalMs: 60_000,
@@ -33,22 +29,38 @@ export async function openPipeline(dir = mkdtempSync(join(tmpdir(), 'chainlog-pi
     logger: pino({ level: 'silent' }),
   });
   await service.start();
-  const close = async () => {
-    await service.stop();
-    await storage.close();
-  };
   return {
-    dir,
-    dbPath,
     storage,
     service,
-    close,
+    async close() {
+      await service.stop();
+      await storage.close();
+    },
+  };
+}
+
+export interface TestPipeline extends EnginePipeline<SqliteStorage> {
+  dir: string;
+  dbPath: string;
+  /** Stop this instance and start a fresh one on the same data (a restart). */
+  restart(): Promise<TestPipeline>;
+  destroy(): Promise<void>;
+}
+
+/** The pipeline on SQLite, the database file and the signing key in `dir`. */
+export async function openPipeline(dir = mkdtempSync(join(tmpdir(), 'chainlog-pipeline-'))): Promise<TestPipeline> {
+  const dbPath = join(dir, 'chainlog.db');
+  const p = await startPipeline(new SqliteStorage({ path: dbPath }), dir);
+  return {
+    ...p,
+    dir,
+    dbPath,
     async restart() {
-      await close();
+      await p.close();
       return openPipeline(dir);
     },
     async destroy() {
-      await close().catch(() => undefined);
+      await p.close().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,49 +1,19 @@
 // Every kind of direct change to the MongoDB engine's collections must be found by verifyLog, at the
-// right position: the tamper kinds of test/log/tamper-sqlite.test.ts, applied with the driver to a
-// clone of one pristine database per case (the clone is tampered before a pipeline opens it).
+// right position: the tampers of mongo-tampers.ts (the kinds of sqlite-tampers.ts and more), applied with the
+// driver to a clone of one pristine database per case (the clone is tampered before a pipeline opens it).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChainlogService } from '../../src/log/chainlog-service.js';
-import { loadSigningKey } from '../../src/log/signing-key.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import { startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
-import { event } from '../support/pipeline.js';
+import { event, startPipeline } from '../support/pipeline.js';
 import { APP, cloneDb, mongoTampers, SIZE } from './mongo-tampers.js';
 import { expectVerifyLogFinds } from './verify-log.js';
 
-interface MongoPipeline {
-  storage: MongoStorage;
-  service: ChainlogService;
-  close(): Promise<void>;
-}
-
-/** Like test/support/pipeline.ts, over MongoStorage; the signing key lives in `keyDir`. */
-async function openMongoPipeline(uri: string, dbName: string, keyDir: string): Promise<MongoPipeline> {
-  const storage = new MongoStorage({ uri, dbName });
-  await storage.init();
-  const service = new ChainlogService({
-    storage,
-    key: loadSigningKey({ dataDir: keyDir }),
-    keyName: 'test.chainlog',
-    originPrefix: 'test.chainlog',
-    checkpointIntervalMs: 60_000,
-    version: 'test',
-    logger: pino({ level: 'silent' }),
-  });
-  await service.start();
-  return {
-    storage,
-    service,
-    async close() {
-      await service.stop();
-      await storage.close();
-    },
-  };
-}
+/** The pipeline of test/support/pipeline.ts over MongoStorage; the signing key lives in `keyDir`. */
+const openMongoPipeline = (uri: string, dbName: string, keyDir: string) => startPipeline(new MongoStorage({ uri, dbName }), keyDir);
 
 describe('verifyLog finds direct changes to the MongoDB collections', () => {
   let server: MongoTestServer;
