@@ -4,12 +4,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiKeyConflictError, type ApiKeyStore, type NewApiKey } from '../../src/storage/api-key-store.js';
 import type { LogStorage } from '../../src/storage/types.js';
+import type { StorageHarness } from './contract.js';
 
-export interface ApiKeyHarness {
-  storage: LogStorage;
-  reopen: () => Promise<LogStorage>;
-  cleanup: () => Promise<void>;
-}
+/** The same as the storage contract's (harnesses.ts makes them). */
+export type ApiKeyHarness = StorageHarness;
 
 const hash = (n: number) => n.toString(16).padStart(64, '0');
 const key = (n: number, extra: Partial<NewApiKey> = {}): NewApiKey => ({

@@ -8,16 +8,9 @@ import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { AppendConflictError, type EventQuery } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
+import { sqliteHarness } from './harnesses.js';
 
-describeStorageContract('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'chainlog-sqlite-'));
-  const path = join(dir, 'log.db');
-  return {
-    storage: new SqliteStorage({ path }),
-    reopen: async () => new SqliteStorage({ path }),
-    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-});
+describeStorageContract('sqlite', async () => sqliteHarness('chainlog-sqlite-'));
 
 describe('SqliteStorage specifics', () => {
   let dir: string;

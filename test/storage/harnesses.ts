@@ -1,0 +1,38 @@
+// Fresh stores for the engine contracts (contract.ts, api-key-contract.ts): a SQLite file in a temp dir, or a
+// fresh database on a MongoDB test server (one server per file, a fresh database per test: cheaper than a server
+// per test).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
+import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
+import { freshDbName, type MongoTestServer } from '../support/mongo-test-server.js';
+import type { StorageHarness } from './contract.js';
+
+export function sqliteHarness(tmpPrefix: string): StorageHarness {
+  const dir = mkdtempSync(join(tmpdir(), tmpPrefix));
+  const path = join(dir, 'log.db');
+  return {
+    storage: new SqliteStorage({ path }),
+    reopen: async () => new SqliteStorage({ path }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export function mongoHarness(server: MongoTestServer): StorageHarness {
+  const dbName = `${server.dbName}_${freshDbName().slice(-6)}`;
+  const open = () => new MongoStorage({ uri: server.uri, dbName });
+  return {
+    storage: open(),
+    reopen: async () => open(),
+    cleanup: async () => {
+      const client = new MongoClient(server.uri);
+      try {
+        await client.db(dbName).dropDatabase();
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
