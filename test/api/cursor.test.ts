@@ -9,16 +9,7 @@ import {
   encodeLogCursor,
 } from '../../src/api/cursor.js';
 import { ApiError } from '../../src/api/errors.js';
-
-function rejection(fn: () => unknown): ApiError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApiError);
-    return err as ApiError;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../support/api-error.js';
 
 const key = fc.record({ timestamp: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), pos: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }) });
 

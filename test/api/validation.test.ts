@@ -5,6 +5,7 @@ import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLi
 import { canonicalPayloadBytes, canonicalPayloadBytesReference } from '../../src/api/validation/payload.js';
 import { pageSize, parseEventFilter, parseEventId } from '../../src/api/validation/query-args.js';
 import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
+import { rejection } from '../support/api-error.js';
 
 const NOW = Date.UTC(2025, 5, 1, 12);
 const limits: IngestLimits = { maxPayloadBytes: 256, maxPayloadDepth: 4, maxClockSkewMs: 60_000, maxBatchSize: 5 };
@@ -16,16 +17,6 @@ const valid = () => ({
   timestamp: '2025-06-01T11:00:00.000Z',
   payload: { id: 7, tags: ['a'] },
 });
-
-function rejection(fn: () => unknown): ApiError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApiError);
-    return err as ApiError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const rejectOne = (input: unknown) => rejection(() => validateEventInput(schema, input));
 
