@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { expect } from 'vitest';
 import type { AuditReport } from '../../src/auditor/audit.js';
 import type { FindingKind } from '../../src/auditor/findings.js';
-import { type CliService } from '../support/cli-service.js';
+import type { CliService } from '../support/cli-service.js';
 import { REPO_ROOT } from '../support/service-process.js';
 
 export const APP = 'shop';
