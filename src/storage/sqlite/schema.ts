@@ -65,10 +65,23 @@ const MIGRATIONS: Record<number, string> = {
   `,
 };
 
+/**
+ * WAL frames (pages) after which a commit checkpoints the WAL into the database file: ~40 MB at the
+ * default 4 KiB page size, instead of SQLite's 1,000 pages (~4 MB). The events table's secondary indexes
+ * (ts, type+ts, app+ts) take keys that are not in insertion order, so a batch of appends dirties a
+ * page per event in each; at 1,000 pages nearly every commit ran a checkpoint that copied those pages
+ * into the database file and fsynced it. A longer WAL lets one checkpoint write each hot index page
+ * once for many commits (ingest ~1.5x faster). Durability is unchanged: a commit is durable once its
+ * frames are in the WAL and the WAL is fsynced (synchronous = FULL), whenever the checkpoint runs;
+ * recovery replays at most this many frames at open.
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
+
 /** Connection settings: an acknowledged append must survive power loss (WAL + synchronous FULL). */
 export function configureConnection(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   db.pragma('busy_timeout = 5000');
   db.pragma('temp_store = MEMORY');
 }
