@@ -77,13 +77,20 @@ const MIGRATIONS: Record<number, string> = {
  */
 export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
-/** Connection settings: an acknowledged append must survive power loss (WAL + synchronous FULL). */
+/**
+ * Connection settings, for every connection (the main thread's and the writer thread's, see
+ * writer.mjs): an acknowledged append must survive power loss (WAL + synchronous FULL).
+ */
+export const CONNECTION_PRAGMAS: readonly string[] = [
+  'journal_mode = WAL',
+  'synchronous = FULL',
+  `wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`,
+  'busy_timeout = 5000',
+  'temp_store = MEMORY',
+];
+
 export function configureConnection(db: Database.Database): void {
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-  db.pragma('busy_timeout = 5000');
-  db.pragma('temp_store = MEMORY');
+  for (const p of CONNECTION_PRAGMAS) db.pragma(p);
 }
 
 /** Brings the schema to SCHEMA_VERSION, in one write transaction so concurrent openers don't race. */

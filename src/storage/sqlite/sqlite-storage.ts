@@ -1,5 +1,5 @@
-// LogStorage on SQLite (better-sqlite3, synchronous; results wrapped in promises).
-// Schema and durability settings: see ./schema.ts.
+// LogStorage on SQLite (better-sqlite3). Reads run on this thread's connection; writes on a writer
+// thread's connection (./writer.mjs, ./write-thread.ts). Schema and durability settings: see ./schema.ts.
 import Database from 'better-sqlite3';
 import {
   AppendConflictError,
@@ -15,8 +15,10 @@ import {
 } from '../types.js';
 import { EVENT_COLUMNS, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
-import { configureConnection, migrate } from './schema.js';
+import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
+import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
+import type { AppendRow } from './writer.mjs';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests. */
@@ -58,31 +60,18 @@ const rowToCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({
   publishedAt: r.published_at,
 });
 
-/** The next position of each log touched by a batch, and how its logs row changes. */
-interface LogAdvance {
-  next: number;
-  headHash: string;
-  createdAt: number;
-}
-
 export class SqliteStorage implements LogStorage {
   readonly db: Database.Database;
   readonly apiKeys: SqliteApiKeyStore;
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly appendTransaction: Database.Transaction<(events: NewEvent[]) => StoredEvent[]>;
-  private readonly integrateTransaction: Database.Transaction<
-    (sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]) => void
-  >;
+  private readonly writer: AsyncWriter;
 
   constructor(options: SqliteStorageOptions) {
     this.db = new Database(options.path);
     configureConnection(this.db);
     this.apiKeys = new SqliteApiKeyStore(this.db);
-    this.appendTransaction = this.db.transaction((events: NewEvent[]) => this.appendInTransaction(events));
-    this.integrateTransaction = this.db.transaction(
-      (sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]) =>
-        this.integrateInTransaction(sourceAppId, fromSize, toSize, nodes),
-    );
+    // A ':memory:' database (or any unnamed one) exists only on this connection.
+    this.writer = this.db.memory ? inProcessWriter(this.db) : threadWriter(this.db.name, CONNECTION_PRAGMAS);
   }
 
   async init(): Promise<void> {
@@ -91,6 +80,7 @@ export class SqliteStorage implements LogStorage {
   }
 
   async close(): Promise<void> {
+    await this.writer.close();
     this.statements.clear();
     if (this.db.open) this.db.close();
   }
@@ -109,50 +99,20 @@ export class SqliteStorage implements LogStorage {
 
   async appendEvents(events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
+    const rows: AppendRow[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      rows[i] = [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey];
+    }
+    let first: number;
     try {
-      return this.appendTransaction.immediate(events);
+      first = await this.writer.append(rows);
     } catch (err) {
       throw toAppendConflict(err);
     }
-  }
-
-  private appendInTransaction(events: NewEvent[]): StoredEvent[] {
-    const advances = this.checkPositions(events);
-    const insert = this.stmt(
-      `INSERT INTO events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    let pos = ((this.stmt('SELECT max(pos) FROM events').pluck().get() as number | null) ?? 0) + 1;
     const stored: StoredEvent[] = new Array(events.length);
-    for (let i = 0; i < events.length; i++, pos++) {
-      const e = events[i]!;
-      insert.run(pos, e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey);
-      stored[i] = { ...e, pos };
-    }
-    const upsertLog = this.stmt(
-      `INSERT INTO logs (${LOG_COLUMNS}) VALUES (?, ?, ?, 0, ?)
-       ON CONFLICT (source_app_id) DO UPDATE SET size = excluded.size, head_hash = excluded.head_hash`,
-    );
-    for (const [sourceAppId, a] of advances) upsertLog.run(sourceAppId, a.next, a.headHash, a.createdAt);
+    for (let i = 0; i < events.length; i++) stored[i] = { ...events[i]!, pos: first + i };
     return stored;
-  }
-
-  /** Each log's events must continue it exactly: start at its size, consecutive, in order. */
-  private checkPositions(events: NewEvent[]): Map<string, LogAdvance> {
-    const advances = new Map<string, LogAdvance>();
-    const sizeOf = this.stmt('SELECT size FROM logs WHERE source_app_id = ?').pluck();
-    for (const e of events) {
-      let a = advances.get(e.sourceAppId);
-      if (!a) {
-        a = { next: (sizeOf.get(e.sourceAppId) as number | undefined) ?? 0, headHash: '', createdAt: e.receivedAt };
-        advances.set(e.sourceAppId, a);
-      }
-      if (e.seq !== a.next) {
-        throw new AppendConflictError(`log ${e.sourceAppId}: expected seq ${a.next}, got ${e.seq}`, 'position');
-      }
-      a.next++;
-      a.headHash = e.hash;
-    }
-    return advances;
   }
 
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {
@@ -232,28 +192,7 @@ export class SqliteStorage implements LogStorage {
   // --- tree -------------------------------------------------------------------------------
 
   async integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]): Promise<void> {
-    this.integrateTransaction.immediate(sourceAppId, fromSize, toSize, nodes);
-  }
-
-  private integrateInTransaction(sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]): void {
-    const log = this.stmt('SELECT size, integrated_size FROM logs WHERE source_app_id = ?').get(sourceAppId) as
-      | Pick<LogRow, 'size' | 'integrated_size'>
-      | undefined;
-    const integrated = log?.integrated_size ?? 0;
-    if (integrated >= toSize) return;
-    if (!log) throw new Error(`integrate: log ${sourceAppId} has no events`);
-    if (integrated < fromSize) {
-      throw new Error(`integrate: log ${sourceAppId} is integrated to ${integrated}, below ${fromSize}; a gap would be left`);
-    }
-    if (toSize > log.size) throw new Error(`integrate: log ${sourceAppId} has ${log.size} events, fewer than ${toSize}`);
-    // Nodes are a function of the leaves, so rewriting one is harmless.
-    const put = this.stmt('INSERT OR REPLACE INTO tree_nodes (source_app_id, level, idx, hash) VALUES (?, ?, ?, ?)');
-    for (const n of nodes) {
-      if (n.level < 1) throw new Error(`integrate: node level ${n.level} is not stored (level 0 is the event hash)`);
-      if (n.hash.length !== 32) throw new Error(`integrate: node hash must be 32 bytes, got ${n.hash.length}`);
-      put.run(sourceAppId, n.level, n.index, Buffer.from(n.hash.buffer, n.hash.byteOffset, n.hash.byteLength));
-    }
-    this.stmt('UPDATE logs SET integrated_size = ? WHERE source_app_id = ?').run(toSize, sourceAppId);
+    await this.writer.integrate(sourceAppId, fromSize, toSize, nodes.map((n) => [n.level, n.index, n.hash]));
   }
 
   async getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]> {
@@ -272,13 +211,7 @@ export class SqliteStorage implements LogStorage {
   // --- checkpoints ------------------------------------------------------------------------
 
   async putCheckpoint(c: StoredCheckpoint): Promise<void> {
-    this.stmt(`INSERT OR IGNORE INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?)`).run(
-      c.sourceAppId,
-      c.treeSize,
-      c.rootHash,
-      c.note,
-      c.publishedAt,
-    );
+    await this.writer.putCheckpoint([c.sourceAppId, c.treeSize, c.rootHash, c.note, c.publishedAt]);
   }
 
   async getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null> {
@@ -309,7 +242,8 @@ export class SqliteStorage implements LogStorage {
 /** A UNIQUE violation means another writer took the position or key: report it as a conflict. */
 function toAppendConflict(err: unknown): unknown {
   if (err instanceof AppendConflictError) return err;
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string; conflict?: AppendConflictError['kind'] };
+  if (e.conflict) return new AppendConflictError(e.message ?? 'append conflict', e.conflict);
   if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     const kind = e.message?.includes('idempotency_key') ? 'idempotencyKey' : 'position';
     return new AppendConflictError(`append conflict: ${e.message}`, kind);

@@ -1,0 +1,118 @@
+// Where SqliteStorage's writes run: a worker thread with its own connection (files), or in-process on
+// the main connection (':memory:'). See writer.mjs.
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import {
+  createWriter,
+  type AppendRow,
+  type CheckpointRow,
+  type ErrorMessage,
+  type NodeRow,
+  type Writer,
+  type WriterRequest,
+  type WriterResponse,
+} from './writer.mjs';
+
+export interface AsyncWriter {
+  /** The first appended row's pos; the others follow it. */
+  append(rows: AppendRow[]): Promise<number>;
+  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: NodeRow[]): Promise<void>;
+  putCheckpoint(checkpoint: CheckpointRow): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A failure of the writer, with the SQLite `code` and the conflict kind it carried. */
+export class WriterError extends Error {
+  readonly code: string | undefined;
+  readonly conflict: 'position' | 'idempotencyKey' | undefined;
+  constructor(m: ErrorMessage) {
+    super(m.message);
+    this.name = 'WriterError';
+    this.code = m.code;
+    this.conflict = m.conflict;
+    if (m.stack) this.stack = `${this.name}: ${m.message}\n    (in the SQLite writer thread)\n${m.stack.split('\n').slice(1).join('\n')}`;
+  }
+}
+
+/** The writer on the caller's connection, for databases no other connection can open. */
+export function inProcessWriter(db: Database.Database): AsyncWriter {
+  let writer: Writer | undefined;
+  const w = () => (writer ??= createWriter(db));
+  return {
+    append: async (rows) => w().append(rows),
+    integrate: async (sourceAppId, fromSize, toSize, nodes) => w().integrate(sourceAppId, fromSize, toSize, nodes),
+    putCheckpoint: async (c) => w().putCheckpoint(c),
+    close: async () => undefined,
+  };
+}
+
+type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+/**
+ * The writer in a worker thread, started at the first write. The thread keeps the process alive only
+ * while a request is in flight. If it dies, the requests in flight fail and the next write starts
+ * another.
+ */
+export function threadWriter(path: string, pragmas: readonly string[]): AsyncWriter {
+  let worker: Worker | null = null;
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: number | null) => void; reject: (e: unknown) => void }>();
+
+  const failAll = (err: unknown) => {
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+
+  const start = (): Worker => {
+    const w = new Worker(new URL('./writer.mjs', import.meta.url), {
+      workerData: { chainlogSqliteWriter: { path, pragmas } },
+    });
+    w.unref();
+    w.on('message', (res: WriterResponse) => {
+      const p = pending.get(res.id);
+      if (!p) return;
+      pending.delete(res.id);
+      if (pending.size === 0) w.unref();
+      if ('error' in res) p.reject(new WriterError(res.error));
+      else p.resolve(res.value);
+    });
+    w.on('error', (err) => {
+      if (worker === w) worker = null;
+      failAll(err);
+    });
+    w.on('exit', (code) => {
+      if (worker === w) worker = null;
+      failAll(new Error(`SQLite writer thread exited (code ${code})`));
+    });
+    return w;
+  };
+
+  const call = (req: Request): Promise<number | null> => {
+    const w = (worker ??= start());
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      if (pending.size === 0) w.ref();
+      pending.set(id, { resolve, reject });
+      w.postMessage({ ...req, id } as WriterRequest);
+    });
+  };
+
+  return {
+    append: async (rows) => (await call({ op: 'append', rows }))!,
+    integrate: async (sourceAppId, fromSize, toSize, nodes) => {
+      await call({ op: 'integrate', sourceAppId, fromSize, toSize, nodes });
+    },
+    putCheckpoint: async (checkpoint) => {
+      await call({ op: 'putCheckpoint', checkpoint });
+    },
+    async close() {
+      const w = worker;
+      if (!w) return;
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      // Answered after every request sent before it, then the thread's connection closes.
+      await call({ op: 'close' }).catch(() => undefined);
+      worker = null;
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,36 @@
+// Types of writer.mjs (plain JavaScript so that it can start a worker thread without a TypeScript loader).
+import type Database from 'better-sqlite3';
+
+/** sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey. */
+export type AppendRow = [string, number, string, number, number, string, string, string, string | null];
+
+/** level, index, 32-byte hash. */
+export type NodeRow = [number, number, Uint8Array];
+
+/** sourceAppId, treeSize, rootHash, note, publishedAt. */
+export type CheckpointRow = [string, number, string, string, number];
+
+export interface Writer {
+  /** Appends in one IMMEDIATE transaction; returns the first row's pos (the others follow it). */
+  append(rows: AppendRow[]): number;
+  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: NodeRow[]): void;
+  putCheckpoint(checkpoint: CheckpointRow): void;
+}
+
+export type WriterRequest =
+  | { id: number; op: 'append'; rows: AppendRow[] }
+  | { id: number; op: 'integrate'; sourceAppId: string; fromSize: number; toSize: number; nodes: NodeRow[] }
+  | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow }
+  | { id: number; op: 'close' };
+
+export interface ErrorMessage {
+  message: string;
+  code?: string;
+  conflict?: 'position' | 'idempotencyKey';
+  stack?: string;
+}
+
+export type WriterResponse = { id: number; value: number | null } | { id: number; error: ErrorMessage };
+
+export function createWriter(db: Database.Database): Writer;
+export function errorToMessage(err: unknown): ErrorMessage;

@@ -1,0 +1,139 @@
+// The SQLite log store's writes (appends, integration, checkpoints), on a connection of their own.
+//
+// SqliteStorage runs them in a worker thread (this file is also the worker's entry point), so that
+// SQLite's share of ingest (B-tree inserts, WAL writes, fsync, checkpoints) runs on another core
+// than HTTP, GraphQL, validation and leaf hashing; reads stay on the main thread's connection (WAL
+// readers never wait for the writer). For ':memory:' databases, which one connection must own, the
+// same functions run in-process.
+//
+// Plain JavaScript (with types in writer.d.mts): a worker thread is started by Node itself, without
+// the TypeScript loader of the main thread (tsx, vitest).
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+/** Columns of one appended row, in EVENT_COLUMNS order without pos. */
+const ROW_COLUMNS = 'source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash, idempotency_key';
+
+/**
+ * The write statements of one connection.
+ * @param {import('better-sqlite3').Database} db
+ */
+export function createWriter(db) {
+  const insert = db.prepare(`INSERT INTO events (pos, ${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const maxPos = db.prepare('SELECT max(pos) FROM events').pluck();
+  const sizeOf = db.prepare('SELECT size FROM logs WHERE source_app_id = ?').pluck();
+  const upsertLog = db.prepare(
+    `INSERT INTO logs (source_app_id, size, head_hash, integrated_size, created_at) VALUES (?, ?, ?, 0, ?)
+     ON CONFLICT (source_app_id) DO UPDATE SET size = excluded.size, head_hash = excluded.head_hash`,
+  );
+  const logSizes = db.prepare('SELECT size, integrated_size FROM logs WHERE source_app_id = ?');
+  const putNode = db.prepare('INSERT OR REPLACE INTO tree_nodes (source_app_id, level, idx, hash) VALUES (?, ?, ?, ?)');
+  const setIntegrated = db.prepare('UPDATE logs SET integrated_size = ? WHERE source_app_id = ?');
+  const putCheckpoint = db.prepare(
+    'INSERT OR IGNORE INTO checkpoints (source_app_id, tree_size, root_hash, note, published_at) VALUES (?, ?, ?, ?, ?)',
+  );
+
+  /** @param {import('./writer.mjs').AppendRow[]} rows */
+  const append = (rows) => {
+    // Each log's events must continue it exactly: start at its size, consecutive, in order.
+    /** @type {Map<string, { next: number, headHash: string, createdAt: number }>} */
+    const advances = new Map();
+    for (const r of rows) {
+      let a = advances.get(r[0]);
+      if (!a) {
+        a = { next: /** @type {number | undefined} */ (sizeOf.get(r[0])) ?? 0, headHash: '', createdAt: r[4] };
+        advances.set(r[0], a);
+      }
+      if (r[1] !== a.next) throw conflict(`log ${r[0]}: expected seq ${a.next}, got ${r[1]}`, 'position');
+      a.next++;
+      a.headHash = r[7];
+    }
+    const first = (/** @type {number | null} */ (maxPos.get()) ?? 0) + 1;
+    let pos = first;
+    for (const r of rows) insert.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
+    for (const [sourceAppId, a] of advances) upsertLog.run(sourceAppId, a.next, a.headHash, a.createdAt);
+    return first;
+  };
+
+  /** @type {(sourceAppId: string, fromSize: number, toSize: number, nodes: import('./writer.mjs').NodeRow[]) => void} */
+  const integrate = (sourceAppId, fromSize, toSize, nodes) => {
+    const log = /** @type {{ size: number, integrated_size: number } | undefined} */ (logSizes.get(sourceAppId));
+    const integrated = log?.integrated_size ?? 0;
+    if (integrated >= toSize) return;
+    if (!log) throw new Error(`integrate: log ${sourceAppId} has no events`);
+    if (integrated < fromSize) {
+      throw new Error(`integrate: log ${sourceAppId} is integrated to ${integrated}, below ${fromSize}; a gap would be left`);
+    }
+    if (toSize > log.size) throw new Error(`integrate: log ${sourceAppId} has ${log.size} events, fewer than ${toSize}`);
+    // Nodes are a function of the leaves, so rewriting one is harmless.
+    for (const [level, index, hash] of nodes) {
+      if (level < 1) throw new Error(`integrate: node level ${level} is not stored (level 0 is the event hash)`);
+      if (hash.length !== 32) throw new Error(`integrate: node hash must be 32 bytes, got ${hash.length}`);
+      putNode.run(sourceAppId, level, index, Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength));
+    }
+    setIntegrated.run(toSize, sourceAppId);
+  };
+
+  const appendTx = db.transaction(append);
+  const integrateTx = db.transaction(integrate);
+  return {
+    /** @param {import('./writer.mjs').AppendRow[]} rows */
+    append: (rows) => appendTx.immediate(rows),
+    /** @type {typeof integrate} */
+    integrate: (sourceAppId, fromSize, toSize, nodes) => integrateTx.immediate(sourceAppId, fromSize, toSize, nodes),
+    /** @param {import('./writer.mjs').CheckpointRow} c */
+    putCheckpoint: (c) => {
+      putCheckpoint.run(...c);
+    },
+  };
+}
+
+/**
+ * @param {string} message
+ * @param {'position' | 'idempotencyKey'} kind
+ */
+function conflict(message, kind) {
+  return Object.assign(new Error(message), { conflict: kind });
+}
+
+/**
+ * What crosses the thread boundary for a failure: enough to rebuild the error's meaning.
+ * @param {unknown} err
+ */
+export function errorToMessage(err) {
+  const e = /** @type {{ message?: unknown, code?: unknown, conflict?: unknown, stack?: unknown }} */ (err ?? {});
+  return {
+    message: String(e.message ?? err),
+    code: typeof e.code === 'string' ? e.code : undefined,
+    conflict: e.conflict === 'position' || e.conflict === 'idempotencyKey' ? e.conflict : undefined,
+    stack: typeof e.stack === 'string' ? e.stack : undefined,
+  };
+}
+
+// Worker entry point: one connection, requests answered in the order they arrive.
+if (!isMainThread && parentPort && workerData?.chainlogSqliteWriter) {
+  const port = parentPort;
+  const { path, pragmas } = workerData.chainlogSqliteWriter;
+  const db = new Database(path);
+  for (const p of pragmas) db.pragma(p);
+  const writer = createWriter(db);
+  port.on('message', (/** @type {import('./writer.mjs').WriterRequest} */ req) => {
+    if (req.op === 'close') {
+      db.close();
+      port.postMessage({ id: req.id, value: null });
+      port.close();
+      return;
+    }
+    try {
+      const value =
+        req.op === 'append'
+          ? writer.append(req.rows)
+          : req.op === 'integrate'
+            ? writer.integrate(req.sourceAppId, req.fromSize, req.toSize, req.nodes)
+            : writer.putCheckpoint(req.checkpoint);
+      port.postMessage({ id: req.id, value: value ?? null });
+    } catch (err) {
+      port.postMessage({ id: req.id, error: errorToMessage(err) });
+    }
+  });
+}
