@@ -1,8 +1,7 @@
 // The leaf of an event (spec/log-format.md "The leaf of an event"): RFC 8785 JSON of exactly these members.
-import canonicalize from 'canonicalize';
-import { toHex } from './hex.js';
+import { canonicalJson, canonicalString } from './canonical-json.js';
 import type { JsonObject } from './json.js';
-import { hashLeaf } from './rfc6962/hasher.js';
+import { hashLeafText } from './rfc6962/hasher.js';
 
 /** prevHash of the event at seq 0. */
 export const ZERO_HASH_HEX = '0'.repeat(64);
@@ -16,10 +15,15 @@ const HASH_HEX_RE = /^[0-9a-f]{64}$/;
 
 /** Epoch ms → `YYYY-MM-DDTHH:mm:ss.sssZ`. Throws RangeError for non-integers and years outside 0000–9999. */
 export function formatTime(ms: number): string {
+  if (ms === lastFormatted.ms) return lastFormatted.text; // a batch's events share their receivedAt
   if (!Number.isInteger(ms)) throw new RangeError(`time must be an integer number of ms, got ${ms}`);
   if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) throw new RangeError(`time ${ms} is outside years 0000-9999`);
-  return new Date(ms).toISOString();
+  const text = new Date(ms).toISOString();
+  lastFormatted = { ms, text };
+  return text;
 }
+
+let lastFormatted = { ms: Number.NaN, text: '' };
 
 /** Inverse of formatTime; throws RangeError unless `s` is exactly that format and a real instant. */
 export function parseTime(s: string): number {
@@ -41,41 +45,57 @@ export interface LeafFields {
   payload: JsonObject;
 }
 
-function checkFields(f: LeafFields): void {
+/** Everything but the times, which `timesChecked` says are formatTime output already. */
+function checkFields(f: LeafFields, timesChecked: boolean): void {
   if (typeof f.sourceAppId !== 'string') throw new TypeError('sourceAppId must be a string');
   if (typeof f.eventType !== 'string') throw new TypeError('eventType must be a string');
   if (!Number.isSafeInteger(f.seq) || f.seq < 0) throw new RangeError(`seq must be a non-negative integer, got ${f.seq}`);
-  if (!HASH_HEX_RE.test(f.prevHash)) throw new TypeError('prevHash must be 64 lowercase hex characters');
-  parseTime(f.timestamp);
-  parseTime(f.receivedAt);
+  if (typeof f.prevHash !== 'string' || !HASH_HEX_RE.test(f.prevHash)) throw new TypeError('prevHash must be 64 lowercase hex characters');
+  if (!timesChecked) {
+    parseTime(f.timestamp);
+    parseTime(f.receivedAt);
+  }
   if (typeof f.payload !== 'object' || f.payload === null || Array.isArray(f.payload)) {
     throw new TypeError('payload must be a JSON object');
   }
 }
 
+/**
+ * The RFC 8785 text of the leaf object of checked fields, written out: its members sorted by name
+ * (eventType < payload < prevHash < receivedAt < seq < sourceAppId < timestamp < v); prevHash and
+ * the times are checked to need no escaping; the payload is the one nested value.
+ */
+function leafText(f: LeafFields): string {
+  return (
+    `{"eventType":${canonicalString(f.eventType)},"payload":${canonicalJson(f.payload)},"prevHash":"${f.prevHash}",` +
+    `"receivedAt":"${f.receivedAt}","seq":${f.seq},"sourceAppId":${canonicalString(f.sourceAppId)},` +
+    `"timestamp":"${f.timestamp}","v":${LEAF_VERSION}}`
+  );
+}
+
 /** UTF-8 of the RFC 8785 serialization of the leaf object. Throws on fields the contract cannot encode. */
 export function leafBytes(f: LeafFields): Uint8Array {
-  checkFields(f);
-  const json = canonicalize({
-    v: LEAF_VERSION,
-    sourceAppId: f.sourceAppId,
-    seq: f.seq,
-    prevHash: f.prevHash,
-    eventType: f.eventType,
-    timestamp: f.timestamp,
-    receivedAt: f.receivedAt,
-    payload: f.payload,
-  });
-  if (json === undefined) throw new TypeError('leaf did not serialize');
-  return Buffer.from(json, 'utf8');
+  checkFields(f, false);
+  return Buffer.from(leafText(f), 'utf8');
 }
 
 /** SHA-256(0x00 || leafBytes(f)). */
 export function leafHash(f: LeafFields): Uint8Array {
-  return hashLeaf(leafBytes(f));
+  return Buffer.from(leafHashHex(f), 'hex');
 }
 
 /** The event's `hash`: its leaf hash in lowercase hex. */
 export function leafHashHex(f: LeafFields): string {
-  return toHex(leafHash(f));
+  checkFields(f, false);
+  return hashLeafText(leafText(f));
+}
+
+/** The leaf fields with the times as epoch ms, formatted here (formatTime's checks apply). */
+export type LeafFieldsMs = Omit<LeafFields, 'timestamp' | 'receivedAt'> & { timestamp: number; receivedAt: number };
+
+/** leafHashHex of fields whose times are epoch ms: they are formatted, never parsed back. */
+export function leafHashHexMs(f: LeafFieldsMs): string {
+  const fields: LeafFields = { ...f, timestamp: formatTime(f.timestamp), receivedAt: formatTime(f.receivedAt) };
+  checkFields(fields, true);
+  return hashLeafText(leafText(fields));
 }

@@ -1,5 +1,5 @@
 // The leaf of a stored event, as the spec defines it: the one place the storage shape meets the leaf.
-import { formatTime, leafHashHex, type LeafFields } from '../core/leaf.js';
+import { formatTime, leafHashHexMs, type LeafFields } from '../core/leaf.js';
 import type { NewEvent } from '../storage/types.js';
 
 type LeafSource = Pick<NewEvent, 'sourceAppId' | 'seq' | 'prevHash' | 'eventType' | 'timestamp' | 'receivedAt' | 'payload'>;
@@ -18,5 +18,13 @@ export function eventLeafFields(e: LeafSource): LeafFields {
 
 /** Leaf hash (lowercase hex) recomputed from the event's fields. */
 export function eventLeafHash(e: LeafSource): string {
-  return leafHashHex(eventLeafFields(e));
+  return leafHashHexMs({
+    sourceAppId: e.sourceAppId,
+    seq: e.seq,
+    prevHash: e.prevHash,
+    eventType: e.eventType,
+    timestamp: e.timestamp,
+    receivedAt: e.receivedAt,
+    payload: e.payload,
+  });
 }

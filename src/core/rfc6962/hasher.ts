@@ -15,6 +15,12 @@ export function hashLeaf(data: Uint8Array): Uint8Array {
   return createHash('sha256').update(Uint8Array.of(LEAF_PREFIX)).update(data).digest();
 }
 
+/** SHA-256(0x00 || UTF-8 of text) in lowercase hex: hashLeaf of a text's bytes, in one call. */
+export function hashLeafText(text: string): string {
+  // U+0000 is the single byte 0x00 in UTF-8.
+  return hash('sha256', `\u0000${text}`, 'hex');
+}
+
 /** SHA-256(0x01 || left || right). Both must be HASH_SIZE bytes. */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
   if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {

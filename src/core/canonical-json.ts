@@ -1,0 +1,91 @@
+// RFC 8785 (JSON Canonicalization Scheme) serialization, fast for plain JSON data.
+//
+// RFC 8785 is ECMAScript's JSON.stringify with object members sorted by their names' UTF-16 code
+// units (and no lone surrogates). For plain data (strings, finite numbers, booleans, null, arrays and
+// plain objects, as JSON.parse makes them) this writes that directly, with the native serializer
+// for every string and number; anything else (toJSON, undefined members, class instances, cycles,
+// very deep nesting) goes to the `canonicalize` package, the reference this is tested against.
+import canonicalize from 'canonicalize';
+
+/** Past this nesting, the reference implementation (with its cycle detection) takes over. */
+const MAX_FAST_DEPTH = 256;
+
+/** No UTF-16 surrogate without its pair (RFC 8785 §3.2.2.2 cannot encode one). */
+function isWellFormed(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** A JSON string literal; throws like the reference on a lone surrogate. */
+export function canonicalString(s: string): string {
+  const json = JSON.stringify(s);
+  // JSON.stringify writes a lone surrogate as a \udXXX escape and never escapes a well-formed one,
+  // so a string without that text in its literal is well-formed (the check below is exact).
+  if (json.includes('\\ud') && !isWellFormed(s)) throw new Error('Lone surrogate is not allowed');
+  return json;
+}
+
+/** undefined: not plain data, let the reference decide. */
+function write(v: unknown, depth: number): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return canonicalString(v);
+    case 'number':
+      if (Number.isNaN(v)) throw new Error('NaN is not allowed');
+      if (!Number.isFinite(v)) throw new Error('Infinity is not allowed');
+      return String(v); // ECMAScript Number::toString, as JSON.stringify and RFC 8785 §3.2.2.3 write finite numbers
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object': {
+      if (v === null) return 'null';
+      if (depth > MAX_FAST_DEPTH) return undefined;
+      if (Array.isArray(v)) {
+        if (Object.getPrototypeOf(v) !== Array.prototype) return undefined;
+        let out = '[';
+        for (let i = 0; i < v.length; i++) {
+          const item = write(v[i], depth + 1);
+          if (item === undefined) return undefined;
+          out += i === 0 ? item : `,${item}`;
+        }
+        return `${out}]`;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return undefined;
+      const o = v as Record<string, unknown>;
+      if (typeof o.toJSON === 'function') return undefined;
+      const keys = Object.keys(o);
+      if (keys.length > 1) keys.sort();
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const item = write(o[key], depth + 1);
+        if (item === undefined) return undefined;
+        out += `${i === 0 ? '' : ','}${canonicalString(key)}:${item}`;
+      }
+      return `${out}}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The RFC 8785 serialization of `value`, byte-identical to `canonicalize(value)`. Throws on what RFC
+ * 8785 cannot encode (NaN, infinities, lone surrogates) and when nothing serializes (undefined).
+ */
+export function canonicalJson(value: unknown): string {
+  const fast = write(value, 0);
+  if (fast !== undefined) return fast;
+  const json = canonicalize(value);
+  if (json === undefined) throw new TypeError('value did not serialize to JSON');
+  return json;
+}
