@@ -10,6 +10,9 @@ import canonicalize from 'canonicalize';
 /** Past this nesting, the reference implementation (with its cycle detection) takes over. */
 const MAX_FAST_DEPTH = 256;
 
+/** What JSON.stringify would escape, and surrogates. */
+const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
 /** No UTF-16 surrogate without its pair (RFC 8785 §3.2.2.2 cannot encode one). */
 function isWellFormed(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -27,10 +30,39 @@ function isWellFormed(s: string): boolean {
 
 /** A JSON string literal; throws like the reference on a lone surrogate. */
 export function canonicalString(s: string): string {
+  if (!NEEDS_CARE.test(s)) return `"${s}"`;
   const json = JSON.stringify(s);
   // JSON.stringify writes a lone surrogate as a \udXXX escape and never escapes a well-formed one,
   // so a string without that text in its literal is well-formed (the check below is exact).
   if (json.includes('\\ud') && !isWellFormed(s)) throw new Error('Lone surrogate is not allowed');
+  return json;
+}
+
+/** Names in UTF-16 code unit order, as Array.prototype.sort without a comparator and `<` order them. */
+function sortKeys(keys: string[]): string[] {
+  if (keys.length > 12) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
+/** Member names repeat from one payload to the next: their JSON literals are remembered (boundedly). */
+const memberNames = new Map<string, string>();
+const MAX_MEMBER_NAMES = 4096;
+
+function memberName(key: string): string {
+  let json = memberNames.get(key);
+  if (json === undefined) {
+    json = canonicalString(key);
+    if (memberNames.size < MAX_MEMBER_NAMES && key.length <= 64) memberNames.set(key, json);
+  }
   return json;
 }
 
@@ -62,14 +94,13 @@ function write(v: unknown, depth: number): string | undefined {
       if (proto !== Object.prototype && proto !== null) return undefined;
       const o = v as Record<string, unknown>;
       if (typeof o.toJSON === 'function') return undefined;
-      const keys = Object.keys(o);
-      if (keys.length > 1) keys.sort();
+      const keys = sortKeys(Object.keys(o));
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
         const item = write(o[key], depth + 1);
         if (item === undefined) return undefined;
-        out += `${i === 0 ? '' : ','}${canonicalString(key)}:${item}`;
+        out += `${i === 0 ? '' : ','}${memberName(key)}:${item}`;
       }
       return `${out}}`;
     }
