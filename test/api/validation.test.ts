@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/api/errors.js';
 import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLimits } from '../../src/api/validation/event-input.js';
-import { canonicalPayloadBytes, canonicalPayloadBytesReference } from '../../src/api/validation/payload.js';
+import { canonicalPayloadBytes, canonicalPayloadBytesReference, checkPayload } from '../../src/api/validation/payload.js';
 import { pageSize, parseEventFilter, parseEventId } from '../../src/api/validation/query-args.js';
 import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
 import { rejection } from '../support/api-error.js';
@@ -191,6 +191,17 @@ describe('arbitrary input', () => {
         expect(canonicalPayloadBytes(payload as never)).toBe(canonicalPayloadBytesReference(payload as never));
       }),
       { numRuns: 2000 },
+    );
+    // The size check is skipped when an upper bound fits, so the limit must bite at exactly the size.
+    const controls = fc.string({ unit: fc.constantFrom('\u0000', '\u001f', '"', '\\', 'é', '😀', 'a') });
+    fc.assert(
+      fc.property(fc.dictionary(fc.oneof(text, controls), fc.oneof(json, controls), { maxKeys: 6 }), (payload) => {
+        const size = canonicalPayloadBytesReference(payload as never);
+        const at = { maxPayloadBytes: size, maxPayloadDepth: 10 };
+        expect(checkPayload(payload, at)).toBeNull();
+        expect(checkPayload(payload, { ...at, maxPayloadBytes: size - 1 })?.rule).toBe('maxBytes');
+      }),
+      { numRuns: 1000 },
     );
   });
 
