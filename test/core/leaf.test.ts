@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../src/core/hex.js';
 import type { JsonObject } from '../../src/core/json.js';
@@ -90,6 +91,18 @@ describe('formatTime', () => {
     expect(formatTime(Date.UTC(2024, 1, 29, 23, 59, 59, 5))).toBe('2024-02-29T23:59:59.005Z');
     expect(formatTime(Date.parse('0000-01-01T00:00:00.000Z'))).toBe('0000-01-01T00:00:00.000Z');
     expect(formatTime(Date.parse('9999-12-31T23:59:59.999Z'))).toBe('9999-12-31T23:59:59.999Z');
+  });
+
+  it('equals Date#toISOString for every millisecond, whatever came before (it remembers the last second)', () => {
+    const min = Date.parse('0000-01-01T00:00:00.000Z');
+    const max = Date.parse('9999-12-31T23:59:59.999Z');
+    const edges = [min, min + 999, min + 1000, -1001, -1000, -999, -1, 0, 1, 999, 1000, 1001, 1709618828009, max - 1000, max];
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom(...edges), fc.integer({ min, max })), { maxLength: 20 }), (times) => {
+        for (const ms of times) expect(formatTime(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('throws RangeError outside years 0000-9999 and for non-integers', () => {
