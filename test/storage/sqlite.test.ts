@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/storage/sqlite/event-query-plan.js';
 import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
-import { AppendConflictError, type EventQuery } from '../../src/storage/types.js';
+import { AppendConflictError, type EventQuery, type NewEvent } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
 import { sqliteHarness } from './harnesses.js';
@@ -47,6 +47,35 @@ describe('SqliteStorage specifics', () => {
     expect((err as AppendConflictError).kind).toBe('position');
     expect(await storage.getLogHead('app-b')).toBeNull();
     expect(storage.db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(2);
+  });
+
+  it('stores each payload as its JSON text in the key order it came in, written on the writer thread', async () => {
+    const text = '{"__proto__":{"x":1},"b":[1,-0,"é\\u0000"],"a":null,"10":true,"9":false}';
+    const payload = JSON.parse(text) as NewEvent['payload'];
+    const [stored] = await storage.appendEvents([{ ...newEvent('app-a', 0), payload }]);
+    expect(storage.db.prepare('SELECT payload FROM events WHERE pos = ?').pluck().get(stored!.pos)).toBe(JSON.stringify(payload));
+    expect(JSON.stringify((await storage.getEvent('app-a', 0))!.payload)).toBe(JSON.stringify(payload));
+  });
+
+  it('reports the SQLite failures of the writer thread with their message', async () => {
+    storage.db.exec("CREATE TRIGGER no_b BEFORE INSERT ON events WHEN NEW.source_app_id = 'app-b' BEGIN SELECT RAISE(ABORT, 'app-b is closed'); END");
+    await expect(storage.appendEvents([newEvent('app-a', 0), newEvent('app-b', 0)])).rejects.toThrow(/app-b is closed/);
+    expect(storage.db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(0);
+    expect(await storage.appendEvents([newEvent('app-a', 0)])).toHaveLength(1);
+  });
+
+  it('writes in-process on a :memory: database, which no other connection can open', async () => {
+    const memory = new SqliteStorage({ path: ':memory:' });
+    await memory.init();
+    try {
+      const stored = await memory.appendEvents(newEvents('app-a', 0, 3));
+      expect(stored.map((e) => e.pos)).toEqual([1, 2, 3]);
+      await memory.integrate('app-a', 0, 2, [{ level: 1, index: 0, hash: new Uint8Array(32).fill(7) }]);
+      expect((await memory.getLogHead('app-a'))!.integratedSize).toBe(2);
+      await expect(memory.appendEvents([newEvent('app-a', 5)])).rejects.toBeInstanceOf(AppendConflictError);
+    } finally {
+      await memory.close();
+    }
   });
 
   describe('query plans: every filter kind seeks its index exactly, so deep pages cost like the first', () => {
