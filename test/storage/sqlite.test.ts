@@ -64,6 +64,19 @@ describe('SqliteStorage specifics', () => {
     expect(await storage.appendEvents([newEvent('app-a', 0)])).toHaveLength(1);
   });
 
+  it('closes once however often it is asked, after the writes already sent', async () => {
+    const path = join(dir, 'other.db');
+    const other = new SqliteStorage({ path });
+    await other.init();
+    const writes = other.appendEvents(newEvents('app-a', 0, 5));
+    await Promise.all([other.close(), other.close()]);
+    expect(await writes).toHaveLength(5);
+    const again = new SqliteStorage({ path });
+    await again.init();
+    expect((await again.getLogHead('app-a'))!.size).toBe(5);
+    await again.close();
+  });
+
   it('writes in-process on a :memory: database, which no other connection can open', async () => {
     const memory = new SqliteStorage({ path: ':memory:' });
     await memory.init();

@@ -55,6 +55,7 @@ type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<
  */
 export function threadWriter(path: string, pragmas: readonly string[]): AsyncWriter {
   let worker: Worker | null = null;
+  let closing: Promise<void> | null = null;
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: number | null) => void; reject: (e: unknown) => void }>();
 
@@ -105,14 +106,19 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
     putCheckpoint: async (checkpoint) => {
       await call({ op: 'putCheckpoint', checkpoint });
     },
-    async close() {
+    close() {
       const w = worker;
-      if (!w) return;
-      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      // Answered after every request sent before it, then the thread's connection closes.
-      await call({ op: 'close' }).catch(() => undefined);
-      worker = null;
-      await exited;
+      if (!w) return Promise.resolve();
+      closing ??= (async () => {
+        const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+        // Answered after every request sent before it, then the thread's connection closes.
+        await call({ op: 'close' }).catch(() => undefined);
+        if (worker === w) worker = null;
+        await exited;
+      })().finally(() => {
+        closing = null;
+      });
+      return closing;
     },
   };
 }
