@@ -1,6 +1,7 @@
 // Apollo Server over HTTP, with the shared limits, error formatting, metrics and the access check.
 import type { Server } from 'node:http';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { Logger } from 'pino';
 import type { GraphQLSchema } from 'graphql';
@@ -39,6 +40,10 @@ export async function startApollo(opts: ApolloOptions): Promise<ApolloServer<Api
     stopOnTerminationSignals: false,
     logger: opts.logger,
     plugins: [
+      // The default cache-control plugin hooks every field's resolution (500 `seq`s of a logEvents
+      // answer each cost a hook call) to compute cache hints the schema never sets; every answer is
+      // `cache-control: no-store` anyway, which observeOperations sets instead.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer: opts.httpServer }),
       { serverWillStart: async () => ({ drainServer: opts.drain }) },
       authPlugin(),
@@ -61,6 +66,8 @@ function observeOperations(metrics: ApiMetrics): ApolloServerPlugin<ApiContext> 
           type = operation.operation;
         },
         async willSendResponse({ response }) {
+          // Answers depend on the caller's key and on live data: no shared or private cache may keep one.
+          if (!response.http.headers.has('cache-control')) response.http.headers.set('cache-control', 'no-store');
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
           for (const e of errors) metrics.apiErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN'), transport: 'graphql' });
           metrics.graphqlOperations.inc({ type, outcome: errors.length > 0 ? 'error' : 'ok' });
