@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MongoClient } from 'mongodb';
 import { z } from 'zod';
 import { loadSigningKey } from '../src/log/signing-key.js';
 import { createGenerator } from '../src/simulator/generator.js';
@@ -128,6 +129,19 @@ async function storedEvents(url: string): Promise<number> {
   return json.data.logs.edges.reduce((sum, e) => sum + e.node.size, 0);
 }
 
+/** How often a log's sequencer lease changed hands: 0 means no process ever waited for another. */
+async function leaseHandoffs(mongoUri: string, dbName: string): Promise<number> {
+  const client = new MongoClient(mongoUri);
+  try {
+    const leases = await client.db(dbName).collection<{ name: string; fence: number }>('leases').find({ name: /^log:/ }).toArray();
+    const newest = new Map<string, number>();
+    for (const l of leases) newest.set(l.name, Math.max(newest.get(l.name) ?? 0, l.fence));
+    return [...newest.values()].reduce((sum, fence) => sum + fence - 1, 0);
+  } finally {
+    await client.close();
+  }
+}
+
 async function run(processes: number, o: z.infer<typeof optionsSchema>, mongoUri: string, keyFile: string, clients: number, logs: number) {
   const env = { MONGODB_URI: mongoUri, MONGODB_DB: `scale_${processes}_${Date.now().toString(36)}`, SIGNING_KEY_FILE: keyFile };
   const apis: Api[] = [];
@@ -140,7 +154,8 @@ async function run(processes: number, o: z.infer<typeof optionsSchema>, mongoUri
       const eventsPerSecond = await ingest(lb.url, o.events, o.batch, clients, logs, processes);
       const stored = await storedEvents(lb.url);
       if (stored !== o.events) throw new Error(`${o.events} events acknowledged but ${stored} stored`);
-      return { processes, clients, logs, events: o.events, eventsPerSecond: Math.round(eventsPerSecond), stored };
+      const handoffs = await leaseHandoffs(mongoUri, env.MONGODB_DB);
+      return { processes, clients, logs, events: o.events, eventsPerSecond: Math.round(eventsPerSecond), stored, handoffs };
     } finally {
       await lb.close();
     }
@@ -200,7 +215,7 @@ async function main(): Promise<number> {
       process.stdout.write(
         `batch ingest through a loopback load balancer routing by log, ${o.events} events in batches of ${o.batch} to ${logs} logs, ${clients} clients\n` +
           `  1 process:   ${one.eventsPerSecond} events/s\n` +
-          `  ${o.processes} processes: ${many.eventsPerSecond} events/s  (x${result.speedup})\n` +
+          `  ${o.processes} processes: ${many.eventsPerSecond} events/s  (x${result.speedup}), log leases changed hands ${many.handoffs} times\n` +
           `  every acknowledged event stored exactly once in both runs\n`,
       );
     }
@@ -212,6 +227,7 @@ async function main(): Promise<number> {
 }
 
 process.exitCode = await main().catch((err: unknown) => {
-  process.stderr.write(`scale: ${(err as Error).message}\n`);
+  const cause = (err as Error).cause as Error | undefined; // fetch's own message hides what failed
+  process.stderr.write(`scale: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}\n`);
   return 1;
 });

@@ -11,7 +11,7 @@
 //   log always hit one shard anyway (its tail), so splitting a log would buy capacity, not speed.
 // - tree_nodes: { _id: 1 }, ranged; _id starts with the sourceAppId so a log's nodes stay together.
 // - checkpoints: { sourceAppId: 1, treeSize: 1 }, ranged; also their unique key.
-// - logs and counters stay unsharded: one small document per log, and one counter.
+// - logs, integrated, counters and writers stay unsharded: one small document per log, counter or process.
 import { MongoServerError, type Db, type IndexDescription } from 'mongodb';
 import type { Deployment } from './deployment.js';
 import { collectionNames as C } from './documents.js';
