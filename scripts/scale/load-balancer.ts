@@ -6,9 +6,10 @@
 import { request as httpRequest, createServer, Agent, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { LOG_ROUTE_HEADER } from '../../src/simulator/transport.js';
 
 /** The header by which clients name the one log a request writes to. */
-export const ROUTE_HEADER = 'x-chainlog-log';
+export const ROUTE_HEADER = LOG_ROUTE_HEADER;
 
 /** FNV-1a: a stable, well-spread hash of the log id. */
 function hash(key: string): number {

@@ -22,6 +22,12 @@ interface WireError {
   index?: unknown;
 }
 
+/**
+ * Names the one log a request writes to, so a load balancer can send each log's appends to one API
+ * process (which then keeps that log's sequencer lease; README, "Many API processes").
+ */
+export const LOG_ROUTE_HEADER = 'x-chainlog-log';
+
 const LOG_EVENTS = `mutation LogEvents($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }`;
 
 export function createTransport(options: TransportOptions): (events: EventInput[]) => Promise<SendOutcome> {
@@ -39,7 +45,14 @@ export function createTransport(options: TransportOptions): (events: EventInput[
     let status = 0;
     let json: unknown;
     try {
-      const res = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+      const log = events[0]?.sourceAppId;
+      const route: Record<string, string> = log !== undefined && events.every((e) => e.sourceAppId === log) ? { [LOG_ROUTE_HEADER]: log } : {};
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        headers: { ...headers, ...route },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       status = res.status;
       json = await res.json().catch(() => undefined);
     } catch {
