@@ -45,19 +45,21 @@ export interface LeafFields {
   payload: JsonObject;
 }
 
-/** Everything but the times, which `timesChecked` says are formatTime output already. */
-function checkFields(f: LeafFields, timesChecked: boolean): void {
+/** Everything but the times (see checkTimes). */
+function checkFields(f: Omit<LeafFields, 'timestamp' | 'receivedAt'>): void {
   if (typeof f.sourceAppId !== 'string') throw new TypeError('sourceAppId must be a string');
   if (typeof f.eventType !== 'string') throw new TypeError('eventType must be a string');
   if (!Number.isSafeInteger(f.seq) || f.seq < 0) throw new RangeError(`seq must be a non-negative integer, got ${f.seq}`);
   if (typeof f.prevHash !== 'string' || !HASH_HEX_RE.test(f.prevHash)) throw new TypeError('prevHash must be 64 lowercase hex characters');
-  if (!timesChecked) {
-    parseTime(f.timestamp);
-    parseTime(f.receivedAt);
-  }
   if (typeof f.payload !== 'object' || f.payload === null || Array.isArray(f.payload)) {
     throw new TypeError('payload must be a JSON object');
   }
+}
+
+/** Times as formatTime writes them (leafText puts them in unescaped). */
+function checkTimes(f: Pick<LeafFields, 'timestamp' | 'receivedAt'>): void {
+  parseTime(f.timestamp);
+  parseTime(f.receivedAt);
 }
 
 /**
@@ -65,18 +67,19 @@ function checkFields(f: LeafFields, timesChecked: boolean): void {
  * (eventType < payload < prevHash < receivedAt < seq < sourceAppId < timestamp < v); prevHash and
  * the times are checked to need no escaping; the payload is the one nested value.
  */
-function leafText(f: LeafFields): string {
+function leafText(f: Omit<LeafFields, 'timestamp' | 'receivedAt'>, timestamp: string, receivedAt: string): string {
   return (
     `{"eventType":${canonicalString(f.eventType)},"payload":${canonicalJson(f.payload)},"prevHash":"${f.prevHash}",` +
-    `"receivedAt":"${f.receivedAt}","seq":${f.seq},"sourceAppId":${canonicalString(f.sourceAppId)},` +
-    `"timestamp":"${f.timestamp}","v":${LEAF_VERSION}}`
+    `"receivedAt":"${receivedAt}","seq":${f.seq},"sourceAppId":${canonicalString(f.sourceAppId)},` +
+    `"timestamp":"${timestamp}","v":${LEAF_VERSION}}`
   );
 }
 
 /** UTF-8 of the RFC 8785 serialization of the leaf object. Throws on fields the contract cannot encode. */
 export function leafBytes(f: LeafFields): Uint8Array {
-  checkFields(f, false);
-  return Buffer.from(leafText(f), 'utf8');
+  checkFields(f);
+  checkTimes(f);
+  return Buffer.from(leafText(f, f.timestamp, f.receivedAt), 'utf8');
 }
 
 /** SHA-256(0x00 || leafBytes(f)). */
@@ -86,8 +89,9 @@ export function leafHash(f: LeafFields): Uint8Array {
 
 /** The event's `hash`: its leaf hash in lowercase hex. */
 export function leafHashHex(f: LeafFields): string {
-  checkFields(f, false);
-  return hashLeafText(leafText(f));
+  checkFields(f);
+  checkTimes(f);
+  return hashLeafText(leafText(f, f.timestamp, f.receivedAt));
 }
 
 /** The leaf fields with the times as epoch ms, formatted here (formatTime's checks apply). */
@@ -95,7 +99,8 @@ export type LeafFieldsMs = Omit<LeafFields, 'timestamp' | 'receivedAt'> & { time
 
 /** leafHashHex of fields whose times are epoch ms: they are formatted, never parsed back. */
 export function leafHashHexMs(f: LeafFieldsMs): string {
-  const fields: LeafFields = { ...f, timestamp: formatTime(f.timestamp), receivedAt: formatTime(f.receivedAt) };
-  checkFields(fields, true);
-  return hashLeafText(leafText(fields));
+  const timestamp = formatTime(f.timestamp);
+  const receivedAt = formatTime(f.receivedAt);
+  checkFields(f);
+  return hashLeafText(leafText(f, timestamp, receivedAt));
 }

@@ -18,13 +18,5 @@ export function eventLeafFields(e: LeafSource): LeafFields {
 
 /** Leaf hash (lowercase hex) recomputed from the event's fields. */
 export function eventLeafHash(e: LeafSource): string {
-  return leafHashHexMs({
-    sourceAppId: e.sourceAppId,
-    seq: e.seq,
-    prevHash: e.prevHash,
-    eventType: e.eventType,
-    timestamp: e.timestamp,
-    receivedAt: e.receivedAt,
-    payload: e.payload,
-  });
+  return leafHashHexMs(e);
 }

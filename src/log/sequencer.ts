@@ -269,7 +269,8 @@ function fingerprintOf(e: { eventType: string; timestamp: number; payload: unkno
 }
 
 function sequenceOne(req: AppendRequest, head: Head, receivedAt: number): NewEvent {
-  const event = {
+  // One object per event (batches hold thousands): the hash is filled in once the fields are set.
+  const event: NewEvent = {
     sourceAppId: req.sourceAppId,
     seq: head.size,
     eventType: req.eventType,
@@ -278,6 +279,8 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number): NewEve
     payload: req.payload,
     prevHash: head.headHash,
     idempotencyKey: req.idempotencyKey ?? null,
+    hash: '',
   };
-  return { ...event, hash: eventLeafHash(event) };
+  event.hash = eventLeafHash(event);
+  return event;
 }
