@@ -6,12 +6,12 @@
 // then hold the leases of their own logs and do not wait for each other.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { z } from 'zod';
+import { freePort } from '../src/bench/server.js';
 import { loadSigningKey } from '../src/log/signing-key.js';
 import { createGenerator } from '../src/simulator/generator.js';
 import { ensureServerBinary } from './mongo-test-server/binary.js';
@@ -40,16 +40,6 @@ const optionsSchema = z.object({
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
 
 interface Api {
   url: string;

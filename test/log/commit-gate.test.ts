@@ -1,35 +1,20 @@
 // Per-log sequencer leases between processes sharing one database (the MongoDB engine on the
 // FerretDB test server): writers of different logs never wait, a waiting writer gets the lease from
 // an idle holder, and two writers that each hold what the other needs both get through.
-import { MongoClient } from 'mongodb';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { LogLeaseGate, logLeaseName } from '../../src/log/commit-gate.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
-import { freshDbName, startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
+import { useMongoTestDatabase } from '../support/mongo-test-server.js';
 
-let server: MongoTestServer;
-let client: MongoClient;
-beforeAll(async () => {
-  server = await startMongoTestServer();
-  client = new MongoClient(server.uri);
-});
-afterAll(async () => {
-  await client?.close();
-  await server?.stop();
-});
-
-let dbName: string;
+const mongo = useMongoTestDatabase();
 const opened: Array<{ close(): Promise<void> }> = [];
-beforeEach(() => {
-  dbName = `${server.dbName}_${freshDbName().slice(-6)}`;
-});
 afterEach(async () => {
   for (const o of opened.splice(0).reverse()) await o.close();
-  await client.db(dbName).dropDatabase();
+  await mongo.client.db(mongo.dbName).dropDatabase();
 });
 
 async function gate(owner: string, maxWaitMs = 10_000): Promise<LogLeaseGate> {
-  const storage = new MongoStorage({ uri: server.uri, dbName });
+  const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
   await storage.init();
   opened.push(storage);
   const g = new LogLeaseGate(storage.coordination!, owner, 5_000, maxWaitMs);
@@ -38,7 +23,7 @@ async function gate(owner: string, maxWaitMs = 10_000): Promise<LogLeaseGate> {
 }
 
 const fencesOf = async (log: string) =>
-  (await client.db(dbName).collection('leases').find({ name: logLeaseName(log) }).toArray()).map((d) => d.fence).sort();
+  (await mongo.client.db(mongo.dbName).collection('leases').find({ name: logLeaseName(log) }).toArray()).map((d) => d.fence).sort();
 
 describe('LogLeaseGate', () => {
   it('lets writers of different logs commit at once, without asking each other for anything', async () => {
@@ -54,7 +39,7 @@ describe('LogLeaseGate', () => {
     }
     expect(await fencesOf('a')).toEqual([1]);
     expect(await fencesOf('c')).toEqual([1]);
-    expect(await client.db(dbName).collection('lease_requests').countDocuments()).toBe(0);
+    expect(await mongo.client.db(mongo.dbName).collection('lease_requests').countDocuments()).toBe(0);
   });
 
   it('hands an idle holder\'s lease to a writer that asks, which then reloads the head; the first holder gets it back', async () => {
@@ -77,7 +62,7 @@ describe('LogLeaseGate', () => {
     await p1.enter(['a']);
     await p1.leave();
     // P2 asks, P1 releases, but P2 gives up before taking it.
-    await client.db(dbName).collection('lease_requests').insertOne({ _id: logLeaseName('a') as never, owner: 'P2', at: Date.now() });
+    await mongo.client.db(mongo.dbName).collection('lease_requests').insertOne({ _id: logLeaseName('a') as never, owner: 'P2', at: Date.now() });
     await new Promise((r) => setTimeout(r, 400));
     expect(await p1.enter(['a'])).toEqual(new Set());
     expect(p1.turn!.fences.get('a')).toBe(2);

@@ -1,38 +1,26 @@
 // What the contract cannot see: several writers on one database, writers that died half-way,
 // a counter that hands out a pos twice (FerretDB's non-atomic $inc), and the schema itself.
-import { MongoClient, type Db } from 'mongodb';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Db } from 'mongodb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { detectDeployment } from '../../src/storage/mongodb/deployment.js';
 import { collectionNames as C, toEventDoc, type EventDoc } from '../../src/storage/mongodb/documents.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import { checkpointIndexes, eventIndexes, shardKeys } from '../../src/storage/mongodb/schema.js';
 import { AppendConflictError, TurnLostError, type StoredEvent } from '../../src/storage/types.js';
-import { freshDbName, startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
+import { useMongoTestDatabase } from '../support/mongo-test-server.js';
 import { newEvent, newEvents } from './event-fixtures.js';
 
-let server: MongoTestServer;
-let client: MongoClient;
-beforeAll(async () => {
-  server = await startMongoTestServer();
-  client = new MongoClient(server.uri);
-});
-afterAll(async () => {
-  await client?.close();
-  await server?.stop();
-});
-
-let dbName: string;
+const mongo = useMongoTestDatabase();
 let db: Db;
 const opened: MongoStorage[] = [];
 async function openStorage(): Promise<MongoStorage> {
-  const s = new MongoStorage({ uri: server.uri, dbName });
+  const s = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
   opened.push(s);
   await s.init();
   return s;
 }
 beforeEach(() => {
-  dbName = `${server.dbName}_${freshDbName().slice(-6)}`;
-  db = client.db(dbName);
+  db = mongo.client.db(mongo.dbName);
 });
 afterEach(async () => {
   for (const s of opened.splice(0)) await s.close();
@@ -144,7 +132,7 @@ describe('MongoStorage after a writer died half-way', () => {
 
   it('a writer that stalled past its announcement does not commit', async () => {
     // With an announcement no longer than the safety margin, every append counts as stalled.
-    const storage = new MongoStorage({ uri: server.uri, dbName, writerTtlMs: 5_000 });
+    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, writerTtlMs: 5_000 });
     opened.push(storage);
     await storage.init();
     await expect(storage.appendEvents(newEvents('app-a', 0, 3))).rejects.toBeInstanceOf(TurnLostError);

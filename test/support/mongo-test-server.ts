@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { ensureServerBinary } from '../../scripts/mongo-test-server/binary.js';
 import { startServerProcess, stopServerProcess } from '../../scripts/mongo-test-server/server-process.js';
 
@@ -63,4 +64,24 @@ export async function startMongoTestServer(): Promise<MongoTestServer> {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * For a test file: a test server for the whole file, a client to it, and a fresh database per test
+ * (dropped after it). Call at the top level of the file; read the fields inside tests.
+ */
+export function useMongoTestDatabase(): { readonly server: MongoTestServer; readonly client: MongoClient; readonly dbName: string } {
+  const state = {} as { server: MongoTestServer; client: MongoClient; dbName: string };
+  beforeAll(async () => {
+    state.server = await startMongoTestServer();
+    state.client = new MongoClient(state.server.uri);
+  });
+  afterAll(async () => {
+    await state.client?.close();
+    await state.server?.stop();
+  });
+  beforeEach(() => {
+    state.dbName = `${state.server.dbName}_${freshDbName().slice(-6)}`;
+  });
+  return state;
 }

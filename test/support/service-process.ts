@@ -3,22 +3,13 @@
 // on the same data. The one spawner of the tests: startService (service.ts), startCliService (cli-service.ts)
 // and the crash test use it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/bench/server.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** A loopback port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A loopback port nothing listens on right now (the benchmark's, shared by the scripts and tests). */
+export { freePort };
 
 /** Output kept in start errors: the end of it, where the reason is. */
 const ERROR_TAIL_CHARS = 8000;
