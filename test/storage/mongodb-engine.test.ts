@@ -130,9 +130,23 @@ describe('MongoStorage after a writer died half-way', () => {
     expect((await storage.getLogHead('app-a'))?.size).toBe(3);
   });
 
+  it('keeps an announcement alive while the writer is busy, and lets it lapse when idle', async () => {
+    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, writerTtlMs: 1_200 });
+    opened.push(storage);
+    await storage.init();
+    const writer = storage as unknown as { announce(low: number | null): Promise<void> };
+    const live = () => db.collection(C.writers).countDocuments({ low: { $ne: null }, expiresAt: { $gt: Date.now() } });
+    await writer.announce(1); // as a long append does at its start
+    await new Promise((r) => setTimeout(r, 2_000)); // past the 1.2 s TTL: only the heartbeat keeps it
+    expect(await live()).toBe(1);
+    expect(await storage.lastPos()).toBe(0);
+    await writer.announce(null);
+    expect(await live()).toBe(0);
+  });
+
   it('a writer that stalled past its announcement does not commit', async () => {
-    // With an announcement no longer than the safety margin, every append counts as stalled.
-    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, writerTtlMs: 5_000 });
+    // With a 2 ms announcement (no heartbeat below 1 s), every append outlives it, as after a long pause.
+    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, writerTtlMs: 2 });
     opened.push(storage);
     await storage.init();
     await expect(storage.appendEvents(newEvents('app-a', 0, 3))).rejects.toBeInstanceOf(TurnLostError);

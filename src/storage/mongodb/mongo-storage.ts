@@ -53,15 +53,13 @@ import { MongoApiKeyStore } from './api-key-store.js';
 export interface MongoStorageOptions {
   uri: string;
   dbName: string;
-  /** How long a writer's announcement holds readers back if the writer goes silent (default 30 s). */
+  /** How long a writer's announcement holds readers back if the writer goes silent (default 10 s). */
   writerTtlMs?: number;
   now?: () => number;
 }
 
 const ZERO_HASH = '0'.repeat(64);
-const DEFAULT_WRITER_TTL_MS = 30_000;
-/** A writer commits only with this much of its announcement left, so readers never give up on it first. */
-const WRITER_SAFETY_MS = 5_000;
+const DEFAULT_WRITER_TTL_MS = 10_000;
 /** Announcements of writers dead this long are deleted at start. */
 const FORGET_WRITERS_MS = 3_600_000;
 /** Retries when a non-atomic counter (FerretDB) hands out a pos twice; never reached on MongoDB. */
@@ -90,6 +88,8 @@ export class MongoStorage implements LogStorage {
   private lowBound = 1;
   private announcedLow: number | null = null;
   private announcedUntil = 0;
+  /** Keeps an announcement alive through a long append, so the TTL (how long a dead writer holds readers back) stays short. */
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: MongoStorageOptions) {
     this.client = new MongoClient(options.uri);
@@ -97,6 +97,10 @@ export class MongoStorage implements LogStorage {
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.writeConcern());
     this.writerTtlMs = options.writerTtlMs ?? DEFAULT_WRITER_TTL_MS;
     this.now = options.now ?? Date.now;
+    if (this.writerTtlMs >= 1000) {
+      this.heartbeat = setInterval(() => void this.renewAnnouncement().catch(() => undefined), this.writerTtlMs / 4);
+      this.heartbeat.unref();
+    }
   }
 
   private get events(): Collection<EventDoc> {
@@ -167,6 +171,25 @@ export class MongoStorage implements LogStorage {
     this.announcedUntil = until;
   }
 
+  /** A writer commits only with this much of its announcement left, so readers never give up on it first. */
+  private get writerSafetyMs(): number {
+    return this.writerTtlMs / 2;
+  }
+
+  /**
+   * While an append runs. Touches only expiresAt; on FerretDB (read-modify-write) it can still restore
+   * a `low` that a concurrent announce just changed, which only holds readers back longer, never less.
+   */
+  private async renewAnnouncement(): Promise<void> {
+    if (this.announcedLow === null || this.deployment === null) return;
+    // Never revive a lapsed announcement (after a pause): readers may already have passed it, so the
+    // append in flight must fail its check before commit instead.
+    if (this.now() > this.announcedUntil - this.writerSafetyMs) return;
+    const until = this.now() + this.writerTtlMs;
+    const { matchedCount } = await this.writers.updateOne({ _id: this.writerId, low: { $ne: null } }, { $set: { expiresAt: until } });
+    if (matchedCount === 1 && this.announcedLow !== null) this.announcedUntil = Math.max(this.announcedUntil, until);
+  }
+
   /** Change streams exist only on replica sets and sharded clusters; FerretDB reports standalone. */
   private watchCommits(onCommit: () => void, onError: (err: unknown) => void): (() => Promise<void>) | null {
     if (this.deployment?.topology === 'standalone') return null;
@@ -203,6 +226,7 @@ export class MongoStorage implements LogStorage {
   }
 
   async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
     await this.client.close();
   }
 
@@ -254,7 +278,7 @@ export class MongoStorage implements LogStorage {
           await this.positions.catchUp();
           continue;
         }
-        if (this.now() > this.announcedUntil - WRITER_SAFETY_MS) {
+        if (this.now() > this.announcedUntil - this.writerSafetyMs) {
           // Readers are about to presume this writer dead and pass its positions: do not commit now.
           await this.undo(batches, writeToken);
           throw new TurnLostError('this writer stalled past its announcement; nothing was committed');
