@@ -1,8 +1,8 @@
 // Mapping between StoredEvent and rows of the events table.
 import type { JsonObject, StoredEvent } from '../types.js';
+import { ROW_COLUMNS } from './writer.mjs';
 
-export const EVENT_COLUMNS =
-  'pos, source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash, idempotency_key';
+export const EVENT_COLUMNS = `pos, ${ROW_COLUMNS}`;
 
 export interface EventRow {
   pos: number;

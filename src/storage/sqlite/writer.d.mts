@@ -32,5 +32,6 @@ export interface ErrorMessage {
 
 export type WriterResponse = { id: number; value: number | null } | { id: number; error: ErrorMessage };
 
+export const ROW_COLUMNS: string;
 export function createWriter(db: Database.Database): Writer;
 export function errorToMessage(err: unknown): ErrorMessage;

@@ -11,8 +11,8 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
-/** Columns of one appended row, in EVENT_COLUMNS order without pos. */
-const ROW_COLUMNS = 'source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash, idempotency_key';
+/** Columns of one appended row (AppendRow), pos left out; EVENT_COLUMNS (event-rows.ts) is pos and these. */
+export const ROW_COLUMNS = 'source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash, idempotency_key';
 
 /**
  * The write statements of one connection.
