@@ -71,7 +71,7 @@ export class CommitTailer {
   }
 
   private async readAll(): Promise<void> {
-    // The watermark is one document: reading it first keeps idle polls from scanning events.
+    // The horizon is two small reads (counter, writers): reading it first keeps idle polls from scanning events.
     if ((await this.storage.lastPos()) <= this.last) return;
     for (;;) {
       const events = await this.storage.readCommitted(this.last, {}, PAGE);

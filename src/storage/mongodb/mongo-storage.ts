@@ -97,10 +97,6 @@ export class MongoStorage implements LogStorage {
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.writeConcern());
     this.writerTtlMs = options.writerTtlMs ?? DEFAULT_WRITER_TTL_MS;
     this.now = options.now ?? Date.now;
-    if (this.writerTtlMs >= 1000) {
-      this.heartbeat = setInterval(() => void this.renewAnnouncement().catch(() => undefined), this.writerTtlMs / 4);
-      this.heartbeat.unref();
-    }
   }
 
   private get events(): Collection<EventDoc> {
@@ -139,6 +135,10 @@ export class MongoStorage implements LogStorage {
     await this.positions.catchUp();
     this.lowBound = (await this.positions.current()) + 1;
     await this.writers.deleteMany({ expiresAt: { $lt: this.now() - FORGET_WRITERS_MS } });
+    if (this.writerTtlMs >= 1000 && !this.heartbeat) {
+      this.heartbeat = setInterval(() => void this.renewAnnouncement().catch(() => undefined), this.writerTtlMs / 4);
+      this.heartbeat.unref();
+    }
     this.coordination = {
       leases: new MongoLeaseStore(this.db, this.writeConcern()),
       beginLogTurn: (sourceAppId, fence) => this.beginLogTurn(sourceAppId, fence),
@@ -181,7 +181,7 @@ export class MongoStorage implements LogStorage {
    * a `low` that a concurrent announce just changed, which only holds readers back longer, never less.
    */
   private async renewAnnouncement(): Promise<void> {
-    if (this.announcedLow === null || this.deployment === null) return;
+    if (this.announcedLow === null) return;
     // Never revive a lapsed announcement (after a pause): readers may already have passed it, so the
     // append in flight must fail its check before commit instead.
     if (this.now() > this.announcedUntil - this.writerSafetyMs) return;
