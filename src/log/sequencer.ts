@@ -4,6 +4,10 @@
 // commit is in flight goes into the next one, in one storage call. Each request is all-or-nothing
 // and is checked on its own (expectedPrevHash, idempotency), so one request's conflict never fails
 // another's, whatever log it targets.
+//
+// On an engine whose appends apply in call order (storage.orderedAppends), a sole writer pipelines:
+// the next group is sequenced on the heads the group being written will leave, and handed to the
+// engine before that group commits, so the engine never waits for hashing.
 import canonicalize from 'canonicalize';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
 import { AppendConflictError, TurnLostError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
@@ -31,30 +35,54 @@ interface Plan {
   results: Array<number | StoredEvent>;
 }
 
+/** A group handed to the engine and not yet settled. */
+interface InFlight {
+  plans: Plan[];
+  /** app + idempotency key of its fresh events: a retry of one waits for the outcome. */
+  keys: string[];
+  outcome: Promise<{ stored: StoredEvent[] } | { error: unknown }>;
+}
+
 const MAX_EVENTS_PER_COMMIT = 10_000;
 const MAX_POSITION_RETRIES = 3;
+/** Groups an ordered engine holds at once: one being written, one queued behind it. */
+const PIPELINE_DEPTH = 2;
 
 export class Sequencer {
   private readonly heads = new Map<string, Head>();
   private queue: Job[] = [];
   private running = false;
+  private readonly depth: number;
+  private readonly inFlightKeys = new Set<string>();
+  /** A job of the last group waits for a key in flight: settle a group before sequencing again. */
+  private blocked = false;
+  /** Set while the pipelined drain waits for a job or an outcome. */
+  private arrived: (() => void) | null = null;
 
   constructor(
     private readonly storage: LogStorage,
     private readonly onCommitted: (events: StoredEvent[]) => void,
     private readonly now: () => number = Date.now,
     private readonly gate: CommitGate = soleWriter,
-  ) {}
+  ) {
+    this.depth = storage.orderedAppends === true && gate === soleWriter ? PIPELINE_DEPTH : 1;
+  }
 
   /** Resolves once the events are durably committed; rejects with LogError on conflict. */
   append(requests: AppendRequest[]): Promise<StoredEvent[]> {
     if (requests.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.queue.push({ requests, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        setImmediate(() => void this.drain());
-      }
+      this.arrived?.();
+      this.arrived = null;
+      this.wake();
+    });
+  }
+
+  /** Resolves (true) when the next job is queued. */
+  private arrival(): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.arrived = () => resolve(true);
     });
   }
 
@@ -64,29 +92,132 @@ export class Sequencer {
     for (const id of sourceAppIds) this.heads.delete(id);
   }
 
+  private wake(): void {
+    if (this.running) return;
+    this.running = true;
+    setImmediate(() => void this.drain());
+  }
+
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const jobs = this.takeBatch();
-        const logs = logsOf(jobs);
-        let fresh: Set<string>;
-        try {
-          fresh = await this.gate.enter(logs);
-        } catch (err) {
-          for (const job of jobs) job.reject(err);
-          continue;
-        }
-        // Another process may have appended to these logs since our last turn: their heads come from storage.
-        this.invalidate(fresh);
-        try {
-          await this.commit(jobs, 0);
-        } finally {
-          await this.gate.leave().catch(() => undefined);
-        }
-      }
+      if (this.depth > 1) await this.drainPipelined();
+      else await this.drainInTurns();
     } finally {
       this.running = false;
+      // Jobs queued after the loop's last look, while its promise settled.
+      if (this.queue.length > 0) this.wake();
     }
+  }
+
+  /** One group at a time, each in a turn of the commit gate. */
+  private async drainInTurns(): Promise<void> {
+    while (this.queue.length > 0) {
+      const jobs = this.takeBatch();
+      const logs = logsOf(jobs);
+      let fresh: Set<string>;
+      try {
+        fresh = await this.gate.enter(logs);
+      } catch (err) {
+        for (const job of jobs) job.reject(err);
+        continue;
+      }
+      // Another process may have appended to these logs since our last turn: their heads come from storage.
+      this.invalidate(fresh);
+      try {
+        await this.commit(jobs, 0);
+      } finally {
+        await this.gate.leave().catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Up to `depth` groups in the engine at once, settled in order. A failed group takes the groups
+   * planned on its heads down with it (their positions no longer continue the logs, so the engine
+   * writes none of them); once nothing is in flight, the heads are reloaded from storage and those
+   * groups are sequenced again, before anything queued after them.
+   */
+  private async drainPipelined(): Promise<void> {
+    const inFlight: InFlight[] = [];
+    let again: Job[] = [];
+    let failed = false;
+    for (;;) {
+      if (!failed && !this.blocked && this.queue.length > 0 && inFlight.length < this.depth) {
+        const group = await this.start(this.takeBatch());
+        if (group) inFlight.push(group);
+        continue;
+      }
+      const oldest = inFlight[0];
+      if (oldest) {
+        // With room in the pipeline, a job that arrives first is sequenced before the oldest group settles.
+        if (!failed && !this.blocked && inFlight.length < this.depth) {
+          const arrived = await Promise.race([oldest.outcome.then(() => false), this.arrival()]);
+          if (arrived) continue;
+        }
+        inFlight.shift();
+        const settled = await this.settle(oldest);
+        this.blocked = false;
+        if (!settled.ok) failed = true;
+        again.push(...settled.again);
+        continue;
+      }
+      this.blocked = false;
+      if (failed) {
+        failed = false;
+        this.heads.clear();
+        const jobs = again;
+        again = [];
+        if (jobs.length > 0) await this.commit(jobs, 1);
+        continue;
+      }
+      if (this.queue.length === 0) return;
+    }
+  }
+
+  /** Sequence a group on the current heads and hand it to the engine; null if it has nothing to write. */
+  private async start(jobs: Job[]): Promise<InFlight | null> {
+    let plans: Plan[];
+    let waiting: Job[];
+    try {
+      await this.loadHeads(new Set(logsOf(jobs)));
+      ({ plans, waiting } = await this.plan(jobs));
+    } catch (err) {
+      for (const job of jobs) job.reject(err);
+      return null;
+    }
+    this.queue.unshift(...waiting);
+    this.blocked = waiting.length > 0;
+    const writes = plans.flatMap((p) => p.fresh);
+    if (writes.length === 0) {
+      deliver(plans, []);
+      return null;
+    }
+    // The heads this group leaves, for the next group to be sequenced on before it commits.
+    const keys: string[] = [];
+    for (const e of writes) {
+      this.heads.set(e.sourceAppId, { size: e.seq + 1, headHash: e.hash });
+      if (e.idempotencyKey) keys.push(keyOf(e.sourceAppId, e.idempotencyKey));
+    }
+    for (const k of keys) this.inFlightKeys.add(k);
+    const outcome = this.storage.appendEvents(writes).then(
+      (stored) => ({ stored }),
+      (error: unknown) => ({ error }),
+    );
+    return { plans, keys, outcome };
+  }
+
+  /** Resolve a committed group; a failed one is rejected, or returned to be sequenced again after a conflict. */
+  private async settle(group: InFlight): Promise<{ ok: boolean; again: Job[] }> {
+    const outcome = await group.outcome;
+    for (const k of group.keys) this.inFlightKeys.delete(k);
+    if ('error' in outcome) {
+      if (outcome.error instanceof AppendConflictError) return { ok: false, again: group.plans.map((p) => p.job) };
+      for (const p of group.plans) p.job.reject(outcome.error);
+      return { ok: false, again: [] };
+    }
+    deliver(group.plans, outcome.stored);
+    this.onCommitted(outcome.stored);
+    return { ok: true, again: [] };
   }
 
   private takeBatch(): Job[] {
@@ -139,12 +270,7 @@ export class Sequencer {
       for (const job of jobs) job.reject(failure);
       return;
     }
-    let offset = 0;
-    for (const plan of plans) {
-      const base = offset;
-      offset += plan.fresh.length;
-      plan.job.resolve(plan.results.map((r) => (typeof r === 'number' ? stored[base + r]! : r)));
-    }
+    deliver(plans, stored);
     for (const e of stored) this.heads.set(e.sourceAppId, { size: e.seq + 1, headHash: e.hash });
     this.queue.unshift(...waiting);
     if (stored.length > 0) this.onCommitted(stored);
@@ -179,8 +305,13 @@ export class Sequencer {
         let fingerprint = '';
         if (req.idempotencyKey) {
           fingerprint = fingerprintOf(req);
-          const mapKey = `${req.sourceAppId}\u0000${req.idempotencyKey}`;
+          const mapKey = keyOf(req.sourceAppId, req.idempotencyKey);
           const prior = localKeys.get(mapKey) ?? pendingKeys.get(mapKey) ?? storedRef(stored.get(mapKey));
+          if (!prior && this.inFlightKeys.has(mapKey)) {
+            // The key's first use is being written: its outcome decides what this one returns.
+            mustWait = true;
+            return;
+          }
           if (prior) {
             if (prior.fingerprint !== fingerprint) {
               problems.push({
@@ -210,7 +341,7 @@ export class Sequencer {
         localHeads.set(req.sourceAppId, { size: head.size + 1, headHash: event.hash });
         results.push(fresh.length);
         if (req.idempotencyKey) {
-          localKeys.set(`${req.sourceAppId}\u0000${req.idempotencyKey}`, { fingerprint, ref: fresh.length });
+          localKeys.set(keyOf(req.sourceAppId, req.idempotencyKey), { fingerprint, ref: fresh.length });
         }
         fresh.push(event);
       });
@@ -245,13 +376,25 @@ export class Sequencer {
     await Promise.all(
       [...byApp].map(async ([app, keys]) => {
         for (const e of await this.storage.findByIdempotencyKeys(app, [...keys])) {
-          found.set(`${app}\u0000${e.idempotencyKey}`, e);
+          found.set(keyOf(app, e.idempotencyKey!), e);
         }
       }),
     );
     return found;
   }
 }
+
+/** Resolve each job with its events: fresh ones from `stored` (the group's writes, in order), retries as found. */
+function deliver(plans: Plan[], stored: StoredEvent[]): void {
+  let offset = 0;
+  for (const plan of plans) {
+    const base = offset;
+    offset += plan.fresh.length;
+    plan.job.resolve(plan.results.map((r) => (typeof r === 'number' ? stored[base + r]! : r)));
+  }
+}
+
+const keyOf = (sourceAppId: string, idempotencyKey: string) => `${sourceAppId}\u0000${idempotencyKey}`;
 
 function logsOf(jobs: Job[]): string[] {
   const logs = new Set<string>();

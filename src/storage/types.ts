@@ -163,6 +163,13 @@ export interface LogStorage {
   apiKeys?: import('./api-key-store.js').ApiKeyStore;
   /** Present on engines that several API processes may share (MongoDB); absent on embedded ones. */
   readonly coordination?: Coordination;
+  /**
+   * True if appendEvents calls may overlap: a call made before the previous one settles is applied
+   * after it, in call order, and if its events do not continue their logs as stored by then, fails
+   * with AppendConflictError('position') having written nothing. The sequencer then hashes the next
+   * group of events while the engine writes the current one.
+   */
+  readonly orderedAppends?: boolean;
 
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;

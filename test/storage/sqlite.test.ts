@@ -57,6 +57,26 @@ describe('SqliteStorage specifics', () => {
     expect(JSON.stringify((await storage.getEvent('app-a', 0))!.payload)).toBe(JSON.stringify(payload));
   });
 
+  it('applies overlapping appends in call order (orderedAppends); one that no longer continues its log writes nothing', async () => {
+    expect(storage.orderedAppends).toBe(true);
+    // Sent together, before any settles: each continues the one before it.
+    const overlapping = [storage.appendEvents(newEvents('app-a', 0, 3)), storage.appendEvents(newEvents('app-a', 3, 2)), storage.appendEvents(newEvents('app-a', 5, 1))];
+    const stored = (await Promise.all(overlapping)).flat();
+    expect(stored.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(stored.map((e) => e.pos)).toEqual([1, 2, 3, 4, 5, 6]);
+    // The first fails (seq 7 is a gap), so the second, planned on it, must fail too and write nothing.
+    const failing = storage.appendEvents([newEvent('app-a', 7)]);
+    const planned = storage.appendEvents([newEvent('app-b', 0), newEvent('app-a', 8)]);
+    const independent = storage.appendEvents([newEvent('app-c', 0)]);
+    await expect(failing).rejects.toBeInstanceOf(AppendConflictError);
+    const err = await planned.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppendConflictError);
+    expect((err as AppendConflictError).kind).toBe('position');
+    expect(await independent).toHaveLength(1);
+    expect(await storage.getLogHead('app-b')).toBeNull();
+    expect((await storage.getLogHead('app-a'))!.size).toBe(6);
+  });
+
   it('reports the SQLite failures of the writer thread with their message', async () => {
     storage.db.exec("CREATE TRIGGER no_b BEFORE INSERT ON events WHEN NEW.source_app_id = 'app-b' BEGIN SELECT RAISE(ABORT, 'app-b is closed'); END");
     await expect(storage.appendEvents([newEvent('app-a', 0), newEvent('app-b', 0)])).rejects.toThrow(/app-b is closed/);

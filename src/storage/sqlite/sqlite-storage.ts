@@ -63,6 +63,8 @@ const rowToCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({
 export class SqliteStorage implements LogStorage {
   readonly db: Database.Database;
   readonly apiKeys: SqliteApiKeyStore;
+  /** One writer (thread or connection) applies appends in the order they are sent, each checking continuity. */
+  readonly orderedAppends = true;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly writer: AsyncWriter;
 
