@@ -15,15 +15,22 @@ const HASH_HEX_RE = /^[0-9a-f]{64}$/;
 
 /** Epoch ms → `YYYY-MM-DDTHH:mm:ss.sssZ`. Throws RangeError for non-integers and years outside 0000–9999. */
 export function formatTime(ms: number): string {
-  if (ms === lastFormatted.ms) return lastFormatted.text; // a batch's events share their receivedAt
   if (!Number.isInteger(ms)) throw new RangeError(`time must be an integer number of ms, got ${ms}`);
   if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) throw new RangeError(`time ${ms} is outside years 0000-9999`);
-  const text = new Date(ms).toISOString();
-  lastFormatted = { ms, text };
-  return text;
+  // Times of one batch fall within a few seconds: each second's `YYYY-MM-DDTHH:mm:ss.` is written once.
+  const second = Math.floor(ms / 1000);
+  const slot = second & (SECOND_SLOTS - 1);
+  if (secondOf[slot] !== second) {
+    secondOf[slot] = second;
+    secondText[slot] = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  return `${secondText[slot]}${MILLIS[ms - second * 1000]}Z`;
 }
 
-let lastFormatted = { ms: Number.NaN, text: '' };
+const SECOND_SLOTS = 8;
+const secondOf = new Array<number>(SECOND_SLOTS).fill(Number.NaN);
+const secondText = new Array<string>(SECOND_SLOTS).fill('');
+const MILLIS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 
 /** Inverse of formatTime; throws RangeError unless `s` is exactly that format and a real instant. */
 export function parseTime(s: string): number {
@@ -67,9 +74,14 @@ function checkTimes(f: Pick<LeafFields, 'timestamp' | 'receivedAt'>): void {
  * (eventType < payload < prevHash < receivedAt < seq < sourceAppId < timestamp < v); prevHash and
  * the times are checked to need no escaping; the payload is the one nested value.
  */
-function leafText(f: Omit<LeafFields, 'timestamp' | 'receivedAt'>, timestamp: string, receivedAt: string): string {
+function leafText(
+  f: Omit<LeafFields, 'timestamp' | 'receivedAt'>,
+  timestamp: string,
+  receivedAt: string,
+  payloadText: string = canonicalJson(f.payload),
+): string {
   return (
-    `{"eventType":${canonicalString(f.eventType)},"payload":${canonicalJson(f.payload)},"prevHash":"${f.prevHash}",` +
+    `{"eventType":${canonicalString(f.eventType)},"payload":${payloadText},"prevHash":"${f.prevHash}",` +
     `"receivedAt":"${receivedAt}","seq":${f.seq},"sourceAppId":${canonicalString(f.sourceAppId)},` +
     `"timestamp":"${timestamp}","v":${LEAF_VERSION}}`
   );
@@ -97,10 +109,13 @@ export function leafHashHex(f: LeafFields): string {
 /** The leaf fields with the times as epoch ms, formatted here (formatTime's checks apply). */
 export type LeafFieldsMs = Omit<LeafFields, 'timestamp' | 'receivedAt'> & { timestamp: number; receivedAt: number };
 
-/** leafHashHex of fields whose times are epoch ms: they are formatted, never parsed back. */
-export function leafHashHexMs(f: LeafFieldsMs): string {
+/**
+ * leafHashHex of fields whose times are epoch ms: they are formatted, never parsed back.
+ * `payloadText` is canonicalJson(f.payload) if the caller has it already (it must be exactly that).
+ */
+export function leafHashHexMs(f: LeafFieldsMs, payloadText?: string): string {
   const timestamp = formatTime(f.timestamp);
   const receivedAt = formatTime(f.receivedAt);
   checkFields(f);
-  return hashLeafText(leafText(f, timestamp, receivedAt));
+  return hashLeafText(leafText(f, timestamp, receivedAt, payloadText));
 }

@@ -16,7 +16,7 @@ export function eventLeafFields(e: LeafSource): LeafFields {
   };
 }
 
-/** Leaf hash (lowercase hex) recomputed from the event's fields. */
-export function eventLeafHash(e: LeafSource): string {
-  return leafHashHexMs(e);
+/** Leaf hash (lowercase hex) computed from the event's fields; `payloadText` is canonicalJson(e.payload) if known. */
+export function eventLeafHash(e: LeafSource, payloadText?: string): string {
+  return leafHashHexMs(e, payloadText);
 }

@@ -9,6 +9,7 @@
 // the next group is sequenced on the heads the group being written will leave, and handed to the
 // engine before that group commits, so the engine never waits for hashing.
 import canonicalize from 'canonicalize';
+import { canonicalJson } from '../core/canonical-json.js';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
 import { AppendConflictError, TurnLostError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
 import { LogError, type LogErrorDetail } from './errors.js';
@@ -413,6 +414,7 @@ function fingerprintOf(e: { eventType: string; timestamp: number; payload: unkno
 
 function sequenceOne(req: AppendRequest, head: Head, receivedAt: number): NewEvent {
   // One object per event (batches hold thousands): the hash is filled in once the fields are set.
+  // The payload is serialized once, for the leaf and for the engine.
   const event: NewEvent = {
     sourceAppId: req.sourceAppId,
     seq: head.size,
@@ -423,7 +425,8 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number): NewEve
     prevHash: head.headHash,
     idempotencyKey: req.idempotencyKey ?? null,
     hash: '',
+    payloadText: canonicalJson(req.payload),
   };
-  event.hash = eventLeafHash(event);
+  event.hash = eventLeafHash(event, event.payloadText);
   return event;
 }

@@ -31,7 +31,29 @@ export interface StoredEvent {
 }
 
 /** An event ready to be appended: everything but the engine-assigned `pos`. */
-export type NewEvent = Omit<StoredEvent, 'pos'>;
+export type NewEvent = Omit<StoredEvent, 'pos'> & {
+  /**
+   * The payload's RFC 8785 text, exactly as its leaf holds it, when the sequencer has it: engines store
+   * this rather than serialize the payload a second time.
+   */
+  payloadText?: string;
+};
+
+/** The stored form of an appended event (without what only the append needed). */
+export function storedEvent(e: NewEvent, pos: number): StoredEvent {
+  return {
+    sourceAppId: e.sourceAppId,
+    seq: e.seq,
+    eventType: e.eventType,
+    timestamp: e.timestamp,
+    receivedAt: e.receivedAt,
+    payload: e.payload,
+    prevHash: e.prevHash,
+    hash: e.hash,
+    idempotencyKey: e.idempotencyKey,
+    pos,
+  };
+}
 
 /** The head of a log as derived from its events. */
 export interface LogHead {

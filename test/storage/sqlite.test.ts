@@ -57,6 +57,15 @@ describe('SqliteStorage specifics', () => {
     expect(JSON.stringify((await storage.getEvent('app-a', 0))!.payload)).toBe(JSON.stringify(payload));
   });
 
+  it("stores the sequencer's payload text (the leaf's RFC 8785 member) rather than serializing the payload again", async () => {
+    const payload = { b: 1, a: { d: 2, c: 'é' } };
+    const payloadText = '{"a":{"c":"é","d":2},"b":1}';
+    const [stored] = await storage.appendEvents([{ ...newEvent('app-a', 0), payload, payloadText }]);
+    expect(stored).not.toHaveProperty('payloadText');
+    expect(storage.db.prepare('SELECT payload FROM events WHERE pos = ?').pluck().get(stored!.pos)).toBe(payloadText);
+    expect(JSON.stringify((await storage.getEvent('app-a', 0))!.payload)).toBe(payloadText);
+  });
+
   it('applies overlapping appends in call order (orderedAppends); one that no longer continues its log writes nothing', async () => {
     expect(storage.orderedAppends).toBe(true);
     // Sent together, before any settles: each continues the one before it.

@@ -97,7 +97,7 @@ export function toEventDoc(e: NewEvent, pos: number, writeToken: string): EventD
     eventType: e.eventType,
     timestamp: e.timestamp,
     receivedAt: e.receivedAt,
-    payload: JSON.stringify(e.payload),
+    payload: e.payloadText ?? JSON.stringify(e.payload),
     prevHash: e.prevHash,
     hash: e.hash,
     idempotencySlot: e.idempotencyKey ?? e.seq,

@@ -23,6 +23,7 @@ import {
   type StoredCheckpoint,
   type StoredEvent,
   type TreeNode,
+  storedEvent,
 } from '../types.js';
 import { CommitPositions } from './commit-positions.js';
 import { detectDeployment, type Deployment } from './deployment.js';
@@ -284,7 +285,7 @@ export class MongoStorage implements LogStorage {
           throw new TurnLostError('this writer stalled past its announcement; nothing was committed');
         }
         await this.commitLogs(batches, writeToken, turn);
-        return events.map((e, i) => ({ ...e, pos: first + i }));
+        return events.map((e, i) => storedEvent(e, first + i));
       }
     } finally {
       // After the commit, never before: raise the announcement past this append, or withdraw it when idle.

@@ -12,6 +12,7 @@ import {
   type StoredCheckpoint,
   type StoredEvent,
   type TreeNode,
+  storedEvent,
 } from '../types.js';
 import { EVENT_COLUMNS, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
@@ -104,7 +105,7 @@ export class SqliteStorage implements LogStorage {
     const rows: AppendRow[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      rows[i] = [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey];
+      rows[i] = [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, e.payloadText ?? JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey];
     }
     let first: number;
     try {
@@ -113,7 +114,7 @@ export class SqliteStorage implements LogStorage {
       throw toAppendConflict(err);
     }
     const stored: StoredEvent[] = new Array(events.length);
-    for (let i = 0; i < events.length; i++) stored[i] = { ...events[i]!, pos: first + i };
+    for (let i = 0; i < events.length; i++) stored[i] = storedEvent(events[i]!, first + i);
     return stored;
   }
 
