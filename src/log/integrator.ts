@@ -12,6 +12,10 @@ import { ZERO_HASH_HEX } from '../core/leaf.js';
 import type { LogStorage, StoredEvent, TreeNode } from '../storage/types.js';
 import { eventLeafHash } from './event-leaf.js';
 
+/**
+ * Leaves per storage call. Integration shares the engine's writer with appends: a second's worth of
+ * nodes written at once would hold appends back for the whole write.
+ */
 const CHUNK = 5000;
 /** Per log, at most this many offered hashes are held; beyond that integration reads storage. */
 const MAX_OFFERED = 1_000_000;
@@ -73,7 +77,7 @@ export class Integrator {
       // Work on a copy: a bad event must leave the cached tree as stored.
       const next = cloneRange(tree.range);
       let lastLeaf = tree.lastLeaf;
-      const offered = this.takeOffered(sourceAppId, from, head.size);
+      const offered = this.takeOffered(sourceAppId, from, Math.min(head.size, from + CHUNK));
       if (offered.length > 0) {
         for (const hash of offered) next.append(fromHex(hash), collect);
         lastLeaf = offered[offered.length - 1]!;

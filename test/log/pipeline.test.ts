@@ -103,6 +103,21 @@ describe('integrate and publish', () => {
     expect(await p.service.publishCheckpoints()).toEqual([]); // nothing grew
   });
 
+  it('integrates a large backlog in bounded steps, so appends are not held behind one big write', async () => {
+    p = await openPipeline();
+    for (let i = 0; i < 6; i++) await p.service.append(Array.from({ length: 2000 }, () => event('shop')));
+    const steps: number[] = [];
+    const original = p.storage.integrate.bind(p.storage);
+    p.storage.integrate = async (app, from, to, nodes) => {
+      steps.push(to - from);
+      return original(app, from, to, nodes);
+    };
+    const [cp] = await p.service.publishCheckpoints();
+    expect(cp!.treeSize).toBe(12_000);
+    expect(steps).toEqual([5000, 5000, 2000]);
+    expect(await p.service.verifyLog('shop')).toMatchObject({ ok: true, eventsChecked: 12_000 });
+  });
+
   it('serves inclusion, consistency and range proofs that verify', async () => {
     p = await openPipeline();
     const events = await p.service.append(Array.from({ length: 50 }, () => event('shop')));
