@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { z } from 'zod';
-import { freePort } from '../src/bench/server.js';
+import { freePort, SERVER_NODE_ARGS } from '../src/bench/server.js';
 import { loadSigningKey } from '../src/log/signing-key.js';
 import { createGenerator } from '../src/simulator/generator.js';
 import { ensureServerBinary } from './mongo-test-server/binary.js';
@@ -57,7 +57,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => pr
 async function startApi(env: Record<string, string>): Promise<Api> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-api-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_ARGS], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH: 'off' },
     stdio: ['ignore', 'ignore', 'inherit'],

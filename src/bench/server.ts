@@ -34,6 +34,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `node` arguments that start the server as `npm start` does (package.json; a test keeps the two equal).
+ * A 32 MB semi-space (V8's default is 16 MB) lets a batch's request objects die young instead of
+ * being copied out of the young generation while the batch waits for its commit: under batch
+ * ingest the main thread spent ~14% of its time in GC, and ingest ran ~10% faster with it.
+ */
+export const SERVER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=32', '--import', 'tsx', 'src/main.ts'];
+
 /** VmRSS from /proc (Linux), else `ps`. */
 export function rssOf(pid: number): number {
   try {
@@ -89,6 +97,8 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: 'warn',
+    // As deployed (docker-compose.yml): graphql-js, among others, skips its development-time checks.
+    NODE_ENV: 'production',
     // Authentication (when the service gets it) stays off: the benchmark measures the log, not key checks.
     AUTH: 'off',
     CHECKPOINT_INTERVAL_MS: '1000',
@@ -98,7 +108,7 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CHAINLOG_VARS.includes(k)));
   // BENCH_SERVER_NODE_ARGS: extra node flags for the servers (opt-in), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...SERVER_NODE_ARGS], {
     cwd: repoRoot,
     env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
