@@ -82,5 +82,17 @@ export class EventSource {
   }
 }
 
+/**
+ * Timestamps of a live stream, for events generated ahead of a run: event n is stamped as if produced
+ * at `eventsPerSecond` ending now, each up to `jitterMs` earlier (client clocks and delays). Stamping a
+ * whole pre-generated run with the generator's own clock would put it within a second or two, so the
+ * run's events would arrive in random timestamp order from first to last, which no live source does.
+ */
+export function streamTimestamps(count: number, eventsPerSecond: number, jitterMs = 1000, seed = 7): (n: number) => number {
+  const r = rng(seed);
+  const start = Date.now() - Math.ceil((count * 1000) / eventsPerSecond);
+  return (n) => start + Math.floor((n * 1000) / eventsPerSecond) - Math.floor(r() * jitterMs);
+}
+
 export const appNames = (prefix: string, count: number): string[] =>
   Array.from({ length: count }, (_, i) => (count === 1 ? prefix : `${prefix}-${String(i).padStart(3, '0')}`));
