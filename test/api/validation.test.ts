@@ -123,6 +123,16 @@ describe('event batch', () => {
     ]);
   });
 
+  it('tells a missing field from a wrong one in every item', () => {
+    const { eventType: _, ...noType } = valid();
+    const err = rejection(() => validateEventBatch(schema, [valid(), { ...valid(), sourceAppId: 42 }, noType], limits, 'inputs'));
+    const items = (err.extensions.errors as Array<Record<string, unknown>>).map(({ index, field, rule }) => ({ index, field, rule }));
+    expect(items).toEqual([
+      { index: 1, field: 'sourceAppId', rule: 'type' },
+      { index: 2, field: 'eventType', rule: 'required' },
+    ]);
+  });
+
   it('is PAYLOAD_TOO_LARGE only when size is all that is wrong', () => {
     const big = { ...valid(), payload: { s: 'x'.repeat(300) } };
     expect(rejection(() => validateEventBatch(schema, [valid(), big], limits, 'inputs')).extensions.code).toBe('PAYLOAD_TOO_LARGE');

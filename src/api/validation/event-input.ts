@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import type { AppendRequest } from '../../log/service.js';
 import type { JsonObject } from '../../storage/types.js';
 import { ApiError, type ItemError } from '../errors.js';
-import { batchError, describeIssue, issuesToError, type RuleParams } from './issues.js';
+import { batchError, describeIssue, issuesToError, safeParseReporting, type RuleParams } from './issues.js';
 import { checkPayload, type PayloadLimits } from './payload.js';
 import { eventType, hashHex, idempotencyKey, sourceAppId } from './rules.js';
 import { parseRfc3339 } from './timestamp.js';
@@ -91,7 +91,7 @@ export type EventInputSchema = ReturnType<typeof eventInputSchema>;
 
 /** One event; field names in errors are relative to the event (`eventType`, `payload`, ...). */
 export function validateEventInput(schema: EventInputSchema, value: unknown): AppendRequest {
-  const result = schema.safeParse(value, { reportInput: true });
+  const result = safeParseReporting(schema, value);
   if (!result.success) throw issuesToError(result.error.issues);
   return result.data;
 }
@@ -111,7 +111,7 @@ export function validateEventBatch(
   const requests: AppendRequest[] = [];
   const bad: ItemError[] = [];
   values.forEach((value, index) => {
-    const result = schema.safeParse(value, { reportInput: true });
+    const result = safeParseReporting(schema, value);
     if (result.success) requests.push(result.data);
     else for (const i of result.error.issues) bad.push({ index, ...describeIssue(i) });
   });

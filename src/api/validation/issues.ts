@@ -79,9 +79,19 @@ export function batchError(batchField: string, items: ItemError[]): ApiError {
   return new ApiError(code, message, { field: batchField, rule: 'items', errors: items });
 }
 
+/**
+ * safeParse, with each issue carrying its input (ruleOf tells a missing field from a wrong one by it).
+ * Reporting inputs takes zod off its compiled path for objects (~2.4x slower per event), so only a
+ * failed parse is repeated with them.
+ */
+export function safeParseReporting<S extends z.ZodType>(schema: S, value: unknown): z.ZodSafeParseResult<z.output<S>> {
+  const fast = schema.safeParse(value);
+  return fast.success ? fast : schema.safeParse(value, { reportInput: true });
+}
+
 /** Parse or throw the API's error for the first-level field path `prefix`. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, prefix: ReadonlyArray<PropertyKey> = []): z.output<S> {
-  const result = schema.safeParse(value, { reportInput: true });
+  const result = safeParseReporting(schema, value);
   if (!result.success) throw issuesToError(result.error.issues, prefix);
   return result.data;
 }
