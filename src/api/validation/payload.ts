@@ -12,9 +12,8 @@ export interface PayloadProblem {
   message: string;
 }
 
-const SURROGATE = /[\uD800-\uDFFF]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const hasLoneSurrogate = (s: string) => SURROGATE.test(s) && LONE_SURROGATE.test(s);
+/** String.prototype.isWellFormed (ES2024, native in Node 20) is false exactly when a surrogate is unpaired. */
+const hasLoneSurrogate = (s: string) => !(s as string & { isWellFormed(): boolean }).isWellFormed();
 
 const isPlainObject = (v: object) => {
   const proto = Object.getPrototypeOf(v);
@@ -32,19 +31,17 @@ export const canonicalPayloadBytes = (payload: JsonObject): number => Buffer.byt
 export const canonicalPayloadBytesReference = (payload: JsonObject): number =>
   Buffer.byteLength(canonicalize(payload) ?? '', 'utf8');
 
-/** A value still to check; its path is only spelled out for the message if it breaks a rule. */
-interface Pending {
-  value: unknown;
-  depth: number;
-  parent: Pending | null;
-  key: string | number;
+/** Where a rule broke: the keys from the payload down, spelled out only for the message. */
+interface Broken {
+  rule: PayloadProblem['rule'];
+  /** The message, given the value's path. */
+  says: (path: string) => string;
+  keys: Array<string | number>;
 }
 
-function pathOf(p: Pending): string {
-  let path = '';
-  for (let at: Pending | null = p; at !== null; at = at.parent) {
-    path = at.parent === null ? `payload${path}` : typeof at.key === 'number' ? `[${at.key}]${path}` : `.${at.key}${path}`;
-  }
+function pathOf(keys: ReadonlyArray<string | number>): string {
+  let path = 'payload';
+  for (const key of keys) path += typeof key === 'number' ? `[${key}]` : `.${key}`;
   return path;
 }
 
@@ -55,55 +52,78 @@ function pathOf(p: Pending): string {
 const MAX_NUMBER_BYTES = 32;
 const MAX_BYTES_PER_UNIT = 6;
 
-/** The first rule the payload breaks, or null. Iterative, so hostile nesting cannot overflow the stack. */
+/** Bounds of the payload's canonical size, summed as the walk goes. */
+interface Sizes {
+  min: number;
+  max: number;
+}
+
+const broken = (rule: Broken['rule'], says: Broken['says']): Broken => ({ rule, says, keys: [] });
+
+/**
+ * Checks one value, depth first. Recursion is bounded: nothing deeper than maxPayloadDepth (at most 64,
+ * see config) is entered, so hostile nesting cannot overflow the stack.
+ */
+function walk(value: unknown, depth: number, limits: PayloadLimits, sizes: Sizes): Broken | null {
+  if (typeof value === 'string') {
+    if (hasLoneSurrogate(value)) return broken('unicode', (at) => `${at} holds a lone UTF-16 surrogate`);
+    sizes.min += value.length + 2;
+    sizes.max += value.length * MAX_BYTES_PER_UNIT + 2;
+  } else if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return broken('finite', (at) => `${at} must be a finite number`);
+    sizes.min += 1;
+    sizes.max += MAX_NUMBER_BYTES;
+  } else if (value === null || typeof value === 'boolean') {
+    sizes.min += 4;
+    sizes.max += 5;
+  } else if (typeof value === 'object' && (Array.isArray(value) || isPlainObject(value))) {
+    if (depth > limits.maxPayloadDepth) {
+      return broken('maxDepth', (at) => `${at} is nested deeper than ${limits.maxPayloadDepth} levels`);
+    }
+    sizes.min += 2;
+    sizes.max += 2;
+    if (Array.isArray(value)) {
+      sizes.max += value.length; // commas
+      for (let i = 0; i < value.length; i++) {
+        const b = walk(value[i], depth + 1, limits, sizes);
+        if (b) {
+          b.keys.unshift(i);
+          return b;
+        }
+        if (sizes.min > limits.maxPayloadBytes) return null;
+      }
+    } else {
+      const o = value as Record<string, unknown>;
+      for (const key of Object.keys(o)) {
+        if (hasLoneSurrogate(key)) return broken('unicode', (at) => `a key in ${at} holds a lone UTF-16 surrogate`);
+        sizes.min += key.length + 3;
+        sizes.max += key.length * MAX_BYTES_PER_UNIT + 4; // quotes, colon, comma
+        const b = walk(o[key], depth + 1, limits, sizes);
+        if (b) {
+          b.keys.unshift(key);
+          return b;
+        }
+        if (sizes.min > limits.maxPayloadBytes) return null;
+      }
+    }
+  } else {
+    return broken('type', (at) => `${at} must hold only JSON values`);
+  }
+  return null;
+}
+
+/** The first rule the payload breaks, or null. */
 export function checkPayload(payload: unknown, limits: PayloadLimits): PayloadProblem | null {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload) || !isPlainObject(payload)) {
     return { rule: 'type', message: 'must be a JSON object' };
   }
   // Bounds of the canonical size: a lower one (UTF-16 units never exceed UTF-8 bytes) lets huge input
-  // fail fast; when the upper one fits, the exact size need not be computed.
-  let minBytes = 0;
-  let maxBytes = 0;
-  const stack: Pending[] = [{ value: payload, depth: 1, parent: null, key: '' }];
-  while (stack.length > 0) {
-    const at = stack.pop()!;
-    const value = at.value;
-    if (typeof value === 'string') {
-      if (hasLoneSurrogate(value)) return { rule: 'unicode', message: `${pathOf(at)} holds a lone UTF-16 surrogate` };
-      minBytes += value.length + 2;
-      maxBytes += value.length * MAX_BYTES_PER_UNIT + 2;
-    } else if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return { rule: 'finite', message: `${pathOf(at)} must be a finite number` };
-      minBytes += 1;
-      maxBytes += MAX_NUMBER_BYTES;
-    } else if (value === null || typeof value === 'boolean') {
-      minBytes += 4;
-      maxBytes += 5;
-    } else if (typeof value === 'object' && (Array.isArray(value) || isPlainObject(value))) {
-      if (at.depth > limits.maxPayloadDepth) {
-        return { rule: 'maxDepth', message: `${pathOf(at)} is nested deeper than ${limits.maxPayloadDepth} levels` };
-      }
-      minBytes += 2;
-      maxBytes += 2;
-      const depth = at.depth + 1;
-      if (Array.isArray(value)) {
-        maxBytes += value.length; // commas
-        for (let i = 0; i < value.length; i++) stack.push({ value: value[i], depth, parent: at, key: i });
-      } else {
-        const o = value as Record<string, unknown>;
-        for (const key of Object.keys(o)) {
-          if (hasLoneSurrogate(key)) return { rule: 'unicode', message: `a key in ${pathOf(at)} holds a lone UTF-16 surrogate` };
-          minBytes += key.length + 3;
-          maxBytes += key.length * MAX_BYTES_PER_UNIT + 4; // quotes, colon, comma
-          stack.push({ value: o[key], depth, parent: at, key });
-        }
-      }
-    } else {
-      return { rule: 'type', message: `${pathOf(at)} must hold only JSON values` };
-    }
-    if (minBytes > limits.maxPayloadBytes) return tooLarge(limits);
-  }
-  if (maxBytes > limits.maxPayloadBytes && canonicalPayloadBytes(payload as JsonObject) > limits.maxPayloadBytes) return tooLarge(limits);
+  // stop the walk early; when the upper one fits, the exact size need not be computed.
+  const sizes: Sizes = { min: 0, max: 0 };
+  const b = walk(payload, 1, limits, sizes);
+  if (b) return { rule: b.rule, message: b.says(pathOf(b.keys)) };
+  if (sizes.min > limits.maxPayloadBytes) return tooLarge(limits);
+  if (sizes.max > limits.maxPayloadBytes && canonicalPayloadBytes(payload as JsonObject) > limits.maxPayloadBytes) return tooLarge(limits);
   return null;
 }
 
