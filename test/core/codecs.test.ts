@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromBase64Strict, toBase64 } from '../../src/core/base64.js';
 import { fromHex, toHex } from '../../src/core/hex.js';
@@ -20,6 +21,22 @@ describe('hex', () => {
     expect(() => fromHex('zz')).toThrow(/non-hex/);
     expect(() => fromHex('0g')).toThrow(/non-hex/);
     expect(() => fromHex(' 00')).toThrow();
+    expect(() => fromHex('00zz00')).toThrow(/non-hex/);
+    expect(() => fromHex('000g')).toThrow(/non-hex/);
+  });
+
+  it('accepts exactly the even-length strings of hex digits', () => {
+    const hexChar = fc.constantFrom(...'0123456789abcdefABCDEF');
+    const anyChar = fc.oneof(hexChar, fc.constantFrom('g', 'G', 'x', ' ', '-', '\u0000', 'é', '０', '\ud800'));
+    fc.assert(
+      fc.property(fc.array(anyChar, { maxLength: 12 }), (chars) => {
+        const s = chars.join('');
+        const valid = s.length % 2 === 0 && /^[0-9a-fA-F]*$/.test(s);
+        if (valid) expect(toHex(fromHex(s))).toBe(s.toLowerCase());
+        else expect(() => fromHex(s)).toThrow(TypeError);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 
