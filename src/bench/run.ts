@@ -7,6 +7,7 @@ import type { BenchOptions, EngineName } from './options.js';
 import { formatSummary, machineInfo, type BenchReport, type ScenarioResult } from './report.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { SCENARIOS } from './scenarios/index.js';
+import { SERVER_NODE_ARGS } from './server.js';
 
 const stamp = (d: Date) => d.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
 
@@ -25,7 +26,7 @@ export async function runBench(options: BenchOptions): Promise<{ report: BenchRe
     engines: [],
     results: [],
     notes: [
-      'Servers run as child processes (node --import tsx src/main.ts, LOG_LEVEL=warn, AUTH=off) on fresh data; the clients run in the bench process on the same machine.',
+      `Servers run as child processes (node ${SERVER_NODE_ARGS.join(' ')}, as npm start; NODE_ENV=production, LOG_LEVEL=warn, AUTH=off) on fresh data; the clients run in the bench process on the same machine.`,
       'Baselines are measured in the same run because the machine is shared and noisy.',
     ],
   };

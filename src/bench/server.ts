@@ -1,4 +1,4 @@
-// A chainlog server as a child process (`node --import tsx src/main.ts`), so its resident size is its
+// A chainlog server as a child process (as `npm start` runs it), so its resident size is its
 // own and the benchmark's clients do not share its event loop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
