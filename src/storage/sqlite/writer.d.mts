@@ -15,13 +15,19 @@ export interface Writer {
   append(rows: AppendRow[]): number;
   integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: NodeRow[]): void;
   putCheckpoint(checkpoint: CheckpointRow): void;
+  /**
+   * The requests in order, in one transaction (one commit), each in a savepoint of its own: a failed
+   * one leaves no trace and the others still apply. If the commit fails, every one fails.
+   */
+  applyAll(reqs: WriteRequest[]): Array<{ ok: true; value: number | null } | { ok: false; error: unknown }>;
 }
 
-export type WriterRequest =
+export type WriteRequest =
   | { id: number; op: 'append'; rows: AppendRow[] }
   | { id: number; op: 'integrate'; sourceAppId: string; fromSize: number; toSize: number; nodes: NodeRow[] }
-  | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow }
-  | { id: number; op: 'close' };
+  | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow };
+
+export type WriterRequest = WriteRequest | { id: number; op: 'close' };
 
 export interface ErrorMessage {
   message: string;

@@ -8,7 +8,7 @@
 //
 // Plain JavaScript (with types in writer.d.mts): a worker thread is started by Node itself, without
 // the TypeScript loader of the main thread (tsx, vitest).
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
 /** Columns of one appended row (AppendRow), pos left out; EVENT_COLUMNS (event-rows.ts) is pos and these. */
@@ -74,16 +74,43 @@ export function createWriter(db) {
     setIntegrated.run(toSize, sourceAppId);
   };
 
+  // Called inside another transaction (applyAll), each of these runs in a savepoint instead.
   const appendTx = db.transaction(append);
   const integrateTx = db.transaction(integrate);
+  const putCheckpointTx = db.transaction((/** @type {import('./writer.mjs').CheckpointRow} */ c) => {
+    putCheckpoint.run(...c);
+  });
+  /** @param {import('./writer.mjs').WriteRequest} req */
+  const apply = (req) =>
+    req.op === 'append'
+      ? appendTx.immediate(req.rows)
+      : req.op === 'integrate'
+        ? integrateTx.immediate(req.sourceAppId, req.fromSize, req.toSize, req.nodes)
+        : putCheckpointTx.immediate(req.checkpoint);
+  const applyTogether = db.transaction((/** @type {import('./writer.mjs').WriteRequest[]} */ reqs) =>
+    reqs.map((req) => {
+      try {
+        return { ok: true, value: apply(req) ?? null };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }),
+  );
   return {
     /** @param {import('./writer.mjs').AppendRow[]} rows */
     append: (rows) => appendTx.immediate(rows),
     /** @type {typeof integrate} */
     integrate: (sourceAppId, fromSize, toSize, nodes) => integrateTx.immediate(sourceAppId, fromSize, toSize, nodes),
     /** @param {import('./writer.mjs').CheckpointRow} c */
-    putCheckpoint: (c) => {
-      putCheckpoint.run(...c);
+    putCheckpoint: (c) => putCheckpointTx.immediate(c),
+    /** @param {import('./writer.mjs').WriteRequest[]} reqs */
+    applyAll: (reqs) => {
+      try {
+        return applyTogether.immediate(reqs);
+      } catch (error) {
+        // The commit itself failed: nothing of any of them is written.
+        return reqs.map(() => ({ ok: false, error }));
+      }
     },
   };
 }
@@ -110,30 +137,33 @@ export function errorToMessage(err) {
   };
 }
 
-// Worker entry point: one connection, requests answered in the order they arrive.
+// Worker entry point: one connection, requests applied in the order they arrive. Requests that
+// arrived while the previous ones were being written share one transaction, so one commit (one fsync
+// of the WAL) makes them all durable; each still succeeds or fails alone (applyAll). None is answered
+// before that commit.
 if (!isMainThread && parentPort && workerData?.chainlogSqliteWriter) {
   const port = parentPort;
   const { path, pragmas } = workerData.chainlogSqliteWriter;
   const db = new Database(path);
   for (const p of pragmas) db.pragma(p);
   const writer = createWriter(db);
-  port.on('message', (/** @type {import('./writer.mjs').WriterRequest} */ req) => {
-    if (req.op === 'close') {
-      db.close();
-      port.postMessage({ id: req.id, value: null });
-      port.close();
-      return;
+  port.on('message', (/** @type {import('./writer.mjs').WriterRequest} */ first) => {
+    /** @type {import('./writer.mjs').WriterRequest[]} */
+    const waiting = [first];
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) waiting.push(m.message);
+    const closeAt = waiting.findIndex((req) => req.op === 'close');
+    const writes = /** @type {import('./writer.mjs').WriteRequest[]} */ (closeAt === -1 ? waiting : waiting.slice(0, closeAt));
+    if (writes.length > 0) {
+      const outcomes = writer.applyAll(writes);
+      writes.forEach((req, i) => {
+        const o = outcomes[i];
+        port.postMessage(o.ok ? { id: req.id, value: o.value } : { id: req.id, error: errorToMessage(o.error) });
+      });
     }
-    try {
-      const value =
-        req.op === 'append'
-          ? writer.append(req.rows)
-          : req.op === 'integrate'
-            ? writer.integrate(req.sourceAppId, req.fromSize, req.toSize, req.nodes)
-            : writer.putCheckpoint(req.checkpoint);
-      port.postMessage({ id: req.id, value: value ?? null });
-    } catch (err) {
-      port.postMessage({ id: req.id, error: errorToMessage(err) });
+    if (closeAt !== -1) {
+      db.close();
+      port.postMessage({ id: waiting[closeAt].id, value: null });
+      port.close();
     }
   });
 }
