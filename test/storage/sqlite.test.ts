@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/storage/sqlite/event-query-plan.js';
 import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
+import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.mjs';
 import { AppendConflictError, type EventQuery, type NewEvent } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
@@ -64,6 +65,29 @@ describe('SqliteStorage specifics', () => {
     expect(stored).not.toHaveProperty('payloadText');
     expect(storage.db.prepare('SELECT payload FROM events WHERE pos = ?').pluck().get(stored!.pos)).toBe(payloadText);
     expect(JSON.stringify((await storage.getEvent('app-a', 0))!.payload)).toBe(payloadText);
+  });
+
+  it('commits requests that waited together in one transaction, each failing alone (writer applyAll)', () => {
+    const rows = (events: NewEvent[]): AppendRow[] =>
+      events.map((e) => [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey]);
+    const writer = createWriter(storage.db);
+    const outcomes = writer.applyAll([
+      { id: 1, op: 'append', rows: rows(newEvents('app-a', 0, 2)) },
+      { id: 2, op: 'append', rows: rows([newEvent('app-b', 0), newEvent('app-a', 5)]) }, // a gap in app-a: fails whole
+      { id: 3, op: 'append', rows: rows([newEvent('app-a', 2)]) }, // continues the first
+      { id: 4, op: 'putCheckpoint', checkpoint: ['app-a', 3, 'ab'.repeat(32), 'note', BASE_TIME] },
+    ]);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, false, true, true]);
+    expect(outcomes[0]).toEqual({ ok: true, value: 1 });
+    expect(outcomes[2]).toEqual({ ok: true, value: 3 });
+    expect(storage.db.prepare('SELECT source_app_id, seq FROM events ORDER BY pos').all()).toEqual([
+      { source_app_id: 'app-a', seq: 0 },
+      { source_app_id: 'app-a', seq: 1 },
+      { source_app_id: 'app-a', seq: 2 },
+    ]);
+    expect(storage.db.prepare('SELECT size FROM logs WHERE source_app_id = ?').pluck().get('app-b')).toBeUndefined();
+    expect(storage.db.prepare('SELECT tree_size FROM checkpoints').pluck().all()).toEqual([3]);
+    expect(storage.db.inTransaction).toBe(false);
   });
 
   it('applies overlapping appends in call order (orderedAppends); one that no longer continues its log writes nothing', async () => {
