@@ -13,20 +13,11 @@ const MAX_FAST_DEPTH = 256;
 /** What JSON.stringify would escape, and surrogates. */
 const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
-/** No UTF-16 surrogate without its pair (RFC 8785 §3.2.2.2 cannot encode one). */
-function isWellFormed(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const next = s.charCodeAt(i + 1);
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
-      i++;
-    } else if (c >= 0xdc00 && c <= 0xdfff) {
-      return false;
-    }
-  }
-  return true;
-}
+/**
+ * No UTF-16 surrogate without its pair (RFC 8785 §3.2.2.2 cannot encode one): String#isWellFormed
+ * (ES2024; Node 20, current browsers).
+ */
+export const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
 /** A JSON string literal; throws like the reference on a lone surrogate. */
 export function canonicalString(s: string): string {

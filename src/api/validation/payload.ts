@@ -1,5 +1,6 @@
 // Payload rules: a JSON object of finite numbers and well-formed strings, bounded in depth and canonical size.
 import canonicalize from 'canonicalize';
+import { isWellFormed } from '../../core/canonical-json.js';
 import type { JsonObject } from '../../storage/types.js';
 
 export interface PayloadLimits {
@@ -12,8 +13,7 @@ export interface PayloadProblem {
   message: string;
 }
 
-/** String.prototype.isWellFormed (ES2024, native in Node 20) is false exactly when a surrogate is unpaired. */
-const hasLoneSurrogate = (s: string) => !(s as string & { isWellFormed(): boolean }).isWellFormed();
+const hasLoneSurrogate = (s: string) => !isWellFormed(s);
 
 const isPlainObject = (v: object) => {
   const proto = Object.getPrototypeOf(v);
