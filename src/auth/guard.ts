@@ -7,14 +7,17 @@ export function guardStream<T>(
   stillValid: () => Promise<boolean>,
   intervalMs: number,
 ): AsyncIterableIterator<T> {
-  let revoked: ((err: ApiError) => void) | null = null;
-  const revocation = new Promise<never>((_resolve, reject) => (revoked = reject));
-  revocation.catch(() => undefined);
+  let revokedBy: ApiError | null = null;
+  // Rejects the next() in progress on revocation. One per call: a race against one long-lived promise
+  // would add a reaction to it per event, keeping every delivered event alive as long as the stream.
+  let interrupt: ((err: ApiError) => void) | null = null;
   let stopped = false;
   const timer = setInterval(() => {
     stillValid().then(
       (ok) => {
-        if (!ok && !stopped) revoked?.(new ApiError('UNAUTHENTICATED', 'the API key of this subscription was revoked', { rule: 'revoked' }));
+        if (ok || stopped || revokedBy) return;
+        revokedBy = new ApiError('UNAUTHENTICATED', 'the API key of this subscription was revoked', { rule: 'revoked' });
+        interrupt?.(revokedBy);
       },
       () => undefined,
     );
@@ -33,10 +36,17 @@ export function guardStream<T>(
     async next() {
       if (stopped) return { done: true, value: undefined };
       try {
-        const result = await Promise.race([source.next(), revocation]);
+        if (revokedBy) throw revokedBy;
+        const pending = source.next();
+        const result = await new Promise<IteratorResult<T>>((resolve, reject) => {
+          interrupt = reject;
+          pending.then(resolve, reject);
+        });
+        interrupt = null;
         if (result.done) await stop();
         return result;
       } catch (err) {
+        interrupt = null;
         await stop();
         throw err;
       }
