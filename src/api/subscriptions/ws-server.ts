@@ -13,7 +13,7 @@ import {
   type ExecutionArgs,
   type GraphQLSchema,
 } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { makeServer } from 'graphql-ws';
 import { WebSocketServer } from 'ws';
 import { authorize, principalFrom, rootFieldsOf } from '../access.js';
 import { createApiContext, type ApiDeps } from '../context.js';
@@ -21,6 +21,7 @@ import { ApiError } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
 import { parseLimitRule } from '../hardening/document-limits.js';
 import type { Hardening } from '../hardening/index.js';
+import { serveGraphqlWs, type WsExtra } from './ws-transport.js';
 
 export interface GraphqlWsOptions {
   httpServer: Server;
@@ -31,6 +32,11 @@ export interface GraphqlWsOptions {
   /** Document limits, rate limits, frame size, init timeout, connection and subscription caps. */
   hardening: Hardening;
 }
+
+/** Ping interval (graphql-ws/use/ws's default); a client silent for as long again is dropped. */
+const WS_KEEP_ALIVE_MS = 12_000;
+/** Unsent bytes per socket before its subscriptions wait: ~1,000 small events. */
+export const WS_MAX_BUFFERED_BYTES = 256 * 1024;
 
 /** As Apollo does with hideSchemaDetailsFromClientErrors: no schema hints in production. */
 const SUGGESTION = / ?Did you mean .+\?$/;
@@ -63,10 +69,9 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
     for (const e of errors) metrics.apiErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN'), transport: 'ws' });
   };
 
-  const server = useServer(
+  const server = makeServer<Record<string, unknown> | undefined, WsExtra>(
     {
       schema,
-      isProd: production,
       connectionInitWaitTimeout: hardening.wsConnectionInitTimeoutMs,
       onConnect: async (ctx) => wsGuards.connect(ctx, await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams)),
       onComplete: (ctx, id) => wsGuards.complete(ctx, id),
@@ -118,8 +123,13 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
         return formatted;
       },
     },
-    wsServer,
   );
+  const transport = serveGraphqlWs(server, wsServer, {
+    isProd: production,
+    keepAliveMs: WS_KEEP_ALIVE_MS,
+    maxBufferedBytes: WS_MAX_BUFFERED_BYTES,
+    onInternalError: (err, where) => logger.error({ err, where }, 'WebSocket internal error'),
+  });
 
-  return { dispose: async () => server.dispose() };
+  return { dispose: async () => transport.dispose() };
 }

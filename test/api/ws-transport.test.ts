@@ -1,0 +1,94 @@
+// batchedSend on real sockets: a tick's frames leave in one write, a sender waits only over the bound.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { batchedSend } from '../../src/api/subscriptions/ws-transport.js';
+
+let http: Server | undefined;
+let wss: WebSocketServer | undefined;
+const clients: WebSocket[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.terminate();
+  await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
+  await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
+  http = wss = undefined;
+});
+
+interface Connected {
+  server: WebSocket;
+  tcp: Socket;
+  client: WebSocket;
+  /** What the client has received, as text. */
+  received: string[];
+  /** Write calls the server's TCP socket has made (each one a syscall): [chunks per call]. */
+  writes: number[];
+}
+
+async function connect(): Promise<Connected> {
+  http = createServer();
+  wss = new WebSocketServer({ server: http });
+  await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
+  const accepted = new Promise<{ server: WebSocket; tcp: Socket }>((resolve) => wss!.once('connection', (server, req) => resolve({ server, tcp: req.socket })));
+  const client = new WebSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`);
+  clients.push(client);
+  const received: string[] = [];
+  client.on('message', (data) => received.push(String(data)));
+  await new Promise((resolve) => client.once('open', resolve));
+  const { server, tcp } = await accepted;
+  // Count the stream's own write paths on the real socket: _writev for a batch, _write for one chunk.
+  const writes: number[] = [];
+  const stream = tcp as unknown as { _write: (...a: unknown[]) => void; _writev: (chunks: unknown[], cb: unknown) => void };
+  const write = stream._write.bind(tcp);
+  const writev = stream._writev.bind(tcp);
+  stream._write = (...a: unknown[]) => (writes.push(1), write(...a));
+  stream._writev = (chunks: unknown[], cb: unknown) => (writes.push(chunks.length), writev(chunks, cb));
+  return { server, tcp, client, received, writes };
+}
+
+const until = async (cond: () => boolean, ms = 5_000) => {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('batchedSend', () => {
+  it('sends the frames of one tick in one write, in order, without making the sender wait', async () => {
+    const c = await connect();
+    const send = batchedSend(c.server, c.tcp, 1024 * 1024);
+    const results = Array.from({ length: 50 }, (_, i) => send(`message ${i}`));
+    expect(results.every((r) => r === undefined)).toBe(true);
+    await until(() => c.received.length === 50);
+    expect(c.received).toEqual(Array.from({ length: 50 }, (_, i) => `message ${i}`));
+    expect(c.writes).toHaveLength(1);
+    // Next tick, next batch.
+    send('a');
+    send('b');
+    await until(() => c.received.length === 52);
+    expect(c.writes).toHaveLength(2);
+  });
+
+  it('makes the sender wait once the socket holds more than the bound, until that frame is written', async () => {
+    const c = await connect();
+    const send = batchedSend(c.server, c.tcp, 10_000);
+    const big = 'x'.repeat(4_000);
+    expect(send(big)).toBeUndefined();
+    expect(send(big)).toBeUndefined();
+    expect(send(big)).toBeUndefined();
+    const waited = send(big);
+    expect(waited).toBeInstanceOf(Promise);
+    await waited;
+    expect(c.server.bufferedAmount).toBe(0);
+    await until(() => c.received.length === 4);
+  });
+
+  it('drops what is sent after the socket closed', async () => {
+    const c = await connect();
+    const send = batchedSend(c.server, c.tcp, 1024);
+    c.server.close();
+    await new Promise((r) => c.server.once('close', r));
+    expect(send('late')).toBeUndefined();
+  });
+});
