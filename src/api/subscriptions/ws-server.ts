@@ -16,11 +16,12 @@ import {
 import { makeServer } from 'graphql-ws';
 import { WebSocketServer } from 'ws';
 import { authorize, principalFrom, rootFieldsOf } from '../access.js';
-import { createApiContext, type ApiDeps } from '../context.js';
+import { createApiContext, type ApiContext, type ApiDeps } from '../context.js';
 import { ApiError } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
 import { parseLimitRule } from '../hardening/document-limits.js';
 import type { Hardening } from '../hardening/index.js';
+import { createSharedSubscribe } from './shared-execution.js';
 import { serveGraphqlWs, type WsExtra } from './ws-transport.js';
 
 export interface GraphqlWsOptions {
@@ -37,6 +38,12 @@ export interface GraphqlWsOptions {
 const WS_KEEP_ALIVE_MS = 12_000;
 /** Unsent bytes per socket before its subscriptions wait: ~1,000 small events. */
 export const WS_MAX_BUFFERED_BYTES = 256 * 1024;
+
+/** Executions are shared only between operations of the same API key (or all, with AUTH=off). */
+function callerOf(contextValue: unknown): string {
+  const { principal } = contextValue as ApiContext;
+  return principal.kind === 'key' ? `key:${principal.id}` : principal.kind;
+}
 
 /** As Apollo does with hideSchemaDetailsFromClientErrors: no schema hints in production. */
 const SUGGESTION = / ?Did you mean .+\?$/;
@@ -72,6 +79,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   const server = makeServer<Record<string, unknown> | undefined, WsExtra>(
     {
       schema,
+      subscribe: createSharedSubscribe(callerOf),
       connectionInitWaitTimeout: hardening.wsConnectionInitTimeoutMs,
       onConnect: async (ctx) => wsGuards.connect(ctx, await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams)),
       onComplete: (ctx, id) => wsGuards.complete(ctx, id),

@@ -1,0 +1,145 @@
+// Subscriptions as graphql-js runs them (source stream, then one execution per event), except that
+// subscribers asking the same thing of the same event share one execution. Live events reach every
+// listener as the same object, so 100 subscribers with one query execute each event once, not 100 times.
+//
+// "The same thing" is the document, the operation, the caller and the variables the selection uses.
+// Variables used only in the root field's arguments (filter, after) choose the events, not what is
+// executed for one: the root resolver hands the event itself to the selection.
+import {
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  Kind,
+  print,
+  visit,
+  type ASTNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
+
+type Executed = ExecutionResult | Promise<ExecutionResult>;
+
+/** Most (query, caller) groups remembered; a forgotten group only loses sharing. */
+const MAX_GROUPS = 1_000;
+
+export interface SharedSubscribe {
+  (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
+  /** Groups currently remembered (for tests). */
+  readonly groups: number;
+}
+
+/** `callerOf` names whose view an execution is (e.g. the API key); results are shared only within it. */
+export function createSharedSubscribe(callerOf: (contextValue: unknown) => string): SharedSubscribe {
+  const groups = new Map<string, WeakMap<object, Executed>>();
+
+  const groupOf = (key: string): WeakMap<object, Executed> => {
+    let group = groups.get(key);
+    if (group) {
+      groups.delete(key); // re-inserted last: the map's order is least recently used first
+    } else {
+      group = new WeakMap();
+      if (groups.size >= MAX_GROUPS) groups.delete(groups.keys().next().value!);
+    }
+    groups.set(key, group);
+    return group;
+  };
+
+  const subscribe = async (args: ExecutionArgs) => {
+    const source = await createSourceEventStream(args);
+    if (!isAsyncIterable(source)) return source;
+    const key = executionKey(args, callerOf(args.contextValue));
+    const group = key === null ? null : groupOf(key);
+    const run = (payload: unknown): Executed => {
+      if (group === null || typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+      let executed = group.get(payload);
+      if (executed === undefined) {
+        const result = execute({ ...args, rootValue: payload });
+        executed = isPromise(result) ? result.then(asJsonData) : asJsonData(result);
+        group.set(payload, executed);
+      }
+      return executed;
+    };
+    return mapStream(source[Symbol.asyncIterator](), run);
+  };
+  Object.defineProperty(subscribe, 'groups', { get: () => groups.size });
+  return subscribe as SharedSubscribe;
+}
+
+/**
+ * The sharing key of an operation, or null when it cannot be shared safely (no single operation).
+ * Includes the values of every variable used outside the root field's arguments.
+ */
+export function executionKey(args: Pick<ExecutionArgs, 'document' | 'operationName' | 'variableValues'>, caller: string): string | null {
+  const operation = getOperationAST(args.document, args.operationName);
+  if (!operation) return null;
+  const rootArguments = new Set<ASTNode>();
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) for (const arg of selection.arguments ?? []) rootArguments.add(arg);
+  }
+  const used = new Set<string>();
+  visit(args.document, {
+    Argument: (node) => (rootArguments.has(node) ? false : undefined),
+    Variable: (node) => {
+      used.add(node.name.value);
+    },
+    VariableDefinition: () => false,
+  });
+  const values = args.variableValues ?? {};
+  const selected = [...used].sort().map((name) => [name, values[name] ?? null]);
+  return JSON.stringify([caller, args.operationName ?? null, print(args.document), selected]);
+}
+
+/**
+ * graphql-js's mapAsyncIterator. Not an async generator: return() must reach the source at once, even
+ * while a next() waits on it, so that an idle subscription ends when the client completes it.
+ */
+function mapStream(iterator: AsyncIterator<unknown>, run: (payload: unknown) => Executed): AsyncIterableIterator<ExecutionResult> {
+  const close = async () => {
+    try {
+      await iterator.return?.();
+    } catch {
+      // Keep the original error when closing the source also fails.
+    }
+  };
+  return {
+    async next() {
+      const next = await iterator.next();
+      if (next.done) return { done: true, value: undefined };
+      try {
+        return { done: false, value: await run(next.value) };
+      } catch (err) {
+        await close();
+        throw err;
+      }
+    },
+    async return() {
+      await iterator.return?.();
+      return { done: true, value: undefined };
+    },
+    async throw(err: unknown) {
+      await close();
+      throw err;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+/**
+ * The result with its data as plain JSON values, as it goes on the wire. graphql-js builds data from
+ * prototype-less objects and the DateTime scalar serializes to Date, so every subscriber's
+ * JSON.stringify would take V8's slow path and format each date again; this is done once per group.
+ */
+function asJsonData(result: ExecutionResult): ExecutionResult {
+  if (result.errors || result.data == null) return result;
+  return { ...result, data: JSON.parse(JSON.stringify(result.data)) as ExecutionResult['data'] };
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function';
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof Object(value)[Symbol.asyncIterator] === 'function';
+}
