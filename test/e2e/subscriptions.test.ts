@@ -1,5 +1,4 @@
 // Subscriptions over graphql-ws against the real service: replay + live without gap or duplicate, checkpoints.
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fromHex, verifyConsistency } from '../../src/core/index.js';
@@ -116,50 +115,6 @@ describe('eventLogged', () => {
   });
 });
 
-describe('a subscriber that stops reading', () => {
-  it('is held to a bounded send buffer and told to resume after what it received, with nothing skipped', async () => {
-    // A raw graphql-ws client whose TCP socket we can stop reading from.
-    let tcp: Socket | undefined;
-    const ws = new WebSocket(svc.url.replace('http', 'ws') + '/graphql', 'graphql-transport-ws', {
-      createConnection: ((opts: { host?: string; port?: number | string }) => (tcp = connect({ host: opts.host ?? '127.0.0.1', port: Number(opts.port) }))) as never,
-    });
-    const received: Array<{ type: string; payload?: any }> = [];
-    ws.on('message', (data) => received.push(JSON.parse(String(data))));
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    ws.send(JSON.stringify({ type: 'connection_init', payload: svc.adminKey ? { 'x-api-key': svc.adminKey } : {} }));
-    while (!received.some((m) => m.type === 'connection_ack')) await new Promise((r) => setTimeout(r, 10));
-    // Each event goes out ~40 KB large (20 copies of a 2 KB payload): the socket and the kernel fill quickly.
-    const copies = Array.from({ length: 20 }, (_, k) => `p${k}: payload`).join(' ');
-    const query = `subscription { eventLogged(filter: { sourceAppIds: ["stalled"] }) { id ${copies} } }`;
-    ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query } }));
-    await new Promise((r) => setTimeout(r, 300)); // graphql-ws confirms a subscription only by delivering
-    tcp!.pause();
-
-    // 10,000 matching events may wait in the subscription; 10,500 do not fit with what the sockets hold.
-    const payload = { pad: 'x'.repeat(2_000) };
-    for (let b = 0; b < 21; b++) {
-      const inputs = Array.from({ length: 500 }, (_, i) => ({ sourceAppId: 'stalled', eventType: 'big', timestamp: new Date(Date.UTC(2025, 5, 1) + b * 500 + i).toISOString(), payload }));
-      const res = await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs });
-      expect(res.errors).toBeUndefined();
-    }
-    await new Promise((r) => setTimeout(r, 500));
-    tcp!.resume();
-
-    const deadline = Date.now() + 30_000;
-    while (!received.some((m) => m.type === 'error' || m.type === 'complete') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    ws.close();
-    const nexts = received.filter((m) => m.type === 'next');
-    const end = received.find((m) => m.type === 'error');
-    expect(end?.payload).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RESUME_REQUIRED' }) })]);
-    // What the server had sent before it stopped is at most the socket's bound plus what the kernel held.
-    expect(nexts.length).toBeGreaterThan(0);
-    expect(nexts.length).toBeLessThan(2_000);
-    const ids = nexts.map((m) => m.payload.data.eventLogged.id as string);
-    expect(ids).toEqual(ids.map((_, i) => `stalled/${i}`));
-    expect(end!.payload[0].extensions.after).toBe(ids.at(-1));
-  }, 90_000);
-});
-
 describe('checkpointPublished', () => {
   it('delivers each new checkpoint of the log with a consistency proof from the previous one', async () => {
     const Q = `subscription($app: String) { checkpointPublished(sourceAppId: $app) {
@@ -181,4 +136,50 @@ describe('checkpointPublished', () => {
     verifyConsistency(5, 11, update.consistencyProof.map(fromHex), fromHex(update.previous.rootHash), fromHex(update.checkpoint.rootHash));
     probe.unsubscribe();
   });
+});
+
+describe('a subscriber that stops reading', () => {
+  it('is held to a bounded send buffer and told to resume after what it received, with nothing skipped', async () => {
+    // A raw graphql-ws client that can stop reading (ws's pause() stops reading the TCP socket).
+    const ws = new WebSocket(svc.url.replace('http', 'ws') + '/graphql', 'graphql-transport-ws');
+    const received: Array<{ type: string; payload?: any }> = [];
+    ws.on('message', (data) => received.push(JSON.parse(String(data))));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send(JSON.stringify({ type: 'connection_init', payload: svc.adminKey ? { 'x-api-key': svc.adminKey } : {} }));
+    while (!received.some((m) => m.type === 'connection_ack')) await new Promise((r) => setTimeout(r, 10));
+    // Each event goes out ~50 KB large (25 copies of a 2 KB payload): the socket and the kernel fill quickly.
+    const copies = Array.from({ length: 25 }, (_, k) => `p${k}: payload`).join(' ');
+    const query = `subscription { eventLogged(filter: { sourceAppIds: ["stalled"] }) { id ${copies} } }`;
+    ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query } }));
+    // A reading subscriber on the same path (live, no after), to know when every event has reached the subscriptions.
+    const witness = new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, { filter: { sourceAppIds: ['stalled'] } });
+    await new Promise((r) => setTimeout(r, 300)); // graphql-ws confirms a subscription only by delivering
+    ws.pause();
+
+    // 10,000 matching events may wait in the subscription; 11,500 do not, with what the sockets hold
+    // (here up to 36 MB of kernel buffers, ~700 events).
+    const payload = { pad: 'x'.repeat(2_000) };
+    for (let b = 0; b < 23; b++) {
+      const inputs = Array.from({ length: 500 }, (_, i) => ({ sourceAppId: 'stalled', eventType: 'big', timestamp: new Date(Date.UTC(2025, 5, 1) + b * 500 + i).toISOString(), payload }));
+      const res = await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs });
+      expect(res.errors).toBeUndefined();
+    }
+    // Resume only once every event has reached the subscriptions (the MongoDB engine tails storage).
+    await witness.until((p) => p.values.length === 11_500, 60_000);
+    witness.unsubscribe();
+    ws.resume();
+
+    const deadline = Date.now() + 30_000;
+    while (!received.some((m) => m.type === 'error' || m.type === 'complete') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    ws.close();
+    const nexts = received.filter((m) => m.type === 'next');
+    const end = received.find((m) => m.type === 'error');
+    expect(end?.payload).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RESUME_REQUIRED' }) })]);
+    // What the server had sent before it stopped is at most the socket's bound plus what the kernel held.
+    expect(nexts.length).toBeGreaterThan(0);
+    expect(nexts.length).toBeLessThan(2_000);
+    const ids = nexts.map((m) => m.payload.data.eventLogged.id as string);
+    expect(ids).toEqual(ids.map((_, i) => `stalled/${i}`));
+    expect(end!.payload[0].extensions.after).toBe(ids.at(-1));
+  }, 120_000);
 });
