@@ -14,6 +14,7 @@ import { roundSummary, summarize } from '../stats.js';
 import { subscribe, wsClient, type Subscription } from '../ws.js';
 
 const APP = 'live';
+const MB = 1024 * 1024;
 const WARMUP_APP = 'live-warmup';
 
 interface Subscriber {
@@ -84,6 +85,9 @@ export const liveDelivery: Scenario = {
         if (setupErrors > 0) throw new Error(`${setupErrors} subscriptions failed during warm-up: ${subs.find((s) => s.error)?.error}`);
 
         ctx.log(`6: ${subscribers} subscribers live; ingesting ${rate}/s for ${seconds} s`);
+        const liveRss = server.rssBytes();
+        let peakRss = liveRss;
+        const sampler = setInterval(() => (peakRss = Math.max(peakRss, server.rssBytes())), 250);
         const source = new EventSource({ seed: 6, apps: [APP] });
         const batchLatencies: number[] = [];
         const inFlight = new Set<Promise<void>>();
@@ -127,6 +131,7 @@ export const liveDelivery: Scenario = {
         // Let the subscribers drain.
         const drainUntil = Date.now() + 15_000;
         while (subs.some((s) => s.received < total && !s.error) && Date.now() < drainUntil) await sleep(100);
+        clearInterval(sampler);
 
         const expected = total * subscribers;
         const received = subs.reduce((a, s) => a + s.received, 0);
@@ -151,6 +156,9 @@ export const liveDelivery: Scenario = {
               note: `${received.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} deliveries, ${outOfOrder} out of order, ${failedSubs.length} subscriptions ended`,
             }),
             figure(engine.name, 'achieved ingest rate', sent / ingestSeconds, 'events/s', { note: `asked ${rate}/s` }),
+            figure(engine.name, 'server peak RSS while delivering', peakRss / MB, 'MB', {
+              baseline: { name: 'RSS with the subscribers live, before ingesting', value: liveRss / MB, unit: 'MB' },
+            }),
           ],
           details: {
             subscribers,
