@@ -22,11 +22,7 @@ type Executed = ExecutionResult | Promise<ExecutionResult>;
 /** Most (query, caller) groups remembered; a forgotten group only loses sharing. */
 const MAX_GROUPS = 1_000;
 
-export interface SharedSubscribe {
-  (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
-  /** Groups currently remembered (for tests). */
-  readonly groups: number;
-}
+export type SharedSubscribe = (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
 
 /** `callerOf` names whose view an execution is (e.g. the API key); results are shared only within it. */
 export function createSharedSubscribe(callerOf: (contextValue: unknown) => string): SharedSubscribe {
@@ -44,7 +40,7 @@ export function createSharedSubscribe(callerOf: (contextValue: unknown) => strin
     return group;
   };
 
-  const subscribe = async (args: ExecutionArgs) => {
+  return async (args) => {
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
     const key = executionKey(args, callerOf(args.contextValue));
@@ -61,8 +57,6 @@ export function createSharedSubscribe(callerOf: (contextValue: unknown) => strin
     };
     return mapStream(source[Symbol.asyncIterator](), run);
   };
-  Object.defineProperty(subscribe, 'groups', { get: () => groups.size });
-  return subscribe as SharedSubscribe;
 }
 
 /**
