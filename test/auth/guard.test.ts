@@ -86,6 +86,6 @@ describe('guardStream', () => {
     gc();
     const alive = refs.filter((r) => r.deref() !== undefined).length;
     expect(alive).toBeLessThanOrEqual(1);
-    await guarded.return();
+    await guarded.return!();
   });
 });
