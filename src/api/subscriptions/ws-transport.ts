@@ -5,7 +5,7 @@
 // unsent, so a slow reader backs up into its subscription's bounded buffer, not into memory.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, handleProtocols, type Server } from 'graphql-ws';
+import { CloseCode, handleProtocols, type Server } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 
 /** What graphql-ws's Context.extra holds for a connection (the same as graphql-ws/use/ws). */
@@ -57,9 +57,6 @@ export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, op
     );
     socket.once('close', (code, reason) => {
       keepAlive?.stop();
-      if (code === CloseCode.SubprotocolNotAcceptable && socket.protocol === DEPRECATED_GRAPHQL_WS_PROTOCOL) {
-        opts.onInternalError(new Error('client used the unsupported subscriptions-transport-ws protocol'), 'protocol');
-      }
       void closed(code, String(reason));
     });
   });
