@@ -169,6 +169,53 @@ describe('createSharedSubscribe', () => {
     expect(await waiting).toEqual({ done: true, value: undefined });
   });
 
+  it('writes results straight to a subscriber with a direct writer, serialized once per group, and yields only errors', async () => {
+    const f = feed();
+    const written = new Map<string, string[]>();
+    const writers = new Map<string, (json: string) => undefined>();
+    for (const who of ['x', 'y']) {
+      written.set(who, []);
+      writers.set(who, (json) => void written.get(who)!.push(json));
+    }
+    const subscribe = createSharedSubscribe(
+      () => 'a',
+      (ctx) => writers.get((ctx as { caller: string }).caller),
+    );
+    const x = await subscribeAs(subscribe, f.schema, 'x', 'subscription { ticks { n at } }');
+    const y = await subscribeAs(subscribe, f.schema, 'y', 'subscription { ticks { n at } }');
+    const xNext = x.next();
+    const yNext = y.next();
+    f.emit({ n: 1, at: new Date(0) });
+    f.emit({ n: 2, at: new Date(0) });
+    await new Promise((r) => setTimeout(r, 10));
+    const json = ['{"data":{"ticks":{"n":1,"at":"1970-01-01T00:00:00.000Z"}}}', '{"data":{"ticks":{"n":2,"at":"1970-01-01T00:00:00.000Z"}}}'];
+    expect(written.get('x')).toEqual(json);
+    expect(written.get('y')).toEqual(json);
+    expect(written.get('x')![0]).toBe(written.get('y')![0]);
+    expect(f.resolved).toBe(2);
+    const failing = await subscribeAs(subscribe, f.schema, 'x', 'subscription { ticks { n fails } }');
+    const failingNext = failing.next();
+    f.emit({ n: 3, at: new Date(0) });
+    const { value } = await failingNext;
+    expect(value.errors?.[0]?.message).toBe('boom');
+    await Promise.all([x, y, failing].map((s) => s.return!()));
+    expect(await xNext).toEqual({ done: true, value: undefined });
+    expect(await yNext).toEqual({ done: true, value: undefined });
+  });
+
+  it('closes the source when a direct write fails', async () => {
+    const f = feed();
+    const subscribe = createSharedSubscribe(
+      () => 'a',
+      () => () => Promise.reject(new Error('socket gone')),
+    );
+    const s = await subscribeAs(subscribe, f.schema, 'a', 'subscription { ticks { n } }');
+    const pending = s.next();
+    f.emit({ n: 1, at: new Date(0) });
+    await expect(pending).rejects.toThrow('socket gone');
+    expect(f.open).toBe(0);
+  });
+
   it('returns the errors of a subscription that cannot start', async () => {
     const f = feed();
     const subscribe = createSharedSubscribe(() => 'a');

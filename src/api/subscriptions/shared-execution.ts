@@ -5,6 +5,10 @@
 // "The same thing" is the document, the operation, the caller and the variables the selection uses.
 // Variables used only in the root field's arguments (filter, after) choose the events, not what is
 // executed for one: the root resolver hands the event itself to the selection.
+//
+// Where the transport offers it (graphql-ws here), a result is also serialized once per group and
+// written straight to each subscriber as a `next` message; results with errors still go through
+// graphql-ws, which formats them.
 import {
   createSourceEventStream,
   execute,
@@ -17,18 +21,31 @@ import {
   type ExecutionResult,
 } from 'graphql';
 
-type Executed = ExecutionResult | Promise<ExecutionResult>;
+/** One event's execution for a group; `json` is the result as sent, serialized on first use. */
+interface Executed {
+  readonly result: ExecutionResult;
+  json: string | null;
+}
+
+/** Writes one `next` message carrying this payload JSON to the subscriber; a promise while it must wait. */
+export type DeliverNext = (payloadJson: string) => Promise<void> | undefined;
 
 /** Most (query, caller) groups remembered; a forgotten group only loses sharing. */
 const MAX_GROUPS = 1_000;
 
 export type SharedSubscribe = (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
 
-/** `callerOf` names whose view an execution is (e.g. the API key); results are shared only within it. */
-export function createSharedSubscribe(callerOf: (contextValue: unknown) => string): SharedSubscribe {
-  const groups = new Map<string, WeakMap<object, Executed>>();
+/**
+ * `callerOf` names whose view an execution is (e.g. the API key); results are shared only within it.
+ * `deliveryOf` gives an operation's direct `next` writer, if its transport has one.
+ */
+export function createSharedSubscribe(
+  callerOf: (contextValue: unknown) => string,
+  deliveryOf: (contextValue: unknown) => DeliverNext | undefined = () => undefined,
+): SharedSubscribe {
+  const groups = new Map<string, WeakMap<object, Executed | Promise<Executed>>>();
 
-  const groupOf = (key: string): WeakMap<object, Executed> => {
+  const groupOf = (key: string): WeakMap<object, Executed | Promise<Executed>> => {
     let group = groups.get(key);
     if (group) {
       groups.delete(key); // re-inserted last: the map's order is least recently used first
@@ -45,17 +62,20 @@ export function createSharedSubscribe(callerOf: (contextValue: unknown) => strin
     if (!isAsyncIterable(source)) return source;
     const key = executionKey(args, callerOf(args.contextValue));
     const group = key === null ? null : groupOf(key);
-    const run = (payload: unknown): Executed => {
-      if (group === null || typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
-      let executed = group.get(payload);
-      if (executed === undefined) {
-        const result = execute({ ...args, rootValue: payload });
-        executed = isPromise(result) ? result.then(asJsonData) : asJsonData(result);
-        group.set(payload, executed);
-      }
-      return executed;
+    const executeFor = (payload: unknown): Executed | Promise<Executed> => {
+      const result = execute({ ...args, rootValue: payload });
+      return isPromise(result) ? result.then(executed) : executed(result);
     };
-    return mapStream(source[Symbol.asyncIterator](), run);
+    const run = (payload: unknown): Executed | Promise<Executed> => {
+      if (group === null || typeof payload !== 'object' || payload === null) return executeFor(payload);
+      let shared = group.get(payload);
+      if (shared === undefined) {
+        shared = executeFor(payload);
+        group.set(payload, shared);
+      }
+      return shared;
+    };
+    return resultStream(source[Symbol.asyncIterator](), run, deliveryOf(args.contextValue));
   };
 }
 
@@ -84,10 +104,16 @@ export function executionKey(args: Pick<ExecutionArgs, 'document' | 'operationNa
 }
 
 /**
- * graphql-js's mapAsyncIterator. Not an async generator: return() must reach the source at once, even
- * while a next() waits on it, so that an idle subscription ends when the client completes it.
+ * graphql-js's mapAsyncIterator, plus direct delivery: with `deliver`, results without errors are written
+ * by next() itself, which returns only a result graphql-ws must format (one with errors) or the end.
+ * Not an async generator: return() must reach the source at once, even while a next() waits on it, so
+ * that an idle subscription ends when the client completes it.
  */
-function mapStream(iterator: AsyncIterator<unknown>, run: (payload: unknown) => Executed): AsyncIterableIterator<ExecutionResult> {
+function resultStream(
+  iterator: AsyncIterator<unknown>,
+  run: (payload: unknown) => Executed | Promise<Executed>,
+  deliver: DeliverNext | undefined,
+): AsyncIterableIterator<ExecutionResult> {
   const close = async () => {
     try {
       await iterator.return?.();
@@ -97,13 +123,19 @@ function mapStream(iterator: AsyncIterator<unknown>, run: (payload: unknown) => 
   };
   return {
     async next() {
-      const next = await iterator.next();
-      if (next.done) return { done: true, value: undefined };
-      try {
-        return { done: false, value: await run(next.value) };
-      } catch (err) {
-        await close();
-        throw err;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return { done: true, value: undefined };
+        try {
+          const shared = await run(next.value);
+          if (!deliver || shared.result.errors) return { done: false, value: shared.result };
+          shared.json ??= JSON.stringify(shared.result);
+          const waiting = deliver(shared.json);
+          if (waiting) await waiting;
+        } catch (err) {
+          await close();
+          throw err;
+        }
       }
     },
     async return() {
@@ -121,13 +153,13 @@ function mapStream(iterator: AsyncIterator<unknown>, run: (payload: unknown) => 
 }
 
 /**
- * The result with its data as plain JSON values, as it goes on the wire. graphql-js builds data from
- * prototype-less objects and the DateTime scalar serializes to Date, so every subscriber's
- * JSON.stringify would take V8's slow path and format each date again; this is done once per group.
+ * graphql-js builds data from prototype-less objects and the DateTime scalar serializes to Date, so
+ * every JSON.stringify of it takes V8's slow path and formats each date again. A result that graphql-ws
+ * will serialize per subscriber gets plain JSON data once.
  */
-function asJsonData(result: ExecutionResult): ExecutionResult {
-  if (result.errors || result.data == null) return result;
-  return { ...result, data: JSON.parse(JSON.stringify(result.data)) as ExecutionResult['data'] };
+function executed(result: ExecutionResult): Executed {
+  if (result.errors || result.data == null) return { result, json: null };
+  return { result: { ...result, data: JSON.parse(JSON.stringify(result.data)) as ExecutionResult['data'] }, json: null };
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

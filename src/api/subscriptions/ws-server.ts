@@ -21,7 +21,7 @@ import { ApiError } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
 import { parseLimitRule } from '../hardening/document-limits.js';
 import type { Hardening } from '../hardening/index.js';
-import { createSharedSubscribe } from './shared-execution.js';
+import { createSharedSubscribe, type DeliverNext } from './shared-execution.js';
 import { serveGraphqlWs, type WsExtra } from './ws-transport.js';
 
 export interface GraphqlWsOptions {
@@ -76,10 +76,12 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
     for (const e of errors) metrics.apiErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN'), transport: 'ws' });
   };
 
+  // Each subscription's writer of `next` messages, keyed by its operation's context (made in onSubscribe).
+  const directNext = new WeakMap<ApiContext, DeliverNext>();
   const server = makeServer<Record<string, unknown> | undefined, WsExtra>(
     {
       schema,
-      subscribe: createSharedSubscribe(callerOf),
+      subscribe: createSharedSubscribe(callerOf, (contextValue) => directNext.get(contextValue as ApiContext)),
       connectionInitWaitTimeout: hardening.wsConnectionInitTimeoutMs,
       onConnect: async (ctx) => wsGuards.connect(ctx, await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams)),
       onComplete: (ctx, id) => wsGuards.complete(ctx, id),
@@ -111,13 +113,13 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
         if (refused) return [refused];
         const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
         if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
-        return {
-          schema,
-          document,
-          operationName: payload.operationName ?? null,
-          variableValues: variables,
-          contextValue: createApiContext(deps, 'ws', principal),
-        };
+        const contextValue = createApiContext(deps, 'ws', principal);
+        if (operation.operation === 'subscription') {
+          const send = ctx.extra.send;
+          const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+          directNext.set(contextValue, (payloadJson) => send(head + payloadJson + '}'));
+        }
+        return { schema, document, operationName: payload.operationName ?? null, variableValues: variables, contextValue };
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors) return undefined;

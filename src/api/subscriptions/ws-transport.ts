@@ -8,10 +8,12 @@ import type { Socket } from 'node:net';
 import { CloseCode, handleProtocols, type Server } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 
-/** What graphql-ws's Context.extra holds for a connection (the same as graphql-ws/use/ws). */
+/** What graphql-ws's Context.extra holds for a connection: graphql-ws/use/ws's, plus its batched send. */
 export interface WsExtra {
   readonly socket: WebSocket;
   readonly request: IncomingMessage;
+  /** Writes a protocol message in order with graphql-ws's own; a promise while the socket is over its bound. */
+  readonly send: (data: string) => Promise<void> | undefined;
 }
 
 export interface WsTransportOptions {
@@ -53,7 +55,7 @@ export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, op
             }
           }),
       },
-      { socket, request },
+      { socket, request, send },
     );
     socket.once('close', (code, reason) => {
       keepAlive?.stop();
