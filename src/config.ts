@@ -51,6 +51,8 @@ const schema = z.object({
   /** graphql-ws: largest message, time to send connection_init, connection and subscription caps. */
   WS_MAX_PAYLOAD_BYTES: intFrom(1024, 256 * 1024 * 1024).default(1024 * 1024),
   WS_CONNECTION_INIT_TIMEOUT_MS: intFrom(100, 600_000).default(3_000),
+  /** graphql-ws ping interval; a client that does not answer within another interval is dropped. 0 = off. */
+  WS_KEEP_ALIVE_MS: intFrom(0, 3_600_000).default(12_000),
   WS_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 1_000_000).default(100),
   WS_MAX_SUBSCRIPTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(1_000),

@@ -3,7 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { batchedSend } from '../../src/api/subscriptions/ws-transport.js';
+import { buildSchema } from 'graphql';
+import { makeServer } from 'graphql-ws';
+import { batchedSend, serveGraphqlWs, type WsExtra } from '../../src/api/subscriptions/ws-transport.js';
 
 let http: Server | undefined;
 let wss: WebSocketServer | undefined;
@@ -90,5 +92,35 @@ describe('batchedSend', () => {
     c.server.close();
     await new Promise((r) => c.server.once('close', r));
     expect(send('late')).toBeUndefined();
+  });
+});
+
+describe('serveGraphqlWs keep-alive', () => {
+  it('drops a client that stops answering pings and keeps one that answers', async () => {
+    http = createServer();
+    wss = new WebSocketServer({ server: http });
+    const server = makeServer<Record<string, unknown> | undefined, WsExtra>({ schema: buildSchema('type Query { ok: Boolean }') });
+    serveGraphqlWs(server, wss, { isProd: true, keepAliveMs: 200, maxBufferedBytes: 1024 * 1024, onInternalError: () => undefined });
+    await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const open = async () => {
+      const c = new WebSocket(url, 'graphql-transport-ws');
+      clients.push(c);
+      await new Promise((resolve) => c.once('open', resolve));
+      c.send(JSON.stringify({ type: 'connection_init' }));
+      await new Promise((resolve) => c.once('message', resolve));
+      return c;
+    };
+    const silent = await open();
+    const answering = await open();
+    let answeringClosed = false;
+    answering.once('close', () => (answeringClosed = true));
+    expect(wss.clients.size).toBe(2);
+    silent.pause(); // stops reading: its pongs never go out (nor does it see the close)
+    await until(() => wss!.clients.size === 1, 3_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(answeringClosed).toBe(false);
+    expect(answering.readyState).toBe(WebSocket.OPEN);
+    expect(wss.clients.size).toBe(1);
   });
 });

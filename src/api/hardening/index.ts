@@ -12,6 +12,7 @@ export interface Hardening {
   wsMaxPayloadBytes: number;
   /** graphql-ws connectionInitWaitTimeout: sockets that do not send connection_init in time are closed (4408). */
   wsConnectionInitTimeoutMs: number;
+  wsKeepAliveMs: number;
 }
 
 export function createHardening(config: Config): Hardening {
@@ -33,5 +34,6 @@ export function createHardening(config: Config): Hardening {
     ),
     wsMaxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
     wsConnectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
+    wsKeepAliveMs: config.WS_KEEP_ALIVE_MS,
   };
 }

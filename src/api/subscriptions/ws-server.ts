@@ -34,8 +34,6 @@ export interface GraphqlWsOptions {
   hardening: Hardening;
 }
 
-/** Ping interval (graphql-ws/use/ws's default); a client silent for as long again is dropped. */
-const WS_KEEP_ALIVE_MS = 12_000;
 /** Unsent bytes per socket before its subscriptions wait: ~1,000 small events. */
 export const WS_MAX_BUFFERED_BYTES = 256 * 1024;
 
@@ -136,7 +134,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   );
   const transport = serveGraphqlWs(server, wsServer, {
     isProd: production,
-    keepAliveMs: WS_KEEP_ALIVE_MS,
+    keepAliveMs: hardening.wsKeepAliveMs,
     maxBufferedBytes: WS_MAX_BUFFERED_BYTES,
     onInternalError: (err, where) => logger.error({ err, where }, 'WebSocket internal error'),
   });
