@@ -114,7 +114,7 @@ describe('executionKey', () => {
 });
 
 describe('createSharedSubscribe', () => {
-  it('executes each event once for subscribers with the same query and caller, and yields plain JSON', async () => {
+  it('executes each event once for subscribers with the same query and caller', async () => {
     const f = feed();
     const subscribe = createSharedSubscribe((ctx) => (ctx as { caller: string }).caller);
     const Q = 'subscription($from: Int) { ticks(from: $from) { n at } }';
@@ -125,9 +125,8 @@ describe('createSharedSubscribe', () => {
     for (const s of streams) {
       const first = await s.next();
       const second = await s.next();
-      expect(first.value).toEqual({ data: { ticks: { n: 1, at: '2025-01-01T00:00:00.000Z' } } });
+      expect(first.value).toEqual({ data: { ticks: { n: 1, at } } });
       expect(second.value.data.ticks.n).toBe(2);
-      expect(Object.getPrototypeOf(first.value.data.ticks)).toBe(Object.prototype);
     }
     expect(f.resolved).toBe(2);
     await Promise.all(streams.map((s) => s.return!()));

@@ -152,15 +152,8 @@ function resultStream(
   };
 }
 
-/**
- * graphql-js builds data from prototype-less objects and the DateTime scalar serializes to Date, so
- * every JSON.stringify of it takes V8's slow path and formats each date again. A result that graphql-ws
- * will serialize per subscriber gets plain JSON data once.
- */
-function executed(result: ExecutionResult): Executed {
-  if (result.errors || result.data == null) return { result, json: null };
-  return { result: { ...result, data: JSON.parse(JSON.stringify(result.data)) as ExecutionResult['data'] }, json: null };
-}
+/** The result as graphql-js made it; serialized on first direct delivery. */
+const executed = (result: ExecutionResult): Executed => ({ result, json: null });
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | null)?.then === 'function';
