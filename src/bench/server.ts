@@ -17,6 +17,8 @@ export interface ServerHandle {
   env: Record<string, string>;
   /** Resident set size of the server process, bytes. */
   rssBytes(): number;
+  /** CPU time the server process has used so far (all threads, user + system), seconds; null where unknown. */
+  cpuSeconds(): number | null;
   /** Stops the server (SIGTERM, then SIGKILL) and disposes of its store. */
   stop(): Promise<void>;
 }
@@ -54,6 +56,18 @@ export function rssOf(pid: number): number {
   }
   const out = execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim();
   return Number(out) * 1024;
+}
+
+/** User + system CPU time of a process from /proc (Linux; clock ticks of 1/100 s), else null. */
+export function cpuSecondsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
 }
 
 /** Children still running: killed if the benchmark itself is interrupted or exits early. */
@@ -157,6 +171,7 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     store,
     env,
     rssBytes: () => rssOf(child.pid!),
+    cpuSeconds: () => cpuSecondsOf(child.pid!),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -5,7 +5,8 @@ import type { NodeId } from '../../src/core/compact/node.js';
 function sha256(...parts: Uint8Array[]): Uint8Array {
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
-  return h.digest();
+  // A plain Uint8Array, as the code under test returns (a Buffer is not deep-equal to one).
+  return new Uint8Array(h.digest());
 }
 
 export function naiveLeafHash(data: Uint8Array): Uint8Array {

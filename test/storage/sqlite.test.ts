@@ -90,6 +90,20 @@ describe('SqliteStorage specifics', () => {
     expect(storage.db.inTransaction).toBe(false);
   });
 
+  it('takes tree nodes packed (ids in pairs, hashes in one buffer) and refuses a packing that does not add up', async () => {
+    await storage.appendEvents(newEvents('app-a', 0, 4));
+    const writer = createWriter(storage.db);
+    const buffer = new Uint8Array(80); // the hashes start 16 bytes into their buffer
+    buffer.fill(1, 16, 48);
+    buffer.fill(2, 48, 80);
+    const hashes = buffer.subarray(16);
+    expect(() => writer.integrate('app-a', 0, 4, { ids: [1, 0, 1], hashes })).toThrow(/node ids/);
+    expect(() => writer.integrate('app-a', 0, 4, { ids: [1, 0, 1, 1], hashes: hashes.subarray(0, 48) })).toThrow(/32 per node/);
+    writer.integrate('app-a', 0, 4, { ids: [1, 0, 1, 1], hashes });
+    const nodes = await storage.getTreeNodes('app-a', [{ level: 1, index: 0 }, { level: 1, index: 1 }]);
+    expect(nodes.map((h) => [...new Set(h)])).toEqual([[1], [2]]);
+  });
+
   it('applies overlapping appends in call order (orderedAppends); one that no longer continues its log writes nothing', async () => {
     expect(storage.orderedAppends).toBe(true);
     // Sent together, before any settles: each continues the one before it.

@@ -195,7 +195,15 @@ export class SqliteStorage implements LogStorage {
   // --- tree -------------------------------------------------------------------------------
 
   async integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]): Promise<void> {
-    await this.writer.integrate(sourceAppId, fromSize, toSize, nodes.map((n) => [n.level, n.index, n.hash]));
+    const ids = new Array<number>(nodes.length * 2);
+    const hashes = new Uint8Array(nodes.length * 32);
+    nodes.forEach((n, i) => {
+      if (n.hash.length !== 32) throw new Error(`integrate: node hash must be 32 bytes, got ${n.hash.length}`);
+      ids[2 * i] = n.level;
+      ids[2 * i + 1] = n.index;
+      hashes.set(n.hash, 32 * i);
+    });
+    await this.writer.integrate(sourceAppId, fromSize, toSize, { ids, hashes });
   }
 
   async getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]> {

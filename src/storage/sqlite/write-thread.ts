@@ -7,7 +7,7 @@ import {
   type AppendRow,
   type CheckpointRow,
   type ErrorMessage,
-  type NodeRow,
+  type PackedNodes,
   type Writer,
   type WriterRequest,
   type WriterResponse,
@@ -16,7 +16,7 @@ import {
 export interface AsyncWriter {
   /** The first appended row's pos; the others follow it. */
   append(rows: AppendRow[]): Promise<number>;
-  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: NodeRow[]): Promise<void>;
+  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): Promise<void>;
   putCheckpoint(checkpoint: CheckpointRow): Promise<void>;
   close(): Promise<void>;
 }

@@ -4,8 +4,14 @@ import type Database from 'better-sqlite3';
 /** sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey. */
 export type AppendRow = [string, number, string, number, number, string, string, string, string | null];
 
-/** level, index, 32-byte hash. */
-export type NodeRow = [number, number, Uint8Array];
+/**
+ * Tree nodes, packed: node i is at level ids[2i], index ids[2i+1], and its hash is bytes 32i..32i+32
+ * of `hashes`. One buffer crosses to the writer thread instead of one per node (~20x cheaper to post).
+ */
+export interface PackedNodes {
+  ids: number[];
+  hashes: Uint8Array;
+}
 
 /** sourceAppId, treeSize, rootHash, note, publishedAt. */
 export type CheckpointRow = [string, number, string, string, number];
@@ -13,7 +19,7 @@ export type CheckpointRow = [string, number, string, string, number];
 export interface Writer {
   /** Appends in one IMMEDIATE transaction; returns the first row's pos (the others follow it). */
   append(rows: AppendRow[]): number;
-  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: NodeRow[]): void;
+  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): void;
   putCheckpoint(checkpoint: CheckpointRow): void;
   /**
    * The requests in order, in one transaction (one commit), each in a savepoint of its own: a failed
@@ -24,7 +30,7 @@ export interface Writer {
 
 export type WriteRequest =
   | { id: number; op: 'append'; rows: AppendRow[] }
-  | { id: number; op: 'integrate'; sourceAppId: string; fromSize: number; toSize: number; nodes: NodeRow[] }
+  | { id: number; op: 'integrate'; sourceAppId: string; fromSize: number; toSize: number; nodes: PackedNodes }
   | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow };
 
 export type WriterRequest = WriteRequest | { id: number; op: 'close' };

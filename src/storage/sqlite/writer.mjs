@@ -55,7 +55,7 @@ export function createWriter(db) {
     return first;
   };
 
-  /** @type {(sourceAppId: string, fromSize: number, toSize: number, nodes: import('./writer.mjs').NodeRow[]) => void} */
+  /** @type {(sourceAppId: string, fromSize: number, toSize: number, nodes: import('./writer.mjs').PackedNodes) => void} */
   const integrate = (sourceAppId, fromSize, toSize, nodes) => {
     const log = /** @type {{ size: number, integrated_size: number } | undefined} */ (logSizes.get(sourceAppId));
     const integrated = log?.integrated_size ?? 0;
@@ -66,10 +66,14 @@ export function createWriter(db) {
     }
     if (toSize > log.size) throw new Error(`integrate: log ${sourceAppId} has ${log.size} events, fewer than ${toSize}`);
     // Nodes are a function of the leaves, so rewriting one is harmless.
-    for (const [level, index, hash] of nodes) {
+    const { ids, hashes } = nodes;
+    if (ids.length % 2 !== 0 || hashes.length !== ids.length * 16) {
+      throw new Error(`integrate: ${ids.length / 2} node ids for ${hashes.length} hash bytes (32 per node)`);
+    }
+    for (let i = 0; i < ids.length; i += 2) {
+      const level = ids[i];
       if (level < 1) throw new Error(`integrate: node level ${level} is not stored (level 0 is the event hash)`);
-      if (hash.length !== 32) throw new Error(`integrate: node hash must be 32 bytes, got ${hash.length}`);
-      putNode.run(sourceAppId, level, index, Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength));
+      putNode.run(sourceAppId, level, ids[i + 1], Buffer.from(hashes.buffer, hashes.byteOffset + i * 16, 32));
     }
     setIntegrated.run(toSize, sourceAppId);
   };
