@@ -57,8 +57,8 @@ function memberName(key: string): string {
   return json;
 }
 
-/** undefined: not plain data, let the reference decide. */
-function write(v: unknown, depth: number): string | undefined {
+/** undefined: not plain data (or nested deeper than `limit`), let the reference decide. */
+function write(v: unknown, depth: number, limit: number): string | undefined {
   switch (typeof v) {
     case 'string':
       return canonicalString(v);
@@ -70,12 +70,12 @@ function write(v: unknown, depth: number): string | undefined {
       return v ? 'true' : 'false';
     case 'object': {
       if (v === null) return 'null';
-      if (depth > MAX_FAST_DEPTH) return undefined;
+      if (depth > limit) return undefined;
       if (Array.isArray(v)) {
         if (Object.getPrototypeOf(v) !== Array.prototype) return undefined;
         let out = '[';
         for (let i = 0; i < v.length; i++) {
-          const item = write(v[i], depth + 1);
+          const item = write(v[i], depth + 1, limit);
           if (item === undefined) return undefined;
           out += i === 0 ? item : `,${item}`;
         }
@@ -89,7 +89,7 @@ function write(v: unknown, depth: number): string | undefined {
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
-        const item = write(o[key], depth + 1);
+        const item = write(o[key], depth + 1, limit);
         if (item === undefined) return undefined;
         out += `${i === 0 ? '' : ','}${memberName(key)}:${item}`;
       }
@@ -105,9 +105,18 @@ function write(v: unknown, depth: number): string | undefined {
  * 8785 cannot encode (NaN, infinities, lone surrogates) and when nothing serializes (undefined).
  */
 export function canonicalJson(value: unknown): string {
-  const fast = write(value, 0);
+  const fast = write(value, 0, MAX_FAST_DEPTH);
   if (fast !== undefined) return fast;
   const json = canonicalize(value);
   if (json === undefined) throw new TypeError('value did not serialize to JSON');
   return json;
+}
+
+/**
+ * canonicalJson of plain JSON data (as JSON.parse makes it) whose arrays and objects nest at most
+ * `maxDepth` levels (the value itself is level 1), or undefined for anything else. Throws as
+ * canonicalJson does on what RFC 8785 cannot encode.
+ */
+export function plainCanonicalJson(value: unknown, maxDepth: number): string | undefined {
+  return write(value, 1, Math.min(maxDepth, MAX_FAST_DEPTH));
 }

@@ -425,7 +425,7 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number): NewEve
     prevHash: head.headHash,
     idempotencyKey: req.idempotencyKey ?? null,
     hash: '',
-    payloadText: canonicalJson(req.payload),
+    payloadText: req.payloadText ?? canonicalJson(req.payload),
   };
   event.hash = eventLeafHash(event, event.payloadText);
   return event;

@@ -7,6 +7,8 @@ export interface AppendRequest {
   eventType: string;
   timestamp: number;
   payload: JsonObject;
+  /** canonicalJson(payload), if the caller has made it (validation does). */
+  payloadText?: string;
   idempotencyKey?: string | null;
   /** If given, must equal the log's head hash at sequencing time, else CONFLICT and nothing written. */
   expectedPrevHash?: string | null;

@@ -1,8 +1,9 @@
+import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/api/errors.js';
 import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLimits } from '../../src/api/validation/event-input.js';
-import { canonicalPayloadBytes, canonicalPayloadBytesReference, checkPayload } from '../../src/api/validation/payload.js';
+import { canonicalPayload, canonicalPayloadBytes, canonicalPayloadBytesReference, checkPayload } from '../../src/api/validation/payload.js';
 import { pageSize, parseEventFilter, parseEventId } from '../../src/api/validation/query-args.js';
 import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
 import { rejection } from '../support/api-error.js';
@@ -21,12 +22,13 @@ const valid = () => ({
 const rejectOne = (input: unknown) => rejection(() => validateEventInput(schema, input));
 
 describe('event input', () => {
-  it('turns a valid event into an append request with epoch-ms time', () => {
+  it('turns a valid event into an append request with epoch-ms time and the payload in RFC 8785 form', () => {
     expect(validateEventInput(schema, { ...valid(), idempotencyKey: 'k 1', expectedPrevHash: 'a'.repeat(64) })).toEqual({
       sourceAppId: 'shop-1',
       eventType: 'order:created',
       timestamp: Date.UTC(2025, 5, 1, 11),
       payload: { id: 7, tags: ['a'] },
+      payloadText: '{"id":7,"tags":["a"]}',
       idempotencyKey: 'k 1',
       expectedPrevHash: 'a'.repeat(64),
     });
@@ -212,6 +214,35 @@ describe('arbitrary input', () => {
         expect(checkPayload(payload, { ...at, maxPayloadBytes: size - 1 })?.rule).toBe('maxBytes');
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('canonicalPayload (one walk) keeps exactly the rules checkPayload checks, and its text is the RFC 8785 form', () => {
+    const text = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('\ud800', '\udc00', 'a', '"') }));
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.constantFrom(null, true, false, 0, -0, 1e21, 5e-324, Number.NaN, Number.POSITIVE_INFINITY, undefined),
+        fc.double(),
+        text,
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(text, tie('value'), { maxKeys: 4 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.dictionary(text, json, { maxKeys: 6 }), json),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 400 }),
+        (payload, maxPayloadDepth, maxPayloadBytes) => {
+          const at = { maxPayloadDepth, maxPayloadBytes };
+          const problem = checkPayload(payload, at);
+          const got = canonicalPayload(payload, at);
+          if (problem) expect(got).toEqual({ problem });
+          else expect(got).toEqual({ text: canonicalize(payload) });
+        },
+      ),
+      { numRuns: 3000 },
     );
   });
 

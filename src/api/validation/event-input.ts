@@ -5,7 +5,7 @@ import type { AppendRequest } from '../../log/service.js';
 import type { JsonObject } from '../../storage/types.js';
 import { ApiError, type ItemError } from '../errors.js';
 import { batchError, describeIssue, issuesToError, safeParseReporting, type RuleParams } from './issues.js';
-import { checkPayload, type PayloadLimits } from './payload.js';
+import { canonicalPayload, type PayloadLimits } from './payload.js';
 import { eventType, hashHex, idempotencyKey, sourceAppId } from './rules.js';
 import { parseRfc3339 } from './timestamp.js';
 
@@ -49,19 +49,20 @@ export function timestampSchema(maxClockSkewMs: number, now: () => number = Date
   });
 }
 
+/** The payload with its RFC 8785 text, made once here for the size rule, the leaf and the store. */
 export function payloadSchema(limits: PayloadLimits) {
-  return z.unknown().transform((value, ctx): JsonObject => {
+  return z.unknown().transform((value, ctx): { value: JsonObject; text: string } => {
     if (value === undefined) {
       issue(ctx, 'is required', { rule: 'required' });
       return z.NEVER;
     }
-    const problem = checkPayload(value, limits);
-    if (problem) {
-      const code = problem.rule === 'maxBytes' ? 'PAYLOAD_TOO_LARGE' : 'BAD_USER_INPUT';
-      issue(ctx, problem.message, { rule: problem.rule, code });
+    const checked = canonicalPayload(value, limits);
+    if ('problem' in checked) {
+      const { rule, message } = checked.problem;
+      issue(ctx, message, { rule, code: rule === 'maxBytes' ? 'PAYLOAD_TOO_LARGE' : 'BAD_USER_INPUT' });
       return z.NEVER;
     }
-    return value as JsonObject;
+    return { value: value as JsonObject, text: checked.text };
   });
 }
 
@@ -80,7 +81,8 @@ export function eventInputSchema(limits: IngestLimits, now: () => number = Date.
         sourceAppId: v.sourceAppId,
         eventType: v.eventType,
         timestamp: v.timestamp,
-        payload: v.payload,
+        payload: v.payload.value,
+        payloadText: v.payload.text,
         idempotencyKey: v.idempotencyKey ?? null,
         expectedPrevHash: v.expectedPrevHash ?? null,
       }),

@@ -1,6 +1,6 @@
 // Payload rules: a JSON object of finite numbers and well-formed strings, bounded in depth and canonical size.
 import canonicalize from 'canonicalize';
-import { isWellFormed } from '../../core/canonical-json.js';
+import { canonicalJson, isWellFormed, plainCanonicalJson } from '../../core/canonical-json.js';
 import type { JsonObject } from '../../storage/types.js';
 
 export interface PayloadLimits {
@@ -131,3 +131,24 @@ const tooLarge = (limits: PayloadLimits): PayloadProblem => ({
   rule: 'maxBytes',
   message: `must be at most ${limits.maxPayloadBytes} bytes in canonical JSON (RFC 8785, UTF-8)`,
 });
+
+/**
+ * The payload's RFC 8785 text (what the leaf and the store hold) if it keeps every rule, else the
+ * first rule it breaks, as checkPayload names it. A payload that keeps them is walked once: the
+ * canonical writer checks types, numbers, strings and depth as it writes.
+ */
+export function canonicalPayload(payload: unknown, limits: PayloadLimits): { text: string } | { problem: PayloadProblem } {
+  if (payload !== null && typeof payload === 'object' && !Array.isArray(payload) && isPlainObject(payload)) {
+    let text: string | undefined;
+    try {
+      text = plainCanonicalJson(payload, limits.maxPayloadDepth);
+    } catch {
+      // a rule is broken: checkPayload says which
+    }
+    if (text !== undefined) {
+      return Buffer.byteLength(text, 'utf8') > limits.maxPayloadBytes ? { problem: tooLarge(limits) } : { text };
+    }
+  }
+  const problem = checkPayload(payload, limits);
+  return problem ? { problem } : { text: canonicalJson(payload) };
+}
