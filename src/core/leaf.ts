@@ -52,12 +52,17 @@ export interface LeafFields {
   payload: JsonObject;
 }
 
-/** Everything but the times (see checkTimes). */
-function checkFields(f: Omit<LeafFields, 'timestamp' | 'receivedAt'>): void {
+/** Everything but the times (see checkTimes) and the payload. */
+function checkScalars(f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>): void {
   if (typeof f.sourceAppId !== 'string') throw new TypeError('sourceAppId must be a string');
   if (typeof f.eventType !== 'string') throw new TypeError('eventType must be a string');
   if (!Number.isSafeInteger(f.seq) || f.seq < 0) throw new RangeError(`seq must be a non-negative integer, got ${f.seq}`);
   if (typeof f.prevHash !== 'string' || !HASH_HEX_RE.test(f.prevHash)) throw new TypeError('prevHash must be 64 lowercase hex characters');
+}
+
+/** Everything but the times (see checkTimes). */
+function checkFields(f: Omit<LeafFields, 'timestamp' | 'receivedAt'>): void {
+  checkScalars(f);
   if (typeof f.payload !== 'object' || f.payload === null || Array.isArray(f.payload)) {
     throw new TypeError('payload must be a JSON object');
   }
@@ -75,10 +80,10 @@ function checkTimes(f: Pick<LeafFields, 'timestamp' | 'receivedAt'>): void {
  * the times are checked to need no escaping; the payload is the one nested value.
  */
 function leafText(
-  f: Omit<LeafFields, 'timestamp' | 'receivedAt'>,
+  f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>,
   timestamp: string,
   receivedAt: string,
-  payloadText: string = canonicalJson(f.payload),
+  payloadText: string,
 ): string {
   return (
     `{"eventType":${canonicalString(f.eventType)},"payload":${payloadText},"prevHash":"${f.prevHash}",` +
@@ -91,7 +96,7 @@ function leafText(
 export function leafBytes(f: LeafFields): Uint8Array {
   checkFields(f);
   checkTimes(f);
-  return Buffer.from(leafText(f, f.timestamp, f.receivedAt), 'utf8');
+  return Buffer.from(leafText(f, f.timestamp, f.receivedAt, canonicalJson(f.payload)), 'utf8');
 }
 
 /** SHA-256(0x00 || leafBytes(f)). */
@@ -103,7 +108,7 @@ export function leafHash(f: LeafFields): Uint8Array {
 export function leafHashHex(f: LeafFields): string {
   checkFields(f);
   checkTimes(f);
-  return hashLeafText(leafText(f, f.timestamp, f.receivedAt));
+  return hashLeafText(leafText(f, f.timestamp, f.receivedAt, canonicalJson(f.payload)));
 }
 
 /** The leaf fields with the times as epoch ms, formatted here (formatTime's checks apply). */
@@ -114,8 +119,18 @@ export type LeafFieldsMs = Omit<LeafFields, 'timestamp' | 'receivedAt'> & { time
  * `payloadText` is canonicalJson(f.payload) if the caller has it already (it must be exactly that).
  */
 export function leafHashHexMs(f: LeafFieldsMs, payloadText?: string): string {
+  checkFields(f);
+  return leafHashHexOfText(f, payloadText ?? canonicalJson(f.payload));
+}
+
+/**
+ * leafHashHexMs of fields whose payload is given only as its RFC 8785 text, which must be exactly
+ * canonicalJson of a JSON object (a store's writer holds the text, not the object).
+ */
+export function leafHashHexOfText(f: Omit<LeafFieldsMs, 'payload'>, payloadText: string): string {
   const timestamp = formatTime(f.timestamp);
   const receivedAt = formatTime(f.receivedAt);
-  checkFields(f);
+  checkScalars(f);
+  if (typeof payloadText !== 'string' || payloadText[0] !== '{') throw new TypeError('payload text must be a JSON object');
   return hashLeafText(leafText(f, timestamp, receivedAt, payloadText));
 }

@@ -7,7 +7,10 @@
 //
 // On an engine whose appends apply in call order (storage.orderedAppends), a sole writer pipelines:
 // the next group is sequenced on the heads the group being written will leave, and handed to the
-// engine before that group commits, so the engine never waits for hashing.
+// engine before that group commits, so the engine never waits for hashing. On an engine that links
+// and hashes appends itself (storage.chainsAppends), events are sequenced without their hashes: a
+// head is then a chain of events whose hashes are pending, hashed here only when a request's
+// expectedPrevHash must be compared with it.
 import canonicalize from 'canonicalize';
 import { canonicalJson } from '../core/canonical-json.js';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
@@ -19,7 +22,14 @@ import type { AppendRequest } from './service.js';
 
 interface Head {
   size: number;
-  headHash: string;
+  /** The head's hash, or the last of its events the engine will hash (chainsAppends). */
+  headHash: string | Link;
+}
+
+/** An event sequenced without its hashes, linked to what precedes it in its log. */
+interface Link {
+  event: NewEvent;
+  prev: string | Link;
 }
 
 interface Job {
@@ -39,6 +49,8 @@ interface Plan {
 /** A group handed to the engine and not yet settled. */
 interface InFlight {
   plans: Plan[];
+  /** Each log's last link in this group, with its index in the group's writes (chainsAppends). */
+  lastLinks: Array<{ link: Link; index: number }>;
   /** app + idempotency key of its fresh events: a retry of one waits for the outcome. */
   keys: string[];
   outcome: Promise<{ stored: StoredEvent[] } | { error: unknown }>;
@@ -54,6 +66,8 @@ export class Sequencer {
   private queue: Job[] = [];
   private running = false;
   private readonly depth: number;
+  /** The engine links and hashes what this sequences. */
+  private readonly chained: boolean;
   private readonly inFlightKeys = new Set<string>();
   /** A job of the last group waits for a key in flight: settle a group before sequencing again. */
   private blocked = false;
@@ -67,6 +81,7 @@ export class Sequencer {
     private readonly gate: CommitGate = soleWriter,
   ) {
     this.depth = storage.orderedAppends === true && gate === soleWriter ? PIPELINE_DEPTH : 1;
+    this.chained = storage.chainsAppends === true;
   }
 
   /** Resolves once the events are durably committed; rejects with LogError on conflict. */
@@ -179,9 +194,10 @@ export class Sequencer {
   private async start(jobs: Job[]): Promise<InFlight | null> {
     let plans: Plan[];
     let waiting: Job[];
+    let heads: Map<string, Head>;
     try {
       await this.loadHeads(new Set(logsOf(jobs)));
-      ({ plans, waiting } = await this.plan(jobs));
+      ({ plans, waiting, heads } = await this.plan(jobs));
     } catch (err) {
       for (const job of jobs) job.reject(err);
       return null;
@@ -195,16 +211,22 @@ export class Sequencer {
     }
     // The heads this group leaves, for the next group to be sequenced on before it commits.
     const keys: string[] = [];
-    for (const e of writes) {
-      this.heads.set(e.sourceAppId, { size: e.seq + 1, headHash: e.hash });
+    const lastLinks: InFlight['lastLinks'] = [];
+    const lastIndex = new Map<string, number>();
+    writes.forEach((e, index) => {
+      lastIndex.set(e.sourceAppId, index);
       if (e.idempotencyKey) keys.push(keyOf(e.sourceAppId, e.idempotencyKey));
+    });
+    for (const [app, head] of heads) {
+      this.heads.set(app, head);
+      if (typeof head.headHash !== 'string') lastLinks.push({ link: head.headHash, index: lastIndex.get(app)! });
     }
     for (const k of keys) this.inFlightKeys.add(k);
     const outcome = this.storage.appendEvents(writes).then(
       (stored) => ({ stored }),
       (error: unknown) => ({ error }),
     );
-    return { plans, keys, outcome };
+    return { plans, keys, lastLinks, outcome };
   }
 
   /** Resolve a committed group; a failed one is rejected, or returned to be sequenced again after a conflict. */
@@ -215,6 +237,15 @@ export class Sequencer {
       if (outcome.error instanceof AppendConflictError) return { ok: false, again: group.plans.map((p) => p.job) };
       for (const p of group.plans) p.job.reject(outcome.error);
       return { ok: false, again: [] };
+    }
+    // Pending hashes are known now: end each log's chain at this group, so later groups' chains
+    // neither hash nor hold what is committed.
+    for (const { link, index } of group.lastLinks) {
+      const e = outcome.stored[index]!;
+      link.event.hash = e.hash;
+      link.prev = e.prevHash;
+      const head = this.heads.get(e.sourceAppId);
+      if (head?.headHash === link) this.heads.set(e.sourceAppId, { size: head.size, headHash: e.hash });
     }
     deliver(group.plans, outcome.stored);
     this.onCommitted(outcome.stored);
@@ -286,8 +317,11 @@ export class Sequencer {
     });
   }
 
-  /** Sequence each job against the heads as the jobs before it in this batch leave them. */
-  private async plan(jobs: Job[]): Promise<{ plans: Plan[]; waiting: Job[] }> {
+  /**
+   * Sequence each job against the heads as the jobs before it in this batch leave them; `heads` are
+   * the heads the planned jobs leave, for the logs they append to.
+   */
+  private async plan(jobs: Job[]): Promise<{ plans: Plan[]; waiting: Job[]; heads: Map<string, Head> }> {
     const stored = await this.storedKeys(jobs);
     const working = new Map<string, Head>();
     const pendingKeys = new Map<string, { fingerprint: string; ref: number | StoredEvent }>();
@@ -330,16 +364,22 @@ export class Sequencer {
           }
         }
         const head = headOf(req.sourceAppId);
-        if (req.expectedPrevHash != null && req.expectedPrevHash !== head.headHash) {
-          problems.push({
-            index,
-            field: 'expectedPrevHash',
-            message: `expectedPrevHash ${req.expectedPrevHash} is not the head of log "${req.sourceAppId}" (${head.headHash})`,
-          });
-          return;
+        if (req.expectedPrevHash != null) {
+          const headHash = hashOf(head.headHash);
+          if (req.expectedPrevHash !== headHash) {
+            problems.push({
+              index,
+              field: 'expectedPrevHash',
+              message: `expectedPrevHash ${req.expectedPrevHash} is not the head of log "${req.sourceAppId}" (${headHash})`,
+            });
+            return;
+          }
         }
-        const event = sequenceOne(req, head, receivedAt);
-        localHeads.set(req.sourceAppId, { size: head.size + 1, headHash: event.hash });
+        const event = sequenceOne(req, head, receivedAt, this.chained);
+        localHeads.set(req.sourceAppId, {
+          size: head.size + 1,
+          headHash: this.chained ? { event, prev: head.headHash } : event.hash,
+        });
         results.push(fresh.length);
         if (req.idempotencyKey) {
           localKeys.set(keyOf(req.sourceAppId, req.idempotencyKey), { fingerprint, ref: fresh.length });
@@ -359,7 +399,7 @@ export class Sequencer {
       for (const [k, v] of localKeys) pendingKeys.set(k, v);
       plans.push({ job, fresh, results });
     }
-    return { plans, waiting };
+    return { plans, waiting, heads: working };
   }
 
   /** Stored events for the idempotency keys these jobs carry, keyed by app + key. */
@@ -412,8 +452,9 @@ function fingerprintOf(e: { eventType: string; timestamp: number; payload: unkno
   return `${e.eventType}\u0000${e.timestamp}\u0000${canonicalize(e.payload)}`;
 }
 
-function sequenceOne(req: AppendRequest, head: Head, receivedAt: number): NewEvent {
-  // One object per event (batches hold thousands): the hash is filled in once the fields are set.
+/** An event at the head's position; linked and hashed here unless the engine will (`chained`). */
+function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained: boolean): NewEvent {
+  // One object per event (batches hold thousands): the hashes are filled in once the fields are set.
   // The payload is serialized once, for the leaf and for the engine.
   const event: NewEvent = {
     sourceAppId: req.sourceAppId,
@@ -422,11 +463,36 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number): NewEve
     timestamp: req.timestamp,
     receivedAt,
     payload: req.payload,
-    prevHash: head.headHash,
+    prevHash: '',
     idempotencyKey: req.idempotencyKey ?? null,
     hash: '',
     payloadText: req.payloadText ?? canonicalJson(req.payload),
   };
-  event.hash = eventLeafHash(event, event.payloadText);
+  if (!chained) {
+    event.prevHash = hashOf(head.headHash);
+    event.hash = eventLeafHash(event, event.payloadText);
+  }
   return event;
+}
+
+/**
+ * The hash a head stands for. Events of its chain that nothing has hashed yet (the engine hashes
+ * them as it writes) are hashed here, oldest first, exactly as the engine will; rare: only
+ * expectedPrevHash needs it.
+ */
+function hashOf(head: string | Link): string {
+  const pending: NewEvent[] = [];
+  let at = head;
+  while (typeof at !== 'string' && at.event.hash === '') {
+    pending.push(at.event);
+    at = at.prev;
+  }
+  let hash = typeof at === 'string' ? at : at.event.hash;
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const e = pending[i]!;
+    e.prevHash = hash;
+    e.hash = eventLeafHash(e, e.payloadText);
+    hash = e.hash;
+  }
+  return hash;
 }

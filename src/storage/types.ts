@@ -192,6 +192,14 @@ export interface LogStorage {
    * group of events while the engine writes the current one.
    */
   readonly orderedAppends?: boolean;
+  /**
+   * True if appendEvents links and hashes events given with prevHash and hash '': each is linked to
+   * its log's head as it stands at that event (committed head, then the call's earlier events) and
+   * gets its leaf hash (core/leaf.ts), as the sequencer would compute them; the returned events carry
+   * both. Events given with their hashes are stored as given. Hashing then runs where the engine
+   * writes, not on the thread that sequences.
+   */
+  readonly chainsAppends?: boolean;
 
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;

@@ -151,4 +151,44 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     expect(y!.seq).toBe(0);
     expect(y!.idempotencyKey).toBe('k-2');
   });
+
+  it('leaves linking and hashing to an engine that chains appends, and returns the engine-made chain', async () => {
+    const s = await openStorage();
+    const handed: NewEvent[] = [];
+    watch(s, async (_, write) => write());
+    const original = s.appendEvents.bind(s);
+    s.appendEvents = async (events: NewEvent[]) => {
+      handed.push(...events.map((e) => ({ ...e })));
+      return original(events);
+    };
+    const seq = new Sequencer(s, () => undefined);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => sleep(i).then(() => seq.append([event('a'), event('b')]))));
+    expect(handed.every((e) => e.hash === '' && e.prevHash === '')).toBe(true);
+    expectChain(results.flat().filter((e) => e.sourceAppId === 'a'));
+    expectChain(results.flat().filter((e) => e.sourceAppId === 'b'));
+  });
+
+  it('checks expectedPrevHash against a head whose hash the engine has not yet made (in flight, or earlier in the batch)', async () => {
+    const s = await openStorage();
+    watch(s, slowSettle(30));
+    const now = 1_700_000_000_000;
+    const seq = new Sequencer(s, () => undefined, () => now);
+    const e0 = event('a');
+    const first = seq.append([e0, event('b')]);
+    await sleep(5); // the first group is in flight: a's head is pending
+    const hash0 = eventLeafHash({ ...e0, seq: 0, prevHash: ZERO_HASH_HEX, receivedAt: now });
+    const e1 = event('a', { expectedPrevHash: hash0 });
+    const hash1 = eventLeafHash({ ...e1, seq: 1, prevHash: hash0, receivedAt: now });
+    // One batch: e1 on the in-flight head, e2 on e1 (pending in the same batch), e3 wrong.
+    const right = seq.append([e1, event('a', { expectedPrevHash: hash1 })]);
+    const wrong = seq.append([event('a', { expectedPrevHash: ZERO_HASH_HEX })]).catch((e: unknown) => e);
+    const [a0] = await first;
+    const [a1, a2] = await right;
+    expect(await wrong).toMatchObject({ code: 'CONFLICT' });
+    expect(a0!.hash).toBe(hash0);
+    expect(a1!.hash).toBe(hash1);
+    expect(a2!.prevHash).toBe(hash1);
+    expectChain([a0!, a1!, a2!]);
+    expect((await s.getLogHead('a'))!.headHash).toBe(a2!.hash);
+  });
 });

@@ -6,6 +6,8 @@ import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/sto
 import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.mjs';
+import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
+import { eventLeafHash } from '../../src/log/event-leaf.js';
 import { AppendConflictError, type EventQuery, type NewEvent } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
@@ -78,8 +80,8 @@ describe('SqliteStorage specifics', () => {
       { id: 4, op: 'putCheckpoint', checkpoint: ['app-a', 3, 'ab'.repeat(32), 'note', BASE_TIME] },
     ]);
     expect(outcomes.map((o) => o.ok)).toEqual([true, false, true, true]);
-    expect(outcomes[0]).toEqual({ ok: true, value: 1 });
-    expect(outcomes[2]).toEqual({ ok: true, value: 3 });
+    expect(outcomes[0]).toEqual({ ok: true, value: { first: 1, chain: null } });
+    expect(outcomes[2]).toEqual({ ok: true, value: { first: 3, chain: null } });
     expect(storage.db.prepare('SELECT source_app_id, seq FROM events ORDER BY pos').all()).toEqual([
       { source_app_id: 'app-a', seq: 0 },
       { source_app_id: 'app-a', seq: 1 },
@@ -88,6 +90,31 @@ describe('SqliteStorage specifics', () => {
     expect(storage.db.prepare('SELECT size FROM logs WHERE source_app_id = ?').pluck().get('app-b')).toBeUndefined();
     expect(storage.db.prepare('SELECT tree_size FROM checkpoints').pluck().all()).toEqual([3]);
     expect(storage.db.inTransaction).toBe(false);
+  });
+
+  it('links and hashes events given without their hashes (chainsAppends), from the committed head on', async () => {
+    expect(storage.chainsAppends).toBe(true);
+    const unhashed = (e: NewEvent): NewEvent => ({ ...e, prevHash: '', hash: '' });
+    // a: two events with their hashes, then two without (the writer continues the stored head); b: new.
+    const given = newEvents('app-a', 0, 2);
+    await storage.appendEvents(given);
+    const more = newEvents('app-a', 2, 2).map(unhashed);
+    const fresh = [newEvent('app-b', 0)].map(unhashed);
+    const stored = await storage.appendEvents([more[0]!, fresh[0]!, more[1]!]);
+    const [a2, b0, a3] = stored;
+    expect(a2!.prevHash).toBe(given[1]!.hash);
+    expect(a3!.prevHash).toBe(a2!.hash);
+    expect(b0!.prevHash).toBe(ZERO_HASH_HEX);
+    for (const e of stored) expect(e.hash).toBe(eventLeafHash(e));
+    // As stored, and the logs' heads moved to them.
+    expect((await storage.getEvent('app-a', 3))!.hash).toBe(a3!.hash);
+    expect((await storage.getEvent('app-a', 3))!.prevHash).toBe(a2!.hash);
+    expect((await storage.getLogHead('app-a'))!.headHash).toBe(a3!.hash);
+    expect((await storage.getLogHead('app-b'))!.headHash).toBe(b0!.hash);
+    // A writer without a chainer refuses them.
+    const bare = createWriter(storage.db);
+    const row: AppendRow = ['app-c', 0, 't', BASE_TIME, BASE_TIME, '{}', '', '', null];
+    expect(() => bare.append([row])).toThrow(/without its hash/);
   });
 
   it('takes tree nodes packed (ids in pairs, hashes in one buffer) and refuses a packing that does not add up', async () => {

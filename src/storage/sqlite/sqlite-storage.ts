@@ -19,7 +19,7 @@ import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query
 import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
-import type { AppendRow } from './writer.mjs';
+import type { AppendResult, AppendRow } from './writer.mjs';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests. */
@@ -66,6 +66,8 @@ export class SqliteStorage implements LogStorage {
   readonly apiKeys: SqliteApiKeyStore;
   /** One writer (thread or connection) applies appends in the order they are sent, each checking continuity. */
   readonly orderedAppends = true;
+  /** The writer (thread) links and hashes events sequenced without their hashes. */
+  readonly chainsAppends = true;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly writer: AsyncWriter;
 
@@ -107,14 +109,21 @@ export class SqliteStorage implements LogStorage {
       const e = events[i]!;
       rows[i] = [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, e.payloadText ?? JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey];
     }
-    let first: number;
+    let result: AppendResult;
     try {
-      first = await this.writer.append(rows);
+      result = await this.writer.append(rows);
     } catch (err) {
       throw toAppendConflict(err);
     }
+    const { first, chain } = result;
     const stored: StoredEvent[] = new Array(events.length);
-    for (let i = 0; i < events.length; i++) stored[i] = storedEvent(events[i]!, first + i);
+    for (let i = 0; i < events.length; i++) {
+      const e = (stored[i] = storedEvent(events[i]!, first + i));
+      if (chain !== null) {
+        e.prevHash = chain.slice(128 * i, 128 * i + 64);
+        e.hash = chain.slice(128 * i + 64, 128 * i + 128);
+      }
+    }
     return stored;
   }
 

@@ -2,8 +2,10 @@
 // the main connection (':memory:'). See writer.mjs.
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { leafHashHexOfText, ZERO_HASH_HEX } from '../../core/leaf.js';
 import {
   createWriter,
+  type AppendResult,
   type AppendRow,
   type CheckpointRow,
   type ErrorMessage,
@@ -14,8 +16,8 @@ import {
 } from './writer.mjs';
 
 export interface AsyncWriter {
-  /** The first appended row's pos; the others follow it. */
-  append(rows: AppendRow[]): Promise<number>;
+  /** Rows with hash '' are linked and hashed by the writer (see createWriter). */
+  append(rows: AppendRow[]): Promise<AppendResult>;
   integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): Promise<void>;
   putCheckpoint(checkpoint: CheckpointRow): Promise<void>;
   close(): Promise<void>;
@@ -37,7 +39,7 @@ export class WriterError extends Error {
 /** The writer on the caller's connection, for databases no other connection can open. */
 export function inProcessWriter(db: Database.Database): AsyncWriter {
   let writer: Writer | undefined;
-  const w = () => (writer ??= createWriter(db));
+  const w = () => (writer ??= createWriter(db, { leafHash: leafHashHexOfText, zeroHash: ZERO_HASH_HEX }));
   return {
     append: async (rows) => w().append(rows),
     integrate: async (sourceAppId, fromSize, toSize, nodes) => w().integrate(sourceAppId, fromSize, toSize, nodes),
@@ -57,7 +59,7 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
   let worker: Worker | null = null;
   let closing: Promise<void> | null = null;
   let nextId = 1;
-  const pending = new Map<number, { resolve: (v: number | null) => void; reject: (e: unknown) => void }>();
+  const pending = new Map<number, { resolve: (v: AppendResult | null) => void; reject: (e: unknown) => void }>();
 
   const failAll = (err: unknown) => {
     for (const p of pending.values()) p.reject(err);
@@ -88,7 +90,7 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
     return w;
   };
 
-  const call = (req: Request): Promise<number | null> => {
+  const call = (req: Request): Promise<AppendResult | null> => {
     const w = (worker ??= start());
     const id = nextId++;
     return new Promise((resolve, reject) => {

@@ -16,16 +16,35 @@ export interface PackedNodes {
 /** sourceAppId, treeSize, rootHash, note, publishedAt. */
 export type CheckpointRow = [string, number, string, string, number];
 
+/** How a writer links and hashes rows that come without their hashes (core/leaf.ts). */
+export interface Chainer {
+  leafHash(
+    fields: { sourceAppId: string; seq: number; prevHash: string; eventType: string; timestamp: number; receivedAt: number },
+    payloadText: string,
+  ): string;
+  /** prevHash of seq 0. */
+  zeroHash: string;
+}
+
+/**
+ * The first row's pos (the others follow it), and if the writer hashed any row, every row's
+ * prevHash and hash (64 hex chars each) in row order, concatenated; else null.
+ */
+export interface AppendResult {
+  first: number;
+  chain: string | null;
+}
+
 export interface Writer {
-  /** Appends in one IMMEDIATE transaction; returns the first row's pos (the others follow it). */
-  append(rows: AppendRow[]): number;
+  /** Appends in one IMMEDIATE transaction. Rows with hash '' are linked and hashed (needs a Chainer). */
+  append(rows: AppendRow[]): AppendResult;
   integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): void;
   putCheckpoint(checkpoint: CheckpointRow): void;
   /**
    * The requests in order, in one transaction (one commit), each in a savepoint of its own: a failed
    * one leaves no trace and the others still apply. If the commit fails, every one fails.
    */
-  applyAll(reqs: WriteRequest[]): Array<{ ok: true; value: number | null } | { ok: false; error: unknown }>;
+  applyAll(reqs: WriteRequest[]): Array<{ ok: true; value: AppendResult | null } | { ok: false; error: unknown }>;
 }
 
 export type WriteRequest =
@@ -42,8 +61,8 @@ export interface ErrorMessage {
   stack?: string;
 }
 
-export type WriterResponse = { id: number; value: number | null } | { id: number; error: ErrorMessage };
+export type WriterResponse = { id: number; value: AppendResult | null } | { id: number; error: ErrorMessage };
 
 export const ROW_COLUMNS: string;
-export function createWriter(db: Database.Database): Writer;
+export function createWriter(db: Database.Database, chainer?: Chainer): Writer;
 export function errorToMessage(err: unknown): ErrorMessage;

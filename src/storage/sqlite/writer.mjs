@@ -15,13 +15,16 @@ import Database from 'better-sqlite3';
 export const ROW_COLUMNS = 'source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash, idempotency_key';
 
 /**
- * The write statements of one connection.
+ * The write statements of one connection. With `chainer`, rows may come without their hashes (''):
+ * the writer links each to its log's head as it stands at that row and computes its leaf hash, so
+ * the sequencer never waits for a group to be hashed (spec/log-format.md: the leaf, prevHash).
  * @param {import('better-sqlite3').Database} db
+ * @param {import('./writer.mjs').Chainer} [chainer]
  */
-export function createWriter(db) {
+export function createWriter(db, chainer) {
   const insert = db.prepare(`INSERT INTO events (pos, ${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const maxPos = db.prepare('SELECT max(pos) FROM events').pluck();
-  const sizeOf = db.prepare('SELECT size FROM logs WHERE source_app_id = ?').pluck();
+  const headOf = db.prepare('SELECT size, head_hash FROM logs WHERE source_app_id = ?');
   const upsertLog = db.prepare(
     `INSERT INTO logs (source_app_id, size, head_hash, integrated_size, created_at) VALUES (?, ?, ?, 0, ?)
      ON CONFLICT (source_app_id) DO UPDATE SET size = excluded.size, head_hash = excluded.head_hash`,
@@ -33,18 +36,29 @@ export function createWriter(db) {
     'INSERT OR IGNORE INTO checkpoints (source_app_id, tree_size, root_hash, note, published_at) VALUES (?, ?, ?, ?, ?)',
   );
 
-  /** @param {import('./writer.mjs').AppendRow[]} rows */
+  /**
+   * @param {import('./writer.mjs').AppendRow[]} rows
+   * @returns {import('./writer.mjs').AppendResult}
+   */
   const append = (rows) => {
     // Each log's events must continue it exactly: start at its size, consecutive, in order.
     /** @type {Map<string, { next: number, headHash: string, createdAt: number }>} */
     const advances = new Map();
+    let chained = false;
     for (const r of rows) {
       let a = advances.get(r[0]);
       if (!a) {
-        a = { next: /** @type {number | undefined} */ (sizeOf.get(r[0])) ?? 0, headHash: '', createdAt: r[4] };
+        const head = /** @type {{ size: number, head_hash: string } | undefined} */ (headOf.get(r[0]));
+        a = { next: head?.size ?? 0, headHash: head?.head_hash ?? chainer?.zeroHash ?? '', createdAt: r[4] };
         advances.set(r[0], a);
       }
       if (r[1] !== a.next) throw conflict(`log ${r[0]}: expected seq ${a.next}, got ${r[1]}`, 'position');
+      if (r[7] === '') {
+        if (!chainer) throw new Error(`append: log ${r[0]} seq ${r[1]} comes without its hash, and this writer does not chain`);
+        r[6] = a.headHash;
+        r[7] = chainer.leafHash({ sourceAppId: r[0], seq: r[1], prevHash: r[6], eventType: r[2], timestamp: r[3], receivedAt: r[4] }, r[5]);
+        chained = true;
+      }
       a.next++;
       a.headHash = r[7];
     }
@@ -52,7 +66,13 @@ export function createWriter(db) {
     let pos = first;
     for (const r of rows) insert.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
     for (const [sourceAppId, a] of advances) upsertLog.run(sourceAppId, a.next, a.headHash, a.createdAt);
-    return first;
+    // One string crosses back, not two per row.
+    let chain = null;
+    if (chained) {
+      chain = '';
+      for (const r of rows) chain += r[6] + r[7];
+    }
+    return { first, chain };
   };
 
   /** @type {(sourceAppId: string, fromSize: number, toSize: number, nodes: import('./writer.mjs').PackedNodes) => void} */
@@ -150,7 +170,12 @@ if (!isMainThread && parentPort && workerData?.chainlogSqliteWriter) {
   const { path, pragmas } = workerData.chainlogSqliteWriter;
   const db = new Database(path);
   for (const p of pragmas) db.pragma(p);
-  const writer = createWriter(db);
+  // The leaf is defined once, in the TypeScript core; this thread runs without the main thread's
+  // loader, so it imports the core through tsx's scoped import (messages queue until it is ready).
+  const { tsImport } = await import('tsx/esm/api');
+  /** @type {typeof import('../../core/leaf.js')} */
+  const leaf = await tsImport('../../core/leaf.ts', import.meta.url);
+  const writer = createWriter(db, { leafHash: leaf.leafHashHexOfText, zeroHash: leaf.ZERO_HASH_HEX });
   port.on('message', (/** @type {import('./writer.mjs').WriterRequest} */ first) => {
     /** @type {import('./writer.mjs').WriterRequest[]} */
     const waiting = [first];
