@@ -1,7 +1,7 @@
 // The leaf of an event (spec/log-format.md "The leaf of an event"): RFC 8785 JSON of exactly these members.
 import { canonicalJson, canonicalString } from './canonical-json.js';
 import type { JsonObject } from './json.js';
-import { hashLeafText } from './rfc6962/hasher.js';
+import { hashLeafText, hashLeafTextAround } from './rfc6962/hasher.js';
 
 /** prevHash of the event at seq 0. */
 export const ZERO_HASH_HEX = '0'.repeat(64);
@@ -75,21 +75,25 @@ function checkTimes(f: Pick<LeafFields, 'timestamp' | 'receivedAt'>): void {
 }
 
 /**
- * The RFC 8785 text of the leaf object of checked fields, written out: its members sorted by name
- * (eventType < payload < prevHash < receivedAt < seq < sourceAppId < timestamp < v); prevHash and
- * the times are checked to need no escaping; the payload is the one nested value.
+ * The RFC 8785 text of the leaf object of checked fields, around its payload: its members sorted by
+ * name (eventType < payload < prevHash < receivedAt < seq < sourceAppId < timestamp < v); prevHash
+ * and the times are checked to need no escaping; the payload is the one nested value, between the two.
  */
-function leafText(
+function leafTextAround(
   f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>,
   timestamp: string,
   receivedAt: string,
-  payloadText: string,
-): string {
-  return (
-    `{"eventType":${canonicalString(f.eventType)},"payload":${payloadText},"prevHash":"${f.prevHash}",` +
-    `"receivedAt":"${receivedAt}","seq":${f.seq},"sourceAppId":${canonicalString(f.sourceAppId)},` +
-    `"timestamp":"${timestamp}","v":${LEAF_VERSION}}`
-  );
+): [before: string, after: string] {
+  return [
+    `{"eventType":${canonicalString(f.eventType)},"payload":`,
+    `,"prevHash":"${f.prevHash}","receivedAt":"${receivedAt}","seq":${f.seq},` +
+      `"sourceAppId":${canonicalString(f.sourceAppId)},"timestamp":"${timestamp}","v":${LEAF_VERSION}}`,
+  ];
+}
+
+function leafText(f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>, timestamp: string, receivedAt: string, payloadText: string): string {
+  const [before, after] = leafTextAround(f, timestamp, receivedAt);
+  return before + payloadText + after;
 }
 
 /** UTF-8 of the RFC 8785 serialization of the leaf object. Throws on fields the contract cannot encode. */
@@ -132,5 +136,6 @@ export function leafHashHexOfText(f: Omit<LeafFieldsMs, 'payload'>, payloadText:
   const receivedAt = formatTime(f.receivedAt);
   checkScalars(f);
   if (typeof payloadText !== 'string' || payloadText[0] !== '{') throw new TypeError('payload text must be a JSON object');
-  return hashLeafText(leafText(f, timestamp, receivedAt, payloadText));
+  const [before, after] = leafTextAround(f, timestamp, receivedAt);
+  return hashLeafTextAround(before, payloadText, after);
 }

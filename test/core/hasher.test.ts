@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../src/core/hex.js';
-import { emptyRoot, HASH_SIZE, hashChildren, hashLeaf } from '../../src/core/rfc6962/hasher.js';
+import { emptyRoot, HASH_SIZE, hashChildren, hashLeaf, hashLeafText, hashLeafTextAround } from '../../src/core/rfc6962/hasher.js';
 import tree from './vectors/rfc6962-tree.json' with { type: 'json' };
 
 describe('RFC 6962 hasher against transparency-dev/merkle testonly vectors', () => {
@@ -45,3 +47,20 @@ describe('RFC 6962 hasher against transparency-dev/merkle testonly vectors', () 
     expect(() => hashChildren(new Uint8Array(31), new Uint8Array(32))).toThrow(RangeError);
   });
 });
+
+describe('hashLeafTextAround', () => {
+  it('is SHA-256(0x00 || UTF-8 of the three texts joined), whatever their size and characters', () => {
+    const reference = (text: string) => createHash('sha256').update(Uint8Array.of(0)).update(Buffer.from(text, 'utf8')).digest('hex');
+    const text = fc.string({ unit: 'binary', maxLength: 200 });
+    fc.assert(
+      fc.property(text, text, text, fc.integer({ min: 0, max: 3 }), (before, payload, after, grow) => {
+        // Now and then a payload past the buffer's first size (16 KiB), to make it grow.
+        const big = grow === 0 ? payload.repeat(1 + Math.floor(40_000 / (payload.length + 1))) : payload;
+        expect(hashLeafTextAround(before, big, after)).toBe(reference(before + big + after));
+        expect(hashLeafTextAround(before, big, after)).toBe(hashLeafText(before + big + after));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
