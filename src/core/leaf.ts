@@ -60,12 +60,14 @@ function checkScalars(f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'
   if (typeof f.prevHash !== 'string' || !HASH_HEX_RE.test(f.prevHash)) throw new TypeError('prevHash must be 64 lowercase hex characters');
 }
 
+function checkPayloadObject(payload: JsonObject): void {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new TypeError('payload must be a JSON object');
+}
+
 /** Everything but the times (see checkTimes). */
 function checkFields(f: Omit<LeafFields, 'timestamp' | 'receivedAt'>): void {
   checkScalars(f);
-  if (typeof f.payload !== 'object' || f.payload === null || Array.isArray(f.payload)) {
-    throw new TypeError('payload must be a JSON object');
-  }
+  checkPayloadObject(f.payload);
 }
 
 /** Times as formatTime writes them (leafText puts them in unescaped). */
@@ -91,7 +93,12 @@ function leafTextAround(
   ];
 }
 
-function leafText(f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>, timestamp: string, receivedAt: string, payloadText: string): string {
+function leafText(
+  f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>,
+  timestamp: string,
+  receivedAt: string,
+  payloadText: string,
+): string {
   const [before, after] = leafTextAround(f, timestamp, receivedAt);
   return before + payloadText + after;
 }
@@ -123,7 +130,7 @@ export type LeafFieldsMs = Omit<LeafFields, 'timestamp' | 'receivedAt'> & { time
  * `payloadText` is canonicalJson(f.payload) if the caller has it already (it must be exactly that).
  */
 export function leafHashHexMs(f: LeafFieldsMs, payloadText?: string): string {
-  checkFields(f);
+  checkPayloadObject(f.payload); // the rest is checked by leafHashHexOfText
   return leafHashHexOfText(f, payloadText ?? canonicalJson(f.payload));
 }
 
