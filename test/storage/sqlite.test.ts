@@ -98,8 +98,10 @@ describe('SqliteStorage specifics', () => {
     // a: two events with their hashes, then two without (the writer continues the stored head); b: new.
     const given = newEvents('app-a', 0, 2);
     await storage.appendEvents(given);
-    const more = newEvents('app-a', 2, 2).map(unhashed);
-    const fresh = [newEvent('app-b', 0)].map(unhashed);
+    // Members out of RFC 8785 order: the leaf holds the canonical text, not JSON.stringify's.
+    const payload = (seq: number) => ({ payload: { z: seq, a: 'é', m: [{ y: 1, b: 2 }] } });
+    const more = newEvents('app-a', 2, 2, payload).map(unhashed);
+    const fresh = [newEvent('app-b', 0, payload(0))].map(unhashed);
     const stored = await storage.appendEvents([more[0]!, fresh[0]!, more[1]!]);
     const [a2, b0, a3] = stored;
     expect(a2!.prevHash).toBe(given[1]!.hash);

@@ -16,6 +16,7 @@ import {
 } from '../types.js';
 import { EVENT_COLUMNS, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
+import { canonicalJson } from '../../core/canonical-json.js';
 import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
@@ -107,7 +108,9 @@ export class SqliteStorage implements LogStorage {
     const rows: AppendRow[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      rows[i] = [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, e.payloadText ?? JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey];
+      // An event the writer hashes needs the leaf's payload text; one hashed already is stored as it came.
+      const payload = e.payloadText ?? (e.hash === '' ? canonicalJson(e.payload) : JSON.stringify(e.payload));
+      rows[i] = [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, payload, e.prevHash, e.hash, e.idempotencyKey];
     }
     let result: AppendResult;
     try {
