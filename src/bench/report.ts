@@ -4,6 +4,9 @@ import { cpus, freemem, loadavg, platform, release, totalmem, arch } from 'node:
 import { repoRoot } from './engines.js';
 import type { BenchOptions, EngineName } from './options.js';
 
+/** Bytes in a MB as the reports print memory (MiB, as VmRSS counts it). */
+export const MB = 2 ** 20;
+
 export type Status = 'PASS' | 'MISS' | 'INFO';
 
 export interface Target {

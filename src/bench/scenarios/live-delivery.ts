@@ -6,7 +6,7 @@ import { EventSource } from '../events.js';
 import { GraphQLClient, sleep } from '../http.js';
 import { checkLogEventsResponse, logEventsBody } from '../ingest.js';
 import { SUB_EVENTS } from '../queries.js';
-import { figure } from '../report.js';
+import { figure, MB } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
 import { sized } from '../sizes.js';
@@ -14,7 +14,6 @@ import { roundSummary, summarize } from '../stats.js';
 import { subscribe, wsClient, type Subscription } from '../ws.js';
 
 const APP = 'live';
-const MB = 1024 * 1024;
 const WARMUP_APP = 'live-warmup';
 
 interface Subscriber {

@@ -4,12 +4,10 @@ import { appNames, EventSource } from '../events.js';
 import { GraphQLClient, sleep } from '../http.js';
 import { checkLogEventsResponse, logEventsBody } from '../ingest.js';
 import { EVENTS_PAGE, INCLUSION } from '../queries.js';
-import { figure } from '../report.js';
+import { figure, MB } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { sized, steadySeconds } from '../sizes.js';
 import { mean, slope } from '../stats.js';
-
-const MB = 2 ** 20;
 
 export const memory: Scenario = {
   id: '7',
