@@ -262,6 +262,13 @@ export class Sequencer {
     return this.queue.splice(0, n);
   }
 
+  /**
+   * Sequence and write `jobs` as one group, settling every job exactly once: resolved with its
+   * events once they are committed, or rejected with nothing of it written. A job refused while
+   * planning is settled then and never planned again (its refusal stands, even if the heads move); a
+   * job that waits for an idempotency key another job of the group is writing goes back to the queue
+   * whatever the group's outcome, and is sequenced afresh once that outcome is known.
+   */
   private async commit(jobs: Job[], attempt: number): Promise<void> {
     const apps = new Set(logsOf(jobs));
     let plans: Plan[];
@@ -273,6 +280,7 @@ export class Sequencer {
       for (const job of jobs) job.reject(err);
       return;
     }
+    const planned = plans.map((p) => p.job);
     const writes = plans.flatMap((p) => p.fresh);
     let stored: StoredEvent[] = [];
     try {
@@ -281,25 +289,26 @@ export class Sequencer {
       this.invalidate(apps);
       this.queue.unshift(...waiting);
       if (err instanceof TurnLostError) {
-        // Nothing was committed: queue the jobs again for our next turns, taken afresh.
+        // Nothing was committed: queue the planned jobs again for our next turns, taken afresh.
         await this.gate.forfeit().catch(() => undefined);
-        this.queue.unshift(...jobs);
+        this.queue.unshift(...planned);
         return;
       }
       if (err instanceof AppendConflictError && attempt < MAX_POSITION_RETRIES) {
         // Another writer moved a head, left uncommitted events, or raced on a key: re-plan from storage.
         await this.gate.tidy([...apps]).catch(() => undefined);
-        return this.commit(jobs, attempt + 1);
+        return this.commit(planned, attempt + 1);
       }
-      if (err instanceof AppendConflictError && jobs.length > 1) {
-        for (const job of jobs) await this.commit([job], attempt);
+      if (err instanceof AppendConflictError && planned.length > 1) {
+        // Still conflicting: find the job that does, so that the others are not refused with it.
+        for (const job of planned) await this.commit([job], attempt);
         return;
       }
       const failure =
         err instanceof AppendConflictError
           ? new LogError('CONFLICT', `append conflict: ${err.message}`)
           : err;
-      for (const job of jobs) job.reject(failure);
+      for (const job of planned) job.reject(failure);
       return;
     }
     deliver(plans, stored);
