@@ -63,6 +63,8 @@ export class ChainlogService implements LogService {
   private readonly dirty = new Set<string>();
   /** Logs whose stored events failed a check; not published again until restart. */
   private readonly quarantined = new Map<string, string>();
+  /** Logs whose recovery met an error other than a failed check: recovered again before publishing. */
+  private readonly unrecovered = new Set<string>();
   private cycle: Promise<unknown> = Promise.resolve();
   /** This process, among those sharing a database. */
   readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
@@ -116,7 +118,8 @@ export class ChainlogService implements LogService {
     // Sharing a database, only the publisher recovers: it takes the lease (and recovers) in its first cycle.
     if (!this.storage.coordination) await this.recover();
     await this.tailer?.start();
-    await this.runCycle(false);
+    // A log that cannot be published now is retried on the interval; it must not keep the server from starting.
+    await this.runCycle(false).catch((err) => this.logger.warn({ err }, 'first checkpoint cycle incomplete'));
     this.schedule();
   }
 
@@ -196,13 +199,24 @@ export class ChainlogService implements LogService {
     this.timer.unref();
   }
 
+  /**
+   * Publish every log that may have grown. Each log is on its own: a log whose stored events fail a
+   * check is quarantined, one that meets any other error (storage unavailable, a lost connection)
+   * stays dirty for the next cycle, and neither keeps the logs after it from being published. Throws
+   * once all are done if any log could not be published, naming them.
+   */
   private async publishDirty(): Promise<StoredCheckpoint[]> {
     const apps = [...this.dirty];
     this.dirty.clear();
     const published: StoredCheckpoint[] = [];
+    const failed: Array<{ app: string; err: unknown }> = [];
     for (const app of apps) {
       if (this.quarantined.has(app)) continue;
       try {
+        if (this.unrecovered.has(app)) {
+          await this.recoverLog(app);
+          if (this.quarantined.has(app)) continue;
+        }
         const update = await this.publishLog(app);
         if (update) {
           published.push(update.checkpoint);
@@ -213,10 +227,16 @@ export class ChainlogService implements LogService {
         if (err instanceof IntegrityError) {
           this.quarantine(app, err.message);
         } else {
-          this.dirty.add(app); // retry next cycle
-          throw err;
+          this.dirty.add(app); // retried next cycle
+          failed.push({ app, err });
         }
       }
+    }
+    if (failed.length > 0) {
+      const names = failed.map((f) => `"${f.app}"`).join(', ');
+      throw new Error(`no checkpoint published for ${names} this cycle (retried next cycle): ${errorText(failed[0]!.err)}`, {
+        cause: failed[0]!.err,
+      });
     }
     return published;
   }
@@ -249,8 +269,10 @@ export class ChainlogService implements LogService {
   }
 
   /**
-   * On start: bring every log's tree up to its events (re-checking each event on the way), then
-   * check its latest checkpoint against that tree and our key. A log that fails is quarantined.
+   * On start (and when this process becomes the publisher): bring every log's tree up to its events,
+   * re-checking each event on the way, then check its latest checkpoint against that tree and our
+   * key. Only a verified mismatch quarantines a log; a log whose recovery meets any other error is
+   * recovered again before it is next published.
    */
   private async recover(): Promise<void> {
     let after: string | null = null;
@@ -259,19 +281,36 @@ export class ChainlogService implements LogService {
       for (const head of heads) {
         const app = head.sourceAppId;
         try {
-          const tree = await this.integrator.integrate(app);
-          const latest = await this.storage.getCheckpoint(app);
-          if (latest) await this.checkLatestCheckpoint(latest, tree.size);
-          if (!latest || latest.treeSize < tree.size) this.dirty.add(app);
+          await this.recoverLog(app);
         } catch (err) {
-          // One damaged log must not keep the others (or verifyLog on it) from being served.
+          // One log the storage cannot serve now must not keep the others (or verifyLog on it) from being served.
           this.integrator.forget(app);
-          this.quarantine(app, (err as Error).message);
+          if (err instanceof IntegrityError) {
+            this.quarantine(app, err.message);
+          } else {
+            this.unrecovered.add(app);
+            this.dirty.add(app);
+            this.logger.warn({ sourceAppId: app, err }, 'log not recovered yet; retried next cycle');
+          }
         }
       }
       if (heads.length < 500) break;
       after = heads[heads.length - 1]!.sourceAppId;
     }
+  }
+
+  /** Integrate one log and check its latest checkpoint; quarantines it on a verified mismatch, throws on anything else. */
+  private async recoverLog(app: string): Promise<void> {
+    const tree = await this.integrator.integrate(app);
+    const latest = await this.storage.getCheckpoint(app);
+    if (latest) await this.checkLatestCheckpoint(latest, tree.size);
+    this.unrecovered.delete(app);
+    if (!latest || latest.treeSize < tree.size) this.dirty.add(app);
+  }
+
+  /** Why the log is quarantined (no checkpoint is published for it until restart), or null if it is not. */
+  quarantineOf(sourceAppId: string): string | null {
+    return this.quarantined.get(sourceAppId) ?? null;
   }
 
   private quarantine(sourceAppId: string, why: string): void {
@@ -287,7 +326,8 @@ export class ChainlogService implements LogService {
     if (root !== cp.rootHash) return fail('stored tree does not give the checkpoint root');
     try {
       const signed = openCheckpoint(cp.note, this.verifier);
-      if (toHex(signed.rootHash) !== cp.rootHash || signed.size !== cp.treeSize) fail('note differs from stored fields');
+      if (signed.origin !== this.originOf(app)) fail(`note is for origin "${signed.origin}", not "${this.originOf(app)}"`);
+      else if (toHex(signed.rootHash) !== cp.rootHash || signed.size !== cp.treeSize) fail('note differs from stored fields');
     } catch (err) {
       fail(`signature: ${(err as Error).message}`);
     }
@@ -419,4 +459,8 @@ export class ChainlogService implements LogService {
     this.checkpointListeners.add(listener);
     return () => this.checkpointListeners.delete(listener);
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -22,6 +22,8 @@ export interface FaultOptions {
   appendFaults?: ReadonlyArray<Exclude<FaultKind, 'delay'>>;
   /** Methods faults apply to; default every method of the interface. */
   methods?: ReadonlyArray<keyof LogStorage>;
+  /** Calls that may fail or be delayed, by method and arguments (e.g. only one log's); default every call. */
+  when?: (method: string, args: readonly unknown[]) => boolean;
   /** Failures to inject at most (then calls only pass or are delayed), so every run ends; default unbounded. */
   maxFaults?: number;
 }
@@ -58,8 +60,8 @@ export function withFaults(target: LogStorage, opts: FaultOptions): FaultyStorag
   const state: FaultyStorage = { storage: target, injected: [], enabled: true };
   let failures = 0;
 
-  const decide = (method: string): FaultKind | null => {
-    if (!state.enabled) return null;
+  const decide = (method: string, args: readonly unknown[]): FaultKind | null => {
+    if (!state.enabled || (opts.when && !opts.when(method, args))) return null;
     if (failures < (opts.maxFaults ?? Infinity) && rng.chance(opts.failRate)) {
       failures++;
       return method === 'appendEvents' ? rng.pick(appendFaults) : 'transient';
@@ -80,7 +82,7 @@ export function withFaults(target: LogStorage, opts: FaultOptions): FaultyStorag
       if (typeof value !== 'function' || !methods.has(prop)) return value;
       const method = String(prop);
       return async (...args: unknown[]) => {
-        const kind = decide(method);
+        const kind = decide(method, args);
         if (kind) state.injected.push({ method, kind });
         if (kind === 'delay') await delay();
         else if (kind === 'turnLost') throw new TurnLostError('injected: turn lost');
