@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/api/errors.js';
 import { CommittedEventStream, type EventStreamOptions } from '../../src/api/subscriptions/event-stream.js';
+import { parseResumePoint } from '../../src/api/validation/query-args.js';
 import type { StoredEvent } from '../../src/storage/types.js';
 import { event, openPipeline, type TestPipeline } from '../support/pipeline.js';
 
@@ -127,6 +128,29 @@ describe('eventLogged stream', () => {
 
     const resumed = open({ maxBuffered: 5 }).start((await p.service.getEvent('a', 0))!);
     expect(ids(await take(resumed, 8))).toEqual(ids(burst));
+  });
+
+  it('names the position before a log\'s first event when nothing was delivered, and resuming there misses nothing', async () => {
+    p = await openPipeline();
+    const stream = open({ maxBuffered: 5 }).start(null);
+    const burst = await appendMany('a', 8);
+    const err = await stream.next().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((err as ApiError).extensions).toMatchObject({ code: 'RESUME_REQUIRED', after: 'a/-1' });
+    const point = parseResumePoint((err as ApiError).extensions.after as string);
+    expect(point).toEqual({ sourceAppId: 'a', seq: 0, including: true });
+    const resumed = open({ maxBuffered: 5 }).start((await p.service.getEvent('a', 0))!, point.including);
+    expect(ids(await take(resumed, 8))).toEqual(ids(burst));
+  });
+
+  it('reads a resume point as an event id, or <log>/-1, and refuses anything else naming the field', () => {
+    expect(parseResumePoint('a/3')).toEqual({ sourceAppId: 'a', seq: 3, including: false });
+    expect(parseResumePoint('a.b/-1')).toEqual({ sourceAppId: 'a.b', seq: 0, including: true });
+    for (const bad of ['a/-2', 'a/', '/-1', 'a/01']) {
+      expect(() => parseResumePoint(bad)).toThrow(/after: must be an event id/);
+    }
   });
 
   it('stops listening when the client goes away', async () => {

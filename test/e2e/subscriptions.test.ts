@@ -47,6 +47,21 @@ describe('eventLogged', () => {
     probe.unsubscribe();
   });
 
+  it('with after <log>/-1, replays that log from its first event', async () => {
+    const first = await ingest('from-start', 3);
+    await ingest('noise', 2);
+    const probe = new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, {
+      filter: { sourceAppIds: ['from-start'] },
+      after: 'from-start/-1',
+    });
+    await probe.until((p) => p.values.length >= 3);
+    const live = await ingest('from-start', 2);
+    await probe.until((p) => p.values.length >= 5);
+    expect(probe.errors).toEqual([]);
+    expect(probe.values.map((v) => v.eventLogged.id)).toEqual([...first, ...live]);
+    probe.unsubscribe();
+  });
+
   it('without after, delivers only what is committed from now on, filtered', async () => {
     const probe = new SubscriptionProbe<{ eventLogged: { id: string; eventType: string } }>(svc.ws(), EVENT_LOGGED, {
       filter: { eventTypes: ['wanted'] },

@@ -47,12 +47,15 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
     this.unsubscribe = feed.onCommitted((events) => this.onCommitted(events));
   }
 
-  /** Begin delivering: after `after` (replaying storage first), or live from the listener's registration. */
-  start(after: StoredEvent | null): this {
+  /**
+   * Begin delivering: after `after` (replaying storage first), or live from the listener's
+   * registration. With `including`, replay begins at `after` itself rather than after it.
+   */
+  start(after: StoredEvent | null, including = false): this {
     this.started = true;
     if (after) {
-      this.lastPos = after.pos;
-      this.resumeId = eventId(after);
+      this.lastPos = including ? after.pos - 1 : after.pos;
+      this.resumeId = including ? resumeIdBefore(after) : eventId(after);
       this.replaying = true;
     }
     this.notify();
@@ -155,8 +158,9 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
   private resumeError(): ApiError {
     let after = this.resumeId;
     const first = this.buffer[this.head];
-    // Nothing delivered yet: the first pending event's predecessor in its log was committed before it.
-    if (after === null && first && first.seq > 0) after = `${first.sourceAppId}/${first.seq - 1}`;
+    // Nothing delivered yet: resume just before the first pending event (its predecessor in its log
+    // was committed before it; before a log's first event, the id says so with seq -1).
+    if (after === null && first) after = resumeIdBefore(first);
     return new ApiError(
       'RESUME_REQUIRED',
       `subscriber fell more than ${this.opts.maxBuffered} events behind; resubscribe with after: ${JSON.stringify(after)}`,
@@ -179,4 +183,12 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
     this.notify();
     this.opts.onEnd?.(reason);
   }
+}
+
+/**
+ * The resume id of the position just before `event`: its predecessor in its log, or `<log>/-1`
+ * before a log's first event (eventLogged's `after` accepts both).
+ */
+export function resumeIdBefore(event: { sourceAppId: string; seq: number }): string {
+  return `${event.sourceAppId}/${event.seq - 1}`;
 }

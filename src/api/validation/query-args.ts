@@ -68,6 +68,22 @@ export function parseEventId(id: string, field = 'id'): { sourceAppId: string; s
   return { sourceAppId: m[1]!, seq };
 }
 
+const BEFORE_FIRST = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})\/-1$/;
+
+/**
+ * Where a subscription resumes: after an event id, or `<sourceAppId>/-1`, the position just before
+ * that log's first event (what RESUME_REQUIRED names when nothing was delivered before it).
+ */
+export function parseResumePoint(id: string, field = 'after'): { sourceAppId: string; seq: number; including: boolean } {
+  const before = BEFORE_FIRST.exec(id);
+  if (before) return { sourceAppId: before[1]!, seq: 0, including: true };
+  try {
+    return { ...parseEventId(id, field), including: false };
+  } catch {
+    throw badUserInput(field, 'format', `${field}: must be an event id of the form <sourceAppId>/<seq>, or <sourceAppId>/-1 for before a log's first event`);
+  }
+}
+
 export const eventId = (e: { sourceAppId: string; seq: number }): string => `${e.sourceAppId}/${e.seq}`;
 
 export const parseSourceAppId = (value: unknown, field = 'sourceAppId'): string => parseOrThrow(sourceAppId, value, [field]);

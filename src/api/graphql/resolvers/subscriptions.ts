@@ -3,7 +3,7 @@ import type { StoredEvent } from '../../../storage/types.js';
 import { ApiError } from '../../errors.js';
 import { checkpointStream } from '../../subscriptions/checkpoint-stream.js';
 import { CommittedEventStream } from '../../subscriptions/event-stream.js';
-import { parseEventFilter, parseEventId, parseSourceAppId } from '../../validation/query-args.js';
+import { parseEventFilter, parseResumePoint, parseSourceAppId } from '../../validation/query-args.js';
 import type { CheckpointUpdate } from '../../../log/service.js';
 import type { Resolvers } from '../generated/resolvers.js';
 import { CACHE_TTL_MS } from '../../../auth/authenticator.js';
@@ -20,7 +20,7 @@ export const subscriptionResolvers: Resolvers = {
     eventLogged: {
       subscribe: async (_root, args, { service, metrics, principal, auth }) => {
         const filter = scopeFilter(principal, parseEventFilter(args.filter));
-        const after = args.after != null ? parseEventId(args.after, 'after') : null;
+        const after = args.after != null ? parseResumePoint(args.after, 'after') : null;
         if (after) requireApp(principal, after.sourceAppId, 'after');
         const gauge = metrics.activeSubscriptions.labels({ field: 'eventLogged' });
         gauge.inc();
@@ -39,7 +39,7 @@ export const subscriptionResolvers: Resolvers = {
             throw new ApiError('NOT_FOUND', `after: no event ${args.after}`, { field: 'after', rule: 'notFound' });
           }
           // Ends with UNAUTHENTICATED once the key is revoked.
-          return guardStream(stream.start(afterEvent), () => auth.stillValid(principal), CACHE_TTL_MS);
+          return guardStream(stream.start(afterEvent, after?.including), () => auth.stillValid(principal), CACHE_TTL_MS);
         } catch (err) {
           await stream.return();
           throw err;
