@@ -301,8 +301,10 @@ export class ChainlogService implements LogService {
 
   /** Integrate one log and check its latest checkpoint; quarantines it on a verified mismatch, throws on anything else. */
   private async recoverLog(app: string): Promise<void> {
-    const tree = await this.integrator.integrate(app);
+    let tree = await this.integrator.integrate(app);
     const latest = await this.storage.getCheckpoint(app);
+    // Another publisher may have integrated and published between the two reads: catch up before judging.
+    if (latest && latest.treeSize > tree.size) tree = await this.integrator.integrate(app);
     if (latest) await this.checkLatestCheckpoint(latest, tree.size);
     this.unrecovered.delete(app);
     if (!latest || latest.treeSize < tree.size) this.dirty.add(app);

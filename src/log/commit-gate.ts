@@ -63,7 +63,7 @@ export class LogLeaseGate implements CommitGate {
   ) {
     // A holder with nothing to commit would otherwise keep a waiting process out until its lease expires.
     this.poller = setInterval(() => {
-      if (!this.busy && this.held.size > 0) void this.handOff().catch(() => undefined);
+      if (!this.busy && this.held.size > 0) void this.handOff(true).catch(() => undefined);
     }, HANDOFF_POLL_MS);
     this.poller.unref();
   }
@@ -86,7 +86,8 @@ export class LogLeaseGate implements CommitGate {
             if (!(await this.hold(log, fresh))) missing.push(log);
           }),
         );
-        if (missing.length === 0) {
+        // A hand-off begun while we were idle may have released a lease we just counted as held: take it again.
+        if (missing.length === 0 && logs.every((log) => this.held.has(log))) {
           this.current = { fences: new Map(logs.map((log) => [log, this.held.get(log)!.lease.fence])) };
           return fresh;
         }
@@ -146,11 +147,15 @@ export class LogLeaseGate implements CommitGate {
     }
   }
 
-  /** Release the leases another process asked for since we took them. */
-  private async handOff(): Promise<void> {
+  /**
+   * Release the leases another process asked for since we took them. `idle`: called by the poller
+   * between turns, so it gives up if a turn began while it asked.
+   */
+  private async handOff(idle = false): Promise<void> {
     if (this.held.size === 0) return;
     const names = new Map([...this.held.keys()].map((log) => [logLeaseName(log), log]));
     const asked = await this.coordination.leases.requestedSince([...names.keys()], this.owner);
+    if (idle && this.busy) return;
     await Promise.all(
       [...asked].map(([name, at]) => {
         const log = names.get(name)!;

@@ -97,4 +97,52 @@ describe('LogLeaseGate', () => {
     await expect(p2.enter(['a'])).rejects.toThrow(/no turn to commit within 600 ms/);
     await p1.leave();
   });
+
+  it('keeps a lease its idle hand-off was about to release once a turn has begun on it', async () => {
+    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
+    await storage.init();
+    opened.push(storage);
+    const leases = storage.coordination!.leases;
+    // Hold the idle poller inside its look for waiting processes, and the turn inside taking log b.
+    const held = (name: string) => {
+      let called!: () => void;
+      let release!: () => void;
+      const state = { called: new Promise<void>((r) => (called = r)), release: () => release(), armed: true };
+      const go = new Promise<void>((r) => (release = r));
+      return { state, enter: async () => (state.armed ? ((state.armed = false), called(), await go) : undefined), name };
+    };
+    const poll = held('requestedSince');
+    const take = held('tryAcquire');
+    const requestedSince = leases.requestedSince.bind(leases);
+    const tryAcquire = leases.tryAcquire.bind(leases);
+    let hooked = false;
+    leases.requestedSince = async (...args) => {
+      if (hooked) await poll.enter();
+      return requestedSince(...args);
+    };
+    leases.tryAcquire = async (name, ...rest) => {
+      if (hooked && name === logLeaseName('b')) await take.enter();
+      return tryAcquire(name, ...rest);
+    };
+    const p1 = new LogLeaseGate(storage.coordination!, 'P1', 5_000, 10_000);
+    opened.push(p1);
+    const p2 = await gate('P2');
+    await p1.enter(['a']);
+    await p1.leave();
+    await storage.coordination!.leases.request(logLeaseName('a'), 'P2'); // P2 waits for a
+    hooked = true;
+    await poll.state.called; // P1's poller is asking who waits
+    const turn = p1.enter(['a', 'b']); // a is held; b is being taken
+    await take.state.called;
+    poll.state.release(); // the poller learns P2 asked for a, while the turn counts a as held
+    await new Promise((r) => setImmediate(r));
+    take.state.release();
+    await turn;
+    expect(p1.turn!.fences.get('a')).toBeGreaterThan(0);
+    expect(p1.turn!.fences.get('b')).toBe(1);
+    await p1.leave(); // hands a over now, between turns
+    await p2.enter(['a']);
+    expect(p2.turn!.fences.get('a')).toBe(2);
+    await p2.leave();
+  });
 });

@@ -183,3 +183,60 @@ describe.each(engines)('publisher under storage faults: $name', ({ store: makeSt
     expect(published.map((c) => c.sourceAppId)).toEqual(['a']);
   });
 });
+
+describe('two publishers on one MongoDB database', () => {
+  it('an on-demand publish racing the lease holder does not quarantine a healthy log', async () => {
+    const harness = mongoHarness(mongo!);
+    const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-publisher-key-'));
+    const services: ChainlogService[] = [];
+    const storages: LogStorage[] = [];
+    const start = async (storage: LogStorage) => {
+      await storage.init();
+      storages.push(storage);
+      const service = new ChainlogService({
+        storage,
+        key: loadSigningKey({ dataDir: keyDir }),
+        keyName: ORIGIN,
+        originPrefix: ORIGIN,
+        checkpointIntervalMs: 60_000,
+        version: 'test',
+        logger: pino({ level: 'silent' }),
+      });
+      services.push(service);
+      await service.start();
+      return service;
+    };
+    try {
+      const holder = await start(await harness.reopen()); // takes the publisher lease
+      await holder.append([event('a'), event('a')]);
+      await holder.publishCheckpoints();
+      // The other process reads a's tree, then, before it reads a's latest checkpoint, the holder grows and publishes a.
+      const raw = await harness.reopen();
+      let raced = false;
+      const racing = new Proxy(raw, {
+        get(obj, prop, receiver) {
+          const value = Reflect.get(obj, prop, receiver) as unknown;
+          if (prop !== 'getCheckpoint' || typeof value !== 'function') return value;
+          return async (app: string, size?: number) => {
+            if (app === 'a' && size === undefined && !raced && services.length === 2) {
+              raced = true;
+              await holder.append([event('a'), event('a')]);
+              await holder.publishCheckpoints();
+            }
+            return (value as LogStorage['getCheckpoint']).call(obj, app, size);
+          };
+        },
+      });
+      const other = await start(racing);
+      await other.publishCheckpoints();
+      expect(raced).toBe(true);
+      expect(other.quarantineOf('a')).toBeNull();
+      expect((await raw.getCheckpoint('a'))?.treeSize).toBe(4);
+    } finally {
+      for (const s of services) await s.stop().catch(() => undefined);
+      for (const s of storages) await s.close().catch(() => undefined);
+      await harness.cleanup();
+      rmSync(keyDir, { recursive: true, force: true });
+    }
+  });
+});
