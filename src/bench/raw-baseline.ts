@@ -87,7 +87,7 @@ async function rawMongo(env: Record<string, string>, rows: readonly NewEvent[], 
           const start = next;
           next += batchSize;
           // Documents are built in the timed loop, as the SQLite baseline serializes its rows there too.
-          const docs = rows.slice(start, start + batchSize).map((e, j) => toEventDoc(e, start + j + 1, token));
+          const docs = rows.slice(start, start + batchSize).map((e, j) => toEventDoc(e, start + j + 1));
           await events.insertMany(docs, { ordered: true, writeConcern: deployment.writeConcern });
         }
       }),

@@ -1,7 +1,8 @@
 // Whose turn it is to commit to a log. One process alone (SQLite) always may. Processes sharing a
 // database hold one lease per log: a process keeps the leases of the logs it writes to while it
 // is active, so processes writing to different logs never wait for each other, and hands a lease
-// over when another process asks for it.
+// over when another process asks for it. Leases are for throughput only: the engine decides every
+// append by itself, so a stale or doubled lease costs a retry (a position conflict), never an event.
 import type { CommitTurn, Coordination, Lease } from '../storage/types.js';
 
 export interface CommitGate {
@@ -14,8 +15,6 @@ export interface CommitGate {
   leave(): Promise<void>;
   /** The current turn, to pass to the engine's append (undefined for a sole writer). */
   readonly turn: CommitTurn | undefined;
-  /** After a position conflict in our own turn: clear what a deposed writer left in these logs. */
-  tidy(logs: readonly string[]): Promise<void>;
   /** After a lost turn: give up every lease, so the next turn starts from fresh ones. */
   forfeit(): Promise<void>;
   /** Give up every lease, at shutdown. */
@@ -24,7 +23,6 @@ export interface CommitGate {
 
 export const soleWriter: CommitGate = {
   turn: undefined,
-  tidy: async () => undefined,
   enter: async () => new Set(),
   leave: async () => undefined,
   forfeit: async () => undefined,
@@ -125,17 +123,7 @@ export class LogLeaseGate implements CommitGate {
     if (!unchanged) fresh.add(log);
     this.held.set(log, { lease, acquiredAt: this.now() });
     this.lastTurn.set(log, { fence: lease.fence, released: false });
-    if (!last || lease.fence !== last.fence) await this.coordination.beginLogTurn(log, lease.fence);
     return true;
-  }
-
-  async tidy(logs: readonly string[]): Promise<void> {
-    await Promise.all(
-      logs.map((log) => {
-        const held = this.held.get(log);
-        return held ? this.coordination.beginLogTurn(log, held.lease.fence) : undefined;
-      }),
-    );
   }
 
   async leave(): Promise<void> {

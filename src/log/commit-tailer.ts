@@ -1,14 +1,12 @@
 // Where several processes share a database, each learns of every commit, its own included, by
 // reading committed events in pos order up to the engine's commit horizon (lastPos), below which no
-// event can still commit: a read never passes an event that commits later. Where the server pushes
-// commit notices (change streams) they trigger the reads; elsewhere the reads are polled.
+// event can still commit: a read never passes an event that commits later. The reads are polled
+// (change streams, which could push them, cannot be tested against the test server, so they are
+// not used).
 import type { Logger } from 'pino';
 import type { LogStorage, StoredEvent } from '../storage/types.js';
 
 const PAGE = 1000;
-
-/** With change streams, a slow safety poll still runs in case a notice is lost. */
-const SAFETY_POLL_MS = 1000;
 
 export class CommitTailer {
   private last = 0;
@@ -16,7 +14,6 @@ export class CommitTailer {
   private stopped = false;
   private reading: Promise<void> | null = null;
   private readAgain = false;
-  private unwatch: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly storage: LogStorage,
@@ -25,28 +22,15 @@ export class CommitTailer {
     private readonly logger: Logger,
   ) {}
 
-  /** 'push' when the server notifies commits, 'poll' when it cannot. */
-  mode: 'push' | 'poll' = 'poll';
-
   async start(): Promise<void> {
     this.last = await this.storage.lastPos();
-    this.unwatch =
-      this.storage.coordination?.watchCommits(
-        () => this.read(),
-        (err) => {
-          this.logger.warn({ err }, 'commit change stream failed; polling instead');
-          this.mode = 'poll';
-        },
-      ) ?? null;
-    this.mode = this.unwatch ? 'push' : 'poll';
-    this.logger.info({ mode: this.mode }, 'following commits of every process sharing the database');
+    this.logger.info({ intervalMs: this.intervalMs }, 'following commits of every process sharing the database');
     this.schedule();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    void this.unwatch?.().catch(() => undefined);
   }
 
   /** Read what was committed since the last read; concurrent calls coalesce into one more read. */
@@ -71,7 +55,7 @@ export class CommitTailer {
   }
 
   private async readAll(): Promise<void> {
-    // The horizon is two small reads (counter, writers): reading it first keeps idle polls from scanning events.
+    // The horizon is small reads: reading it first keeps idle polls from scanning events.
     if ((await this.storage.lastPos()) <= this.last) return;
     for (;;) {
       const events = await this.storage.readCommitted(this.last, {}, PAGE);
@@ -84,10 +68,7 @@ export class CommitTailer {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(
-      () => void this.read().finally(() => this.schedule()),
-      this.mode === 'push' ? SAFETY_POLL_MS : this.intervalMs,
-    );
+    this.timer = setTimeout(() => void this.read().finally(() => this.schedule()), this.intervalMs);
     this.timer.unref();
   }
 }

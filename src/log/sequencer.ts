@@ -295,8 +295,7 @@ export class Sequencer {
         return;
       }
       if (err instanceof AppendConflictError && attempt < MAX_POSITION_RETRIES) {
-        // Another writer moved a head, left uncommitted events, or raced on a key: re-plan from storage.
-        await this.gate.tidy([...apps]).catch(() => undefined);
+        // Another writer moved a head or raced on a key: re-plan from storage.
         return this.commit(planned, attempt + 1);
       }
       if (err instanceof AppendConflictError && planned.length > 1) {

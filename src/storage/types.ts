@@ -22,13 +22,30 @@ export interface StoredEvent {
   hash: string;
   idempotencyKey: string | null;
   /**
-   * Commit position: assigned by the engine at append, unique and increasing across all logs of one
-   * store. Readers of committed events (readCommitted, lastPos) never see a position below which an
-   * event may still commit, so a reader that has passed a pos never misses an event below it.
-   * Subscriptions replay by it; keyset pagination breaks ties with it.
+   * Commit position: assigned by the engine at append, unique and increasing in commit order across
+   * all logs of one store, but not dense (an engine may leave gaps between appends). Readers of
+   * committed events (readCommitted, lastPos) never see a position below which an event may still
+   * commit, so a reader that has passed a pos never misses an event below it. Subscriptions replay
+   * by it; keyset pagination breaks ties with it.
    */
   pos: number;
 }
+
+/**
+ * Bytes one event counts for in an engine's append budget (LogStorage.maxAppendBytes): its UTF-8
+ * text fields plus a fixed allowance for the rest of its stored form.
+ */
+export function appendBytes(e: { sourceAppId: string; eventType: string; idempotencyKey?: string | null; payloadText: string }): number {
+  return (
+    APPEND_EVENT_OVERHEAD_BYTES +
+    Buffer.byteLength(e.payloadText) +
+    Buffer.byteLength(e.sourceAppId) +
+    Buffer.byteLength(e.eventType) +
+    (e.idempotencyKey ? Buffer.byteLength(e.idempotencyKey) : 0)
+  );
+}
+/** Hashes, numbers and field names of one stored event, with room to spare. */
+export const APPEND_EVENT_OVERHEAD_BYTES = 512;
 
 /** An event ready to be appended: everything but the engine-assigned `pos`. */
 export type NewEvent = Omit<StoredEvent, 'pos'> & {
@@ -125,6 +142,14 @@ export class AppendConflictError extends Error {
   }
 }
 
+/**
+ * appendEvents could not learn whether its append committed (the connection failed and stayed
+ * failed while it asked). Retrying the same events with their idempotency keys gives exactly-once.
+ */
+export class AppendOutcomeUnknownError extends Error {
+  override name = 'AppendOutcomeUnknownError';
+}
+
 /** A named lease with a fencing number that grows with every change of holder. */
 export interface Lease {
   name: string;
@@ -147,26 +172,17 @@ export interface LeaseStore {
   requestedSince(names: string[], holder: string): Promise<Map<string, number>>;
 }
 
-/** What an engine shared by several processes offers so their sequencers and publishers take turns. */
+/**
+ * What an engine shared by several processes offers so their sequencers and publishers take turns.
+ * Turns are for throughput only: the engine's appends are safe whoever holds which lease.
+ */
 export interface Coordination {
   leases: LeaseStore;
-  /**
-   * Start a turn of one log's sequencer lease with its fence: from now on only appends to that log
-   * carrying this fence may commit. Then delete the log's events that a dead or deposed writer
-   * inserted but never committed. Returns how many were deleted.
-   */
-  beginLogTurn(sourceAppId: string, fence: number): Promise<number>;
   /**
    * Record the verifier key of the processes sharing this database, if none is recorded yet, and
    * return the recorded one: every process must sign checkpoints with the same key.
    */
   claimVerifierKey(verifierKey: string): Promise<string>;
-  /**
-   * Call `onCommit` whenever any process commits, where the server can push that (MongoDB change
-   * streams on a replica set or sharded cluster). Returns a stop function, or null where the server
-   * cannot (a standalone server, FerretDB): callers then poll readCommitted.
-   */
-  watchCommits(onCommit: () => void, onError: (err: unknown) => void): (() => Promise<void>) | null;
 }
 
 /** The per-log sequencer-lease turns an append belongs to (engines shared by several processes). */
@@ -175,7 +191,7 @@ export interface CommitTurn {
   fences: ReadonlyMap<string, number>;
 }
 
-/** The append's turn was taken over by another process; nothing of it was committed. */
+/** The append's turn was taken over by another process; nothing of it was committed (engines may never raise it). */
 export class TurnLostError extends Error {
   override name = 'TurnLostError';
 }
@@ -200,6 +216,12 @@ export interface LogStorage {
    * writes, not on the thread that sequences.
    */
   readonly chainsAppends?: boolean;
+  /**
+   * Where one append has a size limit (MongoDB: a batch is one document, under 16 MiB): the most
+   * appendBytes() of the events of one appendEvents call. The sequencer keeps its groups within it
+   * and refuses a request that alone exceeds it. Absent: no limit.
+   */
+  readonly maxAppendBytes?: number;
 
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;
@@ -210,8 +232,8 @@ export interface LogStorage {
    * Append events, possibly to several logs, atomically and durably: all are written or none.
    * Each log's events are consecutive, in seq order, starting at that log's current size.
    * If any (sourceAppId, seq) or (sourceAppId, idempotencyKey) is already taken, throws
-   * AppendConflictError and leaves nothing written (engines without transactions undo their
-   * partial writes before throwing). Returns the events, in input order, with their `pos`.
+   * AppendConflictError and leaves nothing written. Any other error means nothing was written,
+   * except AppendOutcomeUnknownError. Returns the events, in input order, with their `pos`.
    */
   appendEvents(events: NewEvent[], turn?: CommitTurn): Promise<StoredEvent[]>;
   /** The head of one log, or null if it has no events. */

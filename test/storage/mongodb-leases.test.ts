@@ -68,21 +68,3 @@ describe('MongoDB leases', () => {
     expect(await a.requestedSince([], 'A')).toEqual(new Map());
   });
 });
-
-describe('commit notices', () => {
-  it('uses change streams exactly where the server has them, and says so', async () => {
-    const storage = new MongoStorage({ uri: server.uri, dbName });
-    await storage.init();
-    opened.push(storage);
-    const stop = storage.coordination!.watchCommits(
-      () => undefined,
-      () => undefined,
-    );
-    if (storage.topology === 'standalone') {
-      expect(stop).toBeNull(); // FerretDB and standalone servers: no change streams, so tail by polling
-    } else {
-      expect(stop).toBeTypeOf('function');
-      await stop!();
-    }
-  });
-});

@@ -1,5 +1,5 @@
 // What kind of MongoDB we are connected to, and what that lets the engine rely on.
-import type { Db, WriteConcernSettings } from 'mongodb';
+import type { Db, ReadConcernLevel, WriteConcernSettings } from 'mongodb';
 
 export type Topology = 'sharded' | 'replicaSet' | 'standalone';
 
@@ -9,6 +9,11 @@ export interface Deployment {
   ferretdb: boolean;
   /** The write concern appends use: acknowledged must mean durable. */
   writeConcern: WriteConcernSettings;
+  /**
+   * The read concern of every read: 'majority' where there is a majority, so a writer only builds on
+   * batches that no election can roll back; a standalone has nothing else.
+   */
+  readConcern: ReadConcernLevel;
 }
 
 export async function detectDeployment(db: Db): Promise<Deployment> {
@@ -22,5 +27,6 @@ export async function detectDeployment(db: Db): Promise<Deployment> {
     ferretdb: 'ferretdbVersion' in build,
     // A standalone has no majority to wait for; the journal is its durability.
     writeConcern: topology === 'standalone' ? { w: 1, journal: true } : { w: 'majority', journal: true },
+    readConcern: topology === 'standalone' ? 'local' : 'majority',
   };
 }

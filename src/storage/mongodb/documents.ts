@@ -7,10 +7,12 @@ export const collectionNames = {
   logs: 'logs',
   treeNodes: 'tree_nodes',
   checkpoints: 'checkpoints',
-  counters: 'counters',
-  writers: 'writers',
+  batches: 'batches',
   integrated: 'integrated',
 } as const;
+
+/** Collections of the layout before the batch claim; a database holding them is not opened (see schema.ts). */
+export const formerCollectionNames = ['counters', 'writers'] as const;
 
 export interface EventDoc {
   _id?: ObjectId;
@@ -32,27 +34,58 @@ export interface EventDoc {
    * without partial indexes (which FerretDB lacks) and stays legal on a collection sharded by sourceAppId.
    */
   idempotencySlot: string | number;
+  /** g * POS_PER_BATCH + the event's index in its batch (see BatchDoc). */
   pos: number;
-  /** Random per appendEvents call: lets a failed call remove exactly its own documents. */
-  writeToken: string;
+}
+
+/** Commit positions per batch: pos = g * POS_PER_BATCH + index, so pos grows with g and is unique. */
+export const POS_PER_BATCH = 65_536;
+
+/** One log's part of a batch. */
+export interface BatchLogDoc {
+  app: string;
+  firstSeq: number;
+  count: number;
+  /** Leaf hash of the log's last event in this batch: the log's head once the batch is committed. */
+  headHash: string;
+  /** receivedAt of the log's first event when firstSeq is 0, else null. */
+  createdAt: number | null;
 }
 
 /**
- * Per-log commit record. `size` is the log's committed size: an append commits by raising it (fenced
- * by `fence`, the log's current sequencer-lease fence); events at seq >= size are not committed yet,
- * or never will be. getLogHead checks the head against the events.
- *
- * Only the log's current writer updates this document, and nothing else lives in it: FerretDB's
- * updates are read-modify-write, so two writers of one document can undo each other's fields.
+ * One committed append: the arbiter of who wrote which positions. `_id` is g, the global commit
+ * number; the one insert that wins an `_id` commits its batch, every other writer's insert of that
+ * `_id` fails on the unique `_id`. g is contiguous: a writer inserts only at the largest g it has
+ * read, plus one. Nothing ever updates a batch but the removal of `pending`, nothing deletes one.
+ */
+export interface BatchDoc {
+  _id: number;
+  /** Random per appendEvents call: tells a writer whose insert had an unknown outcome that it won. */
+  token: string;
+  logs: BatchLogDoc[];
+  /** The logs of `logs`, for "batches touching log L after g" (multikey, not unique). */
+  apps: string[];
+  /** The events as they are derived into `events`, without pos (it follows from g and the index). */
+  events: Array<Omit<EventDoc, '_id' | 'pos'>>;
+  /** Set until the batch's events and log hints are derived; anyone may derive it. */
+  pending?: true;
+  /** A placeholder that settled an append of unknown outcome as not committed: no logs, no events. */
+  void?: true;
+}
+
+/**
+ * A hint of a log's head: (size, headHash) as they were once batch `g` committed. Written by
+ * derivation only, and only ever to a state that was true at its `g`, so a lost update (FerretDB
+ * updates are read-modify-write) leaves it older, never wrong; readers go forward from `g` through
+ * the batches. It exists once the log's first batch is derived.
  */
 export interface LogDoc {
   _id: string;
   size: number;
   headHash: string;
-  /** Fence of the log's sequencer-lease turn whose appends may commit now. */
-  fence?: number;
-  /** receivedAt of seq 0, null while the log has no event. */
-  createdAt: number | null;
+  g: number;
+  /** receivedAt of seq 0. */
+  createdAt: number;
 }
 
 /** How far a log's tree nodes are stored; written only by the publisher (see LogDoc for why apart). */
@@ -71,26 +104,10 @@ export interface CheckpointDoc extends StoredCheckpoint {
   _id?: ObjectId;
 }
 
-export interface CounterDoc {
-  _id: string;
-  value: number;
-}
-
-/**
- * One per storage instance that appends. While `low` is set, the writer may still insert and commit
- * events at pos >= low, so readers of committed events stop below it.
- */
-export interface WriterDoc {
-  _id: string;
-  low: number | null;
-  /** Epoch ms; an expired writer is presumed dead and no longer holds readers back. */
-  expiresAt: number;
-}
-
-export const eventProjection = { _id: 0, writeToken: 0 } as const;
+export const eventProjection = { _id: 0 } as const;
 export const checkpointProjection = { _id: 0 } as const;
 
-export function toEventDoc(e: NewEvent, pos: number, writeToken: string): EventDoc {
+export function toEventDoc(e: NewEvent, pos: number): EventDoc {
   return {
     sourceAppId: e.sourceAppId,
     seq: e.seq,
@@ -102,11 +119,10 @@ export function toEventDoc(e: NewEvent, pos: number, writeToken: string): EventD
     hash: e.hash,
     idempotencySlot: e.idempotencyKey ?? e.seq,
     pos,
-    writeToken,
   };
 }
 
-export function fromEventDoc(d: Omit<EventDoc, '_id' | 'writeToken'>): StoredEvent {
+export function fromEventDoc(d: Omit<EventDoc, '_id'>): StoredEvent {
   return {
     sourceAppId: d.sourceAppId,
     seq: d.seq,

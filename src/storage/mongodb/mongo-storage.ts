@@ -1,23 +1,28 @@
-// The MongoDB engine. No transactions (FerretDB has none, and one log's writes never need them):
-// appends are all-or-nothing by undoing their own documents, found by a per-call write token.
+// The MongoDB engine. Safety rests on one atomic operation: inserting a document with a unique
+// `_id`. No transactions, no read-modify-write update decides anything, no clock is compared.
 //
-// An append inserts its events, then commits each log by raising the log's committed size in its
-// `logs` document (fenced by the log's sequencer-lease turn where processes share the database).
-// Commit positions (pos) come from one counter; each writer announces in `writers` the lowest pos
-// it may still commit, and readers of committed events (subscriptions, tailing) stop below every
-// live writer's announcement, so they never pass a pos that may still commit. Writers to different
-// logs thus never wait for each other.
+// An append is one insert into `batches` with `_id` = g, the global commit number: the insert that
+// wins g has committed its whole batch; a writer that loses it (duplicate key) reads the batches it
+// missed and, if none of them touched its logs, tries g + 1. A writer only ever inserts at the
+// largest g it has read, plus one, so g has no gaps and a reader that has seen g has seen every
+// batch below it. Each log's events must start at the log's head as of that g, so no two batches
+// ever take one position of a log.
+//
+// From a committed batch, per-event documents (`events`, for queries) and a head hint per log
+// (`logs`) are derived by idempotent inserts and hint updates, then its `pending` flag is removed.
+// A writer that dies in between leaves the batch pending; any reader that needs completeness
+// derives pending batches first. Nothing ever deletes or rewrites an event or a batch.
 import { randomBytes } from 'node:crypto';
-import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
 import {
   AppendConflictError,
+  AppendOutcomeUnknownError,
+  appendBytes,
   type EventFilter,
   type EventQuery,
   type LogHead,
   type LogStorage,
-  type CommitTurn,
   type Coordination,
-  TurnLostError,
   type NewEvent,
   type NodeId,
   type StoredCheckpoint,
@@ -25,7 +30,6 @@ import {
   type TreeNode,
   storedEvent,
 } from '../types.js';
-import { CommitPositions } from './commit-positions.js';
 import { detectDeployment, type Deployment } from './deployment.js';
 import {
   binaryToBytes,
@@ -37,89 +41,111 @@ import {
   fromEventDoc,
   hexToBytes,
   nodeKey,
+  POS_PER_BATCH,
   toEventDoc,
+  type BatchDoc,
+  type BatchLogDoc,
   type CheckpointDoc,
-  type CounterDoc,
   type EventDoc,
   type IntegratedDoc,
   type LogDoc,
   type TreeNodeDoc,
-  type WriterDoc,
 } from './documents.js';
 import { committedPlan, eventQueryPlan } from './event-query.js';
 import { MongoLeaseStore } from './leases.js';
-import { ensureSchema } from './schema.js';
+import { ensureSchema, refuseFormerLayout } from './schema.js';
 import { MongoApiKeyStore } from './api-key-store.js';
+
+/** Test-only: where a test holds an append to stage a pause or a crash. */
+export interface MongoStorageHooks {
+  /** Before each insert of a batch at `g`. */
+  beforeClaim?: (g: number) => Promise<void>;
+  /** After the batch at `g` won its insert, before anything is derived from it; throwing stops the append there. */
+  afterClaim?: (g: number) => Promise<void>;
+}
 
 export interface MongoStorageOptions {
   uri: string;
   dbName: string;
-  /** How long a writer's announcement holds readers back if the writer goes silent (default 10 s). */
-  writerTtlMs?: number;
-  now?: () => number;
+  /** The byte budget of one append (appendBytes of its events); default DEFAULT_MAX_APPEND_BYTES. */
+  maxAppendBytes?: number;
+  hooks?: MongoStorageHooks;
 }
 
 const ZERO_HASH = '0'.repeat(64);
-const DEFAULT_WRITER_TTL_MS = 10_000;
-/** Announcements of writers dead this long are deleted at start. */
-const FORGET_WRITERS_MS = 3_600_000;
-/** Retries when a non-atomic counter (FerretDB) hands out a pos twice; never reached on MongoDB. */
-const MAX_POS_RETRIES = 20;
+/** A batch is one BSON document (16 MiB at most): its events' text stays well below that. */
+export const DEFAULT_MAX_APPEND_BYTES = 12 * 1024 * 1024;
+/** Events per batch at most: their index within the batch must fit below POS_PER_BATCH. */
+export const MAX_EVENTS_PER_BATCH = 10_000;
+/** Attempts to settle an append of unknown outcome, with backoff between them. */
+const RESOLVE_ATTEMPTS = 5;
 
 const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
+/** An insertMany whose every failure was a duplicate key: the documents were there already. */
+const onlyDuplicates = (err: unknown) =>
+  err instanceof MongoBulkWriteError &&
+  (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).every((w) => w.code === 11000) &&
+  !err.writeConcernError;
 
 interface LogBatch {
   sourceAppId: string;
   events: NewEvent[];
 }
 
+/** A log's head as of batch `asOf`: every batch up to it is accounted for. */
+interface KnownHead {
+  size: number;
+  headHash: string;
+  createdAt: number | null;
+  asOf: number;
+}
+
 export class MongoStorage implements LogStorage {
   private readonly client: MongoClient;
   private readonly db: Db;
   readonly apiKeys: MongoApiKeyStore;
+  readonly maxAppendBytes: number;
   private deployment: Deployment | null = null;
-  /** Appends of this store run one at a time; `pending` counts those queued or running. */
+  /** Appends of this store run one at a time. */
   private appendQueue: Promise<unknown> = Promise.resolve();
-  private pending = 0;
-  /** This store as a writer: its announcement document, and what it last announced. */
-  private readonly writerId = randomBytes(12).toString('hex');
-  private readonly writerTtlMs: number;
-  private readonly now: () => number;
-  /** No pos this writer allocates from now on is below this. */
-  private lowBound = 1;
-  private announcedLow: number | null = null;
-  private announcedUntil = 0;
-  /** Keeps an announcement alive through a long append, so the TTL (how long a dead writer holds readers back) stays short. */
-  private heartbeat: NodeJS.Timeout | null = null;
+  /** The largest g read: every batch up to it exists. */
+  private knownMax = 0;
+  /** Every batch up to it is derived. */
+  private derivedThrough = 0;
+  /** Heads of the logs this store has looked at, each correct as of its own `asOf`. */
+  private readonly heads = new Map<string, KnownHead>();
+  private readonly hooks: MongoStorageHooks;
 
   constructor(private readonly options: MongoStorageOptions) {
     this.client = new MongoClient(options.uri);
     this.db = this.client.db(options.dbName);
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.writeConcern());
-    this.writerTtlMs = options.writerTtlMs ?? DEFAULT_WRITER_TTL_MS;
-    this.now = options.now ?? Date.now;
+    this.maxAppendBytes = options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES;
+    this.hooks = options.hooks ?? {};
   }
 
+  private collection<T extends object>(name: string): Collection<T> {
+    if (!this.deployment) throw new Error('MongoStorage used before init()');
+    const { writeConcern, readConcern } = this.deployment;
+    return this.db.collection<T>(name, { writeConcern, readConcern: { level: readConcern } });
+  }
   private get events(): Collection<EventDoc> {
-    return this.db.collection<EventDoc>(C.events, { writeConcern: this.writeConcern() });
+    return this.collection<EventDoc>(C.events);
+  }
+  private get batches(): Collection<BatchDoc> {
+    return this.collection<BatchDoc>(C.batches);
   }
   private get logs(): Collection<LogDoc> {
-    return this.db.collection<LogDoc>(C.logs, { writeConcern: this.writeConcern() });
+    return this.collection<LogDoc>(C.logs);
   }
   private get treeNodes(): Collection<TreeNodeDoc> {
-    return this.db.collection<TreeNodeDoc>(C.treeNodes, { writeConcern: this.writeConcern() });
+    return this.collection<TreeNodeDoc>(C.treeNodes);
   }
   private get checkpoints(): Collection<CheckpointDoc> {
-    return this.db.collection<CheckpointDoc>(C.checkpoints, { writeConcern: this.writeConcern() });
+    return this.collection<CheckpointDoc>(C.checkpoints);
   }
   private get integrated(): Collection<IntegratedDoc> {
-    return this.db.collection<IntegratedDoc>(C.integrated, { writeConcern: this.writeConcern() });
-  }
-  private get writers(): Collection<WriterDoc> {
-    return this.db.collection<WriterDoc>(C.writers, { writeConcern: this.writeConcern() });
-  }
-  private get positions(): CommitPositions {
-    return new CommitPositions(this.db.collection<CounterDoc>(C.counters, { writeConcern: this.writeConcern() }), this.events);
+    return this.collection<IntegratedDoc>(C.integrated);
   }
 
   private writeConcern() {
@@ -130,79 +156,23 @@ export class MongoStorage implements LogStorage {
   async init(): Promise<void> {
     await this.client.connect();
     this.deployment ??= await detectDeployment(this.db);
+    await refuseFormerLayout(this.db);
     await ensureSchema(this.db, this.deployment);
     await this.apiKeys.init();
     await MongoLeaseStore.ensureIndexes(this.db);
-    await this.positions.catchUp();
-    this.lowBound = (await this.positions.current()) + 1;
-    await this.writers.deleteMany({ expiresAt: { $lt: this.now() - FORGET_WRITERS_MS } });
-    if (this.writerTtlMs >= 1000 && !this.heartbeat) {
-      this.heartbeat = setInterval(() => void this.renewAnnouncement().catch(() => undefined), this.writerTtlMs / 4);
-      this.heartbeat.unref();
-    }
+    // Whatever a writer that died after its claim left pending is derived before anything is read.
+    await this.deriveThrough(await this.readTop());
     this.coordination = {
       leases: new MongoLeaseStore(this.db, this.writeConcern()),
-      beginLogTurn: (sourceAppId, fence) => this.beginLogTurn(sourceAppId, fence),
       claimVerifierKey: (key) => this.claimVerifierKey(key),
-      watchCommits: (onCommit, onError) => this.watchCommits(onCommit, onError),
     };
   }
 
-  /** Several API processes may share this database; they coordinate through leases. */
+  /** Several API processes may share this database; they coordinate through leases (for throughput only). */
   coordination?: Coordination;
 
-  /**
-   * The commit horizon: the highest pos allocated, but below every live writer's announcement. The
-   * counter is read before the announcements: a writer announces before it allocates, so a pos
-   * counted here is either covered by an announcement read next, or its append has finished.
-   */
-  private async horizon(): Promise<number> {
-    const top = await this.positions.current();
-    const live = await this.writers
-      .find({ low: { $ne: null }, expiresAt: { $gt: this.now() } }, { projection: { _id: 0, low: 1 } })
-      .toArray();
-    return live.reduce((h, w) => Math.min(h, w.low! - 1), top);
-  }
-
-  /** Tell readers the lowest pos this writer may still commit (null: none, it is idle). */
-  private async announce(low: number | null): Promise<void> {
-    const until = this.now() + this.writerTtlMs;
-    await this.writers.updateOne({ _id: this.writerId }, { $set: { low, expiresAt: until } }, { upsert: true });
-    this.announcedLow = low;
-    this.announcedUntil = until;
-  }
-
-  /** A writer commits only with this much of its announcement left, so readers never give up on it first. */
-  private get writerSafetyMs(): number {
-    return this.writerTtlMs / 2;
-  }
-
-  /**
-   * While an append runs. Touches only expiresAt; on FerretDB (read-modify-write) it can still restore
-   * a `low` that a concurrent announce just changed, which only holds readers back longer, never less.
-   */
-  private async renewAnnouncement(): Promise<void> {
-    if (this.announcedLow === null) return;
-    // Never revive a lapsed announcement (after a pause): readers may already have passed it, so the
-    // append in flight must fail its check before commit instead.
-    if (this.now() > this.announcedUntil - this.writerSafetyMs) return;
-    const until = this.now() + this.writerTtlMs;
-    const { matchedCount } = await this.writers.updateOne({ _id: this.writerId, low: { $ne: null } }, { $set: { expiresAt: until } });
-    if (matchedCount === 1 && this.announcedLow !== null) this.announcedUntil = Math.max(this.announcedUntil, until);
-  }
-
-  /** Change streams exist only on replica sets and sharded clusters; FerretDB reports standalone. */
-  private watchCommits(onCommit: () => void, onError: (err: unknown) => void): (() => Promise<void>) | null {
-    if (this.deployment?.topology === 'standalone') return null;
-    // The horizon moves when a writer's announcement does: that is when new commits become readable.
-    const stream = this.writers.watch();
-    stream.on('change', () => onCommit());
-    stream.on('error', onError);
-    return () => stream.close();
-  }
-
   private async claimVerifierKey(verifierKey: string): Promise<string> {
-    const meta = this.db.collection<{ _id: string; value: string }>('meta', { writeConcern: this.writeConcern() });
+    const meta = this.collection<{ _id: string; value: string }>('meta');
     try {
       await meta.insertOne({ _id: 'verifierKey', value: verifierKey });
       return verifierKey;
@@ -213,134 +183,280 @@ export class MongoStorage implements LogStorage {
     return doc!.value;
   }
 
-  private async beginLogTurn(sourceAppId: string, fence: number): Promise<number> {
-    await this.ensureLogDoc(sourceAppId);
-    await this.logs.updateOne({ _id: sourceAppId }, { $max: { fence } });
-    const doc = await this.logs.findOne({ _id: sourceAppId }, { projection: { size: 1 } });
-    const { deletedCount } = await this.events.deleteMany({ sourceAppId, seq: { $gte: doc?.size ?? 0 } });
-    return deletedCount;
-  }
-
   /** How the store is deployed, known after init(); for logs and diagnostics. */
   get topology(): Deployment['topology'] | null {
     return this.deployment?.topology ?? null;
   }
 
   async close(): Promise<void> {
-    if (this.heartbeat) clearInterval(this.heartbeat);
     await this.client.close();
+  }
+
+  // --- the batch log ------------------------------------------------------------------------
+
+  /** The largest g committed (0 when none); raises knownMax to it. */
+  private async readTop(): Promise<number> {
+    const top = await this.batches.find({}, { projection: { _id: 1 }, sort: { _id: -1 }, limit: 1 }).next();
+    const g = top?._id ?? 0;
+    if (g > this.knownMax) this.knownMax = g;
+    return g;
+  }
+
+  /** Derive every pending batch up to `g` (which exists), so every event committed up to it is readable. */
+  private async deriveThrough(g: number): Promise<void> {
+    const from = this.derivedThrough;
+    if (from >= g) return;
+    const pending = await this.batches.find({ _id: { $gt: from, $lte: g }, pending: true }, { sort: { _id: 1 } }).toArray();
+    await Promise.all(pending.map((b) => this.derive(b)));
+    if (g > this.derivedThrough) this.derivedThrough = g;
+  }
+
+  /** Everything committed before this call is readable afterwards; returns the largest g it covers. */
+  private async ensureDerived(): Promise<number> {
+    const g = await this.readTop();
+    await this.deriveThrough(g);
+    return g;
+  }
+
+  /**
+   * Insert a committed batch's events (each at its deterministic position, so a second insert fails
+   * on the unique indexes and is ignored), advance its logs' hints, then clear `pending`.
+   */
+  private async derive(batch: BatchDoc): Promise<void> {
+    if (batch.void || batch.events.length === 0) return;
+    const g = batch._id;
+    const docs: EventDoc[] = batch.events.map((e, i) => ({ ...e, pos: g * POS_PER_BATCH + i }));
+    try {
+      await this.events.insertMany(docs, { ordered: false });
+    } catch (err) {
+      if (!onlyDuplicates(err)) throw err;
+    }
+    await Promise.all(batch.logs.map((l) => this.advanceHint(l, g)));
+    await this.batches.updateOne({ _id: g }, { $unset: { pending: '' } });
+  }
+
+  /** Move a log's hint forward to its head after batch g; a hint never moves back (but may stay behind). */
+  private async advanceHint(l: BatchLogDoc, g: number): Promise<void> {
+    const size = l.firstSeq + l.count;
+    if (l.firstSeq === 0) {
+      try {
+        await this.logs.insertOne({ _id: l.app, size, headHash: l.headHash, g, createdAt: l.createdAt! });
+        return;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err; // derived before: the update below is a no-op or moves it on
+      }
+    }
+    await this.logs.updateOne({ _id: l.app, g: { $lt: g } }, { $set: { size, headHash: l.headHash, g } });
+  }
+
+  /** Apply a batch (read in g order, with nothing missed since `asOf`) to a known head. */
+  private static applyBatch(head: KnownHead, app: string, batch: Pick<BatchDoc, '_id' | 'logs'>): void {
+    const part = batch.logs.find((l) => l.app === app);
+    if (part) {
+      head.size = part.firstSeq + part.count;
+      head.headHash = part.headHash;
+      if (part.firstSeq === 0) head.createdAt = part.createdAt;
+    }
+    head.asOf = batch._id;
+  }
+
+  /**
+   * The head of a log as of batch `upTo` (which exists) or later: from what is known, else its hint,
+   * then forward through the batches that touch it.
+   */
+  private async headAsOf(app: string, upTo: number): Promise<KnownHead> {
+    let head = this.heads.get(app);
+    if (!head) {
+      const hint = await this.logs.findOne({ _id: app });
+      head = hint
+        ? { size: hint.size, headHash: hint.headHash, createdAt: hint.createdAt, asOf: hint.g }
+        : { size: 0, headHash: ZERO_HASH, createdAt: null, asOf: 0 };
+    }
+    if (head.asOf < upTo) {
+      const from = head.asOf;
+      const later = await this.batches
+        .find({ _id: { $gt: from, $lte: upTo }, apps: app }, { projection: { _id: 1, logs: 1 }, sort: { _id: 1 } })
+        .toArray();
+      const next = { ...head };
+      for (const b of later) MongoStorage.applyBatch(next, app, b);
+      next.asOf = upTo;
+      head = next;
+      this.remember(app, head);
+    }
+    return head;
+  }
+
+  /** Keep the newest knowledge of a head (concurrent readers may bring older news). */
+  private remember(app: string, head: KnownHead): void {
+    const known = this.heads.get(app);
+    if (!known || known.asOf <= head.asOf) this.heads.set(app, head);
+  }
+
+  /**
+   * Read the batches after knownMax, in g order: knownMax moves to the last, and the known heads
+   * that were current as of knownMax move with it.
+   */
+  private async catchUp(): Promise<void> {
+    const from = this.knownMax;
+    const missed = await this.batches
+      .find({ _id: { $gt: from } }, { projection: { _id: 1, logs: 1 }, sort: { _id: 1 } })
+      .toArray();
+    if (missed.length === 0) return;
+    const to = missed.at(-1)!._id;
+    for (const [app, head] of this.heads) {
+      if (head.asOf !== from) continue;
+      const next = { ...head };
+      for (const b of missed) MongoStorage.applyBatch(next, app, b);
+      next.asOf = to;
+      this.heads.set(app, next);
+    }
+    if (to > this.knownMax) this.knownMax = to;
   }
 
   // --- sequencing -------------------------------------------------------------------------
 
-  appendEvents(events: NewEvent[], turn?: CommitTurn): Promise<StoredEvent[]> {
+  appendEvents(events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
     let batches: LogBatch[];
     try {
+      if (events.length > MAX_EVENTS_PER_BATCH) {
+        throw new RangeError(`one append holds at most ${MAX_EVENTS_PER_BATCH} events on MongoDB, not ${events.length}`);
+      }
       batches = groupByLog(events);
+      const bytes = events.reduce((n, e) => n + appendBytes({ ...e, payloadText: e.payloadText ?? JSON.stringify(e.payload) }), 0);
+      if (bytes > this.maxAppendBytes) {
+        throw new RangeError(`one append holds at most ${this.maxAppendBytes} bytes of events on MongoDB, not ${bytes}`);
+      }
     } catch (err) {
       return Promise.reject(err);
     }
-    this.pending++;
-    const run = this.appendQueue.then(() => this.appendSerialized(events, batches, turn));
+    const run = this.appendQueue.then(() => this.appendSerialized(events, batches));
     this.appendQueue = run.catch(() => undefined);
     return run;
   }
 
-  private async appendSerialized(events: NewEvent[], batches: LogBatch[], turn?: CommitTurn): Promise<StoredEvent[]> {
-    try {
-      // One round trip for all three: the announcement must be in before positions are allocated.
-      await Promise.all([
-        this.announcedLow === null ? this.announce(this.lowBound) : undefined,
-        this.checkAppendable(batches),
-        turn ? undefined : this.ensureLogDocs(batches), // a turn's beginLogTurn made them
-      ]);
-      for (let attempt = 0; ; attempt++) {
-        const first = await this.positions.allocate(events.length);
-        // A non-atomic counter (FerretDB) can hand out a pos below an earlier one: announce it first.
-        if (first < this.announcedLow!) await this.announce(first);
-        this.lowBound = Math.max(this.lowBound, first + events.length);
-        const writeToken = randomBytes(12).toString('hex');
-        const docs = events.map((e, i) => toEventDoc(e, first + i, writeToken));
-        try {
-          await this.events.insertMany(docs, { ordered: true });
-        } catch (err) {
-          await this.undo(batches, writeToken);
-          if (!isDuplicateKey(err)) throw err;
-          // A committed event or key took our place since the check, or a dead writer left events
-          // there (the turn's tidy removes them), else the pos was handed out twice.
-          await this.checkAppendable(batches);
-          if (await this.othersUncommitted(batches)) {
-            throw new AppendConflictError('uncommitted events of another writer hold these positions', 'position');
-          }
-          if (attempt >= MAX_POS_RETRIES) {
-            throw new AppendConflictError(`positions stayed taken after ${attempt + 1} attempts`, 'position');
-          }
-          await this.positions.catchUp();
-          continue;
-        }
-        if (this.now() > this.announcedUntil - this.writerSafetyMs) {
-          // Readers are about to presume this writer dead and pass its positions: do not commit now.
-          await this.undo(batches, writeToken);
-          throw new TurnLostError('this writer stalled past its announcement; nothing was committed');
-        }
-        await this.commitLogs(batches, writeToken, turn);
-        return events.map((e, i) => storedEvent(e, first + i));
-      }
-    } finally {
-      // After the commit, never before: raise the announcement past this append, or withdraw it when idle.
-      this.pending--;
-      await this.announce(this.pending > 0 ? this.lowBound : null).catch(() => undefined);
-    }
-  }
-
-  /** Commit each log by raising its committed size from where the append started (fenced by the turn). */
-  private async commitLogs(batches: LogBatch[], writeToken: string, turn?: CommitTurn): Promise<void> {
-    const committed = await Promise.all(
-      batches.map(async ({ sourceAppId, events }) => {
-        const first = events[0]!;
-        const last = events.at(-1)!;
-        const fence = turn?.fences.get(sourceAppId);
-        if (turn && fence === undefined) throw new Error(`the turn holds no fence for log ${sourceAppId}`);
-        const { matchedCount } = await this.logs.updateOne(
-          { _id: sourceAppId, size: first.seq, ...(turn ? { fence } : {}) },
-          { $set: { size: last.seq + 1, headHash: last.hash, ...(first.seq === 0 ? { createdAt: first.receivedAt } : {}) } },
-        );
-        return matchedCount === 1;
+  private async appendSerialized(events: NewEvent[], batches: LogBatch[]): Promise<StoredEvent[]> {
+    const token = randomBytes(12).toString('hex');
+    const batch: Omit<BatchDoc, '_id'> = {
+      token,
+      logs: batches.map(({ sourceAppId, events: es }) => ({
+        app: sourceAppId,
+        firstSeq: es[0]!.seq,
+        count: es.length,
+        headHash: es.at(-1)!.hash,
+        createdAt: es[0]!.seq === 0 ? es[0]!.receivedAt : null,
+      })),
+      apps: batches.map((b) => b.sourceAppId),
+      events: events.map((e) => {
+        const { pos: _pos, ...doc } = toEventDoc(e, 0);
+        return doc;
       }),
-    );
-    const failed = batches.filter((_, i) => !committed[i]);
-    if (failed.length === 0) return;
-    await this.undo(failed, writeToken);
-    const names = (bs: LogBatch[]) => bs.map((b) => b.sourceAppId).join(', ');
-    if (failed.length < batches.length) {
-      // Only if a turn was taken over between two logs' commits: the committed logs stay committed.
-      throw new Error(`append committed to ${names(batches.filter((_, i) => committed[i]))} but not to ${names(failed)}`);
+      pending: true,
+    };
+    for (let attempt = 0; ; attempt++) {
+      // Reads may raise knownMax at any time: check against the heads as of one g, and claim the next.
+      const upTo = this.knownMax;
+      await this.checkAppendable(batches, upTo, attempt === 0);
+      const g = upTo + 1;
+      await this.hooks.beforeClaim?.(g);
+      if (!(await this.claim({ _id: g, ...batch }))) {
+        // Another writer committed at g: catch up and check again (a moved log of ours is a conflict).
+        await this.catchUp();
+        continue;
+      }
+      if (g > this.knownMax) this.knownMax = g;
+      for (const part of batch.logs) {
+        const known = this.heads.get(part.app);
+        this.remember(part.app, {
+          size: part.firstSeq + part.count,
+          headHash: part.headHash,
+          createdAt: part.firstSeq === 0 ? part.createdAt : (known?.createdAt ?? null),
+          asOf: g,
+        });
+      }
+      await this.hooks.afterClaim?.(g);
+      try {
+        await this.derive({ _id: g, ...batch });
+        if (this.derivedThrough === g - 1) this.derivedThrough = g;
+      } catch {
+        // Committed all the same (the claim decided it): the batch stays pending, and every reader
+        // that needs its events derives it first.
+      }
+      return events.map((e, i) => storedEvent(e, g * POS_PER_BATCH + i));
     }
-    if (turn) throw new TurnLostError(`the turn of ${names(failed)} was taken over before this append committed`);
-    throw new AppendConflictError(`log ${failed[0]!.sourceAppId} moved before this append committed`, 'position');
   }
 
-  /** Whether events of another writer sit at or beyond the positions these batches start at. */
-  private async othersUncommitted(batches: LogBatch[]): Promise<boolean> {
-    const found = await this.events.findOne(
-      { $or: batches.map(({ sourceAppId, events }) => ({ sourceAppId, seq: { $gte: events[0]!.seq } })) },
-      { projection: { _id: 1 } },
-    );
-    return found !== null;
-  }
-
-  /** Throws AppendConflictError unless each log's events start at its committed size and no key is taken. */
-  private async checkAppendable(batches: LogBatch[]): Promise<void> {
-    const sizes = await this.committedSizes(batches.map((b) => b.sourceAppId));
-    await Promise.all(
-      batches.map(async ({ sourceAppId, events }) => {
-        const size = sizes.get(sourceAppId) ?? 0;
-        if (events[0]!.seq !== size) {
-          throw new AppendConflictError(`log ${sourceAppId} is at size ${size}, not ${events[0]!.seq}`, 'position');
+  /**
+   * Insert the batch at its g. True if it won; false if another batch holds g. If the insert's
+   * outcome is unknown (a network error, a timeout), it is settled by a race for the same g: a void
+   * batch that wins proves ours never will; one that loses finds the winner's token.
+   */
+  private async claim(batch: BatchDoc): Promise<boolean> {
+    let failure: unknown;
+    try {
+      await this.batches.insertOne(batch);
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return this.wonBy(batch);
+      failure = err;
+    }
+    for (let attempt = 0; attempt < RESOLVE_ATTEMPTS; attempt++) {
+      try {
+        await this.batches.insertOne({ _id: batch._id, token: 'void', logs: [], apps: [], events: [], void: true });
+        // The void took g: our insert did not commit, and never will. Nothing was written.
+        this.knownMax = Math.max(this.knownMax, batch._id);
+        throw failure;
+      } catch (err) {
+        if (err === failure) throw err;
+        if (isDuplicateKey(err)) {
+          try {
+            return await this.wonBy(batch);
+          } catch {
+            // could not read who won: try again
+          }
         }
+      }
+      await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+    }
+    throw new AppendOutcomeUnknownError(
+      `the append at commit ${batch._id} may or may not have committed (${failure instanceof Error ? failure.message : String(failure)}); ` +
+        'retry it with the same idempotency keys',
+      { cause: failure },
+    );
+  }
+
+  /** Whether the batch at `batch._id` is ours (by its token); false when another writer's or void. */
+  private async wonBy(batch: BatchDoc): Promise<boolean> {
+    const holder = await this.batches.findOne({ _id: batch._id }, { projection: { token: 1 } });
+    if (!holder) throw new Error(`batch ${batch._id} reported taken but not found`);
+    return holder.token === batch.token;
+  }
+
+  /**
+   * Throws AppendConflictError unless each log's events continue its head as of batch `upTo` and
+   * (with `keys`) no idempotency key is taken. Keys need no unique index to be safe: a log's
+   * positions are serialized by the claim, and a batch that touches the log after `upTo` makes the
+   * claim fail and this check refuse the append.
+   */
+  private async checkAppendable(batches: LogBatch[], upTo: number, keys: boolean): Promise<void> {
+    const withKeys = keys ? batches.filter((b) => b.events.some((e) => e.idempotencyKey !== null)) : [];
+    const [heads] = await Promise.all([
+      Promise.all(batches.map((b) => this.headAsOf(b.sourceAppId, upTo))),
+      withKeys.length > 0 ? this.deriveThrough(upTo) : undefined,
+    ]);
+    batches.forEach(({ sourceAppId, events }, i) => {
+      const head = heads[i]!;
+      const first = events[0]!;
+      if (first.seq !== head.size) {
+        throw new AppendConflictError(`log ${sourceAppId} is at size ${head.size}, not ${first.seq}`, 'position');
+      }
+      if (first.prevHash !== '' && first.prevHash !== head.headHash) {
+        throw new AppendConflictError(`log ${sourceAppId}: seq ${first.seq} does not link to the head ${head.headHash}`, 'position');
+      }
+    });
+    await Promise.all(
+      withKeys.map(async ({ sourceAppId, events }) => {
         const keys = events.map((e) => e.idempotencyKey).filter((k): k is string => k !== null);
-        if (keys.length === 0) return;
         const taken = await this.events.findOne(
           { sourceAppId, idempotencySlot: { $in: keys } },
           { projection: { _id: 0, idempotencySlot: 1 } },
@@ -350,124 +466,103 @@ export class MongoStorage implements LogStorage {
     );
   }
 
-  private async committedSizes(sourceAppIds: string[]): Promise<Map<string, number>> {
-    const docs = await this.logs.find({ _id: { $in: sourceAppIds } }, { projection: { size: 1 } }).toArray();
-    return new Map(docs.map((d) => [d._id, d.size]));
-  }
-
-  /** Removes only this call's documents: another writer's could sit at the same positions. */
-  private async undo(batches: LogBatch[], writeToken: string): Promise<void> {
-    for (const { sourceAppId, events } of batches) {
-      await this.events.deleteMany({ sourceAppId, seq: { $gte: events[0]!.seq }, writeToken });
-    }
-  }
-
-  /** A log document exists before its first event, so listLogHeads can never miss a log. */
-  private async ensureLogDocs(batches: LogBatch[]): Promise<void> {
-    const fresh = batches.filter((b) => b.events[0]!.seq === 0);
-    await Promise.all(fresh.map(({ sourceAppId }) => this.ensureLogDoc(sourceAppId)));
-  }
-
-  /** Inserts, never updates: an upsert would rewrite a document another writer may be updating (FerretDB). */
-  private async ensureLogDoc(sourceAppId: string): Promise<void> {
-    try {
-      await this.logs.insertOne({ _id: sourceAppId, size: 0, headHash: ZERO_HASH, createdAt: null });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err; // it exists
-    }
-  }
-
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {
-    const [doc, integrated] = await Promise.all([
-      this.logs.findOne({ _id: sourceAppId }),
-      this.integrated.findOne({ _id: sourceAppId }),
-    ]);
-    if (!doc || doc.size === 0) return null;
-    const integratedSize = Math.min(integrated?.size ?? 0, doc.size);
-    const head = await this.events.findOne({ sourceAppId, seq: doc.size - 1 }, { projection: { _id: 0, hash: 1 } });
-    if (head && head.hash === doc.headHash && doc.createdAt !== null) {
-      return { sourceAppId, size: doc.size, headHash: doc.headHash, integratedSize, createdAt: doc.createdAt };
+    const [top, integrated] = await Promise.all([this.readTop(), this.integrated.findOne({ _id: sourceAppId })]);
+    const head = await this.headAsOf(sourceAppId, top);
+    if (head.size === 0) return null;
+    let createdAt = head.createdAt;
+    if (createdAt === null) {
+      // Known from batches after its first: the first is derived by now (or here), and with it the hint.
+      await this.deriveThrough(top);
+      const hint = await this.logs.findOne({ _id: sourceAppId }, { projection: { createdAt: 1 } });
+      if (!hint) throw new Error(`log ${sourceAppId} has events but no hint after derivation`);
+      createdAt = hint.createdAt;
+      this.remember(sourceAppId, { ...head, createdAt });
     }
-    return this.deriveHead(sourceAppId, doc, integratedSize);
-  }
-
-  /** The head from the committed events themselves, where the record disagrees with them (damage). */
-  private async deriveHead(sourceAppId: string, doc: LogDoc, integratedSize: number): Promise<LogHead | null> {
-    const [last, first] = await Promise.all([
-      this.events
-        .find({ sourceAppId, seq: { $lt: doc.size } }, { projection: { _id: 0, seq: 1, hash: 1 }, sort: { seq: -1 }, limit: 1 })
-        .next(),
-      this.events.findOne({ sourceAppId, seq: 0 }, { projection: { _id: 0, receivedAt: 1 } }),
-    ]);
-    if (!last || !first) return null;
     return {
       sourceAppId,
-      size: last.seq + 1,
-      headHash: last.hash,
-      integratedSize: Math.min(integratedSize, last.seq + 1),
-      createdAt: first.receivedAt,
+      size: head.size,
+      headHash: head.headHash,
+      integratedSize: Math.min(integrated?.size ?? 0, head.size),
+      createdAt,
     };
   }
 
   async listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]> {
-    const heads: LogHead[] = [];
-    let after = afterSourceAppId;
-    // Summaries of logs whose first append failed have no events; skip them and read on.
-    while (heads.length < limit) {
-      const want = limit - heads.length;
-      const docs = await this.logs
-        .find(after === null ? {} : { _id: { $gt: after } }, { projection: { _id: 1 }, sort: { _id: 1 }, limit: want })
-        .toArray();
-      const found = await Promise.all(docs.map((d) => this.getLogHead(d._id)));
-      for (const h of found) if (h) heads.push(h);
-      if (docs.length < want) break;
-      after = docs.at(-1)!._id;
-    }
-    return heads;
+    if (limit <= 0) return [];
+    // A log's hint exists once its first batch is derived: derive what is pending so none is missed.
+    await this.ensureDerived();
+    const docs = await this.logs
+      .find(afterSourceAppId === null ? {} : { _id: { $gt: afterSourceAppId } }, { projection: { _id: 1 }, sort: { _id: 1 }, limit })
+      .toArray();
+    const heads = await Promise.all(docs.map((d) => this.getLogHead(d._id)));
+    return heads.filter((h): h is LogHead => h !== null);
   }
 
   async findByIdempotencyKeys(sourceAppId: string, keys: string[]): Promise<StoredEvent[]> {
     if (keys.length === 0) return [];
-    const docs = await this.events
-      .find({ sourceAppId, idempotencySlot: { $in: keys } }, { projection: eventProjection, sort: { seq: 1 } })
-      .toArray();
+    const find = () =>
+      this.events.find({ sourceAppId, idempotencySlot: { $in: keys } }, { projection: eventProjection, sort: { seq: 1 } }).toArray();
+    let docs = await find();
+    if (new Set(docs.map((d) => d.idempotencySlot)).size < new Set(keys).size) {
+      // A key not found may be in a batch committed but not derived yet.
+      await this.ensureDerived();
+      docs = await find();
+    }
     return docs.map(fromEventDoc);
   }
 
   // --- reading ----------------------------------------------------------------------------
 
   async getEvent(sourceAppId: string, seq: number): Promise<StoredEvent | null> {
-    const doc = await this.events.findOne({ sourceAppId, seq }, { projection: eventProjection });
+    const find = () => this.events.findOne({ sourceAppId, seq }, { projection: eventProjection });
+    let doc = await find();
+    if (!doc) {
+      await this.ensureDerived();
+      doc = await find();
+    }
     return doc ? fromEventDoc(doc) : null;
   }
 
   async getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]> {
     if (limit <= 0 || start >= end) return [];
-    const docs = await this.events
-      .find({ sourceAppId, seq: { $gte: start, $lt: end } }, { projection: eventProjection, sort: { seq: 1 }, limit })
-      .toArray();
+    const find = () =>
+      this.events.find({ sourceAppId, seq: { $gte: start, $lt: end } }, { projection: eventProjection, sort: { seq: 1 }, limit }).toArray();
+    let docs = await find();
+    if (docs.length < Math.min(limit, end - start)) {
+      await this.ensureDerived();
+      docs = await find();
+    }
     return docs.map(fromEventDoc);
   }
 
   async queryEvents(query: EventQuery): Promise<StoredEvent[]> {
     if (query.limit <= 0) return []; // limit 0 means "no limit" to MongoDB
+    await this.ensureDerived();
     const { filter, sort } = eventQueryPlan(query);
     const docs = await this.events.find(filter, { projection: eventProjection, sort, limit: query.limit }).toArray();
     return docs.map(fromEventDoc);
   }
 
-  async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
-    if (limit <= 0) return [];
-    const plan = committedPlan(afterPos, filter, await this.horizon());
-    const docs = await this.events.find(plan.filter, { projection: eventProjection, sort: plan.sort, limit }).toArray();
-    if (docs.length === 0) return [];
-    // Below the horizon, only a writer presumed dead can have left events past its log's committed size.
-    const sizes = await this.committedSizes([...new Set(docs.map((d) => d.sourceAppId))]);
-    return docs.filter((d) => d.seq < (sizes.get(d.sourceAppId) ?? 0)).map(fromEventDoc);
+  /** Events of batches up to g, and only those: their positions end below the next batch's. */
+  private static lastPosOf(g: number): number {
+    return (g + 1) * POS_PER_BATCH - 1;
   }
 
-  lastPos(): Promise<number> {
-    return this.horizon();
+  async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
+    if (limit <= 0) return [];
+    const g = await this.ensureDerived();
+    const plan = committedPlan(afterPos, filter, MongoStorage.lastPosOf(g));
+    const docs = await this.events.find(plan.filter, { projection: eventProjection, sort: plan.sort, limit }).toArray();
+    return docs.map(fromEventDoc);
+  }
+
+  async lastPos(): Promise<number> {
+    const g = await this.ensureDerived();
+    const last = await this.events
+      .find({ pos: { $lte: MongoStorage.lastPosOf(g) } }, { projection: { _id: 0, pos: 1 }, sort: { pos: -1 }, limit: 1 })
+      .next();
+    return last?.pos ?? 0;
   }
 
   // --- tree -------------------------------------------------------------------------------

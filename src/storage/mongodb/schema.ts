@@ -11,18 +11,42 @@
 //   log always hit one shard anyway (its tail), so splitting a log would buy capacity, not speed.
 // - tree_nodes: { _id: 1 }, ranged; _id starts with the sourceAppId so a log's nodes stay together.
 // - checkpoints: { sourceAppId: 1, treeSize: 1 }, ranged; also their unique key.
-// - logs, integrated, counters and writers stay unsharded: one small document per log, counter or process.
+// - batches stays unsharded (or is sharded hashed on _id by an operator): one document per append,
+//   keyed by g; every writer inserts at the top of it, so a ranged key would put all inserts on one
+//   shard anyway.
+// - logs and integrated stay unsharded: one small document per log.
 import { MongoServerError, type Db, type IndexDescription } from 'mongodb';
 import type { Deployment } from './deployment.js';
-import { collectionNames as C } from './documents.js';
+import { collectionNames as C, formerCollectionNames } from './documents.js';
+
+/**
+ * A database written by a version before the batch claim (events without batches, a pos counter,
+ * writer announcements) is not opened: its positions were decided differently, and its events
+ * cannot be moved into batches without re-hashing them (a leaf includes receivedAt), which would
+ * break every checkpoint already published.
+ */
+export async function refuseFormerLayout(db: Db): Promise<void> {
+  const names = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  const former = formerCollectionNames.filter((n) => names.has(n));
+  const eventsWithoutBatches =
+    names.has(C.events) && !names.has(C.batches) && (await db.collection(C.events).findOne({}, { projection: { _id: 1 } })) !== null;
+  if (former.length > 0 || eventsWithoutBatches) {
+    throw new Error(
+      `MongoDB database "${db.databaseName}" holds chainlog data in the layout of an earlier version ` +
+        `(${former.length > 0 ? `collections ${former.join(', ')}` : 'events without batches'}); this version commits ` +
+        'appends through the `batches` collection and does not open it. Keep serving it with the earlier version, ' +
+        'or start this version on a new database (MONGODB_DB).',
+    );
+  }
+}
 
 export function eventIndexes(sharded: boolean): IndexDescription[] {
   return [
     // No two events can ever take one position.
     { key: { sourceAppId: 1, seq: 1 }, name: 'log_position', unique: true },
     { key: { sourceAppId: 1, idempotencySlot: 1 }, name: 'log_idempotency', unique: true },
-    // Unique pos guards against a non-atomic counter (FerretDB). A sharded collection cannot have it
-    // (not prefixed by the shard key); mongos is real MongoDB, whose $inc is atomic.
+    // pos follows from the batch (g and the index in it), so it is unique by construction; the index
+    // is unique where it can be (a sharded collection only enforces unique keys prefixed by the shard key).
     { key: { pos: 1 }, name: 'commit_position', unique: !sharded },
     // queryEvents, keyset in (timestamp, pos): equality fields, then the sort, whose first field
     // timestamp is also the range (from/to/after).
@@ -35,6 +59,14 @@ export function eventIndexes(sharded: boolean): IndexDescription[] {
     { key: { eventType: 1, pos: 1 }, name: 'type_commit' },
   ];
 }
+
+export const batchIndexes: IndexDescription[] = [
+  // "Which batches touch log L after g": a multikey index, never unique (FerretDB does not enforce
+  // uniqueness across documents of an array field, and nothing relies on it).
+  { key: { apps: 1, _id: 1 }, name: 'log_batches' },
+  // Batches whose events are not derived yet.
+  { key: { pending: 1, _id: 1 }, name: 'pending' },
+];
 
 export const checkpointIndexes: IndexDescription[] = [
   { key: { sourceAppId: 1, treeSize: 1 }, name: 'log_tree_size', unique: true },
@@ -50,8 +82,9 @@ export async function ensureSchema(db: Db, deployment: Deployment): Promise<void
   const sharded = deployment.topology === 'sharded';
   if (sharded) await ensureShardingEnabled(db);
   await ensureIndexes(db, C.events, eventIndexes(sharded));
+  await ensureIndexes(db, C.batches, batchIndexes);
   await ensureIndexes(db, C.checkpoints, checkpointIndexes);
-  // _id indexes of logs, tree_nodes and counters need nothing more.
+  // _id indexes of logs, tree_nodes and integrated need nothing more.
   if (sharded) for (const [name, key] of Object.entries(shardKeys)) await shardCollection(db, name, key);
 }
 
