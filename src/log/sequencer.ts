@@ -14,7 +14,7 @@
 import canonicalize from 'canonicalize';
 import { canonicalJson } from '../core/canonical-json.js';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
-import { AppendConflictError, TurnLostError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
+import { AppendConflictError, appendBytes, TurnLostError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
 import { LogError, type LogErrorDetail } from './errors.js';
 import { soleWriter, type CommitGate } from './commit-gate.js';
 import { eventLeafHash } from './event-leaf.js';
@@ -34,6 +34,8 @@ interface Link {
 
 interface Job {
   requests: AppendRequest[];
+  /** appendBytes of its events, where the engine has a byte budget (storage.maxAppendBytes). */
+  bytes: number;
   resolve: (events: StoredEvent[]) => void;
   reject: (err: unknown) => void;
 }
@@ -87,8 +89,17 @@ export class Sequencer {
   /** Resolves once the events are durably committed; rejects with LogError on conflict. */
   append(requests: AppendRequest[]): Promise<StoredEvent[]> {
     if (requests.length === 0) return Promise.resolve([]);
+    let bytes = 0;
+    const budget = this.storage.maxAppendBytes;
+    if (budget !== undefined) {
+      for (const r of requests) bytes += appendBytes({ ...r, payloadText: (r.payloadText ??= canonicalJson(r.payload)) });
+      if (bytes > budget) {
+        const message = `one request may hold at most ${budget} bytes of events on this storage engine (maxAppendBytes); this one holds ${bytes}`;
+        return Promise.reject(new LogError('PAYLOAD_TOO_LARGE', message, [{ field: 'inputs', message }]));
+      }
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ requests, resolve, reject });
+      this.queue.push({ requests, bytes, resolve, reject });
       this.arrived?.();
       this.arrived = null;
       this.wake();
@@ -252,12 +263,17 @@ export class Sequencer {
     return { ok: true, again: [] };
   }
 
+  /** The next group: at least one job, then as many as fit in MAX_EVENTS_PER_COMMIT and the engine's byte budget. */
   private takeBatch(): Job[] {
+    const budget = this.storage.maxAppendBytes ?? Infinity;
     let count = 0;
+    let bytes = 0;
     let n = 0;
-    while (n < this.queue.length && (n === 0 || count + this.queue[n]!.requests.length <= MAX_EVENTS_PER_COMMIT)) {
-      count += this.queue[n]!.requests.length;
-      n++;
+    for (; n < this.queue.length; n++) {
+      const job = this.queue[n]!;
+      if (n > 0 && (count + job.requests.length > MAX_EVENTS_PER_COMMIT || bytes + job.bytes > budget)) break;
+      count += job.requests.length;
+      bytes += job.bytes;
     }
     return this.queue.splice(0, n);
   }

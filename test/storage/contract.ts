@@ -283,6 +283,56 @@ export function describeStorageContract(engineName: string, open: () => Promise<
         expect((await storage.getLogHead('app-a'))?.size).toBe(3);
       });
 
+      it('of two stores on one database appending at the same position, exactly one wins and the loser wrote nothing', async () => {
+        const other = await harness.reopen();
+        await other.init();
+        try {
+          await storage.appendEvents(newEvents('app-a', 0, 2));
+          for (let round = 0; round < 3; round++) {
+            const at = 2 + round * 3;
+            const batch = (writer: number) => [...newEvents('app-a', at, 3, () => ({ payload: { writer, round } })), newEvent(`app-w${writer}-${round}`, 0)];
+            const results = await Promise.allSettled([storage.appendEvents(batch(1)), other.appendEvents(batch(2))]);
+            const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ writer: i + 1, events: r.value }] : []));
+            const lost = results.flatMap((r, i) => (r.status === 'rejected' ? [{ writer: i + 1, reason: r.reason as unknown }] : []));
+            expect(won).toHaveLength(1);
+            expect(lost).toHaveLength(1);
+            expect(lost[0]!.reason).toBeInstanceOf(AppendConflictError);
+            expect((lost[0]!.reason as AppendConflictError).kind).toBe('position');
+            for (const reader of [storage, other]) {
+              expect(await reader.getEventRange('app-a', at, at + 3, 10)).toEqual(won[0]!.events.slice(0, 3));
+              expect(await reader.getLogHead(`app-w${lost[0]!.writer}-${round}`)).toBeNull();
+              expect((await reader.getLogHead('app-a'))?.size).toBe(at + 3);
+            }
+          }
+          const all = await other.readCommitted(0, {}, 1000);
+          expect(all.filter((e) => e.sourceAppId === 'app-a').map((e) => e.seq)).toEqual([...Array(11).keys()]);
+          expect(all.filter((e) => e.sourceAppId.startsWith('app-w'))).toHaveLength(3);
+        } finally {
+          await other.close();
+        }
+      });
+
+      it('an append planned on a head another store has since moved conflicts, writing nothing, and succeeds re-planned', async () => {
+        const other = await harness.reopen();
+        await other.init();
+        try {
+          await storage.appendEvents(newEvents('app-a', 0, 2));
+          expect((await storage.getLogHead('app-a'))?.size).toBe(2); // this store now knows the head at 2
+          const theirs = await other.appendEvents([...newEvents('app-a', 2, 2), newEvent('app-b', 0)]);
+          await expectConflict(storage.appendEvents([newEvent('app-a', 2, { payload: { stale: true } }), newEvent('app-c', 0)]), 'position');
+          expect(await storage.getEvent('app-a', 2)).toEqual(theirs[0]);
+          expect(await storage.getLogHead('app-c')).toBeNull();
+          // Re-planned on the head as it stands now.
+          expect((await storage.getLogHead('app-a'))?.size).toBe(4);
+          const [mine] = await storage.appendEvents([newEvent('app-a', 4), newEvent('app-c', 0)]);
+          expect(mine!.pos).toBeGreaterThan(theirs.at(-1)!.pos);
+          expect((await other.getLogHead('app-a'))?.size).toBe(5);
+          expect((await other.readCommitted(0, { sourceAppIds: ['app-a'] }, 100)).map((e) => e.seq)).toEqual([0, 1, 2, 3, 4]);
+        } finally {
+          await other.close();
+        }
+      });
+
       it('round-trips payloads exactly', async () => {
         const payload = {
           text: 'héllo wörld 日本語 🚀 e\u0301 \u2028 "quoted" back\\slash\nnewline\ttab \u0000 nul',

@@ -1,20 +1,25 @@
-// What the contract cannot see: several writers on one database, writers that died half-way,
-// a counter that hands out a pos twice (FerretDB's non-atomic $inc), and the schema itself.
-import type { Db } from 'mongodb';
+// What the contract cannot see: several writers on one database, writers that pause or die between
+// their claim and its derivation, appends whose outcome the network hid, and the schema itself.
+// The reproductions of issue 14 (a stale writer deleting events, a paused writer committing behind
+// a reader, followers skipping, uncommitted events visible) are here as regression tests.
+import type { CommandStartedEvent, Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LogError } from '../../src/log/errors.js';
+import { Sequencer } from '../../src/log/sequencer.js';
 import { detectDeployment } from '../../src/storage/mongodb/deployment.js';
-import { collectionNames as C, toEventDoc, type EventDoc } from '../../src/storage/mongodb/documents.js';
-import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
-import { checkpointIndexes, eventIndexes, shardKeys } from '../../src/storage/mongodb/schema.js';
-import { AppendConflictError, TurnLostError, type StoredEvent } from '../../src/storage/types.js';
+import { collectionNames as C, POS_PER_BATCH, toEventDoc, type BatchDoc } from '../../src/storage/mongodb/documents.js';
+import { MongoStorage, type MongoStorageHooks } from '../../src/storage/mongodb/mongo-storage.js';
+import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../src/storage/mongodb/schema.js';
+import { AppendConflictError, AppendOutcomeUnknownError, type NewEvent, type StoredEvent } from '../../src/storage/types.js';
 import { useMongoTestDatabase } from '../support/mongo-test-server.js';
 import { newEvent, newEvents } from './event-fixtures.js';
 
 const mongo = useMongoTestDatabase();
 let db: Db;
 const opened: MongoStorage[] = [];
-async function openStorage(): Promise<MongoStorage> {
-  const s = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
+async function openStorage(opts: { hooks?: MongoStorageHooks; maxAppendBytes?: number; monitor?: boolean } = {}): Promise<MongoStorage> {
+  const uri = opts.monitor ? `${mongo.server.uri}${mongo.server.uri.includes('?') ? '&' : '?'}monitorCommands=true` : mongo.server.uri;
+  const s = new MongoStorage({ uri, dbName: mongo.dbName, ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(opts.maxAppendBytes ? { maxAppendBytes: opts.maxAppendBytes } : {}) });
   opened.push(s);
   await s.init();
   return s;
@@ -23,12 +28,40 @@ beforeEach(() => {
   db = mongo.client.db(mongo.dbName);
 });
 afterEach(async () => {
-  for (const s of opened.splice(0)) await s.close();
+  for (const s of opened.splice(0)) await s.close().catch(() => undefined);
   await db.dropDatabase();
 });
 
+const key = (e: { sourceAppId: string; seq: number }) => `${e.sourceAppId}/${e.seq}`;
+
+/** A batch document as a writer claims it, for a writer that died before deriving anything. */
+function pendingBatch(g: number, events: NewEvent[]): BatchDoc {
+  const apps = [...new Set(events.map((e) => e.sourceAppId))];
+  return {
+    _id: g,
+    token: `dead-${g}`,
+    logs: apps.map((app) => {
+      const mine = events.filter((e) => e.sourceAppId === app);
+      return { app, firstSeq: mine[0]!.seq, count: mine.length, headHash: mine.at(-1)!.hash, createdAt: mine[0]!.seq === 0 ? mine[0]!.receivedAt : null };
+    }),
+    apps,
+    events: events.map((e) => {
+      const { pos: _pos, ...doc } = toEventDoc(e, 0);
+      return doc;
+    }),
+    pending: true,
+  };
+}
+
+/** Resolves the returned promise's `release` side when `open()` is called: a gate a test opens. */
+function latch(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { wait, open };
+}
+
 describe('MongoStorage with several writers on one database', () => {
-  it('of two processes appending at the same positions, exactly one wins each round and the loser removes only its own documents', async () => {
+  it('of two processes appending at the same positions, exactly one wins each round and nothing of the loser exists anywhere', async () => {
     const [a, b] = [await openStorage(), await openStorage()];
     let size = 0;
     for (let round = 0; round < 4; round++) {
@@ -43,53 +76,201 @@ describe('MongoStorage with several writers on one database', () => {
       expect(await a.getEventRange('app-a', size - 30, size, 100)).toEqual(won[0]!.value);
     }
     expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(size);
+    expect(await db.collection(C.batches).countDocuments({})).toBe(4);
     expect((await b.getLogHead('app-a'))?.size).toBe(size);
+  });
+
+  it('writers of different logs both commit when they race for one g: the loser takes the next g', async () => {
+    const [a, b] = [await openStorage(), await openStorage()];
+    const results = await Promise.all([
+      (async () => {
+        const out: StoredEvent[] = [];
+        for (let i = 0; i < 10; i++) out.push(...(await a.appendEvents(newEvents('app-a', i * 5, 5))));
+        return out;
+      })(),
+      (async () => {
+        const out: StoredEvent[] = [];
+        for (let i = 0; i < 10; i++) out.push(...(await b.appendEvents(newEvents('app-b', i * 5, 5))));
+        return out;
+      })(),
+    ]);
+    const all = results.flat();
+    expect(new Set(all.map((e) => e.pos)).size).toBe(100);
+    const gs = (await db.collection<BatchDoc>(C.batches).find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id).sort((x, y) => x - y);
+    expect(gs).toEqual([...Array(20).keys()].map((i) => i + 1)); // contiguous: no g skipped
+    expect((await a.readCommitted(0, {}, 1000)).map(key).sort()).toEqual(all.map(key).sort());
+  });
+
+  it('issue 14 #1: nothing an append does deletes or rewrites an event or a batch, whatever it races with', async () => {
+    const [a, b] = [await openStorage({ monitor: true }), await openStorage({ monitor: true })];
+    const writes: CommandStartedEvent[] = [];
+    for (const s of [a, b]) {
+      (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => {
+        if (['delete', 'update', 'findAndModify'].includes(e.commandName)) writes.push(e);
+      });
+    }
+    // Both append to one log with stale views of it (conflicts), and to logs of their own.
+    await Promise.allSettled(
+      [a, b].map(async (s, w) => {
+        for (let i = 0; i < 8; i++) {
+          const head = (await s.getLogHead('hot'))?.size ?? 0;
+          await s.appendEvents([...newEvents('hot', head, 3, () => ({ payload: { w, i } })), newEvent(`own-${w}`, i)]).catch(() => undefined);
+        }
+      }),
+    );
+    expect(writes.filter((e) => e.commandName === 'delete')).toEqual([]);
+    expect(writes.filter((e) => e.commandName === 'findAndModify')).toEqual([]);
+    for (const e of writes) {
+      const coll = e.command.update as string;
+      expect([C.batches, C.logs]).toContain(coll);
+      if (coll === C.batches) for (const u of e.command.updates as Array<{ u: unknown }>) expect(u.u).toEqual({ $unset: { pending: '' } });
+    }
+    const hot = await a.getEventRange('hot', 0, 1000, 1000);
+    expect(hot.map((e) => e.seq)).toEqual([...Array(hot.length).keys()]);
+    expect(await db.collection(C.events).countDocuments({ sourceAppId: 'hot' })).toBe(hot.length);
+  });
+
+  it('issue 14 #4: a writer paused before its claim cannot commit behind a reader that moved on', async () => {
+    const paused = latch();
+    const reached = latch();
+    const a = await openStorage({
+      hooks: {
+        beforeClaim: async () => {
+          reached.open();
+          await paused.wait;
+        },
+      },
+    });
+    const [b, reader] = [await openStorage(), await openStorage()];
+    await b.appendEvents(newEvents('app-b', 0, 2));
+    const late = a.appendEvents(newEvents('app-a', 0, 3)); // planned at g 2, then paused
+    await reached.wait;
+    await b.appendEvents(newEvents('app-b', 2, 2)); // commits at g 2
+    const seen = await reader.readCommitted(0, {}, 100);
+    expect(seen.map(key)).toEqual(['app-b/0', 'app-b/1', 'app-b/2', 'app-b/3']);
+    const readerPos = seen.at(-1)!.pos;
+    paused.open(); // the paused writer's claim of g 2 fails; it commits at g 3, above the reader
+    const stored = await late;
+    expect(stored[0]!.pos).toBeGreaterThan(readerPos);
+    expect((await reader.readCommitted(readerPos, {}, 100)).map(key)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
+  });
+
+  it('a paused writer of a log another writer moved meanwhile gets a position conflict and writes nothing', async () => {
+    const paused = latch();
+    const reached = latch();
+    const a = await openStorage({ hooks: { beforeClaim: async () => (reached.open(), paused.wait) } });
+    const b = await openStorage();
+    const late = a.appendEvents(newEvents('app-a', 0, 3, () => ({ payload: { writer: 'a' } })));
+    await reached.wait;
+    const theirs = await b.appendEvents(newEvents('app-a', 0, 2, () => ({ payload: { writer: 'b' } })));
+    paused.open();
+    await expect(late).rejects.toBeInstanceOf(AppendConflictError);
+    expect(await b.getEventRange('app-a', 0, 10, 10)).toEqual(theirs);
+    expect(await db.collection(C.batches).countDocuments({})).toBe(1);
   });
 });
 
-describe('MongoStorage after a writer died half-way', () => {
-  it('counts only what was committed: events a dead writer inserted are invisible to heads and readers, and its log\'s next turn discards them', async () => {
-    const storage = await openStorage();
-    await storage.appendEvents(newEvents('app-a', 0, 3));
-    const committed = await storage.lastPos();
-    // A writer announced, allocated and inserted two events of app-a and the first of app-b, then died
-    // before committing: its announcement has expired.
-    const orphans = [...newEvents('app-a', 3, 2), newEvent('app-b', 0)];
-    await db.collection<EventDoc>(C.events).insertMany(orphans.map((e, i) => toEventDoc(e, committed + 1 + i, 'dead-writer')));
-    await db.collection(C.counters).updateOne({ _id: 'pos' as never }, { $max: { value: committed + 3 } });
-    await db.collection(C.writers).insertOne({ _id: 'dead' as never, low: committed + 1, expiresAt: Date.now() - 1 });
+describe('MongoStorage after a writer died between its claim and the derivation', () => {
+  it('issue 14 #6: before its claim nothing of an append is visible; after it, every read of every process repairs and sees all of it', async () => {
+    const holding = latch();
+    const reached = latch();
+    const died = new Error('the writer died after its claim');
+    let dying = false;
+    const writer = await openStorage({
+      hooks: {
+        beforeClaim: async () => {
+          if (!dying) return;
+          reached.open();
+          await holding.wait;
+        },
+        afterClaim: async () => {
+          if (dying) throw died;
+        },
+      },
+    });
+    const reader = await openStorage();
+    await writer.appendEvents([newEvent('app-a', 0), newEvent('app-a', 1)]);
+    // Stores of other processes, open before the writer dies; each makes one read afterwards.
+    const others: MongoStorage[] = [];
+    for (let i = 0; i < 8; i++) others.push(await openStorage());
+    dying = true;
+    const doomed = writer.appendEvents([newEvent('app-a', 2, { idempotencyKey: 'k2' }), newEvent('app-new', 0, { idempotencyKey: 'n0' })]);
+    await reached.wait;
+    // Planned but not claimed: nothing of it anywhere.
+    expect(await reader.getEvent('app-a', 2)).toBeNull();
+    expect(await reader.findByIdempotencyKeys('app-a', ['k2'])).toEqual([]);
+    expect(await reader.getLogHead('app-new')).toBeNull();
+    holding.open();
+    await expect(doomed).rejects.toBe(died);
+    expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(1);
+    expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-new' })).toBe(0);
+    expect(await db.collection(C.logs).countDocuments({ _id: 'app-new' as never })).toBe(0);
 
-    expect(await storage.lastPos()).toBe(committed + 3); // a dead writer no longer holds readers back
-    expect((await storage.readCommitted(0, {}, 100)).map((e) => `${e.sourceAppId}/${e.seq}`)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
-    expect((await storage.getLogHead('app-a'))?.size).toBe(3);
-    expect(await storage.getLogHead('app-b')).toBeNull();
-    expect((await storage.listLogHeads(null, 10)).map((h) => h.sourceAppId)).toEqual(['app-a']);
-
-    // Its leftovers block the positions until the log's next turn removes them.
-    await expect(storage.appendEvents([newEvent('app-a', 3)])).rejects.toBeInstanceOf(AppendConflictError);
-    expect(await storage.coordination!.beginLogTurn('app-a', 1)).toBe(2);
-    expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(3);
-    const [next] = await storage.appendEvents([newEvent('app-a', 3)], { fences: new Map([['app-a', 1]]) });
-    expect(next!.pos).toBeGreaterThan(committed + 3);
-    expect(await storage.lastPos()).toBe(next!.pos);
-    expect((await storage.getLogHead('app-a'))?.size).toBe(4);
+    // Each read below, on a store that has not derived the batch yet, finds all of it: the batch is
+    // put back as the dead writer left it before each.
+    const g2 = 2 * POS_PER_BATCH;
+    const reads: Array<[string, (s: MongoStorage) => Promise<unknown>]> = [
+      ['getEvent', async (s) => (await s.getEvent('app-new', 0))?.pos],
+      ['getEventRange', async (s) => (await s.getEventRange('app-a', 0, 10, 10)).map(key)],
+      ['findByIdempotencyKeys', async (s) => (await s.findByIdempotencyKeys('app-a', ['k2'])).map(key)],
+      ['readCommitted', async (s) => (await s.readCommitted(0, {}, 10)).map(key)],
+      ['lastPos', (s) => s.lastPos()],
+      ['queryEvents', async (s) => (await s.queryEvents({ filter: { sourceAppIds: ['app-new'] }, direction: 'asc', limit: 10 })).map(key)],
+      ['listLogHeads', async (s) => (await s.listLogHeads(null, 10)).map((h) => `${h.sourceAppId}:${h.size}`)],
+    ];
+    const expected: Record<string, unknown> = {
+      getEvent: g2 + 1,
+      getEventRange: ['app-a/0', 'app-a/1', 'app-a/2'],
+      findByIdempotencyKeys: ['app-a/2'],
+      readCommitted: ['app-a/0', 'app-a/1', 'app-a/2', 'app-new/0'],
+      lastPos: g2 + 1,
+      queryEvents: ['app-new/0'],
+      listLogHeads: ['app-a:3', 'app-new:1'],
+    };
+    for (const [i, [name, read]] of reads.entries()) {
+      const store = others[i]!;
+      await db.collection(C.events).deleteMany({ pos: { $gte: g2 } });
+      await db.collection(C.logs).deleteOne({ _id: 'app-new' as never });
+      await db.collection(C.batches).updateOne({ _id: 2 as never }, { $set: { pending: true } });
+      expect(await read(store), name).toEqual(expected[name]);
+      expect(await db.collection(C.events).countDocuments({ pos: { $gte: g2 } }), name).toBe(2);
+    }
+    // A head is read from the batches themselves: it needs no derivation.
+    await db.collection(C.events).deleteMany({ pos: { $gte: g2 } });
+    await db.collection(C.logs).deleteOne({ _id: 'app-new' as never });
+    await db.collection(C.batches).updateOne({ _id: 2 as never }, { $set: { pending: true } });
+    expect(await others[0]!.getLogHead('app-new')).toMatchObject({ size: 1, createdAt: newEvent('app-new', 0).receivedAt });
+    expect(await reader.lastPos()).toBe(g2 + 1);
+    expect((await reader.listLogHeads(null, 10)).map((h) => `${h.sourceAppId}:${h.size}`)).toEqual(['app-a:3', 'app-new:1']);
+    expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(0);
+    // The log goes on from the repaired head, on any store.
+    await reader.appendEvents([newEvent('app-a', 3)]);
+    await expect(writer.appendEvents([newEvent('app-a', 3)])).rejects.toBeInstanceOf(AppendConflictError);
   });
 
-  it('holds readers below a live writer\'s announcement until it is withdrawn', async () => {
+  it('issue 14 #3: a follower paging through a dead writer\'s batch larger than a page neither stalls nor skips, and init repairs it', async () => {
     const storage = await openStorage();
     await storage.appendEvents(newEvents('app-a', 0, 2));
-    const before = await storage.lastPos();
-    // Another process announced that it may still commit from before+1 on.
-    await db.collection(C.writers).insertOne({ _id: 'busy' as never, low: before + 1, expiresAt: Date.now() + 60_000 });
-    const later = await storage.appendEvents(newEvents('app-b', 0, 2));
-    expect(await storage.lastPos()).toBe(before);
-    expect((await storage.readCommitted(before, {}, 100)).length).toBe(0);
-    await db.collection(C.writers).updateOne({ _id: 'busy' as never }, { $set: { low: null } });
-    expect(await storage.lastPos()).toBe(later.at(-1)!.pos);
-    expect(await storage.readCommitted(before, {}, 100)).toEqual(later);
+    // Another process claimed g 2 (1,500 events over two logs) and died; then g 3 committed.
+    const dead = [...newEvents('app-a', 2, 1000), ...newEvents('app-b', 0, 500)];
+    await db.collection<BatchDoc>(C.batches).insertOne(pendingBatch(2, dead));
+    await db.collection<BatchDoc>(C.batches).insertOne(pendingBatch(3, newEvents('app-c', 0, 3)));
+    const follower = await openStorage(); // init derives what it finds pending
+    expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(0);
+    const seen: StoredEvent[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await follower.readCommitted(after, {}, 1000);
+      if (page.length === 0) break;
+      seen.push(...page);
+      after = page.at(-1)!.pos;
+    }
+    expect(seen.map(key)).toEqual([...newEvents('app-a', 0, 2), ...dead, ...newEvents('app-c', 0, 3)].map(key));
+    expect(seen.map((e) => e.pos)).toEqual([...seen.map((e) => e.pos)].sort((x, y) => x - y));
+    expect((await storage.getLogHead('app-a'))?.size).toBe(1002);
   });
 
-  it('a reader following the horizon misses nothing while three writers commit to different logs at once', async () => {
+  it('a reader following readCommitted misses nothing while three writers commit to different logs at once', async () => {
     const [a, b, c, reader] = [await openStorage(), await openStorage(), await openStorage(), await openStorage()];
     const seen: StoredEvent[] = [];
     let done = false;
@@ -105,112 +286,107 @@ describe('MongoStorage after a writer died half-way', () => {
     })();
     const write = async (storage: MongoStorage, app: string) => {
       const out: StoredEvent[] = [];
-      // Big batches keep inserts in flight long enough for the others to commit past them.
       for (let i = 0; i < 6; i++) out.push(...(await storage.appendEvents(newEvents(app, i * 150, 150))));
       return out;
     };
     const [fromA, fromB, fromC] = await Promise.all([write(a, 'app-a'), write(b, 'app-b'), write(c, 'app-c')]);
     done = true;
     await follow;
-    const key = (e: StoredEvent) => `${e.sourceAppId}/${e.seq}`;
     expect(seen.map(key).sort()).toEqual([...fromA, ...fromB, ...fromC].map(key).sort());
     expect(seen.map((e) => e.pos)).toEqual([...seen.map((e) => e.pos)].sort((x, y) => x - y));
   });
+});
 
-  it('refuses to commit an append whose turn of that log was taken over, leaving nothing behind', async () => {
-    const storage = await openStorage();
-    const turn = (fence: number) => ({ fences: new Map([['app-a', fence]]) });
-    await storage.coordination!.beginLogTurn('app-a', 1);
-    await storage.appendEvents(newEvents('app-a', 0, 2), turn(1));
-    await storage.coordination!.beginLogTurn('app-a', 2); // another process took the log's lease
-    await expect(storage.appendEvents(newEvents('app-a', 2, 3), turn(1))).rejects.toBeInstanceOf(TurnLostError);
-    expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(2);
-    expect((await storage.getLogHead('app-a'))?.size).toBe(2);
-    await storage.appendEvents(newEvents('app-a', 2, 1), turn(2));
-    expect((await storage.getLogHead('app-a'))?.size).toBe(3);
+describe('MongoStorage appends whose outcome the network hid', () => {
+  const networkError = () => Object.assign(new Error('connection reset (injected)'), { name: 'MongoNetworkError' });
+
+  it('settles a lost reply by racing a void batch: ours won (acknowledged) or the void won (nothing written, g skipped by readers)', async () => {
+    let mode: 'landed' | 'lost' | null = null;
+    const storage = await openStorage({
+      hooks: {
+        claimInsert: async (insert) => {
+          const m = mode;
+          mode = null;
+          if (m === 'landed') await insert();
+          if (m) throw networkError();
+          await insert();
+        },
+      },
+    });
+    const reader = await openStorage();
+    mode = 'landed';
+    const [first] = await storage.appendEvents([newEvent('app-a', 0)]);
+    expect(first!.pos).toBe(1 * POS_PER_BATCH);
+    mode = 'lost';
+    await expect(storage.appendEvents([newEvent('app-a', 1)])).rejects.toThrow(/connection reset/);
+    expect(await db.collection<BatchDoc>(C.batches).findOne({ _id: 2 })).toMatchObject({ void: true, events: [] });
+    expect(await reader.getEvent('app-a', 1)).toBeNull();
+    const [second] = await storage.appendEvents([newEvent('app-a', 1)]);
+    expect(second!.pos).toBe(3 * POS_PER_BATCH);
+    expect((await reader.readCommitted(0, {}, 10)).map(key)).toEqual(['app-a/0', 'app-a/1']);
+    expect(await reader.lastPos()).toBe(second!.pos);
   });
 
-  it('keeps an announcement alive while the writer is busy, and lets it lapse when idle', async () => {
-    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, writerTtlMs: 1_200 });
-    opened.push(storage);
-    await storage.init();
-    const writer = storage as unknown as { announce(low: number | null): Promise<void> };
-    const live = () => db.collection(C.writers).countDocuments({ low: { $ne: null }, expiresAt: { $gt: Date.now() } });
-    await writer.announce(1); // as a long append does at its start
-    await new Promise((r) => setTimeout(r, 2_000)); // past the 1.2 s TTL: only the heartbeat keeps it
-    expect(await live()).toBe(1);
-    expect(await storage.lastPos()).toBe(0);
-    await writer.announce(null);
-    expect(await live()).toBe(0);
-  });
-
-  it('a writer that stalled past its announcement does not commit', async () => {
-    // With a 2 ms announcement (no heartbeat below 1 s), every append outlives it, as after a long pause.
-    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, writerTtlMs: 2 });
-    opened.push(storage);
-    await storage.init();
-    await expect(storage.appendEvents(newEvents('app-a', 0, 3))).rejects.toBeInstanceOf(TurnLostError);
-    expect(await db.collection(C.events).countDocuments({})).toBe(0);
-    expect(await storage.getLogHead('app-a')).toBeNull();
-  });
-
-  it('lists past logs whose first append failed, without returning them', async () => {
-    const storage = await openStorage();
-    await storage.appendEvents([newEvent('app-a', 0)]);
-    await expect(storage.appendEvents([newEvent('app-b', 0, { idempotencyKey: 'k' }), newEvent('app-b', 1, { idempotencyKey: 'k' })])).rejects.toThrow(
-      AppendConflictError,
-    );
-    await db.collection(C.logs).insertMany(['app-b', 'app-c', 'app-d'].map((id) => ({ _id: id as never, size: 0, headHash: '0'.repeat(64), createdAt: null })));
-    await storage.appendEvents([newEvent('app-e', 0)]);
-    expect((await storage.listLogHeads(null, 2)).map((h) => h.sourceAppId)).toEqual(['app-a', 'app-e']);
+  it('says the outcome is unknown when it cannot be settled', async () => {
+    const storage = await openStorage({
+      hooks: {
+        claimInsert: async () => {
+          await storage.close(); // every later operation of this store fails
+          throw networkError();
+        },
+      },
+    });
+    const err = await storage.appendEvents([newEvent('app-a', 0)]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppendOutcomeUnknownError);
+    expect((err as Error).message).toMatch(/retry it with the same idempotency keys/);
   });
 });
 
-describe('MongoStorage commit positions', () => {
-  it('recovers when a pos is handed out twice, undoing a partial insert of more than 100 events', async (ctx) => {
-    const storage = await openStorage();
-    if (storage.topology === 'sharded') ctx.skip(); // mongos: pos is not unique there, $inc is atomic
-    await storage.appendEvents(newEvents('app-a', 0, 2));
-    const next = (await storage.lastPos()) + 1;
-    // Another process took pos next+150 with a counter that did not see it (non-atomic $inc).
-    await db.collection<EventDoc>(C.events).insertOne(toEventDoc(newEvent('app-x', 0), next + 150, 'other-process'));
+describe('MongoStorage byte budget of one append', () => {
+  it('refuses an append above maxAppendBytes, and the sequencer keeps groups within it and refuses a request that alone exceeds it', async () => {
+    const budget = 64 * 1024;
+    const storage = await openStorage({ maxAppendBytes: budget });
+    const big = 'x'.repeat(10_000);
+    await expect(storage.appendEvents(newEvents('app-a', 0, 8, () => ({ payload: { big } })))).rejects.toThrow(/at most 65536 bytes/);
+    expect(await db.collection(C.batches).countDocuments({})).toBe(0);
 
-    const stored = await storage.appendEvents(newEvents('app-b', 0, 250));
-    expect(stored[0]!.pos).toBeGreaterThan(next + 150);
-    expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-b' })).toBe(250);
-    expect(await storage.getEventRange('app-b', 0, 250, 1000)).toEqual(stored);
-    const positions = (await db.collection<EventDoc>(C.events).find({}).toArray()).map((d) => d.pos);
-    expect(new Set(positions).size).toBe(positions.length);
-    expect(await storage.lastPos()).toBe(stored.at(-1)!.pos);
-  });
-
-  it('a reopened store never reuses a committed pos even if the counter document was lost', async () => {
-    const storage = await openStorage();
-    const first = await storage.appendEvents(newEvents('app-a', 0, 5));
-    await storage.close();
-    await db.collection(C.counters).deleteMany({});
-    const again = await openStorage();
-    const [next] = await again.appendEvents([newEvent('app-a', 5)]);
-    expect(next!.pos).toBeGreaterThan(first.at(-1)!.pos);
+    const sequencer = new Sequencer(storage, () => undefined);
+    const request = (n: number) => ({ sourceAppId: 'app-a', eventType: 't', timestamp: 1, payload: { big, n } });
+    const tooBig = await sequencer.append(Array.from({ length: 8 }, (_, n) => request(n))).catch((e: unknown) => e);
+    expect(tooBig).toBeInstanceOf(LogError);
+    expect((tooBig as LogError).code).toBe('PAYLOAD_TOO_LARGE');
+    expect((tooBig as LogError).message).toMatch(/at most 65536 bytes/);
+    // Twenty requests of 2 events (about 21 KB each) arrive together: grouped in appends under the budget.
+    const settled = await Promise.all(Array.from({ length: 20 }, (_, i) => sequencer.append([request(2 * i), request(2 * i + 1)])));
+    expect(settled.flat().map((e) => e.seq)).toEqual([...Array(40).keys()]);
+    const batches = await db.collection<BatchDoc>(C.batches).find({}).toArray();
+    expect(batches.length).toBeGreaterThan(1);
+    for (const b of batches) expect(b.events.length).toBeLessThanOrEqual(6);
   });
 });
 
 describe('MongoStorage schema', () => {
-  it('creates the unique and keyset indexes, idempotently', async () => {
+  it('creates the unique, keyset and batch indexes, idempotently', async () => {
     const storage = await openStorage();
     await storage.init();
     await (await openStorage()).init();
-    const indexes = await db.collection(C.events).listIndexes().toArray();
-    const byName = new Map(indexes.map((i) => [i.name as string, i]));
-    for (const spec of eventIndexes(storage.topology === 'sharded')) {
-      const found = byName.get(spec.name!);
-      expect(found, spec.name).toBeDefined();
-      expect(found!.key).toEqual(spec.key);
-      expect(Boolean(found!.unique)).toBe(Boolean(spec.unique));
+    for (const [collection, specs] of [
+      [C.events, eventIndexes(storage.topology === 'sharded')],
+      [C.batches, batchIndexes],
+    ] as const) {
+      const indexes = await db.collection(collection).listIndexes().toArray();
+      const byName = new Map(indexes.map((i) => [i.name as string, i]));
+      for (const spec of specs) {
+        const found = byName.get(spec.name!);
+        expect(found, spec.name).toBeDefined();
+        expect(found!.key).toEqual(spec.key);
+        expect(Boolean(found!.unique)).toBe(Boolean(spec.unique));
+      }
     }
     const deployment = await detectDeployment(db);
     expect(deployment.writeConcern.journal).toBe(true);
     expect(deployment.writeConcern.w).toBe(deployment.topology === 'standalone' ? 1 : 'majority');
+    expect(deployment.readConcern).toBe(deployment.topology === 'standalone' ? 'local' : 'majority');
   });
 
   it('every unique index of a sharded collection starts with its whole shard key', () => {
@@ -223,5 +399,17 @@ describe('MongoStorage schema', () => {
       const shardKey = Object.keys(shardKeys[collection]!);
       for (const index of indexes) expect(Object.keys(index.key).slice(0, shardKey.length), collection).toEqual(shardKey);
     }
+  });
+
+  it('refuses to open a database in the layout of an earlier version, saying why and what to do', async () => {
+    await db.collection('counters').insertOne({ _id: 'pos' as never, value: 3 });
+    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
+    opened.push(storage);
+    await expect(storage.init()).rejects.toThrow(/layout of an earlier version \(collections counters\).*new database \(MONGODB_DB\)/);
+    await db.dropDatabase();
+    await db.collection(C.events).insertOne(toEventDoc(newEvent('app-a', 0), 1));
+    const again = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
+    opened.push(again);
+    await expect(again.init()).rejects.toThrow(/events without batches/);
   });
 });

@@ -62,6 +62,8 @@ export interface MongoStorageHooks {
   beforeClaim?: (g: number) => Promise<void>;
   /** After the batch at `g` won its insert, before anything is derived from it; throwing stops the append there. */
   afterClaim?: (g: number) => Promise<void>;
+  /** Runs the claim's insert (`insert`), or not, and may throw in its place, as a lost connection would. */
+  claimInsert?: (insert: () => Promise<void>) => Promise<void>;
 }
 
 export interface MongoStorageOptions {
@@ -393,8 +395,11 @@ export class MongoStorage implements LogStorage {
    */
   private async claim(batch: BatchDoc): Promise<boolean> {
     let failure: unknown;
-    try {
+    const insert = async () => {
       await this.batches.insertOne(batch);
+    };
+    try {
+      await (this.hooks.claimInsert ? this.hooks.claimInsert(insert) : insert());
       return true;
     } catch (err) {
       if (isDuplicateKey(err)) return this.wonBy(batch);
