@@ -20,7 +20,10 @@ export interface Chainlog {
 const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<Chainlog> {
-  const { storage, engine, location } = await openStorage(config);
+  // The clock of receipt times and leases; shifted only by the clock-skew tests.
+  const offset = config.TEST_CLOCK_OFFSET_MS;
+  const now = offset === 0 ? Date.now : () => Date.now() + offset;
+  const { storage, engine, location } = await openStorage(config, now);
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE });
   if (key.generated) logger.info({ path: key.source }, 'generated a new signing key');
   const service = new ChainlogService({
@@ -33,6 +36,7 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
     logger,
     leaseTtlMs: config.LEASE_TTL_MS,
     tailIntervalMs: config.TAIL_INTERVAL_MS,
+    now,
   });
   let ready = false;
   const registry = new Registry();

@@ -25,6 +25,11 @@ const schema = z.object({
   LEASE_TTL_MS: intFrom(500, 600_000).default(5000),
   /** How often a process sharing a database reads commits made by the others (live subscriptions). */
   TAIL_INTERVAL_MS: intFrom(5, 60_000).default(50),
+  /**
+   * Test only (refused unless NODE_ENV=test): shifts this process's clock by this many ms, for the
+   * clock-skew tests of processes sharing a database. Receipt times and lease times use it.
+   */
+  TEST_CLOCK_OFFSET_MS: intFrom(-86_400_000, 86_400_000).default(0),
   /** `off` lets every caller do everything (local demos only; logged loudly at start). */
   AUTH: z.enum(['on', 'off']).default('on'),
   /** Bootstrap admin key; default: generated into DATA_DIR/admin-api-key (0600) and printed once. */
@@ -73,5 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  if (c.TEST_CLOCK_OFFSET_MS !== 0 && c.NODE_ENV !== 'test') {
+    throw new ConfigError('invalid configuration:\n  TEST_CLOCK_OFFSET_MS: is for tests only and needs NODE_ENV=test');
+  }
   return { ...c, keyName: c.KEY_NAME ?? c.ORIGIN_PREFIX, production: c.NODE_ENV === 'production' };
 }

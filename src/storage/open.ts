@@ -10,10 +10,11 @@ export interface OpenedStorage {
   location: string;
 }
 
-export async function openStorage(config: Config): Promise<OpenedStorage> {
+/** `now`: the clock of the engine's leases (the only clock an engine reads). */
+export async function openStorage(config: Config, now: () => number = Date.now): Promise<OpenedStorage> {
   if (config.MONGODB_URI) {
     const { MongoStorage } = await import('./mongodb/mongo-storage.js');
-    const storage = new MongoStorage({ uri: config.MONGODB_URI, dbName: config.MONGODB_DB });
+    const storage = new MongoStorage({ uri: config.MONGODB_URI, dbName: config.MONGODB_DB, now });
     await storage.init();
     return { storage, engine: 'mongodb', location: `${redact(config.MONGODB_URI)} db=${config.MONGODB_DB}` };
   }

@@ -29,8 +29,14 @@ describe('configuration', () => {
     ['MONGODB_URI', 'postgres://x'],
     ['LOG_LEVEL', 'loud'],
     ['MAX_PAYLOAD_BYTES', '-1'],
+    ['TEST_CLOCK_OFFSET_MS', '1000'], // only with NODE_ENV=test
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));
+  });
+
+  it('takes a clock offset only in tests', () => {
+    expect(loadConfig({ NODE_ENV: 'test', TEST_CLOCK_OFFSET_MS: '-10000' }).TEST_CLOCK_OFFSET_MS).toBe(-10_000);
+    expect(loadConfig({}).TEST_CLOCK_OFFSET_MS).toBe(0);
   });
 });

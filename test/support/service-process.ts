@@ -79,6 +79,16 @@ export class ServiceProcess {
     }
   }
 
+  /** SIGSTOP / SIGCONT: freeze the running process and thaw it (as a long GC pause or a VM stall would). */
+  signal(sig: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child?.kill(sig);
+  }
+
+  /** Whether a process is running (started, not killed or stopped). */
+  get running(): boolean {
+    return this.child !== null;
+  }
+
   /** SIGKILL: no shutdown hook runs, whatever was in flight is cut off. */
   async kill(): Promise<void> {
     const child = this.child;

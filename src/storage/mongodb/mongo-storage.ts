@@ -72,6 +72,8 @@ export interface MongoStorageOptions {
   /** The byte budget of one append (appendBytes of its events); default DEFAULT_MAX_APPEND_BYTES. */
   maxAppendBytes?: number;
   hooks?: MongoStorageHooks;
+  /** The clock of leases (for throughput only); nothing else of the engine reads a clock. */
+  now?: () => number;
 }
 
 const ZERO_HASH = '0'.repeat(64);
@@ -165,7 +167,7 @@ export class MongoStorage implements LogStorage {
     // Whatever a writer that died after its claim left pending is derived before anything is read.
     await this.deriveThrough(await this.readTop());
     this.coordination = {
-      leases: new MongoLeaseStore(this.db, this.writeConcern()),
+      leases: new MongoLeaseStore(this.db, this.writeConcern(), this.options.now),
       claimVerifierKey: (key) => this.claimVerifierKey(key),
     };
   }
