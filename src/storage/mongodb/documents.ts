@@ -8,6 +8,7 @@ export const collectionNames = {
   treeNodes: 'tree_nodes',
   checkpoints: 'checkpoints',
   batches: 'batches',
+  batchBodies: 'batch_bodies',
   integrated: 'integrated',
 } as const;
 
@@ -57,20 +58,34 @@ export interface BatchLogDoc {
  * number; the one insert that wins an `_id` commits its batch, every other writer's insert of that
  * `_id` fails on the unique `_id`. g is contiguous: a writer inserts only at the largest g it has
  * read, plus one. Nothing ever updates a batch but the removal of `pending`, nothing deletes one.
+ *
+ * A batch stays small (its events are in its body, BatchBodyDoc, inserted before the claim): the
+ * batch collection is read on every append and many reads, and the test server scans it.
  */
 export interface BatchDoc {
   _id: number;
-  /** Random per appendEvents call: tells a writer whose insert had an unknown outcome that it won. */
+  /** Random per appendEvents call: names the batch's body, and tells a writer whose insert had an unknown outcome that it won. */
   token: string;
   logs: BatchLogDoc[];
   /** The logs of `logs`, for "batches touching log L after g" (multikey, not unique). */
   apps: string[];
-  /** The events as they are derived into `events`, without pos (it follows from g and the index). */
-  events: Array<Omit<EventDoc, '_id' | 'pos'>>;
+  /** Number of events in the body. */
+  count: number;
   /** Set until the batch's events and log hints are derived; anyone may derive it. */
   pending?: true;
   /** A placeholder that settled an append of unknown outcome as not committed: no logs, no events. */
   void?: true;
+}
+
+/**
+ * The events of one append, as they are derived into `events` (without pos: it follows from g and
+ * the index), inserted before the append's claim: a claimed batch's body always exists. A body
+ * whose claim never wins is never read.
+ */
+export interface BatchBodyDoc {
+  /** The batch's token. */
+  _id: string;
+  events: Array<Omit<EventDoc, '_id' | 'pos'>>;
 }
 
 /**

@@ -8,7 +8,8 @@
 // batch below it. Each log's events must start at the log's head as of that g, so no two batches
 // ever take one position of a log.
 //
-// From a committed batch, per-event documents (`events`, for queries) and a head hint per log
+// A batch's events are in its body document, inserted before the claim; the batch itself stays
+// small. From a committed batch, per-event documents (`events`, for queries) and a head hint per log
 // (`logs`) are derived by idempotent inserts and hint updates, then its `pending` flag is removed.
 // A writer that dies in between leaves the batch pending; any reader that needs completeness
 // derives pending batches first. Nothing ever deletes or rewrites an event or a batch.
@@ -43,6 +44,7 @@ import {
   nodeKey,
   POS_PER_BATCH,
   toEventDoc,
+  type BatchBodyDoc,
   type BatchDoc,
   type BatchLogDoc,
   type CheckpointDoc,
@@ -139,6 +141,9 @@ export class MongoStorage implements LogStorage {
   private get batches(): Collection<BatchDoc> {
     return this.collection<BatchDoc>(C.batches);
   }
+  private get batchBodies(): Collection<BatchBodyDoc> {
+    return this.collection<BatchBodyDoc>(C.batchBodies);
+  }
   private get logs(): Collection<LogDoc> {
     return this.collection<LogDoc>(C.logs);
   }
@@ -226,10 +231,16 @@ export class MongoStorage implements LogStorage {
    * Insert a committed batch's events (each at its deterministic position, so a second insert fails
    * on the unique indexes and is ignored), advance its logs' hints, then clear `pending`.
    */
-  private async derive(batch: BatchDoc): Promise<void> {
-    if (batch.void || batch.events.length === 0) return;
+  private async derive(batch: BatchDoc, body?: BatchBodyDoc['events']): Promise<void> {
+    if (batch.void || batch.count === 0) return;
     const g = batch._id;
-    const docs: EventDoc[] = batch.events.map((e, i) => ({ ...e, pos: g * POS_PER_BATCH + i }));
+    let events = body;
+    if (!events) {
+      const found = await this.batchBodies.findOne({ _id: batch.token });
+      if (!found) throw new Error(`batch ${g} has no body ${batch.token}`);
+      events = found.events;
+    }
+    const docs: EventDoc[] = events.map((e, i) => ({ ...e, pos: g * POS_PER_BATCH + i }));
     try {
       await this.events.insertMany(docs, { ordered: false });
     } catch (err) {
@@ -351,16 +362,20 @@ export class MongoStorage implements LogStorage {
         createdAt: es[0]!.seq === 0 ? es[0]!.receivedAt : null,
       })),
       apps: batches.map((b) => b.sourceAppId),
-      events: events.map((e) => {
-        const { pos: _pos, ...doc } = toEventDoc(e, 0);
-        return doc;
-      }),
+      count: events.length,
       pending: true,
     };
+    const body = events.map((e) => {
+      const { pos: _pos, ...doc } = toEventDoc(e, 0);
+      return doc;
+    });
     for (let attempt = 0; ; attempt++) {
       // Reads may raise knownMax at any time: check against the heads as of one g, and claim the next.
       const upTo = this.knownMax;
       await this.checkAppendable(batches, upTo, attempt === 0);
+      // The body first, so a claimed batch's events always exist. The body of an append that ends
+      // in a conflict stays, unread: nothing is deleted.
+      if (attempt === 0) await this.batchBodies.insertOne({ _id: token, events: body });
       const g = upTo + 1;
       await this.hooks.beforeClaim?.(g);
       if (!(await this.claim({ _id: g, ...batch }))) {
@@ -380,7 +395,7 @@ export class MongoStorage implements LogStorage {
       }
       await this.hooks.afterClaim?.(g);
       try {
-        await this.derive({ _id: g, ...batch });
+        await this.derive({ _id: g, ...batch }, body);
         if (this.derivedThrough === g - 1) this.derivedThrough = g;
       } catch {
         // Committed all the same (the claim decided it): the batch stays pending, and every reader
@@ -409,7 +424,7 @@ export class MongoStorage implements LogStorage {
     }
     for (let attempt = 0; attempt < RESOLVE_ATTEMPTS; attempt++) {
       try {
-        await this.batches.insertOne({ _id: batch._id, token: 'void', logs: [], apps: [], events: [], void: true });
+        await this.batches.insertOne({ _id: batch._id, token: 'void', logs: [], apps: [], count: 0, void: true });
         // The void took g: our insert did not commit, and never will. Nothing was written.
         this.knownMax = Math.max(this.knownMax, batch._id);
         throw failure;
