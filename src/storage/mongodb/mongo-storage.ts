@@ -170,7 +170,7 @@ export class MongoStorage implements LogStorage {
     await this.apiKeys.init();
     await MongoLeaseStore.ensureIndexes(this.db);
     // Whatever a writer that died after its claim left pending is derived before anything is read.
-    await this.deriveThrough(await this.readTop());
+    await this.ensureDerived();
     this.coordination = {
       leases: new MongoLeaseStore(this.db, this.writeConcern(), this.options.now),
       claimVerifierKey: (key) => this.claimVerifierKey(key),
@@ -203,12 +203,11 @@ export class MongoStorage implements LogStorage {
 
   // --- the batch log ------------------------------------------------------------------------
 
-  /** The largest g committed (0 when none); raises knownMax to it. */
-  private async readTop(): Promise<number> {
-    const top = await this.batches.find({}, { projection: { _id: 1 }, sort: { _id: -1 }, limit: 1 }).next();
-    const g = top?._id ?? 0;
-    if (g > this.knownMax) this.knownMax = g;
-    return g;
+  /** The batch with the largest g (null when none); raises knownMax to it. */
+  private async readTop(): Promise<Pick<BatchDoc, '_id' | 'count'> | null> {
+    const top = await this.batches.find({}, { projection: { _id: 1, count: 1 }, sort: { _id: -1 }, limit: 1 }).next();
+    if (top && top._id > this.knownMax) this.knownMax = top._id;
+    return top;
   }
 
   /** Derive every pending batch up to `g` (which exists), so every event committed up to it is readable. */
@@ -220,9 +219,15 @@ export class MongoStorage implements LogStorage {
     if (g > this.derivedThrough) this.derivedThrough = g;
   }
 
-  /** Everything committed before this call is readable afterwards; returns the largest g it covers. */
+  /** Derive every batch pending now: every event committed before this call is readable after it. */
+  private async derivePending(): Promise<void> {
+    const pending = await this.batches.find({ _id: { $gt: this.derivedThrough }, pending: true }, { sort: { _id: 1 } }).toArray();
+    await Promise.all(pending.map((b) => this.derive(b)));
+  }
+
+  /** Everything committed before this call is readable afterwards; returns the largest g it covers (0: none). */
   private async ensureDerived(): Promise<number> {
-    const g = await this.readTop();
+    const g = (await this.readTop())?._id ?? 0;
     await this.deriveThrough(g);
     return g;
   }
@@ -490,12 +495,13 @@ export class MongoStorage implements LogStorage {
 
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {
     const [top, integrated] = await Promise.all([this.readTop(), this.integrated.findOne({ _id: sourceAppId })]);
-    const head = await this.headAsOf(sourceAppId, top);
+    const g = top?._id ?? 0;
+    const head = await this.headAsOf(sourceAppId, g);
     if (head.size === 0) return null;
     let createdAt = head.createdAt;
     if (createdAt === null) {
       // Known from batches after its first: the first is derived by now (or here), and with it the hint.
-      await this.deriveThrough(top);
+      await this.deriveThrough(g);
       const hint = await this.logs.findOne({ _id: sourceAppId }, { projection: { createdAt: 1 } });
       if (!hint) throw new Error(`log ${sourceAppId} has events but no hint after derivation`);
       createdAt = hint.createdAt;
@@ -513,7 +519,7 @@ export class MongoStorage implements LogStorage {
   async listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]> {
     if (limit <= 0) return [];
     // A log's hint exists once its first batch is derived: derive what is pending so none is missed.
-    await this.ensureDerived();
+    await this.derivePending();
     const docs = await this.logs
       .find(afterSourceAppId === null ? {} : { _id: { $gt: afterSourceAppId } }, { projection: { _id: 1 }, sort: { _id: 1 }, limit })
       .toArray();
@@ -523,14 +529,11 @@ export class MongoStorage implements LogStorage {
 
   async findByIdempotencyKeys(sourceAppId: string, keys: string[]): Promise<StoredEvent[]> {
     if (keys.length === 0) return [];
-    const find = () =>
-      this.events.find({ sourceAppId, idempotencySlot: { $in: keys } }, { projection: eventProjection, sort: { seq: 1 } }).toArray();
-    let docs = await find();
-    if (new Set(docs.map((d) => d.idempotencySlot)).size < new Set(keys).size) {
-      // A key not found may be in a batch committed but not derived yet.
-      await this.ensureDerived();
-      docs = await find();
-    }
+    // Keys are mostly new (the sequencer asks before every append): derive first rather than after a miss.
+    await this.derivePending();
+    const docs = await this.events
+      .find({ sourceAppId, idempotencySlot: { $in: keys } }, { projection: eventProjection, sort: { seq: 1 } })
+      .toArray();
     return docs.map(fromEventDoc);
   }
 
@@ -540,7 +543,7 @@ export class MongoStorage implements LogStorage {
     const find = () => this.events.findOne({ sourceAppId, seq }, { projection: eventProjection });
     let doc = await find();
     if (!doc) {
-      await this.ensureDerived();
+      await this.derivePending();
       doc = await find();
     }
     return doc ? fromEventDoc(doc) : null;
@@ -552,7 +555,7 @@ export class MongoStorage implements LogStorage {
       this.events.find({ sourceAppId, seq: { $gte: start, $lt: end } }, { projection: eventProjection, sort: { seq: 1 }, limit }).toArray();
     let docs = await find();
     if (docs.length < Math.min(limit, end - start)) {
-      await this.ensureDerived();
+      await this.derivePending();
       docs = await find();
     }
     return docs.map(fromEventDoc);
@@ -560,7 +563,7 @@ export class MongoStorage implements LogStorage {
 
   async queryEvents(query: EventQuery): Promise<StoredEvent[]> {
     if (query.limit <= 0) return []; // limit 0 means "no limit" to MongoDB
-    await this.ensureDerived();
+    await this.derivePending();
     const { filter, sort } = eventQueryPlan(query);
     const docs = await this.events.find(filter, { projection: eventProjection, sort, limit: query.limit }).toArray();
     return docs.map(fromEventDoc);
@@ -580,11 +583,15 @@ export class MongoStorage implements LogStorage {
   }
 
   async lastPos(): Promise<number> {
-    const g = await this.ensureDerived();
-    const last = await this.events
-      .find({ pos: { $lte: MongoStorage.lastPosOf(g) } }, { projection: { _id: 0, pos: 1 }, sort: { pos: -1 }, limit: 1 })
-      .next();
-    return last?.pos ?? 0;
+    let top = await this.readTop();
+    if (!top) return 0;
+    await this.deriveThrough(top._id);
+    if (top.count === 0) {
+      // A void batch on top (an append settled as not committed): the last real one is below it.
+      top = await this.batches.find({ _id: { $lt: top._id }, count: { $gt: 0 } }, { projection: { _id: 1, count: 1 }, sort: { _id: -1 }, limit: 1 }).next();
+      if (!top) return 0;
+    }
+    return top._id * POS_PER_BATCH + top.count - 1;
   }
 
   // --- tree -------------------------------------------------------------------------------
