@@ -90,7 +90,9 @@ export class ChainlogService implements LogService {
     };
     const coordination = this.storage.coordination;
     const ttl = opts.leaseTtlMs ?? 5000;
-    this.gate = coordination ? new LogLeaseGate(coordination, this.owner, ttl, Math.max(3 * ttl, 15_000), this.now) : soleWriter;
+    // A lease not had within 3 TTL is skipped (see LogLeaseGate.enter): a dead or stalled holder, or one
+    // whose clock runs ahead, holds up a log's writers that long at most.
+    this.gate = coordination ? new LogLeaseGate(coordination, this.owner, ttl, 3 * ttl, this.now) : soleWriter;
     this.tailer = coordination
       ? new CommitTailer(this.storage, (events) => this.emitCommitted(events), opts.tailIntervalMs ?? 50, this.logger)
       : null;

@@ -29,10 +29,6 @@ export const soleWriter: CommitGate = {
   close: async () => undefined,
 };
 
-export class GateTimeoutError extends Error {
-  override name = 'GateTimeoutError';
-}
-
 /** The sequencer lease of one log. */
 export const logLeaseName = (sourceAppId: string) => `log:${sourceAppId}`;
 
@@ -41,7 +37,6 @@ const HANDOFF_POLL_MS = 100;
 
 interface Held {
   lease: Lease;
-  acquiredAt: number;
 }
 
 export class LogLeaseGate implements CommitGate {
@@ -89,11 +84,19 @@ export class LogLeaseGate implements CommitGate {
           this.current = { fences: new Map(logs.map((log) => [log, this.held.get(log)!.lease.fence])) };
           return fresh;
         }
+        if (this.now() > deadline) {
+          // A holder that died or stalls (or whose clock runs ahead) keeps its lease until it expires by
+          // our clock. Leases are for throughput only: go ahead without the missing ones; the engine
+          // decides the append, and another writer costs a conflict and a retry, never an event.
+          for (const log of missing) fresh.add(log);
+          const held = logs.filter((log) => this.held.has(log));
+          this.current = { fences: new Map(held.map((log) => [log, this.held.get(log)!.lease.fence])) };
+          return fresh;
+        }
         await Promise.all(missing.map((log) => this.coordination.leases.request(logLeaseName(log), this.owner)));
         // Never sit on leases others wait for while waiting for theirs: two processes could each hold
         // what the other needs.
         await this.handOff();
-        if (this.now() > deadline) throw new GateTimeoutError(`no turn to commit within ${this.maxWaitMs} ms`);
         await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
         delay = Math.min(delay * 2, 50);
       }
@@ -121,7 +124,7 @@ export class LogLeaseGate implements CommitGate {
     // Unchanged since our own turn only if we renewed it, or released it and took the very next fence.
     const unchanged = last && (lease.fence === last.fence || (last.released && lease.fence === last.fence + 1));
     if (!unchanged) fresh.add(log);
-    this.held.set(log, { lease, acquiredAt: this.now() });
+    this.held.set(log, { lease });
     this.lastTurn.set(log, { fence: lease.fence, released: false });
     return true;
   }
@@ -136,19 +139,20 @@ export class LogLeaseGate implements CommitGate {
   }
 
   /**
-   * Release the leases another process asked for since we took them. `idle`: called by the poller
-   * between turns, so it gives up if a turn began while it asked.
+   * Release the leases another process asked for during our turn of them (it asked when our fence
+   * was the newest). `idle`: called by the poller between turns, so it gives up if a turn began
+   * while it asked.
    */
   private async handOff(idle = false): Promise<void> {
     if (this.held.size === 0) return;
     const names = new Map([...this.held.keys()].map((log) => [logLeaseName(log), log]));
-    const asked = await this.coordination.leases.requestedSince([...names.keys()], this.owner);
+    const asked = await this.coordination.leases.waitingFor([...names.keys()], this.owner);
     if (idle && this.busy) return;
     await Promise.all(
-      [...asked].map(([name, at]) => {
+      [...asked].map(([name, fence]) => {
         const log = names.get(name)!;
         const held = this.held.get(log);
-        return held && at >= held.acquiredAt && !this.current?.fences.has(log) ? this.release(log) : undefined;
+        return held && fence >= held.lease.fence && !this.current?.fences.has(log) ? this.release(log) : undefined;
       }),
     );
   }

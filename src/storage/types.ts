@@ -166,10 +166,16 @@ export interface LeaseStore {
   /** Extend a held lease; false if it was lost (another holder took a newer fence). */
   renew(lease: Lease, ttlMs: number): Promise<boolean>;
   release(lease: Lease): Promise<void>;
-  /** Say that `owner` is waiting for the lease, so its holder hands it over after its current batch. */
+  /**
+   * Say that `owner` is waiting for the lease as it stands now (its newest fence), so its holder
+   * hands it over after its current batch.
+   */
   request(name: string, owner: string): Promise<void>;
-  /** For many leases in one read: when an owner other than `holder` last asked for each (epoch ms); absent if none did. */
-  requestedSince(names: string[], holder: string): Promise<Map<string, number>>;
+  /**
+   * For many leases in one read: the fence an owner other than `holder` last asked for each to be
+   * handed over from; absent if none did. Fences, not times: no two processes' clocks are compared.
+   */
+  waitingFor(names: string[], holder: string): Promise<Map<string, number>>;
 }
 
 /**

@@ -228,6 +228,9 @@ async function run(seed: number, durationMs: number): Promise<void> {
     const stopAt = Date.now() + durationMs;
     const giveUpAt = stopAt + SETTLE_MS;
     const outcomes = new Map<string, { inputs: Input[]; outcome: Outcome; attempts: number }>();
+    /** Why attempts failed, for the summary. */
+    const failures = new Map<string, number>();
+    const failed = (why: string) => failures.set(why, (failures.get(why) ?? 0) + 1);
 
     // Clients.
     const worker = async (w: number) => {
@@ -271,9 +274,11 @@ async function run(seed: number, durationMs: number): Promise<void> {
             // CONFLICT (contention), a lost turn, a storage error: the same keys again.
             outcome = { kind: 'unknown', last: `${code}: ${res.errors?.[0]?.message}` };
             sawUnknown ||= code !== 'CONFLICT';
+            failed(`${code}: ${String(res.errors?.[0]?.message).replace(/\d+/g, 'N').slice(0, 80)}`);
           } catch (err) {
             outcome = { kind: 'unknown', last: String(err) };
             sawUnknown = true;
+            failed((err as Error).name);
           }
           await new Promise((r) => setTimeout(r, wr.int(20, 200)));
         }
@@ -402,7 +407,7 @@ async function run(seed: number, durationMs: number): Promise<void> {
       `jepsen seed ${seed}: ${counts.acked} acknowledged, ${counts.rejected} rejected, ${counts.unknown} unknown (${counts.unknownWritten} written), ` +
         `${stored.length} events in ${logsSeen.length} logs, ${gs.length} batches, ` +
         `${history.filter((h) => h.includes('paused')).length} pauses, ${history.filter((h) => h.includes('SIGKILL')).length} kills, ` +
-        `${subscribers.reduce((n, s) => n + s.reconnects, 0)} subscriber reconnects`,
+        `${subscribers.reduce((n, s) => n + s.reconnects, 0)} subscriber reconnects; failed attempts: ${JSON.stringify(Object.fromEntries(failures))}`,
     );
     expect(counts.acked, context()).toBeGreaterThan(50);
   } catch (err) {

@@ -53,18 +53,21 @@ describe('MongoDB leases', () => {
     expect(results.filter((r) => r !== null)).toHaveLength(1);
   });
 
-  it('tells the holder, for many leases in one read, when someone else asked for them', async () => {
+  it('tells the holder, for many leases in one read, which turn (fence) someone else waits to follow', async () => {
     const [a, b] = [await leases(), await leases()];
-    const since = Date.now();
     await a.tryAcquire('l4', 'A', 10_000);
     await a.tryAcquire('l5', 'A', 10_000);
-    expect(await a.requestedSince(['l4', 'l5'], 'A')).toEqual(new Map());
+    expect(await a.waitingFor(['l4', 'l5'], 'A')).toEqual(new Map());
     await a.request('l4', 'A'); // its own request does not count
-    expect(await a.requestedSince(['l4', 'l5'], 'A')).toEqual(new Map());
+    expect(await a.waitingFor(['l4', 'l5'], 'A')).toEqual(new Map());
     await b.request('l4', 'B');
-    const asked = await a.requestedSince(['l4', 'l5'], 'A');
-    expect([...asked.keys()]).toEqual(['l4']);
-    expect(asked.get('l4')).toBeGreaterThanOrEqual(since);
-    expect(await a.requestedSince([], 'A')).toEqual(new Map());
+    expect(await a.waitingFor(['l4', 'l5'], 'A')).toEqual(new Map([['l4', 1]]));
+    // A request names the newest fence when it is made, whatever the clocks say.
+    await a.release((await a.tryAcquire('l4', 'A', 10_000))!);
+    await a.tryAcquire('l4', 'A', 10_000); // fence 2
+    expect(await a.waitingFor(['l4'], 'A')).toEqual(new Map([['l4', 1]]));
+    await b.request('l4', 'B');
+    expect(await a.waitingFor(['l4'], 'A')).toEqual(new Map([['l4', 2]]));
+    expect(await a.waitingFor([], 'A')).toEqual(new Map());
   });
 });

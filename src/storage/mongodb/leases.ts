@@ -17,7 +17,8 @@ interface LeaseDoc {
 interface LeaseRequestDoc {
   _id: string;
   owner: string;
-  at: number;
+  /** The newest fence of the lease when the owner asked: the turn it waits to follow. */
+  fence: number;
 }
 
 export const LEASES = 'leases';
@@ -82,18 +83,20 @@ export class MongoLeaseStore implements LeaseStore {
   }
 
   async request(name: string, owner: string): Promise<void> {
+    const fence = (await this.newest(name))?.fence ?? 0;
     try {
-      await this.requests.updateOne({ _id: name }, { $set: { owner, at: this.now() } }, { upsert: true });
+      // A lost update (FerretDB) keeps an older request: the waiting owner asks again on its next try.
+      await this.requests.updateOne({ _id: name }, { $set: { owner, fence } }, { upsert: true });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err; // two first requests raced; either one says enough
     }
   }
 
-  async requestedSince(names: string[], holder: string): Promise<Map<string, number>> {
+  async waitingFor(names: string[], holder: string): Promise<Map<string, number>> {
     const asked = new Map<string, number>();
     if (names.length === 0) return asked;
     const docs = await this.requests.find({ _id: { $in: names }, owner: { $ne: holder } }).toArray();
-    for (const d of docs) asked.set(d._id, d.at);
+    for (const d of docs) if (typeof d.fence === 'number') asked.set(d._id, d.fence);
     return asked;
   }
 
