@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { intOption, parseCliArgs, type CliParse } from '../cli/options.js';
 
-export const SIMULATE_HELP = `Usage: npm run simulate -- [options]
+export const SIMULATE_HELP = `Usage: CHAINLOG_API_KEY=<writer key> npm run simulate -- [options]
 
 Sends realistic events to a chainlog service and reports what it accepted.
 
@@ -16,7 +16,8 @@ Sends realistic events to a chainlog service and reports what it accepted.
   --apps N              number of source apps to spread events over (default 5)
   --invalid-ratio R     share 0..1 of events that break a rule on purpose (default 0)
   --seed N              PRNG seed, for a reproducible stream (default: random)
-  --api-key KEY         sent as x-api-key (default: env CHAINLOG_API_KEY)
+  --api-key KEY         prefer env CHAINLOG_API_KEY: an option shows the key in npm's output and
+                        the process list. A WRITER key naming the apps (or ADMIN); sent as x-api-key.
   --json                print the summary as JSON on stdout
   -h, --help            show this help
 

@@ -68,7 +68,7 @@ export function outcomeCodes(kind: TransportKind, status: number, json: unknown,
   const body = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
   const accepted =
     kind === 'rest'
-      ? status === 201 && Array.isArray(body.events) && body.events.length === count
+      ? (status === 201 || status === 200) && Array.isArray(body.events) && body.events.length === count
       : Array.isArray((body.data as Record<string, unknown> | null | undefined)?.logEvents) && !Array.isArray(body.errors);
   if (accepted) return Array.from({ length: count }, () => null);
 

@@ -139,7 +139,7 @@ async function send(url: string, req: Request): Promise<Outcome> {
     return { kind: 'rejected', detail: `${req.transport} ${status}: not JSON: ${text.slice(0, 200)}` };
   }
   if (req.transport === 'rest') {
-    if (status !== 201) return { kind: 'rejected', detail: `rest ${status}: ${text.slice(0, 500)}` };
+    if (status !== 201 && status !== 200) return { kind: 'rejected', detail: `rest ${status}: ${text.slice(0, 500)}` };
     return { kind: 'acked', events: body.events };
   }
   if (status !== 200 || body.errors || !body.data) return { kind: 'rejected', detail: `graphql ${status}: ${text.slice(0, 500)}` };
