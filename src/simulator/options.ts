@@ -21,7 +21,12 @@ Sends realistic events to a chainlog service and reports what it accepted.
   --json                print the summary as JSON on stdout
   -h, --help            show this help
 
-Exit status: 0 done, 1 nothing was accepted or an invalid event was accepted, 2 usage or connection error.
+Before sending, it checks that the key may write every app of the run and says how to fix it if not.
+When the service fails requests (no answer, 5xx, 429), it backs off (100 ms doubling to 2 s) and stops
+after 8 failures in a row.
+
+Exit status: 0 done, 1 nothing was accepted or an invalid event was accepted, 2 usage or connection error
+(including a service that stopped answering).
 `;
 
 const schema = z

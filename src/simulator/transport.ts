@@ -7,6 +7,8 @@ export interface SendOutcome {
   latencyMs: number;
   /** One entry per event: null when accepted, else the rejection code. */
   codes: Array<string | null>;
+  /** The service did not answer, or answered 5xx or 429: back off, and give up after enough of these in a row. */
+  unavailable?: boolean;
 }
 
 export interface TransportOptions {
@@ -56,10 +58,10 @@ export function createTransport(options: TransportOptions): (events: EventInput[
       status = res.status;
       json = await res.json().catch(() => undefined);
     } catch {
-      return { latencyMs: performance.now() - started, codes: events.map(() => 'NETWORK_ERROR') };
+      return { latencyMs: performance.now() - started, codes: events.map(() => 'NETWORK_ERROR'), unavailable: true };
     }
     const latencyMs = performance.now() - started;
-    return { latencyMs, codes: outcomeCodes(options.kind, status, json, events.length) };
+    return { latencyMs, codes: outcomeCodes(options.kind, status, json, events.length), unavailable: status >= 500 || status === 429 };
   };
 }
 
