@@ -7,6 +7,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
 import { freePort, REPO_ROOT, ServiceProcess } from '../support/service-process.js';
 
 const E2E_KEY = 'clk_operations-test-admin-key-0123456789';
@@ -161,6 +162,24 @@ describe('one process per SQLite DATA_DIR', () => {
       await third.stop();
     } finally {
       await first.kill();
+    }
+  });
+});
+
+describe('processes sharing a MongoDB database', () => {
+  it('may share one DATA_DIR (it then holds only the keys, as in docker-compose.yml): no lock is taken', { timeout: 120_000 }, async () => {
+    const mongo = await startMongoTestServer();
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-shared-'));
+    const env = { AUTH: 'off', MONGODB_URI: mongo.uri, MONGODB_DB: freshDbName(), LEASE_TTL_MS: '2000' };
+    const a = new ServiceProcess(await freePort(), dataDir, env);
+    const b = new ServiceProcess(await freePort(), dataDir, env);
+    try {
+      await a.start();
+      await b.start();
+      for (const p of [a, b]) expect(await fetch(`${p.url}/healthz`).then((r) => r.status)).toBe(200);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await mongo.stop();
     }
   });
 });
