@@ -44,7 +44,7 @@ describe('GET /', () => {
 
 describe('first mistakes get a useful answer', () => {
   it('POST /graphql without Content-Type: application/json says to send it (not a CSRF paragraph)', async () => {
-    for (const headers of [{}, { 'content-type': 'text/plain' }]) {
+    for (const headers of [{}, { 'content-type': 'text/plain' }] as Array<Record<string, string>>) {
       const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { ...headers, ...svc.authHeaders() }, body: '{"query":"{ serverInfo { version } }"}' });
       expect(res.status).toBe(415);
       const body = (await res.json()) as any;
