@@ -22,8 +22,8 @@ Sends realistic events to a chainlog service and reports what it accepted.
   -h, --help            show this help
 
 Before sending, it checks that the key may write every app of the run and says how to fix it if not.
-When the service fails requests (no answer, 5xx, 429), it backs off (100 ms doubling to 2 s) and stops
-after 8 failures in a row.
+When the service fails requests (no answer, 5xx), it backs off (100 ms doubling to 2 s) and stops
+after 8 failures in a row; when it rate-limits (429), it waits 100 ms before the next request.
 
 Exit status: 0 done, 1 nothing was accepted or an invalid event was accepted, 2 usage or connection error
 (including a service that stopped answering).

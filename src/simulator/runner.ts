@@ -15,7 +15,7 @@ export interface RunOptions {
   count?: number | undefined;
   stats?: SimulationStats;
   signal?: AbortSignal;
-  /** Requests in a row the service may fail (no answer, 5xx, 429) before the run stops (default 8). */
+  /** Requests in a row the service may fail (no answer, 5xx) before the run stops (default 8). */
   maxFailures?: number;
   /** Backoff after such a failure: doubles from `backoffMs` (default 100) up to `maxBackoffMs` (default 2000). */
   backoffMs?: number;
@@ -68,10 +68,14 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       failuresInARow++;
       resumeAt = Math.max(resumeAt, performance.now() + Math.min(maxBackoffMs, backoffMs * 2 ** (failuresInARow - 1)));
       if (failuresInARow >= maxFailures && !stoppedEarly) {
-        stoppedEarly = `the service failed ${failuresInARow} requests in a row (no answer, 5xx or 429); stopped`;
+        stoppedEarly = `the service failed ${failuresInARow} requests in a row (no answer or 5xx); stopped`;
         stop.abort();
       }
-    } else failuresInARow = 0;
+    } else {
+      failuresInARow = 0;
+      // Rate limited: the service is there; slow down without counting towards giving up.
+      if (outcome.throttled) resumeAt = Math.max(resumeAt, performance.now() + backoffMs);
+    }
     stats.record(
       outcome.latencyMs,
       events.map((e, i) => ({ code: i < outcome.codes.length ? outcome.codes[i]! : 'MISSING_RESULT', invalid: e.invalid !== null })),

@@ -7,8 +7,10 @@ export interface SendOutcome {
   latencyMs: number;
   /** One entry per event: null when accepted, else the rejection code. */
   codes: Array<string | null>;
-  /** The service did not answer, or answered 5xx or 429: back off, and give up after enough of these in a row. */
+  /** The service did not answer, or answered 5xx: back off, and give up after enough of these in a row. */
   unavailable?: boolean;
+  /** The service answered 429 (rate limited): back off, but it is there. */
+  throttled?: boolean;
 }
 
 export interface TransportOptions {
@@ -61,7 +63,7 @@ export function createTransport(options: TransportOptions): (events: EventInput[
       return { latencyMs: performance.now() - started, codes: events.map(() => 'NETWORK_ERROR'), unavailable: true };
     }
     const latencyMs = performance.now() - started;
-    return { latencyMs, codes: outcomeCodes(options.kind, status, json, events.length), unavailable: status >= 500 || status === 429 };
+    return { latencyMs, codes: outcomeCodes(options.kind, status, json, events.length), unavailable: status >= 500, throttled: status === 429 };
   };
 }
 
