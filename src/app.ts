@@ -6,6 +6,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createApiServer } from './api/server.js';
 import { createAuthenticator } from './auth/bootstrap.js';
 import type { Config } from './config.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
 import { openStorage } from './storage/open.js';
@@ -14,12 +15,27 @@ export interface Chainlog {
   service: ChainlogService;
   url: string;
   logger: Logger;
+  engine: 'sqlite' | 'mongodb';
+  /** The SQLite file, or the MongoDB URI (credentials redacted) and database. */
+  location: string;
   close(): Promise<void>;
 }
 
 const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<Chainlog> {
+  // The SQLite engine's DATA_DIR belongs to one process (src/data-dir-lock.ts); processes sharing a
+  // MongoDB database may share a DATA_DIR, which then only holds the keys.
+  const lock: DataDirLock | null = config.MONGODB_URI ? null : lockDataDir(config.DATA_DIR);
+  try {
+    return await start(config, logger, lock);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+async function start(config: Config, logger: Logger, lock: DataDirLock | null): Promise<Chainlog> {
   const { storage, engine, location } = await openStorage(config);
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE });
   if (key.generated) logger.info({ path: key.source }, 'generated a new signing key');
@@ -52,6 +68,8 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
     service,
     url,
     logger,
+    engine,
+    location,
     async close() {
       ready = false;
       await api.close();
@@ -60,6 +78,7 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
       logger.debug('log service stopped');
       await storage.close();
       logger.debug('storage closed');
+      lock?.release();
     },
   };
 }

@@ -32,6 +32,10 @@ const schema = z.object({
   /** Bearer token for GET /metrics (besides an admin API key). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `auto`: readable lines and a start banner when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'must be auto, json or pretty' }).default('auto'),
+  /** How long SIGTERM/SIGINT wait for requests and subscriptions to drain before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000).default(10_000),
   NODE_ENV: z.string().default('development'),
   /** How far in the future an event timestamp may be. */
   MAX_CLOCK_SKEW_MS: intFrom(0, 86_400_000).default(300_000),

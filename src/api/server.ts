@@ -17,6 +17,8 @@ import { errorHandler, restErrors } from './rest/errors.js';
 import { eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
+import { homeRouter } from './rest/home.js';
+import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { ApiError } from './errors.js';
 import { hardeningPlugin, rememberRemoteAddress } from './hardening/apollo-plugin.js';
@@ -79,10 +81,12 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use(httpObserver(metrics, logger));
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
+  app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
   app.use(eventsRouter(deps, restWriteCharge(hardening.rateLimits)));
   app.use(
     GRAPHQL_PATH,
     authenticateGraphql(deps),
+    requireJsonPost(metrics),
     express.json({ limit: opts.config.MAX_BODY_BYTES }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),

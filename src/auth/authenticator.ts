@@ -63,7 +63,7 @@ export class Authenticator {
   async authenticate(credential: Credential): Promise<Principal> {
     if (!this.enabled) return OPEN;
     if (credential.kind === 'none') return ANONYMOUS;
-    if (credential.kind === 'malformed') return INVALID;
+    if (credential.kind === 'malformed') return credential.problem ? { kind: 'invalid', problem: credential.problem } : INVALID;
     const hash = hashSecret(credential.secret);
     if (this.opts.bootstrapHash && sameHash(hash, this.opts.bootstrapHash)) return BOOTSTRAP;
     return this.byHash(hash);

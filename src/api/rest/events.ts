@@ -7,8 +7,12 @@ import { ApiError } from '../errors.js';
 import { eventToJson } from '../event-json.js';
 import type { WriteCharge } from '../hardening/express.js';
 import { restErrors } from './errors.js';
+import { isReplay } from '../../log/replays.js';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/** Set (to `true`) on a 200 answer whose every event was an idempotent retry. */
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /** `chargeWrites` applies the per-client write rate limit (src/api/hardening) before anything is written. */
 export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge): Router {
@@ -25,7 +29,11 @@ export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge): Router 
     requireIngestApps(principalOf(res.locals), body, Array.isArray(body) ? 'body' : null);
     await chargeWrites?.(req, res, Array.isArray(body) ? body.length : 1);
     const events = Array.isArray(body) ? await deps.ingest.many(body, 'body', 'rest') : [await deps.ingest.one(body, 'rest')];
-    res.status(201).json({ events: events.map(eventToJson) });
+    // An idempotent retry creates nothing: 200 and a replay marker when every item was logged before.
+    const replayed = events.map(isReplay);
+    const allReplayed = replayed.every(Boolean);
+    if (allReplayed) res.set(REPLAYED_HEADER, 'true');
+    res.status(allReplayed ? 200 : 201).json({ events: events.map((e, i) => ({ ...eventToJson(e), replayed: replayed[i] })) });
   });
   return router;
 }

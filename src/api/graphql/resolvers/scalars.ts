@@ -1,7 +1,9 @@
 import { GraphQLDateTime, GraphQLJSONObject, GraphQLSafeInt } from 'graphql-scalars';
-import { GraphQLScalarType } from 'graphql';
+import { GraphQLError, GraphQLScalarType } from 'graphql';
 import { formatTime } from '../../../core/leaf.js';
 import type { Resolvers } from '../generated/resolvers.js';
+
+export const DATE_TIME_FORM = 'must be an RFC 3339 date-time with a time zone, e.g. 2024-05-01T12:00:00.000Z';
 
 /**
  * graphql-scalars' DateTime (it serializes epoch-ms numbers as YYYY-MM-DDTHH:mm:ss.sssZ, the form the
@@ -17,9 +19,22 @@ export const DateTime = new GraphQLScalarType({
       // The round trip admits exactly the canonical spelling of a real instant (no Feb 30, no hour 24).
       if (Number.isInteger(ms) && formatTime(ms) === value) return new Date(ms);
     }
-    return GraphQLDateTime.parseValue(value);
+    return withExpectedForm(() => GraphQLDateTime.parseValue(value));
+  },
+  parseLiteral(ast, variables) {
+    return withExpectedForm(() => GraphQLDateTime.parseLiteral(ast, variables));
   },
 });
+
+/** The library says a value "cannot represent an invalid date-time-string"; this also says what is valid, as REST does. */
+function withExpectedForm<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof GraphQLError)) throw err;
+    throw new GraphQLError(`${DATE_TIME_FORM}: ${err.message}`, { extensions: err.extensions });
+  }
+}
 
 export const scalarResolvers: Resolvers = {
   DateTime,
