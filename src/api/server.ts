@@ -73,10 +73,17 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     metrics,
     drain: () => ws.dispose(),
     limits: hardening.documentLimits,
-    plugins: [hardeningPlugin({ rateLimits: hardening.rateLimits })],
+    plugins: [hardeningPlugin({ rateLimits: hardening.rateLimits, limits: hardening.documentLimits })],
   });
 
   app.use(httpObserver(metrics, logger));
+  app.use((req, res, next) => {
+    const reason = hardening.originPolicy.refusedHost(req);
+    if (!reason) return next();
+    const error = new ApiError('FORBIDDEN', reason, { field: 'Host', rule: 'host' });
+    metrics.apiErrors.inc({ code: error.code, transport: req.path === GRAPHQL_PATH ? 'graphql' : 'rest' });
+    res.status(403).json({ errors: req.path === GRAPHQL_PATH ? [{ message: error.message, extensions: error.extensions }] : restErrors(error) });
+  });
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
   app.use(eventsRouter(deps, restWriteCharge(hardening.rateLimits)));

@@ -16,6 +16,12 @@ export interface DocumentLimitSettings {
   /** Lexer tokens of one document (checked while parsing). */
   maxTokens: number;
   maxDirectives: number;
+  /** Selections written in one selection set (checked before validation, see document-shape.ts). */
+  maxSelections: number;
+  /** Fields of an operation with fragments expanded (checked before validation). */
+  maxFields: number;
+  /** Page entries an operation may return, `first`/`last` counted from literals and variables. */
+  maxItems: number;
 }
 
 export const DEFAULT_DOCUMENT_LIMITS: DocumentLimitSettings = {
@@ -24,9 +30,12 @@ export const DEFAULT_DOCUMENT_LIMITS: DocumentLimitSettings = {
   maxCost: 100_000,
   maxTokens: 5_000,
   maxDirectives: 50,
+  maxSelections: 100,
+  maxFields: 1_000,
+  maxItems: 2_000,
 };
 
-export type LimitRule = 'maxDepth' | 'maxAliases' | 'maxCost' | 'maxTokens' | 'maxDirectives';
+export type LimitRule = 'maxDepth' | 'maxAliases' | 'maxCost' | 'maxTokens' | 'maxDirectives' | 'maxSelections' | 'maxFields' | 'maxItems';
 
 export interface DocumentLimits {
   settings: DocumentLimitSettings;
@@ -72,6 +81,9 @@ export function documentLimitsFromConfig(config: {
   GRAPHQL_MAX_COST: number;
   GRAPHQL_MAX_TOKENS: number;
   GRAPHQL_MAX_DIRECTIVES: number;
+  GRAPHQL_MAX_SELECTIONS: number;
+  GRAPHQL_MAX_FIELDS: number;
+  GRAPHQL_MAX_ITEMS: number;
 }): DocumentLimits {
   return createDocumentLimits({
     maxDepth: config.GRAPHQL_MAX_DEPTH,
@@ -79,5 +91,8 @@ export function documentLimitsFromConfig(config: {
     maxCost: config.GRAPHQL_MAX_COST,
     maxTokens: config.GRAPHQL_MAX_TOKENS,
     maxDirectives: config.GRAPHQL_MAX_DIRECTIVES,
+    maxSelections: config.GRAPHQL_MAX_SELECTIONS,
+    maxFields: config.GRAPHQL_MAX_FIELDS,
+    maxItems: config.GRAPHQL_MAX_ITEMS,
   });
 }

@@ -5,7 +5,7 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { ApiError } from '../errors.js';
 
 export interface RateLimitSettings {
-  /** Requests per second per client (queries, subscriptions); 0 = off. */
+  /** Items per second per client (queries, subscriptions: the items each asks for, at least 1); 0 = off. */
   readsPerSec: number;
   /** Events per second per client (mutations, REST ingest); 0 = off. */
   writesPerSec: number;
@@ -15,8 +15,8 @@ export interface RateLimitSettings {
 
 export interface RateLimits {
   readonly settings: RateLimitSettings;
-  /** Charges one read; throws RATE_LIMITED when over budget. */
-  read(client: string): Promise<void>;
+  /** Charges `items` reads (at least 1); throws RATE_LIMITED when over budget. */
+  read(client: string, items?: number): Promise<void>;
   /** Charges `events` writes; throws RATE_LIMITED when over budget. */
   write(client: string, events: number): Promise<void>;
 }
@@ -38,6 +38,7 @@ function limiter(perSec: number, maxCharge: number): RateLimiterMemory | undefin
 }
 
 export function createRateLimits(settings: RateLimitSettings): RateLimits {
+  // A read asking for more items than one window holds takes the whole window (it is served, alone).
   const reads = limiter(settings.readsPerSec, 1);
   const writes = limiter(settings.writesPerSec, settings.maxBatchSize);
   const charge = async (rl: RateLimiterMemory | undefined, client: string, points: number, what: 'reads' | 'writes') => {
@@ -47,7 +48,7 @@ export function createRateLimits(settings: RateLimitSettings): RateLimits {
     } catch (res) {
       if (!(res instanceof RateLimiterRes)) throw res;
       const retryAfterMs = Math.max(1, Math.ceil(res.msBeforeNext));
-      const budget = what === 'reads' ? `${settings.readsPerSec} requests/s` : `${settings.writesPerSec} events/s`;
+      const budget = what === 'reads' ? `${settings.readsPerSec} reads/s (a read is an item asked for)` : `${settings.writesPerSec} events/s`;
       throw new ApiError('RATE_LIMITED', `rate limit of ${budget} exceeded; retry in ${retryAfterMs} ms`, {
         rule: what === 'reads' ? 'readsPerSec' : 'writesPerSec',
         extra: { retryAfterMs },
@@ -56,7 +57,7 @@ export function createRateLimits(settings: RateLimitSettings): RateLimits {
   };
   return {
     settings,
-    read: (client) => charge(reads, client, 1, 'reads'),
+    read: (client, items = 1) => charge(reads, client, Math.max(1, items), 'reads'),
     write: (client, events) => charge(writes, client, Math.max(1, events), 'writes'),
   };
 }
