@@ -73,7 +73,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     metrics,
     drain: () => ws.dispose(),
     limits: hardening.documentLimits,
-    plugins: [hardeningPlugin({ rateLimits: hardening.rateLimits, limits: hardening.documentLimits })],
+    plugins: [hardeningPlugin({ rateLimits: hardening.rateLimits, limits: hardening.documentLimits, metrics })],
   });
 
   app.use(httpObserver(metrics, logger));

@@ -3,8 +3,9 @@
 // would otherwise send as 500.
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApiError, httpStatusFor } from '../errors.js';
+import type { ApiMetrics } from '../metrics.js';
 import type { DocumentLimits } from './document-limits.js';
-import { checkDocumentShape, checkItems, countItems } from './document-shape.js';
+import { checkItems, countItems } from './document-shape.js';
 import { chargeOperation } from './operations.js';
 import { clientKey, retryAfterSeconds, type RateLimits } from './rate-limit.js';
 
@@ -20,16 +21,20 @@ export function rememberRemoteAddress<T extends object>(context: T, address: str
 
 const remoteAddressOf = (context: object): string | undefined => (context as { [REMOTE_ADDRESS]?: string })[REMOTE_ADDRESS];
 
-export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLimits: RateLimits; limits: DocumentLimits }): ApolloServerPlugin<C> {
+export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLimits: RateLimits; limits: DocumentLimits; metrics: ApiMetrics }): ApolloServerPlugin<C> {
   const { settings } = opts.limits;
   return {
     async requestDidStart() {
       let limited: ApiError | undefined;
       return {
-        // Before graphql-js validates: its rules' work grows with the document's shape, bounded here first.
-        async validationDidStart({ document }) {
-          const refused = checkDocumentShape(document, settings);
-          if (refused) throw refused;
+        // Counts documents the shape rule (document-shape.ts) refused before any other rule walked them.
+        async validationDidStart() {
+          return async (errors) => {
+            for (const e of errors ?? []) {
+              const rule = (e as { extensions?: Record<string, unknown> }).extensions?.rule;
+              if (rule === 'maxSelections' || rule === 'maxFields') opts.metrics.documentsRefused.inc({ rule, transport: 'graphql' });
+            }
+          };
         },
         async didResolveOperation({ operation, document, request, contextValue }) {
           if (!operation) return;

@@ -5,6 +5,7 @@ import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import { documentShapeRule } from './document-shape.js';
 import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from 'graphql';
 
 export interface DocumentLimitSettings {
@@ -59,6 +60,7 @@ export function createDocumentLimits(overrides: Partial<DocumentLimitSettings> =
   return {
     settings,
     validationRules: [
+      documentShapeRule(settings),
       maxDepthRule({ n: settings.maxDepth, ...common('maxDepth') }) as ValidationRule,
       maxAliasesRule({ n: settings.maxAliases, ...common('maxAliases') }) as ValidationRule,
       costLimitRule({ maxCost: settings.maxCost, ...common('maxCost') }) as ValidationRule,

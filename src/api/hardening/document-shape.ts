@@ -4,7 +4,7 @@
 // - maxSelections: selections (fields, spreads, inline fragments) written in one selection set;
 // - maxFields: fields of each operation with every fragment spread expanded where it is spread;
 // - maxItems: items the operation may return, counting `first`/`last` whether literal or variables.
-import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode, type ValueNode } from 'graphql';
+import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode, type ValidationRule, type ValueNode } from 'graphql';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../validation/rules.js';
 import { ApiError } from '../errors.js';
 
@@ -14,9 +14,8 @@ export interface DocumentShapeSettings {
   maxItems: number;
 }
 
-/** GRAPHQL_VALIDATION_FAILED with extensions.rule; extensions.http makes Apollo answer 400 when it is thrown from a hook. */
-const refused = (rule: string, message: string) =>
-  new GraphQLError(message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule, http: { status: 400 } } });
+/** GRAPHQL_VALIDATION_FAILED with extensions.rule, as graphql-armor's limits report. */
+const refused = (rule: string, message: string) => new GraphQLError(message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule } });
 
 const fragmentsOf = (document: DocumentNode) =>
   new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
@@ -61,6 +60,25 @@ export function checkDocumentShape(document: DocumentNode, settings: Pick<Docume
     throw err;
   }
   return undefined;
+}
+
+const EMPTY_DOCUMENT: DocumentNode = Object.freeze({ kind: Kind.DOCUMENT, definitions: [] });
+
+/**
+ * The shape check as a validation rule, for Apollo (which runs graphql's specifiedRules in the same pass):
+ * on a document over a limit it reports the error and replaces the document, for the rest of this
+ * validation pass, with an empty one (a visitor's returned node replaces the visited one), so that no
+ * other rule walks it.
+ */
+export function documentShapeRule(settings: Pick<DocumentShapeSettings, 'maxSelections' | 'maxFields'>): ValidationRule {
+  return (context) => ({
+    Document(node) {
+      const error = checkDocumentShape(node, settings);
+      if (!error) return undefined;
+      context.reportError(error);
+      return EMPTY_DOCUMENT;
+    },
+  });
 }
 
 /** Fields that return a page of items: `first`/`last` (default DEFAULT_PAGE_SIZE, clamped to MAX_PAGE_SIZE). */

@@ -132,7 +132,8 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
           throw err;
         }
         const badShape = checkDocumentShape(document, documentLimits.settings);
-        if (badShape) return [withCode(badShape, 'GRAPHQL_VALIDATION_FAILED', String(badShape.extensions.rule))];
+        if (badShape) metrics.documentsRefused.inc({ rule: String(badShape.extensions.rule), transport: 'ws' });
+        if (badShape) return [new GraphQLError(badShape.message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule: badShape.extensions.rule } })];
         const invalid = validate(schema, document, rules);
         if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED', undefined, production));
         const operation = getOperationAST(document, payload.operationName);
