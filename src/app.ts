@@ -19,7 +19,12 @@ export interface Chainlog {
 
 const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
-export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<Chainlog> {
+export interface StartOptions {
+  /** The rate limits' clock (epoch ms); tests pass one they advance themselves. */
+  rateLimitClock?: () => number;
+}
+
+export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL }), opts: StartOptions = {}): Promise<Chainlog> {
   const { storage, engine, location } = await openStorage(config);
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE });
   if (key.generated) logger.info({ path: key.source }, 'generated a new signing key');
@@ -38,7 +43,7 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const auth = createAuthenticator(config, storage, logger);
-  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth });
+  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
   await service.start();
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);

@@ -1,9 +1,14 @@
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // Kept under test/ so the repository's top level stays as the product's owner asked.
 export default defineConfig({
   root: resolve(import.meta.dirname, '..'),
+  // Node resolves `graphql` (no "exports" field) to its CommonJS build for the packages it loads (Apollo,
+  // graphql-tools); Vite would pick the ESM build for the sources. One copy for both, so that a service
+  // started inside a test process (test/support/in-process.ts) passes graphql's schema realm check.
+  resolve: { alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve('graphql') }] },
   test: {
     // Build the FerretDB-based MongoDB test server once, before any suite needs it.
     globalSetup: ['test/support/mongo-global-setup.ts'],

@@ -34,6 +34,8 @@ export interface ApiServerOptions {
   registry: Registry;
   isReady: () => boolean;
   auth: Authenticator;
+  /** The rate limits' clock; Date.now by default. */
+  now?: () => number;
 }
 
 export interface ApiServer {
@@ -54,7 +56,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();
-  const hardening = createHardening(opts.config);
+  const hardening = createHardening(opts.config, { ...(opts.now && { now: opts.now }) });
 
   const app = express();
   app.disable('x-powered-by');

@@ -18,11 +18,13 @@ export interface Hardening {
   originPolicy: OriginPolicy;
 }
 
-export function createHardening(config: Config): Hardening {
+/** `now`: the rate limits' clock (tests inject one). */
+export function createHardening(config: Config, opts: { now?: () => number } = {}): Hardening {
   const rateLimits = createRateLimits({
     readsPerSec: config.RATE_LIMIT_READS_PER_SEC,
     writesPerSec: config.RATE_LIMIT_WRITES_PER_SEC,
     maxBatchSize: config.MAX_BATCH_SIZE,
+    ...(opts.now && { now: opts.now }),
   });
   return {
     documentLimits: documentLimitsFromConfig(config),
