@@ -61,13 +61,15 @@ describe('Host (DNS rebinding) while bound to loopback', () => {
     expect((await upgrade(svc, { host: `evil.example:${port()}` })).status).toBe(403);
   });
 
-  it.each(['localhost', '127.0.0.1', '[::1]', 'localhost:PORT', '127.0.0.1:PORT', '[::1]:PORT', 'chainlog.internal:8443'])('accepts Host %s', async (host) => {
+  it.each(['localhost', '127.0.0.1', '[::1]', 'localhost:PORT', '127.0.0.1:PORT', '[::1]:PORT', 'localhost:9999', 'chainlog.internal:8443'])('accepts Host %s', async (host) => {
     const res = await rawRequest(svc, { path: '/healthz', headers: { host: host.replace('PORT', port()) } });
     expect(res.status).toBe(200);
   });
 
-  it('refuses a loopback name on another port (another local service’s origin)', async () => {
-    expect((await rawRequest(svc, { path: '/healthz', headers: { host: `localhost:${Number(port()) + 1}` } })).status).toBe(403);
+  it('refuses a foreign name even on the server’s port, and a name that only starts like loopback', async () => {
+    expect((await rawRequest(svc, { path: '/healthz', headers: { host: `rebind.example:${port()}` } })).status).toBe(403);
+    expect((await rawRequest(svc, { path: '/healthz', headers: { host: 'localhost.evil.example' } })).status).toBe(403);
+    expect((await rawRequest(svc, { path: '/healthz', headers: { host: '127.0.0.1.evil.example' } })).status).toBe(403);
   });
 });
 

@@ -1,7 +1,7 @@
 // Browser-borne requests to a server on a developer's machine. Two checks:
 // - Host (DNS rebinding): a server bound to a loopback address answers only requests whose Host names
-//   loopback (localhost, 127.x.x.x, [::1], with the listening port or none) or one of ALLOWED_HOSTS; a page
-//   on evil.example whose name is rebound to 127.0.0.1 still sends `Host: evil.example`.
+//   loopback (localhost, 127.x.x.x, [::1], with any port: a local proxy in front keeps its own) or one of
+//   ALLOWED_HOSTS; a page on evil.example whose name is rebound to 127.0.0.1 still sends `Host: evil.example`.
 // - Origin (cross-site WebSocket hijacking): browsers send Origin on every WebSocket upgrade and a page may
 //   open a socket to any server; the upgrade is accepted only from the server's own origin (the Origin's
 //   host equals the Host header) or one of ALLOWED_ORIGINS. A client without Origin (not a browser) passes.
@@ -43,8 +43,7 @@ export function createOriginPolicy(settings: OriginPolicySettings): OriginPolicy
       const host = req.headers.host?.toLowerCase();
       if (!host) return 'a Host header is required';
       if (hosts.has(host)) return undefined;
-      const { name, port } = splitHost(host);
-      if (LOOPBACK_NAMES.test(name) && (port === undefined || Number(port) === req.socket.localPort)) return undefined;
+      if (LOOPBACK_NAMES.test(splitHost(host).name)) return undefined;
       return `Host ${host} is not this server's (it listens on loopback); add it to ALLOWED_HOSTS to allow it`;
     },
     refusedOrigin(req) {
