@@ -15,6 +15,10 @@ try {
   throw err;
 }
 
+// Everything the service creates (the SQLite database with its -wal and -shm, keys, DATA_DIR itself) is
+// its user's alone: a log of evidence is no one else's to read.
+process.umask(0o077);
+
 const app = await startChainlog(config).catch((err: unknown) => {
   bootLogger.fatal({ err }, 'chainlog failed to start');
   process.exit(1);

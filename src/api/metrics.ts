@@ -12,6 +12,7 @@ export interface ApiMetrics {
   wsConnections: Gauge;
   resumeRequired: Counter<'field'>;
   documentsRefused: Counter<'rule' | 'transport'>;
+  wsDropped: Counter<'reason'>;
 }
 
 /** Registers on `registry`; call once per registry. */
@@ -77,6 +78,12 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: 'chainlog_graphql_documents_refused_total',
       help: 'GraphQL documents refused by a shape limit (maxSelections, maxFields) before validation, by transport.',
       labelNames: ['rule', 'transport'] as const,
+      registers,
+    }),
+    wsDropped: new Counter({
+      name: 'chainlog_ws_clients_dropped_total',
+      help: 'WebSocket clients dropped because they stopped reading, by reason (pong: no answer to a ping; unsent: closed with frames unsent).',
+      labelNames: ['reason'] as const,
       registers,
     }),
   };

@@ -18,7 +18,9 @@ import { eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
+import { requireUtf8 } from './charset.js';
 import { ApiError } from './errors.js';
+import { verifyExactNumbers } from './validation/exact-numbers.js';
 import { hardeningPlugin, rememberRemoteAddress } from './hardening/apollo-plugin.js';
 import { restWriteCharge } from './hardening/express.js';
 import { createHardening } from './hardening/index.js';
@@ -92,7 +94,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use(
     GRAPHQL_PATH,
     authenticateGraphql(deps),
-    express.json({ limit: opts.config.MAX_BODY_BYTES }),
+    requireUtf8(),
+    express.json({ limit: opts.config.MAX_BODY_BYTES, verify: verifyExactNumbers }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),
     }),

@@ -23,6 +23,7 @@ import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
 import { parseLimitRule } from '../hardening/document-limits.js';
 import { checkDocumentShape, checkItems, countItems } from '../hardening/document-shape.js';
 import type { Hardening } from '../hardening/index.js';
+import { findInexactNumber, inexactNumber } from '../validation/exact-numbers.js';
 import { createSharedSubscribe, type DeliverNext } from './shared-execution.js';
 import { serveGraphqlWs, type WsExtra } from './ws-transport.js';
 
@@ -182,11 +183,34 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
       },
     },
   );
+  let droppedLogged = false;
   const transport = serveGraphqlWs(server, wsServer, {
     isProd: production,
     keepAliveMs: hardening.wsKeepAliveMs,
     maxBufferedBytes: WS_MAX_BUFFERED_BYTES,
     onInternalError: (err, where) => logger.error({ err, where }, 'WebSocket internal error'),
+    // A client that stops reading is the client's doing: counted, and told once at info (not per socket).
+    onDropped: (reason) => {
+      metrics.wsDropped.inc({ reason });
+      if (!droppedLogged) {
+        droppedLogged = true;
+        logger.info({ reason }, 'dropped a WebSocket client that stopped reading; further drops are counted in chainlog_ws_clients_dropped_total only');
+      } else {
+        logger.debug({ reason }, 'dropped a WebSocket client that stopped reading');
+      }
+    },
+    onOversized: () => {
+      metrics.apiErrors.inc({ code: 'PAYLOAD_TOO_LARGE', transport: 'ws' });
+      logger.info({ maxBytes: hardening.wsMaxPayloadBytes }, 'closed a WebSocket (1009) whose message was over WS_MAX_PAYLOAD_BYTES');
+    },
+    // graphql-ws's JSON.parse rounds numbers; the raw text is checked first, as HTTP bodies are.
+    refuseMessage: (text) => {
+      const bad = findInexactNumber(text);
+      if (!bad) return undefined;
+      const error = inexactNumber(bad.field, bad.token);
+      metrics.apiErrors.inc({ code: error.code, transport: 'ws' });
+      return { message: error.message, extensions: { ...error.extensions } };
+    },
   });
 
   return { dispose: async () => transport.dispose() };
