@@ -67,7 +67,7 @@ const schema = z.object({
   ALLOWED_ORIGINS: z
     .string()
     .transform((s) => s.split(',').map((o) => o.trim().toLowerCase()).filter((o) => o !== ''))
-    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each must be scheme://host[:port], e.g. https://app.example.com')))
+    .refine((origins) => origins.every((o) => /^https?:\/\/[^/\s]+$/.test(o)), 'each must be scheme://host[:port], e.g. https://app.example.com')
     .default([]),
   /** Host header values (host[:port]) accepted besides localhost, 127.0.0.1 and [::1] when HOST is a loopback address. */
   ALLOWED_HOSTS: z
