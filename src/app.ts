@@ -1,5 +1,5 @@
 // Wiring: configuration → storage → log pipeline → API server. Used by main and by tests/benchmarks.
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -19,6 +19,17 @@ export interface Chainlog {
 
 const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
+/** Database files readable by others (made before the service ran with umask 077) become 0600. */
+function restrictToOwner(paths: string[], logger: Logger): void {
+  for (const path of paths) {
+    if (!existsSync(path)) continue;
+    const mode = statSync(path).mode & 0o777;
+    if ((mode & 0o077) === 0) continue;
+    chmodSync(path, 0o600);
+    logger.warn({ path, mode: mode.toString(8) }, 'a database file was readable by others; made it 0600');
+  }
+}
+
 export interface StartOptions {
   /** The rate limits' clock (epoch ms); tests pass one they advance themselves. */
   rateLimitClock?: () => number;
@@ -26,6 +37,7 @@ export interface StartOptions {
 
 export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL }), opts: StartOptions = {}): Promise<Chainlog> {
   const { storage, engine, location } = await openStorage(config);
+  if (engine === 'sqlite') restrictToOwner([location, `${location}-wal`, `${location}-shm`], logger);
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE });
   if (key.generated) logger.info({ path: key.source }, 'generated a new signing key');
   const service = new ChainlogService({

@@ -5,12 +5,14 @@
 // - One timestamp rule and one charset rule for REST and GraphQL.
 // - /graphql is logged and counted under its own path; oversized frames and clients that stop reading
 //   are told plainly (info, a counter), not as internal errors; the database files are 0600.
-import { readdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRaw } from '../hardening/raw-ws.js';
 import { e2eMongoUri } from '../support/e2e-engine.js';
-import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { startService, type RunningService } from '../support/service.js';
 import { metric } from './support.js';
 
 let svc: RunningService;
@@ -158,5 +160,21 @@ describe('what the server records', () => {
     const files = readdirSync(svc.dataDir).filter((f) => f.startsWith('chainlog.db'));
     expect(files).toEqual(expect.arrayContaining(['chainlog.db', 'chainlog.db-wal', 'chainlog.db-shm']));
     for (const f of files) expect((statSync(join(svc.dataDir, f)).mode & 0o777).toString(8), f).toBe('600');
+  });
+
+  it.runIf(e2eMongoUri() === undefined)('makes database files left readable by others 0600 at start, and says so', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-perm-'));
+    try {
+      const open = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off', LOG_LEVEL: 'info' });
+      await open.start();
+      await open.stop();
+      chmodSync(join(dataDir, 'chainlog.db'), 0o644);
+      await open.start();
+      expect((statSync(join(dataDir, 'chainlog.db')).mode & 0o777).toString(8)).toBe('600');
+      expect(open.output()).toContain('made it 0600');
+      await open.stop();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
