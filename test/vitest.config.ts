@@ -20,12 +20,13 @@ export default defineConfig({
       // Everything, with the end-to-end suites on the embedded engine (SQLite). Suites of the
       // MongoDB engine itself start their own MongoDB test server.
       { extends: true, test: { name: 'default', include: ['test/**/*.test.ts'] } },
-      // The end-to-end and crash suites again, on MongoDB (FerretDB here; MONGODB_TEST_URI for a real one).
+      // The end-to-end and crash suites, and the security suites that read or write events, again on
+      // MongoDB (FerretDB here; MONGODB_TEST_URI for a real one).
       {
         extends: true,
         test: {
           name: 'e2e-mongodb',
-          include: ['test/e2e/**/*.test.ts', 'test/reliability/**/*.test.ts'],
+          include: ['test/e2e/**/*.test.ts', 'test/reliability/**/*.test.ts', 'test/security/documents-and-sockets.test.ts', 'test/security/inputs.test.ts'],
           globalSetup: ['test/support/mongo-global-setup.ts', 'test/support/mongo-e2e-setup.ts'],
         },
       },
