@@ -1,5 +1,5 @@
 // Wiring: configuration → storage → log pipeline → API server. Used by main and by tests/benchmarks.
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -23,20 +23,37 @@ export interface Chainlog {
 
 const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
-export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<Chainlog> {
+/** Database files readable by others (made before the service ran with umask 077) become 0600. */
+function restrictToOwner(paths: string[], logger: Logger): void {
+  for (const path of paths) {
+    if (!existsSync(path)) continue;
+    const mode = statSync(path).mode & 0o777;
+    if ((mode & 0o077) === 0) continue;
+    chmodSync(path, 0o600);
+    logger.warn({ path, mode: mode.toString(8) }, 'a database file was readable by others; made it 0600');
+  }
+}
+
+export interface StartOptions {
+  /** The rate limits' clock (epoch ms); tests pass one they advance themselves. */
+  rateLimitClock?: () => number;
+}
+
+export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL }), opts: StartOptions = {}): Promise<Chainlog> {
   // The SQLite engine's DATA_DIR belongs to one process (src/data-dir-lock.ts); processes sharing a
   // MongoDB database may share a DATA_DIR, which then only holds the keys.
   const lock: DataDirLock | null = config.MONGODB_URI ? null : lockDataDir(config.DATA_DIR);
   try {
-    return await start(config, logger, lock);
+    return await start(config, logger, lock, opts);
   } catch (err) {
     lock?.release();
     throw err;
   }
 }
 
-async function start(config: Config, logger: Logger, lock: DataDirLock | null): Promise<Chainlog> {
+async function start(config: Config, logger: Logger, lock: DataDirLock | null, opts: StartOptions): Promise<Chainlog> {
   const { storage, engine, location } = await openStorage(config);
+  if (engine === 'sqlite') restrictToOwner([location, `${location}-wal`, `${location}-shm`], logger);
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE });
   if (key.generated) logger.info({ path: key.source }, 'generated a new signing key');
   const service = new ChainlogService({
@@ -54,7 +71,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null): 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const auth = createAuthenticator(config, storage, logger);
-  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth });
+  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
   await service.start();
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);

@@ -49,7 +49,14 @@ const schema = z.object({
   GRAPHQL_MAX_COST: intFrom(1, 1_000_000_000).default(100_000),
   GRAPHQL_MAX_TOKENS: intFrom(50, 1_000_000).default(5_000),
   GRAPHQL_MAX_DIRECTIVES: intFrom(0, 10_000).default(50),
-  /** Per API key (per remote IP without one); 0 = off. Writes count events, reads count requests. */
+  /** Selections in one selection set, and fields of an operation with fragments expanded (before validation). */
+  GRAPHQL_MAX_SELECTIONS: intFrom(1, 100_000).default(100),
+  GRAPHQL_MAX_FIELDS: intFrom(1, 1_000_000).default(1_000),
+  /** Page entries one operation may return, across aliases and nesting, `first: $n` included. */
+  GRAPHQL_MAX_ITEMS: intFrom(1, 10_000_000).default(2_000),
+  /** Bytes of event payloads one answer may carry; the default fits a page of 500 events at MAX_PAYLOAD_BYTES. */
+  GRAPHQL_MAX_RESPONSE_BYTES: intFrom(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** Per API key (per remote IP without one); 0 = off. Writes count events, reads count the items asked for (at least 1 per operation). */
   RATE_LIMIT_WRITES_PER_SEC: intFrom(0, 10_000_000).default(0),
   RATE_LIMIT_READS_PER_SEC: intFrom(0, 10_000_000).default(0),
   /** graphql-ws: largest message, time to send connection_init, connection and subscription caps. */
@@ -60,6 +67,17 @@ const schema = z.object({
   WS_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 1_000_000).default(100),
   WS_MAX_SUBSCRIPTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(1_000),
+  /** Origins (scheme://host[:port]) allowed to open a WebSocket besides the server's own; comma-separated. */
+  ALLOWED_ORIGINS: z
+    .string()
+    .transform((s) => s.split(',').map((o) => o.trim().toLowerCase()).filter((o) => o !== ''))
+    .refine((origins) => origins.every((o) => /^https?:\/\/[^/\s]+$/.test(o)), 'each must be scheme://host[:port], e.g. https://app.example.com')
+    .default([]),
+  /** Host header values (host[:port]) accepted besides localhost, 127.0.0.1 and [::1] when HOST is a loopback address. */
+  ALLOWED_HOSTS: z
+    .string()
+    .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''))
+    .default([]),
 });
 
 export type Config = z.infer<typeof schema> & { keyName: string; production: boolean };

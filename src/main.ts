@@ -34,6 +34,10 @@ try {
   throw err;
 }
 
+// Everything the service creates (the SQLite database with its -wal and -shm, keys, DATA_DIR itself) is
+// its user's alone: a log of evidence is no one else's to read.
+process.umask(0o077);
+
 const prettyLines = usePretty(config.LOG_FORMAT);
 const logger = createLogger(config.LOG_LEVEL, prettyLines);
 const app = await startChainlog(config, logger).catch((err: unknown): never => {

@@ -3,9 +3,11 @@ import express, { type Router } from 'express';
 import { principalOf, authenticateIngest } from '../../auth/express.js';
 import { requireIngestApps } from '../../auth/scope.js';
 import type { ApiDeps } from '../context.js';
+import { requireUtf8 } from '../charset.js';
 import { ApiError } from '../errors.js';
 import { eventToJson } from '../event-json.js';
 import type { WriteCharge } from '../hardening/express.js';
+import { verifyExactNumbers } from '../validation/exact-numbers.js';
 import { restErrors } from './errors.js';
 import { isReplay } from '../../log/replays.js';
 
@@ -17,7 +19,7 @@ export const REPLAYED_HEADER = 'Idempotent-Replayed';
 /** `chargeWrites` applies the per-client write rate limit (src/api/hardening) before anything is written. */
 export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge): Router {
   const router = express.Router();
-  router.post('/v1/events', authenticateIngest(deps), express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES }), async (req, res) => {
+  router.post('/v1/events', authenticateIngest(deps), requireUtf8(), express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES, verify: verifyExactNumbers }), async (req, res) => {
     if (!req.is(JSON_TYPES)) {
       const error = new ApiError('BAD_USER_INPUT', 'body: must be sent as Content-Type: application/json', { field: 'body', rule: 'contentType' });
       deps.metrics.apiErrors.inc({ code: error.code, transport: 'rest' });

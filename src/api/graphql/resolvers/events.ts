@@ -17,5 +17,10 @@ export const eventResolvers: Resolvers = {
   Event: {
     id: (e) => eventId(e),
     replayed: (e) => isReplay(e),
+    // Counted against the answer's byte bound (src/api/response-budget.ts) before it is serialized.
+    payload: (e, _args, { response }) => {
+      if (response.bounded) response.charge(JSON.stringify(e.payload).length);
+      return e.payload;
+    },
   },
 };
