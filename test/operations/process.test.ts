@@ -135,7 +135,7 @@ describe('stopping on a signal, however the service is started', () => {
     stuck.on('error', () => {});
     // `Expect: 100-continue`: the server answers "100 Continue" once it has the request, which is then in flight.
     const inFlight = new Promise<void>((r) => stuck.on('data', (d) => String(d).includes('100 Continue') && r()));
-    stuck.write(`POST /v1/events HTTP/1.1\r\nHost: x\r\nx-api-key: ${E2E_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
+    stuck.write(`POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${E2E_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
     await inFlight;
     stuck.write('{"sourceAppId"');
     const sent = Date.now();
