@@ -18,14 +18,24 @@ export function eventQueryPlan(q: EventQuery): { filter: Filter<EventDoc>; sort:
   const and = filterConditions(q.filter);
   if (q.after) {
     const { timestamp: t, pos: p } = q.after;
-    // The bound on timestamp alone gives the index a tight range; the $or drops the tie at t.
-    if (q.direction === 'asc') and.push({ timestamp: { $gte: t } }, { $or: [{ timestamp: { $gt: t } }, { pos: { $gt: p } }] });
-    else and.push({ timestamp: { $lte: t } }, { $or: [{ timestamp: { $lt: t } }, { pos: { $lt: p } }] });
+    // Two index ranges, the rest of the tie at t and the timestamps beyond it, so the scan seeks past
+    // the events at t before the cursor instead of examining them.
+    if (q.direction === 'asc') and.push({ $or: [{ timestamp: t, pos: { $gt: p } }, { timestamp: { $gt: t } }] });
+    else and.push({ $or: [{ timestamp: t, pos: { $lt: p } }, { timestamp: { $lt: t } }] });
   }
   const dir = q.direction === 'asc' ? 1 : -1;
   return { filter: allOf(and), sort: { timestamp: dir, pos: dir } };
 }
 
-export function committedPlan(afterPos: number, f: EventFilter, committed: number): { filter: Filter<EventDoc>; sort: Sort } {
-  return { filter: allOf([{ pos: { $gt: afterPos, $lte: committed } }, ...filterConditions(f)]), sort: { pos: 1 } };
+/**
+ * Whether an index walks exactly the matches of readCommitted in pos order: commit_position for no
+ * filter, log_commit for apps only, type_commit for types only. Otherwise the walk examines events that
+ * do not match, and the read bounds its pos range by its budget.
+ */
+export function committedIsIndexed(f: EventFilter): boolean {
+  return f.from === undefined && f.to === undefined && (f.sourceAppIds === undefined || f.eventTypes === undefined);
+}
+
+export function committedPlan(afterPos: number, f: EventFilter, upTo: number): { filter: Filter<EventDoc>; sort: Sort } {
+  return { filter: allOf([{ pos: { $gt: afterPos, $lte: upTo } }, ...filterConditions(f)]), sort: { pos: 1 } };
 }
