@@ -140,7 +140,7 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getLogHead('app-a')).toBeNull();
         expect(await storage.listLogHeads(null, 10)).toEqual([]);
         expect(await storage.getEvent('app-a', 0)).toBeNull();
-        expect(await storage.queryEvents({ filter: {}, direction: 'asc', limit: 10 })).toEqual([]);
+        expect(await storage.queryEvents({ filter: {}, direction: 'asc', limit: 10 })).toEqual({ events: [] });
         expect(await storage.readCommitted(0, {}, 10)).toEqual({ events: [], through: 0, atHorizon: true });
         expect(await storage.getCheckpoint('app-a')).toBeNull();
         expect(await storage.listCheckpoints('app-a', null, 10, 'asc')).toEqual([]);
@@ -493,6 +493,89 @@ export function describeStorageContract(engineName: string, open: (options?: Har
           expect(await storage.lastPos()).toBe(Math.max(...all.map((e) => e.pos)));
         });
       });
+    });
+
+    describe('read budget: a read examines a bounded number of rows and says where to resume', () => {
+      const BUDGET = 20;
+      const NOISE = 300;
+      let small: StorageHarness;
+      let store: LogStorage;
+      let needles: StoredEvent[];
+      let noise: StoredEvent[];
+      // Matches no index walks exactly on either engine's readCommitted (apps and types), nor on SQLite's queryEvents.
+      const filter: EventFilter = { sourceAppIds: ['noise', 'needle'], eventTypes: ['needle.t'] };
+
+      beforeEach(async () => {
+        small = await open({ readBudgetRows: BUDGET });
+        store = small.storage;
+        await store.init();
+        // Three matching events among NOISE events of the same apps that do not match.
+        needles = [];
+        noise = [];
+        let needleSeq = 0;
+        for (let i = 0; i < NOISE; i += 50) {
+          noise.push(...(await store.appendEvents(newEvents('noise', i, 50, (seq) => ({ eventType: 'noise.t', timestamp: tsOf(seq % 40) })))));
+          if (i % 100 === 0) needles.push(...(await store.appendEvents([newEvent('needle', needleSeq++, { eventType: 'needle.t', timestamp: tsOf(i % 40) })])));
+        }
+      });
+
+      afterEach(async () => {
+        await store.close();
+        await small.cleanup();
+      });
+
+      it('readCommitted: steps of at most the budget each, each resuming at `through`, find exactly the matches', async () => {
+        const walked: StoredEvent[] = [];
+        let from = 0;
+        let steps = 0;
+        for (;;) {
+          const page = await store.readCommitted(from, filter, 100);
+          steps++;
+          expect(steps).toBeLessThan(NOISE);
+          expect(page.through).toBeGreaterThanOrEqual(from);
+          for (const e of page.events) expect(e.pos).toBeLessThanOrEqual(page.through);
+          walked.push(...page.events);
+          from = page.through;
+          if (page.atHorizon) break;
+          expect(page.events.length).toBeLessThan(100);
+        }
+        expect(walked).toEqual(needles);
+        expect(from).toBe(await store.lastPos());
+        // Every noise event had to be examined, BUDGET at most per step.
+        expect(steps).toBeGreaterThanOrEqual(NOISE / BUDGET);
+      });
+
+      it('readCommitted that an index serves exactly is not cut short by the budget', async () => {
+        const page = await store.readCommitted(0, { sourceAppIds: ['needle'] }, 100);
+        expect(page).toEqual({ events: needles, through: await store.lastPos(), atHorizon: true });
+      });
+
+      for (const direction of ['asc', 'desc'] as const) {
+        it(`queryEvents ${direction}: pages resumed at resumeAfter walk the reference exactly`, async () => {
+          const expected = referenceQuery([...noise, ...needles], filter, direction);
+          const sign = direction === 'asc' ? 1 : -1;
+          const walked: StoredEvent[] = [];
+          let after: EventKey | undefined;
+          for (let page = 0; ; page++) {
+            expect(page).toBeLessThan(NOISE);
+            const got = await store.queryEvents({ filter, direction, limit: 2, ...(after ? { after } : {}) });
+            walked.push(...got.events);
+            const last = got.events.at(-1);
+            if (got.resumeAfter) {
+              // A page cut short by the budget: short, and its resume key lies beyond what it returned and beyond the cursor.
+              expect(got.events.length).toBeLessThan(2);
+              if (last) expect(sign * keyCmp(got.resumeAfter, last)).toBeGreaterThanOrEqual(0);
+              if (after) expect(sign * keyCmp(got.resumeAfter, after)).toBeGreaterThan(0);
+              after = got.resumeAfter;
+            } else if (got.events.length < 2) {
+              break;
+            } else {
+              after = { timestamp: last!.timestamp, pos: last!.pos };
+            }
+          }
+          expect(walked).toEqual(expected);
+        });
+      }
     });
 
     describe('tree', () => {

@@ -8,7 +8,7 @@ import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.mjs';
 import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { eventLeafHash } from '../../src/log/event-leaf.js';
-import { AppendConflictError, type EventFilter, type EventQuery, type NewEvent } from '../../src/storage/types.js';
+import { AppendConflictError, type EventFilter, type EventPage, type EventQuery, type NewEvent } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
 import { sqliteHarness } from './harnesses.js';
@@ -239,6 +239,27 @@ describe('SqliteStorage specifics', () => {
       expect(walks({ from: 1 })).toEqual(['SEARCH events USING INTEGER PRIMARY KEY (rowid>?)']);
       for (const w of planReadCommitted(7, { sourceAppIds: ['a'], eventTypes: ['x'] }, 5)) expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE/);
     });
+  });
+
+  it('queryEvents with a residual filter examines at most the read budget per call', async () => {
+    const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 25 });
+    await small.storage.init();
+    try {
+      await small.storage.appendEvents(newEvents('a', 0, 200, (seq) => ({ eventType: seq === 150 ? 'rare' : 'common' })));
+      const query: EventQuery = { filter: { sourceAppIds: ['a'], eventTypes: ['rare'] }, direction: 'asc', limit: 10 };
+      const pages: EventPage[] = [];
+      for (let page = await small.storage.queryEvents(query); ; ) {
+        pages.push(page);
+        if (!page.resumeAfter) break;
+        page = await small.storage.queryEvents({ ...query, after: page.resumeAfter });
+      }
+      // 200 rows of one arm, 25 per call: eight calls cut short by the budget, then the last finds the end.
+      expect(pages.map((p) => p.events.map((e) => e.seq))).toEqual([[], [], [], [], [], [], [150], [], []]);
+      expect(pages.slice(0, -1).map((p) => p.resumeAfter!.pos - (pages[0]!.resumeAfter!.pos - 25))).toEqual([25, 50, 75, 100, 125, 150, 175, 200]);
+    } finally {
+      await small.storage.close();
+      await small.cleanup();
+    }
   });
 
   it('a filter with more ids than index arms still pages correctly (one walk of the ts index)', async () => {
