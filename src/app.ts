@@ -2,13 +2,13 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApiServer } from './api/server.js';
 import { createAuthenticator } from './auth/bootstrap.js';
 import type { Config } from './config.js';
 import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
-import { openStorage } from './storage/open.js';
+import { openStorage, type OpenedStorage } from './storage/open.js';
 
 export interface Chainlog {
   service: ChainlogService;
@@ -37,6 +37,7 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
   let ready = false;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
   const auth = createAuthenticator(config, storage, logger);
   const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth });
   await service.start();
@@ -62,4 +63,16 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
       logger.debug('storage closed');
     },
   };
+}
+
+/** Rows each storage read of events examined on this process's thread (bounded by READ_BUDGET_ROWS). */
+function observeStorageReads(storage: OpenedStorage['storage'], registry: Registry, budget: number): void {
+  if (!storage.observeReads) return;
+  const histogram = new Histogram({
+    name: 'chainlog_storage_read_rows_examined',
+    help: 'Rows one storage read of events (a page of events, a step of subscription replay) examined; at most READ_BUDGET_ROWS.',
+    buckets: [...new Set([10, 100, 1000, budget, 10 * budget])].sort((a, b) => a - b),
+    registers: [registry],
+  });
+  storage.observeReads((rows) => histogram.observe(rows));
 }

@@ -43,7 +43,7 @@ const schema = z.object({
    * Most rows one storage read of events (a page of `events`, a step of `eventLogged` replay) examines
    * before it returns what it found and where to resume: bounds how long one read holds the server.
    */
-  READ_BUDGET_ROWS: intFrom(100, 10_000_000).default(5_000),
+  READ_BUDGET_ROWS: intFrom(100, 10_000_000).default(2_000),
   /** GraphQL document limits (graphql-armor), on HTTP and WebSocket alike. */
   GRAPHQL_MAX_DEPTH: intFrom(1, 1000).default(12),
   GRAPHQL_MAX_ALIASES: intFrom(0, 10_000).default(30),

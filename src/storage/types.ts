@@ -143,7 +143,7 @@ export interface CommittedPage {
  * The default budget of one read: the most rows (index entries or table rows) a queryEvents or
  * readCommitted call examines before it returns what it found with a position to resume from.
  */
-export const DEFAULT_READ_BUDGET_ROWS = 5_000;
+export const DEFAULT_READ_BUDGET_ROWS = 2_000;
 
 /** Thrown by appendEvents when a position or idempotency key is already taken. Nothing was written. */
 export class AppendConflictError extends Error {
@@ -231,6 +231,13 @@ export interface LogStorage {
    * writes, not on the thread that sequences.
    */
   readonly chainsAppends?: boolean;
+
+  /**
+   * Where the engine counts the rows its reads of events examine on this process's thread (SQLite):
+   * `listener` gets the count of each queryEvents and readCommitted call. Absent where reads run in
+   * the database server.
+   */
+  observeReads?(listener: (rowsExamined: number) => void): void;
 
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;

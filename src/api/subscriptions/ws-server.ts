@@ -19,6 +19,8 @@ import { authorize, principalFrom, rootFieldsOf } from '../access.js';
 import { createApiContext, type ApiContext, type ApiDeps } from '../context.js';
 import { ApiError } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
+import { variableSizeLimitsFromConfig } from '../graphql/limits.js';
+import { checkVariableSizes } from '../validation/variable-sizes.js';
 import { parseLimitRule } from '../hardening/document-limits.js';
 import type { Hardening } from '../hardening/index.js';
 import { createSharedSubscribe, type DeliverNext } from './shared-execution.js';
@@ -61,6 +63,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   const { documentLimits, wsGuards } = hardening;
   const { metrics, logger } = deps;
   const production = deps.config.production;
+  const variableLimits = variableSizeLimitsFromConfig(deps.config);
   // Apollo disables introspection in production; so does this path.
   const rules = [...specifiedRules, ...documentLimits.validationRules, ...(production ? [NoSchemaIntrospectionCustomRule] : [])];
   const wsServer = new WebSocketServer({ server: opts.httpServer, path: opts.path, maxPayload: hardening.wsMaxPayloadBytes });
@@ -109,6 +112,8 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
         const variables = payload.variables ?? {};
         const refused = await wsGuards.admit(ctx, id, principal, document, operation, variables);
         if (refused) return [refused];
+        const oversized = checkVariableSizes(schema, document, operation, variables, variableLimits);
+        if (oversized) return [oversized];
         const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
         if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
         const contextValue = createApiContext(deps, 'ws', principal);

@@ -46,6 +46,7 @@ interface WalkKey {
 interface ArmResult {
   found: Array<EventRow | WalkKey>;
   stop: WalkKey | null;
+  examined: number;
 }
 
 /**
@@ -109,6 +110,11 @@ export class SqliteStorage implements LogStorage {
   private readonly writer: AsyncWriter;
   private readonly readBudget: number;
   private readonly turns = new ReadTurns();
+  private readListener: ((rowsExamined: number) => void) | null = null;
+
+  observeReads(listener: (rowsExamined: number) => void): void {
+    this.readListener = listener;
+  }
 
   constructor(options: SqliteStorageOptions) {
     this.readBudget = Math.max(1, options.readBudgetRows ?? DEFAULT_READ_BUDGET_ROWS);
@@ -246,6 +252,7 @@ export class SqliteStorage implements LogStorage {
   private runArms(arms: IndexWalk[][], limit: number, cmp: (a: WalkKey, b: WalkKey) => number): { rows: EventRow[]; stop: WalkKey | null } {
     const share = Math.max(1, Math.floor(this.readBudget / arms.length));
     const results = arms.map((walks) => this.walkArm(walks, limit, share));
+    this.readListener?.(results.reduce((n, r) => n + r.examined, 0));
     let stop: WalkKey | null = null;
     for (const r of results) if (r.stop && (stop === null || cmp(r.stop, stop) < 0)) stop = r.stop;
     let found = results.length === 1 ? results[0]!.found : results.flatMap((r) => r.found).sort(cmp);
@@ -268,7 +275,7 @@ export class SqliteStorage implements LogStorage {
     for (const w of walks) {
       if (found.length >= limit) break;
       const room = budget - examined;
-      if (room <= 0) return { found, stop: last };
+      if (room <= 0) return { found, stop: last, examined };
       if (!w.residual) {
         // Every row walked matches: the walk examines exactly what it returns.
         const rows = this.stmt(w.sql).all({ ...w.params, limit: Math.min(limit - found.length, room) }) as EventRow[];
@@ -283,9 +290,9 @@ export class SqliteStorage implements LogStorage {
           if (hit === 1 && found.push(last) >= limit) break;
         }
       }
-      if (examined >= budget && found.length < limit) return { found, stop: last };
+      if (examined >= budget && found.length < limit) return { found, stop: last, examined };
     }
-    return { found, stop: null };
+    return { found, stop: null, examined };
   }
 
   async lastPos(): Promise<number> {
