@@ -18,10 +18,9 @@ export function eventQueryPlan(q: EventQuery): { filter: Filter<EventDoc>; sort:
   const and = filterConditions(q.filter);
   if (q.after) {
     const { timestamp: t, pos: p } = q.after;
-    // Two index ranges, the rest of the tie at t and the timestamps beyond it, so the scan seeks past
-    // the events at t before the cursor instead of examining them.
-    if (q.direction === 'asc') and.push({ $or: [{ timestamp: t, pos: { $gt: p } }, { timestamp: { $gt: t } }] });
-    else and.push({ $or: [{ timestamp: t, pos: { $lt: p } }, { timestamp: { $lt: t } }] });
+    // The bound on timestamp alone gives the index a tight range; the $or drops the tie at t.
+    if (q.direction === 'asc') and.push({ timestamp: { $gte: t } }, { $or: [{ timestamp: { $gt: t } }, { pos: { $gt: p } }] });
+    else and.push({ timestamp: { $lte: t } }, { $or: [{ timestamp: { $lt: t } }, { pos: { $lt: p } }] });
   }
   const dir = q.direction === 'asc' ? 1 : -1;
   return { filter: allOf(and), sort: { timestamp: dir, pos: dir } };
