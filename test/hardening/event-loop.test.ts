@@ -21,8 +21,12 @@ const READER_EVENTS = 35;
 const BUDGET = 2000;
 /** Old event times, so that a filter `from` now matches none of the stored events. */
 const OLD = Date.UTC(2020, 0, 1);
-/** Far above the 100 ms target, so a slow shared CI machine passes; a loop held by a whole-store read is well above it. */
+/**
+ * Far above the 100 ms target, so a slow shared CI machine passes; a loop held by a whole-store read
+ * is above it. On a machine so loaded that even the idle probe is slow, the bound grows with the idle p99.
+ */
 const LATENCY_BOUND_MS = 600;
+let idleP99 = 0;
 
 let dataDir: string;
 let proc: ServiceProcess;
@@ -69,7 +73,7 @@ async function underAttack(name: string, attack: () => Promise<void>): Promise<v
   const latencies = await probeWhile(attack());
   const worst = p99(latencies);
   console.log(`${name}: trivial query p99 ${worst.toFixed(1)} ms over ${latencies.length} probes`, process.env.PROBE_DEBUG ? latencies.map((l) => l.toFixed(0)).join(" ") : "");
-  expect(worst, name).toBeLessThan(LATENCY_BOUND_MS);
+  expect(worst, name).toBeLessThan(Math.max(LATENCY_BOUND_MS, 4 * idleP99));
 }
 
 beforeAll(async () => {
@@ -106,7 +110,8 @@ afterAll(async () => {
 describe(`a store of ${LOGS * PER_LOG + READER_EVENTS} events: no request holds a trivial query on another connection`, () => {
   it('idle baseline', async () => {
     const latencies = await probeWhile(new Promise((r) => setTimeout(r, 300)));
-    console.log(`idle: trivial query p99 ${p99(latencies).toFixed(1)} ms over ${latencies.length} probes`);
+    idleP99 = p99(latencies);
+    console.log(`idle: trivial query p99 ${idleP99.toFixed(1)} ms over ${latencies.length} probes`);
   });
 
   it('20 subscriptions of a READER replaying its 35 events after its first', async () => {
@@ -181,6 +186,13 @@ describe(`a store of ${LOGS * PER_LOG + READER_EVENTS} events: no request holds 
     expect(res!.status).toBe(400);
     expect(res!.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'filter.sourceAppIds', rule: 'maxItems' });
     expect(res!.errors![0]!.message).toMatch(/at most 100 items/);
+
+    // A list variable inside an input object literal is checked at its input field.
+    const inLiteral = await gqlAs(readerKey, 'query($t: [String!]) { events(filter: { eventTypes: $t }) { edges { cursor } } }', {
+      t: Array.from({ length: 5000 }, () => 'a'),
+    });
+    expect(inLiteral.status).toBe(400);
+    expect(inLiteral.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'filter.eventTypes', rule: 'maxItems' });
 
     const probe = new SubscriptionProbe<any>(wsAs(readerKey), 'subscription($f: EventFilter) { eventLogged(filter: $f) { seq } }', {
       f: { eventTypes: Array.from({ length: 100_000 }, () => 'a') },

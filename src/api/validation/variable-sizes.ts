@@ -53,7 +53,8 @@ function variableUsages(schema: GraphQLSchema, document: DocumentNode, operation
   const visitor = visitWithTypeInfo(typeInfo, {
     Variable(node, _key, parent, _path, ancestors) {
       const type = typeInfo.getInputType();
-      if (!type || !parent || Array.isArray(parent)) return;
+      // A declaration is no use; validation (NoUnusedVariables) refuses a variable declared and never used.
+      if (!type || !parent || Array.isArray(parent) || (parent as ASTNode).kind === Kind.VARIABLE_DEFINITION) return;
       const names: string[] = [];
       for (const a of [...ancestors, parent] as ASTNode[]) {
         if (a.kind === Kind.ARGUMENT || a.kind === Kind.OBJECT_FIELD) names.push(a.name.value);
@@ -68,16 +69,12 @@ function variableUsages(schema: GraphQLSchema, document: DocumentNode, operation
         const parentInput = typeInfo.getParentInputType();
         if (parentInput) coordinate = `${getNamedType(parentInput).name}.${at.name.value}`;
       }
-      // Coercion reads every declared variable, used or not: its declaration is checked too, after its
-      // uses (which name the field a resolver would), at the limit of lists at no known coordinate.
-      const declared = at.kind === Kind.VARIABLE_DEFINITION;
-      (declared ? declarations : usages).push({ variable: node.name.value, type, field: declared ? `$${node.name.value}` : names.join('.'), coordinate });
+      usages.push({ variable: node.name.value, type, field: names.join('.'), coordinate });
     },
   });
-  const declarations: Usage[] = [];
   visit(operation, visitor);
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) visit(d, visitor);
-  return [...usages, ...declarations];
+  return usages;
 }
 
 /**
