@@ -22,10 +22,11 @@ const BUDGET = 2000;
 /** Old event times, so that a filter `from` now matches none of the stored events. */
 const OLD = Date.UTC(2020, 0, 1);
 /**
- * Far above the 100 ms target, so a slow shared CI machine passes; a loop held by a whole-store read
- * is above it. On a machine so loaded that even the idle probe is slow, the bound grows with the idle p99.
+ * Far above the 100 ms target, so a slow shared CI machine passes: this bound only catches a stall of
+ * a whole request; that long reads are cut into steps is shown by the rows-examined metric (last test).
+ * On a machine so loaded that even the idle probe is slow, the bound grows with the idle p99.
  */
-const LATENCY_BOUND_MS = 600;
+const LATENCY_BOUND_MS = 1000;
 let idleP99 = 0;
 
 let dataDir: string;
