@@ -2,14 +2,14 @@
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApiServer } from './api/server.js';
 import { createAuthenticator } from './auth/bootstrap.js';
 import type { Config } from './config.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
-import { openStorage } from './storage/open.js';
+import { openStorage, type OpenedStorage } from './storage/open.js';
 
 export interface Chainlog {
   service: ChainlogService;
@@ -70,6 +70,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   let ready = false;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
   const auth = createAuthenticator(config, storage, logger);
   const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
   await service.start();
@@ -98,4 +99,16 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
       lock?.release();
     },
   };
+}
+
+/** Rows each storage read of events examined on this process's thread (bounded by READ_BUDGET_ROWS). */
+function observeStorageReads(storage: OpenedStorage['storage'], registry: Registry, budget: number): void {
+  if (!storage.observeReads) return;
+  const histogram = new Histogram({
+    name: 'chainlog_storage_read_rows_examined',
+    help: 'Rows one storage read of events (a page of events, a step of subscription replay) examined; at most READ_BUDGET_ROWS.',
+    buckets: [...new Set([10, 100, 1000, budget, 10 * budget])].sort((a, b) => a - b),
+    registers: [registry],
+  });
+  storage.observeReads((rows) => histogram.observe(rows));
 }

@@ -43,6 +43,11 @@ const schema = z.object({
   MAX_PAYLOAD_DEPTH: intFrom(1, 64).default(32),
   MAX_BATCH_SIZE: intFrom(1, 10_000).default(1000),
   MAX_BODY_BYTES: intFrom(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
+  /**
+   * Most rows one storage read of events (a page of `events`, a step of `eventLogged` replay) examines
+   * before it returns what it found and where to resume: bounds how long one read holds the server.
+   */
+  READ_BUDGET_ROWS: intFrom(100, 10_000_000).default(2_000),
   /** GraphQL document limits (graphql-armor), on HTTP and WebSocket alike. */
   GRAPHQL_MAX_DEPTH: intFrom(1, 1000).default(12),
   GRAPHQL_MAX_ALIASES: intFrom(0, 10_000).default(30),

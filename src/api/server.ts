@@ -11,6 +11,7 @@ import { createApiContext, type ApiDeps } from './context.js';
 import { startApollo } from './graphql/apollo.js';
 import { createErrorFormatter } from './graphql/format-error.js';
 import { buildApiSchema } from './graphql/schema.js';
+import { variableSizeLimitsFromConfig, variableSizesPlugin } from './graphql/limits.js';
 import { createIngest } from './ingest.js';
 import { createApiMetrics } from './metrics.js';
 import { errorHandler, restErrors } from './rest/errors.js';
@@ -79,7 +80,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     metrics,
     drain: () => ws.dispose(),
     limits: hardening.documentLimits,
-    plugins: [hardeningPlugin({ rateLimits: hardening.rateLimits, limits: hardening.documentLimits, metrics })],
+    plugins: [
+      variableSizesPlugin(variableSizeLimitsFromConfig(opts.config)),
+      hardeningPlugin({ rateLimits: hardening.rateLimits, limits: hardening.documentLimits, metrics }),
+    ],
   });
 
   app.use(httpObserver(metrics, logger));

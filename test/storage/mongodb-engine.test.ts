@@ -60,7 +60,7 @@ describe('MongoStorage after a writer died half-way', () => {
     await db.collection(C.writers).insertOne({ _id: 'dead' as never, low: committed + 1, expiresAt: Date.now() - 1 });
 
     expect(await storage.lastPos()).toBe(committed + 3); // a dead writer no longer holds readers back
-    expect((await storage.readCommitted(0, {}, 100)).map((e) => `${e.sourceAppId}/${e.seq}`)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
+    expect((await storage.readCommitted(0, {}, 100)).events.map((e) => `${e.sourceAppId}/${e.seq}`)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
     expect((await storage.getLogHead('app-a'))?.size).toBe(3);
     expect(await storage.getLogHead('app-b')).toBeNull();
     expect((await storage.listLogHeads(null, 10)).map((h) => h.sourceAppId)).toEqual(['app-a']);
@@ -83,10 +83,10 @@ describe('MongoStorage after a writer died half-way', () => {
     await db.collection(C.writers).insertOne({ _id: 'busy' as never, low: before + 1, expiresAt: Date.now() + 60_000 });
     const later = await storage.appendEvents(newEvents('app-b', 0, 2));
     expect(await storage.lastPos()).toBe(before);
-    expect((await storage.readCommitted(before, {}, 100)).length).toBe(0);
+    expect((await storage.readCommitted(before, {}, 100)).events.length).toBe(0);
     await db.collection(C.writers).updateOne({ _id: 'busy' as never }, { $set: { low: null } });
     expect(await storage.lastPos()).toBe(later.at(-1)!.pos);
-    expect(await storage.readCommitted(before, {}, 100)).toEqual(later);
+    expect((await storage.readCommitted(before, {}, 100)).events).toEqual(later);
   });
 
   it('a reader following the horizon misses nothing while three writers commit to different logs at once', async () => {
@@ -98,9 +98,9 @@ describe('MongoStorage after a writer died half-way', () => {
       for (;;) {
         const finished = done;
         const page = await reader.readCommitted(last, {}, 1000);
-        seen.push(...page);
-        if (page.length > 0) last = page.at(-1)!.pos;
-        if (finished && page.length === 0) return;
+        seen.push(...page.events);
+        last = page.through;
+        if (finished && page.atHorizon && page.events.length === 0) return;
       }
     })();
     const write = async (storage: MongoStorage, app: string) => {

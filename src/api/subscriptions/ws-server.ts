@@ -20,6 +20,8 @@ import type { Principal } from '../context.js';
 import { createApiContext, type ApiContext, type ApiDeps } from '../context.js';
 import { ApiError } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
+import { variableSizeLimitsFromConfig } from '../graphql/limits.js';
+import { checkVariableSizes } from '../validation/variable-sizes.js';
 import { parseLimitRule } from '../hardening/document-limits.js';
 import { checkDocumentShape, checkItems, countItems } from '../hardening/document-shape.js';
 import type { Hardening } from '../hardening/index.js';
@@ -76,6 +78,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   const { documentLimits, wsGuards } = hardening;
   const { metrics, logger } = deps;
   const production = deps.config.production;
+  const variableLimits = variableSizeLimitsFromConfig(deps.config);
   // Apollo disables introspection in production; so does this path.
   const rules = [...specifiedRules, ...documentLimits.validationRules, ...(production ? [NoSchemaIntrospectionCustomRule] : [])];
   const { originPolicy } = hardening;
@@ -154,6 +157,8 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
         }
         const refused = await wsGuards.admit(ctx, id, principal, document, operation, variables);
         if (refused) return [refused];
+        const oversized = checkVariableSizes(schema, document, operation, variables, variableLimits);
+        if (oversized) return [oversized];
         const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
         if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
         const contextValue = createApiContext(deps, 'ws', principal, { subscription: operation.operation === 'subscription' });

@@ -16,7 +16,10 @@ import {
   type LogHead,
   type LogStorage,
   type CommitTurn,
+  type CommittedPage,
   type Coordination,
+  DEFAULT_READ_BUDGET_ROWS,
+  type EventPage,
   TurnLostError,
   type NewEvent,
   type NodeId,
@@ -46,7 +49,7 @@ import {
   type TreeNodeDoc,
   type WriterDoc,
 } from './documents.js';
-import { committedPlan, eventQueryPlan } from './event-query.js';
+import { committedIsIndexed, committedPlan, eventQueryPlan } from './event-query.js';
 import { MongoLeaseStore } from './leases.js';
 import { ensureSchema } from './schema.js';
 import { MongoApiKeyStore } from './api-key-store.js';
@@ -57,6 +60,8 @@ export interface MongoStorageOptions {
   /** How long a writer's announcement holds readers back if the writer goes silent (default 10 s). */
   writerTtlMs?: number;
   now?: () => number;
+  /** Most events one readCommitted call examines beyond its matches (default DEFAULT_READ_BUDGET_ROWS). */
+  readBudgetRows?: number;
 }
 
 const ZERO_HASH = '0'.repeat(64);
@@ -85,6 +90,7 @@ export class MongoStorage implements LogStorage {
   private readonly writerId = randomBytes(12).toString('hex');
   private readonly writerTtlMs: number;
   private readonly now: () => number;
+  private readonly readBudget: number;
   /** No pos this writer allocates from now on is below this. */
   private lowBound = 1;
   private announcedLow: number | null = null;
@@ -98,6 +104,7 @@ export class MongoStorage implements LogStorage {
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.writeConcern());
     this.writerTtlMs = options.writerTtlMs ?? DEFAULT_WRITER_TTL_MS;
     this.now = options.now ?? Date.now;
+    this.readBudget = Math.max(1, options.readBudgetRows ?? DEFAULT_READ_BUDGET_ROWS);
   }
 
   private get events(): Collection<EventDoc> {
@@ -449,21 +456,32 @@ export class MongoStorage implements LogStorage {
     return docs.map(fromEventDoc);
   }
 
-  async queryEvents(query: EventQuery): Promise<StoredEvent[]> {
-    if (query.limit <= 0) return []; // limit 0 means "no limit" to MongoDB
+  /**
+   * Every filter of a query is a range of one of the keyset indexes (time, log_time, type_time,
+   * log_type_time), so the scan examines the events it returns and never needs to stop short.
+   */
+  async queryEvents(query: EventQuery): Promise<EventPage> {
+    if (query.limit <= 0) return { events: [] }; // limit 0 means "no limit" to MongoDB
     const { filter, sort } = eventQueryPlan(query);
     const docs = await this.events.find(filter, { projection: eventProjection, sort, limit: query.limit }).toArray();
-    return docs.map(fromEventDoc);
+    return { events: docs.map(fromEventDoc) };
   }
 
-  async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
-    if (limit <= 0) return [];
-    const plan = committedPlan(afterPos, filter, await this.horizon());
+  async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<CommittedPage> {
+    if (limit <= 0) return { events: [], through: afterPos, atHorizon: false };
+    const horizon = Math.max(afterPos, await this.horizon());
+    // Where the index walk would examine events that do not match, it covers at most the budget's
+    // worth of positions (positions are dense: at most one event each).
+    const upTo = committedIsIndexed(filter) ? horizon : Math.min(horizon, afterPos + this.readBudget);
+    const plan = committedPlan(afterPos, filter, upTo);
     const docs = await this.events.find(plan.filter, { projection: eventProjection, sort: plan.sort, limit }).toArray();
-    if (docs.length === 0) return [];
+    const full = docs.length >= limit;
+    const through = full ? docs.at(-1)!.pos : upTo;
+    const page = { through, atHorizon: !full && upTo === horizon };
+    if (docs.length === 0) return { events: [], ...page };
     // Below the horizon, only a writer presumed dead can have left events past its log's committed size.
     const sizes = await this.committedSizes([...new Set(docs.map((d) => d.sourceAppId))]);
-    return docs.filter((d) => d.seq < (sizes.get(d.sourceAppId) ?? 0)).map(fromEventDoc);
+    return { events: docs.filter((d) => d.seq < (sizes.get(d.sourceAppId) ?? 0)).map(fromEventDoc), ...page };
   }
 
   lastPos(): Promise<number> {
