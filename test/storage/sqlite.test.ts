@@ -262,13 +262,37 @@ describe('SqliteStorage specifics', () => {
     }
   });
 
-  it('a filter with more ids than index arms still pages correctly (one walk of the ts index)', async () => {
+  it('a read cut short by its budget stops only on rows of the filter\'s applications, however many', async () => {
+    const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 10 });
+    await small.storage.init();
+    try {
+      const mine = Array.from({ length: 40 }, (_, i) => `mine-${String(i).padStart(2, '0')}`);
+      // Another tenant's events interleave with ours in time; none of ours matches the type.
+      for (let i = 0; i < 40; i++) {
+        await small.storage.appendEvents(newEvents('theirs', i * 3, 3, (seq) => ({ timestamp: BASE_TIME + seq, eventType: 'x' })));
+        await small.storage.appendEvents(newEvents(mine[i]!, 0, 1, () => ({ timestamp: BASE_TIME + i * 3 + 1, eventType: 'common' })));
+      }
+      const theirs = new Set((await small.storage.getEventRange('theirs', 0, 200, 200)).map((e) => e.pos));
+      const query: EventQuery = { filter: { sourceAppIds: mine, eventTypes: ['rare'] }, direction: 'asc', limit: 10 };
+      let stops = 0;
+      for (let page = await small.storage.queryEvents(query); page.resumeAfter; page = await small.storage.queryEvents({ ...query, after: page.resumeAfter })) {
+        expect(theirs.has(page.resumeAfter.pos)).toBe(false);
+        stops++;
+      }
+      expect(stops).toBeGreaterThan(0);
+    } finally {
+      await small.storage.close();
+      await small.cleanup();
+    }
+  });
+
+  it('a filter of many applications walks each of them, and pages correctly', async () => {
     const apps = Array.from({ length: 40 }, (_, i) => `app-${String(i).padStart(2, '0')}`);
     for (const app of apps.slice(0, 5)) {
       await storage.appendEvents(newEvents(app, 0, 6, (seq) => ({ timestamp: BASE_TIME + (seq % 3), eventType: `t${seq % 2}` })));
     }
     const query: EventQuery = { filter: { sourceAppIds: apps.slice(1), eventTypes: ['t1'] }, direction: 'desc', limit: 4 };
-    expect(planEventQuery(query)).toHaveLength(1);
+    expect(planEventQuery(query)).toHaveLength(39);
     const walked = [];
     for (let page = (await storage.queryEvents(query)).events; page.length > 0; ) {
       walked.push(...page);
