@@ -1,6 +1,7 @@
 // `npm run simulate -- [options]`: realistic traffic against a chainlog service. See --help.
 import { optionsOrExit } from '../src/cli/options.js';
 import { createGenerator } from '../src/simulator/generator.js';
+import { preflight, PreflightError } from '../src/simulator/preflight.js';
 import { parseSimulateArgs, SIMULATE_HELP } from '../src/simulator/options.js';
 import { startProgress, summaryText } from '../src/simulator/report.js';
 import { runSimulation } from '../src/simulator/runner.js';
@@ -9,15 +10,18 @@ import { createTransport } from '../src/simulator/transport.js';
 
 const o = optionsOrExit('simulate', SIMULATE_HELP, parseSimulateArgs(process.argv.slice(2)));
 
-// Fail fast with a clear message when nothing is listening, rather than a summary full of NETWORK_ERROR.
+const generator = createGenerator({ seed: o.seed, apps: o.apps, invalidRatio: o.invalidRatio });
+
+// Fail fast with a clear message (nothing listening, a key that may not write these apps), rather
+// than a summary full of NETWORK_ERROR or FORBIDDEN.
 try {
-  await fetch(new URL('/healthz', o.url), { signal: AbortSignal.timeout(5000) });
+  await preflight({ url: o.url, apiKey: o.apiKey, apps: generator.apps });
 } catch (err) {
-  process.stderr.write(`simulate: cannot reach ${o.url}: ${(err as Error).message}\n`);
+  if (!(err instanceof PreflightError)) throw err;
+  process.stderr.write(`simulate: ${err.message}\n`);
   process.exit(2);
 }
 
-const generator = createGenerator({ seed: o.seed, apps: o.apps, invalidRatio: o.invalidRatio });
 const stats = new SimulationStats();
 const abort = new AbortController();
 process.once('SIGINT', () => abort.abort());
@@ -41,7 +45,9 @@ const summary = await runSimulation({
   signal: abort.signal,
 });
 progress.stop();
+if (summary.stoppedEarly) process.stderr.write(`simulate: ${summary.stoppedEarly}\n`);
 if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, seed: o.seed, apps: generator.apps })}\n`);
 else process.stdout.write(`${summaryText(summary)}\n`);
 // Unexpected outcomes make the exit code non-zero so scripts notice: nothing got in, or bad events got in.
-process.exit(summary.accepted === 0 && summary.sent > summary.invalid.sent ? 1 : summary.invalid.accepted > 0 ? 1 : 0);
+// A service that stopped answering is a connection problem (2).
+process.exit(summary.stoppedEarly ? 2 : summary.accepted === 0 && summary.sent > summary.invalid.sent ? 1 : summary.invalid.accepted > 0 ? 1 : 0);

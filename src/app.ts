@@ -1,29 +1,62 @@
 // Wiring: configuration → storage → log pipeline → API server. Used by main and by tests/benchmarks.
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApiServer } from './api/server.js';
 import { createAuthenticator } from './auth/bootstrap.js';
 import type { Config } from './config.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
-import { openStorage } from './storage/open.js';
+import { openStorage, type OpenedStorage } from './storage/open.js';
 
 export interface Chainlog {
   service: ChainlogService;
   url: string;
   logger: Logger;
+  engine: 'sqlite' | 'mongodb';
+  /** The SQLite file, or the MongoDB URI (credentials redacted) and database. */
+  location: string;
   close(): Promise<void>;
 }
 
 const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
-export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL })): Promise<Chainlog> {
+/** Database files readable by others (made before the service ran with umask 077) become 0600. */
+function restrictToOwner(paths: string[], logger: Logger): void {
+  for (const path of paths) {
+    if (!existsSync(path)) continue;
+    const mode = statSync(path).mode & 0o777;
+    if ((mode & 0o077) === 0) continue;
+    chmodSync(path, 0o600);
+    logger.warn({ path, mode: mode.toString(8) }, 'a database file was readable by others; made it 0600');
+  }
+}
+
+export interface StartOptions {
+  /** The rate limits' clock (epoch ms); tests pass one they advance themselves. */
+  rateLimitClock?: () => number;
+}
+
+export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL }), opts: StartOptions = {}): Promise<Chainlog> {
+  // The SQLite engine's DATA_DIR belongs to one process (src/data-dir-lock.ts); processes sharing a
+  // MongoDB database may share a DATA_DIR, which then only holds the keys.
+  const lock: DataDirLock | null = config.MONGODB_URI ? null : lockDataDir(config.DATA_DIR);
+  try {
+    return await start(config, logger, lock, opts);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+async function start(config: Config, logger: Logger, lock: DataDirLock | null, opts: StartOptions): Promise<Chainlog> {
   // The clock of receipt times and leases; shifted only by the clock-skew tests.
   const offset = config.TEST_CLOCK_OFFSET_MS;
   const now = offset === 0 ? Date.now : () => Date.now() + offset;
   const { storage, engine, location } = await openStorage(config, now);
+  if (engine === 'sqlite') restrictToOwner([location, `${location}-wal`, `${location}-shm`], logger);
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE });
   if (key.generated) logger.info({ path: key.source }, 'generated a new signing key');
   const service = new ChainlogService({
@@ -41,8 +74,9 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
   let ready = false;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
   const auth = createAuthenticator(config, storage, logger);
-  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth });
+  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
   await service.start();
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);
@@ -56,6 +90,8 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
     service,
     url,
     logger,
+    engine,
+    location,
     async close() {
       ready = false;
       await api.close();
@@ -64,6 +100,19 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
       logger.debug('log service stopped');
       await storage.close();
       logger.debug('storage closed');
+      lock?.release();
     },
   };
+}
+
+/** Rows each storage read of events examined on this process's thread (bounded by READ_BUDGET_ROWS). */
+function observeStorageReads(storage: OpenedStorage['storage'], registry: Registry, budget: number): void {
+  if (!storage.observeReads) return;
+  const histogram = new Histogram({
+    name: 'chainlog_storage_read_rows_examined',
+    help: 'Rows one storage read of events (a page of events, a step of subscription replay) examined; at most READ_BUDGET_ROWS.',
+    buckets: [...new Set([10, 100, 1000, budget, 10 * budget])].sort((a, b) => a - b),
+    registers: [registry],
+  });
+  storage.observeReads((rows) => histogram.observe(rows));
 }

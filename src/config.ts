@@ -37,6 +37,10 @@ const schema = z.object({
   /** Bearer token for GET /metrics (besides an admin API key). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `auto`: readable lines and a start banner when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'must be auto, json or pretty' }).default('auto'),
+  /** How long SIGTERM/SIGINT wait for requests and subscriptions to drain before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000).default(10_000),
   NODE_ENV: z.string().default('development'),
   /** How far in the future an event timestamp may be. */
   MAX_CLOCK_SKEW_MS: intFrom(0, 86_400_000).default(300_000),
@@ -44,13 +48,25 @@ const schema = z.object({
   MAX_PAYLOAD_DEPTH: intFrom(1, 64).default(32),
   MAX_BATCH_SIZE: intFrom(1, 10_000).default(1000),
   MAX_BODY_BYTES: intFrom(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
+  /**
+   * Most rows one storage read of events (a page of `events`, a step of `eventLogged` replay) examines
+   * before it returns what it found and where to resume: bounds how long one read holds the server.
+   */
+  READ_BUDGET_ROWS: intFrom(100, 10_000_000).default(2_000),
   /** GraphQL document limits (graphql-armor), on HTTP and WebSocket alike. */
   GRAPHQL_MAX_DEPTH: intFrom(1, 1000).default(12),
   GRAPHQL_MAX_ALIASES: intFrom(0, 10_000).default(30),
   GRAPHQL_MAX_COST: intFrom(1, 1_000_000_000).default(100_000),
   GRAPHQL_MAX_TOKENS: intFrom(50, 1_000_000).default(5_000),
   GRAPHQL_MAX_DIRECTIVES: intFrom(0, 10_000).default(50),
-  /** Per API key (per remote IP without one); 0 = off. Writes count events, reads count requests. */
+  /** Selections in one selection set, and fields of an operation with fragments expanded (before validation). */
+  GRAPHQL_MAX_SELECTIONS: intFrom(1, 100_000).default(100),
+  GRAPHQL_MAX_FIELDS: intFrom(1, 1_000_000).default(1_000),
+  /** Page entries one operation may return, across aliases and nesting, `first: $n` included. */
+  GRAPHQL_MAX_ITEMS: intFrom(1, 10_000_000).default(2_000),
+  /** Bytes of event payloads one answer may carry; the default fits a page of 500 events at MAX_PAYLOAD_BYTES. */
+  GRAPHQL_MAX_RESPONSE_BYTES: intFrom(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** Per API key (per remote IP without one); 0 = off. Writes count events, reads count the items asked for (at least 1 per operation). */
   RATE_LIMIT_WRITES_PER_SEC: intFrom(0, 10_000_000).default(0),
   RATE_LIMIT_READS_PER_SEC: intFrom(0, 10_000_000).default(0),
   /** graphql-ws: largest message, time to send connection_init, connection and subscription caps. */
@@ -61,6 +77,17 @@ const schema = z.object({
   WS_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 1_000_000).default(100),
   WS_MAX_SUBSCRIPTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(1_000),
+  /** Origins (scheme://host[:port]) allowed to open a WebSocket besides the server's own; comma-separated. */
+  ALLOWED_ORIGINS: z
+    .string()
+    .transform((s) => s.split(',').map((o) => o.trim().toLowerCase()).filter((o) => o !== ''))
+    .refine((origins) => origins.every((o) => /^https?:\/\/[^/\s]+$/.test(o)), 'each must be scheme://host[:port], e.g. https://app.example.com')
+    .default([]),
+  /** Host header values (host[:port]) accepted besides localhost, 127.0.0.1 and [::1] when HOST is a loopback address. */
+  ALLOWED_HOSTS: z
+    .string()
+    .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''))
+    .default([]),
 });
 
 export type Config = z.infer<typeof schema> & { keyName: string; production: boolean };

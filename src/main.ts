@@ -1,41 +1,104 @@
 // `npm start`: run the service until SIGINT/SIGTERM.
-import { pino } from 'pino';
-import { startChainlog } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+//
+// Signals: this process is the one a supervisor signals (`npm start` execs node in place of npm's
+// shell; the Dockerfile runs node directly). SIGINT or SIGTERM drain HTTP and WebSocket clients and
+// close storage; after SHUTDOWN_TIMEOUT_MS, or on a second signal, the process exits anyway.
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import { startChainlog, type Chainlog } from './app.js';
+import { ADMIN_KEY_FILE } from './auth/bootstrap.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { DataDirLockedError } from './data-dir-lock.js';
 
-const bootLogger = pino();
-let config;
+/** Readable lines on a terminal (or when asked), JSON lines for log collectors. */
+function usePretty(format: Config['LOG_FORMAT'] | undefined): boolean {
+  return format === 'pretty' || ((format ?? 'auto') === 'auto' && process.stdout.isTTY === true);
+}
+
+function createLogger(level: string, prettyLines: boolean): Logger {
+  if (!prettyLines) return pino({ level });
+  // In-process and synchronous: a fatal line written just before process.exit is not lost.
+  const stream = pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true });
+  return pino({ level }, stream);
+}
+
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
   if (err instanceof ConfigError) {
-    bootLogger.fatal(err.message);
+    createLogger('info', usePretty(undefined)).fatal(err.message);
     process.exit(2);
   }
   throw err;
 }
 
-const app = await startChainlog(config).catch((err: unknown) => {
-  bootLogger.fatal({ err }, 'chainlog failed to start');
+// Everything the service creates (the SQLite database with its -wal and -shm, keys, DATA_DIR itself) is
+// its user's alone: a log of evidence is no one else's to read.
+process.umask(0o077);
+
+const prettyLines = usePretty(config.LOG_FORMAT);
+const logger = createLogger(config.LOG_LEVEL, prettyLines);
+const app = await startChainlog(config, logger).catch((err: unknown): never => {
+  if (err instanceof DataDirLockedError) logger.fatal(err.message);
+  else logger.fatal({ err }, 'chainlog failed to start');
   process.exit(1);
 });
+if (prettyLines) process.stdout.write(banner(app, config));
+
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (closing) return;
+    if (closing) {
+      app.logger.warn({ signal }, 'second signal: exiting without waiting for the drain');
+      process.exit(1);
+    }
     closing = true;
-    app.logger.info({ signal }, 'shutting down');
+    app.logger.info({ signal, drainMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutting down');
     // Never hang on the way out: a stuck connection must not keep a stopped process alive.
     setTimeout(() => {
-      app.logger.error('shutdown took longer than 20 s; exiting now');
+      app.logger.error(`shutdown took longer than SHUTDOWN_TIMEOUT_MS (${config.SHUTDOWN_TIMEOUT_MS} ms); exiting now`);
       process.exit(1);
-    }, 20_000).unref();
+    }, config.SHUTDOWN_TIMEOUT_MS).unref();
     app.close().then(
-      () => process.exit(0),
+      () => {
+        app.logger.info('stopped');
+        process.exit(0);
+      },
       (err) => {
         app.logger.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
   });
+}
+
+/** What a person at a terminal needs next: where it runs, which key to use, what to type. */
+function banner(app: Chainlog, config: Config): string {
+  const keyFile = join(config.DATA_DIR, ADMIN_KEY_FILE);
+  const adminKey =
+    config.AUTH === 'off'
+      ? 'none needed: AUTH=off (local demos only)'
+      : config.ADMIN_API_KEY
+        ? 'the ADMIN_API_KEY you set'
+        : `in ${keyFile} (keep it secret)`;
+  const keyHeader = config.AUTH === 'off' ? '' : config.ADMIN_API_KEY ? ' -H "x-api-key: $ADMIN_API_KEY"' : ` -H "x-api-key: $(cat ${keyFile})"`;
+  const createWriter = JSON.stringify({ query: 'mutation { createApiKey(role: WRITER, sourceAppIds: ["checkout"]) { secret } }' });
+  const lines = [
+    '',
+    `  chainlog ${app.service.info.version} is running at ${app.url}`,
+    `    GraphQL + subscriptions  ${app.url}/graphql    REST ingest  POST ${app.url}/v1/events`,
+    `    storage                  ${app.engine}: ${app.location}`,
+    `    admin API key            ${adminKey}`,
+    `    verifier key             ${app.service.info.verifierKey}`,
+    '',
+    '  Next: create a writer key (then follow the tour in README.md):',
+    `    curl -s ${app.url}/graphql -H 'Content-Type: application/json'${keyHeader} \\`,
+    `      -d '${createWriter}'`,
+    '',
+    '  Ctrl-C stops it.',
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
 }

@@ -20,13 +20,17 @@ export function principalFrom(auth: Authenticator, ...sources: CredentialSource[
 }
 
 export const unauthenticated = (principal: Principal) =>
-  new ApiError(
-    'UNAUTHENTICATED',
-    principal.kind === 'invalid'
-      ? 'the API key is invalid or revoked'
-      : 'an API key is required: send it as x-api-key or Authorization: Bearer (connectionParams on WebSocket)',
-    { rule: principal.kind === 'invalid' ? 'invalidKey' : 'missingKey' },
-  );
+  principal.kind === 'invalid' && principal.problem === 'scheme'
+    ? new ApiError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <API key>" (or send the key alone as x-api-key: <API key>)', {
+        rule: 'authorizationScheme',
+      })
+    : new ApiError(
+        'UNAUTHENTICATED',
+        principal.kind === 'invalid'
+          ? 'the API key is invalid or revoked'
+          : 'an API key is required: send it as x-api-key or Authorization: Bearer (connectionParams on WebSocket)',
+        { rule: principal.kind === 'invalid' ? 'invalidKey' : 'missingKey' },
+      );
 
 /**
  * Throws UNAUTHENTICATED without a valid key, FORBIDDEN when the key's role may not use one of the

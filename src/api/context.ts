@@ -7,6 +7,7 @@ import type { LogService } from '../log/service.js';
 import type { Ingest, Transport } from './ingest.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { ApiMetrics } from './metrics.js';
+import { createResponseBudget, UNBOUNDED, type ResponseBudget } from './response-budget.js';
 
 /** Who is calling: established by access.ts (see src/auth/principal.ts). */
 export type { Principal };
@@ -25,8 +26,11 @@ export interface ApiContext extends ApiDeps {
   transport: Transport;
   principal: Principal;
   loaders: Loaders;
+  /** GRAPHQL_MAX_RESPONSE_BYTES for one answer (queries, mutations); unbounded for subscriptions. */
+  response: ResponseBudget;
 }
 
-export function createApiContext(deps: ApiDeps, transport: Transport, principal: Principal): ApiContext {
-  return { ...deps, transport, principal, loaders: createLoaders(deps.service) };
+export function createApiContext(deps: ApiDeps, transport: Transport, principal: Principal, opts: { subscription?: boolean } = {}): ApiContext {
+  const response = opts.subscription ? UNBOUNDED : createResponseBudget(deps.config.GRAPHQL_MAX_RESPONSE_BYTES);
+  return { ...deps, transport, principal, loaders: createLoaders(deps.service), response };
 }

@@ -8,7 +8,11 @@ export type ApiErrorCode =
   | 'RESUME_REQUIRED'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  /** The operation may return more items than GRAPHQL_MAX_ITEMS. */
+  | 'QUERY_TOO_EXPENSIVE'
+  /** The answer grew past GRAPHQL_MAX_RESPONSE_BYTES while it was built; nothing of it is sent. */
+  | 'RESPONSE_TOO_LARGE';
 
 /** One bad item of a batch. */
 export interface ItemError {
@@ -61,6 +65,8 @@ const HTTP_STATUS: Record<string, number> = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  QUERY_TOO_EXPENSIVE: 400,
+  RESPONSE_TOO_LARGE: 400,
 };
 
 export function httpStatusFor(code: string): number {

@@ -11,6 +11,8 @@ export interface ApiMetrics {
   activeSubscriptions: Gauge<'field'>;
   wsConnections: Gauge;
   resumeRequired: Counter<'field'>;
+  documentsRefused: Counter<'rule' | 'transport'>;
+  wsDropped: Counter<'reason'>;
 }
 
 /** Registers on `registry`; call once per registry. */
@@ -70,6 +72,18 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: 'chainlog_graphql_subscriptions_resume_required_total',
       help: 'Subscriptions ended because the subscriber fell too far behind.',
       labelNames: ['field'] as const,
+      registers,
+    }),
+    documentsRefused: new Counter({
+      name: 'chainlog_graphql_documents_refused_total',
+      help: 'GraphQL documents refused by a shape limit (maxSelections, maxFields) before validation, by transport.',
+      labelNames: ['rule', 'transport'] as const,
+      registers,
+    }),
+    wsDropped: new Counter({
+      name: 'chainlog_ws_clients_dropped_total',
+      help: 'WebSocket clients dropped because they stopped reading, by reason (pong: no answer to a ping; unsent: closed with frames unsent).',
+      labelNames: ['reason'] as const,
       registers,
     }),
   };

@@ -11,14 +11,19 @@ import { createApiContext, type ApiDeps } from './context.js';
 import { startApollo } from './graphql/apollo.js';
 import { createErrorFormatter } from './graphql/format-error.js';
 import { buildApiSchema } from './graphql/schema.js';
+import { variableSizeLimitsFromConfig, variableSizesPlugin } from './graphql/limits.js';
 import { createIngest } from './ingest.js';
 import { createApiMetrics } from './metrics.js';
 import { errorHandler, restErrors } from './rest/errors.js';
 import { eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
+import { homeRouter } from './rest/home.js';
+import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
+import { requireUtf8 } from './charset.js';
 import { ApiError } from './errors.js';
+import { verifyExactNumbers } from './validation/exact-numbers.js';
 import { hardeningPlugin, rememberRemoteAddress } from './hardening/apollo-plugin.js';
 import { restWriteCharge } from './hardening/express.js';
 import { createHardening } from './hardening/index.js';
@@ -34,6 +39,8 @@ export interface ApiServerOptions {
   registry: Registry;
   isReady: () => boolean;
   auth: Authenticator;
+  /** The rate limits' clock; Date.now by default. */
+  now?: () => number;
 }
 
 export interface ApiServer {
@@ -54,7 +61,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();
-  const hardening = createHardening(opts.config);
+  const hardening = createHardening(opts.config, { ...(opts.now && { now: opts.now }) });
 
   const app = express();
   app.disable('x-powered-by');
@@ -73,17 +80,30 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     metrics,
     drain: () => ws.dispose(),
     limits: hardening.documentLimits,
-    plugins: [hardeningPlugin({ rateLimits: hardening.rateLimits })],
+    plugins: [
+      variableSizesPlugin(variableSizeLimitsFromConfig(opts.config)),
+      hardeningPlugin({ rateLimits: hardening.rateLimits, limits: hardening.documentLimits, metrics }),
+    ],
   });
 
   app.use(httpObserver(metrics, logger));
+  app.use((req, res, next) => {
+    const reason = hardening.originPolicy.refusedHost(req);
+    if (!reason) return next();
+    const error = new ApiError('FORBIDDEN', reason, { field: 'Host', rule: 'host' });
+    metrics.apiErrors.inc({ code: error.code, transport: req.path === GRAPHQL_PATH ? 'graphql' : 'rest' });
+    res.status(403).json({ errors: req.path === GRAPHQL_PATH ? [{ message: error.message, extensions: error.extensions }] : restErrors(error) });
+  });
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
+  app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
   app.use(eventsRouter(deps, restWriteCharge(hardening.rateLimits)));
   app.use(
     GRAPHQL_PATH,
     authenticateGraphql(deps),
-    express.json({ limit: opts.config.MAX_BODY_BYTES }),
+    requireJsonPost(metrics),
+    requireUtf8(),
+    express.json({ limit: opts.config.MAX_BODY_BYTES, verify: verifyExactNumbers }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),
     }),

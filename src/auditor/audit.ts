@@ -55,12 +55,21 @@ export class AuditAbort extends Error {
 
 const REFUSALS = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED']);
 
+/** What to do about a refused key: the proofs need an auditor (or admin) key. */
+function refusalHint(err: GraphqlError): string {
+  if (err.code === 'FORBIDDEN' && err.rule === 'role') {
+    return '. verify needs an AUDITOR API key (or ADMIN) for the proofs: set CHAINLOG_API_KEY to one (an admin creates it with createApiKey(role: AUDITOR))';
+  }
+  if (err.code === 'UNAUTHENTICATED') return '. verify needs an AUDITOR API key: set CHAINLOG_API_KEY to one';
+  return '';
+}
+
 /** Runs a proof query; a server that refuses or garbles it earns a finding, a dead connection aborts. */
 async function ask<T>(run: () => Promise<T>, seq: number, what: string, findings: Finding[]): Promise<T | null> {
   try {
     return await run();
   } catch (err) {
-    if (err instanceof GraphqlError && err.code !== null && REFUSALS.has(err.code)) throw new AuditAbort(`${what}: ${err.message}`);
+    if (err instanceof GraphqlError && err.code !== null && REFUSALS.has(err.code)) throw new AuditAbort(`${what}: ${err.message}${refusalHint(err)}`);
     if (err instanceof GraphqlError) findings.push(finding('PROOF_UNAVAILABLE', seq, `${what}: ${err.message}`));
     else if (err instanceof ResponseShapeError) findings.push(finding('MALFORMED_RESPONSE', seq, `${what}: ${err.message}`));
     else throw err;
@@ -77,7 +86,7 @@ async function must<T>(run: () => Promise<T>, what: string): Promise<T> {
     return await run();
   } catch (err) {
     if (err instanceof ConnectionError || err instanceof GraphqlError || err instanceof ResponseShapeError) {
-      throw new AuditAbort(`${what}: ${err.message}`);
+      throw new AuditAbort(`${what}: ${err.message}${err instanceof GraphqlError ? refusalHint(err) : ''}`);
     }
     throw err;
   }

@@ -11,6 +11,8 @@ export class GraphqlError extends Error {
   constructor(
     message: string,
     readonly code: string | null,
+    /** extensions.rule, e.g. `role` when the key's role may not run the query. */
+    readonly rule: string | null = null,
   ) {
     super(message);
   }
@@ -55,7 +57,7 @@ export class GraphqlClient {
       const cause = (err as { cause?: { message?: string } }).cause?.message;
       throw new ConnectionError(`cannot reach ${this.endpoint}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`);
     }
-    let body: { data?: unknown; errors?: Array<{ message?: string; extensions?: { code?: unknown } }> };
+    let body: { data?: unknown; errors?: Array<{ message?: string; extensions?: { code?: unknown; rule?: unknown } }> };
     try {
       body = JSON.parse(text);
     } catch {
@@ -64,7 +66,8 @@ export class GraphqlClient {
     const first = body.errors?.[0];
     if (first) {
       const code = typeof first.extensions?.code === 'string' ? first.extensions.code : null;
-      throw new GraphqlError(`${first.message ?? 'GraphQL error'}${code ? ` [${code}]` : ''}`, code);
+      const rule = typeof first.extensions?.rule === 'string' ? first.extensions.rule : null;
+      throw new GraphqlError(`${first.message ?? 'GraphQL error'}${code ? ` [${code}]` : ''}`, code, rule);
     }
     if (!res.ok) throw new ConnectionError(`${this.endpoint} answered HTTP ${res.status}`);
     const parsed = schema.safeParse(body.data);

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { intOption, parseCliArgs, type CliParse } from '../cli/options.js';
 
-export const VERIFY_HELP = `Usage: npm run verify -- --app APP --key VERIFIER_KEY [options]
+export const VERIFY_HELP = `Usage: CHAINLOG_API_KEY=<auditor key> npm run verify -- --app APP --key VERIFIER_KEY [options]
 
 Audits one log of a chainlog service against a verifier key you trust: the latest signed
 checkpoint, a consistency proof from the checkpoint trusted last time, every event (leaves
@@ -17,7 +17,8 @@ recomputed, hash chain, range proofs) and a few inclusion proofs.
   --origin PREFIX    origin prefix to expect (default: the server's originPrefix)
   --spot-checks N    random inclusion proofs to check (default 3)
   --page-size N      events per range proof, 1-1000 (default 1000)
-  --api-key KEY      sent as x-api-key (default env CHAINLOG_API_KEY)
+  --api-key KEY      prefer env CHAINLOG_API_KEY: an option shows the key in npm's output and
+                     the process list. An AUDITOR (or ADMIN) key; sent as x-api-key.
   --json             print the report as JSON on stdout
   -h, --help         show this help
 

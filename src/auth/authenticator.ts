@@ -63,7 +63,7 @@ export class Authenticator {
   async authenticate(credential: Credential): Promise<Principal> {
     if (!this.enabled) return OPEN;
     if (credential.kind === 'none') return ANONYMOUS;
-    if (credential.kind === 'malformed') return INVALID;
+    if (credential.kind === 'malformed') return credential.problem ? { kind: 'invalid', problem: credential.problem } : INVALID;
     const hash = hashSecret(credential.secret);
     if (this.opts.bootstrapHash && sameHash(hash, this.opts.bootstrapHash)) return BOOTSTRAP;
     return this.byHash(hash);
@@ -97,8 +97,15 @@ export class Authenticator {
     return this.opts.store;
   }
 
-  /** Validates the arguments of createApiKey; the secret is returned only here. */
+  /**
+   * Validates the arguments of createApiKey; the secret is returned only here. With AUTH=off no key is
+   * created: any caller (a web page included) could otherwise mint an admin key that stays valid once
+   * the server restarts with AUTH=on.
+   */
   async createKey(args: { role: string; sourceAppIds?: readonly string[] | null; name?: string | null }): Promise<CreatedKey> {
+    if (!this.enabled) {
+      throw new ApiError('FORBIDDEN', 'API keys cannot be created while AUTH=off (any caller could create one); start with AUTH=on and use the bootstrap admin key', { rule: 'authOff' });
+    }
     const store = this.requireStore();
     const role = args.role.toLowerCase() as ApiKeyRole;
     if (!API_KEY_ROLES.includes(role)) throw badUserInput('role', 'enum', `role: must be one of ${API_KEY_ROLES.join(', ')}`);

@@ -5,7 +5,7 @@ export type Principal =
   /** No credential was sent. */
   | { kind: 'anonymous' }
   /** A credential was sent but is malformed, unknown or revoked. */
-  | { kind: 'invalid' }
+  | { kind: 'invalid'; problem?: 'scheme' }
   /** A valid API key (or the bootstrap admin key, id `bootstrap`). */
   | { kind: 'key'; id: string; role: ApiKeyRole; sourceAppIds: readonly string[] | null; name: string | null }
   /** AUTH=off: every caller may do everything. */

@@ -21,7 +21,8 @@ export function sameHash(a: string, b: string): boolean {
   return x.length === 32 && y.length === 32 && timingSafeEqual(x, y);
 }
 
-export type Credential = { kind: 'none' } | { kind: 'malformed' } | { kind: 'secret'; secret: string };
+/** `scheme`: an Authorization header that is not `Bearer <secret>` (e.g. the bare key). */
+export type Credential = { kind: 'none' } | { kind: 'malformed'; problem?: 'scheme' } | { kind: 'secret'; secret: string };
 
 type HeaderBag = Record<string, unknown> | undefined;
 
@@ -42,16 +43,21 @@ function header(bag: HeaderBag, ...names: string[]): string | undefined {
  */
 export function credentialFrom(...bags: HeaderBag[]): Credential {
   let raw: string | undefined;
+  let badScheme = false;
   for (const bag of bags) {
     const key = header(bag, 'x-api-key', 'apikey');
     const authorization = header(bag, 'authorization');
-    if (key !== undefined) raw = key;
-    else if (authorization !== undefined) {
+    if (key !== undefined) {
+      raw = key;
+      badScheme = false;
+    } else if (authorization !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       raw = m ? m[1]! : '\u0000';
+      badScheme = !m;
     }
   }
   if (raw === undefined) return { kind: 'none' };
+  if (badScheme) return { kind: 'malformed', problem: 'scheme' };
   const secret = raw.trim();
   if (secret.length === 0 || secret.length > MAX_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(secret)) return { kind: 'malformed' };
   return { kind: 'secret', secret };

@@ -1,5 +1,5 @@
 // Command-line options of `npm run bench`.
-export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8'] as const;
+export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 export type EngineName = 'sqlite' | 'mongodb';
 

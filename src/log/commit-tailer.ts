@@ -58,11 +58,10 @@ export class CommitTailer {
     // The horizon is small reads: reading it first keeps idle polls from scanning events.
     if ((await this.storage.lastPos()) <= this.last) return;
     for (;;) {
-      const events = await this.storage.readCommitted(this.last, {}, PAGE);
-      if (events.length === 0) return;
-      this.last = events[events.length - 1]!.pos;
-      this.emit(events);
-      if (events.length < PAGE) return;
+      const { events, through, atHorizon } = await this.storage.readCommitted(this.last, {}, PAGE);
+      this.last = Math.max(this.last, through);
+      if (events.length > 0) this.emit(events);
+      if (atHorizon) return;
     }
   }
 

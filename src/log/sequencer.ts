@@ -19,6 +19,7 @@ import { LogError, type LogErrorDetail } from './errors.js';
 import { soleWriter, type CommitGate } from './commit-gate.js';
 import { eventLeafHash } from './event-leaf.js';
 import type { AppendRequest } from './service.js';
+import { asReplay } from './replays.js';
 
 interface Head {
   size: number;
@@ -449,13 +450,24 @@ export class Sequencer {
   }
 }
 
-/** Resolve each job with its events: fresh ones from `stored` (the group's writes, in order), retries as found. */
+/**
+ * Resolve each job with its events: fresh ones from `stored` (the group's writes, in order), retries as
+ * found, marked as replays (src/log/replays.ts), as is a repeat of an idempotency key within the job.
+ */
 function deliver(plans: Plan[], stored: StoredEvent[]): void {
   let offset = 0;
   for (const plan of plans) {
     const base = offset;
     offset += plan.fresh.length;
-    plan.job.resolve(plan.results.map((r) => (typeof r === 'number' ? stored[base + r]! : r)));
+    const seen = new Set<number>();
+    plan.job.resolve(
+      plan.results.map((r) => {
+        if (typeof r !== 'number') return asReplay(r);
+        if (seen.has(r)) return asReplay(stored[base + r]!);
+        seen.add(r);
+        return stored[base + r]!;
+      }),
+    );
   }
 }
 

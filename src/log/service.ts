@@ -1,5 +1,5 @@
 // What the API (GraphQL, REST, subscriptions) needs from the log: the pipeline's public face.
-import type { EventFilter, EventQuery, JsonObject, LogHead, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import type { CommittedPage, EventFilter, EventPage, EventQuery, JsonObject, LogHead, StoredCheckpoint, StoredEvent } from '../storage/types.js';
 
 /** One event to append, already validated by the API (zod) and with timestamp in epoch ms. */
 export interface AppendRequest {
@@ -99,9 +99,10 @@ export interface LogService {
   append(requests: AppendRequest[]): Promise<StoredEvent[]>;
 
   getEvent(sourceAppId: string, seq: number): Promise<StoredEvent | null>;
-  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
-  /** Events matching filter committed after `afterPos`, in commit order. */
-  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]>;
+  /** A filtered keyset page; short with `resumeAfter` when the read examined its budget of rows (LogStorage.queryEvents). */
+  queryEvents(query: EventQuery): Promise<EventPage>;
+  /** Events matching filter committed after `afterPos`, in commit order, and how far the read got (LogStorage.readCommitted). */
+  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<CommittedPage>;
   getLogHead(sourceAppId: string): Promise<LogHead | null>;
   listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]>;
 

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { intOption, parseCliArgs, type CliParse } from '../cli/options.js';
 
-export const SIMULATE_HELP = `Usage: npm run simulate -- [options]
+export const SIMULATE_HELP = `Usage: CHAINLOG_API_KEY=<writer key> npm run simulate -- [options]
 
 Sends realistic events to a chainlog service and reports what it accepted.
 
@@ -16,11 +16,17 @@ Sends realistic events to a chainlog service and reports what it accepted.
   --apps N              number of source apps to spread events over (default 5)
   --invalid-ratio R     share 0..1 of events that break a rule on purpose (default 0)
   --seed N              PRNG seed, for a reproducible stream (default: random)
-  --api-key KEY         sent as x-api-key (default: env CHAINLOG_API_KEY)
+  --api-key KEY         prefer env CHAINLOG_API_KEY: an option shows the key in npm's output and
+                        the process list. A WRITER key naming the apps (or ADMIN); sent as x-api-key.
   --json                print the summary as JSON on stdout
   -h, --help            show this help
 
-Exit status: 0 done, 1 nothing was accepted or an invalid event was accepted, 2 usage or connection error.
+Before sending, it checks that the key may write every app of the run and says how to fix it if not.
+When the service fails requests (no answer, 5xx), it backs off (100 ms doubling to 2 s) and stops
+after 8 failures in a row; when it rate-limits (429), it waits 100 ms before the next request.
+
+Exit status: 0 done, 1 nothing was accepted or an invalid event was accepted, 2 usage or connection error
+(including a service that stopped answering).
 `;
 
 const schema = z

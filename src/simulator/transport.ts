@@ -7,6 +7,10 @@ export interface SendOutcome {
   latencyMs: number;
   /** One entry per event: null when accepted, else the rejection code. */
   codes: Array<string | null>;
+  /** The service did not answer, or answered 5xx: back off, and give up after enough of these in a row. */
+  unavailable?: boolean;
+  /** The service answered 429 (rate limited): back off, but it is there. */
+  throttled?: boolean;
 }
 
 export interface TransportOptions {
@@ -56,10 +60,10 @@ export function createTransport(options: TransportOptions): (events: EventInput[
       status = res.status;
       json = await res.json().catch(() => undefined);
     } catch {
-      return { latencyMs: performance.now() - started, codes: events.map(() => 'NETWORK_ERROR') };
+      return { latencyMs: performance.now() - started, codes: events.map(() => 'NETWORK_ERROR'), unavailable: true };
     }
     const latencyMs = performance.now() - started;
-    return { latencyMs, codes: outcomeCodes(options.kind, status, json, events.length) };
+    return { latencyMs, codes: outcomeCodes(options.kind, status, json, events.length), unavailable: status >= 500, throttled: status === 429 };
   };
 }
 
@@ -68,7 +72,7 @@ export function outcomeCodes(kind: TransportKind, status: number, json: unknown,
   const body = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
   const accepted =
     kind === 'rest'
-      ? status === 201 && Array.isArray(body.events) && body.events.length === count
+      ? (status === 201 || status === 200) && Array.isArray(body.events) && body.events.length === count
       : Array.isArray((body.data as Record<string, unknown> | null | undefined)?.logEvents) && !Array.isArray(body.errors);
   if (accepted) return Array.from({ length: count }, () => null);
 

@@ -14,14 +14,14 @@ export interface OpenedStorage {
 export async function openStorage(config: Config, now: () => number = Date.now): Promise<OpenedStorage> {
   if (config.MONGODB_URI) {
     const { MongoStorage } = await import('./mongodb/mongo-storage.js');
-    const storage = new MongoStorage({ uri: config.MONGODB_URI, dbName: config.MONGODB_DB, now });
+    const storage = new MongoStorage({ uri: config.MONGODB_URI, dbName: config.MONGODB_DB, readBudgetRows: config.READ_BUDGET_ROWS, now });
     await storage.init();
     return { storage, engine: 'mongodb', location: `${redact(config.MONGODB_URI)} db=${config.MONGODB_DB}` };
   }
   mkdirSync(config.DATA_DIR, { recursive: true });
   const path = join(config.DATA_DIR, 'chainlog.db');
   const { SqliteStorage } = await import('./sqlite/sqlite-storage.js');
-  const storage = new SqliteStorage({ path });
+  const storage = new SqliteStorage({ path, readBudgetRows: config.READ_BUDGET_ROWS });
   await storage.init();
   return { storage, engine: 'sqlite', location: path };
 }

@@ -131,6 +131,37 @@ export interface EventQuery {
   limit: number;
 }
 
+/** What queryEvents found. */
+export interface EventPage {
+  /** Matches in scan order, at most the query's limit. */
+  events: StoredEvent[];
+  /**
+   * Set when the read stopped at its budget of examined rows with fewer than `limit` matches: every
+   * match between the query's start and this key is in `events`, and the scan continues with
+   * `after: resumeAfter`. The key is that of the last row examined, which need not match the filter.
+   */
+  resumeAfter?: EventKey;
+}
+
+/** What readCommitted found. */
+export interface CommittedPage {
+  /** Committed matches in pos order, at most the read's limit. */
+  events: StoredEvent[];
+  /**
+   * Every committed match with afterPos < pos <= through is in `events` (through >= the last event's
+   * pos, and >= afterPos): the next read starts after it.
+   */
+  through: number;
+  /** True when `through` is the commit horizon as of the read: nothing more matching has committed yet. */
+  atHorizon: boolean;
+}
+
+/**
+ * The default budget of one read: the most rows (index entries or table rows) a queryEvents or
+ * readCommitted call examines before it returns what it found with a position to resume from.
+ */
+export const DEFAULT_READ_BUDGET_ROWS = 2_000;
+
 /** Thrown by appendEvents when a position or idempotency key is already taken. Nothing was written. */
 export class AppendConflictError extends Error {
   constructor(
@@ -229,6 +260,13 @@ export interface LogStorage {
    */
   readonly maxAppendBytes?: number;
 
+  /**
+   * Where the engine counts the rows its reads of events examine on this process's thread (SQLite):
+   * `listener` gets the count of each queryEvents and readCommitted call. Absent where reads run in
+   * the database server.
+   */
+  observeReads?(listener: (rowsExamined: number) => void): void;
+
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;
   close(): Promise<void>;
@@ -252,13 +290,18 @@ export interface LogStorage {
   getEvent(sourceAppId: string, seq: number): Promise<StoredEvent | null>;
   /** Events with start <= seq < end of one log, in seq order, at most `limit`. */
   getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]>;
-  /** Filtered keyset page in (timestamp, pos) order. */
-  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /**
+   * Filtered keyset page in (timestamp, pos) order. Examines at most the store's read budget of rows
+   * (besides the `limit` matches themselves); when it runs out first, the page is short and says
+   * where to resume (EventPage.resumeAfter).
+   */
+  queryEvents(query: EventQuery): Promise<EventPage>;
   /**
    * Committed events matching `filter` with afterPos < pos <= lastPos(), in pos order, at most `limit`
-   * (fewer when a page holds events that will never commit).
+   * (fewer when a page holds events that will never commit, or when the read examined its budget of
+   * rows first: CommittedPage.through says how far it got).
    */
-  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]>;
+  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<CommittedPage>;
   /**
    * The commit horizon: every event with pos <= lastPos() that will ever commit has committed, and it
    * covers every append already acknowledged by this store (0 when empty).

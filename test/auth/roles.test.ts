@@ -137,9 +137,10 @@ describe('authentication', () => {
     expect(code(res)).toBe('UNAUTHENTICATED');
     await probe.until((p) => p.completed, 8000);
     expect((probe.errors[0] as any).extensions?.code ?? (probe.errors[0] as any).message).toMatch(/UNAUTHENTICATED|revoked/);
+    // A new connection with the revoked key gets no connection_ack: graphql-ws's 4403 Forbidden.
     const ws = new SubscriptionProbe(svc.wsAs(secret), 'subscription { eventLogged { id } }');
     await ws.until((p) => p.completed);
-    expect((ws.errors[0] as any).extensions.code).toBe('UNAUTHENTICATED');
+    expect((ws.errors[0] as any).code).toBe(4403);
     expect((await svc.gql('{ apiKeys { id } }')).data.apiKeys.map((k: any) => k.id)).not.toContain(id);
     expect((await svc.gql('{ apiKeys(includeRevoked: true) { id } }')).data.apiKeys.map((k: any) => k.id)).toContain(id);
   });
@@ -219,13 +220,13 @@ describe('keys limited to source applications', () => {
     }
   });
 
-  it('over WebSocket: no key is UNAUTHENTICATED, a role refusal FORBIDDEN', async () => {
+  it('over WebSocket: no key closes with 4401, a wrong key with 4403, a role refusal is FORBIDDEN', async () => {
     const anon = new SubscriptionProbe(svc.wsAs(null), 'subscription { eventLogged { id } }');
     await anon.until((p) => p.completed);
-    expect((anon.errors[0] as any).extensions.code).toBe('UNAUTHENTICATED');
+    expect((anon.errors[0] as any).code).toBe(4401);
     const wrong = new SubscriptionProbe(svc.wsAs('clk_not-a-key'), '{ serverInfo { version } }');
     await wrong.until((p) => p.completed);
-    expect((wrong.errors[0] as any).extensions.code).toBe('UNAUTHENTICATED');
+    expect((wrong.errors[0] as any).code).toBe(4403);
     const reader = new SubscriptionProbe(svc.wsAs(keys.reader!), `mutation { logEvent(input: { sourceAppId: "app-a", eventType: "x", timestamp: "2025-01-01T00:00:00Z", payload: {} }) { id } }`);
     await reader.until((p) => p.completed);
     expect((reader.errors[0] as any).extensions.code).toBe('FORBIDDEN');

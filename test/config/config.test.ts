@@ -16,6 +16,20 @@ describe('configuration', () => {
     expect(c.MONGODB_URI).toBeUndefined();
   });
 
+  it('has the documented security defaults, and reads the allow-lists as comma-separated lowercase values', () => {
+    expect(loadConfig({})).toMatchObject({
+      GRAPHQL_MAX_SELECTIONS: 100,
+      GRAPHQL_MAX_FIELDS: 1000,
+      GRAPHQL_MAX_ITEMS: 2000,
+      GRAPHQL_MAX_RESPONSE_BYTES: 64 * 1024 * 1024,
+      ALLOWED_ORIGINS: [],
+      ALLOWED_HOSTS: [],
+    });
+    const c = loadConfig({ ALLOWED_ORIGINS: 'https://A.example, http://localhost:3000,', ALLOWED_HOSTS: 'Chainlog.internal:8443' });
+    expect(c.ALLOWED_ORIGINS).toEqual(['https://a.example', 'http://localhost:3000']);
+    expect(c.ALLOWED_HOSTS).toEqual(['chainlog.internal:8443']);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', MONGODB_URI: '' }).PORT).toBe(4000);
   });
@@ -30,6 +44,10 @@ describe('configuration', () => {
     ['LOG_LEVEL', 'loud'],
     ['MAX_PAYLOAD_BYTES', '-1'],
     ['TEST_CLOCK_OFFSET_MS', '1000'], // only with NODE_ENV=test
+    ['ALLOWED_ORIGINS', 'evil.example'],
+    ['ALLOWED_ORIGINS', 'https://a.example/path'],
+    ['GRAPHQL_MAX_ITEMS', '0'],
+    ['GRAPHQL_MAX_SELECTIONS', 'many'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

@@ -6,6 +6,8 @@ import { loadConfig } from '../../src/config.js';
 
 interface Service {
   image?: string;
+  build?: { context: string; target?: string; dockerfile?: string };
+  stop_grace_period?: string;
   command?: string | string[];
   entrypoint?: string[];
   environment?: Record<string, string>;
@@ -39,6 +41,34 @@ const dependsOn = (s: Service): Record<string, string> =>
 /** Compose interpolates `$` itself: `$$` is the literal dollar that nginx and shells need. */
 const unescape = (s: string) => s.replaceAll('$$', '$');
 const flag = (cmd: string, name: string) => new RegExp(`${name}[ =](\\S+)`).exec(cmd)?.[1];
+/** The one variable compose substitutes: the admin key shared by every replica and the simulator. */
+const ADMIN_KEY_VARIABLE = /\$\{CHAINLOG_ADMIN_API_KEY:\?[^}]+\}/;
+const SAMPLE_ADMIN_KEY = 'clk_compose-test-admin-key-0123456789';
+/** The environment as compose hands it to a container when CHAINLOG_ADMIN_API_KEY is set. */
+const interpolated = (env: Record<string, string>) =>
+  Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(ADMIN_KEY_VARIABLE, SAMPLE_ADMIN_KEY)]));
+
+// The Dockerfile, by stage: `FROM image AS name` opens a stage; its instructions follow.
+const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+interface Stage {
+  name: string;
+  from: string;
+  lines: string[];
+}
+const stages: Stage[] = [];
+for (const raw of dockerfile.replace(/\\\n/g, ' ').split('\n')) {
+  const line = raw.trim();
+  if (line === '' || line.startsWith('#')) continue;
+  const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+  if (from) stages.push({ name: from[2] ?? String(stages.length), from: from[1]!, lines: [] });
+  else stages.at(-1)?.lines.push(line);
+}
+const stage = (name: string) => {
+  const s = stages.find((x) => x.name === name);
+  if (!s) throw new Error(`Dockerfile stage ${name} missing`);
+  return s;
+};
+const instructions = (s: Stage, op: string) => s.lines.filter((l) => l.toUpperCase().startsWith(`${op} `)).map((l) => l.slice(op.length + 1).trim());
 
 describe('docker-compose.yml', () => {
   it('has the sharded cluster, the API replicas, the load balancer and the simulator', () => {
@@ -77,11 +107,16 @@ describe('docker-compose.yml', () => {
     expect(uri.hostname).toBe('mongos');
     expect(uri.port).toBe(flag(commandOf(svc('mongos')), '--port'));
     expect(env.HOST).toBe('0.0.0.0');
-    const config = loadConfig(env);
+    const config = loadConfig(interpolated(env));
     expect(config.MONGODB_URI).toBe(env.MONGODB_URI);
     expect(config.production).toBe(true);
-    expect(commandOf(api)).toMatch(/npm ci && npm start/);
-    expect(api.image).toMatch(/^node:20/);
+    // One admin key for every replica, from the environment: no replica writes a key file the others race to read.
+    expect(env.ADMIN_API_KEY).toMatch(ADMIN_KEY_VARIABLE);
+    expect(config.ADMIN_API_KEY).toBe(SAMPLE_ADMIN_KEY);
+    // The image's own command: node as the container's process, no install at start.
+    expect(api.command).toBeUndefined();
+    expect(api.build).toEqual({ context: '.', target: 'runtime' });
+    expect(config.SHUTDOWN_TIMEOUT_MS).toBeLessThan(Number.parseInt(api.stop_grace_period ?? '10', 10) * 1000);
     expect(dependsOn(api)).toMatchObject({ 'mongo-init': 'service_completed_successfully', mongos: 'service_healthy' });
     expect(api.healthcheck?.test.join(' ')).toContain(`127.0.0.1:${config.PORT}/healthz`);
     // One signing key for all replicas: their DATA_DIR is one shared named volume.
@@ -93,7 +128,7 @@ describe('docker-compose.yml', () => {
     expect(lb.ports?.some((p) => /:80$/.test(p))).toBe(true);
     expect(dependsOn(lb)).toEqual({ api: 'service_healthy' });
     const conf = unescape(compose.configs![lb.configs![0]!.source]!.content!);
-    const port = loadConfig(svc('api').environment!).PORT;
+    const port = loadConfig(interpolated(svc('api').environment!)).PORT;
     expect(conf).toContain(`server api:${port};`);
     const graphql = /location \/graphql \{([^}]*)\}/.exec(conf)?.[1] ?? '';
     expect(graphql).toContain('proxy_http_version 1.1;');
@@ -113,9 +148,14 @@ describe('docker-compose.yml', () => {
     expect(/upstream chainlog \{([^}]*)\}/.exec(conf)?.[1]).toContain(`hash $${map![1]} consistent;`);
   });
 
-  it('runs the simulator against the load balancer', () => {
+  it('runs the simulator from the same image against the load balancer, with the shared admin key', () => {
     const sim = svc('simulator');
-    expect(commandOf(sim)).toMatch(/npm ci && CHAINLOG_API_KEY=\$\$\(cat \/var\/lib\/chainlog\/admin-api-key\) npm run simulate -- --url http:\/\/lb(:80)?\s/);
+    expect(sim.build).toEqual(svc('api').build);
+    expect(sim.image).toBe(svc('api').image);
+    expect(sim.command).toEqual(expect.arrayContaining(['node', 'scripts/simulate.ts', '--url']));
+    expect(commandOf(sim)).toMatch(/--url http:\/\/lb(:80)?\s/);
+    expect(commandOf(sim)).not.toContain('npm ci');
+    expect(sim.environment?.CHAINLOG_API_KEY).toBe(svc('api').environment?.ADMIN_API_KEY);
     expect(Object.keys(dependsOn(sim))).toEqual(['lb']);
   });
 
@@ -139,7 +179,57 @@ describe('docker-compose.yml', () => {
         if (v.includes(':') && !source.startsWith('.') && !source.startsWith('/')) expect(compose.volumes).toHaveProperty(source);
       }
     }
-    // A lone `$` would be replaced by compose with an environment variable (usually empty).
-    expect(text.replaceAll('$$', '')).not.toContain('$');
+    // A lone `$` would be replaced by compose with an environment variable (usually empty); the admin
+    // key is the one deliberate substitution, and compose refuses to start without it.
+    expect(text.replaceAll('$$', '').replace(new RegExp(ADMIN_KEY_VARIABLE, 'g'), '')).not.toContain('$');
+  });
+});
+
+describe('Dockerfile', () => {
+  it('builds in one stage and runs in another that installs nothing', () => {
+    expect(stages.map((s) => s.name)).toEqual(['build', 'runtime']);
+    const build = stage('build');
+    expect(instructions(build, 'RUN').join(' ')).toMatch(/\bnpm ci\b/);
+    // Types are generated and checked at build time, and dev dependencies dropped before the copy.
+    expect(instructions(build, 'RUN').join(' ')).toMatch(/npm run typecheck && npm prune --omit=dev/);
+    const runtime = stage('runtime');
+    expect(instructions(runtime, 'RUN').join(' ')).not.toMatch(/npm (ci|install)/);
+    expect(instructions(runtime, 'COPY')).toContain('--from=build /app/node_modules ./node_modules');
+  });
+
+  it('runs on the Node the project supports', () => {
+    const engines = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).engines.node as string;
+    const min = /^>=(\d+)\.(\d+)$/.exec(engines)!.slice(1).map(Number);
+    for (const s of stages) {
+      // A tag that names major.minor: `node:20` alone would float to whatever 20.x the registry has.
+      const version = /^node:(\d+)\.(\d+)/.exec(s.from)?.slice(1).map(Number);
+      expect(version, s.from).toBeDefined();
+      expect(version![0]! > min[0]! || (version![0] === min[0] && version![1]! >= min[1]!), `${s.from} vs engines ${engines}`).toBe(true);
+    }
+  });
+
+  it('runs as a non-root user, with node itself as the container process (signals reach the service)', () => {
+    const runtime = stage('runtime');
+    const user = instructions(runtime, 'USER').at(-1);
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user!.split(':')[0]);
+    const cmd = JSON.parse(instructions(runtime, 'CMD').at(-1)!) as string[];
+    expect(cmd[0]).toBe('node');
+    expect(cmd.at(-1)).toBe('src/main.ts');
+    expect(cmd).not.toContain('npm');
+    expect(instructions(runtime, 'ENTRYPOINT')).toEqual([]);
+    // The same flags as `npm start` (package.json), minus npm.
+    const start = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).scripts.start as string;
+    expect(start).toBe(`exec ${cmd.join(' ')}`);
+  });
+
+  it('keeps the data directory the service uses in the image, writable by that user, as a volume', () => {
+    const runtime = stage('runtime');
+    const env = instructions(runtime, 'ENV').join(' ');
+    const dataDir = /DATA_DIR=(\S+)/.exec(env)?.[1];
+    expect(dataDir).toBe(svc('api').environment!.DATA_DIR);
+    expect(instructions(runtime, 'RUN').join(' ')).toContain(`chown node:node ${dataDir}`);
+    expect(instructions(runtime, 'VOLUME')).toContain(dataDir);
+    expect(instructions(runtime, 'USER').at(-1)).toBe('node');
   });
 });

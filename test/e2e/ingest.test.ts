@@ -68,6 +68,32 @@ describe('GraphQL ingest', () => {
     expect(await size('idem')).toBe(1);
   });
 
+  it('marks an idempotent retry as replayed, item by item, and nothing else', async () => {
+    const sent = input('idem-mark', { idempotencyKey: 'order-18' });
+    const first = await svc.gql(`mutation($input: LogEventInput!) { logEvent(input: $input) { id replayed } }`, { input: sent });
+    expect(first.data.logEvent).toEqual({ id: 'idem-mark/0', replayed: false });
+    const retry = await svc.gql(`mutation($input: LogEventInput!) { logEvent(input: $input) { id replayed } }`, { input: sent });
+    expect(retry.data.logEvent).toEqual({ id: 'idem-mark/0', replayed: true });
+    // A batch with one retry, one new event and a repeat of the new event's key within the batch.
+    const fresh = input('idem-mark', { idempotencyKey: 'order-19' });
+    const batch = await svc.gql(`mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { id replayed } }`, { inputs: [sent, fresh, fresh] });
+    expect(batch.errors).toBeUndefined();
+    expect(batch.data.logEvents).toEqual([
+      { id: 'idem-mark/0', replayed: true },
+      { id: 'idem-mark/1', replayed: false },
+      { id: 'idem-mark/1', replayed: true },
+    ]);
+    expect((await svc.gql(`{ event(id: "idem-mark/0") { replayed } }`)).data.event).toEqual({ replayed: false });
+  });
+
+  it('says which form a DateTime takes when a timestamp has no time zone', async () => {
+    const res = await svc.gql(LOG_EVENT, { input: input('dt', { timestamp: '2025-01-01T10:00:00' }) });
+    expect(res.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+    expect(res.errors![0]!.message).toContain('must be an RFC 3339 date-time with a time zone, e.g. 2024-05-01T12:00:00.000Z');
+    const literal = await svc.gql(`{ events(filter: { from: "2025-01-01 10:00" }) { edges { cursor } } }`);
+    expect(literal.errors![0]!.message).toContain('e.g. 2024-05-01T12:00:00.000Z');
+  });
+
   it('rejects an idempotency key reused with other content as CONFLICT, writing nothing', async () => {
     const sent = input('idem2', { idempotencyKey: 'k1' });
     await svc.gql(LOG_EVENT, { input: sent });
@@ -155,6 +181,24 @@ describe('REST ingest', () => {
       ['BAD_USER_INPUT', 2, 'seq', 'unknownField'],
     ]);
     expect(await size('rest-bad')).toBe(0);
+  });
+
+  it('answers an idempotent retry with 200 and a replay marker (header and field), a new event with 201', async () => {
+    const sent = JSON.stringify(input('rest-idem', { idempotencyKey: 'pay-1' }));
+    const first = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...svc.authHeaders() }, body: sent });
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const created = ((await first.json()) as any).events[0];
+    expect(created.replayed).toBe(false);
+    const retry = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...svc.authHeaders() }, body: sent });
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(((await retry.json()) as any).events).toEqual([{ ...created, replayed: true }]);
+    // Part retry, part new: something was created.
+    const mixed = await rest(JSON.stringify([JSON.parse(sent), input('rest-idem')]));
+    expect(mixed.status).toBe(201);
+    expect(mixed.body.events.map((e: any) => e.replayed)).toEqual([true, false]);
+    expect(await size('rest-idem')).toBe(2);
   });
 
   it('answers 409 CONFLICT for a stale expectedPrevHash', async () => {

@@ -1,18 +1,22 @@
 // Per-client rate limits against the real service: reads (requests/s) and writes (events/s) are separate
 // budgets; over budget, GraphQL answers RATE_LIMITED with extensions.retryAfterMs (HTTP 429 +
 // Retry-After), REST answers 429 + Retry-After, the WebSocket answers RATE_LIMITED, and nothing is written.
+// The service runs in this process with a clock the test moves: a window ends only when the test says so,
+// never because the machine was slow between two requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
+import { ManualClock, startInProcess, type InProcessService } from '../support/in-process.js';
+import { SubscriptionProbe } from '../support/service.js';
 
-let svc: RunningService;
+const clock = new ManualClock();
+let svc: InProcessService & { gql(query: string): Promise<{ errors?: unknown[]; data?: any }> };
 beforeAll(async () => {
-  svc = await startService({ env: { AUTH: 'off', RATE_LIMIT_READS_PER_SEC: '3', RATE_LIMIT_WRITES_PER_SEC: '5', MAX_BATCH_SIZE: '5' } });
+  const started = await startInProcess({ AUTH: 'off', RATE_LIMIT_READS_PER_SEC: '3', RATE_LIMIT_WRITES_PER_SEC: '5', MAX_BATCH_SIZE: '5' }, clock);
+  svc = { ...started, gql: async (query) => (await post(query)).body, };
 });
 afterAll(async () => svc?.stop());
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Lets every fixed window of the limiter run out. */
-const freshWindow = () => sleep(1100);
+/** Ends every fixed window of the limiter. */
+const freshWindow = () => clock.advance(1000);
 
 const event = (k: number) => ({ eventType: 'rl.test', timestamp: new Date().toISOString(), sourceAppId: 'rate-app', payload: { k } });
 const LOG_EVENTS = 'mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }';
@@ -24,7 +28,7 @@ async function post(query: string, variables?: Record<string, unknown>) {
 }
 
 async function logSize(): Promise<number> {
-  await freshWindow();
+  freshWindow();
   const res = await svc.gql(SIZE);
   expect(res.errors).toBeUndefined();
   return res.data.log?.size ?? 0;
@@ -32,7 +36,7 @@ async function logSize(): Promise<number> {
 
 describe('read budget (requests/s)', () => {
   it('lets RATE_LIMIT_READS_PER_SEC queries through per second and refuses the rest with 429 RATE_LIMITED', async () => {
-    await freshWindow();
+    freshWindow();
     const results = await Promise.all(Array.from({ length: 6 }, () => post('{ serverInfo { version } }')));
     const ok = results.filter((r) => r.status === 200);
     const limited = results.filter((r) => r.status === 429);
@@ -45,14 +49,15 @@ describe('read budget (requests/s)', () => {
       expect(r.body.errors[0].extensions.retryAfterMs).toBeLessThanOrEqual(1000);
       expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1);
     }
-    await sleep(Math.max(...limited.map((r) => r.body.errors[0].extensions.retryAfterMs)) + 50);
+    expect((await post('{ serverInfo { version } }')).status).toBe(429);
+    clock.advance(Math.max(...limited.map((r) => r.body.errors[0].extensions.retryAfterMs)));
     expect((await post('{ serverInfo { version } }')).status).toBe(200);
   });
 
   it('charges WebSocket operations to the same budget', async () => {
-    await freshWindow();
+    freshWindow();
     for (let i = 0; i < 3; i++) expect((await post('{ serverInfo { version } }')).status).toBe(200);
-    const probe = new SubscriptionProbe(svc.ws(), '{ serverInfo { version } }');
+    const probe = new SubscriptionProbe(svc.wsAs(null), '{ serverInfo { version } }');
     await probe.until((p) => p.completed);
     expect(probe.values).toEqual([]);
     expect(probe.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED', rule: 'readsPerSec' }) })]);
@@ -62,7 +67,7 @@ describe('read budget (requests/s)', () => {
 describe('write budget (events/s)', () => {
   it('is separate from reads, counts events, and writes nothing when it refuses', async () => {
     const before = await logSize();
-    await freshWindow();
+    freshWindow();
     // Reads exhausted: writes still pass.
     for (let i = 0; i < 3; i++) await post('{ serverInfo { version } }');
     expect((await post('{ serverInfo { version } }')).status).toBe(429);
@@ -83,8 +88,20 @@ describe('write budget (events/s)', () => {
     expect(await logSize()).toBe(before + 5);
   });
 
+  it('counts a query as the items it asks for: events(first: 3) takes the whole read window', async () => {
+    freshWindow();
+    expect((await post('{ events(first: 3) { edges { cursor } } }')).status).toBe(200);
+    const next = await post('{ serverInfo { version } }');
+    expect(next.status).toBe(429);
+    expect(next.body.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', rule: 'readsPerSec' });
+    freshWindow();
+    // More items than one window holds: served alone, as the window's whole budget.
+    expect((await post('{ events(first: 50) { edges { cursor } } }')).status).toBe(200);
+    expect((await post('{ serverInfo { version } }')).status).toBe(429);
+  });
+
   it('admits again after the window and over REST', async () => {
-    await freshWindow();
+    freshWindow();
     const rest = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event(8)) });
     expect(rest.status).toBe(201);
   });

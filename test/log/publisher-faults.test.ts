@@ -167,7 +167,7 @@ describe.each(engines)('publisher under storage faults: $name', ({ store: makeSt
     await first.publishCheckpoints();
     await first.append([event('b')]);
     // A checkpoint our key signed, over the right tree, but for another log's origin.
-    const events = await first.queryEvents({ filter: { sourceAppIds: ['b'] }, direction: 'asc', limit: 10 });
+    const { events } = await first.queryEvents({ filter: { sourceAppIds: ['b'] }, direction: 'asc', limit: 10 });
     const range = CompactRange.new(0);
     for (const e of events.sort((x, y) => x.seq - y.seq)) range.append(fromHex(e.hash));
     const signer = createSigner(ORIGIN, loadSigningKey({ dataDir: keyDir }).privateKey);

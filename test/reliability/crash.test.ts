@@ -139,8 +139,9 @@ async function send(url: string, req: Request): Promise<Outcome> {
     return { kind: 'rejected', detail: `${req.transport} ${status}: not JSON: ${text.slice(0, 200)}` };
   }
   if (req.transport === 'rest') {
-    if (status !== 201) return { kind: 'rejected', detail: `rest ${status}: ${text.slice(0, 500)}` };
-    return { kind: 'acked', events: body.events };
+    // 200 answers an idempotent retry; the per-event replay marker is not part of the event.
+    if (status !== 201 && status !== 200) return { kind: 'rejected', detail: `rest ${status}: ${text.slice(0, 500)}` };
+    return { kind: 'acked', events: body.events.map(({ replayed: _replayed, ...event }: { replayed: boolean }) => event) };
   }
   if (status !== 200 || body.errors || !body.data) return { kind: 'rejected', detail: `graphql ${status}: ${text.slice(0, 500)}` };
   return { kind: 'acked', events: req.batch ? body.data.logEvents : [body.data.logEvent] };

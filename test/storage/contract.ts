@@ -17,6 +17,11 @@ import {
 } from '../../src/storage/types.js';
 import { BASE_TIME, fakeHash, newEvent, newEvents, seededRandom } from './event-fixtures.js';
 
+/** Storage options a test may set (the rest are the engine's defaults). */
+export interface HarnessOptions {
+  readBudgetRows?: number;
+}
+
 export interface StorageHarness {
   storage: LogStorage;
   reopen: () => Promise<LogStorage>;
@@ -94,7 +99,7 @@ const QUERY_FILTERS: [string, EventFilter][] = [
   ['range without events', { from: tsOf(40), to: tsOf(48) }],
 ];
 
-export function describeStorageContract(engineName: string, open: () => Promise<StorageHarness>): void {
+export function describeStorageContract(engineName: string, open: (options?: HarnessOptions) => Promise<StorageHarness>): void {
   describe(`LogStorage contract: ${engineName}`, () => {
     let harness: StorageHarness;
     let storage: LogStorage;
@@ -135,8 +140,8 @@ export function describeStorageContract(engineName: string, open: () => Promise<
         expect(await storage.getLogHead('app-a')).toBeNull();
         expect(await storage.listLogHeads(null, 10)).toEqual([]);
         expect(await storage.getEvent('app-a', 0)).toBeNull();
-        expect(await storage.queryEvents({ filter: {}, direction: 'asc', limit: 10 })).toEqual([]);
-        expect(await storage.readCommitted(0, {}, 10)).toEqual([]);
+        expect(await storage.queryEvents({ filter: {}, direction: 'asc', limit: 10 })).toEqual({ events: [] });
+        expect(await storage.readCommitted(0, {}, 10)).toEqual({ events: [], through: 0, atHorizon: true });
         expect(await storage.getCheckpoint('app-a')).toBeNull();
         expect(await storage.listCheckpoints('app-a', null, 10, 'asc')).toEqual([]);
       });
@@ -185,7 +190,8 @@ export function describeStorageContract(engineName: string, open: () => Promise<
         }
         for (let i = 1; i < positions.length; i++) expect(positions[i]).toBeGreaterThan(positions[i - 1]!);
         const committed = await storage.readCommitted(0, {}, 100);
-        expect(committed.map((e) => e.pos)).toEqual(positions);
+        expect(committed.events.map((e) => e.pos)).toEqual(positions);
+        expect(committed).toMatchObject({ through: positions.at(-1), atHorizon: true });
       });
 
       it('accepts an empty batch', async () => {
@@ -236,7 +242,7 @@ export function describeStorageContract(engineName: string, open: () => Promise<
         expect(await storage.getEvent('app-c', 1)).toBeNull();
         expect(await storage.getLogHead('app-a')).toEqual(headA);
         expect(await storage.getLogHead('app-c')).toEqual(headC);
-        expect(await storage.readCommitted(lastPos, {}, 10)).toEqual([]);
+        expect(await storage.readCommitted(lastPos, {}, 10)).toEqual({ events: [], through: lastPos, atHorizon: true });
       });
 
       it('rejects an idempotency key already used in that log, writing nothing', async () => {
@@ -304,7 +310,7 @@ export function describeStorageContract(engineName: string, open: () => Promise<
               expect((await reader.getLogHead('app-a'))?.size).toBe(at + 3);
             }
           }
-          const all = await other.readCommitted(0, {}, 1000);
+          const all = (await other.readCommitted(0, {}, 1000)).events;
           expect(all.filter((e) => e.sourceAppId === 'app-a').map((e) => e.seq)).toEqual([...Array(11).keys()]);
           expect(all.filter((e) => e.sourceAppId.startsWith('app-w'))).toHaveLength(3);
         } finally {
@@ -327,7 +333,7 @@ export function describeStorageContract(engineName: string, open: () => Promise<
           const [mine] = await storage.appendEvents([newEvent('app-a', 4), newEvent('app-c', 0)]);
           expect(mine!.pos).toBeGreaterThan(theirs.at(-1)!.pos);
           expect((await other.getLogHead('app-a'))?.size).toBe(5);
-          expect((await other.readCommitted(0, { sourceAppIds: ['app-a'] }, 100)).map((e) => e.seq)).toEqual([0, 1, 2, 3, 4]);
+          expect((await other.readCommitted(0, { sourceAppIds: ['app-a'] }, 100)).events.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4]);
         } finally {
           await other.close();
         }
@@ -469,7 +475,8 @@ export function describeStorageContract(engineName: string, open: () => Promise<
               let after: EventKey | undefined;
               for (let page = 0; ; page++) {
                 expect(page).toBeLessThan(100);
-                const got = await storage.queryEvents({ filter, direction, limit, ...(after ? { after } : {}) });
+                const { events: got, resumeAfter } = await storage.queryEvents({ filter, direction, limit, ...(after ? { after } : {}) });
+                expect(resumeAfter).toBeUndefined(); // the default budget covers these few hundred events
                 expect(got).toEqual(expected.slice(walked.length, walked.length + limit));
                 walked.push(...got);
                 if (got.length < limit) break;
@@ -484,8 +491,8 @@ export function describeStorageContract(engineName: string, open: () => Promise<
         it('queryEvents treats `after` as a pure key, not an event lookup', async () => {
           const t = tsOf(17);
           const asc = await storage.queryEvents({ filter: {}, direction: 'asc', after: { timestamp: t, pos: 0 }, limit: 1000 });
-          expect(asc).toEqual(referenceQuery(all, { from: t }, 'asc'));
-          const desc = await storage.queryEvents({
+          expect(asc.events).toEqual(referenceQuery(all, { from: t }, 'asc'));
+          const { events: desc } = await storage.queryEvents({
             filter: {},
             direction: 'desc',
             after: { timestamp: t, pos: Number.MAX_SAFE_INTEGER },
@@ -497,10 +504,10 @@ export function describeStorageContract(engineName: string, open: () => Promise<
         it('queryEvents with a cursor outside from/to and with limit 0', async () => {
           const filter = { from: tsOf(10), to: tsOf(20) };
           const early = await storage.queryEvents({ filter, direction: 'asc', after: { timestamp: tsOf(2), pos: 1 }, limit: 1000 });
-          expect(early).toEqual(referenceQuery(all, filter, 'asc'));
+          expect(early.events).toEqual(referenceQuery(all, filter, 'asc'));
           const late = await storage.queryEvents({ filter, direction: 'asc', after: { timestamp: tsOf(30), pos: 1 }, limit: 1000 });
-          expect(late).toEqual([]);
-          expect(await storage.queryEvents({ filter: {}, direction: 'desc', limit: 0 })).toEqual([]);
+          expect(late).toEqual({ events: [] });
+          expect(await storage.queryEvents({ filter: {}, direction: 'desc', limit: 0 })).toEqual({ events: [] });
         });
 
         for (const [name, filter] of QUERY_FILTERS.slice(0, 11)) {
@@ -509,11 +516,15 @@ export function describeStorageContract(engineName: string, open: () => Promise<
             const walked: StoredEvent[] = [];
             let afterPos = 0;
             for (;;) {
-              const got = await storage.readCommitted(afterPos, filter, 13);
+              const { events: got, through, atHorizon } = await storage.readCommitted(afterPos, filter, 13);
               expect(got).toEqual(expected.slice(walked.length, walked.length + 13));
               walked.push(...got);
-              if (got.length < 13) break;
-              afterPos = got.at(-1)!.pos;
+              if (got.length < 13) {
+                expect({ through, atHorizon }).toEqual({ through: Math.max(...all.map((e) => e.pos)), atHorizon: true });
+                break;
+              }
+              expect({ through, atHorizon }).toEqual({ through: got.at(-1)!.pos, atHorizon: false });
+              afterPos = through;
             }
             expect(walked).toEqual(expected);
           });
@@ -522,15 +533,99 @@ export function describeStorageContract(engineName: string, open: () => Promise<
         it('readCommitted from the middle, at the end and with limit 0', async () => {
           const byPos = [...all].sort((a, b) => a.pos - b.pos);
           const mid = byPos[150]!.pos;
-          expect(await storage.readCommitted(mid, {}, 1000)).toEqual(byPos.slice(151));
-          expect(await storage.readCommitted(await storage.lastPos(), {}, 10)).toEqual([]);
-          expect(await storage.readCommitted(0, {}, 0)).toEqual([]);
+          expect((await storage.readCommitted(mid, {}, 1000)).events).toEqual(byPos.slice(151));
+          const last = await storage.lastPos();
+          expect(await storage.readCommitted(last, {}, 10)).toEqual({ events: [], through: last, atHorizon: true });
+          expect((await storage.readCommitted(0, {}, 0)).events).toEqual([]);
         });
 
         it('lastPos is the highest pos committed', async () => {
           expect(await storage.lastPos()).toBe(Math.max(...all.map((e) => e.pos)));
         });
       });
+    });
+
+    describe('read budget: a read examines a bounded number of rows and says where to resume', () => {
+      const BUDGET = 20;
+      const NOISE = 300;
+      let small: StorageHarness;
+      let store: LogStorage;
+      let needles: StoredEvent[];
+      let noise: StoredEvent[];
+      // Matches no index walks exactly on either engine's readCommitted (apps and types), nor on SQLite's queryEvents.
+      const filter: EventFilter = { sourceAppIds: ['noise', 'needle'], eventTypes: ['needle.t'] };
+
+      beforeEach(async () => {
+        small = await open({ readBudgetRows: BUDGET });
+        store = small.storage;
+        await store.init();
+        // Three matching events among NOISE events of the same apps that do not match.
+        needles = [];
+        noise = [];
+        let needleSeq = 0;
+        for (let i = 0; i < NOISE; i += 50) {
+          noise.push(...(await store.appendEvents(newEvents('noise', i, 50, (seq) => ({ eventType: 'noise.t', timestamp: tsOf(seq % 40) })))));
+          if (i % 100 === 0) needles.push(...(await store.appendEvents([newEvent('needle', needleSeq++, { eventType: 'needle.t', timestamp: tsOf(i % 40) })])));
+        }
+      });
+
+      afterEach(async () => {
+        await store.close();
+        await small.cleanup();
+      });
+
+      it('readCommitted: steps of at most the budget each, each resuming at `through`, find exactly the matches', async () => {
+        const walked: StoredEvent[] = [];
+        let from = 0;
+        let steps = 0;
+        for (;;) {
+          const page = await store.readCommitted(from, filter, 100);
+          steps++;
+          expect(steps).toBeLessThan(NOISE);
+          expect(page.through).toBeGreaterThanOrEqual(from);
+          for (const e of page.events) expect(e.pos).toBeLessThanOrEqual(page.through);
+          walked.push(...page.events);
+          from = page.through;
+          if (page.atHorizon) break;
+          expect(page.events.length).toBeLessThan(100);
+        }
+        expect(walked).toEqual(needles);
+        expect(from).toBe(await store.lastPos());
+        // Every noise event had to be examined, BUDGET at most per step.
+        expect(steps).toBeGreaterThanOrEqual(NOISE / BUDGET);
+      });
+
+      it('readCommitted that an index serves exactly is not cut short by the budget', async () => {
+        const page = await store.readCommitted(0, { sourceAppIds: ['needle'] }, 100);
+        expect(page).toEqual({ events: needles, through: await store.lastPos(), atHorizon: true });
+      });
+
+      for (const direction of ['asc', 'desc'] as const) {
+        it(`queryEvents ${direction}: pages resumed at resumeAfter walk the reference exactly`, async () => {
+          const expected = referenceQuery([...noise, ...needles], filter, direction);
+          const sign = direction === 'asc' ? 1 : -1;
+          const walked: StoredEvent[] = [];
+          let after: EventKey | undefined;
+          for (let page = 0; ; page++) {
+            expect(page).toBeLessThan(NOISE);
+            const got = await store.queryEvents({ filter, direction, limit: 2, ...(after ? { after } : {}) });
+            walked.push(...got.events);
+            const last = got.events.at(-1);
+            if (got.resumeAfter) {
+              // A page cut short by the budget: short, and its resume key lies beyond what it returned and beyond the cursor.
+              expect(got.events.length).toBeLessThan(2);
+              if (last) expect(sign * keyCmp(got.resumeAfter, last)).toBeGreaterThanOrEqual(0);
+              if (after) expect(sign * keyCmp(got.resumeAfter, after)).toBeGreaterThan(0);
+              after = got.resumeAfter;
+            } else if (got.events.length < 2) {
+              break;
+            } else {
+              after = { timestamp: last!.timestamp, pos: last!.pos };
+            }
+          }
+          expect(walked).toEqual(expected);
+        });
+      }
     });
 
     describe('tree', () => {

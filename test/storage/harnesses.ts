@@ -8,21 +8,21 @@ import { MongoClient } from 'mongodb';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { freshDbName, type MongoTestServer } from '../support/mongo-test-server.js';
-import type { StorageHarness } from './contract.js';
+import type { HarnessOptions, StorageHarness } from './contract.js';
 
-export function sqliteHarness(tmpPrefix: string): StorageHarness {
+export function sqliteHarness(tmpPrefix: string, options: HarnessOptions = {}): StorageHarness {
   const dir = mkdtempSync(join(tmpdir(), tmpPrefix));
   const path = join(dir, 'log.db');
   return {
-    storage: new SqliteStorage({ path }),
-    reopen: async () => new SqliteStorage({ path }),
+    storage: new SqliteStorage({ path, ...options }),
+    reopen: async () => new SqliteStorage({ path, ...options }),
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   };
 }
 
-export function mongoHarness(server: MongoTestServer): StorageHarness {
+export function mongoHarness(server: MongoTestServer, options: HarnessOptions = {}): StorageHarness {
   const dbName = `${server.dbName}_${freshDbName().slice(-6)}`;
-  const open = () => new MongoStorage({ uri: server.uri, dbName });
+  const open = () => new MongoStorage({ uri: server.uri, dbName, ...options });
   return {
     storage: open(),
     reopen: async () => open(),

@@ -106,7 +106,7 @@ describe('MongoStorage with several writers on one database', () => {
     expect(new Set(all.map((e) => e.pos)).size).toBe(100);
     const gs = (await db.collection<BatchDoc>(C.batches).find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id).sort((x, y) => x - y);
     expect(gs).toEqual([...Array(20).keys()].map((i) => i + 1)); // contiguous: no g skipped
-    expect((await a.readCommitted(0, {}, 1000)).map(key).sort()).toEqual(all.map(key).sort());
+    expect((await a.readCommitted(0, {}, 1000)).events.map(key).sort()).toEqual(all.map(key).sort());
   });
 
   it('issue 14 #1: nothing an append does deletes or rewrites an event or a batch, whatever it races with', async () => {
@@ -154,13 +154,13 @@ describe('MongoStorage with several writers on one database', () => {
     const late = a.appendEvents(newEvents('app-a', 0, 3)); // planned at g 2, then paused
     await reached.wait;
     await b.appendEvents(newEvents('app-b', 2, 2)); // commits at g 2
-    const seen = await reader.readCommitted(0, {}, 100);
+    const { events: seen } = await reader.readCommitted(0, {}, 100);
     expect(seen.map(key)).toEqual(['app-b/0', 'app-b/1', 'app-b/2', 'app-b/3']);
     const readerPos = seen.at(-1)!.pos;
     paused.open(); // the paused writer's claim of g 2 fails; it commits at g 3, above the reader
     const stored = await late;
     expect(stored[0]!.pos).toBeGreaterThan(readerPos);
-    expect((await reader.readCommitted(readerPos, {}, 100)).map(key)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
+    expect((await reader.readCommitted(readerPos, {}, 100)).events.map(key)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
   });
 
   it('a paused writer of a log another writer moved meanwhile gets a position conflict and writes nothing', async () => {
@@ -221,9 +221,9 @@ describe('MongoStorage after a writer died between its claim and the derivation'
       ['getEvent', async (s) => (await s.getEvent('app-new', 0))?.pos],
       ['getEventRange', async (s) => (await s.getEventRange('app-a', 0, 10, 10)).map(key)],
       ['findByIdempotencyKeys', async (s) => (await s.findByIdempotencyKeys('app-a', ['k2'])).map(key)],
-      ['readCommitted', async (s) => (await s.readCommitted(0, {}, 10)).map(key)],
+      ['readCommitted', async (s) => (await s.readCommitted(0, {}, 10)).events.map(key)],
       ['lastPos', (s) => s.lastPos()],
-      ['queryEvents', async (s) => (await s.queryEvents({ filter: { sourceAppIds: ['app-new'] }, direction: 'asc', limit: 10 })).map(key)],
+      ['queryEvents', async (s) => (await s.queryEvents({ filter: { sourceAppIds: ['app-new'] }, direction: 'asc', limit: 10 })).events.map(key)],
       ['listLogHeads', async (s) => (await s.listLogHeads(null, 10)).map((h) => `${h.sourceAppId}:${h.size}`)],
     ];
     const expected: Record<string, unknown> = {
@@ -269,9 +269,9 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     let after = 0;
     for (;;) {
       const page = await follower.readCommitted(after, {}, 1000);
-      if (page.length === 0) break;
-      seen.push(...page);
-      after = page.at(-1)!.pos;
+      seen.push(...page.events);
+      after = page.through;
+      if (page.atHorizon) break;
     }
     expect(seen.map(key)).toEqual([...newEvents('app-a', 0, 2), ...dead, ...newEvents('app-c', 0, 3)].map(key));
     expect(seen.map((e) => e.pos)).toEqual([...seen.map((e) => e.pos)].sort((x, y) => x - y));
@@ -287,9 +287,9 @@ describe('MongoStorage after a writer died between its claim and the derivation'
       for (;;) {
         const finished = done;
         const page = await reader.readCommitted(last, {}, 1000);
-        seen.push(...page);
-        if (page.length > 0) last = page.at(-1)!.pos;
-        if (finished && page.length === 0) return;
+        seen.push(...page.events);
+        last = page.through;
+        if (finished && page.atHorizon && page.events.length === 0) return;
       }
     })();
     const write = async (storage: MongoStorage, app: string) => {
@@ -331,7 +331,7 @@ describe('MongoStorage appends whose outcome the network hid', () => {
     expect(await reader.getEvent('app-a', 1)).toBeNull();
     const [second] = await storage.appendEvents([newEvent('app-a', 1)]);
     expect(second!.pos).toBe(3 * POS_PER_BATCH);
-    expect((await reader.readCommitted(0, {}, 10)).map(key)).toEqual(['app-a/0', 'app-a/1']);
+    expect((await reader.readCommitted(0, {}, 10)).events.map(key)).toEqual(['app-a/0', 'app-a/1']);
     expect(await reader.lastPos()).toBe(second!.pos);
   });
 

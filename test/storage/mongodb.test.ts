@@ -12,4 +12,4 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describeStorageContract('mongodb', async () => mongoHarness(server));
+describeStorageContract('mongodb', async (options) => mongoHarness(server, options));

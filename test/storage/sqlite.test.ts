@@ -8,12 +8,12 @@ import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.mjs';
 import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { eventLeafHash } from '../../src/log/event-leaf.js';
-import { AppendConflictError, type EventQuery, type NewEvent } from '../../src/storage/types.js';
+import { AppendConflictError, type EventFilter, type EventPage, type EventQuery, type NewEvent } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
 import { sqliteHarness } from './harnesses.js';
 
-describeStorageContract('sqlite', async () => sqliteHarness('chainlog-sqlite-'));
+describeStorageContract('sqlite', async (options) => sqliteHarness('chainlog-sqlite-', options));
 
 describe('SqliteStorage specifics', () => {
   let dir: string;
@@ -229,27 +229,77 @@ describe('SqliteStorage specifics', () => {
       });
     }
 
-    it('readCommitted walks the rowid from afterPos', () => {
-      const walk = planReadCommitted(7, { sourceAppIds: ['a'], eventTypes: ['x'], from: 1 }, 5)!;
-      expect(plan(walk)[0]).toBe('SEARCH events USING INTEGER PRIMARY KEY (rowid>?)');
-      expect(plan(walk).join('\n')).not.toMatch(/TEMP B-TREE/);
+    it('readCommitted walks each app\'s (or type\'s) pos index from afterPos, or the rowid', () => {
+      const walks = (f: EventFilter) => planReadCommitted(7, f, 5).map((w) => plan(w)[0]);
+      expect(walks({ sourceAppIds: ['a', 'b'], eventTypes: ['x'], from: 1 })).toEqual([
+        `SEARCH events USING INDEX ${EVENT_INDEX.byApp} (source_app_id=? AND rowid>?)`,
+        `SEARCH events USING INDEX ${EVENT_INDEX.byApp} (source_app_id=? AND rowid>?)`,
+      ]);
+      expect(walks({ eventTypes: ['x'] })).toEqual([`SEARCH events USING INDEX ${EVENT_INDEX.byType} (event_type=? AND rowid>?)`]);
+      expect(walks({ from: 1 })).toEqual(['SEARCH events USING INTEGER PRIMARY KEY (rowid>?)']);
+      for (const w of planReadCommitted(7, { sourceAppIds: ['a'], eventTypes: ['x'] }, 5)) expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE/);
     });
   });
 
-  it('a filter with more ids than index arms still pages correctly (one walk of the ts index)', async () => {
+  it('queryEvents with a residual filter examines at most the read budget per call', async () => {
+    const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 25 });
+    await small.storage.init();
+    try {
+      await small.storage.appendEvents(newEvents('a', 0, 200, (seq) => ({ eventType: seq === 150 ? 'rare' : 'common' })));
+      const query: EventQuery = { filter: { sourceAppIds: ['a'], eventTypes: ['rare'] }, direction: 'asc', limit: 10 };
+      const pages: EventPage[] = [];
+      for (let page = await small.storage.queryEvents(query); ; ) {
+        pages.push(page);
+        if (!page.resumeAfter) break;
+        page = await small.storage.queryEvents({ ...query, after: page.resumeAfter });
+      }
+      // 200 rows of one arm, 25 per call: eight calls cut short by the budget, then the last finds the end.
+      expect(pages.map((p) => p.events.map((e) => e.seq))).toEqual([[], [], [], [], [], [], [150], [], []]);
+      expect(pages.slice(0, -1).map((p) => p.resumeAfter!.pos - (pages[0]!.resumeAfter!.pos - 25))).toEqual([25, 50, 75, 100, 125, 150, 175, 200]);
+    } finally {
+      await small.storage.close();
+      await small.cleanup();
+    }
+  });
+
+  it('a read cut short by its budget stops only on rows of the filter\'s applications, however many', async () => {
+    const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 10 });
+    await small.storage.init();
+    try {
+      const mine = Array.from({ length: 40 }, (_, i) => `mine-${String(i).padStart(2, '0')}`);
+      // Another tenant's events interleave with ours in time; none of ours matches the type.
+      for (let i = 0; i < 40; i++) {
+        await small.storage.appendEvents(newEvents('theirs', i * 3, 3, (seq) => ({ timestamp: BASE_TIME + seq, eventType: 'x' })));
+        await small.storage.appendEvents(newEvents(mine[i]!, 0, 1, () => ({ timestamp: BASE_TIME + i * 3 + 1, eventType: 'common' })));
+      }
+      const theirs = new Set((await small.storage.getEventRange('theirs', 0, 200, 200)).map((e) => e.pos));
+      const query: EventQuery = { filter: { sourceAppIds: mine, eventTypes: ['rare'] }, direction: 'asc', limit: 10 };
+      let stops = 0;
+      for (let page = await small.storage.queryEvents(query); page.resumeAfter; page = await small.storage.queryEvents({ ...query, after: page.resumeAfter })) {
+        expect(theirs.has(page.resumeAfter.pos)).toBe(false);
+        stops++;
+      }
+      expect(stops).toBeGreaterThan(0);
+    } finally {
+      await small.storage.close();
+      await small.cleanup();
+    }
+  });
+
+  it('a filter of many applications walks each of them, and pages correctly', async () => {
     const apps = Array.from({ length: 40 }, (_, i) => `app-${String(i).padStart(2, '0')}`);
     for (const app of apps.slice(0, 5)) {
       await storage.appendEvents(newEvents(app, 0, 6, (seq) => ({ timestamp: BASE_TIME + (seq % 3), eventType: `t${seq % 2}` })));
     }
     const query: EventQuery = { filter: { sourceAppIds: apps.slice(1), eventTypes: ['t1'] }, direction: 'desc', limit: 4 };
-    expect(planEventQuery(query)).toHaveLength(1);
+    expect(planEventQuery(query)).toHaveLength(39);
     const walked = [];
-    for (let page = await storage.queryEvents(query); page.length > 0; ) {
+    for (let page = (await storage.queryEvents(query)).events; page.length > 0; ) {
       walked.push(...page);
       const last = page.at(-1)!;
-      page = await storage.queryEvents({ ...query, after: { timestamp: last.timestamp, pos: last.pos } });
+      page = (await storage.queryEvents({ ...query, after: { timestamp: last.timestamp, pos: last.pos } })).events;
     }
-    const expected = (await storage.readCommitted(0, { sourceAppIds: apps.slice(1, 5), eventTypes: ['t1'] }, 100)).sort(
+    const expected = (await storage.readCommitted(0, { sourceAppIds: apps.slice(1, 5), eventTypes: ['t1'] }, 100)).events.sort(
       (a, b) => b.timestamp - a.timestamp || b.pos - a.pos,
     );
     expect(expected).toHaveLength(12);

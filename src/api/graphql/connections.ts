@@ -18,11 +18,23 @@ export interface Connection<T> {
   pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
 }
 
-function connection<T>(nodes: T[], cursorOf: (node: T) => string, hasPreviousPage: boolean, hasNextPage: boolean): Connection<T> {
+/** `bounds` overrides the page's start and end cursors (a page that ends at a read's budget, not at an edge). */
+function connection<T>(
+  nodes: T[],
+  cursorOf: (node: T) => string,
+  hasPreviousPage: boolean,
+  hasNextPage: boolean,
+  bounds: { start?: string; end?: string } = {},
+): Connection<T> {
   const edges = nodes.map((node) => ({ cursor: cursorOf(node), node }));
   return {
     edges,
-    pageInfo: { hasNextPage, hasPreviousPage, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+    pageInfo: {
+      hasNextPage,
+      hasPreviousPage,
+      startCursor: bounds.start ?? edges[0]?.cursor ?? null,
+      endCursor: bounds.end ?? edges.at(-1)?.cursor ?? null,
+    },
   };
 }
 
@@ -59,16 +71,22 @@ export async function eventsConnection(
   const from = cursor != null ? decodeEventCursor(cursor, cursorField) : undefined;
   // Backward pages scan against the order and are reversed.
   const direction = backward ? opposite(order) : order;
-  const rows = await service.queryEvents({ filter, direction, ...(from && { after: from }), limit: n + 1 });
+  const { events: rows, resumeAfter } = await service.queryEvents({ filter, direction, ...(from && { after: from }), limit: n + 1 });
   const page = rows.slice(0, n);
-  const more = rows.length > n;
+  // A read that examined its budget first ends the page early: more may follow, from where it stopped,
+  // so the page's far cursor is that position (which need not be an event the caller may see).
+  const stoppedAt = rows.length <= n && resumeAfter ? encodeEventCursor(resumeAfter) : undefined;
+  const more = rows.length > n || stoppedAt !== undefined;
   const beyondCursor = from ? await existsAtOrBefore(service, filter, direction, from) : false;
   return backward
-    ? connection(page.reverse(), eventCursor, more, beyondCursor)
-    : connection(page, eventCursor, beyondCursor, more);
+    ? connection(page.reverse(), eventCursor, more, beyondCursor, { start: stoppedAt })
+    : connection(page, eventCursor, beyondCursor, more, { end: stoppedAt });
 }
 
-/** Whether an event exists at the cursor or before it, as seen scanning in `direction`. */
+/**
+ * Whether an event exists at the cursor or before it, as seen scanning in `direction`; false when the
+ * read's budget ran out before it found one (Relay lets a server answer false when it cannot tell cheaply).
+ */
 async function existsAtOrBefore(
   service: LogService,
   filter: ReturnType<typeof parseEventFilter>,
@@ -77,8 +95,8 @@ async function existsAtOrBefore(
 ): Promise<boolean> {
   // (t, pos ± 1) makes the strict keyset bound include the cursor's own position.
   const after = { timestamp: key.timestamp, pos: direction === 'asc' ? key.pos + 1 : key.pos - 1 };
-  const rows = await service.queryEvents({ filter, direction: opposite(direction), after, limit: 1 });
-  return rows.length > 0;
+  const { events } = await service.queryEvents({ filter, direction: opposite(direction), after, limit: 1 });
+  return events.length > 0;
 }
 
 export async function logsConnection(

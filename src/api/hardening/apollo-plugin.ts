@@ -3,6 +3,9 @@
 // would otherwise send as 500.
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApiError, httpStatusFor } from '../errors.js';
+import type { ApiMetrics } from '../metrics.js';
+import type { DocumentLimits } from './document-limits.js';
+import { checkItems, countItems } from './document-shape.js';
 import { chargeOperation } from './operations.js';
 import { clientKey, retryAfterSeconds, type RateLimits } from './rate-limit.js';
 
@@ -18,13 +21,27 @@ export function rememberRemoteAddress<T extends object>(context: T, address: str
 
 const remoteAddressOf = (context: object): string | undefined => (context as { [REMOTE_ADDRESS]?: string })[REMOTE_ADDRESS];
 
-export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLimits: RateLimits }): ApolloServerPlugin<C> {
+export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLimits: RateLimits; limits: DocumentLimits; metrics: ApiMetrics }): ApolloServerPlugin<C> {
+  const { settings } = opts.limits;
   return {
     async requestDidStart() {
       let limited: ApiError | undefined;
       return {
+        // Counts documents the shape rule (document-shape.ts) refused before any other rule walked them.
+        async validationDidStart() {
+          return async (errors) => {
+            for (const e of errors ?? []) {
+              const rule = (e as { extensions?: Record<string, unknown> }).extensions?.rule;
+              if (rule === 'maxSelections' || rule === 'maxFields') opts.metrics.documentsRefused.inc({ rule, transport: 'graphql' });
+            }
+          };
+        },
         async didResolveOperation({ operation, document, request, contextValue }) {
           if (!operation) return;
+          if (operation.operation !== 'mutation') {
+            const tooMany = checkItems(countItems(document, operation, request.variables), settings.maxItems);
+            if (tooMany) throw tooMany;
+          }
           const client = clientKey(contextValue.principal, remoteAddressOf(contextValue));
           try {
             await chargeOperation(opts.rateLimits, client, document, operation, request.variables);
@@ -35,6 +52,15 @@ export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLi
         },
         async willSendResponse({ response }) {
           if (limited) response.http.headers.set('retry-after', String(retryAfterSeconds(limited)));
+          // An answer over GRAPHQL_MAX_RESPONSE_BYTES is sent as its error alone: no partial data.
+          if (response.body.kind === 'single') {
+            const tooLarge = response.body.singleResult.errors?.find((e) => e.extensions?.code === 'RESPONSE_TOO_LARGE');
+            if (tooLarge) {
+              response.body.singleResult = { errors: [{ message: tooLarge.message, extensions: tooLarge.extensions }] };
+              response.http.status = httpStatusFor('RESPONSE_TOO_LARGE');
+              return;
+            }
+          }
           if (response.http.status !== 500 || response.body.kind !== 'single') return;
           const { data, errors } = response.body.singleResult;
           const code = errors?.[0]?.extensions?.code;

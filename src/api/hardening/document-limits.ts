@@ -5,6 +5,7 @@ import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import { documentShapeRule } from './document-shape.js';
 import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from 'graphql';
 
 export interface DocumentLimitSettings {
@@ -16,6 +17,12 @@ export interface DocumentLimitSettings {
   /** Lexer tokens of one document (checked while parsing). */
   maxTokens: number;
   maxDirectives: number;
+  /** Selections written in one selection set (checked before validation, see document-shape.ts). */
+  maxSelections: number;
+  /** Fields of an operation with fragments expanded (checked before validation). */
+  maxFields: number;
+  /** Page entries an operation may return, `first`/`last` counted from literals and variables. */
+  maxItems: number;
 }
 
 export const DEFAULT_DOCUMENT_LIMITS: DocumentLimitSettings = {
@@ -24,9 +31,12 @@ export const DEFAULT_DOCUMENT_LIMITS: DocumentLimitSettings = {
   maxCost: 100_000,
   maxTokens: 5_000,
   maxDirectives: 50,
+  maxSelections: 100,
+  maxFields: 1_000,
+  maxItems: 2_000,
 };
 
-export type LimitRule = 'maxDepth' | 'maxAliases' | 'maxCost' | 'maxTokens' | 'maxDirectives';
+export type LimitRule = 'maxDepth' | 'maxAliases' | 'maxCost' | 'maxTokens' | 'maxDirectives' | 'maxSelections' | 'maxFields' | 'maxItems';
 
 export interface DocumentLimits {
   settings: DocumentLimitSettings;
@@ -50,6 +60,7 @@ export function createDocumentLimits(overrides: Partial<DocumentLimitSettings> =
   return {
     settings,
     validationRules: [
+      documentShapeRule(settings),
       maxDepthRule({ n: settings.maxDepth, ...common('maxDepth') }) as ValidationRule,
       maxAliasesRule({ n: settings.maxAliases, ...common('maxAliases') }) as ValidationRule,
       costLimitRule({ maxCost: settings.maxCost, ...common('maxCost') }) as ValidationRule,
@@ -72,6 +83,9 @@ export function documentLimitsFromConfig(config: {
   GRAPHQL_MAX_COST: number;
   GRAPHQL_MAX_TOKENS: number;
   GRAPHQL_MAX_DIRECTIVES: number;
+  GRAPHQL_MAX_SELECTIONS: number;
+  GRAPHQL_MAX_FIELDS: number;
+  GRAPHQL_MAX_ITEMS: number;
 }): DocumentLimits {
   return createDocumentLimits({
     maxDepth: config.GRAPHQL_MAX_DEPTH,
@@ -79,5 +93,8 @@ export function documentLimitsFromConfig(config: {
     maxCost: config.GRAPHQL_MAX_COST,
     maxTokens: config.GRAPHQL_MAX_TOKENS,
     maxDirectives: config.GRAPHQL_MAX_DIRECTIVES,
+    maxSelections: config.GRAPHQL_MAX_SELECTIONS,
+    maxFields: config.GRAPHQL_MAX_FIELDS,
+    maxItems: config.GRAPHQL_MAX_ITEMS,
   });
 }

@@ -1,6 +1,7 @@
 // Hardening settings from the config: document limits, rate limits and WebSocket caps, built once per server.
 import type { Config } from '../../config.js';
 import { documentLimitsFromConfig, type DocumentLimits } from './document-limits.js';
+import { createOriginPolicy, type OriginPolicy } from './origin.js';
 import { createRateLimits, type RateLimits } from './rate-limit.js';
 import { createWsGuards, type WsGuards } from './ws-guards.js';
 
@@ -13,13 +14,17 @@ export interface Hardening {
   /** graphql-ws connectionInitWaitTimeout: sockets that do not send connection_init in time are closed (4408). */
   wsConnectionInitTimeoutMs: number;
   wsKeepAliveMs: number;
+  /** Host checks (DNS rebinding) on every request, Origin checks on WebSocket upgrades. */
+  originPolicy: OriginPolicy;
 }
 
-export function createHardening(config: Config): Hardening {
+/** `now`: the rate limits' clock (tests inject one). */
+export function createHardening(config: Config, opts: { now?: () => number } = {}): Hardening {
   const rateLimits = createRateLimits({
     readsPerSec: config.RATE_LIMIT_READS_PER_SEC,
     writesPerSec: config.RATE_LIMIT_WRITES_PER_SEC,
     maxBatchSize: config.MAX_BATCH_SIZE,
+    ...(opts.now && { now: opts.now }),
   });
   return {
     documentLimits: documentLimitsFromConfig(config),
@@ -35,5 +40,6 @@ export function createHardening(config: Config): Hardening {
     wsMaxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
     wsConnectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
     wsKeepAliveMs: config.WS_KEEP_ALIVE_MS,
+    originPolicy: createOriginPolicy({ bindHost: config.HOST, allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts: config.ALLOWED_HOSTS }),
   };
 }

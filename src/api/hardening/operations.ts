@@ -1,6 +1,8 @@
-// What one GraphQL operation costs against the rate limits: queries and subscriptions are one read,
-// mutations are writes counted in events (logEvents counts its inputs).
+// What one GraphQL operation costs against the rate limits: queries and subscriptions are as many reads
+// as the items they ask for (countItems, at least 1), mutations are writes counted in events (logEvents
+// counts its inputs).
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode, type ValueNode } from 'graphql';
+import { countItems } from './document-shape.js';
 import type { RateLimits } from './rate-limit.js';
 
 function listLength(value: ValueNode | undefined, variables: Record<string, unknown> | undefined): number {
@@ -45,5 +47,5 @@ export async function chargeOperation(
   variables: Record<string, unknown> | undefined,
 ): Promise<void> {
   if (operation.operation === 'mutation') await limits.write(client, countWrites(document, operation, variables));
-  else await limits.read(client);
+  else await limits.read(client, countItems(document, operation, variables));
 }

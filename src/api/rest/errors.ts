@@ -63,7 +63,8 @@ export function errorHandler(opts: { logger: Logger; production: boolean; metric
     if (res.headersSent) return next(err);
     const transport = isGraphql(req) ? 'graphql' : 'rest';
     const api = toApiError(err);
-    const parsed = api ? { status: httpStatusFor(api.code), error: api } : fromBodyParser((err ?? {}) as BodyParserError);
+    // A body in another charset is 415 Unsupported Media Type, whichever check found it.
+    const parsed = api ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api } : fromBodyParser((err ?? {}) as BodyParserError);
     if (parsed) {
       opts.metrics.apiErrors.inc({ code: parsed.error.code, transport });
       return send(req, res, parsed.status, parsed.error);

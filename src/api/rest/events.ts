@@ -3,17 +3,23 @@ import express, { type Router } from 'express';
 import { principalOf, authenticateIngest } from '../../auth/express.js';
 import { requireIngestApps } from '../../auth/scope.js';
 import type { ApiDeps } from '../context.js';
+import { requireUtf8 } from '../charset.js';
 import { ApiError } from '../errors.js';
 import { eventToJson } from '../event-json.js';
 import type { WriteCharge } from '../hardening/express.js';
+import { verifyExactNumbers } from '../validation/exact-numbers.js';
 import { restErrors } from './errors.js';
+import { isReplay } from '../../log/replays.js';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/** Set (to `true`) on a 200 answer whose every event was an idempotent retry. */
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /** `chargeWrites` applies the per-client write rate limit (src/api/hardening) before anything is written. */
 export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge): Router {
   const router = express.Router();
-  router.post('/v1/events', authenticateIngest(deps), express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES }), async (req, res) => {
+  router.post('/v1/events', authenticateIngest(deps), requireUtf8(), express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES, verify: verifyExactNumbers }), async (req, res) => {
     if (!req.is(JSON_TYPES)) {
       const error = new ApiError('BAD_USER_INPUT', 'body: must be sent as Content-Type: application/json', { field: 'body', rule: 'contentType' });
       deps.metrics.apiErrors.inc({ code: error.code, transport: 'rest' });
@@ -25,7 +31,11 @@ export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge): Router 
     requireIngestApps(principalOf(res.locals), body, Array.isArray(body) ? 'body' : null);
     await chargeWrites?.(req, res, Array.isArray(body) ? body.length : 1);
     const events = Array.isArray(body) ? await deps.ingest.many(body, 'body', 'rest') : [await deps.ingest.one(body, 'rest')];
-    res.status(201).json({ events: events.map(eventToJson) });
+    // An idempotent retry creates nothing: 200 and a replay marker when every item was logged before.
+    const replayed = events.map(isReplay);
+    const allReplayed = replayed.every(Boolean);
+    if (allReplayed) res.set(REPLAYED_HEADER, 'true');
+    res.status(allReplayed ? 200 : 201).json({ events: events.map((e, i) => ({ ...eventToJson(e), replayed: replayed[i] })) });
   });
   return router;
 }

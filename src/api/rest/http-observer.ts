@@ -9,13 +9,15 @@ const QUIET = new Set(['/healthz', '/metrics']);
 export function httpObserver(metrics: ApiMetrics, logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
+    // The path as the client sent it: routers mounted on a path (/graphql) rewrite req.url below them.
+    const path = req.originalUrl.split('?', 1)[0]!;
     res.on('finish', () => {
-      const route = ROUTES.has(req.path) ? req.path : 'other';
+      const route = ROUTES.has(path) ? path : 'other';
       const labels = { method: req.method, route, status: String(res.statusCode) };
       const durationMs = performance.now() - started;
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, durationMs / 1000);
-      const fields = { method: req.method, path: req.path, status: res.statusCode, durationMs: Math.round(durationMs * 10) / 10 };
+      const fields = { method: req.method, path, status: res.statusCode, durationMs: Math.round(durationMs * 10) / 10 };
       if (res.statusCode >= 500) logger.error(fields, 'request failed');
       else if (QUIET.has(route)) logger.debug(fields, 'request');
       else logger.info(fields, 'request');

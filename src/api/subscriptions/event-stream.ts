@@ -36,6 +36,8 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
   private ended = false;
   /** pos of the last event delivered (or of the `after` event). */
   private lastPos = -1;
+  /** Where the next replay read starts: the last read covered every match up to here (CommittedPage.through). */
+  private readFrom = -1;
   /** The id a client would resume after: everything matching up to it has been delivered. */
   private resumeId: string | null = null;
   private wake: (() => void) | null = null;
@@ -55,6 +57,7 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
     this.started = true;
     if (after) {
       this.lastPos = including ? after.pos - 1 : after.pos;
+      this.readFrom = this.lastPos;
       this.resumeId = including ? resumeIdBefore(after) : eventId(after);
       this.replaying = true;
     }
@@ -103,11 +106,14 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
       return this.nextBuffered();
     }
     const discards = this.discards;
-    const page = await this.feed.readCommitted(this.lastPos, this.opts.filter, this.opts.replayPageSize);
-    this.page = page;
+    // A read may stop at its budget of examined rows with few or no matches: the next one goes on from
+    // where it got to (storage reads each run in an event-loop turn of their own).
+    const page = await this.feed.readCommitted(Math.max(this.readFrom, this.lastPos), this.opts.filter, this.opts.replayPageSize);
+    this.page = page.events;
     this.pageHead = 0;
-    // A short page read wholly after the last discard: the buffer holds whatever storage did not show.
-    if (page.length < this.opts.replayPageSize && discards === this.discards) this.caughtUp = true;
+    this.readFrom = Math.max(this.readFrom, page.through);
+    // Read up to the horizon wholly after the last discard: the buffer holds whatever storage did not show.
+    if (page.atHorizon && discards === this.discards) this.caughtUp = true;
     return undefined;
   }
 

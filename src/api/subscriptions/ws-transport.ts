@@ -23,6 +23,12 @@ export interface WsTransportOptions {
   /** Unsent bytes a socket may hold before its senders wait for the kernel to take them. */
   maxBufferedBytes: number;
   onInternalError(err: unknown, where: string): void;
+  /** A socket dropped because its client stopped reading (no pong, or closed with frames still unsent); once per socket. */
+  onDropped?(reason: 'pong' | 'unsent'): void;
+  /** A message over ws's maxPayload: ws closes the socket with 1009 itself. */
+  onOversized?(err: Error): void;
+  /** A message refused before graphql-ws parses it: an operation gets this error, anything else closes with 4400. */
+  refuseMessage?(text: string): { message: string; extensions: Record<string, unknown> } | undefined;
 }
 
 export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, opts: WsTransportOptions): { dispose(): Promise<void> } {
@@ -35,11 +41,21 @@ export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, op
 
   wss.on('connection', (socket, request) => {
     socket.once('error', (err) => {
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        opts.onOversized?.(err);
+        return;
+      }
       opts.onInternalError(err, 'socket');
       socket.close(CloseCode.InternalServerError, internalClose(err));
     });
-    const keepAlive = opts.keepAliveMs > 0 ? startKeepAlive(socket, opts.keepAliveMs) : undefined;
-    const send = batchedSend(socket, request.socket, opts.maxBufferedBytes);
+    let dropped = false;
+    const drop = (reason: 'pong' | 'unsent') => {
+      if (dropped) return;
+      dropped = true;
+      opts.onDropped?.(reason);
+    };
+    const keepAlive = opts.keepAliveMs > 0 ? startKeepAlive(socket, opts.keepAliveMs, () => drop('pong')) : undefined;
+    const send = batchedSend(socket, request.socket, opts.maxBufferedBytes, () => drop('unsent'));
     const closed = server.opened(
       {
         protocol: socket.protocol,
@@ -47,8 +63,21 @@ export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, op
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>
           socket.on('message', async (data) => {
+            const text = String(data);
+            const refused = opts.refuseMessage?.(text);
+            if (refused) {
+              let id: unknown;
+              try {
+                id = (JSON.parse(text) as { id?: unknown }).id;
+              } catch {
+                id = undefined;
+              }
+              if (typeof id === 'string') void send(JSON.stringify({ id, type: 'error', payload: [refused] }));
+              else socket.close(CloseCode.BadRequest, refused.message.slice(0, 120));
+              return;
+            }
             try {
-              await cb(String(data));
+              await cb(text);
             } catch (err) {
               opts.onInternalError(err, 'message');
               socket.close(CloseCode.InternalServerError, internalClose(err));
@@ -76,7 +105,7 @@ export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, op
  * A send for graphql-ws: writes now, corked until the end of the tick so that the tick's frames share
  * one write; returns a promise only when the socket is over its bound, settled once that frame is written.
  */
-export function batchedSend(socket: WebSocket, tcp: Socket, maxBufferedBytes: number): (data: string) => Promise<void> | undefined {
+export function batchedSend(socket: WebSocket, tcp: Socket, maxBufferedBytes: number, onUnsent?: () => void): (data: string) => Promise<void> | undefined {
   let corked = false;
   const uncork = () => {
     corked = false;
@@ -93,15 +122,29 @@ export function batchedSend(socket: WebSocket, tcp: Socket, maxBufferedBytes: nu
       socket.send(data);
       return undefined;
     }
-    return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
+    // A frame that cannot leave because the socket closed meanwhile ends the wait quietly: the client is
+    // gone (it stopped reading), which is no error of the server's.
+    return new Promise<void>((resolve, reject) =>
+      socket.send(data, (err) => {
+        if (!err) return resolve();
+        if (socket.readyState !== socket.OPEN) {
+          onUnsent?.();
+          return resolve();
+        }
+        reject(err);
+      }),
+    );
   };
 }
 
-function startKeepAlive(socket: WebSocket, intervalMs: number): { stop(): void } {
+function startKeepAlive(socket: WebSocket, intervalMs: number, onNoPong: () => void): { stop(): void } {
   let pongWait: NodeJS.Timeout | null = null;
   const ping = setInterval(() => {
     if (socket.readyState !== socket.OPEN) return;
-    pongWait = setTimeout(() => socket.terminate(), intervalMs);
+    pongWait = setTimeout(() => {
+      onNoPong();
+      socket.terminate();
+    }, intervalMs);
     socket.once('pong', () => {
       if (pongWait) clearTimeout(pongWait);
       pongWait = null;

@@ -1,5 +1,7 @@
-// RFC 3339 date-times to epoch milliseconds, strictly: Date.parse accepts far more than RFC 3339.
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
+// RFC 3339 date-times to epoch milliseconds, strictly: Date.parse accepts far more than RFC 3339. The one
+// parser of timestamps for REST and GraphQL (the DateTime scalar) alike. RFC 3339's note that a space may
+// replace the T is not its grammar, and is not accepted.
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
 
 /** Epoch ms of an RFC 3339 date-time (sub-millisecond digits truncated), or null if it is not one. */
 export function parseRfc3339(text: string): number | null {

@@ -1,5 +1,6 @@
-// Every scenario, in report order. Scenarios 4, 5 and 7 share one loaded server (see ../dataset.ts).
+// Every scenario, in report order. Scenarios 4, 5, 7 and 9 share one loaded server (see ../dataset.ts).
 import type { Scenario } from '../scenario.js';
+import { attacks } from './attacks.js';
 import { batchIngest } from './batch-ingest.js';
 import { liveDelivery } from './live-delivery.js';
 import { memory } from './memory.js';
@@ -9,4 +10,4 @@ import { queries } from './queries.js';
 import { scaling } from './scaling.js';
 import { singleIngest } from './single-ingest.js';
 
-export const SCENARIOS: Scenario[] = [batchIngest, singleIngest, proofReady, queries, proofs, liveDelivery, memory, scaling];
+export const SCENARIOS: Scenario[] = [batchIngest, singleIngest, proofReady, queries, proofs, liveDelivery, memory, scaling, attacks];

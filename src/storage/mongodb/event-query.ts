@@ -26,6 +26,15 @@ export function eventQueryPlan(q: EventQuery): { filter: Filter<EventDoc>; sort:
   return { filter: allOf(and), sort: { timestamp: dir, pos: dir } };
 }
 
-export function committedPlan(afterPos: number, f: EventFilter, committed: number): { filter: Filter<EventDoc>; sort: Sort } {
-  return { filter: allOf([{ pos: { $gt: afterPos, $lte: committed } }, ...filterConditions(f)]), sort: { pos: 1 } };
+/**
+ * Whether an index walks exactly the matches of readCommitted in pos order: commit_position for no
+ * filter, log_commit for apps only, type_commit for types only. Otherwise the walk examines events that
+ * do not match, and the read bounds its pos range by its budget.
+ */
+export function committedIsIndexed(f: EventFilter): boolean {
+  return f.from === undefined && f.to === undefined && (f.sourceAppIds === undefined || f.eventTypes === undefined);
+}
+
+export function committedPlan(afterPos: number, f: EventFilter, upTo: number): { filter: Filter<EventDoc>; sort: Sort } {
+  return { filter: allOf([{ pos: { $gt: afterPos, $lte: upTo } }, ...filterConditions(f)]), sort: { pos: 1 } };
 }

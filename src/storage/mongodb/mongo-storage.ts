@@ -23,7 +23,10 @@ import {
   type EventQuery,
   type LogHead,
   type LogStorage,
+  type CommittedPage,
   type Coordination,
+  DEFAULT_READ_BUDGET_ROWS,
+  type EventPage,
   type NewEvent,
   type NodeId,
   type StoredCheckpoint,
@@ -53,7 +56,7 @@ import {
   type LogDoc,
   type TreeNodeDoc,
 } from './documents.js';
-import { committedPlan, eventQueryPlan } from './event-query.js';
+import { committedIsIndexed, committedPlan, eventQueryPlan } from './event-query.js';
 import { MongoLeaseStore } from './leases.js';
 import { ensureSchema, refuseFormerLayout } from './schema.js';
 import { MongoApiKeyStore } from './api-key-store.js';
@@ -76,6 +79,8 @@ export interface MongoStorageOptions {
   hooks?: MongoStorageHooks;
   /** The clock of leases (for throughput only); nothing else of the engine reads a clock. */
   now?: () => number;
+  /** Most events one readCommitted call examines beyond its matches (default DEFAULT_READ_BUDGET_ROWS). */
+  readBudgetRows?: number;
 }
 
 const ZERO_HASH = '0'.repeat(64);
@@ -121,6 +126,7 @@ export class MongoStorage implements LogStorage {
   /** Heads of the logs this store has looked at, each correct as of its own `asOf`. */
   private readonly heads = new Map<string, KnownHead>();
   private readonly hooks: MongoStorageHooks;
+  private readonly readBudget: number;
 
   constructor(private readonly options: MongoStorageOptions) {
     this.client = new MongoClient(options.uri);
@@ -128,6 +134,7 @@ export class MongoStorage implements LogStorage {
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.writeConcern());
     this.maxAppendBytes = options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES;
     this.hooks = options.hooks ?? {};
+    this.readBudget = Math.max(1, options.readBudgetRows ?? DEFAULT_READ_BUDGET_ROWS);
   }
 
   private collection<T extends object>(name: string): Collection<T> {
@@ -561,37 +568,69 @@ export class MongoStorage implements LogStorage {
     return docs.map(fromEventDoc);
   }
 
-  async queryEvents(query: EventQuery): Promise<StoredEvent[]> {
-    if (query.limit <= 0) return []; // limit 0 means "no limit" to MongoDB
+  /**
+   * Every filter of a query is a range of one of the keyset indexes (time, log_time, type_time,
+   * log_type_time), so the scan examines the events it returns and never needs to stop short.
+   */
+  async queryEvents(query: EventQuery): Promise<EventPage> {
+    if (query.limit <= 0) return { events: [] }; // limit 0 means "no limit" to MongoDB
     await this.derivePending();
     const { filter, sort } = eventQueryPlan(query);
     const docs = await this.events.find(filter, { projection: eventProjection, sort, limit: query.limit }).toArray();
-    return docs.map(fromEventDoc);
+    return { events: docs.map(fromEventDoc) };
   }
 
-  /** Events of batches up to g, and only those: their positions end below the next batch's. */
-  private static lastPosOf(g: number): number {
-    return (g + 1) * POS_PER_BATCH - 1;
-  }
-
-  async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
-    if (limit <= 0) return [];
-    const g = await this.ensureDerived();
-    const plan = committedPlan(afterPos, filter, MongoStorage.lastPosOf(g));
+  async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<CommittedPage> {
+    if (limit <= 0) return { events: [], through: afterPos, atHorizon: false };
+    const { g: top, lastPos } = await this.horizon();
+    const horizon = Math.max(afterPos, lastPos);
+    // Where the index walk would examine events that do not match, it covers at most the budget's
+    // worth of events (counted from the batches' sizes, without reading the events).
+    const upTo = committedIsIndexed(filter) ? horizon : await this.budgetedUpTo(afterPos, top, horizon);
+    const plan = committedPlan(afterPos, filter, upTo);
     const docs = await this.events.find(plan.filter, { projection: eventProjection, sort: plan.sort, limit }).toArray();
-    return docs.map(fromEventDoc);
+    const full = docs.length >= limit;
+    return { events: docs.map(fromEventDoc), through: full ? docs.at(-1)!.pos : upTo, atHorizon: !full && upTo === horizon };
+  }
+
+  /** The pos up to which the events after `afterPos` (in batches up to g `top`) number the read budget. */
+  private async budgetedUpTo(afterPos: number, top: number, horizon: number): Promise<number> {
+    const from = Math.floor(afterPos / POS_PER_BATCH);
+    if (from > top) return horizon;
+    const sizes = await this.batches
+      // Every batch holds at least one event (or is void): the budget's worth of batches is enough.
+      .find({ _id: { $gte: from, $lte: top } }, { projection: { _id: 1, count: 1 }, sort: { _id: 1 }, limit: this.readBudget + 1 })
+      .toArray();
+    let remaining = this.readBudget;
+    for (const b of sizes) {
+      // Positions within a batch are dense: g * POS_PER_BATCH + index.
+      const first = b._id === from ? (afterPos % POS_PER_BATCH) + 1 : 0;
+      const available = Math.max(0, b.count - first);
+      if (available >= remaining) return Math.min(horizon, b._id * POS_PER_BATCH + first + remaining - 1);
+      remaining -= available;
+    }
+    return horizon;
+  }
+
+  /**
+   * The largest g and the last pos of its events (of the last batch with events, when void ones are
+   * on top), after deriving every batch up to it: every event with pos <= lastPos is readable.
+   */
+  private async horizon(): Promise<{ g: number; lastPos: number }> {
+    let top = await this.readTop();
+    if (!top) return { g: 0, lastPos: 0 };
+    const g = top._id;
+    await this.deriveThrough(g);
+    if (top.count === 0) {
+      // A void batch on top (an append settled as not committed): the last real one is below it.
+      top = await this.batches.find({ _id: { $lt: g }, count: { $gt: 0 } }, { projection: { _id: 1, count: 1 }, sort: { _id: -1 }, limit: 1 }).next();
+      if (!top) return { g, lastPos: 0 };
+    }
+    return { g, lastPos: top._id * POS_PER_BATCH + top.count - 1 };
   }
 
   async lastPos(): Promise<number> {
-    let top = await this.readTop();
-    if (!top) return 0;
-    await this.deriveThrough(top._id);
-    if (top.count === 0) {
-      // A void batch on top (an append settled as not committed): the last real one is below it.
-      top = await this.batches.find({ _id: { $lt: top._id }, count: { $gt: 0 } }, { projection: { _id: 1, count: 1 }, sort: { _id: -1 }, limit: 1 }).next();
-      if (!top) return 0;
-    }
-    return top._id * POS_PER_BATCH + top.count - 1;
+    return (await this.horizon()).lastPos;
   }
 
   // --- tree -------------------------------------------------------------------------------

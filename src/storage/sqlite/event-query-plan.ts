@@ -4,7 +4,9 @@
 // ts > ?), so a keyset cursor is split into two walks that each seek exactly:
 // the rest of the cursor's timestamp (ts = ? AND pos > ?), then the later timestamps (ts > ?).
 // An IN filter on the leading column of an index becomes one walk per value ("arm"), merged by the
-// caller; the other filters are checked on the rows walked.
+// caller; the other filters ("residual") are checked on the rows walked. A walk with residual
+// conditions selects only (ts, pos, hit) for every row it examines, so the caller counts the rows
+// examined against its budget (not only the matches) and fetches the matches' columns afterwards.
 import type { EventFilter, EventKey, EventQuery } from '../types.js';
 import { EVENT_COLUMNS } from './event-rows.js';
 import { EVENT_INDEX } from './schema.js';
@@ -12,15 +14,24 @@ import { EVENT_INDEX } from './schema.js';
 export interface IndexWalk {
   sql: string;
   params: Record<string, string | number>;
+  /**
+   * True when the walk examines rows that may not match: it then selects `ts, pos, hit` (hit 1 for a
+   * match) rather than the event's columns. The caller binds `@limit` to the rows it may still examine.
+   */
+  residual: boolean;
 }
 
-/** Arms with more values than this fall back to one walk of the ts index. */
+/**
+ * Event types with more values than this fall back to one walk of the ts index. A list of
+ * applications always drives (the API bounds it at 100): the rows a read examines are then all of
+ * the caller's applications, so where a read stops (a page's cursor) never names another tenant's event.
+ */
 const MAX_ARMS = 32;
 
 type Driver = { column: 'source_app_id' | 'event_type'; index: string; values: string[] };
 
 function chooseDriver(f: EventFilter): Driver | null {
-  if (f.sourceAppIds && f.sourceAppIds.length <= MAX_ARMS) {
+  if (f.sourceAppIds) {
     return { column: 'source_app_id', index: EVENT_INDEX.byAppTs, values: [...new Set(f.sourceAppIds)] };
   }
   if (f.eventTypes && f.eventTypes.length <= MAX_ARMS) {
@@ -94,10 +105,7 @@ export function planEventQuery(q: EventQuery): IndexWalk[][] {
   if (f.from !== undefined) base.from = f.from;
   if (f.to !== undefined) base.to = f.to;
 
-  const select = (conds: string[]) =>
-    `SELECT ${EVENT_COLUMNS} FROM events INDEXED BY ${driver?.index ?? EVENT_INDEX.byTs}` +
-    (conds.length ? ` WHERE ${conds.join(' AND ')}` : '') +
-    ` ${order} LIMIT @limit`;
+  const select = (conds: string[]) => walkSql(driver?.index ?? EVENT_INDEX.byTs, conds, residual, order);
 
   const arms = driver ? driver.values : [null];
   return arms.map((value) => {
@@ -106,28 +114,56 @@ export function planEventQuery(q: EventQuery): IndexWalk[][] {
     const walks: IndexWalk[] = [];
     if (bounds.key && bounds.tieInRange) {
       walks.push({
-        sql: select([...lead, 'ts = @keyTs', asc ? 'pos > @keyPos' : 'pos < @keyPos', ...residual]),
+        sql: select([...lead, 'ts = @keyTs', asc ? 'pos > @keyPos' : 'pos < @keyPos']),
         params: { ...params, keyPos: bounds.key.pos },
+        residual: residual.length > 0,
       });
     }
-    const rest = [...lead, ...(bounds.start ? [bounds.start] : []), ...(bounds.end ? [bounds.end] : []), ...residual];
-    walks.push({ sql: select(rest), params });
+    const rest = [...lead, ...(bounds.start ? [bounds.start] : []), ...(bounds.end ? [bounds.end] : [])];
+    walks.push({ sql: select(rest), params, residual: residual.length > 0 });
     return walks;
   });
 }
 
-/** readCommitted: a walk of the rowid from afterPos; the filters are checked on the rows walked. */
-export function planReadCommitted(afterPos: number, f: EventFilter, limit: number): IndexWalk | null {
-  if (limit <= 0 || matchesNothing(f)) return null;
-  const params: IndexWalk['params'] = { afterPos, limit };
-  const conds = ['pos > @afterPos', ...residualConditions(f, null, params)];
+/** One index walk: the event's columns when every row walked matches, else (ts, pos, hit) per row. */
+function walkSql(index: string, seek: string[], residual: string[], order: string): string {
+  const where = seek.length ? ` WHERE ${seek.join(' AND ')}` : '';
+  const columns = residual.length === 0 ? EVENT_COLUMNS : `ts, pos, (${residual.join(' AND ')}) AS hit`;
+  const from = index === 'rowid' ? 'events NOT INDEXED' : `events INDEXED BY ${index}`;
+  return `SELECT ${columns} FROM ${from}${where} ${order} LIMIT @limit`;
+}
+
+function chooseCommitDriver(f: EventFilter): Driver | null {
+  if (f.sourceAppIds) {
+    return { column: 'source_app_id', index: EVENT_INDEX.byApp, values: [...new Set(f.sourceAppIds)] };
+  }
+  if (f.eventTypes && f.eventTypes.length <= MAX_ARMS) {
+    return { column: 'event_type', index: EVENT_INDEX.byType, values: [...new Set(f.eventTypes)] };
+  }
+  return null;
+}
+
+/**
+ * readCommitted: per app (or type) a walk of its (column, pos) index from afterPos, else a walk of the
+ * rowid; the other filters are residual. Each arm's walk gives its matches in pos order.
+ */
+export function planReadCommitted(afterPos: number, f: EventFilter, limit: number): IndexWalk[] {
+  if (limit <= 0 || matchesNothing(f)) return [];
+  const driver = chooseCommitDriver(f);
+  const base: IndexWalk['params'] = { afterPos, limit };
+  const residual = residualConditions(f, driver?.column ?? null, base);
   if (f.from !== undefined) {
-    conds.push('ts >= @from');
-    params.from = f.from;
+    residual.push('ts >= @from');
+    base.from = f.from;
   }
   if (f.to !== undefined) {
-    conds.push('ts < @to');
-    params.to = f.to;
+    residual.push('ts < @to');
+    base.to = f.to;
   }
-  return { sql: `SELECT ${EVENT_COLUMNS} FROM events NOT INDEXED WHERE ${conds.join(' AND ')} ORDER BY pos LIMIT @limit`, params };
+  const arms = driver ? driver.values : [null];
+  return arms.map((value) => ({
+    sql: walkSql(driver?.index ?? 'rowid', [...(driver ? [`${driver.column} = @lead`] : []), 'pos > @afterPos'], residual, 'ORDER BY pos'),
+    params: value === null ? { ...base } : { ...base, lead: value },
+    residual: residual.length > 0,
+  }));
 }

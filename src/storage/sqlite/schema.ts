@@ -2,19 +2,24 @@
 //
 // events       one row per event; the truth. pos (commit position) is the rowid.
 //              payload is JSON text, hashes lowercase hex, times epoch ms.
-//              Keyset indexes each end in pos so (ts, pos) order is an index walk per filter kind.
+//              Keyset indexes each end in pos so (ts, pos) order is an index walk per filter kind;
+//              (source_app_id) and (event_type) end in the rowid, so pos order is a walk per app or type.
 // tree_nodes   Merkle nodes of level >= 1; level 0 is events.hash.
 // logs         per-log head (size, head hash, integrated size), derived from events and
 //              written in the same transaction as the appends / integration.
 // checkpoints  signed notes by (log, tree size).
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const EVENT_INDEX = {
   byTs: 'events_by_ts',
   byTypeTs: 'events_by_type_ts',
   byAppTs: 'events_by_app_ts',
+  /** (source_app_id, pos): every index ends in the rowid, which is pos. */
+  byApp: 'events_by_app_pos',
+  /** (event_type, pos). */
+  byType: 'events_by_type_pos',
 } as const;
 
 const MIGRATIONS: Record<number, string> = {
@@ -62,6 +67,12 @@ const MIGRATIONS: Record<number, string> = {
       published_at INTEGER NOT NULL,
       PRIMARY KEY (source_app_id, tree_size)
     ) WITHOUT ROWID;
+  `,
+  // readCommitted (subscription replay, tailing) of some apps or types walks only their events in pos
+  // order, instead of every event after the position.
+  2: `
+    CREATE INDEX ${EVENT_INDEX.byApp} ON events (source_app_id);
+    CREATE INDEX ${EVENT_INDEX.byType} ON events (event_type);
   `,
 };
 

@@ -1,9 +1,16 @@
 // LogStorage on SQLite (better-sqlite3). Reads run on this thread's connection; writes on a writer
 // thread's connection (./writer.mjs, ./write-thread.ts). Schema and durability settings: see ./schema.ts.
+//
+// A read on this thread holds the event loop while it runs, so the reads whose work a caller's filter
+// decides (queryEvents, readCommitted) examine at most `readBudgetRows` rows each and take turns: each
+// starts in an event-loop turn of its own (see ReadTurns), so I/O and timers run between two of them.
 import Database from 'better-sqlite3';
 import {
   AppendConflictError,
+  type CommittedPage,
+  DEFAULT_READ_BUDGET_ROWS,
   type EventFilter,
+  type EventPage,
   type EventQuery,
   type LogHead,
   type LogStorage,
@@ -25,6 +32,36 @@ import type { AppendResult, AppendRow } from './writer.mjs';
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests. */
   path: string;
+  /** Most rows one queryEvents or readCommitted call examines (default DEFAULT_READ_BUDGET_ROWS). */
+  readBudgetRows?: number;
+}
+
+/** A key in a walk's order: (ts, pos) for queryEvents, pos for readCommitted. */
+interface WalkKey {
+  ts: number;
+  pos: number;
+}
+
+/** What one arm's walks found: matches (rows, or keys of rows to fetch) and, if the budget ran out, the last key examined. */
+interface ArmResult {
+  found: Array<EventRow | WalkKey>;
+  stop: WalkKey | null;
+  examined: number;
+}
+
+/**
+ * Runs reads one per event-loop turn: each waits for a setImmediate queued after the previous read
+ * finished, so the poll phase (sockets, other requests) runs between any two of them, however many
+ * arrive together (e.g. 30 aliases of one request, resolved in one tick).
+ */
+class ReadTurns {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(read: () => T): Promise<T> {
+    const turn = this.tail.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(read);
+    this.tail = turn.catch(() => undefined);
+    return turn;
+  }
 }
 
 interface LogRow {
@@ -71,8 +108,16 @@ export class SqliteStorage implements LogStorage {
   readonly chainsAppends = true;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly writer: AsyncWriter;
+  private readonly readBudget: number;
+  private readonly turns = new ReadTurns();
+  private readListener: ((rowsExamined: number) => void) | null = null;
+
+  observeReads(listener: (rowsExamined: number) => void): void {
+    this.readListener = listener;
+  }
 
   constructor(options: SqliteStorageOptions) {
+    this.readBudget = Math.max(1, options.readBudgetRows ?? DEFAULT_READ_BUDGET_ROWS);
     this.db = new Database(options.path);
     configureConnection(this.db);
     this.apiKeys = new SqliteApiKeyStore(this.db);
@@ -171,33 +216,83 @@ export class SqliteStorage implements LogStorage {
     return rows.map(rowToEvent);
   }
 
-  async queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+  queryEvents(query: EventQuery): Promise<EventPage> {
     const arms = planEventQuery(query);
-    if (arms.length === 0) return [];
-    // One read transaction: all walks see the same snapshot.
-    const rows = this.db.transaction(() => arms.map((walks) => this.walkArm(walks, query.limit)))();
-    if (rows.length === 1) return rows[0]!.map(rowToEvent);
+    if (arms.length === 0) return Promise.resolve({ events: [] });
     const sign = query.direction === 'asc' ? 1 : -1;
-    return rows
-      .flat()
-      .sort((a, b) => sign * (a.ts - b.ts || a.pos - b.pos))
-      .slice(0, query.limit)
-      .map(rowToEvent);
+    const cmp = (a: WalkKey, b: WalkKey) => sign * (a.ts - b.ts || a.pos - b.pos);
+    return this.turns.run(() => {
+      // One read transaction: all walks, and the fetch of their matches, see the same snapshot.
+      const { rows, stop } = this.db.transaction(() => this.runArms(arms, query.limit, cmp))();
+      const events = rows.map(rowToEvent);
+      return stop && events.length < query.limit ? { events, resumeAfter: { timestamp: stop.ts, pos: stop.pos } } : { events };
+    });
   }
 
-  private walkArm(walks: IndexWalk[], limit: number): EventRow[] {
-    const rows: EventRow[] = [];
+  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<CommittedPage> {
+    const arms = planReadCommitted(afterPos, filter, limit).map((walk) => [walk]);
+    const horizon = () => Math.max(afterPos, (this.stmt('SELECT max(pos) FROM events').pluck().get() as number | null) ?? 0);
+    if (arms.length === 0) return Promise.resolve({ events: [], through: afterPos, atHorizon: limit > 0 });
+    return this.turns.run(() =>
+      this.db.transaction((): CommittedPage => {
+        const { rows, stop } = this.runArms(arms, limit, (a, b) => a.pos - b.pos);
+        const events = rows.map(rowToEvent);
+        if (events.length >= limit) return { events, through: events.at(-1)!.pos, atHorizon: false };
+        if (stop) return { events, through: stop.pos, atHorizon: false };
+        return { events, through: horizon(), atHorizon: true };
+      })(),
+    );
+  }
+
+  /**
+   * Runs each arm's walks within a share of the read budget and merges their matches in `cmp` order.
+   * Where an arm ran out of budget, the merge stops at the key it reached (`stop`, the earliest such
+   * key over all arms): beyond it, that arm may hold matches not yet examined.
+   */
+  private runArms(arms: IndexWalk[][], limit: number, cmp: (a: WalkKey, b: WalkKey) => number): { rows: EventRow[]; stop: WalkKey | null } {
+    const share = Math.max(1, Math.floor(this.readBudget / arms.length));
+    const results = arms.map((walks) => this.walkArm(walks, limit, share));
+    this.readListener?.(results.reduce((n, r) => n + r.examined, 0));
+    let stop: WalkKey | null = null;
+    for (const r of results) if (r.stop && (stop === null || cmp(r.stop, stop) < 0)) stop = r.stop;
+    let found = results.length === 1 ? results[0]!.found : results.flatMap((r) => r.found).sort(cmp);
+    if (stop) found = found.filter((k) => cmp(k, stop) <= 0);
+    found = found.slice(0, limit);
+    const keysOnly = found.filter((k): k is WalkKey => !('payload' in k));
+    if (keysOnly.length === 0) return { rows: found as EventRow[], stop };
+    const fetched = this.stmt(`SELECT ${EVENT_COLUMNS} FROM events WHERE pos IN (SELECT value FROM json_each(?))`).all(
+      JSON.stringify(keysOnly.map((k) => k.pos)),
+    ) as EventRow[];
+    const byPos = new Map(fetched.map((r) => [r.pos, r]));
+    return { rows: found.map((k) => ('payload' in k ? k : byPos.get(k.pos)!)), stop };
+  }
+
+  /** One arm's walks in order, until `limit` matches or `budget` rows examined. */
+  private walkArm(walks: IndexWalk[], limit: number, budget: number): ArmResult {
+    const found: ArmResult['found'] = [];
+    let examined = 0;
+    let last: WalkKey | null = null;
     for (const w of walks) {
-      if (rows.length >= limit) break;
-      rows.push(...(this.stmt(w.sql).all({ ...w.params, limit: limit - rows.length }) as EventRow[]));
+      if (found.length >= limit) break;
+      const room = budget - examined;
+      if (room <= 0) return { found, stop: last, examined };
+      if (!w.residual) {
+        // Every row walked matches: the walk examines exactly what it returns.
+        const rows = this.stmt(w.sql).all({ ...w.params, limit: Math.min(limit - found.length, room) }) as EventRow[];
+        examined += rows.length;
+        for (const r of rows) found.push(r);
+        if (rows.length > 0) last = rows.at(-1)!;
+      } else {
+        const rows = this.stmt(w.sql).raw().iterate({ ...w.params, limit: room }) as IterableIterator<[number, number, number | null]>;
+        for (const [ts, pos, hit] of rows) {
+          examined++;
+          last = { ts, pos };
+          if (hit === 1 && found.push(last) >= limit) break;
+        }
+      }
+      if (examined >= budget && found.length < limit) return { found, stop: last, examined };
     }
-    return rows;
-  }
-
-  async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
-    const walk = planReadCommitted(afterPos, filter, limit);
-    if (!walk) return [];
-    return (this.stmt(walk.sql).all(walk.params) as EventRow[]).map(rowToEvent);
+    return { found, stop: null, examined };
   }
 
   async lastPos(): Promise<number> {

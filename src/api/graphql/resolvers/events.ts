@@ -3,6 +3,7 @@ import type { Resolvers } from '../generated/resolvers.js';
 import { eventsConnection } from '../connections.js';
 import { requireApp, scopeFilter } from '../../../auth/scope.js';
 import { eventId, parseEventId } from '../../validation/query-args.js';
+import { isReplay } from '../../../log/replays.js';
 
 export const eventResolvers: Resolvers = {
   Query: {
@@ -15,5 +16,11 @@ export const eventResolvers: Resolvers = {
   },
   Event: {
     id: (e) => eventId(e),
+    replayed: (e) => isReplay(e),
+    // Counted against the answer's byte bound (src/api/response-budget.ts) before it is serialized.
+    payload: (e, _args, { response }) => {
+      if (response.bounded) response.charge(JSON.stringify(e.payload).length);
+      return e.payload;
+    },
   },
 };

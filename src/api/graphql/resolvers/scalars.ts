@@ -1,28 +1,63 @@
 import { GraphQLDateTime, GraphQLJSONObject, GraphQLSafeInt } from 'graphql-scalars';
-import { GraphQLScalarType } from 'graphql';
+import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { inexactNumber, keptExactly } from '../../validation/exact-numbers.js';
+import { fieldPath } from '../../validation/issues.js';
+import { parseRfc3339 } from '../../validation/timestamp.js';
 import { formatTime } from '../../../core/leaf.js';
 import type { Resolvers } from '../generated/resolvers.js';
 
-/**
- * graphql-scalars' DateTime (it serializes epoch-ms numbers as YYYY-MM-DDTHH:mm:ss.sssZ, the form the
- * leaf uses), except that a variable already in exactly that form is read without the library's
- * validation regexes: the same instant, at a third of the cost (batch ingest parses one per event).
- * Anything else goes to the library.
- */
-export const DateTime = new GraphQLScalarType({
-  ...GraphQLDateTime.toConfig(),
-  parseValue(value: unknown) {
-    if (typeof value === 'string' && value.length === 24) {
+export const DATE_TIME_FORM = 'must be an RFC 3339 date-time with a time zone, e.g. 2024-05-01T12:00:00.000Z';
+
+/** The one timestamp rule of the API (src/api/validation/timestamp.ts), as a Date. */
+function dateTimeFrom(value: unknown): Date {
+  if (value instanceof Date && Number.isFinite(value.getTime())) return value;
+  if (typeof value === 'string') {
+    // The form the log serves, read without the general parser: batch ingest parses one per event.
+    if (value.length === 24) {
       const ms = Date.parse(value);
       // The round trip admits exactly the canonical spelling of a real instant (no Feb 30, no hour 24).
       if (Number.isInteger(ms) && formatTime(ms) === value) return new Date(ms);
     }
-    return GraphQLDateTime.parseValue(value);
+    const ms = parseRfc3339(value);
+    if (ms !== null && Number.isFinite(ms)) return new Date(ms);
+  }
+  throw new TypeError(`DateTime: ${DATE_TIME_FORM}`);
+}
+
+/**
+ * graphql-scalars' DateTime for output (epoch-ms numbers as YYYY-MM-DDTHH:mm:ss.sssZ, the form the leaf
+ * uses); input is read by the same RFC 3339 parser as REST's, so both accept and refuse the same texts.
+ */
+export const DateTime = new GraphQLScalarType({
+  ...GraphQLDateTime.toConfig(),
+  parseValue: dateTimeFrom,
+  parseLiteral(node) {
+    if (node.kind !== Kind.STRING) throw new TypeError(`DateTime: ${DATE_TIME_FORM}`);
+    return dateTimeFrom(node.value);
+  },
+});
+
+/** A number literal in a JSONObject literal must be kept exactly (src/api/validation/exact-numbers.ts). */
+function checkLiteralNumbers(node: ValueNode, path: Array<string | number>): void {
+  if (node.kind === Kind.INT || node.kind === Kind.FLOAT) {
+    if (!keptExactly(node.value)) throw inexactNumber(fieldPath(path), node.value);
+  } else if (node.kind === Kind.OBJECT) {
+    for (const f of node.fields) checkLiteralNumbers(f.value, [...path, f.name.value]);
+  } else if (node.kind === Kind.LIST) {
+    node.values.forEach((v, i) => checkLiteralNumbers(v, [...path, i]));
+  }
+}
+
+export const JSONObject = new GraphQLScalarType({
+  ...GraphQLJSONObject.toConfig(),
+  parseLiteral(node, variables) {
+    checkLiteralNumbers(node, ['payload']);
+    return GraphQLJSONObject.parseLiteral(node, variables);
   },
 });
 
 export const scalarResolvers: Resolvers = {
   DateTime,
-  JSONObject: GraphQLJSONObject,
+  JSONObject,
   SafeInt: GraphQLSafeInt,
 };

@@ -1,0 +1,84 @@
+// RFC 7493 (I-JSON) numbers: what is hashed must be what the client sent, so a JSON number that an IEEE
+// 754 double does not keep (9007199254740993 becomes ...992, 1e-400 becomes 0, 1e400 is not finite, -0
+// becomes 0 in the RFC 8785 text) is refused with BAD_USER_INPUT naming its field, rule `exactNumber`.
+// JSON.parse has already rounded, so the check reads the raw text (REST and GraphQL bodies, WebSocket
+// messages) or the literal's source (GraphQL documents).
+import { ApiError } from '../errors.js';
+import { fieldPath } from './issues.js';
+
+/** sign, significant digits (no leading or trailing zeros) and exponent: the value is 0.digits × 10^exp. */
+function decimal(token: string): { negative: boolean; digits: string; exp: number } {
+  const m = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(token)!;
+  const whole = m[2] ?? '';
+  let digits = whole + (m[3] ?? '');
+  let exp = Number(m[4] ?? 0) + whole.length;
+  const lead = /^0*/.exec(digits)![0].length;
+  digits = digits.slice(lead).replace(/0+$/, '');
+  exp -= lead;
+  return { negative: m[1] === '-', digits, exp: digits === '' ? 0 : exp };
+}
+
+/** Whether a JSON number token is exactly the shortest decimal of the double it parses to (and not -0). */
+export function keptExactly(token: string): boolean {
+  const n = Number(token);
+  if (!Number.isFinite(n) || Object.is(n, -0)) return false;
+  const sent = decimal(token);
+  if (sent.digits === '') return !sent.negative;
+  const kept = decimal(String(n));
+  return sent.negative === kept.negative && sent.digits === kept.digits && sent.exp === kept.exp;
+}
+
+export const inexactNumber = (field: string, token: string) =>
+  new ApiError(
+    'BAD_USER_INPUT',
+    `${field || 'body'}: ${token.length > 40 ? `${token.slice(0, 40)}...` : token} is not kept exactly by a JSON number (RFC 7493 I-JSON: an IEEE 754 double, not -0); send it as a string`,
+    { field: field || 'body', rule: 'exactNumber' },
+  );
+
+/** Any cheap sign that a text may hold a number worth a closer look: a long digit run, an exponent or -0. */
+const MAYBE = /\d{16}|\d[eE]|-0/;
+const TOKEN = /\s*(?:("[^"\\]*(?:\\.[^"\\]*)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|([{}[\]:,])|(true|false|null))/y;
+
+type Frame = { array: true; index: number } | { array: false; key: string; expectKey: boolean };
+
+/**
+ * The first number of a JSON text that is not kept exactly, with its field path (`[0].payload.amount`);
+ * undefined when every number is kept, or when the text stops being JSON (the parser reports that).
+ */
+export function findInexactNumber(text: string): { field: string; token: string } | undefined {
+  if (!MAYBE.test(text)) return undefined;
+  const stack: Frame[] = [];
+  TOKEN.lastIndex = 0;
+  while (TOKEN.lastIndex < text.length) {
+    const m = TOKEN.exec(text);
+    if (!m) return undefined;
+    const top = stack.at(-1);
+    if (m[1] !== undefined) {
+      if (top && !top.array && top.expectKey) top.key = JSON.parse(m[1]) as string;
+    } else if (m[2] !== undefined) {
+      if (!keptExactly(m[2])) return { field: fieldPath(stack.map((f) => (f.array ? f.index : f.key))), token: m[2] };
+    } else if (m[3] !== undefined) {
+      const c = m[3];
+      if (c === '{') stack.push({ array: false, key: '', expectKey: true });
+      else if (c === '[') stack.push({ array: true, index: 0 });
+      else if (c === '}' || c === ']') stack.pop();
+      else if (c === ':' && top && !top.array) top.expectKey = false;
+      else if (c === ',' && top) {
+        if (top.array) top.index++;
+        else top.expectKey = true;
+      }
+    } else if (m[4] === undefined) {
+      // Only whitespace was left.
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** For express.json's `verify`: throws BAD_USER_INPUT for a body with a number that is not kept exactly. */
+export function verifyExactNumbers(_req: unknown, _res: unknown, buf: Buffer): void {
+  // latin1 is a cheap, exact view of the ASCII the first look reads; UTF-8 only when it finds something.
+  if (!MAYBE.test(buf.toString('latin1'))) return;
+  const bad = findInexactNumber(buf.toString('utf8'));
+  if (bad) throw inexactNumber(bad.field, bad.token);
+}

@@ -1,0 +1,30 @@
+// `npm ci` on the documented Node installs quietly, and every documented script works from a fresh
+// clone. Installing takes minutes, so this checks what decides it: the engines of every locked package
+// (npm prints EBADENGINE for each one that excludes the running Node) and the scripts' order.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+
+const require = createRequire(import.meta.url);
+const semver = require('semver') as { satisfies(version: string, range: string): boolean; minVersion(range: string): { version: string } | null };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+const lock = JSON.parse(readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8'));
+
+describe('install', () => {
+  it('locks no package that refuses the oldest Node the project supports (no EBADENGINE on npm ci)', () => {
+    const oldest = semver.minVersion(pkg.engines.node)!.version;
+    const refusing = Object.entries(lock.packages as Record<string, { version?: string; engines?: { node?: string } }>)
+      .filter(([path, p]) => path !== '' && typeof p.engines?.node === 'string' && !semver.satisfies(oldest, p.engines.node))
+      .map(([path, p]) => `${path}@${p.version} wants node ${p.engines!.node}`);
+    expect(refusing, `packages refusing Node ${oldest}`).toEqual([]);
+  });
+
+  it('generates the GraphQL types before any script that type-checks or tests', () => {
+    expect(pkg.scripts.pretypecheck).toBe('npm run codegen');
+    expect(pkg.scripts.test).toMatch(/^npm run codegen && /);
+  });
+
+  it('`npm start` execs node, so the signal a supervisor sends to npm reaches the service', () => {
+    expect(pkg.scripts.start).toMatch(/^exec node /);
+  });
+});

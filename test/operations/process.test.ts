@@ -1,0 +1,230 @@
+// The service as an operator runs it: started exactly as the README (`npm start`) and the Dockerfile
+// (its CMD) start it, stopped by the signal a supervisor sends, one process per SQLite DATA_DIR, and
+// the first screen on a terminal. Every check is on real processes, ports and output.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
+import { freePort, REPO_ROOT, ServiceProcess } from '../support/service-process.js';
+
+const E2E_KEY = 'clk_operations-test-admin-key-0123456789';
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+  dataDir: string;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  // A failed test must not leave a server behind: kill whatever is left of each process group.
+  for (const c of children.splice(0)) {
+    try {
+      process.kill(-c.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Spawns `command` in a process group of its own (as a supervisor or a terminal would) and waits for /healthz. */
+async function startAs(command: string, args: string[], env: Record<string, string> = {}): Promise<Started> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-'));
+  const { MONGODB_URI: _u, ...inherited } = process.env;
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    env: { ...inherited, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: E2E_KEY, LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  children.push(child);
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`exited before ready:\n${log}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`not ready:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, port, dataDir, output: () => log, exited };
+}
+
+/** Pids of the process group (the command and everything it started). */
+function groupPids(pgid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '-g', String(pgid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((s) => Number(s.trim()))
+      .filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when nothing matches
+  }
+}
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+
+/** The Dockerfile's CMD (exec form), with `node` as this node binary. */
+function dockerCmd(): string[] {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(dockerfile);
+  if (!cmd) throw new Error('Dockerfile has no exec-form CMD');
+  return JSON.parse(cmd[1]!) as string[];
+}
+
+describe('stopping on a signal, however the service is started', () => {
+  // A supervisor signals the process it started (npm); Ctrl-C on a terminal signals the whole foreground
+  // process group, so the service gets SIGINT twice: from the terminal and forwarded by npm.
+  for (const [signal, target] of [
+    ['SIGTERM', 'npm'],
+    ['SIGINT', 'npm'],
+    ['SIGINT', 'the process group (Ctrl-C)'],
+  ] as const) {
+    it(`\`npm start\` (README): ${signal} to ${target} stops the whole tree gracefully and frees the port`, { timeout: 90_000 }, async () => {
+      const s = await startAs('npm', ['start']);
+      const pids = groupPids(s.child.pid!);
+      expect(pids.length).toBeGreaterThanOrEqual(2); // npm and the service
+      process.kill(target === 'npm' ? s.child.pid! : -s.child.pid!, signal);
+      await s.exited;
+      await waitFor('every process of the tree to exit', () => groupPids(s.child.pid!).length === 0);
+      await waitFor('the port to be free', () => portFree(s.port));
+      expect(s.output()).toContain('"msg":"shutting down"');
+      expect(s.output()).toContain('"msg":"stopped"');
+    });
+  }
+
+  it('the Dockerfile CMD (docker-compose.yml): SIGTERM stops it gracefully, exit 0, port free', { timeout: 60_000 }, async () => {
+    const [command, ...args] = dockerCmd();
+    expect(command).toBe('node');
+    const s = await startAs(process.execPath, args);
+    process.kill(s.child.pid!, 'SIGTERM');
+    expect(await s.exited).toEqual({ code: 0, signal: null });
+    expect(groupPids(s.child.pid!)).toEqual([]);
+    expect(await portFree(s.port)).toBe(true);
+    expect(s.output()).toContain('"msg":"stopped"');
+  });
+
+  it('gives up draining after SHUTDOWN_TIMEOUT_MS when a request never finishes', { timeout: 60_000 }, async () => {
+    const [, ...args] = dockerCmd();
+    const s = await startAs(process.execPath, args, { SHUTDOWN_TIMEOUT_MS: '700' });
+    // A request whose body never arrives keeps its connection busy: the HTTP drain would wait for it.
+    const stuck = connect(s.port, '127.0.0.1');
+    await new Promise<void>((r) => stuck.once('connect', () => r()));
+    stuck.on('error', () => {});
+    // `Expect: 100-continue`: the server answers "100 Continue" once it has the request, which is then in flight.
+    const inFlight = new Promise<void>((r) => stuck.on('data', (d) => String(d).includes('100 Continue') && r()));
+    stuck.write(`POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${E2E_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
+    await inFlight;
+    stuck.write('{"sourceAppId"');
+    const sent = Date.now();
+    process.kill(s.child.pid!, 'SIGTERM');
+    const exit = await s.exited;
+    const took = Date.now() - sent;
+    stuck.destroy();
+    expect(exit.code).toBe(1);
+    expect(took).toBeGreaterThanOrEqual(600);
+    expect(took).toBeLessThan(5_000);
+    expect(s.output()).toContain('shutdown took longer than SHUTDOWN_TIMEOUT_MS (700 ms)');
+    expect(await portFree(s.port)).toBe(true);
+  });
+});
+
+describe('one process per SQLite DATA_DIR', () => {
+  it('a second process on the same DATA_DIR exits non-zero saying so; after the first is killed, a new one starts', { timeout: 90_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-lock-'));
+    const first = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
+    await first.start();
+    const second = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
+    try {
+      await expect(second.start()).rejects.toThrow(/chainlog exited \(1\) before it was ready/);
+      expect(second.output()).toContain(`DATA_DIR ${dataDir} is in use by another chainlog process`);
+      expect(second.output()).toMatch(/another chainlog process \(pid \d+\)/);
+      // SIGKILL: no shutdown hook releases anything; the lock goes with the process.
+      await first.kill();
+      const third = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
+      await third.start();
+      await third.stop();
+    } finally {
+      await first.kill();
+    }
+  });
+});
+
+describe('processes sharing a MongoDB database', () => {
+  it('may share one DATA_DIR (it then holds only the keys, as in docker-compose.yml): no lock is taken', { timeout: 120_000 }, async () => {
+    const mongo = await startMongoTestServer();
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-shared-'));
+    const env = { AUTH: 'off', MONGODB_URI: mongo.uri, MONGODB_DB: freshDbName(), LEASE_TTL_MS: '2000' };
+    const a = new ServiceProcess(await freePort(), dataDir, env);
+    const b = new ServiceProcess(await freePort(), dataDir, env);
+    try {
+      await a.start();
+      await b.start();
+      for (const p of [a, b]) expect(await fetch(`${p.url}/healthz`).then((r) => r.status)).toBe(200);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await mongo.stop();
+    }
+  });
+});
+
+describe('the first screen', () => {
+  /** Runs the service under a pseudo-terminal (util-linux `script`) until it is ready, then SIGINTs it. */
+  async function onTerminal(env: Record<string, string>): Promise<string> {
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-tty-'));
+    const vars = { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, ...env };
+    const inner = `env ${Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ')} ${process.execPath} --import tsx src/main.ts`;
+    const child = spawn('script', ['-qec', inner, '/dev/null'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const exited = new Promise((r) => child.once('exit', r));
+    await waitFor('the ready line', () => out.includes('Ctrl-C stops it') || out.includes('chainlog ready'), 60_000);
+    process.kill(-child.pid!, 'SIGINT');
+    await exited;
+    return out;
+  }
+
+  it('on a terminal: a banner with the URL, where the admin key is, the verifier key and the next command; readable lines', { timeout: 90_000 }, async () => {
+    const out = await onTerminal({ LOG_FORMAT: 'auto' });
+    const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
+    expect(plain).toMatch(/chainlog \S+ is running at http:\/\/127\.0\.0\.1:\d+/);
+    expect(plain).toMatch(/admin API key\s+in \S+admin-api-key/);
+    expect(plain).toMatch(/verifier key\s+chainlog\.local\+[0-9a-f]{8}\+/);
+    expect(plain).toContain('createApiKey(role: WRITER');
+    expect(plain).toMatch(/\d\d:\d\d:\d\d\.\d{3}\] INFO: chainlog ready/);
+    expect(plain).not.toContain('{"level"');
+  });
+
+  it('elsewhere (a pipe): JSON lines and no banner', { timeout: 60_000 }, async () => {
+    const s = await startAs(process.execPath, ['--import', 'tsx', 'src/main.ts'], { LOG_FORMAT: '' });
+    process.kill(s.child.pid!, 'SIGTERM');
+    await s.exited;
+    const lines = s.output().trim().split('\n');
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+    expect(s.output()).not.toContain('is running at');
+  });
+});

@@ -1,0 +1,56 @@
+// The counting behind GRAPHQL_MAX_SELECTIONS, GRAPHQL_MAX_FIELDS and GRAPHQL_MAX_ITEMS, on documents an
+// attacker would shape: fragment cycles, fan-out, variables and their defaults, last instead of first.
+import { getOperationAST, parse } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { checkDocumentShape, countItems } from '../../src/api/hardening/document-shape.js';
+
+const LIMITS = { maxSelections: 10, maxFields: 50 };
+const shape = (q: string) => checkDocumentShape(parse(q), LIMITS)?.extensions;
+const items = (q: string, variables?: Record<string, unknown>) => {
+  const doc = parse(q);
+  return countItems(doc, getOperationAST(doc)!, variables);
+};
+
+describe('document shape', () => {
+  it('passes a document within both limits', () => {
+    expect(shape('{ serverInfo { version keyName } }')).toBeUndefined();
+  });
+
+  it('counts selections written in one set, spreads included', () => {
+    expect(shape(`{ ${'__typename '.repeat(11)}}`)).toMatchObject({ rule: 'maxSelections' });
+    expect(shape(`fragment F on Query { __typename } { ${'...F '.repeat(11)}}`)).toMatchObject({ rule: 'maxSelections' });
+  });
+
+  it('counts fields with fragments expanded where spread, nested fan-out included', () => {
+    const fanOut = `fragment A on Query { ${'__typename '.repeat(8)}} fragment B on Query { ${'...A '.repeat(8)}} { ...B }`;
+    expect(shape(fanOut)).toMatchObject({ rule: 'maxFields', code: 'GRAPHQL_VALIDATION_FAILED' });
+  });
+
+  it('stops on fragment cycles instead of looping (validation reports the cycle)', () => {
+    expect(shape('fragment A on Query { ...B } fragment B on Query { ...A __typename } { ...A }')).toBeUndefined();
+  });
+});
+
+describe('items an operation may return', () => {
+  it('counts page sizes across aliases and nesting, with the default page size when none is given', () => {
+    expect(items('{ a: events(first: 10) { edges { cursor } } b: events(last: 20) { edges { cursor } } }')).toBe(30);
+    expect(items('{ events { edges { cursor } } }')).toBe(50);
+    expect(items('{ logs(first: 3) { edges { node { checkpoints(first: 4) { edges { cursor } } } } } }')).toBe(3 + 12);
+  });
+
+  it('clamps to the page maximum and counts at least one', () => {
+    expect(items('{ events(first: 100000) { edges { cursor } } }')).toBe(500);
+    expect(items('{ serverInfo { version } }')).toBe(1);
+  });
+
+  it('reads variables, then their defaults; a value coercion will refuse counts as the default page', () => {
+    const q = 'query($n: Int = 7) { events(first: $n) { edges { cursor } } }';
+    expect(items(q, { n: 300 })).toBe(300);
+    expect(items(q, {})).toBe(7);
+    expect(items(q, { n: 'many' })).toBe(50);
+  });
+
+  it('counts fragments where they are spread', () => {
+    expect(items('fragment P on Query { events(first: 100) { edges { cursor } } } { ...P a: events(first: 1) { edges { cursor } } ... on Query { ...P } }')).toBe(201);
+  });
+});

@@ -1,0 +1,180 @@
+// Adversarial suite, part 3: inputs changed silently, and what the server says about hostile sockets.
+// - Numbers a double does not keep (RFC 7493 I-JSON) are refused, naming the field, on REST (raw body),
+//   GraphQL (variables' raw JSON and literals) and the WebSocket (raw message): what is hashed is what
+//   was sent, or nothing is.
+// - One timestamp rule and one charset rule for REST and GraphQL.
+// - /graphql is logged and counted under its own path; oversized frames and clients that stop reading
+//   are told plainly (info, a counter), not as internal errors; the database files are 0600.
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRaw } from '../hardening/raw-ws.js';
+import { e2eMongoUri } from '../support/e2e-engine.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { startService, type RunningService } from '../support/service.js';
+import { metric } from './support.js';
+
+let svc: RunningService;
+beforeAll(async () => {
+  svc = await startService({ env: { WS_MAX_PAYLOAD_BYTES: '4096', WS_KEEP_ALIVE_MS: '200' } });
+});
+afterAll(async () => svc?.stop());
+
+const TS = '2024-05-01T12:00:00.000Z';
+const eventText = (app: string, payload: string, timestamp = TS) => `{"eventType":"sec.num","timestamp":"${timestamp}","sourceAppId":"${app}","payload":${payload}}`;
+
+async function restPost(body: string, contentType = 'application/json') {
+  const res = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': contentType, ...svc.authHeaders() }, body });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+async function graphqlRaw(body: string, contentType = 'application/json') {
+  const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': contentType, ...svc.authHeaders() }, body });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+async function size(app: string): Promise<number> {
+  const res = await svc.gql('query($a: String!) { log(sourceAppId: $a) { size } }', { a: app });
+  return res.data.log?.size ?? 0;
+}
+
+const LOG_EVENT = 'mutation($in: LogEventInput!) { logEvent(input: $in) { seq payload } }';
+
+describe('numbers a double does not keep (RFC 7493 I-JSON)', () => {
+  it.each([
+    ['9007199254740993', 'payload.n'],
+    ['1e-400', 'payload.n'],
+    ['-0', 'payload.n'],
+    ['1e400', 'payload.n'],
+    ['0.10000000000000000001', 'payload.n'],
+  ])('REST refuses %s with 400 BAD_USER_INPUT naming %s, and stores nothing', async (n, field) => {
+    const res = await restPost(eventText('num-rest', `{"n":${n}}`));
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field, rule: 'exactNumber' });
+    expect(res.body.errors[0].message).toContain(n);
+    expect(await size('num-rest')).toBe(0);
+  });
+
+  it('REST names the item of a batch and the nested field', async () => {
+    const res = await restPost(`[${eventText('num-rest', '{"ok":1}')},${eventText('num-rest', '{"a":{"b":[1,-0.0]}}')}]`);
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: '[1].payload.a.b[1]', rule: 'exactNumber' });
+    expect(await size('num-rest')).toBe(0);
+  });
+
+  it('GraphQL refuses them in variables (raw JSON) and in literals', async () => {
+    const vars = await graphqlRaw(`{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('num-gql', '{"n":9007199254740993}')}}}`);
+    expect(vars.status).toBe(400);
+    expect(vars.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'variables.in.payload.n', rule: 'exactNumber' });
+    const literal = await svc.gql(`mutation { logEvent(input: { eventType: "sec.num", timestamp: "${TS}", sourceAppId: "num-gql", payload: { n: 1e-400 } }) { seq } }`);
+    expect(literal.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'payload.n', rule: 'exactNumber' });
+    expect(await size('num-gql')).toBe(0);
+  });
+
+  it('the WebSocket refuses them in a raw subscribe message', async () => {
+    const raw = await openRaw(svc.url);
+    await raw.init({ 'x-api-key': svc.adminKey! });
+    raw.socket.send(`{"id":"n1","type":"subscribe","payload":{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('num-ws', '{"n":-0}')}}}}`);
+    const reply = await raw.next('n1');
+    expect(reply.type).toBe('error');
+    expect(reply.payload[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'payload.variables.in.payload.n', rule: 'exactNumber' });
+    await raw.close();
+    expect(await size('num-ws')).toBe(0);
+  });
+
+  it('keeps numbers a double holds exactly, as sent', async () => {
+    const res = await restPost(eventText('num-ok', '{"a":0.1,"b":1e2,"c":9007199254740991,"d":-1.5,"e":5e-324}'));
+    expect(res.status).toBe(201);
+    expect(res.body.events[0].payload).toEqual({ a: 0.1, b: 100, c: 9007199254740991, d: -1.5, e: 5e-324 });
+  });
+});
+
+describe('one timestamp rule and one charset rule', () => {
+  it('refuses a space for the T on REST and GraphQL alike; accepts the T on both', async () => {
+    const spaced = '2024-05-01 12:00:00Z';
+    const rest = await restPost(eventText('ts-app', '{}', spaced));
+    expect(rest.status).toBe(400);
+    expect(rest.body.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: 'timestamp' });
+    const gql = await svc.gql(LOG_EVENT, { in: JSON.parse(eventText('ts-app', '{}', spaced)) });
+    expect(gql.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(gql.errors?.[0]?.message).toMatch(/RFC 3339/);
+    expect((await restPost(eventText('ts-app', '{}', '2024-05-01t12:00:00z'))).status).toBe(201);
+    expect((await svc.gql(LOG_EVENT, { in: JSON.parse(eventText('ts-app', '{}', '2024-05-01t12:00:00z')) })).errors).toBeUndefined();
+  });
+
+  it('refuses a UTF-16 body with 415 BAD_USER_INPUT rule encoding on REST and GraphQL', async () => {
+    const utf16 = (s: string) => Buffer.from(s, 'utf16le');
+    const post = (path: string, body: Buffer) =>
+      fetch(`${svc.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-16le', ...svc.authHeaders() }, body });
+    const rest = await post('/v1/events', utf16(eventText('cs-app', '{}')));
+    expect(rest.status).toBe(415);
+    expect(((await rest.json()) as any).errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: 'body', rule: 'encoding' });
+    const gql = await post('/graphql', utf16(JSON.stringify({ query: '{ serverInfo { version } }' })));
+    expect(gql.status).toBe(415);
+    expect(((await gql.json()) as any).errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', rule: 'encoding' });
+    expect(await size('cs-app')).toBe(0);
+  });
+});
+
+describe('what the server records', () => {
+  it('logs and counts /graphql under its own path', async () => {
+    const before = await metric(svc, 'chainlog_http_requests_total', { route: '/graphql' });
+    await svc.gql('{ serverInfo { version } }');
+    expect(await metric(svc, 'chainlog_http_requests_total', { route: '/graphql' })).toBeGreaterThan(before);
+    const lines = svc.output().split('\n').filter((l) => l.includes('"msg":"request"') && l.includes('"method":"POST"'));
+    expect(lines.some((l) => l.includes('"path":"/graphql"'))).toBe(true);
+    expect(lines.some((l) => l.includes('"path":"/"'))).toBe(false);
+  });
+
+  it('says plainly why it closed a socket whose message was over WS_MAX_PAYLOAD_BYTES (1009), not "internal error"', async () => {
+    const raw = await openRaw(svc.url);
+    await raw.init({ 'x-api-key': svc.adminKey! });
+    raw.send({ id: 'big', type: 'subscribe', payload: { query: `{ serverInfo { version } } #${'x'.repeat(5000)}` } });
+    expect((await raw.closed).code).toBe(1009);
+    const deadline = Date.now() + 5000;
+    while (!svc.output().includes('over WS_MAX_PAYLOAD_BYTES') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(svc.output()).toContain('over WS_MAX_PAYLOAD_BYTES');
+    expect(svc.output()).not.toContain('WebSocket internal error');
+  });
+
+  it('drops clients that stop reading with one info line and a counter, not an error per socket', async () => {
+    const before = await metric(svc, 'chainlog_ws_clients_dropped_total');
+    const sockets = await Promise.all([0, 1, 2].map(() => openRaw(svc.url)));
+    for (const s of sockets) {
+      await s.init({ 'x-api-key': svc.adminKey! });
+      s.send({ id: 's', type: 'subscribe', payload: { query: 'subscription { eventLogged { id } }' } });
+    }
+    // Stop reading: pings go unanswered, so the server drops each client after its keep-alive interval.
+    for (const s of sockets) (s.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    const deadline = Date.now() + 10_000;
+    while ((await metric(svc, 'chainlog_ws_clients_dropped_total')) < before + 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await metric(svc, 'chainlog_ws_clients_dropped_total')).toBeGreaterThanOrEqual(before + 3);
+    const out = svc.output();
+    expect(out.split('\n').filter((l) => l.includes('stopped reading') && l.includes('"level":30'))).toHaveLength(1);
+    expect(out).not.toMatch(/"level":50[^\n]*(unexpected error|WebSocket internal error)/);
+    for (const s of sockets) s.socket.terminate();
+  });
+
+  it.runIf(e2eMongoUri() === undefined)('creates the database files (main, -wal, -shm) 0600', () => {
+    const files = readdirSync(svc.dataDir).filter((f) => f.startsWith('chainlog.db'));
+    expect(files).toEqual(expect.arrayContaining(['chainlog.db', 'chainlog.db-wal', 'chainlog.db-shm']));
+    for (const f of files) expect((statSync(join(svc.dataDir, f)).mode & 0o777).toString(8), f).toBe('600');
+  });
+
+  it.runIf(e2eMongoUri() === undefined)('makes database files left readable by others 0600 at start, and says so', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-perm-'));
+    try {
+      const open = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off', LOG_LEVEL: 'info' });
+      await open.start();
+      await open.stop();
+      chmodSync(join(dataDir, 'chainlog.db'), 0o644);
+      await open.start();
+      expect((statSync(join(dataDir, 'chainlog.db')).mode & 0o777).toString(8)).toBe('600');
+      expect(open.output()).toContain('made it 0600');
+      await open.stop();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
