@@ -33,6 +33,7 @@ export async function startChainlog(config: Config, logger: Logger = pino({ leve
     logger,
     leaseTtlMs: config.LEASE_TTL_MS,
     tailIntervalMs: config.TAIL_INTERVAL_MS,
+    maxConcurrentAudits: config.MAX_CONCURRENT_AUDITS,
   });
   let ready = false;
   const registry = new Registry();

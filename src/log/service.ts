@@ -55,7 +55,9 @@ export type VerificationProblemKind =
   | 'TREE_NODE_MISMATCH'
   | 'ROOT_MISMATCH'
   | 'BAD_SIGNATURE'
-  | 'BAD_CHECKPOINT';
+  | 'BAD_CHECKPOINT'
+  /** A stored event breaks the storage contract (a field of the wrong type or form); its leaf is unknown. */
+  | 'MALFORMED_EVENT';
 
 export interface VerificationProblem {
   kind: VerificationProblemKind;
