@@ -10,7 +10,8 @@ import { MalformedEventError } from './types.js';
  */
 export const MAX_STORED_PAYLOAD_BYTES = 1_048_576;
 
-const HASH_HEX_RE = /^[0-9a-f]{64}$/;
+/** A hash as stored: 64 lowercase hex characters. */
+export const HASH_HEX_RE = /^[0-9a-f]{64}$/;
 /** The range formatTime can write (years 0000-9999): a leaf time outside it cannot exist. */
 const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
 const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');

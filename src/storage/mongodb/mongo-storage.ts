@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
 import {
   AppendConflictError,
+  MalformedEventError,
   type EventFilter,
   type EventQuery,
   type LogHead,
@@ -25,6 +26,7 @@ import {
   type TreeNode,
   storedEvent,
 } from '../types.js';
+import { HASH_HEX_RE } from '../stored-event.js';
 import { CommitPositions } from './commit-positions.js';
 import { detectDeployment, type Deployment } from './deployment.js';
 import {
@@ -400,10 +402,16 @@ export class MongoStorage implements LogStorage {
       this.events.findOne({ sourceAppId, seq: 0 }, { projection: { _id: 0, receivedAt: 1 } }),
     ]);
     if (!last || !first) return null;
+    // A head event whose hash is malformed cannot give the head; at the committed size the record can.
+    // Reads of that event report it (MalformedEventError); appends link to what was committed.
+    const headHash = HASH_HEX_RE.test(String(last.hash)) ? last.hash : last.seq === doc.size - 1 && HASH_HEX_RE.test(doc.headHash) ? doc.headHash : null;
+    if (headHash === null) {
+      throw new MalformedEventError(sourceAppId, last.seq, 'hash', 'lowercaseHex64', 'must be 64 lowercase hex characters (the log head)');
+    }
     return {
       sourceAppId,
       size: last.seq + 1,
-      headHash: last.hash,
+      headHash,
       integratedSize: Math.min(integratedSize, last.seq + 1),
       createdAt: first.receivedAt,
     };
