@@ -125,12 +125,19 @@ export class Integrator {
     const cached = this.trees.get(sourceAppId);
     if (cached && cached.range.end === integratedSize) return cached;
     const ids = rangeNodes(0, integratedSize);
-    const hashes = await this.storage.getTreeNodes(sourceAppId, ids);
+    let hashes: Uint8Array[];
+    let lastLeaf: string;
+    try {
+      hashes = await this.storage.getTreeNodes(sourceAppId, ids);
+      lastLeaf =
+        integratedSize === 0
+          ? ZERO_HASH_HEX
+          : toHex((await this.storage.getTreeNodes(sourceAppId, [{ level: 0, index: integratedSize - 1 }]))[0]!);
+    } catch (err) {
+      if (err instanceof MalformedEventError) throw new IntegrityError(sourceAppId, err.seq ?? integratedSize - 1, err.message);
+      throw err;
+    }
     const range = CompactRange.from(0, integratedSize, hashes);
-    const lastLeaf =
-      integratedSize === 0
-        ? ZERO_HASH_HEX
-        : toHex((await this.storage.getTreeNodes(sourceAppId, [{ level: 0, index: integratedSize - 1 }]))[0]!);
     const tree = { range, lastLeaf };
     this.trees.set(sourceAppId, tree);
     return tree;

@@ -97,3 +97,11 @@ function decodePayload(text: unknown, bad: (field: string, rule: string, detail:
   }
   return value as JsonObject;
 }
+
+/** An event's stored `hash` as the level-0 node of its log's tree; MalformedEventError unless 64 lowercase hex. */
+export function storedLeafHash(sourceAppId: string, seq: number, hash: unknown): Uint8Array {
+  if (typeof hash !== 'string' || !HASH_HEX_RE.test(hash)) {
+    throw new MalformedEventError(sourceAppId, seq, 'hash', 'lowercaseHex64', `must be 64 lowercase hex characters, is ${typeof hash === 'string' ? JSON.stringify(hash.slice(0, 80)) : describe(hash)}`);
+  }
+  return Uint8Array.from(Buffer.from(hash, 'hex'));
+}

@@ -26,7 +26,7 @@ import {
   type TreeNode,
   storedEvent,
 } from '../types.js';
-import { HASH_HEX_RE } from '../stored-event.js';
+import { HASH_HEX_RE, storedLeafHash } from '../stored-event.js';
 import { CommitPositions } from './commit-positions.js';
 import { detectDeployment, type Deployment } from './deployment.js';
 import {
@@ -37,7 +37,6 @@ import {
   eventProjection,
   fromCheckpointDoc,
   fromEventDoc,
-  hexToBytes,
   nodeKey,
   toEventDoc,
   type CheckpointDoc,
@@ -515,7 +514,7 @@ export class MongoStorage implements LogStorage {
       innerKeys.length === 0 ? [] : this.treeNodes.find({ _id: { $in: innerKeys } }).toArray(),
     ]);
     const byKey = new Map<string, Uint8Array>();
-    for (const l of leaves) byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), hexToBytes(l.hash));
+    for (const l of leaves) byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), storedLeafHash(sourceAppId, l.seq, l.hash));
     for (const n of inner) byKey.set(n._id, binaryToBytes(n.hash));
     return ids.map((id) => {
       const hash = byKey.get(nodeKey(sourceAppId, id));
