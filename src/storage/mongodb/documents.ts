@@ -109,7 +109,7 @@ export function toEventDoc(e: NewEvent, pos: number, writeToken: string): EventD
 
 /**
  * Throws MalformedEventError for a document that breaks the contract (a field missing, of another BSON
- * type, or a value no append writes). The idempotency slot is the key when a string, else the event's seq.
+ * type, or a value no append writes). The idempotency slot is the key when a string, none when a number.
  */
 export function fromEventDoc(d: Omit<EventDoc, '_id' | 'writeToken'>): StoredEvent {
   const slot: unknown = d.idempotencySlot;
@@ -122,7 +122,8 @@ export function fromEventDoc(d: Omit<EventDoc, '_id' | 'writeToken'>): StoredEve
     payload: d.payload,
     prevHash: d.prevHash,
     hash: d.hash,
-    idempotencyKey: typeof slot === 'string' ? slot : slot === d.seq ? null : slot,
+    // A number is "no key" (appends write the seq; only uniqueness rests on its value): anything else is damage.
+    idempotencyKey: typeof slot === 'string' ? slot : typeof slot === 'number' ? null : slot,
     pos: d.pos,
   });
 }
