@@ -18,11 +18,14 @@ import { notFound, badInput, LogError } from './errors.js';
 import type { VerificationProblem, VerificationProblemKind, VerificationReport } from './service.js';
 
 /** Rows of the first read, before the payload size of this log is known. */
-const FIRST_CHUNK_ROWS = 32;
-/** Rows per read at most: the checks of one chunk run between two turns of the event loop. */
-export const MAX_CHUNK_ROWS = 256;
-/** Payload bytes (RFC 8785 text) one chunk aims at: the next chunk's rows follow the last one's average. */
-export const CHUNK_PAYLOAD_BYTES = 512 * 1024;
+const FIRST_CHUNK_ROWS = 16;
+/**
+ * Rows per read at most: one turn of the event loop holds the checks of one chunk (and, on SQLite, the
+ * read of the next), a few milliseconds at this size, so a request waits for little more than that.
+ */
+export const MAX_CHUNK_ROWS = 64;
+/** Payload bytes (RFC 8785 text) one chunk aims at: the next chunk's rows follow the last ones' average. */
+export const CHUNK_PAYLOAD_BYTES = 128 * 1024;
 const MAX_PROBLEMS = 1000;
 
 /** Default of MAX_CONCURRENT_AUDITS: verifyLog runs at once on at most this many logs per server. */
@@ -89,12 +92,23 @@ export async function auditLog(
 
   let expected = fromSeq;
   let rows = FIRST_CHUNK_ROWS;
-  while (expected < toSeq) {
-    if (expected > fromSeq) await turn();
-    const read = await readChunk(storage, sourceAppId, expected, toSeq, rows);
+  // The next chunk is read while this one is checked: where storage calls are truly asynchronous
+  // (MongoDB) the round trip overlaps the hashing; where they are not (SQLite) one turn of the loop
+  // holds one chunk's checks and the next chunk's read, no more.
+  let pending: Promise<Chunk> | null = fromSeq < toSeq ? readChunk(storage, sourceAppId, fromSeq, toSeq, rows) : null;
+  while (pending) {
+    const read = await pending;
+    pending = null;
     if (read.events.length === 0 && read.malformed === null) {
       report('GAP', expected, `events ${expected}..${toSeq - 1} are missing`);
       break;
+    }
+    await turn();
+    const nextStart = read.malformed ? read.malformed.seq + 1 : read.events[read.events.length - 1]!.seq + 1;
+    if (nextStart < toSeq) {
+      pending = readChunk(storage, sourceAppId, nextStart, toSeq, rows);
+      // Awaited at the top of the next round; until then a failure must not count as unhandled.
+      pending.catch(() => undefined);
     }
     const nodes: Array<{ id: NodeId; hash: Uint8Array }> = [];
     const collect = (id: NodeId, hash: Uint8Array) => {
