@@ -10,7 +10,7 @@ import { Integrator, IntegrityError } from '../../src/log/integrator.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import { startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
 import { event, startPipeline } from '../support/pipeline.js';
-import { APP, forgetIntegrationMongo, mongoMalformedTampers } from './malformed-tampers.js';
+import { APP, failingRangeReads, forgetIntegrationMongo, mongoMalformedTampers } from './malformed-tampers.js';
 import { cloneDb, SIZE } from './mongo-tampers.js';
 import { expectVerifyLogFinds } from './verify-log.js';
 
@@ -61,6 +61,9 @@ describe('malformed documents in the MongoDB collections are reported, never thr
         p = await openMongoPipeline(server.uri, dbName, keyDir);
         const err = await new Integrator(p.storage).integrate(APP).catch((e: unknown) => e);
         expect(err, String(err)).toBeInstanceOf(IntegrityError);
+        // A failure to read stays what it is: transient, retried, never a reason to quarantine.
+        const dropped = new Error('connection reset');
+        await expect(new Integrator(failingRangeReads(p.storage, dropped)).integrate(APP)).rejects.toBe(dropped);
         // The service quarantined it at start: a new event is accepted, but no checkpoint covers it.
         await p.service.append([event(APP)]);
         expect(await p.service.publishCheckpoints()).toEqual([]);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Integrator, IntegrityError } from '../../src/log/integrator.js';
 import { event, openPipeline, type TestPipeline } from '../support/pipeline.js';
-import { APP, forgetIntegrationSqlite, sqliteMalformedTampers } from './malformed-tampers.js';
+import { APP, failingRangeReads, forgetIntegrationSqlite, sqliteMalformedTampers } from './malformed-tampers.js';
 import { applySqliteTamper } from './sqlite-tampers.js';
 import { expectVerifyLogFinds } from './verify-log.js';
 
@@ -53,6 +53,9 @@ describe('malformed rows in the SQLite file are reported, never thrown', () => {
         p = await openPipeline(dir);
         const err = await new Integrator(p.storage).integrate(APP).catch((e: unknown) => e);
         expect(err, String(err)).toBeInstanceOf(IntegrityError);
+        // A failure to read stays what it is: transient, retried, never a reason to quarantine.
+        const dropped = new Error('connection reset');
+        await expect(new Integrator(failingRangeReads(p.storage, dropped)).integrate(APP)).rejects.toBe(dropped);
         // The service quarantined it at start: a new event is accepted, but no checkpoint covers it.
         await p.service.append([event(APP)]);
         expect(await p.service.publishCheckpoints()).toEqual([]);

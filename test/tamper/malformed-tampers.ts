@@ -171,3 +171,17 @@ export const mongoMalformedTampers: MongoMalformedTamper[] = [
 export async function forgetIntegrationMongo(db: Db): Promise<void> {
   await db.collection(C.integrated).updateOne({ _id: APP as never }, { $set: { size: 0 } });
 }
+
+/**
+ * `storage` whose getEventRange fails with `error` (as a dropped connection would): the rest is the real
+ * engine. Integration must hand such an error on unchanged (transient), never as an IntegrityError.
+ */
+export function failingRangeReads<S extends object>(storage: S, error: Error): S {
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (prop === 'getEventRange') return () => Promise.reject(error);
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
