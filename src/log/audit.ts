@@ -176,6 +176,8 @@ export async function auditLog(
     rows = n === 0 || bytes === 0 ? MAX_CHUNK_ROWS : Math.max(1, Math.min(MAX_CHUNK_ROWS, Math.floor((CHUNK_PAYLOAD_BYTES * n) / bytes)));
   }
 
+  if (toSeqArg === undefined && !storage.coordination) await checkPastHead(storage, sourceAppId, fullSize, report);
+
   problems.sort((a, b) => a.seq - b.seq);
   return {
     sourceAppId,
@@ -237,6 +239,38 @@ async function readChunk(storage: LogStorage, app: string, start: number, end: n
   }
   if (good === start) events = [];
   return { events, malformed: { seq: failing - 1, error } };
+}
+
+/**
+ * Where a commit writes a log's events and raises its head in one transaction (engines without
+ * `coordination`), no event is ever stored at or past the committed size: one there was put there by
+ * hand. Reads serve it, no checkpoint will cover it, and it blocks the next append at its position.
+ * (Engines shared by processes hold appends in flight there until they commit, and delete abandoned ones.)
+ */
+async function checkPastHead(
+  storage: LogStorage,
+  sourceAppId: string,
+  size: number,
+  report: (kind: VerificationProblemKind, seq: number, message: string) => void,
+) {
+  let from = size;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let first: number | null;
+    try {
+      first = (await storage.getEventRange(sourceAppId, from, Number.MAX_SAFE_INTEGER, 1))[0]?.seq ?? null;
+    } catch (err) {
+      if (!(err instanceof MalformedEventError)) throw err;
+      first = err.seq ?? from;
+    }
+    if (first === null) return;
+    // The head is read after the event: an append that committed meanwhile has raised it past its events.
+    const headNow = (await storage.getLogHead(sourceAppId))?.size ?? 0;
+    if (first >= headNow) {
+      report('EVENT_PAST_HEAD', first, `an event is stored at position ${first}, past the log's committed size ${headNow}`);
+      return;
+    }
+    from = headNow;
+  }
 }
 
 async function startingState(storage: LogStorage, sourceAppId: string, fromSeq: number) {
