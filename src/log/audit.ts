@@ -118,7 +118,7 @@ export async function auditLog(
     const skipTo = (seq: number) => {
       if (seq > expected) {
         report('GAP', expected, `events ${expected}..${seq - 1} are missing`);
-        while (range.end < seq) range.append(fromHex(ZERO_HASH_HEX), collect);
+        while (range.end < seq) range.append(fromHex(ZERO_HASH_HEX));
         expected = seq;
         prevLeaf = null;
       }
