@@ -19,6 +19,8 @@ export interface MalformedTamper<Apply> extends VerifyLogFinding {
   apply: Apply;
   /** The auditor CLI's finding at firstBadSeq: MALFORMED_EVENT where the server names the event, else PROOF_UNAVAILABLE. */
   cli: FindingKind;
+  /** What verifyLog reports of the campaign's other log ("other", one event), if it is not ok. */
+  other?: VerifyLogFinding;
 }
 
 /** A JSON object larger than any server accepts as a payload. */
@@ -94,7 +96,13 @@ export const sqliteMalformedTampers: SqliteMalformedTamper[] = [
   { name: 'seq NULL', apply: setNull('seq', 11), ...gap(11) },
   // Rows.
   { name: 'first row deleted', apply: (db) => db.prepare('DELETE FROM events WHERE source_app_id = ? AND seq = 0').run(APP), ...gap(0) },
-  { name: 'row moved to another log', apply: setEvent('source_app_id', 'other', 26), ...gap(26) },
+  // In the other log, it lies past that log's head.
+  {
+    name: 'row moved to another log',
+    apply: setEvent('source_app_id', 'other', 26),
+    ...gap(26),
+    other: { kinds: ['EVENT_PAST_HEAD'], firstBadSeq: 26 },
+  },
   { name: 'source_app_id NULL', apply: setNull('source_app_id', 27), ...gap(27) },
 ];
 
