@@ -103,5 +103,5 @@ export function storedLeafHash(sourceAppId: string, seq: number, hash: unknown):
   if (typeof hash !== 'string' || !HASH_HEX_RE.test(hash)) {
     throw new MalformedEventError(sourceAppId, seq, 'hash', 'lowercaseHex64', `must be 64 lowercase hex characters, is ${typeof hash === 'string' ? JSON.stringify(hash.slice(0, 80)) : describe(hash)}`);
   }
-  return Uint8Array.from(Buffer.from(hash, 'hex'));
+  return Buffer.from(hash, 'hex');
 }
