@@ -3,9 +3,9 @@
 // starting compact range when the walk begins past 0 (it is then checked against checkpoint roots).
 //
 // A stored event that breaks the storage contract (MalformedEventError) is a finding like any other:
-// the walk names its position and goes on past it. The walk reads and checks in chunks bounded by rows
-// and payload bytes and lets the event loop turn between them, so that an audit never holds up the
-// requests of others (on SQLite every storage call runs on the calling thread).
+// the walk names its position and goes on past it. The walk reads in chunks and checks in slices, both
+// bounded by rows and payload bytes, and lets the event loop turn between slices, so that an audit never
+// holds up the requests of others (on SQLite every storage call runs on the calling thread).
 import { CompactRange, rangeNodes } from '../core/compact/range.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { openCheckpoint } from '../core/checkpoint.js';
@@ -20,12 +20,20 @@ import type { VerificationProblem, VerificationProblemKind, VerificationReport }
 /** Rows of the first read, before the payload size of this log is known. */
 const FIRST_CHUNK_ROWS = 16;
 /**
- * Rows per read at most: one turn of the event loop holds the checks of one chunk (and, on SQLite, the
- * read of the next), a few milliseconds at this size, so a request waits for little more than that.
+ * Events checked between two turns of the event loop, at most; fewer when their payloads reach
+ * SLICE_PAYLOAD_BYTES (RFC 8785 text). A turn holds one slice's checks, a few milliseconds, so a
+ * request waits for little more than that.
  */
-export const MAX_CHUNK_ROWS = 64;
-/** Payload bytes (RFC 8785 text) one chunk aims at: the next chunk's rows follow the last ones' average. */
-export const CHUNK_PAYLOAD_BYTES = 128 * 1024;
+export const SLICE_ROWS = 64;
+export const SLICE_PAYLOAD_BYTES = 128 * 1024;
+/**
+ * Rows per read at most. Where reads run on the calling thread (LogStorage.synchronousReads), a read
+ * is one slice, so that one turn holds one slice's read and one slice's checks; elsewhere reads wait
+ * on I/O, and fewer, larger ones cost less (a range read is not free on every server).
+ */
+export const MAX_CHUNK_ROWS = { synchronous: SLICE_ROWS, asynchronous: 1024 } as const;
+/** Payload bytes one read aims at: the next read's rows follow the last ones' average payload. */
+const CHUNK_PAYLOAD_BYTES = { synchronous: SLICE_PAYLOAD_BYTES, asynchronous: 2 * 1024 * 1024 } as const;
 const MAX_PROBLEMS = 1000;
 
 /** Default of MAX_CONCURRENT_AUDITS: verifyLog runs at once on at most this many logs per server. */
@@ -91,7 +99,16 @@ export async function auditLog(
   if (fromSeq === 0) await checkCheckpoints(0);
 
   let expected = fromSeq;
+  const mode = storage.synchronousReads ? 'synchronous' : 'asynchronous';
+  const maxRows = MAX_CHUNK_ROWS[mode];
+  const chunkBytes = CHUNK_PAYLOAD_BYTES[mode];
   let rows = FIRST_CHUNK_ROWS;
+  /** Checked since the loop last turned. */
+  let slice = { rows: 0, bytes: 0 };
+  const yieldNow = async () => {
+    await turn();
+    slice = { rows: 0, bytes: 0 };
+  };
   // The next chunk is read while this one is checked: where storage calls are truly asynchronous
   // (MongoDB) the round trip overlaps the hashing; where they are not (SQLite) one turn of the loop
   // holds one chunk's checks and the next chunk's read, no more.
@@ -103,7 +120,7 @@ export async function auditLog(
       report('GAP', expected, `events ${expected}..${toSeq - 1} are missing`);
       break;
     }
-    await turn();
+    await yieldNow();
     const nextStart = read.malformed ? read.malformed.seq + 1 : read.events[read.events.length - 1]!.seq + 1;
     if (nextStart < toSeq) {
       pending = readChunk(storage, sourceAppId, nextStart, toSeq, rows);
@@ -131,9 +148,12 @@ export async function auditLog(
       }
       skipTo(e.seq);
       let leaf: string;
+      if (slice.rows >= SLICE_ROWS || slice.bytes >= SLICE_PAYLOAD_BYTES) await yieldNow();
+      slice.rows++;
       try {
         const payloadText = canonicalJson(e.payload);
         bytes += payloadText.length;
+        slice.bytes += payloadText.length;
         leaf = eventLeafHash(e, payloadText);
       } catch (err) {
         // The decoder let it through, yet no leaf can be made of it (a lone surrogate, a nesting too deep).
@@ -173,7 +193,7 @@ export async function auditLog(
     await checkNodes(storage, sourceAppId, nodes.filter((n) => !explained(n.id)), report);
     opts.onProgress?.(expected - fromSeq, toSeq - fromSeq);
     const n = read.events.length;
-    rows = n === 0 || bytes === 0 ? MAX_CHUNK_ROWS : Math.max(1, Math.min(MAX_CHUNK_ROWS, Math.floor((CHUNK_PAYLOAD_BYTES * n) / bytes)));
+    rows = n === 0 || bytes === 0 ? maxRows : Math.max(1, Math.min(maxRows, Math.floor((chunkBytes * n) / bytes)));
   }
 
   if (toSeqArg === undefined && !storage.coordination) await checkPastHead(storage, sourceAppId, fullSize, report);

@@ -200,6 +200,12 @@ export interface LogStorage {
    * writes, not on the thread that sequences.
    */
   readonly chainsAppends?: boolean;
+  /**
+   * True if reads do all their work on the calling thread before they return (an embedded engine): the
+   * event loop stands still for the whole read, so a caller that reads much (an audit) reads a little at
+   * a time and yields between reads. Otherwise reads wait on I/O and may be large.
+   */
+  readonly synchronousReads?: boolean;
 
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;

@@ -1,6 +1,7 @@
-// An audit shares the server: verifyLog over a large SQLite log (whose storage calls all run on this thread)
-// lets the event loop turn between its chunks, so timers fire and HTTP requests are served while it runs; and
-// audits are bounded per server (one per log, MAX_CONCURRENT_AUDITS in all), on both engines.
+// An audit shares the server: verifyLog over a large log lets the event loop turn between its slices, so timers
+// fire and HTTP requests are served while it runs (on SQLite every storage call runs on this thread; on MongoDB
+// reads wait on I/O but the checks of a large read must not run in one go); and audits are bounded per server
+// (one per log, MAX_CONCURRENT_AUDITS in all). Both on both engines.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,21 +9,25 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_CHUNK_ROWS } from '../../src/log/audit.js';
+import { SLICE_ROWS } from '../../src/log/audit.js';
 import type { ChainlogService } from '../../src/log/chainlog-service.js';
 import { LogError } from '../../src/log/errors.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
+import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
 import { event, openPipeline, startPipeline, type EnginePipeline } from '../support/pipeline.js';
 
-describe('verifyLog over a large SQLite log lets the event loop turn', () => {
-  const N = 30_000;
-
-  it('timers fire between its chunks and an HTTP request made during it is answered before it ends', async () => {
-    const p = await openPipeline();
+/**
+ * verifyLog over `n` events of one log while a chain of setImmediate callbacks counts the loop's turns and an
+ * HTTP request is made: the request must be answered before the audit ends, and the loop must turn at least
+ * once per slice (SLICE_ROWS events) of the walk.
+ */
+function loopTurnsDuringAudit(open: () => Promise<EnginePipeline>, n: number) {
+  it('timers fire between its slices and an HTTP request made during it is answered before it ends', async () => {
+    const p = await open();
     const http = createServer((_req, res) => res.end('ok'));
     try {
-      for (let i = 0; i < N / 1000; i++) await p.service.append(Array.from({ length: 1000 }, () => event('big')));
+      for (let i = 0; i < n / 1000; i++) await p.service.append(Array.from({ length: 1000 }, () => event('big')));
       await p.service.publishCheckpoints();
       http.listen(0, '127.0.0.1');
       await once(http, 'listening');
@@ -46,15 +51,45 @@ describe('verifyLog over a large SQLite log lets the event loop turn', () => {
         .then((body) => order.push(`http ${body}`));
       const [report] = await Promise.all([audit, served]);
 
-      expect(report).toMatchObject({ ok: true, eventsChecked: N, firstBadSeq: null });
+      expect(report).toMatchObject({ ok: true, eventsChecked: n, firstBadSeq: null });
       expect(order).toEqual(['http ok', 'audit done']);
-      // At least one turn of the loop per chunk, and a chunk holds at most MAX_CHUNK_ROWS events.
-      expect(turns).toBeGreaterThanOrEqual(Math.floor(N / MAX_CHUNK_ROWS) - 1);
+      // At least one turn of the loop per slice of at most SLICE_ROWS events.
+      expect(turns).toBeGreaterThanOrEqual(Math.floor(n / SLICE_ROWS) - 1);
     } finally {
       http.close();
-      await p.destroy();
+      await p.close();
     }
   }, 120_000);
+}
+
+describe('verifyLog over a large SQLite log lets the event loop turn', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  loopTurnsDuringAudit(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainlog-audit-turns-'));
+    dirs.push(dir);
+    return openPipeline(dir);
+  }, 30_000);
+});
+
+describe('verifyLog checks a large read in slices, yielding between them', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  // SQLite that does not say its reads are synchronous: the audit reads it in large chunks (as on MongoDB),
+  // each read blocking the thread; only the slices of the checks can let the loop turn once per SLICE_ROWS.
+  loopTurnsDuringAudit(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainlog-audit-slices-'));
+    dirs.push(dir);
+    const sqlite = new SqliteStorage({ path: join(dir, 'chainlog.db') });
+    const unflagged = new Proxy(sqlite, {
+      get(target, prop) {
+        if (prop === 'synchronousReads') return undefined;
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    return startPipeline(unflagged, dir);
+  }, 10_000);
 });
 
 /** Logs a, b, c of 40 events each; at most 2 audits at once. */
@@ -123,4 +158,6 @@ describe('concurrent audits are bounded (MongoDB)', () => {
   concurrencyBound(() =>
     startPipeline(new MongoStorage({ uri: server.uri, dbName: `${server.dbName}_slots` }), keyDir, { maxConcurrentAudits: 2 }),
   );
+  // Reads here wait on I/O and are large; the checks of one read still run in slices between turns.
+  loopTurnsDuringAudit(() => startPipeline(new MongoStorage({ uri: server.uri, dbName: `${server.dbName}_turns` }), keyDir), 2_000);
 });

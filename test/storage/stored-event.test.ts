@@ -57,7 +57,7 @@ describe('decodeStoredEvent', () => {
     ['sourceAppId', { sourceAppId: '' }, 'nonEmptyString'],
   ])('%s: %j breaks %s, named with its position', (field, change, rule) => {
     const err = malformed(change);
-    expect(err).toMatchObject({ field, rule, seq: 7, sourceAppId: change.sourceAppId === '' ? '' : 'shop' });
+    expect(err).toMatchObject({ field, rule, seq: 7, sourceAppId: field === 'sourceAppId' ? '' : 'shop' });
     expect(err.message).toContain(field);
   });
 

@@ -70,6 +70,8 @@ export class SqliteStorage implements LogStorage {
   readonly orderedAppends = true;
   /** The writer (thread) links and hashes events sequenced without their hashes. */
   readonly chainsAppends = true;
+  /** better-sqlite3 reads on the calling thread. */
+  readonly synchronousReads = true;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly writer: AsyncWriter;
 
