@@ -12,6 +12,7 @@ describe('configuration', () => {
       ORIGIN_PREFIX: 'chainlog.local',
       keyName: 'chainlog.local',
       production: false,
+      MAX_CONCURRENT_AUDITS: 2,
     });
     expect(c.MONGODB_URI).toBeUndefined();
   });
@@ -29,6 +30,7 @@ describe('configuration', () => {
     ['MONGODB_URI', 'postgres://x'],
     ['LOG_LEVEL', 'loud'],
     ['MAX_PAYLOAD_BYTES', '-1'],
+    ['MAX_CONCURRENT_AUDITS', '0'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));
