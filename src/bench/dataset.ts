@@ -1,4 +1,4 @@
-// The shared data set of scenarios 4, 5 and 7: one server (child process) loaded through the real
+// The shared data set of scenarios 4, 5, 7, 9 and 10: one server (child process) loaded through the real
 // ingest path — logEvents batches of 500 from 4 clients — so the trees and checkpoints are real.
 // One big log holds `datasetSize` events (the 1,000,000-leaf tree of the proofs); ten small logs add a
 // fifth on top (selective sourceAppIds filters). Timestamps spread evenly over the past 30 days.
@@ -72,7 +72,7 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
         title: 'Shared data set load (sustained ingest through logEvents)',
         engine: engine.name,
         measures:
-          'Loading the data set of scenarios 4, 5, 7 through the real ingest path (logEvents, batches of 500, 4 clients) on one server; ' +
+          'Loading the data set of scenarios 4, 5, 7, 9, 10 through the real ingest path (logEvents, batches of 500, 4 clients) on one server; ' +
           'sustained ingest as the database grows. Compare with scenario 1 (fresh database).',
         status: 'ok',
         figures: [

@@ -9,7 +9,7 @@ export interface ScenarioContext {
   options: BenchOptions;
   /** Progress line on stderr. */
   log(message: string): void;
-  /** The shared loaded server (scenarios 4, 5, 7 only). */
+  /** The shared loaded server (scenarios 4, 5, 7, 9, 10 only). */
   dataset?: Dataset;
 }
 

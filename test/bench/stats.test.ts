@@ -76,7 +76,7 @@ describe('parseOptions', () => {
 
   it('rejects what it does not know', () => {
     expect(() => parseOptions(['--engine', 'postgres'])).toThrow(UsageError);
-    expect(() => parseOptions(['--only', '10'])).toThrow(UsageError);
+    expect(() => parseOptions(['--only', '11'])).toThrow(UsageError);
     expect(() => parseOptions(['--dataset', '-1'])).toThrow(UsageError);
     expect(() => parseOptions(['--fast'])).toThrow(UsageError);
     expect(() => parseOptions(['--out'])).toThrow(UsageError);

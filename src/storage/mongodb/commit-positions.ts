@@ -37,7 +37,9 @@ export class CommitPositions {
   }
 
   async highestCommitted(): Promise<number> {
-    const last = await this.events.find({}, { projection: { _id: 0, pos: 1 }, sort: { pos: -1 }, limit: 1 }).next();
+    // Numbers only: a pos of another BSON type (damage; reads report it) sorts above every number and would
+    // poison the counter for every later append.
+    const last = await this.events.find({ pos: { $gte: 0 } }, { projection: { _id: 0, pos: 1 }, sort: { pos: -1 }, limit: 1 }).next();
     return last?.pos ?? 0;
   }
 }

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
 import {
   AppendConflictError,
+  MalformedEventError,
   type EventFilter,
   type EventQuery,
   type LogHead,
@@ -28,6 +29,7 @@ import {
   type TreeNode,
   storedEvent,
 } from '../types.js';
+import { HASH_HEX_RE, storedLeafHash } from '../stored-event.js';
 import { CommitPositions } from './commit-positions.js';
 import { detectDeployment, type Deployment } from './deployment.js';
 import {
@@ -38,7 +40,6 @@ import {
   eventProjection,
   fromCheckpointDoc,
   fromEventDoc,
-  hexToBytes,
   nodeKey,
   toEventDoc,
   type CheckpointDoc,
@@ -407,10 +408,16 @@ export class MongoStorage implements LogStorage {
       this.events.findOne({ sourceAppId, seq: 0 }, { projection: { _id: 0, receivedAt: 1 } }),
     ]);
     if (!last || !first) return null;
+    // A head event whose hash is malformed cannot give the head; at the committed size the record can.
+    // Reads of that event report it (MalformedEventError); appends link to what was committed.
+    const headHash = HASH_HEX_RE.test(String(last.hash)) ? last.hash : last.seq === doc.size - 1 && HASH_HEX_RE.test(doc.headHash) ? doc.headHash : null;
+    if (headHash === null) {
+      throw new MalformedEventError(sourceAppId, last.seq, 'hash', 'lowercaseHex64', 'must be 64 lowercase hex characters (the log head)');
+    }
     return {
       sourceAppId,
       size: last.seq + 1,
-      headHash: last.hash,
+      headHash,
       integratedSize: Math.min(integratedSize, last.seq + 1),
       createdAt: first.receivedAt,
     };
@@ -525,7 +532,7 @@ export class MongoStorage implements LogStorage {
       innerKeys.length === 0 ? [] : this.treeNodes.find({ _id: { $in: innerKeys } }).toArray(),
     ]);
     const byKey = new Map<string, Uint8Array>();
-    for (const l of leaves) byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), hexToBytes(l.hash));
+    for (const l of leaves) byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), storedLeafHash(sourceAppId, l.seq, l.hash));
     for (const n of inner) byKey.set(n._id, binaryToBytes(n.hash));
     return ids.map((id) => {
       const hash = byKey.get(nodeKey(sourceAppId, id));
