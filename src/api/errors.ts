@@ -1,5 +1,6 @@
 // The API's error vocabulary: every error a client sees carries extensions.code (+ field/rule where it applies).
 import { GraphQLError } from 'graphql';
+import { AuthError } from '../auth/errors.js';
 import { LogError, type LogErrorCode } from '../log/errors.js';
 import { MalformedEventError } from '../storage/types.js';
 
@@ -114,12 +115,21 @@ function fromMalformedEvent(err: MalformedEventError): ApiError {
   });
 }
 
+/** A refusal of key management or of a key's scope, as the client sees it. */
+function fromAuthError(err: AuthError): ApiError {
+  const init: ApiErrorInit = { rule: err.rule };
+  if (err.field !== undefined) init.field = err.field;
+  if (err.items.length > 0) init.errors = err.items.map((i) => ({ ...i, code: err.code }));
+  return new ApiError(err.code, err.message, init);
+}
+
 /** The ApiError behind an error (unwrapping GraphQL's located errors), or null if it is not one of ours. */
 export function toApiError(err: unknown): ApiError | null {
   let current: unknown = err;
   for (let depth = 0; depth < 8 && current; depth++) {
     if (current instanceof ApiError) return current;
     if (current instanceof LogError) return fromLogError(current);
+    if (current instanceof AuthError) return fromAuthError(current);
     if (current instanceof MalformedEventError) return fromMalformedEvent(current);
     if (current instanceof GraphQLError && current.originalError) current = current.originalError;
     else break;

@@ -4,12 +4,12 @@
 // fifth on top (selective sourceAppIds filters). Timestamps spread evenly over the past 30 days.
 import { EventSource } from './events.js';
 import { GraphQLClient, sleep } from './http.js';
-import { streamBatches, type IngestRun } from './ingest.js';
+import { streamBatches } from './ingest.js';
 import { PUBLISH } from './queries.js';
 import { figure } from './report.js';
 import type { ScenarioResult } from './report.js';
-import type { ScenarioContext } from './scenario.js';
-import { startServer, type ServerHandle } from './server.js';
+import type { Dataset, ScenarioContext } from './scenario.js';
+import { startServer } from './server.js';
 import { datasetSize } from './sizes.js';
 import { roundSummary, summarize } from './stats.js';
 
@@ -17,20 +17,7 @@ export const BIG_LOG = 'ledger';
 export const SMALL_LOGS = Array.from({ length: 10 }, (_, i) => `app-${i}`);
 const DAY = 86_400_000;
 
-export interface Dataset {
-  server: ServerHandle;
-  bigLog: string;
-  bigSize: number;
-  smallLogs: string[];
-  total: number;
-  /** Timestamps of the data set lie in [tsStart, tsEnd). */
-  tsStart: number;
-  tsEnd: number;
-  idleRssBytes: number;
-  loadedRssBytes: number;
-  load: IngestRun;
-  result: ScenarioResult;
-}
+export type { Dataset } from './scenario.js';
 
 export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
   const { engine } = ctx;
