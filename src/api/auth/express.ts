@@ -15,7 +15,7 @@ function refuse(deps: ApiDeps, transport: 'graphql' | 'rest', status: number, er
   return { status, body };
 }
 
-/** GraphQL over HTTP: the role check per field happens later (src/auth/apollo-plugin.ts). */
+/** GraphQL over HTTP: the role check per field happens later (src/api/auth/apollo-plugin.ts). */
 export function authenticateGraphql(deps: ApiDeps): RequestHandler {
   return async (req, res, next) => {
     const principal = await principalFrom(deps.auth, req.headers);
