@@ -70,6 +70,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     leaseTtlMs: config.LEASE_TTL_MS,
     tailIntervalMs: config.TAIL_INTERVAL_MS,
     now,
+    maxConcurrentAudits: config.MAX_CONCURRENT_AUDITS,
   });
   let ready = false;
   const registry = new Registry();

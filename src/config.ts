@@ -45,6 +45,8 @@ const schema = z.object({
   /** How far in the future an event timestamp may be. */
   MAX_CLOCK_SKEW_MS: intFrom(0, 86_400_000).default(300_000),
   MAX_PAYLOAD_BYTES: intFrom(2, 1_048_576).default(65_536),
+  /** verifyLog audits running at once per server (one per log at a time); more get RATE_LIMITED. */
+  MAX_CONCURRENT_AUDITS: intFrom(1, 64).default(2),
   MAX_PAYLOAD_DEPTH: intFrom(1, 64).default(32),
   MAX_BATCH_SIZE: intFrom(1, 10_000).default(1000),
   MAX_BODY_BYTES: intFrom(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),

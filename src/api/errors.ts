@@ -1,6 +1,8 @@
 // The API's error vocabulary: every error a client sees carries extensions.code (+ field/rule where it applies).
 import { GraphQLError } from 'graphql';
+import { AuthError } from '../auth/errors.js';
 import { LogError, type LogErrorCode } from '../log/errors.js';
+import { MalformedEventError } from '../storage/types.js';
 
 export type ApiErrorCode =
   | LogErrorCode
@@ -12,7 +14,9 @@ export type ApiErrorCode =
   /** The operation may return more items than GRAPHQL_MAX_ITEMS. */
   | 'QUERY_TOO_EXPENSIVE'
   /** The answer grew past GRAPHQL_MAX_RESPONSE_BYTES while it was built; nothing of it is sent. */
-  | 'RESPONSE_TOO_LARGE';
+  | 'RESPONSE_TOO_LARGE'
+  /** A stored event the request needs breaks the storage contract (damage to the store): HTTP 500. */
+  | 'MALFORMED_EVENT';
 
 /** One bad item of a batch. */
 export interface ItemError {
@@ -78,6 +82,7 @@ const LOG_ERROR_RULES: Record<LogErrorCode, string> = {
   CONFLICT: 'conflict',
   NOT_FOUND: 'notFound',
   PAYLOAD_TOO_LARGE: 'maxBytes',
+  RATE_LIMITED: 'rateLimit',
 };
 
 function conflictRule(field: string | undefined): string {
@@ -88,14 +93,33 @@ function conflictRule(field: string | undefined): string {
 
 /** The pipeline's LogError as the client sees it; batch details become per-index errors. */
 export function fromLogError(err: LogError): ApiError {
-  const ruleFor = (field: string | undefined) => (err.code === 'CONFLICT' ? conflictRule(field) : LOG_ERROR_RULES[err.code]);
+  const ruleFor = (field: string | undefined, rule?: string) =>
+    rule ?? (err.code === 'CONFLICT' ? conflictRule(field) : LOG_ERROR_RULES[err.code]);
   const first = err.details[0];
   const items = err.details
     .filter((d) => d.index !== undefined)
-    .map((d) => ({ index: d.index!, code: err.code, field: d.field ?? '', rule: ruleFor(d.field), message: d.message }));
-  const init: ApiErrorInit = { rule: ruleFor(first?.field) };
+    .map((d) => ({ index: d.index!, code: err.code, field: d.field ?? '', rule: ruleFor(d.field, d.rule), message: d.message }));
+  const init: ApiErrorInit = { rule: ruleFor(first?.field, first?.rule) };
+  if (Object.keys(err.extensions).length > 0) init.extra = err.extensions;
   if (first?.field !== undefined) init.field = first.field;
   if (items.length > 0) init.errors = items;
+  return new ApiError(err.code, err.message, init);
+}
+
+/** A damaged stored event, named for the client so that an auditor can report its position. */
+function fromMalformedEvent(err: MalformedEventError): ApiError {
+  return new ApiError('MALFORMED_EVENT', err.message, {
+    field: err.field,
+    rule: err.rule,
+    extra: { sourceAppId: err.sourceAppId, seq: err.seq },
+  });
+}
+
+/** A refusal of key management or of a key's scope, as the client sees it. */
+function fromAuthError(err: AuthError): ApiError {
+  const init: ApiErrorInit = { rule: err.rule };
+  if (err.field !== undefined) init.field = err.field;
+  if (err.items.length > 0) init.errors = err.items.map((i) => ({ ...i, code: err.code }));
   return new ApiError(err.code, err.message, init);
 }
 
@@ -105,6 +129,8 @@ export function toApiError(err: unknown): ApiError | null {
   for (let depth = 0; depth < 8 && current; depth++) {
     if (current instanceof ApiError) return current;
     if (current instanceof LogError) return fromLogError(current);
+    if (current instanceof AuthError) return fromAuthError(current);
+    if (current instanceof MalformedEventError) return fromMalformedEvent(current);
     if (current instanceof GraphQLError && current.originalError) current = current.originalError;
     else break;
   }

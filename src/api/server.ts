@@ -28,7 +28,7 @@ import { hardeningPlugin, rememberRemoteAddress } from './hardening/apollo-plugi
 import { restWriteCharge } from './hardening/express.js';
 import { createHardening } from './hardening/index.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import { authenticateGraphql, metricsAccess, principalOf } from '../auth/express.js';
+import { authenticateGraphql, metricsAccess, principalOf } from './auth/express.js';
 
 export const GRAPHQL_PATH = '/graphql';
 

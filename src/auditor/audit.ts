@@ -70,7 +70,8 @@ async function ask<T>(run: () => Promise<T>, seq: number, what: string, findings
     return await run();
   } catch (err) {
     if (err instanceof GraphqlError && err.code !== null && REFUSALS.has(err.code)) throw new AuditAbort(`${what}: ${err.message}${refusalHint(err)}`);
-    if (err instanceof GraphqlError) findings.push(finding('PROOF_UNAVAILABLE', seq, `${what}: ${err.message}`));
+    if (err instanceof GraphqlError && err.code === 'MALFORMED_EVENT') findings.push(finding('MALFORMED_EVENT', seq, `${what}: ${err.message}`));
+    else if (err instanceof GraphqlError) findings.push(finding('PROOF_UNAVAILABLE', seq, `${what}: ${err.message}`));
     else if (err instanceof ResponseShapeError) findings.push(finding('MALFORMED_RESPONSE', seq, `${what}: ${err.message}`));
     else throw err;
     return null;
@@ -78,7 +79,7 @@ async function ask<T>(run: () => Promise<T>, seq: number, what: string, findings
 }
 
 /** Findings that mean a range could not be proven against the checkpoint. */
-const UNPROVEN = new Set<Finding['kind']>(['BAD_RANGE_PROOF', 'PROOF_UNAVAILABLE', 'MALFORMED_RESPONSE']);
+const UNPROVEN = new Set<Finding['kind']>(['BAD_RANGE_PROOF', 'PROOF_UNAVAILABLE', 'MALFORMED_RESPONSE', 'MALFORMED_EVENT']);
 
 /** Queries the audit cannot start without: any failure is an abort. */
 async function must<T>(run: () => Promise<T>, what: string): Promise<T> {

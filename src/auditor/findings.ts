@@ -20,6 +20,8 @@ export type FindingKind =
   | 'WRONG_POSITION'
   | 'BAD_RANGE_PROOF'
   | 'BAD_INCLUSION_PROOF'
+  /** The server says an event it stores is malformed (MALFORMED_EVENT): it cannot serve it, so it cannot be proven. */
+  | 'MALFORMED_EVENT'
   /** The server would not answer a proof query the audit needs. */
   | 'PROOF_UNAVAILABLE'
   | 'MALFORMED_RESPONSE';

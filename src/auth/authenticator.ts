@@ -1,10 +1,7 @@
 // API key authentication and management. Lookups are cached briefly (CACHE_TTL_MS) so that a busy
 // client does not cost a storage read per request; a revocation therefore takes effect everywhere
 // within CACHE_TTL_MS, and at once in the process that revoked.
-import { z } from 'zod';
-import { ApiError, badUserInput } from '../api/errors.js';
-import { sourceAppId as sourceAppIdRule } from '../api/validation/rules.js';
-import { parseOrThrow } from '../api/validation/issues.js';
+import { AuthError } from './errors.js';
 import { API_KEY_ROLES, ApiKeyConflictError, type ApiKeyInfo, type ApiKeyRole, type ApiKeyStore } from '../storage/api-key-store.js';
 import { BOOTSTRAP_KEY_ID, type Principal } from './principal.js';
 import { generateKeyId, generateSecret, hashSecret, sameHash, type Credential } from './secrets.js';
@@ -38,12 +35,6 @@ const OPEN: Principal = { kind: 'open' };
 const ANONYMOUS: Principal = { kind: 'anonymous' };
 const INVALID: Principal = { kind: 'invalid' };
 const BOOTSTRAP: Principal = { kind: 'key', id: BOOTSTRAP_KEY_ID, role: 'admin', sourceAppIds: null, name: 'bootstrap admin key' };
-
-const nameSchema = z
-  .string()
-  .max(128, 'must be at most 128 characters')
-  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
-  .nullish();
 
 export class Authenticator {
   readonly enabled: boolean;
@@ -93,28 +84,35 @@ export class Authenticator {
   }
 
   private requireStore(): ApiKeyStore {
-    if (!this.opts.store) throw new ApiError('BAD_USER_INPUT', 'this storage engine does not store API keys', { rule: 'unsupported' });
+    if (!this.opts.store) throw new AuthError('BAD_USER_INPUT', 'this storage engine does not store API keys', undefined, 'unsupported');
     return this.opts.store;
   }
 
   /**
-   * Validates the arguments of createApiKey; the secret is returned only here. With AUTH=off no key is
-   * created: any caller (a web page included) could otherwise mint an admin key that stays valid once
-   * the server restarts with AUTH=on.
+   * Creates a key; the secret is returned only here. The caller has checked each application id and
+   * the name against the API's rules; this checks what makes a key: its role, and the applications
+   * that role needs. With AUTH=off no key is created: any caller (a web page included) could
+   * otherwise mint an admin key that stays valid once the server restarts with AUTH=on.
    */
   async createKey(args: { role: string; sourceAppIds?: readonly string[] | null; name?: string | null }): Promise<CreatedKey> {
     if (!this.enabled) {
-      throw new ApiError('FORBIDDEN', 'API keys cannot be created while AUTH=off (any caller could create one); start with AUTH=on and use the bootstrap admin key', { rule: 'authOff' });
+      throw new AuthError(
+        'FORBIDDEN',
+        'API keys cannot be created while AUTH=off (any caller could create one); start with AUTH=on and use the bootstrap admin key',
+        undefined,
+        'authOff',
+      );
     }
     const store = this.requireStore();
     const role = args.role.toLowerCase() as ApiKeyRole;
-    if (!API_KEY_ROLES.includes(role)) throw badUserInput('role', 'enum', `role: must be one of ${API_KEY_ROLES.join(', ')}`);
-    const apps = args.sourceAppIds == null ? null : [...new Set(args.sourceAppIds.map((a, i) => parseOrThrow(sourceAppIdRule, a, ['sourceAppIds', i])))].sort();
-    if (apps !== null && apps.length === 0) throw badUserInput('sourceAppIds', 'min', 'sourceAppIds: must hold at least one item; omit it for every application');
-    if (apps !== null && apps.length > MAX_KEY_APPS) throw badUserInput('sourceAppIds', 'max', `sourceAppIds: must hold at most ${MAX_KEY_APPS} items`);
-    if (role === 'writer' && apps === null) throw badUserInput('sourceAppIds', 'required', 'sourceAppIds: a writer key must name the applications it writes for');
-    if (role === 'admin' && apps !== null) throw badUserInput('sourceAppIds', 'forbidden', 'sourceAppIds: an admin key cannot be limited to applications');
-    const name = parseOrThrow(nameSchema, args.name, ['name']) ?? null;
+    const refuse = (field: string, rule: string, message: string) => new AuthError('BAD_USER_INPUT', `${field}: ${message}`, field, rule);
+    if (!API_KEY_ROLES.includes(role)) throw refuse('role', 'enum', `must be one of ${API_KEY_ROLES.join(', ')}`);
+    const apps = args.sourceAppIds == null ? null : [...new Set(args.sourceAppIds)].sort();
+    if (apps !== null && apps.length === 0) throw refuse('sourceAppIds', 'min', 'must hold at least one item; omit it for every application');
+    if (apps !== null && apps.length > MAX_KEY_APPS) throw refuse('sourceAppIds', 'max', `must hold at most ${MAX_KEY_APPS} items`);
+    if (role === 'writer' && apps === null) throw refuse('sourceAppIds', 'required', 'a writer key must name the applications it writes for');
+    if (role === 'admin' && apps !== null) throw refuse('sourceAppIds', 'forbidden', 'an admin key cannot be limited to applications');
+    const name = args.name ?? null;
     for (let attempt = 0; ; attempt++) {
       const secret = generateSecret();
       try {
@@ -133,10 +131,15 @@ export class Authenticator {
   /** Revokes at once in this process; other processes notice within the cache TTL. */
   async revokeKey(id: string): Promise<ApiKeyInfo> {
     if (id === BOOTSTRAP_KEY_ID) {
-      throw badUserInput('id', 'bootstrap', 'id: the bootstrap admin key cannot be revoked; change ADMIN_API_KEY or delete DATA_DIR/admin-api-key and restart');
+      throw new AuthError(
+        'BAD_USER_INPUT',
+        'id: the bootstrap admin key cannot be revoked; change ADMIN_API_KEY or delete DATA_DIR/admin-api-key and restart',
+        'id',
+        'bootstrap',
+      );
     }
     const key = await this.requireStore().revoke(id, this.now());
-    if (!key) throw new ApiError('NOT_FOUND', `id: no API key ${id}`, { field: 'id', rule: 'notFound' });
+    if (!key) throw new AuthError('NOT_FOUND', `id: no API key ${id}`, 'id', 'notFound');
     for (const [hash, entry] of this.cache) {
       if (entry.principal.kind === 'key' && entry.principal.id === id) this.cache.delete(hash);
     }

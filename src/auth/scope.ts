@@ -2,12 +2,12 @@
 // key's scope (an argument, a filter item, an event id, a batch item) is FORBIDDEN, whether or not
 // that application exists; asking without naming one (events without filter, logs, subscriptions
 // without filter) is answered from the key's applications only.
-import { ApiError, type ItemError } from '../api/errors.js';
 import type { EventFilter } from '../storage/types.js';
+import { AuthError, type AuthErrorItem } from './errors.js';
 import { scopeOf, type Principal } from './principal.js';
 
 export const forbiddenApp = (field: string, sourceAppId: string) =>
-  new ApiError('FORBIDDEN', `${field}: this API key may not access source application ${JSON.stringify(sourceAppId)}`, { field, rule: 'scope' });
+  new AuthError('FORBIDDEN', `${field}: this API key may not access source application ${JSON.stringify(sourceAppId)}`, field, 'scope');
 
 export function mayAccessApp(principal: Principal, sourceAppId: string): boolean {
   const scope = scopeOf(principal);
@@ -36,18 +36,20 @@ export function scopeFilter(principal: Principal, filter: EventFilter, field = '
 export function requireIngestApps(principal: Principal, input: unknown, batchField: string | null): void {
   if (scopeOf(principal) === null) return;
   const items = batchField !== null && Array.isArray(input) ? input : [input];
-  const errors: ItemError[] = [];
+  const errors: AuthErrorItem[] = [];
   items.forEach((item, index) => {
     const app = item !== null && typeof item === 'object' ? (item as Record<string, unknown>).sourceAppId : undefined;
     if (typeof app === 'string' && !mayAccessApp(principal, app)) {
-      errors.push({ index, code: 'FORBIDDEN', field: 'sourceAppId', rule: 'scope', message: `this API key may not write to source application ${JSON.stringify(app)}` });
+      errors.push({ index, field: 'sourceAppId', rule: 'scope', message: `this API key may not write to source application ${JSON.stringify(app)}` });
     }
   });
   if (errors.length === 0) return;
   if (batchField === null) throw forbiddenApp('sourceAppId', String((input as Record<string, unknown>).sourceAppId));
-  throw new ApiError('FORBIDDEN', `${batchField}: ${errors.length} item(s) name a source application this API key may not write to; nothing was written`, {
-    field: batchField,
-    rule: 'scope',
+  throw new AuthError(
+    'FORBIDDEN',
+    `${batchField}: ${errors.length} item(s) name a source application this API key may not write to; nothing was written`,
+    batchField,
+    'scope',
     errors,
-  });
+  );
 }

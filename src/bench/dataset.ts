@@ -1,15 +1,15 @@
-// The shared data set of scenarios 4, 5 and 7: one server (child process) loaded through the real
+// The shared data set of scenarios 4, 5, 7, 9 and 10: one server (child process) loaded through the real
 // ingest path — logEvents batches of 500 from 4 clients — so the trees and checkpoints are real.
 // One big log holds `datasetSize` events (the 1,000,000-leaf tree of the proofs); ten small logs add a
 // fifth on top (selective sourceAppIds filters). Timestamps spread evenly over the past 30 days.
 import { EventSource } from './events.js';
 import { GraphQLClient, sleep } from './http.js';
-import { streamBatches, type IngestRun } from './ingest.js';
+import { streamBatches } from './ingest.js';
 import { PUBLISH } from './queries.js';
 import { figure } from './report.js';
 import type { ScenarioResult } from './report.js';
-import type { ScenarioContext } from './scenario.js';
-import { startServer, type ServerHandle } from './server.js';
+import type { Dataset, ScenarioContext } from './scenario.js';
+import { startServer } from './server.js';
 import { datasetSize } from './sizes.js';
 import { roundSummary, summarize } from './stats.js';
 
@@ -17,20 +17,7 @@ export const BIG_LOG = 'ledger';
 export const SMALL_LOGS = Array.from({ length: 10 }, (_, i) => `app-${i}`);
 const DAY = 86_400_000;
 
-export interface Dataset {
-  server: ServerHandle;
-  bigLog: string;
-  bigSize: number;
-  smallLogs: string[];
-  total: number;
-  /** Timestamps of the data set lie in [tsStart, tsEnd). */
-  tsStart: number;
-  tsEnd: number;
-  idleRssBytes: number;
-  loadedRssBytes: number;
-  load: IngestRun;
-  result: ScenarioResult;
-}
+export type { Dataset } from './scenario.js';
 
 export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
   const { engine } = ctx;
@@ -72,7 +59,7 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
         title: 'Shared data set load (sustained ingest through logEvents)',
         engine: engine.name,
         measures:
-          'Loading the data set of scenarios 4, 5, 7 through the real ingest path (logEvents, batches of 500, 4 clients) on one server; ' +
+          'Loading the data set of scenarios 4, 5, 7, 9, 10 through the real ingest path (logEvents, batches of 500, 4 clients) on one server; ' +
           'sustained ingest as the database grows. Compare with scenario 1 (fresh database).',
         status: 'ok',
         figures: [

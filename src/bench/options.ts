@@ -1,5 +1,5 @@
 // Command-line options of `npm run bench`.
-export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
+export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 export type EngineName = 'sqlite' | 'mongodb';
 
@@ -9,7 +9,7 @@ export interface BenchOptions {
   only: ScenarioId[];
   /** Where the JSON report and the summary go. */
   outDir: string;
-  /** Events of the big log of the shared data set (scenarios 4, 5, 7); other logs add a fifth on top. Default per engine. */
+  /** Events of the big log of the shared data set (scenarios 4, 5, 7, 9, 10); other logs add a fifth on top. Default per engine. */
   datasetSize?: number;
   /** Steady-load duration of scenario 7, seconds. Default per engine. */
   steadySeconds?: number;
@@ -23,7 +23,7 @@ export const USAGE = `usage: npm run bench -- [options]
                           else the FerretDB-based test server)
   --only 1,4,5            scenarios to run (default all: ${SCENARIO_IDS.join(',')})
   --out DIR               report directory (default bench/results, quick: bench/tmp/results)
-  --dataset N             events of the big log for scenarios 4, 5, 7 (default 1000000, quick 20000;
+  --dataset N             events of the big log for scenarios 4, 5, 7, 9, 10 (default 1000000, quick 20000;
                           on the FerretDB test server 20000, quick 2000)
   --steady-seconds S      steady load of scenario 7 (default 300, quick 6; FerretDB test server 60)
   --keep                  keep the servers' data directories

@@ -1,15 +1,16 @@
 // What a scenario module provides, and what it is given.
 import type { Engine } from './engines.js';
 import type { BenchOptions, ScenarioId } from './options.js';
-import type { Figure } from './report.js';
-import type { Dataset } from './dataset.js';
+import type { IngestRun } from './ingest.js';
+import type { Figure, ScenarioResult } from './report.js';
+import type { ServerHandle } from './server.js';
 
 export interface ScenarioContext {
   engine: Engine;
   options: BenchOptions;
   /** Progress line on stderr. */
   log(message: string): void;
-  /** The shared loaded server (scenarios 4, 5, 7 only). */
+  /** The shared loaded server (scenarios 4, 5, 7, 9, 10 only). */
   dataset?: Dataset;
 }
 
@@ -27,4 +28,20 @@ export interface Scenario {
   /** Runs on the shared loaded data set instead of its own fresh servers. */
   usesDataset?: boolean;
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
+}
+
+/** The shared loaded server of the scenarios that use it (src/bench/dataset.ts loads it). */
+export interface Dataset {
+  server: ServerHandle;
+  bigLog: string;
+  bigSize: number;
+  smallLogs: string[];
+  total: number;
+  /** Timestamps of the data set lie in [tsStart, tsEnd). */
+  tsStart: number;
+  tsEnd: number;
+  idleRssBytes: number;
+  loadedRssBytes: number;
+  load: IngestRun;
+  result: ScenarioResult;
 }

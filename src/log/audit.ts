@@ -1,23 +1,53 @@
 // Verification of a stored log: walk its events and checkpoints, recompute everything that is
 // derived, and report every problem with its position. Nothing stored is trusted here except the
 // starting compact range when the walk begins past 0 (it is then checked against checkpoint roots).
+//
+// A stored event that breaks the storage contract (MalformedEventError) is a finding like any other:
+// the walk names its position and goes on past it. The walk reads in chunks and checks in slices, both
+// bounded by rows and payload bytes, and lets the event loop turn between slices, so that an audit never
+// holds up the requests of others (on SQLite every storage call runs on the calling thread).
 import { CompactRange, rangeNodes } from '../core/compact/range.js';
+import { canonicalJson } from '../core/canonical-json.js';
 import { openCheckpoint } from '../core/checkpoint.js';
 import { fromHex, toHex } from '../core/hex.js';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note/signed-note.js';
-import type { LogStorage, NodeId, StoredCheckpoint } from '../storage/types.js';
+import { MalformedEventError, type LogStorage, type NodeId, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
 import { eventLeafHash } from './event-leaf.js';
-import { notFound, badInput } from './errors.js';
+import { notFound, badInput, LogError } from './errors.js';
 import type { VerificationProblem, VerificationProblemKind, VerificationReport } from './service.js';
 
-const CHUNK = 2000;
+/** Rows of the first read, before the payload size of this log is known. */
+const FIRST_CHUNK_ROWS = 16;
+/**
+ * Events checked between two turns of the event loop, at most; fewer when their payloads reach
+ * SLICE_PAYLOAD_BYTES (RFC 8785 text). A turn holds one slice's checks, a few milliseconds, so a
+ * request waits for little more than that.
+ */
+export const SLICE_ROWS = 64;
+export const SLICE_PAYLOAD_BYTES = 128 * 1024;
+/**
+ * Rows per read at most. Where reads run on the calling thread (LogStorage.synchronousReads), a read
+ * is one slice, so that one turn holds one slice's read and one slice's checks; elsewhere reads wait
+ * on I/O, and fewer, larger ones cost less (a range read is not free on every server).
+ */
+export const MAX_CHUNK_ROWS = { synchronous: SLICE_ROWS, asynchronous: 1024 } as const;
+/** Payload bytes one read aims at: the next read's rows follow the last ones' average payload. */
+const CHUNK_PAYLOAD_BYTES = { synchronous: SLICE_PAYLOAD_BYTES, asynchronous: 2 * 1024 * 1024 } as const;
 const MAX_PROBLEMS = 1000;
+
+/** Default of MAX_CONCURRENT_AUDITS: verifyLog runs at once on at most this many logs per server. */
+export const DEFAULT_MAX_CONCURRENT_AUDITS = 2;
 
 export interface AuditOptions {
   verifier: NoteVerifier;
   originOf: (sourceAppId: string) => string;
+  /** Called after each chunk with the events walked so far and the size of the walk. */
+  onProgress?: (walked: number, total: number) => void;
 }
+
+/** Lets the event loop serve what is waiting (I/O callbacks, timers) before the next chunk. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function auditLog(
   storage: LogStorage,
@@ -39,13 +69,14 @@ export async function auditLog(
   /** Leaves whose own content is wrong: tree nodes above them are consequences, not new findings. */
   const badLeaves: number[] = [];
   const report = (kind: VerificationProblemKind, seq: number, message: string) => {
-    if (kind === 'LEAF_HASH_MISMATCH' || kind === 'GAP' || kind === 'DUPLICATE_POSITION') badLeaves.push(seq);
+    if (kind === 'LEAF_HASH_MISMATCH' || kind === 'GAP' || kind === 'DUPLICATE_POSITION' || kind === 'MALFORMED_EVENT') badLeaves.push(seq);
     if (problems.length < MAX_PROBLEMS) problems.push({ kind, seq, message });
   };
 
   // Starting state: the tree and link just before fromSeq.
   let range = CompactRange.new(0);
-  let prevLeaf = ZERO_HASH_HEX;
+  /** Leaf hash the next event must link to; null when the previous event could not be read. */
+  let prevLeaf: string | null = ZERO_HASH_HEX;
   if (fromSeq > 0) {
     const start = await startingState(storage, sourceAppId, fromSeq);
     range = start.range;
@@ -68,33 +99,91 @@ export async function auditLog(
   if (fromSeq === 0) await checkCheckpoints(0);
 
   let expected = fromSeq;
-  while (expected < toSeq) {
-    const events = await storage.getEventRange(sourceAppId, expected, toSeq, CHUNK);
-    if (events.length === 0) {
+  const mode = storage.synchronousReads ? 'synchronous' : 'asynchronous';
+  const maxRows = MAX_CHUNK_ROWS[mode];
+  const chunkBytes = CHUNK_PAYLOAD_BYTES[mode];
+  let rows = FIRST_CHUNK_ROWS;
+  /** Checked since the loop last turned. */
+  let slice = { rows: 0, bytes: 0 };
+  const yieldNow = async () => {
+    await turn();
+    slice = { rows: 0, bytes: 0 };
+  };
+  // The next chunk is read while this one is checked: where storage calls are truly asynchronous
+  // (MongoDB) the round trip overlaps the hashing; where they are not (SQLite) one turn of the loop
+  // holds one chunk's checks and the next chunk's read, no more.
+  let pending: Promise<Chunk> | null = fromSeq < toSeq ? readChunk(storage, sourceAppId, fromSeq, toSeq, rows) : null;
+  while (pending) {
+    const read = await pending;
+    pending = null;
+    if (read.events.length === 0 && read.malformed === null) {
       report('GAP', expected, `events ${expected}..${toSeq - 1} are missing`);
       break;
     }
+    await yieldNow();
+    const nextStart = read.malformed ? read.malformed.seq + 1 : read.events[read.events.length - 1]!.seq + 1;
+    if (nextStart < toSeq) {
+      pending = readChunk(storage, sourceAppId, nextStart, toSeq, rows);
+      // Awaited at the top of the next round; until then a failure must not count as unhandled.
+      pending.catch(() => undefined);
+    }
     const nodes: Array<{ id: NodeId; hash: Uint8Array }> = [];
-    for (const e of events) {
+    const collect = (id: NodeId, hash: Uint8Array) => {
+      if (id.level > 0 && (id.index + 1) * 2 ** id.level <= head.integratedSize) nodes.push({ id, hash });
+    };
+    /** Fills positions up to `seq` (a gap) with zero leaves, so later problems are still found; roots will not match now. */
+    const skipTo = (seq: number) => {
+      if (seq > expected) {
+        report('GAP', expected, `events ${expected}..${seq - 1} are missing`);
+        while (range.end < seq) range.append(fromHex(ZERO_HASH_HEX));
+        expected = seq;
+        prevLeaf = null;
+      }
+    };
+    let bytes = 0;
+    for (const e of read.events) {
       if (e.seq < expected) {
         report('DUPLICATE_POSITION', e.seq, `position ${e.seq} is stored more than once`);
         continue;
       }
-      if (e.seq > expected) {
-        report('GAP', expected, `events ${expected}..${e.seq - 1} are missing`);
-        // Keep walking from here so later problems are still found; roots will not match now.
-        while (range.end < e.seq) range.append(fromHex(ZERO_HASH_HEX));
-        expected = e.seq;
+      skipTo(e.seq);
+      let leaf: string;
+      if (slice.rows >= SLICE_ROWS || slice.bytes >= SLICE_PAYLOAD_BYTES) await yieldNow();
+      slice.rows++;
+      try {
+        const payloadText = canonicalJson(e.payload);
+        bytes += payloadText.length;
+        slice.bytes += payloadText.length;
+        leaf = eventLeafHash(e, payloadText);
+      } catch (err) {
+        // The decoder let it through, yet no leaf can be made of it (a lone surrogate, a nesting too deep).
+        report('MALFORMED_EVENT', e.seq, `event ${e.seq} cannot be encoded as a leaf: ${(err as Error).message}`);
+        range.append(fromHex(ZERO_HASH_HEX), collect);
+        prevLeaf = null;
+        eventsChecked++;
+        expected = e.seq + 1;
+        await checkCheckpoints(expected);
+        continue;
       }
-      const leaf = eventLeafHash(e);
       if (leaf !== e.hash) report('LEAF_HASH_MISMATCH', e.seq, `stored hash ${e.hash} does not match the event's fields (${leaf})`);
-      if (e.prevHash !== prevLeaf) report('BROKEN_LINK', e.seq, `prevHash ${e.prevHash} does not link to the previous event (${prevLeaf})`);
-      range.append(fromHex(leaf), (id, hash) => {
-        if (id.level > 0 && (id.index + 1) * 2 ** id.level <= head.integratedSize) nodes.push({ id, hash });
-      });
+      if (prevLeaf !== null && e.prevHash !== prevLeaf) {
+        report('BROKEN_LINK', e.seq, `prevHash ${e.prevHash} does not link to the previous event (${prevLeaf})`);
+      }
+      range.append(fromHex(leaf), collect);
       prevLeaf = leaf;
       eventsChecked++;
       expected = e.seq + 1;
+      await checkCheckpoints(expected);
+    }
+    if (read.malformed) {
+      const { seq, error } = read.malformed;
+      skipTo(seq);
+      report('MALFORMED_EVENT', seq, `${error.message} (${error.field}: ${error.rule})`);
+      // Its leaf is unknown: a zero leaf keeps the positions of the tree, and the next link is not checked.
+      range.append(fromHex(ZERO_HASH_HEX), collect);
+      prevLeaf = null;
+      eventsChecked++;
+      expected = seq + 1;
       await checkCheckpoints(expected);
     }
     const explained = (id: NodeId) => {
@@ -102,7 +191,12 @@ export async function auditLog(
       return badLeaves.some((seq) => seq >= first && seq < first + 2 ** id.level);
     };
     await checkNodes(storage, sourceAppId, nodes.filter((n) => !explained(n.id)), report);
+    opts.onProgress?.(expected - fromSeq, toSeq - fromSeq);
+    const n = read.events.length;
+    rows = n === 0 || bytes === 0 ? maxRows : Math.max(1, Math.min(maxRows, Math.floor((chunkBytes * n) / bytes)));
   }
+
+  if (toSeqArg === undefined && !storage.coordination) await checkPastHead(storage, sourceAppId, fullSize, report);
 
   problems.sort((a, b) => a.seq - b.seq);
   return {
@@ -117,11 +211,101 @@ export async function auditLog(
   };
 }
 
+interface Chunk {
+  /** Well-formed events before the first malformed position, in seq order. */
+  events: StoredEvent[];
+  /** The first position in the chunk holding a malformed event, and why; the chunk ends there. */
+  malformed: { seq: number; error: MalformedEventError } | null;
+}
+
+/**
+ * Up to `limit` events of [start, end). Where an event in them is malformed, the events before the first
+ * such position and that position: a read of [start, e) fails for every e past it, so halving e finds it.
+ */
+async function readChunk(storage: LogStorage, app: string, start: number, end: number, limit: number): Promise<Chunk> {
+  const read = async (e: number): Promise<StoredEvent[] | MalformedEventError> => {
+    try {
+      return await storage.getEventRange(app, start, e, limit);
+    } catch (err) {
+      if (err instanceof MalformedEventError) return err;
+      throw err;
+    }
+  };
+  const whole = await read(end);
+  if (!(whole instanceof MalformedEventError)) return { events: whole, malformed: null };
+  // Reads of [start, e) with the same limit see a prefix of the failing read's rows: failing is monotone in e.
+  let good = start;
+  let failing = end;
+  let error = whole;
+  let events: StoredEvent[] = [];
+  // The decoder names the position when it can read it: try that first.
+  if (whole.seq !== null && whole.seq >= start && whole.seq < end) {
+    const before = await read(whole.seq);
+    const at = await read(whole.seq + 1);
+    if (!(before instanceof MalformedEventError) && at instanceof MalformedEventError) {
+      return { events: before, malformed: { seq: whole.seq, error: at } };
+    }
+  }
+  while (failing - good > 1) {
+    const mid = good + Math.floor((failing - good) / 2);
+    const r = await read(mid);
+    if (r instanceof MalformedEventError) {
+      failing = mid;
+      error = r;
+    } else {
+      good = mid;
+      events = r;
+    }
+  }
+  if (good === start) events = [];
+  return { events, malformed: { seq: failing - 1, error } };
+}
+
+/**
+ * Where a commit writes a log's events and raises its head in one transaction (engines without
+ * `coordination`), no event is ever stored at or past the committed size: one there was put there by
+ * hand. Reads serve it, no checkpoint will cover it, and it blocks the next append at its position.
+ * (Engines shared by processes hold appends in flight there until they commit, and delete abandoned ones.)
+ */
+async function checkPastHead(
+  storage: LogStorage,
+  sourceAppId: string,
+  size: number,
+  report: (kind: VerificationProblemKind, seq: number, message: string) => void,
+) {
+  let from = size;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let first: number | null;
+    try {
+      first = (await storage.getEventRange(sourceAppId, from, Number.MAX_SAFE_INTEGER, 1))[0]?.seq ?? null;
+    } catch (err) {
+      if (!(err instanceof MalformedEventError)) throw err;
+      first = err.seq ?? from;
+    }
+    if (first === null) return;
+    // The head is read after the event: an append that committed meanwhile has raised it past its events.
+    const headNow = (await storage.getLogHead(sourceAppId))?.size ?? 0;
+    if (first >= headNow) {
+      report('EVENT_PAST_HEAD', first, `an event is stored at position ${first}, past the log's committed size ${headNow}`);
+      return;
+    }
+    from = headNow;
+  }
+}
+
 async function startingState(storage: LogStorage, sourceAppId: string, fromSeq: number) {
   const hashes = await storage.getTreeNodes(sourceAppId, rangeNodes(0, fromSeq));
   const range = CompactRange.from(0, fromSeq, hashes);
-  const prev = await storage.getEvent(sourceAppId, fromSeq - 1);
-  return { range, prevLeaf: prev ? eventLeafHash(prev) : ZERO_HASH_HEX };
+  // The event before the walk is outside it: if it cannot be read or encoded, the first link is not checked.
+  let prevLeaf: string | null;
+  try {
+    const prev = await storage.getEvent(sourceAppId, fromSeq - 1);
+    prevLeaf = prev ? eventLeafHash(prev) : ZERO_HASH_HEX;
+  } catch (err) {
+    if (!(err instanceof MalformedEventError) && !(err instanceof TypeError) && !(err instanceof RangeError)) throw err;
+    prevLeaf = null;
+  }
+  return { range, prevLeaf };
 }
 
 function checkCheckpoint(
@@ -187,4 +371,55 @@ function checkpointCursor(storage: LogStorage, sourceAppId: string, fromSize: nu
       return buffer.shift();
     },
   };
+}
+
+/**
+ * The audits a server runs at once: at most one per log and `max` in all. An audit beyond them is
+ * refused with RATE_LIMITED and `retryAfterMs`, the time the running audit in the way is expected to
+ * need at the pace it has had so far.
+ */
+export class AuditSlots {
+  private readonly running = new Map<string, { startedAt: number; walked: number; total: number }>();
+
+  constructor(
+    readonly max: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`max concurrent audits must be an integer >= 1, got ${max}`);
+  }
+
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Runs `audit` in a slot of `sourceAppId`; rejects with LogError RATE_LIMITED when there is none. */
+  async run<T>(sourceAppId: string, audit: (onProgress: (walked: number, total: number) => void) => Promise<T>): Promise<T> {
+    const same = this.running.get(sourceAppId);
+    if (same) throw this.refusal(`an audit of log "${sourceAppId}" is already running`, 'oneAuditPerLog', [same]);
+    if (this.running.size >= this.max) {
+      throw this.refusal(`${this.max} audits are already running on this server`, 'maxConcurrentAudits', [...this.running.values()]);
+    }
+    const slot = { startedAt: this.now(), walked: 0, total: 0 };
+    this.running.set(sourceAppId, slot);
+    try {
+      return await audit((walked, total) => {
+        slot.walked = walked;
+        slot.total = total;
+      });
+    } finally {
+      this.running.delete(sourceAppId);
+    }
+  }
+
+  private refusal(message: string, rule: string, blockers: Array<{ startedAt: number; walked: number; total: number }>): LogError {
+    const retryAfterMs = Math.min(...blockers.map((b) => this.remainingMs(b)));
+    return new LogError('RATE_LIMITED', `${message}; retry in ${retryAfterMs} ms`, [{ field: 'sourceAppId', rule, message }], { retryAfterMs });
+  }
+
+  /** Expected time left of a running audit, 1 s while it has no pace yet, within [100 ms, 60 s]. */
+  private remainingMs(b: { startedAt: number; walked: number; total: number }): number {
+    const elapsed = Math.max(1, this.now() - b.startedAt);
+    const estimate = b.walked > 0 ? ((b.total - b.walked) * elapsed) / b.walked : 1000;
+    return Math.round(Math.min(60_000, Math.max(100, estimate)));
+  }
 }

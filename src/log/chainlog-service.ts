@@ -9,7 +9,7 @@ import { createSigner, verifierKeyString, parseVerifierKey, type NoteSigner, typ
 import type { EventFilter, EventQuery, Lease, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { CommitTailer } from './commit-tailer.js';
-import { auditLog } from './audit.js';
+import { AuditSlots, auditLog, DEFAULT_MAX_CONCURRENT_AUDITS } from './audit.js';
 import { badInput, LogError, notFound } from './errors.js';
 import { Integrator, IntegrityError } from './integrator.js';
 import { Prover } from './prover.js';
@@ -42,6 +42,8 @@ export interface ChainlogServiceOptions {
   leaseTtlMs?: number;
   /** Poll interval for commits made by other processes sharing the database. */
   tailIntervalMs?: number;
+  /** verifyLog runs on at most this many logs at once (one audit per log); more get RATE_LIMITED. */
+  maxConcurrentAudits?: number;
 }
 
 /** Only one process sharing a database publishes on the interval: the holder of this lease. */
@@ -442,13 +444,19 @@ export class ChainlogService implements LogService {
     };
   }
 
+  private auditSlots: AuditSlots | undefined;
+
+  /** Audits share the server with requests: bounded in number (AuditSlots), each yielding between chunks. */
   verifyLog(sourceAppId: string, fromSeq?: number, toSeq?: number): Promise<VerificationReport> {
-    return auditLog(
-      this.storage,
-      { verifier: this.verifier, originOf: (app) => this.originOf(app) },
-      sourceAppId,
-      fromSeq ?? 0,
-      toSeq,
+    this.auditSlots ??= new AuditSlots(this.opts.maxConcurrentAudits ?? DEFAULT_MAX_CONCURRENT_AUDITS, this.now);
+    return this.auditSlots.run(sourceAppId, (onProgress) =>
+      auditLog(
+        this.storage,
+        { verifier: this.verifier, originOf: (app) => this.originOf(app), onProgress },
+        sourceAppId,
+        fromSeq ?? 0,
+        toSeq,
+      ),
     );
   }
 

@@ -1,12 +1,14 @@
 // Errors the log pipeline raises for callers; the API maps `code` to `extensions.code`.
 
-export type LogErrorCode = 'BAD_USER_INPUT' | 'CONFLICT' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE';
+export type LogErrorCode = 'BAD_USER_INPUT' | 'CONFLICT' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED';
 
 export interface LogErrorDetail {
   /** Index of the offending item in a batch, when the request was a batch. */
   index?: number;
   /** The field the rule applies to, e.g. `expectedPrevHash` or `treeSize`. */
   field?: string;
+  /** The rule broken, where the code and field do not say it already. */
+  rule?: string;
   message: string;
 }
 
@@ -15,6 +17,8 @@ export class LogError extends Error {
     readonly code: LogErrorCode,
     message: string,
     readonly details: LogErrorDetail[] = [],
+    /** Extra members of the client's extensions, e.g. `retryAfterMs` for RATE_LIMITED. */
+    readonly extensions: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'LogError';

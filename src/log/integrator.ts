@@ -9,7 +9,7 @@
 import { CompactRange, rangeNodes, type NodeId } from '../core/compact/range.js';
 import { fromHex, toHex } from '../core/hex.js';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
-import type { LogStorage, StoredEvent, TreeNode } from '../storage/types.js';
+import { MalformedEventError, type LogStorage, type StoredEvent, type TreeNode } from '../storage/types.js';
 import { eventLeafHash } from './event-leaf.js';
 
 /**
@@ -82,7 +82,7 @@ export class Integrator {
         for (const hash of offered) next.append(fromHex(hash), collect);
         lastLeaf = offered[offered.length - 1]!;
       } else {
-        const events = await this.storage.getEventRange(sourceAppId, from, head.size, CHUNK);
+        const events = await this.readEvents(sourceAppId, from, head.size);
         if (events.length === 0) throw new IntegrityError(sourceAppId, from, 'event missing');
         for (const e of events) {
           checkEvent(e, next.end, lastLeaf);
@@ -95,6 +95,19 @@ export class Integrator {
       tree.lastLeaf = lastLeaf;
     }
     return { size: tree.range.end, root: tree.range.rootHash() };
+  }
+
+  /**
+   * Events from storage to integrate. A malformed stored event is damage, not a passing failure: it is
+   * an IntegrityError (the log is quarantined), while anything else the engine throws stays transient.
+   */
+  private async readEvents(sourceAppId: string, from: number, to: number): Promise<StoredEvent[]> {
+    try {
+      return await this.storage.getEventRange(sourceAppId, from, to, CHUNK);
+    } catch (err) {
+      if (err instanceof MalformedEventError) throw new IntegrityError(sourceAppId, err.seq ?? from, err.message);
+      throw err;
+    }
   }
 
   /** Drop cached state (after an error, or when another process may have integrated). */
@@ -112,12 +125,19 @@ export class Integrator {
     const cached = this.trees.get(sourceAppId);
     if (cached && cached.range.end === integratedSize) return cached;
     const ids = rangeNodes(0, integratedSize);
-    const hashes = await this.storage.getTreeNodes(sourceAppId, ids);
+    let hashes: Uint8Array[];
+    let lastLeaf: string;
+    try {
+      hashes = await this.storage.getTreeNodes(sourceAppId, ids);
+      lastLeaf =
+        integratedSize === 0
+          ? ZERO_HASH_HEX
+          : toHex((await this.storage.getTreeNodes(sourceAppId, [{ level: 0, index: integratedSize - 1 }]))[0]!);
+    } catch (err) {
+      if (err instanceof MalformedEventError) throw new IntegrityError(sourceAppId, err.seq ?? integratedSize - 1, err.message);
+      throw err;
+    }
     const range = CompactRange.from(0, integratedSize, hashes);
-    const lastLeaf =
-      integratedSize === 0
-        ? ZERO_HASH_HEX
-        : toHex((await this.storage.getTreeNodes(sourceAppId, [{ level: 0, index: integratedSize - 1 }]))[0]!);
     const tree = { range, lastLeaf };
     this.trees.set(sourceAppId, tree);
     return tree;
@@ -133,6 +153,12 @@ function checkEvent(e: StoredEvent, expectedSeq: number, prevHash: string): void
     throw new IntegrityError(e.sourceAppId, expectedSeq, e.seq > expectedSeq ? 'gap in positions' : 'duplicate position');
   }
   if (e.prevHash !== prevHash) throw new IntegrityError(e.sourceAppId, e.seq, 'prevHash does not link to the previous event');
-  const hash = eventLeafHash(e);
+  let hash: string;
+  try {
+    hash = eventLeafHash(e);
+  } catch (err) {
+    // Well-formed fields that still make no leaf (a lone surrogate in the payload, nesting too deep).
+    throw new IntegrityError(e.sourceAppId, e.seq, `event cannot be encoded as a leaf: ${(err as Error).message}`);
+  }
   if (hash !== e.hash) throw new IntegrityError(e.sourceAppId, e.seq, 'stored hash does not match the event fields');
 }

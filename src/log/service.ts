@@ -55,7 +55,11 @@ export type VerificationProblemKind =
   | 'TREE_NODE_MISMATCH'
   | 'ROOT_MISMATCH'
   | 'BAD_SIGNATURE'
-  | 'BAD_CHECKPOINT';
+  | 'BAD_CHECKPOINT'
+  /** A stored event breaks the storage contract (a field of the wrong type or form); its leaf is unknown. */
+  | 'MALFORMED_EVENT'
+  /** An event is stored at or past the log's committed size, where no commit puts one (embedded engines). */
+  | 'EVENT_PAST_HEAD';
 
 export interface VerificationProblem {
   kind: VerificationProblemKind;

@@ -259,6 +259,12 @@ export interface LogStorage {
    * and refuses a request that alone exceeds it. Absent: no limit.
    */
   readonly maxAppendBytes?: number;
+  /**
+   * True if reads do all their work on the calling thread before they return (an embedded engine): the
+   * event loop stands still for the whole read, so a caller that reads much (an audit) reads a little at
+   * a time and yields between reads. Otherwise reads wait on I/O and may be large.
+   */
+  readonly synchronousReads?: boolean;
 
   /**
    * Where the engine counts the rows its reads of events examine on this process's thread (SQLite):
@@ -331,4 +337,25 @@ export interface LogStorage {
     limit: number,
     direction: 'asc' | 'desc',
   ): Promise<StoredCheckpoint[]>;
+}
+
+/**
+ * A stored event (row or document) that breaks the storage contract: a field of the wrong type, a hash
+ * that is not 64 lowercase hex characters, a payload that is not a JSON object, a missing column.
+ * Engines throw it from every read that decodes events, instead of handing on a value that would fail
+ * later in some unrelated place. `seq` is null when the position itself cannot be read.
+ */
+export class MalformedEventError extends Error {
+  override name = 'MalformedEventError';
+  constructor(
+    readonly sourceAppId: string | null,
+    readonly seq: number | null,
+    /** The StoredEvent field the rule applies to, e.g. `prevHash`. */
+    readonly field: string,
+    /** The rule the stored value breaks, e.g. `lowercaseHex64`. */
+    readonly rule: string,
+    detail: string,
+  ) {
+    super(`stored event ${sourceAppId === null ? '?' : JSON.stringify(sourceAppId)} at seq ${seq ?? '?'} is malformed: ${field} ${detail}`);
+  }
 }

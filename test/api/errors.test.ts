@@ -5,6 +5,7 @@ import { ApiError, fromLogError, httpStatusFor } from '../../src/api/errors.js';
 import { createErrorFormatter } from '../../src/api/graphql/format-error.js';
 import { restErrors } from '../../src/api/rest/errors.js';
 import { LogError } from '../../src/log/errors.js';
+import { MalformedEventError } from '../../src/storage/types.js';
 
 const logger = pino({ level: 'silent' });
 const production = createErrorFormatter({ production: true, logger });
@@ -17,6 +18,22 @@ describe('LogError mapping', () => {
   it('keeps the code and names the field and rule', () => {
     const err = fromLogError(new LogError('CONFLICT', 'head moved', [{ field: 'expectedPrevHash', message: 'head moved' }]));
     expect(err.extensions).toEqual({ code: 'CONFLICT', field: 'expectedPrevHash', rule: 'headMismatch', errors: undefined } as never);
+  });
+
+  it('passes RATE_LIMITED on with its rule and retryAfterMs (a refused audit), as HTTP 429', () => {
+    const err = fromLogError(
+      new LogError('RATE_LIMITED', 'busy', [{ field: 'sourceAppId', rule: 'oneAuditPerLog', message: 'busy' }], { retryAfterMs: 250 }),
+    );
+    expect(err.extensions).toMatchObject({ code: 'RATE_LIMITED', field: 'sourceAppId', rule: 'oneAuditPerLog', retryAfterMs: 250 });
+    expect(httpStatusFor(err.code)).toBe(429);
+    expect(production(located(new LogError('RATE_LIMITED', 'busy', [], { retryAfterMs: 9 })).toJSON(), located(new LogError('RATE_LIMITED', 'busy', [], { retryAfterMs: 9 }))).extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 9 });
+  });
+
+  it('names a malformed stored event (MALFORMED_EVENT, its field, rule and position), not an internal error', () => {
+    const original = new MalformedEventError('shop', 9, 'prevHash', 'lowercaseHex64', 'must be 64 lowercase hex characters');
+    const formatted = production(located(original).toJSON(), located(original));
+    expect(formatted.message).toContain('at seq 9');
+    expect(formatted.extensions).toEqual({ code: 'MALFORMED_EVENT', field: 'prevHash', rule: 'lowercaseHex64', sourceAppId: 'shop', seq: 9 });
   });
 
   it('lists batch details by index', () => {

@@ -7,6 +7,7 @@ import { SERVER_NODE_ARGS } from '../../src/bench/server.js';
 describe('the benchmark server command', () => {
   it('is what `npm start` runs, so the figures are those of the service as users start it', () => {
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.start).toBe(['node', ...SERVER_NODE_ARGS].join(' '));
+    // `exec`: the service replaces npm's shell, so a supervisor's signal reaches it.
+    expect(pkg.scripts.start).toBe(['exec', 'node', ...SERVER_NODE_ARGS].join(' '));
   });
 });

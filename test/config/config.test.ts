@@ -12,6 +12,7 @@ describe('configuration', () => {
       ORIGIN_PREFIX: 'chainlog.local',
       keyName: 'chainlog.local',
       production: false,
+      MAX_CONCURRENT_AUDITS: 2,
     });
     expect(c.MONGODB_URI).toBeUndefined();
   });
@@ -48,6 +49,7 @@ describe('configuration', () => {
     ['ALLOWED_ORIGINS', 'https://a.example/path'],
     ['GRAPHQL_MAX_ITEMS', '0'],
     ['GRAPHQL_MAX_SELECTIONS', 'many'],
+    ['MAX_CONCURRENT_AUDITS', '0'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { ChainlogService } from '../../src/log/chainlog-service.js';
+import { ChainlogService, type ChainlogServiceOptions } from '../../src/log/chainlog-service.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import type { AppendRequest } from '../../src/log/service.js';
 import type { LogStorage } from '../../src/storage/types.js';
@@ -17,7 +17,11 @@ export interface EnginePipeline<S extends LogStorage = LogStorage> {
   close(): Promise<void>;
 }
 
-export async function startPipeline<S extends LogStorage>(storage: S, keyDir: string): Promise<EnginePipeline<S>> {
+export async function startPipeline<S extends LogStorage>(
+  storage: S,
+  keyDir: string,
+  options: Partial<ChainlogServiceOptions> = {},
+): Promise<EnginePipeline<S>> {
   await storage.init();
   const service = new ChainlogService({
     storage,
@@ -27,6 +31,7 @@ export async function startPipeline<S extends LogStorage>(storage: S, keyDir: st
     checkpointIntervalMs: 60_000,
     version: 'test',
     logger: pino({ level: 'silent' }),
+    ...options,
   });
   await service.start();
   return {
@@ -48,16 +53,19 @@ export interface TestPipeline extends EnginePipeline<SqliteStorage> {
 }
 
 /** The pipeline on SQLite, the database file and the signing key in `dir`. */
-export async function openPipeline(dir = mkdtempSync(join(tmpdir(), 'chainlog-pipeline-'))): Promise<TestPipeline> {
+export async function openPipeline(
+  dir = mkdtempSync(join(tmpdir(), 'chainlog-pipeline-')),
+  options: Partial<ChainlogServiceOptions> = {},
+): Promise<TestPipeline> {
   const dbPath = join(dir, 'chainlog.db');
-  const p = await startPipeline(new SqliteStorage({ path: dbPath }), dir);
+  const p = await startPipeline(new SqliteStorage({ path: dbPath }), dir, options);
   return {
     ...p,
     dir,
     dbPath,
     async restart() {
       await p.close();
-      return openPipeline(dir);
+      return openPipeline(dir, options);
     },
     async destroy() {
       await p.close().catch(() => undefined);

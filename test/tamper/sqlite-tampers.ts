@@ -110,6 +110,19 @@ export const sqliteTampers: SqliteTamper[] = [
     kinds: ['BAD_SIGNATURE'],
     firstBadSeq: 32,
   },
+  {
+    // Served by reads (and in the way of the next append at 64), covered by no checkpoint.
+    name: 'store an extra event past the head',
+    apply: (db) =>
+      db
+        .prepare(
+          `INSERT INTO events (source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash)
+           SELECT source_app_id, 64, event_type, ts + 1, received_at + 1, payload, hash, hash FROM events WHERE seq = 63`,
+        )
+        .run(),
+    kinds: ['EVENT_PAST_HEAD'],
+    firstBadSeq: 64,
+  },
   // The same on the latest checkpoint, the only one the auditor CLI reads.
   {
     // The note is intact, so every proof verifies; what is wrong is what the service says beside it.

@@ -5,7 +5,7 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { Logger } from 'pino';
 import type { GraphQLSchema } from 'graphql';
-import { authPlugin } from '../../auth/apollo-plugin.js';
+import { authPlugin } from '../auth/apollo-plugin.js';
 import type { ApiContext } from '../context.js';
 import type { ApiMetrics } from '../metrics.js';
 import type { ErrorFormatter } from './format-error.js';

@@ -32,7 +32,11 @@ export function createErrorFormatter(opts: { production: boolean; logger: Logger
   return (formatted, error) => {
     const base = { message: formatted.message, ...(formatted.locations && { locations: formatted.locations }), ...(formatted.path && { path: formatted.path }) };
     const api = toApiError(error);
-    if (api) return { ...base, message: api.message, extensions: { ...api.extensions } };
+    if (api) {
+      // Damage to the store is the operator's to see, not only the client's.
+      if (api.code === 'MALFORMED_EVENT') opts.logger.error({ err: unwrap(error), path: formatted.path }, api.message);
+      return { ...base, message: api.message, extensions: { ...api.extensions } };
+    }
 
     const { stacktrace: _stack, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
     const code = typeof extensions.code === 'string' ? extensions.code : undefined;

@@ -2,6 +2,7 @@
 // error code (429 + Retry-After for RATE_LIMITED) for errors raised before execution, which Apollo
 // would otherwise send as 500.
 import type { ApolloServerPlugin } from '@apollo/server';
+import type { Principal } from '../../auth/principal.js';
 import { ApiError, httpStatusFor } from '../errors.js';
 import type { ApiMetrics } from '../metrics.js';
 import type { DocumentLimits } from './document-limits.js';
@@ -21,7 +22,7 @@ export function rememberRemoteAddress<T extends object>(context: T, address: str
 
 const remoteAddressOf = (context: object): string | undefined => (context as { [REMOTE_ADDRESS]?: string })[REMOTE_ADDRESS];
 
-export function hardeningPlugin<C extends { principal: unknown }>(opts: { rateLimits: RateLimits; limits: DocumentLimits; metrics: ApiMetrics }): ApolloServerPlugin<C> {
+export function hardeningPlugin<C extends { principal: Principal }>(opts: { rateLimits: RateLimits; limits: DocumentLimits; metrics: ApiMetrics }): ApolloServerPlugin<C> {
   const { settings } = opts.limits;
   return {
     async requestDidStart() {

@@ -3,6 +3,7 @@
 // principal with an `id`), else its remote IP. Over budget: ApiError RATE_LIMITED with
 // extensions.retryAfterMs, and nothing is charged. The clock is injectable so that tests decide when a
 // window ends.
+import type { Principal } from '../../auth/principal.js';
 import { ApiError } from '../errors.js';
 
 export interface RateLimitSettings {
@@ -25,9 +26,8 @@ export interface RateLimits {
 }
 
 /** The rate-limit (and connection-cap) key of a caller. */
-export function clientKey(principal: unknown, remoteAddress: string | undefined): string {
-  const id = (principal as { id?: unknown } | null | undefined)?.id;
-  if ((typeof id === 'string' && id !== '') || typeof id === 'number') return `key:${id}`;
+export function clientKey(principal: Principal | undefined, remoteAddress: string | undefined): string {
+  if (principal?.kind === 'key') return `key:${principal.id}`;
   return `ip:${remoteAddress ?? 'unknown'}`;
 }
 

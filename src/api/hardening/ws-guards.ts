@@ -1,6 +1,7 @@
 // graphql-ws side of the hardening: connections per client, subscriptions per connection and per client,
 // and the same rate limits as HTTP. A client is its API key (principal id) or its remote IP.
 import type { DocumentNode, OperationDefinitionNode } from 'graphql';
+import type { Principal } from '../../auth/principal.js';
 import { ApiError } from '../errors.js';
 import { chargeOperation } from './operations.js';
 import { clientKey, type RateLimits } from './rate-limit.js';
@@ -28,9 +29,9 @@ interface ConnectionState {
 
 export interface WsGuards {
   /** On connection_init: false when the client is over its connection cap (the socket is then closed with 4429). */
-  connect(conn: WsConnection, principal: unknown): boolean;
+  connect(conn: WsConnection, principal: Principal): boolean;
   /** Before an operation runs: an error when over a subscription cap or the rate limit. */
-  admit(conn: WsConnection, id: string, principal: unknown, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined): Promise<ApiError | undefined>;
+  admit(conn: WsConnection, id: string, principal: Principal, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined): Promise<ApiError | undefined>;
   complete(conn: WsConnection, id: string): void;
   close(conn: WsConnection): void;
 }

@@ -67,6 +67,8 @@ export function errorHandler(opts: { logger: Logger; production: boolean; metric
     const parsed = api ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api } : fromBodyParser((err ?? {}) as BodyParserError);
     if (parsed) {
       opts.metrics.apiErrors.inc({ code: parsed.error.code, transport });
+      // Damage to the store is the operator's to see, not only the client's.
+      if (parsed.error.code === 'MALFORMED_EVENT') opts.logger.error({ err, method: req.method, path: req.path }, parsed.error.message);
       return send(req, res, parsed.status, parsed.error);
     }
     opts.metrics.apiErrors.inc({ code: 'INTERNAL_SERVER_ERROR', transport });

@@ -1,6 +1,6 @@
 // POST /v1/events: one event object or an array of them, under the same rules as logEvent(s).
 import express, { type Router } from 'express';
-import { principalOf, authenticateIngest } from '../../auth/express.js';
+import { principalOf, authenticateIngest } from '../auth/express.js';
 import { requireIngestApps } from '../../auth/scope.js';
 import type { ApiDeps } from '../context.js';
 import { requireUtf8 } from '../charset.js';

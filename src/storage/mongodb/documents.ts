@@ -1,6 +1,7 @@
 // Document shapes of the MongoDB engine and their mapping to the storage interface.
 import { Binary, type ObjectId } from 'mongodb';
-import type { JsonObject, NewEvent, NodeId, StoredCheckpoint, StoredEvent } from '../types.js';
+import { decodeStoredEvent } from '../stored-event.js';
+import type { NewEvent, NodeId, StoredCheckpoint, StoredEvent } from '../types.js';
 
 export const collectionNames = {
   events: 'events',
@@ -137,19 +138,25 @@ export function toEventDoc(e: NewEvent, pos: number): EventDoc {
   };
 }
 
+/**
+ * Throws MalformedEventError for a document that breaks the contract (a field missing, of another BSON
+ * type, or a value no append writes). The idempotency slot is the key when a string, none when a number.
+ */
 export function fromEventDoc(d: Omit<EventDoc, '_id'>): StoredEvent {
-  return {
+  const slot: unknown = d.idempotencySlot;
+  return decodeStoredEvent({
     sourceAppId: d.sourceAppId,
     seq: d.seq,
     eventType: d.eventType,
     timestamp: d.timestamp,
     receivedAt: d.receivedAt,
-    payload: JSON.parse(d.payload) as JsonObject,
+    payload: d.payload,
     prevHash: d.prevHash,
     hash: d.hash,
-    idempotencyKey: typeof d.idempotencySlot === 'string' ? d.idempotencySlot : null,
+    // A number is "no key" (appends write the seq; only uniqueness rests on its value): anything else is damage.
+    idempotencyKey: typeof slot === 'string' ? slot : typeof slot === 'number' ? null : slot,
     pos: d.pos,
-  };
+  });
 }
 
 /**

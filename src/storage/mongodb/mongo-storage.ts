@@ -18,6 +18,7 @@ import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, ty
 import {
   AppendConflictError,
   AppendOutcomeUnknownError,
+  MalformedEventError,
   appendBytes,
   type EventFilter,
   type EventQuery,
@@ -34,6 +35,7 @@ import {
   type TreeNode,
   storedEvent,
 } from '../types.js';
+import { HASH_HEX_RE, storedLeafHash } from '../stored-event.js';
 import { detectDeployment, type Deployment } from './deployment.js';
 import {
   binaryToBytes,
@@ -43,7 +45,6 @@ import {
   eventProjection,
   fromCheckpointDoc,
   fromEventDoc,
-  hexToBytes,
   nodeKey,
   POS_PER_BATCH,
   toEventDoc,
@@ -505,6 +506,10 @@ export class MongoStorage implements LogStorage {
     const g = top?._id ?? 0;
     const head = await this.headAsOf(sourceAppId, g);
     if (head.size === 0) return null;
+    if (!HASH_HEX_RE.test(String(head.headHash))) {
+      // A batch or hint whose head hash was damaged cannot give the head: say so rather than link to it.
+      throw new MalformedEventError(sourceAppId, head.size - 1, 'hash', 'lowercaseHex64', 'must be 64 lowercase hex characters (the log head)');
+    }
     let createdAt = head.createdAt;
     if (createdAt === null) {
       // Known from batches after its first: the first is derived by now (or here), and with it the hint.
@@ -670,7 +675,7 @@ export class MongoStorage implements LogStorage {
       innerKeys.length === 0 ? [] : this.treeNodes.find({ _id: { $in: innerKeys } }).toArray(),
     ]);
     const byKey = new Map<string, Uint8Array>();
-    for (const l of leaves) byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), hexToBytes(l.hash));
+    for (const l of leaves) byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), storedLeafHash(sourceAppId, l.seq, l.hash));
     for (const n of inner) byKey.set(n._id, binaryToBytes(n.hash));
     return ids.map((id) => {
       const hash = byKey.get(nodeKey(sourceAppId, id));

@@ -1,5 +1,6 @@
 // Mapping between StoredEvent and rows of the events table.
-import type { JsonObject, StoredEvent } from '../types.js';
+import { decodeStoredEvent } from '../stored-event.js';
+import type { StoredEvent } from '../types.js';
 import { ROW_COLUMNS } from './writer.mjs';
 
 export const EVENT_COLUMNS = `pos, ${ROW_COLUMNS}`;
@@ -17,17 +18,18 @@ export interface EventRow {
   idempotency_key: string | null;
 }
 
+/** Throws MalformedEventError for a row that breaks the contract (a column tampered with, or NULL). */
 export function rowToEvent(r: EventRow): StoredEvent {
-  return {
+  return decodeStoredEvent({
     sourceAppId: r.source_app_id,
     seq: r.seq,
     eventType: r.event_type,
     timestamp: r.ts,
     receivedAt: r.received_at,
-    payload: JSON.parse(r.payload) as JsonObject,
+    payload: r.payload,
     prevHash: r.prev_hash,
     hash: r.hash,
     idempotencyKey: r.idempotency_key,
     pos: r.pos,
-  };
+  });
 }

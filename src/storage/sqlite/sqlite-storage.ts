@@ -21,6 +21,7 @@ import {
   type TreeNode,
   storedEvent,
 } from '../types.js';
+import { storedLeafHash } from '../stored-event.js';
 import { EVENT_COLUMNS, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
 import { canonicalJson } from '../../core/canonical-json.js';
@@ -106,6 +107,8 @@ export class SqliteStorage implements LogStorage {
   readonly orderedAppends = true;
   /** The writer (thread) links and hashes events sequenced without their hashes. */
   readonly chainsAppends = true;
+  /** better-sqlite3 reads on the calling thread. */
+  readonly synchronousReads = true;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly writer: AsyncWriter;
   private readonly readBudget: number;
@@ -322,7 +325,7 @@ export class SqliteStorage implements LogStorage {
           ? (leaf.get(sourceAppId, index) as string | undefined)
           : (node.get(sourceAppId, level, index) as Buffer | undefined);
       if (found === undefined) throw new Error(`tree node missing: log ${sourceAppId} level ${level} index ${index}`);
-      return typeof found === 'string' ? Buffer.from(found, 'hex') : found;
+      return level === 0 ? storedLeafHash(sourceAppId, index, found) : (found as Buffer);
     });
   }
 

@@ -6,7 +6,7 @@ import { proofResolvers } from './proofs.js';
 import { scalarResolvers } from './scalars.js';
 import { serverInfoResolvers } from './server-info.js';
 import { subscriptionResolvers } from './subscriptions.js';
-import { apiKeyResolvers } from '../../../auth/resolvers.js';
+import { apiKeyResolvers } from '../../auth/resolvers.js';
 
 const parts: Resolvers[] = [
   scalarResolvers,

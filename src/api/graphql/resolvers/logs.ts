@@ -4,7 +4,7 @@ import { checkpointsConnection, logsConnection } from '../connections.js';
 import { parseOptionalPosition, parseSourceAppId } from '../../validation/query-args.js';
 import { scopeOf } from '../../../auth/principal.js';
 import { requireApp } from '../../../auth/scope.js';
-import { scopedLogsConnection } from '../../../auth/scoped-logs.js';
+import { scopedLogsConnection } from '../../auth/scoped-logs.js';
 
 const allowedApp = (principal: Parameters<typeof requireApp>[0], value: string) => {
   const sourceAppId = parseSourceAppId(value);

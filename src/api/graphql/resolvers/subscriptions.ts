@@ -7,7 +7,7 @@ import { parseEventFilter, parseResumePoint, parseSourceAppId } from '../../vali
 import type { CheckpointUpdate } from '../../../log/service.js';
 import type { Resolvers } from '../generated/resolvers.js';
 import { CACHE_TTL_MS } from '../../../auth/authenticator.js';
-import { guardStream } from '../../../auth/guard.js';
+import { guardStream } from '../../auth/guard.js';
 import { mayAccessApp, requireApp, scopeFilter } from '../../../auth/scope.js';
 
 /** Matching events a slow subscriber may fall behind before it must resume. */

@@ -1,8 +1,8 @@
 // GraphQL over HTTP: the access check once the operation is known, and 401/403 for a request refused
 // as a whole (errors raised by resolvers, e.g. a scope refusal of one field, keep GraphQL's 200).
 import type { ApolloServerPlugin } from '@apollo/server';
-import { authorize, rootFieldsOf } from '../api/access.js';
-import type { ApiContext } from '../api/context.js';
+import { authorize, rootFieldsOf } from '../access.js';
+import type { ApiContext } from '../context.js';
 
 const STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403 };
 

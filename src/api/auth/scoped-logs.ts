@@ -1,10 +1,10 @@
 // `logs` for a key limited to some applications: the page is walked over the key's own application
 // ids (at most MAX_KEY_APPS), in the same sourceAppId order and with the same cursors as the full list.
-import type { Connection } from '../api/graphql/connections.js';
-import { decodeLogCursor, encodeLogCursor } from '../api/cursor.js';
-import { pageSize } from '../api/validation/query-args.js';
-import type { LogService } from '../log/service.js';
-import type { LogHead } from '../storage/types.js';
+import type { Connection } from '../graphql/connections.js';
+import { decodeLogCursor, encodeLogCursor } from '../cursor.js';
+import { pageSize } from '../validation/query-args.js';
+import type { LogService } from '../../log/service.js';
+import type { LogHead } from '../../storage/types.js';
 
 export async function scopedLogsConnection(
   service: Pick<LogService, 'getLogHead'>,

@@ -1,11 +1,11 @@
 // Authentication in front of the HTTP routes: the principal is resolved once per request (before any
 // body is parsed) and kept in res.locals; a request without a valid key is refused with 401.
 import type { RequestHandler } from 'express';
-import { authorize, principalFrom, unauthenticated } from '../api/access.js';
-import type { ApiDeps, Principal } from '../api/context.js';
-import type { ApiError } from '../api/errors.js';
-import { restErrors } from '../api/rest/errors.js';
-import { credentialFrom, sameHash, hashSecret } from './secrets.js';
+import { authorize, principalFrom, unauthenticated } from '../access.js';
+import type { ApiDeps, Principal } from '../context.js';
+import type { ApiError } from '../errors.js';
+import { restErrors } from '../rest/errors.js';
+import { credentialFrom, sameHash, hashSecret } from '../../auth/secrets.js';
 
 export const principalOf = (locals: Record<string, unknown>): Principal => locals.principal as Principal;
 
@@ -15,7 +15,7 @@ function refuse(deps: ApiDeps, transport: 'graphql' | 'rest', status: number, er
   return { status, body };
 }
 
-/** GraphQL over HTTP: the role check per field happens later (src/auth/apollo-plugin.ts). */
+/** GraphQL over HTTP: the role check per field happens later (src/api/auth/apollo-plugin.ts). */
 export function authenticateGraphql(deps: ApiDeps): RequestHandler {
   return async (req, res, next) => {
     const principal = await principalFrom(deps.auth, req.headers);

@@ -1,6 +1,15 @@
-// Key management through the API (admin only: enforced by the roles matrix in permissions.ts).
-import type { ApiKeyRole, Resolvers } from '../api/graphql/generated/resolvers.js';
-import type { ApiKeyInfo } from '../storage/api-key-store.js';
+// Key management through the API (admin only: enforced by the roles matrix in src/auth/permissions.ts).
+import { z } from 'zod';
+import type { ApiKeyRole, Resolvers } from '../graphql/generated/resolvers.js';
+import type { ApiKeyInfo } from '../../storage/api-key-store.js';
+import { parseOrThrow } from '../validation/issues.js';
+import { sourceAppId } from '../validation/rules.js';
+
+const keyName = z
+  .string()
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
+  .nullish();
 
 const toApiKey = (k: ApiKeyInfo) => ({
   id: k.id,
@@ -17,7 +26,11 @@ export const apiKeyResolvers: Resolvers = {
   },
   Mutation: {
     createApiKey: async (_root, args, { auth, logger, principal }) => {
-      const { secret, key } = await auth.createKey(args);
+      const { secret, key } = await auth.createKey({
+        role: args.role,
+        sourceAppIds: args.sourceAppIds?.map((a, i) => parseOrThrow(sourceAppId, a, ['sourceAppIds', i])) ?? null,
+        name: parseOrThrow(keyName, args.name, ['name']) ?? null,
+      });
       logger.info({ keyId: key.id, role: key.role, sourceAppIds: key.sourceAppIds, by: principal.kind === 'key' ? principal.id : principal.kind }, 'API key created');
       return { id: key.id, secret, key: toApiKey(key) };
     },

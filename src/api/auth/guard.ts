@@ -1,6 +1,6 @@
 // Long-lived subscriptions re-check their key: once it is revoked, the stream ends with UNAUTHENTICATED
 // within the authenticator's cache TTL.
-import { ApiError } from '../api/errors.js';
+import { ApiError } from '../errors.js';
 
 export function guardStream<T>(
   source: AsyncIterator<T> & Partial<AsyncIterable<T>>,

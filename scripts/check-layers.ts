@@ -1,0 +1,53 @@
+// `npm run lint:layers`: the import rules of src/, checked with dependency-cruiser. Every import points
+// down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api; the user-facing tools
+// (simulator, auditor, cli) and the benchmark sit beside the service and the service never imports them.
+// No module is part of an import cycle. Exits 1 naming each violation.
+import { cruise, type IForbiddenRuleType } from 'dependency-cruiser';
+
+const TOOLS = 'src/(simulator|auditor|cli|bench)/';
+const below = (layer: string, mayNot: string): IForbiddenRuleType => ({
+  name: `${layer}-imports-down`,
+  severity: 'error',
+  comment: `${layer} may not import ${mayNot}`,
+  from: { path: `^src/${layer}/` },
+  to: { path: `^(${mayNot})` },
+});
+
+const forbidden: IForbiddenRuleType[] = [
+  { name: 'no-cycle', severity: 'error', comment: 'a module in an import cycle', from: { path: '^src/' }, to: { circular: true } },
+  {
+    name: 'core-is-pure',
+    severity: 'error',
+    comment: 'core imports only core, npm packages and node:crypto (hashing and Ed25519)',
+    from: { path: '^src/core/' },
+    to: { dependencyTypes: ['core'], pathNot: '^crypto$' },
+  },
+  below('core', 'src/(?!core/)'),
+  below('storage', `src/(log|auth|api)/|${TOOLS}`),
+  below('log', `src/(auth|api)/|${TOOLS}`),
+  below('auth', `src/(log|api)/|${TOOLS}`),
+  below('api', TOOLS),
+  // The benchmark starts the MongoDB test server the way the tests do.
+  { name: 'service-not-on-tests', severity: 'error', comment: 'src may not import test code', from: { path: '^src/', pathNot: '^src/bench/' }, to: { path: '^test/' } },
+];
+
+const result = await cruise(
+  ['src'],
+  {
+    validate: true,
+    ruleSet: { forbidden },
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^src/api/graphql/generated/' },
+  },
+  { extensions: ['.ts', '.mts', '.js', '.mjs'] },
+  { tsConfig: { fileName: 'tsconfig.json' } },
+);
+if (typeof result.output === 'string') throw new Error('dependency-cruiser returned text, not a result');
+const { violations, totalCruised } = result.output.summary;
+for (const v of violations) {
+  const cycle = v.cycle ? ` (cycle: ${v.cycle.map((c) => (typeof c === 'string' ? c : c.name)).join(' → ')})` : '';
+  console.error(`${v.rule.name}: ${v.from} → ${v.to}${cycle}`);
+}
+console.log(`layers: ${totalCruised} modules, ${violations.length} violation(s)`);
+process.exit(violations.length > 0 ? 1 : 0);

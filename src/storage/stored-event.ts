@@ -1,0 +1,107 @@
+// The one strict decoder of stored events, shared by every engine: what a row or document holds
+// becomes a StoredEvent only if it keeps the storage contract (types.ts, spec/log-format.md), else
+// MalformedEventError names the first field that does not. Pure: no I/O.
+import type { JsonObject, StoredEvent } from './types.js';
+import { MalformedEventError } from './types.js';
+
+/**
+ * The largest payload any configuration accepts (the ceiling of MAX_PAYLOAD_BYTES), in UTF-8 bytes of
+ * its stored JSON text. A stored payload beyond it was never accepted by this server.
+ */
+export const MAX_STORED_PAYLOAD_BYTES = 1_048_576;
+
+/** A hash as stored: 64 lowercase hex characters. */
+export const HASH_HEX_RE = /^[0-9a-f]{64}$/;
+/** The range formatTime can write (years 0000-9999): a leaf time outside it cannot exist. */
+const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
+const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** The fields of a stored event as an engine read them, before any check. */
+export interface RawStoredEvent {
+  sourceAppId: unknown;
+  seq: unknown;
+  eventType: unknown;
+  timestamp: unknown;
+  receivedAt: unknown;
+  /** The payload's JSON text. */
+  payload: unknown;
+  prevHash: unknown;
+  hash: unknown;
+  /** A string, or null when the event has none. */
+  idempotencyKey: unknown;
+  pos: unknown;
+}
+
+const describe = (v: unknown) => (v === null ? 'null' : v === undefined ? 'missing' : Array.isArray(v) ? 'an array' : `a ${typeof v}`);
+
+export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
+  const app = typeof r.sourceAppId === 'string' ? r.sourceAppId : null;
+  const seqReadable = typeof r.seq === 'number' && Number.isSafeInteger(r.seq) && r.seq >= 0;
+  const bad = (field: string, rule: string, detail: string): never => {
+    throw new MalformedEventError(app, seqReadable ? (r.seq as number) : null, field, rule, detail);
+  };
+  if (app === null || app.length === 0) bad('sourceAppId', 'nonEmptyString', `must be a non-empty string, is ${describe(r.sourceAppId)}`);
+  if (!seqReadable) bad('seq', 'nonNegativeSafeInteger', `must be a non-negative safe integer, is ${typeof r.seq === 'number' ? r.seq : describe(r.seq)}`);
+  if (typeof r.eventType !== 'string') bad('eventType', 'string', `must be a string, is ${describe(r.eventType)}`);
+  const time = (field: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_TIME_MS || v > MAX_TIME_MS) {
+      bad(field, 'epochMs', `must be an integer of epoch milliseconds in years 0000-9999, is ${typeof v === 'number' ? v : describe(v)}`);
+    }
+    return v as number;
+  };
+  const timestamp = time('timestamp', r.timestamp);
+  const receivedAt = time('receivedAt', r.receivedAt);
+  const hash = (field: string, v: unknown): string => {
+    if (typeof v !== 'string' || !HASH_HEX_RE.test(v)) {
+      bad(field, 'lowercaseHex64', `must be 64 lowercase hex characters, is ${typeof v === 'string' ? JSON.stringify(v.slice(0, 80)) : describe(v)}`);
+    }
+    return v as string;
+  };
+  const prevHash = hash('prevHash', r.prevHash);
+  const leafHash = hash('hash', r.hash);
+  const payload = decodePayload(r.payload, bad);
+  if (r.idempotencyKey !== null && typeof r.idempotencyKey !== 'string') {
+    bad('idempotencyKey', 'stringOrNull', `must be a string or null, is ${describe(r.idempotencyKey)}`);
+  }
+  if (typeof r.pos !== 'number' || !Number.isSafeInteger(r.pos) || r.pos < 0) {
+    bad('pos', 'nonNegativeSafeInteger', `must be a non-negative safe integer, is ${typeof r.pos === 'number' ? r.pos : describe(r.pos)}`);
+  }
+  return {
+    sourceAppId: app!,
+    seq: r.seq as number,
+    eventType: r.eventType as string,
+    timestamp,
+    receivedAt,
+    payload,
+    prevHash,
+    hash: leafHash,
+    idempotencyKey: r.idempotencyKey as string | null,
+    pos: r.pos as number,
+  };
+}
+
+function decodePayload(text: unknown, bad: (field: string, rule: string, detail: string) => never): JsonObject {
+  if (typeof text !== 'string') return bad('payload', 'jsonText', `must be JSON text, is ${describe(text)}`);
+  // UTF-16 length bounds the UTF-8 size from below (and from above at 3 bytes a unit): count only near the limit.
+  if (text.length > MAX_STORED_PAYLOAD_BYTES || (text.length * 3 > MAX_STORED_PAYLOAD_BYTES && Buffer.byteLength(text, 'utf8') > MAX_STORED_PAYLOAD_BYTES)) {
+    return bad('payload', 'maxBytes', `must be at most ${MAX_STORED_PAYLOAD_BYTES} bytes of JSON, has ${Buffer.byteLength(text, 'utf8')}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return bad('payload', 'json', `is not JSON (${(err as Error).message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return bad('payload', 'object', `must be a JSON object, is ${describe(value)}`);
+  }
+  return value as JsonObject;
+}
+
+/** An event's stored `hash` as the level-0 node of its log's tree; MalformedEventError unless 64 lowercase hex. */
+export function storedLeafHash(sourceAppId: string, seq: number, hash: unknown): Uint8Array {
+  if (typeof hash !== 'string' || !HASH_HEX_RE.test(hash)) {
+    throw new MalformedEventError(sourceAppId, seq, 'hash', 'lowercaseHex64', `must be 64 lowercase hex characters, is ${typeof hash === 'string' ? JSON.stringify(hash.slice(0, 80)) : describe(hash)}`);
+  }
+  return Buffer.from(hash, 'hex');
+}
