@@ -4,6 +4,7 @@
 // a reader, followers skipping, uncommitted events visible) are here as regression tests.
 import type { CommandStartedEvent, Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fromLogError } from '../../src/api/errors.js';
 import { LogError } from '../../src/log/errors.js';
 import { Sequencer } from '../../src/log/sequencer.js';
 import { detectDeployment } from '../../src/storage/mongodb/deployment.js';
@@ -364,6 +365,8 @@ describe('MongoStorage byte budget of one append', () => {
     expect(tooBig).toBeInstanceOf(LogError);
     expect((tooBig as LogError).code).toBe('PAYLOAD_TOO_LARGE');
     expect((tooBig as LogError).message).toMatch(/at most 65536 bytes/);
+    // As a client sees it: a stable code, the field and the rule.
+    expect(fromLogError(tooBig as LogError).extensions).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', field: 'inputs', rule: 'maxBytes' });
     // Twenty requests of 2 events (about 21 KB each) arrive together: grouped in appends under the budget.
     const settled = await Promise.all(Array.from({ length: 20 }, (_, i) => sequencer.append([request(2 * i), request(2 * i + 1)])));
     expect(settled.flat().map((e) => e.seq)).toEqual([...Array(40).keys()]);
