@@ -336,6 +336,26 @@ describe('MongoStorage appends whose outcome the network hid', () => {
     expect(await reader.lastPos()).toBe(second!.pos);
   });
 
+  it('an insert retried after it had landed (a duplicate of our own batch) is acknowledged once, not taken for a conflict', async () => {
+    let twice = true;
+    const storage = await openStorage({
+      hooks: {
+        claimInsert: async (insert) => {
+          await insert();
+          if (twice) {
+            twice = false;
+            await insert(); // as a driver retry after a lost reply: duplicate key on our own batch
+          }
+        },
+      },
+    });
+    const stored = await storage.appendEvents(newEvents('app-a', 0, 2));
+    expect(stored.map((e) => e.pos)).toEqual([POS_PER_BATCH, POS_PER_BATCH + 1]);
+    expect(await db.collection(C.batches).countDocuments({})).toBe(1);
+    expect((await storage.getEventRange('app-a', 0, 10, 10)).map(key)).toEqual(['app-a/0', 'app-a/1']);
+    await storage.appendEvents([newEvent('app-a', 2)]);
+  });
+
   it('says the outcome is unknown when it cannot be settled', async () => {
     const storage = await openStorage({
       hooks: {

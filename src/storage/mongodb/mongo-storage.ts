@@ -259,8 +259,15 @@ export class MongoStorage implements LogStorage {
     } catch (err) {
       if (!onlyDuplicates(err)) throw err;
     }
-    await Promise.all(batch.logs.map((l) => this.advanceHint(l, g)));
-    await this.batches.updateOne({ _id: g }, { $unset: { pending: '' } });
+    const unset = () => this.batches.updateOne({ _id: g }, { $unset: { pending: '' } });
+    if (batch.logs.some((l) => l.firstSeq === 0)) {
+      // A log's hint exists before its first batch stops being pending: listLogHeads relies on it.
+      await Promise.all(batch.logs.map((l) => this.advanceHint(l, g)));
+      await unset();
+    } else {
+      // Hints of existing logs only ever help: they may land after the flag is gone.
+      await Promise.all([...batch.logs.map((l) => this.advanceHint(l, g)), unset()]);
+    }
   }
 
   /** Move a log's hint forward to its head after batch g; a hint never moves back (but may stay behind). */
@@ -322,14 +329,18 @@ export class MongoStorage implements LogStorage {
 
   /**
    * Read the batches after knownMax, in g order: knownMax moves to the last, and the known heads
-   * that were current as of knownMax move with it.
+   * that were current as of knownMax move with it. Returns the token of batch `tokenAt`.
    */
-  private async catchUp(): Promise<void> {
+  private async catchUp(tokenAt?: number): Promise<string | undefined> {
     const from = this.knownMax;
-    const missed = await this.batches
-      .find({ _id: { $gt: from } }, { projection: { _id: 1, logs: 1 }, sort: { _id: 1 } })
+    // Batch `tokenAt` is read even if a concurrent read already moved knownMax past it.
+    const low = tokenAt === undefined ? from : Math.min(from, tokenAt - 1);
+    const read = await this.batches
+      .find({ _id: { $gt: low } }, { projection: { _id: 1, logs: 1, token: 1 }, sort: { _id: 1 } })
       .toArray();
-    if (missed.length === 0) return;
+    const token = read.find((b) => b._id === tokenAt)?.token;
+    const missed = read.filter((b) => b._id > from);
+    if (missed.length === 0) return token;
     const to = missed.at(-1)!._id;
     for (const [app, head] of this.heads) {
       if (head.asOf !== from) continue;
@@ -339,6 +350,7 @@ export class MongoStorage implements LogStorage {
       this.heads.set(app, next);
     }
     if (to > this.knownMax) this.knownMax = to;
+    return token;
   }
 
   // --- sequencing -------------------------------------------------------------------------
@@ -391,11 +403,10 @@ export class MongoStorage implements LogStorage {
       if (attempt === 0) await this.batchBodies.insertOne({ _id: token, events: body });
       const g = upTo + 1;
       await this.hooks.beforeClaim?.(g);
-      if (!(await this.claim({ _id: g, ...batch }))) {
-        // Another writer committed at g: catch up and check again (a moved log of ours is a conflict).
-        await this.catchUp();
-        continue;
-      }
+      const claimed = await this.claim({ _id: g, ...batch });
+      // Another batch holds g, unless it is ours (a retried insert that had landed): the catch-up,
+      // which reads it anyway, tells by its token.
+      if (claimed === 'taken' && (await this.catchUp(g)) !== token) continue;
       if (g > this.knownMax) this.knownMax = g;
       for (const part of batch.logs) {
         const known = this.heads.get(part.app);
@@ -419,20 +430,21 @@ export class MongoStorage implements LogStorage {
   }
 
   /**
-   * Insert the batch at its g. True if it won; false if another batch holds g. If the insert's
+   * Insert the batch at its g: 'won', or 'taken' when a batch holds g (another's, or ours if the
+   * driver retried an insert that had landed: the caller tells by the token). If the insert's
    * outcome is unknown (a network error, a timeout), it is settled by a race for the same g: a void
    * batch that wins proves ours never will; one that loses finds the winner's token.
    */
-  private async claim(batch: BatchDoc): Promise<boolean> {
+  private async claim(batch: BatchDoc): Promise<'won' | 'taken'> {
     let failure: unknown;
     const insert = async () => {
       await this.batches.insertOne(batch);
     };
     try {
       await (this.hooks.claimInsert ? this.hooks.claimInsert(insert) : insert());
-      return true;
+      return 'won';
     } catch (err) {
-      if (isDuplicateKey(err)) return this.wonBy(batch);
+      if (isDuplicateKey(err)) return 'taken';
       failure = err;
     }
     for (let attempt = 0; attempt < RESOLVE_ATTEMPTS; attempt++) {
@@ -445,7 +457,7 @@ export class MongoStorage implements LogStorage {
         if (err === failure) throw err;
         if (isDuplicateKey(err)) {
           try {
-            return await this.wonBy(batch);
+            return (await this.wonBy(batch)) ? 'won' : 'taken';
           } catch {
             // could not read who won: try again
           }
