@@ -11,7 +11,7 @@ import { detectDeployment } from '../../src/storage/mongodb/deployment.js';
 import { collectionNames as C, POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc } from '../../src/storage/mongodb/documents.js';
 import { MongoStorage, type MongoStorageHooks } from '../../src/storage/mongodb/mongo-storage.js';
 import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../src/storage/mongodb/schema.js';
-import { AppendConflictError, AppendOutcomeUnknownError, type NewEvent, type StoredEvent } from '../../src/storage/types.js';
+import { AppendConflictError, AppendOutcomeUnknownError, MalformedEventError, type NewEvent, type StoredEvent } from '../../src/storage/types.js';
 import { useMongoTestDatabase } from '../support/mongo-test-server.js';
 import { newEvent, newEvents } from './event-fixtures.js';
 
@@ -255,6 +255,33 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     // The log goes on from the repaired head, on any store.
     await reader.appendEvents([newEvent('app-a', 3)]);
     await expect(writer.appendEvents([newEvent('app-a', 3)])).rejects.toBeInstanceOf(AppendConflictError);
+  });
+
+  it('an append whose derivation fails after its claim is acknowledged (it committed), and readers derive it', async () => {
+    const writer: MongoStorage = await openStorage({
+      hooks: {
+        afterClaim: async () => {
+          await writer.close(); // the connection is gone before anything is derived
+        },
+      },
+    });
+    const reader = await openStorage();
+    const stored = await writer.appendEvents(newEvents('app-a', 0, 3));
+    expect(stored.map((e) => e.seq)).toEqual([0, 1, 2]);
+    expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(1);
+    expect(await reader.getEventRange('app-a', 0, 10, 10)).toEqual(stored);
+    expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(0);
+  });
+
+  it('a head whose hash was damaged in its batch is reported as malformed, not linked to', async () => {
+    const storage = await openStorage();
+    await storage.appendEvents(newEvents('app-a', 0, 2));
+    await db.collection(C.batches).updateOne({ _id: 1 as never }, { $set: { 'logs.0.headHash': 'not-a-hash' } });
+    await db.collection(C.logs).deleteOne({ _id: 'app-a' as never }); // no hint to start from: the batch is read
+    const fresh = await openStorage();
+    const err = await fresh.getLogHead('app-a').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedEventError);
+    expect(err).toMatchObject({ sourceAppId: 'app-a', seq: 1, field: 'hash', rule: 'lowercaseHex64' });
   });
 
   it('issue 14 #3: a follower paging through a dead writer\'s batch larger than a page neither stalls nor skips, and init repairs it', async () => {
