@@ -25,7 +25,7 @@ import { collectionNames as C } from '../../src/storage/mongodb/documents.js';
 import { freshDbName, startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 
-/** Seeds that found a failure: 1796123421 made the former engine lose an acknowledged event (hot/64 replaced). */
+/** Seeds kept as regression cases (each found an acknowledged event lost or replaced). */
 const KEPT_SEEDS: number[] = [1796123421];
 const SEED = process.env.JEPSEN_SEED ? Number(process.env.JEPSEN_SEED) : randomInt(2 ** 31);
 const DURATION_MS = Number(process.env.JEPSEN_DURATION_MS ?? 60_000);
