@@ -1,6 +1,7 @@
 // The API's error vocabulary: every error a client sees carries extensions.code (+ field/rule where it applies).
 import { GraphQLError } from 'graphql';
 import { AuthError } from '../auth/errors.js';
+import { GateTimeoutError } from '../log/commit-gate.js';
 import { LogError, type LogErrorCode } from '../log/errors.js';
 import { MalformedEventError } from '../storage/types.js';
 
@@ -16,7 +17,9 @@ export type ApiErrorCode =
   /** The answer grew past GRAPHQL_MAX_RESPONSE_BYTES while it was built; nothing of it is sent. */
   | 'RESPONSE_TOO_LARGE'
   /** A stored event the request needs breaks the storage contract (damage to the store): HTTP 500. */
-  | 'MALFORMED_EVENT';
+  | 'MALFORMED_EVENT'
+  /** The write could not take its turn in time (processes sharing a database); nothing was written: retry. */
+  | 'UNAVAILABLE';
 
 /** One bad item of a batch. */
 export interface ItemError {
@@ -69,6 +72,7 @@ const HTTP_STATUS: Record<string, number> = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
   QUERY_TOO_EXPENSIVE: 400,
   RESPONSE_TOO_LARGE: 400,
 };
@@ -130,6 +134,9 @@ export function toApiError(err: unknown): ApiError | null {
     if (current instanceof ApiError) return current;
     if (current instanceof LogError) return fromLogError(current);
     if (current instanceof AuthError) return fromAuthError(current);
+    if (current instanceof GateTimeoutError) {
+      return new ApiError('UNAVAILABLE', `${current.message}; nothing was written, retry`, { rule: 'commitTurn', extra: { retryAfterMs: 1000 } });
+    }
     if (current instanceof MalformedEventError) return fromMalformedEvent(current);
     if (current instanceof GraphQLError && current.originalError) current = current.originalError;
     else break;

@@ -1,5 +1,5 @@
 // Step 1 of an audit: the checkpoint, opened only with the verifier key the auditor trusts.
-import { CheckpointError, NoteError, openCheckpoint, parseCheckpoint, type Checkpoint, type NoteVerifier } from '../core/index.js';
+import { CheckpointError, NoteError, logVerifiers, openCheckpoint, parseCheckpoint, type Checkpoint, type NoteVerifier } from '../core/index.js';
 import { finding, type Finding } from './findings.js';
 
 export type CheckpointCheck = { checkpoint: Checkpoint; finding: null } | { checkpoint: null; finding: Finding };
@@ -16,7 +16,8 @@ function claimedSize(note: string): number | null {
 export function checkCheckpointNote(note: string, verifier: NoteVerifier, expectedOrigin: string): CheckpointCheck {
   let checkpoint: Checkpoint;
   try {
-    checkpoint = openCheckpoint(note, verifier);
+    // Signed under the log's origin as key name, or (earlier checkpoints) under the pinned key's own name.
+    checkpoint = openCheckpoint(note, logVerifiers(verifier, expectedOrigin));
   } catch (err) {
     const size = claimedSize(note);
     const at = size === null ? '' : ` of size ${size}`;

@@ -1,7 +1,7 @@
 // C2SP tlog-checkpoint bodies (c2sp.org/tlog-checkpoint): origin, tree size, base64 root, then
 // optional extension lines, which we never write and ignore when reading.
 import { fromBase64Strict, toBase64 } from './base64.js';
-import { openNote, signNote } from './note/signed-note.js';
+import { createVerifier, openNote, signNote } from './note/signed-note.js';
 import type { NoteSigner, NoteVerifier } from './note/signed-note.js';
 import { HASH_SIZE } from './rfc6962/hasher.js';
 
@@ -47,9 +47,21 @@ export function signCheckpoint(c: Checkpoint, signer: NoteSigner): string {
   return signNote(formatCheckpoint(c), [signer]);
 }
 
-/** Verifies the note's signature by `verifier`, then parses the body. Throws NoteError or CheckpointError. */
-export function openCheckpoint(note: string, verifier: NoteVerifier, expectedOrigin?: string): Checkpoint {
-  const checkpoint = parseCheckpoint(openNote(note, [verifier]).text);
+/**
+ * The verifiers of one log's checkpoints, from the key an auditor trusts (under any name): a log signs
+ * its checkpoints under its origin as key name (C2SP tlog-checkpoint), so each log has its own key id;
+ * checkpoints signed under the trusted key's own name (as servers did before) stay verifiable.
+ */
+export function logVerifiers(trusted: NoteVerifier, origin: string): NoteVerifier[] {
+  return trusted.name === origin ? [trusted] : [createVerifier(origin, trusted.publicKey), trusted];
+}
+
+/**
+ * Verifies the note's signature by one of `verifiers`, then parses the body. Throws NoteError or
+ * CheckpointError.
+ */
+export function openCheckpoint(note: string, verifiers: NoteVerifier | readonly NoteVerifier[], expectedOrigin?: string): Checkpoint {
+  const checkpoint = parseCheckpoint(openNote(note, Array.isArray(verifiers) ? verifiers : [verifiers as NoteVerifier]).text);
   if (expectedOrigin !== undefined && checkpoint.origin !== expectedOrigin) {
     throw new CheckpointError(`checkpoint origin ${JSON.stringify(checkpoint.origin)}, want ${JSON.stringify(expectedOrigin)}`);
   }

@@ -8,7 +8,7 @@
 // holds up the requests of others (on SQLite every storage call runs on the calling thread).
 import { CompactRange, rangeNodes } from '../core/compact/range.js';
 import { canonicalJson } from '../core/canonical-json.js';
-import { openCheckpoint } from '../core/checkpoint.js';
+import { logVerifiers, openCheckpoint } from '../core/checkpoint.js';
 import { fromHex, toHex } from '../core/hex.js';
 import { ZERO_HASH_HEX } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note/signed-note.js';
@@ -316,7 +316,7 @@ function checkCheckpoint(
 ) {
   let signed;
   try {
-    signed = openCheckpoint(cp.note, opts.verifier);
+    signed = openCheckpoint(cp.note, logVerifiers(opts.verifier, opts.originOf(cp.sourceAppId)));
   } catch (err) {
     report('BAD_SIGNATURE', cp.treeSize, `checkpoint at size ${cp.treeSize}: ${(err as Error).message}`);
     return;

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
+import { logVerifiers, openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/hex.js';
 import { createSigner, verifierKeyString, parseVerifierKey, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
 import type { EventFilter, EventQuery, Lease, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
@@ -55,7 +55,9 @@ export class ChainlogService implements LogService {
   private readonly sequencer: Sequencer;
   private readonly integrator: Integrator;
   private readonly prover: Prover;
-  private readonly signer: NoteSigner;
+  /** Each log signs under its origin as key name (C2SP tlog-checkpoint), with the one key. */
+  private readonly signers = new Map<string, NoteSigner>();
+  /** The key under its configured name (KEY_NAME), as auditors pin it. */
   private readonly verifier: NoteVerifier;
   private readonly logger: Logger;
   private readonly now: () => number;
@@ -80,7 +82,6 @@ export class ChainlogService implements LogService {
     this.storage = opts.storage;
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
-    this.signer = createSigner(opts.keyName, opts.key.privateKey);
     const verifierKey = verifierKeyString(opts.keyName, opts.key.publicKey);
     this.verifier = parseVerifierKey(verifierKey);
     this.info = {
@@ -105,6 +106,21 @@ export class ChainlogService implements LogService {
 
   originOf(sourceAppId: string): string {
     return `${this.opts.originPrefix}/${sourceAppId}`;
+  }
+
+  /** The verifier key of one log's checkpoints: the server's key under the log's origin as name. */
+  verifierKeyOf(sourceAppId: string): string {
+    return verifierKeyString(this.originOf(sourceAppId), this.opts.key.publicKey);
+  }
+
+  private signerOf(sourceAppId: string): NoteSigner {
+    let signer = this.signers.get(sourceAppId);
+    if (!signer) {
+      signer = createSigner(this.originOf(sourceAppId), this.opts.key.privateKey);
+      if (this.signers.size >= 10_000) this.signers.clear();
+      this.signers.set(sourceAppId, signer);
+    }
+    return signer;
   }
 
   /** Check what is derived against the events, catch up on anything a crash left, then publish on the interval. */
@@ -249,7 +265,7 @@ export class ChainlogService implements LogService {
     const tree = await this.integrator.integrate(sourceAppId);
     const previous = await this.storage.getCheckpoint(sourceAppId);
     if (tree.size === 0 || (previous && previous.treeSize >= tree.size)) return null;
-    const note = signCheckpoint({ origin: this.originOf(sourceAppId), size: tree.size, rootHash: tree.root }, this.signer);
+    const note = signCheckpoint({ origin: this.originOf(sourceAppId), size: tree.size, rootHash: tree.root }, this.signerOf(sourceAppId));
     const checkpoint: StoredCheckpoint = {
       sourceAppId,
       treeSize: tree.size,
@@ -331,7 +347,7 @@ export class ChainlogService implements LogService {
     const root = toHex(await this.prover.rootAt(app, cp.treeSize));
     if (root !== cp.rootHash) return fail('stored tree does not give the checkpoint root');
     try {
-      const signed = openCheckpoint(cp.note, this.verifier);
+      const signed = openCheckpoint(cp.note, logVerifiers(this.verifier, this.originOf(app)));
       if (signed.origin !== this.originOf(app)) fail(`note is for origin "${signed.origin}", not "${this.originOf(app)}"`);
       else if (toHex(signed.rootHash) !== cp.rootHash || signed.size !== cp.treeSize) fail('note differs from stored fields');
     } catch (err) {

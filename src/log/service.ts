@@ -98,6 +98,8 @@ export interface ServerInfo {
 
 export interface LogService {
   readonly info: ServerInfo;
+  /** The verifier key of one log's checkpoints: the server's key under the log's origin as key name. */
+  verifierKeyOf(sourceAppId: string): string;
 
   /** Append atomically (all or nothing) and durably; resolves once committed. Throws LogError. */
   append(requests: AppendRequest[]): Promise<StoredEvent[]>;

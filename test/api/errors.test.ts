@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { ApiError, fromLogError, httpStatusFor } from '../../src/api/errors.js';
 import { createErrorFormatter } from '../../src/api/graphql/format-error.js';
 import { restErrors } from '../../src/api/rest/errors.js';
+import { AuthError } from '../../src/auth/errors.js';
+import { GateTimeoutError } from '../../src/log/commit-gate.js';
 import { LogError } from '../../src/log/errors.js';
 import { MalformedEventError } from '../../src/storage/types.js';
 
@@ -69,6 +71,26 @@ describe('error formatter', () => {
     });
     const log = new LogError('BAD_USER_INPUT', 'seq must be below the tree size 3', [{ field: 'seq', message: '' }]);
     expect(production(located(log).toJSON(), located(log)).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'seq' });
+  });
+
+  it('answers a write that found no turn to commit as UNAVAILABLE (503, retry), not as an internal error', () => {
+    const timeout = new GateTimeoutError('no turn to commit within 15000 ms');
+    const formatted = production(located(timeout).toJSON(), located(timeout));
+    expect(formatted.extensions).toMatchObject({ code: 'UNAVAILABLE', rule: 'commitTurn', retryAfterMs: 1000 });
+    expect(formatted.message).toContain('nothing was written');
+    expect(httpStatusFor('UNAVAILABLE')).toBe(503);
+  });
+
+  it('maps a refusal of key management or scope (AuthError) with its field, rule and items', () => {
+    const refusal = new AuthError('FORBIDDEN', 'inputs: 1 item(s) name a source application this API key may not write to', 'inputs', 'scope', [
+      { index: 2, field: 'sourceAppId', rule: 'scope', message: 'no' },
+    ]);
+    expect(production(located(refusal).toJSON(), located(refusal)).extensions).toMatchObject({
+      code: 'FORBIDDEN',
+      field: 'inputs',
+      rule: 'scope',
+      errors: [{ index: 2, code: 'FORBIDDEN', field: 'sourceAppId', rule: 'scope' }],
+    });
   });
 
   it('masks unexpected errors in production: no message, no stack', () => {

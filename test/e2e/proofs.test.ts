@@ -1,6 +1,6 @@
 // Proofs served by the real service, verified here with the core library against the served verifier key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromHex, leafHash, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange, type NoteVerifier } from '../../src/core/index.js';
+import { fromHex, leafHash, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange, type NoteVerifier } from '../../src/core/index.js';
 import { startService, type RunningService } from '../support/service.js';
 
 let svc: RunningService;
@@ -33,7 +33,7 @@ async function checkpointAt(size: number) {
 
 /** Open the signed note with the trusted key and check it says what the fields say. */
 function trustedRoot(cp: { note: string; origin: string; treeSize: number; rootHash: string }): Uint8Array {
-  const opened = openCheckpoint(cp.note, verifier, `chainlog.local/${APP}`);
+  const opened = openCheckpoint(cp.note, logVerifiers(verifier, `chainlog.local/${APP}`), `chainlog.local/${APP}`);
   expect(opened.size).toBe(cp.treeSize);
   expect(opened.rootHash).toEqual(fromHex(cp.rootHash));
   return opened.rootHash;

@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { openCheckpoint } from '../../src/core/checkpoint.js';
-import { fromHex } from '../../src/core/hex.js';
+import { logVerifiers, openCheckpoint, signCheckpoint } from '../../src/core/checkpoint.js';
+import { CompactRange } from '../../src/core/compact/range.js';
+import { fromHex, toHex } from '../../src/core/hex.js';
 import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
-import { parseVerifierKey } from '../../src/core/note/signed-note.js';
+import { createSigner, parseVerifierKey } from '../../src/core/note/signed-note.js';
+import { loadSigningKey } from '../../src/log/signing-key.js';
 import { verifyConsistency, verifyInclusion } from '../../src/core/proof/verify.js';
 import { verifyRange } from '../../src/core/proof/range.js';
 import { eventLeafHash } from '../../src/log/event-leaf.js';
@@ -96,11 +98,45 @@ describe('integrate and publish', () => {
     const [cp] = await p.service.publishCheckpoints();
     expect(cp!.treeSize).toBe(37);
     const verifier = parseVerifierKey(p.service.info.verifierKey);
-    const signed = openCheckpoint(cp!.note, verifier);
+    const signed = openCheckpoint(cp!.note, logVerifiers(verifier, p.service.originOf(cp!.sourceAppId)));
     expect(signed.origin).toBe('test.chainlog/shop');
     expect(signed.size).toBe(37);
     expect(Buffer.from(signed.rootHash).toString('hex')).toBe(cp!.rootHash);
     expect(await p.service.publishCheckpoints()).toEqual([]); // nothing grew
+  });
+
+  it('signs each log under its origin as key name (C2SP tlog-checkpoint), and serves that log\'s verifier key', async () => {
+    p = await openPipeline();
+    await p.service.append([event('shop'), event('till')]);
+    const published = await p.service.publishCheckpoints();
+    const pinned = parseVerifierKey(p.service.info.verifierKey);
+    for (const cp of published) {
+      const origin = p.service.originOf(cp.sourceAppId);
+      // The note's one signature line names the origin; the log's own verifier key alone opens it.
+      expect(cp.note.split('\n').filter((l) => l.startsWith('— ')).map((l) => l.split(' ')[1])).toEqual([origin]);
+      const own = parseVerifierKey(p.service.verifierKeyOf(cp.sourceAppId));
+      expect(own.name).toBe(origin);
+      expect(Buffer.from(own.publicKey)).toEqual(Buffer.from(pinned.publicKey));
+      expect(openCheckpoint(cp.note, own, origin).size).toBe(1);
+      // The key under the server's key name does not open it by itself: the name is part of the key id.
+      expect(() => openCheckpoint(cp.note, pinned)).toThrow(/no verifiable signatures/);
+    }
+  });
+
+  it('still verifies a checkpoint signed under the server\'s key name, at start and in verifyLog', async () => {
+    p = await openPipeline();
+    const events = await p.service.append([event('shop'), event('shop')]);
+    const range = CompactRange.new(0);
+    for (const e of events) range.append(fromHex(e.hash));
+    const key = loadSigningKey({ dataDir: p.dir });
+    const legacy = signCheckpoint({ origin: p.service.originOf('shop'), size: 2, rootHash: range.rootHash() }, createSigner('test.chainlog', key.privateKey));
+    await p.storage.putCheckpoint({ sourceAppId: 'shop', treeSize: 2, rootHash: toHex(range.rootHash()), note: legacy, publishedAt: Date.now() });
+    p = await p.restart();
+    expect(p.service.quarantineOf('shop')).toBeNull();
+    expect((await p.service.verifyLog('shop')).ok).toBe(true);
+    await p.service.append([event('shop')]);
+    const [next] = await p.service.publishCheckpoints();
+    expect(next!.treeSize).toBe(3);
   });
 
   it('integrates a large backlog in bounded steps, so appends are not held behind one big write', async () => {

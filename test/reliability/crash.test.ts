@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import {
   fromHex,
   leafHashHex,
+  logVerifiers,
   openCheckpoint,
   parseVerifierKey,
   rawPublicKey,
@@ -183,7 +184,7 @@ describe('crash safety under concurrent ingest', () => {
     expect(served.serverInfo.verifierKey).toBe(keyString);
     const origin = (app: string) => `${KEY_NAME}/${app}`;
     const trustedRoot = (app: string, cp: SeenCheckpoint): Uint8Array => {
-      const opened = openCheckpoint(cp.note, verifier, origin(app));
+      const opened = openCheckpoint(cp.note, logVerifiers(verifier, origin(app)), origin(app));
       expect(opened.size, `${app}: note size`).toBe(cp.treeSize);
       expect(opened.rootHash, `${app}: note root`).toEqual(fromHex(cp.rootHash));
       return opened.rootHash;

@@ -4,7 +4,7 @@
 // beside the trivial query. Client verification uses the core verify functions on proofs the server sent.
 import { pino } from 'pino';
 import { loadConfig } from '../../config.js';
-import { fromHex, leafHash, type JsonObject, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../core/index.js';
+import { fromHex, leafHash, type JsonObject, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../core/index.js';
 import { ChainlogService } from '../../log/chainlog-service.js';
 import { loadSigningKey } from '../../log/signing-key.js';
 import { openStorage } from '../../storage/open.js';
@@ -170,8 +170,8 @@ export const proofs: Scenario = {
         const leaves = p.events.map((e) => leafHash(e));
         verifyRange(p.start, p.end, size, leaves, p.left, p.right, root);
       }, 1000, 3);
-      const verifier = parseVerifierKey(service.info.verifierKey);
-      const vSig = ratePerSecond(() => openCheckpoint(cp.note, verifier), 500);
+      const verifiers = logVerifiers(parseVerifierKey(service.info.verifierKey), service.originOf(cp.sourceAppId));
+      const vSig = ratePerSecond(() => openCheckpoint(cp.note, verifiers), 500);
 
       const si = summarize(inc);
       const sc = summarize(con);

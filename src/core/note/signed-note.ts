@@ -31,6 +31,8 @@ export interface NoteSigner {
 export interface NoteVerifier {
   name: string;
   keyId: Uint8Array;
+  /** The raw 32-byte Ed25519 public key. */
+  publicKey: Uint8Array;
   verify(msg: Uint8Array, sig: Uint8Array): boolean;
 }
 
@@ -97,6 +99,7 @@ export function createVerifier(name: string, publicKey: Uint8Array): NoteVerifie
   return {
     name,
     keyId: keyId(name, publicKey),
+    publicKey: new Uint8Array(publicKey),
     verify: (msg, sig) => sig.length === ED25519_SIG_SIZE && verify(null, msg, key, sig),
   };
 }

@@ -27,6 +27,7 @@ export const logResolvers: Resolvers = {
   },
   Log: {
     origin: (log, _args, { service }) => `${service.info.originPrefix}/${log.sourceAppId}`,
+    verifierKey: (log, _args, { service }) => service.verifierKeyOf(log.sourceAppId),
     latestCheckpoint: (log, _args, { loaders }) => loaders.latestCheckpoint.load(log.sourceAppId),
     checkpoints: (log, args, { service }) => checkpointsConnection(service, log.sourceAppId, args),
   },
