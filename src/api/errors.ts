@@ -1,9 +1,8 @@
 // The API's error vocabulary: every error a client sees carries extensions.code (+ field/rule where it applies).
 import { GraphQLError } from 'graphql';
 import { AuthError } from '../auth/errors.js';
-import { GateTimeoutError } from '../log/commit-gate.js';
 import { LogError, type LogErrorCode } from '../log/errors.js';
-import { MalformedEventError } from '../storage/types.js';
+import { AppendOutcomeUnknownError, MalformedEventError } from '../storage/types.js';
 
 export type ApiErrorCode =
   | LogErrorCode
@@ -18,7 +17,7 @@ export type ApiErrorCode =
   | 'RESPONSE_TOO_LARGE'
   /** A stored event the request needs breaks the storage contract (damage to the store): HTTP 500. */
   | 'MALFORMED_EVENT'
-  /** The write could not take its turn in time (processes sharing a database); nothing was written: retry. */
+  /** The storage could not tell whether the write committed (a lost connection): retry it with the same idempotency keys. */
   | 'UNAVAILABLE';
 
 /** One bad item of a batch. */
@@ -134,8 +133,8 @@ export function toApiError(err: unknown): ApiError | null {
     if (current instanceof ApiError) return current;
     if (current instanceof LogError) return fromLogError(current);
     if (current instanceof AuthError) return fromAuthError(current);
-    if (current instanceof GateTimeoutError) {
-      return new ApiError('UNAVAILABLE', `${current.message}; nothing was written, retry`, { rule: 'commitTurn', extra: { retryAfterMs: 1000 } });
+    if (current instanceof AppendOutcomeUnknownError) {
+      return new ApiError('UNAVAILABLE', current.message, { rule: 'outcomeUnknown', extra: { retryAfterMs: 1000 } });
     }
     if (current instanceof MalformedEventError) return fromMalformedEvent(current);
     if (current instanceof GraphQLError && current.originalError) current = current.originalError;

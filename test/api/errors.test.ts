@@ -5,9 +5,8 @@ import { ApiError, fromLogError, httpStatusFor } from '../../src/api/errors.js';
 import { createErrorFormatter } from '../../src/api/graphql/format-error.js';
 import { restErrors } from '../../src/api/rest/errors.js';
 import { AuthError } from '../../src/auth/errors.js';
-import { GateTimeoutError } from '../../src/log/commit-gate.js';
 import { LogError } from '../../src/log/errors.js';
-import { MalformedEventError } from '../../src/storage/types.js';
+import { AppendOutcomeUnknownError, MalformedEventError } from '../../src/storage/types.js';
 
 const logger = pino({ level: 'silent' });
 const production = createErrorFormatter({ production: true, logger });
@@ -73,11 +72,11 @@ describe('error formatter', () => {
     expect(production(located(log).toJSON(), located(log)).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'seq' });
   });
 
-  it('answers a write that found no turn to commit as UNAVAILABLE (503, retry), not as an internal error', () => {
-    const timeout = new GateTimeoutError('no turn to commit within 15000 ms');
-    const formatted = production(located(timeout).toJSON(), located(timeout));
-    expect(formatted.extensions).toMatchObject({ code: 'UNAVAILABLE', rule: 'commitTurn', retryAfterMs: 1000 });
-    expect(formatted.message).toContain('nothing was written');
+  it('answers a write whose outcome the storage could not learn as UNAVAILABLE (503, retry with the same keys), not as an internal error', () => {
+    const unknown = new AppendOutcomeUnknownError('the append at commit 7 may or may not have committed (connection closed); retry it with the same idempotency keys');
+    const formatted = production(located(unknown).toJSON(), located(unknown));
+    expect(formatted.extensions).toMatchObject({ code: 'UNAVAILABLE', rule: 'outcomeUnknown', retryAfterMs: 1000 });
+    expect(formatted.message).toContain('retry it with the same idempotency keys');
     expect(httpStatusFor('UNAVAILABLE')).toBe(503);
   });
 
