@@ -18,8 +18,12 @@ function decimal(token: string): { negative: boolean; digits: string; exp: numbe
   return { negative: m[1] === '-', digits, exp: digits === '' ? 0 : exp };
 }
 
+const SHORT_PLAIN = /^(?:-?[1-9]\d*(?:\.\d*)?|-?0\.\d*[1-9]\d*|0(?:\.\d*)?)$/;
+
 /** Whether a JSON number token is exactly the shortest decimal of the double it parses to (and not -0). */
 export function keptExactly(token: string): boolean {
+  // Up to 15 digits, no exponent, not a minus zero: a double keeps it exactly (the common case).
+  if (token.length <= 15 && SHORT_PLAIN.test(token)) return true;
   const n = Number(token);
   if (!Number.isFinite(n) || Object.is(n, -0)) return false;
   const sent = decimal(token);
@@ -35,8 +39,14 @@ export const inexactNumber = (field: string, token: string) =>
     { field: field || 'body', rule: 'exactNumber' },
   );
 
-/** Any cheap sign that a text may hold a number worth a closer look: a long digit run, an exponent or -0. */
-const MAYBE = /\d{16}|\d[eE]|-0/;
+/**
+ * Any cheap sign that a text may hold a number worth a closer look. A number token follows `:`, `,` or
+ * `[` (and white space); one is worth a look if it has 16 digits with at most a decimal point among
+ * them (a double keeps every decimal of up to 15 significant digits), an exponent, or is a minus zero.
+ * Text inside strings (dates, hex ids such as "3e5a") is no such sign, so the common body is not
+ * tokenized at all.
+ */
+const MAYBE = /[:,[]\s*(?:-?\d(?:\.?\d){15}|-?[\d.]+[eE]|-0(?![1-9]))/;
 const TOKEN = /\s*(?:("[^"\\]*(?:\\.[^"\\]*)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|([{}[\]:,])|(true|false|null))/y;
 
 type Frame = { array: true; index: number } | { array: false; key: string; expectKey: boolean };
