@@ -1,4 +1,4 @@
-// The audit, step by step (spec/log-format.md "What a verifier does"): trusted checkpoint → consistency
+// The audit, step by step (docs/log-format.md "What a verifier does"): trusted checkpoint → consistency
 // from the last trusted one → every event by range proofs → inclusion spot checks → remember the checkpoint.
 import { fromHex, toHex, ZERO_HASH_HEX, type Checkpoint, type NoteVerifier } from '../core/index.js';
 import { checkCheckpointNote } from './checkpoint.js';

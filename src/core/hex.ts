@@ -1,4 +1,4 @@
-// Hex is how hashes travel in the API and the leaf (spec/log-format.md): always lowercase out.
+// Hex is how hashes travel in the API and the leaf (docs/log-format.md): always lowercase out.
 
 
 export function toHex(b: Uint8Array): string {

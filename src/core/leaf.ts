@@ -1,4 +1,4 @@
-// The leaf of an event (spec/log-format.md "The leaf of an event"): RFC 8785 JSON of exactly these members.
+// The leaf of an event (docs/log-format.md "The leaf of an event"): RFC 8785 JSON of exactly these members.
 import { canonicalJson, canonicalString } from './canonical-json.js';
 import type { JsonObject } from './json.js';
 import { hashLeafText, hashLeafTextAround } from './rfc6962/hasher.js';

@@ -1,5 +1,5 @@
 // The one strict decoder of stored events, shared by every engine: what a row or document holds
-// becomes a StoredEvent only if it keeps the storage contract (types.ts, spec/log-format.md), else
+// becomes a StoredEvent only if it keeps the storage contract (types.ts, docs/log-format.md), else
 // MalformedEventError names the first field that does not. Pure: no I/O.
 import type { JsonObject, StoredEvent } from './types.js';
 import { MalformedEventError } from './types.js';

@@ -6,7 +6,7 @@
 export type JsonObject = { [key: string]: JsonValue };
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 
-/** An event as the log stores it. Field names follow the leaf (spec/log-format.md). */
+/** An event as the log stores it. Field names follow the leaf (docs/log-format.md). */
 export interface StoredEvent {
   sourceAppId: string;
   seq: number;
