@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApiServer } from './api/server.js';
-import { createAuthenticator } from './auth/bootstrap.js';
+import { createAuthenticator, flagKeysOfUnknownOrigin } from './auth/bootstrap.js';
 import type { Config } from './config.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ChainlogService } from './log/chainlog-service.js';
@@ -77,6 +77,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
   const auth = createAuthenticator(config, storage, logger);
+  if (config.AUTH !== 'off') await flagKeysOfUnknownOrigin(storage.apiKeys, logger);
   const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
   await service.start();
   await new Promise<void>((resolve, reject) => {

@@ -92,9 +92,10 @@ export class Authenticator {
    * Creates a key; the secret is returned only here. The caller has checked each application id and
    * the name against the API's rules; this checks what makes a key: its role, and the applications
    * that role needs. With AUTH=off no key is created: any caller (a web page included) could
-   * otherwise mint an admin key that stays valid once the server restarts with AUTH=on.
+   * otherwise mint an admin key that stays valid once the server restarts with AUTH=on. `createdBy` is
+   * the id of the admin key asking; it is stored with the key.
    */
-  async createKey(args: { role: string; sourceAppIds?: readonly string[] | null; name?: string | null }): Promise<CreatedKey> {
+  async createKey(args: { role: string; sourceAppIds?: readonly string[] | null; name?: string | null; createdBy: string }): Promise<CreatedKey> {
     if (!this.enabled) {
       throw new AuthError(
         'FORBIDDEN',
@@ -116,7 +117,7 @@ export class Authenticator {
     for (let attempt = 0; ; attempt++) {
       const secret = generateSecret();
       try {
-        const key = await store.create({ id: generateKeyId(), secretHash: hashSecret(secret), role, sourceAppIds: apps, name, createdAt: this.now() });
+        const key = await store.create({ id: generateKeyId(), secretHash: hashSecret(secret), role, sourceAppIds: apps, name, createdAt: this.now(), createdBy: args.createdBy });
         return { secret, key };
       } catch (err) {
         if (!(err instanceof ApiKeyConflictError) || attempt >= 2) throw err;

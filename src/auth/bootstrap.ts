@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { ApiKeyInfo, ApiKeyStore } from '../storage/api-key-store.js';
 import type { LogStorage } from '../storage/types.js';
 import { Authenticator } from './authenticator.js';
 import { generateSecret, hashSecret } from './secrets.js';
@@ -65,4 +66,21 @@ export function createAuthenticator(config: Config, storage: LogStorage, logger:
   const bootstrap = loadBootstrapKey(config, logger);
   if (!storage.apiKeys) logger.warn('this storage engine does not store API keys: only the bootstrap admin key works');
   return new Authenticator({ enabled: true, store: storage.apiKeys, bootstrapHash: bootstrap.hash });
+}
+
+/**
+ * Warns, at start with authentication on, about every valid key whose creator is unknown: such keys
+ * were stored by a version that did not record it, and may have been minted by anyone while AUTH=off.
+ * They keep working (revoking them is the operator's call); the warning names each one. Returns them.
+ */
+export async function flagKeysOfUnknownOrigin(store: ApiKeyStore | undefined, logger: Logger): Promise<ApiKeyInfo[]> {
+  if (!store) return [];
+  const unknown = (await store.list()).filter((k) => k.createdBy === null);
+  if (unknown.length > 0) {
+    logger.warn(
+      { keys: unknown.map((k) => ({ id: k.id, role: k.role, name: k.name, createdAt: new Date(k.createdAt).toISOString() })) },
+      `${unknown.length} valid API key(s) have no recorded creator: they may have been created while AUTH=off, by any caller. Review them (query apiKeys) and revoke those you do not recognize (revokeApiKey).`,
+    );
+  }
+  return unknown;
 }

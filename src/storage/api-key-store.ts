@@ -15,6 +15,11 @@ export interface ApiKeyInfo {
   name: string | null;
   /** Epoch ms. */
   createdAt: number;
+  /**
+   * The id of the key that created this one (`bootstrap` for the bootstrap admin key); null for keys
+   * stored before the creator was recorded, which may have been created while authentication was off.
+   */
+  createdBy: string | null;
   /** Epoch ms; null while the key is valid. */
   revokedAt: number | null;
 }

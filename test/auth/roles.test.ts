@@ -146,6 +146,16 @@ describe('authentication', () => {
   });
 });
 
+describe('who created a key', () => {
+  it('is recorded: the bootstrap key as `bootstrap`, an admin key by its id', async () => {
+    const byAdmin = await svc.gqlAs(keys.admin!, CREATE, { role: 'READER', name: 'made-by-admin' });
+    expect(byAdmin.errors).toBeUndefined();
+    const listed = (await svc.gql('{ apiKeys { id name createdBy } }')).data.apiKeys as Array<{ id: string; createdBy: string | null }>;
+    expect(listed.find((k) => k.id === ids.reader)?.createdBy).toBe('bootstrap');
+    expect(listed.find((k) => k.id === byAdmin.data.createApiKey.id)?.createdBy).toBe(ids.admin);
+  });
+});
+
 describe('keys limited to source applications', () => {
   it('a writer may not write to another app; a batch with one such item is refused whole', async () => {
     const before = await size('app-a');

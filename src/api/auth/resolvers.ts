@@ -17,6 +17,7 @@ const toApiKey = (k: ApiKeyInfo) => ({
   sourceAppIds: k.sourceAppIds,
   name: k.name,
   createdAt: k.createdAt,
+  createdBy: k.createdBy,
   revokedAt: k.revokedAt,
 });
 
@@ -30,6 +31,8 @@ export const apiKeyResolvers: Resolvers = {
         role: args.role,
         sourceAppIds: args.sourceAppIds?.map((a, i) => parseOrThrow(sourceAppId, a, ['sourceAppIds', i])) ?? null,
         name: parseOrThrow(keyName, args.name, ['name']) ?? null,
+        // AUTH=off (an `open` principal) is refused by createKey itself.
+        createdBy: principal.kind === 'key' ? principal.id : principal.kind,
       });
       logger.info({ keyId: key.id, role: key.role, sourceAppIds: key.sourceAppIds, by: principal.kind === 'key' ? principal.id : principal.kind }, 'API key created');
       return { id: key.id, secret, key: toApiKey(key) };

@@ -9,6 +9,8 @@ interface ApiKeyDoc {
   sourceAppIds: string[] | null;
   name: string | null;
   createdAt: number;
+  /** Absent on keys stored before the creator was recorded. */
+  createdBy?: string | null;
   revokedAt: number | null;
 }
 
@@ -22,6 +24,7 @@ const fromDoc = (d: Omit<ApiKeyDoc, 'secretHash'>): ApiKeyInfo => ({
   sourceAppIds: d.sourceAppIds ?? null,
   name: d.name ?? null,
   createdAt: d.createdAt,
+  createdBy: d.createdBy ?? null,
   revokedAt: d.revokedAt ?? null,
 });
 
@@ -50,6 +53,7 @@ export class MongoApiKeyStore implements ApiKeyStore {
       sourceAppIds: key.sourceAppIds && [...key.sourceAppIds],
       name: key.name,
       createdAt: key.createdAt,
+      createdBy: key.createdBy,
       revokedAt: null,
     };
     try {

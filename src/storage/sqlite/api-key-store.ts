@@ -9,10 +9,11 @@ interface ApiKeyRow {
   source_app_ids: string | null;
   name: string | null;
   created_at: number;
+  created_by: string | null;
   revoked_at: number | null;
 }
 
-const COLUMNS = 'id, role, source_app_ids, name, created_at, revoked_at';
+const COLUMNS = 'id, role, source_app_ids, name, created_at, created_by, revoked_at';
 
 const fromRow = (r: ApiKeyRow): ApiKeyInfo => ({
   id: r.id,
@@ -20,6 +21,7 @@ const fromRow = (r: ApiKeyRow): ApiKeyInfo => ({
   sourceAppIds: r.source_app_ids === null ? null : (JSON.parse(r.source_app_ids) as string[]),
   name: r.name,
   createdAt: r.created_at,
+  createdBy: r.created_by,
   revokedAt: r.revoked_at,
 });
 
@@ -39,13 +41,16 @@ export class SqliteApiKeyStore implements ApiKeyStore {
       );
       CREATE INDEX IF NOT EXISTS api_keys_by_created ON api_keys (created_at, id);
     `);
+    // Tables made before the creator was recorded get the column; their keys keep created_by NULL.
+    const columns = this.db.prepare('PRAGMA table_info(api_keys)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'created_by')) this.db.exec('ALTER TABLE api_keys ADD COLUMN created_by TEXT');
   }
 
   async create(key: NewApiKey): Promise<ApiKeyInfo> {
     try {
       this.db
-        .prepare(`INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
-        .run(key.id, key.secretHash, key.role, key.sourceAppIds === null ? null : JSON.stringify(key.sourceAppIds), key.name, key.createdAt);
+        .prepare(`INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+        .run(key.id, key.secretHash, key.role, key.sourceAppIds === null ? null : JSON.stringify(key.sourceAppIds), key.name, key.createdAt, key.createdBy);
     } catch (err) {
       if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new ApiKeyConflictError('an API key with that id or secret exists');
       throw err;
