@@ -19,6 +19,7 @@ const config: CodegenConfig = {
           DateTime: { input: 'Date', output: 'Date | number | string' },
           JSONObject: { input: `import('${storage}').JsonObject`, output: `import('${storage}').JsonObject` },
           SafeInt: { input: 'number', output: 'number' },
+          Sha256Hex: { input: 'string', output: 'string' },
         },
         mappers: {
           Event: `${storage}#StoredEvent`,

@@ -94,6 +94,9 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema> & { keyName: string; production: boolean };
 
+/** The environment variables chainlog reads (operator vocabulary, which the API's own texts do not use). */
+export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

@@ -9,7 +9,8 @@ import * as q from './queries.js';
 import { verifyRangePage } from './range-page.js';
 import type { StateFile } from './state-file.js';
 
-export const MAX_PAGE_SIZE = 1000;
+/** Events per range proof at most: the server's limit on one rangeProof (not a connection's page size). */
+export const MAX_RANGE_PROOF_EVENTS = 1000;
 
 export interface AuditOptions {
   client: GraphqlClient;
@@ -103,7 +104,7 @@ function pickSeqs(from: number, to: number, n: number, random: () => number): nu
 
 export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   const { client, app } = o;
-  const pageSize = Math.min(o.pageSize ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+  const pageSize = Math.min(o.pageSize ?? MAX_RANGE_PROOF_EVENTS, MAX_RANGE_PROOF_EVENTS);
   const findings: Finding[] = [];
   const prefix = o.originPrefix ?? (await must(() => client.request(q.SERVER_INFO, {}, q.serverInfoSchema), 'serverInfo')).serverInfo.originPrefix;
   const origin = `${prefix}/${app}`;

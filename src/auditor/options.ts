@@ -1,6 +1,7 @@
 // Auditor CLI options: node:util parseArgs, then zod for values, with messages naming the option.
 import { z } from 'zod';
 import { intOption, parseCliArgs, type CliParse } from '../cli/options.js';
+import { MAX_RANGE_PROOF_EVENTS } from './audit.js';
 
 export const VERIFY_HELP = `Usage: CHAINLOG_API_KEY=<auditor key> npm run verify -- --app APP --key VERIFIER_KEY [options]
 
@@ -16,7 +17,7 @@ recomputed, hash chain, range proofs) and a few inclusion proofs.
   --from SEQ         first position to check (default 0)
   --origin PREFIX    origin prefix to expect (default: the server's originPrefix)
   --spot-checks N    random inclusion proofs to check (default 3)
-  --page-size N      events per range proof, 1-1000 (default 1000)
+  --page-size N      events per range proof, 1-${MAX_RANGE_PROOF_EVENTS} (default ${MAX_RANGE_PROOF_EVENTS})
   --api-key KEY      prefer env CHAINLOG_API_KEY: an option shows the key in npm's output and
                      the process list. An AUDITOR (or ADMIN) key; sent as x-api-key.
   --json             print the report as JSON on stdout
@@ -34,7 +35,7 @@ const schema = z
     from: intOption('from', 0, Number.MAX_SAFE_INTEGER).default(0),
     origin: z.string().min(1, '--origin must not be empty').optional(),
     'spot-checks': intOption('spot-checks', 0, 1000).default(3),
-    'page-size': intOption('page-size', 1, 1000).default(1000),
+    'page-size': intOption('page-size', 1, MAX_RANGE_PROOF_EVENTS).default(MAX_RANGE_PROOF_EVENTS),
     'api-key': z.string().min(1, '--api-key must not be empty').optional(),
     json: z.boolean().default(false),
   })

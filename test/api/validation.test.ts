@@ -6,6 +6,7 @@ import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLi
 import { canonicalPayload, canonicalPayloadBytes, canonicalPayloadBytesReference, checkPayload } from '../../src/api/validation/payload.js';
 import { pageSize, parseEventFilter, parseEventId } from '../../src/api/validation/query-args.js';
 import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../src/api/validation/rules.js';
 import { rejection } from '../support/api-error.js';
 
 const NOW = Date.UTC(2025, 5, 1, 12);
@@ -297,11 +298,16 @@ describe('query arguments', () => {
     expect(rejection(() => parseEventFilter(filter)).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field, rule });
   });
 
-  it('defaults and clamps page sizes and rejects negative ones', () => {
-    expect(pageSize(undefined, 'first')).toBe(50);
-    expect(pageSize(10_000, 'first')).toBe(500);
+  it('defaults page sizes and refuses negative ones and ones over the maximum, naming it', () => {
+    expect(pageSize(undefined, 'first')).toBe(DEFAULT_PAGE_SIZE);
+    expect(pageSize(MAX_PAGE_SIZE, 'first')).toBe(MAX_PAGE_SIZE);
     expect(pageSize(0, 'first')).toBe(0);
     expect(rejection(() => pageSize(-1, 'last')).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'last', rule: 'min' });
+    for (const [value, field] of [[MAX_PAGE_SIZE + 1, 'first'], [10_000, 'last']] as const) {
+      const err = rejection(() => pageSize(value, field));
+      expect(err.extensions).toEqual({ code: 'BAD_USER_INPUT', field, rule: 'max', limit: MAX_PAGE_SIZE });
+      expect(err.message).toContain(`${field}: must be at most ${MAX_PAGE_SIZE}`);
+    }
   });
 
   it('parses event ids <sourceAppId>/<seq>', () => {

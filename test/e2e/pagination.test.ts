@@ -114,11 +114,40 @@ describe('events connection', () => {
     }
   });
 
-  it('defaults to 50 newest first and clamps page sizes to 500', async () => {
+  it('defaults to 50 newest first and serves pages up to the maximum, 500', async () => {
     const first = await page({});
     expect(first.edges.map((e) => e.node.id)).toEqual(expected({}, 'DESC').slice(0, 50));
-    expect((await page({ first: 100_000 })).edges).toHaveLength(500);
+    expect((await page({ first: 500 })).edges).toHaveLength(500);
+    expect((await page({ last: 500 })).edges).toHaveLength(500);
     expect((await page({ first: 0 })).edges).toHaveLength(0);
+  });
+
+  it.each([
+    [`query($n: Int) { events(first: $n) { edges { cursor } } }`, { n: 501 }, 'first'],
+    [`{ events(first: 501) { edges { cursor } } }`, {}, 'first'],
+    [`query($n: Int) { events(last: $n) { edges { cursor } } }`, { n: 501 }, 'last'],
+    [`query($n: Int) { logs(first: $n) { nodes { sourceAppId } } }`, { n: 501 }, 'first'],
+    [`query($n: Int) { log(sourceAppId: "alpha") { checkpoints(first: $n) { nodes { treeSize } } } }`, { n: 501 }, 'first'],
+  ])('refuses a page over the maximum instead of shortening it: %s', async (query, vars, field) => {
+    const res = await svc.gql(query, vars);
+    expect(res.status).toBeLessThan(500);
+    expect(res.errors).toHaveLength(1);
+    expect(res.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field, rule: 'max', limit: 500 });
+    expect(res.errors![0]!.message).toBe(`${field}: must be at most 500 (the maximum page size); page on with the cursors`);
+  });
+
+  it('offers nodes beside edges: the same items in the same order', async () => {
+    for (const vars of [{ order: 'ASC', first: 37 }, { order: 'DESC', last: 41 }, { filter: { sourceAppIds: ['beta'] }, first: 500 }]) {
+      const res = await svc.gql<{ events: Page & { nodes: Array<{ id: string }> } }>(
+        `query($filter: EventFilter, $order: SortOrder, $first: Int, $last: Int) {
+          events(filter: $filter, order: $order, first: $first, last: $last) { edges { node { id } } nodes { id } } }`,
+        vars,
+      );
+      expect(res.errors).toBeUndefined();
+      const { edges, nodes } = res.data!.events;
+      expect(nodes.length).toBeGreaterThan(0);
+      expect(nodes).toEqual(edges.map((e) => e.node));
+    }
   });
 
   it('a page after a cursor continues exactly where the cursor is, in either direction', async () => {
@@ -161,5 +190,18 @@ describe('logs connection', () => {
     expect(seen).toEqual(
       APPS.map((a, i) => ({ sourceAppId: a, size: sizes[i], origin: `chainlog.local/${a}`, latestCheckpoint: { treeSize: sizes[i] } })),
     );
+  });
+
+  it("offers nodes beside edges on logs and on a log's checkpoints", async () => {
+    await svc.gql('mutation { logEvent(input: { sourceAppId: "alpha", eventType: "order.created", timestamp: "2025-03-01T00:00:00.000Z", payload: {} }) { id } }');
+    await svc.gql('mutation { publishCheckpoints { treeSize } }');
+    const res = await svc.gql<any>(`{ logs(first: 2) { edges { node { sourceAppId } } nodes { sourceAppId } }
+      log(sourceAppId: "alpha") { checkpoints(first: 5) { edges { node { treeSize } } nodes { treeSize } } } }`);
+    expect(res.errors).toBeUndefined();
+    expect(res.data.logs.nodes).toEqual([{ sourceAppId: 'alpha' }, { sourceAppId: 'beta' }]);
+    expect(res.data.logs.nodes).toEqual(res.data.logs.edges.map((e: any) => e.node));
+    const checkpoints = res.data.log.checkpoints;
+    expect(checkpoints.nodes.length).toBeGreaterThanOrEqual(2);
+    expect(checkpoints.nodes).toEqual(checkpoints.edges.map((e: any) => e.node));
   });
 });

@@ -151,7 +151,61 @@ describe('checkpointPublished', () => {
     verifyConsistency(5, 11, update.consistencyProof.map(fromHex), fromHex(update.previous.rootHash), fromHex(update.checkpoint.rootHash));
     probe.unsubscribe();
   });
+
+  it('carries a ConsistencyProof from the previous checkpoint that the core verifier accepts, chaining every update a subscriber sees', async () => {
+    const Q = `subscription { checkpointPublished(sourceAppId: "cp-proof") {
+      checkpoint { sourceAppId treeSize rootHash } previous { treeSize rootHash } consistencyProof
+      consistency { sourceAppId fromSize toSize fromRoot toRoot hashes } } }`;
+    type Update = { checkpointPublished: { checkpoint: any; previous: any; consistencyProof: string[]; consistency: any } };
+    const subscribed = await activeSubscriptions('checkpointPublished');
+    const probe = new SubscriptionProbe<Update>(svc.ws(), Q);
+    await until(async () => (await activeSubscriptions('checkpointPublished')) > subscribed);
+    for (const [count, size] of [[3, 3], [4, 7], [6, 13]] as const) {
+      await ingest('cp-proof', count);
+      await svc.gql('mutation { publishCheckpoints { treeSize } }');
+      await probe.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.treeSize === size));
+    }
+    probe.unsubscribe();
+    const updates = probe.values.map((v) => v.checkpointPublished);
+    expect(updates.map((u) => u.checkpoint.treeSize)).toEqual([3, 7, 13]);
+    expect(updates[0]!.previous).toBeNull();
+    expect(updates[0]!.consistency).toBeNull();
+    for (const [i, u] of updates.entries()) {
+      if (i === 0) continue;
+      const seen = updates[i - 1]!.checkpoint;
+      // From the checkpoint this subscriber saw last to this one.
+      expect(u.consistency).toEqual({
+        sourceAppId: 'cp-proof',
+        fromSize: seen.treeSize,
+        toSize: u.checkpoint.treeSize,
+        fromRoot: seen.rootHash,
+        toRoot: u.checkpoint.rootHash,
+        hashes: u.consistencyProof,
+      });
+      const { fromSize, toSize, hashes, fromRoot, toRoot } = u.consistency;
+      expect(hashes.length).toBeGreaterThan(0);
+      verifyConsistency(fromSize, toSize, hashes.map(fromHex), fromHex(fromRoot), fromHex(toRoot));
+      // The verifier is not a formality: the same proof does not link other roots.
+      expect(() => verifyConsistency(fromSize, toSize, hashes.map(fromHex), fromHex(toRoot), fromHex(toRoot))).toThrow();
+    }
+  });
 });
+
+/** The open subscriptions of a field, from the server's metrics. */
+async function activeSubscriptions(field: string): Promise<number> {
+  const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`chainlog_graphql_active_subscriptions{field="${field}"}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+/** Polls `condition` until it holds, failing after a deadline. */
+async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met before the deadline');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 describe('a subscriber that stops reading', () => {
   // Its own service: the reader is paused longer than the default keep-alive would allow (FerretDB under load).

@@ -38,7 +38,17 @@ describe('items an operation may return', () => {
     expect(items('{ logs(first: 3) { edges { node { checkpoints(first: 4) { edges { cursor } } } } } }')).toBe(3 + 12);
   });
 
-  it('clamps to the page maximum and counts at least one', () => {
+  it('counts each list of items selected on a page (edges, nodes, under any alias, through fragments), at least once', () => {
+    expect(items('{ events(first: 10) { nodes { seq } } }')).toBe(10);
+    expect(items('{ events(first: 10) { edges { cursor } nodes { seq } } }')).toBe(20);
+    expect(items('{ events(first: 10) { a: nodes { seq } b: nodes { seq } pageInfo { hasNextPage } } }')).toBe(20);
+    expect(items('{ events(first: 10) { pageInfo { hasNextPage } } }')).toBe(10);
+    expect(items('fragment N on EventConnection { nodes { seq } } { events(first: 10) { ...N ... on EventConnection { edges { cursor } } } }')).toBe(20);
+    expect(items('fragment N on EventConnection { nodes { seq } ...N } { events(first: 10) { ...N } }')).toBe(10);
+    expect(items('{ logs(first: 3) { nodes { checkpoints(first: 4) { nodes { treeSize } edges { cursor } } } edges { cursor } } }')).toBe(6 + 24);
+  });
+
+  it('counts a page over the maximum as the maximum (execution refuses it) and counts at least one', () => {
     expect(items('{ events(first: 100000) { edges { cursor } } }')).toBe(500);
     expect(items('{ serverInfo { version } }')).toBe(1);
   });

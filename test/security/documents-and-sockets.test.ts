@@ -127,6 +127,10 @@ describe('items a request may return (GRAPHQL_MAX_ITEMS, default 2000)', () => {
     ['15 aliases of first: 500', literal, undefined, 7500],
     ['30 aliases of first: $n with $n = 500', withVariable, { n: 500 }, 15000],
     ['nested pages (50 logs x 50 checkpoints)', nested, undefined, 2550],
+    // nodes is a second copy of a page: each list of items selected counts, under any alias.
+    ['one page of $n = 500 as edges and four nodes lists', `query($n: Int) { events(first: $n) { edges { cursor } nodes { seq } a: nodes { seq } b: nodes { seq } c: nodes { seq } } }`, { n: 500 }, 2500],
+    ['nested pages through nodes (50 logs x 50 checkpoints)', '{ logs(first: 50) { nodes { checkpoints(first: 50) { nodes { treeSize } } } } }', undefined, 2550],
+    ['nodes lists held in a fragment', 'fragment L on EventConnection { nodes { seq } more: nodes { seq } } { events(first: 500) { ...L ... on EventConnection { edges { cursor } again: edges { cursor } } x: nodes { seq } } }', undefined, 2500],
   ])('refuses %s with 400 QUERY_TOO_EXPENSIVE naming the limit, over HTTP and WebSocket', async (_name, query, variables, items) => {
     const http = await svc.gql(query, variables);
     expect(http.status).toBe(400);
@@ -157,6 +161,17 @@ describe('answer size (GRAPHQL_MAX_RESPONSE_BYTES)', () => {
     const res = await svc.gql('{ events(first: 5, filter: { sourceAppIds: ["big"] }) { edges { node { payload } } } }');
     expect(res.errors).toBeUndefined();
     expect(res.data.events.edges).toHaveLength(5);
+  });
+
+  it('counts the payloads of nodes as well as of edges: the same page selected twice passes the bound', async () => {
+    const page = '{ events(first: 7, filter: { sourceAppIds: ["big"] }) { SELECT } }';
+    const once = await svc.gql(page.replace('SELECT', 'nodes { payload }'));
+    expect(once.errors).toBeUndefined();
+    expect(once.data.events.nodes).toHaveLength(7);
+    const twice = await svc.gql(page.replace('SELECT', 'edges { node { payload } } nodes { payload }'));
+    expect(twice.status).toBe(400);
+    expect(twice.data).toBeUndefined();
+    expect(twice.errors?.map(ruleOf)).toEqual([expect.objectContaining({ code: 'RESPONSE_TOO_LARGE', rule: 'maxResponseBytes' })]);
   });
 
   it('sends an answer past the bound as RESPONSE_TOO_LARGE alone, without data, over HTTP and WebSocket', async () => {

@@ -20,9 +20,11 @@ export async function scopedLogsConnection(
     const head = await service.getLogHead(id);
     if (head) heads.push(head);
   }
-  const edges = heads.slice(0, n).map((node) => ({ cursor: encodeLogCursor(node.sourceAppId), node }));
+  const nodes = heads.slice(0, n);
+  const edges = nodes.map((node) => ({ cursor: encodeLogCursor(node.sourceAppId), node }));
   return {
     edges,
+    nodes,
     pageInfo: {
       hasNextPage: heads.length > n,
       hasPreviousPage: after !== null,

@@ -15,6 +15,8 @@ import { pageSize, parseEventFilter, parseSourceAppId } from '../validation/quer
 
 export interface Connection<T> {
   edges: Array<{ cursor: string; node: T }>;
+  /** The edges' nodes, in the same order: the same items, without cursors. */
+  nodes: T[];
   pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
 }
 
@@ -29,6 +31,7 @@ function connection<T>(
   const edges = nodes.map((node) => ({ cursor: cursorOf(node), node }));
   return {
     edges,
+    nodes,
     pageInfo: {
       hasNextPage,
       hasPreviousPage,

@@ -35,7 +35,10 @@ export function createErrorFormatter(opts: { production: boolean; logger: Logger
     if (api) {
       // Damage to the store is the operator's to see, not only the client's.
       if (api.code === 'MALFORMED_EVENT') opts.logger.error({ err: unwrap(error), path: formatted.path }, api.message);
-      return { ...base, message: api.message, extensions: { ...api.extensions } };
+      // graphql-js prefixes a scalar's refusal of a variable with where it sits ("Variable "$input" got
+      // invalid value … at "input.x"; …"): that message names the field, so it is kept.
+      const message = formatted.message !== api.message && formatted.message.endsWith(`; ${api.message}`) ? formatted.message : api.message;
+      return { ...base, message, extensions: { ...api.extensions } };
     }
 
     const { stacktrace: _stack, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;

@@ -81,8 +81,14 @@ export function documentShapeRule(settings: Pick<DocumentShapeSettings, 'maxSele
   });
 }
 
-/** Fields that return a page of items: `first`/`last` (default DEFAULT_PAGE_SIZE, clamped to MAX_PAGE_SIZE). */
+/**
+ * Fields that return a page of items: `first`/`last`, DEFAULT_PAGE_SIZE when omitted. A size over
+ * MAX_PAGE_SIZE counts as MAX_PAGE_SIZE: execution refuses it (BAD_USER_INPUT naming the maximum), so the
+ * client hears about the page size rather than about the operation's cost.
+ */
 const PAGED_FIELDS = new Set(['events', 'checkpoints', 'logs']);
+/** A connection's lists of its page's items: each one selected is a copy of the page in the answer. */
+const ITEM_LISTS = new Set(['edges', 'nodes']);
 
 function pageArg(value: ValueNode | undefined, variables: Record<string, unknown> | undefined, defaults: Map<string, ValueNode>): number | undefined {
   if (!value) return undefined;
@@ -97,13 +103,27 @@ function pageArg(value: ValueNode | undefined, variables: Record<string, unknown
 
 /**
  * Items (page entries) an operation may return: each paged field counts its page size times the pages it
- * is nested in, through aliases and fragments; at least 1. `variables` are the request's (raw) values.
+ * is nested in, through aliases and fragments, once for each list of items (`edges`, `nodes`, under any
+ * alias) selected on it and at least once; at least 1 in all. `variables` are the request's (raw) values.
  */
 export function countItems(document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined): number {
   const fragments = fragmentsOf(document);
   const defaults = new Map<string, ValueNode>(
     (operation.variableDefinitions ?? []).flatMap((d) => (d.defaultValue ? [[d.variable.name.value, d.defaultValue] as const] : [])),
   );
+  /** Item lists selected directly on a connection, through inline fragments and spreads. */
+  const itemLists = (set: SelectionSetNode, inFragments: ReadonlySet<string>): number => {
+    let k = 0;
+    for (const s of set.selections) {
+      if (s.kind === Kind.FIELD) k += ITEM_LISTS.has(s.name.value) ? 1 : 0;
+      else if (s.kind === Kind.INLINE_FRAGMENT) k += itemLists(s.selectionSet, inFragments);
+      else if (!inFragments.has(s.name.value)) {
+        const fragment = fragments.get(s.name.value);
+        if (fragment) k += itemLists(fragment.selectionSet, new Set([...inFragments, s.name.value]));
+      }
+    }
+    return k;
+  };
   const walk = (set: SelectionSetNode, times: number, inFragments: ReadonlySet<string>): number => {
     let n = 0;
     for (const s of set.selections) {
@@ -114,7 +134,7 @@ export function countItems(document: DocumentNode, operation: OperationDefinitio
           const asked = arg('first') ?? arg('last');
           const page = asked === undefined || !Number.isFinite(asked) ? DEFAULT_PAGE_SIZE : Math.max(0, Math.min(asked, MAX_PAGE_SIZE));
           inner = times * page;
-          n += inner;
+          n += inner * Math.max(1, s.selectionSet ? itemLists(s.selectionSet, inFragments) : 0);
         }
         if (s.selectionSet) n += walk(s.selectionSet, inner, inFragments);
       } else if (s.kind === Kind.INLINE_FRAGMENT) {

@@ -1,7 +1,7 @@
 // Arguments of queries and subscriptions: filters, page sizes, ids, proof ranges.
 import { z } from 'zod';
 import type { EventFilter } from '../../storage/types.js';
-import { badUserInput } from '../errors.js';
+import { ApiError, badUserInput } from '../errors.js';
 import { parseOrThrow, type RuleParams } from './issues.js';
 import { DEFAULT_PAGE_SIZE, MAX_FILTER_ITEMS, MAX_PAGE_SIZE, eventType, position, sourceAppId } from './rules.js';
 
@@ -49,11 +49,21 @@ export function parseEventFilter(value: EventFilterArg | null | undefined, field
   return out;
 }
 
-/** Page size: default when omitted, clamped to the maximum, never negative. */
+/**
+ * Page size: the default when omitted; refused when negative or over the maximum (a page shorter than
+ * asked for would read as the end of the list to a client that does not check hasNextPage).
+ */
 export function pageSize(value: number | null | undefined, field: string): number {
   if (value === null || value === undefined) return DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(value) || value < 0) throw badUserInput(field, 'min', `${field}: must not be negative`);
-  return Math.min(value, MAX_PAGE_SIZE);
+  if (value > MAX_PAGE_SIZE) {
+    throw new ApiError('BAD_USER_INPUT', `${field}: must be at most ${MAX_PAGE_SIZE} (the maximum page size); page on with the cursors`, {
+      field,
+      rule: 'max',
+      extra: { limit: MAX_PAGE_SIZE },
+    });
+  }
+  return value;
 }
 
 const EVENT_ID = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})\/(0|[1-9]\d{0,15})$/;

@@ -4,11 +4,14 @@ import { z } from 'zod';
 export const SOURCE_APP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const EVENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7E]{1,128}$/;
-const HASH_HEX = /^[0-9a-f]{64}$/;
+/** A SHA-256 hash as the log format writes it: 64 lowercase hex digits. */
+export const HASH_HEX = /^[0-9a-f]{64}$/;
 
 /** Filter lists longer than this are rejected: they would turn into huge IN clauses. */
 export const MAX_FILTER_ITEMS = 100;
+/** Page size of every connection (GraphQL `first`/`last`) when the client names none. */
 export const DEFAULT_PAGE_SIZE = 50;
+/** The largest page size a connection accepts; a larger one is refused (serverInfo.limits.maxPageSize). */
 export const MAX_PAGE_SIZE = 500;
 
 export const sourceAppId = z

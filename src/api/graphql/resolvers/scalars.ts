@@ -1,6 +1,8 @@
 import { GraphQLDateTime, GraphQLJSONObject, GraphQLSafeInt } from 'graphql-scalars';
 import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { ApiError } from '../../errors.js';
 import { inexactNumber, keptExactly } from '../../validation/exact-numbers.js';
+import { HASH_HEX } from '../../validation/rules.js';
 import { fieldPath } from '../../validation/issues.js';
 import { parseRfc3339 } from '../../validation/timestamp.js';
 import { formatTime } from '../../../core/leaf.js';
@@ -56,8 +58,33 @@ export const JSONObject = new GraphQLScalarType({
   },
 });
 
+export const SHA256_HEX_FORM = 'must be a SHA-256 hash as 64 lowercase hex digits (0-9, a-f)';
+
+/** Input in exactly the form hashes are served in: nothing is normalized, so what is sent is what is compared. */
+function sha256HexFrom(value: unknown): string {
+  if (typeof value === 'string' && HASH_HEX.test(value)) return value;
+  throw new ApiError('BAD_USER_INPUT', `Sha256Hex: ${SHA256_HEX_FORM}`, { rule: 'format' });
+}
+
+/**
+ * A hash of the log format. Output passes the stored lowercase hex string through unchanged (storage
+ * checks its form when it reads an event); input is refused unless it already has that form.
+ */
+export const Sha256Hex = new GraphQLScalarType<string, string>({
+  name: 'Sha256Hex',
+  serialize(value) {
+    if (typeof value !== 'string') throw new TypeError('Sha256Hex: cannot serialize a non-string value');
+    return value;
+  },
+  parseValue: sha256HexFrom,
+  parseLiteral(node) {
+    return sha256HexFrom(node.kind === Kind.STRING ? node.value : undefined);
+  },
+});
+
 export const scalarResolvers: Resolvers = {
   DateTime,
   JSONObject,
   SafeInt: GraphQLSafeInt,
+  Sha256Hex,
 };

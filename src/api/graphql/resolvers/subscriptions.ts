@@ -69,5 +69,15 @@ export const subscriptionResolvers: Resolvers = {
   },
   CheckpointUpdate: {
     consistencyProof: (update) => update.consistencyHashes,
+    // The proof the update already carries, between the two checkpoints it names: nothing is read.
+    consistency: ({ checkpoint, previous, consistencyHashes }) =>
+      previous && {
+        sourceAppId: checkpoint.sourceAppId,
+        fromSize: previous.treeSize,
+        toSize: checkpoint.treeSize,
+        fromRoot: previous.rootHash,
+        toRoot: checkpoint.rootHash,
+        hashes: consistencyHashes,
+      },
   },
 };
