@@ -53,9 +53,10 @@ type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<
 
 /**
  * The writer thread's young generation (Worker resourceLimits). Its garbage is the leaf hashing of
- * every appended event, its survivors the rows of the transaction in hand: 8 MB keeps up with it, where
- * 64 MB (what a process-wide `--max-semi-space-size=24` gives every thread) adds ~80 MB of RSS after
- * a million events. A V8 flag that sizes the young generation overrides resourceLimits.
+ * every appended event, its survivors the rows of the transaction in hand: 8 MB keeps up with it,
+ * where the main thread's size would add ~80 MB of RSS after a million events. A process-wide V8 flag
+ * that sizes the young generation (`--max-semi-space-size`, in the command line or NODE_OPTIONS)
+ * overrides resourceLimits, so `npm start` and the image pass none (README, Configuration).
  */
 const WRITER_YOUNG_GENERATION_MB = 8;
 
