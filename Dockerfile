@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
-# chainlog image: dependencies are installed and the GraphQL types generated once, at build time;
-# the container runs node directly (no npm, no install at start) as an unprivileged user, so the
-# SIGTERM that `docker stop` sends reaches the service, which drains and exits.
+# chainlog image: dependencies are installed, the GraphQL types generated and the TypeScript compiled
+# to dist/ once, at build time; the container runs the built JavaScript with node directly (no npm, no
+# install, no compiler at start) as an unprivileged user, so the SIGTERM that `docker stop` sends
+# reaches the service, which drains and exits.
 
-# --- build: compile better-sqlite3, generate types, type-check, then drop dev dependencies ---
+# --- build: compile better-sqlite3, generate types, type-check and compile, then drop dev dependencies ---
 FROM node:20.19-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update \
@@ -11,12 +12,13 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci
-COPY tsconfig.json codegen.ts ./
+COPY tsconfig.json tsconfig.build.json codegen.ts ./
 COPY schema ./schema
 COPY src ./src
-RUN npm run typecheck && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev
 
-# --- runtime: the app and its production dependencies, nothing else ---
+# --- runtime: the built app (the service and its command-line tools, dist/cli) and its production
+# dependencies, nothing else; the schema is read at start from /app/schema ---
 FROM node:20.19-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -27,12 +29,11 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/schema ./schema
-COPY --from=build /app/src ./src
-COPY scripts ./scripts
+COPY --from=build /app/dist ./dist
 RUN mkdir -p /var/lib/chainlog && chown node:node /var/lib/chainlog
 USER node
 VOLUME /var/lib/chainlog
 EXPOSE 4000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=6 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "--max-semi-space-size=24", "--import", "tsx", "src/main.ts"]
+CMD ["node", "dist/main.js"]

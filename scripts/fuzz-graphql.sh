@@ -25,8 +25,10 @@ DATA_DIR=$(mktemp -d -t chainlog-fuzz-XXXXXX)
 LOG="$DATA_DIR/service.log"
 URL="http://127.0.0.1:$PORT"
 
+# The service as `npm start` runs it: built (dist/), then node on the built JavaScript.
+npm run --silent build
 AUTH=off NODE_ENV=test LOG_LEVEL=warn HOST=127.0.0.1 PORT=$PORT DATA_DIR="$DATA_DIR" CHECKPOINT_INTERVAL_MS=200 \
-  node --import tsx src/main.ts >"$LOG" 2>&1 &
+  node dist/main.js >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
   kill "$PID" 2>/dev/null || true

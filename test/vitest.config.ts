@@ -10,8 +10,8 @@ export default defineConfig({
   // started inside a test process (test/support/in-process.ts) passes graphql's schema realm check.
   resolve: { alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve('graphql') }] },
   test: {
-    // Build the FerretDB-based MongoDB test server once, before any suite needs it.
-    globalSetup: ['test/support/mongo-global-setup.ts'],
+    // Build the FerretDB-based MongoDB test server and the service (dist/) once, before any suite needs them.
+    globalSetup: ['test/support/mongo-global-setup.ts', 'test/support/build-global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     // 2-core machines: keep parallelism modest so timing-sensitive end-to-end tests stay stable.

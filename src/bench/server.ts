@@ -37,14 +37,12 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * `node` arguments that start the server as `npm start` does (package.json; a test keeps the two equal).
- * A 24 MB semi-space (V8's default is 16 MB) lets a batch's request objects die young instead of
- * being copied out of the young generation while the batch waits for its commit: under batch
- * ingest the main thread spent ~14% of its time in GC. Sustained ingest (the 1.2M-event load of
- * scenarios 4-7): 45.8k events/s at 16 MB, 50.3k at 24, 50.9k at 32; RSS after it 340, 366 and
- * 376-400 MB (target 400), so 24.
+ * `node` arguments that start the server as `npm start` does (package.json; a test keeps the two equal):
+ * the built service, which `npm run bench` and `npm run scale` build first. No V8 flag: one that sizes
+ * the young generation is process-wide and would override the SQLite writer thread's own
+ * (resourceLimits, src/storage/sqlite/write-thread.ts).
  */
-export const SERVER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=24', '--import', 'tsx', 'src/main.ts'];
+export const SERVER_NODE_ARGS: readonly string[] = ['dist/main.js'];
 
 /** VmRSS from /proc (Linux), else `ps`. */
 export function rssOf(pid: number): number {

@@ -1,5 +1,7 @@
 // docker-compose.yml cannot run here (no Docker), so its topology and wiring are checked by parsing it.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config.js';
@@ -33,6 +35,17 @@ const svc = (name: string) => {
   if (!s) throw new Error(`service ${name} missing`);
   return s;
 };
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+/** The TypeScript source `npm run build` (tsconfig.build.json: rootDir → outDir) compiles to `js`, if any. */
+function sourceOfBuilt(js: string): string | undefined {
+  const build = ts.parseJsonConfigFileContent(ts.readConfigFile(`${REPO}tsconfig.build.json`, ts.sys.readFile).config, ts.sys, REPO);
+  const outDir = build.options.outDir!;
+  const rootDir = build.options.rootDir!;
+  const built = `${REPO}${js}`;
+  if (!built.startsWith(`${outDir}/`)) return undefined;
+  const source = `${rootDir}/${built.slice(outDir.length + 1).replace(/\.js$/, '.ts')}`;
+  return build.fileNames.includes(source) ? source : undefined;
+}
 const commandOf = (s: Service) => (Array.isArray(s.command) ? s.command.join(' ') : (s.command ?? ''));
 const dependsOn = (s: Service): Record<string, string> =>
   Array.isArray(s.depends_on)
@@ -152,7 +165,9 @@ describe('docker-compose.yml', () => {
     const sim = svc('simulator');
     expect(sim.build).toEqual(svc('api').build);
     expect(sim.image).toBe(svc('api').image);
-    expect(sim.command).toEqual(expect.arrayContaining(['node', 'scripts/simulate.ts', '--url']));
+    // The simulator's command line as the image has it: built (dist/cli), no TypeScript loader.
+    expect(sim.command).toEqual(expect.arrayContaining(['node', 'dist/cli/simulate.js', '--url']));
+    expect(existsSync(sourceOfBuilt('dist/cli/simulate.js') ?? ''), 'dist/cli/simulate.js is built from a source').toBe(true);
     expect(commandOf(sim)).toMatch(/--url http:\/\/lb(:80)?\s/);
     expect(commandOf(sim)).not.toContain('npm ci');
     expect(sim.environment?.CHAINLOG_API_KEY).toBe(svc('api').environment?.ADMIN_API_KEY);
@@ -190,11 +205,23 @@ describe('Dockerfile', () => {
     expect(stages.map((s) => s.name)).toEqual(['build', 'runtime']);
     const build = stage('build');
     expect(instructions(build, 'RUN').join(' ')).toMatch(/\bnpm ci\b/);
-    // Types are generated and checked at build time, and dev dependencies dropped before the copy.
-    expect(instructions(build, 'RUN').join(' ')).toMatch(/npm run typecheck && npm prune --omit=dev/);
+    // Types are generated, checked and compiled at build time, and dev dependencies dropped before the copy.
+    expect(instructions(build, 'RUN').join(' ')).toMatch(/npm run build && npm prune --omit=dev/);
+    // What the build reads is in the build stage.
+    const copied = instructions(build, 'COPY').join(' ');
+    for (const file of ['tsconfig.json', 'tsconfig.build.json', 'codegen.ts', 'schema', 'src']) expect(copied).toContain(file);
     const runtime = stage('runtime');
     expect(instructions(runtime, 'RUN').join(' ')).not.toMatch(/npm (ci|install)/);
     expect(instructions(runtime, 'COPY')).toContain('--from=build /app/node_modules ./node_modules');
+    // The built JavaScript and the schema it reads at start, no TypeScript.
+    expect(instructions(runtime, 'COPY')).toContain('--from=build /app/dist ./dist');
+    expect(instructions(runtime, 'COPY')).toContain('--from=build /app/schema ./schema');
+    expect(instructions(runtime, 'COPY').join(' ')).not.toMatch(/\b(src|scripts)\b/);
+  });
+
+  it('needs no TypeScript loader at run time: none is a production dependency', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
+    for (const loader of ['tsx', 'ts-node', 'typescript', '@swc-node/register', 'esbuild']) expect(Object.keys(pkg.dependencies)).not.toContain(loader);
   });
 
   it('runs on the Node the project supports', () => {
@@ -215,7 +242,10 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(user!.split(':')[0]);
     const cmd = JSON.parse(instructions(runtime, 'CMD').at(-1)!) as string[];
     expect(cmd[0]).toBe('node');
-    expect(cmd.at(-1)).toBe('src/main.ts');
+    // The built service, compiled from src/main.ts by `npm run build` in the build stage.
+    expect(cmd.at(-1)).toBe('dist/main.js');
+    expect(sourceOfBuilt(cmd.at(-1)!)).toBe(`${REPO}src/main.ts`);
+    expect(cmd).not.toContain('--import');
     expect(cmd).not.toContain('npm');
     expect(instructions(runtime, 'ENTRYPOINT')).toEqual([]);
     // The same flags as `npm start` (package.json), minus npm.

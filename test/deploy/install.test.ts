@@ -1,7 +1,7 @@
 // `npm ci` on the documented Node installs quietly, and every documented script works from a fresh
 // clone. Installing takes minutes, so this checks what decides it: the engines of every locked package
 // (npm prints EBADENGINE for each one that excludes the running Node) and the scripts' order.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 
@@ -26,5 +26,28 @@ describe('install', () => {
 
   it('`npm start` execs node, so the signal a supervisor sends to npm reaches the service', () => {
     expect(pkg.scripts.start).toMatch(/^exec node /);
+  });
+
+  it('`npm start` runs the built service, built first (a fresh clone has no dist/), incrementally', () => {
+    expect(pkg.scripts.prestart).toBe('npm run build');
+    // The GraphQL types first: the compile type-checks against them.
+    expect(pkg.scripts.build).toBe('graphql-codegen --config codegen.ts && tsc -b tsconfig.build.json');
+    expect(pkg.scripts.codegen).toBe('graphql-codegen --config codegen.ts');
+    expect(pkg.scripts.start).toBe('exec node dist/main.js');
+    // The tools that start the built service build it first too.
+    expect(pkg.scripts.prebench).toBe('npm run build');
+    expect(pkg.scripts.prescale).toBe('npm run build');
+  });
+
+  it("changes no V8 flag at run time, and starts with none that would override the writer thread's resourceLimits", () => {
+    // A flag that sizes a heap is process-wide and overrides a worker's resourceLimits; set after start,
+    // its effect is undefined (node:v8 setFlagsFromString).
+    const sources = (readdirSync(new URL('../../src', import.meta.url), { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => f.endsWith('.ts'));
+    expect(sources.length).toBeGreaterThan(50);
+    const changing = sources.filter((f) => /setFlagsFromString/.test(readFileSync(new URL(`../../src/${f}`, import.meta.url), 'utf8')));
+    expect(changing).toEqual([]);
+    for (const command of [pkg.scripts.start, readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')]) {
+      expect(command).not.toMatch(/--max-semi-space-size|--max-old-space-size|--max-heap-size|--min-semi-space-size/);
+    }
   });
 });

@@ -86,6 +86,14 @@ const portFree = (port: number) =>
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
   });
 
+/** The node arguments `npm start` runs (package.json: `exec node ...`), with no npm around them. */
+function npmStartNodeArgs(): string[] {
+  const start = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const m = /^exec node (.+)$/.exec(start);
+  if (!m) throw new Error(`npm start does not exec node: ${start}`);
+  return m[1]!.split(' ');
+}
+
 /** The Dockerfile's CMD (exec form), with `node` as this node binary. */
 function dockerCmd(): string[] {
   const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
@@ -196,13 +204,14 @@ describe('the first screen', () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-tty-'));
     const vars = { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, ...env };
-    const inner = `env ${Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ')} ${process.execPath} --import tsx src/main.ts`;
+    const inner = `env ${Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ')} ${process.execPath} ${npmStartNodeArgs().join(' ')}`;
     const child = spawn('script', ['-qec', inner, '/dev/null'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     children.push(child);
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     const exited = new Promise((r) => child.once('exit', r));
-    await waitFor('the ready line', () => out.includes('Ctrl-C stops it') || out.includes('chainlog ready'), 60_000);
+    // The banner's last line: it follows the ready line, and `script` may not relay what is left after a SIGINT.
+    await waitFor('the end of the banner', () => out.includes('Ctrl-C stops it'), 60_000);
     process.kill(-child.pid!, 'SIGINT');
     await exited;
     return out;
@@ -220,7 +229,7 @@ describe('the first screen', () => {
   });
 
   it('elsewhere (a pipe): JSON lines and no banner', { timeout: 60_000 }, async () => {
-    const s = await startAs(process.execPath, ['--import', 'tsx', 'src/main.ts'], { LOG_FORMAT: '' });
+    const s = await startAs(process.execPath, npmStartNodeArgs(), { LOG_FORMAT: '' });
     process.kill(s.child.pid!, 'SIGTERM');
     await s.exited;
     const lines = s.output().trim().split('\n');

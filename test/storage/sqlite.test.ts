@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/storage/sqlite/event-query-plan.js';
 import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
-import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.mjs';
+import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.js';
 import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { eventLeafHash } from '../../src/log/event-leaf.js';
 import { AppendConflictError, type EventFilter, type EventPage, type EventQuery, type NewEvent } from '../../src/storage/types.js';

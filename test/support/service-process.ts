@@ -1,7 +1,8 @@
-// chainlog as a child process, run the way a user runs it (`node --import tsx src/main.ts`) on a port and a
-// DATA_DIR: started (ready when /healthz answers 200), stopped (SIGTERM), killed (SIGKILL) and started again
-// on the same data. The one spawner of the tests: startService (service.ts), startCliService (cli-service.ts)
-// and the crash test use it.
+// chainlog as a child process, run from its sources (`node --import tsx src/main.ts`: what `npm start` runs,
+// without the build; the SQLite writer thread then loads through tsx too) on a port and a DATA_DIR:
+// started (ready when /healthz answers 200), stopped (SIGTERM), killed (SIGKILL) and started again on the
+// same data. The one spawner of the tests: startService (service.ts), startCliService (cli-service.ts) and
+// the crash test use it. test/operations and the README tour start the built service, as users do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/bench/server.js';

@@ -1,4 +1,4 @@
-// Runs chainlog the way a user does (`node --import tsx src/main.ts`) and talks to it over HTTP/WebSocket.
+// Runs chainlog from its sources (`node --import tsx src/main.ts`, service-process.ts) and talks to it over HTTP/WebSocket.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

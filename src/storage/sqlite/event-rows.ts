@@ -1,7 +1,7 @@
 // Mapping between StoredEvent and rows of the events table.
 import { decodeStoredEvent } from '../stored-event.js';
 import type { StoredEvent } from '../types.js';
-import { ROW_COLUMNS } from './writer.mjs';
+import { ROW_COLUMNS } from './writer.js';
 
 export const EVENT_COLUMNS = `pos, ${ROW_COLUMNS}`;
 

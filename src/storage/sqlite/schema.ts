@@ -90,7 +90,7 @@ export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
 /**
  * Connection settings, for every connection (the main thread's and the writer thread's, see
- * writer.mjs): an acknowledged append must survive power loss (WAL + synchronous FULL).
+ * writer.ts): an acknowledged append must survive power loss (WAL + synchronous FULL).
  */
 export const CONNECTION_PRAGMAS: readonly string[] = [
   'journal_mode = WAL',

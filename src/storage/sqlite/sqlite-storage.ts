@@ -1,5 +1,6 @@
 // LogStorage on SQLite (better-sqlite3). Reads run on this thread's connection; writes on a writer
-// thread's connection (./writer.mjs, ./write-thread.ts). Schema and durability settings: see ./schema.ts.
+// thread's connection (./writer.ts, ./writer-worker.ts, ./write-thread.ts). Schema and durability
+// settings: see ./schema.ts.
 //
 // A read on this thread holds the event loop while it runs, so the reads whose work a caller's filter
 // decides (queryEvents, readCommitted) examine at most `readBudgetRows` rows each and take turns: each
@@ -28,7 +29,7 @@ import { canonicalJson } from '../../core/canonical-json.js';
 import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
-import type { AppendResult, AppendRow } from './writer.mjs';
+import type { AppendResult, AppendRow } from './writer.js';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests. */

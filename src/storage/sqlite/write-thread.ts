@@ -1,6 +1,5 @@
 // Where SqliteStorage's writes run: a worker thread with its own connection (files), or in-process on
-// the main connection (':memory:'). See writer.mjs.
-import v8 from 'node:v8';
+// the main connection (':memory:'). See writer.ts and writer-worker.ts.
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { leafHashHexOfText, ZERO_HASH_HEX } from '../../core/leaf.js';
@@ -14,7 +13,8 @@ import {
   type Writer,
   type WriterRequest,
   type WriterResponse,
-} from './writer.mjs';
+} from './writer.js';
+import type { WriterThreadData } from './writer-worker.js';
 
 export interface AsyncWriter {
   /** Rows with hash '' are linked and hashed by the writer (see createWriter). */
@@ -52,24 +52,28 @@ export function inProcessWriter(db: Database.Database): AsyncWriter {
 type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 /**
- * The writer thread's young generation. Its garbage is the leaf hashing of every appended event, its
- * survivors the rows of the transaction in hand: with the main thread's 24 MB semi-spaces it grew to
- * 64 MB, and the server's RSS after loading 1.2M events from ~350 to ~430 MB.
+ * The writer thread's young generation (Worker resourceLimits). Its garbage is the leaf hashing of
+ * every appended event, its survivors the rows of the transaction in hand: 8 MB keeps up with it,
+ * where the main thread's size would add ~80 MB of RSS after a million events. A process-wide V8 flag
+ * that sizes the young generation (`--max-semi-space-size`, in the command line or NODE_OPTIONS)
+ * overrides resourceLimits, so `npm start` and the image pass none (README, Configuration).
  */
 const WRITER_YOUNG_GENERATION_MB = 8;
 
 /**
- * `--max-semi-space-size` (npm start gives the main thread 24 MB for its request churn) is a V8 flag:
- * process-wide, and it overrides a worker's resourceLimits. Once the main isolate exists, the flag
- * has done its work there (V8 sizes a heap when it creates it), so it is cleared before the writer
- * thread starts, which then gets WRITER_YOUNG_GENERATION_MB.
+ * The thread's entry point, next to this module and as this module runs: built JavaScript (dist/:
+ * `npm start`, the image), which Node runs as it is, or TypeScript sources (tsx, vitest). A worker
+ * thread gets none of its parent's module hooks (Node 20), so from sources the thread starts with a
+ * two-line module that loads the entry through tsx's scoped import (tsx is a dev dependency, as the
+ * sources are; resolved from here, not from the working directory).
  */
-function keepYoungGenerationFlagToMainThread(): void {
-  try {
-    v8.setFlagsFromString('--max-semi-space-size=0');
-  } catch {
-    // A V8 that freezes its flags: the thread gets the process-wide size.
-  }
+function writerThreadEntry(): URL {
+  const built = new URL('./writer-worker.js', import.meta.url);
+  if (!import.meta.url.endsWith('.ts')) return built;
+  const entry = new URL('./writer-worker.ts', import.meta.url).href;
+  const api = import.meta.resolve('tsx/esm/api');
+  const loader = `const { tsImport } = await import(${JSON.stringify(api)});\nawait tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(loader)}`);
 }
 
 /**
@@ -89,9 +93,8 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
   };
 
   const start = (): Worker => {
-    keepYoungGenerationFlagToMainThread();
-    const w = new Worker(new URL('./writer.mjs', import.meta.url), {
-      workerData: { chainlogSqliteWriter: { path, pragmas } },
+    const w = new Worker(writerThreadEntry(), {
+      workerData: { path, pragmas } satisfies WriterThreadData,
       resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },
     });
     w.unref();

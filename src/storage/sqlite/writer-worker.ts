@@ -1,0 +1,41 @@
+// The SQLite writer thread's entry point (started by threadWriter, write-thread.ts): one connection,
+// requests applied in the order they arrive. Requests that arrived while the previous ones were being
+// written share one transaction, so one commit (one fsync of the WAL) makes them all durable; each
+// still succeeds or fails alone (Writer.applyAll). None is answered before that commit.
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { leafHashHexOfText, ZERO_HASH_HEX } from '../../core/leaf.js';
+import { createWriter, errorToMessage, type WriteRequest, type WriterRequest, type WriterResponse } from './writer.js';
+
+/** What threadWriter passes as workerData. */
+export interface WriterThreadData {
+  path: string;
+  pragmas: readonly string[];
+}
+
+const port = parentPort;
+if (!port) throw new Error('writer-worker is the entry point of a worker thread (threadWriter), not a module to import');
+const { path, pragmas } = workerData as WriterThreadData;
+const db = new Database(path);
+for (const p of pragmas) db.pragma(p);
+const writer = createWriter(db, { leafHash: leafHashHexOfText, zeroHash: ZERO_HASH_HEX });
+const answer = (res: WriterResponse) => port.postMessage(res);
+
+port.on('message', (first: WriterRequest) => {
+  const waiting = [first];
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) waiting.push(m.message as WriterRequest);
+  const closeAt = waiting.findIndex((req) => req.op === 'close');
+  const writes = (closeAt === -1 ? waiting : waiting.slice(0, closeAt)) as WriteRequest[];
+  if (writes.length > 0) {
+    const outcomes = writer.applyAll(writes);
+    writes.forEach((req, i) => {
+      const o = outcomes[i]!;
+      answer(o.ok ? { id: req.id, value: o.value } : { id: req.id, error: errorToMessage(o.error) });
+    });
+  }
+  if (closeAt !== -1) {
+    db.close();
+    answer({ id: waiting[closeAt]!.id, value: null });
+    port.close();
+  }
+});
