@@ -10,10 +10,9 @@ import { CompactRange, rangeNodes } from '../core/compact/range.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { logVerifiers, openCheckpoint } from '../core/checkpoint.js';
 import { fromHex, toHex } from '../core/hex.js';
-import { ZERO_HASH_HEX } from '../core/leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note/signed-note.js';
 import { MalformedEventError, type LogStorage, type NodeId, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
-import { eventLeafHash } from './event-leaf.js';
 import { notFound, badInput, LogError } from './errors.js';
 import type { VerificationProblem, VerificationProblemKind, VerificationReport } from './service.js';
 

@@ -8,9 +8,8 @@
 // storage and re-checked (position, link, leaf hash recomputed) before a checkpoint can cover it.
 import { CompactRange, rangeNodes, type NodeId } from '../core/compact/range.js';
 import { fromHex, toHex } from '../core/hex.js';
-import { ZERO_HASH_HEX } from '../core/leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
 import { MalformedEventError, type LogStorage, type StoredEvent, type TreeNode } from '../storage/types.js';
-import { eventLeafHash } from './event-leaf.js';
 
 /**
  * Leaves per storage call. Integration shares the engine's writer with appends: a second's worth of

@@ -1,6 +1,9 @@
 // The one narrow interface every storage engine implements (SQLite, MongoDB).
-// Engines store and index; they never hash, sign or decide positions: that is the log pipeline's job.
-// Every engine must pass test/storage/contract.ts.
+// Engines store and index. They never sign, never choose an event's seq and never compute tree nodes:
+// that is the log pipeline's job. The one hashing an engine may do is an event's link and leaf hash,
+// when it declares `chainsAppends`, and then only with core's eventLeafHash and ZERO_HASH_HEX, so that
+// the result is exactly what the sequencer would have computed. Every engine must pass
+// test/storage/contract.ts.
 
 /** A JSON object as stored in an event payload. */
 export type JsonObject = { [key: string]: JsonValue };
@@ -248,9 +251,9 @@ export interface LogStorage {
   /**
    * True if appendEvents links and hashes events given with prevHash and hash '': each is linked to
    * its log's head as it stands at that event (committed head, then the call's earlier events) and
-   * gets its leaf hash (core/leaf.ts), as the sequencer would compute them; the returned events carry
-   * both. Events given with their hashes are stored as given. Hashing then runs where the engine
-   * writes, not on the thread that sequences.
+   * gets its leaf hash from core's eventLeafHash, exactly as the sequencer would compute them; the
+   * returned events carry both. Events given with their hashes are stored as given. Hashing then runs
+   * where the engine writes, not on the thread that sequences.
    */
   readonly chainsAppends?: boolean;
   /**

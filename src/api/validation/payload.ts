@@ -1,5 +1,4 @@
 // Payload rules: a JSON object of finite numbers and well-formed strings, bounded in depth and canonical size.
-import canonicalize from 'canonicalize';
 import { canonicalJson, isWellFormed, plainCanonicalJson } from '../../core/canonical-json.js';
 import type { JsonObject } from '../../storage/types.js';
 
@@ -26,10 +25,6 @@ const isPlainObject = (v: object) => {
  * well-formed objects checkPayload admits the native serializer gives the same length, much faster.
  */
 export const canonicalPayloadBytes = (payload: JsonObject): number => Buffer.byteLength(JSON.stringify(payload), 'utf8');
-
-/** The reference the fast size is tested against. */
-export const canonicalPayloadBytesReference = (payload: JsonObject): number =>
-  Buffer.byteLength(canonicalize(payload) ?? '', 'utf8');
 
 /** Where a rule broke: the keys from the payload down, spelled out only for the message. */
 interface Broken {

@@ -3,7 +3,7 @@
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { leafHashHexOfText, ZERO_HASH_HEX } from '../../core/leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../../core/leaf.js';
 import {
   createWriter,
   type AppendResult,
@@ -40,7 +40,7 @@ export class WriterError extends Error {
 /** The writer on the caller's connection, for databases no other connection can open. */
 export function inProcessWriter(db: Database.Database): AsyncWriter {
   let writer: Writer | undefined;
-  const w = () => (writer ??= createWriter(db, { leafHash: leafHashHexOfText, zeroHash: ZERO_HASH_HEX }));
+  const w = () => (writer ??= createWriter(db, { leafHash: eventLeafHash, zeroHash: ZERO_HASH_HEX }));
   return {
     append: async (rows) => w().append(rows),
     integrate: async (sourceAppId, fromSize, toSize, nodes) => w().integrate(sourceAppId, fromSize, toSize, nodes),

@@ -175,7 +175,7 @@ if (!isMainThread && parentPort && workerData?.chainlogSqliteWriter) {
   const { tsImport } = await import('tsx/esm/api');
   /** @type {typeof import('../../core/leaf.js')} */
   const leaf = await tsImport('../../core/leaf.ts', import.meta.url);
-  const writer = createWriter(db, { leafHash: leaf.leafHashHexOfText, zeroHash: leaf.ZERO_HASH_HEX });
+  const writer = createWriter(db, { leafHash: leaf.eventLeafHash, zeroHash: leaf.ZERO_HASH_HEX });
   port.on('message', (/** @type {import('./writer.mjs').WriterRequest} */ first) => {
     /** @type {import('./writer.mjs').WriterRequest[]} */
     const waiting = [first];
