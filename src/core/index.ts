@@ -5,7 +5,7 @@ export { equalBytes } from './bytes.js';
 export type { JsonObject, JsonValue } from './json.js';
 export { HASH_SIZE, hashLeaf, hashChildren, emptyRoot } from './rfc6962/hasher.js';
 export { ZERO_HASH_HEX, LEAF_VERSION, formatTime, parseTime, leafBytes, leafHashHex, eventLeafHash } from './leaf.js';
-export type { LeafFields, EventLeafFields } from './leaf.js';
+export type { LeafFields, EventLeafFields, EventJson } from './leaf.js';
 export type { NodeId } from './compact/node.js';
 export { coverage, parent, sibling } from './compact/node.js';
 export { CompactRange, decompose, rangeNodes, rangeSize } from './compact/range.js';

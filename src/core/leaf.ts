@@ -52,6 +52,12 @@ export interface LeafFields {
   payload: JsonObject;
 }
 
+/** An event as JSON, the way the API serves it (GraphQL `Event`, REST): its leaf fields and its hash. */
+export interface EventJson extends LeafFields {
+  /** leafHashHex of the other fields. */
+  hash: string;
+}
+
 /** Everything but the times (see checkTimes) and the payload. */
 function checkScalars(f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>): void {
   if (typeof f.sourceAppId !== 'string') throw new TypeError('sourceAppId must be a string');

@@ -9,7 +9,7 @@ import { verifierKeyString, parseVerifierKey, type NoteVerifier } from '../core/
 import type { EventFilter, EventQuery, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { CommitTailer } from './commit-tailer.js';
-import { AuditSlots, auditLog, DEFAULT_MAX_CONCURRENT_AUDITS } from './audit.js';
+import { AuditSlots, DEFAULT_MAX_CONCURRENT_AUDITS, verifyStoredLog } from './verify-log.js';
 import { badInput, LogError, notFound } from './errors.js';
 import { Prover } from './prover.js';
 import { Publisher } from './publisher.js';
@@ -259,7 +259,7 @@ export class ChainlogService implements LogService {
   verifyLog(sourceAppId: string, fromSeq?: number, toSeq?: number): Promise<VerificationReport> {
     this.auditSlots ??= new AuditSlots(this.opts.maxConcurrentAudits ?? DEFAULT_MAX_CONCURRENT_AUDITS, this.now);
     return this.auditSlots.run(sourceAppId, (onProgress) =>
-      auditLog(
+      verifyStoredLog(
         this.storage,
         { verifier: this.verifier, originOf: (app) => this.originOf(app), onProgress },
         sourceAppId,

@@ -5,9 +5,12 @@
 // the result is exactly what the sequencer would have computed. Every engine must pass
 // test/storage/contract.ts.
 
-/** A JSON object as stored in an event payload. */
-export type JsonObject = { [key: string]: JsonValue };
-export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+import type { JsonObject } from '../core/json.js';
+import type { NodeId } from '../core/compact/node.js';
+
+// Defined by the core (which imports nothing outside itself); the storage contract speaks of them too.
+export type { JsonObject, JsonValue } from '../core/json.js';
+export type { NodeId } from '../core/compact/node.js';
 
 /** An event as the log stores it. Field names follow the leaf (docs/log-format.md). */
 export interface StoredEvent {
@@ -86,12 +89,6 @@ export interface LogHead {
   integratedSize: number;
   /** receivedAt of the first event, epoch ms. */
   createdAt: number;
-}
-
-/** A perfect subtree of a log's Merkle tree: leaves [index * 2^level, (index + 1) * 2^level). */
-export interface NodeId {
-  level: number;
-  index: number;
 }
 
 export interface TreeNode extends NodeId {

@@ -4,7 +4,7 @@
 // beside the trivial query. Client verification uses the core verify functions on proofs the server sent.
 import { pino } from 'pino';
 import { loadConfig } from '../../config.js';
-import { fromHex, leafHashHex, type JsonObject, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../core/index.js';
+import { fromHex, leafHashHex, type EventJson, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../core/index.js';
 import { ChainlogService } from '../../log/chainlog-service.js';
 import { loadSigningKey } from '../../log/signing-key.js';
 import { openStorage } from '../../storage/open.js';
@@ -17,17 +17,6 @@ import { sized } from '../sizes.js';
 import { rng } from '../events.js';
 
 const RANGE_LEN = 1000;
-
-interface EventJson {
-  sourceAppId: string;
-  seq: number;
-  eventType: string;
-  timestamp: string;
-  receivedAt: string;
-  payload: JsonObject;
-  prevHash: string;
-  hash: string;
-}
 
 /** Calls per second of `fn` over about `ms` milliseconds (at least `min` calls). */
 function ratePerSecond(fn: (i: number) => void, ms: number, min = 10): { perSecond: number; calls: number } {

@@ -12,7 +12,8 @@ import { logVerifiers, openCheckpoint } from '../core/checkpoint.js';
 import { fromHex, toHex } from '../core/hex.js';
 import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note/signed-note.js';
-import { MalformedEventError, type LogStorage, type NodeId, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
+import type { NodeId } from '../core/compact/node.js';
+import { MalformedEventError, type LogStorage, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
 import { notFound, badInput, LogError } from './errors.js';
 import type { VerificationProblem, VerificationProblemKind, VerificationReport } from './service.js';
 
@@ -38,7 +39,7 @@ const MAX_PROBLEMS = 1000;
 /** Default of MAX_CONCURRENT_AUDITS: verifyLog runs at once on at most this many logs per server. */
 export const DEFAULT_MAX_CONCURRENT_AUDITS = 2;
 
-export interface AuditOptions {
+export interface VerifyLogOptions {
   verifier: NoteVerifier;
   originOf: (sourceAppId: string) => string;
   /** Called after each chunk with the events walked so far and the size of the walk. */
@@ -48,9 +49,9 @@ export interface AuditOptions {
 /** Lets the event loop serve what is waiting (I/O callbacks, timers) before the next chunk. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function auditLog(
+export async function verifyStoredLog(
   storage: LogStorage,
-  opts: AuditOptions,
+  opts: VerifyLogOptions,
   sourceAppId: string,
   fromSeq = 0,
   toSeqArg?: number,
@@ -310,7 +311,7 @@ async function startingState(storage: LogStorage, sourceAppId: string, fromSeq: 
 function checkCheckpoint(
   cp: StoredCheckpoint,
   root: Uint8Array,
-  opts: AuditOptions,
+  opts: VerifyLogOptions,
   report: (kind: VerificationProblemKind, seq: number, message: string) => void,
 ) {
   let signed;
