@@ -27,7 +27,7 @@ import type {
 import type { SigningKey } from './signing-key.js';
 
 /** Largest range a single rangeProof may return. */
-export const MAX_RANGE_PROOF_EVENTS = 1000;
+const MAX_RANGE_PROOF_EVENTS = 1000;
 
 export interface ChainlogServiceOptions {
   storage: LogStorage;

@@ -25,13 +25,13 @@ const FIRST_CHUNK_ROWS = 16;
  * request waits for little more than that.
  */
 export const SLICE_ROWS = 64;
-export const SLICE_PAYLOAD_BYTES = 128 * 1024;
+const SLICE_PAYLOAD_BYTES = 128 * 1024;
 /**
  * Rows per read at most. Where reads run on the calling thread (LogStorage.synchronousReads), a read
  * is one slice, so that one turn holds one slice's read and one slice's checks; elsewhere reads wait
  * on I/O, and fewer, larger ones cost less (a range read is not free on every server).
  */
-export const MAX_CHUNK_ROWS = { synchronous: SLICE_ROWS, asynchronous: 1024 } as const;
+const MAX_CHUNK_ROWS = { synchronous: SLICE_ROWS, asynchronous: 1024 } as const;
 /** Payload bytes one read aims at: the next read's rows follow the last ones' average payload. */
 const CHUNK_PAYLOAD_BYTES = { synchronous: SLICE_PAYLOAD_BYTES, asynchronous: 2 * 1024 * 1024 } as const;
 const MAX_PROBLEMS = 1000;

@@ -51,7 +51,7 @@ export function appendBytes(e: { sourceAppId: string; eventType: string; idempot
   );
 }
 /** Hashes, numbers and field names of one stored event, with room to spare. */
-export const APPEND_EVENT_OVERHEAD_BYTES = 512;
+const APPEND_EVENT_OVERHEAD_BYTES = 512;
 
 /** An event ready to be appended: everything but the engine-assigned `pos`. */
 export type NewEvent = Omit<StoredEvent, 'pos'> & {
