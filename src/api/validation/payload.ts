@@ -22,7 +22,7 @@ const isPlainObject = (v: object) => {
 /**
  * UTF-8 size of the payload's RFC 8785 form: what the leaf will hold. RFC 8785 is JSON.stringify with
  * sorted keys (same string escapes, same number forms, no whitespace), so for the plain, finite,
- * well-formed objects checkPayload admits the native serializer gives the same length, much faster.
+ * well-formed objects checkPayload admits the native serializer gives the same length without sorting.
  */
 export const canonicalPayloadBytes = (payload: JsonObject): number => Buffer.byteLength(JSON.stringify(payload), 'utf8');
 
