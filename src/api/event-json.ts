@@ -1,21 +1,11 @@
 // The Event as plain JSON, the same shape GraphQL serves; for REST responses.
+import type { EventJson } from '../core/leaf.js';
 import type { StoredEvent } from '../storage/types.js';
 import { eventId } from './validation/query-args.js';
 import { formatTimestamp } from './validation/timestamp.js';
 
-export interface EventJson {
-  id: string;
-  sourceAppId: string;
-  seq: number;
-  eventType: string;
-  timestamp: string;
-  receivedAt: string;
-  payload: StoredEvent['payload'];
-  prevHash: string;
-  hash: string;
-}
-
-export const eventToJson = (e: StoredEvent): EventJson => ({
+/** The event's EventJson, with its API id. */
+export const eventToJson = (e: StoredEvent): EventJson & { id: string } => ({
   id: eventId(e),
   sourceAppId: e.sourceAppId,
   seq: e.seq,

@@ -1,19 +1,10 @@
 // One page of events with its range proof: recompute every leaf from the served fields (never trusting the
 // served `hash`), check the hash chain, and fold the page into the checkpoint root.
-import { fromHex, leafHashHex, ProofError, verifyRange, type JsonObject } from '../core/index.js';
+import { fromHex, leafHashHex, ProofError, verifyRange, type EventJson, type JsonObject } from '../core/index.js';
 import { finding, type Finding } from './findings.js';
 
-/** An event as the API serves it; every field is untrusted. */
-export interface ServedEvent {
-  sourceAppId: string;
-  seq: number;
-  eventType: string;
-  timestamp: string;
-  receivedAt: string;
-  payload: unknown;
-  prevHash: string;
-  hash: string;
-}
+/** An event as the API serves it (EventJson), every field untrusted: the payload may be anything. */
+export type ServedEvent = Omit<EventJson, 'payload'> & { payload: unknown };
 
 export interface RangePage {
   start: number;

@@ -48,11 +48,6 @@ export function trailingZeros(x: number): number {
   return l !== 0 ? ctz32(l) : 32 + ctz32(hi(x));
 }
 
-/** The value of the lowest set bit of x (x & -x); 0 for 0. */
-export function lowestSetBit(x: number): number {
-  return x === 0 ? 0 : POW2[trailingZeros(x)]!;
-}
-
 /** Number of one bits (Go's bits.OnesCount64). */
 export function onesCount(x: number): number {
   assertIndex(x);

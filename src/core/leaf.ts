@@ -1,7 +1,7 @@
 // The leaf of an event (docs/log-format.md "The leaf of an event"): RFC 8785 JSON of exactly these members.
 import { canonicalJson, canonicalString } from './canonical-json.js';
 import type { JsonObject } from './json.js';
-import { hashLeafText, hashLeafTextAround } from './rfc6962/hasher.js';
+import { hashLeafTextAround } from './rfc6962/hasher.js';
 
 /** prevHash of the event at seq 0. */
 export const ZERO_HASH_HEX = '0'.repeat(64);
@@ -50,6 +50,12 @@ export interface LeafFields {
   /** formatTime output. */
   receivedAt: string;
   payload: JsonObject;
+}
+
+/** An event as JSON, the way the API serves it (GraphQL `Event`, REST): its leaf fields and its hash. */
+export interface EventJson extends LeafFields {
+  /** leafHashHex of the other fields. */
+  hash: string;
 }
 
 /** Everything but the times (see checkTimes) and the payload. */
@@ -103,6 +109,11 @@ function leafText(
   return before + payloadText + after;
 }
 
+// The entry points: leafBytes (the leaf itself, for the spec and other implementations), leafHashHex
+// (an event as the API serves it, times as text: what auditors recompute) and eventLeafHash (an event as
+// the log stores it, times as epoch ms: what the sequencer, the integrator, the audit and a store's
+// writer compute). All three give the same leaf for the same event.
+
 /** UTF-8 of the RFC 8785 serialization of the leaf object. Throws on fields the contract cannot encode. */
 export function leafBytes(f: LeafFields): Uint8Array {
   checkFields(f);
@@ -110,39 +121,36 @@ export function leafBytes(f: LeafFields): Uint8Array {
   return Buffer.from(leafText(f, f.timestamp, f.receivedAt, canonicalJson(f.payload)), 'utf8');
 }
 
-/** SHA-256(0x00 || leafBytes(f)). */
-export function leafHash(f: LeafFields): Uint8Array {
-  return Buffer.from(leafHashHex(f), 'hex');
-}
-
-/** The event's `hash`: its leaf hash in lowercase hex. */
+/** The event's `hash`, SHA-256(0x00 || leafBytes(f)) in lowercase hex. Throws as leafBytes does. */
 export function leafHashHex(f: LeafFields): string {
   checkFields(f);
   checkTimes(f);
-  return hashLeafText(leafText(f, f.timestamp, f.receivedAt, canonicalJson(f.payload)));
+  const [before, after] = leafTextAround(f, f.timestamp, f.receivedAt);
+  return hashLeafTextAround(before, canonicalJson(f.payload), after);
 }
 
-/** The leaf fields with the times as epoch ms, formatted here (formatTime's checks apply). */
-export type LeafFieldsMs = Omit<LeafFields, 'timestamp' | 'receivedAt'> & { timestamp: number; receivedAt: number };
+/** The leaf fields of an event as the log stores it: times as epoch ms (formatted here, never parsed back). */
+export type EventLeafFields = Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'> & { timestamp: number; receivedAt: number };
 
 /**
- * leafHashHex of fields whose times are epoch ms: they are formatted, never parsed back.
- * `payloadText` is canonicalJson(f.payload) if the caller has it already (it must be exactly that).
+ * leafHashHex of a stored event's fields. `payloadText`, when given, must be exactly
+ * canonicalJson(payload) of a JSON object and is hashed as it is (a store's writer holds the text, not
+ * the object); otherwise the payload object is serialized here. Throws on fields the contract cannot
+ * encode (formatTime's checks apply to the times).
  */
-export function leafHashHexMs(f: LeafFieldsMs, payloadText?: string): string {
-  checkPayloadObject(f.payload); // the rest is checked by leafHashHexOfText
-  return leafHashHexOfText(f, payloadText ?? canonicalJson(f.payload));
-}
-
-/**
- * leafHashHexMs of fields whose payload is given only as its RFC 8785 text, which must be exactly
- * canonicalJson of a JSON object (a store's writer holds the text, not the object).
- */
-export function leafHashHexOfText(f: Omit<LeafFieldsMs, 'payload'>, payloadText: string): string {
-  const timestamp = formatTime(f.timestamp);
-  const receivedAt = formatTime(f.receivedAt);
-  checkScalars(f);
+export function eventLeafHash(e: EventLeafFields & { payload: JsonObject }, payloadText?: string): string;
+export function eventLeafHash(e: EventLeafFields, payloadText: string): string;
+export function eventLeafHash(e: EventLeafFields & { payload?: JsonObject }, payloadText?: string): string {
+  if (payloadText === undefined) {
+    checkPayloadObject(e.payload!);
+    payloadText = canonicalJson(e.payload);
+  } else if (e.payload !== undefined) {
+    checkPayloadObject(e.payload);
+  }
+  const timestamp = formatTime(e.timestamp);
+  const receivedAt = formatTime(e.receivedAt);
+  checkScalars(e);
   if (typeof payloadText !== 'string' || payloadText[0] !== '{') throw new TypeError('payload text must be a JSON object');
-  const [before, after] = leafTextAround(f, timestamp, receivedAt);
+  const [before, after] = leafTextAround(e, timestamp, receivedAt);
   return hashLeafTextAround(before, payloadText, after);
 }

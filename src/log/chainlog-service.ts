@@ -1,18 +1,18 @@
-// The log pipeline, end to end: sequence (Sequencer) → integrate (Integrator) → publish (checkpoints),
-// with proofs and audits read from what was stored.
+// The log's public face (LogService): appends go to the sequencer, publishing to the publisher, and
+// this facade serves reads, proofs and audits from what was stored and delivers commits and checkpoints
+// to listeners. The pipeline: sequencer → integrator → publisher → delivery (docs/design/pipeline.md).
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { logVerifiers, openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/hex.js';
-import { createSigner, verifierKeyString, parseVerifierKey, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
-import type { EventFilter, EventQuery, Lease, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import { verifierKeyString, parseVerifierKey, type NoteVerifier } from '../core/note/signed-note.js';
+import type { EventFilter, EventQuery, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { CommitTailer } from './commit-tailer.js';
-import { AuditSlots, auditLog, DEFAULT_MAX_CONCURRENT_AUDITS } from './audit.js';
+import { AuditSlots, DEFAULT_MAX_CONCURRENT_AUDITS, verifyStoredLog } from './verify-log.js';
 import { badInput, LogError, notFound } from './errors.js';
-import { Integrator, IntegrityError } from './integrator.js';
 import { Prover } from './prover.js';
+import { Publisher } from './publisher.js';
 import { Sequencer } from './sequencer.js';
 import type {
   AppendRequest,
@@ -27,7 +27,7 @@ import type {
 import type { SigningKey } from './signing-key.js';
 
 /** Largest range a single rangeProof may return. */
-export const MAX_RANGE_PROOF_EVENTS = 1000;
+const MAX_RANGE_PROOF_EVENTS = 1000;
 
 export interface ChainlogServiceOptions {
   storage: LogStorage;
@@ -46,37 +46,22 @@ export interface ChainlogServiceOptions {
   maxConcurrentAudits?: number;
 }
 
-/** Only one process sharing a database publishes on the interval: the holder of this lease. */
-export const PUBLISHER_LEASE = 'publisher';
-
 export class ChainlogService implements LogService {
   readonly info: ServerInfo;
   private readonly storage: LogStorage;
   private readonly sequencer: Sequencer;
-  private readonly integrator: Integrator;
   private readonly prover: Prover;
-  /** Each log signs under its origin as key name (C2SP tlog-checkpoint), with the one key. */
-  private readonly signers = new Map<string, NoteSigner>();
+  private readonly publisher: Publisher;
   /** The key under its configured name (KEY_NAME), as auditors pin it. */
   private readonly verifier: NoteVerifier;
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly committedListeners = new Set<(events: StoredEvent[]) => void>();
   private readonly checkpointListeners = new Set<(update: CheckpointUpdate) => void>();
-  /** Logs that may have grown past their latest checkpoint. */
-  private readonly dirty = new Set<string>();
-  /** Logs whose stored events failed a check; not published again until restart. */
-  private readonly quarantined = new Map<string, string>();
-  /** Logs whose recovery met an error other than a failed check: recovered again before publishing. */
-  private readonly unrecovered = new Set<string>();
-  private cycle: Promise<unknown> = Promise.resolve();
   /** This process, among those sharing a database. */
   readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   private readonly gate: CommitGate;
   private readonly tailer: CommitTailer | null;
-  private publisherLease: Lease | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
 
   constructor(private readonly opts: ChainlogServiceOptions) {
     this.storage = opts.storage;
@@ -100,8 +85,20 @@ export class ChainlogService implements LogService {
       ? new CommitTailer(this.storage, (events) => this.emitCommitted(events), opts.tailIntervalMs ?? 50, this.logger)
       : null;
     this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate);
-    this.integrator = new Integrator(this.storage);
     this.prover = new Prover(this.storage);
+    this.publisher = new Publisher({
+      storage: this.storage,
+      prover: this.prover,
+      key: opts.key,
+      verifier: this.verifier,
+      originOf: (app) => this.originOf(app),
+      checkpointIntervalMs: opts.checkpointIntervalMs,
+      leaseTtlMs: ttl,
+      owner: this.owner,
+      logger: this.logger,
+      now: this.now,
+      onPublished: (update) => this.emitCheckpoint(update),
+    });
   }
 
   originOf(sourceAppId: string): string {
@@ -113,43 +110,17 @@ export class ChainlogService implements LogService {
     return verifierKeyString(this.originOf(sourceAppId), this.opts.key.publicKey);
   }
 
-  private signerOf(sourceAppId: string): NoteSigner {
-    let signer = this.signers.get(sourceAppId);
-    if (!signer) {
-      signer = createSigner(this.originOf(sourceAppId), this.opts.key.privateKey);
-      if (this.signers.size >= 10_000) this.signers.clear();
-      this.signers.set(sourceAppId, signer);
-    }
-    return signer;
-  }
-
   /** Check what is derived against the events, catch up on anything a crash left, then publish on the interval. */
   async start(): Promise<void> {
-    const coordination = this.storage.coordination;
-    if (coordination) {
-      const recorded = await coordination.claimVerifierKey(this.info.verifierKey);
-      if (recorded !== this.info.verifierKey) {
-        throw new Error(
-          `this database's checkpoints are signed with ${recorded}, but this process's key is ${this.info.verifierKey}: ` +
-            'start every process that shares the database with the same SIGNING_KEY_FILE (and KEY_NAME)',
-        );
-      }
-    }
-    // Sharing a database, only the publisher recovers: it takes the lease (and recovers) in its first cycle.
-    if (!this.storage.coordination) await this.recover();
+    await this.publisher.prepare(this.info.verifierKey);
     await this.tailer?.start();
-    // A log that cannot be published now is retried on the interval; it must not keep the server from starting.
-    await this.runCycle(false).catch((err) => this.logger.warn({ err }, 'first checkpoint cycle incomplete'));
-    this.schedule();
+    await this.publisher.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
     this.tailer?.stop();
-    await this.cycle.catch(() => undefined);
+    await this.publisher.stop();
     await this.gate.close().catch(() => undefined);
-    if (this.publisherLease) await this.storage.coordination?.leases.release(this.publisherLease).catch(() => undefined);
   }
 
   // --- sequence ----------------------------------------------------------------------------
@@ -160,199 +131,21 @@ export class ChainlogService implements LogService {
 
   /** A commit of this process's sequencer. */
   private committedHere(events: StoredEvent[]): void {
-    this.integrator.offer(events);
-    for (const e of events) this.dirty.add(e.sourceAppId);
+    this.publisher.offer(events);
     // Sharing a database, every commit (ours too) reaches listeners through the tailer, in pos order.
     if (!this.tailer) this.emitCommitted(events);
   }
 
-  private emitCommitted(events: StoredEvent[]): void {
-    for (const e of events) this.dirty.add(e.sourceAppId);
-    for (const listener of this.committedListeners) {
-      try {
-        listener(events);
-      } catch (err) {
-        this.logger.error({ err }, 'committed-event listener failed');
-      }
-    }
-  }
-
-  // --- integrate + publish -------------------------------------------------------------------
+  // --- publish -------------------------------------------------------------------------------
 
   /** On demand: integrate and publish now, whichever process holds the publisher lease. */
   publishCheckpoints(): Promise<StoredCheckpoint[]> {
-    return this.runCycle(true);
-  }
-
-  private runCycle(onDemand: boolean): Promise<StoredCheckpoint[]> {
-    const run = this.cycle.then(async () => ((await this.holdsPublisher(onDemand)) ? this.publishDirty() : []));
-    this.cycle = run.catch(() => undefined);
-    return run;
-  }
-
-  /**
-   * Sharing a database, the interval's publishing is done by one process: the lease holder. A new
-   * holder first recovers every log, since it did not see what grew while another one published.
-   */
-  private async holdsPublisher(onDemand: boolean): Promise<boolean> {
-    const coordination = this.storage.coordination;
-    if (!coordination) return true;
-    const ttl = Math.max(3 * this.opts.checkpointIntervalMs, this.opts.leaseTtlMs ?? 5000);
-    if (this.publisherLease && (await coordination.leases.renew(this.publisherLease, ttl))) return true;
-    this.publisherLease = await coordination.leases.tryAcquire(PUBLISHER_LEASE, this.owner, ttl);
-    if (this.publisherLease || onDemand) {
-      // Not having published until now, this process cannot know which logs grew: look at all of them.
-      this.integrator.forget();
-      await this.recover();
-      return true;
-    }
-    return false;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.runCycle(false)
-        .catch((err) => this.logger.error({ err }, 'checkpoint cycle failed'))
-        .finally(() => this.schedule());
-    }, this.opts.checkpointIntervalMs);
-    this.timer.unref();
-  }
-
-  /**
-   * Publish every log that may have grown. Each log is on its own: a log whose stored events fail a
-   * check is quarantined, one that meets any other error (storage unavailable, a lost connection)
-   * stays dirty for the next cycle, and neither keeps the logs after it from being published. Throws
-   * once all are done if any log could not be published, naming them.
-   */
-  private async publishDirty(): Promise<StoredCheckpoint[]> {
-    const apps = [...this.dirty];
-    this.dirty.clear();
-    const published: StoredCheckpoint[] = [];
-    const failed: Array<{ app: string; err: unknown }> = [];
-    for (const app of apps) {
-      if (this.quarantined.has(app)) continue;
-      try {
-        if (this.unrecovered.has(app)) {
-          await this.recoverLog(app);
-          if (this.quarantined.has(app)) continue;
-        }
-        const update = await this.publishLog(app);
-        if (update) {
-          published.push(update.checkpoint);
-          this.emitCheckpoint(update);
-        }
-      } catch (err) {
-        this.integrator.forget(app);
-        if (err instanceof IntegrityError) {
-          this.quarantine(app, err.message);
-        } else {
-          this.dirty.add(app); // retried next cycle
-          failed.push({ app, err });
-        }
-      }
-    }
-    if (failed.length > 0) {
-      const names = failed.map((f) => `"${f.app}"`).join(', ');
-      throw new Error(`no checkpoint published for ${names} this cycle (retried next cycle): ${errorText(failed[0]!.err)}`, {
-        cause: failed[0]!.err,
-      });
-    }
-    return published;
-  }
-
-  private async publishLog(sourceAppId: string): Promise<CheckpointUpdate | null> {
-    const tree = await this.integrator.integrate(sourceAppId);
-    const previous = await this.storage.getCheckpoint(sourceAppId);
-    if (tree.size === 0 || (previous && previous.treeSize >= tree.size)) return null;
-    const note = signCheckpoint({ origin: this.originOf(sourceAppId), size: tree.size, rootHash: tree.root }, this.signerOf(sourceAppId));
-    const checkpoint: StoredCheckpoint = {
-      sourceAppId,
-      treeSize: tree.size,
-      rootHash: toHex(tree.root),
-      note,
-      publishedAt: this.now(),
-    };
-    await this.storage.putCheckpoint(checkpoint);
-    const consistency = previous ? await this.prover.consistency(sourceAppId, previous.treeSize, tree.size) : [];
-    return { checkpoint, previous, consistencyHashes: consistency.map(toHex) };
-  }
-
-  private emitCheckpoint(update: CheckpointUpdate): void {
-    for (const listener of this.checkpointListeners) {
-      try {
-        listener(update);
-      } catch (err) {
-        this.logger.error({ err }, 'checkpoint listener failed');
-      }
-    }
-  }
-
-  /**
-   * On start (and when this process becomes the publisher): bring every log's tree up to its events,
-   * re-checking each event on the way, then check its latest checkpoint against that tree and our
-   * key. Only a verified mismatch quarantines a log; a log whose recovery meets any other error is
-   * recovered again before it is next published.
-   */
-  private async recover(): Promise<void> {
-    let after: string | null = null;
-    for (;;) {
-      const heads = await this.storage.listLogHeads(after, 500);
-      for (const head of heads) {
-        const app = head.sourceAppId;
-        try {
-          await this.recoverLog(app);
-        } catch (err) {
-          // One log the storage cannot serve now must not keep the others (or verifyLog on it) from being served.
-          this.integrator.forget(app);
-          if (err instanceof IntegrityError) {
-            this.quarantine(app, err.message);
-          } else {
-            this.unrecovered.add(app);
-            this.dirty.add(app);
-            this.logger.warn({ sourceAppId: app, err }, 'log not recovered yet; retried next cycle');
-          }
-        }
-      }
-      if (heads.length < 500) break;
-      after = heads[heads.length - 1]!.sourceAppId;
-    }
-  }
-
-  /** Integrate one log and check its latest checkpoint; quarantines it on a verified mismatch, throws on anything else. */
-  private async recoverLog(app: string): Promise<void> {
-    let tree = await this.integrator.integrate(app);
-    const latest = await this.storage.getCheckpoint(app);
-    // Another publisher may have integrated and published between the two reads: catch up before judging.
-    if (latest && latest.treeSize > tree.size) tree = await this.integrator.integrate(app);
-    if (latest) await this.checkLatestCheckpoint(latest, tree.size);
-    this.unrecovered.delete(app);
-    if (!latest || latest.treeSize < tree.size) this.dirty.add(app);
+    return this.publisher.publishNow();
   }
 
   /** Why the log is quarantined (no checkpoint is published for it until restart), or null if it is not. */
   quarantineOf(sourceAppId: string): string | null {
-    return this.quarantined.get(sourceAppId) ?? null;
-  }
-
-  private quarantine(sourceAppId: string, why: string): void {
-    this.quarantined.set(sourceAppId, why);
-    this.logger.error({ sourceAppId }, `log failed an integrity check; no checkpoint will be published for it: ${why}`);
-  }
-
-  private async checkLatestCheckpoint(cp: StoredCheckpoint, integratedSize: number): Promise<void> {
-    const app = cp.sourceAppId;
-    const fail = (why: string) => this.quarantine(app, `latest checkpoint (size ${cp.treeSize}): ${why}`);
-    if (cp.treeSize > integratedSize) return fail('checkpoint is beyond the integrated tree');
-    const root = toHex(await this.prover.rootAt(app, cp.treeSize));
-    if (root !== cp.rootHash) return fail('stored tree does not give the checkpoint root');
-    try {
-      const signed = openCheckpoint(cp.note, logVerifiers(this.verifier, this.originOf(app)));
-      if (signed.origin !== this.originOf(app)) fail(`note is for origin "${signed.origin}", not "${this.originOf(app)}"`);
-      else if (toHex(signed.rootHash) !== cp.rootHash || signed.size !== cp.treeSize) fail('note differs from stored fields');
-    } catch (err) {
-      fail(`signature: ${(err as Error).message}`);
-    }
+    return this.publisher.quarantineOf(sourceAppId);
   }
 
   // --- read ----------------------------------------------------------------------------------
@@ -466,7 +259,7 @@ export class ChainlogService implements LogService {
   verifyLog(sourceAppId: string, fromSeq?: number, toSeq?: number): Promise<VerificationReport> {
     this.auditSlots ??= new AuditSlots(this.opts.maxConcurrentAudits ?? DEFAULT_MAX_CONCURRENT_AUDITS, this.now);
     return this.auditSlots.run(sourceAppId, (onProgress) =>
-      auditLog(
+      verifyStoredLog(
         this.storage,
         { verifier: this.verifier, originOf: (app) => this.originOf(app), onProgress },
         sourceAppId,
@@ -476,7 +269,28 @@ export class ChainlogService implements LogService {
     );
   }
 
-  // --- subscribe -----------------------------------------------------------------------------
+  // --- deliver -------------------------------------------------------------------------------
+
+  private emitCommitted(events: StoredEvent[]): void {
+    this.publisher.grew(events);
+    for (const listener of this.committedListeners) {
+      try {
+        listener(events);
+      } catch (err) {
+        this.logger.error({ err }, 'committed-event listener failed');
+      }
+    }
+  }
+
+  private emitCheckpoint(update: CheckpointUpdate): void {
+    for (const listener of this.checkpointListeners) {
+      try {
+        listener(update);
+      } catch (err) {
+        this.logger.error({ err }, 'checkpoint listener failed');
+      }
+    }
+  }
 
   onCommitted(listener: (events: StoredEvent[]) => void): () => void {
     this.committedListeners.add(listener);
@@ -487,8 +301,4 @@ export class ChainlogService implements LogService {
     this.checkpointListeners.add(listener);
     return () => this.checkpointListeners.delete(listener);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -6,11 +6,11 @@
 // Leaf hashes this process sequenced are handed over in memory (`offer`), so the common case never
 // reads events back. Anything else (after a restart, or written by another process) is read from
 // storage and re-checked (position, link, leaf hash recomputed) before a checkpoint can cover it.
-import { CompactRange, rangeNodes, type NodeId } from '../core/compact/range.js';
+import type { NodeId } from '../core/compact/node.js';
+import { CompactRange, rangeNodes } from '../core/compact/range.js';
 import { fromHex, toHex } from '../core/hex.js';
-import { ZERO_HASH_HEX } from '../core/leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
 import { MalformedEventError, type LogStorage, type StoredEvent, type TreeNode } from '../storage/types.js';
-import { eventLeafHash } from './event-leaf.js';
 
 /**
  * Leaves per storage call. Integration shares the engine's writer with appends: a second's worth of

@@ -38,7 +38,7 @@ export class Prover {
 }
 
 /** The root over a compact range that starts at 0: fold its subtrees right to left. */
-export function foldRange(hashes: Uint8Array[]): Uint8Array {
+function foldRange(hashes: Uint8Array[]): Uint8Array {
   if (hashes.length === 0) return emptyRoot();
   let acc = hashes[hashes.length - 1]!;
   for (let i = hashes.length - 2; i >= 0; i--) acc = hashChildren(hashes[i]!, acc);

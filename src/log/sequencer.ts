@@ -11,13 +11,11 @@
 // and hashes appends itself (storage.chainsAppends), events are sequenced without their hashes: a
 // head is then a chain of events whose hashes are pending, hashed here only when a request's
 // expectedPrevHash must be compared with it.
-import canonicalize from 'canonicalize';
 import { canonicalJson } from '../core/canonical-json.js';
-import { ZERO_HASH_HEX } from '../core/leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
 import { AppendConflictError, appendBytes, TurnLostError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
 import { LogError, type LogErrorDetail } from './errors.js';
 import { soleWriter, type CommitGate } from './commit-gate.js';
-import { eventLeafHash } from './event-leaf.js';
 import type { AppendRequest } from './service.js';
 import { asReplay } from './replays.js';
 
@@ -485,7 +483,7 @@ function storedRef(e: StoredEvent | undefined): { fingerprint: string; ref: Stor
 
 /** What must match for a retry to count as the same event. */
 function fingerprintOf(e: { eventType: string; timestamp: number; payload: unknown }): string {
-  return `${e.eventType}\u0000${e.timestamp}\u0000${canonicalize(e.payload)}`;
+  return `${e.eventType}\u0000${e.timestamp}\u0000${canonicalJson(e.payload)}`;
 }
 
 /** An event at the head's position; linked and hashed here unless the engine will (`chained`). */

@@ -1,10 +1,16 @@
 // The one narrow interface every storage engine implements (SQLite, MongoDB).
-// Engines store and index; they never hash, sign or decide positions: that is the log pipeline's job.
-// Every engine must pass test/storage/contract.ts.
+// Engines store and index. They never sign, never choose an event's seq and never compute tree nodes:
+// that is the log pipeline's job. The one hashing an engine may do is an event's link and leaf hash,
+// when it declares `chainsAppends`, and then only with core's eventLeafHash and ZERO_HASH_HEX, so that
+// the result is exactly what the sequencer would have computed. Every engine must pass
+// test/storage/contract.ts.
 
-/** A JSON object as stored in an event payload. */
-export type JsonObject = { [key: string]: JsonValue };
-export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+import type { JsonObject } from '../core/json.js';
+import type { NodeId } from '../core/compact/node.js';
+
+// Defined by the core (which imports nothing outside itself); the storage contract speaks of them too.
+export type { JsonObject, JsonValue } from '../core/json.js';
+export type { NodeId } from '../core/compact/node.js';
 
 /** An event as the log stores it. Field names follow the leaf (docs/log-format.md). */
 export interface StoredEvent {
@@ -45,7 +51,7 @@ export function appendBytes(e: { sourceAppId: string; eventType: string; idempot
   );
 }
 /** Hashes, numbers and field names of one stored event, with room to spare. */
-export const APPEND_EVENT_OVERHEAD_BYTES = 512;
+const APPEND_EVENT_OVERHEAD_BYTES = 512;
 
 /** An event ready to be appended: everything but the engine-assigned `pos`. */
 export type NewEvent = Omit<StoredEvent, 'pos'> & {
@@ -83,12 +89,6 @@ export interface LogHead {
   integratedSize: number;
   /** receivedAt of the first event, epoch ms. */
   createdAt: number;
-}
-
-/** A perfect subtree of a log's Merkle tree: leaves [index * 2^level, (index + 1) * 2^level). */
-export interface NodeId {
-  level: number;
-  index: number;
 }
 
 export interface TreeNode extends NodeId {
@@ -248,9 +248,9 @@ export interface LogStorage {
   /**
    * True if appendEvents links and hashes events given with prevHash and hash '': each is linked to
    * its log's head as it stands at that event (committed head, then the call's earlier events) and
-   * gets its leaf hash (core/leaf.ts), as the sequencer would compute them; the returned events carry
-   * both. Events given with their hashes are stored as given. Hashing then runs where the engine
-   * writes, not on the thread that sequences.
+   * gets its leaf hash from core's eventLeafHash, exactly as the sequencer would compute them; the
+   * returned events carry both. Events given with their hashes are stored as given. Hashing then runs
+   * where the engine writes, not on the thread that sequences.
    */
   readonly chainsAppends?: boolean;
   /**

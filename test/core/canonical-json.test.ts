@@ -3,7 +3,7 @@ import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/core/canonical-json.js';
-import { formatTime, leafHashHex, leafHashHexMs } from '../../src/core/leaf.js';
+import { eventLeafHash, formatTime, leafHashHex } from '../../src/core/leaf.js';
 
 const outcome = (f: () => string | undefined): { ok: string | undefined } | { threw: string } => {
   try {
@@ -68,7 +68,7 @@ describe('canonicalJson', () => {
   });
 });
 
-describe('leafHashHexMs', () => {
+describe('eventLeafHash', () => {
   it('hashes like leafHashHex of the formatted times', () => {
     const fields = {
       sourceAppId: 'app',
@@ -82,11 +82,11 @@ describe('leafHashHexMs', () => {
       [1_700_000_000_123, 1_700_000_000_123],
       [Date.parse('9999-12-31T23:59:59.999Z'), Date.parse('0000-01-01T00:00:00.000Z')],
     ] as const) {
-      expect(leafHashHexMs({ ...fields, timestamp, receivedAt })).toBe(
+      expect(eventLeafHash({ ...fields, timestamp, receivedAt })).toBe(
         leafHashHex({ ...fields, timestamp: formatTime(timestamp), receivedAt: formatTime(receivedAt) }),
       );
     }
-    expect(() => leafHashHexMs({ ...fields, timestamp: 1.5, receivedAt: 0 })).toThrow(RangeError);
-    expect(() => leafHashHexMs({ ...fields, timestamp: 0, receivedAt: 0, prevHash: 'AB'.repeat(32) })).toThrow(TypeError);
+    expect(() => eventLeafHash({ ...fields, timestamp: 1.5, receivedAt: 0 })).toThrow(RangeError);
+    expect(() => eventLeafHash({ ...fields, timestamp: 0, receivedAt: 0, prevHash: 'AB'.repeat(32) })).toThrow(TypeError);
   });
 });

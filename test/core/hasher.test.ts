@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../src/core/hex.js';
-import { emptyRoot, HASH_SIZE, hashChildren, hashLeaf, hashLeafText, hashLeafTextAround } from '../../src/core/rfc6962/hasher.js';
+import { emptyRoot, HASH_SIZE, hashChildren, hashLeaf, hashLeafTextAround } from '../../src/core/rfc6962/hasher.js';
 import tree from './vectors/rfc6962-tree.json' with { type: 'json' };
 
 describe('RFC 6962 hasher against transparency-dev/merkle testonly vectors', () => {
@@ -57,7 +57,7 @@ describe('hashLeafTextAround', () => {
         // Now and then a payload past the buffer's first size (16 KiB), to make it grow.
         const big = grow === 0 ? payload.repeat(1 + Math.floor(40_000 / (payload.length + 1))) : payload;
         expect(hashLeafTextAround(before, big, after)).toBe(reference(before + big + after));
-        expect(hashLeafTextAround(before, big, after)).toBe(hashLeafText(before + big + after));
+        expect(hashLeafTextAround(before, big, after)).toBe(toHex(hashLeaf(Buffer.from(before + big + after, 'utf8'))));
       }),
       { numRuns: 500 },
     );

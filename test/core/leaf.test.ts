@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { toHex } from '../../src/core/hex.js';
 import type { JsonObject } from '../../src/core/json.js';
 import { canonicalJson } from '../../src/core/canonical-json.js';
-import { formatTime, leafBytes, leafHash, leafHashHex, leafHashHexMs, leafHashHexOfText, parseTime, ZERO_HASH_HEX } from '../../src/core/leaf.js';
+import { eventLeafHash, formatTime, leafBytes, leafHashHex, parseTime, ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import type { LeafFields } from '../../src/core/leaf.js';
 
 const prevHash = 'ab'.repeat(32);
@@ -39,16 +39,18 @@ describe('leaf encoding (RFC 8785)', () => {
 
   it('hashes as SHA-256(0x00 || leaf bytes)', () => {
     const want = createHash('sha256').update(Uint8Array.of(0)).update(Buffer.from(expectedJson, 'utf8')).digest('hex');
-    expect(toHex(leafHash(leaf))).toBe(want);
     expect(leafHashHex(leaf)).toBe(want);
   });
 
   it('hashes the same from epoch-ms times and from the payload text alone (the paths a writer thread takes)', () => {
     const ms = { ...leaf, timestamp: Date.parse(leaf.timestamp), receivedAt: Date.parse(leaf.receivedAt) };
     const want = createHash('sha256').update(Uint8Array.of(0)).update(Buffer.from(expectedJson, 'utf8')).digest('hex');
-    expect(leafHashHexMs(ms)).toBe(want);
-    expect(leafHashHexOfText(ms, canonicalJson(leaf.payload))).toBe(want);
-    expect(() => leafHashHexOfText(ms, '[1]')).toThrow(/JSON object/);
+    expect(eventLeafHash(ms)).toBe(want);
+    expect(eventLeafHash(ms, canonicalJson(leaf.payload))).toBe(want);
+    const { payload: _, ...withoutPayload } = ms;
+    expect(eventLeafHash(withoutPayload, canonicalJson(leaf.payload))).toBe(want);
+    expect(() => eventLeafHash(withoutPayload, '[1]')).toThrow(/JSON object/);
+    expect(() => eventLeafHash({ ...ms, payload: [1] as never })).toThrow(/JSON object/);
   });
 
   it('does not depend on the order members were written in', () => {

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex } from '../../src/core/hex.js';
-import { leafHash } from '../../src/core/leaf.js';
+import { leafHashHex } from '../../src/core/leaf.js';
+
+const leafHash = (f: Parameters<typeof leafHashHex>[0]) => fromHex(leafHashHex(f));
 import type { LeafFields } from '../../src/core/leaf.js';
 import { CompactRange } from '../../src/core/compact/range.js';
 import {

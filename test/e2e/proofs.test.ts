@@ -1,6 +1,6 @@
 // Proofs served by the real service, verified here with the core library against the served verifier key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromHex, leafHash, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange, type NoteVerifier } from '../../src/core/index.js';
+import { fromHex, leafHashHex, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange, type NoteVerifier } from '../../src/core/index.js';
 import { startService, type RunningService } from '../support/service.js';
 
 let svc: RunningService;
@@ -40,7 +40,7 @@ function trustedRoot(cp: { note: string; origin: string; treeSize: number; rootH
 }
 
 /** The leaf recomputed from the served fields, as an auditor does. */
-const leafOf = (e: any) => leafHash({ ...e });
+const leafOf = (e: any) => fromHex(leafHashHex({ ...e }));
 
 beforeAll(async () => {
   svc = await startService();

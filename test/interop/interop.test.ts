@@ -11,9 +11,10 @@ import {
   consistencyNodes,
   createSigner,
   formatTime,
+  fromHex,
   inclusionNodes,
   leafBytes,
-  leafHash,
+  leafHashHex,
   rangeNodes,
   rangeProofNodes,
   rawPublicKey,
@@ -50,9 +51,9 @@ function buildLog() {
       receivedAt: formatTime(1_700_000_000_500 + seq * 1000),
       payload: { orderId: `o-${seq}`, amount: seq * 1.25, tags: ['a', 'ü'], nested: { ok: seq % 2 === 0 } },
     };
-    // Go gets the leaf bytes and hashes them itself, so our leafHash is checked too.
+    // Go gets the leaf bytes and hashes them itself, so our leafHashHex is checked too.
     leaves.push(leafBytes(fields));
-    tree.append(leafHash(fields), (id, h) => nodes.set(`${id.level}/${id.index}`, h));
+    tree.append(fromHex(leafHashHex(fields)), (id, h) => nodes.set(`${id.level}/${id.index}`, h));
     prevHash = toHex(nodes.get(`0/${seq}`)!);
   }
   const node = (id: NodeId) => {

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SLICE_ROWS } from '../../src/log/audit.js';
+import { SLICE_ROWS } from '../../src/log/verify-log.js';
 import type { ChainlogService } from '../../src/log/chainlog-service.js';
 import { LogError } from '../../src/log/errors.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';

@@ -2,12 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { logVerifiers, openCheckpoint, signCheckpoint } from '../../src/core/checkpoint.js';
 import { CompactRange } from '../../src/core/compact/range.js';
 import { fromHex, toHex } from '../../src/core/hex.js';
-import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { createSigner, parseVerifierKey } from '../../src/core/note/signed-note.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import { verifyConsistency, verifyInclusion } from '../../src/core/proof/verify.js';
 import { verifyRange } from '../../src/core/proof/range.js';
-import { eventLeafHash } from '../../src/log/event-leaf.js';
 import { LogError } from '../../src/log/errors.js';
 import { event, openPipeline, type TestPipeline } from '../support/pipeline.js';
 

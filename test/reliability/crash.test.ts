@@ -25,6 +25,7 @@ import {
   verifyConsistency,
   verifyRange,
   ZERO_HASH_HEX,
+  type EventJson,
   type NoteVerifier,
 } from '../../src/core/index.js';
 import { mulberry32 } from '../../src/simulator/prng.js';
@@ -50,17 +51,8 @@ interface Item {
   payload: { k: string; c: number; n: number; pad: string };
 }
 
-interface ServedEvent {
-  id: string;
-  sourceAppId: string;
-  seq: number;
-  eventType: string;
-  timestamp: string;
-  receivedAt: string;
-  payload: Item['payload'];
-  prevHash: string;
-  hash: string;
-}
+/** An event as the service serves it, with its id, carrying one of our items' payloads. */
+type ServedEvent = Omit<EventJson, 'payload'> & { id: string; payload: Item['payload'] };
 
 interface Request {
   id: string;

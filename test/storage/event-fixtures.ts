@@ -1,10 +1,10 @@
 // Deterministic fake events for storage tests. Storage never verifies hashes, so any 64-hex strings
 // do; they are derived from (sourceAppId, seq) so that prevHash links up like a real chain.
 import { createHash } from 'node:crypto';
+import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import type { JsonObject, NewEvent, StoredEvent } from '../../src/storage/types.js';
 import { mulberry32 } from '../../src/simulator/prng.js';
 
-export const ZERO_HASH = '0'.repeat(64);
 export const BASE_TIME = 1_700_000_000_000;
 
 export function fakeHash(label: string): string {
@@ -25,7 +25,7 @@ export function newEvent(sourceAppId: string, seq: number, fields: EventFields =
     timestamp: fields.timestamp ?? BASE_TIME + seq,
     receivedAt: fields.receivedAt ?? BASE_TIME + 1_000_000 + seq,
     payload: fields.payload ?? ({ n: seq } as JsonObject),
-    prevHash: seq === 0 ? ZERO_HASH : fakeLeafHash(sourceAppId, seq - 1),
+    prevHash: seq === 0 ? ZERO_HASH_HEX : fakeLeafHash(sourceAppId, seq - 1),
     hash: fakeLeafHash(sourceAppId, seq),
     idempotencyKey: fields.idempotencyKey ?? null,
   };

@@ -6,8 +6,7 @@ import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/sto
 import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.js';
-import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
-import { eventLeafHash } from '../../src/log/event-leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { AppendConflictError, type EventFilter, type EventPage, type EventQuery, type NewEvent } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';

@@ -1,5 +1,4 @@
 // Payload rules: a JSON object of finite numbers and well-formed strings, bounded in depth and canonical size.
-import canonicalize from 'canonicalize';
 import { canonicalJson, isWellFormed, plainCanonicalJson } from '../../core/canonical-json.js';
 import type { JsonObject } from '../../storage/types.js';
 
@@ -23,13 +22,9 @@ const isPlainObject = (v: object) => {
 /**
  * UTF-8 size of the payload's RFC 8785 form: what the leaf will hold. RFC 8785 is JSON.stringify with
  * sorted keys (same string escapes, same number forms, no whitespace), so for the plain, finite,
- * well-formed objects checkPayload admits the native serializer gives the same length, much faster.
+ * well-formed objects checkPayload admits the native serializer gives the same length without sorting.
  */
 export const canonicalPayloadBytes = (payload: JsonObject): number => Buffer.byteLength(JSON.stringify(payload), 'utf8');
-
-/** The reference the fast size is tested against. */
-export const canonicalPayloadBytesReference = (payload: JsonObject): number =>
-  Buffer.byteLength(canonicalize(payload) ?? '', 'utf8');
 
 /** Where a rule broke: the keys from the payload down, spelled out only for the message. */
 interface Broken {

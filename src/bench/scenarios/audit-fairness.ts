@@ -1,7 +1,7 @@
 // 10. Requests while an audit runs: p99 of the trivial query and of single-event ingest while verifyLog walks
 // the big log of the shared data set, against the same figures with no audit running, in the same run; and
 // the audit's own throughput. verifyLog reads and checks in bounded chunks and yields between them
-// (src/log/audit.ts), so other requests wait for at most one chunk.
+// (src/log/verify-log.ts), so other requests wait for at most one chunk.
 import { EventSource } from '../events.js';
 import { GraphQLClient } from '../http.js';
 import { LOG_EVENT, TRIVIAL } from '../queries.js';

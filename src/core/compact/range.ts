@@ -5,8 +5,6 @@ import { bitLen, onesCount, POW2, trailingZeros, xor } from '../bits.js';
 import { emptyRoot, hashChildren } from '../rfc6962/hasher.js';
 import type { NodeId } from './node.js';
 
-export type { NodeId } from './node.js';
-
 export type NodeVisitor = (id: NodeId, hash: Uint8Array) => void;
 
 function checkBounds(begin: number, end: number): void {

@@ -11,9 +11,9 @@ const childrenInput = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
 childrenInput[0] = NODE_PREFIX;
 
 /**
- * SHA-256 of `data` as bytes. Node makes a 'buffer' digest ~4x slower than a string one (a new
- * backing store per call), and tree work hashes one node per leaf: so the digest comes as a
- * 'binary' (latin1: one char per byte) string, copied into a small, heap-allocated array.
+ * SHA-256 of `data` as bytes. Tree work hashes one node per leaf, and a 'buffer' digest allocates a
+ * new backing store per call: so the digest comes as a 'binary' (latin1: one char per byte) string,
+ * copied into a small, heap-allocated array.
  */
 function sha256(data: Uint8Array): Uint8Array {
   const digest = hash('sha256', data, 'binary');
@@ -30,19 +30,14 @@ export function hashLeaf(data: Uint8Array): Uint8Array {
   return sha256(input);
 }
 
-/** SHA-256(0x00 || UTF-8 of text) in lowercase hex: hashLeaf of a text's bytes, in one call. */
-export function hashLeafText(text: string): string {
-  // U+0000 is the single byte 0x00 in UTF-8.
-  return hash('sha256', `\u0000${text}`, 'hex');
-}
-
 /** Reused by hashLeafTextAround (hashing is synchronous), grown to the largest leaf seen. */
 let leafInput = Buffer.allocUnsafe(16 * 1024);
 
 /**
- * hashLeafText(before + payload + after), without making that string: the three are written as UTF-8
- * into one reused buffer. A store's writer hashes every event it appends; a leaf-sized string (or
- * two, with the prefix byte) per event kept its heap busy enough to grow by ~70 MB under load.
+ * SHA-256(0x00 || UTF-8 of before + payload + after) in lowercase hex, without making that string:
+ * the three are written as UTF-8 into one reused buffer. A store's writer hashes every event it
+ * appends, and a leaf-sized string per event would keep its heap busy. For core/leaf.ts: callers
+ * hash events through its entry points.
  */
 export function hashLeafTextAround(before: string, payload: string, after: string): string {
   // A UTF-16 code unit takes at most 3 bytes of UTF-8.

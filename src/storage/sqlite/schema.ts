@@ -80,9 +80,9 @@ const MIGRATIONS: Record<number, string> = {
  * WAL frames (pages) after which a commit checkpoints the WAL into the database file: ~40 MB at the
  * default 4 KiB page size, instead of SQLite's 1,000 pages (~4 MB). The events table's secondary indexes
  * (ts, type+ts, app+ts) take keys that are not in insertion order, so a batch of appends dirties a
- * page per event in each; at 1,000 pages nearly every commit ran a checkpoint that copied those pages
- * into the database file and fsynced it. A longer WAL lets one checkpoint write each hot index page
- * once for many commits (ingest ~1.5x faster). Durability is unchanged: a commit is durable once its
+ * page per event in each; at 1,000 pages nearly every commit would run a checkpoint that copies those pages
+ * into the database file and fsyncs it. A longer WAL lets one checkpoint write each hot index page
+ * once for many commits. Durability is unchanged: a commit is durable once its
  * frames are in the WAL and the WAL is fsynced (synchronous = FULL), whenever the checkpoint runs;
  * recovery replays at most this many frames at open.
  */

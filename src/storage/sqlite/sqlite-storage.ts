@@ -74,7 +74,8 @@ interface LogRow {
   created_at: number;
 }
 
-interface CheckpointRow {
+/** A row of the checkpoints table as read (the writer's CheckpointRow is the tuple it inserts). */
+interface CheckpointRecord {
   source_app_id: string;
   tree_size: number;
   root_hash: string;
@@ -93,7 +94,7 @@ const rowToHead = (r: LogRow): LogHead => ({
   createdAt: r.created_at,
 });
 
-const rowToCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({
+const rowToCheckpoint = (r: CheckpointRecord): StoredCheckpoint => ({
   sourceAppId: r.source_app_id,
   treeSize: r.tree_size,
   rootHash: r.root_hash,
@@ -341,7 +342,7 @@ export class SqliteStorage implements LogStorage {
       treeSize === undefined
         ? this.stmt(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE source_app_id = ? ORDER BY tree_size DESC LIMIT 1`).get(sourceAppId)
         : this.stmt(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE source_app_id = ? AND tree_size = ?`).get(sourceAppId, treeSize)
-    ) as CheckpointRow | undefined;
+    ) as CheckpointRecord | undefined;
     return row ? rowToCheckpoint(row) : null;
   }
 
@@ -356,7 +357,7 @@ export class SqliteStorage implements LogStorage {
     const beyond = afterTreeSize === null ? '' : ` AND tree_size ${cmp} @after`;
     const rows = this.stmt(
       `SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE source_app_id = @sourceAppId${beyond} ORDER BY tree_size ${order} LIMIT @limit`,
-    ).all({ sourceAppId, limit, ...(afterTreeSize === null ? {} : { after: afterTreeSize }) }) as CheckpointRow[];
+    ).all({ sourceAppId, limit, ...(afterTreeSize === null ? {} : { after: afterTreeSize }) }) as CheckpointRecord[];
     return rows.map(rowToCheckpoint);
   }
 }

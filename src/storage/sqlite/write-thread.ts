@@ -2,7 +2,7 @@
 // the main connection (':memory:'). See writer.ts and writer-worker.ts.
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { leafHashHexOfText, ZERO_HASH_HEX } from '../../core/leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../../core/leaf.js';
 import {
   createWriter,
   type AppendResult,
@@ -40,7 +40,7 @@ export class WriterError extends Error {
 /** The writer on the caller's connection, for databases no other connection can open. */
 export function inProcessWriter(db: Database.Database): AsyncWriter {
   let writer: Writer | undefined;
-  const w = () => (writer ??= createWriter(db, { leafHash: leafHashHexOfText, zeroHash: ZERO_HASH_HEX }));
+  const w = () => (writer ??= createWriter(db, { leafHash: eventLeafHash, zeroHash: ZERO_HASH_HEX }));
   return {
     append: async (rows) => w().append(rows),
     integrate: async (sourceAppId, fromSize, toSize, nodes) => w().integrate(sourceAppId, fromSize, toSize, nodes),
@@ -53,9 +53,8 @@ type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<
 
 /**
  * The writer thread's young generation (Worker resourceLimits). Its garbage is the leaf hashing of
- * every appended event, its survivors the rows of the transaction in hand: 8 MB keeps up with it,
- * where the main thread's size would add ~80 MB of RSS after a million events. A process-wide V8 flag
- * that sizes the young generation (`--max-semi-space-size`, in the command line or NODE_OPTIONS)
+ * every appended event, its survivors the rows of the transaction in hand: 8 MB keeps up with it
+ * without keeping large semi-spaces resident. A process-wide V8 flag that sizes the young generation (`--max-semi-space-size`, in the command line or NODE_OPTIONS)
  * overrides resourceLimits, so `npm start` and the image pass none (README, Configuration).
  */
 const WRITER_YOUNG_GENERATION_MB = 8;

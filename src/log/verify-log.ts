@@ -10,10 +10,10 @@ import { CompactRange, rangeNodes } from '../core/compact/range.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { logVerifiers, openCheckpoint } from '../core/checkpoint.js';
 import { fromHex, toHex } from '../core/hex.js';
-import { ZERO_HASH_HEX } from '../core/leaf.js';
+import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note/signed-note.js';
-import { MalformedEventError, type LogStorage, type NodeId, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
-import { eventLeafHash } from './event-leaf.js';
+import type { NodeId } from '../core/compact/node.js';
+import { MalformedEventError, type LogStorage, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
 import { notFound, badInput, LogError } from './errors.js';
 import type { VerificationProblem, VerificationProblemKind, VerificationReport } from './service.js';
 
@@ -25,13 +25,13 @@ const FIRST_CHUNK_ROWS = 16;
  * request waits for little more than that.
  */
 export const SLICE_ROWS = 64;
-export const SLICE_PAYLOAD_BYTES = 128 * 1024;
+const SLICE_PAYLOAD_BYTES = 128 * 1024;
 /**
  * Rows per read at most. Where reads run on the calling thread (LogStorage.synchronousReads), a read
  * is one slice, so that one turn holds one slice's read and one slice's checks; elsewhere reads wait
  * on I/O, and fewer, larger ones cost less (a range read is not free on every server).
  */
-export const MAX_CHUNK_ROWS = { synchronous: SLICE_ROWS, asynchronous: 1024 } as const;
+const MAX_CHUNK_ROWS = { synchronous: SLICE_ROWS, asynchronous: 1024 } as const;
 /** Payload bytes one read aims at: the next read's rows follow the last ones' average payload. */
 const CHUNK_PAYLOAD_BYTES = { synchronous: SLICE_PAYLOAD_BYTES, asynchronous: 2 * 1024 * 1024 } as const;
 const MAX_PROBLEMS = 1000;
@@ -39,7 +39,7 @@ const MAX_PROBLEMS = 1000;
 /** Default of MAX_CONCURRENT_AUDITS: verifyLog runs at once on at most this many logs per server. */
 export const DEFAULT_MAX_CONCURRENT_AUDITS = 2;
 
-export interface AuditOptions {
+export interface VerifyLogOptions {
   verifier: NoteVerifier;
   originOf: (sourceAppId: string) => string;
   /** Called after each chunk with the events walked so far and the size of the walk. */
@@ -49,9 +49,9 @@ export interface AuditOptions {
 /** Lets the event loop serve what is waiting (I/O callbacks, timers) before the next chunk. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function auditLog(
+export async function verifyStoredLog(
   storage: LogStorage,
-  opts: AuditOptions,
+  opts: VerifyLogOptions,
   sourceAppId: string,
   fromSeq = 0,
   toSeqArg?: number,
@@ -311,7 +311,7 @@ async function startingState(storage: LogStorage, sourceAppId: string, fromSeq: 
 function checkCheckpoint(
   cp: StoredCheckpoint,
   root: Uint8Array,
-  opts: AuditOptions,
+  opts: VerifyLogOptions,
   report: (kind: VerificationProblemKind, seq: number, message: string) => void,
 ) {
   let signed;

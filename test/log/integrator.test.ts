@@ -1,0 +1,162 @@
+// The integrator on its own, on both engines: it folds stored events into the tree exactly as a tree
+// built from their leaf hashes, resumes from what is stored, uses offered hashes instead of reading
+// events back, leaves its cached tree as stored when a write fails, and turns damaged events into an
+// IntegrityError.
+import { afterEach, describe, expect, it } from 'vitest';
+import { CompactRange } from '../../src/core/compact/range.js';
+import { fromHex, toHex } from '../../src/core/hex.js';
+import { Integrator, IntegrityError } from '../../src/log/integrator.js';
+import { Prover } from '../../src/log/prover.js';
+import type { LogStorage, StoredEvent } from '../../src/storage/types.js';
+import type { StorageHarness } from '../storage/contract.js';
+import { InjectedFault, withFaults } from '../support/faulty-storage.js';
+import { appendChain, chainedEvents, useEngines } from './engines.js';
+
+const engines = useEngines('chainlog-integrator-');
+
+/** The root of the tree over these leaf hashes, built in memory. */
+function rootOf(events: readonly StoredEvent[]): string {
+  const range = CompactRange.new(0);
+  for (const e of events) range.append(fromHex(e.hash));
+  return toHex(range.rootHash());
+}
+
+/** Counts the storage's event reads. */
+function countingReads(storage: LogStorage): { reads: number } {
+  const seen = { reads: 0 };
+  const original = storage.getEventRange.bind(storage);
+  storage.getEventRange = (...args) => {
+    seen.reads++;
+    return original(...args);
+  };
+  return seen;
+}
+
+describe.each(engines)('integrator: $name', (engine) => {
+  let harness: StorageHarness;
+  const open: LogStorage[] = [];
+
+  async function store(): Promise<LogStorage> {
+    harness = engine.harness();
+    await harness.storage.init();
+    open.push(harness.storage);
+    return harness.storage;
+  }
+
+  async function reopen(): Promise<LogStorage> {
+    const s = await harness.reopen();
+    await s.init();
+    open.push(s);
+    return s;
+  }
+
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close().catch(() => undefined);
+    await harness?.cleanup();
+  });
+
+  it('gives the root of the tree over the leaf hashes, stores its nodes and raises the integrated size', async () => {
+    const storage = await store();
+    const events = [...(await appendChain(storage, 'a', 37)), ...(await appendChain(storage, 'a', 64))];
+    const integrator = new Integrator(storage);
+    const tree = await integrator.integrate('a');
+    expect(tree.size).toBe(101);
+    expect(toHex(tree.root)).toBe(rootOf(events));
+    expect((await storage.getLogHead('a'))?.integratedSize).toBe(101);
+    // The stored nodes give every prefix's root, as the prover reads them.
+    const prover = new Prover(storage);
+    for (const size of [1, 2, 37, 64, 100, 101]) expect(toHex(await prover.rootAt('a', size))).toBe(rootOf(events.slice(0, size)));
+  });
+
+  it('gives the empty tree for a log without events', async () => {
+    const storage = await store();
+    const tree = await new Integrator(storage).integrate('nothing');
+    expect(tree.size).toBe(0);
+    expect(toHex(tree.root)).toBe(rootOf([]));
+  });
+
+  it('resumes from the stored tree in a new process, reading only the events after it', async () => {
+    const storage = await store();
+    const first = await appendChain(storage, 'a', 21);
+    await new Integrator(storage).integrate('a');
+    const more = await appendChain(storage, 'a', 12);
+    await storage.close();
+
+    const again = await reopen();
+    const seen = countingReads(again);
+    const tree = await new Integrator(again).integrate('a');
+    expect(tree.size).toBe(33);
+    expect(toHex(tree.root)).toBe(rootOf([...first, ...more]));
+    expect(seen.reads).toBe(1);
+  });
+
+  it('integrates offered events without reading them back, and reads what was not offered', async () => {
+    const storage = await store();
+    const integrator = new Integrator(storage);
+    const seen = countingReads(storage);
+    const offered = await appendChain(storage, 'a', 10);
+    integrator.offer(offered);
+    expect((await integrator.integrate('a')).size).toBe(10);
+    expect(seen.reads).toBe(0);
+
+    // Appended by someone else (not offered): read back and checked.
+    const other = await appendChain(storage, 'a', 5);
+    const tree = await integrator.integrate('a');
+    expect(tree.size).toBe(15);
+    expect(toHex(tree.root)).toBe(rootOf([...offered, ...other]));
+    expect(seen.reads).toBe(1);
+  });
+
+  it('after a failed node write, leaves its tree as stored and integrates on the next call', async () => {
+    const storage = await store();
+    const events = await appendChain(storage, 'a', 9);
+    const faulty = withFaults(storage, { seed: 3, failRate: 1, methods: ['integrate'], maxFaults: 1 });
+    const integrator = new Integrator(faulty.storage);
+    integrator.offer(events.slice(0, 4));
+    await expect(integrator.integrate('a')).rejects.toThrow(InjectedFault);
+    expect((await storage.getLogHead('a'))?.integratedSize).toBe(0);
+    const tree = await integrator.integrate('a');
+    expect(tree.size).toBe(9);
+    expect(toHex(tree.root)).toBe(rootOf(events));
+  });
+
+  it('throws IntegrityError at the event whose stored hash is not its leaf hash', async () => {
+    const storage = await store();
+    await storage.appendEvents(
+      chainedEvents('a', 6, 0, undefined, (e) => {
+        if (e.seq === 4) e.hash = 'ab'.repeat(32);
+      }),
+    );
+    const err = await new Integrator(storage).integrate('a').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(err).toMatchObject({ sourceAppId: 'a', seq: 4 });
+    expect((err as Error).message).toMatch(/stored hash does not match/);
+    expect((await storage.getLogHead('a'))?.integratedSize).toBe(0);
+  });
+
+  it('throws IntegrityError at the event that does not link to the one before it', async () => {
+    const storage = await store();
+    // The leaf hash is right for its fields; only its prevHash names another event.
+    await storage.appendEvents(
+      chainedEvents('a', 5, 0, undefined, (e) => {
+        if (e.seq === 3) {
+          e.prevHash = 'cd'.repeat(32);
+          e.hash = chainedEvents('a', 1, 3, e.prevHash)[0]!.hash;
+        }
+      }),
+    );
+    const err = await new Integrator(storage).integrate('a').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(err).toMatchObject({ sourceAppId: 'a', seq: 3 });
+    expect((err as Error).message).toMatch(/prevHash does not link/);
+  });
+
+  it('passes a storage failure on as it is (transient, not an IntegrityError)', async () => {
+    const storage = await store();
+    await appendChain(storage, 'a', 3);
+    const faulty = withFaults(storage, { seed: 5, failRate: 1, methods: ['getEventRange'] });
+    const err = await new Integrator(faulty.storage).integrate('a').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InjectedFault);
+    expect(err).not.toBeInstanceOf(IntegrityError);
+  });
+});

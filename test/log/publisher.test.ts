@@ -1,0 +1,222 @@
+// The publisher on its own, on both engines: it signs a checkpoint of each log that grew (under the
+// log's origin, over the integrated root), hands each to delivery with the consistency proof from the
+// previous one, quarantines a log whose stored data fails a check, keeps a log the storage cannot serve
+// for the next cycle, recovers at start, publishes on its interval and, sharing a database, holds the
+// publisher lease.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { logVerifiers, openCheckpoint, signCheckpoint } from '../../src/core/checkpoint.js';
+import { CompactRange } from '../../src/core/compact/range.js';
+import { fromHex, toHex } from '../../src/core/hex.js';
+import { createSigner, parseVerifierKey, verifierKeyString } from '../../src/core/note/signed-note.js';
+import { verifyConsistency } from '../../src/core/proof/verify.js';
+import { Prover } from '../../src/log/prover.js';
+import { Publisher, PUBLISHER_LEASE } from '../../src/log/publisher.js';
+import type { CheckpointUpdate } from '../../src/log/service.js';
+import { loadSigningKey, type SigningKey } from '../../src/log/signing-key.js';
+import type { LogStorage, StoredEvent } from '../../src/storage/types.js';
+import type { StorageHarness } from '../storage/contract.js';
+import { InjectedFault, withFaults } from '../support/faulty-storage.js';
+import { appendChain, chainedEvents, useEngines } from './engines.js';
+
+const engines = useEngines('chainlog-publisher-unit-');
+const KEY_NAME = 'test.chainlog';
+const originOf = (app: string) => `${KEY_NAME}/${app}`;
+
+function rootOf(events: readonly StoredEvent[]): Uint8Array {
+  const range = CompactRange.new(0);
+  for (const e of events) range.append(fromHex(e.hash));
+  return range.rootHash();
+}
+
+let keyDir: string;
+let otherKeyDir: string;
+let key: SigningKey;
+beforeAll(() => {
+  keyDir = mkdtempSync(join(tmpdir(), 'chainlog-publisher-key-'));
+  otherKeyDir = mkdtempSync(join(tmpdir(), 'chainlog-publisher-other-key-'));
+  key = loadSigningKey({ dataDir: keyDir });
+});
+afterAll(() => {
+  rmSync(keyDir, { recursive: true, force: true });
+  rmSync(otherKeyDir, { recursive: true, force: true });
+});
+
+describe.each(engines)('publisher: $name', (engine) => {
+  let harness: StorageHarness;
+  const storages: LogStorage[] = [];
+  const publishers: Publisher[] = [];
+
+  async function store(): Promise<LogStorage> {
+    harness = engine.harness();
+    await harness.storage.init();
+    storages.push(harness.storage);
+    return harness.storage;
+  }
+
+  /** A prepared publisher over `storage`, and every update it delivered. */
+  async function publisher(storage: LogStorage, opts: { key?: SigningKey; intervalMs?: number; owner?: string } = {}) {
+    const signing = opts.key ?? key;
+    const verifierKey = verifierKeyString(KEY_NAME, signing.publicKey);
+    const delivered: CheckpointUpdate[] = [];
+    const p = new Publisher({
+      storage,
+      prover: new Prover(storage),
+      key: signing,
+      verifier: parseVerifierKey(verifierKey),
+      originOf,
+      checkpointIntervalMs: opts.intervalMs ?? 60_000,
+      leaseTtlMs: 5000,
+      owner: opts.owner ?? 'test-publisher',
+      logger: pino({ level: 'silent' }),
+      now: Date.now,
+      onPublished: (u) => delivered.push(u),
+    });
+    publishers.push(p);
+    await p.prepare(verifierKey);
+    return { publisher: p, delivered };
+  }
+
+  afterEach(async () => {
+    for (const p of publishers.splice(0)) await p.stop().catch(() => undefined);
+    for (const s of storages.splice(0)) await s.close().catch(() => undefined);
+    await harness?.cleanup();
+  });
+
+  it('signs a checkpoint of each log that grew, under its origin, and delivers it with the consistency proof', async () => {
+    const storage = await store();
+    const { publisher: p, delivered } = await publisher(storage);
+    const a = await appendChain(storage, 'a', 5);
+    const b = await appendChain(storage, 'b', 3);
+    p.offer([...a, ...b]);
+    const first = await p.publishNow();
+    expect(first.map((c) => [c.sourceAppId, c.treeSize]).sort()).toEqual([
+      ['a', 5],
+      ['b', 3],
+    ]);
+    const verifier = parseVerifierKey(verifierKeyString(KEY_NAME, key.publicKey));
+    for (const [app, events] of [['a', a], ['b', b]] as const) {
+      const cp = (await storage.getCheckpoint(app))!;
+      expect(cp.rootHash).toBe(toHex(rootOf(events)));
+      const signed = openCheckpoint(cp.note, logVerifiers(verifier, originOf(app)));
+      expect(signed).toMatchObject({ origin: originOf(app), size: events.length });
+      expect(toHex(signed.rootHash)).toBe(cp.rootHash);
+    }
+    expect(delivered.map((u) => [u.checkpoint.sourceAppId, u.previous, u.consistencyHashes])).toEqual(
+      expect.arrayContaining([
+        ['a', null, []],
+        ['b', null, []],
+      ]),
+    );
+
+    const more = await appendChain(storage, 'a', 4);
+    p.offer(more);
+    expect((await p.publishNow()).map((c) => [c.sourceAppId, c.treeSize])).toEqual([['a', 9]]);
+    const update = delivered.at(-1)!;
+    expect(update.previous?.treeSize).toBe(5);
+    verifyConsistency(5, 9, update.consistencyHashes.map(fromHex), rootOf(a), rootOf([...a, ...more]));
+  });
+
+  it('publishes nothing, and delivers nothing, when no log grew', async () => {
+    const storage = await store();
+    const { publisher: p, delivered } = await publisher(storage);
+    p.offer(await appendChain(storage, 'a', 2));
+    await p.publishNow();
+    expect(await p.publishNow()).toEqual([]);
+    expect(delivered).toHaveLength(1);
+  });
+
+  it('reads back and publishes what another process committed (grew, not offered)', async () => {
+    const storage = await store();
+    const { publisher: p } = await publisher(storage);
+    const events = await appendChain(storage, 'a', 7);
+    p.grew(events);
+    expect((await p.publishNow()).map((c) => c.treeSize)).toEqual([7]);
+    expect((await storage.getCheckpoint('a'))?.rootHash).toBe(toHex(rootOf(events)));
+  });
+
+  it('quarantines a log whose stored events fail a check, and keeps publishing the others', async () => {
+    const storage = await store();
+    const { publisher: p } = await publisher(storage);
+    const bad = await storage.appendEvents(
+      chainedEvents('bad', 4, 0, undefined, (e) => {
+        if (e.seq === 2) e.hash = 'ab'.repeat(32);
+      }),
+    );
+    const good = await appendChain(storage, 'good', 2);
+    p.grew([...bad, ...good]);
+    expect((await p.publishNow()).map((c) => c.sourceAppId)).toEqual(['good']);
+    expect(p.quarantineOf('bad')).toMatch(/seq 2: stored hash does not match/);
+    expect(p.quarantineOf('good')).toBeNull();
+
+    // Quarantined until restart: it grows, and still gets no checkpoint.
+    p.grew([...(await storage.appendEvents(chainedEvents('bad', 1, 4, bad.at(-1)!.hash)))]);
+    p.grew(await appendChain(storage, 'good', 1));
+    expect((await p.publishNow()).map((c) => c.sourceAppId)).toEqual(['good']);
+    expect(await storage.getCheckpoint('bad')).toBeNull();
+  });
+
+  it('keeps a log the storage cannot serve for the next cycle, names it, and publishes the others', async () => {
+    const storage = await store();
+    const faulty = withFaults(storage, { seed: 2, failRate: 1, methods: ['putCheckpoint'], when: (_m, args) => (args[0] as { sourceAppId: string }).sourceAppId === 'b' });
+    faulty.enabled = false;
+    const { publisher: p } = await publisher(faulty.storage);
+    p.offer([...(await appendChain(storage, 'a', 2)), ...(await appendChain(storage, 'b', 3))]);
+    faulty.enabled = true;
+    const err = await p.publishNow().catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/no checkpoint published for "b"/);
+    expect((err as Error).cause).toBeInstanceOf(InjectedFault);
+    expect((await storage.getCheckpoint('a'))?.treeSize).toBe(2);
+    expect(p.quarantineOf('b')).toBeNull();
+
+    faulty.enabled = false;
+    expect((await p.publishNow()).map((c) => [c.sourceAppId, c.treeSize])).toEqual([['b', 3]]);
+  });
+
+  it('at start, recovers every log and quarantines one whose latest checkpoint another key signed', async () => {
+    const storage = await store();
+    const a = await appendChain(storage, 'a', 3);
+    const b = await appendChain(storage, 'b', 3);
+    const otherKey = loadSigningKey({ dataDir: otherKeyDir });
+    const note = signCheckpoint({ origin: originOf('b'), size: 3, rootHash: rootOf(b) }, createSigner(originOf('b'), otherKey.privateKey));
+    await storage.putCheckpoint({ sourceAppId: 'b', treeSize: 3, rootHash: toHex(rootOf(b)), note, publishedAt: Date.now() });
+
+    const { publisher: p } = await publisher(storage);
+    // Embedded engines recover in prepare; sharing a database, the lease holder recovers in its first cycle.
+    const published = await p.publishNow();
+    expect(published.map((c) => [c.sourceAppId, c.treeSize])).toEqual([['a', 3]]);
+    expect((await storage.getCheckpoint('a'))?.rootHash).toBe(toHex(rootOf(a)));
+    expect(p.quarantineOf('b')).toMatch(/latest checkpoint \(size 3\): signature/);
+  });
+
+  it('publishes on its interval once started', async () => {
+    const storage = await store();
+    const { publisher: p, delivered } = await publisher(storage, { intervalMs: 20 });
+    await p.start();
+    p.offer(await appendChain(storage, 'a', 4));
+    await vi.waitFor(() => expect(delivered).not.toHaveLength(0), { timeout: 20_000, interval: 10 });
+    expect(delivered.map((u) => [u.checkpoint.sourceAppId, u.checkpoint.treeSize])).toEqual([['a', 4]]);
+  });
+
+  it.runIf(engine.name === 'mongodb')('sharing a database, holds the publisher lease while it runs and gives it up at stop', async () => {
+    const storage = await store();
+    const { publisher: p } = await publisher(storage, { owner: 'holder' });
+    await p.start();
+    const leases = storage.coordination!.leases;
+    expect(await leases.tryAcquire(PUBLISHER_LEASE, 'someone-else', 5000)).toBeNull();
+    await p.stop();
+    expect(await leases.tryAcquire(PUBLISHER_LEASE, 'someone-else', 5000)).toMatchObject({ owner: 'someone-else' });
+  });
+
+  it.runIf(engine.name === 'mongodb')('sharing a database, refuses to start with a key other than the one its checkpoints are signed with', async () => {
+    const storage = await store();
+    await publisher(storage);
+    const second = await harness.reopen();
+    await second.init();
+    storages.push(second);
+    await expect(publisher(second, { key: loadSigningKey({ dataDir: otherKeyDir }) })).rejects.toThrow(/checkpoints are signed with .*same SIGNING_KEY_FILE/);
+  });
+});
