@@ -1,8 +1,8 @@
 // `npm run bench [-- --quick] [--engine sqlite|mongodb|all] [--only 1,4] [--out DIR]`: every scenario
 // against fresh data, a JSON report and a readable summary. Exits non-zero only when a scenario could
 // not run (an error), never because a figure misses its target.
-import { parseOptions, UsageError, USAGE } from '../src/bench/options.js';
-import { runBench } from '../src/bench/run.js';
+import { parseOptions, UsageError, USAGE } from '../bench/options.js';
+import { runBench } from '../bench/run.js';
 
 let options;
 try {
@@ -20,7 +20,7 @@ if (options === 'help') {
 }
 
 const { report, jsonPath, summaryPath } = await runBench(options);
-const { formatSummary } = await import('../src/bench/report.js');
+const { formatSummary } = await import('../bench/report.js');
 console.log(formatSummary(report));
 console.log(`\nreport: ${jsonPath}\nsummary: ${summaryPath}`);
 const errors = report.results.filter((r) => r.status === 'error');

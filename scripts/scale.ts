@@ -11,11 +11,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { z } from 'zod';
-import { freePort, SERVER_NODE_ARGS } from '../src/bench/server.js';
+import { freePort, SERVER_NODE_ARGS } from '../bench/server.js';
 import { loadSigningKey } from '../src/log/signing-key.js';
 import { createGenerator } from '../src/simulator/generator.js';
-import { ensureServerBinary } from './mongo-test-server/binary.js';
-import { startServerProcess, stopServerProcess } from './mongo-test-server/server-process.js';
+import { startTestMongo } from './mongo-test-server/start.js';
 import { ROUTE_HEADER, startLoadBalancer } from './scale/load-balancer.js';
 
 const HELP = `Usage: npm run scale -- [options]
@@ -183,16 +182,11 @@ async function main(): Promise<number> {
 
   let mongoUri = o['mongodb-uri'] ?? process.env.MONGODB_URI;
   process.stderr.write(mongoUri ? `using ${mongoUri}\n` : 'starting a MongoDB test server (FerretDB)\n');
-  let stopMongo = async () => undefined;
+  let stopMongo = async (): Promise<void> => {};
   if (!mongoUri) {
-    const binary = await ensureServerBinary((line) => process.stderr.write(`${line}\n`));
-    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-mongo-'));
-    const server = await startServerProcess({ binary, listen: '127.0.0.1:0', dataDir });
+    const server = await startTestMongo();
     mongoUri = server.uri;
-    stopMongo = async () => {
-      await stopServerProcess(server);
-      rmSync(dataDir, { recursive: true, force: true });
-    };
+    stopMongo = () => server.stop();
   }
   const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-key-'));
   const keyFile = loadSigningKey({ dataDir: keyDir }).source;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { streamTimestamps } from '../../src/bench/events.js';
+import { streamTimestamps } from '../../bench/events.js';
 
 describe('streamTimestamps', () => {
   it('stamps events as a live stream: in arrival order but for the jitter, never in the future, the same every run', () => {

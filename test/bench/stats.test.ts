@@ -1,8 +1,8 @@
 // The benchmark's statistics and option parsing (no timing is asserted anywhere).
 import { describe, expect, it } from 'vitest';
-import { parseOptions, UsageError } from '../../src/bench/options.js';
-import { percentile, slope, summarize } from '../../src/bench/stats.js';
-import { judge } from '../../src/bench/report.js';
+import { parseOptions, UsageError } from '../../bench/options.js';
+import { percentile, slope, summarize } from '../../bench/stats.js';
+import { judge } from '../../bench/report.js';
 
 describe('percentile (nearest rank)', () => {
   const oneToHundred = Array.from({ length: 100 }, (_, i) => i + 1);

@@ -4,7 +4,7 @@
 // and the crash test use it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/bench/server.js';
+import { freePort } from '../../bench/server.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -1,6 +1,6 @@
 // Deterministic, cheap event inputs (LogEventInput shape) for the benchmark.
 // Payloads are ~250 bytes of realistic JSON: ids, amounts, a nested object, a small array, some non-ASCII.
-import { mulberry32 } from '../simulator/prng.js';
+import { mulberry32 } from '../src/simulator/prng.js';
 
 export interface EventInput {
   eventType: string;

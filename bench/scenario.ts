@@ -30,7 +30,7 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
 }
 
-/** The shared loaded server of the scenarios that use it (src/bench/dataset.ts loads it). */
+/** The shared loaded server of the scenarios that use it (dataset.ts loads it). */
 export interface Dataset {
   server: ServerHandle;
   bigLog: string;

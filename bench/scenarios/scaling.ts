@@ -5,8 +5,8 @@
 // scenario is skipped with that reason: K processes on a store that does not coordinate them would
 // measure an unsupported deployment.
 import { cpus } from 'node:os';
-import { loadConfig } from '../../config.js';
-import { openStorage } from '../../storage/open.js';
+import { loadConfig } from '../../src/config.js';
+import { openStorage } from '../../src/storage/open.js';
 import { appNames, EventSource } from '../events.js';
 import { GraphQLClient } from '../http.js';
 import { checkLogEventsResponse, logEventsBody } from '../ingest.js';

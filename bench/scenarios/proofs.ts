@@ -3,11 +3,11 @@
 // run) over a second connection to the same store, without HTTP/GraphQL; the HTTP round trip is sampled
 // beside the trivial query. Client verification uses the core verify functions on proofs the server sent.
 import { pino } from 'pino';
-import { loadConfig } from '../../config.js';
-import { fromHex, leafHash, type JsonObject, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../core/index.js';
-import { ChainlogService } from '../../log/chainlog-service.js';
-import { loadSigningKey } from '../../log/signing-key.js';
-import { openStorage } from '../../storage/open.js';
+import { loadConfig } from '../../src/config.js';
+import { fromHex, leafHash, type JsonObject, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../src/core/index.js';
+import { ChainlogService } from '../../src/log/chainlog-service.js';
+import { loadSigningKey } from '../../src/log/signing-key.js';
+import { openStorage } from '../../src/storage/open.js';
 import { GraphQLClient } from '../http.js';
 import { CONSISTENCY, INCLUSION, RANGE, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
