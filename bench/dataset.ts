@@ -11,7 +11,7 @@ import type { ScenarioResult } from './report.js';
 import type { Dataset, ScenarioContext } from './scenario.js';
 import { startServer } from './server.js';
 import { datasetSize } from './sizes.js';
-import { roundSummary, summarize } from './stats.js';
+import { roundSummary, summarize } from '../src/simulator/stats.js';
 
 export const BIG_LOG = 'ledger';
 export const SMALL_LOGS = Array.from({ length: 10 }, (_, i) => `app-${i}`);

@@ -1,4 +1,7 @@
 // Command-line options of `npm run bench`.
+import { z } from 'zod';
+import { intOption, parseCliArgs, type CliParse } from '../src/cli/options.js';
+
 export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 export type EngineName = 'sqlite' | 'mongodb';
@@ -17,7 +20,7 @@ export interface BenchOptions {
   keep: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [options]
+export const BENCH_HELP = `Usage: npm run bench -- [options]
   --quick                 every scenario at a small size (CI); no thresholds are enforced
   --engine sqlite|mongodb|all   engines to run (default all; mongodb uses MONGODB_URI when set,
                           else the FerretDB-based test server)
@@ -27,79 +30,34 @@ export const USAGE = `usage: npm run bench -- [options]
                           on the FerretDB test server 20000, quick 2000)
   --steady-seconds S      steady load of scenario 7 (default 300, quick 6; FerretDB test server 60)
   --keep                  keep the servers' data directories
-  --help`;
+  -h, --help              show this help
+`;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+const schema = z
+  .object({
+    quick: z.boolean().default(false),
+    engine: z.enum(['sqlite', 'mongodb', 'all'], { error: '--engine must be sqlite, mongodb or all' }).default('all'),
+    only: z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(SCENARIO_IDS, { error: (i) => `--only: unknown scenario ${String(i.input)} (known: ${SCENARIO_IDS.join(',')})` })))
+      .optional(),
+    out: z.string().min(1, '--out must not be empty').optional(),
+    dataset: intOption('dataset', 1, Number.MAX_SAFE_INTEGER).optional(),
+    'steady-seconds': intOption('steady-seconds', 1, Number.MAX_SAFE_INTEGER).optional(),
+    keep: z.boolean().default(false),
+  })
+  .strict();
 
-export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
-  let quick = false;
-  let engine = 'all';
-  let only: string | undefined;
-  let out: string | undefined;
-  let dataset: number | undefined;
-  let steady: number | undefined;
-  let keep = false;
-  const args = [...argv];
-  const value = (flag: string): string => {
-    const v = args.shift();
-    if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-    return v;
-  };
-  const positiveInt = (flag: string, v: string): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, got ${v}`);
-    return n;
-  };
-  while (args.length > 0) {
-    const raw = args.shift()!;
-    const eq = raw.indexOf('=');
-    const [flag, inline] = raw.startsWith('--') && eq > 0 ? [raw.slice(0, eq), raw.slice(eq + 1)] : [raw, undefined];
-    if (inline !== undefined) args.unshift(inline);
-    switch (flag) {
-      case '--quick':
-        quick = true;
-        break;
-      case '--engine':
-        engine = value(flag);
-        break;
-      case '--only':
-        only = value(flag);
-        break;
-      case '--out':
-        out = value(flag);
-        break;
-      case '--dataset':
-        dataset = positiveInt(flag, value(flag));
-        break;
-      case '--steady-seconds':
-        steady = positiveInt(flag, value(flag));
-        break;
-      case '--keep':
-        keep = true;
-        break;
-      case '--help':
-      case '-h':
-        return 'help';
-      default:
-        throw new UsageError(`unknown option ${raw}`);
-    }
-  }
-  const engines: EngineName[] =
-    engine === 'all' ? ['sqlite', 'mongodb'] : engine === 'sqlite' || engine === 'mongodb' ? [engine] : [];
-  if (engines.length === 0) throw new UsageError(`--engine must be sqlite, mongodb or all, got ${engine}`);
-  const selected = only === undefined ? [...SCENARIO_IDS] : only.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const s of selected) {
-    if (!(SCENARIO_IDS as readonly string[]).includes(s)) throw new UsageError(`--only: unknown scenario ${s} (known: ${SCENARIO_IDS.join(',')})`);
-  }
-  return {
-    quick,
-    engines,
-    only: SCENARIO_IDS.filter((id) => selected.includes(id)),
-    outDir: out ?? (quick ? 'bench/tmp/results' : 'bench/results'),
-    ...(dataset !== undefined ? { datasetSize: dataset } : {}),
-    ...(steady !== undefined ? { steadySeconds: steady } : {}),
-    keep,
-  };
+/** Parses the command line as the other tools do (src/cli/options.ts): node:util flags, zod values. */
+export function parseBenchArgs(argv: string[]): CliParse<BenchOptions> {
+  return parseCliArgs({ schema, booleans: ['quick', 'keep'] }, argv, {}, (o) => ({
+    quick: o.quick,
+    engines: o.engine === 'all' ? ['sqlite', 'mongodb'] : [o.engine],
+    only: SCENARIO_IDS.filter((id) => o.only === undefined || o.only.includes(id)),
+    outDir: o.out ?? (o.quick ? 'bench/tmp/results' : 'bench/results'),
+    ...(o.dataset !== undefined ? { datasetSize: o.dataset } : {}),
+    ...(o['steady-seconds'] !== undefined ? { steadySeconds: o['steady-seconds'] } : {}),
+    keep: o.keep,
+  }));
 }

@@ -7,7 +7,7 @@ import { TRIVIAL } from '../queries.js';
 import { figure, type Figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { sized } from '../sizes.js';
-import { nowMs, roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
 const ATTACKERS = 4;
 
@@ -101,9 +101,9 @@ export const attacks: Scenario = {
     const sample = async (): Promise<number[]> => {
       const times: number[] = [];
       for (let i = 0; i < samples; i++) {
-        const t = nowMs();
+        const t = performance.now();
         await probe.request(TRIVIAL);
-        times.push(nowMs() - t);
+        times.push(performance.now() - t);
       }
       return times;
     };

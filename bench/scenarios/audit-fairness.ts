@@ -8,7 +8,7 @@ import { LOG_EVENT, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { sized } from '../sizes.js';
-import { nowMs, roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
 const APP = 'audit-probe';
 const VERIFY = `query Verify($app: String!) { verifyLog(sourceAppId: $app) { ok eventsChecked firstBadSeq } }`;
@@ -41,9 +41,9 @@ export const auditFairness: Scenario = {
       const p: Phase = { trivial: [], ingest: [] };
       const loop = async (out: number[], send: () => Promise<unknown>) => {
         while (!done(p)) {
-          const t = nowMs();
+          const t = performance.now();
           await send();
-          out.push(nowMs() - t);
+          out.push(performance.now() - t);
         }
       };
       await Promise.all([
@@ -55,12 +55,12 @@ export const auditFairness: Scenario = {
     try {
       // Warm-up: the probe log exists and both connections are open before anything is measured.
       await sample((p) => p.trivial.length >= 10 && p.ingest.length >= 10);
-      const idleEnd = nowMs() + idleSeconds * 1000;
-      const idle = await sample((p) => nowMs() >= idleEnd && p.trivial.length >= MIN_SAMPLES && p.ingest.length >= MIN_SAMPLES);
+      const idleEnd = performance.now() + idleSeconds * 1000;
+      const idle = await sample((p) => performance.now() >= idleEnd && p.trivial.length >= MIN_SAMPLES && p.ingest.length >= MIN_SAMPLES);
 
       ctx.log(`audit: verifyLog over ${ds.bigSize.toLocaleString('en-US')} events while sampling`);
       let auditDone = false;
-      const auditStart = nowMs();
+      const auditStart = performance.now();
       const audit = auditClient
         .request<{ verifyLog: { ok: boolean; eventsChecked: number; firstBadSeq: number | null } }>(VERIFY, { app: ds.bigLog })
         .finally(() => {
@@ -68,7 +68,7 @@ export const auditFairness: Scenario = {
         });
       const during = sample((p) => auditDone && p.trivial.length >= MIN_SAMPLES && p.ingest.length >= MIN_SAMPLES);
       const report = (await audit).verifyLog;
-      const auditSeconds = (nowMs() - auditStart) / 1000;
+      const auditSeconds = (performance.now() - auditStart) / 1000;
       const busy = await during;
       if (!report.ok) throw new Error(`verifyLog of the big log is not ok (first bad position ${report.firstBadSeq})`);
 

@@ -10,7 +10,7 @@ import { figure, MB } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
 import { sized } from '../sizes.js';
-import { roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 import { subscribe, wsClient, type Subscription } from '../ws.js';
 
 const APP = 'live';

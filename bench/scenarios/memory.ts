@@ -7,7 +7,7 @@ import { EVENTS_PAGE, INCLUSION } from '../queries.js';
 import { figure, MB } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { sized, steadySeconds } from '../sizes.js';
-import { mean, slope } from '../stats.js';
+import { mean, slope } from '../../src/simulator/stats.js';
 
 export const memory: Scenario = {
   id: '7',

@@ -6,7 +6,7 @@ import { LOG_EVENT, PUBLISH, SUB_CHECKPOINTS } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
-import { roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 import { subscribe, wsClient } from '../ws.js';
 
 const APP = 'proof-ready';

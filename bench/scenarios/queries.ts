@@ -5,7 +5,8 @@ import { EVENT_TYPES } from '../events.js';
 import { EVENTS_PAGE, TRIVIAL } from '../queries.js';
 import { figure, type Figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
-import { budget, nowMs, roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
+import { budget } from '../load.js';
 import { sized } from '../sizes.js';
 
 const PAGE = 100;
@@ -51,9 +52,9 @@ export const queries: Scenario = {
         let depth = 0;
         const walking = budget(DEEP_PAGE, seconds, 2);
         for (let page = 1; walking(); page++) {
-          const t = nowMs();
+          const t = performance.now();
           const r: Page = await client.request<Page>(EVENTS_PAGE, { filter: kind.filter, first: PAGE, after });
-          walk.push(nowMs() - t);
+          walk.push(performance.now() - t);
           if (r.events.edges.length < PAGE) break;
           depth = page;
           deepAfter = after;
@@ -66,16 +67,16 @@ export const queries: Scenario = {
         const trivial: number[] = [];
         const sampling = budget(samples, seconds);
         while (sampling()) {
-          let t = nowMs();
+          let t = performance.now();
           await client.request(EVENTS_PAGE, { filter: kind.filter, first: PAGE, after: null });
-          first.push(nowMs() - t);
-          t = nowMs();
+          first.push(performance.now() - t);
+          t = performance.now();
           const d = await client.request<Page>(EVENTS_PAGE, { filter: kind.filter, first: PAGE, after: deepAfter });
-          deep.push(nowMs() - t);
+          deep.push(performance.now() - t);
           if (d.events.edges.length !== PAGE) throw new Error(`deep page of ${kind.name} returned ${d.events.edges.length} events`);
-          t = nowMs();
+          t = performance.now();
           await client.request(TRIVIAL);
-          trivial.push(nowMs() - t);
+          trivial.push(performance.now() - t);
         }
         const s1 = summarize(first);
         const sd = summarize(deep);

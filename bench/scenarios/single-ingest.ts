@@ -7,7 +7,7 @@ import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
 import { sized } from '../sizes.js';
-import { roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
 const CLIENTS = 64;
 
