@@ -2,7 +2,7 @@
 // ingest path — logEvents batches of 500 from 4 clients — so the trees and checkpoints are real.
 // One big log holds `datasetSize` events (the 1,000,000-leaf tree of the proofs); ten small logs add a
 // fifth on top (selective sourceAppIds filters). Timestamps spread evenly over the past 30 days.
-import { EventSource } from './events.js';
+import { benchEvents } from './events.js';
 import { GraphQLClient, sleep } from './http.js';
 import { streamBatches } from './ingest.js';
 import { PUBLISH } from './queries.js';
@@ -27,10 +27,10 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
   const total = Math.round((bigSize * 6) / 5);
   const tsEnd = Date.now() - DAY;
   const tsStart = tsEnd - 30 * DAY;
-  const source = new EventSource({
+  const source = benchEvents({
     seed: 7,
-    apps: [BIG_LOG],
-    pickApp: (n) => (n % 6 === 5 ? SMALL_LOGS[Math.floor(n / 6) % SMALL_LOGS.length]! : BIG_LOG),
+    logs: [BIG_LOG],
+    logOf: (n) => (n % 6 === 5 ? SMALL_LOGS[Math.floor(n / 6) % SMALL_LOGS.length]! : BIG_LOG),
     timestampOf: (n) => tsStart + Math.floor((n * (tsEnd - tsStart)) / total),
   });
   const server = await startServer({ engine, label: 'dataset' });

@@ -1,5 +1,6 @@
 // Batch ingest through `logEvents` over HTTP: N concurrent clients, each sending one batch at a time.
-import type { EventInput, EventSource } from './events.js';
+import type { EventGenerator } from '../src/simulator/generator.js';
+import { nextBatch, type EventInput } from './events.js';
 import { GraphQLClient, GraphQLRequestError } from './http.js';
 import { LOG_EVENTS } from './queries.js';
 
@@ -55,7 +56,7 @@ export async function sendBatches(url: string, bodies: ReadonlyArray<{ body: str
 /** Like sendBatches but generates each batch from `source` just before sending it (for large loads). */
 export async function streamBatches(
   url: string,
-  source: EventSource,
+  source: EventGenerator,
   total: number,
   batchSize: number,
   clients: number,
@@ -73,7 +74,7 @@ export async function streamBatches(
         while (generated < total) {
           const n = Math.min(batchSize, total - generated);
           generated += n;
-          const body = logEventsBody(source.batch(n));
+          const body = logEventsBody(nextBatch(source, n));
           const t = performance.now();
           const res = await client.post(body);
           latencies.push(performance.now() - t);

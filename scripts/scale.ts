@@ -90,11 +90,12 @@ const LOG_EVENTS = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $i
 
 /** Ingests `events` events through `url` with `clients` concurrent clients, batch i to log i % logs; events/s. */
 async function ingest(url: string, events: number, batch: number, clients: number, logs: number, seed: number): Promise<number> {
-  const generator = createGenerator({ seed, apps: 1 });
+  const logOf = (n: number) => `scale-${Math.floor(n / batch) % logs}`;
+  const generator = createGenerator({ seed, apps: 1, sourceAppIdOf: logOf });
   const bodies: Array<{ log: string; body: string }> = [];
   for (let sent = 0; sent < events; sent += batch) {
-    const log = `scale-${bodies.length % logs}`;
-    const inputs = Array.from({ length: Math.min(batch, events - sent) }, () => ({ ...generator.next().input, sourceAppId: log }));
+    const log = logOf(sent);
+    const inputs = Array.from({ length: Math.min(batch, events - sent) }, () => generator.next().input);
     bodies.push({ log, body: JSON.stringify({ query: LOG_EVENTS, variables: { inputs } }) });
   }
   let next = 0;

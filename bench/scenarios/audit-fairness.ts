@@ -2,7 +2,7 @@
 // the big log of the shared data set, against the same figures with no audit running, in the same run; and
 // the audit's own throughput. verifyLog reads and checks in bounded chunks and yields between them
 // (src/log/audit.ts), so other requests wait for at most one chunk.
-import { EventSource } from '../events.js';
+import { benchEvents } from '../events.js';
 import { GraphQLClient } from '../http.js';
 import { LOG_EVENT, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
@@ -35,7 +35,7 @@ export const auditFairness: Scenario = {
     const trivialClient = new GraphQLClient(ds.server.url, { maxSockets: 1 });
     const ingestClient = new GraphQLClient(ds.server.url, { maxSockets: 1 });
     const auditClient = new GraphQLClient(ds.server.url, { maxSockets: 1, timeoutMs: 3_600_000 });
-    const source = new EventSource({ seed: 9, apps: [APP] });
+    const source = benchEvents({ seed: 9, logs: [APP] });
     /** Both clients sample until `done()` says stop (checked after each request). */
     const sample = async (done: (p: Phase) => boolean): Promise<Phase> => {
       const p: Phase = { trivial: [], ingest: [] };
@@ -48,7 +48,7 @@ export const auditFairness: Scenario = {
       };
       await Promise.all([
         loop(p.trivial, () => trivialClient.request(TRIVIAL)),
-        loop(p.ingest, () => ingestClient.request(LOG_EVENT, { input: source.next() })),
+        loop(p.ingest, () => ingestClient.request(LOG_EVENT, { input: source.next().input })),
       ]);
       return p;
     };

@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { fromHex, leafHash, type JsonObject, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../src/core/index.js';
 import { ChainlogService } from '../../src/log/chainlog-service.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
+import { mulberry32 } from '../../src/simulator/prng.js';
 import { openStorage } from '../../src/storage/open.js';
 import { GraphQLClient } from '../http.js';
 import { CONSISTENCY, INCLUSION, RANGE, TRIVIAL } from '../queries.js';
@@ -15,7 +16,6 @@ import type { Scenario } from '../scenario.js';
 import { roundSummary, summarize } from '../../src/simulator/stats.js';
 import { budget } from '../load.js';
 import { sized } from '../sizes.js';
-import { rng } from '../events.js';
 
 const RANGE_LEN = 1000;
 
@@ -51,7 +51,7 @@ export const proofs: Scenario = {
     const ds = ctx.dataset!;
     const app = ds.bigLog;
     const size = ds.bigSize;
-    const r = rng(5);
+    const r = mulberry32(5);
     const randInt = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo)); // [lo, hi)
     const serverSamples = sized(ctx, { quick: 200, full: 2000, slowQuick: 20, slowFull: 300 });
     const httpSamples = sized(ctx, { quick: 30, full: 300, slowQuick: 5, slowFull: 50 });

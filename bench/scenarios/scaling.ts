@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import { loadConfig } from '../../src/config.js';
 import { openStorage } from '../../src/storage/open.js';
-import { appNames, EventSource } from '../events.js';
+import { appNames, benchEvents, nextBatch } from '../events.js';
 import { GraphQLClient } from '../http.js';
 import { checkLogEventsResponse, logEventsBody } from '../ingest.js';
 import { figure } from '../report.js';
@@ -40,7 +40,7 @@ async function shareable(ctx: ScenarioContext): Promise<boolean> {
  */
 async function ingest(servers: ServerHandle[], total: number, seed: number): Promise<{ eventsPerSecond: number; seconds: number }> {
   const logs = appNames('scale', LOGS);
-  const sources = servers.map((_, k) => new EventSource({ seed: seed + k, apps: logs.filter((_, j) => j % servers.length === k) }));
+  const sources = servers.map((_, k) => benchEvents({ seed: seed + k, logs: logs.filter((_, j) => j % servers.length === k) }));
   const clients = servers.map((s) => new GraphQLClient(s.url, { maxSockets: CLIENTS_PER_PROCESS }));
   let generated = 0;
   const t0 = performance.now();
@@ -52,7 +52,7 @@ async function ingest(servers: ServerHandle[], total: number, seed: number): Pro
         while (generated < total) {
           const n = Math.min(BATCH, total - generated);
           generated += n;
-          const r = await client.post(logEventsBody(source.batch(n)));
+          const r = await client.post(logEventsBody(nextBatch(source, n)));
           checkLogEventsResponse(r.status, r.body, n);
         }
       }),
