@@ -23,63 +23,27 @@ export function checkLogEventsResponse(status: number, body: string, expected: n
   if (n !== expected) throw new Error(`logEvents returned ${n} events for ${expected} inputs`);
 }
 
-/**
- * Sends `bodies` (pre-serialized logEvents requests) from `clients` concurrent clients, each taking
- * the next unsent body when its previous one is acknowledged.
- */
-export async function sendBatches(url: string, bodies: ReadonlyArray<{ body: string; count: number }>, clients: number): Promise<IngestRun> {
-  const client = new GraphQLClient(url, { maxSockets: clients });
-  const latencies: number[] = [];
-  let next = 0;
-  let events = 0;
-  const t0 = performance.now();
-  try {
-    await Promise.all(
-      Array.from({ length: clients }, async () => {
-        while (next < bodies.length) {
-          const b = bodies[next++]!;
-          const t = performance.now();
-          const res = await client.post(b.body);
-          latencies.push(performance.now() - t);
-          checkLogEventsResponse(res.status, res.body, b.count);
-          events += b.count;
-        }
-      }),
-    );
-  } finally {
-    client.close();
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  return { events, seconds, eventsPerSecond: events / seconds, batchLatencies: latencies };
-}
+type Batch = { body: string; count: number };
 
-/** Like sendBatches but generates each batch from `source` just before sending it (for large loads). */
-export async function streamBatches(
-  url: string,
-  source: EventGenerator,
-  total: number,
-  batchSize: number,
-  clients: number,
-  onProgress?: (sent: number, seconds: number) => void,
-): Promise<IngestRun> {
+/**
+ * Sends logEvents requests from `clients` concurrent clients, each taking the next batch when its
+ * previous one is acknowledged, until `nextBatchOf` has none left.
+ */
+async function send(url: string, clients: number, nextBatchOf: () => Batch | undefined, onProgress?: (sent: number, seconds: number) => void): Promise<IngestRun> {
   const client = new GraphQLClient(url, { maxSockets: clients });
   const latencies: number[] = [];
-  let generated = 0;
   let events = 0;
   let lastReport = 0;
   const t0 = performance.now();
   try {
     await Promise.all(
       Array.from({ length: clients }, async () => {
-        while (generated < total) {
-          const n = Math.min(batchSize, total - generated);
-          generated += n;
-          const body = logEventsBody(nextBatch(source, n));
+        for (let b = nextBatchOf(); b !== undefined; b = nextBatchOf()) {
           const t = performance.now();
-          const res = await client.post(body);
+          const res = await client.post(b.body);
           latencies.push(performance.now() - t);
-          checkLogEventsResponse(res.status, res.body, n);
-          events += n;
+          checkLogEventsResponse(res.status, res.body, b.count);
+          events += b.count;
           if (onProgress && events - lastReport >= 100_000) {
             lastReport = events;
             onProgress(events, (performance.now() - t0) / 1000);
@@ -92,4 +56,29 @@ export async function streamBatches(
   }
   const seconds = (performance.now() - t0) / 1000;
   return { events, seconds, eventsPerSecond: events / seconds, batchLatencies: latencies };
+}
+
+/** Sends `bodies` (pre-serialized logEvents requests, so that serializing is not timed). */
+export function sendBatches(url: string, bodies: readonly Batch[], clients: number): Promise<IngestRun> {
+  let next = 0;
+  return send(url, clients, () => bodies[next++]);
+}
+
+/** Sends `total` events of `source`, each batch generated just before it is sent (for large loads). */
+export function streamBatches(
+  url: string,
+  source: EventGenerator,
+  total: number,
+  batchSize: number,
+  clients: number,
+  onProgress?: (sent: number, seconds: number) => void,
+): Promise<IngestRun> {
+  let generated = 0;
+  const nextBatchOf = (): Batch | undefined => {
+    const count = Math.min(batchSize, total - generated);
+    if (count <= 0) return undefined;
+    generated += count;
+    return { body: logEventsBody(nextBatch(source, count)), count };
+  };
+  return send(url, clients, nextBatchOf, onProgress);
 }
