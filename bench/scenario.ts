@@ -36,6 +36,9 @@ export interface Dataset {
   bigLog: string;
   bigSize: number;
   smallLogs: string[];
+  /** A log of `sparseSize` events, written before all others. */
+  sparseLog: string;
+  sparseSize: number;
   total: number;
   /** Timestamps of the data set lie in [tsStart, tsEnd). */
   tsStart: number;

@@ -1,12 +1,15 @@
 // 9. Attacks beside a trivial query: the trivial query's p99 on one connection while each attack runs on
 // others, against its idle p99 in the same run, on the loaded data set. The attacks are the ones the
-// service bounds (README "What a caller can cost the server"): each should be refused cheaply.
+// service bounds (README "What a caller can cost the server"): documents refused cheaply, slow reads
+// cut into budgeted steps (a replay of few matches, filters that match nothing on a large log), and
+// oversized variable lists refused before they are coerced.
 import WebSocket from 'ws';
 import { GraphQLClient } from '../http.js';
-import { TRIVIAL } from '../queries.js';
+import { LOG_EVENTS, TRIVIAL } from '../queries.js';
 import { figure, type Figure } from '../report.js';
-import type { Scenario } from '../scenario.js';
+import type { Dataset, Scenario, ScenarioContext } from '../scenario.js';
 import { sized } from '../sizes.js';
+import { subscribe, wsClient, type Subscription } from '../ws.js';
 import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
 const ATTACKERS = 4;
@@ -20,16 +23,20 @@ const FAN_OUT = `fragment F on Query { ${'__typename '.repeat(90)}} { ${'...F '.
 
 interface Attack {
   name: string;
+  /** Connections sending the attack at once (default ATTACKERS). */
+  connections?: number;
   /** One attacker's loop body: sends one attack, resolves with the refusal code it got (or 'none'). */
   start(url: string): Promise<{ once(): Promise<string>; close(): void }>;
 }
 
-function httpAttack(name: string, query: string, variables?: Record<string, unknown>): Attack {
+function httpAttack(name: string, query: string, variables?: Record<string, unknown>, connections?: number): Attack {
+  // Serialized once: the attackers send the same bytes, and the client's own work stays out of the figure.
+  const body = JSON.stringify(variables ? { query, variables } : { query });
   return {
     name,
+    ...(connections ? { connections } : {}),
     async start(url) {
       const client = new GraphQLClient(url, { maxSockets: 1 });
-      const body = JSON.stringify(variables ? { query, variables } : { query });
       return {
         async once() {
           const res = await client.post(body);
@@ -79,20 +86,79 @@ function wsAttack(name: string, query: string): Attack {
   };
 }
 
-const ATTACKS: Attack[] = [
-  wsAttack('30 KB of repeated fields over WebSocket', REPEATED),
-  httpAttack('15 aliases of events(first: 500) { payload }', ALIASES_LITERAL),
-  httpAttack('30 aliases of events(first: $n), $n = 500', ALIASES_VARIABLE, { n: 500 }),
-  httpAttack('fragment fan-out (4,500 fields)', FAN_OUT),
-];
+/**
+ * `streams` subscriptions on one socket, each resuming `log` after its first event with a filter of that
+ * log (what a READER key scoped to the log gets): each replays the store after that event, in budgeted
+ * steps, for the log's few other events. One attack is done when every stream has them all.
+ */
+function replayAttack(name: string, log: string, matches: number, streams: number): Attack {
+  const query = `subscription { eventLogged(after: ${JSON.stringify(`${log}/0`)}, filter: { sourceAppIds: [${JSON.stringify(log)}] }) { seq } }`;
+  return {
+    name,
+    connections: 1,
+    async start(url) {
+      const client = wsClient(`${url.replace(/^http/, 'ws')}/graphql`);
+      return {
+        async once() {
+          const subs: Subscription[] = [];
+          try {
+            await Promise.all(
+              Array.from(
+                { length: streams },
+                () =>
+                  new Promise<void>((resolve, reject) => {
+                    let got = 0;
+                    const sub = subscribe(client, query, undefined, () => {
+                      if (++got === matches) resolve();
+                    });
+                    subs.push(sub);
+                    sub.done.then(() => reject(new Error(`a replay ended after ${got} of ${matches} events`)), reject);
+                  }),
+              ),
+            );
+            return 'none';
+          } catch (err) {
+            return `error: ${(err as Error).message.slice(0, 120)}`;
+          } finally {
+            for (const sub of subs) sub.unsubscribe();
+          }
+        },
+        close: () => void client.dispose(),
+      };
+    },
+  };
+}
+
+/** The attacks at this run's sizes: the slow reads and oversized variables are full size outside quick mode. */
+function attacksFor(ctx: ScenarioContext, ds: Dataset): Attack[] {
+  const logEventsItems = sized(ctx, { quick: 15_000, full: 150_000 });
+  const filterIds = sized(ctx, { quick: 150_000, full: 1_500_000 });
+  const nothing = Array.from({ length: 30 }, (_, k) => `a${k}: events(first: 10, filter: { sourceAppIds: [${JSON.stringify(ds.bigLog)}], eventTypes: ["nope"] }) { edges { cursor } pageInfo { endCursor } }`);
+  const inputs = Array.from({ length: logEventsItems }, (_, i) => ({ eventType: 't', timestamp: '2024-01-01T00:00:00Z', sourceAppId: 'big', payload: { i } }));
+  const count = (n: number) => n.toLocaleString('en-US');
+  return [
+    wsAttack('30 KB of repeated fields over WebSocket', REPEATED),
+    httpAttack('15 aliases of events(first: 500) { payload }', ALIASES_LITERAL),
+    httpAttack('30 aliases of events(first: $n), $n = 500', ALIASES_VARIABLE, { n: 500 }),
+    httpAttack('fragment fan-out (4,500 fields)', FAN_OUT),
+    replayAttack(`20 eventLogged(after:) replays of a ${ds.sparseSize}-event log over ${count(ds.total + ds.sparseSize)} events, one socket`, ds.sparseLog, ds.sparseSize - 1, 20),
+    httpAttack(`30 aliases of events(filter: { sourceAppIds: [${ds.bigLog}], eventTypes: ["nope"] }) over ${count(ds.bigSize)} events`, `{ ${nothing.join(' ')} }`),
+    httpAttack(`logEvents with a variable list of ${count(logEventsItems)} inputs`, LOG_EVENTS, { inputs }),
+    httpAttack(`events(filter: $f) with ${count(filterIds)} sourceAppIds`, 'query($f: EventFilter) { events(filter: $f) { edges { cursor } } }', {
+      f: { sourceAppIds: Array.from({ length: filterIds }, () => 'a') },
+    }),
+  ];
+}
 
 export const attacks: Scenario = {
   id: '9',
   title: 'Attacks: trivial-query p99 while each attack runs on other connections',
   usesDataset: true,
   measures:
-    `p99 of the trivial query on one connection, idle and while ${ATTACKERS} other connections send one attack back to back ` +
-    '(each attack is sent again as soon as its refusal arrives), on the loaded data set; with the refusals seen.',
+    `p99 of the trivial query on one connection, idle and while ${ATTACKERS} other connections (one for the replays) send one attack ` +
+    'back to back (each attack is sent again as soon as its answer arrives), on the loaded data set; with the answers seen ' +
+    "(an error code, or 'none' when served). The replays use a filter of the sparse log, as a READER key scoped to it does " +
+    '(the benchmark runs with AUTH=off).',
   async run(ctx) {
     const { engine } = ctx;
     const url = ctx.dataset!.server.url;
@@ -114,8 +180,8 @@ export const attacks: Scenario = {
       details.idleMs = roundSummary(idle);
       const base = { name: 'trivial query p99, idle', value: idle.p99, unit: 'ms' };
       figures.push(figure(engine.name, 'trivial query p99, idle', idle.p99, 'ms'));
-      for (const attack of ATTACKS) {
-        const attackers = await Promise.all(Array.from({ length: ATTACKERS }, () => attack.start(url)));
+      for (const attack of attacksFor(ctx, ctx.dataset!)) {
+        const attackers = await Promise.all(Array.from({ length: attack.connections ?? ATTACKERS }, () => attack.start(url)));
         const refusals: Record<string, number> = {};
         let running = true;
         const loops = attackers.map(async (a) => {
@@ -139,7 +205,7 @@ export const attacks: Scenario = {
             target: { op: '<=', value: 100, text: 'trivial query p99 <= 100 ms while the attack runs' },
           }),
         );
-        details[attack.name] = { trivialMs: roundSummary(during), refusals };
+        details[attack.name] = { connections: attack.connections ?? ATTACKERS, trivialMs: roundSummary(during), refusals };
       }
     } finally {
       probe.close();
