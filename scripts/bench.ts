@@ -1,26 +1,14 @@
 // `npm run bench [-- --quick] [--engine sqlite|mongodb|all] [--only 1,4] [--out DIR]`: every scenario
 // against fresh data, a JSON report and a readable summary. Exits non-zero only when a scenario could
 // not run (an error), never because a figure misses its target.
-import { parseOptions, UsageError, USAGE } from '../src/bench/options.js';
-import { runBench } from '../src/bench/run.js';
+import { BENCH_HELP, parseBenchArgs } from '../bench/options.js';
+import { formatSummary } from '../bench/report.js';
+import { runBench } from '../bench/run.js';
+import { optionsOrExit } from '../src/cli/options.js';
 
-let options;
-try {
-  options = parseOptions(process.argv.slice(2));
-} catch (err) {
-  if (err instanceof UsageError) {
-    console.error(`${err.message}\n${USAGE}`);
-    process.exit(2);
-  }
-  throw err;
-}
-if (options === 'help') {
-  console.log(USAGE);
-  process.exit(0);
-}
+const options = optionsOrExit('bench', BENCH_HELP, parseBenchArgs(process.argv.slice(2)));
 
 const { report, jsonPath, summaryPath } = await runBench(options);
-const { formatSummary } = await import('../src/bench/report.js');
 console.log(formatSummary(report));
 console.log(`\nreport: ${jsonPath}\nsummary: ${summaryPath}`);
 const errors = report.results.filter((r) => r.status === 'error');

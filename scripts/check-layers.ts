@@ -1,10 +1,12 @@
-// `npm run lint:layers`: the import rules of src/, checked with dependency-cruiser. Every import points
-// down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api; the user-facing tools
-// (simulator, auditor, cli) and the benchmark sit beside the service and the service never imports them.
-// No module is part of an import cycle. Exits 1 naming each violation.
+// `npm run lint:layers`: the import rules of src/, bench/ and scripts/, checked with dependency-cruiser.
+// Every import points down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api; the
+// user-facing tools (simulator, auditor, cli) sit beside the service in src/ and the service never imports
+// them. The benchmark (bench/) and the scripts (scripts/: CLI entry points, the scale harness, the MongoDB
+// test server) sit beside src/: they may import it, src/ never imports them, and none of them imports test
+// code. No module is part of an import cycle. Exits 1 naming each violation.
 import { cruise, type IForbiddenRuleType } from 'dependency-cruiser';
 
-const TOOLS = 'src/(simulator|auditor|cli|bench)/';
+const TOOLS = 'src/(simulator|auditor|cli)/';
 const below = (layer: string, mayNot: string): IForbiddenRuleType => ({
   name: `${layer}-imports-down`,
   severity: 'error',
@@ -14,7 +16,7 @@ const below = (layer: string, mayNot: string): IForbiddenRuleType => ({
 });
 
 const forbidden: IForbiddenRuleType[] = [
-  { name: 'no-cycle', severity: 'error', comment: 'a module in an import cycle', from: { path: '^src/' }, to: { circular: true } },
+  { name: 'no-cycle', severity: 'error', comment: 'a module in an import cycle', from: { path: '^(src|bench|scripts)/' }, to: { circular: true } },
   {
     name: 'core-is-pure',
     severity: 'error',
@@ -27,18 +29,18 @@ const forbidden: IForbiddenRuleType[] = [
   below('log', `src/(auth|api)/|${TOOLS}`),
   below('auth', `src/(log|api)/|${TOOLS}`),
   below('api', TOOLS),
-  // The benchmark starts the MongoDB test server the way the tests do.
-  { name: 'service-not-on-tests', severity: 'error', comment: 'src may not import test code', from: { path: '^src/', pathNot: '^src/bench/' }, to: { path: '^test/' } },
+  { name: 'service-not-on-tools', severity: 'error', comment: 'src may not import bench/ or scripts/', from: { path: '^src/' }, to: { path: '^(bench|scripts)/' } },
+  { name: 'not-on-tests', severity: 'error', comment: 'src, bench and scripts may not import test code', from: { path: '^(src|bench|scripts)/' }, to: { path: '^test/' } },
 ];
 
 const result = await cruise(
-  ['src'],
+  ['src', 'bench', 'scripts'],
   {
     validate: true,
     ruleSet: { forbidden },
     tsPreCompilationDeps: true,
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^src/api/graphql/generated/' },
+    exclude: { path: '^(src/api/graphql/generated|bench/(results|tmp)|scripts/mongo-test-server/bin)/' },
   },
   { extensions: ['.ts', '.mts', '.js', '.mjs'] },
   { tsConfig: { fileName: 'tsconfig.json' } },

@@ -2,28 +2,19 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { intOption, optionsOrExit, parseCliArgs } from '../src/cli/options.js';
 import { ensureServerBinary } from './mongo-test-server/binary.js';
 import { startServerProcess, stopServerProcess } from './mongo-test-server/server-process.js';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '27017' },
-    data: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-
-if (values.help) {
-  console.log('usage: npm run mongo:test-server -- [--port N] [--data DIR]\n  default port 27017, default data dir: a temp dir removed on exit');
-  process.exit(0);
-}
-
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`invalid --port ${values.port}`);
-  process.exit(2);
-}
+const HELP = `Usage: npm run mongo:test-server -- [--port N] [--data DIR]
+  --port N      port to listen on, 0 for a free one (default 27017)
+  --data DIR    data directory (default: a temporary directory removed on exit)
+  -h, --help    show this help
+`;
+const schema = z.object({ port: intOption('port', 0, 65535).default(27017), data: z.string().min(1, '--data must not be empty').optional() }).strict();
+const values = optionsOrExit('mongo:test-server', HELP, parseCliArgs({ schema }, process.argv.slice(2), process.env, (v) => v));
+const port = values.port;
 
 const tempData = values.data === undefined;
 const dataDir = values.data ?? (await mkdtemp(join(tmpdir(), 'chainlog-mongo-')));

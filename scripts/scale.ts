@@ -8,14 +8,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { z } from 'zod';
-import { freePort, SERVER_NODE_ARGS } from '../src/bench/server.js';
+import { freePort, SERVER_NODE_ARGS } from '../bench/server.js';
+import { intOption, optionsOrExit, parseCliArgs } from '../src/cli/options.js';
 import { loadSigningKey } from '../src/log/signing-key.js';
 import { createGenerator } from '../src/simulator/generator.js';
-import { ensureServerBinary } from './mongo-test-server/binary.js';
-import { startServerProcess, stopServerProcess } from './mongo-test-server/server-process.js';
+import { startTestMongo } from './mongo-test-server/start.js';
 import { ROUTE_HEADER, startLoadBalancer } from './scale/load-balancer.js';
 
 const HELP = `Usage: npm run scale -- [options]
@@ -26,17 +25,21 @@ const HELP = `Usage: npm run scale -- [options]
   --logs L                logs written to, one per batch (default 4 per process of the scaled run)
   --mongodb-uri URI       MongoDB to use (default: MONGODB_URI, else a FerretDB test server started here)
   --json                  print the result as JSON
+  -h, --help              show this help
 `;
 
-const optionsSchema = z.object({
-  processes: z.coerce.number().int().min(2).max(16),
-  events: z.coerce.number().int().min(100).max(10_000_000),
-  batch: z.coerce.number().int().min(1).max(1000),
-  clients: z.coerce.number().int().min(1).max(256).optional(),
-  logs: z.coerce.number().int().min(1).max(1000).optional(),
-  'mongodb-uri': z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').optional(),
-  json: z.boolean(),
-});
+const optionsSchema = z
+  .object({
+    processes: intOption('processes', 2, 16).default(3),
+    events: intOption('events', 100, 10_000_000).default(20_000),
+    batch: intOption('batch', 1, 1000).default(500),
+    clients: intOption('clients', 1, 256).optional(),
+    logs: intOption('logs', 1, 1000).optional(),
+    'mongodb-uri': z.string().regex(/^mongodb(\+srv)?:\/\//, '--mongodb-uri must start with mongodb:// or mongodb+srv://').optional(),
+    json: z.boolean().default(false),
+  })
+  .strict();
+type ScaleOptions = z.output<typeof optionsSchema>;
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -87,11 +90,12 @@ const LOG_EVENTS = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $i
 
 /** Ingests `events` events through `url` with `clients` concurrent clients, batch i to log i % logs; events/s. */
 async function ingest(url: string, events: number, batch: number, clients: number, logs: number, seed: number): Promise<number> {
-  const generator = createGenerator({ seed, apps: 1 });
+  const logOf = (n: number) => `scale-${Math.floor(n / batch) % logs}`;
+  const generator = createGenerator({ seed, apps: 1, sourceAppIdOf: logOf });
   const bodies: Array<{ log: string; body: string }> = [];
   for (let sent = 0; sent < events; sent += batch) {
-    const log = `scale-${bodies.length % logs}`;
-    const inputs = Array.from({ length: Math.min(batch, events - sent) }, () => ({ ...generator.next().input, sourceAppId: log }));
+    const log = logOf(sent);
+    const inputs = Array.from({ length: Math.min(batch, events - sent) }, () => generator.next().input);
     bodies.push({ log, body: JSON.stringify({ query: LOG_EVENTS, variables: { inputs } }) });
   }
   let next = 0;
@@ -132,7 +136,7 @@ async function leaseHandoffs(mongoUri: string, dbName: string): Promise<number> 
   }
 }
 
-async function run(processes: number, o: z.infer<typeof optionsSchema>, mongoUri: string, keyFile: string, clients: number, logs: number) {
+async function run(processes: number, o: ScaleOptions, mongoUri: string, keyFile: string, clients: number, logs: number) {
   const env = { MONGODB_URI: mongoUri, MONGODB_DB: `scale_${processes}_${Date.now().toString(36)}`, SIGNING_KEY_FILE: keyFile };
   const apis: Api[] = [];
   try {
@@ -155,44 +159,17 @@ async function run(processes: number, o: z.infer<typeof optionsSchema>, mongoUri
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      processes: { type: 'string', default: '3' },
-      events: { type: 'string', default: '20000' },
-      batch: { type: 'string', default: '500' },
-      clients: { type: 'string' },
-      logs: { type: 'string' },
-      'mongodb-uri': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const parsed = optionsSchema.safeParse(values);
-  if (!parsed.success) {
-    for (const i of parsed.error.issues) process.stderr.write(`--${i.path.join('.')}: ${i.message}\n`);
-    process.stderr.write(HELP);
-    return 2;
-  }
-  const o = parsed.data;
+  const o = optionsOrExit('scale', HELP, parseCliArgs({ schema: optionsSchema, booleans: ['json'], env: { 'mongodb-uri': 'MONGODB_URI' } }, process.argv.slice(2), process.env, (v) => v));
   const clients = o.clients ?? 4 * o.processes;
   const logs = o.logs ?? 4 * o.processes;
 
-  let mongoUri = o['mongodb-uri'] ?? process.env.MONGODB_URI;
+  let mongoUri = o['mongodb-uri'];
   process.stderr.write(mongoUri ? `using ${mongoUri}\n` : 'starting a MongoDB test server (FerretDB)\n');
-  let stopMongo = async () => undefined;
+  let stopMongo = async (): Promise<void> => {};
   if (!mongoUri) {
-    const binary = await ensureServerBinary((line) => process.stderr.write(`${line}\n`));
-    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-mongo-'));
-    const server = await startServerProcess({ binary, listen: '127.0.0.1:0', dataDir });
+    const server = await startTestMongo();
     mongoUri = server.uri;
-    stopMongo = async () => {
-      await stopServerProcess(server);
-      rmSync(dataDir, { recursive: true, force: true });
-    };
+    stopMongo = () => server.stop();
   }
   const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-key-'));
   const keyFile = loadSigningKey({ dataDir: keyDir }).source;

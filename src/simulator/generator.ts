@@ -1,4 +1,5 @@
-// Pure event generator: seeded, clock injected, so a seed always yields the same events.
+// Pure event generator: seeded, clock injected, so a seed always yields the same events. The one event
+// generator of the tools: the simulator sends its events, the benchmark and the scale harness load with them.
 import type { JsonObject } from '../core/index.js';
 import { profilesFor, type AppProfile } from './dictionary.js';
 import { createRng, type Rng } from './prng.js';
@@ -28,6 +29,12 @@ export interface GeneratorOptions {
   invalidRatio?: number;
   /** Epoch ms; events are stamped up to 2 s before it, as clients report slightly late. */
   now?: () => number;
+  /** Timestamp (epoch ms) of the n-th event (from 0), instead of `now` minus up to 2 s. */
+  timestampOf?: (n: number) => number;
+  /** The log of the n-th event, instead of its profile's app (the profile still gives type and payload). */
+  sourceAppIdOf?: (n: number) => string;
+  /** Share of events, 0..1, that carry an idempotency key (default 0.25, as some clients retry safely). */
+  idempotencyKeyRatio?: number;
 }
 
 export interface EventGenerator {
@@ -39,11 +46,16 @@ export function createGenerator(options: GeneratorOptions): EventGenerator {
   const rng = createRng(options.seed);
   const profiles = profilesFor(options.apps);
   const invalidRatio = options.invalidRatio ?? 0;
+  const keyRatio = options.idempotencyKeyRatio ?? 0.25;
   const now = options.now ?? Date.now;
+  const timestampOf = options.timestampOf ?? (() => now() - rng.int(0, 2000));
+  let n = 0;
   return {
     apps: profiles.map((p) => p.app),
     next() {
-      const event = validEvent(rng, rng.pick(profiles), now());
+      const i = n++;
+      const event = validEvent(rng, rng.pick(profiles), timestampOf(i), keyRatio);
+      if (options.sourceAppIdOf) event.sourceAppId = options.sourceAppIdOf(i);
       if (invalidRatio > 0 && rng.chance(invalidRatio)) {
         const kind = rng.pick(INVALID_KINDS);
         return { input: breakRule(event, kind, now()), invalid: kind };
@@ -53,18 +65,18 @@ export function createGenerator(options: GeneratorOptions): EventGenerator {
   };
 }
 
-function validEvent(rng: Rng, profile: AppProfile, nowMs: number): EventInput {
+function validEvent(rng: Rng, profile: AppProfile, timestamp: number, keyRatio: number): EventInput {
   const total = profile.events.reduce((sum, e) => sum + e.weight, 0);
   let roll = rng.next() * total;
   const spec = profile.events.find((e) => (roll -= e.weight) < 0) ?? profile.events[0]!;
   const input: EventInput = {
     eventType: spec.type,
-    timestamp: new Date(nowMs - rng.int(0, 2000)).toISOString(),
+    timestamp: new Date(timestamp).toISOString(),
     sourceAppId: profile.app,
     payload: spec.payload(rng),
   };
-  // Some clients retry safely with idempotency keys; the PRNG makes them unique per seed.
-  if (rng.chance(0.25)) input.idempotencyKey = `sim-${rng.hex(24)}`;
+  // The PRNG makes the keys unique per seed.
+  if (keyRatio > 0 && rng.chance(keyRatio)) input.idempotencyKey = `sim-${rng.hex(24)}`;
   return input;
 }
 

@@ -1,4 +1,5 @@
-// Running counters and request latencies of a simulation, and the summary they reduce to.
+// Statistics of the tools: latency distributions (nearest-rank percentiles), means and slopes, shared by
+// the simulator and the benchmark; and the running counters of a simulation with the summary they reduce to.
 
 export interface Summary {
   sent: number;
@@ -14,11 +15,71 @@ export interface Summary {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
 }
 
-/** Nearest-rank percentile of ascending `sorted`; 0 for no samples. */
+/** Latency figures of a set of samples; NaN figures when there are none. */
+export interface Distribution {
+  n: number;
+  min: number;
+  mean: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Nearest-rank percentile of ascending `sorted` (the smallest sample with at least p% of the samples at
+ * or below it), so every figure is a real sample; NaN for no samples. p in [0, 100].
+ */
 export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile must be within [0, 100], got ${p}`);
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  const rank = Math.max(1, Math.ceil((p / 100) * n));
+  return sorted[Math.min(n, rank) - 1]!;
+}
+
+/** Figures of unsorted samples (not modified). */
+export function summarize(samples: readonly number[]): Distribution {
+  const sorted = Array.from(Float64Array.from(samples).sort());
+  const n = sorted.length;
+  return {
+    n,
+    min: n ? sorted[0]! : NaN,
+    mean: mean(sorted),
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: n ? sorted[n - 1]! : NaN,
+  };
+}
+
+/** Rounds every figure for a report (ms figures keep 3 decimals by default). */
+export function roundSummary(s: Distribution, digits = 3): Distribution {
+  const r = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
+  return { n: s.n, min: r(s.min), mean: r(s.mean), p50: r(s.p50), p95: r(s.p95), p99: r(s.p99), max: r(s.max) };
+}
+
+/** Least-squares slope of y over x (units of y per unit of x); 0 with fewer than 2 points. */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = Math.min(xs.length, ys.length);
+  if (n < 2) return 0;
+  const mx = mean(xs.slice(0, n));
+  const my = mean(ys.slice(0, n));
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+/** Arithmetic mean; NaN for no values. */
+export function mean(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  let s = 0;
+  for (const x of xs) s += x;
+  return s / xs.length;
 }
 
 export class SimulationStats {
@@ -49,9 +110,10 @@ export class SimulationStats {
   }
 
   summary(now: number = performance.now()): Summary {
-    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const latency = summarize(this.latencies);
     const elapsedSeconds = Math.max(0, (now - this.startedAt) / 1000);
-    const round = (x: number) => Math.round(x * 100) / 100;
+    // Two decimals for people; a run without requests has no latency to show, so 0.
+    const round = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : 0);
     return {
       sent: this.sent,
       accepted: this.accepted,
@@ -61,12 +123,7 @@ export class SimulationStats {
       requests: this.latencies.length,
       elapsedSeconds: round(elapsedSeconds),
       rate: round(elapsedSeconds > 0 ? this.accepted / elapsedSeconds : 0),
-      latencyMs: {
-        p50: round(percentile(sorted, 50)),
-        p95: round(percentile(sorted, 95)),
-        p99: round(percentile(sorted, 99)),
-        max: round(sorted.at(-1) ?? 0),
-      },
+      latencyMs: { p50: round(latency.p50), p95: round(latency.p95), p99: round(latency.p99), max: round(latency.max) },
     };
   }
 }

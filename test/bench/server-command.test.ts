@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../src/bench/engines.js';
-import { SERVER_NODE_ARGS } from '../../src/bench/server.js';
+import { repoRoot } from '../../bench/engines.js';
+import { SERVER_NODE_ARGS } from '../../bench/server.js';
 
 describe('the benchmark server command', () => {
   it('is what `npm start` runs, so the figures are those of the service as users start it', () => {

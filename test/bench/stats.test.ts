@@ -1,8 +1,8 @@
-// The benchmark's statistics and option parsing (no timing is asserted anywhere).
+// The tools' statistics, the benchmark's judging and its option parsing (no timing is asserted anywhere).
 import { describe, expect, it } from 'vitest';
-import { parseOptions, UsageError } from '../../src/bench/options.js';
-import { percentile, slope, summarize } from '../../src/bench/stats.js';
-import { judge } from '../../src/bench/report.js';
+import { parseBenchArgs } from '../../bench/options.js';
+import { percentile, slope, summarize } from '../../src/simulator/stats.js';
+import { judge } from '../../bench/report.js';
 
 describe('percentile (nearest rank)', () => {
   const oneToHundred = Array.from({ length: 100 }, (_, i) => i + 1);
@@ -58,27 +58,43 @@ describe('judge', () => {
   });
 });
 
-describe('parseOptions', () => {
+describe('parseBenchArgs', () => {
+  const options = (argv: string[]) => {
+    const r = parseBenchArgs(argv);
+    if (r.help || 'error' in r) throw new Error(`expected options, got ${JSON.stringify(r)}`);
+    return r.options;
+  };
+  const error = (argv: string[]) => {
+    const r = parseBenchArgs(argv);
+    return !r.help && 'error' in r ? r.error : `no error: ${JSON.stringify(r)}`;
+  };
+
   it('has full-run defaults', () => {
-    expect(parseOptions([])).toMatchObject({ quick: false, engines: ['sqlite', 'mongodb'], only: ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'], outDir: 'bench/results' });
+    expect(options([])).toEqual({ quick: false, engines: ['sqlite', 'mongodb'], only: ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'], outDir: 'bench/results', keep: false });
   });
 
   it('reads the flags', () => {
-    expect(parseOptions(['--quick', '--engine', 'sqlite', '--only', '5,1', '--out=x', '--dataset', '5000'])).toMatchObject({
+    expect(options(['--quick', '--engine', 'sqlite', '--only', '5,1', '--out=x', '--dataset', '5000', '--steady-seconds', '9', '--keep'])).toEqual({
       quick: true,
       engines: ['sqlite'],
       only: ['1', '5'],
       outDir: 'x',
       datasetSize: 5000,
+      steadySeconds: 9,
+      keep: true,
     });
-    expect(parseOptions(['--help'])).toBe('help');
+    expect(options(['--quick']).outDir).toBe('bench/tmp/results');
+    expect(parseBenchArgs(['--help'])).toEqual({ help: true });
+    expect(parseBenchArgs(['-h'])).toEqual({ help: true });
   });
 
-  it('rejects what it does not know', () => {
-    expect(() => parseOptions(['--engine', 'postgres'])).toThrow(UsageError);
-    expect(() => parseOptions(['--only', '11'])).toThrow(UsageError);
-    expect(() => parseOptions(['--dataset', '-1'])).toThrow(UsageError);
-    expect(() => parseOptions(['--fast'])).toThrow(UsageError);
-    expect(() => parseOptions(['--out'])).toThrow(UsageError);
+  it('rejects what it does not know, naming the option', () => {
+    expect(error(['--engine', 'postgres'])).toBe('--engine must be sqlite, mongodb or all');
+    expect(error(['--only', '1,11'])).toBe('--only: unknown scenario 11 (known: 1,2,3,4,5,6,7,8,9,10)');
+    expect(error(['--dataset=-1'])).toBe('--dataset must be at least 1');
+    expect(error(['--dataset', '0'])).toBe('--dataset must be at least 1');
+    expect(error(['--dataset', '2.5'])).toBe('--dataset must be a whole number');
+    expect(error(['--fast'])).toMatch(/--fast/);
+    expect(error(['--out'])).toMatch(/--out/);
   });
 });

@@ -28,7 +28,10 @@ describe('outcomeCodes', () => {
 describe('stats', () => {
   it('nearest-rank percentiles', () => {
     const xs = Array.from({ length: 100 }, (_, i) => i + 1);
-    expect([percentile(xs, 50), percentile(xs, 95), percentile(xs, 99), percentile([], 50)]).toEqual([50, 95, 99, 0]);
+    expect([percentile(xs, 50), percentile(xs, 95), percentile(xs, 99)]).toEqual([50, 95, 99]);
+    // No samples, no figure; a simulation summary without requests shows 0.
+    expect(percentile([], 50)).toBeNaN();
+    expect(new SimulationStats(0).summary(1000).latencyMs).toEqual({ p50: 0, p95: 0, p99: 0, max: 0 });
   });
   it('counts accepted, rejected by code and the fate of invalid events', () => {
     const s = new SimulationStats(0);

@@ -5,7 +5,7 @@
 // the crash test use it. test/operations and the README tour start the built service, as users do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/bench/server.js';
+import { freePort } from '../../bench/server.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

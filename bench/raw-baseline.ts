@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Engine } from './engines.js';
 import type { EventInput } from './events.js';
-import { nowMs } from './stats.js';
-import type { NewEvent } from '../storage/types.js';
+import type { NewEvent } from '../src/storage/types.js';
 
 /** Events as the store would hold them: seq per log, fake (unhashed) link and leaf hashes. */
 export function rowsFor(inputs: readonly EventInput[]): NewEvent[] {
@@ -46,8 +45,8 @@ export async function rawInsert(engine: Engine, label: string, rows: readonly Ne
 }
 
 async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: number): Promise<number> {
-  const { SqliteStorage } = await import('../storage/sqlite/sqlite-storage.js');
-  const { EVENT_COLUMNS } = await import('../storage/sqlite/event-rows.js');
+  const { SqliteStorage } = await import('../src/storage/sqlite/sqlite-storage.js');
+  const { EVENT_COLUMNS } = await import('../src/storage/sqlite/event-rows.js');
   const storage = new SqliteStorage({ path: join(dataDir, 'chainlog.db') });
   await storage.init(); // the same schema, indexes and durability pragmas as the engine
   try {
@@ -58,9 +57,9 @@ async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: 
         insert.run(pos++, e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey);
       }
     });
-    const t0 = nowMs();
+    const t0 = performance.now();
     for (let i = 0; i < rows.length; i += batchSize) insertBatch.immediate(rows.slice(i, i + batchSize));
-    return (nowMs() - t0) / 1000;
+    return (performance.now() - t0) / 1000;
   } finally {
     await storage.close();
   }
@@ -68,9 +67,9 @@ async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: 
 
 async function rawMongo(env: Record<string, string>, rows: readonly NewEvent[], batchSize: number, clients: number): Promise<number> {
   const { MongoClient } = await import('mongodb');
-  const { detectDeployment } = await import('../storage/mongodb/deployment.js');
-  const { ensureSchema } = await import('../storage/mongodb/schema.js');
-  const { toEventDoc, collectionNames } = await import('../storage/mongodb/documents.js');
+  const { detectDeployment } = await import('../src/storage/mongodb/deployment.js');
+  const { ensureSchema } = await import('../src/storage/mongodb/schema.js');
+  const { toEventDoc, collectionNames } = await import('../src/storage/mongodb/documents.js');
   const client = new MongoClient(env.MONGODB_URI!);
   await client.connect();
   try {
@@ -80,7 +79,7 @@ async function rawMongo(env: Record<string, string>, rows: readonly NewEvent[], 
     const events = db.collection(collectionNames.events);
     const token = randomBytes(8).toString('hex');
     let next = 0;
-    const t0 = nowMs();
+    const t0 = performance.now();
     await Promise.all(
       Array.from({ length: clients }, async () => {
         while (next < rows.length) {
@@ -92,7 +91,7 @@ async function rawMongo(env: Record<string, string>, rows: readonly NewEvent[], 
         }
       }),
     );
-    return (nowMs() - t0) / 1000;
+    return (performance.now() - t0) / 1000;
   } finally {
     await client.close();
   }

@@ -1,13 +1,13 @@
 // 1. Batch ingest through logEvents over HTTP (batches of 500, 4 clients), to 1 log and to 100 logs,
 // against the raw baseline: the same rows inserted in the same batches into the same engine, no hashing.
-import { appNames, EventSource, streamTimestamps } from '../events.js';
+import { appNames, benchEvents, nextBatch, streamTimestamps } from '../events.js';
 import { logEventsBody, sendBatches, type IngestRun } from '../ingest.js';
 import { rawInsert, rowsFor, type RawRun } from '../raw-baseline.js';
 import { figure, type Figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
 import { sized } from '../sizes.js';
-import { roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
 const BATCH = 500;
 const CLIENTS = 4;
@@ -30,12 +30,12 @@ export const batchIngest: Scenario = {
     const details: Record<string, unknown> = { batchSize: BATCH, clients: CLIENTS, rounds };
     for (const logs of [1, 100]) {
       const total = totalFor(logs);
-      const source = new EventSource({
+      const source = benchEvents({
         seed: 1000 + logs,
-        apps: appNames('ingest', logs),
+        logs: appNames('ingest', logs),
         timestampOf: streamTimestamps(total, STREAM_RATE),
       });
-      const inputs = source.batch(total);
+      const inputs = nextBatch(source, total);
       const bodies: Array<{ body: string; count: number }> = [];
       for (let i = 0; i < inputs.length; i += BATCH) {
         const chunk = inputs.slice(i, i + BATCH);

@@ -2,7 +2,7 @@
 // Commit-to-receive is measured from the event's receivedAt (stamped by the server just before its
 // commit, on the same machine clock), so it is an upper bound; ack-to-receive is reported beside it.
 import type { Client } from 'graphql-ws';
-import { EventSource } from '../events.js';
+import { benchEvents, nextBatch } from '../events.js';
 import { GraphQLClient, sleep } from '../http.js';
 import { checkLogEventsResponse, logEventsBody } from '../ingest.js';
 import { SUB_EVENTS } from '../queries.js';
@@ -10,7 +10,7 @@ import { figure, MB } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
 import { sized } from '../sizes.js';
-import { roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 import { subscribe, wsClient, type Subscription } from '../ws.js';
 
 const APP = 'live';
@@ -72,11 +72,11 @@ export const liveDelivery: Scenario = {
           subs.push(s);
         }
         // Warm up until every subscription is live (they have no `after`, so they only see later events).
-        const warm = new EventSource({ seed: 60, apps: [WARMUP_APP] });
+        const warm = benchEvents({ seed: 60, logs: [WARMUP_APP] });
         const deadline = Date.now() + 30_000;
         while (subs.some((s) => !s.warm)) {
           if (Date.now() > deadline) throw new Error(`${subs.filter((s) => !s.warm).length} subscribers not live after 30 s`);
-          const r = await http.post(logEventsBody(warm.batch(1)));
+          const r = await http.post(logEventsBody(nextBatch(warm, 1)));
           checkLogEventsResponse(r.status, r.body, 1);
           await sleep(200);
         }
@@ -87,7 +87,7 @@ export const liveDelivery: Scenario = {
         const liveRss = server.rssBytes();
         let peakRss = liveRss;
         const sampler = setInterval(() => (peakRss = Math.max(peakRss, server.rssBytes())), 250);
-        const source = new EventSource({ seed: 6, apps: [APP] });
+        const source = benchEvents({ seed: 6, logs: [APP] });
         const batchLatencies: number[] = [];
         const inFlight = new Set<Promise<void>>();
         let sent = 0;
@@ -100,7 +100,7 @@ export const liveDelivery: Scenario = {
           if (due > 0 && inFlight.size < 8) {
             const n = Math.min(due, 1000);
             sent += n;
-            const body = logEventsBody(source.batch(n));
+            const body = logEventsBody(nextBatch(source, n));
             const t = performance.now();
             const p = http.post(body).then(
               (r) => {

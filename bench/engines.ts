@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MongoClient } from 'mongodb';
+import { startTestMongo } from '../scripts/mongo-test-server/start.js';
 import type { EngineName } from './options.js';
 
 export interface FreshStore {
@@ -26,7 +27,7 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-export const repoRoot = resolve(import.meta.dirname, '..', '..');
+export const repoRoot = resolve(import.meta.dirname, '..');
 let counter = 0;
 
 function dataDirFor(root: string, label: string): string {
@@ -56,7 +57,10 @@ export function sqliteEngine(dataRoot: string, keep: boolean): Engine {
 
 const redact = (uri: string) => uri.replace(/\/\/[^@/]*@/, '//***@');
 
-/** MONGODB_URI when set (a real MongoDB), else the FerretDB-based test server of the test suites. */
+/**
+ * MONGODB_URI when set (a real MongoDB); else MONGODB_TEST_URI (the test suites' variable); else the
+ * FerretDB-based test server, started here.
+ */
 export async function mongoEngine(dataRoot: string, keep: boolean): Promise<Engine> {
   let uri: string;
   let description: string;
@@ -65,13 +69,15 @@ export async function mongoEngine(dataRoot: string, keep: boolean): Promise<Engi
   if (process.env.MONGODB_URI) {
     uri = process.env.MONGODB_URI;
     description = `MongoDB at ${redact(uri)}`;
+  } else if (process.env.MONGODB_TEST_URI) {
+    uri = process.env.MONGODB_TEST_URI;
+    description = `MongoDB at ${redact(uri)} (MONGODB_TEST_URI)`;
   } else {
-    const { startMongoTestServer } = await import('../../test/support/mongo-test-server.js');
-    const server = await startMongoTestServer();
+    const server = await startTestMongo();
     uri = server.uri;
-    description = process.env.MONGODB_TEST_URI ? `MongoDB at ${redact(uri)} (MONGODB_TEST_URI)` : 'FerretDB test server (SQLite backend)';
+    description = 'FerretDB test server (SQLite backend)';
     stopServer = () => server.stop();
-    slow = !process.env.MONGODB_TEST_URI;
+    slow = true;
   }
   const admin = new MongoClient(uri);
   await admin.connect();

@@ -1,13 +1,13 @@
 // 7. Memory: resident size of the server process after the data set load, and its drift over a steady
 // mixed load (ingest + queries + proofs). Baseline: the same process's RSS at idle before the load.
-import { appNames, EventSource } from '../events.js';
+import { appNames, benchEvents, nextBatch } from '../events.js';
 import { GraphQLClient, sleep } from '../http.js';
 import { checkLogEventsResponse, logEventsBody } from '../ingest.js';
 import { EVENTS_PAGE, INCLUSION } from '../queries.js';
 import { figure, MB } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { sized, steadySeconds } from '../sizes.js';
-import { mean, slope } from '../stats.js';
+import { mean, slope } from '../../src/simulator/stats.js';
 
 export const memory: Scenario = {
   id: '7',
@@ -25,7 +25,7 @@ export const memory: Scenario = {
     const sampleEvery = options.quick ? 250 : 2000;
     const rate = sized(ctx, { quick: 500, full: 1000, slowQuick: 100, slowFull: 100 });
     const http = new GraphQLClient(ds.server.url, { maxSockets: 4 });
-    const source = new EventSource({ seed: 70, apps: appNames('steady', 20) });
+    const source = benchEvents({ seed: 70, logs: appNames('steady', 20) });
     const samples: Array<{ t: number; rss: number }> = [];
     let stop = false;
     let failures = 0;
@@ -47,7 +47,7 @@ export const memory: Scenario = {
         if (due >= 100) {
           sent += 100;
           await guard(async () => {
-            const r = await http.post(logEventsBody(source.batch(100)));
+            const r = await http.post(logEventsBody(nextBatch(source, 100)));
             checkLogEventsResponse(r.status, r.body, 100);
           });
         } else await sleep(20);

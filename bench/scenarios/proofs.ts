@@ -3,27 +3,28 @@
 // run) over a second connection to the same store, without HTTP/GraphQL; the HTTP round trip is sampled
 // beside the trivial query. Client verification uses the core verify functions on proofs the server sent.
 import { pino } from 'pino';
-import { loadConfig } from '../../config.js';
-import { fromHex, leafHashHex, type EventJson, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../core/index.js';
-import { ChainlogService } from '../../log/chainlog-service.js';
-import { loadSigningKey } from '../../log/signing-key.js';
-import { openStorage } from '../../storage/open.js';
+import { loadConfig } from '../../src/config.js';
+import { fromHex, leafHashHex, type EventJson, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../src/core/index.js';
+import { ChainlogService } from '../../src/log/chainlog-service.js';
+import { loadSigningKey } from '../../src/log/signing-key.js';
+import { mulberry32 } from '../../src/simulator/prng.js';
+import { openStorage } from '../../src/storage/open.js';
 import { GraphQLClient } from '../http.js';
 import { CONSISTENCY, INCLUSION, RANGE, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
-import { budget, nowMs, roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
+import { budget } from '../load.js';
 import { sized } from '../sizes.js';
-import { rng } from '../events.js';
 
 const RANGE_LEN = 1000;
 
 /** Calls per second of `fn` over about `ms` milliseconds (at least `min` calls). */
 function ratePerSecond(fn: (i: number) => void, ms: number, min = 10): { perSecond: number; calls: number } {
   let calls = 0;
-  const t0 = nowMs();
-  while (calls < min || nowMs() - t0 < ms) fn(calls++);
-  return { perSecond: calls / ((nowMs() - t0) / 1000), calls };
+  const t0 = performance.now();
+  while (calls < min || performance.now() - t0 < ms) fn(calls++);
+  return { perSecond: calls / ((performance.now() - t0) / 1000), calls };
 }
 
 export const proofs: Scenario = {
@@ -39,7 +40,7 @@ export const proofs: Scenario = {
     const ds = ctx.dataset!;
     const app = ds.bigLog;
     const size = ds.bigSize;
-    const r = rng(5);
+    const r = mulberry32(5);
     const randInt = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo)); // [lo, hi)
     const serverSamples = sized(ctx, { quick: 200, full: 2000, slowQuick: 20, slowFull: 300 });
     const httpSamples = sized(ctx, { quick: 30, full: 300, slowQuick: 5, slowFull: 50 });
@@ -70,9 +71,9 @@ export const proofs: Scenario = {
       const time = async (n: number, call: () => Promise<unknown>) => {
         const xs: number[] = [];
         for (const more = budget(n, seconds); more(); ) {
-          const t = nowMs();
+          const t = performance.now();
           await call();
-          xs.push(nowMs() - t);
+          xs.push(performance.now() - t);
         }
         return summarize(xs);
       };
@@ -109,36 +110,36 @@ export const proofs: Scenario = {
       const incProofs: Array<{ leaf: Uint8Array; index: number; hashes: Uint8Array[] }> = [];
       const conProofs: Array<{ from: number; fromRoot: Uint8Array; hashes: Uint8Array[] }> = [];
       for (const more = budget(httpSamples, seconds); more(); ) {
-        let t = nowMs();
+        let t = performance.now();
         const a = await client.request<{ inclusionProof: { leafIndex: number; treeSize: number; leafHash: string; hashes: string[] } }>(INCLUSION, {
           app,
           seq: randInt(0, size),
           size,
         });
-        inc.push(nowMs() - t);
+        inc.push(performance.now() - t);
         incProofs.push({ leaf: fromHex(a.inclusionProof.leafHash), index: a.inclusionProof.leafIndex, hashes: a.inclusionProof.hashes.map(fromHex) });
-        t = nowMs();
+        t = performance.now();
         const b = await client.request<{ consistencyProof: { fromSize: number; fromRoot: string; hashes: string[] } }>(CONSISTENCY, {
           app,
           from: randInt(1, size),
           to: size,
         });
-        con.push(nowMs() - t);
+        con.push(performance.now() - t);
         conProofs.push({ from: b.consistencyProof.fromSize, fromRoot: fromHex(b.consistencyProof.fromRoot), hashes: b.consistencyProof.hashes.map(fromHex) });
-        t = nowMs();
+        t = performance.now();
         await client.request(TRIVIAL);
-        trivial.push(nowMs() - t);
+        trivial.push(performance.now() - t);
       }
       const rng1000: number[] = [];
       const rangeProofs: Array<{ start: number; end: number; left: Uint8Array[]; right: Uint8Array[]; events: EventJson[] }> = [];
       for (const more = budget(rangeHttpSamples, seconds, 2); more(); ) {
         const start = randInt(0, size - RANGE_LEN + 1);
-        const t = nowMs();
+        const t = performance.now();
         const p = await client.request<{ rangeProof: { start: number; end: number; leftHashes: string[]; rightHashes: string[]; events: EventJson[] } }>(
           RANGE,
           { app, start, end: Math.min(size, start + RANGE_LEN), size },
         );
-        rng1000.push(nowMs() - t);
+        rng1000.push(performance.now() - t);
         const rp = p.rangeProof;
         rangeProofs.push({ start: rp.start, end: rp.end, left: rp.leftHashes.map(fromHex), right: rp.rightHashes.map(fromHex), events: rp.events });
       }

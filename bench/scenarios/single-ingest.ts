@@ -1,13 +1,13 @@
 // 2. Single-event ingest through logEvent from 64 concurrent clients, against the same server answering
 // a trivial query ({ serverInfo { version } }) on the same HTTP path with the same concurrency.
-import { appNames, EventSource } from '../events.js';
+import { appNames, benchEvents } from '../events.js';
 import { closedLoop, type LoopRun } from '../load.js';
 import { LOG_EVENT, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
 import { sized } from '../sizes.js';
-import { roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
 const CLIENTS = 64;
 
@@ -21,18 +21,18 @@ export const singleIngest: Scenario = {
     const { engine, options } = ctx;
     const seconds = sized(ctx, { quick: 2, full: 15, slowQuick: 1 });
     const rounds = options.quick ? 1 : 2;
-    const source = new EventSource({ seed: 2, apps: appNames('single', 10) });
+    const source = benchEvents({ seed: 2, logs: appNames('single', 10) });
     const trivialBody = JSON.stringify({ query: TRIVIAL });
     const ingest: LoopRun[] = [];
     const trivial: LoopRun[] = [];
     await withServer({ engine, label: 's2' }, async (server) => {
       // Warm-up: JIT, connections, the logs' first rows.
-      await closedLoop(server.url, CLIENTS, options.quick ? 0.5 : 2, () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next() } }));
+      await closedLoop(server.url, CLIENTS, options.quick ? 0.5 : 2, () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }));
       for (let r = 0; r < rounds; r++) {
         ctx.log(`2: round ${r + 1}/${rounds}: trivial query`);
         trivial.push(await closedLoop(server.url, CLIENTS, seconds, () => trivialBody));
         ctx.log(`2: round ${r + 1}/${rounds}: logEvent`);
-        ingest.push(await closedLoop(server.url, CLIENTS, seconds, () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next() } })));
+        ingest.push(await closedLoop(server.url, CLIENTS, seconds, () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } })));
       }
     });
     for (const run of [...ingest, ...trivial]) {

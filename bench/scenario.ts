@@ -30,12 +30,15 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
 }
 
-/** The shared loaded server of the scenarios that use it (src/bench/dataset.ts loads it). */
+/** The shared loaded server of the scenarios that use it (dataset.ts loads it). */
 export interface Dataset {
   server: ServerHandle;
   bigLog: string;
   bigSize: number;
   smallLogs: string[];
+  /** A log of `sparseSize` events, written before all others. */
+  sparseLog: string;
+  sparseSize: number;
   total: number;
   /** Timestamps of the data set lie in [tsStart, tsEnd). */
   tsStart: number;

@@ -1,20 +1,24 @@
 // The shared data set of scenarios 4, 5, 7, 9 and 10: one server (child process) loaded through the real
 // ingest path — logEvents batches of 500 from 4 clients — so the trees and checkpoints are real.
 // One big log holds `datasetSize` events (the 1,000,000-leaf tree of the proofs); ten small logs add a
-// fifth on top (selective sourceAppIds filters). Timestamps spread evenly over the past 30 days.
-import { EventSource } from './events.js';
+// fifth on top (selective sourceAppIds filters). Timestamps spread evenly over the past 30 days. A sparse log
+// of a few events is written first: a stream of it resumed after its first event replays the whole store
+// for those few matches (scenario 9).
+import { benchEvents, nextBatch } from './events.js';
 import { GraphQLClient, sleep } from './http.js';
-import { streamBatches } from './ingest.js';
+import { logEventsBody, sendBatches, streamBatches } from './ingest.js';
 import { PUBLISH } from './queries.js';
 import { figure } from './report.js';
 import type { ScenarioResult } from './report.js';
 import type { Dataset, ScenarioContext } from './scenario.js';
 import { startServer } from './server.js';
 import { datasetSize } from './sizes.js';
-import { roundSummary, summarize } from './stats.js';
+import { roundSummary, summarize } from '../src/simulator/stats.js';
 
 export const BIG_LOG = 'ledger';
 export const SMALL_LOGS = Array.from({ length: 10 }, (_, i) => `app-${i}`);
+export const SPARSE_LOG = 'sparse';
+const SPARSE_SIZE = 35;
 const DAY = 86_400_000;
 
 export type { Dataset } from './scenario.js';
@@ -27,10 +31,10 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
   const total = Math.round((bigSize * 6) / 5);
   const tsEnd = Date.now() - DAY;
   const tsStart = tsEnd - 30 * DAY;
-  const source = new EventSource({
+  const source = benchEvents({
     seed: 7,
-    apps: [BIG_LOG],
-    pickApp: (n) => (n % 6 === 5 ? SMALL_LOGS[Math.floor(n / 6) % SMALL_LOGS.length]! : BIG_LOG),
+    logs: [BIG_LOG],
+    logOf: (n) => (n % 6 === 5 ? SMALL_LOGS[Math.floor(n / 6) % SMALL_LOGS.length]! : BIG_LOG),
     timestampOf: (n) => tsStart + Math.floor((n * (tsEnd - tsStart)) / total),
   });
   const server = await startServer({ engine, label: 'dataset' });
@@ -38,6 +42,8 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
     await sleep(1000);
     const idleRssBytes = server.rssBytes();
     ctx.log(`data set: loading ${total.toLocaleString('en-US')} events (big log ${bigSize.toLocaleString('en-US')})`);
+    const sparse = nextBatch(benchEvents({ seed: 8, logs: [SPARSE_LOG], timestampOf: (n) => tsStart + n }), SPARSE_SIZE);
+    await sendBatches(server.url, [{ body: logEventsBody(sparse), count: SPARSE_SIZE }], 1);
     const load = await streamBatches(server.url, source, total, 500, 4, (sent, s) =>
       ctx.log(`data set: ${sent.toLocaleString('en-US')} events in ${s.toFixed(0)} s (${Math.round(sent / s)}/s)`),
     );
@@ -72,6 +78,7 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
           bigLog: BIG_LOG,
           bigLogSize: actualBig,
           smallLogs: SMALL_LOGS.length,
+          sparseLog: { name: SPARSE_LOG, events: SPARSE_SIZE, written: 'first' },
           seconds: load.seconds,
           batchLatencyMs: roundSummary(summarize(load.batchLatencies)),
           timestampRange: [new Date(tsStart).toISOString(), new Date(tsEnd).toISOString()],
@@ -79,7 +86,7 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
         startedAt: started.toISOString(),
         durationMs: Date.now() - started.getTime(),
       };
-      return { server, bigLog: BIG_LOG, bigSize: actualBig, smallLogs: SMALL_LOGS, total, tsStart, tsEnd, idleRssBytes, loadedRssBytes, load, result };
+      return { server, bigLog: BIG_LOG, bigSize: actualBig, smallLogs: SMALL_LOGS, sparseLog: SPARSE_LOG, sparseSize: SPARSE_SIZE, total, tsStart, tsEnd, idleRssBytes, loadedRssBytes, load, result };
     } finally {
       client.close();
     }

@@ -1,12 +1,12 @@
 // 3. Proof-ready latency: from an acknowledged append to the moment a checkpoint that includes it is
 // published (received over graphql-ws `checkpointPublished`), at the default 1 s interval.
 import { GraphQLClient, sleep } from '../http.js';
-import { EventSource } from '../events.js';
+import { benchEvents } from '../events.js';
 import { LOG_EVENT, PUBLISH, SUB_CHECKPOINTS } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { withServer } from '../server.js';
-import { roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 import { subscribe, wsClient } from '../ws.js';
 
 const APP = 'proof-ready';
@@ -29,15 +29,15 @@ export const proofReady: Scenario = {
       const sub = subscribe<{ checkpointPublished: { checkpoint: { treeSize: number } } }>(ws, SUB_CHECKPOINTS, { app: APP }, (d) =>
         checkpoints.push({ treeSize: d.checkpointPublished.checkpoint.treeSize, at: Date.now() }),
       );
-      const source = new EventSource({ seed: 3, apps: [APP] });
+      const source = benchEvents({ seed: 3, logs: [APP] });
       try {
         // Until a checkpoint arrives, the subscription may not be active yet.
-        await http.request(LOG_EVENT, { input: source.next() });
+        await http.request(LOG_EVENT, { input: source.next().input });
         const deadline = Date.now() + 15_000;
         while (checkpoints.length === 0) {
           if (Date.now() > deadline) throw new Error('no checkpointPublished received within 15 s');
           // The log must grow each time: the interval may have published before the subscription was live.
-          await http.request(LOG_EVENT, { input: source.next() });
+          await http.request(LOG_EVENT, { input: source.next().input });
           await http.request(PUBLISH);
           await sleep(200);
         }
@@ -45,7 +45,7 @@ export const proofReady: Scenario = {
         const end = Date.now() + seconds * 1000;
         while (Date.now() < end) {
           const t = performance.now();
-          const r = await http.request<{ logEvent: { seq: number } }>(LOG_EVENT, { input: source.next() });
+          const r = await http.request<{ logEvent: { seq: number } }>(LOG_EVENT, { input: source.next().input });
           acks.push({ seq: r.logEvent.seq, at: Date.now(), ackMs: performance.now() - t });
           await sleep(50 + Math.random() * 200);
         }

@@ -5,16 +5,15 @@
 // scenario is skipped with that reason: K processes on a store that does not coordinate them would
 // measure an unsupported deployment.
 import { cpus } from 'node:os';
-import { loadConfig } from '../../config.js';
-import { openStorage } from '../../storage/open.js';
-import { appNames, EventSource } from '../events.js';
+import { loadConfig } from '../../src/config.js';
+import { openStorage } from '../../src/storage/open.js';
+import { appNames, benchEvents, nextBatch } from '../events.js';
 import { GraphQLClient } from '../http.js';
 import { checkLogEventsResponse, logEventsBody } from '../ingest.js';
 import { figure } from '../report.js';
 import type { Scenario, ScenarioContext } from '../scenario.js';
 import { startServer, type ServerHandle } from '../server.js';
 import { sized } from '../sizes.js';
-import { nowMs } from '../stats.js';
 
 const BATCH = 500;
 const CLIENTS_PER_PROCESS = 4;
@@ -41,10 +40,10 @@ async function shareable(ctx: ScenarioContext): Promise<boolean> {
  */
 async function ingest(servers: ServerHandle[], total: number, seed: number): Promise<{ eventsPerSecond: number; seconds: number }> {
   const logs = appNames('scale', LOGS);
-  const sources = servers.map((_, k) => new EventSource({ seed: seed + k, apps: logs.filter((_, j) => j % servers.length === k) }));
+  const sources = servers.map((_, k) => benchEvents({ seed: seed + k, logs: logs.filter((_, j) => j % servers.length === k) }));
   const clients = servers.map((s) => new GraphQLClient(s.url, { maxSockets: CLIENTS_PER_PROCESS }));
   let generated = 0;
-  const t0 = nowMs();
+  const t0 = performance.now();
   try {
     await Promise.all(
       Array.from({ length: CLIENTS_PER_PROCESS * servers.length }, async (_, i) => {
@@ -53,7 +52,7 @@ async function ingest(servers: ServerHandle[], total: number, seed: number): Pro
         while (generated < total) {
           const n = Math.min(BATCH, total - generated);
           generated += n;
-          const r = await client.post(logEventsBody(source.batch(n)));
+          const r = await client.post(logEventsBody(nextBatch(source, n)));
           checkLogEventsResponse(r.status, r.body, n);
         }
       }),
@@ -61,7 +60,7 @@ async function ingest(servers: ServerHandle[], total: number, seed: number): Pro
   } finally {
     for (const c of clients) c.close();
   }
-  const seconds = (nowMs() - t0) / 1000;
+  const seconds = (performance.now() - t0) / 1000;
   return { eventsPerSecond: total / seconds, seconds };
 }
 

@@ -2,13 +2,13 @@
 // the big log of the shared data set, against the same figures with no audit running, in the same run; and
 // the audit's own throughput. verifyLog reads and checks in bounded chunks and yields between them
 // (src/log/verify-log.ts), so other requests wait for at most one chunk.
-import { EventSource } from '../events.js';
+import { benchEvents } from '../events.js';
 import { GraphQLClient } from '../http.js';
 import { LOG_EVENT, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import { sized } from '../sizes.js';
-import { nowMs, roundSummary, summarize } from '../stats.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
 const APP = 'audit-probe';
 const VERIFY = `query Verify($app: String!) { verifyLog(sourceAppId: $app) { ok eventsChecked firstBadSeq } }`;
@@ -35,32 +35,32 @@ export const auditFairness: Scenario = {
     const trivialClient = new GraphQLClient(ds.server.url, { maxSockets: 1 });
     const ingestClient = new GraphQLClient(ds.server.url, { maxSockets: 1 });
     const auditClient = new GraphQLClient(ds.server.url, { maxSockets: 1, timeoutMs: 3_600_000 });
-    const source = new EventSource({ seed: 9, apps: [APP] });
+    const source = benchEvents({ seed: 9, logs: [APP] });
     /** Both clients sample until `done()` says stop (checked after each request). */
     const sample = async (done: (p: Phase) => boolean): Promise<Phase> => {
       const p: Phase = { trivial: [], ingest: [] };
       const loop = async (out: number[], send: () => Promise<unknown>) => {
         while (!done(p)) {
-          const t = nowMs();
+          const t = performance.now();
           await send();
-          out.push(nowMs() - t);
+          out.push(performance.now() - t);
         }
       };
       await Promise.all([
         loop(p.trivial, () => trivialClient.request(TRIVIAL)),
-        loop(p.ingest, () => ingestClient.request(LOG_EVENT, { input: source.next() })),
+        loop(p.ingest, () => ingestClient.request(LOG_EVENT, { input: source.next().input })),
       ]);
       return p;
     };
     try {
       // Warm-up: the probe log exists and both connections are open before anything is measured.
       await sample((p) => p.trivial.length >= 10 && p.ingest.length >= 10);
-      const idleEnd = nowMs() + idleSeconds * 1000;
-      const idle = await sample((p) => nowMs() >= idleEnd && p.trivial.length >= MIN_SAMPLES && p.ingest.length >= MIN_SAMPLES);
+      const idleEnd = performance.now() + idleSeconds * 1000;
+      const idle = await sample((p) => performance.now() >= idleEnd && p.trivial.length >= MIN_SAMPLES && p.ingest.length >= MIN_SAMPLES);
 
       ctx.log(`audit: verifyLog over ${ds.bigSize.toLocaleString('en-US')} events while sampling`);
       let auditDone = false;
-      const auditStart = nowMs();
+      const auditStart = performance.now();
       const audit = auditClient
         .request<{ verifyLog: { ok: boolean; eventsChecked: number; firstBadSeq: number | null } }>(VERIFY, { app: ds.bigLog })
         .finally(() => {
@@ -68,7 +68,7 @@ export const auditFairness: Scenario = {
         });
       const during = sample((p) => auditDone && p.trivial.length >= MIN_SAMPLES && p.ingest.length >= MIN_SAMPLES);
       const report = (await audit).verifyLog;
-      const auditSeconds = (nowMs() - auditStart) / 1000;
+      const auditSeconds = (performance.now() - auditStart) / 1000;
       const busy = await during;
       if (!report.ok) throw new Error(`verifyLog of the big log is not ok (first bad position ${report.firstBadSeq})`);
 

@@ -1,6 +1,5 @@
 // Closed-loop load: `clients` concurrent clients each sending one request after another for a duration.
 import { GraphQLClient } from './http.js';
-import { nowMs } from './stats.js';
 
 export interface LoopRun {
   requests: number;
@@ -19,16 +18,16 @@ export async function closedLoop(url: string, clients: number, seconds: number, 
   let errors = 0;
   let firstError: string | undefined;
   let i = 0;
-  const t0 = nowMs();
+  const t0 = performance.now();
   const end = t0 + seconds * 1000;
   try {
     await Promise.all(
       Array.from({ length: clients }, async () => {
-        while (nowMs() < end) {
+        while (performance.now() < end) {
           const body = makeBody(i++);
-          const t = nowMs();
+          const t = performance.now();
           const res = await client.post(body);
-          latencies.push(nowMs() - t);
+          latencies.push(performance.now() - t);
           requests++;
           if (res.status !== 200 || res.body.includes('"errors"')) {
             errors++;
@@ -40,6 +39,13 @@ export async function closedLoop(url: string, clients: number, seconds: number, 
   } finally {
     client.close();
   }
-  const elapsed = (nowMs() - t0) / 1000;
+  const elapsed = (performance.now() - t0) / 1000;
   return { requests, errors, ...(firstError ? { firstError } : {}), seconds: elapsed, perSecond: requests / elapsed, latencies };
+}
+
+/** A sample budget: at most `max` iterations, stopping early after `seconds` once `min` are done. */
+export function budget(max: number, seconds: number, min = 5): () => boolean {
+  const end = performance.now() + seconds * 1000;
+  let i = 0;
+  return () => i < max && (i++ < min || performance.now() < end);
 }
