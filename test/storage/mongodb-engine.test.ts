@@ -2,7 +2,7 @@
 // their claim and its derivation, appends whose outcome the network hid, and the schema itself.
 // The reproductions of issue 14 (a stale writer deleting events, a paused writer committing behind
 // a reader, followers skipping, uncommitted events visible) are here as regression tests.
-import type { CommandStartedEvent, Db } from 'mongodb';
+import { Binary, type CommandStartedEvent, type Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fromLogError } from '../../src/api/errors.js';
 import { LogError } from '../../src/log/errors.js';
@@ -469,5 +469,20 @@ describe('MongoStorage schema', () => {
     const again = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
     opened.push(again);
     await expect(again.init()).rejects.toThrow(/events without batches/);
+  });
+});
+
+describe('MongoStorage tree nodes', () => {
+  it('integrating nodes another publisher stored already finishes and leaves the database answering (the test server deadlocks on a bulk of 100+ matching updates)', async () => {
+    const s = await openStorage();
+    const nodes = Array.from({ length: 150 }, (_, i) => ({ level: 1, index: i, hash: new Uint8Array(32).fill(i % 251) }));
+    // Another publisher stored the same nodes and died (or is about to raise the integrated size).
+    await db.collection<{ _id: string; hash: Binary }>(C.treeNodes).insertMany(nodes.map((n) => ({ _id: `app-t/${n.level}/${n.index}`, hash: new Binary(n.hash) })));
+    const deadline = (what: string) =>
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} got no answer within 20 s`)), 20_000).unref());
+    await Promise.race([s.integrate('app-t', 0, 300, nodes), deadline('integrate')]);
+    const stored = await Promise.race([s.getTreeNodes('app-t', [{ level: 1, index: 149 }]), deadline('a read after integrate')]);
+    expect([...stored[0]!]).toEqual([...nodes[149]!.hash]);
+    expect(await db.collection('integrated').findOne({ _id: 'app-t' as never })).toMatchObject({ size: 300 });
   });
 });

@@ -26,7 +26,7 @@ import {
 } from '../types.js';
 import { HASH_HEX_RE, storedLeafHash } from '../stored-event.js';
 import { BatchLog, DEFAULT_MAX_APPEND_BYTES, type BatchLogHooks } from './batch-log.js';
-import { isDuplicateKey, MongoCollections } from './collections.js';
+import { isDuplicateKey, MongoCollections, onlyDuplicates } from './collections.js';
 import { ensureCoordinationIndexes, mongoCoordination } from './coordination.js';
 import { detectDeployment, type Deployment } from './deployment.js';
 import {
@@ -223,14 +223,20 @@ export class MongoStorage implements LogStorage {
     if (integrated < fromSize) {
       throw new Error(`log ${sourceAppId} is integrated up to ${integrated}; integrating from ${fromSize} would leave a gap`);
     }
-    // Nodes first: they are deterministic, so a rewrite after a crash is harmless.
+    // Nodes first, each inserted once: a node is a perfect subtree's hash, so a node already stored
+    // (another publisher's, or ours before a crash) has this value, and nothing rewrites it. Inserts,
+    // not upserts: the test server answers a bulk of 100 or more updates that match stored documents
+    // by waiting forever for a connection of its own pool, and every later command on the database
+    // with it; two publishers integrating one range would send exactly that.
     if (nodes.length > 0) {
-      await this.c.treeNodes.bulkWrite(
-        nodes.map((n) => ({
-          replaceOne: { filter: { _id: nodeKey(sourceAppId, n) }, replacement: { hash: bytesToBinary(n.hash) }, upsert: true },
-        })),
-        { ordered: false },
-      );
+      try {
+        await this.c.treeNodes.insertMany(
+          nodes.map((n) => ({ _id: nodeKey(sourceAppId, n), hash: bytesToBinary(n.hash) })),
+          { ordered: false },
+        );
+      } catch (err) {
+        if (!onlyDuplicates(err)) throw err;
+      }
     }
     try {
       await this.c.integrated.updateOne({ _id: sourceAppId }, { $max: { size: toSize } }, { upsert: true });
