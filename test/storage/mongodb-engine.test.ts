@@ -486,3 +486,76 @@ describe('MongoStorage tree nodes', () => {
     expect(await db.collection('integrated').findOne({ _id: 'app-t' as never })).toMatchObject({ size: 300 });
   });
 });
+
+describe('MongoStorage bodies of appends that lost their claim', () => {
+  /** Bodies no batch names. */
+  async function unclaimedBodies(): Promise<string[]> {
+    const tokens = new Set((await db.collection<BatchDoc>(C.batches).find({}).toArray()).map((b) => b.token));
+    return (await db.collection<BatchBodyDoc>(C.batchBodies).find({}, { projection: { _id: 1 } }).toArray())
+      .map((b) => b._id)
+      .filter((id) => !tokens.has(id));
+  }
+
+  it('the writer deletes its own body once another append took its position', async () => {
+    const ready = latch();
+    const go = latch();
+    const loser = await openStorage({
+      hooks: {
+        beforeClaim: async () => {
+          ready.open();
+          await go.wait;
+        },
+      },
+    });
+    const winner = await openStorage();
+    const losing = loser.appendEvents(newEvents('app-b', 0, 3, () => ({ payload: { writer: 'loser' } }))).catch((e: unknown) => e);
+    await ready.wait; // its body is in, its claim not yet made
+    expect(await db.collection(C.batchBodies).countDocuments({})).toBe(1);
+    await winner.appendEvents(newEvents('app-b', 0, 3, () => ({ payload: { writer: 'winner' } })));
+    go.open();
+    expect(await losing).toBeInstanceOf(AppendConflictError);
+    expect(await unclaimedBodies()).toEqual([]);
+    expect(await db.collection(C.batchBodies).countDocuments({})).toBe(1);
+  });
+
+  it('the writer deletes its own body when a void batch settled its lost reply as not committed', async () => {
+    const storage = await openStorage({
+      hooks: {
+        claimInsert: async () => {
+          throw Object.assign(new Error('connection reset (injected)'), { name: 'MongoNetworkError' });
+        },
+      },
+    });
+    await expect(storage.appendEvents([newEvent('app-a', 0)])).rejects.toThrow(/connection reset/);
+    expect(await db.collection<BatchDoc>(C.batches).findOne({ _id: 1 })).toMatchObject({ void: true });
+    expect(await db.collection(C.batchBodies).countDocuments({})).toBe(0);
+  });
+
+  it('a dead writer\'s body is collected once another append holds its position; open positions and committed bodies are kept', async () => {
+    const body = (token: string, app: string, seq: number): BatchBodyDoc => ({
+      _id: token,
+      first: { app, seq },
+      events: [newEvent(app, seq, { payload: { dead: token } })].map((e) => {
+        const { pos: _pos, ...doc } = toEventDoc(e, 0);
+        return doc;
+      }),
+    });
+    const bodies = db.collection<BatchBodyDoc>(C.batchBodies);
+    // Writers that inserted their bodies and died before their claims.
+    await bodies.insertMany([body('dead-at-0', 'app-o', 0), body('dead-at-5', 'app-o', 5), body('dead-other-log', 'app-z', 0)]);
+    const storage = await openStorage();
+    // init's collection found nothing to delete: no position was held yet.
+    expect(await storage.collectOrphanBodies()).toBe(0);
+    await storage.appendEvents(newEvents('app-o', 0, 3));
+    expect(await storage.collectOrphanBodies()).toBe(1);
+    const left = (await bodies.find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id);
+    const committed = (await db.collection<BatchDoc>(C.batches).findOne({ _id: 1 }))!.token;
+    expect(left.sort()).toEqual([committed, 'dead-at-5', 'dead-other-log'].sort());
+    // A process that starts later collects the same way.
+    await storage.appendEvents(newEvents('app-o', 3, 3));
+    const next = await openStorage();
+    expect(await next.collectOrphanBodies()).toBe(0);
+    expect((await bodies.find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id)).not.toContain('dead-at-5');
+    expect((await storage.getEventRange('app-o', 0, 10, 10)).map(key)).toEqual(['app-o/0', 'app-o/1', 'app-o/2', 'app-o/3', 'app-o/4', 'app-o/5']);
+  });
+});

@@ -260,39 +260,105 @@ export class BatchLog {
       const { pos: _pos, ...doc } = toEventDoc(e, 0);
       return doc;
     });
-    for (let attempt = 0; ; attempt++) {
-      // Reads may raise knownMax at any time: check against the heads as of one g, and claim the next.
-      const upTo = this.knownMax;
-      await this.checkAppendable(batches, upTo, attempt === 0);
-      // The body first, so a claimed batch's events always exist. The body of an append that ends
-      // in a conflict stays, unread: nothing is deleted.
-      if (attempt === 0) await this.c.batchBodies.insertOne({ _id: token, events: body });
-      const g = upTo + 1;
-      await this.hooks.beforeClaim?.(g);
-      const claimed = await this.claim({ _id: g, ...batch });
-      // Another batch holds g, unless it is ours (a retried insert that had landed): the catch-up,
-      // which reads it anyway, tells by its token.
-      if (claimed === 'taken' && (await this.catchUp(g)) !== token) continue;
-      if (g > this.knownMax) this.knownMax = g;
-      for (const part of batch.logs) {
-        const known = this.heads.get(part.app);
-        this.remember(part.app, {
-          size: part.firstSeq + part.count,
-          headHash: part.headHash,
-          createdAt: part.firstSeq === 0 ? part.createdAt : (known?.createdAt ?? null),
-          asOf: g,
-        });
+    // The body is ours (its id is our random token). It may be deleted once no batch can ever name
+    // it: every claim it went into lost to another batch or to a void, and none is left in doubt.
+    let bodyInserted = false;
+    let claimInDoubt = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        // Reads may raise knownMax at any time: check against the heads as of one g, and claim the next.
+        const upTo = this.knownMax;
+        await this.checkAppendable(batches, upTo, attempt === 0);
+        // The body first, so a claimed batch's events always exist.
+        if (attempt === 0) {
+          bodyInserted = true; // an insert whose reply was lost may have landed
+          await this.c.batchBodies.insertOne({ _id: token, first: { app: events[0]!.sourceAppId, seq: events[0]!.seq }, events: body });
+        }
+        const g = upTo + 1;
+        await this.hooks.beforeClaim?.(g);
+        claimInDoubt = true;
+        let claimed: 'won' | 'taken';
+        try {
+          claimed = await this.claim({ _id: g, ...batch });
+        } catch (err) {
+          // Only an AppendOutcomeUnknownError leaves the claim in doubt; any other error means a void took g.
+          claimInDoubt = err instanceof AppendOutcomeUnknownError;
+          throw err;
+        }
+        // Another batch holds g, unless it is ours (a retried insert that had landed): the catch-up,
+        // which reads it anyway, tells by its token.
+        if (claimed === 'taken' && (await this.catchUp(g)) !== token) {
+          claimInDoubt = false;
+          continue;
+        }
+        if (g > this.knownMax) this.knownMax = g;
+        for (const part of batch.logs) {
+          const known = this.heads.get(part.app);
+          this.remember(part.app, {
+            size: part.firstSeq + part.count,
+            headHash: part.headHash,
+            createdAt: part.firstSeq === 0 ? part.createdAt : (known?.createdAt ?? null),
+            asOf: g,
+          });
+        }
+        await this.hooks.afterClaim?.(g);
+        try {
+          await this.derive({ _id: g, ...batch }, body);
+          if (this.derivedThrough === g - 1) this.derivedThrough = g;
+        } catch {
+          // Committed all the same (the claim decided it): the batch stays pending, and every reader
+          // that needs its events derives it first.
+        }
+        return events.map((e, i) => storedEvent(e, g * POS_PER_BATCH + i));
       }
-      await this.hooks.afterClaim?.(g);
-      try {
-        await this.derive({ _id: g, ...batch }, body);
-        if (this.derivedThrough === g - 1) this.derivedThrough = g;
-      } catch {
-        // Committed all the same (the claim decided it): the batch stays pending, and every reader
-        // that needs its events derives it first.
+    } catch (err) {
+      if (bodyInserted && !claimInDoubt) {
+        // A body left behind (this delete failing, or a writer dying first) is collected by
+        // collectOrphanBodies once another append holds the position it was written for.
+        await this.c.batchBodies.deleteOne({ _id: token }).catch(() => undefined);
       }
-      return events.map((e, i) => storedEvent(e, g * POS_PER_BATCH + i));
+      throw err;
     }
+  }
+
+  /**
+   * Delete the bodies of appends that can never commit, and only those: a body whose first event's
+   * position (log, seq) is held by a committed batch with another token. Such an append cannot
+   * commit at any later g (its log's head as of g - 1 is past that seq, so its writer's check
+   * refuses it), nor at an earlier one (every g up to the holder's is taken: g has no gaps), and no
+   * batch names it, so no derivation reads it. Bodies of committed batches and of appends whose
+   * position is still open are kept. Returns how many bodies it deleted. Reads every body's `first`.
+   */
+  async collectOrphanBodies(): Promise<number> {
+    // Every position committed up to the top is then in `events`, with the pos that names its batch.
+    await this.ensureDerived();
+    const bodies = await this.c.batchBodies.find({ first: { $exists: true } }, { projection: { _id: 1, first: 1 } }).toArray();
+    const byLog = new Map<string, Array<{ token: string; seq: number }>>();
+    for (const b of bodies) {
+      const list = byLog.get(b.first!.app) ?? [];
+      list.push({ token: b._id, seq: b.first!.seq });
+      byLog.set(b.first!.app, list);
+    }
+    const holders = new Map<string, number>(); // body token -> g of the batch holding its first position
+    for (const [app, list] of byLog) {
+      const held = await this.c.events
+        .find({ sourceAppId: app, seq: { $in: [...new Set(list.map((l) => l.seq))] } }, { projection: { _id: 0, seq: 1, pos: 1 } })
+        .toArray();
+      const gOf = new Map(held.map((e) => [e.seq, Math.floor(e.pos / POS_PER_BATCH)]));
+      for (const l of list) {
+        const g = gOf.get(l.seq);
+        if (g !== undefined) holders.set(l.token, g);
+      }
+    }
+    if (holders.size === 0) return 0;
+    const batches = await this.c.batches
+      .find({ _id: { $in: [...new Set(holders.values())] } }, { projection: { _id: 1, token: 1 } })
+      .toArray();
+    const tokenAt = new Map(batches.map((b) => [b._id, b.token]));
+    const orphans = [...holders].filter(([token, g]) => tokenAt.has(g) && tokenAt.get(g) !== token).map(([token]) => token);
+    if (orphans.length === 0) return 0;
+    const { deletedCount } = await this.c.batchBodies.deleteMany({ _id: { $in: orphans } });
+    return deletedCount;
   }
 
   /**

@@ -95,6 +95,20 @@ export class MongoStorage implements LogStorage {
     // Whatever a writer that died after its claim left pending is derived before anything is read.
     await this.batchLog.ensureDerived();
     this.coordination = mongoCoordination(this.db, c, deployment.writeConcern, this.options.now);
+    // Bodies of appends whose writers died before their claim lost: housekeeping, so it does not
+    // hold up the start, and a failure only leaves them for the next start.
+    this.collecting = this.batchLog.collectOrphanBodies().catch(() => 0);
+  }
+
+  private collecting: Promise<number> = Promise.resolve(0);
+
+  /**
+   * Delete the bodies of appends that can never commit (see BatchLog.collectOrphanBodies); runs at
+   * every start. Returns how many it deleted.
+   */
+  async collectOrphanBodies(): Promise<number> {
+    await this.collecting;
+    return this.batchLog.collectOrphanBodies();
   }
 
   /** Several API processes may share this database; they coordinate through leases (for throughput only). */
@@ -106,6 +120,7 @@ export class MongoStorage implements LogStorage {
   }
 
   async close(): Promise<void> {
+    await this.collecting;
     await this.client.close();
   }
 
