@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { logVerifiers, openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/hex.js';
 import { createSigner, verifierKeyString, parseVerifierKey, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
-import type { EventFilter, EventQuery, Lease, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import type { EventFilter, EventQuery, Lease, LogStorage, MalformedCommitted, StoredCheckpoint, StoredEvent } from '../storage/types.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { CommitTailer } from './commit-tailer.js';
 import { AuditSlots, auditLog, DEFAULT_MAX_CONCURRENT_AUDITS } from './audit.js';
@@ -17,6 +17,7 @@ import { Sequencer } from './sequencer.js';
 import type {
   AppendRequest,
   CheckpointUpdate,
+  CommittedListener,
   ConsistencyProofResult,
   InclusionProofResult,
   LogService,
@@ -61,7 +62,7 @@ export class ChainlogService implements LogService {
   private readonly verifier: NoteVerifier;
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly committedListeners = new Set<(events: StoredEvent[]) => void>();
+  private readonly committedListeners = new Set<CommittedListener>();
   private readonly checkpointListeners = new Set<(update: CheckpointUpdate) => void>();
   /** Logs that may have grown past their latest checkpoint. */
   private readonly dirty = new Set<string>();
@@ -97,7 +98,7 @@ export class ChainlogService implements LogService {
     // whose clock runs ahead, holds up a log's writers that long at most.
     this.gate = coordination ? new LogLeaseGate(coordination, this.owner, ttl, 3 * ttl, this.now) : soleWriter;
     this.tailer = coordination
-      ? new CommitTailer(this.storage, (events) => this.emitCommitted(events), opts.tailIntervalMs ?? 50, this.logger)
+      ? new CommitTailer(this.storage, (events, malformed) => this.emitCommitted(events, malformed), opts.tailIntervalMs ?? 50, this.logger)
       : null;
     this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate);
     this.integrator = new Integrator(this.storage);
@@ -166,11 +167,11 @@ export class ChainlogService implements LogService {
     if (!this.tailer) this.emitCommitted(events);
   }
 
-  private emitCommitted(events: StoredEvent[]): void {
+  private emitCommitted(events: StoredEvent[], malformed?: readonly MalformedCommitted[]): void {
     for (const e of events) this.dirty.add(e.sourceAppId);
     for (const listener of this.committedListeners) {
       try {
-        listener(events);
+        listener(events, malformed);
       } catch (err) {
         this.logger.error({ err }, 'committed-event listener failed');
       }
@@ -478,7 +479,7 @@ export class ChainlogService implements LogService {
 
   // --- subscribe -----------------------------------------------------------------------------
 
-  onCommitted(listener: (events: StoredEvent[]) => void): () => void {
+  onCommitted(listener: CommittedListener): () => void {
     this.committedListeners.add(listener);
     return () => this.committedListeners.delete(listener);
   }

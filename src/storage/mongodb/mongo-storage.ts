@@ -20,6 +20,8 @@ import {
   type EventPage,
   type NewEvent,
   type NodeId,
+  type ReadCommittedOptions,
+  decodeCommitted,
   type StoredCheckpoint,
   type StoredEvent,
   type TreeNode,
@@ -212,7 +214,7 @@ export class MongoStorage implements LogStorage {
     return { events: docs.map(fromEventDoc) };
   }
 
-  async readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<CommittedPage> {
+  async readCommitted(afterPos: number, filter: EventFilter, limit: number, options: ReadCommittedOptions = {}): Promise<CommittedPage> {
     if (limit <= 0) return { events: [], through: afterPos, atHorizon: false };
     const { g: top, lastPos } = await this.batchLog.horizon();
     const horizon = Math.max(afterPos, lastPos);
@@ -222,7 +224,9 @@ export class MongoStorage implements LogStorage {
     const plan = committedPlan(afterPos, filter, upTo);
     const docs = await this.c.events.find(plan.filter, { projection: eventProjection, sort: plan.sort, limit }).toArray();
     const full = docs.length >= limit;
-    return { events: docs.map(fromEventDoc), through: full ? docs.at(-1)!.pos : upTo, atHorizon: !full && upTo === horizon };
+    const { events, malformed } = decodeCommitted(docs, fromEventDoc, options);
+    const page = { events, through: full ? docs.at(-1)!.pos : upTo, atHorizon: !full && upTo === horizon };
+    return malformed.length > 0 ? { ...page, malformed } : page;
   }
 
   async lastPos(): Promise<number> {
