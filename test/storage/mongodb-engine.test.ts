@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fromLogError } from '../../src/api/errors.js';
 import { LogError } from '../../src/log/errors.js';
 import { Sequencer } from '../../src/log/sequencer.js';
-import { detectDeployment } from '../../src/storage/mongodb/deployment.js';
+import { deploymentOf, detectDeployment } from '../../src/storage/mongodb/deployment.js';
 import { collectionNames as C, POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc } from '../../src/storage/mongodb/documents.js';
 import { MongoStorage, type MongoStorageHooks } from '../../src/storage/mongodb/mongo-storage.js';
 import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../src/storage/mongodb/schema.js';
@@ -127,9 +127,17 @@ describe('MongoStorage with several writers on one database', () => {
         }
       }),
     );
-    expect(writes.filter((e) => e.commandName === 'delete')).toEqual([]);
+    // The one delete an append sends is of its own body, once its claim lost (its id is the append's random token).
+    const tokens = new Set((await db.collection<BatchDoc>(C.batches).find({}).toArray()).map((b) => b.token));
+    for (const e of writes.filter((w) => w.commandName === 'delete')) {
+      expect(e.command.delete).toBe(C.batchBodies);
+      for (const d of e.command.deletes as Array<{ q: { _id: unknown } }>) {
+        expect(typeof d.q._id).toBe('string');
+        expect(tokens.has(d.q._id as string)).toBe(false);
+      }
+    }
     expect(writes.filter((e) => e.commandName === 'findAndModify')).toEqual([]);
-    for (const e of writes) {
+    for (const e of writes.filter((w) => w.commandName === 'update')) {
       const coll = e.command.update as string;
       expect([C.batches, C.logs]).toContain(coll);
       if (coll === C.batches) for (const u of e.command.updates as Array<{ u: unknown }>) expect(u.u).toEqual({ $unset: { pending: '' } });
@@ -557,5 +565,52 @@ describe('MongoStorage bodies of appends that lost their claim', () => {
     expect(await next.collectOrphanBodies()).toBe(0);
     expect((await bodies.find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id)).not.toContain('dead-at-5');
     expect((await storage.getEventRange('app-o', 0, 10, 10)).map(key)).toEqual(['app-o/0', 'app-o/1', 'app-o/2', 'app-o/3', 'app-o/4', 'app-o/5']);
+  });
+});
+
+describe('MongoStorage read and write concerns', () => {
+  it('a replica set or sharded cluster gets majority reads and majority, journaled writes; a standalone w: 1 and local', () => {
+    for (const hello of [{ setName: 'rs0' }, { msg: 'isdbgrid' }]) {
+      expect(deploymentOf(hello, {})).toMatchObject({ writeConcern: { w: 'majority', journal: true }, readConcern: 'majority' });
+    }
+    expect(deploymentOf({}, {})).toMatchObject({ topology: 'standalone', writeConcern: { w: 1, journal: true }, readConcern: 'local' });
+  });
+
+  it('on a replica set, every command of the engine\'s documents asks for majority on the wire', async () => {
+    const uri = `${mongo.server.uri}${mongo.server.uri.includes('?') ? '&' : '?'}monitorCommands=true`;
+    // The test server is a standalone: it stands in for a replica set's member here.
+    const s = new MongoStorage({ uri, dbName: mongo.dbName, deployment: deploymentOf({ setName: 'rs0' }, {}) });
+    opened.push(s);
+    const commands: CommandStartedEvent[] = [];
+    (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => commands.push(e));
+    await s.init();
+    await s.appendEvents(newEvents('app-c', 0, 3));
+    await s.appendEvents(newEvents('app-c', 3, 2));
+    await s.getEvent('app-c', 1);
+    await s.getEventRange('app-c', 0, 5, 10);
+    await s.readCommitted(0, {}, 10);
+    await s.queryEvents({ filter: { sourceAppIds: ['app-c'] }, direction: 'asc', limit: 10 });
+    await s.getLogHead('app-c');
+    await s.listLogHeads(null, 10);
+    await s.integrate('app-c', 0, 5, [{ level: 1, index: 0, hash: new Uint8Array(32) }]);
+    await s.putCheckpoint({ sourceAppId: 'app-c', treeSize: 5, rootHash: 'ab'.repeat(32), note: 'n', publishedAt: 1 });
+    await s.getCheckpoint('app-c');
+    await s.collectOrphanBodies();
+    await s.getTreeNodes('app-c', [{ level: 1, index: 0 }]);
+    await s.coordination!.claimVerifierKey('key');
+    expect(await s.coordination!.claimVerifierKey('another')).toBe('key');
+    const lease = await s.coordination!.leases.tryAcquire('log:app-c', 'me', 1000);
+    await s.coordination!.leases.release(lease!);
+
+    const engine = new Set<string>([...Object.values(C), 'meta']);
+    const on = (e: CommandStartedEvent) => String(e.command[e.commandName]);
+    const reads = commands.filter((e) => ['find', 'aggregate', 'count', 'distinct'].includes(e.commandName) && engine.has(on(e)));
+    const writes = commands.filter((e) => ['insert', 'update', 'delete', 'findAndModify'].includes(e.commandName) && on(e) !== 'system.indexes');
+    expect(new Set(reads.map(on))).toEqual(new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta']));
+    for (const e of reads) expect({ [on(e)]: e.command.readConcern }).toEqual({ [on(e)]: { level: 'majority' } });
+    expect(new Set(writes.map(on))).toEqual(
+      new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta', 'leases']),
+    );
+    for (const e of writes) expect({ [on(e)]: e.command.writeConcern }).toEqual({ [on(e)]: { w: 'majority', j: true } });
   });
 });

@@ -59,6 +59,11 @@ export interface MongoStorageOptions {
   now?: () => number;
   /** Most events one readCommitted call examines beyond its matches (default DEFAULT_READ_BUDGET_ROWS). */
   readBudgetRows?: number;
+  /**
+   * Test-only: the deployment to act as, instead of the one the server describes (a test server
+   * that is a standalone stands in for a replica set, to see the concerns the engine then asks for).
+   */
+  deployment?: Deployment;
 }
 
 export class MongoStorage implements LogStorage {
@@ -86,7 +91,7 @@ export class MongoStorage implements LogStorage {
 
   async init(): Promise<void> {
     await this.client.connect();
-    const deployment = this.parts?.c.deployment ?? (await detectDeployment(this.db));
+    const deployment = this.parts?.c.deployment ?? this.options.deployment ?? (await detectDeployment(this.db));
     await refuseFormerLayout(this.db);
     await ensureSchema(this.db, deployment);
     const c = new MongoCollections(this.db, deployment);
