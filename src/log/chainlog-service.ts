@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { toHex } from '../core/hex.js';
 import { verifierKeyString, parseVerifierKey, type NoteVerifier } from '../core/note/signed-note.js';
-import type { EventFilter, EventQuery, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import type { EventFilter, EventQuery, LogStorage, MalformedCommitted, StoredCheckpoint, StoredEvent } from '../storage/types.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { CommitTailer } from './commit-tailer.js';
 import { AuditSlots, DEFAULT_MAX_CONCURRENT_AUDITS, verifyStoredLog } from './verify-log.js';
@@ -17,6 +17,7 @@ import { Sequencer } from './sequencer.js';
 import type {
   AppendRequest,
   CheckpointUpdate,
+  CommittedListener,
   ConsistencyProofResult,
   InclusionProofResult,
   LogService,
@@ -56,7 +57,7 @@ export class ChainlogService implements LogService {
   private readonly verifier: NoteVerifier;
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly committedListeners = new Set<(events: StoredEvent[]) => void>();
+  private readonly committedListeners = new Set<CommittedListener>();
   private readonly checkpointListeners = new Set<(update: CheckpointUpdate) => void>();
   /** This process, among those sharing a database. */
   readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
@@ -82,7 +83,7 @@ export class ChainlogService implements LogService {
     // whose clock runs ahead, holds up a log's writers that long at most.
     this.gate = coordination ? new LogLeaseGate(coordination, this.owner, ttl, 3 * ttl, this.now) : soleWriter;
     this.tailer = coordination
-      ? new CommitTailer(this.storage, (events) => this.emitCommitted(events), opts.tailIntervalMs ?? 50, this.logger)
+      ? new CommitTailer(this.storage, (events, malformed) => this.emitCommitted(events, malformed), opts.tailIntervalMs ?? 50, this.logger)
       : null;
     this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate);
     this.prover = new Prover(this.storage);
@@ -271,11 +272,11 @@ export class ChainlogService implements LogService {
 
   // --- deliver -------------------------------------------------------------------------------
 
-  private emitCommitted(events: StoredEvent[]): void {
+  private emitCommitted(events: StoredEvent[], malformed?: readonly MalformedCommitted[]): void {
     this.publisher.grew(events);
     for (const listener of this.committedListeners) {
       try {
-        listener(events);
+        listener(events, malformed);
       } catch (err) {
         this.logger.error({ err }, 'committed-event listener failed');
       }
@@ -292,7 +293,7 @@ export class ChainlogService implements LogService {
     }
   }
 
-  onCommitted(listener: (events: StoredEvent[]) => void): () => void {
+  onCommitted(listener: CommittedListener): () => void {
     this.committedListeners.add(listener);
     return () => this.committedListeners.delete(listener);
   }

@@ -3,8 +3,13 @@
 // event can still commit: a read never passes an event that commits later. The reads are polled
 // (change streams, which could push them, cannot be tested against the test server, so they are
 // not used).
+//
+// A stored event that breaks the storage contract (tampered with, or damaged) does not stop the
+// tailer: it is logged with its log and seq, handed to the listeners in its place (so the
+// subscribers of its log are told, see CommittedEventStream), and the tailer goes on past it.
+// Quarantining the log is the integrator's part: it refuses to integrate a malformed event.
 import type { Logger } from 'pino';
-import type { LogStorage, StoredEvent } from '../storage/types.js';
+import type { LogStorage, MalformedCommitted, StoredEvent } from '../storage/types.js';
 
 const PAGE = 1000;
 
@@ -17,13 +22,14 @@ export class CommitTailer {
 
   constructor(
     private readonly storage: LogStorage,
-    private readonly emit: (events: StoredEvent[]) => void,
+    private readonly emit: (events: StoredEvent[], malformed?: readonly MalformedCommitted[]) => void,
     private readonly intervalMs: number,
     private readonly logger: Logger,
   ) {}
 
-  async start(): Promise<void> {
-    this.last = await this.storage.lastPos();
+  /** Follow the commits after `afterPos`, or (without it) those after the current horizon. */
+  async start(afterPos?: number): Promise<void> {
+    this.last = afterPos ?? (await this.storage.lastPos());
     this.logger.info({ intervalMs: this.intervalMs }, 'following commits of every process sharing the database');
     this.schedule();
   }
@@ -58,9 +64,15 @@ export class CommitTailer {
     // The horizon is small reads: reading it first keeps idle polls from scanning events.
     if ((await this.storage.lastPos()) <= this.last) return;
     for (;;) {
-      const { events, through, atHorizon } = await this.storage.readCommitted(this.last, {}, PAGE);
+      const { events, through, atHorizon, malformed } = await this.storage.readCommitted(this.last, {}, PAGE, { reportMalformed: true });
       this.last = Math.max(this.last, through);
-      if (events.length > 0) this.emit(events);
+      for (const m of malformed ?? []) {
+        this.logger.error(
+          { sourceAppId: m.error.sourceAppId, seq: m.error.seq, pos: m.pos, err: m.error },
+          'a committed event is malformed; its subscribers are told, and the log is not integrated',
+        );
+      }
+      if (events.length > 0 || malformed) this.emit(events, malformed);
       if (atHorizon) return;
     }
   }

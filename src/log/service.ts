@@ -1,5 +1,18 @@
 // What the API (GraphQL, REST, subscriptions) needs from the log: the pipeline's public face.
-import type { CommittedPage, EventFilter, EventPage, EventQuery, JsonObject, LogHead, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import type {
+  CommittedPage,
+  EventFilter,
+  EventPage,
+  EventQuery,
+  JsonObject,
+  LogHead,
+  MalformedCommitted,
+  StoredCheckpoint,
+  StoredEvent,
+} from '../storage/types.js';
+
+/** A listener of commits: the events in pos order, and those read back malformed (LogService.onCommitted). */
+export type CommittedListener = (events: StoredEvent[], malformed?: readonly MalformedCommitted[]) => void;
 
 /** One event to append, already validated by the API (zod) and with timestamp in epoch ms. */
 export interface AppendRequest {
@@ -123,7 +136,11 @@ export interface LogService {
   /** Integrate and publish now for every log that grew; returns the new checkpoints. */
   publishCheckpoints(): Promise<StoredCheckpoint[]>;
 
-  /** Called after each commit with the committed events in pos order. Returns an unsubscribe function. */
-  onCommitted(listener: (events: StoredEvent[]) => void): () => void;
+  /**
+   * Called after each commit with the committed events in pos order, and the committed events
+   * that were found malformed when read back (processes sharing a database read every commit from
+   * storage). Returns an unsubscribe function.
+   */
+  onCommitted(listener: CommittedListener): () => void;
   onCheckpoint(listener: (update: CheckpointUpdate) => void): () => void;
 }

@@ -62,6 +62,28 @@ export type NewEvent = Omit<StoredEvent, 'pos'> & {
   payloadText?: string;
 };
 
+/**
+ * Decode a readCommitted page's rows in order: a row that breaks the contract fails the read, or
+ * with options.reportMalformed is reported with its pos, so that a follower can go past it.
+ */
+export function decodeCommitted<R extends { pos: number }>(
+  rows: readonly R[],
+  decode: (row: R) => StoredEvent,
+  options: ReadCommittedOptions,
+): { events: StoredEvent[]; malformed: MalformedCommitted[] } {
+  const events: StoredEvent[] = [];
+  const malformed: MalformedCommitted[] = [];
+  for (const row of rows) {
+    try {
+      events.push(decode(row));
+    } catch (err) {
+      if (!(options.reportMalformed && err instanceof MalformedEventError)) throw err;
+      malformed.push({ pos: row.pos, error: err });
+    }
+  }
+  return { events, malformed };
+}
+
 /** The stored form of an appended event (without what only the append needed). */
 export function storedEvent(e: NewEvent, pos: number): StoredEvent {
   return {
@@ -143,6 +165,20 @@ export interface EventPage {
   resumeAfter?: EventKey;
 }
 
+/** A stored event that breaks the storage contract, found at commit position `pos`. */
+export interface MalformedCommitted {
+  pos: number;
+  error: MalformedEventError;
+}
+
+export interface ReadCommittedOptions {
+  /**
+   * Report stored events that break the contract in CommittedPage.malformed instead of failing the
+   * read with MalformedEventError, so that a follower of every log can go past one damaged event.
+   */
+  reportMalformed?: boolean;
+}
+
 /** What readCommitted found. */
 export interface CommittedPage {
   /** Committed matches in pos order, at most the read's limit. */
@@ -154,6 +190,11 @@ export interface CommittedPage {
   through: number;
   /** True when `through` is the commit horizon as of the read: nothing more matching has committed yet. */
   atHorizon: boolean;
+  /**
+   * With ReadCommittedOptions.reportMalformed: the stored events in the page's range that break the
+   * storage contract, in pos order, each counted where a match would be (limit, through).
+   */
+  malformed?: MalformedCommitted[];
 }
 
 /**
@@ -305,9 +346,10 @@ export interface LogStorage {
   /**
    * Committed events matching `filter` with afterPos < pos <= lastPos(), in pos order, at most `limit`
    * (fewer when a page holds events that will never commit, or when the read examined its budget of
-   * rows first: CommittedPage.through says how far it got).
+   * rows first: CommittedPage.through says how far it got). A stored event that breaks the contract
+   * fails the read with MalformedEventError, or is reported in the page (options.reportMalformed).
    */
-  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<CommittedPage>;
+  readCommitted(afterPos: number, filter: EventFilter, limit: number, options?: ReadCommittedOptions): Promise<CommittedPage>;
   /**
    * The commit horizon: every event with pos <= lastPos() that will ever commit has committed, and it
    * covers every append already acknowledged by this store (0 when empty).

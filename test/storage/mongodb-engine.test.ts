@@ -2,12 +2,12 @@
 // their claim and its derivation, appends whose outcome the network hid, and the schema itself.
 // The reproductions of issue 14 (a stale writer deleting events, a paused writer committing behind
 // a reader, followers skipping, uncommitted events visible) are here as regression tests.
-import type { CommandStartedEvent, Db } from 'mongodb';
+import { Binary, type CommandStartedEvent, type Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fromLogError } from '../../src/api/errors.js';
 import { LogError } from '../../src/log/errors.js';
 import { Sequencer } from '../../src/log/sequencer.js';
-import { detectDeployment } from '../../src/storage/mongodb/deployment.js';
+import { deploymentOf, detectDeployment } from '../../src/storage/mongodb/deployment.js';
 import { collectionNames as C, POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc } from '../../src/storage/mongodb/documents.js';
 import { MongoStorage, type MongoStorageHooks } from '../../src/storage/mongodb/mongo-storage.js';
 import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../src/storage/mongodb/schema.js';
@@ -127,9 +127,17 @@ describe('MongoStorage with several writers on one database', () => {
         }
       }),
     );
-    expect(writes.filter((e) => e.commandName === 'delete')).toEqual([]);
+    // The one delete an append sends is of its own body, once its claim lost (its id is the append's random token).
+    const tokens = new Set((await db.collection<BatchDoc>(C.batches).find({}).toArray()).map((b) => b.token));
+    for (const e of writes.filter((w) => w.commandName === 'delete')) {
+      expect(e.command.delete).toBe(C.batchBodies);
+      for (const d of e.command.deletes as Array<{ q: { _id: unknown } }>) {
+        expect(typeof d.q._id).toBe('string');
+        expect(tokens.has(d.q._id as string)).toBe(false);
+      }
+    }
     expect(writes.filter((e) => e.commandName === 'findAndModify')).toEqual([]);
-    for (const e of writes) {
+    for (const e of writes.filter((w) => w.commandName === 'update')) {
       const coll = e.command.update as string;
       expect([C.batches, C.logs]).toContain(coll);
       if (coll === C.batches) for (const u of e.command.updates as Array<{ u: unknown }>) expect(u.u).toEqual({ $unset: { pending: '' } });
@@ -469,5 +477,140 @@ describe('MongoStorage schema', () => {
     const again = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
     opened.push(again);
     await expect(again.init()).rejects.toThrow(/events without batches/);
+  });
+});
+
+describe('MongoStorage tree nodes', () => {
+  it('integrating nodes another publisher stored already finishes and leaves the database answering (the test server deadlocks on a bulk of 100+ matching updates)', async () => {
+    const s = await openStorage();
+    const nodes = Array.from({ length: 150 }, (_, i) => ({ level: 1, index: i, hash: new Uint8Array(32).fill(i % 251) }));
+    // Another publisher stored the same nodes and died (or is about to raise the integrated size).
+    await db.collection<{ _id: string; hash: Binary }>(C.treeNodes).insertMany(nodes.map((n) => ({ _id: `app-t/${n.level}/${n.index}`, hash: new Binary(n.hash) })));
+    const deadline = (what: string) =>
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} got no answer within 20 s`)), 20_000).unref());
+    await Promise.race([s.integrate('app-t', 0, 300, nodes), deadline('integrate')]);
+    const stored = await Promise.race([s.getTreeNodes('app-t', [{ level: 1, index: 149 }]), deadline('a read after integrate')]);
+    expect([...stored[0]!]).toEqual([...nodes[149]!.hash]);
+    expect(await db.collection('integrated').findOne({ _id: 'app-t' as never })).toMatchObject({ size: 300 });
+  });
+});
+
+describe('MongoStorage bodies of appends that lost their claim', () => {
+  /** Bodies no batch names. */
+  async function unclaimedBodies(): Promise<string[]> {
+    const tokens = new Set((await db.collection<BatchDoc>(C.batches).find({}).toArray()).map((b) => b.token));
+    return (await db.collection<BatchBodyDoc>(C.batchBodies).find({}, { projection: { _id: 1 } }).toArray())
+      .map((b) => b._id)
+      .filter((id) => !tokens.has(id));
+  }
+
+  it('the writer deletes its own body once another append took its position', async () => {
+    const ready = latch();
+    const go = latch();
+    const loser = await openStorage({
+      hooks: {
+        beforeClaim: async () => {
+          ready.open();
+          await go.wait;
+        },
+      },
+    });
+    const winner = await openStorage();
+    const losing = loser.appendEvents(newEvents('app-b', 0, 3, () => ({ payload: { writer: 'loser' } }))).catch((e: unknown) => e);
+    await ready.wait; // its body is in, its claim not yet made
+    expect(await db.collection(C.batchBodies).countDocuments({})).toBe(1);
+    await winner.appendEvents(newEvents('app-b', 0, 3, () => ({ payload: { writer: 'winner' } })));
+    go.open();
+    expect(await losing).toBeInstanceOf(AppendConflictError);
+    expect(await unclaimedBodies()).toEqual([]);
+    expect(await db.collection(C.batchBodies).countDocuments({})).toBe(1);
+  });
+
+  it('the writer deletes its own body when a void batch settled its lost reply as not committed', async () => {
+    const storage = await openStorage({
+      hooks: {
+        claimInsert: async () => {
+          throw Object.assign(new Error('connection reset (injected)'), { name: 'MongoNetworkError' });
+        },
+      },
+    });
+    await expect(storage.appendEvents([newEvent('app-a', 0)])).rejects.toThrow(/connection reset/);
+    expect(await db.collection<BatchDoc>(C.batches).findOne({ _id: 1 })).toMatchObject({ void: true });
+    expect(await db.collection(C.batchBodies).countDocuments({})).toBe(0);
+  });
+
+  it('a dead writer\'s body is collected once another append holds its position; open positions and committed bodies are kept', async () => {
+    const body = (token: string, app: string, seq: number): BatchBodyDoc => ({
+      _id: token,
+      first: { app, seq },
+      events: [newEvent(app, seq, { payload: { dead: token } })].map((e) => {
+        const { pos: _pos, ...doc } = toEventDoc(e, 0);
+        return doc;
+      }),
+    });
+    const bodies = db.collection<BatchBodyDoc>(C.batchBodies);
+    // Writers that inserted their bodies and died before their claims.
+    await bodies.insertMany([body('dead-at-0', 'app-o', 0), body('dead-at-5', 'app-o', 5), body('dead-other-log', 'app-z', 0)]);
+    const storage = await openStorage();
+    // init's collection found nothing to delete: no position was held yet.
+    expect(await storage.collectOrphanBodies()).toBe(0);
+    await storage.appendEvents(newEvents('app-o', 0, 3));
+    expect(await storage.collectOrphanBodies()).toBe(1);
+    const left = (await bodies.find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id);
+    const committed = (await db.collection<BatchDoc>(C.batches).findOne({ _id: 1 }))!.token;
+    expect(left.sort()).toEqual([committed, 'dead-at-5', 'dead-other-log'].sort());
+    // A process that starts later collects the same way.
+    await storage.appendEvents(newEvents('app-o', 3, 3));
+    const next = await openStorage();
+    expect(await next.collectOrphanBodies()).toBe(0);
+    expect((await bodies.find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id)).not.toContain('dead-at-5');
+    expect((await storage.getEventRange('app-o', 0, 10, 10)).map(key)).toEqual(['app-o/0', 'app-o/1', 'app-o/2', 'app-o/3', 'app-o/4', 'app-o/5']);
+  });
+});
+
+describe('MongoStorage read and write concerns', () => {
+  it('a replica set or sharded cluster gets majority reads and majority, journaled writes; a standalone w: 1 and local', () => {
+    for (const hello of [{ setName: 'rs0' }, { msg: 'isdbgrid' }]) {
+      expect(deploymentOf(hello, {})).toMatchObject({ writeConcern: { w: 'majority', journal: true }, readConcern: 'majority' });
+    }
+    expect(deploymentOf({}, {})).toMatchObject({ topology: 'standalone', writeConcern: { w: 1, journal: true }, readConcern: 'local' });
+  });
+
+  it('on a replica set, every command of the engine\'s documents asks for majority on the wire', async () => {
+    const uri = `${mongo.server.uri}${mongo.server.uri.includes('?') ? '&' : '?'}monitorCommands=true`;
+    // The test server is a standalone: it stands in for a replica set's member here.
+    const s = new MongoStorage({ uri, dbName: mongo.dbName, deployment: deploymentOf({ setName: 'rs0' }, {}) });
+    opened.push(s);
+    const commands: CommandStartedEvent[] = [];
+    (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => commands.push(e));
+    await s.init();
+    await s.appendEvents(newEvents('app-c', 0, 3));
+    await s.appendEvents(newEvents('app-c', 3, 2));
+    await s.getEvent('app-c', 1);
+    await s.getEventRange('app-c', 0, 5, 10);
+    await s.readCommitted(0, {}, 10);
+    await s.queryEvents({ filter: { sourceAppIds: ['app-c'] }, direction: 'asc', limit: 10 });
+    await s.getLogHead('app-c');
+    await s.listLogHeads(null, 10);
+    await s.integrate('app-c', 0, 5, [{ level: 1, index: 0, hash: new Uint8Array(32) }]);
+    await s.putCheckpoint({ sourceAppId: 'app-c', treeSize: 5, rootHash: 'ab'.repeat(32), note: 'n', publishedAt: 1 });
+    await s.getCheckpoint('app-c');
+    await s.collectOrphanBodies();
+    await s.getTreeNodes('app-c', [{ level: 1, index: 0 }]);
+    await s.coordination!.claimVerifierKey('key');
+    expect(await s.coordination!.claimVerifierKey('another')).toBe('key');
+    const lease = await s.coordination!.leases.tryAcquire('log:app-c', 'me', 1000);
+    await s.coordination!.leases.release(lease!);
+
+    const engine = new Set<string>([...Object.values(C), 'meta']);
+    const on = (e: CommandStartedEvent) => String(e.command[e.commandName]);
+    const reads = commands.filter((e) => ['find', 'aggregate', 'count', 'distinct'].includes(e.commandName) && engine.has(on(e)));
+    const writes = commands.filter((e) => ['insert', 'update', 'delete', 'findAndModify'].includes(e.commandName) && on(e) !== 'system.indexes');
+    expect(new Set(reads.map(on))).toEqual(new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta']));
+    for (const e of reads) expect({ [on(e)]: e.command.readConcern }).toEqual({ [on(e)]: { level: 'majority' } });
+    expect(new Set(writes.map(on))).toEqual(
+      new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta', 'leases']),
+    );
+    for (const e of writes) expect({ [on(e)]: e.command.writeConcern }).toEqual({ [on(e)]: { w: 'majority', j: true } });
   });
 });

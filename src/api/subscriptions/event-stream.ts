@@ -4,8 +4,14 @@
 // storage read or in the buffer (or both: duplicates are dropped by pos). While replaying, the consumer
 // pulls pages from storage, so an overflowing buffer can simply be discarded and storage re-read. Once
 // live, an overflowing buffer means the consumer is too slow: the stream ends with RESUME_REQUIRED.
+//
+// A committed event that was read back malformed (processes sharing a database read every commit
+// from storage) ends the stream of every subscriber whose filter may include it with that
+// MalformedEventError (MALFORMED_EVENT, naming the log and seq), once the events before it are
+// delivered: the same error a replay through it gives, on either engine. A subscriber of a
+// tamper-evident log is told that its log is damaged there rather than shown a gap.
 import type { LogService } from '../../log/service.js';
-import type { EventFilter, StoredEvent } from '../../storage/types.js';
+import type { EventFilter, MalformedCommitted, StoredEvent } from '../../storage/types.js';
 import { ApiError } from '../errors.js';
 import { eventId } from '../validation/query-args.js';
 import { matchesFilter } from './event-filter.js';
@@ -41,12 +47,14 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
   /** The id a client would resume after: everything matching up to it has been delivered. */
   private resumeId: string | null = null;
   private wake: (() => void) | null = null;
+  /** The first malformed commit this stream's filter may include, once live: delivery stops there. */
+  private damaged: MalformedCommitted | null = null;
 
   constructor(
     private readonly feed: CommittedFeed,
     private readonly opts: EventStreamOptions,
   ) {
-    this.unsubscribe = feed.onCommitted((events) => this.onCommitted(events));
+    this.unsubscribe = feed.onCommitted((events, malformed) => this.onCommitted(events, malformed));
   }
 
   /**
@@ -119,9 +127,12 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
 
   private nextBuffered(): StoredEvent | undefined {
     while (this.head < this.buffer.length) {
-      const event = this.buffer[this.head++]!;
+      const event = this.buffer[this.head]!;
+      if (this.damaged && event.pos > this.damaged.pos) break;
+      this.head++;
       if (event.pos > this.lastPos) return event;
     }
+    if (this.damaged && this.damaged.pos > this.lastPos) throw this.damaged.error;
     this.buffer = [];
     this.head = 0;
     return undefined;
@@ -133,8 +144,10 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
     return { done: false, value: event };
   }
 
-  private onCommitted(events: StoredEvent[]): void {
+  private onCommitted(events: StoredEvent[], malformed: readonly MalformedCommitted[] = []): void {
     if (this.ended || this.overflowed) return;
+    // During a replay, storage reads reach a malformed event themselves (and fail with it).
+    this.damaged ??= malformed.find((m) => mayInclude(this.opts.filter, m)) ?? null;
     for (const event of events) {
       if (matchesFilter(this.opts.filter, event)) {
         this.buffer.push(event);
@@ -197,4 +210,13 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
  */
 export function resumeIdBefore(event: { sourceAppId: string; seq: number }): string {
   return `${event.sourceAppId}/${event.seq - 1}`;
+}
+
+/**
+ * Whether a subscriber's filter may include a malformed event: only its log can be relied on (the
+ * rest of it may be what is damaged), and an unreadable log may be any.
+ */
+function mayInclude(filter: EventFilter, m: MalformedCommitted): boolean {
+  const app = m.error.sourceAppId;
+  return filter.sourceAppIds === undefined || app === null || filter.sourceAppIds.includes(app);
 }

@@ -20,6 +20,11 @@ export async function detectDeployment(db: Db): Promise<Deployment> {
   const admin = db.admin();
   const hello = await admin.command({ hello: 1 });
   const build = await admin.command({ buildInfo: 1 }).catch(() => ({}) as Record<string, unknown>);
+  return deploymentOf(hello, build);
+}
+
+/** The deployment a server's `hello` and `buildInfo` answers describe. */
+export function deploymentOf(hello: Record<string, unknown>, build: Record<string, unknown>): Deployment {
   const topology: Topology =
     hello.msg === 'isdbgrid' ? 'sharded' : typeof hello.setName === 'string' ? 'replicaSet' : 'standalone';
   return {

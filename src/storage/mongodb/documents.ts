@@ -81,11 +81,15 @@ export interface BatchDoc {
 /**
  * The events of one append, as they are derived into `events` (without pos: it follows from g and
  * the index), inserted before the append's claim: a claimed batch's body always exists. A body
- * whose claim never wins is never read.
+ * whose claim never wins is never read: its writer deletes it once its claim has definitively lost,
+ * and a body left by a writer that died is deleted once another batch holds its first position
+ * (BatchLog.collectOrphanBodies).
  */
 export interface BatchBodyDoc {
   /** The batch's token. */
   _id: string;
+  /** The position (log, seq) of the body's first event: the one that tells an orphan. */
+  first?: { app: string; seq: number };
   events: Array<Omit<EventDoc, '_id' | 'pos'>>;
 }
 

@@ -17,6 +17,8 @@ import {
   type LogStorage,
   type NewEvent,
   type NodeId,
+  type ReadCommittedOptions,
+  decodeCommitted,
   type StoredCheckpoint,
   type StoredEvent,
   type TreeNode,
@@ -234,17 +236,19 @@ export class SqliteStorage implements LogStorage {
     });
   }
 
-  readCommitted(afterPos: number, filter: EventFilter, limit: number): Promise<CommittedPage> {
+  readCommitted(afterPos: number, filter: EventFilter, limit: number, options: ReadCommittedOptions = {}): Promise<CommittedPage> {
     const arms = planReadCommitted(afterPos, filter, limit).map((walk) => [walk]);
     const horizon = () => Math.max(afterPos, (this.stmt('SELECT max(pos) FROM events').pluck().get() as number | null) ?? 0);
     if (arms.length === 0) return Promise.resolve({ events: [], through: afterPos, atHorizon: limit > 0 });
     return this.turns.run(() =>
       this.db.transaction((): CommittedPage => {
         const { rows, stop } = this.runArms(arms, limit, (a, b) => a.pos - b.pos);
-        const events = rows.map(rowToEvent);
-        if (events.length >= limit) return { events, through: events.at(-1)!.pos, atHorizon: false };
-        if (stop) return { events, through: stop.pos, atHorizon: false };
-        return { events, through: horizon(), atHorizon: true };
+        const { events, malformed } = decodeCommitted(rows, rowToEvent, options);
+        const page = (through: number, atHorizon: boolean): CommittedPage =>
+          malformed.length > 0 ? { events, through, atHorizon, malformed } : { events, through, atHorizon };
+        if (rows.length >= limit) return page(rows.at(-1)!.pos, false);
+        if (stop) return page(stop.pos, false);
+        return page(horizon(), true);
       })(),
     );
   }

@@ -1,0 +1,508 @@
+// The claim protocol and commit horizon of the MongoDB engine: which append commits, at which
+// global commit number g, and up to where a reader may read without passing a commit still to come.
+//
+// Contract:
+// - An append is one insert into `batches` with `_id` = g. The insert that wins g has committed the
+//   whole append; any other fails on the duplicate `_id`. A writer inserts only at the largest g it
+//   has read, plus one, after checking that each log's events start at that log's head as of that
+//   g; so g has no gaps, a reader that has read g has seen every batch below it, and no two batches
+//   ever take one position of a log.
+// - A batch's events are in its body document, inserted before the claim, so a committed batch's
+//   events always exist. The per-event documents (`events`) and each log's head hint (`logs`) are
+//   derived from committed batches by idempotent inserts and forward-only hint updates; anyone may
+//   derive a batch left `pending` by a writer that died.
+// - Nothing here deletes or rewrites a document another writer may own, and no clock is read.
+// - An append whose insert had an unknown outcome is settled by racing a void batch for the same g,
+//   never by waiting; if that cannot be done it fails with AppendOutcomeUnknownError.
+// Document access is collections.ts's; coordination (leases) is coordination.ts's and only spares
+// writers from contending.
+import { randomBytes } from 'node:crypto';
+import {
+  AppendConflictError,
+  AppendOutcomeUnknownError,
+  appendBytes,
+  type NewEvent,
+  type StoredEvent,
+  storedEvent,
+} from '../types.js';
+import { isDuplicateKey, onlyDuplicates, type MongoCollections } from './collections.js';
+import { POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc, type BatchLogDoc, type EventDoc } from './documents.js';
+
+/** Test-only: where a test holds an append to stage a pause or a crash. */
+export interface BatchLogHooks {
+  /** Before each insert of a batch at `g`. */
+  beforeClaim?: (g: number) => Promise<void>;
+  /** After the batch at `g` won its insert, before anything is derived from it; throwing stops the append there. */
+  afterClaim?: (g: number) => Promise<void>;
+  /** Runs the claim's insert (`insert`), or not, and may throw in its place, as a lost connection would. */
+  claimInsert?: (insert: () => Promise<void>) => Promise<void>;
+}
+
+export const ZERO_HASH = '0'.repeat(64);
+/** A batch is one BSON document (16 MiB at most): its events' text stays well below that. */
+export const DEFAULT_MAX_APPEND_BYTES = 12 * 1024 * 1024;
+/** Events per batch at most: their index within the batch must fit below POS_PER_BATCH. */
+export const MAX_EVENTS_PER_BATCH = 10_000;
+/** Attempts to settle an append of unknown outcome, with backoff between them. */
+const RESOLVE_ATTEMPTS = 5;
+
+interface LogBatch {
+  sourceAppId: string;
+  events: NewEvent[];
+}
+
+/** A log's head as of batch `asOf`: every batch up to it is accounted for. */
+export interface KnownHead {
+  size: number;
+  headHash: string;
+  createdAt: number | null;
+  asOf: number;
+}
+
+export class BatchLog {
+  /** Appends of this store run one at a time. */
+  private appendQueue: Promise<unknown> = Promise.resolve();
+  /** The largest g read: every batch up to it exists. */
+  private knownMax = 0;
+  /** Every batch up to it is derived. */
+  private derivedThrough = 0;
+  /** Heads of the logs this store has looked at, each correct as of its own `asOf`. */
+  private readonly heads = new Map<string, KnownHead>();
+
+  constructor(
+    private readonly c: MongoCollections,
+    private readonly maxAppendBytes: number,
+    private readonly readBudget: number,
+    private readonly hooks: BatchLogHooks = {},
+  ) {}
+
+  /** The batch with the largest g (null when none); raises knownMax to it. */
+  async readTop(): Promise<Pick<BatchDoc, '_id' | 'count'> | null> {
+    const top = await this.c.batches.find({}, { projection: { _id: 1, count: 1 }, sort: { _id: -1 }, limit: 1 }).next();
+    if (top && top._id > this.knownMax) this.knownMax = top._id;
+    return top;
+  }
+
+  /** Derive every pending batch up to `g` (which exists), so every event committed up to it is readable. */
+  async deriveThrough(g: number): Promise<void> {
+    const from = this.derivedThrough;
+    if (from >= g) return;
+    const pending = await this.c.batches.find({ _id: { $gt: from, $lte: g }, pending: true }, { sort: { _id: 1 } }).toArray();
+    await Promise.all(pending.map((b) => this.derive(b)));
+    if (g > this.derivedThrough) this.derivedThrough = g;
+  }
+
+  /** Derive every batch pending now: every event committed before this call is readable after it. */
+  async derivePending(): Promise<void> {
+    const pending = await this.c.batches.find({ _id: { $gt: this.derivedThrough }, pending: true }, { sort: { _id: 1 } }).toArray();
+    await Promise.all(pending.map((b) => this.derive(b)));
+  }
+
+  /** Everything committed before this call is readable afterwards; returns the largest g it covers (0: none). */
+  async ensureDerived(): Promise<number> {
+    const g = (await this.readTop())?._id ?? 0;
+    await this.deriveThrough(g);
+    return g;
+  }
+
+  /**
+   * Insert a committed batch's events (each at its deterministic position, so a second insert fails
+   * on the unique indexes and is ignored), advance its logs' hints, then clear `pending`.
+   */
+  private async derive(batch: BatchDoc, body?: BatchBodyDoc['events']): Promise<void> {
+    if (batch.void || batch.count === 0) return;
+    const g = batch._id;
+    let events = body;
+    if (!events) {
+      const found = await this.c.batchBodies.findOne({ _id: batch.token });
+      if (!found) throw new Error(`batch ${g} has no body ${batch.token}`);
+      events = found.events;
+    }
+    const docs: EventDoc[] = events.map((e, i) => ({ ...e, pos: g * POS_PER_BATCH + i }));
+    try {
+      await this.c.events.insertMany(docs, { ordered: false });
+    } catch (err) {
+      if (!onlyDuplicates(err)) throw err;
+    }
+    const unset = () => this.c.batches.updateOne({ _id: g }, { $unset: { pending: '' } });
+    if (batch.logs.some((l) => l.firstSeq === 0)) {
+      // A log's hint exists before its first batch stops being pending: listLogHeads relies on it.
+      await Promise.all(batch.logs.map((l) => this.advanceHint(l, g)));
+      await unset();
+    } else {
+      // Hints of existing logs only ever help: they may land after the flag is gone.
+      await Promise.all([...batch.logs.map((l) => this.advanceHint(l, g)), unset()]);
+    }
+  }
+
+  /** Move a log's hint forward to its head after batch g; a hint never moves back (but may stay behind). */
+  private async advanceHint(l: BatchLogDoc, g: number): Promise<void> {
+    const size = l.firstSeq + l.count;
+    if (l.firstSeq === 0) {
+      try {
+        await this.c.logs.insertOne({ _id: l.app, size, headHash: l.headHash, g, createdAt: l.createdAt! });
+        return;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err; // derived before: the update below is a no-op or moves it on
+      }
+    }
+    await this.c.logs.updateOne({ _id: l.app, g: { $lt: g } }, { $set: { size, headHash: l.headHash, g } });
+  }
+
+  /** Apply a batch (read in g order, with nothing missed since `asOf`) to a known head. */
+  private static applyBatch(head: KnownHead, app: string, batch: Pick<BatchDoc, '_id' | 'logs'>): void {
+    const part = batch.logs.find((l) => l.app === app);
+    if (part) {
+      head.size = part.firstSeq + part.count;
+      head.headHash = part.headHash;
+      if (part.firstSeq === 0) head.createdAt = part.createdAt;
+    }
+    head.asOf = batch._id;
+  }
+
+  /**
+   * The head of a log as of batch `upTo` (which exists) or later: from what is known, else its hint,
+   * then forward through the batches that touch it.
+   */
+  async headAsOf(app: string, upTo: number): Promise<KnownHead> {
+    let head = this.heads.get(app);
+    if (!head) {
+      const hint = await this.c.logs.findOne({ _id: app });
+      head = hint
+        ? { size: hint.size, headHash: hint.headHash, createdAt: hint.createdAt, asOf: hint.g }
+        : { size: 0, headHash: ZERO_HASH, createdAt: null, asOf: 0 };
+    }
+    if (head.asOf < upTo) {
+      const from = head.asOf;
+      const later = await this.c.batches
+        .find({ _id: { $gt: from, $lte: upTo }, apps: app }, { projection: { _id: 1, logs: 1 }, sort: { _id: 1 } })
+        .toArray();
+      const next = { ...head };
+      for (const b of later) BatchLog.applyBatch(next, app, b);
+      next.asOf = upTo;
+      head = next;
+      this.remember(app, head);
+    }
+    return head;
+  }
+
+  /** Keep the newest knowledge of a head (concurrent readers may bring older news). */
+  remember(app: string, head: KnownHead): void {
+    const known = this.heads.get(app);
+    if (!known || known.asOf <= head.asOf) this.heads.set(app, head);
+  }
+
+  /**
+   * Read the batches after knownMax, in g order: knownMax moves to the last, and the known heads
+   * that were current as of knownMax move with it. Returns the token of batch `tokenAt`.
+   */
+  private async catchUp(tokenAt?: number): Promise<string | undefined> {
+    const from = this.knownMax;
+    // Batch `tokenAt` is read even if a concurrent read already moved knownMax past it.
+    const low = tokenAt === undefined ? from : Math.min(from, tokenAt - 1);
+    const read = await this.c.batches
+      .find({ _id: { $gt: low } }, { projection: { _id: 1, logs: 1, token: 1 }, sort: { _id: 1 } })
+      .toArray();
+    const token = read.find((b) => b._id === tokenAt)?.token;
+    const missed = read.filter((b) => b._id > from);
+    if (missed.length === 0) return token;
+    const to = missed.at(-1)!._id;
+    for (const [app, head] of this.heads) {
+      if (head.asOf !== from) continue;
+      const next = { ...head };
+      for (const b of missed) BatchLog.applyBatch(next, app, b);
+      next.asOf = to;
+      this.heads.set(app, next);
+    }
+    if (to > this.knownMax) this.knownMax = to;
+    return token;
+  }
+
+
+  // --- appending ---------------------------------------------------------------------------
+
+  append(events: NewEvent[]): Promise<StoredEvent[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    let batches: LogBatch[];
+    try {
+      if (events.length > MAX_EVENTS_PER_BATCH) {
+        throw new RangeError(`one append holds at most ${MAX_EVENTS_PER_BATCH} events on MongoDB, not ${events.length}`);
+      }
+      batches = groupByLog(events);
+      const bytes = events.reduce((n, e) => n + appendBytes({ ...e, payloadText: e.payloadText ?? JSON.stringify(e.payload) }), 0);
+      if (bytes > this.maxAppendBytes) {
+        throw new RangeError(`one append holds at most ${this.maxAppendBytes} bytes of events on MongoDB, not ${bytes}`);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = this.appendQueue.then(() => this.appendSerialized(events, batches));
+    this.appendQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendSerialized(events: NewEvent[], batches: LogBatch[]): Promise<StoredEvent[]> {
+    const token = randomBytes(12).toString('hex');
+    const batch: Omit<BatchDoc, '_id'> = {
+      token,
+      logs: batches.map(({ sourceAppId, events: es }) => ({
+        app: sourceAppId,
+        firstSeq: es[0]!.seq,
+        count: es.length,
+        headHash: es.at(-1)!.hash,
+        createdAt: es[0]!.seq === 0 ? es[0]!.receivedAt : null,
+      })),
+      apps: batches.map((b) => b.sourceAppId),
+      count: events.length,
+      pending: true,
+    };
+    const body = events.map((e) => {
+      const { pos: _pos, ...doc } = toEventDoc(e, 0);
+      return doc;
+    });
+    // The body is ours (its id is our random token). It may be deleted once no batch can ever name
+    // it: every claim it went into lost to another batch or to a void, and none is left in doubt.
+    let bodyInserted = false;
+    let claimInDoubt = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        // Reads may raise knownMax at any time: check against the heads as of one g, and claim the next.
+        const upTo = this.knownMax;
+        await this.checkAppendable(batches, upTo, attempt === 0);
+        // The body first, so a claimed batch's events always exist.
+        if (attempt === 0) {
+          bodyInserted = true; // an insert whose reply was lost may have landed
+          await this.c.batchBodies.insertOne({ _id: token, first: { app: events[0]!.sourceAppId, seq: events[0]!.seq }, events: body });
+        }
+        const g = upTo + 1;
+        await this.hooks.beforeClaim?.(g);
+        claimInDoubt = true;
+        let claimed: 'won' | 'taken';
+        try {
+          claimed = await this.claim({ _id: g, ...batch });
+        } catch (err) {
+          // Only an AppendOutcomeUnknownError leaves the claim in doubt; any other error means a void took g.
+          claimInDoubt = err instanceof AppendOutcomeUnknownError;
+          throw err;
+        }
+        // Another batch holds g, unless it is ours (a retried insert that had landed): the catch-up,
+        // which reads it anyway, tells by its token.
+        if (claimed === 'taken' && (await this.catchUp(g)) !== token) {
+          claimInDoubt = false;
+          continue;
+        }
+        if (g > this.knownMax) this.knownMax = g;
+        for (const part of batch.logs) {
+          const known = this.heads.get(part.app);
+          this.remember(part.app, {
+            size: part.firstSeq + part.count,
+            headHash: part.headHash,
+            createdAt: part.firstSeq === 0 ? part.createdAt : (known?.createdAt ?? null),
+            asOf: g,
+          });
+        }
+        await this.hooks.afterClaim?.(g);
+        try {
+          await this.derive({ _id: g, ...batch }, body);
+          if (this.derivedThrough === g - 1) this.derivedThrough = g;
+        } catch {
+          // Committed all the same (the claim decided it): the batch stays pending, and every reader
+          // that needs its events derives it first.
+        }
+        return events.map((e, i) => storedEvent(e, g * POS_PER_BATCH + i));
+      }
+    } catch (err) {
+      if (bodyInserted && !claimInDoubt) {
+        // A body left behind (this delete failing, or a writer dying first) is collected by
+        // collectOrphanBodies once another append holds the position it was written for.
+        await this.c.batchBodies.deleteOne({ _id: token }).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Delete the bodies of appends that can never commit, and only those: a body whose first event's
+   * position (log, seq) is held by a committed batch with another token. Such an append cannot
+   * commit at any later g (its log's head as of g - 1 is past that seq, so its writer's check
+   * refuses it), nor at an earlier one (every g up to the holder's is taken: g has no gaps), and no
+   * batch names it, so no derivation reads it. Bodies of committed batches and of appends whose
+   * position is still open are kept. Returns how many bodies it deleted. Reads every body's `first`.
+   */
+  async collectOrphanBodies(): Promise<number> {
+    // Every position committed up to the top is then in `events`, with the pos that names its batch.
+    await this.ensureDerived();
+    const bodies = await this.c.batchBodies.find({ first: { $exists: true } }, { projection: { _id: 1, first: 1 } }).toArray();
+    const byLog = new Map<string, Array<{ token: string; seq: number }>>();
+    for (const b of bodies) {
+      const list = byLog.get(b.first!.app) ?? [];
+      list.push({ token: b._id, seq: b.first!.seq });
+      byLog.set(b.first!.app, list);
+    }
+    const holders = new Map<string, number>(); // body token -> g of the batch holding its first position
+    for (const [app, list] of byLog) {
+      const held = await this.c.events
+        .find({ sourceAppId: app, seq: { $in: [...new Set(list.map((l) => l.seq))] } }, { projection: { _id: 0, seq: 1, pos: 1 } })
+        .toArray();
+      const gOf = new Map(held.map((e) => [e.seq, Math.floor(e.pos / POS_PER_BATCH)]));
+      for (const l of list) {
+        const g = gOf.get(l.seq);
+        if (g !== undefined) holders.set(l.token, g);
+      }
+    }
+    if (holders.size === 0) return 0;
+    const batches = await this.c.batches
+      .find({ _id: { $in: [...new Set(holders.values())] } }, { projection: { _id: 1, token: 1 } })
+      .toArray();
+    const tokenAt = new Map(batches.map((b) => [b._id, b.token]));
+    const orphans = [...holders].filter(([token, g]) => tokenAt.has(g) && tokenAt.get(g) !== token).map(([token]) => token);
+    if (orphans.length === 0) return 0;
+    const { deletedCount } = await this.c.batchBodies.deleteMany({ _id: { $in: orphans } });
+    return deletedCount;
+  }
+
+  /**
+   * Insert the batch at its g: 'won', or 'taken' when a batch holds g (another's, or ours if the
+   * driver retried an insert that had landed: the caller tells by the token). If the insert's
+   * outcome is unknown (a network error, a timeout), it is settled by a race for the same g: a void
+   * batch that wins proves ours never will; one that loses finds the winner's token.
+   */
+  private async claim(batch: BatchDoc): Promise<'won' | 'taken'> {
+    let failure: unknown;
+    const insert = async () => {
+      await this.c.batches.insertOne(batch);
+    };
+    try {
+      await (this.hooks.claimInsert ? this.hooks.claimInsert(insert) : insert());
+      return 'won';
+    } catch (err) {
+      if (isDuplicateKey(err)) return 'taken';
+      failure = err;
+    }
+    for (let attempt = 0; attempt < RESOLVE_ATTEMPTS; attempt++) {
+      try {
+        await this.c.batches.insertOne({ _id: batch._id, token: 'void', logs: [], apps: [], count: 0, void: true });
+        // The void took g: our insert did not commit, and never will. Nothing was written.
+        this.knownMax = Math.max(this.knownMax, batch._id);
+        throw failure;
+      } catch (err) {
+        if (err === failure) throw err;
+        if (isDuplicateKey(err)) {
+          try {
+            return (await this.wonBy(batch)) ? 'won' : 'taken';
+          } catch {
+            // could not read who won: try again
+          }
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+    }
+    throw new AppendOutcomeUnknownError(
+      `the append at commit ${batch._id} may or may not have committed (${failure instanceof Error ? failure.message : String(failure)}); ` +
+        'retry it with the same idempotency keys',
+      { cause: failure },
+    );
+  }
+
+  /** Whether the batch at `batch._id` is ours (by its token); false when another writer's or void. */
+  private async wonBy(batch: BatchDoc): Promise<boolean> {
+    const holder = await this.c.batches.findOne({ _id: batch._id }, { projection: { token: 1 } });
+    if (!holder) throw new Error(`batch ${batch._id} reported taken but not found`);
+    return holder.token === batch.token;
+  }
+
+  /**
+   * Throws AppendConflictError unless each log's events continue its head as of batch `upTo` and
+   * (with `keys`) no idempotency key is taken. Keys need no unique index to be safe: a log's
+   * positions are serialized by the claim, and a batch that touches the log after `upTo` makes the
+   * claim fail and this check refuse the append.
+   */
+  private async checkAppendable(batches: LogBatch[], upTo: number, keys: boolean): Promise<void> {
+    const withKeys = keys ? batches.filter((b) => b.events.some((e) => e.idempotencyKey !== null)) : [];
+    const [heads] = await Promise.all([
+      Promise.all(batches.map((b) => this.headAsOf(b.sourceAppId, upTo))),
+      withKeys.length > 0 ? this.deriveThrough(upTo) : undefined,
+    ]);
+    batches.forEach(({ sourceAppId, events }, i) => {
+      const head = heads[i]!;
+      const first = events[0]!;
+      if (first.seq !== head.size) {
+        throw new AppendConflictError(`log ${sourceAppId} is at size ${head.size}, not ${first.seq}`, 'position');
+      }
+      if (first.prevHash !== '' && first.prevHash !== head.headHash) {
+        throw new AppendConflictError(`log ${sourceAppId}: seq ${first.seq} does not link to the head ${head.headHash}`, 'position');
+      }
+    });
+    await Promise.all(
+      withKeys.map(async ({ sourceAppId, events }) => {
+        const keys = events.map((e) => e.idempotencyKey).filter((k): k is string => k !== null);
+        const taken = await this.c.events.findOne(
+          { sourceAppId, idempotencySlot: { $in: keys } },
+          { projection: { _id: 0, idempotencySlot: 1 } },
+        );
+        if (taken) throw new AppendConflictError(`idempotency key already used in log ${sourceAppId}`, 'idempotencyKey');
+      }),
+    );
+  }
+
+  /** The pos up to which the events after `afterPos` (in batches up to g `top`) number the read budget. */
+  async budgetedUpTo(afterPos: number, top: number, horizon: number): Promise<number> {
+    const from = Math.floor(afterPos / POS_PER_BATCH);
+    if (from > top) return horizon;
+    const sizes = await this.c.batches
+      // Every batch holds at least one event (or is void): the budget's worth of batches is enough.
+      .find({ _id: { $gte: from, $lte: top } }, { projection: { _id: 1, count: 1 }, sort: { _id: 1 }, limit: this.readBudget + 1 })
+      .toArray();
+    let remaining = this.readBudget;
+    for (const b of sizes) {
+      // Positions within a batch are dense: g * POS_PER_BATCH + index.
+      const first = b._id === from ? (afterPos % POS_PER_BATCH) + 1 : 0;
+      const available = Math.max(0, b.count - first);
+      if (available >= remaining) return Math.min(horizon, b._id * POS_PER_BATCH + first + remaining - 1);
+      remaining -= available;
+    }
+    return horizon;
+  }
+
+  /**
+   * The largest g and the last pos of its events (of the last batch with events, when void ones are
+   * on top), after deriving every batch up to it: every event with pos <= lastPos is readable.
+   */
+  async horizon(): Promise<{ g: number; lastPos: number }> {
+    let top = await this.readTop();
+    if (!top) return { g: 0, lastPos: 0 };
+    const g = top._id;
+    await this.deriveThrough(g);
+    if (top.count === 0) {
+      // A void batch on top (an append settled as not committed): the last real one is below it.
+      top = await this.c.batches.find({ _id: { $lt: g }, count: { $gt: 0 } }, { projection: { _id: 1, count: 1 }, sort: { _id: -1 }, limit: 1 }).next();
+      if (!top) return { g, lastPos: 0 };
+    }
+    return { g, lastPos: top._id * POS_PER_BATCH + top.count - 1 };
+  }
+
+}
+
+/**
+ * Groups events by log, in input order, and checks what needs no database: each log's events are
+ * consecutive and no idempotency key repeats within a log.
+ */
+function groupByLog(events: NewEvent[]): LogBatch[] {
+  const byLog = new Map<string, { events: NewEvent[]; keys: Set<string> }>();
+  for (const e of events) {
+    const log = byLog.get(e.sourceAppId) ?? { events: [], keys: new Set<string>() };
+    const prev = log.events.at(-1);
+    if (prev && e.seq !== prev.seq + 1) {
+      throw new AppendConflictError(`events of log ${e.sourceAppId} are not consecutive at seq ${e.seq}`, 'position');
+    }
+    if (e.idempotencyKey !== null) {
+      if (log.keys.has(e.idempotencyKey)) {
+        throw new AppendConflictError(`idempotency key repeated in the batch for log ${e.sourceAppId}`, 'idempotencyKey');
+      }
+      log.keys.add(e.idempotencyKey);
+    }
+    log.events.push(e);
+    byLog.set(e.sourceAppId, log);
+  }
+  return [...byLog].map(([sourceAppId, log]) => ({ sourceAppId, events: log.events }));
+}
