@@ -16,6 +16,7 @@
 //   never by waiting; if that cannot be done it fails with AppendOutcomeUnknownError.
 // Document access is collections.ts's; coordination (leases) is coordination.ts's and only spares
 // writers from contending.
+import { ZERO_HASH_HEX } from '../../core/leaf.js';
 import { randomBytes } from 'node:crypto';
 import {
   AppendConflictError,
@@ -38,7 +39,6 @@ export interface BatchLogHooks {
   claimInsert?: (insert: () => Promise<void>) => Promise<void>;
 }
 
-export const ZERO_HASH = '0'.repeat(64);
 /** A batch is one BSON document (16 MiB at most): its events' text stays well below that. */
 export const DEFAULT_MAX_APPEND_BYTES = 12 * 1024 * 1024;
 /** Events per batch at most: their index within the batch must fit below POS_PER_BATCH. */
@@ -170,7 +170,7 @@ export class BatchLog {
       const hint = await this.c.logs.findOne({ _id: app });
       head = hint
         ? { size: hint.size, headHash: hint.headHash, createdAt: hint.createdAt, asOf: hint.g }
-        : { size: 0, headHash: ZERO_HASH, createdAt: null, asOf: 0 };
+        : { size: 0, headHash: ZERO_HASH_HEX, createdAt: null, asOf: 0 };
     }
     if (head.asOf < upTo) {
       const from = head.asOf;
