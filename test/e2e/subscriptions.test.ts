@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fromHex, verifyConsistency } from '../../src/core/index.js';
+import { metric, whenSubscribed } from '../support/metrics.js';
 import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
+import { until } from '../support/wait.js';
 
 let svc: RunningService;
 beforeAll(async () => {
@@ -63,11 +65,10 @@ describe('eventLogged', () => {
   });
 
   it('without after, delivers only what is committed from now on, filtered', async () => {
-    const probe = new SubscriptionProbe<{ eventLogged: { id: string; eventType: string } }>(svc.ws(), EVENT_LOGGED, {
-      filter: { eventTypes: ['wanted'] },
-    });
-    // graphql-ws acknowledges the subscription only by delivering; give the server a moment to register it.
-    await new Promise((r) => setTimeout(r, 300));
+    const probe = await whenSubscribed(
+      svc,
+      () => new SubscriptionProbe<{ eventLogged: { id: string; eventType: string } }>(svc.ws(), EVENT_LOGGED, { filter: { eventTypes: ['wanted'] } }),
+    );
     await ingest('live', 3, 'unwanted');
     const wanted = await ingest('live', 2, 'wanted');
     await probe.until((p) => p.values.length >= 2);
@@ -77,8 +78,9 @@ describe('eventLogged', () => {
   });
 
   it('counts open subscriptions in /metrics', async () => {
+    const before = await metric(svc, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' });
     const probe = new SubscriptionProbe(svc.ws(), EVENT_LOGGED, {});
-    await new Promise((r) => setTimeout(r, 300));
+    await until('the subscription counted', async () => (await metric(svc, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' })) > before);
     const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
     expect(text).toMatch(/chainlog_graphql_active_subscriptions\{field="eventLogged"\} [1-9]/);
     expect(text).toMatch(/chainlog_ws_connections [1-9]/);
@@ -135,8 +137,7 @@ describe('checkpointPublished', () => {
     const Q = `subscription($app: String) { checkpointPublished(sourceAppId: $app) {
       checkpoint { sourceAppId treeSize rootHash } previous { treeSize rootHash } consistencyProof } }`;
     type Update = { checkpointPublished: { checkpoint: any; previous: any; consistencyProof: string[] } };
-    const probe = new SubscriptionProbe<Update>(svc.ws(), Q, { app: 'cp' });
-    await new Promise((r) => setTimeout(r, 300));
+    const probe = await whenSubscribed(svc, () => new SubscriptionProbe<Update>(svc.ws(), Q, { app: 'cp' }), { field: 'checkpointPublished' });
     await ingest('cp', 5);
     await ingest('other-cp', 2);
     await probe.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.treeSize === 5));
@@ -168,14 +169,19 @@ describe('a subscriber that stops reading', () => {
     ws.on('message', (data) => received.push(JSON.parse(String(data))));
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     ws.send(JSON.stringify({ type: 'connection_init', payload: svc.adminKey ? { 'x-api-key': svc.adminKey } : {} }));
-    while (!received.some((m) => m.type === 'connection_ack')) await new Promise((r) => setTimeout(r, 10));
+    await until('connection_ack', () => received.some((m) => m.type === 'connection_ack'));
     // Each event goes out ~50 KB large (25 copies of a 2 KB payload): the socket and the kernel fill quickly.
     const copies = Array.from({ length: 25 }, (_, k) => `p${k}: payload`).join(' ');
     const query = `subscription { eventLogged(filter: { sourceAppIds: ["stalled"] }) { id ${copies} } }`;
-    ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query } }));
-    // A reading subscriber on the same path (live, no after), to know when every event has reached the subscriptions.
-    const witness = new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, { filter: { sourceAppIds: ['stalled'] } });
-    await new Promise((r) => setTimeout(r, 300)); // graphql-ws confirms a subscription only by delivering
+    // With a reading subscriber on the same path (live, no after), to know when every event has reached the subscriptions.
+    const witness = await whenSubscribed(
+      svc,
+      () => {
+        ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query } }));
+        return new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, { filter: { sourceAppIds: ['stalled'] } });
+      },
+      { count: 2 },
+    );
     ws.pause();
 
     // 10,000 matching events may wait in the subscription; 11,500 do not, with what the sockets hold
@@ -193,8 +199,7 @@ describe('a subscriber that stops reading', () => {
 
     let closed: number | undefined;
     ws.once('close', (code) => (closed = code));
-    const deadline = Date.now() + 30_000;
-    while (!received.some((m) => m.type === 'error' || m.type === 'complete') && closed === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await until('the subscription to end', () => received.some((m) => m.type === 'error' || m.type === 'complete') || closed !== undefined, { timeoutMs: 30_000 });
     expect(closed).toBeUndefined();
     ws.close();
     const nexts = received.filter((m) => m.type === 'next');

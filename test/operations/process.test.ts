@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
 import { freePort, REPO_ROOT, ServiceProcess } from '../support/service-process.js';
+import { until } from '../support/wait.js';
 
 const E2E_KEY = 'clk_operations-test-admin-key-0123456789';
 
@@ -72,11 +73,7 @@ function groupPids(pgid: number): number[] {
 }
 
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(what, condition, { timeoutMs, intervalMs: 50 });
 }
 
 const portFree = (port: number) =>
