@@ -8,14 +8,14 @@ import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
 // (the canonical spelling) changes nothing but speed.
 const library = (v: unknown) => {
   try {
-    return { ok: (GraphQLDateTime.parseValue(v) as Date).getTime() };
+    return { ok: (GraphQLDateTime.parseValue(v)).getTime() };
   } catch (e) {
     return { error: (e as Error).message };
   }
 };
 const ours = (v: unknown) => {
   try {
-    return { ok: (DateTime.parseValue(v) as Date).getTime() };
+    return { ok: (DateTime.parseValue(v)).getTime() };
   } catch (e) {
     return { error: (e as Error).message };
   }

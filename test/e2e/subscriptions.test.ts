@@ -166,7 +166,7 @@ describe('a subscriber that stops reading', () => {
     // A raw graphql-ws client that can stop reading (ws's pause() stops reading the TCP socket).
     const ws = new WebSocket(svc.url.replace('http', 'ws') + '/graphql', 'graphql-transport-ws');
     const received: Array<{ type: string; payload?: any }> = [];
-    ws.on('message', (data) => received.push(JSON.parse(String(data))));
+    ws.on('message', (data) => received.push(JSON.parse((data as Buffer).toString()))); // a Buffer: ws's default binaryType
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     ws.send(JSON.stringify({ type: 'connection_init', payload: svc.adminKey ? { 'x-api-key': svc.adminKey } : {} }));
     await until('connection_ack', () => received.some((m) => m.type === 'connection_ack'));

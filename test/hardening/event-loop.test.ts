@@ -100,7 +100,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
+  await Promise.all(clients.map(async (c) => c.dispose()));
   await proc?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });

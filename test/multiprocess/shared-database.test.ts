@@ -17,7 +17,7 @@ const ROUNDS = 12;
 
 let mongo: Awaited<ReturnType<typeof startMongoTestServer>>;
 let dbName: string;
-let services: RunningService[] = [];
+const services: RunningService[] = [];
 
 beforeAll(async () => {
   mongo = await startMongoTestServer();

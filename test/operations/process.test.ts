@@ -46,8 +46,8 @@ async function startAs(command: string, args: string[], env: Record<string, stri
   });
   children.push(child);
   let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -197,7 +197,7 @@ describe('the first screen', () => {
     const child = spawn('script', ['-qec', inner, '/dev/null'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     children.push(child);
     let out = '';
-    child.stdout!.on('data', (d) => (out += d));
+    child.stdout.on('data', (d) => (out += d));
     const exited = new Promise((r) => child.once('exit', r));
     await waitFor('the ready line', () => out.includes('Ctrl-C stops it') || out.includes('chainlog ready'), 60_000);
     process.kill(-child.pid!, 'SIGINT');

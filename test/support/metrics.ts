@@ -4,7 +4,11 @@ import type { RunningService } from './service.js';
 import { until } from './wait.js';
 
 /** The value of one Prometheus sample (summed over the series whose labels include `labels`; 0 when absent), read as admin. */
-export async function metric(svc: Pick<RunningService, 'url' | 'authHeaders'>, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metric(
+  svc: Pick<RunningService, 'url' | 'authHeaders'>,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
   let total = 0;
   for (const line of text.split('\n')) {

@@ -18,7 +18,7 @@ export async function until<T>(what: string, check: () => T | Promise<T>, opts: 
     async () => {
       const value = await check();
       if (!value) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(value)})`);
-      return value as NonNullable<T>;
+      return value;
     },
     { timeout: opts.timeoutMs ?? 10_000, interval: opts.intervalMs ?? 20 },
   );
