@@ -2,8 +2,8 @@
 // shared across callers, selections or the variables a selection uses.
 import { buildSchema, parse, type ExecutionResult, type GraphQLFieldConfig, type GraphQLObjectType, type GraphQLScalarType } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { createSharedSubscribe, executionKey } from '../../src/api/subscriptions/shared-execution.js';
-import { until } from '../support/wait.js';
+import { createSharedSubscribe, executionKey } from '../../../src/api/subscriptions/shared-execution.js';
+import { until } from '../../support/wait.js';
 
 interface Tick {
   n: number;

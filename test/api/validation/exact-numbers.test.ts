@@ -4,7 +4,7 @@
 import { Decimal } from 'decimal.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findInexactNumber, keptExactly } from '../../src/api/validation/exact-numbers.js';
+import { findInexactNumber, keptExactly } from '../../../src/api/validation/exact-numbers.js';
 
 /**
  * The reference: a token is kept iff its double is finite, not -0, and the shortest decimal of that double

@@ -1,8 +1,8 @@
 import { GraphQLDateTime } from 'graphql-scalars';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DateTime } from '../../src/api/graphql/resolvers/scalars.js';
-import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
+import { DateTime } from '../../../src/api/graphql/resolvers/scalars.js';
+import { parseRfc3339 } from '../../../src/api/validation/timestamp.js';
 
 // GraphQL's DateTime reads input with REST's RFC 3339 parser: one rule for both transports. Its fast path
 // (the canonical spelling) changes nothing but speed.

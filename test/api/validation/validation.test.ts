@@ -1,12 +1,12 @@
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
-import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLimits } from '../../src/api/validation/event-input.js';
-import { canonicalPayload, canonicalPayloadBytes, canonicalPayloadBytesReference, checkPayload } from '../../src/api/validation/payload.js';
-import { pageSize, parseEventFilter, parseEventId } from '../../src/api/validation/query-args.js';
-import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
-import { rejection } from '../support/api-error.js';
+import { ApiError } from '../../../src/api/errors.js';
+import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLimits } from '../../../src/api/validation/event-input.js';
+import { canonicalPayload, canonicalPayloadBytes, canonicalPayloadBytesReference, checkPayload } from '../../../src/api/validation/payload.js';
+import { pageSize, parseEventFilter, parseEventId } from '../../../src/api/validation/query-args.js';
+import { parseRfc3339 } from '../../../src/api/validation/timestamp.js';
+import { rejection } from '../../support/api-error.js';
 
 const NOW = Date.UTC(2025, 5, 1, 12);
 const limits: IngestLimits = { maxPayloadBytes: 256, maxPayloadDepth: 4, maxClockSkewMs: 60_000, maxBatchSize: 5 };

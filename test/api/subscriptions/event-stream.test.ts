@@ -1,10 +1,10 @@
 // The subscription stream against the real pipeline (SQLite in a temp dir): replay, live, overflow.
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
-import { CommittedEventStream, type EventStreamOptions } from '../../src/api/subscriptions/event-stream.js';
-import { parseResumePoint } from '../../src/api/validation/query-args.js';
-import type { StoredEvent } from '../../src/storage/types.js';
-import { event, openPipeline, type TestPipeline } from '../support/pipeline.js';
+import { ApiError } from '../../../src/api/errors.js';
+import { CommittedEventStream, type EventStreamOptions } from '../../../src/api/subscriptions/event-stream.js';
+import { parseResumePoint } from '../../../src/api/validation/query-args.js';
+import type { StoredEvent } from '../../../src/storage/types.js';
+import { event, openPipeline, type TestPipeline } from '../../support/pipeline.js';
 
 let p: TestPipeline;
 const streams: CommittedEventStream[] = [];

@@ -3,9 +3,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
-import { guardStream } from '../../src/api/auth/guard.js';
-import { until } from '../support/wait.js';
+import { ApiError } from '../../../src/api/errors.js';
+import { guardStream } from '../../../src/api/auth/guard.js';
+import { until } from '../../support/wait.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { buildSchema } from 'graphql';
 import { makeServer } from 'graphql-ws';
-import { batchedSend, serveGraphqlWs, type WsExtra } from '../../src/api/subscriptions/ws-transport.js';
-import { until } from '../support/wait.js';
+import { batchedSend, serveGraphqlWs, type WsExtra } from '../../../src/api/subscriptions/ws-transport.js';
+import { until } from '../../support/wait.js';
 
 let http: Server | undefined;
 let wss: WebSocketServer | undefined;

@@ -1,9 +1,9 @@
 // Leases on the MongoDB engine (FerretDB here): one winner per fence, even when acquisitions race.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
-import type { LeaseStore } from '../../src/storage/types.js';
-import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
-import { until } from '../support/wait.js';
+import { MongoStorage } from '../../../src/storage/mongodb/mongo-storage.js';
+import type { LeaseStore } from '../../../src/storage/types.js';
+import { freshDbName, startMongoTestServer } from '../../support/mongo-test-server.js';
+import { until } from '../../support/wait.js';
 
 let server: Awaited<ReturnType<typeof startMongoTestServer>>;
 const opened: MongoStorage[] = [];
