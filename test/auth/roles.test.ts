@@ -1,6 +1,7 @@
 // Authentication and roles against the real service over HTTP and WebSocket: every role × every
 // operation kind, keys limited to source applications, revocation, key secrets never shown again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { whenSubscribed } from '../support/metrics.js';
 import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
 
 let svc: RunningService;
@@ -126,8 +127,7 @@ describe('authentication', () => {
   it('a revoked key is refused at once, and its open subscription ends with UNAUTHENTICATED', async () => {
     const { secret, id } = await createKey('doomed', 'READER');
     expect(code(await svc.gqlAs(secret, '{ serverInfo { version } }'))).toBeNull();
-    const probe = new SubscriptionProbe(svc.wsAs(secret), 'subscription { eventLogged { id } }');
-    await new Promise((r) => setTimeout(r, 300));
+    const probe = await whenSubscribed(svc, () => new SubscriptionProbe(svc.wsAs(secret), 'subscription { eventLogged { id } }'));
     await svc.gql(LOG_EVENT, { input: input('app-b') });
     await probe.until((p) => p.values.length >= 1);
     const revoked = await svc.gql('mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }', { id });
@@ -210,18 +210,29 @@ describe('keys limited to source applications', () => {
   });
 
   it("a limited reader's subscriptions carry only its apps; subscribing to another app is FORBIDDEN", async () => {
-    const events = new SubscriptionProbe<{ eventLogged: { sourceAppId: string } }>(svc.wsAs(keys.readerA!), 'subscription { eventLogged { sourceAppId } }');
-    const checkpoints = new SubscriptionProbe<{ checkpointPublished: { checkpoint: { sourceAppId: string } } }>(
-      svc.wsAs(keys.readerA!),
-      'subscription { checkpointPublished { checkpoint { sourceAppId } } }',
+    const events = await whenSubscribed(
+      svc,
+      () => new SubscriptionProbe<{ eventLogged: { sourceAppId: string } }>(svc.wsAs(keys.readerA!), 'subscription { eventLogged { sourceAppId } }'),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    const checkpoints = await whenSubscribed(
+      svc,
+      () =>
+        new SubscriptionProbe<{ checkpointPublished: { checkpoint: { sourceAppId: string; treeSize: number } } }>(
+          svc.wsAs(keys.readerA!),
+          'subscription { checkpointPublished { checkpoint { sourceAppId treeSize } } }',
+        ),
+      { field: 'checkpointPublished' },
+    );
     for (const app of ['app-b', 'app-a', 'app-b', 'app-a']) await svc.gql(LOG_EVENT, { input: input(app) });
     await svc.gql('mutation { publishCheckpoints { treeSize } }');
-    await events.until((p) => p.values.length >= 2);
-    await checkpoints.until((p) => p.values.length >= 1);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(events.values.map((v) => v.eventLogged.sourceAppId)).toEqual(['app-a', 'app-a']);
+    // A last event of app-a and its checkpoint: each stream delivers in order, so once they are in, anything
+    // of app-b that leaked would be in too.
+    await svc.gql(LOG_EVENT, { input: input('app-a') });
+    const last = await size('app-a');
+    await svc.gql('mutation { publishCheckpoints { treeSize } }');
+    await events.until((p) => p.values.length >= 3);
+    await checkpoints.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.sourceAppId === 'app-a' && v.checkpointPublished.checkpoint.treeSize === last));
+    expect(events.values.map((v) => v.eventLogged.sourceAppId)).toEqual(['app-a', 'app-a', 'app-a']);
     expect(new Set(checkpoints.values.map((v) => v.checkpointPublished.checkpoint.sourceAppId))).toEqual(new Set(['app-a']));
     for (const q of ['subscription { eventLogged(filter: { sourceAppIds: ["app-b"] }) { id } }', 'subscription { eventLogged(after: "app-b/0") { id } }', 'subscription { checkpointPublished(sourceAppId: "app-b") { previous { treeSize } } }']) {
       const probe = new SubscriptionProbe(svc.wsAs(keys.readerA!), q);
@@ -240,9 +251,10 @@ describe('keys limited to source applications', () => {
     const reader = new SubscriptionProbe(svc.wsAs(keys.reader!), `mutation { logEvent(input: { sourceAppId: "app-a", eventType: "x", timestamp: "2025-01-01T00:00:00Z", payload: {} }) { id } }`);
     await reader.until((p) => p.completed);
     expect((reader.errors[0] as any).extensions.code).toBe('FORBIDDEN');
-    const writer = new SubscriptionProbe(svc.wsAs(keys.writer!), 'subscription { eventLogged(filter: { sourceAppIds: ["app-a"] }) { id } }');
-    await new Promise((r) => setTimeout(r, 300));
+    // Counted open on the server: accepted, not refused.
+    const writer = await whenSubscribed(svc, () => new SubscriptionProbe(svc.wsAs(keys.writer!), 'subscription { eventLogged(filter: { sourceAppIds: ["app-a"] }) { id } }'));
     expect(writer.errors).toEqual([]);
+    expect(writer.completed).toBe(false);
   });
 });
 

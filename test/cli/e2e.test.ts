@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawPublicKey, verifierKeyString } from '../../src/core/index.js';
 import { startCliService, type CliService } from '../support/cli-service.js';
 import { REPO_ROOT } from '../support/service-process.js';
+import { until } from '../support/wait.js';
 
 const APP = 'checkout';
 const work = mkdtempSync(join(tmpdir(), 'chainlog-cli-e2e-'));
@@ -41,15 +42,16 @@ async function gql<T>(query: string): Promise<T> {
 
 /** Waits for the periodic checkpoint to cover the whole log; returns its size. */
 async function checkpointedSize(): Promise<number> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const { log } = await gql<{ log: { size: number; latestCheckpoint: { treeSize: number } | null } | null }>(
-      `{ log(sourceAppId: "${APP}") { size latestCheckpoint { treeSize } } }`,
-    );
-    if (log && log.size > 0 && log.latestCheckpoint?.treeSize === log.size) return log.size;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('no checkpoint covering the log');
+  return until(
+    'a checkpoint covering the log',
+    async () => {
+      const { log } = await gql<{ log: { size: number; latestCheckpoint: { treeSize: number } | null } | null }>(
+        `{ log(sourceAppId: "${APP}") { size latestCheckpoint { treeSize } } }`,
+      );
+      return log && log.size > 0 && log.latestCheckpoint?.treeSize === log.size ? log.size : 0;
+    },
+    { timeoutMs: 15_000, intervalMs: 100 },
+  );
 }
 
 beforeAll(async () => {

@@ -67,6 +67,7 @@ describe('leaf encoding (RFC 8785)', () => {
   });
 
   it('formats numbers the ECMAScript way', () => {
+    // eslint-disable-next-line no-loss-of-precision -- RFC 8785's example: the double it parses to is the subject
     const payload: JsonObject = { n: [333333333.33333329, 1e30, 4.5, 2e-3, 0.000001, 1e-7, -1.25, 100, 9007199254740991] };
     const json = Buffer.from(leafBytes({ ...leaf, payload })).toString('utf8');
     expect(json).toContain('"payload":{"n":[333333333.3333333,1e+30,4.5,0.002,0.000001,1e-7,-1.25,100,9007199254740991]}');

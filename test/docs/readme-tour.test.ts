@@ -9,7 +9,7 @@
 // The only rewrites: the README's address (127.0.0.1:4000) becomes the test server's, and
 // data/admin-api-key the key file in the test server's DATA_DIR.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,8 +117,8 @@ describe('README tour', () => {
     const { ADMIN_API_KEY: _a, CHAINLOG_API_KEY: _c, ...env } = process.env;
     const bash = spawn('bash', ['-c', script()], { cwd: sessionDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
-    bash.stdout!.on('data', (d) => (out += d));
-    bash.stderr!.on('data', (d) => (out += d));
+    bash.stdout.on('data', (d) => (out += d));
+    bash.stderr.on('data', (d) => (out += d));
     const code = await new Promise<number | null>((r) => bash.once('exit', r));
     // The background follower is still running in the session's process group.
     try {

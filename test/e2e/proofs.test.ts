@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex, leafHashHex, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange, type NoteVerifier } from '../../src/core/index.js';
 import { startService, type RunningService } from '../support/service.js';
+import { until } from '../support/wait.js';
 
 let svc: RunningService;
 let verifier: NoteVerifier;
@@ -22,13 +23,11 @@ async function ingest(count: number) {
 
 /** The latest checkpoint once it covers `size` events (published on the 200 ms interval or on demand). */
 async function checkpointAt(size: number) {
-  for (let i = 0; i < 100; i++) {
+  return until(`a checkpoint of size ${size}`, async () => {
     await svc.gql('mutation { publishCheckpoints { treeSize } }');
     const res = await svc.gql(`query($app: String!) { checkpoint(sourceAppId: $app) { ${CHECKPOINT} } }`, { app: APP });
-    if (res.data.checkpoint?.treeSize === size) return res.data.checkpoint;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no checkpoint of size ${size}`);
+    return res.data.checkpoint?.treeSize === size ? res.data.checkpoint : null;
+  }, { intervalMs: 50 });
 }
 
 /** Open the signed note with the trusted key and check it says what the fields say. */

@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fromHex, verifyConsistency } from '../../src/core/index.js';
+import { metric, whenSubscribed } from '../support/metrics.js';
 import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
+import { until } from '../support/wait.js';
 
 let svc: RunningService;
 beforeAll(async () => {
@@ -63,11 +65,10 @@ describe('eventLogged', () => {
   });
 
   it('without after, delivers only what is committed from now on, filtered', async () => {
-    const probe = new SubscriptionProbe<{ eventLogged: { id: string; eventType: string } }>(svc.ws(), EVENT_LOGGED, {
-      filter: { eventTypes: ['wanted'] },
-    });
-    // graphql-ws acknowledges the subscription only by delivering; give the server a moment to register it.
-    await new Promise((r) => setTimeout(r, 300));
+    const probe = await whenSubscribed(
+      svc,
+      () => new SubscriptionProbe<{ eventLogged: { id: string; eventType: string } }>(svc.ws(), EVENT_LOGGED, { filter: { eventTypes: ['wanted'] } }),
+    );
     await ingest('live', 3, 'unwanted');
     const wanted = await ingest('live', 2, 'wanted');
     await probe.until((p) => p.values.length >= 2);
@@ -77,8 +78,9 @@ describe('eventLogged', () => {
   });
 
   it('counts open subscriptions in /metrics', async () => {
+    const before = await metric(svc, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' });
     const probe = new SubscriptionProbe(svc.ws(), EVENT_LOGGED, {});
-    await new Promise((r) => setTimeout(r, 300));
+    await until('the subscription counted', async () => (await metric(svc, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' })) > before);
     const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
     expect(text).toMatch(/chainlog_graphql_active_subscriptions\{field="eventLogged"\} [1-9]/);
     expect(text).toMatch(/chainlog_ws_connections [1-9]/);
@@ -135,8 +137,7 @@ describe('checkpointPublished', () => {
     const Q = `subscription($app: String) { checkpointPublished(sourceAppId: $app) {
       checkpoint { sourceAppId treeSize rootHash } previous { treeSize rootHash } consistencyProof } }`;
     type Update = { checkpointPublished: { checkpoint: any; previous: any; consistencyProof: string[] } };
-    const probe = new SubscriptionProbe<Update>(svc.ws(), Q, { app: 'cp' });
-    await new Promise((r) => setTimeout(r, 300));
+    const probe = await whenSubscribed(svc, () => new SubscriptionProbe<Update>(svc.ws(), Q, { app: 'cp' }), { field: 'checkpointPublished' });
     await ingest('cp', 5);
     await ingest('other-cp', 2);
     await probe.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.treeSize === 5));
@@ -157,9 +158,7 @@ describe('checkpointPublished', () => {
       checkpoint { sourceAppId treeSize rootHash } previous { treeSize rootHash } consistencyProof
       consistency { sourceAppId fromSize toSize fromRoot toRoot hashes } } }`;
     type Update = { checkpointPublished: { checkpoint: any; previous: any; consistencyProof: string[]; consistency: any } };
-    const subscribed = await activeSubscriptions('checkpointPublished');
-    const probe = new SubscriptionProbe<Update>(svc.ws(), Q);
-    await until(async () => (await activeSubscriptions('checkpointPublished')) > subscribed);
+    const probe = await whenSubscribed(svc, () => new SubscriptionProbe<Update>(svc.ws(), Q), { field: 'checkpointPublished' });
     for (const [count, size] of [[3, 3], [4, 7], [6, 13]] as const) {
       await ingest('cp-proof', count);
       await svc.gql('mutation { publishCheckpoints { treeSize } }');
@@ -191,22 +190,6 @@ describe('checkpointPublished', () => {
   });
 });
 
-/** The open subscriptions of a field, from the server's metrics. */
-async function activeSubscriptions(field: string): Promise<number> {
-  const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
-  const line = text.split('\n').find((l) => l.startsWith(`chainlog_graphql_active_subscriptions{field="${field}"}`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
-/** Polls `condition` until it holds, failing after a deadline. */
-async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met before the deadline');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('a subscriber that stops reading', () => {
   // Its own service: the reader is paused longer than the default keep-alive would allow (FerretDB under load).
   let svc: RunningService;
@@ -219,17 +202,22 @@ describe('a subscriber that stops reading', () => {
     // A raw graphql-ws client that can stop reading (ws's pause() stops reading the TCP socket).
     const ws = new WebSocket(svc.url.replace('http', 'ws') + '/graphql', 'graphql-transport-ws');
     const received: Array<{ type: string; payload?: any }> = [];
-    ws.on('message', (data) => received.push(JSON.parse(String(data))));
+    ws.on('message', (data) => received.push(JSON.parse((data as Buffer).toString()))); // a Buffer: ws's default binaryType
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     ws.send(JSON.stringify({ type: 'connection_init', payload: svc.adminKey ? { 'x-api-key': svc.adminKey } : {} }));
-    while (!received.some((m) => m.type === 'connection_ack')) await new Promise((r) => setTimeout(r, 10));
+    await until('connection_ack', () => received.some((m) => m.type === 'connection_ack'));
     // Each event goes out ~50 KB large (25 copies of a 2 KB payload): the socket and the kernel fill quickly.
     const copies = Array.from({ length: 25 }, (_, k) => `p${k}: payload`).join(' ');
     const query = `subscription { eventLogged(filter: { sourceAppIds: ["stalled"] }) { id ${copies} } }`;
-    ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query } }));
-    // A reading subscriber on the same path (live, no after), to know when every event has reached the subscriptions.
-    const witness = new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, { filter: { sourceAppIds: ['stalled'] } });
-    await new Promise((r) => setTimeout(r, 300)); // graphql-ws confirms a subscription only by delivering
+    // With a reading subscriber on the same path (live, no after), to know when every event has reached the subscriptions.
+    const witness = await whenSubscribed(
+      svc,
+      () => {
+        ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query } }));
+        return new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, { filter: { sourceAppIds: ['stalled'] } });
+      },
+      { count: 2 },
+    );
     ws.pause();
 
     // 10,000 matching events may wait in the subscription; 11,500 do not, with what the sockets hold
@@ -247,8 +235,7 @@ describe('a subscriber that stops reading', () => {
 
     let closed: number | undefined;
     ws.once('close', (code) => (closed = code));
-    const deadline = Date.now() + 30_000;
-    while (!received.some((m) => m.type === 'error' || m.type === 'complete') && closed === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await until('the subscription to end', () => received.some((m) => m.type === 'error' || m.type === 'complete') || closed !== undefined, { timeoutMs: 30_000 });
     expect(closed).toBeUndefined();
     ws.close();
     const nexts = received.filter((m) => m.type === 'next');

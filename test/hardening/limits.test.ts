@@ -1,7 +1,9 @@
 // Document limits, CSRF prevention, body and frame limits, the connection_init timeout, and the
 // WebSocket connection and subscription caps, against the real service started with low limits.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metric, whenSubscribed } from '../support/metrics.js';
 import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
+import { until } from '../support/wait.js';
 import { openRaw } from './raw-ws.js';
 
 let svc: RunningService;
@@ -125,16 +127,18 @@ describe('WebSocket caps (per client: the API key, else the IP)', () => {
     const closed = await extra.closed;
     expect(closed.code).toBe(4429);
     expect(closed.reason).toMatch(/Too many connections/);
-    // Closing one frees a place.
+    // Closing one frees a place (once the server has seen it close).
+    const connections = await metric(svc, 'chainlog_ws_connections');
     await open[0]!.close();
-    await new Promise((r) => setTimeout(r, 200));
+    await until('the server to see the connection close', async () => (await metric(svc, 'chainlog_ws_connections')) < connections);
     const again = await openRaw(svc.url);
     await again.init();
     await Promise.all([again, ...open.slice(1)].map((ws) => ws.close()));
   });
 
   it('refuses subscriptions over WS_MAX_SUBSCRIPTIONS_PER_CONNECTION and per client with RATE_LIMITED', async () => {
-    await new Promise((r) => setTimeout(r, 200));
+    // The connections of the test before are closed on the server too, so this client starts with none.
+    await until('no open WebSocket connection on the server', async () => (await metric(svc, 'chainlog_ws_connections')) === 0);
     const a = await openRaw(svc.url);
     await a.init();
     for (const id of ['1', '2', '3']) a.send({ id, type: 'subscribe', payload: { query: SUB } });
@@ -149,11 +153,13 @@ describe('WebSocket caps (per client: the API key, else the IP)', () => {
     const over = await b.next('2', ['error']);
     expect(over.payload[0].extensions).toMatchObject({ code: 'RATE_LIMITED', rule: 'maxSubscriptionsPerClient' });
 
-    // Completing a subscription frees its place.
+    // Completing a subscription frees its place. graphql-ws drops the id as it reads the complete message,
+    // so the answer to a query sent after it on the same connection means the place is free.
     a.send({ id: '1', type: 'complete' });
-    await new Promise((r) => setTimeout(r, 200));
-    b.send({ id: '4', type: 'subscribe', payload: { query: SUB } });
-    await new Promise((r) => setTimeout(r, 300));
+    a.send({ id: 'after-complete', type: 'subscribe', payload: { query: '{ __typename }' } });
+    await a.next('after-complete', ['complete']);
+    // Admitted: the server counts it open.
+    await whenSubscribed(svc, () => b.send({ id: '4', type: 'subscribe', payload: { query: SUB } }), { field: 'checkpointPublished' });
     expect(b.messages.filter((m) => m.id === '4' && m.type === 'error')).toEqual([]);
     await a.close();
     await b.close();

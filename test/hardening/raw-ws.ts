@@ -18,7 +18,7 @@ export async function openRaw(httpUrl: string): Promise<RawWs> {
   const messages: RawWs['messages'] = [];
   const waiters: Array<() => void> = [];
   socket.on('message', (data) => {
-    messages.push(JSON.parse(String(data)));
+    messages.push(JSON.parse((data as Buffer).toString())); // a Buffer: ws's default binaryType
     for (const w of waiters.splice(0)) w();
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LogLeaseGate, logLeaseName } from '../../src/log/commit-gate.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import { useMongoTestDatabase } from '../support/mongo-test-server.js';
+import { until } from '../support/wait.js';
 
 const mongo = useMongoTestDatabase();
 const opened: Array<{ close(): Promise<void> }> = [];
@@ -76,7 +77,8 @@ describe('LogLeaseGate', () => {
     await p1.leave();
     // P2 asks, P1 releases, but P2 gives up before taking it.
     await mongo.client.db(mongo.dbName).collection('lease_requests').insertOne({ _id: logLeaseName('a') as never, owner: 'P2', fence: 1 });
-    await new Promise((r) => setTimeout(r, 400));
+    const leases = mongo.client.db(mongo.dbName).collection('leases');
+    await until('P1 to hand its lease over', async () => (await leases.findOne({ name: logLeaseName('a'), fence: 1 }))?.released === true);
     expect(await p1.enter(['a'])).toEqual(new Set());
     expect(p1.turn!.fences.get('a')).toBe(2);
     await p1.leave();
@@ -91,7 +93,7 @@ describe('LogLeaseGate', () => {
     const both = async (g: LogLeaseGate) => {
       await g.enter(['a', 'b']);
       const fences = g.turn!.fences;
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 20)); // the turn's work: each holds both for a while
       await g.leave();
       return fences;
     };

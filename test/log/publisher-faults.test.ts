@@ -36,7 +36,7 @@ afterAll(async () => {
   await mongo?.stop();
 });
 
-const engines: Array<{ name: string; store(): Store }> = [
+const engines: Array<{ name: string; store: () => Store }> = [
   {
     name: 'sqlite',
     store() {

@@ -10,6 +10,7 @@ import { Sequencer } from '../../src/log/sequencer.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import type { LogStorage, NewEvent, StoredEvent } from '../../src/storage/types.js';
 import { event } from '../support/pipeline.js';
+import { deferred, type Deferred } from '../support/wait.js';
 
 let dir: string | undefined;
 let storage: SqliteStorage | undefined;
@@ -26,14 +27,26 @@ async function openStorage(): Promise<SqliteStorage> {
   return storage;
 }
 
-/** The engine's appends, watched: how many overlapped, and an optional fault or delay per call. */
+/** One signal per numbered occurrence, awaitable before or after it happens. */
+function occurrences() {
+  const signals: Array<Deferred<void>> = [];
+  const signal = (n: number) => (signals[n] ??= deferred());
+  return { happened: (n: number) => signal(n).resolve(), nth: (n: number) => signal(n).promise };
+}
+
+/**
+ * The engine's appends, watched: how many overlapped, `began(n)` resolving once the n-th call has reached
+ * the engine, and an optional fault or hold per call.
+ */
 function watch(s: LogStorage, behave: (call: number, write: () => Promise<StoredEvent[]>) => Promise<StoredEvent[]> = (_, w) => w()) {
   const original = s.appendEvents.bind(s);
-  const seen = { calls: 0, inFlight: 0, most: 0 };
+  const began = occurrences();
+  const seen = { calls: 0, inFlight: 0, most: 0, began: began.nth };
   s.appendEvents = async (events: NewEvent[]) => {
     const call = ++seen.calls;
     seen.inFlight++;
     seen.most = Math.max(seen.most, seen.inFlight);
+    began.happened(call);
     try {
       return await behave(call, () => original(events));
     } finally {
@@ -43,12 +56,50 @@ function watch(s: LogStorage, behave: (call: number, write: () => Promise<Stored
   return seen;
 }
 
-/** Each settles `ms` after it is written, so later groups arrive while it is in flight. */
+/** `done(n)` resolves once the n-th idempotency-key lookup has answered (a group has been looked up for planning). */
+function watchLookups(s: LogStorage) {
+  const original = s.findByIdempotencyKeys.bind(s);
+  const answered = occurrences();
+  let calls = 0;
+  s.findByIdempotencyKeys = async (...args: Parameters<LogStorage['findByIdempotencyKeys']>) => {
+    const call = ++calls;
+    try {
+      return await original(...args);
+    } finally {
+      answered.happened(call);
+    }
+  };
+  return { done: answered.nth };
+}
+
+/**
+ * A slow engine: each call settles `ms` after it is written. The latency is injected (it is the load the
+ * pipeline is tested under), not a wait for something.
+ */
 const slowSettle = (ms: number) => async (_: number, write: () => Promise<StoredEvent[]>) => {
   const stored = await write();
   await sleep(ms);
   return stored;
 };
+
+/** The first call is written at once and settles only when `settle` resolves; the others pass. */
+const holdFirst = (settle: Promise<void>) => async (call: number, write: () => Promise<StoredEvent[]>) => {
+  const stored = await write();
+  if (call === 1) await settle;
+  return stored;
+};
+
+/** The first call fails ("disk full", nothing written) when `fail` resolves; the others pass. */
+const failFirst = (fail: Promise<void>) => async (call: number, write: () => Promise<StoredEvent[]>) => {
+  if (call === 1) {
+    await fail;
+    throw new Error('disk full');
+  }
+  return write();
+};
+
+/** Requests arrive `i` ms apart, so they form many groups rather than one batch (the load's arrival times). */
+const spread = (i: number) => sleep(i);
 
 function expectChain(events: StoredEvent[]): void {
   const sorted = [...events].sort((a, b) => a.seq - b.seq);
@@ -65,7 +116,7 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     const seen = watch(s, slowSettle(20));
     const seq = new Sequencer(s, () => undefined);
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => sleep(i).then(() => seq.append([event('a'), event('a')]))),
+      Array.from({ length: 40 }, (_, i) => spread(i).then(() => seq.append([event('a'), event('a')]))),
     );
     expect(seen.most).toBe(2);
     expectChain(results.flat());
@@ -77,25 +128,22 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     const unordered = Object.create(s, { orderedAppends: { value: false } }) as SqliteStorage;
     const seen = watch(unordered, slowSettle(20));
     const seq = new Sequencer(unordered, () => undefined);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => sleep(i).then(() => seq.append([event('a')]))));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => spread(i).then(() => seq.append([event('a')]))));
     expect(seen.most).toBe(1);
     expectChain(results.flat());
   });
 
   it('sequences a group again from storage when the group it was planned on fails', async () => {
     const s = await openStorage();
-    const seen = watch(s, async (call, write) => {
-      if (call === 1) {
-        await sleep(30);
-        throw new Error('disk full');
-      }
-      return write();
-    });
+    const fail = deferred();
+    const seen = watch(s, failFirst(fail.promise));
     const committed: StoredEvent[] = [];
     const seq = new Sequencer(s, (events) => committed.push(...events));
     const first = seq.append([event('a'), event('a')]);
-    await sleep(5); // the first group is in flight
+    await seen.began(1); // the first group is in flight
     const second = seq.append([event('a')]);
+    await seen.began(2); // the second, planned on the first group's heads, reached the engine before the first failed
+    fail.resolve();
     await expect(first).rejects.toThrow('disk full');
     const [e] = await second;
     // Planned on the failed group's heads (seq 2), refused by the engine, then sequenced afresh.
@@ -111,19 +159,26 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     watch(s, slowSettle(10));
     const order: number[] = [];
     const seq = new Sequencer(s, (events) => order.push(...events.map((e) => e.pos)));
-    await Promise.all(Array.from({ length: 30 }, (_, i) => sleep(i % 7).then(() => seq.append([event(`app${i % 3}`)]))));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => spread(i % 7).then(() => seq.append([event(`app${i % 3}`)]))));
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(order).toHaveLength(30);
   });
 
   it('makes a retry whose key is in flight wait for the first attempt, and return its event', async () => {
     const s = await openStorage();
-    const seen = watch(s, slowSettle(30));
+    const write = deferred();
+    const seen = watch(s, async (call, w) => {
+      if (call === 1) await write.promise; // not in storage until the retry has been planned
+      return w();
+    });
+    const lookups = watchLookups(s);
     const seq = new Sequencer(s, () => undefined);
     const req = event('a', { idempotencyKey: 'k-1' });
     const first = seq.append([req]);
-    await sleep(5);
+    await seen.began(1); // the first attempt is in flight
     const retry = seq.append([req]);
+    await lookups.done(2); // the retry looked for its key in storage, and did not find it
+    write.resolve();
     const [x] = await first;
     const [y] = await retry;
     expect(y).toEqual(x);
@@ -133,22 +188,21 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
 
   it('writes a waiting retry itself when the first attempt fails', async () => {
     const s = await openStorage();
-    watch(s, async (call, write) => {
-      if (call === 1) {
-        await sleep(30);
-        throw new Error('disk full');
-      }
-      return write();
-    });
+    const fail = deferred();
+    const seen = watch(s, failFirst(fail.promise));
+    const lookups = watchLookups(s);
     const seq = new Sequencer(s, () => undefined);
     const req = event('a', { idempotencyKey: 'k-2' });
     const first = seq.append([req]);
-    await sleep(5);
+    await seen.began(1); // the first attempt is in flight
     const retry = seq.append([req]);
+    await lookups.done(2); // the retry was planned while the first attempt was in flight: it waits
+    fail.resolve();
     await expect(first).rejects.toThrow('disk full');
     const [y] = await retry;
     expect(y!.seq).toBe(0);
     expect(y!.idempotencyKey).toBe('k-2');
+    expect(seen.calls).toBe(2); // the failed first attempt, then the retry's own write
   });
 
   it('leaves linking and hashing to an engine that chains appends, and returns the engine-made chain', async () => {
@@ -161,7 +215,7 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
       return original(events);
     };
     const seq = new Sequencer(s, () => undefined);
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => sleep(i).then(() => seq.append([event('a'), event('b')]))));
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => spread(i).then(() => seq.append([event('a'), event('b')]))));
     expect(handed.every((e) => e.hash === '' && e.prevHash === '')).toBe(true);
     expectChain(results.flat().filter((e) => e.sourceAppId === 'a'));
     expectChain(results.flat().filter((e) => e.sourceAppId === 'b'));
@@ -169,18 +223,21 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
 
   it('checks expectedPrevHash against a head whose hash the engine has not yet made (in flight, or earlier in the batch)', async () => {
     const s = await openStorage();
-    watch(s, slowSettle(30));
+    const settle = deferred();
+    const seen = watch(s, holdFirst(settle.promise));
     const now = 1_700_000_000_000;
     const seq = new Sequencer(s, () => undefined, () => now);
     const e0 = event('a');
     const first = seq.append([e0, event('b')]);
-    await sleep(5); // the first group is in flight: a's head is pending
+    await seen.began(1); // the first group is in flight: a's head is pending
     const hash0 = eventLeafHash({ ...e0, seq: 0, prevHash: ZERO_HASH_HEX, receivedAt: now });
     const e1 = event('a', { expectedPrevHash: hash0 });
     const hash1 = eventLeafHash({ ...e1, seq: 1, prevHash: hash0, receivedAt: now });
     // One batch: e1 on the in-flight head, e2 on e1 (pending in the same batch), e3 wrong.
     const right = seq.append([e1, event('a', { expectedPrevHash: hash1 })]);
     const wrong = seq.append([event('a', { expectedPrevHash: ZERO_HASH_HEX })]).catch((e: unknown) => e);
+    await seen.began(2); // planned on the pending head, while the first group is still in flight
+    settle.resolve();
     const [a0] = await first;
     const [a1, a2] = await right;
     expect(await wrong).toMatchObject({ code: 'CONFLICT' });

@@ -258,6 +258,7 @@ async function run(seed: number, durationMs: number): Promise<void> {
           attempts++;
           const url = slot.url;
           if (!url) {
+            // Retry pacing of the client: the process it picked is being restarted.
             await new Promise((r) => setTimeout(r, 50));
             continue;
           }
@@ -281,6 +282,7 @@ async function run(seed: number, durationMs: number): Promise<void> {
             sawUnknown = true;
             failed((err as Error).name);
           }
+          // The client's random backoff before it sends the same keys again (part of the workload).
           await new Promise((r) => setTimeout(r, wr.int(20, 200)));
         }
         outcomes.set(opId, { inputs, outcome, attempts });
@@ -290,6 +292,7 @@ async function run(seed: number, durationMs: number): Promise<void> {
     // The nemesis.
     const nemesis = async () => {
       while (Date.now() < stopAt) {
+        // The nemesis strikes at seeded random times: the schedule is what the test varies.
         await new Promise((r) => setTimeout(r, rng.int(700, 2000)));
         const healthy = slots.filter((s) => s.up && !s.paused);
         if (healthy.length < 2) continue;
@@ -309,6 +312,7 @@ async function run(seed: number, durationMs: number): Promise<void> {
           note(`P${slot.index} SIGKILL`);
           await slot.kill();
           const next = skew();
+          // A seeded random downtime before the process comes back.
           void new Promise((r) => setTimeout(r, rng.int(200, 1500)))
             .then(() => slot.start(next))
             .then(() => note(`P${slot.index} up again, skew ${next} ms`));

@@ -8,6 +8,7 @@ import { MongoClient } from 'mongodb';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
+import { whenSubscribed } from '../support/metrics.js';
 import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
 
 const PROCESSES = 3;
@@ -16,7 +17,7 @@ const ROUNDS = 12;
 
 let mongo: Awaited<ReturnType<typeof startMongoTestServer>>;
 let dbName: string;
-let services: RunningService[] = [];
+const services: RunningService[] = [];
 
 beforeAll(async () => {
   mongo = await startMongoTestServer();
@@ -43,11 +44,10 @@ interface Acked {
 
 describe(`${PROCESSES} API processes sharing one database`, () => {
   it('keep every log gapless and linked, publish once per interval, and stream every commit to every process', async () => {
-    const subscriber = new SubscriptionProbe<{ eventLogged: { id: string; sourceAppId: string; seq: number } }>(
-      services[0]!.ws(),
-      `subscription { eventLogged { id sourceAppId seq } }`,
+    const subscriber = await whenSubscribed(
+      services[0]!,
+      () => new SubscriptionProbe<{ eventLogged: { id: string; sourceAppId: string; seq: number } }>(services[0]!.ws(), `subscription { eventLogged { id sourceAppId seq } }`),
     );
-    await new Promise((r) => setTimeout(r, 300)); // let the subscription reach the server
 
     const acked: Acked[] = [];
     // Every process writes to every log at once, round after round.

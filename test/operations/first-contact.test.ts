@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawPublicKey, verifierKeyString } from '../../src/core/index.js';
 import { REPO_ROOT } from '../support/service-process.js';
 import { startService, type RunningService } from '../support/service.js';
+import { until } from '../support/wait.js';
 
 let svc: RunningService;
 beforeAll(async () => {
@@ -74,11 +75,9 @@ describe('first mistakes get a useful answer', () => {
   it('verify with a READER key says it needs an AUDITOR key, and how to pass one', { timeout: 60_000 }, async () => {
     const logged = await svc.gql(`mutation { logEvent(input: { sourceAppId: "checkout", eventType: "order.created", timestamp: "2025-01-01T00:00:00Z", payload: {} }) { seq } }`);
     expect(logged.errors).toBeUndefined();
-    const deadline = Date.now() + 15_000;
-    while ((await svc.gql(`{ checkpoint(sourceAppId: "checkout") { treeSize } }`)).data?.checkpoint?.treeSize !== 1) {
-      if (Date.now() > deadline) throw new Error('no checkpoint');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until('a checkpoint of size 1', async () => (await svc.gql(`{ checkpoint(sourceAppId: "checkout") { treeSize } }`)).data?.checkpoint?.treeSize === 1, {
+      timeoutMs: 15_000,
+    });
     const reader = (await svc.gql(`mutation { createApiKey(role: READER) { secret } }`)).data.createApiKey.secret;
     const pem = readFileSync(join(svc.dataDir, 'signing-key.pem'), 'utf8');
     const verifierKey = verifierKeyString('first.contact', rawPublicKey(createPrivateKey(pem)));

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
 import { freePort, REPO_ROOT, ServiceProcess } from '../support/service-process.js';
+import { until } from '../support/wait.js';
 
 const E2E_KEY = 'clk_operations-test-admin-key-0123456789';
 
@@ -45,8 +46,8 @@ async function startAs(command: string, args: string[], env: Record<string, stri
   });
   children.push(child);
   let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -72,11 +73,7 @@ function groupPids(pgid: number): number[] {
 }
 
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(what, condition, { timeoutMs, intervalMs: 50 });
 }
 
 const portFree = (port: number) =>
@@ -208,7 +205,7 @@ describe('the first screen', () => {
     const child = spawn('script', ['-qec', inner, '/dev/null'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     children.push(child);
     let out = '';
-    child.stdout!.on('data', (d) => (out += d));
+    child.stdout.on('data', (d) => (out += d));
     const exited = new Promise((r) => child.once('exit', r));
     // The banner's last line: it follows the ready line, and `script` may not relay what is left after a SIGINT.
     await waitFor('the end of the banner', () => out.includes('Ctrl-C stops it'), 60_000);

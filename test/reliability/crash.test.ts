@@ -31,6 +31,7 @@ import {
 import { mulberry32 } from '../../src/simulator/prng.js';
 import { e2eEngineEnv } from '../support/e2e-engine.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
+import { until } from '../support/wait.js';
 
 const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : Math.floor(Math.random() * 2 ** 31);
 const ROUNDS = 5;
@@ -254,7 +255,7 @@ describe('crash safety under concurrent ingest', () => {
             req.unknownAtKill = up ? kills + 1 : kills; // up: the kill is about to land; down: the current one
           }
           if (!retry) pending.push(req);
-          if (up) await sleep(20); // e.g. a stale pooled connection to the killed process
+          if (up) await sleep(20); // the client's retry pacing: e.g. a stale pooled connection to the killed process
         } else {
           if (retry) pending.shift();
           rejected.push(`${req.id}: ${outcome.detail}`);
@@ -285,7 +286,7 @@ describe('crash safety under concurrent ingest', () => {
           if (!m) seen.set(edge.node.sourceAppId, (m = new Map()));
           m.set(cp.treeSize, cp);
         }
-        await sleep(between(30, 120));
+        await sleep(between(30, 120)); // the monitor's sampling rate, seeded
       }
     };
 
@@ -342,7 +343,7 @@ describe('crash safety under concurrent ingest', () => {
     const killLog: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const runMs = between(500, 2000);
-      await sleep(runMs);
+      await sleep(runMs); // a seeded random time under load before the kill: when it lands is what the test varies
       up = false;
       whenUp = new Promise<void>((resolve) => (markUp = resolve));
       kills++;
@@ -356,7 +357,9 @@ describe('crash safety under concurrent ingest', () => {
       up = true;
       markUp();
     }
-    await sleep(800); // the pipeline keeps running after the last restart
+    // The pipeline keeps running after the last restart: more requests are acknowledged.
+    const ackedAtLastRestart = requests.filter((r) => r.acked).length;
+    await until('requests acknowledged after the last restart', () => requests.filter((r) => r.acked).length >= ackedAtLastRestart + CLIENTS, { timeoutMs: 20_000 });
     stopNew = true;
     await Promise.all(clients);
     monitoring = false;
@@ -368,8 +371,11 @@ describe('crash safety under concurrent ingest', () => {
     expect(unresolved.map((r) => r.id), 'requests never acknowledged').toEqual([]);
 
     // Every request is answered; publish now, so the latest checkpoint must cover each whole log.
-    await sleep(300);
-    await gql('mutation { publishCheckpoints { treeSize } }');
+    await until('a published checkpoint covering every log', async () => {
+      await gql('mutation { publishCheckpoints { treeSize } }');
+      const { logs } = await gql(`{ logs(first: 50) { edges { node { size latestCheckpoint { treeSize } } } } }`);
+      return logs.edges.every((e: { node: { size: number; latestCheckpoint: { treeSize: number } | null } }) => e.node.latestCheckpoint?.treeSize === e.node.size);
+    });
     const byKey = new Map<string, ServedEvent[]>();
     const heads = new Map<string, { size: number; headHash: string; checkpoint: SeenCheckpoint }>();
     let total = 0;

@@ -13,6 +13,7 @@ import { openRaw } from '../hardening/raw-ws.js';
 import { e2eMongoUri } from '../support/e2e-engine.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { startService, type RunningService } from '../support/service.js';
+import { until } from '../support/wait.js';
 import { metric } from './support.js';
 
 let svc: RunningService;
@@ -132,9 +133,7 @@ describe('what the server records', () => {
     await raw.init({ 'x-api-key': svc.adminKey! });
     raw.send({ id: 'big', type: 'subscribe', payload: { query: `{ serverInfo { version } } #${'x'.repeat(5000)}` } });
     expect((await raw.closed).code).toBe(1009);
-    const deadline = Date.now() + 5000;
-    while (!svc.output().includes('over WS_MAX_PAYLOAD_BYTES') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(svc.output()).toContain('over WS_MAX_PAYLOAD_BYTES');
+    await until('the log line naming WS_MAX_PAYLOAD_BYTES', () => svc.output().includes('over WS_MAX_PAYLOAD_BYTES'), { timeoutMs: 5_000 });
     expect(svc.output()).not.toContain('WebSocket internal error');
   });
 
@@ -147,9 +146,7 @@ describe('what the server records', () => {
     }
     // Stop reading: pings go unanswered, so the server drops each client after its keep-alive interval.
     for (const s of sockets) (s.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-    const deadline = Date.now() + 10_000;
-    while ((await metric(svc, 'chainlog_ws_clients_dropped_total')) < before + 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(await metric(svc, 'chainlog_ws_clients_dropped_total')).toBeGreaterThanOrEqual(before + 3);
+    await until('three clients dropped', async () => (await metric(svc, 'chainlog_ws_clients_dropped_total')) >= before + 3, { timeoutMs: 10_000, intervalMs: 50 });
     const out = svc.output();
     expect(out.split('\n').filter((l) => l.includes('stopped reading') && l.includes('"level":30'))).toHaveLength(1);
     expect(out).not.toMatch(/"level":50[^\n]*(unexpected error|WebSocket internal error)/);

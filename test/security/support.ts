@@ -32,19 +32,7 @@ export function rawRequest(svc: RunningService, opts: { method?: string; path: s
   });
 }
 
-/** The value of one Prometheus sample (0 when absent), read as admin. */
-export async function metric(svc: RunningService, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) total += Number(m[3]);
-  }
-  return total;
-}
+export { metric } from '../support/metrics.js';
 
 /**
  * Runs `attack` while a trivial query is asked again and again on another connection; returns what the

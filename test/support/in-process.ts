@@ -40,7 +40,7 @@ export async function startInProcess(env: Record<string, string>, clock: ManualC
       return client;
     },
     async stop() {
-      await Promise.all(clients.map((c) => c.dispose()));
+      await Promise.all(clients.map(async (c) => c.dispose()));
       await app.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

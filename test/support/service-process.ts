@@ -61,8 +61,8 @@ export class ServiceProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    child.stdout!.on('data', (chunk) => (this.log += chunk));
-    child.stderr!.on('data', (chunk) => (this.log += chunk));
+    child.stdout.on('data', (chunk) => (this.log += chunk));
+    child.stderr.on('data', (chunk) => (this.log += chunk));
     this.exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -83,7 +83,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
     gql: (query, variables) => gqlAs(adminKey, query, variables),
     ws: () => wsAs(adminKey),
     async stop() {
-      await Promise.all(clients.map((c) => c.dispose()));
+      await Promise.all(clients.map(async (c) => c.dispose()));
       await proc.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
@@ -104,7 +104,7 @@ export class SubscriptionProbe<T> {
       {
         next: (v) => {
           if (v.errors) this.errors.push(...v.errors);
-          if (v.data) this.values.push(v.data as T);
+          if (v.data) this.values.push(v.data);
           this.notify();
         },
         error: (e) => {

@@ -5,6 +5,7 @@ import type { AuditReport } from '../../src/auditor/audit.js';
 import type { FindingKind } from '../../src/auditor/findings.js';
 import type { CliService } from '../support/cli-service.js';
 import { REPO_ROOT } from '../support/service-process.js';
+import { until } from '../support/wait.js';
 
 export const APP = 'shop';
 
@@ -41,16 +42,17 @@ export async function append(service: CliService, n: number): Promise<void> {
 
 /** Waits for the periodic checkpoint (every 200 ms) to reach `size`. */
 export async function checkpointAt(service: CliService, size: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const { log } = await gql<{ log: { latestCheckpoint: { treeSize: number } | null } | null }>(
-      service,
-      `{ log(sourceAppId: "${APP}") { latestCheckpoint { treeSize } } }`,
-    );
-    if (log?.latestCheckpoint?.treeSize === size) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no checkpoint of size ${size}`);
+  await until(
+    `a checkpoint of size ${size}`,
+    async () => {
+      const { log } = await gql<{ log: { latestCheckpoint: { treeSize: number } | null } | null }>(
+        service,
+        `{ log(sourceAppId: "${APP}") { latestCheckpoint { treeSize } } }`,
+      );
+      return log?.latestCheckpoint?.treeSize === size;
+    },
+    { timeoutMs: 15_000, intervalMs: 50 },
+  );
 }
 
 /** What one CLI run must report. `refused`: found because the server answered a proof query with an error. */

@@ -1,15 +1,12 @@
 // The auditor CLI campaign of cli.test.ts on the MongoDB engine: the service runs as a child process with
 // MONGODB_URI (the FerretDB-based test server), the tampers of mongo-tampers.ts change a clone of one pristine
 // database with the driver while no service runs on it, and the CLI must exit 1 naming the first bad position.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCliService, type CliService } from '../support/cli-service.js';
-import { startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
-import { buildLog, CLI_CASES, exact, expectBothModesDetect, type CliCase } from './cli-harness.js';
-import { cloneDb, mongoTampers } from './mongo-tampers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { CliService } from '../support/cli-service.js';
+import { CLI_CASES, exact, expectBothModesDetect, type CliCase } from './cli-harness.js';
+import { mongoTampers } from './mongo-tampers.js';
+import { buildCliLogOnMongo, startCliServiceOnMongo, useMongoCampaign, useTally } from './support/campaign.js';
 
 // What the CLI sees of each tamper of mongo-tampers.ts: what it sees of the same case on SQLite (CLI_CASES),
 // but for the few below, and the cases of this engine only. The tampers of the checkpoint at 32 are left out
@@ -38,52 +35,28 @@ const cliCases: Record<string, CliCase> = {
 const cases = mongoTampers.filter((t) => t.name in cliCases).map((t) => ({ ...t, ...cliCases[t.name]! }));
 
 describe('the auditor CLI finds direct changes to the MongoDB collections of a live service', () => {
-  let server: MongoTestServer;
-  let client: MongoClient;
-  const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-tamper-cli-mongo-'));
-  const counts = { tried: 0, detected: 0, refused: [] as string[] };
-  const pristineDb = () => `${server.dbName}_pristine`;
-  const start = (dbName: string) =>
-    startCliService({ dataDir: keyDir, env: { MONGODB_URI: server.uri, MONGODB_DB: dbName } });
-
-  beforeAll(async () => {
+  beforeAll(() => {
     expect(mongoTampers.filter((t) => !(t.name in cliCases)).map((t) => t.name)).toEqual([
       "alter a checkpoint's root field",
       "alter a checkpoint's signed note",
     ]);
-    server = await startMongoTestServer();
-    client = new MongoClient(server.uri);
-    const s = await start(pristineDb());
-    try {
-      await buildLog(s, join(keyDir, 'pristine'));
-    } finally {
-      await s.stop();
-    }
   });
-  afterAll(async () => {
-    console.log(`tamper campaign (auditor CLI, mongodb): ${counts.detected} detected of ${counts.tried} tried`);
-    if (counts.refused.length > 0) console.log(`  detected through a refused proof query (exit 1, PROOF_UNAVAILABLE): ${counts.refused.join('; ')}`);
-    await client?.close();
-    await server?.stop();
-    rmSync(keyDir, { recursive: true, force: true });
-  });
+  const tally = useTally('auditor CLI, mongodb');
+  const campaign = useMongoCampaign('c', buildCliLogOnMongo);
 
   cases.forEach((t, i) => {
     it(t.name, async () => {
-      counts.tried++;
-      const dbName = `${server.dbName}_c${i}`;
-      await cloneDb(client, pristineDb(), dbName);
-      await t.apply(client.db(dbName));
-      let s: CliService | undefined;
-      try {
-        s = await start(dbName);
-        await expectBothModesDetect(s, join(keyDir, `state-${i}`), t, t.firstBadSeq);
-        counts.detected++;
-        if (t.default.refused || t.fine.refused) counts.refused.push(t.name);
-      } finally {
-        await s?.stop();
-        await client.db(dbName).dropDatabase();
-      }
+      tally.tried();
+      await campaign.onClone(i, t.apply, async (dbName) => {
+        let s: CliService | undefined;
+        try {
+          s = await startCliServiceOnMongo(campaign.server, campaign.keyDir, dbName);
+          await expectBothModesDetect(s, join(campaign.keyDir, `state-${i}`), t, t.firstBadSeq);
+          tally.detected(t.name, t.default.refused || t.fine.refused);
+        } finally {
+          await s?.stop();
+        }
+      });
     }, 90_000);
   });
 });

@@ -11,31 +11,18 @@
 // A bad tree node is named by the positions whose proofs carry it (its sibling subtree), not by its own leaves.
 // The random spot checks of the default audit cannot move its first bad position: only the altered leaf's own
 // inclusion proof fails, at that same position.
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCliService, type CliService } from '../support/cli-service.js';
-import { buildLog, CLI_CASES, exact, expectBothModesDetect, parseReport, verify, type Expect, type Run } from './cli-harness.js';
-import { applySqliteTamper, sqliteTampers, type SqliteTamper } from './sqlite-tampers.js';
-
-const work = mkdtempSync(join(tmpdir(), 'chainlog-tamper-cli-'));
-const pristineDir = join(work, 'pristine');
+import { CLI_CASES, exact, expectBothModesDetect, parseReport, verify, type Expect, type Run } from './cli-harness.js';
+import { sqliteTampers, type SqliteTamper } from './sqlite-tampers.js';
+import { useSqliteCliCampaign, useTally } from './support/campaign.js';
 
 // Every tamper of sqlite-tampers.ts with what the CLI must report of it (CLI_CASES); the ones of the checkpoint
 // at 32 and the event past the head are left out (checked in beforeAll): the CLI audits the latest checkpoint only.
 const cases = sqliteTampers.filter((t) => t.name in CLI_CASES).map((t) => ({ ...t, ...CLI_CASES[t.name]! }));
 const TREE_NODE = sqliteTampers.find((t) => t.name === 'alter a tree node (level 2, index 5: leaves 20..23)')!;
 
-async function tamperedService(name: string, apply: SqliteTamper['apply']): Promise<CliService> {
-  const dir = join(work, name.replace(/[^a-z0-9]+/gi, '-'));
-  cpSync(pristineDir, dir, { recursive: true });
-  applySqliteTamper(join(dir, 'chainlog.db'), apply);
-  return startCliService({ dataDir: dir });
-}
-
 describe('the auditor CLI finds direct changes to the SQLite file of a live service', () => {
-  const counts = { tried: 0, detected: 0, refused: [] as string[] };
   /** Runs of the expected failures: they must have failed on the exit code, not on a broken setup. */
   const missRuns: Run[] = [];
 
@@ -46,21 +33,13 @@ describe('the auditor CLI finds direct changes to the SQLite file of a live serv
       "alter a checkpoint's signed note",
       'store an extra event past the head',
     ]);
-    const s = await startCliService({ dataDir: mkdtempSync(join(work, 'build-')) });
-    try {
-      await buildLog(s, join(work, 'pristine'));
-    } finally {
-      await s.stop();
-    }
-    cpSync(s.dataDir, pristineDir, { recursive: true });
   });
+  const campaign = useSqliteCliCampaign('cli');
+  const tally = useTally('auditor CLI');
   afterAll(() => {
     // An expected failure proves the gap only if the CLI ran: a report, exit 0 (ok) or 1.
     for (const run of missRuns) expect([0, 1], run.stderr).toContain(run.code);
     for (const run of missRuns) expect(JSON.parse(run.stdout)).toHaveProperty('ok');
-    console.log(`tamper campaign (auditor CLI): ${counts.detected} detected of ${counts.tried} tried`);
-    if (counts.refused.length > 0) console.log(`  detected through a refused proof query (exit 1, PROOF_UNAVAILABLE): ${counts.refused.join('; ')}`);
-    rmSync(work, { recursive: true, force: true });
   });
 
   // Tampers the CLI does not see. Each is a gap reported to the team, kept here as an expected failure.
@@ -78,14 +57,14 @@ describe('the auditor CLI finds direct changes to the SQLite file of a live serv
   ];
   for (const m of misses) {
     it.fails(`${m.name} (known gap: the CLI exits 0)`, async () => {
-      counts.tried++;
-      const s = await tamperedService(m.name, m.apply);
+      tally.tried();
+      const s = await campaign.tamperedService(m.name, m.apply);
       try {
         const run = await verify(s, join(s.dataDir, 'state.json'), m.args);
         missRuns.push(run);
         const report = parseReport(run);
         expect(report.firstBadSeq).toBe(m.want.firstBadSeq);
-        counts.detected++;
+        tally.detected(m.name);
       } finally {
         await s.stop();
       }
@@ -94,13 +73,12 @@ describe('the auditor CLI finds direct changes to the SQLite file of a live serv
 
   for (const t of cases) {
     it(t.name, async () => {
-      counts.tried++;
-      const s = await tamperedService(t.name, t.apply);
+      tally.tried();
+      const s = await campaign.tamperedService(t.name, t.apply);
       try {
         // The position verifyLog names is the one the CLI may not point past.
         await expectBothModesDetect(s, join(s.dataDir, 'state'), t, t.firstBadSeq);
-        counts.detected++;
-        if (t.default.refused || t.fine.refused) counts.refused.push(t.name);
+        tally.detected(t.name, t.default.refused || t.fine.refused);
       } finally {
         await s.stop();
       }

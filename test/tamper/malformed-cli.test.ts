@@ -3,17 +3,12 @@
 // CLI exits 1 naming that position with the expected finding (MALFORMED_EVENT where the server names the event,
 // PROOF_UNAVAILABLE where it cannot find it). The CLI runs as users run it (one page, 3 random spot checks):
 // whatever the spot checks pick, the first bad position is the page's, halved down to the event.
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCliService, type CliService } from '../support/cli-service.js';
-import { startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
-import { buildLog, parseReport, verify } from './cli-harness.js';
+import { describe, expect, it } from 'vitest';
+import type { CliService } from '../support/cli-service.js';
+import { parseReport, verify } from './cli-harness.js';
 import { APP, mongoMalformedTampers, sqliteMalformedTampers, type MalformedTamper } from './malformed-tampers.js';
-import { cloneDb } from './mongo-tampers.js';
-import { applySqliteTamper } from './sqlite-tampers.js';
+import { buildCliLogOnMongo, startCliServiceOnMongo, useMongoCampaign, useSqliteCliCampaign } from './support/campaign.js';
 
 async function gql(service: CliService, query: string): Promise<{ data?: any; errors?: Array<{ extensions?: { code?: string } }> }> {
   const res = await fetch(`${service.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
@@ -42,28 +37,13 @@ async function expectReportedLive(s: CliService, statePath: string, t: Malformed
 }
 
 describe('a live service on SQLite with malformed rows keeps serving; the auditor CLI names the position', () => {
-  const work = mkdtempSync(join(tmpdir(), 'chainlog-malformed-cli-'));
-  const pristineDir = join(work, 'pristine');
-
-  beforeAll(async () => {
-    const s = await startCliService({ dataDir: mkdtempSync(join(work, 'build-')) });
-    try {
-      await buildLog(s, join(work, 'pristine'));
-    } finally {
-      await s.stop();
-    }
-    cpSync(s.dataDir, pristineDir, { recursive: true });
-  });
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const campaign = useSqliteCliCampaign('malformed-cli');
 
   for (const t of sqliteMalformedTampers) {
     it(t.name, async () => {
-      const dir = join(work, t.name.replace(/[^a-z0-9]+/gi, '-'));
-      cpSync(pristineDir, dir, { recursive: true });
-      applySqliteTamper(join(dir, 'chainlog.db'), t.apply);
-      const s = await startCliService({ dataDir: dir });
+      const s = await campaign.tamperedService(t.name, t.apply);
       try {
-        await expectReportedLive(s, join(dir, 'state.json'), t);
+        await expectReportedLive(s, join(s.dataDir, 'state.json'), t);
       } finally {
         await s.stop();
       }
@@ -72,41 +52,19 @@ describe('a live service on SQLite with malformed rows keeps serving; the audito
 });
 
 describe('a live service on MongoDB with malformed documents keeps serving; the auditor CLI names the position', () => {
-  let server: MongoTestServer;
-  let client: MongoClient;
-  const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-malformed-cli-mongo-'));
-  const pristineDb = () => `${server.dbName}_cpristine`;
-  const start = (dbName: string) => startCliService({ dataDir: keyDir, env: { MONGODB_URI: server.uri, MONGODB_DB: dbName } });
-
-  beforeAll(async () => {
-    server = await startMongoTestServer();
-    client = new MongoClient(server.uri);
-    const s = await start(pristineDb());
-    try {
-      await buildLog(s, join(keyDir, 'pristine'));
-    } finally {
-      await s.stop();
-    }
-  });
-  afterAll(async () => {
-    await client?.close();
-    await server?.stop();
-    rmSync(keyDir, { recursive: true, force: true });
-  });
+  const campaign = useMongoCampaign('mc', buildCliLogOnMongo);
 
   mongoMalformedTampers.forEach((t, i) => {
     it(t.name, async () => {
-      const dbName = `${server.dbName}_mc${i}`;
-      await cloneDb(client, pristineDb(), dbName);
-      await t.apply(client.db(dbName));
-      let s: CliService | undefined;
-      try {
-        s = await start(dbName);
-        await expectReportedLive(s, join(keyDir, `state-${i}.json`), t);
-      } finally {
-        await s?.stop();
-        await client.db(dbName).dropDatabase();
-      }
+      await campaign.onClone(i, t.apply, async (dbName) => {
+        let s: CliService | undefined;
+        try {
+          s = await startCliServiceOnMongo(campaign.server, campaign.keyDir, dbName);
+          await expectReportedLive(s, join(campaign.keyDir, `state-${i}.json`), t);
+        } finally {
+          await s?.stop();
+        }
+      });
     }, 90_000);
   });
 });

@@ -4,26 +4,18 @@ import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Integrator, IntegrityError } from '../../src/log/integrator.js';
-import { event, openPipeline, type TestPipeline } from '../support/pipeline.js';
-import { APP, failingRangeReads, forgetIntegrationSqlite, sqliteMalformedTampers } from './malformed-tampers.js';
+import { openPipeline, type TestPipeline } from '../support/pipeline.js';
+import { APP, forgetIntegrationSqlite, sqliteMalformedTampers } from './malformed-tampers.js';
 import { applySqliteTamper } from './sqlite-tampers.js';
+import { buildPristineLog, expectQuarantined, SIZE } from './support/campaign.js';
 import { expectVerifyLogFinds } from './verify-log.js';
-
-const SIZE = 64;
 
 describe('malformed rows in the SQLite file are reported, never thrown', () => {
   let pristine: TestPipeline;
 
   beforeAll(async () => {
     pristine = await openPipeline();
-    for (let i = 0; i < 2; i++) {
-      await pristine.service.append(Array.from({ length: SIZE / 2 }, () => event(APP)));
-      await pristine.service.publishCheckpoints();
-    }
-    await pristine.service.append([event('other')]);
-    await pristine.service.publishCheckpoints();
-    expect((await pristine.service.verifyLog(APP)).ok).toBe(true);
+    await buildPristineLog(pristine.service, { other: true });
     await pristine.close();
   });
   afterAll(async () => {
@@ -48,21 +40,10 @@ describe('malformed rows in the SQLite file are reported, never thrown', () => {
         if (t.other) expectVerifyLogFinds(other, t.other);
         else expect(other.ok).toBe(true);
         expect((await p.service.getLogHead(APP))?.size).toBe(SIZE);
-
-        // Integration from scratch: an IntegrityError (quarantine), not an error to retry.
         await p.close();
         applySqliteTamper(join(dir, 'chainlog.db'), forgetIntegrationSqlite);
         p = await openPipeline(dir);
-        const err = await new Integrator(p.storage).integrate(APP).catch((e: unknown) => e);
-        expect(err, String(err)).toBeInstanceOf(IntegrityError);
-        // A failure to read stays what it is: transient, retried, never a reason to quarantine.
-        const dropped = new Error('connection reset');
-        await expect(new Integrator(failingRangeReads(p.storage, dropped)).integrate(APP)).rejects.toBe(dropped);
-        // The service quarantined it at start: a new event is accepted, but no checkpoint covers it.
-        await p.service.append([event(APP)]);
-        expect(await p.service.publishCheckpoints()).toEqual([]);
-        expect((await p.service.getCheckpoint(APP))?.treeSize).toBe(SIZE);
-        expectVerifyLogFinds(await p.service.verifyLog(APP), t);
+        await expectQuarantined(p, t);
       } finally {
         await p.destroy();
       }

@@ -1,5 +1,5 @@
 // The tamper kinds as SQL on a stopped service's SQLite file, with what verifyLog must report for each:
-// shared by the verifyLog campaign (test/log/tamper-sqlite.test.ts) and the auditor CLI campaign (cli.test.ts).
+// shared by the verifyLog campaign (sqlite.test.ts) and the auditor CLI campaign (cli.test.ts).
 // Positions are those of the campaigns' log: 64 events of one app, checkpoints at 32 and 64.
 // mongo-tampers.ts has the same kinds (the event and tree node ones under the same names) for the MongoDB engine.
 import Database from 'better-sqlite3';

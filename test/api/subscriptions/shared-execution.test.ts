@@ -2,7 +2,8 @@
 // shared across callers, selections or the variables a selection uses.
 import { buildSchema, parse, type ExecutionResult, type GraphQLFieldConfig, type GraphQLObjectType, type GraphQLScalarType } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { createSharedSubscribe, executionKey } from '../../src/api/subscriptions/shared-execution.js';
+import { createSharedSubscribe, executionKey } from '../../../src/api/subscriptions/shared-execution.js';
+import { until } from '../../support/wait.js';
 
 interface Tick {
   n: number;
@@ -186,7 +187,7 @@ describe('createSharedSubscribe', () => {
     const yNext = y.next();
     f.emit({ n: 1, at: new Date(0) });
     f.emit({ n: 2, at: new Date(0) });
-    await new Promise((r) => setTimeout(r, 10));
+    await until('both ticks written to both callers', () => written.get('x')!.length >= 2 && written.get('y')!.length >= 2, { intervalMs: 1 });
     const json = ['{"data":{"ticks":{"n":1,"at":"1970-01-01T00:00:00.000Z"}}}', '{"data":{"ticks":{"n":2,"at":"1970-01-01T00:00:00.000Z"}}}'];
     expect(written.get('x')).toEqual(json);
     expect(written.get('y')).toEqual(json);

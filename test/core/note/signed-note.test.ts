@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../../src/core/hex.js';
+import { toHex } from '../../../src/core/hex.js';
 import {
   createSigner,
   keyId,
@@ -10,10 +10,10 @@ import {
   rawPublicKey,
   signNote,
   verifierKeyString,
-} from '../../src/core/note/signed-note.js';
-import type { NoteVerifier } from '../../src/core/note/signed-note.js';
-import { parseGoSignerKey, privateKeyFromSeed } from './note-keys.js';
-import v from './vectors/signed-notes.json' with { type: 'json' };
+} from '../../../src/core/note/signed-note.js';
+import type { NoteVerifier } from '../../../src/core/note/signed-note.js';
+import { parseGoSignerKey, privateKeyFromSeed } from '../note-keys.js';
+import v from '../vectors/signed-notes.json' with { type: 'json' };
 
 const peter = () => parseVerifierKey(v.peterNeumann.verifierKey);
 const enoch = () => parseVerifierKey(v.enochRoot.verifierKey);

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../../src/core/hex.js';
-import { emptyRoot, HASH_SIZE, hashChildren, hashLeaf, hashLeafTextAround } from '../../src/core/rfc6962/hasher.js';
-import tree from './vectors/rfc6962-tree.json' with { type: 'json' };
+import { fromHex, toHex } from '../../../src/core/hex.js';
+import { emptyRoot, HASH_SIZE, hashChildren, hashLeaf, hashLeafTextAround } from '../../../src/core/rfc6962/hasher.js';
+import tree from '../vectors/rfc6962-tree.json' with { type: 'json' };
 
 describe('RFC 6962 hasher against transparency-dev/merkle testonly vectors', () => {
   it('hashes the example leaves', () => {

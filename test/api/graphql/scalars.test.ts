@@ -4,23 +4,23 @@ import { GraphQLDateTime } from 'graphql-scalars';
 import fc from 'fast-check';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createErrorFormatter } from '../../src/api/graphql/format-error.js';
-import { DateTime, Sha256Hex } from '../../src/api/graphql/resolvers/scalars.js';
-import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
-import { rejection } from '../support/api-error.js';
+import { createErrorFormatter } from '../../../src/api/graphql/format-error.js';
+import { DateTime, Sha256Hex } from '../../../src/api/graphql/resolvers/scalars.js';
+import { parseRfc3339 } from '../../../src/api/validation/timestamp.js';
+import { rejection } from '../../support/api-error.js';
 
 // GraphQL's DateTime reads input with REST's RFC 3339 parser: one rule for both transports. Its fast path
 // (the canonical spelling) changes nothing but speed.
 const library = (v: unknown) => {
   try {
-    return { ok: (GraphQLDateTime.parseValue(v) as Date).getTime() };
+    return { ok: (GraphQLDateTime.parseValue(v)).getTime() };
   } catch (e) {
     return { error: (e as Error).message };
   }
 };
 const ours = (v: unknown) => {
   try {
-    return { ok: (DateTime.parseValue(v) as Date).getTime() };
+    return { ok: (DateTime.parseValue(v)).getTime() };
   } catch (e) {
     return { error: (e as Error).message };
   }

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, openPipeline, type TestPipeline } from '../support/pipeline.js';
-import { applySqliteTamper, sqliteTampers } from '../tamper/sqlite-tampers.js';
-import { expectVerifyLogFinds } from '../tamper/verify-log.js';
+import { applySqliteTamper, sqliteTampers } from './sqlite-tampers.js';
+import { expectVerifyLogFinds } from './verify-log.js';
 
 const APP = 'shop';
 const SIZE = 64;

@@ -4,16 +4,16 @@
 // a reader, followers skipping, uncommitted events visible) are here as regression tests.
 import { Binary, type CommandStartedEvent, type Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fromLogError } from '../../src/api/errors.js';
-import { LogError } from '../../src/log/errors.js';
-import { Sequencer } from '../../src/log/sequencer.js';
-import { deploymentOf, detectDeployment } from '../../src/storage/mongodb/deployment.js';
-import { collectionNames as C, POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc } from '../../src/storage/mongodb/documents.js';
-import { MongoStorage, type MongoStorageHooks } from '../../src/storage/mongodb/mongo-storage.js';
-import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../src/storage/mongodb/schema.js';
-import { AppendConflictError, AppendOutcomeUnknownError, MalformedEventError, type NewEvent, type StoredEvent } from '../../src/storage/types.js';
-import { useMongoTestDatabase } from '../support/mongo-test-server.js';
-import { newEvent, newEvents } from './event-fixtures.js';
+import { fromLogError } from '../../../src/api/errors.js';
+import { LogError } from '../../../src/log/errors.js';
+import { Sequencer } from '../../../src/log/sequencer.js';
+import { deploymentOf, detectDeployment } from '../../../src/storage/mongodb/deployment.js';
+import { collectionNames as C, POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc } from '../../../src/storage/mongodb/documents.js';
+import { MongoStorage, type MongoStorageHooks } from '../../../src/storage/mongodb/mongo-storage.js';
+import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../../src/storage/mongodb/schema.js';
+import { AppendConflictError, AppendOutcomeUnknownError, MalformedEventError, type NewEvent, type StoredEvent } from '../../../src/storage/types.js';
+import { useMongoTestDatabase } from '../../support/mongo-test-server.js';
+import { newEvent, newEvents } from '../event-fixtures.js';
 
 const mongo = useMongoTestDatabase();
 let db: Db;

@@ -1,24 +1,19 @@
 // The exact-number check's shortcuts (the first look at the whole text, the short-token fast path) never
-// change its verdict: against a plain reference over every number token of the text, on generated bodies.
+// change its verdict: against an independent reference (decimal.js compares the decimal values, with no
+// normalization of our own) over every number token of the text, on generated bodies.
+import { Decimal } from 'decimal.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findInexactNumber, keptExactly } from '../../src/api/validation/exact-numbers.js';
+import { findInexactNumber, keptExactly } from '../../../src/api/validation/exact-numbers.js';
 
-/** The reference: a token is kept iff it is finite, not -0, and the shortest decimal of its double has the same value. */
+/**
+ * The reference: a token is kept iff its double is finite, not -0, and the shortest decimal of that double
+ * (String(n)) has exactly the token's value. Decimal parses both texts exactly (no rounding on construction).
+ */
 function reference(token: string): boolean {
   const n = Number(token);
   if (!Number.isFinite(n) || Object.is(n, -0)) return false;
-  const norm = (t: string) => {
-    const m = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(t)!;
-    const whole = m[2] ?? '';
-    let digits = whole + (m[3] ?? '');
-    let exp = Number(m[4] ?? 0) + whole.length;
-    const lead = /^0*/.exec(digits)![0].length;
-    digits = digits.slice(lead).replace(/0+$/, '');
-    exp -= lead;
-    return digits === '' ? '0' : `${m[1]}${digits}e${exp}`;
-  };
-  return norm(token) === norm(String(n));
+  return new Decimal(token).eq(new Decimal(String(n)));
 }
 
 const numberToken = fc.oneof(

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { coverage } from '../../src/core/compact/node.js';
-import type { NodeId } from '../../src/core/compact/node.js';
-import { CompactRange, decompose, rangeNodes, rangeSize } from '../../src/core/compact/range.js';
-import { emptyRoot } from '../../src/core/rfc6962/hasher.js';
-import { fromHex } from '../../src/core/hex.js';
-import { hexes, NaiveTree, testLeaves } from './naive-tree.js';
-import nodeVectors from './vectors/proof-nodes.json' with { type: 'json' };
-import treeVectors from './vectors/rfc6962-tree.json' with { type: 'json' };
+import { coverage } from '../../../src/core/compact/node.js';
+import type { NodeId } from '../../../src/core/compact/node.js';
+import { CompactRange, decompose, rangeNodes, rangeSize } from '../../../src/core/compact/range.js';
+import { emptyRoot } from '../../../src/core/rfc6962/hasher.js';
+import { fromHex } from '../../../src/core/hex.js';
+import { hexes, NaiveTree, testLeaves } from '../naive-tree.js';
+import nodeVectors from '../vectors/proof-nodes.json' with { type: 'json' };
+import treeVectors from '../vectors/rfc6962-tree.json' with { type: 'json' };
 
 const N = 300;
 const leaves = testLeaves(N);

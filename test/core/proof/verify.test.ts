@@ -1,21 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromHex } from '../../src/core/hex.js';
-import { leafHashHex } from '../../src/core/leaf.js';
+import { fromHex } from '../../../src/core/hex.js';
+import { leafHashHex } from '../../../src/core/leaf.js';
 
 const leafHash = (f: Parameters<typeof leafHashHex>[0]) => fromHex(leafHashHex(f));
-import type { LeafFields } from '../../src/core/leaf.js';
-import { CompactRange } from '../../src/core/compact/range.js';
+import type { LeafFields } from '../../../src/core/leaf.js';
+import { CompactRange } from '../../../src/core/compact/range.js';
 import {
   ProofError,
   rootFromConsistencyProof,
   rootFromInclusionProof,
   verifyConsistency,
   verifyInclusion,
-} from '../../src/core/proof/verify.js';
-import { NaiveTree, testLeaves } from './naive-tree.js';
-import consistencyProbes from './vectors/consistency-probes.json' with { type: 'json' };
-import inclusionProbes from './vectors/inclusion-probes.json' with { type: 'json' };
+} from '../../../src/core/proof/verify.js';
+import { NaiveTree, testLeaves } from '../naive-tree.js';
+import consistencyProbes from '../vectors/consistency-probes.json' with { type: 'json' };
+import inclusionProbes from '../vectors/inclusion-probes.json' with { type: 'json' };
 
 function outcome(f: () => void): 'ok' | 'error' {
   try {

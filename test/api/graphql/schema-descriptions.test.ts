@@ -14,9 +14,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildApiSchema } from '../../src/api/graphql/schema.js';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../src/api/validation/rules.js';
-import { SETTING_NAMES } from '../../src/config.js';
+import { buildApiSchema } from '../../../src/api/graphql/schema.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../../src/api/validation/rules.js';
+import { SETTING_NAMES } from '../../../src/config.js';
 
 interface Described {
   /** Schema coordinate, e.g. `Query.events(first:)`. */

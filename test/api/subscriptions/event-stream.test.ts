@@ -1,10 +1,10 @@
 // The subscription stream against the real pipeline (SQLite in a temp dir): replay, live, overflow.
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
-import { CommittedEventStream, type EventStreamOptions } from '../../src/api/subscriptions/event-stream.js';
-import { parseResumePoint } from '../../src/api/validation/query-args.js';
-import type { StoredEvent } from '../../src/storage/types.js';
-import { event, openPipeline, type TestPipeline } from '../support/pipeline.js';
+import { ApiError } from '../../../src/api/errors.js';
+import { CommittedEventStream, type EventStreamOptions } from '../../../src/api/subscriptions/event-stream.js';
+import { parseResumePoint } from '../../../src/api/validation/query-args.js';
+import type { StoredEvent } from '../../../src/storage/types.js';
+import { event, openPipeline, type TestPipeline } from '../../support/pipeline.js';
 
 let p: TestPipeline;
 const streams: CommittedEventStream[] = [];
@@ -126,7 +126,7 @@ describe('eventLogged stream', () => {
     expect((err as ApiError).extensions).toMatchObject({ code: 'RESUME_REQUIRED', after: 'a/0' });
     expect((await stream.next()).done).toBe(true);
 
-    const resumed = open({ maxBuffered: 5 }).start((await p.service.getEvent('a', 0))!);
+    const resumed = open({ maxBuffered: 5 }).start((await p.service.getEvent('a', 0)));
     expect(ids(await take(resumed, 8))).toEqual(ids(burst));
   });
 
@@ -141,7 +141,7 @@ describe('eventLogged stream', () => {
     expect((err as ApiError).extensions).toMatchObject({ code: 'RESUME_REQUIRED', after: 'a/-1' });
     const point = parseResumePoint((err as ApiError).extensions.after as string);
     expect(point).toEqual({ sourceAppId: 'a', seq: 0, including: true });
-    const resumed = open({ maxBuffered: 5 }).start((await p.service.getEvent('a', 0))!, point.including);
+    const resumed = open({ maxBuffered: 5 }).start((await p.service.getEvent('a', 0)), point.including);
     expect(ids(await take(resumed, 8))).toEqual(ids(burst));
   });
 

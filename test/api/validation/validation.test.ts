@@ -1,13 +1,13 @@
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
-import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLimits } from '../../src/api/validation/event-input.js';
-import { canonicalPayload, canonicalPayloadBytes, checkPayload } from '../../src/api/validation/payload.js';
-import { pageSize, parseEventFilter, parseEventId } from '../../src/api/validation/query-args.js';
-import { parseRfc3339 } from '../../src/api/validation/timestamp.js';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../src/api/validation/rules.js';
-import { rejection } from '../support/api-error.js';
+import { ApiError } from '../../../src/api/errors.js';
+import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLimits } from '../../../src/api/validation/event-input.js';
+import { canonicalPayload, canonicalPayloadBytes, checkPayload } from '../../../src/api/validation/payload.js';
+import { pageSize, parseEventFilter, parseEventId } from '../../../src/api/validation/query-args.js';
+import { parseRfc3339 } from '../../../src/api/validation/timestamp.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../../src/api/validation/rules.js';
+import { rejection } from '../../support/api-error.js';
 
 const NOW = Date.UTC(2025, 5, 1, 12);
 /** The reference the fast size is tested against: the RFC 8785 text's UTF-8 size, by the reference implementation. */

@@ -2,7 +2,7 @@
 // attacker would shape: fragment cycles, fan-out, variables and their defaults, last instead of first.
 import { getOperationAST, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { checkDocumentShape, countItems } from '../../src/api/hardening/document-shape.js';
+import { checkDocumentShape, countItems } from '../../../src/api/hardening/document-shape.js';
 
 const LIMITS = { maxSelections: 10, maxFields: 50 };
 const shape = (q: string) => checkDocumentShape(parse(q), LIMITS)?.extensions;

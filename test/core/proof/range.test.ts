@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bitLen } from '../../src/core/bits.js';
-import { coverage } from '../../src/core/compact/node.js';
-import { ProofError } from '../../src/core/proof/verify.js';
-import { rangeProofNodes, verifyRange } from '../../src/core/proof/range.js';
-import { NaiveTree, testLeaves } from './naive-tree.js';
+import { bitLen } from '../../../src/core/bits.js';
+import { coverage } from '../../../src/core/compact/node.js';
+import { ProofError } from '../../../src/core/proof/verify.js';
+import { rangeProofNodes, verifyRange } from '../../../src/core/proof/range.js';
+import { NaiveTree, testLeaves } from '../naive-tree.js';
 
 const MAX = 140;
 const leaves = testLeaves(MAX);

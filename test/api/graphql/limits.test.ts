@@ -1,6 +1,6 @@
 import { buildSchema, parse, specifiedRules, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { MAX_ALIASES, MAX_QUERY_DEPTH, extraValidationRules } from '../../src/api/graphql/limits.js';
+import { MAX_ALIASES, MAX_QUERY_DEPTH, extraValidationRules } from '../../../src/api/graphql/limits.js';
 
 const schema = buildSchema('type Node { id: ID! child: Node } type Query { node: Node }');
 const rules = [...specifiedRules, ...extraValidationRules];

@@ -3,8 +3,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
-import { guardStream } from '../../src/api/auth/guard.js';
+import { ApiError } from '../../../src/api/errors.js';
+import { guardStream } from '../../../src/api/auth/guard.js';
+import { until } from '../../support/wait.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -79,13 +80,10 @@ describe('guardStream', () => {
       s.push(value);
       await guarded.next();
     }
-    // Let the last value's promise chain settle, then collect.
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    gc();
-    const alive = refs.filter((r) => r.deref() !== undefined).length;
-    expect(alive).toBeLessThanOrEqual(1);
+    // Collect until the last value's promise chain has settled: at most one value (the last) stays alive.
+    const alive = () => refs.filter((r) => r.deref() !== undefined).length;
+    await until('the delivered values to be collected', () => (gc(), alive() <= 1), { timeoutMs: 2_000, intervalMs: 10 });
+    expect(alive()).toBeLessThanOrEqual(1);
     await guarded.return!();
   });
 });

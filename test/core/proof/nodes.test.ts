@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { coverage } from '../../src/core/compact/node.js';
-import type { NodeId } from '../../src/core/compact/node.js';
-import { consistencyNodes, inclusionNodes, rehash } from '../../src/core/proof/nodes.js';
-import type { ProofNodes } from '../../src/core/proof/nodes.js';
-import { verifyConsistency, verifyInclusion } from '../../src/core/proof/verify.js';
-import { hexes, NaiveTree, testLeaves } from './naive-tree.js';
-import vectors from './vectors/proof-nodes.json' with { type: 'json' };
+import { coverage } from '../../../src/core/compact/node.js';
+import type { NodeId } from '../../../src/core/compact/node.js';
+import { consistencyNodes, inclusionNodes, rehash } from '../../../src/core/proof/nodes.js';
+import type { ProofNodes } from '../../../src/core/proof/nodes.js';
+import { verifyConsistency, verifyInclusion } from '../../../src/core/proof/verify.js';
+import { hexes, NaiveTree, testLeaves } from '../naive-tree.js';
+import vectors from '../vectors/proof-nodes.json' with { type: 'json' };
 
 const MAX = 70;
 const leaves = testLeaves(MAX);

@@ -1,8 +1,8 @@
 // checkpointPublished's stream: filtered by log and scope, bounded, and ended at once when completed.
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/errors.js';
-import { checkpointStream } from '../../src/api/subscriptions/checkpoint-stream.js';
-import type { CheckpointUpdate } from '../../src/log/service.js';
+import { ApiError } from '../../../src/api/errors.js';
+import { checkpointStream } from '../../../src/api/subscriptions/checkpoint-stream.js';
+import type { CheckpointUpdate } from '../../../src/log/service.js';
 
 function publisher() {
   const listeners = new Set<(u: CheckpointUpdate) => void>();

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { buildSchema } from 'graphql';
 import { makeServer } from 'graphql-ws';
-import { batchedSend, serveGraphqlWs, type WsExtra } from '../../src/api/subscriptions/ws-transport.js';
+import { batchedSend, serveGraphqlWs, type WsExtra } from '../../../src/api/subscriptions/ws-transport.js';
+import { until } from '../../support/wait.js';
 
 let http: Server | undefined;
 let wss: WebSocketServer | undefined;
@@ -35,7 +36,7 @@ async function connect(): Promise<Connected> {
   const client = new WebSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`);
   clients.push(client);
   const received: string[] = [];
-  client.on('message', (data) => received.push(String(data)));
+  client.on('message', (data) => received.push((data as Buffer).toString())); // a Buffer: ws's default binaryType
   await new Promise((resolve) => client.once('open', resolve));
   const { server, tcp } = await accepted;
   // Count the stream's own write paths on the real socket: _writev for a batch, _write for one chunk.
@@ -48,27 +49,19 @@ async function connect(): Promise<Connected> {
   return { server, tcp, client, received, writes };
 }
 
-const until = async (cond: () => boolean, ms = 5_000) => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
-
 describe('batchedSend', () => {
   it('sends the frames of one tick in one write, in order, without making the sender wait', async () => {
     const c = await connect();
     const send = batchedSend(c.server, c.tcp, 1024 * 1024);
     const results = Array.from({ length: 50 }, (_, i) => send(`message ${i}`));
     expect(results.every((r) => r === undefined)).toBe(true);
-    await until(() => c.received.length === 50);
+    await until('50 messages', () => c.received.length === 50, { intervalMs: 5 });
     expect(c.received).toEqual(Array.from({ length: 50 }, (_, i) => `message ${i}`));
     expect(c.writes).toHaveLength(1);
     // Next tick, next batch.
-    send('a');
-    send('b');
-    await until(() => c.received.length === 52);
+    void send('a'); // under the bound: nothing to wait for
+    void send('b');
+    await until('52 messages', () => c.received.length === 52, { intervalMs: 5 });
     expect(c.writes).toHaveLength(2);
   });
 
@@ -83,7 +76,7 @@ describe('batchedSend', () => {
     expect(waited).toBeInstanceOf(Promise);
     await waited;
     expect(c.server.bufferedAmount).toBe(0);
-    await until(() => c.received.length === 4);
+    await until('4 messages', () => c.received.length === 4, { intervalMs: 5 });
   });
 
   it('drops what is sent after the socket closed', async () => {
@@ -117,8 +110,9 @@ describe('serveGraphqlWs keep-alive', () => {
     answering.once('close', () => (answeringClosed = true));
     expect(wss.clients.size).toBe(2);
     silent.pause(); // stops reading: its pongs never go out (nor does it see the close)
-    await until(() => wss!.clients.size === 1, 3_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await until('the silent client dropped', () => wss!.clients.size === 1, { timeoutMs: 3_000, intervalMs: 5 });
+    // Two more rounds of pings, each answered: the answering client is kept.
+    for (let round = 0; round < 2; round++) await new Promise((resolve) => answering.once('ping', resolve));
     expect(answeringClosed).toBe(false);
     expect(answering.readyState).toBe(WebSocket.OPEN);
     expect(wss.clients.size).toBe(1);

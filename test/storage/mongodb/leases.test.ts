@@ -1,8 +1,9 @@
 // Leases on the MongoDB engine (FerretDB here): one winner per fence, even when acquisitions race.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
-import type { LeaseStore } from '../../src/storage/types.js';
-import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
+import { MongoStorage } from '../../../src/storage/mongodb/mongo-storage.js';
+import type { LeaseStore } from '../../../src/storage/types.js';
+import { freshDbName, startMongoTestServer } from '../../support/mongo-test-server.js';
+import { until } from '../../support/wait.js';
 
 let server: Awaited<ReturnType<typeof startMongoTestServer>>;
 const opened: MongoStorage[] = [];
@@ -41,8 +42,7 @@ describe('MongoDB leases', () => {
   it('lets another owner take an expired lease, after which the old holder cannot renew', async () => {
     const [a, b] = [await leases(), await leases()];
     const old = await a.tryAcquire('l2', 'A', 50);
-    await new Promise((r) => setTimeout(r, 80));
-    const taken = await b.tryAcquire('l2', 'B', 10_000);
+    const taken = await until('the 50 ms lease to expire and pass to B', () => b.tryAcquire('l2', 'B', 10_000));
     expect(taken).toMatchObject({ owner: 'B', fence: old!.fence + 1 });
     expect(await a.renew(old!, 10_000)).toBe(false);
   });
