@@ -97,7 +97,7 @@ describe('schema descriptions', () => {
 
 describe('schema files', () => {
   it('each file defines what its name says', () => {
-    const dir = fileURLToPath(new URL('../../schema/', import.meta.url));
+    const dir = fileURLToPath(new URL('../../../schema/', import.meta.url));
     const defined = Object.fromEntries(
       readdirSync(dir)
         .filter((name) => name.endsWith('.graphql'))
