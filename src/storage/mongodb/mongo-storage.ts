@@ -61,6 +61,7 @@ import { committedIsIndexed, committedPlan, eventQueryPlan } from './event-query
 import { MongoLeaseStore } from './leases.js';
 import { ensureSchema, refuseFormerLayout } from './schema.js';
 import { MongoApiKeyStore } from './api-key-store.js';
+import { MongoWitnessStore } from './witness-store.js';
 
 /** Test-only: where a test holds an append to stage a pause or a crash. */
 export interface MongoStorageHooks {
@@ -116,6 +117,7 @@ export class MongoStorage implements LogStorage {
   private readonly client: MongoClient;
   private readonly db: Db;
   readonly apiKeys: MongoApiKeyStore;
+  readonly witness: MongoWitnessStore;
   readonly maxAppendBytes: number;
   private deployment: Deployment | null = null;
   /** Appends of this store run one at a time. */
@@ -133,6 +135,7 @@ export class MongoStorage implements LogStorage {
     this.client = new MongoClient(options.uri);
     this.db = this.client.db(options.dbName);
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.writeConcern());
+    this.witness = new MongoWitnessStore(this.db, () => this.writeConcern());
     this.maxAppendBytes = options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES;
     this.hooks = options.hooks ?? {};
     this.readBudget = Math.max(1, options.readBudgetRows ?? DEFAULT_READ_BUDGET_ROWS);
@@ -176,6 +179,7 @@ export class MongoStorage implements LogStorage {
     await refuseFormerLayout(this.db);
     await ensureSchema(this.db, this.deployment);
     await this.apiKeys.init();
+    await this.witness.init();
     await MongoLeaseStore.ensureIndexes(this.db);
     // Whatever a writer that died after its claim left pending is derived before anything is read.
     await this.ensureDerived();
