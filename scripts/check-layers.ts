@@ -1,5 +1,6 @@
 // `npm run lint:layers`: the import rules of src/, checked with dependency-cruiser. Every import points
-// down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api; the user-facing tools
+// down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api, with the witness (the
+// C2SP witness service: core, storage and the log's key loading) beside auth; the user-facing tools
 // (simulator, auditor, cli) and the benchmark sit beside the service and the service never imports them.
 // No module is part of an import cycle. Exits 1 naming each violation.
 import { cruise, type IForbiddenRuleType } from 'dependency-cruiser';
@@ -23,9 +24,10 @@ const forbidden: IForbiddenRuleType[] = [
     to: { dependencyTypes: ['core'], pathNot: '^crypto$' },
   },
   below('core', 'src/(?!core/)'),
-  below('storage', `src/(log|auth|api)/|${TOOLS}`),
-  below('log', `src/(auth|api)/|${TOOLS}`),
-  below('auth', `src/(log|api)/|${TOOLS}`),
+  below('storage', `src/(log|witness|auth|api)/|${TOOLS}`),
+  below('log', `src/(witness|auth|api)/|${TOOLS}`),
+  below('witness', `src/(auth|api)/|${TOOLS}`),
+  below('auth', `src/(log|witness|api)/|${TOOLS}`),
   below('api', TOOLS),
   // The benchmark starts the MongoDB test server the way the tests do.
   { name: 'service-not-on-tests', severity: 'error', comment: 'src may not import test code', from: { path: '^src/', pathNot: '^src/bench/' }, to: { path: '^test/' } },
