@@ -28,8 +28,10 @@ export function witnessRouter(witness: WitnessService): Router {
         }
         const answer = await witness.addCheckpoint(body);
         if (answer.retryAfter !== undefined) res.set('Retry-After', String(answer.retryAfter));
-        // A Buffer: express would append a charset to a string's exact protocol content type.
-        res.status(answer.status).set('Content-Type', answer.contentType).send(Buffer.from(answer.body, 'utf8'));
+        // setHeader and a Buffer: express's set() and send() would append a charset to the protocol's exact
+        // content type (text/x.tlog.size).
+        res.status(answer.status).setHeader('Content-Type', answer.contentType);
+        res.send(Buffer.from(answer.body, 'utf8'));
       } catch (err) {
         next(err);
       }
