@@ -13,6 +13,11 @@ export interface WitnessState {
   updatedAt: number;
 }
 
+/** A state as read: `revision` is the engine's token of that exact write, for compareAndSwap. */
+export interface StoredWitnessState extends WitnessState {
+  revision: string;
+}
+
 /** A submitted checkpoint that contradicts a cosigned one (or the empty tree): kept, never repaired. */
 export interface WitnessEvidence {
   /** Derived from the content: recording the same evidence twice keeps one record. */
@@ -32,13 +37,13 @@ export interface WitnessEvidence {
 
 export interface WitnessStore {
   init(): Promise<void>;
-  latest(origin: string): Promise<WitnessState | null>;
+  latest(origin: string): Promise<StoredWitnessState | null>;
   /**
-   * Atomically replaces the state of `next.origin` if it is still `expected` (null: the witness has no
-   * state for it), also against other processes sharing the database. Returns false, having changed
-   * nothing, if another write came first.
+   * Atomically replaces the state of `next.origin` if it is still `expected`, the state as latest()
+   * read it (null: the witness had no state for it), also against other processes sharing the
+   * database. Returns false if another write came first; the state is then not `next`.
    */
-  compareAndSwap(expected: Pick<WitnessState, 'size' | 'rootHash'> | null, next: WitnessState): Promise<boolean>;
+  compareAndSwap(expected: StoredWitnessState | null, next: WitnessState): Promise<boolean>;
   recordEvidence(evidence: WitnessEvidence): Promise<void>;
   /** Evidence of one origin (every origin when omitted), oldest first. */
   listEvidence(origin?: string): Promise<WitnessEvidence[]>;

@@ -156,8 +156,10 @@ export class WitnessService {
           return text(422, decision.message);
         case 'cosign': {
           const at = this.now();
+          // The checkpoint cosigned last, again: nothing to store (the state only moves forward).
+          const again = stored !== null && stored.size === checkpoint.size;
           const next: WitnessState = { origin, size: checkpoint.size, rootHash: toHex(checkpoint.rootHash), note: req.note, updatedAt: at };
-          if (!(await this.opts.store.compareAndSwap(stored && { size: stored.size, rootHash: stored.rootHash }, next))) continue;
+          if (!again && !(await this.opts.store.compareAndSwap(stored, next))) continue;
           return { status: 200, contentType: TEXT, body: this.cosigner.cosign(checkpointBody, Math.floor(at / 1000)) };
         }
       }

@@ -1,7 +1,7 @@
 // WitnessStore on SQLite: tables of their own, created idempotently (outside the log schema's
 // migrations). Each compare-and-swap is one conditional statement on the main connection.
 import type Database from 'better-sqlite3';
-import type { WitnessEvidence, WitnessState, WitnessStore } from '../witness-store.js';
+import type { StoredWitnessState, WitnessEvidence, WitnessState, WitnessStore } from '../witness-store.js';
 
 interface StateRow {
   origin: string;
@@ -48,12 +48,13 @@ export class SqliteWitnessStore implements WitnessStore {
     `);
   }
 
-  async latest(origin: string): Promise<WitnessState | null> {
+  async latest(origin: string): Promise<StoredWitnessState | null> {
     const row = this.db.prepare('SELECT origin, size, root_hash, note, updated_at FROM witness_checkpoints WHERE origin = ?').get(origin) as StateRow | undefined;
-    return row ? { origin: row.origin, size: row.size, rootHash: row.root_hash, note: row.note, updatedAt: row.updated_at } : null;
+    // Sizes only grow and a size keeps its root: (size, root) identifies a state.
+    return row ? { origin: row.origin, size: row.size, rootHash: row.root_hash, note: row.note, updatedAt: row.updated_at, revision: `${row.size}:${row.root_hash}` } : null;
   }
 
-  async compareAndSwap(expected: Pick<WitnessState, 'size' | 'rootHash'> | null, next: WitnessState): Promise<boolean> {
+  async compareAndSwap(expected: StoredWitnessState | null, next: WitnessState): Promise<boolean> {
     const values = [next.size, next.rootHash, next.note, next.updatedAt, next.origin];
     const result =
       expected === null
