@@ -79,7 +79,13 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
-  const witness = startWitness(config, storage, logger);
+  let witness: WitnessService | null;
+  try {
+    witness = startWitness(config, storage, logger, key.publicKey);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
   const auth = createAuthenticator(config, storage, logger);
   if (config.AUTH !== 'off') await flagKeysOfUnknownOrigin(storage.apiKeys, logger);
   const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, witness, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
@@ -113,10 +119,14 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
 }
 
 /** The witness, when WITNESSED_LOGS_FILE names the logs to witness; its key is generated like the log's. */
-function startWitness(config: Config, storage: OpenedStorage['storage'], logger: Logger): WitnessService | null {
+function startWitness(config: Config, storage: OpenedStorage['storage'], logger: Logger, signingPublicKey: Uint8Array): WitnessService | null {
   if (!config.WITNESSED_LOGS_FILE) return null;
   if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.WITNESS_KEY_FILE, fileName: 'witness-key.pem' });
+  // A cosigner's key is its own (c2sp.org/tlog-cosignature): a witness must not vouch with the log's key.
+  if (Buffer.from(key.publicKey).equals(signingPublicKey)) {
+    throw new Error(`WITNESS_KEY_FILE ${key.source} holds the log's signing key; the witness needs a key of its own`);
+  }
   if (key.generated) logger.info({ path: key.source }, 'generated a new witness key');
   return new WitnessService({
     store: storage.witness,

@@ -135,3 +135,26 @@ function bind(store: WitnessStore): WitnessStore {
     listEvidence: (o) => store.listEvidence(o),
   };
 }
+
+describe('starting a server with a witness', () => {
+  it('refuses the log\'s signing key as witness key, and a witnessed-logs file that does not parse', async () => {
+    const { startChainlog } = await import('../../src/app.js');
+    const { loadConfig } = await import('../../src/config.js');
+    const logsFile = join(dir, 'logs');
+    writeFileSync(logsFile, `log ${log.vkey}\n`);
+    const signingKey = loadSigningKey({ dataDir: join(dir, 'data') }).source;
+    const config = (env: Record<string, string>) =>
+      loadConfig({ PORT: '0', DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'silent', SIGNING_KEY_FILE: signingKey, WITNESSED_LOGS_FILE: logsFile, ...env });
+    await expect(startChainlog(config({ WITNESS_KEY_FILE: signingKey }))).rejects.toThrow(/holds the log's signing key; the witness needs a key of its own/);
+    writeFileSync(logsFile, 'log\n');
+    await expect(startChainlog(config({}))).rejects.toThrow(/WITNESSED_LOGS_FILE .*line 1: want "log <vkey> \[<url>\]"/);
+    // Neither left the data directory locked.
+    writeFileSync(logsFile, `log ${log.vkey}\n`);
+    const app = await startChainlog(config({}));
+    try {
+      expect(app.witness?.origins).toEqual([log.origin]);
+    } finally {
+      await app.close();
+    }
+  });
+});
