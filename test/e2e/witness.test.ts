@@ -103,6 +103,9 @@ describe('POST /witness/add-checkpoint', () => {
       const answer = await addCheckpoint(proc.url, main.body(old, 30));
       expect(answer).toEqual({ status: 409, contentType: 'text/x.tlog.size', body: '20\n', retryAfter: null });
     }
+    // Counted under the route's own label, by status.
+    const metrics = await (await fetch(`${proc.url}/metrics`, { headers: { 'x-api-key': ADMIN } })).text();
+    expect(metrics).toMatch(/chainlog_http_requests_total\{method="POST",route="\/witness\/add-checkpoint",status="409"\} [1-9]/);
   });
 
   it('404 for an origin it does not witness', async () => {
