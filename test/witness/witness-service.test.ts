@@ -150,11 +150,32 @@ describe('starting a server with a witness', () => {
     await expect(startChainlog(config({}))).rejects.toThrow(/WITNESSED_LOGS_FILE .*line 1: want "log <vkey> \[<url>\]"/);
     // Neither left the data directory locked.
     writeFileSync(logsFile, `log ${log.vkey}\n`);
-    const app = await startChainlog(config({}));
+    const app = await startChainlog(config({ AUTH: 'off' }));
     try {
       expect(app.witness?.origins).toEqual([log.origin]);
+      expect(await witnessKeyServed(app.url)).toBe(app.witness!.verifierKey);
+      expect(app.witness!.verifierKey).toMatch(/^chainlog\.local\/witness\+[0-9a-f]{8}\+/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('without WITNESSED_LOGS_FILE has no witness: serverInfo.witnessVerifierKey is null and the endpoint is not there', async () => {
+    const { startChainlog } = await import('../../src/app.js');
+    const { loadConfig } = await import('../../src/config.js');
+    const app = await startChainlog(loadConfig({ PORT: '0', DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'silent', AUTH: 'off' }));
+    try {
+      expect(app.witness).toBeNull();
+      expect(await witnessKeyServed(app.url)).toBeNull();
+      const res = await fetch(`${app.url}/witness/add-checkpoint`, { method: 'POST', body: log.body(0, 1) });
+      expect(res.status).toBe(404);
     } finally {
       await app.close();
     }
   });
 });
+
+async function witnessKeyServed(url: string): Promise<string | null> {
+  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ serverInfo { witnessVerifierKey } }' }) });
+  return ((await res.json()) as { data: { serverInfo: { witnessVerifierKey: string | null } } }).data.serverInfo.witnessVerifierKey;
+}
