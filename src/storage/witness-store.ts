@@ -7,7 +7,7 @@ export interface WitnessState {
   size: number;
   /** Lowercase hex. */
   rootHash: string;
-  /** The signed note as the log submitted it. */
+  /** The signed note as the log submitted it, with the witness's cosignature line appended. */
   note: string;
   /** Epoch milliseconds of the cosignature. */
   updatedAt: number;
@@ -25,7 +25,7 @@ export interface WitnessEvidence {
   origin: string;
   /** Which check failed (see src/core/witness/decide.ts InconsistencyReason). */
   reason: string;
-  /** The note the witness had cosigned last (null for a size-0 checkpoint with another root). */
+  /** The note the witness had cosigned last, with its cosignature (null for a size-0 checkpoint with another root). */
   cosignedNote: string | null;
   /** The log-signed note that contradicts it. */
   submittedNote: string;

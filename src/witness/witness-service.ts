@@ -158,9 +158,11 @@ export class WitnessService {
           const at = this.now();
           // The checkpoint cosigned last, again: nothing to store (the state only moves forward).
           const again = stored !== null && stored.size === checkpoint.size;
-          const next: WitnessState = { origin, size: checkpoint.size, rootHash: toHex(checkpoint.rootHash), note: req.note, updatedAt: at };
+          const cosignature = this.cosigner.cosign(checkpointBody, Math.floor(at / 1000));
+          // Kept with its cosignature, as c2sp.org/tlog-witness's monitoring retrieval serves it.
+          const next: WitnessState = { origin, size: checkpoint.size, rootHash: toHex(checkpoint.rootHash), note: req.note + cosignature, updatedAt: at };
           if (!again && !(await this.opts.store.compareAndSwap(stored, next))) continue;
-          return { status: 200, contentType: TEXT, body: this.cosigner.cosign(checkpointBody, Math.floor(at / 1000)) };
+          return { status: 200, contentType: TEXT, body: cosignature };
         }
       }
     }

@@ -186,17 +186,22 @@ describe('the witness state and evidence', () => {
       const split = main.fork(15);
       const proofCase = evidence.find((e) => e.reason === 'proof')!;
       expect(proofCase).toMatchObject({ origin: main.origin, oldSize: 20, submittedNote: split.note(40) });
-      expect(proofCase.cosignedNote).toBe(main.note(20));
+      // The cosigned note carries the log's signature and the witness's cosignature of that time.
+      expect(proofCase.cosignedNote!.startsWith(main.note(20))).toBe(true);
+      const cosignedLine = proofCase.cosignedNote!.slice(main.note(20).length);
+      expect(verifyCosignatureLine(cosignedLine, bodyOf(main.note(20)), witnessKey)?.name).toBe(WITNESS_NAME);
       expect(proofCase.proof).toEqual(split.tree.consistency(20, 40).map((h) => Buffer.from(h).toString('base64')));
-      expect(evidence.find((e) => e.reason === 'same-size-root')).toMatchObject({ submittedNote: split.note(20), cosignedNote: main.note(20), proof: [] });
+      expect(evidence.find((e) => e.reason === 'same-size-root')).toMatchObject({ submittedNote: split.note(20), cosignedNote: proofCase.cosignedNote, proof: [] });
       expect((await storage.witness!.listEvidence(fresh.origin)).map((e) => e.reason)).toEqual(['empty-tree-root']);
-      expect(await storage.witness!.latest(main.origin)).toMatchObject({ size: 40, note: main.note(40) });
+      expect(await storage.witness!.latest(main.origin)).toMatchObject({ size: 40, note: expect.stringMatching(new RegExp(`^${escape(main.note(40))}\u2014 ${escape(WITNESS_NAME)} `)) });
     } finally {
       await storage.close();
     }
     await proc.start();
   });
 });
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

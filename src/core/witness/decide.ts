@@ -13,7 +13,7 @@ export interface WitnessedCheckpoint {
   origin: string;
   size: number;
   rootHash: Uint8Array;
-  /** The signed note as the log submitted it. */
+  /** The signed note as the log submitted it (cosignatures may follow). */
   note: string;
 }
 
