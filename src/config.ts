@@ -31,7 +31,7 @@ const schema = z.object({
     .string()
     .regex(/^[!-*,-~]{1,128}$/, 'must be 1-128 printable ASCII chars without spaces or +')
     .optional(),
-  /** add-checkpoint requests one log (origin) may make per second; 0 = unlimited. */
+  /** add-checkpoint requests one log (origin) may make per second, counted once its signature verified; 0 = unlimited. */
   WITNESS_RATE_LIMIT_PER_SEC: intFrom(0, 1_000_000).default(10),
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('chainlog'),

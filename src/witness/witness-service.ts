@@ -37,7 +37,7 @@ export interface WitnessOptions {
   name: string;
   /** The tlog-policy file of the witnessed logs. */
   logsFile: string;
-  /** add-checkpoint requests per origin per second; 0 = unlimited. */
+  /** add-checkpoint requests with a valid log signature per origin per second; 0 = unlimited. */
   ratePerSec: number;
   logger: Logger;
   /** Epoch ms: cosignature timestamps, evidence and rate-limit windows. */
@@ -125,9 +125,6 @@ export class WitnessService {
     // Nothing more is done for a log this witness does not know.
     const verifiers = this.logs.get(origin);
     if (verifiers === undefined) return text(404, `unknown log origin ${JSON.stringify(origin)}`);
-    const wait = this.take(origin);
-    if (wait !== undefined) return { ...text(429, `too many add-checkpoint requests for ${origin}`), retryAfter: Math.max(1, Math.ceil(wait / 1000)) };
-
     let checkpointBody: string;
     try {
       checkpointBody = openNote(req.note, verifiers).text;
@@ -135,6 +132,10 @@ export class WitnessService {
       if (err instanceof NoteError) return text(err.unverified ? 403 : 400, err.message);
       throw err;
     }
+    // Counted once the log's signature verified: strangers cannot spend a log's budget, and the budget
+    // bounds what a log can make the witness store (states, evidence).
+    const wait = this.take(origin);
+    if (wait !== undefined) return { ...text(429, `too many add-checkpoint requests for ${origin}`), retryAfter: Math.max(1, Math.ceil(wait / 1000)) };
     let checkpoint;
     try {
       checkpoint = parseCheckpoint(checkpointBody);

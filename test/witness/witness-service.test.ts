@@ -60,11 +60,14 @@ describe('the per-origin rate limit', () => {
     expect((await w.addCheckpoint(log.body(5, 6))).status).toBe(200);
   });
 
-  it('does not count requests for origins it does not witness (404 first)', async () => {
+  it('counts only requests signed by the log: unknown origins (404) and forged signatures (403) spend nothing', async () => {
     const clock = new ManualClock();
     const { witness: w } = witness({ ratePerSec: 1, clock });
     for (let i = 0; i < 3; i++) expect((await w.addCheckpoint(new TestLog('example.com/nobody').body(0, 2))).status).toBe(404);
+    const forger = new TestLog(log.origin);
+    for (let i = 0; i < 3; i++) expect((await w.addCheckpoint(forger.body(0, 2))).status).toBe(403);
     expect((await w.addCheckpoint(log.body(0, 2))).status).toBe(200);
+    expect((await w.addCheckpoint(log.body(2, 3))).status).toBe(429);
   });
 });
 
