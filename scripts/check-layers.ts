@@ -1,9 +1,10 @@
 // `npm run lint:layers`: the import rules of src/, bench/ and scripts/, checked with dependency-cruiser.
-// Every import points down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api; the
-// user-facing tools (simulator, auditor, cli) sit beside the service in src/ and the service never imports
-// them. The benchmark (bench/) and the scripts (scripts/: CLI entry points, the scale harness, the MongoDB
-// test server) sit beside src/: they may import it, src/ never imports them, and none of them imports test
-// code. No module is part of an import cycle. Exits 1 naming each violation.
+// Every import points down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api,
+// with the witness (the C2SP witness service: core, storage and the log's key loading) beside auth; the
+// user-facing tools (simulator, auditor, cli) sit beside the service in src/ and the service never
+// imports them. The benchmark (bench/) and the scripts (scripts/: CLI entry points, the scale harness,
+// the MongoDB test server) sit beside src/: they may import it, src/ never imports them, and none of
+// them imports test code. No module is part of an import cycle. Exits 1 naming each violation.
 import { cruise, type IForbiddenRuleType } from 'dependency-cruiser';
 
 const TOOLS = 'src/(simulator|auditor|cli)/';
@@ -25,9 +26,10 @@ const forbidden: IForbiddenRuleType[] = [
     to: { dependencyTypes: ['core'], pathNot: '^crypto$' },
   },
   below('core', 'src/(?!core/)'),
-  below('storage', `src/(log|auth|api)/|${TOOLS}`),
-  below('log', `src/(auth|api)/|${TOOLS}`),
-  below('auth', `src/(log|api)/|${TOOLS}`),
+  below('storage', `src/(log|witness|auth|api)/|${TOOLS}`),
+  below('log', `src/(witness|auth|api)/|${TOOLS}`),
+  below('witness', `src/(auth|api)/|${TOOLS}`),
+  below('auth', `src/(log|witness|api)/|${TOOLS}`),
   below('api', TOOLS),
   { name: 'service-not-on-tools', severity: 'error', comment: 'src may not import bench/ or scripts/', from: { path: '^src/' }, to: { path: '^(bench|scripts)/' } },
   { name: 'not-on-tests', severity: 'error', comment: 'src, bench and scripts may not import test code', from: { path: '^(src|bench|scripts)/' }, to: { path: '^test/' } },

@@ -10,9 +10,12 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
+import { WitnessService } from './witness/witness-service.js';
 
 export interface Chainlog {
   service: ChainlogService;
+  /** The C2SP witness, null unless WITNESSED_LOGS_FILE is set. */
+  witness: WitnessService | null;
   url: string;
   logger: Logger;
   engine: 'sqlite' | 'mongodb';
@@ -76,9 +79,16 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
+  let witness: WitnessService | null;
+  try {
+    witness = startWitness(config, storage, logger, key.publicKey);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
   const auth = createAuthenticator(config, storage, logger);
   if (config.AUTH !== 'off') await flagKeysOfUnknownOrigin(storage.apiKeys, logger);
-  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
+  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, witness, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
   await service.start();
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);
@@ -90,6 +100,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   logger.info({ url, engine, storage: location, verifierKey: service.info.verifierKey }, 'chainlog ready');
   return {
     service,
+    witness,
     url,
     logger,
     engine,
@@ -105,6 +116,26 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
       lock?.release();
     },
   };
+}
+
+/** The witness, when WITNESSED_LOGS_FILE names the logs to witness; its key is generated like the log's. */
+function startWitness(config: Config, storage: OpenedStorage['storage'], logger: Logger, signingPublicKey: Uint8Array): WitnessService | null {
+  if (!config.WITNESSED_LOGS_FILE) return null;
+  if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
+  const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.WITNESS_KEY_FILE, fileName: 'witness-key.pem' });
+  // A cosigner's key is its own (c2sp.org/tlog-cosignature): a witness must not vouch with the log's key.
+  if (Buffer.from(key.publicKey).equals(signingPublicKey)) {
+    throw new Error(`WITNESS_KEY_FILE ${key.source} holds the log's signing key; the witness needs a key of its own`);
+  }
+  if (key.generated) logger.info({ path: key.source }, 'generated a new witness key');
+  return new WitnessService({
+    store: storage.witness,
+    key,
+    name: config.witnessName,
+    logsFile: config.WITNESSED_LOGS_FILE,
+    ratePerSec: config.WITNESS_RATE_LIMIT_PER_SEC,
+    logger,
+  });
 }
 
 /** Rows each storage read of events examined on this process's thread (bounded by READ_BUDGET_ROWS). */

@@ -19,6 +19,20 @@ const schema = z.object({
     .optional(),
   /** PKCS#8 PEM Ed25519 private key file; default: generated into DATA_DIR/signing-key.pem. */
   SIGNING_KEY_FILE: z.string().min(1).optional(),
+  /**
+   * The witness (c2sp.org/tlog-witness): a C2SP tlog-policy file whose `log <vkey> [<url>]` lines are
+   * the logs this server cosigns; unset, the witness is off. Re-read on SIGHUP.
+   */
+  WITNESSED_LOGS_FILE: z.string().min(1).optional(),
+  /** The witness's PKCS#8 PEM Ed25519 key file; default: generated into DATA_DIR/witness-key.pem. */
+  WITNESS_KEY_FILE: z.string().min(1).optional(),
+  /** The witness's key name in its cosignatures; defaults to `<KEY_NAME>/witness`. */
+  WITNESS_NAME: z
+    .string()
+    .regex(/^[!-*,-~]{1,128}$/, 'must be 1-128 printable ASCII chars without spaces or +')
+    .optional(),
+  /** add-checkpoint requests one log (origin) may make per second, counted once its signature verified; 0 = unlimited. */
+  WITNESS_RATE_LIMIT_PER_SEC: intFrom(0, 1_000_000).default(10),
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('chainlog'),
   /** Processes sharing a MongoDB database take turns through leases of this length. */
@@ -92,7 +106,7 @@ const schema = z.object({
     .default([]),
 });
 
-export type Config = z.infer<typeof schema> & { keyName: string; production: boolean };
+export type Config = z.infer<typeof schema> & { keyName: string; witnessName: string; production: boolean };
 
 /** The environment variables chainlog reads (operator vocabulary, which the API's own texts do not use). */
 export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
@@ -113,5 +127,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (c.TEST_CLOCK_OFFSET_MS !== 0 && c.NODE_ENV !== 'test') {
     throw new ConfigError('invalid configuration:\n  TEST_CLOCK_OFFSET_MS: is for tests only and needs NODE_ENV=test');
   }
-  return { ...c, keyName: c.KEY_NAME ?? c.ORIGIN_PREFIX, production: c.NODE_ENV === 'production' };
+  const keyName = c.KEY_NAME ?? c.ORIGIN_PREFIX;
+  return { ...c, keyName, witnessName: c.WITNESS_NAME ?? `${keyName}/witness`, production: c.NODE_ENV === 'production' };
 }

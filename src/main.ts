@@ -47,6 +47,12 @@ const app = await startChainlog(config, logger).catch((err: unknown): never => {
 });
 if (prettyLines) process.stdout.write(banner(app, config));
 
+// SIGHUP re-reads WITNESSED_LOGS_FILE; a file that does not parse leaves the current list in force.
+process.on('SIGHUP', () => {
+  if (app.witness) app.witness.reload();
+  else app.logger.info('SIGHUP: no witness configured, nothing to reload');
+});
+
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
@@ -92,6 +98,7 @@ function banner(app: Chainlog, config: Config): string {
     `    storage                  ${app.engine}: ${app.location}`,
     `    admin API key            ${adminKey}`,
     `    verifier key             ${app.service.info.verifierKey}`,
+    ...(app.witness ? [`    witness                  POST ${app.url}/witness/add-checkpoint  key ${app.witness.verifierKey}`] : []),
     '',
     '  Next: create a writer key (then follow the tour in README.md):',
     `    curl -s ${app.url}/graphql -H 'Content-Type: application/json'${keyHeader} \\`,

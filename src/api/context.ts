@@ -4,6 +4,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { LogService } from '../log/service.js';
+import type { WitnessService } from '../witness/witness-service.js';
 import type { Ingest, Transport } from './ingest.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { ApiMetrics } from './metrics.js';
@@ -20,6 +21,8 @@ export interface ApiDeps {
   metrics: ApiMetrics;
   ingest: Ingest;
   auth: Authenticator;
+  /** The C2SP witness, null when this server is none. */
+  witness: WitnessService | null;
 }
 
 export interface ApiContext extends ApiDeps {

@@ -19,6 +19,8 @@ import { eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
+import { witnessRouter } from './rest/witness.js';
+import type { WitnessService } from '../witness/witness-service.js';
 import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { requireUtf8 } from './charset.js';
@@ -39,6 +41,8 @@ export interface ApiServerOptions {
   registry: Registry;
   isReady: () => boolean;
   auth: Authenticator;
+  /** The C2SP witness, when this server is one (WITNESSED_LOGS_FILE). */
+  witness?: WitnessService | null;
   /** The rate limits' clock; Date.now by default. */
   now?: () => number;
 }
@@ -58,6 +62,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     metrics,
     ingest: createIngest(opts.service, opts.config, metrics),
     auth: opts.auth,
+    witness: opts.witness ?? null,
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();
@@ -97,6 +102,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
   app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
+  if (opts.witness) app.use(witnessRouter(opts.witness));
   app.use(eventsRouter(deps, restWriteCharge(hardening.rateLimits)));
   app.use(
     GRAPHQL_PATH,

@@ -37,3 +37,4 @@ export {
 export type { NoteSigner, NoteVerifier, NoteSignature, OpenedNote } from './note/signed-note.js';
 export { CheckpointError, formatCheckpoint, parseCheckpoint, signCheckpoint, openCheckpoint, logVerifiers } from './checkpoint.js';
 export type { Checkpoint } from './checkpoint.js';
+export * from './witness/index.js';

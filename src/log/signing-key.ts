@@ -1,4 +1,5 @@
-// The log's Ed25519 signing key: given by configuration, or generated once into the data directory.
+// An Ed25519 signing key (the log's, the witness's): given by configuration, or generated once into the
+// data directory.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,9 +13,10 @@ export interface SigningKey {
   generated: boolean;
 }
 
-export function loadSigningKey(opts: { dataDir: string; keyFile?: string | undefined }): SigningKey {
+/** `fileName`: the key's file in dataDir when keyFile is unset (default: the log's signing-key.pem). */
+export function loadSigningKey(opts: { dataDir: string; keyFile?: string | undefined; fileName?: string }): SigningKey {
   if (opts.keyFile) return fromPem(readFileSync(opts.keyFile, 'utf8'), opts.keyFile, false);
-  const path = join(opts.dataDir, 'signing-key.pem');
+  const path = join(opts.dataDir, opts.fileName ?? 'signing-key.pem');
   try {
     return fromPem(readFileSync(path, 'utf8'), path, false);
   } catch (err) {

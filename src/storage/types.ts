@@ -277,6 +277,8 @@ export class TurnLostError extends Error {
 export interface LogStorage {
   /** API keys (src/auth), where the engine stores them. */
   apiKeys?: import('./api-key-store.js').ApiKeyStore;
+  /** The witness's cosigned checkpoints and evidence (src/witness), where the engine stores them. */
+  witness?: import('./witness-store.js').WitnessStore;
   /** Present on engines that several API processes may share (MongoDB); absent on embedded ones. */
   readonly coordination?: Coordination;
   /**

@@ -31,6 +31,13 @@ describe('configuration', () => {
     expect(c.ALLOWED_HOSTS).toEqual(['chainlog.internal:8443']);
   });
 
+  it('names the witness after KEY_NAME unless WITNESS_NAME is set', () => {
+    expect(loadConfig({}).witnessName).toBe('chainlog.local/witness');
+    expect(loadConfig({ KEY_NAME: 'log.example' }).witnessName).toBe('log.example/witness');
+    expect(loadConfig({ WITNESS_NAME: 'witness.example/w1' }).witnessName).toBe('witness.example/w1');
+    expect(loadConfig({}).WITNESS_RATE_LIMIT_PER_SEC).toBe(10);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', MONGODB_URI: '' }).PORT).toBe(4000);
   });
@@ -50,6 +57,9 @@ describe('configuration', () => {
     ['GRAPHQL_MAX_ITEMS', '0'],
     ['GRAPHQL_MAX_SELECTIONS', 'many'],
     ['MAX_CONCURRENT_AUDITS', '0'],
+    ['WITNESS_NAME', 'my witness'],
+    ['WITNESS_NAME', 'a+b'],
+    ['WITNESS_RATE_LIMIT_PER_SEC', '-1'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

@@ -80,8 +80,8 @@ export class ServiceProcess {
     }
   }
 
-  /** SIGSTOP / SIGCONT: freeze the running process and thaw it (as a long GC pause or a VM stall would). */
-  signal(sig: 'SIGSTOP' | 'SIGCONT'): void {
+  /** SIGSTOP / SIGCONT: freeze the running process and thaw it (as a long GC pause or a VM stall would); SIGHUP: reload. */
+  signal(sig: 'SIGSTOP' | 'SIGCONT' | 'SIGHUP'): void {
     this.child?.kill(sig);
   }
 

@@ -3,7 +3,7 @@ import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ApiMetrics } from '../metrics.js';
 
-const ROUTES = new Set(['/graphql', '/v1/events', '/healthz', '/metrics']);
+const ROUTES = new Set(['/graphql', '/v1/events', '/healthz', '/metrics', '/witness/add-checkpoint']);
 const QUIET = new Set(['/healthz', '/metrics']);
 
 export function httpObserver(metrics: ApiMetrics, logger: Logger): RequestHandler {

@@ -16,8 +16,14 @@ const SIG_PREFIX = '\u2014 ';
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 export class NoteError extends Error {
-  constructor(message: string) {
+  /**
+   * True when the note is well formed but carries no verified signature, or a known key's signature
+   * fails (a C2SP witness answers 403 to those, 400 to a malformed note).
+   */
+  readonly unverified: boolean;
+  constructor(message: string, opts: { unverified?: boolean } = {}) {
     super(message);
+    this.unverified = opts.unverified ?? false;
     this.name = 'NoteError';
   }
 }
@@ -189,9 +195,9 @@ export function openNote(note: string, verifiers: readonly NoteVerifier[]): Open
     }
     if (seen.has(key)) continue;
     seen.add(key);
-    if (!verifier.verify(msg, sig)) throw new NoteError(`invalid signature for key ${key}`);
+    if (!verifier.verify(msg, sig)) throw new NoteError(`invalid signature for key ${key}`, { unverified: true });
     signatures.push({ name, keyId: new Uint8Array(id) });
   }
-  if (signatures.length === 0) throw new NoteError('note has no verifiable signatures');
+  if (signatures.length === 0) throw new NoteError('note has no verifiable signatures', { unverified: true });
   return { text, signatures, unverifiedSignatures };
 }

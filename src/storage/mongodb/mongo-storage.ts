@@ -43,6 +43,7 @@ import {
 import { committedIsIndexed, committedPlan, eventQueryPlan } from './event-query.js';
 import { ensureSchema, refuseFormerLayout } from './schema.js';
 import { MongoApiKeyStore } from './api-key-store.js';
+import { MongoWitnessStore } from './witness-store.js';
 
 export { DEFAULT_MAX_APPEND_BYTES, MAX_EVENTS_PER_BATCH } from './batch-log.js';
 
@@ -70,6 +71,7 @@ export class MongoStorage implements LogStorage {
   private readonly client: MongoClient;
   private readonly db: Db;
   readonly apiKeys: MongoApiKeyStore;
+  readonly witness: MongoWitnessStore;
   readonly maxAppendBytes: number;
   private parts: { c: MongoCollections; batchLog: BatchLog } | null = null;
 
@@ -77,6 +79,7 @@ export class MongoStorage implements LogStorage {
     this.client = new MongoClient(options.uri);
     this.db = this.client.db(options.dbName);
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.c.deployment.writeConcern);
+    this.witness = new MongoWitnessStore(this.db, () => this.c.deployment.writeConcern);
     this.maxAppendBytes = options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES;
   }
 
@@ -98,6 +101,7 @@ export class MongoStorage implements LogStorage {
     const readBudget = Math.max(1, this.options.readBudgetRows ?? DEFAULT_READ_BUDGET_ROWS);
     this.parts ??= { c, batchLog: new BatchLog(c, this.maxAppendBytes, readBudget, this.options.hooks) };
     await this.apiKeys.init();
+    await this.witness.init();
     await ensureCoordinationIndexes(this.db);
     // Whatever a writer that died after its claim left pending is derived before anything is read.
     await this.batchLog.ensureDerived();

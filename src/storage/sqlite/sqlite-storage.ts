@@ -30,6 +30,7 @@ import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query
 import { canonicalJson } from '../../core/canonical-json.js';
 import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
+import { SqliteWitnessStore } from './witness-store.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
 import type { AppendResult, AppendRow } from './writer.js';
 
@@ -107,6 +108,7 @@ const rowToCheckpoint = (r: CheckpointRecord): StoredCheckpoint => ({
 export class SqliteStorage implements LogStorage {
   readonly db: Database.Database;
   readonly apiKeys: SqliteApiKeyStore;
+  readonly witness: SqliteWitnessStore;
   /** One writer (thread or connection) applies appends in the order they are sent, each checking continuity. */
   readonly orderedAppends = true;
   /** The writer (thread) links and hashes events sequenced without their hashes. */
@@ -128,6 +130,7 @@ export class SqliteStorage implements LogStorage {
     this.db = new Database(options.path);
     configureConnection(this.db);
     this.apiKeys = new SqliteApiKeyStore(this.db);
+    this.witness = new SqliteWitnessStore(this.db);
     // A ':memory:' database (or any unnamed one) exists only on this connection.
     this.writer = this.db.memory ? inProcessWriter(this.db) : threadWriter(this.db.name, CONNECTION_PRAGMAS);
   }
@@ -135,6 +138,7 @@ export class SqliteStorage implements LogStorage {
   async init(): Promise<void> {
     migrate(this.db);
     await this.apiKeys.init();
+    await this.witness.init();
   }
 
   async close(): Promise<void> {

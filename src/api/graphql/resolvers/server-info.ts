@@ -6,6 +6,7 @@ export const serverInfoResolvers: Resolvers = {
     serverInfo: (_root, _args, { service }) => service.info,
   },
   ServerInfo: {
+    witnessVerifierKey: (_info, _args, { witness }) => witness?.verifierKey ?? null,
     limits: (_info, _args, { config }) => ({
       maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
       maxPayloadDepth: config.MAX_PAYLOAD_DEPTH,

@@ -1,0 +1,111 @@
+// WitnessStore on MongoDB: collection `witness_checkpoints` holds each origin's states as numbered
+// versions, _id "<version> <origin>", and `witness_evidence` the evidence (_id = the evidence id).
+//
+// A compare-and-swap inserts the next version: the unique _id makes exactly one winner per version
+// across every process sharing the database, with no reliance on an atomic conditional update
+// (FerretDB's are not atomic; see leases.ts). The newest KEEP_VERSIONS versions of an origin are kept.
+// An insert can win a version number pruned long ago only when newer versions exist; each version
+// records its predecessor's nonce, so the winner confirms that the next version, if any, was built on
+// its own: otherwise it reports the swap as lost (never a false win).
+import { randomUUID } from 'node:crypto';
+import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import type { StoredWitnessState, WitnessEvidence, WitnessState, WitnessStore } from '../witness-store.js';
+
+interface StateDoc {
+  _id: string;
+  origin: string;
+  version: number;
+  nonce: string;
+  /** The nonce of the version this one replaced (null for version 1). */
+  prev: string | null;
+  size: number;
+  rootHash: string;
+  note: string;
+  updatedAt: number;
+}
+
+type EvidenceDoc = Omit<WitnessEvidence, 'id'> & { _id: string };
+
+export const WITNESS_COLLECTIONS = { checkpoints: 'witness_checkpoints', evidence: 'witness_evidence' } as const;
+/** Versions of an origin kept; older ones are deleted now and then. */
+const KEEP_VERSIONS = 16;
+
+const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
+
+const revisionOf = (d: Pick<StateDoc, 'version' | 'nonce'>) => `${d.version}:${d.nonce}`;
+
+function parseRevision(revision: string): { version: number; nonce: string } {
+  const colon = revision.indexOf(':');
+  const version = Number(revision.slice(0, colon));
+  if (colon < 0 || !Number.isSafeInteger(version) || version < 1) throw new Error(`not a MongoDB witness revision: ${revision}`);
+  return { version, nonce: revision.slice(colon + 1) };
+}
+
+export class MongoWitnessStore implements WitnessStore {
+  /** `writeConcern` is asked for on every use: the engine knows it only after its init(). */
+  constructor(
+    private readonly db: Db,
+    private readonly writeConcern: () => WriteConcernSettings,
+  ) {}
+
+  private get states(): Collection<StateDoc> {
+    return this.db.collection<StateDoc>(WITNESS_COLLECTIONS.checkpoints, { writeConcern: this.writeConcern() });
+  }
+  private get evidence(): Collection<EvidenceDoc> {
+    return this.db.collection<EvidenceDoc>(WITNESS_COLLECTIONS.evidence, { writeConcern: this.writeConcern() });
+  }
+
+  async init(): Promise<void> {
+    // One index per call (FerretDB; see schema.ts).
+    await this.states.createIndex({ origin: 1, version: -1 }, { name: 'by_origin_version' });
+    await this.evidence.createIndex({ origin: 1, recordedAt: 1 }, { name: 'by_origin' });
+  }
+
+  async latest(origin: string): Promise<StoredWitnessState | null> {
+    const [d] = await this.states.find({ origin }).sort({ version: -1 }).limit(1).toArray();
+    return d ? { origin: d.origin, size: d.size, rootHash: d.rootHash, note: d.note, updatedAt: d.updatedAt, revision: revisionOf(d) } : null;
+  }
+
+  async compareAndSwap(expected: StoredWitnessState | null, next: WitnessState): Promise<boolean> {
+    const prev = expected && parseRevision(expected.revision);
+    const version = (prev?.version ?? 0) + 1;
+    const nonce = randomUUID();
+    try {
+      await this.states.insertOne({
+        _id: `${version} ${next.origin}`,
+        origin: next.origin,
+        version,
+        nonce,
+        prev: prev?.nonce ?? null,
+        size: next.size,
+        rootHash: next.rootHash,
+        note: next.note,
+        updatedAt: next.updatedAt,
+      });
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+    const [newer] = await this.states.find({ origin: next.origin, version: { $gt: version } }).sort({ version: 1 }).limit(1).toArray();
+    if (newer && !(newer.version === version + 1 && newer.prev === nonce)) return false;
+    if (version % KEEP_VERSIONS === 0) await this.states.deleteMany({ origin: next.origin, version: { $lte: version - KEEP_VERSIONS } });
+    return true;
+  }
+
+  async recordEvidence(e: WitnessEvidence): Promise<void> {
+    const { id, ...rest } = e;
+    try {
+      await this.evidence.insertOne({ _id: id, ...rest });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  async listEvidence(origin?: string): Promise<WitnessEvidence[]> {
+    const docs = await this.evidence
+      .find(origin === undefined ? {} : { origin })
+      .sort({ recordedAt: 1, _id: 1 })
+      .toArray();
+    return docs.map(({ _id, ...rest }) => ({ id: _id, ...rest }));
+  }
+}
