@@ -35,7 +35,7 @@ export class GraphQLClient {
     const { status, body } = await this.post(JSON.stringify(variables === undefined ? { query } : { query, variables }));
     let parsed: { data?: T | null; errors?: Array<{ message?: string; extensions?: { code?: string } }> };
     try {
-      parsed = JSON.parse(body);
+      parsed = JSON.parse(body) as typeof parsed;
     } catch {
       throw new GraphQLRequestError(`HTTP ${status}: ${body.slice(0, 300)}`, status, null);
     }

@@ -1,7 +1,6 @@
 // The raw ingest baseline: batched inserts of the same rows, with the same indexes, into the same
 // engine — no hashing, no sequencing, no HTTP. What the engine itself can take.
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Engine } from './engines.js';
 import type { EventInput } from './events.js';
 import type { NewEvent } from '../src/storage/types.js';
@@ -73,11 +72,10 @@ async function rawMongo(env: Record<string, string>, rows: readonly NewEvent[], 
   const client = new MongoClient(env.MONGODB_URI!);
   await client.connect();
   try {
-    const db = client.db(env.MONGODB_DB!);
+    const db = client.db(env.MONGODB_DB);
     const deployment = await detectDeployment(db);
     await ensureSchema(db, deployment); // the same collections and indexes as the engine
     const events = db.collection(collectionNames.events);
-    const token = randomBytes(8).toString('hex');
     let next = 0;
     const t0 = performance.now();
     await Promise.all(

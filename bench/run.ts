@@ -55,7 +55,7 @@ export async function runBench(options: BenchOptions): Promise<{ report: BenchRe
           dataset = await loadDataset(ctx);
           report.results.push(dataset.result);
         } catch (err) {
-          log(`data set load failed: ${(err as Error).stack ?? err}`);
+          log(`data set load failed: ${(err as Error).stack ?? String(err)}`);
           for (const s of shared) report.results.push(failed(s, name, t, Date.now() - t.getTime(), `data set load failed: ${(err as Error).message}`));
         }
         if (dataset) {
@@ -103,7 +103,7 @@ async function runOne(s: Scenario, ctx: ScenarioContext): Promise<ScenarioResult
       durationMs: Date.now() - t.getTime(),
     };
   } catch (err) {
-    ctx.log(`scenario ${s.id} failed: ${(err as Error).stack ?? err}`);
+    ctx.log(`scenario ${s.id} failed: ${(err as Error).stack ?? String(err)}`);
     return failed(s, ctx.engine.name, t, Date.now() - t.getTime(), (err as Error).message);
   }
 }

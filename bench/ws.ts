@@ -19,7 +19,7 @@ export function subscribe<T>(client: Client, query: string, variables: Record<st
     unsubscribe = client.subscribe<T>(variables ? { query, variables } : { query }, {
       next: (result) => {
         if (result.errors?.length) reject(new Error(`subscription error: ${JSON.stringify(result.errors).slice(0, 300)}`));
-        else if (result.data) onData(result.data as T);
+        else if (result.data) onData(result.data);
       },
       error: (err) => reject(err instanceof Error ? err : new Error(`subscription failed: ${JSON.stringify(err).slice(0, 300)}`)),
       complete: () => resolve(),

@@ -24,7 +24,7 @@ export interface Chainlog {
   close(): Promise<void>;
 }
 
-const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Database files readable by others (made before the service ran with umask 077) become 0600. */
 function restrictToOwner(paths: string[], logger: Logger): void {

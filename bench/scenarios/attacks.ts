@@ -60,7 +60,7 @@ function wsAttack(name: string, query: string): Attack {
       const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
       const waiting = new Map<string, (code: string) => void>();
       socket.on('message', (data) => {
-        const m = JSON.parse(String(data)) as { id?: string; type: string; payload?: Array<{ extensions?: { code?: string } }> };
+        const m = JSON.parse((data as Buffer).toString('utf8')) as { id?: string; type: string; payload?: Array<{ extensions?: { code?: string } }> };
         if (m.id && (m.type === 'error' || m.type === 'next' || m.type === 'complete')) {
           waiting.get(m.id)?.(m.type === 'error' ? String(m.payload?.[0]?.extensions?.code ?? 'error') : 'none');
           waiting.delete(m.id);

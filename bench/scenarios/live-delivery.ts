@@ -176,7 +176,7 @@ export const liveDelivery: Scenario = {
         };
       } finally {
         for (const s of subs) s.sub.unsubscribe();
-        await Promise.all(subs.map((s) => s.client.dispose()));
+        await Promise.all(subs.map((s) => Promise.resolve(s.client.dispose())));
         http.close();
       }
     });

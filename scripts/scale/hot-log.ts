@@ -70,7 +70,7 @@ async function startApi(index: number, env: Record<string, string>): Promise<Api
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH: 'off' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) if (line) process.stderr.write(`[P${index}] ${line}\n`);
   });
   children.add(child);

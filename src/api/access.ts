@@ -16,7 +16,7 @@ type CredentialSource = IncomingHttpHeaders | Record<string, unknown> | undefine
 
 /** The caller behind HTTP headers and/or graphql-ws connectionParams (later sources win). */
 export function principalFrom(auth: Authenticator, ...sources: CredentialSource[]): Promise<Principal> {
-  return auth.authenticate(credentialFrom(...sources.map((s) => (s ?? undefined) as Record<string, unknown> | undefined)));
+  return auth.authenticate(credentialFrom(...sources.map((s) => (s ?? undefined))));
 }
 
 export const unauthenticated = (principal: Principal) =>

@@ -142,3 +142,9 @@ export function toApiError(err: unknown): ApiError | null {
   }
   return null;
 }
+
+/** A GraphQL error's `extensions.code` as a metric label: the code when it is a string, else `UNKNOWN`. */
+export function errorCodeOf(error: { readonly extensions?: { readonly [key: string]: unknown } }): string {
+  const code = error.extensions?.code;
+  return typeof code === 'string' ? code : 'UNKNOWN';
+}

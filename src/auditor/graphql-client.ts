@@ -59,7 +59,7 @@ export class GraphqlClient {
     }
     let body: { data?: unknown; errors?: Array<{ message?: string; extensions?: { code?: unknown; rule?: unknown } }> };
     try {
-      body = JSON.parse(text);
+      body = JSON.parse(text) as typeof body;
     } catch {
       throw new ConnectionError(`${this.endpoint} answered HTTP ${res.status} with a non-JSON body: ${text.slice(0, 200)}`);
     }

@@ -30,7 +30,7 @@ function header(bag: HeaderBag, ...names: string[]): string | undefined {
   if (!bag) return undefined;
   for (const [k, v] of Object.entries(bag)) {
     if (!names.includes(k.toLowerCase())) continue;
-    const value = Array.isArray(v) ? v[0] : v;
+    const value: unknown = Array.isArray(v) ? v[0] : v;
     if (typeof value === 'string') return value;
     if (value !== undefined && value !== null) return '\u0000'; // present but not a string: malformed
   }

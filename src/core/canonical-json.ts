@@ -81,7 +81,7 @@ function write(v: unknown, depth: number, limit: number): string | undefined {
         }
         return `${out}]`;
       }
-      const proto = Object.getPrototypeOf(v);
+      const proto: unknown = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) return undefined;
       const o = v as Record<string, unknown>;
       if (typeof o.toJSON === 'function') return undefined;

@@ -152,7 +152,7 @@ export class LogLeaseGate implements CommitGate {
       [...asked].map(([name, fence]) => {
         const log = names.get(name)!;
         const held = this.held.get(log);
-        return held && fence >= held.lease.fence && !this.current?.fences.has(log) ? this.release(log) : undefined;
+        return held && fence >= held.lease.fence && !this.current?.fences.has(log) ? this.release(log) : Promise.resolve();
       }),
     );
   }

@@ -1,6 +1,5 @@
 // Pure event generator: seeded, clock injected, so a seed always yields the same events. The one event
 // generator of the tools: the simulator sends its events, the benchmark and the scale harness load with them.
-import type { JsonObject } from '../core/index.js';
 import { profilesFor, type AppProfile } from './dictionary.js';
 import { createRng, type Rng } from './prng.js';
 
@@ -9,7 +8,7 @@ export interface EventInput {
   eventType: string;
   timestamp: string;
   sourceAppId: string;
-  payload: JsonObject | unknown;
+  payload: unknown;
   idempotencyKey?: string;
 }
 

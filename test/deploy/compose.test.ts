@@ -38,7 +38,7 @@ const svc = (name: string) => {
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** The TypeScript source `npm run build` (tsconfig.build.json: rootDir → outDir) compiles to `js`, if any. */
 function sourceOfBuilt(js: string): string | undefined {
-  const build = ts.parseJsonConfigFileContent(ts.readConfigFile(`${REPO}tsconfig.build.json`, ts.sys.readFile).config, ts.sys, REPO);
+  const build = ts.parseJsonConfigFileContent(ts.readConfigFile(`${REPO}tsconfig.build.json`, (path) => ts.sys.readFile(path)).config, ts.sys, REPO);
   const outDir = build.options.outDir!;
   const rootDir = build.options.rootDir!;
   const built = `${REPO}${js}`;

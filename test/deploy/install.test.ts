@@ -42,7 +42,7 @@ describe('install', () => {
   it("changes no V8 flag at run time, and starts with none that would override the writer thread's resourceLimits", () => {
     // A flag that sizes a heap is process-wide and overrides a worker's resourceLimits; set after start,
     // its effect is undefined (node:v8 setFlagsFromString).
-    const sources = (readdirSync(new URL('../../src', import.meta.url), { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => f.endsWith('.ts'));
+    const sources = (readdirSync(new URL('../../src', import.meta.url), { recursive: true, encoding: 'utf8' })).filter((f) => f.endsWith('.ts'));
     expect(sources.length).toBeGreaterThan(50);
     const changing = sources.filter((f) => /setFlagsFromString/.test(readFileSync(new URL(`../../src/${f}`, import.meta.url), 'utf8')));
     expect(changing).toEqual([]);

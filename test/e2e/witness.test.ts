@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { loadConfig } from '../../src/config.js';
-import { createSigner, signCheckpoint, type Checkpoint } from '../../src/core/index.js';
+import { createSigner, signCheckpoint } from '../../src/core/index.js';
 import { parseWitnessVerifierKey, verifyCosignatureLine, type CosignatureVerifier } from '../../src/core/witness/index.js';
 import { openStorage } from '../../src/storage/open.js';
 import { e2eEngineEnv } from '../support/e2e-engine.js';
@@ -83,7 +83,7 @@ describe('the witness identity', () => {
 
 describe('POST /witness/add-checkpoint', () => {
   it('422 for a size-0 checkpoint of another root and for a proof with old 0, before the log has state', async () => {
-    const bogus = signCheckpoint({ origin: fresh.origin, size: 0, rootHash: fresh.tree.root(1) } as Checkpoint, createSigner(fresh.origin, fresh.key));
+    const bogus = signCheckpoint({ origin: fresh.origin, size: 0, rootHash: fresh.tree.root(1) }, createSigner(fresh.origin, fresh.key));
     const empty = await addCheckpoint(proc.url, `old 0\n\n${bogus}`);
     expect(empty).toMatchObject({ status: 422, body: expect.stringContaining('empty tree') });
     const withProof = await addCheckpoint(proc.url, fresh.body(0, 8, fresh.tree.consistency(4, 8)));

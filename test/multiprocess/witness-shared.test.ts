@@ -18,7 +18,7 @@ import { addCheckpoint, TestLog } from '../support/witness-log.js';
 const log = new TestLog('example.com/shared', { size: 200 });
 let mongo: Awaited<ReturnType<typeof startMongoTestServer>>;
 let dir: string;
-let services: RunningService[] = [];
+const services: RunningService[] = [];
 
 beforeAll(async () => {
   mongo = await startMongoTestServer();

@@ -2,7 +2,7 @@
 // do; they are derived from (sourceAppId, seq) so that prevHash links up like a real chain.
 import { createHash } from 'node:crypto';
 import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
-import type { JsonObject, NewEvent, StoredEvent } from '../../src/storage/types.js';
+import type { NewEvent, StoredEvent } from '../../src/storage/types.js';
 import { mulberry32 } from '../../src/simulator/prng.js';
 
 export const BASE_TIME = 1_700_000_000_000;
@@ -24,7 +24,7 @@ export function newEvent(sourceAppId: string, seq: number, fields: EventFields =
     eventType: fields.eventType ?? 'test.event',
     timestamp: fields.timestamp ?? BASE_TIME + seq,
     receivedAt: fields.receivedAt ?? BASE_TIME + 1_000_000 + seq,
-    payload: fields.payload ?? ({ n: seq } as JsonObject),
+    payload: fields.payload ?? ({ n: seq }),
     prevHash: seq === 0 ? ZERO_HASH_HEX : fakeLeafHash(sourceAppId, seq - 1),
     hash: fakeLeafHash(sourceAppId, seq),
     idempotencyKey: fields.idempotencyKey ?? null,

@@ -22,8 +22,8 @@ export function authPlugin(): ApolloServerPlugin<ApiContext> {
         },
         async willSendResponse({ response }) {
           if (!refused || response.body.kind !== 'single') return;
-          const code = String(response.body.singleResult.errors?.[0]?.extensions?.code ?? '');
-          const status = STATUS[code];
+          const code = response.body.singleResult.errors?.[0]?.extensions?.code;
+          const status = typeof code === 'string' ? STATUS[code] : undefined;
           if (status) response.http.status = status;
         },
       };

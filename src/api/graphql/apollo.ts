@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { GraphQLSchema } from 'graphql';
 import { authPlugin } from '../auth/apollo-plugin.js';
 import type { ApiContext } from '../context.js';
+import { errorCodeOf } from '../errors.js';
 import type { ApiMetrics } from '../metrics.js';
 import type { ErrorFormatter } from './format-error.js';
 import type { DocumentLimits } from './limits.js';
@@ -69,7 +70,7 @@ function observeOperations(metrics: ApiMetrics): ApolloServerPlugin<ApiContext> 
           // Answers depend on the caller's key and on live data: no shared or private cache may keep one.
           if (!response.http.headers.has('cache-control')) response.http.headers.set('cache-control', 'no-store');
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
-          for (const e of errors) metrics.apiErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN'), transport: 'graphql' });
+          for (const e of errors) metrics.apiErrors.inc({ code: errorCodeOf(e), transport: 'graphql' });
           metrics.graphqlOperations.inc({ type, outcome: errors.length > 0 ? 'error' : 'ok' });
           metrics.graphqlDuration.observe({ type }, (performance.now() - started) / 1000);
         },

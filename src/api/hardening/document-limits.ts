@@ -61,10 +61,10 @@ export function createDocumentLimits(overrides: Partial<DocumentLimitSettings> =
     settings,
     validationRules: [
       documentShapeRule(settings),
-      maxDepthRule({ n: settings.maxDepth, ...common('maxDepth') }) as ValidationRule,
-      maxAliasesRule({ n: settings.maxAliases, ...common('maxAliases') }) as ValidationRule,
-      costLimitRule({ maxCost: settings.maxCost, ...common('maxCost') }) as ValidationRule,
-      maxDirectivesRule({ n: settings.maxDirectives, ...common('maxDirectives') }) as ValidationRule,
+      maxDepthRule({ n: settings.maxDepth, ...common('maxDepth') }),
+      maxAliasesRule({ n: settings.maxAliases, ...common('maxAliases') }),
+      costLimitRule({ maxCost: settings.maxCost, ...common('maxCost') }),
+      maxDirectivesRule({ n: settings.maxDirectives, ...common('maxDirectives') }),
     ],
     parseOptions: { maxTokens: settings.maxTokens },
   };

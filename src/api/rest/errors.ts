@@ -64,7 +64,7 @@ export function errorHandler(opts: { logger: Logger; production: boolean; metric
     const transport = isGraphql(req) ? 'graphql' : 'rest';
     const api = toApiError(err);
     // A body in another charset is 415 Unsupported Media Type, whichever check found it.
-    const parsed = api ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api } : fromBodyParser((err ?? {}) as BodyParserError);
+    const parsed = api ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api } : fromBodyParser((err ?? {}));
     if (parsed) {
       opts.metrics.apiErrors.inc({ code: parsed.error.code, transport });
       // Damage to the store is the operator's to see, not only the client's.

@@ -160,5 +160,5 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof Object(value)[Symbol.asyncIterator] === 'function';
+  return typeof (Object(value) as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function';
 }

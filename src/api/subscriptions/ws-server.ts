@@ -18,7 +18,7 @@ import { WebSocketServer } from 'ws';
 import { authorize, principalFrom, rootFieldsOf, unauthenticated } from '../access.js';
 import type { Principal } from '../context.js';
 import { createApiContext, type ApiContext, type ApiDeps } from '../context.js';
-import { ApiError } from '../errors.js';
+import { ApiError, errorCodeOf } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
 import { variableSizeLimitsFromConfig } from '../graphql/limits.js';
 import { checkVariableSizes } from '../validation/variable-sizes.js';
@@ -102,7 +102,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   wsServer.on('error', (err) => logger.error({ err }, 'WebSocket server error'));
 
   const countErrors = (errors: ReadonlyArray<{ extensions?: Record<string, unknown> | undefined }>) => {
-    for (const e of errors) metrics.apiErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN'), transport: 'ws' });
+    for (const e of errors) metrics.apiErrors.inc({ code: errorCodeOf(e), transport: 'ws' });
   };
 
   // Each subscription's writer of `next` messages, keyed by its operation's context (made in onSubscribe).

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { CloseCode, handleProtocols, type Server } from 'graphql-ws';
-import type { WebSocket, WebSocketServer } from 'ws';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
 
 /** What graphql-ws's Context.extra holds for a connection: graphql-ws/use/ws's, plus its batched send. */
 export interface WsExtra {
@@ -56,32 +56,35 @@ export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, op
     };
     const keepAlive = opts.keepAliveMs > 0 ? startKeepAlive(socket, opts.keepAliveMs, () => drop('pong')) : undefined;
     const send = batchedSend(socket, request.socket, opts.maxBufferedBytes, () => drop('unsent'));
+    /** A message refused before graphql-ws parses it: an operation (it has a string id) gets the error, anything else closes the socket. */
+    const refuse = (text: string, refused: { message: string; extensions: Record<string, unknown> }) => {
+      let id: unknown;
+      try {
+        id = (JSON.parse(text) as { id?: unknown }).id;
+      } catch {
+        id = undefined;
+      }
+      if (typeof id === 'string') void send(JSON.stringify({ id, type: 'error', payload: [refused] }));
+      else socket.close(CloseCode.BadRequest, refused.message.slice(0, 120));
+    };
     const closed = server.opened(
       {
         protocol: socket.protocol,
         send,
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>
-          socket.on('message', async (data) => {
-            const text = String(data);
+          socket.on('message', (data: RawData) => {
+            const text = rawText(data);
             const refused = opts.refuseMessage?.(text);
             if (refused) {
-              let id: unknown;
-              try {
-                id = (JSON.parse(text) as { id?: unknown }).id;
-              } catch {
-                id = undefined;
-              }
-              if (typeof id === 'string') void send(JSON.stringify({ id, type: 'error', payload: [refused] }));
-              else socket.close(CloseCode.BadRequest, refused.message.slice(0, 120));
+              refuse(text, refused);
               return;
             }
-            try {
-              await cb(text);
-            } catch (err) {
+            // graphql-ws's handler settles with the operation's outcome; whatever escapes it closes the socket.
+            cb(text).catch((err: unknown) => {
               opts.onInternalError(err, 'message');
               socket.close(CloseCode.InternalServerError, internalClose(err));
-            }
+            });
           }),
       },
       { socket, request, send },
@@ -157,4 +160,11 @@ function startKeepAlive(socket: WebSocket, intervalMs: number, onNoPong: () => v
       if (pongWait) clearTimeout(pongWait);
     },
   };
+}
+
+/** A WebSocket message's text (UTF-8), whichever form `ws` hands it over in. */
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
 }

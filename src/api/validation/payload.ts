@@ -15,7 +15,7 @@ export interface PayloadProblem {
 const hasLoneSurrogate = (s: string) => !isWellFormed(s);
 
 const isPlainObject = (v: object) => {
-  const proto = Object.getPrototypeOf(v);
+  const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 };
 

@@ -99,7 +99,7 @@ export function checkVariableSizes(
         return new ApiError('BAD_USER_INPUT', `${field}: must hold at most ${max} items (got ${value.length})`, { field, rule: 'maxItems' });
       }
       for (let i = 0; i < value.length; i++) {
-        const bad = check(value[i], type.ofType as GraphQLInputType, `${field}[${i}]`, null);
+        const bad = check(value[i], type.ofType, `${field}[${i}]`, null);
         if (bad) return bad;
       }
       return null;

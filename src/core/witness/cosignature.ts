@@ -2,7 +2,7 @@
 // signature over "cosignature/v1\ntime <ts>\n" || checkpoint body, carried as
 // base64(key id (4) || u64 big-endian timestamp || Ed25519 signature (64)), under a key id of its own
 // (signature type 0x04), so a witness key never verifies as a plain note key and vice versa.
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, sign, type KeyObject } from 'node:crypto';
 import { fromBase64Strict, toBase64 } from '../base64.js';
 import { equalBytes } from '../bytes.js';
 import { toHex } from '../hex.js';

@@ -234,7 +234,7 @@ export class BatchLog {
         throw new RangeError(`one append holds at most ${this.maxAppendBytes} bytes of events on MongoDB, not ${bytes}`);
       }
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const run = this.appendQueue.then(() => this.appendSerialized(events, batches));
     this.appendQueue = run.catch(() => undefined);

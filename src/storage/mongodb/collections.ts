@@ -24,7 +24,7 @@ export const isDuplicateKey = (err: unknown) => err instanceof MongoServerError 
 /** An insertMany whose every failure was a duplicate key: the documents were there already. */
 export const onlyDuplicates = (err: unknown) =>
   err instanceof MongoBulkWriteError &&
-  (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).every((w) => w.code === 11000) &&
+  (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).every((w: { code?: number }) => w.code === 11000) &&
   !err.writeConcernError;
 
 export class MongoCollections {

@@ -19,7 +19,7 @@ export interface Deployment {
 export async function detectDeployment(db: Db): Promise<Deployment> {
   const admin = db.admin();
   const hello = await admin.command({ hello: 1 });
-  const build = await admin.command({ buildInfo: 1 }).catch(() => ({}) as Record<string, unknown>);
+  const build = await admin.command({ buildInfo: 1 }).catch(() => ({}));
   return deploymentOf(hello, build);
 }
 

@@ -38,7 +38,7 @@ export class MongoLeaseStore implements LeaseStore {
   }
 
   static async ensureIndexes(db: Db): Promise<void> {
-    const existing = await db
+    const existing: Array<{ name?: string }> = await db
       .collection(LEASES)
       .listIndexes()
       .toArray()

@@ -91,7 +91,7 @@ export async function ensureSchema(db: Db, deployment: Deployment): Promise<void
 // One index per createIndexes call: FerretDB 1.24 drops the connection when one call names several
 // indexes that already exist. MongoDB treats an existing identical index as a no-op either way.
 async function ensureIndexes(db: Db, collection: string, indexes: IndexDescription[]): Promise<void> {
-  const listed = await db
+  const listed: Array<{ name?: string }> = await db
     .collection(collection)
     .listIndexes()
     .toArray()

@@ -161,7 +161,7 @@ export class SqliteStorage implements LogStorage {
 
   async appendEvents(events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
-    const rows: AppendRow[] = new Array(events.length);
+    const rows = new Array<AppendRow>(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       // An event the writer hashes needs the leaf's payload text; one hashed already is stored as it came.
@@ -175,7 +175,7 @@ export class SqliteStorage implements LogStorage {
       throw toAppendConflict(err);
     }
     const { first, chain } = result;
-    const stored: StoredEvent[] = new Array(events.length);
+    const stored = new Array<StoredEvent>(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = (stored[i] = storedEvent(events[i]!, first + i));
       if (chain !== null) {

@@ -122,7 +122,7 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
     return new Promise((resolve, reject) => {
       if (pending.size === 0) w.ref();
       pending.set(id, { resolve, reject });
-      w.postMessage({ ...req, id } as WriterRequest);
+      w.postMessage({ ...req, id });
     });
   };
 

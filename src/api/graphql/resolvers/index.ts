@@ -24,4 +24,4 @@ export const resolvers: Resolvers = parts.reduce<Record<string, object>>((all, p
   // Scalars are class instances: only plain field maps are merged.
   for (const [type, fields] of Object.entries(part)) all[type] = all[type] ? { ...all[type], ...fields } : fields;
   return all;
-}, {}) as Resolvers;
+}, {});
