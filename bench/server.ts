@@ -72,19 +72,26 @@ export function cpuSecondsOf(pid: number): number | null {
 const live = new Set<ChildProcess>();
 let cleanupInstalled = false;
 
-function installChildCleanup(): void {
-  if (cleanupInstalled) return;
-  cleanupInstalled = true;
-  const killAll = () => {
-    for (const c of live) c.kill('SIGKILL');
-  };
-  process.on('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      killAll();
-      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
-    });
+/**
+ * Kills `child` (SIGKILL) if this process exits or is interrupted (SIGINT, SIGTERM, SIGHUP: then it exits
+ * 128 + the signal's number) while the child still runs. Shared by the benchmark and the scale harness.
+ */
+export function killOnExit(child: ChildProcess): void {
+  if (!cleanupInstalled) {
+    cleanupInstalled = true;
+    const killAll = () => {
+      for (const c of live) c.kill('SIGKILL');
+    };
+    process.on('exit', killAll);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(signal, () => {
+        killAll();
+        process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+      });
+    }
   }
+  live.add(child);
+  child.once('exit', () => live.delete(child));
 }
 
 /** Variables a bench server never inherits from the bench's own environment. */
@@ -127,9 +134,7 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  installChildCleanup();
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  killOnExit(child);
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-4000);

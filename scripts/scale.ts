@@ -4,17 +4,16 @@
 // stored exactly once. Each batch writes to one log and names it in the x-chainlog-log header, so
 // the balancer sends a log's appends to one process (as the compose file's nginx does): processes
 // then hold the leases of their own logs and do not wait for each other.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { z } from 'zod';
-import { freePort, SERVER_NODE_ARGS } from '../bench/server.js';
 import { intOption, optionsOrExit, parseCliArgs } from '../src/cli/options.js';
 import { loadSigningKey } from '../src/log/signing-key.js';
 import { createGenerator } from '../src/simulator/generator.js';
 import { startTestMongo } from './mongo-test-server/start.js';
+import { mongodbUriOption, startApiProcesses, stopApiProcesses } from './scale/api-processes.js';
 import { ROUTE_HEADER, startLoadBalancer } from './scale/load-balancer.js';
 
 const HELP = `Usage: npm run scale -- [options]
@@ -35,56 +34,11 @@ const optionsSchema = z
     batch: intOption('batch', 1, 1000).default(500),
     clients: intOption('clients', 1, 256).optional(),
     logs: intOption('logs', 1, 1000).optional(),
-    'mongodb-uri': z.string().regex(/^mongodb(\+srv)?:\/\//, '--mongodb-uri must start with mongodb:// or mongodb+srv://').optional(),
+    'mongodb-uri': mongodbUriOption,
     json: z.boolean().default(false),
   })
   .strict();
 type ScaleOptions = z.output<typeof optionsSchema>;
-
-const ROOT = resolve(import.meta.dirname, '..');
-
-
-interface Api {
-  url: string;
-  child: ChildProcess;
-  dataDir: string;
-}
-
-/** Children still running: killed if this script exits early (an error, a timeout, Ctrl-C). */
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-async function startApi(env: Record<string, string>): Promise<Api> {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-api-'));
-  const child = spawn(process.execPath, [...SERVER_NODE_ARGS], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH: 'off' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while ((await fetch(`${url}/healthz`).then((r) => r.status, () => 0)) !== 200) {
-    if (child.exitCode !== null) throw new Error(`chainlog exited with ${child.exitCode} before it was ready`);
-    if (Date.now() > deadline) throw new Error('chainlog was not ready within 60 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, child, dataDir };
-}
-
-async function stopApi(api: Api): Promise<void> {
-  if (api.child.exitCode === null) {
-    const exited = new Promise((r) => api.child.once('exit', r));
-    api.child.kill('SIGTERM');
-    await exited;
-  }
-  rmSync(api.dataDir, { recursive: true, force: true });
-}
 
 const LOG_EVENTS = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }`;
 
@@ -138,10 +92,8 @@ async function leaseHandoffs(mongoUri: string, dbName: string): Promise<number> 
 
 async function run(processes: number, o: ScaleOptions, mongoUri: string, keyFile: string, clients: number, logs: number) {
   const env = { MONGODB_URI: mongoUri, MONGODB_DB: `scale_${processes}_${Date.now().toString(36)}`, SIGNING_KEY_FILE: keyFile };
-  const apis: Api[] = [];
+  const apis = await startApiProcesses(processes, env);
   try {
-    // One at a time: each finds the schema and key the first recorded.
-    for (let i = 0; i < processes; i++) apis.push(await startApi(env));
     process.stderr.write(`${processes} process(es) ready; ingesting ${o.events} events\n`);
     const lb = await startLoadBalancer(apis.map((a) => a.url));
     try {
@@ -154,7 +106,7 @@ async function run(processes: number, o: ScaleOptions, mongoUri: string, keyFile
       await lb.close();
     }
   } finally {
-    await Promise.all(apis.map(stopApi));
+    await stopApiProcesses(apis);
   }
 }
 

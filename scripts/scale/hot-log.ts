@@ -4,16 +4,14 @@
 // the same keys, for S seconds; then an `events` read of that log must answer on every process.
 // Every request is bounded: one that gets no answer within --request-timeout is reported, with
 // which process and what it was, and the run fails. Every acknowledged event must be stored once.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { intOption, optionsOrExit, parseCliArgs } from '../../src/cli/options.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
-import { ensureServerBinary } from '../mongo-test-server/binary.js';
-import { startServerProcess, stopServerProcess } from '../mongo-test-server/server-process.js';
+import { startTestMongo } from '../mongo-test-server/start.js';
+import { mongodbUriOption, startApiProcesses, stopApiProcesses, type ApiProcess } from './api-processes.js';
 
 const HELP = `Usage: npm run scale:hot-log -- [options]
   --processes K           API processes (default 3)
@@ -22,77 +20,23 @@ const HELP = `Usage: npm run scale:hot-log -- [options]
   --seconds S             how long the writers write (default 120)
   --request-timeout MS    a request unanswered after this long is a hang (default 60000)
   --mongodb-uri URI       MongoDB to use (default: MONGODB_URI, else a FerretDB test server started here)
+  -h, --help              show this help
 `;
 
-const optionsSchema = z.object({
-  processes: z.coerce.number().int().min(2).max(8),
-  writers: z.coerce.number().int().min(1).max(64),
-  batch: z.coerce.number().int().min(1).max(1000),
-  seconds: z.coerce.number().int().min(1).max(3600),
-  'request-timeout': z.coerce.number().int().min(1000).max(600_000),
-  'mongodb-uri': z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').optional(),
-});
+const optionsSchema = z
+  .object({
+    processes: intOption('processes', 2, 8).default(3),
+    writers: intOption('writers', 1, 64).default(16),
+    batch: intOption('batch', 1, 1000).default(20),
+    seconds: intOption('seconds', 1, 3600).default(120),
+    'request-timeout': intOption('request-timeout', 1000, 600_000).default(60_000),
+    'mongodb-uri': mongodbUriOption,
+  })
+  .strict();
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const HOT = 'hot';
 const LOG_EVENTS = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }`;
 const READ = `query ($f: EventFilter) { events(filter: $f, first: 50) { edges { node { seq } } } }`;
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => res(port));
-    });
-  });
-}
-
-interface Api {
-  index: number;
-  url: string;
-  child: ChildProcess;
-  dataDir: string;
-}
-
-async function startApi(index: number, env: Record<string, string>): Promise<Api> {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-hot-api-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH: 'off' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) if (line) process.stderr.write(`[P${index}] ${line}\n`);
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while ((await fetch(`${url}/healthz`).then((r) => r.status, () => 0)) !== 200) {
-    if (child.exitCode !== null) throw new Error(`chainlog exited with ${child.exitCode} before it was ready`);
-    if (Date.now() > deadline) throw new Error('chainlog was not ready within 60 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { index, url, child, dataDir };
-}
-
-async function stopApi(api: Api): Promise<void> {
-  if (api.child.exitCode === null) {
-    const exited = new Promise((r) => api.child.once('exit', r));
-    api.child.kill('SIGTERM');
-    await exited;
-  }
-  rmSync(api.dataDir, { recursive: true, force: true });
-}
 
 interface Answer {
   data?: Record<string, unknown>;
@@ -101,7 +45,7 @@ interface Answer {
 
 class Hang extends Error {}
 
-async function gql(api: Api, query: string, variables: Record<string, unknown>, timeoutMs: number, what: string): Promise<Answer> {
+async function gql(api: ApiProcess, query: string, variables: Record<string, unknown>, timeoutMs: number, what: string): Promise<Answer> {
   const started = Date.now();
   try {
     const res = await fetch(`${api.url}/graphql`, {
@@ -120,50 +64,28 @@ async function gql(api: Api, query: string, variables: Record<string, unknown>, 
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      processes: { type: 'string', default: '3' },
-      writers: { type: 'string', default: '16' },
-      batch: { type: 'string', default: '20' },
-      seconds: { type: 'string', default: '120' },
-      'request-timeout': { type: 'string', default: '60000' },
-      'mongodb-uri': { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const parsed = optionsSchema.safeParse(values);
-  if (!parsed.success) {
-    for (const i of parsed.error.issues) process.stderr.write(`--${i.path.join('.')}: ${i.message}\n`);
-    process.stderr.write(HELP);
-    return 2;
-  }
-  const o = parsed.data;
+  const o = optionsOrExit(
+    'scale:hot-log',
+    HELP,
+    parseCliArgs({ schema: optionsSchema, env: { 'mongodb-uri': 'MONGODB_URI' } }, process.argv.slice(2), process.env, (v) => v),
+  );
   const timeout = o['request-timeout'];
 
-  let mongoUri = o['mongodb-uri'] ?? process.env.MONGODB_URI;
-  let stopMongo = async () => undefined;
+  let mongoUri = o['mongodb-uri'];
+  let stopMongo = async (): Promise<void> => {};
   if (!mongoUri) {
-    const binary = await ensureServerBinary((line) => process.stderr.write(`${line}\n`));
-    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-hot-mongo-'));
-    const server = await startServerProcess({ binary, listen: '127.0.0.1:0', dataDir, inheritStderr: true });
+    const server = await startTestMongo(undefined, { inheritStderr: true });
     mongoUri = server.uri;
-    process.stderr.write(`FerretDB test server pid ${server.child.pid} at ${mongoUri}\n`);
-    stopMongo = async () => {
-      await stopServerProcess(server);
-      rmSync(dataDir, { recursive: true, force: true });
-    };
+    process.stderr.write(`FerretDB test server pid ${server.pid} at ${mongoUri}\n`);
+    stopMongo = () => server.stop();
   }
   const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-hot-key-'));
   const keyFile = loadSigningKey({ dataDir: keyDir }).source;
   const env = { MONGODB_URI: mongoUri, MONGODB_DB: `hot_${Date.now().toString(36)}`, SIGNING_KEY_FILE: keyFile };
-  const apis: Api[] = [];
+  const apis: ApiProcess[] = [];
   const hangs: string[] = [];
   try {
-    for (let i = 0; i < o.processes; i++) apis.push(await startApi(i, env));
+    apis.push(...(await startApiProcesses(o.processes, env, { labelStderr: true })));
     process.stderr.write(`${o.processes} processes ready (pids ${apis.map((a) => a.child.pid).join(', ')}); ${o.writers} writers for ${o.seconds} s\n`);
     const stopAt = Date.now() + o.seconds * 1000;
     let turn = 0;
@@ -245,7 +167,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
-    await Promise.all(apis.map(stopApi));
+    await stopApiProcesses(apis);
     rmSync(keyDir, { recursive: true, force: true });
     await stopMongo();
   }
