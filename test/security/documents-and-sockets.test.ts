@@ -7,7 +7,7 @@
 //   GRAPHQL_MAX_RESPONSE_BYTES are sent as their error alone.
 // Each attack runs beside a trivial query on another connection, which must keep being answered.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openRaw } from '../hardening/raw-ws.js';
+import { openRaw } from '../support/raw-ws.js';
 import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
 import { metric, whileAttacking } from './support.js';
 

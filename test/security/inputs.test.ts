@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openRaw } from '../hardening/raw-ws.js';
+import { openRaw } from '../support/raw-ws.js';
 import { e2eMongoUri } from '../support/e2e-engine.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { startService, type RunningService } from '../support/service.js';

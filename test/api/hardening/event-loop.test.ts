@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
-import type { NewEvent } from '../../src/storage/types.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
-import { E2E_ADMIN_KEY, SubscriptionProbe } from '../support/service.js';
-import { until } from '../support/wait.js';
+import { SqliteStorage } from '../../../src/storage/sqlite/sqlite-storage.js';
+import type { NewEvent } from '../../../src/storage/types.js';
+import { freePort, ServiceProcess } from '../../support/service-process.js';
+import { E2E_ADMIN_KEY, SubscriptionProbe } from '../../support/service.js';
+import { until } from '../../support/wait.js';
 
 const LOGS = 60;
 const PER_LOG = 1000;

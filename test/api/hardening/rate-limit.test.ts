@@ -4,8 +4,8 @@
 // The service runs in this process with a clock the test moves: a window ends only when the test says so,
 // never because the machine was slow between two requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, startInProcess, type InProcessService } from '../support/in-process.js';
-import { SubscriptionProbe } from '../support/service.js';
+import { ManualClock, startInProcess, type InProcessService } from '../../support/in-process.js';
+import { SubscriptionProbe } from '../../support/service.js';
 
 const clock = new ManualClock();
 let svc: InProcessService & { gql(query: string): Promise<{ errors?: unknown[]; data?: any }> };

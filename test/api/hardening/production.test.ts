@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
+import { startService, SubscriptionProbe, type RunningService } from '../../support/service.js';
 
 let svc: RunningService;
 beforeAll(async () => {

@@ -1,10 +1,10 @@
 // Document limits, CSRF prevention, body and frame limits, the connection_init timeout, and the
 // WebSocket connection and subscription caps, against the real service started with low limits.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metric, whenSubscribed } from '../support/metrics.js';
-import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
-import { until } from '../support/wait.js';
-import { openRaw } from './raw-ws.js';
+import { metric, whenSubscribed } from '../../support/metrics.js';
+import { startService, SubscriptionProbe, type RunningService } from '../../support/service.js';
+import { until } from '../../support/wait.js';
+import { openRaw } from '../../support/raw-ws.js';
 
 let svc: RunningService;
 beforeAll(async () => {

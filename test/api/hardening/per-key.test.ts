@@ -2,8 +2,8 @@
 // same host have their own. The rate limits' clock is the test's (in-process service), so a window never
 // ends between two requests of one case.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, startInProcess, type InProcessService } from '../support/in-process.js';
-import { openRaw } from './raw-ws.js';
+import { ManualClock, startInProcess, type InProcessService } from '../../support/in-process.js';
+import { openRaw } from '../../support/raw-ws.js';
 
 const ADMIN = `admin-${'k'.repeat(30)}`;
 const clock = new ManualClock();
