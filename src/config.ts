@@ -35,6 +35,12 @@ const schema = z.object({
   WITNESS_RATE_LIMIT_PER_SEC: intFrom(0, 1_000_000).default(10),
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('chainlog'),
+  /**
+   * The MongoDB engine's time limit for each step of a database call (server selection, a pooled
+   * connection, connecting, each reply); a call that runs into it answers UNAVAILABLE, and a start
+   * against a database that does not answer fails after it.
+   */
+  MONGODB_TIMEOUT_MS: intFrom(100, 600_000).default(30_000),
   /** Processes sharing a MongoDB database take turns through leases of this length. */
   LEASE_TTL_MS: intFrom(500, 600_000).default(5000),
   /** How often a process sharing a database reads commits made by the others (live subscriptions). */

@@ -2,7 +2,7 @@
 import { GraphQLError } from 'graphql';
 import { AuthError } from '../auth/errors.js';
 import { LogError, type LogErrorCode } from '../log/errors.js';
-import { AppendOutcomeUnknownError, MalformedEventError } from '../storage/types.js';
+import { AppendOutcomeUnknownError, MalformedEventError, StorageUnavailableError } from '../storage/types.js';
 
 export type ApiErrorCode =
   | LogErrorCode
@@ -17,7 +17,11 @@ export type ApiErrorCode =
   | 'RESPONSE_TOO_LARGE'
   /** A stored event the request needs breaks the storage contract (damage to the store): HTTP 500. */
   | 'MALFORMED_EVENT'
-  /** The storage could not tell whether the write committed (a lost connection): retry it with the same idempotency keys. */
+  /**
+   * The storage did not answer in time or could not be reached (rule `storageUnavailable`: nothing was
+   * appended), or could not tell whether the write committed (rule `outcomeUnknown`): retry, appends
+   * with the same idempotency keys.
+   */
   | 'UNAVAILABLE';
 
 /** One bad item of a batch. */
@@ -135,6 +139,9 @@ export function toApiError(err: unknown): ApiError | null {
     if (current instanceof AuthError) return fromAuthError(current);
     if (current instanceof AppendOutcomeUnknownError) {
       return new ApiError('UNAVAILABLE', current.message, { rule: 'outcomeUnknown', extra: { retryAfterMs: 1000 } });
+    }
+    if (current instanceof StorageUnavailableError) {
+      return new ApiError('UNAVAILABLE', current.message, { rule: 'storageUnavailable', extra: { retryAfterMs: 1000 } });
     }
     if (current instanceof MalformedEventError) return fromMalformedEvent(current);
     if (current instanceof GraphQLError && current.originalError) current = current.originalError;

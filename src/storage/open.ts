@@ -13,10 +13,21 @@ export interface OpenedStorage {
 /** `now`: the clock of the engine's leases (the only clock an engine reads). */
 export async function openStorage(config: Config, now: () => number = Date.now): Promise<OpenedStorage> {
   if (config.MONGODB_URI) {
-    const { MongoStorage } = await import('./mongodb/mongo-storage.js');
-    const storage = new MongoStorage({ uri: config.MONGODB_URI, dbName: config.MONGODB_DB, readBudgetRows: config.READ_BUDGET_ROWS, now });
-    await storage.init();
-    return { storage, engine: 'mongodb', location: `${redact(config.MONGODB_URI)} db=${config.MONGODB_DB}` };
+    const { MongoStorage, redactUri } = await import('./mongodb/mongo-storage.js');
+    const storage = new MongoStorage({
+      uri: config.MONGODB_URI,
+      dbName: config.MONGODB_DB,
+      readBudgetRows: config.READ_BUDGET_ROWS,
+      timeoutMs: config.MONGODB_TIMEOUT_MS,
+      now,
+    });
+    try {
+      await storage.init();
+    } catch (err) {
+      await storage.close().catch(() => undefined);
+      throw err;
+    }
+    return { storage, engine: 'mongodb', location: `${redactUri(config.MONGODB_URI)} db=${config.MONGODB_DB}` };
   }
   mkdirSync(config.DATA_DIR, { recursive: true });
   const path = join(config.DATA_DIR, 'chainlog.db');
@@ -24,9 +35,4 @@ export async function openStorage(config: Config, now: () => number = Date.now):
   const storage = new SqliteStorage({ path, readBudgetRows: config.READ_BUDGET_ROWS });
   await storage.init();
   return { storage, engine: 'sqlite', location: path };
-}
-
-/** Never log credentials. */
-function redact(uri: string): string {
-  return uri.replace(/\/\/[^@/]*@/, '//***@');
 }

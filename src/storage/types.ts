@@ -222,6 +222,15 @@ export class AppendOutcomeUnknownError extends Error {
   override name = 'AppendOutcomeUnknownError';
 }
 
+/**
+ * The database did not answer within its time limit, or could not be reached. A write that fails so
+ * may or may not have taken effect, except an append: appendEvents rejects with it only when nothing
+ * was written (a claim left in doubt is AppendOutcomeUnknownError instead). Retrying is safe.
+ */
+export class StorageUnavailableError extends Error {
+  override name = 'StorageUnavailableError';
+}
+
 /** A named lease with a fencing number that grows with every change of holder. */
 export interface Lease {
   name: string;

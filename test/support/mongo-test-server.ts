@@ -12,6 +12,8 @@ export interface MongoTestServer {
   uri: string;
   /** A fresh database name for this suite (on a shared MONGODB_TEST_URI server, suites must not collide). */
   dbName: string;
+  /** Our server's process id (a test stalls it with SIGSTOP); undefined on an external server (MONGODB_TEST_URI). */
+  pid?: number;
   /** Stops our server and removes its data, or drops the suite's database on an external server. */
   stop(): Promise<void>;
 }
@@ -59,7 +61,10 @@ export async function startMongoTestServer(): Promise<MongoTestServer> {
   return {
     uri: server.uri,
     dbName,
+    ...(server.child.pid !== undefined && { pid: server.child.pid }),
     async stop() {
+      // A stalled server does not stop on SIGTERM: let it go on first.
+      if (server.child.pid !== undefined) server.child.kill('SIGCONT');
       await stopServerProcess(server);
       await rm(dataDir, { recursive: true, force: true });
     },

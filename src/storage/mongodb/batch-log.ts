@@ -287,7 +287,7 @@ export class BatchLog {
         }
         // Another batch holds g, unless it is ours (a retried insert that had landed): the catch-up,
         // which reads it anyway, tells by its token.
-        if (claimed === 'taken' && (await this.catchUp(g)) !== token) {
+        if (claimed === 'taken' && (await this.holderToken(g)) !== token) {
           claimInDoubt = false;
           continue;
         }
@@ -402,6 +402,22 @@ export class BatchLog {
         'retry it with the same idempotency keys',
       { cause: failure },
     );
+  }
+
+  /**
+   * The token of the batch that holds g, read by the catch-up. Failing to read it leaves the claim
+   * in doubt (the batch may be ours): AppendOutcomeUnknownError.
+   */
+  private async holderToken(g: number): Promise<string | undefined> {
+    try {
+      return await this.catchUp(g);
+    } catch (err) {
+      throw new AppendOutcomeUnknownError(
+        `the append at commit ${g} may or may not have committed (${err instanceof Error ? err.message : String(err)}); ` +
+          'retry it with the same idempotency keys',
+        { cause: err },
+      );
+    }
   }
 
   /** Whether the batch at `batch._id` is ours (by its token); false when another writer's or void. */

@@ -10,6 +10,7 @@ import type { Db, WriteConcernSettings } from 'mongodb';
 import type { Coordination } from '../types.js';
 import { isDuplicateKey, type MongoCollections } from './collections.js';
 import { MongoLeaseStore } from './leases.js';
+import { reportUnreachableFrom } from './time-limits.js';
 
 interface MetaDoc {
   _id: string;
@@ -24,8 +25,11 @@ export async function ensureCoordinationIndexes(db: Db): Promise<void> {
 /** The coordination of processes sharing `db`; `now` is the clock of leases (nothing else reads one). */
 export function mongoCoordination(db: Db, collections: MongoCollections, writeConcern: WriteConcernSettings, now?: () => number): Coordination {
   const meta = collections.collection<MetaDoc>('meta');
+  const leases = new MongoLeaseStore(db, writeConcern, now);
+  // The lease gate runs inside appends: a database out of reach fails them as StorageUnavailableError.
+  reportUnreachableFrom<MongoLeaseStore>(leases, ['tryAcquire', 'renew', 'release', 'request', 'waitingFor']);
   return {
-    leases: new MongoLeaseStore(db, writeConcern, now),
+    leases,
     async claimVerifierKey(verifierKey: string): Promise<string> {
       try {
         await meta.insertOne({ _id: 'verifierKey', value: verifierKey });

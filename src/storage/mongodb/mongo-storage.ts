@@ -42,10 +42,12 @@ import {
 } from './documents.js';
 import { committedIsIndexed, committedPlan, eventQueryPlan } from './event-query.js';
 import { ensureSchema, refuseFormerLayout } from './schema.js';
+import { DEFAULT_MONGODB_TIMEOUT_MS, isUnreachable, reportUnreachableFrom, timeLimitOptions } from './time-limits.js';
 import { MongoApiKeyStore } from './api-key-store.js';
 import { MongoWitnessStore } from './witness-store.js';
 
 export { DEFAULT_MAX_APPEND_BYTES, MAX_EVENTS_PER_BATCH } from './batch-log.js';
+export { DEFAULT_MONGODB_TIMEOUT_MS } from './time-limits.js';
 
 /** Test-only: where a test holds an append to stage a pause or a crash. */
 export type MongoStorageHooks = BatchLogHooks;
@@ -58,6 +60,12 @@ export interface MongoStorageOptions {
   hooks?: MongoStorageHooks;
   /** The clock of leases (for throughput only); nothing else of the engine reads a clock. */
   now?: () => number;
+  /**
+   * The time limit of each step of a database call (time-limits.ts); default DEFAULT_MONGODB_TIMEOUT_MS.
+   * A call that runs into it rejects with StorageUnavailableError (an append in doubt with
+   * AppendOutcomeUnknownError), and init() with an error naming the database.
+   */
+  timeoutMs?: number;
   /** Most events one readCommitted call examines beyond its matches (default DEFAULT_READ_BUDGET_ROWS). */
   readBudgetRows?: number;
   /**
@@ -65,6 +73,29 @@ export interface MongoStorageOptions {
    * that is a standalone stands in for a replica set, to see the concerns the engine then asks for).
    */
   deployment?: Deployment;
+}
+
+/** The calls of the storage interface, each of which reports a database out of reach as StorageUnavailableError. */
+const STORAGE_CALLS = [
+  'appendEvents',
+  'getLogHead',
+  'listLogHeads',
+  'findByIdempotencyKeys',
+  'getEvent',
+  'getEventRange',
+  'queryEvents',
+  'readCommitted',
+  'lastPos',
+  'integrate',
+  'getTreeNodes',
+  'putCheckpoint',
+  'getCheckpoint',
+  'listCheckpoints',
+] as const;
+
+/** A connection string without its credentials, for messages. */
+export function redactUri(uri: string): string {
+  return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
 
 export class MongoStorage implements LogStorage {
@@ -76,11 +107,18 @@ export class MongoStorage implements LogStorage {
   private parts: { c: MongoCollections; batchLog: BatchLog } | null = null;
 
   constructor(private readonly options: MongoStorageOptions) {
-    this.client = new MongoClient(options.uri);
+    this.client = new MongoClient(options.uri, timeLimitOptions(this.timeoutMs));
     this.db = this.client.db(options.dbName);
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.c.deployment.writeConcern);
     this.witness = new MongoWitnessStore(this.db, () => this.c.deployment.writeConcern);
     this.maxAppendBytes = options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES;
+    reportUnreachableFrom<MongoStorage>(this, STORAGE_CALLS);
+    reportUnreachableFrom(this.apiKeys, ['create', 'findBySecretHash', 'list', 'revoke']);
+    reportUnreachableFrom(this.witness, ['latest', 'compareAndSwap', 'recordEvidence', 'listEvidence']);
+  }
+
+  private get timeoutMs(): number {
+    return this.options.timeoutMs ?? DEFAULT_MONGODB_TIMEOUT_MS;
   }
 
   private get c(): MongoCollections {
@@ -92,7 +130,21 @@ export class MongoStorage implements LogStorage {
     return this.parts.batchLog;
   }
 
+  /** Connects and prepares the database; a database out of reach fails it with a message naming it. */
   async init(): Promise<void> {
+    try {
+      await this.open();
+    } catch (err) {
+      if (!isUnreachable(err)) throw err;
+      throw new Error(
+        `cannot reach the MongoDB database ${this.options.dbName} at ${redactUri(this.options.uri)}: no answer within ` +
+          `${this.timeoutMs} ms (MONGODB_URI, MONGODB_TIMEOUT_MS): ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  private async open(): Promise<void> {
     await this.client.connect();
     const deployment = this.parts?.c.deployment ?? this.options.deployment ?? (await detectDeployment(this.db));
     await refuseFormerLayout(this.db);
