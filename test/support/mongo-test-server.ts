@@ -1,6 +1,6 @@
 // A MongoDB for a test suite: the FerretDB-based test server, or MONGODB_TEST_URI when set.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -16,6 +16,25 @@ export interface MongoTestServer {
   pid?: number;
   /** Stops our server and removes its data, or drops the suite's database on an external server. */
   stop(): Promise<void>;
+}
+
+/**
+ * Stalls a process (SIGSTOP) and resolves once every thread of it has stopped (Linux, /proc): a stop
+ * lands asynchronously, and a request sent before it lands is still answered.
+ */
+export async function stallProcess(pid: number, timeoutMs = 5000): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const deadline = Date.now() + timeoutMs;
+  const stateOf = async (task: string) => {
+    const stat = await readFile(`/proc/${pid}/task/${task}/stat`, 'utf8').catch(() => null);
+    return stat === null ? 'T' : stat.charAt(stat.lastIndexOf(')') + 2); // a thread gone is not running
+  };
+  for (;;) {
+    const states = await Promise.all((await readdir(`/proc/${pid}/task`)).map(stateOf));
+    if (states.every((s) => s === 'T' || s === 't')) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within ${timeoutMs} ms (thread states ${states.join('')})`);
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 export const freshDbName = () => `chainlog_test_${randomBytes(6).toString('hex')}`;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStorage } from '../../../src/storage/mongodb/mongo-storage.js';
 import { AppendConflictError, AppendOutcomeUnknownError, StorageUnavailableError } from '../../../src/storage/types.js';
 import { newEvents } from '../event-fixtures.js';
-import { freshDbName, startMongoTestServer, type MongoTestServer } from '../../support/mongo-test-server.js';
+import { freshDbName, stallProcess, startMongoTestServer, type MongoTestServer } from '../../support/mongo-test-server.js';
 import { freePort, ServiceProcess } from '../../support/service-process.js';
 import { startService, type GraphqlResponse, type RunningService } from '../../support/service.js';
 import { until } from '../../support/wait.js';
@@ -72,7 +72,7 @@ describe.skipIf(process.env.MONGODB_TEST_URI)('a MongoDB that stops answering (S
 
     const pid = server.pid!;
     const batch = [input(app, 2), input(app, 3), input(app, 4)];
-    process.kill(pid, 'SIGSTOP');
+    await stallProcess(pid);
     try {
       const [append, read, restAppend] = await Promise.all([
         timed(() => svc.gql(LOG_EVENTS, { inputs: batch })),
@@ -115,27 +115,45 @@ describe.skipIf(process.env.MONGODB_TEST_URI)('a MongoDB that stops answering (S
     expect(verified.data.verifyLog).toEqual({ ok: true, eventsChecked: 5, problems: [] });
   });
 
-  it('an append whose claim meets the stall is in doubt (AppendOutcomeUnknownError), a read unavailable; once it answers, the append is there once', async () => {
+  // Where the database stops answering during an append: before the claim's insert (its outcome is
+  // unknown), or after a claim that found g taken, before reading whose batch holds it (ours, if the
+  // driver's retry of an insert that had landed is what found it taken).
+  const stallPoints = {
+    'at the claim': (pid: number, stall: { armed: boolean }) => ({
+      beforeClaim: async () => {
+        if (!stall.armed) return;
+        stall.armed = false;
+        await stallProcess(pid);
+      },
+    }),
+    'before reading who holds a taken claim': (pid: number, stall: { armed: boolean }) => ({
+      claimInsert: async (insert: () => Promise<void>) => {
+        await insert();
+        if (!stall.armed) return;
+        stall.armed = false;
+        try {
+          await insert(); // what the driver's retry of a landed insert meets: a duplicate key
+        } finally {
+          await stallProcess(pid);
+        }
+      },
+    }),
+  };
+
+  it.each(Object.keys(stallPoints) as Array<keyof typeof stallPoints>)('an append that meets the stall %s is in doubt (AppendOutcomeUnknownError), a read unavailable; once it answers, the append is there once', async (point) => {
     const pid = server.pid!;
-    let stallAtClaim = false;
+    const stall = { armed: false };
     const storage = new MongoStorage({
       uri: server.uri,
-      dbName: `${server.dbName}_engine`,
+      dbName: `${server.dbName}_engine_${point.length}`,
       timeoutMs: 500,
-      hooks: {
-        // The database stops answering between the body's insert and the claim's: the claim's outcome is unknown.
-        beforeClaim: async () => {
-          if (!stallAtClaim) return;
-          stallAtClaim = false;
-          process.kill(pid, 'SIGSTOP');
-        },
-      },
+      hooks: stallPoints[point](pid, stall),
     });
     await storage.init();
     try {
       await storage.appendEvents(newEvents('engine', 0, 2));
       const batch = newEvents('engine', 2, 3);
-      stallAtClaim = true;
+      stall.armed = true;
       try {
         const append = await timed(() => storage.appendEvents(batch).then(() => null, (err: unknown) => err));
         expect(append.ms).toBeLessThan(ANSWER_BOUND_MS);
