@@ -13,8 +13,14 @@ describe('configuration', () => {
       keyName: 'chainlog.local',
       production: false,
       MAX_CONCURRENT_AUDITS: 2,
+      MONGODB_TIMEOUT_MS: 30_000,
     });
     expect(c.MONGODB_URI).toBeUndefined();
+  });
+
+  it('refuses a MongoDB time limit below 100 ms, naming the setting', () => {
+    expect(() => loadConfig({ MONGODB_TIMEOUT_MS: '50' })).toThrow(/MONGODB_TIMEOUT_MS: .*100/);
+    expect(loadConfig({ MONGODB_TIMEOUT_MS: '1500' }).MONGODB_TIMEOUT_MS).toBe(1500);
   });
 
   it('has the documented security defaults, and reads the allow-lists as comma-separated lowercase values', () => {

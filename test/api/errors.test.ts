@@ -6,7 +6,7 @@ import { createErrorFormatter } from '../../src/api/graphql/format-error.js';
 import { restErrors } from '../../src/api/rest/errors.js';
 import { AuthError } from '../../src/auth/errors.js';
 import { LogError } from '../../src/log/errors.js';
-import { AppendOutcomeUnknownError, MalformedEventError } from '../../src/storage/types.js';
+import { AppendOutcomeUnknownError, MalformedEventError, StorageUnavailableError } from '../../src/storage/types.js';
 
 const logger = pino({ level: 'silent' });
 const production = createErrorFormatter({ production: true, logger });
@@ -78,6 +78,12 @@ describe('error formatter', () => {
     expect(formatted.extensions).toMatchObject({ code: 'UNAVAILABLE', rule: 'outcomeUnknown', retryAfterMs: 1000 });
     expect(formatted.message).toContain('retry it with the same idempotency keys');
     expect(httpStatusFor('UNAVAILABLE')).toBe(503);
+  });
+
+  it('answers a storage that did not answer in time as UNAVAILABLE (rule storageUnavailable), not as an internal error', () => {
+    const down = new StorageUnavailableError('the MongoDB database did not answer in time or could not be reached (connection 3 timed out)');
+    const formatted = production(located(down).toJSON(), located(down));
+    expect(formatted).toMatchObject({ message: down.message, extensions: { code: 'UNAVAILABLE', rule: 'storageUnavailable', retryAfterMs: 1000 } });
   });
 
   it('maps a refusal of key management or scope (AuthError) with its field, rule and items', () => {
