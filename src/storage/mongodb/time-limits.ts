@@ -8,18 +8,13 @@
 // the better tool, but driver 7 accepts it and ignores it, so these per-step limits are what bounds
 // a call. A failure to reach the database becomes StorageUnavailableError, which the API answers
 // as UNAVAILABLE; an append's claim left in doubt is settled by batch-log.ts.
-import {
-  MongoNetworkError,
-  MongoOperationTimeoutError,
-  MongoServerSelectionError,
-  type MongoClientOptions,
-} from 'mongodb';
+import { MongoNetworkError, MongoOperationTimeoutError, MongoServerSelectionError, type MongoClientOptions } from 'mongodb';
 import { StorageUnavailableError } from '../types.js';
 
 /** The default limit T (MONGODB_TIMEOUT_MS). */
 export const DEFAULT_MONGODB_TIMEOUT_MS = 30_000;
 
-/** The client options that bound every step of an operation by `timeoutMs`. */
+/** The client options that bound every step of an operation by `timeoutMs` (they take precedence over the same options in the URI). */
 export function timeLimitOptions(timeoutMs: number): MongoClientOptions {
   return {
     serverSelectionTimeoutMS: timeoutMs,
@@ -47,7 +42,9 @@ export function isUnreachable(err: unknown): boolean {
 export function reportUnreachable(err: unknown): unknown {
   if (!isUnreachable(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new StorageUnavailableError(`the MongoDB database did not answer in time or could not be reached (${message})`, { cause: err });
+  return new StorageUnavailableError(`the MongoDB database did not answer in time or could not be reached (${message})`, {
+    cause: err,
+  });
 }
 
 type AsyncMethodName<T> = { [K in keyof T]: T[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof T];

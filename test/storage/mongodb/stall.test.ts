@@ -58,7 +58,9 @@ describe.skipIf(process.env.MONGODB_TEST_URI)('a MongoDB that stops answering (S
   let svc: RunningService;
   beforeAll(async () => {
     server = await startMongoTestServer();
-    svc = await startService({ env: { MONGODB_URI: server.uri, MONGODB_DB: server.dbName, MONGODB_TIMEOUT_MS: String(TIMEOUT_MS) } });
+    svc = await startService({
+      env: { MONGODB_URI: server.uri, MONGODB_DB: server.dbName, MONGODB_TIMEOUT_MS: String(TIMEOUT_MS) },
+    });
   });
   afterAll(async () => {
     await svc?.stop();
@@ -100,10 +102,14 @@ describe.skipIf(process.env.MONGODB_TEST_URI)('a MongoDB that stops answering (S
     }
 
     // Served again once the database answers: the retry with the same keys is stored exactly once.
-    const retried = await until('the append to succeed again', async () => {
-      const res = await svc.gql(LOG_EVENTS, { inputs: batch });
-      return res.errors ? null : res;
-    }, { timeoutMs: ANSWER_BOUND_MS, intervalMs: 200 });
+    const retried = await until(
+      'the append to succeed again',
+      async () => {
+        const res = await svc.gql(LOG_EVENTS, { inputs: batch });
+        return res.errors ? null : res;
+      },
+      { timeoutMs: ANSWER_BOUND_MS, intervalMs: 200 },
+    );
     expect(retried.data.logEvents.map((e: { seq: number }) => e.seq)).toEqual([2, 3, 4]);
     const again = await svc.gql(LOG_EVENTS, { inputs: batch });
     expect(again.data.logEvents).toEqual(batch.map((_, i) => ({ id: `${app}/${i + 2}`, seq: i + 2, replayed: true })));
@@ -140,43 +146,64 @@ describe.skipIf(process.env.MONGODB_TEST_URI)('a MongoDB that stops answering (S
     }),
   };
 
-  it.each(Object.keys(stallPoints) as Array<keyof typeof stallPoints>)('an append that meets the stall %s is in doubt (AppendOutcomeUnknownError), a read unavailable; once it answers, the append is there once', async (point) => {
-    const pid = server.pid!;
-    const stall = { armed: false };
-    const storage = new MongoStorage({
-      uri: server.uri,
-      dbName: `${server.dbName}_engine_${point.length}`,
-      timeoutMs: 500,
-      hooks: stallPoints[point](pid, stall),
-    });
-    await storage.init();
-    try {
-      await storage.appendEvents(newEvents('engine', 0, 2));
-      const batch = newEvents('engine', 2, 3);
-      stall.armed = true;
-      try {
-        const append = await timed(() => storage.appendEvents(batch).then(() => null, (err: unknown) => err));
-        expect(append.ms).toBeLessThan(ANSWER_BOUND_MS);
-        expect(append.res).toBeInstanceOf(AppendOutcomeUnknownError);
-        expect((append.res as Error).message).toMatch(/may or may not have committed.*retry it with the same idempotency keys/);
-        const read = await timed(() => storage.getEventRange('engine', 0, 5, 10).then(() => null, (err: unknown) => err));
-        expect(read.ms).toBeLessThan(ANSWER_BOUND_MS);
-        expect(read.res).toBeInstanceOf(StorageUnavailableError);
-      } finally {
-        process.kill(pid, 'SIGCONT');
-      }
-      await until('the database to answer again', () => storage.lastPos().then(() => true, () => false), { timeoutMs: ANSWER_BOUND_MS, intervalMs: 100 });
-      // The claim sent into the stall may have landed: the retry either appends or finds the positions taken.
-      await storage.appendEvents(batch).catch((err: unknown) => {
-        if (!(err instanceof AppendConflictError)) throw err;
+  it.each(Object.keys(stallPoints) as Array<keyof typeof stallPoints>)(
+    'an append that meets the stall %s is in doubt (AppendOutcomeUnknownError), a read unavailable; once it answers, the append is there once',
+    async (point) => {
+      const pid = server.pid!;
+      const stall = { armed: false };
+      const storage = new MongoStorage({
+        uri: server.uri,
+        dbName: `${server.dbName}_engine_${point.length}`,
+        timeoutMs: 500,
+        hooks: stallPoints[point](pid, stall),
       });
-      const stored = await storage.getEventRange('engine', 0, 10, 10);
-      expect(stored.map((e) => [e.seq, e.hash])).toEqual([...newEvents('engine', 0, 2), ...batch].map((e) => [e.seq, e.hash]));
-      expect((await storage.getLogHead('engine'))?.size).toBe(5);
-    } finally {
-      await storage.close();
-    }
-  });
+      await storage.init();
+      try {
+        await storage.appendEvents(newEvents('engine', 0, 2));
+        const batch = newEvents('engine', 2, 3);
+        stall.armed = true;
+        try {
+          const append = await timed(() =>
+            storage.appendEvents(batch).then(
+              () => null,
+              (err: unknown) => err,
+            ),
+          );
+          expect(append.ms).toBeLessThan(ANSWER_BOUND_MS);
+          expect(append.res).toBeInstanceOf(AppendOutcomeUnknownError);
+          expect((append.res as Error).message).toMatch(/may or may not have committed.*retry it with the same idempotency keys/);
+          const read = await timed(() =>
+            storage.getEventRange('engine', 0, 5, 10).then(
+              () => null,
+              (err: unknown) => err,
+            ),
+          );
+          expect(read.ms).toBeLessThan(ANSWER_BOUND_MS);
+          expect(read.res).toBeInstanceOf(StorageUnavailableError);
+        } finally {
+          process.kill(pid, 'SIGCONT');
+        }
+        await until(
+          'the database to answer again',
+          () =>
+            storage.lastPos().then(
+              () => true,
+              () => false,
+            ),
+          { timeoutMs: ANSWER_BOUND_MS, intervalMs: 100 },
+        );
+        // The claim sent into the stall may have landed: the retry either appends or finds the positions taken.
+        await storage.appendEvents(batch).catch((err: unknown) => {
+          if (!(err instanceof AppendConflictError)) throw err;
+        });
+        const stored = await storage.getEventRange('engine', 0, 10, 10);
+        expect(stored.map((e) => [e.seq, e.hash])).toEqual([...newEvents('engine', 0, 2), ...batch].map((e) => [e.seq, e.hash]));
+        expect((await storage.getLogHead('engine'))?.size).toBe(5);
+      } finally {
+        await storage.close();
+      }
+    },
+  );
 });
 
 describe('a MongoDB that never answers at start', () => {
@@ -202,7 +229,11 @@ describe('a MongoDB that never answers at start', () => {
   it('fails the start within a bound, naming the database', async () => {
     const dbName = freshDbName();
     const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-stall-'));
-    const proc = new ServiceProcess(await freePort(), dataDir, { MONGODB_URI: uri, MONGODB_DB: dbName, MONGODB_TIMEOUT_MS: String(TIMEOUT_MS) });
+    const proc = new ServiceProcess(await freePort(), dataDir, {
+      MONGODB_URI: uri,
+      MONGODB_DB: dbName,
+      MONGODB_TIMEOUT_MS: String(TIMEOUT_MS),
+    });
     const started = Date.now();
     const failure = await proc.start(ANSWER_BOUND_MS).then(
       () => null,
