@@ -3,9 +3,10 @@
 // milliseconds, during which no other request is served; a body the checks refuse never reaches it.
 // A bounded number of large bodies are read or checked at once; a thread that fails answers the
 // bodies it held with UNAVAILABLE and the next body starts another.
-import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ApiError } from './errors.js';
+import type { ApiMetrics } from './metrics.js';
 import type { BodyCheckRequest, BodyCheckResponse, BodyCheckThreadData } from './body-check-worker.js';
 import type { BodyJob, BodyVerdict } from './validation/body-check.js';
 
@@ -27,9 +28,10 @@ export interface BodyChecker {
 
 export interface BodyCheckOptions {
   logger?: Logger;
+  metrics?: Pick<ApiMetrics, 'largeBodies' | 'largeBodyChecks'>;
   maxLargeBodies?: number;
-  /** The thread's heap limits (Worker resourceLimits); a body that exceeds them fails as the thread's failure. */
-  resourceLimits?: ResourceLimits;
+  /** The thread's entry point: body-check-worker by default; a test starts one that fails on demand. */
+  threadEntry?: URL;
   /** Where the schema's SDL is; the service's own by default. */
   schemaDir?: string;
 }
@@ -86,9 +88,10 @@ export function bodyCheckThread(opts: BodyCheckOptions = {}): BodyChecker {
   };
 
   const start = (): Worker => {
-    const w = new Worker(checkThreadEntry(), {
+    // No resourceLimits: JSON.parse does not stop for a heap limit, so a worker over its limit takes the
+    // whole process down (V8's out-of-memory) instead of failing alone. MAX_LARGE_BODIES bounds its work.
+    const w = new Worker(opts.threadEntry ?? checkThreadEntry(), {
       workerData: { ...(opts.schemaDir !== undefined && { schemaDir: opts.schemaDir }) } satisfies BodyCheckThreadData,
-      ...(opts.resourceLimits && { resourceLimits: opts.resourceLimits }),
     });
     w.unref();
     w.on('message', (res: BodyCheckResponse) => {
@@ -111,20 +114,36 @@ export function bodyCheckThread(opts: BodyCheckOptions = {}): BodyChecker {
   return {
     maxLargeBodies: maxLarge,
     acquire() {
-      if (held >= maxLarge) return null;
+      if (held >= maxLarge) {
+        opts.metrics?.largeBodyChecks.inc({ outcome: 'busy' });
+        return null;
+      }
       held++;
+      opts.metrics?.largeBodies.set(held);
       let released = false;
       return () => {
         if (released) return;
         released = true;
         held--;
+        opts.metrics?.largeBodies.set(held);
       };
     },
     check(bytes, job) {
       const w = (worker ??= start());
       const id = nextId++;
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject, length: bytes.length });
+      const counted = opts.metrics?.largeBodyChecks;
+      return new Promise<{ verdict: BodyVerdict; bytes: Buffer }>((resolve, reject) => {
+        pending.set(id, {
+          resolve: (r) => {
+            counted?.inc({ outcome: r.verdict.ok ? 'accepted' : 'refused' });
+            resolve(r);
+          },
+          reject: (e) => {
+            counted?.inc({ outcome: 'failed' });
+            reject(e);
+          },
+          length: bytes.length,
+        });
         w.ref();
         const buffer = ownBuffer(bytes);
         w.postMessage({ id, job, bytes: buffer, length: bytes.length } satisfies BodyCheckRequest, [buffer]);

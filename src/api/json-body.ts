@@ -46,7 +46,11 @@ export function jsonBody(opts: JsonBodyOptions): RequestHandler {
     const length = Number(req.headers['content-length'] ?? NaN);
     if ((length <= opts.threadBytes && identity(req.headers['content-encoding'])) || !req.is(type)) return small(req, res, next);
     const release = opts.checker.acquire();
-    if (!release) return next(bodyCheckBusy(opts.checker.maxLargeBodies));
+    if (!release) {
+      // The body is not read: the connection closes after the answer, instead of reading it to discard it.
+      res.setHeader('Connection', 'close');
+      return next(bodyCheckBusy(opts.checker.maxLargeBodies));
+    }
     raw(req, res, (err?: unknown) => {
       if (err) {
         release();

@@ -99,7 +99,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
   app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
   // One thread checks the large bodies of both transports (src/api/json-body.ts).
-  const bodyChecker = bodyCheckThread({ logger });
+  const bodyChecker = bodyCheckThread({ logger, metrics });
   const bodies = { limit: opts.config.MAX_BODY_BYTES, threadBytes: opts.config.JSON_BODY_THREAD_BYTES, checker: bodyChecker };
   const variableLimits = variableSizeLimitsFromConfig(opts.config);
   app.use(
