@@ -71,6 +71,12 @@ const schema = z.object({
   MAX_BATCH_SIZE: intFrom(1, 10_000).default(1000),
   MAX_BODY_BYTES: intFrom(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
   /**
+   * JSON bodies larger than this (or of a length not known in advance) are checked in a worker thread
+   * (exact numbers, JSON syntax, list sizes) before the event loop parses them; one it refuses is never
+   * parsed on the event loop. A batch of 1,000 ordinary events is well below the default.
+   */
+  JSON_BODY_THREAD_BYTES: intFrom(0, 256 * 1024 * 1024).default(512 * 1024),
+  /**
    * Most rows one storage read of events (a page of `events`, a step of `eventLogged` replay) examines
    * before it returns what it found and where to resume: bounds how long one read holds the server.
    */

@@ -13,6 +13,8 @@ export interface ApiMetrics {
   resumeRequired: Counter<'field'>;
   documentsRefused: Counter<'rule' | 'transport'>;
   wsDropped: Counter<'reason'>;
+  largeBodies: Gauge;
+  largeBodyChecks: Counter<'outcome'>;
 }
 
 /** Registers on `registry`; call once per registry. */
@@ -84,6 +86,17 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: 'chainlog_ws_clients_dropped_total',
       help: 'WebSocket clients dropped because they stopped reading, by reason (pong: no answer to a ping; unsent: closed with frames unsent).',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    largeBodies: new Gauge({
+      name: 'chainlog_large_bodies',
+      help: 'JSON request bodies over JSON_BODY_THREAD_BYTES being read or checked in the body-checking thread.',
+      registers,
+    }),
+    largeBodyChecks: new Counter({
+      name: 'chainlog_large_body_checks_total',
+      help: 'Large JSON bodies by outcome: accepted, refused (by the checks), busy (too many at once), failed (the thread failed).',
+      labelNames: ['outcome'] as const,
       registers,
     }),
   };

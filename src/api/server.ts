@@ -15,7 +15,7 @@ import { variableSizeLimitsFromConfig, variableSizesPlugin } from './graphql/lim
 import { createIngest } from './ingest.js';
 import { createApiMetrics } from './metrics.js';
 import { errorHandler, restErrors } from './rest/errors.js';
-import { eventsRouter } from './rest/events.js';
+import { EVENTS_BODY_TYPES, eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
@@ -25,7 +25,8 @@ import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { requireUtf8 } from './charset.js';
 import { ApiError } from './errors.js';
-import { verifyExactNumbers } from './validation/exact-numbers.js';
+import { bodyCheckThread } from './body-check-thread.js';
+import { jsonBody } from './json-body.js';
 import { hardeningPlugin, rememberRemoteAddress } from './hardening/apollo-plugin.js';
 import { restWriteCharge } from './hardening/express.js';
 import { createHardening } from './hardening/index.js';
@@ -103,13 +104,23 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
   app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
   if (opts.witness) app.use(witnessRouter(opts.witness));
-  app.use(eventsRouter(deps, restWriteCharge(hardening.rateLimits)));
+  // One thread checks the large bodies of both transports (src/api/json-body.ts).
+  const bodyChecker = bodyCheckThread({ logger, metrics });
+  const bodies = { limit: opts.config.MAX_BODY_BYTES, threadBytes: opts.config.JSON_BODY_THREAD_BYTES, checker: bodyChecker };
+  const variableLimits = variableSizeLimitsFromConfig(opts.config);
+  app.use(
+    eventsRouter(
+      deps,
+      restWriteCharge(hardening.rateLimits),
+      jsonBody({ ...bodies, type: EVENTS_BODY_TYPES, job: { kind: 'events', maxBatchSize: opts.config.MAX_BATCH_SIZE } }),
+    ),
+  );
   app.use(
     GRAPHQL_PATH,
     authenticateGraphql(deps),
     requireJsonPost(metrics),
     requireUtf8(),
-    express.json({ limit: opts.config.MAX_BODY_BYTES, verify: verifyExactNumbers }),
+    jsonBody({ ...bodies, job: { kind: 'graphql', limits: variableLimits, maxTokens: hardening.documentLimits.parseOptions.maxTokens ?? Number.MAX_SAFE_INTEGER } }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),
     }),
@@ -122,6 +133,6 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   let closing: Promise<void> | undefined;
   return {
     httpServer,
-    close: () => (closing ??= apollo.stop()),
+    close: () => (closing ??= apollo.stop().finally(() => bodyChecker.close())),
   };
 }

@@ -1,18 +1,10 @@
-// The executable schema: SDL from schema/*.graphql (found from this file, not the cwd) plus resolvers.
-import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// The executable schema: SDL from schema/*.graphql (type-defs.ts) plus resolvers.
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { isScalarType, type GraphQLSchema } from 'graphql';
 import { resolvers } from './resolvers/index.js';
+import { loadTypeDefs } from './type-defs.js';
 
-const SCHEMA_DIR = fileURLToPath(new URL('../../../schema/', import.meta.url));
-
-export function loadTypeDefs(dir: string = SCHEMA_DIR): string[] {
-  return readdirSync(dir)
-    .filter((name) => name.endsWith('.graphql'))
-    .sort()
-    .map((name) => readFileSync(`${dir}/${name}`, 'utf8'));
-}
+export { loadTypeDefs };
 
 export function buildApiSchema(): GraphQLSchema {
   const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: resolvers as never });

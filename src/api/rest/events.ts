@@ -1,5 +1,5 @@
 // POST /v1/events: one event object or an array of them, under the same rules as logEvent(s).
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import { principalOf, authenticateIngest } from '../auth/express.js';
 import { requireIngestApps } from '../../auth/scope.js';
 import type { ApiDeps } from '../context.js';
@@ -16,10 +16,16 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 /** Set (to `true`) on a 200 answer whose every event was an idempotent retry. */
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
-/** `chargeWrites` applies the per-client write rate limit (src/api/hardening) before anything is written. */
-export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge): Router {
+export const EVENTS_BODY_TYPES = JSON_TYPES;
+
+/**
+ * `chargeWrites` applies the per-client write rate limit (src/api/hardening) before anything is written;
+ * `readBody` parses the body (the server's jsonBody, src/api/json-body.ts; express.json by default).
+ */
+export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge, readBody?: RequestHandler): Router {
   const router = express.Router();
-  router.post('/v1/events', authenticateIngest(deps), requireUtf8(), express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES, verify: verifyExactNumbers }), async (req, res) => {
+  const body = readBody ?? express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES, verify: verifyExactNumbers });
+  router.post('/v1/events', authenticateIngest(deps), requireUtf8(), body, async (req, res) => {
     if (!req.is(JSON_TYPES)) {
       const error = new ApiError('BAD_USER_INPUT', 'body: must be sent as Content-Type: application/json', { field: 'body', rule: 'contentType' });
       deps.metrics.apiErrors.inc({ code: error.code, transport: 'rest' });

@@ -107,9 +107,7 @@ export function validateEventBatch(
 ): AppendRequest[] {
   if (!Array.isArray(values)) throw batchShapeError(batchField, 'type', 'must be a list of events');
   if (values.length === 0) throw batchShapeError(batchField, 'minItems', 'must hold at least one event');
-  if (values.length > limits.maxBatchSize) {
-    throw batchShapeError(batchField, 'maxItems', `must hold at most ${limits.maxBatchSize} events`);
-  }
+  if (values.length > limits.maxBatchSize) throw tooManyEvents(batchField, limits.maxBatchSize);
   const requests: AppendRequest[] = [];
   const bad: ItemError[] = [];
   values.forEach((value, index) => {
@@ -120,6 +118,10 @@ export function validateEventBatch(
   if (bad.length > 0) throw batchError(batchField, bad);
   return requests;
 }
+
+/** A batch longer than MAX_BATCH_SIZE (also refused by the body-checking thread before the body is parsed). */
+export const tooManyEvents = (batchField: string, maxBatchSize: number): ApiError =>
+  batchShapeError(batchField, 'maxItems', `must hold at most ${maxBatchSize} events`);
 
 function batchShapeError(field: string, rule: string, message: string): ApiError {
   return new ApiError('BAD_USER_INPUT', `${field}: ${message}`, { field, rule });
