@@ -51,15 +51,18 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
     const client = new GraphQLClient(server.url, { maxSockets: 1 });
     try {
       await client.request(PUBLISH);
-      const head = await client.request<{ log: { size: number; integratedSize: number; latestCheckpoint: { treeSize: number } | null } }>(
-        'query ($app: String!) { log(sourceAppId: $app) { size integratedSize latestCheckpoint { treeSize } } }',
-        { app: BIG_LOG },
-      );
+      const head = await client.request<{
+        log: { size: number; integratedSize: number; latestCheckpoint: { treeSize: number } | null };
+      }>('query ($app: String!) { log(sourceAppId: $app) { size integratedSize latestCheckpoint { treeSize } } }', {
+        app: BIG_LOG,
+      });
       if (head.log.latestCheckpoint?.treeSize !== head.log.size) {
         throw new Error(`big log checkpoint covers ${head.log.latestCheckpoint?.treeSize} of ${head.log.size} events`);
       }
       const actualBig = head.log.size;
-      ctx.log(`data set: loaded in ${load.seconds.toFixed(1)} s (${Math.round(load.eventsPerSecond)}/s); big log checkpoint at ${actualBig}`);
+      ctx.log(
+        `data set: loaded in ${load.seconds.toFixed(1)} s (${Math.round(load.eventsPerSecond)}/s); big log checkpoint at ${actualBig}`,
+      );
       const result: ScenarioResult = {
         id: '4-7',
         title: 'Shared data set load (sustained ingest through logEvents)',
@@ -86,7 +89,21 @@ export async function loadDataset(ctx: ScenarioContext): Promise<Dataset> {
         startedAt: started.toISOString(),
         durationMs: Date.now() - started.getTime(),
       };
-      return { server, bigLog: BIG_LOG, bigSize: actualBig, smallLogs: SMALL_LOGS, sparseLog: SPARSE_LOG, sparseSize: SPARSE_SIZE, total, tsStart, tsEnd, idleRssBytes, loadedRssBytes, load, result };
+      return {
+        server,
+        bigLog: BIG_LOG,
+        bigSize: actualBig,
+        smallLogs: SMALL_LOGS,
+        sparseLog: SPARSE_LOG,
+        sparseSize: SPARSE_SIZE,
+        total,
+        tsStart,
+        tsEnd,
+        idleRssBytes,
+        loadedRssBytes,
+        load,
+        result,
+      };
     } finally {
       client.close();
     }

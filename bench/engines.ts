@@ -95,7 +95,10 @@ export async function mongoEngine(dataRoot: string, keep: boolean): Promise<Engi
         async dispose() {
           if (keep) return;
           rmSync(dataDir, { recursive: true, force: true });
-          await admin.db(dbName).dropDatabase().catch(() => undefined);
+          await admin
+            .db(dbName)
+            .dropDatabase()
+            .catch(() => undefined);
         },
       };
     },

@@ -29,7 +29,8 @@ export function benchEvents(o: BenchEventOptions): EventGenerator {
 }
 
 /** The next `size` events of `events`. */
-export const nextBatch = (events: EventGenerator, size: number): EventInput[] => Array.from({ length: size }, () => events.next().input);
+export const nextBatch = (events: EventGenerator, size: number): EventInput[] =>
+  Array.from({ length: size }, () => events.next().input);
 
 /** Share of the generated events that have one of `types` (each profile is picked with equal chance). */
 export function typeShare(types: readonly string[]): number {

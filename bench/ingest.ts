@@ -29,7 +29,12 @@ type Batch = { body: string; count: number };
  * Sends logEvents requests from `clients` concurrent clients, each taking the next batch when its
  * previous one is acknowledged, until `nextBatchOf` has none left.
  */
-async function send(url: string, clients: number, nextBatchOf: () => Batch | undefined, onProgress?: (sent: number, seconds: number) => void): Promise<IngestRun> {
+async function send(
+  url: string,
+  clients: number,
+  nextBatchOf: () => Batch | undefined,
+  onProgress?: (sent: number, seconds: number) => void,
+): Promise<IngestRun> {
   const client = new GraphQLClient(url, { maxSockets: clients });
   const latencies: number[] = [];
   let events = 0;

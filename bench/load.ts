@@ -11,7 +11,12 @@ export interface LoopRun {
 }
 
 /** `makeBody(i)` builds the i-th request body; a response counts as an error if it is not 200 or has errors. */
-export async function closedLoop(url: string, clients: number, seconds: number, makeBody: (i: number) => string): Promise<LoopRun> {
+export async function closedLoop(
+  url: string,
+  clients: number,
+  seconds: number,
+  makeBody: (i: number) => string,
+): Promise<LoopRun> {
   const client = new GraphQLClient(url, { maxSockets: clients });
   const latencies: number[] = [];
   let requests = 0;

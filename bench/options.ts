@@ -39,8 +39,19 @@ const schema = z
     engine: z.enum(['sqlite', 'mongodb', 'all'], { error: '--engine must be sqlite, mongodb or all' }).default('all'),
     only: z
       .string()
-      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-      .pipe(z.array(z.enum(SCENARIO_IDS, { error: (i) => `--only: unknown scenario ${String(i.input)} (known: ${SCENARIO_IDS.join(',')})` })))
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(
+          z.enum(SCENARIO_IDS, {
+            error: (i) => `--only: unknown scenario ${String(i.input)} (known: ${SCENARIO_IDS.join(',')})`,
+          }),
+        ),
+      )
       .optional(),
     out: z.string().min(1, '--out must not be empty').optional(),
     dataset: intOption('dataset', 1, Number.MAX_SAFE_INTEGER).optional(),

@@ -33,10 +33,19 @@ export interface RawRun {
   eventsPerSecond: number;
 }
 
-export async function rawInsert(engine: Engine, label: string, rows: readonly NewEvent[], batchSize: number, clients: number): Promise<RawRun> {
+export async function rawInsert(
+  engine: Engine,
+  label: string,
+  rows: readonly NewEvent[],
+  batchSize: number,
+  clients: number,
+): Promise<RawRun> {
   const store = await engine.freshStore(`raw-${label}`);
   try {
-    const seconds = engine.name === 'sqlite' ? await rawSqlite(store.dataDir, rows, batchSize) : await rawMongo(store.env, rows, batchSize, clients);
+    const seconds =
+      engine.name === 'sqlite'
+        ? await rawSqlite(store.dataDir, rows, batchSize)
+        : await rawMongo(store.env, rows, batchSize, clients);
     return { events: rows.length, seconds, eventsPerSecond: rows.length / seconds };
   } finally {
     await store.dispose();
@@ -53,7 +62,18 @@ async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: 
     let pos = 1;
     const insertBatch = storage.db.transaction((batch: readonly NewEvent[]) => {
       for (const e of batch) {
-        insert.run(pos++, e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey);
+        insert.run(
+          pos++,
+          e.sourceAppId,
+          e.seq,
+          e.eventType,
+          e.timestamp,
+          e.receivedAt,
+          JSON.stringify(e.payload),
+          e.prevHash,
+          e.hash,
+          e.idempotencyKey,
+        );
       }
     });
     const t0 = performance.now();
@@ -64,7 +84,12 @@ async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: 
   }
 }
 
-async function rawMongo(env: Record<string, string>, rows: readonly NewEvent[], batchSize: number, clients: number): Promise<number> {
+async function rawMongo(
+  env: Record<string, string>,
+  rows: readonly NewEvent[],
+  batchSize: number,
+  clients: number,
+): Promise<number> {
   const { MongoClient } = await import('mongodb');
   const { detectDeployment } = await import('../src/storage/mongodb/deployment.js');
   const { ensureSchema } = await import('../src/storage/mongodb/schema.js');

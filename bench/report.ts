@@ -125,7 +125,9 @@ const fmt = (x: number, unit: string) => {
 export function formatSummary(report: BenchReport): string {
   const lines: string[] = [];
   const m = report.machine;
-  lines.push(`chainlog benchmark — ${report.startedAt}${report.options.quick ? ' (QUICK: small sizes, PASS/MISS only indicative)' : ''}`);
+  lines.push(
+    `chainlog benchmark — ${report.startedAt}${report.options.quick ? ' (QUICK: small sizes, PASS/MISS only indicative)' : ''}`,
+  );
   lines.push(
     `machine: ${m.cpuCount} x ${m.cpuModel}, ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}, node ${m.node}, ` +
       `commit ${m.gitCommit?.slice(0, 12) ?? '?'}${m.gitDirty ? ' (dirty)' : ''}, load avg at start ${m.loadAverageAtStart.join(' ')}`,
@@ -134,7 +136,9 @@ export function formatSummary(report: BenchReport): string {
   lines.push('Targets apply to the embedded engine (sqlite); other engines are reported as INFO.');
   for (const r of report.results) {
     lines.push('');
-    lines.push(`[${r.engine}] ${r.id}. ${r.title} — ${r.status.toUpperCase()}${r.reason ? `: ${r.reason}` : ''} (${(r.durationMs / 1000).toFixed(1)} s)`);
+    lines.push(
+      `[${r.engine}] ${r.id}. ${r.title} — ${r.status.toUpperCase()}${r.reason ? `: ${r.reason}` : ''} (${(r.durationMs / 1000).toFixed(1)} s)`,
+    );
     for (const f of r.figures) {
       let line = `  ${f.status.padEnd(4)}  ${f.name}: ${fmt(f.value, f.unit)}`;
       if (f.baseline) line += `  | baseline ${f.baseline.name}: ${fmt(f.baseline.value, f.baseline.unit)}`;

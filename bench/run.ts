@@ -9,11 +9,16 @@ import type { Scenario, ScenarioContext } from './scenario.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { SERVER_NODE_ARGS } from './server.js';
 
-const stamp = (d: Date) => d.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/:/g, '-')
+    .replace(/\.\d+Z$/, 'Z');
 
 export async function runBench(options: BenchOptions): Promise<{ report: BenchReport; jsonPath: string; summaryPath: string }> {
   const started = new Date();
-  const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(1)}s] ${message}\n`);
+  const log = (message: string) =>
+    process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(1)}s] ${message}\n`);
   const dataRoot = join(repoRoot, 'bench', 'tmp', `run-${stamp(started)}`);
   mkdirSync(dataRoot, { recursive: true });
   const report: BenchReport = {
@@ -38,7 +43,8 @@ export async function runBench(options: BenchOptions): Promise<{ report: BenchRe
       engine = name === 'sqlite' ? sqliteEngine(dataRoot, options.keep) : await mongoEngine(dataRoot, options.keep);
     } catch (err) {
       log(`engine ${name} unavailable: ${(err as Error).message}`);
-      for (const s of selected) report.results.push(failed(s, name, new Date(), 0, `engine unavailable: ${(err as Error).message}`));
+      for (const s of selected)
+        report.results.push(failed(s, name, new Date(), 0, `engine unavailable: ${(err as Error).message}`));
       continue;
     }
     report.engines.push({ name, description: engine.description });
@@ -56,7 +62,8 @@ export async function runBench(options: BenchOptions): Promise<{ report: BenchRe
           report.results.push(dataset.result);
         } catch (err) {
           log(`data set load failed: ${(err as Error).stack ?? String(err)}`);
-          for (const s of shared) report.results.push(failed(s, name, t, Date.now() - t.getTime(), `data set load failed: ${(err as Error).message}`));
+          for (const s of shared)
+            report.results.push(failed(s, name, t, Date.now() - t.getTime(), `data set load failed: ${(err as Error).message}`));
         }
         if (dataset) {
           try {

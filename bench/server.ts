@@ -96,9 +96,25 @@ export function killOnExit(child: ChildProcess): void {
 
 /** Variables a bench server never inherits from the bench's own environment. */
 const CHAINLOG_VARS = [
-  'PORT', 'HOST', 'DATA_DIR', 'CHECKPOINT_INTERVAL_MS', 'ORIGIN_PREFIX', 'KEY_NAME', 'SIGNING_KEY_FILE',
-  'MONGODB_URI', 'MONGODB_DB', 'LOG_LEVEL', 'NODE_ENV', 'MAX_CLOCK_SKEW_MS', 'MAX_PAYLOAD_BYTES',
-  'MAX_PAYLOAD_DEPTH', 'MAX_BATCH_SIZE', 'MAX_BODY_BYTES', 'READ_BUDGET_ROWS', 'AUTH', 'ADMIN_API_KEY',
+  'PORT',
+  'HOST',
+  'DATA_DIR',
+  'CHECKPOINT_INTERVAL_MS',
+  'ORIGIN_PREFIX',
+  'KEY_NAME',
+  'SIGNING_KEY_FILE',
+  'MONGODB_URI',
+  'MONGODB_DB',
+  'LOG_LEVEL',
+  'NODE_ENV',
+  'MAX_CLOCK_SKEW_MS',
+  'MAX_PAYLOAD_BYTES',
+  'MAX_PAYLOAD_DEPTH',
+  'MAX_BATCH_SIZE',
+  'MAX_BODY_BYTES',
+  'READ_BUDGET_ROWS',
+  'AUTH',
+  'ADMIN_API_KEY',
 ];
 
 export interface StartOptions {

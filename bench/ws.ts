@@ -13,7 +13,12 @@ export interface Subscription {
 }
 
 /** Subscribes; `onData` gets each result's data. Errors end the subscription and reject `done`. */
-export function subscribe<T>(client: Client, query: string, variables: Record<string, unknown> | undefined, onData: (data: T) => void): Subscription {
+export function subscribe<T>(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown> | undefined,
+  onData: (data: T) => void,
+): Subscription {
   let unsubscribe: () => void = () => {};
   const done = new Promise<void>((resolve, reject) => {
     unsubscribe = client.subscribe<T>(variables ? { query, variables } : { query }, {

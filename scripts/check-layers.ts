@@ -17,7 +17,13 @@ const below = (layer: string, mayNot: string): IForbiddenRuleType => ({
 });
 
 const forbidden: IForbiddenRuleType[] = [
-  { name: 'no-cycle', severity: 'error', comment: 'a module in an import cycle', from: { path: '^(src|bench|scripts)/' }, to: { circular: true } },
+  {
+    name: 'no-cycle',
+    severity: 'error',
+    comment: 'a module in an import cycle',
+    from: { path: '^(src|bench|scripts)/' },
+    to: { circular: true },
+  },
   {
     name: 'core-is-pure',
     severity: 'error',
@@ -31,8 +37,20 @@ const forbidden: IForbiddenRuleType[] = [
   below('witness', `src/(auth|api)/|${TOOLS}`),
   below('auth', `src/(log|witness|api)/|${TOOLS}`),
   below('api', TOOLS),
-  { name: 'service-not-on-tools', severity: 'error', comment: 'src may not import bench/ or scripts/', from: { path: '^src/' }, to: { path: '^(bench|scripts)/' } },
-  { name: 'not-on-tests', severity: 'error', comment: 'src, bench and scripts may not import test code', from: { path: '^(src|bench|scripts)/' }, to: { path: '^test/' } },
+  {
+    name: 'service-not-on-tools',
+    severity: 'error',
+    comment: 'src may not import bench/ or scripts/',
+    from: { path: '^src/' },
+    to: { path: '^(bench|scripts)/' },
+  },
+  {
+    name: 'not-on-tests',
+    severity: 'error',
+    comment: 'src, bench and scripts may not import test code',
+    from: { path: '^(src|bench|scripts)/' },
+    to: { path: '^test/' },
+  },
 ];
 
 const result = await cruise(

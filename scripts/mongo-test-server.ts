@@ -12,8 +12,14 @@ const HELP = `Usage: npm run mongo:test-server -- [--port N] [--data DIR]
   --data DIR    data directory (default: a temporary directory removed on exit)
   -h, --help    show this help
 `;
-const schema = z.object({ port: intOption('port', 0, 65535).default(27017), data: z.string().min(1, '--data must not be empty').optional() }).strict();
-const values = optionsOrExit('mongo:test-server', HELP, parseCliArgs({ schema }, process.argv.slice(2), process.env, (v) => v));
+const schema = z
+  .object({ port: intOption('port', 0, 65535).default(27017), data: z.string().min(1, '--data must not be empty').optional() })
+  .strict();
+const values = optionsOrExit(
+  'mongo:test-server',
+  HELP,
+  parseCliArgs({ schema }, process.argv.slice(2), process.env, (v) => v),
+);
 const port = values.port;
 
 const tempData = values.data === undefined;
@@ -22,7 +28,9 @@ const dataDir = values.data ?? (await mkdtemp(join(tmpdir(), 'chainlog-mongo-'))
 const binary = await ensureServerBinary((line) => console.error(line));
 const server = await startServerProcess({ binary, listen: `127.0.0.1:${port}`, dataDir, inheritStderr: true });
 console.log(`MongoDB test server (FerretDB, SQLite backend) at ${server.uri}  data: ${dataDir}`);
-console.log(`  e.g. MONGODB_URI=${server.uri} npm start   |   MONGODB_TEST_URI=${server.uri} npx vitest run --config test/vitest.config.ts`);
+console.log(
+  `  e.g. MONGODB_URI=${server.uri} npm start   |   MONGODB_TEST_URI=${server.uri} npx vitest run --config test/vitest.config.ts`,
+);
 
 let stopping = false;
 async function shutdown() {

@@ -58,7 +58,11 @@ async function ingest(url: string, events: number, batch: number, clients: numbe
     Array.from({ length: clients }, async () => {
       while (next < bodies.length) {
         const { log, body } = bodies[next++]!;
-        const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', [ROUTE_HEADER]: log }, body });
+        const res = await fetch(`${url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [ROUTE_HEADER]: log },
+          body,
+        });
         const json = (await res.json()) as { errors?: unknown[] };
         if (res.status !== 200 || json.errors) throw new Error(`ingest failed: ${res.status} ${JSON.stringify(json.errors)}`);
       }
@@ -81,7 +85,11 @@ async function storedEvents(url: string): Promise<number> {
 async function leaseHandoffs(mongoUri: string, dbName: string): Promise<number> {
   const client = new MongoClient(mongoUri);
   try {
-    const leases = await client.db(dbName).collection<{ name: string; fence: number }>('leases').find({ name: /^log:/ }).toArray();
+    const leases = await client
+      .db(dbName)
+      .collection<{ name: string; fence: number }>('leases')
+      .find({ name: /^log:/ })
+      .toArray();
     const newest = new Map<string, number>();
     for (const l of leases) newest.set(l.name, Math.max(newest.get(l.name) ?? 0, l.fence));
     return [...newest.values()].reduce((sum, fence) => sum + fence - 1, 0);
@@ -111,7 +119,16 @@ async function run(processes: number, o: ScaleOptions, mongoUri: string, keyFile
 }
 
 async function main(): Promise<number> {
-  const o = optionsOrExit('scale', HELP, parseCliArgs({ schema: optionsSchema, booleans: ['json'], env: { 'mongodb-uri': 'MONGODB_URI' } }, process.argv.slice(2), process.env, (v) => v));
+  const o = optionsOrExit(
+    'scale',
+    HELP,
+    parseCliArgs(
+      { schema: optionsSchema, booleans: ['json'], env: { 'mongodb-uri': 'MONGODB_URI' } },
+      process.argv.slice(2),
+      process.env,
+      (v) => v,
+    ),
+  );
   const clients = o.clients ?? 4 * o.processes;
   const logs = o.logs ?? 4 * o.processes;
 
@@ -128,7 +145,12 @@ async function main(): Promise<number> {
   try {
     const one = await run(1, o, mongoUri, keyFile, clients, logs);
     const many = await run(o.processes, o, mongoUri, keyFile, clients, logs);
-    const result = { mongoUri: mongoUri.replace(/\/\/[^@/]*@/, '//***@'), one, many, speedup: +(many.eventsPerSecond / one.eventsPerSecond).toFixed(2) };
+    const result = {
+      mongoUri: mongoUri.replace(/\/\/[^@/]*@/, '//***@'),
+      one,
+      many,
+      speedup: +(many.eventsPerSecond / one.eventsPerSecond).toFixed(2),
+    };
     if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
       process.stdout.write(

@@ -42,7 +42,11 @@ export interface StartOptions {
   rateLimitClock?: () => number;
 }
 
-export async function startChainlog(config: Config, logger: Logger = pino({ level: config.LOG_LEVEL }), opts: StartOptions = {}): Promise<Chainlog> {
+export async function startChainlog(
+  config: Config,
+  logger: Logger = pino({ level: config.LOG_LEVEL }),
+  opts: StartOptions = {},
+): Promise<Chainlog> {
   // The SQLite engine's DATA_DIR belongs to one process (src/data-dir-lock.ts); processes sharing a
   // MongoDB database may share a DATA_DIR, which then only holds the keys.
   const lock: DataDirLock | null = config.MONGODB_URI ? null : lockDataDir(config.DATA_DIR);
@@ -88,7 +92,16 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   }
   const auth = createAuthenticator(config, storage, logger);
   if (config.AUTH !== 'off') await flagKeysOfUnknownOrigin(storage.apiKeys, logger);
-  const api = await createApiServer({ service, config, logger, registry, isReady: () => ready, auth, witness, ...(opts.rateLimitClock && { now: opts.rateLimitClock }) });
+  const api = await createApiServer({
+    service,
+    config,
+    logger,
+    registry,
+    isReady: () => ready,
+    auth,
+    witness,
+    ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
+  });
   await service.start();
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);
@@ -119,7 +132,12 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
 }
 
 /** The witness, when WITNESSED_LOGS_FILE names the logs to witness; its key is generated like the log's. */
-function startWitness(config: Config, storage: OpenedStorage['storage'], logger: Logger, signingPublicKey: Uint8Array): WitnessService | null {
+function startWitness(
+  config: Config,
+  storage: OpenedStorage['storage'],
+  logger: Logger,
+  signingPublicKey: Uint8Array,
+): WitnessService | null {
   if (!config.WITNESSED_LOGS_FILE) return null;
   if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.WITNESS_KEY_FILE, fileName: 'witness-key.pem' });

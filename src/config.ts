@@ -33,8 +33,14 @@ const schema = z.object({
     .optional(),
   /** add-checkpoint requests one log (origin) may make per second, counted once its signature verified; 0 = unlimited. */
   WITNESS_RATE_LIMIT_PER_SEC: intFrom(0, 1_000_000).default(10),
-  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
-  MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('chainlog'),
+  MONGODB_URI: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+    .optional(),
+  MONGODB_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -')
+    .default('chainlog'),
   /**
    * The MongoDB engine's time limit for each step of a database call (server selection, a pooled
    * connection, connecting, each reply); a call that runs into it answers UNAVAILABLE, and a start
@@ -53,9 +59,19 @@ const schema = z.object({
   /** `off` lets every caller do everything (local demos only; logged loudly at start). */
   AUTH: z.enum(['on', 'off']).default('on'),
   /** Bootstrap admin key; default: generated into DATA_DIR/admin-api-key (0600) and printed once. */
-  ADMIN_API_KEY: z.string().min(24, 'must be at least 24 characters').max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+  ADMIN_API_KEY: z
+    .string()
+    .min(24, 'must be at least 24 characters')
+    .max(512)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
   /** Bearer token for GET /metrics (besides an admin API key). */
-  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+  METRICS_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .max(512)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `auto`: readable lines and a start banner when stdout is a terminal, JSON lines otherwise. */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'must be auto, json or pretty' }).default('auto'),
@@ -108,13 +124,26 @@ const schema = z.object({
   /** Origins (scheme://host[:port]) allowed to open a WebSocket besides the server's own; comma-separated. */
   ALLOWED_ORIGINS: z
     .string()
-    .transform((s) => s.split(',').map((o) => o.trim().toLowerCase()).filter((o) => o !== ''))
-    .refine((origins) => origins.every((o) => /^https?:\/\/[^/\s]+$/.test(o)), 'each must be scheme://host[:port], e.g. https://app.example.com')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim().toLowerCase())
+        .filter((o) => o !== ''),
+    )
+    .refine(
+      (origins) => origins.every((o) => /^https?:\/\/[^/\s]+$/.test(o)),
+      'each must be scheme://host[:port], e.g. https://app.example.com',
+    )
     .default([]),
   /** Host header values (host[:port]) accepted besides localhost, 127.0.0.1 and [::1] when HOST is a loopback address. */
   ALLOWED_HOSTS: z
     .string()
-    .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter((h) => h !== ''),
+    )
     .default([]),
 });
 

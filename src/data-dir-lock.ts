@@ -40,7 +40,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
       const pid = holderPid(dataDir);
       throw new DataDirLockedError(
         `DATA_DIR ${dataDir} is in use by another chainlog process${pid ? ` (pid ${pid})` : ''}. ` +
-          'Two processes on one SQLite data directory would not see each other\'s events. ' +
+          "Two processes on one SQLite data directory would not see each other's events. " +
           'Stop the other process, or give this one another DATA_DIR (processes that should share logs share a MongoDB database: MONGODB_URI).',
       );
     }

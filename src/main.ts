@@ -19,7 +19,13 @@ function usePretty(format: Config['LOG_FORMAT'] | undefined): boolean {
 function createLogger(level: string, prettyLines: boolean): Logger {
   if (!prettyLines) return pino({ level });
   // In-process and synchronous: a fatal line written just before process.exit is not lost.
-  const stream = pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true });
+  const stream = pretty({
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+    singleLine: true,
+    sync: true,
+  });
   return pino({ level }, stream);
 }
 
@@ -89,8 +95,11 @@ function banner(app: Chainlog, config: Config): string {
       : config.ADMIN_API_KEY
         ? 'the ADMIN_API_KEY you set'
         : `in ${keyFile} (keep it secret)`;
-  const keyHeader = config.AUTH === 'off' ? '' : config.ADMIN_API_KEY ? ' -H "x-api-key: $ADMIN_API_KEY"' : ` -H "x-api-key: $(cat ${keyFile})"`;
-  const createWriter = JSON.stringify({ query: 'mutation { createApiKey(role: WRITER, sourceAppIds: ["checkout"]) { secret } }' });
+  const keyHeader =
+    config.AUTH === 'off' ? '' : config.ADMIN_API_KEY ? ' -H "x-api-key: $ADMIN_API_KEY"' : ` -H "x-api-key: $(cat ${keyFile})"`;
+  const createWriter = JSON.stringify({
+    query: 'mutation { createApiKey(role: WRITER, sourceAppIds: ["checkout"]) { secret } }',
+  });
   const lines = [
     '',
     `  chainlog ${app.service.info.version} is running at ${app.url}`,
@@ -98,7 +107,9 @@ function banner(app: Chainlog, config: Config): string {
     `    storage                  ${app.engine}: ${app.location}`,
     `    admin API key            ${adminKey}`,
     `    verifier key             ${app.service.info.verifierKey}`,
-    ...(app.witness ? [`    witness                  POST ${app.url}/witness/add-checkpoint  key ${app.witness.verifierKey}`] : []),
+    ...(app.witness
+      ? [`    witness                  POST ${app.url}/witness/add-checkpoint  key ${app.witness.verifierKey}`]
+      : []),
     '',
     '  Next: create a writer key (then follow the tour in README.md):',
     `    curl -s ${app.url}/graphql -H 'Content-Type: application/json'${keyHeader} \\`,

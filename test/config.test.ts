@@ -32,7 +32,10 @@ describe('configuration', () => {
       ALLOWED_ORIGINS: [],
       ALLOWED_HOSTS: [],
     });
-    const c = loadConfig({ ALLOWED_ORIGINS: 'https://A.example, http://localhost:3000,', ALLOWED_HOSTS: 'Chainlog.internal:8443' });
+    const c = loadConfig({
+      ALLOWED_ORIGINS: 'https://A.example, http://localhost:3000,',
+      ALLOWED_HOSTS: 'Chainlog.internal:8443',
+    });
     expect(c.ALLOWED_ORIGINS).toEqual(['https://a.example', 'http://localhost:3000']);
     expect(c.ALLOWED_HOSTS).toEqual(['chainlog.internal:8443']);
   });

@@ -26,7 +26,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e-mongodb',
-          include: ['test/e2e/**/*.test.ts', 'test/reliability/**/*.test.ts', 'test/security/documents-and-sockets.test.ts', 'test/security/inputs.test.ts'],
+          include: [
+            'test/e2e/**/*.test.ts',
+            'test/reliability/**/*.test.ts',
+            'test/security/documents-and-sockets.test.ts',
+            'test/security/inputs.test.ts',
+          ],
           globalSetup: ['test/support/mongo-global-setup.ts', 'test/support/mongo-e2e-setup.ts'],
         },
       },

@@ -16,7 +16,8 @@ const ATTACKERS = 4;
 
 /** 30 KB of one field repeated: ~3,750 selections in one selection set. */
 const REPEATED = `{ serverInfo { ${'version '.repeat(3750)}} }`;
-const pages = (n: number, first: string) => Array.from({ length: n }, (_, k) => `a${k}: events(first: ${first}) { edges { node { payload } } }`).join(' ');
+const pages = (n: number, first: string) =>
+  Array.from({ length: n }, (_, k) => `a${k}: events(first: ${first}) { edges { node { payload } } }`).join(' ');
 const ALIASES_LITERAL = `{ ${pages(15, '500')} }`;
 const ALIASES_VARIABLE = `query($n: Int) { ${pages(30, '$n')} }`;
 const FAN_OUT = `fragment F on Query { ${'__typename '.repeat(90)}} { ${'...F '.repeat(50)}}`;
@@ -41,7 +42,10 @@ function httpAttack(name: string, query: string, variables?: Record<string, unkn
         async once() {
           const res = await client.post(body);
           try {
-            return String((JSON.parse(res.body) as { errors?: Array<{ extensions?: { code?: string } }> }).errors?.[0]?.extensions?.code ?? 'none');
+            return String(
+              (JSON.parse(res.body) as { errors?: Array<{ extensions?: { code?: string } }> }).errors?.[0]?.extensions?.code ??
+                'none',
+            );
           } catch {
             return `HTTP ${res.status}`;
           }
@@ -60,7 +64,11 @@ function wsAttack(name: string, query: string): Attack {
       const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
       const waiting = new Map<string, (code: string) => void>();
       socket.on('message', (data) => {
-        const m = JSON.parse((data as Buffer).toString('utf8')) as { id?: string; type: string; payload?: Array<{ extensions?: { code?: string } }> };
+        const m = JSON.parse((data as Buffer).toString('utf8')) as {
+          id?: string;
+          type: string;
+          payload?: Array<{ extensions?: { code?: string } }>;
+        };
         if (m.id && (m.type === 'error' || m.type === 'next' || m.type === 'complete')) {
           waiting.get(m.id)?.(m.type === 'error' ? String(m.payload?.[0]?.extensions?.code ?? 'error') : 'none');
           waiting.delete(m.id);
@@ -133,20 +141,41 @@ function replayAttack(name: string, log: string, matches: number, streams: numbe
 function attacksFor(ctx: ScenarioContext, ds: Dataset): Attack[] {
   const logEventsItems = sized(ctx, { quick: 15_000, full: 150_000 });
   const filterIds = sized(ctx, { quick: 150_000, full: 1_500_000 });
-  const nothing = Array.from({ length: 30 }, (_, k) => `a${k}: events(first: 10, filter: { sourceAppIds: [${JSON.stringify(ds.bigLog)}], eventTypes: ["nope"] }) { edges { cursor } pageInfo { endCursor } }`);
-  const inputs = Array.from({ length: logEventsItems }, (_, i) => ({ eventType: 't', timestamp: '2024-01-01T00:00:00Z', sourceAppId: 'big', payload: { i } }));
+  const nothing = Array.from(
+    { length: 30 },
+    (_, k) =>
+      `a${k}: events(first: 10, filter: { sourceAppIds: [${JSON.stringify(ds.bigLog)}], eventTypes: ["nope"] }) { edges { cursor } pageInfo { endCursor } }`,
+  );
+  const inputs = Array.from({ length: logEventsItems }, (_, i) => ({
+    eventType: 't',
+    timestamp: '2024-01-01T00:00:00Z',
+    sourceAppId: 'big',
+    payload: { i },
+  }));
   const count = (n: number) => n.toLocaleString('en-US');
   return [
     wsAttack('30 KB of repeated fields over WebSocket', REPEATED),
     httpAttack('15 aliases of events(first: 500) { payload }', ALIASES_LITERAL),
     httpAttack('30 aliases of events(first: $n), $n = 500', ALIASES_VARIABLE, { n: 500 }),
     httpAttack('fragment fan-out (4,500 fields)', FAN_OUT),
-    replayAttack(`20 eventLogged(after:) replays of a ${ds.sparseSize}-event log over ${count(ds.total + ds.sparseSize)} events, one socket`, ds.sparseLog, ds.sparseSize - 1, 20),
-    httpAttack(`30 aliases of events(filter: { sourceAppIds: [${ds.bigLog}], eventTypes: ["nope"] }) over ${count(ds.bigSize)} events`, `{ ${nothing.join(' ')} }`),
+    replayAttack(
+      `20 eventLogged(after:) replays of a ${ds.sparseSize}-event log over ${count(ds.total + ds.sparseSize)} events, one socket`,
+      ds.sparseLog,
+      ds.sparseSize - 1,
+      20,
+    ),
+    httpAttack(
+      `30 aliases of events(filter: { sourceAppIds: [${ds.bigLog}], eventTypes: ["nope"] }) over ${count(ds.bigSize)} events`,
+      `{ ${nothing.join(' ')} }`,
+    ),
     httpAttack(`logEvents with a variable list of ${count(logEventsItems)} inputs`, LOG_EVENTS, { inputs }),
-    httpAttack(`events(filter: $f) with ${count(filterIds)} sourceAppIds`, 'query($f: EventFilter) { events(filter: $f) { edges { cursor } } }', {
-      f: { sourceAppIds: Array.from({ length: filterIds }, () => 'a') },
-    }),
+    httpAttack(
+      `events(filter: $f) with ${count(filterIds)} sourceAppIds`,
+      'query($f: EventFilter) { events(filter: $f) { edges { cursor } } }',
+      {
+        f: { sourceAppIds: Array.from({ length: filterIds }, () => 'a') },
+      },
+    ),
   ];
 }
 
@@ -198,7 +227,9 @@ export const attacks: Scenario = {
           await Promise.all(loops);
           for (const a of attackers) a.close();
         }
-        ctx.log(`9: ${attack.name}: trivial p99 ${during.p99.toFixed(2)} ms (idle ${idle.p99.toFixed(2)} ms); refusals ${JSON.stringify(refusals)}`);
+        ctx.log(
+          `9: ${attack.name}: trivial p99 ${during.p99.toFixed(2)} ms (idle ${idle.p99.toFixed(2)} ms); refusals ${JSON.stringify(refusals)}`,
+        );
         figures.push(
           figure(engine.name, `trivial query p99 during: ${attack.name}`, during.p99, 'ms', {
             baseline: base,

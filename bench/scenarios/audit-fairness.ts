@@ -56,7 +56,9 @@ export const auditFairness: Scenario = {
       // Warm-up: the probe log exists and both connections are open before anything is measured.
       await sample((p) => p.trivial.length >= 10 && p.ingest.length >= 10);
       const idleEnd = performance.now() + idleSeconds * 1000;
-      const idle = await sample((p) => performance.now() >= idleEnd && p.trivial.length >= MIN_SAMPLES && p.ingest.length >= MIN_SAMPLES);
+      const idle = await sample(
+        (p) => performance.now() >= idleEnd && p.trivial.length >= MIN_SAMPLES && p.ingest.length >= MIN_SAMPLES,
+      );
 
       ctx.log(`audit: verifyLog over ${ds.bigSize.toLocaleString('en-US')} events while sampling`);
       let auditDone = false;
@@ -72,7 +74,10 @@ export const auditFairness: Scenario = {
       const busy = await during;
       if (!report.ok) throw new Error(`verifyLog of the big log is not ok (first bad position ${report.firstBadSeq})`);
 
-      const s = { idle: { trivial: summarize(idle.trivial), ingest: summarize(idle.ingest) }, busy: { trivial: summarize(busy.trivial), ingest: summarize(busy.ingest) } };
+      const s = {
+        idle: { trivial: summarize(idle.trivial), ingest: summarize(idle.ingest) },
+        busy: { trivial: summarize(busy.trivial), ingest: summarize(busy.ingest) },
+      };
       const target = (idleP99: number) => {
         const value = Math.min(3 * idleP99, 50);
         return { op: '<=' as const, value, text: `<= 3x idle p99 (${(3 * idleP99).toFixed(1)} ms) and < 50 ms` };
@@ -87,7 +92,12 @@ export const auditFairness: Scenario = {
             baseline: { name: 'single-event ingest p99, no audit', value: s.idle.ingest.p99, unit: 'ms' },
             target: target(s.idle.ingest.p99),
           }),
-          figure(engine.name, 'audit throughput (verifyLog over the big log, under that load)', report.eventsChecked / auditSeconds, 'events/s'),
+          figure(
+            engine.name,
+            'audit throughput (verifyLog over the big log, under that load)',
+            report.eventsChecked / auditSeconds,
+            'events/s',
+          ),
         ],
         details: {
           auditedEvents: report.eventsChecked,

@@ -24,7 +24,12 @@ export const batchIngest: Scenario = {
   async run(ctx) {
     const { engine, options } = ctx;
     const totalFor = (logs: number) =>
-      sized(ctx, logs === 1 ? { quick: 10_000, full: 200_000, slowQuick: 2_000, slowFull: 10_000 } : { quick: 10_000, full: 200_000, slowQuick: 500, slowFull: 2_000 });
+      sized(
+        ctx,
+        logs === 1
+          ? { quick: 10_000, full: 200_000, slowQuick: 2_000, slowFull: 10_000 }
+          : { quick: 10_000, full: 200_000, slowQuick: 500, slowFull: 2_000 },
+      );
     const rounds = options.quick ? 1 : 2;
     const figures: Figure[] = [];
     const details: Record<string, unknown> = { batchSize: BATCH, clients: CLIENTS, rounds };

@@ -12,4 +12,15 @@ import { queries } from './queries.js';
 import { scaling } from './scaling.js';
 import { singleIngest } from './single-ingest.js';
 
-export const SCENARIOS: Scenario[] = [batchIngest, singleIngest, proofReady, queries, proofs, liveDelivery, memory, scaling, attacks, auditFairness];
+export const SCENARIOS: Scenario[] = [
+  batchIngest,
+  singleIngest,
+  proofReady,
+  queries,
+  proofs,
+  liveDelivery,
+  memory,
+  scaling,
+  attacks,
+  auditFairness,
+];

@@ -32,7 +32,7 @@ export const liveDelivery: Scenario = {
   measures:
     'N subscribers (own WebSocket each, no filter) while events are ingested at a fixed rate with logEvents; per event, ' +
     'receive time minus its receivedAt (commit, upper bound) over all subscribers; every subscriber must get every event, ' +
-    'in order, once. Baseline: the ingesting client\'s logEvents round trip.',
+    "in order, once. Baseline: the ingesting client's logEvents round trip.",
   async run(ctx) {
     const { engine, options } = ctx;
     const subscribers = options.quick ? 10 : 100;
@@ -47,24 +47,37 @@ export const liveDelivery: Scenario = {
       try {
         for (let i = 0; i < subscribers; i++) {
           const client = wsClient(server.wsUrl);
-          const s: Subscriber = { client, sub: undefined as unknown as Subscription, warm: false, received: 0, lastSeq: -1, outOfOrder: 0, error: null };
-          s.sub = subscribe<{ eventLogged: { id: string; eventType: string; receivedAt: string } }>(client, SUB_EVENTS, undefined, (d) => {
-            const now = Date.now();
-            const e = d.eventLogged;
-            const slash = e.id.lastIndexOf('/');
-            const app = e.id.slice(0, slash);
-            if (app === WARMUP_APP) {
-              s.warm = true;
-              return;
-            }
-            if (app !== APP) return;
-            const seq = Number(e.id.slice(slash + 1));
-            if (seq !== s.lastSeq + 1) s.outOfOrder++;
-            s.lastSeq = seq;
-            s.received++;
-            latencies.push(now - Date.parse(e.receivedAt));
-            if (i === 0) firstSubReceive.set(seq, now);
-          });
+          const s: Subscriber = {
+            client,
+            sub: undefined as unknown as Subscription,
+            warm: false,
+            received: 0,
+            lastSeq: -1,
+            outOfOrder: 0,
+            error: null,
+          };
+          s.sub = subscribe<{ eventLogged: { id: string; eventType: string; receivedAt: string } }>(
+            client,
+            SUB_EVENTS,
+            undefined,
+            (d) => {
+              const now = Date.now();
+              const e = d.eventLogged;
+              const slash = e.id.lastIndexOf('/');
+              const app = e.id.slice(0, slash);
+              if (app === WARMUP_APP) {
+                s.warm = true;
+                return;
+              }
+              if (app !== APP) return;
+              const seq = Number(e.id.slice(slash + 1));
+              if (seq !== s.lastSeq + 1) s.outOfOrder++;
+              s.lastSeq = seq;
+              s.received++;
+              latencies.push(now - Date.parse(e.receivedAt));
+              if (i === 0) firstSubReceive.set(seq, now);
+            },
+          );
           s.sub.done.then(
             () => (s.error ??= 'completed early'),
             (err: Error) => (s.error = err.message),
@@ -81,7 +94,8 @@ export const liveDelivery: Scenario = {
           await sleep(200);
         }
         const setupErrors = subs.filter((s) => s.error).length;
-        if (setupErrors > 0) throw new Error(`${setupErrors} subscriptions failed during warm-up: ${subs.find((s) => s.error)?.error}`);
+        if (setupErrors > 0)
+          throw new Error(`${setupErrors} subscriptions failed during warm-up: ${subs.find((s) => s.error)?.error}`);
 
         ctx.log(`6: ${subscribers} subscribers live; ingesting ${rate}/s for ${seconds} s`);
         const liveRss = server.rssBytes();
@@ -108,7 +122,8 @@ export const liveDelivery: Scenario = {
                 try {
                   checkLogEventsResponse(r.status, r.body, n);
                   const now = Date.now();
-                  for (const e of (JSON.parse(r.body) as { data: { logEvents: Array<{ seq: number }> } }).data.logEvents) ackAt.set(e.seq, now);
+                  for (const e of (JSON.parse(r.body) as { data: { logEvents: Array<{ seq: number }> } }).data.logEvents)
+                    ackAt.set(e.seq, now);
                 } catch (err) {
                   ingestErrors++;
                   firstIngestError ??= (err as Error).message;

@@ -57,7 +57,10 @@ export const memory: Scenario = {
       let i = 0;
       while (!stop) {
         await guard(async () => {
-          await http.request(EVENTS_PAGE, { filter: i % 2 ? { sourceAppIds: [ds.smallLogs[i % ds.smallLogs.length]!] } : {}, first: 100 });
+          await http.request(EVENTS_PAGE, {
+            filter: i % 2 ? { sourceAppIds: [ds.smallLogs[i % ds.smallLogs.length]!] } : {},
+            first: 100,
+          });
           await http.request(INCLUSION, { app: ds.bigLog, seq: (i * 7919) % ds.bigSize });
         });
         i++;
@@ -79,7 +82,10 @@ export const memory: Scenario = {
     const startMb = mean(window.slice(0, q).map((s) => s.rss)) / MB;
     const endMb = mean(window.slice(-q).map((s) => s.rss)) / MB;
     const drift = endMb - startMb;
-    const perMinute = slope(window.map((s) => s.t / 60), window.map((s) => s.rss / MB));
+    const perMinute = slope(
+      window.map((s) => s.t / 60),
+      window.map((s) => s.rss / MB),
+    );
     const allowed = Math.max(10, startMb * 0.05);
     return {
       figures: [

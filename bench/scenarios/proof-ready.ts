@@ -26,8 +26,11 @@ export const proofReady: Scenario = {
       const http = new GraphQLClient(server.url, { maxSockets: 2 });
       const ws = wsClient(server.wsUrl);
       const checkpoints: Array<{ treeSize: number; at: number }> = [];
-      const sub = subscribe<{ checkpointPublished: { checkpoint: { treeSize: number } } }>(ws, SUB_CHECKPOINTS, { app: APP }, (d) =>
-        checkpoints.push({ treeSize: d.checkpointPublished.checkpoint.treeSize, at: Date.now() }),
+      const sub = subscribe<{ checkpointPublished: { checkpoint: { treeSize: number } } }>(
+        ws,
+        SUB_CHECKPOINTS,
+        { app: APP },
+        (d) => checkpoints.push({ treeSize: d.checkpointPublished.checkpoint.treeSize, at: Date.now() }),
       );
       const source = benchEvents({ seed: 3, logs: [APP] });
       try {
@@ -64,7 +67,9 @@ export const proofReady: Scenario = {
         const ack = summarize(acks.map((a) => a.ackMs));
         return {
           figures: [
-            figure(engine.name, 'proof-ready latency p50', s.p50, 'ms', { baseline: { name: 'logEvent ack p50', value: ack.p50, unit: 'ms' } }),
+            figure(engine.name, 'proof-ready latency p50', s.p50, 'ms', {
+              baseline: { name: 'logEvent ack p50', value: ack.p50, unit: 'ms' },
+            }),
             figure(engine.name, 'proof-ready latency p95', s.p95, 'ms', {
               baseline: { name: 'logEvent ack p95', value: ack.p95, unit: 'ms' },
               target: { op: '<=', value: 1500, text: '<= 1,500 ms at 1 s interval' },

@@ -4,7 +4,17 @@
 // beside the trivial query. Client verification uses the core verify functions on proofs the server sent.
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { fromHex, leafHashHex, type EventJson, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange } from '../../src/core/index.js';
+import {
+  fromHex,
+  leafHashHex,
+  type EventJson,
+  logVerifiers,
+  openCheckpoint,
+  parseVerifierKey,
+  verifyConsistency,
+  verifyInclusion,
+  verifyRange,
+} from '../../src/core/index.js';
 import { ChainlogService } from '../../src/log/chainlog-service.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import { mulberry32 } from '../../src/simulator/prng.js';
@@ -32,7 +42,7 @@ export const proofs: Scenario = {
   title: 'Proofs at the big log (inclusion, consistency, 1,000-event range)',
   usesDataset: true,
   measures:
-    'Server time (the log service\'s proof call over its own store connection, no HTTP) and HTTP round trip of inclusion ' +
+    "Server time (the log service's proof call over its own store connection, no HTTP) and HTTP round trip of inclusion " +
     '(random leaf), consistency (random old size to the checkpoint) and 1,000-event range proofs (random start) at the ' +
     'checkpoint of the big log; range proof hash counts for lengths 1-1000; client verification rates of the core functions.',
   async run(ctx) {
@@ -70,7 +80,7 @@ export const proofs: Scenario = {
       // --- server time ----------------------------------------------------------------------
       const time = async (n: number, call: () => Promise<unknown>) => {
         const xs: number[] = [];
-        for (const more = budget(n, seconds); more(); ) {
+        for (const more = budget(n, seconds); more();) {
           const t = performance.now();
           await call();
           xs.push(performance.now() - t);
@@ -109,39 +119,57 @@ export const proofs: Scenario = {
       const trivial: number[] = [];
       const incProofs: Array<{ leaf: Uint8Array; index: number; hashes: Uint8Array[] }> = [];
       const conProofs: Array<{ from: number; fromRoot: Uint8Array; hashes: Uint8Array[] }> = [];
-      for (const more = budget(httpSamples, seconds); more(); ) {
+      for (const more = budget(httpSamples, seconds); more();) {
         let t = performance.now();
-        const a = await client.request<{ inclusionProof: { leafIndex: number; treeSize: number; leafHash: string; hashes: string[] } }>(INCLUSION, {
+        const a = await client.request<{
+          inclusionProof: { leafIndex: number; treeSize: number; leafHash: string; hashes: string[] };
+        }>(INCLUSION, {
           app,
           seq: randInt(0, size),
           size,
         });
         inc.push(performance.now() - t);
-        incProofs.push({ leaf: fromHex(a.inclusionProof.leafHash), index: a.inclusionProof.leafIndex, hashes: a.inclusionProof.hashes.map(fromHex) });
-        t = performance.now();
-        const b = await client.request<{ consistencyProof: { fromSize: number; fromRoot: string; hashes: string[] } }>(CONSISTENCY, {
-          app,
-          from: randInt(1, size),
-          to: size,
+        incProofs.push({
+          leaf: fromHex(a.inclusionProof.leafHash),
+          index: a.inclusionProof.leafIndex,
+          hashes: a.inclusionProof.hashes.map(fromHex),
         });
+        t = performance.now();
+        const b = await client.request<{ consistencyProof: { fromSize: number; fromRoot: string; hashes: string[] } }>(
+          CONSISTENCY,
+          {
+            app,
+            from: randInt(1, size),
+            to: size,
+          },
+        );
         con.push(performance.now() - t);
-        conProofs.push({ from: b.consistencyProof.fromSize, fromRoot: fromHex(b.consistencyProof.fromRoot), hashes: b.consistencyProof.hashes.map(fromHex) });
+        conProofs.push({
+          from: b.consistencyProof.fromSize,
+          fromRoot: fromHex(b.consistencyProof.fromRoot),
+          hashes: b.consistencyProof.hashes.map(fromHex),
+        });
         t = performance.now();
         await client.request(TRIVIAL);
         trivial.push(performance.now() - t);
       }
       const rng1000: number[] = [];
       const rangeProofs: Array<{ start: number; end: number; left: Uint8Array[]; right: Uint8Array[]; events: EventJson[] }> = [];
-      for (const more = budget(rangeHttpSamples, seconds, 2); more(); ) {
+      for (const more = budget(rangeHttpSamples, seconds, 2); more();) {
         const start = randInt(0, size - RANGE_LEN + 1);
         const t = performance.now();
-        const p = await client.request<{ rangeProof: { start: number; end: number; leftHashes: string[]; rightHashes: string[]; events: EventJson[] } }>(
-          RANGE,
-          { app, start, end: Math.min(size, start + RANGE_LEN), size },
-        );
+        const p = await client.request<{
+          rangeProof: { start: number; end: number; leftHashes: string[]; rightHashes: string[]; events: EventJson[] };
+        }>(RANGE, { app, start, end: Math.min(size, start + RANGE_LEN), size });
         rng1000.push(performance.now() - t);
         const rp = p.rangeProof;
-        rangeProofs.push({ start: rp.start, end: rp.end, left: rp.leftHashes.map(fromHex), right: rp.rightHashes.map(fromHex), events: rp.events });
+        rangeProofs.push({
+          start: rp.start,
+          end: rp.end,
+          left: rp.leftHashes.map(fromHex),
+          right: rp.rightHashes.map(fromHex),
+          events: rp.events,
+        });
       }
 
       // --- client verification -------------------------------------------------------------------
@@ -154,12 +182,16 @@ export const proofs: Scenario = {
         const p = conProofs[i % conProofs.length]!;
         verifyConsistency(p.from, size, p.hashes, p.fromRoot, root);
       }, 1000);
-      const vRange = ratePerSecond((i) => {
-        const p = rangeProofs[i % rangeProofs.length]!;
-        // A verifier recomputes every leaf from the event's fields (spec: "What a verifier does").
-        const leaves = p.events.map((e) => fromHex(leafHashHex(e)));
-        verifyRange(p.start, p.end, size, leaves, p.left, p.right, root);
-      }, 1000, 3);
+      const vRange = ratePerSecond(
+        (i) => {
+          const p = rangeProofs[i % rangeProofs.length]!;
+          // A verifier recomputes every leaf from the event's fields (spec: "What a verifier does").
+          const leaves = p.events.map((e) => fromHex(leafHashHex(e)));
+          verifyRange(p.start, p.end, size, leaves, p.left, p.right, root);
+        },
+        1000,
+        3,
+      );
       const verifiers = logVerifiers(parseVerifierKey(service.info.verifierKey), service.originOf(cp.sourceAppId));
       const vSig = ratePerSecond(() => openCheckpoint(cp.note, verifiers), 500);
 
@@ -175,13 +207,19 @@ export const proofs: Scenario = {
             target: { op: '<=', value: 2, text: '<= 2 ms at 1M leaves' },
           }),
           figure(engine.name, 'inclusion proof HTTP round trip p95', si.p95, 'ms', { baseline: trivialBase }),
-          figure(engine.name, 'consistency proof server time p95', conServer.p95, 'ms', { baseline: { name: 'p50', value: conServer.p50, unit: 'ms' } }),
+          figure(engine.name, 'consistency proof server time p95', conServer.p95, 'ms', {
+            baseline: { name: 'p50', value: conServer.p50, unit: 'ms' },
+          }),
           figure(engine.name, 'consistency proof HTTP round trip p95', sc.p95, 'ms', { baseline: trivialBase }),
-          figure(engine.name, '1,000-event range proof server time p95', rangeServer.p95, 'ms', { baseline: { name: 'p50', value: rangeServer.p50, unit: 'ms' } }),
+          figure(engine.name, '1,000-event range proof server time p95', rangeServer.p95, 'ms', {
+            baseline: { name: 'p50', value: rangeServer.p50, unit: 'ms' },
+          }),
           figure(engine.name, '1,000-event range proof HTTP round trip p95', sr.p95, 'ms', { baseline: trivialBase }),
           figure(engine.name, 'range proof hashes, worst over lengths 1-1000', worst, 'hashes', {
             target: { op: '<=', value: bound, text: `independent of length (<= 2*ceil(log2 N) = ${bound})` },
-            note: Object.entries(sizes).map(([len, s]) => `len ${len}: mean ${s.mean}`).join(', '),
+            note: Object.entries(sizes)
+              .map(([len, s]) => `len ${len}: mean ${s.mean}`)
+              .join(', '),
           }),
           figure(engine.name, 'client inclusion verification', vInc.perSecond, 'proofs/s'),
           figure(engine.name, 'client consistency verification', vCon.perSecond, 'proofs/s'),
@@ -191,8 +229,17 @@ export const proofs: Scenario = {
         details: {
           sourceAppId: app,
           treeSize: size,
-          serverTimeMs: { inclusion: roundSummary(incServer), consistency: roundSummary(conServer), range1000: roundSummary(rangeServer) },
-          httpMs: { inclusion: roundSummary(si), consistency: roundSummary(sc), range1000: roundSummary(sr), trivial: roundSummary(st) },
+          serverTimeMs: {
+            inclusion: roundSummary(incServer),
+            consistency: roundSummary(conServer),
+            range1000: roundSummary(rangeServer),
+          },
+          httpMs: {
+            inclusion: roundSummary(si),
+            consistency: roundSummary(sc),
+            range1000: roundSummary(sr),
+            trivial: roundSummary(st),
+          },
           rangeProofHashesByLength: sizes,
           rangeProofHashBound: bound,
           verificationPerSecond: {

@@ -46,7 +46,12 @@ export const queries: Scenario = {
     ];
     const client = new GraphQLClient(ds.server.url, { maxSockets: 1 });
     const figures: Figure[] = [];
-    const details: Record<string, unknown> = { pageSize: PAGE, maxSamplesPerPage: samples, secondsBudgetPerStep: seconds, dataset: { events: ds.total, bigLog: ds.bigSize } };
+    const details: Record<string, unknown> = {
+      pageSize: PAGE,
+      maxSamplesPerPage: samples,
+      secondsBudgetPerStep: seconds,
+      dataset: { events: ds.total, bigLog: ds.bigSize },
+    };
     try {
       for (const kind of kinds) {
         // Walk to the deep page; the cursor that opens it is kept.
@@ -77,7 +82,8 @@ export const queries: Scenario = {
           t = performance.now();
           const d = await client.request<Page>(EVENTS_PAGE, { filter: kind.filter, first: PAGE, after: deepAfter });
           deep.push(performance.now() - t);
-          if (d.events.edges.length !== PAGE) throw new Error(`deep page of ${kind.name} returned ${d.events.edges.length} events`);
+          if (d.events.edges.length !== PAGE)
+            throw new Error(`deep page of ${kind.name} returned ${d.events.edges.length} events`);
           t = performance.now();
           await client.request(TRIVIAL);
           trivial.push(performance.now() - t);
@@ -87,7 +93,10 @@ export const queries: Scenario = {
         const st = summarize(trivial);
         const base = { name: 'trivial query p95', value: st.p95, unit: 'ms' };
         figures.push(
-          figure(engine.name, `query p95, filter ${kind.name}, page 1`, s1.p95, 'ms', { baseline: base, target: { op: '<=', value: 15, text: '<= 15 ms' } }),
+          figure(engine.name, `query p95, filter ${kind.name}, page 1`, s1.p95, 'ms', {
+            baseline: base,
+            target: { op: '<=', value: 15, text: '<= 15 ms' },
+          }),
           figure(engine.name, `query p95, filter ${kind.name}, page ${depth}`, sd.p95, 'ms', {
             baseline: base,
             target: { op: '<=', value: 15, text: '<= 15 ms' },

@@ -38,7 +38,11 @@ async function shareable(ctx: ScenarioContext): Promise<boolean> {
  * is written through server j % K only, as a load balancer routing by log (the compose file's nginx,
  * `npm run scale`'s) sends it: each process then keeps the leases of its own logs.
  */
-async function ingest(servers: ServerHandle[], total: number, seed: number): Promise<{ eventsPerSecond: number; seconds: number }> {
+async function ingest(
+  servers: ServerHandle[],
+  total: number,
+  seed: number,
+): Promise<{ eventsPerSecond: number; seconds: number }> {
   const logs = appNames('scale', LOGS);
   const sources = servers.map((_, k) => benchEvents({ seed: seed + k, logs: logs.filter((_, j) => j % servers.length === k) }));
   const clients = servers.map((s) => new GraphQLClient(s.url, { maxSockets: CLIENTS_PER_PROCESS }));
@@ -68,7 +72,9 @@ async function ingest(servers: ServerHandle[], total: number, seed: number): Pro
 async function storedEvents(server: ServerHandle): Promise<number> {
   const c = new GraphQLClient(server.url, { maxSockets: 1 });
   try {
-    const r = await c.request<{ logs: { edges: Array<{ node: { size: number } }> } }>('{ logs(first: 500) { edges { node { size } } } }');
+    const r = await c.request<{ logs: { edges: Array<{ node: { size: number } }> } }>(
+      '{ logs(first: 500) { edges { node { size } } } }',
+    );
     return r.logs.edges.reduce((a, e) => a + e.node.size, 0);
   } finally {
     c.close();
@@ -85,7 +91,11 @@ export const scaling: Scenario = {
   async run(ctx) {
     const { engine } = ctx;
     if (engine.name === 'sqlite') {
-      return { figures: [], details: {}, skipped: 'the embedded engine is one file with one writer process by design; scaling out is the MongoDB engine\'s' };
+      return {
+        figures: [],
+        details: {},
+        skipped: "the embedded engine is one file with one writer process by design; scaling out is the MongoDB engine's",
+      };
     }
     if (!(await shareable(ctx))) {
       return {

@@ -27,12 +27,18 @@ export const singleIngest: Scenario = {
     const trivial: LoopRun[] = [];
     await withServer({ engine, label: 's2' }, async (server) => {
       // Warm-up: JIT, connections, the logs' first rows.
-      await closedLoop(server.url, CLIENTS, options.quick ? 0.5 : 2, () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }));
+      await closedLoop(server.url, CLIENTS, options.quick ? 0.5 : 2, () =>
+        JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }),
+      );
       for (let r = 0; r < rounds; r++) {
         ctx.log(`2: round ${r + 1}/${rounds}: trivial query`);
         trivial.push(await closedLoop(server.url, CLIENTS, seconds, () => trivialBody));
         ctx.log(`2: round ${r + 1}/${rounds}: logEvent`);
-        ingest.push(await closedLoop(server.url, CLIENTS, seconds, () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } })));
+        ingest.push(
+          await closedLoop(server.url, CLIENTS, seconds, () =>
+            JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }),
+          ),
+        );
       }
     });
     for (const run of [...ingest, ...trivial]) {
@@ -51,14 +57,24 @@ export const singleIngest: Scenario = {
         figure(engine.name, 'single-event ingest / trivial query', bi.perSecond / bt.perSecond, 'x', {
           target: { op: '>=', value: 0.6, text: '>= 0.6 of the trivial query' },
         }),
-        figure(engine.name, 'logEvent latency p95', li.p95, 'ms', { baseline: { name: 'trivial query p95', value: lt.p95, unit: 'ms' } }),
+        figure(engine.name, 'logEvent latency p95', li.p95, 'ms', {
+          baseline: { name: 'trivial query p95', value: lt.p95, unit: 'ms' },
+        }),
       ],
       details: {
         clients: CLIENTS,
         secondsPerRun: seconds,
         rounds,
-        logEvent: ingest.map((r) => ({ perSecond: Math.round(r.perSecond), requests: r.requests, latencyMs: roundSummary(summarize(r.latencies)) })),
-        trivialQuery: trivial.map((r) => ({ perSecond: Math.round(r.perSecond), requests: r.requests, latencyMs: roundSummary(summarize(r.latencies)) })),
+        logEvent: ingest.map((r) => ({
+          perSecond: Math.round(r.perSecond),
+          requests: r.requests,
+          latencyMs: roundSummary(summarize(r.latencies)),
+        })),
+        trivialQuery: trivial.map((r) => ({
+          perSecond: Math.round(r.perSecond),
+          requests: r.requests,
+          latencyMs: roundSummary(summarize(r.latencies)),
+        })),
       },
     };
   },

@@ -66,7 +66,11 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new Error(`${cmd} not found: install Go to build the MongoDB test server, or set MONGODB_TEST_URI`) : err),
+      reject(
+        err.code === 'ENOENT'
+          ? new Error(`${cmd} not found: install Go to build the MongoDB test server, or set MONGODB_TEST_URI`)
+          : err,
+      ),
     );
     child.on('exit', (code, signal) =>
       code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? code})`)),

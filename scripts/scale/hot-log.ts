@@ -45,7 +45,13 @@ interface Answer {
 
 class Hang extends Error {}
 
-async function gql(api: ApiProcess, query: string, variables: Record<string, unknown>, timeoutMs: number, what: string): Promise<Answer> {
+async function gql(
+  api: ApiProcess,
+  query: string,
+  variables: Record<string, unknown>,
+  timeoutMs: number,
+  what: string,
+): Promise<Answer> {
   const started = Date.now();
   try {
     const res = await fetch(`${api.url}/graphql`, {
@@ -86,7 +92,9 @@ async function main(): Promise<number> {
   const hangs: string[] = [];
   try {
     apis.push(...(await startApiProcesses(o.processes, env, { labelStderr: true })));
-    process.stderr.write(`${o.processes} processes ready (pids ${apis.map((a) => a.child.pid).join(', ')}); ${o.writers} writers for ${o.seconds} s\n`);
+    process.stderr.write(
+      `${o.processes} processes ready (pids ${apis.map((a) => a.child.pid).join(', ')}); ${o.writers} writers for ${o.seconds} s\n`,
+    );
     const stopAt = Date.now() + o.seconds * 1000;
     let turn = 0;
     const acked = new Map<string, number>();
@@ -110,7 +118,13 @@ async function main(): Promise<number> {
             requests++;
             const sent = performance.now();
             try {
-              const res = await gql(api, LOG_EVENTS, { inputs }, timeout, `w${w} op ${op} attempt ${attempt} (logEvents of ${o.batch})`);
+              const res = await gql(
+                api,
+                LOG_EVENTS,
+                { inputs },
+                timeout,
+                `w${w} op ${op} attempt ${attempt} (logEvents of ${o.batch})`,
+              );
               durations.push(performance.now() - sent);
               const seqs = (res.data?.logEvents as Array<{ seq: number }> | undefined)?.map((e) => e.seq);
               if (seqs) {

@@ -16,14 +16,18 @@ type CredentialSource = IncomingHttpHeaders | Record<string, unknown> | undefine
 
 /** The caller behind HTTP headers and/or graphql-ws connectionParams (later sources win). */
 export function principalFrom(auth: Authenticator, ...sources: CredentialSource[]): Promise<Principal> {
-  return auth.authenticate(credentialFrom(...sources.map((s) => (s ?? undefined))));
+  return auth.authenticate(credentialFrom(...sources.map((s) => s ?? undefined)));
 }
 
 export const unauthenticated = (principal: Principal) =>
   principal.kind === 'invalid' && principal.problem === 'scheme'
-    ? new ApiError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <API key>" (or send the key alone as x-api-key: <API key>)', {
-        rule: 'authorizationScheme',
-      })
+    ? new ApiError(
+        'UNAUTHENTICATED',
+        'the Authorization header must be "Bearer <API key>" (or send the key alone as x-api-key: <API key>)',
+        {
+          rule: 'authorizationScheme',
+        },
+      )
     : new ApiError(
         'UNAUTHENTICATED',
         principal.kind === 'invalid'
@@ -39,7 +43,8 @@ export const unauthenticated = (principal: Principal) =>
 export function authorize(principal: Principal, operation: Operation, rootFields: readonly string[] = []): void {
   if (principal.kind === 'open') return;
   if (principal.kind !== 'key') throw unauthenticated(principal);
-  const [kind, fields]: [OperationKind, readonly string[]] = operation === 'ingest' ? ['mutation', ['logEvents']] : [operation, rootFields];
+  const [kind, fields]: [OperationKind, readonly string[]] =
+    operation === 'ingest' ? ['mutation', ['logEvents']] : [operation, rootFields];
   for (const field of fields) {
     if (!roleMay(principal.role, kind, field)) {
       throw new ApiError('FORBIDDEN', `a ${principal.role} API key may not use ${kind} ${field}`, { field, rule: 'role' });

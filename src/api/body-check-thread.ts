@@ -37,11 +37,15 @@ export interface BodyCheckOptions {
 }
 
 export const bodyCheckBusy = (maxLargeBodies: number) =>
-  new ApiError('UNAVAILABLE', `body: too many large request bodies are being checked (at most ${maxLargeBodies} at once); retry later`, {
-    field: 'body',
-    rule: 'bodyCheckBusy',
-    extra: { retryAfterMs: 1000 },
-  });
+  new ApiError(
+    'UNAVAILABLE',
+    `body: too many large request bodies are being checked (at most ${maxLargeBodies} at once); retry later`,
+    {
+      field: 'body',
+      rule: 'bodyCheckBusy',
+      extra: { retryAfterMs: 1000 },
+    },
+  );
 
 export const bodyCheckFailed = () =>
   new ApiError('UNAVAILABLE', 'body: the thread that checks large request bodies failed before answering; retry', {
@@ -66,7 +70,8 @@ function checkThreadEntry(): URL {
 
 /** A body's bytes as an ArrayBuffer of their own, to move to the thread without a copy when they already are one. */
 function ownBuffer(bytes: Buffer): ArrayBuffer {
-  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length && bytes.buffer instanceof ArrayBuffer)
+    return bytes.buffer;
   const copy = new Uint8Array(bytes.length);
   copy.set(bytes);
   return copy.buffer;
@@ -77,12 +82,18 @@ export function bodyCheckThread(opts: BodyCheckOptions = {}): BodyChecker {
   let held = 0;
   let worker: Worker | null = null;
   let nextId = 1;
-  const pending = new Map<number, { resolve: (r: { verdict: BodyVerdict; bytes: Buffer }) => void; reject: (e: Error) => void; length: number }>();
+  const pending = new Map<
+    number,
+    { resolve: (r: { verdict: BodyVerdict; bytes: Buffer }) => void; reject: (e: Error) => void; length: number }
+  >();
 
   const failAll = (w: Worker, err: unknown) => {
     if (worker !== w) return;
     worker = null;
-    opts.logger?.error({ err }, 'the body-checking thread failed; the bodies it held are answered UNAVAILABLE and the next body starts another');
+    opts.logger?.error(
+      { err },
+      'the body-checking thread failed; the bodies it held are answered UNAVAILABLE and the next body starts another',
+    );
     for (const p of pending.values()) p.reject(bodyCheckFailed());
     pending.clear();
   };

@@ -19,7 +19,8 @@ export interface BodyCheckRequest {
   length: number;
 }
 
-export type BodyCheckResponse = { id: number; bytes: ArrayBuffer; verdict: BodyVerdict } | { id: number; bytes: ArrayBuffer; failure: string };
+export type BodyCheckResponse =
+  { id: number; bytes: ArrayBuffer; verdict: BodyVerdict } | { id: number; bytes: ArrayBuffer; failure: string };
 
 const port = parentPort;
 if (!port) throw new Error('body-check-worker is the entry point of a worker thread (bodyCheckThread), not a module to import');

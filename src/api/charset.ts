@@ -10,6 +10,11 @@ export function requireUtf8(): RequestHandler {
   return (req, _res, next) => {
     const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
     if (charset === undefined || charset === 'utf-8' || charset === 'utf8') return next();
-    next(new ApiError('BAD_USER_INPUT', `body: must be UTF-8 JSON (the Content-Type names charset ${charset.slice(0, 40)})`, { field: 'body', rule: 'encoding' }));
+    next(
+      new ApiError('BAD_USER_INPUT', `body: must be UTF-8 JSON (the Content-Type names charset ${charset.slice(0, 40)})`, {
+        field: 'body',
+        rule: 'encoding',
+      }),
+    );
   };
 }

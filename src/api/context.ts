@@ -33,7 +33,12 @@ export interface ApiContext extends ApiDeps {
   response: ResponseBudget;
 }
 
-export function createApiContext(deps: ApiDeps, transport: Transport, principal: Principal, opts: { subscription?: boolean } = {}): ApiContext {
+export function createApiContext(
+  deps: ApiDeps,
+  transport: Transport,
+  principal: Principal,
+  opts: { subscription?: boolean } = {},
+): ApiContext {
   const response = opts.subscription ? UNBOUNDED : createResponseBudget(deps.config.GRAPHQL_MAX_RESPONSE_BYTES);
   return { ...deps, transport, principal, loaders: createLoaders(deps.service), response };
 }

@@ -22,8 +22,7 @@ function safeInt(text: string | undefined): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-const invalidCursor = (field: string) =>
-  badUserInput(field, 'cursor', `${field}: is not a cursor this API issued for this list`);
+const invalidCursor = (field: string) => badUserInput(field, 'cursor', `${field}: is not a cursor this API issued for this list`);
 
 export const encodeEventCursor = (key: EventKey): string => encode(`e1:${key.timestamp}:${key.pos}`);
 

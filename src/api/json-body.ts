@@ -22,7 +22,13 @@ export interface JsonBodyOptions {
 }
 
 /** The error express.json raises for a body that is not JSON, which the error handler words. */
-const notJson = () => Object.assign(new SyntaxError('body is not valid JSON'), { type: 'entity.parse.failed', status: 400, statusCode: 400, expose: true });
+const notJson = () =>
+  Object.assign(new SyntaxError('body is not valid JSON'), {
+    type: 'entity.parse.failed',
+    status: 400,
+    statusCode: 400,
+    expose: true,
+  });
 
 function parseHere(bytes: Buffer, verify: boolean): unknown {
   if (verify) verifyExactNumbers(undefined, undefined, bytes);

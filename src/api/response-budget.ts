@@ -23,10 +23,14 @@ export function createResponseBudget(maxBytes: number): ResponseBudget {
     charge(bytes) {
       used += bytes;
       if (used > maxBytes) {
-        exceeded ??= new ApiError('RESPONSE_TOO_LARGE', `the answer holds more than ${maxBytes} bytes of event payloads (GRAPHQL_MAX_RESPONSE_BYTES); ask for fewer events per request`, {
-          rule: 'maxResponseBytes',
-          extra: { limit: maxBytes },
-        });
+        exceeded ??= new ApiError(
+          'RESPONSE_TOO_LARGE',
+          `the answer holds more than ${maxBytes} bytes of event payloads (GRAPHQL_MAX_RESPONSE_BYTES); ask for fewer events per request`,
+          {
+            rule: 'maxResponseBytes',
+            extra: { limit: maxBytes },
+          },
+        );
         throw exceeded;
       }
     },

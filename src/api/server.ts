@@ -98,7 +98,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     if (!reason) return next();
     const error = new ApiError('FORBIDDEN', reason, { field: 'Host', rule: 'host' });
     metrics.apiErrors.inc({ code: error.code, transport: req.path === GRAPHQL_PATH ? 'graphql' : 'rest' });
-    res.status(403).json({ errors: req.path === GRAPHQL_PATH ? [{ message: error.message, extensions: error.extensions }] : restErrors(error) });
+    res.status(403).json({
+      errors: req.path === GRAPHQL_PATH ? [{ message: error.message, extensions: error.extensions }] : restErrors(error),
+    });
   });
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
@@ -120,13 +122,23 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     authenticateGraphql(deps),
     requireJsonPost(metrics),
     requireUtf8(),
-    jsonBody({ ...bodies, job: { kind: 'graphql', limits: variableLimits, maxTokens: hardening.documentLimits.parseOptions.maxTokens ?? Number.MAX_SAFE_INTEGER } }),
+    jsonBody({
+      ...bodies,
+      job: {
+        kind: 'graphql',
+        limits: variableLimits,
+        maxTokens: hardening.documentLimits.parseOptions.maxTokens ?? Number.MAX_SAFE_INTEGER,
+      },
+    }),
     expressMiddleware(apollo, {
-      context: async ({ req, res }) => rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),
+      context: async ({ req, res }) =>
+        rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),
     }),
   );
   app.use((req, res) => {
-    res.status(404).json({ errors: restErrors(new ApiError('NOT_FOUND', `no route ${req.method} ${req.path}`, { rule: 'route' })) });
+    res
+      .status(404)
+      .json({ errors: restErrors(new ApiError('NOT_FOUND', `no route ${req.method} ${req.path}`, { rule: 'route' })) });
   });
   app.use(errorHandler({ logger, production: opts.config.production, metrics }));
 

@@ -70,8 +70,10 @@ async function ask<T>(run: () => Promise<T>, seq: number, what: string, findings
   try {
     return await run();
   } catch (err) {
-    if (err instanceof GraphqlError && err.code !== null && REFUSALS.has(err.code)) throw new AuditAbort(`${what}: ${err.message}${refusalHint(err)}`);
-    if (err instanceof GraphqlError && err.code === 'MALFORMED_EVENT') findings.push(finding('MALFORMED_EVENT', seq, `${what}: ${err.message}`));
+    if (err instanceof GraphqlError && err.code !== null && REFUSALS.has(err.code))
+      throw new AuditAbort(`${what}: ${err.message}${refusalHint(err)}`);
+    if (err instanceof GraphqlError && err.code === 'MALFORMED_EVENT')
+      findings.push(finding('MALFORMED_EVENT', seq, `${what}: ${err.message}`));
     else if (err instanceof GraphqlError) findings.push(finding('PROOF_UNAVAILABLE', seq, `${what}: ${err.message}`));
     else if (err instanceof ResponseShapeError) findings.push(finding('MALFORMED_RESPONSE', seq, `${what}: ${err.message}`));
     else throw err;
@@ -106,7 +108,9 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   const { client, app } = o;
   const pageSize = Math.min(o.pageSize ?? MAX_RANGE_PROOF_EVENTS, MAX_RANGE_PROOF_EVENTS);
   const findings: Finding[] = [];
-  const prefix = o.originPrefix ?? (await must(() => client.request(q.SERVER_INFO, {}, q.serverInfoSchema), 'serverInfo')).serverInfo.originPrefix;
+  const prefix =
+    o.originPrefix ??
+    (await must(() => client.request(q.SERVER_INFO, {}, q.serverInfoSchema), 'serverInfo')).serverInfo.originPrefix;
   const origin = `${prefix}/${app}`;
   const trustedEntry = o.state.get(o.url, app);
   const trusted = trustedEntry && { treeSize: trustedEntry.treeSize, rootHash: fromHex(trustedEntry.rootHash) };
@@ -130,7 +134,12 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     report.firstBadSeq = firstBadSeq(findings);
     report.ok = findings.length === 0;
     if (report.ok && checkpoint && note !== null) {
-      o.state.set(o.url, app, { treeSize: checkpoint.size, rootHash: toHex(checkpoint.rootHash), note, verifiedAt: new Date().toISOString() });
+      o.state.set(o.url, app, {
+        treeSize: checkpoint.size,
+        rootHash: toHex(checkpoint.rootHash),
+        note,
+        verifiedAt: new Date().toISOString(),
+      });
       await o.state.save();
       report.stateUpdated = true;
     }
@@ -141,7 +150,9 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   const { checkpoint: served } = await must(() => client.request(q.LATEST_CHECKPOINT, { app }, q.checkpointSchema), 'checkpoint');
   if (served === null) {
     if (!trusted) throw new AuditAbort(`the service has no checkpoint for ${app} yet`);
-    findings.push(finding('ROLLBACK', 0, `the service has no checkpoint for ${app}, but one of size ${trusted.treeSize} was trusted before`));
+    findings.push(
+      finding('ROLLBACK', 0, `the service has no checkpoint for ${app}, but one of size ${trusted.treeSize} was trusted before`),
+    );
     return finish(null, null);
   }
   const opened = checkCheckpointNote(served.note, o.verifier, origin);
@@ -170,7 +181,12 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     let proof: string[] | null = null;
     if (needProof) {
       const vars = { app, from: trusted.treeSize, to: cp.size };
-      const res = await ask(() => client.request(q.CONSISTENCY_PROOF, vars, q.consistencyProofSchema), trusted.treeSize, 'consistencyProof', findings);
+      const res = await ask(
+        () => client.request(q.CONSISTENCY_PROOF, vars, q.consistencyProofSchema),
+        trusted.treeSize,
+        'consistencyProof',
+        findings,
+      );
       proof = res?.consistencyProof.hashes ?? null;
     }
     if (!needProof || proof !== null) {
@@ -210,8 +226,14 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     const end = Math.min(cp.size, start + pageSize);
     const vars = { app, start, end, size: cp.size };
     const pageFindings: Finding[] = [];
-    const page = await ask(() => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema), start, `rangeProof [${start}, ${end})`, pageFindings);
-    const result = page && verifyRangePage(page.rangeProof, { app, start, end, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash: prev });
+    const page = await ask(
+      () => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema),
+      start,
+      `rangeProof [${start}, ${end})`,
+      pageFindings,
+    );
+    const result =
+      page && verifyRangePage(page.rangeProof, { app, start, end, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash: prev });
     if (result) pageFindings.push(...result.findings);
     const unproven = pageFindings.findIndex((f) => UNPROVEN.has(f.kind) && f.seq === start);
     if (unproven >= 0 && end - start > 1) {
@@ -236,11 +258,22 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     const leaf = spotHashes.get(seq);
     if (leaf === undefined) continue;
     const vars = { app, seq, size: cp.size };
-    const res = await ask(() => client.request(q.INCLUSION_PROOF, vars, q.inclusionProofSchema), seq, `inclusionProof ${seq}`, findings);
+    const res = await ask(
+      () => client.request(q.INCLUSION_PROOF, vars, q.inclusionProofSchema),
+      seq,
+      `inclusionProof ${seq}`,
+      findings,
+    );
     if (res === null) continue;
     const p = res.inclusionProof;
     if (p.leafIndex !== seq || p.treeSize !== cp.size) {
-      findings.push(finding('MALFORMED_RESPONSE', seq, `inclusion proof asked for ${seq} in ${cp.size} came back for ${p.leafIndex} in ${p.treeSize}`));
+      findings.push(
+        finding(
+          'MALFORMED_RESPONSE',
+          seq,
+          `inclusion proof asked for ${seq} in ${cp.size} came back for ${p.leafIndex} in ${p.treeSize}`,
+        ),
+      );
       continue;
     }
     const bad = checkInclusion(seq, leaf, head, p.hashes);

@@ -1,5 +1,13 @@
 // Step 1 of an audit: the checkpoint, opened only with the verifier key the auditor trusts.
-import { CheckpointError, NoteError, logVerifiers, openCheckpoint, parseCheckpoint, type Checkpoint, type NoteVerifier } from '../core/index.js';
+import {
+  CheckpointError,
+  NoteError,
+  logVerifiers,
+  openCheckpoint,
+  parseCheckpoint,
+  type Checkpoint,
+  type NoteVerifier,
+} from '../core/index.js';
 import { finding, type Finding } from './findings.js';
 
 export type CheckpointCheck = { checkpoint: Checkpoint; finding: null } | { checkpoint: null; finding: Finding };
@@ -22,7 +30,14 @@ export function checkCheckpointNote(note: string, verifier: NoteVerifier, expect
     const size = claimedSize(note);
     const at = size === null ? '' : ` of size ${size}`;
     if (err instanceof NoteError) {
-      return { checkpoint: null, finding: finding('BAD_SIGNATURE', size, `checkpoint${at} is not signed by the trusted key ${verifier.name}: ${err.message}`) };
+      return {
+        checkpoint: null,
+        finding: finding(
+          'BAD_SIGNATURE',
+          size,
+          `checkpoint${at} is not signed by the trusted key ${verifier.name}: ${err.message}`,
+        ),
+      };
     }
     if (err instanceof CheckpointError) {
       return { checkpoint: null, finding: finding('BAD_CHECKPOINT', size, `checkpoint${at} is malformed: ${err.message}`) };

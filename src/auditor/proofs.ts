@@ -17,7 +17,11 @@ export function checkInclusion(seq: number, leafHash: string, head: TreeHead, pr
     return null;
   } catch (err) {
     if (!(err instanceof ProofError)) throw err;
-    return finding('BAD_INCLUSION_PROOF', seq, `inclusion proof of event ${seq} in tree size ${head.treeSize} fails: ${err.message}`);
+    return finding(
+      'BAD_INCLUSION_PROOF',
+      seq,
+      `inclusion proof of event ${seq} in tree size ${head.treeSize} fails: ${err.message}`,
+    );
   }
 }
 
@@ -29,15 +33,24 @@ export function consistencyNeed(trusted: TreeHead, latest: TreeHead): 'none' | '
 /** Null when `latest` extends `trusted`. `proof` is required when consistencyNeed says so. */
 export function checkConsistency(trusted: TreeHead, latest: TreeHead, proof: readonly string[] | null): Finding | null {
   if (latest.treeSize < trusted.treeSize) {
-    return finding('ROLLBACK', latest.treeSize, `the log shrank: trusted checkpoint has size ${trusted.treeSize}, the new one ${latest.treeSize}`);
+    return finding(
+      'ROLLBACK',
+      latest.treeSize,
+      `the log shrank: trusted checkpoint has size ${trusted.treeSize}, the new one ${latest.treeSize}`,
+    );
   }
   if (latest.treeSize === trusted.treeSize) {
     return equalBytes(latest.rootHash, trusted.rootHash)
       ? null
-      : finding('FORK', latest.treeSize, `two signed roots for size ${latest.treeSize}: trusted ${toHex(trusted.rootHash)}, new ${toHex(latest.rootHash)}`);
+      : finding(
+          'FORK',
+          latest.treeSize,
+          `two signed roots for size ${latest.treeSize}: trusted ${toHex(trusted.rootHash)}, new ${toHex(latest.rootHash)}`,
+        );
   }
   if (trusted.treeSize === 0) return null;
-  if (proof === null) return finding('PROOF_UNAVAILABLE', trusted.treeSize, `no consistency proof from ${trusted.treeSize} to ${latest.treeSize}`);
+  if (proof === null)
+    return finding('PROOF_UNAVAILABLE', trusted.treeSize, `no consistency proof from ${trusted.treeSize} to ${latest.treeSize}`);
   if (malformed(proof)) return finding('MALFORMED_RESPONSE', trusted.treeSize, 'consistency proof holds a malformed hash');
   try {
     verifyConsistency(trusted.treeSize, latest.treeSize, proof.map(fromHex), trusted.rootHash, latest.rootHash);

@@ -50,7 +50,15 @@ function recompute(e: ServedEvent): string {
 /** True when the leaves fold with the proof into the root; throws only on programming errors. */
 function rangeHolds(ctx: PageContext, page: RangePage, leaves: readonly string[]): boolean {
   try {
-    verifyRange(ctx.start, ctx.end, ctx.treeSize, leaves.map(fromHex), page.leftHashes.map(fromHex), page.rightHashes.map(fromHex), ctx.rootHash);
+    verifyRange(
+      ctx.start,
+      ctx.end,
+      ctx.treeSize,
+      leaves.map(fromHex),
+      page.leftHashes.map(fromHex),
+      page.rightHashes.map(fromHex),
+      ctx.rootHash,
+    );
     return true;
   } catch (err) {
     if (err instanceof ProofError) return false;
@@ -78,7 +86,9 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
     const seq = start + i;
     let hash: string | null = null;
     if (e.seq !== seq || e.sourceAppId !== ctx.app) {
-      findings.push(finding('WRONG_POSITION', seq, `position ${seq} of ${ctx.app} was served as ${JSON.stringify(e.sourceAppId)}/${e.seq}`));
+      findings.push(
+        finding('WRONG_POSITION', seq, `position ${seq} of ${ctx.app} was served as ${JSON.stringify(e.sourceAppId)}/${e.seq}`),
+      );
     } else {
       try {
         hash = recompute(e);
@@ -87,7 +97,9 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
       }
     }
     if (prev !== null && e.prevHash !== prev) {
-      findings.push(finding('BROKEN_LINK', seq, `event ${seq} has prevHash ${e.prevHash}, but event ${seq - 1} hashes to ${prev}`));
+      findings.push(
+        finding('BROKEN_LINK', seq, `event ${seq} has prevHash ${e.prevHash}, but event ${seq - 1} hashes to ${prev}`),
+      );
     }
     leafHashes.push(hash);
     prev = hash;
@@ -96,7 +108,14 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
   const recomputed = leafHashes.filter((h): h is string => h !== null);
   if (recomputed.length === leafHashes.length && rangeHolds(ctx, page, recomputed)) {
     leafHashes.forEach((h, i) => {
-      if (h !== page.events[i]!.hash) findings.push(finding('LEAF_HASH_MISMATCH', start + i, `event ${start + i} is served with hash ${page.events[i]!.hash}, but its leaf hash is ${h}`));
+      if (h !== page.events[i]!.hash)
+        findings.push(
+          finding(
+            'LEAF_HASH_MISMATCH',
+            start + i,
+            `event ${start + i} is served with hash ${page.events[i]!.hash}, but its leaf hash is ${h}`,
+          ),
+        );
     });
     return { findings, leafHashes };
   }
@@ -106,11 +125,23 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
   if (served.every((h) => HASH_RE.test(h)) && rangeHolds(ctx, page, served)) {
     leafHashes.forEach((h, i) => {
       if (h !== null && h !== served[i]) {
-        findings.push(finding('LEAF_HASH_MISMATCH', start + i, `event ${start + i} was altered: the signed tree holds leaf ${served[i]}, its fields hash to ${h}`));
+        findings.push(
+          finding(
+            'LEAF_HASH_MISMATCH',
+            start + i,
+            `event ${start + i} was altered: the signed tree holds leaf ${served[i]}, its fields hash to ${h}`,
+          ),
+        );
       }
     });
     return { findings, leafHashes };
   }
-  findings.push(finding('BAD_RANGE_PROOF', start, `events [${start}, ${end}) with their range proof do not lead to the checkpoint root of size ${ctx.treeSize}`));
+  findings.push(
+    finding(
+      'BAD_RANGE_PROOF',
+      start,
+      `events [${start}, ${end}) with their range proof do not lead to the checkpoint root of size ${ctx.treeSize}`,
+    ),
+  );
   return { findings, leafHashes };
 }

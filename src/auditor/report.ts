@@ -8,7 +8,8 @@ export function reportText(r: AuditReport, statePath: string): string {
   if (!r.ok) {
     const at = r.firstBadSeq === null ? '' : `: first bad position ${r.firstBadSeq}`;
     const lines = [`verify FAILED  ${where}${at}`];
-    for (const f of r.findings.slice(0, MAX_LISTED)) lines.push(`  ${f.kind}${f.seq === null ? '' : ` at ${f.seq}`}: ${f.message}`);
+    for (const f of r.findings.slice(0, MAX_LISTED))
+      lines.push(`  ${f.kind}${f.seq === null ? '' : ` at ${f.seq}`}: ${f.message}`);
     if (r.findings.length > MAX_LISTED) lines.push(`  … and ${r.findings.length - MAX_LISTED} more findings (--json lists all)`);
     lines.push(
       r.trusted

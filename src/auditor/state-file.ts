@@ -51,7 +51,8 @@ export class StateFile {
       throw new StateFileError(`state file ${path} is not JSON: ${(err as Error).message}`);
     }
     const parsed = fileSchema.safeParse(json);
-    if (!parsed.success) throw new StateFileError(`state file ${path} is not a chainlog verify state: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success)
+      throw new StateFileError(`state file ${path} is not a chainlog verify state: ${parsed.error.issues[0]?.message}`);
     return new StateFile(path, parsed.data.logs);
   }
 

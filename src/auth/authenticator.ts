@@ -2,7 +2,13 @@
 // client does not cost a storage read per request; a revocation therefore takes effect everywhere
 // within CACHE_TTL_MS, and at once in the process that revoked.
 import { AuthError } from './errors.js';
-import { API_KEY_ROLES, ApiKeyConflictError, type ApiKeyInfo, type ApiKeyRole, type ApiKeyStore } from '../storage/api-key-store.js';
+import {
+  API_KEY_ROLES,
+  ApiKeyConflictError,
+  type ApiKeyInfo,
+  type ApiKeyRole,
+  type ApiKeyStore,
+} from '../storage/api-key-store.js';
 import { BOOTSTRAP_KEY_ID, type Principal } from './principal.js';
 import { generateKeyId, generateSecret, hashSecret, sameHash, type Credential } from './secrets.js';
 
@@ -34,7 +40,13 @@ interface CacheEntry {
 const OPEN: Principal = { kind: 'open' };
 const ANONYMOUS: Principal = { kind: 'anonymous' };
 const INVALID: Principal = { kind: 'invalid' };
-const BOOTSTRAP: Principal = { kind: 'key', id: BOOTSTRAP_KEY_ID, role: 'admin', sourceAppIds: null, name: 'bootstrap admin key' };
+const BOOTSTRAP: Principal = {
+  kind: 'key',
+  id: BOOTSTRAP_KEY_ID,
+  role: 'admin',
+  sourceAppIds: null,
+  name: 'bootstrap admin key',
+};
 
 export class Authenticator {
   readonly enabled: boolean;
@@ -84,7 +96,8 @@ export class Authenticator {
   }
 
   private requireStore(): ApiKeyStore {
-    if (!this.opts.store) throw new AuthError('BAD_USER_INPUT', 'this storage engine does not store API keys', undefined, 'unsupported');
+    if (!this.opts.store)
+      throw new AuthError('BAD_USER_INPUT', 'this storage engine does not store API keys', undefined, 'unsupported');
     return this.opts.store;
   }
 
@@ -95,7 +108,12 @@ export class Authenticator {
    * otherwise mint an admin key that stays valid once the server restarts with AUTH=on. `createdBy` is
    * the id of the admin key asking; it is stored with the key.
    */
-  async createKey(args: { role: string; sourceAppIds?: readonly string[] | null; name?: string | null; createdBy: string }): Promise<CreatedKey> {
+  async createKey(args: {
+    role: string;
+    sourceAppIds?: readonly string[] | null;
+    name?: string | null;
+    createdBy: string;
+  }): Promise<CreatedKey> {
     if (!this.enabled) {
       throw new AuthError(
         'FORBIDDEN',
@@ -106,18 +124,31 @@ export class Authenticator {
     }
     const store = this.requireStore();
     const role = args.role.toLowerCase() as ApiKeyRole;
-    const refuse = (field: string, rule: string, message: string) => new AuthError('BAD_USER_INPUT', `${field}: ${message}`, field, rule);
+    const refuse = (field: string, rule: string, message: string) =>
+      new AuthError('BAD_USER_INPUT', `${field}: ${message}`, field, rule);
     if (!API_KEY_ROLES.includes(role)) throw refuse('role', 'enum', `must be one of ${API_KEY_ROLES.join(', ')}`);
     const apps = args.sourceAppIds == null ? null : [...new Set(args.sourceAppIds)].sort();
-    if (apps !== null && apps.length === 0) throw refuse('sourceAppIds', 'min', 'must hold at least one item; omit it for every application');
-    if (apps !== null && apps.length > MAX_KEY_APPS) throw refuse('sourceAppIds', 'max', `must hold at most ${MAX_KEY_APPS} items`);
-    if (role === 'writer' && apps === null) throw refuse('sourceAppIds', 'required', 'a writer key must name the applications it writes for');
-    if (role === 'admin' && apps !== null) throw refuse('sourceAppIds', 'forbidden', 'an admin key cannot be limited to applications');
+    if (apps !== null && apps.length === 0)
+      throw refuse('sourceAppIds', 'min', 'must hold at least one item; omit it for every application');
+    if (apps !== null && apps.length > MAX_KEY_APPS)
+      throw refuse('sourceAppIds', 'max', `must hold at most ${MAX_KEY_APPS} items`);
+    if (role === 'writer' && apps === null)
+      throw refuse('sourceAppIds', 'required', 'a writer key must name the applications it writes for');
+    if (role === 'admin' && apps !== null)
+      throw refuse('sourceAppIds', 'forbidden', 'an admin key cannot be limited to applications');
     const name = args.name ?? null;
     for (let attempt = 0; ; attempt++) {
       const secret = generateSecret();
       try {
-        const key = await store.create({ id: generateKeyId(), secretHash: hashSecret(secret), role, sourceAppIds: apps, name, createdAt: this.now(), createdBy: args.createdBy });
+        const key = await store.create({
+          id: generateKeyId(),
+          secretHash: hashSecret(secret),
+          role,
+          sourceAppIds: apps,
+          name,
+          createdAt: this.now(),
+          createdBy: args.createdBy,
+        });
         return { secret, key };
       } catch (err) {
         if (!(err instanceof ApiKeyConflictError) || attempt >= 2) throw err;

@@ -7,7 +7,12 @@ import { AuthError, type AuthErrorItem } from './errors.js';
 import { scopeOf, type Principal } from './principal.js';
 
 export const forbiddenApp = (field: string, sourceAppId: string) =>
-  new AuthError('FORBIDDEN', `${field}: this API key may not access source application ${JSON.stringify(sourceAppId)}`, field, 'scope');
+  new AuthError(
+    'FORBIDDEN',
+    `${field}: this API key may not access source application ${JSON.stringify(sourceAppId)}`,
+    field,
+    'scope',
+  );
 
 export function mayAccessApp(principal: Principal, sourceAppId: string): boolean {
   const scope = scopeOf(principal);
@@ -40,7 +45,12 @@ export function requireIngestApps(principal: Principal, input: unknown, batchFie
   items.forEach((item, index) => {
     const app = item !== null && typeof item === 'object' ? (item as Record<string, unknown>).sourceAppId : undefined;
     if (typeof app === 'string' && !mayAccessApp(principal, app)) {
-      errors.push({ index, field: 'sourceAppId', rule: 'scope', message: `this API key may not write to source application ${JSON.stringify(app)}` });
+      errors.push({
+        index,
+        field: 'sourceAppId',
+        rule: 'scope',
+        message: `this API key may not write to source application ${JSON.stringify(app)}`,
+      });
     }
   });
   if (errors.length === 0) return;

@@ -32,16 +32,24 @@ export function parseCliArgs<S extends z.ZodObject, T>(
   build: (values: z.output<S>) => T,
 ): CliParse<T> {
   const booleans = new Set<string>(spec.booleans ?? []);
-  const flags = Object.fromEntries(Object.keys(spec.schema.shape).map((k) => [k, { type: booleans.has(k) ? 'boolean' : 'string' } as const]));
+  const flags = Object.fromEntries(
+    Object.keys(spec.schema.shape).map((k) => [k, { type: booleans.has(k) ? 'boolean' : 'string' } as const]),
+  );
   let values: Record<string, unknown>;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { ...flags, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: { ...flags, help: { type: 'boolean', short: 'h' } },
+    }));
   } catch (err) {
     return { help: false, error: (err as Error).message };
   }
   if (values.help) return { help: true };
   delete values.help;
-  for (const [flag, variable] of Object.entries(spec.env ?? {}) as Array<[string, string]>) values[flag] ??= env[variable] || undefined;
+  for (const [flag, variable] of Object.entries(spec.env ?? {}) as Array<[string, string]>)
+    values[flag] ??= env[variable] || undefined;
   const parsed = spec.schema.safeParse(values);
   if (!parsed.success) return { help: false, error: parsed.error.issues.map((i) => i.message).join('\n') };
   return { help: false, options: build(parsed.data) };

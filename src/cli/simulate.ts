@@ -50,4 +50,12 @@ if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, seed: o.seed, a
 else process.stdout.write(`${summaryText(summary)}\n`);
 // Unexpected outcomes make the exit code non-zero so scripts notice: nothing got in, or bad events got in.
 // A service that stopped answering is a connection problem (2).
-process.exit(summary.stoppedEarly ? 2 : summary.accepted === 0 && summary.sent > summary.invalid.sent ? 1 : summary.invalid.accepted > 0 ? 1 : 0);
+process.exit(
+  summary.stoppedEarly
+    ? 2
+    : summary.accepted === 0 && summary.sent > summary.invalid.sent
+      ? 1
+      : summary.invalid.accepted > 0
+        ? 1
+        : 0,
+);

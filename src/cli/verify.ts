@@ -35,7 +35,8 @@ try {
     state,
     spotChecks: o.spotChecks,
     pageSize: o.pageSize,
-    onProgress: process.stderr.isTTY && !o.json ? (upTo, size) => process.stderr.write(`\r\x1b[2Kverified ${upTo}/${size}`) : undefined,
+    onProgress:
+      process.stderr.isTTY && !o.json ? (upTo, size) => process.stderr.write(`\r\x1b[2Kverified ${upTo}/${size}`) : undefined,
   });
   if (process.stderr.isTTY && !o.json) process.stderr.write('\r\x1b[2K');
   process.stdout.write(`${o.json ? JSON.stringify(report) : reportText(report, o.state)}\n`);

@@ -60,7 +60,11 @@ export function logVerifiers(trusted: NoteVerifier, origin: string): NoteVerifie
  * Verifies the note's signature by one of `verifiers`, then parses the body. Throws NoteError or
  * CheckpointError.
  */
-export function openCheckpoint(note: string, verifiers: NoteVerifier | readonly NoteVerifier[], expectedOrigin?: string): Checkpoint {
+export function openCheckpoint(
+  note: string,
+  verifiers: NoteVerifier | readonly NoteVerifier[],
+  expectedOrigin?: string,
+): Checkpoint {
   const checkpoint = parseCheckpoint(openNote(note, Array.isArray(verifiers) ? verifiers : [verifiers as NoteVerifier]).text);
   if (expectedOrigin !== undefined && checkpoint.origin !== expectedOrigin) {
     throw new CheckpointError(`checkpoint origin ${JSON.stringify(checkpoint.origin)}, want ${JSON.stringify(expectedOrigin)}`);

@@ -1,6 +1,5 @@
 // Hex is how hashes travel in the API and the leaf (docs/log-format.md): always lowercase out.
 
-
 export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }

@@ -35,6 +35,13 @@ export {
   openNote,
 } from './note/signed-note.js';
 export type { NoteSigner, NoteVerifier, NoteSignature, OpenedNote } from './note/signed-note.js';
-export { CheckpointError, formatCheckpoint, parseCheckpoint, signCheckpoint, openCheckpoint, logVerifiers } from './checkpoint.js';
+export {
+  CheckpointError,
+  formatCheckpoint,
+  parseCheckpoint,
+  signCheckpoint,
+  openCheckpoint,
+  logVerifiers,
+} from './checkpoint.js';
 export type { Checkpoint } from './checkpoint.js';
 export * from './witness/index.js';

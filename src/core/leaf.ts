@@ -63,11 +63,13 @@ function checkScalars(f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'
   if (typeof f.sourceAppId !== 'string') throw new TypeError('sourceAppId must be a string');
   if (typeof f.eventType !== 'string') throw new TypeError('eventType must be a string');
   if (!Number.isSafeInteger(f.seq) || f.seq < 0) throw new RangeError(`seq must be a non-negative integer, got ${f.seq}`);
-  if (typeof f.prevHash !== 'string' || !HASH_HEX_RE.test(f.prevHash)) throw new TypeError('prevHash must be 64 lowercase hex characters');
+  if (typeof f.prevHash !== 'string' || !HASH_HEX_RE.test(f.prevHash))
+    throw new TypeError('prevHash must be 64 lowercase hex characters');
 }
 
 function checkPayloadObject(payload: JsonObject): void {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new TypeError('payload must be a JSON object');
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+    throw new TypeError('payload must be a JSON object');
 }
 
 /** Everything but the times (see checkTimes). */
@@ -130,7 +132,10 @@ export function leafHashHex(f: LeafFields): string {
 }
 
 /** The leaf fields of an event as the log stores it: times as epoch ms (formatted here, never parsed back). */
-export type EventLeafFields = Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'> & { timestamp: number; receivedAt: number };
+export type EventLeafFields = Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'> & {
+  timestamp: number;
+  receivedAt: number;
+};
 
 /**
  * leafHashHex of a stored event's fields. `payloadText`, when given, must be exactly

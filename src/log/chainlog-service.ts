@@ -83,7 +83,12 @@ export class ChainlogService implements LogService {
     // whose clock runs ahead, holds up a log's writers that long at most.
     this.gate = coordination ? new LogLeaseGate(coordination, this.owner, ttl, 3 * ttl, this.now) : soleWriter;
     this.tailer = coordination
-      ? new CommitTailer(this.storage, (events, malformed) => this.emitCommitted(events, malformed), opts.tailIntervalMs ?? 50, this.logger)
+      ? new CommitTailer(
+          this.storage,
+          (events, malformed) => this.emitCommitted(events, malformed),
+          opts.tailIntervalMs ?? 50,
+          this.logger,
+        )
       : null;
     this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate);
     this.prover = new Prover(this.storage);

@@ -64,7 +64,9 @@ export class CommitTailer {
     // The horizon is small reads: reading it first keeps idle polls from scanning events.
     if ((await this.storage.lastPos()) <= this.last) return;
     for (;;) {
-      const { events, through, atHorizon, malformed } = await this.storage.readCommitted(this.last, {}, PAGE, { reportMalformed: true });
+      const { events, through, atHorizon, malformed } = await this.storage.readCommitted(this.last, {}, PAGE, {
+        reportMalformed: true,
+      });
       this.last = Math.max(this.last, through);
       for (const m of malformed ?? []) {
         this.logger.error(

@@ -200,7 +200,10 @@ export class Publisher {
     const tree = await this.integrator.integrate(sourceAppId);
     const previous = await this.storage.getCheckpoint(sourceAppId);
     if (tree.size === 0 || (previous && previous.treeSize >= tree.size)) return null;
-    const note = signCheckpoint({ origin: this.opts.originOf(sourceAppId), size: tree.size, rootHash: tree.root }, this.signerOf(sourceAppId));
+    const note = signCheckpoint(
+      { origin: this.opts.originOf(sourceAppId), size: tree.size, rootHash: tree.root },
+      this.signerOf(sourceAppId),
+    );
     const checkpoint: StoredCheckpoint = {
       sourceAppId,
       treeSize: tree.size,

@@ -13,7 +13,14 @@
 // expectedPrevHash must be compared with it.
 import { canonicalJson } from '../core/canonical-json.js';
 import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
-import { AppendConflictError, appendBytes, TurnLostError, type LogStorage, type NewEvent, type StoredEvent } from '../storage/types.js';
+import {
+  AppendConflictError,
+  appendBytes,
+  TurnLostError,
+  type LogStorage,
+  type NewEvent,
+  type StoredEvent,
+} from '../storage/types.js';
 import { LogError, type LogErrorDetail } from './errors.js';
 import { soleWriter, type CommitGate } from './commit-gate.js';
 import type { AppendRequest } from './service.js';
@@ -318,10 +325,7 @@ export class Sequencer {
         for (const job of planned) await this.commit([job], attempt);
         return;
       }
-      const failure =
-        err instanceof AppendConflictError
-          ? new LogError('CONFLICT', `append conflict: ${err.message}`)
-          : err;
+      const failure = err instanceof AppendConflictError ? new LogError('CONFLICT', `append conflict: ${err.message}`) : err;
       for (const job of planned) job.reject(failure);
       return;
     }

@@ -126,7 +126,12 @@ export interface LogService {
   listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]>;
 
   getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null>;
-  listCheckpoints(sourceAppId: string, afterTreeSize: number | null, limit: number, direction: 'asc' | 'desc'): Promise<StoredCheckpoint[]>;
+  listCheckpoints(
+    sourceAppId: string,
+    afterTreeSize: number | null,
+    limit: number,
+    direction: 'asc' | 'desc',
+  ): Promise<StoredCheckpoint[]>;
   /** Proofs default to the latest checkpoint's size and accept any size up to it. Throw LogError. */
   inclusionProof(sourceAppId: string, seq: number, treeSize?: number): Promise<InclusionProofResult>;
   consistencyProof(sourceAppId: string, fromSize: number, toSize: number): Promise<ConsistencyProofResult>;

@@ -69,7 +69,8 @@ export async function verifyStoredLog(
   /** Leaves whose own content is wrong: tree nodes above them are consequences, not new findings. */
   const badLeaves: number[] = [];
   const report = (kind: VerificationProblemKind, seq: number, message: string) => {
-    if (kind === 'LEAF_HASH_MISMATCH' || kind === 'GAP' || kind === 'DUPLICATE_POSITION' || kind === 'MALFORMED_EVENT') badLeaves.push(seq);
+    if (kind === 'LEAF_HASH_MISMATCH' || kind === 'GAP' || kind === 'DUPLICATE_POSITION' || kind === 'MALFORMED_EVENT')
+      badLeaves.push(seq);
     if (problems.length < MAX_PROBLEMS) problems.push({ kind, seq, message });
   };
 
@@ -165,7 +166,8 @@ export async function verifyStoredLog(
         await checkCheckpoints(expected);
         continue;
       }
-      if (leaf !== e.hash) report('LEAF_HASH_MISMATCH', e.seq, `stored hash ${e.hash} does not match the event's fields (${leaf})`);
+      if (leaf !== e.hash)
+        report('LEAF_HASH_MISMATCH', e.seq, `stored hash ${e.hash} does not match the event's fields (${leaf})`);
       if (prevLeaf !== null && e.prevHash !== prevLeaf) {
         report('BROKEN_LINK', e.seq, `prevHash ${e.prevHash} does not link to the previous event (${prevLeaf})`);
       }
@@ -190,7 +192,12 @@ export async function verifyStoredLog(
       const first = id.index * 2 ** id.level;
       return badLeaves.some((seq) => seq >= first && seq < first + 2 ** id.level);
     };
-    await checkNodes(storage, sourceAppId, nodes.filter((n) => !explained(n.id)), report);
+    await checkNodes(
+      storage,
+      sourceAppId,
+      nodes.filter((n) => !explained(n.id)),
+      report,
+    );
     opts.onProgress?.(expected - fromSeq, toSeq - fromSeq);
     const n = read.events.length;
     rows = n === 0 || bytes === 0 ? maxRows : Math.max(1, Math.min(maxRows, Math.floor((chunkBytes * n) / bytes)));
@@ -339,11 +346,19 @@ async function checkNodes(
   if (nodes.length === 0) return;
   let stored: Array<Uint8Array | null>;
   try {
-    stored = await storage.getTreeNodes(sourceAppId, nodes.map((n) => n.id));
+    stored = await storage.getTreeNodes(
+      sourceAppId,
+      nodes.map((n) => n.id),
+    );
   } catch {
     // Some are missing: find which, one by one.
     stored = await Promise.all(
-      nodes.map((n) => storage.getTreeNodes(sourceAppId, [n.id]).then((h) => h[0] ?? null, () => null)),
+      nodes.map((n) =>
+        storage.getTreeNodes(sourceAppId, [n.id]).then(
+          (h) => h[0] ?? null,
+          () => null,
+        ),
+      ),
     );
   }
   nodes.forEach((n, i) => {
@@ -397,7 +412,9 @@ export class AuditSlots {
     const same = this.running.get(sourceAppId);
     if (same) throw this.refusal(`an audit of log "${sourceAppId}" is already running`, 'oneAuditPerLog', [same]);
     if (this.running.size >= this.max) {
-      throw this.refusal(`${this.max} audits are already running on this server`, 'maxConcurrentAudits', [...this.running.values()]);
+      throw this.refusal(`${this.max} audits are already running on this server`, 'maxConcurrentAudits', [
+        ...this.running.values(),
+      ]);
     }
     const slot = { startedAt: this.now(), walked: 0, total: 0 };
     this.running.set(sourceAppId, slot);
@@ -411,9 +428,15 @@ export class AuditSlots {
     }
   }
 
-  private refusal(message: string, rule: string, blockers: Array<{ startedAt: number; walked: number; total: number }>): LogError {
+  private refusal(
+    message: string,
+    rule: string,
+    blockers: Array<{ startedAt: number; walked: number; total: number }>,
+  ): LogError {
     const retryAfterMs = Math.min(...blockers.map((b) => this.remainingMs(b)));
-    return new LogError('RATE_LIMITED', `${message}; retry in ${retryAfterMs} ms`, [{ field: 'sourceAppId', rule, message }], { retryAfterMs });
+    return new LogError('RATE_LIMITED', `${message}; retry in ${retryAfterMs} ms`, [{ field: 'sourceAppId', rule, message }], {
+      retryAfterMs,
+    });
   }
 
   /** Expected time left of a running audit, 1 s while it has no pace yet, within [100 ms, 60 s]. */

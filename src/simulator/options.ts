@@ -39,7 +39,11 @@ const schema = z
     duration: z.coerce.number({ error: '--duration must be a number' }).positive('--duration must be more than 0').optional(),
     count: intOption('count', 1, Number.MAX_SAFE_INTEGER).optional(),
     apps: intOption('apps', 1, 1000).default(5),
-    'invalid-ratio': z.coerce.number({ error: '--invalid-ratio must be a number' }).min(0, '--invalid-ratio must be between 0 and 1').max(1, '--invalid-ratio must be between 0 and 1').default(0),
+    'invalid-ratio': z.coerce
+      .number({ error: '--invalid-ratio must be a number' })
+      .min(0, '--invalid-ratio must be between 0 and 1')
+      .max(1, '--invalid-ratio must be between 0 and 1')
+      .default(0),
     seed: intOption('seed', 0, 2 ** 32 - 1).optional(),
     'api-key': z.string().min(1, '--api-key must not be empty').optional(),
     json: z.boolean().default(false),

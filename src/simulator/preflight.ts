@@ -36,7 +36,12 @@ export async function preflight(options: PreflightOptions): Promise<void> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (options.apiKey) headers['x-api-key'] = options.apiKey;
   const ask = async (query: string): Promise<GqlError[]> => {
-    const res = await fetch(`${base}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query }), signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ query }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     const body = (await res.json().catch(() => ({}))) as { errors?: GqlError[] };
     return body.errors ?? [];
   };
@@ -46,7 +51,9 @@ export async function preflight(options: PreflightOptions): Promise<void> {
   const write = (await ask('mutation { logEvents(inputs: []) { seq } }'))[0];
   const code = write?.extensions?.code;
   if (code === 'UNAUTHENTICATED') {
-    throw new PreflightError(`${options.apiKey ? 'the API key was refused' : 'no API key given'} (${write!.message}).\n${keyFix}`);
+    throw new PreflightError(
+      `${options.apiKey ? 'the API key was refused' : 'no API key given'} (${write!.message}).\n${keyFix}`,
+    );
   }
   if (code === 'FORBIDDEN' && write!.extensions!.rule === 'role') {
     throw new PreflightError(`this API key may not write events (${write!.message}).\n${keyFix}`);
@@ -67,7 +74,8 @@ export async function preflight(options: PreflightOptions): Promise<void> {
   // --apps N takes the first N apps: when the key covers a prefix of them, fewer apps is a fix too.
   let prefix = 0;
   while (prefix < options.apps.length && covered.includes(options.apps[prefix]!)) prefix++;
-  const fewer = prefix > 0 ? `\nOr write only the apps it covers: --apps ${prefix} (${options.apps.slice(0, prefix).join(', ')}).` : '';
+  const fewer =
+    prefix > 0 ? `\nOr write only the apps it covers: --apps ${prefix} (${options.apps.slice(0, prefix).join(', ')}).` : '';
   throw new PreflightError(
     `this API key does not cover ${uncovered.length} of the ${options.apps.length} apps this run writes to: ${uncovered.join(', ')}` +
       `${covered.length > 0 ? ` (it covers ${covered.join(', ')})` : ''}. Nothing was sent.\n${keyFix}${fewer}`,

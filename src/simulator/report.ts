@@ -23,7 +23,9 @@ export function summaryText(s: Summary): string {
     `  latency    p50 ${ms(s.latencyMs.p50)}  p95 ${ms(s.latencyMs.p95)}  p99 ${ms(s.latencyMs.p99)}  max ${ms(s.latencyMs.max)}`,
   ];
   if (s.invalid.sent > 0) {
-    lines.push(`  invalid    ${s.invalid.sent} sent on purpose: ${s.invalid.rejected} rejected, ${s.invalid.accepted} wrongly accepted`);
+    lines.push(
+      `  invalid    ${s.invalid.sent} sent on purpose: ${s.invalid.rejected} rejected, ${s.invalid.accepted} wrongly accepted`,
+    );
   }
   return lines.join('\n');
 }

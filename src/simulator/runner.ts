@@ -78,7 +78,10 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
     }
     stats.record(
       outcome.latencyMs,
-      events.map((e, i) => ({ code: i < outcome.codes.length ? outcome.codes[i]! : 'MISSING_RESULT', invalid: e.invalid !== null })),
+      events.map((e, i) => ({
+        code: i < outcome.codes.length ? outcome.codes[i]! : 'MISSING_RESULT',
+        invalid: e.invalid !== null,
+      })),
     );
   };
 

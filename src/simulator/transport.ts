@@ -50,7 +50,8 @@ export function createTransport(options: TransportOptions): (events: EventInput[
     let json: unknown;
     try {
       const log = events[0]?.sourceAppId;
-      const route: Record<string, string> = log !== undefined && events.every((e) => e.sourceAppId === log) ? { [LOG_ROUTE_HEADER]: log } : {};
+      const route: Record<string, string> =
+        log !== undefined && events.every((e) => e.sourceAppId === log) ? { [LOG_ROUTE_HEADER]: log } : {};
       const res = await fetch(endpoint, {
         method: 'POST',
         headers: { ...headers, ...route },
@@ -63,7 +64,12 @@ export function createTransport(options: TransportOptions): (events: EventInput[
       return { latencyMs: performance.now() - started, codes: events.map(() => 'NETWORK_ERROR'), unavailable: true };
     }
     const latencyMs = performance.now() - started;
-    return { latencyMs, codes: outcomeCodes(options.kind, status, json, events.length), unavailable: status >= 500, throttled: status === 429 };
+    return {
+      latencyMs,
+      codes: outcomeCodes(options.kind, status, json, events.length),
+      unavailable: status >= 500,
+      throttled: status === 429,
+    };
   };
 }
 

@@ -32,7 +32,8 @@ export interface RawStoredEvent {
   pos: unknown;
 }
 
-const describe = (v: unknown) => (v === null ? 'null' : v === undefined ? 'missing' : Array.isArray(v) ? 'an array' : `a ${typeof v}`);
+const describe = (v: unknown) =>
+  v === null ? 'null' : v === undefined ? 'missing' : Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 
 export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
   const app = typeof r.sourceAppId === 'string' ? r.sourceAppId : null;
@@ -40,12 +41,22 @@ export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
   const bad = (field: string, rule: string, detail: string): never => {
     throw new MalformedEventError(app, seqReadable ? (r.seq as number) : null, field, rule, detail);
   };
-  if (app === null || app.length === 0) bad('sourceAppId', 'nonEmptyString', `must be a non-empty string, is ${describe(r.sourceAppId)}`);
-  if (!seqReadable) bad('seq', 'nonNegativeSafeInteger', `must be a non-negative safe integer, is ${typeof r.seq === 'number' ? r.seq : describe(r.seq)}`);
+  if (app === null || app.length === 0)
+    bad('sourceAppId', 'nonEmptyString', `must be a non-empty string, is ${describe(r.sourceAppId)}`);
+  if (!seqReadable)
+    bad(
+      'seq',
+      'nonNegativeSafeInteger',
+      `must be a non-negative safe integer, is ${typeof r.seq === 'number' ? r.seq : describe(r.seq)}`,
+    );
   if (typeof r.eventType !== 'string') bad('eventType', 'string', `must be a string, is ${describe(r.eventType)}`);
   const time = (field: string, v: unknown): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_TIME_MS || v > MAX_TIME_MS) {
-      bad(field, 'epochMs', `must be an integer of epoch milliseconds in years 0000-9999, is ${typeof v === 'number' ? v : describe(v)}`);
+      bad(
+        field,
+        'epochMs',
+        `must be an integer of epoch milliseconds in years 0000-9999, is ${typeof v === 'number' ? v : describe(v)}`,
+      );
     }
     return v as number;
   };
@@ -53,7 +64,11 @@ export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
   const receivedAt = time('receivedAt', r.receivedAt);
   const hash = (field: string, v: unknown): string => {
     if (typeof v !== 'string' || !HASH_HEX_RE.test(v)) {
-      bad(field, 'lowercaseHex64', `must be 64 lowercase hex characters, is ${typeof v === 'string' ? JSON.stringify(v.slice(0, 80)) : describe(v)}`);
+      bad(
+        field,
+        'lowercaseHex64',
+        `must be 64 lowercase hex characters, is ${typeof v === 'string' ? JSON.stringify(v.slice(0, 80)) : describe(v)}`,
+      );
     }
     return v as string;
   };
@@ -64,7 +79,11 @@ export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
     bad('idempotencyKey', 'stringOrNull', `must be a string or null, is ${describe(r.idempotencyKey)}`);
   }
   if (typeof r.pos !== 'number' || !Number.isSafeInteger(r.pos) || r.pos < 0) {
-    bad('pos', 'nonNegativeSafeInteger', `must be a non-negative safe integer, is ${typeof r.pos === 'number' ? r.pos : describe(r.pos)}`);
+    bad(
+      'pos',
+      'nonNegativeSafeInteger',
+      `must be a non-negative safe integer, is ${typeof r.pos === 'number' ? r.pos : describe(r.pos)}`,
+    );
   }
   return {
     sourceAppId: app!,
@@ -83,8 +102,15 @@ export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
 function decodePayload(text: unknown, bad: (field: string, rule: string, detail: string) => never): JsonObject {
   if (typeof text !== 'string') return bad('payload', 'jsonText', `must be JSON text, is ${describe(text)}`);
   // UTF-16 length bounds the UTF-8 size from below (and from above at 3 bytes a unit): count only near the limit.
-  if (text.length > MAX_STORED_PAYLOAD_BYTES || (text.length * 3 > MAX_STORED_PAYLOAD_BYTES && Buffer.byteLength(text, 'utf8') > MAX_STORED_PAYLOAD_BYTES)) {
-    return bad('payload', 'maxBytes', `must be at most ${MAX_STORED_PAYLOAD_BYTES} bytes of JSON, has ${Buffer.byteLength(text, 'utf8')}`);
+  if (
+    text.length > MAX_STORED_PAYLOAD_BYTES ||
+    (text.length * 3 > MAX_STORED_PAYLOAD_BYTES && Buffer.byteLength(text, 'utf8') > MAX_STORED_PAYLOAD_BYTES)
+  ) {
+    return bad(
+      'payload',
+      'maxBytes',
+      `must be at most ${MAX_STORED_PAYLOAD_BYTES} bytes of JSON, has ${Buffer.byteLength(text, 'utf8')}`,
+    );
   }
   let value: unknown;
   try {
@@ -101,7 +127,13 @@ function decodePayload(text: unknown, bad: (field: string, rule: string, detail:
 /** An event's stored `hash` as the level-0 node of its log's tree; MalformedEventError unless 64 lowercase hex. */
 export function storedLeafHash(sourceAppId: string, seq: number, hash: unknown): Uint8Array {
   if (typeof hash !== 'string' || !HASH_HEX_RE.test(hash)) {
-    throw new MalformedEventError(sourceAppId, seq, 'hash', 'lowercaseHex64', `must be 64 lowercase hex characters, is ${typeof hash === 'string' ? JSON.stringify(hash.slice(0, 80)) : describe(hash)}`);
+    throw new MalformedEventError(
+      sourceAppId,
+      seq,
+      'hash',
+      'lowercaseHex64',
+      `must be 64 lowercase hex characters, is ${typeof hash === 'string' ? JSON.stringify(hash.slice(0, 80)) : describe(hash)}`,
+    );
   }
   return Buffer.from(hash, 'hex');
 }

@@ -41,7 +41,12 @@ export interface StoredEvent {
  * Bytes one event counts for in an engine's append budget (LogStorage.maxAppendBytes): its UTF-8
  * text fields plus a fixed allowance for the rest of its stored form.
  */
-export function appendBytes(e: { sourceAppId: string; eventType: string; idempotencyKey?: string | null; payloadText: string }): number {
+export function appendBytes(e: {
+  sourceAppId: string;
+  eventType: string;
+  idempotencyKey?: string | null;
+  payloadText: string;
+}): number {
   return (
     APPEND_EVENT_OVERHEAD_BYTES +
     Buffer.byteLength(e.payloadText) +
@@ -409,6 +414,8 @@ export class MalformedEventError extends Error {
     readonly rule: string,
     detail: string,
   ) {
-    super(`stored event ${sourceAppId === null ? '?' : JSON.stringify(sourceAppId)} at seq ${seq ?? '?'} is malformed: ${field} ${detail}`);
+    super(
+      `stored event ${sourceAppId === null ? '?' : JSON.stringify(sourceAppId)} at seq ${seq ?? '?'} is malformed: ${field} ${detail}`,
+    );
   }
 }

@@ -50,7 +50,11 @@ export const SIZE_CONTENT_TYPE = 'text/x.tlog.size';
 /** Compare-and-swap attempts before answering 503: each lost one means another request moved the state. */
 const MAX_CAS_ATTEMPTS = 8;
 
-const text = (status: WitnessResponse['status'], body: string): WitnessResponse => ({ status, contentType: TEXT, body: body.endsWith('\n') ? body : `${body}\n` });
+const text = (status: WitnessResponse['status'], body: string): WitnessResponse => ({
+  status,
+  contentType: TEXT,
+  body: body.endsWith('\n') ? body : `${body}\n`,
+});
 
 export class WitnessConfigError extends Error {
   override name = 'WitnessConfigError';
@@ -135,7 +139,8 @@ export class WitnessService {
     // Counted once the log's signature verified: strangers cannot spend a log's budget, and the budget
     // bounds what a log can make the witness store (states, evidence).
     const wait = this.take(origin);
-    if (wait !== undefined) return { ...text(429, `too many add-checkpoint requests for ${origin}`), retryAfter: Math.max(1, Math.ceil(wait / 1000)) };
+    if (wait !== undefined)
+      return { ...text(429, `too many add-checkpoint requests for ${origin}`), retryAfter: Math.max(1, Math.ceil(wait / 1000)) };
     let checkpoint;
     try {
       checkpoint = parseCheckpoint(checkpointBody);
@@ -146,7 +151,11 @@ export class WitnessService {
 
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const stored = await this.opts.store.latest(origin);
-      const decision = decideAddCheckpoint(stored && { origin, size: stored.size, rootHash: fromHex(stored.rootHash), note: stored.note }, req, checkpoint);
+      const decision = decideAddCheckpoint(
+        stored && { origin, size: stored.size, rootHash: fromHex(stored.rootHash), note: stored.note },
+        req,
+        checkpoint,
+      );
       switch (decision.kind) {
         case 'bad-request':
           return text(400, decision.message);
@@ -161,7 +170,13 @@ export class WitnessService {
           const again = stored !== null && stored.size === checkpoint.size;
           const cosignature = this.cosigner.cosign(checkpointBody, Math.floor(at / 1000));
           // Kept with its cosignature, as c2sp.org/tlog-witness's monitoring retrieval serves it.
-          const next: WitnessState = { origin, size: checkpoint.size, rootHash: toHex(checkpoint.rootHash), note: req.note + cosignature, updatedAt: at };
+          const next: WitnessState = {
+            origin,
+            size: checkpoint.size,
+            rootHash: toHex(checkpoint.rootHash),
+            note: req.note + cosignature,
+            updatedAt: at,
+          };
           if (!again && !(await this.opts.store.compareAndSwap(stored, next))) continue;
           return { status: 200, contentType: TEXT, body: cosignature };
         }
@@ -170,16 +185,35 @@ export class WitnessService {
     return text(503, 'the state of this log kept changing under concurrent requests; retry');
   }
 
-  private async keepEvidence(reason: InconsistencyReason, message: string, stored: WitnessState | null, req: { oldSize: number; proof: Uint8Array[]; note: string }): Promise<void> {
+  private async keepEvidence(
+    reason: InconsistencyReason,
+    message: string,
+    stored: WitnessState | null,
+    req: { oldSize: number; proof: Uint8Array[]; note: string },
+  ): Promise<void> {
     // A proof sent with old size 0 contradicts nothing the witness cosigned.
     if (reason === 'proof-not-empty') return;
     const proof = req.proof.map(toBase64);
     const id = createHash('sha256')
-      .update(JSON.stringify([stored?.origin ?? noteOrigin(req.note), reason, stored?.note ?? null, req.note, req.oldSize, proof]))
+      .update(
+        JSON.stringify([stored?.origin ?? noteOrigin(req.note), reason, stored?.note ?? null, req.note, req.oldSize, proof]),
+      )
       .digest('hex');
     const origin = noteOrigin(req.note)!;
-    await this.opts.store.recordEvidence({ id, origin, reason, cosignedNote: stored?.note ?? null, submittedNote: req.note, oldSize: req.oldSize, proof, recordedAt: this.now() });
-    this.logger.error({ origin, reason, evidence: id, cosignedSize: stored?.size ?? null }, `inconsistent checkpoint refused and kept as evidence: ${message}`);
+    await this.opts.store.recordEvidence({
+      id,
+      origin,
+      reason,
+      cosignedNote: stored?.note ?? null,
+      submittedNote: req.note,
+      oldSize: req.oldSize,
+      proof,
+      recordedAt: this.now(),
+    });
+    this.logger.error(
+      { origin, reason, evidence: id, cosignedSize: stored?.size ?? null },
+      `inconsistent checkpoint refused and kept as evidence: ${message}`,
+    );
   }
 
   /** A fixed window of ratePerSec requests per second per origin (origins are the configured ones). */

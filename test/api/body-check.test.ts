@@ -9,7 +9,11 @@ import { variableSizeLimits } from '../../src/api/validation/variable-sizes.js';
 import { checkBodyText, parseJsonBody, typesOnlySchema, type BodyJob } from '../../src/api/validation/body-check.js';
 
 const events: BodyJob = { kind: 'events', maxBatchSize: 1000 };
-const graphql: BodyJob = { kind: 'graphql', limits: variableSizeLimits({ maxBatchSize: 1000, maxKeyApps: 100 }), maxTokens: 5000 };
+const graphql: BodyJob = {
+  kind: 'graphql',
+  limits: variableSizeLimits({ maxBatchSize: 1000, maxKeyApps: 100 }),
+  maxTokens: 5000,
+};
 const LOG_EVENTS = 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }';
 const event = (i: number) => ({ eventType: 't', timestamp: '2024-01-01T00:00:00Z', sourceAppId: 'big', payload: { i } });
 const schema = (() => {
@@ -43,7 +47,9 @@ describe('checkBodyText', () => {
 
   it('refuses GraphQL variable lists over their limits, naming the field, and leaves everything else to Apollo', () => {
     const body = (query: string, variables: unknown, extra: object = {}) => JSON.stringify({ query, variables, ...extra });
-    expect(checkBodyText(body(LOG_EVENTS, { inputs: Array.from({ length: 1001 }, (_, i) => event(i)) }), graphql, schema)).toMatchObject({
+    expect(
+      checkBodyText(body(LOG_EVENTS, { inputs: Array.from({ length: 1001 }, (_, i) => event(i)) }), graphql, schema),
+    ).toMatchObject({
       ok: false,
       field: 'inputs',
       rule: 'maxItems',
@@ -51,7 +57,11 @@ describe('checkBodyText', () => {
     });
     const filter = 'query A { serverInfo { version } } query B($f: EventFilter) { events(filter: $f) { edges { cursor } } }';
     const ids = { f: { sourceAppIds: Array.from({ length: 101 }, () => 'a') } };
-    expect(checkBodyText(body(filter, ids, { operationName: 'B' }), graphql, schema)).toMatchObject({ ok: false, field: 'filter.sourceAppIds', rule: 'maxItems' });
+    expect(checkBodyText(body(filter, ids, { operationName: 'B' }), graphql, schema)).toMatchObject({
+      ok: false,
+      field: 'filter.sourceAppIds',
+      rule: 'maxItems',
+    });
     // No operation named, several in the document: Apollo reports that.
     expect(checkBodyText(body(filter, ids), graphql, schema)).toEqual({ ok: true });
     expect(checkBodyText(body('query( { broken', ids), graphql, schema)).toEqual({ ok: true });
@@ -59,8 +69,15 @@ describe('checkBodyText', () => {
   });
 
   it('applies the exact-number rule before the syntax, as express.json does, and refuses what is not JSON', () => {
-    expect(checkBodyText('[{"payload": {"n": 9007199254740993}}]', events, schema)).toMatchObject({ ok: false, field: '[0].payload.n', rule: 'exactNumber' });
-    expect(checkBodyText('[{"payload": {"n": 9007199254740993}}, oops', events, schema)).toMatchObject({ ok: false, rule: 'exactNumber' });
+    expect(checkBodyText('[{"payload": {"n": 9007199254740993}}]', events, schema)).toMatchObject({
+      ok: false,
+      field: '[0].payload.n',
+      rule: 'exactNumber',
+    });
+    expect(checkBodyText('[{"payload": {"n": 9007199254740993}}, oops', events, schema)).toMatchObject({
+      ok: false,
+      rule: 'exactNumber',
+    });
     expect(checkBodyText('[{"payload": 1}, oops]', events, schema)).toEqual({ ok: false, notJson: true });
     expect(checkBodyText('"a string"', events, schema)).toEqual({ ok: false, notJson: true });
     expect(checkBodyText('  ', events, schema)).toEqual({ ok: false, notJson: true });

@@ -11,7 +11,10 @@ import {
 import { ApiError } from '../../src/api/errors.js';
 import { rejection } from '../support/api-error.js';
 
-const key = fc.record({ timestamp: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), pos: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }) });
+const key = fc.record({
+  timestamp: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  pos: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+});
 
 describe('event cursors', () => {
   it('round-trip every (timestamp, pos) and stay opaque base64url', () => {

@@ -18,7 +18,10 @@ const PAGE = 10;
 const log = new TestLog(makeEvents(SIZE));
 
 /** Verifies the whole log page by page like the auditor does, carrying the chain across pages. */
-function auditPages(pages: (start: number, end: number) => RangePage, root = log.root()): { findings: Finding[]; leaves: string[] } {
+function auditPages(
+  pages: (start: number, end: number) => RangePage,
+  root = log.root(),
+): { findings: Finding[]; leaves: string[] } {
   const findings: Finding[] = [];
   const leaves: string[] = [];
   let prev: string | null = ZERO_HASH_HEX;
@@ -118,14 +121,26 @@ describe('range pages', () => {
     expect(findings[0]).toMatchObject({ kind: 'BROKEN_LINK', seq: 20 });
     // Page by page without carrying the link, the same log would look fine: the carry is what finds it.
     const page = broken.rangePage(20, 30);
-    const alone = verifyRangePage(page, { app: APP, start: 20, end: 30, treeSize: SIZE, rootHash: broken.root(), prevLeafHash: null });
+    const alone = verifyRangePage(page, {
+      app: APP,
+      start: 20,
+      end: 30,
+      treeSize: SIZE,
+      rootHash: broken.root(),
+      prevLeafHash: null,
+    });
     expect(alone.findings).toEqual([]);
   });
 
   it('a wrong root fails every page, naming its start', () => {
     const other = new TestLog(makeEvents(SIZE, (e) => e.seq === 2 && (e.eventType = 'x')));
     const { findings } = auditPages((s, e) => log.rangePage(s, e), other.root());
-    expect(findings.map((f) => `${f.kind}@${f.seq}`)).toEqual(['BAD_RANGE_PROOF@0', 'BAD_RANGE_PROOF@10', 'BAD_RANGE_PROOF@20', 'BAD_RANGE_PROOF@30']);
+    expect(findings.map((f) => `${f.kind}@${f.seq}`)).toEqual([
+      'BAD_RANGE_PROOF@0',
+      'BAD_RANGE_PROOF@10',
+      'BAD_RANGE_PROOF@20',
+      'BAD_RANGE_PROOF@30',
+    ]);
   });
 
   it('events at the wrong position, of another log, or with unencodable fields are named', () => {
@@ -133,12 +148,19 @@ describe('range pages', () => {
     page.events[4]!.seq = 40;
     page.events[6]!.sourceAppId = 'auth';
     page.events[8]!.timestamp = '2024-01-01T00:00:00Z'; // not the leaf's millisecond form
-    const r = verifyRangePage(page, { app: APP, start: 0, end: 10, treeSize: SIZE, rootHash: log.root(), prevLeafHash: ZERO_HASH_HEX });
+    const r = verifyRangePage(page, {
+      app: APP,
+      start: 0,
+      end: 10,
+      treeSize: SIZE,
+      rootHash: log.root(),
+      prevLeafHash: ZERO_HASH_HEX,
+    });
     expect(r.findings.map((f) => `${f.kind}@${f.seq}`)).toEqual(['WRONG_POSITION@4', 'WRONG_POSITION@6', 'BAD_EVENT@8']);
     const short = { ...log.rangePage(0, 10), events: log.rangePage(0, 9).events };
-    expect(verifyRangePage(short, { app: APP, start: 0, end: 10, treeSize: SIZE, rootHash: log.root(), prevLeafHash: null }).findings).toEqual([
-      expect.objectContaining({ kind: 'MALFORMED_RESPONSE', seq: 0 }),
-    ]);
+    expect(
+      verifyRangePage(short, { app: APP, start: 0, end: 10, treeSize: SIZE, rootHash: log.root(), prevLeafHash: null }).findings,
+    ).toEqual([expect.objectContaining({ kind: 'MALFORMED_RESPONSE', seq: 0 })]);
   });
 });
 
@@ -147,16 +169,25 @@ describe('inclusion and consistency', () => {
 
   it('inclusion of a recomputed leaf verifies; another leaf fails at its position', () => {
     expect(checkInclusion(17, log.events[17]!.hash, head(SIZE), log.inclusion(17))).toBeNull();
-    expect(checkInclusion(17, log.events[18]!.hash, head(SIZE), log.inclusion(17))).toMatchObject({ kind: 'BAD_INCLUSION_PROOF', seq: 17 });
+    expect(checkInclusion(17, log.events[18]!.hash, head(SIZE), log.inclusion(17))).toMatchObject({
+      kind: 'BAD_INCLUSION_PROOF',
+      seq: 17,
+    });
   });
 
   it('accepts a proved extension; rollback, fork and a bad proof are findings', () => {
     expect(checkConsistency(head(11), head(SIZE), log.consistency(11, SIZE))).toBeNull();
     expect(checkConsistency(head(SIZE), head(SIZE), null)).toBeNull();
     expect(checkConsistency(head(SIZE), head(30), null)).toMatchObject({ kind: 'ROLLBACK', seq: 30 });
-    expect(checkConsistency(head(SIZE), { treeSize: SIZE, rootHash: log.root(30) }, null)).toMatchObject({ kind: 'FORK', seq: SIZE });
+    expect(checkConsistency(head(SIZE), { treeSize: SIZE, rootHash: log.root(30) }, null)).toMatchObject({
+      kind: 'FORK',
+      seq: SIZE,
+    });
     const forked = new TestLog(makeEvents(SIZE, (e) => e.seq === 5 && (e.eventType = 'rewritten')));
     const forkedHead = { treeSize: SIZE, rootHash: forked.root() };
-    expect(checkConsistency(head(11), forkedHead, forked.consistency(11, SIZE))).toMatchObject({ kind: 'BAD_CONSISTENCY_PROOF', seq: 11 });
+    expect(checkConsistency(head(11), forkedHead, forked.consistency(11, SIZE))).toMatchObject({
+      kind: 'BAD_CONSISTENCY_PROOF',
+      seq: 11,
+    });
   });
 });

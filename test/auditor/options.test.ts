@@ -20,12 +20,21 @@ it('applies defaults and takes the keys from the environment when not given', ()
       json: false,
     },
   });
-  expect(parseVerifyArgs(['--app', 'a', '--key', 'x', '--api-key', 'mine'], { CHAINLOG_API_KEY: 'env' })).toMatchObject({ options: { apiKey: 'mine', key: 'x' } });
+  expect(parseVerifyArgs(['--app', 'a', '--key', 'x', '--api-key', 'mine'], { CHAINLOG_API_KEY: 'env' })).toMatchObject({
+    options: { apiKey: 'mine', key: 'x' },
+  });
 });
 
 it('names what is missing or wrong', () => {
-  expect(parseVerifyArgs([], {})).toEqual({ help: false, error: '--app is required\n--key is required (the verifier key you trust)' });
+  expect(parseVerifyArgs([], {})).toEqual({
+    help: false,
+    error: '--app is required\n--key is required (the verifier key you trust)',
+  });
   const r = parseVerifyArgs(['--app', 'bad app', '--key', KEY, '--from=-3', '--page-size', '5000'], {});
-  expect('error' in r && r.error.split('\n')).toEqual(['--app is not a valid sourceAppId', '--from must be at least 0', '--page-size must be at most 1000']);
+  expect('error' in r && r.error.split('\n')).toEqual([
+    '--app is not a valid sourceAppId',
+    '--from must be at least 0',
+    '--page-size must be at most 1000',
+  ]);
   expect(parseVerifyArgs(['-h'], {})).toEqual({ help: true });
 });

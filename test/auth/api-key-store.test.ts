@@ -31,9 +31,20 @@ function capturingLogger() {
 /** Both keys are listed; the legacy one reads createdBy null and is the one flagged, by id. */
 async function expectLegacyKeyFlagged(storage: LogStorage): Promise<void> {
   await storage.init();
-  await storage.apiKeys!.create({ id: 'key_new', secretHash: 'b'.repeat(64), role: 'reader', sourceAppIds: null, name: null, createdAt: 2, createdBy: 'bootstrap' });
+  await storage.apiKeys!.create({
+    id: 'key_new',
+    secretHash: 'b'.repeat(64),
+    role: 'reader',
+    sourceAppIds: null,
+    name: null,
+    createdAt: 2,
+    createdBy: 'bootstrap',
+  });
   const listed = await storage.apiKeys!.list();
-  expect(listed.map((k) => [k.id, k.createdBy])).toEqual([['key_old', null], ['key_new', 'bootstrap']]);
+  expect(listed.map((k) => [k.id, k.createdBy])).toEqual([
+    ['key_old', null],
+    ['key_new', 'bootstrap'],
+  ]);
   const { logger, lines } = capturingLogger();
   const flagged = await flagKeysOfUnknownOrigin(storage.apiKeys, logger);
   expect(flagged.map((k) => k.id)).toEqual(['key_old']);
@@ -55,7 +66,14 @@ describe('sqlite: a key table made before the creator was recorded', () => {
       const db = new Database(path);
       db.exec(`CREATE TABLE api_keys (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
         source_app_ids TEXT, name TEXT, created_at INTEGER NOT NULL, revoked_at INTEGER)`);
-      db.prepare('INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at) VALUES (?, ?, ?, ?, ?, ?)').run('key_old', 'a'.repeat(64), 'admin', null, 'demo', 1);
+      db.prepare('INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+        'key_old',
+        'a'.repeat(64),
+        'admin',
+        null,
+        'demo',
+        1,
+      );
       db.close();
       const storage = new SqliteStorage({ path });
       try {
@@ -84,15 +102,18 @@ describe('mongodb', () => {
     const dbName = `${server.dbName}_${freshDbName().slice(-6)}`;
     const client = new MongoClient(server.uri);
     try {
-      await client.db(dbName).collection('api_keys').insertOne({
-        _id: 'key_old' as never,
-        secretHash: 'a'.repeat(64),
-        role: 'admin',
-        sourceAppIds: null,
-        name: 'demo',
-        createdAt: 1,
-        revokedAt: null,
-      });
+      await client
+        .db(dbName)
+        .collection('api_keys')
+        .insertOne({
+          _id: 'key_old' as never,
+          secretHash: 'a'.repeat(64),
+          role: 'admin',
+          sourceAppIds: null,
+          name: 'demo',
+          createdAt: 1,
+          revokedAt: null,
+        });
       const storage = new MongoStorage({ uri: server.uri, dbName });
       try {
         await expectLegacyKeyFlagged(storage);

@@ -24,7 +24,12 @@ describe('bootstrap admin key', () => {
       expect(key).toMatch(/^clk_[A-Za-z0-9_-]{43}$/);
       const occurrences = first.output().split(key).length - 1;
       // One log line: in its message and in its adminApiKey field.
-      expect(first.output().split('\n').filter((l) => l.includes(key)).length).toBe(1);
+      expect(
+        first
+          .output()
+          .split('\n')
+          .filter((l) => l.includes(key)).length,
+      ).toBe(1);
       expect(occurrences).toBeGreaterThanOrEqual(1);
       expect(first.adminKey).toBeNull();
       expect((await first.gqlAs(key, '{ apiKeys { id } }')).data.apiKeys).toEqual([]);
@@ -78,11 +83,21 @@ describe('keys of unknown origin', () => {
     const db = new Database(join(dataDir, 'chainlog.db'));
     db.exec(`CREATE TABLE api_keys (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
       source_app_ids TEXT, name TEXT, created_at INTEGER NOT NULL, revoked_at INTEGER)`);
-    db.prepare('INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at) VALUES (?, ?, ?, ?, ?, ?)').run('key_legacy1', 'c'.repeat(64), 'admin', null, 'from-a-web-page', 1);
+    db.prepare('INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+      'key_legacy1',
+      'c'.repeat(64),
+      'admin',
+      null,
+      'from-a-web-page',
+      1,
+    );
     db.close();
     const svc = await startService({ env: { DATA_DIR: dataDir } });
     try {
-      const warning = svc.output().split('\n').find((l) => l.includes('no recorded creator'));
+      const warning = svc
+        .output()
+        .split('\n')
+        .find((l) => l.includes('no recorded creator'));
       expect(warning).toContain('key_legacy1');
       const listed = (await svc.gql('{ apiKeys { id createdBy } }')).data.apiKeys;
       expect(listed).toEqual([{ id: 'key_legacy1', createdBy: null }]);

@@ -11,7 +11,12 @@ const ids: Record<string, string> = {};
 const CREATE = `mutation($role: ApiKeyRole!, $apps: [String!], $name: String) {
   createApiKey(role: $role, sourceAppIds: $apps, name: $name) { id secret key { id role sourceAppIds name createdAt revokedAt } } }`;
 let n = 0;
-const input = (sourceAppId: string) => ({ sourceAppId, eventType: 'auth.test', timestamp: new Date(Date.UTC(2025, 0, 1) + ++n * 1000).toISOString(), payload: { n } });
+const input = (sourceAppId: string) => ({
+  sourceAppId,
+  eventType: 'auth.test',
+  timestamp: new Date(Date.UTC(2025, 0, 1) + ++n * 1000).toISOString(),
+  payload: { n },
+});
 const LOG_EVENT = 'mutation($input: LogEventInput!) { logEvent(input: $input) { id } }';
 const LOG_EVENTS = 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { id } }';
 
@@ -23,7 +28,8 @@ async function createKey(name: string, role: string, apps?: string[]) {
   return res.data.createApiKey;
 }
 
-const size = async (app: string): Promise<number> => (await svc.gql(`{ log(sourceAppId: "${app}") { size } }`)).data.log?.size ?? 0;
+const size = async (app: string): Promise<number> =>
+  (await svc.gql(`{ log(sourceAppId: "${app}") { size } }`)).data.log?.size ?? 0;
 const code = (res: { errors?: Array<{ extensions?: Record<string, any> }> }) => res.errors?.[0]?.extensions?.code ?? null;
 
 beforeAll(async () => {
@@ -33,7 +39,8 @@ beforeAll(async () => {
   await createKey('readerA', 'READER', ['app-a']);
   await createKey('auditor', 'AUDITOR', ['app-a']);
   await createKey('admin', 'ADMIN');
-  for (const app of ['app-a', 'app-b', 'app-a', 'app-b']) expect((await svc.gql(LOG_EVENT, { input: input(app) })).errors).toBeUndefined();
+  for (const app of ['app-a', 'app-b', 'app-a', 'app-b'])
+    expect((await svc.gql(LOG_EVENT, { input: input(app) })).errors).toBeUndefined();
   expect((await svc.gql('mutation { publishCheckpoints { treeSize } }')).errors).toBeUndefined();
 });
 afterAll(async () => svc?.stop());
@@ -43,7 +50,9 @@ const OPS: Record<string, () => [string, Record<string, unknown>?]> = {
   serverInfo: () => ['{ serverInfo { version verifierKey } }'],
   events: () => ['{ events(first: 5) { edges { node { id } } } }'],
   event: () => ['{ event(id: "app-a/0") { id } }'],
-  log: () => ['{ log(sourceAppId: "app-a") { size latestCheckpoint { treeSize } checkpoints(first: 1) { edges { node { treeSize } } } } }'],
+  log: () => [
+    '{ log(sourceAppId: "app-a") { size latestCheckpoint { treeSize } checkpoints(first: 1) { edges { node { treeSize } } } } }',
+  ],
   logs: () => ['{ logs { edges { node { sourceAppId } } } }'],
   checkpoint: () => ['{ checkpoint(sourceAppId: "app-a") { treeSize } }'],
   inclusionProof: () => ['{ inclusionProof(sourceAppId: "app-a", seq: 0) { hashes } }'],
@@ -62,7 +71,18 @@ const ALLOWED: Record<string, string[]> = {
   writer: ['serverInfo', 'events', 'event', 'log', 'logs', 'checkpoint', 'logEvent', 'logEvents'],
   reader: ['serverInfo', 'events', 'event', 'log', 'logs', 'checkpoint'],
   readerA: ['serverInfo', 'events', 'event', 'log', 'logs', 'checkpoint'],
-  auditor: ['serverInfo', 'events', 'event', 'log', 'logs', 'checkpoint', 'inclusionProof', 'consistencyProof', 'rangeProof', 'verifyLog'],
+  auditor: [
+    'serverInfo',
+    'events',
+    'event',
+    'log',
+    'logs',
+    'checkpoint',
+    'inclusionProof',
+    'consistencyProof',
+    'rangeProof',
+    'verifyLog',
+  ],
   admin: Object.keys(OPS),
 };
 
@@ -87,7 +107,10 @@ describe('roles matrix over HTTP', () => {
   }
 
   it('a forbidden field anywhere in the operation (also through a fragment) refuses all of it', async () => {
-    const res = await svc.gqlAs(keys.reader!, 'query { serverInfo { version } ...F } fragment F on Query { verifyLog(sourceAppId: "app-a") { ok } }');
+    const res = await svc.gqlAs(
+      keys.reader!,
+      'query { serverInfo { version } ...F } fragment F on Query { verifyLog(sourceAppId: "app-a") { ok } }',
+    );
     expect(res.status).toBe(403);
     expect(code(res)).toBe('FORBIDDEN');
   });
@@ -95,15 +118,28 @@ describe('roles matrix over HTTP', () => {
 
 describe('authentication', () => {
   it('without a key, with a wrong or malformed key: UNAUTHENTICATED, HTTP 401', async () => {
-    for (const headers of [{}, { 'x-api-key': 'clk_wrong' } as Record<string, string>, { authorization: 'Basic abc' }, { authorization: `Bearer ${keys.reader}x` }]) {
-      const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"query":"{ serverInfo { version } }"}' });
+    for (const headers of [
+      {},
+      { 'x-api-key': 'clk_wrong' } as Record<string, string>,
+      { authorization: 'Basic abc' },
+      { authorization: `Bearer ${keys.reader}x` },
+    ]) {
+      const res = await fetch(`${svc.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{"query":"{ serverInfo { version } }"}',
+      });
       expect(res.status).toBe(401);
       expect(((await res.json()) as any).errors[0].extensions.code).toBe('UNAUTHENTICATED');
     }
   });
 
   it('accepts Authorization: Bearer as well as x-api-key', async () => {
-    const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${keys.reader}` }, body: '{"query":"{ serverInfo { version } }"}' });
+    const res = await fetch(`${svc.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${keys.reader}` },
+      body: '{"query":"{ serverInfo { version } }"}',
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as any).data.serverInfo.version).toBeTruthy();
   });
@@ -113,14 +149,26 @@ describe('authentication', () => {
     const list = await svc.gql('{ apiKeys { id role sourceAppIds name createdAt revokedAt } }');
     expect(list.data.apiKeys.map((k: any) => k.id)).toEqual(expect.arrayContaining(Object.values(ids)));
     expect(JSON.stringify(list.data)).not.toContain('clk_');
-    expect(list.data.apiKeys.find((k: any) => k.id === ids.writer)).toMatchObject({ role: 'WRITER', sourceAppIds: ['app-a'], name: 'writer', revokedAt: null });
+    expect(list.data.apiKeys.find((k: any) => k.id === ids.writer)).toMatchObject({
+      role: 'WRITER',
+      sourceAppIds: ['app-a'],
+      name: 'writer',
+      revokedAt: null,
+    });
     const secretField = await svc.gql('{ apiKeys { id secret } }');
     expect(code(secretField)).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('checks createApiKey arguments: writers name apps, admins may not', async () => {
-    expect((await svc.gql(CREATE, { role: 'WRITER' })).errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'sourceAppIds', rule: 'required' });
-    expect((await svc.gql(CREATE, { role: 'ADMIN', apps: ['x'] })).errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'sourceAppIds' });
+    expect((await svc.gql(CREATE, { role: 'WRITER' })).errors![0]!.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'sourceAppIds',
+      rule: 'required',
+    });
+    expect((await svc.gql(CREATE, { role: 'ADMIN', apps: ['x'] })).errors![0]!.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'sourceAppIds',
+    });
     expect(code(await svc.gql(CREATE, { role: 'READER', apps: ['bad id'] }))).toBe('BAD_USER_INPUT');
   });
 
@@ -150,7 +198,10 @@ describe('who created a key', () => {
   it('is recorded: the bootstrap key as `bootstrap`, an admin key by its id', async () => {
     const byAdmin = await svc.gqlAs(keys.admin!, CREATE, { role: 'READER', name: 'made-by-admin' });
     expect(byAdmin.errors).toBeUndefined();
-    const listed = (await svc.gql('{ apiKeys { id name createdBy } }')).data.apiKeys as Array<{ id: string; createdBy: string | null }>;
+    const listed = (await svc.gql('{ apiKeys { id name createdBy } }')).data.apiKeys as Array<{
+      id: string;
+      createdBy: string | null;
+    }>;
     expect(listed.find((k) => k.id === ids.reader)?.createdBy).toBe('bootstrap');
     expect(listed.find((k) => k.id === byAdmin.data.createApiKey.id)?.createdBy).toBe(ids.admin);
   });
@@ -170,7 +221,11 @@ describe('keys limited to source applications', () => {
 
   it('REST ingest: 401 without a key, 403 for a reader or another app (nothing written), 201 for its own app', async () => {
     const post = (key: string | null, body: unknown) =>
-      fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key && { 'x-api-key': key }) }, body: JSON.stringify(body) });
+      fetch(`${svc.url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key && { 'x-api-key': key }) },
+        body: JSON.stringify(body),
+      });
     const before = await size('app-a');
     const anon = await post(null, input('app-a'));
     expect(anon.status).toBe(401);
@@ -180,7 +235,9 @@ describe('keys limited to source applications', () => {
     expect(((await reader.json()) as any).errors[0]).toMatchObject({ code: 'FORBIDDEN' });
     const mixed = await post(keys.writer!, [input('app-a'), input('app-b')]);
     expect(mixed.status).toBe(403);
-    expect(((await mixed.json()) as any).errors).toEqual([expect.objectContaining({ code: 'FORBIDDEN', index: 1, field: 'sourceAppId', rule: 'scope' })]);
+    expect(((await mixed.json()) as any).errors).toEqual([
+      expect.objectContaining({ code: 'FORBIDDEN', index: 1, field: 'sourceAppId', rule: 'scope' }),
+    ]);
     expect(await size('app-a')).toBe(before);
     const ok = await post(keys.writer!, [input('app-a')]);
     expect(ok.status).toBe(201);
@@ -205,14 +262,21 @@ describe('keys limited to source applications', () => {
     }
     const proof = await svc.gqlAs(keys.auditor!, '{ verifyLog(sourceAppId: "app-b") { ok } }');
     expect(code(proof)).toBe('FORBIDDEN');
-    const unlimited = await svc.gqlAs(keys.reader!, '{ events(filter: { sourceAppIds: ["app-b"] }) { edges { node { sourceAppId } } } }');
+    const unlimited = await svc.gqlAs(
+      keys.reader!,
+      '{ events(filter: { sourceAppIds: ["app-b"] }) { edges { node { sourceAppId } } } }',
+    );
     expect(unlimited.data.events.edges.length).toBeGreaterThan(0);
   });
 
   it("a limited reader's subscriptions carry only its apps; subscribing to another app is FORBIDDEN", async () => {
     const events = await whenSubscribed(
       svc,
-      () => new SubscriptionProbe<{ eventLogged: { sourceAppId: string } }>(svc.wsAs(keys.readerA!), 'subscription { eventLogged { sourceAppId } }'),
+      () =>
+        new SubscriptionProbe<{ eventLogged: { sourceAppId: string } }>(
+          svc.wsAs(keys.readerA!),
+          'subscription { eventLogged { sourceAppId } }',
+        ),
     );
     const checkpoints = await whenSubscribed(
       svc,
@@ -231,10 +295,18 @@ describe('keys limited to source applications', () => {
     const last = await size('app-a');
     await svc.gql('mutation { publishCheckpoints { treeSize } }');
     await events.until((p) => p.values.length >= 3);
-    await checkpoints.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.sourceAppId === 'app-a' && v.checkpointPublished.checkpoint.treeSize === last));
+    await checkpoints.until((p) =>
+      p.values.some(
+        (v) => v.checkpointPublished.checkpoint.sourceAppId === 'app-a' && v.checkpointPublished.checkpoint.treeSize === last,
+      ),
+    );
     expect(events.values.map((v) => v.eventLogged.sourceAppId)).toEqual(['app-a', 'app-a', 'app-a']);
     expect(new Set(checkpoints.values.map((v) => v.checkpointPublished.checkpoint.sourceAppId))).toEqual(new Set(['app-a']));
-    for (const q of ['subscription { eventLogged(filter: { sourceAppIds: ["app-b"] }) { id } }', 'subscription { eventLogged(after: "app-b/0") { id } }', 'subscription { checkpointPublished(sourceAppId: "app-b") { previous { treeSize } } }']) {
+    for (const q of [
+      'subscription { eventLogged(filter: { sourceAppIds: ["app-b"] }) { id } }',
+      'subscription { eventLogged(after: "app-b/0") { id } }',
+      'subscription { checkpointPublished(sourceAppId: "app-b") { previous { treeSize } } }',
+    ]) {
       const probe = new SubscriptionProbe(svc.wsAs(keys.readerA!), q);
       await probe.until((p) => p.completed);
       expect((probe.errors[0] as any).extensions.code, q).toBe('FORBIDDEN');
@@ -248,11 +320,18 @@ describe('keys limited to source applications', () => {
     const wrong = new SubscriptionProbe(svc.wsAs('clk_not-a-key'), '{ serverInfo { version } }');
     await wrong.until((p) => p.completed);
     expect((wrong.errors[0] as any).code).toBe(4403);
-    const reader = new SubscriptionProbe(svc.wsAs(keys.reader!), `mutation { logEvent(input: { sourceAppId: "app-a", eventType: "x", timestamp: "2025-01-01T00:00:00Z", payload: {} }) { id } }`);
+    const reader = new SubscriptionProbe(
+      svc.wsAs(keys.reader!),
+      `mutation { logEvent(input: { sourceAppId: "app-a", eventType: "x", timestamp: "2025-01-01T00:00:00Z", payload: {} }) { id } }`,
+    );
     await reader.until((p) => p.completed);
     expect((reader.errors[0] as any).extensions.code).toBe('FORBIDDEN');
     // Counted open on the server: accepted, not refused.
-    const writer = await whenSubscribed(svc, () => new SubscriptionProbe(svc.wsAs(keys.writer!), 'subscription { eventLogged(filter: { sourceAppIds: ["app-a"] }) { id } }'));
+    const writer = await whenSubscribed(
+      svc,
+      () =>
+        new SubscriptionProbe(svc.wsAs(keys.writer!), 'subscription { eventLogged(filter: { sourceAppIds: ["app-a"] }) { id } }'),
+    );
     expect(writer.errors).toEqual([]);
     expect(writer.completed).toBe(false);
   });

@@ -43,7 +43,8 @@ describe('the simulator and the auditor with role keys', () => {
   it('writes with a writer key and verifies with an auditor key; fails without one', async () => {
     const writer = await createKey(service, 'WRITER', ['checkout']);
     const auditor = await createKey(service, 'AUDITOR', ['checkout']);
-    const sim = (key: string[]) => runCli('scripts/simulate.ts', ['--url', service.url, '--apps', '1', '--count', '40', '--json', ...key]);
+    const sim = (key: string[]) =>
+      runCli('scripts/simulate.ts', ['--url', service.url, '--apps', '1', '--count', '40', '--json', ...key]);
 
     const refused = await sim([]);
     expect(refused.code, refused.stderr).not.toBe(0);
@@ -55,8 +56,16 @@ describe('the simulator and the auditor with role keys', () => {
     const info = await service.gql<{ serverInfo: { verifierKey: string } }>('{ serverInfo { verifierKey } }');
     const verify = (key: string[]) =>
       runCli('scripts/verify.ts', [
-        '--url', service.url, '--app', 'checkout', '--key', info.data!.serverInfo.verifierKey,
-        '--state', join(work, `state-${key.length}.json`), '--json', ...key,
+        '--url',
+        service.url,
+        '--app',
+        'checkout',
+        '--key',
+        info.data!.serverInfo.verifierKey,
+        '--state',
+        join(work, `state-${key.length}.json`),
+        '--json',
+        ...key,
       ]);
     expect((await verify([])).code).toBe(2); // refused: no key is a usage/access error, not a verdict
     expect((await verify(['--api-key', writer.secret])).code).toBe(2); // a writer may not read proofs
@@ -93,7 +102,8 @@ describe('revocation across processes sharing a database', () => {
       // At once on the process that revoked it.
       expect((await a.gqlAs(reader.secret, '{ serverInfo { version } }')).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
       // Within the cache lifetime (2 s) on the other.
-      const refused = async () => (await b.gqlAs(reader.secret, '{ serverInfo { version } }')).errors?.[0]?.extensions?.code === 'UNAUTHENTICATED';
+      const refused = async () =>
+        (await b.gqlAs(reader.secret, '{ serverInfo { version } }')).errors?.[0]?.extensions?.code === 'UNAUTHENTICATED';
       await until('the other process to refuse the revoked key', refused, { timeoutMs: 3_500, intervalMs: 100 }); // 2 s cache, with room for a loaded machine
     } finally {
       await Promise.all([a.stop(), b.stop()]);

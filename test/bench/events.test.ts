@@ -31,13 +31,17 @@ describe('benchEvents', () => {
     expect(events[5]!.timestamp).toBe('2025-01-01T00:00:00.005Z');
     const types = new Set(PROFILES.flatMap((p) => p.events.map((e) => e.type)));
     expect(events.every((e) => types.has(e.eventType))).toBe(true);
-    expect(nextBatch(benchEvents({ seed: 4, logs: ['a', 'b'], timestampOf: (n) => Date.UTC(2025, 0, 1) + n }), 600)).toEqual(events);
+    expect(nextBatch(benchEvents({ seed: 4, logs: ['a', 'b'], timestampOf: (n) => Date.UTC(2025, 0, 1) + n }), 600)).toEqual(
+      events,
+    );
   });
 
   it('says which share of the events has the given types', () => {
     expect(typeShare([...new Set(PROFILES.flatMap((p) => p.events.map((e) => e.type)))])).toBeCloseTo(1);
     const share = typeShare(['search.query', 'email.sent']);
     const events = nextBatch(benchEvents({ seed: 1, logs: ['x'] }), 20_000);
-    expect(events.filter((e) => e.eventType === 'search.query' || e.eventType === 'email.sent').length / events.length).toBeCloseTo(share, 1);
+    expect(
+      events.filter((e) => e.eventType === 'search.query' || e.eventType === 'email.sent').length / events.length,
+    ).toBeCloseTo(share, 1);
   });
 });

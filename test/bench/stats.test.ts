@@ -70,11 +70,31 @@ describe('parseBenchArgs', () => {
   };
 
   it('has full-run defaults', () => {
-    expect(options([])).toEqual({ quick: false, engines: ['sqlite', 'mongodb'], only: ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'], outDir: 'bench/results', keep: false });
+    expect(options([])).toEqual({
+      quick: false,
+      engines: ['sqlite', 'mongodb'],
+      only: ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'],
+      outDir: 'bench/results',
+      keep: false,
+    });
   });
 
   it('reads the flags', () => {
-    expect(options(['--quick', '--engine', 'sqlite', '--only', '5,1', '--out=x', '--dataset', '5000', '--steady-seconds', '9', '--keep'])).toEqual({
+    expect(
+      options([
+        '--quick',
+        '--engine',
+        'sqlite',
+        '--only',
+        '5,1',
+        '--out=x',
+        '--dataset',
+        '5000',
+        '--steady-seconds',
+        '9',
+        '--keep',
+      ]),
+    ).toEqual({
       quick: true,
       engines: ['sqlite'],
       only: ['1', '5'],

@@ -24,10 +24,15 @@ interface Run {
 
 function runCli(script: string, args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: REPO_ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', script, ...args],
+      { cwd: REPO_ROOT, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -36,7 +41,11 @@ const verify = (args: string[] = [], key = service.verifierKey) =>
   runCli('scripts/verify.ts', ['--url', service.url, '--app', APP, '--key', key, '--state', statePath, ...args]);
 
 async function gql<T>(query: string): Promise<T> {
-  const res = await fetch(`${service.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+  const res = await fetch(`${service.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
   return ((await res.json()) as { data: T }).data;
 }
 
@@ -85,7 +94,13 @@ describe('simulate → verify against the real service', () => {
     const run = await verify(['--json', '--page-size', '100']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     const report = JSON.parse(run.stdout);
-    expect(report).toMatchObject({ ok: true, consistency: 'first-run', eventsChecked: firstSize, findings: [], stateUpdated: true });
+    expect(report).toMatchObject({
+      ok: true,
+      consistency: 'first-run',
+      eventsChecked: firstSize,
+      findings: [],
+      stateUpdated: true,
+    });
     expect(report.pages).toBe(Math.ceil(firstSize / 100));
     expect(report.spotChecked).toHaveLength(3);
     const state = JSON.parse(readFileSync(statePath, 'utf8'));
@@ -103,7 +118,12 @@ describe('simulate → verify against the real service', () => {
     expect(v.stdout).toContain(`checkpoint   size ${size}`);
     // --from checks the tail only, starting one event early to check the link into it.
     const tail = JSON.parse((await verify(['--from', String(firstSize), '--json'])).stdout);
-    expect(tail).toMatchObject({ ok: true, consistency: 'unchanged', range: { from: firstSize - 1, to: size }, eventsChecked: size - firstSize + 1 });
+    expect(tail).toMatchObject({
+      ok: true,
+      consistency: 'unchanged',
+      range: { from: firstSize - 1, to: size },
+      eventsChecked: size - firstSize + 1,
+    });
   });
 
   it('a trusted checkpoint larger than the served one is a rollback; same size, other root a fork', async () => {
@@ -117,7 +137,12 @@ describe('simulate → verify against the real service', () => {
     rewrite((e) => (e.treeSize = size + 10));
     const rollback = await verify(['--json']);
     expect(rollback.code).toBe(1);
-    expect(JSON.parse(rollback.stdout)).toMatchObject({ ok: false, consistency: 'failed', firstBadSeq: size, stateUpdated: false });
+    expect(JSON.parse(rollback.stdout)).toMatchObject({
+      ok: false,
+      consistency: 'failed',
+      firstBadSeq: size,
+      stateUpdated: false,
+    });
     expect(JSON.parse(rollback.stdout).findings).toContainEqual(expect.objectContaining({ kind: 'ROLLBACK', seq: size }));
     rewrite((e) => (e.rootHash = 'ab'.repeat(32)));
     const before = readFileSync(statePath, 'utf8');
@@ -156,7 +181,16 @@ describe('simulate → verify against the real service', () => {
 
   it('usage and connection problems exit 2', async () => {
     expect((await runCli('scripts/verify.ts', ['--app', APP])).code).toBe(2);
-    const down = await runCli('scripts/verify.ts', ['--url', 'http://127.0.0.1:9', '--app', APP, '--key', service.verifierKey, '--state', statePath]);
+    const down = await runCli('scripts/verify.ts', [
+      '--url',
+      'http://127.0.0.1:9',
+      '--app',
+      APP,
+      '--key',
+      service.verifierKey,
+      '--state',
+      statePath,
+    ]);
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/cannot reach/);
   });

@@ -11,7 +11,21 @@ const big = {
   shiftRight: (x: number, k: number) => Number(BigInt(x) >> BigInt(k)),
 };
 
-const edges = [0, 1, 2, 3, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 12345, 2 ** 52, 2 ** 53 - 1];
+const edges = [
+  0,
+  1,
+  2,
+  3,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 31 + 1,
+  2 ** 32 - 1,
+  2 ** 32,
+  2 ** 32 + 1,
+  2 ** 40 + 12345,
+  2 ** 52,
+  2 ** 53 - 1,
+];
 const index = fc.oneof(fc.constantFrom(...edges), fc.nat(), fc.maxSafeNat(), fc.integer({ min: 2 ** 31, max: 2 ** 34 }));
 
 describe('bit helpers above 2^31', () => {

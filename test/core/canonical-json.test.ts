@@ -24,7 +24,11 @@ describe('canonicalJson', () => {
       { numRuns: 2000 },
     );
     const unicodeString = fc.string({ unit: 'binary' });
-    const key = fc.oneof(unicodeString, fc.nat({ max: 20 }).map(String), fc.constantFrom('10', '9', '01', '-1', '1.5', '__proto__', 'a\u0000'));
+    const key = fc.oneof(
+      unicodeString,
+      fc.nat({ max: 20 }).map(String),
+      fc.constantFrom('10', '9', '01', '-1', '1.5', '__proto__', 'a\u0000'),
+    );
     const value = fc.letrec((tie) => ({
       v: fc.oneof(
         { depthSize: 'small' },

@@ -2,7 +2,14 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fromBase64Strict, toBase64 } from '../../src/core/base64.js';
 import { CheckpointError, formatCheckpoint, openCheckpoint, parseCheckpoint, signCheckpoint } from '../../src/core/checkpoint.js';
-import { createSigner, NoteError, parseVerifierKey, rawPublicKey, signNote, verifierKeyString } from '../../src/core/note/signed-note.js';
+import {
+  createSigner,
+  NoteError,
+  parseVerifierKey,
+  rawPublicKey,
+  signNote,
+  verifierKeyString,
+} from '../../src/core/note/signed-note.js';
 import v from './vectors/signed-notes.json' with { type: 'json' };
 
 const root = Uint8Array.from({ length: 32 }, (_, i) => i * 7);

@@ -61,9 +61,7 @@ export class NaiveTree {
     const n = hi - lo;
     if (n <= 1) return [];
     const k = split(n);
-    return m < k
-      ? [...this.path(m, lo, lo + k), this.mth(lo + k, hi)]
-      : [...this.path(m - k, lo + k, hi), this.mth(lo, lo + k)];
+    return m < k ? [...this.path(m, lo, lo + k), this.mth(lo + k, hi)] : [...this.path(m - k, lo + k, hi), this.mth(lo, lo + k)];
   }
 
   /** PROOF(m, D[0:n]) = SUBPROOF(m, D[0:n], true). */

@@ -12,6 +12,7 @@ export function privateKeyFromSeed(seed: Uint8Array): KeyObject {
 export function parseGoSignerKey(skey: string): { name: string; key: KeyObject } {
   const [priv, key, name, , b64] = skey.split('+', 5);
   const raw = Buffer.from(skey.slice(skey.indexOf('+', `${priv}+${key}+${name}+`.length) + 1), 'base64');
-  if (priv !== 'PRIVATE' || key !== 'KEY' || name === undefined || b64 === undefined || raw[0] !== 1) throw new Error('bad signer key');
+  if (priv !== 'PRIVATE' || key !== 'KEY' || name === undefined || b64 === undefined || raw[0] !== 1)
+    throw new Error('bad signer key');
   return { name, key: privateKeyFromSeed(raw.subarray(1)) };
 }

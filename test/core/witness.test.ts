@@ -41,10 +41,15 @@ const BODY = 'example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7
 
 describe('witness verifier keys (signature type 0x04)', () => {
   it('key id is SHA-256(name || "\\n" || 0x04 || key)[:4], computed independently here', () => {
-    const expected = createHash('sha256').update(Buffer.concat([Buffer.from('witness.example/w1\n'), Buffer.from([4]), witnessPub])).digest().subarray(0, 4);
+    const expected = createHash('sha256')
+      .update(Buffer.concat([Buffer.from('witness.example/w1\n'), Buffer.from([4]), witnessPub]))
+      .digest()
+      .subarray(0, 4);
     expect(toHex(cosignatureKeyId('witness.example/w1', witnessPub))).toBe(expected.toString('hex'));
     const vkey = witnessVerifierKeyString('witness.example/w1', witnessPub);
-    expect(vkey).toBe(`witness.example/w1+${expected.toString('hex')}+${Buffer.concat([Buffer.from([4]), witnessPub]).toString('base64')}`);
+    expect(vkey).toBe(
+      `witness.example/w1+${expected.toString('hex')}+${Buffer.concat([Buffer.from([4]), witnessPub]).toString('base64')}`,
+    );
     // The same public key as a plain note key (type 0x01) has another key id.
     expect(verifierKeyString('witness.example/w1', witnessPub).split('+')[1]).not.toBe(expected.toString('hex'));
   });
@@ -54,7 +59,9 @@ describe('witness verifier keys (signature type 0x04)', () => {
     expect(parseWitnessVerifierKey(vkey).keyId).toEqual(cosignatureKeyId('w', witnessPub));
     expect(() => parseWitnessVerifierKey(verifierKeyString('w', witnessPub))).toThrow(/signature type 1, want 4/);
     const [name, id, key] = vkey.split('+') as [string, string, string];
-    expect(() => parseWitnessVerifierKey(`${name}+${id === '00000000' ? '00000001' : '00000000'}+${key}`)).toThrow(/key id does not match/);
+    expect(() => parseWitnessVerifierKey(`${name}+${id === '00000000' ? '00000001' : '00000000'}+${key}`)).toThrow(
+      /key id does not match/,
+    );
     expect(() => parseWitnessVerifierKey(`${name}+${id}`)).toThrow(/malformed/);
     expect(() => parseWitnessVerifierKey(`a b+${id}+${key}`)).toThrow(/invalid key name/);
   });
@@ -86,15 +93,29 @@ describe('cosignature/v1', () => {
     // A timestamp changed in the blob breaks the signature.
     const blob = Buffer.from(line.trim().split(' ')[2]!, 'base64');
     blob.writeBigUInt64BE(1700000001n, 4);
-    expect(() => verifyCosignatureLine(`\u2014 witness.example/w1 ${blob.toString('base64')}\n`, BODY, verifier)).toThrow(/invalid cosignature/);
+    expect(() => verifyCosignatureLine(`\u2014 witness.example/w1 ${blob.toString('base64')}\n`, BODY, verifier)).toThrow(
+      /invalid cosignature/,
+    );
 
     const logKey = generateKeyPairSync('ed25519').privateKey;
     const logSigner = createSigner('example.com/behind-the-sofa', logKey);
-    const logNote = signCheckpoint({ origin: 'example.com/behind-the-sofa', size: 20852163, rootHash: Buffer.from('CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=', 'base64') }, logSigner);
-    const opened = openNote(logNote + cosigner.cosign(BODY, 1700000000), [logVerifierOf(logSigner.name, rawPublicKey(logKey)), verifier]);
+    const logNote = signCheckpoint(
+      {
+        origin: 'example.com/behind-the-sofa',
+        size: 20852163,
+        rootHash: Buffer.from('CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=', 'base64'),
+      },
+      logSigner,
+    );
+    const opened = openNote(logNote + cosigner.cosign(BODY, 1700000000), [
+      logVerifierOf(logSigner.name, rawPublicKey(logKey)),
+      verifier,
+    ]);
     expect(opened.signatures.map((s) => s.name)).toEqual(['example.com/behind-the-sofa', 'witness.example/w1']);
     // A cosignature does not verify as a plain note signature of the same key (another key id).
-    expect(() => openNote(BODY + '\n' + line, [logVerifierOf('witness.example/w1', witnessPub)])).toThrow(/no verifiable signatures/);
+    expect(() => openNote(BODY + '\n' + line, [logVerifierOf('witness.example/w1', witnessPub)])).toThrow(
+      /no verifiable signatures/,
+    );
   });
 
   it('refuses a zero timestamp, which the witness protocol forbids', () => {
@@ -152,20 +173,28 @@ describe('add-checkpoint bodies', () => {
     ['a proof line that is not base64', 'old 1\nnot base64!\n\nnote\n', /proof line 1 is not a base64 32-byte hash/],
     ['a proof hash of 31 bytes', `old 1\n${Buffer.alloc(31).toString('base64')}\n\nnote\n`, /proof line 1/],
     ['no checkpoint', 'old 1\n\n', /checkpoint is missing/],
-    ['64 proof lines', `old 1\n${`${Buffer.alloc(32).toString('base64')}\n`.repeat(MAX_PROOF_LINES + 1)}\nnote\n`, /more than 63/],
+    [
+      '64 proof lines',
+      `old 1\n${`${Buffer.alloc(32).toString('base64')}\n`.repeat(MAX_PROOF_LINES + 1)}\nnote\n`,
+      /more than 63/,
+    ],
   ])('refuses %s', (_name, body, message) => {
     expect(() => parseAddCheckpointBody(body)).toThrow(message);
   });
 
   it('accepts exactly 63 proof lines', () => {
-    expect(parseAddCheckpointBody(`old 1\n${`${Buffer.alloc(32).toString('base64')}\n`.repeat(MAX_PROOF_LINES)}\nnote\n`).proof).toHaveLength(63);
+    expect(
+      parseAddCheckpointBody(`old 1\n${`${Buffer.alloc(32).toString('base64')}\n`.repeat(MAX_PROOF_LINES)}\nnote\n`).proof,
+    ).toHaveLength(63);
   });
 });
 
 describe('tlog-policy', () => {
   const logA = verifierKeyString('example.com/log-a', rawPublicKey(generateKeyPairSync('ed25519').privateKey));
   const logA2 = verifierKeyString('example.com/log-a', rawPublicKey(generateKeyPairSync('ed25519').privateKey));
-  const w = [1, 2, 3].map((i) => witnessVerifierKeyString(`witness.example/w${i}`, rawPublicKey(generateKeyPairSync('ed25519').privateKey)));
+  const w = [1, 2, 3].map((i) =>
+    witnessVerifierKeyString(`witness.example/w${i}`, rawPublicKey(generateKeyPairSync('ed25519').privateKey)),
+  );
 
   it('reads logs, witnesses, groups and the quorum, with comments, tabs and blank lines', () => {
     const policy = parsePolicy(
@@ -224,7 +253,10 @@ describe('the add-checkpoint decision', () => {
 
   it('cosigns the first checkpoint of a log with old 0 and no proof, and refuses a proof with it', () => {
     expect(decideAddCheckpoint(null, { oldSize: 0, proof: [] }, cp(20))).toEqual({ kind: 'cosign' });
-    expect(decideAddCheckpoint(null, { oldSize: 0, proof: tree.consistency(10, 20) }, cp(20))).toMatchObject({ kind: 'inconsistent', reason: 'proof-not-empty' });
+    expect(decideAddCheckpoint(null, { oldSize: 0, proof: tree.consistency(10, 20) }, cp(20))).toMatchObject({
+      kind: 'inconsistent',
+      reason: 'proof-not-empty',
+    });
   });
 
   it('cosigns a checkpoint consistent with the stored one, and the same one again', () => {
@@ -237,21 +269,44 @@ describe('the add-checkpoint decision', () => {
   });
 
   it('409 with the latest size when old is not it', () => {
-    expect(decideAddCheckpoint(state(20), { oldSize: 10, proof: tree.consistency(10, 30) }, cp(30))).toEqual({ kind: 'conflict', size: 20 });
-    expect(decideAddCheckpoint(null, { oldSize: 10, proof: tree.consistency(10, 30) }, cp(30))).toEqual({ kind: 'conflict', size: 0 });
+    expect(decideAddCheckpoint(state(20), { oldSize: 10, proof: tree.consistency(10, 30) }, cp(30))).toEqual({
+      kind: 'conflict',
+      size: 20,
+    });
+    expect(decideAddCheckpoint(null, { oldSize: 10, proof: tree.consistency(10, 30) }, cp(30))).toEqual({
+      kind: 'conflict',
+      size: 0,
+    });
     expect(decideAddCheckpoint(state(20), { oldSize: 0, proof: [] }, cp(30))).toEqual({ kind: 'conflict', size: 20 });
   });
 
   it('422 for a size-0 checkpoint whose root is not the empty tree', () => {
-    expect(decideAddCheckpoint(null, { oldSize: 0, proof: [] }, { origin, size: 0, rootHash: tree.root(1) })).toMatchObject({ kind: 'inconsistent', reason: 'empty-tree-root' });
-    expect(decideAddCheckpoint(null, { oldSize: 0, proof: [] }, { origin, size: 0, rootHash: emptyRoot() })).toEqual({ kind: 'cosign' });
+    expect(decideAddCheckpoint(null, { oldSize: 0, proof: [] }, { origin, size: 0, rootHash: tree.root(1) })).toMatchObject({
+      kind: 'inconsistent',
+      reason: 'empty-tree-root',
+    });
+    expect(decideAddCheckpoint(null, { oldSize: 0, proof: [] }, { origin, size: 0, rootHash: emptyRoot() })).toEqual({
+      kind: 'cosign',
+    });
   });
 
   it('422 for a fork: another root at the same size, or a proof that fails', () => {
-    expect(decideAddCheckpoint(state(20), { oldSize: 20, proof: [] }, cp(20, fork))).toMatchObject({ kind: 'inconsistent', reason: 'same-size-root' });
+    expect(decideAddCheckpoint(state(20), { oldSize: 20, proof: [] }, cp(20, fork))).toMatchObject({
+      kind: 'inconsistent',
+      reason: 'same-size-root',
+    });
     // The fork's own proof is right for its tree, but not from the root the witness cosigned.
-    expect(decideAddCheckpoint(state(20), { oldSize: 20, proof: fork.consistency(20, 30) }, cp(30, fork))).toMatchObject({ kind: 'inconsistent', reason: 'proof' });
-    expect(decideAddCheckpoint(state(20), { oldSize: 20, proof: tree.consistency(20, 30).slice(1) }, cp(30))).toMatchObject({ kind: 'inconsistent', reason: 'proof' });
-    expect(decideAddCheckpoint(state(20), { oldSize: 20, proof: [tree.root(1)] }, cp(20))).toMatchObject({ kind: 'inconsistent', reason: 'proof' });
+    expect(decideAddCheckpoint(state(20), { oldSize: 20, proof: fork.consistency(20, 30) }, cp(30, fork))).toMatchObject({
+      kind: 'inconsistent',
+      reason: 'proof',
+    });
+    expect(decideAddCheckpoint(state(20), { oldSize: 20, proof: tree.consistency(20, 30).slice(1) }, cp(30))).toMatchObject({
+      kind: 'inconsistent',
+      reason: 'proof',
+    });
+    expect(decideAddCheckpoint(state(20), { oldSize: 20, proof: [tree.root(1)] }, cp(20))).toMatchObject({
+      kind: 'inconsistent',
+      reason: 'proof',
+    });
   });
 });

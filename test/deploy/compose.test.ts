@@ -38,7 +38,11 @@ const svc = (name: string) => {
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** The TypeScript source `npm run build` (tsconfig.build.json: rootDir → outDir) compiles to `js`, if any. */
 function sourceOfBuilt(js: string): string | undefined {
-  const build = ts.parseJsonConfigFileContent(ts.readConfigFile(`${REPO}tsconfig.build.json`, (path) => ts.sys.readFile(path)).config, ts.sys, REPO);
+  const build = ts.parseJsonConfigFileContent(
+    ts.readConfigFile(`${REPO}tsconfig.build.json`, (path) => ts.sys.readFile(path)).config,
+    ts.sys,
+    REPO,
+  );
   const outDir = build.options.outDir!;
   const rootDir = build.options.rootDir!;
   const built = `${REPO}${js}`;
@@ -81,11 +85,13 @@ const stage = (name: string) => {
   if (!s) throw new Error(`Dockerfile stage ${name} missing`);
   return s;
 };
-const instructions = (s: Stage, op: string) => s.lines.filter((l) => l.toUpperCase().startsWith(`${op} `)).map((l) => l.slice(op.length + 1).trim());
+const instructions = (s: Stage, op: string) =>
+  s.lines.filter((l) => l.toUpperCase().startsWith(`${op} `)).map((l) => l.slice(op.length + 1).trim());
 
 describe('docker-compose.yml', () => {
   it('has the sharded cluster, the API replicas, the load balancer and the simulator', () => {
-    for (const name of ['cfg', 'shard1', 'shard2', 'mongos', 'mongo-init', 'api', 'lb', 'simulator']) expect(services).toHaveProperty(name);
+    for (const name of ['cfg', 'shard1', 'shard2', 'mongos', 'mongo-init', 'api', 'lb', 'simulator'])
+      expect(services).toHaveProperty(name);
     expect(svc('api').deploy?.replicas).toBe(3);
   });
 
@@ -150,7 +156,7 @@ describe('docker-compose.yml', () => {
     expect(conf).toMatch(/map \$http_upgrade \$connection_upgrade \{\s*default upgrade;/);
   });
 
-  it('routes each log\'s requests to one replica by the header the scale demo and clients send', async () => {
+  it("routes each log's requests to one replica by the header the scale demo and clients send", async () => {
     const { ROUTE_HEADER } = await import('../../scripts/scale/load-balancer.js');
     const conf = unescape(compose.configs![svc('lb').configs![0]!.source]!.content!);
     const variable = `$http_${ROUTE_HEADER.replaceAll('-', '_')}`; // how nginx names a request header
@@ -220,8 +226,11 @@ describe('Dockerfile', () => {
   });
 
   it('needs no TypeScript loader at run time: none is a production dependency', () => {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
-    for (const loader of ['tsx', 'ts-node', 'typescript', '@swc-node/register', 'esbuild']) expect(Object.keys(pkg.dependencies)).not.toContain(loader);
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    for (const loader of ['tsx', 'ts-node', 'typescript', '@swc-node/register', 'esbuild'])
+      expect(Object.keys(pkg.dependencies)).not.toContain(loader);
   });
 
   it('runs on the Node the project supports', () => {
@@ -231,7 +240,10 @@ describe('Dockerfile', () => {
       // A tag that names major.minor: `node:20` alone would float to whatever 20.x the registry has.
       const version = /^node:(\d+)\.(\d+)/.exec(s.from)?.slice(1).map(Number);
       expect(version, s.from).toBeDefined();
-      expect(version![0]! > min[0]! || (version![0] === min[0] && version![1]! >= min[1]!), `${s.from} vs engines ${engines}`).toBe(true);
+      expect(
+        version![0]! > min[0]! || (version![0] === min[0] && version![1]! >= min[1]!),
+        `${s.from} vs engines ${engines}`,
+      ).toBe(true);
     }
   });
 

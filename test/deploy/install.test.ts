@@ -6,7 +6,10 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 
 const require = createRequire(import.meta.url);
-const semver = require('semver') as { satisfies(version: string, range: string): boolean; minVersion(range: string): { version: string } | null };
+const semver = require('semver') as {
+  satisfies(version: string, range: string): boolean;
+  minVersion(range: string): { version: string } | null;
+};
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
 const lock = JSON.parse(readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8'));
 
@@ -42,9 +45,13 @@ describe('install', () => {
   it("changes no V8 flag at run time, and starts with none that would override the writer thread's resourceLimits", () => {
     // A flag that sizes a heap is process-wide and overrides a worker's resourceLimits; set after start,
     // its effect is undefined (node:v8 setFlagsFromString).
-    const sources = (readdirSync(new URL('../../src', import.meta.url), { recursive: true, encoding: 'utf8' })).filter((f) => f.endsWith('.ts'));
+    const sources = readdirSync(new URL('../../src', import.meta.url), { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.ts'),
+    );
     expect(sources.length).toBeGreaterThan(50);
-    const changing = sources.filter((f) => /setFlagsFromString/.test(readFileSync(new URL(`../../src/${f}`, import.meta.url), 'utf8')));
+    const changing = sources.filter((f) =>
+      /setFlagsFromString/.test(readFileSync(new URL(`../../src/${f}`, import.meta.url), 'utf8')),
+    );
     expect(changing).toEqual([]);
     for (const command of [pkg.scripts.start, readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')]) {
       expect(command).not.toMatch(/--max-semi-space-size|--max-old-space-size|--max-heap-size|--min-semi-space-size/);

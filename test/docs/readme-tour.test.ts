@@ -53,7 +53,12 @@ beforeAll(async () => {
   server.stdout!.on('data', (d) => (serverLog += d));
   server.stderr!.on('data', (d) => (serverLog += d));
   const deadline = Date.now() + 60_000;
-  while (!(await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (server.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${serverLog}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -73,7 +78,10 @@ afterAll(async () => {
 /** The tour as one bash script, with the README's address and key file pointed at the test server. */
 function script(): string {
   const rewrite = (code: string) =>
-    code.replaceAll('http://127.0.0.1:4000', `http://127.0.0.1:${port}`).replaceAll('ws://127.0.0.1:4000', `ws://127.0.0.1:${port}`).replaceAll('data/admin-api-key', join(dataDir, 'admin-api-key'));
+    code
+      .replaceAll('http://127.0.0.1:4000', `http://127.0.0.1:${port}`)
+      .replaceAll('ws://127.0.0.1:4000', `ws://127.0.0.1:${port}`)
+      .replaceAll('data/admin-api-key', join(dataDir, 'admin-api-key'));
   const parts = [
     'set -euo pipefail',
     'BG_OUT="$PWD/background.out"; : > "$BG_OUT"',

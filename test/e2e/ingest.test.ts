@@ -22,10 +22,15 @@ const input = (sourceAppId: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-const size = async (app: string): Promise<number> => (await svc.gql(`{ log(sourceAppId: "${app}") { size } }`)).data.log?.size ?? 0;
+const size = async (app: string): Promise<number> =>
+  (await svc.gql(`{ log(sourceAppId: "${app}") { size } }`)).data.log?.size ?? 0;
 
 async function rest(body: string, contentType = 'application/json') {
-  const res = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': contentType, ...svc.authHeaders() }, body });
+  const res = await fetch(`${svc.url}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': contentType, ...svc.authHeaders() },
+    body,
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -35,7 +40,14 @@ describe('GraphQL ingest', () => {
     const res = await svc.gql(LOG_EVENT, { input: sent });
     expect(res.errors).toBeUndefined();
     const e = res.data.logEvent;
-    expect(e).toMatchObject({ id: 'shop/0', sourceAppId: 'shop', seq: 0, eventType: 'order.created', prevHash: ZERO, payload: sent.payload });
+    expect(e).toMatchObject({
+      id: 'shop/0',
+      sourceAppId: 'shop',
+      seq: 0,
+      eventType: 'order.created',
+      prevHash: ZERO,
+      payload: sent.payload,
+    });
     expect(e.timestamp).toBe('2025-01-01T00:00:00.500Z');
     expect(e.receivedAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(e.hash).toMatch(/^[0-9a-f]{64}$/);
@@ -44,7 +56,12 @@ describe('GraphQL ingest', () => {
 
   it('writes a batch all or nothing and reports every bad item by index', async () => {
     const res = await svc.gql(LOG_EVENTS, {
-      inputs: [input('batch'), input('batch', { eventType: 'bad type' }), input('batch'), input('batch', { payload: { deep: [[[]]] }, timestamp: '2999-01-01T00:00:00Z' })],
+      inputs: [
+        input('batch'),
+        input('batch', { eventType: 'bad type' }),
+        input('batch'),
+        input('batch', { payload: { deep: [[[]]] }, timestamp: '2999-01-01T00:00:00Z' }),
+      ],
     });
     expect(res.status).toBe(200);
     expect(res.data).toBeNull();
@@ -76,7 +93,9 @@ describe('GraphQL ingest', () => {
     expect(retry.data.logEvent).toEqual({ id: 'idem-mark/0', replayed: true });
     // A batch with one retry, one new event and a repeat of the new event's key within the batch.
     const fresh = input('idem-mark', { idempotencyKey: 'order-19' });
-    const batch = await svc.gql(`mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { id replayed } }`, { inputs: [sent, fresh, fresh] });
+    const batch = await svc.gql(`mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { id replayed } }`, {
+      inputs: [sent, fresh, fresh],
+    });
     expect(batch.errors).toBeUndefined();
     expect(batch.data.logEvents).toEqual([
       { id: 'idem-mark/0', replayed: true },
@@ -128,7 +147,12 @@ describe('GraphQL errors are client errors, never 500 or INTERNAL_SERVER_ERROR',
     ['a wrong literal type', '{ inclusionProof(sourceAppId: "a", seq: "x") { hashes } }', undefined, 'GRAPHQL_VALIDATION_FAILED'],
     ['a bad DateTime variable', LOG_EVENT, { input: { ...input('v'), timestamp: 'yesterday' } }, 'BAD_USER_INPUT'],
     ['a non-object payload variable', LOG_EVENT, { input: { ...input('v'), payload: [1] } }, 'BAD_USER_INPUT'],
-    ['an unsafe SafeInt variable', 'query($s: SafeInt!) { inclusionProof(sourceAppId: "a", seq: $s) { hashes } }', { s: 2 ** 60 }, 'BAD_USER_INPUT'],
+    [
+      'an unsafe SafeInt variable',
+      'query($s: SafeInt!) { inclusionProof(sourceAppId: "a", seq: $s) { hashes } }',
+      { s: 2 ** 60 },
+      'BAD_USER_INPUT',
+    ],
     ['a missing variable', LOG_EVENT, {}, 'BAD_USER_INPUT'],
   ])('%s', async (_name, query, variables, code) => {
     const res = await svc.gql(query, variables);
@@ -141,7 +165,9 @@ describe('GraphQL errors are client errors, never 500 or INTERNAL_SERVER_ERROR',
     expect((await svc.gql(`{ ${aliases(30)} }`)).status).toBe(200);
     const res = await svc.gql(`{ ${aliases(31)} }`);
     expect(res.status).toBe(400);
-    expect(res.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxAliases' }) })]);
+    expect(res.errors).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxAliases' }) }),
+    ]);
   });
 
   it('names the field of a bad id and returns null for a well-formed absent one', async () => {
@@ -156,7 +182,11 @@ describe('GraphQL errors are client errors, never 500 or INTERNAL_SERVER_ERROR',
   });
 
   it('rejects a malformed request body without a 500', async () => {
-    const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...svc.authHeaders() }, body: '{"query": ' });
+    const res = await fetch(`${svc.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...svc.authHeaders() },
+      body: '{"query": ',
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as any).errors[0].extensions.code).toBe('BAD_USER_INPUT');
   });
@@ -174,7 +204,9 @@ describe('REST ingest', () => {
   });
 
   it('applies the same rules, listing every bad item, and writes nothing', async () => {
-    const res = await rest(JSON.stringify([input('rest-bad'), { ...input('rest-bad'), sourceAppId: 'a/b' }, { ...input('rest-bad'), seq: 4 }]));
+    const res = await rest(
+      JSON.stringify([input('rest-bad'), { ...input('rest-bad'), sourceAppId: 'a/b' }, { ...input('rest-bad'), seq: 4 }]),
+    );
     expect(res.status).toBe(400);
     expect(res.body.errors.map((e: any) => [e.code, e.index, e.field, e.rule])).toEqual([
       ['BAD_USER_INPUT', 1, 'sourceAppId', 'format'],
@@ -185,12 +217,20 @@ describe('REST ingest', () => {
 
   it('answers an idempotent retry with 200 and a replay marker (header and field), a new event with 201', async () => {
     const sent = JSON.stringify(input('rest-idem', { idempotencyKey: 'pay-1' }));
-    const first = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...svc.authHeaders() }, body: sent });
+    const first = await fetch(`${svc.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...svc.authHeaders() },
+      body: sent,
+    });
     expect(first.status).toBe(201);
     expect(first.headers.get('idempotent-replayed')).toBeNull();
     const created = ((await first.json()) as any).events[0];
     expect(created.replayed).toBe(false);
-    const retry = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...svc.authHeaders() }, body: sent });
+    const retry = await fetch(`${svc.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...svc.authHeaders() },
+      body: sent,
+    });
     expect(retry.status).toBe(200);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(((await retry.json()) as any).events).toEqual([{ ...created, replayed: true }]);
@@ -211,7 +251,9 @@ describe('REST ingest', () => {
     const payload = await rest(JSON.stringify(input('rest', { payload: { s: 'x'.repeat(70_000) } })));
     expect(payload.status).toBe(413);
     expect(payload.body.errors[0]).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', field: 'payload' });
-    const body = await rest(JSON.stringify(Array.from({ length: 300 }, () => input('rest', { payload: { s: 'y'.repeat(60_000) } }))));
+    const body = await rest(
+      JSON.stringify(Array.from({ length: 300 }, () => input('rest', { payload: { s: 'y'.repeat(60_000) } }))),
+    );
     expect(body.status).toBe(413);
     expect(body.body.errors[0]).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', field: 'body' });
   });

@@ -83,11 +83,18 @@ async function walkBackward(filter: unknown, order: string, size: number): Promi
   }
 }
 
-function expected(filter: { sourceAppIds?: string[]; eventTypes?: string[]; from?: string; to?: string }, order: string): string[] {
+function expected(
+  filter: { sourceAppIds?: string[]; eventTypes?: string[]; from?: string; to?: string },
+  order: string,
+): string[] {
   const from = filter.from ? Date.parse(filter.from) : -Infinity;
   const to = filter.to ? Date.parse(filter.to) : Infinity;
   const rows = sent
-    .filter((s) => (!filter.sourceAppIds || filter.sourceAppIds.includes(s.sourceAppId)) && (!filter.eventTypes || filter.eventTypes.includes(s.eventType)))
+    .filter(
+      (s) =>
+        (!filter.sourceAppIds || filter.sourceAppIds.includes(s.sourceAppId)) &&
+        (!filter.eventTypes || filter.eventTypes.includes(s.eventType)),
+    )
     .filter((s) => s.t >= from && s.t < to)
     .sort((a, b) => a.t - b.t || a.order - b.order);
   return (order === 'ASC' ? rows : rows.reverse()).map((s) => s.id);
@@ -137,7 +144,11 @@ describe('events connection', () => {
   });
 
   it('offers nodes beside edges: the same items in the same order', async () => {
-    for (const vars of [{ order: 'ASC', first: 37 }, { order: 'DESC', last: 41 }, { filter: { sourceAppIds: ['beta'] }, first: 500 }]) {
+    for (const vars of [
+      { order: 'ASC', first: 37 },
+      { order: 'DESC', last: 41 },
+      { filter: { sourceAppIds: ['beta'] }, first: 500 },
+    ]) {
       const res = await svc.gql<{ events: Page & { nodes: Array<{ id: string }> } }>(
         `query($filter: EventFilter, $order: SortOrder, $first: Int, $last: Int) {
           events(filter: $filter, order: $order, first: $first, last: $last) { edges { node { id } } nodes { id } } }`,
@@ -188,12 +199,19 @@ describe('logs connection', () => {
     }
     const sizes = APPS.map((a) => sent.filter((s) => s.sourceAppId === a).length);
     expect(seen).toEqual(
-      APPS.map((a, i) => ({ sourceAppId: a, size: sizes[i], origin: `chainlog.local/${a}`, latestCheckpoint: { treeSize: sizes[i] } })),
+      APPS.map((a, i) => ({
+        sourceAppId: a,
+        size: sizes[i],
+        origin: `chainlog.local/${a}`,
+        latestCheckpoint: { treeSize: sizes[i] },
+      })),
     );
   });
 
   it("offers nodes beside edges on logs and on a log's checkpoints", async () => {
-    await svc.gql('mutation { logEvent(input: { sourceAppId: "alpha", eventType: "order.created", timestamp: "2025-03-01T00:00:00.000Z", payload: {} }) { id } }');
+    await svc.gql(
+      'mutation { logEvent(input: { sourceAppId: "alpha", eventType: "order.created", timestamp: "2025-03-01T00:00:00.000Z", payload: {} }) { id } }',
+    );
     await svc.gql('mutation { publishCheckpoints { treeSize } }');
     const res = await svc.gql<any>(`{ logs(first: 2) { edges { node { sourceAppId } } nodes { sourceAppId } }
       log(sourceAppId: "alpha") { checkpoints(first: 5) { edges { node { treeSize } } nodes { treeSize } } } }`);

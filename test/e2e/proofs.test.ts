@@ -1,6 +1,16 @@
 // Proofs served by the real service, verified here with the core library against the served verifier key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromHex, leafHashHex, logVerifiers, openCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion, verifyRange, type NoteVerifier } from '../../src/core/index.js';
+import {
+  fromHex,
+  leafHashHex,
+  logVerifiers,
+  openCheckpoint,
+  parseVerifierKey,
+  verifyConsistency,
+  verifyInclusion,
+  verifyRange,
+  type NoteVerifier,
+} from '../../src/core/index.js';
 import { startService, type RunningService } from '../support/service.js';
 import { until } from '../support/wait.js';
 
@@ -23,11 +33,15 @@ async function ingest(count: number) {
 
 /** The latest checkpoint once it covers `size` events (published on the 200 ms interval or on demand). */
 async function checkpointAt(size: number) {
-  return until(`a checkpoint of size ${size}`, async () => {
-    await svc.gql('mutation { publishCheckpoints { treeSize } }');
-    const res = await svc.gql(`query($app: String!) { checkpoint(sourceAppId: $app) { ${CHECKPOINT} } }`, { app: APP });
-    return res.data.checkpoint?.treeSize === size ? res.data.checkpoint : null;
-  }, { intervalMs: 50 });
+  return until(
+    `a checkpoint of size ${size}`,
+    async () => {
+      await svc.gql('mutation { publishCheckpoints { treeSize } }');
+      const res = await svc.gql(`query($app: String!) { checkpoint(sourceAppId: $app) { ${CHECKPOINT} } }`, { app: APP });
+      return res.data.checkpoint?.treeSize === size ? res.data.checkpoint : null;
+    },
+    { intervalMs: 50 },
+  );
 }
 
 /** Open the signed note with the trusted key and check it says what the fields say. */
@@ -43,7 +57,8 @@ const leafOf = (e: any) => fromHex(leafHashHex({ ...e }));
 
 beforeAll(async () => {
   svc = await startService();
-  const info = (await svc.gql('{ serverInfo { verifierKey keyName originPrefix checkpointIntervalMs version } }')).data.serverInfo;
+  const info = (await svc.gql('{ serverInfo { verifierKey keyName originPrefix checkpointIntervalMs version } }')).data
+    .serverInfo;
   expect(info).toMatchObject({ keyName: 'chainlog.local', originPrefix: 'chainlog.local', checkpointIntervalMs: 200 });
   verifier = parseVerifierKey(info.verifierKey);
 });
@@ -78,26 +93,43 @@ describe('proofs', () => {
   it('proves consistency between two checkpoints', async () => {
     await ingest(13);
     second = await checkpointAt(33);
-    const res = await svc.gql(`query($app: String!) { consistencyProof(sourceAppId: $app, fromSize: 20, toSize: 33) {
-      sourceAppId fromSize toSize fromRoot toRoot hashes } }`, { app: APP });
+    const res = await svc.gql(
+      `query($app: String!) { consistencyProof(sourceAppId: $app, fromSize: 20, toSize: 33) {
+      sourceAppId fromSize toSize fromRoot toRoot hashes } }`,
+      { app: APP },
+    );
     const proof = res.data.consistencyProof;
     expect(proof).toMatchObject({ fromSize: 20, toSize: 33, fromRoot: first.rootHash, toRoot: second.rootHash });
     verifyConsistency(20, 33, proof.hashes.map(fromHex), trustedRoot(first), trustedRoot(second));
   });
 
   it('proves a range of events against an older tree size', async () => {
-    const res = await svc.gql(`query($app: String!) { rangeProof(sourceAppId: $app, start: 3, end: 11, treeSize: 20) {
-      start end treeSize rootHash leftHashes rightHashes events { ${EVENT} } checkpoint { ${CHECKPOINT} } } }`, { app: APP });
+    const res = await svc.gql(
+      `query($app: String!) { rangeProof(sourceAppId: $app, start: 3, end: 11, treeSize: 20) {
+      start end treeSize rootHash leftHashes rightHashes events { ${EVENT} } checkpoint { ${CHECKPOINT} } } }`,
+      { app: APP },
+    );
     const proof = res.data.rangeProof;
     expect(proof).toMatchObject({ start: 3, end: 11, treeSize: 20, rootHash: first.rootHash });
     expect(proof.events.map((e: any) => e.seq)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
-    verifyRange(3, 11, 20, proof.events.map(leafOf), proof.leftHashes.map(fromHex), proof.rightHashes.map(fromHex), trustedRoot(first));
+    verifyRange(
+      3,
+      11,
+      20,
+      proof.events.map(leafOf),
+      proof.leftHashes.map(fromHex),
+      proof.rightHashes.map(fromHex),
+      trustedRoot(first),
+    );
   });
 
   it('lists the log checkpoints as a connection and reports the log head', async () => {
-    const res = await svc.gql(`query($app: String!) { log(sourceAppId: $app) {
+    const res = await svc.gql(
+      `query($app: String!) { log(sourceAppId: $app) {
       size headHash integratedSize origin latestCheckpoint { treeSize }
-      checkpoints(first: 10, order: ASC) { edges { node { treeSize } } pageInfo { hasNextPage } } } }`, { app: APP });
+      checkpoints(first: 10, order: ASC) { edges { node { treeSize } } pageInfo { hasNextPage } } } }`,
+      { app: APP },
+    );
     const log = res.data.log;
     expect(log).toMatchObject({ size: 33, origin: `chainlog.local/${APP}`, latestCheckpoint: { treeSize: 33 } });
     const sizes = log.checkpoints.edges.map((e: any) => e.node.treeSize);
@@ -109,8 +141,11 @@ describe('proofs', () => {
   });
 
   it('verifies the whole log', async () => {
-    const res = await svc.gql(`query($app: String!) { verifyLog(sourceAppId: $app) {
-      sourceAppId fromSeq toSeq eventsChecked checkpointsChecked ok firstBadSeq problems { kind seq message } } }`, { app: APP });
+    const res = await svc.gql(
+      `query($app: String!) { verifyLog(sourceAppId: $app) {
+      sourceAppId fromSeq toSeq eventsChecked checkpointsChecked ok firstBadSeq problems { kind seq message } } }`,
+      { app: APP },
+    );
     expect(res.data.verifyLog).toMatchObject({ sourceAppId: APP, ok: true, firstBadSeq: null, problems: [], eventsChecked: 33 });
   });
 

@@ -67,7 +67,10 @@ describe('eventLogged', () => {
   it('without after, delivers only what is committed from now on, filtered', async () => {
     const probe = await whenSubscribed(
       svc,
-      () => new SubscriptionProbe<{ eventLogged: { id: string; eventType: string } }>(svc.ws(), EVENT_LOGGED, { filter: { eventTypes: ['wanted'] } }),
+      () =>
+        new SubscriptionProbe<{ eventLogged: { id: string; eventType: string } }>(svc.ws(), EVENT_LOGGED, {
+          filter: { eventTypes: ['wanted'] },
+        }),
     );
     await ingest('live', 3, 'unwanted');
     const wanted = await ingest('live', 2, 'wanted');
@@ -80,7 +83,10 @@ describe('eventLogged', () => {
   it('counts open subscriptions in /metrics', async () => {
     const before = await metric(svc, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' });
     const probe = new SubscriptionProbe(svc.ws(), EVENT_LOGGED, {});
-    await until('the subscription counted', async () => (await metric(svc, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' })) > before);
+    await until(
+      'the subscription counted',
+      async () => (await metric(svc, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' })) > before,
+    );
     const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
     expect(text).toMatch(/chainlog_graphql_active_subscriptions\{field="eventLogged"\} [1-9]/);
     expect(text).toMatch(/chainlog_ws_connections [1-9]/);
@@ -100,21 +106,29 @@ describe('eventLogged', () => {
   it('applies the HTTP validation rules and codes on the WebSocket too', async () => {
     const unknown = new SubscriptionProbe(svc.ws(), 'subscription { eventLogged { nope } }');
     await unknown.until((p) => p.completed);
-    expect(unknown.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }) })]);
+    expect(unknown.errors).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }) }),
+    ]);
 
     const syntax = new SubscriptionProbe(svc.ws(), 'subscription { eventLogged( }');
     await syntax.until((p) => p.completed);
-    expect(syntax.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'syntax' }) })]);
+    expect(syntax.errors).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'syntax' }) }),
+    ]);
 
     const variable = new SubscriptionProbe(svc.ws(), EVENT_LOGGED, { filter: { from: 'not a date' } });
     await variable.until((p) => p.completed);
     expect(variable.errors.length).toBeGreaterThan(0);
-    expect(variable.errors).toEqual(variable.errors.map(() => expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })));
+    expect(variable.errors).toEqual(
+      variable.errors.map(() => expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })),
+    );
 
     const aliases = Array.from({ length: 31 }, (_, k) => `a${k}: serverInfo { version }`).join(' ');
     const costly = new SubscriptionProbe(svc.ws(), `query { ${aliases} }`);
     await costly.until((p) => p.completed);
-    expect(costly.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxAliases' }) })]);
+    expect(costly.errors).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxAliases' }) }),
+    ]);
   });
 
   it('serves queries and mutations over the WebSocket under the same rules', async () => {
@@ -123,10 +137,16 @@ describe('eventLogged', () => {
       in: { sourceAppId: 'ws', eventType: 'x', timestamp: '2025-01-01T00:00:00Z', payload: { s: 'x'.repeat(70_000) } },
     });
     await bad.until((p) => p.completed);
-    expect(bad.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'PAYLOAD_TOO_LARGE', field: 'payload' }) })]);
-    const ok = new SubscriptionProbe<{ logEvent: { id: string } }>(client, 'mutation($in: LogEventInput!) { logEvent(input: $in) { id } }', {
-      in: { sourceAppId: 'ws', eventType: 'x', timestamp: '2025-01-01T00:00:00Z', payload: {} },
-    });
+    expect(bad.errors).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'PAYLOAD_TOO_LARGE', field: 'payload' }) }),
+    ]);
+    const ok = new SubscriptionProbe<{ logEvent: { id: string } }>(
+      client,
+      'mutation($in: LogEventInput!) { logEvent(input: $in) { id } }',
+      {
+        in: { sourceAppId: 'ws', eventType: 'x', timestamp: '2025-01-01T00:00:00Z', payload: {} },
+      },
+    );
     await ok.until((p) => p.completed);
     expect(ok.values).toEqual([{ logEvent: { id: 'ws/0' } }]);
   });
@@ -137,7 +157,9 @@ describe('checkpointPublished', () => {
     const Q = `subscription($app: String) { checkpointPublished(sourceAppId: $app) {
       checkpoint { sourceAppId treeSize rootHash } previous { treeSize rootHash } consistencyProof } }`;
     type Update = { checkpointPublished: { checkpoint: any; previous: any; consistencyProof: string[] } };
-    const probe = await whenSubscribed(svc, () => new SubscriptionProbe<Update>(svc.ws(), Q, { app: 'cp' }), { field: 'checkpointPublished' });
+    const probe = await whenSubscribed(svc, () => new SubscriptionProbe<Update>(svc.ws(), Q, { app: 'cp' }), {
+      field: 'checkpointPublished',
+    });
     await ingest('cp', 5);
     await ingest('other-cp', 2);
     await probe.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.treeSize === 5));
@@ -149,7 +171,13 @@ describe('checkpointPublished', () => {
     expect(first.consistencyProof).toEqual([]);
     const update = probe.values.find((v) => v.checkpointPublished.checkpoint.treeSize === 11)!.checkpointPublished;
     expect(update.previous.treeSize).toBe(5);
-    verifyConsistency(5, 11, update.consistencyProof.map(fromHex), fromHex(update.previous.rootHash), fromHex(update.checkpoint.rootHash));
+    verifyConsistency(
+      5,
+      11,
+      update.consistencyProof.map(fromHex),
+      fromHex(update.previous.rootHash),
+      fromHex(update.checkpoint.rootHash),
+    );
     probe.unsubscribe();
   });
 
@@ -159,7 +187,11 @@ describe('checkpointPublished', () => {
       consistency { sourceAppId fromSize toSize fromRoot toRoot hashes } } }`;
     type Update = { checkpointPublished: { checkpoint: any; previous: any; consistencyProof: string[]; consistency: any } };
     const probe = await whenSubscribed(svc, () => new SubscriptionProbe<Update>(svc.ws(), Q), { field: 'checkpointPublished' });
-    for (const [count, size] of [[3, 3], [4, 7], [6, 13]] as const) {
+    for (const [count, size] of [
+      [3, 3],
+      [4, 7],
+      [6, 13],
+    ] as const) {
       await ingest('cp-proof', count);
       await svc.gql('mutation { publishCheckpoints { treeSize } }');
       await probe.until((p) => p.values.some((v) => v.checkpointPublished.checkpoint.treeSize === size));
@@ -214,7 +246,9 @@ describe('a subscriber that stops reading', () => {
       svc,
       () => {
         ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query } }));
-        return new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, { filter: { sourceAppIds: ['stalled'] } });
+        return new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, {
+          filter: { sourceAppIds: ['stalled'] },
+        });
       },
       { count: 2 },
     );
@@ -224,7 +258,12 @@ describe('a subscriber that stops reading', () => {
     // (here up to 36 MB of kernel buffers, ~700 events).
     const payload = { pad: 'x'.repeat(2_000) };
     for (let b = 0; b < 23; b++) {
-      const inputs = Array.from({ length: 500 }, (_, i) => ({ sourceAppId: 'stalled', eventType: 'big', timestamp: new Date(Date.UTC(2025, 5, 1) + b * 500 + i).toISOString(), payload }));
+      const inputs = Array.from({ length: 500 }, (_, i) => ({
+        sourceAppId: 'stalled',
+        eventType: 'big',
+        timestamp: new Date(Date.UTC(2025, 5, 1) + b * 500 + i).toISOString(),
+        payload,
+      }));
       const res = await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs });
       expect(res.errors).toBeUndefined();
     }
@@ -235,7 +274,11 @@ describe('a subscriber that stops reading', () => {
 
     let closed: number | undefined;
     ws.once('close', (code) => (closed = code));
-    await until('the subscription to end', () => received.some((m) => m.type === 'error' || m.type === 'complete') || closed !== undefined, { timeoutMs: 30_000 });
+    await until(
+      'the subscription to end',
+      () => received.some((m) => m.type === 'error' || m.type === 'complete') || closed !== undefined,
+      { timeoutMs: 30_000 },
+    );
     expect(closed).toBeUndefined();
     ws.close();
     const nexts = received.filter((m) => m.type === 'next');

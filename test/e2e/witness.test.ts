@@ -28,10 +28,15 @@ let env: Record<string, string>;
 let proc: ServiceProcess;
 let witnessKey: CosignatureVerifier;
 
-const policy = (logs: TestLog[]) => `# witnessed by the e2e suite\n${logs.map((l) => `log ${l.vkey} https://${l.origin}/`).join('\n')}\n`;
+const policy = (logs: TestLog[]) =>
+  `# witnessed by the e2e suite\n${logs.map((l) => `log ${l.vkey} https://${l.origin}/`).join('\n')}\n`;
 
 async function gql(query: string) {
-  const res = await fetch(`${proc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': ADMIN }, body: JSON.stringify({ query }) });
+  const res = await fetch(`${proc.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': ADMIN },
+    body: JSON.stringify({ query }),
+  });
   return (await res.json()) as { data?: any; errors?: unknown };
 }
 
@@ -83,16 +88,22 @@ describe('the witness identity', () => {
 
 describe('POST /witness/add-checkpoint', () => {
   it('422 for a size-0 checkpoint of another root and for a proof with old 0, before the log has state', async () => {
-    const bogus = signCheckpoint({ origin: fresh.origin, size: 0, rootHash: fresh.tree.root(1) }, createSigner(fresh.origin, fresh.key));
+    const bogus = signCheckpoint(
+      { origin: fresh.origin, size: 0, rootHash: fresh.tree.root(1) },
+      createSigner(fresh.origin, fresh.key),
+    );
     const empty = await addCheckpoint(proc.url, `old 0\n\n${bogus}`);
     expect(empty).toMatchObject({ status: 422, body: expect.stringContaining('empty tree') });
     const withProof = await addCheckpoint(proc.url, fresh.body(0, 8, fresh.tree.consistency(4, 8)));
-    expect(withProof).toMatchObject({ status: 422, body: expect.stringContaining('old size 0 takes an empty consistency proof') });
+    expect(withProof).toMatchObject({
+      status: 422,
+      body: expect.stringContaining('old size 0 takes an empty consistency proof'),
+    });
     // Neither changed anything: the log's first checkpoint is still taken with old 0.
     await expectCosigned(fresh, 0, 8);
   });
 
-  it('cosigns a log\'s first checkpoint, then consistent ones, and the same one again', async () => {
+  it("cosigns a log's first checkpoint, then consistent ones, and the same one again", async () => {
     await expectCosigned(main, 0, 10);
     await expectCosigned(main, 10, 20);
     await expectCosigned(main, 20, 20);
@@ -110,24 +121,45 @@ describe('POST /witness/add-checkpoint', () => {
 
   it('404 for an origin it does not witness', async () => {
     const stranger = new TestLog('example.com/stranger');
-    expect(await addCheckpoint(proc.url, stranger.body(0, 5))).toMatchObject({ status: 404, body: expect.stringContaining('unknown log origin "example.com/stranger"') });
+    expect(await addCheckpoint(proc.url, stranger.body(0, 5))).toMatchObject({
+      status: 404,
+      body: expect.stringContaining('unknown log origin "example.com/stranger"'),
+    });
   });
 
-  it('403 without a trusted signature, or with a trusted key\'s failing one', async () => {
+  it("403 without a trusted signature, or with a trusted key's failing one", async () => {
     const impostor = new TestLog(main.origin, { key: generateKeyPairSync('ed25519').privateKey });
-    expect(await addCheckpoint(proc.url, impostor.body(20, 30, main.tree.consistency(20, 30)))).toMatchObject({ status: 403, body: expect.stringContaining('no verifiable signatures') });
+    expect(await addCheckpoint(proc.url, impostor.body(20, 30, main.tree.consistency(20, 30)))).toMatchObject({
+      status: 403,
+      body: expect.stringContaining('no verifiable signatures'),
+    });
     const body = main.body(20, 30);
     const sigAt = body.lastIndexOf(' ') + 1;
     const sig = Buffer.from(body.slice(sigAt, -1), 'base64');
     sig[10] = sig[10]! ^ 1;
-    expect(await addCheckpoint(proc.url, `${body.slice(0, sigAt)}${sig.toString('base64')}\n`)).toMatchObject({ status: 403, body: expect.stringContaining('invalid signature') });
+    expect(await addCheckpoint(proc.url, `${body.slice(0, sigAt)}${sig.toString('base64')}\n`)).toMatchObject({
+      status: 403,
+      body: expect.stringContaining('invalid signature'),
+    });
   });
 
-  it('400 for a malformed body, an old size above the checkpoint\'s, and a malformed note', async () => {
-    expect(await addCheckpoint(proc.url, 'hello\n')).toMatchObject({ status: 400, body: expect.stringContaining('"old <size>"') });
-    expect(await addCheckpoint(proc.url, main.body(20, 30).replace(/^old 20\n/, 'old 31\n'))).toMatchObject({ status: 400, body: expect.stringContaining('old size 31 is larger') });
-    expect(await addCheckpoint(proc.url, `old 20\n\n${main.origin}\n30\nno signatures\n`)).toMatchObject({ status: 400, body: expect.stringContaining('malformed note') });
-    expect(await addCheckpoint(proc.url, Uint8Array.of(0x6f, 0x6c, 0x64, 0x20, 0xff, 0x0a))).toMatchObject({ status: 400, body: 'body: must be UTF-8\n' });
+  it("400 for a malformed body, an old size above the checkpoint's, and a malformed note", async () => {
+    expect(await addCheckpoint(proc.url, 'hello\n')).toMatchObject({
+      status: 400,
+      body: expect.stringContaining('"old <size>"'),
+    });
+    expect(await addCheckpoint(proc.url, main.body(20, 30).replace(/^old 20\n/, 'old 31\n'))).toMatchObject({
+      status: 400,
+      body: expect.stringContaining('old size 31 is larger'),
+    });
+    expect(await addCheckpoint(proc.url, `old 20\n\n${main.origin}\n30\nno signatures\n`)).toMatchObject({
+      status: 400,
+      body: expect.stringContaining('malformed note'),
+    });
+    expect(await addCheckpoint(proc.url, Uint8Array.of(0x6f, 0x6c, 0x64, 0x20, 0xff, 0x0a))).toMatchObject({
+      status: 400,
+      body: 'body: must be UTF-8\n',
+    });
   });
 
   it('413 for a body above the limit, read no further', async () => {
@@ -191,9 +223,16 @@ describe('the witness state and evidence', () => {
       const cosignedLine = proofCase.cosignedNote!.slice(main.note(20).length);
       expect(verifyCosignatureLine(cosignedLine, bodyOf(main.note(20)), witnessKey)?.name).toBe(WITNESS_NAME);
       expect(proofCase.proof).toEqual(split.tree.consistency(20, 40).map((h) => Buffer.from(h).toString('base64')));
-      expect(evidence.find((e) => e.reason === 'same-size-root')).toMatchObject({ submittedNote: split.note(20), cosignedNote: proofCase.cosignedNote, proof: [] });
+      expect(evidence.find((e) => e.reason === 'same-size-root')).toMatchObject({
+        submittedNote: split.note(20),
+        cosignedNote: proofCase.cosignedNote,
+        proof: [],
+      });
       expect((await storage.witness!.listEvidence(fresh.origin)).map((e) => e.reason)).toEqual(['empty-tree-root']);
-      expect(await storage.witness!.latest(main.origin)).toMatchObject({ size: 40, note: expect.stringMatching(new RegExp(`^${escape(main.note(40))}\u2014 ${escape(WITNESS_NAME)} `)) });
+      expect(await storage.witness!.latest(main.origin)).toMatchObject({
+        size: 40,
+        note: expect.stringMatching(new RegExp(`^${escape(main.note(40))}\u2014 ${escape(WITNESS_NAME)} `)),
+      });
     } finally {
       await storage.close();
     }

@@ -29,7 +29,9 @@ import type { NodeId } from '../../src/core/index.js';
 
 const goAvailable = spawnSync('go', ['version'], { encoding: 'utf8' }).status === 0;
 if (!goAvailable) {
-  console.warn('\n\n*** INTEROP TESTS SKIPPED: `go` is not on PATH; chainlog is NOT being checked against the Go implementations ***\n\n');
+  console.warn(
+    '\n\n*** INTEROP TESTS SKIPPED: `go` is not on PATH; chainlog is NOT being checked against the Go implementations ***\n\n',
+  );
 }
 
 const SIZE = 1000;
@@ -115,14 +117,29 @@ describe.skipIf(!goAvailable)('interop with Go (x/mod/sumdb/note, transparency-d
     const checkpoints: Array<{ note: string; want: boolean; size?: number; root?: string }> = [];
     for (const size of [1, 7, 8, 513, SIZE]) {
       const root = log.root(size);
-      checkpoints.push({ note: signCheckpoint({ origin: ORIGIN, size, rootHash: root }, signer), want: true, size, root: toBase64(root) });
+      checkpoints.push({
+        note: signCheckpoint({ origin: ORIGIN, size, rootHash: root }, signer),
+        want: true,
+        size,
+        root: toBase64(root),
+      });
     }
     const good = checkpoints[4]!.note;
     checkpoints.push({ note: good.replace(`\n${SIZE}\n`, `\n${SIZE + 1}\n`), want: false });
     checkpoints.push({ note: good.replace(ORIGIN, `${ORIGIN}x`), want: false });
 
     const inclusion: Array<Record<string, unknown> & { want: boolean }> = [];
-    const pairs: Array<[number, number]> = [[0, 1], [0, SIZE], [1, 2], [6, 7], [511, 512], [512, 513], [999, SIZE], [123, 456], [700, SIZE]];
+    const pairs: Array<[number, number]> = [
+      [0, 1],
+      [0, SIZE],
+      [1, 2],
+      [6, 7],
+      [511, 512],
+      [512, 513],
+      [999, SIZE],
+      [123, 456],
+      [700, SIZE],
+    ];
     for (const [index, size] of pairs) {
       const n = inclusionNodes(index, size);
       const proof = rehash(n, n.ids.map(log.node));
@@ -135,22 +152,52 @@ describe.skipIf(!goAvailable)('interop with Go (x/mod/sumdb/note, transparency-d
     const edited = new Uint8Array(log.leaves[42]!);
     edited[edited.length - 3] = edited[edited.length - 3]! ^ 1;
     const n42 = inclusionNodes(42, SIZE);
-    inclusion.push({ leafBytes: toHex(edited), index: 42, size: SIZE, proof: rehash(n42, n42.ids.map(log.node)).map(toHex), root: toHex(log.root(SIZE)), want: false });
+    inclusion.push({
+      leafBytes: toHex(edited),
+      index: 42,
+      size: SIZE,
+      proof: rehash(n42, n42.ids.map(log.node)).map(toHex),
+      root: toHex(log.root(SIZE)),
+      want: false,
+    });
 
     const consistency: Array<Record<string, unknown> & { want: boolean }> = [];
-    for (const [size1, size2] of [[1, SIZE], [7, 8], [8, 513], [3, 700], [513, SIZE], [SIZE, SIZE], [999, SIZE]] as Array<[number, number]>) {
+    for (const [size1, size2] of [
+      [1, SIZE],
+      [7, 8],
+      [8, 513],
+      [3, 700],
+      [513, SIZE],
+      [SIZE, SIZE],
+      [999, SIZE],
+    ] as Array<[number, number]>) {
       const n = consistencyNodes(size1, size2);
       const proof = rehash(n, n.ids.map(log.node));
       const base = { size1, size2, proof: proof.map(toHex), root1: toHex(log.root(size1)), root2: toHex(log.root(size2)) };
       consistency.push({ ...base, want: true });
-      if (proof.length > 0) consistency.push({ ...base, proof: [...base.proof.slice(0, -1), toHex(flip(proof.at(-1)!))], want: false });
+      if (proof.length > 0)
+        consistency.push({ ...base, proof: [...base.proof.slice(0, -1), toHex(flip(proof.at(-1)!))], want: false });
     }
 
     const ranges: Array<Record<string, unknown> & { want: boolean }> = [];
-    for (const [start, end, size] of [[0, SIZE, SIZE], [100, 400, SIZE], [511, 513, 700], [999, SIZE, SIZE], [3, 4, 7]] as Array<[number, number, number]>) {
+    for (const [start, end, size] of [
+      [0, SIZE, SIZE],
+      [100, 400, SIZE],
+      [511, 513, 700],
+      [999, SIZE, SIZE],
+      [3, 4, 7],
+    ] as Array<[number, number, number]>) {
       const { left, right } = rangeProofNodes(start, end, size);
       const leafHashes = Array.from({ length: end - start }, (_, i) => toHex(log.node({ level: 0, index: start + i })));
-      const base = { start, end, size, leafHashes, left: left.map(log.node).map(toHex), right: right.map(log.node).map(toHex), root: toHex(log.root(size)) };
+      const base = {
+        start,
+        end,
+        size,
+        leafHashes,
+        left: left.map(log.node).map(toHex),
+        right: right.map(log.node).map(toHex),
+        root: toHex(log.root(size)),
+      };
       ranges.push({ ...base, want: true });
       if (leafHashes.length > 1) {
         const swapped = [...leafHashes];
@@ -169,7 +216,9 @@ describe.skipIf(!goAvailable)('interop with Go (x/mod/sumdb/note, transparency-d
 
     const report = (kind: string, wants: Array<{ want: boolean }>, got: GoResult[]) => {
       expect(got, kind).toHaveLength(wants.length);
-      return wants.flatMap((w, i) => (got[i]!.ok === w.want ? [] : [`${kind}[${i}] want ok=${w.want}, Go said ${JSON.stringify(got[i])}`]));
+      return wants.flatMap((w, i) =>
+        got[i]!.ok === w.want ? [] : [`${kind}[${i}] want ok=${w.want}, Go said ${JSON.stringify(got[i])}`],
+      );
     };
     const mismatches = [
       ...report('checkpoints', checkpoints, res.checkpoints),
@@ -179,7 +228,8 @@ describe.skipIf(!goAvailable)('interop with Go (x/mod/sumdb/note, transparency-d
     ];
     expect(mismatches).toEqual([]);
     checkpoints.forEach((c, i) => {
-      if (c.want) expect({ size: res.checkpoints[i]!.size, root: res.checkpoints[i]!.root }).toEqual({ size: c.size, root: c.root });
+      if (c.want)
+        expect({ size: res.checkpoints[i]!.size, root: res.checkpoints[i]!.root }).toEqual({ size: c.size, root: c.root });
     });
     // Both outcomes were exercised in every category.
     for (const list of [checkpoints, inclusion, consistency, ranges]) {

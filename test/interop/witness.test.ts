@@ -16,7 +16,9 @@ import { startService, type RunningService } from '../support/service.js';
 
 const goAvailable = spawnSync('go', ['version'], { encoding: 'utf8' }).status === 0;
 if (!goAvailable) {
-  console.warn('\n\n*** WITNESS INTEROP TESTS SKIPPED: `go` is not on PATH; the witness is NOT being checked against third-party Go code ***\n\n');
+  console.warn(
+    '\n\n*** WITNESS INTEROP TESTS SKIPPED: `go` is not on PATH; the witness is NOT being checked against third-party Go code ***\n\n',
+  );
 }
 
 const APP = 'interop-witness';
@@ -52,7 +54,9 @@ describe.skipIf(!goAvailable)('the witness with third-party Go code (transparenc
     logKey = verifierKeyString(ORIGIN, key.publicKey);
     const logsFile = join(dir, 'witnessed-logs');
     writeFileSync(logsFile, `log ${logKey}\n`);
-    svc = await startService({ env: { SIGNING_KEY_FILE: key.source, WITNESSED_LOGS_FILE: logsFile, WITNESS_NAME: 'witness.interop/w1' } });
+    svc = await startService({
+      env: { SIGNING_KEY_FILE: key.source, WITNESSED_LOGS_FILE: logsFile, WITNESS_NAME: 'witness.interop/w1' },
+    });
   });
 
   afterAll(async () => {
@@ -67,7 +71,12 @@ describe.skipIf(!goAvailable)('the witness with third-party Go code (transparenc
   }
 
   async function ingest(count: number) {
-    const inputs = Array.from({ length: count }, (_, i) => ({ sourceAppId: APP, eventType: 'interop.entry', timestamp: new Date(Date.UTC(2026, 0, 1) + i).toISOString(), payload: { i } }));
+    const inputs = Array.from({ length: count }, (_, i) => ({
+      sourceAppId: APP,
+      eventType: 'interop.entry',
+      timestamp: new Date(Date.UTC(2026, 0, 1) + i).toISOString(),
+      payload: { i },
+    }));
     const res = await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs });
     expect(res.errors).toBeUndefined();
   }
@@ -83,14 +92,18 @@ describe.skipIf(!goAvailable)('the witness with third-party Go code (transparenc
     }
   }
 
-  it('a Go client gets chainlog\'s checkpoints cosigned, and formats and x/mod verify every cosignature', async () => {
+  it("a Go client gets chainlog's checkpoints cosigned, and formats and x/mod verify every cosignature", async () => {
     const witnessKey = (await svc.gql('{ serverInfo { witnessVerifierKey } }')).data.serverInfo.witnessVerifierKey as string;
     expect(witnessKey).toMatch(/^witness\.interop\/w1\+[0-9a-f]{8}\+/);
     await ingest(13);
     const first = await checkpointAt(13);
     await ingest(30);
     const second = await checkpointAt(43);
-    const proof = (await svc.gql('query($app: String!) { consistencyProof(sourceAppId: $app, fromSize: 13, toSize: 43) { hashes } }', { app: APP })).data.consistencyProof.hashes as string[];
+    const proof = (
+      await svc.gql('query($app: String!) { consistencyProof(sourceAppId: $app, fromSize: 13, toSize: 43) { hashes } }', {
+        app: APP,
+      })
+    ).data.consistencyProof.hashes as string[];
     const b64 = proof.map((h) => toBase64(fromHex(h)));
 
     const out = runGo({
@@ -115,14 +128,19 @@ describe.skipIf(!goAvailable)('the witness with third-party Go code (transparenc
     expect(c).toMatchObject({ status: 409, contentType: 'text/x.tlog.size', body: '43\n' });
   });
 
-  it('torchwood\'s cosigner gives chainlog\'s vkey and, at the same time, the same cosignature line', () => {
+  it("torchwood's cosigner gives chainlog's vkey and, at the same time, the same cosignature line", () => {
     const seed = Buffer.from('9f3c2a1b0e8d7c6b5a4938271605f4e3d2c1b0a99887766554433221100ffeed', 'hex');
     const body = 'example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n';
-    const [signed] = runGo({ witnessUrl: '', witnessKey: '', logKey: '', submissions: [], sign: [{ seedHex: seed.toString('hex'), name: 'witness.example/w1', body }] }).signed;
+    const [signed] = runGo({
+      witnessUrl: '',
+      witnessKey: '',
+      logKey: '',
+      submissions: [],
+      sign: [{ seedHex: seed.toString('hex'), name: 'witness.example/w1', body }],
+    }).signed;
     const key = privateKeyFromSeed(seed);
     const cosigner = createCosigner('witness.example/w1', key);
     expect(cosigner.verifierKey).toBe(signed!.verifierKey);
     expect(cosigner.cosign(body, signed!.timestamp)).toBe(signed!.line);
   });
 });
-

@@ -159,5 +159,8 @@ describe('concurrent audits are bounded (MongoDB)', () => {
     startPipeline(new MongoStorage({ uri: server.uri, dbName: `${server.dbName}_slots` }), keyDir, { maxConcurrentAudits: 2 }),
   );
   // Reads here wait on I/O and are large; the checks of one read still run in slices between turns.
-  loopTurnsDuringAudit(() => startPipeline(new MongoStorage({ uri: server.uri, dbName: `${server.dbName}_turns` }), keyDir), 2_000);
+  loopTurnsDuringAudit(
+    () => startPipeline(new MongoStorage({ uri: server.uri, dbName: `${server.dbName}_turns` }), keyDir),
+    2_000,
+  );
 });

@@ -26,14 +26,27 @@ async function gate(owner: string, maxWaitMs = 10_000, skewMs = 0): Promise<LogL
 }
 
 const fencesOf = async (log: string) =>
-  (await mongo.client.db(mongo.dbName).collection('leases').find({ name: logLeaseName(log) }).toArray()).map((d) => d.fence).sort();
+  (
+    await mongo.client
+      .db(mongo.dbName)
+      .collection('leases')
+      .find({ name: logLeaseName(log) })
+      .toArray()
+  )
+    .map((d) => d.fence)
+    .sort();
 
 describe('LogLeaseGate', () => {
   it('lets writers of different logs commit at once, without asking each other for anything', async () => {
     const [p1, p2] = [await gate('P1'), await gate('P2')];
     for (let round = 0; round < 5; round++) {
       const [f1, f2] = await Promise.all([p1.enter(['a', 'b']), p2.enter(['c'])]);
-      expect(p1.turn!.fences).toEqual(new Map([['a', 1], ['b', 1]]));
+      expect(p1.turn!.fences).toEqual(
+        new Map([
+          ['a', 1],
+          ['b', 1],
+        ]),
+      );
       expect(p2.turn!.fences).toEqual(new Map([['c', 1]]));
       // Only the first turn on each log finds it possibly changed by someone else.
       expect([...f1].sort()).toEqual(round === 0 ? ['a', 'b'] : []);
@@ -45,7 +58,7 @@ describe('LogLeaseGate', () => {
     expect(await mongo.client.db(mongo.dbName).collection('lease_requests').countDocuments()).toBe(0);
   });
 
-  it('hands an idle holder\'s lease to a writer that asks, which then reloads the head; the first holder gets it back', async () => {
+  it("hands an idle holder's lease to a writer that asks, which then reloads the head; the first holder gets it back", async () => {
     const [p1, p2] = [await gate('P1'), await gate('P2')];
     await p1.enter(['a']);
     await p1.leave();
@@ -60,7 +73,7 @@ describe('LogLeaseGate', () => {
     await p1.leave();
   });
 
-  it('hands an idle holder\'s lease to a writer whose clock runs 10 s behind (a request names a fence, not a time)', async () => {
+  it("hands an idle holder's lease to a writer whose clock runs 10 s behind (a request names a fence, not a time)", async () => {
     const [p1, p2] = [await gate('P1'), await gate('P2', 30_000, -10_000)];
     await p1.enter(['a']);
     await p1.leave();
@@ -76,9 +89,15 @@ describe('LogLeaseGate', () => {
     await p1.enter(['a']);
     await p1.leave();
     // P2 asks, P1 releases, but P2 gives up before taking it.
-    await mongo.client.db(mongo.dbName).collection('lease_requests').insertOne({ _id: logLeaseName('a') as never, owner: 'P2', fence: 1 });
+    await mongo.client
+      .db(mongo.dbName)
+      .collection('lease_requests')
+      .insertOne({ _id: logLeaseName('a') as never, owner: 'P2', fence: 1 });
     const leases = mongo.client.db(mongo.dbName).collection('leases');
-    await until('P1 to hand its lease over', async () => (await leases.findOne({ name: logLeaseName('a'), fence: 1 }))?.released === true);
+    await until(
+      'P1 to hand its lease over',
+      async () => (await leases.findOne({ name: logLeaseName('a'), fence: 1 }))?.released === true,
+    );
     expect(await p1.enter(['a'])).toEqual(new Set());
     expect(p1.turn!.fences.get('a')).toBe(2);
     await p1.leave();

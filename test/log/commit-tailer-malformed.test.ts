@@ -94,7 +94,7 @@ describe.each(Object.keys(engines))('CommitTailer past a malformed stored event 
     await engine.cleanup();
   });
 
-  it('keeps delivering every other log, and ends the damaged log\'s subscriptions with MALFORMED_EVENT at that event', async () => {
+  it("keeps delivering every other log, and ends the damaged log's subscriptions with MALFORMED_EVENT at that event", async () => {
     engine = await engines[name]!();
     const { storage } = engine;
     for (let seq = 0; seq < 3; seq++) {
@@ -112,7 +112,9 @@ describe.each(Object.keys(engines))('CommitTailer past a malformed stored event 
     const logged: unknown[] = [];
     const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
     const stream = (apps?: string[]) =>
-      new CommittedEventStream(feed, { filter: apps ? { sourceAppIds: apps } : {}, maxBuffered: 100, replayPageSize: 10 }).start(null);
+      new CommittedEventStream(feed, { filter: apps ? { sourceAppIds: apps } : {}, maxBuffered: 100, replayPageSize: 10 }).start(
+        null,
+      );
     const shop = stream(['shop']);
     const other = stream(['other']);
     const all = stream();
@@ -141,10 +143,11 @@ describe.each(Object.keys(engines))('CommitTailer past a malformed stored event 
     await storage.appendEvents([newEvent('shop', 1)]);
     await engine.tamper('shop', 1);
     const feed = { onCommitted: () => () => undefined, readCommitted: storage.readCommitted.bind(storage) };
-    const replay = new CommittedEventStream(feed, { filter: { sourceAppIds: ['shop'] }, maxBuffered: 100, replayPageSize: 10 }).start(
-      first[0] as StoredEvent,
-      true,
-    );
+    const replay = new CommittedEventStream(feed, {
+      filter: { sourceAppIds: ['shop'] },
+      maxBuffered: 100,
+      replayPageSize: 10,
+    }).start(first[0] as StoredEvent, true);
     const r = await pull(replay, 3);
     // The page holding it fails as a whole: nothing of it is delivered.
     expect(r.got).toEqual([]);

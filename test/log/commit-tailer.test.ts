@@ -47,7 +47,11 @@ describe.each(engines)('commit tailer: $name', (engine) => {
     tailers.push(t.tailer);
     await t.tailer.start();
 
-    const committed = [...(await appendChain(storage, 'a', 700)), ...(await appendChain(storage, 'b', 700)), ...(await appendChain(storage, 'a', 5))];
+    const committed = [
+      ...(await appendChain(storage, 'a', 700)),
+      ...(await appendChain(storage, 'b', 700)),
+      ...(await appendChain(storage, 'a', 5)),
+    ];
     await vi.waitFor(() => expect(t.events()).toHaveLength(committed.length), WAIT);
     const seen = t.events();
     expect(ids(seen)).toEqual(ids(committed));

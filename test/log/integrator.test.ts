@@ -65,7 +65,8 @@ describe.each(engines)('integrator: $name', (engine) => {
     expect((await storage.getLogHead('a'))?.integratedSize).toBe(101);
     // The stored nodes give every prefix's root, as the prover reads them.
     const prover = new Prover(storage);
-    for (const size of [1, 2, 37, 64, 100, 101]) expect(toHex(await prover.rootAt('a', size))).toBe(rootOf(events.slice(0, size)));
+    for (const size of [1, 2, 37, 64, 100, 101])
+      expect(toHex(await prover.rootAt('a', size))).toBe(rootOf(events.slice(0, size)));
   });
 
   it('gives the empty tree for a log without events', async () => {

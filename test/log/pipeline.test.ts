@@ -104,7 +104,7 @@ describe('integrate and publish', () => {
     expect(await p.service.publishCheckpoints()).toEqual([]); // nothing grew
   });
 
-  it('signs each log under its origin as key name (C2SP tlog-checkpoint), and serves that log\'s verifier key', async () => {
+  it("signs each log under its origin as key name (C2SP tlog-checkpoint), and serves that log's verifier key", async () => {
     p = await openPipeline();
     await p.service.append([event('shop'), event('till')]);
     const published = await p.service.publishCheckpoints();
@@ -112,7 +112,12 @@ describe('integrate and publish', () => {
     for (const cp of published) {
       const origin = p.service.originOf(cp.sourceAppId);
       // The note's one signature line names the origin; the log's own verifier key alone opens it.
-      expect(cp.note.split('\n').filter((l) => l.startsWith('— ')).map((l) => l.split(' ')[1])).toEqual([origin]);
+      expect(
+        cp.note
+          .split('\n')
+          .filter((l) => l.startsWith('— '))
+          .map((l) => l.split(' ')[1]),
+      ).toEqual([origin]);
       const own = parseVerifierKey(p.service.verifierKeyOf(cp.sourceAppId));
       expect(own.name).toBe(origin);
       expect(Buffer.from(own.publicKey)).toEqual(Buffer.from(pinned.publicKey));
@@ -122,14 +127,23 @@ describe('integrate and publish', () => {
     }
   });
 
-  it('still verifies a checkpoint signed under the server\'s key name, at start and in verifyLog', async () => {
+  it("still verifies a checkpoint signed under the server's key name, at start and in verifyLog", async () => {
     p = await openPipeline();
     const events = await p.service.append([event('shop'), event('shop')]);
     const range = CompactRange.new(0);
     for (const e of events) range.append(fromHex(e.hash));
     const key = loadSigningKey({ dataDir: p.dir });
-    const legacy = signCheckpoint({ origin: p.service.originOf('shop'), size: 2, rootHash: range.rootHash() }, createSigner('test.chainlog', key.privateKey));
-    await p.storage.putCheckpoint({ sourceAppId: 'shop', treeSize: 2, rootHash: toHex(range.rootHash()), note: legacy, publishedAt: Date.now() });
+    const legacy = signCheckpoint(
+      { origin: p.service.originOf('shop'), size: 2, rootHash: range.rootHash() },
+      createSigner('test.chainlog', key.privateKey),
+    );
+    await p.storage.putCheckpoint({
+      sourceAppId: 'shop',
+      treeSize: 2,
+      rootHash: toHex(range.rootHash()),
+      note: legacy,
+      publishedAt: Date.now(),
+    });
     p = await p.restart();
     expect(p.service.quarantineOf('shop')).toBeNull();
     expect((await p.service.verifyLog('shop')).ok).toBe(true);
@@ -182,9 +196,7 @@ describe('integrate and publish', () => {
       range.rightHashes.map(fromHex),
       fromHex(cp2!.rootHash),
     );
-    expect(() =>
-      verifyInclusion(fromHex(latest.leafHash), 61, 73, latest.hashes.map(fromHex), fromHex(cp2!.rootHash)),
-    ).toThrow();
+    expect(() => verifyInclusion(fromHex(latest.leafHash), 61, 73, latest.hashes.map(fromHex), fromHex(cp2!.rootHash))).toThrow();
   });
 
   it('rejects proofs beyond the latest checkpoint with the field named', async () => {
@@ -192,7 +204,10 @@ describe('integrate and publish', () => {
     await expect(p.service.inclusionProof('none', 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await p.service.append([event('shop'), event('shop')]);
     await p.service.publishCheckpoints();
-    await expect(p.service.inclusionProof('shop', 2)).rejects.toMatchObject({ code: 'BAD_USER_INPUT', details: [{ field: 'seq' }] });
+    await expect(p.service.inclusionProof('shop', 2)).rejects.toMatchObject({
+      code: 'BAD_USER_INPUT',
+      details: [{ field: 'seq' }],
+    });
     await expect(p.service.inclusionProof('shop', 0, 3)).rejects.toMatchObject({ details: [{ field: 'treeSize' }] });
     await expect(p.service.consistencyProof('shop', 2, 1)).rejects.toMatchObject({ details: [{ field: 'fromSize' }] });
     await expect(p.service.rangeProof('shop', 1, 1)).rejects.toMatchObject({ details: [{ field: 'end' }] });
@@ -241,7 +256,7 @@ describe('restart', () => {
     await p.service.publishCheckpoints();
     // As if the process died after storing nodes for 40 but before raising the size past it.
     p.storage.db.prepare('UPDATE logs SET integrated_size = 40').run();
-    p.storage.db.prepare("DELETE FROM tree_nodes WHERE idx * (1 << level) >= 40").run();
+    p.storage.db.prepare('DELETE FROM tree_nodes WHERE idx * (1 << level) >= 40').run();
     p = await p.restart();
     await p.service.append([event('shop')]);
     const [cp] = await p.service.publishCheckpoints();

@@ -45,7 +45,8 @@ describe.each(engines)('prover: $name', (engine) => {
   it('gives the root of every size up to the integrated one, and the empty root for 0', async () => {
     await integratedLog();
     expect(toHex(await prover.rootAt('a', 0))).toBe(toHex(emptyRoot()));
-    for (let size = 1; size <= SIZE; size++) expect(toHex(await prover.rootAt('a', size)), `size ${size}`).toBe(toHex(rootOf(events.slice(0, size))));
+    for (let size = 1; size <= SIZE; size++)
+      expect(toHex(await prover.rootAt('a', size)), `size ${size}`).toBe(toHex(rootOf(events.slice(0, size))));
   });
 
   it('gives inclusion proofs that verify, and that fail for another leaf', async () => {

@@ -41,7 +41,10 @@ const engines: Array<{ name: string; store: () => Store }> = [
     name: 'sqlite',
     store() {
       const dir = mkdtempSync(join(tmpdir(), 'chainlog-publisher-'));
-      return { open: async () => new SqliteStorage({ path: join(dir, 'log.db') }), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+      return {
+        open: async () => new SqliteStorage({ path: join(dir, 'log.db') }),
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+      };
     },
   },
   {
@@ -172,7 +175,13 @@ describe.each(engines)('publisher under storage faults: $name', ({ store: makeSt
     for (const e of events.sort((x, y) => x.seq - y.seq)) range.append(fromHex(e.hash));
     const signer = createSigner(ORIGIN, loadSigningKey({ dataDir: keyDir }).privateKey);
     const note = signCheckpoint({ origin: `${ORIGIN}/a`, size: 3, rootHash: range.rootHash() }, signer);
-    await running[0]!.storage.putCheckpoint({ sourceAppId: 'b', treeSize: 3, rootHash: toHex(range.rootHash()), note, publishedAt: Date.now() });
+    await running[0]!.storage.putCheckpoint({
+      sourceAppId: 'b',
+      treeSize: 3,
+      rootHash: toHex(range.rootHash()),
+      note,
+      publishedAt: Date.now(),
+    });
     await stopAll();
 
     const service = await start(await store.open());

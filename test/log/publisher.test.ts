@@ -98,7 +98,10 @@ describe.each(engines)('publisher: $name', (engine) => {
       ['b', 3],
     ]);
     const verifier = parseVerifierKey(verifierKeyString(KEY_NAME, key.publicKey));
-    for (const [app, events] of [['a', a], ['b', b]] as const) {
+    for (const [app, events] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
       const cp = (await storage.getCheckpoint(app))!;
       expect(cp.rootHash).toBe(toHex(rootOf(events)));
       const signed = openCheckpoint(cp.note, logVerifiers(verifier, originOf(app)));
@@ -161,7 +164,12 @@ describe.each(engines)('publisher: $name', (engine) => {
 
   it('keeps a log the storage cannot serve for the next cycle, names it, and publishes the others', async () => {
     const storage = await store();
-    const faulty = withFaults(storage, { seed: 2, failRate: 1, methods: ['putCheckpoint'], when: (_m, args) => (args[0] as { sourceAppId: string }).sourceAppId === 'b' });
+    const faulty = withFaults(storage, {
+      seed: 2,
+      failRate: 1,
+      methods: ['putCheckpoint'],
+      when: (_m, args) => (args[0] as { sourceAppId: string }).sourceAppId === 'b',
+    });
     faulty.enabled = false;
     const { publisher: p } = await publisher(faulty.storage);
     p.offer([...(await appendChain(storage, 'a', 2)), ...(await appendChain(storage, 'b', 3))]);
@@ -181,7 +189,10 @@ describe.each(engines)('publisher: $name', (engine) => {
     const a = await appendChain(storage, 'a', 3);
     const b = await appendChain(storage, 'b', 3);
     const otherKey = loadSigningKey({ dataDir: otherKeyDir });
-    const note = signCheckpoint({ origin: originOf('b'), size: 3, rootHash: rootOf(b) }, createSigner(originOf('b'), otherKey.privateKey));
+    const note = signCheckpoint(
+      { origin: originOf('b'), size: 3, rootHash: rootOf(b) },
+      createSigner(originOf('b'), otherKey.privateKey),
+    );
     await storage.putCheckpoint({ sourceAppId: 'b', treeSize: 3, rootHash: toHex(rootOf(b)), note, publishedAt: Date.now() });
 
     const { publisher: p } = await publisher(storage);
@@ -201,22 +212,30 @@ describe.each(engines)('publisher: $name', (engine) => {
     expect(delivered.map((u) => [u.checkpoint.sourceAppId, u.checkpoint.treeSize])).toEqual([['a', 4]]);
   });
 
-  it.runIf(engine.name === 'mongodb')('sharing a database, holds the publisher lease while it runs and gives it up at stop', async () => {
-    const storage = await store();
-    const { publisher: p } = await publisher(storage, { owner: 'holder' });
-    await p.start();
-    const leases = storage.coordination!.leases;
-    expect(await leases.tryAcquire(PUBLISHER_LEASE, 'someone-else', 5000)).toBeNull();
-    await p.stop();
-    expect(await leases.tryAcquire(PUBLISHER_LEASE, 'someone-else', 5000)).toMatchObject({ owner: 'someone-else' });
-  });
+  it.runIf(engine.name === 'mongodb')(
+    'sharing a database, holds the publisher lease while it runs and gives it up at stop',
+    async () => {
+      const storage = await store();
+      const { publisher: p } = await publisher(storage, { owner: 'holder' });
+      await p.start();
+      const leases = storage.coordination!.leases;
+      expect(await leases.tryAcquire(PUBLISHER_LEASE, 'someone-else', 5000)).toBeNull();
+      await p.stop();
+      expect(await leases.tryAcquire(PUBLISHER_LEASE, 'someone-else', 5000)).toMatchObject({ owner: 'someone-else' });
+    },
+  );
 
-  it.runIf(engine.name === 'mongodb')('sharing a database, refuses to start with a key other than the one its checkpoints are signed with', async () => {
-    const storage = await store();
-    await publisher(storage);
-    const second = await harness.reopen();
-    await second.init();
-    storages.push(second);
-    await expect(publisher(second, { key: loadSigningKey({ dataDir: otherKeyDir }) })).rejects.toThrow(/checkpoints are signed with .*same SIGNING_KEY_FILE/);
-  });
+  it.runIf(engine.name === 'mongodb')(
+    'sharing a database, refuses to start with a key other than the one its checkpoints are signed with',
+    async () => {
+      const storage = await store();
+      await publisher(storage);
+      const second = await harness.reopen();
+      await second.init();
+      storages.push(second);
+      await expect(publisher(second, { key: loadSigningKey({ dataDir: otherKeyDir }) })).rejects.toThrow(
+        /checkpoints are signed with .*same SIGNING_KEY_FILE/,
+      );
+    },
+  );
 });

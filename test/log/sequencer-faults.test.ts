@@ -258,7 +258,11 @@ const mongoEngine: Engine = {
   },
 };
 
-const engines = [sqliteEngine('sqlite (pipelined)', true, 40), sqliteEngine('sqlite (one group at a time)', false, 40), mongoEngine];
+const engines = [
+  sqliteEngine('sqlite (pipelined)', true, 40),
+  sqliteEngine('sqlite (one group at a time)', false, 40),
+  mongoEngine,
+];
 
 describe.each(engines)('sequencer under storage faults: $name', (engine) => {
   it('acknowledges only what it stored once, stores nothing it rejected, and keeps every log a chain', async () => {

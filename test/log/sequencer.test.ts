@@ -38,7 +38,10 @@ function occurrences() {
  * The engine's appends, watched: how many overlapped, `began(n)` resolving once the n-th call has reached
  * the engine, and an optional fault or hold per call.
  */
-function watch(s: LogStorage, behave: (call: number, write: () => Promise<StoredEvent[]>) => Promise<StoredEvent[]> = (_, w) => w()) {
+function watch(
+  s: LogStorage,
+  behave: (call: number, write: () => Promise<StoredEvent[]>) => Promise<StoredEvent[]> = (_, w) => w(),
+) {
   const original = s.appendEvents.bind(s);
   const began = occurrences();
   const seen = { calls: 0, inFlight: 0, most: 0, began: began.nth };
@@ -215,7 +218,9 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
       return original(events);
     };
     const seq = new Sequencer(s, () => undefined);
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => spread(i).then(() => seq.append([event('a'), event('b')]))));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => spread(i).then(() => seq.append([event('a'), event('b')]))),
+    );
     expect(handed.every((e) => e.hash === '' && e.prevHash === '')).toBe(true);
     expectChain(results.flat().filter((e) => e.sourceAppId === 'a'));
     expectChain(results.flat().filter((e) => e.sourceAppId === 'b'));
@@ -226,7 +231,11 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     const settle = deferred();
     const seen = watch(s, holdFirst(settle.promise));
     const now = 1_700_000_000_000;
-    const seq = new Sequencer(s, () => undefined, () => now);
+    const seq = new Sequencer(
+      s,
+      () => undefined,
+      () => now,
+    );
     const e0 = event('a');
     const first = seq.append([e0, event('b')]);
     await seen.began(1); // the first group is in flight: a's head is pending

@@ -167,7 +167,10 @@ class Subscriber {
         });
         this.client = client;
         client.subscribe<{ eventLogged: { id: string } }>(
-          { query: `subscription ($f: EventFilter, $a: ID) { eventLogged(filter: $f, after: $a) { id } }`, variables: { f: this.filter, a: this.last } },
+          {
+            query: `subscription ($f: EventFilter, $a: ID) { eventLogged(filter: $f, after: $a) { id } }`,
+            variables: { f: this.filter, a: this.last },
+          },
           {
             next: (v) => {
               if (!v.data) return;
@@ -219,7 +222,15 @@ async function run(seed: number, durationMs: number): Promise<void> {
     }
     // Subscribers replay everything after a first event, so none can miss the workload's start.
     const genesis = await gql<{ logEvents: Acked[] }>(slots[0]!.url!, LOG_EVENTS, {
-      inputs: [{ sourceAppId: 'genesis', eventType: 'run.started', timestamp: new Date().toISOString(), payload: { seed }, idempotencyKey: 'genesis' }],
+      inputs: [
+        {
+          sourceAppId: 'genesis',
+          eventType: 'run.started',
+          timestamp: new Date().toISOString(),
+          payload: { seed },
+          idempotencyKey: 'genesis',
+        },
+      ],
     });
     expect(genesis.errors).toBeUndefined();
     for (const slot of slots) {
@@ -246,7 +257,13 @@ async function run(seed: number, durationMs: number): Promise<void> {
         for (const log of logs) {
           for (let k = wr.int(1, 5); k > 0; k--) {
             const n = inputs.length;
-            inputs.push({ sourceAppId: log, eventType: 'jepsen.op', timestamp, payload: { w, op, n }, idempotencyKey: `w${w}-o${op}-${n}` });
+            inputs.push({
+              sourceAppId: log,
+              eventType: 'jepsen.op',
+              timestamp,
+              payload: { w, op, n },
+              idempotencyKey: `w${w}-o${op}-${n}`,
+            });
           }
         }
         const opId = `w${w}-o${op}`;
@@ -330,7 +347,10 @@ async function run(seed: number, durationMs: number): Promise<void> {
     const context = () => `seed ${seed} (JEPSEN_SEED=${seed} to replay)\n${history.join('\n')}`;
     const db = mongoClient.db(dbName);
     type Doc = { sourceAppId: string; seq: number; hash: string; prevHash: string; idempotencySlot: string | number };
-    const stored = await db.collection<Doc>(C.events).find({}, { projection: { _id: 0, sourceAppId: 1, seq: 1, hash: 1, prevHash: 1, idempotencySlot: 1 } }).toArray();
+    const stored = await db
+      .collection<Doc>(C.events)
+      .find({}, { projection: { _id: 0, sourceAppId: 1, seq: 1, hash: 1, prevHash: 1, idempotencySlot: 1 } })
+      .toArray();
     const byKey = new Map<string, Doc[]>();
     for (const d of stored) {
       const k = `${d.sourceAppId}\u0000${String(d.idempotencySlot)}`;
@@ -344,7 +364,10 @@ async function run(seed: number, durationMs: number): Promise<void> {
         counts.acked++;
         // Every acknowledged event is stored, exactly once, as acknowledged.
         outcome.events.forEach((e, i) => {
-          expect(found[i]!.map((d) => `${d.sourceAppId}/${d.seq}:${d.hash}`), `${opId}[${i}] acknowledged. ${context()}`).toEqual([`${e.id}:${e.hash}`]);
+          expect(
+            found[i]!.map((d) => `${d.sourceAppId}/${d.seq}:${d.hash}`),
+            `${opId}[${i}] acknowledged. ${context()}`,
+          ).toEqual([`${e.id}:${e.hash}`]);
         });
       } else if (outcome.kind === 'rejected') {
         counts.rejected++;
@@ -358,18 +381,33 @@ async function run(seed: number, durationMs: number): Promise<void> {
       }
     }
     // Nothing was written that no client sent.
-    const sentKeys = new Set([...outcomes.values()].flatMap((o) => o.inputs.map((i) => `${i.sourceAppId}\u0000${i.idempotencyKey}`)));
+    const sentKeys = new Set(
+      [...outcomes.values()].flatMap((o) => o.inputs.map((i) => `${i.sourceAppId}\u0000${i.idempotencyKey}`)),
+    );
     sentKeys.add('genesis\u0000genesis');
-    expect(stored.filter((d) => !sentKeys.has(`${d.sourceAppId}\u0000${String(d.idempotencySlot)}`)), context()).toEqual([]);
+    expect(
+      stored.filter((d) => !sentKeys.has(`${d.sourceAppId}\u0000${String(d.idempotencySlot)}`)),
+      context(),
+    ).toEqual([]);
     // Every log gapless and linked.
     const logsSeen = [...new Set(stored.map((d) => d.sourceAppId))].sort();
     for (const log of logsSeen) {
       const chain = stored.filter((d) => d.sourceAppId === log).sort((a, b) => a.seq - b.seq);
-      expect(chain.map((d) => d.seq), `${log} gapless. ${context()}`).toEqual([...chain.keys()]);
+      expect(
+        chain.map((d) => d.seq),
+        `${log} gapless. ${context()}`,
+      ).toEqual([...chain.keys()]);
       chain.forEach((d, i) => expect(d.prevHash, `${log}/${i} linked`).toBe(i === 0 ? '0'.repeat(64) : chain[i - 1]!.hash));
     }
     // The commit numbers have no gap.
-    const gs = (await db.collection<{ _id: number }>(C.batches).find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id).sort((a, b) => a - b);
+    const gs = (
+      await db
+        .collection<{ _id: number }>(C.batches)
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    )
+      .map((b) => b._id)
+      .sort((a, b) => a - b);
     expect(gs, context()).toEqual(gs.map((_, i) => i + 1));
     // verifyLog on every log, after a publish.
     const url = slots[0]!.url!;
@@ -382,7 +420,10 @@ async function run(seed: number, durationMs: number): Promise<void> {
         { l: log },
         60_000,
       );
-      expect(report.data?.verifyLog, `${log}: ${JSON.stringify(report.errors ?? report.data?.verifyLog.problems.slice(0, 3))} ${context()}`).toMatchObject({
+      expect(
+        report.data?.verifyLog,
+        `${log}: ${JSON.stringify(report.errors ?? report.data?.verifyLog.problems.slice(0, 3))} ${context()}`,
+      ).toMatchObject({
         ok: true,
         eventsChecked: stored.filter((d) => d.sourceAppId === log).length,
       });
@@ -421,19 +462,30 @@ async function run(seed: number, durationMs: number): Promise<void> {
   } finally {
     await Promise.all(subscribers.map((s) => s.stop()));
     await Promise.all(slots.map((s) => s.stop()));
-    await mongoClient.db(dbName).dropDatabase().catch(() => undefined);
+    await mongoClient
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
     await mongoClient.close();
   }
 }
 
 describe(`${PROCESSES} processes on one database under skew, pauses and kills`, () => {
-  it(`keep every acknowledged event exactly once, every log a verified chain, every subscriber complete (seed ${SEED})`, async () => {
-    await run(SEED, DURATION_MS);
-  }, DURATION_MS + SETTLE_MS + 240_000);
+  it(
+    `keep every acknowledged event exactly once, every log a verified chain, every subscriber complete (seed ${SEED})`,
+    async () => {
+      await run(SEED, DURATION_MS);
+    },
+    DURATION_MS + SETTLE_MS + 240_000,
+  );
 
   for (const seed of KEPT_SEEDS) {
-    it(`regression seed ${seed}`, async () => {
-      await run(seed, 30_000);
-    }, 30_000 + SETTLE_MS + 240_000);
+    it(
+      `regression seed ${seed}`,
+      async () => {
+        await run(seed, 30_000);
+      },
+      30_000 + SETTLE_MS + 240_000,
+    );
   }
 });

@@ -24,7 +24,13 @@ beforeAll(async () => {
   dbName = freshDbName();
   // Processes sharing a database must sign with one key.
   const keyFile = loadSigningKey({ dataDir: mkdtempSync(join(tmpdir(), 'chainlog-shared-key-')) }).source;
-  const env = { MONGODB_URI: mongo.uri, MONGODB_DB: dbName, CHECKPOINT_INTERVAL_MS: '200', LEASE_TTL_MS: '2000', SIGNING_KEY_FILE: keyFile };
+  const env = {
+    MONGODB_URI: mongo.uri,
+    MONGODB_DB: dbName,
+    CHECKPOINT_INTERVAL_MS: '200',
+    LEASE_TTL_MS: '2000',
+    SIGNING_KEY_FILE: keyFile,
+  };
   // One at a time: each must find the schema the previous one made.
   for (let i = 0; i < PROCESSES; i++) services.push(await startService({ env }));
 }, 180_000);
@@ -46,7 +52,11 @@ describe(`${PROCESSES} API processes sharing one database`, () => {
   it('keep every log gapless and linked, publish once per interval, and stream every commit to every process', async () => {
     const subscriber = await whenSubscribed(
       services[0]!,
-      () => new SubscriptionProbe<{ eventLogged: { id: string; sourceAppId: string; seq: number } }>(services[0]!.ws(), `subscription { eventLogged { id sourceAppId seq } }`),
+      () =>
+        new SubscriptionProbe<{ eventLogged: { id: string; sourceAppId: string; seq: number } }>(
+          services[0]!.ws(),
+          `subscription { eventLogged { id sourceAppId seq } }`,
+        ),
     );
 
     const acked: Acked[] = [];
@@ -84,7 +94,10 @@ describe(`${PROCESSES} API processes sharing one database`, () => {
     await services[2]!.gql(`mutation { publishCheckpoints { treeSize } }`);
     for (const app of APPS) {
       const report = await services[2]!.gql(`{ verifyLog(sourceAppId: "${app}") { ok eventsChecked problems { kind seq } } }`);
-      expect(report.data.verifyLog, JSON.stringify(report.data.verifyLog.problems.slice(0, 5))).toMatchObject({ ok: true, eventsChecked: total / APPS.length });
+      expect(report.data.verifyLog, JSON.stringify(report.data.verifyLog.problems.slice(0, 5))).toMatchObject({
+        ok: true,
+        eventsChecked: total / APPS.length,
+      });
     }
 
     // The subscriber on process 0 got every commit, including those made through processes 1 and 2, once.
@@ -99,9 +112,9 @@ describe(`${PROCESSES} API processes sharing one database`, () => {
     subscriber.unsubscribe();
 
     // A process with another signing key may not join.
-    await expect(
-      startService({ env: { MONGODB_URI: mongo.uri, MONGODB_DB: dbName }, startTimeoutMs: 30_000 }),
-    ).rejects.toThrow(/signed with .* same SIGNING_KEY_FILE/);
+    await expect(startService({ env: { MONGODB_URI: mongo.uri, MONGODB_DB: dbName }, startTimeoutMs: 30_000 })).rejects.toThrow(
+      /signed with .* same SIGNING_KEY_FILE/,
+    );
 
     // One publisher for the whole run: the publisher lease never changed hands.
     const client = new MongoClient(mongo.uri);
@@ -109,7 +122,10 @@ describe(`${PROCESSES} API processes sharing one database`, () => {
       const fences = await client.db(dbName).collection('leases').find({ name: 'publisher' }).toArray();
       expect(fences.map((f) => f.fence)).toEqual([1]);
       for (const app of APPS) {
-        const turns = await client.db(dbName).collection('leases').countDocuments({ name: `log:${app}` });
+        const turns = await client
+          .db(dbName)
+          .collection('leases')
+          .countDocuments({ name: `log:${app}` });
         expect(turns).toBeGreaterThan(1); // the processes really took turns on the logs they shared
       }
     } finally {
@@ -139,7 +155,14 @@ describe(`${PROCESSES} API processes sharing one database`, () => {
       const db = client.db(dbName);
       for (const app of own) {
         // One turn for the whole run, never asked for by another process.
-        expect((await db.collection('leases').find({ name: `log:${app}` }).toArray()).map((l) => l.fence)).toEqual([1]);
+        expect(
+          (
+            await db
+              .collection('leases')
+              .find({ name: `log:${app}` })
+              .toArray()
+          ).map((l) => l.fence),
+        ).toEqual([1]);
         expect(await db.collection('lease_requests').countDocuments({ _id: `log:${app}` as never })).toBe(0);
       }
     } finally {

@@ -47,7 +47,11 @@ afterAll(async () => {
 
 describe('two processes witnessing one log through one database', () => {
   it('cosign exactly one of each round of racing submissions, and always from the state the other left', async () => {
-    const keys = await Promise.all(services.map(async (s) => (await s.gql('{ serverInfo { witnessVerifierKey } }')).data.serverInfo.witnessVerifierKey as string));
+    const keys = await Promise.all(
+      services.map(
+        async (s) => (await s.gql('{ serverInfo { witnessVerifierKey } }')).data.serverInfo.witnessVerifierKey as string,
+      ),
+    );
     expect(keys[0]).toBe(keys[1]);
     const verifier = parseWitnessVerifierKey(keys[0]!);
 
@@ -65,7 +69,8 @@ describe('two processes witnessing one log through one database', () => {
       latest = winner.size;
     }
     // Both processes now answer from the same state.
-    for (const s of services) expect(await addCheckpoint(s.url, log.body(0, latest))).toMatchObject({ status: 409, body: `${latest}\n` });
+    for (const s of services)
+      expect(await addCheckpoint(s.url, log.body(0, latest))).toMatchObject({ status: 409, body: `${latest}\n` });
   });
 });
 
@@ -77,7 +82,13 @@ describe('the MongoDB witness store', () => {
     try {
       const store = storage.witness;
       const origin = 'example.com/pruned';
-      const state = (size: number) => ({ origin, size, rootHash: size.toString(16).padStart(64, '0'), note: `n${size}`, updatedAt: size });
+      const state = (size: number) => ({
+        origin,
+        size,
+        rootHash: size.toString(16).padStart(64, '0'),
+        note: `n${size}`,
+        updatedAt: size,
+      });
       let stale: StoredWitnessState | null = null;
       for (let size = 1; size <= 40; size++) {
         const current = await store.latest(origin);

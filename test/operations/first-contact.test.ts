@@ -20,7 +20,9 @@ afterAll(async () => svc?.stop());
 
 describe('GET /', () => {
   it('answers a browser with an HTML page naming the API and docs', async () => {
-    const res = await fetch(`${svc.url}/`, { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
+    const res = await fetch(`${svc.url}/`, {
+      headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
     const html = await res.text();
@@ -37,7 +39,12 @@ describe('GET /', () => {
       const res = await fetch(`${svc.url}/`, { headers: { accept } });
       expect(res.status).toBe(200);
       const body = (await res.json()) as any;
-      expect(body).toMatchObject({ service: 'chainlog', graphql: { http: `${svc.url}/graphql` }, rest: { ingest: `POST ${svc.url}/v1/events` }, health: `${svc.url}/healthz` });
+      expect(body).toMatchObject({
+        service: 'chainlog',
+        graphql: { http: `${svc.url}/graphql` },
+        rest: { ingest: `POST ${svc.url}/v1/events` },
+        health: `${svc.url}/healthz`,
+      });
       expect(body.docs).toContain('README.md');
     }
   });
@@ -46,7 +53,11 @@ describe('GET /', () => {
 describe('first mistakes get a useful answer', () => {
   it('POST /graphql without Content-Type: application/json says to send it (not a CSRF paragraph)', async () => {
     for (const headers of [{}, { 'content-type': 'text/plain' }] as Array<Record<string, string>>) {
-      const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { ...headers, ...svc.authHeaders() }, body: '{"query":"{ serverInfo { version } }"}' });
+      const res = await fetch(`${svc.url}/graphql`, {
+        method: 'POST',
+        headers: { ...headers, ...svc.authHeaders() },
+        body: '{"query":"{ serverInfo { version } }"}',
+      });
       expect(res.status).toBe(415);
       const body = (await res.json()) as any;
       expect(body.errors[0].message).toContain('send Content-Type: application/json');
@@ -57,27 +68,51 @@ describe('first mistakes get a useful answer', () => {
 
   it('Authorization: <key> without Bearer says which form is expected, on GraphQL and REST', async () => {
     const key = svc.adminKey!;
-    const gql = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: key }, body: '{"query":"{ serverInfo { version } }"}' });
+    const gql = await fetch(`${svc.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: key },
+      body: '{"query":"{ serverInfo { version } }"}',
+    });
     expect(gql.status).toBe(401);
     const gqlError = ((await gql.json()) as any).errors[0];
-    expect(gqlError.message).toBe('the Authorization header must be "Bearer <API key>" (or send the key alone as x-api-key: <API key>)');
+    expect(gqlError.message).toBe(
+      'the Authorization header must be "Bearer <API key>" (or send the key alone as x-api-key: <API key>)',
+    );
     expect(gqlError.extensions).toMatchObject({ code: 'UNAUTHENTICATED', rule: 'authorizationScheme' });
-    const rest = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: key }, body: '{}' });
+    const rest = await fetch(`${svc.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: key },
+      body: '{}',
+    });
     expect(rest.status).toBe(401);
     expect(((await rest.json()) as any).errors[0]).toMatchObject({ code: 'UNAUTHENTICATED', rule: 'authorizationScheme' });
     // The right form works, and a wrong key in the right form is still "invalid or revoked".
-    const ok = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: '{"query":"{ serverInfo { version } }"}' });
+    const ok = await fetch(`${svc.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: '{"query":"{ serverInfo { version } }"}',
+    });
     expect(ok.status).toBe(200);
-    const wrong = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer clk_nope' }, body: '{"query":"{ serverInfo { version } }"}' });
+    const wrong = await fetch(`${svc.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer clk_nope' },
+      body: '{"query":"{ serverInfo { version } }"}',
+    });
     expect(((await wrong.json()) as any).errors[0].message).toBe('the API key is invalid or revoked');
   });
 
   it('verify with a READER key says it needs an AUDITOR key, and how to pass one', { timeout: 60_000 }, async () => {
-    const logged = await svc.gql(`mutation { logEvent(input: { sourceAppId: "checkout", eventType: "order.created", timestamp: "2025-01-01T00:00:00Z", payload: {} }) { seq } }`);
+    const logged = await svc.gql(
+      `mutation { logEvent(input: { sourceAppId: "checkout", eventType: "order.created", timestamp: "2025-01-01T00:00:00Z", payload: {} }) { seq } }`,
+    );
     expect(logged.errors).toBeUndefined();
-    await until('a checkpoint of size 1', async () => (await svc.gql(`{ checkpoint(sourceAppId: "checkout") { treeSize } }`)).data?.checkpoint?.treeSize === 1, {
-      timeoutMs: 15_000,
-    });
+    await until(
+      'a checkpoint of size 1',
+      async () => (await svc.gql(`{ checkpoint(sourceAppId: "checkout") { treeSize } }`)).data?.checkpoint?.treeSize === 1,
+      {
+        timeoutMs: 15_000,
+      },
+    );
     const reader = (await svc.gql(`mutation { createApiKey(role: READER) { secret } }`)).data.createApiKey.secret;
     const pem = readFileSync(join(svc.dataDir, 'signing-key.pem'), 'utf8');
     const verifierKey = verifierKeyString('first.contact', rawPublicKey(createPrivateKey(pem)));
@@ -98,7 +133,9 @@ describe('first mistakes get a useful answer', () => {
 
   it('verify --help leads with CHAINLOG_API_KEY, not a key on the command line', async () => {
     const help = await new Promise<string>((resolve) =>
-      execFile(process.execPath, ['--import', 'tsx', 'scripts/verify.ts', '--help'], { cwd: REPO_ROOT }, (_e, stdout) => resolve(stdout)),
+      execFile(process.execPath, ['--import', 'tsx', 'scripts/verify.ts', '--help'], { cwd: REPO_ROOT }, (_e, stdout) =>
+        resolve(stdout),
+      ),
     );
     expect(help.split('\n')[0]).toMatch(/^Usage: CHAINLOG_API_KEY=<auditor key> npm run verify/);
     expect(help).toContain('prefer env CHAINLOG_API_KEY');

@@ -40,7 +40,15 @@ async function startAs(command: string, args: string[], env: Record<string, stri
   const { MONGODB_URI: _u, ...inherited } = process.env;
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
-    env: { ...inherited, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: E2E_KEY, LOG_FORMAT: 'json', ...env },
+    env: {
+      ...inherited,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      ADMIN_API_KEY: E2E_KEY,
+      LOG_FORMAT: 'json',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -48,11 +56,16 @@ async function startAs(command: string, args: string[], env: Record<string, stri
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`exited before ready:\n${log}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`not ready:\n${log}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -85,7 +98,8 @@ const portFree = (port: number) =>
 
 /** The node arguments `npm start` runs (package.json: `exec node ...`), with no npm around them. */
 function npmStartNodeArgs(): string[] {
-  const start = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const start = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts
+    .start;
   const m = /^exec node (.+)$/.exec(start);
   if (!m) throw new Error(`npm start does not exec node: ${start}`);
   return m[1]!.split(' ');
@@ -107,17 +121,21 @@ describe('stopping on a signal, however the service is started', () => {
     ['SIGINT', 'npm'],
     ['SIGINT', 'the process group (Ctrl-C)'],
   ] as const) {
-    it(`\`npm start\` (README): ${signal} to ${target} stops the whole tree gracefully and frees the port`, { timeout: 90_000 }, async () => {
-      const s = await startAs('npm', ['start']);
-      const pids = groupPids(s.child.pid!);
-      expect(pids.length).toBeGreaterThanOrEqual(2); // npm and the service
-      process.kill(target === 'npm' ? s.child.pid! : -s.child.pid!, signal);
-      await s.exited;
-      await waitFor('every process of the tree to exit', () => groupPids(s.child.pid!).length === 0);
-      await waitFor('the port to be free', () => portFree(s.port));
-      expect(s.output()).toContain('"msg":"shutting down"');
-      expect(s.output()).toContain('"msg":"stopped"');
-    });
+    it(
+      `\`npm start\` (README): ${signal} to ${target} stops the whole tree gracefully and frees the port`,
+      { timeout: 90_000 },
+      async () => {
+        const s = await startAs('npm', ['start']);
+        const pids = groupPids(s.child.pid!);
+        expect(pids.length).toBeGreaterThanOrEqual(2); // npm and the service
+        process.kill(target === 'npm' ? s.child.pid! : -s.child.pid!, signal);
+        await s.exited;
+        await waitFor('every process of the tree to exit', () => groupPids(s.child.pid!).length === 0);
+        await waitFor('the port to be free', () => portFree(s.port));
+        expect(s.output()).toContain('"msg":"shutting down"');
+        expect(s.output()).toContain('"msg":"stopped"');
+      },
+    );
   }
 
   it('the Dockerfile CMD (docker-compose.yml): SIGTERM stops it gracefully, exit 0, port free', { timeout: 60_000 }, async () => {
@@ -140,7 +158,9 @@ describe('stopping on a signal, however the service is started', () => {
     stuck.on('error', () => {});
     // `Expect: 100-continue`: the server answers "100 Continue" once it has the request, which is then in flight.
     const inFlight = new Promise<void>((r) => stuck.on('data', (d) => String(d).includes('100 Continue') && r()));
-    stuck.write(`POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${E2E_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
+    stuck.write(
+      `POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${E2E_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`,
+    );
     await inFlight;
     stuck.write('{"sourceAppId"');
     const sent = Date.now();
@@ -157,42 +177,50 @@ describe('stopping on a signal, however the service is started', () => {
 });
 
 describe('one process per SQLite DATA_DIR', () => {
-  it('a second process on the same DATA_DIR exits non-zero saying so; after the first is killed, a new one starts', { timeout: 90_000 }, async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-lock-'));
-    const first = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
-    await first.start();
-    const second = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
-    try {
-      await expect(second.start()).rejects.toThrow(/chainlog exited \(1\) before it was ready/);
-      expect(second.output()).toContain(`DATA_DIR ${dataDir} is in use by another chainlog process`);
-      expect(second.output()).toMatch(/another chainlog process \(pid \d+\)/);
-      // SIGKILL: no shutdown hook releases anything; the lock goes with the process.
-      await first.kill();
-      const third = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
-      await third.start();
-      await third.stop();
-    } finally {
-      await first.kill();
-    }
-  });
+  it(
+    'a second process on the same DATA_DIR exits non-zero saying so; after the first is killed, a new one starts',
+    { timeout: 90_000 },
+    async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-lock-'));
+      const first = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
+      await first.start();
+      const second = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
+      try {
+        await expect(second.start()).rejects.toThrow(/chainlog exited \(1\) before it was ready/);
+        expect(second.output()).toContain(`DATA_DIR ${dataDir} is in use by another chainlog process`);
+        expect(second.output()).toMatch(/another chainlog process \(pid \d+\)/);
+        // SIGKILL: no shutdown hook releases anything; the lock goes with the process.
+        await first.kill();
+        const third = new ServiceProcess(await freePort(), dataDir, { AUTH: 'off' });
+        await third.start();
+        await third.stop();
+      } finally {
+        await first.kill();
+      }
+    },
+  );
 });
 
 describe('processes sharing a MongoDB database', () => {
-  it('may share one DATA_DIR (it then holds only the keys, as in docker-compose.yml): no lock is taken', { timeout: 120_000 }, async () => {
-    const mongo = await startMongoTestServer();
-    const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-shared-'));
-    const env = { AUTH: 'off', MONGODB_URI: mongo.uri, MONGODB_DB: freshDbName(), LEASE_TTL_MS: '2000' };
-    const a = new ServiceProcess(await freePort(), dataDir, env);
-    const b = new ServiceProcess(await freePort(), dataDir, env);
-    try {
-      await a.start();
-      await b.start();
-      for (const p of [a, b]) expect(await fetch(`${p.url}/healthz`).then((r) => r.status)).toBe(200);
-    } finally {
-      await Promise.all([a.stop(), b.stop()]);
-      await mongo.stop();
-    }
-  });
+  it(
+    'may share one DATA_DIR (it then holds only the keys, as in docker-compose.yml): no lock is taken',
+    { timeout: 120_000 },
+    async () => {
+      const mongo = await startMongoTestServer();
+      const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-shared-'));
+      const env = { AUTH: 'off', MONGODB_URI: mongo.uri, MONGODB_DB: freshDbName(), LEASE_TTL_MS: '2000' };
+      const a = new ServiceProcess(await freePort(), dataDir, env);
+      const b = new ServiceProcess(await freePort(), dataDir, env);
+      try {
+        await a.start();
+        await b.start();
+        for (const p of [a, b]) expect(await fetch(`${p.url}/healthz`).then((r) => r.status)).toBe(200);
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
+        await mongo.stop();
+      }
+    },
+  );
 });
 
 describe('the first screen', () => {
@@ -201,8 +229,14 @@ describe('the first screen', () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-tty-'));
     const vars = { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, ...env };
-    const inner = `env ${Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ')} ${process.execPath} ${npmStartNodeArgs().join(' ')}`;
-    const child = spawn('script', ['-qec', inner, '/dev/null'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const inner = `env ${Object.entries(vars)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')} ${process.execPath} ${npmStartNodeArgs().join(' ')}`;
+    const child = spawn('script', ['-qec', inner, '/dev/null'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     children.push(child);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -214,16 +248,20 @@ describe('the first screen', () => {
     return out;
   }
 
-  it('on a terminal: a banner with the URL, where the admin key is, the verifier key and the next command; readable lines', { timeout: 90_000 }, async () => {
-    const out = await onTerminal({ LOG_FORMAT: 'auto' });
-    const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
-    expect(plain).toMatch(/chainlog \S+ is running at http:\/\/127\.0\.0\.1:\d+/);
-    expect(plain).toMatch(/admin API key\s+in \S+admin-api-key/);
-    expect(plain).toMatch(/verifier key\s+chainlog\.local\+[0-9a-f]{8}\+/);
-    expect(plain).toContain('createApiKey(role: WRITER');
-    expect(plain).toMatch(/\d\d:\d\d:\d\d\.\d{3}\] INFO: chainlog ready/);
-    expect(plain).not.toContain('{"level"');
-  });
+  it(
+    'on a terminal: a banner with the URL, where the admin key is, the verifier key and the next command; readable lines',
+    { timeout: 90_000 },
+    async () => {
+      const out = await onTerminal({ LOG_FORMAT: 'auto' });
+      const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
+      expect(plain).toMatch(/chainlog \S+ is running at http:\/\/127\.0\.0\.1:\d+/);
+      expect(plain).toMatch(/admin API key\s+in \S+admin-api-key/);
+      expect(plain).toMatch(/verifier key\s+chainlog\.local\+[0-9a-f]{8}\+/);
+      expect(plain).toContain('createApiKey(role: WRITER');
+      expect(plain).toMatch(/\d\d:\d\d:\d\d\.\d{3}\] INFO: chainlog ready/);
+      expect(plain).not.toContain('{"level"');
+    },
+  );
 
   it('elsewhere (a pipe): JSON lines and no banner', { timeout: 60_000 }, async () => {
     const s = await startAs(process.execPath, npmStartNodeArgs(), { LOG_FORMAT: '' });

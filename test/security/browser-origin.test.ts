@@ -9,7 +9,9 @@ import { metric, rawRequest, upgrade } from './support.js';
 
 let svc: RunningService;
 beforeAll(async () => {
-  svc = await startService({ env: { AUTH: 'off', ALLOWED_ORIGINS: 'https://console.example.com', ALLOWED_HOSTS: 'chainlog.internal:8443' } });
+  svc = await startService({
+    env: { AUTH: 'off', ALLOWED_ORIGINS: 'https://console.example.com', ALLOWED_HOSTS: 'chainlog.internal:8443' },
+  });
 });
 afterAll(async () => svc?.stop());
 
@@ -61,7 +63,16 @@ describe('Host (DNS rebinding) while bound to loopback', () => {
     expect((await upgrade(svc, { host: `evil.example:${port()}` })).status).toBe(403);
   });
 
-  it.each(['localhost', '127.0.0.1', '[::1]', 'localhost:PORT', '127.0.0.1:PORT', '[::1]:PORT', 'localhost:9999', 'chainlog.internal:8443'])('accepts Host %s', async (host) => {
+  it.each([
+    'localhost',
+    '127.0.0.1',
+    '[::1]',
+    'localhost:PORT',
+    '127.0.0.1:PORT',
+    '[::1]:PORT',
+    'localhost:9999',
+    'chainlog.internal:8443',
+  ])('accepts Host %s', async (host) => {
     const res = await rawRequest(svc, { path: '/healthz', headers: { host: host.replace('PORT', port()) } });
     expect(res.status).toBe(200);
   });

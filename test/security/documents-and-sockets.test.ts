@@ -16,8 +16,17 @@ const RESPONSE_BYTES = 8192;
 beforeAll(async () => {
   svc = await startService({ env: { GRAPHQL_MAX_RESPONSE_BYTES: String(RESPONSE_BYTES) } });
   // 20 events of ~1 KB payload each in "big": 20 KB of payloads, over the answer bound.
-  const events = Array.from({ length: 20 }, (_, k) => ({ eventType: 'sec.big', timestamp: new Date().toISOString(), sourceAppId: 'big', payload: { k, pad: 'x'.repeat(1000) } }));
-  const res = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...svc.authHeaders() }, body: JSON.stringify(events) });
+  const events = Array.from({ length: 20 }, (_, k) => ({
+    eventType: 'sec.big',
+    timestamp: new Date().toISOString(),
+    sourceAppId: 'big',
+    payload: { k, pad: 'x'.repeat(1000) },
+  }));
+  const res = await fetch(`${svc.url}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...svc.authHeaders() },
+    body: JSON.stringify(events),
+  });
   expect(res.status).toBe(201);
 });
 afterAll(async () => svc?.stop());
@@ -64,7 +73,9 @@ describe('WebSocket without a valid key', () => {
     expect((await raw.closed).code).toBe(4403);
     // The document was never looked at: neither the shape check nor validation counted it.
     expect(await metric(svc, 'chainlog_graphql_documents_refused_total', { transport: 'ws' })).toBe(refusedBefore);
-    expect(await metric(svc, 'chainlog_api_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED', transport: 'ws' })).toBe(invalidBefore);
+    expect(await metric(svc, 'chainlog_api_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED', transport: 'ws' })).toBe(
+      invalidBefore,
+    );
   });
 });
 
@@ -79,9 +90,13 @@ describe('documents whose validation cost grows with their size', () => {
     const before = await metric(svc, 'chainlog_graphql_documents_refused_total', { rule: 'maxSelections', transport: 'graphql' });
     const res = await svc.gql(REPEATED);
     expect(res.status).toBe(400);
-    expect(res.errors?.map(ruleOf)).toEqual([expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxSelections' })]);
+    expect(res.errors?.map(ruleOf)).toEqual([
+      expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxSelections' }),
+    ]);
     expect(res.errors![0]!.message).toMatch(/GRAPHQL_MAX_SELECTIONS/);
-    expect(await metric(svc, 'chainlog_graphql_documents_refused_total', { rule: 'maxSelections', transport: 'graphql' })).toBe(before + 1);
+    expect(await metric(svc, 'chainlog_graphql_documents_refused_total', { rule: 'maxSelections', transport: 'graphql' })).toBe(
+      before + 1,
+    );
   });
 
   it('refuses fragment fan-out before validation with rule maxFields, over HTTP and WebSocket', async () => {
@@ -98,17 +113,24 @@ describe('documents whose validation cost grows with their size', () => {
     const { result, slowestMs, answers } = await whileAttacking(svc, async () => {
       const sockets = await Promise.all(Array.from({ length: 4 }, () => openRaw(svc.url)));
       await Promise.all(sockets.map((s) => s.init({ 'x-api-key': svc.adminKey! })));
-      for (const s of sockets) for (let i = 0; i < 20; i++) s.send({ id: String(i), type: 'subscribe', payload: { query: REPEATED } });
-      const replies = await Promise.all(sockets.flatMap((s) => Array.from({ length: 20 }, (_, i) => s.next(String(i), ['error', 'next'], 30_000))));
+      for (const s of sockets)
+        for (let i = 0; i < 20; i++) s.send({ id: String(i), type: 'subscribe', payload: { query: REPEATED } });
+      const replies = await Promise.all(
+        sockets.flatMap((s) => Array.from({ length: 20 }, (_, i) => s.next(String(i), ['error', 'next'], 30_000))),
+      );
       await Promise.all(sockets.map((s) => s.close()));
       return replies;
     });
     for (const r of result) {
       expect(r.type).toBe('error');
-      expect(r.payload.map(ruleOf)).toEqual([expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxSelections' })]);
+      expect(r.payload.map(ruleOf)).toEqual([
+        expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED', rule: 'maxSelections' }),
+      ]);
     }
     // Every document was refused by the shape check, which runs before graphql-js's validation.
-    expect(await metric(svc, 'chainlog_graphql_documents_refused_total', { rule: 'maxSelections', transport: 'ws' })).toBe(before + 80);
+    expect(await metric(svc, 'chainlog_graphql_documents_refused_total', { rule: 'maxSelections', transport: 'ws' })).toBe(
+      before + 80,
+    );
     expect(answers).toBeGreaterThan(0);
     // Unbounded, these 80 documents cost the main thread ~27 s of validation; refused, far under a second.
     expect(slowestMs).toBeLessThan(2_000);
@@ -128,19 +150,39 @@ describe('items a request may return (GRAPHQL_MAX_ITEMS, default 2000)', () => {
     ['30 aliases of first: $n with $n = 500', withVariable, { n: 500 }, 15000],
     ['nested pages (50 logs x 50 checkpoints)', nested, undefined, 2550],
     // nodes is a second copy of a page: each list of items selected counts, under any alias.
-    ['one page of $n = 500 as edges and four nodes lists', `query($n: Int) { events(first: $n) { edges { cursor } nodes { seq } a: nodes { seq } b: nodes { seq } c: nodes { seq } } }`, { n: 500 }, 2500],
-    ['nested pages through nodes (50 logs x 50 checkpoints)', '{ logs(first: 50) { nodes { checkpoints(first: 50) { nodes { treeSize } } } } }', undefined, 2550],
-    ['nodes lists held in a fragment', 'fragment L on EventConnection { nodes { seq } more: nodes { seq } } { events(first: 500) { ...L ... on EventConnection { edges { cursor } again: edges { cursor } } x: nodes { seq } } }', undefined, 2500],
-  ])('refuses %s with 400 QUERY_TOO_EXPENSIVE naming the limit, over HTTP and WebSocket', async (_name, query, variables, items) => {
-    const http = await svc.gql(query, variables);
-    expect(http.status).toBe(400);
-    expect(http.data ?? undefined).toBeUndefined();
-    expect(http.errors?.map(ruleOf)).toEqual([expect.objectContaining({ code: 'QUERY_TOO_EXPENSIVE', rule: 'maxItems', items, limit: 2000 })]);
-    expect(http.errors![0]!.message).toMatch(/GRAPHQL_MAX_ITEMS/);
-    const ws = await overWs(query, variables);
-    expect(ws.values).toEqual([]);
-    expect(ws.errors.map(ruleOf)).toEqual([expect.objectContaining({ code: 'QUERY_TOO_EXPENSIVE', rule: 'maxItems', items })]);
-  });
+    [
+      'one page of $n = 500 as edges and four nodes lists',
+      `query($n: Int) { events(first: $n) { edges { cursor } nodes { seq } a: nodes { seq } b: nodes { seq } c: nodes { seq } } }`,
+      { n: 500 },
+      2500,
+    ],
+    [
+      'nested pages through nodes (50 logs x 50 checkpoints)',
+      '{ logs(first: 50) { nodes { checkpoints(first: 50) { nodes { treeSize } } } } }',
+      undefined,
+      2550,
+    ],
+    [
+      'nodes lists held in a fragment',
+      'fragment L on EventConnection { nodes { seq } more: nodes { seq } } { events(first: 500) { ...L ... on EventConnection { edges { cursor } again: edges { cursor } } x: nodes { seq } } }',
+      undefined,
+      2500,
+    ],
+  ])(
+    'refuses %s with 400 QUERY_TOO_EXPENSIVE naming the limit, over HTTP and WebSocket',
+    async (_name, query, variables, items) => {
+      const http = await svc.gql(query, variables);
+      expect(http.status).toBe(400);
+      expect(http.data ?? undefined).toBeUndefined();
+      expect(http.errors?.map(ruleOf)).toEqual([
+        expect.objectContaining({ code: 'QUERY_TOO_EXPENSIVE', rule: 'maxItems', items, limit: 2000 }),
+      ]);
+      expect(http.errors![0]!.message).toMatch(/GRAPHQL_MAX_ITEMS/);
+      const ws = await overWs(query, variables);
+      expect(ws.values).toEqual([]);
+      expect(ws.errors.map(ruleOf)).toEqual([expect.objectContaining({ code: 'QUERY_TOO_EXPENSIVE', rule: 'maxItems', items })]);
+    },
+  );
 
   it('counts a variable as its value: 30 aliases of first: $n with $n = 2 pass', async () => {
     const res = await svc.gql(`query($n: Int) { ${pages(30, '$n', 'cursor')} }`, { n: 2 });
@@ -171,14 +213,18 @@ describe('answer size (GRAPHQL_MAX_RESPONSE_BYTES)', () => {
     const twice = await svc.gql(page.replace('SELECT', 'edges { node { payload } } nodes { payload }'));
     expect(twice.status).toBe(400);
     expect(twice.data).toBeUndefined();
-    expect(twice.errors?.map(ruleOf)).toEqual([expect.objectContaining({ code: 'RESPONSE_TOO_LARGE', rule: 'maxResponseBytes' })]);
+    expect(twice.errors?.map(ruleOf)).toEqual([
+      expect.objectContaining({ code: 'RESPONSE_TOO_LARGE', rule: 'maxResponseBytes' }),
+    ]);
   });
 
   it('sends an answer past the bound as RESPONSE_TOO_LARGE alone, without data, over HTTP and WebSocket', async () => {
     const http = await svc.gql(query);
     expect(http.status).toBe(400);
     expect(http.data).toBeUndefined();
-    expect(http.errors?.map(ruleOf)).toEqual([expect.objectContaining({ code: 'RESPONSE_TOO_LARGE', rule: 'maxResponseBytes', limit: RESPONSE_BYTES })]);
+    expect(http.errors?.map(ruleOf)).toEqual([
+      expect.objectContaining({ code: 'RESPONSE_TOO_LARGE', rule: 'maxResponseBytes', limit: RESPONSE_BYTES }),
+    ]);
     const ws = await overWs(query);
     expect(ws.values).toEqual([]);
     expect(ws.errors.map(ruleOf)).toEqual([expect.objectContaining({ code: 'RESPONSE_TOO_LARGE', rule: 'maxResponseBytes' })]);

@@ -23,15 +23,24 @@ beforeAll(async () => {
 afterAll(async () => svc?.stop());
 
 const TS = '2024-05-01T12:00:00.000Z';
-const eventText = (app: string, payload: string, timestamp = TS) => `{"eventType":"sec.num","timestamp":"${timestamp}","sourceAppId":"${app}","payload":${payload}}`;
+const eventText = (app: string, payload: string, timestamp = TS) =>
+  `{"eventType":"sec.num","timestamp":"${timestamp}","sourceAppId":"${app}","payload":${payload}}`;
 
 async function restPost(body: string, contentType = 'application/json') {
-  const res = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': contentType, ...svc.authHeaders() }, body });
+  const res = await fetch(`${svc.url}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': contentType, ...svc.authHeaders() },
+    body,
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 
 async function graphqlRaw(body: string, contentType = 'application/json') {
-  const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': contentType, ...svc.authHeaders() }, body });
+  const res = await fetch(`${svc.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': contentType, ...svc.authHeaders() },
+    body,
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -65,10 +74,18 @@ describe('numbers a double does not keep (RFC 7493 I-JSON)', () => {
   });
 
   it('GraphQL refuses them in variables (raw JSON) and in literals', async () => {
-    const vars = await graphqlRaw(`{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('num-gql', '{"n":9007199254740993}')}}}`);
+    const vars = await graphqlRaw(
+      `{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('num-gql', '{"n":9007199254740993}')}}}`,
+    );
     expect(vars.status).toBe(400);
-    expect(vars.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'variables.in.payload.n', rule: 'exactNumber' });
-    const literal = await svc.gql(`mutation { logEvent(input: { eventType: "sec.num", timestamp: "${TS}", sourceAppId: "num-gql", payload: { n: 1e-400 } }) { seq } }`);
+    expect(vars.body.errors[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'variables.in.payload.n',
+      rule: 'exactNumber',
+    });
+    const literal = await svc.gql(
+      `mutation { logEvent(input: { eventType: "sec.num", timestamp: "${TS}", sourceAppId: "num-gql", payload: { n: 1e-400 } }) { seq } }`,
+    );
     expect(literal.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'payload.n', rule: 'exactNumber' });
     expect(await size('num-gql')).toBe(0);
   });
@@ -76,10 +93,16 @@ describe('numbers a double does not keep (RFC 7493 I-JSON)', () => {
   it('the WebSocket refuses them in a raw subscribe message', async () => {
     const raw = await openRaw(svc.url);
     await raw.init({ 'x-api-key': svc.adminKey! });
-    raw.socket.send(`{"id":"n1","type":"subscribe","payload":{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('num-ws', '{"n":-0}')}}}}`);
+    raw.socket.send(
+      `{"id":"n1","type":"subscribe","payload":{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('num-ws', '{"n":-0}')}}}}`,
+    );
     const reply = await raw.next('n1');
     expect(reply.type).toBe('error');
-    expect(reply.payload[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'payload.variables.in.payload.n', rule: 'exactNumber' });
+    expect(reply.payload[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'payload.variables.in.payload.n',
+      rule: 'exactNumber',
+    });
     await raw.close();
     expect(await size('num-ws')).toBe(0);
   });
@@ -101,13 +124,19 @@ describe('one timestamp rule and one charset rule', () => {
     expect(gql.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(gql.errors?.[0]?.message).toMatch(/RFC 3339/);
     expect((await restPost(eventText('ts-app', '{}', '2024-05-01t12:00:00z'))).status).toBe(201);
-    expect((await svc.gql(LOG_EVENT, { in: JSON.parse(eventText('ts-app', '{}', '2024-05-01t12:00:00z')) })).errors).toBeUndefined();
+    expect(
+      (await svc.gql(LOG_EVENT, { in: JSON.parse(eventText('ts-app', '{}', '2024-05-01t12:00:00z')) })).errors,
+    ).toBeUndefined();
   });
 
   it('refuses a UTF-16 body with 415 BAD_USER_INPUT rule encoding on REST and GraphQL', async () => {
     const utf16 = (s: string) => Buffer.from(s, 'utf16le');
     const post = (path: string, body: Buffer) =>
-      fetch(`${svc.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-16le', ...svc.authHeaders() }, body });
+      fetch(`${svc.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-16le', ...svc.authHeaders() },
+        body,
+      });
     const rest = await post('/v1/events', utf16(eventText('cs-app', '{}')));
     expect(rest.status).toBe(415);
     expect(((await rest.json()) as any).errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: 'body', rule: 'encoding' });
@@ -123,7 +152,10 @@ describe('what the server records', () => {
     const before = await metric(svc, 'chainlog_http_requests_total', { route: '/graphql' });
     await svc.gql('{ serverInfo { version } }');
     expect(await metric(svc, 'chainlog_http_requests_total', { route: '/graphql' })).toBeGreaterThan(before);
-    const lines = svc.output().split('\n').filter((l) => l.includes('"msg":"request"') && l.includes('"method":"POST"'));
+    const lines = svc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"request"') && l.includes('"method":"POST"'));
     expect(lines.some((l) => l.includes('"path":"/graphql"'))).toBe(true);
     expect(lines.some((l) => l.includes('"path":"/"'))).toBe(false);
   });
@@ -133,7 +165,9 @@ describe('what the server records', () => {
     await raw.init({ 'x-api-key': svc.adminKey! });
     raw.send({ id: 'big', type: 'subscribe', payload: { query: `{ serverInfo { version } } #${'x'.repeat(5000)}` } });
     expect((await raw.closed).code).toBe(1009);
-    await until('the log line naming WS_MAX_PAYLOAD_BYTES', () => svc.output().includes('over WS_MAX_PAYLOAD_BYTES'), { timeoutMs: 5_000 });
+    await until('the log line naming WS_MAX_PAYLOAD_BYTES', () => svc.output().includes('over WS_MAX_PAYLOAD_BYTES'), {
+      timeoutMs: 5_000,
+    });
     expect(svc.output()).not.toContain('WebSocket internal error');
   });
 
@@ -146,7 +180,10 @@ describe('what the server records', () => {
     }
     // Stop reading: pings go unanswered, so the server drops each client after its keep-alive interval.
     for (const s of sockets) (s.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-    await until('three clients dropped', async () => (await metric(svc, 'chainlog_ws_clients_dropped_total')) >= before + 3, { timeoutMs: 10_000, intervalMs: 50 });
+    await until('three clients dropped', async () => (await metric(svc, 'chainlog_ws_clients_dropped_total')) >= before + 3, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     const out = svc.output();
     expect(out.split('\n').filter((l) => l.includes('stopped reading') && l.includes('"level":30'))).toHaveLength(1);
     expect(out).not.toMatch(/"level":50[^\n]*(unexpected error|WebSocket internal error)/);

@@ -28,14 +28,17 @@ function simulate(url: string, key: string | null, args: string[]): Promise<Run>
       process.execPath,
       ['--import', 'tsx', 'scripts/simulate.ts', '--url', url, '--json', ...args],
       { cwd: REPO_ROOT, timeout: 60_000, env: { ...env, ...(key && { CHAINLOG_API_KEY: key }) } },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr, ms: Date.now() - started }),
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr, ms: Date.now() - started }),
     );
   });
 }
 
 let svc: RunningService;
 const keyFor = async (role: string, apps: string[] | null) => {
-  const res = await svc.gql(`mutation($apps: [String!]) { createApiKey(role: ${role}, sourceAppIds: $apps) { secret } }`, { apps });
+  const res = await svc.gql(`mutation($apps: [String!]) { createApiKey(role: ${role}, sourceAppIds: $apps) { secret } }`, {
+    apps,
+  });
   expect(res.errors).toBeUndefined();
   return res.data.createApiKey.secret as string;
 };
@@ -55,7 +58,9 @@ describe('simulator preflight', () => {
     const key = await keyFor('WRITER', ['checkout']);
     const run = await simulate(svc.url, key, ['--count', '50']);
     expect(run.code, run.stderr).toBe(2);
-    expect(run.stderr).toContain(`does not cover 4 of the 5 apps this run writes to: ${DEFAULT_APPS.slice(1).join(', ')} (it covers checkout)`);
+    expect(run.stderr).toContain(
+      `does not cover 4 of the 5 apps this run writes to: ${DEFAULT_APPS.slice(1).join(', ')} (it covers checkout)`,
+    );
     expect(run.stderr).toContain('CHAINLOG_API_KEY');
     expect(run.stderr).toContain(`createApiKey(role: WRITER, sourceAppIds: [${DEFAULT_APPS.map((a) => `"${a}"`).join(', ')}]`);
     expect(run.stderr).toContain('--apps 1 (checkout)');
@@ -101,7 +106,9 @@ describe('a service that goes away mid-run', () => {
   it('is not hammered: the run backs off and stops after a bounded number of failed requests', { timeout: 90_000 }, async () => {
     const upstream = await startService();
     const upstreamPort = Number(new URL(upstream.url).port);
-    const key = await upstream.gql(`mutation { createApiKey(role: WRITER, sourceAppIds: ${JSON.stringify(DEFAULT_APPS)}) { secret } }`);
+    const key = await upstream.gql(
+      `mutation { createApiKey(role: WRITER, sourceAppIds: ${JSON.stringify(DEFAULT_APPS)}) { secret } }`,
+    );
     // A TCP proxy that counts connections: after the upstream is gone, every request is a new connection.
     let connections = 0;
     let upstreamStopped = false;

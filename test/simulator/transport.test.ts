@@ -23,7 +23,12 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-const event = (sourceAppId: string): EventInput => ({ sourceAppId, eventType: 'order.created', timestamp: new Date().toISOString(), payload: {} });
+const event = (sourceAppId: string): EventInput => ({
+  sourceAppId,
+  eventType: 'order.created',
+  timestamp: new Date().toISOString(),
+  payload: {},
+});
 
 describe('simulator transport routing header', () => {
   for (const kind of ['graphql', 'rest'] as const) {

@@ -13,7 +13,10 @@ describe('outcomeCodes', () => {
   });
   it('maps GraphQL extensions, with and without per-item errors', () => {
     expect(outcomeCodes('graphql', 200, { data: { logEvents: [{ seq: 0 }] } }, 1)).toEqual([null]);
-    const items = { errors: [{ message: 'm', extensions: { code: 'BAD_USER_INPUT', errors: [{ index: 0, code: 'PAYLOAD_TOO_LARGE' }] } }], data: null };
+    const items = {
+      errors: [{ message: 'm', extensions: { code: 'BAD_USER_INPUT', errors: [{ index: 0, code: 'PAYLOAD_TOO_LARGE' }] } }],
+      data: null,
+    };
     expect(outcomeCodes('graphql', 200, items, 2)).toEqual(['PAYLOAD_TOO_LARGE', 'BATCH_REJECTED']);
     expect(outcomeCodes('graphql', 401, { errors: [{ message: 'm', extensions: { code: 'UNAUTHENTICATED' } }] }, 2)).toEqual([
       'UNAUTHENTICATED',
@@ -50,7 +53,9 @@ describe('stats', () => {
 describe('simulate options', () => {
   it('applies defaults and the env API key', () => {
     const r = parseSimulateArgs(['--count', '20', '--seed', '1'], { CHAINLOG_API_KEY: 'k1' });
-    expect(r).toMatchObject({ options: { url: 'http://127.0.0.1:4000', count: 20, durationMs: undefined, apiKey: 'k1', seed: 1, batch: 10 } });
+    expect(r).toMatchObject({
+      options: { url: 'http://127.0.0.1:4000', count: 20, durationMs: undefined, apiKey: 'k1', seed: 1, batch: 10 },
+    });
     expect(parseSimulateArgs([], {})).toMatchObject({ options: { durationMs: 10_000 } });
   });
   it('names every bad option', () => {

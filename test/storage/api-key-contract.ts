@@ -44,12 +44,26 @@ export function describeApiKeyContract(engine: string, open: () => Promise<ApiKe
 
     it('creates keys and finds them by secret hash, with every field as given', async () => {
       const made = await keys.create(key(1, { role: 'writer', sourceAppIds: ['a', 'b.c'], name: 'shop ✓' }));
-      expect(made).toEqual({ id: 'key_1', role: 'writer', sourceAppIds: ['a', 'b.c'], name: 'shop ✓', createdAt: 1_700_000_000_001, createdBy: 'key_admin', revokedAt: null });
+      expect(made).toEqual({
+        id: 'key_1',
+        role: 'writer',
+        sourceAppIds: ['a', 'b.c'],
+        name: 'shop ✓',
+        createdAt: 1_700_000_000_001,
+        createdBy: 'key_admin',
+        revokedAt: null,
+      });
       expect(made).not.toHaveProperty('secretHash');
       expect(await keys.findBySecretHash(hash(1))).toEqual(made);
       expect(await keys.findBySecretHash(hash(2))).toBeNull();
       await keys.create(key(2, { role: 'admin', createdBy: 'bootstrap' }));
-      expect(await keys.findBySecretHash(hash(2))).toMatchObject({ id: 'key_2', role: 'admin', sourceAppIds: null, name: null, createdBy: 'bootstrap' });
+      expect(await keys.findBySecretHash(hash(2))).toMatchObject({
+        id: 'key_2',
+        role: 'admin',
+        sourceAppIds: null,
+        name: null,
+        createdBy: 'bootstrap',
+      });
     });
 
     it('refuses a second key with the same id or the same secret hash', async () => {
@@ -64,10 +78,15 @@ export function describeApiKeyContract(engine: string, open: () => Promise<ApiKe
       await keys.create(key(1, { role: 'auditor', sourceAppIds: ['x'] }));
       await keys.create(key(2, { role: 'writer', sourceAppIds: ['y'] }));
       expect((await keys.list()).map((k) => k.id)).toEqual(['key_1', 'key_2', 'key_3']);
-      for (const k of await keys.list()) expect(Object.keys(k).sort()).toEqual(['createdAt', 'createdBy', 'id', 'name', 'revokedAt', 'role', 'sourceAppIds']);
+      for (const k of await keys.list())
+        expect(Object.keys(k).sort()).toEqual(['createdAt', 'createdBy', 'id', 'name', 'revokedAt', 'role', 'sourceAppIds']);
       await keys.revoke('key_2', 5);
       expect((await keys.list()).map((k) => k.id)).toEqual(['key_1', 'key_3']);
-      expect((await keys.list({ includeRevoked: true })).map((k) => [k.id, k.revokedAt])).toEqual([['key_1', null], ['key_2', 5], ['key_3', null]]);
+      expect((await keys.list({ includeRevoked: true })).map((k) => [k.id, k.revokedAt])).toEqual([
+        ['key_1', null],
+        ['key_2', 5],
+        ['key_3', null],
+      ]);
     });
 
     it('revokes once (the first time is kept), and says when there is no such key', async () => {

@@ -89,10 +89,16 @@ const QUERY_FILTERS: [string, EventFilter][] = [
   ['to (exclusive)', { to: tsOf(10) }],
   ['from and to', { from: tsOf(5), to: tsOf(25) }],
   ['app and type', { sourceAppIds: ['app-a'], eventTypes: ['user.deleted'] }],
-  ['apps, types, from, to', { sourceAppIds: ['app-a', 'app-b'], eventTypes: ['order.placed', 'user.created'], from: tsOf(3), to: tsOf(33) }],
+  [
+    'apps, types, from, to',
+    { sourceAppIds: ['app-a', 'app-b'], eventTypes: ['order.placed', 'user.created'], from: tsOf(3), to: tsOf(33) },
+  ],
   ['type and from', { eventTypes: ['order.shipped'], from: tsOf(12) }],
   ['unknown app', { sourceAppIds: ['app-zzz'] }],
-  ['repeated values in lists', { sourceAppIds: ['app-c', 'app-c', 'app-zzz'], eventTypes: ['user.created', 'order.placed', 'user.created'] }],
+  [
+    'repeated values in lists',
+    { sourceAppIds: ['app-c', 'app-c', 'app-zzz'], eventTypes: ['user.created', 'order.placed', 'user.created'] },
+  ],
   ['empty app list matches nothing', { sourceAppIds: [] }],
   ['empty type list matches nothing', { eventTypes: [] }],
   ['from == to is empty', { from: tsOf(7), to: tsOf(7) }],
@@ -158,7 +164,10 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await again.getLogHead('app-a')).toEqual(headA);
         expect(await again.getEventRange('app-a', 0, 4, 10)).toEqual(stored.slice(0, 4));
         expect(await again.getEvent('app-b', 1)).toEqual(stored[5]);
-        const nodes = await again.getTreeNodes('app-a', [{ level: 2, index: 0 }, { level: 0, index: 3 }]);
+        const nodes = await again.getTreeNodes('app-a', [
+          { level: 2, index: 0 },
+          { level: 0, index: 3 },
+        ]);
         expect(nodes.map(bytesHex)).toEqual([nodeHash('app-a', 2, 0), stored[3]!.hash]);
         expect(await again.getCheckpoint('app-a')).toEqual(checkpoint('app-a', 4));
 
@@ -266,7 +275,10 @@ export function describeStorageContract(engineName: string, open: (options?: Har
 
       it('rejects the same idempotency key twice in one batch', async () => {
         await expectConflict(
-          storage.appendEvents([newEvent('app-a', 0, { idempotencyKey: 'dup' }), newEvent('app-a', 1, { idempotencyKey: 'dup' })]),
+          storage.appendEvents([
+            newEvent('app-a', 0, { idempotencyKey: 'dup' }),
+            newEvent('app-a', 1, { idempotencyKey: 'dup' }),
+          ]),
           'idempotencyKey',
         );
         expect(await storage.getLogHead('app-a')).toBeNull();
@@ -296,10 +308,15 @@ export function describeStorageContract(engineName: string, open: (options?: Har
           await storage.appendEvents(newEvents('app-a', 0, 2));
           for (let round = 0; round < 3; round++) {
             const at = 2 + round * 3;
-            const batch = (writer: number) => [...newEvents('app-a', at, 3, () => ({ payload: { writer, round } })), newEvent(`app-w${writer}-${round}`, 0)];
+            const batch = (writer: number) => [
+              ...newEvents('app-a', at, 3, () => ({ payload: { writer, round } })),
+              newEvent(`app-w${writer}-${round}`, 0),
+            ];
             const results = await Promise.allSettled([storage.appendEvents(batch(1)), other.appendEvents(batch(2))]);
             const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ writer: i + 1, events: r.value }] : []));
-            const lost = results.flatMap((r, i) => (r.status === 'rejected' ? [{ writer: i + 1, reason: r.reason as unknown }] : []));
+            const lost = results.flatMap((r, i) =>
+              r.status === 'rejected' ? [{ writer: i + 1, reason: r.reason as unknown }] : [],
+            );
             expect(won).toHaveLength(1);
             expect(lost).toHaveLength(1);
             expect(lost[0]!.reason).toBeInstanceOf(AppendConflictError);
@@ -325,7 +342,10 @@ export function describeStorageContract(engineName: string, open: (options?: Har
           await storage.appendEvents(newEvents('app-a', 0, 2));
           expect((await storage.getLogHead('app-a'))?.size).toBe(2); // this store now knows the head at 2
           const theirs = await other.appendEvents([...newEvents('app-a', 2, 2), newEvent('app-b', 0)]);
-          await expectConflict(storage.appendEvents([newEvent('app-a', 2, { payload: { stale: true } }), newEvent('app-c', 0)]), 'position');
+          await expectConflict(
+            storage.appendEvents([newEvent('app-a', 2, { payload: { stale: true } }), newEvent('app-c', 0)]),
+            'position',
+          );
           expect(await storage.getEvent('app-a', 2)).toEqual(theirs[0]);
           expect(await storage.getLogHead('app-c')).toBeNull();
           // Re-planned on the head as it stands now.
@@ -333,7 +353,9 @@ export function describeStorageContract(engineName: string, open: (options?: Har
           const [mine] = await storage.appendEvents([newEvent('app-a', 4), newEvent('app-c', 0)]);
           expect(mine!.pos).toBeGreaterThan(theirs.at(-1)!.pos);
           expect((await other.getLogHead('app-a'))?.size).toBe(5);
-          expect((await other.readCommitted(0, { sourceAppIds: ['app-a'] }, 100)).events.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4]);
+          expect((await other.readCommitted(0, { sourceAppIds: ['app-a'] }, 100)).events.map((e) => e.seq)).toEqual([
+            0, 1, 2, 3, 4,
+          ]);
         } finally {
           await other.close();
         }
@@ -385,7 +407,7 @@ export function describeStorageContract(engineName: string, open: (options?: Har
 
       it('listLogHeads pages by sourceAppId in binary order', async () => {
         const ids = ['m-log', 'Zeta', 'a-log', 'b-log', 'z-log', 'B-log'];
-        for (const id of ids) await storage.appendEvents(newEvents(id, 0, 1 + id.length % 3));
+        for (const id of ids) await storage.appendEvents(newEvents(id, 0, 1 + (id.length % 3)));
         const sorted = [...ids].sort();
         const seen: string[] = [];
         let after: string | null = null;
@@ -398,11 +420,13 @@ export function describeStorageContract(engineName: string, open: (options?: Har
           after = page.at(-1)!.sourceAppId;
         }
         expect(seen).toEqual(sorted);
-        expect((await storage.listLogHeads('b-log', 2)).map((h) => h.sourceAppId)).toEqual(sorted.slice(sorted.indexOf('b-log') + 1).slice(0, 2));
+        expect((await storage.listLogHeads('b-log', 2)).map((h) => h.sourceAppId)).toEqual(
+          sorted.slice(sorted.indexOf('b-log') + 1).slice(0, 2),
+        );
         expect(await storage.listLogHeads('zz', 10)).toEqual([]);
       });
 
-      it('findByIdempotencyKeys returns only that log\'s events with those keys', async () => {
+      it("findByIdempotencyKeys returns only that log's events with those keys", async () => {
         const stored = await storage.appendEvents([
           newEvent('app-a', 0, { idempotencyKey: 'k1' }),
           newEvent('app-a', 1),
@@ -475,7 +499,12 @@ export function describeStorageContract(engineName: string, open: (options?: Har
               let after: EventKey | undefined;
               for (let page = 0; ; page++) {
                 expect(page).toBeLessThan(100);
-                const { events: got, resumeAfter } = await storage.queryEvents({ filter, direction, limit, ...(after ? { after } : {}) });
+                const { events: got, resumeAfter } = await storage.queryEvents({
+                  filter,
+                  direction,
+                  limit,
+                  ...(after ? { after } : {}),
+                });
                 expect(resumeAfter).toBeUndefined(); // the default budget covers these few hundred events
                 expect(got).toEqual(expected.slice(walked.length, walked.length + limit));
                 walked.push(...got);
@@ -503,9 +532,19 @@ export function describeStorageContract(engineName: string, open: (options?: Har
 
         it('queryEvents with a cursor outside from/to and with limit 0', async () => {
           const filter = { from: tsOf(10), to: tsOf(20) };
-          const early = await storage.queryEvents({ filter, direction: 'asc', after: { timestamp: tsOf(2), pos: 1 }, limit: 1000 });
+          const early = await storage.queryEvents({
+            filter,
+            direction: 'asc',
+            after: { timestamp: tsOf(2), pos: 1 },
+            limit: 1000,
+          });
           expect(early.events).toEqual(referenceQuery(all, filter, 'asc'));
-          const late = await storage.queryEvents({ filter, direction: 'asc', after: { timestamp: tsOf(30), pos: 1 }, limit: 1000 });
+          const late = await storage.queryEvents({
+            filter,
+            direction: 'asc',
+            after: { timestamp: tsOf(30), pos: 1 },
+            limit: 1000,
+          });
           expect(late).toEqual({ events: [] });
           expect(await storage.queryEvents({ filter: {}, direction: 'desc', limit: 0 })).toEqual({ events: [] });
         });
@@ -564,8 +603,17 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         noise = [];
         let needleSeq = 0;
         for (let i = 0; i < NOISE; i += 50) {
-          noise.push(...(await store.appendEvents(newEvents('noise', i, 50, (seq) => ({ eventType: 'noise.t', timestamp: tsOf(seq % 40) })))));
-          if (i % 100 === 0) needles.push(...(await store.appendEvents([newEvent('needle', needleSeq++, { eventType: 'needle.t', timestamp: tsOf(i % 40) })])));
+          noise.push(
+            ...(await store.appendEvents(
+              newEvents('noise', i, 50, (seq) => ({ eventType: 'noise.t', timestamp: tsOf(seq % 40) })),
+            )),
+          );
+          if (i % 100 === 0)
+            needles.push(
+              ...(await store.appendEvents([
+                newEvent('needle', needleSeq++, { eventType: 'needle.t', timestamp: tsOf(i % 40) }),
+              ])),
+            );
         }
       });
 
@@ -665,11 +713,18 @@ export function describeStorageContract(engineName: string, open: (options?: Har
       it('integrate throws on a gap and continues from an overlapping fromSize', async () => {
         await storage.appendEvents(newEvents('app-a', 0, 8));
         await storage.integrate('app-a', 0, 2, [treeNode('app-a', 1, 0)]);
-        await expect(storage.integrate('app-a', 4, 8, [treeNode('app-a', 1, 2), treeNode('app-a', 1, 3), treeNode('app-a', 2, 1)])).rejects.toThrow();
+        await expect(
+          storage.integrate('app-a', 4, 8, [treeNode('app-a', 1, 2), treeNode('app-a', 1, 3), treeNode('app-a', 2, 1)]),
+        ).rejects.toThrow();
         expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(2);
         await storage.integrate('app-a', 1, 4, [treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
         expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(4);
-        await storage.integrate('app-a', 4, 8, [treeNode('app-a', 1, 2), treeNode('app-a', 1, 3), treeNode('app-a', 2, 1), treeNode('app-a', 3, 0)]);
+        await storage.integrate('app-a', 4, 8, [
+          treeNode('app-a', 1, 2),
+          treeNode('app-a', 1, 3),
+          treeNode('app-a', 2, 1),
+          treeNode('app-a', 3, 0),
+        ]);
         expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(8);
         expect((await storage.getTreeNodes('app-a', [id(3, 0), id(1, 3)])).map(bytesHex)).toEqual([
           nodeHash('app-a', 3, 0),

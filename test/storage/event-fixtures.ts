@@ -24,7 +24,7 @@ export function newEvent(sourceAppId: string, seq: number, fields: EventFields =
     eventType: fields.eventType ?? 'test.event',
     timestamp: fields.timestamp ?? BASE_TIME + seq,
     receivedAt: fields.receivedAt ?? BASE_TIME + 1_000_000 + seq,
-    payload: fields.payload ?? ({ n: seq }),
+    payload: fields.payload ?? { n: seq },
     prevHash: seq === 0 ? ZERO_HASH_HEX : fakeLeafHash(sourceAppId, seq - 1),
     hash: fakeLeafHash(sourceAppId, seq),
     idempotencyKey: fields.idempotencyKey ?? null,

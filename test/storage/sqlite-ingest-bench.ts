@@ -21,7 +21,12 @@ function batchesOf(total: number, batch: number): NewEvent[][] {
     const b: NewEvent[] = [];
     for (const app of apps) {
       const n = batch / apps.length;
-      b.push(...newEvents(app, next.get(app)!, n, (seq) => ({ eventType: `type.${seq % 7}`, payload: { seq, user: `u${seq % 100}`, amount: seq * 1.25, tags: ['a', 'b'] } })));
+      b.push(
+        ...newEvents(app, next.get(app)!, n, (seq) => ({
+          eventType: `type.${seq % 7}`,
+          payload: { seq, user: `u${seq % 100}`, amount: seq * 1.25, tags: ['a', 'b'] },
+        })),
+      );
       next.set(app, next.get(app)! + n);
     }
     out.push(b);
@@ -45,9 +50,12 @@ export async function measureIngest(total: number, batch: number, rounds = 3): P
     try {
       const viaAppend = new SqliteStorage({ path: join(dir, 'append.db') });
       await viaAppend.init();
-      bestAppend = Math.min(bestAppend, await timed(async () => {
-        for (const b of batches) await viaAppend.appendEvents(b);
-      }));
+      bestAppend = Math.min(
+        bestAppend,
+        await timed(async () => {
+          for (const b of batches) await viaAppend.appendEvents(b);
+        }),
+      );
       await viaAppend.close();
 
       const raw = new SqliteStorage({ path: join(dir, 'raw.db') });
@@ -56,12 +64,26 @@ export async function measureIngest(total: number, batch: number, rounds = 3): P
       let pos = 1;
       const insertBatch = raw.db.transaction((b: NewEvent[]) => {
         for (const e of b) {
-          insert.run(pos++, e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey);
+          insert.run(
+            pos++,
+            e.sourceAppId,
+            e.seq,
+            e.eventType,
+            e.timestamp,
+            e.receivedAt,
+            JSON.stringify(e.payload),
+            e.prevHash,
+            e.hash,
+            e.idempotencyKey,
+          );
         }
       });
-      bestRaw = Math.min(bestRaw, await timed(async () => {
-        for (const b of batches) insertBatch.immediate(b);
-      }));
+      bestRaw = Math.min(
+        bestRaw,
+        await timed(async () => {
+          for (const b of batches) insertBatch.immediate(b);
+        }),
+      );
       await raw.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,13 @@ import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js'
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.js';
 import { eventLeafHash, ZERO_HASH_HEX } from '../../src/core/leaf.js';
-import { AppendConflictError, type EventFilter, type EventPage, type EventQuery, type NewEvent } from '../../src/storage/types.js';
+import {
+  AppendConflictError,
+  type EventFilter,
+  type EventPage,
+  type EventQuery,
+  type NewEvent,
+} from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
 import { sqliteHarness } from './harnesses.js';
@@ -70,7 +76,17 @@ describe('SqliteStorage specifics', () => {
 
   it('commits requests that waited together in one transaction, each failing alone (writer applyAll)', () => {
     const rows = (events: NewEvent[]): AppendRow[] =>
-      events.map((e) => [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, JSON.stringify(e.payload), e.prevHash, e.hash, e.idempotencyKey]);
+      events.map((e) => [
+        e.sourceAppId,
+        e.seq,
+        e.eventType,
+        e.timestamp,
+        e.receivedAt,
+        JSON.stringify(e.payload),
+        e.prevHash,
+        e.hash,
+        e.idempotencyKey,
+      ]);
     const writer = createWriter(storage.db);
     const outcomes = writer.applyAll([
       { id: 1, op: 'append', rows: rows(newEvents('app-a', 0, 2)) },
@@ -128,14 +144,21 @@ describe('SqliteStorage specifics', () => {
     expect(() => writer.integrate('app-a', 0, 4, { ids: [1, 0, 1], hashes })).toThrow(/node ids/);
     expect(() => writer.integrate('app-a', 0, 4, { ids: [1, 0, 1, 1], hashes: hashes.subarray(0, 48) })).toThrow(/32 per node/);
     writer.integrate('app-a', 0, 4, { ids: [1, 0, 1, 1], hashes });
-    const nodes = await storage.getTreeNodes('app-a', [{ level: 1, index: 0 }, { level: 1, index: 1 }]);
+    const nodes = await storage.getTreeNodes('app-a', [
+      { level: 1, index: 0 },
+      { level: 1, index: 1 },
+    ]);
     expect(nodes.map((h) => [...new Set(h)])).toEqual([[1], [2]]);
   });
 
   it('applies overlapping appends in call order (orderedAppends); one that no longer continues its log writes nothing', async () => {
     expect(storage.orderedAppends).toBe(true);
     // Sent together, before any settles: each continues the one before it.
-    const overlapping = [storage.appendEvents(newEvents('app-a', 0, 3)), storage.appendEvents(newEvents('app-a', 3, 2)), storage.appendEvents(newEvents('app-a', 5, 1))];
+    const overlapping = [
+      storage.appendEvents(newEvents('app-a', 0, 3)),
+      storage.appendEvents(newEvents('app-a', 3, 2)),
+      storage.appendEvents(newEvents('app-a', 5, 1)),
+    ];
     const stored = (await Promise.all(overlapping)).flat();
     expect(stored.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(stored.map((e) => e.pos)).toEqual([1, 2, 3, 4, 5, 6]);
@@ -153,7 +176,9 @@ describe('SqliteStorage specifics', () => {
   });
 
   it('reports the SQLite failures of the writer thread with their message', async () => {
-    storage.db.exec("CREATE TRIGGER no_b BEFORE INSERT ON events WHEN NEW.source_app_id = 'app-b' BEGIN SELECT RAISE(ABORT, 'app-b is closed'); END");
+    storage.db.exec(
+      "CREATE TRIGGER no_b BEFORE INSERT ON events WHEN NEW.source_app_id = 'app-b' BEGIN SELECT RAISE(ABORT, 'app-b is closed'); END",
+    );
     await expect(storage.appendEvents([newEvent('app-a', 0), newEvent('app-b', 0)])).rejects.toThrow(/app-b is closed/);
     expect(storage.db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(0);
     expect(await storage.appendEvents([newEvent('app-a', 0)])).toHaveLength(1);
@@ -192,32 +217,70 @@ describe('SqliteStorage specifics', () => {
     const after = { timestamp: BASE_TIME, pos: 10 };
 
     const cases: [string, EventQuery, string[][]][] = [
-      ['no filter, asc', { filter: {}, direction: 'asc', after, limit: 5 }, [[
-        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos>?)`,
-        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>?)`,
-      ]]],
-      ['no filter, desc', { filter: {}, direction: 'desc', after, limit: 5 }, [[
-        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos<?)`,
-        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts<?)`,
-      ]]],
-      ['from and to, first page', { filter: { from: 1, to: 9 }, direction: 'asc', limit: 5 }, [[
-        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>? AND ts<?)`,
-      ]]],
-      ['from and to, desc', { filter: { from: 1, to: BASE_TIME + 9 }, direction: 'desc', after, limit: 5 }, [[
-        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos<?)`,
-        `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>? AND ts<?)`,
-      ]]],
-      ['one app', { filter: { sourceAppIds: ['a'] }, direction: 'asc', after, limit: 5 }, [[
-        `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts=? AND pos>?)`,
-        `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts>?)`,
-      ]]],
-      ['two types, desc', { filter: { eventTypes: ['x', 'y'] }, direction: 'desc', after, limit: 5 }, [
-        [`SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts=? AND pos<?)`, `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts<?)`],
-        [`SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts=? AND pos<?)`, `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts<?)`],
-      ]],
-      ['app, types and to', { filter: { sourceAppIds: ['a'], eventTypes: ['x', 'y'], to: 5 }, direction: 'asc', limit: 5 }, [[
-        `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts<?)`,
-      ]]],
+      [
+        'no filter, asc',
+        { filter: {}, direction: 'asc', after, limit: 5 },
+        [
+          [
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos>?)`,
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>?)`,
+          ],
+        ],
+      ],
+      [
+        'no filter, desc',
+        { filter: {}, direction: 'desc', after, limit: 5 },
+        [
+          [
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos<?)`,
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts<?)`,
+          ],
+        ],
+      ],
+      [
+        'from and to, first page',
+        { filter: { from: 1, to: 9 }, direction: 'asc', limit: 5 },
+        [[`SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>? AND ts<?)`]],
+      ],
+      [
+        'from and to, desc',
+        { filter: { from: 1, to: BASE_TIME + 9 }, direction: 'desc', after, limit: 5 },
+        [
+          [
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos<?)`,
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>? AND ts<?)`,
+          ],
+        ],
+      ],
+      [
+        'one app',
+        { filter: { sourceAppIds: ['a'] }, direction: 'asc', after, limit: 5 },
+        [
+          [
+            `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts=? AND pos>?)`,
+            `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts>?)`,
+          ],
+        ],
+      ],
+      [
+        'two types, desc',
+        { filter: { eventTypes: ['x', 'y'] }, direction: 'desc', after, limit: 5 },
+        [
+          [
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts=? AND pos<?)`,
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts<?)`,
+          ],
+          [
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts=? AND pos<?)`,
+            `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts<?)`,
+          ],
+        ],
+      ],
+      [
+        'app, types and to',
+        { filter: { sourceAppIds: ['a'], eventTypes: ['x', 'y'], to: 5 }, direction: 'asc', limit: 5 },
+        [[`SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts<?)`]],
+      ],
     ];
 
     for (const [name, query, expected] of cases) {
@@ -228,15 +291,18 @@ describe('SqliteStorage specifics', () => {
       });
     }
 
-    it('readCommitted walks each app\'s (or type\'s) pos index from afterPos, or the rowid', () => {
+    it("readCommitted walks each app's (or type's) pos index from afterPos, or the rowid", () => {
       const walks = (f: EventFilter) => planReadCommitted(7, f, 5).map((w) => plan(w)[0]);
       expect(walks({ sourceAppIds: ['a', 'b'], eventTypes: ['x'], from: 1 })).toEqual([
         `SEARCH events USING INDEX ${EVENT_INDEX.byApp} (source_app_id=? AND rowid>?)`,
         `SEARCH events USING INDEX ${EVENT_INDEX.byApp} (source_app_id=? AND rowid>?)`,
       ]);
-      expect(walks({ eventTypes: ['x'] })).toEqual([`SEARCH events USING INDEX ${EVENT_INDEX.byType} (event_type=? AND rowid>?)`]);
+      expect(walks({ eventTypes: ['x'] })).toEqual([
+        `SEARCH events USING INDEX ${EVENT_INDEX.byType} (event_type=? AND rowid>?)`,
+      ]);
       expect(walks({ from: 1 })).toEqual(['SEARCH events USING INTEGER PRIMARY KEY (rowid>?)']);
-      for (const w of planReadCommitted(7, { sourceAppIds: ['a'], eventTypes: ['x'] }, 5)) expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE/);
+      for (const w of planReadCommitted(7, { sourceAppIds: ['a'], eventTypes: ['x'] }, 5))
+        expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE/);
     });
   });
 
@@ -247,34 +313,44 @@ describe('SqliteStorage specifics', () => {
       await small.storage.appendEvents(newEvents('a', 0, 200, (seq) => ({ eventType: seq === 150 ? 'rare' : 'common' })));
       const query: EventQuery = { filter: { sourceAppIds: ['a'], eventTypes: ['rare'] }, direction: 'asc', limit: 10 };
       const pages: EventPage[] = [];
-      for (let page = await small.storage.queryEvents(query); ; ) {
+      for (let page = await small.storage.queryEvents(query); ;) {
         pages.push(page);
         if (!page.resumeAfter) break;
         page = await small.storage.queryEvents({ ...query, after: page.resumeAfter });
       }
       // 200 rows of one arm, 25 per call: eight calls cut short by the budget, then the last finds the end.
       expect(pages.map((p) => p.events.map((e) => e.seq))).toEqual([[], [], [], [], [], [], [150], [], []]);
-      expect(pages.slice(0, -1).map((p) => p.resumeAfter!.pos - (pages[0]!.resumeAfter!.pos - 25))).toEqual([25, 50, 75, 100, 125, 150, 175, 200]);
+      expect(pages.slice(0, -1).map((p) => p.resumeAfter!.pos - (pages[0]!.resumeAfter!.pos - 25))).toEqual([
+        25, 50, 75, 100, 125, 150, 175, 200,
+      ]);
     } finally {
       await small.storage.close();
       await small.cleanup();
     }
   });
 
-  it('a read cut short by its budget stops only on rows of the filter\'s applications, however many', async () => {
+  it("a read cut short by its budget stops only on rows of the filter's applications, however many", async () => {
     const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 10 });
     await small.storage.init();
     try {
       const mine = Array.from({ length: 40 }, (_, i) => `mine-${String(i).padStart(2, '0')}`);
       // Another tenant's events interleave with ours in time; none of ours matches the type.
       for (let i = 0; i < 40; i++) {
-        await small.storage.appendEvents(newEvents('theirs', i * 3, 3, (seq) => ({ timestamp: BASE_TIME + seq, eventType: 'x' })));
-        await small.storage.appendEvents(newEvents(mine[i]!, 0, 1, () => ({ timestamp: BASE_TIME + i * 3 + 1, eventType: 'common' })));
+        await small.storage.appendEvents(
+          newEvents('theirs', i * 3, 3, (seq) => ({ timestamp: BASE_TIME + seq, eventType: 'x' })),
+        );
+        await small.storage.appendEvents(
+          newEvents(mine[i]!, 0, 1, () => ({ timestamp: BASE_TIME + i * 3 + 1, eventType: 'common' })),
+        );
       }
       const theirs = new Set((await small.storage.getEventRange('theirs', 0, 200, 200)).map((e) => e.pos));
       const query: EventQuery = { filter: { sourceAppIds: mine, eventTypes: ['rare'] }, direction: 'asc', limit: 10 };
       let stops = 0;
-      for (let page = await small.storage.queryEvents(query); page.resumeAfter; page = await small.storage.queryEvents({ ...query, after: page.resumeAfter })) {
+      for (
+        let page = await small.storage.queryEvents(query);
+        page.resumeAfter;
+        page = await small.storage.queryEvents({ ...query, after: page.resumeAfter })
+      ) {
         expect(theirs.has(page.resumeAfter.pos)).toBe(false);
         stops++;
       }
@@ -293,7 +369,7 @@ describe('SqliteStorage specifics', () => {
     const query: EventQuery = { filter: { sourceAppIds: apps.slice(1), eventTypes: ['t1'] }, direction: 'desc', limit: 4 };
     expect(planEventQuery(query)).toHaveLength(39);
     const walked = [];
-    for (let page = (await storage.queryEvents(query)).events; page.length > 0; ) {
+    for (let page = (await storage.queryEvents(query)).events; page.length > 0;) {
       walked.push(...page);
       const last = page.at(-1)!;
       page = (await storage.queryEvents({ ...query, after: { timestamp: last.timestamp, pos: last.pos } })).events;

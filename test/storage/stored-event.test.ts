@@ -1,7 +1,12 @@
 // The strict decoder both engines read events through: each broken rule is named by field and rule, with the
 // position when it can be read, and a well-formed event passes unchanged.
 import { describe, expect, it } from 'vitest';
-import { decodeStoredEvent, MAX_STORED_PAYLOAD_BYTES, storedLeafHash, type RawStoredEvent } from '../../src/storage/stored-event.js';
+import {
+  decodeStoredEvent,
+  MAX_STORED_PAYLOAD_BYTES,
+  storedLeafHash,
+  type RawStoredEvent,
+} from '../../src/storage/stored-event.js';
 import { MalformedEventError } from '../../src/storage/types.js';
 
 const good: RawStoredEvent = {
@@ -61,9 +66,12 @@ describe('decodeStoredEvent', () => {
     expect(err.message).toContain(field);
   });
 
-  it.each([[10.5], [-1], [2 ** 53], ['7'], [null]])('seq %j is malformed and unreadable: the error carries no position', (seq) => {
-    expect(malformed({ seq })).toMatchObject({ field: 'seq', rule: 'nonNegativeSafeInteger', seq: null });
-  });
+  it.each([[10.5], [-1], [2 ** 53], ['7'], [null]])(
+    'seq %j is malformed and unreadable: the error carries no position',
+    (seq) => {
+      expect(malformed({ seq })).toMatchObject({ field: 'seq', rule: 'nonNegativeSafeInteger', seq: null });
+    },
+  );
 
   it('a stored hash as a tree leaf: 32 bytes, or MalformedEventError', () => {
     expect(Buffer.from(storedLeafHash('shop', 3, 'cd'.repeat(32))).toString('hex')).toBe('cd'.repeat(32));

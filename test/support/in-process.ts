@@ -28,14 +28,26 @@ export interface InProcessService {
 /** SQLite on a fresh DATA_DIR; `env` are chainlog's settings. */
 export async function startInProcess(env: Record<string, string>, clock: ManualClock): Promise<InProcessService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-inproc-'));
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', CHECKPOINT_INTERVAL_MS: '200', ...env });
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    CHECKPOINT_INTERVAL_MS: '200',
+    ...env,
+  });
   const app = await startChainlog(config, undefined, { rateLimitClock: clock.now });
   const clients: Client[] = [];
   return {
     url: app.url,
     app,
     wsAs(key) {
-      const client = createClient({ url: `${app.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, ...(key && { connectionParams: { 'x-api-key': key } }) });
+      const client = createClient({
+        url: `${app.url.replace(/^http/, 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        ...(key && { connectionParams: { 'x-api-key': key } }),
+      });
       clients.push(client);
       return client;
     },

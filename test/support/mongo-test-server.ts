@@ -32,7 +32,8 @@ export async function stallProcess(pid: number, timeoutMs = 5000): Promise<void>
   for (;;) {
     const states = await Promise.all((await readdir(`/proc/${pid}/task`)).map(stateOf));
     if (states.every((s) => s === 'T' || s === 't')) return;
-    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within ${timeoutMs} ms (thread states ${states.join('')})`);
+    if (Date.now() > deadline)
+      throw new Error(`process ${pid} did not stop within ${timeoutMs} ms (thread states ${states.join('')})`);
     await new Promise((r) => setImmediate(r));
   }
 }
@@ -94,7 +95,11 @@ export async function startMongoTestServer(): Promise<MongoTestServer> {
  * For a test file: a test server for the whole file, a client to it, and a fresh database per test
  * (dropped after it). Call at the top level of the file; read the fields inside tests.
  */
-export function useMongoTestDatabase(): { readonly server: MongoTestServer; readonly client: MongoClient; readonly dbName: string } {
+export function useMongoTestDatabase(): {
+  readonly server: MongoTestServer;
+  readonly client: MongoClient;
+  readonly dbName: string;
+} {
   const state = {} as { server: MongoTestServer; client: MongoClient; dbName: string };
   beforeAll(async () => {
     state.server = await startMongoTestServer();

@@ -36,7 +36,8 @@ export async function openRaw(httpUrl: string): Promise<RawWs> {
     for (;;) {
       const hit = found();
       if (hit !== undefined) return hit;
-      if (socket.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${what}: ${JSON.stringify(messages)}`);
+      if (socket.readyState === WebSocket.CLOSED)
+        throw new Error(`socket closed while waiting for ${what}: ${JSON.stringify(messages)}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(messages)}`);
       await new Promise<void>((r) => {
         waiters.push(r);

@@ -68,9 +68,14 @@ export class ServiceProcess {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
         this.child = null;
-        throw new Error(`chainlog exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output(ERROR_TAIL_CHARS)}`);
+        throw new Error(
+          `chainlog exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output(ERROR_TAIL_CHARS)}`,
+        );
       }
-      const ok = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false);
+      const ok = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) return;
       if (Date.now() > deadline) {
         await this.kill();

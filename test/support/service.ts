@@ -45,7 +45,14 @@ export interface StartOptions {
 /** A service on a fresh DATA_DIR; on the e2e suites' engine (e2e-engine.ts), each on a database of its own. */
 export async function startService(opts: StartOptions = {}): Promise<RunningService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-e2e-'));
-  const env = { LOG_LEVEL: 'info', CHECKPOINT_INTERVAL_MS: '200', AUTH: 'on', ADMIN_API_KEY: E2E_ADMIN_KEY, ...e2eEngineEnv('e2e'), ...opts.env };
+  const env = {
+    LOG_LEVEL: 'info',
+    CHECKPOINT_INTERVAL_MS: '200',
+    AUTH: 'on',
+    ADMIN_API_KEY: E2E_ADMIN_KEY,
+    ...e2eEngineEnv('e2e'),
+    ...opts.env,
+  };
   const proc = new ServiceProcess(await freePort(), dataDir, env);
   await proc.start(opts.startTimeoutMs);
 
@@ -63,7 +70,11 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
     clients.push(client);
     return client;
   };
-  async function gqlAs<T = any>(key: string | null, query: string, variables?: Record<string, unknown>): Promise<GraphqlResponse<T>> {
+  async function gqlAs<T = any>(
+    key: string | null,
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<GraphqlResponse<T>> {
     const res = await fetch(`${url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...keyHeaders(key) },

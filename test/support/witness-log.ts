@@ -33,7 +33,11 @@ export class TestLog {
 
   /** The add-checkpoint body from `old` to `size`, with the right proof unless one is given. */
   body(old: number, size: number, proof?: Uint8Array[]): string {
-    return formatAddCheckpointBody({ oldSize: old, proof: proof ?? (old === 0 ? [] : this.tree.consistency(old, size)), note: this.note(size) });
+    return formatAddCheckpointBody({
+      oldSize: old,
+      proof: proof ?? (old === 0 ? [] : this.tree.consistency(old, size)),
+      note: this.note(size),
+    });
   }
 }
 
@@ -46,5 +50,10 @@ export interface WitnessAnswer {
 
 export async function addCheckpoint(witnessUrl: string, body: string | Uint8Array): Promise<WitnessAnswer> {
   const res = await fetch(`${witnessUrl}/witness/add-checkpoint`, { method: 'POST', body });
-  return { status: res.status, contentType: res.headers.get('content-type'), body: await res.text(), retryAfter: res.headers.get('retry-after') };
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    body: await res.text(),
+    retryAfter: res.headers.get('retry-after'),
+  };
 }

@@ -18,15 +18,24 @@ export interface Run {
 export function verify(service: CliService, statePath: string, extra: string[]): Promise<Run> {
   const args = ['--url', service.url, '--app', APP, '--key', service.verifierKey, '--state', statePath, '--json', ...extra];
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'scripts/verify.ts', ...args], { cwd: REPO_ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/verify.ts', ...args],
+      { cwd: REPO_ROOT, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 async function gql<T>(service: CliService, query: string): Promise<T> {
-  const res = await fetch(`${service.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+  const res = await fetch(`${service.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
   return ((await res.json()) as { data: T }).data;
 }
 
@@ -34,9 +43,18 @@ let clock = Date.UTC(2026, 0, 1);
 export async function append(service: CliService, n: number): Promise<void> {
   const body = Array.from({ length: n }, () => {
     clock += 7;
-    return { sourceAppId: APP, eventType: 'order.created', timestamp: new Date(clock).toISOString(), payload: { n: clock % 1000, note: 'é ✓' } };
+    return {
+      sourceAppId: APP,
+      eventType: 'order.created',
+      timestamp: new Date(clock).toISOString(),
+      payload: { n: clock % 1000, note: 'é ✓' },
+    };
   });
-  const res = await fetch(`${service.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${service.url}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   expect(res.status, await res.clone().text()).toBe(201);
 }
 
@@ -85,7 +103,11 @@ export function expectDetected(run: Run, want: Expect, at: number, label: string
   // An event tamper is never named later than its position; a tree node is named by the positions whose
   // proofs carry it (its sibling subtree), which may lie after its own leaves.
   if (!want.proofPosition) expect(report.firstBadSeq!).toBeLessThanOrEqual(at);
-  if (want.refused) expect(report.findings.every((f) => f.kind === 'PROOF_UNAVAILABLE'), `${label}: ${run.stdout}`).toBe(true);
+  if (want.refused)
+    expect(
+      report.findings.every((f) => f.kind === 'PROOF_UNAVAILABLE'),
+      `${label}: ${run.stdout}`,
+    ).toBe(true);
 }
 
 /** What the CLI must report of one tamper, in each mode. */
@@ -102,7 +124,10 @@ export interface CliCase {
  * The tampers of the checkpoint at 32 have no entry: the CLI audits the latest checkpoint only.
  */
 export const CLI_CASES: Record<string, CliCase> = {
-  'edit a payload': { default: exact(17, 'LEAF_HASH_MISMATCH', 'BROKEN_LINK'), fine: exact(17, 'LEAF_HASH_MISMATCH', 'BAD_INCLUSION_PROOF') },
+  'edit a payload': {
+    default: exact(17, 'LEAF_HASH_MISMATCH', 'BROKEN_LINK'),
+    fine: exact(17, 'LEAF_HASH_MISMATCH', 'BAD_INCLUSION_PROOF'),
+  },
   'edit a timestamp': { default: exact(30, 'LEAF_HASH_MISMATCH'), fine: exact(30, 'LEAF_HASH_MISMATCH') },
   'edit an event type': { default: exact(3, 'LEAF_HASH_MISMATCH'), fine: exact(3, 'LEAF_HASH_MISMATCH') },
   'edit a stored hash': { default: exact(40, 'LEAF_HASH_MISMATCH'), fine: exact(40, 'LEAF_HASH_MISMATCH') },

@@ -13,8 +13,14 @@ import { buildCliLogOnMongo, startCliServiceOnMongo, useMongoCampaign, useTally 
 // (checked in beforeAll): the CLI audits the latest checkpoint only.
 const cliCases: Record<string, CliCase> = {
   ...CLI_CASES,
-  'insert an event (shifting the later ones)': { ...CLI_CASES['insert an event (shifting the later ones)']!, fine: exact(24, 'BAD_RANGE_PROOF') },
-  'reorder two events (swap their positions)': { ...CLI_CASES['reorder two events (swap their positions)']!, fine: exact(32, 'BAD_RANGE_PROOF') },
+  'insert an event (shifting the later ones)': {
+    ...CLI_CASES['insert an event (shifting the later ones)']!,
+    fine: exact(24, 'BAD_RANGE_PROOF'),
+  },
+  'reorder two events (swap their positions)': {
+    ...CLI_CASES['reorder two events (swap their positions)']!,
+    fine: exact(32, 'BAD_RANGE_PROOF'),
+  },
   'alter a tree node (level 2, index 5: leaves 20..23)': {
     ...CLI_CASES['alter a tree node (level 2, index 5: leaves 20..23)']!,
     fine: { ...exact(16, 'BAD_RANGE_PROOF'), proofPosition: true },
@@ -45,18 +51,22 @@ describe('the auditor CLI finds direct changes to the MongoDB collections of a l
   const campaign = useMongoCampaign('c', buildCliLogOnMongo);
 
   cases.forEach((t, i) => {
-    it(t.name, async () => {
-      tally.tried();
-      await campaign.onClone(i, t.apply, async (dbName) => {
-        let s: CliService | undefined;
-        try {
-          s = await startCliServiceOnMongo(campaign.server, campaign.keyDir, dbName);
-          await expectBothModesDetect(s, join(campaign.keyDir, `state-${i}`), t, t.firstBadSeq);
-          tally.detected(t.name, t.default.refused || t.fine.refused);
-        } finally {
-          await s?.stop();
-        }
-      });
-    }, 90_000);
+    it(
+      t.name,
+      async () => {
+        tally.tried();
+        await campaign.onClone(i, t.apply, async (dbName) => {
+          let s: CliService | undefined;
+          try {
+            s = await startCliServiceOnMongo(campaign.server, campaign.keyDir, dbName);
+            await expectBothModesDetect(s, join(campaign.keyDir, `state-${i}`), t, t.firstBadSeq);
+            tally.detected(t.name, t.default.refused || t.fine.refused);
+          } finally {
+            await s?.stop();
+          }
+        });
+      },
+      90_000,
+    );
   });
 });

@@ -56,32 +56,40 @@ describe('the auditor CLI finds direct changes to the SQLite file of a live serv
     },
   ];
   for (const m of misses) {
-    it.fails(`${m.name} (known gap: the CLI exits 0)`, async () => {
-      tally.tried();
-      const s = await campaign.tamperedService(m.name, m.apply);
-      try {
-        const run = await verify(s, join(s.dataDir, 'state.json'), m.args);
-        missRuns.push(run);
-        const report = parseReport(run);
-        expect(report.firstBadSeq).toBe(m.want.firstBadSeq);
-        tally.detected(m.name);
-      } finally {
-        await s.stop();
-      }
-    }, 90_000);
+    it.fails(
+      `${m.name} (known gap: the CLI exits 0)`,
+      async () => {
+        tally.tried();
+        const s = await campaign.tamperedService(m.name, m.apply);
+        try {
+          const run = await verify(s, join(s.dataDir, 'state.json'), m.args);
+          missRuns.push(run);
+          const report = parseReport(run);
+          expect(report.firstBadSeq).toBe(m.want.firstBadSeq);
+          tally.detected(m.name);
+        } finally {
+          await s.stop();
+        }
+      },
+      90_000,
+    );
   }
 
   for (const t of cases) {
-    it(t.name, async () => {
-      tally.tried();
-      const s = await campaign.tamperedService(t.name, t.apply);
-      try {
-        // The position verifyLog names is the one the CLI may not point past.
-        await expectBothModesDetect(s, join(s.dataDir, 'state'), t, t.firstBadSeq);
-        tally.detected(t.name, t.default.refused || t.fine.refused);
-      } finally {
-        await s.stop();
-      }
-    }, 90_000);
+    it(
+      t.name,
+      async () => {
+        tally.tried();
+        const s = await campaign.tamperedService(t.name, t.apply);
+        try {
+          // The position verifyLog names is the one the CLI may not point past.
+          await expectBothModesDetect(s, join(s.dataDir, 'state'), t, t.firstBadSeq);
+          tally.detected(t.name, t.default.refused || t.fine.refused);
+        } finally {
+          await s.stop();
+        }
+      },
+      90_000,
+    );
   }
 });

@@ -10,8 +10,15 @@ import { parseReport, verify } from './cli-harness.js';
 import { APP, mongoMalformedTampers, sqliteMalformedTampers, type MalformedTamper } from './malformed-tampers.js';
 import { buildCliLogOnMongo, startCliServiceOnMongo, useMongoCampaign, useSqliteCliCampaign } from './support/campaign.js';
 
-async function gql(service: CliService, query: string): Promise<{ data?: any; errors?: Array<{ extensions?: { code?: string } }> }> {
-  const res = await fetch(`${service.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+async function gql(
+  service: CliService,
+  query: string,
+): Promise<{ data?: any; errors?: Array<{ extensions?: { code?: string } }> }> {
+  const res = await fetch(`${service.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
   return (await res.json()) as never;
 }
 
@@ -33,21 +40,28 @@ async function expectReportedLive(s: CliService, statePath: string, t: Malformed
   // after it (as in cli.test.ts).
   const lowest = t.firstBadSeq - (t.firstBadSeq % 2);
   expect([lowest, t.firstBadSeq], cli.stdout).toContain(audit.firstBadSeq);
-  expect(audit.findings.filter((f) => f.seq === audit.firstBadSeq).map((f) => f.kind), cli.stdout).toContain(t.cli);
+  expect(
+    audit.findings.filter((f) => f.seq === audit.firstBadSeq).map((f) => f.kind),
+    cli.stdout,
+  ).toContain(t.cli);
 }
 
 describe('a live service on SQLite with malformed rows keeps serving; the auditor CLI names the position', () => {
   const campaign = useSqliteCliCampaign('malformed-cli');
 
   for (const t of sqliteMalformedTampers) {
-    it(t.name, async () => {
-      const s = await campaign.tamperedService(t.name, t.apply);
-      try {
-        await expectReportedLive(s, join(s.dataDir, 'state.json'), t);
-      } finally {
-        await s.stop();
-      }
-    }, 90_000);
+    it(
+      t.name,
+      async () => {
+        const s = await campaign.tamperedService(t.name, t.apply);
+        try {
+          await expectReportedLive(s, join(s.dataDir, 'state.json'), t);
+        } finally {
+          await s.stop();
+        }
+      },
+      90_000,
+    );
   }
 });
 
@@ -55,16 +69,20 @@ describe('a live service on MongoDB with malformed documents keeps serving; the 
   const campaign = useMongoCampaign('mc', buildCliLogOnMongo);
 
   mongoMalformedTampers.forEach((t, i) => {
-    it(t.name, async () => {
-      await campaign.onClone(i, t.apply, async (dbName) => {
-        let s: CliService | undefined;
-        try {
-          s = await startCliServiceOnMongo(campaign.server, campaign.keyDir, dbName);
-          await expectReportedLive(s, join(campaign.keyDir, `state-${i}.json`), t);
-        } finally {
-          await s?.stop();
-        }
-      });
-    }, 90_000);
+    it(
+      t.name,
+      async () => {
+        await campaign.onClone(i, t.apply, async (dbName) => {
+          let s: CliService | undefined;
+          try {
+            s = await startCliServiceOnMongo(campaign.server, campaign.keyDir, dbName);
+            await expectReportedLive(s, join(campaign.keyDir, `state-${i}.json`), t);
+          } finally {
+            await s?.stop();
+          }
+        });
+      },
+      90_000,
+    );
   });
 });

@@ -8,7 +8,8 @@ import { APP, forgetIntegrationMongo, mongoMalformedTampers } from './malformed-
 import { buildPristineLog, expectQuarantined, useMongoCampaign } from './support/campaign.js';
 import { expectVerifyLogFinds } from './verify-log.js';
 
-const openMongoPipeline = (uri: string, dbName: string, keyDir: string) => startPipeline(new MongoStorage({ uri, dbName }), keyDir);
+const openMongoPipeline = (uri: string, dbName: string, keyDir: string) =>
+  startPipeline(new MongoStorage({ uri, dbName }), keyDir);
 
 describe('malformed documents in the MongoDB collections are reported, never thrown', () => {
   const campaign = useMongoCampaign('m', async (dbName, keyDir, server) => {

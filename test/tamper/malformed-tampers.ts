@@ -47,7 +47,10 @@ export type SqliteMalformedTamper = MalformedTamper<(db: Database.Database) => v
  */
 function dropNotNull(db: Database.Database): void {
   const table = db.prepare(`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'`).pluck().get() as string;
-  const indexes = db.prepare(`SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL`).pluck().all() as string[];
+  const indexes = db
+    .prepare(`SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL`)
+    .pluck()
+    .all() as string[];
   db.exec(table.replace('CREATE TABLE events', 'CREATE TABLE events_relaxed').replaceAll(' NOT NULL', ''));
   db.exec('INSERT INTO events_relaxed SELECT * FROM events; DROP TABLE events; ALTER TABLE events_relaxed RENAME TO events;');
   for (const sql of indexes) db.exec(sql);
@@ -95,7 +98,11 @@ export const sqliteMalformedTampers: SqliteMalformedTamper[] = [
   { name: 'seq beyond 2^53', apply: setEvent('seq', 2n ** 53n + 1n, 13), ...gap(13) },
   { name: 'seq NULL', apply: setNull('seq', 11), ...gap(11) },
   // Rows.
-  { name: 'first row deleted', apply: (db) => db.prepare('DELETE FROM events WHERE source_app_id = ? AND seq = 0').run(APP), ...gap(0) },
+  {
+    name: 'first row deleted',
+    apply: (db) => db.prepare('DELETE FROM events WHERE source_app_id = ? AND seq = 0').run(APP),
+    ...gap(0),
+  },
   // In the other log, it lies past that log's head.
   {
     name: 'row moved to another log',
@@ -129,9 +136,17 @@ async function hashAt(db: Db, seq: number): Promise<string> {
 
 export const mongoMalformedTampers: MongoMalformedTamper[] = [
   // Hashes.
-  { name: 'prevHash in uppercase', apply: async (db) => set('prevHash', (await hashAt(db, 8)).toUpperCase(), 9)(db), ...malformed(9) },
+  {
+    name: 'prevHash in uppercase',
+    apply: async (db) => set('prevHash', (await hashAt(db, 8)).toUpperCase(), 9)(db),
+    ...malformed(9),
+  },
   { name: 'hash in uppercase', apply: async (db) => set('hash', (await hashAt(db, 40)).toUpperCase(), 40)(db), ...malformed(40) },
-  { name: 'prevHash one character short', apply: async (db) => set('prevHash', (await hashAt(db, 4)).slice(1), 5)(db), ...malformed(5) },
+  {
+    name: 'prevHash one character short',
+    apply: async (db) => set('prevHash', (await hashAt(db, 4)).slice(1), 5)(db),
+    ...malformed(5),
+  },
   { name: 'hash one byte long', apply: async (db) => set('hash', `${await hashAt(db, 6)}00`, 6)(db), ...malformed(6) },
   { name: 'hash not hex', apply: set('hash', 'zz'.repeat(32), 7), ...malformed(7) },
   { name: 'prevHash null', apply: set('prevHash', null, 8), ...malformed(8) },
@@ -147,19 +162,27 @@ export const mongoMalformedTampers: MongoMalformedTamper[] = [
   { name: 'payload larger than any server accepts', apply: set('payload', OVERSIZED_PAYLOAD, 23), ...malformed(23) },
   { name: 'payload missing', apply: unset('payload', 24), ...malformed(24) },
   // Types.
-  { name: 'timestamp as a string of digits', apply: async (db) => {
-    const d = await db.collection(C.events).findOne(at(30));
-    await set('timestamp', String(d!.timestamp), 30)(db);
-  }, ...malformed(30) },
+  {
+    name: 'timestamp as a string of digits',
+    apply: async (db) => {
+      const d = await db.collection(C.events).findOne(at(30));
+      await set('timestamp', String(d!.timestamp), 30)(db);
+    },
+    ...malformed(30),
+  },
   { name: 'receivedAt as a fraction', apply: set('receivedAt', 1.5, 31), ...malformed(31) },
   { name: 'receivedAt missing', apply: unset('receivedAt', 29), ...malformed(29) },
   { name: 'eventType as a number', apply: set('eventType', 5, 14), ...malformed(14) },
   { name: 'eventType null', apply: set('eventType', null, 15), ...malformed(15) },
   { name: 'idempotencySlot a boolean', apply: set('idempotencySlot', true, 33), ...malformed(33) },
-  { name: 'pos as a string', apply: async (db) => {
-    const d = await db.collection(C.events).findOne(at(34));
-    await set('pos', String(d!.pos), 34)(db);
-  }, ...malformed(34) },
+  {
+    name: 'pos as a string',
+    apply: async (db) => {
+      const d = await db.collection(C.events).findOne(at(34));
+      await set('pos', String(d!.pos), 34)(db);
+    },
+    ...malformed(34),
+  },
   // Positions.
   { name: 'seq as a double (10.5)', apply: set('seq', 10.5, 10), ...malformed(10) },
   { name: 'seq as a string of digits', apply: set('seq', '10', 10), ...gap(10) },
@@ -167,10 +190,14 @@ export const mongoMalformedTampers: MongoMalformedTamper[] = [
   { name: 'seq beyond 2^53 (int64)', apply: set('seq', Long.fromString('9007199254740993'), 13), ...gap(13) },
   { name: 'seq missing', apply: unset('seq', 11), ...gap(11) },
   // Documents.
-  { name: 'first document deleted', apply: async (db) => {
-    const r = await db.collection(C.events).deleteOne(at(0));
-    if (r.deletedCount !== 1) throw new Error('nothing deleted');
-  }, ...gap(0) },
+  {
+    name: 'first document deleted',
+    apply: async (db) => {
+      const r = await db.collection(C.events).deleteOne(at(0));
+      if (r.deletedCount !== 1) throw new Error('nothing deleted');
+    },
+    ...gap(0),
+  },
   { name: 'document moved to another log', apply: set('sourceAppId', 'other', 26), ...gap(26) },
   { name: 'sourceAppId missing', apply: unset('sourceAppId', 27), ...gap(27) },
 ];

@@ -85,7 +85,9 @@ export const mongoTampers: MongoTamper[] = [
       await set(db, { sourceAppId: APP, seq: { $lte: -25 } }, { $inc: { seq: -1 } });
       await set(db, { sourceAppId: APP, seq: { $lte: -26 } }, { $mul: { seq: -1 } });
       const before = await one(db, 24);
-      const top = await ev(db).find({}, { sort: { pos: -1 }, limit: 1 }).next();
+      const top = await ev(db)
+        .find({}, { sort: { pos: -1 }, limit: 1 })
+        .next();
       const { _id: _drop, ...rest } = before;
       await ev(db).insertOne({
         ...rest,
@@ -186,4 +188,3 @@ export async function cloneDb(client: MongoClient, from: string, to: string): Pr
     if (docs.length > 0) await client.db(to).collection(name).insertMany(docs, { ordered: false });
   }
 }
-

@@ -9,7 +9,8 @@ import { buildPristineLog, useMongoCampaign, useTally } from './support/campaign
 import { expectVerifyLogFinds } from './verify-log.js';
 
 /** The pipeline of test/support/pipeline.ts over MongoStorage; the signing key lives in `keyDir`. */
-const openMongoPipeline = (uri: string, dbName: string, keyDir: string) => startPipeline(new MongoStorage({ uri, dbName }), keyDir);
+const openMongoPipeline = (uri: string, dbName: string, keyDir: string) =>
+  startPipeline(new MongoStorage({ uri, dbName }), keyDir);
 
 describe('verifyLog finds direct changes to the MongoDB collections', () => {
   const tally = useTally('mongodb');
@@ -22,7 +23,11 @@ describe('verifyLog finds direct changes to the MongoDB collections', () => {
     }
   });
   /** Runs `body` on a pipeline over a tampered clone of the pristine database. */
-  const onTamperedClone = (name: string | number, tamper: (typeof mongoTampers)[number]['apply'], body: (p: Awaited<ReturnType<typeof openMongoPipeline>>) => Promise<void>) =>
+  const onTamperedClone = (
+    name: string | number,
+    tamper: (typeof mongoTampers)[number]['apply'],
+    body: (p: Awaited<ReturnType<typeof openMongoPipeline>>) => Promise<void>,
+  ) =>
     campaign.onClone(name, tamper, async (dbName) => {
       const p = await openMongoPipeline(campaign.server.uri, dbName, campaign.keyDir);
       try {
@@ -33,10 +38,14 @@ describe('verifyLog finds direct changes to the MongoDB collections', () => {
     });
 
   it('an untouched clone verifies (the clone itself changes nothing)', async () => {
-    await onTamperedClone('clean', async () => undefined, async (p) => {
-      const report = await p.service.verifyLog(APP);
-      expect(report).toMatchObject({ ok: true, eventsChecked: SIZE, checkpointsChecked: 2, firstBadSeq: null });
-    });
+    await onTamperedClone(
+      'clean',
+      async () => undefined,
+      async (p) => {
+        const report = await p.service.verifyLog(APP);
+        expect(report).toMatchObject({ ok: true, eventsChecked: SIZE, checkpointsChecked: 2, firstBadSeq: null });
+      },
+    );
   });
 
   mongoTampers.forEach((t, i) => {

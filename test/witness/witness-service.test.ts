@@ -88,7 +88,13 @@ describe('compare-and-swap', () => {
         if (!raced) {
           raced = true;
           // Another process cosigns the empty tree between this one's read and its write.
-          await storage.witness.compareAndSwap(null, { origin: log.origin, size: 0, rootHash: Buffer.from(emptyRoot()).toString('hex'), note: empty, updatedAt: 1 });
+          await storage.witness.compareAndSwap(null, {
+            origin: log.origin,
+            size: 0,
+            rootHash: Buffer.from(emptyRoot()).toString('hex'),
+            note: empty,
+            updatedAt: 1,
+          });
         }
         return storage.witness.compareAndSwap(expected, next);
       },
@@ -102,16 +108,19 @@ describe('compare-and-swap', () => {
 describe('the witnessed-logs file', () => {
   it('that does not parse or cannot be read stops the start, naming the file and the line', () => {
     expect(() => witness({ logs: `log ${log.vkey}\nwitness\n` })).toThrow(WitnessConfigError);
-    expect(() => witness({ logs: `log ${log.vkey}\nwitness\n` })).toThrow(/WITNESSED_LOGS_FILE .*logs: line 2: want "witness <name> <vkey> \[<url>\]"/);
-    expect(() =>
-      new WitnessService({
-        store: storage.witness,
-        key: loadSigningKey({ dataDir: dir, fileName: 'witness-key.pem' }),
-        name: 'w',
-        logsFile: join(dir, 'missing'),
-        ratePerSec: 0,
-        logger: pino({ level: 'silent' }),
-      }),
+    expect(() => witness({ logs: `log ${log.vkey}\nwitness\n` })).toThrow(
+      /WITNESSED_LOGS_FILE .*logs: line 2: want "witness <name> <vkey> \[<url>\]"/,
+    );
+    expect(
+      () =>
+        new WitnessService({
+          store: storage.witness,
+          key: loadSigningKey({ dataDir: dir, fileName: 'witness-key.pem' }),
+          name: 'w',
+          logsFile: join(dir, 'missing'),
+          ratePerSec: 0,
+          logger: pino({ level: 'silent' }),
+        }),
     ).toThrow(/WITNESSED_LOGS_FILE .*missing: ENOENT/);
   });
 
@@ -140,15 +149,24 @@ function bind(store: WitnessStore): WitnessStore {
 }
 
 describe('starting a server with a witness', () => {
-  it('refuses the log\'s signing key as witness key, and a witnessed-logs file that does not parse', async () => {
+  it("refuses the log's signing key as witness key, and a witnessed-logs file that does not parse", async () => {
     const { startChainlog } = await import('../../src/app.js');
     const { loadConfig } = await import('../../src/config.js');
     const logsFile = join(dir, 'logs');
     writeFileSync(logsFile, `log ${log.vkey}\n`);
     const signingKey = loadSigningKey({ dataDir: join(dir, 'data') }).source;
     const config = (env: Record<string, string>) =>
-      loadConfig({ PORT: '0', DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'silent', SIGNING_KEY_FILE: signingKey, WITNESSED_LOGS_FILE: logsFile, ...env });
-    await expect(startChainlog(config({ WITNESS_KEY_FILE: signingKey }))).rejects.toThrow(/holds the log's signing key; the witness needs a key of its own/);
+      loadConfig({
+        PORT: '0',
+        DATA_DIR: join(dir, 'data'),
+        LOG_LEVEL: 'silent',
+        SIGNING_KEY_FILE: signingKey,
+        WITNESSED_LOGS_FILE: logsFile,
+        ...env,
+      });
+    await expect(startChainlog(config({ WITNESS_KEY_FILE: signingKey }))).rejects.toThrow(
+      /holds the log's signing key; the witness needs a key of its own/,
+    );
     writeFileSync(logsFile, 'log\n');
     await expect(startChainlog(config({}))).rejects.toThrow(/WITNESSED_LOGS_FILE .*line 1: want "log <vkey> \[<url>\]"/);
     // Neither left the data directory locked.
@@ -179,6 +197,11 @@ describe('starting a server with a witness', () => {
 });
 
 async function witnessKeyServed(url: string): Promise<string | null> {
-  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ serverInfo { witnessVerifierKey } }' }) });
-  return ((await res.json()) as { data: { serverInfo: { witnessVerifierKey: string | null } } }).data.serverInfo.witnessVerifierKey;
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ serverInfo { witnessVerifierKey } }' }),
+  });
+  return ((await res.json()) as { data: { serverInfo: { witnessVerifierKey: string | null } } }).data.serverInfo
+    .witnessVerifierKey;
 }

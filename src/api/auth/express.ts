@@ -9,9 +9,17 @@ import { credentialFrom, sameHash, hashSecret } from '../../auth/secrets.js';
 
 export const principalOf = (locals: Record<string, unknown>): Principal => locals.principal as Principal;
 
-function refuse(deps: ApiDeps, transport: 'graphql' | 'rest', status: number, error: ApiError): { status: number; body: unknown } {
+function refuse(
+  deps: ApiDeps,
+  transport: 'graphql' | 'rest',
+  status: number,
+  error: ApiError,
+): { status: number; body: unknown } {
   deps.metrics.apiErrors.inc({ code: error.code, transport });
-  const body = transport === 'graphql' ? { errors: [{ message: error.message, extensions: { ...error.extensions } }] } : { errors: restErrors(error) };
+  const body =
+    transport === 'graphql'
+      ? { errors: [{ message: error.message, extensions: { ...error.extensions } }] }
+      : { errors: restErrors(error) };
   return { status, body };
 }
 
@@ -55,6 +63,9 @@ export function metricsAccess(deps: ApiDeps): RequestHandler {
     const principal = await deps.auth.authenticate(credential);
     if (principal.kind === 'open' || (principal.kind === 'key' && principal.role === 'admin')) return next();
     const status = principal.kind === 'key' ? 403 : 401;
-    res.status(status).type('text/plain').send(status === 401 ? 'metrics need an admin API key or METRICS_TOKEN\n' : 'metrics need an admin API key\n');
+    res
+      .status(status)
+      .type('text/plain')
+      .send(status === 401 ? 'metrics need an admin API key or METRICS_TOKEN\n' : 'metrics need an admin API key\n');
   };
 }

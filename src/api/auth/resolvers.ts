@@ -34,7 +34,15 @@ export const apiKeyResolvers: Resolvers = {
         // AUTH=off (an `open` principal) is refused by createKey itself.
         createdBy: principal.kind === 'key' ? principal.id : principal.kind,
       });
-      logger.info({ keyId: key.id, role: key.role, sourceAppIds: key.sourceAppIds, by: principal.kind === 'key' ? principal.id : principal.kind }, 'API key created');
+      logger.info(
+        {
+          keyId: key.id,
+          role: key.role,
+          sourceAppIds: key.sourceAppIds,
+          by: principal.kind === 'key' ? principal.id : principal.kind,
+        },
+        'API key created',
+      );
       return { id: key.id, secret, key: toApiKey(key) };
     },
     revokeApiKey: async (_root, { id }, { auth, logger, principal }) => {

@@ -74,7 +74,12 @@ export async function eventsConnection(
   const from = cursor != null ? decodeEventCursor(cursor, cursorField) : undefined;
   // Backward pages scan against the order and are reversed.
   const direction = backward ? opposite(order) : order;
-  const { events: rows, resumeAfter } = await service.queryEvents({ filter, direction, ...(from && { after: from }), limit: n + 1 });
+  const { events: rows, resumeAfter } = await service.queryEvents({
+    filter,
+    direction,
+    ...(from && { after: from }),
+    limit: n + 1,
+  });
   const page = rows.slice(0, n);
   // A read that examined its budget first ends the page early: more may follow, from where it stopped,
   // so the page's far cursor is that position (which need not be an event the caller may see).

@@ -30,14 +30,19 @@ export type ErrorFormatter = (formatted: GraphQLFormattedError, error: unknown) 
 
 export function createErrorFormatter(opts: { production: boolean; logger: Logger }): ErrorFormatter {
   return (formatted, error) => {
-    const base = { message: formatted.message, ...(formatted.locations && { locations: formatted.locations }), ...(formatted.path && { path: formatted.path }) };
+    const base = {
+      message: formatted.message,
+      ...(formatted.locations && { locations: formatted.locations }),
+      ...(formatted.path && { path: formatted.path }),
+    };
     const api = toApiError(error);
     if (api) {
       // Damage to the store is the operator's to see, not only the client's.
       if (api.code === 'MALFORMED_EVENT') opts.logger.error({ err: unwrap(error), path: formatted.path }, api.message);
       // graphql-js prefixes a scalar's refusal of a variable with where it sits ("Variable "$input" got
       // invalid value … at "input.x"; …"): that message names the field, so it is kept.
-      const message = formatted.message !== api.message && formatted.message.endsWith(`; ${api.message}`) ? formatted.message : api.message;
+      const message =
+        formatted.message !== api.message && formatted.message.endsWith(`; ${api.message}`) ? formatted.message : api.message;
       return { ...base, message, extensions: { ...api.extensions } };
     }
 
@@ -45,7 +50,16 @@ export function createErrorFormatter(opts: { production: boolean; logger: Logger
     const code = typeof extensions.code === 'string' ? extensions.code : undefined;
     if (code && CLIENT_CODES.has(code)) return { ...base, extensions };
     const renamed = code ? RENAMED[code] : undefined;
-    if (renamed) return { ...base, extensions: { ...extensions, ...renamed, ...(code === 'GRAPHQL_PARSE_FAILED' && parseLimitRule(formatted.message) && { rule: parseLimitRule(formatted.message) }) } };
+    if (renamed)
+      return {
+        ...base,
+        extensions: {
+          ...extensions,
+          ...renamed,
+          ...(code === 'GRAPHQL_PARSE_FAILED' &&
+            parseLimitRule(formatted.message) && { rule: parseLimitRule(formatted.message) }),
+        },
+      };
 
     opts.logger.error({ err: unwrap(error), path: formatted.path }, 'unexpected error in GraphQL operation');
     return {

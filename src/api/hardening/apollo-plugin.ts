@@ -22,7 +22,11 @@ export function rememberRemoteAddress<T extends object>(context: T, address: str
 
 const remoteAddressOf = (context: object): string | undefined => (context as { [REMOTE_ADDRESS]?: string })[REMOTE_ADDRESS];
 
-export function hardeningPlugin<C extends { principal: Principal }>(opts: { rateLimits: RateLimits; limits: DocumentLimits; metrics: ApiMetrics }): ApolloServerPlugin<C> {
+export function hardeningPlugin<C extends { principal: Principal }>(opts: {
+  rateLimits: RateLimits;
+  limits: DocumentLimits;
+  metrics: ApiMetrics;
+}): ApolloServerPlugin<C> {
   const { settings } = opts.limits;
   return {
     async requestDidStart() {
@@ -33,7 +37,8 @@ export function hardeningPlugin<C extends { principal: Principal }>(opts: { rate
           return async (errors) => {
             for (const e of errors ?? []) {
               const rule = (e as { extensions?: Record<string, unknown> }).extensions?.rule;
-              if (rule === 'maxSelections' || rule === 'maxFields') opts.metrics.documentsRefused.inc({ rule, transport: 'graphql' });
+              if (rule === 'maxSelections' || rule === 'maxFields')
+                opts.metrics.documentsRefused.inc({ rule, transport: 'graphql' });
             }
           };
         },
@@ -65,7 +70,8 @@ export function hardeningPlugin<C extends { principal: Principal }>(opts: { rate
           if (response.http.status !== 500 || response.body.kind !== 'single') return;
           const { data, errors } = response.body.singleResult;
           const code = errors?.[0]?.extensions?.code;
-          if (data === undefined && typeof code === 'string' && httpStatusFor(code) !== 500) response.http.status = httpStatusFor(code);
+          if (data === undefined && typeof code === 'string' && httpStatusFor(code) !== 500)
+            response.http.status = httpStatusFor(code);
         },
       };
     },

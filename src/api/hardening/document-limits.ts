@@ -36,7 +36,8 @@ export const DEFAULT_DOCUMENT_LIMITS: DocumentLimitSettings = {
   maxItems: 2_000,
 };
 
-export type LimitRule = 'maxDepth' | 'maxAliases' | 'maxCost' | 'maxTokens' | 'maxDirectives' | 'maxSelections' | 'maxFields' | 'maxItems';
+export type LimitRule =
+  'maxDepth' | 'maxAliases' | 'maxCost' | 'maxTokens' | 'maxDirectives' | 'maxSelections' | 'maxFields' | 'maxItems';
 
 export interface DocumentLimits {
   settings: DocumentLimitSettings;

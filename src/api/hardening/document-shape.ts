@@ -4,7 +4,16 @@
 // - maxSelections: selections (fields, spreads, inline fragments) written in one selection set;
 // - maxFields: fields of each operation with every fragment spread expanded where it is spread;
 // - maxItems: items the operation may return, counting `first`/`last` whether literal or variables.
-import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode, type ValidationRule, type ValueNode } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValidationRule,
+  type ValueNode,
+} from 'graphql';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../validation/rules.js';
 import { ApiError } from '../errors.js';
 
@@ -15,7 +24,8 @@ export interface DocumentShapeSettings {
 }
 
 /** GRAPHQL_VALIDATION_FAILED with extensions.rule, as graphql-armor's limits report. */
-const refused = (rule: string, message: string) => new GraphQLError(message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule } });
+const refused = (rule: string, message: string) =>
+  new GraphQLError(message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule } });
 
 const fragmentsOf = (document: DocumentNode) =>
   new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
@@ -24,13 +34,23 @@ const fragmentsOf = (document: DocumentNode) =>
  * The first shape limit a document breaks, or undefined. Linear in the document: fragment sizes are
  * memoized, a fragment cycle counts nothing (validation reports it), and counting stops past the limit.
  */
-export function checkDocumentShape(document: DocumentNode, settings: Pick<DocumentShapeSettings, 'maxSelections' | 'maxFields'>): GraphQLError | undefined {
+export function checkDocumentShape(
+  document: DocumentNode,
+  settings: Pick<DocumentShapeSettings, 'maxSelections' | 'maxFields'>,
+): GraphQLError | undefined {
   const fragments = fragmentsOf(document);
   const sizes = new Map<string, number>();
-  const over = () => refused('maxFields', `the document selects more than ${settings.maxFields} fields (fragments counted where they are spread); the limit is GRAPHQL_MAX_FIELDS`);
+  const over = () =>
+    refused(
+      'maxFields',
+      `the document selects more than ${settings.maxFields} fields (fragments counted where they are spread); the limit is GRAPHQL_MAX_FIELDS`,
+    );
   const fields = (set: SelectionSetNode): number => {
     if (set.selections.length > settings.maxSelections) {
-      throw refused('maxSelections', `a selection set holds ${set.selections.length} selections; at most ${settings.maxSelections} are allowed (GRAPHQL_MAX_SELECTIONS)`);
+      throw refused(
+        'maxSelections',
+        `a selection set holds ${set.selections.length} selections; at most ${settings.maxSelections} are allowed (GRAPHQL_MAX_SELECTIONS)`,
+      );
     }
     let n = 0;
     for (const s of set.selections) {
@@ -90,7 +110,11 @@ const PAGED_FIELDS = new Set(['events', 'checkpoints', 'logs']);
 /** A connection's lists of its page's items: each one selected is a copy of the page in the answer. */
 const ITEM_LISTS = new Set(['edges', 'nodes']);
 
-function pageArg(value: ValueNode | undefined, variables: Record<string, unknown> | undefined, defaults: Map<string, ValueNode>): number | undefined {
+function pageArg(
+  value: ValueNode | undefined,
+  variables: Record<string, unknown> | undefined,
+  defaults: Map<string, ValueNode>,
+): number | undefined {
   if (!value) return undefined;
   if (value.kind === Kind.INT) return Number(value.value);
   if (value.kind === Kind.VARIABLE) {
@@ -106,10 +130,16 @@ function pageArg(value: ValueNode | undefined, variables: Record<string, unknown
  * is nested in, through aliases and fragments, once for each list of items (`edges`, `nodes`, under any
  * alias) selected on it and at least once; at least 1 in all. `variables` are the request's (raw) values.
  */
-export function countItems(document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined): number {
+export function countItems(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown> | undefined,
+): number {
   const fragments = fragmentsOf(document);
   const defaults = new Map<string, ValueNode>(
-    (operation.variableDefinitions ?? []).flatMap((d) => (d.defaultValue ? [[d.variable.name.value, d.defaultValue] as const] : [])),
+    (operation.variableDefinitions ?? []).flatMap((d) =>
+      d.defaultValue ? [[d.variable.name.value, d.defaultValue] as const] : [],
+    ),
   );
   /** Item lists selected directly on a connection, through inline fragments and spreads. */
   const itemLists = (set: SelectionSetNode, inFragments: ReadonlySet<string>): number => {
@@ -132,7 +162,8 @@ export function countItems(document: DocumentNode, operation: OperationDefinitio
         if (PAGED_FIELDS.has(s.name.value)) {
           const arg = (name: string) => pageArg(s.arguments?.find((a) => a.name.value === name)?.value, variables, defaults);
           const asked = arg('first') ?? arg('last');
-          const page = asked === undefined || !Number.isFinite(asked) ? DEFAULT_PAGE_SIZE : Math.max(0, Math.min(asked, MAX_PAGE_SIZE));
+          const page =
+            asked === undefined || !Number.isFinite(asked) ? DEFAULT_PAGE_SIZE : Math.max(0, Math.min(asked, MAX_PAGE_SIZE));
           inner = times * page;
           n += inner * Math.max(1, s.selectionSet ? itemLists(s.selectionSet, inFragments) : 0);
         }
@@ -152,8 +183,12 @@ export function countItems(document: DocumentNode, operation: OperationDefinitio
 /** QUERY_TOO_EXPENSIVE when an operation may return more than maxItems items. */
 export function checkItems(items: number, maxItems: number): ApiError | undefined {
   if (items <= maxItems) return undefined;
-  return new ApiError('QUERY_TOO_EXPENSIVE', `the operation may return ${items} items (page entries, counting first/last given literally or as variables); the limit is ${maxItems} (GRAPHQL_MAX_ITEMS)`, {
-    rule: 'maxItems',
-    extra: { items, limit: maxItems },
-  });
+  return new ApiError(
+    'QUERY_TOO_EXPENSIVE',
+    `the operation may return ${items} items (page entries, counting first/last given literally or as variables); the limit is ${maxItems} (GRAPHQL_MAX_ITEMS)`,
+    {
+      rule: 'maxItems',
+      extra: { items, limit: maxItems },
+    },
+  );
 }

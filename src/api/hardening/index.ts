@@ -40,6 +40,10 @@ export function createHardening(config: Config, opts: { now?: () => number } = {
     wsMaxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
     wsConnectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
     wsKeepAliveMs: config.WS_KEEP_ALIVE_MS,
-    originPolicy: createOriginPolicy({ bindHost: config.HOST, allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts: config.ALLOWED_HOSTS }),
+    originPolicy: createOriginPolicy({
+      bindHost: config.HOST,
+      allowedOrigins: config.ALLOWED_ORIGINS,
+      allowedHosts: config.ALLOWED_HOSTS,
+    }),
   };
 }

@@ -16,15 +16,24 @@ function listLength(value: ValueNode | undefined, variables: Record<string, unkn
 }
 
 /** Events written by a mutation operation (at least 1 per root field). */
-export function countWrites(document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined): number {
-  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+export function countWrites(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown> | undefined,
+): number {
+  const fragments = new Map(
+    document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])),
+  );
   const seen = new Set<string>();
   const walk = (set: SelectionSetNode): number => {
     let n = 0;
     for (const sel of set.selections) {
       if (sel.kind === Kind.FIELD) {
         if (sel.name.value === '__typename') continue;
-        n += sel.name.value === 'logEvents' ? Math.max(1, listLength(sel.arguments?.find((a) => a.name.value === 'inputs')?.value, variables)) : 1;
+        n +=
+          sel.name.value === 'logEvents'
+            ? Math.max(1, listLength(sel.arguments?.find((a) => a.name.value === 'inputs')?.value, variables))
+            : 1;
       } else if (sel.kind === Kind.INLINE_FRAGMENT) {
         n += walk(sel.selectionSet);
       } else if (!seen.has(sel.name.value)) {

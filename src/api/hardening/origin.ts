@@ -25,7 +25,8 @@ export interface OriginPolicy {
 
 const LOOPBACK_NAMES = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 
-export const isLoopback = (bindHost: string) => bindHost === 'localhost' || bindHost === '::1' || /^127(?:\.\d{1,3}){3}$/.test(bindHost);
+export const isLoopback = (bindHost: string) =>
+  bindHost === 'localhost' || bindHost === '::1' || /^127(?:\.\d{1,3}){3}$/.test(bindHost);
 
 /** host[:port] split, IPv6 literals kept in brackets. */
 function splitHost(value: string): { name: string; port: string | undefined } {

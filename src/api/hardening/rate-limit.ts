@@ -83,7 +83,8 @@ export function createRateLimits(settings: RateLimitSettings): RateLimits {
     const waitMs = rl.take(client, Math.min(points, rl.points));
     if (waitMs === undefined) return;
     const retryAfterMs = Math.max(1, Math.ceil(waitMs));
-    const budget = what === 'reads' ? `${settings.readsPerSec} reads/s (a read is an item asked for)` : `${settings.writesPerSec} events/s`;
+    const budget =
+      what === 'reads' ? `${settings.readsPerSec} reads/s (a read is an item asked for)` : `${settings.writesPerSec} events/s`;
     throw new ApiError('RATE_LIMITED', `rate limit of ${budget} exceeded; retry in ${retryAfterMs} ms`, {
       rule: what === 'reads' ? 'readsPerSec' : 'writesPerSec',
       extra: { retryAfterMs },

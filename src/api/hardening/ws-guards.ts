@@ -31,7 +31,14 @@ export interface WsGuards {
   /** On connection_init: false when the client is over its connection cap (the socket is then closed with 4429). */
   connect(conn: WsConnection, principal: Principal): boolean;
   /** Before an operation runs: an error when over a subscription cap or the rate limit. */
-  admit(conn: WsConnection, id: string, principal: Principal, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined): Promise<ApiError | undefined>;
+  admit(
+    conn: WsConnection,
+    id: string,
+    principal: Principal,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Record<string, unknown> | undefined,
+  ): Promise<ApiError | undefined>;
   complete(conn: WsConnection, id: string): void;
   close(conn: WsConnection): void;
 }
@@ -61,7 +68,10 @@ export function createWsGuards(settings: WsGuardSettings, rateLimits: RateLimits
       const client = clientKey(principal, conn.extra.request.socket.remoteAddress);
       const open = clients.get(client) ?? new Set<WsConnection>();
       if (open.size >= settings.maxConnectionsPerClient) {
-        conn.extra.socket.close(WS_CLOSE_TOO_MANY_CONNECTIONS, `Too many connections: at most ${settings.maxConnectionsPerClient} per client`);
+        conn.extra.socket.close(
+          WS_CLOSE_TOO_MANY_CONNECTIONS,
+          `Too many connections: at most ${settings.maxConnectionsPerClient} per client`,
+        );
         return false;
       }
       open.add(conn);
@@ -76,10 +86,18 @@ export function createWsGuards(settings: WsGuardSettings, rateLimits: RateLimits
       if (subscribing) {
         // Checked and reserved synchronously: subscribe messages sent together are admitted one by one.
         if (liveSubscriptions(conn) >= settings.maxSubscriptionsPerConnection) {
-          return new ApiError('RATE_LIMITED', `too many subscriptions on this connection: at most ${settings.maxSubscriptionsPerConnection}`, { rule: 'maxSubscriptionsPerConnection' });
+          return new ApiError(
+            'RATE_LIMITED',
+            `too many subscriptions on this connection: at most ${settings.maxSubscriptionsPerConnection}`,
+            { rule: 'maxSubscriptionsPerConnection' },
+          );
         }
         if (clientSubscriptions(client) >= settings.maxSubscriptionsPerClient) {
-          return new ApiError('RATE_LIMITED', `too many subscriptions: at most ${settings.maxSubscriptionsPerClient} per client`, { rule: 'maxSubscriptionsPerClient' });
+          return new ApiError(
+            'RATE_LIMITED',
+            `too many subscriptions: at most ${settings.maxSubscriptionsPerClient} per client`,
+            { rule: 'maxSubscriptionsPerClient' },
+          );
         }
         state?.subscriptions.add(id);
       }

@@ -17,7 +17,14 @@ export function restErrors(err: ApiError): RestError[] {
   if (err.items && err.items.length > 0) {
     return err.items.map(({ code, message, field, rule, index }) => ({ code, message, field, rule, index }));
   }
-  return [{ code: err.code, message: err.message, ...(err.field !== undefined && { field: err.field }), ...(err.rule !== undefined && { rule: err.rule }) }];
+  return [
+    {
+      code: err.code,
+      message: err.message,
+      ...(err.field !== undefined && { field: err.field }),
+      ...(err.rule !== undefined && { rule: err.rule }),
+    },
+  ];
 }
 
 interface BodyParserError {
@@ -64,11 +71,14 @@ export function errorHandler(opts: { logger: Logger; production: boolean; metric
     const transport = isGraphql(req) ? 'graphql' : 'rest';
     const api = toApiError(err);
     // A body in another charset is 415 Unsupported Media Type, whichever check found it.
-    const parsed = api ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api } : fromBodyParser((err ?? {}));
+    const parsed = api
+      ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api }
+      : fromBodyParser(err ?? {});
     if (parsed) {
       opts.metrics.apiErrors.inc({ code: parsed.error.code, transport });
       // Damage to the store is the operator's to see, not only the client's.
-      if (parsed.error.code === 'MALFORMED_EVENT') opts.logger.error({ err, method: req.method, path: req.path }, parsed.error.message);
+      if (parsed.error.code === 'MALFORMED_EVENT')
+        opts.logger.error({ err, method: req.method, path: req.path }, parsed.error.message);
       return send(req, res, parsed.status, parsed.error);
     }
     opts.metrics.apiErrors.inc({ code: 'INTERNAL_SERVER_ERROR', transport });

@@ -27,7 +27,10 @@ export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge, readBody
   const body = readBody ?? express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES, verify: verifyExactNumbers });
   router.post('/v1/events', authenticateIngest(deps), requireUtf8(), body, async (req, res) => {
     if (!req.is(JSON_TYPES)) {
-      const error = new ApiError('BAD_USER_INPUT', 'body: must be sent as Content-Type: application/json', { field: 'body', rule: 'contentType' });
+      const error = new ApiError('BAD_USER_INPUT', 'body: must be sent as Content-Type: application/json', {
+        field: 'body',
+        rule: 'contentType',
+      });
       deps.metrics.apiErrors.inc({ code: error.code, transport: 'rest' });
       res.status(415).json({ errors: restErrors(error) });
       return;

@@ -16,9 +16,14 @@ export function homeRouter(info: HomeInfo): Router {
     const base = `${req.protocol}://${req.get('host') ?? 'localhost'}`;
     const body = {
       service: 'chainlog',
-      description: 'Tamper-evident event log: per-application hash-linked logs, RFC 9162 Merkle trees, signed checkpoints and proofs.',
+      description:
+        'Tamper-evident event log: per-application hash-linked logs, RFC 9162 Merkle trees, signed checkpoints and proofs.',
       version: info.version,
-      graphql: { http: `${base}/graphql`, subscriptions: `${base.replace(/^http/, 'ws')}/graphql (graphql-ws)`, introspection: info.introspection },
+      graphql: {
+        http: `${base}/graphql`,
+        subscriptions: `${base.replace(/^http/, 'ws')}/graphql (graphql-ws)`,
+        introspection: info.introspection,
+      },
       rest: { ingest: `POST ${base}/v1/events` },
       health: `${base}/healthz`,
       metrics: `${base}/metrics (admin API key or METRICS_TOKEN)`,

@@ -12,7 +12,10 @@ export interface CheckpointStreamOptions {
   onEnd?: (reason: 'done' | 'resume') => void;
 }
 
-export function checkpointStream(service: Pick<LogService, 'onCheckpoint'>, opts: CheckpointStreamOptions): AsyncIterableIterator<CheckpointUpdate> {
+export function checkpointStream(
+  service: Pick<LogService, 'onCheckpoint'>,
+  opts: CheckpointStreamOptions,
+): AsyncIterableIterator<CheckpointUpdate> {
   let queue: CheckpointUpdate[] = [];
   let overflowed = false;
   let ended = false;

@@ -83,7 +83,10 @@ export function createSharedSubscribe(
  * The sharing key of an operation, or null when it cannot be shared safely (no single operation).
  * Includes the values of every variable used outside the root field's arguments.
  */
-export function executionKey(args: Pick<ExecutionArgs, 'document' | 'operationName' | 'variableValues'>, caller: string): string | null {
+export function executionKey(
+  args: Pick<ExecutionArgs, 'document' | 'operationName' | 'variableValues'>,
+  caller: string,
+): string | null {
   const operation = getOperationAST(args.document, args.operationName);
   if (!operation) return null;
   const rootArguments = new Set<ASTNode>();

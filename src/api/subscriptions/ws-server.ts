@@ -55,7 +55,8 @@ export const WS_CLOSE_FORBIDDEN = 4403;
 /** A principal that may not use the connection: closes the socket (4401 no key, 4403 bad key) and says so. */
 function refuseUnauthenticated(socket: { close(code: number, reason: string): void }, principal: Principal): boolean {
   if (principal.kind === 'key' || principal.kind === 'open') return false;
-  if (principal.kind === 'anonymous') socket.close(WS_CLOSE_UNAUTHORIZED, 'Unauthorized: an API key is required in connectionParams');
+  if (principal.kind === 'anonymous')
+    socket.close(WS_CLOSE_UNAUTHORIZED, 'Unauthorized: an API key is required in connectionParams');
   else socket.close(WS_CLOSE_FORBIDDEN, 'Forbidden: the API key is invalid or revoked');
   return true;
 }
@@ -107,87 +108,96 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
 
   // Each subscription's writer of `next` messages, keyed by its operation's context (made in onSubscribe).
   const directNext = new WeakMap<ApiContext, DeliverNext>();
-  const server = makeServer<Record<string, unknown> | undefined, WsExtra>(
-    {
-      schema,
-      subscribe: createSharedSubscribe(callerOf, (contextValue) => directNext.get(contextValue as ApiContext)),
-      connectionInitWaitTimeout: hardening.wsConnectionInitTimeoutMs,
-      // No connection_ack without a valid key (AUTH=on): nothing a client sends later is parsed for it.
-      onConnect: async (ctx) => {
-        const principal = await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams);
-        if (refuseUnauthenticated(ctx.extra.socket, principal)) {
-          metrics.apiErrors.inc({ code: 'UNAUTHENTICATED', transport: 'ws' });
-          return false;
-        }
-        return wsGuards.connect(ctx, principal);
-      },
-      onComplete: (ctx, id) => wsGuards.complete(ctx, id),
-      onClose: (ctx) => wsGuards.close(ctx),
-      onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
-        // The key is looked up per operation (cached briefly) before the document is even parsed, so a
-        // key revoked since connection_init costs the server no parsing and closes the connection.
-        const principal = await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams);
-        if (refuseUnauthenticated(ctx.extra.socket, principal)) return [unauthenticated(principal)];
-        let document: DocumentNode;
-        try {
-          document = parse(payload.query, documentLimits.parseOptions);
-        } catch (err) {
-          if (err instanceof GraphQLError) return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', parseLimitRule(err.message) ?? 'syntax')];
-          throw err;
-        }
-        const badShape = checkDocumentShape(document, documentLimits.settings);
-        if (badShape) metrics.documentsRefused.inc({ rule: String(badShape.extensions.rule), transport: 'ws' });
-        if (badShape) return [new GraphQLError(badShape.message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule: badShape.extensions.rule } })];
-        const invalid = validate(schema, document, rules);
-        if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED', undefined, production));
-        const operation = getOperationAST(document, payload.operationName);
-        if (!operation) {
-          return [new ApiError('BAD_USER_INPUT', 'operationName: does not name exactly one operation of the document', { field: 'operationName', rule: 'operationName' })];
-        }
-        try {
-          authorize(principal, operation.operation, rootFieldsOf(document, operation));
-        } catch (err) {
-          if (err instanceof GraphQLError) return [err];
-          throw err;
-        }
-        const variables = payload.variables ?? {};
-        if (operation.operation === 'query') {
-          const tooMany = checkItems(countItems(document, operation, variables), documentLimits.settings.maxItems);
-          if (tooMany) return [tooMany];
-        }
-        const refused = await wsGuards.admit(ctx, id, principal, document, operation, variables);
-        if (refused) return [refused];
-        const oversized = checkVariableSizes(schema, document, operation, variables, variableLimits);
-        if (oversized) return [oversized];
-        const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
-        if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
-        const contextValue = createApiContext(deps, 'ws', principal, { subscription: operation.operation === 'subscription' });
-        if (operation.operation === 'subscription') {
-          const send = ctx.extra.send;
-          const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-          directNext.set(contextValue, (payloadJson) => send(head + payloadJson + '}'));
-        }
-        return { schema, document, operationName: payload.operationName ?? null, variableValues: variables, contextValue };
-      },
-      onNext: (_ctx, _id, _payload, args, result) => {
-        if (!result.errors) return undefined;
-        // An answer over GRAPHQL_MAX_RESPONSE_BYTES is sent as its error alone, as over HTTP.
-        const tooLarge = (args.contextValue as ApiContext | undefined)?.response.exceeded;
-        const errors = tooLarge ? [formatForWs(formatError, tooLarge)] : result.errors.map((e) => formatForWs(formatError, e));
-        if (tooLarge) {
-          countErrors(errors);
-          return { errors };
-        }
-        countErrors(errors);
-        return { ...result, errors };
-      },
-      onError: (_ctx, _id, _payload, errors) => {
-        const formatted = errors.map((e) => formatForWs(formatError, e));
-        countErrors(formatted);
-        return formatted;
-      },
+  const server = makeServer<Record<string, unknown> | undefined, WsExtra>({
+    schema,
+    subscribe: createSharedSubscribe(callerOf, (contextValue) => directNext.get(contextValue as ApiContext)),
+    connectionInitWaitTimeout: hardening.wsConnectionInitTimeoutMs,
+    // No connection_ack without a valid key (AUTH=on): nothing a client sends later is parsed for it.
+    onConnect: async (ctx) => {
+      const principal = await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams);
+      if (refuseUnauthenticated(ctx.extra.socket, principal)) {
+        metrics.apiErrors.inc({ code: 'UNAUTHENTICATED', transport: 'ws' });
+        return false;
+      }
+      return wsGuards.connect(ctx, principal);
     },
-  );
+    onComplete: (ctx, id) => wsGuards.complete(ctx, id),
+    onClose: (ctx) => wsGuards.close(ctx),
+    onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+      // The key is looked up per operation (cached briefly) before the document is even parsed, so a
+      // key revoked since connection_init costs the server no parsing and closes the connection.
+      const principal = await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams);
+      if (refuseUnauthenticated(ctx.extra.socket, principal)) return [unauthenticated(principal)];
+      let document: DocumentNode;
+      try {
+        document = parse(payload.query, documentLimits.parseOptions);
+      } catch (err) {
+        if (err instanceof GraphQLError)
+          return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', parseLimitRule(err.message) ?? 'syntax')];
+        throw err;
+      }
+      const badShape = checkDocumentShape(document, documentLimits.settings);
+      if (badShape) metrics.documentsRefused.inc({ rule: String(badShape.extensions.rule), transport: 'ws' });
+      if (badShape)
+        return [
+          new GraphQLError(badShape.message, {
+            extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule: badShape.extensions.rule },
+          }),
+        ];
+      const invalid = validate(schema, document, rules);
+      if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED', undefined, production));
+      const operation = getOperationAST(document, payload.operationName);
+      if (!operation) {
+        return [
+          new ApiError('BAD_USER_INPUT', 'operationName: does not name exactly one operation of the document', {
+            field: 'operationName',
+            rule: 'operationName',
+          }),
+        ];
+      }
+      try {
+        authorize(principal, operation.operation, rootFieldsOf(document, operation));
+      } catch (err) {
+        if (err instanceof GraphQLError) return [err];
+        throw err;
+      }
+      const variables = payload.variables ?? {};
+      if (operation.operation === 'query') {
+        const tooMany = checkItems(countItems(document, operation, variables), documentLimits.settings.maxItems);
+        if (tooMany) return [tooMany];
+      }
+      const refused = await wsGuards.admit(ctx, id, principal, document, operation, variables);
+      if (refused) return [refused];
+      const oversized = checkVariableSizes(schema, document, operation, variables, variableLimits);
+      if (oversized) return [oversized];
+      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
+      if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
+      const contextValue = createApiContext(deps, 'ws', principal, { subscription: operation.operation === 'subscription' });
+      if (operation.operation === 'subscription') {
+        const send = ctx.extra.send;
+        const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+        directNext.set(contextValue, (payloadJson) => send(head + payloadJson + '}'));
+      }
+      return { schema, document, operationName: payload.operationName ?? null, variableValues: variables, contextValue };
+    },
+    onNext: (_ctx, _id, _payload, args, result) => {
+      if (!result.errors) return undefined;
+      // An answer over GRAPHQL_MAX_RESPONSE_BYTES is sent as its error alone, as over HTTP.
+      const tooLarge = (args.contextValue as ApiContext | undefined)?.response.exceeded;
+      const errors = tooLarge ? [formatForWs(formatError, tooLarge)] : result.errors.map((e) => formatForWs(formatError, e));
+      if (tooLarge) {
+        countErrors(errors);
+        return { errors };
+      }
+      countErrors(errors);
+      return { ...result, errors };
+    },
+    onError: (_ctx, _id, _payload, errors) => {
+      const formatted = errors.map((e) => formatForWs(formatError, e));
+      countErrors(formatted);
+      return formatted;
+    },
+  });
   let droppedLogged = false;
   const transport = serveGraphqlWs(server, wsServer, {
     isProd: production,
@@ -199,14 +209,20 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
       metrics.wsDropped.inc({ reason });
       if (!droppedLogged) {
         droppedLogged = true;
-        logger.info({ reason }, 'dropped a WebSocket client that stopped reading; further drops are counted in chainlog_ws_clients_dropped_total only');
+        logger.info(
+          { reason },
+          'dropped a WebSocket client that stopped reading; further drops are counted in chainlog_ws_clients_dropped_total only',
+        );
       } else {
         logger.debug({ reason }, 'dropped a WebSocket client that stopped reading');
       }
     },
     onOversized: () => {
       metrics.apiErrors.inc({ code: 'PAYLOAD_TOO_LARGE', transport: 'ws' });
-      logger.info({ maxBytes: hardening.wsMaxPayloadBytes }, 'closed a WebSocket (1009) whose message was over WS_MAX_PAYLOAD_BYTES');
+      logger.info(
+        { maxBytes: hardening.wsMaxPayloadBytes },
+        'closed a WebSocket (1009) whose message was over WS_MAX_PAYLOAD_BYTES',
+      );
     },
     // graphql-ws's JSON.parse rounds numbers; the raw text is checked first, as HTTP bodies are.
     refuseMessage: (text) => {

@@ -31,7 +31,11 @@ export interface WsTransportOptions {
   refuseMessage?(text: string): { message: string; extensions: Record<string, unknown> } | undefined;
 }
 
-export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, opts: WsTransportOptions): { dispose(): Promise<void> } {
+export function serveGraphqlWs(
+  server: Server<WsExtra>,
+  wss: WebSocketServer,
+  opts: WsTransportOptions,
+): { dispose(): Promise<void> } {
   // A close reason must fit in a control frame (123 bytes).
   const internalClose = (err: unknown) => {
     const reason = err instanceof Error ? err.message : String(err);
@@ -108,7 +112,12 @@ export function serveGraphqlWs(server: Server<WsExtra>, wss: WebSocketServer, op
  * A send for graphql-ws: writes now, corked until the end of the tick so that the tick's frames share
  * one write; returns a promise only when the socket is over its bound, settled once that frame is written.
  */
-export function batchedSend(socket: WebSocket, tcp: Socket, maxBufferedBytes: number, onUnsent?: () => void): (data: string) => Promise<void> | undefined {
+export function batchedSend(
+  socket: WebSocket,
+  tcp: Socket,
+  maxBufferedBytes: number,
+  onUnsent?: () => void,
+): (data: string) => Promise<void> | undefined {
   let corked = false;
   const uncork = () => {
     corked = false;

@@ -9,7 +9,8 @@ import { findInexactNumber, inexactNumber } from './exact-numbers.js';
 import { checkVariableSizes, type VariableSizeLimits } from './variable-sizes.js';
 
 /** What a body is checked as: a REST batch of events, or a GraphQL request. Plain data (posted to a thread). */
-export type BodyJob = { kind: 'events'; maxBatchSize: number } | { kind: 'graphql'; limits: VariableSizeLimits; maxTokens: number };
+export type BodyJob =
+  { kind: 'events'; maxBatchSize: number } | { kind: 'graphql'; limits: VariableSizeLimits; maxTokens: number };
 
 /** A refusal as plain data; `notJson` is the body parser's own refusal (the error handler words it). */
 export type BodyVerdict =
@@ -46,13 +47,16 @@ export function checkBodyText(text: string, job: BodyJob, schema: () => GraphQLS
     return { ok: false, notJson: true };
   }
   if (job.kind === 'events') {
-    return Array.isArray(body) && body.length > job.maxBatchSize ? refused(tooManyEvents('body', job.maxBatchSize)) : { ok: true };
+    return Array.isArray(body) && body.length > job.maxBatchSize
+      ? refused(tooManyEvents('body', job.maxBatchSize))
+      : { ok: true };
   }
   // Anything not shaped like a GraphQL request, or whose document does not parse, is left to Apollo,
   // which reports it; only the variable lists are judged here.
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return { ok: true };
   const { query, variables, operationName } = body as Record<string, unknown>;
-  if (typeof query !== 'string' || variables === null || typeof variables !== 'object' || Array.isArray(variables)) return { ok: true };
+  if (typeof query !== 'string' || variables === null || typeof variables !== 'object' || Array.isArray(variables))
+    return { ok: true };
   let operation;
   let document;
   try {

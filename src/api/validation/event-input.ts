@@ -31,8 +31,7 @@ export function timestampSchema(maxClockSkewMs: number, now: () => number = Date
       issue(ctx, 'is required', { rule: 'required' });
       return z.NEVER;
     }
-    const ms =
-      value instanceof Date ? value.getTime() : typeof value === 'string' ? parseRfc3339(value) : null;
+    const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? parseRfc3339(value) : null;
     if (ms === null || !Number.isFinite(ms)) {
       issue(ctx, 'must be an RFC 3339 date-time, e.g. 2024-05-01T12:00:00.000Z', { rule: 'format' });
       return z.NEVER;
@@ -76,17 +75,15 @@ export function eventInputSchema(limits: IngestLimits, now: () => number = Date.
       idempotencyKey: idempotencyKey.nullish(),
       expectedPrevHash: hashHex.nullish(),
     })
-    .transform(
-      (v): AppendRequest => ({
-        sourceAppId: v.sourceAppId,
-        eventType: v.eventType,
-        timestamp: v.timestamp,
-        payload: v.payload.value,
-        payloadText: v.payload.text,
-        idempotencyKey: v.idempotencyKey ?? null,
-        expectedPrevHash: v.expectedPrevHash ?? null,
-      }),
-    );
+    .transform((v): AppendRequest => ({
+      sourceAppId: v.sourceAppId,
+      eventType: v.eventType,
+      timestamp: v.timestamp,
+      payload: v.payload.value,
+      payloadText: v.payload.text,
+      idempotencyKey: v.idempotencyKey ?? null,
+      expectedPrevHash: v.expectedPrevHash ?? null,
+    }));
 }
 
 export type EventInputSchema = ReturnType<typeof eventInputSchema>;

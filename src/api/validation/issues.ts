@@ -90,7 +90,11 @@ export function safeParseReporting<S extends z.ZodType>(schema: S, value: unknow
 }
 
 /** Parse or throw the API's error for the first-level field path `prefix`. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, prefix: ReadonlyArray<PropertyKey> = []): z.output<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  prefix: ReadonlyArray<PropertyKey> = [],
+): z.output<S> {
   const result = safeParseReporting(schema, value);
   if (!result.success) throw issuesToError(result.error.issues, prefix);
   return result.data;

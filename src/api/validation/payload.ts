@@ -118,7 +118,8 @@ export function checkPayload(payload: unknown, limits: PayloadLimits): PayloadPr
   const b = walk(payload, 1, limits, sizes);
   if (b) return { rule: b.rule, message: b.says(pathOf(b.keys)) };
   if (sizes.min > limits.maxPayloadBytes) return tooLarge(limits);
-  if (sizes.max > limits.maxPayloadBytes && canonicalPayloadBytes(payload as JsonObject) > limits.maxPayloadBytes) return tooLarge(limits);
+  if (sizes.max > limits.maxPayloadBytes && canonicalPayloadBytes(payload as JsonObject) > limits.maxPayloadBytes)
+    return tooLarge(limits);
   return null;
 }
 

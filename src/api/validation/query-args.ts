@@ -15,7 +15,11 @@ const dateMs = z.date().transform((d, ctx): number => {
 });
 
 const filterList = <T extends z.ZodType>(item: T) =>
-  z.array(item).min(1, 'must hold at least one item; omit it to match all').max(MAX_FILTER_ITEMS, `must hold at most ${MAX_FILTER_ITEMS} items`).nullish();
+  z
+    .array(item)
+    .min(1, 'must hold at least one item; omit it to match all')
+    .max(MAX_FILTER_ITEMS, `must hold at most ${MAX_FILTER_ITEMS} items`)
+    .nullish();
 
 const filterSchema = z
   .strictObject({
@@ -57,11 +61,15 @@ export function pageSize(value: number | null | undefined, field: string): numbe
   if (value === null || value === undefined) return DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(value) || value < 0) throw badUserInput(field, 'min', `${field}: must not be negative`);
   if (value > MAX_PAGE_SIZE) {
-    throw new ApiError('BAD_USER_INPUT', `${field}: must be at most ${MAX_PAGE_SIZE} (the maximum page size); page on with the cursors`, {
-      field,
-      rule: 'max',
-      extra: { limit: MAX_PAGE_SIZE },
-    });
+    throw new ApiError(
+      'BAD_USER_INPUT',
+      `${field}: must be at most ${MAX_PAGE_SIZE} (the maximum page size); page on with the cursors`,
+      {
+        field,
+        rule: 'max',
+        extra: { limit: MAX_PAGE_SIZE },
+      },
+    );
   }
   return value;
 }
@@ -90,7 +98,11 @@ export function parseResumePoint(id: string, field = 'after'): { sourceAppId: st
   try {
     return { ...parseEventId(id, field), including: false };
   } catch {
-    throw badUserInput(field, 'format', `${field}: must be an event id of the form <sourceAppId>/<seq>, or <sourceAppId>/-1 for before a log's first event`);
+    throw badUserInput(
+      field,
+      'format',
+      `${field}: must be an event id of the form <sourceAppId>/<seq>, or <sourceAppId>/-1 for before a log's first event`,
+    );
   }
 }
 
@@ -105,7 +117,13 @@ export function parseOptionalPosition(value: number | null | undefined, field: s
 }
 
 /** `lower <= upper` (or `<` when strict), reported on the upper bound's field. */
-export function requireOrdered(lower: number | undefined, upper: number | undefined, upperField: string, lowerField: string, strict = false): void {
+export function requireOrdered(
+  lower: number | undefined,
+  upper: number | undefined,
+  upperField: string,
+  lowerField: string,
+  strict = false,
+): void {
   if (lower === undefined || upper === undefined) return;
   if (strict ? upper <= lower : upper < lower) {
     throw badUserInput(upperField, 'range', `${upperField}: must be ${strict ? 'greater than' : 'at least'} ${lowerField}`);

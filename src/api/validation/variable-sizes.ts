@@ -96,7 +96,10 @@ export function checkVariableSizes(
       if (!Array.isArray(value)) return check(value, type.ofType, field, null);
       const max = (coordinate !== null ? limits.lists[coordinate] : undefined) ?? limits.otherLists;
       if (value.length > max) {
-        return new ApiError('BAD_USER_INPUT', `${field}: must hold at most ${max} items (got ${value.length})`, { field, rule: 'maxItems' });
+        return new ApiError('BAD_USER_INPUT', `${field}: must hold at most ${max} items (got ${value.length})`, {
+          field,
+          rule: 'maxItems',
+        });
       }
       for (let i = 0; i < value.length; i++) {
         const bad = check(value[i], type.ofType, `${field}[${i}]`, null);

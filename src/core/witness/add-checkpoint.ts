@@ -39,7 +39,8 @@ export function parseAddCheckpointBody(body: string): AddCheckpointRequest {
   for (;;) {
     const line = nextLine('consistency proof');
     if (line === '') break;
-    if (proof.length === MAX_PROOF_LINES) throw new AddCheckpointFormatError(`more than ${MAX_PROOF_LINES} consistency proof lines`);
+    if (proof.length === MAX_PROOF_LINES)
+      throw new AddCheckpointFormatError(`more than ${MAX_PROOF_LINES} consistency proof lines`);
     const hash = fromBase64Strict(line);
     if (hash === null || hash.length !== HASH_SIZE) {
       throw new AddCheckpointFormatError(`consistency proof line ${proof.length + 1} is not a base64 ${HASH_SIZE}-byte hash`);
@@ -52,8 +53,10 @@ export function parseAddCheckpointBody(body: string): AddCheckpointRequest {
 }
 
 export function formatAddCheckpointBody(req: AddCheckpointRequest): string {
-  if (!Number.isSafeInteger(req.oldSize) || req.oldSize < 0) throw new AddCheckpointFormatError(`invalid old size ${req.oldSize}`);
-  if (req.proof.length > MAX_PROOF_LINES) throw new AddCheckpointFormatError(`more than ${MAX_PROOF_LINES} consistency proof lines`);
+  if (!Number.isSafeInteger(req.oldSize) || req.oldSize < 0)
+    throw new AddCheckpointFormatError(`invalid old size ${req.oldSize}`);
+  if (req.proof.length > MAX_PROOF_LINES)
+    throw new AddCheckpointFormatError(`more than ${MAX_PROOF_LINES} consistency proof lines`);
   return `old ${req.oldSize}\n${req.proof.map((h) => `${toBase64(h)}\n`).join('')}\n${req.note}`;
 }
 

@@ -34,7 +34,11 @@ function checkTimestamp(timestamp: number): void {
 
 /** SHA-256(name || 0x0A || 0x04 || publicKey)[:4]. */
 export function cosignatureKeyId(name: string, publicKey: Uint8Array): Uint8Array {
-  const digest = createHash('sha256').update(Buffer.from(name, 'utf8')).update(Uint8Array.of(0x0a, ALG_COSIGNATURE_V1)).update(publicKey).digest();
+  const digest = createHash('sha256')
+    .update(Buffer.from(name, 'utf8'))
+    .update(Uint8Array.of(0x0a, ALG_COSIGNATURE_V1))
+    .update(publicKey)
+    .digest();
   return new Uint8Array(digest.subarray(0, KEY_ID_SIZE));
 }
 
@@ -105,7 +109,8 @@ export function parseWitnessVerifierKey(s: string): CosignatureVerifier {
   const key = fromBase64Strict(s.slice(plus2 + 1));
   checkName(name);
   if (!/^[0-9a-f]{8}$/.test(idHex) || key === null) throw new CosignatureError('malformed witness verifier key');
-  if (key[0] !== ALG_COSIGNATURE_V1) throw new CosignatureError(`witness verifier key has signature type ${key[0]}, want ${ALG_COSIGNATURE_V1} (cosignature/v1)`);
+  if (key[0] !== ALG_COSIGNATURE_V1)
+    throw new CosignatureError(`witness verifier key has signature type ${key[0]}, want ${ALG_COSIGNATURE_V1} (cosignature/v1)`);
   if (key.length !== 1 + ED25519_KEY_SIZE) throw new CosignatureError('malformed witness verifier key: wrong key length');
   const verifier = createCosignatureVerifier(name, key.subarray(1));
   if (toHex(verifier.keyId) !== idHex) throw new CosignatureError('witness verifier key id does not match the key');
@@ -162,6 +167,7 @@ export function verifyCosignatureLine(line: string, checkpointBody: string, veri
   const sig = blob.subarray(KEY_ID_SIZE);
   const timestamp = verifier.timestampOf(sig);
   if (timestamp === null) throw new CosignatureError('cosignature has the wrong length');
-  if (!verifier.verify(new Uint8Array(Buffer.from(checkpointBody, 'utf8')), sig)) throw new CosignatureError(`invalid cosignature by ${name}`);
+  if (!verifier.verify(new Uint8Array(Buffer.from(checkpointBody, 'utf8')), sig))
+    throw new CosignatureError(`invalid cosignature by ${name}`);
   return { name, keyId: new Uint8Array(id), timestamp };
 }

@@ -30,7 +30,11 @@ export type WitnessDecision =
   | { kind: 'conflict'; size: number }
   | { kind: 'inconsistent'; reason: InconsistencyReason; message: string };
 
-export function decideAddCheckpoint(stored: WitnessedCheckpoint | null, req: Pick<AddCheckpointRequest, 'oldSize' | 'proof'>, checkpoint: Checkpoint): WitnessDecision {
+export function decideAddCheckpoint(
+  stored: WitnessedCheckpoint | null,
+  req: Pick<AddCheckpointRequest, 'oldSize' | 'proof'>,
+  checkpoint: Checkpoint,
+): WitnessDecision {
   if (stored !== null && stored.origin !== checkpoint.origin) throw new Error('stored state of another origin');
   if (req.oldSize > checkpoint.size) {
     return { kind: 'bad-request', message: `old size ${req.oldSize} is larger than the checkpoint's size ${checkpoint.size}` };
@@ -38,26 +42,40 @@ export function decideAddCheckpoint(stored: WitnessedCheckpoint | null, req: Pic
   const latest = stored?.size ?? 0;
   if (req.oldSize !== latest) return { kind: 'conflict', size: latest };
   if (checkpoint.size === 0 && !equalBytes(checkpoint.rootHash, emptyRoot())) {
-    return { kind: 'inconsistent', reason: 'empty-tree-root', message: 'a checkpoint of size 0 must have the root hash of the empty tree' };
+    return {
+      kind: 'inconsistent',
+      reason: 'empty-tree-root',
+      message: 'a checkpoint of size 0 must have the root hash of the empty tree',
+    };
   }
   if (req.oldSize === 0) {
-    if (req.proof.length !== 0) return { kind: 'inconsistent', reason: 'proof-not-empty', message: 'old size 0 takes an empty consistency proof' };
+    if (req.proof.length !== 0)
+      return { kind: 'inconsistent', reason: 'proof-not-empty', message: 'old size 0 takes an empty consistency proof' };
     // A size-0 state holds the empty root only, which every tree is consistent with.
     return { kind: 'cosign' };
   }
   const prior = stored!;
   if (checkpoint.size === prior.size) {
     if (!equalBytes(checkpoint.rootHash, prior.rootHash)) {
-      return { kind: 'inconsistent', reason: 'same-size-root', message: `the checkpoint of size ${prior.size} has another root hash than the one cosigned` };
+      return {
+        kind: 'inconsistent',
+        reason: 'same-size-root',
+        message: `the checkpoint of size ${prior.size} has another root hash than the one cosigned`,
+      };
     }
-    if (req.proof.length !== 0) return { kind: 'inconsistent', reason: 'proof', message: 'a consistency proof between equal sizes must be empty' };
+    if (req.proof.length !== 0)
+      return { kind: 'inconsistent', reason: 'proof', message: 'a consistency proof between equal sizes must be empty' };
     return { kind: 'cosign' };
   }
   try {
     verifyConsistency(prior.size, checkpoint.size, req.proof, prior.rootHash, checkpoint.rootHash);
   } catch (err) {
     if (!(err instanceof ProofError)) throw err;
-    return { kind: 'inconsistent', reason: 'proof', message: `the consistency proof from size ${prior.size} to ${checkpoint.size} does not verify: ${err.message}` };
+    return {
+      kind: 'inconsistent',
+      reason: 'proof',
+      message: `the consistency proof from size ${prior.size} to ${checkpoint.size} does not verify: ${err.message}`,
+    };
   }
   return { kind: 'cosign' };
 }

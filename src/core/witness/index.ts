@@ -12,7 +12,13 @@ export {
   verifyCosignatureLine,
 } from './cosignature.js';
 export type { Cosignature, CosignatureVerifier, Cosigner } from './cosignature.js';
-export { MAX_PROOF_LINES, AddCheckpointFormatError, parseAddCheckpointBody, formatAddCheckpointBody, noteOrigin } from './add-checkpoint.js';
+export {
+  MAX_PROOF_LINES,
+  AddCheckpointFormatError,
+  parseAddCheckpointBody,
+  formatAddCheckpointBody,
+  noteOrigin,
+} from './add-checkpoint.js';
 export type { AddCheckpointRequest } from './add-checkpoint.js';
 export { PolicyError, parsePolicy, logVerifiersByOrigin } from './policy.js';
 export type { Policy, PolicyLog, PolicyWitness, PolicyGroup } from './policy.js';

@@ -69,7 +69,8 @@ export function parsePolicy(text: string, opts: { requireQuorum?: boolean } = {}
           if (err instanceof NoteError) throw new PolicyError(n, `log key: ${err.message}`);
           throw err;
         }
-        if (policy.logs.some((l) => equalBytes(l.verifier.publicKey, verifier.publicKey))) throw new PolicyError(n, 'duplicate log key');
+        if (policy.logs.some((l) => equalBytes(l.verifier.publicKey, verifier.publicKey)))
+          throw new PolicyError(n, 'duplicate log key');
         policy.logs.push({ origin: verifier.name, verifier, vkey: args[0]!, url: args[1] ?? null });
         return;
       }
@@ -81,10 +82,12 @@ export function parsePolicy(text: string, opts: { requireQuorum?: boolean } = {}
         try {
           verifier = parseWitnessVerifierKey(args[1]!);
         } catch (err) {
-          if (err instanceof CosignatureError || err instanceof NoteError) throw new PolicyError(n, `witness key: ${err.message}`);
+          if (err instanceof CosignatureError || err instanceof NoteError)
+            throw new PolicyError(n, `witness key: ${err.message}`);
           throw err;
         }
-        if (policy.witnesses.some((w) => equalBytes(w.verifier.publicKey, verifier.publicKey))) throw new PolicyError(n, 'duplicate witness key');
+        if (policy.witnesses.some((w) => equalBytes(w.verifier.publicKey, verifier.publicKey)))
+          throw new PolicyError(n, 'duplicate witness key');
         policy.witnesses.push({ name, verifier, vkey: args[1]!, url: args[2] ?? null });
         return;
       }
@@ -92,11 +95,13 @@ export function parsePolicy(text: string, opts: { requireQuorum?: boolean } = {}
         if (args.length < 3) throw new PolicyError(n, 'want "group <name> <k|any|all> <member>..."');
         const [name, k, ...members] = args as [string, string, ...string[]];
         for (const m of members) {
-          if (m === 'none' || !names.has(m)) throw new PolicyError(n, `group member ${JSON.stringify(m)} is not a witness or group defined above`);
+          if (m === 'none' || !names.has(m))
+            throw new PolicyError(n, `group member ${JSON.stringify(m)} is not a witness or group defined above`);
         }
         if (new Set(members).size !== members.length) throw new PolicyError(n, 'a group lists each member at most once');
         const threshold = k === 'any' ? 1 : k === 'all' ? members.length : /^[1-9][0-9]*$/.test(k) ? Number(k) : NaN;
-        if (!(threshold >= 1 && threshold <= members.length)) throw new PolicyError(n, `group threshold ${JSON.stringify(k)} must be any, all or 1 to ${members.length}`);
+        if (!(threshold >= 1 && threshold <= members.length))
+          throw new PolicyError(n, `group threshold ${JSON.stringify(k)} must be any, all or 1 to ${members.length}`);
         defineName(n, name);
         policy.groups.push({ name, threshold, members });
         return;
@@ -104,7 +109,8 @@ export function parsePolicy(text: string, opts: { requireQuorum?: boolean } = {}
       case 'quorum': {
         if (args.length !== 1) throw new PolicyError(n, 'want "quorum <name>"');
         if (policy.quorum !== null) throw new PolicyError(n, 'a policy has exactly one quorum line');
-        if (args[0] !== 'none' && !names.has(args[0]!)) throw new PolicyError(n, `quorum ${JSON.stringify(args[0])} is not a witness or group defined above`);
+        if (args[0] !== 'none' && !names.has(args[0]!))
+          throw new PolicyError(n, `quorum ${JSON.stringify(args[0])} is not a witness or group defined above`);
         policy.quorum = args[0]!;
         return;
       }

@@ -59,7 +59,8 @@ export class MongoApiKeyStore implements ApiKeyStore {
     try {
       await this.keys.insertOne(doc);
     } catch (err) {
-      if (err instanceof MongoServerError && err.code === 11000) throw new ApiKeyConflictError('an API key with that id or secret exists');
+      if (err instanceof MongoServerError && err.code === 11000)
+        throw new ApiKeyConflictError('an API key with that id or secret exists');
       throw err;
     }
     return fromDoc(doc);

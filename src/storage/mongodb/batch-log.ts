@@ -94,7 +94,9 @@ export class BatchLog {
 
   /** Derive every batch pending now: every event committed before this call is readable after it. */
   async derivePending(): Promise<void> {
-    const pending = await this.c.batches.find({ _id: { $gt: this.derivedThrough }, pending: true }, { sort: { _id: 1 } }).toArray();
+    const pending = await this.c.batches
+      .find({ _id: { $gt: this.derivedThrough }, pending: true }, { sort: { _id: 1 } })
+      .toArray();
     await Promise.all(pending.map((b) => this.derive(b)));
   }
 
@@ -218,7 +220,6 @@ export class BatchLog {
     return token;
   }
 
-
   // --- appending ---------------------------------------------------------------------------
 
   append(events: NewEvent[]): Promise<StoredEvent[]> {
@@ -229,7 +230,10 @@ export class BatchLog {
         throw new RangeError(`one append holds at most ${MAX_EVENTS_PER_BATCH} events on MongoDB, not ${events.length}`);
       }
       batches = groupByLog(events);
-      const bytes = events.reduce((n, e) => n + appendBytes({ ...e, payloadText: e.payloadText ?? JSON.stringify(e.payload) }), 0);
+      const bytes = events.reduce(
+        (n, e) => n + appendBytes({ ...e, payloadText: e.payloadText ?? JSON.stringify(e.payload) }),
+        0,
+      );
       if (bytes > this.maxAppendBytes) {
         throw new RangeError(`one append holds at most ${this.maxAppendBytes} bytes of events on MongoDB, not ${bytes}`);
       }
@@ -272,7 +276,11 @@ export class BatchLog {
         // The body first, so a claimed batch's events always exist.
         if (attempt === 0) {
           bodyInserted = true; // an insert whose reply was lost may have landed
-          await this.c.batchBodies.insertOne({ _id: token, first: { app: events[0]!.sourceAppId, seq: events[0]!.seq }, events: body });
+          await this.c.batchBodies.insertOne({
+            _id: token,
+            first: { app: events[0]!.sourceAppId, seq: events[0]!.seq },
+            events: body,
+          });
         }
         const g = upTo + 1;
         await this.hooks.beforeClaim?.(g);
@@ -342,7 +350,10 @@ export class BatchLog {
     const holders = new Map<string, number>(); // body token -> g of the batch holding its first position
     for (const [app, list] of byLog) {
       const held = await this.c.events
-        .find({ sourceAppId: app, seq: { $in: [...new Set(list.map((l) => l.seq))] } }, { projection: { _id: 0, seq: 1, pos: 1 } })
+        .find(
+          { sourceAppId: app, seq: { $in: [...new Set(list.map((l) => l.seq))] } },
+          { projection: { _id: 0, seq: 1, pos: 1 } },
+        )
         .toArray();
       const gOf = new Map(held.map((e) => [e.seq, Math.floor(e.pos / POS_PER_BATCH)]));
       for (const l of list) {
@@ -446,7 +457,10 @@ export class BatchLog {
         throw new AppendConflictError(`log ${sourceAppId} is at size ${head.size}, not ${first.seq}`, 'position');
       }
       if (first.prevHash !== '' && first.prevHash !== head.headHash) {
-        throw new AppendConflictError(`log ${sourceAppId}: seq ${first.seq} does not link to the head ${head.headHash}`, 'position');
+        throw new AppendConflictError(
+          `log ${sourceAppId}: seq ${first.seq} does not link to the head ${head.headHash}`,
+          'position',
+        );
       }
     });
     await Promise.all(
@@ -467,7 +481,10 @@ export class BatchLog {
     if (from > top) return horizon;
     const sizes = await this.c.batches
       // Every batch holds at least one event (or is void): the budget's worth of batches is enough.
-      .find({ _id: { $gte: from, $lte: top } }, { projection: { _id: 1, count: 1 }, sort: { _id: 1 }, limit: this.readBudget + 1 })
+      .find(
+        { _id: { $gte: from, $lte: top } },
+        { projection: { _id: 1, count: 1 }, sort: { _id: 1 }, limit: this.readBudget + 1 },
+      )
       .toArray();
     let remaining = this.readBudget;
     for (const b of sizes) {
@@ -491,12 +508,13 @@ export class BatchLog {
     await this.deriveThrough(g);
     if (top.count === 0) {
       // A void batch on top (an append settled as not committed): the last real one is below it.
-      top = await this.c.batches.find({ _id: { $lt: g }, count: { $gt: 0 } }, { projection: { _id: 1, count: 1 }, sort: { _id: -1 }, limit: 1 }).next();
+      top = await this.c.batches
+        .find({ _id: { $lt: g }, count: { $gt: 0 } }, { projection: { _id: 1, count: 1 }, sort: { _id: -1 }, limit: 1 })
+        .next();
       if (!top) return { g, lastPos: 0 };
     }
     return { g, lastPos: top._id * POS_PER_BATCH + top.count - 1 };
   }
-
 }
 
 /**

@@ -23,7 +23,12 @@ export async function ensureCoordinationIndexes(db: Db): Promise<void> {
 }
 
 /** The coordination of processes sharing `db`; `now` is the clock of leases (nothing else reads one). */
-export function mongoCoordination(db: Db, collections: MongoCollections, writeConcern: WriteConcernSettings, now?: () => number): Coordination {
+export function mongoCoordination(
+  db: Db,
+  collections: MongoCollections,
+  writeConcern: WriteConcernSettings,
+  now?: () => number,
+): Coordination {
   const meta = collections.collection<MetaDoc>('meta');
   const leases = new MongoLeaseStore(db, writeConcern, now);
   // The lease gate runs inside appends: a database out of reach fails them as StorageUnavailableError.

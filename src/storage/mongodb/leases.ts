@@ -32,7 +32,11 @@ export class MongoLeaseStore implements LeaseStore {
   private readonly leases: Collection<LeaseDoc>;
   private readonly requests: Collection<LeaseRequestDoc>;
 
-  constructor(db: Db, writeConcern: WriteConcernSettings, private readonly now: () => number = Date.now) {
+  constructor(
+    db: Db,
+    writeConcern: WriteConcernSettings,
+    private readonly now: () => number = Date.now,
+  ) {
     this.leases = db.collection<LeaseDoc>(LEASES, { writeConcern });
     this.requests = db.collection<LeaseRequestDoc>(LEASE_REQUESTS, { writeConcern });
   }

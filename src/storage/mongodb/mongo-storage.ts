@@ -198,7 +198,13 @@ export class MongoStorage implements LogStorage {
     if (head.size === 0) return null;
     if (!HASH_HEX_RE.test(String(head.headHash))) {
       // A batch or hint whose head hash was damaged cannot give the head: say so rather than link to it.
-      throw new MalformedEventError(sourceAppId, head.size - 1, 'hash', 'lowercaseHex64', 'must be 64 lowercase hex characters (the log head)');
+      throw new MalformedEventError(
+        sourceAppId,
+        head.size - 1,
+        'hash',
+        'lowercaseHex64',
+        'must be 64 lowercase hex characters (the log head)',
+      );
     }
     let createdAt = head.createdAt;
     if (createdAt === null) {
@@ -223,7 +229,11 @@ export class MongoStorage implements LogStorage {
     // A log's hint exists once its first batch is derived: derive what is pending so none is missed.
     await this.batchLog.derivePending();
     const docs = await this.c.logs
-      .find(afterSourceAppId === null ? {} : { _id: { $gt: afterSourceAppId } }, { projection: { _id: 1 }, sort: { _id: 1 }, limit })
+      .find(afterSourceAppId === null ? {} : { _id: { $gt: afterSourceAppId } }, {
+        projection: { _id: 1 },
+        sort: { _id: 1 },
+        limit,
+      })
       .toArray();
     const heads = await Promise.all(docs.map((d) => this.getLogHead(d._id)));
     return heads.filter((h): h is LogHead => h !== null);
@@ -254,7 +264,9 @@ export class MongoStorage implements LogStorage {
   async getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]> {
     if (limit <= 0 || start >= end) return [];
     const find = () =>
-      this.c.events.find({ sourceAppId, seq: { $gte: start, $lt: end } }, { projection: eventProjection, sort: { seq: 1 }, limit }).toArray();
+      this.c.events
+        .find({ sourceAppId, seq: { $gte: start, $lt: end } }, { projection: eventProjection, sort: { seq: 1 }, limit })
+        .toArray();
     let docs = await find();
     if (docs.length < Math.min(limit, end - start)) {
       await this.batchLog.derivePending();
@@ -275,7 +287,12 @@ export class MongoStorage implements LogStorage {
     return { events: docs.map(fromEventDoc) };
   }
 
-  async readCommitted(afterPos: number, filter: EventFilter, limit: number, options: ReadCommittedOptions = {}): Promise<CommittedPage> {
+  async readCommitted(
+    afterPos: number,
+    filter: EventFilter,
+    limit: number,
+    options: ReadCommittedOptions = {},
+  ): Promise<CommittedPage> {
     if (limit <= 0) return { events: [], through: afterPos, atHorizon: false };
     const { g: top, lastPos } = await this.batchLog.horizon();
     const horizon = Math.max(afterPos, lastPos);
@@ -337,7 +354,8 @@ export class MongoStorage implements LogStorage {
       innerKeys.length === 0 ? [] : this.c.treeNodes.find({ _id: { $in: innerKeys } }).toArray(),
     ]);
     const byKey = new Map<string, Uint8Array>();
-    for (const l of leaves) byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), storedLeafHash(sourceAppId, l.seq, l.hash));
+    for (const l of leaves)
+      byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), storedLeafHash(sourceAppId, l.seq, l.hash));
     for (const n of inner) byKey.set(n._id, binaryToBytes(n.hash));
     return ids.map((id) => {
       const hash = byKey.get(nodeKey(sourceAppId, id));
@@ -375,9 +393,13 @@ export class MongoStorage implements LogStorage {
     direction: 'asc' | 'desc',
   ): Promise<StoredCheckpoint[]> {
     if (limit <= 0) return [];
-    const beyond = afterTreeSize === null ? {} : { treeSize: direction === 'asc' ? { $gt: afterTreeSize } : { $lt: afterTreeSize } };
+    const beyond =
+      afterTreeSize === null ? {} : { treeSize: direction === 'asc' ? { $gt: afterTreeSize } : { $lt: afterTreeSize } };
     const docs = await this.c.checkpoints
-      .find({ sourceAppId, ...beyond }, { projection: checkpointProjection, sort: { treeSize: direction === 'asc' ? 1 : -1 }, limit })
+      .find(
+        { sourceAppId, ...beyond },
+        { projection: checkpointProjection, sort: { treeSize: direction === 'asc' ? 1 : -1 }, limit },
+      )
       .toArray();
     return docs.map(fromCheckpointDoc);
   }

@@ -29,7 +29,9 @@ export async function refuseFormerLayout(db: Db): Promise<void> {
   const names = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
   const former = formerCollectionNames.filter((n) => names.has(n));
   const eventsWithoutBatches =
-    names.has(C.events) && !names.has(C.batches) && (await db.collection(C.events).findOne({}, { projection: { _id: 1 } })) !== null;
+    names.has(C.events) &&
+    !names.has(C.batches) &&
+    (await db.collection(C.events).findOne({}, { projection: { _id: 1 } })) !== null;
   if (former.length > 0 || eventsWithoutBatches) {
     throw new Error(
       `MongoDB database "${db.databaseName}" holds chainlog data in the layout of an earlier version ` +
@@ -112,7 +114,10 @@ async function ensureShardingEnabled(db: Db): Promise<void> {
 
 async function shardCollection(db: Db, collection: string, key: Record<string, 1>): Promise<void> {
   const ns = `${db.databaseName}.${collection}`;
-  const existing = await db.client.db('config').collection('collections').findOne({ _id: ns as never, dropped: { $ne: true } });
+  const existing = await db.client
+    .db('config')
+    .collection('collections')
+    .findOne({ _id: ns as never, dropped: { $ne: true } });
   if (existing) return; // already sharded; shardCollection would also accept the same key again
   await db.admin().command({ shardCollection: ns, key });
 }

@@ -63,7 +63,9 @@ export class MongoWitnessStore implements WitnessStore {
 
   async latest(origin: string): Promise<StoredWitnessState | null> {
     const [d] = await this.states.find({ origin }).sort({ version: -1 }).limit(1).toArray();
-    return d ? { origin: d.origin, size: d.size, rootHash: d.rootHash, note: d.note, updatedAt: d.updatedAt, revision: revisionOf(d) } : null;
+    return d
+      ? { origin: d.origin, size: d.size, rootHash: d.rootHash, note: d.note, updatedAt: d.updatedAt, revision: revisionOf(d) }
+      : null;
   }
 
   async compareAndSwap(expected: StoredWitnessState | null, next: WitnessState): Promise<boolean> {
@@ -86,9 +88,14 @@ export class MongoWitnessStore implements WitnessStore {
       if (isDuplicateKey(err)) return false;
       throw err;
     }
-    const [newer] = await this.states.find({ origin: next.origin, version: { $gt: version } }).sort({ version: 1 }).limit(1).toArray();
+    const [newer] = await this.states
+      .find({ origin: next.origin, version: { $gt: version } })
+      .sort({ version: 1 })
+      .limit(1)
+      .toArray();
     if (newer && !(newer.version === version + 1 && newer.prev === nonce)) return false;
-    if (version % KEEP_VERSIONS === 0) await this.states.deleteMany({ origin: next.origin, version: { $lte: version - KEEP_VERSIONS } });
+    if (version % KEEP_VERSIONS === 0)
+      await this.states.deleteMany({ origin: next.origin, version: { $lte: version - KEEP_VERSIONS } });
     return true;
   }
 

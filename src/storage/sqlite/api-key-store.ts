@@ -49,10 +49,21 @@ export class SqliteApiKeyStore implements ApiKeyStore {
   async create(key: NewApiKey): Promise<ApiKeyInfo> {
     try {
       this.db
-        .prepare(`INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-        .run(key.id, key.secretHash, key.role, key.sourceAppIds === null ? null : JSON.stringify(key.sourceAppIds), key.name, key.createdAt, key.createdBy);
+        .prepare(
+          `INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          key.id,
+          key.secretHash,
+          key.role,
+          key.sourceAppIds === null ? null : JSON.stringify(key.sourceAppIds),
+          key.name,
+          key.createdAt,
+          key.createdBy,
+        );
     } catch (err) {
-      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new ApiKeyConflictError('an API key with that id or secret exists');
+      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT'))
+        throw new ApiKeyConflictError('an API key with that id or secret exists');
       throw err;
     }
     const { secretHash: _h, ...info } = key;

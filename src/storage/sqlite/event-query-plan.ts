@@ -162,7 +162,12 @@ export function planReadCommitted(afterPos: number, f: EventFilter, limit: numbe
   }
   const arms = driver ? driver.values : [null];
   return arms.map((value) => ({
-    sql: walkSql(driver?.index ?? 'rowid', [...(driver ? [`${driver.column} = @lead`] : []), 'pos > @afterPos'], residual, 'ORDER BY pos'),
+    sql: walkSql(
+      driver?.index ?? 'rowid',
+      [...(driver ? [`${driver.column} = @lead`] : []), 'pos > @afterPos'],
+      residual,
+      'ORDER BY pos',
+    ),
     params: value === null ? { ...base } : { ...base, lead: value },
     residual: residual.length > 0,
   }));

@@ -196,7 +196,10 @@ export class SqliteStorage implements LogStorage {
     const rows = (
       afterSourceAppId === null
         ? this.stmt(`SELECT ${LOG_COLUMNS} FROM logs ORDER BY source_app_id LIMIT ?`).all(limit)
-        : this.stmt(`SELECT ${LOG_COLUMNS} FROM logs WHERE source_app_id > ? ORDER BY source_app_id LIMIT ?`).all(afterSourceAppId, limit)
+        : this.stmt(`SELECT ${LOG_COLUMNS} FROM logs WHERE source_app_id > ? ORDER BY source_app_id LIMIT ?`).all(
+            afterSourceAppId,
+            limit,
+          )
     ) as LogRow[];
     return rows.map(rowToHead);
   }
@@ -214,8 +217,7 @@ export class SqliteStorage implements LogStorage {
 
   async getEvent(sourceAppId: string, seq: number): Promise<StoredEvent | null> {
     const row = this.stmt(`SELECT ${EVENT_COLUMNS} FROM events WHERE source_app_id = ? AND seq = ?`).get(sourceAppId, seq) as
-      | EventRow
-      | undefined;
+      EventRow | undefined;
     return row ? rowToEvent(row) : null;
   }
 
@@ -240,7 +242,12 @@ export class SqliteStorage implements LogStorage {
     });
   }
 
-  readCommitted(afterPos: number, filter: EventFilter, limit: number, options: ReadCommittedOptions = {}): Promise<CommittedPage> {
+  readCommitted(
+    afterPos: number,
+    filter: EventFilter,
+    limit: number,
+    options: ReadCommittedOptions = {},
+  ): Promise<CommittedPage> {
     const arms = planReadCommitted(afterPos, filter, limit).map((walk) => [walk]);
     const horizon = () => Math.max(afterPos, (this.stmt('SELECT max(pos) FROM events').pluck().get() as number | null) ?? 0);
     if (arms.length === 0) return Promise.resolve({ events: [], through: afterPos, atHorizon: limit > 0 });
@@ -262,7 +269,11 @@ export class SqliteStorage implements LogStorage {
    * Where an arm ran out of budget, the merge stops at the key it reached (`stop`, the earliest such
    * key over all arms): beyond it, that arm may hold matches not yet examined.
    */
-  private runArms(arms: IndexWalk[][], limit: number, cmp: (a: WalkKey, b: WalkKey) => number): { rows: EventRow[]; stop: WalkKey | null } {
+  private runArms(
+    arms: IndexWalk[][],
+    limit: number,
+    cmp: (a: WalkKey, b: WalkKey) => number,
+  ): { rows: EventRow[]; stop: WalkKey | null } {
     const share = Math.max(1, Math.floor(this.readBudget / arms.length));
     const results = arms.map((walks) => this.walkArm(walks, limit, share));
     this.readListener?.(results.reduce((n, r) => n + r.examined, 0));
@@ -296,7 +307,9 @@ export class SqliteStorage implements LogStorage {
         for (const r of rows) found.push(r);
         if (rows.length > 0) last = rows.at(-1)!;
       } else {
-        const rows = this.stmt(w.sql).raw().iterate({ ...w.params, limit: room }) as IterableIterator<[number, number, number | null]>;
+        const rows = this.stmt(w.sql)
+          .raw()
+          .iterate({ ...w.params, limit: room }) as IterableIterator<[number, number, number | null]>;
         for (const [ts, pos, hit] of rows) {
           examined++;
           last = { ts, pos };
@@ -348,8 +361,13 @@ export class SqliteStorage implements LogStorage {
   async getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null> {
     const row = (
       treeSize === undefined
-        ? this.stmt(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE source_app_id = ? ORDER BY tree_size DESC LIMIT 1`).get(sourceAppId)
-        : this.stmt(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE source_app_id = ? AND tree_size = ?`).get(sourceAppId, treeSize)
+        ? this.stmt(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE source_app_id = ? ORDER BY tree_size DESC LIMIT 1`).get(
+            sourceAppId,
+          )
+        : this.stmt(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE source_app_id = ? AND tree_size = ?`).get(
+            sourceAppId,
+            treeSize,
+          )
     ) as CheckpointRecord | undefined;
     return row ? rowToCheckpoint(row) : null;
   }

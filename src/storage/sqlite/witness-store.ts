@@ -49,30 +49,50 @@ export class SqliteWitnessStore implements WitnessStore {
   }
 
   async latest(origin: string): Promise<StoredWitnessState | null> {
-    const row = this.db.prepare('SELECT origin, size, root_hash, note, updated_at FROM witness_checkpoints WHERE origin = ?').get(origin) as StateRow | undefined;
+    const row = this.db
+      .prepare('SELECT origin, size, root_hash, note, updated_at FROM witness_checkpoints WHERE origin = ?')
+      .get(origin) as StateRow | undefined;
     // Sizes only grow and a size keeps its root: (size, root) identifies a state.
-    return row ? { origin: row.origin, size: row.size, rootHash: row.root_hash, note: row.note, updatedAt: row.updated_at, revision: `${row.size}:${row.root_hash}` } : null;
+    return row
+      ? {
+          origin: row.origin,
+          size: row.size,
+          rootHash: row.root_hash,
+          note: row.note,
+          updatedAt: row.updated_at,
+          revision: `${row.size}:${row.root_hash}`,
+        }
+      : null;
   }
 
   async compareAndSwap(expected: StoredWitnessState | null, next: WitnessState): Promise<boolean> {
     const values = [next.size, next.rootHash, next.note, next.updatedAt, next.origin];
     const result =
       expected === null
-        ? this.db.prepare('INSERT INTO witness_checkpoints (size, root_hash, note, updated_at, origin) VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING').run(...values)
+        ? this.db
+            .prepare(
+              'INSERT INTO witness_checkpoints (size, root_hash, note, updated_at, origin) VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING',
+            )
+            .run(...values)
         : this.db
-            .prepare('UPDATE witness_checkpoints SET size = ?, root_hash = ?, note = ?, updated_at = ? WHERE origin = ? AND size = ? AND root_hash = ?')
+            .prepare(
+              'UPDATE witness_checkpoints SET size = ?, root_hash = ?, note = ?, updated_at = ? WHERE origin = ? AND size = ? AND root_hash = ?',
+            )
             .run(...values, expected.size, expected.rootHash);
     return result.changes === 1;
   }
 
   async recordEvidence(e: WitnessEvidence): Promise<void> {
     this.db
-      .prepare('INSERT INTO witness_evidence (id, origin, reason, cosigned_note, submitted_note, old_size, proof, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
+      .prepare(
+        'INSERT INTO witness_evidence (id, origin, reason, cosigned_note, submitted_note, old_size, proof, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      )
       .run(e.id, e.origin, e.reason, e.cosignedNote, e.submittedNote, e.oldSize, JSON.stringify(e.proof), e.recordedAt);
   }
 
   async listEvidence(origin?: string): Promise<WitnessEvidence[]> {
-    const sql = 'SELECT * FROM witness_evidence' + (origin === undefined ? '' : ' WHERE origin = ?') + ' ORDER BY recorded_at, id';
+    const sql =
+      'SELECT * FROM witness_evidence' + (origin === undefined ? '' : ' WHERE origin = ?') + ' ORDER BY recorded_at, id';
     const rows = (origin === undefined ? this.db.prepare(sql).all() : this.db.prepare(sql).all(origin)) as EvidenceRow[];
     return rows.map((r) => ({
       id: r.id,

@@ -33,7 +33,8 @@ export class WriterError extends Error {
     this.name = 'WriterError';
     this.code = m.code;
     this.conflict = m.conflict;
-    if (m.stack) this.stack = `${this.name}: ${m.message}\n    (in the SQLite writer thread)\n${m.stack.split('\n').slice(1).join('\n')}`;
+    if (m.stack)
+      this.stack = `${this.name}: ${m.message}\n    (in the SQLite writer thread)\n${m.stack.split('\n').slice(1).join('\n')}`;
   }
 }
 

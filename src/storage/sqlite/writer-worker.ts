@@ -23,7 +23,8 @@ const answer = (res: WriterResponse) => port.postMessage(res);
 
 port.on('message', (first: WriterRequest) => {
   const waiting = [first];
-  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) waiting.push(m.message as WriterRequest);
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port))
+    waiting.push(m.message as WriterRequest);
   const closeAt = waiting.findIndex((req) => req.op === 'close');
   const writes = (closeAt === -1 ? waiting : waiting.slice(0, closeAt)) as WriteRequest[];
   if (writes.length > 0) {

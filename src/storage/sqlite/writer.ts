@@ -82,12 +82,16 @@ export const ROW_COLUMNS = 'source_app_id, seq, event_type, ts, received_at, pay
 export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
   const insert = db.prepare(`INSERT INTO events (pos, ${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const maxPos = db.prepare<[], number | null>('SELECT max(pos) FROM events').pluck();
-  const headOf = db.prepare<[string], { size: number; head_hash: string }>('SELECT size, head_hash FROM logs WHERE source_app_id = ?');
+  const headOf = db.prepare<[string], { size: number; head_hash: string }>(
+    'SELECT size, head_hash FROM logs WHERE source_app_id = ?',
+  );
   const upsertLog = db.prepare(
     `INSERT INTO logs (source_app_id, size, head_hash, integrated_size, created_at) VALUES (?, ?, ?, 0, ?)
      ON CONFLICT (source_app_id) DO UPDATE SET size = excluded.size, head_hash = excluded.head_hash`,
   );
-  const logSizes = db.prepare<[string], { size: number; integrated_size: number }>('SELECT size, integrated_size FROM logs WHERE source_app_id = ?');
+  const logSizes = db.prepare<[string], { size: number; integrated_size: number }>(
+    'SELECT size, integrated_size FROM logs WHERE source_app_id = ?',
+  );
   const putNode = db.prepare('INSERT OR REPLACE INTO tree_nodes (source_app_id, level, idx, hash) VALUES (?, ?, ?, ?)');
   const setIntegrated = db.prepare('UPDATE logs SET integrated_size = ? WHERE source_app_id = ?');
   const putCheckpoint = db.prepare(
@@ -109,7 +113,10 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       if (r[7] === '') {
         if (!chainer) throw new Error(`append: log ${r[0]} seq ${r[1]} comes without its hash, and this writer does not chain`);
         r[6] = a.headHash;
-        r[7] = chainer.leafHash({ sourceAppId: r[0], seq: r[1], prevHash: r[6], eventType: r[2], timestamp: r[3], receivedAt: r[4] }, r[5]);
+        r[7] = chainer.leafHash(
+          { sourceAppId: r[0], seq: r[1], prevHash: r[6], eventType: r[2], timestamp: r[3], receivedAt: r[4] },
+          r[5],
+        );
         chained = true;
       }
       a.next++;

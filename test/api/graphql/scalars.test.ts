@@ -13,14 +13,14 @@ import { rejection } from '../../support/api-error.js';
 // (the canonical spelling) changes nothing but speed.
 const library = (v: unknown) => {
   try {
-    return { ok: (GraphQLDateTime.parseValue(v)).getTime() };
+    return { ok: GraphQLDateTime.parseValue(v).getTime() };
   } catch (e) {
     return { error: (e as Error).message };
   }
 };
 const ours = (v: unknown) => {
   try {
-    return { ok: (DateTime.parseValue(v)).getTime() };
+    return { ok: DateTime.parseValue(v).getTime() };
   } catch (e) {
     return { error: (e as Error).message };
   }
@@ -57,11 +57,14 @@ describe('DateTime scalar', () => {
 
   it('agrees with graphql-scalars on any instant in its canonical spelling', () => {
     fc.assert(
-      fc.property(fc.integer({ min: Date.parse('0000-01-01T00:00:00.000Z'), max: Date.parse('9999-12-31T23:59:59.999Z') }), (ms) => {
-        const text = new Date(ms).toISOString();
-        expect(ours(text)).toEqual(library(text));
-        expect(ours(text)).toEqual({ ok: ms });
-      }),
+      fc.property(
+        fc.integer({ min: Date.parse('0000-01-01T00:00:00.000Z'), max: Date.parse('9999-12-31T23:59:59.999Z') }),
+        (ms) => {
+          const text = new Date(ms).toISOString();
+          expect(ours(text)).toEqual(library(text));
+          expect(ours(text)).toEqual({ ok: ms });
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -69,7 +72,18 @@ describe('DateTime scalar', () => {
 
 describe('Sha256Hex scalar', () => {
   const hash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-  const refused = ['E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855', `0x${hash}`, hash.slice(1), `${hash}0`, ` ${hash}`, 'g'.repeat(64), '', 42, null, ['x']];
+  const refused = [
+    'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',
+    `0x${hash}`,
+    hash.slice(1),
+    `${hash}0`,
+    ` ${hash}`,
+    'g'.repeat(64),
+    '',
+    42,
+    null,
+    ['x'],
+  ];
 
   it('serves hashes as the lowercase hex strings stored, unchanged', () => {
     expect(Sha256Hex.serialize(hash)).toBe(hash);
@@ -84,19 +98,30 @@ describe('Sha256Hex scalar', () => {
       expect(err.extensions, String(value)).toEqual({ code: 'BAD_USER_INPUT', rule: 'format' });
       expect(err.message).toBe('Sha256Hex: must be a SHA-256 hash as 64 lowercase hex digits (0-9, a-f)');
     }
-    expect(rejection(() => Sha256Hex.parseLiteral({ kind: Kind.INT, value: '1' })).extensions).toEqual({ code: 'BAD_USER_INPUT', rule: 'format' });
+    expect(rejection(() => Sha256Hex.parseLiteral({ kind: Kind.INT, value: '1' })).extensions).toEqual({
+      code: 'BAD_USER_INPUT',
+      rule: 'format',
+    });
   });
 
   // Through graphql-js and the API's error formatter, as a client sees a refused argument.
   const schema = makeExecutableSchema({
-    typeDefs: 'scalar Sha256Hex\ninput In { h: Sha256Hex! }\ntype Query { echo(h: Sha256Hex!): Sha256Hex! nested(input: In!): Sha256Hex! }',
-    resolvers: { Sha256Hex, Query: { echo: (_: unknown, { h }: { h: string }) => h, nested: (_: unknown, { input }: { input: { h: string } }) => input.h } },
+    typeDefs:
+      'scalar Sha256Hex\ninput In { h: Sha256Hex! }\ntype Query { echo(h: Sha256Hex!): Sha256Hex! nested(input: In!): Sha256Hex! }',
+    resolvers: {
+      Sha256Hex,
+      Query: {
+        echo: (_: unknown, { h }: { h: string }) => h,
+        nested: (_: unknown, { input }: { input: { h: string } }) => input.h,
+      },
+    },
   });
   const format = createErrorFormatter({ production: true, logger: pino({ level: 'silent' }) });
   const run = async (query: string, variableValues?: Record<string, unknown>) => {
     const document = parse(query);
     const invalid = validate(schema, document);
-    const result = invalid.length > 0 ? { errors: invalid } : await execute({ schema, document, variableValues: variableValues ?? {} });
+    const result =
+      invalid.length > 0 ? { errors: invalid } : await execute({ schema, document, variableValues: variableValues ?? {} });
     return { data: result.data, errors: result.errors?.map((e) => format(e.toJSON(), e)) };
   };
 
@@ -109,7 +134,9 @@ describe('Sha256Hex scalar', () => {
     const { errors } = await run('query($in: In!) { nested(input: $in) }', { in: { h: hash.toUpperCase() } });
     expect(errors).toHaveLength(1);
     expect(errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', rule: 'format' });
-    expect(errors![0]!.message).toMatch(/^Variable "\$in" got invalid value .* at "in\.h"; Sha256Hex: must be a SHA-256 hash as 64 lowercase hex digits/);
+    expect(errors![0]!.message).toMatch(
+      /^Variable "\$in" got invalid value .* at "in\.h"; Sha256Hex: must be a SHA-256 hash as 64 lowercase hex digits/,
+    );
   });
 
   it('refuses a malformed literal with BAD_USER_INPUT, not as an internal error', async () => {

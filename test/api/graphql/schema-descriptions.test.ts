@@ -27,7 +27,9 @@ interface Described {
 /** Every type, field, argument, input field, enum value and scalar the schema defines (built-ins aside). */
 function describedElements(schema: GraphQLSchema): Described[] {
   const out: Described[] = [];
-  const types = Object.values(schema.getTypeMap()).filter((t: GraphQLNamedType) => !t.name.startsWith('__') && !(isScalarType(t) && isSpecifiedScalarType(t)));
+  const types = Object.values(schema.getTypeMap()).filter(
+    (t: GraphQLNamedType) => !t.name.startsWith('__') && !(isScalarType(t) && isSpecifiedScalarType(t)),
+  );
   for (const type of types) {
     out.push({ at: type.name, description: type.description });
     if (isObjectType(type) || isInterfaceType(type)) {
@@ -36,7 +38,8 @@ function describedElements(schema: GraphQLSchema): Described[] {
         for (const arg of field.args) out.push({ at: `${type.name}.${field.name}(${arg.name}:)`, description: arg.description });
       }
     } else if (isInputObjectType(type)) {
-      for (const field of Object.values(type.getFields())) out.push({ at: `${type.name}.${field.name}`, description: field.description });
+      for (const field of Object.values(type.getFields()))
+        out.push({ at: `${type.name}.${field.name}`, description: field.description });
     } else if (isEnumType(type)) {
       for (const value of type.getValues()) out.push({ at: `${type.name}.${value.name}`, description: value.description });
     }
@@ -47,7 +50,9 @@ function describedElements(schema: GraphQLSchema): Described[] {
 /** Words that belong to the operator or to this repository, not to a client of the API. */
 function foreignWords(description: string): string[] {
   const settings = SETTING_NAMES.filter((name) => new RegExp(`\\b${name}\\b`).test(description));
-  const paths = [/\bsrc\//, /\bdocs\//, /\btest\//, /\bschema\//, /\.ts\b/, /\.md\b/, /\bREADME\b/].filter((re) => re.test(description)).map(String);
+  const paths = [/\bsrc\//, /\bdocs\//, /\btest\//, /\bschema\//, /\.ts\b/, /\.md\b/, /\bREADME\b/]
+    .filter((re) => re.test(description))
+    .map(String);
   return [...settings, ...paths];
 }
 
@@ -62,7 +67,13 @@ describe('schema descriptions', () => {
 
   it('walks the whole schema (the check below is not vacuous)', () => {
     expect(elements.length).toBeGreaterThan(200);
-    for (const at of ['Query.events(first:)', 'LogEventInput.expectedPrevHash', 'VerificationProblemKind.GAP', 'Sha256Hex', 'CheckpointUpdate.consistency']) {
+    for (const at of [
+      'Query.events(first:)',
+      'LogEventInput.expectedPrevHash',
+      'VerificationProblemKind.GAP',
+      'Sha256Hex',
+      'CheckpointUpdate.consistency',
+    ]) {
       expect(elements.map((e) => e.at)).toContain(at);
     }
   });
@@ -91,7 +102,10 @@ describe('schema descriptions', () => {
     expect(pageInfo).toContain(`may not exceed ${MAX_PAGE_SIZE}`);
     const pageArgs = elements.filter((e) => /\((first|last):\)$/.test(e.at));
     expect(pageArgs.length).toBe(4);
-    for (const e of pageArgs) expect(e.description, e.at).toBe(`Page size${e.at.endsWith('(last:)') ? ' when paging backward' : e.at.startsWith('Query.events') ? ' when paging forward' : ''}: 0-${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}.`);
+    for (const e of pageArgs)
+      expect(e.description, e.at).toBe(
+        `Page size${e.at.endsWith('(last:)') ? ' when paging backward' : e.at.startsWith('Query.events') ? ' when paging forward' : ''}: 0-${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}.`,
+      );
   });
 });
 
@@ -102,7 +116,10 @@ describe('schema files', () => {
       readdirSync(dir)
         .filter((name) => name.endsWith('.graphql'))
         .sort()
-        .map((name) => [name, [...readFileSync(join(dir, name), 'utf8').matchAll(/^(?:type|input|enum|scalar) (\w+)/gm)].map((m) => m[1])]),
+        .map((name) => [
+          name,
+          [...readFileSync(join(dir, name), 'utf8').matchAll(/^(?:type|input|enum|scalar) (\w+)/gm)].map((m) => m[1]),
+        ]),
     );
     expect(defined).toEqual({
       'auth.graphql': ['ApiKeyRole', 'ApiKey', 'CreatedApiKey'],

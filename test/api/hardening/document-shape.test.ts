@@ -43,9 +43,15 @@ describe('items an operation may return', () => {
     expect(items('{ events(first: 10) { edges { cursor } nodes { seq } } }')).toBe(20);
     expect(items('{ events(first: 10) { a: nodes { seq } b: nodes { seq } pageInfo { hasNextPage } } }')).toBe(20);
     expect(items('{ events(first: 10) { pageInfo { hasNextPage } } }')).toBe(10);
-    expect(items('fragment N on EventConnection { nodes { seq } } { events(first: 10) { ...N ... on EventConnection { edges { cursor } } } }')).toBe(20);
+    expect(
+      items(
+        'fragment N on EventConnection { nodes { seq } } { events(first: 10) { ...N ... on EventConnection { edges { cursor } } } }',
+      ),
+    ).toBe(20);
     expect(items('fragment N on EventConnection { nodes { seq } ...N } { events(first: 10) { ...N } }')).toBe(10);
-    expect(items('{ logs(first: 3) { nodes { checkpoints(first: 4) { nodes { treeSize } edges { cursor } } } edges { cursor } } }')).toBe(6 + 24);
+    expect(
+      items('{ logs(first: 3) { nodes { checkpoints(first: 4) { nodes { treeSize } edges { cursor } } } edges { cursor } } }'),
+    ).toBe(6 + 24);
   });
 
   it('counts a page over the maximum as the maximum (execution refuses it) and counts at least one', () => {
@@ -61,6 +67,10 @@ describe('items an operation may return', () => {
   });
 
   it('counts fragments where they are spread', () => {
-    expect(items('fragment P on Query { events(first: 100) { edges { cursor } } } { ...P a: events(first: 1) { edges { cursor } } ... on Query { ...P } }')).toBe(201);
+    expect(
+      items(
+        'fragment P on Query { events(first: 100) { edges { cursor } } } { ...P a: events(first: 1) { edges { cursor } } ... on Query { ...P } }',
+      ),
+    ).toBe(201);
   });
 });

@@ -37,17 +37,35 @@ async function gqlAs<T = any>(key: string, query: string, variables?: Record<str
     headers: { 'content-type': 'application/json', 'x-api-key': key },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: res.status, ...((await res.json()) as { data?: T; errors?: Array<{ message: string; extensions?: Record<string, any> }> }) };
+  return {
+    status: res.status,
+    ...((await res.json()) as { data?: T; errors?: Array<{ message: string; extensions?: Record<string, any> }> }),
+  };
 }
 
 function wsAs(key: string): Client {
-  const client = createClient({ url: `ws://127.0.0.1:${proc.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { 'x-api-key': key } });
+  const client = createClient({
+    url: `ws://127.0.0.1:${proc.port}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: { 'x-api-key': key },
+  });
   clients.push(client);
   return client;
 }
 
 function event(sourceAppId: string, seq: number, eventType: string): NewEvent {
-  return { sourceAppId, seq, eventType, timestamp: OLD + seq, receivedAt: OLD + seq, payload: { seq }, prevHash: '', hash: '', idempotencyKey: null };
+  return {
+    sourceAppId,
+    seq,
+    eventType,
+    timestamp: OLD + seq,
+    receivedAt: OLD + seq,
+    payload: { seq },
+    prevHash: '',
+    hash: '',
+    idempotencyKey: null,
+  };
 }
 
 /** Latencies of a trivial query, sent one after another on a connection of their own until `until` settles. */
@@ -80,10 +98,17 @@ beforeAll(async () => {
   await storage.init();
   await storage.appendEvents(Array.from({ length: READER_EVENTS }, (_, seq) => event('reader-app', seq, 'reader.t')));
   for (let l = 0; l < LOGS; l++) {
-    await storage.appendEvents(Array.from({ length: PER_LOG }, (_, seq) => event(`log-${String(l).padStart(2, '0')}`, seq, `t${seq % 4}`)));
+    await storage.appendEvents(
+      Array.from({ length: PER_LOG }, (_, seq) => event(`log-${String(l).padStart(2, '0')}`, seq, `t${seq % 4}`)),
+    );
   }
   await storage.close();
-  proc = new ServiceProcess(await freePort(), dataDir, { AUTH: 'on', ADMIN_API_KEY: E2E_ADMIN_KEY, READ_BUDGET_ROWS: String(BUDGET), CHECKPOINT_INTERVAL_MS: '200' });
+  proc = new ServiceProcess(await freePort(), dataDir, {
+    AUTH: 'on',
+    ADMIN_API_KEY: E2E_ADMIN_KEY,
+    READ_BUDGET_ROWS: String(BUDGET),
+    CHECKPOINT_INTERVAL_MS: '200',
+  });
   await proc.start(120_000);
   // Starting work (trees and checkpoints of every log) is done before anything is measured.
   await until(
@@ -95,7 +120,10 @@ beforeAll(async () => {
     },
     { timeoutMs: 120_000, intervalMs: 100 },
   );
-  const created = await gqlAs(E2E_ADMIN_KEY, 'mutation { createApiKey(role: READER, sourceAppIds: ["reader-app"], name: "r") { secret } }');
+  const created = await gqlAs(
+    E2E_ADMIN_KEY,
+    'mutation { createApiKey(role: READER, sourceAppIds: ["reader-app"], name: "r") { secret } }',
+  );
   readerKey = created.data.createApiKey.secret;
 }, 300_000);
 
@@ -116,7 +144,10 @@ describe(`a store of ${LOGS * PER_LOG + READER_EVENTS} events: no request holds 
   it('20 subscriptions of a READER replaying its 35 events after its first', async () => {
     await underAttack('READER replay', async () => {
       const client = wsAs(readerKey);
-      const probes = Array.from({ length: 20 }, () => new SubscriptionProbe<any>(client, 'subscription { eventLogged(after: "reader-app/0") { seq } }'));
+      const probes = Array.from(
+        { length: 20 },
+        () => new SubscriptionProbe<any>(client, 'subscription { eventLogged(after: "reader-app/0") { seq } }'),
+      );
       await Promise.all(probes.map((p) => p.until((x) => x.values.length >= READER_EVENTS - 1 || x.completed)));
       for (const p of probes) {
         expect(p.errors).toEqual([]);
@@ -132,10 +163,18 @@ describe(`a store of ${LOGS * PER_LOG + READER_EVENTS} events: no request holds 
       const from = new Date(Date.now() - 60_000).toISOString();
       const probes = Array.from(
         { length: 20 },
-        () => new SubscriptionProbe<any>(client, 'subscription($f: EventFilter) { eventLogged(after: "reader-app/0", filter: $f) { sourceAppId } }', { f: { from } }),
+        () =>
+          new SubscriptionProbe<any>(
+            client,
+            'subscription($f: EventFilter) { eventLogged(after: "reader-app/0", filter: $f) { sourceAppId } }',
+            { f: { from } },
+          ),
       );
       // Only an event logged now matches: each stream delivers it once its replay has reached the horizon.
-      const logged = await gqlAs(E2E_ADMIN_KEY, `mutation { logEvent(input: { eventType: "marker", timestamp: "${new Date().toISOString()}", sourceAppId: "marker-app", payload: {} }) { seq } }`);
+      const logged = await gqlAs(
+        E2E_ADMIN_KEY,
+        `mutation { logEvent(input: { eventType: "marker", timestamp: "${new Date().toISOString()}", sourceAppId: "marker-app", payload: {} }) { seq } }`,
+      );
       expect(logged.errors).toBeUndefined();
       await Promise.all(probes.map((p) => p.until((x) => x.values.length >= 1 || x.completed)));
       for (const p of probes) {
@@ -165,7 +204,12 @@ describe(`a store of ${LOGS * PER_LOG + READER_EVENTS} events: no request holds 
   });
 
   it('a logEvents of 150,000 inputs is refused before its variables are coerced, naming the field and the limit', async () => {
-    const inputs = Array.from({ length: 150_000 }, (_, i) => ({ eventType: 't', timestamp: '2024-01-01T00:00:00Z', sourceAppId: 'big', payload: { i } }));
+    const inputs = Array.from({ length: 150_000 }, (_, i) => ({
+      eventType: 't',
+      timestamp: '2024-01-01T00:00:00Z',
+      sourceAppId: 'big',
+      payload: { i },
+    }));
     let res: Awaited<ReturnType<typeof gqlAs>> | undefined;
     await underAttack('logEvents of 150k inputs', async () => {
       res = await gqlAs(E2E_ADMIN_KEY, 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }', { inputs });
@@ -191,14 +235,26 @@ describe(`a store of ${LOGS * PER_LOG + READER_EVENTS} events: no request holds 
       t: Array.from({ length: 5000 }, () => 'a'),
     });
     expect(inLiteral.status).toBe(400);
-    expect(inLiteral.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'filter.eventTypes', rule: 'maxItems' });
-
-    const probe = new SubscriptionProbe<any>(wsAs(readerKey), 'subscription($f: EventFilter) { eventLogged(filter: $f) { seq } }', {
-      f: { eventTypes: Array.from({ length: 100_000 }, () => 'a') },
+    expect(inLiteral.errors![0]!.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'filter.eventTypes',
+      rule: 'maxItems',
     });
+
+    const probe = new SubscriptionProbe<any>(
+      wsAs(readerKey),
+      'subscription($f: EventFilter) { eventLogged(filter: $f) { seq } }',
+      {
+        f: { eventTypes: Array.from({ length: 100_000 }, () => 'a') },
+      },
+    );
     await probe.until((p) => p.completed);
     expect(probe.errors).toHaveLength(1);
-    expect((probe.errors[0] as any).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'filter.eventTypes', rule: 'maxItems' });
+    expect((probe.errors[0] as any).extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'filter.eventTypes',
+      rule: 'maxItems',
+    });
   });
 
   it('every storage read examined at most the budget, and long reads took many steps', async () => {

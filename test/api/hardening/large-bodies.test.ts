@@ -14,10 +14,16 @@ import { E2E_ADMIN_KEY } from '../../support/service.js';
 
 const THREAD_BYTES = 512 * 1024;
 const LOG_EVENTS = 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }';
-const event = (i: number, payload: object = { i }) => ({ eventType: 't', timestamp: '2024-01-01T00:00:00Z', sourceAppId: 'bodies', payload });
+const event = (i: number, payload: object = { i }) => ({
+  eventType: 't',
+  timestamp: '2024-01-01T00:00:00Z',
+  sourceAppId: 'bodies',
+  payload,
+});
 const many = (n: number) => Array.from({ length: n }, (_, i) => event(i));
 /** Events of about 1 KB each: 600 of them are a body over the threshold, well within MAX_BATCH_SIZE. */
-const padded = (n: number, extra: (i: number) => object = () => ({})) => Array.from({ length: n }, (_, i) => event(i, { i, pad: 'x'.repeat(1000), ...extra(i) }));
+const padded = (n: number, extra: (i: number) => object = () => ({})) =>
+  Array.from({ length: n }, (_, i) => event(i, { i, pad: 'x'.repeat(1000), ...extra(i) }));
 
 let dataDir: string;
 let proc: ServiceProcess;
@@ -34,7 +40,11 @@ function post(path: string, body: string | Buffer, opts: { chunked?: boolean; se
     const req = request(`${proc.url}${path}`, {
       method: 'POST',
       agent: false,
-      headers: { 'content-type': 'application/json', 'x-api-key': E2E_ADMIN_KEY, ...(!opts.chunked && { 'content-length': bytes.length }) },
+      headers: {
+        'content-type': 'application/json',
+        'x-api-key': E2E_ADMIN_KEY,
+        ...(!opts.chunked && { 'content-length': bytes.length }),
+      },
     });
     req.on('error', reject);
     req.on('finish', () => opts.sent?.());
@@ -69,7 +79,11 @@ async function until(condition: () => Promise<boolean>, what: string, timeoutMs 
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'chainlog-bodies-'));
-  proc = new ServiceProcess(await freePort(), dataDir, { AUTH: 'on', ADMIN_API_KEY: E2E_ADMIN_KEY, JSON_BODY_THREAD_BYTES: String(THREAD_BYTES) });
+  proc = new ServiceProcess(await freePort(), dataDir, {
+    AUTH: 'on',
+    ADMIN_API_KEY: E2E_ADMIN_KEY,
+    JSON_BODY_THREAD_BYTES: String(THREAD_BYTES),
+  });
   await proc.start(120_000);
 });
 
@@ -85,15 +99,23 @@ describe('large JSON bodies are checked off the event loop', () => {
       ['/graphql', graphql({ inputs: many(1001) }), graphql({ inputs: many(150_000) })],
       [
         '/graphql',
-        graphql({ f: { sourceAppIds: Array.from({ length: 101 }, () => 'a') } }, 'query($f: EventFilter) { events(filter: $f) { edges { cursor } } }'),
-        graphql({ f: { sourceAppIds: Array.from({ length: 1_500_000 }, () => 'a') } }, 'query($f: EventFilter) { events(filter: $f) { edges { cursor } } }'),
+        graphql(
+          { f: { sourceAppIds: Array.from({ length: 101 }, () => 'a') } },
+          'query($f: EventFilter) { events(filter: $f) { edges { cursor } } }',
+        ),
+        graphql(
+          { f: { sourceAppIds: Array.from({ length: 1_500_000 }, () => 'a') } },
+          'query($f: EventFilter) { events(filter: $f) { edges { cursor } } }',
+        ),
       ],
       ['/v1/events', inexact(JSON.stringify(padded(3, mark))), inexact(JSON.stringify(padded(600, mark)))],
       ['/graphql', inexact(graphql({ inputs: padded(3, mark) })), inexact(graphql({ inputs: padded(600, mark) }))],
       ['/v1/events', `${JSON.stringify(padded(3))},`, `${JSON.stringify(padded(600))},`],
       ['/graphql', `${graphql({ inputs: padded(3) })}}`, `${graphql({ inputs: padded(600) })}}`],
     ];
-    const refusedBefore = await metric('chainlog_large_body_checks_total{outcome="refused"}').then((n) => (Number.isNaN(n) ? 0 : n));
+    const refusedBefore = await metric('chainlog_large_body_checks_total{outcome="refused"}').then((n) =>
+      Number.isNaN(n) ? 0 : n,
+    );
     let large = 0;
     for (const [path, small, big] of cases) {
       expect(small.length).toBeLessThan(THREAD_BYTES);
@@ -107,12 +129,18 @@ describe('large JSON bodies are checked off the event loop', () => {
     }
     expect(await metric('chainlog_large_body_checks_total{outcome="refused"}')).toBe(refusedBefore + large);
     // Chunked (no Content-Length): read as bytes, then checked by size.
-    expect(await post('/v1/events', JSON.stringify(many(150_000)), { chunked: true })).toMatchObject({ status: 400, body: { errors: [{ field: 'body', rule: 'maxItems' }] } });
+    expect(await post('/v1/events', JSON.stringify(many(150_000)), { chunked: true })).toMatchObject({
+      status: 400,
+      body: { errors: [{ field: 'body', rule: 'maxItems' }] },
+    });
     expect(await post('/v1/events', '[{"payload": {"n": -0}}]', { chunked: true })).toMatchObject({
       status: 400,
       body: { errors: [{ field: '[0].payload.n', rule: 'exactNumber' }] },
     });
-    expect(await post('/v1/events', '[1,', { chunked: true })).toMatchObject({ status: 400, body: { errors: [{ field: 'body', rule: 'json' }] } });
+    expect(await post('/v1/events', '[1,', { chunked: true })).toMatchObject({
+      status: 400,
+      body: { errors: [{ field: 'body', rule: 'json' }] },
+    });
   });
 
   it('a large body that passes the checks is parsed and logged, with or without a Content-Length', async () => {
@@ -128,7 +156,9 @@ describe('large JSON bodies are checked off the event loop', () => {
     const gql = await post('/graphql', graphql({ inputs: padded(600) }));
     expect(gql.status).toBe(200);
     expect(gql.body.data.logEvents).toHaveLength(600);
-    expect(await post('/v1/events', JSON.stringify([event(0, { small: true })]), { chunked: true })).toMatchObject({ status: 201 });
+    expect(await post('/v1/events', JSON.stringify([event(0, { small: true })]), { chunked: true })).toMatchObject({
+      status: 201,
+    });
   });
 
   it('a trivial query on another connection is answered while large refused bodies are being checked', async () => {
@@ -149,7 +179,11 @@ describe('large JSON bodies are checked off the event loop', () => {
     order.push('trivial');
     expect(trivial.status).toBe(200);
     expect(trivial.body.data.serverInfo.version).toEqual(expect.any(String));
-    for (const r of await Promise.all(refusals)) expect(r).toMatchObject({ status: 400, body: { errors: [{ extensions: { code: 'BAD_USER_INPUT', field: 'inputs', rule: 'maxItems' } }] } });
+    for (const r of await Promise.all(refusals))
+      expect(r).toMatchObject({
+        status: 400,
+        body: { errors: [{ extensions: { code: 'BAD_USER_INPUT', field: 'inputs', rule: 'maxItems' } }] },
+      });
     expect(order.indexOf('trivial')).toBeLessThan(bigBodies);
     await until(async () => (await metric('chainlog_large_bodies')) === 0, 'the large bodies to be released');
   });
@@ -172,7 +206,16 @@ describe('large JSON bodies are checked off the event loop', () => {
     const refused = await post('/v1/events', JSON.stringify(padded(600)));
     expect(refused).toEqual({
       status: 503,
-      body: { errors: [{ code: 'UNAVAILABLE', field: 'body', rule: 'bodyCheckBusy', message: expect.stringContaining(`at most ${MAX_LARGE_BODIES} at once`) }] },
+      body: {
+        errors: [
+          {
+            code: 'UNAVAILABLE',
+            field: 'body',
+            rule: 'bodyCheckBusy',
+            message: expect.stringContaining(`at most ${MAX_LARGE_BODIES} at once`),
+          },
+        ],
+      },
     });
     const gql = await post('/graphql', graphql({ inputs: padded(600) }));
     expect(gql.status).toBe(503);

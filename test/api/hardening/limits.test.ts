@@ -30,10 +30,18 @@ afterAll(async () => svc?.stop());
 const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, k) => `a${k}: serverInfo { version }`).join(' ')} }`;
 
 const LIMITS: Array<[rule: string, ok: string, tooMuch: string]> = [
-  ['maxDepth', '{ logs { edges { node { latestCheckpoint { treeSize } } } } }', '{ logs { edges { node { checkpoints { edges { cursor } } } } } }'],
+  [
+    'maxDepth',
+    '{ logs { edges { node { latestCheckpoint { treeSize } } } } }',
+    '{ logs { edges { node { checkpoints { edges { cursor } } } } } }',
+  ],
   ['maxAliases', aliases(3), aliases(4)],
   ['maxCost', '{ events(first: 10) { edges { cursor } } }', '{ events(first: 500) { edges { cursor } } }'],
-  ['maxDirectives', '{ serverInfo @include(if: true) { version @skip(if: false) } }', '{ serverInfo @include(if: true) { version @skip(if: false) keyName @skip(if: false) } }'],
+  [
+    'maxDirectives',
+    '{ serverInfo @include(if: true) { version @skip(if: false) } }',
+    '{ serverInfo @include(if: true) { version @skip(if: false) keyName @skip(if: false) } }',
+  ],
   ['maxTokens', `{ serverInfo { ${'version '.repeat(50)}} }`, `{ serverInfo { ${'version '.repeat(250)}} }`],
 ];
 
@@ -44,15 +52,18 @@ async function overWs(query: string) {
 }
 
 describe('document limits', () => {
-  it.each(LIMITS)('%s: within the limit passes, over it is a 400 GRAPHQL_VALIDATION_FAILED over HTTP', async (rule, ok, tooMuch) => {
-    const good = await svc.gql(ok);
-    expect(good.status).toBe(200);
-    expect(good.errors).toBeUndefined();
-    const bad = await svc.gql(tooMuch);
-    expect(bad.status).toBe(400);
-    expect(bad.errors!.length).toBeGreaterThan(0);
-    for (const e of bad.errors!) expect(e.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', rule });
-  });
+  it.each(LIMITS)(
+    '%s: within the limit passes, over it is a 400 GRAPHQL_VALIDATION_FAILED over HTTP',
+    async (rule, ok, tooMuch) => {
+      const good = await svc.gql(ok);
+      expect(good.status).toBe(200);
+      expect(good.errors).toBeUndefined();
+      const bad = await svc.gql(tooMuch);
+      expect(bad.status).toBe(400);
+      expect(bad.errors!.length).toBeGreaterThan(0);
+      for (const e of bad.errors!) expect(e.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', rule });
+    },
+  );
 
   it.each(LIMITS)('%s: the same over the WebSocket', async (rule, ok, tooMuch) => {
     const good = await overWs(ok);
@@ -61,7 +72,8 @@ describe('document limits', () => {
     const bad = await overWs(tooMuch);
     expect(bad.values).toEqual([]);
     expect(bad.errors.length).toBeGreaterThan(0);
-    for (const e of bad.errors as Array<{ extensions: unknown }>) expect(e.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', rule });
+    for (const e of bad.errors as Array<{ extensions: unknown }>)
+      expect(e.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', rule });
   });
 });
 
@@ -71,7 +83,11 @@ describe('CSRF prevention (Apollo default)', () => {
     expect(get.status).toBe(400);
     expect(await get.text()).toMatch(/CSRF/i);
     // A POST that is not JSON is refused before Apollo, saying what to send (src/api/graphql/content-type.ts).
-    const text = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ query: '{ serverInfo { version } }' }) });
+    const text = await fetch(`${svc.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ query: '{ serverInfo { version } }' }),
+    });
     expect(text.status).toBe(415);
     expect(((await text.json()) as any).errors[0].message).toContain('send Content-Type: application/json');
     const form = await fetch(`${svc.url}/graphql`, {
@@ -83,7 +99,9 @@ describe('CSRF prevention (Apollo default)', () => {
   });
 
   it('accepts a GET with apollo-require-preflight and a JSON POST', async () => {
-    const get = await fetch(`${svc.url}/graphql?query=${encodeURIComponent('{ serverInfo { version } }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const get = await fetch(`${svc.url}/graphql?query=${encodeURIComponent('{ serverInfo { version } }')}`, {
+      headers: { 'apollo-require-preflight': 'true' },
+    });
     expect(get.status).toBe(200);
     expect((await svc.gql('{ serverInfo { version } }')).status).toBe(200);
   });
@@ -95,7 +113,11 @@ describe('body and frame limits', () => {
     const gql = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
     expect(gql.status).toBe(413);
     expect(((await gql.json()) as any).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
-    const rest = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    const rest = await fetch(`${svc.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: big,
+    });
     expect(rest.status).toBe(413);
     expect(((await rest.json()) as any).errors[0].code).toBe('PAYLOAD_TOO_LARGE');
   });
@@ -103,7 +125,11 @@ describe('body and frame limits', () => {
   it('closes a WebSocket that sends a message over WS_MAX_PAYLOAD_BYTES with 1009', async () => {
     const ws = await openRaw(svc.url);
     await ws.init();
-    ws.send({ id: '1', type: 'subscribe', payload: { query: '{ serverInfo { version } }', variables: { pad: 'x'.repeat(5000) } } });
+    ws.send({
+      id: '1',
+      type: 'subscribe',
+      payload: { query: '{ serverInfo { version } }', variables: { pad: 'x'.repeat(5000) } },
+    });
     expect((await ws.closed).code).toBe(1009);
   });
 
@@ -130,7 +156,10 @@ describe('WebSocket caps (per client: the API key, else the IP)', () => {
     // Closing one frees a place (once the server has seen it close).
     const connections = await metric(svc, 'chainlog_ws_connections');
     await open[0]!.close();
-    await until('the server to see the connection close', async () => (await metric(svc, 'chainlog_ws_connections')) < connections);
+    await until(
+      'the server to see the connection close',
+      async () => (await metric(svc, 'chainlog_ws_connections')) < connections,
+    );
     const again = await openRaw(svc.url);
     await again.init();
     await Promise.all([again, ...open.slice(1)].map((ws) => ws.close()));
@@ -159,7 +188,9 @@ describe('WebSocket caps (per client: the API key, else the IP)', () => {
     a.send({ id: 'after-complete', type: 'subscribe', payload: { query: '{ __typename }' } });
     await a.next('after-complete', ['complete']);
     // Admitted: the server counts it open.
-    await whenSubscribed(svc, () => b.send({ id: '4', type: 'subscribe', payload: { query: SUB } }), { field: 'checkpointPublished' });
+    await whenSubscribed(svc, () => b.send({ id: '4', type: 'subscribe', payload: { query: SUB } }), {
+      field: 'checkpointPublished',
+    });
     expect(b.messages.filter((m) => m.id === '4' && m.type === 'error')).toEqual([]);
     await a.close();
     await b.close();

@@ -11,7 +11,10 @@ let svc: InProcessService;
 let reader: string;
 
 beforeAll(async () => {
-  svc = await startInProcess({ AUTH: 'on', ADMIN_API_KEY: ADMIN, RATE_LIMIT_READS_PER_SEC: '2', WS_MAX_CONNECTIONS_PER_CLIENT: '1' }, clock);
+  svc = await startInProcess(
+    { AUTH: 'on', ADMIN_API_KEY: ADMIN, RATE_LIMIT_READS_PER_SEC: '2', WS_MAX_CONNECTIONS_PER_CLIENT: '1' },
+    clock,
+  );
   const created = await call(ADMIN, 'mutation { createApiKey(role: READER, name: "fuzz reader") { secret } }');
   expect(created.status).toBe(200);
   reader = created.body.data.createApiKey.secret;
@@ -19,7 +22,11 @@ beforeAll(async () => {
 afterAll(async () => svc?.stop());
 
 async function call(key: string, query: string) {
-  const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query }) });
+  const res = await fetch(`${svc.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': key },
+    body: JSON.stringify({ query }),
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 

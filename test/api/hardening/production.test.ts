@@ -13,16 +13,19 @@ beforeAll(async () => {
 afterAll(async () => svc?.stop());
 
 describe('production', () => {
-  it.each(['{ __schema { types { name } } }', '{ __type(name: "Event") { fields { name } } }'])('refuses introspection %s over HTTP (400) and WebSocket', async (query) => {
-    const http = await svc.gql(query);
-    expect(http.status).toBe(400);
-    expect(http.data).toBeUndefined();
-    expect(http.errors![0]!.extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
-    const probe = new SubscriptionProbe(svc.ws(), query);
-    await probe.until((p) => p.completed);
-    expect(probe.values).toEqual([]);
-    expect((probe.errors[0] as { extensions: { code: string } }).extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
-  });
+  it.each(['{ __schema { types { name } } }', '{ __type(name: "Event") { fields { name } } }'])(
+    'refuses introspection %s over HTTP (400) and WebSocket',
+    async (query) => {
+      const http = await svc.gql(query);
+      expect(http.status).toBe(400);
+      expect(http.data).toBeUndefined();
+      expect(http.errors![0]!.extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      const probe = new SubscriptionProbe(svc.ws(), query);
+      await probe.until((p) => p.completed);
+      expect(probe.values).toEqual([]);
+      expect((probe.errors[0] as { extensions: { code: string } }).extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    },
+  );
 
   it('masks an unexpected storage failure: INTERNAL_SERVER_ERROR, no driver message, no stack', async () => {
     const locker = new Database(join(svc.dataDir, 'chainlog.db'));

@@ -10,20 +10,32 @@ import { SubscriptionProbe } from '../../support/service.js';
 const clock = new ManualClock();
 let svc: InProcessService & { gql(query: string): Promise<{ errors?: unknown[]; data?: any }> };
 beforeAll(async () => {
-  const started = await startInProcess({ AUTH: 'off', RATE_LIMIT_READS_PER_SEC: '3', RATE_LIMIT_WRITES_PER_SEC: '5', MAX_BATCH_SIZE: '5' }, clock);
-  svc = { ...started, gql: async (query) => (await post(query)).body, };
+  const started = await startInProcess(
+    { AUTH: 'off', RATE_LIMIT_READS_PER_SEC: '3', RATE_LIMIT_WRITES_PER_SEC: '5', MAX_BATCH_SIZE: '5' },
+    clock,
+  );
+  svc = { ...started, gql: async (query) => (await post(query)).body };
 });
 afterAll(async () => svc?.stop());
 
 /** Ends every fixed window of the limiter. */
 const freshWindow = () => clock.advance(1000);
 
-const event = (k: number) => ({ eventType: 'rl.test', timestamp: new Date().toISOString(), sourceAppId: 'rate-app', payload: { k } });
+const event = (k: number) => ({
+  eventType: 'rl.test',
+  timestamp: new Date().toISOString(),
+  sourceAppId: 'rate-app',
+  payload: { k },
+});
 const LOG_EVENTS = 'mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }';
 const SIZE = '{ log(sourceAppId: "rate-app") { size } }';
 
 async function post(query: string, variables?: Record<string, unknown>) {
-  const res = await fetch(`${svc.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(`${svc.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as any };
 }
 
@@ -60,7 +72,9 @@ describe('read budget (requests/s)', () => {
     const probe = new SubscriptionProbe(svc.wsAs(null), '{ serverInfo { version } }');
     await probe.until((p) => p.completed);
     expect(probe.values).toEqual([]);
-    expect(probe.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED', rule: 'readsPerSec' }) })]);
+    expect(probe.errors).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED', rule: 'readsPerSec' }) }),
+    ]);
   });
 });
 
@@ -80,7 +94,11 @@ describe('write budget (events/s)', () => {
     expect(one.body.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', rule: 'writesPerSec' });
     expect(Number(one.retryAfter)).toBeGreaterThanOrEqual(1);
 
-    const rest = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([event(6), event(7)]) });
+    const rest = await fetch(`${svc.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([event(6), event(7)]),
+    });
     expect(rest.status).toBe(429);
     expect(Number(rest.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(((await rest.json()) as any).errors[0]).toMatchObject({ code: 'RATE_LIMITED', rule: 'writesPerSec' });
@@ -102,7 +120,11 @@ describe('write budget (events/s)', () => {
 
   it('admits again after the window and over REST', async () => {
     freshWindow();
-    const rest = await fetch(`${svc.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event(8)) });
+    const rest = await fetch(`${svc.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(event(8)),
+    });
     expect(rest.status).toBe(201);
   });
 });

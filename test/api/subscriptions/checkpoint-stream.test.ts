@@ -14,7 +14,9 @@ function publisher() {
       },
     },
     publish: (sourceAppId: string, treeSize: number) =>
-      listeners.forEach((l) => l({ checkpoint: { sourceAppId, treeSize } as CheckpointUpdate['checkpoint'], previous: null, consistencyHashes: [] })),
+      listeners.forEach((l) =>
+        l({ checkpoint: { sourceAppId, treeSize } as CheckpointUpdate['checkpoint'], previous: null, consistencyHashes: [] }),
+      ),
     get listeners() {
       return listeners.size;
     },

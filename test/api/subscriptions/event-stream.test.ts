@@ -37,7 +37,8 @@ async function take(stream: CommittedEventStream, n: number, timeoutMs = 5_000):
 
 const appendMany = async (app: string, n: number) => {
   const out: StoredEvent[] = [];
-  for (let i = 0; i < n; i += 100) out.push(...(await p.service.append(Array.from({ length: Math.min(100, n - i) }, () => event(app)))));
+  for (let i = 0; i < n; i += 100)
+    out.push(...(await p.service.append(Array.from({ length: Math.min(100, n - i) }, () => event(app)))));
   return out;
 };
 
@@ -126,11 +127,11 @@ describe('eventLogged stream', () => {
     expect((err as ApiError).extensions).toMatchObject({ code: 'RESUME_REQUIRED', after: 'a/0' });
     expect((await stream.next()).done).toBe(true);
 
-    const resumed = open({ maxBuffered: 5 }).start((await p.service.getEvent('a', 0)));
+    const resumed = open({ maxBuffered: 5 }).start(await p.service.getEvent('a', 0));
     expect(ids(await take(resumed, 8))).toEqual(ids(burst));
   });
 
-  it('names the position before a log\'s first event when nothing was delivered, and resuming there misses nothing', async () => {
+  it("names the position before a log's first event when nothing was delivered, and resuming there misses nothing", async () => {
     p = await openPipeline();
     const stream = open({ maxBuffered: 5 }).start(null);
     const burst = await appendMany('a', 8);
@@ -141,7 +142,7 @@ describe('eventLogged stream', () => {
     expect((err as ApiError).extensions).toMatchObject({ code: 'RESUME_REQUIRED', after: 'a/-1' });
     const point = parseResumePoint((err as ApiError).extensions.after as string);
     expect(point).toEqual({ sourceAppId: 'a', seq: 0, including: true });
-    const resumed = open({ maxBuffered: 5 }).start((await p.service.getEvent('a', 0)), point.including);
+    const resumed = open({ maxBuffered: 5 }).start(await p.service.getEvent('a', 0), point.including);
     expect(ids(await take(resumed, 8))).toEqual(ids(burst));
   });
 

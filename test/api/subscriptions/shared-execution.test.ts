@@ -1,6 +1,13 @@
 // Shared subscription execution: one execution per event for subscribers asking the same thing, never
 // shared across callers, selections or the variables a selection uses.
-import { buildSchema, parse, type ExecutionResult, type GraphQLFieldConfig, type GraphQLObjectType, type GraphQLScalarType } from 'graphql';
+import {
+  buildSchema,
+  parse,
+  type ExecutionResult,
+  type GraphQLFieldConfig,
+  type GraphQLObjectType,
+  type GraphQLScalarType,
+} from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { createSharedSubscribe, executionKey } from '../../../src/api/subscriptions/shared-execution.js';
 import { until } from '../../support/wait.js';
@@ -101,7 +108,9 @@ describe('executionKey', () => {
     expect(key(Q, { t: 2 })).not.toBe(key(Q, { t: 3 }));
     expect(key(Q, { t: 2 }, 'a')).not.toBe(key(Q, { t: 2 }, 'b'));
     expect(key('subscription { ticks { n } }')).not.toBe(key('subscription { ticks { n at } }'));
-    expect(key('subscription { ticks { n @include(if: true) } }')).not.toBe(key('subscription { ticks { n @include(if: false) } }'));
+    expect(key('subscription { ticks { n @include(if: true) } }')).not.toBe(
+      key('subscription { ticks { n @include(if: false) } }'),
+    );
     const two = 'subscription A { ticks { n } } subscription B { ticks { at } }';
     expect(key(two, {}, 'a', 'A')).not.toBe(key(two, {}, 'a', 'B'));
   });
@@ -187,8 +196,13 @@ describe('createSharedSubscribe', () => {
     const yNext = y.next();
     f.emit({ n: 1, at: new Date(0) });
     f.emit({ n: 2, at: new Date(0) });
-    await until('both ticks written to both callers', () => written.get('x')!.length >= 2 && written.get('y')!.length >= 2, { intervalMs: 1 });
-    const json = ['{"data":{"ticks":{"n":1,"at":"1970-01-01T00:00:00.000Z"}}}', '{"data":{"ticks":{"n":2,"at":"1970-01-01T00:00:00.000Z"}}}'];
+    await until('both ticks written to both callers', () => written.get('x')!.length >= 2 && written.get('y')!.length >= 2, {
+      intervalMs: 1,
+    });
+    const json = [
+      '{"data":{"ticks":{"n":1,"at":"1970-01-01T00:00:00.000Z"}}}',
+      '{"data":{"ticks":{"n":2,"at":"1970-01-01T00:00:00.000Z"}}}',
+    ];
     expect(written.get('x')).toEqual(json);
     expect(written.get('y')).toEqual(json);
     expect(written.get('x')![0]).toBe(written.get('y')![0]);

@@ -32,7 +32,9 @@ async function connect(): Promise<Connected> {
   http = createServer();
   wss = new WebSocketServer({ server: http });
   await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
-  const accepted = new Promise<{ server: WebSocket; tcp: Socket }>((resolve) => wss!.once('connection', (server, req) => resolve({ server, tcp: req.socket })));
+  const accepted = new Promise<{ server: WebSocket; tcp: Socket }>((resolve) =>
+    wss!.once('connection', (server, req) => resolve({ server, tcp: req.socket })),
+  );
   const client = new WebSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`);
   clients.push(client);
   const received: string[] = [];
@@ -92,8 +94,15 @@ describe('serveGraphqlWs keep-alive', () => {
   it('drops a client that stops answering pings and keeps one that answers', async () => {
     http = createServer();
     wss = new WebSocketServer({ server: http });
-    const server = makeServer<Record<string, unknown> | undefined, WsExtra>({ schema: buildSchema('type Query { ok: Boolean }') });
-    serveGraphqlWs(server, wss, { isProd: true, keepAliveMs: 200, maxBufferedBytes: 1024 * 1024, onInternalError: () => undefined });
+    const server = makeServer<Record<string, unknown> | undefined, WsExtra>({
+      schema: buildSchema('type Query { ok: Boolean }'),
+    });
+    serveGraphqlWs(server, wss, {
+      isProd: true,
+      keepAliveMs: 200,
+      maxBufferedBytes: 1024 * 1024,
+      onInternalError: () => undefined,
+    });
     await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
     const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
     const open = async () => {

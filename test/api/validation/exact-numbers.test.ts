@@ -18,14 +18,24 @@ function reference(token: string): boolean {
 
 const numberToken = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => String(d)),
-  fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }).chain((d) => fc.integer({ min: 0, max: 20 }).map((k) => d.toFixed(k))),
+  fc
+    .double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 })
+    .chain((d) => fc.integer({ min: 0, max: 20 }).map((k) => d.toFixed(k))),
   fc.bigInt({ min: -(10n ** 25n), max: 10n ** 25n }).map(String),
   fc.tuple(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.bigInt({ min: 0n, max: 10n ** 12n })).map(([a, b]) => `${a}.${b}`),
   fc.constantFrom('0', '-0', '-0.0', '0.000', '1e400', '1e-400', '-0e5', '12345678.12345679', '9007199254740993', '0.1'),
 );
-const body = fc.array(fc.tuple(numberToken, fc.constantFrom('2026-01-02T03:04:05.006Z', 'a1e5b', 'x-0y', 'plain', ':1e5,', '[-0]', ', 12345678901234567')), { maxLength: 8 }).map((items) =>
-  JSON.stringify(items.map(([, s], i) => ({ when: s, i }))).replace(/"i":(\d+)/g, (_m, i) => `"n":${items[Number(i)]![0]}`),
-);
+const body = fc
+  .array(
+    fc.tuple(
+      numberToken,
+      fc.constantFrom('2026-01-02T03:04:05.006Z', 'a1e5b', 'x-0y', 'plain', ':1e5,', '[-0]', ', 12345678901234567'),
+    ),
+    { maxLength: 8 },
+  )
+  .map((items) =>
+    JSON.stringify(items.map(([, s], i) => ({ when: s, i }))).replace(/"i":(\d+)/g, (_m, i) => `"n":${items[Number(i)]![0]}`),
+  );
 
 describe('exact numbers', () => {
   it('keptExactly agrees with the reference on every token', () => {

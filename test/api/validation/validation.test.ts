@@ -2,7 +2,12 @@ import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../../src/api/errors.js';
-import { eventInputSchema, validateEventBatch, validateEventInput, type IngestLimits } from '../../../src/api/validation/event-input.js';
+import {
+  eventInputSchema,
+  validateEventBatch,
+  validateEventInput,
+  type IngestLimits,
+} from '../../../src/api/validation/event-input.js';
 import { canonicalPayload, canonicalPayloadBytes, checkPayload } from '../../../src/api/validation/payload.js';
 import { pageSize, parseEventFilter, parseEventId } from '../../../src/api/validation/query-args.js';
 import { parseRfc3339 } from '../../../src/api/validation/timestamp.js';
@@ -81,7 +86,11 @@ describe('event input', () => {
   });
 
   it('rejects fields the contract does not have (the server assigns seq, prevHash, receivedAt)', () => {
-    expect(rejectOne({ ...valid(), seq: 3 }).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'seq', rule: 'unknownField' });
+    expect(rejectOne({ ...valid(), seq: 3 }).extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'seq',
+      rule: 'unknownField',
+    });
   });
 
   it('counts payload depth in containers: the limit itself is accepted', () => {
@@ -117,10 +126,19 @@ describe('event input', () => {
 describe('event batch', () => {
   it('reports every bad item by index and rejects the batch', () => {
     const err = rejection(() =>
-      validateEventBatch(schema, [valid(), { ...valid(), eventType: '' }, valid(), { ...valid(), payload: [], sourceAppId: '/' }], limits, 'inputs'),
+      validateEventBatch(
+        schema,
+        [valid(), { ...valid(), eventType: '' }, valid(), { ...valid(), payload: [], sourceAppId: '/' }],
+        limits,
+        'inputs',
+      ),
     );
     expect(err.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'inputs', rule: 'items' });
-    const items = (err.extensions.errors as Array<Record<string, unknown>>).map(({ index, field, rule }) => ({ index, field, rule }));
+    const items = (err.extensions.errors as Array<Record<string, unknown>>).map(({ index, field, rule }) => ({
+      index,
+      field,
+      rule,
+    }));
     expect(items).toEqual([
       { index: 1, field: 'eventType', rule: 'format' },
       { index: 3, field: 'sourceAppId', rule: 'format' },
@@ -131,7 +149,11 @@ describe('event batch', () => {
   it('tells a missing field from a wrong one in every item', () => {
     const { eventType: _, ...noType } = valid();
     const err = rejection(() => validateEventBatch(schema, [valid(), { ...valid(), sourceAppId: 42 }, noType], limits, 'inputs'));
-    const items = (err.extensions.errors as Array<Record<string, unknown>>).map(({ index, field, rule }) => ({ index, field, rule }));
+    const items = (err.extensions.errors as Array<Record<string, unknown>>).map(({ index, field, rule }) => ({
+      index,
+      field,
+      rule,
+    }));
     expect(items).toEqual([
       { index: 1, field: 'sourceAppId', rule: 'type' },
       { index: 2, field: 'eventType', rule: 'required' },
@@ -140,16 +162,24 @@ describe('event batch', () => {
 
   it('is PAYLOAD_TOO_LARGE only when size is all that is wrong', () => {
     const big = { ...valid(), payload: { s: 'x'.repeat(300) } };
-    expect(rejection(() => validateEventBatch(schema, [valid(), big], limits, 'inputs')).extensions.code).toBe('PAYLOAD_TOO_LARGE');
-    expect(rejection(() => validateEventBatch(schema, [{ ...valid(), eventType: '' }, big], limits, 'inputs')).extensions.code).toBe(
-      'BAD_USER_INPUT',
+    expect(rejection(() => validateEventBatch(schema, [valid(), big], limits, 'inputs')).extensions.code).toBe(
+      'PAYLOAD_TOO_LARGE',
     );
+    expect(
+      rejection(() => validateEventBatch(schema, [{ ...valid(), eventType: '' }, big], limits, 'inputs')).extensions.code,
+    ).toBe('BAD_USER_INPUT');
   });
 
   it('bounds the batch size', () => {
-    expect(rejection(() => validateEventBatch(schema, [], limits, 'inputs')).extensions).toMatchObject({ field: 'inputs', rule: 'minItems' });
+    expect(rejection(() => validateEventBatch(schema, [], limits, 'inputs')).extensions).toMatchObject({
+      field: 'inputs',
+      rule: 'minItems',
+    });
     const six = Array.from({ length: 6 }, valid);
-    expect(rejection(() => validateEventBatch(schema, six, limits, 'body')).extensions).toMatchObject({ field: 'body', rule: 'maxItems' });
+    expect(rejection(() => validateEventBatch(schema, six, limits, 'body')).extensions).toMatchObject({
+      field: 'body',
+      rule: 'maxItems',
+    });
     expect(validateEventBatch(schema, six.slice(1), limits, 'inputs')).toHaveLength(5);
   });
 });
@@ -167,14 +197,19 @@ describe('arbitrary input', () => {
   };
 
   it('anything as an event yields a request or BAD_USER_INPUT/PAYLOAD_TOO_LARGE, never another error', () => {
-    fc.assert(fc.property(fc.anything(), (value) => expectOnlyInputErrors(() => validateEventInput(schema, value))), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.anything(), (value) => expectOnlyInputErrors(() => validateEventInput(schema, value))),
+      { numRuns: 300 },
+    );
   });
 
   it('a valid event with any one field replaced by anything never throws another error', () => {
     const fields = ['sourceAppId', 'eventType', 'timestamp', 'payload', 'idempotencyKey', 'expectedPrevHash', 'extra'];
     fc.assert(
-      fc.property(fc.constantFrom(...fields), fc.anything({ withNullPrototype: true, withBoxedValues: true, withDate: true }), (field, value) =>
-        expectOnlyInputErrors(() => validateEventInput(schema, { ...valid(), [field]: value })),
+      fc.property(
+        fc.constantFrom(...fields),
+        fc.anything({ withNullPrototype: true, withBoxedValues: true, withDate: true }),
+        (field, value) => expectOnlyInputErrors(() => validateEventInput(schema, { ...valid(), [field]: value })),
       ),
       { numRuns: 500 },
     );
@@ -255,7 +290,12 @@ describe('arbitrary input', () => {
         const input = { ...valid(), payload: JSON.parse(JSON.stringify(payload)) };
         const size = canonicalPayloadBytes(input.payload);
         const big = { ...limits, maxPayloadBytes: size, maxPayloadDepth: 10 };
-        expect(validateEventInput(eventInputSchema(big, () => NOW), input).payload).toEqual(input.payload);
+        expect(
+          validateEventInput(
+            eventInputSchema(big, () => NOW),
+            input,
+          ).payload,
+        ).toEqual(input.payload);
         if (size > 2) {
           const small = eventInputSchema({ ...big, maxPayloadBytes: size - 1 }, () => NOW);
           expect(rejection(() => validateEventInput(small, input)).code).toBe('PAYLOAD_TOO_LARGE');
@@ -304,8 +344,15 @@ describe('query arguments', () => {
     expect(pageSize(undefined, 'first')).toBe(DEFAULT_PAGE_SIZE);
     expect(pageSize(MAX_PAGE_SIZE, 'first')).toBe(MAX_PAGE_SIZE);
     expect(pageSize(0, 'first')).toBe(0);
-    expect(rejection(() => pageSize(-1, 'last')).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'last', rule: 'min' });
-    for (const [value, field] of [[MAX_PAGE_SIZE + 1, 'first'], [10_000, 'last']] as const) {
+    expect(rejection(() => pageSize(-1, 'last')).extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'last',
+      rule: 'min',
+    });
+    for (const [value, field] of [
+      [MAX_PAGE_SIZE + 1, 'first'],
+      [10_000, 'last'],
+    ] as const) {
       const err = rejection(() => pageSize(value, field));
       expect(err.extensions).toEqual({ code: 'BAD_USER_INPUT', field, rule: 'max', limit: MAX_PAGE_SIZE });
       expect(err.message).toContain(`${field}: must be at most ${MAX_PAGE_SIZE}`);
@@ -315,7 +362,11 @@ describe('query arguments', () => {
   it('parses event ids <sourceAppId>/<seq>', () => {
     expect(parseEventId('shop.eu/12')).toEqual({ sourceAppId: 'shop.eu', seq: 12 });
     for (const bad of ['shop', 'shop/', 'shop/-1', 'shop/01', 'a/b/1', '/1', 'shop/99999999999999999']) {
-      expect(rejection(() => parseEventId(bad)).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'id', rule: 'format' });
+      expect(rejection(() => parseEventId(bad)).extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        field: 'id',
+        rule: 'format',
+      });
     }
   });
 });

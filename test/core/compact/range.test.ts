@@ -138,7 +138,13 @@ describe('CompactRange', () => {
   });
 
   it('visits exactly the new perfect nodes when merging ranges', () => {
-    for (const [begin, mid, end] of [[0, 5, 13], [3, 8, 29], [0, 32, 64], [6, 7, 9], [16, 40, 41]] as const) {
+    for (const [begin, mid, end] of [
+      [0, 5, 13],
+      [3, 8, 29],
+      [0, 32, 64],
+      [6, 7, 9],
+      [16, 40, 41],
+    ] as const) {
       const seen = new Set<string>();
       const visit = (id: NodeId, h: Uint8Array) => {
         expect(h).toEqual(tree.node(id));

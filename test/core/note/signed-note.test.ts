@@ -44,7 +44,8 @@ describe('verifier keys (Go sumdb/note vectors)', () => {
         expect(e).toBeInstanceOf(NoteError);
       }
     };
-    for (let i = 0; i <= key.length; i++) for (let j = i + 1; j <= key.length; j++) if (i !== 0 || j !== key.length) tryKey(key.slice(i, j));
+    for (let i = 0; i <= key.length; i++)
+      for (let j = i + 1; j <= key.length; j++) if (i !== 0 || j !== key.length) tryKey(key.slice(i, j));
     for (let i = 0; i < key.length; i++) tryKey(key.slice(0, i) + String.fromCharCode(key.charCodeAt(i) + 1) + key.slice(i + 1));
     for (const bad of v.badVerifierKeys) tryKey(bad);
     expect(accepted).toEqual([]);

@@ -14,7 +14,10 @@ const tree = new NaiveTree(leaves);
 /** What a server does: fetch each (perfect, stored) node, then rehash the ephemeral one. */
 function buildProof(nodes: ProofNodes, size: number): Uint8Array[] {
   for (const id of nodes.ids) expectStorable(id, size);
-  return rehash(nodes, nodes.ids.map((id) => tree.node(id)));
+  return rehash(
+    nodes,
+    nodes.ids.map((id) => tree.node(id)),
+  );
 }
 
 function expectStorable(id: NodeId, size: number): void {
@@ -30,7 +33,11 @@ describe('proof node ids match transparency-dev/merkle proof_test.go', () => {
         continue;
       }
       const got = inclusionNodes(c.index, c.size);
-      expect({ ids: got.ids, begin: got.begin, end: got.end }, `${c.index}@${c.size}`).toEqual({ ids: c.ids, begin: c.begin, end: c.end });
+      expect({ ids: got.ids, begin: got.begin, end: got.end }, `${c.index}@${c.size}`).toEqual({
+        ids: c.ids,
+        begin: c.begin,
+        end: c.end,
+      });
     }
   });
 
@@ -41,7 +48,11 @@ describe('proof node ids match transparency-dev/merkle proof_test.go', () => {
         continue;
       }
       const got = consistencyNodes(c.size1, c.size2);
-      expect({ ids: got.ids, begin: got.begin, end: got.end }, `${c.size1}->${c.size2}`).toEqual({ ids: c.ids, begin: c.begin, end: c.end });
+      expect({ ids: got.ids, begin: got.begin, end: got.end }, `${c.size1}->${c.size2}`).toEqual({
+        ids: c.ids,
+        begin: c.begin,
+        end: c.end,
+      });
     }
   });
 });
@@ -75,7 +86,11 @@ describe('proofs built from stored nodes equal the RFC 9162 definitions', () => 
   });
 
   it('need O(log N) node lookups at any scale', () => {
-    for (const [index, size] of [[0, 2 ** 40], [2 ** 39 + 12345, 2 ** 40 + 7], [2 ** 52 + 1, 2 ** 53 - 1]] as const) {
+    for (const [index, size] of [
+      [0, 2 ** 40],
+      [2 ** 39 + 12345, 2 ** 40 + 7],
+      [2 ** 52 + 1, 2 ** 53 - 1],
+    ] as const) {
       const nodes = inclusionNodes(index, size);
       expect(nodes.ids.length).toBeLessThanOrEqual(2 * 53);
       for (const id of nodes.ids) expect(coverage(id).end).toBeLessThanOrEqual(size);

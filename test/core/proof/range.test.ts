@@ -113,16 +113,23 @@ describe('range proofs: any tampering fails (fast-check)', () => {
 
   it('claiming the leaves sit elsewhere, or in a tree of another size', () => {
     fc.assert(
-      fc.property(range, fc.integer({ min: 1, max: MAX }), fc.integer({ min: -3, max: 3 }), ([size, start, end], otherSize, shift) => {
-        const p = proofFor(start, end, size);
-        const s2 = start + shift;
-        if (shift !== 0 && s2 >= 0 && end + shift <= size) {
-          expect(() => verifyRange(s2, end + shift, size, p.leafHashes, p.left, p.right, tree.root(size))).toThrow(ProofError);
-        }
-        if (otherSize !== size && end <= otherSize) {
-          expect(() => verifyRange(start, end, otherSize, p.leafHashes, p.left, p.right, tree.root(otherSize))).toThrow(ProofError);
-        }
-      }),
+      fc.property(
+        range,
+        fc.integer({ min: 1, max: MAX }),
+        fc.integer({ min: -3, max: 3 }),
+        ([size, start, end], otherSize, shift) => {
+          const p = proofFor(start, end, size);
+          const s2 = start + shift;
+          if (shift !== 0 && s2 >= 0 && end + shift <= size) {
+            expect(() => verifyRange(s2, end + shift, size, p.leafHashes, p.left, p.right, tree.root(size))).toThrow(ProofError);
+          }
+          if (otherSize !== size && end <= otherSize) {
+            expect(() => verifyRange(start, end, otherSize, p.leafHashes, p.left, p.right, tree.root(otherSize))).toThrow(
+              ProofError,
+            );
+          }
+        },
+      ),
     );
   });
 });

@@ -29,7 +29,9 @@ function outcome(f: () => void): 'ok' | 'error' {
 
 describe('transparency-dev/merkle golden probes', () => {
   it.each(inclusionProbes.probes.map((p) => [p.source, p] as const))('inclusion %s', (_, p) => {
-    const got = outcome(() => verifyInclusion(fromHex(p.leafHash), p.leafIndex, p.treeSize, p.proof.map(fromHex), fromHex(p.root)));
+    const got = outcome(() =>
+      verifyInclusion(fromHex(p.leafHash), p.leafIndex, p.treeSize, p.proof.map(fromHex), fromHex(p.root)),
+    );
     expect(got, p.desc).toBe(p.wantErr ? 'error' : 'ok');
   });
 
@@ -84,7 +86,9 @@ describe('edge cases (RFC 9162 / transparency-dev semantics)', () => {
 const MAX = 130;
 const leaves = testLeaves(MAX);
 const tree = new NaiveTree(leaves);
-const indexInSize = fc.integer({ min: 1, max: MAX }).chain((size) => fc.tuple(fc.constant(size), fc.integer({ min: 0, max: size - 1 })));
+const indexInSize = fc
+  .integer({ min: 1, max: MAX })
+  .chain((size) => fc.tuple(fc.constant(size), fc.integer({ min: 0, max: size - 1 })));
 
 function flipByte(proof: Uint8Array[], at: number, byte: number, bit: number): Uint8Array[] {
   return proof.map((h, i) => {
@@ -98,12 +102,18 @@ function flipByte(proof: Uint8Array[], at: number, byte: number, bit: number): U
 describe('inclusion proofs: any tampering fails (fast-check)', () => {
   it('flipping any bit of any proof hash', () => {
     fc.assert(
-      fc.property(indexInSize, fc.nat(), fc.integer({ min: 0, max: 31 }), fc.integer({ min: 0, max: 7 }), ([size, index], at, byte, bit) => {
-        const proof = tree.path(index, 0, size);
-        fc.pre(proof.length > 0);
-        const bad = flipByte(proof, at % proof.length, byte, bit);
-        expect(() => verifyInclusion(leaves[index]!, index, size, bad, tree.root(size))).toThrow(ProofError);
-      }),
+      fc.property(
+        indexInSize,
+        fc.nat(),
+        fc.integer({ min: 0, max: 31 }),
+        fc.integer({ min: 0, max: 7 }),
+        ([size, index], at, byte, bit) => {
+          const proof = tree.path(index, 0, size);
+          fc.pre(proof.length > 0);
+          const bad = flipByte(proof, at % proof.length, byte, bit);
+          expect(() => verifyInclusion(leaves[index]!, index, size, bad, tree.root(size))).toThrow(ProofError);
+        },
+      ),
     );
   });
 
@@ -111,7 +121,9 @@ describe('inclusion proofs: any tampering fails (fast-check)', () => {
     fc.assert(
       fc.property(indexInSize, fc.integer({ min: 0, max: MAX }), ([size, index], other) => {
         fc.pre(other !== index);
-        expect(() => verifyInclusion(leaves[index]!, other, size, tree.path(index, 0, size), tree.root(size))).toThrow(ProofError);
+        expect(() => verifyInclusion(leaves[index]!, other, size, tree.path(index, 0, size), tree.root(size))).toThrow(
+          ProofError,
+        );
       }),
     );
   });
@@ -120,7 +132,9 @@ describe('inclusion proofs: any tampering fails (fast-check)', () => {
     fc.assert(
       fc.property(indexInSize, fc.integer({ min: 1, max: MAX }), ([size, index], other) => {
         fc.pre(other !== size);
-        expect(() => verifyInclusion(leaves[index]!, index, other, tree.path(index, 0, size), tree.root(other))).toThrow(ProofError);
+        expect(() => verifyInclusion(leaves[index]!, index, other, tree.path(index, 0, size), tree.root(other))).toThrow(
+          ProofError,
+        );
       }),
     );
   });
@@ -132,14 +146,17 @@ describe('inclusion proofs: any tampering fails (fast-check)', () => {
         const proof = tree.path(index, 0, size);
         verifyInclusion(leaves[index]!, index, size, proof, tree.root(size));
         expect(() => verifyInclusion(leaves[other]!, index, size, proof, tree.root(size))).toThrow(ProofError);
-        if (other + 1 !== size) expect(() => verifyInclusion(leaves[index]!, index, size, proof, tree.root(other + 1))).toThrow(ProofError);
+        if (other + 1 !== size)
+          expect(() => verifyInclusion(leaves[index]!, index, size, proof, tree.root(other + 1))).toThrow(ProofError);
       }),
     );
   });
 });
 
 describe('consistency proofs: any tampering fails (fast-check)', () => {
-  const sizes = fc.integer({ min: 2, max: MAX }).chain((size2) => fc.tuple(fc.integer({ min: 1, max: size2 - 1 }), fc.constant(size2)));
+  const sizes = fc
+    .integer({ min: 2, max: MAX })
+    .chain((size2) => fc.tuple(fc.integer({ min: 1, max: size2 - 1 }), fc.constant(size2)));
 
   it('flipping any bit of any proof hash', () => {
     fc.assert(
@@ -166,7 +183,9 @@ describe('consistency proofs: any tampering fails (fast-check)', () => {
 describe('changing any leaf field breaks inclusion (fast-check)', () => {
   const hexHash = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
   const time = fc.integer({ min: 0, max: 4102444800000 }).map((ms) => new Date(ms).toISOString());
-  const payload = fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }) as fc.Arbitrary<LeafFields['payload']>;
+  const payload = fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }) as fc.Arbitrary<
+    LeafFields['payload']
+  >;
   const fields: fc.Arbitrary<LeafFields> = fc.record({
     sourceAppId: fc.string({ minLength: 1 }),
     seq: fc.nat(),
@@ -176,7 +195,15 @@ describe('changing any leaf field breaks inclusion (fast-check)', () => {
     receivedAt: time,
     payload,
   });
-  const member = fc.constantFrom<keyof LeafFields>('sourceAppId', 'seq', 'prevHash', 'eventType', 'timestamp', 'receivedAt', 'payload');
+  const member = fc.constantFrom<keyof LeafFields>(
+    'sourceAppId',
+    'seq',
+    'prevHash',
+    'eventType',
+    'timestamp',
+    'receivedAt',
+    'payload',
+  );
 
   function mutate(f: LeafFields, key: keyof LeafFields, salt: number): LeafFields {
     switch (key) {

@@ -50,7 +50,8 @@ describe('RFC 6962 hasher against transparency-dev/merkle testonly vectors', () 
 
 describe('hashLeafTextAround', () => {
   it('is SHA-256(0x00 || UTF-8 of the three texts joined), whatever their size and characters', () => {
-    const reference = (text: string) => createHash('sha256').update(Uint8Array.of(0)).update(Buffer.from(text, 'utf8')).digest('hex');
+    const reference = (text: string) =>
+      createHash('sha256').update(Uint8Array.of(0)).update(Buffer.from(text, 'utf8')).digest('hex');
     const text = fc.string({ unit: 'binary', maxLength: 200 });
     fc.assert(
       fc.property(text, text, text, fc.integer({ min: 0, max: 3 }), (before, payload, after, grow) => {
@@ -63,4 +64,3 @@ describe('hashLeafTextAround', () => {
     );
   });
 });
-

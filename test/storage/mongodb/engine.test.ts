@@ -8,19 +8,40 @@ import { fromLogError } from '../../../src/api/errors.js';
 import { LogError } from '../../../src/log/errors.js';
 import { Sequencer } from '../../../src/log/sequencer.js';
 import { deploymentOf, detectDeployment } from '../../../src/storage/mongodb/deployment.js';
-import { collectionNames as C, POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc } from '../../../src/storage/mongodb/documents.js';
+import {
+  collectionNames as C,
+  POS_PER_BATCH,
+  toEventDoc,
+  type BatchBodyDoc,
+  type BatchDoc,
+} from '../../../src/storage/mongodb/documents.js';
 import { MongoStorage, type MongoStorageHooks } from '../../../src/storage/mongodb/mongo-storage.js';
 import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../../src/storage/mongodb/schema.js';
-import { AppendConflictError, AppendOutcomeUnknownError, MalformedEventError, type NewEvent, type StoredEvent } from '../../../src/storage/types.js';
+import {
+  AppendConflictError,
+  AppendOutcomeUnknownError,
+  MalformedEventError,
+  type NewEvent,
+  type StoredEvent,
+} from '../../../src/storage/types.js';
 import { useMongoTestDatabase } from '../../support/mongo-test-server.js';
 import { newEvent, newEvents } from '../event-fixtures.js';
 
 const mongo = useMongoTestDatabase();
 let db: Db;
 const opened: MongoStorage[] = [];
-async function openStorage(opts: { hooks?: MongoStorageHooks; maxAppendBytes?: number; monitor?: boolean } = {}): Promise<MongoStorage> {
-  const uri = opts.monitor ? `${mongo.server.uri}${mongo.server.uri.includes('?') ? '&' : '?'}monitorCommands=true` : mongo.server.uri;
-  const s = new MongoStorage({ uri, dbName: mongo.dbName, ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(opts.maxAppendBytes ? { maxAppendBytes: opts.maxAppendBytes } : {}) });
+async function openStorage(
+  opts: { hooks?: MongoStorageHooks; maxAppendBytes?: number; monitor?: boolean } = {},
+): Promise<MongoStorage> {
+  const uri = opts.monitor
+    ? `${mongo.server.uri}${mongo.server.uri.includes('?') ? '&' : '?'}monitorCommands=true`
+    : mongo.server.uri;
+  const s = new MongoStorage({
+    uri,
+    dbName: mongo.dbName,
+    ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    ...(opts.maxAppendBytes ? { maxAppendBytes: opts.maxAppendBytes } : {}),
+  });
   opened.push(s);
   await s.init();
   return s;
@@ -54,7 +75,13 @@ function pendingBatch(g: number, events: NewEvent[]): BatchDoc {
     token: `dead-${g}`,
     logs: apps.map((app) => {
       const mine = events.filter((e) => e.sourceAppId === app);
-      return { app, firstSeq: mine[0]!.seq, count: mine.length, headHash: mine.at(-1)!.hash, createdAt: mine[0]!.seq === 0 ? mine[0]!.receivedAt : null };
+      return {
+        app,
+        firstSeq: mine[0]!.seq,
+        count: mine.length,
+        headHash: mine.at(-1)!.hash,
+        createdAt: mine[0]!.seq === 0 ? mine[0]!.receivedAt : null,
+      };
     }),
     apps,
     count: events.length,
@@ -105,7 +132,14 @@ describe('MongoStorage with several writers on one database', () => {
     ]);
     const all = results.flat();
     expect(new Set(all.map((e) => e.pos)).size).toBe(100);
-    const gs = (await db.collection<BatchDoc>(C.batches).find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id).sort((x, y) => x - y);
+    const gs = (
+      await db
+        .collection<BatchDoc>(C.batches)
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    )
+      .map((d) => d._id)
+      .sort((x, y) => x - y);
     expect(gs).toEqual([...Array(20).keys()].map((i) => i + 1)); // contiguous: no g skipped
     expect((await a.readCommitted(0, {}, 1000)).events.map(key).sort()).toEqual(all.map(key).sort());
   });
@@ -123,7 +157,9 @@ describe('MongoStorage with several writers on one database', () => {
       [a, b].map(async (s, w) => {
         for (let i = 0; i < 8; i++) {
           const head = (await s.getLogHead('hot'))?.size ?? 0;
-          await s.appendEvents([...newEvents('hot', head, 3, () => ({ payload: { w, i } })), newEvent(`own-${w}`, i)]).catch(() => undefined);
+          await s
+            .appendEvents([...newEvents('hot', head, 3, () => ({ payload: { w, i } })), newEvent(`own-${w}`, i)])
+            .catch(() => undefined);
         }
       }),
     );
@@ -140,7 +176,8 @@ describe('MongoStorage with several writers on one database', () => {
     for (const e of writes.filter((w) => w.commandName === 'update')) {
       const coll = e.command.update as string;
       expect([C.batches, C.logs]).toContain(coll);
-      if (coll === C.batches) for (const u of e.command.updates as Array<{ u: unknown }>) expect(u.u).toEqual({ $unset: { pending: '' } });
+      if (coll === C.batches)
+        for (const u of e.command.updates as Array<{ u: unknown }>) expect(u.u).toEqual({ $unset: { pending: '' } });
     }
     const hot = await a.getEventRange('hot', 0, 1000, 1000);
     expect(hot.map((e) => e.seq)).toEqual([...Array(hot.length).keys()]);
@@ -211,7 +248,10 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     const others: MongoStorage[] = [];
     for (let i = 0; i < 8; i++) others.push(await openStorage());
     dying = true;
-    const doomed = writer.appendEvents([newEvent('app-a', 2, { idempotencyKey: 'k2' }), newEvent('app-new', 0, { idempotencyKey: 'n0' })]);
+    const doomed = writer.appendEvents([
+      newEvent('app-a', 2, { idempotencyKey: 'k2' }),
+      newEvent('app-new', 0, { idempotencyKey: 'n0' }),
+    ]);
     await reached.wait;
     // Planned but not claimed: nothing of it anywhere.
     expect(await reader.getEvent('app-a', 2)).toBeNull();
@@ -232,7 +272,11 @@ describe('MongoStorage after a writer died between its claim and the derivation'
       ['findByIdempotencyKeys', async (s) => (await s.findByIdempotencyKeys('app-a', ['k2'])).map(key)],
       ['readCommitted', async (s) => (await s.readCommitted(0, {}, 10)).events.map(key)],
       ['lastPos', (s) => s.lastPos()],
-      ['queryEvents', async (s) => (await s.queryEvents({ filter: { sourceAppIds: ['app-new'] }, direction: 'asc', limit: 10 })).events.map(key)],
+      [
+        'queryEvents',
+        async (s) =>
+          (await s.queryEvents({ filter: { sourceAppIds: ['app-new'] }, direction: 'asc', limit: 10 })).events.map(key),
+      ],
       ['listLogHeads', async (s) => (await s.listLogHeads(null, 10)).map((h) => `${h.sourceAppId}:${h.size}`)],
     ];
     const expected: Record<string, unknown> = {
@@ -292,7 +336,7 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     expect(err).toMatchObject({ sourceAppId: 'app-a', seq: 1, field: 'hash', rule: 'lowercaseHex64' });
   });
 
-  it('issue 14 #3: a follower paging through a dead writer\'s batch larger than a page neither stalls nor skips, and init repairs it', async () => {
+  it("issue 14 #3: a follower paging through a dead writer's batch larger than a page neither stalls nor skips, and init repairs it", async () => {
     const storage = await openStorage();
     await storage.appendEvents(newEvents('app-a', 0, 2));
     // Another process claimed g 2 (1,500 events over two logs) and died; then g 3 committed.
@@ -411,7 +455,9 @@ describe('MongoStorage byte budget of one append', () => {
     const budget = 64 * 1024;
     const storage = await openStorage({ maxAppendBytes: budget });
     const big = 'x'.repeat(10_000);
-    await expect(storage.appendEvents(newEvents('app-a', 0, 8, () => ({ payload: { big } })))).rejects.toThrow(/at most 65536 bytes/);
+    await expect(storage.appendEvents(newEvents('app-a', 0, 8, () => ({ payload: { big } })))).rejects.toThrow(
+      /at most 65536 bytes/,
+    );
     expect(await db.collection(C.batches).countDocuments({})).toBe(0);
 
     const sequencer = new Sequencer(storage, () => undefined);
@@ -421,9 +467,15 @@ describe('MongoStorage byte budget of one append', () => {
     expect((tooBig as LogError).code).toBe('PAYLOAD_TOO_LARGE');
     expect((tooBig as LogError).message).toMatch(/at most 65536 bytes/);
     // As a client sees it: a stable code, the field and the rule.
-    expect(fromLogError(tooBig as LogError).extensions).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', field: 'inputs', rule: 'maxBytes' });
+    expect(fromLogError(tooBig as LogError).extensions).toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      field: 'inputs',
+      rule: 'maxBytes',
+    });
     // Twenty requests of 2 events (about 21 KB each) arrive together: grouped in appends under the budget.
-    const settled = await Promise.all(Array.from({ length: 20 }, (_, i) => sequencer.append([request(2 * i), request(2 * i + 1)])));
+    const settled = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => sequencer.append([request(2 * i), request(2 * i + 1)])),
+    );
     expect(settled.flat().map((e) => e.seq)).toEqual([...Array(40).keys()]);
     const batches = await db.collection<BatchDoc>(C.batches).find({}).toArray();
     expect(batches.length).toBeGreaterThan(1);
@@ -471,7 +523,9 @@ describe('MongoStorage schema', () => {
     await db.collection('counters').insertOne({ _id: 'pos' as never, value: 3 });
     const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
     opened.push(storage);
-    await expect(storage.init()).rejects.toThrow(/layout of an earlier version \(collections counters\).*new database \(MONGODB_DB\)/);
+    await expect(storage.init()).rejects.toThrow(
+      /layout of an earlier version \(collections counters\).*new database \(MONGODB_DB\)/,
+    );
     await db.dropDatabase();
     await db.collection(C.events).insertOne(toEventDoc(newEvent('app-a', 0), 1));
     const again = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName });
@@ -485,7 +539,9 @@ describe('MongoStorage tree nodes', () => {
     const s = await openStorage();
     const nodes = Array.from({ length: 150 }, (_, i) => ({ level: 1, index: i, hash: new Uint8Array(32).fill(i % 251) }));
     // Another publisher stored the same nodes and died (or is about to raise the integrated size).
-    await db.collection<{ _id: string; hash: Binary }>(C.treeNodes).insertMany(nodes.map((n) => ({ _id: `app-t/${n.level}/${n.index}`, hash: new Binary(n.hash) })));
+    await db
+      .collection<{ _id: string; hash: Binary }>(C.treeNodes)
+      .insertMany(nodes.map((n) => ({ _id: `app-t/${n.level}/${n.index}`, hash: new Binary(n.hash) })));
     const deadline = (what: string) =>
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} got no answer within 20 s`)), 20_000).unref());
     await Promise.race([s.integrate('app-t', 0, 300, nodes), deadline('integrate')]);
@@ -499,7 +555,12 @@ describe('MongoStorage bodies of appends that lost their claim', () => {
   /** Bodies no batch names. */
   async function unclaimedBodies(): Promise<string[]> {
     const tokens = new Set((await db.collection<BatchDoc>(C.batches).find({}).toArray()).map((b) => b.token));
-    return (await db.collection<BatchBodyDoc>(C.batchBodies).find({}, { projection: { _id: 1 } }).toArray())
+    return (
+      await db
+        .collection<BatchBodyDoc>(C.batchBodies)
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    )
       .map((b) => b._id)
       .filter((id) => !tokens.has(id));
   }
@@ -516,7 +577,9 @@ describe('MongoStorage bodies of appends that lost their claim', () => {
       },
     });
     const winner = await openStorage();
-    const losing = loser.appendEvents(newEvents('app-b', 0, 3, () => ({ payload: { writer: 'loser' } }))).catch((e: unknown) => e);
+    const losing = loser
+      .appendEvents(newEvents('app-b', 0, 3, () => ({ payload: { writer: 'loser' } })))
+      .catch((e: unknown) => e);
     await ready.wait; // its body is in, its claim not yet made
     expect(await db.collection(C.batchBodies).countDocuments({})).toBe(1);
     await winner.appendEvents(newEvents('app-b', 0, 3, () => ({ payload: { writer: 'winner' } })));
@@ -539,7 +602,7 @@ describe('MongoStorage bodies of appends that lost their claim', () => {
     expect(await db.collection(C.batchBodies).countDocuments({})).toBe(0);
   });
 
-  it('a dead writer\'s body is collected once another append holds its position; open positions and committed bodies are kept', async () => {
+  it("a dead writer's body is collected once another append holds its position; open positions and committed bodies are kept", async () => {
     const body = (token: string, app: string, seq: number): BatchBodyDoc => ({
       _id: token,
       first: { app, seq },
@@ -564,7 +627,14 @@ describe('MongoStorage bodies of appends that lost their claim', () => {
     const next = await openStorage();
     expect(await next.collectOrphanBodies()).toBe(0);
     expect((await bodies.find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id)).not.toContain('dead-at-5');
-    expect((await storage.getEventRange('app-o', 0, 10, 10)).map(key)).toEqual(['app-o/0', 'app-o/1', 'app-o/2', 'app-o/3', 'app-o/4', 'app-o/5']);
+    expect((await storage.getEventRange('app-o', 0, 10, 10)).map(key)).toEqual([
+      'app-o/0',
+      'app-o/1',
+      'app-o/2',
+      'app-o/3',
+      'app-o/4',
+      'app-o/5',
+    ]);
   });
 });
 
@@ -573,10 +643,14 @@ describe('MongoStorage read and write concerns', () => {
     for (const hello of [{ setName: 'rs0' }, { msg: 'isdbgrid' }]) {
       expect(deploymentOf(hello, {})).toMatchObject({ writeConcern: { w: 'majority', journal: true }, readConcern: 'majority' });
     }
-    expect(deploymentOf({}, {})).toMatchObject({ topology: 'standalone', writeConcern: { w: 1, journal: true }, readConcern: 'local' });
+    expect(deploymentOf({}, {})).toMatchObject({
+      topology: 'standalone',
+      writeConcern: { w: 1, journal: true },
+      readConcern: 'local',
+    });
   });
 
-  it('on a replica set, every command of the engine\'s documents asks for majority on the wire', async () => {
+  it("on a replica set, every command of the engine's documents asks for majority on the wire", async () => {
     const uri = `${mongo.server.uri}${mongo.server.uri.includes('?') ? '&' : '?'}monitorCommands=true`;
     // The test server is a standalone: it stands in for a replica set's member here.
     const s = new MongoStorage({ uri, dbName: mongo.dbName, deployment: deploymentOf({ setName: 'rs0' }, {}) });
@@ -605,8 +679,12 @@ describe('MongoStorage read and write concerns', () => {
     const engine = new Set<string>([...Object.values(C), 'meta']);
     const on = (e: CommandStartedEvent) => String(e.command[e.commandName]);
     const reads = commands.filter((e) => ['find', 'aggregate', 'count', 'distinct'].includes(e.commandName) && engine.has(on(e)));
-    const writes = commands.filter((e) => ['insert', 'update', 'delete', 'findAndModify'].includes(e.commandName) && on(e) !== 'system.indexes');
-    expect(new Set(reads.map(on))).toEqual(new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta']));
+    const writes = commands.filter(
+      (e) => ['insert', 'update', 'delete', 'findAndModify'].includes(e.commandName) && on(e) !== 'system.indexes',
+    );
+    expect(new Set(reads.map(on))).toEqual(
+      new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta']),
+    );
     for (const e of reads) expect({ [on(e)]: e.command.readConcern }).toEqual({ [on(e)]: { level: 'majority' } });
     expect(new Set(writes.map(on))).toEqual(
       new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta', 'leases']),
