@@ -397,6 +397,24 @@ export interface LogStorage {
   ): Promise<StoredCheckpoint[]>;
 }
 
+/** Every call of LogStorage that reaches the database: its methods but init, close and the optional hooks. */
+export const LOG_STORAGE_CALLS = [
+  'appendEvents',
+  'getLogHead',
+  'listLogHeads',
+  'findByIdempotencyKeys',
+  'getEvent',
+  'getEventRange',
+  'queryEvents',
+  'readCommitted',
+  'lastPos',
+  'integrate',
+  'getTreeNodes',
+  'putCheckpoint',
+  'getCheckpoint',
+  'listCheckpoints',
+] as const satisfies ReadonlyArray<keyof LogStorage>;
+
 /**
  * A stored event (row or document) that breaks the storage contract: a field of the wrong type, a hash
  * that is not 64 lowercase hex characters, a payload that is not a JSON object, a missing column.

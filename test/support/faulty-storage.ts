@@ -3,7 +3,7 @@
 // the call reaches the engine, so it is a failure the engine's contract allows ("throws, nothing
 // written"): whatever the pipeline does next is the pipeline's own doing.
 import { createRng, type Rng } from '../../src/simulator/prng.js';
-import { AppendConflictError, TurnLostError, type LogStorage } from '../../src/storage/types.js';
+import { AppendConflictError, LOG_STORAGE_CALLS, TurnLostError, type LogStorage } from '../../src/storage/types.js';
 
 export type FaultKind = 'turnLost' | 'conflict' | 'transient' | 'delay';
 
@@ -36,26 +36,9 @@ export interface FaultyStorage {
   enabled: boolean;
 }
 
-const STORAGE_METHODS: ReadonlyArray<keyof LogStorage> = [
-  'appendEvents',
-  'getLogHead',
-  'listLogHeads',
-  'findByIdempotencyKeys',
-  'getEvent',
-  'getEventRange',
-  'queryEvents',
-  'readCommitted',
-  'lastPos',
-  'integrate',
-  'getTreeNodes',
-  'putCheckpoint',
-  'getCheckpoint',
-  'listCheckpoints',
-];
-
 export function withFaults(target: LogStorage, opts: FaultOptions): FaultyStorage {
   const rng: Rng = createRng(opts.seed);
-  const methods = new Set<PropertyKey>(opts.methods ?? STORAGE_METHODS);
+  const methods = new Set<PropertyKey>(opts.methods ?? LOG_STORAGE_CALLS);
   const appendFaults = opts.appendFaults ?? ['turnLost', 'conflict', 'transient'];
   const state: FaultyStorage = { storage: target, injected: [], enabled: true };
   let failures = 0;

@@ -17,6 +17,7 @@ import {
   type CommittedPage,
   type Coordination,
   DEFAULT_READ_BUDGET_ROWS,
+  LOG_STORAGE_CALLS,
   type EventPage,
   type NewEvent,
   type NodeId,
@@ -75,24 +76,6 @@ export interface MongoStorageOptions {
   deployment?: Deployment;
 }
 
-/** The calls of the storage interface, each of which reports a database out of reach as StorageUnavailableError. */
-const STORAGE_CALLS = [
-  'appendEvents',
-  'getLogHead',
-  'listLogHeads',
-  'findByIdempotencyKeys',
-  'getEvent',
-  'getEventRange',
-  'queryEvents',
-  'readCommitted',
-  'lastPos',
-  'integrate',
-  'getTreeNodes',
-  'putCheckpoint',
-  'getCheckpoint',
-  'listCheckpoints',
-] as const;
-
 /** A connection string without its credentials, for messages. */
 export function redactUri(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
@@ -112,7 +95,7 @@ export class MongoStorage implements LogStorage {
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.c.deployment.writeConcern);
     this.witness = new MongoWitnessStore(this.db, () => this.c.deployment.writeConcern);
     this.maxAppendBytes = options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES;
-    reportUnreachableFrom<MongoStorage>(this, STORAGE_CALLS);
+    reportUnreachableFrom<MongoStorage>(this, LOG_STORAGE_CALLS);
     reportUnreachableFrom(this.apiKeys, ['create', 'findBySecretHash', 'list', 'revoke']);
     reportUnreachableFrom(this.witness, ['latest', 'compareAndSwap', 'recordEvidence', 'listEvidence']);
   }
