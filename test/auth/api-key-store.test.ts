@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import Database from 'better-sqlite3';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import type { LogStorage } from '../../src/storage/types.js';
 import { freshDbName, startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
 import { describeApiKeyContract } from '../storage/api-key-contract.js';
 import { mongoHarness, sqliteHarness } from '../storage/harnesses.js';
+import { writeLegacyAdminKey } from '../support/legacy-api-keys.js';
 
 /** A logger whose warnings the test reads. */
 function capturingLogger() {
@@ -63,18 +63,7 @@ describe('sqlite: a key table made before the creator was recorded', () => {
     const dir = mkdtempSync(join(tmpdir(), 'chainlog-legacy-keys-'));
     try {
       const path = join(dir, 'log.db');
-      const db = new Database(path);
-      db.exec(`CREATE TABLE api_keys (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
-        source_app_ids TEXT, name TEXT, created_at INTEGER NOT NULL, revoked_at INTEGER)`);
-      db.prepare('INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-        'key_old',
-        'a'.repeat(64),
-        'admin',
-        null,
-        'demo',
-        1,
-      );
-      db.close();
+      writeLegacyAdminKey(path, { id: 'key_old', secretHash: 'a'.repeat(64), name: 'demo' });
       const storage = new SqliteStorage({ path });
       try {
         await expectLegacyKeyFlagged(storage);

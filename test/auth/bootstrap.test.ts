@@ -2,8 +2,8 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeLegacyAdminKey } from '../support/legacy-api-keys.js';
 import { startService } from '../support/service.js';
 
 const dirs: string[] = [];
@@ -80,18 +80,7 @@ describe('keys of unknown origin', () => {
   it('a key stored without its creator (an earlier version, maybe AUTH=off) is named in a warning at start', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-legacy-key-'));
     dirs.push(dataDir);
-    const db = new Database(join(dataDir, 'chainlog.db'));
-    db.exec(`CREATE TABLE api_keys (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
-      source_app_ids TEXT, name TEXT, created_at INTEGER NOT NULL, revoked_at INTEGER)`);
-    db.prepare('INSERT INTO api_keys (id, secret_hash, role, source_app_ids, name, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-      'key_legacy1',
-      'c'.repeat(64),
-      'admin',
-      null,
-      'from-a-web-page',
-      1,
-    );
-    db.close();
+    writeLegacyAdminKey(join(dataDir, 'chainlog.db'), { id: 'key_legacy1', secretHash: 'c'.repeat(64), name: 'from-a-web-page' });
     const svc = await startService({ env: { DATA_DIR: dataDir } });
     try {
       const warning = svc
