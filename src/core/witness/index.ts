@@ -22,5 +22,7 @@ export {
 export type { AddCheckpointRequest } from './add-checkpoint.js';
 export { PolicyError, parsePolicy, logVerifiersByOrigin } from './policy.js';
 export type { Policy, PolicyLog, PolicyWitness, PolicyGroup } from './policy.js';
+export { quorumSatisfied, verifyWitnessedNote } from './quorum.js';
+export type { PolicyCosignature, WitnessedNote } from './quorum.js';
 export { decideAddCheckpoint } from './decide.js';
 export type { WitnessedCheckpoint, WitnessDecision, InconsistencyReason } from './decide.js';
