@@ -58,7 +58,11 @@ export function checkWitnesses(
     const msg = `the checkpoint of size ${size} carries a cosignature line under the key of a policy witness that does not verify (${err.message}): a forged or altered cosignature refuses the checkpoint`;
     return { report: null, findings: [finding(kind, null, kind === 'BAD_COSIGNATURE' ? msg : err.message)] };
   }
-  const cosignatures = witnessed.cosignatures.map((c) => ({ witness: c.witness, timestamp: c.timestamp, time: iso(c.timestamp) }));
+  const cosignatures = witnessed.cosignatures.map((c) => ({
+    witness: c.witness,
+    timestamp: c.timestamp,
+    time: iso(c.timestamp),
+  }));
   const newest = cosignatures.reduce<(typeof cosignatures)[number] | null>(
     (a, c) => (a === null || c.timestamp > a.timestamp ? c : a),
     null,

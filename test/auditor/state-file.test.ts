@@ -104,13 +104,22 @@ describe('an edited state file is refused at load, naming the file', () => {
     await expectRefused(await edit((e) => (e.rootHash = 'ab'.repeat(32))), /records size 37 and root abab/);
   });
   it('a garbage note', async () => {
-    await expectRefused(await edit((e) => (e.note = 'garbage')), /note is not a checkpoint of test.chainlog\/checkout .*malformed note/);
+    await expectRefused(
+      await edit((e) => (e.note = 'garbage')),
+      /note is not a checkpoint of test.chainlog\/checkout .*malformed note/,
+    );
   });
   it('a note of another origin, signed by the same key', async () => {
-    await expectRefused(await edit((e) => (e.note = k.sign(SIZE, 'test.chainlog/auth', log.root(SIZE), 'test.chainlog'))), /origin/);
+    await expectRefused(
+      await edit((e) => (e.note = k.sign(SIZE, 'test.chainlog/auth', log.root(SIZE), 'test.chainlog'))),
+      /origin/,
+    );
   });
   it('a note of the same origin signed by another key', async () => {
-    await expectRefused(await edit((e) => (e.note = key().sign(SIZE))), /not a checkpoint of test.chainlog\/checkout signed by the pinned key/);
+    await expectRefused(
+      await edit((e) => (e.note = key().sign(SIZE))),
+      /not a checkpoint of test.chainlog\/checkout signed by the pinned key/,
+    );
   });
   it('a smaller checkpoint of the log, with its size and root: refused as a swap of the pinned key', async () => {
     const other = key();
