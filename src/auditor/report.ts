@@ -5,7 +5,8 @@ import type { WitnessReport } from './witnesses.js';
 const MAX_LISTED = 20;
 
 function witnessLine(w: WitnessReport): string {
-  const who = w.cosignatures.length === 0 ? 'no policy witness' : w.cosignatures.map((c) => `${c.witness} (${c.time})`).join(', ');
+  const who =
+    w.cosignatures.length === 0 ? 'no policy witness' : w.cosignatures.map((c) => `${c.witness} (${c.time})`).join(', ');
   const age = w.maxAgeSeconds === null ? '' : `; newest within --max-age ${w.maxAgeSeconds} s`;
   return `  witnesses    quorum ${JSON.stringify(w.quorum)} (${w.needs}) ${w.met ? 'met' : 'NOT met'}: cosigned by ${who}${age}`;
 }

@@ -49,7 +49,9 @@ it('--policy and --max-age: a duration with a unit, and only with a policy', () 
     ['1h', 3600],
     ['2d', 172_800],
   ] as const) {
-    expect(parseVerifyArgs([...base, '--max-age', text], {})).toMatchObject({ options: { policy: 'p.txt', maxAgeSeconds: seconds } });
+    expect(parseVerifyArgs([...base, '--max-age', text], {})).toMatchObject({
+      options: { policy: 'p.txt', maxAgeSeconds: seconds },
+    });
   }
   for (const bad of ['10', '0s', '1.5h', '-5m', '10 m', 'soon', '']) {
     expect(parseVerifyArgs([...base, `--max-age=${bad}`], {}), bad).toEqual({
@@ -61,5 +63,8 @@ it('--policy and --max-age: a duration with a unit, and only with a policy', () 
     help: false,
     error: '--max-age needs --policy (the witnesses whose cosignature times it checks)',
   });
-  expect(parseVerifyArgs([...base.slice(0, 4), '--policy', ''], {})).toEqual({ help: false, error: '--policy must not be empty' });
+  expect(parseVerifyArgs([...base.slice(0, 4), '--policy', ''], {})).toEqual({
+    help: false,
+    error: '--policy must not be empty',
+  });
 });

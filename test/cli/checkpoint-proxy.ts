@@ -17,7 +17,7 @@ export interface CheckpointProxy {
   /** Rewrites the served latest checkpoint; identity by default. */
   checkpoint: (served: ServedCheckpoint) => ServedCheckpoint;
   /** How the consistency proof is withheld: a GraphQL error with this code, or 'drop' (the connection is cut). */
-  withholdConsistency: string | 'drop' | null;
+  withholdConsistency: string | null;
   /** Consistency proof queries seen. */
   consistencyRequests: number;
   close(): Promise<void>;

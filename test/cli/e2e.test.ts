@@ -137,7 +137,10 @@ describe('simulate → verify against the real service', () => {
       for (const entry of Object.values<Record<string, unknown>>(state.logs)) {
         entry.treeSize = treeSize;
         entry.rootHash = toHex(root);
-        entry.note = signCheckpoint({ origin: `e2e.chainlog/${APP}`, size: treeSize, rootHash: root }, createSigner(`e2e.chainlog/${APP}`, key));
+        entry.note = signCheckpoint(
+          { origin: `e2e.chainlog/${APP}`, size: treeSize, rootHash: root },
+          createSigner(`e2e.chainlog/${APP}`, key),
+        );
       }
       writeFileSync(statePath, JSON.stringify(state));
     };
