@@ -1,6 +1,16 @@
 // The audit, step by step (docs/log-format.md "What a verifier does"): trusted checkpoint → consistency
 // from the last trusted one → every event by range proofs → inclusion spot checks → remember the checkpoint.
-import { fromHex, toHex, ZERO_HASH_HEX, type Checkpoint, type NoteVerifier } from '../core/index.js';
+import {
+  equalBytes,
+  fromHex,
+  logVerifiers,
+  toHex,
+  verifierKeyString,
+  ZERO_HASH_HEX,
+  type Checkpoint,
+  type NoteVerifier,
+  type Policy,
+} from '../core/index.js';
 import { checkCheckpointNote } from './checkpoint.js';
 import { finding, firstBadSeq, type Finding } from './findings.js';
 import { ConnectionError, GraphqlError, ResponseShapeError, type GraphqlClient } from './graphql-client.js';
@@ -8,6 +18,7 @@ import { checkConsistency, checkInclusion, consistencyNeed } from './proofs.js';
 import * as q from './queries.js';
 import { verifyRangePage } from './range-page.js';
 import type { StateFile } from './state-file.js';
+import { checkWitnesses, type WitnessReport } from './witnesses.js';
 
 /** Events per range proof at most: the server's limit on one rangeProof (not a connection's page size). */
 export const MAX_RANGE_PROOF_EVENTS = 1000;
@@ -26,12 +37,25 @@ export interface AuditOptions {
   random?: () => number;
   /** Called after each page with the position verified up to. */
   onProgress?: (upTo: number, treeSize: number) => void;
+  /** --policy: the checkpoint must carry its quorum of valid cosignatures (its `log` lines may pin the key). */
+  policy?: Policy | undefined;
+  /** --max-age in seconds (with a policy): the newest cosignature of a policy witness may not be older. */
+  maxAgeSeconds?: number | undefined;
+  /** The clock --max-age reads, in ms since the epoch. */
+  now?: () => number;
 }
 
-export type ConsistencyStatus = 'first-run' | 'unchanged' | 'verified' | 'failed';
+/** 'unknown': the server did not give the consistency proof, so the new checkpoint may or may not extend the trusted one. */
+export type ConsistencyStatus = 'first-run' | 'unchanged' | 'verified' | 'failed' | 'unknown';
+
+/** OK: verified (exit 0); FAILED: a finding proves the log or server wrong (exit 1); UNKNOWN: neither could be shown (exit 2). */
+export type Verdict = 'OK' | 'FAILED' | 'UNKNOWN';
 
 export interface AuditReport {
   ok: boolean;
+  verdict: Verdict;
+  /** Why the verdict is UNKNOWN (null otherwise). */
+  unknown: string | null;
   url: string;
   app: string;
   origin: string;
@@ -47,6 +71,8 @@ export interface AuditReport {
   findings: Finding[];
   firstBadSeq: number | null;
   stateUpdated: boolean;
+  /** With --policy: the cosignatures of the policy's witnesses (null without --policy, or when one is forged). */
+  witnesses: WitnessReport | null;
 }
 
 /** A condition to report as exit code 2: the audit could not run, which says nothing about the log. */
@@ -112,10 +138,19 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     o.originPrefix ??
     (await must(() => client.request(q.SERVER_INFO, {}, q.serverInfoSchema), 'serverInfo')).serverInfo.originPrefix;
   const origin = `${prefix}/${app}`;
-  const trustedEntry = o.state.get(o.url, app);
+  // A policy's `log` lines for this origin pin its key: --key must be that key (under any name).
+  const pinned = o.policy?.logs.filter((l) => l.origin === origin) ?? [];
+  if (pinned.length > 0 && !pinned.some((l) => equalBytes(l.verifier.publicKey, o.verifier.publicKey))) {
+    throw new AuditAbort(
+      `--policy pins the log ${origin} to ${pinned.map((l) => l.vkey).join(', ')}, but --key is ${verifierKeyString(o.verifier.name, o.verifier.publicKey)}, another key: give the same key to both`,
+    );
+  }
+  const trustedEntry = o.state.get(origin, o.verifier);
   const trusted = trustedEntry && { treeSize: trustedEntry.treeSize, rootHash: fromHex(trustedEntry.rootHash) };
   const report: AuditReport = {
     ok: false,
+    verdict: 'FAILED',
+    unknown: null,
     url: o.url,
     app,
     origin,
@@ -129,16 +164,19 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     findings,
     firstBadSeq: null,
     stateUpdated: false,
+    witnesses: null,
   };
   const finish = async (checkpoint: Checkpoint | null, note: string | null) => {
     report.firstBadSeq = firstBadSeq(findings);
-    report.ok = findings.length === 0;
+    report.verdict = findings.length > 0 ? 'FAILED' : report.unknown !== null ? 'UNKNOWN' : 'OK';
+    report.ok = report.verdict === 'OK';
     if (report.ok && checkpoint && note !== null) {
-      o.state.set(o.url, app, {
+      o.state.set(origin, o.verifier, {
         treeSize: checkpoint.size,
         rootHash: toHex(checkpoint.rootHash),
         note,
         verifiedAt: new Date().toISOString(),
+        url: o.url,
       });
       await o.state.save();
       report.stateUpdated = true;
@@ -174,6 +212,14 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   }
   const head = { treeSize: cp.size, rootHash: cp.rootHash };
 
+  // 1b. With a policy, the checkpoint must be witnessed by its quorum (and, with --max-age, recently).
+  if (o.policy) {
+    const now = (o.now ?? Date.now)();
+    const w = checkWitnesses(served.note, cp.size, logVerifiers(o.verifier, origin), o.policy, o.maxAgeSeconds ?? null, now);
+    report.witnesses = w.report;
+    findings.push(...w.findings);
+  }
+
   // 2. Accept it only if it extends the checkpoint trusted last time.
   if (trusted) {
     const before = findings.length;
@@ -181,19 +227,34 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     let proof: string[] | null = null;
     if (needProof) {
       const vars = { app, from: trusted.treeSize, to: cp.size };
-      const res = await ask(
-        () => client.request(q.CONSISTENCY_PROOF, vars, q.consistencyProofSchema),
-        trusted.treeSize,
-        'consistencyProof',
-        findings,
-      );
-      proof = res?.consistencyProof.hashes ?? null;
+      try {
+        proof = (await client.request(q.CONSISTENCY_PROOF, vars, q.consistencyProofSchema)).consistencyProof.hashes;
+      } catch (err) {
+        if (err instanceof ResponseShapeError) {
+          findings.push(finding('MALFORMED_RESPONSE', trusted.treeSize, `consistencyProof: ${err.message}`));
+        } else if (err instanceof GraphqlError || err instanceof ConnectionError) {
+          // The one answer that tells an extension from a fork: without it the verdict is neither OK nor FAILED.
+          report.unknown =
+            `the server did not give the consistency proof from the trusted size ${trusted.treeSize} to ${cp.size}, ` +
+            `so whether its checkpoint extends the trusted one (or is a fork) is unknown: ${err.message}` +
+            `${err instanceof GraphqlError ? refusalHint(err) : ''}`;
+        } else throw err;
+      }
     }
     if (!needProof || proof !== null) {
       const bad = checkConsistency(trusted, head, proof);
       if (bad) findings.push(bad);
     }
-    report.consistency = findings.length > before ? 'failed' : cp.size === trusted.treeSize ? 'unchanged' : 'verified';
+    report.consistency =
+      findings.length > before
+        ? 'failed'
+        : report.unknown !== null
+          ? 'unknown'
+          : cp.size === trusted.treeSize
+            ? 'unchanged'
+            : 'verified';
+    // Events are not checked against a checkpoint that may be a fork of what was trusted.
+    if (report.unknown !== null) return finish(cp, served.note);
   }
 
   // 3. Every event from --from (and the one before it, to check the link into the range) by range proofs.

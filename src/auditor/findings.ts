@@ -24,7 +24,13 @@ export type FindingKind =
   | 'MALFORMED_EVENT'
   /** The server would not answer a proof query the audit needs. */
   | 'PROOF_UNAVAILABLE'
-  | 'MALFORMED_RESPONSE';
+  | 'MALFORMED_RESPONSE'
+  /** --policy: a cosignature line by a policy witness's key that is malformed or does not verify. */
+  | 'BAD_COSIGNATURE'
+  /** --policy: the policy witnesses that cosigned the checkpoint do not make up its quorum. */
+  | 'NO_QUORUM'
+  /** --max-age: the newest cosignature by a policy witness is older than allowed (or there is none). */
+  | 'STALE_CHECKPOINT';
 
 export interface Finding {
   kind: FindingKind;

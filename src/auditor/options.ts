@@ -21,10 +21,30 @@ recomputed, hash chain, range proofs) and a few inclusion proofs.
   --api-key KEY      prefer env CHAINLOG_API_KEY: an option shows the key in npm's output and
                      the process list. An AUDITOR (or ADMIN) key; sent as x-api-key.
   --json             print the report as JSON on stdout
+  --policy FILE      a C2SP tlog-policy file (witness, group and quorum lines; log lines pin the
+                     log's key): the checkpoint must carry valid cosignatures of its quorum. A
+                     cosignature line under a policy witness's key that does not verify fails.
+  --max-age AGE      with --policy: fail when the newest cosignature by a policy witness is older
+                     than AGE, a whole number with s, m, h or d (90s, 10m, 1h): a server serving an
+                     old checkpoint to hide newer events
   -h, --help         show this help
 
-Exit status: 0 verified, 1 verification failed, 2 usage or connection error.
+Trust is kept per log (its origin and the pinned key), not per URL, and the state file is
+checked at load: a stored checkpoint that does not verify under its pinned key is refused.
+
+Exit status: 0 verified; 1 verification failed (a finding proves the log or the server wrong);
+2 no verdict: usage error, service unreachable, state file refused, or UNKNOWN (the server did not
+give the consistency proof from the trusted checkpoint). A monitor treats 2 as an alert.
 `;
+
+const DURATION_RE = /^([1-9][0-9]{0,8})(s|m|h|d)$/;
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** `90s`, `10m`, `1h`, `2d` in seconds; null when `text` is not of that form. */
+export function durationSeconds(text: string): number | null {
+  const m = DURATION_RE.exec(text);
+  return m ? Number(m[1]) * UNIT_SECONDS[m[2] as keyof typeof UNIT_SECONDS] : null;
+}
 
 const schema = z
   .object({
@@ -38,8 +58,17 @@ const schema = z
     'page-size': intOption('page-size', 1, MAX_RANGE_PROOF_EVENTS).default(MAX_RANGE_PROOF_EVENTS),
     'api-key': z.string().min(1, '--api-key must not be empty').optional(),
     json: z.boolean().default(false),
+    policy: z.string().min(1, '--policy must not be empty').optional(),
+    'max-age': z
+      .string()
+      .refine((v) => durationSeconds(v) !== null, '--max-age must be a whole number with a unit s, m, h or d (90s, 10m, 1h)')
+      .transform((v) => durationSeconds(v)!)
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((o) => o['max-age'] === undefined || o.policy !== undefined, {
+    message: '--max-age needs --policy (the witnesses whose cosignature times it checks)',
+  });
 
 export interface VerifyOptions {
   url: string;
@@ -52,6 +81,10 @@ export interface VerifyOptions {
   pageSize: number;
   apiKey: string | undefined;
   json: boolean;
+  /** --policy: the path of a tlog-policy file (read and parsed by the command, which names the option in errors). */
+  policy: string | undefined;
+  /** --max-age in seconds. */
+  maxAgeSeconds: number | undefined;
 }
 
 export type VerifyParse = CliParse<VerifyOptions>;
@@ -69,5 +102,7 @@ export function parseVerifyArgs(argv: string[], env: NodeJS.ProcessEnv = process
     pageSize: o['page-size'],
     apiKey: o['api-key'],
     json: o.json,
+    policy: o.policy,
+    maxAgeSeconds: o['max-age'],
   }));
 }

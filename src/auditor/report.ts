@@ -1,13 +1,24 @@
 // The audit report for people; --json prints the AuditReport itself.
 import type { AuditReport } from './audit.js';
+import type { WitnessReport } from './witnesses.js';
 
 const MAX_LISTED = 20;
+
+function witnessLine(w: WitnessReport): string {
+  const who =
+    w.cosignatures.length === 0 ? 'no policy witness' : w.cosignatures.map((c) => `${c.witness} (${c.time})`).join(', ');
+  const age = w.maxAgeSeconds === null ? '' : `; newest within --max-age ${w.maxAgeSeconds} s`;
+  return `  witnesses    quorum ${JSON.stringify(w.quorum)} (${w.needs}) ${w.met ? 'met' : 'NOT met'}: cosigned by ${who}${age}`;
+}
 
 export function reportText(r: AuditReport, statePath: string): string {
   const where = `${r.app} @ ${r.url}`;
   if (!r.ok) {
     const at = r.firstBadSeq === null ? '' : `: first bad position ${r.firstBadSeq}`;
-    const lines = [`verify FAILED  ${where}${at}`];
+    const lines =
+      r.verdict === 'UNKNOWN'
+        ? [`verify UNKNOWN  ${where}: neither verified nor proven wrong`, `  why: ${r.unknown}`]
+        : [`verify FAILED  ${where}${at}`];
     for (const f of r.findings.slice(0, MAX_LISTED))
       lines.push(`  ${f.kind}${f.seq === null ? '' : ` at ${f.seq}`}: ${f.message}`);
     if (r.findings.length > MAX_LISTED) lines.push(`  … and ${r.findings.length - MAX_LISTED} more findings (--json lists all)`);
@@ -32,6 +43,7 @@ export function reportText(r: AuditReport, statePath: string): string {
     `  consistency  ${consistency}`,
     `  events       [${r.range.from}, ${r.range.to}): ${r.eventsChecked} leaves recomputed, chain linked, ${r.pages} range proof(s) OK`,
     `  inclusion    ${spots}`,
+    ...(r.witnesses ? [witnessLine(r.witnesses)] : []),
     `  state        ${r.stateUpdated ? 'saved to' : 'unchanged in'} ${statePath}`,
   ].join('\n');
 }

@@ -1,17 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { toHex, ZERO_HASH_HEX } from '../../src/core/index.js';
+import { describe, expect, it } from 'vitest';
+import { ZERO_HASH_HEX } from '../../src/core/index.js';
 import { checkCheckpointNote } from '../../src/auditor/checkpoint.js';
 import { firstBadSeq, type Finding } from '../../src/auditor/findings.js';
 import { checkConsistency, checkInclusion } from '../../src/auditor/proofs.js';
 import { verifyRangePage, type RangePage } from '../../src/auditor/range-page.js';
-import { StateFile, StateFileError, stateKey } from '../../src/auditor/state-file.js';
 import { APP, makeEvents, ORIGIN, signingKey, TestLog } from './log-fixture.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'chainlog-auditor-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const SIZE = 37;
 const PAGE = 10;
@@ -34,30 +27,6 @@ function auditPages(
   }
   return { findings, leaves };
 }
-
-describe('state file', () => {
-  it('round-trips trusted checkpoints per URL and app, and treats a missing file as empty', async () => {
-    const path = join(dir, 'state.json');
-    const empty = await StateFile.load(path);
-    expect(empty.get('http://h:1', APP)).toBeNull();
-    const entry = { treeSize: 5, rootHash: toHex(log.root(5)), note: 'n\n', verifiedAt: '2025-01-01T00:00:00.000Z' };
-    empty.set('http://h:1/', APP, entry);
-    await empty.save();
-    const again = await StateFile.load(path);
-    expect(again.get('http://h:1', APP)).toEqual(entry);
-    expect(again.get('http://h:1', 'auth')).toBeNull();
-    expect(again.get('http://h:2', APP)).toBeNull();
-    expect(stateKey('http://H:1/x/', 'a')).toBe('http://h:1/x a');
-  });
-
-  it('refuses an unreadable file rather than forgetting what was trusted', async () => {
-    const bad = join(dir, 'bad.json');
-    writeFileSync(bad, '{"version":1,"logs":{"k":{"treeSize":-1}}}');
-    await expect(StateFile.load(bad)).rejects.toThrow(StateFileError);
-    writeFileSync(bad, 'not json');
-    await expect(StateFile.load(bad)).rejects.toThrow(/not JSON/);
-  });
-});
 
 describe('checkpoint', () => {
   const key = signingKey();

@@ -18,6 +18,8 @@ it('applies defaults and takes the keys from the environment when not given', ()
       pageSize: 1000,
       apiKey: 'k',
       json: false,
+      policy: undefined,
+      maxAgeSeconds: undefined,
     },
   });
   expect(parseVerifyArgs(['--app', 'a', '--key', 'x', '--api-key', 'mine'], { CHAINLOG_API_KEY: 'env' })).toMatchObject({
@@ -37,4 +39,32 @@ it('names what is missing or wrong', () => {
     '--page-size must be at most 1000',
   ]);
   expect(parseVerifyArgs(['-h'], {})).toEqual({ help: true });
+});
+
+it('--policy and --max-age: a duration with a unit, and only with a policy', () => {
+  const base = ['--app', 'a', '--key', KEY, '--policy', 'p.txt'];
+  for (const [text, seconds] of [
+    ['90s', 90],
+    ['10m', 600],
+    ['1h', 3600],
+    ['2d', 172_800],
+  ] as const) {
+    expect(parseVerifyArgs([...base, '--max-age', text], {})).toMatchObject({
+      options: { policy: 'p.txt', maxAgeSeconds: seconds },
+    });
+  }
+  for (const bad of ['10', '0s', '1.5h', '-5m', '10 m', 'soon', '']) {
+    expect(parseVerifyArgs([...base, `--max-age=${bad}`], {}), bad).toEqual({
+      help: false,
+      error: '--max-age must be a whole number with a unit s, m, h or d (90s, 10m, 1h)',
+    });
+  }
+  expect(parseVerifyArgs(['--app', 'a', '--key', KEY, '--max-age', '10m'], {})).toEqual({
+    help: false,
+    error: '--max-age needs --policy (the witnesses whose cosignature times it checks)',
+  });
+  expect(parseVerifyArgs([...base.slice(0, 4), '--policy', ''], {})).toEqual({
+    help: false,
+    error: '--policy must not be empty',
+  });
 });

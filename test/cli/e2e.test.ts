@@ -1,12 +1,12 @@
 // The simulator and the auditor as child processes against the real service, then a tampered database.
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawPublicKey, verifierKeyString } from '../../src/core/index.js';
+import { createSigner, fromHex, rawPublicKey, signCheckpoint, toHex, verifierKeyString } from '../../src/core/index.js';
 import { startCliService, type CliService } from '../support/cli-service.js';
 import { REPO_ROOT } from '../support/service-process.js';
 import { until } from '../support/wait.js';
@@ -129,12 +129,22 @@ describe('simulate → verify against the real service', () => {
   it('a trusted checkpoint larger than the served one is a rollback; same size, other root a fork', async () => {
     const size = await checkpointedSize();
     const original = readFileSync(statePath, 'utf8');
-    const rewrite = (change: (e: { treeSize: number; rootHash: string }) => void) => {
+    // The state file is authenticated: the trusted checkpoints must be ones the log's key signed, as a log
+    // that rolled back or forked did.
+    const key = createPrivateKey(readFileSync(join(service.dataDir, 'signing-key.pem'), 'utf8'));
+    const rewrite = (treeSize: number, root: Uint8Array) => {
       const state = JSON.parse(original);
-      for (const entry of Object.values(state.logs)) change(entry as { treeSize: number; rootHash: string });
+      for (const entry of Object.values<Record<string, unknown>>(state.logs)) {
+        entry.treeSize = treeSize;
+        entry.rootHash = toHex(root);
+        entry.note = signCheckpoint(
+          { origin: `e2e.chainlog/${APP}`, size: treeSize, rootHash: root },
+          createSigner(`e2e.chainlog/${APP}`, key),
+        );
+      }
       writeFileSync(statePath, JSON.stringify(state));
     };
-    rewrite((e) => (e.treeSize = size + 10));
+    rewrite(size + 10, fromHex('cd'.repeat(32)));
     const rollback = await verify(['--json']);
     expect(rollback.code).toBe(1);
     expect(JSON.parse(rollback.stdout)).toMatchObject({
@@ -144,7 +154,7 @@ describe('simulate → verify against the real service', () => {
       stateUpdated: false,
     });
     expect(JSON.parse(rollback.stdout).findings).toContainEqual(expect.objectContaining({ kind: 'ROLLBACK', seq: size }));
-    rewrite((e) => (e.rootHash = 'ab'.repeat(32)));
+    rewrite(size, fromHex('ab'.repeat(32)));
     const before = readFileSync(statePath, 'utf8');
     const fork = await verify(['--json']);
     expect(fork.code).toBe(1);
