@@ -24,6 +24,8 @@ recomputed, hash chain, range proofs) and a few inclusion proofs.
   -h, --help         show this help
 
 Exit status: 0 verified, 1 verification failed, 2 usage or connection error.
+
+With --receipt FILE --event FILE --key KEY, verifies one receipt offline instead (--receipt --help).
 `;
 
 const schema = z
