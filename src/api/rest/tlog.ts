@@ -39,9 +39,26 @@ function cors(req: Request, res: Response, next: () => void): void {
 /** A strong ETag of the body: the same bytes have the same tag on every process. */
 const etagOf = (body: Uint8Array | string) => `"${createHash('sha256').update(body).digest('base64url')}"`;
 
-/** Express answers 304 when the request's If-None-Match holds the ETag set here. */
-function sendCacheable(res: Response, type: string, cacheControl: string, body: Buffer | string): void {
-  res.set('Cache-Control', cacheControl).set('ETag', etagOf(body)).type(type).send(body);
+/**
+ * If-None-Match holds the ETag (weak comparison, RFC 9110 §13.1.2). Evaluated whatever the request's
+ * Cache-Control says: a fetch() that sets If-None-Match itself also sends Cache-Control: no-cache, which
+ * asks caches to revalidate, not the origin to send the body again.
+ */
+function notModified(req: Request, etag: string): boolean {
+  const header = req.headers['if-none-match'];
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+function sendCacheable(req: Request, res: Response, type: string, cacheControl: string, body: Buffer | string): void {
+  const etag = etagOf(body);
+  res.set('Cache-Control', cacheControl).set('ETag', etag);
+  if (notModified(req, etag)) {
+    res.status(304).end();
+    return;
+  }
+  res.type(type).send(body);
 }
 
 export function tlogRouter(deps: ApiDeps): Router {
@@ -65,7 +82,7 @@ export function tlogRouter(deps: ApiDeps): Router {
     const access = await readAccess(req, sourceAppId, 'checkpoint');
     const note = await deps.service.tiles.checkpoint(sourceAppId);
     // Mutable: a client revalidates every time (c2sp.org/tlog-tiles: no caching beyond a few seconds).
-    sendCacheable(res, 'text/plain; charset=utf-8', `${access}, no-cache`, note);
+    sendCacheable(req, res, 'text/plain; charset=utf-8', `${access}, no-cache`, note);
   });
 
   router.get(`${TLOG_PREFIX}/:app/tile/*path`, async (req, res) => {
@@ -83,6 +100,7 @@ export function tlogRouter(deps: ApiDeps): Router {
     // A partial tile of a given width is as immutable as a full one: its hashes are those of a tree
     // size some checkpoint committed to, and a wider tile has another path.
     sendCacheable(
+      req,
       res,
       'application/octet-stream',
       `${access}, ${IMMUTABLE}`,
@@ -114,7 +132,7 @@ export function tlogRouter(deps: ApiDeps): Router {
       );
     }
     // A receipt stays valid, but a newer one (against a later checkpoint) may replace it.
-    sendCacheable(res, 'text/plain; charset=utf-8', 'private, no-cache', receipt.proof);
+    sendCacheable(req, res, 'text/plain; charset=utf-8', 'private, no-cache', receipt.proof);
   });
 
   return router;
