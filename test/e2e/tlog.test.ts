@@ -410,7 +410,7 @@ describe('receipts (tlog-proof)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 90_000);
 });
 
 /** The Merkle Tree Hash of a run of leaf hashes (RFC 9162 MTH): the root of their compact range. */
