@@ -31,7 +31,7 @@ const REPO = join(import.meta.dirname, '../..');
 let svc: RunningService;
 let verifier: NoteVerifier;
 let verifierKey = '';
-let events: any[] = [];
+const events: any[] = [];
 let readerKey = '';
 let otherReaderKey = '';
 
