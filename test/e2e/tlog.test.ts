@@ -144,8 +144,15 @@ describe('tlog-tiles', () => {
     expect(cached.status).toBe(304);
   });
 
-  it('serves entry bundles: each leaf, length-prefixed, hashing to the level-0 tile', async () => {
-    const bundle = await bytesOf(await get(`/tlog/${APP}/tile/entries/000`));
+  it('serves entry bundles: each leaf, length-prefixed, hashing to the level-0 tile; gzip-compressed when accepted', async () => {
+    const compressed = await get(`/tlog/${APP}/tile/entries/000`, { ...svc.authHeaders(), 'accept-encoding': 'gzip' });
+    expect(compressed.headers.get('content-encoding')).toBe('gzip');
+    expect(compressed.headers.get('vary')).toContain('Accept-Encoding');
+    const identity = await get(`/tlog/${APP}/tile/entries/000`, { ...svc.authHeaders(), 'accept-encoding': 'identity' });
+    expect(identity.headers.get('content-encoding')).toBeNull();
+    expect(identity.headers.get('etag')).not.toBe(compressed.headers.get('etag'));
+    const bundle = await bytesOf(identity);
+    expect(await bytesOf(compressed)).toEqual(bundle);
     const entries = decodeEntryBundle(bundle);
     expect(entries).toHaveLength(256);
     entries.forEach((entry, i) => {
@@ -419,3 +426,48 @@ function subtreeRoot(leafHashes: Uint8Array[]): Uint8Array {
   for (const h of leafHashes) range.append(h, () => undefined);
   return range.rootHash();
 }
+
+describe('a server whose receipt wait is short, and whose logs are all public', () => {
+  let short: RunningService;
+
+  beforeAll(async () => {
+    short = await startService({
+      env: { CHECKPOINT_INTERVAL_MS: '3600000', TLOG_PUBLIC_LOGS: '*', RECEIPT_WAIT_TIMEOUT_MS: '100' },
+    });
+  });
+
+  afterAll(async () => {
+    await short?.stop();
+  });
+
+  it('answers logEvent and POST ?wait=receipt with PENDING receipts when the wait runs out, the events logged', async () => {
+    const input = { sourceAppId: 'short', eventType: 'x', timestamp: new Date().toISOString(), payload: { a: 1 } };
+    const res = await short.gql(
+      'mutation($in: LogEventInput!) { logEvent(input: $in, waitForReceipt: true) { seq receipt { status proof } } }',
+      {
+        in: input,
+      },
+    );
+    expect(res.errors).toBeUndefined();
+    expect(res.data.logEvent).toEqual({ seq: 0, receipt: { status: 'PENDING', proof: null } });
+    const rest = await fetch(`${short.url}/v1/events?wait=receipt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...short.authHeaders() },
+      body: JSON.stringify(input),
+    });
+    expect(rest.status).toBe(201);
+    const [e] = ((await rest.json()) as { events: any[] }).events;
+    expect(e).toMatchObject({ seq: 1, receipt: { status: 'PENDING', proof: null, treeSize: null } });
+    expect((await short.gql('query { log(sourceAppId: "short") { size } }')).data.log.size).toBe(2);
+  });
+
+  it('serves every log without a key with TLOG_PUBLIC_LOGS=*', async () => {
+    await until('a checkpoint of log "short"', async () => {
+      await short.gql('mutation { publishCheckpoints { treeSize } }');
+      return (await fetch(`${short.url}/tlog/short/checkpoint`)).status === 200 || null;
+    });
+    const tile = await fetch(`${short.url}/tlog/short/tile/0/000.p/2`);
+    expect(tile.status).toBe(200);
+    expect(tile.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+  });
+});

@@ -4,6 +4,8 @@
 // reading the log through GraphQL needs (a key whose role may read, scoped to the log), except for the
 // logs TLOG_PUBLIC_LOGS names, whose tiles anyone may read. GETs are open to every origin (CORS).
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import express, { type Request, type Response, type Router } from 'express';
 import { authorize, principalFrom } from '../access.js';
 import type { ApiDeps } from '../context.js';
@@ -61,6 +63,30 @@ function sendCacheable(req: Request, res: Response, type: string, cacheControl: 
   res.type(type).send(body);
 }
 
+const gzipAsync = promisify(gzip);
+
+/**
+ * An entry bundle, gzip-compressed for a client that accepts it (c2sp.org/tlog-tiles: entry bundles
+ * SHOULD be compressed at the HTTP layer). Each encoding is its own representation with its own ETag.
+ */
+async function sendBundle(req: Request, res: Response, cacheControl: string, bundle: Buffer): Promise<void> {
+  res.vary('Accept-Encoding');
+  if (req.acceptsEncodings('gzip', 'identity') !== 'gzip') {
+    sendCacheable(req, res, 'application/octet-stream', cacheControl, bundle);
+    return;
+  }
+  const etag = `"${etagOf(bundle).slice(1, -1)}-gzip"`;
+  res.set('Cache-Control', cacheControl).set('ETag', etag);
+  if (notModified(req, etag)) {
+    res.status(304).end();
+    return;
+  }
+  res
+    .set('Content-Encoding', 'gzip')
+    .type('application/octet-stream')
+    .send(await gzipAsync(bundle));
+}
+
 export function tlogRouter(deps: ApiDeps): Router {
   const router = express.Router();
   const publicLogs = deps.config.TLOG_PUBLIC_LOGS;
@@ -97,15 +123,12 @@ export function tlogRouter(deps: ApiDeps): Router {
     }
     const access = await readAccess(req, sourceAppId, 'checkpoint');
     const { bytes } = await deps.service.tiles.read(sourceAppId, tile);
+    const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     // A partial tile of a given width is as immutable as a full one: its hashes are those of a tree
     // size some checkpoint committed to, and a wider tile has another path.
-    sendCacheable(
-      req,
-      res,
-      'application/octet-stream',
-      `${access}, ${IMMUTABLE}`,
-      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
-    );
+    const cacheControl = `${access}, ${IMMUTABLE}`;
+    if (tile.level === 'entries') await sendBundle(req, res, cacheControl, body);
+    else sendCacheable(req, res, 'application/octet-stream', cacheControl, body);
   });
 
   router.get('/v1/events/:app/:seq/receipt', async (req, res) => {
