@@ -78,6 +78,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     tailIntervalMs: config.TAIL_INTERVAL_MS,
     now,
     maxConcurrentAudits: config.MAX_CONCURRENT_AUDITS,
+    tileCacheBytes: config.TILE_CACHE_BYTES,
   });
   let ready = false;
   const registry = new Registry();

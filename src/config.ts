@@ -97,6 +97,32 @@ const schema = z.object({
    * before it returns what it found and where to resume: bounds how long one read holds the server.
    */
   READ_BUDGET_ROWS: intFrom(100, 10_000_000).default(2_000),
+  /**
+   * Logs whose C2SP tlog-tiles (/tlog/<sourceAppId>/...) anyone may read without an API key: a
+   * comma-separated list of sourceAppIds, or `*` for every log. Other logs' tiles need a key that may
+   * read the log.
+   */
+  TLOG_PUBLIC_LOGS: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a !== ''),
+    )
+    .refine(
+      (apps) => apps.every((a) => a === '*' || /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(a)),
+      'must be `*` or a comma-separated list of sourceAppIds',
+    )
+    .default([]),
+  /** Bytes of full tiles and entry bundles kept in memory (each is computed once, then served from memory). */
+  TILE_CACHE_BYTES: intFrom(0, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  /**
+   * How long logEvent/logEvents with waitForReceipt and POST /v1/events?wait=receipt wait for the
+   * checkpoint that makes the receipt ready; when it passes, the events are acknowledged with the
+   * receipt marked PENDING.
+   */
+  RECEIPT_WAIT_TIMEOUT_MS: intFrom(0, 600_000).default(10_000),
   /** GraphQL document limits (graphql-armor), on HTTP and WebSocket alike. */
   GRAPHQL_MAX_DEPTH: intFrom(1, 1000).default(12),
   GRAPHQL_MAX_ALIASES: intFrom(0, 10_000).default(30),

@@ -79,3 +79,23 @@ describe('configuration', () => {
     expect(loadConfig({}).TEST_CLOCK_OFFSET_MS).toBe(0);
   });
 });
+
+describe('tiles and receipts settings', () => {
+  it('default to no public logs, a 32 MiB tile cache and a 10 s receipt wait', () => {
+    expect(loadConfig({})).toMatchObject({
+      TLOG_PUBLIC_LOGS: [],
+      TILE_CACHE_BYTES: 32 * 1024 * 1024,
+      RECEIPT_WAIT_TIMEOUT_MS: 10_000,
+    });
+  });
+
+  it('read TLOG_PUBLIC_LOGS as sourceAppIds or *, and refuse anything else naming the setting', () => {
+    expect(loadConfig({ TLOG_PUBLIC_LOGS: 'shop, audit-1 ,' }).TLOG_PUBLIC_LOGS).toEqual(['shop', 'audit-1']);
+    expect(loadConfig({ TLOG_PUBLIC_LOGS: '*' }).TLOG_PUBLIC_LOGS).toEqual(['*']);
+    expect(() => loadConfig({ TLOG_PUBLIC_LOGS: 'shop,not an app' })).toThrow(
+      /TLOG_PUBLIC_LOGS: must be `\*` or a comma-separated list/,
+    );
+    expect(() => loadConfig({ RECEIPT_WAIT_TIMEOUT_MS: '-1' })).toThrow(ConfigError);
+    expect(() => loadConfig({ TILE_CACHE_BYTES: 'lots' })).toThrow(/TILE_CACHE_BYTES/);
+  });
+});

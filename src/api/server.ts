@@ -20,6 +20,7 @@ import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
 import { witnessRouter } from './rest/witness.js';
+import { tlogRouter } from './rest/tlog.js';
 import type { WitnessService } from '../witness/witness-service.js';
 import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
@@ -106,6 +107,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
   app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
   if (opts.witness) app.use(witnessRouter(opts.witness));
+  app.use(tlogRouter(deps));
   // One thread checks the large bodies of both transports (src/api/json-body.ts).
   const bodyChecker = bodyCheckThread({ logger, metrics });
   const bodies = { limit: opts.config.MAX_BODY_BYTES, threadBytes: opts.config.JSON_BODY_THREAD_BYTES, checker: bodyChecker };

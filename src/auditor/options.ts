@@ -35,6 +35,8 @@ checked at load: a stored checkpoint that does not verify under its pinned key i
 Exit status: 0 verified; 1 verification failed (a finding proves the log or the server wrong);
 2 no verdict: usage error, service unreachable, state file refused, or UNKNOWN (the server did not
 give the consistency proof from the trusted checkpoint). A monitor treats 2 as an alert.
+
+With --receipt FILE --event FILE --key KEY, verifies one receipt offline instead (--receipt --help).
 `;
 
 const DURATION_RE = /^([1-9][0-9]{0,8})(s|m|h|d)$/;

@@ -3,7 +3,8 @@
 //   operation                                             writer    reader    auditor   admin
 //   serverInfo                                            yes       yes       yes       yes
 //   events, event, log, logs, checkpoint,                 own apps  scoped    scoped    yes
-//     eventLogged, checkpointPublished
+//     eventLogged, checkpointPublished, receipt,
+//     GET /tlog/... (tiles), GET /v1/events/.../receipt
 //   logEvent, logEvents, POST /v1/events                  own apps  -         -         yes
 //   inclusionProof, consistencyProof, rangeProof,
 //     verifyLog                                           -         -         scoped    yes
@@ -31,6 +32,7 @@ const ROOT_FIELDS: Record<OperationKind, Record<string, Permission>> = {
     log: 'read',
     logs: 'read',
     checkpoint: 'read',
+    receipt: 'read',
     inclusionProof: 'prove',
     consistencyProof: 'prove',
     rangeProof: 'prove',

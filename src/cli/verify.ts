@@ -8,12 +8,16 @@ import { PolicyFileError, readPolicyFile } from '../auditor/policy-file.js';
 import { optionsOrExit } from './options.js';
 import { reportText } from '../auditor/report.js';
 import { StateFile, StateFileError } from '../auditor/state-file.js';
+import { runVerifyReceipt } from './verify-receipt.js';
 
 function fail(message: string, json = false): never {
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, verdict: 'UNKNOWN', error: message })}\n`);
   process.stderr.write(`verify: ${message}\n`);
   process.exit(2);
 }
+
+// `--receipt` selects the offline check of one receipt (src/cli/verify-receipt.ts).
+if (process.argv.slice(2).includes('--receipt')) runVerifyReceipt(process.argv.slice(2));
 
 const o = optionsOrExit('verify', VERIFY_HELP, parseVerifyArgs(process.argv.slice(2)));
 

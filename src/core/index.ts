@@ -45,3 +45,22 @@ export {
 } from './checkpoint.js';
 export type { Checkpoint } from './checkpoint.js';
 export * from './witness/index.js';
+export {
+  TILE_WIDTH,
+  TILE_HEIGHT,
+  MAX_ENTRY_BYTES,
+  MAX_TILE_LEVEL,
+  TilePathError,
+  formatTileIndex,
+  formatTilePath,
+  parseTilePath,
+  treeLevelOf,
+  leavesCovered,
+  firstNodeIndex,
+  encodeEntryBundle,
+  decodeEntryBundle,
+  leafBytesBound,
+} from './tiles.js';
+export type { TileCoordinate } from './tiles.js';
+export { TLOG_PROOF_HEADER, ReceiptError, formatTlogProof, parseTlogProof, verifyReceipt } from './receipt.js';
+export type { TlogProof, VerifiedReceipt } from './receipt.js';

@@ -26,6 +26,7 @@ import type {
   VerificationReport,
 } from './service.js';
 import type { SigningKey } from './signing-key.js';
+import { TileSource } from './tiles.js';
 
 /** Largest range a single rangeProof may return. */
 const MAX_RANGE_PROOF_EVENTS = 1000;
@@ -45,10 +46,13 @@ export interface ChainlogServiceOptions {
   tailIntervalMs?: number;
   /** verifyLog runs on at most this many logs at once (one audit per log); more get RATE_LIMITED. */
   maxConcurrentAudits?: number;
+  /** Bytes of full tiles and entry bundles kept in memory (src/log/tiles.ts). */
+  tileCacheBytes?: number;
 }
 
 export class ChainlogService implements LogService {
   readonly info: ServerInfo;
+  readonly tiles: TileSource;
   private readonly storage: LogStorage;
   private readonly sequencer: Sequencer;
   private readonly prover: Prover;
@@ -92,6 +96,7 @@ export class ChainlogService implements LogService {
       : null;
     this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate);
     this.prover = new Prover(this.storage);
+    this.tiles = new TileSource(this.storage, opts.tileCacheBytes);
     this.publisher = new Publisher({
       storage: this.storage,
       prover: this.prover,

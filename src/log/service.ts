@@ -10,6 +10,7 @@ import type {
   StoredCheckpoint,
   StoredEvent,
 } from '../storage/types.js';
+import type { TileSource } from './tiles.js';
 
 /** A listener of commits: the events in pos order, and those read back malformed (LogService.onCommitted). */
 export type CommittedListener = (events: StoredEvent[], malformed?: readonly MalformedCommitted[]) => void;
@@ -111,6 +112,8 @@ export interface ServerInfo {
 
 export interface LogService {
   readonly info: ServerInfo;
+  /** The C2SP tlog-tiles of each log (src/log/tiles.ts). */
+  readonly tiles: TileSource;
   /** The verifier key of one log's checkpoints: the server's key under the log's origin as key name. */
   verifierKeyOf(sourceAppId: string): string;
 

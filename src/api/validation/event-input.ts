@@ -8,6 +8,7 @@ import { batchError, describeIssue, issuesToError, safeParseReporting, type Rule
 import { canonicalPayload, type PayloadLimits } from './payload.js';
 import { eventType, hashHex, idempotencyKey, sourceAppId } from './rules.js';
 import { parseRfc3339 } from './timestamp.js';
+import { leafBytesBound, MAX_ENTRY_BYTES } from '../../core/tiles.js';
 
 export interface IngestLimits extends PayloadLimits {
   maxClockSkewMs: number;
@@ -75,15 +76,42 @@ export function eventInputSchema(limits: IngestLimits, now: () => number = Date.
       idempotencyKey: idempotencyKey.nullish(),
       expectedPrevHash: hashHex.nullish(),
     })
-    .transform((v): AppendRequest => ({
-      sourceAppId: v.sourceAppId,
-      eventType: v.eventType,
-      timestamp: v.timestamp,
-      payload: v.payload.value,
-      payloadText: v.payload.text,
-      idempotencyKey: v.idempotencyKey ?? null,
-      expectedPrevHash: v.expectedPrevHash ?? null,
-    }));
+    .transform((v, ctx): AppendRequest => {
+      // Every leaf must fit in a C2SP tlog-tiles entry bundle (a uint16 length): README "Tiles".
+      // A UTF-16 unit is at most 3 UTF-8 bytes, and the other fields take well under 1 KiB: most payloads
+      // need no count.
+      const leafBound =
+        v.payload.text.length * 3 + 1024 <= MAX_ENTRY_BYTES ? 0 : leafBytesBound(v, Buffer.byteLength(v.payload.text, 'utf8'));
+      if (leafBound > MAX_ENTRY_BYTES) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['payload'],
+          message: `the event's leaf could take ${leafBound} bytes; a leaf must fit in ${MAX_ENTRY_BYTES} bytes (c2sp.org/tlog-tiles entry bundles)`,
+          params: { rule: 'maxLeafBytes', code: 'BAD_USER_INPUT' } satisfies RuleParams,
+        });
+        return z.NEVER;
+      }
+      return appendRequest(v);
+    });
+}
+
+function appendRequest(v: {
+  sourceAppId: string;
+  eventType: string;
+  timestamp: number;
+  payload: { value: JsonObject; text: string };
+  idempotencyKey?: string | null | undefined;
+  expectedPrevHash?: string | null | undefined;
+}): AppendRequest {
+  return {
+    sourceAppId: v.sourceAppId,
+    eventType: v.eventType,
+    timestamp: v.timestamp,
+    payload: v.payload.value,
+    payloadText: v.payload.text,
+    idempotencyKey: v.idempotencyKey ?? null,
+    expectedPrevHash: v.expectedPrevHash ?? null,
+  };
 }
 
 export type EventInputSchema = ReturnType<typeof eventInputSchema>;

@@ -127,6 +127,7 @@ describe('schema files', () => {
       'logs.graphql': ['Checkpoint', 'CheckpointEdge', 'CheckpointConnection', 'Log', 'LogEdge', 'LogConnection'],
       'pagination.graphql': ['SortOrder', 'PageInfo'],
       'proofs.graphql': ['InclusionProof', 'ConsistencyProof', 'RangeProof'],
+      'receipts.graphql': ['ReceiptStatus', 'Receipt'],
       'scalars.graphql': ['DateTime', 'JSONObject', 'SafeInt', 'Sha256Hex'],
       'server-info.graphql': ['ServerLimits', 'ServerInfo'],
       'subscriptions.graphql': ['CheckpointUpdate', 'Subscription'],

@@ -3,6 +3,7 @@ import { eventResolvers } from './events.js';
 import { ingestResolvers } from './ingest.js';
 import { logResolvers } from './logs.js';
 import { proofResolvers } from './proofs.js';
+import { receiptResolvers } from './receipts.js';
 import { scalarResolvers } from './scalars.js';
 import { serverInfoResolvers } from './server-info.js';
 import { subscriptionResolvers } from './subscriptions.js';
@@ -17,6 +18,7 @@ const parts: Resolvers[] = [
   serverInfoResolvers,
   subscriptionResolvers,
   apiKeyResolvers,
+  receiptResolvers,
 ];
 
 /** All resolvers, merged per type. */

@@ -1,0 +1,56 @@
+// Offline verification of a receipt (C2SP tlog-proof) of one event, as the API serves them: the leaf is
+// recomputed from the event's fields with the core, the inclusion proof folded to the checkpoint's root,
+// and the checkpoint's signature checked under the log's origin with the verifier key the user trusts.
+import {
+  fromHex,
+  leafHashHex,
+  ReceiptError,
+  verifyReceipt,
+  type LeafFields,
+  type NoteVerifier,
+  type VerifiedReceipt,
+} from '../core/index.js';
+
+/** The leaf fields of an event given as JSON (GraphQL Event or a REST event; other members are ignored). */
+function leafFieldsOf(event: unknown): LeafFields & { hash?: string } {
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+    throw new ReceiptError('event', 'the event must be a JSON object, as the API serves events');
+  }
+  const e = event as Record<string, unknown>;
+  for (const name of ['sourceAppId', 'eventType', 'timestamp', 'receivedAt', 'prevHash'] as const) {
+    if (typeof e[name] !== 'string') throw new ReceiptError('event', `the event's ${name} must be a string`);
+  }
+  if (!Number.isSafeInteger(e.seq)) throw new ReceiptError('event', "the event's seq must be an integer");
+  if (e.hash !== undefined && typeof e.hash !== 'string') throw new ReceiptError('event', "the event's hash must be a string");
+  return e as unknown as LeafFields & { hash?: string };
+}
+
+export interface ReceiptCheck extends VerifiedReceipt {
+  origin: string;
+  leafHash: string;
+}
+
+/**
+ * Verifies `receiptText` for `event` (parsed JSON). The log's origin is `<originPrefix>/<sourceAppId>`,
+ * the prefix defaulting to the trusted key's name (a server's KEY_NAME defaults to its ORIGIN_PREFIX).
+ * Throws ReceiptError naming the part that fails.
+ */
+export function checkReceipt(
+  receiptText: string,
+  event: unknown,
+  trusted: NoteVerifier,
+  originPrefix: string = trusted.name,
+): ReceiptCheck {
+  const fields = leafFieldsOf(event);
+  let leafHash: string;
+  try {
+    leafHash = leafHashHex(fields);
+  } catch (err) {
+    throw new ReceiptError('event', `the event's fields do not make a leaf: ${(err as Error).message}`);
+  }
+  if (fields.hash !== undefined && fields.hash !== leafHash) {
+    throw new ReceiptError('event', `the event's fields hash to ${leafHash}, not to its hash ${fields.hash}`);
+  }
+  const origin = `${originPrefix}/${fields.sourceAppId}`;
+  return { ...verifyReceipt(receiptText, fromHex(leafHash), fields.seq, trusted, origin), origin, leafHash };
+}
