@@ -11,6 +11,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'src/dashboard');
 const OUT = join(ROOT, 'dist/dashboard');
 const CORE_CRYPTO = join(ROOT, 'src/core/crypto');
+// Two chain links; the page names it so the browser does not ask the server's root for /favicon.ico.
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><g fill="none" stroke="#0b57d0" stroke-width="2">' +
+  '<rect x="1" y="5" width="8" height="6" rx="3"/><rect x="7" y="5" width="8" height="6" rx="3"/></g></svg>\n';
 
 const browserPrimitives: Plugin = {
   name: 'browser-primitives',
@@ -49,6 +53,7 @@ export async function buildDashboard(): Promise<{ script: string; style: string 
     .replace('%SCRIPT%', `assets/${script}`)
     .replace('%STYLE%', `assets/${style}`);
   writeFileSync(join(OUT, 'index.html'), html);
+  writeFileSync(join(OUT, 'favicon.svg'), FAVICON);
   return { script, style };
 }
 

@@ -14,25 +14,21 @@ const root = document.getElementById('app')!;
 const status = h('p', { id: 'status', role: 'status', 'aria-live': 'polite', class: 'visually-hidden' });
 
 async function start(): Promise<void> {
-  let authOff = false;
-  try {
-    await query(ProbeDocument, {}, null);
-    authOff = true;
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.code !== 'UNAUTHENTICATED') return fatal(err);
-  }
+  // Both at once (the first screen waits on them): whether the server asks for a key at all, and who it is.
   const key = session.apiKey();
-  if (!authOff) {
+  const [probe, info] = await Promise.allSettled([query(ProbeDocument, {}, null), query(ServerInfoDocument, {}, key)]);
+  const authOff = probe.status === 'fulfilled';
+  if (probe.status === 'rejected') {
+    const err: unknown = probe.reason;
+    if (!(err instanceof ApiError) || err.code !== 'UNAUTHENTICATED') return fatal(err);
     if (key === null) return signIn();
-    try {
-      await query(ProbeDocument, {}, key);
-    } catch (err) {
-      session.setApiKey(null);
-      return signIn(errorText(err));
-    }
   }
-  const { serverInfo } = await query(ServerInfoDocument, {});
-  shell({ server: serverInfo, authOff, announce: (t) => (status.textContent = t) });
+  if (info.status === 'rejected') {
+    if (authOff) return fatal(info.reason);
+    session.setApiKey(null);
+    return signIn(errorText(info.reason));
+  }
+  shell({ server: info.value.serverInfo, authOff, announce: (t) => (status.textContent = t) });
 }
 
 function fatal(err: unknown): void {

@@ -61,10 +61,10 @@ async function logEvents(
   }
 }
 
-async function checkpointed(server: BuiltServer, app: string, size: number): Promise<void> {
+async function checkpointed(server: BuiltServer, app: string, size: number, key: string | null = ADMIN): Promise<void> {
   await until(`a checkpoint of ${app} covering ${size} events`, async () => {
     const d = await server.gql<{ log: { latestCheckpoint: { treeSize: number } | null } | null }>(
-      ADMIN,
+      key,
       'query($a: String!) { log(sourceAppId: $a) { latestCheckpoint { treeSize } } }',
       { a: app },
     );
@@ -202,7 +202,7 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
     expect(await page.locator('main img, main script, main svg[onload]').count()).toBe(0);
     expect(await page.locator('a[href^="javascript:"]').count()).toBe(0);
     expectSafe(w);
-    expect(w.requests.filter((u) => !/\/(dashboard\/(assets\/[^/]+)?|graphql)$/.test(new URL(u).pathname))).toEqual([]);
+    expect(w.requests.filter((u) => !/\/(dashboard\/(assets\/[^/]+|favicon\.svg)?|graphql)$/.test(new URL(u).pathname))).toEqual([]);
     await shot(page, 'xss');
     await context.close();
   });
@@ -358,5 +358,95 @@ describe.skipIf(!CHROMIUM)('the dashboard and a tampered log', () => {
     await shot(page, 'inconsistencies');
     expectSafe(w);
     await context.close();
+  });
+});
+
+describe.skipIf(!CHROMIUM)('the dashboard on a server with many events, and authentication off', () => {
+  const EVENTS = 50_000;
+  const LOGS = 60;
+  let server: BuiltServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    server = await BuiltServer.start({ AUTH: 'off', CHECKPOINT_INTERVAL_MS: '200' });
+    browser = await launch(CHROMIUM!);
+    const batch = (apps: string[]) =>
+      server.gql(null, 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }', {
+        inputs: apps.map((app, i) => ({
+          sourceAppId: app,
+          eventType: 'tick',
+          timestamp: new Date().toISOString(),
+          payload: { i },
+        })),
+      });
+    for (let i = 0; i < EVENTS; i += 1000) await batch(Array.from({ length: 1000 }, () => 'big'));
+    await batch(Array.from({ length: LOGS - 1 }, (_, i) => `app-${String(i).padStart(2, '0')}`));
+    // At rest: the timings below are the dashboard's, not those of a server still integrating the load.
+    await checkpointed(server, 'big', EVENTS, null);
+  }, 300_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  /** Milliseconds from the start of the page's navigation until the page marked `mark` (its screen drawn). */
+  async function interactiveAfter(page: Page, selector: string, mark: string): Promise<number> {
+    await page.waitForSelector(selector);
+    return page.evaluate((m) => (globalThis as any).performance.getEntriesByName(m)[0].startTime as number, mark);
+  }
+
+  it('warns that authentication is off, and shows its first screen within 1 s, a page of logs at a time', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const w = watch(page, server.url);
+    // A browser already running (its own start is not the page's): a first visit, then the measured one.
+    await page.goto(`${server.url}/dashboard/`);
+    await page.locator('table.logs tbody tr').first().waitFor();
+    await page.reload();
+    const overviewMs = await interactiveAfter(page, 'table.logs tbody tr', 'chainlog:first-screen');
+    console.log(`dashboard: overview drawn ${overviewMs.toFixed(0)} ms after navigation (${EVENTS} events, ${LOGS} logs)`);
+    expect(overviewMs).toBeLessThan(1000);
+    expect(await page.getByRole('alert').filter({ hasText: 'Authentication is off' }).count()).toBe(1);
+    expect(await page.locator('form.sign-in').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+    // 60 logs, 25 a page: the DOM holds one page.
+    expect(await page.locator('table.logs tbody tr').count()).toBe(25);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await expect.poll(() => page.locator('table.logs caption').textContent()).toContain('page 2');
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await expect.poll(() => page.locator('table.logs tbody tr').count()).toBe(LOGS - 50);
+    expect(await page.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
+
+    await page.goto(`${server.url}/dashboard/#/log/big`);
+    await page.reload();
+    const logMs = await interactiveAfter(page, 'table.events tbody tr td', 'chainlog:log-events');
+    console.log(`dashboard: a log of ${EVENTS} events drawn ${logMs.toFixed(0)} ms after navigation`);
+    expect(logMs).toBeLessThan(1000);
+    expect(await page.locator('table.events tbody tr:not(.block)').count()).toBe(50);
+    const firstPage = await page.locator('table.events tbody td.num').first().textContent();
+    await page.getByRole('button', { name: 'Older events' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Newer events' }).isDisabled()).toBe(false);
+    expect(await page.locator('table.events tbody td.num').first().textContent()).not.toBe(firstPage);
+    expectSafe(w);
+    await context.close();
+  });
+});
+
+describe('the dashboard route before a build', () => {
+  it('answers 404 naming the build step, not a 500, when dist/dashboard is missing', async () => {
+    const express = (await import('express')).default;
+    const { dashboardRouter } = await import('../../src/api/rest/dashboard.js');
+    const app = express().use(dashboardRouter(join(REPO, 'no-such-dir/')));
+    const httpServer = app.listen(0, '127.0.0.1');
+    await new Promise((r) => httpServer.once('listening', r));
+    try {
+      const { port } = httpServer.address() as import('node:net').AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}/dashboard/`);
+      expect(res.status).toBe(404);
+      const body = (await res.json()) as any;
+      expect(body.errors[0].extensions).toEqual({ code: 'NOT_FOUND', rule: 'dashboardBuilt' });
+      expect(body.errors[0].message).toMatch(/npm run build/);
+    } finally {
+      await new Promise((r) => httpServer.close(r));
+    }
   });
 });

@@ -232,9 +232,9 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
         events.length === 0 ? h('p', {}, 'No events match.') : null,
       ),
     );
-    const newer = button('Newer', () => void loadEvents({ before: pageInfo.before }));
+    const newer = button('Newer events', () => void loadEvents({ before: pageInfo.before }));
     newer.disabled = !pageInfo.hasNewer;
-    const older = button('Older', () => void loadEvents({ after: pageInfo.after }));
+    const older = button('Older events', () => void loadEvents({ after: pageInfo.after }));
     older.disabled = !pageInfo.hasOlder;
     pager.replaceChildren(newer, older);
   }
@@ -252,6 +252,7 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
       };
       message.textContent = '';
       drawEvents();
+      if (performance.getEntriesByName('chainlog:log-events').length === 0) performance.mark('chainlog:log-events');
     } catch (err) {
       message.textContent = errorText(err);
     }
