@@ -45,6 +45,7 @@ const SOURCES: ProblemSource[] = [
 ];
 
 const MAX_LOGS = 500;
+const REFRESH_MS = 5000;
 
 export const renderProblems: View = (main) => {
   const list = h('ol', { class: 'problems', 'aria-label': 'Problems, newest first' });
@@ -59,9 +60,14 @@ export const renderProblems: View = (main) => {
   );
   let logs: LogRowFragment[] = [];
 
+  let shown: string | null = null;
   const draw = () => {
     const problems = SOURCES.flatMap((s) => s.find(logs).map((p) => ({ ...p, source: s.title })));
     problems.sort((a, b) => (b.at ?? '').localeCompare(a.at ?? ''));
+    // Redrawn only when the problems changed, so a refresh never moves the keyboard focus.
+    const signature = JSON.stringify(problems.map((p) => [p.source, p.sourceAppId, p.kind, p.at]));
+    if (signature === shown) return;
+    shown = signature;
     list.replaceChildren(
       ...problems.map((p) =>
         h(
@@ -90,22 +96,32 @@ export const renderProblems: View = (main) => {
     );
   select.addEventListener('change', pickButton);
 
-  void (async () => {
+  // Live: the logs (and their quarantine) are read again every few seconds while the panel is open.
+  const load = async () => {
     try {
+      const fresh: LogRowFragment[] = [];
       let after: string | null = null;
       do {
         const { logs: page }: LogsQuery = await query(LogsDocument, { first: 100, after });
-        logs.push(...page.nodes);
+        fresh.push(...page.nodes);
         after = page.pageInfo.hasNextPage ? (page.pageInfo.endCursor ?? null) : null;
-      } while (after && logs.length < MAX_LOGS);
-      logs = [...logs];
-      select.replaceChildren(...logs.map((l) => h('option', { value: l.sourceAppId }, l.sourceAppId)));
-      if (logs.length) pickButton();
+      } while (after && fresh.length < MAX_LOGS);
+      const firstLoad = logs.length === 0;
+      logs = fresh;
+      if (firstLoad) {
+        select.replaceChildren(...logs.map((l) => h('option', { value: l.sourceAppId }, l.sourceAppId)));
+        if (logs.length) pickButton();
+      }
+      message.textContent = '';
       draw();
     } catch (err) {
       message.textContent = errorText(err);
     }
-  })();
+  };
+  void load();
+  const timer = setInterval(() => {
+    if (document.visibilityState === 'visible') void load();
+  }, REFRESH_MS);
   draw();
-  return () => undefined;
+  return () => clearInterval(timer);
 };
