@@ -54,7 +54,8 @@ function wsClient(): Client {
       const apiKey = session.apiKey();
       return apiKey ? { apiKey } : {};
     },
-    retryAttempts: 1000,
+    // A dropped socket is retried (with backoff); a refused key is not (graphql-ws: 4401/4403 are final).
+    retryAttempts: 20,
   });
   return client;
 }

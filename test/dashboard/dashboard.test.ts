@@ -202,7 +202,9 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
     expect(await page.locator('main img, main script, main svg[onload]').count()).toBe(0);
     expect(await page.locator('a[href^="javascript:"]').count()).toBe(0);
     expectSafe(w);
-    expect(w.requests.filter((u) => !/\/(dashboard\/(assets\/[^/]+|favicon\.svg)?|graphql)$/.test(new URL(u).pathname))).toEqual([]);
+    expect(w.requests.filter((u) => !/\/(dashboard\/(assets\/[^/]+|favicon\.svg)?|graphql)$/.test(new URL(u).pathname))).toEqual(
+      [],
+    );
     await shot(page, 'xss');
     await context.close();
   });
@@ -300,6 +302,10 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
     expect(redirect.status).toBe(301);
     expect(redirect.headers.get('location')).toBe('/dashboard/');
     expect((await fetch(`${ctx.server.url}/dashboard/assets/nothing.js`)).status).toBe(404);
+    const home = await fetch(`${ctx.server.url}/`, { headers: { accept: 'text/html' } });
+    expect(await home.text()).toContain('<a href="/dashboard/">');
+    const homeJson = (await (await fetch(`${ctx.server.url}/`)).json()) as any;
+    expect(homeJson.dashboard).toBe(`${ctx.server.url}/dashboard/`);
   });
 });
 
