@@ -9,6 +9,8 @@ export class ApiError extends Error {
   constructor(
     message: string,
     readonly code: string | null,
+    /** The error's extensions (RESUME_REQUIRED carries `after`, the id to resubscribe after). */
+    readonly extensions: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'ApiError';
@@ -54,8 +56,10 @@ function wsClient(): Client {
       const apiKey = session.apiKey();
       return apiKey ? { apiKey } : {};
     },
-    // A dropped socket is retried (with backoff); a refused key is not (graphql-ws: 4401/4403 are final).
-    retryAttempts: 20,
+    // A dropped socket is retried for about 8 s (a server restart); then the screens say their live
+    // updates stopped. A refused key is not retried (graphql-ws: 4401/4403 are final).
+    retryAttempts: 5,
+    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(4000, 250 * 2 ** retries))),
   });
   return client;
 }
@@ -78,11 +82,27 @@ export function subscribe<R, V>(
     {
       next: (r) => {
         const first = r.errors?.[0];
-        if (first) error(new ApiError(first.message, (first.extensions?.code as string | undefined) ?? null));
+        if (first) error(subscriptionError([first]));
         else if (r.data) next(r.data);
       },
-      error: (e) => error(new ApiError(e instanceof Error ? e.message : 'subscription closed', null)),
+      error: (e) => error(subscriptionError(e)),
       complete: () => undefined,
     },
   );
+}
+
+/** graphql-ws ends a subscription with an Error, a list of GraphQL errors, or a close event. */
+function subscriptionError(e: unknown): ApiError {
+  const first: unknown = Array.isArray(e) ? e[0] : e;
+  if (first && typeof first === 'object' && 'message' in first && typeof first.message === 'string') {
+    const extensions =
+      'extensions' in first && first.extensions && typeof first.extensions === 'object'
+        ? (first.extensions as Record<string, unknown>)
+        : {};
+    return new ApiError(first.message, typeof extensions.code === 'string' ? extensions.code : null, extensions);
+  }
+  if (first && typeof first === 'object' && 'reason' in first && typeof first.reason === 'string' && first.reason) {
+    return new ApiError(`the connection closed: ${first.reason}`, null);
+  }
+  return new ApiError('the connection closed', null);
 }

@@ -365,6 +365,15 @@ describe.skipIf(!CHROMIUM)('the dashboard and a tampered log', () => {
     expectSafe(w);
     await context.close();
   });
+
+  it('says the live tail stopped when the server goes away and does not come back', async () => {
+    const { context, page } = await signedIn(browser, server, ADMIN);
+    await page.goto(`${server.url}/dashboard/#/log/clean`);
+    await page.locator('ol.tail[data-live="on"]').waitFor();
+    await server.stop();
+    await page.locator('p.muted', { hasText: /The live tail stopped: .*Reload the page to resume it\./ }).waitFor({ timeout: 30_000 });
+    await context.close();
+  });
 });
 
 describe.skipIf(!CHROMIUM)('the dashboard on a server with many events, and authentication off', () => {

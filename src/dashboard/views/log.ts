@@ -36,7 +36,7 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
   const eventsTable = h('div', { class: 'table-wrap' });
   const pager = h('div', { class: 'pager' });
   const tailList = h('ol', { class: 'tail', 'aria-label': 'Live events, newest first' });
-  const tailNote = h('p', { class: 'muted' });
+  const tailNote = h('p', { class: 'muted', role: 'status' });
 
   const typeInput = h('input', { id: 'f-type', name: 'type', placeholder: 'e.g. user.login, payment' });
   const fromInput = h('input', { id: 'f-from', name: 'from', type: 'datetime-local', step: 1 });
@@ -288,7 +288,7 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
         if (held.length > TAIL) held.shift();
       },
       (err) => {
-        tailNote.textContent = `The live tail stopped: ${err.message}`;
+        tailNote.textContent = `The live tail stopped: ${err.message}. Reload the page to resume it.`;
         ctx.announce(tailNote.textContent);
       },
     ));
