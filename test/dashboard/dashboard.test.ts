@@ -371,7 +371,9 @@ describe.skipIf(!CHROMIUM)('the dashboard and a tampered log', () => {
     await page.goto(`${server.url}/dashboard/#/log/clean`);
     await page.locator('ol.tail[data-live="on"]').waitFor();
     await server.stop();
-    await page.locator('p.muted', { hasText: /The live tail stopped: .*Reload the page to resume it\./ }).waitFor({ timeout: 30_000 });
+    await page
+      .locator('p.muted', { hasText: /The live tail stopped: .*Reload the page to resume it\./ })
+      .waitFor({ timeout: 30_000 });
     await context.close();
   });
 });
