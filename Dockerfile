@@ -15,6 +15,7 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json codegen.ts ./
 COPY schema ./schema
 COPY src ./src
+COPY scripts/build-dashboard.ts ./scripts/build-dashboard.ts
 RUN npm run build && npm prune --omit=dev
 
 # --- runtime: the built app (the service and its command-line tools, dist/cli) and its production

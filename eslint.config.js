@@ -10,6 +10,7 @@ export default tseslint.config(
       'dist/',
       'coverage/',
       'src/api/graphql/generated/',
+      'src/dashboard/generated/',
       'bench/tmp/',
       'bench/results/',
       '.ci/out/',
@@ -44,6 +45,14 @@ export default tseslint.config(
       // graphql-js's enums (OperationTypeNode, Kind) are string enums of the spec's names; comparing them
       // with those names is how graphql code reads.
       '@typescript-eslint/no-unsafe-enum-comparison': 'off',
+    },
+  },
+  {
+    // The dashboard runs in a browser: Node's globals do not exist there (its tsconfig has Node's types only
+    // for the core's Node primitives, which the bundle replaces).
+    files: ['src/dashboard/**/*.ts'],
+    rules: {
+      'no-restricted-globals': ['error', 'Buffer', 'process', 'require', '__dirname', 'global', 'setImmediate'],
     },
   },
   {

@@ -37,6 +37,15 @@ const forbidden: IForbiddenRuleType[] = [
   below('witness', `src/(auth|api)/|${TOOLS}`),
   below('auth', `src/(log|witness|api)/|${TOOLS}`),
   below('api', TOOLS),
+  // The dashboard is browser code: the core and the auditor's verification steps, nothing of the server.
+  below('dashboard', 'src/(?!core/|dashboard/|auditor/(checkpoint|proofs|findings)\\.ts$)'),
+  {
+    name: 'dashboard-is-bundled',
+    severity: 'error',
+    comment: 'src may not import the dashboard: it is bundled for the browser and served as files',
+    from: { path: '^src/(?!dashboard/)' },
+    to: { path: '^src/dashboard/' },
+  },
   {
     name: 'service-not-on-tools',
     severity: 'error',
@@ -60,7 +69,7 @@ const result = await cruise(
     ruleSet: { forbidden },
     tsPreCompilationDeps: true,
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(src/api/graphql/generated|bench/(results|tmp)|scripts/mongo-test-server/bin)/' },
+    exclude: { path: '^(src/api/graphql/generated|src/dashboard/generated|bench/(results|tmp)|scripts/mongo-test-server/bin)/' },
   },
   { extensions: ['.ts', '.mts', '.js', '.mjs'] },
   { tsConfig: { fileName: 'tsconfig.json' } },

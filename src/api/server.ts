@@ -19,6 +19,7 @@ import { EVENTS_BODY_TYPES, eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
+import { dashboardRouter } from './rest/dashboard.js';
 import { witnessRouter } from './rest/witness.js';
 import { tlogRouter } from './rest/tlog.js';
 import type { WitnessService } from '../witness/witness-service.js';
@@ -106,6 +107,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
   app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
+  app.use(dashboardRouter());
   if (opts.witness) app.use(witnessRouter(opts.witness));
   app.use(tlogRouter(deps));
   // One thread checks the large bodies of both transports (src/api/json-body.ts).

@@ -151,4 +151,6 @@ export interface LogService {
    */
   onCommitted(listener: CommittedListener): () => void;
   onCheckpoint(listener: (update: CheckpointUpdate) => void): () => void;
+  /** Why the log is quarantined (no checkpoint is published for it), or null; absent where nothing quarantines. */
+  quarantineOf?(sourceAppId: string): string | null;
 }

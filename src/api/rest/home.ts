@@ -25,6 +25,7 @@ export function homeRouter(info: HomeInfo): Router {
         introspection: info.introspection,
       },
       rest: { ingest: `POST ${base}/v1/events` },
+      dashboard: `${base}/dashboard/`,
       health: `${base}/healthz`,
       metrics: `${base}/metrics (admin API key or METRICS_TOKEN)`,
       authentication: 'x-api-key: <key> or Authorization: Bearer <key>',
@@ -47,6 +48,7 @@ function html(b: {
   version: string;
   graphql: { http: string; subscriptions: string; introspection: boolean };
   rest: { ingest: string };
+  dashboard: string;
   health: string;
   metrics: string;
   authentication: string;
@@ -59,10 +61,12 @@ function html(b: {
 </head><body>
 <h1>chainlog ${escape(b.version)}</h1>
 <p>${escape(b.description)}</p>
+<p><a href="/dashboard/">Open the dashboard</a> (sign in with an API key).</p>
 <table>
 ${row('GraphQL', b.graphql.http)}
 ${row('Subscriptions', b.graphql.subscriptions)}
 ${row('REST ingest', b.rest.ingest)}
+${row('Dashboard', b.dashboard)}
 ${row('Health', b.health)}
 ${row('Metrics', b.metrics)}
 ${row('Authentication', b.authentication)}

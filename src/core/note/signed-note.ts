@@ -1,8 +1,8 @@
 // C2SP signed notes (c2sp.org/signed-note), Ed25519 only: the envelope of every checkpoint.
-import { createHash, createPublicKey, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { fromBase64Strict, toBase64 } from '../base64.js';
 import { equalBytes } from '../bytes.js';
+import { ed25519RawPublicKey, ed25519Sign, ed25519Verifier, sha256, utf8Encode, type PrivateKey } from '../crypto/primitives.js';
 import { toHex } from '../hex.js';
 
 export const ALG_ED25519 = 0x01;
@@ -12,8 +12,6 @@ const KEY_ID_SIZE = 4;
 /** C2SP asks verifiers to accept at least 16; Go's note package stops at 100. */
 export const MAX_SIGNATURES = 100;
 const SIG_PREFIX = '\u2014 ';
-// DER SubjectPublicKeyInfo header for a raw Ed25519 key (RFC 8410).
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 export class NoteError extends Error {
   /**
@@ -68,45 +66,43 @@ function checkName(name: string): void {
   if (!isValidKeyName(name)) throw new NoteError(`invalid key name ${JSON.stringify(name)}`);
 }
 
-function utf8(s: string): Buffer {
-  return Buffer.from(s, 'utf8');
+function utf8(s: string): Uint8Array {
+  return utf8Encode(s);
 }
 
 /** SHA-256(name || 0x0A || 0x01 || publicKey)[:4]. */
 export function keyId(name: string, publicKey: Uint8Array): Uint8Array {
-  const digest = createHash('sha256').update(utf8(name)).update(Uint8Array.of(0x0a, ALG_ED25519)).update(publicKey).digest();
-  return new Uint8Array(digest.subarray(0, KEY_ID_SIZE));
-}
-
-function publicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  const nameBytes = utf8(name);
+  const input = new Uint8Array(nameBytes.length + 2 + publicKey.length);
+  input.set(nameBytes, 0);
+  input.set([0x0a, ALG_ED25519], nameBytes.length);
+  input.set(publicKey, nameBytes.length + 2);
+  return sha256(input).slice(0, KEY_ID_SIZE);
 }
 
 /** The raw 32-byte public key of an Ed25519 private or public KeyObject. */
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  if (key.asymmetricKeyType !== 'ed25519') throw new NoteError(`key is ${key.asymmetricKeyType ?? key.type}, want ed25519`);
-  // createPublicKey derives from private KeyObjects only; a public one is exported as is.
-  const pub = key.type === 'public' ? key : createPublicKey(key);
-  const der = pub.export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(ED25519_SPKI_PREFIX.length));
+  const raw = ed25519RawPublicKey(key);
+  if (raw === null) throw new NoteError(`key is ${key.asymmetricKeyType ?? key.type}, want ed25519`);
+  return raw;
 }
 
-export function createSigner(name: string, privateKey: KeyObject): NoteSigner {
+export function createSigner(name: string, privateKey: PrivateKey): NoteSigner {
   checkName(name);
   if (privateKey.type !== 'private') throw new NoteError('signer needs a private key');
   const id = keyId(name, rawPublicKey(privateKey));
-  return { name, keyId: id, sign: (msg) => new Uint8Array(sign(null, msg, privateKey)) };
+  return { name, keyId: id, sign: (msg) => ed25519Sign(privateKey, msg) };
 }
 
 export function createVerifier(name: string, publicKey: Uint8Array): NoteVerifier {
   checkName(name);
   if (publicKey.length !== ED25519_KEY_SIZE) throw new NoteError(`Ed25519 public key has ${publicKey.length} bytes`);
-  const key = publicKeyObject(publicKey);
+  const verify = ed25519Verifier(publicKey);
   return {
     name,
     keyId: keyId(name, publicKey),
     publicKey: new Uint8Array(publicKey),
-    verify: (msg, sig) => sig.length === ED25519_SIG_SIZE && verify(null, msg, key, sig),
+    verify: (msg, sig) => sig.length === ED25519_SIG_SIZE && verify(msg, sig),
   };
 }
 

@@ -2,9 +2,10 @@
 // signature over "cosignature/v1\ntime <ts>\n" || checkpoint body, carried as
 // base64(key id (4) || u64 big-endian timestamp || Ed25519 signature (64)), under a key id of its own
 // (signature type 0x04), so a witness key never verifies as a plain note key and vice versa.
-import { createHash, sign, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { fromBase64Strict, toBase64 } from '../base64.js';
 import { equalBytes } from '../bytes.js';
+import { ed25519Sign, sha256, utf8Decode, utf8Encode } from '../crypto/primitives.js';
 import { toHex } from '../hex.js';
 import { createVerifier, isValidKeyName, NoteError, rawPublicKey, type NoteVerifier } from '../note/signed-note.js';
 
@@ -34,19 +35,19 @@ function checkTimestamp(timestamp: number): void {
 
 /** SHA-256(name || 0x0A || 0x04 || publicKey)[:4]. */
 export function cosignatureKeyId(name: string, publicKey: Uint8Array): Uint8Array {
-  const digest = createHash('sha256')
-    .update(Buffer.from(name, 'utf8'))
-    .update(Uint8Array.of(0x0a, ALG_COSIGNATURE_V1))
-    .update(publicKey)
-    .digest();
-  return new Uint8Array(digest.subarray(0, KEY_ID_SIZE));
+  const nameBytes = utf8Encode(name);
+  const input = new Uint8Array(nameBytes.length + 2 + publicKey.length);
+  input.set(nameBytes, 0);
+  input.set([0x0a, ALG_COSIGNATURE_V1], nameBytes.length);
+  input.set(publicKey, nameBytes.length + 2);
+  return sha256(input).slice(0, KEY_ID_SIZE);
 }
 
 /** The signed message: "cosignature/v1\ntime <timestamp>\n" followed by the whole checkpoint body. */
 export function cosignatureMessage(checkpointBody: string, timestamp: number): Uint8Array {
   checkTimestamp(timestamp);
   if (!checkpointBody.endsWith('\n')) throw new CosignatureError('checkpoint body must end in a newline');
-  return new Uint8Array(Buffer.from(`cosignature/v1\ntime ${timestamp}\n${checkpointBody}`, 'utf8'));
+  return utf8Encode(`cosignature/v1\ntime ${timestamp}\n${checkpointBody}`);
 }
 
 /** `<name>+<key id hex>+<base64(0x04 || publicKey)>`. */
@@ -81,7 +82,7 @@ export function createCosignatureVerifier(name: string, publicKey: Uint8Array): 
   const plain = createVerifier(name, publicKey);
   const timestampOf = (sig: Uint8Array): number | null => {
     if (sig.length !== TIMESTAMP_SIZE + ED25519_SIG_SIZE) return null;
-    const t = Buffer.from(sig.buffer, sig.byteOffset, TIMESTAMP_SIZE).readBigUInt64BE(0);
+    const t = new DataView(sig.buffer, sig.byteOffset, TIMESTAMP_SIZE).getBigUint64(0);
     return t > BigInt(MAX_TIMESTAMP) ? null : Number(t);
   };
   return {
@@ -92,7 +93,7 @@ export function createCosignatureVerifier(name: string, publicKey: Uint8Array): 
     verify(msg, sig) {
       const timestamp = timestampOf(sig);
       if (timestamp === null) return false;
-      const body = Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength).toString('utf8');
+      const body = utf8Decode(msg);
       if (!body.endsWith('\n')) return false;
       return plain.verify(cosignatureMessage(body, timestamp), sig.subarray(TIMESTAMP_SIZE));
     },
@@ -139,7 +140,7 @@ export function createCosigner(name: string, privateKey: KeyObject): Cosigner {
     cosign(checkpointBody, timestamp) {
       // tlog-witness: the cosignature MUST NOT omit the timestamp.
       if (timestamp === 0) throw new CosignatureError('a witness cosignature needs a non-zero timestamp');
-      const signature = sign(null, cosignatureMessage(checkpointBody, timestamp), privateKey);
+      const signature = ed25519Sign(privateKey, cosignatureMessage(checkpointBody, timestamp));
       const blob = Buffer.alloc(KEY_ID_SIZE + TIMESTAMP_SIZE + ED25519_SIG_SIZE);
       blob.set(keyId, 0);
       blob.writeBigUInt64BE(BigInt(timestamp), KEY_ID_SIZE);
@@ -167,7 +168,6 @@ export function verifyCosignatureLine(line: string, checkpointBody: string, veri
   const sig = blob.subarray(KEY_ID_SIZE);
   const timestamp = verifier.timestampOf(sig);
   if (timestamp === null) throw new CosignatureError('cosignature has the wrong length');
-  if (!verifier.verify(new Uint8Array(Buffer.from(checkpointBody, 'utf8')), sig))
-    throw new CosignatureError(`invalid cosignature by ${name}`);
+  if (!verifier.verify(utf8Encode(checkpointBody), sig)) throw new CosignatureError(`invalid cosignature by ${name}`);
   return { name, keyId: new Uint8Array(id), timestamp };
 }

@@ -30,6 +30,7 @@ export const logResolvers: Resolvers = {
     verifierKey: (log, _args, { service }) => service.verifierKeyOf(log.sourceAppId),
     latestCheckpoint: (log, _args, { loaders }) => loaders.latestCheckpoint.load(log.sourceAppId),
     checkpoints: (log, args, { service }) => checkpointsConnection(service, log.sourceAppId, args),
+    quarantine: (log, _args, { service }) => service.quarantineOf?.(log.sourceAppId) ?? null,
   },
   Checkpoint: {
     origin: (c, _args, { service }) => `${service.info.originPrefix}/${c.sourceAppId}`,

@@ -1,0 +1,124 @@
+// The dashboard's shell: sign-in, the AUTH=off banner, the navigation and the hash routes
+// (#/ overview, #/log/<app>, #/event/<app>/<seq>, #/problems).
+import { ApiError, query, resetSubscriptions } from './api.js';
+import { button, errorText, h, kids, link } from './dom.js';
+import type { Context, View } from './context.js';
+import { ProbeDocument, ServerInfoDocument } from './generated/graphql.js';
+import { session } from './session.js';
+import { renderEvent } from './views/event.js';
+import { renderLog } from './views/log.js';
+import { renderOverview } from './views/overview.js';
+import { renderProblems } from './views/problems.js';
+
+const root = document.getElementById('app')!;
+const status = h('p', { id: 'status', role: 'status', 'aria-live': 'polite', class: 'visually-hidden' });
+
+async function start(): Promise<void> {
+  // Both at once (the first screen waits on them): whether the server asks for a key at all, and who it is.
+  const key = session.apiKey();
+  const [probe, info] = await Promise.allSettled([query(ProbeDocument, {}, null), query(ServerInfoDocument, {}, key)]);
+  const authOff = probe.status === 'fulfilled';
+  if (probe.status === 'rejected') {
+    const err: unknown = probe.reason;
+    if (!(err instanceof ApiError) || err.code !== 'UNAUTHENTICATED') return fatal(err);
+    if (key === null) return signIn();
+  }
+  if (info.status === 'rejected') {
+    if (authOff) return fatal(info.reason);
+    session.setApiKey(null);
+    return signIn(errorText(info.reason));
+  }
+  shell({ server: info.value.serverInfo, authOff, announce: (t) => (status.textContent = t) });
+}
+
+function fatal(err: unknown): void {
+  root.replaceChildren(
+    h(
+      'main',
+      { id: 'main' },
+      h('h1', {}, 'chainlog'),
+      h('p', { role: 'alert' }, `The server cannot be reached: ${errorText(err)}`),
+    ),
+  );
+}
+
+function signIn(problem?: string): void {
+  const input = h('input', {
+    id: 'api-key',
+    name: 'api-key',
+    type: 'password',
+    autocomplete: 'off',
+    required: true,
+    spellcheck: 'false',
+  });
+  const form = h(
+    'form',
+    { class: 'sign-in', 'aria-labelledby': 'sign-in-title' },
+    h('h1', { id: 'sign-in-title' }, 'chainlog dashboard'),
+    h('p', {}, 'Sign in with an API key (READER, AUDITOR or ADMIN). It is kept in this tab only and sent to this server only.'),
+    h('label', { for: 'api-key' }, 'API key'),
+    input,
+    problem ? h('p', { role: 'alert', class: 'bad' }, problem) : null,
+    h('button', { type: 'submit' }, 'Sign in'),
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    session.setApiKey(input.value.trim());
+    resetSubscriptions();
+    void start();
+  });
+  root.replaceChildren(h('main', { id: 'main' }, form));
+  input.focus();
+}
+
+function shell(ctx: Context): void {
+  const main = h('main', { id: 'main', tabindex: -1 });
+  const nav = h(
+    'nav',
+    { 'aria-label': 'Screens' },
+    h('ul', {}, h('li', {}, link([], 'Overview')), h('li', {}, link(['problems'], 'Inconsistencies'))),
+    ctx.authOff
+      ? null
+      : button('Sign out', () => {
+          session.setApiKey(null);
+          resetSubscriptions();
+          location.hash = '';
+          signIn();
+        }),
+  );
+  root.replaceChildren(
+    ...kids(
+      h('a', { href: '#main', class: 'skip' }, 'Skip to content'),
+      ctx.authOff
+        ? h(
+            'p',
+            { class: 'banner', role: 'alert' },
+            'Authentication is off on this server (AUTH=off): anyone who can reach it can read and write every log.',
+          )
+        : null,
+      h('header', {}, h('p', { class: 'brand' }, `chainlog ${ctx.server.version}`), nav),
+      main,
+      status,
+    ),
+  );
+  let stop: () => void = () => undefined;
+  const route = () => {
+    stop();
+    main.replaceChildren();
+    const [name = '', ...params] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+    const view: View =
+      name === 'log' ? renderLog : name === 'event' ? renderEvent : name === 'problems' ? renderProblems : renderOverview;
+    stop = view(main, ctx, params);
+    for (const a of nav.querySelectorAll('a')) {
+      if (a.getAttribute('href') === `#/${name}`) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+  };
+  window.addEventListener('hashchange', () => {
+    route();
+    main.focus();
+  });
+  route();
+}
+
+void start().catch(fatal);

@@ -1,0 +1,469 @@
+// The dashboard in a real browser (headless Chromium driven by playwright-core) against chainlog started
+// as its users start it (`node dist/main.js`, built by the suites' global setup): sign-in, the overview,
+// the live tail, an event verified in the browser with its proof drawn, a tampered log shown red, payloads
+// that look like markup or script shown as text, a READER key's limits, and axe-core's accessibility
+// checks. Screenshots of every screen go to .ci/out/dashboard/.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applySqliteTamper, sqliteTampers } from '../tamper/sqlite-tampers.js';
+import { until } from '../support/wait.js';
+import { BuiltServer, findChromium, launch, REPO, watch, type PageWatch } from './browser.js';
+
+const CHROMIUM = findChromium();
+if (!CHROMIUM) {
+  console.warn("dashboard browser tests SKIPPED: no Chromium binary (install Debian's `chromium` package or set CHROMIUM_PATH)");
+}
+
+const ADMIN = 'clk_dashboard-test-admin-key-0123456789';
+const SHOTS = join(REPO, '.ci/out/dashboard');
+const XSS = {
+  html: '<img src=x onerror="alert(1)">',
+  script: '</script><script>alert(2)</script>',
+  link: 'javascript:alert(3)',
+  svg: '<svg onload=alert(4)>',
+};
+
+interface Ctx {
+  server: BuiltServer;
+  browser: Browser;
+  auditorKey: string;
+  readerKey: string;
+}
+
+async function createKey(server: BuiltServer, role: string, sourceAppIds?: string[]): Promise<string> {
+  const d = await server.gql<{ createApiKey: { secret: string } }>(
+    ADMIN,
+    'mutation($role: ApiKeyRole!, $apps: [String!]) { createApiKey(role: $role, sourceAppIds: $apps) { secret } }',
+    { role, apps: sourceAppIds ?? null },
+  );
+  return d.createApiKey.secret;
+}
+
+async function logEvents(
+  server: BuiltServer,
+  app: string,
+  n: number,
+  payload: (i: number) => Record<string, unknown> = (i) => ({ i }),
+) {
+  const inputs = Array.from({ length: n }, (_, i) => ({
+    sourceAppId: app,
+    eventType: i % 3 === 0 ? 'order.created' : 'order.paid',
+    timestamp: new Date().toISOString(),
+    payload: payload(i),
+  }));
+  for (let i = 0; i < inputs.length; i += 1000) {
+    await server.gql(ADMIN, 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }', {
+      inputs: inputs.slice(i, i + 1000),
+    });
+  }
+}
+
+async function checkpointed(server: BuiltServer, app: string, size: number, key: string | null = ADMIN): Promise<void> {
+  await until(`a checkpoint of ${app} covering ${size} events`, async () => {
+    const d = await server.gql<{ log: { latestCheckpoint: { treeSize: number } | null } | null }>(
+      key,
+      'query($a: String!) { log(sourceAppId: $a) { latestCheckpoint { treeSize } } }',
+      { a: app },
+    );
+    return (d.log?.latestCheckpoint?.treeSize ?? 0) >= size;
+  });
+}
+
+async function signedIn(
+  browser: Browser,
+  server: BuiltServer,
+  key: string,
+): Promise<{ context: BrowserContext; page: Page; w: PageWatch }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const w = watch(page, server.url);
+  await page.goto(`${server.url}/dashboard/`);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('table.logs tbody tr').first().waitFor();
+  return { context, page, w };
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+function expectSafe(w: PageWatch): void {
+  expect(w.dialogs).toEqual([]);
+  expect(w.foreignRequests).toEqual([]);
+  expect(w.cspViolations).toEqual([]);
+}
+
+describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
+  const ctx = {} as Ctx;
+
+  beforeAll(async () => {
+    ctx.server = await BuiltServer.start({ ADMIN_API_KEY: ADMIN, AUTH: 'on', CHECKPOINT_INTERVAL_MS: '200' });
+    ctx.browser = await launch(CHROMIUM!);
+    ctx.auditorKey = await createKey(ctx.server, 'AUDITOR');
+    ctx.readerKey = await createKey(ctx.server, 'READER', ['shop']);
+    await logEvents(ctx.server, 'shop', 40, (i) => ({ order: `o-${i}`, amount: i * 10 }));
+    await logEvents(ctx.server, 'billing', 5);
+    await logEvents(ctx.server, 'xss', 1, () => XSS);
+    await checkpointed(ctx.server, 'shop', 40);
+    await checkpointed(ctx.server, 'xss', 1);
+  }, 120_000);
+
+  afterAll(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+
+  it('signs in with a key typed into the page, kept in session storage only, and lists the logs', async () => {
+    const { context, page, w } = await signedIn(ctx.browser, ctx.server, ctx.auditorKey);
+    const rows = page.locator('table.logs tbody tr');
+    await expect
+      .poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-app'))))
+      .toEqual(['billing', 'shop', 'xss']);
+    const shop = page.locator('tr[data-app="shop"]');
+    await expect.poll(() => shop.locator('td').nth(0).textContent()).toBe('40');
+    expect(
+      await page.evaluate(() => [
+        (globalThis as any).sessionStorage.getItem('chainlog.apiKey'),
+        (globalThis as any).localStorage.length,
+      ]),
+    ).toEqual([ctx.auditorKey, 0]);
+    await expect.poll(() => page.locator('figure.chart svg[role="img"]').count()).toBe(2);
+    await shot(page, 'overview');
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('shows an event logged through the API in the live tail within 1 s, and holds events while paused', async () => {
+    const { context, page, w } = await signedIn(ctx.browser, ctx.server, ctx.auditorKey);
+    await page.goto(`${ctx.server.url}/dashboard/#/log/shop`);
+    await page.locator('ol.tail[data-live="on"]').waitFor();
+    const size = (await ctx.server.gql<{ log: { size: number } }>(ADMIN, '{ log(sourceAppId: "shop") { size } }')).log.size;
+    const started = Date.now();
+    await logEvents(ctx.server, 'shop', 1, () => ({ live: true }));
+    await page.locator(`ol.tail li[data-seq="${size}"]`).waitFor({ timeout: 5000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await logEvents(ctx.server, 'shop', 1, () => ({ held: true }));
+    await checkpointed(ctx.server, 'shop', size + 2);
+    expect(await page.locator(`ol.tail li[data-seq="${size + 1}"]`).count()).toBe(0);
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.locator(`ol.tail li[data-seq="${size + 1}"]`).waitFor({ timeout: 5000 });
+    await expect.poll(() => page.locator('ol.timeline li').count()).toBeGreaterThan(0);
+    await shot(page, 'log');
+    expectSafe(w);
+    await context.close();
+  });
+
+  it("verifies an event's proof in the browser against the pinned key and draws the path to the root", async () => {
+    const { context, page, w } = await signedIn(ctx.browser, ctx.server, ctx.auditorKey);
+    await page.goto(`${ctx.server.url}/dashboard/#/event/shop/5`);
+    const result = page.locator('.verdict .result');
+    await result.waitFor();
+    expect(await result.getAttribute('data-verdict')).toBe('verified');
+    expect(await result.textContent()).toContain('not pinned');
+    await page.getByRole('button', { name: 'Pin the server’s key' }).click();
+    await expect.poll(() => result.textContent()).not.toContain('not pinned');
+    expect(await result.getAttribute('data-verdict')).toBe('verified');
+    expect(await page.locator('.verdict li.ok').count()).toBe(3);
+    const tree = page.locator('svg.tree');
+    expect(await tree.getAttribute('role')).toBe('img');
+    expect(await tree.locator('g.sibling').count()).toBeGreaterThan(0);
+    expect(await tree.locator('g.root').count()).toBe(1);
+    await shot(page, 'event');
+
+    // A pinned key that is not the server's: the same proof fails, naming the signature.
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { rawPublicKey, verifierKeyString } = await import('../../src/core/index.js');
+    const other = verifierKeyString('someone-else', rawPublicKey(generateKeyPairSync('ed25519').publicKey));
+    await page.getByLabel('Pinned verifier key').fill(other);
+    await page.getByRole('button', { name: 'Pin', exact: true }).click();
+    await expect.poll(() => result.getAttribute('data-verdict')).toBe('failed');
+    expect(await page.locator('.verdict li.bad').textContent()).toContain('Checkpoint signature');
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('shows payloads that look like markup or script as text, runs nothing and sends nothing', async () => {
+    const { context, page, w } = await signedIn(ctx.browser, ctx.server, ctx.auditorKey);
+    await page.goto(`${ctx.server.url}/dashboard/#/log/xss`);
+    await page.locator('td.preview').first().waitFor();
+    expect(await page.locator('td.preview').first().textContent()).toContain('<img src=x onerror=');
+    await page.goto(`${ctx.server.url}/dashboard/#/event/xss/0`);
+    const payload = page.locator('pre.payload');
+    await payload.waitFor();
+    expect(JSON.parse((await payload.textContent())!)).toEqual(XSS);
+    await page.locator('.verdict .result').waitFor();
+    expect(await page.locator('main img, main script, main svg[onload]').count()).toBe(0);
+    expect(await page.locator('a[href^="javascript:"]').count()).toBe(0);
+    expectSafe(w);
+    expect(w.requests.filter((u) => !/\/(dashboard\/(assets\/[^/]+|favicon\.svg)?|graphql)$/.test(new URL(u).pathname))).toEqual(
+      [],
+    );
+    await shot(page, 'xss');
+    await context.close();
+  });
+
+  it('a READER key for one application sees that log only', async () => {
+    const { context, page, w } = await signedIn(ctx.browser, ctx.server, ctx.readerKey);
+    await expect
+      .poll(() => page.locator('table.logs tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-app'))))
+      .toEqual(['shop']);
+    await page.getByLabel('Find a log').fill('billing');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.getByText('No log named “billing”').waitFor();
+    await page.goto(`${ctx.server.url}/dashboard/#/event/billing/0`);
+    await page
+      .getByText('No event billing/0 that this key may see.')
+      .or(page.getByRole('alert').filter({ hasText: /forbidden|not/i }))
+      .first()
+      .waitFor();
+    expect(await page.locator('pre.payload').count()).toBe(0);
+    // Proofs need AUDITOR: the page says so instead of a verdict.
+    await page.goto(`${ctx.server.url}/dashboard/#/event/shop/1`);
+    await page.getByText('This key may not ask for proofs').waitFor();
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('has no serious or critical accessibility violations (axe-core) on any screen', async () => {
+    const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    // The page's CSP forbids injected scripts, axe's included: this context lets axe in, nothing else differs.
+    const context = await ctx.browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const check = async (screen: string, ready: string) => {
+      await page.locator(ready).first().waitFor();
+      await page.evaluate(axe);
+      const violations = await page.evaluate(async () => {
+        const g = globalThis as any;
+        const r = await g.axe.run(g.document, { resultTypes: ['violations'] });
+        return r.violations
+          .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
+          .map((v: any) => `${v.id}: ${v.nodes.map((n: any) => n.target.join(' ')).join(', ')}`);
+      });
+      expect(violations, screen).toEqual([]);
+    };
+    await page.goto(`${ctx.server.url}/dashboard/`);
+    await check('sign-in', 'form.sign-in');
+    await page.getByLabel('API key').fill(ctx.auditorKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await check('overview', 'table.logs tbody tr');
+    await page.goto(`${ctx.server.url}/dashboard/#/log/shop`);
+    await check('log', 'table.events tbody tr td');
+    await page.goto(`${ctx.server.url}/dashboard/#/event/shop/5`);
+    await check('event', 'svg.tree');
+    await page.goto(`${ctx.server.url}/dashboard/#/problems`);
+    await check('inconsistencies', 'ol.problems li');
+    // Keyboard: Tab reaches the skip link first, then the navigation, with a visible focus outline.
+    await page.reload();
+    await page.locator('ol.problems li').first().waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    const outline = await page.evaluate(
+      () => (globalThis as any).getComputedStyle((globalThis as any).document.activeElement).outlineStyle,
+    );
+    expect(outline).not.toBe('none');
+    await context.close();
+  });
+
+  it('serves its files with a strict CSP, their content types and cache headers, in a bundle under 200 KB gzipped', async () => {
+    const index = await fetch(`${ctx.server.url}/dashboard/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    const csp = index.headers.get('content-security-policy')!;
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("require-trusted-types-for 'script'");
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+    expect(index.headers.get('x-content-type-options')).toBe('nosniff');
+    const html = await index.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    const assets = [...html.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets).toHaveLength(2);
+    let gzipped = 0;
+    const { gzipSync } = await import('node:zlib');
+    for (const a of assets) {
+      const res = await fetch(`${ctx.server.url}/dashboard/${a}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(a.endsWith('.js') ? /^(text|application)\/javascript/ : /^text\/css/);
+      expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(res.headers.get('content-security-policy')).toBe(csp);
+      if (a.endsWith('.js')) gzipped += gzipSync(Buffer.from(await res.arrayBuffer())).length;
+    }
+    expect(gzipped).toBeGreaterThan(1000);
+    expect(gzipped).toBeLessThan(200 * 1024);
+    const redirect = await fetch(`${ctx.server.url}/dashboard`, { redirect: 'manual' });
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.get('location')).toBe('/dashboard/');
+    expect((await fetch(`${ctx.server.url}/dashboard/assets/nothing.js`)).status).toBe(404);
+    const home = await fetch(`${ctx.server.url}/`, { headers: { accept: 'text/html' } });
+    expect(await home.text()).toContain('<a href="/dashboard/">');
+    const homeJson = (await (await fetch(`${ctx.server.url}/`)).json()) as any;
+    expect(homeJson.dashboard).toBe(`${ctx.server.url}/dashboard/`);
+  });
+});
+
+describe.skipIf(!CHROMIUM)('the dashboard and a tampered log', () => {
+  let server: BuiltServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launch(CHROMIUM!);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('shows the quarantined log red, and its first bad position after verifyLog, on every screen', async () => {
+    const env = { ADMIN_API_KEY: ADMIN, AUTH: 'on', CHECKPOINT_INTERVAL_MS: '200' };
+    server = await BuiltServer.start(env);
+    // The tamper campaign's log: 64 events of one app, checkpoints at 32 and 64; one clean log beside it.
+    await logEvents(server, 'ledger', 32);
+    await checkpointed(server, 'ledger', 32);
+    await logEvents(server, 'ledger', 32);
+    await checkpointed(server, 'ledger', 64);
+    await logEvents(server, 'clean', 3);
+    await checkpointed(server, 'clean', 3);
+    await server.stop();
+    for (const name of ['edit a payload', "alter the latest checkpoint's root column"]) {
+      applySqliteTamper(join(server.dataDir, 'chainlog.db'), sqliteTampers.find((t) => t.name === name)!.apply);
+    }
+    await server.start();
+    await until('the tampered log to be quarantined', async () => {
+      const d = await server.gql<{ log: { quarantine: string | null } }>(ADMIN, '{ log(sourceAppId: "ledger") { quarantine } }');
+      return d.log.quarantine;
+    });
+    expect((await server.gql(ADMIN, '{ log(sourceAppId: "clean") { quarantine } }')).log.quarantine).toBeNull();
+
+    const { context, page, w } = await signedIn(browser, server, ADMIN);
+    const ledger = page.locator('tr[data-app="ledger"]');
+    await expect.poll(() => ledger.getAttribute('class')).toBe('bad');
+    expect(await ledger.textContent()).toContain('quarantined');
+    expect(await page.locator('tr[data-app="clean"]').getAttribute('class')).toBeNull();
+
+    await page.goto(`${server.url}/dashboard/#/log/ledger`);
+    await page.getByRole('button', { name: 'Run verifyLog for ledger' }).click();
+    await page.locator('.report.bad').waitFor();
+    expect(await page.locator('.report.bad').textContent()).toContain('first bad position 17');
+    expect(await page.locator('h1').getAttribute('class')).toBe('bad');
+    await shot(page, 'log-tampered');
+
+    await page.goto(`${server.url}/dashboard/#/`);
+    await expect.poll(() => ledger.textContent()).toContain('first bad position 17');
+    await page.goto(`${server.url}/dashboard/#/problems`);
+    const problems = page.locator('ol.problems > li[data-app="ledger"]');
+    await expect.poll(() => problems.count()).toBe(2);
+    expect(await problems.first().textContent()).toContain('first bad position 17');
+    expect(await page.locator('ol.problems > li[data-app="clean"]').count()).toBe(0);
+    await shot(page, 'inconsistencies');
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('says the live tail stopped when the server goes away and does not come back', async () => {
+    const { context, page } = await signedIn(browser, server, ADMIN);
+    await page.goto(`${server.url}/dashboard/#/log/clean`);
+    await page.locator('ol.tail[data-live="on"]').waitFor();
+    await server.stop();
+    await page
+      .locator('p.muted', { hasText: /The live tail stopped: .*Reload the page to resume it\./ })
+      .waitFor({ timeout: 30_000 });
+    await context.close();
+  });
+});
+
+describe.skipIf(!CHROMIUM)('the dashboard on a server with many events, and authentication off', () => {
+  const EVENTS = 50_000;
+  const LOGS = 60;
+  let server: BuiltServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    server = await BuiltServer.start({ AUTH: 'off', CHECKPOINT_INTERVAL_MS: '200' });
+    browser = await launch(CHROMIUM!);
+    const batch = (apps: string[]) =>
+      server.gql(null, 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }', {
+        inputs: apps.map((app, i) => ({
+          sourceAppId: app,
+          eventType: 'tick',
+          timestamp: new Date().toISOString(),
+          payload: { i },
+        })),
+      });
+    for (let i = 0; i < EVENTS; i += 1000) await batch(Array.from({ length: 1000 }, () => 'big'));
+    await batch(Array.from({ length: LOGS - 1 }, (_, i) => `app-${String(i).padStart(2, '0')}`));
+    // At rest: the timings below are the dashboard's, not those of a server still integrating the load.
+    await checkpointed(server, 'big', EVENTS, null);
+  }, 300_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  /** Milliseconds from the start of the page's navigation until the page marked `mark` (its screen drawn). */
+  async function interactiveAfter(page: Page, selector: string, mark: string): Promise<number> {
+    await page.waitForSelector(selector);
+    return page.evaluate((m) => (globalThis as any).performance.getEntriesByName(m)[0].startTime as number, mark);
+  }
+
+  it('warns that authentication is off, and shows its first screen within 1 s, a page of logs at a time', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const w = watch(page, server.url);
+    // A browser already running (its own start is not the page's): a first visit, then the measured one.
+    await page.goto(`${server.url}/dashboard/`);
+    await page.locator('table.logs tbody tr').first().waitFor();
+    await page.reload();
+    const overviewMs = await interactiveAfter(page, 'table.logs tbody tr', 'chainlog:first-screen');
+    console.log(`dashboard: overview drawn ${overviewMs.toFixed(0)} ms after navigation (${EVENTS} events, ${LOGS} logs)`);
+    expect(overviewMs).toBeLessThan(1000);
+    expect(await page.getByRole('alert').filter({ hasText: 'Authentication is off' }).count()).toBe(1);
+    expect(await page.locator('form.sign-in').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+    // 60 logs, 25 a page: the DOM holds one page.
+    expect(await page.locator('table.logs tbody tr').count()).toBe(25);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await expect.poll(() => page.locator('table.logs caption').textContent()).toContain('page 2');
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await expect.poll(() => page.locator('table.logs tbody tr').count()).toBe(LOGS - 50);
+    expect(await page.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
+
+    await page.goto(`${server.url}/dashboard/#/log/big`);
+    await page.reload();
+    const logMs = await interactiveAfter(page, 'table.events tbody tr td', 'chainlog:log-events');
+    console.log(`dashboard: a log of ${EVENTS} events drawn ${logMs.toFixed(0)} ms after navigation`);
+    expect(logMs).toBeLessThan(1000);
+    expect(await page.locator('table.events tbody tr:not(.block)').count()).toBe(50);
+    const firstPage = await page.locator('table.events tbody td.num').first().textContent();
+    await page.getByRole('button', { name: 'Older events' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Newer events' }).isDisabled()).toBe(false);
+    expect(await page.locator('table.events tbody td.num').first().textContent()).not.toBe(firstPage);
+    expectSafe(w);
+    await context.close();
+  });
+});
+
+describe('the dashboard route before a build', () => {
+  it('answers 404 naming the build step, not a 500, when dist/dashboard is missing', async () => {
+    const express = (await import('express')).default;
+    const { dashboardRouter } = await import('../../src/api/rest/dashboard.js');
+    const app = express().use(dashboardRouter(join(REPO, 'no-such-dir/')));
+    const httpServer = app.listen(0, '127.0.0.1');
+    await new Promise((r) => httpServer.once('listening', r));
+    try {
+      const { port } = httpServer.address() as import('node:net').AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}/dashboard/`);
+      expect(res.status).toBe(404);
+      const body = (await res.json()) as any;
+      expect(body.errors[0].extensions).toEqual({ code: 'NOT_FOUND', rule: 'dashboardBuilt' });
+      expect(body.errors[0].message).toMatch(/npm run build/);
+    } finally {
+      await new Promise((r) => httpServer.close(r));
+    }
+  });
+});
