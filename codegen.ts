@@ -36,6 +36,8 @@ const config: CodegenConfig = {
           VerificationProblem: `${service}#VerificationProblem as VerificationProblemModel`,
           CheckpointUpdate: `${service}#CheckpointUpdate as CheckpointUpdateModel`,
           ServerInfo: `${service}#ServerInfo as ServerInfoModel`,
+          Cosignature: `../../../core/witness/index.js#PolicyCosignature`,
+          WitnessHealth: `../../../witnessing/witnessing.js#WitnessHealth as WitnessHealthModel`,
         },
       },
     },

@@ -298,6 +298,10 @@ export class ChainlogService implements LogService {
     }
   }
 
+  deliverCosigned(update: CheckpointUpdate): void {
+    this.emitCheckpoint({ ...update, cosigned: true });
+  }
+
   onCommitted(listener: CommittedListener): () => void {
     this.committedListeners.add(listener);
     return () => this.committedListeners.delete(listener);

@@ -99,6 +99,11 @@ export interface CheckpointUpdate {
   previous: StoredCheckpoint | null;
   /** RFC 9162 consistency proof from previous.treeSize to checkpoint.treeSize (empty if no previous). */
   consistencyHashes: string[];
+  /**
+   * Set on the second delivery of a checkpoint: its note now carries the cosignatures of the witness
+   * policy's quorum (src/witnessing). The first delivery, at publishing, leaves it unset.
+   */
+  cosigned?: true;
 }
 
 export interface ServerInfo {
@@ -148,4 +153,6 @@ export interface LogService {
    */
   onCommitted(listener: CommittedListener): () => void;
   onCheckpoint(listener: (update: CheckpointUpdate) => void): () => void;
+  /** Delivers a published checkpoint again to onCheckpoint listeners, now in its cosigned form (`cosigned` set). */
+  deliverCosigned(update: CheckpointUpdate): void;
 }

@@ -6,6 +6,7 @@ import { proofResolvers } from './proofs.js';
 import { scalarResolvers } from './scalars.js';
 import { serverInfoResolvers } from './server-info.js';
 import { subscriptionResolvers } from './subscriptions.js';
+import { witnessingResolvers } from './witnessing.js';
 import { apiKeyResolvers } from '../../auth/resolvers.js';
 
 const parts: Resolvers[] = [
@@ -17,6 +18,7 @@ const parts: Resolvers[] = [
   serverInfoResolvers,
   subscriptionResolvers,
   apiKeyResolvers,
+  witnessingResolvers,
 ];
 
 /** All resolvers, merged per type. */
