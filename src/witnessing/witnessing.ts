@@ -23,7 +23,7 @@ import {
 } from '../core/witness/index.js';
 import type { CheckpointUpdate, LogService } from '../log/service.js';
 import type { LogStorage, StoredCheckpoint } from '../storage/types.js';
-import { addSignatureLines } from './cosigned-note.js';
+import { addCosignatures } from './store-cosignatures.js';
 import { addCheckpointUrl, loadWitnessPolicy } from './policy-file.js';
 
 /** tlog-witness: the body of a 409 is the witness's latest size, of this content type. */
@@ -32,8 +32,6 @@ const SIZE_CONTENT_TYPE = 'text/x.tlog.size';
 const MAX_RESPONSE_BYTES = 16 * 1024;
 /** 409s in a row for one checkpoint before the lane backs off (each one teaches a size; more means a race). */
 const MAX_CONFLICTS_IN_A_ROW = 3;
-/** Compare-and-swap attempts on a checkpoint's note before the cosignatures wait for the next one. */
-const MAX_NOTE_UPDATES = 8;
 /** Notes whose cosignatures were verified, kept for the resolvers (a page of checkpoints). */
 const MAX_VERIFIED_NOTES = 2_000;
 
@@ -457,21 +455,14 @@ export class Witnessing {
   private async store(g: Gathering): Promise<void> {
     const { sourceAppId: app, treeSize: size } = g.update.checkpoint;
     const verifiers = [this.logVerifierOf(app)];
-    for (let attempt = 0; attempt < MAX_NOTE_UPDATES; attempt++) {
-      const stored = await this.opts.storage.getCheckpoint(app, size);
-      if (!stored) return;
-      const note = addSignatureLines(stored.note, [...g.lines.values()]);
-      if (note === stored.note) return;
-      if (!verifyWitnessedNote(note, verifiers, this.policy).quorum) return;
-      if (!(await this.opts.storage.replaceCheckpointNote(app, size, stored.note, note))) continue;
-      if (!this.witnessedUnder(stored.note, verifiers)) {
-        this.witnessedTotal?.inc();
-        this.logger.info({ sourceAppId: app, treeSize: size, witnesses: [...g.lines.keys()] }, 'checkpoint witnessed');
-        this.opts.service.deliverCosigned({ ...g.update, checkpoint: { ...stored, note } });
-      }
-      return;
+    const change = await addCosignatures(this.opts.storage, app, size, [...g.lines.values()], (note) =>
+      this.witnessedUnder(note, verifiers),
+    );
+    if (change && !this.witnessedUnder(change.before, verifiers)) {
+      this.witnessedTotal?.inc();
+      this.logger.info({ sourceAppId: app, treeSize: size, witnesses: [...g.lines.keys()] }, 'checkpoint witnessed');
+      this.opts.service.deliverCosigned({ ...g.update, checkpoint: { ...g.update.checkpoint, note: change.after } });
     }
-    throw new Error(`the note kept changing under ${MAX_NOTE_UPDATES} concurrent updates`);
   }
 
   private witnessedUnder(note: string, verifiers: NoteVerifier[]): boolean {
