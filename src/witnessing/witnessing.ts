@@ -270,7 +270,7 @@ export class Witnessing {
       try {
         outcome = await this.submit(target, lane, update);
       } catch (err) {
-        this.failed(target, lane, `submission failed: ${(err as Error).message}`);
+        this.failed(target, lane, `size ${update.checkpoint.treeSize}: ${(err as Error).message}`);
         outcome = 'retry';
       }
       if (lane.pending !== update) {
@@ -420,13 +420,13 @@ export class Witnessing {
     return 'done';
   }
 
+  /** Records a failed submission in the witness's health as `<log> size <n>: <why>`; logged at warn once per run of failures. */
   private failed(target: Target, lane: Lane, why: string): void {
-    target.health.lastError = why;
+    target.health.lastError = `${lane.app} ${why}`;
     target.health.lastErrorAt = this.now();
-    this.logger.warn(
-      { witness: target.witness.name, sourceAppId: lane.app, failures: lane.failures + 1 },
-      `witness submission: ${why}`,
-    );
+    const fields = { witness: target.witness.name, sourceAppId: lane.app, failures: lane.failures + 1 };
+    if (lane.failures === 0) this.logger.warn(fields, `witness submission failed (retried with backoff): ${why}`);
+    else this.logger.debug(fields, `witness submission failed again: ${why}`);
   }
 
   private count(target: Target, outcome: string): void {

@@ -4,7 +4,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createCosigner, parseAddCheckpointBody, type AddCheckpointRequest, type Cosigner } from '../../src/core/witness/index.js';
+import {
+  createCosigner,
+  parseAddCheckpointBody,
+  type AddCheckpointRequest,
+  type Cosigner,
+} from '../../src/core/witness/index.js';
 
 export type HostileMode =
   | { kind: 'cosign' }
