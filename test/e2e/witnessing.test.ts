@@ -266,7 +266,8 @@ describe('a log submitting its checkpoints to its witness policy', () => {
     expect(await published('slow', 5)).toMatchObject({ witnessed: false });
     setHostile({ kind: 'cosign' });
     const cp = await witnessedAt('slow', 5);
-    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(['w1', 'h']);
+    // The quorum's, and any other policy witness's that had answered: every verified cosignature is kept.
+    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'h']));
   });
 
   for (const status of [403, 404, 422]) {
@@ -285,7 +286,8 @@ describe('a log submitting its checkpoints to its witness policy', () => {
     const before = hostile.requests.length;
     await ingest('conflict', 5);
     const cp = await witnessedAt('conflict', 5);
-    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(['w1', 'h']);
+    // The quorum's, and any other policy witness's that had answered: every verified cosignature is kept.
+    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'h']));
     const mine = hostile.requests.slice(before).filter((r) => r.note.startsWith('chainlog.local/conflict\n5\n'));
     expect(mine[0]!.oldSize).toBe(0);
     const retried = mine.find((r) => r.oldSize === 2)!;
@@ -321,7 +323,7 @@ describe('a log submitting its checkpoints to its witness policy', () => {
     await log.start();
     await ingest('restart', 1);
     const cp = await witnessedAt('restart', 5);
-    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(['w1', 'w2']);
+    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'w2']));
     expect(await metric(svc(), 'chainlog_witness_submissions_total', { witness: 'w1', outcome: 'conflict' })).toBeGreaterThan(0);
     // An earlier checkpoint keeps its cosigned note across the restart.
     const at4 = (await gql('{ checkpoint(sourceAppId: "restart", treeSize: 4) { witnessed } }')).checkpoint;
