@@ -328,7 +328,7 @@ describe('a log submitting its checkpoints to its witness policy', () => {
     // An earlier checkpoint keeps its cosigned note across the restart.
     const at4 = (await gql('{ checkpoint(sourceAppId: "restart", treeSize: 4) { witnessed } }')).checkpoint;
     expect(at4.witnessed).toBe(true);
-  });
+  }, 120_000); // two process restarts (each start on MongoDB takes seconds)
 
   it('keeps the policy in force when a reload finds a bad file, naming the file and the line', async () => {
     const before = await gql('{ witnesses { name } }');
