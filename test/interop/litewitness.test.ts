@@ -94,7 +94,6 @@ describe.skipIf(!goAvailable || !sshAvailable)("chainlog's checkpoints cosigned 
     run('go', ['install', `${TORCHWOOD.replace('@', '/cmd/litewitness@')}`, `${TORCHWOOD.replace('@', '/cmd/witnessctl@')}`], {
       GOTOOLCHAIN: TOOLCHAIN,
       GOBIN: bin,
-      GOFLAGS: '-mod=mod',
     });
 
     // The witness key in a dedicated ssh-agent, as litewitness's README has it.
