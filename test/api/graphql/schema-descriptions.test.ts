@@ -131,6 +131,7 @@ describe('schema files', () => {
       'server-info.graphql': ['ServerLimits', 'ServerInfo'],
       'subscriptions.graphql': ['CheckpointUpdate', 'Subscription'],
       'verification.graphql': ['VerificationProblemKind', 'VerificationProblem', 'VerificationReport'],
+      'witnessing.graphql': ['Cosignature', 'WitnessHealth'],
     });
   });
 });
