@@ -149,6 +149,20 @@ export class Witnessing {
         },
       });
       new Gauge({
+        name: 'chainlog_witness_pending_logs',
+        help: 'Per policy witness: logs with a checkpoint waiting to be submitted to it or retried.',
+        labelNames: ['witness'],
+        registers: [opts.registry],
+        collect() {
+          this.reset();
+          for (const t of targets()) {
+            let pending = 0;
+            for (const lane of t.lanes.values()) if (lane.pending) pending++;
+            this.set({ witness: t.witness.name }, pending);
+          }
+        },
+      });
+      new Gauge({
         name: 'chainlog_witness_up',
         help: 'Per policy witness: 1 if its latest submission got a valid cosignature or a size to resume from, 0 if it failed.',
         labelNames: ['witness'],
