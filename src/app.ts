@@ -123,6 +123,10 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
   await service.start();
+  // Checkpoints published before a restart whose quorum had not answered: submitted again, in the background.
+  if (witnessing && service.publishes) {
+    witnessing.submitUnwitnessed().catch((err) => logger.error({ err }, 'unwitnessed checkpoints not resubmitted'));
+  }
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);
     api.httpServer.listen(config.PORT, config.HOST, () => resolve());

@@ -154,6 +154,11 @@ export class ChainlogService implements LogService {
     return this.publisher.quarantineOf(sourceAppId);
   }
 
+  /** Whether this process is the one publishing checkpoints on the interval (see Publisher.publishes). */
+  get publishes(): boolean {
+    return this.publisher.publishes;
+  }
+
   // --- read ----------------------------------------------------------------------------------
 
   getEvent(sourceAppId: string, seq: number) {

@@ -32,6 +32,8 @@ const SIZE_CONTENT_TYPE = 'text/x.tlog.size';
 const MAX_RESPONSE_BYTES = 16 * 1024;
 /** 409s in a row for one checkpoint before the lane backs off (each one teaches a size; more means a race). */
 const MAX_CONFLICTS_IN_A_ROW = 3;
+/** Logs one read of log heads asks for, looking for unwitnessed checkpoints. */
+const LOG_PAGE = 500;
 /** Notes whose cosignatures were verified, kept for the resolvers (a page of checkpoints). */
 const MAX_VERIFIED_NOTES = 2_000;
 
@@ -55,7 +57,7 @@ export interface CheckpointWitnessing {
 
 export interface WitnessingOptions {
   service: Pick<LogService, 'onCheckpoint' | 'consistencyProof' | 'deliverCosigned' | 'verifierKeyOf'>;
-  storage: Pick<LogStorage, 'getCheckpoint' | 'replaceCheckpointNote'>;
+  storage: Pick<LogStorage, 'getCheckpoint' | 'replaceCheckpointNote' | 'listLogHeads' | 'listCheckpoints'>;
   policyFile: string;
   requestTimeoutMs: number;
   maxBackoffMs: number;
@@ -239,6 +241,37 @@ export class Witnessing {
     if (this.verified.size >= MAX_VERIFIED_NOTES) this.verified.clear();
     this.verified.set(checkpoint.note, result);
     return result;
+  }
+
+  /**
+   * Submits the latest checkpoint of every log whose note is not witnessed under the policy (one
+   * published before a restart, before its quorum answered): an idle log's latest checkpoint gets
+   * witnessed too. The caller runs it in the process that publishes, once it started.
+   */
+  submitUnwitnessed(): Promise<void> {
+    const run = this.scanUnwitnessed();
+    // stop() waits for the scan as for the lanes; the caller gets its failure.
+    const tracked: Promise<void> = run.catch(() => undefined).finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
+    return run;
+  }
+
+  private async scanUnwitnessed(): Promise<void> {
+    let after: string | null = null;
+    for (;;) {
+      const heads = await this.opts.storage.listLogHeads(after, LOG_PAGE);
+      for (const head of heads) {
+        if (this.stopped) return;
+        const app = head.sourceAppId;
+        const latest = await this.opts.storage.getCheckpoint(app);
+        if (!latest || this.inspect(latest).witnessed || this.gathering.has(app)) continue;
+        const [previous] = await this.opts.storage.listCheckpoints(app, latest.treeSize, 1, 'desc');
+        const consistency = previous ? await this.opts.service.consistencyProof(app, previous.treeSize, latest.treeSize) : null;
+        this.published({ checkpoint: latest, previous: previous ?? null, consistencyHashes: consistency?.hashes ?? [] });
+      }
+      if (heads.length < LOG_PAGE) return;
+      after = heads[heads.length - 1]!.sourceAppId;
+    }
   }
 
   /** Stops submitting: abandons requests in flight and waits for the lanes to end. */

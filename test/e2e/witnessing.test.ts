@@ -29,6 +29,7 @@ const APPS = [
   'refused-404',
   'refused-422',
   'endless',
+  'idle',
   'gone',
   'conflict',
   'restart',
@@ -372,6 +373,19 @@ describe('a log submitting its checkpoints to its witness policy', () => {
     await ingest('after-restart', 1);
     await witnessedAt('after-restart', 1);
   });
+
+  it("submits again, after a restart, an idle log's latest checkpoint that its quorum had not cosigned", async () => {
+    await usePolicy(policyOf('group wh all w1 h\nquorum wh'));
+    await settle();
+    setHostile({ kind: 'status', status: 503 });
+    await ingest('idle', 2);
+    expect(await errorOf('h', 'idle', 2)).toMatch(/^idle size 2: 503/);
+    await log.stop();
+    setHostile({ kind: 'cosign' });
+    await log.start();
+    const cp = await witnessedAt('idle', 2);
+    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'h']));
+  }, 120_000); // a process restart (a start on MongoDB takes seconds)
 
   it('refuses to start with a bad policy file, naming the file and the line', async () => {
     const bad = join(dir, 'bad-policy');
