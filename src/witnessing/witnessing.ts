@@ -32,6 +32,8 @@ const SIZE_CONTENT_TYPE = 'text/x.tlog.size';
 const MAX_RESPONSE_BYTES = 16 * 1024;
 /** 409s in a row for one checkpoint before the lane backs off (each one teaches a size; more means a race). */
 const MAX_CONFLICTS_IN_A_ROW = 3;
+/** How far ahead of this server's clock a cosignature's timestamp may be. */
+const MAX_TIMESTAMP_AHEAD_MS = 5 * 60_000;
 /** Logs one read of log heads asks for, looking for unwitnessed checkpoints. */
 const LOG_PAGE = 500;
 /** Notes whose cosignatures were verified, kept for the resolvers (a page of checkpoints). */
@@ -445,10 +447,15 @@ export class Witnessing {
     for (const candidate of text.split('\n')) {
       if (candidate === '') continue;
       try {
-        if (verifyCosignatureLine(candidate, body, target.witness.verifier) !== null) {
-          line = candidate;
-          break;
+        const cosignature = verifyCosignatureLine(candidate, body, target.witness.verifier);
+        if (cosignature === null) continue;
+        // A timestamp ahead of our clock would make the checkpoint look fresher than it is to clients that check its age.
+        if (cosignature.timestamp * 1000 > this.now() + MAX_TIMESTAMP_AHEAD_MS) {
+          bad = `cosignature timestamp ${cosignature.timestamp} is in the future`;
+          continue;
         }
+        line = candidate;
+        break;
       } catch (err) {
         if (!(err instanceof CosignatureError)) throw err;
         bad = err.message;

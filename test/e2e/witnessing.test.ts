@@ -29,6 +29,7 @@ const APPS = [
   'refused-404',
   'refused-422',
   'endless',
+  'future',
   'idle',
   'gone',
   'conflict',
@@ -305,6 +306,16 @@ describe('a log submitting its checkpoints to its witness policy', () => {
     expect(await errorOf('h', 'endless', 1)).toBe('endless size 1: answer longer than 16384 bytes');
     setHostile({ kind: 'cosign' });
     await witnessedAt('endless', 1);
+  });
+
+  it('does not count a cosignature whose timestamp is ahead of the clock', async () => {
+    await settle();
+    setHostile({ kind: 'future', seconds: 3600 });
+    await ingest('future', 1);
+    expect(await errorOf('h', 'future', 1)).toMatch(
+      /^future size 1: answered 200 without a valid cosignature by its key \(cosignature timestamp \d+ is in the future\)$/,
+    );
+    expect(await latest('future')).toMatchObject({ witnessed: false, cosignatures: [] });
   });
 
   it('shows no witnesses and no witnessed checkpoint on a server without a witness policy', async () => {

@@ -17,6 +17,7 @@ export type HostileMode =
   | { kind: 'status'; status: number; body?: string }
   | { kind: 'bogus' }
   | { kind: 'foreign' }
+  | { kind: 'future'; seconds: number }
   | { kind: 'endless' }
   | { kind: 'conflict-then-cosign'; size: number };
 
@@ -63,6 +64,9 @@ export class HostileWitness {
               .writeHead(200, { 'content-type': 'text/plain' })
               .end(this.cosigner.cosign(body.replace(/\n$/, ' tampered\n'), now));
           }
+          case 'future':
+            // Its own key, a valid signature, a timestamp ahead of the clock.
+            return void res.writeHead(200, { 'content-type': 'text/plain' }).end(this.cosigner.cosign(body, now + mode.seconds));
           case 'foreign':
             return void res.writeHead(200, { 'content-type': 'text/plain' }).end(this.impostor.cosign(body, now));
           case 'endless': {
