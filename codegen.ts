@@ -37,6 +37,8 @@ const config: CodegenConfig = {
           CheckpointUpdate: `${service}#CheckpointUpdate as CheckpointUpdateModel`,
           ServerInfo: `${service}#ServerInfo as ServerInfoModel`,
           Receipt: '../../../log/receipts.js#ReceiptResult',
+          Cosignature: `../../../core/witness/index.js#PolicyCosignature`,
+          WitnessHealth: `../../../witnessing/witnessing.js#WitnessHealth as WitnessHealthModel`,
         },
       },
     },

@@ -11,16 +11,21 @@ import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
 import { WitnessService } from './witness/witness-service.js';
+import { Witnessing } from './witnessing/witnessing.js';
 
 export interface Chainlog {
   service: ChainlogService;
   /** The C2SP witness, null unless WITNESSED_LOGS_FILE is set. */
   witness: WitnessService | null;
+  /** Submission of published checkpoints to the witness policy, null unless WITNESS_POLICY_FILE is set. */
+  witnessing: Witnessing | null;
   url: string;
   logger: Logger;
   engine: 'sqlite' | 'mongodb';
   /** The SQLite file, or the MongoDB URI (credentials redacted) and database. */
   location: string;
+  /** SIGHUP: re-reads WITNESSED_LOGS_FILE and WITNESS_POLICY_FILE; a file that does not load leaves its current version in force. */
+  reload(): void;
   close(): Promise<void>;
 }
 
@@ -85,8 +90,22 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
   let witness: WitnessService | null;
+  let witnessing: Witnessing | null = null;
   try {
     witness = startWitness(config, storage, logger, key.publicKey);
+    // Subscribed before the first publish cycle, so every checkpoint this process publishes is submitted.
+    if (config.WITNESS_POLICY_FILE) {
+      witnessing = new Witnessing({
+        service,
+        storage,
+        policyFile: config.WITNESS_POLICY_FILE,
+        requestTimeoutMs: config.WITNESS_SUBMIT_TIMEOUT_MS,
+        maxBackoffMs: config.WITNESS_SUBMIT_MAX_BACKOFF_MS,
+        logger,
+        registry,
+        now,
+      });
+    }
   } catch (err) {
     await storage.close();
     throw err;
@@ -101,9 +120,14 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     isReady: () => ready,
     auth,
     witness,
+    witnessing,
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
   await service.start();
+  // Checkpoints published before a restart whose quorum had not answered: submitted again, in the background.
+  if (witnessing && service.publishes) {
+    witnessing.submitUnwitnessed().catch((err) => logger.error({ err }, 'unwitnessed checkpoints not resubmitted'));
+  }
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);
     api.httpServer.listen(config.PORT, config.HOST, () => resolve());
@@ -115,14 +139,21 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   return {
     service,
     witness,
+    witnessing,
     url,
     logger,
     engine,
     location,
+    reload() {
+      if (!witness && !witnessing) logger.info('SIGHUP: no witness and no witness policy configured, nothing to reload');
+      witness?.reload();
+      witnessing?.reload();
+    },
     async close() {
       ready = false;
       await api.close();
       logger.debug('api closed');
+      await witnessing?.stop();
       await service.stop();
       logger.debug('log service stopped');
       await storage.close();

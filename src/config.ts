@@ -33,6 +33,16 @@ const schema = z.object({
     .optional(),
   /** add-checkpoint requests one log (origin) may make per second, counted once its signature verified; 0 = unlimited. */
   WITNESS_RATE_LIMIT_PER_SEC: intFrom(0, 1_000_000).default(10),
+  /**
+   * The log's witnesses: a C2SP tlog-policy file of `witness <name> <vkey> <url>`, `group` and `quorum`
+   * lines; each published checkpoint is submitted to `<url>/add-checkpoint` of every witness, and is
+   * witnessed once the quorum's cosignatures verify. Unset: checkpoints are not submitted. Re-read on SIGHUP.
+   */
+  WITNESS_POLICY_FILE: z.string().min(1).optional(),
+  /** How long one add-checkpoint request to a policy witness may take before it is abandoned and retried. */
+  WITNESS_SUBMIT_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
+  /** The longest wait between retries of a submission to a witness (exponential backoff with jitter up to it). */
+  WITNESS_SUBMIT_MAX_BACKOFF_MS: intFrom(10, 3_600_000).default(60_000),
   MONGODB_URI: z
     .string()
     .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')

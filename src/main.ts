@@ -53,11 +53,8 @@ const app = await startChainlog(config, logger).catch((err: unknown): never => {
 });
 if (prettyLines) process.stdout.write(banner(app, config));
 
-// SIGHUP re-reads WITNESSED_LOGS_FILE; a file that does not parse leaves the current list in force.
-process.on('SIGHUP', () => {
-  if (app.witness) app.witness.reload();
-  else app.logger.info('SIGHUP: no witness configured, nothing to reload');
-});
+// SIGHUP re-reads WITNESSED_LOGS_FILE and WITNESS_POLICY_FILE; a file that does not load leaves its current version in force.
+process.on('SIGHUP', () => app.reload());
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

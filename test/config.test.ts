@@ -47,6 +47,14 @@ describe('configuration', () => {
     expect(loadConfig({}).WITNESS_RATE_LIMIT_PER_SEC).toBe(10);
   });
 
+  it('submits to no witness unless WITNESS_POLICY_FILE is set, with bounded requests and backoff', () => {
+    const c = loadConfig({});
+    expect(c.WITNESS_POLICY_FILE).toBeUndefined();
+    expect(c.WITNESS_SUBMIT_TIMEOUT_MS).toBe(10_000);
+    expect(c.WITNESS_SUBMIT_MAX_BACKOFF_MS).toBe(60_000);
+    expect(loadConfig({ WITNESS_POLICY_FILE: '/etc/chainlog/witnesses' }).WITNESS_POLICY_FILE).toBe('/etc/chainlog/witnesses');
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', MONGODB_URI: '' }).PORT).toBe(4000);
   });
@@ -69,6 +77,8 @@ describe('configuration', () => {
     ['WITNESS_NAME', 'my witness'],
     ['WITNESS_NAME', 'a+b'],
     ['WITNESS_RATE_LIMIT_PER_SEC', '-1'],
+    ['WITNESS_SUBMIT_TIMEOUT_MS', '0'],
+    ['WITNESS_SUBMIT_MAX_BACKOFF_MS', 'soon'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

@@ -23,6 +23,7 @@ import { dashboardRouter } from './rest/dashboard.js';
 import { witnessRouter } from './rest/witness.js';
 import { tlogRouter } from './rest/tlog.js';
 import type { WitnessService } from '../witness/witness-service.js';
+import type { Witnessing } from '../witnessing/witnessing.js';
 import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { requireUtf8 } from './charset.js';
@@ -46,6 +47,8 @@ export interface ApiServerOptions {
   auth: Authenticator;
   /** The C2SP witness, when this server is one (WITNESSED_LOGS_FILE). */
   witness?: WitnessService | null;
+  /** The log's witness policy submissions, when it has one (WITNESS_POLICY_FILE). */
+  witnessing?: Witnessing | null;
   /** The rate limits' clock; Date.now by default. */
   now?: () => number;
 }
@@ -66,6 +69,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     ingest: createIngest(opts.service, opts.config, metrics),
     auth: opts.auth,
     witness: opts.witness ?? null,
+    witnessing: opts.witnessing ?? null,
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();

@@ -1,7 +1,7 @@
 // Who may do what. The roles matrix (also in README "Authentication"):
 //
 //   operation                                             writer    reader    auditor   admin
-//   serverInfo                                            yes       yes       yes       yes
+//   serverInfo, witnesses                                 yes       yes       yes       yes
 //   events, event, log, logs, checkpoint,                 own apps  scoped    scoped    yes
 //     eventLogged, checkpointPublished, receipt,
 //     GET /tlog/... (tiles), GET /v1/events/.../receipt
@@ -27,6 +27,7 @@ const ROOT_FIELDS: Record<OperationKind, Record<string, Permission>> = {
     __schema: 'info',
     __type: 'info',
     serverInfo: 'info',
+    witnesses: 'info',
     events: 'read',
     event: 'read',
     log: 'read',

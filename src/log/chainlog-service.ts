@@ -159,6 +159,11 @@ export class ChainlogService implements LogService {
     return this.publisher.quarantineOf(sourceAppId);
   }
 
+  /** Whether this process is the one publishing checkpoints on the interval (see Publisher.publishes). */
+  get publishes(): boolean {
+    return this.publisher.publishes;
+  }
+
   // --- read ----------------------------------------------------------------------------------
 
   getEvent(sourceAppId: string, seq: number) {
@@ -301,6 +306,10 @@ export class ChainlogService implements LogService {
         this.logger.error({ err }, 'checkpoint listener failed');
       }
     }
+  }
+
+  deliverCosigned(update: CheckpointUpdate): void {
+    this.emitCheckpoint({ ...update, cosigned: true });
   }
 
   onCommitted(listener: CommittedListener): () => void {

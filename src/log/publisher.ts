@@ -119,6 +119,11 @@ export class Publisher {
     return this.quarantined.get(sourceAppId) ?? null;
   }
 
+  /** Whether this process publishes on the interval: always on an embedded engine, while it holds the lease otherwise. */
+  get publishes(): boolean {
+    return !this.storage.coordination || this.lease !== null;
+  }
+
   private runCycle(onDemand: boolean): Promise<StoredCheckpoint[]> {
     const run = this.cycle.then(async () => ((await this.holdsLease(onDemand)) ? this.publishDirty() : []));
     this.cycle = run.catch(() => undefined);

@@ -100,6 +100,11 @@ export interface CheckpointUpdate {
   previous: StoredCheckpoint | null;
   /** RFC 9162 consistency proof from previous.treeSize to checkpoint.treeSize (empty if no previous). */
   consistencyHashes: string[];
+  /**
+   * Set on the second delivery of a checkpoint: its note now carries the cosignatures of the witness
+   * policy's quorum (src/witnessing). The first delivery, at publishing, leaves it unset.
+   */
+  cosigned?: true;
 }
 
 export interface ServerInfo {
@@ -153,4 +158,6 @@ export interface LogService {
   onCheckpoint(listener: (update: CheckpointUpdate) => void): () => void;
   /** Why the log is quarantined (no checkpoint is published for it), or null; absent where nothing quarantines. */
   quarantineOf?(sourceAppId: string): string | null;
+  /** Delivers a published checkpoint again to onCheckpoint listeners, now in its cosigned form (`cosigned` set). */
+  deliverCosigned(update: CheckpointUpdate): void;
 }

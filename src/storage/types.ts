@@ -395,6 +395,13 @@ export interface LogStorage {
     limit: number,
     direction: 'asc' | 'desc',
   ): Promise<StoredCheckpoint[]>;
+  /**
+   * Atomically replaces the note of the checkpoint (sourceAppId, treeSize) if it is still `expected`,
+   * also against other processes sharing the database (one conditional single-row or single-document
+   * write). Returns false when the note is no longer `expected` (or there is no such checkpoint): the
+   * caller reads it again and merges. The caller keeps the checkpoint's body and log signature.
+   */
+  replaceCheckpointNote(sourceAppId: string, treeSize: number, expected: string, note: string): Promise<boolean>;
 }
 
 /** Every call of LogStorage that reaches the database: its methods but init, close and the optional hooks. */
@@ -413,6 +420,7 @@ export const LOG_STORAGE_CALLS = [
   'putCheckpoint',
   'getCheckpoint',
   'listCheckpoints',
+  'replaceCheckpointNote',
 ] as const satisfies ReadonlyArray<keyof LogStorage>;
 
 /**

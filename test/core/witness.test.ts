@@ -238,6 +238,17 @@ describe('tlog-policy', () => {
     expect(() => parsePolicy(text)).toThrow(message);
   });
 
+  it('takes one key for several logs, each under its origin as key name (as chainlog signs its logs)', () => {
+    const key = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
+    const shop = verifierKeyString('chainlog.local/shop', key);
+    const bank = verifierKeyString('chainlog.local/bank', key);
+    expect(parsePolicy(`log ${shop}\nlog ${bank}\n`).logs.map((l) => l.origin)).toEqual([
+      'chainlog.local/shop',
+      'chainlog.local/bank',
+    ]);
+    expect(() => parsePolicy(`log ${shop}\nlog ${bank}\nlog ${shop}\n`)).toThrow(/line 3: duplicate log key/);
+  });
+
   it('refuses a policy without quorum only when one is required', () => {
     expect(parsePolicy(`log ${logA}\n`).quorum).toBeNull();
     expect(() => parsePolicy(`log ${logA}\n`, { requireQuorum: true })).toThrow(/no quorum line/);

@@ -3,6 +3,7 @@
 // `open()` gives a fresh, empty, NOT yet initialised store per test (the suite calls init()).
 // `reopen()` must return a new instance on the same data; it closes nothing itself: the suite
 // closes the current instance first. `cleanup()` drops the data after the suite closed the store.
+import { addCosignatures } from '../../src/witnessing/store-cosignatures.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AppendConflictError,
@@ -764,6 +765,42 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getCheckpoint('app-a')).toEqual(checkpoint('app-a', big));
         expect(await storage.getCheckpoint('app-a', big)).toEqual(checkpoint('app-a', big));
         expect((await storage.listCheckpoints('app-a', 7, 10, 'asc')).map((c) => c.treeSize)).toEqual([big]);
+      });
+
+      it('replaceCheckpointNote swaps the note only while it is still the expected one', async () => {
+        const cp = checkpoint('app-a', 4);
+        await storage.putCheckpoint(cp);
+        const cosigned = `${cp.note}\u2014 w1 AAAAAQ==\n`;
+        expect(await storage.replaceCheckpointNote('app-a', 4, 'another note', cosigned)).toBe(false);
+        expect(await storage.replaceCheckpointNote('app-a', 5, cp.note, cosigned)).toBe(false);
+        expect(await storage.replaceCheckpointNote('app-a', 4, cp.note, cosigned)).toBe(true);
+        expect(await storage.getCheckpoint('app-a')).toEqual({ ...cp, note: cosigned });
+        expect(await storage.replaceCheckpointNote('app-a', 4, cp.note, `${cp.note}\u2014 w2 AAAAAg==\n`)).toBe(false);
+        expect((await storage.getCheckpoint('app-a', 4))!.note).toBe(cosigned);
+      });
+
+      it('cosignatures added at once through two handles on the store are all kept, each once', async () => {
+        await storage.putCheckpoint(checkpoint('app-a', 9));
+        const other = await harness.reopen();
+        await other.init();
+        try {
+          // Signature lines of 8 distinct keys (name and 4-byte key id), 4 added through each handle at once.
+          const lines = Array.from(
+            { length: 8 },
+            (_, i) => `\u2014 witness-${i} ${Buffer.from([0, 0, 0, i, ...new Array<number>(72).fill(i)]).toString('base64')}`,
+          );
+          const changes = await Promise.all(
+            lines.map((line, i) => addCosignatures(i % 2 === 0 ? storage : other, 'app-a', 9, [line])),
+          );
+          expect(changes.every((c) => c !== null)).toBe(true);
+          const note = (await storage.getCheckpoint('app-a', 9))!.note;
+          expect(note.startsWith(checkpoint('app-a', 9).note)).toBe(true);
+          for (const line of lines) expect(note.split('\n').filter((l) => l === line)).toHaveLength(1);
+          // Adding a line whose key already signs the note changes nothing.
+          expect(await addCosignatures(other, 'app-a', 9, [lines[3]!])).toBeNull();
+        } finally {
+          await other.close();
+        }
       });
 
       for (const direction of ['asc', 'desc'] as const) {

@@ -69,7 +69,9 @@ export function parsePolicy(text: string, opts: { requireQuorum?: boolean } = {}
           if (err instanceof NoteError) throw new PolicyError(n, `log key: ${err.message}`);
           throw err;
         }
-        if (policy.logs.some((l) => equalBytes(l.verifier.publicKey, verifier.publicKey)))
+        // One key may sign several logs, each under its origin as key name (chainlog's logs do): a
+        // duplicate is the same key for the same origin.
+        if (policy.logs.some((l) => l.origin === verifier.name && equalBytes(l.verifier.publicKey, verifier.publicKey)))
           throw new PolicyError(n, 'duplicate log key');
         policy.logs.push({ origin: verifier.name, verifier, vkey: args[0]!, url: args[1] ?? null });
         return;

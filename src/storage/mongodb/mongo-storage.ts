@@ -386,4 +386,10 @@ export class MongoStorage implements LogStorage {
       .toArray();
     return docs.map(fromCheckpointDoc);
   }
+
+  // A filter on the note itself makes the update a compare-and-swap on one document.
+  async replaceCheckpointNote(sourceAppId: string, treeSize: number, expected: string, note: string): Promise<boolean> {
+    const result = await this.c.checkpoints.updateOne({ sourceAppId, treeSize, note: expected }, { $set: { note } });
+    return result.modifiedCount === 1;
+  }
 }

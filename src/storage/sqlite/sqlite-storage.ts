@@ -386,6 +386,17 @@ export class SqliteStorage implements LogStorage {
     ).all({ sourceAppId, limit, ...(afterTreeSize === null ? {} : { after: afterTreeSize }) }) as CheckpointRecord[];
     return rows.map(rowToCheckpoint);
   }
+
+  // One conditional UPDATE on the main connection: SQLite runs it whole, and WAL serializes it with the writer's.
+  async replaceCheckpointNote(sourceAppId: string, treeSize: number, expected: string, note: string): Promise<boolean> {
+    const result = this.stmt('UPDATE checkpoints SET note = ? WHERE source_app_id = ? AND tree_size = ? AND note = ?').run(
+      note,
+      sourceAppId,
+      treeSize,
+      expected,
+    );
+    return result.changes === 1;
+  }
 }
 
 /** A UNIQUE violation means another writer took the position or key: report it as a conflict. */

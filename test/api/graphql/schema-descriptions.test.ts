@@ -132,6 +132,7 @@ describe('schema files', () => {
       'server-info.graphql': ['ServerLimits', 'ServerInfo'],
       'subscriptions.graphql': ['CheckpointUpdate', 'Subscription'],
       'verification.graphql': ['VerificationProblemKind', 'VerificationProblem', 'VerificationReport'],
+      'witnessing.graphql': ['Cosignature', 'WitnessHealth'],
     });
   });
 });

@@ -7,6 +7,7 @@ import { receiptResolvers } from './receipts.js';
 import { scalarResolvers } from './scalars.js';
 import { serverInfoResolvers } from './server-info.js';
 import { subscriptionResolvers } from './subscriptions.js';
+import { witnessingResolvers } from './witnessing.js';
 import { apiKeyResolvers } from '../../auth/resolvers.js';
 
 const parts: Resolvers[] = [
@@ -19,6 +20,7 @@ const parts: Resolvers[] = [
   subscriptionResolvers,
   apiKeyResolvers,
   receiptResolvers,
+  witnessingResolvers,
 ];
 
 /** All resolvers, merged per type. */
