@@ -45,3 +45,27 @@ export {
 } from './checkpoint.js';
 export type { Checkpoint } from './checkpoint.js';
 export * from './witness/index.js';
+export {
+  EVIDENCE_FORMAT,
+  PROVEN_KINDS,
+  INCONSISTENCY_KINDS,
+  OBSERVATIONS,
+  EvidenceFormatError,
+  evidenceText,
+  evidenceId,
+  parseEvidence,
+  verifyEvidence,
+  rootsFromConsistencyProof,
+  classifyCheckpoints,
+  classifyLeaves,
+  historyBackwards,
+} from './inconsistency/evidence.js';
+export type {
+  Evidence,
+  Verdict,
+  ProvenKind,
+  InconsistencyKind,
+  Observation,
+  LeafWitness,
+  SignedCheckpoint,
+} from './inconsistency/evidence.js';
