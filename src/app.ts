@@ -11,11 +11,17 @@ import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
 import { WitnessService } from './witness/witness-service.js';
+import { InconsistencyReporter, sourceAppIdOfOrigin } from './inconsistency/reporter.js';
 
 export interface Chainlog {
   service: ChainlogService;
   /** The C2SP witness, null unless WITNESSED_LOGS_FILE is set. */
   witness: WitnessService | null;
+  /**
+   * Where every part of this server reports an inconsistency it detects (src/inconsistency): the
+   * witness, the peer comparator, and a mirror.
+   */
+  inconsistencies: InconsistencyReporter;
   url: string;
   logger: Logger;
   engine: 'sqlite' | 'mongodb';
@@ -84,8 +90,16 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
   let witness: WitnessService | null;
+  let inconsistencies: InconsistencyReporter;
   try {
-    witness = startWitness(config, storage, logger, key.publicKey);
+    if (!storage.inconsistencies) throw new Error('this storage engine cannot keep inconsistencies');
+    inconsistencies = new InconsistencyReporter({
+      store: storage.inconsistencies,
+      logger,
+      registry,
+      sourceAppIdOf: sourceAppIdOfOrigin(config.ORIGIN_PREFIX),
+    });
+    witness = startWitness(config, storage, logger, key.publicKey, inconsistencies);
   } catch (err) {
     await storage.close();
     throw err;
@@ -100,6 +114,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     isReady: () => ready,
     auth,
     witness,
+    inconsistencies,
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
   await service.start();
@@ -114,6 +129,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   return {
     service,
     witness,
+    inconsistencies,
     url,
     logger,
     engine,
@@ -137,6 +153,7 @@ function startWitness(
   storage: OpenedStorage['storage'],
   logger: Logger,
   signingPublicKey: Uint8Array,
+  inconsistencies: InconsistencyReporter,
 ): WitnessService | null {
   if (!config.WITNESSED_LOGS_FILE) return null;
   if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
@@ -148,6 +165,7 @@ function startWitness(
   if (key.generated) logger.info({ path: key.source }, 'generated a new witness key');
   return new WitnessService({
     store: storage.witness,
+    inconsistencies,
     key,
     name: config.witnessName,
     logsFile: config.WITNESSED_LOGS_FILE,

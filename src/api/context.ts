@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { LogService } from '../log/service.js';
 import type { WitnessService } from '../witness/witness-service.js';
+import type { InconsistencyReporter } from '../inconsistency/reporter.js';
 import type { Ingest, Transport } from './ingest.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { ApiMetrics } from './metrics.js';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   auth: Authenticator;
   /** The C2SP witness, null when this server is none. */
   witness: WitnessService | null;
+  /** Where inconsistencies are recorded and announced; null when the server keeps none. */
+  inconsistencies: InconsistencyReporter | null;
 }
 
 export interface ApiContext extends ApiDeps {
