@@ -200,7 +200,10 @@ export class WitnessService {
       evidence = { format: EVIDENCE_FORMAT, origin: checkpoint.origin, kind: 'invalid-empty-tree', note: req.note };
     } else if (stored !== null && (reason === 'same-size-root' || reason === 'proof')) {
       // The cosigned note keeps the witness's cosignature: the evidence also shows what it vouched for.
-      const cosigned = { note: stored.note, checkpoint: { origin: stored.origin, size: stored.size, rootHash: fromHex(stored.rootHash) } };
+      const cosigned = {
+        note: stored.note,
+        checkpoint: { origin: stored.origin, size: stored.size, rootHash: fromHex(stored.rootHash) },
+      };
       evidence = classifyCheckpoints(cosigned, { note: req.note, checkpoint }, { proof: req.proof });
     }
     // A proof sent with old size 0, or a non-empty proof between two equal checkpoints: nothing the
