@@ -36,6 +36,7 @@ const config: CodegenConfig = {
           VerificationProblem: `${service}#VerificationProblem as VerificationProblemModel`,
           CheckpointUpdate: `${service}#CheckpointUpdate as CheckpointUpdateModel`,
           ServerInfo: `${service}#ServerInfo as ServerInfoModel`,
+          Inconsistency: '../../../storage/inconsistency-store.js#InconsistencyRecord',
         },
       },
     },

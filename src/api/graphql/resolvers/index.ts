@@ -7,6 +7,7 @@ import { scalarResolvers } from './scalars.js';
 import { serverInfoResolvers } from './server-info.js';
 import { subscriptionResolvers } from './subscriptions.js';
 import { apiKeyResolvers } from '../../auth/resolvers.js';
+import { inconsistencyResolvers } from './inconsistencies.js';
 
 const parts: Resolvers[] = [
   scalarResolvers,
@@ -17,6 +18,7 @@ const parts: Resolvers[] = [
   serverInfoResolvers,
   subscriptionResolvers,
   apiKeyResolvers,
+  inconsistencyResolvers,
 ];
 
 /** All resolvers, merged per type. */
