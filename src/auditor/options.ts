@@ -24,6 +24,9 @@ recomputed, hash chain, range proofs) and a few inclusion proofs.
   -h, --help         show this help
 
 Exit status: 0 verified, 1 verification failed, 2 usage or connection error.
+
+To check an inconsistency's evidence offline instead: npm run verify -- --evidence FILE --key KEY
+(--evidence --help for more).
 `;
 
 const schema = z

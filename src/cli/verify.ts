@@ -1,4 +1,5 @@
 // `npm run verify -- --app APP --key KEY [options]`: audit one log. Exit 0 OK, 1 verification failed, 2 could not run.
+// `npm run verify -- --evidence FILE --key KEY`: check an inconsistency's evidence offline (verify-evidence.ts).
 import { NoteError, parseVerifierKey, type NoteVerifier } from '../core/index.js';
 import { AuditAbort, runAudit } from '../auditor/audit.js';
 import { ConnectionError, GraphqlClient } from '../auditor/graphql-client.js';
@@ -6,12 +7,17 @@ import { parseVerifyArgs, VERIFY_HELP } from '../auditor/options.js';
 import { optionsOrExit } from './options.js';
 import { reportText } from '../auditor/report.js';
 import { StateFile, StateFileError } from '../auditor/state-file.js';
+import { wantsEvidenceMode } from '../auditor/evidence-options.js';
+import { runEvidenceMode } from './verify-evidence.js';
 
 function fail(message: string, json = false): never {
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: message })}\n`);
   process.stderr.write(`verify: ${message}\n`);
   process.exit(2);
 }
+
+// `--evidence FILE --key VKEY`: an inconsistency's evidence, checked offline (verify-evidence.ts).
+if (wantsEvidenceMode(process.argv.slice(2))) runEvidenceMode(process.argv.slice(2));
 
 const o = optionsOrExit('verify', VERIFY_HELP, parseVerifyArgs(process.argv.slice(2)));
 
