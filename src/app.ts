@@ -12,6 +12,8 @@ import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
 import { WitnessService } from './witness/witness-service.js';
 import { InconsistencyReporter, sourceAppIdOfOrigin } from './inconsistency/reporter.js';
+import { LocalViews, witnessViews } from './witness/views.js';
+import { loadPeersFile, PeerComparator } from './witness/peer-comparator.js';
 
 export interface Chainlog {
   service: ChainlogService;
@@ -22,6 +24,11 @@ export interface Chainlog {
    * witness, the peer comparator, and a mirror.
    */
   inconsistencies: InconsistencyReporter;
+  /**
+   * This server's latest view of each origin it witnesses or follows, served to peers and compared with
+   * theirs; a mirror adds itself with views.add().
+   */
+  views: LocalViews;
   url: string;
   logger: Logger;
   engine: 'sqlite' | 'mongodb';
@@ -91,6 +98,8 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
   let witness: WitnessService | null;
   let inconsistencies: InconsistencyReporter;
+  const views = new LocalViews();
+  let peers: PeerComparator | null;
   try {
     if (!storage.inconsistencies) throw new Error('this storage engine cannot keep inconsistencies');
     inconsistencies = new InconsistencyReporter({
@@ -100,6 +109,18 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
       sourceAppIdOf: sourceAppIdOfOrigin(config.ORIGIN_PREFIX),
     });
     witness = startWitness(config, storage, logger, key.publicKey, inconsistencies);
+    if (witness) views.add(witnessViews(witness));
+    peers = config.PEERS_FILE
+      ? new PeerComparator({
+          peers: loadPeersFile(config.PEERS_FILE),
+          views,
+          inconsistencies,
+          logger,
+          registry,
+          intervalMs: config.PEER_COMPARE_INTERVAL_MS,
+          timeoutMs: config.PEER_TIMEOUT_MS,
+        })
+      : null;
   } catch (err) {
     await storage.close();
     throw err;
@@ -115,6 +136,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     auth,
     witness,
     inconsistencies,
+    views,
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
   await service.start();
@@ -125,17 +147,20 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const { port } = api.httpServer.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
   ready = true;
+  peers?.start();
   logger.info({ url, engine, storage: location, verifierKey: service.info.verifierKey }, 'chainlog ready');
   return {
     service,
     witness,
     inconsistencies,
+    views,
     url,
     logger,
     engine,
     location,
     async close() {
       ready = false;
+      await peers?.stop();
       await api.close();
       logger.debug('api closed');
       await service.stop();

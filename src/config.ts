@@ -33,6 +33,15 @@ const schema = z.object({
     .optional(),
   /** add-checkpoint requests one log (origin) may make per second, counted once its signature verified; 0 = unlimited. */
   WITNESS_RATE_LIMIT_PER_SEC: intFrom(0, 1_000_000).default(10),
+  /**
+   * Peers to compare views with: a file of monitoring prefixes (c2sp.org/tlog-witness, e.g.
+   * `http://peer:4000/witness`), one per line, `#` comments; unset, no comparison. Read at start.
+   */
+  PEERS_FILE: z.string().min(1).optional(),
+  /** How often each peer's view of every origin this server witnesses is fetched and compared. */
+  PEER_COMPARE_INTERVAL_MS: intFrom(100, 86_400_000).default(60_000),
+  /** The most one fetch from a peer may take (connection, answer and body). */
+  PEER_TIMEOUT_MS: intFrom(100, 600_000).default(5_000),
   MONGODB_URI: z
     .string()
     .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')

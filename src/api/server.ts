@@ -20,6 +20,8 @@ import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
 import { witnessRouter } from './rest/witness.js';
+import { monitoringRouter } from './rest/monitoring.js';
+import type { LocalViews } from '../witness/views.js';
 import type { WitnessService } from '../witness/witness-service.js';
 import type { InconsistencyReporter } from '../inconsistency/reporter.js';
 import { requireJsonPost } from './graphql/content-type.js';
@@ -47,6 +49,8 @@ export interface ApiServerOptions {
   witness?: WitnessService | null;
   /** Where inconsistencies are recorded and announced (the inconsistencies query and subscription). */
   inconsistencies?: InconsistencyReporter | null;
+  /** The views served at GET /witness/<origin hash>/checkpoint (c2sp.org/tlog-witness monitoring). */
+  views?: LocalViews | null;
   /** The rate limits' clock; Date.now by default. */
   now?: () => number;
 }
@@ -110,6 +114,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
   app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
   if (opts.witness) app.use(witnessRouter(opts.witness));
+  if (opts.views) app.use(monitoringRouter(opts.views));
   // One thread checks the large bodies of both transports (src/api/json-body.ts).
   const bodyChecker = bodyCheckThread({ logger, metrics });
   const bodies = { limit: opts.config.MAX_BODY_BYTES, threadBytes: opts.config.JSON_BODY_THREAD_BYTES, checker: bodyChecker };

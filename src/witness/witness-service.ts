@@ -102,6 +102,16 @@ export class WitnessService {
     return [...this.logs.keys()];
   }
 
+  /** The configured verifier keys of a witnessed log (empty for an origin it does not witness). */
+  trustedKeys(origin: string): NoteVerifier[] {
+    return this.logs.get(origin) ?? [];
+  }
+
+  /** The latest checkpoint cosigned for the origin, its note with the cosignature; null when none. */
+  async latestCosigned(origin: string): Promise<WitnessState | null> {
+    return this.logs.has(origin) ? await this.opts.store.latest(origin) : null;
+  }
+
   /**
    * Re-reads the witnessed-logs file and swaps it in whole; a file that does not parse leaves the
    * current list in force and is logged as an error. Returns whether the new list is in force.
