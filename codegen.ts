@@ -39,6 +39,7 @@ const config: CodegenConfig = {
           Receipt: '../../../log/receipts.js#ReceiptResult',
           Cosignature: `../../../core/witness/index.js#PolicyCosignature`,
           WitnessHealth: `../../../witnessing/witnessing.js#WitnessHealth as WitnessHealthModel`,
+          Inconsistency: '../../../storage/inconsistency-store.js#InconsistencyRecord',
         },
       },
     },

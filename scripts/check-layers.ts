@@ -1,5 +1,6 @@
 // `npm run lint:layers`: the import rules of src/, bench/ and scripts/, checked with dependency-cruiser.
-// Every import points down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api,
+// Every import points down: core (pure: no I/O, importable by clients) ← storage ← inconsistency (the
+// recording of detected inconsistencies, for the witness, a mirror and the peers) ← log ← auth ← api,
 // with the witness (the C2SP witness service: core, storage and the log's key loading) and witnessing
 // (the log submitting its checkpoints to witnesses: core, storage and log) beside auth; the
 // user-facing tools (simulator, auditor, cli) sit beside the service in src/ and the service never
@@ -33,7 +34,8 @@ const forbidden: IForbiddenRuleType[] = [
     to: { dependencyTypes: ['core'], pathNot: '^crypto$' },
   },
   below('core', 'src/(?!core/)'),
-  below('storage', `src/(log|witness|witnessing|auth|api)/|${TOOLS}`),
+  below('storage', `src/(inconsistency|log|witness|witnessing|auth|api)/|${TOOLS}`),
+  below('inconsistency', `src/(log|witness|witnessing|auth|api)/|${TOOLS}`),
   below('log', `src/(witness|witnessing|auth|api)/|${TOOLS}`),
   below('witness', `src/(witnessing|auth|api)/|${TOOLS}`),
   below('witnessing', `src/(witness|auth|api)/|${TOOLS}`),

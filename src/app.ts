@@ -12,6 +12,9 @@ import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
 import { WitnessService } from './witness/witness-service.js';
 import { Witnessing } from './witnessing/witnessing.js';
+import { InconsistencyReporter, sourceAppIdOfOrigin } from './inconsistency/reporter.js';
+import { LocalViews, witnessViews } from './witness/views.js';
+import { loadPeersFile, PeerComparator } from './witness/peer-comparator.js';
 
 export interface Chainlog {
   service: ChainlogService;
@@ -19,6 +22,16 @@ export interface Chainlog {
   witness: WitnessService | null;
   /** Submission of published checkpoints to the witness policy, null unless WITNESS_POLICY_FILE is set. */
   witnessing: Witnessing | null;
+  /**
+   * Where every part of this server reports an inconsistency it detects (src/inconsistency): the
+   * witness, the peer comparator, and a mirror.
+   */
+  inconsistencies: InconsistencyReporter;
+  /**
+   * This server's latest view of each origin it witnesses or follows, served to peers and compared with
+   * theirs; a mirror adds itself with views.add().
+   */
+  views: LocalViews;
   url: string;
   logger: Logger;
   engine: 'sqlite' | 'mongodb';
@@ -90,9 +103,31 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
   let witness: WitnessService | null;
+  let inconsistencies: InconsistencyReporter;
+  const views = new LocalViews();
+  let peers: PeerComparator | null;
   let witnessing: Witnessing | null = null;
   try {
-    witness = startWitness(config, storage, logger, key.publicKey);
+    if (!storage.inconsistencies) throw new Error('this storage engine cannot keep inconsistencies');
+    inconsistencies = new InconsistencyReporter({
+      store: storage.inconsistencies,
+      logger,
+      registry,
+      sourceAppIdOf: sourceAppIdOfOrigin(config.ORIGIN_PREFIX),
+    });
+    witness = startWitness(config, storage, logger, key.publicKey, inconsistencies);
+    if (witness) views.add(witnessViews(witness));
+    peers = config.PEERS_FILE
+      ? new PeerComparator({
+          peers: loadPeersFile(config.PEERS_FILE),
+          views,
+          inconsistencies,
+          logger,
+          registry,
+          intervalMs: config.PEER_COMPARE_INTERVAL_MS,
+          timeoutMs: config.PEER_TIMEOUT_MS,
+        })
+      : null;
     // Subscribed before the first publish cycle, so every checkpoint this process publishes is submitted.
     if (config.WITNESS_POLICY_FILE) {
       witnessing = new Witnessing({
@@ -121,6 +156,8 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     auth,
     witness,
     witnessing,
+    inconsistencies,
+    views,
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
   await service.start();
@@ -135,11 +172,14 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const { port } = api.httpServer.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
   ready = true;
+  peers?.start();
   logger.info({ url, engine, storage: location, verifierKey: service.info.verifierKey }, 'chainlog ready');
   return {
     service,
     witness,
     witnessing,
+    inconsistencies,
+    views,
     url,
     logger,
     engine,
@@ -151,6 +191,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     },
     async close() {
       ready = false;
+      await peers?.stop();
       await api.close();
       logger.debug('api closed');
       await witnessing?.stop();
@@ -169,6 +210,7 @@ function startWitness(
   storage: OpenedStorage['storage'],
   logger: Logger,
   signingPublicKey: Uint8Array,
+  inconsistencies: InconsistencyReporter,
 ): WitnessService | null {
   if (!config.WITNESSED_LOGS_FILE) return null;
   if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
@@ -180,6 +222,7 @@ function startWitness(
   if (key.generated) logger.info({ path: key.source }, 'generated a new witness key');
   return new WitnessService({
     store: storage.witness,
+    inconsistencies,
     key,
     name: config.witnessName,
     logsFile: config.WITNESSED_LOGS_FILE,

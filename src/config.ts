@@ -43,6 +43,15 @@ const schema = z.object({
   WITNESS_SUBMIT_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
   /** The longest wait between retries of a submission to a witness (exponential backoff with jitter up to it). */
   WITNESS_SUBMIT_MAX_BACKOFF_MS: intFrom(10, 3_600_000).default(60_000),
+  /**
+   * Peers to compare views with: a file of monitoring prefixes (c2sp.org/tlog-witness, e.g.
+   * `http://peer:4000/witness`), one per line, `#` comments; unset, no comparison. Read at start.
+   */
+  PEERS_FILE: z.string().min(1).optional(),
+  /** How often each peer's view of every origin this server witnesses is fetched and compared. */
+  PEER_COMPARE_INTERVAL_MS: intFrom(100, 86_400_000).default(60_000),
+  /** The most one fetch from a peer may take (connection, answer and body). */
+  PEER_TIMEOUT_MS: intFrom(100, 600_000).default(5_000),
   MONGODB_URI: z
     .string()
     .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')

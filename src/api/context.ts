@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { LogService } from '../log/service.js';
 import type { WitnessService } from '../witness/witness-service.js';
 import type { Witnessing } from '../witnessing/witnessing.js';
+import type { InconsistencyReporter } from '../inconsistency/reporter.js';
 import type { Ingest, Transport } from './ingest.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { ApiMetrics } from './metrics.js';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   witness: WitnessService | null;
   /** The log's submission of its checkpoints to its witness policy, null when it has none. */
   witnessing: Witnessing | null;
+  /** Where inconsistencies are recorded and announced; null when the server keeps none. */
+  inconsistencies: InconsistencyReporter | null;
 }
 
 export interface ApiContext extends ApiDeps {

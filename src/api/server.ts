@@ -22,8 +22,11 @@ import { homeRouter } from './rest/home.js';
 import { dashboardRouter } from './rest/dashboard.js';
 import { witnessRouter } from './rest/witness.js';
 import { tlogRouter } from './rest/tlog.js';
+import { monitoringRouter } from './rest/monitoring.js';
+import type { LocalViews } from '../witness/views.js';
 import type { WitnessService } from '../witness/witness-service.js';
 import type { Witnessing } from '../witnessing/witnessing.js';
+import type { InconsistencyReporter } from '../inconsistency/reporter.js';
 import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { requireUtf8 } from './charset.js';
@@ -49,6 +52,10 @@ export interface ApiServerOptions {
   witness?: WitnessService | null;
   /** The log's witness policy submissions, when it has one (WITNESS_POLICY_FILE). */
   witnessing?: Witnessing | null;
+  /** Where inconsistencies are recorded and announced (the inconsistencies query and subscription). */
+  inconsistencies?: InconsistencyReporter | null;
+  /** The views served at GET /witness/<origin hash>/checkpoint (c2sp.org/tlog-witness monitoring). */
+  views?: LocalViews | null;
   /** The rate limits' clock; Date.now by default. */
   now?: () => number;
 }
@@ -70,6 +77,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     auth: opts.auth,
     witness: opts.witness ?? null,
     witnessing: opts.witnessing ?? null,
+    inconsistencies: opts.inconsistencies ?? null,
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();
@@ -114,6 +122,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use(dashboardRouter());
   if (opts.witness) app.use(witnessRouter(opts.witness));
   app.use(tlogRouter(deps));
+  if (opts.views) app.use(monitoringRouter(opts.views));
   // One thread checks the large bodies of both transports (src/api/json-body.ts).
   const bodyChecker = bodyCheckThread({ logger, metrics });
   const bodies = { limit: opts.config.MAX_BODY_BYTES, threadBytes: opts.config.JSON_BODY_THREAD_BYTES, checker: bodyChecker };

@@ -37,6 +37,9 @@ Exit status: 0 verified; 1 verification failed (a finding proves the log or the 
 give the consistency proof from the trusted checkpoint). A monitor treats 2 as an alert.
 
 With --receipt FILE --event FILE --key KEY, verifies one receipt offline instead (--receipt --help).
+
+To check an inconsistency's evidence offline instead: npm run verify -- --evidence FILE --key KEY
+(--evidence --help for more).
 `;
 
 const DURATION_RE = /^([1-9][0-9]{0,8})(s|m|h|d)$/;

@@ -8,6 +8,7 @@
 //   logEvent, logEvents, POST /v1/events                  own apps  -         -         yes
 //   inclusionProof, consistencyProof, rangeProof,
 //     verifyLog                                           -         -         scoped    yes
+//   inconsistencies, inconsistencyDetected                -         -         scoped    yes
 //   publishCheckpoints                                    -         -         -         yes
 //   createApiKey, apiKeys, revokeApiKey                   -         -         -         yes
 //   GET /metrics                                          -         -         -         yes (or METRICS_TOKEN)
@@ -38,6 +39,7 @@ const ROOT_FIELDS: Record<OperationKind, Record<string, Permission>> = {
     consistencyProof: 'prove',
     rangeProof: 'prove',
     verifyLog: 'prove',
+    inconsistencies: 'prove',
     apiKeys: 'manageKeys',
   },
   mutation: {
@@ -51,6 +53,7 @@ const ROOT_FIELDS: Record<OperationKind, Record<string, Permission>> = {
   subscription: {
     eventLogged: 'read',
     checkpointPublished: 'read',
+    inconsistencyDetected: 'prove',
   },
 };
 

@@ -1,5 +1,6 @@
 // `npm run verify -- --app APP --key KEY [options]`: audit one log. Exit 0 OK, 1 verification failed, 2 no
 // verdict (could not run, or UNKNOWN: the server withheld the consistency proof); monitors alert on 2.
+// `npm run verify -- --evidence FILE --key KEY`: check an inconsistency's evidence offline (verify-evidence.ts).
 import { NoteError, parseVerifierKey, type NoteVerifier } from '../core/index.js';
 import { AuditAbort, runAudit } from '../auditor/audit.js';
 import { ConnectionError, GraphqlClient } from '../auditor/graphql-client.js';
@@ -9,6 +10,8 @@ import { optionsOrExit } from './options.js';
 import { reportText } from '../auditor/report.js';
 import { StateFile, StateFileError } from '../auditor/state-file.js';
 import { runVerifyReceipt } from './verify-receipt.js';
+import { wantsEvidenceMode } from '../auditor/evidence-options.js';
+import { runEvidenceMode } from './verify-evidence.js';
 
 function fail(message: string, json = false): never {
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, verdict: 'UNKNOWN', error: message })}\n`);
@@ -18,6 +21,8 @@ function fail(message: string, json = false): never {
 
 // `--receipt` selects the offline check of one receipt (src/cli/verify-receipt.ts).
 if (process.argv.slice(2).includes('--receipt')) runVerifyReceipt(process.argv.slice(2));
+// `--evidence FILE --key VKEY`: an inconsistency's evidence, checked offline (verify-evidence.ts).
+if (wantsEvidenceMode(process.argv.slice(2))) runEvidenceMode(process.argv.slice(2));
 
 const o = optionsOrExit('verify', VERIFY_HELP, parseVerifyArgs(process.argv.slice(2)));
 

@@ -64,3 +64,27 @@ export {
 export type { TileCoordinate } from './tiles.js';
 export { TLOG_PROOF_HEADER, ReceiptError, formatTlogProof, parseTlogProof, verifyReceipt } from './receipt.js';
 export type { TlogProof, VerifiedReceipt } from './receipt.js';
+export {
+  EVIDENCE_FORMAT,
+  PROVEN_KINDS,
+  INCONSISTENCY_KINDS,
+  OBSERVATIONS,
+  EvidenceFormatError,
+  evidenceText,
+  evidenceId,
+  parseEvidence,
+  verifyEvidence,
+  rootsFromConsistencyProof,
+  classifyCheckpoints,
+  classifyLeaves,
+  historyBackwards,
+} from './inconsistency/evidence.js';
+export type {
+  Evidence,
+  Verdict,
+  ProvenKind,
+  InconsistencyKind,
+  Observation,
+  LeafWitness,
+  SignedCheckpoint,
+} from './inconsistency/evidence.js';

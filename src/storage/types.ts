@@ -293,6 +293,8 @@ export interface LogStorage {
   apiKeys?: import('./api-key-store.js').ApiKeyStore;
   /** The witness's cosigned checkpoints and evidence (src/witness), where the engine stores them. */
   witness?: import('./witness-store.js').WitnessStore;
+  /** The inconsistencies detected (src/inconsistency), where the engine stores them. */
+  inconsistencies?: import('./inconsistency-store.js').InconsistencyStore;
   /** Present on engines that several API processes may share (MongoDB); absent on embedded ones. */
   readonly coordination?: Coordination;
   /**

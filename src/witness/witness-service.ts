@@ -1,12 +1,11 @@
 // The witness (c2sp.org/tlog-witness): cosigns the checkpoints of the logs it is configured to trust,
 // each only if it is consistent with the last one it cosigned for that origin. The pure decisions are
 // in src/core/witness; this keeps the configuration, the per-origin rate limit and the stored state.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { toBase64 } from '../core/base64.js';
-import { CheckpointError, parseCheckpoint } from '../core/checkpoint.js';
+import { CheckpointError, parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { fromHex, toHex } from '../core/hex.js';
+import { EVIDENCE_FORMAT, classifyCheckpoints, type Evidence } from '../core/inconsistency/evidence.js';
 import { NoteError, openNote, type NoteVerifier } from '../core/note/signed-note.js';
 import {
   AddCheckpointFormatError,
@@ -19,6 +18,7 @@ import {
   type Cosigner,
   type InconsistencyReason,
 } from '../core/witness/index.js';
+import type { InconsistencyReporter } from '../inconsistency/reporter.js';
 import type { SigningKey } from '../log/signing-key.js';
 import type { WitnessState, WitnessStore } from '../storage/witness-store.js';
 
@@ -33,6 +33,8 @@ export interface WitnessResponse {
 
 export interface WitnessOptions {
   store: WitnessStore;
+  /** Where the checkpoints refused as inconsistent are recorded, with their evidence. */
+  inconsistencies: InconsistencyReporter;
   key: SigningKey;
   name: string;
   /** The tlog-policy file of the witnessed logs. */
@@ -100,6 +102,16 @@ export class WitnessService {
     return [...this.logs.keys()];
   }
 
+  /** The configured verifier keys of a witnessed log (empty for an origin it does not witness). */
+  trustedKeys(origin: string): NoteVerifier[] {
+    return this.logs.get(origin) ?? [];
+  }
+
+  /** The latest checkpoint cosigned for the origin, its note with the cosignature; null when none. */
+  async latestCosigned(origin: string): Promise<WitnessState | null> {
+    return this.logs.has(origin) ? await this.opts.store.latest(origin) : null;
+  }
+
   /**
    * Re-reads the witnessed-logs file and swaps it in whole; a file that does not parse leaves the
    * current list in force and is logged as an error. Returns whether the new list is in force.
@@ -162,7 +174,7 @@ export class WitnessService {
         case 'conflict':
           return { status: 409, contentType: SIZE_CONTENT_TYPE, body: `${decision.size}\n` };
         case 'inconsistent':
-          await this.keepEvidence(decision.reason, decision.message, stored, req);
+          await this.keepEvidence(decision.reason, decision.message, stored, req, checkpoint, verifiers[0]!);
           return text(422, decision.message);
         case 'cosign': {
           const at = this.now();
@@ -189,31 +201,28 @@ export class WitnessService {
     reason: InconsistencyReason,
     message: string,
     stored: WitnessState | null,
-    req: { oldSize: number; proof: Uint8Array[]; note: string },
+    req: { proof: Uint8Array[]; note: string },
+    checkpoint: Checkpoint,
+    trusted: NoteVerifier,
   ): Promise<void> {
-    // A proof sent with old size 0 contradicts nothing the witness cosigned.
-    if (reason === 'proof-not-empty') return;
-    const proof = req.proof.map(toBase64);
-    const id = createHash('sha256')
-      .update(
-        JSON.stringify([stored?.origin ?? noteOrigin(req.note), reason, stored?.note ?? null, req.note, req.oldSize, proof]),
-      )
-      .digest('hex');
-    const origin = noteOrigin(req.note)!;
-    await this.opts.store.recordEvidence({
-      id,
-      origin,
-      reason,
-      cosignedNote: stored?.note ?? null,
-      submittedNote: req.note,
-      oldSize: req.oldSize,
-      proof,
-      recordedAt: this.now(),
-    });
-    this.logger.error(
-      { origin, reason, evidence: id, cosignedSize: stored?.size ?? null },
-      `inconsistent checkpoint refused and kept as evidence: ${message}`,
-    );
+    let evidence: Evidence | null = null;
+    if (reason === 'empty-tree-root') {
+      evidence = { format: EVIDENCE_FORMAT, origin: checkpoint.origin, kind: 'invalid-empty-tree', note: req.note };
+    } else if (stored !== null && (reason === 'same-size-root' || reason === 'proof')) {
+      // The cosigned note keeps the witness's cosignature: the evidence also shows what it vouched for.
+      const cosigned = {
+        note: stored.note,
+        checkpoint: { origin: stored.origin, size: stored.size, rootHash: fromHex(stored.rootHash) },
+      };
+      evidence = classifyCheckpoints(cosigned, { note: req.note, checkpoint }, { proof: req.proof });
+    }
+    // A proof sent with old size 0, or a non-empty proof between two equal checkpoints: nothing the
+    // witness cosigned is contradicted.
+    if (evidence === null) {
+      this.logger.warn({ origin: checkpoint.origin, reason }, `checkpoint refused: ${message}`);
+      return;
+    }
+    await this.opts.inconsistencies.report({ evidence, detectedBy: 'witness', source: this.opts.name, trusted });
   }
 
   /** A fixed window of ratePerSec requests per second per origin (origins are the configured ones). */

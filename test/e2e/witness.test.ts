@@ -205,7 +205,7 @@ describe('the witnessed-logs file', () => {
 });
 
 describe('the witness state and evidence', () => {
-  it('survive a restart: the latest size stays, the refused forks are kept with both notes and the proof', async () => {
+  it('survive a restart: the latest size stays, the refused forks are kept as proven inconsistencies with both notes and the proof', async () => {
     await proc.stop();
     await proc.start();
     expect(await addCheckpoint(proc.url, main.body(0, 50))).toMatchObject({ status: 409, body: '40\n' });
@@ -213,22 +213,26 @@ describe('the witness state and evidence', () => {
 
     const { storage } = await openStorage(loadConfig({ DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'silent', ...env }));
     try {
-      const evidence = await storage.witness!.listEvidence(main.origin);
-      expect(evidence.map((e) => e.reason).sort()).toEqual(['proof', 'same-size-root']);
+      const records = await storage.inconsistencies!.list({ origin: main.origin, limit: 10 });
+      expect(records.map((r) => [r.kind, r.proven, r.detectedBy, r.source]).sort()).toEqual([
+        ['inconsistent-prefix', true, 'witness', WITNESS_NAME],
+        ['same-size-different-roots', true, 'witness', WITNESS_NAME],
+      ]);
       const split = main.fork(15);
-      const proofCase = evidence.find((e) => e.reason === 'proof')!;
-      expect(proofCase).toMatchObject({ origin: main.origin, oldSize: 20, submittedNote: split.note(40) });
+      const prefix = JSON.parse(records.find((r) => r.kind === 'inconsistent-prefix')!.evidence) as Record<string, unknown>;
+      expect(prefix).toMatchObject({ origin: main.origin, larger: split.note(40) });
       // The cosigned note carries the log's signature and the witness's cosignature of that time.
-      expect(proofCase.cosignedNote!.startsWith(main.note(20))).toBe(true);
-      const cosignedLine = proofCase.cosignedNote!.slice(main.note(20).length);
+      const cosignedNote = prefix.smaller as string;
+      expect(cosignedNote.startsWith(main.note(20))).toBe(true);
+      const cosignedLine = cosignedNote.slice(main.note(20).length);
       expect(verifyCosignatureLine(cosignedLine, bodyOf(main.note(20)), witnessKey)?.name).toBe(WITNESS_NAME);
-      expect(proofCase.proof).toEqual(split.tree.consistency(20, 40).map((h) => Buffer.from(h).toString('base64')));
-      expect(evidence.find((e) => e.reason === 'same-size-root')).toMatchObject({
-        submittedNote: split.note(20),
-        cosignedNote: proofCase.cosignedNote,
-        proof: [],
-      });
-      expect((await storage.witness!.listEvidence(fresh.origin)).map((e) => e.reason)).toEqual(['empty-tree-root']);
+      expect(prefix.proof).toEqual(split.tree.consistency(20, 40).map((h) => Buffer.from(h).toString('base64')));
+      const sameSize = JSON.parse(records.find((r) => r.kind === 'same-size-different-roots')!.evidence) as { notes: string[] };
+      expect([...sameSize.notes].sort()).toEqual([cosignedNote, split.note(20)].sort());
+      // The proof sent with old size 0 contradicts nothing cosigned: only the size-0 checkpoint is kept.
+      expect((await storage.inconsistencies!.list({ origin: fresh.origin, limit: 10 })).map((r) => r.kind)).toEqual([
+        'invalid-empty-tree',
+      ]);
       expect(await storage.witness!.latest(main.origin)).toMatchObject({
         size: 40,
         note: expect.stringMatching(new RegExp(`^${escape(main.note(40))}\u2014 ${escape(WITNESS_NAME)} `)),

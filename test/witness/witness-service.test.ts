@@ -11,6 +11,7 @@ import { loadSigningKey } from '../../src/log/signing-key.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import type { WitnessStore } from '../../src/storage/witness-store.js';
 import { WitnessConfigError, WitnessService } from '../../src/witness/witness-service.js';
+import { InconsistencyReporter } from '../../src/inconsistency/reporter.js';
 import { ManualClock } from '../support/in-process.js';
 import { TestLog } from '../support/witness-log.js';
 
@@ -37,6 +38,7 @@ function witness(opts: { store?: WitnessStore; ratePerSec?: number; clock?: Manu
     logsFile,
     witness: new WitnessService({
       store: opts.store ?? storage.witness,
+      inconsistencies: new InconsistencyReporter({ store: storage.inconsistencies, logger: pino({ level: 'silent' }) }),
       key: loadSigningKey({ dataDir: dir, fileName: 'witness-key.pem' }),
       name: 'witness.test/svc',
       logsFile,
@@ -115,6 +117,7 @@ describe('the witnessed-logs file', () => {
       () =>
         new WitnessService({
           store: storage.witness,
+          inconsistencies: new InconsistencyReporter({ store: storage.inconsistencies, logger: pino({ level: 'silent' }) }),
           key: loadSigningKey({ dataDir: dir, fileName: 'witness-key.pem' }),
           name: 'w',
           logsFile: join(dir, 'missing'),
@@ -143,8 +146,6 @@ function bind(store: WitnessStore): WitnessStore {
     init: () => store.init(),
     latest: (o) => store.latest(o),
     compareAndSwap: (e, n) => store.compareAndSwap(e, n),
-    recordEvidence: (e) => store.recordEvidence(e),
-    listEvidence: (o) => store.listEvidence(o),
   };
 }
 

@@ -46,6 +46,7 @@ import { ensureSchema, refuseFormerLayout } from './schema.js';
 import { DEFAULT_MONGODB_TIMEOUT_MS, isUnreachable, reportUnreachableFrom, timeLimitOptions } from './time-limits.js';
 import { MongoApiKeyStore } from './api-key-store.js';
 import { MongoWitnessStore } from './witness-store.js';
+import { MongoInconsistencyStore } from './inconsistency-store.js';
 
 export { DEFAULT_MAX_APPEND_BYTES, MAX_EVENTS_PER_BATCH } from './batch-log.js';
 export { DEFAULT_MONGODB_TIMEOUT_MS } from './time-limits.js';
@@ -86,6 +87,7 @@ export class MongoStorage implements LogStorage {
   private readonly db: Db;
   readonly apiKeys: MongoApiKeyStore;
   readonly witness: MongoWitnessStore;
+  readonly inconsistencies: MongoInconsistencyStore;
   readonly maxAppendBytes: number;
   private parts: { c: MongoCollections; batchLog: BatchLog } | null = null;
 
@@ -94,10 +96,12 @@ export class MongoStorage implements LogStorage {
     this.db = this.client.db(options.dbName);
     this.apiKeys = new MongoApiKeyStore(this.db, () => this.c.deployment.writeConcern);
     this.witness = new MongoWitnessStore(this.db, () => this.c.deployment.writeConcern);
+    this.inconsistencies = new MongoInconsistencyStore(this.db, () => this.c.deployment.writeConcern);
     this.maxAppendBytes = options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES;
     reportUnreachableFrom<MongoStorage>(this, LOG_STORAGE_CALLS);
     reportUnreachableFrom(this.apiKeys, ['create', 'findBySecretHash', 'list', 'revoke']);
-    reportUnreachableFrom(this.witness, ['latest', 'compareAndSwap', 'recordEvidence', 'listEvidence']);
+    reportUnreachableFrom(this.witness, ['latest', 'compareAndSwap']);
+    reportUnreachableFrom(this.inconsistencies, ['record', 'list']);
   }
 
   private get timeoutMs(): number {
@@ -137,6 +141,7 @@ export class MongoStorage implements LogStorage {
     this.parts ??= { c, batchLog: new BatchLog(c, this.maxAppendBytes, readBudget, this.options.hooks) };
     await this.apiKeys.init();
     await this.witness.init();
+    await this.inconsistencies.init();
     await ensureCoordinationIndexes(this.db);
     // Whatever a writer that died after its claim left pending is derived before anything is read.
     await this.batchLog.ensureDerived();

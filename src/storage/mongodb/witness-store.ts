@@ -1,5 +1,5 @@
 // WitnessStore on MongoDB: collection `witness_checkpoints` holds each origin's states as numbered
-// versions, _id "<version> <origin>", and `witness_evidence` the evidence (_id = the evidence id).
+// versions, _id "<version> <origin>".
 //
 // A compare-and-swap inserts the next version: the unique _id makes exactly one winner per version
 // across every process sharing the database, with no reliance on an atomic conditional update
@@ -9,7 +9,7 @@
 // its own: otherwise it reports the swap as lost (never a false win).
 import { randomUUID } from 'node:crypto';
 import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
-import type { StoredWitnessState, WitnessEvidence, WitnessState, WitnessStore } from '../witness-store.js';
+import type { StoredWitnessState, WitnessState, WitnessStore } from '../witness-store.js';
 
 interface StateDoc {
   _id: string;
@@ -24,9 +24,7 @@ interface StateDoc {
   updatedAt: number;
 }
 
-type EvidenceDoc = Omit<WitnessEvidence, 'id'> & { _id: string };
-
-export const WITNESS_COLLECTIONS = { checkpoints: 'witness_checkpoints', evidence: 'witness_evidence' } as const;
+export const WITNESS_COLLECTIONS = { checkpoints: 'witness_checkpoints' } as const;
 /** Versions of an origin kept; older ones are deleted now and then. */
 const KEEP_VERSIONS = 16;
 
@@ -51,14 +49,10 @@ export class MongoWitnessStore implements WitnessStore {
   private get states(): Collection<StateDoc> {
     return this.db.collection<StateDoc>(WITNESS_COLLECTIONS.checkpoints, { writeConcern: this.writeConcern() });
   }
-  private get evidence(): Collection<EvidenceDoc> {
-    return this.db.collection<EvidenceDoc>(WITNESS_COLLECTIONS.evidence, { writeConcern: this.writeConcern() });
-  }
 
   async init(): Promise<void> {
     // One index per call (FerretDB; see schema.ts).
     await this.states.createIndex({ origin: 1, version: -1 }, { name: 'by_origin_version' });
-    await this.evidence.createIndex({ origin: 1, recordedAt: 1 }, { name: 'by_origin' });
   }
 
   async latest(origin: string): Promise<StoredWitnessState | null> {
@@ -97,22 +91,5 @@ export class MongoWitnessStore implements WitnessStore {
     if (version % KEEP_VERSIONS === 0)
       await this.states.deleteMany({ origin: next.origin, version: { $lte: version - KEEP_VERSIONS } });
     return true;
-  }
-
-  async recordEvidence(e: WitnessEvidence): Promise<void> {
-    const { id, ...rest } = e;
-    try {
-      await this.evidence.insertOne({ _id: id, ...rest });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
-  }
-
-  async listEvidence(origin?: string): Promise<WitnessEvidence[]> {
-    const docs = await this.evidence
-      .find(origin === undefined ? {} : { origin })
-      .sort({ recordedAt: 1, _id: 1 })
-      .toArray();
-    return docs.map(({ _id, ...rest }) => ({ id: _id, ...rest }));
   }
 }

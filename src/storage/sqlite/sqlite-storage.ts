@@ -31,6 +31,7 @@ import { canonicalJson } from '../../core/canonical-json.js';
 import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
 import { SqliteWitnessStore } from './witness-store.js';
+import { SqliteInconsistencyStore } from './inconsistency-store.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
 import type { AppendResult, AppendRow } from './writer.js';
 
@@ -109,6 +110,7 @@ export class SqliteStorage implements LogStorage {
   readonly db: Database.Database;
   readonly apiKeys: SqliteApiKeyStore;
   readonly witness: SqliteWitnessStore;
+  readonly inconsistencies: SqliteInconsistencyStore;
   /** One writer (thread or connection) applies appends in the order they are sent, each checking continuity. */
   readonly orderedAppends = true;
   /** The writer (thread) links and hashes events sequenced without their hashes. */
@@ -131,6 +133,7 @@ export class SqliteStorage implements LogStorage {
     configureConnection(this.db);
     this.apiKeys = new SqliteApiKeyStore(this.db);
     this.witness = new SqliteWitnessStore(this.db);
+    this.inconsistencies = new SqliteInconsistencyStore(this.db);
     // A ':memory:' database (or any unnamed one) exists only on this connection.
     this.writer = this.db.memory ? inProcessWriter(this.db) : threadWriter(this.db.name, CONNECTION_PRAGMAS);
   }
@@ -139,6 +142,7 @@ export class SqliteStorage implements LogStorage {
     migrate(this.db);
     await this.apiKeys.init();
     await this.witness.init();
+    await this.inconsistencies.init();
   }
 
   async close(): Promise<void> {

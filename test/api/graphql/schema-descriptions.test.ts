@@ -101,7 +101,7 @@ describe('schema descriptions', () => {
     expect(pageInfo).toContain(`default to ${DEFAULT_PAGE_SIZE}`);
     expect(pageInfo).toContain(`may not exceed ${MAX_PAGE_SIZE}`);
     const pageArgs = elements.filter((e) => /\((first|last):\)$/.test(e.at));
-    expect(pageArgs.length).toBe(4);
+    expect(pageArgs.length).toBe(5);
     for (const e of pageArgs)
       expect(e.description, e.at).toBe(
         `Page size${e.at.endsWith('(last:)') ? ' when paging backward' : e.at.startsWith('Query.events') ? ' when paging forward' : ''}: 0-${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}.`,
@@ -123,6 +123,14 @@ describe('schema files', () => {
     );
     expect(defined).toEqual({
       'auth.graphql': ['ApiKeyRole', 'ApiKey', 'CreatedApiKey'],
+      'inconsistencies.graphql': [
+        'InconsistencyKind',
+        'InconsistencyDetector',
+        'Inconsistency',
+        'InconsistencyEdge',
+        'InconsistencyConnection',
+        'InconsistencyFilter',
+      ],
       'events.graphql': ['Event', 'LogEventInput', 'EventFilter', 'EventEdge', 'EventConnection', 'Query', 'Mutation'],
       'logs.graphql': ['Checkpoint', 'CheckpointEdge', 'CheckpointConnection', 'Log', 'LogEdge', 'LogConnection'],
       'pagination.graphql': ['SortOrder', 'PageInfo'],

@@ -9,6 +9,7 @@ import { serverInfoResolvers } from './server-info.js';
 import { subscriptionResolvers } from './subscriptions.js';
 import { witnessingResolvers } from './witnessing.js';
 import { apiKeyResolvers } from '../../auth/resolvers.js';
+import { inconsistencyResolvers } from './inconsistencies.js';
 
 const parts: Resolvers[] = [
   scalarResolvers,
@@ -21,6 +22,7 @@ const parts: Resolvers[] = [
   apiKeyResolvers,
   receiptResolvers,
   witnessingResolvers,
+  inconsistencyResolvers,
 ];
 
 /** All resolvers, merged per type. */
