@@ -1,6 +1,7 @@
 // `npm run lint:layers`: the import rules of src/, bench/ and scripts/, checked with dependency-cruiser.
 // Every import points down: core (pure: no I/O, importable by clients) ← storage ← log ← auth ← api,
-// with the witness (the C2SP witness service: core, storage and the log's key loading) beside auth; the
+// with the witness (the C2SP witness service: core, storage and the log's key loading) and the mirror
+// (the follower of a primary: core, storage and log) beside auth; the
 // user-facing tools (simulator, auditor, cli) sit beside the service in src/ and the service never
 // imports them. The benchmark (bench/) and the scripts (scripts/: CLI entry points, the scale harness,
 // the MongoDB test server) sit beside src/: they may import it, src/ never imports them, and none of
@@ -32,10 +33,11 @@ const forbidden: IForbiddenRuleType[] = [
     to: { dependencyTypes: ['core'], pathNot: '^crypto$' },
   },
   below('core', 'src/(?!core/)'),
-  below('storage', `src/(log|witness|auth|api)/|${TOOLS}`),
-  below('log', `src/(witness|auth|api)/|${TOOLS}`),
-  below('witness', `src/(auth|api)/|${TOOLS}`),
-  below('auth', `src/(log|witness|api)/|${TOOLS}`),
+  below('storage', `src/(log|witness|mirror|auth|api)/|${TOOLS}`),
+  below('log', `src/(witness|mirror|auth|api)/|${TOOLS}`),
+  below('witness', `src/(mirror|auth|api)/|${TOOLS}`),
+  below('mirror', `src/(witness|auth|api)/|${TOOLS}`),
+  below('auth', `src/(log|witness|mirror|api)/|${TOOLS}`),
   below('api', TOOLS),
   {
     name: 'service-not-on-tools',

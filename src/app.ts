@@ -10,12 +10,15 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
+import { Mirror } from './mirror/follower.js';
 import { WitnessService } from './witness/witness-service.js';
 
 export interface Chainlog {
   service: ChainlogService;
   /** The C2SP witness, null unless WITNESSED_LOGS_FILE is set. */
   witness: WitnessService | null;
+  /** The follower of the primary, null unless FOLLOW_URL is set (then the server is a read-only mirror). */
+  mirror: Mirror | null;
   url: string;
   logger: Logger;
   engine: 'sqlite' | 'mongodb';
@@ -78,6 +81,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     tailIntervalMs: config.TAIL_INTERVAL_MS,
     now,
     maxConcurrentAudits: config.MAX_CONCURRENT_AUDITS,
+    ...(config.FOLLOW_URL && { mirror: { primaryUrl: config.FOLLOW_URL, verifierKey: config.FOLLOW_VERIFIER_KEY! } }),
   });
   let ready = false;
   const registry = new Registry();
@@ -90,6 +94,18 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     await storage.close();
     throw err;
   }
+  const mirror = config.FOLLOW_URL
+    ? new Mirror({
+        primaryUrl: config.FOLLOW_URL,
+        apiKey: config.FOLLOW_API_KEY!,
+        verifierKey: config.FOLLOW_VERIFIER_KEY!,
+        storage,
+        service,
+        logger,
+        registry,
+        now,
+      })
+    : null;
   const auth = createAuthenticator(config, storage, logger);
   if (config.AUTH !== 'off') await flagKeysOfUnknownOrigin(storage.apiKeys, logger);
   const api = await createApiServer({
@@ -100,9 +116,19 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     isReady: () => ready,
     auth,
     witness,
+    mirror,
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
   await service.start();
+  try {
+    // Fails on a key the primary refuses or a primary signing with another key; not on a primary that is down.
+    await mirror?.start();
+  } catch (err) {
+    await api.close();
+    await service.stop();
+    await storage.close();
+    throw err;
+  }
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);
     api.httpServer.listen(config.PORT, config.HOST, () => resolve());
@@ -110,16 +136,21 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const { port } = api.httpServer.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
   ready = true;
-  logger.info({ url, engine, storage: location, verifierKey: service.info.verifierKey }, 'chainlog ready');
+  logger.info(
+    { url, engine, storage: location, verifierKey: service.info.verifierKey, ...(mirror && { mirrorOf: mirror.primaryUrl }) },
+    'chainlog ready',
+  );
   return {
     service,
     witness,
+    mirror,
     url,
     logger,
     engine,
     location,
     async close() {
       ready = false;
+      await mirror?.stop();
       await api.close();
       logger.debug('api closed');
       await service.stop();

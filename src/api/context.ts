@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { LogService } from '../log/service.js';
 import type { WitnessService } from '../witness/witness-service.js';
+import type { Mirror } from '../mirror/follower.js';
 import type { Ingest, Transport } from './ingest.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { ApiMetrics } from './metrics.js';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   auth: Authenticator;
   /** The C2SP witness, null when this server is none. */
   witness: WitnessService | null;
+  /** The follower of the primary, null unless this server is a mirror. */
+  mirror: Mirror | null;
 }
 
 export interface ApiContext extends ApiDeps {

@@ -21,6 +21,7 @@ import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
 import { witnessRouter } from './rest/witness.js';
 import type { WitnessService } from '../witness/witness-service.js';
+import type { Mirror } from '../mirror/follower.js';
 import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { requireUtf8 } from './charset.js';
@@ -44,6 +45,8 @@ export interface ApiServerOptions {
   auth: Authenticator;
   /** The C2SP witness, when this server is one (WITNESSED_LOGS_FILE). */
   witness?: WitnessService | null;
+  /** The follower of the primary, when this server is a mirror (FOLLOW_URL). */
+  mirror?: Mirror | null;
   /** The rate limits' clock; Date.now by default. */
   now?: () => number;
 }
@@ -64,6 +67,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     ingest: createIngest(opts.service, opts.config, metrics),
     auth: opts.auth,
     witness: opts.witness ?? null,
+    mirror: opts.mirror ?? null,
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();

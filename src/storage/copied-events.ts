@@ -18,12 +18,17 @@ export async function appendCopiedEvents(
   for (const e of events) {
     if (!HASH_HEX_RE.test(e.hash) || !HASH_HEX_RE.test(e.prevHash)) {
       // An empty hash would ask a chaining engine to link and hash the event itself.
-      throw new Error(`copied event ${JSON.stringify(e.sourceAppId)} at seq ${e.seq}: hash and prevHash must be 64 lowercase hex`);
+      throw new Error(
+        `copied event ${JSON.stringify(e.sourceAppId)} at seq ${e.seq}: hash and prevHash must be 64 lowercase hex`,
+      );
     }
     const list = byLog.get(e.sourceAppId) ?? [];
     const last = list.at(-1);
     if (last && e.seq !== last.seq + 1) {
-      throw new AppendConflictError(`copied events of ${JSON.stringify(e.sourceAppId)} are not consecutive at seq ${e.seq}`, 'position');
+      throw new AppendConflictError(
+        `copied events of ${JSON.stringify(e.sourceAppId)} are not consecutive at seq ${e.seq}`,
+        'position',
+      );
     }
     list.push(e);
     byLog.set(e.sourceAppId, list);
@@ -40,10 +45,7 @@ export async function appendCopiedEvents(
         break;
       }
       if (have.seq !== e.seq || !sameEvent(have, e)) {
-        throw new AppendConflictError(
-          `log ${JSON.stringify(app)} already holds a different event at seq ${e.seq}`,
-          'position',
-        );
+        throw new AppendConflictError(`log ${JSON.stringify(app)} already holds a different event at seq ${e.seq}`, 'position');
       }
       result.set(e, have);
     }
