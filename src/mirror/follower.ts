@@ -33,6 +33,11 @@ const MAX_BACKOFF_MS = 30_000;
 /** The poll interval is the primary's checkpoint interval, within these bounds. */
 const MIN_POLL_MS = 100;
 const MAX_POLL_MS = 5_000;
+/**
+ * The re-check of copied events reads one page from the primary and one from the copy: at most once in
+ * this long, and only in a sync that copied nothing (catching up comes first).
+ */
+const RECHECK_EVERY_MS = 1_000;
 
 export interface MirrorOptions {
   primaryUrl: string;
@@ -101,7 +106,7 @@ export class Mirror {
   private wakeRequested = false;
   private ws: Client | null = null;
   /** Round-robin position of the re-check of copied events: which log, from which seq. */
-  private recheck = { afterApp: '', fromSeq: 0 };
+  private recheck = { afterApp: '', fromSeq: 0, at: 0 };
   private readonly state = {
     primaryReachable: false,
     lastSyncAt: null as number | null,
@@ -291,8 +296,11 @@ export class Mirror {
       if (!page.hasNextPage || page.endCursor === null) break;
       after = page.endCursor;
     }
-    await this.recheckOnePage(seen);
     const copied = this.state.eventsCopied - copiedBefore;
+    if (copied === 0 && this.now() - this.recheck.at >= RECHECK_EVERY_MS) {
+      this.recheck.at = this.now();
+      await this.recheckOnePage(seen);
+    }
     if (copied > 0) this.state.catchUpEventsPerSecond = Math.round((copied * 1000) / Math.max(1, this.now() - started));
     this.state.primaryReachable = true;
     this.state.lastError = null;
@@ -449,7 +457,7 @@ export class Mirror {
     if (candidates.length === 0) return;
     const log = candidates.find((l) => l.sourceAppId >= this.recheck.afterApp) ?? candidates[0]!;
     const app = log.sourceAppId;
-    if (app !== this.recheck.afterApp) this.recheck = { afterApp: app, fromSeq: 0 };
+    if (app !== this.recheck.afterApp) this.recheck = { ...this.recheck, afterApp: app, fromSeq: 0 };
     const accepted = (await this.storage.getCheckpoint(app))!;
     const from = this.recheck.fromSeq;
     const end = Math.min(from + PRIMARY_RANGE, accepted.treeSize);
@@ -458,7 +466,10 @@ export class Mirror {
       this.storage.getEventRange(app, from, end, end - from),
     ]);
     const next = candidates[candidates.indexOf(log) + 1];
-    this.recheck = end < accepted.treeSize ? { afterApp: app, fromSeq: end } : { afterApp: next?.sourceAppId ?? '', fromSeq: 0 };
+    this.recheck = {
+      ...this.recheck,
+      ...(end < accepted.treeSize ? { afterApp: app, fromSeq: end } : { afterApp: next?.sourceAppId ?? '', fromSeq: 0 }),
+    };
     for (const [i, own] of copied.entries()) {
       const theirs = served[i];
       if (theirs && sameEvent(own, theirs)) continue;
