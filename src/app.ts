@@ -87,13 +87,6 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
-  let witness: WitnessService | null;
-  try {
-    witness = startWitness(config, storage, logger, key.publicKey);
-  } catch (err) {
-    await storage.close();
-    throw err;
-  }
   const mirror = config.FOLLOW_URL
     ? new Mirror({
         primaryUrl: config.FOLLOW_URL,
@@ -106,6 +99,13 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
         now,
       })
     : null;
+  let witness: WitnessService | null;
+  try {
+    witness = startWitness(config, storage, logger, key.publicKey, mirror);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
   const auth = createAuthenticator(config, storage, logger);
   if (config.AUTH !== 'off') await flagKeysOfUnknownOrigin(storage.apiKeys, logger);
   const api = await createApiServer({
@@ -168,6 +168,7 @@ function startWitness(
   storage: OpenedStorage['storage'],
   logger: Logger,
   signingPublicKey: Uint8Array,
+  mirror: Mirror | null,
 ): WitnessService | null {
   if (!config.WITNESSED_LOGS_FILE) return null;
   if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
@@ -184,6 +185,8 @@ function startWitness(
     logsFile: config.WITNESSED_LOGS_FILE,
     ratePerSec: config.WITNESS_RATE_LIMIT_PER_SEC,
     logger,
+    // A mirror's witness cosigns a checkpoint of its primary only once its own copy verified it.
+    ...(mirror && { vouch: (origin: string, size: number, root: string) => mirror.vouch(origin, size, root) }),
   });
 }
 

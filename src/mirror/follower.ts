@@ -51,6 +51,9 @@ export interface MirrorOptions {
   now?: () => number;
 }
 
+/** How long a witness request waits for the mirror to verify the checkpoint it is asked to cosign. */
+const VOUCH_WAIT_MS = 5_000;
+
 /** What serverInfo.mirror shows. */
 export interface MirrorStatus {
   primaryUrl: string;
@@ -171,6 +174,38 @@ export class Mirror {
     this.wake();
     await this.ws?.dispose();
     await this.loop;
+  }
+
+  /**
+   * For this server's witness: null when a checkpoint of `origin` of that size and root may be cosigned,
+   * else why not. A log of the primary may be once this mirror's own tree of the events it copied has
+   * that root at that size (the mirror is woken and waited for, up to VOUCH_WAIT_MS: 503 when it has not
+   * got there, so the log retries); any other origin is left to the witness alone.
+   */
+  async vouch(origin: string, size: number, rootHashHex: string): Promise<{ status: 422 | 503; message: string } | null> {
+    const prefix = this.primary?.originPrefix;
+    if (prefix === undefined)
+      return { status: 503, message: `this mirror has not reached its primary ${this.client.url} yet; retry` };
+    if (!origin.startsWith(`${prefix}/`)) return null;
+    const app = origin.slice(prefix.length + 1);
+    const deadline = this.now() + VOUCH_WAIT_MS;
+    for (;;) {
+      const stopped = this.stopped.get(app);
+      if (stopped !== undefined) return { status: 422, message: `this mirror found the log inconsistent: ${stopped}` };
+      const accepted = await this.storage.getCheckpoint(app);
+      if (accepted && accepted.treeSize >= size) {
+        const root = size === 0 ? null : toHex(await this.prover.rootAt(app, size));
+        if (root !== null && root !== rootHashHex) {
+          return { status: 422, message: `this mirror's copy of the log has root ${root} at size ${size}, not ${rootHashHex}` };
+        }
+        return null;
+      }
+      if (this.now() >= deadline || !this.running) {
+        return { status: 503, message: `this mirror has not verified size ${size} of ${origin} yet; retry` };
+      }
+      this.wake();
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Sync now rather than at the end of the wait (a checkpoint was published on the primary). */

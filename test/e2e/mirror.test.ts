@@ -3,14 +3,15 @@
 // checkpoints and proofs; the primary and the mirror restarted; writes refused; a tampered primary caught
 // and its log stopped; a bad verifier key, a wrong API key and an unreachable primary at start; the lag
 // in serverInfo and /metrics. Every wait is on a signal (serverInfo, /metrics) with a deadline.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logVerifiers, openCheckpoint } from '../../src/core/checkpoint.js';
+import { logVerifiers, openCheckpoint, signCheckpoint } from '../../src/core/checkpoint.js';
 import { fromHex } from '../../src/core/hex.js';
-import { createVerifier, parseVerifierKey } from '../../src/core/note/signed-note.js';
+import { createSigner, createVerifier, parseVerifierKey } from '../../src/core/note/signed-note.js';
+import { loadSigningKey } from '../../src/log/signing-key.js';
 import { verifyInclusion } from '../../src/core/proof/verify.js';
 import { e2eEngineEnv, e2eMongoUri } from '../support/e2e-engine.js';
 import { metric } from '../support/metrics.js';
@@ -188,8 +189,16 @@ describe('a mirror following a primary', () => {
     async () => {
       // FerretDB (the MongoDB engine's test server) is far slower than SQLite: a smaller backlog there.
       const backlog = e2eMongoUri() ? 1500 : 6000;
+      const ingestStarted = Date.now();
       await ingest(primary, 'shop', backlog);
+      const ingestRate = Math.round(backlog / ((Date.now() - ingestStarted) / 1000));
       await ingest(primary, 'billing', 50);
+      // The mirror is a witness of "shop" too.
+      const shopKey = (await data(primary, '{ log(sourceAppId: "shop") { verifierKey } }')).log.verifierKey;
+      const logsFile = join(mkdtempSync(join(tmpdir(), 'chainlog-mirror-witnessed-')), 'logs.txt');
+      dirs.push(dirname(logsFile));
+      writeFileSync(logsFile, `log ${shopKey}\n`);
+      mirrorEnv.WITNESSED_LOGS_FILE = logsFile;
       const started = Date.now();
       mirror = await node('mirror', mirrorEnv);
       // The catch-up rate, from the first copied event to the last of the backlog (the process start excluded).
@@ -204,7 +213,8 @@ describe('a mirror following a primary', () => {
       const lastSync = await until('a sync that copied to end', async () => (await mirrorStatus(mirror)).catchUpEventsPerSecond);
       console.log(
         `mirror catch-up: ${backlog + 50 - first.copied} events verified and stored in ${seconds.toFixed(2)} s ` +
-          `(${Math.round((backlog + 50 - first.copied) / seconds)} events/s; serverInfo.mirror.catchUpEventsPerSecond ${lastSync})`,
+          `(${Math.round((backlog + 50 - first.copied) / seconds)} events/s; serverInfo.mirror.catchUpEventsPerSecond ${lastSync}; ` +
+          `the primary ingested the backlog at ${ingestRate} events/s in batches of 500)`,
       );
       // Live: the primary keeps taking events while the mirror follows.
       for (let i = 0; i < 10; i++) {
@@ -229,6 +239,34 @@ describe('a mirror following a primary', () => {
       expect(await metric(mirror, 'chainlog_mirror_last_sync_timestamp_seconds')).toBeGreaterThan(started / 1000);
     },
   );
+
+  it('is a witness that cosigns only what its own copy verified', { timeout: 60_000 }, async () => {
+    const addCheckpoint = (body: string) => fetch(`${mirror.url}/witness/add-checkpoint`, { method: 'POST', body });
+    const latest = (await data(primary, '{ log(sourceAppId: "shop") { latestCheckpoint { treeSize rootHash note } } }')).log
+      .latestCheckpoint;
+    const ok = await addCheckpoint(`old 0\n\n${latest.note}`);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(await ok.text()).toMatch(/^\u2014 /);
+    // Signed with the primary's key (taken from its DATA_DIR) but never published: the copy has no such tree.
+    const key = loadSigningKey({ dataDir: primary.dataDir });
+    const { originPrefix } = (await data(primary, '{ serverInfo { originPrefix } }')).serverInfo;
+    const origin = `${originPrefix}/shop`;
+    const forged = signCheckpoint(
+      { origin, size: latest.treeSize + 1000, rootHash: new Uint8Array(32).fill(9) },
+      createSigner(origin, key.privateKey),
+    );
+    const refused = await addCheckpoint(`old ${latest.treeSize}\n\n${forged}`);
+    expect(refused.status).toBe(503);
+    expect(await refused.text()).toContain('has not verified size');
+    // Same size as one the copy verified, another root: refused as inconsistent with the copy.
+    const fork = signCheckpoint(
+      { origin, size: latest.treeSize, rootHash: new Uint8Array(32).fill(9) },
+      createSigner(origin, key.privateKey),
+    );
+    const forkAnswer = await addCheckpoint(`old ${latest.treeSize}\n\n${fork}`);
+    expect(forkAnswer.status).toBe(422);
+    expect(await forkAnswer.text()).toContain("this mirror's copy of the log has root");
+  });
 
   it('refuses every write with READ_ONLY_MIRROR naming the primary', async () => {
     const input = { sourceAppId: 'shop', eventType: 'x', timestamp: new Date().toISOString(), payload: {} };

@@ -128,7 +128,7 @@ describe('schema files', () => {
       'pagination.graphql': ['SortOrder', 'PageInfo'],
       'proofs.graphql': ['InclusionProof', 'ConsistencyProof', 'RangeProof'],
       'scalars.graphql': ['DateTime', 'JSONObject', 'SafeInt', 'Sha256Hex'],
-      'server-info.graphql': ['ServerLimits', 'ServerInfo'],
+      'server-info.graphql': ['ServerLimits', 'ServerInfo', 'MirrorStatus', 'MirrorStoppedLog'],
       'subscriptions.graphql': ['CheckpointUpdate', 'Subscription'],
       'verification.graphql': ['VerificationProblemKind', 'VerificationProblem', 'VerificationReport'],
     });
