@@ -10,6 +10,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logVerifiers, openCheckpoint, signCheckpoint } from '../../src/core/checkpoint.js';
 import { fromHex } from '../../src/core/hex.js';
+import { eventLeafHash } from '../../src/core/leaf.js';
 import { createSigner, createVerifier, parseVerifierKey } from '../../src/core/note/signed-note.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import { verifyInclusion } from '../../src/core/proof/verify.js';
@@ -327,7 +328,7 @@ describe('a mirror following a primary', () => {
     async () => {
       const before = await allEvents(mirror, 'billing', 10);
       await primary.proc.stop();
-      await tamperPayload(primary, 'billing', 7);
+      await tamperEvent(primary, 'billing', 7);
       await primary.proc.start();
       const status = await until(
         'the mirror to stop following "billing"',
@@ -379,13 +380,17 @@ describe('a mirror following a primary', () => {
   );
 });
 
-/** Edit a stored event's payload in the stopped primary's store (its hash stays). */
-async function tamperPayload(n: Node, app: string, seq: number): Promise<void> {
+/** Edit a stored event in the stopped primary's store: its payload to `{"forged":true}`, and its hash if given. */
+async function tamperEvent(n: Node, app: string, seq: number, hash?: string): Promise<void> {
+  const payload = '{"forged":true}';
   const uri = e2eMongoUri();
   if (!uri) {
-    applySqliteTamper(join(n.dataDir, 'chainlog.db'), (db) =>
-      db.prepare(`UPDATE events SET payload = '{"forged":true}' WHERE source_app_id = ? AND seq = ?`).run(app, seq),
-    );
+    applySqliteTamper(join(n.dataDir, 'chainlog.db'), (db) => {
+      const r = db
+        .prepare('UPDATE events SET payload = ?, hash = coalesce(?, hash) WHERE source_app_id = ? AND seq = ?')
+        .run(payload, hash ?? null, app, seq);
+      expect(r.changes).toBe(1);
+    });
     return;
   }
   const client = await MongoClient.connect(uri);
@@ -393,7 +398,7 @@ async function tamperPayload(n: Node, app: string, seq: number): Promise<void> {
     const r = await client
       .db(n.env.MONGODB_DB)
       .collection(collectionNames.events)
-      .updateOne({ sourceAppId: app, seq }, { $set: { payload: '{"forged":true}' } });
+      .updateOne({ sourceAppId: app, seq }, { $set: { payload, ...(hash && { hash }) } });
     expect(r.modifiedCount).toBe(1);
   } finally {
     await client.close();
@@ -449,6 +454,59 @@ describe('a mirror at start', () => {
     );
     await failsToStart({ FOLLOW_URL: primary.url }, /FOLLOW_VERIFIER_KEY: is required with FOLLOW_URL/);
   });
+
+  it(
+    'stops the logs of a primary tampered with before it copied them, and follows the others',
+    { timeout: 120_000 },
+    async () => {
+      await ingest(primary, 'rehashed', 10);
+      await ingest(primary, 'edited', 10);
+      await ingest(primary, 'intact', 10);
+      await until('the primary to checkpoint every event', async () => {
+        const d = await data(primary, '{ logs(first: 500) { nodes { size latestCheckpoint { treeSize } } } }');
+        return d.logs.nodes.every((l: any) => l.latestCheckpoint?.treeSize === l.size);
+      });
+      const [last] = await allEvents(primary, 'rehashed', 10).then((es) => es.slice(9));
+      await primary.proc.stop();
+      // The last event of "rehashed" edited with a matching hash: the events still link, the signed root no longer fits.
+      const edited = { ...last, payload: { forged: true } };
+      const hash = eventLeafHash({
+        ...edited,
+        timestamp: Date.parse(edited.timestamp),
+        receivedAt: Date.parse(edited.receivedAt),
+      });
+      await tamperEvent(primary, 'rehashed', 9, hash);
+      // A payload of "edited" changed alone: its stored hash no longer follows from its fields.
+      await tamperEvent(primary, 'edited', 4);
+      await primary.proc.start();
+      const m = await node('tampered', { FOLLOW_URL: primary.url, FOLLOW_VERIFIER_KEY: primaryKey, FOLLOW_API_KEY: auditorKey });
+      const status = await until(
+        'both logs stopped',
+        async () => {
+          const s = await mirrorStatus(m);
+          return s.stoppedLogs.length === 2 && (await latestSizes(m)).intact === 10 ? s : null;
+        },
+        { timeoutMs: CONVERGE_MS },
+      );
+      const reasons = Object.fromEntries(status.stoppedLogs.map((l: any) => [l.sourceAppId, l.reason]));
+      expect(reasons.rehashed).toMatch(/^ROOT_MISMATCH: /);
+      expect(reasons.edited).toMatch(/^BAD_EVENT: .*edited\/4.*hash does not match the event fields/);
+      expect(await metric(m, 'chainlog_mirror_inconsistencies_total', { kind: 'ROOT_MISMATCH' })).toBe(1);
+      expect(await metric(m, 'chainlog_mirror_inconsistencies_total', { kind: 'BAD_EVENT' })).toBe(1);
+      // No checkpoint was accepted for the stopped logs: nothing unverified is proven.
+      const sizes = await latestSizes(m);
+      expect([sizes.rehashed ?? 0, sizes.edited ?? 0]).toEqual([0, 0]);
+      const report = JSON.parse(
+        m.proc
+          .output()
+          .split('\n')
+          .find((l) => l.includes('"ROOT_MISMATCH"') && l.includes('mirrorInconsistency'))!,
+      ).mirrorInconsistency;
+      expect(report).toMatchObject({ kind: 'ROOT_MISMATCH', sourceAppId: 'rehashed', acceptedNote: null });
+      expect(report.conflictingNote).toContain('\n10\n');
+      expect(report.ownRootHash).toMatch(/^[0-9a-f]{64}$/);
+    },
+  );
 
   it('starts while the primary is unreachable, says so, and follows once it answers', async () => {
     const port = await freePort();
