@@ -389,10 +389,7 @@ export class Mirror {
         });
       }
       if (latest.size > state.ownSize) {
-        for (const cp of await this.newCheckpoints(app, state.ownSize)) {
-          await this.accept(app, cp);
-          state.ownSize = cp.treeSize;
-        }
+        await this.copy(app, await this.newCheckpoints(app, state.ownSize), state);
       }
     } catch (err) {
       if (err instanceof Inconsistent) return this.stopLog(app, err);
@@ -415,31 +412,56 @@ export class Mirror {
     }
   }
 
-  /** Copy and check the events up to the checkpoint, then accept it if our root at its size is the one it signs. */
-  private async accept(app: string, cp: PrimaryCheckpoint): Promise<void> {
-    const signed = this.open(app, cp);
-    if (signed.size !== cp.treeSize || signed.root !== cp.rootHash) {
-      throw new SyncError(`log "${app}": the primary's checkpoint fields differ from its note (size ${cp.treeSize})`);
+  /**
+   * Copy and check the events up to the largest of `pending` (the primary's new checkpoints, smallest
+   * first), in pages of PRIMARY_RANGE events, the next page fetched while the current one is checked and
+   * stored; each checkpoint is accepted as soon as the stored events reach it, if the root of our own
+   * tree at its size is the one it signs.
+   */
+  private async copy(app: string, pending: PrimaryCheckpoint[], state: LogState): Promise<void> {
+    if (pending.length === 0) return;
+    for (const cp of pending) {
+      const signed = this.open(app, cp);
+      if (signed.size !== cp.treeSize || signed.root !== cp.rootHash) {
+        throw new SyncError(`log "${app}": the primary's checkpoint fields differ from its note (size ${cp.treeSize})`);
+      }
     }
-    const previous = await this.storage.getCheckpoint(app);
+    const target = pending[pending.length - 1]!.treeSize;
+    let previous = await this.storage.getCheckpoint(app);
     const head = await this.storage.getLogHead(app);
     let size = head?.size ?? 0;
     let lastHash = head?.headHash ?? '0'.repeat(64);
-    while (size < cp.treeSize) {
-      const end = Math.min(size + PRIMARY_RANGE, cp.treeSize);
-      const served = await this.client.events(app, size, end, cp.treeSize);
+    const fetchFrom = (from: number) => {
+      const page = this.client.events(app, from, Math.min(from + PRIMARY_RANGE, target), target);
+      // Awaited below unless a check fails first: never an unhandled rejection.
+      page.catch(() => undefined);
+      return page;
+    };
+    let next = size < target ? fetchFrom(size) : null;
+    let i = 0;
+    for (;;) {
+      while (i < pending.length && pending[i]!.treeSize <= size) {
+        previous = await this.acceptCheckpoint(app, pending[i]!, previous);
+        state.ownSize = previous.treeSize;
+        i++;
+      }
+      if (next === null) return;
+      const end = Math.min(size + PRIMARY_RANGE, target);
+      const served = await next;
+      next = end < target ? fetchFrom(end) : null;
       if (served.length !== end - size)
         throw new SyncError(`log "${app}": the primary served ${served.length} events for ${size}..${end - 1}`);
       const events: NewEvent[] = [];
       for (const e of served) {
-        const problem = checkServed(e, app, size + events.length, lastHash);
+        const seq = size + events.length;
+        const problem = checkServed(e, app, seq, lastHash);
         if (problem) {
           throw new Inconsistent({
             kind: 'BAD_EVENT',
-            message: `event ${app}/${size + events.length} as served under the checkpoint of size ${cp.treeSize}: ${problem}`,
-            seq: size + events.length,
+            message: `event ${app}/${seq} as served under the checkpoint of size ${target}: ${problem}`,
+            seq,
             acceptedNote: previous?.note ?? null,
-            conflictingNote: cp.note,
+            conflictingNote: pending.find((cp) => cp.treeSize > seq)!.note,
             ownRootHash: null,
             copied: null,
             served: { event: e, proof: null, error: null },
@@ -455,6 +477,14 @@ export class Mirror {
       this.metrics.eventsCopied.inc(stored.length);
       size = end;
     }
+  }
+
+  /** Accept a checkpoint the stored events reach if our own root at its size is the one it signs. */
+  private async acceptCheckpoint(
+    app: string,
+    cp: PrimaryCheckpoint,
+    previous: StoredCheckpoint | null,
+  ): Promise<StoredCheckpoint> {
     const tree = await this.integrator.integrate(app);
     const root = toHex(tree.size === cp.treeSize ? tree.root : await this.prover.rootAt(app, cp.treeSize));
     if (root !== cp.rootHash) {
@@ -480,6 +510,7 @@ export class Mirror {
     this.metrics.checkpointsAccepted.inc();
     const consistency = previous ? await this.prover.consistency(app, previous.treeSize, cp.treeSize) : [];
     this.opts.service.deliverCheckpoint({ checkpoint, previous, consistencyHashes: consistency.map(toHex) });
+    return checkpoint;
   }
 
   /**

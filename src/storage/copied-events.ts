@@ -11,7 +11,7 @@ const HASH_HEX_RE = /^[0-9a-f]{64}$/;
  * having written nothing of that log's new events.
  */
 export async function appendCopiedEvents(
-  storage: Pick<LogStorage, 'appendEvents' | 'getEventRange'>,
+  storage: Pick<LogStorage, 'appendEvents' | 'getEventRange' | 'getLogHead'>,
   events: NewEvent[],
 ): Promise<StoredEvent[]> {
   const byLog = new Map<string, NewEvent[]>();
@@ -37,7 +37,10 @@ export async function appendCopiedEvents(
   const fresh: NewEvent[] = [];
   for (const [app, list] of byLog) {
     const first = list[0]!.seq;
-    const stored = await storage.getEventRange(app, first, first + list.length, list.length);
+    // Only positions below the log's size can hold an event already: the common case reads none.
+    const size = (await storage.getLogHead(app))?.size ?? 0;
+    const overlap = Math.max(0, Math.min(list.length, size - first));
+    const stored = overlap === 0 ? [] : await storage.getEventRange(app, first, first + overlap, overlap);
     for (const [i, e] of list.entries()) {
       const have = stored[i];
       if (have === undefined) {

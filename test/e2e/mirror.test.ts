@@ -23,7 +23,7 @@ import { applySqliteTamper } from '../tamper/sqlite-tampers.js';
 import { collectionNames } from '../../src/storage/mongodb/documents.js';
 
 const ADMIN = { 'x-api-key': E2E_ADMIN_KEY };
-const CONVERGE_MS = 60_000;
+const CONVERGE_MS = 120_000;
 
 interface Node {
   proc: ServiceProcess;
@@ -186,7 +186,7 @@ describe('a mirror following a primary', () => {
 
   it(
     'catches up with a primary under live ingest, converges, and serves the same proofs under the primary key',
-    { timeout: 180_000 },
+    { timeout: 400_000 },
     async () => {
       // FerretDB (the MongoDB engine's test server) is far slower than SQLite: a smaller backlog there.
       const backlog = e2eMongoUri() ? 1500 : 6000;
@@ -241,7 +241,7 @@ describe('a mirror following a primary', () => {
     },
   );
 
-  it('is a witness that cosigns only what its own copy verified', { timeout: 60_000 }, async () => {
+  it('is a witness that cosigns only what its own copy verified', { timeout: 180_000 }, async () => {
     const addCheckpoint = (body: string) => fetch(`${mirror.url}/witness/add-checkpoint`, { method: 'POST', body });
     const latest = (await data(primary, '{ log(sourceAppId: "shop") { latestCheckpoint { treeSize rootHash note } } }')).log
       .latestCheckpoint;
@@ -292,7 +292,7 @@ describe('a mirror following a primary', () => {
     expect(body.errors[0]).toMatchObject({ code: 'READ_ONLY_MIRROR', message: expect.stringContaining(primary.url) });
   });
 
-  it('backs off while the primary is down and catches up after its restart', { timeout: 120_000 }, async () => {
+  it('backs off while the primary is down and catches up after its restart', { timeout: 300_000 }, async () => {
     const errorsBefore = await metric(mirror, 'chainlog_mirror_sync_errors_total', { kind: 'unavailable' });
     await primary.proc.stop();
     await until('the mirror to see the primary down', async () => !(await mirrorStatus(mirror)).primaryReachable, {
@@ -311,7 +311,7 @@ describe('a mirror following a primary', () => {
     await expectEqual(primary, mirror, 'shop', primaryKey);
   });
 
-  it('resumes from its own store after its restart, without duplicates', { timeout: 120_000 }, async () => {
+  it('resumes from its own store after its restart, without duplicates', { timeout: 300_000 }, async () => {
     await mirror.proc.stop();
     await ingest(primary, 'billing', 300);
     await ingest(primary, 'late', 5);
@@ -324,7 +324,7 @@ describe('a mirror following a primary', () => {
 
   it(
     'catches a primary whose stored event changed, stops that log, keeps serving its copy and following the others',
-    { timeout: 120_000 },
+    { timeout: 300_000 },
     async () => {
       const before = await allEvents(mirror, 'billing', 10);
       await primary.proc.stop();
@@ -418,12 +418,12 @@ describe('a mirror at start', () => {
 
   async function failsToStart(env: Record<string, string>, expected: RegExp): Promise<void> {
     const n = await node('bad', env, false);
-    await expect(n.proc.start(20_000)).rejects.toThrow(expected);
+    await expect(n.proc.start(60_000)).rejects.toThrow(expected);
   }
 
   it(
     'refuses a malformed FOLLOW_VERIFIER_KEY, and one of another key than the primary signs with',
-    { timeout: 60_000 },
+    { timeout: 180_000 },
     async () => {
       await failsToStart(
         { FOLLOW_URL: primary.url, FOLLOW_VERIFIER_KEY: 'not-a-key', FOLLOW_API_KEY: auditorKey },
@@ -442,7 +442,7 @@ describe('a mirror at start', () => {
     },
   );
 
-  it('refuses a FOLLOW_API_KEY the primary does not know, or one that may not ask for proofs', { timeout: 60_000 }, async () => {
+  it('refuses a FOLLOW_API_KEY the primary does not know, or one that may not ask for proofs', { timeout: 180_000 }, async () => {
     await failsToStart(
       { FOLLOW_URL: primary.url, FOLLOW_VERIFIER_KEY: primaryKey, FOLLOW_API_KEY: 'clk_not-a-key-of-the-primary-0123456789' },
       /FOLLOW_API_KEY: .*UNAUTHENTICATED/,
@@ -457,7 +457,7 @@ describe('a mirror at start', () => {
 
   it(
     'stops the logs of a primary tampered with before it copied them, and follows the others',
-    { timeout: 120_000 },
+    { timeout: 300_000 },
     async () => {
       await ingest(primary, 'rehashed', 10);
       await ingest(primary, 'edited', 10);
