@@ -203,15 +203,21 @@ describe('a mirror following a primary', () => {
       const started = Date.now();
       mirror = await node('mirror', mirrorEnv);
       // The catch-up rate, from the first copied event to the last of the backlog (the process start excluded).
-      const first = await until('the first events copied', async () => {
-        const copied = (await mirrorStatus(mirror)).eventsCopied as number;
-        return copied > 0 ? { copied, at: Date.now() } : null;
-      });
+      const first = await until(
+        'the first events copied',
+        async () => {
+          const copied = (await mirrorStatus(mirror)).eventsCopied as number;
+          return copied > 0 ? { copied, at: Date.now() } : null;
+        },
+        { timeoutMs: CONVERGE_MS },
+      );
       await until('the backlog copied', async () => (await mirrorStatus(mirror)).eventsCopied >= backlog + 50, {
         timeoutMs: CONVERGE_MS,
       });
       const seconds = (Date.now() - first.at) / 1000;
-      const lastSync = await until('a sync that copied to end', async () => (await mirrorStatus(mirror)).catchUpEventsPerSecond);
+      const lastSync = await until('a sync that copied to end', async () => (await mirrorStatus(mirror)).catchUpEventsPerSecond, {
+        timeoutMs: CONVERGE_MS,
+      });
       console.log(
         `mirror catch-up: ${backlog + 50 - first.copied} events verified and stored in ${seconds.toFixed(2)} s ` +
           `(${Math.round((backlog + 50 - first.copied) / seconds)} events/s; serverInfo.mirror.catchUpEventsPerSecond ${lastSync}; ` +
@@ -307,7 +313,9 @@ describe('a mirror following a primary', () => {
     await primary.proc.start();
     await ingest(primary, 'shop', 120);
     await converged(primary, mirror, ['shop', 'billing', 'fresh']);
-    await until('the mirror to see the primary up', async () => (await mirrorStatus(mirror)).primaryReachable);
+    await until('the mirror to see the primary up', async () => (await mirrorStatus(mirror)).primaryReachable, {
+      timeoutMs: CONVERGE_MS,
+    });
     await expectEqual(primary, mirror, 'shop', primaryKey);
   });
 
@@ -462,10 +470,14 @@ describe('a mirror at start', () => {
       await ingest(primary, 'rehashed', 10);
       await ingest(primary, 'edited', 10);
       await ingest(primary, 'intact', 10);
-      await until('the primary to checkpoint every event', async () => {
-        const d = await data(primary, '{ logs(first: 500) { nodes { size latestCheckpoint { treeSize } } } }');
-        return d.logs.nodes.every((l: any) => l.latestCheckpoint?.treeSize === l.size);
-      });
+      await until(
+        'the primary to checkpoint every event',
+        async () => {
+          const d = await data(primary, '{ logs(first: 500) { nodes { size latestCheckpoint { treeSize } } } }');
+          return d.logs.nodes.every((l: any) => l.latestCheckpoint?.treeSize === l.size);
+        },
+        { timeoutMs: CONVERGE_MS },
+      );
       const [last] = await allEvents(primary, 'rehashed', 10).then((es) => es.slice(9));
       await primary.proc.stop();
       // The last event of "rehashed" edited with a matching hash: the events still link, the signed root no longer fits.
