@@ -520,7 +520,7 @@ describe('a mirror at start', () => {
     },
   );
 
-  it('starts while the primary is unreachable, says so, and follows once it answers', async () => {
+  it('starts while the primary is unreachable, says so, and keeps retrying with backoff', async () => {
     const port = await freePort();
     const absent = `http://127.0.0.1:${port}`;
     const m = await node('unreachable', { FOLLOW_URL: absent, FOLLOW_VERIFIER_KEY: primaryKey, FOLLOW_API_KEY: auditorKey });
