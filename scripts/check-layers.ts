@@ -1,8 +1,9 @@
 // `npm run lint:layers`: the import rules of src/, bench/ and scripts/, checked with dependency-cruiser.
 // Every import points down: core (pure: no I/O, importable by clients) ← storage ← inconsistency (the
 // recording of detected inconsistencies, for the witness, a mirror and the peers) ← log ← auth ← api,
-// with the witness (the C2SP witness service: core, storage and the log's key loading) and witnessing
-// (the log submitting its checkpoints to witnesses: core, storage and log) beside auth; the
+// with the witness (the C2SP witness service: core, storage and the log's key loading), witnessing
+// (the log submitting its checkpoints to witnesses: core, storage and log) and the mirror (the
+// follower of a primary: core, storage, inconsistency and log) beside auth; the
 // user-facing tools (simulator, auditor, cli) sit beside the service in src/ and the service never
 // imports them. The benchmark (bench/) and the scripts (scripts/: CLI entry points, the scale harness,
 // the MongoDB test server) sit beside src/: they may import it, src/ never imports them, and none of
@@ -34,12 +35,13 @@ const forbidden: IForbiddenRuleType[] = [
     to: { dependencyTypes: ['core'], pathNot: '^crypto$' },
   },
   below('core', 'src/(?!core/)'),
-  below('storage', `src/(inconsistency|log|witness|witnessing|auth|api)/|${TOOLS}`),
-  below('inconsistency', `src/(log|witness|witnessing|auth|api)/|${TOOLS}`),
-  below('log', `src/(witness|witnessing|auth|api)/|${TOOLS}`),
-  below('witness', `src/(witnessing|auth|api)/|${TOOLS}`),
-  below('witnessing', `src/(witness|auth|api)/|${TOOLS}`),
-  below('auth', `src/(log|witness|witnessing|api)/|${TOOLS}`),
+  below('storage', `src/(inconsistency|log|witness|witnessing|mirror|auth|api)/|${TOOLS}`),
+  below('inconsistency', `src/(log|witness|witnessing|mirror|auth|api)/|${TOOLS}`),
+  below('log', `src/(witness|witnessing|mirror|auth|api)/|${TOOLS}`),
+  below('witness', `src/(witnessing|mirror|auth|api)/|${TOOLS}`),
+  below('witnessing', `src/(witness|mirror|auth|api)/|${TOOLS}`),
+  below('mirror', `src/(witness|witnessing|auth|api)/|${TOOLS}`),
+  below('auth', `src/(log|witness|witnessing|mirror|api)/|${TOOLS}`),
   below('api', TOOLS),
   // The dashboard is browser code: the core and the auditor's verification steps, nothing of the server.
   below('dashboard', 'src/(?!core/|dashboard/|auditor/(checkpoint|proofs|findings)\\.ts$)'),

@@ -10,6 +10,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ChainlogService } from './log/chainlog-service.js';
 import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
+import { Mirror } from './mirror/follower.js';
 import { WitnessService } from './witness/witness-service.js';
 import { Witnessing } from './witnessing/witnessing.js';
 import { InconsistencyReporter, sourceAppIdOfOrigin } from './inconsistency/reporter.js';
@@ -32,6 +33,8 @@ export interface Chainlog {
    * theirs; a mirror adds itself with views.add().
    */
   views: LocalViews;
+  /** The follower of the primary, null unless FOLLOW_URL is set (then the server is a read-only mirror). */
+  mirror: Mirror | null;
   url: string;
   logger: Logger;
   engine: 'sqlite' | 'mongodb';
@@ -97,11 +100,13 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     now,
     maxConcurrentAudits: config.MAX_CONCURRENT_AUDITS,
     tileCacheBytes: config.TILE_CACHE_BYTES,
+    ...(config.FOLLOW_URL && { mirror: { primaryUrl: config.FOLLOW_URL, verifierKey: config.FOLLOW_VERIFIER_KEY! } }),
   });
   let ready = false;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
+  let mirror: Mirror | null = null;
   let witness: WitnessService | null;
   let inconsistencies: InconsistencyReporter;
   const views = new LocalViews();
@@ -115,7 +120,20 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
       registry,
       sourceAppIdOf: sourceAppIdOfOrigin(config.ORIGIN_PREFIX),
     });
-    witness = startWitness(config, storage, logger, key.publicKey, inconsistencies);
+    mirror = config.FOLLOW_URL
+      ? new Mirror({
+          primaryUrl: config.FOLLOW_URL,
+          apiKey: config.FOLLOW_API_KEY!,
+          verifierKey: config.FOLLOW_VERIFIER_KEY!,
+          storage,
+          service,
+          logger,
+          registry,
+          inconsistencies,
+          now,
+        })
+      : null;
+    witness = startWitness(config, storage, logger, key.publicKey, inconsistencies, mirror);
     if (witness) views.add(witnessViews(witness));
     peers = config.PEERS_FILE
       ? new PeerComparator({
@@ -158,12 +176,22 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     witnessing,
     inconsistencies,
     views,
+    mirror,
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
   await service.start();
   // Checkpoints published before a restart whose quorum had not answered: submitted again, in the background.
   if (witnessing && service.publishes) {
     witnessing.submitUnwitnessed().catch((err) => logger.error({ err }, 'unwitnessed checkpoints not resubmitted'));
+  }
+  try {
+    // Fails on a key the primary refuses or a primary signing with another key; not on a primary that is down.
+    await mirror?.start();
+  } catch (err) {
+    await api.close();
+    await service.stop();
+    await storage.close();
+    throw err;
   }
   await new Promise<void>((resolve, reject) => {
     api.httpServer.once('error', reject);
@@ -173,13 +201,17 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
   ready = true;
   peers?.start();
-  logger.info({ url, engine, storage: location, verifierKey: service.info.verifierKey }, 'chainlog ready');
+  logger.info(
+    { url, engine, storage: location, verifierKey: service.info.verifierKey, ...(mirror && { mirrorOf: mirror.primaryUrl }) },
+    'chainlog ready',
+  );
   return {
     service,
     witness,
     witnessing,
     inconsistencies,
     views,
+    mirror,
     url,
     logger,
     engine,
@@ -192,6 +224,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     async close() {
       ready = false;
       await peers?.stop();
+      await mirror?.stop();
       await api.close();
       logger.debug('api closed');
       await witnessing?.stop();
@@ -211,6 +244,7 @@ function startWitness(
   logger: Logger,
   signingPublicKey: Uint8Array,
   inconsistencies: InconsistencyReporter,
+  mirror: Mirror | null,
 ): WitnessService | null {
   if (!config.WITNESSED_LOGS_FILE) return null;
   if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
@@ -228,6 +262,8 @@ function startWitness(
     logsFile: config.WITNESSED_LOGS_FILE,
     ratePerSec: config.WITNESS_RATE_LIMIT_PER_SEC,
     logger,
+    // A mirror's witness cosigns a checkpoint of its primary only once its own copy verified it.
+    ...(mirror && { vouch: (origin: string, size: number, root: string) => mirror.vouch(origin, size, root) }),
   });
 }
 

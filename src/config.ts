@@ -1,5 +1,6 @@
 // Configuration from the environment, validated once at start.
 import { z } from 'zod';
+import { parseVerifierKey } from './core/note/signed-note.js';
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -52,6 +53,28 @@ const schema = z.object({
   PEER_COMPARE_INTERVAL_MS: intFrom(100, 86_400_000).default(60_000),
   /** The most one fetch from a peer may take (connection, answer and body). */
   PEER_TIMEOUT_MS: intFrom(100, 600_000).default(5_000),
+  /**
+   * A mirror: the URL of the chainlog server to follow (its primary). The server then copies and
+   * verifies the primary's logs and serves them read-only (docs/design/mirror.md).
+   */
+  FOLLOW_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be an http:// or https:// URL, e.g. http://primary:4000')
+    .optional(),
+  /** With FOLLOW_URL: a verifier key of the primary's signing key (serverInfo.verifierKey or any log's). */
+  FOLLOW_VERIFIER_KEY: z
+    .string()
+    .refine((s) => {
+      try {
+        parseVerifierKey(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be an Ed25519 verifier key <name>+<key id hex>+<base64(0x01 || key)>, e.g. serverInfo.verifierKey of the primary')
+    .optional(),
+  /** With FOLLOW_URL: an API key of the primary with the auditor role, for all its logs. */
+  FOLLOW_API_KEY: z.string().min(1).max(512).optional(),
   MONGODB_URI: z
     .string()
     .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
@@ -212,6 +235,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = parsed.data;
   if (c.TEST_CLOCK_OFFSET_MS !== 0 && c.NODE_ENV !== 'test') {
     throw new ConfigError('invalid configuration:\n  TEST_CLOCK_OFFSET_MS: is for tests only and needs NODE_ENV=test');
+  }
+  if (c.FOLLOW_URL && (!c.FOLLOW_VERIFIER_KEY || !c.FOLLOW_API_KEY)) {
+    const missing = ['FOLLOW_VERIFIER_KEY', 'FOLLOW_API_KEY'].filter((k) => !c[k as 'FOLLOW_API_KEY']);
+    throw new ConfigError(`invalid configuration:\n${missing.map((k) => `  ${k}: is required with FOLLOW_URL`).join('\n')}`);
   }
   const keyName = c.KEY_NAME ?? c.ORIGIN_PREFIX;
   return { ...c, keyName, witnessName: c.WITNESS_NAME ?? `${keyName}/witness`, production: c.NODE_ENV === 'production' };

@@ -7,6 +7,7 @@ import type { LogService } from '../log/service.js';
 import type { WitnessService } from '../witness/witness-service.js';
 import type { Witnessing } from '../witnessing/witnessing.js';
 import type { InconsistencyReporter } from '../inconsistency/reporter.js';
+import type { Mirror } from '../mirror/follower.js';
 import type { Ingest, Transport } from './ingest.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { ApiMetrics } from './metrics.js';
@@ -29,6 +30,8 @@ export interface ApiDeps {
   witnessing: Witnessing | null;
   /** Where inconsistencies are recorded and announced; null when the server keeps none. */
   inconsistencies: InconsistencyReporter | null;
+  /** The follower of the primary, null unless this server is a mirror. */
+  mirror: Mirror | null;
 }
 
 export interface ApiContext extends ApiDeps {

@@ -75,6 +75,7 @@ const HTTP_STATUS: Record<string, number> = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  READ_ONLY_MIRROR: 403,
   UNAVAILABLE: 503,
   QUERY_TOO_EXPENSIVE: 400,
   RESPONSE_TOO_LARGE: 400,
@@ -90,6 +91,7 @@ const LOG_ERROR_RULES: Record<LogErrorCode, string> = {
   NOT_FOUND: 'notFound',
   PAYLOAD_TOO_LARGE: 'maxBytes',
   RATE_LIMITED: 'rateLimit',
+  READ_ONLY_MIRROR: 'readOnlyMirror',
 };
 
 function conflictRule(field: string | undefined): string {

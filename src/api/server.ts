@@ -27,6 +27,7 @@ import type { LocalViews } from '../witness/views.js';
 import type { WitnessService } from '../witness/witness-service.js';
 import type { Witnessing } from '../witnessing/witnessing.js';
 import type { InconsistencyReporter } from '../inconsistency/reporter.js';
+import type { Mirror } from '../mirror/follower.js';
 import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
 import { requireUtf8 } from './charset.js';
@@ -56,6 +57,8 @@ export interface ApiServerOptions {
   inconsistencies?: InconsistencyReporter | null;
   /** The views served at GET /witness/<origin hash>/checkpoint (c2sp.org/tlog-witness monitoring). */
   views?: LocalViews | null;
+  /** The follower of the primary, when this server is a mirror (FOLLOW_URL). */
+  mirror?: Mirror | null;
   /** The rate limits' clock; Date.now by default. */
   now?: () => number;
 }
@@ -78,6 +81,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     witness: opts.witness ?? null,
     witnessing: opts.witnessing ?? null,
     inconsistencies: opts.inconsistencies ?? null,
+    mirror: opts.mirror ?? null,
   };
   const formatError = createErrorFormatter({ production: opts.config.production, logger });
   const schema = buildApiSchema();

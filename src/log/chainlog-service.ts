@@ -10,7 +10,7 @@ import type { EventFilter, EventQuery, LogStorage, MalformedCommitted, StoredChe
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { CommitTailer } from './commit-tailer.js';
 import { AuditSlots, DEFAULT_MAX_CONCURRENT_AUDITS, verifyStoredLog } from './verify-log.js';
-import { badInput, LogError, notFound } from './errors.js';
+import { badInput, LogError, notFound, readOnlyMirror } from './errors.js';
 import { Prover } from './prover.js';
 import { Publisher } from './publisher.js';
 import { Sequencer } from './sequencer.js';
@@ -48,6 +48,12 @@ export interface ChainlogServiceOptions {
   maxConcurrentAudits?: number;
   /** Bytes of full tiles and entry bundles kept in memory (src/log/tiles.ts). */
   tileCacheBytes?: number;
+  /**
+   * A mirror (src/mirror): the store holds a verified copy of the primary's logs, whose checkpoints
+   * are the primary's, signed with `verifierKey`'s public key. The service then serves reads and
+   * proofs only: it appends and publishes nothing (READ_ONLY_MIRROR), and `key` signs nothing.
+   */
+  mirror?: { primaryUrl: string; verifierKey: string };
 }
 
 export class ChainlogService implements LogService {
@@ -67,19 +73,23 @@ export class ChainlogService implements LogService {
   readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   private readonly gate: CommitGate;
   private readonly tailer: CommitTailer | null;
+  /** The public key of the log's checkpoints: this server's, or on a mirror its primary's. */
+  private readonly publicKey: Uint8Array;
 
   constructor(private readonly opts: ChainlogServiceOptions) {
     this.storage = opts.storage;
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
-    const verifierKey = verifierKeyString(opts.keyName, opts.key.publicKey);
+    const verifierKey = opts.mirror?.verifierKey ?? verifierKeyString(opts.keyName, opts.key.publicKey);
     this.verifier = parseVerifierKey(verifierKey);
+    this.publicKey = this.verifier.publicKey;
     this.info = {
       version: opts.version,
-      keyName: opts.keyName,
+      keyName: this.verifier.name,
       verifierKey,
       originPrefix: opts.originPrefix,
       checkpointIntervalMs: opts.checkpointIntervalMs,
+      ...(opts.mirror && { mirrorOf: opts.mirror.primaryUrl }),
     };
     const coordination = this.storage.coordination;
     const ttl = opts.leaseTtlMs ?? 5000;
@@ -113,16 +123,27 @@ export class ChainlogService implements LogService {
   }
 
   originOf(sourceAppId: string): string {
-    return `${this.opts.originPrefix}/${sourceAppId}`;
+    return `${this.info.originPrefix}/${sourceAppId}`;
+  }
+
+  /** A mirror's logs have its primary's origins: the prefix is the primary's, learned when it answers. */
+  adoptOriginPrefix(prefix: string): void {
+    if (!this.opts.mirror) throw new Error('only a mirror takes its origin prefix from another server');
+    this.info.originPrefix = prefix;
   }
 
   /** The verifier key of one log's checkpoints: the server's key under the log's origin as name. */
   verifierKeyOf(sourceAppId: string): string {
-    return verifierKeyString(this.originOf(sourceAppId), this.opts.key.publicKey);
+    return verifierKeyString(this.originOf(sourceAppId), this.publicKey);
   }
 
   /** Check what is derived against the events, catch up on anything a crash left, then publish on the interval. */
   async start(): Promise<void> {
+    if (this.opts.mirror) {
+      // The mirror's follower builds the tree and stores the primary's checkpoints: nothing is signed here.
+      await this.tailer?.start();
+      return;
+    }
     await this.publisher.prepare(this.info.verifierKey);
     await this.tailer?.start();
     await this.publisher.start();
@@ -137,7 +158,21 @@ export class ChainlogService implements LogService {
   // --- sequence ----------------------------------------------------------------------------
 
   append(requests: AppendRequest[]): Promise<StoredEvent[]> {
+    if (this.opts.mirror) return Promise.reject(readOnlyMirror(this.opts.mirror.primaryUrl));
     return this.sequencer.append(requests);
+  }
+
+  /**
+   * A mirror's follower stored these copied events (in pos order): they reach listeners as commits do.
+   * Sharing a database, the tailer delivers them instead.
+   */
+  deliverCopied(events: StoredEvent[]): void {
+    if (!this.tailer) this.emitCommitted(events);
+  }
+
+  /** A mirror's follower accepted this checkpoint of the primary: it reaches listeners as a published one does. */
+  deliverCheckpoint(update: CheckpointUpdate): void {
+    this.emitCheckpoint(update);
   }
 
   /** A commit of this process's sequencer. */
@@ -151,6 +186,7 @@ export class ChainlogService implements LogService {
 
   /** On demand: integrate and publish now, whichever process holds the publisher lease. */
   publishCheckpoints(): Promise<StoredCheckpoint[]> {
+    if (this.opts.mirror) return Promise.reject(readOnlyMirror(this.opts.mirror.primaryUrl));
     return this.publisher.publishNow();
   }
 

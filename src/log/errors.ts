@@ -1,6 +1,13 @@
 // Errors the log pipeline raises for callers; the API maps `code` to `extensions.code`.
 
-export type LogErrorCode = 'BAD_USER_INPUT' | 'CONFLICT' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED';
+export type LogErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'CONFLICT'
+  | 'NOT_FOUND'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'RATE_LIMITED'
+  /** This server is a mirror (FOLLOW_URL): it writes nothing of its own; extensions.primary names where to write. */
+  | 'READ_ONLY_MIRROR';
 
 export interface LogErrorDetail {
   /** Index of the offending item in a batch, when the request was a batch. */
@@ -29,3 +36,12 @@ export const notFound = (message: string, field?: string) =>
   new LogError('NOT_FOUND', message, field ? [{ field, message }] : []);
 export const badInput = (message: string, field?: string) =>
   new LogError('BAD_USER_INPUT', message, field ? [{ field, message }] : []);
+
+/** A write sent to a mirror: events are written on its primary only. */
+export const readOnlyMirror = (primaryUrl: string) =>
+  new LogError(
+    'READ_ONLY_MIRROR',
+    `this server is a read-only mirror of ${primaryUrl}: write events there`,
+    [{ rule: 'readOnlyMirror', message: `this server is a read-only mirror of ${primaryUrl}` }],
+    { primary: primaryUrl },
+  );

@@ -113,6 +113,8 @@ export interface ServerInfo {
   verifierKey: string;
   originPrefix: string;
   checkpointIntervalMs: number;
+  /** Set on a mirror (FOLLOW_URL): the primary's URL. A mirror writes nothing of its own (READ_ONLY_MIRROR). */
+  mirrorOf?: string;
 }
 
 export interface LogService {

@@ -345,6 +345,15 @@ export interface LogStorage {
    * except AppendOutcomeUnknownError. Returns the events, in input order, with their `pos`.
    */
   appendEvents(events: NewEvent[], turn?: CommitTurn): Promise<StoredEvent[]>;
+  /**
+   * Store events another server sequenced (a mirror's copy of its primary, src/mirror) with their
+   * seq, receivedAt, prevHash and hash exactly as given: never re-linked nor re-hashed, under the same
+   * unique indexes as appendEvents. Idempotent on resume: an event already stored exactly so at its
+   * position is skipped and returned as stored; the others must continue their logs. A position
+   * holding a different event throws AppendConflictError('position') and writes nothing of it.
+   * Events of one log come in seq order without gaps; hash and prevHash are 64 lowercase hex.
+   */
+  appendCopied(events: NewEvent[]): Promise<StoredEvent[]>;
   /** The head of one log, or null if it has no events. */
   getLogHead(sourceAppId: string): Promise<LogHead | null>;
   /** Heads of logs ordered by sourceAppId, starting strictly after `afterSourceAppId`. */
@@ -409,6 +418,7 @@ export interface LogStorage {
 /** Every call of LogStorage that reaches the database: its methods but init, close and the optional hooks. */
 export const LOG_STORAGE_CALLS = [
   'appendEvents',
+  'appendCopied',
   'getLogHead',
   'listLogHeads',
   'findByIdempotencyKeys',

@@ -44,6 +44,12 @@ export interface WitnessOptions {
   logger: Logger;
   /** Epoch ms: cosignature timestamps, evidence and rate-limit windows. */
   now?: () => number;
+  /**
+   * Asked before a checkpoint whose signature verified is cosigned: a refusal (its status and text) is
+   * the answer instead. A mirror's witness asks its follower, so that it cosigns only what its own copy
+   * of the log verified (src/mirror).
+   */
+  vouch?: (origin: string, size: number, rootHashHex: string) => Promise<{ status: 422 | 503; message: string } | null>;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -160,6 +166,8 @@ export class WitnessService {
       if (err instanceof CheckpointError) return text(400, err.message);
       throw err;
     }
+    const refusal = await this.opts.vouch?.(origin, checkpoint.size, toHex(checkpoint.rootHash));
+    if (refusal) return text(refusal.status, refusal.message);
 
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const stored = await this.opts.store.latest(origin);

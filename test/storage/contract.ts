@@ -16,7 +16,7 @@ import {
   type StoredEvent,
   type TreeNode,
 } from '../../src/storage/types.js';
-import { BASE_TIME, fakeHash, newEvent, newEvents, seededRandom } from './event-fixtures.js';
+import { BASE_TIME, fakeHash, newEvent, newEvents, seededRandom, withoutPos } from './event-fixtures.js';
 
 /** Storage options a test may set (the rest are the engine's defaults). */
 export interface HarnessOptions {
@@ -389,6 +389,49 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         const got = await storage.getEvent('app-a', 0);
         expect(got).toMatchObject({ timestamp: far, receivedAt: far - 1, idempotencyKey: 'ключ-🔑' });
         expect(await storage.findByIdempotencyKeys('app-a', ['ключ-🔑'])).toEqual([got]);
+      });
+    });
+
+    describe('appendCopied: events another server sequenced', () => {
+      // Hashes unlike any the engine would compute, and receivedAt far from now: stored exactly as given.
+      const copied = (app: string, start: number, count: number) =>
+        newEvents(app, start, count, (seq) => ({ receivedAt: BASE_TIME - 7_000 - seq }));
+
+      it('keeps seq, receivedAt, prevHash and hash exactly as given', async () => {
+        const input = [...copied('app-a', 0, 3), ...copied('app-b', 0, 2)];
+        const stored = await storage.appendCopied(input);
+        expect(stored.map(withoutPos)).toEqual(input);
+        expect((await storage.getEventRange('app-a', 0, 3, 10)).map(withoutPos)).toEqual(input.slice(0, 3));
+        expect(await storage.getLogHead('app-a')).toMatchObject({ size: 3, headHash: input[2]!.hash });
+      });
+
+      it('is idempotent on resume: what is stored is skipped, the rest appended, no duplicates', async () => {
+        const all = copied('app-a', 0, 5);
+        const first = await storage.appendCopied(all.slice(0, 3));
+        const lastPos = await storage.lastPos();
+        const again = await storage.appendCopied(all.slice(1, 3));
+        expect(again).toEqual(first.slice(1, 3));
+        expect(await storage.lastPos()).toBe(lastPos);
+        const resumed = await storage.appendCopied(all.slice(2));
+        expect(resumed[0]).toEqual(first[2]);
+        expect(resumed.slice(1).map(withoutPos)).toEqual(all.slice(3));
+        expect((await storage.getEventRange('app-a', 0, 10, 10)).map(withoutPos)).toEqual(all);
+        expect((await storage.readCommitted(0, {}, 100)).events).toHaveLength(5);
+      });
+
+      it('refuses a position that holds a different event, and a gap, writing nothing', async () => {
+        await storage.appendCopied(copied('app-a', 0, 2));
+        const lastPos = await storage.lastPos();
+        const other = { ...copied('app-a', 1, 1)[0]!, hash: fakeHash('another history') };
+        await expectConflict(storage.appendCopied([other, ...copied('app-a', 2, 1)]), 'position');
+        await expectConflict(storage.appendCopied(copied('app-a', 3, 1)), 'position');
+        expect(await storage.lastPos()).toBe(lastPos);
+        expect(await storage.getLogHead('app-a')).toMatchObject({ size: 2 });
+      });
+
+      it('refuses events without their hashes (it never links nor hashes)', async () => {
+        await expect(storage.appendCopied([{ ...copied('app-a', 0, 1)[0]!, hash: '' }])).rejects.toThrow(/64 lowercase hex/);
+        expect(await storage.getLogHead('app-a')).toBeNull();
       });
     });
 

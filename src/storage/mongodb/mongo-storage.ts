@@ -27,6 +27,7 @@ import {
   type StoredEvent,
   type TreeNode,
 } from '../types.js';
+import { appendCopiedEvents } from '../copied-events.js';
 import { HASH_HEX_RE, storedLeafHash } from '../stored-event.js';
 import { BatchLog, DEFAULT_MAX_APPEND_BYTES, type BatchLogHooks } from './batch-log.js';
 import { isDuplicateKey, MongoCollections, onlyDuplicates } from './collections.js';
@@ -177,6 +178,10 @@ export class MongoStorage implements LogStorage {
 
   appendEvents(events: NewEvent[]): Promise<StoredEvent[]> {
     return this.batchLog.append(events);
+  }
+
+  appendCopied(events: NewEvent[]): Promise<StoredEvent[]> {
+    return appendCopiedEvents(this, events);
   }
 
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {

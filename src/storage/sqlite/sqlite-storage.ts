@@ -24,6 +24,7 @@ import {
   type TreeNode,
   storedEvent,
 } from '../types.js';
+import { appendCopiedEvents } from '../copied-events.js';
 import { storedLeafHash } from '../stored-event.js';
 import { EVENT_COLUMNS, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
@@ -188,6 +189,10 @@ export class SqliteStorage implements LogStorage {
       }
     }
     return stored;
+  }
+
+  appendCopied(events: NewEvent[]): Promise<StoredEvent[]> {
+    return appendCopiedEvents(this, events);
   }
 
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {

@@ -137,7 +137,7 @@ describe('schema files', () => {
       'proofs.graphql': ['InclusionProof', 'ConsistencyProof', 'RangeProof'],
       'receipts.graphql': ['ReceiptStatus', 'Receipt'],
       'scalars.graphql': ['DateTime', 'JSONObject', 'SafeInt', 'Sha256Hex'],
-      'server-info.graphql': ['ServerLimits', 'ServerInfo'],
+      'server-info.graphql': ['ServerLimits', 'ServerInfo', 'MirrorStatus', 'MirrorStoppedLog'],
       'subscriptions.graphql': ['CheckpointUpdate', 'Subscription'],
       'verification.graphql': ['VerificationProblemKind', 'VerificationProblem', 'VerificationReport'],
       'witnessing.graphql': ['Cosignature', 'WitnessHealth'],

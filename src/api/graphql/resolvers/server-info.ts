@@ -7,6 +7,7 @@ export const serverInfoResolvers: Resolvers = {
   },
   ServerInfo: {
     witnessVerifierKey: (_info, _args, { witness }) => witness?.verifierKey ?? null,
+    mirror: (_info, _args, { mirror }) => mirror?.status() ?? null,
     limits: (_info, _args, { config }) => ({
       maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
       maxPayloadDepth: config.MAX_PAYLOAD_DEPTH,

@@ -1,0 +1,714 @@
+// A mirror (FOLLOW_URL): copies every log of a primary chainlog server through its public API, checks
+// every event (its position, its link and its leaf hash recomputed from its fields), builds its own
+// Merkle tree, and accepts a primary's signed checkpoint only when its own root at that size is the
+// one the note signs (with the pinned key, under the log's origin as key name). It stores the
+// primary's note, so the proofs it serves from its copy verify under the primary's key. See
+// docs/design/mirror.md.
+import { createClient, type Client } from 'graphql-ws';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import WebSocket from 'ws';
+import { logVerifiers, openCheckpoint } from '../core/checkpoint.js';
+import { toHex } from '../core/hex.js';
+import { eventLeafHash, formatTime, parseTime } from '../core/leaf.js';
+import { createVerifier, parseVerifierKey, verifierKeyString, type NoteVerifier } from '../core/note/signed-note.js';
+import type { ChainlogService } from '../log/chainlog-service.js';
+import { Integrator } from '../log/integrator.js';
+import { Prover } from '../log/prover.js';
+import type { LogStorage, NewEvent, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import { reportInconsistency, type MirrorInconsistency } from './inconsistency.js';
+import type { InconsistencyReporter } from '../inconsistency/reporter.js';
+import {
+  PRIMARY_RANGE,
+  PrimaryClient,
+  PrimaryRefusedError,
+  PrimaryUnavailableError,
+  type PrimaryCheckpoint,
+  type PrimaryEvent,
+  type PrimaryInfo,
+  type PrimaryLog,
+} from './primary-client.js';
+
+/** Backoff while the primary is down or refuses: from the poll interval, doubling, up to this, with jitter. */
+const MAX_BACKOFF_MS = 30_000;
+/** The poll interval is the primary's checkpoint interval, within these bounds. */
+const MIN_POLL_MS = 100;
+const MAX_POLL_MS = 5_000;
+/**
+ * The re-check of copied events reads one page from the primary and one from the copy: at most once in
+ * this long, and only in a sync that copied nothing (catching up comes first).
+ */
+const RECHECK_EVERY_MS = 1_000;
+
+export interface MirrorOptions {
+  primaryUrl: string;
+  apiKey: string;
+  /** FOLLOW_VERIFIER_KEY: any vkey of the primary's signing key; only its public key is used. */
+  verifierKey: string;
+  storage: LogStorage;
+  service: ChainlogService;
+  logger: Logger;
+  registry: Registry;
+  /** Where a detected inconsistency is recorded with its evidence (src/inconsistency). */
+  inconsistencies?: InconsistencyReporter | null;
+  now?: () => number;
+}
+
+/** How long a witness request waits for the mirror to verify the checkpoint it is asked to cosign. */
+const VOUCH_WAIT_MS = 5_000;
+
+/** What serverInfo.mirror shows. */
+export interface MirrorStatus {
+  primaryUrl: string;
+  primaryReachable: boolean;
+  /** Events the primary's latest checkpoints cover that no checkpoint accepted here covers yet, over every log. */
+  eventsBehind: number;
+  logsBehind: number;
+  /** Epoch ms of the end of the last complete sync with the primary; null before the first. */
+  lastSyncAt: number | null;
+  lastError: string | null;
+  /** Events verified and stored per second in the last sync that copied any. */
+  catchUpEventsPerSecond: number;
+  eventsCopied: number;
+  stoppedLogs: Array<{ sourceAppId: string; reason: string }>;
+}
+
+/** The primary failed a check that is not its own fault alone (a bad signature, a malformed answer): retried. */
+class SyncError extends Error {
+  override name = 'SyncError';
+}
+
+/** This log is inconsistent: the report is made, and the log is not followed any more. */
+class Inconsistent extends Error {
+  override name = 'Inconsistent';
+  constructor(
+    readonly report: Omit<MirrorInconsistency, 'primaryUrl' | 'detectedAt' | 'verifierKey' | 'sourceAppId' | 'origin'>,
+  ) {
+    super(report.message);
+  }
+}
+
+interface LogState {
+  /** The primary's latest checkpoint size as last seen. */
+  primarySize: number;
+  /** The size of the latest checkpoint accepted here. */
+  ownSize: number;
+}
+
+export class Mirror {
+  private readonly client: PrimaryClient;
+  private readonly pinned: NoteVerifier;
+  private readonly storage: LogStorage;
+  private readonly integrator: Integrator;
+  private readonly prover: Prover;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly logs = new Map<string, LogState>();
+  private readonly stopped = new Map<string, string>();
+  private primary: PrimaryInfo | null = null;
+  private running = false;
+  private loop: Promise<void> = Promise.resolve();
+  private wakeUp: (() => void) | null = null;
+  private wakeRequested = false;
+  private ws: Client | null = null;
+  /** Round-robin position of the re-check of copied events: which log, from which seq. */
+  private recheck = { afterApp: '', fromSeq: 0, at: 0 };
+  private readonly state = {
+    primaryReachable: false,
+    lastSyncAt: null as number | null,
+    lastError: null as string | null,
+    catchUpEventsPerSecond: 0,
+    eventsCopied: 0,
+  };
+  private readonly metrics: ReturnType<typeof createMirrorMetrics>;
+
+  constructor(private readonly opts: MirrorOptions) {
+    this.client = new PrimaryClient(opts.primaryUrl.replace(/\/+$/, ''), opts.apiKey);
+    this.pinned = parseVerifierKey(opts.verifierKey);
+    this.storage = opts.storage;
+    this.integrator = new Integrator(opts.storage);
+    this.prover = new Prover(opts.storage);
+    this.logger = opts.logger.child({ mirrorOf: opts.primaryUrl });
+    this.now = opts.now ?? Date.now;
+    this.metrics = createMirrorMetrics(opts.registry, () => this.status());
+  }
+
+  get primaryUrl(): string {
+    return this.client.url;
+  }
+
+  status(): MirrorStatus {
+    let eventsBehind = 0;
+    let logsBehind = 0;
+    for (const s of this.logs.values()) {
+      if (s.primarySize > s.ownSize) {
+        eventsBehind += s.primarySize - s.ownSize;
+        logsBehind++;
+      }
+    }
+    return {
+      primaryUrl: this.client.url,
+      ...this.state,
+      eventsBehind,
+      logsBehind,
+      stoppedLogs: [...this.stopped].map(([sourceAppId, reason]) => ({ sourceAppId, reason })),
+    };
+  }
+
+  /**
+   * Ask the primary once before serving: a key it refuses (FOLLOW_API_KEY) or a primary signing with
+   * another key than FOLLOW_VERIFIER_KEY's fails the start. A primary that cannot be reached does not:
+   * the mirror serves what it has and keeps trying with backoff.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.contact();
+    } catch (err) {
+      if (!(err instanceof PrimaryUnavailableError)) throw err;
+      this.noteFailure(err);
+      this.logger.warn({ err: err.message }, 'mirror: primary not reachable at start; serving the copy, retrying with backoff');
+    }
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.ws?.dispose();
+    await this.loop;
+  }
+
+  /**
+   * For this server's witness: null when a checkpoint of `origin` of that size and root may be cosigned,
+   * else why not. A log of the primary may be once this mirror's own tree of the events it copied has
+   * that root at that size (the mirror is woken and waited for, up to VOUCH_WAIT_MS: 503 when it has not
+   * got there, so the log retries); any other origin is left to the witness alone.
+   */
+  async vouch(origin: string, size: number, rootHashHex: string): Promise<{ status: 422 | 503; message: string } | null> {
+    const prefix = this.primary?.originPrefix;
+    if (prefix === undefined)
+      return { status: 503, message: `this mirror has not reached its primary ${this.client.url} yet; retry` };
+    if (!origin.startsWith(`${prefix}/`)) return null;
+    const app = origin.slice(prefix.length + 1);
+    const deadline = this.now() + VOUCH_WAIT_MS;
+    for (;;) {
+      const stopped = this.stopped.get(app);
+      if (stopped !== undefined) return { status: 422, message: `this mirror found the log inconsistent: ${stopped}` };
+      const accepted = await this.storage.getCheckpoint(app);
+      if (accepted && accepted.treeSize >= size) {
+        const root = size === 0 ? null : toHex(await this.prover.rootAt(app, size));
+        if (root !== null && root !== rootHashHex) {
+          return { status: 422, message: `this mirror's copy of the log has root ${root} at size ${size}, not ${rootHashHex}` };
+        }
+        return null;
+      }
+      if (this.now() >= deadline || !this.running) {
+        return { status: 503, message: `this mirror has not verified size ${size} of ${origin} yet; retry` };
+      }
+      this.wake();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Sync now rather than at the end of the wait (a checkpoint was published on the primary). */
+  private wake(): void {
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  private async contact(): Promise<PrimaryInfo> {
+    let info: PrimaryInfo;
+    try {
+      info = await this.client.probe();
+    } catch (err) {
+      if (err instanceof PrimaryRefusedError && (err.code === 'UNAUTHENTICATED' || err.code === 'FORBIDDEN')) {
+        throw new Error(
+          `FOLLOW_API_KEY: ${err.message} (the mirror needs an auditor key of the primary, not limited to some applications)`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    const theirs = parseVerifierKey(info.verifierKey);
+    if (!Buffer.from(theirs.publicKey).equals(Buffer.from(this.pinned.publicKey))) {
+      throw new Error(
+        `FOLLOW_VERIFIER_KEY: the primary ${this.client.url} signs with ${info.verifierKey}, not with the key of ${this.opts.verifierKey}`,
+      );
+    }
+    if (this.primary === null) {
+      this.opts.service.adoptOriginPrefix(info.originPrefix);
+      this.subscribe();
+    }
+    this.primary = info;
+    return info;
+  }
+
+  /** A checkpoint published on the primary wakes the sync at once; polling stays the fallback. */
+  private subscribe(): void {
+    const wsUrl = `${this.client.url.replace(/^http/, 'ws')}/graphql`;
+    this.ws = createClient({
+      url: wsUrl,
+      webSocketImpl: WebSocket,
+      connectionParams: { 'x-api-key': this.opts.apiKey },
+      retryAttempts: Number.POSITIVE_INFINITY,
+      shouldRetry: () => this.running,
+      lazy: false,
+    });
+    this.ws.subscribe(
+      { query: 'subscription { checkpointPublished { checkpoint { treeSize } } }' },
+      {
+        next: () => this.wake(),
+        error: (err) => this.logger.debug({ err }, 'mirror: checkpoint subscription ended; polling'),
+        complete: () => undefined,
+      },
+    );
+  }
+
+  private pollMs(): number {
+    return Math.min(MAX_POLL_MS, Math.max(MIN_POLL_MS, this.primary?.checkpointIntervalMs ?? 1000));
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      this.wakeRequested = false;
+      let wait = this.pollMs();
+      try {
+        if (this.primary === null) await this.contact();
+        await this.sync();
+        failures = 0;
+      } catch (err) {
+        failures++;
+        this.noteFailure(err);
+        // The first failure is a warning; a refusal that will not pass by itself is an error.
+        const level = err instanceof PrimaryUnavailableError ? (failures === 1 ? 'warn' : 'debug') : 'error';
+        this.logger[level](
+          { err: (err as Error).message, failures },
+          'mirror: sync with the primary failed; retrying with backoff',
+        );
+        wait = Math.min(MAX_BACKOFF_MS, this.pollMs() * 2 ** Math.min(failures, 16)) * (0.5 + Math.random() / 2);
+      }
+      if (!this.running) break;
+      if (failures === 0 && this.wakeRequested) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        // A wake-up during backoff waits for the backoff: the primary is not asked sooner than that.
+        this.wakeUp =
+          failures === 0
+            ? () => (clearTimeout(timer), resolve())
+            : () => (this.running ? undefined : (clearTimeout(timer), resolve()));
+      });
+      this.wakeUp = null;
+    }
+  }
+
+  private noteFailure(err: unknown): void {
+    this.state.lastError = (err as Error).message;
+    if (err instanceof PrimaryUnavailableError) this.state.primaryReachable = false;
+    const kind =
+      err instanceof PrimaryUnavailableError
+        ? 'unavailable'
+        : err instanceof PrimaryRefusedError
+          ? err.code === 'UNAUTHENTICATED' || err.code === 'FORBIDDEN'
+            ? 'refused'
+            : 'error'
+          : err instanceof SyncError
+            ? 'invalid'
+            : 'error';
+    this.metrics.syncErrors.inc({ kind });
+  }
+
+  /** One pass over every log of the primary. */
+  private async sync(): Promise<void> {
+    const started = this.now();
+    const copiedBefore = this.state.eventsCopied;
+    let after: string | null = null;
+    const seen: PrimaryLog[] = [];
+    for (;;) {
+      const page = await this.client.logs(after);
+      for (const log of page.logs) {
+        await this.syncLog(log);
+        seen.push(log);
+      }
+      if (!page.hasNextPage || page.endCursor === null) break;
+      after = page.endCursor;
+    }
+    const copied = this.state.eventsCopied - copiedBefore;
+    if (copied === 0 && this.now() - this.recheck.at >= RECHECK_EVERY_MS) {
+      this.recheck.at = this.now();
+      await this.recheckOnePage(seen);
+    }
+    if (copied > 0) this.state.catchUpEventsPerSecond = Math.round((copied * 1000) / Math.max(1, this.now() - started));
+    this.state.primaryReachable = true;
+    this.state.lastError = null;
+    this.state.lastSyncAt = this.now();
+  }
+
+  private origin(sourceAppId: string): string {
+    return `${this.primary!.originPrefix}/${sourceAppId}`;
+  }
+
+  private verifiers(sourceAppId: string): NoteVerifier[] {
+    return logVerifiers(createVerifier(this.origin(sourceAppId), this.pinned.publicKey), this.origin(sourceAppId));
+  }
+
+  /** The note verified with the pinned key under the log's origin; a note that fails is the primary's answer failing, retried. */
+  private open(sourceAppId: string, cp: PrimaryCheckpoint): { size: number; root: string } {
+    let opened;
+    try {
+      opened = openCheckpoint(cp.note, this.verifiers(sourceAppId), this.origin(sourceAppId));
+    } catch (err) {
+      throw new SyncError(
+        `log "${sourceAppId}": the primary's checkpoint of size ${cp.treeSize} does not verify: ${(err as Error).message}`,
+      );
+    }
+    return { size: opened.size, root: toHex(opened.rootHash) };
+  }
+
+  private async syncLog(log: PrimaryLog): Promise<void> {
+    const app = log.sourceAppId;
+    const own = await this.storage.getCheckpoint(app);
+    const state = this.logs.get(app) ?? { primarySize: 0, ownSize: own?.treeSize ?? 0 };
+    this.logs.set(app, state);
+    state.ownSize = own?.treeSize ?? 0;
+    if (!log.latestCheckpoint) return;
+    const latest = this.open(app, log.latestCheckpoint);
+    state.primarySize = latest.size;
+    if (this.stopped.has(app)) return;
+    try {
+      if (own && latest.size < own.treeSize) {
+        throw new Inconsistent({
+          kind: 'HISTORY_BACKWARDS',
+          message: `the primary's latest checkpoint has size ${latest.size}, below the accepted ${own.treeSize}`,
+          ...noEvidence(own, log.latestCheckpoint.note),
+        });
+      }
+      if (own && latest.size === own.treeSize && latest.root !== own.rootHash) {
+        throw new Inconsistent({
+          kind: 'HISTORY_BACKWARDS',
+          message: `the primary signed two roots for size ${own.treeSize}`,
+          ...noEvidence(own, log.latestCheckpoint.note),
+        });
+      }
+      if (latest.size > state.ownSize) {
+        await this.copy(app, await this.newCheckpoints(app, state.ownSize), state);
+      }
+    } catch (err) {
+      if (err instanceof Inconsistent) return this.stopLog(app, err);
+      throw err;
+    }
+  }
+
+  /** The primary's checkpoints of a log larger than `ownSize`, smallest first. */
+  private async newCheckpoints(app: string, ownSize: number): Promise<PrimaryCheckpoint[]> {
+    const found: PrimaryCheckpoint[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = await this.client.checkpointsDesc(app, after);
+      for (const cp of page.checkpoints) {
+        if (cp.treeSize <= ownSize) return found.reverse();
+        found.push(cp);
+      }
+      if (!page.hasNextPage || page.endCursor === null) return found.reverse();
+      after = page.endCursor;
+    }
+  }
+
+  /**
+   * Copy and check the events up to the largest of `pending` (the primary's new checkpoints, smallest
+   * first), in pages of PRIMARY_RANGE events, the next page fetched while the current one is checked and
+   * stored; each checkpoint is accepted as soon as the stored events reach it, if the root of our own
+   * tree at its size is the one it signs.
+   */
+  private async copy(app: string, pending: PrimaryCheckpoint[], state: LogState): Promise<void> {
+    if (pending.length === 0) return;
+    for (const cp of pending) {
+      const signed = this.open(app, cp);
+      if (signed.size !== cp.treeSize || signed.root !== cp.rootHash) {
+        throw new SyncError(`log "${app}": the primary's checkpoint fields differ from its note (size ${cp.treeSize})`);
+      }
+    }
+    const target = pending[pending.length - 1]!.treeSize;
+    let previous = await this.storage.getCheckpoint(app);
+    const head = await this.storage.getLogHead(app);
+    let size = head?.size ?? 0;
+    let lastHash = head?.headHash ?? '0'.repeat(64);
+    const fetchFrom = (from: number) => {
+      const page = this.client.events(app, from, Math.min(from + PRIMARY_RANGE, target), target);
+      // Awaited below unless a check fails first: never an unhandled rejection.
+      page.catch(() => undefined);
+      return page;
+    };
+    let next = size < target ? fetchFrom(size) : null;
+    let i = 0;
+    for (;;) {
+      while (i < pending.length && pending[i]!.treeSize <= size) {
+        previous = await this.acceptCheckpoint(app, pending[i]!, previous);
+        state.ownSize = previous.treeSize;
+        i++;
+      }
+      if (next === null) return;
+      const end = Math.min(size + PRIMARY_RANGE, target);
+      const served = await next;
+      next = end < target ? fetchFrom(end) : null;
+      if (served.length !== end - size)
+        throw new SyncError(`log "${app}": the primary served ${served.length} events for ${size}..${end - 1}`);
+      const events: NewEvent[] = [];
+      for (const e of served) {
+        const seq = size + events.length;
+        const problem = checkServed(e, app, seq, lastHash);
+        if (problem) {
+          throw new Inconsistent({
+            kind: 'BAD_EVENT',
+            message: `event ${app}/${seq} as served under the checkpoint of size ${target}: ${problem}`,
+            seq,
+            acceptedNote: previous?.note ?? null,
+            conflictingNote: pending.find((cp) => cp.treeSize > seq)!.note,
+            ownRootHash: null,
+            copied: null,
+            served: { event: e, proof: null, error: null },
+          });
+        }
+        events.push(toNewEvent(e));
+        lastHash = e.hash;
+      }
+      const stored = await this.storage.appendCopied(events);
+      this.integrator.offer(stored);
+      this.opts.service.deliverCopied(stored);
+      this.state.eventsCopied += stored.length;
+      this.metrics.eventsCopied.inc(stored.length);
+      size = end;
+    }
+  }
+
+  /** Accept a checkpoint the stored events reach if our own root at its size is the one it signs. */
+  private async acceptCheckpoint(
+    app: string,
+    cp: PrimaryCheckpoint,
+    previous: StoredCheckpoint | null,
+  ): Promise<StoredCheckpoint> {
+    const tree = await this.integrator.integrate(app);
+    const root = toHex(tree.size === cp.treeSize ? tree.root : await this.prover.rootAt(app, cp.treeSize));
+    if (root !== cp.rootHash) {
+      throw new Inconsistent({
+        kind: 'ROOT_MISMATCH',
+        message: `the checkpoint of size ${cp.treeSize} signs root ${cp.rootHash}, the events served for it give ${root}`,
+        seq: null,
+        acceptedNote: previous?.note ?? null,
+        conflictingNote: cp.note,
+        ownRootHash: root,
+        copied: null,
+        served: null,
+      });
+    }
+    const checkpoint: StoredCheckpoint = {
+      sourceAppId: app,
+      treeSize: cp.treeSize,
+      rootHash: cp.rootHash,
+      note: cp.note,
+      publishedAt: Date.parse(cp.publishedAt),
+    };
+    await this.storage.putCheckpoint(checkpoint);
+    this.metrics.checkpointsAccepted.inc();
+    const consistency = previous ? await this.prover.consistency(app, previous.treeSize, cp.treeSize) : [];
+    this.opts.service.deliverCheckpoint({ checkpoint, previous, consistencyHashes: consistency.map(toHex) });
+    return checkpoint;
+  }
+
+  /**
+   * Each sync re-reads one page of copied events from the primary, one log after the other, and
+   * compares them with the copy: an event the primary changed after it was copied is caught when
+   * the sweep comes by.
+   */
+  private async recheckOnePage(logs: readonly PrimaryLog[]): Promise<void> {
+    const candidates = logs.filter((l) => !this.stopped.has(l.sourceAppId) && (this.logs.get(l.sourceAppId)?.ownSize ?? 0) > 0);
+    if (candidates.length === 0) return;
+    const log = candidates.find((l) => l.sourceAppId >= this.recheck.afterApp) ?? candidates[0]!;
+    const app = log.sourceAppId;
+    if (app !== this.recheck.afterApp) this.recheck = { ...this.recheck, afterApp: app, fromSeq: 0 };
+    const accepted = (await this.storage.getCheckpoint(app))!;
+    const from = this.recheck.fromSeq;
+    const end = Math.min(from + PRIMARY_RANGE, accepted.treeSize);
+    const [served, copied] = await Promise.all([
+      this.client.events(app, from, end, accepted.treeSize),
+      this.storage.getEventRange(app, from, end, end - from),
+    ]);
+    const next = candidates[candidates.indexOf(log) + 1];
+    this.recheck = {
+      ...this.recheck,
+      ...(end < accepted.treeSize ? { afterApp: app, fromSeq: end } : { afterApp: next?.sourceAppId ?? '', fromSeq: 0 }),
+    };
+    for (const [i, own] of copied.entries()) {
+      const theirs = served[i];
+      if (theirs && sameEvent(own, theirs)) continue;
+      const evidence = await this.primaryEvidence(app, own.seq, accepted.treeSize);
+      const proof = await this.prover.inclusion(app, own.seq, accepted.treeSize);
+      this.stopLog(
+        app,
+        new Inconsistent({
+          kind: 'EVENT_CHANGED',
+          message: `event ${app}/${own.seq}, copied under the checkpoint of size ${accepted.treeSize}, is served differently now`,
+          seq: own.seq,
+          acceptedNote: accepted.note,
+          conflictingNote: null,
+          ownRootHash: null,
+          copied: {
+            event: toPrimaryEvent(own),
+            proof: { leafIndex: own.seq, treeSize: accepted.treeSize, rootHash: accepted.rootHash, hashes: proof.map(toHex) },
+          },
+          served: evidence,
+        }),
+      );
+      return;
+    }
+  }
+
+  private async primaryEvidence(app: string, seq: number, treeSize: number): Promise<NonNullable<MirrorInconsistency['served']>> {
+    try {
+      const { event, proof } = await this.client.eventWithProof(app, seq, treeSize);
+      return { event, proof, error: null };
+    } catch (err) {
+      return { event: null, proof: null, error: (err as Error).message };
+    }
+  }
+
+  private stopLog(app: string, found: Inconsistent): void {
+    this.stopped.set(app, `${found.report.kind}: ${found.report.message}`);
+    this.metrics.inconsistencies.inc({ kind: found.report.kind });
+    const report: MirrorInconsistency = {
+      ...found.report,
+      sourceAppId: app,
+      origin: this.origin(app),
+      primaryUrl: this.client.url,
+      verifierKey: verifierKeyString(this.origin(app), this.pinned.publicKey),
+      detectedAt: this.now(),
+    };
+    // A failure to record must not stop the mirror from serving the other logs.
+    reportInconsistency(report, { logger: this.logger, inconsistencies: this.opts.inconsistencies ?? null }).catch(
+      (err: unknown) => this.logger.error({ err, sourceAppId: app }, 'mirror: recording an inconsistency failed'),
+    );
+  }
+}
+
+function noEvidence(own: StoredCheckpoint, conflictingNote: string) {
+  return { seq: null, acceptedNote: own.note, conflictingNote, ownRootHash: null, copied: null, served: null };
+}
+
+/** Why an event served at `seq` after `prevHash` cannot be that event, or null if it can. */
+function checkServed(e: PrimaryEvent, app: string, seq: number, prevHash: string): string | null {
+  if (e.sourceAppId !== app || e.seq !== seq) return `served as ${e.sourceAppId}/${e.seq}`;
+  if (e.prevHash !== prevHash) return 'prevHash does not link to the previous event';
+  try {
+    if (eventLeafHash(toNewEvent(e)) !== e.hash) return 'hash does not match the event fields';
+  } catch (err) {
+    return `the event cannot be a leaf: ${(err as Error).message}`;
+  }
+  return null;
+}
+
+function toNewEvent(e: PrimaryEvent): NewEvent {
+  return {
+    sourceAppId: e.sourceAppId,
+    seq: e.seq,
+    eventType: e.eventType,
+    timestamp: parseTime(e.timestamp),
+    receivedAt: parseTime(e.receivedAt),
+    payload: e.payload,
+    prevHash: e.prevHash,
+    hash: e.hash,
+    // Idempotency keys are the primary's business: the mirror accepts no writes to retry.
+    idempotencyKey: null,
+  };
+}
+
+function toPrimaryEvent(e: StoredEvent): PrimaryEvent {
+  return {
+    sourceAppId: e.sourceAppId,
+    seq: e.seq,
+    eventType: e.eventType,
+    timestamp: formatTime(e.timestamp),
+    receivedAt: formatTime(e.receivedAt),
+    payload: e.payload,
+    prevHash: e.prevHash,
+    hash: e.hash,
+  };
+}
+
+/** The copy and the primary's event agree: same served hash, and that hash follows from the served fields. */
+function sameEvent(own: StoredEvent, theirs: PrimaryEvent): boolean {
+  if (theirs.seq !== own.seq || theirs.hash !== own.hash || theirs.prevHash !== own.prevHash) return false;
+  try {
+    return eventLeafHash(toNewEvent(theirs)) === own.hash;
+  } catch {
+    return false;
+  }
+}
+
+function createMirrorMetrics(registry: Registry, status: () => MirrorStatus) {
+  const registers = [registry];
+  new Gauge({
+    name: 'chainlog_mirror_events_behind',
+    help: "Events the primary's latest checkpoints cover that no checkpoint this mirror accepted covers yet, over every log.",
+    registers,
+    collect() {
+      this.set(status().eventsBehind);
+    },
+  });
+  new Gauge({
+    name: 'chainlog_mirror_last_sync_timestamp_seconds',
+    help: 'When the last complete sync with the primary ended (Unix seconds); 0 before the first.',
+    registers,
+    collect() {
+      this.set((status().lastSyncAt ?? 0) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'chainlog_mirror_primary_up',
+    help: 'Whether the last attempt to sync with the primary reached it (1) or not (0).',
+    registers,
+    collect() {
+      this.set(status().primaryReachable ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'chainlog_mirror_catch_up_events_per_second',
+    help: 'Events verified and stored per second in the last sync that copied any.',
+    registers,
+    collect() {
+      this.set(status().catchUpEventsPerSecond);
+    },
+  });
+  new Gauge({
+    name: 'chainlog_mirror_logs_stopped',
+    help: 'Logs this mirror stopped following because the primary was inconsistent (see serverInfo.mirror).',
+    registers,
+    collect() {
+      this.set(status().stoppedLogs.length);
+    },
+  });
+  return {
+    eventsCopied: new Counter({
+      name: 'chainlog_mirror_events_copied_total',
+      help: 'Events copied from the primary, verified and stored (rate() of it is the catch-up rate).',
+      registers,
+    }),
+    checkpointsAccepted: new Counter({
+      name: 'chainlog_mirror_checkpoints_accepted_total',
+      help: "The primary's checkpoints accepted: their root equals the root of this mirror's own tree.",
+      registers,
+    }),
+    syncErrors: new Counter({
+      name: 'chainlog_mirror_sync_errors_total',
+      help: 'Syncs with the primary that failed, by kind (unavailable, refused, invalid, error); each is retried with backoff.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    inconsistencies: new Counter({
+      name: 'chainlog_mirror_inconsistencies_total',
+      help: 'Inconsistencies of the primary found (each stops following its log), by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+  };
+}
