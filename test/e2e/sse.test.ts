@@ -1,11 +1,12 @@
 // GraphQL over Server-Sent Events at /graphql/stream against the real service: the graphql-sse client
 // and an EventSource-style reader, resume with `after`, authentication, document limits as on the
 // WebSocket, per-client caps and keep-alive comments.
+import { request, type IncomingMessage } from 'node:http';
 import { createClient, type Client as SseClient } from 'graphql-sse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { whenSubscribed } from '../support/metrics.js';
 import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
-import { openSse } from '../support/sse.js';
+import { openSse, parseEventStream } from '../support/sse.js';
 import { until } from '../support/wait.js';
 
 let svc: RunningService;
@@ -223,4 +224,73 @@ describe('settings: keep-alive comments and the per-client cap', () => {
     });
     third.abort();
   });
+});
+
+describe('a reader that stops reading', () => {
+  // Its own service: an ended stream is given 2 keep-alive intervals to leave, longer than this test pauses.
+  let slow: RunningService;
+  beforeAll(async () => {
+    slow = await startService({ env: { SSE_KEEP_ALIVE_MS: '120000' } });
+  });
+  afterAll(async () => slow?.stop());
+
+  it('is held to a bounded buffer and ends with RESUME_REQUIRED after what it received, nothing skipped', async () => {
+    // Each event goes out ~50 KB large (25 copies of a 2 KB payload): the response and the kernel fill quickly.
+    const copies = Array.from({ length: 25 }, (_, k) => `p${k}: payload`).join(' ');
+    const query = `subscription { eventLogged(filter: { sourceAppIds: ["stalled"] }) { id ${copies} } }`;
+    const url = new URL('/graphql/stream', slow.url);
+    url.searchParams.set('query', query);
+    let text = '';
+    let ended = false;
+    // With a reading subscriber beside it, to know when every event has reached the subscriptions.
+    const [res, witness] = await whenSubscribed(
+      slow,
+      async () => {
+        const req = request(url, { headers: { accept: 'text/event-stream', 'x-api-key': slow.adminKey! } });
+        const response = new Promise<IncomingMessage>((resolve, reject) => req.once('response', resolve).once('error', reject));
+        req.end();
+        const witness = probeOf<{ eventLogged: { id: string } }>(
+          createClient({ url: url.href, headers: { 'x-api-key': slow.adminKey! }, retryAttempts: 0 }),
+          EVENT_LOGGED,
+          { filter: { sourceAppIds: ['stalled'] } },
+        );
+        return [await response, witness] as const;
+      },
+      { count: 2 },
+    );
+    expect(res.statusCode).toBe(200);
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (text += chunk));
+    res.once('end', () => (ended = true));
+    res.pause();
+
+    // 10,000 matching events may wait in the subscription; 11,500 do not, with what the buffers hold.
+    const payload = { pad: 'x'.repeat(2_000) };
+    for (let b = 0; b < 23; b++) {
+      const inputs = Array.from({ length: 500 }, (_, i) => ({
+        sourceAppId: 'stalled',
+        eventType: 'big',
+        timestamp: new Date(Date.UTC(2025, 5, 1) + b * 500 + i).toISOString(),
+        payload,
+      }));
+      const r = await slow.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs });
+      expect(r.errors).toBeUndefined();
+    }
+    await witness.until((p) => p.values.length === 11_500, 60_000);
+    witness.unsubscribe();
+    res.resume();
+
+    await until('the stream to end', () => ended, { timeoutMs: 30_000 });
+    const { events } = parseEventStream(text);
+    const nexts = events.filter((e) => e.event === 'next').map((e) => e.data);
+    const end = nexts.at(-1);
+    expect(end.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RESUME_REQUIRED' }) })]);
+    expect(events.at(-1)!.event).toBe('complete');
+    const ids = nexts.slice(0, -1).map((d) => d.data.eventLogged.id as string);
+    // What the server had sent before it stopped is at most the response's bound plus what the kernel held.
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids.length).toBeLessThan(2_000);
+    expect(ids).toEqual(ids.map((_, i) => `stalled/${i}`));
+    expect(end.errors[0].extensions.after).toBe(ids.at(-1));
+  }, 180_000);
 });

@@ -84,7 +84,14 @@ export async function openSse(baseUrl: string, req: SseRequest): Promise<SseStre
   return stream;
 }
 
-function parseBlock(block: string, stream: SseStream): void {
+/** A whole text/event-stream body: its events and how many comment lines it held. */
+export function parseEventStream(text: string): Pick<SseStream, 'events' | 'comments'> {
+  const parsed = { events: [] as SseEvent[], comments: 0 };
+  for (const block of text.split('\n\n')) parseBlock(block, parsed);
+  return parsed;
+}
+
+function parseBlock(block: string, stream: Pick<SseStream, 'events' | 'comments'>): void {
   let event = 'message';
   const data: string[] = [];
   let fields = 0;

@@ -10,7 +10,7 @@
 // socket's are on the WebSocket path: while the response holds more than SSE_MAX_BUFFERED_BYTES unsent,
 // the subscription waits, so a client that stops reading backs up into its subscription's bounded
 // buffer and is then ended with RESUME_REQUIRED (its last event), after which the server gives the
-// response END_FLUSH_MS to leave and then closes the connection.
+// response endFlushMs() to leave and then closes the connection.
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse, RequestHandler } from 'express';
 import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema } from 'graphql';
@@ -31,7 +31,7 @@ export const SSE_PATH = '/graphql/stream';
 export const SSE_MAX_BUFFERED_BYTES = 256 * 1024;
 
 /** How long an ended stream's last events may take to leave before the connection is closed. */
-export const END_FLUSH_MS = 30_000;
+export const endFlushMs = (keepAliveMs: number): number => Math.max(30_000, 2 * keepAliveMs);
 
 /** The one operation of a distinct-connections stream, as the caps count it. */
 const OPERATION_ID = '';
@@ -246,7 +246,7 @@ async function pump(
     clearInterval(keepAlive);
     if (!res.destroyed) {
       // A client that does not read what is left is not waited for without end.
-      const flush = setTimeout(() => res.destroy(), END_FLUSH_MS);
+      const flush = setTimeout(() => res.destroy(), endFlushMs(keepAliveMs));
       flush.unref();
       res.once('close', () => clearTimeout(flush));
       res.end();
