@@ -19,6 +19,7 @@ import { EVENTS_BODY_TYPES, eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
+import { openApiRouter } from './rest/openapi.js';
 import { witnessRouter } from './rest/witness.js';
 import type { WitnessService } from '../witness/witness-service.js';
 import { requireJsonPost } from './graphql/content-type.js';
@@ -109,6 +110,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
+  app.use(openApiRouter(opts.config, opts.service.info.version));
   app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
   if (opts.witness) app.use(witnessRouter(opts.witness));
   // One thread checks the large bodies of both transports (src/api/json-body.ts).

@@ -53,7 +53,10 @@ async function ingest(count: number): Promise<string[]> {
   const res = await fetch(`${lb.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-api-key': E2E_ADMIN_KEY, [ROUTE_HEADER]: APP },
-    body: JSON.stringify({ query: 'mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { id } }', variables: { in: inputs } }),
+    body: JSON.stringify({
+      query: 'mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { id } }',
+      variables: { in: inputs },
+    }),
   });
   const body = (await res.json()) as { data?: { logEvents: Array<{ id: string }> }; errors?: unknown };
   expect(body.errors).toBeUndefined();
@@ -64,7 +67,9 @@ const EVENT_LOGGED = `subscription($filter: EventFilter, $after: ID) { eventLogg
 
 /** The processes serving an eventLogged subscription now. */
 async function serving(): Promise<number[]> {
-  const open = await Promise.all(services.map((s) => metric(s, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' })));
+  const open = await Promise.all(
+    services.map((s) => metric(s, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' })),
+  );
   return open.flatMap((count, i) => (count > 0 ? [i] : []));
 }
 

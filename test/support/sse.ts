@@ -96,6 +96,7 @@ function parseBlock(block: string, stream: Pick<SseStream, 'events' | 'comments'
   const data: string[] = [];
   let fields = 0;
   for (const line of block.split('\n')) {
+    if (line === '') continue;
     if (line.startsWith(':')) {
       stream.comments++;
       continue;

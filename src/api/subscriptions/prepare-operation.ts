@@ -86,7 +86,8 @@ export function createOperationPreparer(opts: {
     try {
       document = parse(request.query, documentLimits.parseOptions);
     } catch (err) {
-      if (err instanceof GraphQLError) return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', parseLimitRule(err.message) ?? 'syntax')];
+      if (err instanceof GraphQLError)
+        return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', parseLimitRule(err.message) ?? 'syntax')];
       throw err;
     }
     const badShape = checkDocumentShape(document, documentLimits.settings);

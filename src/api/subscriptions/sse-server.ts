@@ -13,7 +13,7 @@
 // response endFlushMs() to leave and then closes the connection.
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse, RequestHandler } from 'express';
-import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema } from 'graphql';
+import type { ExecutionResult, GraphQLError, GraphQLSchema } from 'graphql';
 import { createHandler, type OperationContext, type Request as SseRequest } from 'graphql-sse';
 import type { Logger } from 'pino';
 import { principalFrom, unauthenticated } from '../access.js';
@@ -99,7 +99,7 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
     // A stream that fails (RESUME_REQUIRED for a reader too slow, a damaged log) ends with that error as
     // its last event, as graphql-ws sends it as an `error` message.
     subscribe: async (args) => {
-      const result = await sharedSubscribe(args as ExecutionArgs);
+      const result = await sharedSubscribe(args);
       if (!(Symbol.asyncIterator in result)) return result;
       return endWithError(result);
     },
@@ -108,12 +108,18 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
       const prepared = await prepare(principal, params, (document, operation, variables) =>
         guards.admit(conn, OPERATION_ID, principal, document, operation, variables),
       );
-      if (!('document' in prepared)) return once({ errors: prepared as GraphQLError[] });
+      if (!('document' in prepared)) return once({ errors: prepared });
       const { document, operation, variables } = prepared;
       const contextValue: ApiContext = createApiContext(deps, 'sse', principal, {
         subscription: operation.operation === 'subscription',
       });
-      return { schema, document, operationName: params.operationName ?? null, variableValues: variables, contextValue: contextValue as unknown as OperationContext };
+      return {
+        schema,
+        document,
+        operationName: params.operationName ?? null,
+        variableValues: variables,
+        contextValue: contextValue as unknown as OperationContext,
+      };
     },
     onNext: async (ctx, req, result) => {
       const formatted = formatStreamedResult(formatError, ctx, result as ExecutionResult);
@@ -191,7 +197,7 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
         res.end(body);
         return;
       }
-      stream = body as AsyncGenerator<string, void, unknown>;
+      stream = body;
     } catch (err) {
       next(err);
       return;
