@@ -179,6 +179,23 @@ describe('authentication', () => {
   });
 });
 
+describe('the request form', () => {
+  it('refuses a method other than GET and POST with 405, and a client that does not accept an event stream with 406', async () => {
+    const put = await fetch(`${svc.url}/graphql/stream`, {
+      method: 'PUT',
+      headers: { ...svc.authHeaders(), accept: 'text/event-stream' },
+    });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect(((await put.json()) as any).errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'method' });
+    const json = await fetch(`${svc.url}/graphql/stream?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { ...svc.authHeaders(), accept: 'application/json' },
+    });
+    expect(json.status).toBe(406);
+    expect(((await json.json()) as any).errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'Accept' });
+  });
+});
+
 describe('document limits and errors as on the WebSocket', () => {
   it.each([
     ['too many aliases', `subscription { eventLogged { ${Array.from({ length: 40 }, (_, i) => `a${i}: id`).join(' ')} } }`],
@@ -224,6 +241,26 @@ describe('settings: keep-alive comments and the per-client cap', () => {
       return attempt.status === 200 ? attempt : null;
     });
     third.abort();
+  });
+});
+
+describe('the rate limit', () => {
+  let limited: RunningService;
+  beforeAll(async () => {
+    limited = await startService({ env: { RATE_LIMIT_READS_PER_SEC: '1' } });
+  });
+  afterAll(async () => limited?.stop());
+
+  it('charges an operation over SSE as over the WebSocket: over it, RATE_LIMITED', async () => {
+    const codes: unknown[] = [];
+    // One read a second: operations sent back to back soon find the bucket empty.
+    for (let i = 0; i < 20 && !codes.includes('RATE_LIMITED'); i++) {
+      const s = await openSse(limited.url, { query: '{ __typename }', key: limited.adminKey });
+      await s.until('the end', (x) => x.ended);
+      codes.push(s.nexts()[0].errors?.[0]?.extensions?.code ?? 'ok');
+    }
+    expect(codes[0]).toBe('ok');
+    expect(codes).toContain('RATE_LIMITED');
   });
 });
 
