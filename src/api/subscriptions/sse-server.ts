@@ -22,6 +22,7 @@ import { ApiError, errorCodeOf } from '../errors.js';
 import type { ErrorFormatter } from '../graphql/format-error.js';
 import type { Hardening } from '../hardening/index.js';
 import type { WsConnection } from '../hardening/ws-guards.js';
+import { findInexactNumber, inexactNumber } from '../validation/exact-numbers.js';
 import { createOperationPreparer, executionCaller, formatStreamedResult } from './prepare-operation.js';
 import { createSharedSubscribe } from './shared-execution.js';
 
@@ -155,6 +156,12 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
             rule: 'accept',
           }),
         );
+      }
+      // graphql-sse's JSON.parse rounds numbers; a GET's variables are checked first, as bodies are (json-body.ts).
+      if (req.method === 'GET') {
+        const variables = new URL(req.originalUrl, 'http://localhost').searchParams.get('variables');
+        const bad = variables === null ? undefined : findInexactNumber(variables);
+        if (bad) return refuse(res, 400, inexactNumber(`variables${bad.field ? `.${bad.field}` : ''}`, bad.token));
       }
       let capped: string | undefined;
       const conn: WsConnection = {
