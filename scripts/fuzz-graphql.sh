@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Schema-driven GraphQL fuzzing of the live service with Schemathesis (PyPI), as CI runs it:
+# Schema-driven fuzzing of the live service with Schemathesis (PyPI), as CI runs it: GraphQL at /graphql,
+# then the REST endpoints from /openapi.json:
 #   scripts/fuzz-graphql.sh            # FUZZ_MAX_EXAMPLES (default 25) per operation, FUZZ_MAX_TIME s (default 110)
 # Creates .venv-fuzz/ (git-ignored) with a pinned Schemathesis, starts chainlog (AUTH=off, introspection on,
 # fresh DATA_DIR, a few seeded events), runs Schemathesis against /graphql failing on any 5xx, then checks
@@ -57,6 +58,18 @@ echo "schemathesis $SCHEMATHESIS_VERSION against $URL/graphql (max $MAX_EXAMPLES
 STATUS=0
 PYTHONPATH="$PWD/scripts/fuzz${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
   "$VENV/bin/schemathesis" run "$URL/graphql" \
+  --checks no_internal_server_error \
+  --max-examples "$MAX_EXAMPLES" \
+  --max-time "$MAX_TIME" \
+  --seed "$SEED" \
+  --request-timeout 10 \
+  --no-color 2>&1 | sed -u -E 's/^=+ (.*) =+$/-- schemathesis: \1 --/' || STATUS=$?
+
+# The REST endpoints, from their OpenAPI document (GET /openapi.json, generated from the zod schemas that
+# validate them), with the same check.
+echo "schemathesis $SCHEMATHESIS_VERSION against $URL/openapi.json (max $MAX_EXAMPLES examples per operation, ${MAX_TIME}s, seed $SEED)"
+PYTHONPATH="$PWD/scripts/fuzz${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+  "$VENV/bin/schemathesis" run "$URL/openapi.json" \
   --checks no_internal_server_error \
   --max-examples "$MAX_EXAMPLES" \
   --max-time "$MAX_TIME" \

@@ -189,6 +189,9 @@ const schema = z.object({
   WS_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 1_000_000).default(100),
   WS_MAX_SUBSCRIPTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(1_000),
+  /** GraphQL over SSE (/graphql/stream): interval of keep-alive comments (0 = none), open streams per client. */
+  SSE_KEEP_ALIVE_MS: intFrom(0, 3_600_000).default(12_000),
+  SSE_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
   /** Origins (scheme://host[:port]) allowed to open a WebSocket besides the server's own; comma-separated. */
   ALLOWED_ORIGINS: z
     .string()

@@ -66,6 +66,7 @@ def no_internal_server_error(ctx, response, case):
     except ValueError:
         return
     for error in (body or {}).get("errors") or []:
-        code = ((error or {}).get("extensions") or {}).get("code")
+        # GraphQL errors carry the code in extensions, REST errors (/v1/events) at the top level.
+        code = ((error or {}).get("extensions") or {}).get("code") or (error or {}).get("code")
         if code == "INTERNAL_SERVER_ERROR":
             raise AssertionError(f"INTERNAL_SERVER_ERROR: {json.dumps(error)[:500]}")

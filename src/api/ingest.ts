@@ -6,7 +6,7 @@ import type { StoredEvent } from '../storage/types.js';
 import type { ApiMetrics } from './metrics.js';
 import { eventInputSchema, ingestLimits, validateEventBatch, validateEventInput } from './validation/event-input.js';
 
-export type Transport = 'graphql' | 'ws' | 'rest';
+export type Transport = 'graphql' | 'ws' | 'sse' | 'rest';
 
 export interface Ingest {
   one(input: unknown, transport: Transport): Promise<StoredEvent>;

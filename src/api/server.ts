@@ -20,6 +20,7 @@ import { httpObserver } from './rest/http-observer.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
 import { dashboardRouter } from './rest/dashboard.js';
+import { openApiRouter } from './rest/openapi.js';
 import { witnessRouter } from './rest/witness.js';
 import { tlogRouter } from './rest/tlog.js';
 import { monitoringRouter } from './rest/monitoring.js';
@@ -30,6 +31,7 @@ import type { InconsistencyReporter } from '../inconsistency/reporter.js';
 import type { Mirror } from '../mirror/follower.js';
 import { requireJsonPost } from './graphql/content-type.js';
 import { attachGraphqlWs } from './subscriptions/ws-server.js';
+import { createGraphqlSse, SSE_PATH } from './subscriptions/sse-server.js';
 import { requireUtf8 } from './charset.js';
 import { ApiError } from './errors.js';
 import { bodyCheckThread } from './body-check-thread.js';
@@ -94,6 +96,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   // client never reuses a socket the server is closing at that moment (ECONNRESET under load).
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
+  const sse = createGraphqlSse({ schema, deps, formatError, hardening });
   const ws = attachGraphqlWs({ httpServer, path: GRAPHQL_PATH, schema, deps, formatError, hardening });
   const apollo = await startApollo({
     schema,
@@ -102,7 +105,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     production: opts.config.production,
     logger: opts.logger.child({ component: 'apollo' }),
     metrics,
-    drain: () => ws.dispose(),
+    drain: () => {
+      sse.dispose();
+      return ws.dispose();
+    },
     limits: hardening.documentLimits,
     plugins: [
       variableSizesPlugin(variableSizeLimitsFromConfig(opts.config)),
@@ -122,6 +128,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
   app.use('/metrics', metricsAccess(deps));
   app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
+  app.use(openApiRouter(opts.config, opts.service.info.version));
   app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
   app.use(dashboardRouter());
   if (opts.witness) app.use(witnessRouter(opts.witness));
@@ -137,6 +144,21 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       restWriteCharge(hardening.rateLimits),
       jsonBody({ ...bodies, type: EVENTS_BODY_TYPES, job: { kind: 'events', maxBatchSize: opts.config.MAX_BATCH_SIZE } }),
     ),
+  );
+  // GraphQL over SSE, before GRAPHQL_PATH (a prefix of its path): authenticated before its body is read.
+  app.use(
+    SSE_PATH,
+    sse.admit,
+    requireUtf8(),
+    jsonBody({
+      ...bodies,
+      job: {
+        kind: 'graphql',
+        limits: variableLimits,
+        maxTokens: hardening.documentLimits.parseOptions.maxTokens ?? Number.MAX_SAFE_INTEGER,
+      },
+    }),
+    sse.serve,
   );
   app.use(
     GRAPHQL_PATH,

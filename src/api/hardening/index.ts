@@ -14,6 +14,9 @@ export interface Hardening {
   /** graphql-ws connectionInitWaitTimeout: sockets that do not send connection_init in time are closed (4408). */
   wsConnectionInitTimeoutMs: number;
   wsKeepAliveMs: number;
+  /** GraphQL over SSE: one operation per stream, so its connection cap is also its subscription cap. */
+  sseGuards: WsGuards;
+  sseKeepAliveMs: number;
   /** Host checks (DNS rebinding) on every request, Origin checks on WebSocket upgrades. */
   originPolicy: OriginPolicy;
 }
@@ -40,6 +43,15 @@ export function createHardening(config: Config, opts: { now?: () => number } = {
     wsMaxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
     wsConnectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
     wsKeepAliveMs: config.WS_KEEP_ALIVE_MS,
+    sseGuards: createWsGuards(
+      {
+        maxConnectionsPerClient: config.SSE_MAX_CONNECTIONS_PER_CLIENT,
+        maxSubscriptionsPerConnection: 1,
+        maxSubscriptionsPerClient: config.SSE_MAX_CONNECTIONS_PER_CLIENT,
+      },
+      rateLimits,
+    ),
+    sseKeepAliveMs: config.SSE_KEEP_ALIVE_MS,
     originPolicy: createOriginPolicy({
       bindHost: config.HOST,
       allowedOrigins: config.ALLOWED_ORIGINS,

@@ -1,31 +1,17 @@
 // graphql-ws on the HTTP server's /graphql path. Apollo's validation, limits and masking do not run here,
 // so this applies the same rules, access check and error formatter itself.
 import type { Server } from 'node:http';
-import {
-  GraphQLError,
-  NoSchemaIntrospectionCustomRule,
-  getOperationAST,
-  getVariableValues,
-  parse,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type ExecutionArgs,
-  type GraphQLSchema,
-} from 'graphql';
+import type { ExecutionArgs, GraphQLError, GraphQLSchema } from 'graphql';
 import { makeServer } from 'graphql-ws';
 import { WebSocketServer } from 'ws';
-import { authorize, principalFrom, rootFieldsOf, unauthenticated } from '../access.js';
+import { principalFrom, unauthenticated } from '../access.js';
 import type { Principal } from '../context.js';
 import { createApiContext, type ApiContext, type ApiDeps } from '../context.js';
-import { ApiError, errorCodeOf } from '../errors.js';
+import { errorCodeOf } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
-import { variableSizeLimitsFromConfig } from '../graphql/limits.js';
-import { checkVariableSizes } from '../validation/variable-sizes.js';
-import { parseLimitRule } from '../hardening/document-limits.js';
-import { checkDocumentShape, checkItems, countItems } from '../hardening/document-shape.js';
 import type { Hardening } from '../hardening/index.js';
 import { findInexactNumber, inexactNumber } from '../validation/exact-numbers.js';
+import { createOperationPreparer, executionCaller, formatStreamedResult } from './prepare-operation.js';
 import { createSharedSubscribe, type DeliverNext } from './shared-execution.js';
 import { serveGraphqlWs, type WsExtra } from './ws-transport.js';
 
@@ -42,12 +28,6 @@ export interface GraphqlWsOptions {
 /** Unsent bytes per socket before its subscriptions wait: ~1,000 small events. */
 export const WS_MAX_BUFFERED_BYTES = 256 * 1024;
 
-/** Executions are shared only between operations of the same API key (or all, with AUTH=off). */
-function callerOf(contextValue: unknown): string {
-  const { principal } = contextValue as ApiContext;
-  return principal.kind === 'key' ? `key:${principal.id}` : principal.kind;
-}
-
 /** graphql-ws's close codes for a connection_init without a key (4401) and with a wrong or revoked one (4403). */
 export const WS_CLOSE_UNAUTHORIZED = 4401;
 export const WS_CLOSE_FORBIDDEN = 4403;
@@ -61,27 +41,12 @@ function refuseUnauthenticated(socket: { close(code: number, reason: string): vo
   return true;
 }
 
-/** As Apollo does with hideSchemaDetailsFromClientErrors: no schema hints in production. */
-const SUGGESTION = / ?Did you mean .+\?$/;
-
-function withCode(error: GraphQLError, code: string, rule?: string, hideSchema = false): GraphQLError {
-  return new GraphQLError(hideSchema ? error.message.replace(SUGGESTION, '') : error.message, {
-    ...(error.nodes && { nodes: error.nodes }),
-    ...(error.source && { source: error.source }),
-    ...(error.positions && { positions: error.positions }),
-    ...(error.originalError && { originalError: error.originalError }),
-    extensions: { ...error.extensions, code, ...(rule && { rule }) },
-  });
-}
-
 export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<void> } {
   const { deps, schema, formatError, hardening } = opts;
-  const { documentLimits, wsGuards } = hardening;
+  const { wsGuards } = hardening;
   const { metrics, logger } = deps;
   const production = deps.config.production;
-  const variableLimits = variableSizeLimitsFromConfig(deps.config);
-  // Apollo disables introspection in production; so does this path.
-  const rules = [...specifiedRules, ...documentLimits.validationRules, ...(production ? [NoSchemaIntrospectionCustomRule] : [])];
+  const prepare = createOperationPreparer({ schema, deps, hardening, transport: 'ws' });
   const { originPolicy } = hardening;
   const wsServer = new WebSocketServer({
     server: opts.httpServer,
@@ -110,7 +75,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   const directNext = new WeakMap<ApiContext, DeliverNext>();
   const server = makeServer<Record<string, unknown> | undefined, WsExtra>({
     schema,
-    subscribe: createSharedSubscribe(callerOf, (contextValue) => directNext.get(contextValue as ApiContext)),
+    subscribe: createSharedSubscribe(executionCaller, (contextValue) => directNext.get(contextValue as ApiContext)),
     connectionInitWaitTimeout: hardening.wsConnectionInitTimeoutMs,
     // No connection_ack without a valid key (AUTH=on): nothing a client sends later is parsed for it.
     onConnect: async (ctx) => {
@@ -128,50 +93,11 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
       // key revoked since connection_init costs the server no parsing and closes the connection.
       const principal = await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams);
       if (refuseUnauthenticated(ctx.extra.socket, principal)) return [unauthenticated(principal)];
-      let document: DocumentNode;
-      try {
-        document = parse(payload.query, documentLimits.parseOptions);
-      } catch (err) {
-        if (err instanceof GraphQLError)
-          return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', parseLimitRule(err.message) ?? 'syntax')];
-        throw err;
-      }
-      const badShape = checkDocumentShape(document, documentLimits.settings);
-      if (badShape) metrics.documentsRefused.inc({ rule: String(badShape.extensions.rule), transport: 'ws' });
-      if (badShape)
-        return [
-          new GraphQLError(badShape.message, {
-            extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule: badShape.extensions.rule },
-          }),
-        ];
-      const invalid = validate(schema, document, rules);
-      if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED', undefined, production));
-      const operation = getOperationAST(document, payload.operationName);
-      if (!operation) {
-        return [
-          new ApiError('BAD_USER_INPUT', 'operationName: does not name exactly one operation of the document', {
-            field: 'operationName',
-            rule: 'operationName',
-          }),
-        ];
-      }
-      try {
-        authorize(principal, operation.operation, rootFieldsOf(document, operation));
-      } catch (err) {
-        if (err instanceof GraphQLError) return [err];
-        throw err;
-      }
-      const variables = payload.variables ?? {};
-      if (operation.operation === 'query') {
-        const tooMany = checkItems(countItems(document, operation, variables), documentLimits.settings.maxItems);
-        if (tooMany) return [tooMany];
-      }
-      const refused = await wsGuards.admit(ctx, id, principal, document, operation, variables);
-      if (refused) return [refused];
-      const oversized = checkVariableSizes(schema, document, operation, variables, variableLimits);
-      if (oversized) return [oversized];
-      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
-      if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
+      const prepared = await prepare(principal, payload, (document, operation, variables) =>
+        wsGuards.admit(ctx, id, principal, document, operation, variables),
+      );
+      if (!('document' in prepared)) return prepared;
+      const { document, operation, variables } = prepared;
       const contextValue = createApiContext(deps, 'ws', principal, { subscription: operation.operation === 'subscription' });
       if (operation.operation === 'subscription') {
         const send = ctx.extra.send;
@@ -181,16 +107,9 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
       return { schema, document, operationName: payload.operationName ?? null, variableValues: variables, contextValue };
     },
     onNext: (_ctx, _id, _payload, args, result) => {
-      if (!result.errors) return undefined;
-      // An answer over GRAPHQL_MAX_RESPONSE_BYTES is sent as its error alone, as over HTTP.
-      const tooLarge = (args.contextValue as ApiContext | undefined)?.response.exceeded;
-      const errors = tooLarge ? [formatForWs(formatError, tooLarge)] : result.errors.map((e) => formatForWs(formatError, e));
-      if (tooLarge) {
-        countErrors(errors);
-        return { errors };
-      }
-      countErrors(errors);
-      return { ...result, errors };
+      const formatted = formatStreamedResult(formatError, args.contextValue, result);
+      if (formatted) countErrors(formatted.errors);
+      return formatted;
     },
     onError: (_ctx, _id, _payload, errors) => {
       const formatted = errors.map((e) => formatForWs(formatError, e));
