@@ -22,6 +22,7 @@ const config: CodegenConfig = {
         scalars: {
           DateTime: { input: 'Date', output: 'Date | number | string' },
           JSONObject: { input: `import('${storage}').JsonObject`, output: `import('${storage}').JsonObject` },
+          JSON: { input: `import('${storage}').JsonValue`, output: `import('${storage}').JsonValue` },
           SafeInt: { input: 'number', output: 'number' },
           Sha256Hex: { input: 'string', output: 'string' },
         },
@@ -36,6 +37,7 @@ const config: CodegenConfig = {
           VerificationProblem: `${service}#VerificationProblem as VerificationProblemModel`,
           CheckpointUpdate: `${service}#CheckpointUpdate as CheckpointUpdateModel`,
           ServerInfo: `${service}#ServerInfo as ServerInfoModel`,
+          EraseResult: `${service}#EraseResult as EraseResultModel`,
         },
       },
     },

@@ -78,6 +78,8 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     tailIntervalMs: config.TAIL_INTERVAL_MS,
     now,
     maxConcurrentAudits: config.MAX_CONCURRENT_AUDITS,
+    leafVersion: config.LEAF_VERSION,
+    ...(config.RETENTION_DAYS ? { retentionDays: config.RETENTION_DAYS } : {}),
   });
   let ready = false;
   const registry = new Registry();

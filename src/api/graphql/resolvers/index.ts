@@ -1,5 +1,6 @@
 import type { Resolvers } from '../generated/resolvers.js';
 import { eventResolvers } from './events.js';
+import { erasureResolvers } from './erasure.js';
 import { ingestResolvers } from './ingest.js';
 import { logResolvers } from './logs.js';
 import { proofResolvers } from './proofs.js';
@@ -17,6 +18,7 @@ const parts: Resolvers[] = [
   serverInfoResolvers,
   subscriptionResolvers,
   apiKeyResolvers,
+  erasureResolvers,
 ];
 
 /** All resolvers, merged per type. */
