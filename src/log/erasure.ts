@@ -133,7 +133,7 @@ export class Erasures {
   /** Every erasure record, in the order of the erasures log. */
   async *records(): AsyncGenerator<ErasureRecord> {
     const size = (await this.opts.storage.getLogHead(ERASURES_LOG))?.size ?? 0;
-    for (let from = 0; from < size; ) {
+    for (let from = 0; from < size;) {
       const page = await this.opts.storage.getEventRange(ERASURES_LOG, from, size, SELECT_PAGE);
       if (page.length === 0) break;
       for (const e of page) {

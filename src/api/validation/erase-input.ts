@@ -29,10 +29,18 @@ export function parseEraseInput(input: EraseEventsInputArg): { selection: Erasur
   const hasApp = input.sourceAppId != null;
   const hasFilter = input.from != null || input.to != null || input.eventTypes != null;
   if (hasIds === hasApp)
-    throw badUserInput('input', 'oneSelection', 'input: give exactly one selection: ids, or sourceAppId (with from/to/eventTypes or payloadField)');
+    throw badUserInput(
+      'input',
+      'oneSelection',
+      'input: give exactly one selection: ids, or sourceAppId (with from/to/eventTypes or payloadField)',
+    );
   if (hasIds) {
     if (hasFilter || input.payloadField != null)
-      throw badUserInput('input.ids', 'oneSelection', 'input.ids: from, to, eventTypes and payloadField go with sourceAppId, not with ids');
+      throw badUserInput(
+        'input.ids',
+        'oneSelection',
+        'input.ids: from, to, eventTypes and payloadField go with sourceAppId, not with ids',
+      );
     const ids = input.ids!;
     if (ids.length < 1 || ids.length > MAX_ERASED_PER_CALL)
       throw badUserInput('input.ids', 'length', `input.ids: must hold 1-${MAX_ERASED_PER_CALL} ids`);
