@@ -24,7 +24,11 @@ export type FindingKind =
   | 'MALFORMED_EVENT'
   /** The server would not answer a proof query the audit needs. */
   | 'PROOF_UNAVAILABLE'
-  | 'MALFORMED_RESPONSE';
+  | 'MALFORMED_RESPONSE'
+  /** A leaf version 2 event's payload and salt do not give its payloadHash: altered. */
+  | 'PAYLOAD_MISMATCH'
+  /** A leaf version 2 event is served without its payload, and the erasures log does not list it. */
+  | 'UNRECORDED_ERASURE';
 
 export interface Finding {
   kind: FindingKind;

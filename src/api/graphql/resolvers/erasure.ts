@@ -2,14 +2,21 @@
 import type { Resolvers } from '../generated/resolvers.js';
 import { parseEraseInput } from '../../validation/erase-input.js';
 import { LEAF_VERSION } from '../../../core/leaf.js';
+import { LogError } from '../../../log/errors.js';
 
 export const erasureResolvers: Resolvers = {
   Mutation: {
-    eraseEvents: (_root, { input }, { service, principal }) => {
+    eraseEvents: async (_root, { input }, { service, principal }) => {
       const { selection, reason } = parseEraseInput(input);
       // The record names the key that asked (AUTH=off: `open`).
       const by = principal.kind === 'key' ? principal.id : principal.kind;
-      return service.eraseEvents({ selection, reason, by });
+      try {
+        return await service.eraseEvents({ selection, reason, by });
+      } catch (err) {
+        // The log names the selection's members; the client sent them inside `input`.
+        if (err instanceof LogError) for (const d of err.details) if (d.field) d.field = `input.${d.field}`;
+        throw err;
+      }
     },
   },
   Log: {
