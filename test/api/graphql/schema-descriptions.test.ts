@@ -123,11 +123,12 @@ describe('schema files', () => {
     );
     expect(defined).toEqual({
       'auth.graphql': ['ApiKeyRole', 'ApiKey', 'CreatedApiKey'],
+      'erasure.graphql': ['PayloadFieldInput', 'EraseEventsInput', 'EraseResult'],
       'events.graphql': ['Event', 'LogEventInput', 'EventFilter', 'EventEdge', 'EventConnection', 'Query', 'Mutation'],
       'logs.graphql': ['Checkpoint', 'CheckpointEdge', 'CheckpointConnection', 'Log', 'LogEdge', 'LogConnection'],
       'pagination.graphql': ['SortOrder', 'PageInfo'],
       'proofs.graphql': ['InclusionProof', 'ConsistencyProof', 'RangeProof'],
-      'scalars.graphql': ['DateTime', 'JSONObject', 'SafeInt', 'Sha256Hex'],
+      'scalars.graphql': ['DateTime', 'JSONObject', 'SafeInt', 'Sha256Hex', 'JSON'],
       'server-info.graphql': ['ServerLimits', 'ServerInfo'],
       'subscriptions.graphql': ['CheckpointUpdate', 'Subscription'],
       'verification.graphql': ['VerificationProblemKind', 'VerificationProblem', 'VerificationReport'],
