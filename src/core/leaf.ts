@@ -181,8 +181,15 @@ export function parseSalt(saltHex: string): Uint8Array {
 export function payloadCommitment(salt: Uint8Array, payloadText: string): string {
   if (salt.length !== PAYLOAD_SALT_BYTES) throw new RangeError(`salt must be ${PAYLOAD_SALT_BYTES} bytes, got ${salt.length}`);
   if (typeof payloadText !== 'string' || payloadText[0] !== '{') throw new TypeError('payload text must be a JSON object');
-  return digest('sha256', Buffer.concat([salt, Buffer.from(payloadText, 'utf8')]), 'hex');
+  // One reused buffer (hashing is synchronous): every version 2 event is committed to on ingest.
+  const most = PAYLOAD_SALT_BYTES + 3 * payloadText.length;
+  if (commitInput.length < most) commitInput = Buffer.allocUnsafe(Math.max(most, 2 * commitInput.length));
+  commitInput.set(salt, 0);
+  const n = PAYLOAD_SALT_BYTES + commitInput.write(payloadText, PAYLOAD_SALT_BYTES, 'utf8');
+  return digest('sha256', commitInput.subarray(0, n), 'hex');
 }
+
+let commitInput = Buffer.allocUnsafe(16 * 1024);
 
 /**
  * Whether a version 2 event's payload and salt are the ones its payloadHash commits to (the check a

@@ -518,7 +518,8 @@ function fingerprintOf(e: { eventType: string; timestamp: number; payload: unkno
 /** An event at the head's position; linked and hashed here unless the engine will (`chained`). */
 function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained: boolean, version: LeafVersion): NewEvent {
   // One object per event (batches hold thousands): the hashes are filled in once the fields are set.
-  // The payload is serialized once, for the leaf and for the engine.
+  // The payload is serialized once, for the leaf (or its commitment) and for the engine.
+  const payloadText = req.payloadText ?? canonicalJson(req.payload);
   const event: NewEvent = {
     sourceAppId: req.sourceAppId,
     seq: head.size,
@@ -529,14 +530,10 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained
     prevHash: '',
     idempotencyKey: req.idempotencyKey ?? null,
     hash: '',
-    payloadText: req.payloadText ?? canonicalJson(req.payload),
+    payloadText,
+    // Version 2: a fresh salt per event, so a small payload cannot be found from payloadHash by guessing.
+    ...(version === 2 ? commitment(payloadText) : {}),
   };
-  if (version === 2) {
-    // A fresh salt per event: a small payload cannot be found from payloadHash by guessing.
-    const salt = nextSalt();
-    event.payloadSalt = salt.toString('hex');
-    event.payloadHash = payloadCommitment(salt, event.payloadText!);
-  }
   if (!chained) {
     event.prevHash = hashOf(head.headHash);
     event.hash = eventLeafHash(event, event.payloadText);
@@ -548,6 +545,13 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained
 const SALT_POOL_SALTS = 256;
 let saltPool = Buffer.alloc(0);
 let saltAt = 0;
+
+/** A fresh salt and the payload's commitment (leaf version 2). */
+function commitment(payloadText: string): { payloadSalt: string; payloadHash: string } {
+  const salt = nextSalt();
+  const payloadSalt = saltPool.toString('hex', saltAt - PAYLOAD_SALT_BYTES, saltAt);
+  return { payloadSalt, payloadHash: payloadCommitment(salt, payloadText) };
+}
 
 function nextSalt(): Buffer {
   if (saltAt + PAYLOAD_SALT_BYTES > saltPool.length) {
