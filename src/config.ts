@@ -90,8 +90,7 @@ const schema = z.object({
    */
   LEAF_VERSION: z.coerce
     .number()
-    .refine((v) => v === 1 || v === 2, 'must be 1 or 2')
-    .transform((v) => v as 1 | 2)
+    .pipe(z.union([z.literal(1), z.literal(2)], { error: 'must be 1 or 2' }))
     .default(2),
   /**
    * Retention of payloads (leaf version 2): a JSON object of `sourceAppId` to days, with `"*"` for every

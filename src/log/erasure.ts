@@ -54,7 +54,7 @@ function valueAt(payload: JsonObject, path: string[]): JsonValue | undefined {
   let at: JsonValue | undefined = payload;
   for (const key of path) {
     if (at === null || typeof at !== 'object' || Array.isArray(at) || !Object.hasOwn(at, key)) return undefined;
-    at = (at as JsonObject)[key];
+    at = at[key];
   }
   return at;
 }

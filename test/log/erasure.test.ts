@@ -83,7 +83,7 @@ for (const engine of engines) {
       return {
         p,
         /** Stop and start again on the same data. */
-        async restart(more: Partial<ChainlogServiceOptions> = {}) {
+        restart: async (more: Partial<ChainlogServiceOptions> = {}) => {
           await p.close();
           const q = await startPipeline(await h.reopen(), dir, { leafVersion: 2, ...options, ...more });
           entry.p = q;

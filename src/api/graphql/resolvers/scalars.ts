@@ -63,7 +63,7 @@ export const JSON = new GraphQLScalarType({
   ...GraphQLJSON.toConfig(),
   parseLiteral(node, variables) {
     checkLiteralNumbers(node, ['equals']);
-    return GraphQLJSON.parseLiteral(node, variables);
+    return GraphQLJSON.parseLiteral(node, variables) as unknown;
   },
 });
 
