@@ -190,7 +190,7 @@ for (const engine of engines) {
       expect(first).toMatchObject({ erased: MAX_ERASED_PER_CALL, more: true });
       const second = await p.service.eraseEvents({ selection: sel, reason: 'r', by: 'k' });
       expect(second).toMatchObject({ erased: 5, more: false });
-    }, 60_000);
+    }, 180_000);
 
     it('refuses version 1 events, naming the log version and the field; missing logs and events are NOT_FOUND', async () => {
       const { p } = await pipeline({ leafVersion: 1 });
