@@ -83,6 +83,9 @@ export function redactUri(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
 
+/** Events per find/update of an erasure. */
+const ERASE_SLICE = 100;
+
 export class MongoStorage implements LogStorage {
   private readonly client: MongoClient;
   private readonly db: Db;
@@ -195,16 +198,20 @@ export class MongoStorage implements LogStorage {
     const erase = { $unset: { payload: '', payloadSalt: '' }, $set: { erasedAt, erasureReason: reason } } as const;
     let erased = 0;
     const positions: number[] = [];
-    for (const [app, seqs] of byApp) {
-      const docs = await this.c.events
-        .find({ sourceAppId: app, seq: { $in: seqs }, payloadHash: { $exists: true } }, { projection: { pos: 1, erasedAt: 1 } })
-        .toArray();
-      for (const d of docs) positions.push(d.pos);
-      const res = await this.c.events.updateMany(
-        { sourceAppId: app, seq: { $in: seqs }, payloadHash: { $exists: true }, erasedAt: { $exists: false } },
-        erase,
-      );
-      erased += res.modifiedCount;
+    for (const [app, all] of byApp) {
+      // In slices: each call stays small whatever the erasure's size (a server evaluating `$in` row by row).
+      for (let i = 0; i < all.length; i += ERASE_SLICE) {
+        const seqs = all.slice(i, i + ERASE_SLICE);
+        const docs = await this.c.events
+          .find({ sourceAppId: app, seq: { $in: seqs }, payloadHash: { $exists: true } }, { projection: { pos: 1 } })
+          .toArray();
+        for (const d of docs) positions.push(d.pos);
+        const res = await this.c.events.updateMany(
+          { sourceAppId: app, seq: { $in: seqs }, payloadHash: { $exists: true }, erasedAt: { $exists: false } },
+          erase,
+        );
+        erased += res.modifiedCount;
+      }
     }
     // The bodies: the event at pos is entry pos % POS_PER_BATCH of batch pos / POS_PER_BATCH's body.
     const byBatch = new Map<number, number[]>();
