@@ -1,12 +1,29 @@
 // Leaf version 2 and eraseEvents through the real server (a child process, on the engine of the vitest
 // project): the API's fields, who may erase, input errors, the erasures log as auditors read it, and
 // (SQLite) that the erased payload is nowhere in the store's files.
-import { readFileSync, existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leafHashHex, payloadMatchesCommitment } from '../../src/core/index.js';
 import { startService, type RunningService } from '../support/service.js';
 import { e2eMongoUri } from '../support/e2e-engine.js';
+import { REPO_ROOT } from '../support/service-process.js';
+import { until } from '../support/wait.js';
+
+/** `npm run verify` (scripts/verify.ts) against the service, as an auditor runs it. */
+function verifyCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/verify.ts', '--url', svc.url, ...args],
+      { cwd: REPO_ROOT, timeout: 60_000, env: { ...process.env, CHAINLOG_API_KEY: svc.adminKey! } },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 let svc: RunningService;
 const EVENT =
@@ -120,5 +137,41 @@ describe('leaf version 2 and erasure over the API', () => {
       leafVersion: 1,
     });
     expect(self.errors?.[0]?.message).toMatch(/leaf version 1/);
+  });
+
+  it('npm run verify counts erased payloads that the erasures log lists, and finds one erased outside it', async () => {
+    const key = (await svc.gql(`{ serverInfo { verifierKey } }`)).data.serverInfo.verifierKey as string;
+    const size = (await svc.gql(`{ log(sourceAppId: "people") { size } }`)).data.log.size as number;
+    await until('a checkpoint of the whole log', async () => {
+      await svc.gql(`mutation { publishCheckpoints { treeSize } }`);
+      return (await svc.gql(`{ checkpoint(sourceAppId: "people") { treeSize } }`)).data.checkpoint?.treeSize === size;
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-verify-'));
+    try {
+      const ok = await verifyCli(['--app', 'people', '--key', key, '--state', join(dir, 'a.json'), '--json']);
+      expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, eventsErased: 1, findings: [] });
+      if (e2eMongoUri()) return; // the deletion below writes the SQLite file (test/log/erasure.test.ts covers both engines)
+      // A payload deleted outside the erasure path: the row looks erased, no record lists it.
+      const db = new Database(join(svc.dataDir, 'chainlog.db'));
+      try {
+        db.pragma('busy_timeout = 5000');
+        const changed = db
+          .prepare(
+            `UPDATE events SET payload = '', payload_salt = NULL, erased_at = 1, erasure_reason = 'sneaky' WHERE source_app_id = 'people' AND seq = 0`,
+          )
+          .run().changes;
+        expect(changed).toBe(1);
+      } finally {
+        db.close();
+      }
+      const bad = await verifyCli(['--app', 'people', '--key', key, '--state', join(dir, 'b.json'), '--json']);
+      expect(bad.code, bad.stdout + bad.stderr).toBe(1);
+      const report = JSON.parse(bad.stdout);
+      expect(report).toMatchObject({ ok: false, firstBadSeq: 0, eventsErased: 1 });
+      expect(report.findings).toEqual([expect.objectContaining({ kind: 'UNRECORDED_ERASURE', seq: 0 })]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
