@@ -22,6 +22,7 @@ const config: CodegenConfig = {
         scalars: {
           DateTime: { input: 'Date', output: 'Date | number | string' },
           JSONObject: { input: `import('${storage}').JsonObject`, output: `import('${storage}').JsonObject` },
+          JSON: { input: `import('${storage}').JsonValue`, output: `import('${storage}').JsonValue` },
           SafeInt: { input: 'number', output: 'number' },
           Sha256Hex: { input: 'string', output: 'string' },
         },
@@ -40,6 +41,7 @@ const config: CodegenConfig = {
           Cosignature: `../../../core/witness/index.js#PolicyCosignature`,
           WitnessHealth: `../../../witnessing/witnessing.js#WitnessHealth as WitnessHealthModel`,
           Inconsistency: '../../../storage/inconsistency-store.js#InconsistencyRecord',
+          EraseResult: `${service}#EraseResult as EraseResultModel`,
         },
       },
     },

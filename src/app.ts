@@ -101,6 +101,8 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     maxConcurrentAudits: config.MAX_CONCURRENT_AUDITS,
     tileCacheBytes: config.TILE_CACHE_BYTES,
     ...(config.FOLLOW_URL && { mirror: { primaryUrl: config.FOLLOW_URL, verifierKey: config.FOLLOW_VERIFIER_KEY! } }),
+    leafVersion: config.LEAF_VERSION,
+    ...(config.RETENTION_DAYS ? { retentionDays: config.RETENTION_DAYS } : {}),
   });
   let ready = false;
   const registry = new Registry();

@@ -125,6 +125,46 @@ const schema = z.object({
   MAX_PAYLOAD_BYTES: intFrom(2, 1_048_576).default(65_536),
   /** verifyLog audits running at once per server (one per log at a time); more get RATE_LIMITED. */
   MAX_CONCURRENT_AUDITS: intFrom(1, 64).default(2),
+  /**
+   * The leaf version a log gets when its first event is written (docs/log-format.md); a log keeps it for
+   * life. 2 by default: only version 2 payloads can be erased (eraseEvents, retention), and a log cannot
+   * change version later.
+   */
+  LEAF_VERSION: z.coerce
+    .number()
+    .pipe(z.union([z.literal(1), z.literal(2)], { error: 'must be 1 or 2' }))
+    .default(2),
+  /**
+   * Retention of payloads (leaf version 2): a JSON object of `sourceAppId` to days, with `"*"` for every
+   * log not named, e.g. `{"*":365,"shop":30}`. A payload whose receivedAt is older is erased
+   * automatically (reason `retention`). Unset: payloads are kept until erased on request.
+   */
+  RETENTION_DAYS: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text.trim() === '') return undefined;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of sourceAppId (or "*") to days' });
+        return z.NEVER;
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of sourceAppId (or "*") to days' });
+        return z.NEVER;
+      }
+      const out: Record<string, number> = {};
+      for (const [app, days] of Object.entries(parsed)) {
+        if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 36_500) {
+          ctx.addIssue({ code: 'custom', message: `days of ${JSON.stringify(app)} must be an integer from 1 to 36500` });
+          return z.NEVER;
+        }
+        out[app] = days;
+      }
+      return out;
+    }),
   MAX_PAYLOAD_DEPTH: intFrom(1, 64).default(32),
   MAX_BATCH_SIZE: intFrom(1, 10_000).default(1000),
   MAX_BODY_BYTES: intFrom(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),

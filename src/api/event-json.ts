@@ -4,8 +4,8 @@ import type { StoredEvent } from '../storage/types.js';
 import { eventId } from './validation/query-args.js';
 import { formatTimestamp } from './validation/timestamp.js';
 
-/** The event's EventJson, with its API id. */
-export const eventToJson = (e: StoredEvent): EventJson & { id: string } => ({
+/** The event's EventJson, with its API id; leaf version 2 events also carry their commitment and erasure. */
+export const eventToJson = (e: StoredEvent): EventJson & { id: string; erasedAt?: string | null; erasureReason?: string | null } => ({
   id: eventId(e),
   sourceAppId: e.sourceAppId,
   seq: e.seq,
@@ -13,6 +13,14 @@ export const eventToJson = (e: StoredEvent): EventJson & { id: string } => ({
   timestamp: formatTimestamp(e.timestamp),
   receivedAt: formatTimestamp(e.receivedAt),
   payload: e.payload,
+  ...(e.payloadHash
+    ? {
+        payloadHash: e.payloadHash,
+        payloadSalt: e.payloadSalt ?? null,
+        erasedAt: e.erasedAt == null ? null : formatTimestamp(e.erasedAt),
+        erasureReason: e.erasureReason ?? null,
+      }
+    : {}),
   prevHash: e.prevHash,
   hash: e.hash,
 });

@@ -66,6 +66,8 @@ export interface AuditReport {
   /** Positions [from, to) checked by range proofs. */
   range: { from: number; to: number };
   eventsChecked: number;
+  /** Leaf version 2 events served without their payload and listed in the erasures log: erased, not altered. */
+  eventsErased: number;
   pages: number;
   spotChecked: number[];
   findings: Finding[];
@@ -159,6 +161,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     consistency: trusted ? 'failed' : 'first-run',
     range: { from: o.from, to: o.from },
     eventsChecked: 0,
+    eventsErased: 0,
     pages: 0,
     spotChecked: [],
     findings,
@@ -283,6 +286,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     return s;
   };
 
+  const erasedSeqs: number[] = [];
   for (let start = begin; start < cp.size; start += pageSize) {
     const end = Math.min(cp.size, start + pageSize);
     const vars = { app, start, end, size: cp.size };
@@ -295,7 +299,10 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     );
     const result =
       page && verifyRangePage(page.rangeProof, { app, start, end, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash: prev });
-    if (result) pageFindings.push(...result.findings);
+    if (result) {
+      pageFindings.push(...result.findings);
+      erasedSeqs.push(...result.erased);
+    }
     const unproven = pageFindings.findIndex((f) => UNPROVEN.has(f.kind) && f.seq === start);
     if (unproven >= 0 && end - start > 1) {
       // Name the first position that fails, not the page that contains it.
@@ -312,6 +319,24 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     report.eventsChecked += end - start;
     report.pages++;
     o.onProgress?.(end, cp.size);
+  }
+
+  // Erased payloads: each must be listed in the erasures log (audit that log itself with --app _erasures).
+  if (erasedSeqs.length > 0) {
+    const listed = await erasureListing(client, app, findings, erasedSeqs[0]!);
+    if (listed !== null) {
+      for (const seq of erasedSeqs) {
+        if (listed.has(seq)) report.eventsErased++;
+        else
+          findings.push(
+            finding(
+              'UNRECORDED_ERASURE',
+              seq,
+              `event ${seq} is served without its payload, and the erasures log does not list it`,
+            ),
+          );
+      }
+    }
   }
 
   // 4. Inclusion proofs of a few random events, against the recomputed leaves.
@@ -344,4 +369,22 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
 
   findings.sort((a, b) => (a.seq ?? -1) - (b.seq ?? -1));
   return finish(cp, served.note);
+}
+
+/** The positions of `app` that the erasures log lists; null (with a finding) if it cannot be read. */
+async function erasureListing(client: GraphqlClient, app: string, findings: Finding[], seq: number): Promise<Set<number> | null> {
+  const out = new Set<number>();
+  let after: string | null = null;
+  for (;;) {
+    const page = await ask(
+      () => client.request(q.ERASURE_RECORDS, { after }, q.erasureRecordsSchema),
+      seq,
+      'the erasures log',
+      findings,
+    );
+    if (page === null) return null;
+    for (const n of page.events.nodes) for (const [a, seq] of n.payload?.events ?? []) if (a === app) out.add(seq);
+    if (!page.events.pageInfo.hasNextPage || page.events.pageInfo.endCursor === null) return out;
+    after = page.events.pageInfo.endCursor;
+  }
 }

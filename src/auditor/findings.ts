@@ -30,7 +30,11 @@ export type FindingKind =
   /** --policy: the policy witnesses that cosigned the checkpoint do not make up its quorum. */
   | 'NO_QUORUM'
   /** --max-age: the newest cosignature by a policy witness is older than allowed (or there is none). */
-  | 'STALE_CHECKPOINT';
+  | 'STALE_CHECKPOINT'
+  /** A leaf version 2 event's payload and salt do not give its payloadHash: altered. */
+  | 'PAYLOAD_MISMATCH'
+  /** A leaf version 2 event is served without its payload, and the erasures log does not list it. */
+  | 'UNRECORDED_ERASURE';
 
 export interface Finding {
   kind: FindingKind;

@@ -12,7 +12,7 @@ export const checkpointSchema = z.object({
 export const RANGE_PROOF = `query Range($app: String!, $start: SafeInt!, $end: SafeInt!, $size: SafeInt!) {
   rangeProof(sourceAppId: $app, start: $start, end: $end, treeSize: $size) {
     start end treeSize leftHashes rightHashes
-    events { sourceAppId seq eventType timestamp receivedAt payload prevHash hash }
+    events { sourceAppId seq eventType timestamp receivedAt payload prevHash hash payloadHash payloadSalt erasedAt }
   }
 }`;
 const eventSchema = z.object({
@@ -24,6 +24,9 @@ const eventSchema = z.object({
   payload: z.unknown(),
   prevHash: z.string(),
   hash: z.string(),
+  payloadHash: z.string().nullish(),
+  payloadSalt: z.string().nullish(),
+  erasedAt: z.string().nullish(),
 });
 export const rangeProofSchema = z.object({
   rangeProof: z.object({
@@ -48,4 +51,25 @@ export const CONSISTENCY_PROOF = `query Consistency($app: String!, $from: SafeIn
 }`;
 export const consistencyProofSchema = z.object({
   consistencyProof: z.object({ fromSize: z.number(), toSize: z.number(), hashes: z.array(z.string()) }),
+});
+
+/** The erasures log's records (src/log/erasure.ts): which positions of which logs were erased, in order. */
+export const ERASURE_RECORDS = `query Erasures($after: String) {
+  events(filter: { sourceAppIds: ["_erasures"] }, order: ASC, first: 500, after: $after) {
+    nodes { payload }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+export const erasureRecordsSchema = z.object({
+  events: z.object({
+    nodes: z.array(
+      z.object({
+        payload: z
+          .object({ events: z.array(z.tuple([z.string(), z.number(), z.string()])) })
+          .passthrough()
+          .nullable(),
+      }),
+    ),
+    pageInfo: z.object({ hasNextPage: z.boolean(), endCursor: z.string().nullable() }),
+  }),
 });

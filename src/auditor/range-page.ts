@@ -1,6 +1,14 @@
 // One page of events with its range proof: recompute every leaf from the served fields (never trusting the
 // served `hash`), check the hash chain, and fold the page into the checkpoint root.
-import { fromHex, leafHashHex, ProofError, verifyRange, type EventJson, type JsonObject } from '../core/index.js';
+import {
+  fromHex,
+  leafHashHex,
+  payloadMatchesCommitment,
+  ProofError,
+  verifyRange,
+  type EventJson,
+  type JsonObject,
+} from '../core/index.js';
 import { finding, type Finding } from './findings.js';
 
 /** An event as the API serves it (EventJson), every field untrusted: the payload may be anything. */
@@ -31,10 +39,13 @@ export interface PageResult {
   findings: Finding[];
   /** Recomputed leaf hashes, by position in the page; null where the event could not be encoded. */
   leafHashes: Array<string | null>;
+  /** Positions of leaf version 2 events served without their payload (erased: the erasures log must list them). */
+  erased: number[];
 }
 
 const HASH_RE = /^[0-9a-f]{64}$/;
 
+/** The leaf hash of either version: version 2 (payloadHash served) whether or not the payload is there. */
 function recompute(e: ServedEvent): string {
   return leafHashHex({
     sourceAppId: e.sourceAppId,
@@ -43,7 +54,8 @@ function recompute(e: ServedEvent): string {
     eventType: e.eventType,
     timestamp: e.timestamp,
     receivedAt: e.receivedAt,
-    payload: e.payload as JsonObject,
+    payload: e.payload as JsonObject | null,
+    payloadHash: e.payloadHash ?? null,
   });
 }
 
@@ -77,10 +89,15 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
     [...page.leftHashes, ...page.rightHashes].every((h) => HASH_RE.test(h));
   if (!shapeOk) {
     const msg = `range proof for [${start}, ${end}) of size ${ctx.treeSize} came back as [${page.start}, ${page.end}) of size ${page.treeSize} with ${page.events.length} events (or malformed hashes)`;
-    return { findings: [finding('MALFORMED_RESPONSE', start, msg)], leafHashes: Array.from({ length: end - start }, () => null) };
+    return {
+      findings: [finding('MALFORMED_RESPONSE', start, msg)],
+      leafHashes: Array.from({ length: end - start }, () => null),
+      erased: [],
+    };
   }
 
   const leafHashes: Array<string | null> = [];
+  const erased: number[] = [];
   let prev = ctx.prevLeafHash;
   page.events.forEach((e, i) => {
     const seq = start + i;
@@ -92,6 +109,18 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
     } else {
       try {
         hash = recompute(e);
+        if (typeof e.payloadHash === 'string') {
+          // Version 2: the payload, while served, must be the one the leaf commits to.
+          if (e.payload === null || e.payload === undefined) erased.push(seq);
+          else if (!payloadMatchesCommitment(e.payload as JsonObject, e.payloadSalt ?? '', e.payloadHash))
+            findings.push(
+              finding(
+                'PAYLOAD_MISMATCH',
+                seq,
+                `event ${seq}: SHA-256(payloadSalt || payload) is not its payloadHash ${e.payloadHash}`,
+              ),
+            );
+        }
       } catch (err) {
         findings.push(finding('BAD_EVENT', seq, `event ${seq} cannot be encoded as a leaf: ${(err as Error).message}`));
       }
@@ -117,7 +146,7 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
           ),
         );
     });
-    return { findings, leafHashes };
+    return { findings, leafHashes, erased };
   }
   // The recomputed leaves do not fold into the root. If the served hashes do, the signed tree commits to
   // them, so each event whose fields hash differently is exactly an altered event.
@@ -134,7 +163,7 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
         );
       }
     });
-    return { findings, leafHashes };
+    return { findings, leafHashes, erased };
   }
   findings.push(
     finding(
@@ -143,5 +172,5 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
       `events [${start}, ${end}) with their range proof do not lead to the checkpoint root of size ${ctx.treeSize}`,
     ),
   );
-  return { findings, leafHashes };
+  return { findings, leafHashes, erased };
 }

@@ -42,6 +42,9 @@ export function reportText(r: AuditReport, statePath: string): string {
     `  checkpoint   size ${cp.treeSize}, root ${cp.rootHash}, origin ${r.origin}`,
     `  consistency  ${consistency}`,
     `  events       [${r.range.from}, ${r.range.to}): ${r.eventsChecked} leaves recomputed, chain linked, ${r.pages} range proof(s) OK`,
+    ...(r.eventsErased > 0
+      ? [`  erased       ${r.eventsErased} payload(s) erased and listed in the erasures log (leaves checked)`]
+      : []),
     `  inclusion    ${spots}`,
     ...(r.witnesses ? [witnessLine(r.witnesses)] : []),
     `  state        ${r.stateUpdated ? 'saved to' : 'unchanged in'} ${statePath}`,

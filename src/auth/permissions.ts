@@ -10,6 +10,7 @@
 //     verifyLog                                           -         -         scoped    yes
 //   inconsistencies, inconsistencyDetected                -         -         scoped    yes
 //   publishCheckpoints                                    -         -         -         yes
+//   eraseEvents                                           -         -         -         yes
 //   createApiKey, apiKeys, revokeApiKey                   -         -         -         yes
 //   GET /metrics                                          -         -         -         yes (or METRICS_TOKEN)
 //
@@ -18,7 +19,7 @@
 // everyone but admin, so a new field is closed until someone decides who may use it.
 import type { ApiKeyRole } from '../storage/api-key-store.js';
 
-export type Permission = 'info' | 'read' | 'ingest' | 'prove' | 'checkpoint' | 'manageKeys';
+export type Permission = 'info' | 'read' | 'ingest' | 'prove' | 'checkpoint' | 'manageKeys' | 'erase';
 
 export type OperationKind = 'query' | 'mutation' | 'subscription';
 
@@ -47,6 +48,7 @@ const ROOT_FIELDS: Record<OperationKind, Record<string, Permission>> = {
     logEvent: 'ingest',
     logEvents: 'ingest',
     publishCheckpoints: 'checkpoint',
+    eraseEvents: 'erase',
     createApiKey: 'manageKeys',
     revokeApiKey: 'manageKeys',
   },
@@ -61,7 +63,7 @@ export const ROLE_PERMISSIONS: Record<ApiKeyRole, ReadonlySet<Permission>> = {
   writer: new Set(['info', 'read', 'ingest']),
   reader: new Set(['info', 'read']),
   auditor: new Set(['info', 'read', 'prove']),
-  admin: new Set(['info', 'read', 'ingest', 'prove', 'checkpoint', 'manageKeys']),
+  admin: new Set(['info', 'read', 'ingest', 'prove', 'checkpoint', 'manageKeys', 'erase']),
 };
 
 /** The permission a root field needs, or undefined for a field nobody but admin may use. */

@@ -1,12 +1,23 @@
 // The leaf of an event (docs/log-format.md "The leaf of an event"): RFC 8785 JSON of exactly these members.
+// Version 1 holds the payload; version 2 holds a salted commitment to it (payloadHash), so the payload
+// can be erased and the leaf still recomputed. Every entry point below takes either version: a leaf is
+// version 2 exactly when its fields carry a `payloadHash` string.
 import { canonicalJson, canonicalString } from './canonical-json.js';
+import { hexDecode, sha256HexOfBytesAndText, utf8Encode } from './crypto/primitives.js';
 import type { JsonObject } from './json.js';
 import { hashLeafTextAround } from './rfc6962/hasher.js';
 
 /** prevHash of the event at seq 0. */
 export const ZERO_HASH_HEX = '0'.repeat(64);
 
+/** Version 1: the leaf holds the payload. */
 export const LEAF_VERSION = 1;
+/** Version 2: the leaf holds payloadHash, a salted commitment to the payload. */
+export const LEAF_VERSION_2 = 2;
+export type LeafVersion = 1 | 2;
+/** Bytes of a version 2 payload salt. */
+export const PAYLOAD_SALT_BYTES = 32;
+const SALT_HEX_RE = /^[0-9a-f]{64}$/;
 
 const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
 const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
@@ -52,8 +63,36 @@ export interface LeafFields {
   payload: JsonObject;
 }
 
-/** An event as JSON, the way the API serves it (GraphQL `Event`, REST): its leaf fields and its hash. */
-export interface EventJson extends LeafFields {
+/** The fields of a version 2 leaf: those of version 1 with the payload's commitment in its place. */
+export interface LeafFieldsV2 extends Omit<LeafFields, 'payload'> {
+  /** payloadCommitment(salt, payload): lowercase hex of SHA-256(salt || RFC 8785 payload). */
+  payloadHash: string;
+}
+
+/**
+ * The fields of a leaf of either version: version 2 exactly when `payloadHash` is a string (its
+ * payload, present or erased, is not part of the leaf); version 1 needs its payload object.
+ */
+export type AnyLeafFields = Omit<LeafFields, 'payload'> & {
+  payload?: JsonObject | null | undefined;
+  payloadHash?: string | null | undefined;
+};
+
+/** Which version a leaf's fields are of. */
+export function leafVersionOf(f: { payloadHash?: string | null | undefined }): LeafVersion {
+  return typeof f.payloadHash === 'string' ? LEAF_VERSION_2 : LEAF_VERSION;
+}
+
+/**
+ * An event as JSON, the way the API serves it (GraphQL `Event`, REST): its leaf fields and its hash.
+ * Version 2 events also carry payloadHash and, until erased, payloadSalt; an erased event's payload is null.
+ */
+export interface EventJson extends Omit<LeafFields, 'payload'> {
+  payload: JsonObject | null;
+  /** Version 2: the leaf's payloadHash; null or absent for version 1. */
+  payloadHash?: string | null;
+  /** Version 2 until erased: the salt, 64 lowercase hex characters. */
+  payloadSalt?: string | null;
   /** leafHashHex of the other fields. */
   hash: string;
 }
@@ -111,41 +150,123 @@ function leafText(
   return before + payloadText + after;
 }
 
+/** The RFC 8785 text of a version 2 leaf: eventType < payloadHash < prevHash < … < v. */
+function leafTextV2(
+  f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>,
+  timestamp: string,
+  receivedAt: string,
+  payloadHash: string,
+): [before: string, middle: string, after: string] {
+  if (typeof payloadHash !== 'string' || !HASH_HEX_RE.test(payloadHash))
+    throw new TypeError('payloadHash must be 64 lowercase hex characters');
+  return [
+    `{"eventType":${canonicalString(f.eventType)},"payloadHash":`,
+    `"${payloadHash}"`,
+    `,"prevHash":"${f.prevHash}","receivedAt":"${receivedAt}","seq":${f.seq},` +
+      `"sourceAppId":${canonicalString(f.sourceAppId)},"timestamp":"${timestamp}","v":${LEAF_VERSION_2}}`,
+  ];
+}
+
+/** Salt bytes from 64 lowercase hex characters; throws TypeError otherwise. */
+export function parseSalt(saltHex: string): Uint8Array {
+  if (typeof saltHex !== 'string' || !SALT_HEX_RE.test(saltHex))
+    throw new TypeError(`payloadSalt must be ${PAYLOAD_SALT_BYTES * 2} lowercase hex characters`);
+  return hexDecode(saltHex)!;
+}
+
+/**
+ * A version 2 leaf's payloadHash: SHA-256(salt || UTF-8 of `payloadText`) in lowercase hex, where
+ * `payloadText` is the payload's RFC 8785 text (canonicalJson of a JSON object) and salt is 32 bytes.
+ */
+export function payloadCommitment(salt: Uint8Array, payloadText: string): string {
+  if (salt.length !== PAYLOAD_SALT_BYTES) throw new RangeError(`salt must be ${PAYLOAD_SALT_BYTES} bytes, got ${salt.length}`);
+  if (typeof payloadText !== 'string' || payloadText[0] !== '{') throw new TypeError('payload text must be a JSON object');
+  return sha256HexOfBytesAndText(salt, payloadText);
+}
+
+/**
+ * Whether a version 2 event's payload and salt are the ones its payloadHash commits to (the check a
+ * verifier makes while the payload exists). False for a salt or hash that is not 64 lowercase hex.
+ */
+export function payloadMatchesCommitment(payload: JsonObject, saltHex: string, payloadHash: string): boolean {
+  if (typeof payloadHash !== 'string' || !HASH_HEX_RE.test(payloadHash)) return false;
+  let salt: Uint8Array;
+  try {
+    salt = parseSalt(saltHex);
+    checkPayloadObject(payload);
+  } catch {
+    return false;
+  }
+  return payloadCommitment(salt, canonicalJson(payload)) === payloadHash;
+}
+
 // The entry points: leafBytes (the leaf itself, for the spec and other implementations), leafHashHex
 // (an event as the API serves it, times as text: what auditors recompute) and eventLeafHash (an event as
 // the log stores it, times as epoch ms: what the sequencer, the integrator, the audit and a store's
 // writer compute). All three give the same leaf for the same event.
 
-/** UTF-8 of the RFC 8785 serialization of the leaf object. Throws on fields the contract cannot encode. */
-export function leafBytes(f: LeafFields): Uint8Array {
-  checkFields(f);
-  checkTimes(f);
-  return Buffer.from(leafText(f, f.timestamp, f.receivedAt, canonicalJson(f.payload)), 'utf8');
+function asV1(f: AnyLeafFields): LeafFields {
+  if (f.payload === null || f.payload === undefined) throw new TypeError('a version 1 leaf needs its payload object');
+  const v1 = f as LeafFields;
+  checkFields(v1);
+  return v1;
 }
 
-/** The event's `hash`, SHA-256(0x00 || leafBytes(f)) in lowercase hex. Throws as leafBytes does. */
-export function leafHashHex(f: LeafFields): string {
-  checkFields(f);
+/**
+ * UTF-8 of the RFC 8785 serialization of the leaf object, of either version (version 2 when `f` has a
+ * payloadHash string; its payload, if any, is not part of the leaf). Throws on fields the contract
+ * cannot encode.
+ */
+export function leafBytes(f: AnyLeafFields): Uint8Array {
   checkTimes(f);
-  const [before, after] = leafTextAround(f, f.timestamp, f.receivedAt);
-  return hashLeafTextAround(before, canonicalJson(f.payload), after);
+  if (typeof f.payloadHash === 'string') {
+    checkScalars(f);
+    return utf8Encode(leafTextV2(f, f.timestamp, f.receivedAt, f.payloadHash).join(''));
+  }
+  const v1 = asV1(f);
+  return utf8Encode(leafText(v1, v1.timestamp, v1.receivedAt, canonicalJson(v1.payload)));
 }
 
-/** The leaf fields of an event as the log stores it: times as epoch ms (formatted here, never parsed back). */
+/** The event's `hash`, SHA-256(0x00 || leafBytes(f)) in lowercase hex, of either version. Throws as leafBytes does. */
+export function leafHashHex(f: AnyLeafFields): string {
+  checkTimes(f);
+  if (typeof f.payloadHash === 'string') {
+    checkScalars(f);
+    return hashLeafTextAround(...leafTextV2(f, f.timestamp, f.receivedAt, f.payloadHash));
+  }
+  const v1 = asV1(f);
+  const [before, after] = leafTextAround(v1, v1.timestamp, v1.receivedAt);
+  return hashLeafTextAround(before, canonicalJson(v1.payload), after);
+}
+
+/**
+ * The leaf fields of an event as the log stores it: times as epoch ms (formatted here, never parsed
+ * back); `payloadHash` a string for version 2.
+ */
 export type EventLeafFields = Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'> & {
   timestamp: number;
   receivedAt: number;
+  payloadHash?: string | null | undefined;
 };
 
 /**
- * leafHashHex of a stored event's fields. `payloadText`, when given, must be exactly
- * canonicalJson(payload) of a JSON object and is hashed as it is (a store's writer holds the text, not
- * the object); otherwise the payload object is serialized here. Throws on fields the contract cannot
- * encode (formatTime's checks apply to the times).
+ * leafHashHex of a stored event's fields. Version 2 (a payloadHash string): the leaf of the
+ * commitment; the payload and `payloadText` play no part (an erased event has neither). Version 1:
+ * `payloadText`, when given, must be exactly canonicalJson(payload) of a JSON object and is hashed as
+ * it is (a store's writer holds the text, not the object); otherwise the payload object is serialized
+ * here. Throws on fields the contract cannot encode (formatTime's checks apply to the times).
  */
-export function eventLeafHash(e: EventLeafFields & { payload: JsonObject }, payloadText?: string): string;
+export function eventLeafHash(e: EventLeafFields & { payload: JsonObject | null }, payloadText?: string): string;
 export function eventLeafHash(e: EventLeafFields, payloadText: string): string;
-export function eventLeafHash(e: EventLeafFields & { payload?: JsonObject }, payloadText?: string): string {
+export function eventLeafHash(e: EventLeafFields & { payloadHash: string }): string;
+export function eventLeafHash(e: EventLeafFields & { payload?: JsonObject | null }, payloadText?: string): string {
+  if (typeof e.payloadHash === 'string') {
+    const timestamp = formatTime(e.timestamp);
+    const receivedAt = formatTime(e.receivedAt);
+    checkScalars(e);
+    return hashLeafTextAround(...leafTextV2(e, timestamp, receivedAt, e.payloadHash));
+  }
+  if (e.payload === null) throw new TypeError('a version 1 leaf needs its payload');
   if (payloadText === undefined) {
     checkPayloadObject(e.payload!);
     payloadText = canonicalJson(e.payload);

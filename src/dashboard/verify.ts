@@ -5,7 +5,7 @@
 import { checkCheckpointNote } from '../auditor/checkpoint.js';
 import { checkInclusion } from '../auditor/proofs.js';
 import { toHex } from '../core/hex.js';
-import { leafHashHex } from '../core/leaf.js';
+import { leafHashHex, payloadMatchesCommitment } from '../core/leaf.js';
 import { parseVerifierKey } from '../core/note/signed-note.js';
 import type { EventFieldsFragment, InclusionProofQuery } from './generated/graphql.js';
 
@@ -36,6 +36,21 @@ export function verifyEvent(event: EventFieldsFragment, proof: Proof, verifierKe
     );
   } catch (err) {
     steps.push({ name: 'Leaf hash recomputed', ok: false, detail: `the fields cannot make a leaf: ${String(err)}` });
+  }
+  // Leaf version 2: the leaf holds a commitment to the payload; check it while the payload exists.
+  if (event.payloadHash) {
+    if (event.payload === null || event.payload === undefined) {
+      steps.push({ name: 'Payload commitment', ok: true, detail: 'the payload was erased; the leaf alone is checked' });
+    } else {
+      const ok = payloadMatchesCommitment(event.payload, event.payloadSalt ?? '', event.payloadHash);
+      steps.push({
+        name: 'Payload commitment',
+        ok,
+        detail: ok
+          ? `SHA-256 of the salt and the payload is the leaf's payloadHash ${event.payloadHash}`
+          : `the payload and salt do not give the leaf's payloadHash ${event.payloadHash}`,
+      });
+    }
   }
 
   let verifier;

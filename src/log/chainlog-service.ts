@@ -6,7 +6,17 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { toHex } from '../core/hex.js';
 import { verifierKeyString, parseVerifierKey, type NoteVerifier } from '../core/note/signed-note.js';
-import type { EventFilter, EventQuery, LogStorage, MalformedCommitted, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import type {
+  EventFilter,
+  EventId,
+  EventQuery,
+  LogStorage,
+  MalformedCommitted,
+  StoredCheckpoint,
+  StoredEvent,
+} from '../storage/types.js';
+import { ERASURES_LOG, Erasures, MAX_ERASED_PER_CALL, RETENTION_REASON } from './erasure.js';
+import { LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { CommitTailer } from './commit-tailer.js';
 import { AuditSlots, DEFAULT_MAX_CONCURRENT_AUDITS, verifyStoredLog } from './verify-log.js';
@@ -19,6 +29,9 @@ import type {
   CheckpointUpdate,
   CommittedListener,
   ConsistencyProofResult,
+  EraseRequest,
+  EraseResult,
+  ErasedListener,
   InclusionProofResult,
   LogService,
   RangeProofResult,
@@ -54,7 +67,17 @@ export interface ChainlogServiceOptions {
    * proofs only: it appends and publishes nothing (READ_ONLY_MIRROR), and `key` signs nothing.
    */
   mirror?: { primaryUrl: string; verifierKey: string };
+  /** The leaf version a log gets when its first event is written (LEAF_VERSION); 1 when omitted. */
+  leafVersion?: LeafVersion;
+  /** Days after receipt when payloads of a log are erased (`*`: every log not named); none when omitted. */
+  retentionDays?: Readonly<Record<string, number>>;
+  /** How often retention looks for payloads past their period (default RETENTION_INTERVAL_MS). */
+  retentionIntervalMs?: number;
 }
+
+/** Default interval of the retention sweep. */
+export const RETENTION_INTERVAL_MS = 60_000;
+const DAY_MS = 86_400_000;
 
 export class ChainlogService implements LogService {
   readonly info: ServerInfo;
@@ -69,6 +92,12 @@ export class ChainlogService implements LogService {
   private readonly now: () => number;
   private readonly committedListeners = new Set<CommittedListener>();
   private readonly checkpointListeners = new Set<(update: CheckpointUpdate) => void>();
+  private readonly erasedListeners = new Set<ErasedListener>();
+  private readonly erasures: Erasures;
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private retentionRun: Promise<void> | null = null;
+  /** Per log: every payload below this seq is past retention and erased (a sweep starts there). */
+  private readonly retainedBelow = new Map<string, number>();
   /** This process, among those sharing a database. */
   readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   private readonly gate: CommitGate;
@@ -104,7 +133,17 @@ export class ChainlogService implements LogService {
           this.logger,
         )
       : null;
-    this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate);
+    // The erasures log keeps version 1: its records hold no personal data and are never erased.
+    const leafVersion = opts.leafVersion ?? LEAF_VERSION;
+    this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate, (app) =>
+      app === ERASURES_LOG ? LEAF_VERSION : leafVersion,
+    );
+    this.erasures = new Erasures({
+      storage: this.storage,
+      append: (requests) => this.sequencer.append(requests),
+      now: this.now,
+      onErased: (ids, erasedAt, reason) => this.emitErased(ids, erasedAt, reason),
+    });
     this.prover = new Prover(this.storage);
     this.tiles = new TileSource(this.storage, opts.tileCacheBytes);
     this.publisher = new Publisher({
@@ -139,6 +178,9 @@ export class ChainlogService implements LogService {
 
   /** Check what is derived against the events, catch up on anything a crash left, then publish on the interval. */
   async start(): Promise<void> {
+    // An erasure recorded before a crash and not (wholly) applied is completed before anything is served.
+    const completed = await this.erasures.recover();
+    if (completed > 0) this.logger.warn({ completed }, 'completed erasures that a stop had interrupted');
     if (this.opts.mirror) {
       // The mirror's follower builds the tree and stores the primary's checkpoints: nothing is signed here.
       await this.tailer?.start();
@@ -147,9 +189,13 @@ export class ChainlogService implements LogService {
     await this.publisher.prepare(this.info.verifierKey);
     await this.tailer?.start();
     await this.publisher.start();
+    if (this.opts.retentionDays && Object.keys(this.opts.retentionDays).length > 0) this.scheduleRetention();
   }
 
   async stop(): Promise<void> {
+    if (this.retentionTimer) clearTimeout(this.retentionTimer);
+    this.retentionTimer = null;
+    await this.retentionRun;
     this.tailer?.stop();
     await this.publisher.stop();
     await this.gate.close().catch(() => undefined);
@@ -198,6 +244,92 @@ export class ChainlogService implements LogService {
   /** Whether this process is the one publishing checkpoints on the interval (see Publisher.publishes). */
   get publishes(): boolean {
     return this.publisher.publishes;
+  }
+
+  // --- erase ---------------------------------------------------------------------------------
+
+  leafVersionOf(sourceAppId: string): Promise<LeafVersion | null> {
+    return this.erasures.leafVersionOf(sourceAppId);
+  }
+
+  eraseEvents(request: EraseRequest): Promise<EraseResult> {
+    return this.erasures.erase(request);
+  }
+
+  /** The positions of a log that the erasures log lists as erased. */
+  erasedSeqs(sourceAppId: string): Promise<Set<number>> {
+    return this.erasures.erasedSeqs(sourceAppId);
+  }
+
+  onErased(listener: ErasedListener): () => void {
+    this.erasedListeners.add(listener);
+    return () => this.erasedListeners.delete(listener);
+  }
+
+  private emitErased(ids: readonly EventId[], erasedAt: number, reason: string): void {
+    for (const listener of this.erasedListeners) {
+      try {
+        listener(ids, erasedAt, reason);
+      } catch (err) {
+        this.logger.error({ err }, 'erased-event listener failed');
+      }
+    }
+  }
+
+  private scheduleRetention(): void {
+    this.retentionTimer = setTimeout(() => {
+      this.retentionRun = this.applyRetention()
+        .then(() => undefined)
+        .catch((err: unknown) => this.logger.error({ err }, 'retention sweep failed'))
+        .finally(() => {
+          this.retentionRun = null;
+          if (this.retentionTimer) this.scheduleRetention();
+        });
+    }, this.opts.retentionIntervalMs ?? RETENTION_INTERVAL_MS);
+    this.retentionTimer.unref();
+  }
+
+  /**
+   * Erase, through the erasure path (recorded, reason `retention`), the payloads of version 2 events
+   * received longer ago than their log's retention period. Each erasure call is bounded
+   * (MAX_ERASED_PER_CALL); a sweep goes on until none is left. Returns how many it erased.
+   */
+  async applyRetention(): Promise<number> {
+    const days = this.opts.retentionDays ?? {};
+    let total = 0;
+    for (let after: string | null = null; ; ) {
+      const heads = await this.storage.listLogHeads(after, 100);
+      if (heads.length === 0) break;
+      for (const h of heads) {
+        after = h.sourceAppId;
+        const d = days[h.sourceAppId] ?? days['*'];
+        if (d === undefined || h.sourceAppId === ERASURES_LOG) continue;
+        if ((await this.leafVersionOf(h.sourceAppId)) !== 2) continue;
+        const cutoff = this.now() - d * DAY_MS;
+        total += await this.retainLog(h.sourceAppId, cutoff);
+      }
+    }
+    return total;
+  }
+
+  /** Erase the payloads of one log received before `cutoff` (receivedAt grows with seq). */
+  private async retainLog(sourceAppId: string, cutoff: number): Promise<number> {
+    let erased = 0;
+    for (let from = this.retainedBelow.get(sourceAppId) ?? 0; ; ) {
+      const page = await this.storage.getEventRange(sourceAppId, from, Number.MAX_SAFE_INTEGER, MAX_ERASED_PER_CALL);
+      const due = page.filter((e) => e.receivedAt < cutoff && e.payload !== null).map((e) => ({ sourceAppId, seq: e.seq }));
+      if (due.length > 0) {
+        const r = await this.erasures.erase({ selection: { kind: 'ids', ids: due }, reason: RETENTION_REASON, by: RETENTION_REASON });
+        erased += r.erased;
+      }
+      // Every payload below the first event still within its period is erased: later sweeps start there.
+      const kept = page.find((e) => e.receivedAt >= cutoff);
+      const last = page.at(-1);
+      const below = kept ? kept.seq : last ? last.seq + 1 : from;
+      this.retainedBelow.set(sourceAppId, below);
+      if (kept || !last || page.length < MAX_ERASED_PER_CALL) return erased;
+      from = below;
+    }
   }
 
   // --- read ----------------------------------------------------------------------------------
@@ -313,7 +445,12 @@ export class ChainlogService implements LogService {
     return this.auditSlots.run(sourceAppId, (onProgress) =>
       verifyStoredLog(
         this.storage,
-        { verifier: this.verifier, originOf: (app) => this.originOf(app), onProgress },
+        {
+          verifier: this.verifier,
+          originOf: (app) => this.originOf(app),
+          onProgress,
+          erasedSeqs: (app) => this.erasures.erasedSeqs(app),
+        },
         sourceAppId,
         fromSeq ?? 0,
         toSeq,

@@ -12,7 +12,16 @@
 // head is then a chain of events whose hashes are pending, hashed here only when a request's
 // expectedPrevHash must be compared with it.
 import { canonicalJson } from '../core/canonical-json.js';
-import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
+import { randomBytes } from 'node:crypto';
+import {
+  eventLeafHash,
+  leafVersionOf,
+  LEAF_VERSION,
+  PAYLOAD_SALT_BYTES,
+  payloadCommitment,
+  ZERO_HASH_HEX,
+  type LeafVersion,
+} from '../core/leaf.js';
 import {
   AppendConflictError,
   appendBytes,
@@ -81,12 +90,19 @@ export class Sequencer {
   private blocked = false;
   /** Set while the pipelined drain waits for a job or an outcome. */
   private arrived: (() => void) | null = null;
+  /**
+   * The leaf version of each non-empty log this has loaded, read from its event at seq 0 (a log keeps
+   * the version of its first event for life); a log not in it is empty, or was first written here.
+   */
+  private readonly versions = new Map<string, LeafVersion>();
 
   constructor(
     private readonly storage: LogStorage,
     private readonly onCommitted: (events: StoredEvent[]) => void,
     private readonly now: () => number = Date.now,
     private readonly gate: CommitGate = soleWriter,
+    /** The leaf version a log gets when its first event is written here (LEAF_VERSION). */
+    private readonly newLogVersion: (sourceAppId: string) => LeafVersion = () => LEAF_VERSION,
   ) {
     this.depth = storage.orderedAppends === true && gate === soleWriter ? PIPELINE_DEPTH : 1;
     this.chained = storage.chainsAppends === true;
@@ -338,6 +354,14 @@ export class Sequencer {
   private async loadHeads(apps: Set<string>): Promise<void> {
     const missing = [...apps].filter((a) => !this.heads.has(a));
     const heads = await Promise.all(missing.map((a) => this.storage.getLogHead(a)));
+    await Promise.all(
+      missing.map(async (app, i) => {
+        if (heads[i] && !this.versions.has(app)) {
+          const first = await this.storage.getEvent(app, 0);
+          if (first) this.versions.set(app, leafVersionOf(first));
+        }
+      }),
+    );
     missing.forEach((app, i) => {
       const h = heads[i];
       this.heads.set(app, h ? { size: h.size, headHash: h.headHash } : { size: 0, headHash: ZERO_HASH_HEX });
@@ -402,7 +426,8 @@ export class Sequencer {
             return;
           }
         }
-        const event = sequenceOne(req, head, receivedAt, this.chained);
+        const version = this.versions.get(req.sourceAppId) ?? this.newLogVersion(req.sourceAppId);
+        const event = sequenceOne(req, head, receivedAt, this.chained, version);
         localHeads.set(req.sourceAppId, {
           size: head.size + 1,
           headHash: this.chained ? { event, prev: head.headHash } : event.hash,
@@ -491,9 +516,10 @@ function fingerprintOf(e: { eventType: string; timestamp: number; payload: unkno
 }
 
 /** An event at the head's position; linked and hashed here unless the engine will (`chained`). */
-function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained: boolean): NewEvent {
+function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained: boolean, version: LeafVersion): NewEvent {
   // One object per event (batches hold thousands): the hashes are filled in once the fields are set.
-  // The payload is serialized once, for the leaf and for the engine.
+  // The payload is serialized once, for the leaf (or its commitment) and for the engine.
+  const payloadText = req.payloadText ?? canonicalJson(req.payload);
   const event: NewEvent = {
     sourceAppId: req.sourceAppId,
     seq: head.size,
@@ -504,13 +530,37 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained
     prevHash: '',
     idempotencyKey: req.idempotencyKey ?? null,
     hash: '',
-    payloadText: req.payloadText ?? canonicalJson(req.payload),
+    payloadText,
+    // Version 2: a fresh salt per event, so a small payload cannot be found from payloadHash by guessing.
+    ...(version === 2 ? commitment(payloadText) : {}),
   };
   if (!chained) {
     event.prevHash = hashOf(head.headHash);
     event.hash = eventLeafHash(event, event.payloadText);
   }
   return event;
+}
+
+/** Salts come from one buffer of CSPRNG bytes refilled every SALT_POOL_SALTS salts (one system call each). */
+const SALT_POOL_SALTS = 256;
+let saltPool = Buffer.alloc(0);
+let saltAt = 0;
+
+/** A fresh salt and the payload's commitment (leaf version 2). */
+function commitment(payloadText: string): { payloadSalt: string; payloadHash: string } {
+  const salt = nextSalt();
+  const payloadSalt = saltPool.toString('hex', saltAt - PAYLOAD_SALT_BYTES, saltAt);
+  return { payloadSalt, payloadHash: payloadCommitment(salt, payloadText) };
+}
+
+function nextSalt(): Buffer {
+  if (saltAt + PAYLOAD_SALT_BYTES > saltPool.length) {
+    saltPool = randomBytes(PAYLOAD_SALT_BYTES * SALT_POOL_SALTS);
+    saltAt = 0;
+  }
+  const salt = saltPool.subarray(saltAt, saltAt + PAYLOAD_SALT_BYTES);
+  saltAt += PAYLOAD_SALT_BYTES;
+  return salt;
 }
 
 /**

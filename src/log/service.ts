@@ -2,9 +2,11 @@
 import type {
   CommittedPage,
   EventFilter,
+  EventId,
   EventPage,
   EventQuery,
   JsonObject,
+  JsonValue,
   LogHead,
   MalformedCommitted,
   StoredCheckpoint,
@@ -14,6 +16,9 @@ import type { TileSource } from './tiles.js';
 
 /** A listener of commits: the events in pos order, and those read back malformed (LogService.onCommitted). */
 export type CommittedListener = (events: StoredEvent[], malformed?: readonly MalformedCommitted[]) => void;
+
+/** A listener of erasures: the events whose payloads were erased (LogService.onErased). */
+export type ErasedListener = (ids: readonly EventId[], erasedAt: number, reason: string) => void;
 
 /** One event to append, already validated by the API (zod) and with timestamp in epoch ms. */
 export interface AppendRequest {
@@ -73,7 +78,11 @@ export type VerificationProblemKind =
   /** A stored event breaks the storage contract (a field of the wrong type or form); its leaf is unknown. */
   | 'MALFORMED_EVENT'
   /** An event is stored at or past the log's committed size, where no commit puts one (embedded engines). */
-  | 'EVENT_PAST_HEAD';
+  | 'EVENT_PAST_HEAD'
+  /** A version 2 event's payload and salt do not give its payloadHash: altered. */
+  | 'PAYLOAD_MISMATCH'
+  /** A version 2 event has no payload, and the erasures log does not list it: deleted outside the erasure path. */
+  | 'UNRECORDED_ERASURE';
 
 export interface VerificationProblem {
   kind: VerificationProblemKind;
@@ -87,11 +96,34 @@ export interface VerificationReport {
   fromSeq: number;
   toSeq: number;
   eventsChecked: number;
+  /** Events found erased and listed in the erasures log (an erasure, not a problem). */
+  eventsErased: number;
   checkpointsChecked: number;
   ok: boolean;
   /** Lowest position of any problem, or null when ok. */
   firstBadSeq: number | null;
   problems: VerificationProblem[];
+}
+
+/** What eraseEvents selects: events by id, or the events of one log by filter or by a payload field. */
+export type ErasureSelection =
+  | { kind: 'ids'; ids: Array<{ sourceAppId: string; seq: number }> }
+  | { kind: 'filter'; sourceAppId: string; from?: number; to?: number; eventTypes?: string[] }
+  | { kind: 'payloadField'; sourceAppId: string; path: string[]; equals: JsonValue };
+
+export interface EraseRequest {
+  selection: ErasureSelection;
+  reason: string;
+  /** Who asked: the API key's id, or `retention`. */
+  by: string;
+}
+
+export interface EraseResult {
+  erased: number;
+  /** The erasure record's event id in the erasures log, `<ERASURES_LOG>/<seq>`. */
+  recordId: string;
+  /** True when the call stopped at its limit of events: call again to erase the rest. */
+  more: boolean;
 }
 
 export interface CheckpointUpdate {
@@ -147,6 +179,13 @@ export interface LogService {
   consistencyProof(sourceAppId: string, fromSize: number, toSize: number): Promise<ConsistencyProofResult>;
   rangeProof(sourceAppId: string, start: number, end: number, treeSize?: number): Promise<RangeProofResult>;
   verifyLog(sourceAppId: string, fromSeq?: number, toSeq?: number): Promise<VerificationReport>;
+
+  /** The leaf version of a log (that of its first event); null if it has no events. */
+  leafVersionOf(sourceAppId: string): Promise<1 | 2 | null>;
+  /** Erase payloads of version 2 events and record the erasure in the erasures log. Throws LogError. */
+  eraseEvents(request: EraseRequest): Promise<EraseResult>;
+  /** Called after each erasure is applied, so that holders of events (subscription buffers) drop the payloads. */
+  onErased(listener: ErasedListener): () => void;
 
   /** Integrate and publish now for every log that grew; returns the new checkpoints. */
   publishCheckpoints(): Promise<StoredCheckpoint[]>;

@@ -29,6 +29,7 @@ export const storedLeafBytes = (e: StoredEvent): Uint8Array =>
     timestamp: formatTime(e.timestamp),
     receivedAt: formatTime(e.receivedAt),
     payload: e.payload,
+    payloadHash: e.payloadHash ?? null,
   });
 
 export interface Tile {

@@ -10,7 +10,7 @@ import { CompactRange, rangeNodes } from '../core/compact/range.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { logVerifiers, openCheckpoint } from '../core/checkpoint.js';
 import { fromHex, toHex } from '../core/hex.js';
-import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
+import { eventLeafHash, payloadMatchesCommitment, ZERO_HASH_HEX } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note/signed-note.js';
 import type { NodeId } from '../core/compact/node.js';
 import { MalformedEventError, type LogStorage, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
@@ -44,6 +44,12 @@ export interface VerifyLogOptions {
   originOf: (sourceAppId: string) => string;
   /** Called after each chunk with the events walked so far and the size of the walk. */
   onProgress?: (walked: number, total: number) => void;
+  /**
+   * The positions of this log that the erasures log lists as erased (src/log/erasure.ts): an erased
+   * payload there is an erasure, one not there was deleted outside the erasure path. Absent: every
+   * erased payload is reported UNRECORDED_ERASURE.
+   */
+  erasedSeqs?: (sourceAppId: string) => Promise<ReadonlySet<number>>;
 }
 
 /** Lets the event loop serve what is waiting (I/O callbacks, timers) before the next chunk. */
@@ -66,6 +72,8 @@ export async function verifyStoredLog(
   if (toSeq < fromSeq || toSeq > fullSize) throw badInput(`toSeq must be between fromSeq and ${fullSize}`, 'toSeq');
 
   const problems: VerificationProblem[] = [];
+  const recordedErasures = (await opts.erasedSeqs?.(sourceAppId)) ?? new Set<number>();
+  let eventsErased = 0;
   /** Leaves whose own content is wrong: tree nodes above them are consequences, not new findings. */
   const badLeaves: number[] = [];
   const report = (kind: VerificationProblemKind, seq: number, message: string) => {
@@ -152,10 +160,34 @@ export async function verifyStoredLog(
       if (slice.rows >= SLICE_ROWS || slice.bytes >= SLICE_PAYLOAD_BYTES) await yieldNow();
       slice.rows++;
       try {
-        const payloadText = canonicalJson(e.payload);
-        bytes += payloadText.length;
-        slice.bytes += payloadText.length;
-        leaf = eventLeafHash(e, payloadText);
+        if (typeof e.payloadHash === 'string') {
+          // Version 2: the leaf commits to the payload; the payload, while it exists, must match it.
+          leaf = eventLeafHash({ ...e, payloadHash: e.payloadHash });
+          if (e.payload === null) {
+            if (recordedErasures.has(e.seq)) eventsErased++;
+            else
+              report(
+                'UNRECORDED_ERASURE',
+                e.seq,
+                `event ${e.seq} has no payload, and the erasures log does not list it: it was deleted outside the erasure path`,
+              );
+          } else {
+            const payloadText = canonicalJson(e.payload);
+            bytes += payloadText.length;
+            slice.bytes += payloadText.length;
+            if (!payloadMatchesCommitment(e.payload, e.payloadSalt ?? '', e.payloadHash))
+              report(
+                'PAYLOAD_MISMATCH',
+                e.seq,
+                `event ${e.seq}: SHA-256(payloadSalt || payload) is not its payloadHash ${e.payloadHash}: the payload or its salt was altered`,
+              );
+          }
+        } else {
+          const payloadText = canonicalJson(e.payload);
+          bytes += payloadText.length;
+          slice.bytes += payloadText.length;
+          leaf = eventLeafHash(e, payloadText);
+        }
       } catch (err) {
         // The decoder let it through, yet no leaf can be made of it (a lone surrogate, a nesting too deep).
         report('MALFORMED_EVENT', e.seq, `event ${e.seq} cannot be encoded as a leaf: ${(err as Error).message}`);
@@ -211,6 +243,7 @@ export async function verifyStoredLog(
     fromSeq,
     toSeq,
     eventsChecked,
+    eventsErased,
     checkpointsChecked,
     ok: problems.length === 0,
     firstBadSeq: problems.length > 0 ? problems[0]!.seq : null,

@@ -10,7 +10,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { logVerifiers, openCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/hex.js';
-import { eventLeafHash, formatTime, parseTime } from '../core/leaf.js';
+import { eventLeafHash, formatTime, parseTime, payloadMatchesCommitment } from '../core/leaf.js';
 import { createVerifier, parseVerifierKey, verifierKeyString, type NoteVerifier } from '../core/note/signed-note.js';
 import type { ChainlogService } from '../log/chainlog-service.js';
 import { Integrator } from '../log/integrator.js';
@@ -601,6 +601,8 @@ function checkServed(e: PrimaryEvent, app: string, seq: number, prevHash: string
   if (e.prevHash !== prevHash) return 'prevHash does not link to the previous event';
   try {
     if (eventLeafHash(toNewEvent(e)) !== e.hash) return 'hash does not match the event fields';
+    if (e.payloadHash && e.payload !== null && !payloadMatchesCommitment(e.payload, e.payloadSalt ?? '', e.payloadHash))
+      return 'payload and salt do not give its payloadHash';
   } catch (err) {
     return `the event cannot be a leaf: ${(err as Error).message}`;
   }
@@ -615,6 +617,7 @@ function toNewEvent(e: PrimaryEvent): NewEvent {
     timestamp: parseTime(e.timestamp),
     receivedAt: parseTime(e.receivedAt),
     payload: e.payload,
+    ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? null } : {}),
     prevHash: e.prevHash,
     hash: e.hash,
     // Idempotency keys are the primary's business: the mirror accepts no writes to retry.
@@ -630,6 +633,7 @@ function toPrimaryEvent(e: StoredEvent): PrimaryEvent {
     timestamp: formatTime(e.timestamp),
     receivedAt: formatTime(e.receivedAt),
     payload: e.payload,
+    ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? null } : {}),
     prevHash: e.prevHash,
     hash: e.hash,
   };

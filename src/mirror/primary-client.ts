@@ -47,7 +47,11 @@ export interface PrimaryEvent {
   eventType: string;
   timestamp: string;
   receivedAt: string;
-  payload: JsonObject;
+  /** Null once erased (leaf version 2). */
+  payload: JsonObject | null;
+  /** Leaf version 2: the payload commitment the leaf holds, and its salt while the payload exists. */
+  payloadHash?: string | null;
+  payloadSalt?: string | null;
   prevHash: string;
   hash: string;
 }
@@ -62,7 +66,7 @@ export interface PrimaryInclusionProof {
 }
 
 const CHECKPOINT_FIELDS = 'treeSize rootHash note publishedAt';
-const EVENT_FIELDS = 'sourceAppId seq eventType timestamp receivedAt payload prevHash hash';
+const EVENT_FIELDS = 'sourceAppId seq eventType timestamp receivedAt payload payloadHash payloadSalt prevHash hash';
 /** Logs and checkpoints one page asks for (the primary's largest page). */
 export const PRIMARY_PAGE = 500;
 /** Events one rangeProof returns at most. */

@@ -23,8 +23,16 @@ export interface RawStoredEvent {
   eventType: unknown;
   timestamp: unknown;
   receivedAt: unknown;
-  /** The payload's JSON text. */
+  /** The payload's JSON text; null, '' or absent once erased. */
   payload: unknown;
+  /** Leaf version 2: payloadHash; null or absent for version 1. */
+  payloadHash?: unknown;
+  /** Leaf version 2 until erased: the salt in lowercase hex; null or absent otherwise. */
+  payloadSalt?: unknown;
+  /** Epoch ms once erased; null or absent otherwise. */
+  erasedAt?: unknown;
+  /** The erasure's reason once erased; null or absent otherwise. */
+  erasureReason?: unknown;
   prevHash: unknown;
   hash: unknown;
   /** A string, or null when the event has none. */
@@ -74,7 +82,31 @@ export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
   };
   const prevHash = hash('prevHash', r.prevHash);
   const leafHash = hash('hash', r.hash);
-  const payload = decodePayload(r.payload, bad);
+  const absent = (v: unknown) => v === null || v === undefined;
+  let payload: JsonObject | null;
+  let v2: Pick<StoredEvent, 'payloadHash' | 'payloadSalt' | 'erasedAt' | 'erasureReason'> = {};
+  if (absent(r.payloadHash)) {
+    // Version 1: the leaf holds the payload, which can never be erased.
+    if (!absent(r.payloadSalt)) bad('payloadSalt', 'absentInVersion1', 'must be absent in a version 1 event');
+    if (!absent(r.erasedAt)) bad('erasedAt', 'absentInVersion1', 'must be absent in a version 1 event (it cannot be erased)');
+    payload = decodePayload(r.payload, bad);
+  } else {
+    const payloadHash = hash('payloadHash', r.payloadHash);
+    if (absent(r.erasedAt)) {
+      if (!absent(r.erasureReason)) bad('erasureReason', 'absentUnlessErased', 'must be absent while the payload exists');
+      if (typeof r.payloadSalt !== 'string' || !HASH_HEX_RE.test(r.payloadSalt))
+        bad('payloadSalt', 'lowercaseHex64', `must be 64 lowercase hex characters while the payload exists, is ${describe(r.payloadSalt)}`);
+      payload = decodePayload(r.payload, bad);
+      v2 = { payloadHash, payloadSalt: r.payloadSalt as string, erasedAt: null, erasureReason: null };
+    } else {
+      const erasedAt = time('erasedAt', r.erasedAt);
+      if (!absent(r.payload) && r.payload !== '') bad('payload', 'erased', 'must be absent once erased');
+      if (!absent(r.payloadSalt)) bad('payloadSalt', 'erased', 'must be absent once erased');
+      if (typeof r.erasureReason !== 'string') bad('erasureReason', 'string', `must be a string once erased, is ${describe(r.erasureReason)}`);
+      payload = null;
+      v2 = { payloadHash, payloadSalt: null, erasedAt, erasureReason: r.erasureReason as string };
+    }
+  }
   if (r.idempotencyKey !== null && typeof r.idempotencyKey !== 'string') {
     bad('idempotencyKey', 'stringOrNull', `must be a string or null, is ${describe(r.idempotencyKey)}`);
   }
@@ -92,6 +124,7 @@ export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
     timestamp,
     receivedAt,
     payload,
+    ...v2,
     prevHash,
     hash: leafHash,
     idempotencyKey: r.idempotencyKey as string | null,

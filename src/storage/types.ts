@@ -21,7 +21,19 @@ export interface StoredEvent {
   timestamp: number;
   /** Acceptance time, epoch milliseconds. */
   receivedAt: number;
-  payload: JsonObject;
+  /** The payload; null once erased (leaf version 2 only). */
+  payload: JsonObject | null;
+  /**
+   * Leaf version 2: the leaf's payloadHash (lowercase hex, 64 chars), which makes the event a
+   * version 2 leaf; null or absent for version 1.
+   */
+  payloadHash?: string | null;
+  /** Leaf version 2 until erased: the 32-byte salt of payloadHash, lowercase hex; null otherwise. */
+  payloadSalt?: string | null;
+  /** When the payload was erased, epoch ms; null or absent while it exists. */
+  erasedAt?: number | null;
+  /** Why it was erased (the erasure's reason); null or absent while it exists. */
+  erasureReason?: string | null;
   /** Lowercase hex, 64 chars. */
   prevHash: string;
   /** Leaf hash, lowercase hex, 64 chars. */
@@ -98,11 +110,18 @@ export function storedEvent(e: NewEvent, pos: number): StoredEvent {
     timestamp: e.timestamp,
     receivedAt: e.receivedAt,
     payload: e.payload,
+    ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? null, erasedAt: null, erasureReason: null } : {}),
     prevHash: e.prevHash,
     hash: e.hash,
     idempotencyKey: e.idempotencyKey,
     pos,
   };
+}
+
+/** One event to erase, by its position. */
+export interface EventId {
+  sourceAppId: string;
+  seq: number;
 }
 
 /** The head of a log as derived from its events. */
@@ -383,6 +402,17 @@ export interface LogStorage {
    */
   lastPos(): Promise<number>;
 
+  // --- erasure ----------------------------------------------------------------------------
+  /**
+   * Erase the payloads of these version 2 events: delete payload and salt, keep payloadHash (the leaf
+   * is unchanged), set erasedAt and erasureReason. All or nothing where the engine can (SQLite: one
+   * transaction); where it cannot (MongoDB), each event is erased at most once and a repeated call
+   * completes what an interrupted one left, so callers apply an erasure again until it returns.
+   * Events that are version 1, already erased or absent are left alone. Returns how many it erased.
+   * No copy of an erased payload stays readable in the engine's stores (docs: erasure).
+   */
+  eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number>;
+
   // --- tree -------------------------------------------------------------------------------
   /**
    * Store tree nodes and raise the log's integrated size from `fromSize` to `toSize`, atomically
@@ -427,6 +457,7 @@ export const LOG_STORAGE_CALLS = [
   'queryEvents',
   'readCommitted',
   'lastPos',
+  'eraseEvents',
   'integrate',
   'getTreeNodes',
   'putCheckpoint',

@@ -185,7 +185,8 @@ describe('simulate → verify against the real service', () => {
     const run = await verify();
     expect(run.code, run.stdout + run.stderr).toBe(1);
     expect(run.stdout).toContain('first bad position 7');
-    expect(run.stdout).toMatch(/LEAF_HASH_MISMATCH at 7: event 7 was altered/);
+    // The log is of leaf version 2 (the default): its leaf commits to the payload, which no longer matches.
+    expect(run.stdout).toMatch(/PAYLOAD_MISMATCH at 7: event 7: SHA-256\(payloadSalt \|\| payload\) is not its payloadHash/);
     expect(run.stdout).toContain(`still trusting size ${trusted}`);
   });
 

@@ -17,7 +17,7 @@ import { until } from '../support/wait.js';
 let svc: RunningService;
 let verifier: NoteVerifier;
 const APP = 'proofs';
-const EVENT = 'sourceAppId seq eventType timestamp receivedAt payload prevHash hash';
+const EVENT = 'sourceAppId seq eventType timestamp receivedAt payload prevHash hash payloadHash';
 const CHECKPOINT = 'sourceAppId origin treeSize rootHash note publishedAt';
 
 async function ingest(count: number) {

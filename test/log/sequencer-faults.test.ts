@@ -204,7 +204,7 @@ async function checkStore(storage: LogStorage, outcomes: Outcome[], context: str
   for (const e of stored) expect(acknowledged.has(at(e)), `stored ${at(e)} was acknowledged; ${context}`).toBe(true);
   const keys = stored.filter((e) => e.idempotencyKey).map((e) => `${e.sourceAppId}/${e.idempotencyKey}`);
   expect(new Set(keys).size, `each idempotency key stored once; ${context}`).toBe(keys.length);
-  const free = stored.filter((e) => !e.idempotencyKey).map((e) => e.payload.id as string);
+  const free = stored.filter((e) => !e.idempotencyKey).map((e) => e.payload!.id as string);
   expect(new Set(free).size, `each unkeyed event stored once; ${context}`).toBe(free.length);
 }
 

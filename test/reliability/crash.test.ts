@@ -38,7 +38,7 @@ const ROUNDS = 5;
 const CLIENTS = 8;
 const APPS = ['crash-a', 'crash-b', 'crash-c'];
 const KEY_NAME = 'chainlog.local';
-const EVENT_FIELDS = 'id sourceAppId seq eventType timestamp receivedAt payload prevHash hash';
+const EVENT_FIELDS = 'id sourceAppId seq eventType timestamp receivedAt payload prevHash hash payloadHash';
 const CHECKPOINT_FIELDS = 'treeSize rootHash note';
 const BASE_TS = Date.UTC(2025, 0, 1);
 

@@ -86,6 +86,8 @@ describe('SqliteStorage specifics', () => {
         e.prevHash,
         e.hash,
         e.idempotencyKey,
+        null,
+        null,
       ]);
     const writer = createWriter(storage.db);
     const outcomes = writer.applyAll([
@@ -130,7 +132,7 @@ describe('SqliteStorage specifics', () => {
     expect((await storage.getLogHead('app-b'))!.headHash).toBe(b0!.hash);
     // A writer without a chainer refuses them.
     const bare = createWriter(storage.db);
-    const row: AppendRow = ['app-c', 0, 't', BASE_TIME, BASE_TIME, '{}', '', '', null];
+    const row: AppendRow = ['app-c', 0, 't', BASE_TIME, BASE_TIME, '{}', '', '', null, null, null];
     expect(() => bare.append([row])).toThrow(/without its hash/);
   });
 

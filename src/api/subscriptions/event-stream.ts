@@ -16,7 +16,7 @@ import { ApiError } from '../errors.js';
 import { eventId } from '../validation/query-args.js';
 import { matchesFilter } from './event-filter.js';
 
-export type CommittedFeed = Pick<LogService, 'onCommitted' | 'readCommitted'>;
+export type CommittedFeed = Pick<LogService, 'onCommitted' | 'readCommitted'> & Partial<Pick<LogService, 'onErased'>>;
 
 export interface EventStreamOptions {
   filter: EventFilter;
@@ -54,7 +54,26 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
     private readonly feed: CommittedFeed,
     private readonly opts: EventStreamOptions,
   ) {
-    this.unsubscribe = feed.onCommitted((events, malformed) => this.onCommitted(events, malformed));
+    const offCommitted = feed.onCommitted((events, malformed) => this.onCommitted(events, malformed));
+    const offErased = feed.onErased?.((ids, erasedAt, reason) => this.onErased(ids, erasedAt, reason));
+    this.unsubscribe = () => {
+      offCommitted();
+      offErased?.();
+    };
+  }
+
+  /** An erased payload leaves the events this stream holds and has not delivered yet. */
+  private onErased(ids: readonly { sourceAppId: string; seq: number }[], erasedAt: number, reason: string): void {
+    const erased = new Set(ids.map((id) => eventId(id)));
+    const scrub = (list: StoredEvent[], from: number) => {
+      for (let i = from; i < list.length; i++) {
+        const e = list[i]!;
+        if (e.payloadHash && e.payload !== null && erased.has(eventId(e)))
+          list[i] = { ...e, payload: null, payloadSalt: null, erasedAt, erasureReason: reason };
+      }
+    };
+    scrub(this.buffer, this.head);
+    scrub(this.page, this.pageHead);
   }
 
   /**

@@ -22,6 +22,14 @@ export function sha256HexOfByteAndText(byte: number, a: string, b: string, c: st
   return hexEncode(nobleSha256(input));
 }
 
+export function sha256HexOfBytesAndText(prefix: Uint8Array, text: string): string {
+  const encoded = encoder.encode(text);
+  const input = new Uint8Array(prefix.length + encoded.length);
+  input.set(prefix, 0);
+  input.set(encoded, prefix.length);
+  return hexEncode(nobleSha256(input));
+}
+
 export function utf8Encode(s: string): Uint8Array {
   return encoder.encode(s);
 }

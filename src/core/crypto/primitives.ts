@@ -42,6 +42,18 @@ export function sha256HexOfByteAndText(byte: number, a: string, b: string, c: st
   return hash('sha256', textInput.subarray(0, n), 'hex');
 }
 
+/**
+ * SHA-256(prefix || UTF-8 of text) in lowercase hex, through the same reused buffer (a version 2
+ * leaf's payload commitment: the salt, then the payload's canonical text).
+ */
+export function sha256HexOfBytesAndText(prefix: Uint8Array, text: string): string {
+  const most = prefix.length + 3 * text.length;
+  if (textInput.length < most) textInput = Buffer.allocUnsafe(Math.max(most, 2 * textInput.length));
+  textInput.set(prefix, 0);
+  const n = prefix.length + textInput.write(text, prefix.length, 'utf8');
+  return hash('sha256', textInput.subarray(0, n), 'hex');
+}
+
 export function utf8Encode(s: string): Uint8Array {
   const b = Buffer.from(s, 'utf8');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

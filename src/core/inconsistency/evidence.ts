@@ -12,7 +12,7 @@
 //
 // A proof that merely fails to verify proves nothing (the sender may have sent garbage): such a case
 // is the distinct kind `unproven`, an observation kept with its notes, never claimed as a fork.
-import { createHash } from 'node:crypto';
+import { hexEncode, sha256, utf8Encode } from '../crypto/primitives.js';
 import { fromBase64Strict, toBase64 } from '../base64.js';
 import { POW2, bitLen, onesCount, shiftRight, trailingZeros, xor } from '../bits.js';
 import { equalBytes } from '../bytes.js';
@@ -100,7 +100,7 @@ export function evidenceText(e: Evidence): string {
 
 /** Lowercase hex SHA-256 of evidenceText: recording the same evidence twice keeps one record. */
 export function evidenceId(e: Evidence): string {
-  return createHash('sha256').update(evidenceText(e), 'utf8').digest('hex');
+  return hexEncode(sha256(utf8Encode(evidenceText(e))));
 }
 
 // ---- parsing ------------------------------------------------------------------------------------

@@ -27,7 +27,15 @@ export interface EventDoc {
    * The payload as its JSON text: BSON would reject or reinterpret some JSON keys ("$x", "a.b")
    * and the leaf must be recomputable byte for byte, so the engine keeps the client's JSON opaque.
    */
-  payload: string;
+  payload?: string;
+  /** Leaf version 2: the leaf's payloadHash; absent for version 1. */
+  payloadHash?: string;
+  /** Leaf version 2 until erased: the salt, lowercase hex; unset by an erasure (with `payload`). */
+  payloadSalt?: string;
+  /** Set by an erasure: epoch ms. */
+  erasedAt?: number;
+  /** Set by an erasure: its reason. */
+  erasureReason?: string;
   prevHash: string;
   hash: string;
   /**
@@ -135,6 +143,7 @@ export function toEventDoc(e: NewEvent, pos: number): EventDoc {
     timestamp: e.timestamp,
     receivedAt: e.receivedAt,
     payload: e.payloadText ?? JSON.stringify(e.payload),
+    ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? undefined } : {}),
     prevHash: e.prevHash,
     hash: e.hash,
     idempotencySlot: e.idempotencyKey ?? e.seq,
@@ -155,6 +164,10 @@ export function fromEventDoc(d: Omit<EventDoc, '_id'>): StoredEvent {
     timestamp: d.timestamp,
     receivedAt: d.receivedAt,
     payload: d.payload,
+    payloadHash: d.payloadHash,
+    payloadSalt: d.payloadSalt,
+    erasedAt: d.erasedAt,
+    erasureReason: d.erasureReason,
     prevHash: d.prevHash,
     hash: d.hash,
     // A number is "no key" (appends write the seq; only uniqueness rests on its value): anything else is damage.

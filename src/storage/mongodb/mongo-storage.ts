@@ -11,6 +11,7 @@ import { MongoClient, type Db } from 'mongodb';
 import {
   MalformedEventError,
   type EventFilter,
+  type EventId,
   type EventQuery,
   type LogHead,
   type LogStorage,
@@ -41,6 +42,7 @@ import {
   fromCheckpointDoc,
   fromEventDoc,
   nodeKey,
+  POS_PER_BATCH,
 } from './documents.js';
 import { committedIsIndexed, committedPlan, eventQueryPlan } from './event-query.js';
 import { ensureSchema, refuseFormerLayout } from './schema.js';
@@ -82,6 +84,9 @@ export interface MongoStorageOptions {
 export function redactUri(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
+
+/** Events per find/update of an erasure. */
+const ERASE_SLICE = 100;
 
 export class MongoStorage implements LogStorage {
   private readonly client: MongoClient;
@@ -182,6 +187,64 @@ export class MongoStorage implements LogStorage {
 
   appendCopied(events: NewEvent[]): Promise<StoredEvent[]> {
     return appendCopiedEvents(this, events);
+  }
+
+  /**
+   * Unsets payload and salt and sets erasedAt and erasureReason on each version 2 event, in the events
+   * collection and in its batch's body (which keeps every appended event), where they are not erased
+   * yet. Without multi-document transactions this is one update per document: a call that fails
+   * midway has erased some of the events, and calling it again erases the rest (the log layer records
+   * an erasure before applying it and applies recorded erasures again at start).
+   */
+  async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {
+    if (ids.length === 0) return 0;
+    await this.batchLog.ensureDerived();
+    const byApp = new Map<string, number[]>();
+    for (const id of ids) {
+      let seqs = byApp.get(id.sourceAppId);
+      if (!seqs) byApp.set(id.sourceAppId, (seqs = []));
+      seqs.push(id.seq);
+    }
+    const erase = { $unset: { payload: '', payloadSalt: '' }, $set: { erasedAt, erasureReason: reason } } as const;
+    let erased = 0;
+    const positions: number[] = [];
+    for (const [app, all] of byApp) {
+      // In slices: each call stays small whatever the erasure's size (a server evaluating `$in` row by row).
+      for (let i = 0; i < all.length; i += ERASE_SLICE) {
+        const seqs = all.slice(i, i + ERASE_SLICE);
+        const docs = await this.c.events
+          .find({ sourceAppId: app, seq: { $in: seqs }, payloadHash: { $exists: true } }, { projection: { pos: 1 } })
+          .toArray();
+        for (const d of docs) positions.push(d.pos);
+        const res = await this.c.events.updateMany(
+          { sourceAppId: app, seq: { $in: seqs }, payloadHash: { $exists: true }, erasedAt: { $exists: false } },
+          erase,
+        );
+        erased += res.modifiedCount;
+      }
+    }
+    // The bodies: the event at pos is entry pos % POS_PER_BATCH of batch pos / POS_PER_BATCH's body.
+    const byBatch = new Map<number, number[]>();
+    for (const pos of positions) {
+      const g = Math.floor(pos / POS_PER_BATCH);
+      let idx = byBatch.get(g);
+      if (!idx) byBatch.set(g, (idx = []));
+      idx.push(pos % POS_PER_BATCH);
+    }
+    for (const [g, idx] of byBatch) {
+      const batch = await this.c.batches.findOne({ _id: g }, { projection: { token: 1 } });
+      if (!batch) continue;
+      const unset: Record<string, ''> = {};
+      const set: Record<string, unknown> = {};
+      for (const i of idx) {
+        unset[`events.${i}.payload`] = '';
+        unset[`events.${i}.payloadSalt`] = '';
+        set[`events.${i}.erasedAt`] = erasedAt;
+        set[`events.${i}.erasureReason`] = reason;
+      }
+      await this.c.batchBodies.updateOne({ _id: batch.token }, { $unset: unset, $set: set });
+    }
+    return erased;
   }
 
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {

@@ -1,9 +1,9 @@
 // Mapping between StoredEvent and rows of the events table.
 import { decodeStoredEvent } from '../stored-event.js';
 import type { StoredEvent } from '../types.js';
-import { ROW_COLUMNS } from './writer.js';
+import { ERASURE_COLUMNS, ROW_COLUMNS } from './writer.js';
 
-export const EVENT_COLUMNS = `pos, ${ROW_COLUMNS}`;
+export const EVENT_COLUMNS = `pos, ${ROW_COLUMNS}, ${ERASURE_COLUMNS}`;
 
 export interface EventRow {
   pos: number;
@@ -16,6 +16,10 @@ export interface EventRow {
   prev_hash: string;
   hash: string;
   idempotency_key: string | null;
+  payload_salt: string | null;
+  payload_hash: string | null;
+  erased_at: number | null;
+  erasure_reason: string | null;
 }
 
 /** Throws MalformedEventError for a row that breaks the contract (a column tampered with, or NULL). */
@@ -27,6 +31,10 @@ export function rowToEvent(r: EventRow): StoredEvent {
     timestamp: r.ts,
     receivedAt: r.received_at,
     payload: r.payload,
+    payloadSalt: r.payload_salt,
+    payloadHash: r.payload_hash,
+    erasedAt: r.erased_at,
+    erasureReason: r.erasure_reason,
     prevHash: r.prev_hash,
     hash: r.hash,
     idempotencyKey: r.idempotency_key,

@@ -10,7 +10,7 @@
 // checkpoints  signed notes by (log, tree size).
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export const EVENT_INDEX = {
   byTs: 'events_by_ts',
@@ -74,6 +74,14 @@ const MIGRATIONS: Record<number, string> = {
     CREATE INDEX ${EVENT_INDEX.byApp} ON events (source_app_id);
     CREATE INDEX ${EVENT_INDEX.byType} ON events (event_type);
   `,
+  // Leaf version 2 (docs/log-format.md): the payload's salt and commitment, and its erasure. An erased
+  // payload is '' and its salt NULL; payload_hash stays (the leaf holds it).
+  3: `
+    ALTER TABLE events ADD COLUMN payload_salt TEXT;
+    ALTER TABLE events ADD COLUMN payload_hash TEXT;
+    ALTER TABLE events ADD COLUMN erased_at INTEGER;
+    ALTER TABLE events ADD COLUMN erasure_reason TEXT;
+  `,
 };
 
 /**
@@ -98,6 +106,9 @@ export const CONNECTION_PRAGMAS: readonly string[] = [
   `wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`,
   'busy_timeout = 5000',
   'temp_store = MEMORY',
+  // An erasure overwrites the freed bytes of an erased payload with zeros instead of leaving them in
+  // free space of the page or the file (docs: erasure); only deletes and shrinking updates pay for it.
+  'secure_delete = ON',
 ];
 
 export function configureConnection(db: Database.Database): void {

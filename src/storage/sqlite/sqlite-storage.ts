@@ -11,6 +11,7 @@ import {
   type CommittedPage,
   DEFAULT_READ_BUDGET_ROWS,
   type EventFilter,
+  type EventId,
   type EventPage,
   type EventQuery,
   type LogHead,
@@ -171,7 +172,19 @@ export class SqliteStorage implements LogStorage {
       const e = events[i]!;
       // An event the writer hashes needs the leaf's payload text; one hashed already is stored as it came.
       const payload = e.payloadText ?? (e.hash === '' ? canonicalJson(e.payload) : JSON.stringify(e.payload));
-      rows[i] = [e.sourceAppId, e.seq, e.eventType, e.timestamp, e.receivedAt, payload, e.prevHash, e.hash, e.idempotencyKey];
+      rows[i] = [
+        e.sourceAppId,
+        e.seq,
+        e.eventType,
+        e.timestamp,
+        e.receivedAt,
+        payload,
+        e.prevHash,
+        e.hash,
+        e.idempotencyKey,
+        e.payloadHash ? (e.payloadSalt ?? null) : null,
+        e.payloadHash ?? null,
+      ];
     }
     let result: AppendResult;
     try {
@@ -193,6 +206,15 @@ export class SqliteStorage implements LogStorage {
 
   appendCopied(events: NewEvent[]): Promise<StoredEvent[]> {
     return appendCopiedEvents(this, events);
+  }
+
+  async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.writer.erase(
+      ids.map((id) => [id.sourceAppId, id.seq]),
+      erasedAt,
+      reason,
+    );
   }
 
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {

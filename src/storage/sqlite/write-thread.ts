@@ -13,7 +13,10 @@ import {
   type Writer,
   type WriterRequest,
   type WriterResponse,
+  type WriteValue,
+  truncateWal,
 } from './writer.js';
+
 import type { WriterThreadData } from './writer-worker.js';
 
 export interface AsyncWriter {
@@ -21,6 +24,8 @@ export interface AsyncWriter {
   append(rows: AppendRow[]): Promise<AppendResult>;
   integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): Promise<void>;
   putCheckpoint(checkpoint: CheckpointRow): Promise<void>;
+  /** Writer.erase, then the WAL checkpointed and truncated so no frame keeps an erased payload. */
+  erase(ids: Array<[string, number]>, erasedAt: number, reason: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -46,6 +51,11 @@ export function inProcessWriter(db: Database.Database): AsyncWriter {
     append: async (rows) => w().append(rows),
     integrate: async (sourceAppId, fromSize, toSize, nodes) => w().integrate(sourceAppId, fromSize, toSize, nodes),
     putCheckpoint: async (c) => w().putCheckpoint(c),
+    erase: async (ids, erasedAt, reason) => {
+      const n = w().erase(ids, erasedAt, reason);
+      if (n > 0) truncateWal(db);
+      return n;
+    },
     close: async () => undefined,
   };
 }
@@ -85,7 +95,7 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
   let worker: Worker | null = null;
   let closing: Promise<void> | null = null;
   let nextId = 1;
-  const pending = new Map<number, { resolve: (v: AppendResult | null) => void; reject: (e: unknown) => void }>();
+  const pending = new Map<number, { resolve: (v: WriteValue) => void; reject: (e: unknown) => void }>();
 
   const failAll = (err: unknown) => {
     for (const p of pending.values()) p.reject(err);
@@ -117,7 +127,7 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
     return w;
   };
 
-  const call = (req: Request): Promise<AppendResult | null> => {
+  const call = (req: Request): Promise<WriteValue> => {
     const w = (worker ??= start());
     const id = nextId++;
     return new Promise((resolve, reject) => {
@@ -128,7 +138,8 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
   };
 
   return {
-    append: async (rows) => (await call({ op: 'append', rows }))!,
+    append: async (rows) => (await call({ op: 'append', rows })) as AppendResult,
+    erase: async (ids, erasedAt, reason) => (await call({ op: 'erase', ids, erasedAt, reason })) as number,
     integrate: async (sourceAppId, fromSize, toSize, nodes) => {
       await call({ op: 'integrate', sourceAppId, fromSize, toSize, nodes });
     },

@@ -5,7 +5,14 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { eventLeafHash, ZERO_HASH_HEX } from '../../core/leaf.js';
-import { createWriter, errorToMessage, type WriteRequest, type WriterRequest, type WriterResponse } from './writer.js';
+import {
+  createWriter,
+  errorToMessage,
+  truncateWal,
+  type WriteRequest,
+  type WriterRequest,
+  type WriterResponse,
+} from './writer.js';
 
 /** What threadWriter passes as workerData. */
 export interface WriterThreadData {
@@ -29,6 +36,14 @@ port.on('message', (first: WriterRequest) => {
   const writes = (closeAt === -1 ? waiting : waiting.slice(0, closeAt)) as WriteRequest[];
   if (writes.length > 0) {
     const outcomes = writer.applyAll(writes);
+    // An erasure is answered once the WAL no longer holds the erased payloads (write-thread.ts).
+    if (writes.some((req, i) => req.op === 'erase' && outcomes[i]!.ok && outcomes[i]!.value !== 0)) {
+      try {
+        truncateWal(db);
+      } catch {
+        // The erasure is committed; the next checkpoint copies and recycles the WAL.
+      }
+    }
     writes.forEach((req, i) => {
       const o = outcomes[i]!;
       answer(o.ok ? { id: req.id, value: o.value } : { id: req.id, error: errorToMessage(o.error) });

@@ -7,8 +7,23 @@
 // in-process (write-thread.ts).
 import type Database from 'better-sqlite3';
 
-/** sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey. */
-export type AppendRow = [string, number, string, number, number, string, string, string, string | null];
+/**
+ * sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey, and for
+ * leaf version 2 payloadSalt and payloadHash (null, null for version 1).
+ */
+export type AppendRow = [
+  string,
+  number,
+  string,
+  number,
+  number,
+  string,
+  string,
+  string,
+  string | null,
+  string | null,
+  string | null,
+];
 
 /**
  * Tree nodes, packed: node i is at level ids[2i], index ids[2i+1], and its hash is bytes 32i..32i+32
@@ -25,7 +40,15 @@ export type CheckpointRow = [string, number, string, string, number];
 /** How a writer links and hashes rows that come without their hashes (core/leaf.ts). */
 export interface Chainer {
   leafHash(
-    fields: { sourceAppId: string; seq: number; prevHash: string; eventType: string; timestamp: number; receivedAt: number },
+    fields: {
+      sourceAppId: string;
+      seq: number;
+      prevHash: string;
+      eventType: string;
+      timestamp: number;
+      receivedAt: number;
+      payloadHash: string | null;
+    },
     payloadText: string,
   ): string;
   /** prevHash of seq 0. */
@@ -41,13 +64,18 @@ export interface AppendResult {
   chain: string | null;
 }
 
-export type Outcome = { ok: true; value: AppendResult | null } | { ok: false; error: unknown };
+/** What a write answers: an append its AppendResult, an erasure its count, the others null. */
+export type WriteValue = AppendResult | number | null;
+
+export type Outcome = { ok: true; value: WriteValue } | { ok: false; error: unknown };
 
 export interface Writer {
   /** Appends in one IMMEDIATE transaction. Rows with hash '' are linked and hashed (needs a Chainer). */
   append(rows: AppendRow[]): AppendResult;
   integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): void;
   putCheckpoint(checkpoint: CheckpointRow): void;
+  /** Erase version 2 payloads in one transaction (LogStorage.eraseEvents); returns how many it erased. */
+  erase(ids: Array<[string, number]>, erasedAt: number, reason: string): number;
   /**
    * The requests in order, in one transaction (one commit), each in a savepoint of its own: a failed
    * one leaves no trace and the others still apply. If the commit fails, every one fails.
@@ -58,7 +86,8 @@ export interface Writer {
 export type WriteRequest =
   | { id: number; op: 'append'; rows: AppendRow[] }
   | { id: number; op: 'integrate'; sourceAppId: string; fromSize: number; toSize: number; nodes: PackedNodes }
-  | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow };
+  | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow }
+  | { id: number; op: 'erase'; ids: Array<[string, number]>; erasedAt: number; reason: string };
 
 export type WriterRequest = WriteRequest | { id: number; op: 'close' };
 
@@ -69,10 +98,13 @@ export interface ErrorMessage {
   stack?: string | undefined;
 }
 
-export type WriterResponse = { id: number; value: AppendResult | null } | { id: number; error: ErrorMessage };
+export type WriterResponse = { id: number; value: WriteValue } | { id: number; error: ErrorMessage };
 
 /** Columns of one appended row (AppendRow), pos left out; EVENT_COLUMNS (event-rows.ts) is pos and these. */
-export const ROW_COLUMNS = 'source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash, idempotency_key';
+export const ROW_COLUMNS =
+  'source_app_id, seq, event_type, ts, received_at, payload, prev_hash, hash, idempotency_key, payload_salt, payload_hash';
+/** The columns an erasure sets (schema version 3), read with every event. */
+export const ERASURE_COLUMNS = 'erased_at, erasure_reason';
 
 /**
  * The write statements of one connection. With `chainer`, rows may come without their hashes (''):
@@ -80,7 +112,13 @@ export const ROW_COLUMNS = 'source_app_id, seq, event_type, ts, received_at, pay
  * the sequencer never waits for a group to be hashed (docs/log-format.md: the leaf, prevHash).
  */
 export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
-  const insert = db.prepare(`INSERT INTO events (pos, ${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const insert = db.prepare(`INSERT INTO events (pos, ${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  // An erased payload is '' (the column predates erasure and stays NOT NULL); secure_delete (schema.ts)
+  // zeroes the bytes the old text leaves behind in the page.
+  const eraseOne = db.prepare(
+    `UPDATE events SET payload = '', payload_salt = NULL, erased_at = ?, erasure_reason = ?
+     WHERE source_app_id = ? AND seq = ? AND payload_hash IS NOT NULL AND erased_at IS NULL`,
+  );
   const maxPos = db.prepare<[], number | null>('SELECT max(pos) FROM events').pluck();
   const headOf = db.prepare<[string], { size: number; head_hash: string }>(
     'SELECT size, head_hash FROM logs WHERE source_app_id = ?',
@@ -114,7 +152,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
         if (!chainer) throw new Error(`append: log ${r[0]} seq ${r[1]} comes without its hash, and this writer does not chain`);
         r[6] = a.headHash;
         r[7] = chainer.leafHash(
-          { sourceAppId: r[0], seq: r[1], prevHash: r[6], eventType: r[2], timestamp: r[3], receivedAt: r[4] },
+          { sourceAppId: r[0], seq: r[1], prevHash: r[6], eventType: r[2], timestamp: r[3], receivedAt: r[4], payloadHash: r[10] },
           r[5],
         );
         chained = true;
@@ -124,7 +162,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     }
     const first = (maxPos.get() ?? 0) + 1;
     let pos = first;
-    for (const r of rows) insert.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
+    for (const r of rows) insert.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]);
     for (const [sourceAppId, a] of advances) upsertLog.run(sourceAppId, a.next, a.headHash, a.createdAt);
     // One string crosses back, not two per row.
     let chain: string | null = null;
@@ -157,18 +195,27 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     setIntegrated.run(toSize, sourceAppId);
   };
 
+  const erase = (ids: Array<[string, number]>, erasedAt: number, reason: string): number => {
+    let n = 0;
+    for (const [app, seq] of ids) n += eraseOne.run(erasedAt, reason, app, seq).changes;
+    return n;
+  };
+
   // Called inside another transaction (applyAll), each of these runs in a savepoint instead.
   const appendTx = db.transaction(append);
   const integrateTx = db.transaction(integrate);
   const putCheckpointTx = db.transaction((c: CheckpointRow) => {
     putCheckpoint.run(...c);
   });
-  const apply = (req: WriteRequest): AppendResult | void =>
+  const eraseTx = db.transaction(erase);
+  const apply = (req: WriteRequest): AppendResult | number | void =>
     req.op === 'append'
       ? appendTx.immediate(req.rows)
       : req.op === 'integrate'
         ? integrateTx.immediate(req.sourceAppId, req.fromSize, req.toSize, req.nodes)
-        : putCheckpointTx.immediate(req.checkpoint);
+        : req.op === 'erase'
+          ? eraseTx.immediate(req.ids, req.erasedAt, req.reason)
+          : putCheckpointTx.immediate(req.checkpoint);
   const applyTogether = db.transaction((reqs: WriteRequest[]) =>
     reqs.map((req): Outcome => {
       try {
@@ -182,6 +229,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     append: (rows) => appendTx.immediate(rows),
     integrate: (sourceAppId, fromSize, toSize, nodes) => integrateTx.immediate(sourceAppId, fromSize, toSize, nodes),
     putCheckpoint: (c) => putCheckpointTx.immediate(c),
+    erase: (ids, erasedAt, reason) => eraseTx.immediate(ids, erasedAt, reason),
     applyAll: (reqs) => {
       try {
         return applyTogether.immediate(reqs);
@@ -191,6 +239,15 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       }
     },
   };
+}
+
+/**
+ * Copy the WAL into the database file and truncate it: the frames of an erased payload's pages (the
+ * insert's, and the pages before the erasure) leave the WAL file. Best effort while readers hold old
+ * snapshots (SQLite then copies what it can); the next erasure or checkpoint finishes it.
+ */
+export function truncateWal(db: Database.Database): void {
+  db.pragma('wal_checkpoint(TRUNCATE)');
 }
 
 function conflict(message: string, kind: 'position' | 'idempotencyKey'): Error {

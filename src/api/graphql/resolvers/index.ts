@@ -1,5 +1,6 @@
 import type { Resolvers } from '../generated/resolvers.js';
 import { eventResolvers } from './events.js';
+import { erasureResolvers } from './erasure.js';
 import { ingestResolvers } from './ingest.js';
 import { logResolvers } from './logs.js';
 import { proofResolvers } from './proofs.js';
@@ -23,6 +24,7 @@ const parts: Resolvers[] = [
   receiptResolvers,
   witnessingResolvers,
   inconsistencyResolvers,
+  erasureResolvers,
 ];
 
 /** All resolvers, merged per type. */

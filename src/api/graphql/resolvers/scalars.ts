@@ -1,4 +1,4 @@
-import { GraphQLDateTime, GraphQLJSONObject, GraphQLSafeInt } from 'graphql-scalars';
+import { GraphQLDateTime, GraphQLJSON, GraphQLJSONObject, GraphQLSafeInt } from 'graphql-scalars';
 import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 import { ApiError } from '../../errors.js';
 import { inexactNumber, keptExactly } from '../../validation/exact-numbers.js';
@@ -58,6 +58,15 @@ export const JSONObject = new GraphQLScalarType({
   },
 });
 
+/** Any JSON value (eraseEvents' payloadField.equals); literal numbers must be kept exactly, as in payloads. */
+export const JSON = new GraphQLScalarType({
+  ...GraphQLJSON.toConfig(),
+  parseLiteral(node, variables) {
+    checkLiteralNumbers(node, ['equals']);
+    return GraphQLJSON.parseLiteral(node, variables) as unknown;
+  },
+});
+
 export const SHA256_HEX_FORM = 'must be a SHA-256 hash as 64 lowercase hex digits (0-9, a-f)';
 
 /** Input in exactly the form hashes are served in: nothing is normalized, so what is sent is what is compared. */
@@ -85,6 +94,7 @@ export const Sha256Hex = new GraphQLScalarType<string, string>({
 export const scalarResolvers: Resolvers = {
   DateTime,
   JSONObject,
+  JSON,
   SafeInt: GraphQLSafeInt,
   Sha256Hex,
 };

@@ -1,0 +1,226 @@
+// Erasure of payloads (leaf version 2) and the erasures log (docs/erasure.md).
+//
+// An erasure deletes the payload and salt of version 2 events and keeps their payloadHash, so every
+// leaf, proof and checkpoint stays as it was. Each erasure is first recorded as an event of the
+// reserved log ERASURES_LOG (hash-linked, in a Merkle tree and checkpointed like any log), then
+// applied to the events. A crash between the two leaves a record whose events are not (all) erased
+// yet: `recover` applies every record again at start, so an erasure is done wholly once recorded, and
+// not at all before. An auditor tells an erasure (listed there) from a deletion (not listed).
+import { canonicalJson } from '../core/canonical-json.js';
+import { leafVersionOf, LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
+import type { EventId, JsonObject, JsonValue, LogStorage, StoredEvent } from '../storage/types.js';
+import { badInput, LogError, notFound } from './errors.js';
+import type { AppendRequest, EraseRequest, EraseResult, ErasureSelection } from './service.js';
+
+/**
+ * The reserved log of erasure records. Client log ids start with a letter or digit, so no client
+ * can append to it; its leaves are version 1 (a record holds no personal data and is never erased).
+ */
+export const ERASURES_LOG = '_erasures';
+/** The eventType of an erasure record. */
+export const ERASURE_EVENT_TYPE = 'chainlog.erasure';
+/** Most events one eraseEvents call erases; EraseResult.more says when there are more to erase. */
+export const MAX_ERASED_PER_CALL = 1000;
+/** Events read per page while selecting by filter or payload field (each page is one storage read). */
+const SELECT_PAGE = 500;
+/** Reason of the erasures that retention makes. */
+export const RETENTION_REASON = 'retention';
+
+/**
+ * The payload of an erasure record. It names the erased events and why, never the payload values the
+ * selection matched (a `payloadField.equals` such as a user id would itself be personal data).
+ */
+export interface ErasureRecord {
+  reason: string;
+  /** The API key id that asked, or `retention`. */
+  by: string;
+  /** epoch ms. */
+  erasedAt: number;
+  selection: JsonObject;
+  /** `[sourceAppId, seq, payloadHash]` of each erased event. */
+  events: Array<[string, number, string]>;
+}
+
+/** The erasure record of an event of ERASURES_LOG; null if it is not one. */
+export function parseErasureRecord(e: Pick<StoredEvent, 'eventType' | 'payload'>): ErasureRecord | null {
+  if (e.eventType !== ERASURE_EVENT_TYPE || e.payload === null) return null;
+  const p = e.payload as unknown as ErasureRecord;
+  if (!Array.isArray(p.events) || typeof p.reason !== 'string' || typeof p.erasedAt !== 'number') return null;
+  return p;
+}
+
+/** The value at a dotted path of a payload (`a.b.c`), or undefined. */
+function valueAt(payload: JsonObject, path: string[]): JsonValue | undefined {
+  let at: JsonValue | undefined = payload;
+  for (const key of path) {
+    if (at === null || typeof at !== 'object' || Array.isArray(at) || !Object.hasOwn(at, key)) return undefined;
+    at = at[key];
+  }
+  return at;
+}
+
+export interface ErasuresOptions {
+  storage: LogStorage;
+  /** Appends through the log's sequencer. */
+  append: (requests: AppendRequest[]) => Promise<StoredEvent[]>;
+  now: () => number;
+  /** Told of every applied erasure (caches and subscription buffers drop the payloads). */
+  onErased: (ids: readonly EventId[], erasedAt: number, reason: string) => void;
+}
+
+export class Erasures {
+  /** Erasures run one at a time on a server: each call's work is bounded, and calls queue. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Leaf versions of non-empty logs (a log keeps its first event's for life). */
+  private readonly versions = new Map<string, LeafVersion>();
+
+  constructor(private readonly opts: ErasuresOptions) {}
+
+  /** The leaf version of a log, null if it has no events. */
+  async leafVersionOf(sourceAppId: string): Promise<LeafVersion | null> {
+    const known = this.versions.get(sourceAppId);
+    if (known) return known;
+    const first = await this.opts.storage.getEvent(sourceAppId, 0);
+    if (!first) return null;
+    const v = leafVersionOf(first);
+    this.versions.set(sourceAppId, v);
+    return v;
+  }
+
+  erase(request: EraseRequest): Promise<EraseResult> {
+    const run = this.tail.then(() => this.eraseNow(request));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async eraseNow({ selection, reason, by }: EraseRequest): Promise<EraseResult> {
+    const { events, more } = await this.select(selection);
+    const erasedAt = this.opts.now();
+    const record: ErasureRecord = {
+      reason,
+      by,
+      erasedAt,
+      selection: describeSelection(selection),
+      events: events.map((e) => [e.sourceAppId, e.seq, e.payloadHash!]),
+    };
+    const [stored] = await this.opts.append([
+      {
+        sourceAppId: ERASURES_LOG,
+        eventType: ERASURE_EVENT_TYPE,
+        timestamp: erasedAt,
+        payload: record as unknown as JsonObject,
+      },
+    ]);
+    const erased = await this.apply(record);
+    return { erased, recordId: `${ERASURES_LOG}/${stored!.seq}`, more };
+  }
+
+  private async apply(record: ErasureRecord): Promise<number> {
+    if (record.events.length === 0) return 0;
+    const ids = record.events.map(([sourceAppId, seq]) => ({ sourceAppId, seq }));
+    const erased = await this.opts.storage.eraseEvents(ids, record.erasedAt, record.reason);
+    this.opts.onErased(ids, record.erasedAt, record.reason);
+    return erased;
+  }
+
+  /** Apply every recorded erasure again (idempotent): completes one a crash interrupted. Returns events erased now. */
+  async recover(): Promise<number> {
+    let n = 0;
+    for await (const record of this.records()) n += await this.apply(record);
+    return n;
+  }
+
+  /** Every erasure record, in the order of the erasures log. */
+  async *records(): AsyncGenerator<ErasureRecord> {
+    const size = (await this.opts.storage.getLogHead(ERASURES_LOG))?.size ?? 0;
+    for (let from = 0; from < size;) {
+      const page = await this.opts.storage.getEventRange(ERASURES_LOG, from, size, SELECT_PAGE);
+      if (page.length === 0) break;
+      for (const e of page) {
+        const r = parseErasureRecord(e);
+        if (r) yield r;
+      }
+      from = page[page.length - 1]!.seq + 1;
+    }
+  }
+
+  /** The positions of one log that the erasures log lists. */
+  async erasedSeqs(sourceAppId: string): Promise<Set<number>> {
+    const out = new Set<number>();
+    for await (const r of this.records()) for (const [app, seq] of r.events) if (app === sourceAppId) out.add(seq);
+    return out;
+  }
+
+  /** Version 2 events of the selection not erased yet, at most MAX_ERASED_PER_CALL. */
+  private async select(s: ErasureSelection): Promise<{ events: StoredEvent[]; more: boolean }> {
+    const { storage } = this.opts;
+    if (s.kind === 'ids') {
+      const events: StoredEvent[] = [];
+      const seen = new Set<string>();
+      for (const [i, id] of s.ids.entries()) {
+        const key = `${id.sourceAppId}/${id.seq}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const e = await storage.getEvent(id.sourceAppId, id.seq);
+        if (!e) throw notFound(`event ${key} not found`, `ids[${i}]`);
+        if (leafVersionOf(e) !== 2) throw versionOne(id.sourceAppId, `ids[${i}]`);
+        if (e.payload !== null) events.push(e);
+      }
+      return { events, more: false };
+    }
+    const version = await this.leafVersionOf(s.sourceAppId);
+    if (version === null) throw notFound(`log "${s.sourceAppId}" not found`, 'sourceAppId');
+    if (version !== 2) throw versionOne(s.sourceAppId, 'sourceAppId');
+    const wanted = s.kind === 'payloadField' ? canonicalJson(s.equals) : null;
+    const filter =
+      s.kind === 'filter'
+        ? { sourceAppIds: [s.sourceAppId], from: s.from, to: s.to, eventTypes: s.eventTypes }
+        : { sourceAppIds: [s.sourceAppId] };
+    const events: StoredEvent[] = [];
+    let after: { timestamp: number; pos: number } | undefined;
+    for (;;) {
+      const page = await storage.queryEvents({ filter, direction: 'asc', after, limit: SELECT_PAGE });
+      for (const e of page.events) {
+        if (e.payload === null || typeof e.payloadHash !== 'string') continue;
+        if (wanted !== null && s.kind === 'payloadField') {
+          const v = valueAt(e.payload, s.path);
+          if (v === undefined || canonicalJson(v) !== wanted) continue;
+        }
+        if (events.length === MAX_ERASED_PER_CALL) return { events, more: true };
+        events.push(e);
+      }
+      const last = page.events.at(-1);
+      const next = page.resumeAfter ?? (last ? { timestamp: last.timestamp, pos: last.pos } : undefined);
+      if (!next || (!page.resumeAfter && page.events.length < SELECT_PAGE)) return { events, more: false };
+      after = next;
+    }
+  }
+}
+
+function versionOne(sourceAppId: string, field: string): LogError {
+  const message =
+    `log "${sourceAppId}" uses leaf version ${LEAF_VERSION}: its leaves hold the payload, so erasing one would ` +
+    'break its proofs; only logs of leaf version 2 can be erased';
+  const err = badInput(message, field);
+  err.details[0]!.rule = 'leafVersion2';
+  Object.assign(err.extensions, { leafVersion: LEAF_VERSION });
+  return err;
+}
+
+/** The selection as the record states it: without payloadField.equals (it may be personal data). */
+function describeSelection(s: ErasureSelection): JsonObject {
+  switch (s.kind) {
+    case 'ids':
+      return { kind: 'ids' };
+    case 'filter':
+      return {
+        kind: 'filter',
+        sourceAppId: s.sourceAppId,
+        ...(s.from !== undefined ? { from: s.from } : {}),
+        ...(s.to !== undefined ? { to: s.to } : {}),
+        ...(s.eventTypes ? { eventTypes: s.eventTypes } : {}),
+      };
+    case 'payloadField':
+      return { kind: 'payloadField', sourceAppId: s.sourceAppId, path: s.path.join('.') };
+  }
+}

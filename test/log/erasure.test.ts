@@ -1,0 +1,372 @@
+// Leaf version 2 and erasure through the real pipeline, on both engines: commitments, eraseEvents and
+// its erasures log, retention, recovery of an interrupted erasure, and what verifyLog makes of erasures
+// inside and outside the erasure path.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fromHex } from '../../src/core/hex.js';
+import { eventLeafHash, leafHashHex, payloadMatchesCommitment } from '../../src/core/leaf.js';
+import { formatTime } from '../../src/core/leaf.js';
+import { verifyConsistency, verifyInclusion } from '../../src/core/proof/verify.js';
+import { verifyRange } from '../../src/core/proof/range.js';
+import { ERASURES_LOG, ERASURE_EVENT_TYPE, MAX_ERASED_PER_CALL, parseErasureRecord } from '../../src/log/erasure.js';
+import { LogError } from '../../src/log/errors.js';
+import type { ChainlogServiceOptions } from '../../src/log/chainlog-service.js';
+import type { AppendRequest } from '../../src/log/service.js';
+import type { LogStorage } from '../../src/storage/types.js';
+import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
+import { startPipeline, type EnginePipeline } from '../support/pipeline.js';
+import { useEngines } from './engines.js';
+
+const engines = useEngines('chainlog-erasure-');
+const T0 = Date.UTC(2026, 0, 1);
+const DAY = 86_400_000;
+
+function ev(sourceAppId: string, i: number, payload: Record<string, unknown> = { userId: `u${i % 5}`, n: i }): AppendRequest {
+  return {
+    sourceAppId,
+    eventType: i % 2 === 0 ? 'order.placed' : 'order.paid',
+    timestamp: T0 + i * 1000,
+    payload: payload as never,
+  };
+}
+
+/** Proofs of every kind for every event of a log at its latest checkpoint, checked with the core only. */
+async function checkProofs(p: EnginePipeline, app: string) {
+  await p.service.publishCheckpoints();
+  const cp = (await p.service.getCheckpoint(app))!;
+  const root = fromHex(cp.rootHash);
+  const events = await p.service.rangeProof(app, 0, cp.treeSize);
+  const leaves = events.events.map((e) => fromHex(eventLeafHash(e)));
+  verifyRange(0, cp.treeSize, cp.treeSize, leaves, events.leftHashes.map(fromHex), events.rightHashes.map(fromHex), root);
+  for (const e of events.events) {
+    const proof = await p.service.inclusionProof(app, e.seq);
+    verifyInclusion(fromHex(eventLeafHash(e)), e.seq, cp.treeSize, proof.hashes.map(fromHex), root);
+  }
+  for (let size = 1; size < cp.treeSize; size += 3) {
+    const c = await p.service.consistencyProof(app, size, cp.treeSize);
+    verifyConsistency(size, cp.treeSize, c.hashes.map(fromHex), fromHex(c.fromRoot), root);
+  }
+}
+
+/** Every (app, seq) the erasures log lists. */
+async function listed(storage: LogStorage): Promise<string[]> {
+  const head = await storage.getLogHead(ERASURES_LOG);
+  const out: string[] = [];
+  for (const e of await storage.getEventRange(ERASURES_LOG, 0, head?.size ?? 0, 10_000)) {
+    expect(e.eventType).toBe(ERASURE_EVENT_TYPE);
+    expect(e.payloadHash ?? null).toBeNull(); // the erasures log keeps version 1
+    for (const [app, seq] of parseErasureRecord(e)!.events) out.push(`${app}/${seq}`);
+  }
+  return out.sort();
+}
+
+for (const engine of engines) {
+  describe(`leaf version 2 and erasure (${engine.name})`, () => {
+    const open: Array<{ p: EnginePipeline; cleanup: () => Promise<void>; dir: string }> = [];
+    afterEach(async () => {
+      for (const o of open.splice(0)) {
+        await o.p.close().catch(() => undefined);
+        await o.cleanup();
+        rmSync(o.dir, { recursive: true, force: true });
+      }
+    });
+
+    async function pipeline(options: Partial<ChainlogServiceOptions> = {}) {
+      const h = engine.harness();
+      const dir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-key-'));
+      const p = await startPipeline(h.storage, dir, { leafVersion: 2, ...options });
+      const entry = { p, cleanup: h.cleanup, dir };
+      open.push(entry);
+      return {
+        p,
+        /** Stop and start again on the same data. */
+        restart: async (more: Partial<ChainlogServiceOptions> = {}) => {
+          await p.close();
+          const q = await startPipeline(await h.reopen(), dir, { leafVersion: 2, ...options, ...more });
+          entry.p = q;
+          return q;
+        },
+      };
+    }
+
+    it('writes version 2 leaves: a fresh salt per event, the commitment in the leaf, the log keeps its version', async () => {
+      const { p, restart } = await pipeline();
+      const stored = await p.service.append([ev('shop', 0, { userId: 'u42' }), ev('shop', 1, { userId: 'u42' })]);
+      for (const e of stored) {
+        expect(e.payloadHash).toMatch(/^[0-9a-f]{64}$/);
+        expect(e.payloadSalt).toMatch(/^[0-9a-f]{64}$/);
+        expect(payloadMatchesCommitment(e.payload!, e.payloadSalt!, e.payloadHash!)).toBe(true);
+        const read = (await p.service.getEvent('shop', e.seq))!;
+        expect(read.hash).toBe(e.hash);
+        expect(leafHashHex({ ...read, timestamp: formatTime(read.timestamp), receivedAt: formatTime(read.receivedAt) })).toBe(
+          read.hash,
+        );
+      }
+      // Same payload, other salts: the commitments tell nothing of the payload's equality.
+      expect(stored[0]!.payloadSalt).not.toBe(stored[1]!.payloadSalt);
+      expect(stored[0]!.payloadHash).not.toBe(stored[1]!.payloadHash);
+      expect(await p.service.leafVersionOf('shop')).toBe(2);
+      // A server now set to version 1 keeps writing version 2 to this log, and version 1 to new logs.
+      const q = await restart({ leafVersion: 1 });
+      const [more] = await q.service.append([ev('shop', 2)]);
+      expect(more!.payloadHash).toMatch(/^[0-9a-f]{64}$/);
+      const [v1] = await q.service.append([ev('legacy', 0)]);
+      expect(v1!.payloadHash ?? null).toBeNull();
+      expect(await q.service.leafVersionOf('legacy')).toBe(1);
+      expect((await q.service.verifyLog('shop')).ok).toBe(true);
+    });
+
+    it('erases by ids, by filter and by payload field: payload and salt gone, leaf and proofs unchanged, each erasure listed', async () => {
+      const { p } = await pipeline();
+      await p.service.append(Array.from({ length: 20 }, (_, i) => ev('shop', i)));
+      const before = await p.storage.getEventRange('shop', 0, 20, 20);
+
+      const byIds = await p.service.eraseEvents({
+        selection: { kind: 'ids', ids: [{ sourceAppId: 'shop', seq: 3 }] },
+        reason: 'ticket 1',
+        by: 'k1',
+      });
+      expect(byIds).toEqual({ erased: 1, recordId: `${ERASURES_LOG}/0`, more: false });
+      const byField = await p.service.eraseEvents({
+        selection: { kind: 'payloadField', sourceAppId: 'shop', path: ['userId'], equals: 'u2' },
+        reason: 'art. 17 request 7',
+        by: 'k1',
+      });
+      // u2: i = 2, 7, 12, 17.
+      expect(byField).toEqual({ erased: 4, recordId: `${ERASURES_LOG}/1`, more: false });
+      const byFilter = await p.service.eraseEvents({
+        selection: { kind: 'filter', sourceAppId: 'shop', from: T0 + 10_000, to: T0 + 14_000, eventTypes: ['order.paid'] },
+        reason: 'cleanup',
+        by: 'k2',
+      });
+      // paid (odd) with 10 <= i < 14: 11, 13.
+      expect(byFilter.erased).toBe(2);
+      // Again: nothing left to erase, and the request is still recorded.
+      const again = await p.service.eraseEvents({
+        selection: { kind: 'ids', ids: [{ sourceAppId: 'shop', seq: 3 }] },
+        reason: 'twice',
+        by: 'k1',
+      });
+      expect(again.erased).toBe(0);
+
+      const after = await p.storage.getEventRange('shop', 0, 20, 20);
+      const erased = [2, 3, 7, 11, 12, 13, 17];
+      for (const [i, e] of after.entries()) {
+        expect(e.hash).toBe(before[i]!.hash);
+        expect(e.payloadHash).toBe(before[i]!.payloadHash);
+        if (erased.includes(i)) {
+          expect(e).toMatchObject({ payload: null, payloadSalt: null, erasureReason: expect.any(String) });
+          expect(e.erasedAt).toEqual(expect.any(Number));
+        } else {
+          expect(e.payload).toEqual(before[i]!.payload);
+          expect(e.erasedAt ?? null).toBeNull();
+        }
+      }
+      expect((await p.storage.getEvent('shop', 3))!.erasureReason).toBe('ticket 1');
+      expect(await listed(p.storage)).toEqual(erased.map((s) => `shop/${s}`).sort());
+      const record = parseErasureRecord((await p.storage.getEvent(ERASURES_LOG, 1))!)!;
+      // The record says which field was matched, never the value (it may itself be personal data).
+      expect(record.selection).toEqual({ kind: 'payloadField', sourceAppId: 'shop', path: 'userId' });
+      expect(JSON.stringify(record)).not.toContain('u2');
+      expect(record).toMatchObject({ reason: 'art. 17 request 7', by: 'k1' });
+
+      const report = await p.service.verifyLog('shop');
+      expect(report).toMatchObject({ ok: true, eventsChecked: 20, eventsErased: erased.length, problems: [] });
+      expect((await p.service.verifyLog(ERASURES_LOG)).ok).toBe(true);
+      await checkProofs(p, 'shop');
+      await checkProofs(p, ERASURES_LOG);
+    });
+
+    it('erases at most MAX_ERASED_PER_CALL events per call and says there are more', async () => {
+      const { p } = await pipeline();
+      const n = MAX_ERASED_PER_CALL + 5;
+      for (let i = 0; i < n; i += 500)
+        await p.service.append(Array.from({ length: Math.min(500, n - i) }, (_, j) => ev('big', i + j, { userId: 'same' })));
+      const sel = { kind: 'payloadField' as const, sourceAppId: 'big', path: ['userId'], equals: 'same' };
+      const first = await p.service.eraseEvents({ selection: sel, reason: 'r', by: 'k' });
+      expect(first).toMatchObject({ erased: MAX_ERASED_PER_CALL, more: true });
+      const second = await p.service.eraseEvents({ selection: sel, reason: 'r', by: 'k' });
+      expect(second).toMatchObject({ erased: 5, more: false });
+    }, 180_000);
+
+    it('refuses version 1 events, naming the log version and the field; missing logs and events are NOT_FOUND', async () => {
+      const { p } = await pipeline({ leafVersion: 1 });
+      await p.service.append([ev('old', 0)]);
+      const refuse = async (
+        selection: Parameters<typeof p.service.eraseEvents>[0]['selection'],
+        code: string,
+        field: string,
+        re: RegExp,
+      ) => {
+        const err = await p.service.eraseEvents({ selection, reason: 'r', by: 'k' }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(LogError);
+        expect((err as LogError).code).toBe(code);
+        expect((err as LogError).details[0]).toMatchObject({ field });
+        expect((err as LogError).message).toMatch(re);
+      };
+      await refuse({ kind: 'ids', ids: [{ sourceAppId: 'old', seq: 0 }] }, 'BAD_USER_INPUT', 'ids[0]', /leaf version 1/);
+      await refuse({ kind: 'filter', sourceAppId: 'old' }, 'BAD_USER_INPUT', 'sourceAppId', /leaf version 1/);
+      await refuse({ kind: 'filter', sourceAppId: 'nope' }, 'NOT_FOUND', 'sourceAppId', /not found/);
+      await refuse({ kind: 'ids', ids: [{ sourceAppId: 'old', seq: 9 }] }, 'NOT_FOUND', 'ids[0]', /not found/);
+      // Nothing was recorded, nothing erased.
+      expect(await p.storage.getLogHead(ERASURES_LOG)).toBeNull();
+      expect((await p.storage.getEvent('old', 0))!.payload).not.toBeNull();
+    });
+
+    it('finds an erasure outside the erasure path and an altered payload, and pinpoints them', async () => {
+      const { p } = await pipeline();
+      await p.service.append(Array.from({ length: 6 }, (_, i) => ev('shop', i)));
+      await p.service.eraseEvents({ selection: { kind: 'ids', ids: [{ sourceAppId: 'shop', seq: 1 }] }, reason: 'ok', by: 'k' });
+      // Outside the erasure path: the engine's erasure without a record.
+      await p.storage.eraseEvents([{ sourceAppId: 'shop', seq: 4 }], T0, 'sneaky');
+      // An altered payload (its commitment no longer matches).
+      await alterPayload(p.storage, engine.name, 'shop', 2, { userId: 'someone else', n: 2 });
+      const report = await p.service.verifyLog('shop');
+      expect(report.ok).toBe(false);
+      expect(report.eventsErased).toBe(1);
+      expect(report.problems.map((x) => [x.kind, x.seq])).toEqual([
+        ['PAYLOAD_MISMATCH', 2],
+        ['UNRECORDED_ERASURE', 4],
+      ]);
+      expect(report.firstBadSeq).toBe(2);
+    });
+
+    it('completes at start an erasure that was recorded and not applied (a stop between the two)', async () => {
+      const { p, restart } = await pipeline();
+      await p.service.append(Array.from({ length: 4 }, (_, i) => ev('shop', i)));
+      const target = (await p.storage.getEvent('shop', 2))!;
+      // The record as eraseEvents writes it, committed; the process stops before applying it.
+      await p.service.append([
+        {
+          sourceAppId: ERASURES_LOG,
+          eventType: ERASURE_EVENT_TYPE,
+          timestamp: T0,
+          payload: {
+            reason: 'r',
+            by: 'k',
+            erasedAt: T0 + 5,
+            selection: { kind: 'ids' },
+            events: [['shop', 2, target.payloadHash!]],
+          },
+        },
+      ]);
+      expect((await p.storage.getEvent('shop', 2))!.payload).not.toBeNull();
+      const q = await restart();
+      expect(await q.storage.getEvent('shop', 2)).toMatchObject({ payload: null, erasedAt: T0 + 5, erasureReason: 'r' });
+      expect((await q.service.verifyLog('shop')).ok).toBe(true);
+    });
+
+    it('retention erases payloads past their period through the erasure path', async () => {
+      let now = T0;
+      const { p } = await pipeline({ now: () => now, retentionDays: { '*': 30, keep: 365 } });
+      await p.service.append([ev('shop', 0), ev('keep', 0)]);
+      now += 10 * DAY;
+      await p.service.append([ev('shop', 1)]);
+      now += 25 * DAY; // shop/0 is 35 days old, shop/1 25 days, keep/0 35 days (of 365)
+      expect(await p.service.applyRetention()).toBe(1);
+      expect(await p.storage.getEvent('shop', 0)).toMatchObject({ payload: null, erasureReason: 'retention' });
+      expect((await p.storage.getEvent('shop', 1))!.payload).not.toBeNull();
+      expect((await p.storage.getEvent('keep', 0))!.payload).not.toBeNull();
+      expect(await listed(p.storage)).toEqual(['shop/0']);
+      const rec = parseErasureRecord((await p.storage.getEvent(ERASURES_LOG, 0))!)!;
+      expect(rec).toMatchObject({ reason: 'retention', by: 'retention' });
+      now += 10 * DAY;
+      expect(await p.service.applyRetention()).toBe(1);
+      expect(await p.service.applyRetention()).toBe(0);
+      expect((await p.service.verifyLog('shop')).ok).toBe(true);
+    });
+
+    it('property: random logs with random erasures keep every proof, verify clean and list exactly what was erased', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 24 }),
+          fc.array(fc.tuple(fc.constantFrom('ids', 'field', 'filter'), fc.nat(30)), { maxLength: 5 }),
+          async (size, erasures) => {
+            const { p } = await pipeline();
+            try {
+              await p.service.append(Array.from({ length: size }, (_, i) => ev('app', i)));
+              const want = new Set<number>();
+              const events = await p.storage.getEventRange('app', 0, size, size);
+              for (const [kind, k] of erasures) {
+                if (kind === 'ids') {
+                  const seq = k % size;
+                  await p.service.eraseEvents({
+                    selection: { kind: 'ids', ids: [{ sourceAppId: 'app', seq }] },
+                    reason: 'p',
+                    by: 'k',
+                  });
+                  want.add(seq);
+                } else if (kind === 'field') {
+                  const user = `u${k % 5}`;
+                  await p.service.eraseEvents({
+                    selection: { kind: 'payloadField', sourceAppId: 'app', path: ['userId'], equals: user },
+                    reason: 'p',
+                    by: 'k',
+                  });
+                  for (const e of events) if ((e.payload as { userId: string }).userId === user) want.add(e.seq);
+                } else {
+                  const from = T0 + (k % size) * 1000;
+                  await p.service.eraseEvents({
+                    selection: { kind: 'filter', sourceAppId: 'app', from, to: from + 3000 },
+                    reason: 'p',
+                    by: 'k',
+                  });
+                  for (const e of events) if (e.timestamp >= from && e.timestamp < from + 3000) want.add(e.seq);
+                }
+              }
+              expect(await listed(p.storage)).toEqual([...want].map((s) => `app/${s}`).sort());
+              const now = await p.storage.getEventRange('app', 0, size, size);
+              expect(now.filter((e) => e.payload === null).map((e) => e.seq)).toEqual([...want].sort((a, b) => a - b));
+              const report = await p.service.verifyLog('app');
+              expect(report).toMatchObject({ ok: true, eventsErased: want.size });
+              await checkProofs(p, 'app');
+              // Tampering with an erased event's commitment is found at its position.
+              const victim = [...want][0];
+              if (victim !== undefined) {
+                await alterCommitment(p.storage, engine.name, 'app', victim);
+                const bad = await p.service.verifyLog('app');
+                expect(bad.ok).toBe(false);
+                expect(bad.firstBadSeq).toBe(victim);
+                expect(bad.problems[0]!.kind).toBe('LEAF_HASH_MISMATCH');
+              }
+            } finally {
+              await p.close();
+            }
+          },
+        ),
+        { numRuns: engine.name === 'sqlite' ? 12 : 5, seed: 2121 },
+      );
+    }, 240_000);
+  });
+}
+
+type Doc = { collection(name: string): { updateOne(f: object, u: object): Promise<unknown> } };
+const mongoDb = (storage: LogStorage) => (storage as unknown as { db: Doc }).db;
+
+async function alterPayload(storage: LogStorage, engine: string, app: string, seq: number, payload: object) {
+  if (engine === 'sqlite') {
+    (storage as SqliteStorage).db
+      .prepare('UPDATE events SET payload = ? WHERE source_app_id = ? AND seq = ?')
+      .run(JSON.stringify(payload), app, seq);
+  } else {
+    await mongoDb(storage)
+      .collection('events')
+      .updateOne({ sourceAppId: app, seq }, { $set: { payload: JSON.stringify(payload) } });
+  }
+}
+
+async function alterCommitment(storage: LogStorage, engine: string, app: string, seq: number) {
+  const other = 'ee'.repeat(32);
+  if (engine === 'sqlite') {
+    (storage as SqliteStorage).db
+      .prepare('UPDATE events SET payload_hash = ? WHERE source_app_id = ? AND seq = ?')
+      .run(other, app, seq);
+  } else {
+    await mongoDb(storage)
+      .collection('events')
+      .updateOne({ sourceAppId: app, seq }, { $set: { payloadHash: other } });
+  }
+}
