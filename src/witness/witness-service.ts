@@ -166,9 +166,6 @@ export class WitnessService {
       if (err instanceof CheckpointError) return text(400, err.message);
       throw err;
     }
-    const refusal = await this.opts.vouch?.(origin, checkpoint.size, toHex(checkpoint.rootHash));
-    if (refusal) return text(refusal.status, refusal.message);
-
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const stored = await this.opts.store.latest(origin);
       const decision = decideAddCheckpoint(
@@ -185,6 +182,10 @@ export class WitnessService {
           await this.keepEvidence(decision.reason, decision.message, stored, req, checkpoint, verifiers[0]!);
           return text(422, decision.message);
         case 'cosign': {
+          // A mirror's witness vouches only for what its own copy verified; asked only now, so that a
+          // checkpoint inconsistent with the cosigned one is refused, with its evidence, first.
+          const refusal = await this.opts.vouch?.(origin, checkpoint.size, toHex(checkpoint.rootHash));
+          if (refusal) return text(refusal.status, refusal.message);
           const at = this.now();
           // The checkpoint cosigned last, again: nothing to store (the state only moves forward).
           const again = stored !== null && stored.size === checkpoint.size;

@@ -1,5 +1,8 @@
 // docker-compose.yml cannot run here (no Docker), so its topology and wiring are checked by parsing it.
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
@@ -273,5 +276,42 @@ describe('Dockerfile', () => {
     expect(instructions(runtime, 'RUN').join(' ')).toContain(`chown node:node ${dataDir}`);
     expect(instructions(runtime, 'VOLUME')).toContain(dataDir);
     expect(instructions(runtime, 'USER').at(-1)).toBe('node');
+  });
+
+  it('has the federation profile: a primary, two mirrors that witness it, keys and policy written once', () => {
+    const fed = ['federation-init', 'primary', 'witness1', 'witness2', 'federation-simulator'];
+    for (const name of fed) expect((svc(name) as Service & { profiles?: string[] }).profiles).toEqual(['federation']);
+    // The init job's command, run for real with the built CLI: the files the servers are pointed at.
+    const dir = mkdtempSync(join(tmpdir(), 'compose-federation-'));
+    const init = commandOf(svc('federation-init'));
+    const cli = /node (dist\/cli\/federation-files\.js .*?)(?: &&|$)/s.exec(init.replace(/\s+/g, ' '))![1]!.split(' ');
+    expect(sourceOfBuilt(cli[0]!)).toBeDefined();
+    const args = cli.slice(1).map((a) => (a === '/federation' ? dir : a));
+    const out = execFileSync(process.execPath, [`${REPO}${cli[0]}`, ...args], { encoding: 'utf8' });
+    const serverKey = /^server verifier key (\S+)$/m.exec(out)![1]!;
+    const primary = svc('primary').environment!;
+    const at = (f: string) => f.replace('/federation', dir);
+    const primaryConfig = loadConfig(interpolated(primary));
+    expect(readFileSync(at(primaryConfig.WITNESS_POLICY_FILE!), 'utf8')).toMatch(/^quorum /m);
+    expect(existsSync(at(primary.SIGNING_KEY_FILE!))).toBe(true);
+    for (const [name, witness] of [
+      ['w1', 'witness1'],
+      ['w2', 'witness2'],
+    ] as const) {
+      const env = interpolated(svc(witness).environment!);
+      // The policy sends w1's submissions to the witness1 service, under the name it cosigns with.
+      expect(readFileSync(at(primaryConfig.WITNESS_POLICY_FILE!), 'utf8')).toContain(`witness ${name} ${name}+`);
+      expect(readFileSync(at(primaryConfig.WITNESS_POLICY_FILE!), 'utf8')).toMatch(
+        new RegExp(`http://${witness}:4000/witness$`, 'm'),
+      );
+      expect(env.WITNESS_NAME).toBe(name);
+      const config = loadConfig({ ...env, FOLLOW_VERIFIER_KEY: serverKey });
+      expect(config.FOLLOW_URL).toBe('http://primary:4000');
+      expect(existsSync(at(config.WITNESS_KEY_FILE!))).toBe(true);
+      expect(readFileSync(at(config.WITNESSED_LOGS_FILE!), 'utf8').split('\n').filter(Boolean)).toHaveLength(5);
+      expect(dependsOn(svc(witness))).toMatchObject({ primary: 'service_healthy' });
+    }
+    // Running it again keeps every key: the identities never change under a restart.
+    expect(execFileSync(process.execPath, [`${REPO}${cli[0]}`, ...args], { encoding: 'utf8' })).toBe(out);
   });
 });
