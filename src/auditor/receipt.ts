@@ -4,8 +4,10 @@
 import {
   fromHex,
   leafHashHex,
+  payloadMatchesCommitment,
   ReceiptError,
   verifyReceipt,
+  type JsonObject,
   type LeafFields,
   type NoteVerifier,
   type VerifiedReceipt,
@@ -50,6 +52,18 @@ export function checkReceipt(
   }
   if (fields.hash !== undefined && fields.hash !== leafHash) {
     throw new ReceiptError('event', `the event's fields hash to ${leafHash}, not to its hash ${fields.hash}`);
+  }
+  // Leaf version 2: the leaf holds the payload's commitment, so a present payload must match it.
+  const v2 = fields as { payloadHash?: unknown; payloadSalt?: unknown; payload?: unknown };
+  if (typeof v2.payloadHash === 'string' && v2.payload !== null && v2.payload !== undefined) {
+    if (
+      !payloadMatchesCommitment(
+        v2.payload as JsonObject,
+        typeof v2.payloadSalt === 'string' ? v2.payloadSalt : '',
+        v2.payloadHash,
+      )
+    )
+      throw new ReceiptError('event', `the event's payload and payloadSalt do not give its payloadHash ${v2.payloadHash}`);
   }
   const origin = `${originPrefix}/${fields.sourceAppId}`;
   return { ...verifyReceipt(receiptText, fromHex(leafHash), fields.seq, trusted, origin), origin, leafHash };
