@@ -95,8 +95,6 @@ const SOURCES: ProblemSource[] = [
             h('dd', {}, h('code', {}, i.origin)),
             h('dt', {}, 'Detected by'),
             h('dd', {}, `${DETECTED_BY[i.detectedBy] ?? i.detectedBy}: `, h('code', {}, i.source)),
-            h('dt', {}, 'When'),
-            h('dd', {}, h('time', { datetime: i.detectedAt }, i.detectedAt)),
           ),
           button(`Download the evidence (${i.origin})`, () => downloadEvidence(i), { class: 'evidence' }),
           h('p', { class: 'muted' }, 'Check it offline: npm run verify -- --evidence <file> --key <the log’s verifier key>'),
