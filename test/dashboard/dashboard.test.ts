@@ -436,17 +436,24 @@ describe.skipIf(!CHROMIUM)('the dashboard with witnesses and federation inconsis
     await context.close();
   });
 
-  it('lists a witness that is failing in the panel while it is open, and not the one that cosigns', async () => {
+  it('lists a witness that is failing in the panel while it is open, not the one that cosigns, and the quorum it breaks as not met', async () => {
     const { context, page, w } = await signedIn(browser, server, auditorKey);
     await page.goto(`${server.url}/dashboard/#/problems`);
     await page.locator('ol.problems[data-live="on"]').waitFor();
     const failing = page.locator('ol.problems > li[data-source="Witnesses"]');
     expect(await failing.count()).toBe(0);
 
-    // A second witness nobody answers for, on a port nothing listens on: the next checkpoint fails there.
+    // A second witness nobody answers for, on a port nothing listens on, and a quorum that needs both: the
+    // next checkpoint fails there and is not witnessed.
     const closed = await freePort();
     await usePolicy(
-      `witness w1 ${w1Key} ${witness.url}/witness\nwitness gone ${goneKey} http://127.0.0.1:${closed}/witness\nquorum w1\n`,
+      [
+        `witness w1 ${w1Key} ${witness.url}/witness`,
+        `witness gone ${goneKey} http://127.0.0.1:${closed}/witness`,
+        'group both all w1 gone',
+        'quorum both',
+        '',
+      ].join('\n'),
     );
     await logEvents(server, 'shop', 1);
     await failing.first().waitFor({ timeout: 15_000 });
@@ -455,6 +462,8 @@ describe.skipIf(!CHROMIUM)('the dashboard with witnesses and federation inconsis
     expect(await failing.locator('[data-witness="gone"] code').textContent()).toBeTruthy();
     expect(await failing.textContent()).toContain(`http://127.0.0.1:${closed}/witness`);
     await shot(page, 'inconsistencies-witness');
+    await page.goto(`${server.url}/dashboard/#/`);
+    await expect.poll(() => page.locator('tr[data-app="shop"] td.witnessed').textContent()).toBe('✗ quorum not met');
     expectSafe(w);
     await context.close();
   });
@@ -570,7 +579,7 @@ describe.skipIf(!CHROMIUM)('the dashboard with witnesses and federation inconsis
     await page.getByRole('button', { name: 'Sign in' }).click();
     const screens: [string, string, string][] = [
       ['overview', '#/', 'tr[data-app="forked"].bad'],
-      ['log', '#/log/shop', 'ol.timeline > li.witnessed ul.cosignatures'],
+      ['log', '#/log/shop', 'ol.timeline ul.cosignatures'],
       ['inconsistencies', '#/problems', 'li[data-source="Federation inconsistencies"]'],
       ['erased event', '#/event/gdpr/1', '.verdict .result'],
     ];
@@ -579,6 +588,16 @@ describe.skipIf(!CHROMIUM)('the dashboard with witnesses and federation inconsis
       await page.locator(ready).first().waitFor();
       expect(await seriousViolations(page), name).toEqual([]);
     }
+    await context.close();
+  });
+
+  it('says live inconsistencies stopped when the server goes away', async () => {
+    const { context, page } = await signedIn(browser, server, auditorKey);
+    await page.goto(`${server.url}/dashboard/#/problems`);
+    await page.locator('ol.problems[data-live="on"]').waitFor();
+    await server.stop();
+    await page.locator('ol.problems[data-live="stopped"]').waitFor({ timeout: 30_000 });
+    await page.getByText('Live inconsistencies stopped; the list is read again every few seconds.').waitFor();
     await context.close();
   });
 });
