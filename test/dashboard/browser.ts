@@ -113,6 +113,12 @@ export class BuiltServer {
     );
   }
 
+  /** Sends a signal (SIGHUP reloads the witness policy). */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.child) throw new Error('not running');
+    this.child.kill(signal);
+  }
+
   /** SIGTERM, as a supervisor stops it; resolves when it has exited. */
   async stop(): Promise<void> {
     const child = this.child;

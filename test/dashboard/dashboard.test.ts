@@ -3,13 +3,20 @@
 // the live tail, an event verified in the browser with its proof drawn, a tampered log shown red, payloads
 // that look like markup or script shown as text, a READER key's limits, and axe-core's accessibility
 // checks. Screenshots of every screen go to .ci/out/dashboard/.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseVerifierKey, rawPublicKey, verifierKeyString, verifyEvidence } from '../../src/core/index.js';
+import { witnessVerifierKeyString } from '../../src/core/witness/cosignature.js';
 import { applySqliteTamper, sqliteTampers } from '../tamper/sqlite-tampers.js';
+import { metric } from '../support/metrics.js';
+import { freePort } from '../support/service-process.js';
 import { until } from '../support/wait.js';
+import { addCheckpoint, TestLog } from '../support/witness-log.js';
 import { BuiltServer, findChromium, launch, REPO, watch, type PageWatch } from './browser.js';
 
 const CHROMIUM = findChromium();
@@ -92,6 +99,18 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/** axe-core's serious and critical violations on the page as it is (the context must bypass the CSP). */
+async function seriousViolations(page: Page): Promise<string[]> {
+  await page.evaluate(readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8'));
+  return page.evaluate(async () => {
+    const g = globalThis as any;
+    const r = await g.axe.run(g.document, { resultTypes: ['violations'] });
+    return r.violations
+      .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v: any) => `${v.id}: ${v.nodes.map((n: any) => n.target.join(' ')).join(', ')}`);
+  });
+}
+
 function expectSafe(w: PageWatch): void {
   expect(w.dialogs).toEqual([]);
   expect(w.foreignRequests).toEqual([]);
@@ -126,6 +145,8 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
       .toEqual(['billing', 'shop', 'xss']);
     const shop = page.locator('tr[data-app="shop"]');
     await expect.poll(() => shop.locator('td').nth(0).textContent()).toBe('40');
+    // This server has no witness policy: the column says so rather than "not met".
+    await expect.poll(() => shop.locator('td.witnessed').textContent()).toBe('no policy');
     expect(
       await page.evaluate(() => [
         (globalThis as any).sessionStorage.getItem('chainlog.apiKey'),
@@ -170,7 +191,12 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Pin the server’s key' }).click();
     await expect.poll(() => result.textContent()).not.toContain('not pinned');
     expect(await result.getAttribute('data-verdict')).toBe('verified');
-    expect(await page.locator('.verdict li.ok').count()).toBe(3);
+    expect((await page.locator('.verdict li.ok strong').allTextContents()).sort()).toEqual([
+      'Audit path folded to the root',
+      'Checkpoint signature',
+      'Leaf hash recomputed',
+      'Payload commitment',
+    ]);
     const tree = page.locator('svg.tree');
     expect(await tree.getAttribute('role')).toBe('img');
     expect(await tree.locator('g.sibling').count()).toBeGreaterThan(0);
@@ -306,6 +332,273 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
     expect(await home.text()).toContain('<a href="/dashboard/">');
     const homeJson = (await (await fetch(`${ctx.server.url}/`)).json()) as any;
     expect(homeJson.dashboard).toBe(`${ctx.server.url}/dashboard/`);
+  });
+});
+
+describe.skipIf(!CHROMIUM)('the dashboard with witnesses and federation inconsistencies', () => {
+  // One log server whose witness policy names a real chainlog witness (w1) and, once reloaded, a
+  // witness on a port nothing listens on; the same server also witnesses its own "forked" origin, so a
+  // split view of that log posted to it is refused (422) and recorded as an inconsistency.
+  const logKey = generateKeyPairSync('ed25519').privateKey;
+  const vkeyOf = (app: string) => verifierKeyString(`chainlog.local/${app}`, rawPublicKey(logKey));
+  const goneKey = witnessVerifierKeyString('gone.test/w', rawPublicKey(generateKeyPairSync('ed25519').privateKey));
+  let dir: string;
+  let witness: BuiltServer;
+  let server: BuiltServer;
+  let browser: Browser;
+  let auditorKey: string;
+  let readerKey: string;
+  let policyFile: string;
+  let w1Key: string;
+
+  async function usePolicy(text: string): Promise<void> {
+    const reloads = server.output().split('witness policy reloaded').length;
+    writeFileSync(policyFile, text);
+    server.signal('SIGHUP');
+    await until('the witness policy reloaded', () => server.output().split('witness policy reloaded').length > reloads);
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'chainlog-dashboard-witnessing-'));
+    const witnessedByW1 = join(dir, 'w1-logs');
+    writeFileSync(witnessedByW1, ['shop', 'forked', 'gdpr'].map((a) => `log ${vkeyOf(a)}`).join('\n') + '\n');
+    witness = await BuiltServer.start(
+      {
+        ADMIN_API_KEY: ADMIN,
+        AUTH: 'on',
+        WITNESSED_LOGS_FILE: witnessedByW1,
+        WITNESS_NAME: 'witness.test/w1',
+        WITNESS_RATE_LIMIT_PER_SEC: '0',
+      },
+      join(dir, 'w1'),
+    );
+    w1Key = (await witness.gql(ADMIN, '{ serverInfo { witnessVerifierKey } }')).serverInfo.witnessVerifierKey;
+    const keyFile = join(dir, 'log-key.pem');
+    writeFileSync(keyFile, logKey.export({ type: 'pkcs8', format: 'pem' }));
+    const ownLogs = join(dir, 'own-logs');
+    writeFileSync(ownLogs, `log ${vkeyOf('forked')}\n`);
+    policyFile = join(dir, 'policy');
+    writeFileSync(policyFile, `witness w1 ${w1Key} ${witness.url}/witness\nquorum w1\n`);
+    server = await BuiltServer.start(
+      {
+        ADMIN_API_KEY: ADMIN,
+        AUTH: 'on',
+        LOG_LEVEL: 'info',
+        CHECKPOINT_INTERVAL_MS: '200',
+        SIGNING_KEY_FILE: keyFile,
+        WITNESS_POLICY_FILE: policyFile,
+        WITNESS_SUBMIT_TIMEOUT_MS: '500',
+        WITNESS_SUBMIT_MAX_BACKOFF_MS: '200',
+        WITNESSED_LOGS_FILE: ownLogs,
+        WITNESS_RATE_LIMIT_PER_SEC: '0',
+      },
+      join(dir, 'log'),
+    );
+    browser = await launch(CHROMIUM!);
+    auditorKey = await createKey(server, 'AUDITOR');
+    readerKey = await createKey(server, 'READER');
+    await logEvents(server, 'shop', 3);
+    await logEvents(server, 'forked', 3);
+    await logEvents(server, 'gdpr', 2, (i) => ({ email: `person-${i}@example.com` }));
+    await until('shop witnessed at size 3', async () => {
+      const d = await server.gql(ADMIN, '{ log(sourceAppId: "shop") { latestCheckpoint { treeSize witnessed } } }');
+      return d.log.latestCheckpoint?.treeSize === 3 && d.log.latestCheckpoint.witnessed;
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all([server?.stop(), witness?.stop()]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("shows per log whether the quorum cosigned its latest checkpoint, and each witnessed checkpoint's cosignatures", async () => {
+    const { context, page, w } = await signedIn(browser, server, auditorKey);
+    const shop = page.locator('tr[data-app="shop"] td.witnessed');
+    await expect.poll(() => shop.textContent()).toBe('✓ quorum met');
+    expect(await page.locator('table.logs thead th').allTextContents()).toContain('Witnessed');
+    await shot(page, 'overview-witnessed');
+
+    await page.goto(`${server.url}/dashboard/#/log/shop`);
+    const witnessed = page.locator('ol.timeline > li.witnessed[data-size="3"]');
+    await witnessed.waitFor();
+    expect(await witnessed.locator('.witness-mark').textContent()).toContain('witnessed');
+    const cosignature = witnessed.locator('ul.cosignatures li');
+    expect(await cosignature.count()).toBe(1);
+    expect(await cosignature.textContent()).toContain(`w1 key ${w1Key.split('+')[1]} at `);
+    // Checkpoints without the quorum's cosignatures carry no mark.
+    for (const li of await page.locator('ol.timeline > li:not(.witnessed)').all()) {
+      expect(await li.locator('.witness-mark').count()).toBe(0);
+    }
+    expect(await page.locator('dl.facts dd.ok').filter({ hasText: 'quorum met' }).count()).toBe(1);
+    await shot(page, 'log-witnessed');
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('lists a witness that is failing in the panel while it is open, not the one that cosigns, and the quorum it breaks as not met', async () => {
+    const { context, page, w } = await signedIn(browser, server, auditorKey);
+    await page.goto(`${server.url}/dashboard/#/problems`);
+    await page.locator('ol.problems[data-live="on"]').waitFor();
+    const failing = page.locator('ol.problems > li[data-source="Witnesses"]');
+    expect(await failing.count()).toBe(0);
+
+    // A second witness nobody answers for, on a port nothing listens on, and a quorum that needs both: the
+    // next checkpoint fails there and is not witnessed.
+    const closed = await freePort();
+    await usePolicy(
+      [
+        `witness w1 ${w1Key} ${witness.url}/witness`,
+        `witness gone ${goneKey} http://127.0.0.1:${closed}/witness`,
+        'group both all w1 gone',
+        'quorum both',
+        '',
+      ].join('\n'),
+    );
+    await logEvents(server, 'shop', 1);
+    await failing.first().waitFor({ timeout: 15_000 });
+    expect(await failing.count()).toBe(1);
+    expect(await failing.locator('h2').textContent()).toBe('witness gone — Witnesses: failing, never cosigned');
+    expect(await failing.locator('[data-witness="gone"] code').textContent()).toBeTruthy();
+    expect(await failing.textContent()).toContain(`http://127.0.0.1:${closed}/witness`);
+    await shot(page, 'inconsistencies-witness');
+    await page.goto(`${server.url}/dashboard/#/`);
+    await expect.poll(() => page.locator('tr[data-app="shop"] td.witnessed').textContent()).toBe('✗ quorum not met');
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('lists a recorded inconsistency live, downloads its evidence that verifies offline, and shows the log red', async () => {
+    const { context, page, w } = await signedIn(browser, server, auditorKey);
+    await page.goto(`${server.url}/dashboard/#/problems`);
+    await page.locator('ol.problems[data-live="on"]').waitFor();
+    const admin = { url: server.url, authHeaders: () => ({ 'x-api-key': ADMIN }) };
+    await until(
+      'the panel subscribed to inconsistencyDetected',
+      async () => (await metric(admin, 'chainlog_graphql_active_subscriptions', { field: 'inconsistencyDetected' })) > 0,
+    );
+    const entry = page.locator('ol.problems > li[data-source="Federation inconsistencies"]');
+    expect(await entry.count()).toBe(0);
+
+    // A split view of the server's own "forked" log, signed with its key, refused by its witness.
+    const forked = new TestLog('chainlog.local/forked', { key: logKey });
+    expect(forked.vkey).toBe(vkeyOf('forked'));
+    expect((await addCheckpoint(server.url, forked.body(0, 10))).status).toBe(200);
+    expect((await addCheckpoint(server.url, forked.fork(5).body(10, 10, []))).status).toBe(422);
+
+    await entry.waitFor({ timeout: 10_000 });
+    // Announced: it came through the subscription (the panel's reads do not announce).
+    await expect
+      .poll(() => page.locator('#status').textContent())
+      .toBe('Inconsistency detected: SAME_SIZE_DIFFERENT_ROOTS of chainlog.local/forked');
+    expect(await entry.getAttribute('data-app')).toBe('forked');
+    const facts = await entry.locator('dl.facts dd').allTextContents();
+    expect(facts.slice(0, 3)).toEqual([
+      'SAME_SIZE_DIFFERENT_ROOTS',
+      'chainlog.local/forked',
+      expect.stringMatching(/^this server’s witness: /),
+    ]);
+    expect(facts).toHaveLength(3);
+    const when = await entry.locator('time').first().getAttribute('datetime');
+    expect(Date.parse(when!)).toBeGreaterThan(Date.now() - 60_000);
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      entry.getByRole('button', { name: 'Download the evidence (chainlog.local/forked)' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^chainlog-evidence-[0-9a-f]{16}\.json$/);
+    const evidence = readFileSync(await download.path(), 'utf8');
+    expect(verifyEvidence(evidence, parseVerifierKey(vkeyOf('forked')))).toMatchObject({
+      proves: true,
+      kind: 'same-size-different-roots',
+    });
+    await shot(page, 'inconsistencies-federation');
+
+    // Red everywhere the log appears; the other logs are not.
+    await page.goto(`${server.url}/dashboard/#/`);
+    const row = page.locator('tr[data-app="forked"]');
+    await expect.poll(() => row.getAttribute('class')).toBe('bad');
+    expect(await row.textContent()).toContain('inconsistency: SAME_SIZE_DIFFERENT_ROOTS (witness)');
+    expect(await page.locator('tr[data-app="shop"]').getAttribute('class')).toBeNull();
+    await page.goto(`${server.url}/dashboard/#/log/forked`);
+    await expect.poll(() => page.locator('h1').getAttribute('class')).toBe('bad');
+    await page.goto(`${server.url}/dashboard/#/event/forked/0`);
+    await expect.poll(() => page.locator('section .badge').first().getAttribute('class')).toBe('badge bad');
+    await shot(page, 'event-inconsistent-log');
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('tells a READER key that inconsistencies need an AUDITOR key, and still shows the failing witness', async () => {
+    const { context, page, w } = await signedIn(browser, server, readerKey);
+    await page.goto(`${server.url}/dashboard/#/problems`);
+    await page.locator('[data-note="forbidden"]').waitFor();
+    expect(await page.locator('[data-note="forbidden"]').textContent()).toContain('need an AUDITOR or ADMIN key');
+    await page.locator('ol.problems > li[data-source="Witnesses"]').first().waitFor({ timeout: 15_000 });
+    expect(await page.locator('ol.problems > li[data-source="Federation inconsistencies"]').count()).toBe(0);
+    expect((await page.getByRole('alert').allTextContents()).filter((t) => t.trim())).toEqual([]);
+    expect(await page.locator('ol.problems').getAttribute('data-live')).toBeNull();
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('says an erased payload was erased, when and why, as text, and still verifies the event', async () => {
+    await checkpointed(server, 'gdpr', 2);
+    const reason = '<b>request</b> #42';
+    const erased = await server.gql(ADMIN, 'mutation($in: EraseEventsInput!) { eraseEvents(input: $in) { erased } }', {
+      in: { reason, ids: ['gdpr/1'] },
+    });
+    expect(erased.eraseEvents.erased).toBe(1);
+    const { context, page, w } = await signedIn(browser, server, auditorKey);
+    await page.goto(`${server.url}/dashboard/#/event/gdpr/1`);
+    const box = page.locator('.erased');
+    await box.waitFor();
+    expect(await box.textContent()).toContain('This event’s payload was erased at ');
+    expect(await box.locator('q').textContent()).toBe(reason);
+    expect(await box.locator('b').count()).toBe(0);
+    expect(await page.locator('pre.payload').count()).toBe(0);
+    const result = page.locator('.verdict .result');
+    await result.waitFor();
+    expect(await result.getAttribute('data-verdict')).toBe('verified');
+    expect(await page.locator('.verdict li.ok').filter({ hasText: 'Payload commitment' }).textContent()).toContain('erased');
+    await shot(page, 'event-erased');
+    await page.goto(`${server.url}/dashboard/#/log/gdpr`);
+    await page.locator('table.events td.preview').first().waitFor();
+    expect(await page.locator('table.events td.preview').allTextContents()).toContainEqual(
+      expect.stringMatching(/^\(payload erased /),
+    );
+    expectSafe(w);
+    await context.close();
+  });
+
+  it('has no serious or critical accessibility violations (axe-core) on the changed screens', async () => {
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${server.url}/dashboard/`);
+    await page.getByLabel('API key').fill(auditorKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const screens: [string, string, string][] = [
+      ['overview', '#/', 'tr[data-app="forked"].bad'],
+      ['log', '#/log/shop', 'ol.timeline ul.cosignatures'],
+      ['inconsistencies', '#/problems', 'li[data-source="Federation inconsistencies"]'],
+      ['erased event', '#/event/gdpr/1', '.verdict .result'],
+    ];
+    for (const [name, hash, ready] of screens) {
+      await page.goto(`${server.url}/dashboard/${hash}`);
+      await page.locator(ready).first().waitFor();
+      expect(await seriousViolations(page), name).toEqual([]);
+    }
+    await context.close();
+  });
+
+  it('says live inconsistencies stopped when the server goes away', async () => {
+    const { context, page } = await signedIn(browser, server, auditorKey);
+    await page.goto(`${server.url}/dashboard/#/problems`);
+    await page.locator('ol.problems[data-live="on"]').waitFor();
+    await server.stop();
+    await page.locator('ol.problems[data-live="stopped"]').waitFor({ timeout: 30_000 });
+    await page.getByText('Live inconsistencies stopped; the list is read again every few seconds.').waitFor();
+    await context.close();
   });
 });
 

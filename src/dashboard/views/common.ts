@@ -1,18 +1,23 @@
 // Pieces several screens share: a log's state (red when anything is wrong with it) and verifyLog.
 import { query } from '../api.js';
 import { button, errorText, h } from '../dom.js';
+import { inconsistencyOf } from '../federation.js';
 import { VerifyLogDocument } from '../generated/graphql.js';
 import { session, type VerifyReport } from '../session.js';
 
 export interface LogState {
   sourceAppId: string;
   quarantine?: string | null;
+  /** The log's origin: a recorded inconsistency of that origin makes it red. */
+  origin?: string | null;
 }
 
 /** The words for a log's state, and whether it is a problem. */
 export function stateOf(log: LogState): { bad: boolean; text: string } {
   const problem = session.problemOf(log.sourceAppId);
   if (problem) return { bad: true, text: `verifyLog: first bad position ${problem.firstBadSeq}` };
+  const fork = inconsistencyOf(log);
+  if (fork) return { bad: true, text: `inconsistency: ${fork.kind} (${fork.detectedBy.toLowerCase()})` };
   if (log.quarantine) return { bad: true, text: `quarantined: ${log.quarantine}` };
   return { bad: false, text: 'no problem known' };
 }

@@ -5,6 +5,7 @@ import { ApiError, query } from '../api.js';
 import { button, errorText, h, link, shortHash, svg } from '../dom.js';
 import { EventDocument, InclusionProofDocument, type EventFieldsFragment } from '../generated/graphql.js';
 import type { Context, View } from '../context.js';
+import { loadInconsistencies } from '../federation.js';
 import { session } from '../session.js';
 import { pathSides, verifyEvent, type Proof, type Verdict } from '../verify.js';
 import { stateBadge } from './common.js';
@@ -52,6 +53,11 @@ export const renderEvent: View = (main, ctx, [sourceAppId = '', seqText = '']) =
       return;
     }
     drawFields(fields, event);
+    // Red when the log's origin has a recorded inconsistency: the badge is drawn again once that is known.
+    const shown = event;
+    void loadInconsistencies()
+      .then(() => drawFields(fields, shown))
+      .catch(() => undefined);
     try {
       ({ inclusionProof: proof } = await query(InclusionProofDocument, { sourceAppId, seq }));
     } catch (err) {
@@ -85,9 +91,29 @@ function drawFields(box: HTMLElement, e: EventFieldsFragment): void {
       ...row('receivedAt', e.receivedAt),
       ...row('prevHash', e.prevHash),
       ...row('hash', e.hash),
+      ...(e.payloadHash ? row('payloadHash', e.payloadHash) : []),
     ),
     h('h3', {}, 'Payload'),
-    h('pre', { class: 'payload', tabindex: 0, 'aria-label': 'Payload (JSON)' }, JSON.stringify(e.payload, null, 2)),
+    e.erasedAt
+      ? h(
+          'div',
+          { class: 'erased warn', role: 'note' },
+          h(
+            'p',
+            {},
+            h('strong', {}, 'This event’s payload was erased'),
+            ' at ',
+            h('time', { datetime: e.erasedAt }, e.erasedAt),
+            '.',
+          ),
+          h('p', {}, 'Reason: ', e.erasureReason ? h('q', {}, e.erasureReason) : 'none given'),
+          h(
+            'p',
+            {},
+            'The leaf keeps the payload’s commitment (payloadHash), so the event’s place in the log is still verified below.',
+          ),
+        )
+      : h('pre', { class: 'payload', tabindex: 0, 'aria-label': 'Payload (JSON)' }, JSON.stringify(e.payload, null, 2)),
   );
 }
 

@@ -1,4 +1,5 @@
-// A log's chain: its checkpoints (the blocks) as a timeline; its events page by page with the
+// A log's chain: its checkpoints (the blocks) as a timeline, the witnessed ones marked with their
+// cosignatures; its events page by page with the
 // checkpoint that covers them, each with position, type, time, a one-line payload preview (text) and
 // the link from its prevHash to the previous event; filters by type and time; a live tail that pauses.
 import { query, subscribe } from '../api.js';
@@ -13,6 +14,7 @@ import {
   type LogQuery,
 } from '../generated/graphql.js';
 import type { View } from '../context.js';
+import { loadInconsistencies, loadWitnesses, witnessStatus } from '../federation.js';
 import { reportView, stateBadge, verifyButton } from './common.js';
 
 const PAGE = 50;
@@ -113,6 +115,8 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
             ? `size ${log.latestCheckpoint.treeSize}, ${age(log.latestCheckpoint.publishedAt)} ago`
             : 'none yet',
         ),
+        h('dt', {}, 'Witnessed'),
+        h('dd', { class: witnessStatus(log.latestCheckpoint).cls }, witnessStatus(log.latestCheckpoint).text),
         h('dt', {}, 'Origin'),
         h('dd', {}, h('code', {}, log.origin)),
         h('dt', {}, 'State'),
@@ -143,7 +147,7 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
           const older = checkpoints[i + 1];
           return h(
             'li',
-            {},
+            { class: c.witnessed ? 'witnessed' : null, 'data-size': c.treeSize },
             h('strong', {}, `size ${c.treeSize}`),
             ' ',
             h('time', { datetime: c.publishedAt }, c.publishedAt),
@@ -155,6 +159,24 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
               ' · root ',
               h('code', {}, shortHash(c.rootHash)),
             ),
+            c.witnessed ? h('p', { class: 'ok witness-mark' }, '✓ witnessed (quorum cosigned)') : null,
+            c.cosignatures.length
+              ? h(
+                  'ul',
+                  { class: 'cosignatures', 'aria-label': `Cosignatures of the checkpoint of size ${c.treeSize}` },
+                  ...c.cosignatures.map((k) =>
+                    h(
+                      'li',
+                      {},
+                      h('strong', {}, k.witness),
+                      ' key ',
+                      h('code', {}, k.keyId),
+                      ' at ',
+                      h('time', { datetime: k.timestamp }, k.timestamp),
+                    ),
+                  ),
+                )
+              : null,
           );
         }),
       );
@@ -202,7 +224,7 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
           h('td', { class: 'num' }, link(['event', e.sourceAppId, e.seq], e.seq)),
           h('td', {}, e.eventType),
           h('td', {}, h('time', { datetime: e.timestamp }, e.timestamp)),
-          h('td', { class: 'preview' }, preview(e.payload)),
+          h('td', { class: 'preview' }, e.erasedAt ? `(payload erased ${e.erasedAt})` : preview(e.payload)),
           h(
             'td',
             {},
@@ -269,7 +291,7 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
         ' ',
         h('time', { datetime: e.receivedAt }, e.receivedAt),
         ' ',
-        h('span', { class: 'preview' }, preview(e.payload)),
+        h('span', { class: 'preview' }, e.erasedAt ? '(payload erased)' : preview(e.payload)),
       ),
     );
     while (tailList.childElementCount > TAIL) tailList.lastElementChild?.remove();
@@ -293,6 +315,13 @@ export const renderLog: View = (main, ctx, [sourceAppId = '']) => {
       },
     ));
 
+  // Whether a policy exists and whether the log's origin has a recorded inconsistency, for its state.
+  void Promise.all([loadWitnesses(), loadInconsistencies()])
+    .then(() => {
+      drawSummary();
+      drawEvents();
+    })
+    .catch(() => undefined);
   void loadCheckpoints().then(() => {
     if (log && !stopped) {
       startTail(log.size);

@@ -1,5 +1,6 @@
 // The overview: every log the key may see (paginated, searchable), its size, integrated size, latest
-// checkpoint and its age, and its state; the ingest rate and proof-ready latency as small charts; live.
+// checkpoint and its age, whether the witnesses' quorum cosigned it, and its state (red with a recorded
+// inconsistency of its origin); the ingest rate and proof-ready latency as small charts; live.
 import { query, subscribe } from '../api.js';
 import { sparkline } from '../chart.js';
 import { age, button, errorText, h, kids, link } from '../dom.js';
@@ -11,6 +12,7 @@ import {
   type LogRowFragment,
 } from '../generated/graphql.js';
 import type { View } from '../context.js';
+import { loadInconsistencies, loadWitnesses, witnessStatus } from '../federation.js';
 import { stateBadge, stateOf } from './common.js';
 
 const PAGE = 25;
@@ -75,6 +77,7 @@ export const renderOverview: View = (main, ctx) => {
     const body = h('tbody');
     for (const r of shown) {
       const s = stateOf(r);
+      const wit = witnessStatus(r.latestCheckpoint);
       body.append(
         h(
           'tr',
@@ -94,6 +97,7 @@ export const renderOverview: View = (main, ctx) => {
                 )
               : 'none yet',
           ),
+          h('td', { class: `witnessed ${wit.cls}` }, wit.text),
           h('td', {}, stateBadge(r)),
         ),
       );
@@ -114,7 +118,7 @@ export const renderOverview: View = (main, ctx) => {
             h(
               'tr',
               {},
-              ...['Log', 'Size', 'Integrated', 'Latest checkpoint', 'Checkpoint age', 'State'].map((c) =>
+              ...['Log', 'Size', 'Integrated', 'Latest checkpoint', 'Checkpoint age', 'Witnessed', 'State'].map((c) =>
                 h('th', { scope: 'col' }, c),
               ),
             ),
@@ -133,7 +137,13 @@ export const renderOverview: View = (main, ctx) => {
 
   async function load(p: number): Promise<void> {
     try {
-      const { logs } = await query(LogsDocument, { first: PAGE, after: cursors[p] ?? null });
+      // The witnesses (is there a policy?) and the inconsistencies (is a log red?) with the page; a
+      // failure to read them leaves the logs shown as they were known.
+      const [{ logs }] = await Promise.all([
+        query(LogsDocument, { first: PAGE, after: cursors[p] ?? null }),
+        loadWitnesses().catch(() => undefined),
+        loadInconsistencies().catch(() => undefined),
+      ]);
       page = p;
       rows = logs.nodes;
       hasNext = logs.pageInfo.hasNextPage;
