@@ -124,9 +124,11 @@ export interface CliCase {
  * The tampers of the checkpoint at 32 have no entry: the CLI audits the latest checkpoint only.
  */
 export const CLI_CASES: Record<string, CliCase> = {
+  // Leaf version 2 (the default): the leaf holds the payload's commitment, so an edited payload no
+  // longer matches it while the leaf, its link and its proofs stay intact.
   'edit a payload': {
-    default: exact(17, 'LEAF_HASH_MISMATCH', 'BROKEN_LINK'),
-    fine: exact(17, 'LEAF_HASH_MISMATCH', 'BAD_INCLUSION_PROOF'),
+    default: exact(17, 'PAYLOAD_MISMATCH'),
+    fine: exact(17, 'PAYLOAD_MISMATCH'),
   },
   'edit a timestamp': { default: exact(30, 'LEAF_HASH_MISMATCH'), fine: exact(30, 'LEAF_HASH_MISMATCH') },
   'edit an event type': { default: exact(3, 'LEAF_HASH_MISMATCH'), fine: exact(3, 'LEAF_HASH_MISMATCH') },
