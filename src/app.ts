@@ -137,6 +137,8 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
       : null;
     witness = startWitness(config, storage, logger, key.publicKey, inconsistencies, mirror);
     if (witness) views.add(witnessViews(witness));
+    // A mirror's verified copy is a view too: what it accepted of each log of its primary.
+    if (mirror) views.add(mirror.views());
     peers = config.PEERS_FILE
       ? new PeerComparator({
           peers: loadPeersFile(config.PEERS_FILE),
