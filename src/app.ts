@@ -135,7 +135,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
           now,
         })
       : null;
-    witness = startWitness(config, storage, logger, key.publicKey, inconsistencies, mirror);
+    witness = await startWitness(config, storage, logger, key.publicKey, inconsistencies, mirror);
     if (witness) views.add(witnessViews(witness));
     // A mirror's verified copy is a view too: what it accepted of each log of its primary.
     if (mirror) views.add(mirror.views());
@@ -241,15 +241,19 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   };
 }
 
-/** The witness, when WITNESSED_LOGS_FILE names the logs to witness; its key is generated like the log's. */
-function startWitness(
+/**
+ * The witness, when WITNESSED_LOGS_FILE names the logs to witness; its key is generated like the log's.
+ * Its verifier key is recorded in the witness store at the first start: every process sharing the
+ * database (or a copy of the data directory) cosigns as that one witness, or does not start.
+ */
+async function startWitness(
   config: Config,
   storage: OpenedStorage['storage'],
   logger: Logger,
   signingPublicKey: Uint8Array,
   inconsistencies: InconsistencyReporter,
   mirror: Mirror | null,
-): WitnessService | null {
+): Promise<WitnessService | null> {
   if (!config.WITNESSED_LOGS_FILE) return null;
   if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.WITNESS_KEY_FILE, fileName: 'witness-key.pem' });
@@ -258,7 +262,7 @@ function startWitness(
     throw new Error(`WITNESS_KEY_FILE ${key.source} holds the log's signing key; the witness needs a key of its own`);
   }
   if (key.generated) logger.info({ path: key.source }, 'generated a new witness key');
-  return new WitnessService({
+  const witness = new WitnessService({
     store: storage.witness,
     inconsistencies,
     key,
@@ -269,6 +273,14 @@ function startWitness(
     // A mirror's witness cosigns a checkpoint of its primary only once its own copy verified it.
     ...(mirror && { vouch: (origin: string, size: number, root: string) => mirror.vouch(origin, size, root) }),
   });
+  const recorded = await storage.witness.claimVerifierKey(witness.verifierKey);
+  if (recorded !== witness.verifierKey) {
+    throw new Error(
+      `WITNESS_KEY_FILE ${key.source}: this database's witness is ${recorded}, this process's key and WITNESS_NAME make ` +
+        `${witness.verifierKey}; every process sharing the database must witness with the same WITNESS_KEY_FILE and WITNESS_NAME`,
+    );
+  }
+  return witness;
 }
 
 /** Rows each storage read of events examined on this process's thread (bounded by READ_BUDGET_ROWS). */
