@@ -40,7 +40,7 @@ export interface Chainlog {
   engine: 'sqlite' | 'mongodb';
   /** The SQLite file, or the MongoDB URI (credentials redacted) and database. */
   location: string;
-  /** SIGHUP: re-reads WITNESSED_LOGS_FILE and WITNESS_POLICY_FILE; a file that does not load leaves its current version in force. */
+  /** SIGHUP: re-reads WITNESSED_LOGS_FILE, WITNESS_POLICY_FILE and PEERS_FILE; a file that does not load leaves its current version in force. */
   reload(): void;
   close(): Promise<void>;
 }
@@ -142,6 +142,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     peers = config.PEERS_FILE
       ? new PeerComparator({
           peers: loadPeersFile(config.PEERS_FILE),
+          peersFile: config.PEERS_FILE,
           views,
           inconsistencies,
           logger,
@@ -221,9 +222,12 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     engine,
     location,
     reload() {
-      if (!witness && !witnessing) logger.info('SIGHUP: no witness and no witness policy configured, nothing to reload');
+      if (!witness && !witnessing && !peers) {
+        logger.info('SIGHUP: no witness, witness policy or peers file configured, nothing to reload');
+      }
       witness?.reload();
       witnessing?.reload();
+      peers?.reload();
     },
     async close() {
       ready = false;
