@@ -12,6 +12,7 @@ import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
 import { Mirror } from './mirror/follower.js';
 import { WitnessService } from './witness/witness-service.js';
+import { createCosigner } from './core/witness/index.js';
 import { Witnessing } from './witnessing/witnessing.js';
 import { InconsistencyReporter, sourceAppIdOfOrigin } from './inconsistency/reporter.js';
 import { LocalViews, witnessViews } from './witness/views.js';
@@ -266,6 +267,15 @@ async function startWitness(
     throw new Error(`WITNESS_KEY_FILE ${key.source} holds the log's signing key; the witness needs a key of its own`);
   }
   if (key.generated) logger.info({ path: key.source }, 'generated a new witness key');
+  // The cosigner checks WITNESS_NAME before anything is recorded under it.
+  const { verifierKey } = createCosigner(config.witnessName, key.privateKey);
+  const recorded = await storage.witness.claimVerifierKey(verifierKey);
+  if (recorded !== verifierKey) {
+    throw new Error(
+      `WITNESS_KEY_FILE ${key.source}: this database's witness is ${recorded}, this process's key and WITNESS_NAME make ` +
+        `${verifierKey}; every process sharing the database must witness with the same WITNESS_KEY_FILE and WITNESS_NAME`,
+    );
+  }
   const witness = new WitnessService({
     store: storage.witness,
     inconsistencies,
@@ -277,13 +287,6 @@ async function startWitness(
     // A mirror's witness cosigns a checkpoint of its primary only once its own copy verified it.
     ...(mirror && { vouch: (origin: string, size: number, root: string) => mirror.vouch(origin, size, root) }),
   });
-  const recorded = await storage.witness.claimVerifierKey(witness.verifierKey);
-  if (recorded !== witness.verifierKey) {
-    throw new Error(
-      `WITNESS_KEY_FILE ${key.source}: this database's witness is ${recorded}, this process's key and WITNESS_NAME make ` +
-        `${witness.verifierKey}; every process sharing the database must witness with the same WITNESS_KEY_FILE and WITNESS_NAME`,
-    );
-  }
   return witness;
 }
 
