@@ -66,11 +66,14 @@ PYTHONPATH="$PWD/scripts/fuzz${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=sch
   --no-color 2>&1 | sed -u -E 's/^=+ (.*) =+$/-- schemathesis: \1 --/' || STATUS=$?
 
 # The REST endpoints, from their OpenAPI document (GET /openapi.json, generated from the zod schemas that
-# validate them), with the same check.
+# validate them), with the same check. POST /witness/add-checkpoint (in the document only when a witness
+# is configured) is left out: its body is a signed note with a consistency proof, which generated text never
+# is, so every case would be a 4xx of the parser; test/e2e/witness.test.ts covers its answers.
 echo "schemathesis $SCHEMATHESIS_VERSION against $URL/openapi.json (max $MAX_EXAMPLES examples per operation, ${MAX_TIME}s, seed $SEED)"
 PYTHONPATH="$PWD/scripts/fuzz${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
   "$VENV/bin/schemathesis" run "$URL/openapi.json" \
   --checks no_internal_server_error \
+  --exclude-path /witness/add-checkpoint \
   --max-examples "$MAX_EXAMPLES" \
   --max-time "$MAX_TIME" \
   --seed "$SEED" \

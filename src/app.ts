@@ -12,6 +12,7 @@ import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
 import { Mirror } from './mirror/follower.js';
 import { WitnessService } from './witness/witness-service.js';
+import { createCosigner } from './core/witness/index.js';
 import { Witnessing } from './witnessing/witnessing.js';
 import { InconsistencyReporter, sourceAppIdOfOrigin } from './inconsistency/reporter.js';
 import { LocalViews, witnessViews } from './witness/views.js';
@@ -40,7 +41,7 @@ export interface Chainlog {
   engine: 'sqlite' | 'mongodb';
   /** The SQLite file, or the MongoDB URI (credentials redacted) and database. */
   location: string;
-  /** SIGHUP: re-reads WITNESSED_LOGS_FILE and WITNESS_POLICY_FILE; a file that does not load leaves its current version in force. */
+  /** SIGHUP: re-reads WITNESSED_LOGS_FILE, WITNESS_POLICY_FILE and PEERS_FILE; a file that does not load leaves its current version in force. */
   reload(): void;
   close(): Promise<void>;
 }
@@ -135,11 +136,14 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
           now,
         })
       : null;
-    witness = startWitness(config, storage, logger, key.publicKey, inconsistencies, mirror);
+    witness = await startWitness(config, storage, logger, key.publicKey, inconsistencies, mirror);
     if (witness) views.add(witnessViews(witness));
+    // A mirror's verified copy is a view too: what it accepted of each log of its primary.
+    if (mirror) views.add(mirror.views());
     peers = config.PEERS_FILE
       ? new PeerComparator({
           peers: loadPeersFile(config.PEERS_FILE),
+          peersFile: config.PEERS_FILE,
           views,
           inconsistencies,
           logger,
@@ -219,9 +223,12 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     engine,
     location,
     reload() {
-      if (!witness && !witnessing) logger.info('SIGHUP: no witness and no witness policy configured, nothing to reload');
+      if (!witness && !witnessing && !peers) {
+        logger.info('SIGHUP: no witness, witness policy or peers file configured, nothing to reload');
+      }
       witness?.reload();
       witnessing?.reload();
+      peers?.reload();
     },
     async close() {
       ready = false;
@@ -239,15 +246,19 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   };
 }
 
-/** The witness, when WITNESSED_LOGS_FILE names the logs to witness; its key is generated like the log's. */
-function startWitness(
+/**
+ * The witness, when WITNESSED_LOGS_FILE names the logs to witness; its key is generated like the log's.
+ * Its verifier key is recorded in the witness store at the first start: every process sharing the
+ * database (or a copy of the data directory) cosigns as that one witness, or does not start.
+ */
+async function startWitness(
   config: Config,
   storage: OpenedStorage['storage'],
   logger: Logger,
   signingPublicKey: Uint8Array,
   inconsistencies: InconsistencyReporter,
   mirror: Mirror | null,
-): WitnessService | null {
+): Promise<WitnessService | null> {
   if (!config.WITNESSED_LOGS_FILE) return null;
   if (!storage.witness) throw new Error('this storage engine cannot keep a witness state');
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.WITNESS_KEY_FILE, fileName: 'witness-key.pem' });
@@ -256,7 +267,16 @@ function startWitness(
     throw new Error(`WITNESS_KEY_FILE ${key.source} holds the log's signing key; the witness needs a key of its own`);
   }
   if (key.generated) logger.info({ path: key.source }, 'generated a new witness key');
-  return new WitnessService({
+  // The cosigner checks WITNESS_NAME before anything is recorded under it.
+  const { verifierKey } = createCosigner(config.witnessName, key.privateKey);
+  const recorded = await storage.witness.claimVerifierKey(verifierKey);
+  if (recorded !== verifierKey) {
+    throw new Error(
+      `WITNESS_KEY_FILE ${key.source}: this database's witness is ${recorded}, this process's key and WITNESS_NAME make ` +
+        `${verifierKey}; every process sharing the database must witness with the same WITNESS_KEY_FILE and WITNESS_NAME`,
+    );
+  }
+  const witness = new WitnessService({
     store: storage.witness,
     inconsistencies,
     key,
@@ -267,6 +287,7 @@ function startWitness(
     // A mirror's witness cosigns a checkpoint of its primary only once its own copy verified it.
     ...(mirror && { vouch: (origin: string, size: number, root: string) => mirror.vouch(origin, size, root) }),
   });
+  return witness;
 }
 
 /** Rows each storage read of events examined on this process's thread (bounded by READ_BUDGET_ROWS). */

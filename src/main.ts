@@ -53,7 +53,7 @@ const app = await startChainlog(config, logger).catch((err: unknown): never => {
 });
 if (prettyLines) process.stdout.write(banner(app, config));
 
-// SIGHUP re-reads WITNESSED_LOGS_FILE and WITNESS_POLICY_FILE; a file that does not load leaves its current version in force.
+// SIGHUP re-reads WITNESSED_LOGS_FILE, WITNESS_POLICY_FILE and PEERS_FILE; a file that does not load leaves its current version in force.
 process.on('SIGHUP', () => app.reload());
 
 let closing = false;

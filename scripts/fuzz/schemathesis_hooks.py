@@ -1,6 +1,6 @@
 """Schemathesis hooks for chainlog (loaded by scripts/fuzz-graphql.sh via SCHEMATHESIS_HOOKS).
 
-- Strategies for the custom scalars DateTime, SafeInt and JSONObject, valid and invalid values alike.
+- Strategies for the custom scalars DateTime, SafeInt, JSONObject and JSON, valid and invalid values alike.
 - The check `no_internal_server_error`: no HTTP 5xx and no error whose extensions.code is
   INTERNAL_SERVER_ERROR. (Schemathesis's own GraphQL server-error check counts every error with a
   path, e.g. NOT_FOUND for an absent log, as a server error, which is not what chainlog means by it.)
@@ -52,6 +52,17 @@ schemathesis.graphql.scalar(
         st.dictionaries(_name, st.dictionaries(_name, _leaf, max_size=3).map(_object), max_size=3).map(_object),
         st.lists(_leaf, max_size=3).map(nodes.List),
         _leaf,
+    ),
+)
+
+# Any JSON value (eraseEvents' payloadField.equals).
+schemathesis.graphql.scalar(
+    "JSON",
+    st.one_of(
+        _leaf,
+        st.dictionaries(_name, _leaf, max_size=3).map(_object),
+        st.lists(_leaf, max_size=3).map(nodes.List),
+        st.just(graphql.NullValueNode()),
     ),
 )
 

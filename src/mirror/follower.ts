@@ -211,6 +211,32 @@ export class Mirror {
     }
   }
 
+  /**
+   * This mirror's views, for the server's LocalViews (served to peers and compared with theirs): of each
+   * log of the primary it follows, the latest checkpoint it accepted, i.e. the primary's signed note whose
+   * root its own copy gives. Structurally a ViewSource of src/witness/views.ts (the mirror does not import
+   * the witness). Origins appear once the primary named its origin prefix and a sync saw the log.
+   */
+  views(): {
+    origins(): Array<{ origin: string; trusted: NoteVerifier }>;
+    latest(origin: string): Promise<string | null>;
+  } {
+    return {
+      origins: () => {
+        if (!this.primary) return [];
+        return [...this.logs.keys()].map((app) => {
+          const origin = this.origin(app);
+          return { origin, trusted: createVerifier(origin, this.pinned.publicKey) };
+        });
+      },
+      latest: async (origin) => {
+        const prefix = this.primary?.originPrefix;
+        if (prefix === undefined || !origin.startsWith(`${prefix}/`)) return null;
+        return (await this.storage.getCheckpoint(origin.slice(prefix.length + 1)))?.note ?? null;
+      },
+    };
+  }
+
   /** Sync now rather than at the end of the wait (a checkpoint was published on the primary). */
   private wake(): void {
     this.wakeRequested = true;

@@ -27,4 +27,10 @@ export interface WitnessStore {
    * database. Returns false if another write came first; the state is then not `next`.
    */
   compareAndSwap(expected: StoredWitnessState | null, next: WitnessState): Promise<boolean>;
+  /**
+   * The witness's verifier key as the store records it: `verifierKey` when none was recorded (it is
+   * then, atomically, also across processes sharing the database), else the one recorded first. A
+   * witness whose key differs from the answer must not cosign: another process cosigns as this witness.
+   */
+  claimVerifierKey(verifierKey: string): Promise<string>;
 }

@@ -67,6 +67,8 @@ export function loadPeersFile(path: string): string[] {
 
 export interface PeerComparatorOptions {
   peers: string[];
+  /** Where `peers` came from (PEERS_FILE): reload() reads it again. */
+  peersFile?: string;
   views: LocalViews;
   inconsistencies: InconsistencyReporter;
   logger: Logger;
@@ -87,9 +89,11 @@ export class PeerComparator {
   private running: Promise<void> | null = null;
   private readonly abort = new AbortController();
   private stopped = false;
+  private peers: string[];
 
   constructor(private readonly opts: PeerComparatorOptions) {
     this.logger = opts.logger.child({ component: 'peers' });
+    this.peers = opts.peers;
     this.comparisons = new Counter({
       name: 'chainlog_peer_comparisons_total',
       help: "Comparisons of this server's view of an origin with a peer's, by peer and result (consistent, inconsistent, undecided: different sizes without a proof, unavailable: no answer or 404, invalid: an answer that is not a signed checkpoint of the origin).",
@@ -98,8 +102,28 @@ export class PeerComparator {
     });
   }
 
+  /**
+   * Reads the peers file again; the next round compares with the new list. A file that does not load
+   * leaves the current list in force (an error is logged) and returns false.
+   */
+  reload(): boolean {
+    if (this.opts.peersFile === undefined) return false;
+    let peers: string[];
+    try {
+      peers = loadPeersFile(this.opts.peersFile);
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'peers not reloaded; the previous list stays in force');
+      return false;
+    }
+    const kept = new Set(peers);
+    for (const key of this.lastSeen.keys()) if (!kept.has(key.slice(0, key.indexOf(' ')))) this.lastSeen.delete(key);
+    this.peers = peers;
+    this.logger.info({ peers }, 'peers reloaded');
+    return true;
+  }
+
   start(): void {
-    this.logger.info({ peers: this.opts.peers, intervalMs: this.opts.intervalMs }, 'comparing views with peers');
+    this.logger.info({ peers: this.peers, intervalMs: this.opts.intervalMs }, 'comparing views with peers');
     const tick = () => {
       this.running = this.compareAll().finally(() => {
         this.running = null;
@@ -128,7 +152,7 @@ export class PeerComparator {
         continue;
       }
       if (!ours) continue;
-      await Promise.all(this.opts.peers.map((peer) => this.comparePeer(peer, ours)));
+      await Promise.all(this.peers.map((peer) => this.comparePeer(peer, ours)));
     }
   }
 

@@ -1,8 +1,10 @@
 // Two chainlog processes sharing one MongoDB database (FerretDB here) witness the same log: the
 // compare-and-swap on the witness state holds across processes, so of concurrent add-checkpoint
 // requests with the same old size spread over both, exactly one is cosigned, round after round, and
-// every cosignature verifies under the one witness key they share.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// every cosignature verifies under the one witness key they share. A process with another witness key
+// does not start on that database, nor on a copy of a SQLite data directory: the store records the
+// witness's verifier key at the first start.
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -10,7 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import type { StoredWitnessState } from '../../src/storage/witness-store.js';
-import { parseWitnessVerifierKey, verifyCosignatureLine } from '../../src/core/witness/index.js';
+import { parseWitnessVerifierKey, verifyCosignatureLine, witnessVerifierKeyString } from '../../src/core/witness/index.js';
+import { startChainlog } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
 import { startService, type RunningService } from '../support/service.js';
 import { addCheckpoint, TestLog } from '../support/witness-log.js';
@@ -18,6 +23,7 @@ import { addCheckpoint, TestLog } from '../support/witness-log.js';
 const log = new TestLog('example.com/shared', { size: 200 });
 let mongo: Awaited<ReturnType<typeof startMongoTestServer>>;
 let dir: string;
+let env: Record<string, string>;
 const services: RunningService[] = [];
 
 beforeAll(async () => {
@@ -28,7 +34,7 @@ beforeAll(async () => {
   // Processes sharing a database sign with one key; they witness with one key too.
   const keyFile = loadSigningKey({ dataDir: dir }).source;
   const witnessKeyFile = loadSigningKey({ dataDir: dir, fileName: 'witness-key.pem' }).source;
-  const env = {
+  env = {
     MONGODB_URI: mongo.uri,
     MONGODB_DB: freshDbName(),
     SIGNING_KEY_FILE: keyFile,
@@ -113,6 +119,76 @@ describe('the MongoDB witness store', () => {
       expect(await store.compareAndSwap(null, state(43))).toBe(false);
     } finally {
       await storage.close();
+    }
+  });
+});
+
+/** A witness key of its own in `dir` (another file than the shared one) and the vkey it makes under `name`. */
+function otherWitnessKey(name: string): { file: string; vkey: string } {
+  const other = loadSigningKey({ dataDir: mkdtempSync(join(dir, 'other-')), fileName: 'witness-key.pem' });
+  return { file: other.source, vkey: witnessVerifierKeyString(name, other.publicKey) };
+}
+
+describe('one witness key per database', () => {
+  it('MongoDB: a process with another WITNESS_KEY_FILE does not start, naming the file and both keys', async () => {
+    const shared = (await services[0]!.gql('{ serverInfo { witnessVerifierKey } }')).data.serverInfo.witnessVerifierKey as string;
+    const other = otherWitnessKey(shared.split('+')[0]!);
+    const refused = startService({ env: { ...env, WITNESS_KEY_FILE: other.file } });
+    await expect(refused).rejects.toThrow(`WITNESS_KEY_FILE ${other.file}: this database's witness is ${shared}`);
+    await expect(refused).rejects.toThrow(`make ${other.vkey}`);
+    // The running processes keep cosigning as the one witness.
+    const served = await Promise.all(
+      services.map(async (s) => (await s.gql('{ serverInfo { witnessVerifierKey } }')).data.serverInfo.witnessVerifierKey),
+    );
+    expect(served).toEqual([shared, shared]);
+  });
+
+  it('both engines: concurrent claims agree on the first key; a later claim gets it back', async () => {
+    const dbName = freshDbName();
+    const mongoStores = [new MongoStorage({ uri: mongo.uri, dbName }), new MongoStorage({ uri: mongo.uri, dbName })];
+    const sqlite = new SqliteStorage({ path: join(mkdtempSync(join(dir, 'sqlite-')), 'chainlog.db') });
+    for (const st of [...mongoStores, sqlite]) await st.init();
+    try {
+      const claims = await Promise.all([
+        mongoStores[0]!.witness.claimVerifierKey('w+00000001+a'),
+        mongoStores[1]!.witness.claimVerifierKey('w+00000002+b'),
+      ]);
+      expect(claims[0]).toBe(claims[1]);
+      expect(['w+00000001+a', 'w+00000002+b']).toContain(claims[0]);
+      expect(await mongoStores[0]!.witness.claimVerifierKey('w+00000003+c')).toBe(claims[0]);
+      expect(await sqlite.witness.claimVerifierKey('w+00000001+a')).toBe('w+00000001+a');
+      expect(await sqlite.witness.claimVerifierKey('w+00000002+b')).toBe('w+00000001+a');
+    } finally {
+      for (const st of [...mongoStores, sqlite]) await st.close();
+    }
+  });
+
+  it('SQLite: a copy of the data directory does not start with another WITNESS_KEY_FILE', async () => {
+    const original = mkdtempSync(join(dir, 'sqlite-data-'));
+    const config = (dataDir: string, witnessKeyFile?: string) =>
+      loadConfig({
+        PORT: '0',
+        DATA_DIR: dataDir,
+        LOG_LEVEL: 'silent',
+        AUTH: 'off',
+        WITNESSED_LOGS_FILE: join(dir, 'logs'),
+        ...(witnessKeyFile && { WITNESS_KEY_FILE: witnessKeyFile }),
+      });
+    const first = await startChainlog(config(original));
+    const vkey = first.witness!.verifierKey;
+    await first.close();
+    const copy = mkdtempSync(join(dir, 'sqlite-copy-'));
+    cpSync(original, copy, { recursive: true });
+    const other = otherWitnessKey(vkey.split('+')[0]!);
+    await expect(startChainlog(config(copy, other.file))).rejects.toThrow(
+      `WITNESS_KEY_FILE ${other.file}: this database's witness is ${vkey}, this process's key and WITNESS_NAME make ${other.vkey}`,
+    );
+    // The witness's own key (generated into the copied DATA_DIR) still starts it: the refusal left nothing locked.
+    const again = await startChainlog(config(copy));
+    try {
+      expect(again.witness!.verifierKey).toBe(vkey);
+    } finally {
+      await again.close();
     }
   });
 });

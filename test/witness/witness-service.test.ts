@@ -146,6 +146,7 @@ function bind(store: WitnessStore): WitnessStore {
     init: () => store.init(),
     latest: (o) => store.latest(o),
     compareAndSwap: (e, n) => store.compareAndSwap(e, n),
+    claimVerifierKey: (k) => store.claimVerifierKey(k),
   };
 }
 

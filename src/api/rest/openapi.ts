@@ -6,8 +6,18 @@ import express, { type Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { eventInputSchema, ingestLimits } from '../validation/event-input.js';
+import { sourceAppId } from '../validation/rules.js';
+import { WITNESS_MAX_BODY_BYTES } from './witness.js';
 
 export const OPENAPI_PATH = '/openapi.json';
+
+/** A path or query parameter of a route. */
+export interface RestParameter {
+  name: string;
+  in: 'path' | 'query';
+  description: string;
+  schema: z.ZodType;
+}
 
 /** One REST route as the document describes it. */
 export interface RestRoute {
@@ -16,6 +26,7 @@ export interface RestRoute {
   summary: string;
   /** An API key is required (AUTH=on). */
   authenticated: boolean;
+  parameters?: RestParameter[];
   body?: { schema: z.ZodType; mediaType?: string };
   responses: Record<number, { description: string; schema?: z.ZodType; mediaType?: string; headers?: Record<string, string> }>;
 }
@@ -43,6 +54,14 @@ const loggedEvent = z.object({
   replayed: z.boolean().meta({ description: 'An idempotent retry of an event logged before' }),
 });
 const loggedEvents = z.object({ events: z.array(loggedEvent) });
+const waitedReceipt = z.object({
+  status: z.enum(['READY', 'PENDING']).meta({ description: 'PENDING when RECEIPT_WAIT_TIMEOUT_MS passed first' }),
+  proof: z.string().nullable().meta({ description: 'The C2SP tlog-proof text (c2sp.org/tlog-proof@v1); null while PENDING' }),
+  treeSize: z.number().int().min(1).nullable().meta({ description: 'The size of the checkpoint the proof is against' }),
+});
+const loggedEventsWithReceipts = z.object({ events: z.array(loggedEvent.extend({ receipt: waitedReceipt })) });
+const text = z.string();
+const bytes = z.string().meta({ contentMediaType: 'application/octet-stream' });
 
 /** Errors every authenticated JSON route may answer with. */
 const errorResponses = {
@@ -54,6 +73,127 @@ const errorResponses = {
   429: { description: 'Over the rate limit (Retry-After)', schema: restErrors },
 } as const;
 
+/** Errors of the read routes that take an API key (unless the log is public for tiles). */
+const readErrors = {
+  400: errorResponses[400],
+  401: errorResponses[401],
+  403: errorResponses[403],
+  404: { description: 'No such log or event', schema: restErrors },
+} as const;
+
+const appParameter: RestParameter = {
+  name: 'app',
+  in: 'path',
+  description: "The log's sourceAppId",
+  schema: sourceAppId,
+};
+
+/** The last element of a tile index in a tile path (c2sp.org/tlog-tiles: N in groups of three digits). */
+const tileIndexParameter: RestParameter = {
+  name: 'n',
+  in: 'path',
+  description:
+    'The tile index N, as three decimal digits (000-999). A larger index takes more path segments, ' +
+    'each but the last prefixed with x (N=1234067 is x001/x234/067), which a path parameter cannot carry; ' +
+    'the server serves those paths too.',
+  schema: z.string().regex(/^[0-9]{3}$/),
+};
+const tileWidthParameter: RestParameter = {
+  name: 'width',
+  in: 'path',
+  description: 'The width W of a partial tile: 1-255 hashes (entries), without leading zeros',
+  schema: z.string().regex(/^[1-9][0-9]{0,2}$/),
+};
+const tileLevelParameter: RestParameter = {
+  name: 'level',
+  in: 'path',
+  description: 'The tile level L: 0-63, without leading zeros (entry bundles are at tile/entries/)',
+  schema: z.string().regex(/^(?:0|[1-9][0-9]?)$/),
+};
+
+/** The tile routes of c2sp.org/tlog-tiles: hash tiles and entry bundles, full and partial. */
+function tileRoutes(): RestRoute[] {
+  const tileResponses = (what: string) => ({
+    200: {
+      description: `${what}. Cache-Control immutable (it never changes); ETag`,
+      schema: bytes,
+      mediaType: 'application/octet-stream',
+    },
+    304: { description: 'Not modified (If-None-Match holds its ETag)' },
+    ...readErrors,
+  });
+  const hashTile = 'A hash tile: up to 256 hashes of 32 bytes, concatenated';
+  const bundle = 'An entry bundle: each entry a big-endian uint16 length, then the leaf; gzip when accepted';
+  return [
+    {
+      method: 'get',
+      path: '/tlog/{app}/tile/{level}/{n}',
+      summary: 'A full hash tile (c2sp.org/tlog-tiles)',
+      authenticated: true,
+      parameters: [appParameter, tileLevelParameter, tileIndexParameter],
+      responses: tileResponses(hashTile),
+    },
+    {
+      method: 'get',
+      path: '/tlog/{app}/tile/{level}/{n}.p/{width}',
+      summary: 'A partial hash tile of width W (c2sp.org/tlog-tiles)',
+      authenticated: true,
+      parameters: [appParameter, tileLevelParameter, tileIndexParameter, tileWidthParameter],
+      responses: tileResponses(hashTile),
+    },
+    {
+      method: 'get',
+      path: '/tlog/{app}/tile/entries/{n}',
+      summary: 'A full entry bundle of 256 leaves (c2sp.org/tlog-tiles)',
+      authenticated: true,
+      parameters: [appParameter, tileIndexParameter],
+      responses: tileResponses(bundle),
+    },
+    {
+      method: 'get',
+      path: '/tlog/{app}/tile/entries/{n}.p/{width}',
+      summary: 'A partial entry bundle of W leaves (c2sp.org/tlog-tiles)',
+      authenticated: true,
+      parameters: [appParameter, tileIndexParameter, tileWidthParameter],
+      responses: tileResponses(bundle),
+    },
+  ];
+}
+
+/** The witness's submission endpoint (c2sp.org/tlog-witness); served when WITNESSED_LOGS_FILE is set. */
+const addCheckpointRoute: RestRoute = {
+  method: 'post',
+  path: '/witness/add-checkpoint',
+  summary:
+    'Submit a checkpoint for cosigning (c2sp.org/tlog-witness): `old <N>`, up to 63 base64 consistency-proof ' +
+    "lines, an empty line, then the signed checkpoint note. The log's signature is the authentication.",
+  authenticated: false,
+  body: { schema: text.max(WITNESS_MAX_BODY_BYTES), mediaType: 'text/plain' },
+  responses: {
+    200: { description: 'The cosignature line(s) over the checkpoint', schema: text, mediaType: 'text/plain' },
+    400: { description: 'A malformed body, or `old` larger than the checkpoint size', schema: text, mediaType: 'text/plain' },
+    403: {
+      description: "No trusted key of the origin signed it, or the log's signature fails",
+      schema: text,
+      mediaType: 'text/plain',
+    },
+    404: { description: 'An origin this witness does not witness', schema: text, mediaType: 'text/plain' },
+    409: {
+      description: '`old` is not the size this witness last cosigned; the body is that size',
+      schema: z.string().regex(/^[0-9]+\n$/),
+      mediaType: 'text/x.tlog.size',
+    },
+    413: { description: `The body is over ${WITNESS_MAX_BODY_BYTES} bytes`, schema: text, mediaType: 'text/plain' },
+    422: {
+      description:
+        'The consistency proof fails, or a checkpoint of the same size has another root (recorded as an inconsistency)',
+      schema: text,
+      mediaType: 'text/plain',
+    },
+    429: { description: 'Over the per-origin rate limit (Retry-After)', schema: text, mediaType: 'text/plain' },
+  },
+};
+
 /** Every REST route the document describes. Adding one is adding an entry here. */
 export function restRoutes(config: Config): RestRoute[] {
   const limits = ingestLimits(config);
@@ -64,16 +204,89 @@ export function restRoutes(config: Config): RestRoute[] {
       path: '/v1/events',
       summary: 'Log one event, or a batch of them (all or none), under the same rules as logEvent(s)',
       authenticated: true,
+      parameters: [
+        {
+          name: 'wait',
+          in: 'query',
+          description:
+            '`receipt`: answer once checkpoints cover the events (at most RECEIPT_WAIT_TIMEOUT_MS), each with its receipt',
+          schema: z.enum(['receipt']),
+        },
+      ],
       body: { schema: z.union([event, z.array(event).min(1).max(config.MAX_BATCH_SIZE)]) },
       responses: {
-        201: { description: 'Logged', schema: loggedEvents },
+        201: {
+          description: 'Logged (with ?wait=receipt, each event carries its receipt)',
+          schema: z.union([loggedEvents, loggedEventsWithReceipts]),
+        },
         200: {
           description: 'Every event was an idempotent retry of one logged before',
-          schema: loggedEvents,
+          schema: z.union([loggedEvents, loggedEventsWithReceipts]),
           headers: { 'Idempotent-Replayed': 'true' },
         },
         ...errorResponses,
         409: { description: 'expectedPrevHash is not the head of the log, or an idempotency conflict', schema: restErrors },
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/events/{app}/{seq}/receipt',
+      summary: "An event's receipt: a C2SP tlog-proof (c2sp.org/tlog-proof@v1) against the log's latest checkpoint",
+      authenticated: true,
+      parameters: [
+        appParameter,
+        {
+          name: 'seq',
+          in: 'path',
+          description: "The event's position in the log, a decimal integer without leading zeros",
+          schema: z.string().regex(/^(?:0|[1-9][0-9]{0,15})$/),
+        },
+      ],
+      responses: {
+        200: { description: 'The receipt (ETag; Cache-Control no-cache)', schema: text, mediaType: 'text/plain' },
+        304: { description: 'Not modified (If-None-Match holds its ETag)' },
+        ...readErrors,
+        404: {
+          description: 'No such event, or no checkpoint covers it yet (rule receiptPending, with Retry-After)',
+          schema: restErrors,
+        },
+      },
+    },
+    {
+      method: 'get',
+      path: '/tlog/{app}/checkpoint',
+      summary: "The log's latest checkpoint, a signed note with its witnesses' cosignatures (c2sp.org/tlog-tiles)",
+      authenticated: true,
+      parameters: [appParameter],
+      responses: {
+        200: { description: 'The checkpoint note (ETag; Cache-Control no-cache)', schema: text, mediaType: 'text/plain' },
+        304: { description: 'Not modified (If-None-Match holds its ETag)' },
+        ...readErrors,
+      },
+    },
+    ...tileRoutes(),
+    ...(config.WITNESSED_LOGS_FILE ? [addCheckpointRoute] : []),
+    {
+      method: 'get',
+      path: '/witness/{originHash}/checkpoint',
+      summary:
+        "This server's latest view of an origin it witnesses or follows, as a signed note (c2sp.org/tlog-witness, monitoring)",
+      authenticated: false,
+      parameters: [
+        {
+          name: 'originHash',
+          in: 'path',
+          description: 'The lowercase hex SHA-256 of the origin line',
+          schema: hex64,
+        },
+      ],
+      responses: {
+        200: {
+          description: "The log's signed checkpoint, with this server's cosignature when it cosigned it",
+          schema: text,
+          mediaType: 'text/plain',
+        },
+        404: { description: 'No view of this origin here', schema: text, mediaType: 'text/plain' },
       },
     },
     {
@@ -134,6 +347,15 @@ export function openApiDocument(config: Config, version: string): Record<string,
     (paths[route.path] ??= {})[route.method] = {
       summary: route.summary,
       ...(route.authenticated && config.AUTH !== 'off' && { security: [{ apiKey: [] }, { bearer: [] }] }),
+      ...(route.parameters && {
+        parameters: route.parameters.map((p) => ({
+          name: p.name,
+          in: p.in,
+          required: p.in === 'path',
+          description: p.description,
+          schema: jsonSchema(p.schema),
+        })),
+      }),
       ...(route.body && {
         requestBody: {
           required: true,

@@ -1,5 +1,6 @@
 // WitnessStore on MongoDB: collection `witness_checkpoints` holds each origin's states as numbered
-// versions, _id "<version> <origin>".
+// versions, _id "<version> <origin>"; collection `witness_identity` holds the witness's verifier key,
+// one document with _id "witness".
 //
 // A compare-and-swap inserts the next version: the unique _id makes exactly one winner per version
 // across every process sharing the database, with no reliance on an atomic conditional update
@@ -24,7 +25,12 @@ interface StateDoc {
   updatedAt: number;
 }
 
-export const WITNESS_COLLECTIONS = { checkpoints: 'witness_checkpoints' } as const;
+interface IdentityDoc {
+  _id: 'witness';
+  verifierKey: string;
+}
+
+export const WITNESS_COLLECTIONS = { checkpoints: 'witness_checkpoints', identity: 'witness_identity' } as const;
 /** Versions of an origin kept; older ones are deleted now and then. */
 const KEEP_VERSIONS = 16;
 
@@ -91,5 +97,18 @@ export class MongoWitnessStore implements WitnessStore {
     if (version % KEEP_VERSIONS === 0)
       await this.states.deleteMany({ origin: next.origin, version: { $lte: version - KEEP_VERSIONS } });
     return true;
+  }
+
+  async claimVerifierKey(verifierKey: string): Promise<string> {
+    const identity = this.db.collection<IdentityDoc>(WITNESS_COLLECTIONS.identity, { writeConcern: this.writeConcern() });
+    // The unique _id makes the first insert the only one, across every process sharing the database.
+    try {
+      await identity.insertOne({ _id: 'witness', verifierKey });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    const recorded = await identity.findOne({ _id: 'witness' });
+    if (!recorded) throw new Error(`the witness's verifier key is missing from ${WITNESS_COLLECTIONS.identity} after its insert`);
+    return recorded.verifierKey;
   }
 }

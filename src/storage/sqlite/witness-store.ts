@@ -23,6 +23,10 @@ export class SqliteWitnessStore implements WitnessStore {
         note TEXT NOT NULL,
         updated_at INTEGER NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS witness_identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        verifier_key TEXT NOT NULL
+      );
     `);
   }
 
@@ -58,5 +62,12 @@ export class SqliteWitnessStore implements WitnessStore {
             )
             .run(...values, expected.size, expected.rootHash);
     return result.changes === 1;
+  }
+
+  async claimVerifierKey(verifierKey: string): Promise<string> {
+    // One row at most (id = 1): the first insert wins, a later one changes nothing.
+    this.db.prepare('INSERT INTO witness_identity (id, verifier_key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING').run(verifierKey);
+    const row = this.db.prepare('SELECT verifier_key FROM witness_identity WHERE id = 1').get() as { verifier_key: string };
+    return row.verifier_key;
   }
 }
