@@ -342,7 +342,8 @@ export class Witnessing {
         let update: CheckpointUpdate | null = null;
         for (const t of this.targets.values()) {
           const newest = seen.cosignatures.find((c) => c.witness === t.witness.name);
-          if (newest && now - newest.timestamp * 1000 < interval) continue;
+          // A witness that has not cosigned this checkpoint is the lanes' business (retried while it is the latest).
+          if (!newest || now - newest.timestamp * 1000 < interval) continue;
           const lane = this.laneOf(t, app);
           if (lane.pending) continue; // a submission is queued already: a newer checkpoint, or this refresh
           if (!update) {
