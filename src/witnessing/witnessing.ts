@@ -11,7 +11,7 @@
 // Refresh: a witness's cosignature says the log looked like this at its timestamp, and auditors refuse
 // one older than they accept (`--max-age`). So while this process publishes, every refreshIntervalMs/2 it
 // resubmits each log's witnessed latest checkpoint, through the same lanes, to every policy witness whose
-// newest cosignature on it is older than refreshIntervalMs (or missing); the witness cosigns the same
+// newest cosignature on it is older than refreshIntervalMs; the witness cosigns the same
 // checkpoint again with a new timestamp, and that line replaces the witness's older one in the stored note.
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -334,7 +334,7 @@ export class Witnessing {
         const app = head.sourceAppId;
         const g = this.gathering.get(app);
         const latest = await this.opts.storage.getCheckpoint(app);
-        // Not witnessed yet: the lanes are gathering its quorum (or submitUnwitnessed will); a newer one is on its way.
+        // A newer checkpoint is on its way to the witnesses; one not witnessed yet is the lanes' (or submitUnwitnessed's).
         if (!latest || (g && g.update.checkpoint.treeSize > latest.treeSize)) continue;
         const seen = this.inspect(latest);
         if (!seen.witnessed) continue;
