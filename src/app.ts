@@ -160,6 +160,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
         policyFile: config.WITNESS_POLICY_FILE,
         requestTimeoutMs: config.WITNESS_SUBMIT_TIMEOUT_MS,
         maxBackoffMs: config.WITNESS_SUBMIT_MAX_BACKOFF_MS,
+        refreshIntervalMs: config.WITNESS_REFRESH_INTERVAL_MS,
         logger,
         registry,
         now,

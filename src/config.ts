@@ -45,6 +45,13 @@ const schema = z.object({
   /** The longest wait between retries of a submission to a witness (exponential backoff with jitter up to it). */
   WITNESS_SUBMIT_MAX_BACKOFF_MS: intFrom(10, 3_600_000).default(60_000),
   /**
+   * Resubmit each log's witnessed latest checkpoint to a policy witness whose newest cosignature on it is
+   * older than this, so an idle log's cosignatures stay fresh for auditors checking their age; 0 = never.
+   */
+  WITNESS_REFRESH_INTERVAL_MS: intFrom(0, 86_400_000)
+    .refine((ms) => ms === 0 || ms >= 100, 'must be 0 (off) or at least 100')
+    .default(60_000),
+  /**
    * Peers to compare views with: a file of monitoring prefixes (c2sp.org/tlog-witness, e.g.
    * `http://peer:4000/witness`), one per line, `#` comments; unset, no comparison. Read at start.
    */

@@ -52,6 +52,9 @@ describe('configuration', () => {
     expect(c.WITNESS_POLICY_FILE).toBeUndefined();
     expect(c.WITNESS_SUBMIT_TIMEOUT_MS).toBe(10_000);
     expect(c.WITNESS_SUBMIT_MAX_BACKOFF_MS).toBe(60_000);
+    expect(c.WITNESS_REFRESH_INTERVAL_MS).toBe(60_000);
+    expect(loadConfig({ WITNESS_REFRESH_INTERVAL_MS: '0' }).WITNESS_REFRESH_INTERVAL_MS).toBe(0);
+    expect(loadConfig({ WITNESS_REFRESH_INTERVAL_MS: '1000' }).WITNESS_REFRESH_INTERVAL_MS).toBe(1000);
     expect(loadConfig({ WITNESS_POLICY_FILE: '/etc/chainlog/witnesses' }).WITNESS_POLICY_FILE).toBe('/etc/chainlog/witnesses');
   });
 
@@ -79,6 +82,9 @@ describe('configuration', () => {
     ['WITNESS_RATE_LIMIT_PER_SEC', '-1'],
     ['WITNESS_SUBMIT_TIMEOUT_MS', '0'],
     ['WITNESS_SUBMIT_MAX_BACKOFF_MS', 'soon'],
+    ['WITNESS_REFRESH_INTERVAL_MS', '50'],
+    ['WITNESS_REFRESH_INTERVAL_MS', '-1'],
+    ['WITNESS_REFRESH_INTERVAL_MS', 'hourly'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

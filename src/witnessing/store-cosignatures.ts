@@ -1,4 +1,5 @@
-// Storing cosignatures on a stored checkpoint: the note only gains lines. Each write is a
+// Storing cosignatures on a stored checkpoint: the note gains lines, and a witness's line gives way only
+// to that witness's newer cosignature (addSignatureLines). Each write is a
 // compare-and-swap on the note (LogStorage.replaceCheckpointNote), and a lost one re-reads the note and
 // merges again, so processes adding cosignatures to one checkpoint at once lose none of them.
 import type { LogStorage } from '../storage/types.js';
@@ -15,7 +16,7 @@ export interface NoteChange {
 /**
  * Adds `lines` to the note of checkpoint (sourceAppId, treeSize). `accept` sees the merged note first
  * and may refuse it (nothing is written). Returns the change written, or null when there is no such
- * checkpoint, the note already carries every line's key, or `accept` refused.
+ * checkpoint, the note already carries every line's key at that timestamp or a later one, or `accept` refused.
  */
 export async function addCosignatures(
   storage: Pick<LogStorage, 'getCheckpoint' | 'replaceCheckpointNote'>,

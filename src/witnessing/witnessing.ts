@@ -7,6 +7,12 @@
 // failures are retried with exponential backoff and full jitter up to a ceiling, for as long as the
 // checkpoint is the latest. Nothing here is awaited by ingest or by the publish cycle: it runs on the
 // checkpoint listener's delivery and its own timers.
+//
+// Refresh: a witness's cosignature says the log looked like this at its timestamp, and auditors refuse
+// one older than they accept (`--max-age`). So while this process publishes, every refreshIntervalMs/2 it
+// resubmits each log's witnessed latest checkpoint, through the same lanes, to every policy witness whose
+// newest cosignature on it is older than refreshIntervalMs; the witness cosigns the same
+// checkpoint again with a new timestamp, and that line replaces the witness's older one in the stored note.
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { fromHex } from '../core/hex.js';
@@ -58,13 +64,18 @@ export interface CheckpointWitnessing {
 }
 
 export interface WitnessingOptions {
-  service: Pick<LogService, 'onCheckpoint' | 'consistencyProof' | 'deliverCosigned' | 'verifierKeyOf'>;
+  service: Pick<LogService, 'onCheckpoint' | 'consistencyProof' | 'deliverCosigned' | 'verifierKeyOf'> & {
+    /** Whether this process publishes checkpoints now: only the publishing process refreshes cosignatures. */
+    readonly publishes: boolean;
+  };
   storage: Pick<LogStorage, 'getCheckpoint' | 'replaceCheckpointNote' | 'listLogHeads' | 'listCheckpoints'>;
   policyFile: string;
   requestTimeoutMs: number;
   maxBackoffMs: number;
   /** The first retry's ceiling; doubles with each failure up to maxBackoffMs. */
   minBackoffMs?: number;
+  /** Resubmit a witnessed latest checkpoint to a witness whose newest cosignature on it is older than this; 0 = never. */
+  refreshIntervalMs?: number;
   logger: Logger;
   registry?: Registry;
   now?: () => number;
@@ -111,6 +122,12 @@ export class Witnessing {
   private readonly now: () => number;
   private readonly unsubscribe: () => void;
   private stopped = false;
+  /** Submissions that re-cosign a witnessed latest checkpoint, rather than gather its quorum. */
+  private readonly refreshes = new WeakSet<CheckpointUpdate>();
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private refreshing: Promise<void> | null = null;
+  /** Serializes this process's refreshed note updates per log. */
+  private readonly refreshStoring = new Map<string, Promise<void>>();
   private readonly submissions?: Counter<'witness' | 'outcome'>;
   private readonly witnessedTotal?: Counter;
 
@@ -183,6 +200,12 @@ export class Witnessing {
     this.unsubscribe = opts.service.onCheckpoint((update) => {
       if (!update.cosigned) this.published(update);
     });
+    const refreshMs = opts.refreshIntervalMs ?? 0;
+    if (refreshMs > 0) {
+      // Every half interval, so no cosignature gets much older than the interval before it is refreshed.
+      this.refreshTimer = setInterval(() => this.refreshTick(), Math.max(1, Math.floor(refreshMs / 2)));
+      this.refreshTimer.unref();
+    }
     this.logger.info(
       { witnesses: this.policy.witnesses.map((w) => w.name), quorum: this.policy.quorum },
       'submitting checkpoints to the witness policy',
@@ -280,9 +303,76 @@ export class Witnessing {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe();
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    await this.refreshing;
     for (const t of this.targets.values()) for (const lane of t.lanes.values()) this.cancel(lane);
     await Promise.all([...this.running]);
     await Promise.all([...this.gathering.values()].map((g) => g.storing));
+    await Promise.all([...this.refreshStoring.values()]);
+  }
+
+  // --- refreshing -------------------------------------------------------------------------------
+
+  private refreshTick(): void {
+    // One scan at a time; a process that does not publish leaves refreshing to the one that does.
+    if (this.stopped || this.refreshing || !this.opts.service.publishes) return;
+    this.refreshing = this.scanStale()
+      .catch((err) => this.logger.error({ err }, 'cosignatures not refreshed'))
+      .finally(() => {
+        this.refreshing = null;
+      });
+  }
+
+  /** Queues each log's witnessed latest checkpoint on the lanes of the witnesses whose cosignature on it is stale. */
+  private async scanStale(): Promise<void> {
+    const interval = this.opts.refreshIntervalMs ?? 0;
+    let after: string | null = null;
+    for (;;) {
+      const heads = await this.opts.storage.listLogHeads(after, LOG_PAGE);
+      for (const head of heads) {
+        if (this.stopped) return;
+        const app = head.sourceAppId;
+        const g = this.gathering.get(app);
+        const latest = await this.opts.storage.getCheckpoint(app);
+        // A newer checkpoint is on its way to the witnesses; one not witnessed yet is the lanes' (or submitUnwitnessed's).
+        if (!latest || (g && g.update.checkpoint.treeSize > latest.treeSize)) continue;
+        const seen = this.inspect(latest);
+        if (!seen.witnessed) continue;
+        const now = this.now();
+        let update: CheckpointUpdate | null = null;
+        for (const t of this.targets.values()) {
+          const newest = seen.cosignatures.find((c) => c.witness === t.witness.name);
+          // A witness that has not cosigned this checkpoint is the lanes' business (retried while it is the latest).
+          if (!newest || now - newest.timestamp * 1000 < interval) continue;
+          const lane = this.laneOf(t, app);
+          if (lane.pending) continue; // a submission is queued already: a newer checkpoint, or this refresh
+          if (!update) {
+            update = { checkpoint: latest, previous: null, consistencyHashes: [] };
+            this.refreshes.add(update);
+          }
+          this.enqueue(t, lane, update);
+        }
+      }
+      if (heads.length < LOG_PAGE) return;
+      after = heads[heads.length - 1]!.sourceAppId;
+    }
+  }
+
+  /** Stores a witness's newer cosignature of an already witnessed checkpoint in place of its older one. */
+  private refreshed(app: string, treeSize: number, witness: string, line: string): void {
+    const verifiers = [this.logVerifierOf(app)];
+    const run = (this.refreshStoring.get(app) ?? Promise.resolve())
+      .then(async () => {
+        const change = await addCosignatures(this.opts.storage, app, treeSize, [line], (note) =>
+          this.witnessedUnder(note, verifiers),
+        );
+        if (change) this.logger.debug({ sourceAppId: app, treeSize, witness }, 'cosignature refreshed');
+      })
+      .catch((err) => this.logger.error({ err, sourceAppId: app, treeSize, witness }, 'refreshed cosignature not stored'));
+    this.refreshStoring.set(app, run);
+    void run.finally(() => {
+      if (this.refreshStoring.get(app) === run) this.refreshStoring.delete(app);
+    });
   }
 
   // --- submitting -----------------------------------------------------------------------------
@@ -470,7 +560,8 @@ export class Witnessing {
     lane.cosignedSize = size;
     target.health.lastSuccessAt = this.now();
     target.health.lag = this.lagOf(target);
-    this.gathered(app, update, target.witness.name, line);
+    if (this.refreshes.has(update)) this.refreshed(app, size, target.witness.name, line);
+    else this.gathered(app, update, target.witness.name, line);
     return 'done';
   }
 

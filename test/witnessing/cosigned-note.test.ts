@@ -1,5 +1,5 @@
 // The pure parts of the log's witnessing: adding cosignature lines to a signed note (a key signs a note
-// at most once, the note keeps what it has), and loading the witness policy file.
+// at most once, its newest cosignature replacing an older one in place), and loading the witness policy file.
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,8 +25,8 @@ describe('addSignatureLines', () => {
     const b = w2.cosign(body, 101);
     const cosigned = addSignatureLines(note, [a, b]);
     expect(cosigned).toBe(`${note}${a}${b}`);
-    // A second cosignature by a key already present (another timestamp) is not added: the note keeps its first.
-    expect(addSignatureLines(cosigned, [w1.cosign(body, 200)])).toBe(cosigned);
+    // A second cosignature by a key already present at the same timestamp adds nothing.
+    expect(addSignatureLines(cosigned, [w1.cosign(body, 100)])).toBe(cosigned);
     // The same name with another key is another signer.
     const c = w1Again.cosign(body, 102);
     expect(addSignatureLines(cosigned, [c.slice(0, -1)])).toBe(`${cosigned}${c}`);
@@ -34,6 +34,35 @@ describe('addSignatureLines', () => {
     expect(
       verifyWitnessedNote(cosigned, [parseVerifierKey(verifierKeyString(origin, rawPublicKey(logKey)))], policy).quorum,
     ).toBe(true);
+  });
+
+  it("replaces a key's cosignature with its newer one in place, never with an older one, leaving other keys alone", () => {
+    const a = w1.cosign(body, 100);
+    const b = w2.cosign(body, 101);
+    const cosigned = addSignatureLines(note, [a, b]);
+    const newer = w1.cosign(body, 200);
+    const refreshed = addSignatureLines(cosigned, [newer]);
+    // The log's signature stays first, the replaced line keeps its place, one line per key.
+    expect(refreshed).toBe(`${note}${newer}${b}`);
+    expect(refreshed.startsWith(note)).toBe(true);
+    // An older cosignature (a late answer) does not replace the newer one.
+    expect(addSignatureLines(refreshed, [a])).toBe(refreshed);
+    expect(addSignatureLines(refreshed, [w1.cosign(body, 150)])).toBe(refreshed);
+    // Several lines of one key in one call: the newest wins, whatever their order.
+    const newest = w2.cosign(body, 300);
+    expect(addSignatureLines(cosigned, [newest, w2.cosign(body, 250)])).toBe(`${note}${a}${newest}`);
+    // The same name with another key is another signer: added beside, replacing nothing.
+    const c = w1Again.cosign(body, 500);
+    expect(addSignatureLines(refreshed, [c])).toBe(`${refreshed}${c}`);
+    // The log's own signature (no timestamp) is never replaced, even by a line of its key.
+    expect(addSignatureLines(refreshed, [note.slice(note.indexOf('\n\n') + 2)])).toBe(refreshed);
+    const policy = parsePolicy(`witness A ${w1.verifierKey}\nwitness B ${w2.verifierKey}\ngroup q all A B\nquorum q\n`);
+    const opened = verifyWitnessedNote(refreshed, [parseVerifierKey(verifierKeyString(origin, rawPublicKey(logKey)))], policy);
+    expect(opened.quorum).toBe(true);
+    expect(opened.cosignatures.map((x) => [x.witness, x.timestamp])).toEqual([
+      ['A', 200],
+      ['B', 101],
+    ]);
   });
 
   it('ignores lines that are not signature lines and refuses a text that is not a signed note', () => {
