@@ -669,7 +669,13 @@ function toPrimaryEvent(e: StoredEvent): PrimaryEvent {
 function sameEvent(own: StoredEvent, theirs: PrimaryEvent): boolean {
   if (theirs.seq !== own.seq || theirs.hash !== own.hash || theirs.prevHash !== own.prevHash) return false;
   try {
-    return eventLeafHash(toNewEvent(theirs)) === own.hash;
+    if (eventLeafHash(toNewEvent(theirs)) !== own.hash) return false;
+    // Leaf version 2: the leaf holds the payload's commitment; a payload served now must still match it.
+    return (
+      !theirs.payloadHash ||
+      theirs.payload === null ||
+      payloadMatchesCommitment(theirs.payload, theirs.payloadSalt ?? '', theirs.payloadHash)
+    );
   } catch {
     return false;
   }
