@@ -204,8 +204,14 @@ describe('docker-compose.yml', () => {
       }
     }
     // A lone `$` would be replaced by compose with an environment variable (usually empty); the admin
-    // key is the one deliberate substitution, and compose refuses to start without it.
-    expect(text.replaceAll('$$', '').replace(new RegExp(ADMIN_KEY_VARIABLE, 'g'), '')).not.toContain('$');
+    // key and the federation's primary verifier key are the deliberate substitutions, and compose
+    // refuses to start without them.
+    expect(
+      text
+        .replaceAll('$$', '')
+        .replace(new RegExp(ADMIN_KEY_VARIABLE, 'g'), '')
+        .replace(/\$\{CHAINLOG_PRIMARY_VERIFIER_KEY:\?[^}]+\}/g, ''),
+    ).not.toContain('$');
   });
 });
 

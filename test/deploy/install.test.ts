@@ -33,8 +33,10 @@ describe('install', () => {
 
   it('`npm start` runs the built service, built first (a fresh clone has no dist/), incrementally', () => {
     expect(pkg.scripts.prestart).toBe('npm run build');
-    // The GraphQL types first: the compile type-checks against them.
-    expect(pkg.scripts.build).toBe('graphql-codegen --config codegen.ts && tsc -b tsconfig.build.json');
+    // The GraphQL types first: the compile type-checks against them; then the dashboard's bundle.
+    expect(pkg.scripts.build).toBe(
+      'graphql-codegen --config codegen.ts && tsc -b tsconfig.build.json && tsx scripts/build-dashboard.ts',
+    );
     expect(pkg.scripts.codegen).toBe('graphql-codegen --config codegen.ts');
     expect(pkg.scripts.start).toBe('exec node dist/main.js');
     // The tools that start the built service build it first too.

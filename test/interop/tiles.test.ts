@@ -90,7 +90,8 @@ describe.skipIf(!goAvailable)('tlog-tiles and receipts read by third-party Go co
     bin = join(dir, 'tiles-interop');
     const build = spawnSync('go', ['build', '-o', bin, '.'], { cwd: join(import.meta.dirname, 'tiles'), encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`go build failed:\n${build.stderr}`);
-    svc = await startService({ env: { CHECKPOINT_INTERVAL_MS: '3600000' } });
+    // The Go program rebuilds each entry from the event as a version 1 leaf (the payload in the leaf).
+    svc = await startService({ env: { CHECKPOINT_INTERVAL_MS: '3600000', LEAF_VERSION: '1' } });
     const served = parseVerifierKey((await svc.gql('{ serverInfo { verifierKey } }')).data.serverInfo.verifierKey);
     // Checkpoints are signed under the log's origin as key name (c2sp.org/tlog-checkpoint).
     logKey = verifierKeyString(ORIGIN, served.publicKey);
