@@ -208,8 +208,8 @@ async function allCheckpointed(url: string, timeoutMs: number): Promise<number> 
 
 async function witnessedPart(ctx: ScenarioContext, dir: string) {
   const { engine } = ctx;
-  const rate = sized(ctx, { quick: 200, full: 2000, slowQuick: 50, slowFull: 200 });
-  const seconds = sized(ctx, { quick: 10, full: 60, slowQuick: 6, slowFull: 30 });
+  const rate = sized(ctx, { quick: 200, full: 2000, slowQuick: 30, slowFull: 200 });
+  const seconds = sized(ctx, { quick: 10, full: 60, slowQuick: 4, slowFull: 30 });
   const batch = Math.max(LOGS, Math.round(rate / 20));
   const apps = appNames('fed', LOGS);
   const logKey = generateKeyPairSync('ed25519').privateKey;
@@ -335,9 +335,9 @@ async function witnessedPart(ctx: ScenarioContext, dir: string) {
 
 async function mirrorPart(ctx: ScenarioContext) {
   const { engine } = ctx;
-  const backlog = sized(ctx, { quick: 20_000, full: 200_000, slowQuick: 1_000, slowFull: 10_000 });
-  const rate = sized(ctx, { quick: 500, full: 2000, slowQuick: 50, slowFull: 200 });
-  const liveSeconds = sized(ctx, { quick: 5, full: 30, slowQuick: 5, slowFull: 20 });
+  const backlog = sized(ctx, { quick: 10_000, full: 200_000, slowQuick: 300, slowFull: 10_000 });
+  const rate = sized(ctx, { quick: 500, full: 2000, slowQuick: 20, slowFull: 200 });
+  const liveSeconds = sized(ctx, { quick: 5, full: 30, slowQuick: 3, slowFull: 20 });
   const apps = appNames('fed-m', LOGS);
   const primary = await startServer({ engine, label: 's11-primary', env: { CHECKPOINT_INTERVAL_MS: String(INTERVAL_MS) } });
   let mirror: ServerHandle | undefined;
@@ -445,7 +445,8 @@ async function mirrorPart(ctx: ScenarioContext) {
           eventsAtMirrorStart: atStart,
           catchUpSeconds: Number(((caughtUp.t - ready) / 1000).toFixed(2)),
           catchUpFromReadyPerSecond: Math.round(caughtUp.eventsCopied / ((caughtUp.t - ready) / 1000)),
-          mirrorReportedCatchUpEventsPerSecond: caughtUp.catchUpEventsPerSecond,
+          // The mirror's own figure: its last sync that copied any, read once it was level.
+          mirrorReportedCatchUpEventsPerSecond: level.catchUpEventsPerSecond,
           followWindowSeconds: Number(windowSeconds.toFixed(2)),
           eventsBehind: roundSummary(summarize(behind)),
           totalEvents: total,
