@@ -55,7 +55,7 @@ describe('the federation report', () => {
     primaryBatchPerSecond: 20000,
     followPerSecond: 500,
     primaryLivePerSecond: 500,
-    behind: summarize([0, 100, 500]),
+    lag: summarize([0, 100, 500]),
   };
 
   it('is scenario 11, run on its own servers', () => {
@@ -74,7 +74,7 @@ describe('the federation report', () => {
       ['witnessing adds, p95 per event', 'ms', 'p50'],
       ['mirror catch-up (events verified and stored/s)', 'events/s', 'primary batch ingest'],
       ['mirror follow rate after catching up', 'events/s', 'primary live ingest'],
-      ['mirror events behind p95 while following', 'events', 'primary live ingest per checkpoint interval'],
+      ['mirror lag p95 while following', 'events', 'primary live ingest per checkpoint interval'],
     ]);
     const byName = Object.fromEntries(figures.map((f) => [f.name, f]));
     expect(byName['witnessed latency p95 (2 of 2 local witnesses)']).toMatchObject({
