@@ -67,7 +67,7 @@ export interface WitnessedMeasure {
 }
 
 export interface MirrorMeasure {
-  /** Events verified and stored per second while catching up (from the first copied event to the backlog copied). */
+  /** Events verified and stored per second while catching up (from the first copied event to holding every checkpointed one). */
   catchUpPerSecond: number;
   /** The primary's batch ingest of the backlog (logEvents, 500 per batch, 4 clients), events/s. */
   primaryBatchPerSecond: number;
@@ -493,7 +493,7 @@ export const federation: Scenario = {
     'to the first checkpointPublished (graphql-ws) covering it, and to the first delivery of a checkpoint covering it with the ' +
     "quorum's cosignatures stored (witnessed: true), with two chainlog witnesses on this machine and policy 2 of 2. Then a mirror " +
     'started after its primary holds a backlog, under live ingest: events it verified and stored per second (serverInfo.mirror) ' +
-    "against the primary's batch ingest of the backlog and its live ingest, and its eventsBehind while following.",
+    "against the primary's batch ingest of the backlog and its live ingest, and its lag behind the primary's checkpoints while following.",
   async run(ctx) {
     const dir = mkdtempSync(join(tmpdir(), 'chainlog-bench-federation-'));
     try {
