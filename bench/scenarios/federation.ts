@@ -208,8 +208,8 @@ async function allCheckpointed(url: string, timeoutMs: number): Promise<number> 
 
 async function witnessedPart(ctx: ScenarioContext, dir: string) {
   const { engine } = ctx;
-  const rate = sized(ctx, { quick: 200, full: 2000, slowQuick: 30, slowFull: 200 });
-  const seconds = sized(ctx, { quick: 10, full: 60, slowQuick: 4, slowFull: 30 });
+  const rate = sized(ctx, { quick: 200, full: 2000 });
+  const seconds = sized(ctx, { quick: 10, full: 60 });
   const batch = Math.max(LOGS, Math.round(rate / 20));
   const apps = appNames('fed', LOGS);
   const logKey = generateKeyPairSync('ed25519').privateKey;
@@ -335,9 +335,9 @@ async function witnessedPart(ctx: ScenarioContext, dir: string) {
 
 async function mirrorPart(ctx: ScenarioContext) {
   const { engine } = ctx;
-  const backlog = sized(ctx, { quick: 10_000, full: 200_000, slowQuick: 300, slowFull: 10_000 });
-  const rate = sized(ctx, { quick: 500, full: 2000, slowQuick: 20, slowFull: 200 });
-  const liveSeconds = sized(ctx, { quick: 5, full: 30, slowQuick: 3, slowFull: 20 });
+  const backlog = sized(ctx, { quick: 10_000, full: 200_000 });
+  const rate = sized(ctx, { quick: 500, full: 2000 });
+  const liveSeconds = sized(ctx, { quick: 5, full: 30 });
   const apps = appNames('fed-m', LOGS);
   const primary = await startServer({ engine, label: 's11-primary', env: { CHECKPOINT_INTERVAL_MS: String(INTERVAL_MS) } });
   let mirror: ServerHandle | undefined;
@@ -496,6 +496,15 @@ export const federation: Scenario = {
     'started after its primary holds a backlog, under live ingest: events it verified and stored per second (serverInfo.mirror) ' +
     "against the primary's batch ingest of the backlog and its live ingest, and its lag behind the primary's checkpoints while following.",
   async run(ctx) {
+    if (ctx.engine.slow) {
+      return {
+        figures: [],
+        details: {},
+        skipped:
+          'the FerretDB test server publishes and copies too slowly for steady ingest with witnesses and a mirror on one ' +
+          'machine (checkpoints fall seconds behind at 20 events/s); set MONGODB_URI for a real MongoDB',
+      };
+    }
     const dir = mkdtempSync(join(tmpdir(), 'chainlog-bench-federation-'));
     try {
       const w = await witnessedPart(ctx, dir);

@@ -10,6 +10,13 @@ import {
   type Delivery,
 } from '../../bench/scenarios/federation.js';
 import { summarize } from '../../src/simulator/stats.js';
+import { parseBenchArgs } from '../../bench/options.js';
+
+function parseQuick() {
+  const r = parseBenchArgs(['--quick']);
+  if (r.help || 'error' in r) throw new Error('expected options');
+  return r.options;
+}
 
 describe('coverLatencies', () => {
   const deliveries = new Map<string, Delivery[]>([
@@ -62,6 +69,18 @@ describe('the federation report', () => {
     expect(SCENARIOS).toContain(federation);
     expect(federation.id).toBe('11');
     expect(federation.usesDataset).toBeFalsy();
+  });
+
+  it('is skipped, with the reason, on the FerretDB test server, starting nothing', async () => {
+    const engine = {
+      name: 'mongodb' as const,
+      description: 'FerretDB test server',
+      slow: true,
+      freshStore: () => Promise.reject(new Error('no store may be made')),
+      close: async () => {},
+    };
+    const out = await federation.run({ engine, options: parseQuick(), log: () => {} });
+    expect(out).toMatchObject({ figures: [], skipped: expect.stringMatching(/FerretDB test server.*MONGODB_URI/) });
   });
 
   it('reports witnessed beside unwitnessed latency, and the mirror against the primary, each with its baseline', () => {
