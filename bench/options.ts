@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { intOption, parseCliArgs, type CliParse } from '../src/cli/options.js';
 
-export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'] as const;
+export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 export type EngineName = 'sqlite' | 'mongodb';
 

@@ -4,6 +4,7 @@ import type { Scenario } from '../scenario.js';
 import { attacks } from './attacks.js';
 import { auditFairness } from './audit-fairness.js';
 import { batchIngest } from './batch-ingest.js';
+import { federation } from './federation.js';
 import { liveDelivery } from './live-delivery.js';
 import { memory } from './memory.js';
 import { proofReady } from './proof-ready.js';
@@ -16,6 +17,7 @@ export const SCENARIOS: Scenario[] = [
   batchIngest,
   singleIngest,
   proofReady,
+  federation,
   queries,
   proofs,
   liveDelivery,
