@@ -5,7 +5,9 @@ import { eventId } from './validation/query-args.js';
 import { formatTimestamp } from './validation/timestamp.js';
 
 /** The event's EventJson, with its API id; leaf version 2 events also carry their commitment and erasure. */
-export const eventToJson = (e: StoredEvent): EventJson & { id: string; erasedAt?: string | null; erasureReason?: string | null } => ({
+export const eventToJson = (
+  e: StoredEvent,
+): EventJson & { id: string; erasedAt?: string | null; erasureReason?: string | null } => ({
   id: eventId(e),
   sourceAppId: e.sourceAppId,
   seq: e.seq,

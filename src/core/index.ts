@@ -5,7 +5,14 @@ export { equalBytes } from './bytes.js';
 export type { JsonObject, JsonValue } from './json.js';
 export { HASH_SIZE, hashLeaf, hashChildren, emptyRoot } from './rfc6962/hasher.js';
 export { ZERO_HASH_HEX, LEAF_VERSION, formatTime, parseTime, leafBytes, leafHashHex, eventLeafHash } from './leaf.js';
-export { LEAF_VERSION_2, PAYLOAD_SALT_BYTES, leafVersionOf, parseSalt, payloadCommitment, payloadMatchesCommitment } from './leaf.js';
+export {
+  LEAF_VERSION_2,
+  PAYLOAD_SALT_BYTES,
+  leafVersionOf,
+  parseSalt,
+  payloadCommitment,
+  payloadMatchesCommitment,
+} from './leaf.js';
 export type { LeafFields, EventLeafFields, EventJson } from './leaf.js';
 export type { LeafFieldsV2, AnyLeafFields, LeafVersion } from './leaf.js';
 export type { NodeId } from './compact/node.js';

@@ -135,8 +135,12 @@ export class ChainlogService implements LogService {
       : null;
     // The erasures log keeps version 1: its records hold no personal data and are never erased.
     const leafVersion = opts.leafVersion ?? LEAF_VERSION;
-    this.sequencer = new Sequencer(this.storage, (events) => this.committedHere(events), this.now, this.gate, (app) =>
-      app === ERASURES_LOG ? LEAF_VERSION : leafVersion,
+    this.sequencer = new Sequencer(
+      this.storage,
+      (events) => this.committedHere(events),
+      this.now,
+      this.gate,
+      (app) => (app === ERASURES_LOG ? LEAF_VERSION : leafVersion),
     );
     this.erasures = new Erasures({
       storage: this.storage,
@@ -297,7 +301,7 @@ export class ChainlogService implements LogService {
   async applyRetention(): Promise<number> {
     const days = this.opts.retentionDays ?? {};
     let total = 0;
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       const heads = await this.storage.listLogHeads(after, 100);
       if (heads.length === 0) break;
       for (const h of heads) {
@@ -315,11 +319,15 @@ export class ChainlogService implements LogService {
   /** Erase the payloads of one log received before `cutoff` (receivedAt grows with seq). */
   private async retainLog(sourceAppId: string, cutoff: number): Promise<number> {
     let erased = 0;
-    for (let from = this.retainedBelow.get(sourceAppId) ?? 0; ; ) {
+    for (let from = this.retainedBelow.get(sourceAppId) ?? 0; ;) {
       const page = await this.storage.getEventRange(sourceAppId, from, Number.MAX_SAFE_INTEGER, MAX_ERASED_PER_CALL);
       const due = page.filter((e) => e.receivedAt < cutoff && e.payload !== null).map((e) => ({ sourceAppId, seq: e.seq }));
       if (due.length > 0) {
-        const r = await this.erasures.erase({ selection: { kind: 'ids', ids: due }, reason: RETENTION_REASON, by: RETENTION_REASON });
+        const r = await this.erasures.erase({
+          selection: { kind: 'ids', ids: due },
+          reason: RETENTION_REASON,
+          by: RETENTION_REASON,
+        });
         erased += r.erased;
       }
       // Every payload below the first event still within its period is erased: later sweeps start there.

@@ -95,14 +95,19 @@ export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
     if (absent(r.erasedAt)) {
       if (!absent(r.erasureReason)) bad('erasureReason', 'absentUnlessErased', 'must be absent while the payload exists');
       if (typeof r.payloadSalt !== 'string' || !HASH_HEX_RE.test(r.payloadSalt))
-        bad('payloadSalt', 'lowercaseHex64', `must be 64 lowercase hex characters while the payload exists, is ${describe(r.payloadSalt)}`);
+        bad(
+          'payloadSalt',
+          'lowercaseHex64',
+          `must be 64 lowercase hex characters while the payload exists, is ${describe(r.payloadSalt)}`,
+        );
       payload = decodePayload(r.payload, bad);
       v2 = { payloadHash, payloadSalt: r.payloadSalt as string, erasedAt: null, erasureReason: null };
     } else {
       const erasedAt = time('erasedAt', r.erasedAt);
       if (!absent(r.payload) && r.payload !== '') bad('payload', 'erased', 'must be absent once erased');
       if (!absent(r.payloadSalt)) bad('payloadSalt', 'erased', 'must be absent once erased');
-      if (typeof r.erasureReason !== 'string') bad('erasureReason', 'string', `must be a string once erased, is ${describe(r.erasureReason)}`);
+      if (typeof r.erasureReason !== 'string')
+        bad('erasureReason', 'string', `must be a string once erased, is ${describe(r.erasureReason)}`);
       payload = null;
       v2 = { payloadHash, payloadSalt: null, erasedAt, erasureReason: r.erasureReason as string };
     }

@@ -110,7 +110,9 @@ export function storedEvent(e: NewEvent, pos: number): StoredEvent {
     timestamp: e.timestamp,
     receivedAt: e.receivedAt,
     payload: e.payload,
-    ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? null, erasedAt: null, erasureReason: null } : {}),
+    ...(e.payloadHash
+      ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? null, erasedAt: null, erasureReason: null }
+      : {}),
     prevHash: e.prevHash,
     hash: e.hash,
     idempotencyKey: e.idempotencyKey,

@@ -3,19 +3,24 @@ import { z } from 'zod';
 import type { EventFilter } from '../../storage/types.js';
 import { ApiError, badUserInput } from '../errors.js';
 import { parseOrThrow, type RuleParams } from './issues.js';
-import { DEFAULT_PAGE_SIZE, MAX_FILTER_ITEMS, MAX_PAGE_SIZE, eventType, position, sourceAppId as clientSourceAppId } from './rules.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  MAX_FILTER_ITEMS,
+  MAX_PAGE_SIZE,
+  eventType,
+  position,
+  sourceAppId as clientSourceAppId,
+} from './rules.js';
 import { ERASURES_LOG } from '../../log/erasure.js';
 
 /**
  * A log id in reads: a client's log id, or the reserved erasures log (which no client can append to,
  * since ingest takes client log ids only, but auditors read and prove like any other log).
  */
-const sourceAppId = z
-  .string()
-  .refine((s) => s === ERASURES_LOG || clientSourceAppId.safeParse(s).success, {
-    message: "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
-    params: { rule: 'format' } satisfies RuleParams,
-  });
+const sourceAppId = z.string().refine((s) => s === ERASURES_LOG || clientSourceAppId.safeParse(s).success, {
+  message: "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  params: { rule: 'format' } satisfies RuleParams,
+});
 
 const dateMs = z.date().transform((d, ctx): number => {
   const ms = d.getTime();

@@ -152,7 +152,15 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
         if (!chainer) throw new Error(`append: log ${r[0]} seq ${r[1]} comes without its hash, and this writer does not chain`);
         r[6] = a.headHash;
         r[7] = chainer.leafHash(
-          { sourceAppId: r[0], seq: r[1], prevHash: r[6], eventType: r[2], timestamp: r[3], receivedAt: r[4], payloadHash: r[10] },
+          {
+            sourceAppId: r[0],
+            seq: r[1],
+            prevHash: r[6],
+            eventType: r[2],
+            timestamp: r[3],
+            receivedAt: r[4],
+            payloadHash: r[10],
+          },
           r[5],
         );
         chained = true;
