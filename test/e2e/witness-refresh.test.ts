@@ -43,7 +43,7 @@ interface Checkpoint {
   treeSize: number;
   note: string;
   witnessed: boolean;
-  cosignatures: { witness: string; timestamp: number }[];
+  cosignatures: { witness: string; timestamp: string }[];
 }
 async function latest(): Promise<Checkpoint | null> {
   const query =
@@ -131,7 +131,9 @@ describe('refreshing the cosignatures of an idle log', () => {
       },
       { timeoutMs: 20_000 },
     );
-    const t0 = first.cosignatures[0]!.timestamp;
+    // Cosignature.timestamp is a DateTime: compared in seconds.
+    const seconds = (cp: { cosignatures: Array<{ timestamp: string }> }) => Date.parse(cp.cosignatures[0]!.timestamp) / 1000;
+    const t0 = seconds(first);
 
     // No event arrives; the stored note changes anyway, each time to a newer cosignature by w1, until
     // the first one is older than the auditor's --max-age.
@@ -139,7 +141,7 @@ describe('refreshing the cosignatures of an idle log', () => {
       `a cosignature by w1 ${MAX_AGE_S + 1} s newer than the first`,
       async () => {
         const cp = await latest();
-        return cp && cp.cosignatures[0]!.timestamp >= t0 + MAX_AGE_S + 1 ? cp : null;
+        return cp && seconds(cp) >= t0 + MAX_AGE_S + 1 ? cp : null;
       },
       { timeoutMs: 30_000, intervalMs: 200 },
     );
@@ -163,7 +165,7 @@ describe('refreshing the cosignatures of an idle log', () => {
     proxy.checkpoint = (served) => ({ ...served, note: first.note });
     const stale = await verify(join(dir, 'state-stale.json'));
     proxy.checkpoint = (served) => served;
-    expect(stale.code).toBe(1);
+    expect(stale.code, stale.stdout).toBe(1);
     expect(stale.report.findings).toEqual([expect.objectContaining({ kind: 'STALE_CHECKPOINT' })]);
   }, 90_000);
 });
