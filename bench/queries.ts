@@ -9,7 +9,7 @@ export const PUBLISH = `mutation { publishCheckpoints { sourceAppId treeSize } }
 
 export const CHECKPOINT = `query Checkpoint($app: String!) { checkpoint(sourceAppId: $app) { treeSize rootHash note publishedAt } }`;
 
-const EVENT_FIELDS = 'id sourceAppId seq eventType timestamp receivedAt payload prevHash hash';
+const EVENT_FIELDS = 'id sourceAppId seq eventType timestamp receivedAt payload payloadHash payloadSalt prevHash hash';
 
 export const EVENTS_PAGE = `query Events($filter: EventFilter, $first: Int, $after: String) {
   events(filter: $filter, first: $first, after: $after) {

@@ -58,7 +58,8 @@ async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: 
   const storage = new SqliteStorage({ path: join(dataDir, 'chainlog.db') });
   await storage.init(); // the same schema, indexes and durability pragmas as the engine
   try {
-    const insert = storage.db.prepare(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const columns = EVENT_COLUMNS.split(',').length;
+    const insert = storage.db.prepare(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (${Array(columns).fill('?').join(', ')})`);
     let pos = 1;
     const insertBatch = storage.db.transaction((batch: readonly NewEvent[]) => {
       for (const e of batch) {
@@ -73,6 +74,12 @@ async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: 
           e.prevHash,
           e.hash,
           e.idempotencyKey,
+          // As a leaf version 2 log (the default) stores them: a 32-byte salt and the payload's
+          // commitment, 64 hex digits each; not erased.
+          e.hash,
+          e.prevHash,
+          null,
+          null,
         );
       }
     });
