@@ -145,34 +145,23 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       jsonBody({ ...bodies, type: EVENTS_BODY_TYPES, job: { kind: 'events', maxBatchSize: opts.config.MAX_BATCH_SIZE } }),
     ),
   );
+  // GraphQL documents, over HTTP and over SSE: the same body bounds and the same token limit.
+  const graphqlBodies = {
+    ...bodies,
+    job: {
+      kind: 'graphql',
+      limits: variableLimits,
+      maxTokens: hardening.documentLimits.parseOptions.maxTokens ?? Number.MAX_SAFE_INTEGER,
+    },
+  } as const;
   // GraphQL over SSE, before GRAPHQL_PATH (a prefix of its path): authenticated before its body is read.
-  app.use(
-    SSE_PATH,
-    sse.admit,
-    requireUtf8(),
-    jsonBody({
-      ...bodies,
-      job: {
-        kind: 'graphql',
-        limits: variableLimits,
-        maxTokens: hardening.documentLimits.parseOptions.maxTokens ?? Number.MAX_SAFE_INTEGER,
-      },
-    }),
-    sse.serve,
-  );
+  app.use(SSE_PATH, sse.admit, requireUtf8(), jsonBody(graphqlBodies), sse.serve);
   app.use(
     GRAPHQL_PATH,
     authenticateGraphql(deps),
     requireJsonPost(metrics),
     requireUtf8(),
-    jsonBody({
-      ...bodies,
-      job: {
-        kind: 'graphql',
-        limits: variableLimits,
-        maxTokens: hardening.documentLimits.parseOptions.maxTokens ?? Number.MAX_SAFE_INTEGER,
-      },
-    }),
+    jsonBody(graphqlBodies),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
         rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),
