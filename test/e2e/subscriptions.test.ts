@@ -4,6 +4,13 @@ import WebSocket from 'ws';
 import { fromHex, verifyConsistency } from '../../src/core/index.js';
 import { metric, whenSubscribed } from '../support/metrics.js';
 import { startService, SubscriptionProbe, type RunningService } from '../support/service.js';
+import {
+  expectResumeAfterReceived,
+  fillStalledLog,
+  STALLED_EVENTS,
+  STALLED_LOG,
+  STALLED_QUERY,
+} from '../support/stalled-subscriber.js';
 import { until } from '../support/wait.js';
 
 let svc: RunningService;
@@ -238,37 +245,23 @@ describe('a subscriber that stops reading', () => {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     ws.send(JSON.stringify({ type: 'connection_init', payload: svc.adminKey ? { 'x-api-key': svc.adminKey } : {} }));
     await until('connection_ack', () => received.some((m) => m.type === 'connection_ack'));
-    // Each event goes out ~50 KB large (25 copies of a 2 KB payload): the socket and the kernel fill quickly.
-    const copies = Array.from({ length: 25 }, (_, k) => `p${k}: payload`).join(' ');
-    const query = `subscription { eventLogged(filter: { sourceAppIds: ["stalled"] }) { id ${copies} } }`;
     // With a reading subscriber on the same path (live, no after), to know when every event has reached the subscriptions.
     const witness = await whenSubscribed(
       svc,
       () => {
-        ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query } }));
+        ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query: STALLED_QUERY } }));
         return new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, {
-          filter: { sourceAppIds: ['stalled'] },
+          filter: { sourceAppIds: [STALLED_LOG] },
         });
       },
       { count: 2 },
     );
     ws.pause();
 
-    // 10,000 matching events may wait in the subscription; 11,500 do not, with what the sockets hold
-    // (here up to 36 MB of kernel buffers, ~700 events).
-    const payload = { pad: 'x'.repeat(2_000) };
-    for (let b = 0; b < 23; b++) {
-      const inputs = Array.from({ length: 500 }, (_, i) => ({
-        sourceAppId: 'stalled',
-        eventType: 'big',
-        timestamp: new Date(Date.UTC(2025, 5, 1) + b * 500 + i).toISOString(),
-        payload,
-      }));
-      const res = await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs });
-      expect(res.errors).toBeUndefined();
-    }
+    // The sockets hold up to 36 MB of kernel buffers, ~700 events.
+    await fillStalledLog(svc);
     // Resume only once every event has reached the subscriptions (the MongoDB engine tails storage).
-    await witness.until((p) => p.values.length === 11_500, 60_000);
+    await witness.until((p) => p.values.length === STALLED_EVENTS, 60_000);
     witness.unsubscribe();
     ws.resume();
 
@@ -283,12 +276,10 @@ describe('a subscriber that stops reading', () => {
     ws.close();
     const nexts = received.filter((m) => m.type === 'next');
     const end = received.find((m) => m.type === 'error');
-    expect(end?.payload).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RESUME_REQUIRED' }) })]);
-    // What the server had sent before it stopped is at most the socket's bound plus what the kernel held.
-    expect(nexts.length).toBeGreaterThan(0);
-    expect(nexts.length).toBeLessThan(2_000);
-    const ids = nexts.map((m) => m.payload.data.eventLogged.id as string);
-    expect(ids).toEqual(ids.map((_, i) => `stalled/${i}`));
-    expect(end!.payload[0].extensions.after).toBe(ids.at(-1));
+    expect(end?.payload).toHaveLength(1);
+    expectResumeAfterReceived(
+      nexts.map((m) => m.payload.data.eventLogged.id as string),
+      end!.payload[0],
+    );
   }, 180_000);
 });
