@@ -1,33 +1,13 @@
-// Headless Chromium for the dashboard's end-to-end tests, driven by playwright-core: Debian's `chromium`
-// package (Playwright's own browser download does not work on these machines; .ci/run installs the
-// package). CHROMIUM_PATH names another binary.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+// Headless Chromium for the dashboard's end-to-end tests (found and launched by bench/browser.ts, shared
+// with the first-screen measurement), what a page did that a safe page must not, and the built server.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+export { findChromium, launch } from '../../bench/browser.js';
 import { freePort, REPO_ROOT } from '../support/service-process.js';
 import { until } from '../support/wait.js';
-
-/** The Chromium binary to drive, or null when the machine has none. */
-export function findChromium(): string | null {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  for (const c of candidates) if (c && existsSync(c)) return c;
-  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-    try {
-      const path = execFileSync('which', [name], { encoding: 'utf8' }).trim();
-      if (path) return path;
-    } catch {
-      // not on PATH
-    }
-  }
-  return null;
-}
-
-export async function launch(executablePath: string): Promise<Browser> {
-  // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-  return chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-}
 
 /** What a page did that a safe page must not: dialogs, requests elsewhere than its server, CSP reports. */
 export interface PageWatch {
