@@ -135,6 +135,17 @@ interface PageTimes {
   /** Long tasks before the mark: how many, and their total ms. */
   longTasks: number;
   longTaskMs: number;
+  /** Where the time went (ms from the navigation's start; resource timing). */
+  phases: {
+    /** The page's HTML received. */
+    html: number;
+    /** The script received. */
+    script: number;
+    /** The first GraphQL request sent: the script has run. */
+    firstQuery: number;
+    /** The last GraphQL answer before the mark received. */
+    lastAnswer: number;
+  };
 }
 
 async function timings(page: Page, markName: string): Promise<PageTimes> {
@@ -145,7 +156,18 @@ async function timings(page: Page, markName: string): Promise<PageTimes> {
     const mark = performance.getEntriesByName(m)[0]!.startTime;
     const tasks = ((globalThis as unknown as { __longTasks: [number, number][] }).__longTasks ?? []).filter(([s]) => s <= mark);
     const interactive = Math.max(mark, ...tasks.map(([s, d]) => s + d));
-    return { mark, interactive, longTasks: tasks.length, longTaskMs: tasks.reduce((n, [, d]) => n + d, 0) };
+    type Timing = { name: string; startTime: number; responseEnd: number };
+    const nav = performance.getEntries().find((e) => (e.entryType as string) === 'navigation') as unknown as Timing;
+    const resources = performance.getEntriesByType('resource') as unknown as Timing[];
+    const script = resources.find((r) => /\/assets\/app-[^/]+\.js$/.test(r.name));
+    const queries = resources.filter((r) => r.name.endsWith('/graphql') && r.startTime <= mark);
+    const phases = {
+      html: nav.responseEnd,
+      script: script?.responseEnd ?? 0,
+      firstQuery: Math.min(...queries.map((r) => r.startTime)),
+      lastAnswer: Math.max(...queries.map((r) => r.responseEnd)),
+    };
+    return { mark, interactive, longTasks: tasks.length, longTaskMs: tasks.reduce((n, [, d]) => n + d, 0), phases };
   }, markName);
 }
 
@@ -197,11 +219,17 @@ async function measureBrowser(browser: Browser, url: string, key: string, deepSe
       add('overview cold: first-screen mark', cold.mark);
       add('overview cold: interactive', cold.interactive);
       add('overview cold: long tasks before it (ms)', cold.longTaskMs);
+      add('overview cold: HTML received', cold.phases.html);
+      add('overview cold: script received', cold.phases.script);
+      add('overview cold: first query sent', cold.phases.firstQuery);
+      add('overview cold: last answer received', cold.phases.lastAnswer);
       add('overview: search filters the rows (round trip from the driver)', await checkOverview(page));
       await page.reload();
       const warm = await timings(page, 'chainlog:first-screen');
       add('overview warm: first-screen mark', warm.mark);
       add('overview warm: interactive', warm.interactive);
+      add('overview warm: first query sent', warm.phases.firstQuery);
+      add('overview warm: last answer received', warm.phases.lastAnswer);
       // The event screen, warm (assets cached), by a full navigation.
       await page.goto('about:blank');
       await page.goto(eventUrl);
@@ -219,6 +247,8 @@ async function measureBrowser(browser: Browser, url: string, key: string, deepSe
       const ev = await timings(page, 'chainlog:event-verified');
       await expectVerified(page);
       add('event cold: verified', ev.interactive);
+      add('event cold: first query sent', ev.phases.firstQuery);
+      add('event cold: last answer received', ev.phases.lastAnswer);
     } finally {
       await eventContext.close();
     }
