@@ -17,17 +17,21 @@ export interface GraphQLClientOptions {
   /** Connections this client may hold open (= concurrent requests it can have in flight). */
   maxSockets?: number;
   timeoutMs?: number;
+  /** Sent as `x-api-key` (a server with AUTH=on); none by default (the benchmark's servers run AUTH=off). */
+  apiKey?: string;
 }
 
 export class GraphQLClient {
   private readonly agent: Agent;
   private readonly endpoint: URL;
   private readonly timeoutMs: number;
+  private readonly apiKey: string | undefined;
 
   constructor(baseUrl: string, options: GraphQLClientOptions = {}) {
     this.endpoint = new URL('/graphql', baseUrl);
     this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8, maxFreeSockets: options.maxSockets ?? 8 });
     this.timeoutMs = options.timeoutMs ?? 120_000;
+    this.apiKey = options.apiKey;
   }
 
   /** POSTs the operation; resolves with `data`, rejects with GraphQLRequestError if there are errors. */
@@ -54,7 +58,11 @@ export class GraphQLClient {
         {
           method: 'POST',
           agent: this.agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            ...(this.apiKey !== undefined && { 'x-api-key': this.apiKey }),
+          },
           timeout: this.timeoutMs,
         },
         (res) => {

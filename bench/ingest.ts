@@ -34,8 +34,9 @@ async function send(
   clients: number,
   nextBatchOf: () => Batch | undefined,
   onProgress?: (sent: number, seconds: number) => void,
+  apiKey?: string,
 ): Promise<IngestRun> {
-  const client = new GraphQLClient(url, { maxSockets: clients });
+  const client = new GraphQLClient(url, { maxSockets: clients, ...(apiKey !== undefined && { apiKey }) });
   const latencies: number[] = [];
   let events = 0;
   let lastReport = 0;
@@ -69,7 +70,10 @@ export function sendBatches(url: string, bodies: readonly Batch[], clients: numb
   return send(url, clients, () => bodies[next++]);
 }
 
-/** Sends `total` events of `source`, each batch generated just before it is sent (for large loads). */
+/**
+ * Sends `total` events of `source`, each batch generated just before it is sent (for large loads);
+ * `apiKey` for a server with AUTH=on.
+ */
 export function streamBatches(
   url: string,
   source: EventGenerator,
@@ -77,6 +81,7 @@ export function streamBatches(
   batchSize: number,
   clients: number,
   onProgress?: (sent: number, seconds: number) => void,
+  apiKey?: string,
 ): Promise<IngestRun> {
   let generated = 0;
   const nextBatchOf = (): Batch | undefined => {
@@ -85,5 +90,5 @@ export function streamBatches(
     generated += count;
     return { body: logEventsBody(nextBatch(source, count)), count };
   };
-  return send(url, clients, nextBatchOf, onProgress);
+  return send(url, clients, nextBatchOf, onProgress, apiKey);
 }

@@ -129,7 +129,8 @@ const CHAINLOG_VARS = [
 ];
 
 export interface StartOptions {
-  engine: Engine;
+  /** Where a fresh store is made; not needed with `store`. */
+  engine?: Engine;
   label: string;
   /** Extra chainlog variables, e.g. CHECKPOINT_INTERVAL_MS. */
   env?: Record<string, string>;
@@ -138,8 +139,12 @@ export interface StartOptions {
   startTimeoutMs?: number;
 }
 
+const noEngine = (): never => {
+  throw new Error('startServer needs an engine or a store');
+};
+
 export async function startServer(opts: StartOptions): Promise<ServerHandle> {
-  const store = opts.store ?? (await opts.engine.freshStore(opts.label));
+  const store = opts.store ?? (await (opts.engine ?? noEngine()).freshStore(opts.label));
   const port = await freePort();
   const env: Record<string, string> = {
     HOST: '127.0.0.1',

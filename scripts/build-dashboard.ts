@@ -2,9 +2,11 @@
 // dist/dashboard: index.html, and the script and style sheet under names with a hash of their content
 // (served as immutable). The core's Node primitives are replaced by its browser ones
 // (src/core/crypto/primitives.browser.ts), so the browser verifies with the core's own functions.
+// The script's gzipped size is reported and held under issue 19's budget (the build fails above it).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { build, type Plugin } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,6 +17,8 @@ const CORE_CRYPTO = join(ROOT, 'src/core/crypto');
 const FAVICON =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><g fill="none" stroke="#0b57d0" stroke-width="2">' +
   '<rect x="1" y="5" width="8" height="6" rx="3"/><rect x="7" y="5" width="8" height="6" rx="3"/></g></svg>\n';
+/** Issue 19: the JavaScript under 200 KB gzipped. */
+export const SCRIPT_BUDGET_GZIPPED = 200 * 1024;
 
 const browserPrimitives: Plugin = {
   name: 'browser-primitives',
@@ -27,7 +31,14 @@ const browserPrimitives: Plugin = {
   },
 };
 
-export async function buildDashboard(): Promise<{ script: string; style: string }> {
+export interface DashboardBuild {
+  script: string;
+  style: string;
+  scriptBytes: number;
+  scriptGzippedBytes: number;
+}
+
+export async function buildDashboard(): Promise<DashboardBuild> {
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   const result = await build({
@@ -49,15 +60,27 @@ export async function buildDashboard(): Promise<{ script: string; style: string 
   const script = outputs.find((p) => p.startsWith('app-') && p.endsWith('.js'));
   const style = outputs.find((p) => p.startsWith('style-') && p.endsWith('.css'));
   if (!script || !style) throw new Error(`esbuild gave no script or style sheet: ${outputs.join(', ')}`);
+  const code = readFileSync(join(OUT, 'assets', script));
+  const scriptGzippedBytes = gzipSync(code, { level: 9 }).length;
+  if (scriptGzippedBytes > SCRIPT_BUDGET_GZIPPED) {
+    throw new Error(
+      `the dashboard's script is ${kb(scriptGzippedBytes)} gzipped, over the budget of ${kb(SCRIPT_BUDGET_GZIPPED)}`,
+    );
+  }
   const html = readFileSync(join(SRC, 'index.html'), 'utf8')
     .replace('%SCRIPT%', `assets/${script}`)
     .replace('%STYLE%', `assets/${style}`);
   writeFileSync(join(OUT, 'index.html'), html);
   writeFileSync(join(OUT, 'favicon.svg'), FAVICON);
-  return { script, style };
+  return { script, style, scriptBytes: code.length, scriptGzippedBytes };
 }
 
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { script, style } = await buildDashboard();
-  console.log(`dashboard: dist/dashboard/assets/${script}, ${style}`);
+  const b = await buildDashboard();
+  console.log(
+    `dashboard: dist/dashboard/assets/${b.script} (${kb(b.scriptBytes)}, ${kb(b.scriptGzippedBytes)} gzipped; ` +
+      `budget ${kb(SCRIPT_BUDGET_GZIPPED)}), ${b.style}`,
+  );
 }

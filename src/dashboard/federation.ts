@@ -2,7 +2,7 @@
 // witnesses of the server's witness policy and their health, and the inconsistencies the key may read
 // (none, and `forbidden`, for a READER key). A log whose origin has a recorded inconsistency is red on
 // every screen (views/common.ts reads `inconsistencyOf`).
-import { ApiError, query } from './api.js';
+import { ApiError, prefetch, query } from './api.js';
 import {
   InconsistenciesDocument,
   WitnessesDocument,
@@ -23,6 +23,12 @@ export const federation = {
   /** The key may not read inconsistencies (READER): FORBIDDEN, not a failure. */
   forbidden: false,
 };
+
+/** Sends the reads of `loadWitnesses` and `loadInconsistencies` ahead (api.ts `prefetch`). */
+export function prefetchFederation(): void {
+  prefetch(WitnessesDocument, {});
+  prefetch(InconsistenciesDocument, { first: MAX_INCONSISTENCIES });
+}
 
 export async function loadWitnesses(): Promise<void> {
   federation.witnesses = (await query(WitnessesDocument, {})).witnesses;

@@ -1,33 +1,11 @@
-// Headless Chromium for the dashboard's end-to-end tests, driven by playwright-core: Debian's `chromium`
-// package (Playwright's own browser download does not work on these machines; .ci/run installs the
-// package). CHROMIUM_PATH names another binary.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+// Headless Chromium for the dashboard's end-to-end tests (found and launched by bench/browser.ts, shared
+// with the first-screen measurement), what a page did that a safe page must not, and the built server.
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, REPO_ROOT } from '../support/service-process.js';
-import { until } from '../support/wait.js';
-
-/** The Chromium binary to drive, or null when the machine has none. */
-export function findChromium(): string | null {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  for (const c of candidates) if (c && existsSync(c)) return c;
-  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-    try {
-      const path = execFileSync('which', [name], { encoding: 'utf8' }).trim();
-      if (path) return path;
-    } catch {
-      // not on PATH
-    }
-  }
-  return null;
-}
-
-export async function launch(executablePath: string): Promise<Browser> {
-  // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-  return chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-}
+import type { Page } from 'playwright-core';
+export { findChromium, launch } from '../../bench/browser.js';
+import { freePort, REPO_ROOT, ServiceProcess } from '../support/service-process.js';
 
 /** What a page did that a safe page must not: dialogs, requests elsewhere than its server, CSP reports. */
 export interface PageWatch {
@@ -56,17 +34,9 @@ export function watch(page: Page, serverUrl: string): PageWatch {
 }
 
 /** chainlog started as its users start it once built: `node dist/main.js` (what `npm start` runs after its build). */
-export class BuiltServer {
-  readonly url: string;
-  private child: ChildProcess | null = null;
-  private log = '';
-
-  private constructor(
-    readonly port: number,
-    readonly dataDir: string,
-    private readonly env: Record<string, string>,
-  ) {
-    this.url = `http://127.0.0.1:${port}`;
+export class BuiltServer extends ServiceProcess {
+  constructor(port: number, dataDir: string, env: Record<string, string>) {
+    super(port, dataDir, env, { built: true });
   }
 
   static async start(
@@ -76,57 +46,6 @@ export class BuiltServer {
     const s = new BuiltServer(await freePort(), dataDir, env);
     await s.start();
     return s;
-  }
-
-  output(): string {
-    return this.log;
-  }
-
-  async start(): Promise<void> {
-    const { MONGODB_URI: _u, MONGODB_DB: _d, ...inherited } = process.env;
-    const child = spawn(process.execPath, ['dist/main.js'], {
-      cwd: REPO_ROOT,
-      env: {
-        ...inherited,
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'warn',
-        HOST: '127.0.0.1',
-        PORT: String(this.port),
-        DATA_DIR: this.dataDir,
-        ...this.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    child.stdout.on('data', (d) => (this.log += d));
-    child.stderr.on('data', (d) => (this.log += d));
-    await until(
-      `chainlog on ${this.url} to answer /healthz`,
-      async () => {
-        if (child.exitCode !== null) throw new Error(`chainlog exited (${child.exitCode}):\n${this.log}`);
-        return fetch(`${this.url}/healthz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-      },
-      { timeoutMs: 60_000, intervalMs: 100 },
-    );
-  }
-
-  /** Sends a signal (SIGHUP reloads the witness policy). */
-  signal(signal: NodeJS.Signals): void {
-    if (!this.child) throw new Error('not running');
-    this.child.kill(signal);
-  }
-
-  /** SIGTERM, as a supervisor stops it; resolves when it has exited. */
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
   }
 
   async gql<T = any>(key: string | null, query: string, variables?: Record<string, unknown>): Promise<T> {

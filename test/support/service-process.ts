@@ -1,8 +1,10 @@
 // chainlog as a child process, run from its sources (`node --import tsx src/main.ts`: what `npm start` runs,
-// without the build; the SQLite writer thread then loads through tsx too) on a port and a DATA_DIR:
-// started (ready when /healthz answers 200), stopped (SIGTERM), killed (SIGKILL) and started again on the
-// same data. The one spawner of the tests: startService (service.ts), startCliService (cli-service.ts) and
-// the crash test use it. test/operations and the README tour start the built service, as users do.
+// without the build; the SQLite writer thread then loads through tsx too), or built (`node dist/main.js`,
+// exactly what `npm start` runs; `{ built: true }`), on a port and a DATA_DIR: started (ready when /healthz
+// answers 200), stopped (SIGTERM), killed (SIGKILL) and started again on the same data. The one spawner of
+// the tests: startService (service.ts), startCliService (cli-service.ts), the crash test and the dashboard's
+// browser tests (test/dashboard/browser.ts, built) use it. test/operations and the README tour start the
+// built service, as users do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../bench/server.js';
@@ -32,6 +34,8 @@ export class ServiceProcess {
     readonly port: number,
     readonly dataDir: string,
     private readonly env: Record<string, string> = {},
+    /** `built`: the compiled service (dist/, made by `npm run build` or the suites' global setup). */
+    private readonly options: { built?: boolean } = {},
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
@@ -47,7 +51,7 @@ export class ServiceProcess {
     const { MONGODB_URI: _u, MONGODB_DB: _d, PORT: _p, DATA_DIR: _dd, ...inherited } = process.env;
     this.starts++;
     this.log += `--- start #${this.starts} ---\n`;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, this.options.built ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'], {
       cwd: REPO_ROOT,
       env: {
         ...inherited,

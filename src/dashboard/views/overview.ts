@@ -1,7 +1,7 @@
 // The overview: every log the key may see (paginated, searchable), its size, integrated size, latest
 // checkpoint and its age, whether the witnesses' quorum cosigned it, and its state (red with a recorded
 // inconsistency of its origin); the ingest rate and proof-ready latency as small charts; live.
-import { query, subscribe } from '../api.js';
+import { prefetch, query, subscribe } from '../api.js';
 import { sparkline } from '../chart.js';
 import { age, button, errorText, h, kids, link } from '../dom.js';
 import {
@@ -12,12 +12,18 @@ import {
   type LogRowFragment,
 } from '../generated/graphql.js';
 import type { View } from '../context.js';
-import { loadInconsistencies, loadWitnesses, witnessStatus } from '../federation.js';
+import { loadInconsistencies, loadWitnesses, prefetchFederation, witnessStatus } from '../federation.js';
 import { stateBadge, stateOf } from './common.js';
 
 const PAGE = 25;
 const POLL_MS = 2000;
 const SAMPLES = 60;
+
+/** The first page's reads, sent ahead with the shell's (main.ts); `load(0)` takes them. */
+export function prefetchOverview(): void {
+  prefetch(LogsDocument, { first: PAGE, after: null });
+  prefetchFederation();
+}
 
 export const renderOverview: View = (main, ctx) => {
   const cursors: (string | null)[] = [null];
