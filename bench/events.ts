@@ -56,3 +56,19 @@ export function streamTimestamps(count: number, eventsPerSecond: number, jitterM
 
 export const appNames = (prefix: string, count: number): string[] =>
   Array.from({ length: count }, (_, i) => (count === 1 ? prefix : `${prefix}-${String(i).padStart(3, '0')}`));
+
+/**
+ * `payload` resized to `bytes` of JSON text (the simulator's own payloads run from 40 to 465 bytes):
+ * its top-level members are kept in order while they fit, and a `note` string fills the rest. Batch
+ * ingest reports ~100-byte and ~250-byte payloads this way, with the simulator's payload shapes.
+ */
+export function sizedPayload(payload: Record<string, unknown>, bytes: number): Record<string, unknown> {
+  const filler = ',"note":""'.length;
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(payload)) {
+    kept[key] = value;
+    if (JSON.stringify(kept).length + filler > bytes) delete kept[key];
+  }
+  const length = JSON.stringify(kept).length + (Object.keys(kept).length === 0 ? filler - 1 : filler);
+  return { ...kept, note: 'n'.repeat(Math.max(0, bytes - length)) };
+}

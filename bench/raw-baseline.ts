@@ -5,8 +5,12 @@ import type { Engine } from './engines.js';
 import type { EventInput } from './events.js';
 import type { NewEvent } from '../src/storage/types.js';
 
-/** Events as the store would hold them: seq per log, fake (unhashed) link and leaf hashes. */
-export function rowsFor(inputs: readonly EventInput[]): NewEvent[] {
+/**
+ * Events as the store would hold them: seq per log, fake (unhashed) link and leaf hashes, and for
+ * leaf version 2 a fake salt and commitment (64 hex digits each, as stored); version 1 leaves those
+ * columns NULL, as the service does.
+ */
+export function rowsFor(inputs: readonly EventInput[], leafVersion: 1 | 2 = 2): NewEvent[] {
   const next = new Map<string, number>();
   const receivedAt = Date.now();
   return inputs.map((e, i) => {
@@ -23,6 +27,7 @@ export function rowsFor(inputs: readonly EventInput[]): NewEvent[] {
       prevHash: fake(i),
       hash: fake(i + 1),
       idempotencyKey: null,
+      ...(leafVersion === 2 ? { payloadSalt: fake(i + 2), payloadHash: fake(i + 3) } : {}),
     };
   });
 }
@@ -74,10 +79,10 @@ async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: 
           e.prevHash,
           e.hash,
           e.idempotencyKey,
-          // As a leaf version 2 log (the default) stores them: a 32-byte salt and the payload's
-          // commitment, 64 hex digits each; not erased.
-          e.hash,
-          e.prevHash,
+          // As the log stores them: version 2's salt and commitment (64 hex digits each), or NULL
+          // for version 1; not erased.
+          e.payloadSalt ?? null,
+          e.payloadHash ?? null,
           null,
           null,
         );

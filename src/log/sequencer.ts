@@ -10,7 +10,8 @@
 // engine before that group commits, so the engine never waits for hashing. On an engine that links
 // and hashes appends itself (storage.chainsAppends), events are sequenced without their hashes: a
 // head is then a chain of events whose hashes are pending, hashed here only when a request's
-// expectedPrevHash must be compared with it.
+// expectedPrevHash must be compared with it. A version 2 event's salt is drawn here either way; its
+// commitment (payloadHash) is pending with its leaf on such an engine.
 import { canonicalJson } from '../core/canonical-json.js';
 import { randomBytes } from 'node:crypto';
 import {
@@ -18,6 +19,7 @@ import {
   leafVersionOf,
   LEAF_VERSION,
   PAYLOAD_SALT_BYTES,
+  parseSalt,
   payloadCommitment,
   ZERO_HASH_HEX,
   type LeafVersion,
@@ -532,7 +534,9 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained
     hash: '',
     payloadText,
     // Version 2: a fresh salt per event, so a small payload cannot be found from payloadHash by guessing.
-    ...(version === 2 ? commitment(payloadText) : {}),
+    // The salt is drawn here (the one random part); an engine that chains appends computes the
+    // commitment where it hashes the leaf, so this thread only slices the salt from a pool.
+    ...(version === 2 ? (chained ? { payloadSalt: nextSaltHex(), payloadHash: '' } : commitment(payloadText)) : {}),
   };
   if (!chained) {
     event.prevHash = hashOf(head.headHash);
@@ -551,6 +555,12 @@ function commitment(payloadText: string): { payloadSalt: string; payloadHash: st
   const salt = nextSalt();
   const payloadSalt = saltPool.toString('hex', saltAt - PAYLOAD_SALT_BYTES, saltAt);
   return { payloadSalt, payloadHash: payloadCommitment(salt, payloadText) };
+}
+
+/** A fresh salt in lowercase hex, for an engine that computes the commitment (chainsAppends). */
+function nextSaltHex(): string {
+  nextSalt();
+  return saltPool.toString('hex', saltAt - PAYLOAD_SALT_BYTES, saltAt);
 }
 
 function nextSalt(): Buffer {
@@ -578,6 +588,8 @@ function hashOf(head: string | Link): string {
   let hash = typeof at === 'string' ? at : at.event.hash;
   for (let i = pending.length - 1; i >= 0; i--) {
     const e = pending[i]!;
+    // Its salt is fixed, so this is the commitment the engine computes too.
+    if (e.payloadHash === '') e.payloadHash = payloadCommitment(parseSalt(e.payloadSalt!), e.payloadText!);
     e.prevHash = hash;
     e.hash = eventLeafHash(e, e.payloadText);
     hash = e.hash;

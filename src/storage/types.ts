@@ -1,7 +1,8 @@
 // The one narrow interface every storage engine implements (SQLite, MongoDB).
 // Engines store and index. They never sign, never choose an event's seq and never compute tree nodes:
-// that is the log pipeline's job. The one hashing an engine may do is an event's link and leaf hash,
-// when it declares `chainsAppends`, and then only with core's eventLeafHash and ZERO_HASH_HEX, so that
+// that is the log pipeline's job. The one hashing an engine may do is an event's link and leaf hash
+// (with a version 2 leaf's payload commitment), when it declares `chainsAppends`, and then only with
+// core's eventLeafHash, payloadCommitment and ZERO_HASH_HEX, so that
 // the result is exactly what the sequencer would have computed. Every engine must pass
 // test/storage/contract.ts.
 
@@ -329,8 +330,10 @@ export interface LogStorage {
    * True if appendEvents links and hashes events given with prevHash and hash '': each is linked to
    * its log's head as it stands at that event (committed head, then the call's earlier events) and
    * gets its leaf hash from core's eventLeafHash, exactly as the sequencer would compute them; the
-   * returned events carry both. Events given with their hashes are stored as given. Hashing then runs
-   * where the engine writes, not on the thread that sequences.
+   * returned events carry both. Such an event of leaf version 2 may come with its payloadSalt and
+   * payloadHash '': the engine computes the commitment with core's payloadCommitment, and the returned
+   * event carries it. Events given with their hashes are stored as given. Hashing then runs where the
+   * engine writes, not on the thread that sequences.
    */
   readonly chainsAppends?: boolean;
   /**

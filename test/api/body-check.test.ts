@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyCheckThread, type BodyChecker } from '../../src/api/body-check-thread.js';
 import { loadTypeDefs } from '../../src/api/graphql/type-defs.js';
-import { variableSizeLimits } from '../../src/api/validation/variable-sizes.js';
+import { buildSchema, parse, type OperationDefinitionNode } from 'graphql';
+import { checkVariableSizes, variableSizeLimits } from '../../src/api/validation/variable-sizes.js';
 import { checkBodyText, parseJsonBody, typesOnlySchema, type BodyJob } from '../../src/api/validation/body-check.js';
 
 const events: BodyJob = { kind: 'events', maxBatchSize: 1000 };
@@ -66,6 +67,25 @@ describe('checkBodyText', () => {
     expect(checkBodyText(body(filter, ids), graphql, schema)).toEqual({ ok: true });
     expect(checkBodyText(body('query( { broken', ids), graphql, schema)).toEqual({ ok: true });
     expect(checkBodyText(JSON.stringify([{ query: LOG_EVENTS }]), graphql, schema)).toEqual({ ok: true });
+  });
+
+  it('walks the items of a list only where an item can hold a list, and there finds a list over its limit', () => {
+    const nested = buildSchema(`
+      input Item { name: String, tags: [String!], child: Item }
+      input Flat { name: String }
+      type Query { a(items: [Item!], flat: [Flat!]): Int }
+    `);
+    const query = parse('query($items: [Item!], $flat: [Flat!]) { a(items: $items, flat: $flat) }');
+    const operation = query.definitions[0] as OperationDefinitionNode;
+    const limits = { lists: {}, otherLists: 3 };
+    const check = (variables: Record<string, unknown>) => checkVariableSizes(nested, query, operation, variables, limits);
+    expect(check({ items: [{ name: 'a' }, { child: { tags: ['1', '2', '3', '4'] } }] })).toMatchObject({
+      message: 'items[1].child.tags: must hold at most 3 items (got 4)',
+    });
+    expect(check({ items: [{ tags: ['1', '2', '3'] }], flat: [{ name: 'x' }, { name: 'y' }] })).toBeNull();
+    expect(check({ flat: [{ name: 'x' }, { name: 'y' }, { name: 'z' }, { name: 'w' }] })).toMatchObject({
+      message: /flat: must hold at most 3/,
+    });
   });
 
   it('applies the exact-number rule before the syntax, as express.json does, and refuses what is not JSON', () => {

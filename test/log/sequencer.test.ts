@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventLeafHash, ZERO_HASH_HEX } from '../../src/core/leaf.js';
+import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
+import { canonicalJson } from '../../src/core/canonical-json.js';
 import { Sequencer } from '../../src/log/sequencer.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import type { LogStorage, NewEvent, StoredEvent } from '../../src/storage/types.js';
@@ -255,5 +256,37 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     expect(a2!.prevHash).toBe(hash1);
     expectChain([a0!, a1!, a2!]);
     expect((await s.getLogHead('a'))!.headHash).toBe(a2!.hash);
+  });
+  it('on leaf version 2, hashes an in-flight head with the salt it drew, so the commitment and leaf are the ones the engine stores', async () => {
+    const s = await openStorage();
+    const settle = deferred();
+    const seen = watch(s, holdFirst(settle.promise));
+    const seq = new Sequencer(
+      s,
+      () => undefined,
+      Date.now,
+      undefined,
+      () => 2,
+    );
+    const e0 = event('a');
+    const first = seq.append([e0]);
+    await seen.began(1); // a's head is pending: its commitment and leaf are the engine's to compute
+    // A wrong expectedPrevHash makes the sequencer hash that head itself; the refusal names the hash.
+    const wrong = (await seq.append([event('a', { expectedPrevHash: ZERO_HASH_HEX })]).catch((e: unknown) => e)) as Error;
+    expect(wrong).toMatchObject({ code: 'CONFLICT' });
+    const headHash = /\(([0-9a-f]{64})\)/.exec(wrong.message)![1];
+    settle.resolve();
+    const [a0] = await first;
+    expect(a0!.payloadSalt).toMatch(/^[0-9a-f]{64}$/);
+    expect(a0!.payloadHash).toBe(payloadCommitment(parseSalt(a0!.payloadSalt!), canonicalJson(e0.payload)));
+    expect(a0!.hash).toBe(headHash);
+    expect(await s.getEvent('a', 0)).toMatchObject({
+      payloadSalt: a0!.payloadSalt,
+      payloadHash: a0!.payloadHash,
+      hash: headHash,
+    });
+    // And the next event goes on it.
+    const [a1] = await seq.append([event('a', { expectedPrevHash: headHash })]);
+    expectChain([a0!, a1!]);
   });
 });

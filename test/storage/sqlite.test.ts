@@ -6,7 +6,9 @@ import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/sto
 import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.js';
-import { eventLeafHash, ZERO_HASH_HEX } from '../../src/core/leaf.js';
+import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
+import { canonicalJson } from '../../src/core/canonical-json.js';
+import { chainer } from '../../src/storage/sqlite/chainer.js';
 import {
   AppendConflictError,
   type EventFilter,
@@ -97,8 +99,8 @@ describe('SqliteStorage specifics', () => {
       { id: 4, op: 'putCheckpoint', checkpoint: ['app-a', 3, 'ab'.repeat(32), 'note', BASE_TIME] },
     ]);
     expect(outcomes.map((o) => o.ok)).toEqual([true, false, true, true]);
-    expect(outcomes[0]).toEqual({ ok: true, value: { first: 1, chain: null } });
-    expect(outcomes[2]).toEqual({ ok: true, value: { first: 3, chain: null } });
+    expect(outcomes[0]).toEqual({ ok: true, value: { first: 1, chain: null, commitments: null } });
+    expect(outcomes[2]).toEqual({ ok: true, value: { first: 3, chain: null, commitments: null } });
     expect(storage.db.prepare('SELECT source_app_id, seq FROM events ORDER BY pos').all()).toEqual([
       { source_app_id: 'app-a', seq: 0 },
       { source_app_id: 'app-a', seq: 1 },
@@ -134,6 +136,51 @@ describe('SqliteStorage specifics', () => {
     const bare = createWriter(storage.db);
     const row: AppendRow = ['app-c', 0, 't', BASE_TIME, BASE_TIME, '{}', '', '', null, null, null];
     expect(() => bare.append([row])).toThrow(/without its hash/);
+  });
+
+  it('computes the payload commitment of version 2 events given with their salt and payloadHash "" (chainsAppends)', async () => {
+    const salt = (n: number) => n.toString(16).padStart(2, '0').repeat(32);
+    const payload = { z: 1, a: 'é' };
+    const pending = (seq: number): NewEvent => ({
+      ...newEvent('app-v2', seq, { payload }),
+      prevHash: '',
+      hash: '',
+      payloadSalt: salt(seq + 1),
+      payloadHash: '',
+    });
+    // With a version 1 event of another log between them: only the pending ones take a commitment.
+    const v1 = { ...newEvent('app-v1', 0), prevHash: '', hash: '' };
+    const stored = await storage.appendEvents([pending(0), v1, pending(1)]);
+    const [a, b, c] = stored;
+    for (const [e, seq] of [
+      [a!, 0],
+      [c!, 1],
+    ] as const) {
+      expect(e.payloadSalt).toBe(salt(seq + 1));
+      expect(e.payloadHash).toBe(payloadCommitment(parseSalt(salt(seq + 1)), canonicalJson(payload)));
+      expect(e.hash).toBe(eventLeafHash(e));
+      expect(await storage.getEvent('app-v2', seq)).toEqual(e);
+    }
+    expect(b!.payloadHash).toBeUndefined();
+    expect(c!.prevHash).toBe(a!.hash);
+    // A row that asks for its commitment must come without its hash, and with a salt.
+    const writer = createWriter(storage.db, chainer);
+    const row = (hash: string, saltHex: string | null): AppendRow => [
+      'app-w',
+      0,
+      't',
+      BASE_TIME,
+      BASE_TIME,
+      '{}',
+      ZERO_HASH_HEX,
+      hash,
+      null,
+      saltHex,
+      '',
+    ];
+    expect(() => writer.append([row('ab'.repeat(32), salt(1))])).toThrow(/with its hash but without its payloadHash/);
+    expect(() => writer.append([row('', null)])).toThrow(/without a salt/);
+    expect(await storage.getLogHead('app-w')).toBeNull();
   });
 
   it('takes tree nodes packed (ids in pairs, hashes in one buffer) and refuses a packing that does not add up', async () => {

@@ -78,6 +78,25 @@ function variableUsages(schema: GraphQLSchema, document: DocumentNode, operation
 }
 
 /**
+ * Whether a value of `type` can hold a list: a list type, or an input object with such a field at any
+ * depth. Values of other types (e.g. LogEventInput: scalars only) are not walked item by item, so a
+ * 10,000-event batch costs one look at its length here.
+ */
+const holdsListMemo = new WeakMap<GraphQLInputType, boolean>();
+function holdsList(type: GraphQLInputType): boolean {
+  if (isNonNullType(type)) return holdsList(type.ofType);
+  if (isListType(type)) return true;
+  if (!isInputObjectType(type)) return false;
+  const known = holdsListMemo.get(type);
+  if (known !== undefined) return known;
+  // Within a cycle of input types the answer errs towards walking (true), never towards skipping a list.
+  holdsListMemo.set(type, true);
+  const holds = Object.values(type.getFields()).some((f) => holdsList(f.type));
+  holdsListMemo.set(type, holds);
+  return holds;
+}
+
+/**
  * The first list in the variables longer than its limit, as BAD_USER_INPUT naming the field and the
  * limit; null when every list is within its limit. Reads raw JSON values: anything not shaped like
  * its type is left to coercion, which reports it.
@@ -101,6 +120,7 @@ export function checkVariableSizes(
           rule: 'maxItems',
         });
       }
+      if (!holdsList(type.ofType)) return null;
       for (let i = 0; i < value.length; i++) {
         const bad = check(value[i], type.ofType, `${field}[${i}]`, null);
         if (bad) return bad;
@@ -110,7 +130,7 @@ export function checkVariableSizes(
     if (isInputObjectType(type) && value !== null && typeof value === 'object') {
       const record = value as Record<string, unknown>;
       for (const f of Object.values(type.getFields())) {
-        if (!(f.name in record)) continue;
+        if (!(f.name in record) || !holdsList(f.type)) continue;
         const bad = check(record[f.name], f.type, `${field}.${f.name}`, `${type.name}.${f.name}`);
         if (bad) return bad;
       }

@@ -168,6 +168,8 @@ export class SqliteStorage implements LogStorage {
   async appendEvents(events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
     const rows = new Array<AppendRow>(events.length);
+    // Events whose commitment the writer computes (given with a salt and payloadHash ''), in order.
+    let committing: number[] | null = null;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       // An event the writer hashes needs the leaf's payload text; one hashed already is stored as it came.
@@ -182,9 +184,10 @@ export class SqliteStorage implements LogStorage {
         e.prevHash,
         e.hash,
         e.idempotencyKey,
-        e.payloadHash ? (e.payloadSalt ?? null) : null,
+        typeof e.payloadHash === 'string' ? (e.payloadSalt ?? null) : null,
         e.payloadHash ?? null,
       ];
+      if (e.payloadHash === '') (committing ??= []).push(i);
     }
     let result: AppendResult;
     try {
@@ -192,7 +195,15 @@ export class SqliteStorage implements LogStorage {
     } catch (err) {
       throw toAppendConflict(err);
     }
-    const { first, chain } = result;
+    const { first, chain, commitments } = result;
+    if (committing !== null) {
+      if (commitments === null || commitments.length !== committing.length * 64) {
+        throw new Error(
+          `append: the writer returned ${commitments?.length ?? 0} hex digits of commitments for ${committing.length} events`,
+        );
+      }
+      for (let k = 0; k < committing.length; k++) events[committing[k]!]!.payloadHash = commitments.slice(64 * k, 64 * k + 64);
+    }
     const stored = new Array<StoredEvent>(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = (stored[i] = storedEvent(events[i]!, first + i));

@@ -2,7 +2,7 @@
 // the main connection (':memory:'). See writer.ts and writer-worker.ts.
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { eventLeafHash, ZERO_HASH_HEX } from '../../core/leaf.js';
+import { chainer } from './chainer.js';
 import {
   createWriter,
   type AppendResult,
@@ -46,7 +46,7 @@ export class WriterError extends Error {
 /** The writer on the caller's connection, for databases no other connection can open. */
 export function inProcessWriter(db: Database.Database): AsyncWriter {
   let writer: Writer | undefined;
-  const w = () => (writer ??= createWriter(db, { leafHash: eventLeafHash, zeroHash: ZERO_HASH_HEX }));
+  const w = () => (writer ??= createWriter(db, chainer));
   return {
     append: async (rows) => w().append(rows),
     integrate: async (sourceAppId, fromSize, toSize, nodes) => w().integrate(sourceAppId, fromSize, toSize, nodes),

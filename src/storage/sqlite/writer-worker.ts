@@ -4,7 +4,7 @@
 // still succeeds or fails alone (Writer.applyAll). None is answered before that commit.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { eventLeafHash, ZERO_HASH_HEX } from '../../core/leaf.js';
+import { chainer } from './chainer.js';
 import {
   createWriter,
   errorToMessage,
@@ -25,7 +25,7 @@ if (!port) throw new Error('writer-worker is the entry point of a worker thread 
 const { path, pragmas } = workerData as WriterThreadData;
 const db = new Database(path);
 for (const p of pragmas) db.pragma(p);
-const writer = createWriter(db, { leafHash: eventLeafHash, zeroHash: ZERO_HASH_HEX });
+const writer = createWriter(db, chainer);
 const answer = (res: WriterResponse) => port.postMessage(res);
 
 port.on('message', (first: WriterRequest) => {

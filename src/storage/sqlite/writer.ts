@@ -9,7 +9,8 @@ import type Database from 'better-sqlite3';
 
 /**
  * sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey, and for
- * leaf version 2 payloadSalt and payloadHash (null, null for version 1).
+ * leaf version 2 payloadSalt and payloadHash (null, null for version 1). A row to be hashed (hash '')
+ * of version 2 may come with its salt and payloadHash '': the writer computes the commitment.
  */
 export type AppendRow = [
   string,
@@ -51,17 +52,22 @@ export interface Chainer {
     },
     payloadText: string,
   ): string;
+  /** A version 2 payload's commitment: core's payloadCommitment of the salt (lowercase hex) and the text. */
+  commitment(saltHex: string, payloadText: string): string;
   /** prevHash of seq 0. */
   zeroHash: string;
 }
 
 /**
  * The first row's pos (the others follow it), and if the writer hashed any row, every row's
- * prevHash and hash (64 hex chars each) in row order, concatenated; else null.
+ * prevHash and hash (64 hex chars each) in row order, concatenated; else null. `commitments`: the
+ * payloadHash the writer computed for each row that came with payloadHash '', in row order,
+ * concatenated; null if none.
  */
 export interface AppendResult {
   first: number;
   chain: string | null;
+  commitments: string | null;
 }
 
 /** What a write answers: an append its AppendResult, an erasure its count, the others null. */
@@ -140,6 +146,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     // Each log's events must continue it exactly: start at its size, consecutive, in order.
     const advances = new Map<string, { next: number; headHash: string; createdAt: number }>();
     let chained = false;
+    let commitments: string | null = null;
     for (const r of rows) {
       let a = advances.get(r[0]);
       if (!a) {
@@ -150,6 +157,11 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       if (r[1] !== a.next) throw conflict(`log ${r[0]}: expected seq ${a.next}, got ${r[1]}`, 'position');
       if (r[7] === '') {
         if (!chainer) throw new Error(`append: log ${r[0]} seq ${r[1]} comes without its hash, and this writer does not chain`);
+        if (r[10] === '') {
+          if (r[9] === null) throw new Error(`append: log ${r[0]} seq ${r[1]} asks for its payload's commitment without a salt`);
+          r[10] = chainer.commitment(r[9], r[5]);
+          commitments = (commitments ?? '') + r[10];
+        }
         r[6] = a.headHash;
         r[7] = chainer.leafHash(
           {
@@ -164,7 +176,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
           r[5],
         );
         chained = true;
-      }
+      } else if (r[10] === '') throw new Error(`append: log ${r[0]} seq ${r[1]} comes with its hash but without its payloadHash`);
       a.next++;
       a.headHash = r[7];
     }
@@ -178,7 +190,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       chain = '';
       for (const r of rows) chain += r[6] + r[7];
     }
-    return { first, chain };
+    return { first, chain, commitments };
   };
 
   const integrate = (sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): void => {
