@@ -3,9 +3,8 @@
 // libraries would resubscribe with the variables of the first attempt, and eventLogged must resume with
 // `after` = the id of the last event this iterable delivered, so that the server replays exactly what
 // followed it. Events of a log at or below the last seq delivered of that log are dropped, so an overlap
-// (a replay racing a live event) is never delivered twice.
-import { createClient as createSseClient, NetworkError } from 'graphql-sse';
-import { createClient as createWsClient } from 'graphql-ws/client';
+// (a replay racing a live event) is never delivered twice. The protocol libraries load on the first
+// subscription, so that a program that only sends requests (the simulator, the auditor) does not load them.
 import { ChainlogError, ChainlogGraphqlError, ChainlogTransportError, type GraphqlErrorItem } from './errors.js';
 import { isTransient, sleep } from './http.js';
 
@@ -40,14 +39,15 @@ interface Result {
 }
 
 /** A single attempt's stream of results; returning it closes the connection. */
-function openStream(
+async function openStream(
   t: TransportConfig,
   transport: SubscriptionTransport,
   query: string,
   variables: unknown,
-): AsyncIterableIterator<Result> {
+): Promise<AsyncIterableIterator<Result>> {
   const payload = { query, variables: variables as Record<string, unknown> };
   if (transport === 'ws') {
+    const { createClient: createWsClient } = await import('graphql-ws/client');
     const url = t.url.replace(/^http/, 'ws').replace(/\/+$/, '') + '/graphql';
     const client = createWsClient({
       url,
@@ -59,6 +59,7 @@ function openStream(
     // dispose() rejects when the connection never opened; there is nothing to close then.
     return disposing(client.iterate(payload), () => void Promise.resolve(client.dispose()).catch(() => undefined));
   }
+  const { createClient: createSseClient } = await import('graphql-sse');
   const client = createSseClient({
     url: `${t.url.replace(/\/+$/, '')}/graphql/stream`,
     retryAttempts: 0,
@@ -117,7 +118,8 @@ function disposing<T>(inner: AsyncIterableIterator<T>, dispose: () => void): Asy
 async function asClientError(err: unknown, transport: SubscriptionTransport): Promise<ChainlogError> {
   if (err instanceof ChainlogError) return err;
   if (Array.isArray(err)) return new ChainlogGraphqlError(err as GraphqlErrorItem[]); // graphql-ws: an `error` message
-  if (err instanceof NetworkError) {
+  // graphql-sse's NetworkError (by name: the library is loaded lazily): a failed request or a refusal.
+  if (err instanceof Error && err.name === 'NetworkError') {
     const res = (err as { response?: Response }).response;
     if (res) {
       const body = (await res.json().catch(() => null)) as { errors?: GraphqlErrorItem[] } | null;
@@ -163,8 +165,9 @@ export async function* resumableSubscription<T>(
   const baseDelay = o.reconnectDelayMs ?? 250;
   let failures = 0;
   for (;;) {
-    const stream = openStream(t, spec.transport, spec.query, spec.variables());
+    let stream: AsyncIterableIterator<Result> | null = null;
     try {
+      stream = await openStream(t, spec.transport, spec.query, spec.variables());
       for await (const result of stream) {
         if (result.errors && result.errors.length > 0) throw new ChainlogGraphqlError(result.errors);
         failures = 0;
@@ -179,7 +182,7 @@ export async function* resumableSubscription<T>(
       o.onReconnect?.(err, failures);
       await sleep(Math.min(MAX_RECONNECT_DELAY_MS, baseDelay * 2 ** (failures - 1)));
     } finally {
-      await stream.return?.();
+      await stream?.return?.();
     }
   }
 }
