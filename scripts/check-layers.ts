@@ -5,12 +5,13 @@
 // (the log submitting its checkpoints to witnesses: core, storage and log) and the mirror (the
 // follower of a primary: core, storage, inconsistency and log) beside auth; the
 // user-facing tools (simulator, auditor, cli) sit beside the service in src/ and the service never
-// imports them. The benchmark (bench/) and the scripts (scripts/: CLI entry points, the scale harness,
+// imports them. The client (chainlog/client, for applications and browsers) imports the core only, and
+// the tools use it; the service never imports it. The benchmark (bench/) and the scripts (scripts/: CLI entry points, the scale harness,
 // the MongoDB test server) sit beside src/: they may import it, src/ never imports them, and none of
 // them imports test code. No module is part of an import cycle. Exits 1 naming each violation.
 import { cruise, type IForbiddenRuleType } from 'dependency-cruiser';
 
-const TOOLS = 'src/(simulator|auditor|cli)/';
+const TOOLS = 'src/(simulator|auditor|cli|client)/';
 const below = (layer: string, mayNot: string): IForbiddenRuleType => ({
   name: `${layer}-imports-down`,
   severity: 'error',
@@ -43,6 +44,15 @@ const forbidden: IForbiddenRuleType[] = [
   below('mirror', `src/(witness|witnessing|auth|api)/|${TOOLS}`),
   below('auth', `src/(log|witness|witnessing|mirror|api)/|${TOOLS}`),
   below('api', TOOLS),
+  // The client runs in browsers too: the pure core and its own files (npm packages aside), nothing else.
+  below('client', 'src/(?!core/|client/)'),
+  {
+    name: 'client-is-portable',
+    severity: 'error',
+    comment: 'the client imports no Node built-in module (browsers have none)',
+    from: { path: '^src/client/' },
+    to: { dependencyTypes: ['core'] },
+  },
   // The dashboard is browser code: the core and the auditor's verification steps, nothing of the server.
   below('dashboard', 'src/(?!core/|dashboard/|auditor/(checkpoint|proofs|findings)\\.ts$)'),
   {
@@ -75,7 +85,9 @@ const result = await cruise(
     ruleSet: { forbidden },
     tsPreCompilationDeps: true,
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(src/api/graphql/generated|src/dashboard/generated|bench/(results|tmp)|scripts/mongo-test-server/bin)/' },
+    exclude: {
+      path: '^(src/api/graphql/generated|src/dashboard/generated|src/client/generated|bench/(results|tmp)|scripts/mongo-test-server/bin)/',
+    },
   },
   { extensions: ['.ts', '.mts', '.js', '.mjs'] },
   { tsConfig: { fileName: 'tsconfig.json' } },

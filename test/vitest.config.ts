@@ -28,6 +28,7 @@ export default defineConfig({
           name: 'e2e-mongodb',
           include: [
             'test/e2e/**/*.test.ts',
+            'test/client/**/*.test.ts',
             'test/reliability/**/*.test.ts',
             'test/security/documents-and-sockets.test.ts',
             'test/security/inputs.test.ts',

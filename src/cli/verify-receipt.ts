@@ -2,7 +2,7 @@
 // Exit 0 verified, 1 it does not verify, 2 usage error or unreadable file.
 import { readFileSync } from 'node:fs';
 import { NoteError, parseVerifierKey, ReceiptError, toHex, type NoteVerifier } from '../core/index.js';
-import { checkReceipt } from '../auditor/receipt.js';
+import { checkReceipt } from '../client/verify.js';
 import { parseVerifyReceiptArgs, VERIFY_RECEIPT_HELP } from '../auditor/receipt-options.js';
 import { optionsOrExit } from './options.js';
 

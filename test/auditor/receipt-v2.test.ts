@@ -2,7 +2,7 @@
 // also recomputes the commitment when the payload is present, and checks the leaf alone once erased.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkReceipt } from '../../src/auditor/receipt.js';
+import { checkReceipt } from '../../src/client/verify.js';
 import { canonicalJson } from '../../src/core/canonical-json.js';
 import {
   createSigner,

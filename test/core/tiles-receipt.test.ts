@@ -33,7 +33,7 @@ import {
   type LeafFields,
   type NodeId,
 } from '../../src/core/index.js';
-import { checkReceipt } from '../../src/auditor/receipt.js';
+import { checkReceipt } from '../../src/client/verify.js';
 
 describe('tile paths (c2sp.org/tlog-tiles)', () => {
   it('encodes N in 3-digit elements, x-prefixed but the last', () => {

@@ -1,6 +1,8 @@
 // Offline verification of a receipt (C2SP tlog-proof) of one event, as the API serves them: the leaf is
-// recomputed from the event's fields with the core, the inclusion proof folded to the checkpoint's root,
-// and the checkpoint's signature checked under the log's origin with the verifier key the user trusts.
+// recomputed from the event's fields with the core (leaf version 2: the payload checked against its
+// commitment), the inclusion proof folded to the checkpoint's root, and the checkpoint's signature checked
+// under the log's origin with the verifier key the user pinned. The client's verifyEvent and verifyReceipt
+// and `npm run verify -- --receipt` all verify with checkReceipt.
 import {
   fromHex,
   leafHashHex,
