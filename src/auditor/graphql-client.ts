@@ -1,6 +1,9 @@
-// A minimal GraphQL-over-HTTP client on fetch. It sorts failures into "cannot talk to the service"
-// (ConnectionError) and "the service answered with an error" (GraphqlError); shapes are checked with zod.
+// The auditor's GraphQL requests, over the chainlog client (src/client). It sorts failures into "cannot
+// talk to the service" (ConnectionError) and "the service answered with an error" (GraphqlError), and
+// checks each answer's shape with zod: a response the schema does not allow is a finding about the
+// server (ResponseShapeError), not a connection problem.
 import type { z } from 'zod';
+import { ChainlogGraphqlError, ChainlogTransportError, createChainlogClient, type ChainlogClient } from '../client/index.js';
 
 export class ConnectionError extends Error {
   override name = 'ConnectionError';
@@ -31,46 +34,30 @@ export interface GraphqlClientOptions {
 }
 
 export class GraphqlClient {
-  private readonly endpoint: string;
-  private readonly headers: Record<string, string>;
-  private readonly timeoutMs: number;
+  private readonly client: ChainlogClient;
 
   constructor(options: GraphqlClientOptions) {
-    this.endpoint = `${options.url.replace(/\/+$/, '')}/graphql`;
-    this.headers = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
-    if (options.apiKey) this.headers['x-api-key'] = options.apiKey;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.client = createChainlogClient({ url: options.url, apiKey: options.apiKey, timeoutMs: options.timeoutMs ?? 30_000 });
   }
 
+  /** Sent once (no retry): a proof the server does not give is itself what the audit reports. */
   async request<S extends z.ZodType>(query: string, variables: Record<string, unknown>, schema: S): Promise<z.output<S>> {
-    let res: Response;
-    let text: string;
+    let data: unknown;
     try {
-      res = await fetch(this.endpoint, {
-        method: 'POST',
-        headers: this.headers,
-        body: JSON.stringify({ query, variables }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      text = await res.text();
+      data = await this.client.request<unknown, Record<string, unknown>>(query, variables);
     } catch (err) {
-      const cause = (err as { cause?: { message?: string } }).cause?.message;
-      throw new ConnectionError(`cannot reach ${this.endpoint}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`);
+      if (err instanceof ChainlogGraphqlError) {
+        const rule = typeof err.extensions.rule === 'string' ? err.extensions.rule : null;
+        throw new GraphqlError(err.message, err.code, rule);
+      }
+      if (err instanceof ChainlogTransportError) {
+        // An HTTP 2xx answer that is no GraphQL result is the server's fault, as a wrong shape is.
+        if (err.status !== null && err.status >= 200 && err.status < 300) throw new ResponseShapeError(err.message);
+        throw new ConnectionError(err.message);
+      }
+      throw err;
     }
-    let body: { data?: unknown; errors?: Array<{ message?: string; extensions?: { code?: unknown; rule?: unknown } }> };
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      throw new ConnectionError(`${this.endpoint} answered HTTP ${res.status} with a non-JSON body: ${text.slice(0, 200)}`);
-    }
-    const first = body.errors?.[0];
-    if (first) {
-      const code = typeof first.extensions?.code === 'string' ? first.extensions.code : null;
-      const rule = typeof first.extensions?.rule === 'string' ? first.extensions.rule : null;
-      throw new GraphqlError(`${first.message ?? 'GraphQL error'}${code ? ` [${code}]` : ''}`, code, rule);
-    }
-    if (!res.ok) throw new ConnectionError(`${this.endpoint} answered HTTP ${res.status}`);
-    const parsed = schema.safeParse(body.data);
+    const parsed = schema.safeParse(data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new ResponseShapeError(`unexpected response shape at ${issue?.path.join('.') ?? '?'}: ${issue?.message}`);

@@ -1,6 +1,8 @@
 // Before the simulator sends anything: is the service there, may this key write, and does it cover
 // every app the run writes to? A run that would be refused says so, with the fix, instead of
-// reporting hundreds of FORBIDDEN events afterwards. The checks write nothing.
+// reporting hundreds of FORBIDDEN events afterwards. The checks write nothing. GraphQL goes through the
+// chainlog client (src/client).
+import { ChainlogGraphqlError, ChainlogTransportError, createChainlogClient, type GraphqlErrorItem } from '../client/index.js';
 
 export interface PreflightOptions {
   /** Service base URL. */
@@ -16,12 +18,6 @@ export class PreflightError extends Error {
   override name = 'PreflightError';
 }
 
-interface GqlError {
-  message?: string;
-  path?: unknown[];
-  extensions?: { code?: unknown; rule?: unknown };
-}
-
 /** Aliases per probe request, under the server's default GRAPHQL_MAX_ALIASES (30). */
 const ALIASES_PER_REQUEST = 25;
 
@@ -33,17 +29,18 @@ export async function preflight(options: PreflightOptions): Promise<void> {
   } catch (err) {
     throw new PreflightError(`cannot reach ${options.url}: ${(err as Error).message}. Is the service running (npm start)?`);
   }
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-  if (options.apiKey) headers['x-api-key'] = options.apiKey;
-  const ask = async (query: string): Promise<GqlError[]> => {
-    const res = await fetch(`${base}/graphql`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ query }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const body = (await res.json().catch(() => ({}))) as { errors?: GqlError[] };
-    return body.errors ?? [];
+  const client = createChainlogClient({ url: base, apiKey: options.apiKey, timeoutMs });
+  /** The GraphQL errors of `query` (none when it succeeds). */
+  const ask = async (query: string): Promise<readonly GraphqlErrorItem[]> => {
+    try {
+      await client.request(query, {}, { retry: true });
+      return [];
+    } catch (err) {
+      if (err instanceof ChainlogGraphqlError) return err.errors;
+      if (err instanceof ChainlogTransportError)
+        throw new PreflightError(`the service did not answer the checks: ${err.message}`);
+      throw err;
+    }
   };
   const keyFix = `Set CHAINLOG_API_KEY to a WRITER key that names these apps (or an ADMIN key); an admin creates one with\n  ${createKeyMutation(options.apps)}`;
 

@@ -1,4 +1,13 @@
 // Sends one batch over REST or GraphQL and says, per event, whether it was accepted or which code rejected it.
+// GraphQL goes through the chainlog client (src/client), without its retries and idempotency keys: the
+// simulator counts every answer as it comes and backs off itself (runner.ts).
+import {
+  ChainlogGraphqlError,
+  ChainlogTransportError,
+  createChainlogClient,
+  LOG_ROUTE_HEADER,
+  type LogEventInput,
+} from '../client/index.js';
 import type { EventInput } from './generator.js';
 
 export type TransportKind = 'rest' | 'graphql';
@@ -28,23 +37,25 @@ interface WireError {
 
 /**
  * Names the one log a request writes to, so a load balancer can send each log's appends to one API
- * process (which then keeps that log's sequencer lease; README, "Many API processes").
+ * process (which then keeps that log's sequencer lease; README, "Many API processes"). The client sets
+ * it on GraphQL writes; the REST transport here sets it too.
  */
-export const LOG_ROUTE_HEADER = 'x-chainlog-log';
-
-const LOG_EVENTS = `mutation LogEvents($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }`;
+export { LOG_ROUTE_HEADER };
 
 export function createTransport(options: TransportOptions): (events: EventInput[]) => Promise<SendOutcome> {
   const base = options.url.replace(/\/+$/, '');
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (options.apiKey) headers['x-api-key'] = options.apiKey;
   const timeoutMs = options.timeoutMs ?? 30_000;
+  if (options.kind === 'graphql') {
+    const client = createChainlogClient({ url: base, apiKey: options.apiKey, timeoutMs, retries: 0, idempotencyKeys: false });
+    // The generator's invalid events break the input rules on purpose: they are sent as they are.
+    return (events) => sendGraphql(() => client.logEvents(events as LogEventInput[]), events.length);
+  }
 
   return async (events) => {
-    const [endpoint, body] =
-      options.kind === 'rest'
-        ? [`${base}/v1/events`, events.length === 1 ? events[0] : events]
-        : [`${base}/graphql`, { query: LOG_EVENTS, variables: { inputs: events } }];
+    const endpoint = `${base}/v1/events`;
+    const body = events.length === 1 ? events[0] : events;
     const started = performance.now();
     let status = 0;
     let json: unknown;
@@ -66,11 +77,34 @@ export function createTransport(options: TransportOptions): (events: EventInput[
     const latencyMs = performance.now() - started;
     return {
       latencyMs,
-      codes: outcomeCodes(options.kind, status, json, events.length),
+      codes: outcomeCodes('rest', status, json, events.length),
       unavailable: status >= 500,
       throttled: status === 429,
     };
   };
+}
+
+/** One logEvents call through the client, its answer or failure as per-event codes. */
+async function sendGraphql(send: () => Promise<unknown>, count: number): Promise<SendOutcome> {
+  const started = performance.now();
+  try {
+    await send();
+    return { latencyMs: performance.now() - started, codes: Array.from({ length: count }, () => null) };
+  } catch (err) {
+    const latencyMs = performance.now() - started;
+    if (err instanceof ChainlogGraphqlError) {
+      const status = err.status ?? 200;
+      const codes = outcomeCodes('graphql', status, { errors: err.errors }, count);
+      return { latencyMs, codes, unavailable: status >= 500, throttled: status === 429 };
+    }
+    if (err instanceof ChainlogTransportError) {
+      if (err.status === null)
+        return { latencyMs, codes: Array.from({ length: count }, () => 'NETWORK_ERROR'), unavailable: true };
+      const codes = Array.from({ length: count }, () => `HTTP_${err.status}`);
+      return { latencyMs, codes, unavailable: err.status >= 500, throttled: err.status === 429 };
+    }
+    throw err;
+  }
 }
 
 /** Per-event codes from a response; exported for tests of the wire formats. */
