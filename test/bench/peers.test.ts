@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { checkpointSize } from '../../bench/peers/drive.js';
+import { noteSignerKey } from '../../bench/peers/tessera.js';
+import { keyId } from '../../src/core/note/signed-note.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+
+describe('the peers scenario', () => {
+  it('writes a note signer key as Go reads it: PRIVATE+KEY+name+id+base64(0x01 || seed), the id of its public key', () => {
+    const key = noteSignerKey('bench.example/tessera');
+    // The base64 text may itself hold '+'.
+    const parts = key.split('+');
+    const [p, k, name, id] = parts as [string, string, string, string];
+    const encoded = parts.slice(4).join('+');
+    expect([p, k, name]).toEqual(['PRIVATE', 'KEY', 'bench.example/tessera']);
+    const bytes = Buffer.from(encoded, 'base64');
+    expect(bytes.length).toBe(33);
+    expect(bytes[0]).toBe(0x01);
+    // The seed's public key gives the key id the string carries.
+    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), bytes.subarray(1)]);
+    const pub = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }))
+      .export({ format: 'der', type: 'spki' })
+      .subarray(-32);
+    expect(id).toBe(Buffer.from(keyId(name, pub)).toString('hex'));
+    expect(noteSignerKey('x')).not.toBe(noteSignerKey('x'));
+  });
+
+  it('reads the tree size of a checkpoint from its second line, and nothing from a malformed one', () => {
+    expect(checkpointSize('example.com/log\n1234\nroothash=\n\n— sig\n')).toBe(1234);
+    expect(checkpointSize('example.com/log\n12a\nroot\n')).toBeUndefined();
+    expect(checkpointSize('no second line')).toBeUndefined();
+  });
+});
