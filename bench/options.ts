@@ -2,7 +2,9 @@
 import { z } from 'zod';
 import { intOption, parseCliArgs, type CliParse } from '../src/cli/options.js';
 
-export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11'] as const;
+export const SCENARIO_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'] as const;
+/** Scenarios that run only when asked for: 12 (the peers) builds and runs Tessera (--peers or --only 12). */
+export const OPT_IN_SCENARIOS: readonly ScenarioId[] = ['12'];
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 export type EngineName = 'sqlite' | 'mongodb';
 
@@ -24,7 +26,9 @@ export const BENCH_HELP = `Usage: npm run bench -- [options]
   --quick                 every scenario at a small size (CI); no thresholds are enforced
   --engine sqlite|mongodb|all   engines to run (default all; mongodb uses MONGODB_URI when set,
                           else the FerretDB-based test server)
-  --only 1,4,5            scenarios to run (default all: ${SCENARIO_IDS.join(',')})
+  --only 1,4,5            scenarios to run (default all but 12: ${SCENARIO_IDS.filter((id) => !OPT_IN_SCENARIOS.includes(id)).join(',')})
+  --peers                 add scenario 12: the peers (Tessera's POSIX log, built with Go into bench/.peer-cache
+                          the first time; skipped where Go is missing) beside chainlog, 64 and 512 clients
   --out DIR               report directory (default bench/results, quick: bench/tmp/results)
   --dataset N             events of the big log for scenarios 4, 5, 7, 9, 10 (default 1000000, quick 20000;
                           on the FerretDB test server 20000, quick 2000)
@@ -57,15 +61,18 @@ const schema = z
     dataset: intOption('dataset', 1, Number.MAX_SAFE_INTEGER).optional(),
     'steady-seconds': intOption('steady-seconds', 1, Number.MAX_SAFE_INTEGER).optional(),
     keep: z.boolean().default(false),
+    peers: z.boolean().default(false),
   })
   .strict();
 
 /** Parses the command line as the other tools do (src/cli/options.ts): node:util flags, zod values. */
 export function parseBenchArgs(argv: string[]): CliParse<BenchOptions> {
-  return parseCliArgs({ schema, booleans: ['quick', 'keep'] }, argv, {}, (o) => ({
+  return parseCliArgs({ schema, booleans: ['quick', 'keep', 'peers'] }, argv, {}, (o) => ({
     quick: o.quick,
     engines: o.engine === 'all' ? ['sqlite', 'mongodb'] : [o.engine],
-    only: SCENARIO_IDS.filter((id) => o.only === undefined || o.only.includes(id)),
+    only: SCENARIO_IDS.filter((id) =>
+      o.only !== undefined ? o.only.includes(id) || (o.peers && id === '12') : !OPT_IN_SCENARIOS.includes(id) || o.peers,
+    ),
     outDir: o.out ?? (o.quick ? 'bench/tmp/results' : 'bench/results'),
     ...(o.dataset !== undefined ? { datasetSize: o.dataset } : {}),
     ...(o['steady-seconds'] !== undefined ? { steadySeconds: o['steady-seconds'] } : {}),

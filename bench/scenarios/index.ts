@@ -7,6 +7,7 @@ import { batchIngest } from './batch-ingest.js';
 import { federation } from './federation.js';
 import { liveDelivery } from './live-delivery.js';
 import { memory } from './memory.js';
+import { peers } from './peers.js';
 import { proofReady } from './proof-ready.js';
 import { proofs } from './proofs.js';
 import { queries } from './queries.js';
@@ -25,4 +26,5 @@ export const SCENARIOS: Scenario[] = [
   scaling,
   attacks,
   auditFairness,
+  peers,
 ];

@@ -91,6 +91,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   const app = express();
   app.disable('x-powered-by');
+  // No weak ETag hashed over every answer sent with res.send/res.json: GraphQL and REST write answers
+  // cannot be revalidated, and the routes whose answers can (tlog tiles and checkpoints) set their own.
+  app.set('etag', false);
   const httpServer = createServer(app);
   // Idle keep-alive sockets outlive the usual client and load-balancer idle timeouts (60 s), so a
   // client never reuses a socket the server is closing at that moment (ECONNRESET under load).
@@ -126,14 +129,6 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       errors: req.path === GRAPHQL_PATH ? [{ message: error.message, extensions: error.extensions }] : restErrors(error),
     });
   });
-  app.use('/metrics', metricsAccess(deps));
-  app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
-  app.use(openApiRouter(opts.config, opts.service.info.version));
-  app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
-  app.use(dashboardRouter());
-  if (opts.witness) app.use(witnessRouter(opts.witness));
-  app.use(tlogRouter(deps));
-  if (opts.views) app.use(monitoringRouter(opts.views));
   // One thread checks the large bodies of both transports (src/api/json-body.ts).
   const bodyChecker = bodyCheckThread({ logger, metrics });
   const bodies = { limit: opts.config.MAX_BODY_BYTES, threadBytes: opts.config.JSON_BODY_THREAD_BYTES, checker: bodyChecker };
@@ -167,6 +162,16 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
         rememberRemoteAddress(createApiContext(deps, 'graphql', principalOf(res.locals)), req.socket.remoteAddress),
     }),
   );
+  // The read-only routes after the write paths: Express tries every layer in order, and each single
+  // event's request would otherwise walk all of these first.
+  app.use('/metrics', metricsAccess(deps));
+  app.use(opsRouter({ registry: opts.registry, isReady: opts.isReady }));
+  app.use(openApiRouter(opts.config, opts.service.info.version));
+  app.use(homeRouter({ version: opts.service.info.version, introspection: !opts.config.production }));
+  app.use(dashboardRouter());
+  if (opts.witness) app.use(witnessRouter(opts.witness));
+  app.use(tlogRouter(deps));
+  if (opts.views) app.use(monitoringRouter(opts.views));
   app.use((req, res) => {
     res
       .status(404)

@@ -104,13 +104,20 @@ describe('parseBenchArgs', () => {
       keep: true,
     });
     expect(options(['--quick']).outDir).toBe('bench/tmp/results');
+  });
+
+  it('runs the peers (scenario 12) only when asked: --peers adds it, --only may name it', () => {
+    expect(options([]).only).not.toContain('12');
+    expect(options(['--peers']).only).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12']);
+    expect(options(['--only', '2', '--peers']).only).toEqual(['2', '12']);
+    expect(options(['--only', '12']).only).toEqual(['12']);
     expect(parseBenchArgs(['--help'])).toEqual({ help: true });
     expect(parseBenchArgs(['-h'])).toEqual({ help: true });
   });
 
   it('rejects what it does not know, naming the option', () => {
     expect(error(['--engine', 'postgres'])).toBe('--engine must be sqlite, mongodb or all');
-    expect(error(['--only', '1,12'])).toBe('--only: unknown scenario 12 (known: 1,2,3,4,5,6,7,8,9,10,11)');
+    expect(error(['--only', '1,13'])).toBe('--only: unknown scenario 13 (known: 1,2,3,4,5,6,7,8,9,10,11,12)');
     expect(error(['--dataset=-1'])).toBe('--dataset must be at least 1');
     expect(error(['--dataset', '0'])).toBe('--dataset must be at least 1');
     expect(error(['--dataset', '2.5'])).toBe('--dataset must be a whole number');

@@ -46,8 +46,23 @@ interface Usage {
   coordinate: string | null;
 }
 
+/**
+ * Usages by operation node. Parsed documents are immutable and Apollo's document cache hands the same
+ * nodes to every request that sends the same query text, so a repeated operation (the usual client
+ * sends one text for all its requests) is walked once per schema, not once per request.
+ */
+const usagesOf = new WeakMap<OperationDefinitionNode, { schema: GraphQLSchema; document: DocumentNode; usages: Usage[] }>();
+
 /** Where each variable is used, with the input type expected there (visits the operation and every fragment). */
 function variableUsages(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): Usage[] {
+  const known = usagesOf.get(operation);
+  if (known?.schema === schema && known.document === document) return known.usages;
+  const usages = walkUsages(schema, document, operation);
+  usagesOf.set(operation, { schema, document, usages });
+  return usages;
+}
+
+function walkUsages(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): Usage[] {
   const usages: Usage[] = [];
   const typeInfo = new TypeInfo(schema);
   const visitor = visitWithTypeInfo(typeInfo, {

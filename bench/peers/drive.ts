@@ -1,0 +1,181 @@
+// One load client for every log the peers scenario compares: `clients` keep-alive clients each POSTing
+// one entry after another, and a poller reading the log's C2SP checkpoint (its second line is the tree
+// size), so an entry's proof-ready time (submission -> a published checkpoint covers it) is measured the
+// same way for each. Responses are read with a regular expression, not a JSON parser, so the client
+// spends the same on every peer's answer.
+import { Agent, request } from 'node:http';
+
+export interface Target {
+  /** POST URL and content type of one entry. */
+  postUrl: string;
+  contentType: string;
+  /** The body of the i-th entry. */
+  body(i: number): string;
+  /** The acknowledged entry's index in its log, from a 2xx answer; undefined if the answer is not an ack. */
+  indexOf(status: number, body: string): number | undefined;
+  /** GET URL of the log's checkpoint (c2sp.org/tlog-checkpoint text). */
+  checkpointUrl: string;
+}
+
+export interface DriveRun {
+  clients: number;
+  seconds: number;
+  requests: number;
+  errors: number;
+  firstError?: string;
+  perSecond: number;
+  ackMs: number[];
+  /** Sampled entries: submission to the first polled checkpoint that covers it. */
+  proofReadyMs: number[];
+  /** Sampled entries no checkpoint covered within the wait after the run. */
+  uncovered: number;
+  /** CPU the server spent per acknowledged entry, ms (null where /proc is missing). */
+  serverCpuMsPerEntry: number | null;
+}
+
+export interface DriveOptions {
+  clients: number;
+  seconds: number;
+  /** One sampled entry per this many ms of submissions. */
+  sampleEveryMs?: number;
+  /** Checkpoint poll period, ms. */
+  pollMs?: number;
+  /** How long to wait after the run for the last sample to be covered. */
+  coverWaitMs?: number;
+  cpuSeconds?: () => number | null;
+}
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function send(agent: Agent, url: URL, method: 'GET' | 'POST', body?: string, contentType?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent,
+        timeout: 60_000,
+        headers: body === undefined ? {} : { 'content-type': contentType!, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('request timed out after 60 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The tree size of a checkpoint note (its second line). */
+export function checkpointSize(note: string): number | undefined {
+  const line = note.split('\n', 2)[1];
+  return line !== undefined && /^\d+$/.test(line) ? Number(line) : undefined;
+}
+
+export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> {
+  const sampleEveryMs = o.sampleEveryMs ?? 20;
+  const pollMs = o.pollMs ?? 10;
+  const agent = new Agent({ keepAlive: true, maxSockets: o.clients, maxFreeSockets: o.clients });
+  const pollAgent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const postUrl = new URL(target.postUrl);
+  const cpUrl = new URL(target.checkpointUrl);
+  const ackMs: number[] = [];
+  const samples: Array<{ index: number; submittedAt: number; coveredAt?: number }> = [];
+  const pendingSamples: typeof samples = [];
+  let requests = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  let i = 0;
+  let lastSample = -Infinity;
+
+  // The poller marks each sample covered at the first checkpoint whose size exceeds its index.
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      const t = performance.now();
+      try {
+        const r = await send(pollAgent, cpUrl, 'GET');
+        const size = r.status === 200 ? checkpointSize(r.body) : undefined;
+        if (size !== undefined) {
+          const at = performance.now();
+          for (let k = pendingSamples.length - 1; k >= 0; k--) {
+            const s = pendingSamples[k]!;
+            if (s.index < size) {
+              s.coveredAt = at;
+              pendingSamples.splice(k, 1);
+            }
+          }
+        }
+      } catch {
+        // a failed poll is retried at the next period
+      }
+      const wait = pollMs - (performance.now() - t);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  })();
+
+  const cpu0 = o.cpuSeconds?.() ?? null;
+  const t0 = performance.now();
+  const end = t0 + o.seconds * 1000;
+  try {
+    await Promise.all(
+      Array.from({ length: o.clients }, async () => {
+        while (performance.now() < end) {
+          const body = target.body(i++);
+          const t = performance.now();
+          const sampled = t - lastSample >= sampleEveryMs;
+          if (sampled) lastSample = t;
+          let reply: Reply;
+          try {
+            reply = await send(agent, postUrl, 'POST', body, target.contentType);
+          } catch (err) {
+            reply = { status: 0, body: (err as Error).message };
+          }
+          const done = performance.now();
+          requests++;
+          const index = reply.status >= 200 && reply.status < 300 ? target.indexOf(reply.status, reply.body) : undefined;
+          if (index === undefined) {
+            errors++;
+            firstError ??= `HTTP ${reply.status}: ${reply.body.slice(0, 300)}`;
+            continue;
+          }
+          ackMs.push(done - t);
+          if (sampled) {
+            const s = { index, submittedAt: t };
+            samples.push(s);
+            pendingSamples.push(s);
+          }
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = o.cpuSeconds?.() ?? null;
+  const coverDeadline = performance.now() + (o.coverWaitMs ?? 10_000);
+  while (pendingSamples.length > 0 && performance.now() < coverDeadline) await new Promise((r) => setTimeout(r, pollMs));
+  polling = false;
+  await poll;
+  pollAgent.destroy();
+  const acked = requests - errors;
+  return {
+    clients: o.clients,
+    seconds: elapsed,
+    requests,
+    errors,
+    ...(firstError ? { firstError } : {}),
+    perSecond: acked / elapsed,
+    ackMs,
+    proofReadyMs: samples.filter((s) => s.coveredAt !== undefined).map((s) => s.coveredAt! - s.submittedAt),
+    uncovered: samples.filter((s) => s.coveredAt === undefined).length,
+    serverCpuMsPerEntry: cpu0 !== null && cpu1 !== null && acked > 0 ? ((cpu1 - cpu0) * 1000) / acked : null,
+  };
+}

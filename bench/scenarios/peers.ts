@@ -1,0 +1,166 @@
+// 12. The peers in the same run (`npm run bench -- --peers`): Tessera's POSIX conformance log
+// (bench/peers/tessera.ts) beside chainlog, driven by the same load client (bench/peers/drive.ts) one
+// after the other on this machine: single-entry POSTs of the same JSON events from 64 and from 512
+// keep-alive clients, and proof-ready latency on a sample, from submission to the first polled checkpoint
+// that covers the entry.
+import { join } from 'node:path';
+import { benchEvents } from '../events.js';
+import { repoRoot } from '../engines.js';
+import { drive, type DriveRun, type Target } from '../peers/drive.js';
+import { installTessera, startTessera, TESSERA_MODULE, TESSERA_SETTINGS, TESSERA_VERSION } from '../peers/tessera.js';
+import { LOG_EVENT } from '../queries.js';
+import { figure, type Figure } from '../report.js';
+import type { Scenario } from '../scenario.js';
+import { withServer } from '../server.js';
+import { roundSummary, summarize } from '../../src/simulator/stats.js';
+
+const LEVELS = [
+  { clients: 64, target: 3 },
+  { clients: 512, target: 1 },
+] as const;
+const APP = 'peers';
+type Peer = 'tessera' | 'rest' | 'logEvent';
+const PEER_NAMES: Record<Peer, string> = {
+  tessera: 'Tessera POSIX POST /add',
+  rest: 'chainlog POST /v1/events',
+  logEvent: 'chainlog logEvent',
+};
+
+const SEQ = /"seq":(\d+)/;
+
+export const peers: Scenario = {
+  id: '12',
+  title: 'Peers: single-entry ingest and proof-ready latency beside Tessera POSIX (64 and 512 clients)',
+  measures:
+    `Entries/s acknowledged, ack p50/p99 and proof-ready p50/p95 (submission -> a polled checkpoint covers the entry, ` +
+    `one sampled entry per 20 ms, checkpoint polled every 10 ms) of single-entry HTTP POSTs of the same JSON events ` +
+    `from 64 and 512 keep-alive clients, to ${TESSERA_MODULE}@${TESSERA_VERSION} (${TESSERA_SETTINGS}) and to chainlog ` +
+    `(one log, CHECKPOINT_INTERVAL_MS=1000) over POST /v1/events and logEvent; rounds alternate, best of each.`,
+  async run(ctx) {
+    const { engine, options } = ctx;
+    const installed = await installTessera((m) => ctx.log(m));
+    if ('unavailable' in installed) return { figures: [], details: {}, skipped: installed.unavailable };
+    const seconds = options.quick ? 2 : 10;
+    const rounds = options.quick ? 1 : 2;
+    const source = benchEvents({ seed: 12, logs: [APP] });
+    const eventJson = () => JSON.stringify(source.next().input);
+    const runs: Record<Peer, Record<number, DriveRun[]>> = { tessera: {}, rest: {}, logEvent: {} };
+    let n = 0;
+    const tessera = await startTessera(installed.binary, join(repoRoot, 'bench', 'tmp', `tessera-${process.pid}-${engine.name}`));
+    try {
+      await withServer({ engine, label: 's12', env: { CHECKPOINT_INTERVAL_MS: '1000' } }, async (server) => {
+        const targets: Record<Peer, Target> = {
+          tessera: {
+            postUrl: `${tessera.url}/add`,
+            contentType: 'application/octet-stream',
+            body: eventJson,
+            indexOf: (_s, b) => (/^\d+$/.test(b) ? Number(b) : undefined),
+            checkpointUrl: `${tessera.url}/checkpoint`,
+          },
+          rest: {
+            postUrl: `${server.url}/v1/events`,
+            contentType: 'application/json',
+            body: eventJson,
+            indexOf: (_s, b) => {
+              const m = SEQ.exec(b);
+              return m ? Number(m[1]) : undefined;
+            },
+            checkpointUrl: `${server.url}/tlog/${APP}/checkpoint`,
+          },
+          logEvent: {
+            postUrl: `${server.url}/graphql`,
+            contentType: 'application/json',
+            body: () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }),
+            indexOf: (_s, b) => {
+              const m = b.includes('"errors"') ? null : SEQ.exec(b);
+              return m ? Number(m[1]) : undefined;
+            },
+            checkpointUrl: `${server.url}/tlog/${APP}/checkpoint`,
+          },
+        };
+        const cpu: Record<Peer, () => number | null> = {
+          tessera: () => tessera.cpuSeconds(),
+          rest: () => server.cpuSeconds(),
+          logEvent: () => server.cpuSeconds(),
+        };
+        // Warm-up: JIT, connections, the log's first rows; Tessera's first batches.
+        for (const peer of ['tessera', 'rest', 'logEvent'] as const)
+          await drive(targets[peer], { clients: 64, seconds: options.quick ? 0.5 : 2, coverWaitMs: 0 });
+        for (const { clients } of LEVELS) {
+          for (let r = 0; r < rounds; r++) {
+            for (const peer of ['tessera', 'rest', 'logEvent'] as const) {
+              ctx.log(`12: ${clients} clients, round ${r + 1}/${rounds}: ${PEER_NAMES[peer]} (${++n})`);
+              const run = await drive(targets[peer], { clients, seconds, cpuSeconds: cpu[peer] });
+              (runs[peer][clients] ??= []).push(run);
+            }
+          }
+        }
+      });
+    } finally {
+      await tessera.stop();
+    }
+    for (const peer of Object.keys(runs) as Peer[])
+      for (const list of Object.values(runs[peer]))
+        for (const run of list) {
+          if (run.errors > 0)
+            throw new Error(`${PEER_NAMES[peer]}: ${run.errors} of ${run.requests} requests failed: ${run.firstError}`);
+          if (run.uncovered > 0)
+            throw new Error(`${PEER_NAMES[peer]}: ${run.uncovered} sampled entries never covered by a checkpoint`);
+        }
+    const best = (xs: DriveRun[]) => xs.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
+    const figures: Figure[] = [];
+    const details: Record<string, unknown> = {
+      peer: `${TESSERA_MODULE}@${TESSERA_VERSION}`,
+      peerSettings: TESSERA_SETTINGS,
+      chainlogSettings: 'one log, CHECKPOINT_INTERVAL_MS=1000, AUTH=off',
+      secondsPerRun: seconds,
+      rounds,
+    };
+    for (const { clients, target } of LEVELS) {
+      const t = best(runs.tessera[clients]!);
+      const ts = summarize(t.ackMs);
+      const tp = summarize(t.proofReadyMs);
+      for (const peer of ['rest', 'logEvent'] as const) {
+        const c = best(runs[peer][clients]!);
+        const cs = summarize(c.ackMs);
+        const cp = summarize(c.proofReadyMs);
+        const name = `${peer === 'rest' ? 'POST /v1/events' : 'logEvent'} @${clients}`;
+        figures.push(
+          figure(engine.name, `${name} single-entry ingest`, c.perSecond, 'events/s', {
+            baseline: { name: 'Tessera POST /add', value: t.perSecond, unit: 'entries/s' },
+          }),
+          figure(engine.name, `${name} / Tessera`, c.perSecond / t.perSecond, 'x', {
+            target: { op: '>=', value: target, text: `>= ${target}x Tessera's at ${clients} clients` },
+          }),
+          figure(engine.name, `${name} ack p50`, cs.p50, 'ms', {
+            baseline: { name: 'Tessera ack p50', value: ts.p50, unit: 'ms' },
+          }),
+          figure(engine.name, `${name} ack p99`, cs.p99, 'ms', {
+            baseline: { name: 'Tessera ack p99', value: ts.p99, unit: 'ms' },
+          }),
+          figure(engine.name, `${name} proof-ready p50`, cp.p50, 'ms', {
+            baseline: { name: 'Tessera proof-ready p50', value: tp.p50, unit: 'ms' },
+          }),
+          figure(engine.name, `${name} proof-ready p95`, cp.p95, 'ms', {
+            baseline: { name: 'Tessera proof-ready p95', value: tp.p95, unit: 'ms' },
+          }),
+        );
+        if (c.serverCpuMsPerEntry !== null)
+          figures.push(figure(engine.name, `${name} server CPU per event`, c.serverCpuMsPerEntry, 'ms'));
+      }
+      details[`clients${clients}`] = Object.fromEntries(
+        (['tessera', 'rest', 'logEvent'] as const).map((peer) => [
+          peer,
+          runs[peer][clients]!.map((r) => ({
+            perSecond: Math.round(r.perSecond),
+            requests: r.requests,
+            serverCpuMsPerEntry: r.serverCpuMsPerEntry === null ? null : Number(r.serverCpuMsPerEntry.toFixed(3)),
+            ackMs: roundSummary(summarize(r.ackMs)),
+            proofReadyMs: roundSummary(summarize(r.proofReadyMs)),
+          })),
+        ]),
+      );
+    }
+    return { figures, details };
+  },
+};

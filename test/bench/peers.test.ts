@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { checkpointSize } from '../../bench/peers/drive.js';
+import { installTessera, noteSignerKey } from '../../bench/peers/tessera.js';
+import { keyId } from '../../src/core/note/signed-note.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+describe('the peers scenario', () => {
+  it('writes a note signer key as Go reads it: PRIVATE+KEY+name+id+base64(0x01 || seed), the id of its public key', () => {
+    const key = noteSignerKey('bench.example/tessera');
+    // The base64 text may itself hold '+'.
+    const parts = key.split('+');
+    const [p, k, name, id] = parts as [string, string, string, string];
+    const encoded = parts.slice(4).join('+');
+    expect([p, k, name]).toEqual(['PRIVATE', 'KEY', 'bench.example/tessera']);
+    const bytes = Buffer.from(encoded, 'base64');
+    expect(bytes.length).toBe(33);
+    expect(bytes[0]).toBe(0x01);
+    // The seed's public key gives the key id the string carries.
+    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), bytes.subarray(1)]);
+    const pub = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }))
+      .export({ format: 'der', type: 'spki' })
+      .subarray(-32);
+    expect(id).toBe(Buffer.from(keyId(name, pub)).toString('hex'));
+    expect(noteSignerKey('x')).not.toBe(noteSignerKey('x'));
+  });
+
+  it('reads the tree size of a checkpoint from its second line, and nothing from a malformed one', () => {
+    expect(checkpointSize('example.com/log\n1234\nroothash=\n\n— sig\n')).toBe(1234);
+    expect(checkpointSize('example.com/log\n12a\nroot\n')).toBeUndefined();
+    expect(checkpointSize('no second line')).toBeUndefined();
+  });
+
+  it('says why the peer is skipped where Go is missing, without building anything', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'chainlog-peer-cache-'));
+    const saved = { PATH: process.env.PATH, BENCH_PEER_CACHE: process.env.BENCH_PEER_CACHE };
+    process.env.PATH = cache; // no `go` there
+    process.env.BENCH_PEER_CACHE = cache;
+    try {
+      const logs: string[] = [];
+      const r = await installTessera((m) => logs.push(m));
+      expect(r).toEqual({
+        unavailable:
+          'Go is not installed (no `go` on PATH): the peer github.com/transparency-dev/tessera/cmd/conformance/posix@v1.0.4 cannot be built',
+      });
+      expect(logs).toEqual([]);
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.BENCH_PEER_CACHE === undefined) delete process.env.BENCH_PEER_CACHE;
+      else process.env.BENCH_PEER_CACHE = saved.BENCH_PEER_CACHE;
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+});
