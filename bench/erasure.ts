@@ -4,6 +4,7 @@
 //
 //   npx tsx bench/erasure.ts            quick: 3 rounds of 20,000 events per version; erasure on 50,000 events
 //   npx tsx bench/erasure.ts --full     10 rounds of 100,000 events per version; erasure on 1,000,000 events
+//   npx tsx bench/erasure.ts --erase-only [--erase-events N]   the erasure part alone (N events, default as above)
 //
 // Ingest: the same batches (1,000 events, one log per round) into a version 1 and a version 2 log,
 // alternating rounds so that both see the same machine state; figure: events/s per version and the
@@ -22,9 +23,14 @@ import type { AppendRequest } from '../src/log/service.js';
 import { SqliteStorage } from '../src/storage/sqlite/sqlite-storage.js';
 
 const full = process.argv.includes('--full');
+const eraseOnly = process.argv.includes('--erase-only');
 const ROUNDS = full ? 10 : Number(process.env.BENCH_ROUNDS ?? 3);
 const PER_ROUND = full ? 100_000 : 20_000;
-const ERASE_LOG_EVENTS = full ? 1_000_000 : 50_000;
+const eraseEventsArg = process.argv.indexOf('--erase-events');
+const ERASE_LOG_EVENTS = eraseEventsArg > 0 ? Number(process.argv[eraseEventsArg + 1]) : full ? 1_000_000 : 50_000;
+if (!Number.isSafeInteger(ERASE_LOG_EVENTS) || ERASE_LOG_EVENTS < 1000 || ERASE_LOG_EVENTS > 10_000_000) {
+  throw new Error('--erase-events: an integer from 1000 to 10000000');
+}
 const BATCH = 1000;
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -116,31 +122,38 @@ function hashingCost(n: number): { v1: number; v2: number } {
   return { v1: best.v1 * 1000, v2: best.v2 * 1000 };
 }
 
-async function main() {
+/** Leaf version 2 against version 1: hashing cost and ingest rounds, alternating versions. */
+async function ingestFigures(dir: string) {
   const cpu = hashingCost(full ? 200_000 : 50_000);
   console.log(
     `hashing per event (best of 5, µs): leaf version 1 ${cpu.v1.toFixed(2)}, version 2 (salt, commitment, leaf) ${cpu.v2.toFixed(2)}`,
   );
+  const v1 = await open(dir, 1);
+  const v2 = await open(dir, 2);
+  const rates: Record<1 | 2, number[]> = { 1: [], 2: [] };
+  // A warm-up round each, not counted.
+  await ingest(v1.service, 'warm', 0, PER_ROUND / 4);
+  await ingest(v2.service, 'warm', 0, PER_ROUND / 4);
+  for (let r = 0; r < ROUNDS; r++) {
+    const order: Array<1 | 2> = r % 2 === 0 ? [1, 2] : [2, 1];
+    for (const v of order) rates[v].push(await ingest((v === 1 ? v1 : v2).service, `round-${r}`, 0, PER_ROUND));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const m1 = median(rates[1]);
+  const m2 = median(rates[2]);
+  console.log(`ingest, ${ROUNDS} rounds of ${PER_ROUND} events (batches of ${BATCH}), median events/s:`);
+  console.log(`  leaf version 1  ${Math.round(m1)}  (rounds: ${rates[1].map(Math.round).join(', ')})`);
+  console.log(`  leaf version 2  ${Math.round(m2)}  (rounds: ${rates[2].map(Math.round).join(', ')})`);
+  console.log(`  version 2 cost  ${((1 - m2 / m1) * 100).toFixed(1)} %  (target < 10 %)`);
+  await v1.close();
+  await v2.close();
+}
+
+async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'chainlog-bench-erasure-'));
   try {
-    const v1 = await open(dir, 1);
+    if (!eraseOnly) await ingestFigures(dir);
     const v2 = await open(dir, 2);
-    const rates: Record<1 | 2, number[]> = { 1: [], 2: [] };
-    // A warm-up round each, not counted.
-    await ingest(v1.service, 'warm', 0, PER_ROUND / 4);
-    await ingest(v2.service, 'warm', 0, PER_ROUND / 4);
-    for (let r = 0; r < ROUNDS; r++) {
-      const order: Array<1 | 2> = r % 2 === 0 ? [1, 2] : [2, 1];
-      for (const v of order) rates[v].push(await ingest((v === 1 ? v1 : v2).service, `round-${r}`, 0, PER_ROUND));
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const m1 = median(rates[1]);
-    const m2 = median(rates[2]);
-    console.log(`ingest, ${ROUNDS} rounds of ${PER_ROUND} events (batches of ${BATCH}), median events/s:`);
-    console.log(`  leaf version 1  ${Math.round(m1)}  (rounds: ${rates[1].map(Math.round).join(', ')})`);
-    console.log(`  leaf version 2  ${Math.round(m2)}  (rounds: ${rates[2].map(Math.round).join(', ')})`);
-    console.log(`  version 2 cost  ${((1 - m2 / m1) * 100).toFixed(1)} %  (target < 10 %)`);
-    await v1.close();
 
     // Erasure by payload field.
     for (let i = 0; i < ERASE_LOG_EVENTS; i += BATCH * 10) {
@@ -154,12 +167,15 @@ async function main() {
     const start = performance.now();
     let erased = 0;
     let calls = 0;
+    const callMs: number[] = [];
     for (let more = true; more; calls++) {
+      const t = performance.now();
       const r = await v2.service.eraseEvents({
         selection: { kind: 'payloadField', sourceAppId: 'erase', path: ['userId'], equals: 'target' },
         reason: 'bench',
         by: 'bench',
       });
+      callMs.push(performance.now() - t);
       erased += r.erased;
       more = r.more;
     }
@@ -167,6 +183,13 @@ async function main() {
     console.log(
       `erasure by payload field on ${ERASE_LOG_EVENTS} events (1 in 20 matches): ${erased} erased in ${calls} calls, ` +
         `${s.toFixed(2)} s, ${Math.round(erased / s)} events erased/s`,
+    );
+    // A call that re-reads the log from its start grows with the calls before it: first against last.
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    const tenth = Math.max(1, Math.floor(callMs.length / 10));
+    console.log(
+      `  ms per call: first tenth of the calls ${mean(callMs.slice(0, tenth)).toFixed(0)}, ` +
+        `last tenth ${mean(callMs.slice(-tenth)).toFixed(0)}`,
     );
     const report = await v2.service.verifyLog('erase');
     console.log(`  verifyLog after: ok=${report.ok}, eventsErased=${report.eventsErased}`);

@@ -6,6 +6,8 @@
 // applied to the events. A crash between the two leaves a record whose events are not (all) erased
 // yet: `recover` applies every record again at start, so an erasure is done wholly once recorded, and
 // not at all before. An auditor tells an erasure (listed there) from a deletion (not listed).
+import { createHmac, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { canonicalJson } from '../core/canonical-json.js';
 import { leafVersionOf, LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
 import type { EventId, JsonObject, JsonValue, LogStorage, StoredEvent } from '../storage/types.js';
@@ -23,6 +25,8 @@ export const ERASURE_EVENT_TYPE = 'chainlog.erasure';
 export const MAX_ERASED_PER_CALL = 1000;
 /** Events read per page while selecting by filter or payload field (each page is one storage read). */
 const SELECT_PAGE = 500;
+/** Payload-field selections whose resume position a server remembers (least recently used dropped). */
+const MAX_FIELD_CURSORS = 1024;
 /** Reason of the erasures that retention makes. */
 export const RETENTION_REASON = 'retention';
 
@@ -73,6 +77,16 @@ export class Erasures {
   private tail: Promise<unknown> = Promise.resolve();
   /** Leaf versions of non-empty logs (a log keeps its first event's for life). */
   private readonly versions = new Map<string, LeafVersion>();
+  /**
+   * Where a payload-field selection resumes: every event of the log below that seq which matches it
+   * is erased (by an earlier call here, or elsewhere: an erasure is never undone, and the events
+   * below a log's size never change otherwise), so a call scans only what the calls before it did
+   * not, and erasing a value from a long log reads it once in all, not once per call. Keyed by an
+   * HMAC under a key of this process, so the map never holds the selected value (personal data) in
+   * clear. Lost at restart or when dropped: the next call then scans from the start, as correct.
+   */
+  private readonly fieldCursors = new LRUCache<string, number>({ max: MAX_FIELD_CURSORS });
+  private readonly cursorKey = randomBytes(32);
 
   constructor(private readonly opts: ErasuresOptions) {}
 
@@ -94,7 +108,7 @@ export class Erasures {
   }
 
   private async eraseNow({ selection, reason, by }: EraseRequest): Promise<EraseResult> {
-    const { events, more } = await this.select(selection);
+    const { events, more, resume } = await this.select(selection);
     const erasedAt = this.opts.now();
     const record: ErasureRecord = {
       reason,
@@ -112,6 +126,8 @@ export class Erasures {
       },
     ]);
     const erased = await this.apply(record);
+    // Only once applied: the cursor says that everything matching below it is erased.
+    if (resume) this.fieldCursors.set(resume.key, resume.seq);
     return { erased, recordId: `${ERASURES_LOG}/${stored!.seq}`, more };
   }
 
@@ -151,8 +167,13 @@ export class Erasures {
     return out;
   }
 
-  /** Version 2 events of the selection not erased yet, at most MAX_ERASED_PER_CALL. */
-  private async select(s: ErasureSelection): Promise<{ events: StoredEvent[]; more: boolean }> {
+  /**
+   * Version 2 events of the selection not erased yet, at most MAX_ERASED_PER_CALL; for a payload
+   * field, also where the next call with that selection resumes once these are erased.
+   */
+  private async select(
+    s: ErasureSelection,
+  ): Promise<{ events: StoredEvent[]; more: boolean; resume?: { key: string; seq: number } }> {
     const { storage } = this.opts;
     if (s.kind === 'ids') {
       const events: StoredEvent[] = [];
@@ -171,21 +192,14 @@ export class Erasures {
     const version = await this.leafVersionOf(s.sourceAppId);
     if (version === null) throw notFound(`log "${s.sourceAppId}" not found`, 'sourceAppId');
     if (version !== 2) throw versionOne(s.sourceAppId, 'sourceAppId');
-    const wanted = s.kind === 'payloadField' ? canonicalJson(s.equals) : null;
-    const filter =
-      s.kind === 'filter'
-        ? { sourceAppIds: [s.sourceAppId], from: s.from, to: s.to, eventTypes: s.eventTypes }
-        : { sourceAppIds: [s.sourceAppId] };
+    if (s.kind === 'payloadField') return this.selectByField(s);
+    const filter = { sourceAppIds: [s.sourceAppId], from: s.from, to: s.to, eventTypes: s.eventTypes };
     const events: StoredEvent[] = [];
     let after: { timestamp: number; pos: number } | undefined;
     for (;;) {
       const page = await storage.queryEvents({ filter, direction: 'asc', after, limit: SELECT_PAGE });
       for (const e of page.events) {
         if (e.payload === null || typeof e.payloadHash !== 'string') continue;
-        if (wanted !== null && s.kind === 'payloadField') {
-          const v = valueAt(e.payload, s.path);
-          if (v === undefined || canonicalJson(v) !== wanted) continue;
-        }
         if (events.length === MAX_ERASED_PER_CALL) return { events, more: true };
         events.push(e);
       }
@@ -194,6 +208,36 @@ export class Erasures {
       if (!next || (!page.resumeAfter && page.events.length < SELECT_PAGE)) return { events, more: false };
       after = next;
     }
+  }
+
+  /**
+   * The events of one log whose payload holds `equals` at `path`, in seq order from where the last
+   * call with this selection stopped (fieldCursors) up to the log's size when the call starts.
+   */
+  private async selectByField(
+    s: Extract<ErasureSelection, { kind: 'payloadField' }>,
+  ): Promise<{ events: StoredEvent[]; more: boolean; resume: { key: string; seq: number } }> {
+    const { storage } = this.opts;
+    const wanted = canonicalJson(s.equals);
+    const key = createHmac('sha256', this.cursorKey)
+      .update(canonicalJson([s.sourceAppId, s.path, s.equals]))
+      .digest('base64');
+    const size = (await storage.getLogHead(s.sourceAppId))?.size ?? 0;
+    const events: StoredEvent[] = [];
+    let from = Math.min(this.fieldCursors.get(key) ?? 0, size);
+    while (from < size) {
+      const page = await storage.getEventRange(s.sourceAppId, from, size, SELECT_PAGE);
+      if (page.length === 0) break;
+      for (const e of page) {
+        if (e.payload === null || typeof e.payloadHash !== 'string') continue;
+        const v = valueAt(e.payload, s.path);
+        if (v === undefined || canonicalJson(v) !== wanted) continue;
+        if (events.length === MAX_ERASED_PER_CALL) return { events, more: true, resume: { key, seq: e.seq } };
+        events.push(e);
+      }
+      from = page.at(-1)!.seq + 1;
+    }
+    return { events, more: false, resume: { key, seq: from } };
   }
 }
 

@@ -192,6 +192,58 @@ for (const engine of engines) {
       expect(second).toMatchObject({ erased: 5, more: false });
     }, 180_000);
 
+    it('resumes a payload-field erasure where the last call stopped, finds events appended since, and rescans after a restart', async () => {
+      const h = engine.harness();
+      const dir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-key-'));
+      // The real store, counting the events it reads of log "big" (what a selection scans).
+      let read = 0;
+      const counting = (storage: LogStorage): LogStorage =>
+        new Proxy(storage, {
+          get(target, key) {
+            const v = Reflect.get(target, key, target) as unknown;
+            if (typeof v !== 'function') return v;
+            if (key === 'getEventRange' || key === 'queryEvents')
+              return async (...args: unknown[]) => {
+                const out = (await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)) as
+                  Array<{ sourceAppId: string }> | { events: Array<{ sourceAppId: string }> };
+                read += (Array.isArray(out) ? out : out.events).filter((e) => e.sourceAppId === 'big').length;
+                return out;
+              };
+            return (v as (...a: unknown[]) => unknown).bind(target);
+          },
+        });
+      let p = await startPipeline(counting(h.storage), dir, { leafVersion: 2 });
+      const entry = { p, cleanup: h.cleanup, dir };
+      open.push(entry);
+      const n = MAX_ERASED_PER_CALL + 5;
+      for (let i = 0; i < n; i += 500)
+        await p.service.append(
+          Array.from({ length: Math.min(500, n - i) }, (_, j) => ev('big', i + j, { userId: (i + j) % 2 ? 'same' : 'other' })),
+        );
+      const sel = { kind: 'payloadField' as const, sourceAppId: 'big', path: ['userId'], equals: 'same' };
+      const erase = async () => {
+        read = 0;
+        const r = await p.service.eraseEvents({ selection: sel, reason: 'r', by: 'k' });
+        return { erased: r.erased, more: r.more, read };
+      };
+      // 502 of the 1005 events match: one call erases them all and reads the log once.
+      expect(await erase()).toEqual({ erased: 502, more: false, read: n });
+      await p.service.append([ev('big', n, { userId: 'same' }), ev('big', n + 1, { userId: 'other' })]);
+      // The next call reads only the two events appended since, and erases the one that matches.
+      expect(await erase()).toEqual({ erased: 1, more: false, read: 2 });
+      expect(await erase()).toEqual({ erased: 0, more: false, read: 0 });
+      // Another value of the same field is a selection of its own: it scans from the start.
+      read = 0;
+      const other = await p.service.eraseEvents({ selection: { ...sel, equals: 'other' }, reason: 'r', by: 'k' });
+      expect({ erased: other.erased, more: other.more, read }).toEqual({ erased: 504, more: false, read: n + 2 });
+      // A restart forgets where calls stopped: the next one scans from the start and finds nothing left.
+      await p.close();
+      p = entry.p = await startPipeline(counting(await h.reopen()), dir, { leafVersion: 2 });
+      expect(await erase()).toEqual({ erased: 0, more: false, read: n + 2 });
+      const report = await p.service.verifyLog('big');
+      expect(report).toMatchObject({ ok: true, eventsErased: n + 2 });
+    }, 180_000);
+
     it('refuses version 1 events, naming the log version and the field; missing logs and events are NOT_FOUND', async () => {
       const { p } = await pipeline({ leafVersion: 1 });
       await p.service.append([ev('old', 0)]);
