@@ -8,7 +8,17 @@ const schema = z.object({
   PORT: intFrom(0, 65535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('./data'),
+  /**
+   * With eager publishing on, the interval on which a log whose publish failed is retried and a process
+   * sharing the database takes over publishing from one that stopped; with it off (CHECKPOINT_MIN_GAP_MS
+   * 0), how often the logs that grew get a checkpoint.
+   */
   CHECKPOINT_INTERVAL_MS: intFrom(50, 3_600_000).default(1000),
+  /**
+   * Eager publishing: a log that grew gets a checkpoint as soon as its previous one is this old (commits
+   * arriving meanwhile share it); 0 = publish on CHECKPOINT_INTERVAL_MS only.
+   */
+  CHECKPOINT_MIN_GAP_MS: intFrom(0, 3_600_000).default(100),
   ORIGIN_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'must be 1-128 chars of letters, digits and . _ : / -')
@@ -42,6 +52,12 @@ const schema = z.object({
   WITNESS_POLICY_FILE: z.string().min(1).optional(),
   /** How long one add-checkpoint request to a policy witness may take before it is abandoned and retried. */
   WITNESS_SUBMIT_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
+  /**
+   * The least time between two add-checkpoint requests for one log to one witness: a log publishing
+   * faster has only its newest checkpoint submitted when the gap is over (witnesses limit requests per
+   * log, WITNESS_RATE_LIMIT_PER_SEC here); 0 = no gap.
+   */
+  WITNESS_SUBMIT_MIN_GAP_MS: intFrom(0, 3_600_000).default(150),
   /** The longest wait between retries of a submission to a witness (exponential backoff with jitter up to it). */
   WITNESS_SUBMIT_MAX_BACKOFF_MS: intFrom(10, 3_600_000).default(60_000),
   /**

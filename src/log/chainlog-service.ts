@@ -50,6 +50,11 @@ export interface ChainlogServiceOptions {
   keyName: string;
   originPrefix: string;
   checkpointIntervalMs: number;
+  /**
+   * Eager publishing (CHECKPOINT_MIN_GAP_MS): a log that grew gets a checkpoint as soon as its last one
+   * is this old (see Publisher). 0 or omitted: checkpoints on the interval (and on demand) only.
+   */
+  checkpointMinGapMs?: number;
   version: string;
   logger: Logger;
   now?: () => number;
@@ -157,6 +162,7 @@ export class ChainlogService implements LogService {
       verifier: this.verifier,
       originOf: (app) => this.originOf(app),
       checkpointIntervalMs: opts.checkpointIntervalMs,
+      minGapMs: opts.checkpointMinGapMs ?? 0,
       leaseTtlMs: ttl,
       owner: this.owner,
       logger: this.logger,

@@ -1,11 +1,20 @@
-// Publish: integrate the logs that grew and sign a checkpoint of each on the interval (C2SP
-// tlog-checkpoint, one origin per log, the one server key).
+// Publish: integrate the logs that grew and sign a checkpoint of each (C2SP tlog-checkpoint, one
+// origin per log, the one server key), as soon as committed events wait for one.
 //
-// The publisher owns the publish cycle: which logs may have grown (the dirty set), the publisher lease
-// where several processes share a database, recovery (bringing every log's tree up to its events and
-// checking its latest checkpoint), and quarantine (a log whose stored data fails a check gets no
-// checkpoint until restart). Cycles run one at a time. What it publishes reaches delivery through
-// `onPublished`.
+// The publisher owns the publish cycle: which logs may have grown (the dirty set), when a cycle runs,
+// the publisher lease where several processes share a database, recovery (bringing every log's tree
+// up to its events and checking its latest checkpoint), and quarantine (a log whose stored data fails
+// a check gets no checkpoint until restart). Cycles run one at a time. What it publishes reaches
+// delivery through `onPublished`.
+//
+// When a cycle runs (eager publishing, minGapMs > 0): a commit wakes the publisher, which publishes
+// the logs that grew at once, bounded twice. Per log, two of its checkpoints are at least minGapMs
+// apart; across logs, publishing takes at most 1 / (1 + EAGER_DUTY_FACTOR) of the time (after a cycle
+// of d ms the next eager one waits EAGER_DUTY_FACTOR * d). Commits that arrive meanwhile wait for the
+// next cycle together, so under heavy ingest one signature covers many events, never one per event.
+// The interval cycle (checkpointIntervalMs) remains: it retries logs whose publish failed (never
+// retried eagerly, so a failing storage is not hammered), renews or takes the publisher lease, and is
+// the only cycle when eager publishing is off (minGapMs 0).
 import type { Logger } from 'pino';
 import { logVerifiers, openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/hex.js';
@@ -23,6 +32,16 @@ export const PUBLISHER_LEASE = 'publisher';
 const RECOVER_PAGE = 500;
 /** Signers kept at most (one per log); beyond that the cache starts over. */
 const MAX_SIGNERS = 10_000;
+/** Eager cycles wait this many times the previous cycle's length: publishing takes at most a quarter of the time. */
+export const EAGER_DUTY_FACTOR = 3;
+/** Logs whose last publish time is kept for the min gap; beyond that the times older than the gap are dropped. */
+const MAX_PUBLISH_TIMES = 100_000;
+
+/** Logs one cycle publishes at once. */
+const PUBLISH_CONCURRENCY = 8;
+
+/** interval: on checkpointIntervalMs; eager: woken by commits; demand: publishNow. */
+type CycleKind = 'interval' | 'eager' | 'demand';
 
 export interface PublisherOptions {
   storage: LogStorage;
@@ -32,6 +51,11 @@ export interface PublisherOptions {
   verifier: NoteVerifier;
   originOf: (sourceAppId: string) => string;
   checkpointIntervalMs: number;
+  /**
+   * Eager publishing: the least time between two checkpoints of one log (CHECKPOINT_MIN_GAP_MS); a log
+   * that grew is published as soon as this allows. 0 or omitted: publish on the interval only.
+   */
+  minGapMs?: number;
   /** Lease length for processes sharing a database; the publisher lease lasts at least 3 intervals. */
   leaseTtlMs: number;
   /** This process, among those sharing a database (the lease owner). */
@@ -53,9 +77,25 @@ export class Publisher {
   private readonly quarantined = new Map<string, string>();
   /** Logs whose recovery met an error other than a failed check: recovered again before publishing. */
   private readonly unrecovered = new Set<string>();
+  /** Logs whose last publish failed (other than a failed check): retried on the interval, not eagerly. */
+  private readonly held = new Set<string>();
+  /**
+   * Logs whose checkpoint may be stored without having been delivered (storing it threw): the next
+   * publish of the log delivers the stored one if it is the tree's, instead of finding nothing new.
+   */
+  private readonly unsure = new Set<string>();
+  /** When each log's latest checkpoint was published by this process (opts.now), for the min gap. */
+  private readonly publishedAt = new Map<string, number>();
   private cycle: Promise<unknown> = Promise.resolve();
   private lease: Lease | null = null;
+  /** When the lease was last taken or renewed (opts.now): eager cycles renew it only as often as the interval does. */
+  private leaseCheckedAt = 0;
   private timer: NodeJS.Timeout | null = null;
+  private eagerTimer: NodeJS.Timeout | null = null;
+  /** When the eager timer fires (opts.now), while it is set. */
+  private eagerAt = Infinity;
+  /** No eager cycle starts before this (opts.now): the duty bound of the previous cycle. */
+  private restUntil = 0;
   private stopped = false;
 
   constructor(private readonly opts: PublisherOptions) {
@@ -86,7 +126,7 @@ export class Publisher {
   /** Run the first cycle, then one every interval until stop. A first cycle that fails is logged, not thrown. */
   async start(): Promise<void> {
     // A log that cannot be published now is retried on the interval; it must not keep the server from starting.
-    await this.runCycle(false).catch((err) => this.opts.logger.warn({ err }, 'first checkpoint cycle incomplete'));
+    await this.runCycle('interval').catch((err) => this.opts.logger.warn({ err }, 'first checkpoint cycle incomplete'));
     this.schedule();
   }
 
@@ -94,6 +134,7 @@ export class Publisher {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.eagerTimer) clearTimeout(this.eagerTimer);
     await this.cycle.catch(() => undefined);
     if (this.lease) await this.storage.coordination?.leases.release(this.lease).catch(() => undefined);
   }
@@ -104,14 +145,23 @@ export class Publisher {
     this.grew(events);
   }
 
-  /** Events committed (by any process): their logs are published in the next cycle. */
+  /**
+   * Events committed (by any process): their logs are published in the next cycle, which, publishing
+   * eagerly, is as soon as the min gap and the duty bound allow.
+   */
   grew(events: readonly StoredEvent[]): void {
-    for (const e of events) this.dirty.add(e.sourceAppId);
+    let app: string | null = null;
+    for (const e of events) {
+      if (e.sourceAppId === app) continue;
+      app = e.sourceAppId;
+      this.dirty.add(app);
+      if (this.eager && !this.held.has(app)) this.wakeAt(this.dueAt(app));
+    }
   }
 
   /** Integrate and publish now, whichever process holds the publisher lease; returns the new checkpoints. */
   publishNow(): Promise<StoredCheckpoint[]> {
-    return this.runCycle(true);
+    return this.runCycle('demand');
   }
 
   /** Why the log is quarantined (no checkpoint is published for it until restart), or null if it is not. */
@@ -124,35 +174,99 @@ export class Publisher {
     return !this.storage.coordination || this.lease !== null;
   }
 
-  private runCycle(onDemand: boolean): Promise<StoredCheckpoint[]> {
-    const run = this.cycle.then(async () => ((await this.holdsLease(onDemand)) ? this.publishDirty() : []));
-    this.cycle = run.catch(() => undefined);
+  /** Whether commits wake the publisher now: eager publishing is on and this process publishes. */
+  private get eager(): boolean {
+    return (this.opts.minGapMs ?? 0) > 0 && !this.stopped && this.publishes;
+  }
+
+  /** The earliest time (opts.now) an eager cycle may publish the log: its min gap and the duty bound. */
+  private dueAt(app: string): number {
+    const last = this.publishedAt.get(app);
+    const now = this.opts.now();
+    // A clock that went back must not hold a log up for as long as it went back.
+    const gapEnd = last === undefined || last > now ? 0 : last + this.opts.minGapMs!;
+    return Math.max(gapEnd, this.restUntil);
+  }
+
+  /** Have an eager cycle run at `at` (opts.now) at the latest. */
+  private wakeAt(at: number): void {
+    if (this.eagerTimer && this.eagerAt <= at) return;
+    if (this.eagerTimer) clearTimeout(this.eagerTimer);
+    this.eagerAt = at;
+    this.eagerTimer = setTimeout(
+      () => {
+        this.eagerTimer = null;
+        this.eagerAt = Infinity;
+        this.runCycle('eager').catch((err) => this.opts.logger.error({ err }, 'checkpoint cycle failed'));
+      },
+      Math.max(0, at - this.opts.now()),
+    );
+    this.eagerTimer.unref();
+  }
+
+  /** After a cycle: wake for the logs still waiting (not yet due, or grown meanwhile). */
+  private wakeForWaiting(): void {
+    if (!this.eager) return;
+    let at = Infinity;
+    for (const app of this.dirty) if (!this.held.has(app) && !this.quarantined.has(app)) at = Math.min(at, this.dueAt(app));
+    if (at < Infinity) this.wakeAt(at);
+  }
+
+  private runCycle(kind: CycleKind): Promise<StoredCheckpoint[]> {
+    const run = this.cycle.then(async () => {
+      if (!(await this.holdsLease(kind))) return [];
+      const started = performance.now();
+      try {
+        return await this.publishDirty(kind);
+      } finally {
+        const took = performance.now() - started;
+        if (kind !== 'demand') this.restUntil = this.opts.now() + EAGER_DUTY_FACTOR * took;
+      }
+    });
+    this.cycle = run.catch(() => undefined).finally(() => this.wakeForWaiting());
     return run;
   }
 
   /**
-   * Sharing a database, the interval's publishing is done by one process: the lease holder. A new
-   * holder first recovers every log, since it did not see what grew while another one published.
+   * Sharing a database, the interval's and the eager publishing is done by one process: the lease
+   * holder. A new holder first recovers every log, since it did not see what grew while another one
+   * published. Eager cycles renew the lease only as often as the interval does; a holder learns that
+   * it lost the lease at its next renewal, and meanwhile its checkpoints are as valid as anyone's
+   * (putCheckpoint is idempotent per tree size).
    */
-  private async holdsLease(onDemand: boolean): Promise<boolean> {
+  private async holdsLease(kind: CycleKind): Promise<boolean> {
     const coordination = this.storage.coordination;
     if (!coordination) return true;
     const ttl = Math.max(3 * this.opts.checkpointIntervalMs, this.opts.leaseTtlMs);
-    if (this.lease && (await coordination.leases.renew(this.lease, ttl))) return true;
-    this.lease = await coordination.leases.tryAcquire(PUBLISHER_LEASE, this.opts.owner, ttl);
-    if (this.lease || onDemand) {
-      // Not having published until now, this process cannot know which logs grew: look at all of them.
-      this.integrator.forget();
-      await this.recover();
+    const now = this.opts.now();
+    if (kind === 'eager') {
+      if (!this.lease) return false;
+      const fresh = now >= this.leaseCheckedAt && now - this.leaseCheckedAt < Math.min(this.opts.checkpointIntervalMs, ttl / 3);
+      if (fresh) return true;
+    }
+    if (this.lease && (await coordination.leases.renew(this.lease, ttl))) {
+      this.leaseCheckedAt = now;
       return true;
     }
+    if (this.lease) this.opts.logger.warn('publisher lease lost: another process publishes now');
+    this.lease = await coordination.leases.tryAcquire(PUBLISHER_LEASE, this.opts.owner, ttl);
+    if (this.lease) this.leaseCheckedAt = now;
+    if (kind === 'eager') return this.lease !== null && (await this.recovered());
+    if (this.lease || kind === 'demand') return this.recovered();
     return false;
+  }
+
+  /** Not having published until now, this process cannot know which logs grew: look at all of them. */
+  private async recovered(): Promise<true> {
+    this.integrator.forget();
+    await this.recover();
+    return true;
   }
 
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.runCycle(false)
+      this.runCycle('interval')
         .catch((err) => this.opts.logger.error({ err }, 'checkpoint cycle failed'))
         .finally(() => this.schedule());
     }, this.opts.checkpointIntervalMs);
@@ -160,37 +274,58 @@ export class Publisher {
   }
 
   /**
-   * Publish every log that may have grown. Each log is on its own: a log whose stored events fail a
-   * check is quarantined, one that meets any other error (storage unavailable, a lost connection)
-   * stays dirty for the next cycle, and neither keeps the logs after it from being published. Throws
-   * once all are done if any log could not be published, naming them.
+   * Publish every log that may have grown and is due: on demand every one, otherwise (publishing
+   * eagerly) those past their min gap, and in an eager cycle not those whose last publish failed.
+   * Each log is on its own: a log whose stored events fail a check is quarantined, one that meets any
+   * other error (storage unavailable, a lost connection) stays dirty for the next interval cycle, and
+   * neither keeps the logs after it from being published. Throws once all are done if any log could
+   * not be published, naming them.
    */
-  private async publishDirty(): Promise<StoredCheckpoint[]> {
-    const apps = [...this.dirty];
-    this.dirty.clear();
-    const published: StoredCheckpoint[] = [];
+  private async publishDirty(kind: CycleKind): Promise<StoredCheckpoint[]> {
+    const gap = (this.opts.minGapMs ?? 0) > 0 && kind !== 'demand';
+    const now = this.opts.now();
+    const apps: string[] = [];
+    for (const app of this.dirty) {
+      if (kind === 'eager' && this.held.has(app)) continue;
+      if (gap && this.dueAt(app) > now && !(kind === 'interval' && this.held.has(app))) continue;
+      apps.push(app);
+    }
+    for (const app of apps) this.dirty.delete(app);
+    const updates: Array<CheckpointUpdate | null> = apps.map(() => null);
     const failed: Array<{ app: string; err: unknown }> = [];
-    for (const app of apps) {
-      if (this.quarantined.has(app)) continue;
-      try {
-        if (this.unrecovered.has(app)) {
-          await this.recoverLog(app);
-          if (this.quarantined.has(app)) continue;
-        }
-        const update = await this.publishLog(app);
-        if (update) {
-          published.push(update.checkpoint);
-          this.opts.onPublished(update);
-        }
-      } catch (err) {
-        this.integrator.forget(app);
-        if (err instanceof IntegrityError) {
-          this.quarantine(app, err.message);
-        } else {
-          this.dirty.add(app); // retried next cycle
-          failed.push({ app, err });
+    // Logs are independent: a few at once, so a cycle over an engine that waits on the network is
+    // about as long as its slowest logs, not their sum. Delivered in the cycle's order.
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < apps.length; i = next++) {
+        const app = apps[i]!;
+        if (this.quarantined.has(app)) continue;
+        try {
+          if (this.unrecovered.has(app)) {
+            await this.recoverLog(app);
+            if (this.quarantined.has(app)) continue;
+          }
+          updates[i] = await this.publishLog(app);
+          this.held.delete(app);
+        } catch (err) {
+          this.integrator.forget(app);
+          if (err instanceof IntegrityError) {
+            this.quarantine(app, err.message);
+          } else {
+            this.dirty.add(app); // retried on the interval
+            this.held.add(app);
+            failed.push({ app, err });
+          }
         }
       }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, apps.length) }, worker));
+    const published: StoredCheckpoint[] = [];
+    for (const update of updates) {
+      if (!update) continue;
+      this.published(update.checkpoint.sourceAppId, update.checkpoint.publishedAt);
+      published.push(update.checkpoint);
+      this.opts.onPublished(update);
     }
     if (failed.length > 0) {
       const names = failed.map((f) => `"${f.app}"`).join(', ');
@@ -201,10 +336,29 @@ export class Publisher {
     return published;
   }
 
+  /** Remember when the log was published (for its min gap), keeping the map bounded. */
+  private published(app: string, at: number): void {
+    if (this.publishedAt.size >= MAX_PUBLISH_TIMES) {
+      const before = this.opts.now() - (this.opts.minGapMs ?? 0);
+      for (const [a, t] of this.publishedAt) if (t <= before) this.publishedAt.delete(a);
+      if (this.publishedAt.size >= MAX_PUBLISH_TIMES) this.publishedAt.clear();
+    }
+    this.publishedAt.delete(app);
+    this.publishedAt.set(app, at);
+  }
+
+  /**
+   * Sign and store a checkpoint of the log's integrated tree if it grew past the latest one. Everything
+   * that can fail is done before the checkpoint is stored, so a stored checkpoint is delivered; only
+   * storing itself may fail after writing (an answer lost on the way): the log is then `unsure`, and its
+   * next publish delivers the stored checkpoint of its tree instead of finding nothing new.
+   */
   private async publishLog(sourceAppId: string): Promise<CheckpointUpdate | null> {
     const tree = await this.integrator.integrate(sourceAppId);
-    const previous = await this.storage.getCheckpoint(sourceAppId);
-    if (tree.size === 0 || (previous && previous.treeSize >= tree.size)) return null;
+    const latest = await this.storage.getCheckpoint(sourceAppId);
+    if (tree.size === 0) return null;
+    if (latest && latest.treeSize >= tree.size) return this.unsure.has(sourceAppId) ? this.redeliver(latest) : null;
+    const previous = latest;
     const note = signCheckpoint(
       { origin: this.opts.originOf(sourceAppId), size: tree.size, rootHash: tree.root },
       this.signerOf(sourceAppId),
@@ -216,9 +370,20 @@ export class Publisher {
       note,
       publishedAt: this.opts.now(),
     };
-    await this.storage.putCheckpoint(checkpoint);
     const consistency = previous ? await this.opts.prover.consistency(sourceAppId, previous.treeSize, tree.size) : [];
+    this.unsure.add(sourceAppId);
+    await this.storage.putCheckpoint(checkpoint);
+    this.unsure.delete(sourceAppId);
     return { checkpoint, previous, consistencyHashes: consistency.map(toHex) };
+  }
+
+  /** The latest checkpoint, stored by a publish whose storing threw, delivered once with the proof from the one before it. */
+  private async redeliver(latest: StoredCheckpoint): Promise<CheckpointUpdate> {
+    const app = latest.sourceAppId;
+    const [previous] = await this.storage.listCheckpoints(app, latest.treeSize, 1, 'desc');
+    const consistency = previous ? await this.opts.prover.consistency(app, previous.treeSize, latest.treeSize) : [];
+    this.unsure.delete(app);
+    return { checkpoint: latest, previous: previous ?? null, consistencyHashes: consistency.map(toHex) };
   }
 
   private signerOf(sourceAppId: string): NoteSigner {

@@ -3,7 +3,9 @@
 // once the policy's quorum has cosigned, store the cosigned note on the checkpoint and deliver it again.
 //
 // Bounds: one lane per (witness, log) holds at most one pending checkpoint, the latest (a newer one
-// supersedes it, also while it waits to be retried); each request has a timeout and a bounded answer;
+// supersedes it, also while it waits to be retried), has at most one request in flight, and starts
+// requests at least minSubmitGapMs apart, so a log publishing every 100 ms does not send a witness ten
+// requests a second: what was published meanwhile goes as one, the newest; each request has a timeout and a bounded answer;
 // failures are retried with exponential backoff and full jitter up to a ceiling, for as long as the
 // checkpoint is the latest. Nothing here is awaited by ingest or by the publish cycle: it runs on the
 // checkpoint listener's delivery and its own timers.
@@ -76,6 +78,8 @@ export interface WitnessingOptions {
   minBackoffMs?: number;
   /** Resubmit a witnessed latest checkpoint to a witness whose newest cosignature on it is older than this; 0 = never. */
   refreshIntervalMs?: number;
+  /** The least time between the starts of two requests of one lane (a 409's immediate resubmission aside); 0 or omitted = none. */
+  minSubmitGapMs?: number;
   logger: Logger;
   registry?: Registry;
   now?: () => number;
@@ -93,6 +97,10 @@ interface Lane {
   failures: number;
   /** Ends the current backoff wait early (a newer checkpoint, or stop). */
   wake: (() => void) | null;
+  /** Ends the current wait for the lane's gap between requests (stop only: a newer checkpoint waits too). */
+  endGap: (() => void) | null;
+  /** When the lane's last request started (this.now), for the gap. */
+  lastSubmitAt: number;
   abort: AbortController | null;
 }
 
@@ -404,7 +412,13 @@ export class Witnessing {
   private async drive(target: Target, lane: Lane): Promise<void> {
     let conflicts = 0;
     while (!this.stopped && lane.pending && this.targets.get(keyOf(target.witness)) === target) {
+      // A 409 taught the witness's size: the same checkpoint goes again at once, within MAX_CONFLICTS_IN_A_ROW.
+      if (conflicts === 0) {
+        await this.spaced(lane);
+        if (this.stopped || !lane.pending || this.targets.get(keyOf(target.witness)) !== target) break;
+      }
       const update = lane.pending;
+      lane.lastSubmitAt = this.now();
       let outcome: Outcome;
       try {
         outcome = await this.submit(target, lane, update);
@@ -445,12 +459,34 @@ export class Witnessing {
     });
   }
 
+  /** Waits until the lane's gap since its last request is over; newer checkpoints arriving meanwhile replace the pending one. */
+  private spaced(lane: Lane): Promise<void> {
+    const gap = this.opts.minSubmitGapMs ?? 0;
+    const wait = lane.lastSubmitAt + gap - this.now();
+    // A wait longer than the gap means the clock went back: it must not hold the lane up that long.
+    if (gap <= 0 || wait <= 0 || wait > gap) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        lane.endGap = null;
+        resolve();
+      }, wait);
+      timer.unref();
+      lane.endGap = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   private cancel(lane: Lane): void {
     lane.pending = null;
     lane.abort?.abort();
     const wake = lane.wake;
     lane.wake = null;
     wake?.();
+    const endGap = lane.endGap;
+    lane.endGap = null;
+    endGap?.();
   }
 
   private async submit(target: Target, lane: Lane, update: CheckpointUpdate): Promise<Outcome> {
@@ -644,7 +680,17 @@ export class Witnessing {
   private laneOf(target: Target, app: string): Lane {
     let lane = target.lanes.get(app);
     if (!lane) {
-      lane = { app, cosignedSize: null, pending: null, running: false, failures: 0, wake: null, abort: null };
+      lane = {
+        app,
+        cosignedSize: null,
+        pending: null,
+        running: false,
+        failures: 0,
+        wake: null,
+        endGap: null,
+        lastSubmitAt: -Infinity,
+        abort: null,
+      };
       target.lanes.set(app, lane);
     }
     return lane;

@@ -8,6 +8,7 @@ import { MongoClient } from 'mongodb';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { freshDbName, type MongoTestServer } from '../support/mongo-test-server.js';
+import type { LogStorage } from '../../src/storage/types.js';
 import type { HarnessOptions, StorageHarness } from './contract.js';
 
 export function sqliteHarness(tmpPrefix: string, options: HarnessOptions = {}): StorageHarness {
@@ -20,12 +21,18 @@ export function sqliteHarness(tmpPrefix: string, options: HarnessOptions = {}): 
   };
 }
 
-export function mongoHarness(server: MongoTestServer, options: HarnessOptions = {}): StorageHarness {
+/** A MongoDB harness can also open the same database as a process whose clock differs (leases, receipt times). */
+export interface MongoHarness extends StorageHarness {
+  reopenWithClock(now: () => number): Promise<LogStorage>;
+}
+
+export function mongoHarness(server: MongoTestServer, options: HarnessOptions = {}): MongoHarness {
   const dbName = `${server.dbName}_${freshDbName().slice(-6)}`;
-  const open = () => new MongoStorage({ uri: server.uri, dbName, ...options });
+  const open = (now?: () => number) => new MongoStorage({ uri: server.uri, dbName, ...options, ...(now && { now }) });
   return {
     storage: open(),
     reopen: async () => open(),
+    reopenWithClock: async (now) => open(now),
     cleanup: async () => {
       const client = new MongoClient(server.uri);
       try {

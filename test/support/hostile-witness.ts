@@ -19,7 +19,9 @@ export type HostileMode =
   | { kind: 'foreign' }
   | { kind: 'future'; seconds: number }
   | { kind: 'endless' }
-  | { kind: 'conflict-then-cosign'; size: number };
+  | { kind: 'conflict-then-cosign'; size: number }
+  /** Holds each answer until `openGate()`, then cosigns: requests stay in flight as long as the test wants. */
+  | { kind: 'gate' };
 
 export class HostileWitness {
   readonly cosigner: Cosigner;
@@ -29,6 +31,11 @@ export class HostileWitness {
   mode: HostileMode = { kind: 'cosign' };
   private server: Server | null = null;
   private readonly hanging = new Set<() => void>();
+  private readonly gated: Array<() => void> = [];
+  /** Requests received and not yet answered. */
+  inFlight = 0;
+  /** The most requests that were in flight at once. */
+  maxInFlight = 0;
   url = '';
 
   constructor(readonly name: string) {
@@ -47,6 +54,9 @@ export class HostileWitness {
       req.on('end', () => {
         const parsed = parseAddCheckpointBody(Buffer.concat(chunks).toString('utf8'));
         this.requests.push(parsed);
+        this.inFlight++;
+        this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+        res.on('close', () => this.inFlight--);
         const body = parsed.note.slice(0, parsed.note.indexOf('\n\n') + 1);
         const now = Math.floor(Date.now() / 1000);
         const mode = this.mode;
@@ -79,6 +89,10 @@ export class HostileWitness {
             res.on('close', () => res.removeAllListeners('drain'));
             return void pump();
           }
+          case 'gate':
+            return void this.gated.push(() =>
+              res.writeHead(200, { 'content-type': 'text/plain' }).end(this.cosigner.cosign(body, now)),
+            );
           case 'conflict-then-cosign':
             if (parsed.oldSize !== mode.size)
               return void res.writeHead(409, { 'content-type': 'text/x.tlog.size' }).end(`${mode.size}\n`);
@@ -90,7 +104,13 @@ export class HostileWitness {
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/witness`;
   }
 
+  /** Answers every request the gate holds (cosigned); later ones are held again while the mode is `gate`. */
+  openGate(): void {
+    for (const answer of this.gated.splice(0)) answer();
+  }
+
   async stop(): Promise<void> {
+    this.gated.length = 0;
     for (const end of this.hanging) end();
     this.hanging.clear();
     this.server?.closeAllConnections();
