@@ -5,11 +5,13 @@
 //
 // Wire: POST <address>/internal/v1/append, `authorization: Bearer <PROCESS_SECRET>`, body
 // `{ requests: AppendRequest[] }` (payloads as JSON). 200 `{ events: StoredEvent[], replayed: number[] }`
-// (indexes of the events that are idempotent replays); otherwise `{ error: { kind, ... } }` with the
+// (indexes of the events that are idempotent replays); 421 `{ error: { kind: 'elsewhere', address } }`
+// when yet another process holds the log's lease (nothing appended); otherwise `{ error: { kind, ... } }` with the
 // error's HTTP status, rebuilt by the client as the error the holder raised.
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type Router } from 'express';
 import { z } from 'zod';
+import { HeldElsewhereError } from '../log/commit-gate.js';
 import { LogError, type LogErrorCode } from '../log/errors.js';
 import { PeerNoAnswerError, PeerUnreachableError, type PeerTransport } from '../log/forwarding.js';
 import { asReplay, isReplay } from '../log/replays.js';
@@ -38,6 +40,7 @@ const bodySchema = z.object({ requests: z.array(requestSchema).min(1).max(MAX_RE
 
 type WireError =
   | { kind: 'log'; code: LogErrorCode; message: string; details: LogError['details']; extensions: Record<string, unknown> }
+  | { kind: 'elsewhere'; message: string; sourceAppId: string; address: string }
   | { kind: 'outcomeUnknown' | 'storageUnavailable' | 'refused' | 'internal'; message: string };
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -49,6 +52,12 @@ function authorized(header: string | undefined, secretDigest: Buffer): boolean {
 }
 
 function toWire(err: unknown): { status: number; error: WireError } {
+  if (err instanceof HeldElsewhereError) {
+    return {
+      status: 421,
+      error: { kind: 'elsewhere', message: err.message, sourceAppId: err.sourceAppId, address: err.address },
+    };
+  }
   if (err instanceof LogError) {
     return {
       status: httpStatusFor(err.code),
@@ -133,6 +142,8 @@ function fromWire(address: string, status: number, body: unknown): Error {
   switch (error.kind) {
     case 'log':
       return new LogError(error.code, error.message, error.details ?? [], error.extensions ?? {});
+    case 'elsewhere':
+      return new HeldElsewhereError(String(error.sourceAppId), String(error.address));
     case 'outcomeUnknown':
       return new AppendOutcomeUnknownError(error.message);
     case 'storageUnavailable':

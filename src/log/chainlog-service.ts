@@ -235,10 +235,14 @@ export class ChainlogService implements LogService {
     return this.sequencer.append(requests);
   }
 
-  /** An append another process forwarded here (src/log/forwarding.ts): appended here, never forwarded again. */
+  /**
+   * An append another process forwarded here (src/log/forwarding.ts): appended here, or, if yet
+   * another process holds the log's lease now, refused with HeldElsewhereError naming it (the
+   * forwarding process goes there), so that a stale forward never makes two processes trade the lease.
+   */
   appendHere(requests: AppendRequest[]): Promise<StoredEvent[]> {
     if (this.opts.mirror) return Promise.reject(readOnlyMirror(this.opts.mirror.primaryUrl));
-    return this.sequencer.append(requests);
+    return this.sequencer.append(requests, { redirect: true });
   }
 
   /**

@@ -58,6 +58,9 @@ export interface ForwarderOptions {
  */
 export type Local = (redirect: boolean) => Promise<StoredEvent[]>;
 
+/** Forwards of one append that follow a lease to the process that holds it now. */
+const MAX_HOPS = 3;
+
 /** How long a holder read from the database is trusted before it is read again. */
 const HINT_MS = 250;
 
@@ -97,36 +100,45 @@ export class AppendForwarder {
         address = err.address;
       }
     }
-    this.stats.inFlight++;
-    try {
-      const events = await this.opts.transport.append(address, requests);
-      this.stats.inFlight--;
-      this.stats.forwarded++;
-      return events;
-    } catch (err) {
-      this.stats.inFlight--;
-      if (err instanceof PeerUnreachableError) {
-        this.stats.unreachable++;
-        this.refused.set(address, this.now() + this.opts.ttlMs);
+    // A forward may find that yet another process holds the lease now: follow it, a few hops at most.
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      this.stats.inFlight++;
+      try {
+        const events = await this.opts.transport.append(address, requests);
+        this.stats.inFlight--;
+        this.stats.forwarded++;
+        return events;
+      } catch (err) {
+        this.stats.inFlight--;
         this.hints.delete(log);
-        return local(false);
-      }
-      if (err instanceof PeerNoAnswerError) {
-        this.hints.delete(log);
-        if (err.reason === 'timeout') {
-          this.stats.timeouts++;
+        if (err instanceof HeldElsewhereError && err.sourceAppId === log) {
+          if (err.address === address || (this.refused.get(err.address) ?? 0) > this.now()) break;
+          address = err.address;
+          continue;
+        }
+        if (err instanceof PeerUnreachableError) {
+          this.stats.unreachable++;
+          this.refused.set(address, this.now() + this.opts.ttlMs);
+          return local(false);
+        }
+        if (err instanceof PeerNoAnswerError) {
+          if (err.reason === 'timeout') {
+            this.stats.timeouts++;
+            throw new AppendOutcomeUnknownError(
+              `the process holding log "${log}" (${address}) did not answer within its time limit; it may still store the events: retry with the same idempotency keys`,
+            );
+          }
+          this.stats.lost++;
+          if (requests.every((r) => typeof r.idempotencyKey === 'string')) return local(false);
           throw new AppendOutcomeUnknownError(
-            `the process holding log "${log}" (${address}) did not answer within its time limit; it may still store the events: retry with the same idempotency keys`,
+            `the process holding log "${log}" (${address}) went away while appending; the events may be stored: retry with idempotency keys`,
           );
         }
-        this.stats.lost++;
-        if (requests.every((r) => typeof r.idempotencyKey === 'string')) return local(false);
-        throw new AppendOutcomeUnknownError(
-          `the process holding log "${log}" (${address}) went away while appending; the events may be stored: retry with idempotency keys`,
-        );
+        throw err;
       }
-      throw err;
     }
+    // The lease keeps moving: wait for this process's own turn.
+    return local(false);
   }
 
   /** Where to forward an append to `log`, or null to append here. */
