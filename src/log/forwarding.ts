@@ -6,7 +6,8 @@
 // Contract: forwarding saves turns, it decides nothing. The holder appends a forwarded request as it
 // appends its own (the claim protocol of the engine decides every append, whoever holds the lease),
 // so a forward to a process that lost the lease meanwhile is as correct as any append, only slower.
-// A request reaches at most one other process (a forwarded request is never forwarded again).
+// A receiver never forwards a request on: if yet another process holds the lease now, it answers
+// where (HeldElsewhereError) and the forwarding process follows, MAX_HOPS forwards at most.
 import { AppendOutcomeUnknownError, type Coordination, type LeaseHolder, type StoredEvent } from '../storage/types.js';
 import { HeldElsewhereError, logLeaseName } from './commit-gate.js';
 import type { AppendRequest } from './service.js';
