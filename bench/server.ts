@@ -126,6 +126,9 @@ const CHAINLOG_VARS = [
   'FOLLOW_URL',
   'FOLLOW_VERIFIER_KEY',
   'FOLLOW_API_KEY',
+  'ADVERTISE_URL',
+  'PROCESS_SECRET',
+  'FORWARD_TIMEOUT_MS',
 ];
 
 export interface StartOptions {
@@ -136,6 +139,11 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** An existing store to start on (several processes on one database); default: a fresh one. */
   store?: FreshStore;
+  /**
+   * Several processes on one database: advertise the server's own URL (ADVERTISE_URL) with this
+   * PROCESS_SECRET, so appends to a log another process holds are handed to it.
+   */
+  processSecret?: string;
   startTimeoutMs?: number;
 }
 
@@ -156,6 +164,7 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     AUTH: 'off',
     CHECKPOINT_INTERVAL_MS: '1000',
     ...store.env,
+    ...(opts.processSecret !== undefined && { ADVERTISE_URL: `http://127.0.0.1:${port}`, PROCESS_SECRET: opts.processSecret }),
     ...opts.env,
   };
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CHAINLOG_VARS.includes(k)));

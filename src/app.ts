@@ -2,12 +2,14 @@
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApiServer } from './api/server.js';
 import { createAuthenticator, flagKeysOfUnknownOrigin } from './auth/bootstrap.js';
 import type { Config } from './config.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ChainlogService } from './log/chainlog-service.js';
+import type { AppendRequest } from './log/service.js';
+import { httpPeerTransport } from './api/peer-append.js';
 import { loadSigningKey } from './log/signing-key.js';
 import { openStorage, type OpenedStorage } from './storage/open.js';
 import { Mirror } from './mirror/follower.js';
@@ -98,6 +100,12 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     version,
     logger,
     leaseTtlMs: config.LEASE_TTL_MS,
+    ...(config.ADVERTISE_URL && {
+      forwarding: {
+        address: config.ADVERTISE_URL,
+        transport: httpPeerTransport({ secret: config.PROCESS_SECRET!, timeoutMs: config.FORWARD_TIMEOUT_MS }),
+      },
+    }),
     tailIntervalMs: config.TAIL_INTERVAL_MS,
     now,
     maxConcurrentAudits: config.MAX_CONCURRENT_AUDITS,
@@ -110,6 +118,23 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
+  const forwarder = service.forwarder;
+  if (forwarder) {
+    new Gauge({
+      name: 'chainlog_append_forwards',
+      help: 'Appends this process handed to the holder of their log lease, by outcome since start (in_flight: now)',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        const { forwarded, unreachable, lost, timeouts, inFlight } = forwarder.stats;
+        this.set({ outcome: 'forwarded' }, forwarded);
+        this.set({ outcome: 'unreachable' }, unreachable);
+        this.set({ outcome: 'lost' }, lost);
+        this.set({ outcome: 'timeout' }, timeouts);
+        this.set({ outcome: 'in_flight' }, inFlight);
+      },
+    });
+  }
   let mirror: Mirror | null = null;
   let witness: WitnessService | null;
   let inconsistencies: InconsistencyReporter;
@@ -186,6 +211,9 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     inconsistencies,
     views,
     mirror,
+    ...(config.PROCESS_SECRET && {
+      peerAppend: { secret: config.PROCESS_SECRET, append: (requests: AppendRequest[]) => service.appendHere(requests) },
+    }),
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
   await service.start();

@@ -114,6 +114,29 @@ const schema = z.object({
   MONGODB_TIMEOUT_MS: intFrom(100, 600_000).default(30_000),
   /** Processes sharing a MongoDB database take turns through leases of this length. */
   LEASE_TTL_MS: intFrom(500, 600_000).default(5000),
+  /**
+   * Processes sharing a MongoDB database: the URL at which the others reach this process (e.g.
+   * http://10.0.0.5:4000), recorded with the log leases it takes. A process that gets an append for
+   * a log another one holds hands it to that one (docs/design/many-processes.md), so a load balancer
+   * need not route by log. Needs PROCESS_SECRET. Unset: every process appends itself, taking turns.
+   */
+  ADVERTISE_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be an http:// or https:// URL, e.g. http://10.0.0.5:4000')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  /** With ADVERTISE_URL: the secret every process sharing the database uses to hand appends to another. */
+  PROCESS_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .max(512)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
+  /**
+   * How long a process waits for the process it handed an append to; then the append answers
+   * UNAVAILABLE (rule outcomeUnknown, retry with the same idempotency keys).
+   */
+  FORWARD_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
   /** How often a process sharing a database reads commits made by the others (live subscriptions). */
   TAIL_INTERVAL_MS: intFrom(5, 60_000).default(50),
   /**
@@ -305,6 +328,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (c.FOLLOW_URL && (!c.FOLLOW_VERIFIER_KEY || !c.FOLLOW_API_KEY)) {
     const missing = ['FOLLOW_VERIFIER_KEY', 'FOLLOW_API_KEY'].filter((k) => !c[k as 'FOLLOW_API_KEY']);
     throw new ConfigError(`invalid configuration:\n${missing.map((k) => `  ${k}: is required with FOLLOW_URL`).join('\n')}`);
+  }
+  if (c.ADVERTISE_URL && !c.PROCESS_SECRET) {
+    throw new ConfigError('invalid configuration:\n  PROCESS_SECRET: is required with ADVERTISE_URL');
   }
   const keyName = c.KEY_NAME ?? c.ORIGIN_PREFIX;
   return { ...c, keyName, witnessName: c.WITNESS_NAME ?? `${keyName}/witness`, production: c.NODE_ENV === 'production' };

@@ -18,6 +18,9 @@ import { sized } from '../sizes.js';
 const BATCH = 500;
 const CLIENTS_PER_PROCESS = 4;
 const LOGS = 10;
+/** The hot log (issue 22): small requests from many writers to one log, as a busy service's clients send them. */
+const HOT_BATCH = 20;
+const HOT_WRITERS = 24;
 
 async function shareable(ctx: ScenarioContext): Promise<boolean> {
   const store = await ctx.engine.freshStore('s8-probe');
@@ -67,6 +70,52 @@ async function ingest(
   const seconds = (performance.now() - t0) / 1000;
   return { eventsPerSecond: total / seconds, seconds };
 }
+
+/**
+ * HOT_WRITERS writers append `total` events to one log in requests of HOT_BATCH, with idempotency keys.
+ * `routed`: every request goes to the first server, as a balancer routing by log sends them. Otherwise
+ * request n goes to server n % K (round robin, no routing header), and the servers hand each append to
+ * the holder of the log's lease. Every request must succeed (no retries).
+ */
+async function ingestHot(
+  servers: ServerHandle[],
+  total: number,
+  routed: boolean,
+  tag: string,
+): Promise<{ eventsPerSecond: number; seconds: number }> {
+  const clients = servers.map((s) => new GraphQLClient(s.url, { maxSockets: HOT_WRITERS }));
+  let generated = 0;
+  let sent = 0;
+  const timestamp = new Date().toISOString();
+  const t0 = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: HOT_WRITERS }, async () => {
+        while (generated < total) {
+          const n = Math.min(HOT_BATCH, total - generated);
+          const first = generated;
+          generated += n;
+          const client = clients[routed ? 0 : sent++ % clients.length]!;
+          const inputs = Array.from({ length: n }, (_, i) => ({
+            sourceAppId: 'hot',
+            eventType: 'hot.append',
+            timestamp,
+            payload: { n: first + i },
+            idempotencyKey: `${tag}-${first + i}`,
+          }));
+          const r = await client.post(JSON.stringify({ query: HOT_APPEND, variables: { inputs } }));
+          checkLogEventsResponse(r.status, r.body, n);
+        }
+      }),
+    );
+  } finally {
+    for (const c of clients) c.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { eventsPerSecond: total / seconds, seconds };
+}
+
+const HOT_APPEND = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }`;
 
 /** Sum of the logs' sizes as one of the servers reports them. */
 async function storedEvents(server: ServerHandle): Promise<number> {
@@ -128,6 +177,32 @@ export const scaling: Scenario = {
       if (one.stored !== total || stored !== total) {
         throw new Error(`stored events: 1 process ${one.stored}, ${k} processes ${stored}, expected ${total} each`);
       }
+      // One hot log on the same K processes (fresh ones that advertise themselves): routed by log, then unrouted.
+      for (const s of servers.splice(0)) await s.stop();
+      const hotStore = await engine.freshStore('s8-hot');
+      const hotTotal = sized(ctx, { quick: 2_000, full: 20_000, slowQuick: 400, slowFull: 4_000 });
+      let routed: { eventsPerSecond: number; seconds: number };
+      let unrouted: { eventsPerSecond: number; seconds: number };
+      let hotStored: number;
+      try {
+        for (let i = 0; i < k; i++) {
+          servers.push(
+            await startServer({
+              engine,
+              label: `s8-hot-${i}`,
+              store: hotStore,
+              processSecret: 'bench-process-secret-0123456789abcdef',
+            }),
+          );
+        }
+        routed = await ingestHot(servers, hotTotal, true, 'routed');
+        unrouted = await ingestHot(servers, hotTotal, false, 'unrouted');
+        hotStored = await storedEvents(servers[0]!);
+      } finally {
+        for (const s of servers.splice(0)) await s.stop();
+        await hotStore.dispose();
+      }
+      if (hotStored !== 2 * hotTotal) throw new Error(`hot log: stored ${hotStored} events, expected ${2 * hotTotal}`);
       return {
         figures: [
           figure(engine.name, `batch ingest with ${k} processes`, many.eventsPerSecond, 'events/s', {
@@ -136,8 +211,22 @@ export const scaling: Scenario = {
           figure(engine.name, `${k} processes / 1 process`, many.eventsPerSecond / one.eventsPerSecond, 'x', {
             note: `${cpus().length} cores shared by the servers, the database and the clients`,
           }),
+          figure(engine.name, `one hot log, ${k} processes, unrouted (round robin)`, unrouted.eventsPerSecond, 'events/s', {
+            baseline: { name: 'routed by log', value: routed.eventsPerSecond, unit: 'events/s' },
+            note: `${HOT_WRITERS} writers, requests of ${HOT_BATCH} events; appends handed to the lease holder (ADVERTISE_URL)`,
+          }),
+          figure(engine.name, 'one hot log: unrouted / routed', unrouted.eventsPerSecond / routed.eventsPerSecond, 'x', {
+            target: { op: '>=', value: 0.7, text: 'unrouted throughput >= 0.7 of the same load routed by log (issue 22)' },
+          }),
         ],
-        details: { processes: k, events: total, logs: LOGS, one, many: { ...many, stored } },
+        details: {
+          processes: k,
+          events: total,
+          logs: LOGS,
+          one,
+          many: { ...many, stored },
+          hot: { events: hotTotal, writers: HOT_WRITERS, batch: HOT_BATCH, routed, unrouted, stored: hotStored },
+        },
       };
     } finally {
       for (const s of servers) await s.stop();

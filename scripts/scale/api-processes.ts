@@ -21,6 +21,11 @@ export interface ApiProcess {
 export interface ApiProcessOptions {
   /** Each line of a process's stderr is written to ours after `[P<index>] `; otherwise it is ours as is. */
   labelStderr?: boolean;
+  /**
+   * Each process advertises its loopback URL (ADVERTISE_URL) with this PROCESS_SECRET, so appends to a
+   * log another process holds are handed to it; without it, every process appends itself.
+   */
+  processSecret?: string;
 }
 
 /** `--mongodb-uri` of the harness's commands: the database the processes share. */
@@ -36,7 +41,16 @@ async function startApiProcess(index: number, env: Record<string, string>, opts:
   const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-scale-api-'));
   const child = spawn(process.execPath, [...SERVER_NODE_ARGS], {
     cwd: repoRoot,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH: 'off' },
+    env: {
+      ...process.env,
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      AUTH: 'off',
+      ...(opts.processSecret !== undefined && { ADVERTISE_URL: `http://127.0.0.1:${port}`, PROCESS_SECRET: opts.processSecret }),
+    },
     stdio: ['ignore', 'ignore', opts.labelStderr ? 'pipe' : 'inherit'],
   });
   killOnExit(child);

@@ -4,6 +4,7 @@
 // the same keys, for S seconds; then an `events` read of that log must answer on every process.
 // Every request is bounded: one that gets no answer within --request-timeout is reported, with
 // which process and what it was, and the run fails. Every acknowledged event must be stored once.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ const HELP = `Usage: npm run scale:hot-log -- [options]
   --writers W             concurrent writers (default 16)
   --batch B               events per request (default 20)
   --seconds S             how long the writers write (default 120)
+  --forwarding on|off     processes hand appends to the log's lease holder (ADVERTISE_URL; default on)
   --request-timeout MS    a request unanswered after this long is a hang (default 60000)
   --mongodb-uri URI       MongoDB to use (default: MONGODB_URI, else a FerretDB test server started here)
   -h, --help              show this help
@@ -29,6 +31,7 @@ const optionsSchema = z
     writers: intOption('writers', 1, 64).default(16),
     batch: intOption('batch', 1, 1000).default(20),
     seconds: intOption('seconds', 1, 3600).default(120),
+    forwarding: z.enum(['on', 'off'], { error: '--forwarding must be on or off' }).default('on'),
     'request-timeout': intOption('request-timeout', 1000, 600_000).default(60_000),
     'mongodb-uri': mongodbUriOption,
   })
@@ -91,11 +94,13 @@ async function main(): Promise<number> {
   const apis: ApiProcess[] = [];
   const hangs: string[] = [];
   try {
-    apis.push(...(await startApiProcesses(o.processes, env, { labelStderr: true })));
+    const processSecret = o.forwarding === 'on' ? randomBytes(24).toString('hex') : undefined;
+    apis.push(...(await startApiProcesses(o.processes, env, { labelStderr: true, ...(processSecret && { processSecret }) })));
     process.stderr.write(
       `${o.processes} processes ready (pids ${apis.map((a) => a.child.pid).join(', ')}); ${o.writers} writers for ${o.seconds} s\n`,
     );
-    const stopAt = Date.now() + o.seconds * 1000;
+    const startedAt = Date.now();
+    const stopAt = startedAt + o.seconds * 1000;
     let turn = 0;
     const acked = new Map<string, number>();
     const failures = new Map<string, number>();
@@ -132,6 +137,7 @@ async function main(): Promise<number> {
                 break;
               }
               const code = res.errors?.[0]?.extensions?.code ?? 'NONE';
+              if (!failures.has(code)) process.stderr.write(`first ${code}: ${res.errors?.[0]?.message ?? ''}\n`);
               failures.set(code, (failures.get(code) ?? 0) + 1);
             } catch (err) {
               if (err instanceof Hang) {
@@ -148,8 +154,10 @@ async function main(): Promise<number> {
     );
     durations.sort((a, b) => a - b);
     const at = (q: number) => Math.round(durations[Math.min(durations.length - 1, Math.floor(q * durations.length))] ?? 0);
+    const seconds = (Date.now() - startedAt) / 1000;
     process.stderr.write(
-      `${requests} requests (answered in ms: median ${at(0.5)}, p99 ${at(0.99)}, max ${at(1)}), ${acked.size} events acknowledged, ` +
+      `${Math.round(acked.size / seconds)} events/s acknowledged over ${seconds.toFixed(1)} s (forwarding ${o.forwarding}); ` +
+        `${requests} requests (answered in ms: median ${at(0.5)}, p99 ${at(0.99)}, max ${at(1)}), ${acked.size} events acknowledged, ` +
         `failures ${JSON.stringify(Object.fromEntries(failures))}\n`,
     );
     // Every process must answer a read of the log.

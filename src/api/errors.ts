@@ -92,6 +92,7 @@ const LOG_ERROR_RULES: Record<LogErrorCode, string> = {
   PAYLOAD_TOO_LARGE: 'maxBytes',
   RATE_LIMITED: 'rateLimit',
   READ_ONLY_MIRROR: 'readOnlyMirror',
+  UNAVAILABLE: 'unavailable',
 };
 
 function conflictRule(field: string | undefined): string {

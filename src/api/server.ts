@@ -6,7 +6,9 @@ import express from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
-import type { LogService } from '../log/service.js';
+import type { AppendRequest, LogService } from '../log/service.js';
+import type { StoredEvent } from '../storage/types.js';
+import { peerAppendRouter } from './peer-append.js';
 import { createApiContext, type ApiDeps } from './context.js';
 import { startApollo } from './graphql/apollo.js';
 import { createErrorFormatter } from './graphql/format-error.js';
@@ -63,6 +65,11 @@ export interface ApiServerOptions {
   mirror?: Mirror | null;
   /** The rate limits' clock; Date.now by default. */
   now?: () => number;
+  /**
+   * Processes sharing a database (PROCESS_SECRET): the internal endpoint through which the others hand
+   * this one appends to the logs whose leases it holds (src/api/peer-append.ts).
+   */
+  peerAppend?: { secret: string; append: (requests: AppendRequest[]) => Promise<StoredEvent[]> };
 }
 
 export interface ApiServer {
@@ -120,6 +127,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
 
   app.use(httpObserver(metrics, logger));
+  // Before the Host check: the other processes call this one at its ADVERTISE_URL, and prove who they are by the secret.
+  if (opts.peerAppend) {
+    app.use(peerAppendRouter({ ...opts.peerAppend, maxBodyBytes: 2 * opts.config.MAX_BODY_BYTES }));
+  }
   app.use((req, res, next) => {
     const reason = hardening.originPolicy.refusedHost(req);
     if (!reason) return next();

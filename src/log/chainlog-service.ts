@@ -18,6 +18,7 @@ import type {
 import { ERASURES_LOG, Erasures, MAX_ERASED_PER_CALL, RETENTION_REASON } from './erasure.js';
 import { LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
+import { AppendForwarder, type PeerTransport } from './forwarding.js';
 import { CommitTailer } from './commit-tailer.js';
 import { AuditSlots, DEFAULT_MAX_CONCURRENT_AUDITS, verifyStoredLog } from './verify-log.js';
 import { badInput, LogError, notFound, readOnlyMirror } from './errors.js';
@@ -60,6 +61,12 @@ export interface ChainlogServiceOptions {
   now?: () => number;
   /** Lease length for processes sharing a database (ignored by embedded engines). */
   leaseTtlMs?: number;
+  /**
+   * Processes sharing a database: where the others reach this one (ADVERTISE_URL), recorded with the
+   * log leases it takes, and how appends reach the holder of another process's lease
+   * (src/log/forwarding.ts). Without it, every process appends to every log itself, taking turns.
+   */
+  forwarding?: { address: string; transport: PeerTransport };
   /** Poll interval for commits made by other processes sharing the database. */
   tailIntervalMs?: number;
   /** verifyLog runs on at most this many logs at once (one audit per log); more get RATE_LIMITED. */
@@ -106,6 +113,8 @@ export class ChainlogService implements LogService {
   /** This process, among those sharing a database. */
   readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   private readonly gate: CommitGate;
+  /** Hands appends to the process holding their log's lease (processes sharing a database with ADVERTISE_URL). */
+  readonly forwarder: AppendForwarder | null;
   private readonly tailer: CommitTailer | null;
   /** The public key of the log's checkpoints: this server's, or on a mirror its primary's. */
   private readonly publicKey: Uint8Array;
@@ -129,7 +138,20 @@ export class ChainlogService implements LogService {
     const ttl = opts.leaseTtlMs ?? 5000;
     // A lease not had within 3 TTL is skipped (see LogLeaseGate.enter): a dead or stalled holder, or one
     // whose clock runs ahead, holds up a log's writers that long at most.
-    this.gate = coordination ? new LogLeaseGate(coordination, this.owner, ttl, 3 * ttl, this.now) : soleWriter;
+    const address = coordination && !opts.mirror ? opts.forwarding?.address : undefined;
+    const gate = coordination ? new LogLeaseGate(coordination, this.owner, ttl, 3 * ttl, this.now, address) : null;
+    this.gate = gate ?? soleWriter;
+    this.forwarder =
+      gate && coordination && address !== undefined
+        ? new AppendForwarder({
+            coordination,
+            owner: this.owner,
+            transport: opts.forwarding!.transport,
+            holds: (log) => gate.holds(log),
+            ttlMs: ttl,
+            now: this.now,
+          })
+        : null;
     this.tailer = coordination
       ? new CommitTailer(
           this.storage,
@@ -215,7 +237,18 @@ export class ChainlogService implements LogService {
 
   append(requests: AppendRequest[]): Promise<StoredEvent[]> {
     if (this.opts.mirror) return Promise.reject(readOnlyMirror(this.opts.mirror.primaryUrl));
+    if (this.forwarder) return this.forwarder.append(requests, (redirect) => this.sequencer.append(requests, { redirect }));
     return this.sequencer.append(requests);
+  }
+
+  /**
+   * An append another process forwarded here (src/log/forwarding.ts): appended here, or, if yet
+   * another process holds the log's lease now, refused with HeldElsewhereError naming it (the
+   * forwarding process goes there), so that a stale forward never makes two processes trade the lease.
+   */
+  appendHere(requests: AppendRequest[]): Promise<StoredEvent[]> {
+    if (this.opts.mirror) return Promise.reject(readOnlyMirror(this.opts.mirror.primaryUrl));
+    return this.sequencer.append(requests, { redirect: true });
   }
 
   /**

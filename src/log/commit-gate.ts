@@ -10,7 +10,7 @@ export interface CommitGate {
    * Wait for the turn of every log in `logs`. Returns the logs another process may have written to
    * since our last turn there: their cached heads are stale.
    */
-  enter(logs: readonly string[]): Promise<Set<string>>;
+  enter(logs: readonly string[], opts?: EnterOptions): Promise<Set<string>>;
   /** After a commit: hand over the leases other processes asked for, keep the rest. */
   leave(): Promise<void>;
   /** The current turn, to pass to the engine's append (undefined for a sole writer). */
@@ -19,6 +19,25 @@ export interface CommitGate {
   forfeit(): Promise<void>;
   /** Give up every lease, at shutdown. */
   close(): Promise<void>;
+}
+
+export interface EnterOptions {
+  /**
+   * Instead of waiting for a lease another process holds and advertises an address for, reject with
+   * HeldElsewhereError naming it (the appends are then handed to that process, src/log/forwarding.ts).
+   */
+  redirect?: boolean;
+}
+
+/** A log's lease is held by another process, which said where it is: hand the append to it. */
+export class HeldElsewhereError extends Error {
+  override name = 'HeldElsewhereError';
+  constructor(
+    readonly sourceAppId: string,
+    readonly address: string,
+  ) {
+    super(`log "${sourceAppId}" is appended to by the process at ${address}`);
+  }
 }
 
 export const soleWriter: CommitGate = {
@@ -53,6 +72,8 @@ export class LogLeaseGate implements CommitGate {
     private readonly ttlMs: number,
     private readonly maxWaitMs: number,
     private readonly now: () => number = Date.now,
+    /** Where the other processes reach this one, recorded with each lease taken (appends are forwarded there). */
+    private readonly address?: string,
   ) {
     // A holder with nothing to commit would otherwise keep a waiting process out until its lease expires.
     this.poller = setInterval(() => {
@@ -65,7 +86,13 @@ export class LogLeaseGate implements CommitGate {
     return this.current;
   }
 
-  async enter(logs: readonly string[]): Promise<Set<string>> {
+  /** Whether this process holds `log`'s lease now, by its own clock (for routing appends: a hint). */
+  holds(log: string): boolean {
+    const held = this.held.get(log);
+    return held !== undefined && held.lease.expiresAt > this.now();
+  }
+
+  async enter(logs: readonly string[], opts: EnterOptions = {}): Promise<Set<string>> {
     this.busy = true;
     this.current = undefined;
     const fresh = new Set<string>();
@@ -93,6 +120,10 @@ export class LogLeaseGate implements CommitGate {
           this.current = { fences: new Map(held.map((log) => [log, this.held.get(log)!.lease.fence])) };
           return fresh;
         }
+        if (opts.redirect) {
+          const elsewhere = await this.heldElsewhere(missing);
+          if (elsewhere) throw elsewhere;
+        }
         await Promise.all(missing.map((log) => this.coordination.leases.request(logLeaseName(log), this.owner)));
         // Never sit on leases others wait for while waiting for theirs: two processes could each hold
         // what the other needs.
@@ -104,6 +135,17 @@ export class LogLeaseGate implements CommitGate {
       this.busy = false;
       throw err;
     }
+  }
+
+  /** The first of `logs` whose lease another process holds and advertises, as the error that says where. */
+  private async heldElsewhere(logs: readonly string[]): Promise<HeldElsewhereError | null> {
+    for (const log of logs) {
+      const holder = await this.coordination.leases.holder(logLeaseName(log));
+      if (holder && holder.owner !== this.owner && !holder.released && holder.address !== undefined) {
+        return new HeldElsewhereError(log, holder.address);
+      }
+    }
+    return null;
   }
 
   /** Keep or take one log's lease; adds the log to `fresh` when another process may have written to it. */
@@ -118,7 +160,7 @@ export class LogLeaseGate implements CommitGate {
       }
       this.held.delete(log); // lost it: someone took over after it expired
     }
-    const lease = await leases.tryAcquire(logLeaseName(log), this.owner, this.ttlMs);
+    const lease = await leases.tryAcquire(logLeaseName(log), this.owner, this.ttlMs, this.address);
     if (!lease) return false;
     const last = this.lastTurn.get(log);
     // Unchanged since our own turn only if we renewed it, or released it and took the very next fence.

@@ -6,6 +6,8 @@ export type LogErrorCode =
   | 'NOT_FOUND'
   | 'PAYLOAD_TOO_LARGE'
   | 'RATE_LIMITED'
+  /** Retryable: the log was too contended to append in this request's turns (extensions.retryAfterMs). */
+  | 'UNAVAILABLE'
   /** This server is a mirror (FOLLOW_URL): it writes nothing of its own; extensions.primary names where to write. */
   | 'READ_ONLY_MIRROR';
 

@@ -51,6 +51,8 @@ interface Link {
 
 interface Job {
   requests: AppendRequest[];
+  /** Wait for this process's turn even where another process holds the lease (see AppendOptions). */
+  stay: boolean;
   /** appendBytes of its events, where the engine has a byte budget (storage.maxAppendBytes). */
   bytes: number;
   resolve: (events: StoredEvent[]) => void;
@@ -110,8 +112,12 @@ export class Sequencer {
     this.chained = storage.chainsAppends === true;
   }
 
-  /** Resolves once the events are durably committed; rejects with LogError on conflict. */
-  append(requests: AppendRequest[]): Promise<StoredEvent[]> {
+  /**
+   * Resolves once the events are durably committed; rejects with LogError on conflict. With
+   * `redirect`, rejects with HeldElsewhereError (nothing written) instead of waiting for a log's lease
+   * that another process holds and advertises an address for.
+   */
+  append(requests: AppendRequest[], opts: { redirect?: boolean } = {}): Promise<StoredEvent[]> {
     if (requests.length === 0) return Promise.resolve([]);
     let bytes = 0;
     const budget = this.storage.maxAppendBytes;
@@ -123,7 +129,7 @@ export class Sequencer {
       }
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ requests, bytes, resolve, reject });
+      this.queue.push({ requests, bytes, stay: opts.redirect !== true, resolve, reject });
       this.arrived?.();
       this.arrived = null;
       this.wake();
@@ -167,7 +173,7 @@ export class Sequencer {
       const logs = logsOf(jobs);
       let fresh: Set<string>;
       try {
-        fresh = await this.gate.enter(logs);
+        fresh = await this.gate.enter(logs, { redirect: jobs.every((j) => !j.stay) });
       } catch (err) {
         for (const job of jobs) job.reject(err);
         continue;
@@ -343,7 +349,13 @@ export class Sequencer {
         for (const job of planned) await this.commit([job], attempt);
         return;
       }
-      const failure = err instanceof AppendConflictError ? new LogError('CONFLICT', `append conflict: ${err.message}`) : err;
+      // Positions taken by other writers on every try: the log is contended, the request is not wrong.
+      const failure =
+        err instanceof AppendConflictError
+          ? err.kind === 'position'
+            ? contended(err.message)
+            : new LogError('CONFLICT', `append conflict: ${err.message}`)
+          : err;
       for (const job of planned) job.reject(failure);
       return;
     }
@@ -498,6 +510,12 @@ function deliver(plans: Plan[], stored: StoredEvent[]): void {
       }),
     );
   }
+}
+
+/** Retryable: other writers took the log's next positions on every try (processes sharing a database). */
+function contended(detail: string): LogError {
+  const message = `log too contended to append now (other writers took its positions ${MAX_POSITION_RETRIES + 1} times: ${detail}); retry with the same idempotency keys`;
+  return new LogError('UNAVAILABLE', message, [{ rule: 'contended', message }], { retryAfterMs: 1000 });
 }
 
 const keyOf = (sourceAppId: string, idempotencyKey: string) => `${sourceAppId}\u0000${idempotencyKey}`;

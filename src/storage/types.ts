@@ -267,10 +267,25 @@ export interface Lease {
   expiresAt: number;
 }
 
+/** The newest fence of a lease, as LeaseStore.holder() reads it. */
+export interface LeaseHolder extends Lease {
+  released: boolean;
+  address?: string;
+}
+
 /** Leases for engines that several API processes share; acquisition must be atomic (one winner per fence). */
 export interface LeaseStore {
-  /** Take the lease if it is free, expired or released (or extend it if `owner` holds it); null if held by another. */
-  tryAcquire(name: string, owner: string, ttlMs: number): Promise<Lease | null>;
+  /**
+   * Take the lease if it is free, expired or released (or extend it if `owner` holds it); null if held by
+   * another. `address`: where the other processes reach the holder (recorded with the fence, see holder()).
+   */
+  tryAcquire(name: string, owner: string, ttlMs: number, address?: string): Promise<Lease | null>;
+  /**
+   * The newest fence of the lease as stored (null if it was never taken): who holds or last held it,
+   * the address it recorded, whether it was released, and its expiry by the holder's clock. A hint for
+   * routing only (a stale answer costs a forward to a process that no longer holds it).
+   */
+  holder(name: string): Promise<LeaseHolder | null>;
   /** Extend a held lease; false if it was lost (another holder took a newer fence). */
   renew(lease: Lease, ttlMs: number): Promise<boolean>;
   release(lease: Lease): Promise<void>;

@@ -58,6 +58,12 @@ export function hardeningPlugin<C extends { principal: Principal }>(opts: {
         },
         async willSendResponse({ response }) {
           if (limited) response.http.headers.set('retry-after', String(retryAfterSeconds(limited)));
+          else if (response.body.kind === 'single') {
+            // UNAVAILABLE says when to retry (extensions.retryAfterMs); HTTP clients read Retry-After.
+            const ms = response.body.singleResult.errors?.find((e) => e.extensions?.code === 'UNAVAILABLE')?.extensions
+              ?.retryAfterMs;
+            if (typeof ms === 'number') response.http.headers.set('retry-after', String(Math.max(1, Math.ceil(ms / 1000))));
+          }
           // An answer over GRAPHQL_MAX_RESPONSE_BYTES is sent as its error alone: no partial data.
           if (response.body.kind === 'single') {
             const tooLarge = response.body.singleResult.errors?.find((e) => e.extensions?.code === 'RESPONSE_TOO_LARGE');

@@ -79,6 +79,10 @@ export function errorHandler(opts: { logger: Logger; production: boolean; metric
       // Damage to the store is the operator's to see, not only the client's.
       if (parsed.error.code === 'MALFORMED_EVENT')
         opts.logger.error({ err, method: req.method, path: req.path }, parsed.error.message);
+      const retryAfterMs = parsed.error.extensions.retryAfterMs;
+      if (parsed.error.code === 'UNAVAILABLE' && typeof retryAfterMs === 'number') {
+        res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+      }
       return send(req, res, parsed.status, parsed.error);
     }
     opts.metrics.apiErrors.inc({ code: 'INTERNAL_SERVER_ERROR', transport });

@@ -32,7 +32,7 @@ export function mongoCoordination(
   const meta = collections.collection<MetaDoc>('meta');
   const leases = new MongoLeaseStore(db, writeConcern, now);
   // The lease gate runs inside appends: a database out of reach fails them as StorageUnavailableError.
-  reportUnreachableFrom<MongoLeaseStore>(leases, ['tryAcquire', 'renew', 'release', 'request', 'waitingFor']);
+  reportUnreachableFrom<MongoLeaseStore>(leases, ['tryAcquire', 'renew', 'release', 'request', 'waitingFor', 'holder']);
   return {
     leases,
     async claimVerifierKey(verifierKey: string): Promise<string> {

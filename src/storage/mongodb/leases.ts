@@ -3,7 +3,7 @@
 // (FerretDB's findAndModify is not atomic). A lease is the newest fence's document, unless released
 // or expired.
 import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
-import type { Lease, LeaseStore } from '../types.js';
+import type { Lease, LeaseHolder, LeaseStore } from '../types.js';
 
 interface LeaseDoc {
   _id: string;
@@ -12,6 +12,8 @@ interface LeaseDoc {
   owner: string;
   expiresAt: number;
   released: boolean;
+  /** Where the other processes reach the owner (ADVERTISE_URL), if it said. */
+  address?: string;
 }
 
 interface LeaseRequestDoc {
@@ -52,7 +54,7 @@ export class MongoLeaseStore implements LeaseStore {
     }
   }
 
-  async tryAcquire(name: string, owner: string, ttlMs: number): Promise<Lease | null> {
+  async tryAcquire(name: string, owner: string, ttlMs: number, address?: string): Promise<Lease | null> {
     const current = await this.newest(name);
     const now = this.now();
     if (current && !current.released && current.expiresAt > now) {
@@ -62,7 +64,15 @@ export class MongoLeaseStore implements LeaseStore {
     }
     const fence = (current?.fence ?? 0) + 1;
     try {
-      await this.leases.insertOne({ _id: `${name}#${fence}`, name, fence, owner, expiresAt: now + ttlMs, released: false });
+      await this.leases.insertOne({
+        _id: `${name}#${fence}`,
+        name,
+        fence,
+        owner,
+        expiresAt: now + ttlMs,
+        released: false,
+        ...(address !== undefined && { address }),
+      });
     } catch (err) {
       if (isDuplicateKey(err)) return null; // another process took this fence first
       throw err;
@@ -102,6 +112,12 @@ export class MongoLeaseStore implements LeaseStore {
     const docs = await this.requests.find({ _id: { $in: names }, owner: { $ne: holder } }).toArray();
     for (const d of docs) if (typeof d.fence === 'number') asked.set(d._id, d.fence);
     return asked;
+  }
+
+  async holder(name: string): Promise<LeaseHolder | null> {
+    const doc = await this.newest(name);
+    if (!doc) return null;
+    return { ...toLease(doc), released: doc.released, ...(typeof doc.address === 'string' && { address: doc.address }) };
   }
 
   private async newest(name: string): Promise<LeaseDoc | null> {

@@ -1,0 +1,177 @@
+// Appends to a log whose sequencer lease another process holds are handed to that process, at the
+// address it recorded with its lease (ADVERTISE_URL), instead of taking turns with it: behind a load
+// balancer that does not route by log, the holder then commits every process's appends to a hot log
+// in its groups, and no process waits for a lease another one keeps taking back.
+//
+// Contract: forwarding saves turns, it decides nothing. The holder appends a forwarded request as it
+// appends its own (the claim protocol of the engine decides every append, whoever holds the lease),
+// so a forward to a process that lost the lease meanwhile is as correct as any append, only slower.
+// A receiver never forwards a request on: if yet another process holds the lease now, it answers
+// where (HeldElsewhereError) and the forwarding process follows, MAX_HOPS forwards at most.
+import { AppendOutcomeUnknownError, type Coordination, type LeaseHolder, type StoredEvent } from '../storage/types.js';
+import { HeldElsewhereError, logLeaseName } from './commit-gate.js';
+import type { AppendRequest } from './service.js';
+
+/** The forward never reached the holder (refused, unresolvable, no route, turned away): nothing was appended. */
+export class PeerUnreachableError extends Error {
+  override name = 'PeerUnreachableError';
+}
+
+/**
+ * The forward was sent and no answer came: the holder went away mid-request (`lost`) or did not
+ * answer within the forward's time limit (`timeout`). It may have appended the request.
+ */
+export class PeerNoAnswerError extends Error {
+  override name = 'PeerNoAnswerError';
+  constructor(
+    message: string,
+    readonly reason: 'lost' | 'timeout',
+  ) {
+    super(message);
+  }
+}
+
+/** How appends reach another process (the API's internal endpoint; see src/api/peer-append.ts). */
+export interface PeerTransport {
+  /**
+   * Have the process at `address` append `requests` as its own. Resolves with its events (replays
+   * marked, src/log/replays.ts); rejects with PeerUnreachableError, PeerNoAnswerError, or the error
+   * the holder answered with (LogError, AppendOutcomeUnknownError, StorageUnavailableError).
+   */
+  append(address: string, requests: readonly AppendRequest[]): Promise<StoredEvent[]>;
+}
+
+export interface ForwarderOptions {
+  coordination: Coordination;
+  /** This process, as its leases name it. */
+  owner: string;
+  transport: PeerTransport;
+  /** Whether this process holds the log's lease now (its commit gate): then it appends without a read. */
+  holds: (sourceAppId: string) => boolean;
+  /** An address that did not take a forward is not tried again for this long (one lease TTL). */
+  ttlMs: number;
+  now?: () => number;
+}
+
+/**
+ * Appends here. `redirect`: instead of waiting for a lease another process holds and advertises,
+ * reject with HeldElsewhereError (nothing written); without it, wait for this process's turn.
+ */
+export type Local = (redirect: boolean) => Promise<StoredEvent[]>;
+
+/** Forwards of one append that follow a lease to the process that holds it now. */
+const MAX_HOPS = 3;
+
+/** How long a holder read from the database is trusted before it is read again. */
+const HINT_MS = 250;
+
+export class AppendForwarder {
+  /** Per log: another process's lease as last read, trusted until `until`. */
+  private readonly hints = new Map<string, { holder: LeaseHolder; until: number }>();
+  /** Addresses that refused a forward, and until when they are not tried. */
+  private readonly refused = new Map<string, number>();
+  private readonly now: () => number;
+  /** Counts, for the tests and the benchmark's details. */
+  readonly stats = { forwarded: 0, unreachable: 0, lost: 0, timeouts: 0, inFlight: 0 };
+
+  constructor(private readonly opts: ForwarderOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Append `requests` through the holder of their log's lease if another process holds it and said
+   * where it is (as last read, or as the commit gate finds when it asks for the lease), else with
+   * `local`. A request that spans several logs is appended here. A forward that never reached the holder falls back to `local`; one
+   * whose outcome is unknown falls back to `local` only if every event carries an idempotency key (a
+   * second attempt is then stored once, whichever way the first went), else it is reported as
+   * AppendOutcomeUnknownError (UNAVAILABLE, outcomeUnknown). One that timed out is always reported so:
+   * the holder may still be appending it, and the client decides when to retry.
+   */
+  async append(requests: AppendRequest[], local: Local): Promise<StoredEvent[]> {
+    const log = soleLogOf(requests);
+    if (log === null) return local(false);
+    let address = await this.addressFor(log);
+    if (address === null) {
+      try {
+        // Appended here unless another process turns out to hold the lease: then it goes there.
+        return await local(true);
+      } catch (err) {
+        if (!(err instanceof HeldElsewhereError) || err.sourceAppId !== log) throw err;
+        if ((this.refused.get(err.address) ?? 0) > this.now()) return local(false);
+        address = err.address;
+      }
+    }
+    // A forward may find that yet another process holds the lease now: follow it, a few hops at most.
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      this.stats.inFlight++;
+      try {
+        const events = await this.opts.transport.append(address, requests);
+        this.stats.inFlight--;
+        this.stats.forwarded++;
+        return events;
+      } catch (err) {
+        this.stats.inFlight--;
+        this.hints.delete(log);
+        if (err instanceof HeldElsewhereError && err.sourceAppId === log) {
+          if (err.address === address || (this.refused.get(err.address) ?? 0) > this.now()) break;
+          address = err.address;
+          continue;
+        }
+        if (err instanceof PeerUnreachableError) {
+          this.stats.unreachable++;
+          this.refused.set(address, this.now() + this.opts.ttlMs);
+          return local(false);
+        }
+        if (err instanceof PeerNoAnswerError) {
+          if (err.reason === 'timeout') {
+            this.stats.timeouts++;
+            throw new AppendOutcomeUnknownError(
+              `the process holding log "${log}" (${address}) did not answer within its time limit; it may still store the events: retry with the same idempotency keys`,
+            );
+          }
+          this.stats.lost++;
+          if (requests.every((r) => typeof r.idempotencyKey === 'string')) return local(false);
+          throw new AppendOutcomeUnknownError(
+            `the process holding log "${log}" (${address}) went away while appending; the events may be stored: retry with idempotency keys`,
+          );
+        }
+        throw err;
+      }
+    }
+    // The lease keeps moving: wait for this process's own turn.
+    return local(false);
+  }
+
+  /** Where to forward an append to `log`, or null to append here. */
+  private async addressFor(log: string): Promise<string | null> {
+    if (this.opts.holds(log)) return null;
+    const now = this.now();
+    let hint = this.hints.get(log);
+    if (!hint || hint.until <= now) {
+      this.hints.delete(log);
+      let holder: LeaseHolder | null;
+      try {
+        holder = await this.opts.coordination.leases.holder(logLeaseName(log));
+      } catch {
+        return null; // the local path meets the same database and reports what it finds
+      }
+      if (!holder) return null;
+      hint = { holder, until: now + HINT_MS };
+      // Only another process's lease is remembered: the local path keeps its own leases itself.
+      if (holder.owner !== this.opts.owner) this.hints.set(log, hint);
+    }
+    const { holder } = hint;
+    if (holder.owner === this.opts.owner || holder.released || holder.address === undefined) return null;
+    // By our clock, a routing hint only: an expired lease is anyone's, so the append is tried here.
+    if (holder.expiresAt <= now) return null;
+    if ((this.refused.get(holder.address) ?? 0) > now) return null;
+    return holder.address;
+  }
+}
+
+/** The one log every request of an append targets, or null if it spans several. */
+function soleLogOf(requests: readonly AppendRequest[]): string | null {
+  const first = requests[0]?.sourceAppId;
+  if (first === undefined) return null;
+  return requests.every((r) => r.sourceAppId === first) ? first : null;
+}

@@ -1,0 +1,164 @@
+// Two API processes on one MongoDB database (FerretDB here) with ADVERTISE_URL and PROCESS_SECRET: an
+// append to a log whose lease the other process holds is handed to it, and the failure paths of that
+// hand-off: the holder stalls (the forward's time limit expires: 503 with Retry-After, UNAVAILABLE),
+// the holder dies mid-forward (the request is appended here, stored once by its idempotency keys), and
+// the holder's address refuses connections (appended here). Forwarding exists only where processes
+// share a database: the SQLite engine is one process and has no leases.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSigningKey } from '../../src/log/signing-key.js';
+import { metric } from '../support/metrics.js';
+import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
+import { freePort, ServiceProcess } from '../support/service-process.js';
+import { until } from '../support/wait.js';
+
+const SECRET = 'forwarding-test-secret-0123456789abcdef';
+const LOG_EVENTS = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq sourceAppId } }`;
+
+let mongo: Awaited<ReturnType<typeof startMongoTestServer>>;
+let a: ServiceProcess;
+let b: ServiceProcess;
+const dirs: string[] = [];
+
+const svc = (p: ServiceProcess) => ({ url: p.url, authHeaders: () => ({}) });
+const forwards = (p: ServiceProcess, outcome: string) => metric(svc(p), 'chainlog_append_forwards', { outcome });
+
+/** One timestamp for every event: a retry must carry the same content as the first try. */
+const TIMESTAMP = new Date().toISOString();
+
+function input(log: string, key: string) {
+  return { sourceAppId: log, eventType: 'fwd.test', timestamp: TIMESTAMP, payload: { key }, idempotencyKey: key };
+}
+
+async function gql(p: ServiceProcess, inputs: unknown[]) {
+  const res = await fetch(`${p.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: LOG_EVENTS, variables: { inputs } }),
+  });
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as {
+      data?: { logEvents: Array<{ seq: number }> } | null;
+      errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+    },
+  };
+}
+
+async function size(p: ServiceProcess, log: string): Promise<number> {
+  const res = await fetch(`${p.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: `query { log(sourceAppId: "${log}") { size } }` }),
+  });
+  return ((await res.json()) as { data: { log: { size: number } | null } }).data.log?.size ?? 0;
+}
+
+beforeAll(async () => {
+  mongo = await startMongoTestServer();
+  const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-fwd-key-'));
+  dirs.push(keyDir);
+  const keyFile = loadSigningKey({ dataDir: keyDir }).source;
+  const base = {
+    MONGODB_URI: mongo.uri,
+    MONGODB_DB: freshDbName(),
+    SIGNING_KEY_FILE: keyFile,
+    AUTH: 'off',
+    LEASE_TTL_MS: '2000',
+    CHECKPOINT_INTERVAL_MS: '500',
+    PROCESS_SECRET: SECRET,
+  };
+  const [pa, pb] = [await freePort(), await freePort()];
+  const dir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'chainlog-fwd-'));
+    dirs.push(d);
+    return d;
+  };
+  a = new ServiceProcess(pa, dir(), { ...base, ADVERTISE_URL: `http://127.0.0.1:${pa}` });
+  // B's clock runs a minute behind: A's leases stay valid by B's clock while A is stopped, so B keeps
+  // forwarding to A (the stalled and dead holder cases) instead of taking the lease when it expires.
+  b = new ServiceProcess(pb, dir(), {
+    ...base,
+    ADVERTISE_URL: `http://127.0.0.1:${pb}`,
+    FORWARD_TIMEOUT_MS: '1500',
+    TEST_CLOCK_OFFSET_MS: '-60000',
+  });
+  await a.start();
+  await b.start();
+}, 180_000);
+
+afterAll(async () => {
+  await b?.stop();
+  await a?.kill();
+  await mongo?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('appends handed to the holder of the log lease (MongoDB, two processes)', () => {
+  it('forward, stall (503 + Retry-After), holder dies mid-forward, holder unreachable: every event stored once', async () => {
+    // A takes the leases of both logs.
+    for (const log of ['hot', 'cold']) {
+      const r = await gql(a, [input(log, `${log}-1`)]);
+      expect(r.body.errors, JSON.stringify(r.body.errors)).toBeUndefined();
+    }
+    // Through B: handed to A.
+    const forwarded = await gql(b, [input('hot', 'hot-2')]);
+    expect(forwarded.body.errors, JSON.stringify(forwarded.body.errors)).toBeUndefined();
+    expect(forwarded.body.data!.logEvents[0]!.seq).toBe(1);
+    expect(await forwards(b, 'forwarded')).toBe(1);
+
+    // A stalls: B's forward runs into its time limit, a retryable UNAVAILABLE with Retry-After.
+    a.signal('SIGSTOP');
+    const rest = await fetch(`${b.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(input('hot', 'hot-3')),
+    });
+    expect(rest.status).toBe(503);
+    expect(Number(rest.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await rest.json()) as { errors: unknown[] }).errors[0]).toMatchObject({
+      code: 'UNAVAILABLE',
+      rule: 'outcomeUnknown',
+    });
+    const stalled = await gql(b, [input('hot', 'hot-3')]);
+    expect(stalled.body.errors?.[0]?.extensions).toMatchObject({ code: 'UNAVAILABLE', rule: 'outcomeUnknown' });
+    expect(stalled.body.errors?.[0]?.extensions?.retryAfterMs).toEqual(expect.any(Number));
+    expect(Number(stalled.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(await forwards(b, 'timeout')).toBe(2);
+
+    // The holder dies while a forward waits for it: B appends the request itself (its keys make that safe).
+    const pending = gql(b, [input('hot', 'hot-4'), input('hot', 'hot-4b')]);
+    await until('the forward to be in flight', async () => (await forwards(b, 'in_flight')) === 1);
+    await a.kill();
+    const afterDeath = await pending;
+    expect(afterDeath.body.errors, JSON.stringify(afterDeath.body.errors)).toBeUndefined();
+    expect(await forwards(b, 'lost')).toBe(1);
+
+    // A's address now refuses connections: B appends to the log A held itself.
+    const refused = await gql(b, [input('cold', 'cold-2')]);
+    expect(refused.body.errors, JSON.stringify(refused.body.errors)).toBeUndefined();
+    expect(refused.body.data!.logEvents[0]!.seq).toBe(1);
+    expect(await forwards(b, 'unreachable')).toBe(1);
+
+    // The request that timed out, retried with its key: stored once, whichever way the first try went.
+    const retried = await gql(b, [input('hot', 'hot-3')]);
+    expect(retried.body.errors, JSON.stringify(retried.body.errors)).toBeUndefined();
+    const again = await gql(b, [input('hot', 'hot-4'), input('hot', 'hot-4b')]);
+    expect(again.body.errors, JSON.stringify(again.body.errors)).toBeUndefined();
+    expect(await size(b, 'hot')).toBe(5);
+    expect(await size(b, 'cold')).toBe(2);
+  }, 180_000);
+
+  it('refuses a forward without the shared secret, before reading its body', async () => {
+    const res = await fetch(`${b.url}/internal/v1/append`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer not-the-secret' },
+      body: JSON.stringify({ requests: [input('hot', 'x')] }),
+    });
+    expect(res.status).toBe(401);
+    expect(await size(b, 'hot')).toBe(5);
+  });
+});
