@@ -429,6 +429,24 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getLogHead('app-a')).toMatchObject({ size: 2 });
       });
 
+      it('stores an event copied erased without payload nor salt, and refuses a payload-less one not erased', async () => {
+        const [live, gone] = copied('app-a', 0, 2).map((e, i) => ({
+          ...e,
+          payloadHash: fakeHash(`commitment ${i}`),
+          payloadSalt: fakeHash(`salt ${i}`),
+        }));
+        const erased = { ...gone!, payload: null, payloadSalt: null, erasedAt: BASE_TIME + 5, erasureReason: 'GDPR' };
+        const stored = await storage.appendCopied([live!, erased]);
+        expect(stored.map(withoutPos)).toEqual([{ ...live!, erasedAt: null, erasureReason: null }, erased]);
+        expect(await storage.getEvent('app-a', 1)).toEqual(stored[1]);
+        expect((await storage.readCommitted(0, {}, 10)).events[1]).toEqual(stored[1]);
+        // Resuming over it is idempotent.
+        expect(await storage.appendCopied([erased])).toEqual([stored[1]]);
+        const next = { ...copied('app-a', 2, 1)[0]!, payloadHash: fakeHash('c2'), payloadSalt: null, payload: null };
+        await expect(storage.appendCopied([next])).rejects.toThrow(/absent exactly when the event is erased/);
+        expect(await storage.getLogHead('app-a')).toMatchObject({ size: 2 });
+      });
+
       it('refuses events without their hashes (it never links nor hashes)', async () => {
         await expect(storage.appendCopied([{ ...copied('app-a', 0, 1)[0]!, hash: '' }])).rejects.toThrow(/64 lowercase hex/);
         expect(await storage.getLogHead('app-a')).toBeNull();

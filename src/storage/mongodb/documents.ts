@@ -142,8 +142,13 @@ export function toEventDoc(e: NewEvent, pos: number): EventDoc {
     eventType: e.eventType,
     timestamp: e.timestamp,
     receivedAt: e.receivedAt,
-    payload: e.payloadText ?? JSON.stringify(e.payload),
-    ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? undefined } : {}),
+    // A copy of an event erased already (a mirror's) holds no payload nor salt, as eraseEvents leaves one.
+    ...(e.erasedAt != null && e.payloadHash
+      ? { payloadHash: e.payloadHash, erasedAt: e.erasedAt, erasureReason: e.erasureReason ?? '' }
+      : {
+          payload: e.payloadText ?? JSON.stringify(e.payload),
+          ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? undefined } : {}),
+        }),
     prevHash: e.prevHash,
     hash: e.hash,
     idempotencySlot: e.idempotencyKey ?? e.seq,
