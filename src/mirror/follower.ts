@@ -527,6 +527,7 @@ export class Mirror {
           if (!owed && e.payload === null) {
             const found = await this.unlisted(app, seq);
             owed = this.owed.get(app)?.get(seq);
+            if (owed) this.unlistedBars.delete(`${app}/${seq}`);
             if (!owed && found.verified >= found.bar) {
               throw new Inconsistent({
                 kind: 'UNRECORDED_ERASURE',
@@ -699,7 +700,10 @@ export class Mirror {
         if (!(theirs.payload === null && own.payload !== null)) continue;
         // Served erased, copied with its payload: erased here too once the verified erasures log lists it.
         const found = await this.unlisted(app, own.seq);
-        if ((await this.storage.getEvent(app, own.seq))?.payload === null) continue;
+        if ((await this.storage.getEvent(app, own.seq))?.payload === null) {
+          this.unlistedBars.delete(`${app}/${own.seq}`);
+          continue;
+        }
         if (found.verified < found.bar) {
           // Not final yet: this page is read again at the next re-check.
           this.recheck = { ...this.recheck, afterApp: app, fromSeq: from };
