@@ -8,6 +8,7 @@ export const collectionNames = {
   logs: 'logs',
   treeNodes: 'tree_nodes',
   checkpoints: 'checkpoints',
+  checkpointNotes: 'checkpoint_notes',
   batches: 'batches',
   batchBodies: 'batch_bodies',
   integrated: 'integrated',
@@ -131,6 +132,24 @@ export interface TreeNodeDoc {
 export interface CheckpointDoc extends StoredCheckpoint {
   _id?: ObjectId;
 }
+
+/**
+ * A later version of a checkpoint's note (witness cosignatures added: LogStorage.replaceCheckpointNote).
+ * Never changed once inserted; the newest version of a checkpoint is its note.
+ */
+export interface CheckpointNoteDoc {
+  /** checkpointNoteKey(): unique, so exactly one insert wins each version. */
+  _id: string;
+  sourceAppId: string;
+  treeSize: number;
+  /** 1 for the first replacement of the note the checkpoint was put with (version 0), and so on. */
+  version: number;
+  note: string;
+}
+
+/** `<sourceAppId>/<treeSize>/<version>`: unambiguous even if the id contains '/', the last two parts being integers. */
+export const checkpointNoteKey = (sourceAppId: string, treeSize: number, version: number) =>
+  `${sourceAppId}/${treeSize}/${version}`;
 
 export const eventProjection = { _id: 0 } as const;
 export const checkpointProjection = { _id: 0 } as const;
