@@ -15,7 +15,7 @@ import type {
   StoredCheckpoint,
   StoredEvent,
 } from '../storage/types.js';
-import { ERASURES_LOG, Erasures, MAX_ERASED_PER_CALL, RETENTION_REASON } from './erasure.js';
+import { ERASURES_LOG, Erasures, MAX_ERASED_PER_CALL, RETENTION_REASON, type ErasureRecord } from './erasure.js';
 import { LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { AppendForwarder, type PeerTransport } from './forwarding.js';
@@ -211,7 +211,10 @@ export class ChainlogService implements LogService {
   /** Check what is derived against the events, catch up on anything a crash left, then publish on the interval. */
   async start(): Promise<void> {
     // An erasure recorded before a crash and not (wholly) applied is completed before anything is served.
-    const completed = await this.erasures.recover();
+    // A mirror applies only the records its accepted checkpoint of the primary's erasures log covers
+    // (verified); the follower applies later ones as it accepts them.
+    const below = this.opts.mirror ? ((await this.storage.getCheckpoint(ERASURES_LOG))?.treeSize ?? 0) : undefined;
+    const completed = await this.erasures.recover(below);
     if (completed > 0) this.logger.warn({ completed }, 'completed erasures that a stop had interrupted');
     if (this.opts.mirror) {
       // The mirror's follower builds the tree and stores the primary's checkpoints: nothing is signed here.
@@ -296,12 +299,27 @@ export class ChainlogService implements LogService {
   }
 
   eraseEvents(request: EraseRequest): Promise<EraseResult> {
+    // A mirror's erasures are its primary's, copied and verified with its erasures log (src/mirror).
+    if (this.opts.mirror) return Promise.reject(readOnlyMirror(this.opts.mirror.primaryUrl));
     return this.erasures.erase(request);
   }
 
   /** The positions of a log that the erasures log lists as erased. */
   erasedSeqs(sourceAppId: string): Promise<Set<number>> {
     return this.erasures.erasedSeqs(sourceAppId);
+  }
+
+  /** The erasure records at positions from <= seq < below of this store's erasures log (a mirror's: its primary's). */
+  erasureRecords(from: number, below: number): AsyncGenerator<{ seq: number; record: ErasureRecord }> {
+    return this.erasures.records(from, below);
+  }
+
+  /**
+   * A mirror's follower verified this record of its primary's erasures log: erase what it lists here
+   * too (idempotent; events not stored yet are left to the copy, which stores them erased).
+   */
+  applyErasure(record: ErasureRecord): Promise<number> {
+    return this.erasures.apply(record);
   }
 
   onErased(listener: ErasedListener): () => void {

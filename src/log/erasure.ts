@@ -131,7 +131,8 @@ export class Erasures {
     return { erased, recordId: `${ERASURES_LOG}/${stored!.seq}`, more };
   }
 
-  private async apply(record: ErasureRecord): Promise<number> {
+  /** Erase the events a record lists (idempotent); listeners are told. Returns how many it erased now. */
+  async apply(record: ErasureRecord): Promise<number> {
     if (record.events.length === 0) return 0;
     const ids = record.events.map(([sourceAppId, seq]) => ({ sourceAppId, seq }));
     const erased = await this.opts.storage.eraseEvents(ids, record.erasedAt, record.reason);
@@ -139,22 +140,26 @@ export class Erasures {
     return erased;
   }
 
-  /** Apply every recorded erasure again (idempotent): completes one a crash interrupted. Returns events erased now. */
-  async recover(): Promise<number> {
+  /**
+   * Apply every recorded erasure below `below` (all when omitted) again (idempotent): completes one a
+   * crash interrupted. Returns events erased now.
+   */
+  async recover(below?: number): Promise<number> {
     let n = 0;
-    for await (const record of this.records()) n += await this.apply(record);
+    for await (const { record } of this.records(0, below)) n += await this.apply(record);
     return n;
   }
 
-  /** Every erasure record, in the order of the erasures log. */
-  async *records(): AsyncGenerator<ErasureRecord> {
-    const size = (await this.opts.storage.getLogHead(ERASURES_LOG))?.size ?? 0;
-    for (let from = 0; from < size;) {
+  /** The erasure records at positions from <= seq < below (the whole log when omitted), in log order. */
+  async *records(from = 0, below?: number): AsyncGenerator<{ seq: number; record: ErasureRecord }> {
+    const head = (await this.opts.storage.getLogHead(ERASURES_LOG))?.size ?? 0;
+    const size = Math.min(head, below ?? head);
+    while (from < size) {
       const page = await this.opts.storage.getEventRange(ERASURES_LOG, from, size, SELECT_PAGE);
       if (page.length === 0) break;
       for (const e of page) {
-        const r = parseErasureRecord(e);
-        if (r) yield r;
+        const record = parseErasureRecord(e);
+        if (record) yield { seq: e.seq, record };
       }
       from = page[page.length - 1]!.seq + 1;
     }
@@ -163,7 +168,7 @@ export class Erasures {
   /** The positions of one log that the erasures log lists. */
   async erasedSeqs(sourceAppId: string): Promise<Set<number>> {
     const out = new Set<number>();
-    for await (const r of this.records()) for (const [app, seq] of r.events) if (app === sourceAppId) out.add(seq);
+    for await (const { record } of this.records()) for (const [app, seq] of record.events) if (app === sourceAppId) out.add(seq);
     return out;
   }
 

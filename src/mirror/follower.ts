@@ -13,6 +13,7 @@ import { toHex } from '../core/hex.js';
 import { eventLeafHash, formatTime, parseTime, payloadMatchesCommitment } from '../core/leaf.js';
 import { createVerifier, parseVerifierKey, verifierKeyString, type NoteVerifier } from '../core/note/signed-note.js';
 import type { ChainlogService } from '../log/chainlog-service.js';
+import { ERASURES_LOG } from '../log/erasure.js';
 import { Integrator } from '../log/integrator.js';
 import { Prover } from '../log/prover.js';
 import type { LogStorage, NewEvent, StoredCheckpoint, StoredEvent } from '../storage/types.js';
@@ -88,6 +89,12 @@ class Inconsistent extends Error {
   }
 }
 
+/** An erasure the primary's verified erasures log lists, of an event this mirror has not stored yet. */
+interface Owed {
+  erasedAt: number;
+  reason: string;
+}
+
 interface LogState {
   /** The primary's latest checkpoint size as last seen. */
   primarySize: number;
@@ -113,6 +120,20 @@ export class Mirror {
   private ws: Client | null = null;
   /** Round-robin position of the re-check of copied events: which log, from which seq. */
   private recheck = { afterApp: '', fromSeq: 0, at: 0 };
+  /** Records of the primary's erasures log below this position are applied here (null before start). */
+  private erasuresApplied: number | null = null;
+  /**
+   * Erasures those records list of events not stored here yet, by log and seq: the copy stores them
+   * erased. One entry per such event, dropped once it is stored.
+   */
+  private readonly owed = new Map<string, Map<number, Owed>>();
+  /**
+   * Events the primary served without payload and its verified erasures log did not list yet, by
+   * `<log>/<seq>`: the size the primary gave its erasures log just after (an honest primary records an
+   * erasure before it applies it, so that size includes the record). Once the mirror has verified the
+   * erasures log up to it and the event is still not listed, it is an UNRECORDED_ERASURE.
+   */
+  private readonly unlistedBars = new Map<string, number>();
   private readonly state = {
     primaryReachable: false,
     lastSyncAt: null as number | null,
@@ -161,6 +182,8 @@ export class Mirror {
    * the mirror serves what it has and keeps trying with backoff.
    */
   async start(): Promise<void> {
+    // The service applied the erasures its accepted records list before it serves (ChainlogService.start).
+    await this.loadErasures();
     try {
       await this.contact();
     } catch (err) {
@@ -360,6 +383,7 @@ export class Mirror {
       if (!page.hasNextPage || page.endCursor === null) break;
       after = page.endCursor;
     }
+    await this.applyErasures();
     const copied = this.state.eventsCopied - copiedBefore;
     if (copied === 0 && this.now() - this.recheck.at >= RECHECK_EVERY_MS) {
       this.recheck.at = this.now();
@@ -481,6 +505,7 @@ export class Mirror {
       if (served.length !== end - size)
         throw new SyncError(`log "${app}": the primary served ${served.length} events for ${size}..${end - 1}`);
       const events: NewEvent[] = [];
+      let waiting = false;
       for (const e of served) {
         const seq = size + events.length;
         const problem = checkServed(e, app, seq, lastHash);
@@ -496,16 +521,118 @@ export class Mirror {
             served: { event: e, proof: null, error: null },
           });
         }
-        events.push(toNewEvent(e));
+        let copy = toNewEvent(e);
+        if (e.payloadHash) {
+          let owed = this.owed.get(app)?.get(seq);
+          if (!owed && e.payload === null) {
+            const found = await this.unlisted(app, seq);
+            owed = this.owed.get(app)?.get(seq);
+            if (owed) this.unlistedBars.delete(`${app}/${seq}`);
+            if (!owed && found.verified >= found.bar) {
+              throw new Inconsistent({
+                kind: 'UNRECORDED_ERASURE',
+                message:
+                  `event ${app}/${seq} is served without its payload, and the primary's erasures log, verified up ` +
+                  `to its size ${found.verified}, does not list it`,
+                seq,
+                acceptedNote: previous?.note ?? null,
+                conflictingNote: null,
+                ownRootHash: null,
+                copied: null,
+                served: await this.primaryEvidence(app, seq, target),
+              });
+            }
+            if (!owed) {
+              // The record may not be covered by a checkpoint of the primary yet: the log waits here.
+              waiting = true;
+              break;
+            }
+          }
+          // Listed as erased by the verified erasures log: stored erased, whatever the primary served.
+          if (owed) copy = { ...copy, payload: null, payloadSalt: null, erasedAt: owed.erasedAt, erasureReason: owed.reason };
+        }
+        events.push(copy);
         lastHash = e.hash;
       }
-      const stored = await this.storage.appendCopied(events);
+      const stored = events.length > 0 ? await this.storage.appendCopied(events) : [];
+      const owedHere = this.owed.get(app);
+      if (owedHere) {
+        for (const e of stored) owedHere.delete(e.seq);
+        if (owedHere.size === 0) this.owed.delete(app);
+      }
       this.integrator.offer(stored);
       this.opts.service.deliverCopied(stored);
       this.state.eventsCopied += stored.length;
       this.metrics.eventsCopied.inc(stored.length);
+      if (waiting) {
+        size += stored.length;
+        while (i < pending.length && pending[i]!.treeSize <= size) {
+          previous = await this.acceptCheckpoint(app, pending[i]!, previous);
+          state.ownSize = previous.treeSize;
+          i++;
+        }
+        return;
+      }
       size = end;
     }
+  }
+
+  /**
+   * Read what this mirror's store holds of the primary's erasures log: records below its accepted
+   * checkpoint are applied (the service did so at start); the events they list that are not stored
+   * yet are owed.
+   */
+  private async loadErasures(): Promise<void> {
+    const accepted = (await this.storage.getCheckpoint(ERASURES_LOG))?.treeSize ?? 0;
+    this.erasuresApplied = 0;
+    await this.applyErasures(accepted, false);
+  }
+
+  /**
+   * Apply the records of the primary's erasures log that a checkpoint accepted here covers (verified:
+   * its root is our own tree's) and that are not applied yet: erase the listed events stored here, and
+   * owe the others to the copy. A failure leaves the position where it was: the next sync applies again
+   * (idempotent).
+   */
+  private async applyErasures(upTo?: number, erase = true): Promise<void> {
+    const verified = upTo ?? (await this.storage.getCheckpoint(ERASURES_LOG))?.treeSize ?? 0;
+    const from = this.erasuresApplied ?? 0;
+    if (verified <= from) return;
+    const sizes = new Map<string, number>();
+    for await (const { seq, record } of this.opts.service.erasureRecords(from, verified)) {
+      if (erase) await this.opts.service.applyErasure(record);
+      for (const [app, at] of record.events) {
+        let size = sizes.get(app);
+        if (size === undefined) sizes.set(app, (size = (await this.storage.getLogHead(app))?.size ?? 0));
+        if (at < size) continue;
+        let owed = this.owed.get(app);
+        if (!owed) this.owed.set(app, (owed = new Map<number, Owed>()));
+        owed.set(at, { erasedAt: record.erasedAt, reason: record.reason });
+      }
+      this.erasuresApplied = seq + 1;
+    }
+    this.erasuresApplied = verified;
+  }
+
+  /**
+   * The primary served event `app`/`seq` without its payload and no verified record lists it (yet):
+   * follow the primary's erasures log now (copied, verified and applied), and say up to which size
+   * it is verified and which size it must reach for the answer to be final.
+   */
+  private async unlisted(app: string, seq: number): Promise<{ verified: number; bar: number }> {
+    const key = `${app}/${seq}`;
+    // Asked after the event was served erased: an honest primary's size includes the record by now.
+    const log = await this.client.log(ERASURES_LOG);
+    let bar = this.unlistedBars.get(key);
+    if (bar === undefined) {
+      bar = log?.size ?? 0;
+      this.unlistedBars.set(key, bar);
+    }
+    if (log) await this.syncLog(log);
+    await this.applyErasures();
+    const verified = (await this.storage.getCheckpoint(ERASURES_LOG))?.treeSize ?? 0;
+    if (verified >= bar) this.unlistedBars.delete(key);
+    return { verified, bar };
   }
 
   /** Accept a checkpoint the stored events reach if our own root at its size is the one it signs. */
@@ -567,20 +694,42 @@ export class Mirror {
     };
     for (const [i, own] of copied.entries()) {
       const theirs = served[i];
-      if (theirs && sameEvent(own, theirs)) continue;
+      let kind: 'EVENT_CHANGED' | 'UNRECORDED_ERASURE' = 'EVENT_CHANGED';
+      let message = `event ${app}/${own.seq}, copied under the checkpoint of size ${accepted.treeSize}, is served differently now`;
+      if (theirs && sameEvent(own, theirs)) {
+        if (!(theirs.payload === null && own.payload !== null)) continue;
+        // Served erased, copied with its payload: erased here too once the verified erasures log lists it.
+        const found = await this.unlisted(app, own.seq);
+        if ((await this.storage.getEvent(app, own.seq))?.payload === null) {
+          this.unlistedBars.delete(`${app}/${own.seq}`);
+          continue;
+        }
+        if (found.verified < found.bar) {
+          // Not final yet: this page is read again at the next re-check.
+          this.recheck = { ...this.recheck, afterApp: app, fromSeq: from };
+          return;
+        }
+        kind = 'UNRECORDED_ERASURE';
+        message =
+          `event ${app}/${own.seq}, copied with its payload, is served without it, and the primary's erasures log, ` +
+          `verified up to its size ${found.verified}, does not list it; the copy keeps the payload`;
+      }
       const evidence = await this.primaryEvidence(app, own.seq, accepted.treeSize);
       const proof = await this.prover.inclusion(app, own.seq, accepted.treeSize);
+      // The copy's payload is personal data that may yet be erased: the report proves the leaf without it.
+      const shown =
+        kind === 'UNRECORDED_ERASURE' ? { ...toPrimaryEvent(own), payload: null, payloadSalt: null } : toPrimaryEvent(own);
       this.stopLog(
         app,
         new Inconsistent({
-          kind: 'EVENT_CHANGED',
-          message: `event ${app}/${own.seq}, copied under the checkpoint of size ${accepted.treeSize}, is served differently now`,
+          kind,
+          message,
           seq: own.seq,
           acceptedNote: accepted.note,
           conflictingNote: null,
           ownRootHash: null,
           copied: {
-            event: toPrimaryEvent(own),
+            event: shown,
             proof: { leafIndex: own.seq, treeSize: accepted.treeSize, rootHash: accepted.rootHash, hashes: proof.map(toHex) },
           },
           served: evidence,
@@ -625,6 +774,7 @@ function noEvidence(own: StoredCheckpoint, conflictingNote: string) {
 function checkServed(e: PrimaryEvent, app: string, seq: number, prevHash: string): string | null {
   if (e.sourceAppId !== app || e.seq !== seq) return `served as ${e.sourceAppId}/${e.seq}`;
   if (e.prevHash !== prevHash) return 'prevHash does not link to the previous event';
+  if (app === ERASURES_LOG && e.payloadHash) return 'the erasures log holds version 1 leaves only';
   try {
     if (eventLeafHash(toNewEvent(e)) !== e.hash) return 'hash does not match the event fields';
     if (e.payloadHash && e.payload !== null && !payloadMatchesCommitment(e.payload, e.payloadSalt ?? '', e.payloadHash))

@@ -24,7 +24,12 @@ export type MirrorInconsistencyKind =
   /** The primary's latest checkpoint is smaller than one the mirror accepted, or as large with another root. */
   | 'HISTORY_BACKWARDS'
   /** The primary serves an event under a checkpoint whose link (prevHash) or leaf hash does not follow from its fields. */
-  | 'BAD_EVENT';
+  | 'BAD_EVENT'
+  /**
+   * The primary serves a version 2 event without its payload, and its erasures log, verified up to the
+   * size it had when the mirror saw the event so, does not list it: deleted outside the erasure path.
+   */
+  | 'UNRECORDED_ERASURE';
 
 /** An event as this mirror stored it, with its inclusion proof from the mirror's own tree. */
 export interface CopiedEventEvidence {
@@ -51,7 +56,7 @@ export interface MirrorInconsistency {
   detectedAt: number;
   /** One line for people. */
   message: string;
-  /** The lowest log position concerned, when one is (EVENT_CHANGED, BAD_EVENT). */
+  /** The lowest log position concerned, when one is (EVENT_CHANGED, BAD_EVENT, UNRECORDED_ERASURE). */
   seq: number | null;
   /** The latest checkpoint this mirror accepted (verified against its own tree), or null before the first. */
   acceptedNote: string | null;
@@ -62,10 +67,13 @@ export interface MirrorInconsistency {
   conflictingNote: string | null;
   /** ROOT_MISMATCH: the root of the mirror's own tree at the conflicting note's size. */
   ownRootHash: string | null;
-  /** EVENT_CHANGED: the event as copied, proven in the mirror's tree under `acceptedNote`. */
+  /**
+   * EVENT_CHANGED and UNRECORDED_ERASURE: the event as copied, proven in the mirror's tree under
+   * `acceptedNote` (UNRECORDED_ERASURE of an event not copied yet: null).
+   */
   copied: CopiedEventEvidence | null;
   /**
-   * EVENT_CHANGED and BAD_EVENT: the event as the primary serves it now, and its inclusion proof as the
+   * EVENT_CHANGED, BAD_EVENT and UNRECORDED_ERASURE: the event as the primary serves it now, and its inclusion proof as the
    * primary gives it under the accepted size (null where the primary refused or failed to give one).
    */
   served: { event: PrimaryEvent | null; proof: PrimaryInclusionProof | null; error: string | null } | null;
@@ -131,7 +139,12 @@ export function evidenceOf(report: MirrorInconsistency, trusted: NoteVerifier): 
     format: EVIDENCE_FORMAT,
     origin: report.origin,
     kind: 'unproven',
-    observation: report.kind === 'HISTORY_BACKWARDS' ? 'history-backwards' : 'inclusion-proof-fails',
+    observation:
+      report.kind === 'HISTORY_BACKWARDS'
+        ? 'history-backwards'
+        : report.kind === 'UNRECORDED_ERASURE'
+          ? 'unrecorded-erasure'
+          : 'inclusion-proof-fails',
     notes,
     detail: `mirror of ${report.primaryUrl}: ${report.kind}: ${report.message}`,
   };

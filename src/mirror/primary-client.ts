@@ -136,6 +136,18 @@ export class PrimaryClient {
     return { logs: data.logs.nodes, ...data.logs.pageInfo };
   }
 
+  /**
+   * One log with its latest checkpoint, and its size as the primary states it now (unverified: a bar
+   * to wait for, never a fact to rely on); null if the primary has no such log.
+   */
+  async log(sourceAppId: string): Promise<(PrimaryLog & { size: number }) | null> {
+    const data = await this.gql<{ log: (PrimaryLog & { size: number }) | null }>(
+      `query($app: String!) { log(sourceAppId: $app) { sourceAppId origin size latestCheckpoint { ${CHECKPOINT_FIELDS} } } }`,
+      { app: sourceAppId },
+    );
+    return data.log;
+  }
+
   /** A page of one log's checkpoints, largest first, after `after` (a cursor of the primary). */
   async checkpointsDesc(
     sourceAppId: string,

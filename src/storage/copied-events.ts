@@ -6,6 +6,7 @@ const HASH_HEX_RE = /^[0-9a-f]{64}$/;
 
 /**
  * The contract of LogStorage.appendCopied. Events of one log must come in seq order without gaps;
+ * one erased already (payload null, leaf version 2, erasedAt and erasureReason set) is stored erased;
  * each is either already stored exactly as given (an append repeated after a crash: skipped, and
  * returned as stored) or continues its log; anything else throws AppendConflictError('position')
  * having written nothing of that log's new events.
@@ -20,6 +21,13 @@ export async function appendCopiedEvents(
       // An empty hash would ask a chaining engine to link and hash the event itself.
       throw new Error(
         `copied event ${JSON.stringify(e.sourceAppId)} at seq ${e.seq}: hash and prevHash must be 64 lowercase hex`,
+      );
+    }
+    if ((e.payload === null) !== (e.erasedAt != null) || (e.payload === null && (!e.payloadHash || !e.erasureReason))) {
+      // A copy without its payload is one erased on its primary: a version 2 event with when and why.
+      throw new Error(
+        `copied event ${JSON.stringify(e.sourceAppId)} at seq ${e.seq}: a payload is absent exactly when the event ` +
+          'is erased (leaf version 2, with erasedAt and erasureReason)',
       );
     }
     const list = byLog.get(e.sourceAppId) ?? [];

@@ -112,7 +112,12 @@ export function storedEvent(e: NewEvent, pos: number): StoredEvent {
     receivedAt: e.receivedAt,
     payload: e.payload,
     ...(e.payloadHash
-      ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? null, erasedAt: null, erasureReason: null }
+      ? {
+          payloadHash: e.payloadHash,
+          payloadSalt: e.payloadSalt ?? null,
+          erasedAt: e.erasedAt ?? null,
+          erasureReason: e.erasureReason ?? null,
+        }
       : {}),
     prevHash: e.prevHash,
     hash: e.hash,
@@ -390,7 +395,9 @@ export interface LogStorage {
    * unique indexes as appendEvents. Idempotent on resume: an event already stored exactly so at its
    * position is skipped and returned as stored; the others must continue their logs. A position
    * holding a different event throws AppendConflictError('position') and writes nothing of it.
-   * Events of one log come in seq order without gaps; hash and prevHash are 64 lowercase hex.
+   * Events of one log come in seq order without gaps; hash and prevHash are 64 lowercase hex. A version 2
+   * event given erased (payload null, with erasedAt and erasureReason) is stored erased: its payload
+   * and salt never reach the store.
    */
   appendCopied(events: NewEvent[]): Promise<StoredEvent[]>;
   /** The head of one log, or null if it has no events. */

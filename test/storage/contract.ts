@@ -429,6 +429,24 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getLogHead('app-a')).toMatchObject({ size: 2 });
       });
 
+      it('stores an event copied erased without payload nor salt, and refuses a payload-less one not erased', async () => {
+        const [live, gone] = copied('app-a', 0, 2).map((e, i) => ({
+          ...e,
+          payloadHash: fakeHash(`commitment ${i}`),
+          payloadSalt: fakeHash(`salt ${i}`),
+        }));
+        const erased = { ...gone!, payload: null, payloadSalt: null, erasedAt: BASE_TIME + 5, erasureReason: 'GDPR' };
+        const stored = await storage.appendCopied([live!, erased]);
+        expect(stored.map(withoutPos)).toEqual([{ ...live!, erasedAt: null, erasureReason: null }, erased]);
+        expect(await storage.getEvent('app-a', 1)).toEqual(stored[1]);
+        expect((await storage.readCommitted(0, {}, 10)).events[1]).toEqual(stored[1]);
+        // Resuming over it is idempotent.
+        expect(await storage.appendCopied([erased])).toEqual([stored[1]]);
+        const next = { ...copied('app-a', 2, 1)[0]!, payloadHash: fakeHash('c2'), payloadSalt: null, payload: null };
+        await expect(storage.appendCopied([next])).rejects.toThrow(/absent exactly when the event is erased/);
+        expect(await storage.getLogHead('app-a')).toMatchObject({ size: 2 });
+      });
+
       it('refuses events without their hashes (it never links nor hashes)', async () => {
         await expect(storage.appendCopied([{ ...copied('app-a', 0, 1)[0]!, hash: '' }])).rejects.toThrow(/64 lowercase hex/);
         expect(await storage.getLogHead('app-a')).toBeNull();
@@ -822,35 +840,30 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect((await storage.getCheckpoint('app-a', 4))!.note).toBe(cosigned);
       });
 
-      // The MongoDB engine's compare-and-swap of a note is a filtered updateOne: atomic on MongoDB, but not
-      // on the FerretDB test server, whose conditional updates let two racing writers both succeed (the
-      // witness state avoids them by inserting versions under a unique _id; notes do not yet).
-      it.skipIf(engineName === 'mongodb')(
-        'cosignatures added at once through two handles on the store are all kept, each once',
-        async () => {
-          await storage.putCheckpoint(checkpoint('app-a', 9));
-          const other = await harness.reopen();
-          await other.init();
-          try {
-            // Signature lines of 8 distinct keys (name and 4-byte key id), 4 added through each handle at once.
-            const lines = Array.from(
-              { length: 8 },
-              (_, i) => `\u2014 witness-${i} ${Buffer.from([0, 0, 0, i, ...new Array<number>(72).fill(i)]).toString('base64')}`,
-            );
-            const changes = await Promise.all(
-              lines.map((line, i) => addCosignatures(i % 2 === 0 ? storage : other, 'app-a', 9, [line])),
-            );
-            expect(changes.every((c) => c !== null)).toBe(true);
-            const note = (await storage.getCheckpoint('app-a', 9))!.note;
-            expect(note.startsWith(checkpoint('app-a', 9).note)).toBe(true);
-            for (const line of lines) expect(note.split('\n').filter((l) => l === line)).toHaveLength(1);
-            // Adding a line whose key already signs the note changes nothing.
-            expect(await addCosignatures(other, 'app-a', 9, [lines[3]!])).toBeNull();
-          } finally {
-            await other.close();
-          }
-        },
-      );
+      // Atomic on every engine: the MongoDB engine inserts each version of a note under a unique _id.
+      it('cosignatures added at once through two handles on the store are all kept, each once', async () => {
+        await storage.putCheckpoint(checkpoint('app-a', 9));
+        const other = await harness.reopen();
+        await other.init();
+        try {
+          // Signature lines of 8 distinct keys (name and 4-byte key id), 4 added through each handle at once.
+          const lines = Array.from(
+            { length: 8 },
+            (_, i) => `\u2014 witness-${i} ${Buffer.from([0, 0, 0, i, ...new Array<number>(72).fill(i)]).toString('base64')}`,
+          );
+          const changes = await Promise.all(
+            lines.map((line, i) => addCosignatures(i % 2 === 0 ? storage : other, 'app-a', 9, [line])),
+          );
+          expect(changes.every((c) => c !== null)).toBe(true);
+          const note = (await storage.getCheckpoint('app-a', 9))!.note;
+          expect(note.startsWith(checkpoint('app-a', 9).note)).toBe(true);
+          for (const line of lines) expect(note.split('\n').filter((l) => l === line)).toHaveLength(1);
+          // Adding a line whose key already signs the note changes nothing.
+          expect(await addCosignatures(other, 'app-a', 9, [lines[3]!])).toBeNull();
+        } finally {
+          await other.close();
+        }
+      });
 
       for (const direction of ['asc', 'desc'] as const) {
         it(`listCheckpoints pages ${direction} strictly beyond afterTreeSize`, async () => {

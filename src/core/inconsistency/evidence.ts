@@ -43,6 +43,8 @@ export const OBSERVATIONS = [
   'consistency-proof-unavailable',
   'history-backwards',
   'inclusion-proof-fails',
+  /** A mirror's primary serves a version 2 event without its payload that its erasures log does not list. */
+  'unrecorded-erasure',
 ] as const;
 export type Observation = (typeof OBSERVATIONS)[number];
 

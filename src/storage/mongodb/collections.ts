@@ -12,6 +12,7 @@ import {
   type BatchBodyDoc,
   type BatchDoc,
   type CheckpointDoc,
+  type CheckpointNoteDoc,
   type EventDoc,
   type IntegratedDoc,
   type LogDoc,
@@ -55,6 +56,9 @@ export class MongoCollections {
   }
   get checkpoints(): Collection<CheckpointDoc> {
     return this.collection<CheckpointDoc>(C.checkpoints);
+  }
+  get checkpointNotes(): Collection<CheckpointNoteDoc> {
+    return this.collection<CheckpointNoteDoc>(C.checkpointNotes);
   }
   get integrated(): Collection<IntegratedDoc> {
     return this.collection<IntegratedDoc>(C.integrated);

@@ -8,6 +8,7 @@ export const collectionNames = {
   logs: 'logs',
   treeNodes: 'tree_nodes',
   checkpoints: 'checkpoints',
+  checkpointNotes: 'checkpoint_notes',
   batches: 'batches',
   batchBodies: 'batch_bodies',
   integrated: 'integrated',
@@ -132,6 +133,24 @@ export interface CheckpointDoc extends StoredCheckpoint {
   _id?: ObjectId;
 }
 
+/**
+ * A later version of a checkpoint's note (witness cosignatures added: LogStorage.replaceCheckpointNote).
+ * Never changed once inserted; the newest version of a checkpoint is its note.
+ */
+export interface CheckpointNoteDoc {
+  /** checkpointNoteKey(): unique, so exactly one insert wins each version. */
+  _id: string;
+  sourceAppId: string;
+  treeSize: number;
+  /** 1 for the first replacement of the note the checkpoint was put with (version 0), and so on. */
+  version: number;
+  note: string;
+}
+
+/** `<sourceAppId>/<treeSize>/<version>`: unambiguous even if the id contains '/', the last two parts being integers. */
+export const checkpointNoteKey = (sourceAppId: string, treeSize: number, version: number) =>
+  `${sourceAppId}/${treeSize}/${version}`;
+
 export const eventProjection = { _id: 0 } as const;
 export const checkpointProjection = { _id: 0 } as const;
 
@@ -142,8 +161,13 @@ export function toEventDoc(e: NewEvent, pos: number): EventDoc {
     eventType: e.eventType,
     timestamp: e.timestamp,
     receivedAt: e.receivedAt,
-    payload: e.payloadText ?? JSON.stringify(e.payload),
-    ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? undefined } : {}),
+    // A copy of an event erased already (a mirror's) holds no payload nor salt, as eraseEvents leaves one.
+    ...(e.erasedAt != null && e.payloadHash
+      ? { payloadHash: e.payloadHash, erasedAt: e.erasedAt, erasureReason: e.erasureReason ?? '' }
+      : {
+          payload: e.payloadText ?? JSON.stringify(e.payload),
+          ...(e.payloadHash ? { payloadHash: e.payloadHash, payloadSalt: e.payloadSalt ?? undefined } : {}),
+        }),
     prevHash: e.prevHash,
     hash: e.hash,
     idempotencySlot: e.idempotencyKey ?? e.seq,

@@ -37,6 +37,7 @@ import { detectDeployment, type Deployment } from './deployment.js';
 import {
   binaryToBytes,
   bytesToBinary,
+  checkpointNoteKey,
   checkpointProjection,
   eventProjection,
   fromCheckpointDoc,
@@ -87,6 +88,8 @@ export function redactUri(uri: string): string {
 
 /** Events per find/update of an erasure. */
 const ERASE_SLICE = 100;
+/** Versions of a checkpoint's note kept (replaceCheckpointNote): the older ones are pruned. */
+const NOTE_VERSIONS_KEPT = 16;
 
 export class MongoStorage implements LogStorage {
   private readonly client: MongoClient;
@@ -435,11 +438,21 @@ export class MongoStorage implements LogStorage {
   }
 
   async getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null> {
-    const doc =
+    const notes = this.c.checkpointNotes;
+    const [doc, [newest]] = await Promise.all([
       treeSize === undefined
-        ? await this.c.checkpoints.findOne({ sourceAppId }, { projection: checkpointProjection, sort: { treeSize: -1 } })
-        : await this.c.checkpoints.findOne({ sourceAppId, treeSize }, { projection: checkpointProjection });
-    return doc ? fromCheckpointDoc(doc) : null;
+        ? this.c.checkpoints.findOne({ sourceAppId }, { projection: checkpointProjection, sort: { treeSize: -1 } })
+        : this.c.checkpoints.findOne({ sourceAppId, treeSize }, { projection: checkpointProjection }),
+      // Read beside the checkpoint, not after it: notes exist only of stored checkpoints, so the log's
+      // newest note version belongs to its latest checkpoint exactly when its treeSize is that one's.
+      (treeSize === undefined ? notes.find({ sourceAppId }) : notes.find({ sourceAppId, treeSize }))
+        .sort({ treeSize: -1, version: -1 })
+        .limit(1)
+        .toArray(),
+    ]);
+    if (!doc) return null;
+    const checkpoint = fromCheckpointDoc(doc);
+    return newest && newest.treeSize === checkpoint.treeSize ? { ...checkpoint, note: newest.note } : checkpoint;
   }
 
   async listCheckpoints(
@@ -457,12 +470,55 @@ export class MongoStorage implements LogStorage {
         { projection: checkpointProjection, sort: { treeSize: direction === 'asc' ? 1 : -1 }, limit },
       )
       .toArray();
-    return docs.map(fromCheckpointDoc);
+    if (docs.length === 0) return [];
+    const versions = await this.c.checkpointNotes
+      .find({ sourceAppId, treeSize: { $in: docs.map((d) => d.treeSize) } })
+      .sort({ treeSize: -1, version: -1 })
+      .toArray();
+    const newest = new Map<number, string>();
+    for (const v of versions) if (!newest.has(v.treeSize)) newest.set(v.treeSize, v.note);
+    return docs.map((d) => {
+      const checkpoint = fromCheckpointDoc(d);
+      const note = newest.get(checkpoint.treeSize);
+      return note === undefined ? checkpoint : { ...checkpoint, note };
+    });
   }
 
-  // A filter on the note itself makes the update a compare-and-swap on one document.
+  /**
+   * A compare-and-swap by insertion: the note's next version is inserted under a unique _id
+   * (checkpointNoteKey), so of writers that read the same version exactly one wins, on every server
+   * (a filtered update is not atomic on all of them: FerretDB's is not). Versions are never changed;
+   * the newest is the checkpoint's note, and the oldest beyond NOTE_VERSIONS_KEPT are pruned.
+   */
   async replaceCheckpointNote(sourceAppId: string, treeSize: number, expected: string, note: string): Promise<boolean> {
-    const result = await this.c.checkpoints.updateOne({ sourceAppId, treeSize, note: expected }, { $set: { note } });
-    return result.modifiedCount === 1;
+    const [doc, [newest]] = await Promise.all([
+      this.c.checkpoints.findOne({ sourceAppId, treeSize }, { projection: { note: 1 } }),
+      this.c.checkpointNotes.find({ sourceAppId, treeSize }).sort({ version: -1 }).limit(1).toArray(),
+    ]);
+    if (!doc || (newest?.note ?? doc.note) !== expected) return false;
+    const version = (newest?.version ?? 0) + 1;
+    try {
+      await this.c.checkpointNotes.insertOne({
+        _id: checkpointNoteKey(sourceAppId, treeSize, version),
+        sourceAppId,
+        treeSize,
+        version,
+        note,
+      });
+    } catch (err) {
+      if (isDuplicateKey(err)) return false; // another writer replaced that version first
+      throw err;
+    }
+    // A writer that read a version long since pruned wins its number again: a newer version shows it
+    // lost (the newest is read as the note, so its insert was never seen as one).
+    const later = await this.c.checkpointNotes.findOne({ sourceAppId, treeSize, version: { $gt: version } });
+    if (later) {
+      await this.c.checkpointNotes.deleteOne({ _id: checkpointNoteKey(sourceAppId, treeSize, version), note });
+      return false;
+    }
+    if (version % NOTE_VERSIONS_KEPT === 0) {
+      await this.c.checkpointNotes.deleteMany({ sourceAppId, treeSize, version: { $lte: version - NOTE_VERSIONS_KEPT } });
+    }
+    return true;
   }
 }

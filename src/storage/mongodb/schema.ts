@@ -74,10 +74,16 @@ export const checkpointIndexes: IndexDescription[] = [
   { key: { sourceAppId: 1, treeSize: 1 }, name: 'log_tree_size', unique: true },
 ];
 
+export const checkpointNoteIndexes: IndexDescription[] = [
+  // The newest version of one checkpoint's note, and of a log's latest checkpoint's.
+  { key: { sourceAppId: 1, treeSize: -1, version: -1 }, name: 'log_tree_size_version' },
+];
+
 export const shardKeys: Record<string, Record<string, 1>> = {
   [C.events]: { sourceAppId: 1 },
   [C.treeNodes]: { _id: 1 },
   [C.checkpoints]: { sourceAppId: 1, treeSize: 1 },
+  [C.checkpointNotes]: { _id: 1 },
 };
 
 export async function ensureSchema(db: Db, deployment: Deployment): Promise<void> {
@@ -86,6 +92,7 @@ export async function ensureSchema(db: Db, deployment: Deployment): Promise<void
   await ensureIndexes(db, C.events, eventIndexes(sharded));
   await ensureIndexes(db, C.batches, batchIndexes);
   await ensureIndexes(db, C.checkpoints, checkpointIndexes);
+  await ensureIndexes(db, C.checkpointNotes, checkpointNoteIndexes);
   // _id indexes of logs, tree_nodes and integrated need nothing more.
   if (sharded) for (const [name, key] of Object.entries(shardKeys)) await shardCollection(db, name, key);
 }

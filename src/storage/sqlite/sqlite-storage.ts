@@ -173,6 +173,25 @@ export class SqliteStorage implements LogStorage {
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       // An event the writer hashes needs the leaf's payload text; one hashed already is stored as it came.
+      if (e.erasedAt != null && e.payloadHash) {
+        // A copy of an event erased already: no payload nor salt ever reaches the store (as eraseEvents leaves it).
+        rows[i] = [
+          e.sourceAppId,
+          e.seq,
+          e.eventType,
+          e.timestamp,
+          e.receivedAt,
+          '',
+          e.prevHash,
+          e.hash,
+          e.idempotencyKey,
+          null,
+          e.payloadHash,
+          e.erasedAt,
+          e.erasureReason ?? '',
+        ];
+        continue;
+      }
       const payload = e.payloadText ?? (e.hash === '' ? canonicalJson(e.payload) : JSON.stringify(e.payload));
       rows[i] = [
         e.sourceAppId,

@@ -10,21 +10,13 @@ import type Database from 'better-sqlite3';
 /**
  * sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey, and for
  * leaf version 2 payloadSalt and payloadHash (null, null for version 1). A row to be hashed (hash '')
- * of version 2 may come with its salt and payloadHash '': the writer computes the commitment.
+ * of version 2 may come with its salt and payloadHash '': the writer computes the commitment. A version 2
+ * event copied already erased (a mirror's copy, src/mirror) adds erasedAt and erasureReason, with payload
+ * '' and payloadSalt null.
  */
-export type AppendRow = [
-  string,
-  number,
-  string,
-  number,
-  number,
-  string,
-  string,
-  string,
-  string | null,
-  string | null,
-  string | null,
-];
+export type AppendRow =
+  | [string, number, string, number, number, string, string, string, string | null, string | null, string | null]
+  | [string, number, string, number, number, string, string, string, string | null, string | null, string | null, number, string];
 
 /**
  * Tree nodes, packed: node i is at level ids[2i], index ids[2i+1], and its hash is bytes 32i..32i+32
@@ -119,6 +111,9 @@ export const ERASURE_COLUMNS = 'erased_at, erasure_reason';
  */
 export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
   const insert = db.prepare(`INSERT INTO events (pos, ${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const insertErased = db.prepare(
+    `INSERT INTO events (pos, ${ROW_COLUMNS}, ${ERASURE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
   // An erased payload is '' (the column predates erasure and stays NOT NULL); secure_delete (schema.ts)
   // zeroes the bytes the old text leaves behind in the page.
   const eraseOne = db.prepare(
@@ -182,7 +177,10 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     }
     const first = (maxPos.get() ?? 0) + 1;
     let pos = first;
-    for (const r of rows) insert.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]);
+    for (const r of rows) {
+      if (r.length === 11) insert.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]);
+      else insertErased.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12]);
+    }
     for (const [sourceAppId, a] of advances) upsertLog.run(sourceAppId, a.next, a.headHash, a.createdAt);
     // One string crosses back, not two per row.
     let chain: string | null = null;
