@@ -96,6 +96,8 @@ export class Publisher {
   private eagerAt = Infinity;
   /** No eager cycle starts before this (opts.now): the duty bound of the previous cycle. */
   private restUntil = 0;
+  /** Between start() and stop(): a publisher never started (a mirror's: its follower stores its primary's checkpoints) signs nothing. */
+  private running = false;
   private stopped = false;
 
   constructor(private readonly opts: PublisherOptions) {
@@ -125,6 +127,7 @@ export class Publisher {
 
   /** Run the first cycle, then one every interval until stop. A first cycle that fails is logged, not thrown. */
   async start(): Promise<void> {
+    this.running = true;
     // A log that cannot be published now is retried on the interval; it must not keep the server from starting.
     await this.runCycle('interval').catch((err) => this.opts.logger.warn({ err }, 'first checkpoint cycle incomplete'));
     this.schedule();
@@ -133,6 +136,7 @@ export class Publisher {
   /** Stop the interval, wait for the running cycle, and give up the publisher lease. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.running = false;
     if (this.timer) clearTimeout(this.timer);
     if (this.eagerTimer) clearTimeout(this.eagerTimer);
     await this.cycle.catch(() => undefined);
@@ -174,9 +178,9 @@ export class Publisher {
     return !this.storage.coordination || this.lease !== null;
   }
 
-  /** Whether commits wake the publisher now: eager publishing is on and this process publishes. */
+  /** Whether commits wake the publisher now: eager publishing is on, the publisher runs, and this process publishes. */
   private get eager(): boolean {
-    return (this.opts.minGapMs ?? 0) > 0 && !this.stopped && this.publishes;
+    return (this.opts.minGapMs ?? 0) > 0 && this.running && this.publishes;
   }
 
   /** The earliest time (opts.now) an eager cycle may publish the log: its min gap and the duty bound. */

@@ -85,7 +85,13 @@ const leafOf = (e: any) =>
 beforeAll(async () => {
   svc = await startService({
     // Version 1 leaves hold their payload: the bundles and the leaf-size bound are checked on them here.
-    env: { CHECKPOINT_INTERVAL_MS: '3600000', TLOG_PUBLIC_LOGS: PUBLIC, RECEIPT_WAIT_TIMEOUT_MS: '30000', LEAF_VERSION: '1' },
+    env: {
+      CHECKPOINT_INTERVAL_MS: '3600000',
+      CHECKPOINT_MIN_GAP_MS: '0',
+      TLOG_PUBLIC_LOGS: PUBLIC,
+      RECEIPT_WAIT_TIMEOUT_MS: '30000',
+      LEAF_VERSION: '1',
+    },
   });
   verifierKey = (await svc.gql('{ serverInfo { verifierKey } }')).data.serverInfo.verifierKey;
   verifier = parseVerifierKey(verifierKey);
@@ -433,7 +439,12 @@ describe('a server whose receipt wait is short, and whose logs are all public', 
 
   beforeAll(async () => {
     short = await startService({
-      env: { CHECKPOINT_INTERVAL_MS: '3600000', TLOG_PUBLIC_LOGS: '*', RECEIPT_WAIT_TIMEOUT_MS: '100' },
+      env: {
+        CHECKPOINT_INTERVAL_MS: '3600000',
+        CHECKPOINT_MIN_GAP_MS: '0',
+        TLOG_PUBLIC_LOGS: '*',
+        RECEIPT_WAIT_TIMEOUT_MS: '100',
+      },
     });
   });
 

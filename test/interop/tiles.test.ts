@@ -91,7 +91,7 @@ describe.skipIf(!goAvailable)('tlog-tiles and receipts read by third-party Go co
     const build = spawnSync('go', ['build', '-o', bin, '.'], { cwd: join(import.meta.dirname, 'tiles'), encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`go build failed:\n${build.stderr}`);
     // The Go program rebuilds each entry from the event as a version 1 leaf (the payload in the leaf).
-    svc = await startService({ env: { CHECKPOINT_INTERVAL_MS: '3600000', LEAF_VERSION: '1' } });
+    svc = await startService({ env: { CHECKPOINT_INTERVAL_MS: '3600000', CHECKPOINT_MIN_GAP_MS: '0', LEAF_VERSION: '1' } });
     const served = parseVerifierKey((await svc.gql('{ serverInfo { verifierKey } }')).data.serverInfo.verifierKey);
     // Checkpoints are signed under the log's origin as key name (c2sp.org/tlog-checkpoint).
     logKey = verifierKeyString(ORIGIN, served.publicKey);

@@ -668,6 +668,7 @@ describe('MongoStorage read and write concerns', () => {
     await s.listLogHeads(null, 10);
     await s.integrate('app-c', 0, 5, [{ level: 1, index: 0, hash: new Uint8Array(32) }]);
     await s.putCheckpoint({ sourceAppId: 'app-c', treeSize: 5, rootHash: 'ab'.repeat(32), note: 'n', publishedAt: 1 });
+    expect(await s.replaceCheckpointNote('app-c', 5, 'n', 'n2')).toBe(true);
     await s.getCheckpoint('app-c');
     await s.collectOrphanBodies();
     await s.getTreeNodes('app-c', [{ level: 1, index: 0 }]);
@@ -683,11 +684,22 @@ describe('MongoStorage read and write concerns', () => {
       (e) => ['insert', 'update', 'delete', 'findAndModify'].includes(e.commandName) && on(e) !== 'system.indexes',
     );
     expect(new Set(reads.map(on))).toEqual(
-      new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta']),
+      new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.checkpointNotes, C.integrated, 'meta']),
     );
     for (const e of reads) expect({ [on(e)]: e.command.readConcern }).toEqual({ [on(e)]: { level: 'majority' } });
     expect(new Set(writes.map(on))).toEqual(
-      new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.integrated, 'meta', 'leases']),
+      new Set([
+        C.events,
+        C.batches,
+        C.batchBodies,
+        C.logs,
+        C.treeNodes,
+        C.checkpoints,
+        C.checkpointNotes,
+        C.integrated,
+        'meta',
+        'leases',
+      ]),
     );
     for (const e of writes) expect({ [on(e)]: e.command.writeConcern }).toEqual({ [on(e)]: { w: 'majority', j: true } });
   });
