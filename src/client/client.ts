@@ -14,7 +14,7 @@ import {
   ClientReceiptDocument,
   ClientServerInfoDocument,
   type ClientCheckpointPublishedSubscription,
-  type ClientEventFragment,
+  type EventFieldsFragment,
   type ClientEventLoggedSubscription,
   type ClientLogEventMutation,
   type ClientServerInfoQuery,
@@ -29,7 +29,7 @@ import { checkReceipt } from './verify.js';
 
 export type { EventFilter, LogEventInput, SortOrder, TypedDocumentString };
 /** An event as the client reads it: every field of its leaf, so it can be verified. */
-export type ChainlogEvent = ClientEventFragment;
+export type ChainlogEvent = EventFieldsFragment;
 /** An event as logEvent and logEvents answer it, with its receipt when they waited for one. */
 export type LoggedEvent = ClientLogEventMutation['logEvent'];
 export type CheckpointUpdate = ClientCheckpointPublishedSubscription['checkpointPublished'];

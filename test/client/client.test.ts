@@ -27,6 +27,19 @@ afterAll(async () => {
   await svc?.stop();
 });
 
+/** A fetch whose first `n` answers are lost after the server has answered (the request did its work). */
+function losingAnswers(n: number): typeof fetch {
+  let lose = n;
+  return async (...args) => {
+    const res = await fetch(...args);
+    if (lose-- > 0) {
+      await res.text();
+      throw new TypeError('fetch failed: the answer was lost');
+    }
+    return res;
+  };
+}
+
 describe('writes and reads', () => {
   it('logEvent and logEvents answer typed events, with receipts that verify when they wait for them', async () => {
     const one = await client.logEvent(eventFor('client-write'), { waitForReceipt: true });
@@ -92,15 +105,7 @@ describe('failures', () => {
   });
 
   it('a lost answer is retried with the idempotency key, so the event is logged once (replayed)', async () => {
-    let lose = 1;
-    const lossy: typeof fetch = async (...args) => {
-      const res = await fetch(...args);
-      if (lose-- > 0) {
-        await res.text();
-        throw new TypeError('fetch failed: the answer was lost');
-      }
-      return res;
-    };
+    const lossy = losingAnswers(1);
     const retrying = svc.client({ fetch: lossy, retryDelayMs: 1 });
     const logged = await retrying.logEvent(eventFor('client-retry'));
     expect(logged).toMatchObject({ seq: 0, replayed: true });
@@ -109,15 +114,7 @@ describe('failures', () => {
   });
 
   it('without idempotency keys a lost answer is not retried: the error says so, and the event was logged once', async () => {
-    let lose = 1;
-    const lossy: typeof fetch = async (...args) => {
-      const res = await fetch(...args);
-      if (lose-- > 0) {
-        await res.text();
-        throw new TypeError('fetch failed: the answer was lost');
-      }
-      return res;
-    };
+    const lossy = losingAnswers(1);
     const once = svc.client({ fetch: lossy, retryDelayMs: 1, idempotencyKeys: false });
     await expect(once.logEvent(eventFor('client-no-retry'))).rejects.toBeInstanceOf(ChainlogTransportError);
     const all = await client.events({ sourceAppIds: ['client-no-retry'] }).next();
