@@ -145,6 +145,8 @@ export interface StartOptions {
    */
   processSecret?: string;
   startTimeoutMs?: number;
+  /** The server's entry point instead of SERVER_NODE_ARGS' (another build of the service, as a baseline in the same run). */
+  entry?: string;
 }
 
 const noEngine = (): never => {
@@ -170,11 +172,15 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CHAINLOG_VARS.includes(k)));
   // BENCH_SERVER_NODE_ARGS: extra node flags for the servers (opt-in), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...SERVER_NODE_ARGS], {
-    cwd: repoRoot,
-    env: { ...inherited, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...nodeArgs, ...(opts.entry !== undefined ? [opts.entry] : SERVER_NODE_ARGS)],
+    {
+      cwd: repoRoot,
+      env: { ...inherited, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   killOnExit(child);
   let tail = '';
   const keep = (chunk: Buffer) => {

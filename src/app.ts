@@ -118,6 +118,16 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
+  new Gauge({
+    name: 'chainlog_group_commits',
+    help: "This process's writer transactions since start (commits), and the events they held (events): events/commits appends share one transaction",
+    labelNames: ['count'],
+    registers: [registry],
+    collect() {
+      this.set({ count: 'commits' }, service.commitStats.commits);
+      this.set({ count: 'events' }, service.commitStats.events);
+    },
+  });
   const forwarder = service.forwarder;
   if (forwarder) {
     new Gauge({

@@ -31,6 +31,11 @@ export interface DriveRun {
   uncovered: number;
   /** CPU the server spent per acknowledged entry, ms (null where /proc is missing). */
   serverCpuMsPerEntry: number | null;
+  /**
+   * CPU this load client's process spent per acknowledged entry, ms (process.cpuUsage, all its threads):
+   * it shares the machine's cores with the server, so a client costlier than the server caps both.
+   */
+  clientCpuMsPerEntry: number;
 }
 
 export interface DriveOptions {
@@ -122,6 +127,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
   })();
 
   const cpu0 = o.cpuSeconds?.() ?? null;
+  const clientCpu0 = process.cpuUsage();
   const t0 = performance.now();
   const end = t0 + o.seconds * 1000;
   try {
@@ -160,6 +166,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
   }
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = o.cpuSeconds?.() ?? null;
+  const clientCpu = process.cpuUsage(clientCpu0);
   const coverDeadline = performance.now() + (o.coverWaitMs ?? 10_000);
   while (pendingSamples.length > 0 && performance.now() < coverDeadline) await new Promise((r) => setTimeout(r, pollMs));
   polling = false;
@@ -177,5 +184,6 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
     proofReadyMs: samples.filter((s) => s.coveredAt !== undefined).map((s) => s.coveredAt! - s.submittedAt),
     uncovered: samples.filter((s) => s.coveredAt === undefined).length,
     serverCpuMsPerEntry: cpu0 !== null && cpu1 !== null && acked > 0 ? ((cpu1 - cpu0) * 1000) / acked : null,
+    clientCpuMsPerEntry: acked > 0 ? (clientCpu.user + clientCpu.system) / 1000 / acked : 0,
   };
 }

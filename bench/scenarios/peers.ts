@@ -11,7 +11,7 @@ import { installTessera, startTessera, TESSERA_MODULE, TESSERA_SETTINGS, TESSERA
 import { LOG_EVENT } from '../queries.js';
 import { figure, type Figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
-import { withServer } from '../server.js';
+import { startServer, withServer } from '../server.js';
 import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
 const LEVELS = [
@@ -19,12 +19,32 @@ const LEVELS = [
   { clients: 512, target: 1 },
 ] as const;
 const APP = 'peers';
-type Peer = 'tessera' | 'rest' | 'logEvent';
+type Peer = 'tessera' | 'rest' | 'logEvent' | 'restBaseline';
 const PEER_NAMES: Record<Peer, string> = {
   tessera: 'Tessera POSIX POST /add',
   rest: 'chainlog POST /v1/events',
   logEvent: 'chainlog logEvent',
+  restBaseline: 'chainlog POST /v1/events (baseline build)',
 };
+/**
+ * BENCH_BASELINE_ENTRY: another build's entry point (e.g. `dist-before/main.js`, a copy of dist/ made
+ * before a change, beside dist/ so that its relative paths hold): its POST /v1/events is driven too,
+ * in the same rounds, as the before of a before-and-after in one run.
+ */
+const BASELINE_ENTRY = process.env.BENCH_BASELINE_ENTRY;
+
+const COMMITS = /^chainlog_group_commits\{count="(commits|events)"\} (\d+)/gm;
+
+/** The server's group-commit counters (src/app.ts), from /metrics (open with AUTH=off). */
+async function commitCounts(url: string): Promise<{ commits: number; events: number } | null> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const found = Object.fromEntries([...text.matchAll(COMMITS)].map((m) => [m[1]!, Number(m[2])]));
+    return found.commits !== undefined && found.events !== undefined ? { commits: found.commits, events: found.events } : null;
+  } catch {
+    return null;
+  }
+}
 
 const SEQ = /"seq":(\d+)/;
 
@@ -44,58 +64,89 @@ export const peers: Scenario = {
     const rounds = options.quick ? 1 : 2;
     const source = benchEvents({ seed: 12, logs: [APP] });
     const eventJson = () => JSON.stringify(source.next().input);
-    const runs: Record<Peer, Record<number, DriveRun[]>> = { tessera: {}, rest: {}, logEvent: {} };
+    const runs: Record<Peer, Record<number, DriveRun[]>> = { tessera: {}, rest: {}, logEvent: {}, restBaseline: {} };
+    /** Events per writer transaction of each chainlog run (null where the build has no counters). */
+    const perCommit: Record<Peer, Record<number, Array<number | null>>> = {
+      tessera: {},
+      rest: {},
+      logEvent: {},
+      restBaseline: {},
+    };
+    const peersRun: Peer[] = BASELINE_ENTRY ? ['tessera', 'restBaseline', 'rest', 'logEvent'] : ['tessera', 'rest', 'logEvent'];
     let n = 0;
     const tessera = await startTessera(installed.binary, join(repoRoot, 'bench', 'tmp', `tessera-${process.pid}-${engine.name}`));
     try {
-      await withServer({ engine, label: 's12', env: { CHECKPOINT_INTERVAL_MS: '1000' } }, async (server) => {
-        const targets: Record<Peer, Target> = {
-          tessera: {
-            postUrl: `${tessera.url}/add`,
-            contentType: 'application/octet-stream',
-            body: eventJson,
-            indexOf: (_s, b) => (/^\d+$/.test(b) ? Number(b) : undefined),
-            checkpointUrl: `${tessera.url}/checkpoint`,
-          },
-          rest: {
-            postUrl: `${server.url}/v1/events`,
+      const baseline = BASELINE_ENTRY
+        ? await startServer({ engine, label: 's12-baseline', env: { CHECKPOINT_INTERVAL_MS: '1000' }, entry: BASELINE_ENTRY })
+        : null;
+      try {
+        await withServer({ engine, label: 's12', env: { CHECKPOINT_INTERVAL_MS: '1000' } }, async (server) => {
+          const restTarget = (url: string): Target => ({
+            postUrl: `${url}/v1/events`,
             contentType: 'application/json',
             body: eventJson,
             indexOf: (_s, b) => {
               const m = SEQ.exec(b);
               return m ? Number(m[1]) : undefined;
             },
-            checkpointUrl: `${server.url}/tlog/${APP}/checkpoint`,
-          },
-          logEvent: {
-            postUrl: `${server.url}/graphql`,
-            contentType: 'application/json',
-            body: () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }),
-            indexOf: (_s, b) => {
-              const m = b.includes('"errors"') ? null : SEQ.exec(b);
-              return m ? Number(m[1]) : undefined;
+            checkpointUrl: `${url}/tlog/${APP}/checkpoint`,
+          });
+          const urls: Record<Peer, string> = {
+            tessera: tessera.url,
+            rest: server.url,
+            logEvent: server.url,
+            restBaseline: baseline?.url ?? '',
+          };
+          const targets: Record<Peer, Target> = {
+            tessera: {
+              postUrl: `${tessera.url}/add`,
+              contentType: 'application/octet-stream',
+              body: eventJson,
+              indexOf: (_s, b) => (/^\d+$/.test(b) ? Number(b) : undefined),
+              checkpointUrl: `${tessera.url}/checkpoint`,
             },
-            checkpointUrl: `${server.url}/tlog/${APP}/checkpoint`,
-          },
-        };
-        const cpu: Record<Peer, () => number | null> = {
-          tessera: () => tessera.cpuSeconds(),
-          rest: () => server.cpuSeconds(),
-          logEvent: () => server.cpuSeconds(),
-        };
-        // Warm-up: JIT, connections, the log's first rows; Tessera's first batches.
-        for (const peer of ['tessera', 'rest', 'logEvent'] as const)
-          await drive(targets[peer], { clients: 64, seconds: options.quick ? 0.5 : 2, coverWaitMs: 0 });
-        for (const { clients } of LEVELS) {
-          for (let r = 0; r < rounds; r++) {
-            for (const peer of ['tessera', 'rest', 'logEvent'] as const) {
-              ctx.log(`12: ${clients} clients, round ${r + 1}/${rounds}: ${PEER_NAMES[peer]} (${++n})`);
-              const run = await drive(targets[peer], { clients, seconds, cpuSeconds: cpu[peer] });
-              (runs[peer][clients] ??= []).push(run);
+            rest: restTarget(server.url),
+            restBaseline: restTarget(baseline?.url ?? ''),
+            logEvent: {
+              postUrl: `${server.url}/graphql`,
+              contentType: 'application/json',
+              body: () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }),
+              indexOf: (_s, b) => {
+                const m = b.includes('"errors"') ? null : SEQ.exec(b);
+                return m ? Number(m[1]) : undefined;
+              },
+              checkpointUrl: `${server.url}/tlog/${APP}/checkpoint`,
+            },
+          };
+          const cpu: Record<Peer, () => number | null> = {
+            tessera: () => tessera.cpuSeconds(),
+            rest: () => server.cpuSeconds(),
+            logEvent: () => server.cpuSeconds(),
+            restBaseline: () => baseline?.cpuSeconds() ?? null,
+          };
+          // Warm-up: JIT, connections, the log's first rows; Tessera's first batches.
+          for (const peer of peersRun)
+            await drive(targets[peer], { clients: 64, seconds: options.quick ? 0.5 : 2, coverWaitMs: 0 });
+          for (const { clients } of LEVELS) {
+            for (let r = 0; r < rounds; r++) {
+              for (const peer of peersRun) {
+                ctx.log(`12: ${clients} clients, round ${r + 1}/${rounds}: ${PEER_NAMES[peer]} (${++n})`);
+                const before = peer === 'tessera' ? null : await commitCounts(urls[peer]);
+                const run = await drive(targets[peer], { clients, seconds, cpuSeconds: cpu[peer] });
+                const after = before && (await commitCounts(urls[peer]));
+                (runs[peer][clients] ??= []).push(run);
+                (perCommit[peer][clients] ??= []).push(
+                  before && after && after.commits > before.commits
+                    ? (after.events - before.events) / (after.commits - before.commits)
+                    : null,
+                );
+              }
             }
           }
-        }
-      });
+        });
+      } finally {
+        await baseline?.stop();
+      }
     } finally {
       await tessera.stop();
     }
@@ -120,11 +171,12 @@ export const peers: Scenario = {
       const t = best(runs.tessera[clients]!);
       const ts = summarize(t.ackMs);
       const tp = summarize(t.proofReadyMs);
-      for (const peer of ['rest', 'logEvent'] as const) {
+      for (const peer of peersRun.filter((p): p is Exclude<Peer, 'tessera'> => p !== 'tessera')) {
         const c = best(runs[peer][clients]!);
+        const commits = perCommit[peer][clients]![runs[peer][clients]!.indexOf(c)];
         const cs = summarize(c.ackMs);
         const cp = summarize(c.proofReadyMs);
-        const name = `${peer === 'rest' ? 'POST /v1/events' : 'logEvent'} @${clients}`;
+        const name = `${peer === 'rest' ? 'POST /v1/events' : peer === 'restBaseline' ? 'baseline build POST /v1/events' : 'logEvent'} @${clients}`;
         figures.push(
           figure(engine.name, `${name} single-entry ingest`, c.perSecond, 'events/s', {
             baseline: { name: 'Tessera POST /add', value: t.perSecond, unit: 'entries/s' },
@@ -146,15 +198,23 @@ export const peers: Scenario = {
           }),
         );
         if (c.serverCpuMsPerEntry !== null)
-          figures.push(figure(engine.name, `${name} server CPU per event`, c.serverCpuMsPerEntry, 'ms'));
+          figures.push(
+            figure(engine.name, `${name} server CPU per event`, c.serverCpuMsPerEntry, 'ms', {
+              baseline: { name: 'load client CPU per event', value: c.clientCpuMsPerEntry, unit: 'ms' },
+            }),
+          );
+        if (commits !== null && commits !== undefined)
+          figures.push(figure(engine.name, `${name} events per writer transaction`, commits, 'events'));
       }
       details[`clients${clients}`] = Object.fromEntries(
-        (['tessera', 'rest', 'logEvent'] as const).map((peer) => [
+        peersRun.map((peer) => [
           peer,
-          runs[peer][clients]!.map((r) => ({
+          runs[peer][clients]!.map((r, i) => ({
             perSecond: Math.round(r.perSecond),
             requests: r.requests,
             serverCpuMsPerEntry: r.serverCpuMsPerEntry === null ? null : Number(r.serverCpuMsPerEntry.toFixed(3)),
+            clientCpuMsPerEntry: Number(r.clientCpuMsPerEntry.toFixed(3)),
+            eventsPerWriterTransaction: perCommit[peer][clients]![i] ?? null,
             ackMs: roundSummary(summarize(r.ackMs)),
             proofReadyMs: roundSummary(summarize(r.proofReadyMs)),
           })),

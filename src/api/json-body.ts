@@ -22,7 +22,7 @@ export interface JsonBodyOptions {
 }
 
 /** The error express.json raises for a body that is not JSON, which the error handler words. */
-const notJson = () =>
+export const notJson = () =>
   Object.assign(new SyntaxError('body is not valid JSON'), {
     type: 'entity.parse.failed',
     status: 400,

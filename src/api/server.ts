@@ -19,6 +19,7 @@ import { createApiMetrics } from './metrics.js';
 import { errorHandler, restErrors } from './rest/errors.js';
 import { EVENTS_BODY_TYPES, eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
+import { leanEventsRoute } from './rest/lean-events.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
 import { dashboardRouter } from './rest/dashboard.js';
@@ -101,7 +102,17 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   // No weak ETag hashed over every answer sent with res.send/res.json: GraphQL and REST write answers
   // cannot be revalidated, and the routes whose answers can (tlog tiles and checkpoints) set their own.
   app.set('etag', false);
-  const httpServer = createServer(app);
+  // POST /v1/events in its common form is served before Express (src/api/rest/lean-events.ts); the rest,
+  // and every request it does not take, goes through the Express app below.
+  const lean = leanEventsRoute({
+    deps,
+    rateLimits: hardening.rateLimits,
+    originPolicy: hardening.originPolicy,
+    maxBodyBytes: Math.min(opts.config.JSON_BODY_THREAD_BYTES, opts.config.MAX_BODY_BYTES),
+  });
+  const httpServer = createServer((req, res) => {
+    if (!lean(req, res)) app(req, res);
+  });
   // Idle keep-alive sockets outlive the usual client and load-balancer idle timeouts (60 s), so a
   // client never reuses a socket the server is closing at that moment (ECONNRESET under load).
   httpServer.keepAliveTimeout = 65_000;

@@ -119,6 +119,12 @@ export class ChainlogService implements LogService {
   /** The public key of the log's checkpoints: this server's, or on a mirror its primary's. */
   private readonly publicKey: Uint8Array;
 
+  /**
+   * Writer transactions (group commits) this process's sequencer committed since start, and the events
+   * they held: events / commits is how many concurrent appends share one transaction.
+   */
+  readonly commitStats = { commits: 0, events: 0 };
+
   constructor(private readonly opts: ChainlogServiceOptions) {
     this.storage = opts.storage;
     this.logger = opts.logger;
@@ -269,6 +275,8 @@ export class ChainlogService implements LogService {
 
   /** A commit of this process's sequencer. */
   private committedHere(events: StoredEvent[]): void {
+    this.commitStats.commits++;
+    this.commitStats.events += events.length;
     this.publisher.offer(events);
     // Sharing a database, every commit (ours too) reaches listeners through the tailer, in pos order.
     if (!this.tailer) this.emitCommitted(events);

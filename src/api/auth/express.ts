@@ -37,15 +37,23 @@ export function authenticateGraphql(deps: ApiDeps): RequestHandler {
   };
 }
 
+/** REST ingest's refusal of `principal` (401 without a valid key, 403 for a role that may not write), or null. */
+export function ingestRefusal(deps: ApiDeps, principal: Principal): { status: number; body: unknown } | null {
+  try {
+    authorize(principal, 'ingest');
+    return null;
+  } catch (err) {
+    const error = err as ApiError;
+    return refuse(deps, 'rest', error.code === 'UNAUTHENTICATED' ? 401 : 403, error);
+  }
+}
+
 /** REST ingest: 401 without a valid key, 403 for a role that may not write. */
 export function authenticateIngest(deps: ApiDeps): RequestHandler {
   return async (req, res, next) => {
     const principal = await principalFrom(deps.auth, req.headers);
-    try {
-      authorize(principal, 'ingest');
-    } catch (err) {
-      const error = err as ApiError;
-      const r = refuse(deps, 'rest', error.code === 'UNAUTHENTICATED' ? 401 : 403, error);
+    const r = ingestRefusal(deps, principal);
+    if (r) {
       res.status(r.status).json(r.body);
       return;
     }

@@ -1,6 +1,6 @@
 // HTTP error responses: REST gets { errors: [{code, message, field, rule, index}] }, /graphql gets
 // GraphQL-shaped errors. Body-parser failures (size, JSON) are client errors, never 500s.
-import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { ErrorRequestHandler, Request } from 'express';
 import type { Logger } from 'pino';
 import { ApiError, httpStatusFor, toApiError, type ApiErrorCode } from '../errors.js';
 import type { ApiMetrics } from '../metrics.js';
@@ -57,38 +57,66 @@ function fromBodyParser(err: BodyParserError): { status: number; error: ApiError
 
 const isGraphql = (req: Request) => req.baseUrl === '/graphql' || req.path === '/graphql';
 
-function send(req: Request, res: Response, status: number, error: ApiError): void {
-  if (isGraphql(req)) {
-    res.status(status).json({ errors: [{ message: error.message, extensions: error.extensions }] });
-  } else {
-    res.status(status).json({ errors: restErrors(error) });
-  }
+export interface ErrorAnswerOptions {
+  logger: Logger;
+  production: boolean;
+  metrics: ApiMetrics;
 }
 
-export function errorHandler(opts: { logger: Logger; production: boolean; metrics: ApiMetrics }): ErrorRequestHandler {
+/** What an error thrown while handling a request is answered with: status, extra headers and body. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/**
+ * The answer to an error raised while handling a request, in the shape of its transport, counted in
+ * the error metric (and logged when it is the operator's to see). The Express error handler and the
+ * lean POST /v1/events route (lean-events.ts) answer errors with it.
+ */
+export function errorAnswer(
+  err: unknown,
+  opts: ErrorAnswerOptions,
+  transport: 'graphql' | 'rest',
+  request: { method: string; path: string },
+): ErrorAnswer {
+  const api = toApiError(err);
+  // A body in another charset is 415 Unsupported Media Type, whichever check found it.
+  const parsed = api
+    ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api }
+    : fromBodyParser(err ?? {});
+  if (parsed) {
+    const { error, status } = parsed;
+    opts.metrics.apiErrors.inc({ code: error.code, transport });
+    // Damage to the store is the operator's to see, not only the client's.
+    if (error.code === 'MALFORMED_EVENT') opts.logger.error({ err, ...request }, error.message);
+    const headers: Record<string, string> = {};
+    const retryAfterMs = error.extensions.retryAfterMs;
+    if (error.code === 'UNAVAILABLE' && typeof retryAfterMs === 'number') {
+      headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+    }
+    const body =
+      transport === 'graphql'
+        ? { errors: [{ message: error.message, extensions: error.extensions }] }
+        : { errors: restErrors(error) };
+    return { status, headers, body };
+  }
+  opts.metrics.apiErrors.inc({ code: 'INTERNAL_SERVER_ERROR', transport });
+  opts.logger.error({ err, ...request }, 'unexpected error handling request');
+  const message = opts.production || !(err instanceof Error) ? 'Internal server error' : err.message;
+  const body =
+    transport === 'graphql'
+      ? { errors: [{ message, extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }
+      : { errors: [{ code: 'INTERNAL_SERVER_ERROR', message }] };
+  return { status: 500, headers: {}, body };
+}
+
+export function errorHandler(opts: ErrorAnswerOptions): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
-    const transport = isGraphql(req) ? 'graphql' : 'rest';
-    const api = toApiError(err);
-    // A body in another charset is 415 Unsupported Media Type, whichever check found it.
-    const parsed = api
-      ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api }
-      : fromBodyParser(err ?? {});
-    if (parsed) {
-      opts.metrics.apiErrors.inc({ code: parsed.error.code, transport });
-      // Damage to the store is the operator's to see, not only the client's.
-      if (parsed.error.code === 'MALFORMED_EVENT')
-        opts.logger.error({ err, method: req.method, path: req.path }, parsed.error.message);
-      const retryAfterMs = parsed.error.extensions.retryAfterMs;
-      if (parsed.error.code === 'UNAVAILABLE' && typeof retryAfterMs === 'number') {
-        res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
-      }
-      return send(req, res, parsed.status, parsed.error);
-    }
-    opts.metrics.apiErrors.inc({ code: 'INTERNAL_SERVER_ERROR', transport });
-    opts.logger.error({ err, method: req.method, path: req.path }, 'unexpected error handling request');
-    const message = opts.production || !(err instanceof Error) ? 'Internal server error' : err.message;
-    if (transport === 'graphql') res.status(500).json({ errors: [{ message, extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
-    else res.status(500).json({ errors: [{ code: 'INTERNAL_SERVER_ERROR', message }] });
+    const answer = errorAnswer(err, opts, isGraphql(req) ? 'graphql' : 'rest', { method: req.method, path: req.path });
+    for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+    res.status(answer.status).json(answer.body);
   };
 }

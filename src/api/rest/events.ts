@@ -2,7 +2,7 @@
 import express, { type RequestHandler, type Router } from 'express';
 import { principalOf, authenticateIngest } from '../auth/express.js';
 import { requireIngestApps } from '../../auth/scope.js';
-import type { ApiDeps } from '../context.js';
+import type { ApiDeps, Principal } from '../context.js';
 import { requireUtf8 } from '../charset.js';
 import { ApiError, badUserInput } from '../errors.js';
 import { eventToJson } from '../event-json.js';
@@ -36,26 +36,55 @@ export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge, readBody
       res.status(415).json({ errors: restErrors(error) });
       return;
     }
-    const body: unknown = req.body;
-    if (body === undefined) throw new ApiError('BAD_USER_INPUT', 'body: is required', { field: 'body', rule: 'required' });
-    requireIngestApps(principalOf(res.locals), body, Array.isArray(body) ? 'body' : null);
-    const waitForReceipt = parseWait(req.query.wait);
-    await chargeWrites?.(req, res, Array.isArray(body) ? body.length : 1);
-    const appended = Array.isArray(body) ? await deps.ingest.many(body, 'body', 'rest') : [await deps.ingest.one(body, 'rest')];
-    const events = waitForReceipt ? await withReceipts(deps, appended) : appended;
-    // An idempotent retry creates nothing: 200 and a replay marker when every item was logged before.
-    const replayed = events.map(isReplay);
-    const allReplayed = replayed.every(Boolean);
-    if (allReplayed) res.set(REPLAYED_HEADER, 'true');
-    res.status(allReplayed ? 200 : 201).json({
+    const answer = await answerEvents(deps, principalOf(res.locals), req.body, req.query.wait, (events) =>
+      chargeWrites ? chargeWrites(req, res, events) : Promise.resolve(),
+    );
+    if (answer.replayed) res.set(REPLAYED_HEADER, 'true');
+    res.status(answer.status).json(answer.body);
+  });
+  return router;
+}
+
+/** A 200 or 201 answer to POST /v1/events; `replayed`: every event was an idempotent retry (REPLAYED_HEADER). */
+export interface EventsAnswer {
+  status: 200 | 201;
+  replayed: boolean;
+  body: { events: unknown[] };
+}
+
+/**
+ * Appends a parsed POST /v1/events body (one event or an array) for `principal`, under the same
+ * rules as logEvent(s): the key's scope, `wait` (the query's `wait`), then the write rate limit
+ * (`charge`, per event) before anything is written. Shared by the Express route and the lean one
+ * (lean-events.ts), so both answer alike.
+ */
+export async function answerEvents(
+  deps: ApiDeps,
+  principal: Principal,
+  body: unknown,
+  wait: unknown,
+  charge: (events: number) => Promise<void>,
+): Promise<EventsAnswer> {
+  if (body === undefined) throw new ApiError('BAD_USER_INPUT', 'body: is required', { field: 'body', rule: 'required' });
+  requireIngestApps(principal, body, Array.isArray(body) ? 'body' : null);
+  const waitForReceipt = parseWait(wait);
+  await charge(Array.isArray(body) ? body.length : 1);
+  const appended = Array.isArray(body) ? await deps.ingest.many(body, 'body', 'rest') : [await deps.ingest.one(body, 'rest')];
+  const events = waitForReceipt ? await withReceipts(deps, appended) : appended;
+  // An idempotent retry creates nothing: 200 and a replay marker when every item was logged before.
+  const replayed = events.map(isReplay);
+  const allReplayed = replayed.every(Boolean);
+  return {
+    status: allReplayed ? 200 : 201,
+    replayed: allReplayed,
+    body: {
       events: events.map((e, i) => ({
         ...eventToJson(e),
         replayed: replayed[i],
         ...(waitForReceipt && { receipt: receiptJson(e) }),
       })),
-    });
-  });
-  return router;
+    },
+  };
 }
 
 /** `?wait=receipt`: answer once checkpoints cover the events, with their receipts (bounded wait). */
