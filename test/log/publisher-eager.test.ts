@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { logVerifiers, openCheckpoint } from '../../src/core/checkpoint.js';
 import { parseVerifierKey } from '../../src/core/note/signed-note.js';
 import { ChainlogService } from '../../src/log/chainlog-service.js';
+import { EAGER_DUTY_FACTOR } from '../../src/log/publisher.js';
 import type { CheckpointUpdate } from '../../src/log/service.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import type { LogStorage, StoredCheckpoint } from '../../src/storage/types.js';
@@ -107,6 +108,63 @@ describe.each(engines)('eager publishing: $name', (engine) => {
     }
     // Coalesced: many commits per checkpoint, never one signature per commit.
     expect(stored.length).toBeLessThan(appends);
+  });
+
+  it('rests EAGER_DUTY_FACTOR times a cycle after it, however many commits arrive meanwhile', async () => {
+    // Storing a checkpoint takes SLOW_MS here, so each cycle takes at least that long.
+    const SLOW_MS = 150;
+    harness = engine.harness();
+    const raw = harness.storage;
+    const slow = new Proxy(raw, {
+      get(obj, prop, receiver) {
+        const value = Reflect.get(obj, prop, receiver) as unknown;
+        if (prop !== 'putCheckpoint' || typeof value !== 'function') return value;
+        return async (cp: StoredCheckpoint) => {
+          await new Promise((r) => setTimeout(r, SLOW_MS));
+          await (value as LogStorage['putCheckpoint']).call(obj, cp);
+        };
+      },
+    });
+    const { service, delivered } = await start(slow, { minGapMs: 20 });
+    let appends = 0;
+    // Commits keep arriving during every cycle: none of them may start the next cycle before the rest.
+    while (deliveredSizes(delivered, 'duty').length < 4 && appends < 100_000) {
+      await service.append([event('duty')]);
+      appends++;
+    }
+    const stored = await service.listCheckpoints('duty', null, 1000, 'asc');
+    expect(stored.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < stored.length; i++) {
+      // Signed (publishedAt) before a store of SLOW_MS, and the next cycle rests 3 times the whole cycle.
+      expect(stored[i]!.publishedAt - stored[i - 1]!.publishedAt).toBeGreaterThanOrEqual(SLOW_MS + EAGER_DUTY_FACTOR * SLOW_MS);
+    }
+  });
+
+  it('publishes a growing log each interval however long the duty bound makes eager cycles wait', async () => {
+    const SLOW_MS = 400;
+    const INTERVAL_MS = 300;
+    harness = engine.harness();
+    const raw = harness.storage;
+    const slow = new Proxy(raw, {
+      get(obj, prop, receiver) {
+        const value = Reflect.get(obj, prop, receiver) as unknown;
+        if (prop !== 'putCheckpoint' || typeof value !== 'function') return value;
+        return async (cp: StoredCheckpoint) => {
+          await new Promise((r) => setTimeout(r, SLOW_MS));
+          await (value as LogStorage['putCheckpoint']).call(obj, cp);
+        };
+      },
+    });
+    const { service, delivered } = await start(slow, { minGapMs: 20, intervalMs: INTERVAL_MS });
+    let appends = 0;
+    while (deliveredSizes(delivered, 'floor').length < 5 && appends < 100_000) {
+      await service.append([event('floor')]);
+      appends++;
+    }
+    const at = (await service.listCheckpoints('floor', null, 1000, 'asc')).map((c) => c.publishedAt);
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    // Eager cycles alone are each a store and a rest of 3 stores apart; the interval cycle comes sooner.
+    expect(Math.min(...gaps)).toBeLessThan(SLOW_MS + EAGER_DUTY_FACTOR * SLOW_MS);
   });
 
   it('retries on the interval a log whose checkpoint could not be stored, and publishes it once', async () => {
