@@ -37,8 +37,12 @@ export const EAGER_DUTY_FACTOR = 3;
 /** Logs whose last publish time is kept for the min gap; beyond that the times older than the gap are dropped. */
 const MAX_PUBLISH_TIMES = 100_000;
 
-/** Logs one cycle publishes at once. */
-const PUBLISH_CONCURRENCY = 8;
+/**
+ * Logs one cycle publishes at once. Each log waits on the engine's writer twice (integrate, store the
+ * checkpoint); with all of a cycle's logs in flight together, SQLite's writer commits each step of all
+ * of them at once (its group commit), so a cycle over 10 logs waits for about two commits, not four.
+ */
+const PUBLISH_CONCURRENCY = 32;
 
 /** interval: on checkpointIntervalMs; eager: woken by commits; demand: publishNow. */
 type CycleKind = 'interval' | 'eager' | 'demand';
@@ -87,6 +91,10 @@ export class Publisher {
   /** When each log's latest checkpoint was published by this process (opts.now), for the min gap. */
   private readonly publishedAt = new Map<string, number>();
   private cycle: Promise<unknown> = Promise.resolve();
+  /** Cycles queued or running. */
+  private cycles = 0;
+  /** Logs the running cycle took up (0: it found none due). */
+  private attempted = 0;
   private lease: Lease | null = null;
   /** When the lease was last taken or renewed (opts.now): eager cycles renew it only as often as the interval does. */
   private leaseCheckedAt = 0;
@@ -159,7 +167,8 @@ export class Publisher {
       if (e.sourceAppId === app) continue;
       app = e.sourceAppId;
       this.dirty.add(app);
-      if (this.eager && !this.held.has(app)) this.wakeAt(this.dueAt(app));
+      // While a cycle is queued or running, its end sets the duty bound and wakes for what waits.
+      if (this.eager && this.cycles === 0 && !this.held.has(app)) this.wakeAt(this.dueAt(app));
     }
   }
 
@@ -183,13 +192,17 @@ export class Publisher {
     return (this.opts.minGapMs ?? 0) > 0 && this.running && this.publishes;
   }
 
-  /** The earliest time (opts.now) an eager cycle may publish the log: its min gap and the duty bound. */
-  private dueAt(app: string): number {
+  /**
+   * The earliest time (opts.now) a cycle may publish the log: its min gap, and for an eager cycle the
+   * duty bound. The interval cycle does not wait for the duty bound: a log that grew gets a checkpoint
+   * each interval however long eager cycles take (as with eager publishing off).
+   */
+  private dueAt(app: string, kind: CycleKind = 'eager'): number {
     const last = this.publishedAt.get(app);
     const now = this.opts.now();
     // A clock that went back must not hold a log up for as long as it went back.
     const gapEnd = last === undefined || last > now ? 0 : last + this.opts.minGapMs!;
-    return Math.max(gapEnd, this.restUntil);
+    return kind === 'eager' ? Math.max(gapEnd, this.restUntil) : gapEnd;
   }
 
   /** Have an eager cycle run at `at` (opts.now) at the latest. */
@@ -217,17 +230,25 @@ export class Publisher {
   }
 
   private runCycle(kind: CycleKind): Promise<StoredCheckpoint[]> {
+    this.cycles++;
     const run = this.cycle.then(async () => {
       if (!(await this.holdsLease(kind))) return [];
       const started = performance.now();
+      this.attempted = 0;
       try {
         return await this.publishDirty(kind);
       } finally {
         const took = performance.now() - started;
-        if (kind !== 'demand') this.restUntil = this.opts.now() + EAGER_DUTY_FACTOR * took;
+        // A cycle that found nothing due (woken early) leaves the rest of the last one that worked.
+        if (kind !== 'demand' && this.attempted > 0) this.restUntil = this.opts.now() + EAGER_DUTY_FACTOR * took;
       }
     });
-    this.cycle = run.catch(() => undefined).finally(() => this.wakeForWaiting());
+    this.cycle = run
+      .catch(() => undefined)
+      .finally(() => {
+        this.cycles--;
+        this.wakeForWaiting();
+      });
     return run;
   }
 
@@ -279,7 +300,8 @@ export class Publisher {
 
   /**
    * Publish every log that may have grown and is due: on demand every one, otherwise (publishing
-   * eagerly) those past their min gap, and in an eager cycle not those whose last publish failed.
+   * eagerly) those past their min gap (an eager cycle: and past the duty bound), and in an eager cycle
+   * not those whose last publish failed.
    * Each log is on its own: a log whose stored events fail a check is quarantined, one that meets any
    * other error (storage unavailable, a lost connection) stays dirty for the next interval cycle, and
    * neither keeps the logs after it from being published. Throws once all are done if any log could
@@ -291,10 +313,11 @@ export class Publisher {
     const apps: string[] = [];
     for (const app of this.dirty) {
       if (kind === 'eager' && this.held.has(app)) continue;
-      if (gap && this.dueAt(app) > now && !(kind === 'interval' && this.held.has(app))) continue;
+      if (gap && this.dueAt(app, kind) > now && !(kind === 'interval' && this.held.has(app))) continue;
       apps.push(app);
     }
     for (const app of apps) this.dirty.delete(app);
+    this.attempted = apps.length;
     const updates: Array<CheckpointUpdate | null> = apps.map(() => null);
     const failed: Array<{ app: string; err: unknown }> = [];
     // Logs are independent: a few at once, so a cycle over an engine that waits on the network is

@@ -13,8 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { logVerifiers, openCheckpoint } from '../../src/core/checkpoint.js';
 import { parseVerifierKey } from '../../src/core/note/signed-note.js';
 import { ChainlogService } from '../../src/log/chainlog-service.js';
+import { EAGER_DUTY_FACTOR } from '../../src/log/publisher.js';
 import type { CheckpointUpdate } from '../../src/log/service.js';
-import { loadSigningKey } from '../../src/log/signing-key.js';
 import type { LogStorage, StoredCheckpoint } from '../../src/storage/types.js';
 import { Witnessing } from '../../src/witnessing/witnessing.js';
 import type { StorageHarness } from '../storage/contract.js';
@@ -23,10 +23,10 @@ import { withFaults } from '../support/faulty-storage.js';
 import { HostileWitness } from '../support/hostile-witness.js';
 import { event } from '../support/pipeline.js';
 import { until } from '../support/wait.js';
+import { aroundPutCheckpoint, ORIGIN, publishingService, slowCheckpoints } from '../support/publishing.js';
 import { useEngines } from './engines.js';
 
 const engines = useEngines('chainlog-publisher-eager-');
-const ORIGIN = 'test.chainlog';
 /** Long enough that no checkpoint in these tests comes from the interval, unless a test sets it shorter. */
 const NO_INTERVAL_MS = 600_000;
 
@@ -51,18 +51,7 @@ describe.each(engines)('eager publishing: $name', (engine) => {
     storage: LogStorage,
     opts: { minGapMs: number; intervalMs?: number; now?: () => number },
   ): Promise<Started> {
-    await storage.init();
-    const service = new ChainlogService({
-      storage,
-      key: loadSigningKey({ dataDir: keyDir }),
-      keyName: ORIGIN,
-      originPrefix: ORIGIN,
-      checkpointIntervalMs: opts.intervalMs ?? NO_INTERVAL_MS,
-      checkpointMinGapMs: opts.minGapMs,
-      version: 'test',
-      logger: pino({ level: 'silent' }),
-      ...(opts.now && { now: opts.now }),
-    });
+    const service = await publishingService(storage, { keyDir, intervalMs: opts.intervalMs ?? NO_INTERVAL_MS, ...opts });
     const delivered: CheckpointUpdate[] = [];
     service.onCheckpoint((u) => {
       if (!u.cosigned) delivered.push(u);
@@ -109,6 +98,43 @@ describe.each(engines)('eager publishing: $name', (engine) => {
     expect(stored.length).toBeLessThan(appends);
   });
 
+  it('rests EAGER_DUTY_FACTOR times a cycle after it, however many commits arrive meanwhile', async () => {
+    // Storing a checkpoint takes SLOW_MS here, so each cycle takes at least that long.
+    const SLOW_MS = 150;
+    harness = engine.harness();
+    const slow = slowCheckpoints(harness.storage, SLOW_MS);
+    const { service, delivered } = await start(slow, { minGapMs: 20 });
+    let appends = 0;
+    // Commits keep arriving during every cycle: none of them may start the next cycle before the rest.
+    while (deliveredSizes(delivered, 'duty').length < 4 && appends < 100_000) {
+      await service.append([event('duty')]);
+      appends++;
+    }
+    const stored = await service.listCheckpoints('duty', null, 1000, 'asc');
+    expect(stored.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < stored.length; i++) {
+      // Signed (publishedAt) before a store of SLOW_MS, and the next cycle rests 3 times the whole cycle.
+      expect(stored[i]!.publishedAt - stored[i - 1]!.publishedAt).toBeGreaterThanOrEqual(SLOW_MS + EAGER_DUTY_FACTOR * SLOW_MS);
+    }
+  });
+
+  it('publishes a growing log each interval however long the duty bound makes eager cycles wait', async () => {
+    const SLOW_MS = 400;
+    const INTERVAL_MS = 300;
+    harness = engine.harness();
+    const slow = slowCheckpoints(harness.storage, SLOW_MS);
+    const { service, delivered } = await start(slow, { minGapMs: 20, intervalMs: INTERVAL_MS });
+    let appends = 0;
+    while (deliveredSizes(delivered, 'floor').length < 5 && appends < 100_000) {
+      await service.append([event('floor')]);
+      appends++;
+    }
+    const at = (await service.listCheckpoints('floor', null, 1000, 'asc')).map((c) => c.publishedAt);
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    // Eager cycles alone are each a store and a rest of 3 stores apart; the interval cycle comes sooner.
+    expect(Math.min(...gaps)).toBeLessThan(SLOW_MS + EAGER_DUTY_FACTOR * SLOW_MS);
+  });
+
   it('retries on the interval a log whose checkpoint could not be stored, and publishes it once', async () => {
     harness = engine.harness();
     const faulty = withFaults(harness.storage, { seed: 5, failRate: 1, methods: ['putCheckpoint'], maxFaults: 1 });
@@ -124,21 +150,14 @@ describe.each(engines)('eager publishing: $name', (engine) => {
 
   it('delivers once, on the retry, a checkpoint that was stored although storing it answered with an error', async () => {
     harness = engine.harness();
-    const raw = harness.storage;
     let failAfterWrite = false;
-    const lossy = new Proxy(raw, {
-      get(obj, prop, receiver) {
-        const value = Reflect.get(obj, prop, receiver) as unknown;
-        if (prop !== 'putCheckpoint' || typeof value !== 'function') return value;
-        return async (cp: StoredCheckpoint) => {
-          await (value as LogStorage['putCheckpoint']).call(obj, cp);
-          // The write happened; its answer is lost on the way (a dropped connection after the commit).
-          if (failAfterWrite) {
-            failAfterWrite = false;
-            throw new Error('injected: connection lost after the write');
-          }
-        };
-      },
+    const lossy = aroundPutCheckpoint(harness.storage, async (put, cp) => {
+      await put(cp);
+      // The write happened; its answer is lost on the way (a dropped connection after the commit).
+      if (failAfterWrite) {
+        failAfterWrite = false;
+        throw new Error('injected: connection lost after the write');
+      }
     });
     const { service, delivered } = await start(lossy, { minGapMs: 50, intervalMs: 300 });
     failAfterWrite = true;
@@ -205,18 +224,7 @@ describe('eager publishing on one MongoDB database shared by two processes', () 
   const running: Array<{ service: ChainlogService; storage: LogStorage }> = [];
 
   async function start(storage: LogStorage, opts: { intervalMs: number; now?: () => number }): Promise<Started> {
-    await storage.init();
-    const service = new ChainlogService({
-      storage,
-      key: loadSigningKey({ dataDir: keyDir }),
-      keyName: ORIGIN,
-      originPrefix: ORIGIN,
-      checkpointIntervalMs: opts.intervalMs,
-      checkpointMinGapMs: 50,
-      version: 'test',
-      logger: pino({ level: 'silent' }),
-      ...(opts.now && { now: opts.now }),
-    });
+    const service = await publishingService(storage, { keyDir, minGapMs: 50, ...opts });
     const delivered: CheckpointUpdate[] = [];
     service.onCheckpoint((u) => delivered.push(u));
     running.push({ service, storage });

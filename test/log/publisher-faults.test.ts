@@ -4,7 +4,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../../src/core/checkpoint.js';
 import { CompactRange } from '../../src/core/compact/range.js';
@@ -18,9 +17,8 @@ import type { LogStorage } from '../../src/storage/types.js';
 import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
 import { startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
 import { event } from '../support/pipeline.js';
+import { ORIGIN, publishingService } from '../support/publishing.js';
 import { mongoHarness } from '../storage/harnesses.js';
-
-const ORIGIN = 'test.chainlog';
 
 interface Store {
   /** A new storage object on the same data (a restarted process). */
@@ -62,16 +60,7 @@ describe.each(engines)('publisher under storage faults: $name', ({ store: makeSt
   const running: Array<{ service: ChainlogService; storage: LogStorage }> = [];
 
   async function start(storage: LogStorage, checkpointIntervalMs = 60_000): Promise<ChainlogService> {
-    await storage.init();
-    const service = new ChainlogService({
-      storage,
-      key: loadSigningKey({ dataDir: keyDir }),
-      keyName: ORIGIN,
-      originPrefix: ORIGIN,
-      checkpointIntervalMs,
-      version: 'test',
-      logger: pino({ level: 'silent' }),
-    });
+    const service = await publishingService(storage, { keyDir, intervalMs: checkpointIntervalMs });
     running.push({ service, storage });
     await service.start();
     return service;
@@ -200,17 +189,8 @@ describe('two publishers on one MongoDB database', () => {
     const services: ChainlogService[] = [];
     const storages: LogStorage[] = [];
     const start = async (storage: LogStorage) => {
-      await storage.init();
       storages.push(storage);
-      const service = new ChainlogService({
-        storage,
-        key: loadSigningKey({ dataDir: keyDir }),
-        keyName: ORIGIN,
-        originPrefix: ORIGIN,
-        checkpointIntervalMs: 60_000,
-        version: 'test',
-        logger: pino({ level: 'silent' }),
-      });
+      const service = await publishingService(storage, { keyDir, intervalMs: 60_000 });
       services.push(service);
       await service.start();
       return service;
