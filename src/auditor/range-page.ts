@@ -6,6 +6,7 @@ import {
   payloadMatchesCommitment,
   ProofError,
   verifyRange,
+  type AnyLeafFields,
   type EventJson,
   type JsonObject,
 } from '../core/index.js';
@@ -45,19 +46,9 @@ export interface PageResult {
 
 const HASH_RE = /^[0-9a-f]{64}$/;
 
-/** The leaf hash of either version: version 2 (payloadHash served) whether or not the payload is there. */
-function recompute(e: ServedEvent): string {
-  return leafHashHex({
-    sourceAppId: e.sourceAppId,
-    seq: e.seq,
-    prevHash: e.prevHash,
-    eventType: e.eventType,
-    timestamp: e.timestamp,
-    receivedAt: e.receivedAt,
-    payload: e.payload as JsonObject | null,
-    payloadHash: e.payloadHash ?? null,
-  });
-}
+/** The leaf hash of either version from the served fields: version 2 (payloadHash served) whether or not the payload is there. */
+// The payload is untrusted: leafHashHex refuses one the contract cannot encode, and the caller records that.
+const recompute = (e: ServedEvent): string => leafHashHex(e as AnyLeafFields);
 
 /** True when the leaves fold with the proof into the root; throws only on programming errors. */
 function rangeHolds(ctx: PageContext, page: RangePage, leaves: readonly string[]): boolean {
