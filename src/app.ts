@@ -83,13 +83,16 @@ export async function startChainlog(
 }
 
 async function start(config: Config, logger: Logger, lock: DataDirLock | null, opts: StartOptions): Promise<Chainlog> {
+  const phases = startupPhases();
   // The clock of receipt times and leases; shifted only by the clock-skew tests.
   const offset = config.TEST_CLOCK_OFFSET_MS;
   const now = offset === 0 ? Date.now : () => Date.now() + offset;
   const { storage, engine, location } = await openStorage(config, now);
+  phases.mark('storage');
   if (engine === 'sqlite') restrictToOwner([location, `${location}-wal`, `${location}-shm`], logger);
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE });
   if (key.generated) logger.info({ path: key.source }, 'generated a new signing key');
+  phases.mark('key');
   const service = new ChainlogService({
     storage,
     key,
@@ -207,6 +210,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     await storage.close();
     throw err;
   }
+  phases.mark('services');
   const auth = createAuthenticator(config, storage, logger);
   if (config.AUTH !== 'off') await flagKeysOfUnknownOrigin(storage.apiKeys, logger);
   const api = await createApiServer({
@@ -226,7 +230,9 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     }),
     ...(opts.rateLimitClock && { now: opts.rateLimitClock }),
   });
+  phases.mark('api');
   await service.start();
+  phases.mark('log');
   // Checkpoints published before a restart whose quorum had not answered: submitted again, in the background.
   if (witnessing && service.publishes) {
     witnessing.submitUnwitnessed().catch((err) => logger.error({ err }, 'unwitnessed checkpoints not resubmitted'));
@@ -246,10 +252,18 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   });
   const { port } = api.httpServer.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+  phases.mark('listen');
   ready = true;
   peers?.start();
   logger.info(
-    { url, engine, storage: location, verifierKey: service.info.verifierKey, ...(mirror && { mirrorOf: mirror.primaryUrl }) },
+    {
+      url,
+      engine,
+      storage: location,
+      verifierKey: service.info.verifierKey,
+      ...(mirror && { mirrorOf: mirror.primaryUrl }),
+      startupMs: phases.done(),
+    },
     'chainlog ready',
   );
   return {
@@ -283,6 +297,28 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
       await storage.close();
       logger.debug('storage closed');
       lock?.release();
+    },
+  };
+}
+
+/**
+ * Where a start's time goes, for the ready line of the log (operators: a slow start shows its phase).
+ * `process` is the time from the process's start to this call (node itself, loading the modules,
+ * reading the configuration); every other phase is the time since the mark before it; `total` is
+ * from the process's start to ready. A server started inside a longer-running process (tests) counts
+ * that process's life in `process`.
+ */
+function startupPhases() {
+  const phases: Record<string, number> = { process: Math.round(performance.now()) };
+  let last = performance.now();
+  return {
+    mark(name: string) {
+      const t = performance.now();
+      phases[name] = Math.round(t - last);
+      last = t;
+    },
+    done(): Record<string, number> {
+      return { ...phases, total: Math.round(performance.now()) };
     },
   };
 }

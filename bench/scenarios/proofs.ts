@@ -2,8 +2,6 @@
 // and 1,000-event range proofs. Server time is the log service's own proof call (the code the resolvers
 // run) over a second connection to the same store, without HTTP/GraphQL; the HTTP round trip is sampled
 // beside the trivial query. Client verification uses the core verify functions on proofs the server sent.
-import { pino } from 'pino';
-import { loadConfig } from '../../src/config.js';
 import {
   fromHex,
   leafHashHex,
@@ -15,11 +13,9 @@ import {
   verifyInclusion,
   verifyRange,
 } from '../../src/core/index.js';
-import { ChainlogService } from '../../src/log/chainlog-service.js';
-import { loadSigningKey } from '../../src/log/signing-key.js';
 import { mulberry32 } from '../../src/simulator/prng.js';
-import { openStorage } from '../../src/storage/open.js';
 import { GraphQLClient } from '../http.js';
+import { inclusionServerTime, openProofService, timeCalls } from '../proof-sampling.js';
 import { CONSISTENCY, INCLUSION, RANGE, TRIVIAL } from '../queries.js';
 import { figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
@@ -60,17 +56,8 @@ export const proofs: Scenario = {
     // Each sampling loop stops early after this many seconds (shared, noisy machine; slow engines).
     const seconds = sized(ctx, { quick: 4, full: 60, slowQuick: 1.5, slowFull: 15 });
 
-    const config = loadConfig({ ...ds.server.env });
-    const { storage } = await openStorage(config);
-    const service = new ChainlogService({
-      storage,
-      key: loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE }),
-      keyName: config.keyName,
-      originPrefix: config.ORIGIN_PREFIX,
-      checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
-      version: 'bench',
-      logger: pino({ level: 'silent' }),
-    });
+    const proofService = await openProofService(ds.server.env, 'bench');
+    const { service } = proofService;
     const client = new GraphQLClient(ds.server.url, { maxSockets: 1 });
     try {
       const cp = await service.getCheckpoint(app);
@@ -78,18 +65,10 @@ export const proofs: Scenario = {
       const root = fromHex(cp.rootHash);
 
       // --- server time ----------------------------------------------------------------------
-      const time = async (n: number, call: () => Promise<unknown>) => {
-        const xs: number[] = [];
-        for (const more = budget(n, seconds); more();) {
-          const t = performance.now();
-          await call();
-          xs.push(performance.now() - t);
-        }
-        return summarize(xs);
-      };
+      const time = async (n: number, call: () => Promise<unknown>) => summarize(await timeCalls(budget(n, seconds), call));
       ctx.log(`5: server time at ${size} leaves`);
-      await time(Math.min(50, serverSamples), () => service.inclusionProof(app, randInt(0, size))); // warm-up
-      const incServer = await time(serverSamples, () => service.inclusionProof(app, randInt(0, size)));
+      await inclusionServerTime(service, { app, size, rand: r, more: budget(Math.min(50, serverSamples), seconds) }); // warm-up
+      const incServer = await inclusionServerTime(service, { app, size, rand: r, more: budget(serverSamples, seconds) });
       const conServer = await time(serverSamples, () => service.consistencyProof(app, randInt(1, size), size));
       const rangeServer = await time(rangeServerSamples, () => {
         const start = randInt(0, size - RANGE_LEN + 1);
@@ -252,7 +231,7 @@ export const proofs: Scenario = {
       };
     } finally {
       client.close();
-      await storage.close();
+      await proofService.close();
     }
   },
 };

@@ -5,31 +5,27 @@
 // inclusion proof p95 (HTTP round trip, and the log service's own call over a second store connection),
 // server RSS (peak during the step and after it), bytes on disk per event beside the leaf's canonical
 // size, and the time from a restart (SIGTERM) and from a SIGKILL to ready (/healthz 200, timed from the
-// spawn; the same restart on the empty store is the baseline), with every acknowledged event still
-// there. At the end the auditor's command line (as `npm run verify` runs it) audits the whole log:
-// events verified per second and its peak RSS (with --audit-baseline, another checkout's auditor
-// first, as its baseline). Not part of CI's quick benchmark: loading ten million events takes hours.
+// spawn; the same restart on the empty store is the baseline) beside the server's CPU time at ready,
+// with every acknowledged event still there. At the end the auditor's command line (the built
+// dist/cli/verify.js) audits the whole log: events verified per second, its peak RSS, and the CPU
+// seconds of both processes (with --audit-baseline, another checkout's auditor first, as its baseline). Not part of CI's quick benchmark: loading ten million events takes hours.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { z } from 'zod';
 import { intOption, optionsOrExit, parseCliArgs } from '../../src/cli/options.js';
-import { loadConfig } from '../../src/config.js';
 import { canonicalJson } from '../../src/core/canonical-json.js';
 import { formatTime, leafBytes } from '../../src/core/leaf.js';
-import { ChainlogService } from '../../src/log/chainlog-service.js';
-import { loadSigningKey } from '../../src/log/signing-key.js';
 import { mulberry32 } from '../../src/simulator/prng.js';
 import { summarize, type Distribution } from '../../src/simulator/stats.js';
-import { openStorage } from '../../src/storage/open.js';
 import { repoRoot, sqliteEngine, type Engine } from '../../bench/engines.js';
 import { benchEvents } from '../../bench/events.js';
 import { GraphQLClient } from '../../bench/http.js';
 import { streamBatches } from '../../bench/ingest.js';
+import { inclusionServerTime, openProofService, timeCalls, times } from '../../bench/proof-sampling.js';
 import { EVENTS_PAGE, INCLUSION, PUBLISH, TRIVIAL } from '../../bench/queries.js';
-import { rssOf, startServer, type ServerHandle } from '../../bench/server.js';
+import { cpuSecondsOf, rssOf, startServer, type ServerHandle } from '../../bench/server.js';
 
 const HELP = `Usage: npm run scale:10m -- [options]
   --events N      events loaded into one log (default 10000000)
@@ -97,19 +93,25 @@ function bytesUnder(dir: string): Record<string, number> {
   return out;
 }
 
-/** Spawn-to-ready of a server on the store the last one left; the time startServer took (polls /healthz every 100 ms). */
+/**
+ * Spawn-to-ready of a server on the store the last one left: the time startServer took (polls /healthz
+ * every 100 ms), and the CPU time the new server had used when it answered (all its threads): on a
+ * shared machine the wall time follows the load, the CPU time follows the work.
+ */
 async function restart(
   prev: ServerHandle,
   how: 'SIGTERM' | 'SIGKILL',
   engine: Engine,
-): Promise<{ server: ServerHandle; readyMs: number; stopMs: number }> {
+): Promise<{ server: ServerHandle; readyMs: number; readyCpuMs: number | null; stopMs: number }> {
   const t0 = performance.now();
   if (how === 'SIGKILL') process.kill(prev.pid, 'SIGKILL');
   await prev.stop(); // SIGTERM and wait; after a SIGKILL, only the wait
   const stopMs = performance.now() - t0;
   const t1 = performance.now();
   const server = await startServer({ engine, label: 'ten-million', store: prev.store, startTimeoutMs: 600_000 });
-  return { server, readyMs: performance.now() - t1, stopMs };
+  const readyMs = performance.now() - t1;
+  const cpu = server.cpuSeconds();
+  return { server, readyMs, readyCpuMs: cpu === null ? null : Math.round(cpu * 1000), stopMs };
 }
 
 async function sampleQueries(client: GraphQLClient, samples: number) {
@@ -161,18 +163,9 @@ async function main(): Promise<number> {
   // Baseline of the restart figures, same run: spawn-to-ready of the server on its empty store.
   const empty = await restart(server, 'SIGTERM', engine);
   server = empty.server;
-  log(`restart to ready on the empty store: ${Math.round(empty.readyMs)} ms`);
-  const config = loadConfig({ ...server.env });
-  const { storage } = await openStorage(config);
-  const service = new ChainlogService({
-    storage,
-    key: loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE }),
-    keyName: config.keyName,
-    originPrefix: config.ORIGIN_PREFIX,
-    checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
-    version: 'scale',
-    logger: pino({ level: 'silent' }),
-  });
+  log(`restart to ready on the empty store: ${Math.round(empty.readyMs)} ms (server CPU ${empty.readyCpuMs} ms)`);
+  const proofService = await openProofService(server.env, 'scale');
+  const { service, storage } = proofService;
   const rand = mulberry32(22);
   const steps: Array<Record<string, unknown>> = [];
   let audit: Record<string, unknown> | null = null;
@@ -196,17 +189,16 @@ async function main(): Promise<number> {
           () => srv.rssBytes(),
           () => sampleQueries(client, o.samples),
         );
-        const incHttp: number[] = [];
-        const incServer: number[] = [];
-        for (let i = 0; i < o.samples; i++) {
-          const seq = Math.floor(rand() * loaded);
-          let t = performance.now();
-          await client.request(INCLUSION, { app: LOG, seq, size: loaded });
-          incHttp.push(performance.now() - t);
-          t = performance.now();
-          await service.inclusionProof(LOG, Math.floor(rand() * loaded), loaded);
-          incServer.push(performance.now() - t);
-        }
+        const incHttp = await timeCalls(times(o.samples), () =>
+          client.request(INCLUSION, { app: LOG, seq: Math.floor(rand() * loaded), size: loaded }),
+        );
+        const incServer = await inclusionServerTime(service, {
+          app: LOG,
+          size: loaded,
+          treeSize: loaded,
+          rand,
+          more: times(o.samples),
+        });
         const rssAfter = server.rssBytes();
         // Disk: every file of the data directory, after a checkpoint (the WAL as it stands).
         const files = bytesUnder(store.dataDir);
@@ -241,7 +233,7 @@ async function main(): Promise<number> {
           page1000OverPage1P95: +(q.deep.p95 / q.page1.p95).toFixed(2),
           trivialMs: ms3(q.trivial),
           inclusionHttpMs: ms3(summarize(incHttp)),
-          inclusionServerMs: ms3(summarize(incServer)),
+          inclusionServerMs: ms3(incServer),
           rssMB: { ingestPeak: mb(ingestPeakRss), queryPeak: mb(queryPeakRss), after: mb(rssAfter) },
           diskBytesPerEvent: Math.round(disk / loaded),
           diskFilesMB: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])),
@@ -249,6 +241,8 @@ async function main(): Promise<number> {
           payloadCanonicalBytes: Math.round(payloadSize),
           restartReadyMs: Math.round(term.readyMs),
           sigkillReadyMs: Math.round(kill.readyMs),
+          restartReadyCpuMs: term.readyCpuMs,
+          sigkillReadyCpuMs: kill.readyCpuMs,
           stopMs: Math.round(term.stopMs),
           loadAverage: uptime(),
         };
@@ -263,8 +257,7 @@ async function main(): Promise<number> {
       audit = { ...(await runAuditor(server, o.events, repoRoot)), ...(baseline ? { baseline } : {}) };
     }
   } finally {
-    await service.stop().catch(() => undefined);
-    await storage.close();
+    await proofService.close();
     await server.stop();
     if (!o.keep) rmSync(store.dataDir, { recursive: true, force: true });
   }
@@ -279,6 +272,7 @@ async function main(): Promise<number> {
     clients: o.clients,
     engine: 'sqlite',
     emptyStoreRestartReadyMs: Math.round(empty.readyMs),
+    emptyStoreRestartReadyCpuMs: empty.readyCpuMs,
     steps,
     lastStepIngestOverFirst: +((last.ingestEventsPerSecond as number) / (first.ingestEventsPerSecond as number)).toFixed(3),
     audit,
@@ -325,10 +319,15 @@ async function runAuditor(server: ServerHandle, events: number, root: string): P
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   let hwm = 0;
   let serverPeak = 0;
+  // CPU seconds of both sides (the auditor's as last read, at most 100 ms before it exits): on a shared
+  // machine events per CPU second say what the code costs, events per second what the machine gave.
+  const serverCpu0 = server.cpuSeconds() ?? 0;
+  let auditorCpu = 0;
   const poll = setInterval(() => {
     try {
       const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       if (m) hwm = Math.max(hwm, Number(m[1]) * 1024);
+      auditorCpu = cpuSecondsOf(child.pid!) ?? auditorCpu;
       serverPeak = Math.max(serverPeak, rssOf(server.pid));
     } catch {
       // exited
@@ -337,6 +336,7 @@ async function runAuditor(server: ServerHandle, events: number, root: string): P
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   clearInterval(poll);
   const seconds = (performance.now() - t0) / 1000;
+  const serverCpu = (server.cpuSeconds() ?? serverCpu0) - serverCpu0;
   rmSync(stateDir, { recursive: true, force: true });
   const verdict = (JSON.parse(out || '{}') as { verdict?: string }).verdict ?? `exit ${code}`;
   return {
@@ -346,6 +346,10 @@ async function runAuditor(server: ServerHandle, events: number, root: string): P
     verdict,
     auditorPeakRssMB: mb(hwm),
     serverPeakRssMB: mb(serverPeak),
+    auditorCpuSeconds: +auditorCpu.toFixed(2),
+    serverCpuSeconds: +serverCpu.toFixed(2),
+    eventsPerCpuSecond: Math.round(events / Math.max(0.01, auditorCpu + serverCpu)),
+    loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
   };
 }
 
@@ -356,7 +360,7 @@ function summary(r: {
 }) {
   const mark = (ok: boolean) => (ok ? 'PASS' : 'MISS');
   const lines = [
-    'events     ingest/s  page1 p95  page1000 p95  ratio  incl p95 http/server  RSS MB peak/after  disk B/ev  leaf B  restart ms  SIGKILL ms',
+    'events     ingest/s  page1 p95  page1000 p95  ratio  incl p95 http/server  RSS MB peak/after  disk B/ev  leaf B  restart ms (CPU)  SIGKILL ms (CPU)',
   ];
   for (const s of r.steps) {
     const p1 = (s.queryPage1Ms as { p95: number }).p95;
@@ -375,8 +379,8 @@ function summary(r: {
         `${Math.max(rss.ingestPeak, rss.queryPeak)}/${rss.after}`.padStart(19),
         String(s.diskBytesPerEvent).padStart(10),
         String(s.leafCanonicalBytes).padStart(7),
-        String(s.restartReadyMs).padStart(11),
-        String(s.sigkillReadyMs).padStart(11),
+        `${String(s.restartReadyMs)} (${String(s.restartReadyCpuMs)})`.padStart(17),
+        `${String(s.sigkillReadyMs)} (${String(s.sigkillReadyCpuMs)})`.padStart(17),
       ].join(' '),
     );
   }
@@ -394,7 +398,8 @@ function summary(r: {
   if (r.audit) {
     lines.push(
       `auditor (npm run verify): ${String(r.audit.events)} events in ${String(r.audit.seconds)} s, ${String(r.audit.eventsPerSecond)} events/s ` +
-        `(>= 100000 ${mark((r.audit.eventsPerSecond as number) >= 100_000)}), peak RSS ${String(r.audit.auditorPeakRssMB)} MB, verdict ${String(r.audit.verdict)}` +
+        `(>= 100000 ${mark((r.audit.eventsPerSecond as number) >= 100_000)}), peak RSS ${String(r.audit.auditorPeakRssMB)} MB, verdict ${String(r.audit.verdict)}; ` +
+        `CPU s auditor ${String(r.audit.auditorCpuSeconds)} + server ${String(r.audit.serverCpuSeconds)} (${String(r.audit.eventsPerCpuSecond)} events per CPU second)` +
         (r.audit.baseline ? `; baseline ${JSON.stringify(r.audit.baseline)}` : ''),
     );
   }

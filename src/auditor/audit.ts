@@ -287,16 +287,31 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   };
 
   const erasedSeqs: number[] = [];
-  for (let start = begin; start < cp.size; start += pageSize) {
+  const spotSet = new Set(spot);
+  /**
+   * The range proof of the page at `start`, asked now and awaited later: the next page's request is in
+   * flight while this one is verified, so the server and the auditor work at the same time (two pages
+   * in memory at most). A request that fails while no one awaits it is no unhandled rejection: its
+   * error is thrown, and its findings kept, when the loop reaches its page.
+   */
+  const request = (start: number) => {
     const end = Math.min(cp.size, start + pageSize);
     const vars = { app, start, end, size: cp.size };
     const pageFindings: Finding[] = [];
-    const page = await ask(
+    const answer = ask(
       () => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema),
       start,
       `rangeProof [${start}, ${end})`,
       pageFindings,
     );
+    answer.catch(() => undefined);
+    return { end, pageFindings, answer };
+  };
+  let next = begin < cp.size ? request(begin) : null;
+  for (let start = begin; start < cp.size; start += pageSize) {
+    const { end, pageFindings, answer } = next!;
+    const page = await answer;
+    next = page !== null && end < cp.size ? request(end) : null;
     const result =
       page && verifyRangePage(page.rangeProof, { app, start, end, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash: prev });
     if (result) {
@@ -313,7 +328,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     findings.push(...pageFindings);
     if (page === null || !result) break; // the chain cannot be followed past a missing page
     result.leafHashes.forEach((h, i) => {
-      if (h !== null && spot.includes(start + i)) spotHashes.set(start + i, h);
+      if (h !== null && spotSet.has(start + i)) spotHashes.set(start + i, h);
     });
     prev = result.leafHashes.at(-1) ?? null;
     report.eventsChecked += end - start;

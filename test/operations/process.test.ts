@@ -270,5 +270,15 @@ describe('the first screen', () => {
     const lines = s.output().trim().split('\n');
     for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
     expect(s.output()).not.toContain('is running at');
+    // The ready line says where the start's time went: each phase, and the total from the process's start.
+    const ready = lines
+      .map((l) => JSON.parse(l) as { msg?: string; startupMs?: Record<string, number> })
+      .find((l) => l.msg === 'chainlog ready');
+    const phases = ready?.startupMs ?? {};
+    expect(Object.keys(phases)).toEqual(['process', 'storage', 'key', 'services', 'api', 'log', 'listen', 'total']);
+    const { total, ...parts } = phases;
+    const sum = Object.values(parts).reduce((a, b) => a + b, 0);
+    // Each phase is rounded to the ms on its own: the sum may be off the total by one per phase.
+    expect(Math.abs(sum - total!)).toBeLessThanOrEqual(Object.keys(parts).length);
   });
 });
