@@ -5,71 +5,36 @@
 // restart with an erasure accepted but not applied completes it before serving; a payload the primary
 // deleted outside the erasure path is an UNRECORDED_ERASURE, recorded with its evidence, and the mirror
 // keeps its copy. Every wait is on a signal (the API, /metrics) with a deadline.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseEvidence } from '../../src/core/inconsistency/evidence.js';
-import { collectionNames } from '../../src/storage/mongodb/documents.js';
-import { e2eEngineEnv, e2eMongoUri } from '../support/e2e-engine.js';
+import { e2eMongoUri } from '../support/e2e-engine.js';
 import { metric } from '../support/metrics.js';
-import { E2E_ADMIN_KEY, type GraphqlResponse } from '../support/service.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import {
+  converged,
+  data,
+  editStoredEvent,
+  mirrorInconsistencyReport,
+  mirrorNodes,
+  mirrorStatus,
+  stoppedFollowing,
+  type MirrorNode,
+} from '../support/mirror-nodes.js';
 import { until } from '../support/wait.js';
-import { applySqliteTamper } from '../tamper/sqlite-tampers.js';
 
-const ADMIN = { 'x-api-key': E2E_ADMIN_KEY };
 const WAIT_MS = 120_000;
 /** Payload values found nowhere else: the byte search looks for them. */
 const ERASED_AFTER_COPY = 'mirror-erase-a1b2c3-after-copy';
 const ERASED_BEFORE_COPY = 'mirror-erase-d4e5f6-before-copy';
 const KEPT = 'mirror-keep-0f9e8d-still-here';
 
-interface Node {
-  proc: ServiceProcess;
-  dataDir: string;
-  env: Record<string, string>;
-  url: string;
-  authHeaders: () => Record<string, string>;
-}
-
-const dirs: string[] = [];
-const nodes: Node[] = [];
-
-async function node(name: string, env: Record<string, string> = {}): Promise<Node> {
-  const dataDir = mkdtempSync(join(tmpdir(), `chainlog-mirror-erasure-${name}-`));
-  dirs.push(dataDir);
-  const fullEnv = {
-    LOG_LEVEL: 'info',
-    CHECKPOINT_INTERVAL_MS: '200',
-    AUTH: 'on',
-    ADMIN_API_KEY: E2E_ADMIN_KEY,
-    ...e2eEngineEnv(`mirror_erasure_${name}`),
-    ...env,
-  };
-  const proc = new ServiceProcess(await freePort(), dataDir, fullEnv);
-  const n = { proc, dataDir, env: fullEnv, url: proc.url, authHeaders: () => ADMIN };
-  nodes.push(n);
-  await proc.start();
-  return n;
-}
-
-async function data<T = any>(n: { url: string }, query: string, variables?: Record<string, unknown>): Promise<T> {
-  const res = await fetch(`${n.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...ADMIN },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as Omit<GraphqlResponse<T>, 'status'>;
-  if (body.errors) throw new Error(`${n.url}: ${JSON.stringify(body.errors)}`);
-  return body.data!;
-}
+const { node } = mirrorNodes('mirror-erasure');
 
 const EVENT =
   'sourceAppId seq eventType timestamp receivedAt payload payloadHash payloadSalt erasedAt erasureReason prevHash hash';
 
-async function ingest(n: Node, app: string, payloads: object[]): Promise<void> {
+async function ingest(n: MirrorNode, app: string, payloads: object[]): Promise<void> {
   const inputs = payloads.map((payload) => ({
     sourceAppId: app,
     eventType: 'person.updated',
@@ -79,64 +44,34 @@ async function ingest(n: Node, app: string, payloads: object[]): Promise<void> {
   await data(n, 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }', { inputs });
 }
 
-async function erase(n: Node, ids: string[], reason: string): Promise<void> {
+async function erase(n: MirrorNode, ids: string[], reason: string): Promise<void> {
   const r = await data(n, 'mutation($in: EraseEventsInput!) { eraseEvents(input: $in) { erased } }', {
     in: { reason, ids },
   });
   expect(r.eraseEvents.erased).toBe(ids.length);
 }
 
-async function event(n: Node, id: string): Promise<any> {
+async function event(n: MirrorNode, id: string): Promise<any> {
   return (await data(n, `query($id: ID!) { event(id: $id) { ${EVENT} } }`, { id })).event;
 }
 
-async function events(n: Node, app: string): Promise<any[]> {
+async function events(n: MirrorNode, app: string): Promise<any[]> {
   const size = (await data(n, `{ log(sourceAppId: "${app}") { size } }`)).log.size as number;
   const d = await data(n, `{ rangeProof(sourceAppId: "${app}", start: 0, end: ${size}) { events { ${EVENT} } } }`);
   return d.rangeProof.events;
 }
 
-const MIRROR_STATUS = '{ serverInfo { mirror { eventsBehind stoppedLogs { sourceAppId reason } } } }';
-const mirrorStatus = async (m: Node) => (await data(m, MIRROR_STATUS)).serverInfo.mirror;
-
-async function sizes(n: Node): Promise<Record<string, number>> {
-  const d = await data(n, '{ logs(first: 500) { nodes { sourceAppId size latestCheckpoint { treeSize } } } }');
-  return Object.fromEntries(d.logs.nodes.map((l: any) => [l.sourceAppId, l.latestCheckpoint?.treeSize ?? -1]));
-}
-
-/** The primary checkpointed every event, and the mirror accepted each log's latest checkpoint. */
-async function converged(primary: Node, mirror: Node): Promise<void> {
-  await until(
-    'the primary to checkpoint every event',
-    async () => {
-      const d = await data(primary, '{ logs(first: 500) { nodes { size latestCheckpoint { treeSize } } } }');
-      return d.logs.nodes.every((l: any) => l.latestCheckpoint?.treeSize === l.size);
-    },
-    { timeoutMs: WAIT_MS },
-  );
-  const want = await sizes(primary);
-  await until(
-    `the mirror to accept ${JSON.stringify(want)}`,
-    async () => JSON.stringify(await sizes(mirror)) === JSON.stringify(want) && (await mirrorStatus(mirror)).eventsBehind === 0,
-    { timeoutMs: WAIT_MS, intervalMs: 50 },
-  );
-}
-
-async function verifyLog(n: Node, app: string) {
+async function verifyLog(n: MirrorNode, app: string) {
   return (await data(n, `{ verifyLog(sourceAppId: "${app}") { ok eventsErased problems { kind seq } } }`)).verifyLog;
 }
 
 /** The SQLite files of a data directory that exist. */
-const sqliteFiles = (n: Node) => ['chainlog.db', 'chainlog.db-wal'].map((f) => join(n.dataDir, f)).filter((f) => existsSync(f));
-
-afterAll(async () => {
-  for (const n of nodes) await n.proc.kill();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const sqliteFiles = (n: MirrorNode) =>
+  ['chainlog.db', 'chainlog.db-wal'].map((f) => join(n.dataDir, f)).filter((f) => existsSync(f));
 
 describe("a mirror following its primary's erasures", () => {
-  let primary: Node;
-  let mirror: Node;
+  let primary: MirrorNode;
+  let mirror: MirrorNode;
 
   beforeAll(async () => {
     primary = await node('primary');
@@ -149,7 +84,7 @@ describe("a mirror following its primary's erasures", () => {
       Array.from({ length: 12 }, (_, i) => ({ userId: `u${i}`, note: i === 3 ? ERASED_AFTER_COPY : i === 4 ? KEPT : 'x' })),
     );
     mirror = await node('mirror', { FOLLOW_URL: primary.url, FOLLOW_VERIFIER_KEY: primaryKey, FOLLOW_API_KEY: auditorKey });
-    await converged(primary, mirror);
+    await converged(primary, mirror, WAIT_MS);
   }, 300_000);
 
   it('erases on the mirror within a sync what the primary erased, recorded alike, verifyLog clean, no byte left', async () => {
@@ -166,7 +101,7 @@ describe("a mirror following its primary's erasures", () => {
     // The same event as the primary serves it: commitment kept, when and why as the erasures log records.
     expect(erased).toEqual(await event(primary, 'people/3'));
     expect(erased).toMatchObject({ payloadSalt: null, erasureReason: 'GDPR art. 17, ticket 12' });
-    await converged(primary, mirror);
+    await converged(primary, mirror, WAIT_MS);
     expect(await events(mirror, '_erasures')).toEqual(await events(primary, '_erasures'));
     expect(await verifyLog(mirror, 'people')).toEqual({ ok: true, eventsErased: 1, problems: [] });
     expect(await verifyLog(mirror, '_erasures')).toMatchObject({ ok: true, problems: [] });
@@ -192,7 +127,7 @@ describe("a mirror following its primary's erasures", () => {
       await erase(primary, [`${app}/0`], `ticket for ${app}`);
     }
     await mirror.proc.start();
-    await converged(primary, mirror);
+    await converged(primary, mirror, WAIT_MS);
     for (const app of ['Archive', 'zeta']) {
       expect(await events(mirror, app)).toEqual(await events(primary, app));
       expect((await event(mirror, `${app}/0`)).payload).toBeNull();
@@ -225,14 +160,7 @@ describe("a mirror following its primary's erasures", () => {
     await primary.proc.stop();
     await deleteOutsideErasure(primary, 'people', 5);
     await primary.proc.start();
-    const status = await until(
-      'the mirror to stop following "people"',
-      async () => {
-        const s = await mirrorStatus(mirror);
-        return s.stoppedLogs.length > 0 ? s : null;
-      },
-      { timeoutMs: WAIT_MS },
-    );
+    const status = await stoppedFollowing(mirror, 'people', WAIT_MS);
     expect(status.stoppedLogs).toEqual([
       { sourceAppId: 'people', reason: expect.stringMatching(/^UNRECORDED_ERASURE: .*people\/5/) },
     ]);
@@ -252,12 +180,7 @@ describe("a mirror following its primary's erasures", () => {
     const evidence = parseEvidence(found.evidence);
     expect(evidence).toMatchObject({ kind: 'unproven', observation: 'unrecorded-erasure' });
     expect(found.evidence).not.toContain('"u5"');
-    const line = mirror.proc
-      .output()
-      .split('\n')
-      .find((l) => l.includes('"mirrorInconsistency"'));
-    expect(line, mirror.proc.output(4000)).toBeDefined();
-    const report = JSON.parse(line!).mirrorInconsistency;
+    const report = mirrorInconsistencyReport(mirror);
     expect(report).toMatchObject({ kind: 'UNRECORDED_ERASURE', seq: 5, copied: { event: { hash: copy.hash, payload: null } } });
     expect(JSON.stringify(report)).not.toContain('"u5"');
     // Erasures the primary records are still applied to the stopped log's copy.
@@ -269,59 +192,23 @@ describe("a mirror following its primary's erasures", () => {
 });
 
 /** In a stopped server's store: give an erased event its payload and salt back, not erased. */
-async function unerase(n: Node, app: string, seq: number, payload: object, salt: string): Promise<void> {
-  const uri = e2eMongoUri();
-  if (!uri) {
-    applySqliteTamper(join(n.dataDir, 'chainlog.db'), (db) => {
-      const r = db
-        .prepare(
-          'UPDATE events SET payload = ?, payload_salt = ?, erased_at = NULL, erasure_reason = NULL WHERE source_app_id = ? AND seq = ?',
-        )
-        .run(JSON.stringify(payload), salt, app, seq);
-      expect(r.changes).toBe(1);
-    });
-    return;
-  }
-  const client = await MongoClient.connect(uri);
-  try {
-    const r = await client
-      .db(n.env.MONGODB_DB)
-      .collection(collectionNames.events)
-      .updateOne(
-        { sourceAppId: app, seq },
-        { $set: { payload: JSON.stringify(payload), payloadSalt: salt }, $unset: { erasedAt: '', erasureReason: '' } },
-      );
-    expect(r.modifiedCount).toBe(1);
-  } finally {
-    await client.close();
-  }
+async function unerase(n: MirrorNode, app: string, seq: number, payload: object, salt: string): Promise<void> {
+  await editStoredEvent(
+    n,
+    app,
+    seq,
+    { set: 'payload = ?, payload_salt = ?, erased_at = NULL, erasure_reason = NULL', params: [JSON.stringify(payload), salt] },
+    { $set: { payload: JSON.stringify(payload), payloadSalt: salt }, $unset: { erasedAt: '', erasureReason: '' } },
+  );
 }
 
 /** In a stopped server's store: delete an event's payload as an erasure would, but with no record of it. */
-async function deleteOutsideErasure(n: Node, app: string, seq: number): Promise<void> {
-  const uri = e2eMongoUri();
-  if (!uri) {
-    applySqliteTamper(join(n.dataDir, 'chainlog.db'), (db) => {
-      const r = db
-        .prepare(
-          `UPDATE events SET payload = '', payload_salt = NULL, erased_at = 1, erasure_reason = 'sneaky' WHERE source_app_id = ? AND seq = ?`,
-        )
-        .run(app, seq);
-      expect(r.changes).toBe(1);
-    });
-    return;
-  }
-  const client = await MongoClient.connect(uri);
-  try {
-    const r = await client
-      .db(n.env.MONGODB_DB)
-      .collection(collectionNames.events)
-      .updateOne(
-        { sourceAppId: app, seq },
-        { $unset: { payload: '', payloadSalt: '' }, $set: { erasedAt: 1, erasureReason: 'sneaky' } },
-      );
-    expect(r.modifiedCount).toBe(1);
-  } finally {
-    await client.close();
-  }
+async function deleteOutsideErasure(n: MirrorNode, app: string, seq: number): Promise<void> {
+  await editStoredEvent(
+    n,
+    app,
+    seq,
+    { set: `payload = '', payload_salt = NULL, erased_at = 1, erasure_reason = 'sneaky'`, params: [] },
+    { $unset: { payload: '', payloadSalt: '' }, $set: { erasedAt: 1, erasureReason: 'sneaky' } },
+  );
 }

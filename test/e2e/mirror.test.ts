@@ -3,74 +3,39 @@
 // checkpoints and proofs; the primary and the mirror restarted; writes refused; a tampered primary caught
 // and its log stopped; a bad verifier key, a wrong API key and an unreachable primary at start; the lag
 // in serverInfo and /metrics. Every wait is on a signal (serverInfo, /metrics) with a deadline.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { MongoClient } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { logVerifiers, openCheckpoint, signCheckpoint } from '../../src/core/checkpoint.js';
 import { fromHex } from '../../src/core/hex.js';
 import { eventLeafHash } from '../../src/core/leaf.js';
 import { createSigner, createVerifier, parseVerifierKey } from '../../src/core/note/signed-note.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import { verifyInclusion } from '../../src/core/proof/verify.js';
-import { e2eEngineEnv, e2eMongoUri } from '../support/e2e-engine.js';
+import { e2eMongoUri } from '../support/e2e-engine.js';
 import { metric } from '../support/metrics.js';
-import { E2E_ADMIN_KEY, type GraphqlResponse } from '../support/service.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { freePort } from '../support/service-process.js';
+import {
+  converged,
+  data,
+  editStoredEvent,
+  gql,
+  latestSizes,
+  mirrorInconsistencyReport,
+  mirrorNodes,
+  mirrorStatus,
+  MIRROR_STATUS,
+  ADMIN,
+  stoppedFollowing,
+  type MirrorNode,
+} from '../support/mirror-nodes.js';
 import { until } from '../support/wait.js';
-import { applySqliteTamper } from '../tamper/sqlite-tampers.js';
-import { collectionNames } from '../../src/storage/mongodb/documents.js';
 
-const ADMIN = { 'x-api-key': E2E_ADMIN_KEY };
 const CONVERGE_MS = 120_000;
-
-interface Node {
-  proc: ServiceProcess;
-  dataDir: string;
-  env: Record<string, string>;
-  url: string;
-  authHeaders: () => Record<string, string>;
-}
-
-const dirs: string[] = [];
-const nodes: Node[] = [];
-
-async function node(name: string, env: Record<string, string> = {}, start = true): Promise<Node> {
-  const dataDir = mkdtempSync(join(tmpdir(), `chainlog-mirror-${name}-`));
-  dirs.push(dataDir);
-  const fullEnv = {
-    LOG_LEVEL: 'info',
-    CHECKPOINT_INTERVAL_MS: '200',
-    AUTH: 'on',
-    ADMIN_API_KEY: E2E_ADMIN_KEY,
-    ...e2eEngineEnv(`mirror_${name}`),
-    ...env,
-  };
-  const proc = new ServiceProcess(await freePort(), dataDir, fullEnv);
-  const n = { proc, dataDir, env: fullEnv, url: proc.url, authHeaders: () => ADMIN };
-  nodes.push(n);
-  if (start) await proc.start();
-  return n;
-}
-
-async function gql<T = any>(n: { url: string }, query: string, variables?: Record<string, unknown>, headers = ADMIN) {
-  const res = await fetch(`${n.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ query, variables }),
-  });
-  return { status: res.status, ...((await res.json()) as Omit<GraphqlResponse<T>, 'status'>) };
-}
-
-async function data<T = any>(n: { url: string }, query: string, variables?: Record<string, unknown>): Promise<T> {
-  const res = await gql<T>(n, query, variables);
-  if (res.errors) throw new Error(`${n.url}: ${JSON.stringify(res.errors)}`);
-  return res.data!;
-}
+const { node, tempDir } = mirrorNodes('mirror');
 
 let counter = 0;
-async function ingest(primary: Node, app: string, count: number): Promise<void> {
+async function ingest(primary: MirrorNode, app: string, count: number): Promise<void> {
   for (let done = 0; done < count;) {
     const n = Math.min(500, count - done);
     const inputs = Array.from({ length: n }, () => ({
@@ -84,39 +49,7 @@ async function ingest(primary: Node, app: string, count: number): Promise<void> 
   }
 }
 
-const MIRROR_STATUS = `{ serverInfo { verifierKey originPrefix mirror { primaryUrl primaryReachable eventsBehind logsBehind
-  lastSyncAt lastError catchUpEventsPerSecond eventsCopied stoppedLogs { sourceAppId reason } } } }`;
-const mirrorStatus = async (m: Node) => (await data(m, MIRROR_STATUS)).serverInfo.mirror;
-
-async function latestSizes(n: Node): Promise<Record<string, number>> {
-  const d = await data(n, '{ logs(first: 500) { nodes { sourceAppId size latestCheckpoint { treeSize } } } }');
-  return Object.fromEntries(d.logs.nodes.map((l: any) => [l.sourceAppId, l.latestCheckpoint?.treeSize ?? 0]));
-}
-
-/** The mirror has accepted the primary's latest checkpoint of every log (the primary is idle). */
-async function converged(primary: Node, mirror: Node, apps: string[]): Promise<void> {
-  // The primary first covers every event with a checkpoint.
-  await until(
-    'the primary to checkpoint every event',
-    async () => {
-      const d = await data(primary, '{ logs(first: 500) { nodes { size latestCheckpoint { treeSize } } } }');
-      return d.logs.nodes.every((l: any) => l.latestCheckpoint?.treeSize === l.size);
-    },
-    { timeoutMs: CONVERGE_MS },
-  );
-  const want = await latestSizes(primary);
-  await until(
-    `the mirror to accept ${JSON.stringify(want)}`,
-    async () => {
-      const have = await latestSizes(mirror);
-      const status = await mirrorStatus(mirror);
-      return apps.every((a) => have[a] === want[a]) && status.eventsBehind === 0 ? true : null;
-    },
-    { timeoutMs: CONVERGE_MS, intervalMs: 50 },
-  );
-}
-
-async function allEvents(n: Node, app: string, size: number): Promise<any[]> {
+async function allEvents(n: MirrorNode, app: string, size: number): Promise<any[]> {
   const out: any[] = [];
   for (let start = 0; start < size; start += 1000) {
     const d = await data(
@@ -130,7 +63,7 @@ async function allEvents(n: Node, app: string, size: number): Promise<any[]> {
   return out;
 }
 
-async function allCheckpoints(n: Node, app: string): Promise<any[]> {
+async function allCheckpoints(n: MirrorNode, app: string): Promise<any[]> {
   const out: any[] = [];
   let after: string | null = null;
   for (;;) {
@@ -147,7 +80,7 @@ async function allCheckpoints(n: Node, app: string): Promise<any[]> {
 }
 
 /** Same events and checkpoints on both, and the mirror's proofs verify with the primary's key. */
-async function expectEqual(primary: Node, mirror: Node, app: string, primaryKey: string): Promise<number> {
+async function expectEqual(primary: MirrorNode, mirror: MirrorNode, app: string, primaryKey: string): Promise<number> {
   const size = (await latestSizes(primary))[app]!;
   expect((await data(mirror, `{ log(sourceAppId: "${app}") { size } }`)).log.size).toBe(size);
   expect(await allEvents(mirror, app, size)).toEqual(await allEvents(primary, app, size));
@@ -165,14 +98,9 @@ async function expectEqual(primary: Node, mirror: Node, app: string, primaryKey:
   return size;
 }
 
-afterAll(async () => {
-  for (const n of nodes) await n.proc.kill();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
 describe('a mirror following a primary', () => {
-  let primary: Node;
-  let mirror: Node;
+  let primary: MirrorNode;
+  let mirror: MirrorNode;
   let auditorKey: string;
   let primaryKey: string;
   let mirrorEnv: Record<string, string>;
@@ -197,8 +125,7 @@ describe('a mirror following a primary', () => {
       // The mirror is a witness of "shop" and "billing" too.
       const shopKey = (await data(primary, '{ log(sourceAppId: "shop") { verifierKey } }')).log.verifierKey;
       const billingKey = (await data(primary, '{ log(sourceAppId: "billing") { verifierKey } }')).log.verifierKey;
-      const logsFile = join(mkdtempSync(join(tmpdir(), 'chainlog-mirror-witnessed-')), 'logs.txt');
-      dirs.push(dirname(logsFile));
+      const logsFile = join(tempDir('witnessed'), 'logs.txt');
       writeFileSync(logsFile, `log ${shopKey}\nlog ${billingKey}\n`);
       mirrorEnv.WITNESSED_LOGS_FILE = logsFile;
       const started = Date.now();
@@ -229,7 +156,7 @@ describe('a mirror following a primary', () => {
         await ingest(primary, i % 2 ? 'shop' : 'billing', 40);
         await ingest(primary, 'fresh', 3);
       }
-      await converged(primary, mirror, ['shop', 'billing', 'fresh']);
+      await converged(primary, mirror, CONVERGE_MS, ['shop', 'billing', 'fresh']);
       for (const app of ['shop', 'billing', 'fresh']) await expectEqual(primary, mirror, app, primaryKey);
       const info = (await data(mirror, MIRROR_STATUS)).serverInfo;
       expect(info.verifierKey).toBe(primaryKey);
@@ -323,7 +250,7 @@ describe('a mirror following a primary', () => {
     expect((await data(mirror, '{ log(sourceAppId: "shop") { size } }')).log.size).toBeGreaterThan(0);
     await primary.proc.start();
     await ingest(primary, 'shop', 120);
-    await converged(primary, mirror, ['shop', 'billing', 'fresh']);
+    await converged(primary, mirror, CONVERGE_MS, ['shop', 'billing', 'fresh']);
     await until('the mirror to see the primary up', async () => (await mirrorStatus(mirror)).primaryReachable, {
       timeoutMs: CONVERGE_MS,
     });
@@ -335,7 +262,7 @@ describe('a mirror following a primary', () => {
     await ingest(primary, 'billing', 300);
     await ingest(primary, 'late', 5);
     await mirror.proc.start();
-    await converged(primary, mirror, ['shop', 'billing', 'fresh', 'late']);
+    await converged(primary, mirror, CONVERGE_MS, ['shop', 'billing', 'fresh', 'late']);
     // Only what it did not have is copied after the restart.
     expect((await mirrorStatus(mirror)).eventsCopied).toBe(305);
     for (const app of ['billing', 'late', 'shop']) await expectEqual(primary, mirror, app, primaryKey);
@@ -349,26 +276,14 @@ describe('a mirror following a primary', () => {
       await primary.proc.stop();
       await tamperEvent(primary, 'billing', 7);
       await primary.proc.start();
-      const status = await until(
-        'the mirror to stop following "billing"',
-        async () => {
-          const s = await mirrorStatus(mirror);
-          return s.stoppedLogs.length > 0 ? s : null;
-        },
-        { timeoutMs: CONVERGE_MS },
-      );
+      const status = await stoppedFollowing(mirror, 'billing', CONVERGE_MS);
       expect(status.stoppedLogs).toEqual([
         { sourceAppId: 'billing', reason: expect.stringMatching(/^EVENT_CHANGED: .*billing\/7/) },
       ]);
       expect(await metric(mirror, 'chainlog_mirror_inconsistencies_total', { kind: 'EVENT_CHANGED' })).toBe(1);
       expect(await metric(mirror, 'chainlog_mirror_logs_stopped')).toBe(1);
       // The error line carries the evidence: the copied event proven under the accepted note, with the primary's key.
-      const line = mirror.proc
-        .output()
-        .split('\n')
-        .find((l) => l.includes('"mirrorInconsistency"'));
-      expect(line, mirror.proc.output(4000)).toBeDefined();
-      const report = JSON.parse(line!).mirrorInconsistency;
+      const report = mirrorInconsistencyReport(mirror);
       expect(report).toMatchObject({ kind: 'EVENT_CHANGED', sourceAppId: 'billing', seq: 7, primaryUrl: primary.url });
       const origin = report.origin as string;
       const accepted = openCheckpoint(report.acceptedNote, parseVerifierKey(report.verifierKey), origin);
@@ -405,32 +320,19 @@ describe('a mirror following a primary', () => {
 });
 
 /** Edit a stored event in the stopped primary's store: its payload to `{"forged":true}`, and its hash if given. */
-async function tamperEvent(n: Node, app: string, seq: number, hash?: string): Promise<void> {
+async function tamperEvent(n: MirrorNode, app: string, seq: number, hash?: string): Promise<void> {
   const payload = '{"forged":true}';
-  const uri = e2eMongoUri();
-  if (!uri) {
-    applySqliteTamper(join(n.dataDir, 'chainlog.db'), (db) => {
-      const r = db
-        .prepare('UPDATE events SET payload = ?, hash = coalesce(?, hash) WHERE source_app_id = ? AND seq = ?')
-        .run(payload, hash ?? null, app, seq);
-      expect(r.changes).toBe(1);
-    });
-    return;
-  }
-  const client = await MongoClient.connect(uri);
-  try {
-    const r = await client
-      .db(n.env.MONGODB_DB)
-      .collection(collectionNames.events)
-      .updateOne({ sourceAppId: app, seq }, { $set: { payload, ...(hash && { hash }) } });
-    expect(r.modifiedCount).toBe(1);
-  } finally {
-    await client.close();
-  }
+  await editStoredEvent(
+    n,
+    app,
+    seq,
+    { set: 'payload = ?, hash = coalesce(?, hash)', params: [payload, hash ?? null] },
+    { $set: { payload, ...(hash && { hash }) } },
+  );
 }
 
 describe('a mirror at start', () => {
-  let primary: Node;
+  let primary: MirrorNode;
   let primaryKey: string;
   let auditorKey: string;
 
@@ -526,12 +428,7 @@ describe('a mirror at start', () => {
       // No checkpoint was accepted for the stopped logs: nothing unverified is proven.
       const sizes = await latestSizes(m);
       expect([sizes.rehashed ?? 0, sizes.edited ?? 0]).toEqual([0, 0]);
-      const report = JSON.parse(
-        m.proc
-          .output()
-          .split('\n')
-          .find((l) => l.includes('"ROOT_MISMATCH"') && l.includes('mirrorInconsistency'))!,
-      ).mirrorInconsistency;
+      const report = mirrorInconsistencyReport(m, '"ROOT_MISMATCH"');
       expect(report).toMatchObject({ kind: 'ROOT_MISMATCH', sourceAppId: 'rehashed', acceptedNote: null });
       expect(report.conflictingNote).toContain('\n10\n');
       expect(report.ownRootHash).toMatch(/^[0-9a-f]{64}$/);
