@@ -2,7 +2,9 @@
 // the unique _id makes exactly one winner per fence, with no reliance on atomic read-modify-write
 // (FerretDB's findAndModify is not atomic). A lease is the newest fence's document, unless released
 // or expired.
-import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import { writeErrorsOf } from './collections.js';
+import { Coalescer, type Waiter } from './coalesce.js';
 import type { Lease, LeaseHolder, LeaseStore } from '../types.js';
 
 interface LeaseDoc {
@@ -16,6 +18,13 @@ interface LeaseDoc {
   address?: string;
 }
 
+interface Acquisition {
+  name: string;
+  owner: string;
+  ttlMs: number;
+  address: string | undefined;
+}
+
 interface LeaseRequestDoc {
   _id: string;
   owner: string;
@@ -27,6 +36,11 @@ export const LEASES = 'leases';
 export const LEASE_REQUESTS = 'lease_requests';
 /** Older fences than this many behind the newest are deleted now and then. */
 const KEEP_FENCES = 16;
+/**
+ * Renewals per bulk: the test server holds every statement of an update command open until it ends,
+ * on 100 connections per database (docs/design/many-processes.md, "The test server's deadlock").
+ */
+const RENEW_BULK = 16;
 
 const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
@@ -54,7 +68,100 @@ export class MongoLeaseStore implements LeaseStore {
     }
   }
 
-  async tryAcquire(name: string, owner: string, ttlMs: number, address?: string): Promise<Lease | null> {
+  /** Acquisitions asked for in one turn (a commit gate entering many logs at once) go together: acquireMany. */
+  private readonly acquisitions = new Coalescer<Acquisition, Lease | null>((waiters) => this.acquireMany(waiters));
+
+  tryAcquire(name: string, owner: string, ttlMs: number, address?: string): Promise<Lease | null> {
+    return this.acquisitions.get({ name, owner, ttlMs, address });
+  }
+
+  /**
+   * One read of the newest fences of every lease asked for, then one unordered insert of the next
+   * fence of each that is free: each insert still wins or loses on its own unique `_id`, and a lost
+   * or failed one answers only its own waiter.
+   */
+  private async acquireMany(waiters: ReadonlyArray<Waiter<Acquisition, Lease | null>>): Promise<void> {
+    const names = [...new Set(waiters.map((w) => w.key.name))];
+    const docs = await this.leases
+      .find(names.length === 1 ? { name: names[0]! } : { name: { $in: names } }, { sort: { name: 1, fence: -1 } })
+      .toArray();
+    const newest = new Map<string, LeaseDoc>();
+    for (const d of docs) {
+      const known = newest.get(d.name);
+      if (!known || d.fence > known.fence) newest.set(d.name, d);
+    }
+    const now = this.now();
+    const inserts: Array<{ waiter: Waiter<Acquisition, Lease | null>; doc: LeaseDoc }> = [];
+    const asked = new Set<string>();
+    /** Waiters served on their own, settled before the run ends. */
+    const apart: Array<Promise<void>> = [];
+    for (const w of waiters) {
+      const { name, owner, ttlMs, address } = w.key;
+      const current = newest.get(name);
+      if (asked.has(name)) {
+        // Asked twice in one turn: the first ask takes the fence, this one is served on its own.
+        apart.push(this.acquireOne(w.key).then(w.resolve, w.reject));
+        continue;
+      }
+      asked.add(name);
+      if (current && !current.released && current.expiresAt > now) {
+        if (current.owner !== owner) {
+          w.resolve(null);
+          continue;
+        }
+        const lease = toLease(current);
+        apart.push(this.renew(lease, ttlMs).then((ok) => w.resolve(ok ? { ...lease, expiresAt: now + ttlMs } : null), w.reject));
+        continue;
+      }
+      const fence = (current?.fence ?? 0) + 1;
+      inserts.push({
+        waiter: w,
+        doc: {
+          _id: `${name}#${fence}`,
+          name,
+          fence,
+          owner,
+          expiresAt: now + ttlMs,
+          released: false,
+          ...(address !== undefined && { address }),
+        },
+      });
+    }
+    await Promise.all([this.insertFences(inserts), ...apart]);
+  }
+
+  /** The next fences, in one unordered insert: each wins or loses on its own unique `_id`. */
+  private async insertFences(inserts: Array<{ waiter: Waiter<Acquisition, Lease | null>; doc: LeaseDoc }>): Promise<void> {
+    if (inserts.length === 0) return;
+    let failed = new Map<number, unknown>();
+    try {
+      await this.leases.insertMany(
+        inserts.map((i) => i.doc),
+        { ordered: false },
+      );
+    } catch (err) {
+      const perDoc = err instanceof MongoBulkWriteError && !err.writeConcernError ? writeErrorsOf(err) : null;
+      // Anything but per-document failures (a lost connection, a write concern) leaves every insert in doubt.
+      if (!perDoc) throw err;
+      failed = new Map(perDoc.map((e) => [e.index, e.code === 11000 ? null : err]));
+    }
+    await Promise.all(
+      inserts.map(async ({ waiter, doc }, i) => {
+        if (failed.has(i)) {
+          const err = failed.get(i);
+          // A duplicate: another process took this fence first.
+          return err === null ? waiter.resolve(null) : waiter.reject(err);
+        }
+        if (doc.fence % KEEP_FENCES === 0) {
+          await this.leases.deleteMany({ name: doc.name, fence: { $lt: doc.fence - KEEP_FENCES } }).catch(waiter.reject);
+        }
+        waiter.resolve({ name: doc.name, owner: doc.owner, fence: doc.fence, expiresAt: doc.expiresAt });
+      }),
+    );
+  }
+
+  /** One acquisition on its own: read the newest fence, renew our own, or insert the next. */
+  private async acquireOne({ name, owner, ttlMs, address }: Acquisition): Promise<Lease | null> {
     const current = await this.newest(name);
     const now = this.now();
     if (current && !current.released && current.expiresAt > now) {
@@ -81,15 +188,45 @@ export class MongoLeaseStore implements LeaseStore {
     return { name, owner, fence, expiresAt: now + ttlMs };
   }
 
-  async renew(lease: Lease, ttlMs: number): Promise<boolean> {
-    const [updated, newer] = await Promise.all([
-      this.leases.updateOne(
-        { _id: `${lease.name}#${lease.fence}`, owner: lease.owner, released: false },
-        { $set: { expiresAt: this.now() + ttlMs } },
-      ),
-      this.leases.findOne({ name: lease.name, fence: { $gt: lease.fence } }, { projection: { _id: 1 } }),
-    ]);
-    return updated.matchedCount === 1 && newer === null;
+  /** Renewals asked for in one turn go together: renewMany. */
+  private readonly renewals = new Coalescer<{ lease: Lease; ttlMs: number }, boolean>((waiters) => this.renewMany(waiters));
+
+  renew(lease: Lease, ttlMs: number): Promise<boolean> {
+    return this.renewals.get({ lease, ttlMs });
+  }
+
+  /**
+   * Push each lease's expiry out (unordered bulks of RENEW_BULK single-document updates), then read
+   * the leases back once: a lease is renewed if its document is still its owner's, not released,
+   * and no newer fence exists.
+   */
+  private async renewMany(waiters: ReadonlyArray<Waiter<{ lease: Lease; ttlMs: number }, boolean>>): Promise<void> {
+    const now = this.now();
+    for (let i = 0; i < waiters.length; i += RENEW_BULK) {
+      await this.leases.bulkWrite(
+        waiters.slice(i, i + RENEW_BULK).map(({ key: { lease, ttlMs } }) => ({
+          updateOne: {
+            filter: { _id: `${lease.name}#${lease.fence}`, owner: lease.owner, released: false },
+            update: { $set: { expiresAt: now + ttlMs } },
+          },
+        })),
+        { ordered: false },
+      );
+    }
+    const names = [...new Set(waiters.map((w) => w.key.lease.name))];
+    const docs = await this.leases
+      .find(names.length === 1 ? { name: names[0]! } : { name: { $in: names } }, {
+        projection: { _id: 1, name: 1, fence: 1, owner: 1, released: 1 },
+      })
+      .toArray();
+    const newest = new Map<string, number>();
+    const byId = new Map(docs.map((d) => [d._id, d]));
+    for (const d of docs) newest.set(d.name, Math.max(newest.get(d.name) ?? 0, d.fence));
+    for (const { key, resolve } of waiters) {
+      const { lease } = key;
+      const own = byId.get(`${lease.name}#${lease.fence}`);
+      resolve(own !== undefined && own.owner === lease.owner && !own.released && newest.get(lease.name) === lease.fence);
+    }
   }
 
   async release(lease: Lease): Promise<void> {
