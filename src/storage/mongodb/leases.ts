@@ -36,11 +36,6 @@ export const LEASES = 'leases';
 export const LEASE_REQUESTS = 'lease_requests';
 /** Older fences than this many behind the newest are deleted now and then. */
 const KEEP_FENCES = 16;
-/**
- * Renewals per bulk: the test server holds every statement of an update command open until it ends,
- * on 100 connections per database (docs/design/many-processes.md, "The test server's deadlock").
- */
-const RENEW_BULK = 16;
 
 const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
@@ -188,45 +183,15 @@ export class MongoLeaseStore implements LeaseStore {
     return { name, owner, fence, expiresAt: now + ttlMs };
   }
 
-  /** Renewals asked for in one turn go together: renewMany. */
-  private readonly renewals = new Coalescer<{ lease: Lease; ttlMs: number }, boolean>((waiters) => this.renewMany(waiters));
-
-  renew(lease: Lease, ttlMs: number): Promise<boolean> {
-    return this.renewals.get({ lease, ttlMs });
-  }
-
-  /**
-   * Push each lease's expiry out (unordered bulks of RENEW_BULK single-document updates), then read
-   * the leases back once: a lease is renewed if its document is still its owner's, not released,
-   * and no newer fence exists.
-   */
-  private async renewMany(waiters: ReadonlyArray<Waiter<{ lease: Lease; ttlMs: number }, boolean>>): Promise<void> {
-    const now = this.now();
-    for (let i = 0; i < waiters.length; i += RENEW_BULK) {
-      await this.leases.bulkWrite(
-        waiters.slice(i, i + RENEW_BULK).map(({ key: { lease, ttlMs } }) => ({
-          updateOne: {
-            filter: { _id: `${lease.name}#${lease.fence}`, owner: lease.owner, released: false },
-            update: { $set: { expiresAt: now + ttlMs } },
-          },
-        })),
-        { ordered: false },
-      );
-    }
-    const names = [...new Set(waiters.map((w) => w.key.lease.name))];
-    const docs = await this.leases
-      .find(names.length === 1 ? { name: names[0]! } : { name: { $in: names } }, {
-        projection: { _id: 1, name: 1, fence: 1, owner: 1, released: 1 },
-      })
-      .toArray();
-    const newest = new Map<string, number>();
-    const byId = new Map(docs.map((d) => [d._id, d]));
-    for (const d of docs) newest.set(d.name, Math.max(newest.get(d.name) ?? 0, d.fence));
-    for (const { key, resolve } of waiters) {
-      const { lease } = key;
-      const own = byId.get(`${lease.name}#${lease.fence}`);
-      resolve(own !== undefined && own.owner === lease.owner && !own.released && newest.get(lease.name) === lease.fence);
-    }
+  async renew(lease: Lease, ttlMs: number): Promise<boolean> {
+    const [updated, newer] = await Promise.all([
+      this.leases.updateOne(
+        { _id: `${lease.name}#${lease.fence}`, owner: lease.owner, released: false },
+        { $set: { expiresAt: this.now() + ttlMs } },
+      ),
+      this.leases.findOne({ name: lease.name, fence: { $gt: lease.fence } }, { projection: { _id: 1 } }),
+    ]);
+    return updated.matchedCount === 1 && newer === null;
   }
 
   async release(lease: Lease): Promise<void> {
