@@ -26,7 +26,7 @@ import {
   type StoredEvent,
   storedEvent,
 } from '../types.js';
-import { isDuplicateKey, onlyDuplicates, type MongoCollections } from './collections.js';
+import { isDuplicateKey, onlyDuplicates, writeErrorsOf, type MongoCollections } from './collections.js';
 import { POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc, type BatchLogDoc, type EventDoc } from './documents.js';
 
 /** Test-only: where a test holds an append to stage a pause or a crash. */
@@ -43,6 +43,12 @@ export interface BatchLogHooks {
 export const DEFAULT_MAX_APPEND_BYTES = 12 * 1024 * 1024;
 /** Events per batch at most: their index within the batch must fit below POS_PER_BATCH. */
 export const MAX_EVENTS_PER_BATCH = 10_000;
+/**
+ * Updates per bulk of hint updates: the test server holds every statement of an update command open
+ * until the command ends, on a pool of 100 connections per database (docs/design/many-processes.md,
+ * "The test server's deadlock"); a few processes' bulks together stay well below it.
+ */
+const HINT_BULK = 16;
 /** Attempts to settle an append of unknown outcome, with backoff between them. */
 const RESOLVE_ATTEMPTS = 5;
 
@@ -66,6 +72,8 @@ export class BatchLog {
   private knownMax = 0;
   /** Every batch up to it is derived. */
   private derivedThrough = 0;
+  /** Derivations under way in this process, by g. */
+  private readonly deriving = new Map<number, Promise<void>>();
   /** Heads of the logs this store has looked at, each correct as of its own `asOf`. */
   private readonly heads = new Map<string, KnownHead>();
 
@@ -108,10 +116,23 @@ export class BatchLog {
   }
 
   /**
+   * Derive a committed batch, once per process at a time: a reader that finds the batch pending while
+   * this process derives it (its writer, or another reader) waits for that derivation instead of
+   * inserting every event again. Another process may still derive it beside us; that is harmless.
+   */
+  private derive(batch: BatchDoc, body?: BatchBodyDoc['events']): Promise<void> {
+    const running = this.deriving.get(batch._id);
+    if (running) return running;
+    const run = this.deriveOnce(batch, body).finally(() => this.deriving.delete(batch._id));
+    this.deriving.set(batch._id, run);
+    return run;
+  }
+
+  /**
    * Insert a committed batch's events (each at its deterministic position, so a second insert fails
    * on the unique indexes and is ignored), advance its logs' hints, then clear `pending`.
    */
-  private async derive(batch: BatchDoc, body?: BatchBodyDoc['events']): Promise<void> {
+  private async deriveOnce(batch: BatchDoc, body?: BatchBodyDoc['events']): Promise<void> {
     if (batch.void || batch.count === 0) return;
     const g = batch._id;
     let events = body;
@@ -129,26 +150,45 @@ export class BatchLog {
     const unset = () => this.c.batches.updateOne({ _id: g }, { $unset: { pending: '' } });
     if (batch.logs.some((l) => l.firstSeq === 0)) {
       // A log's hint exists before its first batch stops being pending: listLogHeads relies on it.
-      await Promise.all(batch.logs.map((l) => this.advanceHint(l, g)));
+      await this.advanceHints(batch.logs, g);
       await unset();
     } else {
       // Hints of existing logs only ever help: they may land after the flag is gone.
-      await Promise.all([...batch.logs.map((l) => this.advanceHint(l, g)), unset()]);
+      await Promise.all([this.advanceHints(batch.logs, g), unset()]);
     }
   }
 
-  /** Move a log's hint forward to its head after batch g; a hint never moves back (but may stay behind). */
-  private async advanceHint(l: BatchLogDoc, g: number): Promise<void> {
-    const size = l.firstSeq + l.count;
-    if (l.firstSeq === 0) {
+  /**
+   * Move the hints of a batch's logs forward to their heads after batch g, in a few commands
+   * whatever the number of logs: one unordered insert of the new logs' hints, then unordered bulks of
+   * HINT_BULK updates. A hint never moves back (but may stay behind); nothing here decides anything.
+   */
+  private async advanceHints(logs: readonly BatchLogDoc[], g: number): Promise<void> {
+    const created = logs.filter((l) => l.firstSeq === 0);
+    const update = logs.filter((l) => l.firstSeq !== 0);
+    if (created.length > 0) {
       try {
-        await this.c.logs.insertOne({ _id: l.app, size, headHash: l.headHash, g, createdAt: l.createdAt! });
-        return;
+        await this.c.logs.insertMany(
+          created.map((l) => ({ _id: l.app, size: l.count, headHash: l.headHash, g, createdAt: l.createdAt! })),
+          { ordered: false },
+        );
       } catch (err) {
-        if (!isDuplicateKey(err)) throw err; // derived before: the update below is a no-op or moves it on
+        if (!onlyDuplicates(err)) throw err;
+        // Derived before: the update below is a no-op or moves it on.
+        for (const w of writeErrorsOf(err)) update.push(created[w.index]!);
       }
     }
-    await this.c.logs.updateOne({ _id: l.app, g: { $lt: g } }, { $set: { size, headHash: l.headHash, g } });
+    for (let i = 0; i < update.length; i += HINT_BULK) {
+      await this.c.logs.bulkWrite(
+        update.slice(i, i + HINT_BULK).map((l) => ({
+          updateOne: {
+            filter: { _id: l.app, g: { $lt: g } },
+            update: { $set: { size: l.firstSeq + l.count, headHash: l.headHash, g } },
+          },
+        })),
+        { ordered: false },
+      );
+    }
   }
 
   /** Apply a batch (read in g order, with nothing missed since `asOf`) to a known head. */
@@ -167,25 +207,64 @@ export class BatchLog {
    * then forward through the batches that touch it.
    */
   async headAsOf(app: string, upTo: number): Promise<KnownHead> {
-    let head = this.heads.get(app);
-    if (!head) {
-      const hint = await this.c.logs.findOne({ _id: app });
-      head = hint
-        ? { size: hint.size, headHash: hint.headHash, createdAt: hint.createdAt, asOf: hint.g }
-        : { size: 0, headHash: ZERO_HASH_HEX, createdAt: null, asOf: 0 };
+    return (await this.headsAsOf([app], upTo))[0]!;
+  }
+
+  /**
+   * The heads of logs as of batch `upTo` (which exists) or later, in the order of `apps`, in at most
+   * two reads whatever their number: the hints of the logs not known here, then the batches after
+   * each head's `asOf` that touch them.
+   */
+  async headsAsOf(apps: readonly string[], upTo: number): Promise<KnownHead[]> {
+    const start = new Map<string, KnownHead>();
+    for (const app of apps) {
+      const known = this.heads.get(app);
+      if (known) start.set(app, known);
     }
-    if (head.asOf < upTo) {
-      const from = head.asOf;
+    const unknown = [...new Set(apps.filter((app) => !start.has(app)))];
+    if (unknown.length > 0) {
+      const hints = await this.c.logs.find(unknown.length === 1 ? { _id: unknown[0]! } : { _id: { $in: unknown } }).toArray();
+      const byApp = new Map(hints.map((h) => [h._id, h]));
+      for (const app of unknown) {
+        const hint = byApp.get(app);
+        start.set(
+          app,
+          hint
+            ? { size: hint.size, headHash: hint.headHash, createdAt: hint.createdAt, asOf: hint.g }
+            : { size: 0, headHash: ZERO_HASH_HEX, createdAt: null, asOf: 0 },
+        );
+      }
+    }
+    // The logs behind `upTo`, grouped by how far they are known: one clause per group.
+    const behind = new Map<number, string[]>();
+    for (const [app, head] of start) {
+      if (head.asOf >= upTo) continue;
+      const group = behind.get(head.asOf) ?? [];
+      group.push(app);
+      behind.set(head.asOf, group);
+    }
+    if (behind.size > 0) {
+      const clauses = [...behind].map(([from, group]) => ({
+        _id: { $gt: from, $lte: upTo },
+        apps: group.length === 1 ? group[0]! : { $in: group },
+      }));
       const later = await this.c.batches
-        .find({ _id: { $gt: from, $lte: upTo }, apps: app }, { projection: { _id: 1, logs: 1 }, sort: { _id: 1 } })
+        .find(clauses.length === 1 ? clauses[0]! : { $or: clauses }, {
+          projection: { _id: 1, logs: 1 },
+          sort: { _id: 1 },
+        })
         .toArray();
-      const next = { ...head };
-      for (const b of later) BatchLog.applyBatch(next, app, b);
-      next.asOf = upTo;
-      head = next;
-      this.remember(app, head);
+      for (const [from, group] of behind) {
+        for (const app of group) {
+          const next = { ...start.get(app)! };
+          for (const b of later) if (b._id > from) BatchLog.applyBatch(next, app, b);
+          next.asOf = upTo;
+          start.set(app, next);
+          this.remember(app, next);
+        }
+      }
     }
-    return head;
+    return apps.map((app) => start.get(app)!);
   }
 
   /** Keep the newest knowledge of a head (concurrent readers may bring older news). */
@@ -300,6 +379,8 @@ export class BatchLog {
           continue;
         }
         if (g > this.knownMax) this.knownMax = g;
+        // Nothing committed between upTo and our g: every head known as of upTo holds as of g too.
+        for (const [app, head] of this.heads) if (head.asOf === upTo) this.heads.set(app, { ...head, asOf: g });
         for (const part of batch.logs) {
           const known = this.heads.get(part.app);
           this.remember(part.app, {
@@ -447,7 +528,10 @@ export class BatchLog {
   private async checkAppendable(batches: LogBatch[], upTo: number, keys: boolean): Promise<void> {
     const withKeys = keys ? batches.filter((b) => b.events.some((e) => e.idempotencyKey !== null)) : [];
     const [heads] = await Promise.all([
-      Promise.all(batches.map((b) => this.headAsOf(b.sourceAppId, upTo))),
+      this.headsAsOf(
+        batches.map((b) => b.sourceAppId),
+        upTo,
+      ),
       withKeys.length > 0 ? this.deriveThrough(upTo) : undefined,
     ]);
     batches.forEach(({ sourceAppId, events }, i) => {

@@ -5,7 +5,7 @@
 // can forget the concerns (majority on a replica set or sharded cluster, see deployment.ts). This
 // module decides nothing: which insert commits an append is the claim protocol's (batch-log.ts),
 // who waits for whom is the coordination's (coordination.ts).
-import { MongoBulkWriteError, MongoServerError, type Collection, type Db } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type WriteError } from 'mongodb';
 import type { Deployment } from './deployment.js';
 import {
   collectionNames as C,
@@ -22,11 +22,16 @@ import {
 /** The insert lost to a document already holding its unique key (`_id` or a unique index). */
 export const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
+/** The per-document failures of an unordered bulk (each with the index of its operation); none for other errors. */
+export function writeErrorsOf(err: unknown): ReadonlyArray<{ index: number; code?: number }> {
+  if (!(err instanceof MongoBulkWriteError)) return [];
+  const errors = err.writeErrors as WriteError | readonly WriteError[];
+  return Array.isArray(errors) ? (errors as readonly WriteError[]) : [errors as WriteError];
+}
+
 /** An insertMany whose every failure was a duplicate key: the documents were there already. */
 export const onlyDuplicates = (err: unknown) =>
-  err instanceof MongoBulkWriteError &&
-  (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).every((w: { code?: number }) => w.code === 11000) &&
-  !err.writeConcernError;
+  err instanceof MongoBulkWriteError && writeErrorsOf(err).every((w) => w.code === 11000) && !err.writeConcernError;
 
 export class MongoCollections {
   constructor(

@@ -2,7 +2,9 @@
 // the unique _id makes exactly one winner per fence, with no reliance on atomic read-modify-write
 // (FerretDB's findAndModify is not atomic). A lease is the newest fence's document, unless released
 // or expired.
-import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import { writeErrorsOf } from './collections.js';
+import { Coalescer, type Waiter } from './coalesce.js';
 import type { Lease, LeaseHolder, LeaseStore } from '../types.js';
 
 interface LeaseDoc {
@@ -14,6 +16,13 @@ interface LeaseDoc {
   released: boolean;
   /** Where the other processes reach the owner (ADVERTISE_URL), if it said. */
   address?: string;
+}
+
+interface Acquisition {
+  name: string;
+  owner: string;
+  ttlMs: number;
+  address: string | undefined;
 }
 
 interface LeaseRequestDoc {
@@ -54,7 +63,100 @@ export class MongoLeaseStore implements LeaseStore {
     }
   }
 
-  async tryAcquire(name: string, owner: string, ttlMs: number, address?: string): Promise<Lease | null> {
+  /** Acquisitions asked for in one turn (a commit gate entering many logs at once) go together: acquireMany. */
+  private readonly acquisitions = new Coalescer<Acquisition, Lease | null>((waiters) => this.acquireMany(waiters));
+
+  tryAcquire(name: string, owner: string, ttlMs: number, address?: string): Promise<Lease | null> {
+    return this.acquisitions.get({ name, owner, ttlMs, address });
+  }
+
+  /**
+   * One read of the newest fences of every lease asked for, then one unordered insert of the next
+   * fence of each that is free: each insert still wins or loses on its own unique `_id`, and a lost
+   * or failed one answers only its own waiter.
+   */
+  private async acquireMany(waiters: ReadonlyArray<Waiter<Acquisition, Lease | null>>): Promise<void> {
+    const names = [...new Set(waiters.map((w) => w.key.name))];
+    const docs = await this.leases
+      .find(names.length === 1 ? { name: names[0]! } : { name: { $in: names } }, { sort: { name: 1, fence: -1 } })
+      .toArray();
+    const newest = new Map<string, LeaseDoc>();
+    for (const d of docs) {
+      const known = newest.get(d.name);
+      if (!known || d.fence > known.fence) newest.set(d.name, d);
+    }
+    const now = this.now();
+    const inserts: Array<{ waiter: Waiter<Acquisition, Lease | null>; doc: LeaseDoc }> = [];
+    const asked = new Set<string>();
+    /** Waiters served on their own, settled before the run ends. */
+    const apart: Array<Promise<void>> = [];
+    for (const w of waiters) {
+      const { name, owner, ttlMs, address } = w.key;
+      const current = newest.get(name);
+      if (asked.has(name)) {
+        // Asked twice in one turn: the first ask takes the fence, this one is served on its own.
+        apart.push(this.acquireOne(w.key).then(w.resolve, w.reject));
+        continue;
+      }
+      asked.add(name);
+      if (current && !current.released && current.expiresAt > now) {
+        if (current.owner !== owner) {
+          w.resolve(null);
+          continue;
+        }
+        const lease = toLease(current);
+        apart.push(this.renew(lease, ttlMs).then((ok) => w.resolve(ok ? { ...lease, expiresAt: now + ttlMs } : null), w.reject));
+        continue;
+      }
+      const fence = (current?.fence ?? 0) + 1;
+      inserts.push({
+        waiter: w,
+        doc: {
+          _id: `${name}#${fence}`,
+          name,
+          fence,
+          owner,
+          expiresAt: now + ttlMs,
+          released: false,
+          ...(address !== undefined && { address }),
+        },
+      });
+    }
+    await Promise.all([this.insertFences(inserts), ...apart]);
+  }
+
+  /** The next fences, in one unordered insert: each wins or loses on its own unique `_id`. */
+  private async insertFences(inserts: Array<{ waiter: Waiter<Acquisition, Lease | null>; doc: LeaseDoc }>): Promise<void> {
+    if (inserts.length === 0) return;
+    let failed = new Map<number, unknown>();
+    try {
+      await this.leases.insertMany(
+        inserts.map((i) => i.doc),
+        { ordered: false },
+      );
+    } catch (err) {
+      const perDoc = err instanceof MongoBulkWriteError && !err.writeConcernError ? writeErrorsOf(err) : null;
+      // Anything but per-document failures (a lost connection, a write concern) leaves every insert in doubt.
+      if (!perDoc) throw err;
+      failed = new Map(perDoc.map((e) => [e.index, e.code === 11000 ? null : err]));
+    }
+    await Promise.all(
+      inserts.map(async ({ waiter, doc }, i) => {
+        if (failed.has(i)) {
+          const err = failed.get(i);
+          // A duplicate: another process took this fence first.
+          return err === null ? waiter.resolve(null) : waiter.reject(err);
+        }
+        if (doc.fence % KEEP_FENCES === 0) {
+          await this.leases.deleteMany({ name: doc.name, fence: { $lt: doc.fence - KEEP_FENCES } }).catch(waiter.reject);
+        }
+        waiter.resolve({ name: doc.name, owner: doc.owner, fence: doc.fence, expiresAt: doc.expiresAt });
+      }),
+    );
+  }
+
+  /** One acquisition on its own: read the newest fence, renew our own, or insert the next. */
+  private async acquireOne({ name, owner, ttlMs, address }: Acquisition): Promise<Lease | null> {
     const current = await this.newest(name);
     const now = this.now();
     if (current && !current.released && current.expiresAt > now) {

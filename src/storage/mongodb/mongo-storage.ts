@@ -30,7 +30,8 @@ import {
 } from '../types.js';
 import { appendCopiedEvents } from '../copied-events.js';
 import { HASH_HEX_RE, storedLeafHash } from '../stored-event.js';
-import { BatchLog, DEFAULT_MAX_APPEND_BYTES, type BatchLogHooks } from './batch-log.js';
+import { BatchLog, DEFAULT_MAX_APPEND_BYTES, type BatchLogHooks, type KnownHead } from './batch-log.js';
+import { Coalescer, type Waiter } from './coalesce.js';
 import { isDuplicateKey, MongoCollections, onlyDuplicates } from './collections.js';
 import { ensureCoordinationIndexes, mongoCoordination } from './coordination.js';
 import { detectDeployment, type Deployment } from './deployment.js';
@@ -250,37 +251,68 @@ export class MongoStorage implements LogStorage {
     return erased;
   }
 
-  async getLogHead(sourceAppId: string): Promise<LogHead | null> {
-    const [top, integrated] = await Promise.all([this.batchLog.readTop(), this.c.integrated.findOne({ _id: sourceAppId })]);
+  /** Heads asked for in one turn are read together (readHeads): a group commit over many logs asks for all of them at once. */
+  private readonly headReads = new Coalescer<string, LogHead | null>((waiters) => this.readHeads(waiters));
+
+  getLogHead(sourceAppId: string): Promise<LogHead | null> {
+    return this.headReads.get(sourceAppId);
+  }
+
+  /** The heads of the waiters' logs, in a few reads whatever their number; a damaged head fails only its waiters. */
+  private async readHeads(waiters: ReadonlyArray<Waiter<string, LogHead | null>>): Promise<void> {
+    const apps = [...new Set(waiters.map((w) => w.key))];
+    const [top, integrated] = await Promise.all([
+      this.batchLog.readTop(),
+      this.c.integrated.find(apps.length === 1 ? { _id: apps[0]! } : { _id: { $in: apps } }).toArray(),
+    ]);
     const g = top?._id ?? 0;
-    const head = await this.batchLog.headAsOf(sourceAppId, g);
-    if (head.size === 0) return null;
-    if (!HASH_HEX_RE.test(String(head.headHash))) {
-      // A batch or hint whose head hash was damaged cannot give the head: say so rather than link to it.
-      throw new MalformedEventError(
-        sourceAppId,
-        head.size - 1,
-        'hash',
-        'lowercaseHex64',
-        'must be 64 lowercase hex characters (the log head)',
-      );
-    }
-    let createdAt = head.createdAt;
-    if (createdAt === null) {
-      // Known from batches after its first: the first is derived by now (or here), and with it the hint.
+    const integratedSize = new Map(integrated.map((d) => [d._id, d.size]));
+    const heads = new Map<string, KnownHead>();
+    (await this.batchLog.headsAsOf(apps, g)).forEach((head, i) => heads.set(apps[i]!, head));
+    // Known from batches after its first: the first is derived by now (or here), and with it the hint.
+    const noCreatedAt = apps.filter((app) => heads.get(app)!.size > 0 && heads.get(app)!.createdAt === null);
+    const createdAt = new Map<string, number>();
+    if (noCreatedAt.length > 0) {
       await this.batchLog.deriveThrough(g);
-      const hint = await this.c.logs.findOne({ _id: sourceAppId }, { projection: { createdAt: 1 } });
-      if (!hint) throw new Error(`log ${sourceAppId} has events but no hint after derivation`);
-      createdAt = hint.createdAt;
-      this.batchLog.remember(sourceAppId, { ...head, createdAt });
+      const hints = await this.c.logs.find({ _id: { $in: noCreatedAt } }, { projection: { createdAt: 1 } }).toArray();
+      for (const hint of hints) {
+        createdAt.set(hint._id, hint.createdAt);
+        this.batchLog.remember(hint._id, { ...heads.get(hint._id)!, createdAt: hint.createdAt });
+      }
     }
-    return {
-      sourceAppId,
-      size: head.size,
-      headHash: head.headHash,
-      integratedSize: Math.min(integrated?.size ?? 0, head.size),
-      createdAt,
-    };
+    for (const w of waiters) {
+      const sourceAppId = w.key;
+      const head = heads.get(sourceAppId)!;
+      if (head.size === 0) {
+        w.resolve(null);
+        continue;
+      }
+      if (!HASH_HEX_RE.test(String(head.headHash))) {
+        // A batch or hint whose head hash was damaged cannot give the head: say so rather than link to it.
+        w.reject(
+          new MalformedEventError(
+            sourceAppId,
+            head.size - 1,
+            'hash',
+            'lowercaseHex64',
+            'must be 64 lowercase hex characters (the log head)',
+          ),
+        );
+        continue;
+      }
+      const created = head.createdAt ?? createdAt.get(sourceAppId);
+      if (created === undefined) {
+        w.reject(new Error(`log ${sourceAppId} has events but no hint after derivation`));
+        continue;
+      }
+      w.resolve({
+        sourceAppId,
+        size: head.size,
+        headHash: head.headHash,
+        integratedSize: Math.min(integratedSize.get(sourceAppId) ?? 0, head.size),
+        createdAt: created,
+      });
+    }
   }
 
   async listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]> {

@@ -70,4 +70,35 @@ describe('MongoDB leases', () => {
     expect(await a.waitingFor(['l4'], 'A')).toEqual(new Map([['l4', 2]]));
     expect(await a.waitingFor([], 'A')).toEqual(new Map());
   });
+
+  it('answers each lease asked for in one turn on its own: where some of the batch lose, exactly those are refused', async () => {
+    const stores = await Promise.all(Array.from({ length: 4 }, () => leases()));
+    const held = (await stores[0]!.tryAcquire('m1', 'P0', 10_000))!;
+    const names = ['m1', 'm2', 'm3', 'm4'];
+    // Every store asks for every lease in one turn (one read, one unordered insert each): per lease
+    // exactly one winner, whichever of the others each store won or lost.
+    const results = await Promise.all(stores.map((s, i) => Promise.all(names.map((n) => s.tryAcquire(n, `P${i}`, 10_000)))));
+    names.forEach((name, j) => {
+      expect(
+        results.filter((r) => r[j] !== null),
+        name,
+      ).toHaveLength(1);
+    });
+    expect(results[0]![0]).toMatchObject({ owner: 'P0', fence: held.fence }); // its holder keeps m1
+    for (const r of results.slice(1)) expect(r[0]).toBeNull();
+
+    // Renewals of one turn: the lease still held renews, the one taken over after it expired and the
+    // released one do not.
+    const s = stores[1]!;
+    const kept = (await s.tryAcquire('m5', 'P1', 10_000))!;
+    const expired = (await s.tryAcquire('m6', 'P1', 50))!;
+    const released = (await s.tryAcquire('m7', 'P1', 10_000))!;
+    await s.release(released);
+    await until('m6 to expire and pass to P2', () => stores[2]!.tryAcquire('m6', 'P2', 10_000));
+    expect(await Promise.all([s.renew(kept, 10_000), s.renew(expired, 10_000), s.renew(released, 10_000)])).toEqual([
+      true,
+      false,
+      false,
+    ]);
+  });
 });
