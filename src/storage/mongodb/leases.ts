@@ -39,6 +39,29 @@ const KEEP_FENCES = 16;
 
 const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
+type Step = { kind: 'held' } | { kind: 'renew'; lease: Lease } | { kind: 'insert'; doc: LeaseDoc };
+
+/**
+ * What an acquisition does, given the lease's newest fence: nothing when another owner holds it, renew
+ * when we do, otherwise insert the next fence (which wins or loses on its unique `_id`).
+ */
+function stepFor(current: LeaseDoc | null | undefined, { name, owner, ttlMs, address }: Acquisition, now: number): Step {
+  if (current && !current.released && current.expiresAt > now) {
+    return current.owner === owner ? { kind: 'renew', lease: toLease(current) } : { kind: 'held' };
+  }
+  const fence = (current?.fence ?? 0) + 1;
+  const doc: LeaseDoc = {
+    _id: `${name}#${fence}`,
+    name,
+    fence,
+    owner,
+    expiresAt: now + ttlMs,
+    released: false,
+    ...(address !== undefined && { address }),
+  };
+  return { kind: 'insert', doc };
+}
+
 export class MongoLeaseStore implements LeaseStore {
   private readonly leases: Collection<LeaseDoc>;
   private readonly requests: Collection<LeaseRequestDoc>;
@@ -91,36 +114,17 @@ export class MongoLeaseStore implements LeaseStore {
     /** Waiters served on their own, settled before the run ends. */
     const apart: Array<Promise<void>> = [];
     for (const w of waiters) {
-      const { name, owner, ttlMs, address } = w.key;
-      const current = newest.get(name);
+      const { name } = w.key;
       if (asked.has(name)) {
         // Asked twice in one turn: the first ask takes the fence, this one is served on its own.
         apart.push(this.acquireOne(w.key).then(w.resolve, w.reject));
         continue;
       }
       asked.add(name);
-      if (current && !current.released && current.expiresAt > now) {
-        if (current.owner !== owner) {
-          w.resolve(null);
-          continue;
-        }
-        const lease = toLease(current);
-        apart.push(this.renew(lease, ttlMs).then((ok) => w.resolve(ok ? { ...lease, expiresAt: now + ttlMs } : null), w.reject));
-        continue;
-      }
-      const fence = (current?.fence ?? 0) + 1;
-      inserts.push({
-        waiter: w,
-        doc: {
-          _id: `${name}#${fence}`,
-          name,
-          fence,
-          owner,
-          expiresAt: now + ttlMs,
-          released: false,
-          ...(address !== undefined && { address }),
-        },
-      });
+      const step = stepFor(newest.get(name), w.key, now);
+      if (step.kind === 'held') w.resolve(null);
+      else if (step.kind === 'renew') apart.push(this.renewed(step.lease, w.key.ttlMs, now).then(w.resolve, w.reject));
+      else inserts.push({ waiter: w, doc: step.doc });
     }
     await Promise.all([this.insertFences(inserts), ...apart]);
   }
@@ -147,40 +151,38 @@ export class MongoLeaseStore implements LeaseStore {
           // A duplicate: another process took this fence first.
           return err === null ? waiter.resolve(null) : waiter.reject(err);
         }
-        if (doc.fence % KEEP_FENCES === 0) {
-          await this.leases.deleteMany({ name: doc.name, fence: { $lt: doc.fence - KEEP_FENCES } }).catch(waiter.reject);
-        }
-        waiter.resolve({ name: doc.name, owner: doc.owner, fence: doc.fence, expiresAt: doc.expiresAt });
+        await this.pruneFences(doc).then(() => waiter.resolve(toLease(doc)), waiter.reject);
       }),
     );
   }
 
   /** One acquisition on its own: read the newest fence, renew our own, or insert the next. */
-  private async acquireOne({ name, owner, ttlMs, address }: Acquisition): Promise<Lease | null> {
-    const current = await this.newest(name);
+  private async acquireOne(acquisition: Acquisition): Promise<Lease | null> {
+    const current = await this.newest(acquisition.name);
     const now = this.now();
-    if (current && !current.released && current.expiresAt > now) {
-      if (current.owner !== owner) return null;
-      const lease = toLease(current);
-      return (await this.renew(lease, ttlMs)) ? { ...lease, expiresAt: now + ttlMs } : null;
-    }
-    const fence = (current?.fence ?? 0) + 1;
+    const step = stepFor(current, acquisition, now);
+    if (step.kind === 'held') return null;
+    if (step.kind === 'renew') return this.renewed(step.lease, acquisition.ttlMs, now);
     try {
-      await this.leases.insertOne({
-        _id: `${name}#${fence}`,
-        name,
-        fence,
-        owner,
-        expiresAt: now + ttlMs,
-        released: false,
-        ...(address !== undefined && { address }),
-      });
+      await this.leases.insertOne(step.doc);
     } catch (err) {
       if (isDuplicateKey(err)) return null; // another process took this fence first
       throw err;
     }
-    if (fence % KEEP_FENCES === 0) await this.leases.deleteMany({ name, fence: { $lt: fence - KEEP_FENCES } });
-    return { name, owner, fence, expiresAt: now + ttlMs };
+    await this.pruneFences(step.doc);
+    return toLease(step.doc);
+  }
+
+  /** Our own live lease renewed for `ttlMs` from `now`, or null when it was lost meanwhile. */
+  private async renewed(lease: Lease, ttlMs: number, now: number): Promise<Lease | null> {
+    return (await this.renew(lease, ttlMs)) ? { ...lease, expiresAt: now + ttlMs } : null;
+  }
+
+  /** Every KEEP_FENCES fences, the fences older than KEEP_FENCES behind the one just taken are deleted. */
+  private async pruneFences(taken: LeaseDoc): Promise<void> {
+    if (taken.fence % KEEP_FENCES === 0) {
+      await this.leases.deleteMany({ name: taken.name, fence: { $lt: taken.fence - KEEP_FENCES } });
+    }
   }
 
   async renew(lease: Lease, ttlMs: number): Promise<boolean> {
