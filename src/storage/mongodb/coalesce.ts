@@ -3,8 +3,7 @@
 //
 // Contract: every call made before the turn ends goes into one run; the run settles each waiter
 // (resolve or reject); a run that throws, or ends without settling a waiter, rejects every waiter it left
-// unsettled. Nothing waits on
-// a clock: the run starts at the next setImmediate.
+// unsettled. Nothing waits on a clock: the run starts at the next setImmediate.
 
 export interface Waiter<K, V> {
   key: K;
