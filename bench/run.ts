@@ -92,7 +92,8 @@ export async function runBench(options: BenchOptions): Promise<{ report: BenchRe
   return { report, jsonPath: `${base}.json`, summaryPath: `${base}.txt` };
 }
 
-async function runOne(s: Scenario, ctx: ScenarioContext): Promise<ScenarioResult> {
+/** One scenario's result: an error keeps the figures of the parts that completed (ScenarioOutcome.failed). */
+export async function runOne(s: Scenario, ctx: ScenarioContext): Promise<ScenarioResult> {
   const t = new Date();
   ctx.log(`scenario ${s.id}: ${s.title}`);
   try {
@@ -102,8 +103,8 @@ async function runOne(s: Scenario, ctx: ScenarioContext): Promise<ScenarioResult
       title: s.title,
       engine: ctx.engine.name,
       measures: s.measures,
-      status: out.skipped ? 'skipped' : 'ok',
-      ...(out.skipped ? { reason: out.skipped } : {}),
+      status: out.failed ? 'error' : out.skipped ? 'skipped' : 'ok',
+      ...(out.failed ? { reason: out.failed } : out.skipped ? { reason: out.skipped } : {}),
       figures: out.figures,
       details: out.details,
       startedAt: t.toISOString(),

@@ -19,6 +19,11 @@ export interface ScenarioOutcome {
   details: Record<string, unknown>;
   /** Set when the scenario cannot run honestly here (the figures are then empty). */
   skipped?: string;
+  /**
+   * Set when a part of the scenario failed: the result is an error, and `figures` are those of the parts
+   * that completed (one part's failure does not hide what the others measured).
+   */
+  failed?: string;
 }
 
 export interface Scenario {

@@ -79,7 +79,12 @@ export interface MirrorMeasure {
 }
 
 /** The scenario's figures, in report order (a test checks their shape). */
-export function federationFigures(engine: EngineName, w: WitnessedMeasure, m: MirrorMeasure): Figure[] {
+/** The figures of the parts that completed: a part that failed (null) contributes none. */
+export function federationFigures(engine: EngineName, w: WitnessedMeasure | null, m: MirrorMeasure | null): Figure[] {
+  return [...(w ? witnessedFigures(engine, w) : []), ...(m ? mirrorFigures(engine, m) : [])];
+}
+
+function witnessedFigures(engine: EngineName, w: WitnessedMeasure): Figure[] {
   return [
     figure(engine, 'proof-ready latency p50 (unwitnessed)', w.proofReady.p50, 'ms', {
       baseline: { name: 'logEvents ack p50', value: w.ack.p50, unit: 'ms' },
@@ -101,6 +106,11 @@ export function federationFigures(engine: EngineName, w: WitnessedMeasure, m: Mi
     figure(engine, 'witnessing adds, p95 per event', w.added.p95, 'ms', {
       baseline: { name: 'p50', value: w.added.p50, unit: 'ms' },
     }),
+  ];
+}
+
+function mirrorFigures(engine: EngineName, m: MirrorMeasure): Figure[] {
+  return [
     figure(engine, 'mirror catch-up (events verified and stored/s)', m.catchUpPerSecond, 'events/s', {
       baseline: { name: 'primary batch ingest', value: m.primaryBatchPerSecond, unit: 'events/s' },
       note: `under live ingest of ${Math.round(m.primaryLivePerSecond)} events/s`,
@@ -486,6 +496,16 @@ async function mirrorPart(ctx: ScenarioContext) {
   }
 }
 
+/** Runs one part of the scenario; its failure is logged and returned, not thrown. */
+async function settle<T>(ctx: ScenarioContext, part: string, run: () => Promise<T>): Promise<{ value: T } | { error: string }> {
+  try {
+    return { value: await run() };
+  } catch (err) {
+    ctx.log(`11: the ${part} part failed: ${(err as Error).stack ?? String(err)}`);
+    return { error: `${part}: ${(err as Error).message}` };
+  }
+}
+
 export const federation: Scenario = {
   id: '11',
   title: 'Federation: witnessed-checkpoint latency (2 of 2 local witnesses) and mirror catch-up',
@@ -507,26 +527,35 @@ export const federation: Scenario = {
     }
     const dir = mkdtempSync(join(tmpdir(), 'chainlog-bench-federation-'));
     try {
-      const w = await witnessedPart(ctx, dir);
-      const m = await mirrorPart(ctx);
+      // The two parts are independent: each is run, and one that fails leaves the other's figures.
+      const w = await settle(ctx, 'witnessed latency', () => witnessedPart(ctx, dir));
+      const m = await settle(ctx, 'mirror', () => mirrorPart(ctx));
+      const failures = [w, m].flatMap((p) => ('error' in p ? [p.error] : []));
       return {
-        figures: federationFigures(ctx.engine.name, w.measure, m.measure),
+        figures: federationFigures(ctx.engine.name, 'value' in w ? w.value.measure : null, 'value' in m ? m.value.measure : null),
         details: {
-          witnessed: {
-            ...w.details,
-            proofReadyMs: roundSummary(w.measure.proofReady),
-            witnessedMs: roundSummary(w.measure.witnessed),
-            witnessingAddsMs: roundSummary(w.measure.added),
-            ackMs: roundSummary(w.measure.ack),
-          },
-          mirror: {
-            ...m.details,
-            catchUpEventsPerSecond: Math.round(m.measure.catchUpPerSecond),
-            primaryBatchIngestEventsPerSecond: Math.round(m.measure.primaryBatchPerSecond),
-            followEventsPerSecond: Math.round(m.measure.followPerSecond),
-            primaryLiveEventsPerSecond: Math.round(m.measure.primaryLivePerSecond),
-          },
+          witnessed:
+            'value' in w
+              ? {
+                  ...w.value.details,
+                  proofReadyMs: roundSummary(w.value.measure.proofReady),
+                  witnessedMs: roundSummary(w.value.measure.witnessed),
+                  witnessingAddsMs: roundSummary(w.value.measure.added),
+                  ackMs: roundSummary(w.value.measure.ack),
+                }
+              : { error: w.error },
+          mirror:
+            'value' in m
+              ? {
+                  ...m.value.details,
+                  catchUpEventsPerSecond: Math.round(m.value.measure.catchUpPerSecond),
+                  primaryBatchIngestEventsPerSecond: Math.round(m.value.measure.primaryBatchPerSecond),
+                  followEventsPerSecond: Math.round(m.value.measure.followPerSecond),
+                  primaryLiveEventsPerSecond: Math.round(m.value.measure.primaryLivePerSecond),
+                }
+              : { error: m.error },
         },
+        ...(failures.length > 0 ? { failed: failures.join('; ') } : {}),
       };
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -11,6 +11,8 @@ import {
 } from '../../bench/scenarios/federation.js';
 import { summarize } from '../../src/simulator/stats.js';
 import { parseBenchArgs } from '../../bench/options.js';
+import { runOne } from '../../bench/run.js';
+import type { Scenario } from '../../bench/scenario.js';
 
 function parseQuick() {
   const r = parseBenchArgs(['--quick']);
@@ -110,5 +112,31 @@ describe('the federation report', () => {
     // The only target is the witnessed p95; everything else is read beside its baseline.
     expect(figures.filter((f) => f.target)).toHaveLength(1);
     expect(federationFigures('mongodb', w, m).every((f) => f.status === 'INFO')).toBe(true);
+  });
+
+  it("keeps one part's figures when the other part failed", () => {
+    const names = (fs: { name: string }[]) => fs.map((f) => f.name);
+    const all = names(federationFigures('sqlite', w, m));
+    expect(names(federationFigures('sqlite', w, null))).toEqual(all.filter((n) => !n.startsWith('mirror')));
+    expect(names(federationFigures('sqlite', null, m))).toEqual(all.filter((n) => n.startsWith('mirror')));
+  });
+
+  it('reports a scenario whose part failed as an error that keeps the figures it has', async () => {
+    const figures = federationFigures('sqlite', w, null);
+    const partial: Scenario = {
+      id: '11',
+      title: 'partial',
+      measures: 'two parts',
+      run: () => Promise.resolve({ figures, details: {}, failed: 'mirror: not within 300000 ms' }),
+    };
+    const engine = {
+      name: 'sqlite' as const,
+      description: 'x',
+      slow: false,
+      freshStore: () => Promise.reject(new Error('unused')),
+      close: async () => {},
+    };
+    const result = await runOne(partial, { engine, options: parseQuick(), log: () => {} });
+    expect(result).toMatchObject({ status: 'error', reason: 'mirror: not within 300000 ms', figures });
   });
 });
