@@ -222,9 +222,10 @@ export class BatchLog {
     }
   }
 
-  /** Resolves once no hint write is under way (before the client closes). */
-  async idle(): Promise<void> {
-    while (this.hintRun) await this.hintRun;
+  /** Drops the hints still due and resolves once the bulk under way (if any) is done: before the client closes. */
+  async stopHints(): Promise<void> {
+    this.hintsDue.clear();
+    await this.hintRun;
   }
 
   /** Apply a batch (read in g order, with nothing missed since `asOf`) to a known head. */
