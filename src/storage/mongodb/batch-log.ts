@@ -76,6 +76,9 @@ export class BatchLog {
   private readonly deriving = new Map<number, Promise<void>>();
   /** Heads of the logs this store has looked at, each correct as of its own `asOf`. */
   private readonly heads = new Map<string, KnownHead>();
+  /** Hints to move forward (the newest head per log), and the run writing them. */
+  private readonly hintsDue = new Map<string, { size: number; headHash: string; g: number }>();
+  private hintRun: Promise<void> | null = null;
 
   constructor(
     private readonly c: MongoCollections,
@@ -130,7 +133,8 @@ export class BatchLog {
 
   /**
    * Insert a committed batch's events (each at its deterministic position, so a second insert fails
-   * on the unique indexes and is ignored), advance its logs' hints, then clear `pending`.
+   * on the unique indexes and is ignored), insert the hints of the logs it creates, clear `pending`,
+   * then have the other logs' hints moved on in the background.
    */
   private async deriveOnce(batch: BatchDoc, body?: BatchBodyDoc['events']): Promise<void> {
     if (batch.void || batch.count === 0) return;
@@ -148,47 +152,80 @@ export class BatchLog {
       if (!onlyDuplicates(err)) throw err;
     }
     const unset = () => this.c.batches.updateOne({ _id: g }, { $unset: { pending: '' } });
-    if (batch.logs.some((l) => l.firstSeq === 0)) {
-      // A log's hint exists before its first batch stops being pending: listLogHeads relies on it.
-      await this.advanceHints(batch.logs, g);
-      await unset();
-    } else {
-      // Hints of existing logs only ever help: they may land after the flag is gone.
-      await Promise.all([this.advanceHints(batch.logs, g), unset()]);
+    // A log's hint exists before its first batch stops being pending: listLogHeads relies on it.
+    await this.createHints(batch.logs, g);
+    await unset();
+    // Hints of existing logs only ever help: they are moved on later, off the append's path.
+    this.hintLater(
+      batch.logs.filter((l) => l.firstSeq !== 0),
+      g,
+    );
+  }
+
+  /**
+   * Insert the hints of the logs a batch creates, in one unordered insert; a log derived before
+   * (its hint exists) has its hint moved on later instead.
+   */
+  private async createHints(logs: readonly BatchLogDoc[], g: number): Promise<void> {
+    const created = logs.filter((l) => l.firstSeq === 0);
+    if (created.length === 0) return;
+    try {
+      await this.c.logs.insertMany(
+        created.map((l) => ({ _id: l.app, size: l.count, headHash: l.headHash, g, createdAt: l.createdAt! })),
+        { ordered: false },
+      );
+    } catch (err) {
+      if (!onlyDuplicates(err)) throw err;
+      // Derived before: moved on later, as the others.
+      this.hintLater(
+        writeErrorsOf(err).map((w) => created[w.index]!),
+        g,
+      );
     }
   }
 
   /**
-   * Move the hints of a batch's logs forward to their heads after batch g, in a few commands
-   * whatever the number of logs: one unordered insert of the new logs' hints, then unordered bulks of
-   * HINT_BULK updates. A hint never moves back (but may stay behind); nothing here decides anything.
+   * Have the hints of a batch's logs moved forward to their heads after batch g, in the background:
+   * one run at a time, each writing the newest head known per log (a log written by many batches
+   * meanwhile costs one update). On the test server an update command waits seconds for its
+   * connections while the publisher writes (docs/performance.md, session 28), so appends do not wait
+   * for hints; a hint that stays behind costs a reader a longer look through `batches`, nothing else.
    */
-  private async advanceHints(logs: readonly BatchLogDoc[], g: number): Promise<void> {
-    const created = logs.filter((l) => l.firstSeq === 0);
-    const update = logs.filter((l) => l.firstSeq !== 0);
-    if (created.length > 0) {
-      try {
-        await this.c.logs.insertMany(
-          created.map((l) => ({ _id: l.app, size: l.count, headHash: l.headHash, g, createdAt: l.createdAt! })),
-          { ordered: false },
-        );
-      } catch (err) {
-        if (!onlyDuplicates(err)) throw err;
-        // Derived before: the update below is a no-op or moves it on.
-        for (const w of writeErrorsOf(err)) update.push(created[w.index]!);
+  private hintLater(logs: readonly BatchLogDoc[], g: number): void {
+    for (const l of logs) {
+      const due = this.hintsDue.get(l.app);
+      if (!due || due.g < g) this.hintsDue.set(l.app, { size: l.firstSeq + l.count, headHash: l.headHash, g });
+    }
+    this.hintRun ??= this.advanceHints().finally(() => {
+      this.hintRun = null;
+    });
+  }
+
+  /**
+   * Write the due hints, in unordered bulks of HINT_BULK updates, until none is due. A hint never
+   * moves back (but may stay behind); nothing here decides anything, so a failed write is dropped.
+   */
+  private async advanceHints(): Promise<void> {
+    while (this.hintsDue.size > 0) {
+      const due = [...this.hintsDue];
+      this.hintsDue.clear();
+      for (let i = 0; i < due.length; i += HINT_BULK) {
+        await this.c.logs
+          .bulkWrite(
+            due.slice(i, i + HINT_BULK).map(([app, { size, headHash, g }]) => ({
+              updateOne: { filter: { _id: app, g: { $lt: g } }, update: { $set: { size, headHash, g } } },
+            })),
+            { ordered: false },
+          )
+          .catch(() => undefined);
       }
     }
-    for (let i = 0; i < update.length; i += HINT_BULK) {
-      await this.c.logs.bulkWrite(
-        update.slice(i, i + HINT_BULK).map((l) => ({
-          updateOne: {
-            filter: { _id: l.app, g: { $lt: g } },
-            update: { $set: { size: l.firstSeq + l.count, headHash: l.headHash, g } },
-          },
-        })),
-        { ordered: false },
-      );
-    }
+  }
+
+  /** Drops the hints still due and resolves once the bulk under way (if any) is done: before the client closes. */
+  async stopHints(): Promise<void> {
+    this.hintsDue.clear();
+    await this.hintRun;
   }
 
   /** Apply a batch (read in g order, with nothing missed since `asOf`) to a known head. */

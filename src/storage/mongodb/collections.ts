@@ -22,16 +22,28 @@ import {
 /** The insert lost to a document already holding its unique key (`_id` or a unique index). */
 export const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
-/** The per-document failures of an unordered bulk (each with the index of its operation); none for other errors. */
+/** The write errors a MongoBulkWriteError carries (none when the bulk failed as a whole). */
 export function writeErrorsOf(err: unknown): ReadonlyArray<{ index: number; code?: number }> {
   if (!(err instanceof MongoBulkWriteError)) return [];
   const errors = err.writeErrors as WriteError | readonly WriteError[];
   return Array.isArray(errors) ? (errors as readonly WriteError[]) : [errors as WriteError];
 }
 
+/**
+ * The per-document failures of an unordered bulk the server answered (each with the index of its
+ * operation), or null when the bulk failed as a whole. The driver wraps a lost connection, a
+ * timeout or a command refused as a whole in a MongoBulkWriteError with no write errors: that says
+ * nothing about any document (each may or may not have been written), so it is never read as
+ * "every failure was a duplicate".
+ */
+export function perDocumentErrors(err: unknown): ReadonlyArray<{ index: number; code?: number }> | null {
+  if (!(err instanceof MongoBulkWriteError) || err.writeConcernError) return null;
+  const errors = writeErrorsOf(err);
+  return errors.length > 0 ? errors : null;
+}
+
 /** An insertMany whose every failure was a duplicate key: the documents were there already. */
-export const onlyDuplicates = (err: unknown) =>
-  err instanceof MongoBulkWriteError && writeErrorsOf(err).every((w) => w.code === 11000) && !err.writeConcernError;
+export const onlyDuplicates = (err: unknown) => perDocumentErrors(err)?.every((w) => w.code === 11000) ?? false;
 
 export class MongoCollections {
   constructor(

@@ -2,8 +2,8 @@
 // the unique _id makes exactly one winner per fence, with no reliance on atomic read-modify-write
 // (FerretDB's findAndModify is not atomic). A lease is the newest fence's document, unless released
 // or expired.
-import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
-import { writeErrorsOf } from './collections.js';
+import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import { perDocumentErrors } from './collections.js';
 import { Coalescer, type Waiter } from './coalesce.js';
 import type { Lease, LeaseHolder, LeaseStore } from '../types.js';
 
@@ -139,7 +139,7 @@ export class MongoLeaseStore implements LeaseStore {
         { ordered: false },
       );
     } catch (err) {
-      const perDoc = err instanceof MongoBulkWriteError && !err.writeConcernError ? writeErrorsOf(err) : null;
+      const perDoc = perDocumentErrors(err);
       // Anything but per-document failures (a lost connection, a write concern) leaves every insert in doubt.
       if (!perDoc) throw err;
       failed = new Map(perDoc.map((e) => [e.index, e.code === 11000 ? null : err]));

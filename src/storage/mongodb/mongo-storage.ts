@@ -182,6 +182,7 @@ export class MongoStorage implements LogStorage {
 
   async close(): Promise<void> {
     await this.collecting;
+    await this.parts?.batchLog.stopHints();
     await this.client.close();
   }
 

@@ -8,7 +8,13 @@
 // the better tool, but driver 7 accepts it and ignores it, so these per-step limits are what bounds
 // a call. A failure to reach the database becomes StorageUnavailableError, which the API answers
 // as UNAVAILABLE; an append's claim left in doubt is settled by batch-log.ts.
-import { MongoNetworkError, MongoOperationTimeoutError, MongoServerSelectionError, type MongoClientOptions } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  MongoNetworkError,
+  MongoOperationTimeoutError,
+  MongoServerSelectionError,
+  type MongoClientOptions,
+} from 'mongodb';
 import { StorageUnavailableError } from '../types.js';
 
 /** The default limit T (MONGODB_TIMEOUT_MS). */
@@ -34,7 +40,13 @@ export function isUnreachable(err: unknown): boolean {
     err instanceof MongoNetworkError ||
     err instanceof MongoServerSelectionError ||
     err instanceof MongoOperationTimeoutError ||
-    (err instanceof Error && err.name === 'MongoWaitQueueTimeoutError')
+    (err instanceof Error && err.name === 'MongoWaitQueueTimeoutError') ||
+    // A bulk (insertMany, bulkWrite) that got no answer: the driver wraps the network error in a
+    // MongoBulkWriteError with no write errors, no write concern error and no server code.
+    (err instanceof MongoBulkWriteError &&
+      [err.writeErrors].flat().length === 0 &&
+      !err.writeConcernError &&
+      err.code === undefined)
   );
 }
 

@@ -25,6 +25,7 @@ import {
   type StoredEvent,
 } from '../../../src/storage/types.js';
 import { useMongoTestDatabase } from '../../support/mongo-test-server.js';
+import { commandMarker, startTcpCutter } from '../../support/tcp-cutter.js';
 import { newEvent, newEvents } from '../event-fixtures.js';
 
 const mongo = useMongoTestDatabase();
@@ -323,6 +324,27 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(1);
     expect(await reader.getEventRange('app-a', 0, 10, 10)).toEqual(stored);
     expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(0);
+  });
+
+  it('an append whose event insert loses its connection stays pending (a lost bulk is not read as duplicates), and readers derive it', async () => {
+    const cutter = await startTcpCutter(mongo.server.uri);
+    try {
+      const writer = new MongoStorage({ uri: cutter.uri, dbName: mongo.dbName });
+      opened.push(writer);
+      await writer.init();
+      const reader = await openStorage();
+      const cutting = cutter.cutRequests(commandMarker('insert', C.events));
+      const stored = await writer.appendEvents(newEvents('app-a', 0, 3));
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      expect(stored.map((e) => e.seq)).toEqual([0, 1, 2]); // committed by its claim
+      // Not derived as far as anyone knows: still pending, so every reader derives it first.
+      expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(1);
+      expect(await reader.getEventRange('app-a', 0, 10, 10)).toEqual(stored);
+      expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-a' })).toBe(3);
+    } finally {
+      await cutter.close();
+    }
   });
 
   it('a head whose hash was damaged in its batch is reported as malformed, not linked to', async () => {

@@ -1,16 +1,18 @@
 // Leases on the MongoDB engine (FerretDB here): one winner per fence, even when acquisitions race.
+import { MongoBulkWriteError, MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStorage } from '../../../src/storage/mongodb/mongo-storage.js';
-import type { LeaseStore } from '../../../src/storage/types.js';
+import { StorageUnavailableError, type LeaseStore } from '../../../src/storage/types.js';
 import { freshDbName, startMongoTestServer } from '../../support/mongo-test-server.js';
+import { commandMarker, startTcpCutter } from '../../support/tcp-cutter.js';
 import { until } from '../../support/wait.js';
 
 let server: Awaited<ReturnType<typeof startMongoTestServer>>;
 const opened: MongoStorage[] = [];
 let dbName: string;
 
-async function leases(): Promise<LeaseStore> {
-  const storage = new MongoStorage({ uri: server.uri, dbName });
+async function leases(db = dbName): Promise<LeaseStore> {
+  const storage = new MongoStorage({ uri: server.uri, dbName: db });
   await storage.init();
   opened.push(storage);
   return storage.coordination!.leases;
@@ -100,5 +102,76 @@ describe('MongoDB leases', () => {
       false,
       false,
     ]);
+  });
+});
+
+describe('MongoDB leases: failures of a batched acquisition', () => {
+  it('rejects only the caller whose fence the server refused, and gives the others of the turn their leases', async () => {
+    const db = freshDbName();
+    const storage = new MongoStorage({ uri: server.uri, dbName: db });
+    await storage.init();
+    opened.push(storage);
+    const { leases: store } = storage.coordination!;
+    // A real per-document refusal that is not a duplicate: the test server refuses an infinite
+    // expiry (code 2); a real MongoDB is told to by a validator (code 121).
+    const client = new MongoClient(server.uri);
+    try {
+      await client
+        .db(db)
+        .command({ collMod: 'leases', validator: { expiresAt: { $lt: 1e300 } } })
+        .catch(() => undefined);
+      // One turn: one read of the newest fences, one unordered insert of three fences.
+      const [a, bad, c] = await Promise.allSettled([
+        store.tryAcquire('f1', 'P', 10_000),
+        store.tryAcquire('f2', 'P', Infinity),
+        store.tryAcquire('f3', 'P', 10_000),
+      ]);
+      expect(a).toMatchObject({ status: 'fulfilled', value: { name: 'f1', owner: 'P', fence: 1 } });
+      expect(c).toMatchObject({ status: 'fulfilled', value: { name: 'f3', owner: 'P', fence: 1 } });
+      expect(bad.status).toBe('rejected');
+      expect((bad as PromiseRejectedResult).reason).toBeInstanceOf(MongoBulkWriteError);
+      // Only the refused fence is missing; the lease is free for the next ask.
+      const stored = await client
+        .db(db)
+        .collection('leases')
+        .find({}, { projection: { _id: 1 } })
+        .toArray();
+      expect(stored.map((d) => d._id).sort()).toEqual(['f1#1', 'f3#1']);
+      expect(await store.tryAcquire('f2', 'P', 10_000)).toMatchObject({ name: 'f2', fence: 1 });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('rejects every caller of the turn when the connection is lost during the batched insert, and acknowledges none', async () => {
+    const cutter = await startTcpCutter(server.uri);
+    const db = freshDbName();
+    const storage = new MongoStorage({ uri: cutter.uri, dbName: db });
+    try {
+      await storage.init();
+      const { leases: store } = storage.coordination!;
+      const names = ['g1', 'g2', 'g3'];
+      const cutting = cutter.cutRequests(commandMarker('insert', 'leases'));
+      const results = await Promise.allSettled(names.map((n) => store.tryAcquire(n, 'P', 10_000)));
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      // Nothing acknowledged: no caller believes it holds a lease, each is told the database is out of reach.
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
+      }
+      // Whether or not the fences landed, each lease has one holder afterwards: P (asking again) gets
+      // them, at fence 1 (landed: renewed; or inserted now), and another owner is refused them.
+      expect(await Promise.all(names.map((n) => store.tryAcquire(n, 'P', 10_000)))).toMatchObject([
+        { owner: 'P', fence: 1 },
+        { owner: 'P', fence: 1 },
+        { owner: 'P', fence: 1 },
+      ]);
+      const other = await leases(db);
+      expect(await Promise.all(names.map((n) => other.tryAcquire(n, 'Q', 10_000)))).toEqual([null, null, null]);
+    } finally {
+      await storage.close();
+      await cutter.close();
+    }
   });
 });
