@@ -25,6 +25,7 @@ import { homeRouter } from './rest/home.js';
 import { dashboardRouter } from './rest/dashboard.js';
 import { openApiRouter } from './rest/openapi.js';
 import { witnessRouter } from './rest/witness.js';
+import { rangeProofRouter } from './rest/range-proof.js';
 import { tlogRouter } from './rest/tlog.js';
 import { monitoringRouter } from './rest/monitoring.js';
 import type { LocalViews } from '../witness/views.js';
@@ -193,6 +194,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   app.use(dashboardRouter());
   if (opts.witness) app.use(witnessRouter(opts.witness));
   app.use(tlogRouter(deps));
+  app.use(rangeProofRouter(deps));
   if (opts.views) app.use(monitoringRouter(opts.views));
   app.use((req, res) => {
     res

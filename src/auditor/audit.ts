@@ -16,7 +16,8 @@ import { finding, firstBadSeq, type Finding } from './findings.js';
 import { ConnectionError, GraphqlError, ResponseShapeError, type GraphqlClient } from './graphql-client.js';
 import { checkConsistency, checkInclusion, consistencyNeed } from './proofs.js';
 import * as q from './queries.js';
-import { verifyRangePage } from './range-page.js';
+import { NO_ROUTE, type RangeClient } from './range-client.js';
+import { verifyRangePage, type RangePage } from './range-page.js';
 import type { StateFile } from './state-file.js';
 import { checkWitnesses, type WitnessReport } from './witnesses.js';
 
@@ -25,6 +26,11 @@ export const MAX_RANGE_PROOF_EVENTS = 1000;
 
 export interface AuditOptions {
   client: GraphqlClient;
+  /**
+   * Where the range proofs come from: the REST route (one pre-serialized document per page). Without
+   * it, or when the server has no such route (an older server), they come from GraphQL's rangeProof.
+   */
+  rangeClient?: RangeClient | undefined;
   url: string;
   app: string;
   verifier: NoteVerifier;
@@ -266,11 +272,20 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   const spot = pickSeqs(Math.min(o.from, cp.size), cp.size, o.spotChecks, o.random ?? Math.random);
   const spotHashes = new Map<number, string>();
   let prev: string | null = begin === 0 ? ZERO_HASH_HEX : null;
+  let rest = o.rangeClient;
+  /** The range proof of [s, e): over REST while the server has the route, else over GraphQL. */
+  const rangeProof = async (s: number, e: number): Promise<{ rangeProof: RangePage }> => {
+    if (rest) {
+      const page = await rest.rangeProof(app, s, e, cp.size);
+      if (page !== NO_ROUTE) return { rangeProof: page };
+      rest = undefined;
+    }
+    return client.request(q.RANGE_PROOF, { app, start: s, end: e, size: cp.size }, q.rangeProofSchema);
+  };
   /** Whether [s, e) proves on its own against the checkpoint, and the last recomputed leaf hash. */
   const provesAlone = async (s: number, e: number, prevLeafHash: string | null) => {
     const sink: Finding[] = [];
-    const vars = { app, start: s, end: e, size: cp.size };
-    const page = await ask(() => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema), s, `rangeProof [${s}, ${e})`, sink);
+    const page = await ask(() => rangeProof(s, e), s, `rangeProof [${s}, ${e})`, sink);
     if (page === null) return { ok: false, last: null };
     const r = verifyRangePage(page.rangeProof, { app, start: s, end: e, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash });
     return { ok: !r.findings.some((f) => UNPROVEN.has(f.kind)), last: r.leafHashes.at(-1) ?? null };
@@ -296,14 +311,8 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
    */
   const request = (start: number) => {
     const end = Math.min(cp.size, start + pageSize);
-    const vars = { app, start, end, size: cp.size };
     const pageFindings: Finding[] = [];
-    const answer = ask(
-      () => client.request(q.RANGE_PROOF, vars, q.rangeProofSchema),
-      start,
-      `rangeProof [${start}, ${end})`,
-      pageFindings,
-    );
+    const answer = ask(() => rangeProof(start, end), start, `rangeProof [${start}, ${end})`, pageFindings);
     answer.catch(() => undefined);
     return { end, pageFindings, answer };
   };

@@ -5,6 +5,7 @@ import { NoteError, parseVerifierKey, type NoteVerifier } from '../core/index.js
 import { AuditAbort, runAudit } from '../auditor/audit.js';
 import { ConnectionError, GraphqlClient } from '../auditor/graphql-client.js';
 import { parseVerifyArgs, VERIFY_HELP } from '../auditor/options.js';
+import { RangeClient } from '../auditor/range-client.js';
 import { PolicyFileError, readPolicyFile } from '../auditor/policy-file.js';
 import { optionsOrExit } from './options.js';
 import { reportText } from '../auditor/report.js';
@@ -39,6 +40,7 @@ try {
   const state = await StateFile.load(o.state, { migrateWith: verifier });
   const report = await runAudit({
     client: new GraphqlClient({ url: o.url, apiKey: o.apiKey }),
+    rangeClient: new RangeClient({ url: o.url, apiKey: o.apiKey }),
     url: o.url,
     app: o.app,
     verifier,

@@ -106,6 +106,21 @@ describe('roles matrix over HTTP', () => {
     }
   }
 
+  it("the REST range proof (the auditor's pages) is for the roles that may prove, within their logs", async () => {
+    const get = (key: string | undefined, app = 'app-a') =>
+      fetch(`${svc.url}/v1/logs/${app}/range-proof?start=0&end=1`, { headers: key ? { 'x-api-key': key } : {} });
+    for (const role of ['auditor', 'admin']) expect((await get(keys[role])).status, role).toBe(200);
+    for (const role of ['writer', 'reader', 'readerA']) {
+      const res = await get(keys[role]);
+      expect(res.status, role).toBe(403);
+      expect(((await res.json()) as any).errors[0], role).toMatchObject({ code: 'FORBIDDEN', field: 'rangeProof', rule: 'role' });
+    }
+    const outside = await get(keys.auditor, 'app-b');
+    expect(outside.status).toBe(403);
+    expect(((await outside.json()) as any).errors[0]).toMatchObject({ code: 'FORBIDDEN', field: 'sourceAppId' });
+    expect((await get(undefined)).status).toBe(401);
+  });
+
   it('a forbidden field anywhere in the operation (also through a fragment) refuses all of it', async () => {
     const res = await svc.gqlAs(
       keys.reader!,

@@ -146,4 +146,50 @@ describe('formatTime', () => {
       expect(() => parseTime(bad), bad).toThrow(RangeError);
     }
   });
+
+  it('parseTime accepts exactly the times Date reads and formatTime writes back', () => {
+    // The reference: what parseTime was, Date.parse and formatTime's round trip.
+    const reference = (s: string) => {
+      const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(s) ? Date.parse(s) : NaN;
+      return Number.isNaN(ms) || formatTime(ms) !== s ? null : ms;
+    };
+    const ours = (s: string) => {
+      try {
+        return parseTime(s);
+      } catch (err) {
+        expect(err).toBeInstanceOf(RangeError);
+        return null;
+      }
+    };
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const pad = (v: number, n: number) => String(v).padStart(n, '0');
+    const cases = [
+      '0000-01-01T00:00:00.000Z',
+      '9999-12-31T23:59:59.999Z',
+      '2000-02-29T12:00:00.000Z',
+      '1900-02-29T12:00:00.000Z',
+      '2024-02-29T00:00:00.000Z',
+      '2023-02-29T00:00:00.000Z',
+      '2024-04-31T00:00:00.000Z',
+      '2024-01-01T24:00:00.000Z',
+      '2024-01-01T23:60:00.000Z',
+      '2024-01-01T23:59:60.000Z',
+      '2024-00-10T00:00:00.000Z',
+      '2024-13-10T00:00:00.000Z',
+      '2024-01-00T00:00:00.000Z',
+      '0099-03-01T00:00:00.000Z',
+      '0400-02-29T00:00:00.000Z',
+    ];
+    for (let i = 0; i < 20_000; i++) {
+      cases.push(
+        `${pad(rand(10_000), 4)}-${pad(rand(14), 2)}-${pad(rand(33), 2)}T${pad(rand(26), 2)}:${pad(rand(62), 2)}:${pad(rand(62), 2)}.${pad(rand(1000), 3)}Z`,
+      );
+    }
+    for (const s of cases) expect(ours(s), s).toBe(reference(s));
+    for (let i = 0; i < 20_000; i++) {
+      const ms = -62_167_219_200_000 + rand(2_147_483_647) * 140_000 + rand(140_000);
+      expect(parseTime(formatTime(ms))).toBe(ms);
+    }
+  });
 });

@@ -123,6 +123,52 @@ describe('proofs', () => {
     );
   });
 
+  it('serves the same range proof over REST, as one document, to a key that may prove', async () => {
+    const fields = 'sourceAppId seq eventType timestamp receivedAt payload prevHash hash payloadHash payloadSalt erasedAt';
+    const gql = await svc.gql(
+      `query($app: String!) { rangeProof(sourceAppId: $app, start: 3, end: 11, treeSize: 20) {
+      start end treeSize leftHashes rightHashes events { ${fields} } } }`,
+      { app: APP },
+    );
+    const url = `${svc.url}/v1/logs/${APP}/range-proof?start=3&end=11&treeSize=20`;
+    const res = await fetch(url, { headers: svc.authHeaders() });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toEqual(gql.data.rangeProof);
+    // Without treeSize: the latest checkpoint's.
+    const latest = (await (
+      await fetch(`${svc.url}/v1/logs/${APP}/range-proof?start=0&end=1`, { headers: svc.authHeaders() })
+    ).json()) as {
+      treeSize: number;
+    };
+    expect(latest.treeSize).toBe(33);
+    // Without a key: refused as GraphQL's rangeProof is.
+    const anonymous = await fetch(url);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('UNAUTHENTICATED');
+  });
+
+  it.each([
+    ['start=5&end=5', 'BAD_USER_INPUT', 'end'],
+    ['start=05&end=6', 'BAD_USER_INPUT', 'start'],
+    ['start=-1&end=6', 'BAD_USER_INPUT', 'start'],
+    ['end=6', 'BAD_USER_INPUT', 'start'],
+    ['start=0', 'BAD_USER_INPUT', 'end'],
+    ['start=0&end=2&treeSize=1e3', 'BAD_USER_INPUT', 'treeSize'],
+    ['start=0&end=40', 'BAD_USER_INPUT', 'end'],
+    ['start=0&end=1001&treeSize=20', 'BAD_USER_INPUT', 'end'],
+  ])('the REST range proof rejects %s', async (query, code, field) => {
+    const res = await fetch(`${svc.url}/v1/logs/${APP}/range-proof?${query}`, { headers: svc.authHeaders() });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: unknown[] }).errors[0]).toMatchObject({ code, field });
+  });
+
+  it('the REST range proof of a log without a checkpoint is NOT_FOUND', async () => {
+    const res = await fetch(`${svc.url}/v1/logs/ghost/range-proof?start=0&end=1`, { headers: svc.authHeaders() });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { errors: unknown[] }).errors[0]).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('lists the log checkpoints as a connection and reports the log head', async () => {
     const res = await svc.gql(
       `query($app: String!) { log(sourceAppId: $app) {

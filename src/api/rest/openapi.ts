@@ -254,6 +254,42 @@ export function restRoutes(config: Config): RestRoute[] {
     },
     {
       method: 'get',
+      path: '/v1/logs/{app}/range-proof',
+      summary:
+        "The events [start, end) with their range proof in the tree of treeSize (default the latest checkpoint's): " +
+        "GraphQL's rangeProof as one JSON document (the auditor's pages); a role that may prove",
+      authenticated: true,
+      parameters: [
+        appParameter,
+        ...(['start', 'end', 'treeSize'] as const).map((name): RestParameter => ({
+          name,
+          in: 'query',
+          description: `${name === 'start' ? 'The first position' : name === 'end' ? 'The position after the last (at most 1000 events)' : 'The tree size (optional)'}, a decimal integer without leading zeros`,
+          schema: z.string().regex(/^(?:0|[1-9][0-9]{0,15})$/),
+        })),
+      ],
+      responses: {
+        200: {
+          description: 'start, end, treeSize, leftHashes, rightHashes and the events (Cache-Control no-store)',
+          schema: z.object({
+            start: z.number().int(),
+            end: z.number().int(),
+            treeSize: z.number().int(),
+            leftHashes: z.array(z.string()),
+            rightHashes: z.array(z.string()),
+            events: z.array(z.record(z.string(), z.unknown())),
+          }),
+        },
+        ...readErrors,
+        404: { description: 'No such log, or no checkpoint of that size', schema: restErrors },
+        413: {
+          description: 'The answer is over GRAPHQL_MAX_RESPONSE_BYTES (RESPONSE_TOO_LARGE): ask for fewer events',
+          schema: restErrors,
+        },
+      },
+    },
+    {
+      method: 'get',
       path: '/tlog/{app}/checkpoint',
       summary: "The log's latest checkpoint, a signed note with its witnesses' cosignatures (c2sp.org/tlog-tiles)",
       authenticated: true,

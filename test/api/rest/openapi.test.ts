@@ -87,6 +87,7 @@ describe('/openapi.json', () => {
       '/tlog/{app}/tile/{level}/{n}.p/{width}',
       '/v1/events',
       '/v1/events/{app}/{seq}/receipt',
+      '/v1/logs/{app}/range-proof',
       '/witness/add-checkpoint',
       '/witness/{originHash}/checkpoint',
     ]);

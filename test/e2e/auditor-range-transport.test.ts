@@ -1,0 +1,136 @@
+// The audit's pages over REST against the real service (on the e2e suites' engine), and through a
+// proxy in front of it that lies on the REST route only: a reordered page, a page cut off, or no route
+// at all (an older server, read over GraphQL instead).
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAudit, type AuditReport } from '../../src/auditor/audit.js';
+import { GraphqlClient } from '../../src/auditor/graphql-client.js';
+import { RangeClient } from '../../src/auditor/range-client.js';
+import { StateFile } from '../../src/auditor/state-file.js';
+import { parseVerifierKey, type NoteVerifier } from '../../src/core/index.js';
+import { startService, type RunningService } from '../support/service.js';
+import { until } from '../support/wait.js';
+
+const APP = 'transport';
+const EVENTS = 40;
+let svc: RunningService;
+let verifier: NoteVerifier;
+let proxy: Server;
+let proxyUrl: string;
+type Res = import('node:http').ServerResponse;
+const send = (res: Res, body: string, status = 200) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+/** What the proxy answers for a REST range page, given the upstream's answer text. */
+let lie: (body: string, res: Res) => void = (body, res) => send(res, body);
+let restPages = 0;
+
+beforeAll(async () => {
+  svc = await startService();
+  verifier = parseVerifierKey((await svc.gql('{ serverInfo { verifierKey } }')).data.serverInfo.verifierKey);
+  const inputs = Array.from({ length: EVENTS }, (_, i) => ({
+    sourceAppId: APP,
+    eventType: 'transport.test',
+    timestamp: new Date(Date.UTC(2025, 5, 1) + i * 1000).toISOString(),
+    payload: { i, text: 'ünïcode ✓' },
+  }));
+  expect(
+    (await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs })).errors,
+  ).toBeUndefined();
+  await until('a checkpoint of every event', async () => {
+    await svc.gql('mutation { publishCheckpoints { treeSize } }');
+    return (await svc.gql(`{ checkpoint(sourceAppId: "${APP}") { treeSize } }`)).data.checkpoint?.treeSize === EVENTS;
+  });
+  // The proxy forwards the REST range route to the service and lets `lie` change its answer.
+  proxy = createServer((req, res) => {
+    restPages++;
+    void fetch(`${svc.url}${req.url}`, { headers: svc.authHeaders() }).then(async (up) => {
+      expect(up.status).toBe(200);
+      lie(await up.text(), res);
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((r) => proxy.close(() => r()));
+  await svc.stop();
+});
+
+async function audit(rangeUrl: string): Promise<AuditReport> {
+  const state = await StateFile.load(join(mkdtempSync(join(tmpdir(), 'chainlog-transport-')), 's.json'));
+  const rangeClient = new RangeClient({ url: rangeUrl, apiKey: svc.adminKey ?? undefined });
+  try {
+    return await runAudit({
+      client: new GraphqlClient({ url: svc.url, apiKey: svc.adminKey ?? undefined }),
+      rangeClient,
+      url: svc.url,
+      app: APP,
+      verifier,
+      from: 0,
+      state,
+      spotChecks: 2,
+      pageSize: 16,
+    });
+  } finally {
+    rangeClient.close();
+  }
+}
+
+describe('audit pages over REST', () => {
+  it('an honest service verifies page by page over REST', async () => {
+    lie = (body, res) => send(res, body);
+    restPages = 0;
+    const report = await audit(proxyUrl);
+    expect(report.findings).toEqual([]);
+    expect(report).toMatchObject({ verdict: 'OK', eventsChecked: EVENTS, pages: 3 });
+    expect(restPages).toBe(3);
+  });
+
+  it('a reordered page is FAILED at the positions that moved', async () => {
+    lie = (body, res) => {
+      const page = JSON.parse(body) as { start: number; events: unknown[] };
+      if (page.start === 16 && page.events.length > 3) [page.events[2], page.events[3]] = [page.events[3], page.events[2]];
+      send(res, JSON.stringify(page));
+    };
+    const report = await audit(proxyUrl);
+    expect(report.verdict).toBe('FAILED');
+    expect(report.firstBadSeq).toBe(18);
+    expect(report.findings.map((f) => [f.kind, f.seq])).toContainEqual(['WRONG_POSITION', 18]);
+  });
+
+  it('a page cut off stops the audit without a verdict on the log', async () => {
+    lie = (body, res) => {
+      const page = JSON.parse(body) as { start: number };
+      if (page.start !== 16) return void send(res, body);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(body.slice(0, body.length >> 1), () => res.destroy());
+    };
+    await expect(audit(proxyUrl)).rejects.toThrow(/broke off|socket hang up|ECONNRESET/);
+  });
+
+  it('a page that is not a page is a MALFORMED_RESPONSE finding at the event that breaks it', async () => {
+    lie = (body, res) => {
+      const page = JSON.parse(body) as { start: number; events: Array<Record<string, unknown>> };
+      if (page.start === 32 && page.events.length > 1) page.events[1]!.seq = 'thirty-three';
+      send(res, JSON.stringify(page));
+    };
+    const report = await audit(proxyUrl);
+    expect(report.verdict).toBe('FAILED');
+    // Halved down to the one position whose page does not parse.
+    expect(report.findings.map((f) => [f.kind, f.seq])).toEqual([['MALFORMED_RESPONSE', 33]]);
+  });
+
+  it('a server without the route is audited over GraphQL', async () => {
+    lie = (_body, res) => send(res, JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: 'no route', rule: 'route' }] }), 404);
+    restPages = 0;
+    const report = await audit(proxyUrl);
+    expect(report.findings).toEqual([]);
+    expect(report).toMatchObject({ verdict: 'OK', eventsChecked: EVENTS, pages: 3 });
+    // Asked once, then GraphQL for the rest.
+    expect(restPages).toBe(1);
+  });
+});
