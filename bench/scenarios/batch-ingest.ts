@@ -6,6 +6,8 @@
 // beside version 1 on the same machine state. Each case's baseline holds exactly the rows the service
 // writes for it. Beside them, raw inserts of index-friendly rows (timestamps in order, one event type):
 // a minimal loop's rows, which write about half the index pages per batch (docs/performance.md).
+// On SQLite also the first case's rows 4 batches to a transaction: the commit size the writer's group
+// commit reaches at most with 4 clients.
 import { appNames, benchEvents, nextBatch, sizedPayload, streamTimestamps, type EventInput } from '../events.js';
 import { logEventsBody, sendBatches, type IngestRun } from '../ingest.js';
 import { rawInsert, rowsFor, type RawRun } from '../raw-baseline.js';
@@ -88,6 +90,11 @@ export const batchIngest: Scenario = {
       2,
     );
     const friendly: RawRun[] = [];
+    // SQLite's writer commits every group waiting for it in one transaction, so with 4 clients a commit
+    // holds up to 4 batches; raw inserts of the first case's rows 4 batches to a transaction show what
+    // the engine takes at that commit size (fewer WAL frames per row: docs/performance.md, session 28).
+    const groupedRows = engine.name === 'sqlite' ? prepared[0]!.rows : null;
+    const grouped: RawRun[] = [];
 
     for (let r = 0; r < rounds; r++) {
       for (const p of prepared) {
@@ -112,6 +119,10 @@ export const batchIngest: Scenario = {
       }
       ctx.log(`1: round ${r + 1}/${rounds}: raw inserts of index-friendly rows`);
       friendly.push(await rawInsert(engine, 's1-friendly', friendlyRows, BATCH, CLIENTS));
+      if (groupedRows) {
+        ctx.log(`1: round ${r + 1}/${rounds}: raw inserts, ${CLIENTS} batches per transaction`);
+        grouped.push(await rawInsert(engine, 's1-grouped', groupedRows, BATCH * CLIENTS, CLIENTS));
+      }
     }
 
     const leastCpu = (runs: ServiceRun[]) => {
@@ -168,6 +179,19 @@ export const batchIngest: Scenario = {
       eventsPerSecond: Math.round(x.eventsPerSecond),
       seconds: x.seconds,
     }));
+    if (grouped.length > 0) {
+      const g = best(grouped);
+      const first = best(prepared[0]!.service);
+      figures.push(
+        figure(engine.name, `raw inserts, ${CLIENTS} batches per transaction, 1 log`, g.eventsPerSecond, 'events/s', {
+          note: `the rows of "1 log", ${BATCH * CLIENTS} to a commit, as the writer groups ${CLIENTS} clients' batches at most; batch ingest against it: ${(first.eventsPerSecond / g.eventsPerSecond).toFixed(3)} x`,
+        }),
+      );
+      details[`raw, ${CLIENTS} batches per transaction`] = grouped.map((x) => ({
+        eventsPerSecond: Math.round(x.eventsPerSecond),
+        seconds: x.seconds,
+      }));
+    }
 
     // Leaf version 2 against version 1, same payloads, same run.
     const v2 = prepared.find((p) => p.c.label === '1 log')!;

@@ -79,8 +79,15 @@ interface InFlight {
 
 const MAX_EVENTS_PER_COMMIT = 10_000;
 const MAX_POSITION_RETRIES = 3;
-/** Groups an ordered engine holds at once: one being written, one queued behind it. */
-const PIPELINE_DEPTH = 2;
+/**
+ * Groups an ordered engine holds at once: one being written and up to three queued behind it. A group
+ * is handed over as soon as its first job arrives, and the SQLite writer commits every group waiting
+ * for it in one transaction (writer-worker.ts), so while a commit is in flight the next one gathers up
+ * to three groups instead of one. A commit writes each page its rows dirtied once, and rows stamped
+ * with jittered timestamps dirty pages all over the time indexes: 2,000 rows in one commit write about
+ * 0.4 WAL frames per row, 500 rows about 1.06 (docs/performance.md, session 28).
+ */
+export const PIPELINE_DEPTH = 4;
 
 export class Sequencer {
   private readonly heads = new Map<string, Head>();

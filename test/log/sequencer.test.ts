@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { canonicalJson } from '../../src/core/canonical-json.js';
-import { Sequencer } from '../../src/log/sequencer.js';
+import { PIPELINE_DEPTH, Sequencer } from '../../src/log/sequencer.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import type { LogStorage, NewEvent, StoredEvent } from '../../src/storage/types.js';
 import { event } from '../support/pipeline.js';
@@ -122,7 +122,7 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) => spread(i).then(() => seq.append([event('a'), event('a')]))),
     );
-    expect(seen.most).toBe(2);
+    expect(seen.most).toBe(PIPELINE_DEPTH);
     expectChain(results.flat());
     expect((await s.getLogHead('a'))!.size).toBe(80);
   });
@@ -156,6 +156,28 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     expect(e!.prevHash).toBe(ZERO_HASH_HEX);
     expect(committed.map((c) => c.seq)).toEqual([0]);
     expect((await s.getLogHead('a'))!.size).toBe(1);
+  });
+
+  it('sequences every group planned behind a failed one again, however deep the pipeline', async () => {
+    const s = await openStorage();
+    const fail = deferred();
+    const seen = watch(s, failFirst(fail.promise));
+    const committed: StoredEvent[] = [];
+    const seq = new Sequencer(s, (events) => committed.push(...events));
+    const first = seq.append([event('a'), event('a')]);
+    await seen.began(1);
+    const behind: Array<Promise<StoredEvent[]>> = [];
+    for (let n = 2; n <= PIPELINE_DEPTH; n++) {
+      behind.push(seq.append([event('a')]));
+      await seen.began(n); // each planned on the heads of the groups before it, all in the engine
+    }
+    fail.resolve();
+    await expect(first).rejects.toThrow('disk full');
+    const events = (await Promise.all(behind)).flat();
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: PIPELINE_DEPTH - 1 }, (_, i) => i));
+    expectChain(events);
+    expect(committed.map((c) => c.seq)).toEqual(events.map((e) => e.seq));
+    expect((await s.getLogHead('a'))!.size).toBe(PIPELINE_DEPTH - 1);
   });
 
   it('settles groups in order, each subscriber-visible commit after the one before', async () => {
