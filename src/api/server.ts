@@ -1,6 +1,7 @@
 // The HTTP face of chainlog: GraphQL (HTTP + graphql-ws) at /graphql, REST ingest, health and metrics.
 // The caller (src/main.ts) listens and starts the pipeline; close() drains HTTP and WebSocket clients.
 import { createServer, type Server } from 'node:http';
+import type { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import type { Logger } from 'pino';
@@ -9,7 +10,7 @@ import type { Config } from '../config.js';
 import type { AppendRequest, LogService } from '../log/service.js';
 import type { StoredEvent } from '../storage/types.js';
 import { peerAppendRouter } from './peer-append.js';
-import { createApiContext, type ApiDeps } from './context.js';
+import { createApiContext, type ApiContext, type ApiDeps } from './context.js';
 import { startApollo } from './graphql/apollo.js';
 import { createErrorFormatter } from './graphql/format-error.js';
 import { buildApiSchema } from './graphql/schema.js';
@@ -20,6 +21,7 @@ import { errorHandler, restErrors } from './rest/errors.js';
 import { EVENTS_BODY_TYPES, eventsRouter } from './rest/events.js';
 import { httpObserver } from './rest/http-observer.js';
 import { leanEventsRoute } from './rest/lean-events.js';
+import { leanGraphqlRoute } from './graphql/lean-graphql.js';
 import { opsRouter } from './rest/ops.js';
 import { homeRouter } from './rest/home.js';
 import { dashboardRouter } from './rest/dashboard.js';
@@ -111,8 +113,16 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     originPolicy: hardening.originPolicy,
     maxBodyBytes: Math.min(opts.config.JSON_BODY_THREAD_BYTES, opts.config.MAX_BODY_BYTES),
   });
+  // POST /graphql in its common form goes to Apollo without Express (src/api/graphql/lean-graphql.ts).
+  const started: { apollo?: ApolloServer<ApiContext> } = {};
+  const leanGraphql = leanGraphqlRoute({
+    deps,
+    originPolicy: hardening.originPolicy,
+    maxBodyBytes: Math.min(opts.config.JSON_BODY_THREAD_BYTES, opts.config.MAX_BODY_BYTES),
+    apollo: () => started.apollo,
+  });
   const httpServer = createServer((req, res) => {
-    if (!lean(req, res)) app(req, res);
+    if (!lean(req, res) && !leanGraphql(req, res)) app(req, res);
   });
   // Idle keep-alive sockets outlive the usual client and load-balancer idle timeouts (60 s), so a
   // client never reuses a socket the server is closing at that moment (ECONNRESET under load).
@@ -137,6 +147,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       hardeningPlugin({ rateLimits: hardening.rateLimits, limits: hardening.documentLimits, metrics }),
     ],
   });
+
+  started.apollo = apollo;
 
   app.use(httpObserver(metrics, logger));
   // Before the Host check: the other processes call this one at its ADVERTISE_URL, and prove who they are by the secret.

@@ -1,5 +1,5 @@
-// A client that goes away before its body is complete, on the lean POST /v1/events route
-// (src/api/rest/lean-events.ts): the route stores nothing and acknowledges nothing, even when the bytes
+// A client that goes away before its body is complete, on the lean routes (POST /v1/events,
+// src/api/rest/lean-events.ts, and POST /graphql, src/api/graphql/lean-graphql.ts): the route stores nothing and acknowledges nothing, even when the bytes
 // that did arrive are a whole, valid event (a Content-Length larger than what was sent), and the server
 // goes on serving. (Node's HTTP parser itself may answer the truncated request with a bare
 // `400 Bad Request` before it closes the connection; the route adds nothing.) The request is sent by hand over TCP with `Expect: 100-continue`: the server's
@@ -50,12 +50,12 @@ function received(socket: Socket): { text: () => string; closed: Promise<void>; 
  * POSTs the head of a lean request declaring `declared` body bytes, waits for `100 Continue`, sends
  * `body` (fewer bytes), half-closes, and returns what the server sent after the 100 once it closed.
  */
-async function abortedPost(body: string, declared: number): Promise<string> {
+async function abortedPost(path: string, body: string, declared: number): Promise<string> {
   const { hostname, port, host } = new URL(svc.url);
   const socket = connect(Number(port), hostname);
   const rx = received(socket);
   socket.write(
-    'POST /v1/events HTTP/1.1\r\n' +
+    `POST ${path} HTTP/1.1\r\n` +
       `Host: ${host}\r\n` +
       'Content-Type: application/json\r\n' +
       `Content-Length: ${declared}\r\n` +
@@ -79,16 +79,22 @@ async function postEvent(body: string): Promise<{ status: number; seq: number }>
   return { status: res.status, seq: json.events[0]!.seq };
 }
 
-describe('POST /v1/events (lean route): a client that goes away mid-body', () => {
-  it('gets no answer and stores nothing, though the bytes sent are a whole event; the next request takes the next seq', async () => {
+const LOG_EVENT = 'mutation($input: LogEventInput!) { logEvent(input: $input) { seq } }';
+const routes: Array<[string, (event: string) => string]> = [
+  ['/v1/events', (e) => e],
+  ['/graphql', (e) => `{"query":${JSON.stringify(LOG_EVENT)},"variables":{"input":${e}}}`],
+];
+
+describe.each(routes)('POST %s (lean route): a client that goes away mid-body', (path, bodyOf) => {
+  it('gets no answer and stores nothing, though the bytes sent are a whole request; the next request takes the next seq', async () => {
     const first = await postEvent(event());
     expect(first.status).toBe(201);
 
-    const whole = event();
+    const whole = bodyOf(event());
     const noAnswer = /^(?:|HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n\r\n)$/;
-    expect(await abortedPost(whole, Buffer.byteLength(whole) + 10)).toMatch(noAnswer);
-    expect(await abortedPost('', 64)).toMatch(noAnswer);
-    expect(await abortedPost(whole.slice(0, 20), Buffer.byteLength(whole))).toMatch(noAnswer);
+    expect(await abortedPost(path, whole, Buffer.byteLength(whole) + 10)).toMatch(noAnswer);
+    expect(await abortedPost(path, '', 64)).toMatch(noAnswer);
+    expect(await abortedPost(path, whole.slice(0, 20), Buffer.byteLength(whole))).toMatch(noAnswer);
 
     // Appends to one log are sequenced in arrival order: had an aborted request been appended, it would
     // hold first.seq + 1.

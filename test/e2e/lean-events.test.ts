@@ -4,7 +4,7 @@
 // ignores): the answers (status, the headers a client reads, the body byte for byte) must be the same,
 // for every refusal as for the acknowledgements, and what is acknowledged is stored once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leanTakes } from '../../src/api/rest/lean-events.js';
+import { leanTakes } from '../../src/api/lean-http.js';
 import { metric } from '../support/metrics.js';
 import { startService, type RunningService } from '../support/service.js';
 
@@ -142,24 +142,24 @@ describe('which requests the lean route takes', () => {
     headers: { 'content-type': 'application/json', 'content-length': '100', ...headers },
   });
   it('takes a POST of plain JSON to exactly /v1/events with a Content-Length within the bound', () => {
-    expect(leanTakes(req({}), 100)).toBe(true);
-    expect(leanTakes(req({ 'content-type': 'application/json; charset=utf-8' }), 100)).toBe(true);
-    expect(leanTakes(req({ 'content-type': 'Application/JSON;charset="UTF-8"' }), 100)).toBe(true);
+    expect(leanTakes(req({}), '/v1/events', 100)).toBe(true);
+    expect(leanTakes(req({ 'content-type': 'application/json; charset=utf-8' }), '/v1/events', 100)).toBe(true);
+    expect(leanTakes(req({ 'content-type': 'Application/JSON;charset="UTF-8"' }), '/v1/events', 100)).toBe(true);
   });
   it('leaves everything else to Express', () => {
-    expect(leanTakes(req({}), 99)).toBe(false);
-    expect(leanTakes(req({ 'content-length': '0' }), 100)).toBe(false);
-    expect(leanTakes(req({}, 'PUT'), 100)).toBe(false);
-    expect(leanTakes(req({}, 'POST', '/v1/events?wait=receipt'), 100)).toBe(false);
-    expect(leanTakes(req({}, 'POST', '/v1/events/'), 100)).toBe(false);
-    expect(leanTakes(req({ 'transfer-encoding': 'chunked' }), 100)).toBe(false);
-    expect(leanTakes(req({ 'content-encoding': 'gzip' }), 100)).toBe(false);
-    expect(leanTakes(req({ 'content-type': 'application/json; charset=utf8' }), 100)).toBe(false);
-    expect(leanTakes(req({ 'content-type': 'application/json; charset=utf-16' }), 100)).toBe(false);
-    expect(leanTakes(req({ 'content-type': 'application/merge-patch+json' }), 100)).toBe(false);
-    expect(leanTakes(req({ 'content-type': 'text/plain' }), 100)).toBe(false);
+    expect(leanTakes(req({}), '/v1/events', 99)).toBe(false);
+    expect(leanTakes(req({ 'content-length': '0' }), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({}, 'PUT'), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({}, 'POST', '/v1/events?wait=receipt'), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({}, 'POST', '/v1/events/'), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({ 'transfer-encoding': 'chunked' }), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({ 'content-encoding': 'gzip' }), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({ 'content-type': 'application/json; charset=utf8' }), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({ 'content-type': 'application/json; charset=utf-16' }), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({ 'content-type': 'application/merge-patch+json' }), '/v1/events', 100)).toBe(false);
+    expect(leanTakes(req({ 'content-type': 'text/plain' }), '/v1/events', 100)).toBe(false);
     const noLength = req({});
     delete (noLength.headers as Record<string, string>)['content-length'];
-    expect(leanTakes(noLength, 100)).toBe(false);
+    expect(leanTakes(noLength, '/v1/events', 100)).toBe(false);
   });
 });

@@ -23,12 +23,17 @@ function refuse(
   return { status, body };
 }
 
+/** GraphQL over HTTP's refusal of `principal` (401 without a valid key), or null: roles are checked per field later. */
+export function graphqlRefusal(deps: ApiDeps, principal: Principal): { status: number; body: unknown } | null {
+  return principal.kind === 'key' || principal.kind === 'open' ? null : refuse(deps, 'graphql', 401, unauthenticated(principal));
+}
+
 /** GraphQL over HTTP: the role check per field happens later (src/api/auth/apollo-plugin.ts). */
 export function authenticateGraphql(deps: ApiDeps): RequestHandler {
   return async (req, res, next) => {
     const principal = await principalFrom(deps.auth, req.headers);
-    if (principal.kind !== 'key' && principal.kind !== 'open') {
-      const r = refuse(deps, 'graphql', 401, unauthenticated(principal));
+    const r = graphqlRefusal(deps, principal);
+    if (r) {
       res.status(r.status).json(r.body);
       return;
     }
