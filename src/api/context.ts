@@ -49,5 +49,15 @@ export function createApiContext(
   opts: { subscription?: boolean } = {},
 ): ApiContext {
   const response = opts.subscription ? UNBOUNDED : createResponseBudget(deps.config.GRAPHQL_MAX_RESPONSE_BYTES);
-  return { ...deps, transport, principal, loaders: createLoaders(deps.service), response };
+  // Made on first use: most operations (every append) read no log through them.
+  let loaders: Loaders | undefined;
+  return {
+    ...deps,
+    transport,
+    principal,
+    get loaders() {
+      return (loaders ??= createLoaders(deps.service));
+    },
+    response,
+  };
 }
