@@ -4,15 +4,90 @@
 //
 // A lean route takes only requests whose every header is the common case: POST to exactly its path (no
 // query), Content-Type application/json (charset absent or utf-8), a Content-Length from 1 byte up to the
-// route's bound, and no Transfer-Encoding nor Content-Encoding. Anything else goes to Express untouched
-// (nothing of it is read), so every refusal a header can cause keeps its one implementation there.
+// route's bound, no Transfer-Encoding nor Content-Encoding, and a Host the origin policy accepts. Anything
+// else goes to Express untouched (nothing of it is read), so every refusal a header can cause keeps its
+// one implementation there.
+//
+// What it takes, it serves under the Express route's rules, through the same functions: access log and
+// metrics (observeRequest), authentication before the body is read (the route's refusal), the
+// exact-number rule before the parse (verifyExactNumbers), body-parser's strict JSON (parseJsonBody), and
+// error answers (errorAnswer).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApiDeps, Principal } from './context.js';
+import { principalFrom } from './access.js';
+import type { OriginPolicy } from './hardening/origin.js';
+import { notJson } from './json-body.js';
+import { errorAnswer } from './rest/errors.js';
+import { observeRequest } from './rest/http-observer.js';
+import { parseJsonBody } from './validation/body-check.js';
+import { verifyExactNumbers } from './validation/exact-numbers.js';
 
 /** application/json, with no parameter but a UTF-8 charset (what body-parser and requireUtf8 both accept as is). */
 const PLAIN_JSON = /^application\/json[\t ]*(?:;[\t ]*charset[\t ]*=[\t ]*(?:utf-8|"utf-8")[\t ]*)?$/i;
 
 /** Serves `req` and returns true when it is a request the lean route takes; false (nothing read) otherwise. */
 export type LeanRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export interface LeanRouteOptions {
+  deps: ApiDeps;
+  originPolicy: OriginPolicy;
+  path: string;
+  /** Which error shape the route answers with. */
+  transport: 'graphql' | 'rest';
+  /** Bodies up to this many bytes are served here (min(JSON_BODY_THREAD_BYTES, MAX_BODY_BYTES)); larger go to Express. */
+  maxBodyBytes: number;
+  /** Whether the route takes requests yet; always by default. */
+  ready?: () => boolean;
+  /** The answer to a caller `principal` refused before the body is read, or null to go on. */
+  refusal(principal: Principal): { status: number; body: unknown } | null;
+  /** Answers the request whose body parsed; what it throws before answering is answered by errorAnswer. */
+  answer(req: IncomingMessage, res: ServerResponse, principal: Principal, body: unknown): Promise<void>;
+}
+
+/** A route served before Express: authenticated, its body read whole and parsed, then `answer`ed. */
+export function leanRoute(opts: LeanRouteOptions): LeanRoute {
+  const { deps, path, transport } = opts;
+  const errorOptions = { logger: deps.logger, production: deps.config.production, metrics: deps.metrics };
+
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      const principal = await principalFrom(deps.auth, req.headers);
+      const refusal = opts.refusal(principal);
+      if (refusal) return sendJson(res, refusal.status, refusal.body);
+      const bytes = await readBody(req);
+      if (bytes === null) return; // the client went away before sending its body: no one to answer
+      verifyExactNumbers(undefined, undefined, bytes);
+      let body: unknown;
+      try {
+        body = parseJsonBody(bytes.toString('utf8'));
+      } catch {
+        throw notJson();
+      }
+      await opts.answer(req, res, principal, body);
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const answer = errorAnswer(err, errorOptions, transport, { method: 'POST', path });
+      for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+      sendJson(res, answer.status, answer.body);
+    }
+  };
+
+  return (req, res) => {
+    if (
+      opts.ready?.() === false ||
+      !leanTakes(req, path, opts.maxBodyBytes) ||
+      opts.originPolicy.refusedHost(req) !== undefined
+    ) {
+      return false;
+    }
+    observeRequest(deps.metrics, deps.logger, 'POST', path, res);
+    void serve(req, res);
+    return true;
+  };
+}
 
 /** Whether the request line and headers are the common case a lean route at `path` serves (the Host is checked apart). */
 export function leanTakes(req: Pick<IncomingMessage, 'method' | 'url' | 'headers'>, path: string, maxBodyBytes: number): boolean {

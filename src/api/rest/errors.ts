@@ -73,7 +73,7 @@ export interface ErrorAnswer {
 /**
  * The answer to an error raised while handling a request, in the shape of its transport, counted in
  * the error metric (and logged when it is the operator's to see). The Express error handler and the
- * lean POST /v1/events route (lean-events.ts) answer errors with it.
+ * routes served before Express (src/api/lean-http.ts) answer errors with it.
  */
 export function errorAnswer(
   err: unknown,
