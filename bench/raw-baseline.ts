@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { Engine } from './engines.js';
 import type { EventInput } from './events.js';
+import type Database from 'better-sqlite3';
 import type { NewEvent } from '../src/storage/types.js';
 
 /**
@@ -57,37 +58,45 @@ export async function rawInsert(
   }
 }
 
+/**
+ * A transaction inserting events as the log stores them (positions from 1 in insertion order; version 2's
+ * salt and commitment, or NULL for version 1; not erased), straight into the `events` table of `db`.
+ */
+export function rawEventInserter(
+  db: Database.Database,
+  columns: string,
+): Database.Transaction<(batch: readonly NewEvent[]) => void> {
+  const insert = db.prepare(`INSERT INTO events (${columns}) VALUES (${Array(columns.split(',').length).fill('?').join(', ')})`);
+  let pos = 1;
+  return db.transaction((batch: readonly NewEvent[]) => {
+    for (const e of batch) {
+      insert.run(
+        pos++,
+        e.sourceAppId,
+        e.seq,
+        e.eventType,
+        e.timestamp,
+        e.receivedAt,
+        JSON.stringify(e.payload),
+        e.prevHash,
+        e.hash,
+        e.idempotencyKey,
+        e.payloadSalt ?? null,
+        e.payloadHash ?? null,
+        null,
+        null,
+      );
+    }
+  });
+}
+
 async function rawSqlite(dataDir: string, rows: readonly NewEvent[], batchSize: number): Promise<number> {
   const { SqliteStorage } = await import('../src/storage/sqlite/sqlite-storage.js');
   const { EVENT_COLUMNS } = await import('../src/storage/sqlite/event-rows.js');
   const storage = new SqliteStorage({ path: join(dataDir, 'chainlog.db') });
   await storage.init(); // the same schema, indexes and durability pragmas as the engine
   try {
-    const columns = EVENT_COLUMNS.split(',').length;
-    const insert = storage.db.prepare(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (${Array(columns).fill('?').join(', ')})`);
-    let pos = 1;
-    const insertBatch = storage.db.transaction((batch: readonly NewEvent[]) => {
-      for (const e of batch) {
-        insert.run(
-          pos++,
-          e.sourceAppId,
-          e.seq,
-          e.eventType,
-          e.timestamp,
-          e.receivedAt,
-          JSON.stringify(e.payload),
-          e.prevHash,
-          e.hash,
-          e.idempotencyKey,
-          // As the log stores them: version 2's salt and commitment (64 hex digits each), or NULL
-          // for version 1; not erased.
-          e.payloadSalt ?? null,
-          e.payloadHash ?? null,
-          null,
-          null,
-        );
-      }
-    });
+    const insertBatch = rawEventInserter(storage.db, EVENT_COLUMNS);
     const t0 = performance.now();
     for (let i = 0; i < rows.length; i += batchSize) insertBatch.immediate(rows.slice(i, i + batchSize));
     return (performance.now() - t0) / 1000;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { appNames, benchEvents, nextBatch, sizedPayload, streamTimestamps } from './events.js';
-import { rowsFor } from './raw-baseline.js';
+import { rawEventInserter, rowsFor } from './raw-baseline.js';
 import { repoRoot } from './engines.js';
 import { CONNECTION_PRAGMAS, migrate } from '../src/storage/sqlite/schema.js';
 import { EVENT_COLUMNS } from '../src/storage/sqlite/event-rows.js';
@@ -53,29 +53,7 @@ try {
   db.pragma('wal_autocheckpoint = 0');
   migrate(db);
   for (const index of o.drop.split(',').filter(Boolean)) db.exec(`DROP INDEX ${index}`);
-  const columns = EVENT_COLUMNS.split(',').length;
-  const insert = db.prepare(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (${Array(columns).fill('?').join(', ')})`);
-  let pos = 1;
-  const commit = db.transaction((batch: typeof rows) => {
-    for (const e of batch) {
-      insert.run(
-        pos++,
-        e.sourceAppId,
-        e.seq,
-        e.eventType,
-        e.timestamp,
-        e.receivedAt,
-        JSON.stringify(e.payload),
-        e.prevHash,
-        e.hash,
-        e.idempotencyKey,
-        e.payloadSalt ?? null,
-        e.payloadHash ?? null,
-        null,
-        null,
-      );
-    }
-  });
+  const commit = rawEventInserter(db, EVENT_COLUMNS);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < rows.length; i += commitRows) commit.immediate(rows.slice(i, i + commitRows));
