@@ -78,7 +78,7 @@ export class AppendForwarder {
   private readonly refused = new Map<string, number>();
   private readonly now: () => number;
   /** Counts, for the tests and the benchmark's details. */
-  readonly stats = { forwarded: 0, unreachable: 0, lost: 0, timeouts: 0, inFlight: 0 };
+  readonly stats = { forwarded: 0, followed: 0, unreachable: 0, lost: 0, timeouts: 0, inFlight: 0 };
 
   constructor(private readonly opts: ForwarderOptions) {
     this.now = opts.now ?? Date.now;
@@ -123,6 +123,7 @@ export class AppendForwarder {
           if (err.address === address || (this.refused.get(err.address) ?? 0) > this.now()) break;
           address = err.address;
           this.hints.set(log, { address, until: this.now() + this.opts.ttlMs / 2 });
+          this.stats.followed++;
           continue;
         }
         if (err instanceof PeerUnreachableError) {
