@@ -135,12 +135,14 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   if (forwarder) {
     new Gauge({
       name: 'chainlog_append_forwards',
-      help: 'Appends this process handed to the holder of their log lease, by outcome since start (in_flight: now)',
+      help: 'Appends this process handed to the holder of their log lease, by outcome since start (followed: hops to where a former holder said the lease is now; in_flight: now)',
       labelNames: ['outcome'],
       registers: [registry],
       collect() {
-        const { forwarded, unreachable, lost, timeouts, inFlight } = forwarder.stats;
+        const { forwarded, followed, unreachable, lost, timeouts, inFlight } = forwarder.stats;
         this.set({ outcome: 'forwarded' }, forwarded);
+        // A forward that reached a process no longer holding the lease, and went on to the one it named.
+        this.set({ outcome: 'followed' }, followed);
         this.set({ outcome: 'unreachable' }, unreachable);
         this.set({ outcome: 'lost' }, lost);
         this.set({ outcome: 'timeout' }, timeouts);

@@ -112,6 +112,12 @@ const schema = z.object({
    * against a database that does not answer fails after it.
    */
   MONGODB_TIMEOUT_MS: intFrom(100, 600_000).default(30_000),
+  /**
+   * How many independent writes the MongoDB engine lets a caller keep in flight at once (the
+   * publisher's logs of one cycle). Default: 4 against FerretDB (its SQLite backend has one write
+   * lock, which waiting writers poll for), 32 otherwise (document-level concurrency).
+   */
+  MONGODB_WRITE_CONCURRENCY: intFrom(1, 256).optional(),
   /** Processes sharing a MongoDB database take turns through leases of this length. */
   LEASE_TTL_MS: intFrom(500, 600_000).default(5000),
   /**

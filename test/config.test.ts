@@ -23,6 +23,13 @@ describe('configuration', () => {
     expect(loadConfig({ MONGODB_TIMEOUT_MS: '1500' }).MONGODB_TIMEOUT_MS).toBe(1500);
   });
 
+  it('leaves the MongoDB write concurrency to the engine unless set, and refuses one outside 1-256, naming the setting', () => {
+    expect(loadConfig({}).MONGODB_WRITE_CONCURRENCY).toBeUndefined();
+    expect(loadConfig({ MONGODB_WRITE_CONCURRENCY: '8' }).MONGODB_WRITE_CONCURRENCY).toBe(8);
+    expect(() => loadConfig({ MONGODB_WRITE_CONCURRENCY: '0' })).toThrow(/MONGODB_WRITE_CONCURRENCY: .*1/);
+    expect(() => loadConfig({ MONGODB_WRITE_CONCURRENCY: '257' })).toThrow(/MONGODB_WRITE_CONCURRENCY: .*256/);
+  });
+
   it('has the documented security defaults, and reads the allow-lists as comma-separated lowercase values', () => {
     expect(loadConfig({})).toMatchObject({
       GRAPHQL_MAX_SELECTIONS: 100,

@@ -48,7 +48,10 @@ export interface ForwarderOptions {
   transport: PeerTransport;
   /** Whether this process holds the log's lease now (its commit gate): then it appends without a read. */
   holds: (sourceAppId: string) => boolean;
-  /** An address that did not take a forward is not tried again for this long (one lease TTL). */
+  /**
+   * One lease TTL: an address that did not take a forward is not tried again for this long, and a
+   * holder as read is trusted at most this long.
+   */
   ttlMs: number;
   now?: () => number;
 }
@@ -62,17 +65,20 @@ export type Local = (redirect: boolean) => Promise<StoredEvent[]>;
 /** Forwards of one append that follow a lease to the process that holds it now. */
 const MAX_HOPS = 3;
 
-/** How long a holder read from the database is trusted before it is read again. */
-const HINT_MS = 250;
-
 export class AppendForwarder {
-  /** Per log: another process's lease as last read, trusted until `until`. */
-  private readonly hints = new Map<string, { holder: LeaseHolder; until: number }>();
+  /**
+   * Per log: where another process holds its lease, trusted until `until` (the lease's expiry as read,
+   * at most one TTL ahead by our clock). A stale one costs one hop: its process answers where the
+   * lease is now (HeldElsewhereError), appends itself if no one holds it, or is unreachable.
+   */
+  private readonly hints = new Map<string, { address: string; until: number }>();
+  /** Per log: the holder read in flight; the appends that arrive meanwhile wait for it instead of reading too. */
+  private readonly reads = new Map<string, Promise<LeaseHolder | null>>();
   /** Addresses that refused a forward, and until when they are not tried. */
   private readonly refused = new Map<string, number>();
   private readonly now: () => number;
   /** Counts, for the tests and the benchmark's details. */
-  readonly stats = { forwarded: 0, unreachable: 0, lost: 0, timeouts: 0, inFlight: 0 };
+  readonly stats = { forwarded: 0, followed: 0, unreachable: 0, lost: 0, timeouts: 0, inFlight: 0 };
 
   constructor(private readonly opts: ForwarderOptions) {
     this.now = opts.now ?? Date.now;
@@ -99,6 +105,7 @@ export class AppendForwarder {
         if (!(err instanceof HeldElsewhereError) || err.sourceAppId !== log) throw err;
         if ((this.refused.get(err.address) ?? 0) > this.now()) return local(false);
         address = err.address;
+        this.hints.set(log, { address, until: this.now() + this.opts.ttlMs / 2 });
       }
     }
     // A forward may find that yet another process holds the lease now: follow it, a few hops at most.
@@ -115,6 +122,8 @@ export class AppendForwarder {
         if (err instanceof HeldElsewhereError && err.sourceAppId === log) {
           if (err.address === address || (this.refused.get(err.address) ?? 0) > this.now()) break;
           address = err.address;
+          this.hints.set(log, { address, until: this.now() + this.opts.ttlMs / 2 });
+          this.stats.followed++;
           continue;
         }
         if (err instanceof PeerUnreachableError) {
@@ -145,26 +154,27 @@ export class AppendForwarder {
   /** Where to forward an append to `log`, or null to append here. */
   private async addressFor(log: string): Promise<string | null> {
     if (this.opts.holds(log)) return null;
-    const now = this.now();
-    let hint = this.hints.get(log);
-    if (!hint || hint.until <= now) {
-      this.hints.delete(log);
-      let holder: LeaseHolder | null;
-      try {
-        holder = await this.opts.coordination.leases.holder(logLeaseName(log));
-      } catch {
-        return null; // the local path meets the same database and reports what it finds
-      }
-      if (!holder) return null;
-      hint = { holder, until: now + HINT_MS };
-      // Only another process's lease is remembered: the local path keeps its own leases itself.
-      if (holder.owner !== this.opts.owner) this.hints.set(log, hint);
+    const hint = this.hints.get(log);
+    if (hint && hint.until > this.now() && (this.refused.get(hint.address) ?? 0) <= this.now()) return hint.address;
+    this.hints.delete(log);
+    let read = this.reads.get(log);
+    if (!read) {
+      read = this.opts.coordination.leases.holder(logLeaseName(log)).finally(() => this.reads.delete(log));
+      this.reads.set(log, read);
     }
-    const { holder } = hint;
-    if (holder.owner === this.opts.owner || holder.released || holder.address === undefined) return null;
-    // By our clock, a routing hint only: an expired lease is anyone's, so the append is tried here.
+    let holder: LeaseHolder | null;
+    try {
+      holder = await read;
+    } catch {
+      return null; // the local path meets the same database and reports what it finds
+    }
+    const now = this.now();
+    // Only another process's live, advertised lease routes the append: the local path keeps this
+    // process's own leases, and takes a free one. By our clock, a routing hint only.
+    if (!holder || holder.owner === this.opts.owner || holder.released || holder.address === undefined) return null;
     if (holder.expiresAt <= now) return null;
     if ((this.refused.get(holder.address) ?? 0) > now) return null;
+    this.hints.set(log, { address: holder.address, until: Math.min(holder.expiresAt, now + this.opts.ttlMs) });
     return holder.address;
   }
 }

@@ -47,6 +47,7 @@ const MAX_PUBLISH_TIMES = 100_000;
  * Logs one cycle publishes at once. Each log waits on the engine's writer twice (integrate, store the
  * checkpoint); with all of a cycle's logs in flight together, SQLite's writer commits each step of all
  * of them at once (its group commit), so a cycle over 10 logs waits for about two commits, not four.
+ * An engine that says how many writes help at once (LogStorage.writeConcurrency) sets it instead.
  */
 const PUBLISH_CONCURRENCY = 32;
 
@@ -352,7 +353,8 @@ export class Publisher {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, apps.length) }, worker));
+    const concurrency = Math.max(1, this.storage.writeConcurrency ?? PUBLISH_CONCURRENCY);
+    await Promise.all(Array.from({ length: Math.min(concurrency, apps.length) }, worker));
     const published: StoredCheckpoint[] = [];
     for (const update of updates) {
       if (!update) continue;

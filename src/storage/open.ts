@@ -19,6 +19,7 @@ export async function openStorage(config: Config, now: () => number = Date.now):
       dbName: config.MONGODB_DB,
       readBudgetRows: config.READ_BUDGET_ROWS,
       timeoutMs: config.MONGODB_TIMEOUT_MS,
+      ...(config.MONGODB_WRITE_CONCURRENCY !== undefined && { writeConcurrency: config.MONGODB_WRITE_CONCURRENCY }),
       now,
     });
     try {

@@ -363,6 +363,11 @@ export interface LogStorage {
    */
   readonly maxAppendBytes?: number;
   /**
+   * How many independent writes (one log's integration and checkpoint each) help at once: a caller
+   * that writes many logs keeps at most this many in flight. Absent: the caller's own default.
+   */
+  readonly writeConcurrency?: number;
+  /**
    * True if reads do all their work on the calling thread before they return (an embedded engine): the
    * event loop stands still for the whole read, so a caller that reads much (an audit) reads a little at
    * a time and yields between reads. Otherwise reads wait on I/O and may be large.

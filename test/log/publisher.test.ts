@@ -123,6 +123,37 @@ describe.each(engines)('publisher: $name', (engine) => {
     verifyConsistency(5, 9, update.consistencyHashes.map(fromHex), rootOf(a), rootOf([...a, ...more]));
   });
 
+  it("keeps at most the storage's writeConcurrency logs in flight in one cycle", async () => {
+    const real = await store();
+    let inFlight = 0;
+    let most = 0;
+    // The real engine, reporting a write concurrency of 2 and counting the checkpoints being stored at once.
+    const storage = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop === 'writeConcurrency') return 2;
+        if (prop === 'putCheckpoint') {
+          return async (...args: Parameters<LogStorage['putCheckpoint']>) => {
+            most = Math.max(most, ++inFlight);
+            try {
+              // A few turns of the event loop: room for the other logs' workers to overlap, if there are any.
+              for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+              return await target.putCheckpoint(...args);
+            } finally {
+              inFlight--;
+            }
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const { publisher: p } = await publisher(storage);
+    const logs = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    for (const log of logs) p.offer(await appendChain(real, log, 2));
+    expect((await p.publishNow()).map((c) => c.sourceAppId).sort()).toEqual(logs);
+    expect(most).toBe(2);
+  });
+
   it('publishes nothing, and delivers nothing, when no log grew', async () => {
     const storage = await store();
     const { publisher: p, delivered } = await publisher(storage);

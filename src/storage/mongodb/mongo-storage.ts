@@ -75,6 +75,8 @@ export interface MongoStorageOptions {
   timeoutMs?: number;
   /** Most events one readCommitted call examines beyond its matches (default DEFAULT_READ_BUDGET_ROWS). */
   readBudgetRows?: number;
+  /** LogStorage.writeConcurrency (MONGODB_WRITE_CONCURRENCY); default by server, see writeConcurrency. */
+  writeConcurrency?: number;
   /**
    * Test-only: the deployment to act as, instead of the one the server describes (a test server
    * that is a standalone stands in for a replica set, to see the concerns the engine then asks for).
@@ -86,6 +88,10 @@ export interface MongoStorageOptions {
 export function redactUri(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
+
+/** Default writeConcurrency against FerretDB (measured: docs/performance.md, session 29) and against MongoDB. */
+const FERRETDB_WRITE_CONCURRENCY = 4;
+const MONGODB_WRITE_CONCURRENCY = 32;
 
 /** Events per find/update of an erasure. */
 const ERASE_SLICE = 100;
@@ -112,6 +118,18 @@ export class MongoStorage implements LogStorage {
     reportUnreachableFrom(this.apiKeys, ['create', 'findBySecretHash', 'list', 'revoke']);
     reportUnreachableFrom(this.witness, ['latest', 'compareAndSwap']);
     reportUnreachableFrom(this.inconsistencies, ['record', 'list']);
+  }
+
+  /**
+   * Independent writes worth keeping in flight at once: as configured, else 4 on FerretDB (one SQLite
+   * write lock: more writers at once only wait for it, each up to its busy timeout, and the appends
+   * queue behind them) and 32 on MongoDB (document-level concurrency).
+   */
+  get writeConcurrency(): number {
+    return (
+      this.options.writeConcurrency ??
+      (this.parts?.c.deployment.ferretdb ? FERRETDB_WRITE_CONCURRENCY : MONGODB_WRITE_CONCURRENCY)
+    );
   }
 
   private get timeoutMs(): number {

@@ -505,6 +505,18 @@ describe('MongoStorage byte budget of one append', () => {
   });
 });
 
+describe('MongoStorage write concurrency', () => {
+  it('reports 4 against FerretDB (one SQLite write lock) and 32 against MongoDB, or the configured number', async () => {
+    const detected = await openStorage();
+    const ferretdb = (await detectDeployment(db)).ferretdb;
+    expect(detected.writeConcurrency).toBe(ferretdb ? 4 : 32);
+    const configured = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, writeConcurrency: 7 });
+    opened.push(configured);
+    await configured.init();
+    expect(configured.writeConcurrency).toBe(7);
+  });
+});
+
 describe('MongoStorage schema', () => {
   it('creates the unique, keyset and batch indexes, idempotently', async () => {
     const storage = await openStorage();
