@@ -33,7 +33,7 @@ export function formatTime(ms: number): string {
   const slot = second & (SECOND_SLOTS - 1);
   if (secondOf[slot] !== second) {
     secondOf[slot] = second;
-    secondText[slot] = new Date(second * 1000).toISOString().slice(0, 20);
+    secondText[slot] = secondPrefix(second);
   }
   return `${secondText[slot]}${MILLIS[ms - second * 1000]}Z`;
 }
@@ -42,6 +42,32 @@ const SECOND_SLOTS = 8;
 const secondOf = new Array<number>(SECOND_SLOTS).fill(Number.NaN);
 const secondText = new Array<string>(SECOND_SLOTS).fill('');
 const MILLIS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+const TWO_DIGITS = MILLIS.slice(0, 60).map((m) => m.slice(1));
+
+/**
+ * `YYYY-MM-DDTHH:mm:ss.` of a second since the epoch in years 0000-9999, written by hand (H. Hinnant's
+ * civil_from_days): times a few seconds apart each miss the cache above, and a Date's toISOString per
+ * miss was most of a range-proof page's time formatting (an audit of events seconds apart).
+ */
+function secondPrefix(second: number): string {
+  const days = Math.floor(second / 86_400);
+  const inDay = second - days * 86_400;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const hour = Math.floor(inDay / 3600);
+  const minute = Math.floor(inDay / 60) - hour * 60;
+  return (
+    `${String(year).padStart(4, '0')}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T` +
+    `${TWO_DIGITS[hour]}:${TWO_DIGITS[minute]}:${TWO_DIGITS[inDay % 60]}.`
+  );
+}
 
 /** Inverse of formatTime; throws RangeError unless `s` is exactly that format and a real instant. */
 export function parseTime(s: string): number {

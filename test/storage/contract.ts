@@ -3,6 +3,7 @@
 // `open()` gives a fresh, empty, NOT yet initialised store per test (the suite calls init()).
 // `reopen()` must return a new instance on the same data; it closes nothing itself: the suite
 // closes the current instance first. `cleanup()` drops the data after the suite closed the store.
+import { storedPayloadText } from '../../src/storage/stored-event.js';
 import { addCosignatures } from '../../src/witnessing/store-cosignatures.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -527,6 +528,17 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getEventRange('app-a', 0, 10, 0)).toEqual([]);
         expect(await storage.getEventRange('app-a', 10, 12, 5)).toEqual([]);
         expect(await storage.getEventRange('app-c', 0, 10, 5)).toEqual([]);
+      });
+
+      it('getEventRange hands over the stored JSON text of each payload (the range-proof page splices it)', async () => {
+        await storage.appendEvents([newEvent('app-a', 0), newEvent('app-a', 1, { payload: { z: 'é ✓', a: [1, 2.5] } })]);
+        for (const e of await storage.getEventRange('app-a', 0, 2, 10)) {
+          const text = storedPayloadText(e.payload!);
+          expect(text).toBeDefined();
+          expect(JSON.parse(text!)).toEqual(e.payload);
+        }
+        // An object no read returned has no stored text.
+        expect(storedPayloadText({ n: 1 })).toBeUndefined();
       });
 
       describe('with a few hundred events over 3 logs, 4 types and tied timestamps', () => {

@@ -26,6 +26,13 @@ export interface MalformedTamper<Apply> extends VerifyLogFinding {
 /** A JSON object larger than any server accepts as a payload. */
 export const OVERSIZED_PAYLOAD = JSON.stringify({ n: 1, pad: 'x'.repeat(MAX_STORED_PAYLOAD_BYTES) });
 
+/**
+ * A payload text that closes its object early and goes on with members of the event: written into a page
+ * as it is stored (the range-proof route splices stored payload text), it would forge the event's hash.
+ * The decoder parses every payload, so it is MALFORMED_EVENT before any page is written.
+ */
+export const INJECTED_PAYLOAD = `{"n":1},"hash":"${'0'.repeat(64)}","x":{"y":2}`;
+
 const malformed = (firstBadSeq: number): Pick<MalformedTamper<unknown>, 'kinds' | 'firstBadSeq' | 'cli'> => ({
   kinds: ['MALFORMED_EVENT'],
   firstBadSeq,
@@ -83,6 +90,11 @@ export const sqliteMalformedTampers: SqliteMalformedTamper[] = [
   { name: 'payload a JSON number', apply: setEvent('payload', '42', 20), ...malformed(20) },
   { name: 'payload JSON null', apply: setEvent('payload', 'null', 21), ...malformed(21) },
   { name: 'payload larger than any server accepts', apply: setEvent('payload', OVERSIZED_PAYLOAD, 23), ...malformed(23) },
+  {
+    name: 'payload that closes its object early (spliced, it would forge members)',
+    apply: setEvent('payload', INJECTED_PAYLOAD, 25),
+    ...malformed(25),
+  },
   { name: 'payload NULL', apply: setNull('payload', 24), ...malformed(24) },
   // Types: SQLite keeps a value that its column affinity cannot convert as it is.
   { name: 'ts as text', apply: setEvent('ts', 'yesterday', 30), ...malformed(30) },
@@ -160,6 +172,11 @@ export const mongoMalformedTampers: MongoMalformedTamper[] = [
   { name: 'payload JSON null', apply: set('payload', 'null', 21), ...malformed(21) },
   { name: 'payload a BSON document instead of JSON text', apply: set('payload', { n: 1 }, 22), ...malformed(22) },
   { name: 'payload larger than any server accepts', apply: set('payload', OVERSIZED_PAYLOAD, 23), ...malformed(23) },
+  {
+    name: 'payload that closes its object early (spliced, it would forge members)',
+    apply: set('payload', INJECTED_PAYLOAD, 25),
+    ...malformed(25),
+  },
   { name: 'payload missing', apply: unset('payload', 24), ...malformed(24) },
   // Types.
   {

@@ -27,7 +27,7 @@ import {
 } from '../types.js';
 import { appendCopiedEvents } from '../copied-events.js';
 import { storedLeafHash } from '../stored-event.js';
-import { EVENT_COLUMNS, rowToEvent, type EventRow } from './event-rows.js';
+import { EVENT_COLUMNS, rawRowToEvent, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
 import { canonicalJson } from '../../core/canonical-json.js';
 import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
@@ -154,6 +154,17 @@ export class SqliteStorage implements LogStorage {
   }
 
   /** Prepared statements are cached by their SQL text (a small, fixed set). */
+  /** A statement that returns rows as arrays of its columns (better-sqlite3's raw mode), cached apart. */
+  private rawStmt(sql: string): Database.Statement {
+    const key = `raw:${sql}`;
+    let s = this.statements.get(key);
+    if (!s) {
+      s = this.db.prepare(sql).raw(true);
+      this.statements.set(key, s);
+    }
+    return s;
+  }
+
   private stmt(sql: string): Database.Statement {
     let s = this.statements.get(sql);
     if (!s) {
@@ -284,10 +295,11 @@ export class SqliteStorage implements LogStorage {
 
   async getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]> {
     if (limit <= 0 || end <= start) return [];
-    const rows = this.stmt(
+    // Rows as arrays (raw mode: this statement's text is used nowhere else), the audit's and the tiles' read.
+    const rows = this.rawStmt(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE source_app_id = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?`,
-    ).all(sourceAppId, start, end, limit) as EventRow[];
-    return rows.map(rowToEvent);
+    ).all(sourceAppId, start, end, limit) as unknown[][];
+    return rows.map(rawRowToEvent);
   }
 
   queryEvents(query: EventQuery): Promise<EventPage> {
