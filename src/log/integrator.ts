@@ -10,7 +10,13 @@ import type { NodeId } from '../core/compact/node.js';
 import { CompactRange, rangeNodes } from '../core/compact/range.js';
 import { fromHex, toHex } from '../core/hex.js';
 import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
-import { MalformedEventError, type LogStorage, type StoredEvent, type TreeNode } from '../storage/types.js';
+import {
+  MalformedEventError,
+  type LogStorage,
+  type StoredCheckpoint,
+  type StoredEvent,
+  type TreeNode,
+} from '../storage/types.js';
 
 /**
  * Leaves per storage call. Integration shares the engine's writer with appends: a second's worth of
@@ -35,6 +41,12 @@ export interface TreeState {
   size: number;
   root: Uint8Array;
 }
+
+/**
+ * Given the tree as the last write of an integration will leave it, the checkpoint to store in that
+ * same write (LogStorage.integrate), or null for none. Called at most once, only when the log grew.
+ */
+export type Seal = (tree: TreeState) => StoredCheckpoint | null;
 
 export class Integrator {
   /** Compact range [0, integratedSize) and the last leaf hash, per log. */
@@ -63,10 +75,14 @@ export class Integrator {
     return hashes;
   }
 
-  /** Integrate every sequenced event of the log; returns the integrated tree. */
-  async integrate(sourceAppId: string): Promise<TreeState> {
+  /**
+   * Integrate every sequenced event of the log; returns the integrated tree, and the checkpoint `seal`
+   * gave for its last write (stored with it), or null (nothing to integrate, no seal, or it gave none).
+   */
+  async integrate(sourceAppId: string, seal?: Seal): Promise<TreeState & { sealed: StoredCheckpoint | null }> {
     const head = await this.storage.getLogHead(sourceAppId);
-    if (!head) return { size: 0, root: CompactRange.new(0).rootHash() };
+    if (!head) return { size: 0, root: CompactRange.new(0).rootHash(), sealed: null };
+    let sealed: StoredCheckpoint | null = null;
     const tree = await this.load(sourceAppId, head.integratedSize);
     while (tree.range.end < head.size) {
       const from = tree.range.end;
@@ -90,11 +106,13 @@ export class Integrator {
           lastLeaf = e.hash;
         }
       }
-      await this.storage.integrate(sourceAppId, from, next.end, nodes);
+      // The last write carries the checkpoint, if any: one commit stores the tree and its checkpoint.
+      if (seal && next.end === head.size) sealed = seal({ size: next.end, root: next.rootHash() });
+      await this.storage.integrate(sourceAppId, from, next.end, nodes, sealed ?? undefined);
       tree.range = next;
       tree.lastLeaf = lastLeaf;
     }
-    return { size: tree.range.end, root: tree.range.rootHash() };
+    return { size: tree.range.end, root: tree.range.rootHash(), sealed };
   }
 
   /**

@@ -20,7 +20,7 @@ import { logVerifiers, openCheckpoint, signCheckpoint } from '../core/checkpoint
 import { toHex } from '../core/hex.js';
 import { createSigner, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
 import type { Lease, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
-import { Integrator, IntegrityError } from './integrator.js';
+import { Integrator, IntegrityError, type TreeState } from './integrator.js';
 import type { Prover } from './prover.js';
 import type { CheckpointUpdate } from './service.js';
 import type { SigningKey } from './signing-key.js';
@@ -34,8 +34,8 @@ const RECOVER_PAGE = 500;
 const MAX_SIGNERS = 10_000;
 /**
  * Eager cycles wait this many times the previous cycle's length: publishing takes at most half of the
- * time. A cycle's length is mostly waiting for the engine's writer (integrate, then store the
- * checkpoint: on SQLite two group commits, shared with the appends committed meanwhile), not work of
+ * time. A cycle's length is mostly waiting for the engine's writer (the integration that stores the
+ * checkpoint: on SQLite one group commit, shared with the appends committed meanwhile), not work of
  * this process; a rest of three cycles held a log's checkpoints about four cycles apart, above the min
  * gap, and proof-ready p95 at 64 concurrent single-event clients at 392 ms (docs/performance.md, session 28).
  */
@@ -44,9 +44,9 @@ export const EAGER_DUTY_FACTOR = 1;
 const MAX_PUBLISH_TIMES = 100_000;
 
 /**
- * Logs one cycle publishes at once. Each log waits on the engine's writer twice (integrate, store the
- * checkpoint); with all of a cycle's logs in flight together, SQLite's writer commits each step of all
- * of them at once (its group commit), so a cycle over 10 logs waits for about two commits, not four.
+ * Logs one cycle publishes at once. Each log waits on the engine's writer once (its integration's last
+ * write stores the checkpoint too); with all of a cycle's logs in flight together, SQLite's writer
+ * commits all of them at once (its group commit), so a cycle over 10 logs waits for about one commit.
  * An engine that says how many writes help at once (LogStorage.writeConcurrency) sets it instead.
  */
 const PUBLISH_CONCURRENCY = 32;
@@ -383,33 +383,44 @@ export class Publisher {
   }
 
   /**
-   * Sign and store a checkpoint of the log's integrated tree if it grew past the latest one. Everything
-   * that can fail is done before the checkpoint is stored, so a stored checkpoint is delivered; only
-   * storing itself may fail after writing (an answer lost on the way): the log is then `unsure`, and its
-   * next publish delivers the stored checkpoint of its tree instead of finding nothing new.
+   * Sign and store a checkpoint of the log's integrated tree if it grew past the latest one. The
+   * checkpoint is stored by the integration's last write, with the tree nodes it covers (one commit of
+   * the engine's writer per publish, not two), or alone when the tree was integrated before (recovery,
+   * or a publish whose checkpoint was not stored). The consistency proof for delivery is read once the
+   * nodes are stored. From the write that carries the checkpoint until the update is ready the log is
+   * `unsure`: if the write's answer is lost or the proof cannot be read, the checkpoint may be stored
+   * without having been delivered, and the log's next publish delivers the stored checkpoint of its
+   * tree instead of finding nothing new.
    */
   private async publishLog(sourceAppId: string): Promise<CheckpointUpdate | null> {
-    const tree = await this.integrator.integrate(sourceAppId);
+    // Read before integrating: the checkpoint goes out with the integration's last write.
     const latest = await this.storage.getCheckpoint(sourceAppId);
+    const tree = await this.integrator.integrate(sourceAppId, (t) => {
+      if (latest && latest.treeSize >= t.size) return null;
+      const sealed = this.checkpointOf(sourceAppId, t);
+      this.unsure.add(sourceAppId); // the write that follows stores it
+      return sealed;
+    });
     if (tree.size === 0) return null;
-    if (latest && latest.treeSize >= tree.size) return this.unsure.has(sourceAppId) ? this.redeliver(latest) : null;
-    const previous = latest;
+    let checkpoint = tree.sealed;
+    if (!checkpoint) {
+      if (latest && latest.treeSize >= tree.size) return this.unsure.has(sourceAppId) ? this.redeliver(latest) : null;
+      checkpoint = this.checkpointOf(sourceAppId, tree);
+      this.unsure.add(sourceAppId);
+      await this.storage.putCheckpoint(checkpoint);
+    }
+    const consistency = latest ? await this.opts.prover.consistency(sourceAppId, latest.treeSize, checkpoint.treeSize) : [];
+    this.unsure.delete(sourceAppId);
+    return { checkpoint, previous: latest, consistencyHashes: consistency.map(toHex) };
+  }
+
+  /** The signed checkpoint of the log's tree, as this process publishes it now. */
+  private checkpointOf(sourceAppId: string, tree: TreeState): StoredCheckpoint {
     const note = signCheckpoint(
       { origin: this.opts.originOf(sourceAppId), size: tree.size, rootHash: tree.root },
       this.signerOf(sourceAppId),
     );
-    const checkpoint: StoredCheckpoint = {
-      sourceAppId,
-      treeSize: tree.size,
-      rootHash: toHex(tree.root),
-      note,
-      publishedAt: this.opts.now(),
-    };
-    const consistency = previous ? await this.opts.prover.consistency(sourceAppId, previous.treeSize, tree.size) : [];
-    this.unsure.add(sourceAppId);
-    await this.storage.putCheckpoint(checkpoint);
-    this.unsure.delete(sourceAppId);
-    return { checkpoint, previous, consistencyHashes: consistency.map(toHex) };
+    return { sourceAppId, treeSize: tree.size, rootHash: toHex(tree.root), note, publishedAt: this.opts.now() };
   }
 
   /** The latest checkpoint, stored by a publish whose storing threw, delivered once with the proof from the one before it. */

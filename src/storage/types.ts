@@ -451,8 +451,20 @@ export interface LogStorage {
    * where the engine can; where it cannot, nodes are written first (they are deterministic, so
    * rewriting is harmless). `nodes` are of level >= 1 (level 0 is the events' own hash). A no-op when the integrated size is already >= toSize. Throws if the
    * integrated size is below fromSize (a gap would be left).
+   *
+   * With `checkpoint` (of this log, tree size toSize): also stored as putCheckpoint stores it, in the
+   * same transaction where the engine can (one commit for a publish), and never before the nodes and
+   * the integrated size: a stored checkpoint always has its tree. Stored as well when the integrated
+   * size already reached toSize. If the call throws, the checkpoint may or may not be stored, as with
+   * putCheckpoint.
    */
-  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]): Promise<void>;
+  integrate(
+    sourceAppId: string,
+    fromSize: number,
+    toSize: number,
+    nodes: TreeNode[],
+    checkpoint?: StoredCheckpoint,
+  ): Promise<void>;
   /** Hashes of the given nodes in the same order; level-0 nodes are event leaf hashes. Throws if one is missing. */
   getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]>;
 

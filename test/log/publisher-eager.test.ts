@@ -23,7 +23,7 @@ import { withFaults } from '../support/faulty-storage.js';
 import { HostileWitness } from '../support/hostile-witness.js';
 import { event } from '../support/pipeline.js';
 import { until } from '../support/wait.js';
-import { aroundPutCheckpoint, ORIGIN, publishingService, slowCheckpoints } from '../support/publishing.js';
+import { aroundCheckpointWrites, ORIGIN, publishingService, slowCheckpoints } from '../support/publishing.js';
 import { useEngines } from './engines.js';
 
 const engines = useEngines('chainlog-publisher-eager-');
@@ -137,13 +137,20 @@ describe.each(engines)('eager publishing: $name', (engine) => {
 
   it('retries on the interval a log whose checkpoint could not be stored, and publishes it once', async () => {
     harness = engine.harness();
-    const faulty = withFaults(harness.storage, { seed: 5, failRate: 1, methods: ['putCheckpoint'], maxFaults: 1 });
+    // The publish's one write: the integration that carries the checkpoint.
+    const faulty = withFaults(harness.storage, {
+      seed: 5,
+      failRate: 1,
+      methods: ['integrate', 'putCheckpoint'],
+      when: (m, args) => m === 'putCheckpoint' || args[4] !== undefined,
+      maxFaults: 1,
+    });
     faulty.enabled = false;
     const { service, delivered } = await start(faulty.storage, { minGapMs: 50, intervalMs: 300 });
     faulty.enabled = true;
     await service.append([event('f'), event('f'), event('f')]);
     await until('the checkpoint published on a retry', () => deliveredSizes(delivered, 'f').length > 0);
-    expect(faulty.injected).toEqual([{ method: 'putCheckpoint', kind: 'transient' }]);
+    expect(faulty.injected).toEqual([{ method: 'integrate', kind: 'transient' }]);
     expect(sizes(await service.listCheckpoints('f', null, 100, 'asc'))).toEqual([3]);
     expect(deliveredSizes(delivered, 'f')).toEqual([3]);
   });
@@ -151,8 +158,8 @@ describe.each(engines)('eager publishing: $name', (engine) => {
   it('delivers once, on the retry, a checkpoint that was stored although storing it answered with an error', async () => {
     harness = engine.harness();
     let failAfterWrite = false;
-    const lossy = aroundPutCheckpoint(harness.storage, async (put, cp) => {
-      await put(cp);
+    const lossy = aroundCheckpointWrites(harness.storage, async (write) => {
+      await write();
       // The write happened; its answer is lost on the way (a dropped connection after the commit).
       if (failAfterWrite) {
         failAfterWrite = false;
@@ -259,17 +266,11 @@ describe('eager publishing on one MongoDB database shared by two processes', () 
     harness = mongo.harness();
     const raw = await harness.reopen();
     let takeOver: (() => Promise<void>) | null = null;
-    const racing = new Proxy(raw, {
-      get(obj, prop, receiver) {
-        const value = Reflect.get(obj, prop, receiver) as unknown;
-        if (prop !== 'putCheckpoint' || typeof value !== 'function') return value;
-        return async (cp: StoredCheckpoint) => {
-          const run = takeOver;
-          takeOver = null;
-          await run?.();
-          return (value as LogStorage['putCheckpoint']).call(obj, cp);
-        };
-      },
+    const racing = aroundCheckpointWrites(raw, async (write) => {
+      const run = takeOver;
+      takeOver = null;
+      await run?.();
+      await write();
     });
     // The old holder renews on its 300 ms interval; the new one's clock runs a minute ahead, so the old lease looks expired to it.
     const old = await start(racing, { intervalMs: 300 });

@@ -198,8 +198,13 @@ describe.each(engines)('publisher: $name', (engine) => {
     const faulty = withFaults(storage, {
       seed: 2,
       failRate: 1,
-      methods: ['putCheckpoint'],
-      when: (_m, args) => (args[0] as { sourceAppId: string }).sourceAppId === 'b',
+      // b's checkpoint write: the integration that carries it, or putCheckpoint where the tree was
+      // integrated before (on MongoDB, by the recovery a demand cycle starts with).
+      methods: ['integrate', 'putCheckpoint'],
+      when: (m, args) =>
+        m === 'putCheckpoint'
+          ? (args[0] as { sourceAppId: string }).sourceAppId === 'b'
+          : args[0] === 'b' && args[4] !== undefined,
     });
     faulty.enabled = false;
     const { publisher: p } = await publisher(faulty.storage);

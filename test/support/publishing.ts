@@ -1,5 +1,5 @@
 // The publishing service the publisher's tests start (test/log/publisher-*.test.ts), and storage whose
-// checkpoint writes a test slows down or makes answer wrongly.
+// checkpoint writes (putCheckpoint, or integrate carrying one) a test slows down or makes answer wrongly.
 import { pino } from 'pino';
 import { ChainlogService } from '../../src/log/chainlog-service.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
@@ -32,24 +32,37 @@ export async function publishingService(storage: LogStorage, o: PublishingOption
   });
 }
 
-/** `storage` with its putCheckpoint replaced by `around`, which is given the real one. */
-export function aroundPutCheckpoint(
+/**
+ * `storage` whose checkpoint writes go through `around`, which is given the real write and the
+ * checkpoint: putCheckpoint, and integrate with a checkpoint (a publish's one write of the tree and
+ * the checkpoint over it).
+ */
+export function aroundCheckpointWrites(
   storage: LogStorage,
-  around: (put: (cp: StoredCheckpoint) => Promise<void>, cp: StoredCheckpoint) => Promise<void>,
+  around: (write: () => Promise<void>, cp: StoredCheckpoint) => Promise<void>,
 ): LogStorage {
   return new Proxy(storage, {
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver) as unknown;
-      if (prop !== 'putCheckpoint' || typeof value !== 'function') return value;
-      const put = (cp: StoredCheckpoint) => (value as LogStorage['putCheckpoint']).call(obj, cp);
-      return (cp: StoredCheckpoint) => around(put, cp);
+      if (prop === 'putCheckpoint' && typeof value === 'function') {
+        const put = value as LogStorage['putCheckpoint'];
+        return (cp: StoredCheckpoint) => around(() => put.call(obj, cp), cp);
+      }
+      if (prop === 'integrate' && typeof value === 'function') {
+        const integrate = value as LogStorage['integrate'];
+        return (...args: Parameters<LogStorage['integrate']>) => {
+          const cp = args[4];
+          return cp ? around(() => integrate.apply(obj, args), cp) : integrate.apply(obj, args);
+        };
+      }
+      return value;
     },
   });
 }
 
 /** Storage whose checkpoint writes each take `ms` longer (a slow engine), so a publish cycle lasts at least that. */
 export const slowCheckpoints = (storage: LogStorage, ms: number): LogStorage =>
-  aroundPutCheckpoint(storage, async (put, cp) => {
+  aroundCheckpointWrites(storage, async (write) => {
     await new Promise((r) => setTimeout(r, ms));
-    await put(cp);
+    await write();
   });

@@ -423,10 +423,25 @@ export class MongoStorage implements LogStorage {
 
   // --- tree -------------------------------------------------------------------------------
 
-  async integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]): Promise<void> {
+  async integrate(
+    sourceAppId: string,
+    fromSize: number,
+    toSize: number,
+    nodes: TreeNode[],
+    checkpoint?: StoredCheckpoint,
+  ): Promise<void> {
+    if (checkpoint && (checkpoint.sourceAppId !== sourceAppId || checkpoint.treeSize !== toSize)) {
+      throw new Error(
+        `integrate: the checkpoint of log ${checkpoint.sourceAppId} at size ${checkpoint.treeSize} is not of ${sourceAppId} at ${toSize}`,
+      );
+    }
     const doc = await this.c.integrated.findOne({ _id: sourceAppId });
     const integrated = doc?.size ?? 0;
-    if (integrated >= toSize) return;
+    if (integrated >= toSize) {
+      // The tree up to toSize is stored already (another publisher got there first).
+      if (checkpoint) await this.putCheckpoint(checkpoint);
+      return;
+    }
     if (integrated < fromSize) {
       throw new Error(`log ${sourceAppId} is integrated up to ${integrated}; integrating from ${fromSize} would leave a gap`);
     }
@@ -451,6 +466,9 @@ export class MongoStorage implements LogStorage {
       if (!isDuplicateKey(err)) throw err; // two first upserts raced: retry as an update
       await this.c.integrated.updateOne({ _id: sourceAppId }, { $max: { size: toSize } });
     }
+    // No transaction spans collections here: the checkpoint goes last, so it is never stored over a
+    // tree that is not. A failure before it leaves the tree integrated and the checkpoint to store.
+    if (checkpoint) await this.putCheckpoint(checkpoint);
   }
 
   async getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]> {

@@ -35,7 +35,7 @@ import { SqliteApiKeyStore } from './api-key-store.js';
 import { SqliteWitnessStore } from './witness-store.js';
 import { SqliteInconsistencyStore } from './inconsistency-store.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
-import type { AppendResult, AppendRow } from './writer.js';
+import type { AppendResult, AppendRow, CheckpointRow } from './writer.js';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests. */
@@ -400,7 +400,13 @@ export class SqliteStorage implements LogStorage {
 
   // --- tree -------------------------------------------------------------------------------
 
-  async integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: TreeNode[]): Promise<void> {
+  async integrate(
+    sourceAppId: string,
+    fromSize: number,
+    toSize: number,
+    nodes: TreeNode[],
+    checkpoint?: StoredCheckpoint,
+  ): Promise<void> {
     const ids = new Array<number>(nodes.length * 2);
     const hashes = new Uint8Array(nodes.length * 32);
     nodes.forEach((n, i) => {
@@ -409,7 +415,7 @@ export class SqliteStorage implements LogStorage {
       ids[2 * i + 1] = n.index;
       hashes.set(n.hash, 32 * i);
     });
-    await this.writer.integrate(sourceAppId, fromSize, toSize, { ids, hashes });
+    await this.writer.integrate(sourceAppId, fromSize, toSize, { ids, hashes }, checkpoint && checkpointRow(checkpoint));
   }
 
   async getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]> {
@@ -428,7 +434,7 @@ export class SqliteStorage implements LogStorage {
   // --- checkpoints ------------------------------------------------------------------------
 
   async putCheckpoint(c: StoredCheckpoint): Promise<void> {
-    await this.writer.putCheckpoint([c.sourceAppId, c.treeSize, c.rootHash, c.note, c.publishedAt]);
+    await this.writer.putCheckpoint(checkpointRow(c));
   }
 
   async getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null> {
@@ -482,4 +488,8 @@ function toAppendConflict(err: unknown): unknown {
     return new AppendConflictError(`append conflict: ${e.message}`, kind);
   }
   return err;
+}
+
+function checkpointRow(c: StoredCheckpoint): CheckpointRow {
+  return [c.sourceAppId, c.treeSize, c.rootHash, c.note, c.publishedAt];
 }

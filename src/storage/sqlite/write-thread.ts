@@ -22,7 +22,8 @@ import type { WriterThreadData } from './writer-worker.js';
 export interface AsyncWriter {
   /** Rows with hash '' are linked and hashed by the writer (see createWriter). */
   append(rows: AppendRow[]): Promise<AppendResult>;
-  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): Promise<void>;
+  /** With `checkpoint`, stored after the nodes in the same transaction (Writer.integrate). */
+  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes, checkpoint?: CheckpointRow): Promise<void>;
   putCheckpoint(checkpoint: CheckpointRow): Promise<void>;
   /** Writer.erase, then the WAL checkpointed and truncated so no frame keeps an erased payload. */
   erase(ids: Array<[string, number]>, erasedAt: number, reason: string): Promise<number>;
@@ -49,7 +50,8 @@ export function inProcessWriter(db: Database.Database): AsyncWriter {
   const w = () => (writer ??= createWriter(db, chainer));
   return {
     append: async (rows) => w().append(rows),
-    integrate: async (sourceAppId, fromSize, toSize, nodes) => w().integrate(sourceAppId, fromSize, toSize, nodes),
+    integrate: async (sourceAppId, fromSize, toSize, nodes, checkpoint) =>
+      w().integrate(sourceAppId, fromSize, toSize, nodes, checkpoint),
     putCheckpoint: async (c) => w().putCheckpoint(c),
     erase: async (ids, erasedAt, reason) => {
       const n = w().erase(ids, erasedAt, reason);
@@ -140,8 +142,8 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
   return {
     append: async (rows) => (await call({ op: 'append', rows })) as AppendResult,
     erase: async (ids, erasedAt, reason) => (await call({ op: 'erase', ids, erasedAt, reason })) as number,
-    integrate: async (sourceAppId, fromSize, toSize, nodes) => {
-      await call({ op: 'integrate', sourceAppId, fromSize, toSize, nodes });
+    integrate: async (sourceAppId, fromSize, toSize, nodes, checkpoint) => {
+      await call({ op: 'integrate', sourceAppId, fromSize, toSize, nodes, checkpoint: checkpoint ?? null });
     },
     putCheckpoint: async (checkpoint) => {
       await call({ op: 'putCheckpoint', checkpoint });

@@ -70,7 +70,8 @@ export type Outcome = { ok: true; value: WriteValue } | { ok: false; error: unkn
 export interface Writer {
   /** Appends in one IMMEDIATE transaction. Rows with hash '' are linked and hashed (needs a Chainer). */
   append(rows: AppendRow[]): AppendResult;
-  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): void;
+  /** With `checkpoint` (tree size toSize), stores it after the nodes, in the same transaction. */
+  integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes, checkpoint?: CheckpointRow | null): void;
   putCheckpoint(checkpoint: CheckpointRow): void;
   /** Erase version 2 payloads in one transaction (LogStorage.eraseEvents); returns how many it erased. */
   erase(ids: Array<[string, number]>, erasedAt: number, reason: string): number;
@@ -83,7 +84,15 @@ export interface Writer {
 
 export type WriteRequest =
   | { id: number; op: 'append'; rows: AppendRow[] }
-  | { id: number; op: 'integrate'; sourceAppId: string; fromSize: number; toSize: number; nodes: PackedNodes }
+  | {
+      id: number;
+      op: 'integrate';
+      sourceAppId: string;
+      fromSize: number;
+      toSize: number;
+      nodes: PackedNodes;
+      checkpoint?: CheckpointRow | null;
+    }
   | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow }
   | { id: number; op: 'erase'; ids: Array<[string, number]>; erasedAt: number; reason: string };
 
@@ -191,10 +200,25 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     return { first, chain, commitments };
   };
 
-  const integrate = (sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes): void => {
+  const integrate = (
+    sourceAppId: string,
+    fromSize: number,
+    toSize: number,
+    nodes: PackedNodes,
+    checkpoint?: CheckpointRow | null,
+  ): void => {
+    if (checkpoint && (checkpoint[0] !== sourceAppId || checkpoint[1] !== toSize)) {
+      throw new Error(
+        `integrate: the checkpoint of log ${checkpoint[0]} at size ${checkpoint[1]} is not of ${sourceAppId} at ${toSize}`,
+      );
+    }
     const log = logSizes.get(sourceAppId);
     const integrated = log?.integrated_size ?? 0;
-    if (integrated >= toSize) return;
+    if (integrated >= toSize) {
+      // The tree up to toSize is stored already (another integration got there first).
+      if (checkpoint) putCheckpoint.run(...checkpoint);
+      return;
+    }
     if (!log) throw new Error(`integrate: log ${sourceAppId} has no events`);
     if (integrated < fromSize) {
       throw new Error(`integrate: log ${sourceAppId} is integrated to ${integrated}, below ${fromSize}; a gap would be left`);
@@ -211,6 +235,8 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       putNode.run(sourceAppId, level, ids[i + 1], Buffer.from(hashes.buffer, hashes.byteOffset + i * 16, 32));
     }
     setIntegrated.run(toSize, sourceAppId);
+    // After the nodes, in the same transaction: one commit stores the tree and the checkpoint over it.
+    if (checkpoint) putCheckpoint.run(...checkpoint);
   };
 
   const erase = (ids: Array<[string, number]>, erasedAt: number, reason: string): number => {
@@ -230,7 +256,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     req.op === 'append'
       ? appendTx.immediate(req.rows)
       : req.op === 'integrate'
-        ? integrateTx.immediate(req.sourceAppId, req.fromSize, req.toSize, req.nodes)
+        ? integrateTx.immediate(req.sourceAppId, req.fromSize, req.toSize, req.nodes, req.checkpoint)
         : req.op === 'erase'
           ? eraseTx.immediate(req.ids, req.erasedAt, req.reason)
           : putCheckpointTx.immediate(req.checkpoint);
@@ -245,7 +271,8 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
   );
   return {
     append: (rows) => appendTx.immediate(rows),
-    integrate: (sourceAppId, fromSize, toSize, nodes) => integrateTx.immediate(sourceAppId, fromSize, toSize, nodes),
+    integrate: (sourceAppId, fromSize, toSize, nodes, checkpoint) =>
+      integrateTx.immediate(sourceAppId, fromSize, toSize, nodes, checkpoint),
     putCheckpoint: (c) => putCheckpointTx.immediate(c),
     erase: (ids, erasedAt, reason) => eraseTx.immediate(ids, erasedAt, reason),
     applyAll: (reqs) => {
