@@ -784,12 +784,28 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect((await storage.getTreeNodes('app-a', [id(2, 0)])).map(bytesHex)).toEqual([nodeHash('app-a', 2, 0)]);
       });
 
+      it("integrate refuses a checkpoint that is not the log's own at toSize, and writes nothing", async () => {
+        await storage.appendEvents(newEvents('app-a', 0, 4));
+        const nodes = [treeNode('app-a', 1, 0), treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)];
+        await expect(storage.integrate('app-a', 0, 4, nodes, checkpoint('app-b', 4))).rejects.toThrow(
+          'integrate: the checkpoint of log app-b at size 4 is not of app-a at 4',
+        );
+        await expect(storage.integrate('app-a', 0, 4, nodes, checkpoint('app-a', 3))).rejects.toThrow(
+          'integrate: the checkpoint of log app-a at size 3 is not of app-a at 4',
+        );
+        expect((await storage.getLogHead('app-a'))?.integratedSize ?? 0).toBe(0);
+        expect(await storage.getCheckpoint('app-a')).toBeNull();
+        expect(await storage.getCheckpoint('app-b')).toBeNull();
+        await storage.integrate('app-a', 0, 4, nodes, checkpoint('app-a', 4));
+        expect((await storage.getCheckpoint('app-a'))?.treeSize).toBe(4);
+      });
+
       it('integrate throws on a gap and continues from an overlapping fromSize', async () => {
         await storage.appendEvents(newEvents('app-a', 0, 8));
         await storage.integrate('app-a', 0, 2, [treeNode('app-a', 1, 0)]);
         await expect(
           storage.integrate('app-a', 4, 8, [treeNode('app-a', 1, 2), treeNode('app-a', 1, 3), treeNode('app-a', 2, 1)]),
-        ).rejects.toThrow();
+        ).rejects.toThrow('integrate: log app-a is integrated to 2, below 4; a gap would be left');
         expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(2);
         await storage.integrate('app-a', 1, 4, [treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
         expect((await storage.getLogHead('app-a'))?.integratedSize).toBe(4);

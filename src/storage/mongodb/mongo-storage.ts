@@ -52,6 +52,7 @@ import { DEFAULT_MONGODB_TIMEOUT_MS, isUnreachable, reportUnreachableFrom, timeL
 import { MongoApiKeyStore } from './api-key-store.js';
 import { MongoWitnessStore } from './witness-store.js';
 import { MongoInconsistencyStore } from './inconsistency-store.js';
+import { checkpointMismatch, integrationGap } from '../integration-rules.js';
 
 export { DEFAULT_MAX_APPEND_BYTES, MAX_EVENTS_PER_BATCH } from './batch-log.js';
 export { DEFAULT_MONGODB_TIMEOUT_MS } from './time-limits.js';
@@ -430,11 +431,8 @@ export class MongoStorage implements LogStorage {
     nodes: TreeNode[],
     checkpoint?: StoredCheckpoint,
   ): Promise<void> {
-    if (checkpoint && (checkpoint.sourceAppId !== sourceAppId || checkpoint.treeSize !== toSize)) {
-      throw new Error(
-        `integrate: the checkpoint of log ${checkpoint.sourceAppId} at size ${checkpoint.treeSize} is not of ${sourceAppId} at ${toSize}`,
-      );
-    }
+    const mismatch = checkpoint && checkpointMismatch(sourceAppId, toSize, checkpoint.sourceAppId, checkpoint.treeSize);
+    if (mismatch) throw mismatch;
     const doc = await this.c.integrated.findOne({ _id: sourceAppId });
     const integrated = doc?.size ?? 0;
     if (integrated >= toSize) {
@@ -442,9 +440,7 @@ export class MongoStorage implements LogStorage {
       if (checkpoint) await this.putCheckpoint(checkpoint);
       return;
     }
-    if (integrated < fromSize) {
-      throw new Error(`log ${sourceAppId} is integrated up to ${integrated}; integrating from ${fromSize} would leave a gap`);
-    }
+    if (integrated < fromSize) throw integrationGap(sourceAppId, integrated, fromSize);
     // Nodes first, each inserted once: a node is a perfect subtree's hash, so a node already stored
     // (another publisher's, or ours before a crash) has this value, and nothing rewrites it. Inserts,
     // not upserts: the test server answers a bulk of 100 or more updates that match stored documents

@@ -6,6 +6,7 @@
 // the writer). For ':memory:' databases, which one connection must own, the same functions run
 // in-process (write-thread.ts).
 import type Database from 'better-sqlite3';
+import { checkpointMismatch, integrationGap } from '../integration-rules.js';
 
 /**
  * sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey, and for
@@ -207,11 +208,8 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     nodes: PackedNodes,
     checkpoint?: CheckpointRow | null,
   ): void => {
-    if (checkpoint && (checkpoint[0] !== sourceAppId || checkpoint[1] !== toSize)) {
-      throw new Error(
-        `integrate: the checkpoint of log ${checkpoint[0]} at size ${checkpoint[1]} is not of ${sourceAppId} at ${toSize}`,
-      );
-    }
+    const mismatch = checkpoint && checkpointMismatch(sourceAppId, toSize, checkpoint[0], checkpoint[1]);
+    if (mismatch) throw mismatch;
     const log = logSizes.get(sourceAppId);
     const integrated = log?.integrated_size ?? 0;
     if (integrated >= toSize) {
@@ -220,9 +218,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       return;
     }
     if (!log) throw new Error(`integrate: log ${sourceAppId} has no events`);
-    if (integrated < fromSize) {
-      throw new Error(`integrate: log ${sourceAppId} is integrated to ${integrated}, below ${fromSize}; a gap would be left`);
-    }
+    if (integrated < fromSize) throw integrationGap(sourceAppId, integrated, fromSize);
     if (toSize > log.size) throw new Error(`integrate: log ${sourceAppId} has ${log.size} events, fewer than ${toSize}`);
     // Nodes are a function of the leaves, so rewriting one is harmless.
     const { ids, hashes } = nodes;
