@@ -57,10 +57,12 @@ export type PrepareOperation = (
 /**
  * Documents that parsed, passed the shape check and validated, by their query text: validation depends
  * only on the schema and the rules, both fixed for a preparer. Bounded in entries and in the length of
- * the texts kept (longer ones are parsed and validated each time); least recently used goes first.
+ * the texts kept (longer ones are parsed and validated each time), so that a preparer keeps at most
+ * 512 KiB of query text and its trees; least recently used goes first. The operations a client repeats
+ * (a `logEvent` mutation is about 100 characters) fit many times over.
  */
-export const MAX_CACHED_DOCUMENTS = 1_000;
-export const MAX_CACHED_QUERY_CHARS = 16_384;
+export const MAX_CACHED_DOCUMENTS = 256;
+export const MAX_CACHED_QUERY_CHARS = 2_048;
 
 /** As Apollo does with hideSchemaDetailsFromClientErrors: no schema hints in production. */
 const SUGGESTION = / ?Did you mean .+\?$/;
