@@ -176,6 +176,54 @@ describe('POST /graphql: what the lean route executes itself is answered as Apol
   });
 });
 
+describe('POST /graphql: the lean route counts in the metrics what Apollo counts', () => {
+  /** The counters of GraphQL operations, their errors by code, refused documents and events stored, by series. */
+  const COUNTED =
+    /^chainlog_(graphql_operations_total|graphql_operation_duration_seconds_count|api_errors_total|api_events_ingested_total|graphql_documents_refused_total)[{ ]/;
+  async function counters(): Promise<Map<string, number>> {
+    const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
+    const series = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (!COUNTED.test(line)) continue;
+      const at = line.lastIndexOf(' ');
+      series.set(line.slice(0, at), Number(line.slice(at + 1)));
+    }
+    return series;
+  }
+  /** What one request added to the counters. */
+  async function counted(send: () => Promise<Answer>): Promise<Record<string, number>> {
+    const before = await counters();
+    await send();
+    const added: Record<string, number> = {};
+    for (const [name, value] of await counters())
+      if (value !== (before.get(name) ?? 0)) added[name] = value - (before.get(name) ?? 0);
+    return added;
+  }
+
+  it.each([
+    ['a logEvent', () => logEvent(event()), 'admin'],
+    ['a scope refusal by the resolver', () => logEvent(event('lean-gql-b')), 'writerA'],
+    ['a query', () => JSON.stringify({ query: `{ log(sourceAppId: "${APP}") { size } }` }), 'admin'],
+    [
+      'a resolver refusing the argument',
+      () => JSON.stringify({ query: '{ events(first: -1) { edges { node { seq } } } }' }),
+      'admin',
+    ],
+    ['a field the schema lacks', () => JSON.stringify({ query: '{ noSuchField }' }), 'admin'],
+    [
+      'a variable of the wrong type',
+      () => JSON.stringify({ query: 'query($n: Int) { __typename }', variables: { n: 'x' } }),
+      'admin',
+    ],
+  ] as const)('counts %s alike', async (_what, body, who) => {
+    const key = who === 'admin' ? svc.adminKey : writerA;
+    const lean = await counted(() => post(LEAN, body(), key));
+    const express = await counted(() => post(EXPRESS, body(), key));
+    expect(Object.keys(lean).length).toBeGreaterThan(0);
+    expect(lean).toEqual(express);
+  });
+});
+
 describe('POST /graphql in production, with an answer bound and a write rate limit', () => {
   let prod: RunningService;
   let writer: string;
