@@ -1,5 +1,6 @@
 // What both streaming transports (graphql-ws at /graphql, graphql-sse at /graphql/stream), and the lean
-// POST /graphql route (src/api/graphql/lean-graphql.ts), do with an operation before it runs. Apollo's validation, limits and role checks do not run outside Apollo, so
+// POST /graphql route (src/api/graphql/lean-graphql.ts), do with an operation before it runs. Apollo's
+// validation, limits and role checks do not run outside Apollo, so
 // this applies the same rules in the same order: parse within the token limit, the document's shape,
 // validation (with the document-limit rules), the operation, the role, items asked for, the transport's
 // caps and the rate limit, variable sizes, then variable coercion. Each refusal carries the same
