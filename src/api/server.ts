@@ -113,13 +113,16 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     originPolicy: hardening.originPolicy,
     maxBodyBytes: Math.min(opts.config.JSON_BODY_THREAD_BYTES, opts.config.MAX_BODY_BYTES),
   });
-  // POST /graphql in its common form goes to Apollo without Express (src/api/graphql/lean-graphql.ts).
+  // POST /graphql in its common form is executed without Express nor Apollo's pipeline (src/api/graphql/lean-graphql.ts).
   const started: { apollo?: ApolloServer<ApiContext> } = {};
   const leanGraphql = leanGraphqlRoute({
     deps,
     originPolicy: hardening.originPolicy,
     maxBodyBytes: Math.min(opts.config.JSON_BODY_THREAD_BYTES, opts.config.MAX_BODY_BYTES),
     apollo: () => started.apollo,
+    schema,
+    hardening,
+    formatError,
   });
   const httpServer = createServer((req, res) => {
     if (!lean(req, res) && !leanGraphql(req, res)) app(req, res);

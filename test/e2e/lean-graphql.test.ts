@@ -1,9 +1,11 @@
-// POST /graphql in its common form goes to Apollo without Express (src/api/graphql/lean-graphql.ts); any
-// other form goes through the Express route. Each request below is sent in both forms, the lean one
+// POST /graphql in its common form is served without Express, and an operation that passes every check
+// before execution is executed without Apollo's pipeline (src/api/graphql/lean-graphql.ts); any other
+// form goes through the Express route and Apollo. Each request below is sent in both forms, the lean one
 // (Content-Type application/json) and one the lean route leaves to Express (a Content-Type parameter
 // body-parser ignores): the answers (status, the headers a client reads, the body byte for byte) must be
-// the same for every refusal, the acknowledgements the same but for the event's own fields, and what is
-// acknowledged is stored once.
+// the same for every refusal, resolver error, oversized answer and rate limit, in development and in
+// production, for every Accept; the acknowledgements the same but for the event's own fields; and what
+// is acknowledged is stored once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leanTakes } from '../../src/api/lean-http.js';
 import { startService, type RunningService } from '../support/service.js';
@@ -34,20 +36,26 @@ interface Answer {
   text: string;
 }
 
-async function post(contentType: string, body: string, key: string | null = svc.adminKey): Promise<Answer> {
-  const res = await fetch(`${svc.url}/graphql`, {
+async function post(
+  contentType: string,
+  body: string,
+  key: string | null = svc.adminKey,
+  opts: { url?: string; accept?: string } = {},
+): Promise<Answer> {
+  const res = await fetch(`${opts.url ?? svc.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': contentType, ...(key && { 'x-api-key': key }) },
+    headers: { 'content-type': contentType, ...(key && { 'x-api-key': key }), ...(opts.accept && { accept: opts.accept }) },
     body,
   });
   const headers: Record<string, string | null> = {};
-  for (const name of ['content-type', 'cache-control', 'retry-after', 'content-length']) headers[name] = res.headers.get(name);
+  for (const name of ['content-type', 'cache-control', 'retry-after', 'content-length', 'vary'])
+    headers[name] = res.headers.get(name);
   return { status: res.status, headers, text: await res.text() };
 }
 
 /** The same request, lean and through Express. */
-async function both(body: string, key?: string | null): Promise<[Answer, Answer]> {
-  return [await post(LEAN, body, key), await post(EXPRESS, body, key)];
+async function both(body: string, key?: string | null, opts?: { url?: string; accept?: string }): Promise<[Answer, Answer]> {
+  return [await post(LEAN, body, key, opts), await post(EXPRESS, body, key, opts)];
 }
 
 const size = async (app: string): Promise<number> =>
@@ -113,6 +121,7 @@ describe('POST /graphql: the lean route answers as the Express route does', () =
         'cache-control': 'no-store',
         'retry-after': null,
         'content-length': null,
+        vary: null,
       });
       expect(Number(a.headers['content-length'])).toBe(Buffer.byteLength(a.text));
       expect(JSON.parse(a.text).errors).toBeUndefined();
@@ -121,6 +130,175 @@ describe('POST /graphql: the lean route answers as the Express route does', () =
     expect(events.map((e) => Object.keys(e))).toEqual(Array(4).fill(['id', 'seq', 'sourceAppId', 'receivedAt']));
     expect(events.map((e) => e.seq)).toEqual([before, before + 1, before + 2, before + 3]);
     expect(await size(APP)).toBe(before + 4);
+  });
+});
+
+describe('POST /graphql: what the lean route executes itself is answered as Apollo answers it', () => {
+  const query = (app = APP) => JSON.stringify({ query: `{ log(sourceAppId: "${app}") { sourceAppId size } }` });
+  it.each([
+    undefined,
+    '*/*',
+    'application/json',
+    'application/graphql-response+json',
+    'application/graphql-response+json, application/json;q=0.9',
+    'text/html',
+  ])('answers a query alike with Accept %s', async (accept) => {
+    const [lean, express] = await both(query(), svc.adminKey, accept === undefined ? {} : { accept });
+    expect(lean).toEqual(express);
+  });
+
+  it.each([
+    ['two operations, one named', { query: 'query A { __typename } query B { ping: __typename }', operationName: 'B' }],
+    ['two operations, none named', { query: 'query A { __typename } query B { ping: __typename }' }],
+    ['an operationName that names none', { query: 'query A { __typename }', operationName: 'C' }],
+    ['variables null and operationName null', { query: '{ __typename }', variables: null, operationName: null }],
+    ['variables that are a list', { query: '{ __typename }', variables: [] }],
+    ['an operationName that is a number', { query: '{ __typename }', operationName: 1 }],
+    ['extensions', { query: '{ __typename }', extensions: { x: 1 } }],
+    ['an unknown key', { query: '{ __typename }', other: 1 }],
+    ['an empty query', { query: '' }],
+    ['a subscription', { query: 'subscription { events { seq } }' }],
+    ['an unknown variable type', { query: 'query($a: Nope) { __typename }', variables: { a: 1 } }],
+    ['a variable of the wrong type', { query: 'query($n: Int) { __typename }', variables: { n: 'x' } }],
+    ['a field misspelt', { query: `{ lgo(sourceAppId: "${APP}") { size } }` }],
+    ['introspection', { query: '{ __schema { queryType { name } } }' }],
+    ['a resolver refusing the argument', { query: '{ events(first: -1) { edges { node { seq } } } }' }],
+  ])('answers %s alike', async (_what, body) => {
+    const [lean, express] = await both(JSON.stringify(body));
+    expect(lean).toEqual(express);
+  });
+
+  it('answers the same query text alike each time (its document is cached)', async () => {
+    const first = await both(query());
+    const again = await both(query());
+    expect(first[0]).toEqual(first[1]);
+    expect(again[0]).toEqual(first[0]);
+  });
+});
+
+describe('POST /graphql: the lean route counts in the metrics what Apollo counts', () => {
+  /** The counters of GraphQL operations, their errors by code, refused documents and events stored, by series. */
+  const COUNTED =
+    /^chainlog_(graphql_operations_total|graphql_operation_duration_seconds_count|api_errors_total|api_events_ingested_total|graphql_documents_refused_total)[{ ]/;
+  async function counters(): Promise<Map<string, number>> {
+    const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
+    const series = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (!COUNTED.test(line)) continue;
+      const at = line.lastIndexOf(' ');
+      series.set(line.slice(0, at), Number(line.slice(at + 1)));
+    }
+    return series;
+  }
+  /** What one request added to the counters. */
+  async function counted(send: () => Promise<Answer>): Promise<Record<string, number>> {
+    const before = await counters();
+    await send();
+    const added: Record<string, number> = {};
+    for (const [name, value] of await counters())
+      if (value !== (before.get(name) ?? 0)) added[name] = value - (before.get(name) ?? 0);
+    return added;
+  }
+
+  it.each([
+    ['a logEvent', () => logEvent(event()), 'admin'],
+    ['a scope refusal by the resolver', () => logEvent(event('lean-gql-b')), 'writerA'],
+    ['a query', () => JSON.stringify({ query: `{ log(sourceAppId: "${APP}") { size } }` }), 'admin'],
+    [
+      'a resolver refusing the argument',
+      () => JSON.stringify({ query: '{ events(first: -1) { edges { node { seq } } } }' }),
+      'admin',
+    ],
+    ['a field the schema lacks', () => JSON.stringify({ query: '{ noSuchField }' }), 'admin'],
+    [
+      'a variable of the wrong type',
+      () => JSON.stringify({ query: 'query($n: Int) { __typename }', variables: { n: 'x' } }),
+      'admin',
+    ],
+  ] as const)('counts %s alike', async (_what, body, who) => {
+    const key = who === 'admin' ? svc.adminKey : writerA;
+    const lean = await counted(() => post(LEAN, body(), key));
+    const express = await counted(() => post(EXPRESS, body(), key));
+    expect(Object.keys(lean).length).toBeGreaterThan(0);
+    expect(lean).toEqual(express);
+  });
+});
+
+describe('POST /graphql in production, with an answer bound and a write rate limit', () => {
+  let prod: RunningService;
+  let writer: string;
+  const PROD_APP = 'lean-gql-prod';
+  const BIG = 'x'.repeat(700);
+  const WINDOW_EVENTS = 60;
+
+  beforeAll(async () => {
+    prod = await startService({
+      env: {
+        NODE_ENV: 'production',
+        GRAPHQL_MAX_RESPONSE_BYTES: '1024',
+        RATE_LIMIT_WRITES_PER_SEC: '1',
+        // A write window of 60 s holding 60 events (rate-limit.ts): no window ends while the test runs.
+        MAX_BATCH_SIZE: String(WINDOW_EVENTS),
+      },
+    });
+    const create = 'mutation($role: ApiKeyRole!, $apps: [String!]) { createApiKey(role: $role, sourceAppIds: $apps) { secret } }';
+    writer = (await prod.gql(create, { role: 'WRITER', apps: [PROD_APP] })).data.createApiKey.secret;
+    const many = 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }';
+    await prod.gql(many, { inputs: [event(PROD_APP, { payload: { big: BIG } }), event(PROD_APP, { payload: { big: BIG } })] });
+  });
+  afterAll(async () => prod?.stop());
+
+  const opts = () => ({ url: prod.url });
+
+  it.each([
+    ['introspection', { query: '{ __schema { queryType { name } } }' }, 400],
+    ['a field misspelt (no schema hint)', { query: `{ lgo(sourceAppId: "${PROD_APP}") { size } }` }, 400],
+    ['a resolver refusing the argument', { query: '{ events(first: -1) { edges { node { seq } } } }' }, 200],
+    [
+      'an answer over GRAPHQL_MAX_RESPONSE_BYTES',
+      { query: `{ events(first: 5, filter: { sourceAppIds: ["${PROD_APP}"] }) { edges { node { seq payload } } } }` },
+      400,
+    ],
+  ])('answers %s alike', async (_what, body, status) => {
+    const [lean, express] = await both(JSON.stringify(body), prod.adminKey, opts());
+    expect(lean).toEqual(express);
+    expect(lean.status, lean.text).toBe(status);
+  });
+
+  it('answers a scope refusal by the resolver alike', async () => {
+    const [lean, express] = await both(logEvent(event('lean-gql-other')), writer, opts());
+    expect(lean.status).toBe(200);
+    expect(lean).toEqual(express);
+    expect(JSON.parse(lean.text).errors[0].extensions.code).toBe('FORBIDDEN');
+  });
+
+  it('refuses a write over the rate limit alike, and stores nothing', async () => {
+    // A key of its own: its window holds exactly the 60 events below.
+    const create = 'mutation($apps: [String!]) { createApiKey(role: WRITER, sourceAppIds: $apps) { secret } }';
+    const writer = (await prod.gql(create, { apps: [PROD_APP] })).data.createApiKey.secret;
+    const inputs = Array.from({ length: WINDOW_EVENTS }, () => event(PROD_APP));
+    const fill = await post(
+      LEAN,
+      JSON.stringify({
+        query: 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }',
+        variables: { inputs },
+      }),
+      writer,
+      opts(),
+    );
+    expect(fill.status).toBe(200);
+    const sizeBefore = (await prod.gql(`{ log(sourceAppId: "${PROD_APP}") { size } }`)).data.log.size;
+    const [lean, express] = await both(logEvent(event(PROD_APP)), writer, opts());
+    // The time left in the window is in the message and in Retry-After: the two requests are ms apart.
+    const timeless = (a: Answer) => ({
+      ...a,
+      headers: { ...a.headers, 'retry-after': a.headers['retry-after'] && 'N', 'content-length': null },
+      text: a.text.replace(/\d+/g, 'N'),
+    });
+    expect(lean.status).toBe(429);
+    expect(timeless(lean)).toEqual(timeless(express));
+    expect(JSON.parse(lean.text).errors[0].extensions.code).toBe('RATE_LIMITED');
+    expect((await prod.gql(`{ log(sourceAppId: "${PROD_APP}") { size } }`)).data.log.size).toBe(sizeBefore);
   });
 });
 

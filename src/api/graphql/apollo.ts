@@ -1,6 +1,6 @@
 // Apollo Server over HTTP, with the shared limits, error formatting, metrics and the access check.
 import type { Server } from 'node:http';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, type GraphQLResponse } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { Logger } from 'pino';
@@ -67,14 +67,23 @@ function observeOperations(metrics: ApiMetrics): ApolloServerPlugin<ApiContext> 
           type = operation.operation;
         },
         async willSendResponse({ response }) {
-          // Answers depend on the caller's key and on live data: no shared or private cache may keep one.
-          if (!response.http.headers.has('cache-control')) response.http.headers.set('cache-control', 'no-store');
-          const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
-          for (const e of errors) metrics.apiErrors.inc({ code: errorCodeOf(e), transport: 'graphql' });
-          metrics.graphqlOperations.inc({ type, outcome: errors.length > 0 ? 'error' : 'ok' });
-          metrics.graphqlDuration.observe({ type }, (performance.now() - started) / 1000);
+          recordOperation(metrics, response, type, started);
         },
       };
     },
   };
+}
+
+/**
+ * An answer about to be sent (before the hardening plugin's changes to it): `cache-control: no-store`,
+ * and the operation in the metrics. `started`: performance.now() when the request started. The lean
+ * POST /graphql route (lean-graphql.ts) calls it as this plugin does.
+ */
+export function recordOperation(metrics: ApiMetrics, response: GraphQLResponse, type: string, started: number): void {
+  // Answers depend on the caller's key and on live data: no shared or private cache may keep one.
+  if (!response.http.headers.has('cache-control')) response.http.headers.set('cache-control', 'no-store');
+  const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
+  for (const e of errors) metrics.apiErrors.inc({ code: errorCodeOf(e), transport: 'graphql' });
+  metrics.graphqlOperations.inc({ type, outcome: errors.length > 0 ? 'error' : 'ok' });
+  metrics.graphqlDuration.observe({ type }, (performance.now() - started) / 1000);
 }

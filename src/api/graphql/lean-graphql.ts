@@ -1,18 +1,45 @@
-// POST /graphql on Node's `request` event, before Express (src/api/lean-http.ts): a request in the
-// common form is handed to Apollo's executeHTTPGraphQLRequest directly, without the router's layer walk,
-// body-parser, type-is and the Express integration, which cost a lone `logEvent` more than Apollo and
-// chainlog's own work do (docs/performance.md, "Session 29: `logEvent` without Express").
+// POST /graphql on Node's `request` event, before Express (src/api/lean-http.ts). A request in the
+// common form (one operation: a query string, variables an object if any, an operationName if any, no
+// extensions; an Accept that gets application/json) whose operation passes every check before execution
+// is executed here, without Apollo's request pipeline; every other request, and every operation refused
+// before execution, goes to Apollo's executeHTTPGraphQLRequest, which answers it as the Express route
+// does (docs/performance.md, "Session 29: `logEvent` without Express" and "Session 30: `logEvent`
+// without Apollo").
 //
-// Everything Apollo does is unchanged: its plugins (authorization per field, limits, rate limits,
-// metrics), validation, execution, error masking, the answer's status and headers.
-import { HeaderMap, type ApolloServer } from '@apollo/server';
+// What is executed here is checked by the rules graphql-ws and SSE apply outside Apollo
+// (src/api/subscriptions/prepare-operation.ts: parse within the token limit, shape, validation with the
+// document limits and, in production, no introspection, the operation, the role, items asked for,
+// variable sizes, variable coercion), then charged to the rate limit as the hardening plugin charges it.
+// None of these checks has an effect before the charge, and a refused charge takes nothing, so an
+// operation refused here is refused by Apollo the same way, with its own answer and metrics. Once
+// executed, the answer is made as Apollo makes it: errors normalized and passed through the one
+// formatter, the observeOperations and hardening plugins' willSendResponse (recordOperation,
+// finishHttpResponse), the fields ordered errors, data, extensions, and a final newline.
+import { HeaderMap, type ApolloServer, type GraphQLResponse, type HTTPGraphQLHead } from '@apollo/server';
+import { execute, GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { graphqlRefusal } from '../auth/express.js';
-import { createApiContext, type ApiContext, type ApiDeps } from '../context.js';
-import { rememberRemoteAddress } from '../hardening/apollo-plugin.js';
+import { createApiContext, type ApiContext, type ApiDeps, type Principal } from '../context.js';
+import { ApiError } from '../errors.js';
+import { finishHttpResponse, rememberRemoteAddress } from '../hardening/apollo-plugin.js';
+import type { Hardening } from '../hardening/index.js';
+import { chargeOperation } from '../hardening/operations.js';
 import type { OriginPolicy } from '../hardening/origin.js';
+import { clientKey } from '../hardening/rate-limit.js';
 import { leanRoute, type LeanRoute } from '../lean-http.js';
+import { createOperationPreparer, type OperationRequest } from '../subscriptions/prepare-operation.js';
+import { recordOperation } from './apollo.js';
+import type { ErrorFormatter } from './format-error.js';
 
 export const LEAN_GRAPHQL_PATH = '/graphql';
+
+/** Apollo's content type of a single result when the Accept header is absent or prefers application/json. */
+const APPLICATION_JSON = 'application/json; charset=utf-8';
+
+/** Accept headers whose negotiation (Apollo's chooseContentTypeForSingleResultResponse) gives application/json. */
+const JSON_ACCEPTS = new Set([undefined, '*/*', 'application/json', 'application/json; charset=utf-8']);
+
+const BODY_KEYS = new Set(['query', 'variables', 'operationName']);
 
 export interface LeanGraphqlOptions {
   deps: ApiDeps;
@@ -21,10 +48,69 @@ export interface LeanGraphqlOptions {
   maxBodyBytes: number;
   /** Apollo once started; until then every request goes to Express (whose route answers it). */
   apollo: () => ApolloServer<ApiContext> | undefined;
+  /** The schema, hardening and error formatter Apollo was started with. */
+  schema: GraphQLSchema;
+  hardening: Hardening;
+  formatError: ErrorFormatter;
 }
 
 export function leanGraphqlRoute(opts: LeanGraphqlOptions): LeanRoute {
-  const { deps } = opts;
+  const { deps, schema, hardening, formatError } = opts;
+  const prepare = createOperationPreparer({ schema, deps, hardening, transport: 'http' });
+  const admitAll = async () => undefined;
+
+  /** Executes the request and answers it; false (nothing answered, nothing charged) when Apollo must. */
+  const executeHere = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    principal: Principal,
+    body: unknown,
+  ): Promise<boolean> => {
+    const started = performance.now();
+    const request = commonRequest(body);
+    if (!request || !JSON_ACCEPTS.has(req.headers.accept)) return false;
+    const prepared = await prepare(principal, request, admitAll);
+    if (!('document' in prepared)) return false;
+    const { document, operation } = prepared;
+    if (operation.operation === 'subscription') return false;
+    const remoteAddress = req.socket.remoteAddress;
+    try {
+      await chargeOperation(hardening.rateLimits, clientKey(principal, remoteAddress), document, operation, request.variables);
+    } catch (err) {
+      if (err instanceof ApiError) return false;
+      throw err;
+    }
+    const contextValue = rememberRemoteAddress(createApiContext(deps, 'graphql', principal), remoteAddress);
+    const http: HTTPGraphQLHead = { status: undefined, headers: new HeaderMap() };
+    let response: GraphQLResponse;
+    try {
+      const result: ExecutionResult = await execute({
+        schema,
+        document,
+        contextValue,
+        variableValues: request.variables,
+        operationName: request.operationName,
+      });
+      const formattedErrors = result.errors ? formatErrors(result.errors, formatError, http) : undefined;
+      response = { http, body: { kind: 'single', singleResult: { ...result, errors: formattedErrors } } };
+    } catch (err) {
+      // As Apollo's sendErrorResponse: the error alone, 500 unless the error says otherwise.
+      const errors = formatErrors([ensureGraphQLError(err)], formatError, http);
+      http.status ??= 500;
+      response = { http, body: { kind: 'single', singleResult: { errors } } };
+    }
+    recordOperation(deps.metrics, response, operation.operation, started);
+    finishHttpResponse(response, undefined);
+    for (const [name, value] of response.http.headers) res.setHeader(name, value);
+    res.setHeader('content-type', APPLICATION_JSON);
+    res.statusCode = response.http.status ?? 200;
+    const single = response.body.kind === 'single' ? response.body.singleResult : {};
+    const text = JSON.stringify({ errors: single.errors, data: single.data, extensions: single.extensions }) + '\n';
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.end(text);
+    return true;
+  };
+
   return leanRoute({
     deps,
     originPolicy: opts.originPolicy,
@@ -34,6 +120,7 @@ export function leanGraphqlRoute(opts: LeanGraphqlOptions): LeanRoute {
     ready: () => opts.apollo() !== undefined,
     refusal: (principal) => graphqlRefusal(deps, principal),
     answer: async (req, res, principal, body) => {
+      if (await executeHere(req, res, principal, body)) return;
       const headers = new HeaderMap();
       for (const [name, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
@@ -54,4 +141,62 @@ export function leanGraphqlRoute(opts: LeanGraphqlOptions): LeanRoute {
       res.end();
     },
   });
+}
+
+/** The body as one operation in the common form, or undefined when Apollo must read it. */
+function commonRequest(body: unknown): (OperationRequest & { variables?: Record<string, unknown> }) | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  for (const key in b) if (!BODY_KEYS.has(key)) return undefined;
+  const { query, variables, operationName } = b;
+  if (typeof query !== 'string' || query === '') return undefined;
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;
+  if (variables !== undefined && variables !== null && !isPlainObject(variables)) return undefined;
+  return {
+    query,
+    ...(typeof operationName === 'string' && { operationName }),
+    ...(variables !== undefined && variables !== null && { variables: variables as Record<string, unknown> }),
+  };
+}
+
+const isPlainObject = (v: unknown): boolean =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+
+/**
+ * As Apollo's normalizeAndFormatErrors (not exported by @apollo/server): each error as a GraphQLError, its
+ * code INTERNAL_SERVER_ERROR when it has none, an `http` extension moved to the answer's head, then the
+ * formatter; a formatter that throws gives a masked internal error.
+ */
+function formatErrors(errors: readonly unknown[], formatError: ErrorFormatter, http: HTTPGraphQLHead): GraphQLFormattedError[] {
+  return errors.map((error) => {
+    try {
+      const graphqlError = ensureGraphQLError(error);
+      const extensions: Record<string, unknown> = {
+        ...graphqlError.extensions,
+        code: graphqlError.extensions.code ?? 'INTERNAL_SERVER_ERROR',
+      };
+      if (isPartialHead(extensions.http)) {
+        if (extensions.http.status) http.status = extensions.http.status;
+        for (const [name, value] of extensions.http.headers ?? []) http.headers.set(name, value);
+        delete extensions.http;
+      }
+      return formatError({ ...graphqlError.toJSON(), extensions }, error);
+    } catch {
+      return { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    }
+  });
+}
+
+function isPartialHead(x: unknown): x is { status?: number; headers?: Map<string, string> } {
+  return (
+    !!x &&
+    typeof x === 'object' &&
+    (!('status' in x) || typeof x.status === 'number') &&
+    (!('headers' in x) || x.headers instanceof Map)
+  );
+}
+
+function ensureGraphQLError(error: unknown): GraphQLError {
+  const e = error instanceof Error ? error : new GraphQLError('Unexpected error value: ' + String(error));
+  return e instanceof GraphQLError ? e : new GraphQLError(e.message, { originalError: e });
 }

@@ -1,7 +1,7 @@
 // Apollo (HTTP) side of the hardening: rate limits per client, and HTTP status codes that follow the
 // error code (429 + Retry-After for RATE_LIMITED) for errors raised before execution, which Apollo
 // would otherwise send as 500.
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLResponse } from '@apollo/server';
 import type { Principal } from '../../auth/principal.js';
 import { ApiError, httpStatusFor } from '../errors.js';
 import type { ApiMetrics } from '../metrics.js';
@@ -57,29 +57,36 @@ export function hardeningPlugin<C extends { principal: Principal }>(opts: {
           }
         },
         async willSendResponse({ response }) {
-          if (limited) response.http.headers.set('retry-after', String(retryAfterSeconds(limited)));
-          else if (response.body.kind === 'single') {
-            // UNAVAILABLE says when to retry (extensions.retryAfterMs); HTTP clients read Retry-After.
-            const ms = response.body.singleResult.errors?.find((e) => e.extensions?.code === 'UNAVAILABLE')?.extensions
-              ?.retryAfterMs;
-            if (typeof ms === 'number') response.http.headers.set('retry-after', String(Math.max(1, Math.ceil(ms / 1000))));
-          }
-          // An answer over GRAPHQL_MAX_RESPONSE_BYTES is sent as its error alone: no partial data.
-          if (response.body.kind === 'single') {
-            const tooLarge = response.body.singleResult.errors?.find((e) => e.extensions?.code === 'RESPONSE_TOO_LARGE');
-            if (tooLarge) {
-              response.body.singleResult = { errors: [{ message: tooLarge.message, extensions: tooLarge.extensions }] };
-              response.http.status = httpStatusFor('RESPONSE_TOO_LARGE');
-              return;
-            }
-          }
-          if (response.http.status !== 500 || response.body.kind !== 'single') return;
-          const { data, errors } = response.body.singleResult;
-          const code = errors?.[0]?.extensions?.code;
-          if (data === undefined && typeof code === 'string' && httpStatusFor(code) !== 500)
-            response.http.status = httpStatusFor(code);
+          finishHttpResponse(response, limited);
         },
       };
     },
   };
+}
+
+/**
+ * The HTTP status and headers of an answer that follow its errors, and an answer over
+ * GRAPHQL_MAX_RESPONSE_BYTES cut to its error. `limited`: the rate limit's refusal of the operation, if
+ * any. The lean POST /graphql route (src/api/graphql/lean-graphql.ts) calls it as this plugin does.
+ */
+export function finishHttpResponse(response: GraphQLResponse, limited: ApiError | undefined): void {
+  if (limited) response.http.headers.set('retry-after', String(retryAfterSeconds(limited)));
+  else if (response.body.kind === 'single') {
+    // UNAVAILABLE says when to retry (extensions.retryAfterMs); HTTP clients read Retry-After.
+    const ms = response.body.singleResult.errors?.find((e) => e.extensions?.code === 'UNAVAILABLE')?.extensions?.retryAfterMs;
+    if (typeof ms === 'number') response.http.headers.set('retry-after', String(Math.max(1, Math.ceil(ms / 1000))));
+  }
+  // An answer over GRAPHQL_MAX_RESPONSE_BYTES is sent as its error alone: no partial data.
+  if (response.body.kind === 'single') {
+    const tooLarge = response.body.singleResult.errors?.find((e) => e.extensions?.code === 'RESPONSE_TOO_LARGE');
+    if (tooLarge) {
+      response.body.singleResult = { errors: [{ message: tooLarge.message, extensions: tooLarge.extensions }] };
+      response.http.status = httpStatusFor('RESPONSE_TOO_LARGE');
+      return;
+    }
+  }
+  if (response.http.status !== 500 || response.body.kind !== 'single') return;
+  const { data, errors } = response.body.singleResult;
+  const code = errors?.[0]?.extensions?.code;
+  if (data === undefined && typeof code === 'string' && httpStatusFor(code) !== 500) response.http.status = httpStatusFor(code);
 }

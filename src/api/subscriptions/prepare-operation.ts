@@ -1,5 +1,6 @@
-// What both streaming transports (graphql-ws at /graphql, graphql-sse at /graphql/stream) do with an
-// operation before it runs. Apollo's validation, limits and role checks do not run outside Apollo, so
+// What both streaming transports (graphql-ws at /graphql, graphql-sse at /graphql/stream), and the lean
+// POST /graphql route (src/api/graphql/lean-graphql.ts), do with an operation before it runs. Apollo's
+// validation, limits and role checks do not run outside Apollo, so
 // this applies the same rules in the same order: parse within the token limit, the document's shape,
 // validation (with the document-limit rules), the operation, the role, items asked for, the transport's
 // caps and the rate limit, variable sizes, then variable coercion. Each refusal carries the same
@@ -54,6 +55,16 @@ export type PrepareOperation = (
   admit: AdmitOperation,
 ) => Promise<PreparedOperation | readonly GraphQLError[]>;
 
+/**
+ * Documents that parsed, passed the shape check and validated, by their query text: validation depends
+ * only on the schema and the rules, both fixed for a preparer. Bounded in entries and in the length of
+ * the texts kept (longer ones are parsed and validated each time), so that a preparer keeps at most
+ * 512 KiB of query text and its trees; least recently used goes first. The operations a client repeats
+ * (a `logEvent` mutation is about 100 characters) fit many times over.
+ */
+export const MAX_CACHED_DOCUMENTS = 256;
+export const MAX_CACHED_QUERY_CHARS = 2_048;
+
 /** As Apollo does with hideSchemaDetailsFromClientErrors: no schema hints in production. */
 const SUGGESTION = / ?Did you mean .+\?$/;
 
@@ -72,7 +83,11 @@ export function createOperationPreparer(opts: {
   schema: GraphQLSchema;
   deps: ApiDeps;
   hardening: Hardening;
-  transport: 'ws' | 'sse';
+  /**
+   * 'http': the lean POST /graphql route, which hands every refused operation to Apollo; Apollo counts the
+   * refused documents, so the refusal is not counted here too.
+   */
+  transport: 'ws' | 'sse' | 'http';
 }): PrepareOperation {
   const { schema, deps, transport } = opts;
   const { documentLimits } = opts.hardening;
@@ -81,10 +96,19 @@ export function createOperationPreparer(opts: {
   // Apollo disables introspection in production; so do these paths.
   const rules = [...specifiedRules, ...documentLimits.validationRules, ...(production ? [NoSchemaIntrospectionCustomRule] : [])];
 
-  return async (principal, request, admit) => {
+  const valid = new Map<string, DocumentNode>();
+
+  /** The document of `query` once parsed and validated, or its refusal. */
+  const validDocument = (query: string): DocumentNode | readonly GraphQLError[] => {
+    const cached = valid.get(query);
+    if (cached) {
+      valid.delete(query); // re-inserted last: the map's order is least recently used first
+      valid.set(query, cached);
+      return cached;
+    }
     let document: DocumentNode;
     try {
-      document = parse(request.query, documentLimits.parseOptions);
+      document = parse(query, documentLimits.parseOptions);
     } catch (err) {
       if (err instanceof GraphQLError)
         return [withCode(err, 'GRAPHQL_VALIDATION_FAILED', parseLimitRule(err.message) ?? 'syntax')];
@@ -92,7 +116,7 @@ export function createOperationPreparer(opts: {
     }
     const badShape = checkDocumentShape(document, documentLimits.settings);
     if (badShape) {
-      deps.metrics.documentsRefused.inc({ rule: String(badShape.extensions.rule), transport });
+      if (transport !== 'http') deps.metrics.documentsRefused.inc({ rule: String(badShape.extensions.rule), transport });
       return [
         new GraphQLError(badShape.message, {
           extensions: { code: 'GRAPHQL_VALIDATION_FAILED', rule: badShape.extensions.rule },
@@ -101,6 +125,16 @@ export function createOperationPreparer(opts: {
     }
     const invalid = validate(schema, document, rules);
     if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED', undefined, production));
+    if (query.length <= MAX_CACHED_QUERY_CHARS) {
+      if (valid.size >= MAX_CACHED_DOCUMENTS) valid.delete(valid.keys().next().value!);
+      valid.set(query, document);
+    }
+    return document;
+  };
+
+  return async (principal, request, admit) => {
+    const document = validDocument(request.query);
+    if (!('kind' in document)) return document;
     const operation = getOperationAST(document, request.operationName);
     if (!operation) {
       return [
