@@ -54,6 +54,19 @@ export function sha256HexOfBytesAndText(prefix: Uint8Array, text: string): strin
   return hash('sha256', textInput.subarray(0, n), 'hex');
 }
 
+/**
+ * SHA-256(bytes of `prefixHex` || UTF-8 of text) in lowercase hex: sha256HexOfBytesAndText with the prefix
+ * given as hex the caller has checked (even length, hex digits), written straight into the reused buffer
+ * (an auditor checks a version 2 payload commitment per event: no salt array per event).
+ */
+export function sha256HexOfHexAndText(prefixHex: string, text: string): string {
+  const most = (prefixHex.length >> 1) + 3 * text.length;
+  if (textInput.length < most) textInput = Buffer.allocUnsafe(Math.max(most, 2 * textInput.length));
+  const p = textInput.write(prefixHex, 0, 'hex');
+  const n = p + textInput.write(text, p, 'utf8');
+  return hash('sha256', textInput.subarray(0, n), 'hex');
+}
+
 export function utf8Encode(s: string): Uint8Array {
   const b = Buffer.from(s, 'utf8');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

@@ -24,6 +24,11 @@ describe('browser and Node primitives', () => {
         (bytes, a, b) => {
           expect(browser.sha256(bytes)).toEqual(node.sha256(bytes));
           expect(browser.sha256HexOfByteAndText(0, a, b, a)).toBe(node.sha256HexOfByteAndText(0, a, b, a));
+          // A prefix given as hex hashes as its bytes do, in both builds.
+          const ofBytes = node.sha256HexOfBytesAndText(bytes, a);
+          expect(node.sha256HexOfHexAndText(node.hexEncode(bytes), a)).toBe(ofBytes);
+          expect(browser.sha256HexOfHexAndText(node.hexEncode(bytes), a)).toBe(ofBytes);
+          expect(browser.sha256HexOfBytesAndText(bytes, a)).toBe(ofBytes);
           expect(browser.hexEncode(bytes)).toBe(node.hexEncode(bytes));
           expect(browser.hexDecode(node.hexEncode(bytes))).toEqual(new Uint8Array(bytes));
           expect(browser.hexDecode(node.hexEncode(bytes).toUpperCase())).toEqual(
