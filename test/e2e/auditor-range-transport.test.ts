@@ -99,6 +99,17 @@ describe('audit pages over REST', () => {
     expect(restPages).toBe(3);
   });
 
+  it('serves a page of payloads past ASCII as ASCII bytes of the same JSON', async () => {
+    const res = await fetch(`${svc.url}/v1/logs/${APP}/range-proof?start=0&end=${EVENTS}`, { headers: svc.authHeaders() });
+    expect(res.status).toBe(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(Number(res.headers.get('content-length'))).toBe(bytes.length);
+    expect(bytes.every((b) => b < 0x80)).toBe(true);
+    expect(bytes.toString('latin1')).toContain('\\u00fcn\\u00efcode \\u2713');
+    const page = JSON.parse(bytes.toString('latin1')) as { events: Array<{ payload: { i: number; text: string } }> };
+    expect(page.events.map((e) => e.payload)).toEqual(Array.from({ length: EVENTS }, (_, i) => ({ i, text: 'ünïcode ✓' })));
+  });
+
   it('keeps the next pages in flight while it verifies one, never more than it is allowed', async () => {
     for (const ahead of [3, 1]) {
       // Every answer after page 0's (the first asked, alone) waits until `ahead` pages are asked.
