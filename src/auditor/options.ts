@@ -9,7 +9,8 @@ Audits one log of a chainlog service against a verifier key you trust: the lates
 checkpoint, a consistency proof from the checkpoint trusted last time, every event (leaves
 recomputed, hash chain, range proofs) and a few inclusion proofs.
 
-  --url URL          service base URL (default http://127.0.0.1:4000)
+  --url URL          service base URL (default http://127.0.0.1:4000); a URL ending in /graphql
+                     (the GraphQL endpoint) is taken as the base URL before it
   --app APP          the sourceAppId of the log to audit (required)
   --key KEY          verifier key <name>+<id>+<base64> (required; default env CHAINLOG_VERIFIER_KEY).
                      Never taken from the server.
@@ -51,9 +52,25 @@ export function durationSeconds(text: string): number | null {
   return m ? Number(m[1]) * UNIT_SECONDS[m[2] as keyof typeof UNIT_SECONDS] : null;
 }
 
+/**
+ * The service's base URL from --url. The GraphQL endpoint's own URL (`…/graphql`, what a GraphQL client
+ * is usually given) names the same service: its last segment is dropped, since the auditor puts
+ * `/graphql` and `/v1/…` under the base itself (left on, the REST pages went to `/graphql/v1/…`).
+ */
+export function serviceBaseUrl(url: string): string {
+  const u = new URL(url);
+  const path = u.pathname.replace(/\/graphql\/?$/, '');
+  if (path === u.pathname) return url;
+  u.pathname = path === '' ? '/' : path;
+  return u.search === '' && u.hash === '' && u.pathname === '/' ? u.origin : u.toString();
+}
+
 const schema = z
   .object({
-    url: z.url({ protocol: /^https?$/, error: '--url must be an http(s) URL' }).default('http://127.0.0.1:4000'),
+    url: z
+      .url({ protocol: /^https?$/, error: '--url must be an http(s) URL' })
+      .default('http://127.0.0.1:4000')
+      .transform(serviceBaseUrl),
     app: z.string({ error: '--app is required' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, '--app is not a valid sourceAppId'),
     key: z.string({ error: '--key is required (the verifier key you trust)' }).min(1, '--key must not be empty'),
     state: z.string().min(1, '--state must not be empty').default('.chainlog-verify-state.json'),

@@ -3,7 +3,7 @@
 // can be erased and the leaf still recomputed. Every entry point below takes either version: a leaf is
 // version 2 exactly when its fields carry a `payloadHash` string.
 import { canonicalJson, canonicalString } from './canonical-json.js';
-import { hexDecode, sha256HexOfBytesAndText, utf8Encode } from './crypto/primitives.js';
+import { hexDecode, sha256HexOfBytesAndText, sha256HexOfHexAndText, utf8Encode } from './crypto/primitives.js';
 import type { JsonObject } from './json.js';
 import { hashLeafTextAround } from './rfc6962/hasher.js';
 
@@ -247,15 +247,15 @@ export function payloadCommitment(salt: Uint8Array, payloadText: string): string
  * verifier makes while the payload exists). False for a salt or hash that is not 64 lowercase hex.
  */
 export function payloadMatchesCommitment(payload: JsonObject, saltHex: string, payloadHash: string): boolean {
-  if (typeof payloadHash !== 'string' || !HASH_HEX_RE.test(payloadHash)) return false;
-  let salt: Uint8Array;
+  // No format check of payloadHash: the digest is 64 lowercase hex, so only such a payloadHash can equal it.
+  if (typeof saltHex !== 'string' || !SALT_HEX_RE.test(saltHex)) return false;
   try {
-    salt = parseSalt(saltHex);
     checkPayloadObject(payload);
   } catch {
     return false;
   }
-  return payloadCommitment(salt, canonicalJson(payload)) === payloadHash;
+  // payloadCommitment of the salt's bytes, the hex written straight into the hash input (checked above).
+  return sha256HexOfHexAndText(saltHex, canonicalJson(payload)) === payloadHash;
 }
 
 // The entry points: leafBytes (the leaf itself, for the spec and other implementations), leafHashHex

@@ -68,3 +68,20 @@ it('--policy and --max-age: a duration with a unit, and only with a policy', () 
     error: '--policy must not be empty',
   });
 });
+
+it('takes a URL of the GraphQL endpoint as the service base URL before it', () => {
+  const url = (u: string) => {
+    const r = parseVerifyArgs(['--app', 'a', '--key', KEY, '--url', u], {});
+    if (!('options' in r) || r.options === undefined) throw new Error(JSON.stringify(r));
+    return r.options.url;
+  };
+  // Left on, the REST pages went to /graphql/v1/..., which the GraphQL server refuses (a CSRF error).
+  expect(url('http://host:4000/graphql')).toBe('http://host:4000');
+  expect(url('http://host:4000/graphql/')).toBe('http://host:4000');
+  expect(url('https://audit.example/chainlog/graphql')).toBe('https://audit.example/chainlog');
+  // A base URL is kept as it was given; a segment that only ends in "graphql" is no endpoint.
+  expect(url('http://host:4000')).toBe('http://host:4000');
+  expect(url('http://host:4000/')).toBe('http://host:4000/');
+  expect(url('http://host:4000/mygraphql')).toBe('http://host:4000/mygraphql');
+  expect(url('http://host:4000/graphql/v1')).toBe('http://host:4000/graphql/v1');
+});

@@ -126,6 +126,16 @@ describe('simulate → verify against the real service', () => {
     });
   });
 
+  it('a --url of the GraphQL endpoint audits the service behind it', async () => {
+    // Taken as is, the REST pages went to /graphql/v1/..., which the GraphQL server refuses.
+    const v = await runCli('scripts/verify.ts', [
+      ...['--url', `${service.url}/graphql`, '--app', APP, '--key', service.verifierKey],
+      ...['--state', statePath, '--json', '--page-size', '100'],
+    ]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, url: service.url, findings: [] });
+  });
+
   it('a trusted checkpoint larger than the served one is a rollback; same size, other root a fork', async () => {
     const size = await checkpointedSize();
     const original = readFileSync(statePath, 'utf8');

@@ -22,7 +22,14 @@ let verifier: NoteVerifier;
 let proxy: Server;
 let proxyUrl: string;
 type Res = import('node:http').ServerResponse;
-const send = (res: Res, body: string, status = 200) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+/** REST range requests the proxy has received and not yet answered, and the most at once. */
+let pending = 0;
+let mostPending = 0;
+/** Answers a request (counted as answered before its bytes leave, so the auditor cannot outrun the count). */
+const send = (res: Res, body: string, status = 200) => {
+  pending--;
+  res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+};
 /** What the proxy answers for a REST range page, given the upstream's answer text. */
 let lie: (body: string, res: Res) => void = (body, res) => send(res, body);
 let restPages = 0;
@@ -46,6 +53,7 @@ beforeAll(async () => {
   // The proxy forwards the REST range route to the service and lets `lie` change its answer.
   proxy = createServer((req, res) => {
     restPages++;
+    mostPending = Math.max(mostPending, ++pending);
     void fetch(`${svc.url}${req.url}`, { headers: svc.authHeaders() }).then(async (up) => {
       expect(up.status).toBe(200);
       lie(await up.text(), res);
@@ -60,7 +68,7 @@ afterAll(async () => {
   await svc.stop();
 });
 
-async function audit(rangeUrl: string): Promise<AuditReport> {
+async function audit(rangeUrl: string, pages: { pageSize?: number; pagesAhead?: number } = {}): Promise<AuditReport> {
   const state = await StateFile.load(join(mkdtempSync(join(tmpdir(), 'chainlog-transport-')), 's.json'));
   const rangeClient = new RangeClient({ url: rangeUrl, apiKey: svc.adminKey ?? undefined });
   try {
@@ -73,7 +81,8 @@ async function audit(rangeUrl: string): Promise<AuditReport> {
       from: 0,
       state,
       spotChecks: 2,
-      pageSize: 16,
+      pageSize: pages.pageSize ?? 16,
+      pagesAhead: pages.pagesAhead,
     });
   } finally {
     rangeClient.close();
@@ -88,6 +97,39 @@ describe('audit pages over REST', () => {
     expect(report.findings).toEqual([]);
     expect(report).toMatchObject({ verdict: 'OK', eventsChecked: EVENTS, pages: 3 });
     expect(restPages).toBe(3);
+  });
+
+  it('serves a page of payloads past ASCII as ASCII bytes of the same JSON', async () => {
+    const res = await fetch(`${svc.url}/v1/logs/${APP}/range-proof?start=0&end=${EVENTS}`, { headers: svc.authHeaders() });
+    expect(res.status).toBe(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(Number(res.headers.get('content-length'))).toBe(bytes.length);
+    expect(bytes.every((b) => b < 0x80)).toBe(true);
+    expect(bytes.toString('latin1')).toContain('\\u00fcn\\u00efcode \\u2713');
+    const page = JSON.parse(bytes.toString('latin1')) as { events: Array<{ payload: { i: number; text: string } }> };
+    expect(page.events.map((e) => e.payload)).toEqual(Array.from({ length: EVENTS }, (_, i) => ({ i, text: 'ünïcode ✓' })));
+  });
+
+  it('keeps the next pages in flight while it verifies one, never more than it is allowed', async () => {
+    for (const ahead of [3, 1]) {
+      // Every answer after page 0's (the first asked, alone) waits until `ahead` pages are asked.
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      lie = (body, res) => {
+        const page = JSON.parse(body) as { start: number };
+        if (page.start === 0) send(res, body);
+        else void held.then(() => send(res, body));
+      };
+      [restPages, pending, mostPending] = [0, 0, 0];
+      const run = audit(proxyUrl, { pageSize: 4, pagesAhead: ahead });
+      await until(`${ahead} pages in flight`, () => pending === ahead);
+      release();
+      const report = await run;
+      expect(report.findings).toEqual([]);
+      expect(report).toMatchObject({ verdict: 'OK', eventsChecked: EVENTS, pages: EVENTS / 4 });
+      expect(restPages).toBe(EVENTS / 4);
+      expect(mostPending).toBe(ahead);
+    }
   });
 
   it('a reordered page is FAILED at the positions that moved', async () => {

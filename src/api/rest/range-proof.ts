@@ -48,6 +48,22 @@ function eventJson(e: StoredEvent, appJson: string): string {
   );
 }
 
+const NON_ASCII_RE = /[^\x00-\x7f]/;
+const NON_ASCII_ALL_RE = /[^\x00-\x7f]/g;
+const escapeUnit = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * JSON text with every character past ASCII written as its JSON escape (`\u00f8`; a character past
+ * U+FFFF as its two UTF-16 units): the same JSON value, in bytes that are their own Latin-1. Outside
+ * strings JSON is ASCII, so each such character is inside a string, where the escape means the same
+ * code unit. The page goes out as Latin-1 (a copy, no UTF-8 transcoding) with its length in bytes
+ * known, and an auditor reads it as Latin-1 without UTF-8's checks (range-client.ts): on a page of
+ * 1,000 events with a few names past ASCII, 1.3 ms less in the auditor and 0.2 ms less here (session 30).
+ */
+function asciiJson(text: string): string {
+  return NON_ASCII_RE.test(text) ? text.replace(NON_ASCII_ALL_RE, escapeUnit) : text;
+}
+
 export function rangeProofRouter(deps: ApiDeps): Router {
   const router = express.Router();
   router.get(RANGE_PROOF_PATH, async (req, res) => {
@@ -67,10 +83,13 @@ export function rangeProofRouter(deps: ApiDeps): Router {
       leftHashes: proof.leftHashes,
       rightHashes: proof.rightHashes,
     });
-    const events = proof.events.map((e) => eventJson(e, e.sourceAppId === sourceAppId ? appJson : JSON.stringify(e.sourceAppId)));
-    const body = `${head.slice(0, -1)},"events":[${events.join(',')}]}`;
-    // The bound GraphQL puts on an answer's payloads, here on the whole document (its other fields are
-    // under a kilobyte per event): a client reading it bounds what it reads by the same setting.
+    // Each part escaped on its own: a scan of a short string each, and the page joined from ASCII parts.
+    const events = proof.events.map((e) =>
+      asciiJson(eventJson(e, e.sourceAppId === sourceAppId ? appJson : JSON.stringify(e.sourceAppId))),
+    );
+    const body = `${asciiJson(head).slice(0, -1)},"events":[${events.join(',')}]}`;
+    // The bound GraphQL puts on an answer's payloads, here on the whole document in bytes (its other fields
+    // are under a kilobyte per event): a client reading it bounds what it reads by the same setting.
     if (body.length > deps.config.GRAPHQL_MAX_RESPONSE_BYTES) {
       throw new ApiError(
         'RESPONSE_TOO_LARGE',
@@ -78,7 +97,14 @@ export function rangeProofRouter(deps: ApiDeps): Router {
         { rule: 'maxResponseBytes', extra: { limit: deps.config.GRAPHQL_MAX_RESPONSE_BYTES } },
       );
     }
-    res.set('Cache-Control', 'private, no-store').type('application/json').send(body);
+    // ASCII: one byte per character, written as Latin-1 (what asciiJson is for).
+    res
+      .set({
+        'Cache-Control': 'private, no-store',
+        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Length': String(body.length),
+      })
+      .end(body, 'latin1');
   });
   return router;
 }

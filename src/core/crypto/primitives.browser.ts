@@ -30,6 +30,10 @@ export function sha256HexOfBytesAndText(prefix: Uint8Array, text: string): strin
   return hexEncode(nobleSha256(input));
 }
 
+export function sha256HexOfHexAndText(prefixHex: string, text: string): string {
+  return sha256HexOfBytesAndText(hexDecode(prefixHex)!, text);
+}
+
 export function utf8Encode(s: string): Uint8Array {
   return encoder.encode(s);
 }

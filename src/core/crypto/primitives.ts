@@ -23,14 +23,18 @@ export function sha256(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Reused by sha256HexOfByteAndText (hashing is synchronous), grown to the largest input seen. */
+/** Reused by the text hashes below (hashing is synchronous), grown to the largest input seen. */
 let textInput = Buffer.allocUnsafe(16 * 1024);
 
 /**
- * SHA-256(byte || UTF-8 of a + b + c) in lowercase hex, without making that string: the three are
- * written as UTF-8 into one reused buffer (a store's writer hashes every event it appends this way).
+ * SHA-256(byte || UTF-8 of a + b + c) in lowercase hex, without a Buffer of that text: a byte under 0x80
+ * is its own UTF-8 character, so the input is one string that crypto.hash encodes as UTF-8 itself (one
+ * native call per leaf, ~0.4 µs less than writing the three into a buffer first, session 30; the store's
+ * writer hashes every event it appends, and an auditor every event it reads). Other bytes (none in the
+ * tree's domain separation) go through the reused buffer.
  */
 export function sha256HexOfByteAndText(byte: number, a: string, b: string, c: string): string {
+  if (byte < 0x80) return hash('sha256', String.fromCharCode(byte) + a + b + c, 'hex');
   // A UTF-16 code unit takes at most 3 bytes of UTF-8.
   const most = 1 + 3 * (a.length + b.length + c.length);
   if (textInput.length < most) textInput = Buffer.allocUnsafe(Math.max(most, 2 * textInput.length));
@@ -51,6 +55,19 @@ export function sha256HexOfBytesAndText(prefix: Uint8Array, text: string): strin
   if (textInput.length < most) textInput = Buffer.allocUnsafe(Math.max(most, 2 * textInput.length));
   textInput.set(prefix, 0);
   const n = prefix.length + textInput.write(text, prefix.length, 'utf8');
+  return hash('sha256', textInput.subarray(0, n), 'hex');
+}
+
+/**
+ * SHA-256(bytes of `prefixHex` || UTF-8 of text) in lowercase hex: sha256HexOfBytesAndText with the prefix
+ * given as hex the caller has checked (even length, hex digits), written straight into the reused buffer
+ * (an auditor checks a version 2 payload commitment per event: no salt array per event).
+ */
+export function sha256HexOfHexAndText(prefixHex: string, text: string): string {
+  const most = (prefixHex.length >> 1) + 3 * text.length;
+  if (textInput.length < most) textInput = Buffer.allocUnsafe(Math.max(most, 2 * textInput.length));
+  const p = textInput.write(prefixHex, 0, 'hex');
+  const n = p + textInput.write(text, p, 'utf8');
   return hash('sha256', textInput.subarray(0, n), 'hex');
 }
 

@@ -24,6 +24,14 @@ describe('browser and Node primitives', () => {
         (bytes, a, b) => {
           expect(browser.sha256(bytes)).toEqual(node.sha256(bytes));
           expect(browser.sha256HexOfByteAndText(0, a, b, a)).toBe(node.sha256HexOfByteAndText(0, a, b, a));
+          // Under 0x80 the byte goes in as a character of the text, past it through a buffer: both are the bytes.
+          for (const byte of [1, 0x7f, 0x80, 0xff])
+            expect(node.sha256HexOfByteAndText(byte, a, b, '')).toBe(node.sha256HexOfBytesAndText(new Uint8Array([byte]), a + b));
+          // A prefix given as hex hashes as its bytes do, in both builds.
+          const ofBytes = node.sha256HexOfBytesAndText(bytes, a);
+          expect(node.sha256HexOfHexAndText(node.hexEncode(bytes), a)).toBe(ofBytes);
+          expect(browser.sha256HexOfHexAndText(node.hexEncode(bytes), a)).toBe(ofBytes);
+          expect(browser.sha256HexOfBytesAndText(bytes, a)).toBe(ofBytes);
           expect(browser.hexEncode(bytes)).toBe(node.hexEncode(bytes));
           expect(browser.hexDecode(node.hexEncode(bytes))).toEqual(new Uint8Array(bytes));
           expect(browser.hexDecode(node.hexEncode(bytes).toUpperCase())).toEqual(
