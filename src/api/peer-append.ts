@@ -187,7 +187,12 @@ export function httpPeerTransport(opts: { secret: string; silenceMs: number; tim
           ...(r.expectedPrevHash != null && { expectedPrevHash: r.expectedPrevHash }),
         })),
       });
-      const url = new URL(`${address}${PEER_APPEND_PATH}`);
+      let url: URL;
+      try {
+        url = new URL(`${address}${PEER_APPEND_PATH}`);
+      } catch {
+        return Promise.reject(new PeerUnreachableError(`${address} is not a URL`));
+      }
       const tls = url.protocol === 'https:';
       const bodyBytes = Buffer.byteLength(body);
       // The answer is the request's events with their positions and hashes: a few times the request.
