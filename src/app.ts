@@ -106,7 +106,11 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
     ...(config.ADVERTISE_URL && {
       forwarding: {
         address: config.ADVERTISE_URL,
-        transport: httpPeerTransport({ secret: config.PROCESS_SECRET!, timeoutMs: config.FORWARD_TIMEOUT_MS }),
+        transport: httpPeerTransport({
+          secret: config.PROCESS_SECRET!,
+          silenceMs: config.FORWARD_SILENCE_MS,
+          timeoutMs: config.FORWARD_TIMEOUT_MS,
+        }),
       },
     }),
     tailIntervalMs: config.TAIL_INTERVAL_MS,
@@ -135,18 +139,28 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   if (forwarder) {
     new Gauge({
       name: 'chainlog_append_forwards',
-      help: 'Appends this process handed to the holder of their log lease, by outcome since start (followed: hops to where a former holder said the lease is now; in_flight: now)',
+      help: 'Appends this process handed to the holder of their log lease, by outcome since start (followed: hops to where a former holder said the lease is now; silent, timeout: given up on; in_flight: now)',
       labelNames: ['outcome'],
       registers: [registry],
       collect() {
-        const { forwarded, followed, unreachable, lost, timeouts, inFlight } = forwarder.stats;
+        const { forwarded, followed, unreachable, lost, silent, timeouts, inFlight } = forwarder.stats;
         this.set({ outcome: 'forwarded' }, forwarded);
         // A forward that reached a process no longer holding the lease, and went on to the one it named.
         this.set({ outcome: 'followed' }, followed);
         this.set({ outcome: 'unreachable' }, unreachable);
         this.set({ outcome: 'lost' }, lost);
+        // Given up on: no sign of life within FORWARD_SILENCE_MS (silent), or still working at FORWARD_TIMEOUT_MS (timeout).
+        this.set({ outcome: 'silent' }, silent);
         this.set({ outcome: 'timeout' }, timeouts);
         this.set({ outcome: 'in_flight' }, inFlight);
+      },
+    });
+    new Gauge({
+      name: 'chainlog_append_forward_signs',
+      help: "Signs of life (HTTP 102 Processing) this process received since start from holders still working on its forwards: a holder's slow commits",
+      registers: [registry],
+      collect() {
+        this.set(forwarder.stats.signs);
       },
     });
   }

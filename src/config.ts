@@ -139,10 +139,17 @@ const schema = z.object({
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
     .optional(),
   /**
-   * How long a process waits for the process it handed an append to; then the append answers
-   * UNAVAILABLE (rule outcomeUnknown, retry with the same idempotency keys).
+   * How long a process waits without a sign of life from the process it handed an append to (the
+   * holder sends one, an HTTP 102, every quarter of this while it works on the append); then the
+   * append answers UNAVAILABLE (rule outcomeUnknown, retry with the same idempotency keys). A holder
+   * whose commits are slow but progressing is waited for; one that stalls is given up on after this.
    */
-  FORWARD_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
+  FORWARD_SILENCE_MS: intFrom(100, 600_000).default(5_000),
+  /**
+   * The most a forward may take in all, signs of life or not (the holder's own bounds, its turn at the
+   * lease and the engine's time limits, normally end it first); then the append answers as above.
+   */
+  FORWARD_TIMEOUT_MS: intFrom(100, 3_600_000).default(60_000),
   /** How often a process sharing a database reads commits made by the others (live subscriptions). */
   TAIL_INTERVAL_MS: intFrom(5, 60_000).default(50),
   /**
@@ -337,6 +344,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (c.ADVERTISE_URL && !c.PROCESS_SECRET) {
     throw new ConfigError('invalid configuration:\n  PROCESS_SECRET: is required with ADVERTISE_URL');
+  }
+  if (c.FORWARD_SILENCE_MS > c.FORWARD_TIMEOUT_MS) {
+    throw new ConfigError(
+      `invalid configuration:\n  FORWARD_SILENCE_MS: must be at most FORWARD_TIMEOUT_MS (${c.FORWARD_TIMEOUT_MS})`,
+    );
   }
   const keyName = c.KEY_NAME ?? c.ORIGIN_PREFIX;
   return { ...c, keyName, witnessName: c.WITNESS_NAME ?? `${keyName}/witness`, production: c.NODE_ENV === 'production' };

@@ -65,6 +65,17 @@ describe('configuration', () => {
     expect(loadConfig({ WITNESS_POLICY_FILE: '/etc/chainlog/witnesses' }).WITNESS_POLICY_FILE).toBe('/etc/chainlog/witnesses');
   });
 
+  it('waits for a forwarded append as long as its holder keeps saying it works, within bounds', () => {
+    expect(loadConfig({})).toMatchObject({ FORWARD_SILENCE_MS: 5_000, FORWARD_TIMEOUT_MS: 60_000 });
+    expect(loadConfig({ FORWARD_SILENCE_MS: '100', FORWARD_TIMEOUT_MS: '3600000' })).toMatchObject({
+      FORWARD_SILENCE_MS: 100,
+      FORWARD_TIMEOUT_MS: 3_600_000,
+    });
+    expect(() => loadConfig({ FORWARD_SILENCE_MS: '20000', FORWARD_TIMEOUT_MS: '10000' })).toThrow(
+      /FORWARD_SILENCE_MS: must be at most FORWARD_TIMEOUT_MS \(10000\)/,
+    );
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', MONGODB_URI: '' }).PORT).toBe(4000);
   });
@@ -92,6 +103,10 @@ describe('configuration', () => {
     ['WITNESS_REFRESH_INTERVAL_MS', '50'],
     ['WITNESS_REFRESH_INTERVAL_MS', '-1'],
     ['WITNESS_REFRESH_INTERVAL_MS', 'hourly'],
+    ['FORWARD_SILENCE_MS', '99'],
+    ['FORWARD_SILENCE_MS', '600001'],
+    ['FORWARD_TIMEOUT_MS', '99'],
+    ['FORWARD_TIMEOUT_MS', '3600001'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

@@ -64,6 +64,8 @@ export class LogLeaseGate implements CommitGate {
   private readonly lastTurn = new Map<string, { fence: number; released: boolean }>();
   private current: CommitTurn | undefined;
   private busy = false;
+  /** Logs whose lease a renewal during a turn is in flight for. */
+  private readonly renewing = new Set<string>();
   private readonly poller: NodeJS.Timeout;
 
   constructor(
@@ -75,9 +77,12 @@ export class LogLeaseGate implements CommitGate {
     /** Where the other processes reach this one, recorded with each lease taken (appends are forwarded there). */
     private readonly address?: string,
   ) {
-    // A holder with nothing to commit would otherwise keep a waiting process out until its lease expires.
+    // A holder with nothing to commit would otherwise keep a waiting process out until its lease
+    // expires; one in a long commit would lose its lease mid-commit (a turn renews it only on entry),
+    // and another process would take it and write beside it: both then lose positions to each other.
     this.poller = setInterval(() => {
-      if (!this.busy && this.held.size > 0) void this.handOff(true).catch(() => undefined);
+      if (this.busy) this.renewDue();
+      else if (this.held.size > 0) void this.handOff(true).catch(() => undefined);
     }, HANDOFF_POLL_MS);
     this.poller.unref();
   }
@@ -146,6 +151,27 @@ export class LogLeaseGate implements CommitGate {
       }
     }
     return null;
+  }
+
+  /**
+   * During a turn: renew the held leases in the second half of their term, one renewal per log at a
+   * time. A failed renewal changes nothing here: the next turn finds the lease lost, as it would.
+   */
+  private renewDue(): void {
+    for (const [log, held] of this.held) {
+      if (this.renewing.has(log) || held.lease.expiresAt - this.now() > this.ttlMs / 2) continue;
+      this.renewing.add(log);
+      const lease = held.lease;
+      void this.coordination.leases
+        .renew(lease, this.ttlMs)
+        .then((renewed) => {
+          if (renewed && this.held.get(log)?.lease.fence === lease.fence) {
+            this.held.get(log)!.lease = { ...lease, expiresAt: this.now() + this.ttlMs };
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => this.renewing.delete(log));
+    }
   }
 
   /** Keep or take one log's lease; adds the log to `fresh` when another process may have written to it. */

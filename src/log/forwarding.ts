@@ -18,14 +18,15 @@ export class PeerUnreachableError extends Error {
 }
 
 /**
- * The forward was sent and no answer came: the holder went away mid-request (`lost`) or did not
- * answer within the forward's time limit (`timeout`). It may have appended the request.
+ * The forward was sent and no answer came: the holder went away mid-request (`lost`), gave no sign
+ * of working on it for the silence limit (`silent`: stalled, or out of reach since), or was still
+ * working on it when the forward's total time limit ran out (`timeout`). It may have appended the request.
  */
 export class PeerNoAnswerError extends Error {
   override name = 'PeerNoAnswerError';
   constructor(
     message: string,
-    readonly reason: 'lost' | 'timeout',
+    readonly reason: 'lost' | 'silent' | 'timeout',
   ) {
     super(message);
   }
@@ -37,8 +38,9 @@ export interface PeerTransport {
    * Have the process at `address` append `requests` as its own. Resolves with its events (replays
    * marked, src/log/replays.ts); rejects with PeerUnreachableError, PeerNoAnswerError, or the error
    * the holder answered with (LogError, AppendOutcomeUnknownError, StorageUnavailableError).
+   * `onSign` runs on each sign of life the holder gives while it works on the append.
    */
-  append(address: string, requests: readonly AppendRequest[]): Promise<StoredEvent[]>;
+  append(address: string, requests: readonly AppendRequest[], onSign?: () => void): Promise<StoredEvent[]>;
 }
 
 export interface ForwarderOptions {
@@ -78,7 +80,10 @@ export class AppendForwarder {
   private readonly refused = new Map<string, number>();
   private readonly now: () => number;
   /** Counts, for the tests and the benchmark's details. */
-  readonly stats = { forwarded: 0, followed: 0, unreachable: 0, lost: 0, timeouts: 0, inFlight: 0 };
+  readonly stats = { forwarded: 0, followed: 0, unreachable: 0, lost: 0, silent: 0, timeouts: 0, inFlight: 0, signs: 0 };
+  private readonly sign = () => {
+    this.stats.signs++;
+  };
 
   constructor(private readonly opts: ForwarderOptions) {
     this.now = opts.now ?? Date.now;
@@ -90,8 +95,9 @@ export class AppendForwarder {
    * `local`. A request that spans several logs is appended here. A forward that never reached the holder falls back to `local`; one
    * whose outcome is unknown falls back to `local` only if every event carries an idempotency key (a
    * second attempt is then stored once, whichever way the first went), else it is reported as
-   * AppendOutcomeUnknownError (UNAVAILABLE, outcomeUnknown). One that timed out is always reported so:
-   * the holder may still be appending it, and the client decides when to retry.
+   * AppendOutcomeUnknownError (UNAVAILABLE, outcomeUnknown). One whose holder fell silent or ran out
+   * of time is always reported so: the holder may still be appending it, and the client decides when
+   * to retry. A holder that keeps giving signs of life while it works is waited for.
    */
   async append(requests: AppendRequest[], local: Local): Promise<StoredEvent[]> {
     const log = soleLogOf(requests);
@@ -112,7 +118,7 @@ export class AppendForwarder {
     for (let hop = 0; hop < MAX_HOPS; hop++) {
       this.stats.inFlight++;
       try {
-        const events = await this.opts.transport.append(address, requests);
+        const events = await this.opts.transport.append(address, requests, this.sign);
         this.stats.inFlight--;
         this.stats.forwarded++;
         return events;
@@ -132,10 +138,11 @@ export class AppendForwarder {
           return local(false);
         }
         if (err instanceof PeerNoAnswerError) {
-          if (err.reason === 'timeout') {
-            this.stats.timeouts++;
+          if (err.reason !== 'lost') {
+            if (err.reason === 'silent') this.stats.silent++;
+            else this.stats.timeouts++;
             throw new AppendOutcomeUnknownError(
-              `the process holding log "${log}" (${address}) did not answer within its time limit; it may still store the events: retry with the same idempotency keys`,
+              `the process holding log "${log}" (${address}) ${err.reason === 'silent' ? 'fell silent' : 'ran out of time'} while appending (${err.message}); it may still store the events: retry with the same idempotency keys`,
             );
           }
           this.stats.lost++;
