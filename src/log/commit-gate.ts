@@ -15,6 +15,13 @@ export interface CommitGate {
   leave(): Promise<void>;
   /** The current turn, to pass to the engine's append (undefined for a sole writer). */
   readonly turn: CommitTurn | undefined;
+  /**
+   * After an append found its positions taken: whether the current turn still holds the leases it
+   * began with, asked of the database (a renewal each). False once another process has taken one
+   * over (ours expired during a long commit): the turn is lost, and a retry in it would race the new
+   * holder. Logs the turn went ahead without (no lease within maxWaitMs) are not asked.
+   */
+  confirm(logs: readonly string[]): Promise<boolean>;
   /** After a lost turn: give up every lease, so the next turn starts from fresh ones. */
   forfeit(): Promise<void>;
   /** Give up every lease, at shutdown. */
@@ -44,6 +51,7 @@ export const soleWriter: CommitGate = {
   turn: undefined,
   enter: async () => new Set(),
   leave: async () => undefined,
+  confirm: async () => true,
   forfeit: async () => undefined,
   close: async () => undefined,
 };
@@ -161,17 +169,37 @@ export class LogLeaseGate implements CommitGate {
     for (const [log, held] of this.held) {
       if (this.renewing.has(log) || held.lease.expiresAt - this.now() > this.ttlMs / 2) continue;
       this.renewing.add(log);
-      const lease = held.lease;
-      void this.coordination.leases
-        .renew(lease, this.ttlMs)
-        .then((renewed) => {
-          if (renewed && this.held.get(log)?.lease.fence === lease.fence) {
-            this.held.get(log)!.lease = { ...lease, expiresAt: this.now() + this.ttlMs };
-          }
-        })
-        .catch(() => undefined)
+      void this.renew(log, held.lease)
+        .catch(() => false)
         .finally(() => this.renewing.delete(log));
     }
+  }
+
+  /**
+   * Renew `log`'s `lease` in the database; true if it is still ours. The term counts here from before the
+   * request, as the database's does: one counted from the answer would outlast the stored one by the
+   * round trip, and another process could take the lease while this one still trusts it.
+   */
+  private async renew(log: string, lease: Lease): Promise<boolean> {
+    const at = this.now();
+    if (!(await this.coordination.leases.renew(lease, this.ttlMs))) return false;
+    const held = this.held.get(log);
+    if (held?.lease.fence === lease.fence) held.lease = { ...held.lease, expiresAt: at + this.ttlMs };
+    return true;
+  }
+
+  async confirm(logs: readonly string[]): Promise<boolean> {
+    const fences = this.current?.fences;
+    if (!fences) return true;
+    const kept = await Promise.all(
+      logs
+        .filter((log) => fences.has(log))
+        .map((log) => {
+          const held = this.held.get(log);
+          return held && held.lease.fence === fences.get(log) ? this.renew(log, held.lease) : Promise.resolve(false);
+        }),
+    );
+    return kept.every(Boolean);
   }
 
   /** Keep or take one log's lease; adds the log to `fresh` when another process may have written to it. */
@@ -180,10 +208,7 @@ export class LogLeaseGate implements CommitGate {
     const held = this.held.get(log);
     if (held) {
       if (held.lease.expiresAt - this.now() > this.ttlMs / 2) return true;
-      if (await leases.renew(held.lease, this.ttlMs)) {
-        held.lease = { ...held.lease, expiresAt: this.now() + this.ttlMs };
-        return true;
-      }
+      if (await this.renew(log, held.lease)) return true;
       this.held.delete(log); // lost it: someone took over after it expired
     }
     const lease = await leases.tryAcquire(logLeaseName(log), this.owner, this.ttlMs, this.address);

@@ -341,7 +341,7 @@ export class Sequencer {
     } catch (err) {
       this.invalidate(apps);
       this.queue.unshift(...waiting);
-      if (err instanceof TurnLostError) {
+      if (err instanceof TurnLostError || (await this.turnTakenOver(err, apps))) {
         // Nothing was committed: queue the planned jobs again for our next turns, taken afresh.
         await this.gate.forfeit().catch(() => undefined);
         this.queue.unshift(...planned);
@@ -370,6 +370,16 @@ export class Sequencer {
     for (const e of stored) this.heads.set(e.sourceAppId, { size: e.seq + 1, headHash: e.hash });
     this.queue.unshift(...waiting);
     if (stored.length > 0) this.onCommitted(stored);
+  }
+
+  /**
+   * Whether `err`, positions taken, means that another process took our turn over (our lease expired
+   * during a long commit): it writes to these logs now, so retrying in this turn would race it until
+   * the log counts as contended. When the gate cannot tell, the retry goes ahead as for any conflict.
+   */
+  private async turnTakenOver(err: unknown, apps: Set<string>): Promise<boolean> {
+    if (!(err instanceof AppendConflictError) || err.kind !== 'position' || this.gate.turn === undefined) return false;
+    return !(await this.gate.confirm([...apps]).catch(() => true));
   }
 
   private async loadHeads(apps: Set<string>): Promise<void> {

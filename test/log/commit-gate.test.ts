@@ -1,9 +1,13 @@
 // Per-log sequencer leases between processes sharing one database (the MongoDB engine on the
 // FerretDB test server): writers of different logs never wait, a waiting writer gets the lease from
-// an idle holder, and two writers that each hold what the other needs both get through.
+// an idle holder, two writers that each hold what the other needs both get through, and a writer
+// whose lease was taken over during its commit waits for its next turn instead of racing the new
+// holder. (The embedded engine has one writer and no leases: soleWriter.)
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogLeaseGate, logLeaseName } from '../../src/log/commit-gate.js';
-import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
+import { Sequencer } from '../../src/log/sequencer.js';
+import type { AppendRequest } from '../../src/log/service.js';
+import { MongoStorage, type MongoStorageHooks } from '../../src/storage/mongodb/mongo-storage.js';
 import { useMongoTestDatabase } from '../support/mongo-test-server.js';
 import { until } from '../support/wait.js';
 
@@ -182,4 +186,87 @@ describe('LogLeaseGate', () => {
     expect(p2.turn!.fences.get('a')).toBe(2);
     await p2.leave();
   });
+
+  it('counts a renewed lease from before the renewal was sent, as the database does', async () => {
+    let clock = Date.now();
+    const now = () => clock;
+    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, now });
+    await storage.init();
+    opened.push(storage);
+    const leases = storage.coordination!.leases;
+    const renew = leases.renew.bind(leases);
+    // The renewal's answer comes back 4 s after it was sent (a slow database, a busy event loop).
+    leases.renew = async (...args) => {
+      const renewed = await renew(...args);
+      clock += 4_000;
+      return renewed;
+    };
+    const p1 = new LogLeaseGate(storage.coordination!, 'P1', 5_000, 10_000, now);
+    opened.push(p1);
+    const sent = clock;
+    await p1.enter(['a']);
+    expect(await p1.confirm(['a'])).toBe(true);
+    const stored = await mongo.client
+      .db(mongo.dbName)
+      .collection('leases')
+      .findOne({ name: logLeaseName('a') });
+    expect(stored!.expiresAt).toBe(sent + 5_000);
+    clock = sent + 5_001; // past the stored term: another process may take the lease now
+    expect(p1.holds('a')).toBe(false);
+    await p1.leave();
+  });
+
+  it('tells a turn still held from one another process took over, by its fences in the database', async () => {
+    const p1 = await gate('P1');
+    const p2 = await gate('P2', 10_000, 10_000); // its clock 10 s ahead: P1's 5 s lease is over by it
+    await p1.enter(['a', 'b']);
+    expect(await p1.confirm(['a', 'b'])).toBe(true);
+    await p2.enter(['b']);
+    expect(p2.turn!.fences.get('b')).toBe(2);
+    expect(await p1.confirm(['a'])).toBe(true);
+    expect(await p1.confirm(['a', 'b'])).toBe(false);
+    await Promise.all([p1.leave(), p2.leave()]);
+  });
+
+  it('after its lease is taken over mid-commit, appends in its next turn instead of racing the new holder', async () => {
+    // P1 commits with the true clock; P2's clock runs 10 s ahead, so by P2's clock P1's 5 s lease is
+    // over, as it is when a commit outlasts the lease. While P1's turn on `a` is the one it began
+    // with, each of its claims lets P2 append first: retried in that turn, P1 would lose every try
+    // and answer UNAVAILABLE (contended).
+    const race: { p1Gate?: LogLeaseGate; p2Seq?: Sequencer; firstFence?: number } = {};
+    let p2Appends = 0;
+    const hooks: MongoStorageHooks = {
+      beforeClaim: async () => {
+        const fence = race.p1Gate?.turn?.fences.get('a');
+        if (race.firstFence === undefined || fence !== race.firstFence) return;
+        p2Appends++;
+        await race.p2Seq!.append([request(`p2-${p2Appends}`)]);
+      },
+    };
+    const open = async (owner: string, skewMs: number, withHooks: boolean) => {
+      const now = () => Date.now() + skewMs;
+      const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, now, ...(withHooks && { hooks }) });
+      await storage.init();
+      opened.push(storage);
+      const g = new LogLeaseGate(storage.coordination!, owner, 5_000, 10_000, now);
+      opened.push(g);
+      return { storage, gate: g, seq: new Sequencer(storage, () => undefined, now, g) };
+    };
+    const p1 = await open('P1', 0, true);
+    const p2 = await open('P2', 10_000, false);
+    race.p1Gate = p1.gate;
+    race.p2Seq = p2.seq;
+    await p1.seq.append([request('p1-first')]);
+    race.firstFence = 1; // the log's first lease, which P1 keeps between its turns
+    const [second] = await p1.seq.append([request('p1-second')]);
+    expect(p2Appends).toBe(1); // P2 appended once, in P1's first turn; P1's next turn was its own
+    expect(second!.seq).toBe(2);
+    const events = await p1.storage.getEventRange('a', 0, 10, 10);
+    expect(events.map((e) => e.idempotencyKey)).toEqual(['p1-first', 'p2-1', 'p1-second']);
+    events.slice(1).forEach((e, i) => expect(e.prevHash).toBe(events[i]!.hash));
+  });
 });
+
+function request(idempotencyKey: string): AppendRequest {
+  return { sourceAppId: 'a', eventType: 't', timestamp: Date.UTC(2026, 0, 1), payload: { k: idempotencyKey }, idempotencyKey };
+}
