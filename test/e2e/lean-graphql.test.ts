@@ -266,6 +266,12 @@ describe('POST /graphql in production, with an answer bound and a write rate lim
     ['a field misspelt (no schema hint)', { query: `{ lgo(sourceAppId: "${PROD_APP}") { size } }` }, 400],
     ['a resolver refusing the argument', { query: '{ events(first: -1) { edges { node { seq } } } }' }, 200],
     [
+      // Apollo hides schema hints from validation errors only: a coercion error keeps its hint.
+      'a variable refused by coercion (its hint kept)',
+      { query: 'mutation($role: ApiKeyRole!) { createApiKey(role: $role) { secret } }', variables: { role: 'WRITR' } },
+      400,
+    ],
+    [
       'an answer over GRAPHQL_MAX_RESPONSE_BYTES',
       { query: `{ events(first: 5, filter: { sourceAppIds: ["${PROD_APP}"] }) { edges { node { seq payload } } } }` },
       400,
