@@ -64,6 +64,11 @@ function restrictToOwner(paths: string[], logger: Logger): void {
 export interface StartOptions {
   /** The rate limits' clock (epoch ms); tests pass one they advance themselves. */
   rateLimitClock?: () => number;
+  /**
+   * The opened storage as the service uses it; tests pass a wrapper that fails chosen calls before they
+   * reach the engine (a failure the storage contract allows), to make the API's failure answers run.
+   */
+  wrapStorage?: (storage: OpenedStorage['storage']) => OpenedStorage['storage'];
 }
 
 export async function startChainlog(
@@ -87,7 +92,9 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   // The clock of receipt times and leases; shifted only by the clock-skew tests.
   const offset = config.TEST_CLOCK_OFFSET_MS;
   const now = offset === 0 ? Date.now : () => Date.now() + offset;
-  const { storage, engine, location } = await openStorage(config, now);
+  const opened = await openStorage(config, now);
+  const { engine, location } = opened;
+  const storage = opts.wrapStorage ? opts.wrapStorage(opened.storage) : opened.storage;
   phases.mark('storage');
   if (engine === 'sqlite') restrictToOwner([location, `${location}-wal`, `${location}-shm`], logger);
   const key = loadSigningKey({ dataDir: config.DATA_DIR, keyFile: config.SIGNING_KEY_FILE });

@@ -27,6 +27,10 @@ export interface DriveRun {
   ackMs: number[];
   /** Sampled entries: submission to the first polled checkpoint that covers it. */
   proofReadyMs: number[];
+  /** The same samples from their acknowledgement: the publisher's share of proof-ready (the rest is the ack). */
+  proofReadyFromAckMs: number[];
+  /** Time between successive checkpoints of larger size seen by the poller during the run (its cadence). */
+  checkpointGapsMs: number[];
   /** Sampled entries no checkpoint covered within the wait after the run. */
   uncovered: number;
   /** CPU the server spent per acknowledged entry, ms (null where /proc is missing). */
@@ -92,7 +96,10 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
   const postUrl = new URL(target.postUrl);
   const cpUrl = new URL(target.checkpointUrl);
   const ackMs: number[] = [];
-  const samples: Array<{ index: number; submittedAt: number; coveredAt?: number }> = [];
+  const samples: Array<{ index: number; submittedAt: number; ackedAt: number; coveredAt?: number }> = [];
+  const checkpointGapsMs: number[] = [];
+  let lastSize = -1;
+  let lastGrewAt: number | undefined;
   const pendingSamples: typeof samples = [];
   let requests = 0;
   let errors = 0;
@@ -110,6 +117,11 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
         const size = r.status === 200 ? checkpointSize(r.body) : undefined;
         if (size !== undefined) {
           const at = performance.now();
+          if (size > lastSize) {
+            if (lastSize >= 0 && lastGrewAt !== undefined && pendingSamples.length > 0) checkpointGapsMs.push(at - lastGrewAt);
+            lastSize = size;
+            lastGrewAt = at;
+          }
           for (let k = pendingSamples.length - 1; k >= 0; k--) {
             const s = pendingSamples[k]!;
             if (s.index < size) {
@@ -154,7 +166,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
           }
           ackMs.push(done - t);
           if (sampled) {
-            const s = { index, submittedAt: t };
+            const s = { index, submittedAt: t, ackedAt: done };
             samples.push(s);
             pendingSamples.push(s);
           }
@@ -182,6 +194,8 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
     perSecond: acked / elapsed,
     ackMs,
     proofReadyMs: samples.filter((s) => s.coveredAt !== undefined).map((s) => s.coveredAt! - s.submittedAt),
+    proofReadyFromAckMs: samples.filter((s) => s.coveredAt !== undefined).map((s) => Math.max(0, s.coveredAt! - s.ackedAt)),
+    checkpointGapsMs,
     uncovered: samples.filter((s) => s.coveredAt === undefined).length,
     serverCpuMsPerEntry: cpu0 !== null && cpu1 !== null && acked > 0 ? ((cpu1 - cpu0) * 1000) / acked : null,
     clientCpuMsPerEntry: acked > 0 ? (clientCpu.user + clientCpu.system) / 1000 / acked : 0,

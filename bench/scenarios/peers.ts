@@ -21,19 +21,28 @@ const LEVELS = [
 const APP = 'peers';
 /** Issue 22's bound on the proof-ready p95 of each chainlog path. */
 const PROOF_READY_P95_MS = 250;
-type Peer = 'tessera' | 'rest' | 'logEvent' | 'restBaseline';
+type Peer = 'tessera' | 'rest' | 'logEvent' | 'restBaseline' | 'logEventBaseline';
 const PEER_NAMES: Record<Peer, string> = {
   tessera: 'Tessera POSIX POST /add',
   rest: 'chainlog POST /v1/events',
   logEvent: 'chainlog logEvent',
   restBaseline: 'chainlog POST /v1/events (baseline build)',
+  logEventBaseline: 'chainlog logEvent (baseline build)',
 };
 /**
  * BENCH_BASELINE_ENTRY: another build's entry point (e.g. `dist-before/main.js`, a copy of dist/ made
- * before a change, beside dist/ so that its relative paths hold): its POST /v1/events is driven too,
- * in the same rounds, as the before of a before-and-after in one run.
+ * before a change, beside dist/ so that its relative paths hold): its POST /v1/events and logEvent are
+ * driven too, in the same rounds, as the before of a before-and-after in one run.
  */
 const BASELINE_ENTRY = process.env.BENCH_BASELINE_ENTRY;
+
+/** Figure names of chainlog's paths. */
+const PEER_LABELS: Record<Exclude<Peer, 'tessera'>, string> = {
+  rest: 'POST /v1/events',
+  logEvent: 'logEvent',
+  restBaseline: 'baseline build POST /v1/events',
+  logEventBaseline: 'baseline build logEvent',
+};
 
 const COMMITS = /^chainlog_group_commits\{count="(commits|events)"\} (\d+)/gm;
 
@@ -66,15 +75,24 @@ export const peers: Scenario = {
     const rounds = options.quick ? 1 : 2;
     const source = benchEvents({ seed: 12, logs: [APP] });
     const eventJson = () => JSON.stringify(source.next().input);
-    const runs: Record<Peer, Record<number, DriveRun[]>> = { tessera: {}, rest: {}, logEvent: {}, restBaseline: {} };
+    const runs: Record<Peer, Record<number, DriveRun[]>> = {
+      tessera: {},
+      rest: {},
+      logEvent: {},
+      restBaseline: {},
+      logEventBaseline: {},
+    };
     /** Events per writer transaction of each chainlog run (null where the build has no counters). */
     const perCommit: Record<Peer, Record<number, Array<number | null>>> = {
       tessera: {},
       rest: {},
       logEvent: {},
       restBaseline: {},
+      logEventBaseline: {},
     };
-    const peersRun: Peer[] = BASELINE_ENTRY ? ['tessera', 'restBaseline', 'rest', 'logEvent'] : ['tessera', 'rest', 'logEvent'];
+    const peersRun: Peer[] = BASELINE_ENTRY
+      ? ['tessera', 'restBaseline', 'rest', 'logEventBaseline', 'logEvent']
+      : ['tessera', 'rest', 'logEvent'];
     let n = 0;
     const tessera = await startTessera(installed.binary, join(repoRoot, 'bench', 'tmp', `tessera-${process.pid}-${engine.name}`));
     try {
@@ -93,11 +111,22 @@ export const peers: Scenario = {
             },
             checkpointUrl: `${url}/tlog/${APP}/checkpoint`,
           });
+          const logEventTarget = (url: string): Target => ({
+            postUrl: `${url}/graphql`,
+            contentType: 'application/json',
+            body: () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }),
+            indexOf: (_s, b) => {
+              const m = b.includes('"errors"') ? null : SEQ.exec(b);
+              return m ? Number(m[1]) : undefined;
+            },
+            checkpointUrl: `${url}/tlog/${APP}/checkpoint`,
+          });
           const urls: Record<Peer, string> = {
             tessera: tessera.url,
             rest: server.url,
             logEvent: server.url,
             restBaseline: baseline?.url ?? '',
+            logEventBaseline: baseline?.url ?? '',
           };
           const targets: Record<Peer, Target> = {
             tessera: {
@@ -109,22 +138,15 @@ export const peers: Scenario = {
             },
             rest: restTarget(server.url),
             restBaseline: restTarget(baseline?.url ?? ''),
-            logEvent: {
-              postUrl: `${server.url}/graphql`,
-              contentType: 'application/json',
-              body: () => JSON.stringify({ query: LOG_EVENT, variables: { input: source.next().input } }),
-              indexOf: (_s, b) => {
-                const m = b.includes('"errors"') ? null : SEQ.exec(b);
-                return m ? Number(m[1]) : undefined;
-              },
-              checkpointUrl: `${server.url}/tlog/${APP}/checkpoint`,
-            },
+            logEvent: logEventTarget(server.url),
+            logEventBaseline: logEventTarget(baseline?.url ?? ''),
           };
           const cpu: Record<Peer, () => number | null> = {
             tessera: () => tessera.cpuSeconds(),
             rest: () => server.cpuSeconds(),
             logEvent: () => server.cpuSeconds(),
             restBaseline: () => baseline?.cpuSeconds() ?? null,
+            logEventBaseline: () => baseline?.cpuSeconds() ?? null,
           };
           // Warm-up: JIT, connections, the log's first rows; Tessera's first batches.
           for (const peer of peersRun)
@@ -178,7 +200,7 @@ export const peers: Scenario = {
         const commits = perCommit[peer][clients]![runs[peer][clients]!.indexOf(c)];
         const cs = summarize(c.ackMs);
         const cp = summarize(c.proofReadyMs);
-        const name = `${peer === 'rest' ? 'POST /v1/events' : peer === 'restBaseline' ? 'baseline build POST /v1/events' : 'logEvent'} @${clients}`;
+        const name = `${PEER_LABELS[peer]} @${clients}`;
         figures.push(
           figure(engine.name, `${name} single-entry ingest`, c.perSecond, 'events/s', {
             baseline: { name: 'Tessera POST /add', value: t.perSecond, unit: 'entries/s' },
@@ -213,6 +235,17 @@ export const peers: Scenario = {
           );
         if (commits !== null && commits !== undefined)
           figures.push(figure(engine.name, `${name} events per writer transaction`, commits, 'events'));
+        // Where proof-ready goes: the acknowledgement, then the wait for a checkpoint (the publisher's cadence).
+        const fromAck = summarize(c.proofReadyFromAckMs);
+        const gaps = summarize(c.checkpointGapsMs);
+        figures.push(
+          figure(engine.name, `${name} proof-ready p95 from the ack`, fromAck.p95, 'ms', {
+            baseline: { name: 'ack p95', value: cs.p95, unit: 'ms' },
+          }),
+          figure(engine.name, `${name} checkpoint gap p50`, gaps.p50, 'ms', {
+            baseline: { name: 'checkpoint gap p95', value: gaps.p95, unit: 'ms' },
+          }),
+        );
       }
       details[`clients${clients}`] = Object.fromEntries(
         peersRun.map((peer) => [
@@ -225,6 +258,8 @@ export const peers: Scenario = {
             eventsPerWriterTransaction: perCommit[peer][clients]![i] ?? null,
             ackMs: roundSummary(summarize(r.ackMs)),
             proofReadyMs: roundSummary(summarize(r.proofReadyMs)),
+            proofReadyFromAckMs: roundSummary(summarize(r.proofReadyFromAckMs)),
+            checkpointGapsMs: roundSummary(summarize(r.checkpointGapsMs)),
           })),
         ]),
       );

@@ -13,28 +13,37 @@ export interface ResponseBudget {
 }
 
 export function createResponseBudget(maxBytes: number): ResponseBudget {
-  let used = 0;
-  let exceeded: ApiError | undefined;
-  return {
-    get exceeded() {
-      return exceeded;
-    },
-    bounded: Number.isFinite(maxBytes),
-    charge(bytes) {
-      used += bytes;
-      if (used > maxBytes) {
-        exceeded ??= new ApiError(
-          'RESPONSE_TOO_LARGE',
-          `the answer holds more than ${maxBytes} bytes of event payloads (GRAPHQL_MAX_RESPONSE_BYTES); ask for fewer events per request`,
-          {
-            rule: 'maxResponseBytes',
-            extra: { limit: maxBytes },
-          },
-        );
-        throw exceeded;
-      }
-    },
-  };
+  return new Budget(maxBytes);
+}
+
+/** A class, not an object literal with a getter: one is made for every GraphQL request. */
+class Budget implements ResponseBudget {
+  private used = 0;
+  private over: ApiError | undefined = undefined;
+  readonly bounded: boolean;
+
+  constructor(private readonly maxBytes: number) {
+    this.bounded = Number.isFinite(maxBytes);
+  }
+
+  get exceeded(): ApiError | undefined {
+    return this.over;
+  }
+
+  charge(bytes: number): void {
+    this.used += bytes;
+    if (this.used > this.maxBytes) {
+      this.over ??= new ApiError(
+        'RESPONSE_TOO_LARGE',
+        `the answer holds more than ${this.maxBytes} bytes of event payloads (GRAPHQL_MAX_RESPONSE_BYTES); ask for fewer events per request`,
+        {
+          rule: 'maxResponseBytes',
+          extra: { limit: this.maxBytes },
+        },
+      );
+      throw this.over;
+    }
+  }
 }
 
 export const UNBOUNDED: ResponseBudget = createResponseBudget(Infinity);

@@ -160,6 +160,16 @@ describe('POST /graphql: what the lean route executes itself is answered as Apol
     ['a subscription', { query: 'subscription { events { seq } }' }],
     ['an unknown variable type', { query: 'query($a: Nope) { __typename }', variables: { a: 1 } }],
     ['a variable of the wrong type', { query: 'query($n: Int) { __typename }', variables: { n: 'x' } }],
+    // Coerced by graphql-js's execute after the rate limit's charge, on the lean route as in Apollo.
+    [
+      'a variable refused by coercion',
+      { query: 'query($n: Int) { events(first: $n) { edges { node { seq } } } }', variables: { n: 'x' } },
+    ],
+    ['a required variable missing', { query: 'query($n: Int!) { events(first: $n) { edges { node { seq } } } }' }],
+    [
+      'a variable an input object refuses',
+      { query: LOG_EVENT, variables: { input: { sourceAppId: APP, eventType: 'x', timestamp: 'soon', payload: {}, other: 1 } } },
+    ],
     ['a field misspelt', { query: `{ lgo(sourceAppId: "${APP}") { size } }` }],
     ['introspection', { query: '{ __schema { queryType { name } } }' }],
     ['a resolver refusing the argument', { query: '{ events(first: -1) { edges { node { seq } } } }' }],
@@ -215,6 +225,7 @@ describe('POST /graphql: the lean route counts in the metrics what Apollo counts
       () => JSON.stringify({ query: 'query($n: Int) { __typename }', variables: { n: 'x' } }),
       'admin',
     ],
+    ['a variable refused by coercion', () => logEvent({ ...event(), timestamp: 'soon' }), 'admin'],
   ] as const)('counts %s alike', async (_what, body, who) => {
     const key = who === 'admin' ? svc.adminKey : writerA;
     const lean = await counted(() => post(LEAN, body(), key));
@@ -254,6 +265,12 @@ describe('POST /graphql in production, with an answer bound and a write rate lim
     ['introspection', { query: '{ __schema { queryType { name } } }' }, 400],
     ['a field misspelt (no schema hint)', { query: `{ lgo(sourceAppId: "${PROD_APP}") { size } }` }, 400],
     ['a resolver refusing the argument', { query: '{ events(first: -1) { edges { node { seq } } } }' }, 200],
+    [
+      // Apollo hides schema hints from validation errors only: a coercion error keeps its hint.
+      'a variable refused by coercion (its hint kept)',
+      { query: 'mutation($role: ApiKeyRole!) { createApiKey(role: $role) { secret } }', variables: { role: 'WRITR' } },
+      400,
+    ],
     [
       'an answer over GRAPHQL_MAX_RESPONSE_BYTES',
       { query: `{ events(first: 5, filter: { sourceAppIds: ["${PROD_APP}"] }) { edges { node { seq payload } } } }` },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { startChainlog, type Chainlog } from '../../src/app.js';
+import { startChainlog, type Chainlog, type StartOptions } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 
 /** A clock that moves only when the test says. */
@@ -25,8 +25,12 @@ export interface InProcessService {
   stop(): Promise<void>;
 }
 
-/** SQLite on a fresh DATA_DIR; `env` are chainlog's settings. */
-export async function startInProcess(env: Record<string, string>, clock: ManualClock): Promise<InProcessService> {
+/** SQLite on a fresh DATA_DIR (or the engine `env` names); `env` are chainlog's settings. */
+export async function startInProcess(
+  env: Record<string, string>,
+  clock: ManualClock,
+  opts: Pick<StartOptions, 'wrapStorage'> = {},
+): Promise<InProcessService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-inproc-'));
   const config = loadConfig({
     PORT: '0',
@@ -36,7 +40,7 @@ export async function startInProcess(env: Record<string, string>, clock: ManualC
     CHECKPOINT_INTERVAL_MS: '200',
     ...env,
   });
-  const app = await startChainlog(config, undefined, { rateLimitClock: clock.now });
+  const app = await startChainlog(config, undefined, { rateLimitClock: clock.now, ...opts });
   const clients: Client[] = [];
   return {
     url: app.url,

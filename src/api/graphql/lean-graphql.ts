@@ -9,14 +9,16 @@
 // What is executed here is checked by the rules graphql-ws and SSE apply outside Apollo
 // (src/api/subscriptions/prepare-operation.ts: parse within the token limit, shape, validation with the
 // document limits and, in production, no introspection, the operation, the role, items asked for,
-// variable sizes, variable coercion), then charged to the rate limit as the hardening plugin charges it.
-// None of these checks has an effect before the charge, and a refused charge takes nothing, so an
-// operation refused here is refused by Apollo the same way, with its own answer and metrics. Once
-// executed, the answer is made as Apollo makes it: errors normalized and passed through the one
-// formatter, the observeOperations and hardening plugins' willSendResponse (recordOperation,
-// finishHttpResponse), the fields ordered errors, data, extensions, and a final newline.
+// variable sizes), then charged to the rate limit as the hardening plugin charges it. None of these
+// checks has an effect before the charge, and a refused charge takes nothing, so an operation refused
+// here is refused by Apollo the same way, with its own answer and metrics. Then graphql-js's execute
+// coerces the variables (once: the preparer leaves them to it over HTTP) and runs the operation, as in
+// Apollo's pipeline after the charge. The answer is made as Apollo makes it: a variable's refusal as
+// Apollo's UserInputError (BAD_USER_INPUT, 400 when there is no data), errors normalized and passed
+// through the one formatter, the observeOperations and hardening plugins' willSendResponse
+// (recordOperation, finishHttpResponse), the fields ordered errors, data, extensions, and a final newline.
 import { HeaderMap, type ApolloServer, type GraphQLResponse, type HTTPGraphQLHead } from '@apollo/server';
-import { execute, GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { execute, GraphQLError, Kind, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { graphqlRefusal } from '../auth/express.js';
 import { createApiContext, type ApiContext, type ApiDeps, type Principal } from '../context.js';
@@ -91,7 +93,12 @@ export function leanGraphqlRoute(opts: LeanGraphqlOptions): LeanRoute {
         variableValues: request.variables,
         operationName: request.operationName,
       });
-      const formattedErrors = result.errors ? formatErrors(result.errors, formatError, http) : undefined;
+      const errors = result.errors?.map((e) =>
+        isBadUserInputGraphQLError(e) && e.extensions.code == null ? userInputError(e) : e,
+      );
+      const formattedErrors = errors ? formatErrors(errors, formatError, http) : undefined;
+      // As Apollo with status400ForVariableCoercionErrors (its default): refused variables, no data.
+      if (errors?.length && result.data === undefined && !http.status) http.status = 400;
       response = { http, body: { kind: 'single', singleResult: { ...result, errors: formattedErrors } } };
     } catch (err) {
       // As Apollo's sendErrorResponse: the error alone, 500 unless the error says otherwise.
@@ -185,6 +192,30 @@ function formatErrors(errors: readonly unknown[], formatError: ErrorFormatter, h
       return { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     }
   });
+}
+
+/** As Apollo's isBadUserInputGraphQLError (not exported): graphql-js's refusal of a variable's value. */
+function isBadUserInputGraphQLError(error: GraphQLError): boolean {
+  const node = error.nodes?.length === 1 ? error.nodes[0] : undefined;
+  if (node?.kind !== Kind.VARIABLE_DEFINITION) return false;
+  const name = node.variable.name.value;
+  return (
+    error.message.startsWith(`Variable "$${name}" has invalid value`) ||
+    error.message.startsWith(`Variable "$${name}" got invalid value `) ||
+    error.message.startsWith(`Variable "$${name}" of required type `) ||
+    error.message.startsWith(`Variable "$${name}" of non-null type `)
+  );
+}
+
+/** As Apollo's UserInputError (not exported): the error with code BAD_USER_INPUT. */
+function userInputError(error: GraphQLError): GraphQLError {
+  const e = new GraphQLError(error.message, {
+    ...(error.nodes && { nodes: error.nodes }),
+    originalError: error.originalError ?? error,
+    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+  });
+  e.name = 'UserInputError';
+  return e;
 }
 
 function isPartialHead(x: unknown): x is { status?: number; headers?: Map<string, string> } {

@@ -85,7 +85,8 @@ export function createOperationPreparer(opts: {
   hardening: Hardening;
   /**
    * 'http': the lean POST /graphql route, which hands every refused operation to Apollo; Apollo counts the
-   * refused documents, so the refusal is not counted here too.
+   * refused documents, so the refusal is not counted here too. Its variables are not coerced here: the
+   * route's execute coerces them once, after the rate limit's charge, as Apollo's pipeline does.
    */
   transport: 'ws' | 'sse' | 'http';
 }): PrepareOperation {
@@ -97,6 +98,8 @@ export function createOperationPreparer(opts: {
   const rules = [...specifiedRules, ...documentLimits.validationRules, ...(production ? [NoSchemaIntrospectionCustomRule] : [])];
 
   const valid = new Map<string, DocumentNode>();
+  /** The root fields of each operation node (a cached document's nodes come back for every request). */
+  const rootFields = new WeakMap<OperationDefinitionNode, string[]>();
 
   /** The document of `query` once parsed and validated, or its refusal. */
   const validDocument = (query: string): DocumentNode | readonly GraphQLError[] => {
@@ -145,7 +148,9 @@ export function createOperationPreparer(opts: {
       ];
     }
     try {
-      authorize(principal, operation.operation, rootFieldsOf(document, operation));
+      let fields = rootFields.get(operation);
+      if (!fields) rootFields.set(operation, (fields = rootFieldsOf(document, operation)));
+      authorize(principal, operation.operation, fields);
     } catch (err) {
       if (err instanceof GraphQLError) return [err];
       throw err;
@@ -159,6 +164,9 @@ export function createOperationPreparer(opts: {
     if (refused) return [refused];
     const oversized = checkVariableSizes(schema, document, operation, variables, variableLimits);
     if (oversized) return [oversized];
+    // Over HTTP, graphql-js's execute coerces the variables after the rate limit's charge, as in Apollo's
+    // pipeline (src/api/graphql/lean-graphql.ts answers its refusals as Apollo does): once is enough.
+    if (transport === 'http') return { document, operation, variables };
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
     if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT', undefined, production));
     return { document, operation, variables };

@@ -153,7 +153,8 @@ export function checkVariableSizes(
     return null;
   };
   for (const u of variableUsages(schema, document, operation)) {
-    if (!(u.variable in variables)) continue;
+    // A type that holds no list (e.g. logEvent's LogEventInput) has nothing to check.
+    if (!holdsList(u.type) || !(u.variable in variables)) continue;
     const bad = check(variables[u.variable], u.type, u.field, u.coordinate);
     if (bad) return bad;
   }
