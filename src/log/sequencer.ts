@@ -57,6 +57,8 @@ interface Job {
   bytes: number;
   resolve: (events: StoredEvent[]) => void;
   reject: (err: unknown) => void;
+  /** Turns it was planned in that turned out not to be this process's (queued again after each). */
+  lostTurns?: number;
 }
 
 /** What one job will write, and what it returns (originals for idempotent retries). */
@@ -79,6 +81,8 @@ interface InFlight {
 
 const MAX_EVENTS_PER_COMMIT = 10_000;
 const MAX_POSITION_RETRIES = 3;
+/** Turns a job may find were not this process's (TurnLostError, a lease taken over) before it is refused as contended. */
+const MAX_LOST_TURNS = 3;
 /**
  * Groups an ordered engine holds at once: one being written and up to three queued behind it. A group
  * is handed over as soon as its first job arrives, and the SQLite writer commits every group waiting
@@ -341,10 +345,20 @@ export class Sequencer {
     } catch (err) {
       this.invalidate(apps);
       this.queue.unshift(...waiting);
-      if (err instanceof TurnLostError || (await this.turnTakenOver(err, apps))) {
-        // Nothing was committed: queue the planned jobs again for our next turns, taken afresh.
+      if (err instanceof TurnLostError || (await this.turnNotOurs(err, apps))) {
+        // Nothing was committed: queue the planned jobs again for our next turns, taken afresh, as
+        // long as turns keep coming back to this process.
         await this.gate.forfeit().catch(() => undefined);
-        this.queue.unshift(...planned);
+        const again: Job[] = [];
+        for (const job of planned) {
+          job.lostTurns = (job.lostTurns ?? 0) + 1;
+          if (job.lostTurns <= MAX_LOST_TURNS) again.push(job);
+          else
+            job.reject(
+              contended(`other writers took ${job.lostTurns} of its turns: ${err instanceof Error ? err.message : String(err)}`),
+            );
+        }
+        this.queue.unshift(...again);
         return;
       }
       if (err instanceof AppendConflictError && attempt < MAX_POSITION_RETRIES) {
@@ -360,7 +374,7 @@ export class Sequencer {
       const failure =
         err instanceof AppendConflictError
           ? err.kind === 'position'
-            ? contended(err.message)
+            ? contended(`other writers took its positions ${MAX_POSITION_RETRIES + 1} times: ${err.message}`)
             : new LogError('CONFLICT', `append conflict: ${err.message}`)
           : err;
       for (const job of planned) job.reject(failure);
@@ -373,12 +387,16 @@ export class Sequencer {
   }
 
   /**
-   * Whether `err`, positions taken, means that another process took our turn over (our lease expired
-   * during a long commit): it writes to these logs now, so retrying in this turn would race it until
-   * the log counts as contended. When the gate cannot tell, the retry goes ahead as for any conflict.
+   * Whether `err`, positions taken, means that the turn is another process's: it went ahead without a
+   * log's lease (not had within the gate's wait) and the holder is alive and writing, or another
+   * process took a lease over (ours expired during a long commit). Retrying in such a turn races the
+   * holder until the log counts as contended; waiting for the next turn lets it finish. When the gate
+   * cannot tell, the retry goes ahead as for any conflict.
    */
-  private async turnTakenOver(err: unknown, apps: Set<string>): Promise<boolean> {
-    if (!(err instanceof AppendConflictError) || err.kind !== 'position' || this.gate.turn === undefined) return false;
+  private async turnNotOurs(err: unknown, apps: Set<string>): Promise<boolean> {
+    const turn = this.gate.turn;
+    if (!(err instanceof AppendConflictError) || err.kind !== 'position' || turn === undefined) return false;
+    for (const app of apps) if (!turn.fences.has(app)) return true;
     return !(await this.gate.confirm([...apps]).catch(() => true));
   }
 
@@ -530,8 +548,9 @@ function deliver(plans: Plan[], stored: StoredEvent[]): void {
 }
 
 /** Retryable: other writers took the log's next positions on every try (processes sharing a database). */
-function contended(detail: string): LogError {
-  const message = `log too contended to append now (other writers took its positions ${MAX_POSITION_RETRIES + 1} times: ${detail}); retry with the same idempotency keys`;
+/** `why`: what the other writers did, e.g. "other writers took its positions 4 times: …". */
+function contended(why: string): LogError {
+  const message = `log too contended to append now (${why}); retry with the same idempotency keys`;
   return new LogError('UNAVAILABLE', message, [{ rule: 'contended', message }], { retryAfterMs: 1000 });
 }
 

@@ -267,6 +267,100 @@ describe('LogLeaseGate', () => {
   });
 });
 
+describe('a sequencer whose turn is not its own', () => {
+  /** A process: its store (hooks before each batch claim), its gate (clock `skewMs` ahead, wait `maxWaitMs`), its sequencer. */
+  const open = async (owner: string, skewMs: number, maxWaitMs: number, hooks?: MongoStorageHooks) => {
+    const now = () => Date.now() + skewMs;
+    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, now, ...(hooks && { hooks }) });
+    await storage.init();
+    opened.push(storage);
+    const g = new LogLeaseGate(storage.coordination!, owner, 5_000, maxWaitMs, now);
+    opened.push(g);
+    return { storage, gate: g, seq: new Sequencer(storage, () => undefined, now, g) };
+  };
+  type Process = Awaited<ReturnType<typeof open>>;
+
+  it('after a conflict in a turn it went ahead without a lease, waits for the lease instead of racing its holder', async () => {
+    // P1 is in a turn (its claim held) when P2 asks for the lease; P2 cannot get it within 600 ms and
+    // goes ahead without it. Before each of P2's claims in a turn without the lease, P1 ends its turn
+    // and appends once more: retried in that turn, P2 would lose every try and answer UNAVAILABLE
+    // (contended).
+    const procs: { p1?: Process; p2?: Process } = {};
+    let endTurn!: () => void;
+    const p1Turn = new Promise<void>((r) => (endTurn = r));
+    let claiming!: () => void;
+    const p1Claiming = new Promise<void>((r) => (claiming = r));
+    let holding = false; // P1's next claim waits for p1Turn; its later claims go ahead
+    const p1Busy: { append?: Promise<unknown> } = {};
+    let p1Appends = 0;
+    const p1Hooks: MongoStorageHooks = {
+      beforeClaim: async () => {
+        if (!holding) return;
+        holding = false;
+        claiming();
+        await p1Turn;
+      },
+    };
+    const p2Hooks: MongoStorageHooks = {
+      beforeClaim: async () => {
+        if (procs.p2!.gate.turn?.fences.has('a')) return;
+        endTurn();
+        await p1Busy.append;
+        p1Appends++;
+        await procs.p1!.seq.append([request(`p1-${p1Appends}`)]);
+      },
+    };
+    procs.p1 = await open('P1', 0, 10_000, p1Hooks);
+    procs.p2 = await open('P2', 0, 600, p2Hooks);
+    await procs.p1.seq.append([request('p1-0')]);
+    holding = true;
+    p1Busy.append = procs.p1.seq.append([request('p1-busy')]);
+    await p1Claiming; // P1 in its turn, its claim held
+    const [stored] = await procs.p2.seq.append([request('p2')]);
+    expect(p1Appends).toBe(1); // one conflict, then P2 waited for the lease and appended in its own turn
+    const events = await procs.p1.storage.getEventRange('a', 0, 10, 10);
+    expect(events.map((e) => e.idempotencyKey)).toEqual(['p1-0', 'p1-busy', 'p1-1', 'p2']);
+    expect(stored!.seq).toBe(3);
+  });
+
+  it('refuses an append as contended, writing nothing of it, once other processes took four of its turns', async () => {
+    // P2's clock runs 10 s ahead: every lease of P1's is over by it. Before each of P1's claims P2
+    // appends, taking the lease over; P1 loses that turn, waits for the lease, and loses the next.
+    const procs: { p1?: Process; p2?: Process } = {};
+    let p2Appends = 0;
+    let racing = true;
+    const hooks: MongoStorageHooks = {
+      beforeClaim: async () => {
+        if (!racing) return;
+        p2Appends++;
+        await procs.p2!.seq.append([request(`p2-${p2Appends}`)]);
+      },
+    };
+    procs.p1 = await open('P1', 0, 10_000, hooks);
+    procs.p2 = await open('P2', 10_000, 10_000);
+    const refused = await procs.p1.seq.append([request('p1')]).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toMatchObject({ code: 'UNAVAILABLE', extensions: { retryAfterMs: 1000 } });
+    expect((refused as Error).message).toMatch(/^log too contended to append now \(other writers took 4 of its turns: /);
+    expect(p2Appends).toBe(4);
+    const events = await procs.p2.storage.getEventRange('a', 0, 10, 10);
+    expect(events.map((e) => e.idempotencyKey)).toEqual(['p2-1', 'p2-2', 'p2-3', 'p2-4']);
+    // Retried with the same key once the others stop: stored once.
+    racing = false;
+    const [stored] = await procs.p1.seq.append([request('p1')]);
+    expect(stored!.seq).toBe(4);
+    expect((await procs.p2.storage.getEventRange('a', 0, 10, 10)).map((e) => e.idempotencyKey)).toEqual([
+      'p2-1',
+      'p2-2',
+      'p2-3',
+      'p2-4',
+      'p1',
+    ]);
+  });
+});
+
 function request(idempotencyKey: string): AppendRequest {
   return { sourceAppId: 'a', eventType: 't', timestamp: Date.UTC(2026, 0, 1), payload: { k: idempotencyKey }, idempotencyKey };
 }
