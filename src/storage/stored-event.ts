@@ -194,25 +194,7 @@ function decodePayload(r: RawStoredEvent, text: unknown): JsonObject {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return bad(r, 'payload', 'object', `must be a JSON object, is ${describe(value)}`);
   }
-  payloadTexts.set(value, text);
   return value as JsonObject;
-}
-
-/**
- * The JSON text each decoded payload object was parsed from, while the object lives: a reader that
- * writes the payload out again (the range-proof page) splices this text instead of serializing the
- * object a second time. Held weakly, so it costs nothing once the event is dropped.
- */
-const payloadTexts = new WeakMap<object, string>();
-
-/**
- * The stored JSON text of a payload that decodeStoredEvent returned: JSON.parse of it gave exactly this
- * object (a JSON object, within MAX_STORED_PAYLOAD_BYTES), so it can be written into a JSON document as
- * it is, as long as no one changed the object since (a read's events are not changed). Undefined for
- * any other object (one built by code, not read): callers serialize those.
- */
-export function storedPayloadText(payload: JsonObject): string | undefined {
-  return payloadTexts.get(payload);
 }
 
 /** An event's stored `hash` as the level-0 node of its log's tree; MalformedEventError unless 64 lowercase hex. */

@@ -11,7 +11,6 @@ import { ApiError, badUserInput } from '../errors.js';
 import { parseSourceAppId } from '../validation/query-args.js';
 import { requireApp } from '../../auth/scope.js';
 import { formatTime } from '../../core/leaf.js';
-import { storedPayloadText } from '../../storage/stored-event.js';
 import type { RangeProofResult } from '../../log/service.js';
 
 export const RANGE_PROOF_PATH = '/v1/logs/:app/range-proof';
@@ -50,7 +49,7 @@ function asciiJson(text: string): string {
  * serializing the payload again. What goes in unescaped is safe by the storage contract: the decoder
  * checked every hash and salt to be 64 lowercase hex characters and every time to be an integer of epoch
  * ms (formatTime writes it as `YYYY-MM-DDTHH:mm:ss.sssZ`); the payload is the text the decoder parsed into
- * a JSON object (storedPayloadText), or, for an object without one, serialized. Times through the leaf's
+ * a JSON object (RangeProofResult.payloadTexts), or, where there is none, the object serialized. Times through the leaf's
  * formatTime (the same text as toISOString for the years a stored time has, each second's text made
  * once): a page's events fall within a few seconds. Only the log's name, the event type and the payload
  * can hold a character past ASCII, so only they are scanned; the page is one string grown by
@@ -67,10 +66,13 @@ export function rangePageBody(sourceAppId: string, proof: RangeProofResult): str
   });
   let body = `${asciiJson(head).slice(0, -1)},"events":[`;
   const events = proof.events;
+  // Read with the events (LogStorage.getEventRangeWithText), so only when there is one per event.
+  const texts = proof.payloadTexts?.length === events.length ? proof.payloadTexts : undefined;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     const app = e.sourceAppId === sourceAppId ? appJson : asciiJson(JSON.stringify(e.sourceAppId));
-    const payload = e.payload === null ? 'null' : asciiJson(storedPayloadText(e.payload) ?? JSON.stringify(e.payload));
+    const text = texts?.[i];
+    const payload = e.payload === null ? 'null' : asciiJson(typeof text === 'string' ? text : JSON.stringify(e.payload));
     body +=
       (i === 0 ? '{"sourceAppId":' : ',{"sourceAppId":') +
       app +
