@@ -2,6 +2,7 @@
 // served `hash`), check the hash chain, and fold the page into the checkpoint root.
 import {
   fromHex,
+  isHex64,
   leafHashHex,
   payloadMatchesCommitment,
   ProofError,
@@ -44,8 +45,6 @@ export interface PageResult {
   erased: number[];
 }
 
-const HASH_RE = /^[0-9a-f]{64}$/;
-
 /** The leaf hash of either version from the served fields: version 2 (payloadHash served) whether or not the payload is there. */
 // The payload is untrusted: leafHashHex refuses one the contract cannot encode, and the caller records that.
 const recompute = (e: ServedEvent): string => leafHashHex(e as AnyLeafFields);
@@ -77,7 +76,8 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
     page.end === end &&
     page.treeSize === ctx.treeSize &&
     page.events.length === end - start &&
-    [...page.leftHashes, ...page.rightHashes].every((h) => HASH_RE.test(h));
+    page.leftHashes.every(isHex64) &&
+    page.rightHashes.every(isHex64);
   if (!shapeOk) {
     const msg = `range proof for [${start}, ${end}) of size ${ctx.treeSize} came back as [${page.start}, ${page.end}) of size ${page.treeSize} with ${page.events.length} events (or malformed hashes)`;
     return {
@@ -142,7 +142,7 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
   // The recomputed leaves do not fold into the root. If the served hashes do, the signed tree commits to
   // them, so each event whose fields hash differently is exactly an altered event.
   const served = page.events.map((e) => e.hash);
-  if (served.every((h) => HASH_RE.test(h)) && rangeHolds(ctx, page, served)) {
+  if (served.every(isHex64) && rangeHolds(ctx, page, served)) {
     leafHashes.forEach((h, i) => {
       if (h !== null && h !== served[i]) {
         findings.push(

@@ -1,5 +1,5 @@
 // The pure core: hashing, leaves, compact ranges, proofs, signed notes and checkpoints. No I/O.
-export { toHex, fromHex } from './hex.js';
+export { toHex, fromHex, isHex64 } from './hex.js';
 export { toBase64, fromBase64Strict } from './base64.js';
 export { equalBytes } from './bytes.js';
 export type { JsonObject, JsonValue } from './json.js';

@@ -5,6 +5,7 @@
 import { canonicalJson, canonicalString } from './canonical-json.js';
 import { hexDecode, sha256HexOfBytesAndText, sha256HexOfHexAndText, utf8Encode } from './crypto/primitives.js';
 import type { JsonObject } from './json.js';
+import { isHex64 } from './hex.js';
 import { hashLeafTextAround } from './rfc6962/hasher.js';
 
 /** prevHash of the event at seq 0. */
@@ -17,12 +18,10 @@ export const LEAF_VERSION_2 = 2;
 export type LeafVersion = 1 | 2;
 /** Bytes of a version 2 payload salt. */
 export const PAYLOAD_SALT_BYTES = 32;
-const SALT_HEX_RE = /^[0-9a-f]{64}$/;
 
 const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
 const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const HASH_HEX_RE = /^[0-9a-f]{64}$/;
 
 /** Epoch ms → `YYYY-MM-DDTHH:mm:ss.sssZ`. Throws RangeError for non-integers and years outside 0000–9999. */
 export function formatTime(ms: number): string {
@@ -160,8 +159,7 @@ function checkScalars(f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'
   if (typeof f.sourceAppId !== 'string') throw new TypeError('sourceAppId must be a string');
   if (typeof f.eventType !== 'string') throw new TypeError('eventType must be a string');
   if (!Number.isSafeInteger(f.seq) || f.seq < 0) throw new RangeError(`seq must be a non-negative integer, got ${f.seq}`);
-  if (typeof f.prevHash !== 'string' || !HASH_HEX_RE.test(f.prevHash))
-    throw new TypeError('prevHash must be 64 lowercase hex characters');
+  if (!isHex64(f.prevHash)) throw new TypeError('prevHash must be 64 lowercase hex characters');
 }
 
 function checkPayloadObject(payload: JsonObject): void {
@@ -175,10 +173,23 @@ function checkFields(f: Omit<LeafFields, 'timestamp' | 'receivedAt'>): void {
   checkPayloadObject(f.payload);
 }
 
+/**
+ * The last timestamp and receivedAt texts parseTime accepted: a batch's events share their receivedAt
+ * (and often a timestamp), and a verifier checks two times per event. The same text has the same answer.
+ */
+let checkedTimestamp = formatTime(0);
+let checkedReceivedAt = checkedTimestamp;
+
 /** Times as formatTime writes them (leafText puts them in unescaped). */
 function checkTimes(f: Pick<LeafFields, 'timestamp' | 'receivedAt'>): void {
-  parseTime(f.timestamp);
-  parseTime(f.receivedAt);
+  if (f.timestamp !== checkedTimestamp) {
+    parseTime(f.timestamp);
+    checkedTimestamp = f.timestamp;
+  }
+  if (f.receivedAt !== checkedReceivedAt) {
+    parseTime(f.receivedAt);
+    checkedReceivedAt = f.receivedAt;
+  }
 }
 
 /**
@@ -215,8 +226,7 @@ function leafTextV2(
   receivedAt: string,
   payloadHash: string,
 ): [before: string, middle: string, after: string] {
-  if (typeof payloadHash !== 'string' || !HASH_HEX_RE.test(payloadHash))
-    throw new TypeError('payloadHash must be 64 lowercase hex characters');
+  if (!isHex64(payloadHash)) throw new TypeError('payloadHash must be 64 lowercase hex characters');
   return [
     `{"eventType":${canonicalString(f.eventType)},"payloadHash":`,
     `"${payloadHash}"`,
@@ -227,8 +237,7 @@ function leafTextV2(
 
 /** Salt bytes from 64 lowercase hex characters; throws TypeError otherwise. */
 export function parseSalt(saltHex: string): Uint8Array {
-  if (typeof saltHex !== 'string' || !SALT_HEX_RE.test(saltHex))
-    throw new TypeError(`payloadSalt must be ${PAYLOAD_SALT_BYTES * 2} lowercase hex characters`);
+  if (!isHex64(saltHex)) throw new TypeError(`payloadSalt must be ${PAYLOAD_SALT_BYTES * 2} lowercase hex characters`);
   return hexDecode(saltHex)!;
 }
 
@@ -248,7 +257,7 @@ export function payloadCommitment(salt: Uint8Array, payloadText: string): string
  */
 export function payloadMatchesCommitment(payload: JsonObject, saltHex: string, payloadHash: string): boolean {
   // No format check of payloadHash: the digest is 64 lowercase hex, so only such a payloadHash can equal it.
-  if (typeof saltHex !== 'string' || !SALT_HEX_RE.test(saltHex)) return false;
+  if (!isHex64(saltHex)) return false;
   try {
     checkPayloadObject(payload);
   } catch {

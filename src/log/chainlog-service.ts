@@ -490,9 +490,9 @@ export class ChainlogService implements LogService {
     if (end - start > MAX_RANGE_PROOF_EVENTS) {
       throw badInput(`a range proof covers at most ${MAX_RANGE_PROOF_EVENTS} events`, 'end');
     }
-    const [{ left, right }, events, rootHash, checkpoint] = await Promise.all([
+    const [{ left, right }, { events, payloadTexts }, rootHash, checkpoint] = await Promise.all([
       this.prover.range(sourceAppId, start, end, size),
-      this.storage.getEventRange(sourceAppId, start, end, end - start),
+      this.storage.getEventRangeWithText(sourceAppId, start, end, end - start),
       this.rootHex(sourceAppId, size, latest),
       size === latest.treeSize ? latest : this.storage.getCheckpoint(sourceAppId, size),
     ]);
@@ -506,6 +506,7 @@ export class ChainlogService implements LogService {
       leftHashes: left.map(toHex),
       rightHashes: right.map(toHex),
       events,
+      payloadTexts,
       checkpoint: checkpoint ?? latest,
     };
   }

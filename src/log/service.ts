@@ -63,6 +63,11 @@ export interface RangeProofResult {
   /** Compact range of [end, treeSize), left to right. */
   rightHashes: string[];
   events: StoredEvent[];
+  /**
+   * By position, the stored JSON text of each event's payload (null once erased), as
+   * LogStorage.getEventRangeWithText hands it over; absent where the events were not read that way.
+   */
+  payloadTexts?: Array<string | null>;
   checkpoint: StoredCheckpoint;
 }
 

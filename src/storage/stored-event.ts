@@ -3,6 +3,7 @@
 // MalformedEventError names the first field that does not. Pure: no I/O.
 import type { JsonObject, StoredEvent } from './types.js';
 import { MalformedEventError } from './types.js';
+import { isHex64 } from '../core/hex.js';
 
 /**
  * The largest payload any configuration accepts (the ceiling of MAX_PAYLOAD_BYTES), in UTF-8 bytes of
@@ -43,108 +44,142 @@ export interface RawStoredEvent {
 const describe = (v: unknown) =>
   v === null ? 'null' : v === undefined ? 'missing' : Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 
-export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
+/** The first field of a row that breaks the contract: the event named as far as its row can name it. */
+function bad(r: RawStoredEvent, field: string, rule: string, detail: string): never {
   const app = typeof r.sourceAppId === 'string' ? r.sourceAppId : null;
   const seqReadable = typeof r.seq === 'number' && Number.isSafeInteger(r.seq) && r.seq >= 0;
-  const bad = (field: string, rule: string, detail: string): never => {
-    throw new MalformedEventError(app, seqReadable ? (r.seq as number) : null, field, rule, detail);
-  };
-  if (app === null || app.length === 0)
-    bad('sourceAppId', 'nonEmptyString', `must be a non-empty string, is ${describe(r.sourceAppId)}`);
-  if (!seqReadable)
+  throw new MalformedEventError(app, seqReadable ? (r.seq as number) : null, field, rule, detail);
+}
+
+function time(r: RawStoredEvent, field: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_TIME_MS || v > MAX_TIME_MS) {
     bad(
+      r,
+      field,
+      'epochMs',
+      `must be an integer of epoch milliseconds in years 0000-9999, is ${typeof v === 'number' ? v : describe(v)}`,
+    );
+  }
+  return v;
+}
+
+function hash(r: RawStoredEvent, field: string, v: unknown): string {
+  if (!isHex64(v)) {
+    bad(
+      r,
+      field,
+      'lowercaseHex64',
+      `must be 64 lowercase hex characters, is ${typeof v === 'string' ? JSON.stringify(v.slice(0, 80)) : describe(v)}`,
+    );
+  }
+  return v;
+}
+
+const absent = (v: unknown) => v === null || v === undefined;
+
+// Checks in a fixed order (the first field that breaks the contract is the one named), with no closure
+// or intermediate object per row: an audit decodes every row of a log (docs/performance.md, session 31).
+export function decodeStoredEvent(r: RawStoredEvent): StoredEvent {
+  if (typeof r.sourceAppId !== 'string' || r.sourceAppId.length === 0)
+    bad(r, 'sourceAppId', 'nonEmptyString', `must be a non-empty string, is ${describe(r.sourceAppId)}`);
+  if (typeof r.seq !== 'number' || !Number.isSafeInteger(r.seq) || r.seq < 0)
+    bad(
+      r,
       'seq',
       'nonNegativeSafeInteger',
       `must be a non-negative safe integer, is ${typeof r.seq === 'number' ? r.seq : describe(r.seq)}`,
     );
-  if (typeof r.eventType !== 'string') bad('eventType', 'string', `must be a string, is ${describe(r.eventType)}`);
-  const time = (field: string, v: unknown): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_TIME_MS || v > MAX_TIME_MS) {
-      bad(
-        field,
-        'epochMs',
-        `must be an integer of epoch milliseconds in years 0000-9999, is ${typeof v === 'number' ? v : describe(v)}`,
-      );
-    }
-    return v as number;
-  };
-  const timestamp = time('timestamp', r.timestamp);
-  const receivedAt = time('receivedAt', r.receivedAt);
-  const hash = (field: string, v: unknown): string => {
-    if (typeof v !== 'string' || !HASH_HEX_RE.test(v)) {
-      bad(
-        field,
-        'lowercaseHex64',
-        `must be 64 lowercase hex characters, is ${typeof v === 'string' ? JSON.stringify(v.slice(0, 80)) : describe(v)}`,
-      );
-    }
-    return v as string;
-  };
-  const prevHash = hash('prevHash', r.prevHash);
-  const leafHash = hash('hash', r.hash);
-  const absent = (v: unknown) => v === null || v === undefined;
+  if (typeof r.eventType !== 'string') bad(r, 'eventType', 'string', `must be a string, is ${describe(r.eventType)}`);
+  const timestamp = time(r, 'timestamp', r.timestamp);
+  const receivedAt = time(r, 'receivedAt', r.receivedAt);
+  const prevHash = hash(r, 'prevHash', r.prevHash);
+  const leafHash = hash(r, 'hash', r.hash);
   let payload: JsonObject | null;
-  let v2: Pick<StoredEvent, 'payloadHash' | 'payloadSalt' | 'erasedAt' | 'erasureReason'> = {};
+  let payloadHash: string | undefined;
+  let payloadSalt: string | null = null;
+  let erasedAt: number | null = null;
+  let erasureReason: string | null = null;
   if (absent(r.payloadHash)) {
     // Version 1: the leaf holds the payload, which can never be erased.
-    if (!absent(r.payloadSalt)) bad('payloadSalt', 'absentInVersion1', 'must be absent in a version 1 event');
-    if (!absent(r.erasedAt)) bad('erasedAt', 'absentInVersion1', 'must be absent in a version 1 event (it cannot be erased)');
-    payload = decodePayload(r.payload, bad);
+    if (!absent(r.payloadSalt)) bad(r, 'payloadSalt', 'absentInVersion1', 'must be absent in a version 1 event');
+    if (!absent(r.erasedAt)) bad(r, 'erasedAt', 'absentInVersion1', 'must be absent in a version 1 event (it cannot be erased)');
+    payload = decodePayload(r, r.payload);
   } else {
-    const payloadHash = hash('payloadHash', r.payloadHash);
+    payloadHash = hash(r, 'payloadHash', r.payloadHash);
     if (absent(r.erasedAt)) {
-      if (!absent(r.erasureReason)) bad('erasureReason', 'absentUnlessErased', 'must be absent while the payload exists');
-      if (typeof r.payloadSalt !== 'string' || !HASH_HEX_RE.test(r.payloadSalt))
+      if (!absent(r.erasureReason)) bad(r, 'erasureReason', 'absentUnlessErased', 'must be absent while the payload exists');
+      if (!isHex64(r.payloadSalt))
         bad(
+          r,
           'payloadSalt',
           'lowercaseHex64',
           `must be 64 lowercase hex characters while the payload exists, is ${describe(r.payloadSalt)}`,
         );
-      payload = decodePayload(r.payload, bad);
-      v2 = { payloadHash, payloadSalt: r.payloadSalt as string, erasedAt: null, erasureReason: null };
+      payload = decodePayload(r, r.payload);
+      payloadSalt = r.payloadSalt;
     } else {
-      const erasedAt = time('erasedAt', r.erasedAt);
-      if (!absent(r.payload) && r.payload !== '') bad('payload', 'erased', 'must be absent once erased');
-      if (!absent(r.payloadSalt)) bad('payloadSalt', 'erased', 'must be absent once erased');
+      erasedAt = time(r, 'erasedAt', r.erasedAt);
+      if (!absent(r.payload) && r.payload !== '') bad(r, 'payload', 'erased', 'must be absent once erased');
+      if (!absent(r.payloadSalt)) bad(r, 'payloadSalt', 'erased', 'must be absent once erased');
       if (typeof r.erasureReason !== 'string')
-        bad('erasureReason', 'string', `must be a string once erased, is ${describe(r.erasureReason)}`);
+        bad(r, 'erasureReason', 'string', `must be a string once erased, is ${describe(r.erasureReason)}`);
       payload = null;
-      v2 = { payloadHash, payloadSalt: null, erasedAt, erasureReason: r.erasureReason as string };
+      erasureReason = r.erasureReason;
     }
   }
   if (r.idempotencyKey !== null && typeof r.idempotencyKey !== 'string') {
-    bad('idempotencyKey', 'stringOrNull', `must be a string or null, is ${describe(r.idempotencyKey)}`);
+    bad(r, 'idempotencyKey', 'stringOrNull', `must be a string or null, is ${describe(r.idempotencyKey)}`);
   }
   if (typeof r.pos !== 'number' || !Number.isSafeInteger(r.pos) || r.pos < 0) {
     bad(
+      r,
       'pos',
       'nonNegativeSafeInteger',
       `must be a non-negative safe integer, is ${typeof r.pos === 'number' ? r.pos : describe(r.pos)}`,
     );
   }
+  // Version 1 events have no payloadHash, payloadSalt, erasedAt or erasureReason members at all.
+  if (payloadHash === undefined) {
+    return {
+      sourceAppId: r.sourceAppId,
+      seq: r.seq,
+      eventType: r.eventType,
+      timestamp,
+      receivedAt,
+      payload,
+      prevHash,
+      hash: leafHash,
+      idempotencyKey: r.idempotencyKey,
+      pos: r.pos,
+    };
+  }
   return {
-    sourceAppId: app!,
-    seq: r.seq as number,
-    eventType: r.eventType as string,
+    sourceAppId: r.sourceAppId,
+    seq: r.seq,
+    eventType: r.eventType,
     timestamp,
     receivedAt,
     payload,
-    ...v2,
+    payloadHash,
+    payloadSalt,
+    erasedAt,
+    erasureReason,
     prevHash,
     hash: leafHash,
-    idempotencyKey: r.idempotencyKey as string | null,
-    pos: r.pos as number,
+    idempotencyKey: r.idempotencyKey,
+    pos: r.pos,
   };
 }
 
-function decodePayload(text: unknown, bad: (field: string, rule: string, detail: string) => never): JsonObject {
-  if (typeof text !== 'string') return bad('payload', 'jsonText', `must be JSON text, is ${describe(text)}`);
+function decodePayload(r: RawStoredEvent, text: unknown): JsonObject {
+  if (typeof text !== 'string') return bad(r, 'payload', 'jsonText', `must be JSON text, is ${describe(text)}`);
   // UTF-16 length bounds the UTF-8 size from below (and from above at 3 bytes a unit): count only near the limit.
   if (
     text.length > MAX_STORED_PAYLOAD_BYTES ||
     (text.length * 3 > MAX_STORED_PAYLOAD_BYTES && Buffer.byteLength(text, 'utf8') > MAX_STORED_PAYLOAD_BYTES)
   ) {
     return bad(
+      r,
       'payload',
       'maxBytes',
       `must be at most ${MAX_STORED_PAYLOAD_BYTES} bytes of JSON, has ${Buffer.byteLength(text, 'utf8')}`,
@@ -154,35 +189,17 @@ function decodePayload(text: unknown, bad: (field: string, rule: string, detail:
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return bad('payload', 'json', `is not JSON (${(err as Error).message})`);
+    return bad(r, 'payload', 'json', `is not JSON (${(err as Error).message})`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return bad('payload', 'object', `must be a JSON object, is ${describe(value)}`);
+    return bad(r, 'payload', 'object', `must be a JSON object, is ${describe(value)}`);
   }
-  payloadTexts.set(value, text);
   return value as JsonObject;
-}
-
-/**
- * The JSON text each decoded payload object was parsed from, while the object lives: a reader that
- * writes the payload out again (the range-proof page) splices this text instead of serializing the
- * object a second time. Held weakly, so it costs nothing once the event is dropped.
- */
-const payloadTexts = new WeakMap<object, string>();
-
-/**
- * The stored JSON text of a payload that decodeStoredEvent returned: JSON.parse of it gave exactly this
- * object (a JSON object, within MAX_STORED_PAYLOAD_BYTES), so it can be written into a JSON document as
- * it is, as long as no one changed the object since (a read's events are not changed). Undefined for
- * any other object (one built by code, not read): callers serialize those.
- */
-export function storedPayloadText(payload: JsonObject): string | undefined {
-  return payloadTexts.get(payload);
 }
 
 /** An event's stored `hash` as the level-0 node of its log's tree; MalformedEventError unless 64 lowercase hex. */
 export function storedLeafHash(sourceAppId: string, seq: number, hash: unknown): Uint8Array {
-  if (typeof hash !== 'string' || !HASH_HEX_RE.test(hash)) {
+  if (!isHex64(hash)) {
     throw new MalformedEventError(
       sourceAppId,
       seq,

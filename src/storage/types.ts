@@ -330,6 +330,12 @@ export class TurnLostError extends Error {
   override name = 'TurnLostError';
 }
 
+/** Events of a range and, by position, the stored JSON text of each one's payload (null once erased). */
+export interface EventsWithText {
+  events: StoredEvent[];
+  payloadTexts: Array<string | null>;
+}
+
 export interface LogStorage {
   /** API keys (src/auth), where the engine stores them. */
   apiKeys?: import('./api-key-store.js').ApiKeyStore;
@@ -416,6 +422,13 @@ export interface LogStorage {
   /** Events with start <= seq < end of one log, in seq order, at most `limit`. */
   getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]>;
   /**
+   * getEventRange with each event's stored payload text: payloadTexts[i] is exactly the JSON text the
+   * decoder parsed into events[i].payload (a JSON object within MAX_STORED_PAYLOAD_BYTES, checked like
+   * every other field), or null where the payload is erased. For a reader that writes the payloads out
+   * again as JSON (the range-proof page splices the text instead of serializing each object again).
+   */
+  getEventRangeWithText(sourceAppId: string, start: number, end: number, limit: number): Promise<EventsWithText>;
+  /**
    * Filtered keyset page in (timestamp, pos) order. Examines at most the store's read budget of rows
    * (besides the `limit` matches themselves); when it runs out first, the page is short and says
    * where to resume (EventPage.resumeAfter).
@@ -498,6 +511,7 @@ export const LOG_STORAGE_CALLS = [
   'findByIdempotencyKeys',
   'getEvent',
   'getEventRange',
+  'getEventRangeWithText',
   'queryEvents',
   'readCommitted',
   'lastPos',

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromBase64Strict, toBase64 } from '../../src/core/base64.js';
-import { fromHex, toHex } from '../../src/core/hex.js';
+import { fromHex, isHex64, toHex } from '../../src/core/hex.js';
 
 describe('hex', () => {
   it('round-trips and writes lowercase', () => {
@@ -36,6 +36,29 @@ describe('hex', () => {
         else expect(() => fromHex(s)).toThrow(TypeError);
       }),
       { numRuns: 3000 },
+    );
+  });
+
+  it('isHex64 is /^[0-9a-f]{64}$/ for strings and false for anything else', () => {
+    const HEX64 = /^[0-9a-f]{64}$/;
+    const hash = 'ab'.repeat(32);
+    // One character changed at each place, to each kind of character a hash must not have.
+    for (const c of ['A', 'F', 'g', '/', ':', '`', '@', ' ', '\u0000', 'é', '０', '\ud800', '\u0130']) {
+      for (const at of [0, 31, 63]) expect(isHex64(hash.slice(0, at) + c + hash.slice(at + 1))).toBe(false);
+    }
+    expect(isHex64(hash)).toBe(true);
+    for (const v of [hash.slice(1), `${hash}0`, '', null, undefined, 64, Buffer.from(hash), [hash], { length: 64 }])
+      expect(isHex64(v)).toBe(false);
+    const anyChar = fc.oneof(
+      fc.constantFrom(...'0123456789abcdef'),
+      fc.constantFrom(...'ABCDEFgz/:`@', '\u0000', '\u007f', '\u0080', 'é', '\ud800'),
+    );
+    fc.assert(
+      fc.property(fc.array(anyChar, { minLength: 62, maxLength: 66 }), (chars) => {
+        const s = chars.join('');
+        expect(isHex64(s)).toBe(HEX64.test(s));
+      }),
+      { numRuns: 5000 },
     );
   });
 });

@@ -3,7 +3,7 @@
 // `open()` gives a fresh, empty, NOT yet initialised store per test (the suite calls init()).
 // `reopen()` must return a new instance on the same data; it closes nothing itself: the suite
 // closes the current instance first. `cleanup()` drops the data after the suite closed the store.
-import { storedPayloadText } from '../../src/storage/stored-event.js';
+import { canonicalJson } from '../../src/core/canonical-json.js';
 import { addCosignatures } from '../../src/witnessing/store-cosignatures.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -530,15 +530,42 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getEventRange('app-c', 0, 10, 5)).toEqual([]);
       });
 
-      it('getEventRange hands over the stored JSON text of each payload (the range-proof page splices it)', async () => {
-        await storage.appendEvents([newEvent('app-a', 0), newEvent('app-a', 1, { payload: { z: 'é ✓', a: [1, 2.5] } })]);
-        for (const e of await storage.getEventRange('app-a', 0, 2, 10)) {
-          const text = storedPayloadText(e.payload!);
-          expect(text).toBeDefined();
-          expect(JSON.parse(text!)).toEqual(e.payload);
-        }
-        // An object no read returned has no stored text.
-        expect(storedPayloadText({ n: 1 })).toBeUndefined();
+      it('getEventRangeWithText hands over the stored JSON text of each payload (the range-proof page splices it)', async () => {
+        const stored = await storage.appendEvents([
+          newEvent('app-a', 0),
+          newEvent('app-a', 1, { payload: { z: 'é ✓', a: [1, 2.5], n: { b: null, a: true } } }),
+          newEvent('app-a', 2, { payload: {} }),
+        ]);
+        const { events, payloadTexts } = await storage.getEventRangeWithText('app-a', 0, 3, 10);
+        expect(events).toEqual(stored);
+        expect(payloadTexts).toHaveLength(3);
+        // The text the engine stored, which parses back to the payload (its members in the stored order).
+        payloadTexts.forEach((text, i) => {
+          expect(typeof text).toBe('string');
+          expect(JSON.parse(text!)).toEqual(events[i]!.payload);
+          expect(canonicalJson(JSON.parse(text!))).toBe(canonicalJson(stored[i]!.payload));
+        });
+        expect(await storage.getEventRangeWithText('app-a', 1, 2, 10)).toEqual({
+          events: stored.slice(1, 2),
+          payloadTexts: payloadTexts.slice(1, 2),
+        });
+        expect(await storage.getEventRangeWithText('app-a', 0, 3, 0)).toEqual({ events: [], payloadTexts: [] });
+        expect(await storage.getEventRangeWithText('app-a', 3, 3, 10)).toEqual({ events: [], payloadTexts: [] });
+      });
+
+      it('getEventRangeWithText gives null for an erased payload', async () => {
+        const v2 = (seq: number): NewEvent => ({
+          ...newEvent('app-a', seq),
+          payloadSalt: fakeHash(`salt ${seq}`),
+          payloadHash: fakeHash(`payload ${seq}`),
+        });
+        await storage.appendEvents([v2(0), v2(1)]);
+        expect(await storage.eraseEvents([{ sourceAppId: 'app-a', seq: 1 }], BASE_TIME + 5_000_000, 'test')).toBe(1);
+        const { events, payloadTexts } = await storage.getEventRangeWithText('app-a', 0, 2, 10);
+        expect(events).toEqual(await storage.getEventRange('app-a', 0, 2, 10));
+        expect(events[1]!.payload).toBeNull();
+        expect(payloadTexts[1]).toBeNull();
+        expect(JSON.parse(payloadTexts[0]!)).toEqual(events[0]!.payload);
       });
 
       describe('with a few hundred events over 3 logs, 4 types and tied timestamps', () => {

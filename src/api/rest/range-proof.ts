@@ -11,8 +11,7 @@ import { ApiError, badUserInput } from '../errors.js';
 import { parseSourceAppId } from '../validation/query-args.js';
 import { requireApp } from '../../auth/scope.js';
 import { formatTime } from '../../core/leaf.js';
-import { storedPayloadText } from '../../storage/stored-event.js';
-import type { StoredEvent } from '../../storage/types.js';
+import type { RangeProofResult } from '../../log/service.js';
 
 export const RANGE_PROOF_PATH = '/v1/logs/:app/range-proof';
 
@@ -25,27 +24,6 @@ function position(value: unknown, name: string, optional: boolean): number | und
     throw badUserInput(name, 'format', `${name}: must be a position in the log (a decimal integer without leading zeros)`);
   }
   return Number(value);
-}
-
-/**
- * The event as GraphQL's Event serves the fields the auditor asks for (src/auditor/queries.ts RANGE_PROOF),
- * as JSON text written by hand: the same document JSON.stringify writes of those fields, without building
- * an object per event or serializing the payload again. What goes in unescaped is safe by the storage
- * contract: the decoder checked every hash and salt to be 64 lowercase hex characters and every time to be
- * an integer of epoch ms (formatTime writes it as `YYYY-MM-DDTHH:mm:ss.sssZ`); the payload is the text
- * the decoder parsed into a JSON object (storedPayloadText), or, for an object without one, serialized.
- * Times through the leaf's formatTime (the same text as toISOString for the years a stored time has, each
- * second's text made once): a page's events fall within a few seconds.
- */
-function eventJson(e: StoredEvent, appJson: string): string {
-  const payload = e.payload === null ? 'null' : (storedPayloadText(e.payload) ?? JSON.stringify(e.payload));
-  const hex = (h: string | null | undefined) => (h == null ? 'null' : `"${h}"`);
-  return (
-    `{"sourceAppId":${appJson},"seq":${e.seq},"eventType":${JSON.stringify(e.eventType)},` +
-    `"timestamp":"${formatTime(e.timestamp)}","receivedAt":"${formatTime(e.receivedAt)}","payload":${payload},` +
-    `"prevHash":"${e.prevHash}","hash":"${e.hash}","payloadHash":${hex(e.payloadHash)},` +
-    `"payloadSalt":${hex(e.payloadSalt)},"erasedAt":${e.erasedAt == null ? 'null' : `"${formatTime(e.erasedAt)}"`}}`
-  );
 }
 
 const NON_ASCII_RE = /[^\x00-\x7f]/;
@@ -64,6 +42,64 @@ function asciiJson(text: string): string {
   return NON_ASCII_RE.test(text) ? text.replace(NON_ASCII_ALL_RE, escapeUnit) : text;
 }
 
+/**
+ * The page's JSON text, all ASCII (asciiJson): the proof's head and its events, each event as GraphQL's
+ * Event serves the fields the auditor asks for (src/auditor/queries.ts RANGE_PROOF), written by hand: the
+ * same document JSON.stringify writes of those fields, without building an object per event or
+ * serializing the payload again. What goes in unescaped is safe by the storage contract: the decoder
+ * checked every hash and salt to be 64 lowercase hex characters and every time to be an integer of epoch
+ * ms (formatTime writes it as `YYYY-MM-DDTHH:mm:ss.sssZ`); the payload is the text the decoder parsed into
+ * a JSON object (RangeProofResult.payloadTexts), or, where there is none, the object serialized. Times through the leaf's
+ * formatTime (the same text as toISOString for the years a stored time has, each second's text made
+ * once): a page's events fall within a few seconds. Only the log's name, the event type and the payload
+ * can hold a character past ASCII, so only they are scanned; the page is one string grown by
+ * concatenation (session 31: a part per event, escaped whole and joined, cost 1.5 µs per event more).
+ */
+export function rangePageBody(sourceAppId: string, proof: RangeProofResult): string {
+  const appJson = asciiJson(JSON.stringify(sourceAppId));
+  const head = JSON.stringify({
+    start: proof.start,
+    end: proof.end,
+    treeSize: proof.treeSize,
+    leftHashes: proof.leftHashes,
+    rightHashes: proof.rightHashes,
+  });
+  let body = `${asciiJson(head).slice(0, -1)},"events":[`;
+  const events = proof.events;
+  // Read with the events (LogStorage.getEventRangeWithText), so only when there is one per event.
+  const texts = proof.payloadTexts?.length === events.length ? proof.payloadTexts : undefined;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const app = e.sourceAppId === sourceAppId ? appJson : asciiJson(JSON.stringify(e.sourceAppId));
+    const text = texts?.[i];
+    const payload = e.payload === null ? 'null' : asciiJson(typeof text === 'string' ? text : JSON.stringify(e.payload));
+    body +=
+      (i === 0 ? '{"sourceAppId":' : ',{"sourceAppId":') +
+      app +
+      ',"seq":' +
+      e.seq +
+      ',"eventType":' +
+      asciiJson(JSON.stringify(e.eventType)) +
+      ',"timestamp":"' +
+      formatTime(e.timestamp) +
+      '","receivedAt":"' +
+      formatTime(e.receivedAt) +
+      '","payload":' +
+      payload +
+      ',"prevHash":"' +
+      e.prevHash +
+      '","hash":"' +
+      e.hash +
+      '","payloadHash":' +
+      (e.payloadHash == null ? 'null' : `"${e.payloadHash}"`) +
+      ',"payloadSalt":' +
+      (e.payloadSalt == null ? 'null' : `"${e.payloadSalt}"`) +
+      ',"erasedAt":' +
+      (e.erasedAt == null ? 'null}' : `"${formatTime(e.erasedAt)}"}`);
+  }
+  return `${body}]}`;
+}
+
 export function rangeProofRouter(deps: ApiDeps): Router {
   const router = express.Router();
   router.get(RANGE_PROOF_PATH, async (req, res) => {
@@ -75,19 +111,7 @@ export function rangeProofRouter(deps: ApiDeps): Router {
     const end = position(req.query.end, 'end', false)!;
     const treeSize = position(req.query.treeSize, 'treeSize', true);
     const proof = await deps.service.rangeProof(sourceAppId, start, end, treeSize);
-    const appJson = JSON.stringify(sourceAppId);
-    const head = JSON.stringify({
-      start: proof.start,
-      end: proof.end,
-      treeSize: proof.treeSize,
-      leftHashes: proof.leftHashes,
-      rightHashes: proof.rightHashes,
-    });
-    // Each part escaped on its own: a scan of a short string each, and the page joined from ASCII parts.
-    const events = proof.events.map((e) =>
-      asciiJson(eventJson(e, e.sourceAppId === sourceAppId ? appJson : JSON.stringify(e.sourceAppId))),
-    );
-    const body = `${asciiJson(head).slice(0, -1)},"events":[${events.join(',')}]}`;
+    const body = rangePageBody(sourceAppId, proof);
     // The bound GraphQL puts on an answer's payloads, here on the whole document in bytes (its other fields
     // are under a kilobyte per event): a client reading it bounds what it reads by the same setting.
     if (body.length > deps.config.GRAPHQL_MAX_RESPONSE_BYTES) {

@@ -27,6 +27,7 @@ import {
   type StoredCheckpoint,
   type StoredEvent,
   type TreeNode,
+  type EventsWithText,
 } from '../types.js';
 import { appendCopiedEvents } from '../copied-events.js';
 import { HASH_HEX_RE, storedLeafHash } from '../stored-event.js';
@@ -373,6 +374,17 @@ export class MongoStorage implements LogStorage {
   }
 
   async getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]> {
+    return (await this.rangeDocs(sourceAppId, start, end, limit)).map(fromEventDoc);
+  }
+
+  async getEventRangeWithText(sourceAppId: string, start: number, end: number, limit: number): Promise<EventsWithText> {
+    const docs = await this.rangeDocs(sourceAppId, start, end, limit);
+    const events = docs.map(fromEventDoc);
+    // A document's payload is the text fromEventDoc parsed, wherever a payload is.
+    return { events, payloadTexts: events.map((e, i) => (e.payload === null ? null : (docs[i]!.payload as string))) };
+  }
+
+  private async rangeDocs(sourceAppId: string, start: number, end: number, limit: number) {
     if (limit <= 0 || start >= end) return [];
     const find = () =>
       this.c.events
@@ -383,7 +395,7 @@ export class MongoStorage implements LogStorage {
       await this.batchLog.derivePending();
       docs = await find();
     }
-    return docs.map(fromEventDoc);
+    return docs;
   }
 
   /**

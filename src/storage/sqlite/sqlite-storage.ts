@@ -24,6 +24,7 @@ import {
   type StoredEvent,
   type TreeNode,
   storedEvent,
+  type EventsWithText,
 } from '../types.js';
 import { appendCopiedEvents } from '../copied-events.js';
 import { storedLeafHash } from '../stored-event.js';
@@ -295,11 +296,22 @@ export class SqliteStorage implements LogStorage {
 
   async getEventRange(sourceAppId: string, start: number, end: number, limit: number): Promise<StoredEvent[]> {
     if (limit <= 0 || end <= start) return [];
-    // Rows as arrays (raw mode: this statement's text is used nowhere else), the audit's and the tiles' read.
-    const rows = this.rawStmt(
+    return this.rangeRows(sourceAppId, start, end, limit).map(rawRowToEvent);
+  }
+
+  async getEventRangeWithText(sourceAppId: string, start: number, end: number, limit: number): Promise<EventsWithText> {
+    if (limit <= 0 || end <= start) return { events: [], payloadTexts: [] };
+    const rows = this.rangeRows(sourceAppId, start, end, limit);
+    const events = rows.map(rawRowToEvent);
+    // The payload column (EVENT_COLUMNS' seventh) is the text rawRowToEvent parsed, wherever a payload is.
+    return { events, payloadTexts: events.map((e, i) => (e.payload === null ? null : (rows[i]![6] as string))) };
+  }
+
+  /** Rows of EVENT_COLUMNS as arrays (raw mode: this statement's text is used nowhere else), the audit's and the tiles' read. */
+  private rangeRows(sourceAppId: string, start: number, end: number, limit: number): unknown[][] {
+    return this.rawStmt(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE source_app_id = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?`,
     ).all(sourceAppId, start, end, limit) as unknown[][];
-    return rows.map(rawRowToEvent);
   }
 
   queryEvents(query: EventQuery): Promise<EventPage> {

@@ -247,7 +247,7 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     await writer.appendEvents([newEvent('app-a', 0), newEvent('app-a', 1)]);
     // Stores of other processes, open before the writer dies; each makes one read afterwards.
     const others: MongoStorage[] = [];
-    for (let i = 0; i < 8; i++) others.push(await openStorage());
+    for (let i = 0; i < 9; i++) others.push(await openStorage());
     dying = true;
     const doomed = writer.appendEvents([
       newEvent('app-a', 2, { idempotencyKey: 'k2' }),
@@ -270,6 +270,7 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     const reads: Array<[string, (s: MongoStorage) => Promise<unknown>]> = [
       ['getEvent', async (s) => (await s.getEvent('app-new', 0))?.pos],
       ['getEventRange', async (s) => (await s.getEventRange('app-a', 0, 10, 10)).map(key)],
+      ['getEventRangeWithText', async (s) => (await s.getEventRangeWithText('app-a', 0, 10, 10)).events.map(key)],
       ['findByIdempotencyKeys', async (s) => (await s.findByIdempotencyKeys('app-a', ['k2'])).map(key)],
       ['readCommitted', async (s) => (await s.readCommitted(0, {}, 10)).events.map(key)],
       ['lastPos', (s) => s.lastPos()],
@@ -283,6 +284,7 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     const expected: Record<string, unknown> = {
       getEvent: g2 + 1,
       getEventRange: ['app-a/0', 'app-a/1', 'app-a/2'],
+      getEventRangeWithText: ['app-a/0', 'app-a/1', 'app-a/2'],
       findByIdempotencyKeys: ['app-a/2'],
       readCommitted: ['app-a/0', 'app-a/1', 'app-a/2', 'app-new/0'],
       lastPos: g2 + 1,
