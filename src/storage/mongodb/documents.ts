@@ -145,6 +145,8 @@ export interface CheckpointNoteDoc {
   /** 1 for the first replacement of the note the checkpoint was put with (version 0), and so on. */
   version: number;
   note: string;
+  /** The note this version replaced (its writer's expected note); absent on versions stored before it was kept. */
+  replaced?: string;
 }
 
 /** `<sourceAppId>/<treeSize>/<version>`: unambiguous even if the id contains '/', the last two parts being integers. */

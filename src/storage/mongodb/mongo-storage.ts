@@ -581,15 +581,24 @@ export class MongoStorage implements LogStorage {
         treeSize,
         version,
         note,
+        replaced: expected,
       });
     } catch (err) {
-      if (isDuplicateKey(err)) return false; // another writer replaced that version first
-      throw err;
+      if (!isDuplicateKey(err)) throw err;
+      // Another writer replaced that version first, unless the version is ours: an insert the driver
+      // retried after a lost reply had landed the first time.
+      const holder = await this.c.checkpointNotes.findOne({ _id: checkpointNoteKey(sourceAppId, treeSize, version) });
+      if (holder?.note !== note || holder.replaced !== expected) return false;
     }
-    // A writer that read a version long since pruned wins its number again: a newer version shows it
-    // lost (the newest is read as the note, so its insert was never seen as one).
-    const later = await this.c.checkpointNotes.findOne({ sourceAppId, treeSize, version: { $gt: version } });
-    if (later) {
+    // A writer that read a version long since pruned wins its number again: a newer version not built
+    // on this one shows it lost (the newest is read as the note, so its insert was never seen as one).
+    // The next version built on ours (it replaced our note) shows ours was read: it won.
+    const [later] = await this.c.checkpointNotes
+      .find({ sourceAppId, treeSize, version: { $gt: version } })
+      .sort({ version: 1 })
+      .limit(1)
+      .toArray();
+    if (later && !(later.version === version + 1 && later.replaced === note)) {
       await this.c.checkpointNotes.deleteOne({ _id: checkpointNoteKey(sourceAppId, treeSize, version), note });
       return false;
     }
