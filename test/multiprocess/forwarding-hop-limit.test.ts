@@ -10,76 +10,23 @@
 // expired and takes the next fence at once, while the processes behind it still see that new lease
 // as live: the process a held forward then reaches cannot take the lease, and names the new holder.
 // Forwarding exists only where processes share a database: the SQLite engine is one process.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSigningKey } from '../../src/log/signing-key.js';
-import { metric } from '../support/metrics.js';
-import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
+import { forwards, HotLog, type LeaseDoc } from '../support/hot-log.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { startTcpGate, type TcpGate } from '../support/tcp-gate.js';
 import { until } from '../support/wait.js';
 
-const SECRET = 'forwarding-hop-limit-secret-0123456789';
-const LOG_EVENTS = `mutation ($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }`;
 const TTL_MS = 1000;
 const MINUTE = 60_000;
 /** The first bytes of a forward, as the forwarding process sends them. */
 const FORWARD = 'POST /internal/v1/append ';
 
-let mongo: Awaited<ReturnType<typeof startMongoTestServer>>;
-let client: MongoClient;
-let dbName: string;
+let hot: HotLog;
 /** F forwards; A, B, C, D take the lease in turn (clock offsets 0, +1, +2, +3 minutes). */
 const procs: Record<'f' | 'a' | 'b' | 'c' | 'd', ServiceProcess> = {} as never;
 const offsets = { f: 0, a: 0, b: MINUTE, c: 2 * MINUTE, d: 3 * MINUTE };
 /** In front of the addresses A, B and C advertise. */
 const gates: Record<'a' | 'b' | 'c', TcpGate> = {} as never;
-const dirs: string[] = [];
-
-const TIMESTAMP = new Date().toISOString();
-const input = (key: string) => ({
-  sourceAppId: 'hot',
-  eventType: 'fwd.limit',
-  timestamp: TIMESTAMP,
-  payload: { key },
-  idempotencyKey: key,
-});
-const svc = (p: ServiceProcess) => ({ url: p.url, authHeaders: () => ({}) });
-const forwards = (p: ServiceProcess, outcome: string) => metric(svc(p), 'chainlog_append_forwards', { outcome });
-
-async function gql(p: ServiceProcess, key: string) {
-  const res = await fetch(`${p.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: LOG_EVENTS, variables: { inputs: [input(key)] } }),
-  });
-  return (await res.json()) as { data?: { logEvents: Array<{ seq: number }> }; errors?: unknown[] };
-}
-
-async function append(p: ServiceProcess, key: string): Promise<number> {
-  const body = await gql(p, key);
-  expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
-  return body.data!.logEvents[0]!.seq;
-}
-
-interface LeaseDoc {
-  fence: number;
-  owner: string;
-  expiresAt: number;
-  address?: string;
-}
-
-async function newestLease(): Promise<LeaseDoc> {
-  const doc = await client
-    .db(dbName)
-    .collection<LeaseDoc>('leases')
-    .find({ name: 'log:hot' }, { sort: { fence: -1 }, limit: 1 })
-    .next();
-  return doc!;
-}
 
 /**
  * Wait until the holder of `lease` (its clock `offset` ahead) no longer takes it as held without
@@ -93,20 +40,7 @@ async function dueForRenewal(lease: LeaseDoc, offset: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  mongo = await startMongoTestServer();
-  client = new MongoClient(mongo.uri);
-  dbName = freshDbName();
-  const keyDir = mkdtempSync(join(tmpdir(), 'chainlog-hop-limit-key-'));
-  dirs.push(keyDir);
-  const base = {
-    MONGODB_URI: mongo.uri,
-    MONGODB_DB: dbName,
-    SIGNING_KEY_FILE: loadSigningKey({ dataDir: keyDir }).source,
-    AUTH: 'off',
-    LEASE_TTL_MS: String(TTL_MS),
-    CHECKPOINT_INTERVAL_MS: '500',
-    PROCESS_SECRET: SECRET,
-  };
+  hot = await HotLog.start({ eventType: 'fwd.limit', secret: 'forwarding-hop-limit-secret-0123456789', leaseTtlMs: TTL_MS });
   for (const name of ['f', 'a', 'b', 'c', 'd'] as const) {
     const port = await freePort();
     let advertised = port;
@@ -114,10 +48,8 @@ beforeAll(async () => {
       gates[name] = await startTcpGate(port);
       advertised = gates[name].port;
     }
-    const dir = mkdtempSync(join(tmpdir(), 'chainlog-hop-limit-'));
-    dirs.push(dir);
-    procs[name] = new ServiceProcess(port, dir, {
-      ...base,
+    procs[name] = new ServiceProcess(port, hot.dataDir(), {
+      ...hot.env,
       ADVERTISE_URL: `http://127.0.0.1:${advertised}`,
       TEST_CLOCK_OFFSET_MS: String(offsets[name]),
     });
@@ -128,9 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of Object.values(procs)) await p?.stop();
   for (const g of Object.values(gates)) await g?.close();
-  await client?.close();
-  await mongo?.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await hot?.stop();
 });
 
 describe('the hop limit of a forward (MongoDB, five processes)', () => {
@@ -138,18 +68,18 @@ describe('the hop limit of a forward (MongoDB, five processes)', () => {
     const { f, a, b, c, d } = procs;
     const advertised = (name: 'a' | 'b' | 'c') => `http://127.0.0.1:${gates[name].port}`;
 
-    expect(await append(a, 'h-1')).toBe(0); // A takes the lease
-    const first = await newestLease();
+    expect(await hot.append(a, 'h-1')).toBe(0); // A takes the lease
+    const first = await hot.newestLease();
     expect(first.address).toBe(advertised('a'));
 
     // F reads that A holds the lease and forwards there; the forward waits at A's gate.
     const atA = gates.a.hold(FORWARD);
-    const pending = gql(f, 'h-2');
+    const pending = hot.send(f, 'h-2');
     await until('the forward to reach A', () => atA.held === 1);
 
     // B takes the lease (A's is over by B's clock); the forward then reaches A: 421, B holds it.
-    expect(await append(b, 'h-3')).toBe(1);
-    const second = await newestLease();
+    expect(await hot.append(b, 'h-3')).toBe(1);
+    const second = await hot.newestLease();
     expect(second.address).toBe(advertised('b'));
     await dueForRenewal(first, offsets.a);
     const atB = gates.b.hold(FORWARD);
@@ -158,8 +88,8 @@ describe('the hop limit of a forward (MongoDB, five processes)', () => {
     expect(await forwards(f, 'followed')).toBe(1);
 
     // C takes it from B: the forward reaches B, which answers 421 naming C.
-    expect(await append(c, 'h-4')).toBe(2);
-    const third = await newestLease();
+    expect(await hot.append(c, 'h-4')).toBe(2);
+    const third = await hot.newestLease();
     expect(third.address).toBe(advertised('c'));
     await dueForRenewal(second, offsets.b);
     const atC = gates.c.hold(FORWARD);
@@ -169,8 +99,8 @@ describe('the hop limit of a forward (MongoDB, five processes)', () => {
 
     // D takes it from C: C answers 421 naming D, the third in a row. F follows no further: it waits for
     // its own turn (asks for the lease, D hands it over) and appends the event itself.
-    expect(await append(d, 'h-5')).toBe(3);
-    expect((await newestLease()).address).toBe(d.url);
+    expect(await hot.append(d, 'h-5')).toBe(3);
+    expect((await hot.newestLease()).address).toBe(d.url);
     await dueForRenewal(third, offsets.c);
     atC.release();
     const answer = await pending;
@@ -179,22 +109,11 @@ describe('the hop limit of a forward (MongoDB, five processes)', () => {
     expect(await forwards(f, 'followed')).toBe(3);
     expect(await forwards(f, 'forwarded')).toBe(0); // no forward was appended by its receiver
     for (const outcome of ['timeout', 'lost', 'unreachable', 'in_flight']) expect(await forwards(f, outcome)).toBe(0);
-    expect((await newestLease()).address).toBe(f.url); // F appended in its own turn of the lease
+    expect((await hot.newestLease()).address).toBe(f.url); // F appended in its own turn of the lease
 
     // Every event once, in order, whichever process is asked; the held forward was appended nowhere.
-    const res = await fetch(`${d.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        query: 'query ($f: EventFilter) { events(filter: $f, first: 10) { edges { node { seq payload } } } }',
-        variables: { f: { sourceAppIds: ['hot'] } },
-      }),
-    });
-    const body = (await res.json()) as { data: { events: { edges: Array<{ node: { seq: number; payload: unknown } }> } } };
-    expect(body.data.events.edges.map((e) => e.node).sort((x, y) => x.seq - y.seq)).toEqual(
-      ['h-1', 'h-3', 'h-4', 'h-5', 'h-2'].map((key, seq) => ({ seq, payload: { key } })),
-    );
+    expect(await hot.events(d)).toEqual(HotLog.stored(['h-1', 'h-3', 'h-4', 'h-5', 'h-2']));
     // A retry of the acknowledged append is a replay: still stored once.
-    expect(await append(b, 'h-2')).toBe(4);
+    expect(await hot.append(b, 'h-2')).toBe(4);
   }, 240_000);
 });
