@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/storage/sqlite/event-query-plan.js';
 import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
-import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.js';
+import { createWriter, publisherWritesFirst, type AppendRow, type WriteRequest } from '../../src/storage/sqlite/writer.js';
 import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { canonicalJson } from '../../src/core/canonical-json.js';
 import { chainer } from '../../src/storage/sqlite/chainer.js';
@@ -266,6 +266,38 @@ describe('SqliteStorage specifics', () => {
       await storage.close();
       storage = new SqliteStorage({ path: join(dir, 'log.db') }); // its writer thread starts at its first write
       await storage.init();
+    });
+
+    it('passes only what needs no queued write, and nothing in a turn without appends (publisherWritesFirst)', () => {
+      const nodes = { ids: [], hashes: new Uint8Array(0) };
+      const integrate = (id: number, app: string, toSize: number): WriteRequest => ({
+        id,
+        op: 'integrate',
+        sourceAppId: app,
+        fromSize: 0,
+        toSize,
+        nodes,
+      });
+      const put = (id: number, app: string): WriteRequest => ({
+        id,
+        op: 'putCheckpoint',
+        checkpoint: [app, 1, 'r', 'n', BASE_TIME],
+      });
+      const append: WriteRequest = { id: 0, op: 'append', rows: [] };
+      const sizes: Record<string, number> = { a: 4, b: 9 };
+      const size = (app: string) => sizes[app] ?? 0;
+      // b's integration needs a queued append (10 > 9): it and b's later writes stay; a's pass around them.
+      expect(
+        publisherWritesFirst(
+          [append, integrate(1, 'b', 10), integrate(2, 'a', 4), put(3, 'b'), put(4, 'a'), integrate(5, 'b', 9)],
+          size,
+        ),
+      ).toEqual([2, 4]);
+      // An unknown log has no committed event: its integration waits.
+      expect(publisherWritesFirst([append, integrate(1, 'c', 1), put(2, 'c')], size)).toEqual([]);
+      // Without an append or erasure in the turn there is nothing to pass: one commit, in order.
+      expect(publisherWritesFirst([integrate(1, 'a', 4), put(2, 'a')], size)).toEqual([]);
+      expect(publisherWritesFirst([put(1, 'a'), { id: 2, op: 'erase', ids: [], erasedAt: 0, reason: '' }], size)).toEqual([0]);
     });
 
     it('commits the integrations of committed events of a turn before its appends, and says so first', () => {
