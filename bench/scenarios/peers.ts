@@ -35,6 +35,21 @@ const PEER_NAMES: Record<Peer, string> = {
  * driven too, in the same rounds, as the before of a before-and-after in one run.
  */
 const BASELINE_ENTRY = process.env.BENCH_BASELINE_ENTRY;
+/**
+ * BENCH_S12_SERVER_ENV: settings for the build under test only, as space-separated NAME=value pairs
+ * (e.g. `CHECKPOINT_MIN_GAP_MS=50`), the baseline build keeping the defaults: with BENCH_BASELINE_ENTRY
+ * naming a copy of the same build, a setting's before-and-after in one run.
+ */
+const SERVER_ENV: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_S12_SERVER_ENV ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new Error(`BENCH_S12_SERVER_ENV: ${pair} is not NAME=value`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+);
 
 /** Figure names of chainlog's paths. */
 const PEER_LABELS: Record<Exclude<Peer, 'tessera'>, string> = {
@@ -100,7 +115,7 @@ export const peers: Scenario = {
         ? await startServer({ engine, label: 's12-baseline', env: { CHECKPOINT_INTERVAL_MS: '1000' }, entry: BASELINE_ENTRY })
         : null;
       try {
-        await withServer({ engine, label: 's12', env: { CHECKPOINT_INTERVAL_MS: '1000' } }, async (server) => {
+        await withServer({ engine, label: 's12', env: { CHECKPOINT_INTERVAL_MS: '1000', ...SERVER_ENV } }, async (server) => {
           const restTarget = (url: string): Target => ({
             postUrl: `${url}/v1/events`,
             contentType: 'application/json',

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/storage/sqlite/event-query-plan.js';
 import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
-import { createWriter, type AppendRow } from '../../src/storage/sqlite/writer.js';
+import { createWriter, publisherWritesFirst, type AppendRow, type WriteRequest } from '../../src/storage/sqlite/writer.js';
 import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { canonicalJson } from '../../src/core/canonical-json.js';
 import { chainer } from '../../src/storage/sqlite/chainer.js';
@@ -15,9 +15,11 @@ import {
   type EventPage,
   type EventQuery,
   type NewEvent,
+  type StoredCheckpoint,
+  type TreeNode,
 } from '../../src/storage/types.js';
 import { describeStorageContract } from './contract.js';
-import { BASE_TIME, newEvent, newEvents } from './event-fixtures.js';
+import { BASE_TIME, fakeHash, newEvent, newEvents } from './event-fixtures.js';
 import { sqliteHarness } from './harnesses.js';
 
 describeStorageContract('sqlite', async (options) => sqliteHarness('chainlog-sqlite-', options));
@@ -222,6 +224,154 @@ describe('SqliteStorage specifics', () => {
     expect(await independent).toHaveLength(1);
     expect(await storage.getLogHead('app-b')).toBeNull();
     expect((await storage.getLogHead('app-a'))!.size).toBe(6);
+  });
+
+  describe("the publisher's writes ahead of queued appends (writer applyTurn)", () => {
+    const node = (level: number, index: number): TreeNode => ({
+      level,
+      index,
+      hash: new Uint8Array(32).fill(level * 16 + index),
+    });
+    const tree4 = [node(1, 0), node(1, 1), node(2, 0)];
+    const checkpoint = (treeSize: number): StoredCheckpoint => ({
+      sourceAppId: 'app-a',
+      treeSize,
+      rootHash: fakeHash(`root ${treeSize}`),
+      note: `note ${treeSize}`,
+      publishedAt: BASE_TIME,
+    });
+    /**
+     * Calls the writes in one synchronous stretch on a store whose writer thread is not started yet: the
+     * thread starts at the first and finds them all waiting, so they make one turn.
+     */
+    const queued = <T>(writes: Array<() => Promise<T>>): Array<Promise<T>> => writes.map((w) => w());
+    let answered: string[];
+    const track =
+      <T>(name: string, write: () => Promise<T>) =>
+      () =>
+        write().then(
+          (v) => {
+            answered.push(name);
+            return v;
+          },
+          (err: unknown) => {
+            answered.push(`${name} failed`);
+            throw err;
+          },
+        );
+
+    beforeEach(async () => {
+      answered = [];
+      await storage.appendEvents(newEvents('app-a', 0, 4)); // committed: seq 0..3
+      await storage.close();
+      storage = new SqliteStorage({ path: join(dir, 'log.db') }); // its writer thread starts at its first write
+      await storage.init();
+    });
+
+    it('passes only what needs no queued write, and nothing in a turn without appends (publisherWritesFirst)', () => {
+      const nodes = { ids: [], hashes: new Uint8Array(0) };
+      const integrate = (id: number, app: string, toSize: number): WriteRequest => ({
+        id,
+        op: 'integrate',
+        sourceAppId: app,
+        fromSize: 0,
+        toSize,
+        nodes,
+      });
+      const put = (id: number, app: string): WriteRequest => ({
+        id,
+        op: 'putCheckpoint',
+        checkpoint: [app, 1, 'r', 'n', BASE_TIME],
+      });
+      const append: WriteRequest = { id: 0, op: 'append', rows: [] };
+      const sizes: Record<string, number> = { a: 4, b: 9 };
+      const size = (app: string) => sizes[app] ?? 0;
+      // b's integration needs a queued append (10 > 9): it and b's later writes stay; a's pass around them.
+      expect(
+        publisherWritesFirst(
+          [append, integrate(1, 'b', 10), integrate(2, 'a', 4), put(3, 'b'), put(4, 'a'), integrate(5, 'b', 9)],
+          size,
+        ),
+      ).toEqual([2, 4]);
+      // An unknown log has no committed event: its integration waits.
+      expect(publisherWritesFirst([append, integrate(1, 'c', 1), put(2, 'c')], size)).toEqual([]);
+      // Without an append or erasure in the turn there is nothing to pass: one commit, in order.
+      expect(publisherWritesFirst([integrate(1, 'a', 4), put(2, 'a')], size)).toEqual([]);
+      expect(publisherWritesFirst([put(1, 'a'), { id: 2, op: 'erase', ids: [], erasedAt: 0, reason: '' }], size)).toEqual([0]);
+    });
+
+    it('commits the integrations of committed events of a turn before its appends, and says so first', () => {
+      const writer = createWriter(storage.db, chainer);
+      const tree = { ids: [1, 0, 1, 1, 2, 0], hashes: new Uint8Array(96).fill(9) };
+      const row = (seq: number): AppendRow => ['app-a', seq, 't', BASE_TIME, BASE_TIME, '{}', '', '', null, null, null];
+      const settled: Array<{ ops: string[]; size: number; integrated: number }> = [];
+      writer.applyTurn(
+        [
+          { id: 1, op: 'append', rows: [row(4)] },
+          { id: 2, op: 'integrate', sourceAppId: 'app-a', fromSize: 0, toSize: 4, nodes: tree, checkpoint: null },
+          { id: 3, op: 'erase', ids: [['app-a', 0]], erasedAt: BASE_TIME, reason: 'r' },
+          { id: 4, op: 'putCheckpoint', checkpoint: ['app-a', 4, fakeHash('root'), 'note', BASE_TIME] },
+          { id: 5, op: 'append', rows: [row(5)] },
+        ],
+        (reqs, outcomes) => {
+          expect(outcomes.every((o) => o.ok)).toBe(true);
+          expect(storage.db.inTransaction).toBe(false); // each settle follows a commit
+          const log = storage.db.prepare('SELECT size, integrated_size FROM logs').get() as {
+            size: number;
+            integrated_size: number;
+          };
+          settled.push({ ops: reqs.map((r) => `${r.op} ${r.id}`), size: log.size, integrated: log.integrated_size });
+        },
+      );
+      expect(settled).toEqual([
+        { ops: ['integrate 2', 'putCheckpoint 4'], size: 4, integrated: 4 },
+        { ops: ['append 1', 'erase 3', 'append 5'], size: 6, integrated: 4 },
+      ]);
+    });
+
+    it('answers an integration of committed events before the appends queued before it', async () => {
+      const writes = queued<unknown>([
+        track('append 4', () => storage.appendEvents([newEvent('app-a', 4)])),
+        track('append 5', () => storage.appendEvents([newEvent('app-a', 5)])),
+        track('integrate 4', () => storage.integrate('app-a', 0, 4, tree4, checkpoint(4))),
+      ]);
+      await Promise.all(writes);
+      expect(answered).toEqual(['integrate 4', 'append 4', 'append 5']);
+      expect((await storage.getLogHead('app-a'))!).toMatchObject({ size: 6, integratedSize: 4 });
+      expect((await storage.getCheckpoint('app-a'))!.treeSize).toBe(4);
+    });
+
+    it("keeps an integration that needs a queued append (and its log's later writes) behind it", async () => {
+      const writes = queued<unknown>([
+        track('append 4', () => storage.appendEvents([newEvent('app-a', 4)])),
+        track('integrate 5', () => storage.integrate('app-a', 0, 5, tree4, checkpoint(5))),
+        track('checkpoint 5', () => storage.putCheckpoint(checkpoint(5))),
+        track('append 5', () => storage.appendEvents([newEvent('app-a', 5)])),
+      ]);
+      await Promise.all(writes);
+      expect(answered).toEqual(['append 4', 'integrate 5', 'checkpoint 5', 'append 5']);
+      expect((await storage.getLogHead('app-a'))!).toMatchObject({ size: 6, integratedSize: 5 });
+      expect((await storage.getCheckpoint('app-a'))!.treeSize).toBe(5);
+    });
+
+    it('fails a failing integration alone, and a failing append beside a passing integration alone', async () => {
+      const [a4, gap, conflict, a5, good] = queued<unknown>([
+        track('append 4', () => storage.appendEvents([newEvent('app-a', 4)])),
+        // integrated_size is 0: an integration from 2 leaves a gap and fails in its savepoint.
+        track('integrate 2..4', () => storage.integrate('app-a', 2, 4, tree4, checkpoint(4))),
+        track('append 3 again', () => storage.appendEvents([newEvent('app-a', 3)])),
+        track('append 5', () => storage.appendEvents([newEvent('app-a', 5)])),
+        track('integrate 4', () => storage.integrate('app-a', 0, 4, tree4, checkpoint(4))),
+      ]);
+      await expect(gap).rejects.toThrow(/gap|integrated/i);
+      await expect(conflict).rejects.toBeInstanceOf(AppendConflictError);
+      await expect(a4).resolves.toHaveLength(1);
+      await expect(a5).resolves.toHaveLength(1);
+      await expect(good).resolves.toBeUndefined();
+      expect(answered).toEqual(['integrate 2..4 failed', 'integrate 4', 'append 4', 'append 3 again failed', 'append 5']);
+      expect((await storage.getLogHead('app-a'))!).toMatchObject({ size: 6, integratedSize: 4 });
+      expect(storage.db.prepare('SELECT tree_size FROM checkpoints').pluck().all()).toEqual([4]);
+    });
   });
 
   it('reports the SQLite failures of the writer thread with their message', async () => {

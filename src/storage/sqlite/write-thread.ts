@@ -44,7 +44,11 @@ export class WriterError extends Error {
   }
 }
 
-/** The writer on the caller's connection, for databases no other connection can open. */
+/**
+ * The writer on the caller's connection, for databases no other connection can open. Each call writes
+ * at once, in a transaction of its own: there is no queue, so nothing for the publisher's writes to pass
+ * (Writer.applyTurn is the writer thread's).
+ */
 export function inProcessWriter(db: Database.Database): AsyncWriter {
   let writer: Writer | undefined;
   const w = () => (writer ??= createWriter(db, chainer));

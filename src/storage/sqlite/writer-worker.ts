@@ -1,7 +1,10 @@
-// The SQLite writer thread's entry point (started by threadWriter, write-thread.ts): one connection,
-// requests applied in the order they arrive. Requests that arrived while the previous ones were being
-// written share one transaction, so one commit (one fsync of the WAL) makes them all durable; each
-// still succeeds or fails alone (Writer.applyAll). None is answered before that commit.
+// The SQLite writer thread's entry point (started by threadWriter, write-thread.ts): one connection.
+// Requests that arrived while the previous ones were being written make one turn and share one
+// transaction, so one commit (one fsync of the WAL) makes them all durable; each still succeeds or
+// fails alone (Writer.applyAll). None is answered before its commit. In a turn, the publisher's writes
+// that cover committed events only go first, in a commit of their own, answered before the turn's
+// other writes start (Writer.applyTurn, publisherWritesFirst: the rule and its bound); otherwise
+// requests apply in the order they arrive.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { chainer } from './chainer.js';
@@ -35,18 +38,19 @@ port.on('message', (first: WriterRequest) => {
   const closeAt = waiting.findIndex((req) => req.op === 'close');
   const writes = (closeAt === -1 ? waiting : waiting.slice(0, closeAt)) as WriteRequest[];
   if (writes.length > 0) {
-    const outcomes = writer.applyAll(writes);
-    // An erasure is answered once the WAL no longer holds the erased payloads (write-thread.ts).
-    if (writes.some((req, i) => req.op === 'erase' && outcomes[i]!.ok && outcomes[i]!.value !== 0)) {
-      try {
-        truncateWal(db);
-      } catch {
-        // The erasure is committed; the next checkpoint copies and recycles the WAL.
+    writer.applyTurn(writes, (applied, outcomes) => {
+      // An erasure is answered once the WAL no longer holds the erased payloads (write-thread.ts).
+      if (applied.some((req, i) => req.op === 'erase' && outcomes[i]!.ok && outcomes[i]!.value !== 0)) {
+        try {
+          truncateWal(db);
+        } catch {
+          // The erasure is committed; the next checkpoint copies and recycles the WAL.
+        }
       }
-    }
-    writes.forEach((req, i) => {
-      const o = outcomes[i]!;
-      answer(o.ok ? { id: req.id, value: o.value } : { id: req.id, error: errorToMessage(o.error) });
+      applied.forEach((req, i) => {
+        const o = outcomes[i]!;
+        answer(o.ok ? { id: req.id, value: o.value } : { id: req.id, error: errorToMessage(o.error) });
+      });
     });
   }
   if (closeAt !== -1) {

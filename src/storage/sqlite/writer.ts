@@ -81,6 +81,51 @@ export interface Writer {
    * one leaves no trace and the others still apply. If the commit fails, every one fails.
    */
   applyAll(reqs: WriteRequest[]): Outcome[];
+  /**
+   * The requests that waited together for the writer thread (one turn of writer-worker.ts). The
+   * publisher's writes among them (integrations, checkpoints) that `publisherWritesFirst` lets pass
+   * go first, applyAll'd in a transaction (one commit) of their own, and `settle` gets them and their
+   * outcomes before the others are written; the others follow in a second applyAll, then `settle`
+   * again. So a publish waits for the commit in progress and its own, not for the append groups
+   * queued before it. With none to pass, one applyAll and one `settle`, as before.
+   */
+  applyTurn(reqs: WriteRequest[], settle: (reqs: WriteRequest[], outcomes: Outcome[]) => void): void;
+}
+
+/**
+ * Which of the requests of one writer turn go ahead of the others (their indexes, in request order):
+ * the integrations and checkpoints whose outcome cannot depend on any write queued before them.
+ *
+ * - An integration reads its log's sizes (`logs.size`, `integrated_size`), its tree nodes and its
+ *   checkpoints; appends write only events and `logs.size`/`head_hash`, erasures only payloads. So an
+ *   integration passes the appends before it only if it covers committed events alone: `toSize` at
+ *   most the log's committed size (`committedSize`, read before the turn's first transaction). One
+ *   that needs a queued append stays behind it, as do the later integrations and checkpoints of its
+ *   log (their order among themselves is kept).
+ * - A checkpoint (`putCheckpoint`) touches only the checkpoints table: it passes unless an earlier
+ *   write of its log stays behind.
+ *
+ * The bound: only writes that arrived in the same turn are passed, and the turn applies them right
+ * after, before the writer reads another request, so an append is passed at most once, by at most
+ * the publisher writes that waited with it (one publish cycle: up to 32 logs). An append is answered
+ * only after its own commit, as before: an acknowledged append is durable whatever the order.
+ */
+export function publisherWritesFirst(reqs: readonly WriteRequest[], committedSize: (sourceAppId: string) => number): number[] {
+  const ahead: number[] = [];
+  const heldBack = new Set<string>();
+  let others = false;
+  reqs.forEach((req, i) => {
+    if (req.op === 'append' || req.op === 'erase') {
+      others = true;
+      return;
+    }
+    const app = req.op === 'integrate' ? req.sourceAppId : req.checkpoint[0];
+    if (heldBack.has(app)) return;
+    if (req.op === 'integrate' && req.toSize > committedSize(app)) heldBack.add(app);
+    else ahead.push(i);
+  });
+  // With nothing to pass (no append before or beside them), one transaction does it all.
+  return others ? ahead : [];
 }
 
 export type WriteRequest =
@@ -265,20 +310,35 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       }
     }),
   );
+  const applyAll = (reqs: WriteRequest[]): Outcome[] => {
+    try {
+      return applyTogether.immediate(reqs);
+    } catch (error) {
+      // The commit itself failed: nothing of any of them is written.
+      return reqs.map((): Outcome => ({ ok: false, error }));
+    }
+  };
+  const committedSize = (sourceAppId: string): number => logSizes.get(sourceAppId)?.size ?? 0;
+  const applyTurn = (reqs: WriteRequest[], settle: (reqs: WriteRequest[], outcomes: Outcome[]) => void): void => {
+    const ahead = publisherWritesFirst(reqs, committedSize);
+    if (ahead.length === 0) {
+      settle(reqs, applyAll(reqs));
+      return;
+    }
+    const first = ahead.map((i) => reqs[i]!);
+    settle(first, applyAll(first));
+    const passed = new Set(ahead);
+    const rest = reqs.filter((_, i) => !passed.has(i));
+    settle(rest, applyAll(rest));
+  };
   return {
     append: (rows) => appendTx.immediate(rows),
     integrate: (sourceAppId, fromSize, toSize, nodes, checkpoint) =>
       integrateTx.immediate(sourceAppId, fromSize, toSize, nodes, checkpoint),
     putCheckpoint: (c) => putCheckpointTx.immediate(c),
     erase: (ids, erasedAt, reason) => eraseTx.immediate(ids, erasedAt, reason),
-    applyAll: (reqs) => {
-      try {
-        return applyTogether.immediate(reqs);
-      } catch (error) {
-        // The commit itself failed: nothing of any of them is written.
-        return reqs.map((): Outcome => ({ ok: false, error }));
-      }
-    },
+    applyAll,
+    applyTurn,
   };
 }
 
