@@ -49,6 +49,14 @@ export const MAX_EVENTS_PER_BATCH = 10_000;
  * "The test server's deadlock"); a few processes' bulks together stay well below it.
  */
 const HINT_BULK = 16;
+/**
+ * Events of this process's own commits kept in memory for readCommitted (ownCommitted), at most: a
+ * process that follows commits (the commit tailer) reads its own back from here instead of from
+ * `events`; one that does not only holds this many events' objects, which it handed out anyway.
+ */
+export const OWN_EVENTS_KEPT = 20_000;
+/** Ends of batches the horizon read, kept for ownCommitted. */
+const ENDS_KEPT = 16;
 /** Attempts to settle an append of unknown outcome, with backoff between them. */
 const RESOLVE_ATTEMPTS = 5;
 
@@ -79,6 +87,17 @@ export class BatchLog {
   /** Hints to move forward (the newest head per log), and the run writing them. */
   private readonly hintsDue = new Map<string, { size: number; headHash: string; g: number }>();
   private hintRun: Promise<void> | null = null;
+  /**
+   * The batches this process committed (their events as append returned them; [] for a void batch
+   * it inserted), by g in increasing order, OWN_EVENTS_KEPT events at most: the oldest go first.
+   */
+  private readonly own = new Map<number, StoredEvent[]>();
+  private ownEvents = 0;
+  /**
+   * The last pos of the latest batches with events the horizon read (ENDS_KEPT at most), by g: a
+   * reader at that pos needs nothing more of the batch.
+   */
+  private readonly ends = new Map<number, number>();
 
   constructor(
     private readonly c: MongoCollections,
@@ -435,7 +454,9 @@ export class BatchLog {
           // Committed all the same (the claim decided it): the batch stays pending, and every reader
           // that needs its events derives it first.
         }
-        return events.map((e, i) => storedEvent(e, g * POS_PER_BATCH + i));
+        const stored = events.map((e, i) => storedEvent(e, g * POS_PER_BATCH + i));
+        this.keepOwn(g, stored);
+        return stored;
       }
     } catch (err) {
       if (bodyInserted && !claimInDoubt) {
@@ -513,6 +534,7 @@ export class BatchLog {
         await this.c.batches.insertOne({ _id: batch._id, token: 'void', logs: [], apps: [], count: 0, void: true });
         // The void took g: our insert did not commit, and never will. Nothing was written.
         this.knownMax = Math.max(this.knownMax, batch._id);
+        this.keepOwn(batch._id, []);
         throw failure;
       } catch (err) {
         if (err === failure) throw err;
@@ -634,7 +656,61 @@ export class BatchLog {
         .next();
       if (!top) return { g, lastPos: 0 };
     }
-    return { g, lastPos: top._id * POS_PER_BATCH + top.count - 1 };
+    const lastPos = top._id * POS_PER_BATCH + top.count - 1;
+    if (!this.ends.has(top._id)) {
+      this.ends.set(top._id, lastPos);
+      for (const g of this.ends.keys()) if (this.ends.size > ENDS_KEPT) this.ends.delete(g);
+    }
+    return { g, lastPos };
+  }
+
+  /** Drop the kept commits: readers read every batch from the documents until this process commits again. */
+  forgetOwn(): void {
+    this.own.clear();
+    this.ownEvents = 0;
+  }
+
+  /** Remember the events of a batch this process committed at g (none: a void it inserted). */
+  private keepOwn(g: number, events: StoredEvent[]): void {
+    this.own.set(g, events);
+    this.ownEvents += events.length;
+    for (const [old, es] of this.own) {
+      if (this.ownEvents <= OWN_EVENTS_KEPT) break;
+      this.own.delete(old);
+      this.ownEvents -= es.length;
+    }
+  }
+
+  /**
+   * The committed events with afterPos < pos <= upTo in pos order (at most `limit`), from memory,
+   * when every batch they can be in is one this process committed, or the one the horizon last read
+   * and `afterPos` is at its end; undefined when any other batch may hold some (another process's,
+   * or one no longer kept), and the caller reads them. Batch g holds pos g * POS_PER_BATCH + i only,
+   * and g has no gaps, so the batches from afterPos's to upTo's are all there is to account for.
+   * Also forgets the kept batches wholly at or below afterPos: a reader moves forward.
+   */
+  ownCommitted(afterPos: number, upTo: number, limit: number): StoredEvent[] | undefined {
+    const first = Math.floor(afterPos / POS_PER_BATCH);
+    const last = Math.floor(upTo / POS_PER_BATCH);
+    const out: StoredEvent[] = [];
+    for (let g = first; g <= last && out.length < limit; g++) {
+      const events = this.own.get(g);
+      if (!events) {
+        // Nothing of batch `first` lies after afterPos: there is no batch 0, or the horizon's top ends there.
+        if (g === first && (g === 0 || this.ends.get(g) === afterPos)) continue;
+        return undefined;
+      }
+      for (const e of events) {
+        if (e.pos > afterPos && e.pos <= upTo) out.push(e);
+        if (out.length >= limit) break;
+      }
+    }
+    for (const [g, es] of this.own) {
+      if (g >= first) break;
+      this.own.delete(g);
+      this.ownEvents -= es.length;
+    }
+    return out;
   }
 }
 

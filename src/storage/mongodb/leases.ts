@@ -36,6 +36,12 @@ export const LEASES = 'leases';
 export const LEASE_REQUESTS = 'lease_requests';
 /** Older fences than this many behind the newest are deleted now and then. */
 const KEEP_FENCES = 16;
+/**
+ * Updates per bulk of renewals: the test server holds every statement of an update command open
+ * until the command ends, on a pool of 100 connections per database (docs/design/many-processes.md,
+ * "The test server's deadlock"), as batch-log.ts's HINT_BULK.
+ */
+const RENEW_BULK = 16;
 
 const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
@@ -185,7 +191,84 @@ export class MongoLeaseStore implements LeaseStore {
     }
   }
 
-  async renew(lease: Lease, ttlMs: number): Promise<boolean> {
+  /** Renewals asked for in one turn (a commit gate renewing the leases of many logs at once) go together: renewMany. */
+  private readonly renewals = new Coalescer<{ lease: Lease; ttlMs: number }, boolean>((waiters) => this.renewMany(waiters));
+
+  renew(lease: Lease, ttlMs: number): Promise<boolean> {
+    return this.renewals.get({ lease, ttlMs });
+  }
+
+  /**
+   * Several renewals: each lease's update by its fence's `_id` (matching only while ours and not
+   * released, as renewOne's), in unordered bulks of RENEW_BULK, then one read of the documents of
+   * their names. A lease is renewed when its document carries the expiry its update set, still ours
+   * and not released, and no newer fence of its name exists: what renewOne's update count and read
+   * tell, in two commands per bulk instead of two per lease. A bulk that failed as a whole rejects
+   * its waiters (each update may or may not have been applied), as a failed update rejects renewOne.
+   */
+  private async renewMany(all: ReadonlyArray<Waiter<{ lease: Lease; ttlMs: number }, boolean>>): Promise<void> {
+    // A fence asked for twice in one turn: the first ask goes in the bulk, the others on their own.
+    const seen = new Set<string>();
+    const waiters: Array<Waiter<{ lease: Lease; ttlMs: number }, boolean>> = [];
+    const apart: Array<Promise<void>> = [];
+    for (const w of all) {
+      const id = `${w.key.lease.name}#${w.key.lease.fence}`;
+      if (seen.has(id) || all.length === 1) apart.push(this.renewOne(w.key.lease, w.key.ttlMs).then(w.resolve, w.reject));
+      else waiters.push(w);
+      seen.add(id);
+    }
+    await Promise.all([this.renewBulk(waiters), ...apart]);
+  }
+
+  private async renewBulk(waiters: ReadonlyArray<Waiter<{ lease: Lease; ttlMs: number }, boolean>>): Promise<void> {
+    if (waiters.length === 0) return;
+    const now = this.now();
+    const expiry = waiters.map((w) => now + w.key.ttlMs);
+    const sent: number[] = [];
+    for (let i = 0; i < waiters.length; i += RENEW_BULK) {
+      const slice = waiters.slice(i, i + RENEW_BULK);
+      try {
+        await this.leases.bulkWrite(
+          slice.map(({ key: { lease } }, j) => ({
+            updateOne: {
+              filter: { _id: `${lease.name}#${lease.fence}`, owner: lease.owner, released: false },
+              update: { $set: { expiresAt: expiry[i + j]! } },
+            },
+          })),
+          { ordered: false },
+        );
+      } catch (err) {
+        if (!perDocumentErrors(err)) {
+          for (const w of slice) w.reject(err);
+          continue;
+        }
+      }
+      for (let j = 0; j < slice.length; j++) sent.push(i + j);
+    }
+    if (sent.length === 0) return;
+    const names = [...new Set(sent.map((i) => waiters[i]!.key.lease.name))];
+    const docs = await this.leases
+      .find(names.length === 1 ? { name: names[0]! } : { name: { $in: names } }, {
+        projection: { _id: 1, name: 1, fence: 1, owner: 1, released: 1, expiresAt: 1 },
+      })
+      .toArray();
+    const byId = new Map(docs.map((d) => [d._id, d]));
+    const newest = new Map<string, number>();
+    for (const d of docs) newest.set(d.name, Math.max(newest.get(d.name) ?? 0, d.fence));
+    for (const i of sent) {
+      const { lease } = waiters[i]!.key;
+      const doc = byId.get(`${lease.name}#${lease.fence}`);
+      waiters[i]!.resolve(
+        doc !== undefined &&
+          doc.owner === lease.owner &&
+          !doc.released &&
+          doc.expiresAt === expiry[i] &&
+          newest.get(lease.name) === lease.fence,
+      );
+    }
+  }
+
+  private async renewOne(lease: Lease, ttlMs: number): Promise<boolean> {
     const [updated, newer] = await Promise.all([
       this.leases.updateOne(
         { _id: `${lease.name}#${lease.fence}`, owner: lease.owner, released: false },

@@ -223,6 +223,8 @@ export class MongoStorage implements LogStorage {
    */
   async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {
     if (ids.length === 0) return 0;
+    // Kept commits hold their payloads: a read after an erasure reads the documents.
+    this.batchLog.forgetOwn();
     await this.batchLog.ensureDerived();
     const byApp = new Map<string, number[]>();
     for (const id of ids) {
@@ -422,6 +424,13 @@ export class MongoStorage implements LogStorage {
     // Where the index walk would examine events that do not match, it covers at most the budget's
     // worth of events (counted from the batches' sizes, without reading the events).
     const upTo = committedIsIndexed(filter) ? horizon : await this.batchLog.budgetedUpTo(afterPos, top, horizon);
+    // This process's own commits, as its appends returned them, are not read back (the commit
+    // tailer reads every commit, its own included): the same page, without a read of `events`.
+    const own = isEmptyFilter(filter) ? this.batchLog.ownCommitted(afterPos, upTo, limit) : undefined;
+    if (own) {
+      const full = own.length >= limit;
+      return { events: own, through: full ? own.at(-1)!.pos : upTo, atHorizon: !full && upTo === horizon };
+    }
     const plan = committedPlan(afterPos, filter, upTo);
     const docs = await this.c.events.find(plan.filter, { projection: eventProjection, sort: plan.sort, limit }).toArray();
     const full = docs.length >= limit;
@@ -608,3 +617,6 @@ export class MongoStorage implements LogStorage {
     return true;
   }
 }
+
+const isEmptyFilter = (f: EventFilter) =>
+  f.sourceAppIds === undefined && f.eventTypes === undefined && f.from === undefined && f.to === undefined;

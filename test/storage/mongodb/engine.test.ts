@@ -409,6 +409,73 @@ describe('MongoStorage after a writer died between its claim and the derivation'
   });
 });
 
+describe("MongoStorage readCommitted of the reader's own commits", () => {
+  /** The `find` commands on `events` a storage sends from now on. */
+  function eventFinds(s: MongoStorage): () => number {
+    let n = 0;
+    (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => {
+      if (e.commandName === 'find' && e.command.find === C.events) n++;
+    });
+    return () => n;
+  }
+
+  it("serves a process's own commits from memory, the same page the documents give, and reads the documents where another process committed in between", async () => {
+    const [w, other, reader] = [await openStorage({ monitor: true }), await openStorage(), await openStorage()];
+    const finds = eventFinds(w);
+    const same = async (after: number, limit: number) => {
+      const mine = await w.readCommitted(after, {}, limit);
+      expect(mine).toEqual(await reader.readCommitted(after, {}, limit));
+      return mine;
+    };
+    await w.appendEvents(newEvents('app-a', 0, 3));
+    let page = await same(0, 10);
+    expect(page.events.map(key)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
+    expect(finds()).toBe(0);
+    // Another process commits between two of ours: its batch is read from the documents.
+    await other.appendEvents(newEvents('app-b', 0, 2));
+    await w.appendEvents(newEvents('app-a', 3, 2));
+    page = await same(page.through, 10);
+    expect(page.events.map(key)).toEqual(['app-b/0', 'app-b/1', 'app-a/3', 'app-a/4']);
+    expect(finds()).toBe(1);
+    // Ours again, in pages smaller than a batch.
+    await w.appendEvents(newEvents('app-a', 5, 3));
+    page = await same(page.through, 2);
+    expect(page.events.map(key)).toEqual(['app-a/5', 'app-a/6']);
+    expect(page.atHorizon).toBe(false);
+    page = await same(page.through, 2);
+    expect(page.events.map(key)).toEqual(['app-a/7']);
+    expect(page.atHorizon).toBe(true);
+    // A filter, or a start before what is kept, reads the documents.
+    expect((await w.readCommitted(0, { sourceAppIds: ['app-a'] }, 10)).events).toHaveLength(8);
+    expect(finds()).toBe(2);
+    // Another process's batch on top, read once by the horizon: a reader at its end needs nothing more.
+    await other.appendEvents(newEvents('app-b', 2, 1));
+    page = await same(page.through, 10);
+    expect(page.events.map(key)).toEqual(['app-b/2']);
+    expect(finds()).toBe(3);
+    await w.appendEvents(newEvents('app-a', 8, 1));
+    page = await same(page.through, 10);
+    expect(page.events.map(key)).toEqual(['app-a/8']);
+    expect(finds()).toBe(3);
+  });
+
+  it('after an erasure reads the documents, which hold the erased payload', async () => {
+    const w = await openStorage({ monitor: true });
+    const finds = eventFinds(w);
+    const v2 = (seq: number): NewEvent => ({
+      ...newEvent('app-a', seq),
+      payloadSalt: 'ab'.repeat(32),
+      payloadHash: 'cd'.repeat(32),
+    });
+    await w.appendEvents([v2(0), v2(1)]);
+    expect(await w.eraseEvents([{ sourceAppId: 'app-a', seq: 1 }], 1_700_005_000_000, 'test')).toBe(1);
+    const before = finds();
+    const { events } = await w.readCommitted(0, {}, 10);
+    expect(finds()).toBe(before + 1);
+    expect(events.map((e) => e.payload === null)).toEqual([false, true]);
+  });
+});
+
 describe('MongoStorage appends whose outcome the network hid', () => {
   const networkError = () => Object.assign(new Error('connection reset (injected)'), { name: 'MongoNetworkError' });
 

@@ -105,6 +105,49 @@ describe('MongoDB leases', () => {
   });
 });
 
+describe('MongoDB leases: renewals of one turn', () => {
+  it('renews more leases than one bulk holds, a fence asked twice included, each to its new expiry', async () => {
+    const db = freshDbName();
+    const s = await leases(db);
+    const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
+    const held = (await Promise.all(names.map((n) => s.tryAcquire(n, 'P', 10_000)))).map((l) => l!);
+    const before = Date.now();
+    const renewed = await Promise.all([...held.map((l) => s.renew(l, 600_000)), s.renew(held[0]!, 600_000)]);
+    expect(renewed).toEqual(Array.from({ length: 21 }, () => true));
+    const client = new MongoClient(server.uri);
+    try {
+      const stored = await client.db(db).collection('leases').find({}).toArray();
+      expect(stored).toHaveLength(20);
+      for (const d of stored) expect(d.expiresAt as number).toBeGreaterThanOrEqual(before + 600_000);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('rejects every renewal of the turn when the connection is lost during the bulk update, and a later turn renews them', async () => {
+    const cutter = await startTcpCutter(server.uri);
+    const db = freshDbName();
+    const storage = new MongoStorage({ uri: cutter.uri, dbName: db });
+    try {
+      await storage.init();
+      const { leases: store } = storage.coordination!;
+      const held = (await Promise.all(['u1', 'u2', 'u3'].map((n) => store.tryAcquire(n, 'P', 10_000)))).map((l) => l!);
+      const cutting = cutter.cutRequests(commandMarker('update', 'leases'));
+      const results = await Promise.allSettled(held.map((l) => store.renew(l, 10_000)));
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
+      }
+      expect(await Promise.all(held.map((l) => store.renew(l, 10_000)))).toEqual([true, true, true]);
+    } finally {
+      await storage.close();
+      await cutter.close();
+    }
+  });
+});
+
 describe('MongoDB leases: failures of a batched acquisition', () => {
   it('rejects only the caller whose fence the server refused, and gives the others of the turn their leases', async () => {
     const db = freshDbName();
