@@ -4,7 +4,16 @@ export { toBase64, fromBase64Strict } from './base64.js';
 export { equalBytes } from './bytes.js';
 export type { JsonObject, JsonValue } from './json.js';
 export { HASH_SIZE, hashLeaf, hashChildren, emptyRoot } from './rfc6962/hasher.js';
-export { ZERO_HASH_HEX, LEAF_VERSION, formatTime, parseTime, leafBytes, leafHashHex, eventLeafHash } from './leaf.js';
+export {
+  ZERO_HASH_HEX,
+  LEAF_VERSION,
+  formatTime,
+  parseTime,
+  leafBytes,
+  leafHashHex,
+  checkedLeafHashHex,
+  eventLeafHash,
+} from './leaf.js';
 export {
   LEAF_VERSION_2,
   PAYLOAD_SALT_BYTES,
@@ -12,6 +21,7 @@ export {
   parseSalt,
   payloadCommitment,
   payloadMatchesCommitment,
+  payloadMatchesCommitmentOfSalt,
 } from './leaf.js';
 export type { LeafFields, EventLeafFields, EventJson } from './leaf.js';
 export type { LeafFieldsV2, AnyLeafFields, LeafVersion } from './leaf.js';
@@ -28,7 +38,7 @@ export {
   verifyConsistency,
   rootFromConsistencyProof,
 } from './proof/verify.js';
-export { rangeProofNodes, verifyRange } from './proof/range.js';
+export { rangeProofNodes, verifyRange, verifyRangeHex } from './proof/range.js';
 export {
   NoteError,
   ALG_ED25519,

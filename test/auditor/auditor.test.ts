@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ZERO_HASH_HEX } from '../../src/core/index.js';
+import { canonicalJson } from '../../src/core/canonical-json.js';
+import { leafHashHex, parseSalt, payloadCommitment, ZERO_HASH_HEX, type JsonObject } from '../../src/core/index.js';
 import { checkCheckpointNote } from '../../src/auditor/checkpoint.js';
 import { firstBadSeq, type Finding } from '../../src/auditor/findings.js';
 import { checkConsistency, checkInclusion } from '../../src/auditor/proofs.js';
@@ -130,6 +131,67 @@ describe('range pages', () => {
     expect(
       verifyRangePage(short, { app: APP, start: 0, end: 10, treeSize: SIZE, rootHash: log.root(), prevLeafHash: null }).findings,
     ).toEqual([expect.objectContaining({ kind: 'MALFORMED_RESPONSE', seq: 0 })]);
+  });
+});
+
+describe('range pages of leaf version 2', () => {
+  /** The events of `log` as version 2 leaves: a salted commitment to each payload (salt i repeated). */
+  const salt = (seq: number) => `ab${(seq % 256).toString(16).padStart(2, '0')}`.repeat(16);
+  const v2 = new TestLog(
+    makeEvents(SIZE).reduce<ReturnType<typeof makeEvents>>((out, e) => {
+      const payloadHash = payloadCommitment(parseSalt(salt(e.seq)), canonicalJson(e.payload));
+      const prevHash = out.at(-1)?.hash ?? ZERO_HASH_HEX;
+      const fields = { ...e, prevHash, payloadHash, payloadSalt: salt(e.seq) };
+      out.push({ ...fields, hash: leafHashHex({ ...fields, payload: undefined }) });
+      return out;
+    }, []),
+  );
+  const verify = (page: RangePage, prevLeafHash: string | null = ZERO_HASH_HEX) =>
+    verifyRangePage(page, { app: APP, start: 0, end: 10, treeSize: SIZE, rootHash: v2.root(), prevLeafHash });
+
+  it('an honest page verifies; an erased payload is listed, not a finding', () => {
+    expect(verify(v2.rangePage(0, 10))).toMatchObject({ findings: [], erased: [] });
+    const page = v2.rangePage(0, 10);
+    page.events[3]!.payload = null;
+    page.events[3]!.payloadSalt = null;
+    expect(verify(page)).toMatchObject({ findings: [], erased: [3] });
+  });
+
+  it('a salt or payload that is not the committed one is PAYLOAD_MISMATCH at its event, whatever the other salts', () => {
+    const cases: Array<[string, (e: RangePage['events'][number]) => void]> = [
+      ['uppercase salt', (e) => (e.payloadSalt = e.payloadSalt!.toUpperCase())],
+      ['short salt', (e) => (e.payloadSalt = e.payloadSalt!.slice(2))],
+      ['non-hex salt', (e) => (e.payloadSalt = `zz${e.payloadSalt!.slice(2)}`)],
+      ['no salt', (e) => (e.payloadSalt = null)],
+      ['another salt', (e) => (e.payloadSalt = salt(99))],
+      ['another payload', (e) => ((e.payload as JsonObject).orderId = 'ord_x')],
+    ];
+    for (const [name, alter] of cases) {
+      const page = v2.rangePage(0, 10);
+      alter(page.events[6]!);
+      expect(
+        verify(page).findings.map((f) => `${f.kind}@${f.seq}`),
+        name,
+      ).toEqual(['PAYLOAD_MISMATCH@6']);
+      // With a second bad salt on the page (the page's salts then read one by one), the same per event.
+      page.events[2]!.payloadSalt = page.events[2]!.payloadSalt!.toUpperCase();
+      expect(
+        verify(page).findings.map((f) => `${f.kind}@${f.seq}`),
+        name,
+      ).toEqual(['PAYLOAD_MISMATCH@2', 'PAYLOAD_MISMATCH@6']);
+    }
+  });
+
+  it('a malformed payloadHash or prevHash is BAD_EVENT, also where the chain link is unknown', () => {
+    for (const prev of [ZERO_HASH_HEX, null]) {
+      const page = v2.rangePage(0, 10);
+      page.events[4]!.payloadHash = page.events[4]!.payloadHash!.toUpperCase();
+      page.events[0]!.prevHash = 'AB'.repeat(32);
+      const kinds = verify(page, prev).findings.map((f) => `${f.kind}@${f.seq}`);
+      expect(kinds).toContain('BAD_EVENT@0');
+      expect(kinds).toContain('BAD_EVENT@4');
+      expect(kinds).not.toContain('PAYLOAD_MISMATCH@4');
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import {
+  checkedLeafHashHex,
   eventLeafHash,
   leafBytes,
   leafHashHex,
@@ -101,5 +102,46 @@ describe('leaf version 2 (test/core/vectors/leaf-v2.json)', () => {
     expect(() => eventLeafHash({ ...fields, timestamp: 0, receivedAt: 0, payload: null })).toThrow(
       /version 1 leaf needs its payload/,
     );
+  });
+
+  it('checkedLeafHashHex: the hash of leafHashHex, and its refusals of what the caller has not shown well-formed', () => {
+    for (const v of data.vectors) {
+      const fields = {
+        sourceAppId: v.sourceAppId,
+        seq: v.seq,
+        prevHash: v.prevHash,
+        eventType: v.eventType,
+        timestamp: v.timestamp,
+        receivedAt: v.receivedAt,
+      };
+      for (const [p, h] of [
+        [false, false],
+        [true, false],
+        [false, true],
+        [true, true],
+      ] as const) {
+        expect(checkedLeafHashHex({ ...fields, payloadHash: v.payloadHash }, p, h)).toBe(v.hash);
+        // Version 1 too (no payloadHash: the payload is in the leaf).
+        const v1 = { ...fields, payload: v.payload as JsonObject };
+        expect(checkedLeafHashHex(v1, p, h)).toBe(leafHashHex(v1));
+      }
+      // A field not shown well-formed is checked as leafHashHex checks it; every other check stays.
+      for (const bad of ['AB'.repeat(32), 'ab', 'zz'.repeat(32)]) {
+        expect(() => checkedLeafHashHex({ ...fields, payloadHash: bad }, true, false)).toThrow(/payloadHash/);
+        expect(() => checkedLeafHashHex({ ...fields, prevHash: bad, payloadHash: v.payloadHash }, false, true)).toThrow(
+          /prevHash/,
+        );
+        expect(() => checkedLeafHashHex({ ...fields, prevHash: bad, payload: {} }, false, true)).toThrow(/prevHash/);
+      }
+      expect(() => checkedLeafHashHex({ ...fields, seq: -1, payloadHash: v.payloadHash }, true, true)).toThrow(RangeError);
+      expect(() => checkedLeafHashHex({ ...fields, timestamp: 'x', payloadHash: v.payloadHash }, true, true)).toThrow(
+        /not a leaf time/,
+      );
+      expect(() => checkedLeafHashHex({ ...fields, eventType: 'a\ud800', payloadHash: v.payloadHash }, true, true)).toThrow(
+        /Lone surrogate/,
+      );
+      expect(() => checkedLeafHashHex({ ...fields, payload: null }, true, true)).toThrow(/version 1 leaf needs its payload/);
+      expect(() => checkedLeafHashHex({ ...fields, payload: [] as unknown as JsonObject }, true, true)).toThrow(/JSON object/);
+    }
   });
 });

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { bitLen } from '../../../src/core/bits.js';
 import { coverage } from '../../../src/core/compact/node.js';
 import { ProofError } from '../../../src/core/proof/verify.js';
-import { rangeProofNodes, verifyRange } from '../../../src/core/proof/range.js';
+import { rangeProofNodes, verifyRange, verifyRangeHex } from '../../../src/core/proof/range.js';
+import { toHex } from '../../../src/core/hex.js';
 import { NaiveTree, testLeaves } from '../naive-tree.js';
 
 const MAX = 140;
@@ -25,6 +26,39 @@ describe('range proofs', () => {
         }
       }
     }
+  });
+
+  it('verify as hex (verifyRangeHex) exactly when they verify as bytes', () => {
+    for (let size = 1; size <= 24; size++) {
+      for (let start = 0; start < size; start++) {
+        for (let end = start + 1; end <= size; end++) {
+          const p = proofFor(start, end, size);
+          const hex = p.leafHashes.map(toHex);
+          verifyRangeHex(start, end, size, hex, p.left, p.right, tree.root(size));
+          // Either case, as fromHex reads hashes.
+          verifyRangeHex(
+            start,
+            end,
+            size,
+            hex.map((h) => h.toUpperCase()),
+            p.left,
+            p.right,
+            tree.root(size),
+          );
+          expect(() => verifyRangeHex(start, end, size, hex, p.left, p.right, tree.root(size + 1))).toThrow(ProofError);
+        }
+      }
+    }
+    const p = proofFor(3, 7, 10);
+    const hex = p.leafHashes.map(toHex);
+    const root = tree.root(10);
+    for (const bad of ['zz'.repeat(32), 'ab'.repeat(31), `${'ab'.repeat(32)}0`, ''])
+      expect(() => verifyRangeHex(3, 7, 10, [hex[0]!, bad, hex[2]!, hex[3]!], p.left, p.right, root), bad).toThrow(ProofError);
+    // Two leaves whose characters together would be 128 hex characters are still two wrong leaves.
+    const shifted = [hex[0]!, hex[1]!.slice(2), `${hex[1]!.slice(0, 2)}${hex[2]!}`, hex[3]!];
+    expect(() => verifyRangeHex(3, 7, 10, shifted, p.left, p.right, root)).toThrow(ProofError);
+    expect(() => verifyRangeHex(3, 7, 10, hex.slice(1), p.left, p.right, root)).toThrow(ProofError);
+    expect(() => verifyRangeHex(3, 3, 10, [], p.left, p.right, root)).toThrow(ProofError);
   });
 
   it('use only stored (perfect, complete) nodes outside the range', () => {
@@ -92,6 +126,9 @@ describe('range proofs: any tampering fails (fast-check)', () => {
         fc.pre(p[part].length > 0);
         const bad = { ...p, [part]: flipped(p[part], f) };
         expect(() => verifyRange(start, end, size, bad.leafHashes, bad.left, bad.right, tree.root(size))).toThrow(ProofError);
+        expect(() => verifyRangeHex(start, end, size, bad.leafHashes.map(toHex), bad.left, bad.right, tree.root(size))).toThrow(
+          ProofError,
+        );
       }),
     );
   });
