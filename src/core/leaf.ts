@@ -197,9 +197,9 @@ function leafTextAround(
   receivedAt: string,
 ): [before: string, after: string] {
   return [
-    `{"eventType":${canonicalString(f.eventType)},"payload":`,
+    `{"eventType":${leafString(f.eventType)},"payload":`,
     `,"prevHash":"${f.prevHash}","receivedAt":"${receivedAt}","seq":${f.seq},` +
-      `"sourceAppId":${canonicalString(f.sourceAppId)},"timestamp":"${timestamp}","v":${LEAF_VERSION}}`,
+      `"sourceAppId":${leafString(f.sourceAppId)},"timestamp":"${timestamp}","v":${LEAF_VERSION}}`,
   ];
 }
 
@@ -213,19 +213,23 @@ function leafText(
   return before + payloadText + after;
 }
 
-/** The RFC 8785 text of a version 2 leaf: eventType < payloadHash < prevHash < … < v. */
+/**
+ * The RFC 8785 text of a version 2 leaf: eventType < payloadHash < prevHash < … < v. payloadHash is
+ * checked to be 64 lowercase hex unless the caller has shown it (`payloadHashChecked`: checkedLeafHashHex).
+ */
 function leafTextV2(
   f: Omit<LeafFields, 'timestamp' | 'receivedAt' | 'payload'>,
   timestamp: string,
   receivedAt: string,
   payloadHash: string,
+  payloadHashChecked = false,
 ): [before: string, middle: string, after: string] {
-  if (!isHex64(payloadHash)) throw new TypeError('payloadHash must be 64 lowercase hex characters');
+  if (!payloadHashChecked && !isHex64(payloadHash)) throw new TypeError('payloadHash must be 64 lowercase hex characters');
   return [
-    `{"eventType":${canonicalString(f.eventType)},"payloadHash":`,
+    `{"eventType":${leafString(f.eventType)},"payloadHash":`,
     `"${payloadHash}"`,
     `,"prevHash":"${f.prevHash}","receivedAt":"${receivedAt}","seq":${f.seq},` +
-      `"sourceAppId":${canonicalString(f.sourceAppId)},"timestamp":"${timestamp}","v":${LEAF_VERSION_2}}`,
+      `"sourceAppId":${leafString(f.sourceAppId)},"timestamp":"${timestamp}","v":${LEAF_VERSION_2}}`,
   ];
 }
 
@@ -319,15 +323,7 @@ export function checkedLeafHashHex(f: AnyLeafFields, prevHashChecked: boolean, p
   checkTimes(f);
   if (typeof f.payloadHash === 'string') {
     checkScalars(f, prevHashChecked);
-    if (!payloadHashChecked && !isHex64(f.payloadHash)) throw new TypeError('payloadHash must be 64 lowercase hex characters');
-    // leafTextV2's text in one piece (its three parts are for the writers, which hash around a payload).
-    return hashLeafTextAround(
-      `{"eventType":${leafString(f.eventType)},"payloadHash":"${f.payloadHash}","prevHash":"${f.prevHash}",` +
-        `"receivedAt":"${f.receivedAt}","seq":${f.seq},"sourceAppId":${leafString(f.sourceAppId)},` +
-        `"timestamp":"${f.timestamp}","v":${LEAF_VERSION_2}}`,
-      '',
-      '',
-    );
+    return hashLeafTextAround(...leafTextV2(f, f.timestamp, f.receivedAt, f.payloadHash, payloadHashChecked));
   }
   const v1 = asV1(f, prevHashChecked);
   const [before, after] = leafTextAround(v1, v1.timestamp, v1.receivedAt);
