@@ -20,16 +20,19 @@ const sha256 = (...parts: Uint8Array[]) => {
   return h.digest('hex');
 };
 
+/** A vector's leaf fields but the payload and its commitment, times as text. */
+const fieldsOf = (v: (typeof data.vectors)[number]) => ({
+  sourceAppId: v.sourceAppId,
+  seq: v.seq,
+  prevHash: v.prevHash,
+  eventType: v.eventType,
+  timestamp: v.timestamp,
+  receivedAt: v.receivedAt,
+});
+
 describe('leaf version 2 (test/core/vectors/leaf-v2.json)', () => {
   for (const v of data.vectors) {
-    const fields = {
-      sourceAppId: v.sourceAppId,
-      seq: v.seq,
-      prevHash: v.prevHash,
-      eventType: v.eventType,
-      timestamp: v.timestamp,
-      receivedAt: v.receivedAt,
-    };
+    const fields = fieldsOf(v);
     const payload = v.payload as JsonObject;
 
     it(`${v.name}: commitment, leaf bytes and hash`, () => {
@@ -84,14 +87,7 @@ describe('leaf version 2 (test/core/vectors/leaf-v2.json)', () => {
 
   it('rejects what the contract cannot encode', () => {
     const v = data.vectors[0]!;
-    const fields = {
-      sourceAppId: v.sourceAppId,
-      seq: v.seq,
-      prevHash: v.prevHash,
-      eventType: v.eventType,
-      timestamp: v.timestamp,
-      receivedAt: v.receivedAt,
-    };
+    const fields = fieldsOf(v);
     for (const bad of ['AB'.repeat(32), 'ab', '', 'zz'.repeat(32)])
       expect(() => leafBytes({ ...fields, payloadHash: bad }), bad).toThrow(/payloadHash/);
     expect(() => leafBytes({ ...fields, payload: null })).toThrow(/version 1 leaf needs its payload/);
@@ -106,14 +102,7 @@ describe('leaf version 2 (test/core/vectors/leaf-v2.json)', () => {
 
   it('checkedLeafHashHex: the hash of leafHashHex, and its refusals of what the caller has not shown well-formed', () => {
     for (const v of data.vectors) {
-      const fields = {
-        sourceAppId: v.sourceAppId,
-        seq: v.seq,
-        prevHash: v.prevHash,
-        eventType: v.eventType,
-        timestamp: v.timestamp,
-        receivedAt: v.receivedAt,
-      };
+      const fields = fieldsOf(v);
       for (const [p, h] of [
         [false, false],
         [true, false],

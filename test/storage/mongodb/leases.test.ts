@@ -22,6 +22,42 @@ beforeAll(async () => {
   server = await startMongoTestServer();
   dbName = freshDbName();
 });
+
+/**
+ * A turn of lease calls (`turn`) on a store whose connection is cut at every `command` on `leases`
+ * while the turn runs: every call of the turn is rejected with StorageUnavailableError (nothing is
+ * acknowledged). `before` runs first and `after` last on the same store, the connection whole; `db`
+ * is the database the store uses.
+ */
+async function cutDuringTurn<S>(
+  command: 'insert' | 'update',
+  steps: {
+    before: (store: LeaseStore) => Promise<S>;
+    turn: (store: LeaseStore, state: S) => Array<Promise<unknown>>;
+    after: (store: LeaseStore, state: S, db: string) => Promise<void>;
+  },
+): Promise<void> {
+  const cutter = await startTcpCutter(server.uri);
+  const db = freshDbName();
+  const storage = new MongoStorage({ uri: cutter.uri, dbName: db });
+  try {
+    await storage.init();
+    const store = storage.coordination!.leases;
+    const state = await steps.before(store);
+    const cutting = cutter.cutRequests(commandMarker(command, 'leases'));
+    const results = await Promise.allSettled(steps.turn(store, state));
+    cutting.stop();
+    expect(cutting.cuts).toBeGreaterThan(0);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
+    }
+    await steps.after(store, state, db);
+  } finally {
+    await storage.close();
+    await cutter.close();
+  }
+}
 afterAll(async () => {
   await Promise.all(opened.map((s) => s.close()));
   await server.stop();
@@ -125,26 +161,14 @@ describe('MongoDB leases: renewals of one turn', () => {
   });
 
   it('rejects every renewal of the turn when the connection is lost during the bulk update, and a later turn renews them', async () => {
-    const cutter = await startTcpCutter(server.uri);
-    const db = freshDbName();
-    const storage = new MongoStorage({ uri: cutter.uri, dbName: db });
-    try {
-      await storage.init();
-      const { leases: store } = storage.coordination!;
-      const held = (await Promise.all(['u1', 'u2', 'u3'].map((n) => store.tryAcquire(n, 'P', 10_000)))).map((l) => l!);
-      const cutting = cutter.cutRequests(commandMarker('update', 'leases'));
-      const results = await Promise.allSettled(held.map((l) => store.renew(l, 10_000)));
-      cutting.stop();
-      expect(cutting.cuts).toBeGreaterThan(0);
-      for (const r of results) {
-        expect(r.status).toBe('rejected');
-        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
-      }
-      expect(await Promise.all(held.map((l) => store.renew(l, 10_000)))).toEqual([true, true, true]);
-    } finally {
-      await storage.close();
-      await cutter.close();
-    }
+    await cutDuringTurn('update', {
+      before: async (store) =>
+        (await Promise.all(['u1', 'u2', 'u3'].map((n) => store.tryAcquire(n, 'P', 10_000)))).map((l) => l!),
+      turn: (store, held) => held.map((l) => store.renew(l, 10_000)),
+      after: async (store, held) => {
+        expect(await Promise.all(held.map((l) => store.renew(l, 10_000)))).toEqual([true, true, true]);
+      },
+    });
   });
 });
 
@@ -187,34 +211,22 @@ describe('MongoDB leases: failures of a batched acquisition', () => {
   });
 
   it('rejects every caller of the turn when the connection is lost during the batched insert, and acknowledges none', async () => {
-    const cutter = await startTcpCutter(server.uri);
-    const db = freshDbName();
-    const storage = new MongoStorage({ uri: cutter.uri, dbName: db });
-    try {
-      await storage.init();
-      const { leases: store } = storage.coordination!;
-      const names = ['g1', 'g2', 'g3'];
-      const cutting = cutter.cutRequests(commandMarker('insert', 'leases'));
-      const results = await Promise.allSettled(names.map((n) => store.tryAcquire(n, 'P', 10_000)));
-      cutting.stop();
-      expect(cutting.cuts).toBeGreaterThan(0);
-      // Nothing acknowledged: no caller believes it holds a lease, each is told the database is out of reach.
-      for (const r of results) {
-        expect(r.status).toBe('rejected');
-        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
-      }
-      // Whether or not the fences landed, each lease has one holder afterwards: P (asking again) gets
-      // them, at fence 1 (landed: renewed; or inserted now), and another owner is refused them.
-      expect(await Promise.all(names.map((n) => store.tryAcquire(n, 'P', 10_000)))).toMatchObject([
-        { owner: 'P', fence: 1 },
-        { owner: 'P', fence: 1 },
-        { owner: 'P', fence: 1 },
-      ]);
-      const other = await leases(db);
-      expect(await Promise.all(names.map((n) => other.tryAcquire(n, 'Q', 10_000)))).toEqual([null, null, null]);
-    } finally {
-      await storage.close();
-      await cutter.close();
-    }
+    const names = ['g1', 'g2', 'g3'];
+    // Nothing acknowledged: no caller believes it holds a lease, each is told the database is out of reach.
+    await cutDuringTurn('insert', {
+      before: async () => undefined,
+      turn: (store) => names.map((n) => store.tryAcquire(n, 'P', 10_000)),
+      after: async (store, _, db) => {
+        // Whether or not the fences landed, each lease has one holder afterwards: P (asking again) gets
+        // them, at fence 1 (landed: renewed; or inserted now), and another owner is refused them.
+        expect(await Promise.all(names.map((n) => store.tryAcquire(n, 'P', 10_000)))).toMatchObject([
+          { owner: 'P', fence: 1 },
+          { owner: 'P', fence: 1 },
+          { owner: 'P', fence: 1 },
+        ]);
+        const other = await leases(db);
+        expect(await Promise.all(names.map((n) => other.tryAcquire(n, 'Q', 10_000)))).toEqual([null, null, null]);
+      },
+    });
   });
 });
