@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import {
   type StoredCheckpoint,
   type TreeNode,
 } from '../../src/storage/types.js';
+import { REPO_ROOT } from '../support/service-process.js';
 import { describeStorageContract } from './contract.js';
 import { BASE_TIME, fakeHash, newEvent, newEvents } from './event-fixtures.js';
 import { sqliteHarness } from './harnesses.js';
@@ -394,6 +396,25 @@ describe('SqliteStorage specifics', () => {
     await again.init();
     expect((await again.getLogHead('app-a'))!.size).toBe(5);
     await again.close();
+  });
+
+  it('keeps a process alive until its writer thread has exited: a script whose last work is close ends with code 0', async () => {
+    // The writer thread is unreferenced while no write is pending; the wait for its exit in close is what
+    // must hold the process. Without that, Node ends the script at that await (exit code 13, for an
+    // unsettled top-level await) before the close completes.
+    const script = join(dir, 'close-last.mts');
+    writeFileSync(
+      script,
+      `import { SqliteStorage } from ${JSON.stringify(join(REPO_ROOT, 'src/storage/sqlite/sqlite-storage.ts'))};
+const s = new SqliteStorage({ path: ${JSON.stringify(join(dir, 'script.db'))} });
+await s.init();
+await s.putCheckpoint({ sourceAppId: 'a', treeSize: 0, rootHash: '${fakeHash('root')}', note: 'n', publishedAt: 1 });
+await s.close();
+console.log('closed');
+`,
+    );
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect({ status: child.status, stdout: child.stdout.trim() }, child.stderr).toEqual({ status: 0, stdout: 'closed' });
   });
 
   it('writes in-process on a :memory: database, which no other connection can open', async () => {

@@ -160,6 +160,9 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
         // Answered after every request sent before it, then the thread's connection closes.
         await call({ op: 'close' }).catch(() => undefined);
         if (worker === w) worker = null;
+        // The thread is unreferenced once nothing is pending; the wait for its exit must keep this
+        // process alive, or a script whose last work is this close would end with close unsettled.
+        w.ref();
         await exited;
       })().finally(() => {
         closing = null;
