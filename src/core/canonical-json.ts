@@ -44,18 +44,25 @@ function sortKeys(keys: string[]): string[] {
   return keys;
 }
 
-/** Member names repeat from one payload to the next: their JSON literals are remembered (boundedly). */
-const memberNames = new Map<string, string>();
-const MAX_MEMBER_NAMES = 4096;
-
-function memberName(key: string): string {
-  let json = memberNames.get(key);
-  if (json === undefined) {
-    json = canonicalString(key);
-    if (memberNames.size < MAX_MEMBER_NAMES && key.length <= 64) memberNames.set(key, json);
-  }
-  return json;
+/**
+ * canonicalString for texts that repeat (member names, event types, log names): each literal is
+ * remembered, at most `maxEntries` of them and only texts of at most `maxLength` characters, so the
+ * memory stays bounded whatever the input; a text not remembered is escaped each time.
+ */
+export function rememberedStrings(maxEntries: number, maxLength: number): (s: string) => string {
+  const literals = new Map<string, string>();
+  return (s) => {
+    let json = literals.get(s);
+    if (json === undefined) {
+      json = canonicalString(s);
+      if (literals.size < maxEntries && s.length <= maxLength) literals.set(s, json);
+    }
+    return json;
+  };
 }
+
+/** Member names repeat from one payload to the next. */
+const memberName = rememberedStrings(4096, 64);
 
 /** undefined: not plain data (or nested deeper than `limit`), let the reference decide. */
 function write(v: unknown, depth: number, limit: number): string | undefined {

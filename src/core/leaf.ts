@@ -2,7 +2,7 @@
 // Version 1 holds the payload; version 2 holds a salted commitment to it (payloadHash), so the payload
 // can be erased and the leaf still recomputed. Every entry point below takes either version: a leaf is
 // version 2 exactly when its fields carry a `payloadHash` string.
-import { canonicalJson, canonicalString } from './canonical-json.js';
+import { canonicalJson, rememberedStrings } from './canonical-json.js';
 import { hexDecode, sha256HexOfBytesAndText, sha256HexOfHexAndText, utf8Encode } from './crypto/primitives.js';
 import type { JsonObject } from './json.js';
 import { isHex64 } from './hex.js';
@@ -330,20 +330,8 @@ export function checkedLeafHashHex(f: AnyLeafFields, prevHashChecked: boolean, p
   return hashLeafTextAround(before, canonicalJson(v1.payload), after);
 }
 
-/**
- * canonicalString of an event type or a log's name, remembered (boundedly): an audit's events repeat a
- * handful of each, and the literal needs a scan of the text for characters to escape.
- */
-function leafString(s: string): string {
-  let json = leafStrings.get(s);
-  if (json === undefined) {
-    json = canonicalString(s);
-    if (leafStrings.size < MAX_LEAF_STRINGS && s.length <= 128) leafStrings.set(s, json);
-  }
-  return json;
-}
-const leafStrings = new Map<string, string>();
-const MAX_LEAF_STRINGS = 1024;
+/** An event type or a log's name as a JSON literal: a log's events repeat a handful of each. */
+const leafString = rememberedStrings(1024, 128);
 
 /**
  * The leaf fields of an event as the log stores it: times as epoch ms (formatted here, never parsed
