@@ -201,9 +201,11 @@ export class MongoLeaseStore implements LeaseStore {
   /**
    * Several renewals: each lease's update by its fence's `_id` (matching only while ours and not
    * released, as renewOne's), in unordered bulks of RENEW_BULK, then one read of the documents of
-   * their names. A lease is renewed when its document carries the expiry its update set, still ours
-   * and not released, and no newer fence of its name exists: what renewOne's update count and read
-   * tell, in two commands per bulk instead of two per lease. A bulk that failed as a whole rejects
+   * their names. A lease is renewed when its document carries at least the expiry its update set
+   * (another renewal of the same fence by this process, in this turn or the next, may have set a later
+   * one after it: only its owner writes that field), still ours and not released, and no newer fence of
+   * its name exists: what renewOne's update count and read tell, in two commands per bulk instead of
+   * two per lease. A bulk that failed as a whole rejects
    * its waiters (each update may or may not have been applied), as a failed update rejects renewOne.
    */
   private async renewMany(all: ReadonlyArray<Waiter<{ lease: Lease; ttlMs: number }, boolean>>): Promise<void> {
@@ -262,7 +264,7 @@ export class MongoLeaseStore implements LeaseStore {
         doc !== undefined &&
           doc.owner === lease.owner &&
           !doc.released &&
-          doc.expiresAt === expiry[i] &&
+          doc.expiresAt >= expiry[i]! &&
           newest.get(lease.name) === lease.fence,
       );
     }
