@@ -445,18 +445,7 @@ export class Witnessing {
   private backoff(lane: Lane, slow: boolean): Promise<void> {
     const min = this.opts.minBackoffMs ?? Math.min(250, this.opts.maxBackoffMs);
     const ceiling = slow ? this.opts.maxBackoffMs : Math.min(this.opts.maxBackoffMs, min * 2 ** Math.min(lane.failures - 1, 30));
-    const delay = Math.random() * ceiling;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        lane.wake = null;
-        resolve();
-      }, delay);
-      timer.unref();
-      lane.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    return endableDelay(Math.random() * ceiling, (end) => (lane.wake = end));
   }
 
   /** Waits until the lane's gap since its last request is over; newer checkpoints arriving meanwhile replace the pending one. */
@@ -465,17 +454,7 @@ export class Witnessing {
     const wait = lane.lastSubmitAt + gap - this.now();
     // A wait longer than the gap means the clock went back: it must not hold the lane up that long.
     if (gap <= 0 || wait <= 0 || wait > gap) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        lane.endGap = null;
-        resolve();
-      }, wait);
-      timer.unref();
-      lane.endGap = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    return endableDelay(wait, (end) => (lane.endGap = end));
   }
 
   private cancel(lane: Lane): void {
@@ -742,4 +721,23 @@ async function readBounded(res: Response, max: number): Promise<string> {
     chunks.push(value);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Resolves after `ms` (an unreferenced timer: it keeps no process alive), or at once when the function
+ * handed to `hold` is called, which also clears the timer. `hold` gets that function when the wait
+ * starts and null once the timer has fired, so a lane holds an end only while its wait is running.
+ */
+function endableDelay(ms: number, hold: (end: (() => void) | null) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      hold(null);
+      resolve();
+    }, ms);
+    timer.unref();
+    hold(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
