@@ -16,9 +16,11 @@ const schema = z.object({
   CHECKPOINT_INTERVAL_MS: intFrom(50, 3_600_000).default(1000),
   /**
    * Eager publishing: a log that grew gets a checkpoint as soon as its previous one is this old (commits
-   * arriving meanwhile share it); 0 = publish on CHECKPOINT_INTERVAL_MS only.
+   * arriving meanwhile share it); 0 = publish on CHECKPOINT_INTERVAL_MS only. 50 ms by default: with 512
+   * closed-loop clients the ack alone takes about 100-130 ms, and proof-ready p95 within 250 ms leaves the
+   * wait for the next checkpoint about 100 ms (docs/performance.md, session 33).
    */
-  CHECKPOINT_MIN_GAP_MS: intFrom(0, 3_600_000).default(100),
+  CHECKPOINT_MIN_GAP_MS: intFrom(0, 3_600_000).default(50),
   ORIGIN_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'must be 1-128 chars of letters, digits and . _ : / -')

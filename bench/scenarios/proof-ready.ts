@@ -1,6 +1,6 @@
 // 3. Proof-ready latency: from an acknowledged append to the moment a checkpoint that includes it is
 // published (received over graphql-ws `checkpointPublished`), with the default settings (eager
-// publishing, CHECKPOINT_MIN_GAP_MS 100, interval 1 s): (a) single events at random moments on one log;
+// publishing, CHECKPOINT_MIN_GAP_MS 50, interval 1 s): (a) single events at random moments on one log;
 // (b) batch ingest at 2,000 events/s over 10 logs, beside the same load with eager publishing off
 // (CHECKPOINT_MIN_GAP_MS=0, a checkpoint each 1 s interval) in the same run.
 import { GraphQLClient, sleep } from '../http.js';
@@ -135,7 +135,7 @@ export const proofReady: Scenario = {
   title: 'Proof-ready latency (append acknowledged → in a published checkpoint), default settings',
   measures:
     'The time from the acknowledgement to receiving (graphql-ws checkpointPublished) the first checkpoint whose tree size ' +
-    'covers the event, with eager publishing (CHECKPOINT_MIN_GAP_MS 100, interval 1 s): (a) single events appended at ' +
+    'covers the event, with eager publishing (CHECKPOINT_MIN_GAP_MS 50, interval 1 s): (a) single events appended at ' +
     'random moments (logEvent, one at a time, 50-250 ms apart), baseline the logEvent acknowledgement; (b) logEvents ' +
     'batches at 2,000 events/s over 10 logs, baseline the same load with eager publishing off (a checkpoint per 1 s ' +
     'interval: ideally p50 500 ms, p95 950 ms).',

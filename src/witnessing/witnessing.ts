@@ -4,7 +4,7 @@
 //
 // Bounds: one lane per (witness, log) holds at most one pending checkpoint, the latest (a newer one
 // supersedes it, also while it waits to be retried), has at most one request in flight, and starts
-// requests at least minSubmitGapMs apart, so a log publishing every 100 ms does not send a witness ten
+// requests at least minSubmitGapMs apart, so a log publishing every 50 ms does not send a witness twenty
 // requests a second: what was published meanwhile goes as one, the newest; each request has a timeout and a bounded answer;
 // failures are retried with exponential backoff and full jitter up to a ceiling, for as long as the
 // checkpoint is the latest. Nothing here is awaited by ingest or by the publish cycle: it runs on the
