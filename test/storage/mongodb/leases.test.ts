@@ -160,6 +160,35 @@ describe('MongoDB leases: renewals of one turn', () => {
     }
   });
 
+  it('answers yes in a bulk with a refused renewal only for the leases whose expiry it set', async () => {
+    const db = freshDbName();
+    const s = await leases(db);
+    const names = ['v1', 'v2', 'v3'];
+    const held = (await Promise.all(names.map((n) => s.tryAcquire(n, 'P', 10_000)))).map((l) => l!);
+    const client = new MongoClient(server.uri);
+    try {
+      // A real per-document refusal: the test server refuses an infinite expiry (code 2; it then skips
+      // the updates after it, and numbers the error wrongly); a real MongoDB is told to by a validator
+      // (code 121). Every lease stays ours and unreleased, so only the stored expiries tell.
+      await client
+        .db(db)
+        .command({ collMod: 'leases', validator: { expiresAt: { $lt: 1e300 } } })
+        .catch(() => undefined);
+      const before = Date.now();
+      const renewed = await Promise.all([s.renew(held[0]!, 600_000), s.renew(held[1]!, Infinity), s.renew(held[2]!, 600_000)]);
+      expect(renewed[1]).toBe(false);
+      const stored = await client.db(db).collection('leases').find({}).sort({ name: 1 }).toArray();
+      expect(stored.map((d) => d.name)).toEqual(names);
+      stored.forEach((d, k) => {
+        if (k === 1) return;
+        // Yes exactly when the update landed: a lease answered yes that is not renewed would be held past its term.
+        expect(renewed[k], `${names[k]}`).toBe((d.expiresAt as number) >= before + 600_000);
+      });
+    } finally {
+      await client.close();
+    }
+  });
+
   it('rejects every renewal of the turn when the connection is lost during the bulk update, and a later turn renews them', async () => {
     await cutDuringTurn('update', {
       before: async (store) =>
