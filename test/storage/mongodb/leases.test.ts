@@ -18,6 +18,18 @@ async function leases(db = dbName): Promise<LeaseStore> {
   return storage.coordination!.leases;
 }
 
+/**
+ * Makes the server refuse, document by document, a lease whose expiry is infinite: a real per-document
+ * refusal that is not a duplicate. The test server refuses infinite values itself (code 2); a real
+ * MongoDB is told to by a validator (code 121; the test server does not implement collMod).
+ */
+async function refuseInfiniteExpiries(client: MongoClient, db: string): Promise<void> {
+  await client
+    .db(db)
+    .command({ collMod: 'leases', validator: { expiresAt: { $lt: 1e300 } } })
+    .catch(() => undefined);
+}
+
 beforeAll(async () => {
   server = await startMongoTestServer();
   dbName = freshDbName();
@@ -167,13 +179,9 @@ describe('MongoDB leases: renewals of one turn', () => {
     const held = (await Promise.all(names.map((n) => s.tryAcquire(n, 'P', 10_000)))).map((l) => l!);
     const client = new MongoClient(server.uri);
     try {
-      // A real per-document refusal: the test server refuses an infinite expiry (code 2; it then skips
-      // the updates after it, and numbers the error wrongly); a real MongoDB is told to by a validator
-      // (code 121). Every lease stays ours and unreleased, so only the stored expiries tell.
-      await client
-        .db(db)
-        .command({ collMod: 'leases', validator: { expiresAt: { $lt: 1e300 } } })
-        .catch(() => undefined);
+      // The test server skips the updates after a refused one and numbers its error wrongly. Every
+      // lease stays ours and unreleased, so only the stored expiries tell.
+      await refuseInfiniteExpiries(client, db);
       const before = Date.now();
       const renewed = await Promise.all([s.renew(held[0]!, 600_000), s.renew(held[1]!, Infinity), s.renew(held[2]!, 600_000)]);
       expect(renewed[1]).toBe(false);
@@ -208,14 +216,9 @@ describe('MongoDB leases: failures of a batched acquisition', () => {
     await storage.init();
     opened.push(storage);
     const { leases: store } = storage.coordination!;
-    // A real per-document refusal that is not a duplicate: the test server refuses an infinite
-    // expiry (code 2); a real MongoDB is told to by a validator (code 121).
     const client = new MongoClient(server.uri);
     try {
-      await client
-        .db(db)
-        .command({ collMod: 'leases', validator: { expiresAt: { $lt: 1e300 } } })
-        .catch(() => undefined);
+      await refuseInfiniteExpiries(client, db);
       // One turn: one read of the newest fences, one unordered insert of three fences.
       const [a, bad, c] = await Promise.allSettled([
         store.tryAcquire('f1', 'P', 10_000),
