@@ -10,8 +10,9 @@
 // - A batch's events are in its body document, inserted before the claim, so a committed batch's
 //   events always exist. The per-event documents (`events`) and each log's head hint (`logs`) are
 //   derived from committed batches by idempotent inserts and forward-only hint updates; anyone may
-//   derive a batch left `pending` by a writer that died.
-// - Nothing here deletes or rewrites a document another writer may own, and no clock is read.
+//   derive a batch left `pending` by a writer that died. Once a batch is derived (no longer
+//   `pending`, which it never becomes again) nothing reads its body, and the body is deleted.
+// - Nothing here deletes or rewrites a document another writer may still need, and no clock is read.
 // - An append whose insert had an unknown outcome is settled by racing a void batch for the same g,
 //   never by waiting; if that cannot be done it fails with AppendOutcomeUnknownError.
 // Document access is collections.ts's; coordination (leases) is coordination.ts's and only spares
@@ -37,6 +38,8 @@ export interface BatchLogHooks {
   afterClaim?: (g: number) => Promise<void>;
   /** Runs the claim's insert (`insert`), or not, and may throw in its place, as a lost connection would. */
   claimInsert?: (insert: () => Promise<void>) => Promise<void>;
+  /** Runs one bulk delete of derived batches' bodies (`remove`), or not, and may throw in its place. */
+  bodyDelete?: (remove: () => Promise<void>) => Promise<void>;
 }
 
 /** A batch is one BSON document (16 MiB at most): its events' text stays well below that. */
@@ -49,6 +52,10 @@ export const MAX_EVENTS_PER_BATCH = 10_000;
  * "The test server's deadlock"); a few processes' bulks together stay well below it.
  */
 const HINT_BULK = 16;
+/** Deletes per bulk of derived batches' bodies, for the same reason as HINT_BULK. */
+const BODY_BULK = 16;
+/** Bodies collectBodies looks at together: one read of `events` per log and one of `batches` per page. */
+const BODY_PAGE = 1000;
 /**
  * Events of this process's own commits kept in memory for readCommitted (ownCommitted), at most: a
  * process that follows commits (the commit tailer) reads its own back from here instead of from
@@ -84,9 +91,12 @@ export class BatchLog {
   private readonly deriving = new Map<number, Promise<void>>();
   /** Heads of the logs this store has looked at, each correct as of its own `asOf`. */
   private readonly heads = new Map<string, KnownHead>();
-  /** Hints to move forward (the newest head per log), and the run writing them. */
+  /** Hints to move forward (the newest head per log). */
   private readonly hintsDue = new Map<string, { size: number; headHash: string; g: number }>();
-  private hintRun: Promise<void> | null = null;
+  /** Tokens of derived batches whose bodies are still to delete. */
+  private readonly bodiesDue = new Set<string>();
+  /** The run writing what is due (hints, then bodies), off the appends' path; one at a time. */
+  private laterRun: Promise<void> | null = null;
   /**
    * The batches this process committed (their events as append returned them; [] for a void batch
    * it inserted), by g in increasing order, OWN_EVENTS_KEPT events at most: the oldest go first.
@@ -161,7 +171,11 @@ export class BatchLog {
     let events = body;
     if (!events) {
       const found = await this.c.batchBodies.findOne({ _id: batch.token });
-      if (!found) throw new Error(`batch ${g} has no body ${batch.token}`);
+      if (!found) {
+        // Derived meanwhile, and its body deleted: a body goes only once its batch is no longer pending.
+        if (!(await this.c.batches.findOne({ _id: g }, { projection: { pending: 1 } }))?.pending) return;
+        throw new Error(`batch ${g} has no body ${batch.token}`);
+      }
       events = found.events;
     }
     const docs: EventDoc[] = events.map((e, i) => ({ ...e, pos: g * POS_PER_BATCH + i }));
@@ -174,7 +188,9 @@ export class BatchLog {
     // A log's hint exists before its first batch stops being pending: listLogHeads relies on it.
     await this.createHints(batch.logs, g);
     await unset();
-    // Hints of existing logs only ever help: they are moved on later, off the append's path.
+    // Hints of existing logs only ever help: they are moved on later, off the append's path, and the
+    // body, which nothing reads once the batch is derived, is deleted then too.
+    this.bodiesDue.add(batch.token);
     this.hintLater(
       batch.logs.filter((l) => l.firstSeq !== 0),
       g,
@@ -215,36 +231,62 @@ export class BatchLog {
       const due = this.hintsDue.get(l.app);
       if (!due || due.g < g) this.hintsDue.set(l.app, { size: l.firstSeq + l.count, headHash: l.headHash, g });
     }
-    this.hintRun ??= this.advanceHints().finally(() => {
-      this.hintRun = null;
+    this.writeLater();
+  }
+
+  private writeLater(): void {
+    this.laterRun ??= this.writeDue().finally(() => {
+      this.laterRun = null;
+      // Due after the run's last look (its end and this callback are not one step): another run.
+      if (this.hintsDue.size > 0 || this.bodiesDue.size > 0) this.writeLater();
     });
   }
 
   /**
-   * Write the due hints, in unordered bulks of HINT_BULK updates, until none is due. A hint never
-   * moves back (but may stay behind); nothing here decides anything, so a failed write is dropped.
+   * Write what is due until nothing is: the hints, in unordered bulks of HINT_BULK updates, then the
+   * deletes of derived batches' bodies, in unordered bulks of BODY_BULK (each by its string `_id`, a
+   * point delete on every server). A hint never moves back (but may stay behind) and a body kept
+   * is only space; nothing here decides anything, so a failed write is dropped (a body left behind is
+   * collected at the next start: collectBodies).
    */
-  private async advanceHints(): Promise<void> {
-    while (this.hintsDue.size > 0) {
-      const due = [...this.hintsDue];
+  private async writeDue(): Promise<void> {
+    while (this.hintsDue.size > 0 || this.bodiesDue.size > 0) {
+      const hints = [...this.hintsDue];
       this.hintsDue.clear();
-      for (let i = 0; i < due.length; i += HINT_BULK) {
+      for (let i = 0; i < hints.length; i += HINT_BULK) {
         await this.c.logs
           .bulkWrite(
-            due.slice(i, i + HINT_BULK).map(([app, { size, headHash, g }]) => ({
+            hints.slice(i, i + HINT_BULK).map(([app, { size, headHash, g }]) => ({
               updateOne: { filter: { _id: app, g: { $lt: g } }, update: { $set: { size, headHash, g } } },
             })),
             { ordered: false },
           )
           .catch(() => undefined);
       }
+      const bodies = [...this.bodiesDue];
+      this.bodiesDue.clear();
+      for (let i = 0; i < bodies.length; i += BODY_BULK) {
+        const remove = async () => {
+          await this.c.batchBodies.bulkWrite(
+            bodies.slice(i, i + BODY_BULK).map((token) => ({ deleteOne: { filter: { _id: token } } })),
+            { ordered: false },
+          );
+        };
+        await (this.hooks.bodyDelete ? this.hooks.bodyDelete(remove) : remove()).catch(() => undefined);
+      }
     }
   }
 
-  /** Drops the hints still due and resolves once the bulk under way (if any) is done: before the client closes. */
-  async stopHints(): Promise<void> {
+  /** Resolves once nothing is due and no write of it is under way: what a derivation left to do is done. */
+  async settled(): Promise<void> {
+    while (this.laterRun) await this.laterRun;
+  }
+
+  /** Drops what is still due and resolves once the bulk under way (if any) is done: before the client closes. */
+  async stopLater(): Promise<void> {
     this.hintsDue.clear();
-    await this.hintRun;
+    this.bodiesDue.clear();
+    await this.laterRun;
   }
 
   /** Apply a batch (read in g order, with nothing missed since `asOf`) to a known head. */
@@ -461,7 +503,7 @@ export class BatchLog {
     } catch (err) {
       if (bodyInserted && !claimInDoubt) {
         // A body left behind (this delete failing, or a writer dying first) is collected by
-        // collectOrphanBodies once another append holds the position it was written for.
+        // collectBodies once another append holds the position it was written for.
         await this.c.batchBodies.deleteOne({ _id: token }).catch(() => undefined);
       }
       throw err;
@@ -469,17 +511,35 @@ export class BatchLog {
   }
 
   /**
-   * Delete the bodies of appends that can never commit, and only those: a body whose first event's
-   * position (log, seq) is held by a committed batch with another token. Such an append cannot
-   * commit at any later g (its log's head as of g - 1 is past that seq, so its writer's check
-   * refuses it), nor at an earlier one (every g up to the holder's is taken: g has no gaps), and no
-   * batch names it, so no derivation reads it. Bodies of committed batches and of appends whose
-   * position is still open are kept. Returns how many bodies it deleted. Reads every body's `first`.
+   * Delete the bodies no derivation will ever read, and only those: a body whose first event's
+   * position (log, seq) is held by a committed batch that is either another append's or this body's
+   * own and derived (no longer `pending`). Another append's: this one cannot commit at any later g
+   * (its log's head as of g - 1 is past that seq, so its writer's check refuses it), nor at an
+   * earlier one (every g up to the holder's is taken: g has no gaps), and no batch names it. Its own,
+   * derived: its events are in `events` and it never becomes pending again. These are what a writer
+   * that died (or whose delete failed) left behind. Bodies of pending batches and of appends whose
+   * position is still open are kept, as are bodies without `first`. Reads every body's `first`, a
+   * page of BODY_PAGE at a time. Returns how many bodies it deleted.
    */
-  async collectOrphanBodies(): Promise<number> {
+  async collectBodies(): Promise<number> {
     // Every position committed up to the top is then in `events`, with the pos that names its batch.
     await this.ensureDerived();
-    const bodies = await this.c.batchBodies.find({ first: { $exists: true } }, { projection: { _id: 1, first: 1 } }).toArray();
+    const cursor = this.c.batchBodies.find({ first: { $exists: true } }, { projection: { _id: 1, first: 1 } });
+    let deleted = 0;
+    let page: Array<Pick<BatchBodyDoc, '_id' | 'first'>> = [];
+    for await (const body of cursor) {
+      page.push(body);
+      if (page.length === BODY_PAGE) {
+        deleted += await this.collectPage(page);
+        page = [];
+      }
+    }
+    if (page.length > 0) deleted += await this.collectPage(page);
+    return deleted;
+  }
+
+  /** collectBodies for one page of bodies. */
+  private async collectPage(bodies: ReadonlyArray<Pick<BatchBodyDoc, '_id' | 'first'>>): Promise<number> {
     const byLog = new Map<string, Array<{ token: string; seq: number }>>();
     for (const b of bodies) {
       const list = byLog.get(b.first!.app) ?? [];
@@ -502,12 +562,17 @@ export class BatchLog {
     }
     if (holders.size === 0) return 0;
     const batches = await this.c.batches
-      .find({ _id: { $in: [...new Set(holders.values())] } }, { projection: { _id: 1, token: 1 } })
+      .find({ _id: { $in: [...new Set(holders.values())] } }, { projection: { _id: 1, token: 1, pending: 1 } })
       .toArray();
-    const tokenAt = new Map(batches.map((b) => [b._id, b.token]));
-    const orphans = [...holders].filter(([token, g]) => tokenAt.has(g) && tokenAt.get(g) !== token).map(([token]) => token);
-    if (orphans.length === 0) return 0;
-    const { deletedCount } = await this.c.batchBodies.deleteMany({ _id: { $in: orphans } });
+    const holder = new Map(batches.map((b) => [b._id, b]));
+    const done = [...holders]
+      .filter(([token, g]) => {
+        const b = holder.get(g);
+        return b !== undefined && (b.token !== token || b.pending !== true);
+      })
+      .map(([token]) => token);
+    if (done.length === 0) return 0;
+    const { deletedCount } = await this.c.batchBodies.deleteMany({ _id: { $in: done } });
     return deletedCount;
   }
 

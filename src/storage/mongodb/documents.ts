@@ -89,10 +89,11 @@ export interface BatchDoc {
 
 /**
  * The events of one append, as they are derived into `events` (without pos: it follows from g and
- * the index), inserted before the append's claim: a claimed batch's body always exists. A body
- * whose claim never wins is never read: its writer deletes it once its claim has definitively lost,
- * and a body left by a writer that died is deleted once another batch holds its first position
- * (BatchLog.collectOrphanBodies).
+ * the index), inserted before the append's claim: a pending batch's body always exists. A body is
+ * read only to derive a pending batch, and deleted once nothing will read it: after its batch is
+ * derived (by whoever derived it, in the background), or by its writer once its claim has
+ * definitively lost; one left behind (a writer that died, a delete that failed) is deleted at the
+ * next start once a batch holds its first position (BatchLog.collectBodies).
  */
 export interface BatchBodyDoc {
   /** The batch's token. */

@@ -176,20 +176,25 @@ export class MongoStorage implements LogStorage {
     // Whatever a writer that died after its claim left pending is derived before anything is read.
     await this.batchLog.ensureDerived();
     this.coordination = mongoCoordination(this.db, c, deployment.writeConcern, this.options.now);
-    // Bodies of appends whose writers died before their claim lost: housekeeping, so it does not
-    // hold up the start, and a failure only leaves them for the next start.
-    this.collecting = this.batchLog.collectOrphanBodies().catch(() => 0);
+    // Bodies left behind (by writers that died, or deletes that failed) that no derivation will read:
+    // housekeeping, so it does not hold up the start, and a failure only leaves them for the next start.
+    this.collecting = this.batchLog.collectBodies().catch(() => 0);
   }
 
   private collecting: Promise<number> = Promise.resolve(0);
 
   /**
-   * Delete the bodies of appends that can never commit (see BatchLog.collectOrphanBodies); runs at
-   * every start. Returns how many it deleted.
+   * Delete the bodies no derivation will read (see BatchLog.collectBodies); runs at every start.
+   * Returns how many it deleted.
    */
-  async collectOrphanBodies(): Promise<number> {
+  async collectBodies(): Promise<number> {
     await this.collecting;
-    return this.batchLog.collectOrphanBodies();
+    return this.batchLog.collectBodies();
+  }
+
+  /** Resolves once the writes a derivation leaves for later (hints, deletes of derived bodies) are done. */
+  async settled(): Promise<void> {
+    await this.parts?.batchLog.settled();
   }
 
   /** Several API processes may share this database; they coordinate through leases (for throughput only). */
@@ -202,7 +207,7 @@ export class MongoStorage implements LogStorage {
 
   async close(): Promise<void> {
     await this.collecting;
-    await this.parts?.batchLog.stopHints();
+    await this.parts?.batchLog.stopLater();
     await this.client.close();
   }
 

@@ -26,6 +26,8 @@ import {
 } from '../../../src/storage/types.js';
 import { useMongoTestDatabase } from '../../support/mongo-test-server.js';
 import { commandMarker, startTcpCutter } from '../../support/tcp-cutter.js';
+import { startTcpGate } from '../../support/tcp-gate.js';
+import { until } from '../../support/wait.js';
 import { newEvent, newEvents } from '../event-fixtures.js';
 
 const mongo = useMongoTestDatabase();
@@ -164,13 +166,18 @@ describe('MongoStorage with several writers on one database', () => {
         }
       }),
     );
-    // The one delete an append sends is of its own body, once its claim lost (its id is the append's random token).
-    const tokens = new Set((await db.collection<BatchDoc>(C.batches).find({}).toArray()).map((b) => b.token));
-    for (const e of writes.filter((w) => w.commandName === 'delete')) {
+    // The one delete an append sends is of its own body (its id is the append's random token), once its
+    // claim lost; the bodies of derived batches go later, and only once no batch names them as pending.
+    await Promise.all([a.settled(), b.settled()]);
+    const batches = await db.collection<BatchDoc>(C.batches).find({}).toArray();
+    const pendingTokens = new Set(batches.filter((d) => d.pending).map((d) => d.token));
+    const deleted = writes.filter((w) => w.commandName === 'delete');
+    expect(deleted.length).toBeGreaterThan(0);
+    for (const e of deleted) {
       expect(e.command.delete).toBe(C.batchBodies);
       for (const d of e.command.deletes as Array<{ q: { _id: unknown } }>) {
         expect(typeof d.q._id).toBe('string');
-        expect(tokens.has(d.q._id as string)).toBe(false);
+        expect(pendingTokens.has(d.q._id as string)).toBe(false);
       }
     }
     expect(writes.filter((e) => e.commandName === 'findAndModify')).toEqual([]);
@@ -261,11 +268,13 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     holding.open();
     await expect(doomed).rejects.toBe(died);
     expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(1);
+    const deadBatch = (await db.collection<BatchDoc>(C.batches).findOne({ _id: 2 }))!;
+    const deadBody = (await db.collection<BatchBodyDoc>(C.batchBodies).findOne({ _id: deadBatch.token }))!;
     expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-new' })).toBe(0);
     expect(await db.collection(C.logs).countDocuments({ _id: 'app-new' as never })).toBe(0);
 
-    // Each read below, on a store that has not derived the batch yet, finds all of it: the batch is
-    // put back as the dead writer left it before each.
+    // Each read below, on a store that has not derived the batch yet, finds all of it: the batch (and
+    // its body, deleted once a store derived it) is put back as the dead writer left it before each.
     const g2 = 2 * POS_PER_BATCH;
     const reads: Array<[string, (s: MongoStorage) => Promise<unknown>]> = [
       ['getEvent', async (s) => (await s.getEvent('app-new', 0))?.pos],
@@ -291,18 +300,21 @@ describe('MongoStorage after a writer died between its claim and the derivation'
       queryEvents: ['app-new/0'],
       listLogHeads: ['app-a:3', 'app-new:1'],
     };
-    for (const [i, [name, read]] of reads.entries()) {
-      const store = others[i]!;
+    const putBack = async () => {
+      await Promise.all([reader, ...others].map((s) => s.settled()));
       await db.collection(C.events).deleteMany({ pos: { $gte: g2 } });
       await db.collection(C.logs).deleteOne({ _id: 'app-new' as never });
       await db.collection(C.batches).updateOne({ _id: 2 as never }, { $set: { pending: true } });
+      await db.collection<BatchBodyDoc>(C.batchBodies).replaceOne({ _id: deadBody._id }, deadBody, { upsert: true });
+    };
+    for (const [i, [name, read]] of reads.entries()) {
+      const store = others[i]!;
+      await putBack();
       expect(await read(store), name).toEqual(expected[name]);
       expect(await db.collection(C.events).countDocuments({ pos: { $gte: g2 } }), name).toBe(2);
     }
     // A head is read from the batches themselves: it needs no derivation.
-    await db.collection(C.events).deleteMany({ pos: { $gte: g2 } });
-    await db.collection(C.logs).deleteOne({ _id: 'app-new' as never });
-    await db.collection(C.batches).updateOne({ _id: 2 as never }, { $set: { pending: true } });
+    await putBack();
     expect(await others[0]!.getLogHead('app-new')).toMatchObject({ size: 1, createdAt: newEvent('app-new', 0).receivedAt });
     expect(await reader.lastPos()).toBe(g2 + 1);
     expect((await reader.listLogHeads(null, 10)).map((h) => `${h.sourceAppId}:${h.size}`)).toEqual(['app-a:3', 'app-new:1']);
@@ -654,6 +666,85 @@ describe('MongoStorage tree nodes', () => {
   });
 });
 
+describe('MongoStorage bodies of derived batches', () => {
+  const bodies = () => db.collection<BatchBodyDoc>(C.batchBodies);
+
+  it("a batch's body is deleted once it is derived, by its writer or by the process that derived a dead writer's batch", async () => {
+    const writer = await openStorage();
+    await writer.appendEvents([...newEvents('app-a', 0, 3), ...newEvents('app-b', 0, 2)]);
+    await writer.appendEvents(newEvents('app-a', 3, 2));
+    await writer.settled();
+    expect(await bodies().countDocuments({})).toBe(0);
+    expect(await db.collection<BatchDoc>(C.batches).countDocuments({ pending: true })).toBe(0);
+    // A writer died after its claim: the next process derives its batch at start, then deletes its body.
+    await insertPendingBatch(3, newEvents('app-a', 5, 2));
+    expect(await bodies().countDocuments({})).toBe(1);
+    const next = await openStorage();
+    await next.settled();
+    expect(await bodies().countDocuments({})).toBe(0);
+    expect((await next.getEventRange('app-a', 0, 10, 10)).map(key)).toEqual([0, 1, 2, 3, 4, 5, 6].map((seq) => `app-a/${seq}`));
+    expect((await next.getEventRange('app-b', 0, 10, 10)).map(key)).toEqual(['app-b/0', 'app-b/1']);
+  });
+
+  it('a reader that finds a pending batch derived and its body deleted meanwhile reads on, and a body still needed is never deleted', async () => {
+    await insertPendingBatch(1, newEvents('app-a', 0, 3));
+    // The reader's read of the body is held in a proxy until another process has derived the batch and
+    // deleted its body.
+    const gate = await startTcpGate(Number(new URL(mongo.server.uri).port), new URL(mongo.server.uri).hostname);
+    try {
+      const held = gate.hold(commandMarker('find', C.batchBodies)[0]!);
+      const reader = new MongoStorage({ uri: `mongodb://127.0.0.1:${gate.port}/`, dbName: mongo.dbName });
+      opened.push(reader);
+      const starting = reader.init();
+      await until('the reader to ask for the body', () => held.held === 1);
+      // Until then the body is kept: the batch is still pending.
+      expect(await bodies().countDocuments({})).toBe(1);
+      const other = await openStorage();
+      await other.settled();
+      expect(await bodies().countDocuments({})).toBe(0);
+      held.release();
+      await starting;
+      expect((await reader.getEventRange('app-a', 0, 10, 10)).map(key)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
+    } finally {
+      await gate.close();
+    }
+  });
+
+  it('a pending batch whose body is missing is still an error for its readers, not read as derived', async () => {
+    await insertPendingBatch(1, newEvents('app-a', 0, 3));
+    await bodies().deleteMany({});
+    await expect(openStorage()).rejects.toThrow(/batch 1 has no body dead-1/);
+  });
+
+  it('a body whose delete failed is kept, and collected at the next start', async () => {
+    let failing = true;
+    const writer = await openStorage({
+      hooks: {
+        bodyDelete: async (remove) => {
+          if (failing) throw Object.assign(new Error('connection reset (injected)'), { name: 'MongoNetworkError' });
+          await remove();
+        },
+      },
+    });
+    await writer.appendEvents(newEvents('app-a', 0, 3));
+    await writer.settled();
+    expect(await bodies().countDocuments({})).toBe(1);
+    // The append was acknowledged, and its events are there all the same.
+    expect((await writer.getEventRange('app-a', 0, 10, 10)).map(key)).toEqual(['app-a/0', 'app-a/1', 'app-a/2']);
+    failing = false;
+    const next = await openStorage();
+    expect(await next.collectBodies()).toBe(0); // the start's own collection deleted it
+    expect(await bodies().countDocuments({})).toBe(0);
+    // And a process that is running collects one the same way.
+    failing = true;
+    await writer.appendEvents(newEvents('app-a', 3, 2));
+    await writer.settled();
+    expect(await bodies().countDocuments({})).toBe(1);
+    expect(await writer.collectBodies()).toBe(1);
+    expect(await bodies().countDocuments({})).toBe(0);
+  });
+});
+
 describe('MongoStorage bodies of appends that lost their claim', () => {
   /** Bodies no batch names. */
   async function unclaimedBodies(): Promise<string[]> {
@@ -689,7 +780,8 @@ describe('MongoStorage bodies of appends that lost their claim', () => {
     go.open();
     expect(await losing).toBeInstanceOf(AppendConflictError);
     expect(await unclaimedBodies()).toEqual([]);
-    expect(await db.collection(C.batchBodies).countDocuments({})).toBe(1);
+    await winner.settled(); // and the winner's, once its batch is derived
+    expect(await db.collection(C.batchBodies).countDocuments({})).toBe(0);
   });
 
   it('the writer deletes its own body when a void batch settled its lost reply as not committed', async () => {
@@ -705,7 +797,7 @@ describe('MongoStorage bodies of appends that lost their claim', () => {
     expect(await db.collection(C.batchBodies).countDocuments({})).toBe(0);
   });
 
-  it("a dead writer's body is collected once another append holds its position; open positions and committed bodies are kept", async () => {
+  it("a dead writer's body is collected once another append holds its position; open positions are kept", async () => {
     const body = (token: string, app: string, seq: number): BatchBodyDoc => ({
       _id: token,
       first: { app, seq },
@@ -719,16 +811,16 @@ describe('MongoStorage bodies of appends that lost their claim', () => {
     await bodies.insertMany([body('dead-at-0', 'app-o', 0), body('dead-at-5', 'app-o', 5), body('dead-other-log', 'app-z', 0)]);
     const storage = await openStorage();
     // init's collection found nothing to delete: no position was held yet.
-    expect(await storage.collectOrphanBodies()).toBe(0);
+    expect(await storage.collectBodies()).toBe(0);
     await storage.appendEvents(newEvents('app-o', 0, 3));
-    expect(await storage.collectOrphanBodies()).toBe(1);
+    await storage.settled(); // the committed batch's own body is gone once it is derived
+    expect(await storage.collectBodies()).toBe(1);
     const left = (await bodies.find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id);
-    const committed = (await db.collection<BatchDoc>(C.batches).findOne({ _id: 1 }))!.token;
-    expect(left.sort()).toEqual([committed, 'dead-at-5', 'dead-other-log'].sort());
+    expect(left.sort()).toEqual(['dead-at-5', 'dead-other-log']);
     // A process that starts later collects the same way.
     await storage.appendEvents(newEvents('app-o', 3, 3));
     const next = await openStorage();
-    expect(await next.collectOrphanBodies()).toBe(0);
+    expect(await next.collectBodies()).toBe(0);
     expect((await bodies.find({}, { projection: { _id: 1 } }).toArray()).map((b) => b._id)).not.toContain('dead-at-5');
     expect((await storage.getEventRange('app-o', 0, 10, 10)).map(key)).toEqual([
       'app-o/0',
@@ -773,7 +865,7 @@ describe('MongoStorage read and write concerns', () => {
     await s.putCheckpoint({ sourceAppId: 'app-c', treeSize: 5, rootHash: 'ab'.repeat(32), note: 'n', publishedAt: 1 });
     expect(await s.replaceCheckpointNote('app-c', 5, 'n', 'n2')).toBe(true);
     await s.getCheckpoint('app-c');
-    await s.collectOrphanBodies();
+    await s.collectBodies();
     await s.getTreeNodes('app-c', [{ level: 1, index: 0 }]);
     await s.coordination!.claimVerifierKey('key');
     expect(await s.coordination!.claimVerifierKey('another')).toBe('key');
