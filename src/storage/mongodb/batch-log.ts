@@ -28,7 +28,15 @@ import {
   storedEvent,
 } from '../types.js';
 import { isDuplicateKey, onlyDuplicates, writeErrorsOf, type MongoCollections } from './collections.js';
-import { POS_PER_BATCH, toEventDoc, type BatchBodyDoc, type BatchDoc, type BatchLogDoc, type EventDoc } from './documents.js';
+import {
+  POS_PER_BATCH,
+  toEventDoc,
+  type BatchBodyDoc,
+  type BatchDoc,
+  type BatchLogDoc,
+  type BodyEvent,
+  type EventDoc,
+} from './documents.js';
 
 /** Test-only: where a test holds an append to stage a pause or a crash. */
 export interface BatchLogHooks {
@@ -152,7 +160,7 @@ export class BatchLog {
    * this process derives it (its writer, or another reader) waits for that derivation instead of
    * inserting every event again. Another process may still derive it beside us; that is harmless.
    */
-  private derive(batch: BatchDoc, body?: BatchBodyDoc['events']): Promise<void> {
+  private derive(batch: BatchDoc, body?: readonly BodyEvent[]): Promise<void> {
     const running = this.deriving.get(batch._id);
     if (running) return running;
     const run = this.deriveOnce(batch, body).finally(() => this.deriving.delete(batch._id));
@@ -165,7 +173,7 @@ export class BatchLog {
    * on the unique indexes and is ignored), insert the hints of the logs it creates, clear `pending`,
    * then have the other logs' hints moved on in the background.
    */
-  private async deriveOnce(batch: BatchDoc, body?: BatchBodyDoc['events']): Promise<void> {
+  private async deriveOnce(batch: BatchDoc, body?: readonly BodyEvent[]): Promise<void> {
     if (batch.void || batch.count === 0) return;
     const g = batch._id;
     let events = body;
@@ -176,7 +184,7 @@ export class BatchLog {
         if (!(await this.c.batches.findOne({ _id: g }, { projection: { pending: 1 } }))?.pending) return;
         throw new Error(`batch ${g} has no body ${batch.token}`);
       }
-      events = found.events;
+      events = bodyEvents(found, g);
     }
     const docs: EventDoc[] = events.map((e, i) => ({ ...e, pos: g * POS_PER_BATCH + i }));
     try {
@@ -456,7 +464,7 @@ export class BatchLog {
           await this.c.batchBodies.insertOne({
             _id: token,
             first: { app: events[0]!.sourceAppId, seq: events[0]!.seq },
-            events: body,
+            eventsJson: JSON.stringify(body),
           });
         }
         const g = upTo + 1;
@@ -783,6 +791,20 @@ export class BatchLog {
  * Groups events by log, in input order, and checks what needs no database: each log's events are
  * consecutive and no idempotency key repeats within a log.
  */
+/** A body's events, of either form; throws for a body that holds neither (damage: its batch stays pending). */
+function bodyEvents(body: BatchBodyDoc, g: number): readonly BodyEvent[] {
+  if (typeof body.eventsJson === 'string') {
+    let events: unknown;
+    try {
+      events = JSON.parse(body.eventsJson);
+    } catch {
+      throw new Error(`the body ${body._id} of batch ${g} is not JSON`);
+    }
+    if (Array.isArray(events)) return events as BodyEvent[];
+  } else if (Array.isArray(body.events)) return body.events;
+  throw new Error(`the body ${body._id} of batch ${g} holds no list of events`);
+}
+
 function groupByLog(events: NewEvent[]): LogBatch[] {
   const byLog = new Map<string, { events: NewEvent[]; keys: Set<string> }>();
   for (const e of events) {

@@ -255,26 +255,15 @@ export class MongoStorage implements LogStorage {
         erased += res.modifiedCount;
       }
     }
-    // The bodies: the event at pos is entry pos % POS_PER_BATCH of batch pos / POS_PER_BATCH's body.
-    const byBatch = new Map<number, number[]>();
-    for (const pos of positions) {
-      const g = Math.floor(pos / POS_PER_BATCH);
-      let idx = byBatch.get(g);
-      if (!idx) byBatch.set(g, (idx = []));
-      idx.push(pos % POS_PER_BATCH);
-    }
-    for (const [g, idx] of byBatch) {
-      const batch = await this.c.batches.findOne({ _id: g }, { projection: { token: 1 } });
-      if (!batch) continue;
-      const unset: Record<string, ''> = {};
-      const set: Record<string, unknown> = {};
-      for (const i of idx) {
-        unset[`events.${i}.payload`] = '';
-        unset[`events.${i}.payloadSalt`] = '';
-        set[`events.${i}.erasedAt`] = erasedAt;
-        set[`events.${i}.erasureReason`] = reason;
-      }
-      await this.c.batchBodies.updateOne({ _id: batch.token }, { $unset: unset, $set: set });
+    // The bodies of the erased events' batches, where they are still there: no derivation reads the body
+    // of a derived batch, so it goes rather than keep a payload. (A batch still pending, committed after
+    // the derivation above, keeps its body until it is derived: its deriver deletes it.)
+    const gs = [...new Set(positions.map((pos) => Math.floor(pos / POS_PER_BATCH)))];
+    for (let i = 0; i < gs.length; i += ERASE_SLICE) {
+      const batches = await this.c.batches
+        .find({ _id: { $in: gs.slice(i, i + ERASE_SLICE) }, pending: { $ne: true } }, { projection: { token: 1 } })
+        .toArray();
+      if (batches.length > 0) await this.c.batchBodies.deleteMany({ _id: { $in: batches.map((b) => b.token) } });
     }
     return erased;
   }

@@ -59,15 +59,19 @@ afterEach(async () => {
 
 const key = (e: { sourceAppId: string; seq: number }) => `${e.sourceAppId}/${e.seq}`;
 
-/** Insert a batch (and its body) as a writer claims it, for a writer that died before deriving anything. */
-async function insertPendingBatch(g: number, events: NewEvent[]): Promise<void> {
-  await db.collection<BatchBodyDoc>(C.batchBodies).insertOne({
-    _id: `dead-${g}`,
-    events: events.map((e) => {
-      const { pos: _pos, ...doc } = toEventDoc(e, 0);
-      return doc;
-    }),
+/**
+ * Insert a batch (and its body) as a writer claims it, for a writer that died before deriving anything.
+ * The body is in the form of earlier versions (a document per event) unless `form` says 'json' (one
+ * JSON text, as appends write it now).
+ */
+async function insertPendingBatch(g: number, events: NewEvent[], form: 'documents' | 'json' = 'documents'): Promise<void> {
+  const docs = events.map((e) => {
+    const { pos: _pos, ...doc } = toEventDoc(e, 0);
+    return doc;
   });
+  await db
+    .collection<BatchBodyDoc>(C.batchBodies)
+    .insertOne({ _id: `dead-${g}`, ...(form === 'json' ? { eventsJson: JSON.stringify(docs) } : { events: docs }) });
   await db.collection<BatchDoc>(C.batches).insertOne(pendingBatch(g, events));
 }
 
@@ -270,6 +274,7 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     expect(await db.collection(C.batches).countDocuments({ pending: true })).toBe(1);
     const deadBatch = (await db.collection<BatchDoc>(C.batches).findOne({ _id: 2 }))!;
     const deadBody = (await db.collection<BatchBodyDoc>(C.batchBodies).findOne({ _id: deadBatch.token }))!;
+    expect(typeof deadBody.eventsJson).toBe('string');
     expect(await db.collection(C.events).countDocuments({ sourceAppId: 'app-new' })).toBe(0);
     expect(await db.collection(C.logs).countDocuments({ _id: 'app-new' as never })).toBe(0);
 
@@ -714,6 +719,62 @@ describe('MongoStorage bodies of derived batches', () => {
     await insertPendingBatch(1, newEvents('app-a', 0, 3));
     await bodies().deleteMany({});
     await expect(openStorage()).rejects.toThrow(/batch 1 has no body dead-1/);
+  });
+
+  it("a dead writer's body is derived in either form: one JSON text (as appends write it) or a document per event (earlier versions)", async () => {
+    const writer = await openStorage({
+      hooks: {
+        afterClaim: async () => {
+          throw new Error('the writer died after its claim');
+        },
+      },
+    });
+    await expect(writer.appendEvents(newEvents('app-a', 0, 2))).rejects.toThrow(/died/);
+    const written = (await bodies().findOne({}))!;
+    expect(typeof written.eventsJson).toBe('string');
+    expect(written.events).toBeUndefined();
+    await insertPendingBatch(2, newEvents('app-a', 2, 2), 'documents');
+    await insertPendingBatch(3, newEvents('app-a', 4, 2), 'json');
+    const reader = await openStorage();
+    expect((await reader.getEventRange('app-a', 0, 10, 10)).map(key)).toEqual([0, 1, 2, 3, 4, 5].map((seq) => `app-a/${seq}`));
+    expect(await db.collection<BatchDoc>(C.batches).countDocuments({ pending: true })).toBe(0);
+    await reader.settled();
+    expect(await bodies().countDocuments({})).toBe(0);
+  });
+
+  it('a damaged body (not JSON, or no list of events) leaves its batch pending and its readers failing, not reading on', async () => {
+    await insertPendingBatch(1, newEvents('app-a', 0, 2), 'json');
+    await bodies().updateOne({ _id: 'dead-1' }, { $set: { eventsJson: '[{"sourceAppId":' } });
+    await expect(openStorage()).rejects.toThrow(/the body dead-1 of batch 1 is not JSON/);
+    await bodies().updateOne({ _id: 'dead-1' }, { $set: { eventsJson: '{"events":[]}' } });
+    await expect(openStorage()).rejects.toThrow(/the body dead-1 of batch 1 holds no list of events/);
+    await bodies().updateOne({ _id: 'dead-1' }, { $unset: { eventsJson: '' } });
+    await expect(openStorage()).rejects.toThrow(/the body dead-1 of batch 1 holds no list of events/);
+    expect(await db.collection<BatchDoc>(C.batches).countDocuments({ pending: true })).toBe(1);
+    expect(await bodies().countDocuments({})).toBe(1);
+  });
+
+  it('an erasure deletes the bodies still kept of the batches it erases in, and no other', async () => {
+    const writer = await openStorage({
+      hooks: {
+        bodyDelete: async () => {
+          throw Object.assign(new Error('connection reset (injected)'), { name: 'MongoNetworkError' });
+        },
+      },
+    });
+    const v2 = (app: string, seq: number): NewEvent => ({
+      ...newEvent(app, seq, { payload: { secret: `${app}-${seq}` } }),
+      payloadSalt: 'ab'.repeat(32),
+      payloadHash: 'cd'.repeat(32),
+    });
+    await writer.appendEvents([v2('app-a', 0), v2('app-a', 1)]);
+    await writer.appendEvents([v2('app-b', 0)]);
+    await writer.settled();
+    expect(await bodies().countDocuments({})).toBe(2); // their deletes failed
+    expect(await writer.eraseEvents([{ sourceAppId: 'app-a', seq: 1 }], 1_700_005_000_000, 'test')).toBe(1);
+    const left = await bodies().find({}).toArray();
+    expect(left.map((b) => b.eventsJson)).toEqual([expect.stringContaining('app-b-0')]);
+    expect(JSON.stringify(await bodies().find({}).toArray())).not.toContain('app-a-1');
   });
 
   it('a body whose delete failed is kept, and collected at the next start', async () => {
