@@ -7,7 +7,7 @@
 //   has read, plus one, after checking that each log's events start at that log's head as of that
 //   g; so g has no gaps, a reader that has read g has seen every batch below it, and no two batches
 //   ever take one position of a log.
-// - A batch's events are in its body document, inserted before the claim, so a committed batch's
+// - A batch's events are in its body document, inserted before the claim, so a pending batch's
 //   events always exist. The per-event documents (`events`) and each log's head hint (`logs`) are
 //   derived from committed batches by idempotent inserts and forward-only hint updates; anyone may
 //   derive a batch left `pending` by a writer that died. Once a batch is derived (no longer
@@ -787,10 +787,6 @@ export class BatchLog {
   }
 }
 
-/**
- * Groups events by log, in input order, and checks what needs no database: each log's events are
- * consecutive and no idempotency key repeats within a log.
- */
 /** A body's events, of either form; throws for a body that holds neither (damage: its batch stays pending). */
 function bodyEvents(body: BatchBodyDoc, g: number): readonly BodyEvent[] {
   if (typeof body.eventsJson === 'string') {
@@ -805,6 +801,10 @@ function bodyEvents(body: BatchBodyDoc, g: number): readonly BodyEvent[] {
   throw new Error(`the body ${body._id} of batch ${g} holds no list of events`);
 }
 
+/**
+ * Groups events by log, in input order, and checks what needs no database: each log's events are
+ * consecutive and no idempotency key repeats within a log.
+ */
 function groupByLog(events: NewEvent[]): LogBatch[] {
   const byLog = new Map<string, { events: NewEvent[]; keys: Set<string> }>();
   for (const e of events) {
