@@ -3,7 +3,12 @@
 // size), so an entry's proof-ready time (submission -> a published checkpoint covers it) is measured the
 // same way for each. Responses are read with a regular expression, not a JSON parser, so the client
 // spends the same on every peer's answer.
-import { Agent, request } from 'node:http';
+//
+// The client is undici's Pool, not node:http's Agent: on this machine's two cores the load client shares
+// the CPU with the server it drives, and node:http's client spends about 0.22 ms per request against
+// undici's 0.09 ms (a trivial server at 512 clients; docs/performance.md, "Session 35"), as much as the
+// server under test does. What the client spends, the server does not get.
+import { Pool } from 'undici';
 
 export interface Target {
   /** POST URL and content type of one entry. */
@@ -59,27 +64,20 @@ interface Reply {
   body: string;
 }
 
-function send(agent: Agent, url: URL, method: 'GET' | 'POST', body?: string, contentType?: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        agent,
-        timeout: 60_000,
-        headers: body === undefined ? {} : { 'content-type': contentType!, 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('request timed out after 60 s')));
-    req.on('error', reject);
-    req.end(body);
+/** Requests time out after this long without headers or body bytes. */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+function pool(origin: string, connections: number): Pool {
+  return new Pool(origin, { connections, pipelining: 1, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+}
+
+async function send(pool: Pool, url: URL, method: 'GET' | 'POST', body?: string, contentType?: string): Promise<Reply> {
+  const res = await pool.request({
+    path: url.pathname + url.search,
+    method,
+    ...(body === undefined ? {} : { body, headers: { 'content-type': contentType! } }),
   });
+  return { status: res.statusCode, body: await res.body.text() };
 }
 
 /** The tree size of a checkpoint note (its second line). */
@@ -91,10 +89,10 @@ export function checkpointSize(note: string): number | undefined {
 export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> {
   const sampleEveryMs = o.sampleEveryMs ?? 20;
   const pollMs = o.pollMs ?? 10;
-  const agent = new Agent({ keepAlive: true, maxSockets: o.clients, maxFreeSockets: o.clients });
-  const pollAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   const postUrl = new URL(target.postUrl);
   const cpUrl = new URL(target.checkpointUrl);
+  const posts = pool(postUrl.origin, o.clients);
+  const polls = pool(cpUrl.origin, 1);
   const ackMs: number[] = [];
   const samples: Array<{ index: number; submittedAt: number; ackedAt: number; coveredAt?: number }> = [];
   const checkpointGapsMs: number[] = [];
@@ -113,7 +111,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
     while (polling) {
       const t = performance.now();
       try {
-        const r = await send(pollAgent, cpUrl, 'GET');
+        const r = await send(polls, cpUrl, 'GET');
         const size = r.status === 200 ? checkpointSize(r.body) : undefined;
         if (size !== undefined) {
           const at = performance.now();
@@ -152,7 +150,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
           if (sampled) lastSample = t;
           let reply: Reply;
           try {
-            reply = await send(agent, postUrl, 'POST', body, target.contentType);
+            reply = await send(posts, postUrl, 'POST', body, target.contentType);
           } catch (err) {
             reply = { status: 0, body: (err as Error).message };
           }
@@ -174,7 +172,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
       }),
     );
   } finally {
-    agent.destroy();
+    await posts.destroy();
   }
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = o.cpuSeconds?.() ?? null;
@@ -183,7 +181,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
   while (pendingSamples.length > 0 && performance.now() < coverDeadline) await new Promise((r) => setTimeout(r, pollMs));
   polling = false;
   await poll;
-  pollAgent.destroy();
+  await polls.destroy();
   const acked = requests - errors;
   return {
     clients: o.clients,
