@@ -56,7 +56,7 @@ export const batchIngest: Scenario = {
         ctx,
         logs === 1
           ? { quick: 10_000, full: 200_000, slowQuick: 2_000, slowFull: 10_000 }
-          : { quick: 10_000, full: 200_000, slowQuick: 500, slowFull: 2_000 },
+          : { quick: 10_000, full: 200_000, slowQuick: 500, slowFull: 10_000 },
       );
     const rounds = options.quick ? 1 : 2;
     const figures: Figure[] = [];
