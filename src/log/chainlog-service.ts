@@ -196,6 +196,7 @@ export class ChainlogService implements LogService {
       logger: this.logger,
       now: this.now,
       onPublished: (update) => this.emitCheckpoint(update),
+      writing: (app) => this.sequencer.writing(app),
     });
   }
 

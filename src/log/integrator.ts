@@ -6,6 +6,9 @@
 // Leaf hashes this process sequenced are handed over in memory (`offer`), so the common case never
 // reads events back. Anything else (after a restart, or written by another process) is read from
 // storage and re-checked (position, link, leaf hash recomputed) before a checkpoint can cover it.
+// Events this process is still writing can be in storage before they are offered (on MongoDB a batch
+// is committed by its claim, before its events are derived and the append returns): integration stops
+// short of them instead of reading them back, and their offer has the log published again.
 import type { NodeId } from '../core/compact/node.js';
 import { CompactRange, rangeNodes } from '../core/compact/range.js';
 import { fromHex, toHex } from '../core/hex.js';
@@ -23,6 +26,11 @@ import {
  * nodes written at once would hold appends back for the whole write.
  */
 const CHUNK = 5000;
+/**
+ * An integration of at most this many leaves keeps the nodes it had in hand for a proof (Integrated.known);
+ * a larger one (a recovery's) would hold two per leaf for nothing: its proofs read storage.
+ */
+const KNOWN_LEAVES = 65_536;
 /** Per log, at most this many offered hashes are held; beyond that integration reads storage. */
 const MAX_OFFERED = 1_000_000;
 
@@ -48,13 +56,41 @@ export interface TreeState {
  */
 export type Seal = (tree: TreeState) => StoredCheckpoint | null;
 
+/** What integrate() leaves: the integrated tree and what it stored with it. */
+export interface Integrated extends TreeState {
+  /** The checkpoint `seal` gave for the integration's last write (stored with it), or null. */
+  sealed: StoredCheckpoint | null;
+  /**
+   * The integration stopped before the log's head at events this process is still writing
+   * (`writing`): they are offered once their append settles, and integrated then.
+   */
+  awaitsOffer: boolean;
+  /**
+   * The hash of a node this integration had in hand, or undefined: the nodes of the tree's compact
+   * range before it, and every leaf and perfect node it added (none past KNOWN_LEAVES leaves). A proof
+   * over the part it added needs no read of them (on MongoDB a read of leaves is a query of `events`).
+   */
+  known: KnownNodes;
+}
+
+/** A node's hash if known here, else undefined (read it from storage). */
+export type KnownNodes = (id: NodeId) => Uint8Array | undefined;
+
 export class Integrator {
   /** Compact range [0, integratedSize) and the last leaf hash, per log. */
   private readonly trees = new Map<string, { range: CompactRange; lastLeaf: string }>();
   /** Leaf hashes sequenced by this process and not yet integrated: seqs [start, start + hashes.length). */
   private readonly offered = new Map<string, { start: number; hashes: string[] }>();
 
-  constructor(private readonly storage: LogStorage) {}
+  /**
+   * @param writing whether this process has an append to the log in the engine that has not settled
+   *   (Sequencer.writing): its events are offered when it settles. Without it, integration reads such
+   *   events back from storage.
+   */
+  constructor(
+    private readonly storage: LogStorage,
+    private readonly writing: (sourceAppId: string) => boolean = () => false,
+  ) {}
 
   /** Hand over committed events (in seq order per log) so integration needs no read-back. */
   offer(events: readonly StoredEvent[]): void {
@@ -76,18 +112,42 @@ export class Integrator {
   }
 
   /**
-   * Integrate every sequenced event of the log; returns the integrated tree, and the checkpoint `seal`
-   * gave for its last write (stored with it), or null (nothing to integrate, no seal, or it gave none).
+   * Whether integration of the log stops at `at`, short of its head: nothing is offered from there and
+   * this process is writing the log, so the events from `at` on are its own, still to be offered. (Hashes
+   * offered from beyond `at` mean the events between were written elsewhere: they are read from storage.)
    */
-  async integrate(sourceAppId: string, seal?: Seal): Promise<TreeState & { sealed: StoredCheckpoint | null }> {
+  private awaitsOffer(sourceAppId: string, at: number): boolean {
+    if (!this.writing(sourceAppId)) return false;
+    const o = this.offered.get(sourceAppId);
+    return !o || o.start + o.hashes.length <= at;
+  }
+
+  /**
+   * Integrate every sequenced event of the log, short of those this process is still writing; returns
+   * the integrated tree, and the checkpoint `seal` gave for its last write (stored with it), or null
+   * (nothing to integrate, no seal, or it gave none).
+   */
+  async integrate(sourceAppId: string, seal?: Seal): Promise<Integrated> {
     const head = await this.storage.getLogHead(sourceAppId);
-    if (!head) return { size: 0, root: CompactRange.new(0).rootHash(), sealed: null };
+    if (!head) return { size: 0, root: CompactRange.new(0).rootHash(), sealed: null, awaitsOffer: false, known: () => undefined };
     let sealed: StoredCheckpoint | null = null;
+    let awaitsOffer = false;
     const tree = await this.load(sourceAppId, head.integratedSize);
+    const known = head.size - tree.range.end <= KNOWN_LEAVES ? new NodesInHand(tree.range) : null;
     while (tree.range.end < head.size) {
       const from = tree.range.end;
+      if (this.awaitsOffer(sourceAppId, from)) {
+        awaitsOffer = true;
+        break;
+      }
       const nodes: TreeNode[] = [];
+      const addedIds: NodeId[] = [];
+      const addedHashes: Uint8Array[] = [];
       const collect = (id: NodeId, hash: Uint8Array) => {
+        if (known) {
+          addedIds.push(id);
+          addedHashes.push(hash);
+        }
         if (id.level > 0) nodes.push({ level: id.level, index: id.index, hash });
       };
       // Work on a copy: a bad event must leave the cached tree as stored.
@@ -107,12 +167,20 @@ export class Integrator {
         }
       }
       // The last write carries the checkpoint, if any: one commit stores the tree and its checkpoint.
-      if (seal && next.end === head.size) sealed = seal({ size: next.end, root: next.rootHash() });
+      const last = next.end === head.size || this.awaitsOffer(sourceAppId, next.end);
+      if (seal && last) sealed = seal({ size: next.end, root: next.rootHash() });
       await this.storage.integrate(sourceAppId, from, next.end, nodes, sealed ?? undefined);
       tree.range = next;
       tree.lastLeaf = lastLeaf;
+      known?.add(addedIds, addedHashes);
+      // Stopped short at events still being written: what is offered meanwhile waits for the next
+      // integration, since the checkpoint went with this write.
+      if (last) {
+        awaitsOffer = next.end < head.size;
+        break;
+      }
     }
-    return { size: tree.range.end, root: tree.range.rootHash(), sealed };
+    return { size: tree.range.end, root: tree.range.rootHash(), sealed, awaitsOffer, known: (id) => known?.get(id) };
   }
 
   /**
@@ -161,6 +229,40 @@ export class Integrator {
     return tree;
   }
 }
+
+/**
+ * The nodes an integration had in hand, looked up by id. They are listed as they come and indexed only
+ * at the first lookup, so an integration whose nodes nobody asks for pays two array pushes per node.
+ */
+class NodesInHand {
+  private readonly ids: NodeId[];
+  private readonly hashes: Uint8Array[];
+  private index: Map<number, Uint8Array> | null = null;
+
+  constructor(before: CompactRange) {
+    this.ids = before.ids();
+    this.hashes = [...before.hashes];
+  }
+
+  add(ids: readonly NodeId[], hashes: readonly Uint8Array[]): void {
+    for (let i = 0; i < ids.length; i++) {
+      this.ids.push(ids[i]!);
+      this.hashes.push(hashes[i]!);
+    }
+    this.index = null;
+  }
+
+  get(id: NodeId): Uint8Array | undefined {
+    if (!this.index) {
+      this.index = new Map();
+      for (let i = 0; i < this.ids.length; i++) this.index.set(nodeNumber(this.ids[i]!), this.hashes[i]!);
+    }
+    return this.index.get(nodeNumber(id));
+  }
+}
+
+/** One number per node, exact for node indexes below 2^47 and levels below 64 (index * 64 + level). */
+const nodeNumber = (id: NodeId): number => id.index * 64 + id.level;
 
 function cloneRange(r: CompactRange): CompactRange {
   return CompactRange.from(r.begin, r.end, [...r.hashes]);

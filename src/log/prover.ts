@@ -3,7 +3,11 @@ import { hashChildren, emptyRoot } from '../core/rfc6962/hasher.js';
 import { rangeNodes } from '../core/compact/range.js';
 import { consistencyNodes, inclusionNodes, rehash } from '../core/proof/nodes.js';
 import { rangeProofNodes } from '../core/proof/range.js';
+import type { NodeId } from '../core/compact/node.js';
 import type { LogStorage } from '../storage/types.js';
+
+/** A node's hash if the caller has it in hand, else undefined (read from storage). */
+export type NodeSource = (id: NodeId) => Uint8Array | undefined;
 
 export class Prover {
   constructor(private readonly storage: LogStorage) {}
@@ -19,10 +23,22 @@ export class Prover {
     return rehash(nodes, await this.storage.getTreeNodes(sourceAppId, nodes.ids));
   }
 
-  async consistency(sourceAppId: string, size1: number, size2: number): Promise<Uint8Array[]> {
+  /** `known` gives nodes the caller has in hand (an integration's: Integrated.known); the rest are read. */
+  async consistency(sourceAppId: string, size1: number, size2: number, known?: NodeSource): Promise<Uint8Array[]> {
     if (size1 === 0 || size1 === size2) return [];
     const nodes = consistencyNodes(size1, size2);
-    return rehash(nodes, await this.storage.getTreeNodes(sourceAppId, nodes.ids));
+    return rehash(nodes, await this.nodes(sourceAppId, nodes.ids, known));
+  }
+
+  /** The hashes of `ids`, in order: from `known` where it has them, the others in one read. */
+  private async nodes(sourceAppId: string, ids: NodeId[], known?: NodeSource): Promise<Uint8Array[]> {
+    if (!known) return this.storage.getTreeNodes(sourceAppId, ids);
+    const hashes = ids.map((id) => known(id));
+    const missing = ids.filter((_, i) => hashes[i] === undefined);
+    if (missing.length === 0) return hashes as Uint8Array[];
+    const read = await this.storage.getTreeNodes(sourceAppId, missing);
+    let next = 0;
+    return hashes.map((h) => h ?? read[next++]!);
   }
 
   async range(

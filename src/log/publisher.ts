@@ -75,6 +75,12 @@ export interface PublisherOptions {
   now: () => number;
   /** Called with each checkpoint published, in publishing order. */
   onPublished: (update: CheckpointUpdate) => void;
+  /**
+   * Whether this process has an append to the log in its engine that has not settled
+   * (Sequencer.writing): integration stops short of such events, which are offered once it settles,
+   * instead of reading them back. None by default: integration reads every event it was not offered.
+   */
+  writing?: (sourceAppId: string) => boolean;
 }
 
 export class Publisher {
@@ -88,6 +94,12 @@ export class Publisher {
   private readonly quarantined = new Map<string, string>();
   /** Logs whose recovery met an error other than a failed check: recovered again before publishing. */
   private readonly unrecovered = new Set<string>();
+  /**
+   * Logs whose last integration stopped short at events this process is still writing: dirty, but
+   * published eagerly only once those events are offered (until then an eager cycle would find the
+   * same), and on the interval in any case (an append that fails offers nothing).
+   */
+  private readonly awaiting = new Set<string>();
   /** Logs whose last publish failed (other than a failed check): retried on the interval, not eagerly. */
   private readonly held = new Set<string>();
   /**
@@ -117,7 +129,7 @@ export class Publisher {
 
   constructor(private readonly opts: PublisherOptions) {
     this.storage = opts.storage;
-    this.integrator = new Integrator(opts.storage);
+    this.integrator = new Integrator(opts.storage, opts.writing);
   }
 
   /**
@@ -161,6 +173,7 @@ export class Publisher {
   /** Events this process's sequencer committed: their leaf hashes are integrated without reading them back. */
   offer(events: readonly StoredEvent[]): void {
     this.integrator.offer(events);
+    for (const e of events) this.awaiting.delete(e.sourceAppId);
     this.grew(events);
   }
 
@@ -232,7 +245,8 @@ export class Publisher {
   private wakeForWaiting(): void {
     if (!this.eager) return;
     let at = Infinity;
-    for (const app of this.dirty) if (!this.held.has(app) && !this.quarantined.has(app)) at = Math.min(at, this.dueAt(app));
+    for (const app of this.dirty)
+      if (!this.held.has(app) && !this.awaiting.has(app) && !this.quarantined.has(app)) at = Math.min(at, this.dueAt(app));
     if (at < Infinity) this.wakeAt(at);
   }
 
@@ -319,7 +333,7 @@ export class Publisher {
     const now = this.opts.now();
     const apps: string[] = [];
     for (const app of this.dirty) {
-      if (kind === 'eager' && this.held.has(app)) continue;
+      if (kind === 'eager' && (this.held.has(app) || this.awaiting.has(app))) continue;
       if (gap && this.dueAt(app, kind) > now && !(kind === 'interval' && this.held.has(app))) continue;
       apps.push(app);
     }
@@ -401,6 +415,12 @@ export class Publisher {
       this.unsure.add(sourceAppId); // the write that follows stores it
       return sealed;
     });
+    if (tree.awaitsOffer) {
+      this.awaiting.add(sourceAppId);
+      this.dirty.add(sourceAppId);
+    } else {
+      this.awaiting.delete(sourceAppId);
+    }
     if (tree.size === 0) return null;
     let checkpoint = tree.sealed;
     if (!checkpoint) {
@@ -409,7 +429,9 @@ export class Publisher {
       this.unsure.add(sourceAppId);
       await this.storage.putCheckpoint(checkpoint);
     }
-    const consistency = latest ? await this.opts.prover.consistency(sourceAppId, latest.treeSize, checkpoint.treeSize) : [];
+    const consistency = latest
+      ? await this.opts.prover.consistency(sourceAppId, latest.treeSize, checkpoint.treeSize, tree.known)
+      : [];
     this.unsure.delete(sourceAppId);
     return { checkpoint, previous: latest, consistencyHashes: consistency.map(toHex) };
   }

@@ -72,6 +72,8 @@ interface Plan {
 /** A group handed to the engine and not yet settled. */
 interface InFlight {
   plans: Plan[];
+  /** The logs it writes to (counted in Sequencer.writes until it settles). */
+  logs: string[];
   /** Each log's last link in this group, with its index in the group's writes (chainsAppends). */
   lastLinks: Array<{ link: Link; index: number }>;
   /** app + idempotency key of its fresh events: a retry of one waits for the outcome. */
@@ -101,6 +103,8 @@ export class Sequencer {
   /** The engine links and hashes what this sequences. */
   private readonly chained: boolean;
   private readonly inFlightKeys = new Set<string>();
+  /** Per log, the groups writing to it that are in the engine and not yet settled. */
+  private readonly writes = new Map<string, number>();
   /** A job of the last group waits for a key in flight: settle a group before sequencing again. */
   private blocked = false;
   /** Set while the pipelined drain waits for a job or an outcome. */
@@ -158,6 +162,23 @@ export class Sequencer {
   invalidate(sourceAppIds?: Iterable<string>): void {
     if (!sourceAppIds) return this.heads.clear();
     for (const id of sourceAppIds) this.heads.delete(id);
+  }
+
+  /**
+   * Whether a group of this sequencer that writes to the log is in the engine and not yet settled.
+   * Its events may already be visible in storage (a MongoDB batch is committed by its claim, before
+   * its events are derived); once it settles they reach onCommitted, in seq order.
+   */
+  writing(sourceAppId: string): boolean {
+    return this.writes.has(sourceAppId);
+  }
+
+  private countWrites(logs: readonly string[], by: 1 | -1): void {
+    for (const app of logs) {
+      const n = (this.writes.get(app) ?? 0) + by;
+      if (n > 0) this.writes.set(app, n);
+      else this.writes.delete(app);
+    }
   }
 
   private wake(): void {
@@ -274,16 +295,19 @@ export class Sequencer {
       if (typeof head.headHash !== 'string') lastLinks.push({ link: head.headHash, index: lastIndex.get(app)! });
     }
     for (const k of keys) this.inFlightKeys.add(k);
+    const logs = [...lastIndex.keys()];
+    this.countWrites(logs, 1);
     const outcome = this.storage.appendEvents(writes).then(
       (stored) => ({ stored }),
       (error: unknown) => ({ error }),
     );
-    return { plans, keys, lastLinks, outcome };
+    return { plans, logs, keys, lastLinks, outcome };
   }
 
   /** Resolve a committed group; a failed one is rejected, or returned to be sequenced again after a conflict. */
   private async settle(group: InFlight): Promise<{ ok: boolean; again: Job[] }> {
     const outcome = await group.outcome;
+    this.countWrites(group.logs, -1);
     for (const k of group.keys) this.inFlightKeys.delete(k);
     if ('error' in outcome) {
       if (outcome.error instanceof AppendConflictError) return { ok: false, again: group.plans.map((p) => p.job) };
@@ -340,9 +364,12 @@ export class Sequencer {
     const planned = plans.map((p) => p.job);
     const writes = plans.flatMap((p) => p.fresh);
     let stored: StoredEvent[] = [];
+    const logs = [...new Set(writes.map((e) => e.sourceAppId))];
+    this.countWrites(logs, 1);
     try {
       if (writes.length > 0) stored = await this.storage.appendEvents(writes, this.gate.turn);
     } catch (err) {
+      this.countWrites(logs, -1);
       this.invalidate(apps);
       this.queue.unshift(...waiting);
       if (err instanceof TurnLostError || (await this.turnNotOurs(err, apps))) {
@@ -380,6 +407,7 @@ export class Sequencer {
       for (const job of planned) job.reject(failure);
       return;
     }
+    this.countWrites(logs, -1);
     deliver(plans, stored);
     for (const e of stored) this.heads.set(e.sourceAppId, { size: e.seq + 1, headHash: e.hash });
     this.queue.unshift(...waiting);

@@ -108,6 +108,90 @@ describe.each(engines)('integrator: $name', (engine) => {
     expect(seen.reads).toBe(1);
   });
 
+  it('stops short of events this process is still writing, sealing what it integrated, and integrates them once offered', async () => {
+    const storage = await store();
+    let writing = false;
+    const integrator = new Integrator(storage, (app) => app === 'a' && writing);
+    const seen = countingReads(storage);
+    const first = await appendChain(storage, 'a', 10);
+    integrator.offer(first);
+    // Stored (as a MongoDB batch is by its claim) while its append has not settled: not offered yet.
+    writing = true;
+    const second = await appendChain(storage, 'a', 6);
+    const sealedAt: number[] = [];
+    const tree = await integrator.integrate('a', (t) => {
+      sealedAt.push(t.size);
+      return null;
+    });
+    expect(tree).toMatchObject({ size: 10, awaitsOffer: true });
+    expect(toHex(tree.root)).toBe(rootOf(first));
+    expect(sealedAt).toEqual([10]);
+    expect((await storage.getLogHead('a'))?.integratedSize).toBe(10);
+    // Nothing new offered yet: nothing integrated, nothing read.
+    expect(await integrator.integrate('a')).toMatchObject({ size: 10, awaitsOffer: true });
+    expect(seen.reads).toBe(0);
+
+    writing = false;
+    integrator.offer(second);
+    const after = await integrator.integrate('a');
+    expect(after).toMatchObject({ size: 16, awaitsOffer: false });
+    expect(toHex(after.root)).toBe(rootOf([...first, ...second]));
+    expect(seen.reads).toBe(0);
+  });
+
+  it('while writing a log, still reads back the events before what it was offered (written elsewhere)', async () => {
+    const storage = await store();
+    const integrator = new Integrator(storage, () => true);
+    const seen = countingReads(storage);
+    const other = await appendChain(storage, 'a', 7);
+    const own = await appendChain(storage, 'a', 3);
+    integrator.offer(own);
+    const tree = await integrator.integrate('a');
+    expect(tree).toMatchObject({ size: 10, awaitsOffer: false });
+    expect(toHex(tree.root)).toBe(rootOf([...other, ...own]));
+    expect(seen.reads).toBe(1);
+  });
+
+  it('without a writing callback, reads back every event it was not offered', async () => {
+    const storage = await store();
+    const integrator = new Integrator(storage);
+    const seen = countingReads(storage);
+    await appendChain(storage, 'a', 4);
+    expect(await integrator.integrate('a')).toMatchObject({ size: 4, awaitsOffer: false });
+    expect(seen.reads).toBe(1);
+  });
+
+  it('hands over the nodes it had in hand: a consistency proof from its start reads nothing, and equals the stored one', async () => {
+    const storage = await store();
+    const integrator = new Integrator(storage);
+    const prover = new Prover(storage);
+    for (const [before, added] of [
+      [5, 3],
+      [8, 9],
+      [17, 1],
+      [18, 46],
+    ] as const) {
+      integrator.offer(await appendChain(storage, 'a', before === 5 ? 5 : 0));
+      if (before === 5) await integrator.integrate('a');
+      integrator.offer(await appendChain(storage, 'a', added));
+      const tree = await integrator.integrate('a');
+      expect(tree.size).toBe(before + added);
+      let reads = 0;
+      const getTreeNodes = storage.getTreeNodes.bind(storage);
+      storage.getTreeNodes = (...args) => {
+        reads++;
+        return getTreeNodes(...args);
+      };
+      const fromHand = await prover.consistency('a', before, tree.size, tree.known);
+      expect(reads).toBe(0);
+      storage.getTreeNodes = getTreeNodes;
+      expect(fromHand.map(toHex)).toEqual((await prover.consistency('a', before, tree.size)).map(toHex));
+      // From an earlier size, what is not in hand is read.
+      const older = await prover.consistency('a', 3, tree.size, tree.known);
+      expect(older.map(toHex)).toEqual((await prover.consistency('a', 3, tree.size)).map(toHex));
+    }
+  });
+
   it('after a failed node write, leaves its tree as stored and integrates on the next call', async () => {
     const storage = await store();
     const events = await appendChain(storage, 'a', 9);

@@ -58,7 +58,10 @@ describe.each(engines)('publisher: $name', (engine) => {
   }
 
   /** A prepared publisher over `storage`, and every update it delivered. */
-  async function publisher(storage: LogStorage, opts: { key?: SigningKey; intervalMs?: number; owner?: string } = {}) {
+  async function publisher(
+    storage: LogStorage,
+    opts: { key?: SigningKey; intervalMs?: number; owner?: string; writing?: (app: string) => boolean } = {},
+  ) {
     const signing = opts.key ?? key;
     const verifierKey = verifierKeyString(KEY_NAME, signing.publicKey);
     const delivered: CheckpointUpdate[] = [];
@@ -74,6 +77,7 @@ describe.each(engines)('publisher: $name', (engine) => {
       logger: pino({ level: 'silent' }),
       now: Date.now,
       onPublished: (u) => delivered.push(u),
+      ...(opts.writing && { writing: opts.writing }),
     });
     publishers.push(p);
     await p.prepare(verifierKey);
@@ -172,6 +176,45 @@ describe.each(engines)('publisher: $name', (engine) => {
     p.grew(events);
     expect((await p.publishNow()).map((c) => c.treeSize)).toEqual([7]);
     expect((await storage.getCheckpoint('a'))?.rootHash).toBe(toHex(rootOf(events)));
+  });
+
+  it('publishes a log up to what was offered while this process is still writing it, and the rest once offered', async () => {
+    const storage = await store();
+    let writing = false;
+    const { publisher: p, delivered } = await publisher(storage, { writing: () => writing });
+    await p.publishNow(); // sharing a database: the publisher lease, and the recovery that comes with it
+    const offered = await appendChain(storage, 'a', 5);
+    p.offer(offered);
+    // Stored before its append settled (a MongoDB batch is committed by its claim): not offered yet.
+    writing = true;
+    const rest = await appendChain(storage, 'a', 3);
+    expect((await p.publishNow()).map((c) => c.treeSize)).toEqual([5]);
+    expect((await storage.getCheckpoint('a'))?.rootHash).toBe(toHex(rootOf(offered)));
+    writing = false;
+    p.offer(rest);
+    expect((await p.publishNow()).map((c) => c.treeSize)).toEqual([8]);
+    const update = delivered.at(-1)!;
+    verifyConsistency(5, 8, update.consistencyHashes.map(fromHex), rootOf(offered), rootOf([...offered, ...rest]));
+  });
+
+  it('publishes on its interval what it stopped short of when the append it waited for never offers it', async () => {
+    const storage = await store();
+    let writing = true;
+    const { publisher: p, delivered } = await publisher(storage, { intervalMs: 20, writing: () => writing });
+    await p.publishNow(); // sharing a database: the publisher lease, and the recovery that comes with it
+    await p.start();
+    const offered = await appendChain(storage, 'a', 5);
+    const rest = await appendChain(storage, 'a', 3);
+    p.offer(offered);
+    await vi.waitFor(() => expect(delivered.map((u) => u.checkpoint.treeSize)).toEqual([5]), { timeout: 20_000, interval: 10 });
+    // The append settles without offering its events (it failed after they were stored): nothing says
+    // the log grew, but it was left dirty.
+    writing = false;
+    await vi.waitFor(() => expect(delivered.map((u) => u.checkpoint.treeSize)).toEqual([5, 8]), {
+      timeout: 20_000,
+      interval: 10,
+    });
+    expect((await storage.getCheckpoint('a'))?.rootHash).toBe(toHex(rootOf([...offered, ...rest])));
   });
 
   it('quarantines a log whose stored events fail a check, and keeps publishing the others', async () => {

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import { canonicalJson } from '../../src/core/canonical-json.js';
+import { soleWriter } from '../../src/log/commit-gate.js';
 import { PIPELINE_DEPTH, Sequencer } from '../../src/log/sequencer.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import type { LogStorage, NewEvent, StoredEvent } from '../../src/storage/types.js';
@@ -248,6 +249,46 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     expectChain(results.flat().filter((e) => e.sourceAppId === 'a'));
     expectChain(results.flat().filter((e) => e.sourceAppId === 'b'));
   });
+
+  it.each([
+    ['pipelined (sole writer)', undefined],
+    ['in turns (a commit gate)', { ...soleWriter }],
+  ])(
+    'tells which logs it is writing: from the hand-over to the engine until the group settles, or fails (%s)',
+    async (_, gate) => {
+      const s = await openStorage();
+      const settle = deferred();
+      const fail = deferred();
+      const seen = watch(s, async (call, write) => {
+        if (call === 2) {
+          await fail.promise;
+          throw new Error('disk full');
+        }
+        const stored = await write();
+        if (call === 1) await settle.promise;
+        return stored;
+      });
+      const writingAt: boolean[] = [];
+      const seq = new Sequencer(s, () => writingAt.push(seq.writing('a')), Date.now, gate);
+      expect(seq.writing('a')).toBe(false);
+      const first = seq.append([event('a'), event('b')]);
+      await seen.began(1);
+      // Stored, not settled: its events are not delivered yet.
+      expect([seq.writing('a'), seq.writing('b'), seq.writing('c')]).toEqual([true, true, false]);
+      settle.resolve();
+      await first;
+      // Settled before its events are delivered: a publisher they wake finds nothing in flight.
+      expect(writingAt).toEqual([false]);
+      expect([seq.writing('a'), seq.writing('b')]).toEqual([false, false]);
+
+      const second = seq.append([event('c')]).catch((e: unknown) => e);
+      await seen.began(2);
+      expect(seq.writing('c')).toBe(true);
+      fail.resolve();
+      expect(await second).toMatchObject({ message: 'disk full' });
+      expect(seq.writing('c')).toBe(false);
+    },
+  );
 
   it('checks expectedPrevHash against a head whose hash the engine has not yet made (in flight, or earlier in the batch)', async () => {
     const s = await openStorage();
