@@ -29,6 +29,7 @@ import {
 } from '../types.js';
 import { isDuplicateKey, onlyDuplicates, writeErrorsOf, type MongoCollections } from './collections.js';
 import {
+  batchLogs,
   POS_PER_BATCH,
   toEventDoc,
   type BatchBodyDoc,
@@ -74,6 +75,14 @@ export const OWN_EVENTS_KEPT = 20_000;
 const ENDS_KEPT = 16;
 /** Attempts to settle an append of unknown outcome, with backoff between them. */
 const RESOLVE_ATTEMPTS = 5;
+
+/** A batch as this process handles it: its logs read (BatchDoc holds them as JSON text). */
+type Batch = Omit<BatchDoc, 'logsJson' | 'logs'> & { logs: BatchLogDoc[] };
+
+const readBatch = (d: BatchDoc): Batch => {
+  const { logsJson: _json, logs: _docs, ...rest } = d;
+  return { ...rest, logs: batchLogs(d) };
+};
 
 interface LogBatch {
   sourceAppId: string;
@@ -136,7 +145,7 @@ export class BatchLog {
     const from = this.derivedThrough;
     if (from >= g) return;
     const pending = await this.c.batches.find({ _id: { $gt: from, $lte: g }, pending: true }, { sort: { _id: 1 } }).toArray();
-    await Promise.all(pending.map((b) => this.derive(b)));
+    await Promise.all(pending.map((b) => this.derive(readBatch(b))));
     if (g > this.derivedThrough) this.derivedThrough = g;
   }
 
@@ -145,7 +154,7 @@ export class BatchLog {
     const pending = await this.c.batches
       .find({ _id: { $gt: this.derivedThrough }, pending: true }, { sort: { _id: 1 } })
       .toArray();
-    await Promise.all(pending.map((b) => this.derive(b)));
+    await Promise.all(pending.map((b) => this.derive(readBatch(b))));
   }
 
   /** Everything committed before this call is readable afterwards; returns the largest g it covers (0: none). */
@@ -160,7 +169,7 @@ export class BatchLog {
    * this process derives it (its writer, or another reader) waits for that derivation instead of
    * inserting every event again. Another process may still derive it beside us; that is harmless.
    */
-  private derive(batch: BatchDoc, body?: readonly BodyEvent[]): Promise<void> {
+  private derive(batch: Batch, body?: readonly BodyEvent[]): Promise<void> {
     const running = this.deriving.get(batch._id);
     if (running) return running;
     const run = this.deriveOnce(batch, body).finally(() => this.deriving.delete(batch._id));
@@ -173,7 +182,7 @@ export class BatchLog {
    * on the unique indexes and is ignored), insert the hints of the logs it creates, clear `pending`,
    * then have the other logs' hints moved on in the background.
    */
-  private async deriveOnce(batch: BatchDoc, body?: readonly BodyEvent[]): Promise<void> {
+  private async deriveOnce(batch: Batch, body?: readonly BodyEvent[]): Promise<void> {
     if (batch.void || batch.count === 0) return;
     const g = batch._id;
     let events = body;
@@ -298,7 +307,7 @@ export class BatchLog {
   }
 
   /** Apply a batch (read in g order, with nothing missed since `asOf`) to a known head. */
-  private static applyBatch(head: KnownHead, app: string, batch: Pick<BatchDoc, '_id' | 'logs'>): void {
+  private static applyBatch(head: KnownHead, app: string, batch: Pick<Batch, '_id' | 'logs'>): void {
     const part = batch.logs.find((l) => l.app === app);
     if (part) {
       head.size = part.firstSeq + part.count;
@@ -356,10 +365,11 @@ export class BatchLog {
       }));
       const later = await this.c.batches
         .find(clauses.length === 1 ? clauses[0]! : { $or: clauses }, {
-          projection: { _id: 1, logs: 1 },
+          projection: { _id: 1, logsJson: 1, logs: 1 },
           sort: { _id: 1 },
         })
-        .toArray();
+        .toArray()
+        .then((docs) => docs.map((d) => ({ _id: d._id, logs: batchLogs(d) })));
       for (const [from, group] of behind) {
         for (const app of group) {
           const next = { ...start.get(app)! };
@@ -387,9 +397,11 @@ export class BatchLog {
     const from = this.knownMax;
     // Batch `tokenAt` is read even if a concurrent read already moved knownMax past it.
     const low = tokenAt === undefined ? from : Math.min(from, tokenAt - 1);
-    const read = await this.c.batches
-      .find({ _id: { $gt: low } }, { projection: { _id: 1, logs: 1, token: 1 }, sort: { _id: 1 } })
-      .toArray();
+    const read = (
+      await this.c.batches
+        .find({ _id: { $gt: low } }, { projection: { _id: 1, logsJson: 1, logs: 1, token: 1 }, sort: { _id: 1 } })
+        .toArray()
+    ).map((d) => ({ _id: d._id, token: d.token, logs: batchLogs(d) }));
     const token = read.find((b) => b._id === tokenAt)?.token;
     const missed = read.filter((b) => b._id > from);
     if (missed.length === 0) return token;
@@ -432,7 +444,7 @@ export class BatchLog {
 
   private async appendSerialized(events: NewEvent[], batches: LogBatch[]): Promise<StoredEvent[]> {
     const token = randomBytes(12).toString('hex');
-    const batch: Omit<BatchDoc, '_id'> = {
+    const batch: Omit<Batch, '_id'> = {
       token,
       logs: batches.map(({ sourceAppId, events: es }) => ({
         app: sourceAppId,
@@ -590,10 +602,11 @@ export class BatchLog {
    * outcome is unknown (a network error, a timeout), it is settled by a race for the same g: a void
    * batch that wins proves ours never will; one that loses finds the winner's token.
    */
-  private async claim(batch: BatchDoc): Promise<'won' | 'taken'> {
+  private async claim(batch: Batch): Promise<'won' | 'taken'> {
     let failure: unknown;
+    const { logs, ...rest } = batch;
     const insert = async () => {
-      await this.c.batches.insertOne(batch);
+      await this.c.batches.insertOne({ ...rest, logsJson: JSON.stringify(logs) });
     };
     try {
       await (this.hooks.claimInsert ? this.hooks.claimInsert(insert) : insert());
@@ -604,7 +617,7 @@ export class BatchLog {
     }
     for (let attempt = 0; attempt < RESOLVE_ATTEMPTS; attempt++) {
       try {
-        await this.c.batches.insertOne({ _id: batch._id, token: 'void', logs: [], apps: [], count: 0, void: true });
+        await this.c.batches.insertOne({ _id: batch._id, token: 'void', logsJson: '[]', apps: [], count: 0, void: true });
         // The void took g: our insert did not commit, and never will. Nothing was written.
         this.knownMax = Math.max(this.knownMax, batch._id);
         this.keepOwn(batch._id, []);
@@ -645,7 +658,7 @@ export class BatchLog {
   }
 
   /** Whether the batch at `batch._id` is ours (by its token); false when another writer's or void. */
-  private async wonBy(batch: BatchDoc): Promise<boolean> {
+  private async wonBy(batch: Batch): Promise<boolean> {
     const holder = await this.c.batches.findOne({ _id: batch._id }, { projection: { token: 1 } });
     if (!holder) throw new Error(`batch ${batch._id} reported taken but not found`);
     return holder.token === batch.token;

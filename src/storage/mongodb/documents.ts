@@ -76,8 +76,16 @@ export interface BatchDoc {
   _id: number;
   /** Random per appendEvents call: names the batch's body, and tells a writer whose insert had an unknown outcome that it won. */
   token: string;
-  logs: BatchLogDoc[];
-  /** The logs of `logs`, for "batches touching log L after g" (multikey, not unique). */
+  /**
+   * The batch's logs (a list of BatchLogDoc) as one JSON text. One string, not a document per log:
+   * nothing queries inside it, and the test server converts every nested document of every batch it
+   * scans (most reads of `batches` on it), which for batches of 100 logs cost it about five times
+   * as much (docs/performance.md, "MongoDB: a batch's logs as one JSON text").
+   */
+  logsJson?: string;
+  /** The batch's logs as documents: batches written by earlier versions (read, never written). */
+  logs?: BatchLogDoc[];
+  /** The logs of the batch, for "batches touching log L after g" (multikey, not unique). */
   apps: string[];
   /** Number of events in the body. */
   count: number;
@@ -85,6 +93,23 @@ export interface BatchDoc {
   pending?: true;
   /** A placeholder that settled an append of unknown outcome as not committed: no logs, no events. */
   void?: true;
+}
+
+/**
+ * A batch's logs, of either form; throws for a batch that holds neither (damage: the reads that need it
+ * fail). Their values are checked where they are used (a head's hash before it is linked to).
+ */
+export function batchLogs(b: Pick<BatchDoc, '_id' | 'logsJson' | 'logs'>): BatchLogDoc[] {
+  if (typeof b.logsJson === 'string') {
+    let logs: unknown;
+    try {
+      logs = JSON.parse(b.logsJson);
+    } catch {
+      throw new Error(`the logs of batch ${b._id} are not JSON`);
+    }
+    if (Array.isArray(logs)) return logs as BatchLogDoc[];
+  } else if (Array.isArray(b.logs)) return b.logs;
+  throw new Error(`batch ${b._id} holds no list of logs`);
 }
 
 /**

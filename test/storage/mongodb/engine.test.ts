@@ -369,12 +369,37 @@ describe('MongoStorage after a writer died between its claim and the derivation'
   it('a head whose hash was damaged in its batch is reported as malformed, not linked to', async () => {
     const storage = await openStorage();
     await storage.appendEvents(newEvents('app-a', 0, 2));
-    await db.collection(C.batches).updateOne({ _id: 1 as never }, { $set: { 'logs.0.headHash': 'not-a-hash' } });
+    const batch = (await db.collection<BatchDoc>(C.batches).findOne({ _id: 1 }))!;
+    const damaged = (JSON.parse(batch.logsJson!) as Array<Record<string, unknown>>).map((l) => ({
+      ...l,
+      headHash: 'not-a-hash',
+    }));
+    await db.collection<BatchDoc>(C.batches).updateOne({ _id: 1 }, { $set: { logsJson: JSON.stringify(damaged) } });
     await db.collection(C.logs).deleteOne({ _id: 'app-a' as never }); // no hint to start from: the batch is read
     const fresh = await openStorage();
     const err = await fresh.getLogHead('app-a').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MalformedEventError);
     expect(err).toMatchObject({ sourceAppId: 'app-a', seq: 1, field: 'hash', rule: 'lowercaseHex64' });
+  });
+
+  it('a batch whose logs are damaged (not JSON, or no list) fails the reads that need it, and a batch of the earlier form is read', async () => {
+    const storage = await openStorage();
+    await storage.appendEvents(newEvents('app-a', 0, 2));
+    await storage.appendEvents(newEvents('app-a', 2, 2));
+    const batches = db.collection<BatchDoc>(C.batches);
+    expect(typeof (await batches.findOne({ _id: 2 }))!.logsJson).toBe('string');
+    // Batch 1 in the form of earlier versions (a document per log): read as before.
+    const one = (await batches.findOne({ _id: 1 }))!;
+    await batches.updateOne(
+      { _id: 1 },
+      { $set: { logs: JSON.parse(one.logsJson!) as BatchDoc['logs'] }, $unset: { logsJson: '' } },
+    );
+    await db.collection(C.logs).deleteOne({ _id: 'app-a' as never }); // no hint to start from: the batches are read
+    expect(await (await openStorage()).getLogHead('app-a')).toMatchObject({ size: 4 });
+    await batches.updateOne({ _id: 2 }, { $set: { logsJson: '[{"app":' } });
+    await expect((await openStorage()).getLogHead('app-a')).rejects.toThrow(/the logs of batch 2 are not JSON/);
+    await batches.updateOne({ _id: 2 }, { $set: { logsJson: '{}' } });
+    await expect((await openStorage()).getLogHead('app-a')).rejects.toThrow(/batch 2 holds no list of logs/);
   });
 
   it("issue 14 #3: a follower paging through a dead writer's batch larger than a page neither stalls nor skips, and init repairs it", async () => {
@@ -515,7 +540,7 @@ describe('MongoStorage appends whose outcome the network hid', () => {
     expect(first!.pos).toBe(1 * POS_PER_BATCH);
     mode = 'lost';
     await expect(storage.appendEvents([newEvent('app-a', 1)])).rejects.toThrow(/connection reset/);
-    expect(await db.collection<BatchDoc>(C.batches).findOne({ _id: 2 })).toMatchObject({ void: true, count: 0, logs: [] });
+    expect(await db.collection<BatchDoc>(C.batches).findOne({ _id: 2 })).toMatchObject({ void: true, count: 0, logsJson: '[]' });
     expect(await reader.getEvent('app-a', 1)).toBeNull();
     const [second] = await storage.appendEvents([newEvent('app-a', 1)]);
     expect(second!.pos).toBe(3 * POS_PER_BATCH);
