@@ -86,11 +86,11 @@ const failures: Failure[] = [
   },
   ...(
     [
-      ['integrated size', collectionNames.integrated, { integratedSize: 5, latestCheckpoint: 2 }],
-      ['checkpoint', collectionNames.checkpoints, { integratedSize: 5, latestCheckpoint: 5 }],
+      ['integrated size', 'update', collectionNames.integrated, { integratedSize: 5, latestCheckpoint: 2 }],
+      ['checkpoint', 'insert', collectionNames.checkpoints, { integratedSize: 5, latestCheckpoint: 5 }],
     ] as const
-  ).map(([what, collection, left]): Failure => ({
-    name: `mongodb: the connection is cut on the ${what}'s update (applied, its answer lost)`,
+  ).map(([what, command, collection, left]): Failure => ({
+    name: `mongodb: the connection is cut on the ${what}'s ${command} (applied, its answer lost)`,
     left,
     async open() {
       const cutter = await startTcpCutter(mongo.uri);
@@ -99,7 +99,7 @@ const failures: Failure[] = [
         storage: new MongoStorage({ uri: cutter.uri, dbName }),
         reopen: async () => new MongoStorage({ uri: mongo.uri, dbName }),
         async breakWrites() {
-          const cutting = cutter.cutRequests(commandMarker('update', collection));
+          const cutting = cutter.cutRequests(commandMarker(command, collection));
           return async () => {
             cutting.stop();
             expect(cutting.cuts).toBeGreaterThan(0);

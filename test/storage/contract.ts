@@ -875,6 +875,18 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect((await storage.listCheckpoints('app-a', null, 10, 'asc')).map((c) => c.treeSize)).toEqual([2, 4, 8]);
       });
 
+      it('a put of a size already stored changes nothing, and of puts of one size at once exactly one is stored', async () => {
+        const first = checkpoint('app-a', 6);
+        await storage.putCheckpoint(first);
+        await storage.putCheckpoint({ ...first, note: `${first.note}other\n`, publishedAt: first.publishedAt + 1 });
+        expect(await storage.getCheckpoint('app-a', 6)).toEqual(first);
+        const racing = [1, 2, 3, 4].map((i) => ({ ...checkpoint('app-a', 7), note: `racer ${i}\n`, publishedAt: i }));
+        await Promise.all(racing.map((c) => storage.putCheckpoint(c)));
+        const stored = await storage.listCheckpoints('app-a', null, 10, 'asc');
+        expect(stored.map((c) => c.treeSize)).toEqual([6, 7]);
+        expect(racing).toContainEqual(stored[1]);
+      });
+
       it('a tree size beyond 2^31 round-trips', async () => {
         await storage.putCheckpoint(checkpoint('app-a', 7));
         await storage.putCheckpoint(checkpoint('app-a', big));

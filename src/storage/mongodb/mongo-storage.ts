@@ -505,15 +505,23 @@ export class MongoStorage implements LogStorage {
 
   // --- checkpoints ------------------------------------------------------------------------
 
+  /**
+   * An insert under the unique (sourceAppId, treeSize): the first put of a size stores it, and a later
+   * one (another publisher's, or a retry of a put whose answer was lost) changes nothing. An insert,
+   * not an upsert: a server answers it with the unique index alone, where an upsert first finds the
+   * document by its filter (on the test server, a scan of every checkpoint of every log).
+   */
   async putCheckpoint(c: StoredCheckpoint): Promise<void> {
     try {
-      await this.c.checkpoints.updateOne(
-        { sourceAppId: c.sourceAppId, treeSize: c.treeSize },
-        { $setOnInsert: { rootHash: c.rootHash, note: c.note, publishedAt: c.publishedAt } },
-        { upsert: true },
-      );
+      await this.c.checkpoints.insertOne({
+        sourceAppId: c.sourceAppId,
+        treeSize: c.treeSize,
+        rootHash: c.rootHash,
+        note: c.note,
+        publishedAt: c.publishedAt,
+      });
     } catch (err) {
-      if (!isDuplicateKey(err)) throw err; // a concurrent put of the same size won the insert
+      if (!isDuplicateKey(err)) throw err; // that size is stored already
     }
   }
 
