@@ -199,13 +199,16 @@ export class MongoLeaseStore implements LeaseStore {
   }
 
   /**
-   * Several renewals: each lease's update by its fence's `_id` (matching only while ours and not
-   * released, as renewOne's), in unordered bulks of RENEW_BULK, then one read of the documents of
-   * their names. A lease is renewed when its document is still ours and not released and no newer
-   * fence of its name exists: what renewOne's update count and read tell, in two commands per bulk
-   * instead of two per lease. A fence document's owner never changes and `released` only ever turns
-   * true, so a document ours and unreleased at the read was so at the update, which matched it when the
-   * bulk was applied whole. Its expiry is then not compared: another renewal of the same fence by this
+   * Several renewals: each lease's update by its fence's `_id` alone, in unordered bulks of
+   * RENEW_BULK, then one read of the documents of their names. A lease is renewed when its document is
+   * still ours and not released and no newer fence of its name exists: what renewOne's update count and
+   * read tell, in two commands per bulk instead of two per lease. A fence document's owner never changes
+   * and `released` only ever turns true, so a document ours and unreleased at the read was so at the
+   * update, which moved its expiry when the bulk was applied whole. The update does not repeat those
+   * conditions: a released fence whose expiry moves is still released (stepFor takes it as free), and
+   * the test server finds a document by a filter of `_id` alone without reading every lease, where any
+   * other field in the filter makes it read and decode the whole collection (on MongoDB both are one
+   * lookup of `_id`). Its expiry is then not compared: another renewal of the same fence by this
    * process (asked twice in a turn, or in the next turn) may land after this one with an expiry computed
    * a moment earlier. In a bulk the server refused documents of, a renewal also needs its document to
    * carry at least its expiry. A bulk that failed as a whole rejects its waiters (each update may or may
@@ -240,7 +243,7 @@ export class MongoLeaseStore implements LeaseStore {
         await this.leases.bulkWrite(
           slice.map(({ key: { lease } }, j) => ({
             updateOne: {
-              filter: { _id: `${lease.name}#${lease.fence}`, owner: lease.owner, released: false },
+              filter: { _id: `${lease.name}#${lease.fence}` },
               update: { $set: { expiresAt: expiry[i + j]! } },
             },
           })),

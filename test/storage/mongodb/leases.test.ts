@@ -150,6 +150,10 @@ describe('MongoDB leases', () => {
       false,
       false,
     ]);
+    // The bulk's update names a fence by its _id alone, so it moved the released fence's expiry too:
+    // that fence is still free to take.
+    expect(await stores[3]!.tryAcquire('m7', 'P3', 10_000)).toMatchObject({ owner: 'P3', fence: released.fence + 1 });
+    expect(await s.tryAcquire('m5', 'P3', 10_000)).toBeNull();
   });
 });
 
