@@ -53,8 +53,10 @@ export interface TreeState {
 /**
  * Given the tree as the last write of an integration will leave it, the checkpoint to store in that
  * same write (LogStorage.integrate), or null for none. Called at most once, only when the log grew.
+ * `storedSize` is the integrated size the integration found stored when it began: no checkpoint of a
+ * larger tree is stored (a checkpoint is stored with its tree's integration, or after it).
  */
-export type Seal = (tree: TreeState) => StoredCheckpoint | null;
+export type Seal = (tree: TreeState, storedSize: number) => StoredCheckpoint | null;
 
 /** What integrate() leaves: the integrated tree and what it stored with it. */
 export interface Integrated extends TreeState {
@@ -168,7 +170,7 @@ export class Integrator {
       }
       // The last write carries the checkpoint, if any: one commit stores the tree and its checkpoint.
       const last = next.end === head.size || this.awaitsOffer(sourceAppId, next.end);
-      if (seal && last) sealed = seal({ size: next.end, root: next.rootHash() });
+      if (seal && last) sealed = seal({ size: next.end, root: next.rootHash() }, head.integratedSize);
       await this.storage.integrate(sourceAppId, from, next.end, nodes, sealed ?? undefined);
       tree.range = next;
       tree.lastLeaf = lastLeaf;

@@ -32,6 +32,8 @@ export const PUBLISHER_LEASE = 'publisher';
 const RECOVER_PAGE = 500;
 /** Signers kept at most (one per log); beyond that the cache starts over. */
 const MAX_SIGNERS = 10_000;
+/** Latest checkpoints kept at most (one per log); beyond that the cache starts over. */
+const MAX_LATEST = 10_000;
 /**
  * Eager cycles wait this many times the previous cycle's length: publishing takes at most half of the
  * time. A cycle's length is mostly waiting for the engine's writer (the integration that stores the
@@ -107,6 +109,13 @@ export class Publisher {
    * publish of the log delivers the stored one if it is the tree's, instead of finding nothing new.
    */
   private readonly unsure = new Set<string>();
+  /**
+   * Each log's latest checkpoint as this process last stored or read it, so that a publish need not
+   * read it first (on the test server that read is a scan of every log's checkpoints). An integration
+   * that finds a larger tree stored than this checkpoint's (another publisher's work) seals nothing,
+   * and the latest checkpoint is read instead. Dropped with the integrator's state.
+   */
+  private readonly latest = new Map<string, StoredCheckpoint>();
   /** When each log's latest checkpoint was published by this process (opts.now), for the min gap. */
   private readonly publishedAt = new Map<string, number>();
   private cycle: Promise<unknown> = Promise.resolve();
@@ -304,7 +313,7 @@ export class Publisher {
 
   /** Not having published until now, this process cannot know which logs grew: look at all of them. */
   private async recovered(): Promise<true> {
-    this.integrator.forget();
+    this.forget();
     await this.recover();
     return true;
   }
@@ -356,7 +365,7 @@ export class Publisher {
           updates[i] = await this.publishLog(app);
           this.held.delete(app);
         } catch (err) {
-          this.integrator.forget(app);
+          this.forget(app);
           if (err instanceof IntegrityError) {
             this.quarantine(app, err.message);
           } else {
@@ -407,14 +416,22 @@ export class Publisher {
    * tree instead of finding nothing new.
    */
   private async publishLog(sourceAppId: string): Promise<CheckpointUpdate | null> {
-    // Read before integrating: the checkpoint goes out with the integration's last write.
-    const latest = await this.storage.getCheckpoint(sourceAppId);
-    const tree = await this.integrator.integrate(sourceAppId, (t) => {
+    // Known, or read before integrating: the checkpoint goes out with the integration's last write.
+    const kept = this.unsure.has(sourceAppId) ? undefined : this.latest.get(sourceAppId);
+    let latest = kept ?? (await this.storage.getCheckpoint(sourceAppId));
+    let behind = false;
+    const tree = await this.integrator.integrate(sourceAppId, (t, storedSize) => {
+      // A tree stored beyond the kept checkpoint: another publisher's checkpoint may be the latest.
+      if (kept && storedSize !== kept.treeSize) {
+        behind = true;
+        return null;
+      }
       if (latest && latest.treeSize >= t.size) return null;
       const sealed = this.checkpointOf(sourceAppId, t);
       this.unsure.add(sourceAppId); // the write that follows stores it
       return sealed;
     });
+    if (behind) latest = await this.storage.getCheckpoint(sourceAppId);
     if (tree.awaitsOffer) {
       this.awaiting.add(sourceAppId);
       this.dirty.add(sourceAppId);
@@ -424,7 +441,11 @@ export class Publisher {
     if (tree.size === 0) return null;
     let checkpoint = tree.sealed;
     if (!checkpoint) {
-      if (latest && latest.treeSize >= tree.size) return this.unsure.has(sourceAppId) ? this.redeliver(latest) : null;
+      if (latest && latest.treeSize >= tree.size) {
+        if (this.unsure.has(sourceAppId)) return this.redeliver(latest);
+        this.keepLatest(latest);
+        return null;
+      }
       checkpoint = this.checkpointOf(sourceAppId, tree);
       this.unsure.add(sourceAppId);
       await this.storage.putCheckpoint(checkpoint);
@@ -433,7 +454,20 @@ export class Publisher {
       ? await this.opts.prover.consistency(sourceAppId, latest.treeSize, checkpoint.treeSize, tree.known)
       : [];
     this.unsure.delete(sourceAppId);
+    this.keepLatest(checkpoint);
     return { checkpoint, previous: latest, consistencyHashes: consistency.map(toHex) };
+  }
+
+  private keepLatest(checkpoint: StoredCheckpoint): void {
+    if (this.latest.size >= MAX_LATEST && !this.latest.has(checkpoint.sourceAppId)) this.latest.clear();
+    this.latest.set(checkpoint.sourceAppId, checkpoint);
+  }
+
+  /** Drop what is kept of the log (of every log, without one): after an error, or when another process may have published. */
+  private forget(sourceAppId?: string): void {
+    this.integrator.forget(sourceAppId);
+    if (sourceAppId === undefined) this.latest.clear();
+    else this.latest.delete(sourceAppId);
   }
 
   /** The signed checkpoint of the log's tree, as this process publishes it now. */
@@ -480,7 +514,7 @@ export class Publisher {
           await this.recoverLog(app);
         } catch (err) {
           // One log the storage cannot serve now must not keep the others (or verifyLog on it) from being served.
-          this.integrator.forget(app);
+          this.forget(app);
           if (err instanceof IntegrityError) {
             this.quarantine(app, err.message);
           } else {

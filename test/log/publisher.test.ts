@@ -127,6 +127,37 @@ describe.each(engines)('publisher: $name', (engine) => {
     verifyConsistency(5, 9, update.consistencyHashes.map(fromHex), rootOf(a), rootOf([...a, ...more]));
   });
 
+  it('publishes from the latest checkpoint stored when another publisher stored one after its own', async () => {
+    const storage = await store();
+    const { publisher: a, delivered } = await publisher(storage, { owner: 'a' });
+    const { publisher: b } = await publisher(storage, { owner: 'b' });
+    const first = await appendChain(storage, 'log', 5);
+    a.grew(first);
+    expect((await a.publishNow()).map((c) => c.treeSize)).toEqual([5]);
+    const second = await appendChain(storage, 'log', 3);
+    b.grew(second);
+    expect((await b.publishNow()).map((c) => c.treeSize)).toEqual([8]);
+    // a kept its own checkpoint of 5 as the latest; the tree it finds stored is larger.
+    const third = await appendChain(storage, 'log', 2);
+    a.grew(third);
+    expect((await a.publishNow()).map((c) => c.treeSize)).toEqual([10]);
+    const update = delivered.at(-1)!;
+    expect(update.previous?.treeSize).toBe(8);
+    verifyConsistency(
+      8,
+      10,
+      update.consistencyHashes.map(fromHex),
+      rootOf([...first, ...second]),
+      rootOf([...first, ...second, ...third]),
+    );
+    expect((await storage.getCheckpoint('log'))?.rootHash).toBe(toHex(rootOf([...first, ...second, ...third])));
+    // Its own checkpoint is the latest again: the next publish goes on from it.
+    const fourth = await appendChain(storage, 'log', 1);
+    a.grew(fourth);
+    expect((await a.publishNow()).map((c) => c.treeSize)).toEqual([11]);
+    expect(delivered.at(-1)!.previous?.treeSize).toBe(10);
+  });
+
   it("keeps at most the storage's writeConcurrency logs in flight in one cycle", async () => {
     const real = await store();
     let inFlight = 0;
