@@ -112,8 +112,9 @@ export class Publisher {
   /**
    * Each log's latest checkpoint as this process last stored or read it, so that a publish need not
    * read it first (on the test server that read is a scan of every log's checkpoints). An integration
-   * that finds a larger tree stored than this checkpoint's (another publisher's work) seals nothing,
-   * and the latest checkpoint is read instead. Dropped with the integrator's state.
+   * that finds a larger tree stored than this checkpoint's (another publisher's work), or a tree stored
+   * of a log with none kept, seals nothing, and the latest checkpoint is read once the tree is stored.
+   * Dropped with the integrator's state.
    */
   private readonly latest = new Map<string, StoredCheckpoint>();
   /** When each log's latest checkpoint was published by this process (opts.now), for the min gap. */
@@ -416,22 +417,22 @@ export class Publisher {
    * tree instead of finding nothing new.
    */
   private async publishLog(sourceAppId: string): Promise<CheckpointUpdate | null> {
-    // Known, or read before integrating: the checkpoint goes out with the integration's last write.
-    const kept = this.unsure.has(sourceAppId) ? undefined : this.latest.get(sourceAppId);
-    let latest = kept ?? (await this.storage.getCheckpoint(sourceAppId));
-    let behind = false;
+    // The latest checkpoint as kept (undefined: not known). The checkpoint goes out with the
+    // integration's last write when the latest is known then.
+    let latest: StoredCheckpoint | null | undefined = this.unsure.has(sourceAppId) ? undefined : this.latest.get(sourceAppId);
     const tree = await this.integrator.integrate(sourceAppId, (t, storedSize) => {
-      // A tree stored beyond the kept checkpoint: another publisher's checkpoint may be the latest.
-      if (kept && storedSize !== kept.treeSize) {
-        behind = true;
+      // No tree stored, no checkpoint stored: a new log's first publish reads none.
+      if (latest === undefined && storedSize === 0) latest = null;
+      // Not known, or a larger tree stored than the kept checkpoint's (another publisher stored
+      // after it): nothing sealed, the latest is read once the tree is stored.
+      if (latest === undefined || storedSize !== (latest?.treeSize ?? 0)) {
+        latest = undefined;
         return null;
       }
-      if (latest && latest.treeSize >= t.size) return null;
       const sealed = this.checkpointOf(sourceAppId, t);
       this.unsure.add(sourceAppId); // the write that follows stores it
       return sealed;
     });
-    if (behind) latest = await this.storage.getCheckpoint(sourceAppId);
     if (tree.awaitsOffer) {
       this.awaiting.add(sourceAppId);
       this.dirty.add(sourceAppId);
@@ -439,6 +440,7 @@ export class Publisher {
       this.awaiting.delete(sourceAppId);
     }
     if (tree.size === 0) return null;
+    if (latest === undefined) latest = await this.storage.getCheckpoint(sourceAppId);
     let checkpoint = tree.sealed;
     if (!checkpoint) {
       if (latest && latest.treeSize >= tree.size) {

@@ -130,13 +130,15 @@ describe.each(engines)('publisher: $name', (engine) => {
   it('publishes from the latest checkpoint stored when another publisher stored one after its own', async () => {
     const storage = await store();
     const { publisher: a, delivered } = await publisher(storage, { owner: 'a' });
-    const { publisher: b } = await publisher(storage, { owner: 'b' });
+    const { publisher: b, delivered: deliveredByB } = await publisher(storage, { owner: 'b' });
     const first = await appendChain(storage, 'log', 5);
     a.grew(first);
     expect((await a.publishNow()).map((c) => c.treeSize)).toEqual([5]);
     const second = await appendChain(storage, 'log', 3);
     b.grew(second);
     expect((await b.publishNow()).map((c) => c.treeSize)).toEqual([8]);
+    // b kept nothing of the log, and found a tree stored: it read the latest checkpoint.
+    expect(deliveredByB.at(-1)!.previous?.treeSize).toBe(5);
     // a kept its own checkpoint of 5 as the latest; the tree it finds stored is larger.
     const third = await appendChain(storage, 'log', 2);
     a.grew(third);
