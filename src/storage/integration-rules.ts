@@ -22,3 +22,14 @@ export function checkpointMismatch(
 export function integrationGap(sourceAppId: string, integrated: number, fromSize: number): Error {
   return new Error(`integrate: log ${sourceAppId} is integrated to ${integrated}, below ${fromSize}; a gap would be left`);
 }
+
+/**
+ * Why the nodes handed to `integrate` cannot be stored: a node's hash is a SHA-256 output, 32 bytes,
+ * and one of another length (a bug of the caller's) would be stored as the log's tree and served in
+ * proofs. Undefined when every node's can.
+ */
+export function nodeHashMismatch(nodes: ReadonlyArray<{ level: number; index: number; hash: Uint8Array }>): Error | undefined {
+  const bad = nodes.find((n) => n.hash.length !== 32);
+  if (bad === undefined) return undefined;
+  return new Error(`integrate: node hash must be 32 bytes, got ${bad.hash.length} for node (${bad.level}, ${bad.index})`);
+}

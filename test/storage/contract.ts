@@ -827,6 +827,26 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect((await storage.getCheckpoint('app-a'))?.treeSize).toBe(4);
       });
 
+      it('integrate refuses a node hash that is not 32 bytes, before the checkpoint, and writes nothing', async () => {
+        await storage.appendEvents(newEvents('app-a', 0, 4));
+        const good = [treeNode('app-a', 1, 0), treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)];
+        for (const bad of [good[2]!.hash.subarray(0, 31), new Uint8Array(33), new Uint8Array(0)]) {
+          const nodes = [good[0]!, good[1]!, { level: 2, index: 0, hash: bad }];
+          await expect(storage.integrate('app-a', 0, 4, nodes, checkpoint('app-a', 4))).rejects.toThrow(
+            `integrate: node hash must be 32 bytes, got ${bad.length} for node (2, 0)`,
+          );
+          // Both rules broken: the nodes' is the one reported, on every engine.
+          await expect(storage.integrate('app-a', 0, 4, nodes, checkpoint('app-b', 4))).rejects.toThrow(
+            'integrate: node hash must be 32 bytes',
+          );
+        }
+        expect((await storage.getLogHead('app-a'))?.integratedSize ?? 0).toBe(0);
+        await expect(storage.getTreeNodes('app-a', [id(1, 0)])).rejects.toThrow();
+        expect(await storage.getCheckpoint('app-a')).toBeNull();
+        await storage.integrate('app-a', 0, 4, good, checkpoint('app-a', 4));
+        expect((await storage.getTreeNodes('app-a', [id(2, 0)])).map(bytesHex)).toEqual([nodeHash('app-a', 2, 0)]);
+      });
+
       it('integrate throws on a gap and continues from an overlapping fromSize', async () => {
         await storage.appendEvents(newEvents('app-a', 0, 8));
         await storage.integrate('app-a', 0, 2, [treeNode('app-a', 1, 0)]);

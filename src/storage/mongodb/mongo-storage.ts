@@ -53,7 +53,7 @@ import { DEFAULT_MONGODB_TIMEOUT_MS, isUnreachable, reportUnreachableFrom, timeL
 import { MongoApiKeyStore } from './api-key-store.js';
 import { MongoWitnessStore } from './witness-store.js';
 import { MongoInconsistencyStore } from './inconsistency-store.js';
-import { checkpointMismatch, integrationGap } from '../integration-rules.js';
+import { checkpointMismatch, integrationGap, nodeHashMismatch } from '../integration-rules.js';
 
 export { DEFAULT_MAX_APPEND_BYTES, MAX_EVENTS_PER_BATCH } from './batch-log.js';
 export { DEFAULT_MONGODB_TIMEOUT_MS } from './time-limits.js';
@@ -446,8 +446,11 @@ export class MongoStorage implements LogStorage {
     nodes: TreeNode[],
     checkpoint?: StoredCheckpoint,
   ): Promise<void> {
-    const mismatch = checkpoint && checkpointMismatch(sourceAppId, toSize, checkpoint.sourceAppId, checkpoint.treeSize);
-    if (mismatch) throw mismatch;
+    // The rules in the order both engines check them: the nodes, then the checkpoint.
+    const refused =
+      nodeHashMismatch(nodes) ??
+      (checkpoint && checkpointMismatch(sourceAppId, toSize, checkpoint.sourceAppId, checkpoint.treeSize));
+    if (refused) throw refused;
     const doc = await this.c.integrated.findOne({ _id: sourceAppId });
     const integrated = doc?.size ?? 0;
     if (integrated >= toSize) {

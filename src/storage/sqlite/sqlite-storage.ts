@@ -37,6 +37,7 @@ import { SqliteWitnessStore } from './witness-store.js';
 import { SqliteInconsistencyStore } from './inconsistency-store.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
 import type { AppendResult, AppendRow, CheckpointRow } from './writer.js';
+import { nodeHashMismatch } from '../integration-rules.js';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests. */
@@ -419,10 +420,12 @@ export class SqliteStorage implements LogStorage {
     nodes: TreeNode[],
     checkpoint?: StoredCheckpoint,
   ): Promise<void> {
+    // The nodes are checked here, before they are packed for the writer thread, which checks the rest.
+    const badNode = nodeHashMismatch(nodes);
+    if (badNode) throw badNode;
     const ids = new Array<number>(nodes.length * 2);
     const hashes = new Uint8Array(nodes.length * 32);
     nodes.forEach((n, i) => {
-      if (n.hash.length !== 32) throw new Error(`integrate: node hash must be 32 bytes, got ${n.hash.length}`);
       ids[2 * i] = n.level;
       ids[2 * i + 1] = n.index;
       hashes.set(n.hash, 32 * i);
