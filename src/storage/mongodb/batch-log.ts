@@ -61,6 +61,15 @@ export const MAX_EVENTS_PER_BATCH = 10_000;
  * "The test server's deadlock"); a few processes' bulks together stay well below it.
  */
 const HINT_BULK = 16;
+/**
+ * A log's hint is moved only once it is this many commits (g) behind the batch that moves it: a log
+ * written by every batch costs one hint update per HINT_STRIDE batches, not one per batch, and a reader
+ * that starts from its hint reads the batches after it that touch the log (fewer than HINT_STRIDE
+ * more than from a hint moved by every batch).
+ */
+export const HINT_STRIDE = 16;
+/** Logs whose last hint this process remembers (hintedAt), at most; forgetting costs an early update, nothing else. */
+const HINTED_KEPT = 100_000;
 /** Deletes per bulk of derived batches' bodies, for the same reason as HINT_BULK. */
 const BODY_BULK = 16;
 /** Bodies collectBodies looks at together: one read of `events` per log and one of `batches` per page. */
@@ -108,6 +117,8 @@ export class BatchLog {
   private readonly deriving = new Map<number, Promise<void>>();
   /** Heads of the logs this store has looked at, each correct as of its own `asOf`. */
   private readonly heads = new Map<string, KnownHead>();
+  /** The g of the hint this process last wrote (or inserted) per log: it moves again HINT_STRIDE later. */
+  private readonly hintedAt = new Map<string, number>();
   /** Hints to move forward (the newest head per log). */
   private readonly hintsDue = new Map<string, { size: number; headHash: string; g: number }>();
   /** Tokens of derived batches whose bodies are still to delete. */
@@ -229,26 +240,39 @@ export class BatchLog {
     } catch (err) {
       if (!onlyDuplicates(err)) throw err;
       // Derived before: moved on later, as the others.
+      const before = new Set(writeErrorsOf(err).map((w) => w.index));
+      created.forEach((l, i) => before.has(i) || this.hinted(l.app, g));
       this.hintLater(
-        writeErrorsOf(err).map((w) => created[w.index]!),
+        created.filter((_, i) => before.has(i)),
         g,
       );
+      return;
     }
+    for (const l of created) this.hinted(l.app, g);
   }
 
   /**
-   * Have the hints of a batch's logs moved forward to their heads after batch g, in the background:
-   * one run at a time, each writing the newest head known per log (a log written by many batches
-   * meanwhile costs one update). On the test server an update command waits seconds for its
-   * connections while the publisher writes (docs/performance.md, session 28), so appends do not wait
-   * for hints; a hint that stays behind costs a reader a longer look through `batches`, nothing else.
+   * Have the hints of a batch's logs moved forward to their heads after batch g, in the background,
+   * those HINT_STRIDE or more commits behind g by what this process last wrote: one run at a time,
+   * each writing the newest head known per log (a log written by many batches meanwhile costs one
+   * update). On the test server an update command waits seconds for its connections while the
+   * publisher writes (docs/performance.md, session 28), so appends do not wait for hints; a hint that
+   * stays behind costs a reader a longer look through `batches`, nothing else.
    */
   private hintLater(logs: readonly BatchLogDoc[], g: number): void {
     for (const l of logs) {
       const due = this.hintsDue.get(l.app);
-      if (!due || due.g < g) this.hintsDue.set(l.app, { size: l.firstSeq + l.count, headHash: l.headHash, g });
+      if (due ? due.g >= g : g - (this.hintedAt.get(l.app) ?? -Infinity) < HINT_STRIDE) continue;
+      this.hintsDue.set(l.app, { size: l.firstSeq + l.count, headHash: l.headHash, g });
+      this.hinted(l.app, g);
     }
     this.writeLater();
+  }
+
+  /** Remember that log `app`'s hint was written at g (or is about to be). */
+  private hinted(app: string, g: number): void {
+    if (this.hintedAt.size >= HINTED_KEPT && !this.hintedAt.has(app)) this.hintedAt.clear();
+    if ((this.hintedAt.get(app) ?? -Infinity) < g) this.hintedAt.set(app, g);
   }
 
   private writeLater(): void {

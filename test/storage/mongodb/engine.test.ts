@@ -15,6 +15,7 @@ import {
   type BatchBodyDoc,
   type BatchDoc,
 } from '../../../src/storage/mongodb/documents.js';
+import { HINT_STRIDE } from '../../../src/storage/mongodb/batch-log.js';
 import { MongoStorage, type MongoStorageHooks } from '../../../src/storage/mongodb/mongo-storage.js';
 import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../../src/storage/mongodb/schema.js';
 import {
@@ -693,6 +694,34 @@ describe('MongoStorage tree nodes', () => {
     const stored = await Promise.race([s.getTreeNodes('app-t', [{ level: 1, index: 149 }]), deadline('a read after integrate')]);
     expect([...stored[0]!]).toEqual([...nodes[149]!.hash]);
     expect(await db.collection('integrated').findOne({ _id: 'app-t' as never })).toMatchObject({ size: 300 });
+  });
+});
+
+describe('MongoStorage hints of log heads', () => {
+  it('a log written by every batch has its hint moved once per HINT_STRIDE batches; a process starting from it reads the head', async () => {
+    const writer = await openStorage();
+    const hint = () => db.collection<{ _id: string; size: number; g: number }>(C.logs).findOne({ _id: 'app-a' });
+    const batches = 2 * HINT_STRIDE + 5;
+    for (let i = 0; i < batches; i++) {
+      // app-b rides along in the first batch only: its hint is inserted there and never moved.
+      await writer.appendEvents([...newEvents('app-a', i, 1), ...(i === 0 ? newEvents('app-b', 0, 1) : [])]);
+      await writer.settled();
+    }
+    // Inserted at g 1, moved at 1 + HINT_STRIDE and 1 + 2 * HINT_STRIDE; the head is at g = batches.
+    expect(await hint()).toMatchObject({ g: 1 + 2 * HINT_STRIDE, size: 1 + 2 * HINT_STRIDE });
+    expect(await db.collection(C.logs).findOne({ _id: 'app-b' as never })).toMatchObject({ g: 1, size: 1 });
+    const other = await openStorage();
+    expect(await other.getLogHead('app-a')).toMatchObject({ size: batches, headHash: newEvent('app-a', batches - 1).hash });
+    // A log written again long after its hint moves at once.
+    await writer.appendEvents(newEvents('app-b', 1, 1));
+    await writer.settled();
+    expect(await db.collection(C.logs).findOne({ _id: 'app-b' as never })).toMatchObject({ g: batches + 1, size: 2 });
+    // And the other process, appending after it, goes on from the head it read.
+    await other.appendEvents(newEvents('app-a', batches, 1));
+    expect((await writer.getEventRange('app-a', batches - 1, batches + 1, 10)).map(key)).toEqual([
+      `app-a/${batches - 1}`,
+      `app-a/${batches}`,
+    ]);
   });
 });
 
