@@ -162,12 +162,18 @@ export class LogLeaseGate implements CommitGate {
   }
 
   /**
-   * During a turn: renew the held leases in the second half of their term, one renewal per log at a
-   * time. A failed renewal changes nothing here: the next turn finds the lease lost, as it would.
+   * During a turn: once a held lease is in the second half of its term, renew every held lease, one
+   * renewal per log at a time. Renewed together, the leases go in one bulk (the lease store coalesces
+   * the calls of one turn of the event loop) and their terms end together from then on: leases taken
+   * at different times would otherwise be renewed one by one, each tick catching one or two. A failed
+   * renewal changes nothing here: the next turn finds the lease lost, as it would.
    */
   private renewDue(): void {
+    const now = this.now();
+    const due = (log: string, held: Held) => !this.renewing.has(log) && held.lease.expiresAt - now <= this.ttlMs / 2;
+    if (![...this.held].some(([log, held]) => due(log, held))) return;
     for (const [log, held] of this.held) {
-      if (this.renewing.has(log) || held.lease.expiresAt - this.now() > this.ttlMs / 2) continue;
+      if (this.renewing.has(log)) continue;
       this.renewing.add(log);
       void this.renew(log, held.lease)
         .catch(() => false)

@@ -216,6 +216,36 @@ describe('LogLeaseGate', () => {
     await p1.leave();
   });
 
+  it('renews every held lease during a turn once one is due, so their renewals go together', async () => {
+    let clock = Date.now();
+    const now = () => clock;
+    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, now });
+    await storage.init();
+    opened.push(storage);
+    const leases = storage.coordination!.leases;
+    const renew = leases.renew.bind(leases);
+    const renewed: string[] = [];
+    leases.renew = (lease, ttlMs) => {
+      renewed.push(lease.name);
+      return renew(lease, ttlMs);
+    };
+    const p1 = new LogLeaseGate(storage.coordination!, 'P1', 5_000, 10_000, now);
+    opened.push(p1);
+    await p1.enter(['a']);
+    await p1.leave();
+    clock += 1_000;
+    await p1.enter(['a', 'b']); // a is kept (4 s left), b is taken: their terms end 1 s apart
+    expect(renewed).toEqual([]);
+    clock += 1_600; // a is in the second half of its term, b is not
+    await until('the poller to renew the due lease', () => renewed.includes(logLeaseName('a')));
+    expect(renewed.sort()).toEqual([logLeaseName('a'), logLeaseName('b')]);
+    // Their terms now end together, counted from the same renewal.
+    const expiries = async () =>
+      (await mongo.client.db(mongo.dbName).collection('leases').find({}).toArray()).map((d) => d.expiresAt as number);
+    await until('both terms to be renewed', async () => (await expiries()).every((e) => e === clock + 5_000));
+    await p1.leave();
+  });
+
   it('tells a turn still held from one another process took over, by its fences in the database', async () => {
     const p1 = await gate('P1');
     const p2 = await gate('P2', 10_000, 10_000); // its clock 10 s ahead: P1's 5 s lease is over by it
