@@ -61,8 +61,8 @@ export class CommitTailer {
   }
 
   private async readAll(): Promise<void> {
-    // The horizon is small reads: reading it first keeps idle polls from scanning events.
-    if ((await this.storage.lastPos()) <= this.last) return;
+    // Each read starts with the horizon, and reads no events when nothing is past `last`: an idle
+    // poll costs one read of the horizon, a poll with commits to read no second one.
     for (;;) {
       const { events, through, atHorizon, malformed } = await this.storage.readCommitted(this.last, {}, PAGE, {
         reportMalformed: true,

@@ -94,11 +94,11 @@ describe.each(engines)('commit tailer: $name', (engine) => {
 
     // The control polls on the same interval: once it has seen the next commit and then polled a few
     // more times, the stopped tailer has had as many chances to read it.
-    const lastPos = storage.lastPos.bind(storage);
+    const readCommitted = storage.readCommitted.bind(storage);
     let polls = 0;
-    storage.lastPos = () => {
+    storage.readCommitted = (...args) => {
       polls++;
-      return lastPos();
+      return readCommitted(...args);
     };
     const second = await appendChain(storage, 'a', 2);
     await vi.waitFor(() => expect(control.events()).toHaveLength(first.length + second.length), WAIT);

@@ -414,7 +414,9 @@ export class MongoStorage implements LogStorage {
   ): Promise<CommittedPage> {
     if (limit <= 0) return { events: [], through: afterPos, atHorizon: false };
     const { g: top, lastPos } = await this.batchLog.horizon();
-    const horizon = Math.max(afterPos, lastPos);
+    // Nothing committed past afterPos: no events are read (a follower's idle poll costs the horizon only).
+    if (lastPos <= afterPos) return { events: [], through: afterPos, atHorizon: true };
+    const horizon = lastPos;
     // Where the index walk would examine events that do not match, it covers at most the budget's
     // worth of events (counted from the batches' sizes, without reading the events).
     const upTo = committedIsIndexed(filter) ? horizon : await this.batchLog.budgetedUpTo(afterPos, top, horizon);

@@ -22,6 +22,7 @@ import {
   AppendConflictError,
   AppendOutcomeUnknownError,
   MalformedEventError,
+  type EventFilter,
   type NewEvent,
   type StoredEvent,
 } from '../../../src/storage/types.js';
@@ -499,6 +500,16 @@ describe("MongoStorage readCommitted of the reader's own commits", () => {
     await w.appendEvents(newEvents('app-a', 8, 1));
     page = await same(page.through, 10);
     expect(page.events.map(key)).toEqual(['app-a/8']);
+    expect(finds()).toBe(3);
+    // At the horizon nothing is read, whatever the filter: an idle follower's poll costs the horizon only.
+    for (const filter of [{}, { sourceAppIds: ['app-a'] }, { eventTypes: ['t'], from: 1_600_000_000_000 }] as EventFilter[]) {
+      expect(await w.readCommitted(page.through, filter, 10)).toEqual({ events: [], through: page.through, atHorizon: true });
+      expect(await w.readCommitted(page.through + 5, filter, 10)).toEqual({
+        events: [],
+        through: page.through + 5,
+        atHorizon: true,
+      });
+    }
     expect(finds()).toBe(3);
   });
 
