@@ -15,6 +15,7 @@ import { fromHex, toHex } from '../core/hex.js';
 import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
 import {
   MalformedEventError,
+  type LogHead,
   type LogStorage,
   type StoredCheckpoint,
   type StoredEvent,
@@ -127,10 +128,11 @@ export class Integrator {
   /**
    * Integrate every sequenced event of the log, short of those this process is still writing; returns
    * the integrated tree, and the checkpoint `seal` gave for its last write (stored with it), or null
-   * (nothing to integrate, no seal, or it gave none).
+   * (nothing to integrate, no seal, or it gave none). `head`: the log's head as the caller read it
+   * (one read for many logs), integrated up to; read here without it.
    */
-  async integrate(sourceAppId: string, seal?: Seal): Promise<Integrated> {
-    const head = await this.storage.getLogHead(sourceAppId);
+  async integrate(sourceAppId: string, seal?: Seal, head?: LogHead | null): Promise<Integrated> {
+    if (head === undefined) head = await this.storage.getLogHead(sourceAppId);
     if (!head) return { size: 0, root: CompactRange.new(0).rootHash(), sealed: null, awaitsOffer: false, known: () => undefined };
     let sealed: StoredCheckpoint | null = null;
     let awaitsOffer = false;

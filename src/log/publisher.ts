@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { logVerifiers, openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/hex.js';
 import { createSigner, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
-import type { Lease, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
+import type { Lease, LogHead, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
 import { Integrator, IntegrityError, type TreeState } from './integrator.js';
 import type { Prover } from './prover.js';
 import type { CheckpointUpdate } from './service.js';
@@ -351,6 +351,18 @@ export class Publisher {
     this.attempted = apps.length;
     const updates: Array<CheckpointUpdate | null> = apps.map(() => null);
     const failed: Array<{ app: string; err: unknown }> = [];
+    // The heads of the cycle's logs in one read (the engine answers the calls of one turn together):
+    // each log is integrated up to its head as of the cycle's start, and what commits later is
+    // published next cycle. A log in recovery reads its own, after the recovery.
+    const heads = await Promise.all(
+      apps.map(async (app) => {
+        if (this.unrecovered.has(app) || this.quarantined.has(app)) return undefined;
+        return this.storage.getLogHead(app).then(
+          (head) => ({ head }),
+          (err: unknown) => ({ err }),
+        );
+      }),
+    );
     // Logs are independent: a few at once, so a cycle over an engine that waits on the network is
     // about as long as its slowest logs, not their sum. Delivered in the cycle's order.
     let next = 0;
@@ -363,7 +375,9 @@ export class Publisher {
             await this.recoverLog(app);
             if (this.quarantined.has(app)) continue;
           }
-          updates[i] = await this.publishLog(app);
+          const read = heads[i];
+          if (read && 'err' in read) throw read.err;
+          updates[i] = await this.publishLog(app, read?.head);
           this.held.delete(app);
         } catch (err) {
           this.forget(app);
@@ -416,23 +430,27 @@ export class Publisher {
    * without having been delivered, and the log's next publish delivers the stored checkpoint of its
    * tree instead of finding nothing new.
    */
-  private async publishLog(sourceAppId: string): Promise<CheckpointUpdate | null> {
+  private async publishLog(sourceAppId: string, head?: LogHead | null): Promise<CheckpointUpdate | null> {
     // The latest checkpoint as kept (undefined: not known). The checkpoint goes out with the
     // integration's last write when the latest is known then.
     let latest: StoredCheckpoint | null | undefined = this.unsure.has(sourceAppId) ? undefined : this.latest.get(sourceAppId);
-    const tree = await this.integrator.integrate(sourceAppId, (t, storedSize) => {
-      // No tree stored, no checkpoint stored: a new log's first publish reads none.
-      if (latest === undefined && storedSize === 0) latest = null;
-      // Not known, or a larger tree stored than the kept checkpoint's (another publisher stored
-      // after it): nothing sealed, the latest is read once the tree is stored.
-      if (latest === undefined || storedSize !== (latest?.treeSize ?? 0)) {
-        latest = undefined;
-        return null;
-      }
-      const sealed = this.checkpointOf(sourceAppId, t);
-      this.unsure.add(sourceAppId); // the write that follows stores it
-      return sealed;
-    });
+    const tree = await this.integrator.integrate(
+      sourceAppId,
+      (t, storedSize) => {
+        // No tree stored, no checkpoint stored: a new log's first publish reads none.
+        if (latest === undefined && storedSize === 0) latest = null;
+        // Not known, or a larger tree stored than the kept checkpoint's (another publisher stored
+        // after it): nothing sealed, the latest is read once the tree is stored.
+        if (latest === undefined || storedSize !== (latest?.treeSize ?? 0)) {
+          latest = undefined;
+          return null;
+        }
+        const sealed = this.checkpointOf(sourceAppId, t);
+        this.unsure.add(sourceAppId); // the write that follows stores it
+        return sealed;
+      },
+      head,
+    );
     if (tree.awaitsOffer) {
       this.awaiting.add(sourceAppId);
       this.dirty.add(sourceAppId);
