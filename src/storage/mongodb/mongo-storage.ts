@@ -95,6 +95,27 @@ export function redactUri(uri: string): string {
 const FERRETDB_WRITE_CONCURRENCY = 4;
 const MONGODB_WRITE_CONCURRENCY = 32;
 
+/** Integrated sizes raised per bulk: well below the test server's pool of 100 connections (batch-log.ts, HINT_BULK). */
+const INTEGRATED_BULK = 16;
+
+/** One LogStorage.integrate call, as integrateMany takes it. */
+interface Integration {
+  sourceAppId: string;
+  fromSize: number;
+  toSize: number;
+  nodes: TreeNode[];
+  checkpoint: StoredCheckpoint | undefined;
+}
+
+/** A checkpoint's document as stored. */
+const checkpointDoc = (c: StoredCheckpoint) => ({
+  sourceAppId: c.sourceAppId,
+  treeSize: c.treeSize,
+  rootHash: c.rootHash,
+  note: c.note,
+  publishedAt: c.publishedAt,
+});
+
 /** Events per find/update of an erasure. */
 const ERASE_SLICE = 100;
 /** Versions of a checkpoint's note kept (replaceCheckpointNote): the older ones are pruned. */
@@ -453,38 +474,115 @@ export class MongoStorage implements LogStorage {
       nodeHashMismatch(nodes) ??
       (checkpoint && checkpointMismatch(sourceAppId, toSize, checkpoint.sourceAppId, checkpoint.treeSize));
     if (refused) throw refused;
-    const doc = await this.c.integrated.findOne({ _id: sourceAppId });
-    const integrated = doc?.size ?? 0;
-    if (integrated >= toSize) {
-      // The tree up to toSize is stored already (another publisher got there first).
-      if (checkpoint) await this.putCheckpoint(checkpoint);
-      return;
+    return this.integrations.get({ sourceAppId, fromSize, toSize, nodes, checkpoint });
+  }
+
+  /** Integrations asked for in one turn (a publish cycle's logs in flight together) go together: integrateMany. */
+  private readonly integrations = new Coalescer<Integration, void>((waiters) => this.integrateMany(waiters));
+
+  /**
+   * Several logs' integrations in a few commands whatever their number: one read of their integrated
+   * sizes, one unordered insert of every node, the sizes raised in bulks of INTEGRATED_BULK, then one
+   * unordered insert of the checkpoints. Each integration keeps the order and the checks of one alone:
+   * refused on a gap, only its checkpoint stored when its tree is already (another publisher got there
+   * first), its checkpoint stored after its nodes and size. Nodes are inserted once: a node is a
+   * perfect subtree's hash, so one already stored (another publisher's, or ours before a crash) has
+   * this value, and nothing rewrites it. Inserts, not upserts: the test server answers a bulk of 100 or
+   * more updates that match stored documents by waiting forever for a connection of its own pool, and
+   * every later command on the database with it; two publishers integrating one range would send
+   * exactly that. A bulk that fails otherwise than by duplicates fails the integrations in it (each
+   * is retried by its publisher, and every write here may be repeated); one log asked for twice in a
+   * turn has its second integration done after the first.
+   */
+  private async integrateMany(all: ReadonlyArray<Waiter<Integration, void>>): Promise<void> {
+    const seen = new Set<string>();
+    const waiters: Array<Waiter<Integration, void>> = [];
+    const again: Array<Waiter<Integration, void>> = [];
+    for (const w of all) {
+      (seen.has(w.key.sourceAppId) ? again : waiters).push(w);
+      seen.add(w.key.sourceAppId);
     }
-    if (integrated < fromSize) throw integrationGap(sourceAppId, integrated, fromSize);
-    // Nodes first, each inserted once: a node is a perfect subtree's hash, so a node already stored
-    // (another publisher's, or ours before a crash) has this value, and nothing rewrites it. Inserts,
-    // not upserts: the test server answers a bulk of 100 or more updates that match stored documents
-    // by waiting forever for a connection of its own pool, and every later command on the database
-    // with it; two publishers integrating one range would send exactly that.
-    if (nodes.length > 0) {
+    const apps = waiters.map((w) => w.key.sourceAppId);
+    const sizes = new Map(
+      (await this.c.integrated.find(apps.length === 1 ? { _id: apps[0]! } : { _id: { $in: apps } }).toArray()).map((d) => [
+        d._id,
+        d.size,
+      ]),
+    );
+    const growing: Array<Waiter<Integration, void>> = [];
+    const sealing: Array<Waiter<Integration, void>> = [];
+    for (const w of waiters) {
+      const { sourceAppId, fromSize, toSize } = w.key;
+      const integrated = sizes.get(sourceAppId) ?? 0;
+      if (integrated >= toSize)
+        sealing.push(w); // the tree up to toSize is stored already
+      else if (integrated < fromSize) w.reject(integrationGap(sourceAppId, integrated, fromSize));
+      else growing.push(w);
+    }
+    let grown: Array<Waiter<Integration, void>> = [];
+    const nodes = growing.flatMap((w) =>
+      w.key.nodes.map((n) => ({ _id: nodeKey(w.key.sourceAppId, n), hash: bytesToBinary(n.hash) })),
+    );
+    const inserted = nodes.length === 0 ? Promise.resolve() : this.c.treeNodes.insertMany(nodes, { ordered: false });
+    try {
+      await inserted;
+      grown = growing;
+    } catch (err) {
+      if (!onlyDuplicates(err)) for (const w of growing) w.reject(err);
+      else grown = growing;
+    }
+    for (let i = 0; i < grown.length; i += INTEGRATED_BULK) {
+      const slice = grown.slice(i, i + INTEGRATED_BULK);
       try {
-        await this.c.treeNodes.insertMany(
-          nodes.map((n) => ({ _id: nodeKey(sourceAppId, n), hash: bytesToBinary(n.hash) })),
+        await this.c.integrated.bulkWrite(
+          slice.map((w) => ({
+            updateOne: { filter: { _id: w.key.sourceAppId }, update: { $max: { size: w.key.toSize } }, upsert: true },
+          })),
+          { ordered: false },
+        );
+        sealing.push(...slice);
+      } catch {
+        // Two first upserts raced, or anything else: each size raised on its own (a $max repeats safely).
+        await Promise.all(
+          slice.map((w) =>
+            this.raiseIntegrated(w.key.sourceAppId, w.key.toSize).then(
+              () => sealing.push(w),
+              (err: unknown) => w.reject(err),
+            ),
+          ),
+        );
+      }
+    }
+    // No transaction spans collections here: the checkpoints go last, so none is stored over a tree
+    // that is not. A failure before it leaves the tree integrated and the checkpoint to store.
+    const sealed = sealing.filter((w) => w.key.checkpoint !== undefined);
+    if (sealed.length > 0) {
+      try {
+        await this.c.checkpoints.insertMany(
+          sealed.map((w) => checkpointDoc(w.key.checkpoint!)),
           { ordered: false },
         );
       } catch (err) {
-        if (!onlyDuplicates(err)) throw err;
+        // Duplicates are sizes stored already; anything else: each stored on its own.
+        if (!onlyDuplicates(err)) {
+          await Promise.all(sealed.map((w) => this.putCheckpoint(w.key.checkpoint!).catch((e: unknown) => w.reject(e))));
+        }
       }
     }
-    try {
-      await this.c.integrated.updateOne({ _id: sourceAppId }, { $max: { size: toSize } }, { upsert: true });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err; // two first upserts raced: retry as an update
-      await this.c.integrated.updateOne({ _id: sourceAppId }, { $max: { size: toSize } });
+    for (const w of sealing) w.resolve();
+    for (const w of again) {
+      await this.integrateMany([w]).catch((err: unknown) => w.reject(err));
     }
-    // No transaction spans collections here: the checkpoint goes last, so it is never stored over a
-    // tree that is not. A failure before it leaves the tree integrated and the checkpoint to store.
-    if (checkpoint) await this.putCheckpoint(checkpoint);
+  }
+
+  /** Raise the log's integrated size to `size` at least; two first upserts that race are retried as an update. */
+  private async raiseIntegrated(sourceAppId: string, size: number): Promise<void> {
+    try {
+      await this.c.integrated.updateOne({ _id: sourceAppId }, { $max: { size } }, { upsert: true });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      await this.c.integrated.updateOne({ _id: sourceAppId }, { $max: { size } });
+    }
   }
 
   async getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]> {
@@ -518,13 +616,7 @@ export class MongoStorage implements LogStorage {
    */
   async putCheckpoint(c: StoredCheckpoint): Promise<void> {
     try {
-      await this.c.checkpoints.insertOne({
-        sourceAppId: c.sourceAppId,
-        treeSize: c.treeSize,
-        rootHash: c.rootHash,
-        note: c.note,
-        publishedAt: c.publishedAt,
-      });
+      await this.c.checkpoints.insertOne(checkpointDoc(c));
     } catch (err) {
       if (!isDuplicateKey(err)) throw err; // that size is stored already
     }

@@ -708,6 +708,107 @@ describe('MongoStorage tree nodes', () => {
   });
 });
 
+describe('MongoStorage integrations of several logs at once', () => {
+  const node = (level: number, index: number) => ({ level, index, hash: new Uint8Array(32).fill(level * 16 + index) });
+  const checkpoint = (app: string, treeSize: number) => ({
+    sourceAppId: app,
+    treeSize,
+    rootHash: 'ab'.repeat(32),
+    note: `note of ${app} at ${treeSize}`,
+    publishedAt: 1_700_000_000_000 + treeSize,
+  });
+  const sizeOf = async (s: MongoStorage, app: string) =>
+    (await db.collection<{ _id: string; size: number }>(C.integrated).findOne({ _id: app }))?.size ?? 0;
+  /** The write commands a storage sends from now on, as "command collection". */
+  function writes(s: MongoStorage): string[] {
+    const seen: string[] = [];
+    (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => {
+      if (['find', 'insert', 'update'].includes(e.commandName)) seen.push(`${e.commandName} ${String(e.command[e.commandName])}`);
+    });
+    return seen;
+  }
+
+  it('go in four commands whatever their number, each with the outcome it would have alone', async () => {
+    const s = await openStorage({ monitor: true });
+    await s.integrate('app-c', 0, 2, [node(1, 0)]);
+    await s.integrate('app-d', 0, 2, [node(1, 0)]);
+    const sent = writes(s);
+    const outcomes = await Promise.allSettled([
+      s.integrate('app-a', 0, 4, [node(1, 0), node(1, 1), node(2, 0)], checkpoint('app-a', 4)),
+      s.integrate('app-b', 0, 2, [node(1, 0)], checkpoint('app-b', 2)),
+      s.integrate('app-c', 0, 2, [], checkpoint('app-c', 2)), // stored already: only its checkpoint
+      s.integrate('app-d', 4, 8, [node(1, 2), node(1, 3), node(2, 1), node(3, 0)], checkpoint('app-d', 8)), // a gap
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect((outcomes[3] as PromiseRejectedResult).reason).toMatchObject({
+      message: 'integrate: log app-d is integrated to 2, below 4; a gap would be left',
+    });
+    expect(sent).toEqual(['find integrated', 'insert tree_nodes', 'update integrated', 'insert checkpoints']);
+    expect([await sizeOf(s, 'app-a'), await sizeOf(s, 'app-b'), await sizeOf(s, 'app-c'), await sizeOf(s, 'app-d')]).toEqual([
+      4, 2, 2, 2,
+    ]);
+    for (const [app, size] of [
+      ['app-a', 4],
+      ['app-b', 2],
+      ['app-c', 2],
+    ] as const) {
+      expect(await s.getCheckpoint(app)).toMatchObject({ treeSize: size, note: `note of ${app} at ${size}` });
+    }
+    expect(await s.getCheckpoint('app-d')).toBeNull();
+    expect((await s.getTreeNodes('app-a', [{ level: 2, index: 0 }]))[0]).toEqual(node(2, 0).hash);
+    await expect(s.getTreeNodes('app-d', [{ level: 1, index: 2 }])).rejects.toThrow(/not stored/);
+    // One log twice in one turn: the second after the first, as if called later.
+    await Promise.all([
+      s.integrate('app-b', 2, 4, [node(1, 1), node(2, 0)], checkpoint('app-b', 4)),
+      s.integrate('app-b', 4, 6, [node(1, 2)], checkpoint('app-b', 6)),
+    ]);
+    expect(await sizeOf(s, 'app-b')).toBe(6);
+    expect((await s.listCheckpoints('app-b', null, 10, 'asc')).map((c) => c.treeSize)).toEqual([2, 4, 6]);
+  });
+
+  it('a bulk whose connection is lost fails only what cannot be done alone, and writes nothing past it', async () => {
+    const cutter = await startTcpCutter(mongo.server.uri);
+    try {
+      const s = new MongoStorage({ uri: cutter.uri, dbName: mongo.dbName });
+      opened.push(s);
+      await s.init();
+      const both = (command: string, collection: string) => [
+        ...commandMarker(command, collection),
+        Buffer.from('app-a'),
+        Buffer.from('app-b'),
+      ];
+      const two = (size: number) =>
+        Promise.allSettled([
+          s.integrate('app-a', size - 2, size, [node(1, size / 2 - 1)], checkpoint('app-a', size)),
+          s.integrate('app-b', size - 2, size, [node(1, size / 2 - 1)], checkpoint('app-b', size)),
+        ]);
+      // The nodes' bulk lost: both integrations fail, and neither size nor checkpoint is written.
+      let cutting = cutter.cutRequests(both('insert', C.treeNodes));
+      expect((await two(2)).map((o) => o.status)).toEqual(['rejected', 'rejected']);
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      expect([await sizeOf(s, 'app-a'), await sizeOf(s, 'app-b')]).toEqual([0, 0]);
+      expect([await s.getCheckpoint('app-a'), await s.getCheckpoint('app-b')]).toEqual([null, null]);
+      // The sizes' bulk lost: each size is raised on its own, then the checkpoints stored.
+      cutting = cutter.cutRequests(both('update', C.integrated));
+      expect((await two(2)).map((o) => o.status)).toEqual(['fulfilled', 'fulfilled']);
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      expect([await sizeOf(s, 'app-a'), await sizeOf(s, 'app-b')]).toEqual([2, 2]);
+      expect((await s.getCheckpoint('app-b'))?.treeSize).toBe(2);
+      // The checkpoints' bulk lost: each stored on its own.
+      cutting = cutter.cutRequests(both('insert', C.checkpoints));
+      expect((await two(4)).map((o) => o.status)).toEqual(['fulfilled', 'fulfilled']);
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      expect((await s.getCheckpoint('app-a'))?.treeSize).toBe(4);
+      expect((await s.getCheckpoint('app-b'))?.treeSize).toBe(4);
+    } finally {
+      await cutter.close();
+    }
+  });
+});
+
 describe('MongoStorage hints of log heads', () => {
   it('a log written by every batch has its hint moved once per HINT_STRIDE batches; a process starting from it reads the head', async () => {
     const writer = await openStorage();
