@@ -29,6 +29,17 @@ async function gate(owner: string, maxWaitMs = 10_000, skewMs = 0): Promise<LogL
   return g;
 }
 
+/** A storage whose clock the test moves (`clock.at`), its lease store, and that store's own `renew`. */
+async function clockedStorage() {
+  const clock = { at: Date.now() };
+  const now = () => clock.at;
+  const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, now });
+  await storage.init();
+  opened.push(storage);
+  const leases = storage.coordination!.leases;
+  return { clock, now, storage, leases, renew: leases.renew.bind(leases) };
+}
+
 const fencesOf = async (log: string) =>
   (
     await mongo.client
@@ -188,22 +199,16 @@ describe('LogLeaseGate', () => {
   });
 
   it('counts a renewed lease from before the renewal was sent, as the database does', async () => {
-    let clock = Date.now();
-    const now = () => clock;
-    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, now });
-    await storage.init();
-    opened.push(storage);
-    const leases = storage.coordination!.leases;
-    const renew = leases.renew.bind(leases);
+    const { clock, now, storage, leases, renew } = await clockedStorage();
     // The renewal's answer comes back 4 s after it was sent (a slow database, a busy event loop).
     leases.renew = async (...args) => {
       const renewed = await renew(...args);
-      clock += 4_000;
+      clock.at += 4_000;
       return renewed;
     };
     const p1 = new LogLeaseGate(storage.coordination!, 'P1', 5_000, 10_000, now);
     opened.push(p1);
-    const sent = clock;
+    const sent = clock.at;
     await p1.enter(['a']);
     expect(await p1.confirm(['a'])).toBe(true);
     const stored = await mongo.client
@@ -211,19 +216,13 @@ describe('LogLeaseGate', () => {
       .collection('leases')
       .findOne({ name: logLeaseName('a') });
     expect(stored!.expiresAt).toBe(sent + 5_000);
-    clock = sent + 5_001; // past the stored term: another process may take the lease now
+    clock.at = sent + 5_001; // past the stored term: another process may take the lease now
     expect(p1.holds('a')).toBe(false);
     await p1.leave();
   });
 
   it('renews every held lease during a turn once one is due, so their renewals go together', async () => {
-    let clock = Date.now();
-    const now = () => clock;
-    const storage = new MongoStorage({ uri: mongo.server.uri, dbName: mongo.dbName, now });
-    await storage.init();
-    opened.push(storage);
-    const leases = storage.coordination!.leases;
-    const renew = leases.renew.bind(leases);
+    const { clock, now, storage, leases, renew } = await clockedStorage();
     const renewed: string[] = [];
     leases.renew = (lease, ttlMs) => {
       renewed.push(lease.name);
@@ -233,16 +232,16 @@ describe('LogLeaseGate', () => {
     opened.push(p1);
     await p1.enter(['a']);
     await p1.leave();
-    clock += 1_000;
+    clock.at += 1_000;
     await p1.enter(['a', 'b']); // a is kept (4 s left), b is taken: their terms end 1 s apart
     expect(renewed).toEqual([]);
-    clock += 1_600; // a is in the second half of its term, b is not
+    clock.at += 1_600; // a is in the second half of its term, b is not
     await until('the poller to renew the due lease', () => renewed.includes(logLeaseName('a')));
     expect(renewed.sort()).toEqual([logLeaseName('a'), logLeaseName('b')]);
     // Their terms now end together, counted from the same renewal.
     const expiries = async () =>
       (await mongo.client.db(mongo.dbName).collection('leases').find({}).toArray()).map((d) => d.expiresAt as number);
-    await until('both terms to be renewed', async () => (await expiries()).every((e) => e === clock + 5_000));
+    await until('both terms to be renewed', async () => (await expiries()).every((e) => e === clock.at + 5_000));
     await p1.leave();
   });
 
