@@ -30,6 +30,8 @@ export const PUBLISHER_LEASE = 'publisher';
 
 /** Logs whose heads one recovery read asks for at once. */
 const RECOVER_PAGE = 500;
+/** Logs of a publish cycle whose heads one read asks for at once; the cycle publishes them before the next page. */
+export const CYCLE_PAGE = 500;
 /** Signers kept at most (one per log); beyond that the cache starts over. */
 const MAX_SIGNERS = 10_000;
 /** Latest checkpoints kept at most (one per log); beyond that the cache starts over. */
@@ -351,48 +353,51 @@ export class Publisher {
     this.attempted = apps.length;
     const updates: Array<CheckpointUpdate | null> = apps.map(() => null);
     const failed: Array<{ app: string; err: unknown }> = [];
-    // The heads of the cycle's logs in one read (the engine answers the calls of one turn together):
-    // each log is integrated up to its head as of the cycle's start, and what commits later is
+    const concurrency = Math.max(1, this.storage.writeConcurrency ?? PUBLISH_CONCURRENCY);
+    // A page of the cycle's logs at a time: their heads in one read (the engine answers the calls of
+    // one turn together), then each log integrated up to its head as read; what commits later is
     // published next cycle. A log in recovery reads its own, after the recovery.
-    const heads = await Promise.all(
-      apps.map(async (app) => {
-        if (this.unrecovered.has(app) || this.quarantined.has(app)) return undefined;
-        return this.storage.getLogHead(app).then(
-          (head) => ({ head }),
-          (err: unknown) => ({ err }),
-        );
-      }),
-    );
-    // Logs are independent: a few at once, so a cycle over an engine that waits on the network is
-    // about as long as its slowest logs, not their sum. Delivered in the cycle's order.
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < apps.length; i = next++) {
-        const app = apps[i]!;
-        if (this.quarantined.has(app)) continue;
-        try {
-          if (this.unrecovered.has(app)) {
-            await this.recoverLog(app);
-            if (this.quarantined.has(app)) continue;
-          }
-          const read = heads[i];
-          if (read && 'err' in read) throw read.err;
-          updates[i] = await this.publishLog(app, read?.head);
-          this.held.delete(app);
-        } catch (err) {
-          this.forget(app);
-          if (err instanceof IntegrityError) {
-            this.quarantine(app, err.message);
-          } else {
-            this.dirty.add(app); // retried on the interval
-            this.held.add(app);
-            failed.push({ app, err });
+    for (let from = 0; from < apps.length; from += CYCLE_PAGE) {
+      const page = apps.slice(from, from + CYCLE_PAGE);
+      const heads = await Promise.all(
+        page.map(async (app) => {
+          if (this.unrecovered.has(app) || this.quarantined.has(app)) return undefined;
+          return this.storage.getLogHead(app).then(
+            (head) => ({ head }),
+            (err: unknown) => ({ err }),
+          );
+        }),
+      );
+      // Logs are independent: a few at once, so a cycle over an engine that waits on the network is
+      // about as long as its slowest logs, not their sum. Delivered in the cycle's order.
+      let next = 0;
+      const worker = async () => {
+        for (let j = next++; j < page.length; j = next++) {
+          const app = page[j]!;
+          if (this.quarantined.has(app)) continue;
+          try {
+            if (this.unrecovered.has(app)) {
+              await this.recoverLog(app);
+              if (this.quarantined.has(app)) continue;
+            }
+            const read = heads[j];
+            if (read && 'err' in read) throw read.err;
+            updates[from + j] = await this.publishLog(app, read?.head);
+            this.held.delete(app);
+          } catch (err) {
+            this.forget(app);
+            if (err instanceof IntegrityError) {
+              this.quarantine(app, err.message);
+            } else {
+              this.dirty.add(app); // retried on the interval
+              this.held.add(app);
+              failed.push({ app, err });
+            }
           }
         }
-      }
-    };
-    const concurrency = Math.max(1, this.storage.writeConcurrency ?? PUBLISH_CONCURRENCY);
-    await Promise.all(Array.from({ length: Math.min(concurrency, apps.length) }, worker));
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, page.length) }, worker));
+    }
     const published: StoredCheckpoint[] = [];
     for (const update of updates) {
       if (!update) continue;
