@@ -519,17 +519,19 @@ export class MongoStorage implements LogStorage {
       else if (integrated < fromSize) w.reject(integrationGap(sourceAppId, integrated, fromSize));
       else growing.push(w);
     }
-    let grown: Array<Waiter<Integration, void>> = [];
+    let grown = growing;
     const nodes = growing.flatMap((w) =>
       w.key.nodes.map((n) => ({ _id: nodeKey(w.key.sourceAppId, n), hash: bytesToBinary(n.hash) })),
     );
-    const inserted = nodes.length === 0 ? Promise.resolve() : this.c.treeNodes.insertMany(nodes, { ordered: false });
-    try {
-      await inserted;
-      grown = growing;
-    } catch (err) {
-      if (!onlyDuplicates(err)) for (const w of growing) w.reject(err);
-      else grown = growing;
+    if (nodes.length > 0) {
+      try {
+        await this.c.treeNodes.insertMany(nodes, { ordered: false });
+      } catch (err) {
+        if (!onlyDuplicates(err)) {
+          for (const w of growing) w.reject(err);
+          grown = [];
+        }
+      }
     }
     for (let i = 0; i < grown.length; i += INTEGRATED_BULK) {
       const slice = grown.slice(i, i + INTEGRATED_BULK);
