@@ -28,8 +28,9 @@ import {
  */
 const CHUNK = 5000;
 /**
- * An integration of at most this many leaves keeps the nodes it had in hand for a proof (Integrated.known);
- * a larger one (a recovery's) would hold two per leaf for nothing: its proofs read storage.
+ * An integration given a seal (a publish's) and of at most this many leaves keeps the nodes it had in
+ * hand for a proof (Integrated.known); a larger one would hold two per leaf for nothing: its proofs
+ * read storage.
  */
 const KNOWN_LEAVES = 65_536;
 /** Per log, at most this many offered hashes are held; beyond that integration reads storage. */
@@ -70,7 +71,8 @@ export interface Integrated extends TreeState {
   awaitsOffer: boolean;
   /**
    * The hash of a node this integration had in hand, or undefined: the nodes of the tree's compact
-   * range before it, and every leaf and perfect node it added (none past KNOWN_LEAVES leaves). A proof
+   * range before it, and every leaf and perfect node it added (none without a seal, none past
+   * KNOWN_LEAVES leaves: an integration without a seal, such as a recovery's, proves nothing). A proof
    * over the part it added needs no read of them (on MongoDB a read of leaves is a query of `events`).
    */
   known: KnownNodes;
@@ -137,7 +139,7 @@ export class Integrator {
     let sealed: StoredCheckpoint | null = null;
     let awaitsOffer = false;
     const tree = await this.load(sourceAppId, head.integratedSize);
-    const known = head.size - tree.range.end <= KNOWN_LEAVES ? new NodesInHand(tree.range) : null;
+    const known = seal && head.size - tree.range.end <= KNOWN_LEAVES ? new NodesInHand(tree.range) : null;
     while (tree.range.end < head.size) {
       const from = tree.range.end;
       if (this.awaitsOffer(sourceAppId, from)) {
@@ -216,13 +218,14 @@ export class Integrator {
     if (cached && cached.range.end === integratedSize) return cached;
     const ids = rangeNodes(0, integratedSize);
     let hashes: Uint8Array[];
-    let lastLeaf: string;
+    let lastLeaf = ZERO_HASH_HEX;
     try {
-      hashes = await this.storage.getTreeNodes(sourceAppId, ids);
-      lastLeaf =
-        integratedSize === 0
-          ? ZERO_HASH_HEX
-          : toHex((await this.storage.getTreeNodes(sourceAppId, [{ level: 0, index: integratedSize - 1 }]))[0]!);
+      // The compact range's nodes and the last leaf (which the range's last node may be) in one read.
+      hashes = await this.storage.getTreeNodes(
+        sourceAppId,
+        integratedSize === 0 ? ids : [...ids, { level: 0, index: integratedSize - 1 }],
+      );
+      if (integratedSize > 0) lastLeaf = toHex(hashes.pop()!);
     } catch (err) {
       if (err instanceof MalformedEventError) throw new IntegrityError(sourceAppId, err.seq ?? integratedSize - 1, err.message);
       throw err;

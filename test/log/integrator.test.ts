@@ -174,7 +174,7 @@ describe.each(engines)('integrator: $name', (engine) => {
       integrator.offer(await appendChain(storage, 'a', before === 5 ? 5 : 0));
       if (before === 5) await integrator.integrate('a');
       integrator.offer(await appendChain(storage, 'a', added));
-      const tree = await integrator.integrate('a');
+      const tree = await integrator.integrate('a', () => null);
       expect(tree.size).toBe(before + added);
       let reads = 0;
       const getTreeNodes = storage.getTreeNodes.bind(storage);
@@ -190,6 +190,12 @@ describe.each(engines)('integrator: $name', (engine) => {
       const older = await prover.consistency('a', 3, tree.size, tree.known);
       expect(older.map(toHex)).toEqual((await prover.consistency('a', 3, tree.size)).map(toHex));
     }
+    // Without a seal (nothing to prove, as in a recovery) none is kept.
+    integrator.offer(await appendChain(storage, 'a', 3));
+    const unsealed = await integrator.integrate('a');
+    expect(unsealed.size).toBe(67);
+    expect(unsealed.known({ level: 0, index: 66 })).toBeUndefined();
+    expect(unsealed.known({ level: 0, index: 0 })).toBeUndefined();
   });
 
   it('after a failed node write, leaves its tree as stored and integrates on the next call', async () => {
