@@ -486,6 +486,11 @@ export interface LogStorage {
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
   /** The checkpoint of that size, or the latest when treeSize is undefined. */
   getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null>;
+  /**
+   * The latest checkpoint of each log, as getCheckpoint gives it, in the order asked (null for a log
+   * with none): a few reads for many logs, each bounded by the number of logs asked for.
+   */
+  getLatestCheckpoints(sourceAppIds: readonly string[]): Promise<Array<StoredCheckpoint | null>>;
   /** Checkpoints of one log by treeSize in `direction`, strictly beyond `afterTreeSize`. */
   listCheckpoints(
     sourceAppId: string,
@@ -520,6 +525,7 @@ export const LOG_STORAGE_CALLS = [
   'getTreeNodes',
   'putCheckpoint',
   'getCheckpoint',
+  'getLatestCheckpoints',
   'listCheckpoints',
   'replaceCheckpointNote',
 ] as const satisfies ReadonlyArray<keyof LogStorage>;

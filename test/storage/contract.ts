@@ -802,6 +802,25 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getTreeNodes('app-a', [])).toEqual([]);
       });
 
+      it('getTreeNodes called for several logs at once answers each as alone: a node missing fails only its call', async () => {
+        const a = await storage.appendEvents(newEvents('app-a', 0, 4));
+        const b = await storage.appendEvents(newEvents('app-b', 0, 2));
+        await storage.integrate('app-a', 0, 4, [treeNode('app-a', 1, 0), treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
+        await storage.integrate('app-b', 0, 2, [treeNode('app-b', 1, 0)]);
+        const reads = await Promise.allSettled([
+          storage.getTreeNodes('app-a', [id(2, 0), id(0, 3)]),
+          storage.getTreeNodes('app-b', [id(0, 1), id(1, 0), id(0, 0)]),
+          storage.getTreeNodes('app-b', [id(1, 0), id(1, 1)]), // (1, 1) of app-b is not stored
+          storage.getTreeNodes('app-c', [id(0, 0)]), // no such log
+          storage.getTreeNodes('app-a', [id(1, 1), id(0, 0)]),
+        ]);
+        expect(reads.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+        const hexes = (r: PromiseSettledResult<Uint8Array[]>) => (r as PromiseFulfilledResult<Uint8Array[]>).value.map(bytesHex);
+        expect(hexes(reads[0])).toEqual([nodeHash('app-a', 2, 0), a[3]!.hash]);
+        expect(hexes(reads[1])).toEqual([b[1]!.hash, nodeHash('app-b', 1, 0), b[0]!.hash]);
+        expect(hexes(reads[4])).toEqual([nodeHash('app-a', 1, 1), a[0]!.hash]);
+      });
+
       it('integrate is a no-op when already integrated and never lowers integratedSize', async () => {
         await storage.appendEvents(newEvents('app-a', 0, 8));
         await storage.integrate('app-a', 0, 4, [treeNode('app-a', 1, 0), treeNode('app-a', 1, 1), treeNode('app-a', 2, 0)]);
@@ -913,6 +932,34 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getCheckpoint('app-a')).toEqual(checkpoint('app-a', big));
         expect(await storage.getCheckpoint('app-a', big)).toEqual(checkpoint('app-a', big));
         expect((await storage.listCheckpoints('app-a', 7, 10, 'asc')).map((c) => c.treeSize)).toEqual([big]);
+      });
+
+      it('getLatestCheckpoints gives each log its latest checkpoint, as getCheckpoint does, in the order asked', async () => {
+        expect(await storage.getLatestCheckpoints([])).toEqual([]);
+        await storage.appendEvents([...newEvents('app-a', 0, 4), ...newEvents('app-b', 0, 6), ...newEvents('app-e', 0, 3)]);
+        // app-a: checkpoints 2 and 4 with their trees, 4's note replaced (a cosignature added).
+        await storage.integrate('app-a', 0, 2, [], checkpoint('app-a', 2));
+        await storage.integrate('app-a', 2, 4, [], checkpoint('app-a', 4));
+        const cosigned = `${checkpoint('app-a', 4).note}\u2014 w1 AAAAAQ==\n`;
+        expect(await storage.replaceCheckpointNote('app-a', 4, checkpoint('app-a', 4).note, cosigned)).toBe(true);
+        // app-b: integrated past its latest checkpoint (a recovery integrates without one).
+        await storage.integrate('app-b', 0, 2, [], checkpoint('app-b', 2));
+        await storage.integrate('app-b', 2, 6, []);
+        // app-d: a checkpoint with no tree (damage); app-e: a flood of them beyond its tree.
+        await storage.putCheckpoint(checkpoint('app-d', 9));
+        await storage.integrate('app-e', 0, 3, [], checkpoint('app-e', 3));
+        for (let size = 4; size < 40; size++) await storage.putCheckpoint(checkpoint('app-e', size));
+        const asked = ['app-c', 'app-a', 'app-b', 'app-d', 'app-e', 'app-a'];
+        const latest = await storage.getLatestCheckpoints(asked);
+        expect(latest).toEqual([
+          null,
+          { ...checkpoint('app-a', 4), note: cosigned },
+          checkpoint('app-b', 2),
+          checkpoint('app-d', 9),
+          checkpoint('app-e', 39),
+          { ...checkpoint('app-a', 4), note: cosigned },
+        ]);
+        expect(latest).toEqual(await Promise.all(asked.map((app) => storage.getCheckpoint(app))));
       });
 
       it('replaceCheckpointNote swaps the note only while it is still the expected one', async () => {

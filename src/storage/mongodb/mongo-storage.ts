@@ -41,6 +41,8 @@ import {
   bytesToBinary,
   checkpointNoteKey,
   checkpointProjection,
+  type CheckpointDoc,
+  type CheckpointNoteDoc,
   eventProjection,
   fromCheckpointDoc,
   fromEventDoc,
@@ -97,6 +99,14 @@ const MONGODB_WRITE_CONCURRENCY = 32;
 
 /** Integrated sizes raised per bulk: well below the test server's pool of 100 connections (batch-log.ts, HINT_BULK). */
 const INTEGRATED_BULK = 16;
+
+/** Node ids one coalesced read asks for at most (a proof's are about 2 log2 n, a tile's 256). */
+const NODE_READ_IDS = 1024;
+
+/** Logs one read of getLatestCheckpoints asks for at most. */
+const LATEST_READ_LOGS = 500;
+/** Checkpoints per log a read of getLatestCheckpoints takes at most (one, or a few stored meanwhile) before it reads each alone. */
+const LATEST_READ_SLACK = 4;
 
 /** One LogStorage.integrate call, as integrateMany takes it. */
 interface Integration {
@@ -587,25 +597,86 @@ export class MongoStorage implements LogStorage {
     }
   }
 
-  async getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]> {
-    if (ids.length === 0) return [];
-    const leafSeqs = [...new Set(ids.filter((id) => id.level === 0).map((id) => id.index))];
-    const innerKeys = [...new Set(ids.filter((id) => id.level > 0).map((id) => nodeKey(sourceAppId, id)))];
+  /**
+   * Node reads asked for in one turn (a recovery's logs, proofs of concurrent requests) go together:
+   * readNodes.
+   */
+  private readonly nodeReads = new Coalescer<{ sourceAppId: string; ids: NodeId[] }, Uint8Array[]>((waiters) =>
+    this.readNodes(waiters),
+  );
+
+  getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.nodeReads.get({ sourceAppId, ids });
+  }
+
+  /**
+   * The waiters' nodes in two queries per NODE_READ_IDS of them, however many logs they are of: the
+   * leaves from `events` (one clause per log), the inner nodes by key. A node missing or damaged fails
+   * only the waiters that asked for it.
+   */
+  private async readNodes(waiters: ReadonlyArray<Waiter<{ sourceAppId: string; ids: NodeId[] }, Uint8Array[]>>): Promise<void> {
+    const groups: Array<typeof waiters> = [];
+    let group: Array<(typeof waiters)[number]> = [];
+    let ids = 0;
+    for (const w of waiters) {
+      if (group.length > 0 && ids + w.key.ids.length > NODE_READ_IDS) {
+        groups.push(group);
+        group = [];
+        ids = 0;
+      }
+      group.push(w);
+      ids += w.key.ids.length;
+    }
+    groups.push(group);
+    await Promise.all(groups.map((g) => this.readNodeGroup(g)));
+  }
+
+  private async readNodeGroup(
+    waiters: ReadonlyArray<Waiter<{ sourceAppId: string; ids: NodeId[] }, Uint8Array[]>>,
+  ): Promise<void> {
+    const leafSeqs = new Map<string, Set<number>>();
+    const innerKeys = new Set<string>();
+    for (const { key } of waiters) {
+      for (const id of key.ids) {
+        if (id.level > 0) innerKeys.add(nodeKey(key.sourceAppId, id));
+        else {
+          let seqs = leafSeqs.get(key.sourceAppId);
+          if (!seqs) leafSeqs.set(key.sourceAppId, (seqs = new Set()));
+          seqs.add(id.index);
+        }
+      }
+    }
+    const clauses = [...leafSeqs].map(([sourceAppId, seqs]) => ({ sourceAppId, seq: { $in: [...seqs] } }));
     const [leaves, inner] = await Promise.all([
-      leafSeqs.length === 0
+      clauses.length === 0
         ? []
-        : this.c.events.find({ sourceAppId, seq: { $in: leafSeqs } }, { projection: { _id: 0, seq: 1, hash: 1 } }).toArray(),
-      innerKeys.length === 0 ? [] : this.c.treeNodes.find({ _id: { $in: innerKeys } }).toArray(),
+        : this.c.events
+            .find(clauses.length === 1 ? clauses[0]! : { $or: clauses }, {
+              projection: { _id: 0, sourceAppId: 1, seq: 1, hash: 1 },
+            })
+            .toArray(),
+      innerKeys.size === 0 ? [] : this.c.treeNodes.find({ _id: { $in: [...innerKeys] } }).toArray(),
     ]);
-    const byKey = new Map<string, Uint8Array>();
+    // Decoded when a waiter takes it: a damaged one fails its waiters, not the others.
+    const byKey = new Map<string, () => Uint8Array>();
     for (const l of leaves)
-      byKey.set(nodeKey(sourceAppId, { level: 0, index: l.seq }), storedLeafHash(sourceAppId, l.seq, l.hash));
-    for (const n of inner) byKey.set(n._id, binaryToBytes(n.hash));
-    return ids.map((id) => {
-      const hash = byKey.get(nodeKey(sourceAppId, id));
-      if (!hash) throw new Error(`tree node (${id.level}, ${id.index}) of log ${sourceAppId} is not stored`);
-      return hash;
-    });
+      byKey.set(nodeKey(l.sourceAppId, { level: 0, index: l.seq }), () => storedLeafHash(l.sourceAppId, l.seq, l.hash));
+    for (const n of inner) byKey.set(n._id, () => binaryToBytes(n.hash));
+    for (const w of waiters) {
+      const { sourceAppId, ids } = w.key;
+      try {
+        w.resolve(
+          ids.map((id) => {
+            const hash = byKey.get(nodeKey(sourceAppId, id));
+            if (!hash) throw new Error(`tree node (${id.level}, ${id.index}) of log ${sourceAppId} is not stored`);
+            return hash();
+          }),
+        );
+      } catch (err) {
+        w.reject(err);
+      }
+    }
   }
 
   // --- checkpoints ------------------------------------------------------------------------
@@ -640,6 +711,65 @@ export class MongoStorage implements LogStorage {
     if (!doc) return null;
     const checkpoint = fromCheckpointDoc(doc);
     return newest && newest.treeSize === checkpoint.treeSize ? { ...checkpoint, note: newest.note } : checkpoint;
+  }
+
+  /**
+   * Three queries per LATEST_READ_LOGS logs: their integrated sizes, their checkpoints of at least that
+   * size, and those checkpoints' newest notes. A checkpoint is stored only once its tree is (integrate),
+   * and integrated sizes only grow, so a log's latest checkpoint is among those of at least the size
+   * read before them, unless it is of a smaller tree (integrated without one since): such a log, and
+   * every log of a read that meets more documents than it may (damage, or a flood of checkpoints), is
+   * read alone (getCheckpoint).
+   */
+  async getLatestCheckpoints(sourceAppIds: readonly string[]): Promise<Array<StoredCheckpoint | null>> {
+    const apps = [...new Set(sourceAppIds)];
+    const latest = new Map<string, StoredCheckpoint | null>();
+    for (let i = 0; i < apps.length; i += LATEST_READ_LOGS) {
+      const slice = apps.slice(i, i + LATEST_READ_LOGS);
+      const found = slice.length === 1 ? null : await this.latestAtLeastIntegrated(slice);
+      await Promise.all(
+        slice.map(async (app) => {
+          const known = found?.get(app);
+          latest.set(app, known !== undefined ? known : await this.getCheckpoint(app));
+        }),
+      );
+    }
+    return sourceAppIds.map((app) => latest.get(app)!);
+  }
+
+  /**
+   * The logs' latest checkpoints of at least their integrated size (see getLatestCheckpoints), and null
+   * for a log with none at all (nothing integrated, none found); null when a read met too many.
+   */
+  private async latestAtLeastIntegrated(apps: string[]): Promise<Map<string, StoredCheckpoint | null> | null> {
+    const integrated = await this.c.integrated.find({ _id: { $in: apps } }).toArray();
+    const floor = new Map(integrated.map((d) => [d._id, d.size]));
+    const limit = apps.length * LATEST_READ_SLACK;
+    const docs = await this.c.checkpoints
+      .find(
+        { $or: apps.map((app) => ({ sourceAppId: app, treeSize: { $gte: floor.get(app) ?? 0 } })) },
+        { projection: checkpointProjection, limit },
+      )
+      .toArray();
+    if (docs.length >= limit) return null;
+    const top = new Map<string, CheckpointDoc>();
+    for (const d of docs) if ((top.get(d.sourceAppId)?.treeSize ?? -1) < d.treeSize) top.set(d.sourceAppId, d);
+    const latest = new Map<string, StoredCheckpoint | null>();
+    for (const app of apps) if (!floor.get(app) && !top.has(app)) latest.set(app, null);
+    if (top.size === 0) return latest;
+    const noteLimit = top.size * 2 * NOTE_VERSIONS_KEPT;
+    const notes = await this.c.checkpointNotes
+      .find({ $or: [...top.values()].map((d) => ({ sourceAppId: d.sourceAppId, treeSize: d.treeSize })) }, { limit: noteLimit })
+      .toArray();
+    if (notes.length >= noteLimit) return null;
+    const newest = new Map<string, CheckpointNoteDoc>();
+    for (const n of notes) if ((newest.get(n.sourceAppId)?.version ?? -1) < n.version) newest.set(n.sourceAppId, n);
+    for (const [app, d] of top) {
+      const checkpoint = fromCheckpointDoc(d);
+      const note = newest.get(app);
+      latest.set(app, note && note.treeSize === d.treeSize ? { ...checkpoint, note: note.note } : checkpoint);
+    }
+    return latest;
   }
 
   async listCheckpoints(

@@ -466,6 +466,11 @@ export class SqliteStorage implements LogStorage {
     return row ? rowToCheckpoint(row) : null;
   }
 
+  async getLatestCheckpoints(sourceAppIds: readonly string[]): Promise<Array<StoredCheckpoint | null>> {
+    // Each an indexed lookup in this process: nothing to gain from asking for them together.
+    return Promise.all(sourceAppIds.map((app) => this.getCheckpoint(app)));
+  }
+
   async listCheckpoints(
     sourceAppId: string,
     afterTreeSize: number | null,

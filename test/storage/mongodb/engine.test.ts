@@ -809,6 +809,109 @@ describe('MongoStorage integrations of several logs at once', () => {
   });
 });
 
+describe('MongoStorage reads of several logs at once', () => {
+  const id = (level: number, index: number) => ({ level, index });
+  const node = (level: number, index: number) => ({ level, index, hash: new Uint8Array(32).fill(level * 16 + index) });
+  const checkpoint = (app: string, treeSize: number) => ({
+    sourceAppId: app,
+    treeSize,
+    rootHash: 'cd'.repeat(32),
+    note: `note of ${app} at ${treeSize}`,
+    publishedAt: 1_700_000_000_000 + treeSize,
+  });
+  /** The reads a storage sends from now on, as "find collection", in the order sent. */
+  function reads(s: MongoStorage): string[] {
+    const seen: string[] = [];
+    (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => {
+      if (e.commandName === 'find') seen.push(`find ${String(e.command.find)}`);
+    });
+    return seen;
+  }
+
+  it("tree nodes asked for in one turn are read in one query per collection; a damaged leaf fails only its caller's read", async () => {
+    const s = await openStorage({ monitor: true });
+    const apps = ['app-a', 'app-b', 'app-c', 'app-d'];
+    const events = await s.appendEvents(apps.flatMap((app) => newEvents(app, 0, 2)));
+    await s.settled();
+    for (const app of apps) await s.integrate(app, 0, 2, [node(1, 0)]);
+    await db.collection(C.events).updateOne({ sourceAppId: 'app-d', seq: 1 }, { $set: { hash: 'not a hash' } });
+    const sent = reads(s);
+    const got = await Promise.allSettled(apps.map((app) => s.getTreeNodes(app, [id(1, 0), id(0, 1)])));
+    expect(sent.sort()).toEqual(['find events', 'find tree_nodes']);
+    expect(got.map((g) => g.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect((got[3] as PromiseRejectedResult).reason).toBeInstanceOf(MalformedEventError);
+    const leaf = (app: string) => events.find((e) => e.sourceAppId === app && e.seq === 1)!.hash;
+    for (const [i, app] of apps.slice(0, 3).entries()) {
+      const [inner, one] = (got[i] as PromiseFulfilledResult<Uint8Array[]>).value;
+      expect(inner).toEqual(node(1, 0).hash);
+      expect(Buffer.from(one!).toString('hex')).toBe(leaf(app));
+    }
+  });
+
+  it('tree nodes asked for in one turn beyond a read of 1024 go in several reads, each caller answered in full', async () => {
+    const s = await openStorage({ monitor: true });
+    await s.integrate(
+      'app-a',
+      0,
+      2400,
+      Array.from({ length: 1200 }, (_, i) => node(1, i)),
+    );
+    const sent = reads(s);
+    const ask = (from: number) => Array.from({ length: 600 }, (_, i) => id(1, from + i));
+    const [first, second] = await Promise.all([s.getTreeNodes('app-a', ask(0)), s.getTreeNodes('app-a', ask(600))]);
+    expect(sent).toEqual(['find tree_nodes', 'find tree_nodes']);
+    expect(first.map((h) => h[0])).toEqual(ask(0).map((n) => node(1, n.index).hash[0]));
+    expect(second.map((h) => h[0])).toEqual(ask(600).map((n) => node(1, n.index).hash[0]));
+  });
+
+  it('latest checkpoints of many logs are three reads, and each log is read alone where those cannot tell', async () => {
+    const s = await openStorage({ monitor: true });
+    const apps = Array.from({ length: 20 }, (_, i) => `app-${String(i).padStart(2, '0')}`);
+    for (const app of apps) await s.integrate(app, 0, 2, [node(1, 0)], checkpoint(app, 2));
+    const sent = reads(s);
+    expect(await s.getLatestCheckpoints(apps)).toEqual(apps.map((app) => checkpoint(app, 2)));
+    expect(sent).toEqual(['find integrated', 'find checkpoints', 'find checkpoint_notes']);
+    // Integrated past its latest checkpoint: that log alone is read as getCheckpoint reads it.
+    await s.integrate('app-03', 2, 4, [node(1, 1), node(2, 0)]);
+    sent.length = 0;
+    expect((await s.getLatestCheckpoints(apps))[3]).toEqual(checkpoint('app-03', 2));
+    expect(sent.slice(3).sort()).toEqual(['find checkpoint_notes', 'find checkpoints']);
+    // More checkpoints beyond the trees than a read takes (4 per log): every log is read alone, rightly.
+    for (let size = 3; size < 3 + 4 * apps.length; size++) await s.putCheckpoint(checkpoint('app-07', size));
+    sent.length = 0;
+    const latest = await s.getLatestCheckpoints(apps);
+    expect(latest[7]).toEqual(checkpoint('app-07', 2 + 4 * apps.length));
+    expect(latest.filter((c, i) => i !== 7 && i !== 3)).toEqual(
+      apps.filter((_, i) => i !== 7 && i !== 3).map((app) => checkpoint(app, 2)),
+    );
+    expect(sent.filter((c) => c === 'find checkpoints')).toHaveLength(1 + apps.length);
+  });
+
+  it('a read of many logs whose connection is lost fails, and the next one answers', async () => {
+    const cutter = await startTcpCutter(mongo.server.uri);
+    try {
+      const s = new MongoStorage({ uri: cutter.uri, dbName: mongo.dbName });
+      opened.push(s);
+      await s.init();
+      for (const app of ['app-a', 'app-b']) await s.integrate(app, 0, 2, [node(1, 0)], checkpoint(app, 2));
+      const both = (collection: string) => [...commandMarker('find', collection), Buffer.from('app-a'), Buffer.from('app-b')];
+      const nodes = () => Promise.allSettled(['app-a', 'app-b'].map((app) => s.getTreeNodes(app, [id(1, 0)])));
+      let cutting = cutter.cutRequests(both(C.treeNodes));
+      expect((await nodes()).map((o) => o.status)).toEqual(['rejected', 'rejected']);
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      expect((await nodes()).map((o) => o.status)).toEqual(['fulfilled', 'fulfilled']);
+      cutting = cutter.cutRequests(both(C.checkpoints));
+      await expect(s.getLatestCheckpoints(['app-a', 'app-b'])).rejects.toThrow();
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      expect(await s.getLatestCheckpoints(['app-a', 'app-b'])).toEqual([checkpoint('app-a', 2), checkpoint('app-b', 2)]);
+    } finally {
+      await cutter.close();
+    }
+  });
+});
+
 describe('MongoStorage hints of log heads', () => {
   it('a log written by every batch has its hint moved once per HINT_STRIDE batches; a process starting from it reads the head', async () => {
     const writer = await openStorage();
