@@ -528,41 +528,77 @@ export class Publisher {
    * re-checking each event on the way, then check its latest checkpoint against that tree and our
    * key. Only a verified mismatch quarantines a log; a log whose recovery meets any other error is
    * recovered again before it is next published.
+   *
+   * A page of logs at a time, in steps that each read the whole page together (on an engine over the
+   * network, a few commands per step, not a few per log): the trees of the logs whose nodes are all
+   * stored, read; the other logs integrated up to their heads as listed, as many at once as a publish
+   * cycle writes (what commits later is published next cycle); then the latest checkpoints, read
+   * together, and each checked.
    */
   private async recover(): Promise<void> {
+    const chunk = Math.max(1, this.storage.writeConcurrency ?? PUBLISH_CONCURRENCY);
     let after: string | null = null;
     for (;;) {
       const heads = await this.storage.listLogHeads(after, RECOVER_PAGE);
-      for (const head of heads) {
-        const app = head.sourceAppId;
-        try {
-          await this.recoverLog(app);
-        } catch (err) {
-          // One log the storage cannot serve now must not keep the others (or verifyLog on it) from being served.
-          this.forget(app);
-          if (err instanceof IntegrityError) {
-            this.quarantine(app, err.message);
-          } else {
-            this.unrecovered.add(app);
-            this.dirty.add(app);
-            this.opts.logger.warn({ sourceAppId: app, err }, 'log not recovered yet; retried next cycle');
+      const trees = new Map<string, TreeState>();
+      const integrate = (some: LogHead[]) =>
+        Promise.all(
+          some.map(async (head) => {
+            try {
+              const tree = await this.integrator.integrate(head.sourceAppId, undefined, head);
+              trees.set(head.sourceAppId, { size: tree.size, root: tree.root });
+            } catch (err) {
+              this.notRecovered(head.sourceAppId, err);
+            }
+          }),
+        );
+      await integrate(heads.filter((h) => h.integratedSize >= h.size));
+      const behind = heads.filter((h) => h.integratedSize < h.size);
+      for (let from = 0; from < behind.length; from += chunk) await integrate(behind.slice(from, from + chunk));
+      const apps = [...trees.keys()];
+      // Where reading them together fails, each log reads its own: one the storage cannot serve must
+      // not keep the others from being recovered.
+      const latest = await this.storage.getLatestCheckpoints(apps).catch(() => null);
+      await Promise.all(
+        apps.map(async (app, i) => {
+          try {
+            await this.checkRecovered(app, trees.get(app)!, latest ? latest[i]! : await this.storage.getCheckpoint(app));
+          } catch (err) {
+            this.notRecovered(app, err);
           }
-        }
-      }
+        }),
+      );
       if (heads.length < RECOVER_PAGE) break;
       after = heads[heads.length - 1]!.sourceAppId;
     }
   }
 
-  /** Integrate one log and check its latest checkpoint; quarantines it on a verified mismatch, throws on anything else. */
+  /** Recover one log (integrate it, check its latest checkpoint); quarantines it on a verified mismatch, throws on anything else. */
   private async recoverLog(app: string): Promise<void> {
-    let tree = await this.integrator.integrate(app);
-    const latest = await this.storage.getCheckpoint(app);
+    const tree = await this.integrator.integrate(app);
+    await this.checkRecovered(app, tree, await this.storage.getCheckpoint(app));
+  }
+
+  /** Check the log's latest checkpoint, read after its tree was integrated, and mark the log recovered. */
+  private async checkRecovered(app: string, tree: TreeState, latest: StoredCheckpoint | null): Promise<void> {
     // Another publisher may have integrated and published between the two reads: catch up before judging.
     if (latest && latest.treeSize > tree.size) tree = await this.integrator.integrate(app);
-    if (latest) await this.checkLatestCheckpoint(latest, tree.size);
+    if (latest) await this.checkLatestCheckpoint(latest, tree);
     this.unrecovered.delete(app);
     if (!latest || latest.treeSize < tree.size) this.dirty.add(app);
+  }
+
+  /** A log whose recovery failed: quarantined on a failed check, otherwise recovered again before it is next published. */
+  private notRecovered(app: string, err: unknown): void {
+    // One log the storage cannot serve now must not keep the others (or verifyLog on it) from being served.
+    this.forget(app);
+    if (err instanceof IntegrityError) {
+      this.quarantine(app, err.message);
+    } else {
+      this.unrecovered.add(app);
+      this.dirty.add(app);
+      this.opts.logger.warn({ sourceAppId: app, err }, 'log not recovered yet; retried next cycle');
+    }
   }
 
   private quarantine(sourceAppId: string, why: string): void {
@@ -570,12 +606,13 @@ export class Publisher {
     this.opts.logger.error({ sourceAppId }, `log failed an integrity check; no checkpoint will be published for it: ${why}`);
   }
 
-  private async checkLatestCheckpoint(cp: StoredCheckpoint, integratedSize: number): Promise<void> {
+  /** Check the latest checkpoint against the integrated tree (its root, read when it is of a smaller tree) and our key. */
+  private async checkLatestCheckpoint(cp: StoredCheckpoint, tree: TreeState): Promise<void> {
     const app = cp.sourceAppId;
     const origin = this.opts.originOf(app);
     const fail = (why: string) => this.quarantine(app, `latest checkpoint (size ${cp.treeSize}): ${why}`);
-    if (cp.treeSize > integratedSize) return fail('checkpoint is beyond the integrated tree');
-    const root = toHex(await this.opts.prover.rootAt(app, cp.treeSize));
+    if (cp.treeSize > tree.size) return fail('checkpoint is beyond the integrated tree');
+    const root = toHex(cp.treeSize === tree.size ? tree.root : await this.opts.prover.rootAt(app, cp.treeSize));
     if (root !== cp.rootHash) return fail('stored tree does not give the checkpoint root');
     try {
       const signed = openCheckpoint(cp.note, logVerifiers(this.opts.verifier, origin));

@@ -205,15 +205,28 @@ describe('two publishers on one MongoDB database', () => {
       const racing = new Proxy(raw, {
         get(obj, prop, receiver) {
           const value = Reflect.get(obj, prop, receiver) as unknown;
-          if (prop !== 'getCheckpoint' || typeof value !== 'function') return value;
-          return async (app: string, size?: number) => {
-            if (app === 'a' && size === undefined && !raced && services.length === 2) {
+          if (typeof value !== 'function') return value;
+          const race = async (apps: readonly string[]) => {
+            if (apps.includes('a') && !raced && services.length === 2) {
               raced = true;
               await holder.append([event('a'), event('a')]);
               await holder.publishCheckpoints();
             }
-            return (value as LogStorage['getCheckpoint']).call(obj, app, size);
           };
+          // The latest checkpoint, read alone or with others' (a recovery reads a page's together).
+          if (prop === 'getCheckpoint') {
+            return async (app: string, size?: number) => {
+              if (size === undefined) await race([app]);
+              return (value as LogStorage['getCheckpoint']).call(obj, app, size);
+            };
+          }
+          if (prop === 'getLatestCheckpoints') {
+            return async (apps: readonly string[]) => {
+              await race(apps);
+              return (value as LogStorage['getLatestCheckpoints']).call(obj, apps);
+            };
+          }
+          return value;
         },
       });
       const other = await start(racing);

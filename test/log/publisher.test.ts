@@ -13,6 +13,7 @@ import { CompactRange } from '../../src/core/compact/range.js';
 import { fromHex, toHex } from '../../src/core/hex.js';
 import { createSigner, parseVerifierKey, verifierKeyString } from '../../src/core/note/signed-note.js';
 import { verifyConsistency } from '../../src/core/proof/verify.js';
+import { Integrator } from '../../src/log/integrator.js';
 import { Prover } from '../../src/log/prover.js';
 import { CYCLE_PAGE, Publisher, PUBLISHER_LEASE } from '../../src/log/publisher.js';
 import type { CheckpointUpdate } from '../../src/log/service.js';
@@ -348,6 +349,52 @@ describe.each(engines)('publisher: $name', (engine) => {
     expect(published.map((c) => [c.sourceAppId, c.treeSize])).toEqual([['a', 3]]);
     expect((await storage.getCheckpoint('a'))?.rootHash).toBe(toHex(rootOf(a)));
     expect(p.quarantineOf('b')).toMatch(/latest checkpoint \(size 3\): signature/);
+  });
+
+  it('recovers a page of logs with one read of their latest checkpoints, each log alone where that read fails, with the same outcome', async () => {
+    const storage = await store();
+    const logs = ['l0', 'l1', 'l2', 'l3', 'l4', 'l5'];
+    const { publisher: first } = await publisher(storage, { owner: 'first' });
+    first.offer(await storage.appendEvents(logs.flatMap((log) => chainedEvents(log, 3))));
+    expect(await first.publishNow()).toHaveLength(logs.length);
+    await first.stop();
+    // l2 grew unpublished (integrated at recovery); l4's latest checkpoint is signed with another key.
+    await appendChain(storage, 'l2', 2);
+    await appendChain(storage, 'l4', 1);
+    await new Integrator(storage).integrate('l4');
+    const l4 = await storage.getEventRange('l4', 0, 4, 4);
+    const note = signCheckpoint(
+      { origin: originOf('l4'), size: 4, rootHash: rootOf(l4) },
+      createSigner(originOf('l4'), loadSigningKey({ dataDir: otherKeyDir }).privateKey),
+    );
+    await storage.putCheckpoint({ sourceAppId: 'l4', treeSize: 4, rootHash: toHex(rootOf(l4)), note, publishedAt: Date.now() });
+
+    for (const together of [true, false]) {
+      const calls: string[] = [];
+      const counted = new Proxy(storage, {
+        get(target, prop, receiver) {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            if (prop === 'getLatestCheckpoints' || prop === 'getCheckpoint') calls.push(String(prop));
+            if (prop === 'getLatestCheckpoints' && !together)
+              return Promise.reject(new InjectedFault('the read of many logs fails'));
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const { publisher: p } = await publisher(counted, { owner: `recovering-${together}` });
+      const published = await p.publishNow();
+      // The read of the page (then, it failing, one read per log); l2, grown, is published the first
+      // time round, and its publish reads its latest checkpoint.
+      expect(calls.filter((c) => c === 'getLatestCheckpoints')).toHaveLength(1);
+      expect(calls.filter((c) => c === 'getCheckpoint').length).toBe(together ? 1 : logs.length);
+      expect(p.quarantineOf('l4')).toMatch(/latest checkpoint \(size 4\)/);
+      expect(logs.filter((log) => p.quarantineOf(log) === null)).toEqual(['l0', 'l1', 'l2', 'l3', 'l5']);
+      if (together) expect(published.map((c) => [c.sourceAppId, c.treeSize])).toEqual([['l2', 5]]);
+      else expect(published).toEqual([]);
+      await p.stop();
+    }
   });
 
   it('publishes on its interval once started', async () => {
