@@ -530,6 +530,29 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.getEventRange('app-c', 0, 10, 5)).toEqual([]);
       });
 
+      it('getEventRange called for several ranges at once answers each as alone', async () => {
+        const stored = await storage.appendEvents(
+          Array.from({ length: 10 }, (_, i) => [newEvent('app-a', i), newEvent('app-b', i), newEvent('app-c', i)]).flat(),
+        );
+        const of = (app: string) => stored.filter((e) => e.sourceAppId === app);
+        const got = await Promise.all([
+          storage.getEventRange('app-a', 2, 6, 100),
+          storage.getEventRange('app-a', 4, 9, 5), // overlaps the one before
+          storage.getEventRange('app-b', 0, 10, 3), // longer than its limit
+          storage.getEventRange('app-c', 8, 20, 100), // past the head
+          storage.getEventRange('app-d', 0, 4, 4), // no such log
+          storage.getEventRangeWithText('app-b', 7, 10, 3),
+        ]);
+        expect(got.slice(0, 5)).toEqual([
+          of('app-a').slice(2, 6),
+          of('app-a').slice(4, 9),
+          of('app-b').slice(0, 3),
+          of('app-c').slice(8, 10),
+          [],
+        ]);
+        expect((got[5] as { events: StoredEvent[] }).events).toEqual(of('app-b').slice(7, 10));
+      });
+
       it('getEventRangeWithText hands over the stored JSON text of each payload (the range-proof page splices it)', async () => {
         const stored = await storage.appendEvents([
           newEvent('app-a', 0),

@@ -43,6 +43,7 @@ import {
   checkpointProjection,
   type CheckpointDoc,
   type CheckpointNoteDoc,
+  type EventDoc,
   eventProjection,
   fromCheckpointDoc,
   fromEventDoc,
@@ -102,6 +103,9 @@ const INTEGRATED_BULK = 16;
 
 /** Node ids one coalesced read asks for at most (a proof's are about 2 log2 n, a tile's 256). */
 const NODE_READ_IDS = 1024;
+
+/** Events one coalesced read of whole ranges asks for at most (a recovery's chunk of logs behind, a second or so of each). */
+const RANGE_READ_EVENTS = 20_000;
 
 /** Logs one read of getLatestCheckpoints asks for at most. */
 const LATEST_READ_LOGS = 500;
@@ -411,18 +415,71 @@ export class MongoStorage implements LogStorage {
     return { events, payloadTexts: events.map((e, i) => (e.payload === null ? null : (docs[i]!.payload as string))) };
   }
 
-  private async rangeDocs(sourceAppId: string, start: number, end: number, limit: number) {
+  private async rangeDocs(sourceAppId: string, start: number, end: number, limit: number): Promise<EventDoc[]> {
     if (limit <= 0 || start >= end) return [];
-    const find = () =>
-      this.c.events
-        .find({ sourceAppId, seq: { $gte: start, $lt: end } }, { projection: eventProjection, sort: { seq: 1 }, limit })
-        .toArray();
-    let docs = await find();
+    // A range no longer than its limit is all of it: such ranges asked for in one turn go together.
+    let docs =
+      end - start <= limit
+        ? await this.rangeReads.get({ sourceAppId, start, end })
+        : await this.findRange(sourceAppId, start, end, limit);
     if (docs.length < Math.min(limit, end - start)) {
       await this.batchLog.derivePending();
-      docs = await find();
+      docs = await this.findRange(sourceAppId, start, end, limit);
     }
     return docs;
+  }
+
+  private findRange(sourceAppId: string, start: number, end: number, limit: number): Promise<EventDoc[]> {
+    return this.c.events
+      .find({ sourceAppId, seq: { $gte: start, $lt: end } }, { projection: eventProjection, sort: { seq: 1 }, limit })
+      .toArray();
+  }
+
+  /** Whole ranges of events asked for in one turn (a recovery's logs behind, proofs' leaves): readRanges. */
+  private readonly rangeReads = new Coalescer<{ sourceAppId: string; start: number; end: number }, EventDoc[]>((waiters) =>
+    this.readRanges(waiters),
+  );
+
+  /**
+   * The waiters' ranges in one query per RANGE_READ_EVENTS events asked for, whatever the logs: each
+   * range is whole (at most its length in documents), so the query's limit is their sum.
+   */
+  private async readRanges(
+    waiters: ReadonlyArray<Waiter<{ sourceAppId: string; start: number; end: number }, EventDoc[]>>,
+  ): Promise<void> {
+    const groups: Array<Array<(typeof waiters)[number]>> = [[]];
+    let events = 0;
+    for (const w of waiters) {
+      const length = w.key.end - w.key.start;
+      if (groups.at(-1)!.length > 0 && events + length > RANGE_READ_EVENTS) {
+        groups.push([]);
+        events = 0;
+      }
+      groups.at(-1)!.push(w);
+      events += length;
+    }
+    await Promise.all(
+      groups.map(async (group) => {
+        if (group.length === 1) {
+          const { sourceAppId, start, end } = group[0]!.key;
+          group[0]!.resolve(await this.findRange(sourceAppId, start, end, end - start));
+          return;
+        }
+        const clauses = group.map(({ key }) => ({ sourceAppId: key.sourceAppId, seq: { $gte: key.start, $lt: key.end } }));
+        const limit = group.reduce((n, { key }) => n + key.end - key.start, 0);
+        const docs = await this.c.events.find({ $or: clauses }, { projection: eventProjection, limit }).toArray();
+        const byLog = new Map<string, EventDoc[]>();
+        for (const d of docs) {
+          let some = byLog.get(d.sourceAppId);
+          if (!some) byLog.set(d.sourceAppId, (some = []));
+          some.push(d);
+        }
+        for (const some of byLog.values()) some.sort((a, b) => a.seq - b.seq);
+        for (const { key, resolve } of group) {
+          resolve((byLog.get(key.sourceAppId) ?? []).filter((d) => d.seq >= key.start && d.seq < key.end));
+        }
+      }),
+    );
   }
 
   /**

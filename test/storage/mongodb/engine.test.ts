@@ -864,6 +864,18 @@ describe('MongoStorage reads of several logs at once', () => {
     expect(second.map((h) => h[0])).toEqual(ask(600).map((n) => node(1, n.index).hash[0]));
   });
 
+  it('whole ranges of events asked for in one turn are one query; a range longer than its limit goes alone', async () => {
+    const s = await openStorage({ monitor: true });
+    const apps = ['app-a', 'app-b', 'app-c', 'app-d'];
+    const stored = await s.appendEvents(apps.flatMap((app) => newEvents(app, 0, 6)));
+    await s.settled();
+    const sent = reads(s);
+    const got = await Promise.all([...apps.map((app) => s.getEventRange(app, 1, 5, 100)), s.getEventRange('app-a', 0, 6, 2)]);
+    expect(sent).toEqual(['find events', 'find events']);
+    const of = (app: string) => stored.filter((e) => e.sourceAppId === app);
+    expect(got).toEqual([...apps.map((app) => of(app).slice(1, 5)), of('app-a').slice(0, 2)]);
+  });
+
   it('latest checkpoints of many logs are three reads, and each log is read alone where those cannot tell', async () => {
     const s = await openStorage({ monitor: true });
     const apps = Array.from({ length: 20 }, (_, i) => `app-${String(i).padStart(2, '0')}`);
