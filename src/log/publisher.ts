@@ -530,16 +530,21 @@ export class Publisher {
    * recovered again before it is next published.
    *
    * A page of logs at a time, in steps that each read the whole page together (on an engine over the
-   * network, a few commands per step, not a few per log): the trees of the logs whose nodes are all
-   * stored, read; the other logs integrated up to their heads as listed, as many at once as a publish
-   * cycle writes (what commits later is published next cycle); then the latest checkpoints, read
-   * together, and each checked.
+   * network, a few commands per step, not a few per log): the latest checkpoints, read before the
+   * trees grow (on MongoDB a log's latest checkpoint is then found beside its integrated size); the
+   * trees of the logs whose nodes are all stored, read; the other logs integrated up to their heads as
+   * listed, as many at once as a publish cycle writes (what commits later is published next cycle);
+   * then each checkpoint checked.
    */
   private async recover(): Promise<void> {
     const chunk = Math.max(1, this.storage.writeConcurrency ?? PUBLISH_CONCURRENCY);
     let after: string | null = null;
     for (;;) {
       const heads = await this.storage.listLogHeads(after, RECOVER_PAGE);
+      // Where reading them together fails, each log reads its own once its tree is integrated: one the
+      // storage cannot serve must not keep the others from being recovered.
+      const read = await this.storage.getLatestCheckpoints(heads.map((h) => h.sourceAppId)).catch(() => null);
+      const latest = read && new Map(heads.map((h, i) => [h.sourceAppId, read[i] ?? null]));
       const trees = new Map<string, TreeState>();
       const integrate = (some: LogHead[]) =>
         Promise.all(
@@ -555,14 +560,10 @@ export class Publisher {
       await integrate(heads.filter((h) => h.integratedSize >= h.size));
       const behind = heads.filter((h) => h.integratedSize < h.size);
       for (let from = 0; from < behind.length; from += chunk) await integrate(behind.slice(from, from + chunk));
-      const apps = [...trees.keys()];
-      // Where reading them together fails, each log reads its own: one the storage cannot serve must
-      // not keep the others from being recovered.
-      const latest = await this.storage.getLatestCheckpoints(apps).catch(() => null);
       await Promise.all(
-        apps.map(async (app, i) => {
+        [...trees].map(async ([app, tree]) => {
           try {
-            await this.checkRecovered(app, trees.get(app)!, latest ? latest[i]! : await this.storage.getCheckpoint(app));
+            await this.checkRecovered(app, tree, latest ? (latest.get(app) ?? null) : await this.storage.getCheckpoint(app));
           } catch (err) {
             this.notRecovered(app, err);
           }
@@ -579,7 +580,10 @@ export class Publisher {
     await this.checkRecovered(app, tree, await this.storage.getCheckpoint(app));
   }
 
-  /** Check the log's latest checkpoint, read after its tree was integrated, and mark the log recovered. */
+  /**
+   * Check the log's latest checkpoint, as read before or after its tree was integrated, and mark the
+   * log recovered.
+   */
   private async checkRecovered(app: string, tree: TreeState, latest: StoredCheckpoint | null): Promise<void> {
     // Another publisher may have integrated and published between the two reads: catch up before judging.
     if (latest && latest.treeSize > tree.size) tree = await this.integrator.integrate(app);
