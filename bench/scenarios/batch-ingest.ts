@@ -7,13 +7,16 @@
 // writes for it. Beside them, raw inserts of index-friendly rows (timestamps in order, one event type):
 // a minimal loop's rows, which write about half the index pages per batch (docs/performance.md).
 // On SQLite also the first case's rows 4 batches to a transaction: the commit size the writer's group
-// commit reaches at most with 4 clients.
+// commit reaches at most with 4 clients. After the 100-log case, a server started again on the store it
+// left, in the last round: its spawn-to-ready (the publisher's recovery over those logs) beside the
+// fresh server's.
 import { appNames, benchEvents, nextBatch, sizedPayload, streamTimestamps, type EventInput } from '../events.js';
 import { logEventsBody, sendBatches, type IngestRun } from '../ingest.js';
 import { rawInsert, rowsFor, type RawRun } from '../raw-baseline.js';
 import { figure, type Figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
-import { withServer } from '../server.js';
+import type { Engine } from '../engines.js';
+import { startServer, withServer, type ServerHandle } from '../server.js';
 import { sized } from '../sizes.js';
 import { roundSummary, summarize } from '../../src/simulator/stats.js';
 
@@ -37,6 +40,46 @@ const CASES: readonly Case[] = [
 ];
 
 type ServiceRun = IngestRun & { cpuUsPerEvent: number | null };
+/** Spawn-to-ready of the fresh server, and of one started again on the store it left (with its CPU time then). */
+interface Restart {
+  startMs: number;
+  restartMs: number;
+  restartCpuMs: number | null;
+}
+
+/**
+ * `ingest` on a fresh server, then that server stopped and another started on the store it left. Each
+ * start is timed as the benchmark's servers start (spawn until /healthz answers, polled every 100 ms);
+ * the restarted server is ready once its publisher has recovered every log.
+ */
+async function ingestThenRestart(
+  engine: Engine,
+  label: string,
+  env: Record<string, string>,
+  ingest: (server: ServerHandle) => Promise<ServiceRun>,
+): Promise<ServiceRun & Restart> {
+  const store = await engine.freshStore(label);
+  try {
+    let t = performance.now();
+    const fresh = await startServer({ engine, label, env, store });
+    const startMs = performance.now() - t;
+    let run: ServiceRun;
+    try {
+      run = await ingest(fresh);
+    } finally {
+      await fresh.stop();
+    }
+    t = performance.now();
+    // A recovery over many logs on the FerretDB test server takes minutes (docs/performance.md, session 38).
+    const again = await startServer({ engine, label, env, store, startTimeoutMs: 600_000 });
+    const restartMs = performance.now() - t;
+    const cpu = again.cpuSeconds();
+    await again.stop();
+    return { ...run, startMs, restartMs, restartCpuMs: cpu === null ? null : Math.round(cpu * 1000) };
+  } finally {
+    await store.dispose();
+  }
+}
 
 const best = <T extends { eventsPerSecond: number }>(runs: T[]): T =>
   runs.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
@@ -80,7 +123,14 @@ export const batchIngest: Scenario = {
         const chunk = inputs.slice(i, i + BATCH);
         bodies.push({ body: logEventsBody(chunk), count: chunk.length });
       }
-      return { c, bodies, rows: rowsFor(inputs, c.leafVersion), service: [] as ServiceRun[], raw: [] as RawRun[] };
+      return {
+        c,
+        bodies,
+        rows: rowsFor(inputs, c.leafVersion),
+        service: [] as ServiceRun[],
+        raw: [] as RawRun[],
+        restarts: [] as Restart[],
+      };
     });
     // The issue's minimal loop: the first case's rows with timestamps in order and one event type.
     const first = inputsOf(CASES[0]!);
@@ -100,20 +150,24 @@ export const batchIngest: Scenario = {
       for (const p of prepared) {
         const { c } = p;
         ctx.log(`1: ${c.label}, round ${r + 1}/${rounds}: logEvents`);
-        p.service.push(
-          await withServer(
-            { engine, label: `s1-${c.logs}-v${c.leafVersion}`, env: { LEAF_VERSION: String(c.leafVersion) } },
-            async (server) => {
-              const cpu0 = server.cpuSeconds();
-              const run = await sendBatches(server.url, p.bodies, CLIENTS);
-              const cpu1 = server.cpuSeconds();
-              return {
-                ...run,
-                cpuUsPerEvent: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / run.events,
-              };
-            },
-          ),
-        );
+        const label = `s1-${c.logs}-v${c.leafVersion}`;
+        const env = { LEAF_VERSION: String(c.leafVersion) };
+        const ingest = async (server: ServerHandle): Promise<ServiceRun> => {
+          const cpu0 = server.cpuSeconds();
+          const run = await sendBatches(server.url, p.bodies, CLIENTS);
+          const cpu1 = server.cpuSeconds();
+          return {
+            ...run,
+            cpuUsPerEvent: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / run.events,
+          };
+        };
+        // The restart in the last round only: on the test server it takes minutes.
+        if (c.logs === 1 || r < rounds - 1) p.service.push(await withServer({ engine, label, env }, ingest));
+        else {
+          const run = await ingestThenRestart(engine, label, env, ingest);
+          p.service.push(run);
+          p.restarts.push(run);
+        }
         ctx.log(`1: ${c.label}, round ${r + 1}/${rounds}: raw inserts`);
         p.raw.push(await rawInsert(engine, `s1-${c.logs}-v${c.leafVersion}`, p.rows, BATCH, CLIENTS));
       }
@@ -129,6 +183,21 @@ export const batchIngest: Scenario = {
       const cpu = runs.map((s) => s.cpuUsPerEvent).filter((c): c is number => c !== null);
       return cpu.length > 0 ? Math.min(...cpu) : null;
     };
+    for (const { c, restarts } of prepared) {
+      if (restarts.length === 0) continue;
+      const least = restarts.reduce((a, b) => (b.restartMs < a.restartMs ? b : a));
+      figures.push(
+        figure(engine.name, `restart to ready, ${c.label}`, least.restartMs, 'ms', {
+          baseline: { name: 'start to ready, empty store', value: Math.min(...restarts.map((x) => x.startMs)), unit: 'ms' },
+          note: `a server started again on the store the ingest left: the publisher recovers every log before it listens; its CPU time then ${least.restartCpuMs ?? '?'} ms; last round`,
+        }),
+      );
+      details[`restart, ${c.label}`] = restarts.map((x) => ({
+        startMs: Math.round(x.startMs),
+        restartMs: Math.round(x.restartMs),
+        restartCpuMs: x.restartCpuMs,
+      }));
+    }
     for (const { c, service, raw, rows } of prepared) {
       const s = best(service);
       const b = best(raw);
