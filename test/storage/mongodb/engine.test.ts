@@ -708,25 +708,28 @@ describe('MongoStorage tree nodes', () => {
   });
 });
 
-describe('MongoStorage integrations of several logs at once', () => {
-  const node = (level: number, index: number) => ({ level, index, hash: new Uint8Array(32).fill(level * 16 + index) });
-  const checkpoint = (app: string, treeSize: number) => ({
-    sourceAppId: app,
-    treeSize,
-    rootHash: 'ab'.repeat(32),
-    note: `note of ${app} at ${treeSize}`,
-    publishedAt: 1_700_000_000_000 + treeSize,
+/** A tree node whose hash tells its place, and a checkpoint of a log at a size (no tree behind either). */
+const node = (level: number, index: number) => ({ level, index, hash: new Uint8Array(32).fill(level * 16 + index) });
+const checkpoint = (app: string, treeSize: number) => ({
+  sourceAppId: app,
+  treeSize,
+  rootHash: 'ab'.repeat(32),
+  note: `note of ${app} at ${treeSize}`,
+  publishedAt: 1_700_000_000_000 + treeSize,
+});
+/** The commands named `names` a storage (opened with `monitor`) sends from now on, as "command collection", in the order sent. */
+function commandsOf(s: MongoStorage, names: readonly string[]): string[] {
+  const seen: string[] = [];
+  (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => {
+    if (names.includes(e.commandName)) seen.push(`${e.commandName} ${String(e.command[e.commandName])}`);
   });
+  return seen;
+}
+
+describe('MongoStorage integrations of several logs at once', () => {
   const sizeOf = async (s: MongoStorage, app: string) =>
     (await db.collection<{ _id: string; size: number }>(C.integrated).findOne({ _id: app }))?.size ?? 0;
-  /** The write commands a storage sends from now on, as "command collection". */
-  function writes(s: MongoStorage): string[] {
-    const seen: string[] = [];
-    (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => {
-      if (['find', 'insert', 'update'].includes(e.commandName)) seen.push(`${e.commandName} ${String(e.command[e.commandName])}`);
-    });
-    return seen;
-  }
+  const writes = (s: MongoStorage) => commandsOf(s, ['find', 'insert', 'update']);
 
   it('go in four commands whatever their number, each with the outcome it would have alone', async () => {
     const s = await openStorage({ monitor: true });
@@ -811,22 +814,7 @@ describe('MongoStorage integrations of several logs at once', () => {
 
 describe('MongoStorage reads of several logs at once', () => {
   const id = (level: number, index: number) => ({ level, index });
-  const node = (level: number, index: number) => ({ level, index, hash: new Uint8Array(32).fill(level * 16 + index) });
-  const checkpoint = (app: string, treeSize: number) => ({
-    sourceAppId: app,
-    treeSize,
-    rootHash: 'cd'.repeat(32),
-    note: `note of ${app} at ${treeSize}`,
-    publishedAt: 1_700_000_000_000 + treeSize,
-  });
-  /** The reads a storage sends from now on, as "find collection", in the order sent. */
-  function reads(s: MongoStorage): string[] {
-    const seen: string[] = [];
-    (s as unknown as { client: import('mongodb').MongoClient }).client.on('commandStarted', (e) => {
-      if (e.commandName === 'find') seen.push(`find ${String(e.command.find)}`);
-    });
-    return seen;
-  }
+  const reads = (s: MongoStorage) => commandsOf(s, ['find']);
 
   it("tree nodes asked for in one turn are read in one query per collection; a damaged leaf fails only its caller's read", async () => {
     const s = await openStorage({ monitor: true });
