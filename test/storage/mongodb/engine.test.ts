@@ -887,7 +887,7 @@ describe('MongoStorage reads of several logs at once', () => {
     expect(sent.filter((c) => c === 'find checkpoints')).toHaveLength(1 + apps.length);
   });
 
-  it('a read of many logs whose connection is lost fails, and the next one answers', async () => {
+  it('a read of many logs whose connection is lost fails, and the next one answers (nodes, latest checkpoints, ranges of events)', async () => {
     const cutter = await startTcpCutter(mongo.server.uri);
     try {
       const s = new MongoStorage({ uri: cutter.uri, dbName: mongo.dbName });
@@ -906,6 +906,18 @@ describe('MongoStorage reads of several logs at once', () => {
       cutting.stop();
       expect(cutting.cuts).toBeGreaterThan(0);
       expect(await s.getLatestCheckpoints(['app-a', 'app-b'])).toEqual([checkpoint('app-a', 2), checkpoint('app-b', 2)]);
+      // Whole ranges of events read together: every range of the lost query fails, the next read answers.
+      const stored = await s.appendEvents([...newEvents('app-a', 0, 3), ...newEvents('app-b', 0, 3)]);
+      await s.settled();
+      const ranges = () => Promise.allSettled(['app-a', 'app-b'].map((app) => s.getEventRange(app, 0, 3, 3)));
+      cutting = cutter.cutRequests(both(C.events));
+      expect((await ranges()).map((o) => o.status)).toEqual(['rejected', 'rejected']);
+      cutting.stop();
+      expect(cutting.cuts).toBeGreaterThan(0);
+      expect((await ranges()).map((o) => (o as PromiseFulfilledResult<StoredEvent[]>).value)).toEqual([
+        stored.slice(0, 3),
+        stored.slice(3, 6),
+      ]);
     } finally {
       await cutter.close();
     }
