@@ -37,3 +37,25 @@ export class Coalescer<K, V> {
     );
   }
 }
+
+/**
+ * `items` split, in order, into runs whose sizes sum to at most `budget` (an item larger than the budget
+ * alone in its run): a coalesced run that would make one command too large makes a few.
+ */
+export function runsWithin<T>(items: readonly T[], sizeOf: (item: T) => number, budget: number): T[][] {
+  const runs: T[][] = [];
+  let run: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    const n = sizeOf(item);
+    if (run.length > 0 && size + n > budget) {
+      runs.push(run);
+      run = [];
+      size = 0;
+    }
+    run.push(item);
+    size += n;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}

@@ -32,7 +32,7 @@ import {
 import { appendCopiedEvents } from '../copied-events.js';
 import { HASH_HEX_RE, storedLeafHash } from '../stored-event.js';
 import { BatchLog, DEFAULT_MAX_APPEND_BYTES, type BatchLogHooks, type KnownHead } from './batch-log.js';
-import { Coalescer, type Waiter } from './coalesce.js';
+import { Coalescer, runsWithin, type Waiter } from './coalesce.js';
 import { isDuplicateKey, MongoCollections, onlyDuplicates } from './collections.js';
 import { ensureCoordinationIndexes, mongoCoordination } from './coordination.js';
 import { detectDeployment, type Deployment } from './deployment.js';
@@ -447,17 +447,7 @@ export class MongoStorage implements LogStorage {
   private async readRanges(
     waiters: ReadonlyArray<Waiter<{ sourceAppId: string; start: number; end: number }, EventDoc[]>>,
   ): Promise<void> {
-    const groups: Array<Array<(typeof waiters)[number]>> = [[]];
-    let events = 0;
-    for (const w of waiters) {
-      const length = w.key.end - w.key.start;
-      if (groups.at(-1)!.length > 0 && events + length > RANGE_READ_EVENTS) {
-        groups.push([]);
-        events = 0;
-      }
-      groups.at(-1)!.push(w);
-      events += length;
-    }
+    const groups = runsWithin(waiters, (w) => w.key.end - w.key.start, RANGE_READ_EVENTS);
     await Promise.all(
       groups.map(async (group) => {
         if (group.length === 1) {
@@ -673,19 +663,7 @@ export class MongoStorage implements LogStorage {
    * only the waiters that asked for it.
    */
   private async readNodes(waiters: ReadonlyArray<Waiter<{ sourceAppId: string; ids: NodeId[] }, Uint8Array[]>>): Promise<void> {
-    const groups: Array<typeof waiters> = [];
-    let group: Array<(typeof waiters)[number]> = [];
-    let ids = 0;
-    for (const w of waiters) {
-      if (group.length > 0 && ids + w.key.ids.length > NODE_READ_IDS) {
-        groups.push(group);
-        group = [];
-        ids = 0;
-      }
-      group.push(w);
-      ids += w.key.ids.length;
-    }
-    groups.push(group);
+    const groups = runsWithin(waiters, (w) => w.key.ids.length, NODE_READ_IDS);
     await Promise.all(groups.map((g) => this.readNodeGroup(g)));
   }
 
