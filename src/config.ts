@@ -178,7 +178,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `auto`: readable lines and a start banner when stdout is a terminal, JSON lines otherwise. */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'must be auto, json or pretty' }).default('auto'),
-  /** How long SIGTERM/SIGINT wait for requests and subscriptions to drain before the process exits anyway. */
+  /** How long a stop on SIGTERM/SIGINT may take (requests and subscriptions drain, the last checkpoints are published) before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000).default(10_000),
   NODE_ENV: z.string().default('development'),
   /** How far in the future an event timestamp may be. */

@@ -172,13 +172,25 @@ export class Publisher {
     this.schedule();
   }
 
-  /** Stop the interval, wait for the running cycle, and give up the publisher lease. */
+  /**
+   * Stop the interval and the eager wakes, wait for the running cycle, publish what grew since (when
+   * this process publishes), and give up the publisher lease. The last publish ignores the min gap:
+   * after a graceful stop every event acknowledged before it is under a checkpoint, and the next start
+   * (or the next publisher) has no log to integrate. A last publish that fails is logged, not thrown:
+   * the events are stored, and the next recovery publishes them.
+   */
   async stop(): Promise<void> {
+    const started = this.running;
     this.stopped = true;
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     if (this.eagerTimer) clearTimeout(this.eagerTimer);
     await this.cycle.catch(() => undefined);
+    if (started) {
+      await this.publishAtStop().catch((err) =>
+        this.opts.logger.warn({ err }, 'last checkpoints before stopping not published; the next start publishes them'),
+      );
+    }
     if (this.lease) await this.storage.coordination?.leases.release(this.lease).catch(() => undefined);
   }
 
@@ -295,7 +307,7 @@ export class Publisher {
   private async holdsLease(kind: CycleKind): Promise<boolean> {
     const coordination = this.storage.coordination;
     if (!coordination) return true;
-    const ttl = Math.max(3 * this.opts.checkpointIntervalMs, this.opts.leaseTtlMs);
+    const ttl = this.leaseTtlMs;
     const now = this.opts.now();
     if (kind === 'eager') {
       if (!this.lease) return false;
@@ -312,6 +324,21 @@ export class Publisher {
     if (kind === 'eager') return this.lease !== null && (await this.recovered());
     if (this.lease || kind === 'demand') return this.recovered();
     return false;
+  }
+
+  /**
+   * The last cycle, at stop: the logs that grew, whatever their min gap, when this process publishes
+   * (sharing a database: it still holds the publisher lease; it never takes it to stop).
+   */
+  private async publishAtStop(): Promise<void> {
+    const coordination = this.storage.coordination;
+    if (coordination && !(this.lease && (await coordination.leases.renew(this.lease, this.leaseTtlMs)))) return;
+    if ([...this.dirty].some((app) => !this.quarantined.has(app))) await this.publishDirty('demand');
+  }
+
+  /** The publisher lease's term: at least three intervals, so that a holder renewing on the interval keeps it. */
+  private get leaseTtlMs(): number {
+    return Math.max(3 * this.opts.checkpointIntervalMs, this.opts.leaseTtlMs);
   }
 
   /** Not having published until now, this process cannot know which logs grew: look at all of them. */

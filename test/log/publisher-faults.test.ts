@@ -18,6 +18,7 @@ import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
 import { startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
 import { event } from '../support/pipeline.js';
 import { ORIGIN, publishingService } from '../support/publishing.js';
+import { appendChain } from './engines.js';
 import { mongoHarness } from '../storage/harnesses.js';
 
 interface Store {
@@ -140,8 +141,12 @@ describe.each(engines)('publisher under storage faults: $name', ({ store: makeSt
     await first.append([event('a'), event('b')]);
     await first.append([event('b')]);
     await first.publishCheckpoints();
-    await first.append([event('b')]);
     await stopAll();
+    // b grows with no publish after it (a process that died before its next cycle).
+    const raw = await store.open();
+    await raw.init();
+    await appendChain(raw, 'b', 1);
+    await raw.close();
 
     const faulty = faultsOn(await store.open(), 'b');
     const service = await start(faulty.storage);

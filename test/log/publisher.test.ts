@@ -61,7 +61,13 @@ describe.each(engines)('publisher: $name', (engine) => {
   /** A prepared publisher over `storage`, and every update it delivered. */
   async function publisher(
     storage: LogStorage,
-    opts: { key?: SigningKey; intervalMs?: number; owner?: string; writing?: (app: string) => boolean } = {},
+    opts: {
+      key?: SigningKey;
+      intervalMs?: number;
+      minGapMs?: number;
+      owner?: string;
+      writing?: (app: string) => boolean;
+    } = {},
   ) {
     const signing = opts.key ?? key;
     const verifierKey = verifierKeyString(KEY_NAME, signing.publicKey);
@@ -78,6 +84,7 @@ describe.each(engines)('publisher: $name', (engine) => {
       logger: pino({ level: 'silent' }),
       now: Date.now,
       onPublished: (u) => delivered.push(u),
+      ...(opts.minGapMs !== undefined && { minGapMs: opts.minGapMs }),
       ...(opts.writing && { writing: opts.writing }),
     });
     publishers.push(p);
@@ -405,6 +412,93 @@ describe.each(engines)('publisher: $name', (engine) => {
     await vi.waitFor(() => expect(delivered).not.toHaveLength(0), { timeout: 20_000, interval: 10 });
     expect(delivered.map((u) => [u.checkpoint.sourceAppId, u.checkpoint.treeSize])).toEqual([['a', 4]]);
   });
+
+  it('at stop, publishes what grew since its last checkpoint, whatever the min gap', async () => {
+    const storage = await store();
+    const { publisher: p, delivered } = await publisher(storage, { minGapMs: 600_000 });
+    await p.start();
+    p.offer(await appendChain(storage, 'a', 2));
+    await vi.waitFor(() => expect(delivered).toHaveLength(1), { timeout: 20_000, interval: 10 });
+    // Within the min gap of a's checkpoint: not due for ten minutes.
+    p.offer(await appendChain(storage, 'a', 3));
+    expect((await storage.getCheckpoint('a'))?.treeSize).toBe(2);
+    await p.stop();
+    expect((await storage.getCheckpoint('a'))?.treeSize).toBe(5);
+    expect(delivered.map((u) => [u.checkpoint.sourceAppId, u.checkpoint.treeSize])).toEqual([
+      ['a', 2],
+      ['a', 5],
+    ]);
+  });
+
+  it('at stop, a last publish that fails leaves the events to the next start, which publishes them', async () => {
+    const storage = await store();
+    const faulty = withFaults(storage, { seed: 3, failRate: 1, methods: ['integrate', 'putCheckpoint'] });
+    faulty.enabled = false;
+    const { publisher: p } = await publisher(faulty.storage);
+    await p.start();
+    p.offer(await appendChain(storage, 'a', 4));
+    faulty.enabled = true;
+    await p.stop();
+    expect(faulty.injected.length).toBeGreaterThan(0);
+    expect(await storage.getCheckpoint('a')).toBeNull();
+
+    const { publisher: next, delivered } = await publisher(storage, { owner: 'next' });
+    await next.start();
+    expect(delivered.map((u) => [u.checkpoint.sourceAppId, u.checkpoint.treeSize])).toEqual([['a', 4]]);
+  });
+
+  it("at stop, a publisher never started (a mirror's) publishes nothing", async () => {
+    const storage = await store();
+    const { publisher: p } = await publisher(storage);
+    p.offer(await appendChain(storage, 'a', 2));
+    await p.stop();
+    expect(await storage.getCheckpoint('a')).toBeNull();
+  });
+
+  it.runIf(engine.name === 'mongodb')(
+    'sharing a database, only the lease holder publishes at stop: not a process without it, nor one that lost it',
+    async () => {
+      const storage = await store();
+      const { publisher: holder } = await publisher(storage, { owner: 'holder' });
+      await holder.start();
+      const second = await harness.reopen();
+      await second.init();
+      storages.push(second);
+      const { publisher: other } = await publisher(second, { owner: 'other' });
+      await other.start();
+      expect(other.publishes).toBe(false);
+      const events = await appendChain(storage, 'a', 3);
+      other.grew(events);
+      await other.stop();
+      expect(await storage.getCheckpoint('a')).toBeNull();
+
+      // The holder learns at stop that its lease is gone (its renewal is refused): it leaves the log to
+      // whoever holds the lease now.
+      const third = await harness.reopen();
+      await third.init();
+      storages.push(third);
+      const leases = third.coordination!.leases;
+      const lost = new Proxy(third, {
+        get(target, prop, receiver) {
+          if (prop !== 'coordination') return Reflect.get(target, prop, receiver);
+          const renew = () => Promise.resolve(false);
+          return {
+            ...target.coordination!,
+            leases: new Proxy(leases, { get: (l, k, r) => (k === 'renew' ? renew : Reflect.get(l, k, r)) }),
+          };
+        },
+      });
+      await holder.stop();
+      const { publisher: losing } = await publisher(lost, { owner: 'losing' });
+      // Taking the lease, it recovers every log: a's 3 events are published then.
+      await losing.start();
+      expect(losing.publishes).toBe(true);
+      expect(await storage.getCheckpoint('a')).toMatchObject({ treeSize: 3 });
+      losing.grew(await appendChain(storage, 'a', 1));
+      await losing.stop();
+      expect(await storage.getCheckpoint('a')).toMatchObject({ treeSize: 3 });
+    },
+  );
 
   it.runIf(engine.name === 'mongodb')(
     'sharing a database, holds the publisher lease while it runs and gives it up at stop',

@@ -7,6 +7,8 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { openStorage } from '../../src/storage/open.js';
 import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
 import { freePort, REPO_ROOT, ServiceProcess } from '../support/service-process.js';
 import { until } from '../support/wait.js';
@@ -174,6 +176,68 @@ describe('stopping on a signal, however the service is started', () => {
     expect(s.output()).toContain('shutdown took longer than SHUTDOWN_TIMEOUT_MS (700 ms)');
     expect(await portFree(s.port)).toBe(true);
   });
+});
+
+describe('a graceful stop publishes what it acknowledged', () => {
+  for (const engine of ['sqlite', 'mongodb'] as const) {
+    it(
+      `${engine}: after SIGTERM, a checkpoint the stopping process signed covers every event it acknowledged`,
+      { timeout: 120_000 },
+      async () => {
+        const mongo = engine === 'mongodb' ? await startMongoTestServer() : null;
+        const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-ops-stop-'));
+        const env: Record<string, string> = {
+          AUTH: 'off',
+          // Nothing publishes a log's second checkpoint within ten minutes but the stop.
+          CHECKPOINT_INTERVAL_MS: '600000',
+          CHECKPOINT_MIN_GAP_MS: '600000',
+          ...(mongo && { MONGODB_URI: mongo.uri, MONGODB_DB: freshDbName() }),
+        };
+        const server = new ServiceProcess(await freePort(), dataDir, env);
+        try {
+          await server.start();
+          const append = async (n: number) => {
+            const res = await fetch(`${server.url}/v1/events`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({
+                sourceAppId: 'stopping',
+                eventType: 'e',
+                timestamp: '2026-12-04T00:00:00.000Z',
+                payload: { n },
+              }),
+            });
+            expect(res.status).toBe(201);
+          };
+          const checkpointSize = async () => {
+            const res = await fetch(`${server.url}/tlog/stopping/checkpoint`);
+            return res.status === 200 ? Number((await res.text()).split('\n')[1]) : null;
+          };
+          // The log's first checkpoint comes at once (no min gap before a first); the next would wait.
+          await append(0);
+          await until('the first checkpoint', async () => (await checkpointSize()) === 1);
+          for (let n = 1; n < 4; n++) await append(n);
+          expect(await checkpointSize()).toBe(1);
+          await server.stop();
+          expect(server.output()).not.toContain('last checkpoints before stopping not published');
+
+          const config = loadConfig({
+            DATA_DIR: dataDir,
+            ...(mongo && { MONGODB_URI: env.MONGODB_URI, MONGODB_DB: env.MONGODB_DB }),
+          });
+          const { storage } = await openStorage(config);
+          try {
+            expect(await storage.getCheckpoint('stopping')).toMatchObject({ treeSize: 4 });
+          } finally {
+            await storage.close();
+          }
+        } finally {
+          await server.kill();
+          await mongo?.stop();
+        }
+      },
+    );
+  }
 });
 
 describe('one process per SQLite DATA_DIR', () => {

@@ -49,6 +49,11 @@ export interface TestPipeline extends EnginePipeline<SqliteStorage> {
   dbPath: string;
   /** Stop this instance and start a fresh one on the same data (a restart). */
   restart(): Promise<TestPipeline>;
+  /**
+   * Close the storage under the running service, as a process that died leaves it: nothing of a stop
+   * runs (no last checkpoints). The service is not used again.
+   */
+  crash(): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -66,6 +71,9 @@ export async function openPipeline(
     async restart() {
       await p.close();
       return openPipeline(dir, options);
+    },
+    async crash() {
+      await p.storage.close();
     },
     async destroy() {
       await p.close().catch(() => undefined);

@@ -55,7 +55,7 @@ describe('no checkpoint is signed over an altered event', () => {
       await p.service.append(Array.from({ length: 10 }, () => event(APP)));
       await p.service.publishCheckpoints();
       await p.service.append(Array.from({ length: 5 }, () => event(APP)));
-      await p.close(); // stopped before the next cycle: events 10..14 are not in the tree yet
+      await p.crash(); // died before the next cycle: events 10..14 are not in the tree yet
       const db = new Database(p.dbPath);
       db.prepare(`UPDATE events SET payload = '{"forged":true}' WHERE seq = 12`).run();
       db.close();
