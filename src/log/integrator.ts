@@ -86,6 +86,8 @@ export class Integrator {
   private readonly trees = new Map<string, { range: CompactRange; lastLeaf: string }>();
   /** Leaf hashes sequenced by this process and not yet integrated: seqs [start, start + hashes.length). */
   private readonly offered = new Map<string, { start: number; hashes: string[] }>();
+  /** Events read ahead (readAhead) from position `from` on, per log: integrate() takes them instead of reading them. */
+  private readonly readAheads = new Map<string, { from: number; events: StoredEvent[] }>();
 
   /**
    * @param writing whether this process has an append to the log in the engine that has not settled
@@ -128,6 +130,53 @@ export class Integrator {
   }
 
   /**
+   * Before integrating many logs behind their heads (a recovery), read what their integrations read
+   * first, for all of them at once: each log's tree (its compact range and last leaf) and its first
+   * chunk of events from its integrated size, for the first of `heads` whose chunks hold `maxEvents`
+   * events in all (the first log's always). On an engine over the network the reads of one turn are a
+   * few queries for all of those logs, not a few per log. A log whose read fails reads its own when it
+   * is integrated, where its error is told. Returns how many of `heads` it read for; their events are
+   * held until integrate() takes them, forget() or dropReadAhead().
+   */
+  async readAhead(heads: readonly LogHead[], maxEvents: number): Promise<number> {
+    let count = 0;
+    let events = 0;
+    for (const head of heads) {
+      const chunk = Math.min(Math.max(0, head.size - head.integratedSize), CHUNK);
+      if (count > 0 && events + chunk > maxEvents) break;
+      events += chunk;
+      count++;
+    }
+    await Promise.all(
+      heads.slice(0, count).map(async (head) => {
+        const app = head.sourceAppId;
+        const from = head.integratedSize;
+        const [, read] = await Promise.all([
+          this.load(app, from).catch(() => undefined),
+          from < head.size
+            ? this.storage.getEventRange(app, from, Math.min(head.size, from + CHUNK), CHUNK).catch(() => undefined)
+            : undefined,
+        ]);
+        if (read && read.length > 0) this.readAheads.set(app, { from, events: read });
+      }),
+    );
+    return count;
+  }
+
+  /** Drop the events read ahead that no integration took. */
+  dropReadAhead(): void {
+    this.readAheads.clear();
+  }
+
+  /** The events read ahead for the log from exactly `from`, taken (held no longer), or undefined. */
+  private takeReadAhead(sourceAppId: string, from: number): StoredEvent[] | undefined {
+    const read = this.readAheads.get(sourceAppId);
+    if (!read) return undefined;
+    this.readAheads.delete(sourceAppId);
+    return read.from === from ? read.events : undefined;
+  }
+
+  /**
    * Integrate every sequenced event of the log, short of those this process is still writing; returns
    * the integrated tree, and the checkpoint `seal` gave for its last write (stored with it), or null
    * (nothing to integrate, no seal, or it gave none). `head`: the log's head as the caller read it
@@ -164,7 +213,7 @@ export class Integrator {
         for (const hash of offered) next.append(fromHex(hash), collect);
         lastLeaf = offered[offered.length - 1]!;
       } else {
-        const events = await this.readEvents(sourceAppId, from, head.size);
+        const events = this.takeReadAhead(sourceAppId, from) ?? (await this.readEvents(sourceAppId, from, head.size));
         if (events.length === 0) throw new IntegrityError(sourceAppId, from, 'event missing');
         for (const e of events) {
           checkEvent(e, next.end, lastLeaf);
@@ -207,9 +256,11 @@ export class Integrator {
     if (sourceAppId === undefined) {
       this.trees.clear();
       this.offered.clear();
+      this.readAheads.clear();
     } else {
       this.trees.delete(sourceAppId);
       this.offered.delete(sourceAppId);
+      this.readAheads.delete(sourceAppId);
     }
   }
 

@@ -30,6 +30,12 @@ export const PUBLISHER_LEASE = 'publisher';
 
 /** Logs whose heads one recovery read asks for at once. */
 const RECOVER_PAGE = 500;
+/**
+ * Events a recovery reads ahead at once for the logs behind their heads (Integrator.readAhead): their
+ * first chunks, read together and held until each is integrated. On MongoDB, one query's worth of
+ * whole ranges (RANGE_READ_EVENTS).
+ */
+const RECOVER_READ_AHEAD_EVENTS = 20_000;
 /** Logs of a publish cycle whose heads one read asks for at once; the cycle publishes them before the next page. */
 export const CYCLE_PAGE = 500;
 /** Signers kept at most (one per log); beyond that the cache starts over. */
@@ -85,6 +91,8 @@ export interface PublisherOptions {
    * instead of reading them back. None by default: integration reads every event it was not offered.
    */
   writing?: (sourceAppId: string) => boolean;
+  /** Events a recovery reads ahead at once for the logs behind their heads; RECOVER_READ_AHEAD_EVENTS by default. */
+  recoverReadAheadEvents?: number;
 }
 
 export class Publisher {
@@ -560,8 +568,9 @@ export class Publisher {
    * network, a few commands per step, not a few per log): the latest checkpoints, read before the
    * trees grow (on MongoDB a log's latest checkpoint is then found beside its integrated size); the
    * trees of the logs whose nodes are all stored, read; the other logs integrated up to their heads as
-   * listed, as many at once as a publish cycle writes (what commits later is published next cycle);
-   * then each checkpoint checked.
+   * listed, in waves whose trees and first events are read together (RECOVER_READ_AHEAD_EVENTS), then
+   * written as many logs at once as a publish cycle writes (what commits later is published next
+   * cycle); then each checkpoint checked.
    */
   private async recover(): Promise<void> {
     const chunk = Math.max(1, this.storage.writeConcurrency ?? PUBLISH_CONCURRENCY);
@@ -586,7 +595,17 @@ export class Publisher {
         );
       await integrate(heads.filter((h) => h.integratedSize >= h.size));
       const behind = heads.filter((h) => h.integratedSize < h.size);
-      for (let from = 0; from < behind.length; from += chunk) await integrate(behind.slice(from, from + chunk));
+      try {
+        // The logs behind in waves: the reads of a wave together, then its writes a few logs at a time.
+        for (let from = 0; from < behind.length;) {
+          const budget = this.opts.recoverReadAheadEvents ?? RECOVER_READ_AHEAD_EVENTS;
+          const wave = await this.integrator.readAhead(behind.slice(from), budget);
+          for (let i = from; i < from + wave; i += chunk) await integrate(behind.slice(i, Math.min(i + chunk, from + wave)));
+          from += wave;
+        }
+      } finally {
+        this.integrator.dropReadAhead();
+      }
       await Promise.all(
         [...trees].map(async ([app, tree]) => {
           try {

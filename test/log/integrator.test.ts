@@ -242,6 +242,79 @@ describe.each(engines)('integrator: $name', (engine) => {
     expect((err as Error).message).toMatch(/prevHash does not link/);
   });
 
+  it('reads ahead the trees and first events of many logs together; their integrations read nothing more and give the same trees', async () => {
+    const storage = await store();
+    const logs = ['l0', 'l1', 'l2', 'l3'];
+    const before = new Map<string, StoredEvent[]>();
+    for (const log of logs) before.set(log, await appendChain(storage, log, 5));
+    await Promise.all(logs.map((log) => new Integrator(storage).integrate(log)));
+    for (const log of logs) before.get(log)!.push(...(await appendChain(storage, log, 7)));
+
+    const again = await reopen();
+    const seen = countingReads(again);
+    const heads = await again.listLogHeads(null, 10);
+    const integrator = new Integrator(again);
+    expect(await integrator.readAhead(heads, 1_000)).toBe(logs.length);
+    expect(seen.reads).toBe(logs.length);
+    for (const head of heads) {
+      const tree = await integrator.integrate(head.sourceAppId, undefined, head);
+      expect(tree.size).toBe(12);
+      expect(toHex(tree.root)).toBe(rootOf(before.get(head.sourceAppId)!));
+    }
+    expect(seen.reads).toBe(logs.length);
+  });
+
+  it('reads ahead for the logs whose first chunks fit the budget, the first always', async () => {
+    const storage = await store();
+    for (const log of ['a', 'b', 'c']) await appendChain(storage, log, 4);
+    const heads = await storage.listLogHeads(null, 10);
+    expect(await new Integrator(storage).readAhead(heads, 8)).toBe(2);
+    expect(await new Integrator(storage).readAhead(heads, 1)).toBe(1);
+    expect(await new Integrator(storage).readAhead(heads.slice(2), 0)).toBe(1);
+  });
+
+  it('checks the events it read ahead as those it reads: a damaged one is an IntegrityError at integration', async () => {
+    const storage = await store();
+    await storage.appendEvents(
+      chainedEvents('a', 6, 0, undefined, (e) => {
+        if (e.seq === 4) e.hash = 'ab'.repeat(32);
+      }),
+    );
+    const integrator = new Integrator(storage);
+    const heads = await storage.listLogHeads(null, 10);
+    expect(await integrator.readAhead(heads, 100)).toBe(1);
+    const err = await integrator.integrate('a', undefined, heads[0]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(err).toMatchObject({ sourceAppId: 'a', seq: 4 });
+  });
+
+  it('a read ahead that fails, or no longer starts where the tree ends, leaves the integration to read its own', async () => {
+    const storage = await store();
+    const a = await appendChain(storage, 'a', 6);
+    const b = await appendChain(storage, 'b', 3);
+    const faulty = withFaults(storage, { seed: 6, failRate: 1, methods: ['getEventRange'] });
+    const integrator = new Integrator(faulty.storage);
+    const heads = await storage.listLogHeads(null, 10);
+    expect(await integrator.readAhead(heads, 100)).toBe(2);
+    expect(faulty.injected.length).toBe(2);
+    faulty.enabled = false;
+    const seen = countingReads(storage);
+    expect(toHex((await integrator.integrate('a', undefined, heads[0])).root)).toBe(rootOf(a));
+    expect(seen.reads).toBe(1);
+
+    // Read ahead from b's integrated size 0; meanwhile another process integrated b and it grew.
+    const stale = new Integrator(storage);
+    const [, headB] = await storage.listLogHeads(null, 10);
+    await stale.readAhead([headB!], 100);
+    await new Integrator(storage).integrate('b');
+    const more = await appendChain(storage, 'b', 2);
+    const reads = seen.reads;
+    const tree = await stale.integrate('b');
+    expect(tree.size).toBe(5);
+    expect(toHex(tree.root)).toBe(rootOf([...b, ...more]));
+    expect(seen.reads).toBe(reads + 1);
+  });
+
   it('passes a storage failure on as it is (transient, not an IntegrityError)', async () => {
     const storage = await store();
     await appendChain(storage, 'a', 3);

@@ -67,6 +67,7 @@ describe.each(engines)('publisher: $name', (engine) => {
       minGapMs?: number;
       owner?: string;
       writing?: (app: string) => boolean;
+      recoverReadAheadEvents?: number;
     } = {},
   ) {
     const signing = opts.key ?? key;
@@ -85,6 +86,7 @@ describe.each(engines)('publisher: $name', (engine) => {
       now: Date.now,
       onPublished: (u) => delivered.push(u),
       ...(opts.minGapMs !== undefined && { minGapMs: opts.minGapMs }),
+      ...(opts.recoverReadAheadEvents !== undefined && { recoverReadAheadEvents: opts.recoverReadAheadEvents }),
       ...(opts.writing && { writing: opts.writing }),
     });
     publishers.push(p);
@@ -402,6 +404,48 @@ describe.each(engines)('publisher: $name', (engine) => {
       else expect(published).toEqual([]);
       await p.stop();
     }
+  });
+
+  it('recovers the logs behind in waves: the events of a wave read together, then its logs integrated', async () => {
+    const storage = await store();
+    const logs = ['w0', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
+    const events = new Map<string, StoredEvent[]>();
+    for (const log of logs) events.set(log, await appendChain(storage, log, 3));
+    const calls: Array<[string, string]> = [];
+    const counted = new Proxy(storage, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (prop === 'getEventRange' || prop === 'integrate')
+            calls.push([prop === 'integrate' ? 'write' : 'read', String(args[0])]);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    // A budget of 7 events: waves of two logs of 3 events, the last log alone.
+    const { publisher: p } = await publisher(counted, { recoverReadAheadEvents: 7 });
+    const published = await p.publishNow();
+    const runs: Array<[string, string[]]> = [];
+    for (const [kind, app] of calls) {
+      const last = runs.at(-1);
+      if (last && last[0] === kind) last[1].push(app);
+      else runs.push([kind, [app]]);
+    }
+    expect(runs.slice(0, 8).map(([kind, apps]) => [kind, apps.toSorted()])).toEqual([
+      ['read', ['w0', 'w1']],
+      ['write', ['w0', 'w1']],
+      ['read', ['w2', 'w3']],
+      ['write', ['w2', 'w3']],
+      ['read', ['w4', 'w5']],
+      ['write', ['w4', 'w5']],
+      ['read', ['w6']],
+      ['write', ['w6']],
+    ]);
+    // Read once each: the integrations took what was read ahead.
+    expect(calls.filter(([kind]) => kind === 'read')).toHaveLength(logs.length);
+    expect(published.map((c) => [c.sourceAppId, c.treeSize]).sort()).toEqual(logs.map((log) => [log, 3]));
+    for (const log of logs) expect((await storage.getCheckpoint(log))?.rootHash).toBe(toHex(rootOf(events.get(log)!)));
   });
 
   it('publishes on its interval once started', async () => {

@@ -31,6 +31,8 @@ import { commandMarker, startTcpCutter } from '../../support/tcp-cutter.js';
 import { startTcpGate } from '../../support/tcp-gate.js';
 import { until } from '../../support/wait.js';
 import { newEvent, newEvents } from '../event-fixtures.js';
+import { chainedEvents } from '../../log/engines.js';
+import { Integrator } from '../../../src/log/integrator.js';
 
 const mongo = useMongoTestDatabase();
 let db: Db;
@@ -862,6 +864,26 @@ describe('MongoStorage reads of several logs at once', () => {
     expect(sent).toEqual(['find events', 'find events']);
     const of = (app: string) => stored.filter((e) => e.sourceAppId === app);
     expect(got).toEqual([...apps.map((app) => of(app).slice(1, 5)), of('app-a').slice(0, 2)]);
+  });
+
+  it("a recovery's logs behind are read ahead together (their trees, their events), and their integrations read no events", async () => {
+    const s = await openStorage({ monitor: true });
+    const apps = Array.from({ length: 12 }, (_, i) => `behind-${String(i).padStart(2, '0')}`);
+    const first = await s.appendEvents(apps.flatMap((app) => chainedEvents(app, 5)));
+    await Promise.all(apps.map((app) => new Integrator(s).integrate(app)));
+    const lastOf = (app: string) => first.filter((e) => e.sourceAppId === app).at(-1)!.hash;
+    await s.appendEvents(apps.flatMap((app) => chainedEvents(app, 3, 5, lastOf(app))));
+    await s.settled();
+    const heads = await s.listLogHeads(null, 100);
+    const sent = reads(s);
+    const integrator = new Integrator(s);
+    expect(await integrator.readAhead(heads, 1_000)).toBe(apps.length);
+    // The ranges of events, and the trees: their compact ranges' nodes and their last leaves (events).
+    expect([...sent].sort()).toEqual(['find events', 'find events', 'find tree_nodes']);
+    const before = sent.length;
+    const trees = await Promise.all(heads.map((head) => integrator.integrate(head.sourceAppId, undefined, head)));
+    expect(trees.map((t) => t.size)).toEqual(apps.map(() => 8));
+    expect(sent.slice(before).filter((c) => c.endsWith(' events'))).toEqual([]);
   });
 
   it('latest checkpoints of many logs are three reads, and each log is read alone where those cannot tell', async () => {
