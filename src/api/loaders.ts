@@ -8,10 +8,14 @@ export interface Loaders {
   logHead: DataLoader<string, LogHead | null>;
 }
 
+/** Logs whose latest checkpoints one read asks for at most (a page of logs: 500 at most). */
+const LATEST_CHECKPOINTS_BATCH = 500;
+
 export function createLoaders(service: LogService): Loaders {
   return {
-    // The service has no multi-log read yet, so a batch fans out; DataLoader still dedupes per request.
-    latestCheckpoint: new DataLoader((ids) => Promise.all(ids.map((id) => service.getCheckpoint(id)))),
+    // One read for the page's logs (on MongoDB a few queries, not two per log).
+    latestCheckpoint: new DataLoader((ids) => service.getLatestCheckpoints(ids), { maxBatchSize: LATEST_CHECKPOINTS_BATCH }),
+    // Each log's own read; on MongoDB the reads of one turn are answered together.
     logHead: new DataLoader((ids) => Promise.all(ids.map((id) => service.getLogHead(id)))),
   };
 }

@@ -426,6 +426,10 @@ export class ChainlogService implements LogService {
   getCheckpoint(sourceAppId: string, treeSize?: number) {
     return this.storage.getCheckpoint(sourceAppId, treeSize);
   }
+
+  getLatestCheckpoints(sourceAppIds: readonly string[]) {
+    return this.storage.getLatestCheckpoints(sourceAppIds);
+  }
   listCheckpoints(sourceAppId: string, afterTreeSize: number | null, limit: number, direction: 'asc' | 'desc') {
     return this.storage.listCheckpoints(sourceAppId, afterTreeSize, limit, direction);
   }

@@ -173,6 +173,8 @@ export interface LogService {
   listLogHeads(afterSourceAppId: string | null, limit: number): Promise<LogHead[]>;
 
   getCheckpoint(sourceAppId: string, treeSize?: number): Promise<StoredCheckpoint | null>;
+  /** The latest checkpoint of each log, in the order asked, null for a log with none (LogStorage.getLatestCheckpoints). */
+  getLatestCheckpoints(sourceAppIds: readonly string[]): Promise<Array<StoredCheckpoint | null>>;
   listCheckpoints(
     sourceAppId: string,
     afterTreeSize: number | null,
