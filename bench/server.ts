@@ -21,6 +21,8 @@ export interface ServerHandle {
   cpuSeconds(): number | null;
   /** Stops the server (SIGTERM, then SIGKILL) and disposes of its store. */
   stop(): Promise<void>;
+  /** Kills the server (SIGKILL: no shutdown hook runs) and disposes of its store. */
+  kill(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -231,6 +233,15 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
         const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
         await exit;
         clearTimeout(killer);
+      }
+      if (!opts.store) await store.dispose();
+    },
+    async kill() {
+      if (stopped) return;
+      stopped = true;
+      if (!exited) {
+        child.kill('SIGKILL');
+        await exit;
       }
       if (!opts.store) await store.dispose();
     },

@@ -16,6 +16,8 @@ import { rawInsert, rowsFor, type RawRun } from '../raw-baseline.js';
 import { figure, type Figure } from '../report.js';
 import type { Scenario } from '../scenario.js';
 import type { Engine } from '../engines.js';
+import { GraphQLClient, sleep } from '../http.js';
+import { subscribe, wsClient } from '../ws.js';
 import { startServer, withServer, type ServerHandle } from '../server.js';
 import { sized } from '../sizes.js';
 import { roundSummary, summarize } from '../../src/simulator/stats.js';
@@ -40,23 +42,87 @@ const CASES: readonly Case[] = [
 ];
 
 type ServiceRun = IngestRun & { cpuUsPerEvent: number | null };
-/** Spawn-to-ready of the fresh server, and of one started again on the store it left (with its CPU time then). */
+/**
+ * How the ingest's server ends before the restart: `stop` (SIGTERM: it publishes what it acknowledged,
+ * then exits, so the restart finds every log published) or `kill` (SIGKILL: the restart's recovery
+ * integrates and publishes the logs left behind).
+ */
+type Ending = 'stop' | 'kill';
+
+/** Spawn-to-ready of the fresh server, how long its end took, and spawn-to-ready of one started again on the store it left (with its CPU time then). */
 interface Restart {
+  ending: Ending;
   startMs: number;
+  /** Signal to exit. */
+  endMs: number;
   restartMs: number;
+  /** Spawn until every log is under a checkpoint of its size (the `logs` query once, then `checkpointPublished`). */
+  publishedMs: number;
   restartCpuMs: number | null;
 }
 
+const LOGS_PUBLISHED = '{ logs(first: 500) { edges { node { sourceAppId size latestCheckpoint { treeSize } } } } }';
+type LogsPublished = {
+  logs: { edges: Array<{ node: { sourceAppId: string; size: number; latestCheckpoint: { treeSize: number } | null } }> };
+};
+const SUB_CHECKPOINTS = 'subscription { checkpointPublished { checkpoint { sourceAppId treeSize } } }';
+type CheckpointDelivery = { checkpointPublished: { checkpoint: { sourceAppId: string; treeSize: number } } };
+
 /**
- * `ingest` on a fresh server, then that server stopped and another started on the store it left. Each
- * start is timed as the benchmark's servers start (spawn until /healthz answers, polled every 100 ms);
- * the restarted server is ready once its publisher has recovered every log.
+ * Resolves once every log the server lists (up to 500) is under a checkpoint of its size: the logs and
+ * their latest checkpoints read once (after subscribing), then the checkpoints delivered by
+ * `checkpointPublished`. A read of every log's latest checkpoint costs the server two queries per log
+ * integrated past it on MongoDB, so it is read again only after 10 s without a delivery (one published
+ * between the read and the subscription taking effect is then seen).
+ */
+async function everyLogPublished(url: string, wsUrl: string, timeoutMs: number): Promise<void> {
+  const client = new GraphQLClient(url, { maxSockets: 1, timeoutMs: 60_000 });
+  const ws = wsClient(wsUrl);
+  const waiting = new Map<string, number>();
+  let progress: () => void = () => {};
+  const sub = subscribe<CheckpointDelivery>(ws, SUB_CHECKPOINTS, undefined, ({ checkpointPublished: { checkpoint } }) => {
+    const size = waiting.get(checkpoint.sourceAppId);
+    if (size !== undefined && checkpoint.treeSize >= size) waiting.delete(checkpoint.sourceAppId);
+    progress();
+  });
+  const deadline = performance.now() + timeoutMs;
+  try {
+    for (;;) {
+      const { logs } = await client.request<LogsPublished>(LOGS_PUBLISHED);
+      waiting.clear();
+      for (const { node } of logs.edges)
+        if ((node.latestCheckpoint?.treeSize ?? 0) < node.size) waiting.set(node.sourceAppId, node.size);
+      while (waiting.size > 0) {
+        const delivered = await Promise.race([
+          new Promise<boolean>((resolve) => (progress = () => resolve(true))),
+          sleep(10_000).then(() => false),
+          sub.done.then(() => {
+            throw new Error('checkpointPublished ended');
+          }),
+        ]);
+        if (performance.now() > deadline) throw new Error(`logs not all published within ${timeoutMs} ms of ready`);
+        if (!delivered) break;
+      }
+      if (waiting.size === 0) return;
+    }
+  } finally {
+    sub.unsubscribe();
+    await ws.dispose();
+    client.close();
+  }
+}
+
+/**
+ * `ingest` on a fresh server, then that server ended (`ending`) and another started on the store it
+ * left. Each start is timed as the benchmark's servers start (spawn until /healthz answers, polled
+ * every 100 ms); the restarted server is ready once its publisher has recovered every log.
  */
 async function ingestThenRestart(
   engine: Engine,
   label: string,
   env: Record<string, string>,
   ingest: (server: ServerHandle) => Promise<ServiceRun>,
+  ending: Ending,
 ): Promise<ServiceRun & Restart> {
   const store = await engine.freshStore(label);
   try {
@@ -67,15 +133,23 @@ async function ingestThenRestart(
     try {
       run = await ingest(fresh);
     } finally {
-      await fresh.stop();
+      t = performance.now();
+      await (ending === 'stop' ? fresh.stop() : fresh.kill());
     }
+    const endMs = performance.now() - t;
     t = performance.now();
-    // A recovery over many logs on the FerretDB test server takes minutes (docs/performance.md, session 38).
+    // A recovery over many logs behind on the FerretDB test server takes a minute (docs/performance.md, session 38).
     const again = await startServer({ engine, label, env, store, startTimeoutMs: 600_000 });
     const restartMs = performance.now() - t;
     const cpu = again.cpuSeconds();
-    await again.stop();
-    return { ...run, startMs, restartMs, restartCpuMs: cpu === null ? null : Math.round(cpu * 1000) };
+    let publishedMs: number;
+    try {
+      await everyLogPublished(again.url, again.wsUrl, 600_000);
+      publishedMs = performance.now() - t;
+    } finally {
+      await again.stop();
+    }
+    return { ...run, ending, startMs, endMs, restartMs, publishedMs, restartCpuMs: cpu === null ? null : Math.round(cpu * 1000) };
   } finally {
     await store.dispose();
   }
@@ -161,10 +235,12 @@ export const batchIngest: Scenario = {
             cpuUsPerEvent: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / run.events,
           };
         };
-        // The restart in the last round only: on the test server it takes minutes.
-        if (c.logs === 1 || r < rounds - 1) p.service.push(await withServer({ engine, label, env }, ingest));
+        // Over 100 logs, each round ends its server and starts another on the store it left: the last
+        // round by SIGKILL (the restart recovers the logs behind), the round before it by SIGTERM.
+        const ending: Ending | null = c.logs === 1 ? null : r === rounds - 1 ? 'kill' : r === rounds - 2 ? 'stop' : null;
+        if (!ending) p.service.push(await withServer({ engine, label, env }, ingest));
         else {
-          const run = await ingestThenRestart(engine, label, env, ingest);
+          const run = await ingestThenRestart(engine, label, env, ingest, ending);
           p.service.push(run);
           p.restarts.push(run);
         }
@@ -185,16 +261,44 @@ export const batchIngest: Scenario = {
     };
     for (const { c, restarts } of prepared) {
       if (restarts.length === 0) continue;
-      const least = restarts.reduce((a, b) => (b.restartMs < a.restartMs ? b : a));
-      figures.push(
-        figure(engine.name, `restart to ready, ${c.label}`, least.restartMs, 'ms', {
-          baseline: { name: 'start to ready, empty store', value: Math.min(...restarts.map((x) => x.startMs)), unit: 'ms' },
-          note: `a server started again on the store the ingest left: the publisher recovers every log before it listens; its CPU time then ${least.restartCpuMs ?? '?'} ms; last round`,
-        }),
-      );
+      const fresh = { name: 'start to ready, empty store', value: Math.min(...restarts.map((x) => x.startMs)), unit: 'ms' };
+      const killed = restarts.find((x) => x.ending === 'kill');
+      const stopped = restarts.find((x) => x.ending === 'stop');
+      if (killed) {
+        const shared = engine.name === 'mongodb';
+        figures.push(
+          figure(engine.name, `restart to ready after SIGKILL, ${c.label}`, killed.restartMs, 'ms', {
+            baseline: fresh,
+            note: shared
+              ? `a server started on the store a killed server's ingest left; sharing a database, it recovers the logs once the dead process's publisher lease expires, after ready; its CPU time to ready ${killed.restartCpuMs ?? '?'} ms; last round`
+              : `a server started on the store a killed server's ingest left: the publisher integrates the logs behind before it listens; its CPU time then ${killed.restartCpuMs ?? '?'} ms; last round`,
+          }),
+          figure(engine.name, `restart to every log published after SIGKILL, ${c.label}`, killed.publishedMs, 'ms', {
+            baseline: fresh,
+            note: shared
+              ? 'spawn until every log is under a checkpoint of its size: the dead publisher lease expiring (at least LEASE_TTL_MS and 3 checkpoint intervals), the recovery, the first publish; last round'
+              : 'spawn until every log is under a checkpoint of its size (the recovery, then the first publish); last round',
+          }),
+        );
+      }
+      if (stopped) {
+        figures.push(
+          figure(engine.name, `graceful stop, ${c.label}`, stopped.endMs, 'ms', {
+            ...(killed && { baseline: { name: 'SIGKILL to exit', value: killed.endMs, unit: 'ms' } }),
+            note: 'SIGTERM to exit right after the ingest: the last checkpoint of every log that grew is published first; round before last',
+          }),
+          figure(engine.name, `restart to ready after a graceful stop, ${c.label}`, stopped.restartMs, 'ms', {
+            baseline: fresh,
+            note: `every log published at stop: the recovery checks each log's latest checkpoint; its CPU time then ${stopped.restartCpuMs ?? '?'} ms; round before last`,
+          }),
+        );
+      }
       details[`restart, ${c.label}`] = restarts.map((x) => ({
+        ending: x.ending,
         startMs: Math.round(x.startMs),
+        endMs: Math.round(x.endMs),
         restartMs: Math.round(x.restartMs),
+        publishedMs: Math.round(x.publishedMs),
         restartCpuMs: x.restartCpuMs,
       }));
     }
