@@ -35,6 +35,11 @@ const CHUNK = 5000;
 const KNOWN_LEAVES = 65_536;
 /** Per log, at most this many offered hashes are held; beyond that integration reads storage. */
 const MAX_OFFERED = 1_000_000;
+/**
+ * Leaves whose nodes integrations with `hold` (a recovery's) keep, in all logs together, for the
+ * integration that follows each (its publish): as many as one publish keeps for its proof.
+ */
+const HELD_LEAVES = KNOWN_LEAVES;
 
 export class IntegrityError extends Error {
   override name = 'IntegrityError';
@@ -71,9 +76,9 @@ export interface Integrated extends TreeState {
   awaitsOffer: boolean;
   /**
    * The hash of a node this integration had in hand, or undefined: the nodes of the tree's compact
-   * range before it, and every leaf and perfect node it added (none without a seal, none past
-   * KNOWN_LEAVES leaves: an integration without a seal, such as a recovery's, proves nothing). A proof
-   * over the part it added needs no read of them (on MongoDB a read of leaves is a query of `events`).
+   * range before it, and every leaf and perfect node it added (none without a seal or `hold`, none
+   * past KNOWN_LEAVES leaves), and those an integration with `hold` left for this one. A proof over the part they cover needs no
+   * read of them (on MongoDB a read of leaves is a query of `events`).
    */
   known: KnownNodes;
 }
@@ -88,6 +93,12 @@ export class Integrator {
   private readonly offered = new Map<string, { start: number; hashes: string[] }>();
   /** Events read ahead (readAhead) from position `from` on, per log: integrate() takes them instead of reading them. */
   private readonly readAheads = new Map<string, { from: number; events: StoredEvent[] }>();
+  /**
+   * Nodes an integration with `hold` had in hand, per log, for the next integration of the log while
+   * its tree still ends at `end`; `leaves` counts against heldLeaves.
+   */
+  private readonly held = new Map<string, { nodes: NodesInHand; end: number; leaves: number }>();
+  private heldLeaves = 0;
 
   /**
    * @param writing whether this process has an append to the log in the engine that has not settled
@@ -97,6 +108,8 @@ export class Integrator {
   constructor(
     private readonly storage: LogStorage,
     private readonly writing: (sourceAppId: string) => boolean = () => false,
+    /** `heldLeaves`: the budget of integrations with `hold`, in leaves across logs (HELD_LEAVES by default). */
+    private readonly limits: { heldLeaves?: number } = {},
   ) {}
 
   /** Hand over committed events (in seq order per log) so integration needs no read-back. */
@@ -180,62 +193,90 @@ export class Integrator {
    * Integrate every sequenced event of the log, short of those this process is still writing; returns
    * the integrated tree, and the checkpoint `seal` gave for its last write (stored with it), or null
    * (nothing to integrate, no seal, or it gave none). `head`: the log's head as the caller read it
-   * (one read for many logs), integrated up to; read here without it.
+   * (one read for many logs), integrated up to; read here without it. `hold` (a recovery's, whose log
+   * is published next): the nodes it had in hand are kept for the log's next integration, within
+   * HELD_LEAVES leaves across logs, so the publish's proof from the tree it began with reads none.
    */
-  async integrate(sourceAppId: string, seal?: Seal, head?: LogHead | null): Promise<Integrated> {
+  async integrate(sourceAppId: string, seal?: Seal, head?: LogHead | null, opts: { hold?: boolean } = {}): Promise<Integrated> {
     if (head === undefined) head = await this.storage.getLogHead(sourceAppId);
     if (!head) return { size: 0, root: CompactRange.new(0).rootHash(), sealed: null, awaitsOffer: false, known: () => undefined };
     let sealed: StoredCheckpoint | null = null;
     let awaitsOffer = false;
     const tree = await this.load(sourceAppId, head.integratedSize);
-    const known = seal && head.size - tree.range.end <= KNOWN_LEAVES ? new NodesInHand(tree.range) : null;
-    while (tree.range.end < head.size) {
-      const from = tree.range.end;
-      if (this.awaitsOffer(sourceAppId, from)) {
-        awaitsOffer = true;
-        break;
-      }
-      const nodes: TreeNode[] = [];
-      const addedIds: NodeId[] = [];
-      const addedHashes: Uint8Array[] = [];
-      const collect = (id: NodeId, hash: Uint8Array) => {
-        if (known) {
-          addedIds.push(id);
-          addedHashes.push(hash);
+    const before = this.takeHeld(sourceAppId, tree.range.end);
+    const adding = head.size - tree.range.end;
+    const budget = this.limits.heldLeaves ?? HELD_LEAVES;
+    const hold = opts.hold === true && adding > 0 && this.heldLeaves + (before?.leaves ?? 0) + adding <= budget;
+    const known = (seal || hold) && adding <= KNOWN_LEAVES ? (before?.nodes ?? new NodesInHand(tree.range)) : null;
+    const started = tree.range.end;
+    // Reserved while it runs: integrations of several logs at once stay within HELD_LEAVES together.
+    const reserved = hold ? (before?.leaves ?? 0) + adding : 0;
+    this.heldLeaves += reserved;
+    try {
+      while (tree.range.end < head.size) {
+        const from = tree.range.end;
+        if (this.awaitsOffer(sourceAppId, from)) {
+          awaitsOffer = true;
+          break;
         }
-        if (id.level > 0) nodes.push({ level: id.level, index: id.index, hash });
-      };
-      // Work on a copy: a bad event must leave the cached tree as stored.
-      const next = cloneRange(tree.range);
-      let lastLeaf = tree.lastLeaf;
-      const offered = this.takeOffered(sourceAppId, from, Math.min(head.size, from + CHUNK));
-      if (offered.length > 0) {
-        for (const hash of offered) next.append(fromHex(hash), collect);
-        lastLeaf = offered[offered.length - 1]!;
-      } else {
-        const events = this.takeReadAhead(sourceAppId, from) ?? (await this.readEvents(sourceAppId, from, head.size));
-        if (events.length === 0) throw new IntegrityError(sourceAppId, from, 'event missing');
-        for (const e of events) {
-          checkEvent(e, next.end, lastLeaf);
-          next.append(fromHex(e.hash), collect);
-          lastLeaf = e.hash;
+        const nodes: TreeNode[] = [];
+        const addedIds: NodeId[] = [];
+        const addedHashes: Uint8Array[] = [];
+        const collect = (id: NodeId, hash: Uint8Array) => {
+          if (known) {
+            addedIds.push(id);
+            addedHashes.push(hash);
+          }
+          if (id.level > 0) nodes.push({ level: id.level, index: id.index, hash });
+        };
+        // Work on a copy: a bad event must leave the cached tree as stored.
+        const next = cloneRange(tree.range);
+        let lastLeaf = tree.lastLeaf;
+        const offered = this.takeOffered(sourceAppId, from, Math.min(head.size, from + CHUNK));
+        if (offered.length > 0) {
+          for (const hash of offered) next.append(fromHex(hash), collect);
+          lastLeaf = offered[offered.length - 1]!;
+        } else {
+          const events = this.takeReadAhead(sourceAppId, from) ?? (await this.readEvents(sourceAppId, from, head.size));
+          if (events.length === 0) throw new IntegrityError(sourceAppId, from, 'event missing');
+          for (const e of events) {
+            checkEvent(e, next.end, lastLeaf);
+            next.append(fromHex(e.hash), collect);
+            lastLeaf = e.hash;
+          }
+        }
+        // The last write carries the checkpoint, if any: one commit stores the tree and its checkpoint.
+        const last = next.end === head.size || this.awaitsOffer(sourceAppId, next.end);
+        if (seal && last) sealed = seal({ size: next.end, root: next.rootHash() }, head.integratedSize);
+        await this.storage.integrate(sourceAppId, from, next.end, nodes, sealed ?? undefined);
+        tree.range = next;
+        tree.lastLeaf = lastLeaf;
+        known?.add(addedIds, addedHashes);
+        // Stopped short at events still being written: what is offered meanwhile waits for the next
+        // integration, since the checkpoint went with this write.
+        if (last) {
+          awaitsOffer = next.end < head.size;
+          break;
         }
       }
-      // The last write carries the checkpoint, if any: one commit stores the tree and its checkpoint.
-      const last = next.end === head.size || this.awaitsOffer(sourceAppId, next.end);
-      if (seal && last) sealed = seal({ size: next.end, root: next.rootHash() }, head.integratedSize);
-      await this.storage.integrate(sourceAppId, from, next.end, nodes, sealed ?? undefined);
-      tree.range = next;
-      tree.lastLeaf = lastLeaf;
-      known?.add(addedIds, addedHashes);
-      // Stopped short at events still being written: what is offered meanwhile waits for the next
-      // integration, since the checkpoint went with this write.
-      if (last) {
-        awaitsOffer = next.end < head.size;
-        break;
-      }
+    } finally {
+      this.heldLeaves -= reserved;
+    }
+    if (hold && known) {
+      const leaves = (before?.leaves ?? 0) + tree.range.end - started;
+      this.held.set(sourceAppId, { nodes: known, end: tree.range.end, leaves });
+      this.heldLeaves += leaves;
     }
     return { size: tree.range.end, root: tree.range.rootHash(), sealed, awaitsOffer, known: (id) => known?.get(id) };
+  }
+
+  /** The nodes held for the log (taken: held no longer), when its tree still ends where they do. */
+  private takeHeld(sourceAppId: string, end: number): { nodes: NodesInHand; leaves: number } | undefined {
+    const held = this.held.get(sourceAppId);
+    if (!held) return undefined;
+    this.held.delete(sourceAppId);
+    this.heldLeaves -= held.leaves;
+    return held.end === end ? held : undefined;
   }
 
   /**
@@ -257,10 +298,13 @@ export class Integrator {
       this.trees.clear();
       this.offered.clear();
       this.readAheads.clear();
+      for (const held of this.held.values()) this.heldLeaves -= held.leaves;
+      this.held.clear();
     } else {
       this.trees.delete(sourceAppId);
       this.offered.delete(sourceAppId);
       this.readAheads.delete(sourceAppId);
+      this.takeHeld(sourceAppId, -1);
     }
   }
 

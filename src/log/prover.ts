@@ -12,10 +12,10 @@ export type NodeSource = (id: NodeId) => Uint8Array | undefined;
 export class Prover {
   constructor(private readonly storage: LogStorage) {}
 
-  /** Root of the tree of the first `size` leaves (size <= integrated size). */
-  async rootAt(sourceAppId: string, size: number): Promise<Uint8Array> {
+  /** Root of the tree of the first `size` leaves (size <= integrated size); `known` as for consistency. */
+  async rootAt(sourceAppId: string, size: number, known?: NodeSource): Promise<Uint8Array> {
     if (size === 0) return emptyRoot();
-    return foldRange(await this.storage.getTreeNodes(sourceAppId, rangeNodes(0, size)));
+    return foldRange(await this.nodes(sourceAppId, rangeNodes(0, size), known));
   }
 
   async inclusion(sourceAppId: string, index: number, size: number): Promise<Uint8Array[]> {

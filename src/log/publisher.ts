@@ -20,7 +20,7 @@ import { logVerifiers, openCheckpoint, signCheckpoint } from '../core/checkpoint
 import { toHex } from '../core/hex.js';
 import { createSigner, type NoteSigner, type NoteVerifier } from '../core/note/signed-note.js';
 import type { Lease, LogHead, LogStorage, StoredCheckpoint, StoredEvent } from '../storage/types.js';
-import { Integrator, IntegrityError, type TreeState } from './integrator.js';
+import { Integrator, IntegrityError, type KnownNodes, type TreeState } from './integrator.js';
 import type { Prover } from './prover.js';
 import type { CheckpointUpdate } from './service.js';
 import type { SigningKey } from './signing-key.js';
@@ -581,13 +581,14 @@ export class Publisher {
       // storage cannot serve must not keep the others from being recovered.
       const read = await this.storage.getLatestCheckpoints(heads.map((h) => h.sourceAppId)).catch(() => null);
       const latest = read && new Map(heads.map((h, i) => [h.sourceAppId, read[i] ?? null]));
-      const trees = new Map<string, TreeState>();
+      const trees = new Map<string, TreeState & { known: KnownNodes }>();
+      // A log behind is published next: its integration holds its nodes for that publish's proof.
       const integrate = (some: LogHead[]) =>
         Promise.all(
           some.map(async (head) => {
             try {
-              const tree = await this.integrator.integrate(head.sourceAppId, undefined, head);
-              trees.set(head.sourceAppId, { size: tree.size, root: tree.root });
+              const tree = await this.integrator.integrate(head.sourceAppId, undefined, head, { hold: true });
+              trees.set(head.sourceAppId, { size: tree.size, root: tree.root, known: tree.known });
             } catch (err) {
               this.notRecovered(head.sourceAppId, err);
             }
@@ -630,7 +631,11 @@ export class Publisher {
    * Check the log's latest checkpoint, as read before or after its tree was integrated, and mark the
    * log recovered.
    */
-  private async checkRecovered(app: string, tree: TreeState, latest: StoredCheckpoint | null): Promise<void> {
+  private async checkRecovered(
+    app: string,
+    tree: TreeState & { known?: KnownNodes },
+    latest: StoredCheckpoint | null,
+  ): Promise<void> {
     // Another publisher may have integrated and published between the two reads: catch up before judging.
     if (latest && latest.treeSize > tree.size) tree = await this.integrator.integrate(app);
     if (latest) await this.checkLatestCheckpoint(latest, tree);
@@ -657,12 +662,12 @@ export class Publisher {
   }
 
   /** Check the latest checkpoint against the integrated tree (its root, read when it is of a smaller tree) and our key. */
-  private async checkLatestCheckpoint(cp: StoredCheckpoint, tree: TreeState): Promise<void> {
+  private async checkLatestCheckpoint(cp: StoredCheckpoint, tree: TreeState & { known?: KnownNodes }): Promise<void> {
     const app = cp.sourceAppId;
     const origin = this.opts.originOf(app);
     const fail = (why: string) => this.quarantine(app, `latest checkpoint (size ${cp.treeSize}): ${why}`);
     if (cp.treeSize > tree.size) return fail('checkpoint is beyond the integrated tree');
-    const root = toHex(cp.treeSize === tree.size ? tree.root : await this.opts.prover.rootAt(app, cp.treeSize));
+    const root = toHex(cp.treeSize === tree.size ? tree.root : await this.opts.prover.rootAt(app, cp.treeSize, tree.known));
     if (root !== cp.rootHash) return fail('stored tree does not give the checkpoint root');
     try {
       const signed = openCheckpoint(cp.note, logVerifiers(this.opts.verifier, origin));

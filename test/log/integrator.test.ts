@@ -198,6 +198,52 @@ describe.each(engines)('integrator: $name', (engine) => {
     expect(unsealed.known({ level: 0, index: 0 })).toBeUndefined();
   });
 
+  it("holds a recovery's nodes for the log's next integration: the publish's proof from where the recovery began reads nothing", async () => {
+    const storage = await store();
+    await appendChain(storage, 'a', 6);
+    await new Integrator(storage).integrate('a');
+    await appendChain(storage, 'a', 11);
+    // A new process: the recovery integrates 6..17 holding its nodes; the publish adds 2 more.
+    const again = await reopen();
+    const integrator = new Integrator(again);
+    const prover = new Prover(again);
+    expect((await integrator.integrate('a', undefined, undefined, { hold: true })).size).toBe(17);
+    await appendChain(again, 'a', 2);
+    const tree = await integrator.integrate('a', () => null);
+    expect(tree.size).toBe(19);
+    let reads = 0;
+    const getTreeNodes = again.getTreeNodes.bind(again);
+    again.getTreeNodes = (...args) => {
+      reads++;
+      return getTreeNodes(...args);
+    };
+    const fromHand = await prover.consistency('a', 6, 19, tree.known);
+    expect(reads).toBe(0);
+    again.getTreeNodes = getTreeNodes;
+    expect(fromHand.map(toHex)).toEqual((await prover.consistency('a', 6, 19)).map(toHex));
+    // Taken once: the next integration holds nothing of it.
+    expect((await integrator.integrate('a', () => null)).known({ level: 0, index: 7 })).toBeUndefined();
+  });
+
+  it('holds nodes within its budget across logs, and drops what the tree no longer ends at', async () => {
+    const storage = await store();
+    const integrator = new Integrator(storage, undefined, { heldLeaves: 10 });
+    for (const log of ['a', 'b', 'c']) await appendChain(storage, log, 4);
+    // a and b (8 leaves) are held; c would pass 10.
+    for (const log of ['a', 'b', 'c']) await integrator.integrate(log, undefined, undefined, { hold: true });
+    const knownLeaf = async (log: string, index: number) =>
+      (await integrator.integrate(log, () => null)).known({ level: 0, index });
+    expect(await knownLeaf('a', 1)).toBeDefined();
+    expect(await knownLeaf('c', 1)).toBeUndefined();
+    // Taking a's freed its share: c is held now. b's tree grew elsewhere: its held nodes are dropped.
+    await appendChain(storage, 'c', 1);
+    await integrator.integrate('c', undefined, undefined, { hold: true });
+    expect(await knownLeaf('c', 4)).toBeDefined();
+    await appendChain(storage, 'b', 1);
+    await new Integrator(storage).integrate('b');
+    expect(await knownLeaf('b', 1)).toBeUndefined();
+  });
+
   it('after a failed node write, leaves its tree as stored and integrates on the next call', async () => {
     const storage = await store();
     const events = await appendChain(storage, 'a', 9);

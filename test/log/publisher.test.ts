@@ -448,6 +448,40 @@ describe.each(engines)('publisher: $name', (engine) => {
     for (const log of logs) expect((await storage.getCheckpoint(log))?.rootHash).toBe(toHex(rootOf(events.get(log)!)));
   });
 
+  it('checks and publishes the logs a recovery integrated from the nodes it held: one tree read per log', async () => {
+    const storage = await store();
+    const logs = ['h0', 'h1', 'h2', 'h3'];
+    const { publisher: first } = await publisher(storage, { owner: 'first' });
+    first.offer(await storage.appendEvents(logs.flatMap((log) => chainedEvents(log, 3))));
+    expect(await first.publishNow()).toHaveLength(logs.length);
+    await first.stop();
+    const events = new Map<string, StoredEvent[]>();
+    for (const log of logs)
+      events.set(log, [...(await storage.getEventRange(log, 0, 3, 3)), ...(await appendChain(storage, log, 6))]);
+
+    const nodeReads: string[] = [];
+    const counted = new Proxy(storage, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (prop === 'getTreeNodes') nodeReads.push(String(args[0]));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const { publisher: p, delivered } = await publisher(counted, { owner: 'second' });
+    const published = await p.publishNow();
+    expect(published.map((c) => [c.sourceAppId, c.treeSize]).sort()).toEqual(logs.map((log) => [log, 9]));
+    // Each tree loaded once (its compact range and last leaf); the check of the latest checkpoint (size
+    // 3) and the consistency proof from it came from the nodes the recovery held.
+    expect(nodeReads.toSorted()).toEqual(logs);
+    for (const update of delivered) {
+      const all = events.get(update.checkpoint.sourceAppId)!;
+      verifyConsistency(3, 9, update.consistencyHashes.map(fromHex), rootOf(all.slice(0, 3)), rootOf(all));
+    }
+  });
+
   it('publishes on its interval once started', async () => {
     const storage = await store();
     const { publisher: p, delivered } = await publisher(storage, { intervalMs: 20 });
