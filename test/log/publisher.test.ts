@@ -33,6 +33,20 @@ function rootOf(events: readonly StoredEvent[]): Uint8Array {
   return range.rootHash();
 }
 
+/**
+ * `storage`, telling `onCall` each call's method and arguments first; a promise `onCall` returns
+ * answers the call instead (an injected failure), otherwise the call goes to the storage.
+ */
+function watched(storage: LogStorage, onCall: (method: string, args: unknown[]) => Promise<never> | void): LogStorage {
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => onCall(String(prop), args) ?? (value as (...a: unknown[]) => unknown).apply(target, args);
+    },
+  });
+}
+
 let keyDir: string;
 let otherKeyDir: string;
 let key: SigningKey;
@@ -380,17 +394,10 @@ describe.each(engines)('publisher: $name', (engine) => {
 
     for (const together of [true, false]) {
       const calls: string[] = [];
-      const counted = new Proxy(storage, {
-        get(target, prop, receiver) {
-          const value: unknown = Reflect.get(target, prop, receiver);
-          if (typeof value !== 'function') return value;
-          return (...args: unknown[]) => {
-            if (prop === 'getLatestCheckpoints' || prop === 'getCheckpoint') calls.push(String(prop));
-            if (prop === 'getLatestCheckpoints' && !together)
-              return Promise.reject(new InjectedFault('the read of many logs fails'));
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        },
+      const counted = watched(storage, (method) => {
+        if (method === 'getLatestCheckpoints' || method === 'getCheckpoint') calls.push(method);
+        if (method === 'getLatestCheckpoints' && !together)
+          return Promise.reject(new InjectedFault('the read of many logs fails'));
       });
       const { publisher: p } = await publisher(counted, { owner: `recovering-${together}` });
       const published = await p.publishNow();
@@ -412,16 +419,9 @@ describe.each(engines)('publisher: $name', (engine) => {
     const events = new Map<string, StoredEvent[]>();
     for (const log of logs) events.set(log, await appendChain(storage, log, 3));
     const calls: Array<[string, string]> = [];
-    const counted = new Proxy(storage, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          if (prop === 'getEventRange' || prop === 'integrate')
-            calls.push([prop === 'integrate' ? 'write' : 'read', String(args[0])]);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
+    const counted = watched(storage, (method, args) => {
+      if (method === 'getEventRange' || method === 'integrate')
+        calls.push([method === 'integrate' ? 'write' : 'read', String(args[0])]);
     });
     // A budget of 7 events: waves of two logs of 3 events, the last log alone.
     const { publisher: p } = await publisher(counted, { recoverReadAheadEvents: 7 });
@@ -460,15 +460,8 @@ describe.each(engines)('publisher: $name', (engine) => {
       events.set(log, [...(await storage.getEventRange(log, 0, 3, 3)), ...(await appendChain(storage, log, 6))]);
 
     const nodeReads: string[] = [];
-    const counted = new Proxy(storage, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          if (prop === 'getTreeNodes') nodeReads.push(String(args[0]));
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
+    const counted = watched(storage, (method, args) => {
+      if (method === 'getTreeNodes') nodeReads.push(String(args[0]));
     });
     const { publisher: p, delivered } = await publisher(counted, { owner: 'second' });
     const published = await p.publishNow();
