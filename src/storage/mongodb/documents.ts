@@ -157,6 +157,12 @@ export interface LogDoc {
 export interface IntegratedDoc {
   _id: string;
   size: number;
+  /**
+   * The size of the last checkpoint an integration that grew the tree came with (0 before any), raised
+   * before that checkpoint is stored: where getLatestCheckpoints starts looking. Only a hint (any value
+   * answers rightly there); absent from documents stored before it existed, which use `size` instead.
+   */
+  sealed?: number;
 }
 
 export interface TreeNodeDoc {

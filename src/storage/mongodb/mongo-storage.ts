@@ -121,6 +121,12 @@ interface Integration {
   checkpoint: StoredCheckpoint | undefined;
 }
 
+/**
+ * The integrated document's fields an integration that grows the tree raises (with `$max`): sealed to 0
+ * without a checkpoint, so that only documents stored before sealed sizes lack one.
+ */
+const integratedTo = (i: Integration) => ({ size: i.toSize, sealed: i.checkpoint?.treeSize ?? 0 });
+
 /** A checkpoint's document as stored. */
 const checkpointDoc = (c: StoredCheckpoint) => ({
   sourceAppId: c.sourceAppId,
@@ -595,7 +601,7 @@ export class MongoStorage implements LogStorage {
       try {
         await this.c.integrated.bulkWrite(
           slice.map((w) => ({
-            updateOne: { filter: { _id: w.key.sourceAppId }, update: { $max: { size: w.key.toSize } }, upsert: true },
+            updateOne: { filter: { _id: w.key.sourceAppId }, update: { $max: integratedTo(w.key) }, upsert: true },
           })),
           { ordered: false },
         );
@@ -604,7 +610,7 @@ export class MongoStorage implements LogStorage {
         // Two first upserts raced, or anything else: each size raised on its own (a $max repeats safely).
         await Promise.all(
           slice.map((w) =>
-            this.raiseIntegrated(w.key.sourceAppId, w.key.toSize).then(
+            this.raiseIntegrated(w.key).then(
               () => sealing.push(w),
               (err: unknown) => w.reject(err),
             ),
@@ -634,13 +640,14 @@ export class MongoStorage implements LogStorage {
     }
   }
 
-  /** Raise the log's integrated size to `size` at least; two first upserts that race are retried as an update. */
-  private async raiseIntegrated(sourceAppId: string, size: number): Promise<void> {
+  /** Raise the log's integrated size (and sealed size) to the integration's at least; two first upserts that race are retried as an update. */
+  private async raiseIntegrated(integration: Integration): Promise<void> {
+    const filter = { _id: integration.sourceAppId };
     try {
-      await this.c.integrated.updateOne({ _id: sourceAppId }, { $max: { size } }, { upsert: true });
+      await this.c.integrated.updateOne(filter, { $max: integratedTo(integration) }, { upsert: true });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
-      await this.c.integrated.updateOne({ _id: sourceAppId }, { $max: { size } });
+      await this.c.integrated.updateOne(filter, { $max: integratedTo(integration) });
     }
   }
 
@@ -749,12 +756,13 @@ export class MongoStorage implements LogStorage {
   }
 
   /**
-   * Three queries per LATEST_READ_LOGS logs: their integrated sizes, their checkpoints of at least that
-   * size, and those checkpoints' newest notes. A checkpoint is stored only once its tree is (integrate),
-   * and integrated sizes only grow, so a log's latest checkpoint is among those of at least the size
-   * read before them, unless it is of a smaller tree (integrated without one since): such a log, and
-   * every log of a read that meets more documents than it may (damage, or a flood of checkpoints), is
-   * read alone (getCheckpoint).
+   * Three queries per LATEST_READ_LOGS logs: their sealed sizes (IntegratedDoc.sealed), their
+   * checkpoints of at least that size, and those checkpoints' newest notes. Sealed sizes only grow and
+   * are raised just before the checkpoint of that size is stored (integrateMany), so a log's latest
+   * checkpoint is nearly always among those found; where none is (that checkpoint's store failed, or a
+   * document written before sealed sizes, whose integrated size stands in, is integrated past it), the
+   * log is read alone (getCheckpoint), as is every log of a read that meets more documents than it may
+   * (damage, or a flood of checkpoints).
    */
   async getLatestCheckpoints(sourceAppIds: readonly string[]): Promise<Array<StoredCheckpoint | null>> {
     const apps = [...new Set(sourceAppIds)];
@@ -773,12 +781,12 @@ export class MongoStorage implements LogStorage {
   }
 
   /**
-   * The logs' latest checkpoints of at least their integrated size (see getLatestCheckpoints), and null
-   * for a log with none at all (nothing integrated, none found); null when a read met too many.
+   * The logs' latest checkpoints of at least their sealed size (see getLatestCheckpoints), and null for
+   * a log with none at all (nothing sealed, none found); null when a read met too many.
    */
   private async latestAtLeastIntegrated(apps: string[]): Promise<Map<string, StoredCheckpoint | null> | null> {
     const integrated = await this.c.integrated.find({ _id: { $in: apps } }).toArray();
-    const floor = new Map(integrated.map((d) => [d._id, d.size]));
+    const floor = new Map(integrated.map((d) => [d._id, d.sealed ?? d.size]));
     const limit = apps.length * LATEST_READ_SLACK;
     const docs = await this.c.checkpoints
       .find(

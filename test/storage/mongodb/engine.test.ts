@@ -893,11 +893,20 @@ describe('MongoStorage reads of several logs at once', () => {
     const sent = reads(s);
     expect(await s.getLatestCheckpoints(apps)).toEqual(apps.map((app) => checkpoint(app, 2)));
     expect(sent).toEqual(['find integrated', 'find checkpoints', 'find checkpoint_notes']);
-    // Integrated past its latest checkpoint: that log alone is read as getCheckpoint reads it.
+    // Integrated past its latest checkpoint (a recovery, a quarantined log): still the three reads.
     await s.integrate('app-03', 2, 4, [node(1, 1), node(2, 0)]);
     sent.length = 0;
-    expect((await s.getLatestCheckpoints(apps))[3]).toEqual(checkpoint('app-03', 2));
-    expect(sent.slice(3).sort()).toEqual(['find checkpoint_notes', 'find checkpoints']);
+    expect(await s.getLatestCheckpoints(apps)).toEqual(apps.map((app) => checkpoint(app, 2)));
+    expect(sent).toEqual(['find integrated', 'find checkpoints', 'find checkpoint_notes']);
+    // No checkpoint of the sealed size (its store failed), or a document stored before sealed sizes
+    // (its integrated size stands in): that log alone is read as getCheckpoint reads it.
+    const integrated = db.collection<{ _id: string; size: number; sealed?: number }>(C.integrated);
+    for (const change of [() => ({ $set: { sealed: 4 } }), () => ({ $unset: { sealed: '' as const } })]) {
+      await integrated.updateOne({ _id: 'app-03' }, change());
+      sent.length = 0;
+      expect(await s.getLatestCheckpoints(apps)).toEqual(apps.map((app) => checkpoint(app, 2)));
+      expect(sent.slice(3).sort()).toEqual(['find checkpoint_notes', 'find checkpoints']);
+    }
     // More checkpoints beyond the trees than a read takes (4 per log): every log is read alone, rightly.
     for (let size = 3; size < 3 + 4 * apps.length; size++) await s.putCheckpoint(checkpoint('app-07', size));
     sent.length = 0;
