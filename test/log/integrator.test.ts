@@ -244,6 +244,19 @@ describe.each(engines)('integrator: $name', (engine) => {
     expect(await knownLeaf('b', 1)).toBeUndefined();
   });
 
+  it('an integration with hold whose write fails holds nothing and gives its reservation back', async () => {
+    const storage = await store();
+    await appendChain(storage, 'a', 4);
+    await appendChain(storage, 'b', 8);
+    const faulty = withFaults(storage, { seed: 4, failRate: 1, methods: ['integrate'], maxFaults: 1 });
+    const integrator = new Integrator(faulty.storage, undefined, { heldLeaves: 10 });
+    await expect(integrator.integrate('a', undefined, undefined, { hold: true })).rejects.toThrow(InjectedFault);
+    // Had a's 4 leaves stayed reserved, b's 8 would pass 10 and not be held.
+    await integrator.integrate('b', undefined, undefined, { hold: true });
+    expect((await integrator.integrate('b', () => null)).known({ level: 0, index: 1 })).toBeDefined();
+    expect((await integrator.integrate('a')).size).toBe(4);
+  });
+
   it('after a failed node write, leaves its tree as stored and integrates on the next call', async () => {
     const storage = await store();
     const events = await appendChain(storage, 'a', 9);
