@@ -9,6 +9,7 @@ import { LogError } from '../../../src/log/errors.js';
 import { Sequencer } from '../../../src/log/sequencer.js';
 import { deploymentOf, detectDeployment } from '../../../src/storage/mongodb/deployment.js';
 import {
+  checkpointNoteKey,
   collectionNames as C,
   POS_PER_BATCH,
   toEventDoc,
@@ -916,6 +917,31 @@ describe('MongoStorage reads of several logs at once', () => {
       apps.filter((_, i) => i !== 7 && i !== 3).map((app) => checkpoint(app, 2)),
     );
     expect(sent.filter((c) => c === 'find checkpoints')).toHaveLength(1 + apps.length);
+  });
+
+  it('latest checkpoints: more note versions than a read takes (stored by hand) read each log alone, each with its newest note', async () => {
+    const s = await openStorage({ monitor: true });
+    const apps = ['app-a', 'app-b', 'app-c'];
+    for (const app of apps) await s.integrate(app, 0, 2, [node(1, 0)], checkpoint(app, 2));
+    // replaceCheckpointNote keeps 16 versions; by hand, 100 of app-b's: more than 3 logs' read takes (96).
+    const note = (version: number) => `${checkpoint('app-b', 2).note}\u2014 w${version} AAAA\n`;
+    await db.collection(C.checkpointNotes).insertMany(
+      Array.from({ length: 100 }, (_, i) => ({
+        _id: checkpointNoteKey('app-b', 2, i + 1) as never,
+        sourceAppId: 'app-b',
+        treeSize: 2,
+        version: i + 1,
+        note: note(i + 1),
+        replaced: i === 0 ? checkpoint('app-b', 2).note : note(i),
+      })),
+    );
+    const sent = reads(s);
+    expect(await s.getLatestCheckpoints(apps)).toEqual([
+      checkpoint('app-a', 2),
+      { ...checkpoint('app-b', 2), note: note(100) },
+      checkpoint('app-c', 2),
+    ]);
+    expect(sent.filter((c) => c === 'find checkpoint_notes')).toHaveLength(1 + apps.length);
   });
 
   it('a read of many logs whose connection is lost fails, and the next one answers (nodes, latest checkpoints, ranges of events)', async () => {
