@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { benchEvents } from '../events.js';
 import { repoRoot } from '../engines.js';
 import { drive, type DriveRun, type Target } from '../peers/drive.js';
+import { NODE_FLOOR_SETTINGS, startNodeFloor } from '../peers/node-floor.js';
 import { installTessera, startTessera, TESSERA_MODULE, TESSERA_SETTINGS, TESSERA_VERSION } from '../peers/tessera.js';
 import { LOG_EVENT } from '../queries.js';
 import { figure, type Figure } from '../report.js';
@@ -21,9 +22,13 @@ const LEVELS = [
 const APP = 'peers';
 /** Issue 22's bound on the proof-ready p95 of each chainlog path. */
 const PROOF_READY_P95_MS = 250;
-type Peer = 'tessera' | 'rest' | 'logEvent' | 'restBaseline' | 'logEventBaseline';
+type Peer = 'tessera' | 'floor' | 'rest' | 'logEvent' | 'restBaseline' | 'logEventBaseline';
+/** The runs that are not chainlog's: the peer, and the Node floor (bench/peers/node-floor-server.mjs). */
+type Other = 'tessera' | 'floor';
+const isChainlog = (p: Peer): p is Exclude<Peer, Other> => p !== 'tessera' && p !== 'floor';
 const PEER_NAMES: Record<Peer, string> = {
   tessera: 'Tessera POSIX POST /add',
+  floor: 'node:http floor (parses, answers, stores nothing)',
   rest: 'chainlog POST /v1/events',
   logEvent: 'chainlog logEvent',
   restBaseline: 'chainlog POST /v1/events (baseline build)',
@@ -52,7 +57,7 @@ const SERVER_ENV: Record<string, string> = Object.fromEntries(
 );
 
 /** Figure names of chainlog's paths. */
-const PEER_LABELS: Record<Exclude<Peer, 'tessera'>, string> = {
+const PEER_LABELS: Record<Exclude<Peer, Other>, string> = {
   rest: 'POST /v1/events',
   logEvent: 'logEvent',
   restBaseline: 'baseline build POST /v1/events',
@@ -81,7 +86,8 @@ export const peers: Scenario = {
     `Entries/s acknowledged, ack p50/p99 and proof-ready p50/p95 (submission -> a polled checkpoint covers the entry, ` +
     `one sampled entry per 20 ms, checkpoint polled every 10 ms) of single-entry HTTP POSTs of the same JSON events ` +
     `from 64 and 512 keep-alive clients, to ${TESSERA_MODULE}@${TESSERA_VERSION} (${TESSERA_SETTINGS}) and to chainlog ` +
-    `(one log, CHECKPOINT_INTERVAL_MS=1000) over POST /v1/events and logEvent; rounds alternate, best of each.`,
+    `(one log, CHECKPOINT_INTERVAL_MS=1000) over POST /v1/events and logEvent, and to a node:http server that only ` +
+    `parses and answers (the floor of any Node service here); rounds alternate, best of each.`,
   async run(ctx) {
     const { engine, options } = ctx;
     const installed = await installTessera((m) => ctx.log(m));
@@ -92,6 +98,7 @@ export const peers: Scenario = {
     const eventJson = () => JSON.stringify(source.next().input);
     const runs: Record<Peer, Record<number, DriveRun[]>> = {
       tessera: {},
+      floor: {},
       rest: {},
       logEvent: {},
       restBaseline: {},
@@ -100,16 +107,21 @@ export const peers: Scenario = {
     /** Events per writer transaction of each chainlog run (null where the build has no counters). */
     const perCommit: Record<Peer, Record<number, Array<number | null>>> = {
       tessera: {},
+      floor: {},
       rest: {},
       logEvent: {},
       restBaseline: {},
       logEventBaseline: {},
     };
     const peersRun: Peer[] = BASELINE_ENTRY
-      ? ['tessera', 'restBaseline', 'rest', 'logEventBaseline', 'logEvent']
-      : ['tessera', 'rest', 'logEvent'];
+      ? ['tessera', 'floor', 'restBaseline', 'rest', 'logEventBaseline', 'logEvent']
+      : ['tessera', 'floor', 'rest', 'logEvent'];
     let n = 0;
     const tessera = await startTessera(installed.binary, join(repoRoot, 'bench', 'tmp', `tessera-${process.pid}-${engine.name}`));
+    const floor = await startNodeFloor().catch(async (err: unknown) => {
+      await tessera.stop();
+      throw err;
+    });
     try {
       const baseline = BASELINE_ENTRY
         ? await startServer({ engine, label: 's12-baseline', env: { CHECKPOINT_INTERVAL_MS: '1000' }, entry: BASELINE_ENTRY })
@@ -138,6 +150,7 @@ export const peers: Scenario = {
           });
           const urls: Record<Peer, string> = {
             tessera: tessera.url,
+            floor: floor.url,
             rest: server.url,
             logEvent: server.url,
             restBaseline: baseline?.url ?? '',
@@ -151,6 +164,7 @@ export const peers: Scenario = {
               indexOf: (_s, b) => (/^\d+$/.test(b) ? Number(b) : undefined),
               checkpointUrl: `${tessera.url}/checkpoint`,
             },
+            floor: { ...restTarget(floor.url), checkpointUrl: `${floor.url}/checkpoint` },
             rest: restTarget(server.url),
             restBaseline: restTarget(baseline?.url ?? ''),
             logEvent: logEventTarget(server.url),
@@ -158,6 +172,7 @@ export const peers: Scenario = {
           };
           const cpu: Record<Peer, () => number | null> = {
             tessera: () => tessera.cpuSeconds(),
+            floor: () => floor.cpuSeconds(),
             rest: () => server.cpuSeconds(),
             logEvent: () => server.cpuSeconds(),
             restBaseline: () => baseline?.cpuSeconds() ?? null,
@@ -170,7 +185,7 @@ export const peers: Scenario = {
             for (let r = 0; r < rounds; r++) {
               for (const peer of peersRun) {
                 ctx.log(`12: ${clients} clients, round ${r + 1}/${rounds}: ${PEER_NAMES[peer]} (${++n})`);
-                const before = peer === 'tessera' ? null : await commitCounts(urls[peer]);
+                const before = isChainlog(peer) ? await commitCounts(urls[peer]) : null;
                 const run = await drive(targets[peer], { clients, seconds, cpuSeconds: cpu[peer] });
                 const after = before && (await commitCounts(urls[peer]));
                 (runs[peer][clients] ??= []).push(run);
@@ -187,7 +202,7 @@ export const peers: Scenario = {
         await baseline?.stop();
       }
     } finally {
-      await tessera.stop();
+      await Promise.all([tessera.stop(), floor.stop()]);
     }
     for (const peer of Object.keys(runs) as Peer[])
       for (const list of Object.values(runs[peer]))
@@ -202,6 +217,7 @@ export const peers: Scenario = {
     const details: Record<string, unknown> = {
       peer: `${TESSERA_MODULE}@${TESSERA_VERSION}`,
       peerSettings: TESSERA_SETTINGS,
+      floor: NODE_FLOOR_SETTINGS,
       chainlogSettings: 'one log, CHECKPOINT_INTERVAL_MS=1000, AUTH=off',
       secondsPerRun: seconds,
       rounds,
@@ -210,7 +226,20 @@ export const peers: Scenario = {
       const t = best(runs.tessera[clients]!);
       const ts = summarize(t.ackMs);
       const tp = summarize(t.proofReadyMs);
-      for (const peer of peersRun.filter((p): p is Exclude<Peer, 'tessera'> => p !== 'tessera')) {
+      // What the machine gives: the peer's CPU per entry, and what one Node process answers doing no work.
+      const f = best(runs.floor[clients]!);
+      figures.push(
+        figure(engine.name, `node:http floor @${clients} requests/s`, f.perSecond, 'requests/s', {
+          baseline: { name: 'Tessera POST /add', value: t.perSecond, unit: 'entries/s' },
+        }),
+      );
+      if (f.serverCpuMsPerEntry !== null && t.serverCpuMsPerEntry !== null)
+        figures.push(
+          figure(engine.name, `node:http floor @${clients} server CPU per request`, f.serverCpuMsPerEntry, 'ms', {
+            baseline: { name: 'Tessera server CPU per entry', value: t.serverCpuMsPerEntry, unit: 'ms' },
+          }),
+        );
+      for (const peer of peersRun.filter(isChainlog)) {
         const c = best(runs[peer][clients]!);
         const commits = perCommit[peer][clients]![runs[peer][clients]!.indexOf(c)];
         const cs = summarize(c.ackMs);
