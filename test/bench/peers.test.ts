@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkpointSize } from '../../bench/peers/drive.js';
+import { startNodeFloor } from '../../bench/peers/node-floor.js';
 import { installTessera, noteSignerKey } from '../../bench/peers/tessera.js';
 import { keyId } from '../../src/core/note/signed-note.js';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
@@ -31,6 +32,24 @@ describe('the peers scenario', () => {
     expect(checkpointSize('example.com/log\n1234\nroothash=\n\n— sig\n')).toBe(1234);
     expect(checkpointSize('example.com/log\n12a\nroot\n')).toBeUndefined();
     expect(checkpointSize('no second line')).toBeUndefined();
+  });
+
+  it('the Node floor answers each entry with its index and covers it in its checkpoint at once; it refuses a body that is not JSON', async () => {
+    const floor = await startNodeFloor();
+    try {
+      const post = (body: string) =>
+        fetch(`${floor.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const first = await post('{"sourceAppId":"peers","eventType":"x"}');
+      expect(first.status).toBe(201);
+      expect(await first.json()).toMatchObject({ sourceAppId: 'peers', seq: 0 });
+      expect(await (await post('{"sourceAppId":"peers"}')).json()).toMatchObject({ seq: 1 });
+      expect((await post('{"sourceAppId":')).status).toBe(400);
+      expect(checkpointSize(await (await fetch(`${floor.url}/checkpoint`)).text())).toBe(2);
+      expect(floor.cpuSeconds()).toBeGreaterThan(0);
+    } finally {
+      await floor.stop();
+    }
+    await expect(fetch(`${floor.url}/checkpoint`)).rejects.toThrow();
   });
 
   it('says why the peer is skipped where Go is missing, without building anything', async () => {
