@@ -908,6 +908,12 @@ describe('MongoStorage reads of several logs at once', () => {
       expect(await s.getLatestCheckpoints(apps)).toEqual(apps.map((app) => checkpoint(app, 2)));
       expect(sent.slice(3).sort()).toEqual(['find checkpoint_notes', 'find checkpoints']);
     }
+    // Such a document gains its sealed size with its next sealed integration: three reads again.
+    await s.integrate('app-03', 4, 6, [node(1, 2)], checkpoint('app-03', 6));
+    sent.length = 0;
+    expect((await s.getLatestCheckpoints(apps))[3]).toEqual(checkpoint('app-03', 6));
+    expect(sent).toEqual(['find integrated', 'find checkpoints', 'find checkpoint_notes']);
+    expect(await integrated.findOne({ _id: 'app-03' })).toMatchObject({ size: 6, sealed: 6 });
     // More checkpoints beyond the trees than a read takes (4 per log): every log is read alone, rightly.
     for (let size = 3; size < 3 + 4 * apps.length; size++) await s.putCheckpoint(checkpoint('app-07', size));
     sent.length = 0;
