@@ -72,6 +72,14 @@ describe.each(engines)('publisher: $name', (engine) => {
     return harness.storage;
   }
 
+  /** Another storage on the database of store()'s, as a second process opens it. */
+  async function another(): Promise<LogStorage> {
+    const s = await harness.reopen();
+    await s.init();
+    storages.push(s);
+    return s;
+  }
+
   /** A prepared publisher over `storage`, and every update it delivered. */
   async function publisher(
     storage: LogStorage,
@@ -532,9 +540,7 @@ describe.each(engines)('publisher: $name', (engine) => {
       const storage = await store();
       const { publisher: holder } = await publisher(storage, { owner: 'holder' });
       await holder.start();
-      const second = await harness.reopen();
-      await second.init();
-      storages.push(second);
+      const second = await another();
       const { publisher: other } = await publisher(second, { owner: 'other' });
       await other.start();
       expect(other.publishes).toBe(false);
@@ -545,9 +551,7 @@ describe.each(engines)('publisher: $name', (engine) => {
 
       // The holder learns at stop that its lease is gone (its renewal is refused): it leaves the log to
       // whoever holds the lease now.
-      const third = await harness.reopen();
-      await third.init();
-      storages.push(third);
+      const third = await another();
       const leases = third.coordination!.leases;
       const lost = new Proxy(third, {
         get(target, prop, receiver) {
@@ -589,9 +593,7 @@ describe.each(engines)('publisher: $name', (engine) => {
     async () => {
       const storage = await store();
       await publisher(storage);
-      const second = await harness.reopen();
-      await second.init();
-      storages.push(second);
+      const second = await another();
       await expect(publisher(second, { key: loadSigningKey({ dataDir: otherKeyDir }) })).rejects.toThrow(
         /checkpoints are signed with .*same SIGNING_KEY_FILE/,
       );
