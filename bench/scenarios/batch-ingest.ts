@@ -71,9 +71,9 @@ type CheckpointDelivery = { checkpointPublished: { checkpoint: { sourceAppId: st
 /**
  * Resolves once every log the server lists (up to 500) is under a checkpoint of its size: the logs and
  * their latest checkpoints read once (after subscribing), then the checkpoints delivered by
- * `checkpointPublished`. A read of every log's latest checkpoint costs the server two queries per log
- * integrated past it on MongoDB, so it is read again only after 10 s without a delivery (one published
- * between the read and the subscription taking effect is then seen).
+ * `checkpointPublished`. The logs are read again only after 10 s without a delivery (one published
+ * between the read and the subscription taking effect is then seen): the wait is on deliveries, and a
+ * poll would add its own reads to the recovery it measures.
  */
 async function everyLogPublished(url: string, wsUrl: string, timeoutMs: number): Promise<void> {
   const client = new GraphQLClient(url, { maxSockets: 1, timeoutMs: 60_000 });
