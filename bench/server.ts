@@ -40,11 +40,10 @@ export async function freePort(): Promise<number> {
 
 /**
  * `node` arguments that start the server as `npm start` does (package.json; a test keeps the two equal):
- * the built service, which `npm run bench` and `npm run scale` build first. No V8 flag: one that sizes
- * the young generation is process-wide and would override the SQLite writer thread's own
- * (resourceLimits, src/storage/sqlite/write-thread.ts).
+ * the built service, which `npm run bench` and `npm run scale` build first, with the main thread's young
+ * generation (src/young-generation.ts).
  */
-export const SERVER_NODE_ARGS: readonly string[] = ['dist/main.js'];
+export const SERVER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=32', 'dist/main.js'];
 
 /** VmRSS from /proc (Linux), else `ps`. */
 export function rssOf(pid: number): number {
@@ -148,8 +147,8 @@ export interface StartOptions {
    */
   processSecret?: string;
   startTimeoutMs?: number;
-  /** The server's entry point instead of SERVER_NODE_ARGS' (another build of the service, as a baseline in the same run). */
-  entry?: string;
+  /** `node` arguments instead of SERVER_NODE_ARGS (another build of the service, as a baseline in the same run). */
+  nodeArgs?: readonly string[];
 }
 
 const noEngine = (): never => {
@@ -175,15 +174,11 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CHAINLOG_VARS.includes(k)));
   // BENCH_SERVER_NODE_ARGS: extra node flags for the servers (opt-in), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...nodeArgs, ...(opts.entry !== undefined ? [opts.entry] : SERVER_NODE_ARGS)],
-    {
-      cwd: repoRoot,
-      env: { ...inherited, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...(opts.nodeArgs ?? SERVER_NODE_ARGS)], {
+    cwd: repoRoot,
+    env: { ...inherited, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   killOnExit(child);
   let tail = '';
   const keep = (chunk: Buffer) => {

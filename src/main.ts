@@ -10,6 +10,7 @@ import { startChainlog, type Chainlog } from './app.js';
 import { ADMIN_KEY_FILE } from './auth/bootstrap.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { DataDirLockedError } from './data-dir-lock.js';
+import { leaveWorkersTheirYoungGeneration } from './young-generation.js';
 
 /** Readable lines on a terminal (or when asked), JSON lines for log collectors. */
 function usePretty(format: Config['LOG_FORMAT'] | undefined): boolean {
@@ -28,6 +29,9 @@ function createLogger(level: string, prettyLines: boolean): Logger {
   });
   return pino({ level }, stream);
 }
+
+// Before any worker thread starts (the first is the SQLite writer, at the first write).
+leaveWorkersTheirYoungGeneration();
 
 let config: Config;
 try {

@@ -36,8 +36,9 @@ const PEER_NAMES: Record<Peer, string> = {
 };
 /**
  * BENCH_BASELINE_ENTRY: another build's entry point (e.g. `dist-before/main.js`, a copy of dist/ made
- * before a change, beside dist/ so that its relative paths hold): its POST /v1/events and logEvent are
- * driven too, in the same rounds, as the before of a before-and-after in one run.
+ * before a change, beside dist/ so that its relative paths hold), after the node flags that build's
+ * `npm start` passes, if any (e.g. `--max-semi-space-size=32 dist-before/main.js`): its POST /v1/events
+ * and logEvent are driven too, in the same rounds, as the before of a before-and-after in one run.
  */
 const BASELINE_ENTRY = process.env.BENCH_BASELINE_ENTRY;
 /**
@@ -124,7 +125,12 @@ export const peers: Scenario = {
     });
     try {
       const baseline = BASELINE_ENTRY
-        ? await startServer({ engine, label: 's12-baseline', env: { CHECKPOINT_INTERVAL_MS: '1000' }, entry: BASELINE_ENTRY })
+        ? await startServer({
+            engine,
+            label: 's12-baseline',
+            env: { CHECKPOINT_INTERVAL_MS: '1000' },
+            nodeArgs: BASELINE_ENTRY.split(/\s+/).filter(Boolean),
+          })
         : null;
       try {
         await withServer({ engine, label: 's12', env: { CHECKPOINT_INTERVAL_MS: '1000', ...SERVER_ENV } }, async (server) => {

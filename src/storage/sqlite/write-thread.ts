@@ -71,8 +71,9 @@ type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<
 /**
  * The writer thread's young generation (Worker resourceLimits). Its garbage is the leaf hashing of
  * every appended event, its survivors the rows of the transaction in hand: 8 MB keeps up with it
- * without keeping large semi-spaces resident. A process-wide V8 flag that sizes the young generation (`--max-semi-space-size`, in the command line or NODE_OPTIONS)
- * overrides resourceLimits, so `npm start` and the image pass none (README, Configuration).
+ * without keeping large semi-spaces resident. V8's `--max-semi-space-size`, which sizes the main
+ * thread's (`npm start`), would override resourceLimits: the service clears it before this thread
+ * starts (src/young-generation.ts).
  */
 const WRITER_YOUNG_GENERATION_MB = 8;
 
