@@ -33,7 +33,7 @@ export function watch(page: Page, serverUrl: string): PageWatch {
   return w;
 }
 
-/** chainlog started as its users start it once built: `node dist/main.js` (what `npm start` runs after its build). */
+/** chainlog started as its users start it once built: what `npm start` runs after its build (node, its flags, dist/main.js). */
 export class BuiltServer extends ServiceProcess {
   constructor(port: number, dataDir: string, env: Record<string, string>) {
     super(port, dataDir, env, { built: true });

@@ -1,13 +1,16 @@
-// chainlog as a child process, run from its sources (`node --import tsx src/main.ts`: what `npm start` runs,
-// without the build; the SQLite writer thread then loads through tsx too), or built (`node dist/main.js`,
-// exactly what `npm start` runs; `{ built: true }`), on a port and a DATA_DIR: started (ready when /healthz
+// chainlog as a child process, run from its sources (`node <npm start's flags> --import tsx src/main.ts`:
+// what `npm start` runs, without the build; the SQLite writer thread then loads through tsx too), or built
+// (`node <npm start's flags> dist/main.js`, exactly what `npm start` runs; `{ built: true }`), on a port and a DATA_DIR: started (ready when /healthz
 // answers 200), stopped (SIGTERM), killed (SIGKILL) and started again on the same data. The one spawner of
 // the tests: startService (service.ts), startCliService (cli-service.ts), the crash test and the dashboard's
 // browser tests (test/dashboard/browser.ts, built) use it. test/operations and the README tour start the
 // built service, as users do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../bench/server.js';
+import { freePort, SERVER_NODE_ARGS } from '../../bench/server.js';
+
+/** The node flags `npm start` passes before the entry point (SERVER_NODE_ARGS is kept equal to it by a test). */
+const START_FLAGS = SERVER_NODE_ARGS.slice(0, -1);
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -51,7 +54,8 @@ export class ServiceProcess {
     const { MONGODB_URI: _u, MONGODB_DB: _d, PORT: _p, DATA_DIR: _dd, ...inherited } = process.env;
     this.starts++;
     this.log += `--- start #${this.starts} ---\n`;
-    const child = spawn(process.execPath, this.options.built ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'], {
+    const entry = this.options.built ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+    const child = spawn(process.execPath, [...START_FLAGS, ...entry], {
       cwd: REPO_ROOT,
       env: {
         ...inherited,
