@@ -1,6 +1,6 @@
 // `npm run bench:dashboard`: how soon the dashboard's first screen is usable against a server holding
 // 1,000,000 events (issue 19's target: within 1 s on this machine). chainlog starts as users start it
-// (`node dist/main.js`, built first by the npm script; SQLite on a fresh data directory, AUTH=on), is
+// (as `npm start` runs it, built first by the npm script; SQLite on a fresh data directory, AUTH=on), is
 // loaded through `logEvents` (batches of 500 from several clients: one big log and many small ones, so
 // the overview lists many logs), then headless Chromium (bench/browser.ts) opens the dashboard:
 // - first screen interactive: from the navigation's start to the dashboard's `chainlog:first-screen` mark
