@@ -3,14 +3,11 @@
 // resourceLimits give it (src/young-generation.ts). Observed in a child node started as `npm start`
 // starts the service, with V8's own heap statistics.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { START_FLAGS } from './support/service-process.js';
 
 const MB = 2 ** 20;
-const START = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).scripts.start as string;
-/** The flags `npm start` gives node before the service's entry point. */
-const START_FLAGS = START.split(' ').slice(2, -1);
 
 /**
  * Allocates objects that survive a while (so the scavenger grows the semi-spaces to their bound) and

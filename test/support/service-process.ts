@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, SERVER_NODE_ARGS } from '../../bench/server.js';
 
 /** The node flags `npm start` passes before the entry point (SERVER_NODE_ARGS is kept equal to it by a test). */
-const START_FLAGS = SERVER_NODE_ARGS.slice(0, -1);
+export const START_FLAGS: readonly string[] = SERVER_NODE_ARGS.slice(0, -1);
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
