@@ -22,6 +22,8 @@ import { BASE_TIME, fakeHash, newEvent, newEvents, seededRandom, withoutPos } fr
 /** Storage options a test may set (the rest are the engine's defaults). */
 export interface HarnessOptions {
   readBudgetRows?: number;
+  /** SQLite's time index (src/storage/sqlite/time-index.ts); other engines have none and ignore it. */
+  timeIndex?: { batchRows?: number; delayMs?: number };
 }
 
 export interface StorageHarness {

@@ -28,7 +28,8 @@ export interface MongoHarness extends StorageHarness {
 
 export function mongoHarness(server: MongoTestServer, options: HarnessOptions = {}): MongoHarness {
   const dbName = `${server.dbName}_${freshDbName().slice(-6)}`;
-  const open = (now?: () => number) => new MongoStorage({ uri: server.uri, dbName, ...options, ...(now && { now }) });
+  const { timeIndex: _sqliteOnly, ...mongoOptions } = options;
+  const open = (now?: () => number) => new MongoStorage({ uri: server.uri, dbName, ...mongoOptions, ...(now && { now }) });
   return {
     storage: open(),
     reopen: async () => open(),

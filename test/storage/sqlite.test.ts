@@ -2,9 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import Database from 'better-sqlite3';
 import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/storage/sqlite/event-query-plan.js';
-import { EVENT_INDEX, SCHEMA_VERSION } from '../../src/storage/sqlite/schema.js';
+import { EVENT_INDEX, SCHEMA_VERSION, TIME_INDEX } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, publisherWritesFirst, type AppendRow, type WriteRequest } from '../../src/storage/sqlite/writer.js';
 import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
@@ -14,8 +15,10 @@ import {
   AppendConflictError,
   type EventFilter,
   type EventPage,
+  type EventKey,
   type EventQuery,
   type NewEvent,
+  type StoredEvent,
   type StoredCheckpoint,
   type TreeNode,
 } from '../../src/storage/types.js';
@@ -24,7 +27,30 @@ import { describeStorageContract } from './contract.js';
 import { BASE_TIME, fakeHash, newEvent, newEvents } from './event-fixtures.js';
 import { sqliteHarness } from './harnesses.js';
 
-describeStorageContract('sqlite', async (options) => sqliteHarness('chainlog-sqlite-', options));
+/** The time index's keys added at every write: reads walk the index alone (the tail is empty). */
+const INDEXED_AT_ONCE = { batchRows: 1 };
+/** No delay that elapses while a test runs. */
+const NEVER = 2 ** 31 - 1;
+/** Never added while a test runs: reads take every event from the tail. */
+const NEVER_INDEXED = { batchRows: Number.MAX_SAFE_INTEGER, delayMs: NEVER };
+
+describeStorageContract('sqlite', async (options) =>
+  sqliteHarness('chainlog-sqlite-', { timeIndex: INDEXED_AT_ONCE, ...options }),
+);
+describeStorageContract('sqlite, every event in the time index tail', async (options) =>
+  sqliteHarness('chainlog-sqlite-', { timeIndex: NEVER_INDEXED, ...options }),
+);
+// Keys added once 50 events wait: reads merge the index's walks with a tail of up to 49 events.
+describeStorageContract('sqlite, the time index part-way behind', async (options) =>
+  sqliteHarness('chainlog-sqlite-', { timeIndex: { batchRows: 50, delayMs: NEVER }, ...options }),
+);
+
+/**
+ * A write queued behind every write before it: the writer thread answers it after the time index's
+ * upkeep that followed them (writer-worker.ts), so once it resolves, that upkeep has run.
+ */
+const writerTurn = (s: SqliteStorage) =>
+  s.putCheckpoint({ sourceAppId: 'writer-turn', treeSize: 0, rootHash: fakeHash('turn'), note: 'n', publishedAt: 1 });
 
 describe('SqliteStorage specifics', () => {
   let dir: string;
@@ -440,45 +466,30 @@ console.log('closed');
       [
         'no filter, asc',
         { filter: {}, direction: 'asc', after, limit: 5 },
-        [
-          [
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos>?)`,
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>?)`,
-          ],
-        ],
+        [[`SEARCH t USING PRIMARY KEY (ts=? AND pos>?)`, `SEARCH t USING PRIMARY KEY (ts>?)`]],
       ],
       [
         'no filter, desc',
         { filter: {}, direction: 'desc', after, limit: 5 },
-        [
-          [
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos<?)`,
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts<?)`,
-          ],
-        ],
+        [[`SEARCH t USING PRIMARY KEY (ts=? AND pos<?)`, `SEARCH t USING PRIMARY KEY (ts<?)`]],
       ],
       [
         'from and to, first page',
         { filter: { from: 1, to: 9 }, direction: 'asc', limit: 5 },
-        [[`SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>? AND ts<?)`]],
+        [[`SEARCH t USING PRIMARY KEY (ts>? AND ts<?)`]],
       ],
       [
         'from and to, desc',
         { filter: { from: 1, to: BASE_TIME + 9 }, direction: 'desc', after, limit: 5 },
-        [
-          [
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts=? AND pos<?)`,
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTs} (ts>? AND ts<?)`,
-          ],
-        ],
+        [[`SEARCH t USING PRIMARY KEY (ts=? AND pos<?)`, `SEARCH t USING PRIMARY KEY (ts>? AND ts<?)`]],
       ],
       [
         'one app',
         { filter: { sourceAppIds: ['a'] }, direction: 'asc', after, limit: 5 },
         [
           [
-            `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts=? AND pos>?)`,
-            `SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts>?)`,
+            `SEARCH t USING PRIMARY KEY (source_app_id=? AND ts=? AND pos>?)`,
+            `SEARCH t USING PRIMARY KEY (source_app_id=? AND ts>?)`,
           ],
         ],
       ],
@@ -486,28 +497,27 @@ console.log('closed');
         'two types, desc',
         { filter: { eventTypes: ['x', 'y'] }, direction: 'desc', after, limit: 5 },
         [
-          [
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts=? AND pos<?)`,
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts<?)`,
-          ],
-          [
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts=? AND pos<?)`,
-            `SEARCH events USING INDEX ${EVENT_INDEX.byTypeTs} (event_type=? AND ts<?)`,
-          ],
+          [`SEARCH t USING PRIMARY KEY (event_type=? AND ts=? AND pos<?)`, `SEARCH t USING PRIMARY KEY (event_type=? AND ts<?)`],
+          [`SEARCH t USING PRIMARY KEY (event_type=? AND ts=? AND pos<?)`, `SEARCH t USING PRIMARY KEY (event_type=? AND ts<?)`],
         ],
       ],
       [
         'app, types and to',
         { filter: { sourceAppIds: ['a'], eventTypes: ['x', 'y'], to: 5 }, direction: 'asc', limit: 5 },
-        [[`SEARCH events USING INDEX ${EVENT_INDEX.byAppTs} (source_app_id=? AND ts<?)`]],
+        [[`SEARCH t USING PRIMARY KEY (source_app_id=? AND ts<?)`]],
       ],
     ];
 
     for (const [name, query, expected] of cases) {
       it(name, () => {
-        const arms = planEventQuery(query);
+        const { arms, tail } = planEventQuery(query)!;
         expect(arms.map((walks) => walks.map((w) => plan(w)[0]))).toEqual(expected);
-        for (const w of arms.flat()) expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE|SCAN events/);
+        for (const w of arms.flat()) {
+          expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE|SCAN (t|e|events)\b/);
+          expect(plan(w)[1]).toBe('SEARCH e USING INTEGER PRIMARY KEY (rowid=?)');
+        }
+        // The tail: the events after the time index's `through` only, whatever the filters.
+        expect(plan(tail)[0]).toBe('SEARCH events USING INTEGER PRIMARY KEY (rowid>?)');
       });
     }
 
@@ -527,10 +537,11 @@ console.log('closed');
   });
 
   it('queryEvents with a residual filter examines at most the read budget per call', async () => {
-    const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 25 });
+    const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 25, timeIndex: INDEXED_AT_ONCE });
     await small.storage.init();
     try {
       await small.storage.appendEvents(newEvents('a', 0, 200, (seq) => ({ eventType: seq === 150 ? 'rare' : 'common' })));
+      await writerTurn(small.storage as SqliteStorage); // the 200 are in the time index
       const query: EventQuery = { filter: { sourceAppIds: ['a'], eventTypes: ['rare'] }, direction: 'asc', limit: 10 };
       const pages: EventPage[] = [];
       for (let page = await small.storage.queryEvents(query); ;) {
@@ -550,7 +561,7 @@ console.log('closed');
   });
 
   it("a read cut short by its budget stops only on rows of the filter's applications, however many", async () => {
-    const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 10 });
+    const small = sqliteHarness('chainlog-sqlite-budget-', { readBudgetRows: 10, timeIndex: INDEXED_AT_ONCE });
     await small.storage.init();
     try {
       const mine = Array.from({ length: 40 }, (_, i) => `mine-${String(i).padStart(2, '0')}`);
@@ -563,6 +574,7 @@ console.log('closed');
           newEvents(mine[i]!, 0, 1, () => ({ timestamp: BASE_TIME + i * 3 + 1, eventType: 'common' })),
         );
       }
+      await writerTurn(small.storage as SqliteStorage);
       const theirs = new Set((await small.storage.getEventRange('theirs', 0, 200, 200)).map((e) => e.pos));
       const query: EventQuery = { filter: { sourceAppIds: mine, eventTypes: ['rare'] }, direction: 'asc', limit: 10 };
       let stops = 0;
@@ -587,7 +599,7 @@ console.log('closed');
       await storage.appendEvents(newEvents(app, 0, 6, (seq) => ({ timestamp: BASE_TIME + (seq % 3), eventType: `t${seq % 2}` })));
     }
     const query: EventQuery = { filter: { sourceAppIds: apps.slice(1), eventTypes: ['t1'] }, direction: 'desc', limit: 4 };
-    expect(planEventQuery(query)).toHaveLength(39);
+    expect(planEventQuery(query)!.arms).toHaveLength(39);
     const walked = [];
     for (let page = (await storage.queryEvents(query)).events; page.length > 0;) {
       walked.push(...page);
@@ -599,5 +611,151 @@ console.log('closed');
     );
     expect(expected).toHaveLength(12);
     expect(walked).toEqual(expected);
+  });
+});
+
+describe('the time index behind the appends', () => {
+  let dir: string;
+  let path: string;
+  const open: SqliteStorage[] = [];
+  const store = async (timeIndex: { batchRows?: number; delayMs?: number }) => {
+    const s = new SqliteStorage({ path, timeIndex });
+    open.push(s);
+    await s.init();
+    return s;
+  };
+  const through = (s: SqliteStorage) => s.db.prepare(`SELECT through FROM ${TIME_INDEX.state}`).pluck().get() as number;
+  const keys = (s: SqliteStorage) =>
+    [TIME_INDEX.byTs, TIME_INDEX.byTypeTs, TIME_INDEX.byAppTs].map(
+      (t) => s.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number,
+    );
+  /** Every event of the store in (ts, pos) order, in pages of 4, as a time-ordered read returns them. */
+  const byTime = async (s: SqliteStorage, filter: EventFilter = {}, direction: 'asc' | 'desc' = 'asc') => {
+    const got: StoredEvent[] = [];
+    let after: EventKey | undefined;
+    for (;;) {
+      const { events } = await s.queryEvents({ filter, direction, limit: 4, ...(after ? { after } : {}) });
+      got.push(...events);
+      if (events.length < 4) return got;
+      after = { timestamp: events.at(-1)!.timestamp, pos: events.at(-1)!.pos };
+    }
+  };
+  const reference = (all: StoredEvent[], filter: EventFilter = {}, direction: 'asc' | 'desc' = 'asc') =>
+    all
+      .filter((e) => (filter.eventTypes ?? [e.eventType]).includes(e.eventType))
+      .filter((e) => (filter.sourceAppIds ?? [e.sourceAppId]).includes(e.sourceAppId))
+      .sort((a, b) => (direction === 'asc' ? 1 : -1) * (a.timestamp - b.timestamp || a.pos - b.pos));
+  // Timestamps out of commit order, as a live stream's are.
+  const jittered = (app: string, from: number, count: number) =>
+    newEvents(app, from, count, (seq) => ({ timestamp: BASE_TIME + ((seq * 7) % 11), eventType: `t${seq % 3}` }));
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'chainlog-time-index-'));
+    path = join(dir, 'log.db');
+  });
+
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the writer adds the keys once batchRows events wait; reads meet the index at `through`', async () => {
+    const s = await store({ batchRows: 10, delayMs: NEVER });
+    const all = await s.appendEvents(jittered('a', 0, 7));
+    await writerTurn(s);
+    expect(through(s)).toBe(0);
+    all.push(...(await s.appendEvents(jittered('b', 0, 5))));
+    await writerTurn(s);
+    expect(through(s)).toBe(12);
+    expect(keys(s)).toEqual([12, 12, 12]);
+    all.push(...(await s.appendEvents(jittered('a', 7, 3))));
+    await writerTurn(s);
+    expect(through(s)).toBe(12);
+    for (const direction of ['asc', 'desc'] as const) {
+      expect(await byTime(s, {}, direction)).toEqual(reference(all, {}, direction));
+      expect(await byTime(s, { eventTypes: ['t1', 't2'] }, direction)).toEqual(
+        reference(all, { eventTypes: ['t1', 't2'] }, direction),
+      );
+      expect(await byTime(s, { sourceAppIds: ['a'] }, direction)).toEqual(reference(all, { sourceAppIds: ['a'] }, direction));
+    }
+  });
+
+  it('after the delay, fewer than batchRows waiting are added too', async () => {
+    const s = await store({ batchRows: 1000, delayMs: 20 });
+    await s.appendEvents(jittered('a', 0, 3));
+    await vi.waitFor(() => expect(through(s)).toBe(3), { timeout: 10_000, interval: 10 });
+    expect(keys(s)).toEqual([3, 3, 3]);
+  });
+
+  it('a store closed adds the keys still missing', async () => {
+    const s = await store(NEVER_INDEXED);
+    const all = await s.appendEvents(jittered('a', 0, 20));
+    await writerTurn(s);
+    expect(through(s)).toBe(0);
+    await s.close();
+    const again = await store(NEVER_INDEXED);
+    expect(through(again)).toBe(20);
+    expect(keys(again)).toEqual([20, 20, 20]);
+    expect(await byTime(again)).toEqual(reference(all));
+  });
+
+  it('a failure to add the keys fails no append: reads find every event in the tail, and a later write adds them', async () => {
+    const s = await store({ batchRows: 1, delayMs: NEVER });
+    // As a full disk would: every transaction that adds keys fails, and rolls back whole.
+    s.db.exec(`CREATE TRIGGER refuse_keys BEFORE INSERT ON ${TIME_INDEX.byAppTs} BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+    const all = await s.appendEvents(jittered('a', 0, 30));
+    await writerTurn(s);
+    expect(through(s)).toBe(0);
+    expect(keys(s)).toEqual([0, 0, 0]);
+    expect(await byTime(s)).toEqual(reference(all));
+    s.db.exec('DROP TRIGGER refuse_keys');
+    all.push(...(await s.appendEvents(jittered('b', 0, 1))));
+    await writerTurn(s);
+    expect(through(s)).toBe(31);
+    expect(keys(s)).toEqual([31, 31, 31]);
+    expect(await byTime(s, {}, 'desc')).toEqual(reference(all, {}, 'desc'));
+  });
+
+  it('an event changed or deleted behind the service is read where it now is, and no position it held is reused', async () => {
+    const s = await store(INDEXED_AT_ONCE);
+    const all = await s.appendEvents(newEvents('a', 0, 5, (seq) => ({ timestamp: BASE_TIME + seq })));
+    await writerTurn(s);
+    expect(through(s)).toBe(5);
+    s.db.prepare('UPDATE events SET ts = ? WHERE seq = 1').run(BASE_TIME + 100);
+    s.db.prepare('DELETE FROM events WHERE seq = 4').run();
+    expect((await byTime(s)).map((e) => e.seq)).toEqual([0, 2, 3, 1]);
+    expect((await byTime(s, { sourceAppIds: ['a'] }, 'desc')).map((e) => e.seq)).toEqual([1, 3, 2, 0]);
+    expect(keys(s)).toEqual([4, 4, 4]);
+    // pos 5 was the deleted event's, and the index covers it: the next event takes 6, past `through`.
+    const [next] = await s.appendEvents([newEvent('b', 0, { timestamp: BASE_TIME + 50 })]);
+    expect(next!.pos).toBe(all.at(-1)!.pos + 1);
+    expect((await byTime(s)).map((e) => `${e.sourceAppId}${e.seq}`)).toEqual(['a0', 'a2', 'a3', 'b0', 'a1']);
+  });
+
+  it('a version 3 store gets its events into the time index when it is upgraded', async () => {
+    const s = await store(INDEXED_AT_ONCE);
+    const all = await s.appendEvents(jittered('a', 0, 25));
+    await s.close();
+    // Back to version 3 as it was: the time indexes on the events table, no time index tables.
+    const db = new Database(path);
+    db.exec(`
+      DROP TRIGGER time_index_on_delete; DROP TRIGGER time_index_on_update;
+      DROP TABLE ${TIME_INDEX.byTs}; DROP TABLE ${TIME_INDEX.byTypeTs}; DROP TABLE ${TIME_INDEX.byAppTs}; DROP TABLE ${TIME_INDEX.state};
+      CREATE INDEX events_by_ts ON events (ts, pos);
+      CREATE INDEX events_by_type_ts ON events (event_type, ts, pos);
+      CREATE INDEX events_by_app_ts ON events (source_app_id, ts, pos);
+      PRAGMA user_version = 3;
+    `);
+    db.close();
+    const upgraded = await store(NEVER_INDEXED);
+    expect(upgraded.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(through(upgraded)).toBe(25);
+    expect(keys(upgraded)).toEqual([25, 25, 25]);
+    const indexes = upgraded.db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`)
+      .pluck()
+      .all();
+    expect(indexes).not.toContain('events_by_ts');
+    expect(await byTime(upgraded, { eventTypes: ['t0'] }, 'desc')).toEqual(reference(all, { eventTypes: ['t0'] }, 'desc'));
   });
 });

@@ -1,5 +1,10 @@
 // Turns an EventQuery into index walks whose cost does not depend on how deep the page is.
 //
+// The (ts, pos) order is the time index's (schema.ts, time-index.ts): a walk of one of its tables, each
+// key joined to its event by pos. Those tables hold the events up to time_index.through; the events
+// after it (the tail, a few thousand at most) are read from the events table in one more walk that
+// applies every filter and sorts its matches, and the caller merges it with the others.
+//
 // SQLite will not seek an index on a row value that includes the rowid ((ts, pos) > (?, ?) becomes
 // ts > ?), so a keyset cursor is split into two walks that each seek exactly:
 // the rest of the cursor's timestamp (ts = ? AND pos > ?), then the later timestamps (ts > ?).
@@ -9,7 +14,7 @@
 // examined against its budget (not only the matches) and fetches the matches' columns afterwards.
 import type { EventFilter, EventKey, EventQuery } from '../types.js';
 import { EVENT_COLUMNS } from './event-rows.js';
-import { EVENT_INDEX } from './schema.js';
+import { EVENT_INDEX, TIME_INDEX } from './schema.js';
 
 export interface IndexWalk {
   sql: string;
@@ -32,23 +37,28 @@ type Driver = { column: 'source_app_id' | 'event_type'; index: string; values: s
 
 function chooseDriver(f: EventFilter): Driver | null {
   if (f.sourceAppIds) {
-    return { column: 'source_app_id', index: EVENT_INDEX.byAppTs, values: [...new Set(f.sourceAppIds)] };
+    return { column: 'source_app_id', index: TIME_INDEX.byAppTs, values: [...new Set(f.sourceAppIds)] };
   }
   if (f.eventTypes && f.eventTypes.length <= MAX_ARMS) {
-    return { column: 'event_type', index: EVENT_INDEX.byTypeTs, values: [...new Set(f.eventTypes)] };
+    return { column: 'event_type', index: TIME_INDEX.byTypeTs, values: [...new Set(f.eventTypes)] };
   }
   return null;
 }
 
-/** Conditions for the filters the index does not lead with. */
-export function residualConditions(f: EventFilter, driverColumn: string | null, params: IndexWalk['params']): string[] {
+/** Conditions for the filters the index does not lead with, on the events table's columns (named `alias`.column with an alias). */
+export function residualConditions(
+  f: EventFilter,
+  driverColumn: string | null,
+  params: IndexWalk['params'],
+  alias = '',
+): string[] {
   const conds: string[] = [];
   if (f.sourceAppIds && driverColumn !== 'source_app_id') {
-    conds.push('source_app_id IN (SELECT value FROM json_each(@apps))');
+    conds.push(`${alias}source_app_id IN (SELECT value FROM json_each(@apps))`);
     params.apps = JSON.stringify(f.sourceAppIds);
   }
   if (f.eventTypes && driverColumn !== 'event_type') {
-    conds.push('event_type IN (SELECT value FROM json_each(@types))');
+    conds.push(`${alias}event_type IN (SELECT value FROM json_each(@types))`);
     params.types = JSON.stringify(f.eventTypes);
   }
   return conds;
@@ -87,46 +97,95 @@ function scanBounds(f: EventFilter, asc: boolean, after: EventKey | undefined): 
   };
 }
 
-/**
- * The walks of each arm, in scan order: concatenating one arm's walk results gives that arm's
- * matches in (ts, pos) order. Every walk is limited to `limit` rows.
- */
-export function planEventQuery(q: EventQuery): IndexWalk[][] {
+/** The walks of a query: each arm's walks of the time index, and the walk of the tail. */
+export interface EventQueryPlan {
+  /**
+   * The walks of each arm, in scan order: concatenating one arm's walk results gives that arm's
+   * matches among the indexed events in (ts, pos) order. Every walk is limited to `limit` rows.
+   */
+  arms: IndexWalk[][];
+  /**
+   * The events after the time index's `through` that match every filter and follow the cursor, in
+   * scan order, at most `limit` (their columns; not residual). It reads every event of the tail.
+   */
+  tail: IndexWalk;
+}
+
+/** The walks of `q`, or null when it can return nothing. */
+export function planEventQuery(q: EventQuery): EventQueryPlan | null {
   const { filter: f, direction, after, limit } = q;
-  if (limit <= 0 || matchesNothing(f)) return [];
+  if (limit <= 0 || matchesNothing(f)) return null;
   const asc = direction === 'asc';
   const bounds = scanBounds(f, asc, after);
-  const order = asc ? 'ORDER BY ts, pos' : 'ORDER BY ts DESC, pos DESC';
+  const order = asc ? 'ORDER BY t.ts, t.pos' : 'ORDER BY t.ts DESC, t.pos DESC';
 
   const driver = chooseDriver(f);
   const base: IndexWalk['params'] = { limit };
-  const residual = residualConditions(f, driver?.column ?? null, base);
+  const residual = residualConditions(f, driver?.column ?? null, base, 'e.');
   if (bounds.key) base.keyTs = bounds.key.timestamp;
   if (f.from !== undefined) base.from = f.from;
   if (f.to !== undefined) base.to = f.to;
 
-  const select = (conds: string[]) => walkSql(driver?.index ?? EVENT_INDEX.byTs, conds, residual, order);
+  const select = (conds: string[]) => walkSql(driver?.index ?? TIME_INDEX.byTs, conds, residual, order);
+  const onIndex = (cond: string) => `t.${cond}`;
 
-  const arms = driver ? driver.values : [null];
-  return arms.map((value) => {
+  const arms = (driver ? driver.values : [null]).map((value) => {
     const lead = driver ? [`${driver.column} = @lead`] : [];
     const params = value === null ? { ...base } : { ...base, lead: value };
     const walks: IndexWalk[] = [];
     if (bounds.key && bounds.tieInRange) {
       walks.push({
-        sql: select([...lead, 'ts = @keyTs', asc ? 'pos > @keyPos' : 'pos < @keyPos']),
+        sql: select([...lead, 'ts = @keyTs', asc ? 'pos > @keyPos' : 'pos < @keyPos'].map(onIndex)),
         params: { ...params, keyPos: bounds.key.pos },
         residual: residual.length > 0,
       });
     }
     const rest = [...lead, ...(bounds.start ? [bounds.start] : []), ...(bounds.end ? [bounds.end] : [])];
-    walks.push({ sql: select(rest), params, residual: residual.length > 0 });
+    walks.push({ sql: select(rest.map(onIndex)), params, residual: residual.length > 0 });
     return walks;
   });
+  return { arms, tail: tailWalk(f, asc, after, limit) };
 }
 
-/** One index walk: the event's columns when every row walked matches, else (ts, pos, hit) per row. */
+/** The tail's walk: the events after the time index's `through`, every filter applied, sorted. */
+function tailWalk(f: EventFilter, asc: boolean, after: EventKey | undefined, limit: number): IndexWalk {
+  const params: IndexWalk['params'] = { limit };
+  const conds = [`pos > (SELECT through FROM ${TIME_INDEX.state} WHERE id = 1)`, ...residualConditions(f, null, params)];
+  if (f.from !== undefined) {
+    conds.push('ts >= @from');
+    params.from = f.from;
+  }
+  if (f.to !== undefined) {
+    conds.push('ts < @to');
+    params.to = f.to;
+  }
+  if (after) {
+    conds.push(asc ? '(ts > @keyTs OR (ts = @keyTs AND pos > @keyPos))' : '(ts < @keyTs OR (ts = @keyTs AND pos < @keyPos))');
+    params.keyTs = after.timestamp;
+    params.keyPos = after.pos;
+  }
+  const order = asc ? 'ORDER BY ts, pos' : 'ORDER BY ts DESC, pos DESC';
+  return {
+    sql: `SELECT ${EVENT_COLUMNS} FROM events NOT INDEXED WHERE ${conds.join(' AND ')} ${order} LIMIT @limit`,
+    params,
+    residual: false,
+  };
+}
+
+/** One walk of a time index table `index` (as t), joined to the events (as e): the event's columns when every row walked matches, else (ts, pos, hit) per row. */
 function walkSql(index: string, seek: string[], residual: string[], order: string): string {
+  const where = seek.length ? ` WHERE ${seek.join(' AND ')}` : '';
+  const columns = residual.length === 0 ? JOINED_EVENT_COLUMNS : `t.ts AS ts, t.pos AS pos, (${residual.join(' AND ')}) AS hit`;
+  return `SELECT ${columns} FROM ${index} AS t CROSS JOIN events AS e ON e.pos = t.pos${where} ${order} LIMIT @limit`;
+}
+
+/** EVENT_COLUMNS of the events table joined as e (the result columns keep their names). */
+const JOINED_EVENT_COLUMNS = EVENT_COLUMNS.split(', ')
+  .map((c) => `e.${c}`)
+  .join(', ');
+
+/** A walk of an index of the events table, or of its rowid: as walkSql, on that table alone. */
+function eventsWalkSql(index: string, seek: string[], residual: string[], order: string): string {
   const where = seek.length ? ` WHERE ${seek.join(' AND ')}` : '';
   const columns = residual.length === 0 ? EVENT_COLUMNS : `ts, pos, (${residual.join(' AND ')}) AS hit`;
   const from = index === 'rowid' ? 'events NOT INDEXED' : `events INDEXED BY ${index}`;
@@ -162,7 +221,7 @@ export function planReadCommitted(afterPos: number, f: EventFilter, limit: numbe
   }
   const arms = driver ? driver.values : [null];
   return arms.map((value) => ({
-    sql: walkSql(
+    sql: eventsWalkSql(
       driver?.index ?? 'rowid',
       [...(driver ? [`${driver.column} = @lead`] : []), 'pos > @afterPos'],
       residual,

@@ -2,24 +2,39 @@
 //
 // events       one row per event; the truth. pos (commit position) is the rowid.
 //              payload is JSON text, hashes lowercase hex, times epoch ms.
-//              Keyset indexes each end in pos so (ts, pos) order is an index walk per filter kind;
-//              (source_app_id) and (event_type) end in the rowid, so pos order is a walk per app or type.
+//              (source_app_id) and (event_type) indexes end in the rowid, so pos order is a walk per
+//              app or type.
+// event_times, event_type_times, event_app_times
+//              the time index (schema version 4): keys (ts, pos), (event_type, ts, pos) and
+//              (source_app_id, ts, pos) of the events up to time_index.through, so (ts, pos) order is a
+//              walk per filter kind. The writer adds the keys of newer events behind the appends, many
+//              commits' worth at a time (time-index.ts); reads take the few events after `through` from
+//              the events table itself (event-query-plan.ts).
 // tree_nodes   Merkle nodes of level >= 1; level 0 is events.hash.
 // logs         per-log head (size, head hash, integrated size), derived from events and
 //              written in the same transaction as the appends / integration.
 // checkpoints  signed notes by (log, tree size).
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const EVENT_INDEX = {
-  byTs: 'events_by_ts',
-  byTypeTs: 'events_by_type_ts',
-  byAppTs: 'events_by_app_ts',
   /** (source_app_id, pos): every index ends in the rowid, which is pos. */
   byApp: 'events_by_app_pos',
   /** (event_type, pos). */
   byType: 'events_by_type_pos',
+} as const;
+
+/**
+ * The time index's tables (WITHOUT ROWID, the key is the whole row) and its state: `time_index` holds
+ * one row, `through`, the position up to which every event's keys are in the three tables and no later
+ * event's are.
+ */
+export const TIME_INDEX = {
+  byTs: 'event_times',
+  byTypeTs: 'event_type_times',
+  byAppTs: 'event_app_times',
+  state: 'time_index',
 } as const;
 
 const MIGRATIONS: Record<number, string> = {
@@ -37,9 +52,9 @@ const MIGRATIONS: Record<number, string> = {
       idempotency_key TEXT,
       UNIQUE (source_app_id, seq)
     );
-    CREATE INDEX ${EVENT_INDEX.byTs} ON events (ts, pos);
-    CREATE INDEX ${EVENT_INDEX.byTypeTs} ON events (event_type, ts, pos);
-    CREATE INDEX ${EVENT_INDEX.byAppTs} ON events (source_app_id, ts, pos);
+    CREATE INDEX events_by_ts ON events (ts, pos);
+    CREATE INDEX events_by_type_ts ON events (event_type, ts, pos);
+    CREATE INDEX events_by_app_ts ON events (source_app_id, ts, pos);
     CREATE UNIQUE INDEX events_by_idempotency_key ON events (source_app_id, idempotency_key)
       WHERE idempotency_key IS NOT NULL;
 
@@ -82,15 +97,59 @@ const MIGRATIONS: Record<number, string> = {
     ALTER TABLE events ADD COLUMN erased_at INTEGER;
     ALTER TABLE events ADD COLUMN erasure_reason TEXT;
   `,
+  // The time index leaves the events table: an index keyed by the event's own timestamp takes each new
+  // key a little behind the newest, on a page of its own, so kept in the appends' transaction it wrote
+  // three pages to the WAL per event (docs/performance.md, "The time index behind the appends"). Its
+  // tables are filled here from the events there are; the writer keeps them up from then on. The
+  // triggers keep them exact when an event's row is changed or deleted behind the service's back (they
+  // do not fire on appends or erasures).
+  4: `
+    CREATE TABLE ${TIME_INDEX.byTs} (
+      ts INTEGER NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (ts, pos)
+    ) WITHOUT ROWID;
+    CREATE TABLE ${TIME_INDEX.byTypeTs} (
+      event_type TEXT NOT NULL, ts INTEGER NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (event_type, ts, pos)
+    ) WITHOUT ROWID;
+    CREATE TABLE ${TIME_INDEX.byAppTs} (
+      source_app_id TEXT NOT NULL, ts INTEGER NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (source_app_id, ts, pos)
+    ) WITHOUT ROWID;
+    CREATE TABLE ${TIME_INDEX.state} (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      through INTEGER NOT NULL
+    );
+    INSERT INTO ${TIME_INDEX.byTs} SELECT ts, pos FROM events ORDER BY ts, pos;
+    INSERT INTO ${TIME_INDEX.byTypeTs} SELECT event_type, ts, pos FROM events ORDER BY event_type, ts, pos;
+    INSERT INTO ${TIME_INDEX.byAppTs} SELECT source_app_id, ts, pos FROM events ORDER BY source_app_id, ts, pos;
+    INSERT INTO ${TIME_INDEX.state} (id, through) VALUES (1, coalesce((SELECT max(pos) FROM events), 0));
+    DROP INDEX events_by_ts;
+    DROP INDEX events_by_type_ts;
+    DROP INDEX events_by_app_ts;
+
+    CREATE TRIGGER time_index_on_delete AFTER DELETE ON events BEGIN
+      DELETE FROM ${TIME_INDEX.byTs} WHERE ts = old.ts AND pos = old.pos;
+      DELETE FROM ${TIME_INDEX.byTypeTs} WHERE event_type = old.event_type AND ts = old.ts AND pos = old.pos;
+      DELETE FROM ${TIME_INDEX.byAppTs} WHERE source_app_id = old.source_app_id AND ts = old.ts AND pos = old.pos;
+    END;
+    CREATE TRIGGER time_index_on_update AFTER UPDATE OF pos, ts, event_type, source_app_id ON events BEGIN
+      DELETE FROM ${TIME_INDEX.byTs} WHERE ts = old.ts AND pos = old.pos;
+      DELETE FROM ${TIME_INDEX.byTypeTs} WHERE event_type = old.event_type AND ts = old.ts AND pos = old.pos;
+      DELETE FROM ${TIME_INDEX.byAppTs} WHERE source_app_id = old.source_app_id AND ts = old.ts AND pos = old.pos;
+      INSERT OR IGNORE INTO ${TIME_INDEX.byTs} (ts, pos)
+        SELECT new.ts, new.pos WHERE new.pos <= (SELECT through FROM ${TIME_INDEX.state});
+      INSERT OR IGNORE INTO ${TIME_INDEX.byTypeTs} (event_type, ts, pos)
+        SELECT new.event_type, new.ts, new.pos WHERE new.pos <= (SELECT through FROM ${TIME_INDEX.state});
+      INSERT OR IGNORE INTO ${TIME_INDEX.byAppTs} (source_app_id, ts, pos)
+        SELECT new.source_app_id, new.ts, new.pos WHERE new.pos <= (SELECT through FROM ${TIME_INDEX.state});
+    END;
+  `,
 };
 
 /**
  * WAL frames (pages) after which a commit checkpoints the WAL into the database file: ~40 MB at the
- * default 4 KiB page size, instead of SQLite's 1,000 pages (~4 MB). The events table's secondary indexes
- * (ts, type+ts, app+ts) take keys that are not in insertion order, so a batch of appends dirties a
- * page per event in each; at 1,000 pages nearly every commit would run a checkpoint that copies those pages
- * into the database file and fsyncs it. A longer WAL lets one checkpoint write each hot index page
- * once for many commits. Durability is unchanged: a commit is durable once its
+ * default 4 KiB page size, instead of SQLite's 1,000 pages (~4 MB). The time index's tables take keys
+ * that are not in insertion order, so each of the writer's additions to them dirties many of their pages;
+ * at 1,000 pages many commits would run a checkpoint that copies those pages into the database file and
+ * fsyncs it. A longer WAL lets one checkpoint write each hot page once for many commits. Durability is unchanged: a commit is durable once its
  * frames are in the WAL and the WAL is fsynced (synchronous = FULL), whenever the checkpoint runs;
  * recovery replays at most this many frames at open.
  */

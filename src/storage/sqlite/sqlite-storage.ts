@@ -35,6 +35,7 @@ import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
 import { SqliteWitnessStore } from './witness-store.js';
 import { SqliteInconsistencyStore } from './inconsistency-store.js';
+import { TIME_INDEX_DEFAULTS, type TimeIndexOptions } from './time-index.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
 import type { AppendResult, AppendRow, CheckpointRow } from './writer.js';
 import { nodeHashMismatch } from '../integration-rules.js';
@@ -44,6 +45,8 @@ export interface SqliteStorageOptions {
   path: string;
   /** Most rows one queryEvents or readCommitted call examines (default DEFAULT_READ_BUDGET_ROWS). */
   readBudgetRows?: number;
+  /** When the writer adds the time index's keys (time-index.ts; default TIME_INDEX_DEFAULTS). */
+  timeIndex?: Partial<TimeIndexOptions>;
 }
 
 /** A key in a walk's order: (ts, pos) for queryEvents, pos for readCommitted. */
@@ -139,7 +142,10 @@ export class SqliteStorage implements LogStorage {
     this.witness = new SqliteWitnessStore(this.db);
     this.inconsistencies = new SqliteInconsistencyStore(this.db);
     // A ':memory:' database (or any unnamed one) exists only on this connection.
-    this.writer = this.db.memory ? inProcessWriter(this.db) : threadWriter(this.db.name, CONNECTION_PRAGMAS);
+    const timeIndex = { ...TIME_INDEX_DEFAULTS, ...options.timeIndex };
+    this.writer = this.db.memory
+      ? inProcessWriter(this.db, timeIndex)
+      : threadWriter(this.db.name, CONNECTION_PRAGMAS, timeIndex);
   }
 
   async init(): Promise<void> {
@@ -316,13 +322,14 @@ export class SqliteStorage implements LogStorage {
   }
 
   queryEvents(query: EventQuery): Promise<EventPage> {
-    const arms = planEventQuery(query);
-    if (arms.length === 0) return Promise.resolve({ events: [] });
+    const plan = planEventQuery(query);
+    if (!plan) return Promise.resolve({ events: [] });
     const sign = query.direction === 'asc' ? 1 : -1;
     const cmp = (a: WalkKey, b: WalkKey) => sign * (a.ts - b.ts || a.pos - b.pos);
     return this.turns.run(() => {
-      // One read transaction: all walks, and the fetch of their matches, see the same snapshot.
-      const { rows, stop } = this.db.transaction(() => this.runArms(arms, query.limit, cmp))();
+      // One read transaction: all walks (the time index's and the tail's, which meet at the same
+      // `through`), and the fetch of their matches, see the same snapshot.
+      const { rows, stop } = this.db.transaction(() => this.runArms(plan.arms, query.limit, cmp, plan.tail))();
       const events = rows.map(rowToEvent);
       return stop && events.length < query.limit ? { events, resumeAfter: { timestamp: stop.ts, pos: stop.pos } } : { events };
     });
@@ -351,7 +358,8 @@ export class SqliteStorage implements LogStorage {
   }
 
   /**
-   * Runs each arm's walks within a share of the read budget and merges their matches in `cmp` order.
+   * Runs each arm's walks within a share of the read budget and merges their matches in `cmp` order,
+   * with the `tail` walk's, if any (its work is bounded by the tail's length, not by the budget).
    * Where an arm ran out of budget, the merge stops at the key it reached (`stop`, the earliest such
    * key over all arms): beyond it, that arm may hold matches not yet examined.
    */
@@ -359,9 +367,14 @@ export class SqliteStorage implements LogStorage {
     arms: IndexWalk[][],
     limit: number,
     cmp: (a: WalkKey, b: WalkKey) => number,
+    tail?: IndexWalk,
   ): { rows: EventRow[]; stop: WalkKey | null } {
     const share = Math.max(1, Math.floor(this.readBudget / arms.length));
     const results = arms.map((walks) => this.walkArm(walks, limit, share));
+    if (tail) {
+      const rows = this.stmt(tail.sql).all(tail.params) as EventRow[];
+      results.push({ found: rows, stop: null, examined: rows.length });
+    }
     this.readListener?.(results.reduce((n, r) => n + r.examined, 0));
     let stop: WalkKey | null = null;
     for (const r of results) if (r.stop && (stop === null || cmp(r.stop, stop) < 0)) stop = r.stop;

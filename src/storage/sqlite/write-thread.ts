@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { chainer } from './chainer.js';
+import { createTimeIndexer, timeIndexKeeper, type TimeIndexKeeper, type TimeIndexOptions } from './time-index.js';
 import {
   createWriter,
   type AppendResult,
@@ -49,11 +50,17 @@ export class WriterError extends Error {
  * at once, in a transaction of its own: there is no queue, so nothing for the publisher's writes to pass
  * (Writer.applyTurn is the writer thread's).
  */
-export function inProcessWriter(db: Database.Database): AsyncWriter {
+export function inProcessWriter(db: Database.Database, timeIndex: TimeIndexOptions): AsyncWriter {
   let writer: Writer | undefined;
+  let keeper: TimeIndexKeeper | undefined;
   const w = () => (writer ??= createWriter(db, chainer));
+  const keep = () => (keeper ??= timeIndexKeeper(createTimeIndexer(db), timeIndex));
   return {
-    append: async (rows) => w().append(rows),
+    append: async (rows) => {
+      const result = w().append(rows);
+      keep().afterWrites();
+      return result;
+    },
     integrate: async (sourceAppId, fromSize, toSize, nodes, checkpoint) =>
       w().integrate(sourceAppId, fromSize, toSize, nodes, checkpoint),
     putCheckpoint: async (c) => w().putCheckpoint(c),
@@ -62,7 +69,7 @@ export function inProcessWriter(db: Database.Database): AsyncWriter {
       if (n > 0) truncateWal(db);
       return n;
     },
-    close: async () => undefined,
+    close: async () => keeper?.close(),
   };
 }
 
@@ -98,7 +105,7 @@ function writerThreadEntry(): URL {
  * while a request is in flight. If it dies, the requests in flight fail and the next write starts
  * another.
  */
-export function threadWriter(path: string, pragmas: readonly string[]): AsyncWriter {
+export function threadWriter(path: string, pragmas: readonly string[], timeIndex: TimeIndexOptions): AsyncWriter {
   let worker: Worker | null = null;
   let closing: Promise<void> | null = null;
   let nextId = 1;
@@ -111,7 +118,7 @@ export function threadWriter(path: string, pragmas: readonly string[]): AsyncWri
 
   const start = (): Worker => {
     const w = new Worker(writerThreadEntry(), {
-      workerData: { path, pragmas } satisfies WriterThreadData,
+      workerData: { path, pragmas, timeIndex } satisfies WriterThreadData,
       resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },
     });
     w.unref();

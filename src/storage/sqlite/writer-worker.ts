@@ -4,10 +4,12 @@
 // fails alone (Writer.applyAll). None is answered before its commit. In a turn, the publisher's writes
 // that cover committed events only go first, in a commit of their own, answered before the turn's
 // other writes start (Writer.applyTurn, publisherWritesFirst: the rule and its bound); otherwise
-// requests apply in the order they arrive.
+// requests apply in the order they arrive. After its writes, the thread keeps the time index up
+// (time-index.ts), in transactions of its own between turns.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { chainer } from './chainer.js';
+import { createTimeIndexer, timeIndexKeeper, type TimeIndexOptions } from './time-index.js';
 import {
   createWriter,
   errorToMessage,
@@ -21,14 +23,16 @@ import {
 export interface WriterThreadData {
   path: string;
   pragmas: readonly string[];
+  timeIndex: TimeIndexOptions;
 }
 
 const port = parentPort;
 if (!port) throw new Error('writer-worker is the entry point of a worker thread (threadWriter), not a module to import');
-const { path, pragmas } = workerData as WriterThreadData;
+const { path, pragmas, timeIndex } = workerData as WriterThreadData;
 const db = new Database(path);
 for (const p of pragmas) db.pragma(p);
 const writer = createWriter(db, chainer);
+const timeKeeper = timeIndexKeeper(createTimeIndexer(db), timeIndex);
 const answer = (res: WriterResponse) => port.postMessage(res);
 
 port.on('message', (first: WriterRequest) => {
@@ -52,8 +56,10 @@ port.on('message', (first: WriterRequest) => {
         answer(o.ok ? { id: req.id, value: o.value } : { id: req.id, error: errorToMessage(o.error) });
       });
     });
+    timeKeeper.afterWrites();
   }
   if (closeAt !== -1) {
+    timeKeeper.close();
     db.close();
     answer({ id: waiting[closeAt]!.id, value: null });
     port.close();

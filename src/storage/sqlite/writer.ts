@@ -7,6 +7,7 @@
 // in-process (write-thread.ts).
 import type Database from 'better-sqlite3';
 import { checkpointMismatch, integrationGap } from '../integration-rules.js';
+import { TIME_INDEX } from './schema.js';
 
 /**
  * sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey, and for
@@ -175,7 +176,14 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     `UPDATE events SET payload = '', payload_salt = NULL, erased_at = ?, erasure_reason = ?
      WHERE source_app_id = ? AND seq = ? AND payload_hash IS NOT NULL AND erased_at IS NULL`,
   );
-  const maxPos = db.prepare<[], number | null>('SELECT max(pos) FROM events').pluck();
+  // Past the time index's `through` too: an event at a position it covers would never get its keys
+  // (time-index.ts). Positions are never reused in the service's own writes; this holds after rows were
+  // deleted behind its back too.
+  const lastPos = db
+    .prepare<[], number>(
+      `SELECT max(coalesce((SELECT max(pos) FROM events), 0), coalesce((SELECT through FROM ${TIME_INDEX.state}), 0))`,
+    )
+    .pluck();
   const headOf = db.prepare<[string], { size: number; head_hash: string }>(
     'SELECT size, head_hash FROM logs WHERE source_app_id = ?',
   );
@@ -230,7 +238,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       a.next++;
       a.headHash = r[7];
     }
-    const first = (maxPos.get() ?? 0) + 1;
+    const first = lastPos.get()! + 1;
     let pos = first;
     for (const r of rows) {
       if (r.length === 11) insert.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]);
