@@ -444,11 +444,13 @@ console.log('closed');
   });
 
   it('writes in-process on a :memory: database, which no other connection can open', async () => {
-    const memory = new SqliteStorage({ path: ':memory:' });
+    const memory = new SqliteStorage({ path: ':memory:', timeIndex: { batchRows: 3, delayMs: NEVER } });
     await memory.init();
     try {
       const stored = await memory.appendEvents(newEvents('app-a', 0, 3));
       expect(stored.map((e) => e.pos)).toEqual([1, 2, 3]);
+      // The time index's upkeep runs in-process too, right after the write that left batchRows waiting.
+      expect(memory.db.prepare(`SELECT through FROM ${TIME_INDEX.state}`).pluck().get()).toBe(3);
       await memory.integrate('app-a', 0, 2, [{ level: 1, index: 0, hash: new Uint8Array(32).fill(7) }]);
       expect((await memory.getLogHead('app-a'))!.integratedSize).toBe(2);
       await expect(memory.appendEvents([newEvent('app-a', 5)])).rejects.toBeInstanceOf(AppendConflictError);
