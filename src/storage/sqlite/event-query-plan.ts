@@ -64,6 +64,20 @@ export function residualConditions(
   return conds;
 }
 
+/** Conditions for from (inclusive) and to (exclusive), checked on the rows read. */
+function timeRangeConditions(f: EventFilter, params: IndexWalk['params']): string[] {
+  const conds: string[] = [];
+  if (f.from !== undefined) {
+    conds.push('ts >= @from');
+    params.from = f.from;
+  }
+  if (f.to !== undefined) {
+    conds.push('ts < @to');
+    params.to = f.to;
+  }
+  return conds;
+}
+
 /** True when a filter can match nothing at all (an empty IN list). */
 export function matchesNothing(f: EventFilter): boolean {
   return f.sourceAppIds?.length === 0 || f.eventTypes?.length === 0;
@@ -150,15 +164,11 @@ export function planEventQuery(q: EventQuery): EventQueryPlan | null {
 /** The tail's walk: the events after the time index's `through`, every filter applied, sorted. */
 function tailWalk(f: EventFilter, asc: boolean, after: EventKey | undefined, limit: number): IndexWalk {
   const params: IndexWalk['params'] = { limit };
-  const conds = [`pos > (SELECT through FROM ${TIME_INDEX.state} WHERE id = 1)`, ...residualConditions(f, null, params)];
-  if (f.from !== undefined) {
-    conds.push('ts >= @from');
-    params.from = f.from;
-  }
-  if (f.to !== undefined) {
-    conds.push('ts < @to');
-    params.to = f.to;
-  }
+  const conds = [
+    `pos > (SELECT through FROM ${TIME_INDEX.state} WHERE id = 1)`,
+    ...residualConditions(f, null, params),
+    ...timeRangeConditions(f, params),
+  ];
   if (after) {
     conds.push(asc ? '(ts > @keyTs OR (ts = @keyTs AND pos > @keyPos))' : '(ts < @keyTs OR (ts = @keyTs AND pos < @keyPos))');
     params.keyTs = after.timestamp;
@@ -210,15 +220,7 @@ export function planReadCommitted(afterPos: number, f: EventFilter, limit: numbe
   if (limit <= 0 || matchesNothing(f)) return [];
   const driver = chooseCommitDriver(f);
   const base: IndexWalk['params'] = { afterPos, limit };
-  const residual = residualConditions(f, driver?.column ?? null, base);
-  if (f.from !== undefined) {
-    residual.push('ts >= @from');
-    base.from = f.from;
-  }
-  if (f.to !== undefined) {
-    residual.push('ts < @to');
-    base.to = f.to;
-  }
+  const residual = [...residualConditions(f, driver?.column ?? null, base), ...timeRangeConditions(f, base)];
   const arms = driver ? driver.values : [null];
   return arms.map((value) => ({
     sql: eventsWalkSql(
