@@ -701,6 +701,32 @@ describe('the time index behind the appends', () => {
     expect(await byTime(again)).toEqual(reference(all));
   });
 
+  it('after a crash, the events the index had not reached are read from the tail until a write adds them', async () => {
+    // A process killed (SIGKILL) with acknowledged events the keeper had not reached yet.
+    const script = join(dir, 'crash.mts');
+    writeFileSync(
+      script,
+      `import { SqliteStorage } from ${JSON.stringify(join(REPO_ROOT, 'src/storage/sqlite/sqlite-storage.ts'))};
+import { newEvents } from ${JSON.stringify(join(REPO_ROOT, 'test/storage/event-fixtures.ts'))};
+const s = new SqliteStorage({ path: ${JSON.stringify(path)}, timeIndex: ${JSON.stringify(NEVER_INDEXED)} });
+await s.init();
+await s.appendEvents(newEvents('a', 0, 20, (seq) => ({ timestamp: ${BASE_TIME} + ((seq * 7) % 11) })));
+process.kill(process.pid, 'SIGKILL');
+`,
+    );
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(child.signal, child.stderr).toBe('SIGKILL');
+    const s = await store({ batchRows: 1, delayMs: NEVER });
+    expect(through(s)).toBe(0);
+    const all = await s.getEventRange('a', 0, 20, 20);
+    expect(all).toHaveLength(20);
+    expect(await byTime(s, {}, 'desc')).toEqual(reference(all, {}, 'desc'));
+    all.push(...(await s.appendEvents(jittered('b', 0, 1))));
+    await writerTurn(s);
+    expect(through(s)).toBe(21);
+    expect(await byTime(s)).toEqual(reference(all));
+  });
+
   it('a failure to add the keys fails no append: reads find every event in the tail, and a later write adds them', async () => {
     const s = await store({ batchRows: 1, delayMs: NEVER });
     // As a full disk would: every transaction that adds keys fails, and rolls back whole.
