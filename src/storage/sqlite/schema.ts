@@ -147,11 +147,11 @@ const MIGRATIONS: Record<number, string> = {
 /**
  * WAL frames (pages) after which a commit checkpoints the WAL into the database file: ~40 MB at the
  * default 4 KiB page size, instead of SQLite's 1,000 pages (~4 MB). The time index's tables take keys
- * that are not in insertion order, so each of the writer's additions to them dirties many of their pages;
- * at 1,000 pages many commits would run a checkpoint that copies those pages into the database file and
- * fsyncs it. A longer WAL lets one checkpoint write each hot page once for many commits. Durability is unchanged: a commit is durable once its
- * frames are in the WAL and the WAL is fsynced (synchronous = FULL), whenever the checkpoint runs;
- * recovery replays at most this many frames at open.
+ * that are not in insertion order, so each of the writer's additions to them dirties many of their
+ * pages; at 1,000 pages many commits would run a checkpoint that copies those pages into the database
+ * file and fsyncs it. A longer WAL lets one checkpoint write each hot page once for many commits.
+ * Durability is unchanged: a commit is durable once its frames are in the WAL and the WAL is fsynced
+ * (synchronous = FULL), whenever the checkpoint runs; recovery replays at most this many frames at open.
  */
 export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 

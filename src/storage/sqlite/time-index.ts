@@ -1,6 +1,6 @@
 // The time index behind the appends (schema.ts, version 4).
 //
-// An append writes the event's row only. The keys that order events by timestamp ((ts, pos), per
+// An append writes the event's row (and its log's head) only. The keys that order events by timestamp ((ts, pos), per
 // event type and per source application) go into the time index's tables later, on the writer's
 // connection, for thousands of events in one transaction: each such key lands a little behind the
 // newest one, on a page of its own, and a transaction writes every page it dirtied to the WAL whole, so
