@@ -75,7 +75,8 @@ function matches(e: StoredEvent, f: EventFilter): boolean {
 
 const keyCmp = (a: EventKey, b: EventKey) => a.timestamp - b.timestamp || a.pos - b.pos;
 
-function referenceQuery(all: StoredEvent[], f: EventFilter, direction: 'asc' | 'desc', after?: EventKey) {
+/** What queryEvents returns for `f` over `all`, in full: the reference every engine's pages must walk. */
+export function referenceQuery(all: StoredEvent[], f: EventFilter, direction: 'asc' | 'desc', after?: EventKey) {
   const sign = direction === 'asc' ? 1 : -1;
   return all
     .filter((e) => matches(e, f))
