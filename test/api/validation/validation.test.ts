@@ -10,7 +10,7 @@ import {
 } from '../../../src/api/validation/event-input.js';
 import { canonicalPayload, canonicalPayloadBytes, checkPayload } from '../../../src/api/validation/payload.js';
 import { pageSize, parseEventFilter, parseEventId } from '../../../src/api/validation/query-args.js';
-import { parseRfc3339 } from '../../../src/api/validation/timestamp.js';
+import { formatTimestamp, parseRfc3339 } from '../../../src/api/validation/timestamp.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../../src/api/validation/rules.js';
 import { rejection } from '../../support/api-error.js';
 
@@ -322,6 +322,63 @@ describe('RFC 3339', () => {
     expect(parseRfc3339('2023-02-29T00:00:00Z')).toBeNull();
     expect(parseRfc3339('2024-01-01T00:00:00')).toBeNull();
     expect(parseRfc3339('2024-01-01T24:00:00Z')).toBeNull();
+    expect(parseRfc3339('2024-01-01T00:00:00.5Z')).toBe(Date.UTC(2024, 0, 1, 0, 0, 0, 500));
+    expect(parseRfc3339('2024-01-01T00:00:00.05Z')).toBe(Date.UTC(2024, 0, 1, 0, 0, 0, 50));
+    expect(parseRfc3339('0000-03-01T00:00:00Z')).toBe(Date.UTC(2000, 2, 1) - 146_097 * 5 * 86_400_000);
+    expect(parseRfc3339('1900-02-29T00:00:00Z')).toBeNull();
+    expect(parseRfc3339('2000-02-29T00:00:00Z')).toBe(Date.UTC(2000, 1, 29));
+    expect(parseRfc3339('2024-04-31T00:00:00Z')).toBeNull();
+    expect(parseRfc3339('2024-01-01T00:00:00+24:00')).toBeNull();
+    expect(parseRfc3339('2024-01-01T00:00:00+00:60')).toBeNull();
+  });
+
+  // Date.parse reads the same text when it is in ECMAScript's date-time form (three fraction digits at most).
+  it('reads any offset, from year 0 to 9999, as Date.parse does', () => {
+    const two = (n: number) => String(n).padStart(2, '0');
+    fc.assert(
+      fc.property(
+        // From 0000-01-02 (the local time stays in year 0 or later) to 9999-12-30.
+        fc.integer({ min: Date.parse('0000-01-02T00:00:00Z'), max: Date.UTC(9999, 11, 30) }),
+        fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }),
+        fc.constantFrom('', '.1', '.12', '.123'),
+        (ms, offset, fraction) => {
+          const local = new Date(ms + offset * 60_000).toISOString().slice(0, 19);
+          const zone =
+            offset === 0
+              ? 'Z'
+              : `${offset < 0 ? '-' : '+'}${two(Math.floor(Math.abs(offset) / 60))}:${two(Math.abs(offset) % 60)}`;
+          const text = local + fraction + zone;
+          expect(parseRfc3339(text)).toBe(Date.parse(text));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('formats every millisecond exactly as toISOString does, inside and outside years 0000-9999', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -8.64e15, max: 8.64e15 }), (ms) => {
+        expect(formatTimestamp(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) }), (ms) => {
+        expect(formatTimestamp(ms)).toBe(new Date(ms).toISOString());
+        expect(parseRfc3339(formatTimestamp(ms))).toBe(ms);
+      }),
+      { numRuns: 5000 },
+    );
+    for (const ms of [
+      0,
+      951_782_400_000,
+      4_107_542_400_000,
+      Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+      Date.UTC(10_000, 0, 1),
+      -1,
+      0.5,
+    ])
+      expect(formatTimestamp(ms)).toBe(new Date(ms).toISOString());
   });
 });
 
