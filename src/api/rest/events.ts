@@ -5,7 +5,7 @@ import { requireIngestApps } from '../../auth/scope.js';
 import type { ApiDeps, Principal } from '../context.js';
 import { requireUtf8 } from '../charset.js';
 import { ApiError, badUserInput } from '../errors.js';
-import { eventToJson } from '../event-json.js';
+import { eventToJson, type EventJsonAnswer } from '../event-json.js';
 import type { WriteCharge } from '../hardening/express.js';
 import { verifyExactNumbers } from '../validation/exact-numbers.js';
 import { restErrors } from './errors.js';
@@ -49,8 +49,10 @@ export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge, readBody
 export interface EventsAnswer {
   status: 200 | 201;
   replayed: boolean;
-  body: { events: unknown[] };
+  body: { events: EventsAnswerItem[] };
 }
+
+type EventsAnswerItem = EventJsonAnswer & { replayed?: boolean; receipt?: ReturnType<typeof receiptJson> };
 
 /**
  * Appends a parsed POST /v1/events body (one event or an array) for `principal`, under the same
@@ -78,11 +80,13 @@ export async function answerEvents(
     status: allReplayed ? 200 : 201,
     replayed: allReplayed,
     body: {
-      events: events.map((e, i) => ({
-        ...eventToJson(e),
-        replayed: replayed[i],
-        ...(waitForReceipt && { receipt: receiptJson(e) }),
-      })),
+      events: events.map((e, i) => {
+        // Added to the event's own object, after its fields: one object per event, not a copy.
+        const json: EventsAnswerItem = eventToJson(e);
+        json.replayed = replayed[i]!;
+        if (waitForReceipt) json.receipt = receiptJson(e);
+        return json;
+      }),
     },
   };
 }
