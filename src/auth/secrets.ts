@@ -26,15 +26,29 @@ export type Credential = { kind: 'none' } | { kind: 'malformed'; problem?: 'sche
 
 type HeaderBag = Record<string, unknown> | undefined;
 
-function header(bag: HeaderBag, ...names: string[]): string | undefined {
-  if (!bag) return undefined;
-  for (const [k, v] of Object.entries(bag)) {
-    if (!names.includes(k.toLowerCase())) continue;
-    const value: unknown = Array.isArray(v) ? v[0] : v;
-    if (typeof value === 'string') return value;
-    if (value !== undefined && value !== null) return '\u0000'; // present but not a string: malformed
-  }
+/** A header's value as a string; '\u0000' (malformed) when present but not a string. */
+function headerValue(v: unknown): string | undefined {
+  const value: unknown = Array.isArray(v) ? v[0] : v;
+  if (typeof value === 'string') return value;
+  if (value !== undefined && value !== null) return '\u0000';
   return undefined;
+}
+
+/**
+ * The bag's API key (`x-api-key`, or `apiKey` in connectionParams) and Authorization header, names
+ * compared without case; of each, the first the bag holds. One walk of the bag, allocating nothing:
+ * every request takes this path.
+ */
+function credentialHeaders(bag: Record<string, unknown>): { key: string | undefined; authorization: string | undefined } {
+  let key: string | undefined;
+  let authorization: string | undefined;
+  for (const name in bag) {
+    if (!Object.hasOwn(bag, name)) continue;
+    const lower = name.toLowerCase();
+    if (key === undefined && (lower === 'x-api-key' || lower === 'apikey')) key = headerValue(bag[name]);
+    else if (authorization === undefined && lower === 'authorization') authorization = headerValue(bag[name]);
+  }
+  return { key, authorization };
 }
 
 /**
@@ -45,8 +59,8 @@ export function credentialFrom(...bags: HeaderBag[]): Credential {
   let raw: string | undefined;
   let badScheme = false;
   for (const bag of bags) {
-    const key = header(bag, 'x-api-key', 'apikey');
-    const authorization = header(bag, 'authorization');
+    if (!bag) continue;
+    const { key, authorization } = credentialHeaders(bag);
     if (key !== undefined) {
       raw = key;
       badScheme = false;
