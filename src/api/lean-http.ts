@@ -10,7 +10,7 @@
 //
 // What it takes, it serves under the Express route's rules, through the same functions: access log and
 // metrics (observeRequest), authentication before the body is read (the route's refusal), the
-// exact-number rule before the parse (verifyExactNumbers), body-parser's strict JSON (parseJsonBody), and
+// exact-number rule before the parse (verifyExactNumbersText), body-parser's strict JSON (parseJsonBody), and
 // error answers (errorAnswer).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiDeps, Principal } from './context.js';
@@ -20,7 +20,7 @@ import { notJson } from './json-body.js';
 import { errorAnswer } from './rest/errors.js';
 import { observeRequest } from './rest/http-observer.js';
 import { parseJsonBody } from './validation/body-check.js';
-import { verifyExactNumbers } from './validation/exact-numbers.js';
+import { verifyExactNumbersText } from './validation/exact-numbers.js';
 
 /** application/json, with no parameter but a UTF-8 charset (what body-parser and requireUtf8 both accept as is). */
 const PLAIN_JSON = /^application\/json[\t ]*(?:;[\t ]*charset[\t ]*=[\t ]*(?:utf-8|"utf-8")[\t ]*)?$/i;
@@ -56,10 +56,11 @@ export function leanRoute(opts: LeanRouteOptions): LeanRoute {
       if (refusal) return sendJson(res, refusal.status, refusal.body);
       const bytes = await readBody(req);
       if (bytes === null) return; // the client went away before sending its body: no one to answer
-      verifyExactNumbers(undefined, undefined, bytes);
+      const text = bytes.toString('utf8');
+      verifyExactNumbersText(text);
       let body: unknown;
       try {
-        body = parseJsonBody(bytes.toString('utf8'));
+        body = parseJsonBody(text);
       } catch {
         throw notJson();
       }

@@ -89,6 +89,16 @@ export function findInexactNumber(text: string): { field: string; token: string 
 export function verifyExactNumbers(_req: unknown, _res: unknown, buf: Buffer): void {
   // latin1 is a cheap, exact view of the ASCII the first look reads; UTF-8 only when it finds something.
   if (!MAYBE.test(buf.toString('latin1'))) return;
-  const bad = findInexactNumber(buf.toString('utf8'));
+  verifyExactNumbersText(buf.toString('utf8'));
+}
+
+/**
+ * verifyExactNumbers on the body's text (decoded as UTF-8), for a caller that decodes it anyway. The
+ * first look reads only ASCII (a number and the punctuation before it), which the text holds as the
+ * bytes do, so it finds what it finds in the bytes.
+ */
+export function verifyExactNumbersText(text: string): void {
+  if (!MAYBE.test(text)) return;
+  const bad = findInexactNumber(text);
   if (bad) throw inexactNumber(bad.field, bad.token);
 }
