@@ -5,7 +5,6 @@ import { inexactNumber, keptExactly } from '../../validation/exact-numbers.js';
 import { HASH_HEX } from '../../validation/rules.js';
 import { fieldPath } from '../../validation/issues.js';
 import { parseRfc3339 } from '../../validation/timestamp.js';
-import { formatTime } from '../../../core/leaf.js';
 import type { Resolvers } from '../generated/resolvers.js';
 
 export const DATE_TIME_FORM = 'must be an RFC 3339 date-time with a time zone, e.g. 2024-05-01T12:00:00.000Z';
@@ -14,12 +13,6 @@ export const DATE_TIME_FORM = 'must be an RFC 3339 date-time with a time zone, e
 function dateTimeFrom(value: unknown): Date {
   if (value instanceof Date && Number.isFinite(value.getTime())) return value;
   if (typeof value === 'string') {
-    // The form the log serves, read without the general parser: batch ingest parses one per event.
-    if (value.length === 24) {
-      const ms = Date.parse(value);
-      // The round trip admits exactly the canonical spelling of a real instant (no Feb 30, no hour 24).
-      if (Number.isInteger(ms) && formatTime(ms) === value) return new Date(ms);
-    }
     const ms = parseRfc3339(value);
     if (ms !== null && Number.isFinite(ms)) return new Date(ms);
   }
