@@ -95,23 +95,23 @@ export function rawEventInserter(
 
 /**
  * Raw writes of `db` (a migrated store) as the service's writer makes them: each batch in a commit
- * (rawEventInserter), and the time index's keys added by the same statements (createTimeIndexer) once
- * its default batch of events waits; `finish` adds the rest.
+ * (rawEventInserter), and the time index's keys added by the writer's own keeper (timeIndexKeeper with
+ * its defaults) after each commit; `finish` adds the rest, as the writer's close does.
  */
 export async function rawSqliteWriter(
   db: Database.Database,
   columns: string,
 ): Promise<{ commit(batch: readonly NewEvent[]): void; finish(): void }> {
-  const { createTimeIndexer, TIME_INDEX_DEFAULTS } = await import('../src/storage/sqlite/time-index.js');
+  const { createTimeIndexer, timeIndexKeeper, TIME_INDEX_DEFAULTS } = await import('../src/storage/sqlite/time-index.js');
   const insertBatch = rawEventInserter(db, columns);
-  const timeIndex = createTimeIndexer(db);
-  const all = Number.MAX_SAFE_INTEGER;
+  // The writer thread's own upkeep, with its defaults: after each commit, and at the end as at close.
+  const keeper = timeIndexKeeper(createTimeIndexer(db), TIME_INDEX_DEFAULTS);
   return {
     commit(batch) {
       insertBatch.immediate(batch);
-      if (timeIndex.lag() >= TIME_INDEX_DEFAULTS.batchRows) timeIndex.add(all);
+      keeper.afterWrites();
     },
-    finish: () => void timeIndex.add(all),
+    finish: () => keeper.close(),
   };
 }
 
