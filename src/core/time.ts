@@ -57,6 +57,17 @@ export function parseTime(s: string): number {
   // Read by hand, without Date: a verifier parses two times per event. TIME_RE fixes every digit's
   // place; the fields must name a real instant (what Date.parse and formatTime's round trip checked).
   if (typeof s !== 'string' || !TIME_RE.test(s)) throw notLeafTime(s);
+  const ms = wholeSecondsAt(s);
+  if (ms === null) throw notLeafTime(s);
+  return ms + digits(s, 20, 3);
+}
+
+/**
+ * Epoch ms of the `YYYY-MM-DDTHH:mm:ss` at the start of `s` (the caller has matched its 14 digits in
+ * those places; the separators are not read), or null unless it names a real instant: a month of 1-12,
+ * a day of that month, hours 0-23, minutes and seconds 0-59.
+ */
+export function wholeSecondsAt(s: string): number | null {
   const year = digits(s, 0, 4);
   const month = digits(s, 5, 2);
   const day = digits(s, 8, 2);
@@ -64,8 +75,8 @@ export function parseTime(s: string): number {
   const minute = digits(s, 14, 2);
   const second = digits(s, 17, 2);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59)
-    throw notLeafTime(s);
-  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + digits(s, 20, 3);
+    return null;
+  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000;
 }
 
 const notLeafTime = (s: unknown) => new RangeError(`not a leaf time: ${JSON.stringify(s)}`);
