@@ -36,8 +36,8 @@ function headerValue(v: unknown): string | undefined {
 
 /**
  * The bag's API key (`x-api-key`, or `apiKey` in connectionParams) and Authorization header, names
- * compared without case; of each, the first the bag holds. One walk of the bag, allocating nothing:
- * every request takes this path.
+ * compared without case; of each, the first the bag holds. One walk of the bag's own keys, with no
+ * array of its entries: every request takes this path.
  */
 function credentialHeaders(bag: Record<string, unknown>): { key: string | undefined; authorization: string | undefined } {
   let key: string | undefined;

@@ -4,7 +4,7 @@
 //
 // Both directions use the leaf times' arithmetic (src/core/time.ts), with no Date object: every event
 // parses one timestamp and its answer formats two, and Date's setters and toISOString cost about three
-// times as much (docs/performance.md, "Single-event requests beside Tessera").
+// times as much (docs/performance.md, "Single events: timestamps, answers and headers without waste").
 import { digits, formatTime, MAX_TIME_MS, MIN_TIME_MS, wholeSecondsAt } from '../../core/time.js';
 
 // The date and time digits are read in place (wholeSecondsAt); only the fraction and the offset are captured.
