@@ -3,6 +3,11 @@
 // Signals: this process is the one a supervisor signals (`npm start` execs node in place of npm's
 // shell; the Dockerfile runs node directly). SIGINT or SIGTERM drain HTTP and WebSocket clients and
 // close storage; after SHUTDOWN_TIMEOUT_MS, or on a second signal, the process exits anyway.
+//
+// A signal within REPEAT_SIGNAL_MS of the first is not a second one: Ctrl-C under `npm start` reaches
+// the service twice (the terminal signals the whole process group, and npm forwards its own copy), and
+// the kernel merges the two only when both are pending at once. A person who means "now" presses again
+// after seeing "shutting down".
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
@@ -60,14 +65,19 @@ if (prettyLines) process.stdout.write(banner(app, config));
 // SIGHUP re-reads WITNESSED_LOGS_FILE, WITNESS_POLICY_FILE and PEERS_FILE; a file that does not load leaves its current version in force.
 process.on('SIGHUP', () => app.reload());
 
-let closing = false;
+const REPEAT_SIGNAL_MS = 1000;
+let closingSince: number | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (closing) {
+    if (closingSince !== undefined) {
+      if (performance.now() - closingSince < REPEAT_SIGNAL_MS) {
+        app.logger.info({ signal }, 'already shutting down (a signal a second or more after the first exits at once)');
+        return;
+      }
       app.logger.warn({ signal }, 'second signal: exiting without waiting for the drain');
       process.exit(1);
     }
-    closing = true;
+    closingSince = performance.now();
     app.logger.info({ signal, drainMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutting down');
     // Never hang on the way out: a stuck connection must not keep a stopped process alive.
     setTimeout(() => {

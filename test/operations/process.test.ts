@@ -3,7 +3,7 @@
 // the first screen on a terminal. Every check is on real processes, ports and output.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -87,6 +87,23 @@ function groupPids(pgid: number): number[] {
   }
 }
 
+/**
+ * Opens a request that stays in flight: its headers are in (`Expect: 100-continue` makes the server say
+ * so) and its body never completes, so the HTTP drain waits for it until the socket is destroyed.
+ */
+async function stuckRequest(port: number): Promise<Socket> {
+  const stuck = connect(port, '127.0.0.1');
+  await new Promise<void>((r) => stuck.once('connect', () => r()));
+  stuck.on('error', () => {});
+  const inFlight = new Promise<void>((r) => stuck.on('data', (d) => String(d).includes('100 Continue') && r()));
+  stuck.write(
+    `POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${E2E_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`,
+  );
+  await inFlight;
+  stuck.write('{"sourceAppId"');
+  return stuck;
+}
+
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   await until(what, condition, { timeoutMs, intervalMs: 50 });
 }
@@ -136,6 +153,7 @@ describe('stopping on a signal, however the service is started', () => {
         await waitFor('the port to be free', () => portFree(s.port));
         expect(s.output()).toContain('"msg":"shutting down"');
         expect(s.output()).toContain('"msg":"stopped"');
+        expect(s.output()).not.toContain('second signal');
       },
     );
   }
@@ -154,17 +172,7 @@ describe('stopping on a signal, however the service is started', () => {
   it('gives up draining after SHUTDOWN_TIMEOUT_MS when a request never finishes', { timeout: 60_000 }, async () => {
     const [, ...args] = dockerCmd();
     const s = await startAs(process.execPath, args, { SHUTDOWN_TIMEOUT_MS: '700' });
-    // A request whose body never arrives keeps its connection busy: the HTTP drain would wait for it.
-    const stuck = connect(s.port, '127.0.0.1');
-    await new Promise<void>((r) => stuck.once('connect', () => r()));
-    stuck.on('error', () => {});
-    // `Expect: 100-continue`: the server answers "100 Continue" once it has the request, which is then in flight.
-    const inFlight = new Promise<void>((r) => stuck.on('data', (d) => String(d).includes('100 Continue') && r()));
-    stuck.write(
-      `POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${E2E_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`,
-    );
-    await inFlight;
-    stuck.write('{"sourceAppId"');
+    const stuck = await stuckRequest(s.port);
     const sent = Date.now();
     process.kill(s.child.pid!, 'SIGTERM');
     const exit = await s.exited;
@@ -174,6 +182,43 @@ describe('stopping on a signal, however the service is started', () => {
     expect(took).toBeGreaterThanOrEqual(600);
     expect(took).toBeLessThan(5_000);
     expect(s.output()).toContain('shutdown took longer than SHUTDOWN_TIMEOUT_MS (700 ms)');
+    expect(await portFree(s.port)).toBe(true);
+  });
+
+  // Ctrl-C under npm delivers SIGINT twice (the terminal's and npm's forward); the kernel merges the two
+  // only when both are pending at once. The copy must not cut the drain short.
+  it('a repeat of the signal within a second of the first does not cut the drain short', { timeout: 60_000 }, async () => {
+    const [, ...args] = dockerCmd();
+    const s = await startAs(process.execPath, args, { SHUTDOWN_TIMEOUT_MS: '30000' });
+    const stuck = await stuckRequest(s.port);
+    process.kill(s.child.pid!, 'SIGINT');
+    await waitFor('the drain to start', () => s.output().includes('"msg":"shutting down"'));
+    // The handler has run (it wrote that line): this SIGINT is delivered on its own, not merged.
+    process.kill(s.child.pid!, 'SIGINT');
+    await waitFor('the repeat to be handled', () => /already shutting down|second signal/.test(s.output()));
+    stuck.destroy(); // the drain can now finish
+
+    expect(await s.exited).toEqual({ code: 0, signal: null });
+    expect(s.output()).toContain('"msg":"stopped"');
+    expect(s.output()).not.toContain('second signal');
+  });
+
+  it('a second signal a second or more after the first exits at once, without the drain', { timeout: 60_000 }, async () => {
+    const [, ...args] = dockerCmd();
+    const s = await startAs(process.execPath, args, { SHUTDOWN_TIMEOUT_MS: '30000' });
+    const stuck = await stuckRequest(s.port);
+    process.kill(s.child.pid!, 'SIGTERM');
+    await waitFor('the drain to start', () => s.output().includes('"msg":"shutting down"'));
+    const drainStarted = Date.now();
+    await waitFor('a second to pass', () => Date.now() - drainStarted > 1_100);
+    const sent = Date.now();
+    process.kill(s.child.pid!, 'SIGINT');
+    const exit = await s.exited;
+    stuck.destroy();
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(Date.now() - sent).toBeLessThan(5_000);
+    expect(s.output()).toContain('second signal: exiting without waiting for the drain');
+    expect(s.output()).not.toContain('"msg":"stopped"');
     expect(await portFree(s.port)).toBe(true);
   });
 });
