@@ -185,14 +185,20 @@ describe('stopping on a signal, however the service is started', () => {
     expect(await portFree(s.port)).toBe(true);
   });
 
-  // Ctrl-C under npm delivers SIGINT twice (the terminal's and npm's forward); the kernel merges the two
-  // only when both are pending at once. The copy must not cut the drain short.
-  it('a repeat of the signal within a second of the first does not cut the drain short', { timeout: 60_000 }, async () => {
+  /** The service as the Dockerfile starts it, draining after `signal`: a request in flight holds the drain open. */
+  async function drainingOn(signal: NodeJS.Signals): Promise<{ s: Started; stuck: Socket }> {
     const [, ...args] = dockerCmd();
     const s = await startAs(process.execPath, args, { SHUTDOWN_TIMEOUT_MS: '30000' });
     const stuck = await stuckRequest(s.port);
-    process.kill(s.child.pid!, 'SIGINT');
+    process.kill(s.child.pid!, signal);
     await waitFor('the drain to start', () => s.output().includes('"msg":"shutting down"'));
+    return { s, stuck };
+  }
+
+  // Ctrl-C under npm delivers SIGINT twice (the terminal's and npm's forward); the kernel merges the two
+  // only when both are pending at once. The copy must not cut the drain short.
+  it('a repeat of the signal within a second of the first does not cut the drain short', { timeout: 60_000 }, async () => {
+    const { s, stuck } = await drainingOn('SIGINT');
     // The handler has run (it wrote that line): this SIGINT is delivered on its own, not merged.
     process.kill(s.child.pid!, 'SIGINT');
     await waitFor('the repeat to be handled', () => /already shutting down|second signal/.test(s.output()));
@@ -204,11 +210,7 @@ describe('stopping on a signal, however the service is started', () => {
   });
 
   it('a second signal a second or more after the first exits at once, without the drain', { timeout: 60_000 }, async () => {
-    const [, ...args] = dockerCmd();
-    const s = await startAs(process.execPath, args, { SHUTDOWN_TIMEOUT_MS: '30000' });
-    const stuck = await stuckRequest(s.port);
-    process.kill(s.child.pid!, 'SIGTERM');
-    await waitFor('the drain to start', () => s.output().includes('"msg":"shutting down"'));
+    const { s, stuck } = await drainingOn('SIGTERM');
     const drainStarted = Date.now();
     await waitFor('a second to pass', () => Date.now() - drainStarted > 1_100);
     const sent = Date.now();
