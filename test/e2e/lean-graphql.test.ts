@@ -178,6 +178,56 @@ describe('POST /graphql: what the lean route executes itself is answered as Apol
     expect(lean).toEqual(express);
   });
 
+  // The ingest mutations run compiled (graphql-jit), which words its refusals of variables otherwise:
+  // each refusal must still be graphql-js's, as Apollo gives it, and store nothing.
+  const LOG_EVENTS = 'mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { seq } }';
+  const WAITING = 'mutation($input: LogEventInput!, $w: Boolean) { logEvent(input: $input, waitForReceipt: $w) { seq } }';
+  it.each([
+    ['an eventType that is a number', () => ({ query: LOG_EVENT, variables: { input: { ...event(), eventType: 5 } } })],
+    ['a payload that is a string', () => ({ query: LOG_EVENT, variables: { input: { ...event(), payload: 'x' } } })],
+    ['a payload that is null', () => ({ query: LOG_EVENT, variables: { input: { ...event(), payload: null } } })],
+    ['a timestamp that is a number', () => ({ query: LOG_EVENT, variables: { input: { ...event(), timestamp: 5 } } })],
+    ['an idempotencyKey that is a number', () => ({ query: LOG_EVENT, variables: { input: { ...event(), idempotencyKey: 5 } } })],
+    ['an input with a field it lacks', () => ({ query: LOG_EVENT, variables: { input: { ...event(), other: 1 } } })],
+    ['an input without its timestamp', () => ({ query: LOG_EVENT, variables: { input: { ...event(), timestamp: undefined } } })],
+    ['an input that is a list', () => ({ query: LOG_EVENT, variables: { input: [event()] } })],
+    ['an input that is a string', () => ({ query: LOG_EVENT, variables: { input: 'x' } })],
+    ['no input', () => ({ query: LOG_EVENT, variables: {} })],
+    ['a waitForReceipt that is a string', () => ({ query: WAITING, variables: { input: event(), w: 'yes' } })],
+    ['a list of inputs with a null', () => ({ query: LOG_EVENTS, variables: { inputs: [event(), null] } })],
+    [
+      'a list of inputs, one of them refused',
+      () => ({ query: LOG_EVENTS, variables: { inputs: [event(), { ...event(), eventType: 1 }] } }),
+    ],
+  ])('refuses logEvent(s) with %s alike, and stores nothing', async (_what, body) => {
+    const before = await size(APP);
+    const text = JSON.stringify(body());
+    const [lean, express] = await both(text);
+    // Its operation is compiled once it comes back: the second answer is the compiled query's refusal.
+    const again = await post(LEAN, text);
+    expect(lean.status).toBe(400);
+    expect(lean).toEqual(express);
+    expect(again).toEqual(express);
+    expect(JSON.parse(lean.text).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(await size(APP)).toBe(before);
+  });
+
+  it("runs the operation a request names, whichever of a document's operations ran before", async () => {
+    const text = `query Q { __typename } mutation L($input: LogEventInput!) { logEvent(input: $input) { seq } }`;
+    const before = await size(APP);
+    const send = async (operationName: string, variables?: unknown) =>
+      JSON.parse((await post(LEAN, JSON.stringify({ query: text, operationName, variables }))).text) as {
+        data: Record<string, unknown>;
+      };
+    // Run twice, L is compiled; Q, of the same document and with variables L would take, must not run it.
+    expect((await send('L', { input: event() })).data).toEqual({ logEvent: { seq: before } });
+    expect((await send('L', { input: event() })).data).toEqual({ logEvent: { seq: before + 1 } });
+    expect((await send('Q', { input: event() })).data).toEqual({ __typename: 'Query' });
+    expect((await send('Q', { input: event() })).data).toEqual({ __typename: 'Query' });
+    expect((await send('L', { input: event() })).data).toEqual({ logEvent: { seq: before + 2 } });
+    expect(await size(APP)).toBe(before + 3);
+  });
+
   it('answers the same query text alike each time (its document is cached)', async () => {
     const first = await both(query());
     const again = await both(query());
