@@ -79,27 +79,11 @@ export function leanGraphqlRoute(opts: LeanGraphqlOptions): LeanRoute {
   const { deps, schema, hardening, formatError } = opts;
   const prepare = createOperationPreparer({ schema, deps, hardening, transport: 'http' });
   const admitAll = async () => undefined;
-  /**
-   * Per operation of a document (the preparer caches documents by query text, so a repeated operation
-   * comes back as the same node): 'once' after its first run, then its compiled query, or null where
-   * graphql-js's execute runs it. Compiling costs about three validations of the same text, so only an
-   * operation that came back is compiled: a client that sends ever new documents (or ones too long to
-   * be cached, which come back as new nodes) never makes the server compile.
-   */
-  const compiled = new WeakMap<OperationDefinitionNode, CompiledQuery | null | 'once'>();
-  const compiledFor = (document: DocumentNode, operation: OperationDefinitionNode): CompiledQuery | null => {
-    const known = compiled.get(operation);
-    if (known === undefined) {
-      compiled.set(operation, 'once');
-      return null;
-    }
-    if (known !== 'once') return known;
+  const compiledFor = compiledOnReturn((document, operation) => {
     const fields = operation.operation === 'mutation' ? rootFieldsOf(document, operation) : [];
     const ingest = fields.length > 0 && fields.every((f) => COMPILED_FIELDS.has(f));
-    const query = ingest ? compiledOrNull(schema, document, operation) : null;
-    compiled.set(operation, query);
-    return query;
-  };
+    return ingest ? compiledOrNull(schema, document, operation) : null;
+  });
 
   /** Runs the operation: compiled where it is an ingest mutation, else (and for every refusal) by graphql-js. */
   const run = async (
@@ -198,6 +182,31 @@ export function leanGraphqlRoute(opts: LeanGraphqlOptions): LeanRoute {
       res.end();
     },
   });
+}
+
+/**
+ * Compiled queries by operation node (the preparer caches documents by query text, so a repeated
+ * operation comes back as the same node): `compile` runs for an operation the second time it is asked
+ * for, and its answer (a query, or null where graphql-js's execute runs the operation) is kept; the first
+ * time the answer is null. Compiling costs about three validations of the same text, so a client that
+ * sends ever new documents (or ones too long to be cached, which come back as new nodes) never makes the
+ * server compile.
+ */
+export function compiledOnReturn(
+  compile: (document: DocumentNode, operation: OperationDefinitionNode) => CompiledQuery | null,
+): (document: DocumentNode, operation: OperationDefinitionNode) => CompiledQuery | null {
+  const compiled = new WeakMap<OperationDefinitionNode, CompiledQuery | null | 'once'>();
+  return (document, operation) => {
+    const known = compiled.get(operation);
+    if (known === undefined) {
+      compiled.set(operation, 'once');
+      return null;
+    }
+    if (known !== 'once') return known;
+    const query = compile(document, operation);
+    compiled.set(operation, query);
+    return query;
+  };
 }
 
 /**

@@ -1,0 +1,71 @@
+// The lean route's compiled queries (src/api/graphql/lean-graphql.ts): only an operation that comes back
+// is compiled, and what graphql-jit cannot compile is left to graphql-js (null), never an error of the
+// request.
+import { parse, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { compiledOnReturn, compiledOrNull } from '../../../src/api/graphql/lean-graphql.js';
+import { buildApiSchema } from '../../../src/api/graphql/schema.js';
+
+const schema = buildApiSchema();
+const operationOf = (document: DocumentNode) => document.definitions[0] as OperationDefinitionNode;
+
+describe('compiledOrNull', () => {
+  it('compiles an ingest mutation', async () => {
+    const document = parse('mutation L($input: LogEventInput!) { logEvent(input: $input) { seq } }');
+    const query = compiledOrNull(schema, document, operationOf(document));
+    expect(query).not.toBeNull();
+    // Its variable coercion runs before any resolver: a refusal has no data.
+    const refused = await query!.query(undefined, {}, { input: 'x' });
+    expect(refused.data).toBeUndefined();
+    expect(refused.errors?.length).toBeGreaterThan(0);
+  });
+
+  it('is null where graphql-jit answers with errors instead of a query (an operation the document lacks)', () => {
+    const document = parse('mutation L($input: LogEventInput!) { logEvent(input: $input) { seq } }');
+    const other = { ...operationOf(document), name: { kind: 'Name', value: 'Missing' } } as OperationDefinitionNode;
+    expect(compiledOrNull(schema, document, other)).toBeNull();
+  });
+
+  it('is null for a document graphql-jit cannot read (it answers with errors, it does not throw)', () => {
+    const broken = {
+      kind: 'Document',
+      definitions: [{ kind: 'OperationDefinition', operation: 'mutation' }],
+    } as unknown as DocumentNode;
+    expect(compiledOrNull(schema, broken, operationOf(broken))).toBeNull();
+  });
+});
+
+describe('compiledOnReturn', () => {
+  const document = parse('mutation A($input: LogEventInput!) { logEvent(input: $input) { seq } } mutation B { __typename }');
+  const [a, b] = document.definitions as OperationDefinitionNode[];
+
+  it('compiles an operation only when it comes back, once, and keeps the answer per operation', () => {
+    const compiles: string[] = [];
+    const compiledFor = compiledOnReturn((doc, op) => {
+      compiles.push(op.name!.value);
+      return op === a ? compiledOrNull(schema, doc, op) : null;
+    });
+    expect(compiledFor(document, a!)).toBeNull(); // first run: graphql-js
+    expect(compiles).toEqual([]);
+    const query = compiledFor(document, a!);
+    expect(query).not.toBeNull();
+    expect(compiledFor(document, a!)).toBe(query);
+    expect(compiledFor(document, b!)).toBeNull();
+    expect(compiledFor(document, b!)).toBeNull(); // not an ingest mutation: null, kept
+    expect(compiledFor(document, b!)).toBeNull();
+    expect(compiles).toEqual(['A', 'B']);
+  });
+
+  it('never compiles documents that do not come back (a client sending ever new ones)', () => {
+    let compiles = 0;
+    const compiledFor = compiledOnReturn(() => {
+      compiles++;
+      return null;
+    });
+    for (let i = 0; i < 50; i++) {
+      const fresh = parse(`mutation N${i}($input: LogEventInput!) { logEvent(input: $input) { seq } }`);
+      expect(compiledFor(fresh, operationOf(fresh))).toBeNull();
+    }
+    expect(compiles).toBe(0);
+  });
+});
