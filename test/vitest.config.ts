@@ -10,8 +10,9 @@ export default defineConfig({
   // started inside a test process (test/support/in-process.ts) passes graphql's schema realm check.
   resolve: { alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve('graphql') }] },
   test: {
-    // Build the FerretDB-based MongoDB test server and the service (dist/) once, before any suite needs them.
-    globalSetup: ['test/support/mongo-global-setup.ts', 'test/support/build-global-setup.ts'],
+    // The run's temporary files in a directory removed at its end; then the FerretDB-based MongoDB test
+    // server and the service (dist/), built once, before any suite needs them.
+    globalSetup: ['test/support/tmp-global-setup.ts', 'test/support/mongo-global-setup.ts', 'test/support/build-global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     // 2-core machines: keep parallelism modest so timing-sensitive end-to-end tests stay stable.
@@ -33,7 +34,11 @@ export default defineConfig({
             'test/security/documents-and-sockets.test.ts',
             'test/security/inputs.test.ts',
           ],
-          globalSetup: ['test/support/mongo-global-setup.ts', 'test/support/mongo-e2e-setup.ts'],
+          globalSetup: [
+            'test/support/tmp-global-setup.ts',
+            'test/support/mongo-global-setup.ts',
+            'test/support/mongo-e2e-setup.ts',
+          ],
         },
       },
     ],
