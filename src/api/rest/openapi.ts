@@ -17,6 +17,8 @@ export interface RestParameter {
   in: 'path' | 'query';
   description: string;
   schema: z.ZodType;
+  /** The request is refused without it; a path parameter always is. Default false. */
+  required?: boolean;
 }
 
 /** One REST route as the document describes it. */
@@ -264,8 +266,9 @@ export function restRoutes(config: Config): RestRoute[] {
         ...(['start', 'end', 'treeSize'] as const).map((name): RestParameter => ({
           name,
           in: 'query',
-          description: `${name === 'start' ? 'The first position' : name === 'end' ? 'The position after the last (at most 1000 events)' : 'The tree size (optional)'}, a decimal integer without leading zeros`,
+          description: `${name === 'start' ? 'The first position' : name === 'end' ? 'The position after the last (at most 1000 events)' : 'The tree size (optional)'}, a decimal integer without leading zeros, at most 2^53 - 1`,
           schema: z.string().regex(/^(?:0|[1-9][0-9]{0,15})$/),
+          required: name !== 'treeSize',
         })),
       ],
       responses: {
@@ -387,7 +390,7 @@ export function openApiDocument(config: Config, version: string): Record<string,
         parameters: route.parameters.map((p) => ({
           name: p.name,
           in: p.in,
-          required: p.in === 'path',
+          required: p.in === 'path' || p.required === true,
           description: p.description,
           schema: jsonSchema(p.schema),
         })),

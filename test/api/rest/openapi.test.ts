@@ -198,6 +198,33 @@ describe('/openapi.json: the read, tile, receipt and witness routes', () => {
     expect(beyond.status).toBeGreaterThanOrEqual(400);
   });
 
+  it('GET /v1/logs/{app}/range-proof: start and end are required, treeSize is not, as the server has them', async () => {
+    const template = '/v1/logs/{app}/range-proof';
+    const operation = doc.paths[template].get;
+    const query = Object.fromEntries(
+      operation.parameters.filter((p: any) => p.in === 'query').map((p: any) => [p.name, p.required]),
+    );
+    expect(query).toEqual({ start: true, end: true, treeSize: false });
+    const page = async (params: Record<string, string>) => {
+      expectValidParameters(operation, params);
+      const res = await fetch(`${svc.url}${fill(template, { app })}?${new URLSearchParams(params).toString()}`, {
+        headers: svc.authHeaders(),
+      });
+      expectDocumented(operation, res);
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    // The required ones alone are enough: the latest checkpoint's tree.
+    const ok = await page({ start: '0', end: '10' });
+    expect(ok.status).toBe(200);
+    expect(ok.body.events).toHaveLength(10);
+    expect(ok.body.treeSize).toBeGreaterThanOrEqual(300);
+    for (const missing of ['start', 'end']) {
+      const refused = await page(missing === 'start' ? { end: '10' } : { start: '0' });
+      expect(refused.status, missing).toBe(400);
+      expect(refused.body.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: missing });
+    }
+  });
+
   it('POST /witness/add-checkpoint: text in, the documented statuses and content types out', async () => {
     const operation = doc.paths['/witness/add-checkpoint'].post;
     expect(Object.keys(operation.requestBody.content)).toEqual(['text/plain']);
