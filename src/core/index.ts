@@ -27,8 +27,8 @@ export type { LeafFields, EventLeafFields, EventJson } from './leaf.js';
 export type { LeafFieldsV2, AnyLeafFields, LeafVersion } from './leaf.js';
 export type { NodeId } from './compact/node.js';
 export { coverage, parent, sibling } from './compact/node.js';
-export { CompactRange, decompose, rangeNodes, rangeSize } from './compact/range.js';
-export type { NodeVisitor } from './compact/range.js';
+export { CompactRange, completedNodes, decompose, rangeNodes, rangeSize } from './compact/range.js';
+export type { NodeRun, NodeVisitor } from './compact/range.js';
 export { inclusionNodes, consistencyNodes, rehash } from './proof/nodes.js';
 export type { ProofNodes } from './proof/nodes.js';
 export {

@@ -50,6 +50,33 @@ export function rangeNodes(begin: number, end: number): NodeId[] {
   return ids;
 }
 
+/** Consecutive nodes of one level: indexes [first, first + count). */
+export interface NodeRun {
+  level: number;
+  first: number;
+  count: number;
+}
+
+/**
+ * The perfect subtrees of level >= 1 that leaves [begin, end) complete when appended to a tree of
+ * `begin` leaves: those whose last leaf lies in [begin, end), one run per level from level 1 up (a
+ * level with none has no run). They are the nodes CompactRange.append visits above level 0 while it
+ * grows the range [0, begin) to [0, end); over consecutive ranges every perfect subtree of level >= 1
+ * appears exactly once. About end - begin nodes in all, plus at most one per level.
+ */
+export function completedNodes(begin: number, end: number): NodeRun[] {
+  checkBounds(begin, end);
+  const runs: NodeRun[] = [];
+  for (let level = 1; POW2[level]! <= end; level++) {
+    const width = POW2[level]!;
+    // Node i ends at leaf (i + 1) * width - 1: in [begin, end) for i from floor(begin / width) to floor(end / width) - 1.
+    const first = Math.floor(begin / width);
+    const count = Math.floor(end / width) - first;
+    if (count > 0) runs.push({ level, first, count });
+  }
+  return runs;
+}
+
 /** Number of nodes in the compact range of [begin, end). */
 export function rangeSize(begin: number, end: number): number {
   const { left, right } = decompose(begin, end);

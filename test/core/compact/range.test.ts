@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { coverage } from '../../../src/core/compact/node.js';
 import type { NodeId } from '../../../src/core/compact/node.js';
-import { CompactRange, decompose, rangeNodes, rangeSize } from '../../../src/core/compact/range.js';
+import { CompactRange, completedNodes, decompose, rangeNodes, rangeSize } from '../../../src/core/compact/range.js';
 import { emptyRoot } from '../../../src/core/rfc6962/hasher.js';
 import { fromHex } from '../../../src/core/hex.js';
 import { hexes, NaiveTree, testLeaves } from '../naive-tree.js';
@@ -161,6 +161,42 @@ describe('CompactRange', () => {
       }
       expect(seen).toEqual(want);
     }
+  });
+
+  it('completedNodes: the nodes above the leaves that growing [0, begin) to [0, end) visits, level by level', () => {
+    const runsOf = (ids: NodeId[]) => {
+      const runs: Array<{ level: number; first: number; count: number }> = [];
+      for (const { level, index } of [...ids].sort((a, b) => a.level - b.level || a.index - b.index)) {
+        const last = runs.at(-1);
+        if (last?.level === level && last.first + last.count === index) last.count++;
+        else runs.push({ level, first: index, count: 1 });
+      }
+      return runs;
+    };
+    for (let begin = 0; begin <= 70; begin++) {
+      for (const end of [begin, begin + 1, begin + 2, begin + 7, begin + 64, begin + 130, N]) {
+        if (end > N || end < begin) continue;
+        const r = CompactRange.from(
+          0,
+          begin,
+          rangeNodes(0, begin).map((id) => tree.node(id)),
+        );
+        const visited: NodeId[] = [];
+        for (let i = begin; i < end; i++) r.append(leaves[i]!, (id) => id.level > 0 && visited.push(id));
+        expect(completedNodes(begin, end), `[${begin}, ${end})`).toEqual(runsOf(visited));
+      }
+    }
+    // Consecutive ranges complete every perfect subtree of level >= 1 once (pages of an audit).
+    const all = [0, 13, 14, 100, 256, 300].slice(1).flatMap((end, i, ends) => completedNodes(i === 0 ? 0 : ends[i - 1]!, end));
+    for (let level = 1; 2 ** level <= N; level++) {
+      const ofLevel = all.filter((run) => run.level === level);
+      expect(
+        ofLevel.reduce((n, run) => n + run.count, 0),
+        `level ${level}`,
+      ).toBe(Math.floor(N / 2 ** level));
+    }
+    expect(completedNodes(2 ** 52 - 1, 2 ** 52)).toHaveLength(52);
+    expect(() => completedNodes(5, 4)).toThrow(RangeError);
   });
 
   it('works at indexes past 2^40 (alignment, not magnitude, decides the shape)', () => {
