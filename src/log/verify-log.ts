@@ -16,6 +16,7 @@ import type { NodeId } from '../core/compact/node.js';
 import { MalformedEventError, type LogStorage, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
 import { notFound, badInput, LogError } from './errors.js';
 import type { VerificationProblem, VerificationProblemKind, VerificationReport } from './service.js';
+import { readNodesOrNull } from './stored-nodes.js';
 
 /** Rows of the first read, before the payload size of this log is known. */
 const FIRST_CHUNK_ROWS = 16;
@@ -377,23 +378,11 @@ async function checkNodes(
   report: (kind: VerificationProblemKind, seq: number, message: string) => void,
 ) {
   if (nodes.length === 0) return;
-  let stored: Array<Uint8Array | null>;
-  try {
-    stored = await storage.getTreeNodes(
-      sourceAppId,
-      nodes.map((n) => n.id),
-    );
-  } catch {
-    // Some are missing: find which, one by one.
-    stored = await Promise.all(
-      nodes.map((n) =>
-        storage.getTreeNodes(sourceAppId, [n.id]).then(
-          (h) => h[0] ?? null,
-          () => null,
-        ),
-      ),
-    );
-  }
+  const stored = await readNodesOrNull(
+    storage,
+    sourceAppId,
+    nodes.map((n) => n.id),
+  );
   nodes.forEach((n, i) => {
     const s = stored[i];
     const first = n.id.index * 2 ** n.id.level;

@@ -478,7 +478,10 @@ export interface LogStorage {
     nodes: TreeNode[],
     checkpoint?: StoredCheckpoint,
   ): Promise<void>;
-  /** Hashes of the given nodes in the same order; level-0 nodes are event leaf hashes. Throws if one is missing. */
+  /**
+   * Hashes of the given nodes in the same order; level-0 nodes are event leaf hashes. Throws
+   * MissingTreeNodeError if one is not stored.
+   */
   getTreeNodes(sourceAppId: string, ids: NodeId[]): Promise<Uint8Array[]>;
 
   // --- checkpoints ------------------------------------------------------------------------
@@ -529,6 +532,23 @@ export const LOG_STORAGE_CALLS = [
   'listCheckpoints',
   'replaceCheckpointNote',
 ] as const satisfies ReadonlyArray<keyof LogStorage>;
+
+/**
+ * getTreeNodes asked for a node that is not stored (a leaf: no event at that position), or, where the
+ * engine can tell, one stored as something other than bytes. Any other failure of the read (the engine
+ * unreachable, a timeout) is not this error: a caller may treat this one as the store's fault.
+ */
+export class MissingTreeNodeError extends Error {
+  override name = 'MissingTreeNodeError';
+  constructor(
+    readonly sourceAppId: string,
+    readonly level: number,
+    readonly index: number,
+    detail = 'is not stored',
+  ) {
+    super(`tree node (${level}, ${index}) of log ${JSON.stringify(sourceAppId)} ${detail}`);
+  }
+}
 
 /**
  * A stored event (row or document) that breaks the storage contract: a field of the wrong type, a hash

@@ -8,6 +8,7 @@ import { addCosignatures } from '../../src/witnessing/store-cosignatures.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AppendConflictError,
+  MissingTreeNodeError,
   type EventFilter,
   type EventKey,
   type LogStorage,
@@ -841,6 +842,11 @@ export function describeStorageContract(engineName: string, open: (options?: Har
           storage.getTreeNodes('app-a', [id(1, 1), id(0, 0)]),
         ]);
         expect(reads.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+        // The store's own fault, told apart from an engine that cannot answer (readers serve the others).
+        const reason = (r: PromiseSettledResult<Uint8Array[]>) => (r as PromiseRejectedResult).reason as unknown;
+        expect(reason(reads[2])).toBeInstanceOf(MissingTreeNodeError);
+        expect(reason(reads[2])).toMatchObject({ sourceAppId: 'app-b', level: 1, index: 1 });
+        expect(reason(reads[3])).toMatchObject({ name: 'MissingTreeNodeError', sourceAppId: 'app-c', level: 0, index: 0 });
         const hexes = (r: PromiseSettledResult<Uint8Array[]>) => (r as PromiseFulfilledResult<Uint8Array[]>).value.map(bytesHex);
         expect(hexes(reads[0])).toEqual([nodeHash('app-a', 2, 0), a[3]!.hash]);
         expect(hexes(reads[1])).toEqual([b[1]!.hash, nodeHash('app-b', 1, 0), b[0]!.hash]);

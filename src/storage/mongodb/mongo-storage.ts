@@ -7,9 +7,10 @@
 // - collections.ts, document access: every collection with the deployment's read and write concerns.
 // This file opens the database, and serves reads of events, tree nodes and checkpoints from the
 // documents, first asking the batch log to derive what a read needs to be complete.
-import { MongoClient, type Db } from 'mongodb';
+import { Binary, MongoClient, type Db } from 'mongodb';
 import {
   MalformedEventError,
+  MissingTreeNodeError,
   type EventFilter,
   type EventId,
   type EventQuery,
@@ -701,18 +702,21 @@ export class MongoStorage implements LogStorage {
       innerKeys.size === 0 ? [] : this.c.treeNodes.find({ _id: { $in: [...innerKeys] } }).toArray(),
     ]);
     // Decoded when a waiter takes it: a damaged one fails its waiters, not the others.
-    const byKey = new Map<string, () => Uint8Array>();
+    const byKey = new Map<string, () => Uint8Array | null>();
     for (const l of leaves)
       byKey.set(nodeKey(l.sourceAppId, { level: 0, index: l.seq }), () => storedLeafHash(l.sourceAppId, l.seq, l.hash));
-    for (const n of inner) byKey.set(n._id, () => binaryToBytes(n.hash));
+    // A node stored as something other than bytes decodes to null: not stored, as far as a read goes.
+    for (const n of inner) byKey.set(n._id, () => ((n.hash as unknown) instanceof Binary ? binaryToBytes(n.hash) : null));
     for (const w of waiters) {
       const { sourceAppId, ids } = w.key;
       try {
         w.resolve(
           ids.map((id) => {
-            const hash = byKey.get(nodeKey(sourceAppId, id));
-            if (!hash) throw new Error(`tree node (${id.level}, ${id.index}) of log ${sourceAppId} is not stored`);
-            return hash();
+            const decode = byKey.get(nodeKey(sourceAppId, id));
+            const hash = decode?.();
+            if (!hash)
+              throw new MissingTreeNodeError(sourceAppId, id.level, id.index, decode ? 'is not stored as bytes' : undefined);
+            return hash;
           }),
         );
       } catch (err) {

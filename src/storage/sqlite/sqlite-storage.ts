@@ -10,6 +10,7 @@ import {
   AppendConflictError,
   type CommittedPage,
   DEFAULT_READ_BUDGET_ROWS,
+  MissingTreeNodeError,
   type EventFilter,
   type EventId,
   type EventPage,
@@ -454,8 +455,10 @@ export class SqliteStorage implements LogStorage {
         level === 0
           ? (leaf.get(sourceAppId, index) as string | undefined)
           : (node.get(sourceAppId, level, index) as Buffer | undefined);
-      if (found === undefined) throw new Error(`tree node missing: log ${sourceAppId} level ${level} index ${index}`);
-      return level === 0 ? storedLeafHash(sourceAppId, index, found) : (found as Buffer);
+      if (found === undefined) throw new MissingTreeNodeError(sourceAppId, level, index);
+      if (level === 0) return storedLeafHash(sourceAppId, index, found);
+      if (!(found instanceof Uint8Array)) throw new MissingTreeNodeError(sourceAppId, level, index, 'is not stored as bytes');
+      return found;
     });
   }
 
