@@ -35,6 +35,7 @@ import type {
   ErasedListener,
   InclusionProofResult,
   LogService,
+  RangeProofOptions,
   RangeProofResult,
   ServerInfo,
   VerificationReport,
@@ -486,7 +487,13 @@ export class ChainlogService implements LogService {
     return { sourceAppId, fromSize, toSize: size, fromRoot, toRoot, hashes: hashes.map(toHex) };
   }
 
-  async rangeProof(sourceAppId: string, start: number, end: number, treeSize?: number): Promise<RangeProofResult> {
+  async rangeProof(
+    sourceAppId: string,
+    start: number,
+    end: number,
+    treeSize?: number,
+    options?: RangeProofOptions,
+  ): Promise<RangeProofResult> {
     const { latest, size } = await this.provable(sourceAppId, treeSize);
     if (!Number.isSafeInteger(start) || start < 0) throw badInput('start must be a non-negative integer', 'start');
     if (!Number.isSafeInteger(end) || end <= start || end > size) {
@@ -495,11 +502,12 @@ export class ChainlogService implements LogService {
     if (end - start > MAX_RANGE_PROOF_EVENTS) {
       throw badInput(`a range proof covers at most ${MAX_RANGE_PROOF_EVENTS} events`, 'end');
     }
-    const [{ left, right }, { events, payloadTexts }, rootHash, checkpoint] = await Promise.all([
+    const [{ left, right }, { events, payloadTexts }, rootHash, checkpoint, nodes] = await Promise.all([
       this.prover.range(sourceAppId, start, end, size),
       this.storage.getEventRangeWithText(sourceAppId, start, end, end - start),
       this.rootHex(sourceAppId, size, latest),
       size === latest.treeSize ? latest : this.storage.getCheckpoint(sourceAppId, size),
+      options?.nodes ? this.prover.completed(sourceAppId, start, end) : undefined,
     ]);
     if (events.length !== end - start) throw new LogError('NOT_FOUND', `events ${start}..${end - 1} are not all stored`);
     return {
@@ -513,6 +521,7 @@ export class ChainlogService implements LogService {
       events,
       payloadTexts,
       checkpoint: checkpoint ?? latest,
+      ...(nodes ? { nodes } : {}),
     };
   }
 

@@ -1,10 +1,13 @@
 // Proofs from stored tree nodes: every proof reads O(log N) perfect-subtree nodes.
 import { hashChildren, emptyRoot } from '../core/rfc6962/hasher.js';
-import { rangeNodes } from '../core/compact/range.js';
+import { completedNodes, rangeNodes } from '../core/compact/range.js';
 import { consistencyNodes, inclusionNodes, rehash } from '../core/proof/nodes.js';
 import { rangeProofNodes } from '../core/proof/range.js';
 import type { NodeId } from '../core/compact/node.js';
+import { toHex } from '../core/hex.js';
 import type { LogStorage } from '../storage/types.js';
+import type { TreeNodeRun } from './service.js';
+import { readNodesOrNull } from './stored-nodes.js';
 
 /** A node's hash if the caller has it in hand, else undefined (read from storage). */
 export type NodeSource = (id: NodeId) => Uint8Array | undefined;
@@ -50,6 +53,22 @@ export class Prover {
     const { left, right } = rangeProofNodes(start, end, size);
     const hashes = await this.storage.getTreeNodes(sourceAppId, [...left, ...right]);
     return { left: hashes.slice(0, left.length), right: hashes.slice(left.length) };
+  }
+
+  /**
+   * The stored nodes that leaves [start, end) complete (core's completedNodes), end <= integrated size;
+   * null where one is not stored, the others still served (an auditor names the missing ones).
+   */
+  async completed(sourceAppId: string, start: number, end: number): Promise<TreeNodeRun[]> {
+    const runs = completedNodes(start, end);
+    const ids = runs.flatMap(({ level, first, count }) => Array.from({ length: count }, (_, i) => ({ level, index: first + i })));
+    const hashes = await readNodesOrNull(this.storage, sourceAppId, ids);
+    let next = 0;
+    return runs.map(({ level, first, count }) => ({
+      level,
+      index: first,
+      hashes: hashes.slice(next, (next += count)).map((h) => (h === null ? null : toHex(h))),
+    }));
   }
 }
 

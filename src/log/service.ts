@@ -69,6 +69,24 @@ export interface RangeProofResult {
    */
   payloadTexts?: Array<string | null>;
   checkpoint: StoredCheckpoint;
+  /**
+   * With `nodes` asked for: the stored tree nodes of level >= 1 that the range's leaves complete
+   * (core's completedNodes(start, end)), one run per level from level 1 up, each hash lowercase hex.
+   * An auditor that recomputes them from the leaves checks the nodes every proof is made of.
+   */
+  nodes?: TreeNodeRun[];
+}
+
+/** Stored tree nodes of one level: indexes [index, index + hashes.length); null where a node is not stored. */
+export interface TreeNodeRun {
+  level: number;
+  index: number;
+  hashes: Array<string | null>;
+}
+
+export interface RangeProofOptions {
+  /** Add the stored nodes the range completes (RangeProofResult.nodes). Default false. */
+  nodes?: boolean;
 }
 
 export type VerificationProblemKind =
@@ -184,7 +202,13 @@ export interface LogService {
   /** Proofs default to the latest checkpoint's size and accept any size up to it. Throw LogError. */
   inclusionProof(sourceAppId: string, seq: number, treeSize?: number): Promise<InclusionProofResult>;
   consistencyProof(sourceAppId: string, fromSize: number, toSize: number): Promise<ConsistencyProofResult>;
-  rangeProof(sourceAppId: string, start: number, end: number, treeSize?: number): Promise<RangeProofResult>;
+  rangeProof(
+    sourceAppId: string,
+    start: number,
+    end: number,
+    treeSize?: number,
+    options?: RangeProofOptions,
+  ): Promise<RangeProofResult>;
   verifyLog(sourceAppId: string, fromSeq?: number, toSeq?: number): Promise<VerificationReport>;
 
   /** The leaf version of a log (that of its first event); null if it has no events. */

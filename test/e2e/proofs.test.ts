@@ -1,8 +1,11 @@
 // Proofs served by the real service, verified here with the core library against the served verifier key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CompactRange,
+  completedNodes,
   fromHex,
   leafHashHex,
+  toHex,
   logVerifiers,
   openCheckpoint,
   parseVerifierKey,
@@ -148,7 +151,40 @@ describe('proofs', () => {
     expect(((await anonymous.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('UNAUTHENTICATED');
   });
 
+  it('adds the stored tree nodes the events complete with nodes=true, each the hash of its events', async () => {
+    const page = async (query: string) => {
+      const res = await fetch(`${svc.url}/v1/logs/${APP}/range-proof?${query}`, { headers: svc.authHeaders() });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { leftHashes: string[]; events: Array<{ hash: string }>; nodes?: unknown };
+    };
+    const whole = await page('start=0&end=20&treeSize=20');
+    expect(whole).not.toHaveProperty('nodes');
+    expect((await page('start=3&end=11&treeSize=20&nodes=false')).nodes).toBeUndefined();
+    // Every node of level >= 1 over [0, 20), as the leaves give it.
+    const truth = new Map<string, string>();
+    const tree = CompactRange.new(0);
+    for (const e of whole.events)
+      tree.append(fromHex(e.hash), (id, h) => id.level > 0 && truth.set(`${id.level}/${id.index}`, toHex(h)));
+    for (const [start, end] of [
+      [3, 11],
+      [0, 20],
+      [19, 20],
+      [8, 16],
+    ] as const) {
+      const got = await page(`start=${start}&end=${end}&treeSize=20&nodes=true`);
+      const want = completedNodes(start, end).map(({ level, first, count }) => ({
+        level,
+        index: first,
+        hashes: Array.from({ length: count }, (_, i) => truth.get(`${level}/${first + i}`)),
+      }));
+      expect(want.length).toBeGreaterThan(0);
+      expect(got.nodes, `[${start}, ${end})`).toEqual(want);
+    }
+  });
+
   it.each([
+    ['start=0&end=2&nodes=1', 'BAD_USER_INPUT', 'nodes'],
+    ['start=0&end=2&nodes=true&nodes=true', 'BAD_USER_INPUT', 'nodes'],
     ['start=5&end=5', 'BAD_USER_INPUT', 'end'],
     ['start=05&end=6', 'BAD_USER_INPUT', 'start'],
     ['start=-1&end=6', 'BAD_USER_INPUT', 'start'],

@@ -2,14 +2,14 @@
 // core's verifiers against roots built in memory, for sizes at and below the integrated size, and a
 // proof the stored tree cannot give (beyond the integrated size) is an error, never a wrong proof.
 import { afterEach, describe, expect, it } from 'vitest';
-import { CompactRange } from '../../src/core/compact/range.js';
+import { CompactRange, completedNodes } from '../../src/core/compact/range.js';
 import { fromHex, toHex } from '../../src/core/hex.js';
 import { verifyConsistency, verifyInclusion, ProofError } from '../../src/core/proof/verify.js';
 import { verifyRange } from '../../src/core/proof/range.js';
 import { emptyRoot } from '../../src/core/rfc6962/hasher.js';
 import { Integrator } from '../../src/log/integrator.js';
 import { Prover } from '../../src/log/prover.js';
-import type { LogStorage, StoredEvent } from '../../src/storage/types.js';
+import { MissingTreeNodeError, type LogStorage, type StoredEvent } from '../../src/storage/types.js';
 import type { StorageHarness } from '../storage/contract.js';
 import { appendChain, useEngines } from './engines.js';
 
@@ -95,5 +95,45 @@ describe.each(engines)('prover: $name', (engine) => {
     await expect(prover.rootAt('a', SIZE + 3)).rejects.toThrow();
     await expect(prover.inclusion('a', 0, SIZE + 3)).rejects.toThrow();
     await expect(prover.rootAt('unknown', 1)).rejects.toThrow();
+  });
+
+  it('serves the nodes a range completes, each the hash of its leaves', async () => {
+    await integratedLog();
+    const truth = new Map<string, string>();
+    const tree = CompactRange.new(0);
+    for (const e of events) tree.append(fromHex(e.hash), (id, h) => truth.set(`${id.level}/${id.index}`, toHex(h)));
+    for (const [start, end] of [
+      [0, SIZE],
+      [3, 11],
+      [31, 32],
+      [32, 45],
+      [44, 45],
+    ] as const) {
+      const runs = await prover.completed('a', start, end);
+      expect(runs.map((r) => [r.level, r.index, r.hashes.length])).toEqual(
+        completedNodes(start, end).map((r) => [r.level, r.first, r.count]),
+      );
+      for (const r of runs)
+        r.hashes.forEach((h, i) =>
+          expect(h, `[${start}, ${end}) node (${r.level}, ${r.index + i})`).toBe(truth.get(`${r.level}/${r.index + i}`)),
+        );
+    }
+  });
+
+  it('serves a node it does not store as null and the others as stored; an engine error is not a missing node', async () => {
+    await integratedLog();
+    // Events 45..49 are appended but not integrated: their nodes are not stored.
+    await appendChain(storage, 'a', 5);
+    const runs = await prover.completed('a', 40, 50);
+    const byId = new Map<string, string | null>();
+    for (const r of runs) r.hashes.forEach((h, i) => byId.set(`${r.level}/${r.index + i}`, h));
+    // (1, 20), (1, 21) and (2, 10) end before 45 and are stored; the others end at 45 or after.
+    for (const id of ['1/20', '1/21', '2/10']) expect(byId.get(id), id).toMatch(/^[0-9a-f]{64}$/);
+    for (const id of ['1/22', '1/23', '1/24', '2/11', '3/5', '4/2']) expect(byId.get(id), id).toBeNull();
+    expect(byId.size).toBe(9);
+    await storage.close();
+    const err = await prover.completed('a', 40, 45).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(MissingTreeNodeError);
   });
 });

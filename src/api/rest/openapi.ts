@@ -270,16 +270,29 @@ export function restRoutes(config: Config): RestRoute[] {
           schema: z.string().regex(/^(?:0|[1-9][0-9]{0,15})$/),
           required: name !== 'treeSize',
         })),
+        {
+          name: 'nodes',
+          in: 'query',
+          description:
+            'true: the answer adds `nodes`, the stored tree nodes of level 1 and up whose last leaf is in [start, end) ' +
+            '(what every proof is made of), for an auditor to compare with the tree it recomputes. Default false',
+          schema: z.enum(['true', 'false']),
+        },
       ],
       responses: {
         200: {
-          description: 'start, end, treeSize, leftHashes, rightHashes and the events (Cache-Control no-store)',
+          description:
+            'start, end, treeSize, leftHashes, rightHashes, with nodes=true the nodes (one run per level from 1 up: ' +
+            'level, the first index, the hashes in index order) and the events (Cache-Control no-store)',
           schema: z.object({
             start: z.number().int(),
             end: z.number().int(),
             treeSize: z.number().int(),
             leftHashes: z.array(z.string()),
             rightHashes: z.array(z.string()),
+            nodes: z
+              .array(z.object({ level: z.number().int(), index: z.number().int(), hashes: z.array(z.string()) }))
+              .optional(),
             events: z.array(z.record(z.string(), z.unknown())),
           }),
         },

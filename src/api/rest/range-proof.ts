@@ -1,9 +1,11 @@
-// GET /v1/logs/<sourceAppId>/range-proof?start=S&end=E[&treeSize=N]: the events [S, E) with their range
-// proof, the same answer as GraphQL's rangeProof with the fields the auditor reads, written as one JSON
+// GET /v1/logs/<sourceAppId>/range-proof?start=S&end=E[&treeSize=N][&nodes=true]: the events [S, E) with
+// their range proof, the same answer as GraphQL's rangeProof with the fields the auditor reads, written as one JSON
 // document without graphql-js executing each field of each event (docs/performance.md, session 28: that
 // execution was most of the server's time per event of an audit). It needs what GraphQL's rangeProof
 // needs: a key whose role may prove (AUDITOR or ADMIN), scoped to the log. Errors are REST errors with
-// the codes GraphQL gives (NOT_FOUND, BAD_USER_INPUT, MALFORMED_EVENT, ...).
+// the codes GraphQL gives (NOT_FOUND, BAD_USER_INPUT, MALFORMED_EVENT, ...). With nodes=true the answer adds
+// `nodes`, the stored tree nodes the events complete (RangeProofResult.nodes), which the auditor checks
+// against the tree it recomputes: every proof the service serves is made of them.
 import express, { type Router } from 'express';
 import { authorize, principalFrom } from '../access.js';
 import type { ApiDeps } from '../context.js';
@@ -24,6 +26,13 @@ function position(value: unknown, name: string, optional: boolean): number | und
     throw badUserInput(name, 'format', `${name}: must be a position in the log (a decimal integer without leading zeros)`);
   }
   return Number(value);
+}
+
+/** A query parameter that is `true` or `false` (absent: false). */
+function flag(value: unknown, name: string): boolean {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw badUserInput(name, 'format', `${name}: must be true or false`);
 }
 
 const NON_ASCII_RE = /[^\x00-\x7f]/;
@@ -63,6 +72,7 @@ export function rangePageBody(sourceAppId: string, proof: RangeProofResult): str
     treeSize: proof.treeSize,
     leftHashes: proof.leftHashes,
     rightHashes: proof.rightHashes,
+    ...(proof.nodes ? { nodes: proof.nodes } : {}),
   });
   let body = `${asciiJson(head).slice(0, -1)},"events":[`;
   const events = proof.events;
@@ -110,7 +120,8 @@ export function rangeProofRouter(deps: ApiDeps): Router {
     const start = position(req.query.start, 'start', false)!;
     const end = position(req.query.end, 'end', false)!;
     const treeSize = position(req.query.treeSize, 'treeSize', true);
-    const proof = await deps.service.rangeProof(sourceAppId, start, end, treeSize);
+    const nodes = flag(req.query.nodes, 'nodes');
+    const proof = await deps.service.rangeProof(sourceAppId, start, end, treeSize, { nodes });
     const body = rangePageBody(sourceAppId, proof);
     // The bound GraphQL puts on an answer's payloads, here on the whole document in bytes (its other fields
     // are under a kilobyte per event): a client reading it bounds what it reads by the same setting.
