@@ -85,6 +85,11 @@ export interface AuditReport {
   eventsChecked: number;
   /** Leaf version 2 events served without their payload and listed in the erasures log: erased, not altered. */
   eventsErased: number;
+  /**
+   * Stored tree nodes the server served with the pages (the nodes every proof is made of), each compared with
+   * the one the leaves give; 0 where the pages came from GraphQL's rangeProof, which has none.
+   */
+  treeNodesChecked: number;
   pages: number;
   spotChecked: number[];
   findings: Finding[];
@@ -179,6 +184,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     range: { from: o.from, to: o.from },
     eventsChecked: 0,
     eventsErased: 0,
+    treeNodesChecked: 0,
     pages: 0,
     spotChecked: [],
     findings,
@@ -351,6 +357,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     if (result) {
       pageFindings.push(...result.findings);
       erasedSeqs.push(...result.erased);
+      report.treeNodesChecked += result.nodesChecked;
     }
     const unproven = pageFindings.findIndex((f) => UNPROVEN.has(f.kind) && f.seq === start);
     if (unproven >= 0 && end - start > 1) {

@@ -20,6 +20,11 @@ export type FindingKind =
   | 'WRONG_POSITION'
   | 'BAD_RANGE_PROOF'
   | 'BAD_INCLUSION_PROOF'
+  /**
+   * A tree node the service stores (and builds every proof from) is not the hash of the events under it, or
+   * is not stored: the log is intact, but the proofs that carry the node fail.
+   */
+  | 'BAD_TREE_NODE'
   /** The server says an event it stores is malformed (MALFORMED_EVENT): it cannot serve it, so it cannot be proven. */
   | 'MALFORMED_EVENT'
   /** The server would not answer a proof query the audit needs. */

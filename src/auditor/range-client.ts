@@ -8,7 +8,7 @@ import { isAscii } from 'node:buffer';
 import http from 'node:http';
 import https from 'node:https';
 import { ConnectionError, GraphqlError, ResponseShapeError } from './graphql-client.js';
-import type { RangePage, ServedEvent } from './range-page.js';
+import type { RangePage, ServedEvent, ServedNodeRun } from './range-page.js';
 
 /**
  * The most bytes of one answer the auditor reads: the server's own bound (GRAPHQL_MAX_RESPONSE_BYTES,
@@ -53,10 +53,13 @@ export class RangeClient {
     this.agent.destroy();
   }
 
-  /** The events [start, end) of `app` with their range proof in the tree of `treeSize`, shape-checked. */
+  /**
+   * The events [start, end) of `app` with their range proof in the tree of `treeSize`, and the stored tree
+   * nodes they complete (nodes=true: the answer must carry them), shape-checked.
+   */
   async rangeProof(app: string, start: number, end: number, treeSize: number): Promise<RangePage | typeof NO_ROUTE> {
     const url = new URL(`v1/logs/${encodeURIComponent(app)}/range-proof`, this.base);
-    url.search = `start=${start}&end=${end}&treeSize=${treeSize}`;
+    url.search = `start=${start}&end=${end}&treeSize=${treeSize}&nodes=true`;
     const { status, text } = await this.fetch(url);
     let body: unknown;
     try {
@@ -145,6 +148,24 @@ function nullishStr(o: Record<string, unknown>, key: string, path: string): void
   if (v !== undefined && v !== null && typeof v !== 'string') throw new Shape(`${path}${key}`, 'expected string or null');
 }
 
+/** RangePage.nodes: runs of a level, a first index and hashes (a string, or null where a node is not stored). */
+function nodeRuns(o: Record<string, unknown>): ServedNodeRun[] {
+  const v = o.nodes;
+  if (!Array.isArray(v)) throw new Shape('nodes', 'expected array (the answer to nodes=true)');
+  for (let i = 0; i < v.length; i++) {
+    const run: unknown = v[i];
+    if (!isObject(run)) throw new Shape(`nodes.${i}`, 'expected object');
+    num(run, 'level', `nodes.${i}.`);
+    num(run, 'index', `nodes.${i}.`);
+    const hashes = run.hashes;
+    if (!Array.isArray(hashes)) throw new Shape(`nodes.${i}.hashes`, 'expected array');
+    for (let j = 0; j < hashes.length; j++)
+      if (hashes[j] !== null && typeof hashes[j] !== 'string')
+        throw new Shape(`nodes.${i}.hashes.${j}`, 'expected string or null');
+  }
+  return v as ServedNodeRun[];
+}
+
 function strings(o: Record<string, unknown>, key: string): string[] {
   const v = o[key];
   if (!Array.isArray(v)) throw new Shape(key, 'expected array');
@@ -178,6 +199,7 @@ export function checkPage(body: unknown): RangePage {
     treeSize: num(body, 'treeSize', ''),
     leftHashes: strings(body, 'leftHashes'),
     rightHashes: strings(body, 'rightHashes'),
+    nodes: nodeRuns(body),
     events: events as ServedEvent[],
   };
 }

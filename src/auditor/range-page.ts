@@ -2,11 +2,14 @@
 // served `hash`), check the hash chain, and fold the page into the checkpoint root.
 import {
   checkedLeafHashHex,
+  CompactRange,
+  completedNodes,
   fromHex,
   isHex64,
   payloadMatchesCommitment,
   payloadMatchesCommitmentOfSalt,
   ProofError,
+  toHex,
   verifyRangeHex,
   type AnyLeafFields,
   type EventJson,
@@ -23,7 +26,19 @@ export interface RangePage {
   treeSize: number;
   leftHashes: string[];
   rightHashes: string[];
+  /**
+   * The stored tree nodes the page's events complete, one run per level from 1 up (asked for with the
+   * page: src/api/rest/range-proof.ts); absent where the page came without them (GraphQL's rangeProof).
+   */
+  nodes?: ServedNodeRun[] | undefined;
   events: ServedEvent[];
+}
+
+/** Served nodes of one level, indexes [index, index + hashes.length); a hash is null where one is not stored. */
+export interface ServedNodeRun {
+  level: number;
+  index: number;
+  hashes: Array<string | null>;
 }
 
 export interface PageContext {
@@ -44,6 +59,8 @@ export interface PageResult {
   leafHashes: Array<string | null>;
   /** Positions of leaf version 2 events served without their payload (erased: the erasures log must list them). */
   erased: number[];
+  /** Served tree nodes compared with the recomputed ones (0 when the page came without nodes, or did not prove). */
+  nodesChecked: number;
 }
 
 /**
@@ -118,6 +135,7 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
       findings: [finding('MALFORMED_RESPONSE', start, msg)],
       leafHashes: Array.from({ length: end - start }, () => null),
       erased: [],
+      nodesChecked: 0,
     };
   }
 
@@ -179,6 +197,7 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
   }
 
   if (unencoded === 0 && rangeHolds(ctx, page, leafHashes as string[])) {
+    const nodesChecked = page.nodes ? checkNodes(page.nodes, page.leftHashes, leafHashes as string[], ctx, findings) : 0;
     for (let i = 0; i < leafHashes.length; i++) {
       const h = leafHashes[i];
       if (h !== events[i]!.hash)
@@ -190,7 +209,7 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
           ),
         );
     }
-    return { findings, leafHashes, erased };
+    return { findings, leafHashes, erased, nodesChecked };
   }
   // The recomputed leaves do not fold into the root. If the served hashes do, the signed tree commits to
   // them, so each event whose fields hash differently is exactly an altered event.
@@ -207,7 +226,7 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
         );
       }
     });
-    return { findings, leafHashes, erased };
+    return { findings, leafHashes, erased, nodesChecked: 0 };
   }
   findings.push(
     finding(
@@ -216,5 +235,61 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
       `events [${start}, ${end}) with their range proof do not lead to the checkpoint root of size ${ctx.treeSize}`,
     ),
   );
-  return { findings, leafHashes, erased };
+  return { findings, leafHashes, erased, nodesChecked: 0 };
+}
+
+/**
+ * The served nodes against the ones the page's leaves give, once the page has proven: its leaves grown
+ * onto the compact range [0, start) of its left hashes (authenticated by that proof) complete exactly
+ * completedNodes(start, end), each visited with its true hash. A run of the wrong level, index or length
+ * is a malformed answer; a hash that differs (or is null: not stored) is a BAD_TREE_NODE, named by the
+ * first position whose inclusion proof carries the node (its sibling subtree's first leaf, or its own
+ * when the sibling has no leaf in the tree yet). Returns how many nodes it compared.
+ */
+function checkNodes(
+  served: readonly ServedNodeRun[],
+  leftHashes: readonly string[],
+  leaves: readonly string[],
+  ctx: PageContext,
+  findings: Finding[],
+): number {
+  const want = completedNodes(ctx.start, ctx.end);
+  const shapeOk =
+    served.length === want.length &&
+    want.every(
+      (run, i) => served[i]!.level === run.level && served[i]!.index === run.first && served[i]!.hashes.length === run.count,
+    );
+  if (!shapeOk) {
+    const got = served.map((r) => `level ${r.level}: ${r.hashes.length} from ${r.index}`).join(', ');
+    const expected = want.map((r) => `level ${r.level}: ${r.count} from ${r.first}`).join(', ');
+    findings.push(
+      finding(
+        'MALFORMED_RESPONSE',
+        ctx.start,
+        `the tree nodes served with [${ctx.start}, ${ctx.end}) are not the ones its events complete: got ${got || 'none'}, expected ${expected || 'none'}`,
+      ),
+    );
+    return 0;
+  }
+  const range = CompactRange.from(0, ctx.start, leftHashes.map(fromHex));
+  let checked = 0;
+  const visit = ({ level, index }: { level: number; index: number }, hash: Uint8Array) => {
+    if (level === 0) return;
+    checked++;
+    const run = served[level - 1]!;
+    const got = run.hashes[index - run.index];
+    const computed = toHex(hash);
+    if (got === computed) return;
+    const width = 2 ** level;
+    const sibling = (index % 2 === 0 ? index + 1 : index - 1) * width;
+    findings.push(
+      finding(
+        'BAD_TREE_NODE',
+        sibling < ctx.treeSize ? sibling : index * width,
+        `tree node (${level}, ${index}) over events [${index * width}, ${(index + 1) * width}) is ${got === null ? 'not stored' : `stored as ${JSON.stringify(got)}`}, but those events hash to ${computed}: the proofs that carry it fail`,
+      ),
+    );
+  };
+  for (const leaf of leaves) range.append(fromHex(leaf), visit);
+  return checked;
 }

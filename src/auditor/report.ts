@@ -45,6 +45,7 @@ export function reportText(r: AuditReport, statePath: string): string {
     ...(r.eventsErased > 0
       ? [`  erased       ${r.eventsErased} payload(s) erased and listed in the erasures log (leaves checked)`]
       : []),
+    `  tree nodes   ${r.treeNodesChecked} stored node(s) the proofs are made of match the leaves`,
     `  inclusion    ${spots}`,
     ...(r.witnesses ? [witnessLine(r.witnesses)] : []),
     `  state        ${r.stateUpdated ? 'saved to' : 'unchanged in'} ${statePath}`,

@@ -134,6 +134,94 @@ describe('range pages', () => {
   });
 });
 
+describe('the tree nodes served with a page', () => {
+  const ctx = (start: number, end: number) => ({
+    app: APP,
+    start,
+    end,
+    treeSize: SIZE,
+    rootHash: log.root(),
+    prevLeafHash: start === 0 ? ZERO_HASH_HEX : log.events[start - 1]!.hash,
+  });
+  const nodeCount = (page: RangePage) => page.nodes!.reduce((n, run) => n + run.hashes.length, 0);
+
+  it('every node of level 1 and up is compared once over the pages of an audit, and honest ones pass', () => {
+    let compared = 0;
+    for (let start = 0; start < SIZE; start += PAGE) {
+      const end = Math.min(SIZE, start + PAGE);
+      const page = log.rangePage(start, end);
+      const r = verifyRangePage(page, ctx(start, end));
+      expect(r.findings).toEqual([]);
+      expect(r.nodesChecked).toBe(nodeCount(page));
+      compared += r.nodesChecked;
+    }
+    // The perfect subtrees of level >= 1 in a tree of 37 leaves: 18 + 9 + 4 + 2 + 1.
+    expect(compared).toBe(34);
+  });
+
+  it('a wrong or missing node is BAD_TREE_NODE at the first position whose proof carries it', () => {
+    // Page [20, 30) completes node (2, 5) over 20..23, carried by the proofs of 16..19; and (1, 14) over
+    // 28..29, carried by those of 30..31; and (3, 3) over 24..31 is completed only by page [30, 37).
+    const page = log.rangePage(20, 30);
+    const level2 = page.nodes!.find((r) => r.level === 2)!;
+    level2.hashes[5 - level2.index] = '00'.repeat(32);
+    const level1 = page.nodes!.find((r) => r.level === 1)!;
+    level1.hashes[14 - level1.index] = null;
+    const r = verifyRangePage(page, ctx(20, 30));
+    expect(r.findings.map((f) => [f.kind, f.seq])).toEqual([
+      ['BAD_TREE_NODE', 16],
+      ['BAD_TREE_NODE', 30],
+    ]);
+    expect(r.findings[0]!.message).toContain(
+      `tree node (2, 5) over events [20, 24) is stored as "${'00'.repeat(32)}", but those events hash to ${log.node({ level: 2, index: 5 })}`,
+    );
+    expect(r.findings[1]!.message).toContain('tree node (1, 14) over events [28, 30) is not stored');
+    expect(r.nodesChecked).toBe(nodeCount(page));
+    // The events themselves are fine: nothing else is found, and every leaf is recomputed.
+    expect(r.leafHashes).toEqual(log.events.slice(20, 30).map((e) => e.hash));
+  });
+
+  it('a node whose sibling has no leaf in the tree yet is named at its own first leaf', () => {
+    // Node (2, 8) over 32..35: its sibling (2, 9) starts at 36, a leaf of the tree of 37; node (1, 17)
+    // over 34..35 has sibling (1, 16) at 32. With a tree of 36, (2, 8)'s sibling has no leaf.
+    const small = new TestLog(makeEvents(36));
+    const page = small.rangePage(30, 36);
+    const level2 = page.nodes!.find((r) => r.level === 2)!;
+    level2.hashes[8 - level2.index] = 'ff'.repeat(32);
+    const r = verifyRangePage(page, { ...ctx(30, 36), treeSize: 36, rootHash: small.root() });
+    expect(r.findings.map((f) => [f.kind, f.seq])).toEqual([['BAD_TREE_NODE', 32]]);
+  });
+
+  it('runs of the wrong level, index or length are a malformed answer, and no node is compared', () => {
+    const alter: Array<(p: RangePage) => void> = [
+      (p) => p.nodes!.pop(),
+      (p) => (p.nodes![0]!.index += 1),
+      (p) => p.nodes![1]!.hashes.push(null),
+      (p) => (p.nodes = []),
+      (p) => p.nodes!.reverse(),
+    ];
+    for (const a of alter) {
+      const page = log.rangePage(10, 20);
+      a(page);
+      const r = verifyRangePage(page, ctx(10, 20));
+      expect(r.findings.map((f) => [f.kind, f.seq])).toEqual([['MALFORMED_RESPONSE', 10]]);
+      expect(r.findings[0]!.message).toMatch(/are not the ones its events complete/);
+      expect(r.nodesChecked).toBe(0);
+    }
+  });
+
+  it('nodes are not compared on a page that does not prove, nor where none came (GraphQL)', () => {
+    const page = log.rangePage(0, 10);
+    (page.events[4]!.payload as { orderId: string }).orderId = 'forged';
+    page.nodes![0]!.hashes[0] = null;
+    const r = verifyRangePage(page, ctx(0, 10));
+    expect(r.nodesChecked).toBe(0);
+    expect(r.findings.map((f) => f.kind)).not.toContain('BAD_TREE_NODE');
+    const { nodes: _, ...withoutNodes } = log.rangePage(0, 10);
+    expect(verifyRangePage(withoutNodes, ctx(0, 10))).toMatchObject({ findings: [], nodesChecked: 0 });
+  });
+});
+
 describe('range pages of leaf version 2', () => {
   /** The events of `log` as version 2 leaves: a salted commitment to each payload (salt i repeated). */
   const salt = (seq: number) => `ab${(seq % 256).toString(16).padStart(2, '0')}`.repeat(16);

@@ -2,6 +2,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import {
   CompactRange,
+  completedNodes,
   consistencyNodes,
   coverage,
   createSigner,
@@ -75,6 +76,13 @@ export class TestLog {
   }
 
   /** What rangeProof(start, end, size) serves; events are deep copies so tests can alter them. */
+  /** The hash of one node, folded from its leaves. */
+  node(id: NodeId): string {
+    const { begin, end } = coverage(id);
+    return toHex(this.fold(begin, end).rootHash());
+  }
+
+  /** The page as the REST route serves it with nodes=true: with the tree nodes its events complete. */
   rangePage(start: number, end: number, size = this.leaves.length): RangePage {
     return {
       start,
@@ -82,6 +90,11 @@ export class TestLog {
       treeSize: size,
       leftHashes: this.fold(0, start).hashes.map(toHex),
       rightHashes: this.fold(end, size).hashes.map(toHex),
+      nodes: completedNodes(start, end).map(({ level, first, count }) => ({
+        level,
+        index: first,
+        hashes: Array.from({ length: count }, (_, i) => this.node({ level, index: first + i })),
+      })),
       events: structuredClone(this.events.slice(start, end)),
     };
   }

@@ -49,14 +49,14 @@ const check = (page: RangePage, start: number, end: number) =>
   });
 
 describe('REST range pages', () => {
-  it('asks for exactly the range and size, and an honest page verifies', async () => {
+  it('asks for exactly the range and size with the tree nodes, and an honest page verifies', async () => {
     handler = serve();
     const client = new RangeClient({ url: `${base}/`, apiKey: 'k' });
     const page = await client.rangeProof(APP, 8, 24, 40);
     client.close();
-    expect(asked.at(-1)).toBe(`/v1/logs/${APP}/range-proof?start=8&end=24&treeSize=40`);
+    expect(asked.at(-1)).toBe(`/v1/logs/${APP}/range-proof?start=8&end=24&treeSize=40&nodes=true`);
     expect(page).not.toBe(NO_ROUTE);
-    expect(check(page as RangePage, 8, 24).findings).toEqual([]);
+    expect(check(page as RangePage, 8, 24)).toMatchObject({ findings: [], nodesChecked: 8 + 4 + 2 + 1 });
   });
 
   it('a reordered page is named at the positions that moved', async () => {
@@ -142,6 +142,10 @@ describe('REST range pages', () => {
         'rangeProof.events.1.payloadSalt: expected string or null',
       ],
       [() => [], 'rangeProof.: expected object'],
+      [({ nodes: _, ...p }) => p, 'rangeProof.nodes: expected array (the answer to nodes=true)'],
+      [(p) => ({ ...p, nodes: [{ level: 1, index: '0', hashes: [] }] }), 'rangeProof.nodes.0.index: expected number'],
+      [(p) => ({ ...p, nodes: [{ level: 1, index: 0, hashes: [7] }] }), 'rangeProof.nodes.0.hashes.0: expected string or null'],
+      [(p) => ({ ...p, nodes: [[]] }), 'rangeProof.nodes.0: expected object'],
     ];
     const client = new RangeClient({ url: base });
     for (const [alter, message] of cases) {

@@ -95,8 +95,23 @@ describe('audit pages over REST', () => {
     restPages = 0;
     const report = await audit(proxyUrl);
     expect(report.findings).toEqual([]);
-    expect(report).toMatchObject({ verdict: 'OK', eventsChecked: EVENTS, pages: 3 });
+    // Every node of level >= 1 in a tree of 40 leaves, once: 20 + 10 + 5 + 2 + 1.
+    expect(report).toMatchObject({ verdict: 'OK', eventsChecked: EVENTS, pages: 3, treeNodesChecked: 38 });
     expect(restPages).toBe(3);
+  });
+
+  it('a stored node served wrong with a page is BAD_TREE_NODE where its proofs are; the events still verify', async () => {
+    lie = (body, res) => {
+      const page = JSON.parse(body) as { start: number; nodes: Array<{ level: number; index: number; hashes: string[] }> };
+      // Page [16, 32) completes node (3, 3) over 24..31, which the proofs of 16..23 carry.
+      const run = page.nodes.find((r) => r.level === 3);
+      if (page.start === 16 && run) run.hashes[3 - run.index] = '11'.repeat(32);
+      send(res, JSON.stringify(page));
+    };
+    const report = await audit(proxyUrl);
+    expect(report.verdict).toBe('FAILED');
+    expect(report.findings.map((f) => [f.kind, f.seq])).toEqual([['BAD_TREE_NODE', 16]]);
+    expect(report).toMatchObject({ eventsChecked: EVENTS, firstBadSeq: 16, stateUpdated: false });
   });
 
   it('serves a page of payloads past ASCII as ASCII bytes of the same JSON', async () => {

@@ -162,9 +162,24 @@ export const CLI_CASES: Record<string, CliCase> = {
   // The whole-log page needs no inner node; only the fine audit, whose proofs of 16..19 carry it, sees it (the
   // default audit's 3 random spot checks see it only if one lands on 16..19, so it runs with every spot check
   // here; cli.test.ts keeps the random case as a known gap).
+  // The pages' stored nodes name the node by its sibling subtree (16..19), as its inclusion proofs do.
   'alter a tree node (level 2, index 5: leaves 20..23)': {
-    default: { ...exact(16, 'BAD_INCLUSION_PROOF'), proofPosition: true },
-    fine: { ...exact(16, 'BAD_RANGE_PROOF', 'BAD_INCLUSION_PROOF'), proofPosition: true },
+    default: { ...exact(16, 'BAD_TREE_NODE', 'BAD_INCLUSION_PROOF'), proofPosition: true },
+    fine: { ...exact(16, 'BAD_TREE_NODE', 'BAD_RANGE_PROOF', 'BAD_INCLUSION_PROOF'), proofPosition: true },
+    defaultArgs: ['--spot-checks', '64'],
+  },
+  // Node (3, 6) covers 48..55; the proofs that need it are those of 56..63, which the service then refuses;
+  // the page that completes it serves it as not stored.
+  'delete a tree node': {
+    default: { ...exact(56, 'BAD_TREE_NODE', 'PROOF_UNAVAILABLE'), proofPosition: true },
+    fine: { ...exact(56, 'BAD_TREE_NODE', 'PROOF_UNAVAILABLE'), proofPosition: true },
+    defaultArgs: ['--spot-checks', '64'],
+  },
+  // Node (1, 9) covers 18..19, carried by the proofs of 16..17. The fine audit stops at the page of 16, which
+  // the service refuses, before the page of 19 that completes the node.
+  'store a tree node as text': {
+    default: { ...exact(16, 'BAD_TREE_NODE', 'PROOF_UNAVAILABLE'), proofPosition: true },
+    fine: { ...exact(16, 'PROOF_UNAVAILABLE'), refused: true, proofPosition: true },
     defaultArgs: ['--spot-checks', '64'],
   },
   "alter the latest checkpoint's root column": { default: exact(64, 'BAD_CHECKPOINT'), fine: exact(64, 'BAD_CHECKPOINT') },

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CliService } from '../support/cli-service.js';
-import { CLI_CASES, exact, expectBothModesDetect, type CliCase } from './cli-harness.js';
+import { CLI_CASES, exact, expectBothModesDetect, parseReport, verify, type CliCase } from './cli-harness.js';
 import { mongoTampers } from './mongo-tampers.js';
 import { buildCliLogOnMongo, startCliServiceOnMongo, useMongoCampaign, useTally } from './support/campaign.js';
 
@@ -23,15 +23,9 @@ const cliCases: Record<string, CliCase> = {
   },
   'alter a tree node (level 2, index 5: leaves 20..23)': {
     ...CLI_CASES['alter a tree node (level 2, index 5: leaves 20..23)']!,
-    fine: { ...exact(16, 'BAD_RANGE_PROOF'), proofPosition: true },
+    fine: { ...exact(16, 'BAD_TREE_NODE', 'BAD_RANGE_PROOF'), proofPosition: true },
   },
   'edit a receivedAt': { default: exact(45, 'LEAF_HASH_MISMATCH'), fine: exact(45, 'LEAF_HASH_MISMATCH') },
-  // Node (3, 6) covers 48..55; the proofs that need it are those of 56..63, which the service then refuses.
-  'delete a tree node': {
-    default: { firstBadSeq: 56, kinds: ['PROOF_UNAVAILABLE'], refused: true, proofPosition: true },
-    fine: { firstBadSeq: 56, kinds: ['PROOF_UNAVAILABLE'], refused: true, proofPosition: true },
-    defaultArgs: ['--spot-checks', '64'],
-  },
   'move an event to another log': {
     default: { firstBadSeq: 10, kinds: ['PROOF_UNAVAILABLE'], refused: true },
     fine: { firstBadSeq: 10, kinds: ['PROOF_UNAVAILABLE'], refused: true },
@@ -49,6 +43,23 @@ describe('the auditor CLI finds direct changes to the MongoDB collections of a l
   });
   const tally = useTally('auditor CLI, mongodb');
   const campaign = useMongoCampaign('c', buildCliLogOnMongo);
+
+  it('alter a tree node, audited with one page and no spot checks', async () => {
+    tally.tried();
+    const tamper = mongoTampers.find((t) => t.name === 'alter a tree node (level 2, index 5: leaves 20..23)')!;
+    await campaign.onClone('onepage', tamper.apply, async (dbName) => {
+      let s: CliService | undefined;
+      try {
+        s = await startCliServiceOnMongo(campaign.server, campaign.keyDir, dbName);
+        const report = parseReport(await verify(s, join(campaign.keyDir, 'state-onepage.json'), ['--spot-checks', '0']));
+        expect(report).toMatchObject({ ok: false, firstBadSeq: 16, pages: 1, spotChecked: [], stateUpdated: false });
+        expect(report.findings.map((f) => [f.kind, f.seq])).toEqual([['BAD_TREE_NODE', 16]]);
+        tally.detected('alter a tree node, one page');
+      } finally {
+        await s?.stop();
+      }
+    });
+  }, 90_000);
 
   cases.forEach((t, i) => {
     it(

@@ -174,6 +174,16 @@ export const mongoTampers: MongoTamper[] = [
     firstBadSeq: 48,
   },
   {
+    // Not bytes at all: read as not stored.
+    name: 'store a tree node as text',
+    apply: async (db) => {
+      const r = await db.collection(C.treeNodes).updateOne({ _id: `${APP}/1/9` as never }, { $set: { hash: 'ab'.repeat(32) } });
+      expect(r.modifiedCount).toBe(1);
+    },
+    kinds: ['TREE_NODE_MISMATCH'],
+    firstBadSeq: 18,
+  },
+  {
     name: 'move an event to another log',
     apply: (db) => set(db, at(10), { $set: { sourceAppId: 'other' } }),
     kinds: ['GAP'],

@@ -99,6 +99,24 @@ export const sqliteTampers: SqliteTamper[] = [
     firstBadSeq: 20,
   },
   {
+    name: 'delete a tree node',
+    apply: (db) => {
+      if (db.prepare('DELETE FROM tree_nodes WHERE level = 3 AND idx = 6').run().changes !== 1) throw new Error('no node (3, 6)');
+    },
+    kinds: ['TREE_NODE_MISMATCH'],
+    firstBadSeq: 48,
+  },
+  {
+    // Not bytes at all: read as not stored.
+    name: 'store a tree node as text',
+    apply: (db) => {
+      if (db.prepare(`UPDATE tree_nodes SET hash = '${'ab'.repeat(32)}' WHERE level = 1 AND idx = 9`).run().changes !== 1)
+        throw new Error('no node (1, 9)');
+    },
+    kinds: ['TREE_NODE_MISMATCH'],
+    firstBadSeq: 18,
+  },
+  {
     name: "alter a checkpoint's root column",
     apply: (db) => db.prepare(`UPDATE checkpoints SET root_hash = '${'ef'.repeat(32)}' WHERE tree_size = 32`).run(),
     kinds: ['BAD_CHECKPOINT'],
