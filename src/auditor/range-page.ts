@@ -2,8 +2,8 @@
 // served `hash`), check the hash chain, and fold the page into the checkpoint root.
 import {
   checkedLeafHashHex,
-  CompactRange,
   completedNodes,
+  equalBytes,
   fromHex,
   isHex64,
   payloadMatchesCommitment,
@@ -14,6 +14,8 @@ import {
   type AnyLeafFields,
   type EventJson,
   type JsonObject,
+  type NodeId,
+  type NodeVisitor,
 } from '../core/index.js';
 import { finding, type Finding } from './findings.js';
 
@@ -100,8 +102,11 @@ function commitmentHolds(e: ServedEvent, i: number, salts: Uint8Array | null): b
   return payloadMatchesCommitment(e.payload as JsonObject, salt ?? '', e.payloadHash!);
 }
 
-/** True when the leaves fold with the proof into the root; throws only on programming errors. */
-function rangeHolds(ctx: PageContext, page: RangePage, leaves: readonly string[]): boolean {
+/**
+ * True when the leaves fold with the proof into the root; throws only on programming errors. `visit` sees
+ * the nodes the fold computes (verifyRange), which are the tree's only when this returns true.
+ */
+function rangeHolds(ctx: PageContext, page: RangePage, leaves: readonly string[], visit?: NodeVisitor): boolean {
   try {
     verifyRangeHex(
       ctx.start,
@@ -111,6 +116,7 @@ function rangeHolds(ctx: PageContext, page: RangePage, leaves: readonly string[]
       page.leftHashes.map(fromHex),
       page.rightHashes.map(fromHex),
       ctx.rootHash,
+      visit,
     );
     return true;
   } catch (err) {
@@ -196,8 +202,18 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
     prev = hash;
   }
 
-  if (unencoded === 0 && rangeHolds(ctx, page, leafHashes as string[])) {
-    const nodesChecked = page.nodes ? checkNodes(page.nodes, page.leftHashes, leafHashes as string[], ctx, findings) : 0;
+  // The nodes the page's leaves complete, as the proof's fold computes them: compared with the served
+  // ones once the fold has proven them the tree's.
+  const computed: Computed = { ids: [], hashes: [] };
+  const visit: NodeVisitor | undefined =
+    page.nodes &&
+    ((id, hash) => {
+      if (id.level === 0) return;
+      computed.ids.push(id);
+      computed.hashes.push(hash);
+    });
+  if (unencoded === 0 && rangeHolds(ctx, page, leafHashes as string[], visit)) {
+    const nodesChecked = page.nodes ? checkNodes(page.nodes, computed, ctx, findings) : 0;
     for (let i = 0; i < leafHashes.length; i++) {
       const h = leafHashes[i];
       if (h !== events[i]!.hash)
@@ -238,21 +254,27 @@ export function verifyRangePage(page: RangePage, ctx: PageContext): PageResult {
   return { findings, leafHashes, erased, nodesChecked: 0 };
 }
 
+/** Nodes a page's leaves complete, in the order they complete, and their hashes (as verifyRange visits them). */
+interface Computed {
+  ids: NodeId[];
+  hashes: Uint8Array[];
+}
+
+/** A run's hashes as one array of bytes (32 per node), or null when one is null or not 64 lowercase hex. */
+function runBytes(run: ServedNodeRun): Uint8Array | null {
+  for (const h of run.hashes) if (!isHex64(h)) return null;
+  return fromHex(run.hashes.join(''));
+}
+
 /**
- * The served nodes against the ones the page's leaves give, once the page has proven: its leaves grown
- * onto the compact range [0, start) of its left hashes (authenticated by that proof) complete exactly
- * completedNodes(start, end), each visited with its true hash. A run of the wrong level, index or length
- * is a malformed answer; a hash that differs (or is null: not stored) is a BAD_TREE_NODE, named by the
- * first position whose inclusion proof carries the node (its sibling subtree's first leaf, or its own
- * when the sibling has no leaf in the tree yet). Returns how many nodes it compared.
+ * The served nodes against `computed`, the ones the page's proven leaves complete (grown onto the compact
+ * range [0, start) of its left hashes, which the range proof authenticates: exactly completedNodes(start,
+ * end), in the order they complete). A run of the wrong level, index or length is a malformed answer; a
+ * hash that differs (or is null: not stored) is a BAD_TREE_NODE, named by the first position whose
+ * inclusion proof carries the node (its sibling subtree's first leaf, or its own when the sibling has no
+ * leaf in the tree yet). Returns how many nodes it compared.
  */
-function checkNodes(
-  served: readonly ServedNodeRun[],
-  leftHashes: readonly string[],
-  leaves: readonly string[],
-  ctx: PageContext,
-  findings: Finding[],
-): number {
+function checkNodes(served: readonly ServedNodeRun[], computed: Computed, ctx: PageContext, findings: Finding[]): number {
   const want = completedNodes(ctx.start, ctx.end);
   const shapeOk =
     served.length === want.length &&
@@ -271,25 +293,28 @@ function checkNodes(
     );
     return 0;
   }
-  const range = CompactRange.from(0, ctx.start, leftHashes.map(fromHex));
-  let checked = 0;
-  const visit = ({ level, index }: { level: number; index: number }, hash: Uint8Array) => {
-    if (level === 0) return;
-    checked++;
+  // Each level's served hashes decoded in one call where all are lowercase hex (the common answer), and
+  // compared as bytes: no hex string per computed node.
+  const decoded = served.map(runBytes);
+  for (let n = 0; n < computed.ids.length; n++) {
+    const { level, index } = computed.ids[n]!;
+    const hash = computed.hashes[n]!;
     const run = served[level - 1]!;
-    const got = run.hashes[index - run.index];
-    const computed = toHex(hash);
-    if (got === computed) return;
+    const bytes = decoded[level - 1];
+    const at = index - run.index;
+    if (bytes && equalBytes(bytes.subarray(32 * at, 32 * at + 32), hash)) continue;
+    const got = run.hashes[at];
+    const truth = toHex(hash);
+    if (got === truth) continue;
     const width = 2 ** level;
     const sibling = (index % 2 === 0 ? index + 1 : index - 1) * width;
     findings.push(
       finding(
         'BAD_TREE_NODE',
         sibling < ctx.treeSize ? sibling : index * width,
-        `tree node (${level}, ${index}) over events [${index * width}, ${(index + 1) * width}) is ${got === null ? 'not stored' : `stored as ${JSON.stringify(got)}`}, but those events hash to ${computed}: the proofs that carry it fail`,
+        `tree node (${level}, ${index}) over events [${index * width}, ${(index + 1) * width}) is ${got === null ? 'not stored' : `stored as ${JSON.stringify(got)}`}, but those events hash to ${truth}: the proofs that carry it fail`,
       ),
     );
-  };
-  for (const leaf of leaves) range.append(fromHex(leaf), visit);
-  return checked;
+  }
+  return computed.ids.length;
 }

@@ -2,7 +2,7 @@
 // The verifier folds the compact range of [0, start), the leaves, and the compact range of [end, N)
 // into the root, so the proof is O(log N) hashes whatever end - start.
 import { equalBytes } from '../bytes.js';
-import { CompactRange, rangeNodes } from '../compact/range.js';
+import { CompactRange, rangeNodes, type NodeVisitor } from '../compact/range.js';
 import type { NodeId } from '../compact/node.js';
 import { hexDecode } from '../crypto/primitives.js';
 import { HASH_SIZE } from '../rfc6962/hasher.js';
@@ -19,6 +19,13 @@ export function rangeProofNodes(start: number, end: number, size: number): { lef
   return { left: rangeNodes(0, start), right: rangeNodes(end, size) };
 }
 
+/**
+ * Throws ProofError unless the leaves [start, end), with the compact ranges `left` of [0, start) and
+ * `right` of [end, size), fold into `root`. `visit` sees each leaf and each node the leaves complete on
+ * [0, start) (core's completedNodes(start, end) above the leaves), with the hash the fold computes: an
+ * auditor compares them with a server's stored nodes. They are seen before the root is checked, so they
+ * are the tree's only once verifyRange returns.
+ */
 export function verifyRange(
   start: number,
   end: number,
@@ -27,6 +34,7 @@ export function verifyRange(
   left: readonly Uint8Array[],
   right: readonly Uint8Array[],
   root: Uint8Array,
+  visit?: NodeVisitor,
 ): void {
   try {
     checkBounds(start, end, size);
@@ -40,7 +48,7 @@ export function verifyRange(
     if (h.length !== HASH_SIZE) throw new ProofError(`hash has ${h.length} bytes, want ${HASH_SIZE}`);
   }
   const { tree, tail } = outside(start, end, size, left, right, root);
-  for (const h of leafHashes) tree.append(h);
+  for (const h of leafHashes) tree.append(h, visit);
   tree.appendRange(tail);
   if (!equalBytes(tree.rootHash(), root)) throw new ProofError('calculated root does not match the expected root');
 }
@@ -79,6 +87,7 @@ export function verifyRangeHex(
   left: readonly Uint8Array[],
   right: readonly Uint8Array[],
   root: Uint8Array,
+  visit?: NodeVisitor,
 ): void {
   for (const h of leafHashes) {
     if (h.length !== 2 * HASH_SIZE) throw new ProofError(`leaf hash has ${h.length} hex characters, want ${2 * HASH_SIZE}`);
@@ -87,5 +96,5 @@ export function verifyRangeHex(
   if (bytes === null) throw new ProofError('a leaf hash has a character that is not hex');
   const leaves = new Array<Uint8Array>(leafHashes.length);
   for (let i = 0; i < leaves.length; i++) leaves[i] = bytes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
-  verifyRange(start, end, size, leaves, left, right, root);
+  verifyRange(start, end, size, leaves, left, right, root, visit);
 }

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bitLen } from '../../../src/core/bits.js';
 import { coverage } from '../../../src/core/compact/node.js';
+import { completedNodes } from '../../../src/core/compact/range.js';
 import { ProofError } from '../../../src/core/proof/verify.js';
 import { rangeProofNodes, verifyRange, verifyRangeHex } from '../../../src/core/proof/range.js';
 import { toHex } from '../../../src/core/hex.js';
@@ -23,6 +24,26 @@ describe('range proofs', () => {
         for (let end = start + 1; end <= size; end++) {
           const p = proofFor(start, end, size);
           verifyRange(start, end, size, p.leafHashes, p.left, p.right, tree.root(size));
+        }
+      }
+    }
+  });
+
+  it('visit the leaves and exactly the nodes they complete, with their true hashes (NaiveTree)', () => {
+    for (let size = 1; size <= 40; size++) {
+      for (let start = 0; start < size; start += 3) {
+        for (const end of [start + 1, Math.min(size, start + 9), size]) {
+          const p = proofFor(start, end, size);
+          const seen: string[] = [];
+          const visit = (id: { level: number; index: number }, h: Uint8Array) => {
+            expect(toHex(h)).toBe(toHex(tree.node(id)));
+            if (id.level > 0) seen.push(`${id.level}/${id.index}`);
+          };
+          verifyRange(start, end, size, p.leafHashes, p.left, p.right, tree.root(size), visit);
+          const want = completedNodes(start, end).flatMap(({ level, first, count }) =>
+            Array.from({ length: count }, (_, i) => `${level}/${first + i}`),
+          );
+          expect(seen.sort(), `[${start}, ${end}) of ${size}`).toEqual(want.sort());
         }
       }
     }
