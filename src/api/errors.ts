@@ -2,7 +2,12 @@
 import { GraphQLError } from 'graphql';
 import { AuthError } from '../auth/errors.js';
 import { LogError, type LogErrorCode } from '../log/errors.js';
-import { AppendOutcomeUnknownError, MalformedEventError, StorageUnavailableError } from '../storage/types.js';
+import {
+  AppendOutcomeUnknownError,
+  MalformedEventError,
+  MissingTreeNodeError,
+  StorageUnavailableError,
+} from '../storage/types.js';
 
 export type ApiErrorCode =
   | LogErrorCode
@@ -17,6 +22,11 @@ export type ApiErrorCode =
   | 'RESPONSE_TOO_LARGE'
   /** A stored event the request needs breaks the storage contract (damage to the store): HTTP 500. */
   | 'MALFORMED_EVENT'
+  /**
+   * A tree node a proof needs is not stored, or not as bytes (damage to the store): HTTP 500, naming the
+   * log, level and index.
+   */
+  | 'MISSING_TREE_NODE'
   /**
    * The storage did not answer in time or could not be reached (rule `storageUnavailable`: nothing was
    * appended), or could not tell whether the write committed (rule `outcomeUnknown`): retry, appends
@@ -125,6 +135,9 @@ function fromMalformedEvent(err: MalformedEventError): ApiError {
   });
 }
 
+/** Codes of damage to the store: the operator's to see (logged as errors), not only the client's. */
+export const STORE_DAMAGE_CODES: ReadonlySet<string> = new Set(['MALFORMED_EVENT', 'MISSING_TREE_NODE']);
+
 /** A refusal of key management or of a key's scope, as the client sees it. */
 function fromAuthError(err: AuthError): ApiError {
   const init: ApiErrorInit = { rule: err.rule };
@@ -147,6 +160,12 @@ export function toApiError(err: unknown): ApiError | null {
       return new ApiError('UNAVAILABLE', current.message, { rule: 'storageUnavailable', extra: { retryAfterMs: 1000 } });
     }
     if (current instanceof MalformedEventError) return fromMalformedEvent(current);
+    if (current instanceof MissingTreeNodeError) {
+      return new ApiError('MISSING_TREE_NODE', current.message, {
+        rule: 'stored',
+        extra: { sourceAppId: current.sourceAppId, level: current.level, index: current.index },
+      });
+    }
     if (current instanceof GraphQLError && current.originalError) current = current.originalError;
     else break;
   }

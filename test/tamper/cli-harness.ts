@@ -212,3 +212,28 @@ export async function buildLog(service: CliService, statePrefix: string): Promis
     expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, eventsChecked: 64, findings: [] });
   }
 }
+
+/**
+ * A live service whose store lacks tree node (3, 6) (the tamper 'delete a tree node'): the proofs that need
+ * it are refused with MISSING_TREE_NODE naming the node, over GraphQL and REST, and the others are served.
+ */
+export async function expectMissingNodeAnswers(service: CliService): Promise<void> {
+  const gql = async (query: string) => {
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query }),
+    });
+    return (await res.json()) as { data?: unknown; errors?: Array<{ message: string; extensions: Record<string, unknown> }> };
+  };
+  const message = `tree node (3, 6) of log "${APP}" is not stored`;
+  const refused = await gql(`{ inclusionProof(sourceAppId: "${APP}", seq: 56, treeSize: 64) { hashes } }`);
+  expect(refused.errors?.[0]).toMatchObject({
+    message,
+    extensions: { code: 'MISSING_TREE_NODE', rule: 'stored', sourceAppId: APP, level: 3, index: 6 },
+  });
+  expect((await gql(`{ inclusionProof(sourceAppId: "${APP}", seq: 40, treeSize: 64) { hashes } }`)).errors).toBeUndefined();
+  const rest = await fetch(`${service.url}/v1/logs/${APP}/range-proof?start=56&end=57&treeSize=64`);
+  expect(rest.status).toBe(500);
+  expect(await rest.json()).toEqual({ errors: [{ code: 'MISSING_TREE_NODE', rule: 'stored', message }] });
+}

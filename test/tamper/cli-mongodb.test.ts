@@ -4,7 +4,15 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CliService } from '../support/cli-service.js';
-import { CLI_CASES, exact, expectBothModesDetect, parseReport, verify, type CliCase } from './cli-harness.js';
+import {
+  CLI_CASES,
+  exact,
+  expectBothModesDetect,
+  expectMissingNodeAnswers,
+  parseReport,
+  verify,
+  type CliCase,
+} from './cli-harness.js';
 import { mongoTampers } from './mongo-tampers.js';
 import { buildCliLogOnMongo, startCliServiceOnMongo, useMongoCampaign, useTally } from './support/campaign.js';
 
@@ -60,6 +68,19 @@ describe('the auditor CLI finds direct changes to the MongoDB collections of a l
       }
     });
   }, 90_000);
+
+  it('a proof that needs a deleted tree node is refused with MISSING_TREE_NODE naming it', async () => {
+    const tamper = mongoTampers.find((t) => t.name === 'delete a tree node')!;
+    await campaign.onClone('missingnode', tamper.apply, async (dbName) => {
+      let s: CliService | undefined;
+      try {
+        s = await startCliServiceOnMongo(campaign.server, campaign.keyDir, dbName);
+        await expectMissingNodeAnswers(s);
+      } finally {
+        await s?.stop();
+      }
+    });
+  });
 
   cases.forEach((t, i) => {
     it(

@@ -14,7 +14,7 @@
 // inclusion proof fails, at that same position.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CLI_CASES, expectBothModesDetect, parseReport, verify } from './cli-harness.js';
+import { CLI_CASES, expectBothModesDetect, expectMissingNodeAnswers, parseReport, verify } from './cli-harness.js';
 import { sqliteTampers } from './sqlite-tampers.js';
 import { useSqliteCliCampaign, useTally } from './support/campaign.js';
 
@@ -22,6 +22,7 @@ import { useSqliteCliCampaign, useTally } from './support/campaign.js';
 // at 32 and the event past the head are left out (checked in beforeAll): the CLI audits the latest checkpoint only.
 const cases = sqliteTampers.filter((t) => t.name in CLI_CASES).map((t) => ({ ...t, ...CLI_CASES[t.name]! }));
 const TREE_NODE = sqliteTampers.find((t) => t.name === 'alter a tree node (level 2, index 5: leaves 20..23)')!;
+const DELETE_NODE = sqliteTampers.find((t) => t.name === 'delete a tree node')!;
 
 describe('the auditor CLI finds direct changes to the SQLite file of a live service', () => {
   beforeAll(async () => {
@@ -51,6 +52,15 @@ describe('the auditor CLI finds direct changes to the SQLite file of a live serv
       await s.stop();
     }
   }, 90_000);
+
+  it('a proof that needs a deleted tree node is refused with MISSING_TREE_NODE naming it', async () => {
+    const s = await campaign.tamperedService('missing node answers', DELETE_NODE.apply);
+    try {
+      await expectMissingNodeAnswers(s);
+    } finally {
+      await s.stop();
+    }
+  });
 
   for (const t of cases) {
     it(

@@ -1,7 +1,7 @@
 // One error formatter for Apollo (HTTP) and graphql-ws: known codes pass, everything else is masked.
 import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
-import { toApiError } from '../errors.js';
+import { STORE_DAMAGE_CODES, toApiError } from '../errors.js';
 import { parseLimitRule } from '../hardening/document-limits.js';
 
 /** Codes a client may see besides INTERNAL_SERVER_ERROR. */
@@ -38,7 +38,7 @@ export function createErrorFormatter(opts: { production: boolean; logger: Logger
     const api = toApiError(error);
     if (api) {
       // Damage to the store is the operator's to see, not only the client's.
-      if (api.code === 'MALFORMED_EVENT') opts.logger.error({ err: unwrap(error), path: formatted.path }, api.message);
+      if (STORE_DAMAGE_CODES.has(api.code)) opts.logger.error({ err: unwrap(error), path: formatted.path }, api.message);
       // graphql-js prefixes a scalar's refusal of a variable with where it sits ("Variable "$input" got
       // invalid value … at "input.x"; …"): that message names the field, so it is kept.
       const message =

@@ -2,7 +2,7 @@
 // GraphQL-shaped errors. Body-parser failures (size, JSON) are client errors, never 500s.
 import type { ErrorRequestHandler, Request } from 'express';
 import type { Logger } from 'pino';
-import { ApiError, httpStatusFor, toApiError, type ApiErrorCode } from '../errors.js';
+import { ApiError, httpStatusFor, STORE_DAMAGE_CODES, toApiError, type ApiErrorCode } from '../errors.js';
 import type { ApiMetrics } from '../metrics.js';
 
 export interface RestError {
@@ -90,7 +90,7 @@ export function errorAnswer(
     const { error, status } = parsed;
     opts.metrics.apiErrors.inc({ code: error.code, transport });
     // Damage to the store is the operator's to see, not only the client's.
-    if (error.code === 'MALFORMED_EVENT') opts.logger.error({ err, ...request }, error.message);
+    if (STORE_DAMAGE_CODES.has(error.code)) opts.logger.error({ err, ...request }, error.message);
     const headers: Record<string, string> = {};
     const retryAfterMs = error.extensions.retryAfterMs;
     if (error.code === 'UNAVAILABLE' && typeof retryAfterMs === 'number') {
