@@ -64,6 +64,7 @@ const config: CodegenConfig = {
           InclusionProof: `${service}#InclusionProofResult`,
           ConsistencyProof: `${service}#ConsistencyProofResult`,
           RangeProof: `${service}#RangeProofResult`,
+          TreeNodeRun: `${service}#TreeNodeRun as TreeNodeRunModel`,
           VerificationReport: `${service}#VerificationReport as VerificationReportModel`,
           VerificationProblem: `${service}#VerificationProblem as VerificationProblemModel`,
           CheckpointUpdate: `${service}#CheckpointUpdate as CheckpointUpdateModel`,

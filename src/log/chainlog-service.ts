@@ -38,6 +38,7 @@ import type {
   RangeProofOptions,
   RangeProofResult,
   ServerInfo,
+  TreeNodeRun,
   VerificationReport,
 } from './service.js';
 import type { SigningKey } from './signing-key.js';
@@ -523,6 +524,10 @@ export class ChainlogService implements LogService {
       checkpoint: checkpoint ?? latest,
       ...(nodes ? { nodes } : {}),
     };
+  }
+
+  rangeProofNodes(proof: RangeProofResult): Promise<TreeNodeRun[]> {
+    return proof.nodes ? Promise.resolve(proof.nodes) : this.prover.completed(proof.sourceAppId, proof.start, proof.end);
   }
 
   private auditSlots: AuditSlots | undefined;

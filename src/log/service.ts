@@ -209,6 +209,8 @@ export interface LogService {
     treeSize?: number,
     options?: RangeProofOptions,
   ): Promise<RangeProofResult>;
+  /** RangeProofResult.nodes of a range proof already made (its end at most its tree size). */
+  rangeProofNodes(proof: RangeProofResult): Promise<TreeNodeRun[]>;
   verifyLog(sourceAppId: string, fromSeq?: number, toSeq?: number): Promise<VerificationReport>;
 
   /** The leaf version of a log (that of its first event); null if it has no events. */

@@ -179,6 +179,14 @@ describe('proofs', () => {
       }));
       expect(want.length).toBeGreaterThan(0);
       expect(got.nodes, `[${start}, ${end})`).toEqual(want);
+      // GraphQL's rangeProof serves the same runs, read only when `nodes` is selected.
+      const gql = await svc.gql(
+        `query($app: String!, $start: SafeInt!, $end: SafeInt!) {
+          rangeProof(sourceAppId: $app, start: $start, end: $end, treeSize: 20) { nodes { level index hashes } } }`,
+        { app: APP, start, end },
+      );
+      expect(gql.errors).toBeUndefined();
+      expect(gql.data.rangeProof.nodes).toEqual(want);
     }
   });
 

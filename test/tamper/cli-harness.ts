@@ -236,4 +236,16 @@ export async function expectMissingNodeAnswers(service: CliService): Promise<voi
   const rest = await fetch(`${service.url}/v1/logs/${APP}/range-proof?start=56&end=57&treeSize=64`);
   expect(rest.status).toBe(500);
   expect(await rest.json()).toEqual({ errors: [{ code: 'MISSING_TREE_NODE', rule: 'stored', message }] });
+  // A page that completes the node, and needs none outside it, is served: the node as null, the others as stored.
+  const page = await gql(
+    `{ rangeProof(sourceAppId: "${APP}", start: 48, end: 56, treeSize: 64) { nodes { level index hashes } } }`,
+  );
+  expect(page.errors).toBeUndefined();
+  const nodes = (page.data as { rangeProof: { nodes: Array<{ level: number; index: number; hashes: Array<string | null> }> } })
+    .rangeProof.nodes;
+  expect(nodes.map((r) => [r.level, r.index, r.hashes.map((h) => (h === null ? null : h.length))])).toEqual([
+    [1, 24, [64, 64, 64, 64]],
+    [2, 12, [64, 64]],
+    [3, 6, [null]],
+  ]);
 }

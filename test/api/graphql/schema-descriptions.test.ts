@@ -135,7 +135,7 @@ describe('schema files', () => {
       'events.graphql': ['Event', 'LogEventInput', 'EventFilter', 'EventEdge', 'EventConnection', 'Query', 'Mutation'],
       'logs.graphql': ['Checkpoint', 'CheckpointEdge', 'CheckpointConnection', 'Log', 'LogEdge', 'LogConnection'],
       'pagination.graphql': ['SortOrder', 'PageInfo'],
-      'proofs.graphql': ['InclusionProof', 'ConsistencyProof', 'RangeProof'],
+      'proofs.graphql': ['InclusionProof', 'ConsistencyProof', 'RangeProof', 'TreeNodeRun'],
       'receipts.graphql': ['ReceiptStatus', 'Receipt'],
       'scalars.graphql': ['DateTime', 'JSONObject', 'SafeInt', 'Sha256Hex', 'JSON'],
       'server-info.graphql': ['ServerLimits', 'ServerInfo', 'MirrorStatus', 'MirrorStoppedLog'],

@@ -198,13 +198,13 @@ describe('/openapi.json: the read, tile, receipt and witness routes', () => {
     expect(beyond.status).toBeGreaterThanOrEqual(400);
   });
 
-  it('GET /v1/logs/{app}/range-proof: start and end are required, treeSize is not, as the server has them', async () => {
+  it('GET /v1/logs/{app}/range-proof: start and end are required, treeSize and nodes are not, as the server has them', async () => {
     const template = '/v1/logs/{app}/range-proof';
     const operation = doc.paths[template].get;
     const query = Object.fromEntries(
       operation.parameters.filter((p: any) => p.in === 'query').map((p: any) => [p.name, p.required]),
     );
-    expect(query).toEqual({ start: true, end: true, treeSize: false });
+    expect(query).toEqual({ start: true, end: true, treeSize: false, nodes: false });
     const page = async (params: Record<string, string>) => {
       expectValidParameters(operation, params);
       const res = await fetch(`${svc.url}${fill(template, { app })}?${new URLSearchParams(params).toString()}`, {
@@ -223,6 +223,18 @@ describe('/openapi.json: the read, tile, receipt and witness routes', () => {
       expect(refused.status, missing).toBe(400);
       expect(refused.body.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: missing });
     }
+    // nodes=true adds the documented runs; any other value is refused, naming it.
+    const withNodes = await page({ start: '0', end: '10', nodes: 'true' });
+    expect(withNodes.status).toBe(200);
+    expect(withNodes.body.nodes.map((r: any) => [r.level, r.index, r.hashes.length])).toEqual([
+      [1, 0, 5],
+      [2, 0, 2],
+      [3, 0, 1],
+    ]);
+    expect(ok.body).not.toHaveProperty('nodes');
+    const res = await fetch(`${svc.url}${fill(template, { app })}?start=0&end=10&nodes=yes`, { headers: svc.authHeaders() });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: 'nodes', rule: 'format' });
   });
 
   it('POST /witness/add-checkpoint: text in, the documented statuses and content types out', async () => {

@@ -39,4 +39,8 @@ export const proofResolvers: Resolvers = {
       return service.verifyLog(allowedApp(principal, args.sourceAppId), fromSeq, toSeq);
     },
   },
+  RangeProof: {
+    // Read only when asked for: the proof itself needs none of them.
+    nodes: (proof, _args, { service }) => service.rangeProofNodes(proof),
+  },
 };
