@@ -303,7 +303,7 @@ function checkNodes(served: readonly ServedNodeRun[], computed: Computed, ctx: P
     const bytes = decoded[level - 1];
     const at = index - run.index;
     if (bytes && equalBytes(bytes.subarray(32 * at, 32 * at + 32), hash)) continue;
-    const got = run.hashes[at];
+    const got = run.hashes[at] ?? null;
     const truth = toHex(hash);
     if (got === truth) continue;
     const width = 2 ** level;
@@ -312,7 +312,7 @@ function checkNodes(served: readonly ServedNodeRun[], computed: Computed, ctx: P
       finding(
         'BAD_TREE_NODE',
         sibling < ctx.treeSize ? sibling : index * width,
-        `tree node (${level}, ${index}) over events [${index * width}, ${(index + 1) * width}) is ${got === null ? 'not stored' : `stored as ${JSON.stringify(got)}`}, but those events hash to ${truth}: the proofs that carry it fail`,
+        `tree node (${level}, ${index}) over events [${index * width}, ${(index + 1) * width}) is ${got === null ? 'not stored' : `stored as ${JSON.stringify(got.length > 80 ? `${got.slice(0, 80)}…` : got)}`}, but those events hash to ${truth}: the proofs that carry it fail`,
       ),
     );
   }

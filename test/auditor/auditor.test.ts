@@ -181,6 +181,15 @@ describe('the tree nodes served with a page', () => {
     expect(r.leafHashes).toEqual(log.events.slice(20, 30).map((e) => e.hash));
   });
 
+  it('a served hash of any length is named in the finding cut to 80 characters', () => {
+    const page = log.rangePage(0, 10);
+    page.nodes![0]!.hashes[2] = 'x'.repeat(1_000_000);
+    const r = verifyRangePage(page, ctx(0, 10));
+    expect(r.findings.map((f) => [f.kind, f.seq])).toEqual([['BAD_TREE_NODE', 6]]);
+    expect(r.findings[0]!.message).toContain(`stored as "${'x'.repeat(80)}…"`);
+    expect(r.findings[0]!.message.length).toBeLessThan(300);
+  });
+
   it('a node whose sibling has no leaf in the tree yet is named at its own first leaf', () => {
     // Node (2, 8) over 32..35: its sibling (2, 9) starts at 36, a leaf of the tree of 37; node (1, 17)
     // over 34..35 has sibling (1, 16) at 32. With a tree of 36, (2, 8)'s sibling has no leaf.
