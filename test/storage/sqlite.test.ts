@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
 import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/storage/sqlite/event-query-plan.js';
-import { EVENT_INDEX, SCHEMA_VERSION, TIME_INDEX } from '../../src/storage/sqlite/schema.js';
+import { EVENT_INDEX, SCHEMA_VERSION, TIME_INDEX, TYPE_POSITIONS } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, publisherWritesFirst, type AppendRow, type WriteRequest } from '../../src/storage/sqlite/writer.js';
 import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
@@ -523,18 +523,28 @@ console.log('closed');
       });
     }
 
-    it("readCommitted walks each app's (or type's) pos index from afterPos, or the rowid", () => {
-      const walks = (f: EventFilter) => planReadCommitted(7, f, 5).map((w) => plan(w)[0]);
+    it("readCommitted walks each app's pos index, or each type's positions and the tail, from afterPos, or the rowid", () => {
+      const walks = (f: EventFilter) => planReadCommitted(7, f, 5).arms.map((w) => plan(w)[0]);
       expect(walks({ sourceAppIds: ['a', 'b'], eventTypes: ['x'], from: 1 })).toEqual([
         `SEARCH events USING INDEX ${EVENT_INDEX.byApp} (source_app_id=? AND rowid>?)`,
         `SEARCH events USING INDEX ${EVENT_INDEX.byApp} (source_app_id=? AND rowid>?)`,
       ]);
-      expect(walks({ eventTypes: ['x'] })).toEqual([
-        `SEARCH events USING INDEX ${EVENT_INDEX.byType} (event_type=? AND rowid>?)`,
-      ]);
+      expect(planReadCommitted(7, { sourceAppIds: ['a'] }, 5).tail).toBeUndefined();
+      for (const f of [{ eventTypes: ['x', 'y'] }, { eventTypes: ['x', 'y'], from: 1 }]) {
+        const { arms, tail } = planReadCommitted(7, f, 5);
+        expect(arms.map((w) => plan(w)[0])).toEqual([
+          `SEARCH t USING PRIMARY KEY (event_type=? AND pos>? AND pos<?)`,
+          `SEARCH t USING PRIMARY KEY (event_type=? AND pos>? AND pos<?)`,
+        ]);
+        for (const w of arms) expect(plan(w)).toContain('SEARCH e USING INTEGER PRIMARY KEY (rowid=?)');
+        // The tail: the events after afterPos and `through` only.
+        expect(plan(tail!)[0]).toBe('SEARCH events USING INTEGER PRIMARY KEY (rowid>?)');
+      }
       expect(walks({ from: 1 })).toEqual(['SEARCH events USING INTEGER PRIMARY KEY (rowid>?)']);
-      for (const w of planReadCommitted(7, { sourceAppIds: ['a'], eventTypes: ['x'] }, 5))
-        expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE/);
+      for (const f of [{ sourceAppIds: ['a'], eventTypes: ['x'] }, { eventTypes: ['x'] }]) {
+        const { arms, tail } = planReadCommitted(7, f, 5);
+        for (const w of [...arms, ...(tail ? [tail] : [])]) expect(plan(w).join('\n')).not.toMatch(/TEMP B-TREE/);
+      }
     });
   });
 
@@ -628,7 +638,7 @@ describe('the time index behind the appends', () => {
   };
   const through = (s: SqliteStorage) => s.db.prepare(`SELECT through FROM ${TIME_INDEX.state}`).pluck().get() as number;
   const keys = (s: SqliteStorage) =>
-    [TIME_INDEX.byTs, TIME_INDEX.byTypeTs, TIME_INDEX.byAppTs].map(
+    [TIME_INDEX.byTs, TIME_INDEX.byTypeTs, TIME_INDEX.byAppTs, TYPE_POSITIONS].map(
       (t) => s.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number,
     );
   /** Every event of the store in (ts, pos) order, in pages of 4, as a time-ordered read returns them. */
@@ -642,6 +652,18 @@ describe('the time index behind the appends', () => {
       after = { timestamp: events.at(-1)!.timestamp, pos: events.at(-1)!.pos };
     }
   };
+  /** The store's events of `filter` in pos order, in pages of 4, as subscription replay reads them. */
+  const byPos = async (s: SqliteStorage, filter: EventFilter) => {
+    const got: StoredEvent[] = [];
+    for (let after = 0; ;) {
+      const page = await s.readCommitted(after, filter, 4);
+      got.push(...page.events);
+      if (page.atHorizon) return got;
+      after = page.through;
+    }
+  };
+  const inPosOrder = (events: StoredEvent[], filter: EventFilter) =>
+    events.filter((e) => filter.eventTypes!.includes(e.eventType)).sort((a, b) => a.pos - b.pos);
   // Timestamps out of commit order, as a live stream's are.
   const jittered = (app: string, from: number, count: number) =>
     newEvents(app, from, count, (seq) => ({ timestamp: BASE_TIME + ((seq * 7) % 11), eventType: `t${seq % 3}` }));
@@ -664,7 +686,7 @@ describe('the time index behind the appends', () => {
     all.push(...(await s.appendEvents(jittered('b', 0, 5))));
     await writerTurn(s);
     expect(through(s)).toBe(12);
-    expect(keys(s)).toEqual([12, 12, 12]);
+    expect(keys(s)).toEqual([12, 12, 12, 12]);
     all.push(...(await s.appendEvents(jittered('a', 7, 3))));
     await writerTurn(s);
     expect(through(s)).toBe(12);
@@ -683,7 +705,7 @@ describe('the time index behind the appends', () => {
     const s = await store({ batchRows: 1000, delayMs: 20 });
     await s.appendEvents(jittered('a', 0, 3));
     await vi.waitFor(() => expect(through(s)).toBe(3), { timeout: 10_000, interval: 10 });
-    expect(keys(s)).toEqual([3, 3, 3]);
+    expect(keys(s)).toEqual([3, 3, 3, 3]);
   });
 
   it('a store closed adds the keys still missing', async () => {
@@ -694,7 +716,7 @@ describe('the time index behind the appends', () => {
     await s.close();
     const again = await store(NEVER_INDEXED);
     expect(through(again)).toBe(20);
-    expect(keys(again)).toEqual([20, 20, 20]);
+    expect(keys(again)).toEqual([20, 20, 20, 20]);
     expect(await byTime(again)).toEqual(referenceQuery(all, {}, 'asc'));
   });
 
@@ -731,13 +753,14 @@ process.kill(process.pid, 'SIGKILL');
     const all = await s.appendEvents(jittered('a', 0, 30));
     await writerTurn(s);
     expect(through(s)).toBe(0);
-    expect(keys(s)).toEqual([0, 0, 0]);
+    expect(keys(s)).toEqual([0, 0, 0, 0]);
     expect(await byTime(s)).toEqual(referenceQuery(all, {}, 'asc'));
+    expect(await byPos(s, { eventTypes: ['t1', 't2'] })).toEqual(inPosOrder(all, { eventTypes: ['t1', 't2'] }));
     s.db.exec('DROP TRIGGER refuse_keys');
     all.push(...(await s.appendEvents(jittered('b', 0, 1))));
     await writerTurn(s);
     expect(through(s)).toBe(31);
-    expect(keys(s)).toEqual([31, 31, 31]);
+    expect(keys(s)).toEqual([31, 31, 31, 31]);
     expect(await byTime(s, {}, 'desc')).toEqual(referenceQuery(all, {}, 'desc'));
   });
 
@@ -750,7 +773,10 @@ process.kill(process.pid, 'SIGKILL');
     s.db.prepare('DELETE FROM events WHERE seq = 4').run();
     expect((await byTime(s)).map((e) => e.seq)).toEqual([0, 2, 3, 1]);
     expect((await byTime(s, { sourceAppIds: ['a'] }, 'desc')).map((e) => e.seq)).toEqual([1, 3, 2, 0]);
-    expect(keys(s)).toEqual([4, 4, 4]);
+    expect(keys(s)).toEqual([4, 4, 4, 4]);
+    s.db.prepare(`UPDATE events SET event_type = 'moved' WHERE seq = 2`).run();
+    expect((await byPos(s, { eventTypes: ['moved'] })).map((e) => e.seq)).toEqual([2]);
+    expect((await byPos(s, { eventTypes: [all[0]!.eventType] })).map((e) => e.seq)).not.toContain(2);
     // pos 5 was the deleted event's, and the index covers it: the next event takes 6, past `through`.
     const [next] = await s.appendEvents([newEvent('b', 0, { timestamp: BASE_TIME + 50 })]);
     expect(next!.pos).toBe(all.at(-1)!.pos + 1);
@@ -766,6 +792,7 @@ process.kill(process.pid, 'SIGKILL');
     db.exec(`
       DROP TRIGGER time_index_on_delete; DROP TRIGGER time_index_on_update;
       DROP TABLE ${TIME_INDEX.byTs}; DROP TABLE ${TIME_INDEX.byTypeTs}; DROP TABLE ${TIME_INDEX.byAppTs}; DROP TABLE ${TIME_INDEX.state};
+      DROP TABLE ${TYPE_POSITIONS}; CREATE INDEX events_by_type_pos ON events (event_type);
       CREATE INDEX events_by_ts ON events (ts, pos);
       CREATE INDEX events_by_type_ts ON events (event_type, ts, pos);
       CREATE INDEX events_by_app_ts ON events (source_app_id, ts, pos);
@@ -775,12 +802,45 @@ process.kill(process.pid, 'SIGKILL');
     const upgraded = await store(NEVER_INDEXED);
     expect(upgraded.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(through(upgraded)).toBe(25);
-    expect(keys(upgraded)).toEqual([25, 25, 25]);
+    expect(keys(upgraded)).toEqual([25, 25, 25, 25]);
     const indexes = upgraded.db
       .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`)
       .pluck()
       .all();
     expect(indexes).not.toContain('events_by_ts');
     expect(await byTime(upgraded, { eventTypes: ['t0'] }, 'desc')).toEqual(referenceQuery(all, { eventTypes: ['t0'] }, 'desc'));
+    expect(await byPos(upgraded, { eventTypes: ['t0', 't2'] })).toEqual(inPosOrder(all, { eventTypes: ['t0', 't2'] }));
+  });
+
+  it('a version 4 store gets the type positions `through` covers when it is upgraded; reads take the rest from the tail', async () => {
+    const s = await store(INDEXED_AT_ONCE);
+    const all = await s.appendEvents(jittered('a', 0, 25));
+    await s.close();
+    // Back to version 4 as it was (the type index on the events table), with the keys of the last 15
+    // events not added yet, as a crash leaves them.
+    const db = new Database(path);
+    db.exec(`
+      DROP TABLE ${TYPE_POSITIONS}; CREATE INDEX events_by_type_pos ON events (event_type);
+      UPDATE ${TIME_INDEX.state} SET through = 10;
+      DELETE FROM ${TIME_INDEX.byTs} WHERE pos > 10;
+      DELETE FROM ${TIME_INDEX.byTypeTs} WHERE pos > 10;
+      DELETE FROM ${TIME_INDEX.byAppTs} WHERE pos > 10;
+      PRAGMA user_version = 4;
+    `);
+    db.close();
+    const upgraded = await store(NEVER_INDEXED);
+    expect(upgraded.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(through(upgraded)).toBe(10);
+    expect(keys(upgraded)).toEqual([10, 10, 10, 10]);
+    const indexes = upgraded.db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`)
+      .pluck()
+      .all();
+    expect(indexes).not.toContain('events_by_type_pos');
+    for (const eventTypes of [['t0'], ['t1', 't2']])
+      expect(await byPos(upgraded, { eventTypes })).toEqual(inPosOrder(all, { eventTypes }));
+    all.push(...(await upgraded.appendEvents(jittered('b', 0, 1))));
+    await upgraded.close();
+    expect(keys(await store(NEVER_INDEXED))).toEqual([26, 26, 26, 26]);
   });
 });

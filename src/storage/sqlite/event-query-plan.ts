@@ -4,6 +4,8 @@
 // key joined to its event by pos. Those tables hold the events up to time_index.through; the events
 // after it (the tail, a few thousand at most) are read from the events table in one more walk that
 // applies every filter and sorts its matches, and the caller merges it with the others.
+// readCommitted's pos order is the rowid's, an app's (source_app_id, pos) index's, or an event type's
+// positions table's, which is kept behind the appends with the time index and so has the same tail.
 //
 // SQLite will not seek an index on a row value that includes the rowid ((ts, pos) > (?, ?) becomes
 // ts > ?), so a keyset cursor is split into two walks that each seek exactly:
@@ -14,7 +16,7 @@
 // examined against its budget (not only the matches) and fetches the matches' columns afterwards.
 import type { EventFilter, EventKey, EventQuery } from '../types.js';
 import { EVENT_COLUMNS } from './event-rows.js';
-import { EVENT_INDEX, TIME_INDEX } from './schema.js';
+import { EVENT_INDEX, TIME_INDEX, TYPE_POSITIONS } from './schema.js';
 
 export interface IndexWalk {
   sql: string;
@@ -65,14 +67,14 @@ export function residualConditions(
 }
 
 /** Conditions for from (inclusive) and to (exclusive), checked on the rows read. */
-function timeRangeConditions(f: EventFilter, params: IndexWalk['params']): string[] {
+function timeRangeConditions(f: EventFilter, params: IndexWalk['params'], alias = ''): string[] {
   const conds: string[] = [];
   if (f.from !== undefined) {
-    conds.push('ts >= @from');
+    conds.push(`${alias}ts >= @from`);
     params.from = f.from;
   }
   if (f.to !== undefined) {
-    conds.push('ts < @to');
+    conds.push(`${alias}ts < @to`);
     params.to = f.to;
   }
   return conds;
@@ -202,34 +204,66 @@ function eventsWalkSql(index: string, seek: string[], residual: string[], order:
   return `SELECT ${columns} FROM ${from}${where} ${order} LIMIT @limit`;
 }
 
-function chooseCommitDriver(f: EventFilter): Driver | null {
-  if (f.sourceAppIds) {
-    return { column: 'source_app_id', index: EVENT_INDEX.byApp, values: [...new Set(f.sourceAppIds)] };
-  }
-  if (f.eventTypes && f.eventTypes.length <= MAX_ARMS) {
-    return { column: 'event_type', index: EVENT_INDEX.byType, values: [...new Set(f.eventTypes)] };
-  }
-  return null;
+/**
+ * The walks of readCommitted, in pos order. Each arm's walk gives its matches among the events it
+ * covers; the caller merges them by pos.
+ */
+export interface ReadCommittedPlan {
+  arms: IndexWalk[];
+  /**
+   * With an event type driving: the events after the type positions' `through` (and after afterPos)
+   * that match every filter, at most `limit`, read from the events table (their columns; not residual).
+   */
+  tail?: IndexWalk;
 }
 
+const THROUGH = `(SELECT through FROM ${TIME_INDEX.state} WHERE id = 1)`;
+
 /**
- * readCommitted: per app (or type) a walk of its (column, pos) index from afterPos, else a walk of the
- * rowid; the other filters are residual. Each arm's walk gives its matches in pos order.
+ * readCommitted: per app a walk of its (source_app_id, pos) index from afterPos; else per event type a
+ * walk of its type positions from afterPos up to `through` (they are kept behind the appends), and the
+ * tail after it; else a walk of the rowid. The other filters are residual.
  */
-export function planReadCommitted(afterPos: number, f: EventFilter, limit: number): IndexWalk[] {
-  if (limit <= 0 || matchesNothing(f)) return [];
-  const driver = chooseCommitDriver(f);
+export function planReadCommitted(afterPos: number, f: EventFilter, limit: number): ReadCommittedPlan {
+  if (limit <= 0 || matchesNothing(f)) return { arms: [] };
   const base: IndexWalk['params'] = { afterPos, limit };
-  const residual = [...residualConditions(f, driver?.column ?? null, base), ...timeRangeConditions(f, base)];
-  const arms = driver ? driver.values : [null];
-  return arms.map((value) => ({
-    sql: eventsWalkSql(
-      driver?.index ?? 'rowid',
-      [...(driver ? [`${driver.column} = @lead`] : []), 'pos > @afterPos'],
-      residual,
-      'ORDER BY pos',
-    ),
-    params: value === null ? { ...base } : { ...base, lead: value },
-    residual: residual.length > 0,
-  }));
+  if (f.sourceAppIds) {
+    const residual = [...residualConditions(f, 'source_app_id', base), ...timeRangeConditions(f, base)];
+    const arms = [...new Set(f.sourceAppIds)].map((app) => ({
+      sql: eventsWalkSql(EVENT_INDEX.byApp, ['source_app_id = @lead', 'pos > @afterPos'], residual, 'ORDER BY pos'),
+      params: { ...base, lead: app },
+      residual: residual.length > 0,
+    }));
+    return { arms };
+  }
+  if (f.eventTypes && f.eventTypes.length <= MAX_ARMS) {
+    const residual = timeRangeConditions(f, base, 'e.');
+    const columns = residual.length === 0 ? JOINED_EVENT_COLUMNS : `e.ts AS ts, t.pos AS pos, (${residual.join(' AND ')}) AS hit`;
+    const sql =
+      `SELECT ${columns} FROM ${TYPE_POSITIONS} AS t CROSS JOIN events AS e ON e.pos = t.pos` +
+      ` WHERE t.event_type = @lead AND t.pos > @afterPos AND t.pos <= ${THROUGH} ORDER BY t.pos LIMIT @limit`;
+    const arms = [...new Set(f.eventTypes)].map((type) => ({
+      sql,
+      params: { ...base, lead: type },
+      residual: residual.length > 0,
+    }));
+    const tailParams: IndexWalk['params'] = { afterPos, limit };
+    const conds = [
+      `pos > max(@afterPos, ${THROUGH})`,
+      ...residualConditions(f, null, tailParams),
+      ...timeRangeConditions(f, tailParams),
+    ];
+    const tail = {
+      sql: `SELECT ${EVENT_COLUMNS} FROM events NOT INDEXED WHERE ${conds.join(' AND ')} ORDER BY pos LIMIT @limit`,
+      params: tailParams,
+      residual: false,
+    };
+    return { arms, tail };
+  }
+  const residual = [...residualConditions(f, null, base), ...timeRangeConditions(f, base)];
+  return {
+    arms: [
+      { sql: eventsWalkSql('rowid', ['pos > @afterPos'], residual, 'ORDER BY pos'), params: base, residual: residual.length > 0 },
+    ],
+  };
 }

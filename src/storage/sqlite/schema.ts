@@ -2,27 +2,25 @@
 //
 // events       one row per event; the truth. pos (commit position) is the rowid.
 //              payload is JSON text, hashes lowercase hex, times epoch ms.
-//              (source_app_id) and (event_type) indexes end in the rowid, so pos order is a walk per
-//              app or type.
-// event_times, event_type_times, event_app_times
-//              the time index (schema version 4): keys (ts, pos), (event_type, ts, pos) and
-//              (source_app_id, ts, pos) of the events up to time_index.through, so (ts, pos) order is a
-//              walk per filter kind. The writer adds the keys of newer events behind the appends, many
-//              commits' worth at a time (time-index.ts); reads take the few events after `through` from
-//              the events table itself (event-query-plan.ts).
+//              The (source_app_id) index ends in the rowid, so pos order is a walk per app.
+// event_times, event_type_times, event_app_times, event_type_positions
+//              the keys behind the appends: the time index (schema version 4), keys (ts, pos),
+//              (event_type, ts, pos) and (source_app_id, ts, pos), so (ts, pos) order is a walk per
+//              filter kind; and (event_type, pos) (version 5), pos order per type. They hold the events
+//              up to time_index.through. The writer adds the keys of newer events behind the appends,
+//              many commits' worth at a time (time-index.ts); reads take the few events after `through`
+//              from the events table itself (event-query-plan.ts).
 // tree_nodes   Merkle nodes of level >= 1; level 0 is events.hash.
 // logs         per-log head (size, head hash, integrated size), derived from events and
 //              written in the same transaction as the appends / integration.
 // checkpoints  signed notes by (log, tree size).
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const EVENT_INDEX = {
   /** (source_app_id, pos): every index ends in the rowid, which is pos. */
   byApp: 'events_by_app_pos',
-  /** (event_type, pos). */
-  byType: 'events_by_type_pos',
 } as const;
 
 /**
@@ -36,6 +34,43 @@ export const TIME_INDEX = {
   byAppTs: 'event_app_times',
   state: 'time_index',
 } as const;
+
+/**
+ * (event_type, pos) of the events up to `time_index.through` (WITHOUT ROWID): pos order per event type,
+ * kept behind the appends with the time index, and by the same `through`.
+ */
+export const TYPE_POSITIONS = 'event_type_positions';
+
+/** The tables of keys behind the appends, each with the events' columns it holds, its key. */
+export const KEYS_BEHIND = [
+  { table: TIME_INDEX.byTs, columns: ['ts', 'pos'] },
+  { table: TIME_INDEX.byTypeTs, columns: ['event_type', 'ts', 'pos'] },
+  { table: TIME_INDEX.byAppTs, columns: ['source_app_id', 'ts', 'pos'] },
+  { table: TYPE_POSITIONS, columns: ['event_type', 'pos'] },
+] as const;
+
+/**
+ * Triggers that keep the tables of keys behind the appends exact when an event's row is changed or
+ * deleted behind the service's back (a changed key is put back only where `through` covers it).
+ * They do not fire on appends or erasures.
+ */
+function keysBehindTriggers(): string {
+  const match = (c: readonly string[]) => c.map((col) => `${col} = old.${col}`).join(' AND ');
+  const covered = `new.pos <= (SELECT through FROM ${TIME_INDEX.state})`;
+  return `
+    CREATE TRIGGER time_index_on_delete AFTER DELETE ON events BEGIN
+${KEYS_BEHIND.map((k) => `      DELETE FROM ${k.table} WHERE ${match(k.columns)};`).join('\n')}
+    END;
+    CREATE TRIGGER time_index_on_update AFTER UPDATE OF pos, ts, event_type, source_app_id ON events BEGIN
+${KEYS_BEHIND.map((k) => `      DELETE FROM ${k.table} WHERE ${match(k.columns)};`).join('\n')}
+${KEYS_BEHIND.map(
+  (k) =>
+    `      INSERT OR IGNORE INTO ${k.table} (${k.columns.join(', ')})
+        SELECT ${k.columns.map((c) => `new.${c}`).join(', ')} WHERE ${covered};`,
+).join('\n')}
+    END;
+  `;
+}
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -84,10 +119,10 @@ const MIGRATIONS: Record<number, string> = {
     ) WITHOUT ROWID;
   `,
   // readCommitted (subscription replay, tailing) of some apps or types walks only their events in pos
-  // order, instead of every event after the position.
+  // order, instead of every event after the position. (The type index left in version 5.)
   2: `
     CREATE INDEX ${EVENT_INDEX.byApp} ON events (source_app_id);
-    CREATE INDEX ${EVENT_INDEX.byType} ON events (event_type);
+    CREATE INDEX events_by_type_pos ON events (event_type);
   `,
   // Leaf version 2 (docs/log-format.md): the payload's salt and commitment, and its erasure. An erased
   // payload is '' and its salt NULL; payload_hash stays (the leaf holds it).
@@ -141,6 +176,22 @@ const MIGRATIONS: Record<number, string> = {
       INSERT OR IGNORE INTO ${TIME_INDEX.byAppTs} (source_app_id, ts, pos)
         SELECT new.source_app_id, new.ts, new.pos WHERE new.pos <= (SELECT through FROM ${TIME_INDEX.state});
     END;
+  `,
+  // The (event_type, pos) index leaves the events table too: the events of one commit have many types,
+  // and each type's newest key is on a leaf page of its own, so in the appends' transaction it wrote a
+  // page to the WAL per type per commit, about half a commit's frames at 55 events (docs/performance.md,
+  // "The type index behind the appends (session 47)"). Its table takes the keys of the events the time
+  // index's tables hold, up to the same `through`.
+  5: `
+    CREATE TABLE ${TYPE_POSITIONS} (
+      event_type TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (event_type, pos)
+    ) WITHOUT ROWID;
+    INSERT INTO ${TYPE_POSITIONS} SELECT event_type, pos FROM events
+      WHERE pos <= (SELECT through FROM ${TIME_INDEX.state}) ORDER BY event_type, pos;
+    DROP INDEX events_by_type_pos;
+    DROP TRIGGER time_index_on_delete;
+    DROP TRIGGER time_index_on_update;
+    ${keysBehindTriggers()}
   `,
 };
 

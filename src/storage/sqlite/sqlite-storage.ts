@@ -345,12 +345,14 @@ export class SqliteStorage implements LogStorage {
     limit: number,
     options: ReadCommittedOptions = {},
   ): Promise<CommittedPage> {
-    const arms = planReadCommitted(afterPos, filter, limit).map((walk) => [walk]);
+    const plan = planReadCommitted(afterPos, filter, limit);
+    const arms = plan.arms.map((walk) => [walk]);
     const horizon = () => Math.max(afterPos, (this.stmt('SELECT max(pos) FROM events').pluck().get() as number | null) ?? 0);
     if (arms.length === 0) return Promise.resolve({ events: [], through: afterPos, atHorizon: limit > 0 });
     return this.turns.run(() =>
+      // One read transaction: the type positions' walks and the tail meet at the same `through`.
       this.db.transaction((): CommittedPage => {
-        const { rows, stop } = this.runArms(arms, limit, (a, b) => a.pos - b.pos);
+        const { rows, stop } = this.runArms(arms, limit, (a, b) => a.pos - b.pos, plan.tail);
         const { events, malformed } = decodeCommitted(rows, rowToEvent, options);
         const page = (through: number, atHorizon: boolean): CommittedPage =>
           malformed.length > 0 ? { events, through, atHorizon, malformed } : { events, through, atHorizon };

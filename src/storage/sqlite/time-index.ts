@@ -1,15 +1,16 @@
-// The time index behind the appends (schema.ts, version 4).
+// The keys behind the appends: the time index (schema.ts, version 4) and the type positions (version 5).
 //
-// An append writes the event's row (and its log's head) only. The keys that order events by timestamp ((ts, pos), per
-// event type and per source application) go into the time index's tables later, on the writer's
-// connection, for thousands of events in one transaction: each such key lands a little behind the
-// newest one, on a page of its own, and a transaction writes every page it dirtied to the WAL whole, so
-// a page shared by many new keys is written once instead of once per event. `time_index.through` is the
-// position up to which every event's keys are in the tables; reads take the events after it (the tail,
-// at most about `batchRows` plus one writer turn of them) from the events table itself, so what a read
-// returns never depends on how far the index has got.
+// An append writes the event's row (and its log's head) only. The keys that order events by timestamp
+// ((ts, pos), per event type and per source application) and by position per event type go into their
+// tables later, on the writer's connection, for thousands of events in one transaction: each such key
+// lands a little behind the newest one of its kind (a timestamp's, or its type's), on a page of its own,
+// and a transaction writes every page it dirtied to the WAL whole, so a page shared by many new keys is
+// written once instead of once per event. `time_index.through` is the position up to which every
+// event's keys are in the tables; reads take the events after it (the tail, at most about `batchRows`
+// plus one writer turn of them) from the events table itself, so what a read returns never depends on
+// how far the keys have got.
 import type Database from 'better-sqlite3';
-import { TIME_INDEX } from './schema.js';
+import { KEYS_BEHIND, TIME_INDEX } from './schema.js';
 
 export interface TimeIndexOptions {
   /** The keys are added once this many events wait for them. Default 2,048. */
@@ -34,15 +35,10 @@ export function createTimeIndexer(db: Database.Database): TimeIndexer {
   // In key order, so consecutive inserts land on the same page. OR IGNORE: a key already there (put by
   // the triggers, schema.ts) is the same key.
   const range = 'FROM events WHERE pos > @from AND pos <= @to';
-  const inserts = [
-    db.prepare(`INSERT OR IGNORE INTO ${TIME_INDEX.byTs} (ts, pos) SELECT ts, pos ${range} ORDER BY ts, pos`),
-    db.prepare(
-      `INSERT OR IGNORE INTO ${TIME_INDEX.byTypeTs} (event_type, ts, pos) SELECT event_type, ts, pos ${range} ORDER BY event_type, ts, pos`,
-    ),
-    db.prepare(
-      `INSERT OR IGNORE INTO ${TIME_INDEX.byAppTs} (source_app_id, ts, pos) SELECT source_app_id, ts, pos ${range} ORDER BY source_app_id, ts, pos`,
-    ),
-  ];
+  const inserts = KEYS_BEHIND.map(({ table, columns }) => {
+    const key = columns.join(', ');
+    return db.prepare(`INSERT OR IGNORE INTO ${table} (${key}) SELECT ${key} ${range} ORDER BY ${key}`);
+  });
   const setThrough = db.prepare(`UPDATE ${TIME_INDEX.state} SET through = ? WHERE id = 1`);
   const lag = () => {
     const s = state.get()!;
