@@ -1,8 +1,9 @@
 // The raw ingest baseline: batched inserts of the same rows, with the same indexes, into the same
 // engine — no hashing, no sequencing, no HTTP. What the engine itself can take. On SQLite, "the same
-// indexes" includes the time index's keys (src/storage/sqlite/time-index.ts), added by the same
-// statements as the service's writer adds them, once as many events wait, and the rest before the
-// clock stops: the baseline writes everything the service writes for the rows.
+// indexes" includes the keys behind the appends (the time index's and the event types' positions,
+// src/storage/sqlite/time-index.ts), added by the same statements as the service's writer adds them,
+// once as many events wait, and the rest before the clock stops: the baseline writes everything the
+// service writes for the rows.
 import { join } from 'node:path';
 import type { Engine } from './engines.js';
 import type { EventInput } from './events.js';
@@ -95,7 +96,7 @@ export function rawEventInserter(
 
 /**
  * Raw writes of `db` (a migrated store) as the service's writer makes them: each batch in a commit
- * (rawEventInserter), and the time index's keys added by the writer's own keeper (timeIndexKeeper with
+ * (rawEventInserter), and the keys behind the appends added by the writer's own keeper (timeIndexKeeper with
  * its defaults) after each commit; `finish` adds the rest, as the writer's close does.
  */
 export async function rawSqliteWriter(
