@@ -664,6 +664,22 @@ describe('the time index behind the appends', () => {
   };
   const inPosOrder = (events: StoredEvent[], filter: EventFilter) =>
     events.filter((e) => filter.eventTypes!.includes(e.eventType)).sort((a, b) => a.pos - b.pos);
+  /**
+   * Takes the closed store back to an earlier schema with `sql`, then opens it (keys never added while
+   * the test runs): the upgraded store, and the names of the events table's indexes.
+   */
+  const upgradedFrom = async (sql: string) => {
+    const db = new Database(path);
+    db.exec(sql);
+    db.close();
+    const upgraded = await store(NEVER_INDEXED);
+    expect(upgraded.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    const indexes = upgraded.db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`)
+      .pluck()
+      .all();
+    return { upgraded, indexes };
+  };
   // Timestamps out of commit order, as a live stream's are.
   const jittered = (app: string, from: number, count: number) =>
     newEvents(app, from, count, (seq) => ({ timestamp: BASE_TIME + ((seq * 7) % 11), eventType: `t${seq % 3}` }));
@@ -788,8 +804,7 @@ process.kill(process.pid, 'SIGKILL');
     const all = await s.appendEvents(jittered('a', 0, 25));
     await s.close();
     // Back to version 3 as it was: the time indexes on the events table, no time index tables.
-    const db = new Database(path);
-    db.exec(`
+    const { upgraded, indexes } = await upgradedFrom(`
       DROP TRIGGER time_index_on_delete; DROP TRIGGER time_index_on_update;
       DROP TABLE ${TIME_INDEX.byTs}; DROP TABLE ${TIME_INDEX.byTypeTs}; DROP TABLE ${TIME_INDEX.byAppTs}; DROP TABLE ${TIME_INDEX.state};
       DROP TABLE ${TYPE_POSITIONS}; CREATE INDEX events_by_type_pos ON events (event_type);
@@ -798,15 +813,8 @@ process.kill(process.pid, 'SIGKILL');
       CREATE INDEX events_by_app_ts ON events (source_app_id, ts, pos);
       PRAGMA user_version = 3;
     `);
-    db.close();
-    const upgraded = await store(NEVER_INDEXED);
-    expect(upgraded.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(through(upgraded)).toBe(25);
     expect(keys(upgraded)).toEqual([25, 25, 25, 25]);
-    const indexes = upgraded.db
-      .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`)
-      .pluck()
-      .all();
     expect(indexes).not.toContain('events_by_ts');
     expect(await byTime(upgraded, { eventTypes: ['t0'] }, 'desc')).toEqual(referenceQuery(all, { eventTypes: ['t0'] }, 'desc'));
     expect(await byPos(upgraded, { eventTypes: ['t0', 't2'] })).toEqual(inPosOrder(all, { eventTypes: ['t0', 't2'] }));
@@ -818,8 +826,7 @@ process.kill(process.pid, 'SIGKILL');
     await s.close();
     // Back to version 4 as it was (the type index on the events table), with the keys of the last 15
     // events not added yet, as a crash leaves them.
-    const db = new Database(path);
-    db.exec(`
+    const { upgraded, indexes } = await upgradedFrom(`
       DROP TABLE ${TYPE_POSITIONS}; CREATE INDEX events_by_type_pos ON events (event_type);
       UPDATE ${TIME_INDEX.state} SET through = 10;
       DELETE FROM ${TIME_INDEX.byTs} WHERE pos > 10;
@@ -827,15 +834,8 @@ process.kill(process.pid, 'SIGKILL');
       DELETE FROM ${TIME_INDEX.byAppTs} WHERE pos > 10;
       PRAGMA user_version = 4;
     `);
-    db.close();
-    const upgraded = await store(NEVER_INDEXED);
-    expect(upgraded.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(through(upgraded)).toBe(10);
     expect(keys(upgraded)).toEqual([10, 10, 10, 10]);
-    const indexes = upgraded.db
-      .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`)
-      .pluck()
-      .all();
     expect(indexes).not.toContain('events_by_type_pos');
     for (const eventTypes of [['t0'], ['t1', 't2']])
       expect(await byPos(upgraded, { eventTypes })).toEqual(inPosOrder(all, { eventTypes }));
