@@ -132,6 +132,7 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   observeStorageReads(storage, registry, config.READ_BUDGET_ROWS);
+  observeIndexLag(storage, registry);
   new Gauge({
     name: 'chainlog_group_commits',
     help: "This process's writer transactions since start (commits), and the events they held (events): events/commits appends share one transaction",
@@ -388,6 +389,24 @@ async function startWitness(
     ...(mirror && { vouch: (origin: string, size: number, root: string) => mirror.vouch(origin, size, root) }),
   });
   return witness;
+}
+
+/** Stored events the engine's indexes do not cover yet (LogStorage.indexLag), read at each scrape. */
+function observeIndexLag(storage: OpenedStorage['storage'], registry: Registry): void {
+  if (!storage.indexLag) return;
+  const lag = () => storage.indexLag!();
+  new Gauge({
+    name: 'chainlog_storage_index_lag_events',
+    help: 'Stored events the indexes do not cover yet (SQLite: the keys behind the appends), which reads in time order and replays by event type read from the events table: a few thousand under ingest, 0 at rest; growing, the writer fails to add the keys.',
+    registers: [registry],
+    collect() {
+      try {
+        this.set(lag());
+      } catch {
+        // The store is closing or failing: the gauge keeps its last value, and /metrics still answers.
+      }
+    },
+  });
 }
 
 /** Rows each storage read of events examined on this process's thread (bounded by READ_BUDGET_ROWS). */

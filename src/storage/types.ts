@@ -387,6 +387,14 @@ export interface LogStorage {
    */
   observeReads?(listener: (rowsExamined: number) => void): void;
 
+  /**
+   * How many stored events the engine's indexes do not cover yet (SQLite: the events after the keys
+   * behind the appends' `through`, which every read in time order, and every replay by event type,
+   * reads from the events table). A few thousand while ingest runs, 0 at rest; one that keeps growing
+   * means the writer fails to add the keys. Absent where the indexes are kept with the appends.
+   */
+  indexLag?(): number;
+
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -5,8 +5,10 @@
 // for every refusal as for the acknowledgements, and what is acknowledged is stored once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leanTakes } from '../../src/api/lean-http.js';
+import { e2eMongoUri } from '../support/e2e-engine.js';
 import { metric } from '../support/metrics.js';
 import { startService, type RunningService } from '../support/service.js';
+import { until } from '../support/wait.js';
 
 let svc: RunningService;
 let writerA: string;
@@ -132,6 +134,19 @@ describe('POST /v1/events: the lean route answers as the Express route does', ()
     expect((await metric(svc, 'chainlog_group_commits', { count: 'events' })) - events0).toBe(40);
     expect(commits).toBeGreaterThanOrEqual(1);
     expect(commits).toBeLessThan(40);
+  });
+
+  it("reports how many stored events the indexes do not cover yet: on SQLite, 0 once the writer's keeper has run", async () => {
+    await Promise.all(Array.from({ length: 10 }, () => post(LEAN, JSON.stringify(event()))));
+    const text = await (await fetch(`${svc.url}/metrics`, { headers: svc.authHeaders() })).text();
+    if (e2eMongoUri()) {
+      // MongoDB keeps its indexes with the appends: nothing to report.
+      expect(text).not.toContain('chainlog_storage_index_lag_events');
+      return;
+    }
+    expect(text).toMatch(/^chainlog_storage_index_lag_events \d+$/m);
+    // The keeper adds the keys within its delay (100 ms) of the last write.
+    await until('the index lag to reach 0', async () => (await metric(svc, 'chainlog_storage_index_lag_events')) === 0);
   });
 });
 

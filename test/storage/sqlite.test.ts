@@ -699,13 +699,16 @@ describe('the time index behind the appends', () => {
     const all = await s.appendEvents(jittered('a', 0, 7));
     await writerTurn(s);
     expect(through(s)).toBe(0);
+    expect(s.indexLag()).toBe(7);
     all.push(...(await s.appendEvents(jittered('b', 0, 5))));
     await writerTurn(s);
     expect(through(s)).toBe(12);
+    expect(s.indexLag()).toBe(0);
     expect(keys(s)).toEqual([12, 12, 12, 12]);
     all.push(...(await s.appendEvents(jittered('a', 7, 3))));
     await writerTurn(s);
     expect(through(s)).toBe(12);
+    expect(s.indexLag()).toBe(3);
     for (const direction of ['asc', 'desc'] as const) {
       expect(await byTime(s, {}, direction)).toEqual(referenceQuery(all, {}, direction));
       expect(await byTime(s, { eventTypes: ['t1', 't2'] }, direction)).toEqual(
@@ -770,12 +773,15 @@ process.kill(process.pid, 'SIGKILL');
     await writerTurn(s);
     expect(through(s)).toBe(0);
     expect(keys(s)).toEqual([0, 0, 0, 0]);
+    // What the operator sees (chainlog_storage_index_lag_events): the lag grows with every append.
+    expect(s.indexLag()).toBe(30);
     expect(await byTime(s)).toEqual(referenceQuery(all, {}, 'asc'));
     expect(await byPos(s, { eventTypes: ['t1', 't2'] })).toEqual(inPosOrder(all, { eventTypes: ['t1', 't2'] }));
     s.db.exec('DROP TRIGGER refuse_keys');
     all.push(...(await s.appendEvents(jittered('b', 0, 1))));
     await writerTurn(s);
     expect(through(s)).toBe(31);
+    expect(s.indexLag()).toBe(0);
     expect(keys(s)).toEqual([31, 31, 31, 31]);
     expect(await byTime(s, {}, 'desc')).toEqual(referenceQuery(all, {}, 'desc'));
   });

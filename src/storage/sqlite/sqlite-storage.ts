@@ -32,7 +32,7 @@ import { storedLeafHash } from '../stored-event.js';
 import { EVENT_COLUMNS, rawRowToEvent, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
 import { canonicalJson } from '../../core/canonical-json.js';
-import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
+import { CONNECTION_PRAGMAS, configureConnection, migrate, TIME_INDEX } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
 import { SqliteWitnessStore } from './witness-store.js';
 import { SqliteInconsistencyStore } from './inconsistency-store.js';
@@ -424,6 +424,15 @@ export class SqliteStorage implements LogStorage {
       if (examined >= budget && found.length < limit) return { found, stop: last, examined };
     }
     return { found, stop: null, examined };
+  }
+
+  indexLag(): number {
+    const lag = this.stmt(
+      `SELECT coalesce((SELECT max(pos) FROM events), 0) - (SELECT through FROM ${TIME_INDEX.state} WHERE id = 1)`,
+    )
+      .pluck()
+      .get() as number;
+    return Math.max(0, lag);
   }
 
   async lastPos(): Promise<number> {
