@@ -41,7 +41,11 @@ export const TIME_INDEX = {
  */
 export const TYPE_POSITIONS = 'event_type_positions';
 
-/** The tables of keys behind the appends, each with the events' columns it holds, its key. */
+/**
+ * The tables of keys behind the appends, each with the events' columns it holds, its key. A schema
+ * version that adds one creates it, fills it up to `through` and recreates the triggers over the list
+ * as that version has it (as version 5 does), so that what the triggers keep is every table's keys.
+ */
 export const KEYS_BEHIND = [
   { table: TIME_INDEX.byTs, columns: ['ts', 'pos'] },
   { table: TIME_INDEX.byTypeTs, columns: ['event_type', 'ts', 'pos'] },
