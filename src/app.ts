@@ -392,7 +392,7 @@ async function startWitness(
 }
 
 /** Stored events the engine's indexes do not cover yet (LogStorage.indexLag), read at each scrape. */
-function observeIndexLag(storage: OpenedStorage['storage'], registry: Registry): void {
+export function observeIndexLag(storage: OpenedStorage['storage'], registry: Registry): void {
   if (!storage.indexLag) return;
   const lag = () => storage.indexLag!();
   new Gauge({
