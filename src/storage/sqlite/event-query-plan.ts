@@ -184,10 +184,14 @@ function tailWalk(f: EventFilter, asc: boolean, after: EventKey | undefined, lim
   };
 }
 
-/** One walk of a time index table `index` (as t), joined to the events (as e): the event's columns when every row walked matches, else (ts, pos, hit) per row. */
-function walkSql(index: string, seek: string[], residual: string[], order: string): string {
+/**
+ * One walk of a table of keys `index` (as t), joined to the events (as e): the event's columns when every
+ * row walked matches, else (ts, pos, hit) per row, ts read from `tsOf` (t where the keys hold it, else e).
+ */
+function walkSql(index: string, seek: string[], residual: string[], order: string, tsOf: 't' | 'e' = 't'): string {
   const where = seek.length ? ` WHERE ${seek.join(' AND ')}` : '';
-  const columns = residual.length === 0 ? JOINED_EVENT_COLUMNS : `t.ts AS ts, t.pos AS pos, (${residual.join(' AND ')}) AS hit`;
+  const columns =
+    residual.length === 0 ? JOINED_EVENT_COLUMNS : `${tsOf}.ts AS ts, t.pos AS pos, (${residual.join(' AND ')}) AS hit`;
   return `SELECT ${columns} FROM ${index} AS t CROSS JOIN events AS e ON e.pos = t.pos${where} ${order} LIMIT @limit`;
 }
 
@@ -238,10 +242,8 @@ export function planReadCommitted(afterPos: number, f: EventFilter, limit: numbe
   }
   if (f.eventTypes && f.eventTypes.length <= MAX_ARMS) {
     const residual = timeRangeConditions(f, base, 'e.');
-    const columns = residual.length === 0 ? JOINED_EVENT_COLUMNS : `e.ts AS ts, t.pos AS pos, (${residual.join(' AND ')}) AS hit`;
-    const sql =
-      `SELECT ${columns} FROM ${TYPE_POSITIONS} AS t CROSS JOIN events AS e ON e.pos = t.pos` +
-      ` WHERE t.event_type = @lead AND t.pos > @afterPos AND t.pos <= ${THROUGH} ORDER BY t.pos LIMIT @limit`;
+    const seek = ['t.event_type = @lead', 't.pos > @afterPos', `t.pos <= ${THROUGH}`];
+    const sql = walkSql(TYPE_POSITIONS, seek, residual, 'ORDER BY t.pos', 'e');
     const arms = [...new Set(f.eventTypes)].map((type) => ({
       sql,
       params: { ...base, lead: type },

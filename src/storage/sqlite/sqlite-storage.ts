@@ -32,11 +32,11 @@ import { storedLeafHash } from '../stored-event.js';
 import { EVENT_COLUMNS, rawRowToEvent, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
 import { canonicalJson } from '../../core/canonical-json.js';
-import { CONNECTION_PRAGMAS, configureConnection, migrate, TIME_INDEX } from './schema.js';
+import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
 import { SqliteWitnessStore } from './witness-store.js';
 import { SqliteInconsistencyStore } from './inconsistency-store.js';
-import { TIME_INDEX_DEFAULTS, type TimeIndexOptions } from './time-index.js';
+import { createLagReader, TIME_INDEX_DEFAULTS, type TimeIndexOptions } from './time-index.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
 import type { AppendResult, AppendRow, CheckpointRow } from './writer.js';
 import { nodeHashMismatch } from '../integration-rules.js';
@@ -133,6 +133,7 @@ export class SqliteStorage implements LogStorage {
   private readonly readBudget: number;
   private readonly turns = new ReadTurns();
   private readListener: ((rowsExamined: number) => void) | null = null;
+  private lagReader: (() => number) | null = null;
 
   observeReads(listener: (rowsExamined: number) => void): void {
     this.readListener = listener;
@@ -427,12 +428,8 @@ export class SqliteStorage implements LogStorage {
   }
 
   indexLag(): number {
-    const lag = this.stmt(
-      `SELECT coalesce((SELECT max(pos) FROM events), 0) - (SELECT through FROM ${TIME_INDEX.state} WHERE id = 1)`,
-    )
-      .pluck()
-      .get() as number;
-    return Math.max(0, lag);
+    this.lagReader ??= createLagReader(this.db);
+    return this.lagReader();
   }
 
   async lastPos(): Promise<number> {

@@ -28,10 +28,23 @@ export interface TimeIndexer {
   add(maxRows: number): number;
 }
 
-export function createTimeIndexer(db: Database.Database): TimeIndexer {
-  const state = db.prepare<[], { last: number; through: number }>(
+/** The last event's position and `through`, on `db`. */
+const keysState = (db: Database.Database) =>
+  db.prepare<[], { last: number; through: number }>(
     `SELECT coalesce((SELECT max(pos) FROM events), 0) AS last, through FROM ${TIME_INDEX.state} WHERE id = 1`,
   );
+
+/** TimeIndexer.lag on any connection to the store (the gauge's, LogStorage.indexLag). */
+export function createLagReader(db: Database.Database): () => number {
+  const state = keysState(db);
+  return () => {
+    const s = state.get()!;
+    return Math.max(0, s.last - s.through);
+  };
+}
+
+export function createTimeIndexer(db: Database.Database): TimeIndexer {
+  const state = keysState(db);
   // In key order, so consecutive inserts land on the same page. OR IGNORE: a key already there (put by
   // the triggers, schema.ts) is the same key.
   const range = 'FROM events WHERE pos > @from AND pos <= @to';
@@ -40,10 +53,7 @@ export function createTimeIndexer(db: Database.Database): TimeIndexer {
     return db.prepare(`INSERT OR IGNORE INTO ${table} (${key}) SELECT ${key} ${range} ORDER BY ${key}`);
   });
   const setThrough = db.prepare(`UPDATE ${TIME_INDEX.state} SET through = ? WHERE id = 1`);
-  const lag = () => {
-    const s = state.get()!;
-    return Math.max(0, s.last - s.through);
-  };
+  const lag = createLagReader(db);
   const add = db.transaction((maxRows: number): number => {
     const s = state.get()!;
     const to = Math.min(s.last, s.through + maxRows);
