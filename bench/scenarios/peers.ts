@@ -65,17 +65,44 @@ const PEER_LABELS: Record<Exclude<Peer, Other>, string> = {
   logEventBaseline: 'baseline build logEvent',
 };
 
-const COMMITS = /^chainlog_group_commits\{count="(commits|events)"\} (\d+)/gm;
+const COUNTERS =
+  /^(?:chainlog_group_commits\{count="(commits|events)"\}|nodejs_gc_duration_seconds_sum\{kind="([a-z]+)"\}) (\S+)$/gm;
 
-/** The server's group-commit counters (src/app.ts), from /metrics (open with AUTH=off). */
-async function commitCounts(url: string): Promise<{ commits: number; events: number } | null> {
+/** What a chainlog run is read by beside its load client's figures, from the server's /metrics. */
+export interface ServerCounters {
+  /** Group commits of the writer, and the events they wrote (chainlog_group_commits, src/app.ts). */
+  commits: number;
+  events: number;
+  /** Seconds of the main thread's garbage-collection pauses, every kind (prom-client's nodejs_gc_duration_seconds). */
+  gcSeconds: number;
+}
+
+/** ServerCounters from /metrics text; null without the commit counters (a build that has none). */
+export function serverCountersOf(text: string): ServerCounters | null {
+  let commits: number | undefined;
+  let events: number | undefined;
+  let gcSeconds = 0;
+  for (const m of text.matchAll(COUNTERS)) {
+    const value = Number(m[3]);
+    if (m[1] === 'commits') commits = value;
+    else if (m[1] === 'events') events = value;
+    else gcSeconds += value;
+  }
+  return commits !== undefined && events !== undefined ? { commits, events, gcSeconds } : null;
+}
+
+/** The server's counters from its /metrics (open with AUTH=off), or null where it cannot say. */
+async function serverCounters(url: string): Promise<ServerCounters | null> {
   try {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    const found = Object.fromEntries([...text.matchAll(COMMITS)].map((m) => [m[1]!, Number(m[2])]));
-    return found.commits !== undefined && found.events !== undefined ? { commits: found.commits, events: found.events } : null;
+    return serverCountersOf(await (await fetch(`${url}/metrics`)).text());
   } catch {
     return null;
   }
+}
+
+interface RunCounters {
+  eventsPerCommit: number;
+  gcMsPerEvent: number;
 }
 
 const SEQ = /"seq":(\d+)/;
@@ -105,8 +132,8 @@ export const peers: Scenario = {
       restBaseline: {},
       logEventBaseline: {},
     };
-    /** Events per writer transaction of each chainlog run (null where the build has no counters). */
-    const perCommit: Record<Peer, Record<number, Array<number | null>>> = {
+    /** Events per writer transaction and GC pause per event of each chainlog run (null where the build has no counters). */
+    const counters: Record<Peer, Record<number, Array<RunCounters | null>>> = {
       tessera: {},
       floor: {},
       rest: {},
@@ -191,13 +218,16 @@ export const peers: Scenario = {
             for (let r = 0; r < rounds; r++) {
               for (const peer of peersRun) {
                 ctx.log(`12: ${clients} clients, round ${r + 1}/${rounds}: ${PEER_NAMES[peer]} (${++n})`);
-                const before = isChainlog(peer) ? await commitCounts(urls[peer]) : null;
+                const before = isChainlog(peer) ? await serverCounters(urls[peer]) : null;
                 const run = await drive(targets[peer], { clients, seconds, cpuSeconds: cpu[peer] });
-                const after = before && (await commitCounts(urls[peer]));
+                const after = before && (await serverCounters(urls[peer]));
                 (runs[peer][clients] ??= []).push(run);
-                (perCommit[peer][clients] ??= []).push(
+                (counters[peer][clients] ??= []).push(
                   before && after && after.commits > before.commits
-                    ? (after.events - before.events) / (after.commits - before.commits)
+                    ? {
+                        eventsPerCommit: (after.events - before.events) / (after.commits - before.commits),
+                        gcMsPerEvent: ((after.gcSeconds - before.gcSeconds) * 1000) / (after.events - before.events),
+                      }
                     : null,
                 );
               }
@@ -247,7 +277,7 @@ export const peers: Scenario = {
         );
       for (const peer of peersRun.filter(isChainlog)) {
         const c = best(runs[peer][clients]!);
-        const commits = perCommit[peer][clients]![runs[peer][clients]!.indexOf(c)];
+        const counted = counters[peer][clients]![runs[peer][clients]!.indexOf(c)];
         const cs = summarize(c.ackMs);
         const cp = summarize(c.proofReadyMs);
         const name = `${PEER_LABELS[peer]} @${clients}`;
@@ -283,8 +313,18 @@ export const peers: Scenario = {
               baseline: { name: 'load client CPU per event', value: c.clientCpuMsPerEntry, unit: 'ms' },
             }),
           );
-        if (commits !== null && commits !== undefined)
-          figures.push(figure(engine.name, `${name} events per writer transaction`, commits, 'events'));
+        if (counted) {
+          figures.push(figure(engine.name, `${name} events per writer transaction`, counted.eventsPerCommit, 'events'));
+          // The collector's pauses on the main thread: at 512 clients, requests that outlive a scavenge
+          // (docs/performance.md, "The young generation at 512 clients").
+          figures.push(
+            figure(engine.name, `${name} main-thread GC pauses per event`, counted.gcMsPerEvent, 'ms', {
+              ...(c.serverCpuMsPerEntry !== null && {
+                baseline: { name: 'server CPU per event', value: c.serverCpuMsPerEntry, unit: 'ms' },
+              }),
+            }),
+          );
+        }
         // Where proof-ready goes: the acknowledgement, then the wait for a checkpoint (the publisher's cadence).
         const fromAck = summarize(c.proofReadyFromAckMs);
         const gaps = summarize(c.checkpointGapsMs);
@@ -305,7 +345,8 @@ export const peers: Scenario = {
             requests: r.requests,
             serverCpuMsPerEntry: r.serverCpuMsPerEntry === null ? null : Number(r.serverCpuMsPerEntry.toFixed(3)),
             clientCpuMsPerEntry: Number(r.clientCpuMsPerEntry.toFixed(3)),
-            eventsPerWriterTransaction: perCommit[peer][clients]![i] ?? null,
+            eventsPerWriterTransaction: counters[peer][clients]![i]?.eventsPerCommit ?? null,
+            gcMsPerEvent: counters[peer][clients]![i]?.gcMsPerEvent ?? null,
             ackMs: roundSummary(summarize(r.ackMs)),
             proofReadyMs: roundSummary(summarize(r.proofReadyMs)),
             proofReadyFromAckMs: roundSummary(summarize(r.proofReadyFromAckMs)),

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { Gauge, Histogram, Registry } from 'prom-client';
 import { checkpointSize } from '../../bench/peers/drive.js';
+import { serverCountersOf } from '../../bench/scenarios/peers.js';
 import { startNodeFloor } from '../../bench/peers/node-floor.js';
 import { installTessera, noteSignerKey } from '../../bench/peers/tessera.js';
 import { keyId } from '../../src/core/note/signed-note.js';
@@ -32,6 +34,40 @@ describe('the peers scenario', () => {
     expect(checkpointSize('example.com/log\n1234\nroothash=\n\n— sig\n')).toBe(1234);
     expect(checkpointSize('example.com/log\n12a\nroot\n')).toBeUndefined();
     expect(checkpointSize('no second line')).toBeUndefined();
+  });
+
+  it("reads a server's group commits and its main thread's GC pauses, every kind summed, from prom-client's exposition", async () => {
+    const registry = new Registry();
+    const gc = new Histogram({ name: 'nodejs_gc_duration_seconds', help: 'gc', labelNames: ['kind'], registers: [registry] });
+    const text = async (commits: number, events: number) => {
+      const r = new Registry();
+      new Gauge({
+        name: 'chainlog_group_commits',
+        help: 'commits',
+        labelNames: ['count'],
+        registers: [r],
+        collect() {
+          this.set({ count: 'commits' }, commits);
+          this.set({ count: 'events' }, events);
+        },
+      });
+      return await Registry.merge([registry, r]).metrics();
+    };
+    gc.observe({ kind: 'minor' }, 0.004);
+    gc.observe({ kind: 'minor' }, 0.0015);
+    gc.observe({ kind: 'major' }, 0.01);
+    gc.observe({ kind: 'incremental' }, 0.00025);
+    const counters = serverCountersOf(await text(12, 660));
+    expect(counters).toMatchObject({ commits: 12, events: 660 });
+    expect(counters!.gcSeconds).toBeCloseTo(0.01575, 12);
+    // A server without collections yet, and a build without the commit counters.
+    expect(serverCountersOf(await new Registry().metrics())).toBeNull();
+    expect(serverCountersOf('chainlog_group_commits{count="commits"} 3\n')).toBeNull();
+    expect(serverCountersOf('chainlog_group_commits{count="commits"} 3\nchainlog_group_commits{count="events"} 9\n')).toEqual({
+      commits: 3,
+      events: 9,
+      gcSeconds: 0,
+    });
   });
 
   it('the Node floor answers each entry with its index and covers it in its checkpoint at once; it refuses a body that is not JSON', async () => {
