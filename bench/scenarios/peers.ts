@@ -68,7 +68,7 @@ const PEER_LABELS: Record<Exclude<Peer, Other>, string> = {
 const COUNTERS =
   /^(?:chainlog_group_commits\{count="(commits|events)"\}|nodejs_gc_duration_seconds_sum\{kind="([a-z]+)"\}) (\S+)$/gm;
 
-/** What a chainlog run is read by beside its load client's figures, from the server's /metrics. */
+/** A chainlog server's own counters, read from its /metrics before and after each run. */
 export interface ServerCounters {
   /** Group commits of the writer, and the events they wrote (chainlog_group_commits, src/app.ts). */
   commits: number;
