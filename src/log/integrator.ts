@@ -10,8 +10,10 @@
 // is committed by its claim, before its events are derived and the append returns): integration stops
 // short of them instead of reading them back, and their offer has the log published again.
 import type { NodeId } from '../core/compact/node.js';
+import { POW2 } from '../core/bits.js';
 import { CompactRange, rangeNodes } from '../core/compact/range.js';
-import { fromHex, toHex } from '../core/hex.js';
+import { fromHex, isHex64, toHex } from '../core/hex.js';
+import { HASH_SIZE } from '../core/rfc6962/hasher.js';
 import { eventLeafHash, ZERO_HASH_HEX } from '../core/leaf.js';
 import {
   MalformedEventError,
@@ -28,9 +30,9 @@ import {
  */
 const CHUNK = 5000;
 /**
- * An integration given a seal (a publish's) and of at most this many leaves keeps the nodes it had in
- * hand for a proof (Integrated.known); a larger one would hold two per leaf for nothing: its proofs
- * read storage.
+ * An integration given a seal (a publish's) and of at most this many leaves keeps the nodes a
+ * consistency proof from its start needs (Integrated.known); a larger one keeps none: its proofs read
+ * storage.
  */
 const KNOWN_LEAVES = 65_536;
 /** Per log, at most this many offered hashes are held; beyond that integration reads storage. */
@@ -76,9 +78,10 @@ export interface Integrated extends TreeState {
   awaitsOffer: boolean;
   /**
    * The hash of a node this integration had in hand, or undefined: the nodes of the tree's compact
-   * range before it, and every leaf and perfect node it added (none without a seal or `hold`, none
-   * past KNOWN_LEAVES leaves), and those an integration with `hold` left for this one. A proof over the part they cover needs no
-   * read of them (on MongoDB a read of leaves is a query of `events`).
+   * range before it, and of the leaves and perfect nodes it added those a consistency proof from that
+   * range's size to its own can use (none without a seal or `hold`, none past KNOWN_LEAVES leaves);
+   * an integration with `hold` leaves them to the next one, which adds its own. That proof, and the
+   * root of the range before it, need no read (on MongoDB a read of leaves is a query of `events`).
    */
   known: KnownNodes;
 }
@@ -89,8 +92,8 @@ export type KnownNodes = (id: NodeId) => Uint8Array | undefined;
 export class Integrator {
   /** Compact range [0, integratedSize) and the last leaf hash, per log. */
   private readonly trees = new Map<string, { range: CompactRange; lastLeaf: string }>();
-  /** Leaf hashes sequenced by this process and not yet integrated: seqs [start, start + hashes.length). */
-  private readonly offered = new Map<string, { start: number; hashes: string[] }>();
+  /** Leaf hashes sequenced by this process and not yet integrated, per log. */
+  private readonly offered = new Map<string, OfferedLeaves>();
   /** Events read ahead (readAhead) from position `from` on, per log: integrate() takes them instead of reading them. */
   private readonly readAheads = new Map<string, { from: number; events: StoredEvent[] }>();
   /**
@@ -115,20 +118,29 @@ export class Integrator {
   /** Hand over committed events (in seq order per log) so integration needs no read-back. */
   offer(events: readonly StoredEvent[]): void {
     for (const e of events) {
+      // A hash that is not one (damage) is not offered: integration reads the event and finds it.
+      if (!isHex64(e.hash)) {
+        this.offered.delete(e.sourceAppId);
+        continue;
+      }
       const o = this.offered.get(e.sourceAppId);
-      if (o && o.start + o.hashes.length === e.seq && o.hashes.length < MAX_OFFERED) o.hashes.push(e.hash);
-      else if (!o || o.start + o.hashes.length !== e.seq) this.offered.set(e.sourceAppId, { start: e.seq, hashes: [e.hash] });
+      if (o?.end === e.seq) {
+        if (o.count < MAX_OFFERED) o.push(e.hash);
+      } else {
+        const fresh = new OfferedLeaves(e.seq);
+        fresh.push(e.hash);
+        this.offered.set(e.sourceAppId, fresh);
+      }
     }
   }
 
-  /** Offered hashes that continue the tree exactly at `from`, or none. */
-  private takeOffered(sourceAppId: string, from: number, to: number): string[] {
+  /** Offered leaf hashes that continue the tree exactly at `from` (up to `to`), 32 bytes each, or none. */
+  private takeOffered(sourceAppId: string, from: number, to: number): Uint8Array {
     const o = this.offered.get(sourceAppId);
-    if (!o || o.start > from || o.start + o.hashes.length <= from) return [];
-    const hashes = o.hashes.slice(from - o.start, to - o.start);
-    if (o.start + o.hashes.length <= to) this.offered.delete(sourceAppId);
-    else this.offered.set(sourceAppId, { start: to, hashes: o.hashes.slice(to - o.start) });
-    return hashes;
+    if (!o || o.start > from || o.end <= from) return NO_LEAVES;
+    const taken = o.take(from, to);
+    if (o.count === 0) this.offered.delete(sourceAppId);
+    return taken;
   }
 
   /**
@@ -139,7 +151,7 @@ export class Integrator {
   private awaitsOffer(sourceAppId: string, at: number): boolean {
     if (!this.writing(sourceAppId)) return false;
     const o = this.offered.get(sourceAppId);
-    return !o || o.start + o.hashes.length <= at;
+    return !o || o.end <= at;
   }
 
   /**
@@ -208,6 +220,7 @@ export class Integrator {
     const budget = this.limits.heldLeaves ?? HELD_LEAVES;
     const hold = opts.hold === true && adding > 0 && this.heldLeaves + (before?.leaves ?? 0) + adding <= budget;
     const known = (seal || hold) && adding <= KNOWN_LEAVES ? (before?.nodes ?? new NodesInHand(tree.range)) : null;
+    known?.reach(head.size);
     const started = tree.range.end;
     // Reserved while it runs: integrations of several logs at once stay within HELD_LEAVES together.
     const reserved = hold ? (before?.leaves ?? 0) + adding : 0;
@@ -223,7 +236,7 @@ export class Integrator {
         const addedIds: NodeId[] = [];
         const addedHashes: Uint8Array[] = [];
         const collect = (id: NodeId, hash: Uint8Array) => {
-          if (known) {
+          if (known?.keeps(id)) {
             addedIds.push(id);
             addedHashes.push(hash);
           }
@@ -234,8 +247,12 @@ export class Integrator {
         let lastLeaf = tree.lastLeaf;
         const offered = this.takeOffered(sourceAppId, from, Math.min(head.size, from + CHUNK));
         if (offered.length > 0) {
-          for (const hash of offered) next.append(fromHex(hash), collect);
-          lastLeaf = offered[offered.length - 1]!;
+          let leaf = NO_LEAVES;
+          for (let at = 0; at < offered.length; at += HASH_SIZE) {
+            leaf = offered.slice(at, at + HASH_SIZE);
+            next.append(leaf, collect);
+          }
+          lastLeaf = toHex(leaf);
         } else {
           const events = this.takeReadAhead(sourceAppId, from) ?? (await this.readEvents(sourceAppId, from, head.size));
           if (events.length === 0) throw new IntegrityError(sourceAppId, from, 'event missing');
@@ -262,6 +279,8 @@ export class Integrator {
     } finally {
       this.heldLeaves -= reserved;
     }
+    // The compact range it ended at: where it stopped short of head.size, the proof's right border.
+    known?.add(tree.range.ids(), tree.range.hashes);
     if (hold && known) {
       const leaves = (before?.leaves ?? 0) + tree.range.end - started;
       this.held.set(sourceAppId, { nodes: known, end: tree.range.end, leaves });
@@ -333,17 +352,39 @@ export class Integrator {
 }
 
 /**
- * The nodes an integration had in hand, looked up by id. They are listed as they come and indexed only
- * at the first lookup, so an integration whose nodes nobody asks for pays two array pushes per node.
+ * Nodes an integration had in hand that a consistency proof from the size it began at (`from`) to the
+ * size it integrates to can use, looked up by id: the compact range it began with, and of the nodes it
+ * adds those on the paths of the last leaf before `from` and of the last leaf it reaches (each ancestor
+ * of the leaf and its sibling). A proof from `from` to `to` takes every node from those two paths (RFC
+ * 9162, 2.1.3: its subtrees border leaf from - 1 or leaf to - 1), so a few dozen nodes serve it however
+ * many leaves were added; keeping every added node would hold two objects per leaf for the whole
+ * publish, which outlive the young generation and fill old space under steady ingest
+ * (docs/performance.md, "What a publish keeps"). They are indexed only at the first lookup.
  */
 class NodesInHand {
   private readonly ids: NodeId[];
   private readonly hashes: Uint8Array[];
   private index: Map<number, Uint8Array> | null = null;
+  /** The size the integration began at: the start of the consistency proof. */
+  private readonly from: number;
+  /** The size integration goes to (the log's head): the end of the proof. */
+  private to: number;
 
   constructor(before: CompactRange) {
     this.ids = before.ids();
     this.hashes = [...before.hashes];
+    this.from = before.end;
+    this.to = before.end;
+  }
+
+  /** The size the integration in hand goes to; an integration that continues one with `hold` moves it on. */
+  reach(size: number): void {
+    this.to = size;
+  }
+
+  /** Whether `id` is a node the proof can use: on the path of leaf from - 1 or of leaf to - 1. */
+  keeps(id: NodeId): boolean {
+    return onPath(id, this.from - 1) || onPath(id, this.to - 1);
   }
 
   add(ids: readonly NodeId[], hashes: readonly Uint8Array[]): void {
@@ -361,6 +402,54 @@ class NodesInHand {
     }
     return this.index.get(nodeNumber(id));
   }
+}
+
+const NO_LEAVES = new Uint8Array(0);
+
+/**
+ * Leaf hashes offered for one log, seqs [start, end), as bytes in one buffer. The hashes come as hex
+ * slices of the writer's answer for a whole commit (SqliteStorage.appendEvents): kept as they come,
+ * each would keep that answer's text alive until the log is integrated, past the young generation
+ * (docs/performance.md, "What a publish keeps").
+ */
+class OfferedLeaves {
+  private bytes = new Uint8Array(64 * HASH_SIZE);
+  count = 0;
+
+  constructor(public start: number) {}
+
+  get end(): number {
+    return this.start + this.count;
+  }
+
+  /** Appends the leaf hash of seq `end` (64 lowercase hex characters). */
+  push(hash: string): void {
+    if ((this.count + 1) * HASH_SIZE > this.bytes.length) {
+      const grown = new Uint8Array(this.bytes.length * 2);
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes.set(fromHex(hash), this.count * HASH_SIZE);
+    this.count++;
+  }
+
+  /** A copy of the hashes of seqs [from, min(to, end)) (from within [start, end)); those before `to` are dropped. */
+  take(from: number, to: number): Uint8Array {
+    const stop = Math.min(to, this.end);
+    const taken = this.bytes.slice((from - this.start) * HASH_SIZE, (stop - this.start) * HASH_SIZE);
+    const dropped = stop - this.start;
+    this.bytes.copyWithin(0, dropped * HASH_SIZE, this.count * HASH_SIZE);
+    this.start = stop;
+    this.count -= dropped;
+    return taken;
+  }
+}
+
+/** Whether `id` is an ancestor of `leaf` (or the leaf itself) or the sibling of one; false for leaf -1. */
+function onPath(id: NodeId, leaf: number): boolean {
+  if (leaf < 0) return false;
+  const ancestor = Math.floor(leaf / POW2[id.level]!);
+  return id.index === ancestor || id.index === (ancestor % 2 === 0 ? ancestor + 1 : ancestor - 1);
 }
 
 /** One number per node, exact for node indexes below 2^47 and levels below 64 (index * 64 + level). */
