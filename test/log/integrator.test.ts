@@ -152,6 +152,26 @@ describe.each(engines)('integrator: $name', (engine) => {
     expect(seen.reads).toBe(1);
   });
 
+  it('does not take an offered hash that is not one: it reads those events back and integrates what storage holds', async () => {
+    const storage = await store();
+    const integrator = new Integrator(storage);
+    const seen = countingReads(storage);
+    // An offered event's hash, damaged: not hex, or not 32 bytes.
+    for (const [log, damage] of [
+      ['a', () => 'zz'.repeat(32)],
+      ['b', (hash: string) => hash.slice(2)],
+    ] as const) {
+      const events = await appendChain(storage, log, 6);
+      const reads = seen.reads;
+      integrator.offer(events.map((e, i) => (i === 2 ? { ...e, hash: damage(e.hash) } : e)));
+      const tree = await integrator.integrate(log);
+      expect(tree).toMatchObject({ size: 6, awaitsOffer: false });
+      expect(toHex(tree.root)).toBe(rootOf(events));
+      // What was offered before the damaged hash went with it: the events are read from the log's start.
+      expect(seen.reads).toBe(reads + 1);
+    }
+  });
+
   it('without a writing callback, reads back every event it was not offered', async () => {
     const storage = await store();
     const integrator = new Integrator(storage);
