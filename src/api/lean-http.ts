@@ -54,16 +54,8 @@ export function leanRoute(opts: LeanRouteOptions): LeanRoute {
       const principal = await principalFrom(deps.auth, req.headers);
       const refusal = opts.refusal(principal);
       if (refusal) return sendJson(res, refusal.status, refusal.body);
-      const bytes = await readBody(req);
-      if (bytes === null) return; // the client went away before sending its body: no one to answer
-      const text = bytes.toString('utf8');
-      verifyExactNumbersText(text);
-      let body: unknown;
-      try {
-        body = parseJsonBody(text);
-      } catch {
-        throw notJson();
-      }
+      const body = await readJson(req);
+      if (body === GONE) return; // the client went away before sending its body: no one to answer
       await opts.answer(req, res, principal, body);
     } catch (err) {
       if (res.headersSent) {
@@ -99,6 +91,26 @@ export function leanTakes(req: Pick<IncomingMessage, 'method' | 'url' | 'headers
   if (type === undefined || !PLAIN_JSON.test(type)) return false;
   const length = Number(h['content-length']);
   return length >= 1 && length <= maxBodyBytes;
+}
+
+/** readJson's answer when the client went away before sending its whole body. */
+const GONE: unique symbol = Symbol('gone');
+
+/**
+ * The body read whole, under the exact-number rule, parsed as body-parser's strict JSON; GONE if the
+ * request was aborted. Its bytes and text are this function's alone: they are garbage once it returns,
+ * while the caller's frame lives until the answer is sent (a commit later, for an append).
+ */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const bytes = await readBody(req);
+  if (bytes === null) return GONE;
+  const text = bytes.toString('utf8');
+  verifyExactNumbersText(text);
+  try {
+    return parseJsonBody(text);
+  } catch {
+    throw notJson();
+  }
 }
 
 /** The whole body (its length is bounded by the Content-Length checked before), or null if the request was aborted. */
