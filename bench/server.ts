@@ -41,9 +41,14 @@ export async function freePort(): Promise<number> {
 /**
  * `node` arguments that start the server as `npm start` does (package.json; a test keeps the two equal):
  * the built service, which `npm run bench` and `npm run scale` build first, with the main thread's young
- * generation (src/young-generation.ts).
+ * generation (src/young-generation.ts) and without V8's allocation-site pretenuring (docs/performance.md,
+ * "Request objects born in old space").
  */
-export const SERVER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=32', 'dist/main.js'];
+export const SERVER_NODE_ARGS: readonly string[] = [
+  '--max-semi-space-size=32',
+  '--no-allocation-site-pretenuring',
+  'dist/main.js',
+];
 
 /** VmRSS from /proc (Linux), else `ps`. */
 export function rssOf(pid: number): number {

@@ -47,8 +47,8 @@ async function newSpaces(clear: boolean): Promise<{ main: number; worker: number
 }
 
 describe('young generations', () => {
-  it('`npm start` sizes the main thread’s young generation above V8’s default', () => {
-    expect(START_FLAGS).toEqual(['--max-semi-space-size=32']);
+  it('`npm start` sizes the main thread’s young generation above V8’s default (and turns off allocation-site pretenuring)', () => {
+    expect(START_FLAGS).toEqual(['--max-semi-space-size=32', '--no-allocation-site-pretenuring']);
   });
 
   it('the main thread keeps the flag’s semi-spaces; a worker started after the flag is cleared keeps its resourceLimits', async () => {

@@ -38,7 +38,7 @@ describe('install', () => {
       'graphql-codegen --config codegen.ts && tsc -b tsconfig.build.json && tsx scripts/build-dashboard.ts',
     );
     expect(pkg.scripts.codegen).toBe('graphql-codegen --config codegen.ts');
-    expect(pkg.scripts.start).toBe('exec node --max-semi-space-size=32 dist/main.js');
+    expect(pkg.scripts.start).toBe('exec node --max-semi-space-size=32 --no-allocation-site-pretenuring dist/main.js');
     // The tools that start the built service build it first too.
     expect(pkg.scripts.prebench).toBe('npm run build');
     expect(pkg.scripts.prescale).toBe('npm run build');
@@ -61,7 +61,7 @@ describe('install', () => {
     expect(cleared).toBeGreaterThan(0);
     expect(cleared).toBeLessThan(main.indexOf('await startChainlog('));
     // The image runs what `npm start` runs (test/deploy/compose.test.ts).
-    expect(pkg.scripts.start).toMatch(/ --max-semi-space-size=32 dist\/main\.js$/);
+    expect(pkg.scripts.start).toMatch(/ --max-semi-space-size=32 --no-allocation-site-pretenuring dist\/main\.js$/);
     for (const command of [pkg.scripts.start, readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')]) {
       expect(command).not.toMatch(/--max-old-space-size|--max-heap-size|--min-semi-space-size/);
     }
