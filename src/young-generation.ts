@@ -4,7 +4,7 @@
 // `--max-semi-space-size=32`): at many concurrent requests its scavenges copy every request in flight,
 // so fewer of them (larger semi-spaces) cut the garbage collector's share of the work
 // (docs/performance.md, "The main thread's young generation"). V8 reads that flag again for each worker
-// thread it starts, where it overrides the thread's own `resourceLimits` (the SQLite writer's 8 MB,
+// thread it starts, where it overrides the thread's own `resourceLimits` (the SQLite writer's 16 MB,
 // src/storage/sqlite/write-thread.ts). Clearing it once the main heap is configured gives every worker
 // its own again.
 import { setFlagsFromString } from 'node:v8';

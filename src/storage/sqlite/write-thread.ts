@@ -77,12 +77,14 @@ type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<
 
 /**
  * The writer thread's young generation (Worker resourceLimits). Its garbage is the leaf hashing of
- * every appended event, its survivors the rows of the transaction in hand: 8 MB keeps up with it
- * without keeping large semi-spaces resident. V8's `--max-semi-space-size`, which sizes the main
- * thread's (`npm start`), would override resourceLimits: the service clears it before this thread
- * starts (src/young-generation.ts).
+ * every appended event, its survivors the rows of the transaction in hand: a turn that commits four
+ * 500-event batches holds 2,000 rows, which at 8 MB outlived the young generation (the thread promoted
+ * about 360 bytes per event and ran a full collection every second under batch ingest); at 16 MB it
+ * promotes about 30, for no more resident memory in our runs (docs/performance.md, "The writer thread's
+ * young generation"). V8's `--max-semi-space-size`, which sizes the main thread's (`npm start`), would
+ * override resourceLimits: the service clears it before this thread starts (src/young-generation.ts).
  */
-const WRITER_YOUNG_GENERATION_MB = 8;
+const WRITER_YOUNG_GENERATION_MB = 16;
 
 /**
  * The thread's entry point, next to this module and as this module runs: built JavaScript (dist/:
