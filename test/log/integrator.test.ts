@@ -32,6 +32,21 @@ function countingReads(storage: LogStorage): { reads: number } {
   return seen;
 }
 
+/** What `fn` gives, and how many times it made `storage` read tree nodes. */
+async function nodeReadsDuring<T>(storage: LogStorage, fn: () => Promise<T>): Promise<{ value: T; reads: number }> {
+  let reads = 0;
+  const getTreeNodes = storage.getTreeNodes.bind(storage);
+  storage.getTreeNodes = (...args) => {
+    reads++;
+    return getTreeNodes(...args);
+  };
+  try {
+    return { value: await fn(), reads };
+  } finally {
+    storage.getTreeNodes = getTreeNodes;
+  }
+}
+
 describe.each(engines)('integrator: $name', (engine) => {
   let harness: StorageHarness;
   const open: LogStorage[] = [];
@@ -196,15 +211,10 @@ describe.each(engines)('integrator: $name', (engine) => {
       integrator.offer(await appendChain(storage, 'a', added));
       const tree = await integrator.integrate('a', () => null);
       expect(tree.size).toBe(before + added);
-      let reads = 0;
-      const getTreeNodes = storage.getTreeNodes.bind(storage);
-      storage.getTreeNodes = (...args) => {
-        reads++;
-        return getTreeNodes(...args);
-      };
-      const fromHand = await prover.consistency('a', before, tree.size, tree.known);
+      const { value: fromHand, reads } = await nodeReadsDuring(storage, () =>
+        prover.consistency('a', before, tree.size, tree.known),
+      );
       expect(reads).toBe(0);
-      storage.getTreeNodes = getTreeNodes;
       expect(fromHand.map(toHex)).toEqual((await prover.consistency('a', before, tree.size)).map(toHex));
       // From an earlier size, what is not in hand is read.
       const older = await prover.consistency('a', 3, tree.size, tree.known);
@@ -227,15 +237,10 @@ describe.each(engines)('integrator: $name', (engine) => {
       integrator.offer(await appendChain(storage, 'a', added));
       const tree = await integrator.integrate('a', () => null);
       expect(tree.size).toBe(size + added);
-      let reads = 0;
-      const getTreeNodes = storage.getTreeNodes.bind(storage);
-      storage.getTreeNodes = (...args) => {
-        reads++;
-        return getTreeNodes(...args);
-      };
-      const fromHand = await prover.consistency('a', size, tree.size, tree.known);
+      const { value: fromHand, reads } = await nodeReadsDuring(storage, () =>
+        prover.consistency('a', size, tree.size, tree.known),
+      );
       expect(reads, `proof ${size} -> ${tree.size}`).toBe(0);
-      storage.getTreeNodes = getTreeNodes;
       expect(fromHand.map(toHex)).toEqual((await prover.consistency('a', size, tree.size)).map(toHex));
       if (added >= 31) {
         // A leaf away from both borders (the first added one's right neighbour's neighbour) is not kept.
@@ -259,15 +264,8 @@ describe.each(engines)('integrator: $name', (engine) => {
     await appendChain(again, 'a', 2);
     const tree = await integrator.integrate('a', () => null);
     expect(tree.size).toBe(19);
-    let reads = 0;
-    const getTreeNodes = again.getTreeNodes.bind(again);
-    again.getTreeNodes = (...args) => {
-      reads++;
-      return getTreeNodes(...args);
-    };
-    const fromHand = await prover.consistency('a', 6, 19, tree.known);
+    const { value: fromHand, reads } = await nodeReadsDuring(again, () => prover.consistency('a', 6, 19, tree.known));
     expect(reads).toBe(0);
-    again.getTreeNodes = getTreeNodes;
     expect(fromHand.map(toHex)).toEqual((await prover.consistency('a', 6, 19)).map(toHex));
     // Taken once: the next integration holds nothing of it.
     expect((await integrator.integrate('a', () => null)).known({ level: 0, index: 7 })).toBeUndefined();
