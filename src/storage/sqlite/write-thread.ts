@@ -77,11 +77,10 @@ type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<
 
 /**
  * The writer thread's young generation (Worker resourceLimits). Its garbage is the leaf hashing of
- * every appended event, its survivors the rows of the transaction in hand: a turn that commits four
- * 500-event batches holds 2,000 rows, which at 8 MB outlived the young generation (the thread promoted
- * about 360 bytes per event and ran a full collection every second under batch ingest); at 16 MB it
- * promotes about 30, for no more resident memory in our runs (docs/performance.md, "The writer thread's
- * young generation"). V8's `--max-semi-space-size`, which sizes the main thread's (`npm start`), would
+ * every appended event, its survivors the rows of the transaction in hand: a turn commits every group
+ * waiting for it, thousands of rows under batch ingest, and a young generation those rows outlast
+ * promotes each of them and fills old space (docs/performance.md, "The writer thread's young
+ * generation"). V8's `--max-semi-space-size`, which sizes the main thread's (`npm start`), would
  * override resourceLimits: the service clears it before this thread starts (src/young-generation.ts).
  */
 const WRITER_YOUNG_GENERATION_MB = 16;
