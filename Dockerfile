@@ -10,7 +10,9 @@ WORKDIR /app
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
+# npm ci applies the patches of dependencies (scripts/patches, see its README) after installing.
 COPY package.json package-lock.json ./
+COPY scripts/patches ./scripts/patches
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json codegen.ts ./
 COPY schema ./schema

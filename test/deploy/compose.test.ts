@@ -234,6 +234,14 @@ describe('Dockerfile', () => {
     expect(instructions(runtime, 'COPY').join(' ')).not.toMatch(/\b(src|scripts)\b/);
   });
 
+  it("applies the dependencies' patches in the build stage's npm ci, as a fresh clone's npm ci does", () => {
+    const build = stage('build').lines;
+    const copied = build.findIndex((l) => /^COPY\s+scripts\/patches\s+\.\/scripts\/patches$/.test(l));
+    const installed = build.findIndex((l) => /^RUN\s+npm ci\b/.test(l));
+    expect(copied).toBeGreaterThanOrEqual(0);
+    expect(installed).toBeGreaterThan(copied);
+  });
+
   it('needs no TypeScript loader at run time: none is a production dependency', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       dependencies: Record<string, string>;

@@ -22,6 +22,19 @@ describe('install', () => {
     expect(refusing, `packages refusing Node ${oldest}`).toEqual([]);
   });
 
+  it("applies the dependencies' patches after every install, and fails the install where one does not apply", () => {
+    // npm runs the root package's postinstall after `npm ci` and `npm install`.
+    expect(pkg.scripts.postinstall).toBe('patch-package --patch-dir scripts/patches --error-on-fail');
+    const patches = readdirSync(new URL('../../scripts/patches', import.meta.url)).filter((f) => f.endsWith('.patch'));
+    expect(patches.length).toBeGreaterThan(0);
+    // Each patch names the exact version it was made for, the version the lockfile installs.
+    for (const patch of patches) {
+      const [, name, version] = /^(.+)\+(\d+\.\d+\.\d+)\.patch$/.exec(patch)!;
+      expect(lock.packages[`node_modules/${name}`]?.version, patch).toBe(version);
+      expect(pkg.dependencies[name!] ?? pkg.devDependencies[name!], patch).toBe(version);
+    }
+  });
+
   it('generates the GraphQL types before any script that type-checks or tests', () => {
     expect(pkg.scripts.pretypecheck).toBe('npm run codegen');
     expect(pkg.scripts.test).toMatch(/^npm run codegen && /);

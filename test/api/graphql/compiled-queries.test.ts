@@ -1,7 +1,8 @@
 // The lean route's compiled queries (src/api/graphql/lean-graphql.ts): only an operation that comes back
 // is compiled, and what graphql-jit cannot compile is left to graphql-js (null), never an error of the
 // request.
-import { parse, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import { promiseHooks } from 'node:v8';
+import { buildSchema, parse, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { compiledOnReturn, compiledOrNull } from '../../../src/api/graphql/lean-graphql.js';
 import { buildApiSchema } from '../../../src/api/graphql/schema.js';
@@ -67,5 +68,53 @@ describe('compiledOnReturn', () => {
       expect(compiledFor(fresh, operationOf(fresh))).toBeNull();
     }
     expect(compiles).toBe(0);
+  });
+});
+
+describe("graphql-jit's execution context, as patched at install (scripts/patches)", () => {
+  // The promise a compiled mutation resolves with its execution context may be in old space by the time it
+  // settles; as long as it is, the context's variables (the request's parsed inputs) and data (the
+  // answer) survive every scavenge. The patch has the context let go of both once the answer is made.
+  const logSchema = buildSchema(`
+    scalar JSON
+    input In { payload: JSON! }
+    type Out { n: Int! }
+    type Query { ok: Boolean }
+    type Mutation { log(events: [In!]!): [Out!]! }
+  `);
+  const document = parse('mutation L($events: [In!]!) { log(events: $events) { n } }');
+
+  it('holds neither the variables nor the data once an asynchronous operation has answered', async () => {
+    logSchema.getMutationType()!.getFields().log!.resolve = async (_root, { events }: { events: unknown[] }) => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return events.map((_, n) => ({ n }));
+    };
+    const query = compiledOrNull(logSchema, document, operationOf(document))!;
+    expect(query).not.toBeNull();
+    // Every promise settled during the operation, the one resolved with the execution context among them.
+    const settled: Promise<unknown>[] = [];
+    const stop = promiseHooks.onSettled((promise) => settled.push(promise));
+    let answer: Awaited<ReturnType<typeof query.query>>;
+    try {
+      answer = await query.query(undefined, {}, { events: [{ payload: { a: 1 } }, { payload: [2] }] });
+    } finally {
+      stop();
+    }
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data).toEqual({ log: [{ n: 0 }, { n: 1 }] });
+    const values = await Promise.all(
+      settled.map((p) =>
+        p.then(
+          (v) => v,
+          () => undefined,
+        ),
+      ),
+    );
+    const contexts = values.filter(
+      (v): v is Record<string, unknown> => typeof v === 'object' && v !== null && 'variables' in v && 'rt' in v,
+    );
+    expect(contexts).toHaveLength(1);
+    expect(contexts[0]!.variables).toBeNull();
+    expect(contexts[0]!.data).toBeNull();
   });
 });
