@@ -84,11 +84,9 @@ describe("graphql-jit's execution context, as patched at install (scripts/patche
   `);
   const document = parse('mutation L($events: [In!]!) { log(events: $events) { n } }');
 
-  it('holds neither the variables nor the data once an asynchronous operation has answered', async () => {
-    logSchema.getMutationType()!.getFields().log!.resolve = async (_root, { events }: { events: unknown[] }) => {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      return events.map((_, n) => ({ n }));
-    };
+  /** Runs the compiled mutation with `resolve`; its answer, and the execution contexts among the settled promises. */
+  async function runObserved(resolve: (events: unknown[]) => Promise<unknown>) {
+    logSchema.getMutationType()!.getFields().log!.resolve = (_root, { events }: { events: unknown[] }) => resolve(events);
     const query = compiledOrNull(logSchema, document, operationOf(document))!;
     expect(query).not.toBeNull();
     // Every promise settled during the operation, the one resolved with the execution context among them.
@@ -100,8 +98,6 @@ describe("graphql-jit's execution context, as patched at install (scripts/patche
     } finally {
       stop();
     }
-    expect(answer.errors).toBeUndefined();
-    expect(answer.data).toEqual({ log: [{ n: 0 }, { n: 1 }] });
     const values = await Promise.all(
       settled.map((p) =>
         p.then(
@@ -113,6 +109,28 @@ describe("graphql-jit's execution context, as patched at install (scripts/patche
     const contexts = values.filter(
       (v): v is Record<string, unknown> => typeof v === 'object' && v !== null && 'variables' in v && 'rt' in v,
     );
+    return { answer, contexts };
+  }
+
+  it('holds neither the variables nor the data once an asynchronous operation has answered', async () => {
+    const { answer, contexts } = await runObserved(async (events) => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return events.map((_, n) => ({ n }));
+    });
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data).toEqual({ log: [{ n: 0 }, { n: 1 }] });
+    expect(contexts).toHaveLength(1);
+    expect(contexts[0]!.variables).toBeNull();
+    expect(contexts[0]!.data).toBeNull();
+  });
+
+  it('answers a failed resolver with its error and null data (the non-null field trimmed), and lets go as well', async () => {
+    const { answer, contexts } = await runObserved(async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      throw new Error('the store refused');
+    });
+    expect(answer.data).toBeNull();
+    expect(answer.errors?.map((e) => e.message)).toEqual(['the store refused']);
     expect(contexts).toHaveLength(1);
     expect(contexts[0]!.variables).toBeNull();
     expect(contexts[0]!.data).toBeNull();
