@@ -7,11 +7,9 @@
 //
 // On an engine whose appends apply in call order (storage.orderedAppends), a sole writer pipelines:
 // the next group is sequenced on the heads the group being written will leave, and handed to the
-// engine before that group commits, so the engine never waits for hashing. On an engine that links
-// and hashes appends itself (storage.chainsAppends), events are sequenced without their hashes: a
-// head is then a chain of events whose hashes are pending, hashed here only when a request's
-// expectedPrevHash must be compared with it. A version 2 event's salt is drawn here either way; its
-// commitment (payloadHash) is pending with its leaf on such an engine.
+// engine before that group commits, so the engine never waits for hashing. Every event leaves here
+// complete: its link, its leaf hash and, for leaf version 2, its salt and commitment; the engine
+// stores what it is given.
 import { canonicalJson } from '../core/canonical-json.js';
 import { randomBytes } from 'node:crypto';
 import {
@@ -19,7 +17,6 @@ import {
   leafVersionOf,
   LEAF_VERSION,
   PAYLOAD_SALT_BYTES,
-  parseSalt,
   payloadCommitment,
   ZERO_HASH_HEX,
   type LeafVersion,
@@ -39,14 +36,7 @@ import { asReplay } from './replays.js';
 
 interface Head {
   size: number;
-  /** The head's hash, or the last of its events the engine will hash (chainsAppends). */
-  headHash: string | Link;
-}
-
-/** An event sequenced without its hashes, linked to what precedes it in its log. */
-interface Link {
-  event: NewEvent;
-  prev: string | Link;
+  headHash: string;
 }
 
 interface Job {
@@ -74,8 +64,6 @@ interface InFlight {
   plans: Plan[];
   /** The logs it writes to (counted in Sequencer.writes until it settles). */
   logs: string[];
-  /** Each log's last link in this group, with its index in the group's writes (chainsAppends). */
-  lastLinks: Array<{ link: Link; index: number }>;
   /** app + idempotency key of its fresh events: a retry of one waits for the outcome. */
   keys: string[];
   outcome: Promise<{ stored: StoredEvent[] } | { error: unknown }>;
@@ -100,8 +88,6 @@ export class Sequencer {
   private queue: Job[] = [];
   private running = false;
   private readonly depth: number;
-  /** The engine links and hashes what this sequences. */
-  private readonly chained: boolean;
   private readonly inFlightKeys = new Set<string>();
   /** Per log, the groups writing to it that are in the engine and not yet settled. */
   private readonly writes = new Map<string, number>();
@@ -124,7 +110,6 @@ export class Sequencer {
     private readonly newLogVersion: (sourceAppId: string) => LeafVersion = () => LEAF_VERSION,
   ) {
     this.depth = storage.orderedAppends === true && gate === soleWriter ? PIPELINE_DEPTH : 1;
-    this.chained = storage.chainsAppends === true;
   }
 
   /**
@@ -284,24 +269,20 @@ export class Sequencer {
     }
     // The heads this group leaves, for the next group to be sequenced on before it commits.
     const keys: string[] = [];
-    const lastLinks: InFlight['lastLinks'] = [];
-    const lastIndex = new Map<string, number>();
-    writes.forEach((e, index) => {
-      lastIndex.set(e.sourceAppId, index);
+    const logSet = new Set<string>();
+    for (const e of writes) {
+      logSet.add(e.sourceAppId);
       if (e.idempotencyKey) keys.push(keyOf(e.sourceAppId, e.idempotencyKey));
-    });
-    for (const [app, head] of heads) {
-      this.heads.set(app, head);
-      if (typeof head.headHash !== 'string') lastLinks.push({ link: head.headHash, index: lastIndex.get(app)! });
     }
+    for (const [app, head] of heads) this.heads.set(app, head);
     for (const k of keys) this.inFlightKeys.add(k);
-    const logs = [...lastIndex.keys()];
+    const logs = [...logSet];
     this.countWrites(logs, 1);
     const outcome = this.storage.appendEvents(writes).then(
       (stored) => ({ stored }),
       (error: unknown) => ({ error }),
     );
-    return { plans, logs, keys, lastLinks, outcome };
+    return { plans, logs, keys, outcome };
   }
 
   /** Resolve a committed group; a failed one is rejected, or returned to be sequenced again after a conflict. */
@@ -313,15 +294,6 @@ export class Sequencer {
       if (outcome.error instanceof AppendConflictError) return { ok: false, again: group.plans.map((p) => p.job) };
       for (const p of group.plans) p.job.reject(outcome.error);
       return { ok: false, again: [] };
-    }
-    // Pending hashes are known now: end each log's chain at this group, so later groups' chains
-    // neither hash nor hold what is committed.
-    for (const { link, index } of group.lastLinks) {
-      const e = outcome.stored[index]!;
-      link.event.hash = e.hash;
-      link.prev = e.prevHash;
-      const head = this.heads.get(e.sourceAppId);
-      if (head?.headHash === link) this.heads.set(e.sourceAppId, { size: head.size, headHash: e.hash });
     }
     deliver(group.plans, outcome.stored);
     this.onCommitted(outcome.stored);
@@ -493,22 +465,18 @@ export class Sequencer {
         }
         const head = headOf(req.sourceAppId);
         if (req.expectedPrevHash != null) {
-          const headHash = hashOf(head.headHash);
-          if (req.expectedPrevHash !== headHash) {
+          if (req.expectedPrevHash !== head.headHash) {
             problems.push({
               index,
               field: 'expectedPrevHash',
-              message: `expectedPrevHash ${req.expectedPrevHash} is not the head of log "${req.sourceAppId}" (${headHash})`,
+              message: `expectedPrevHash ${req.expectedPrevHash} is not the head of log "${req.sourceAppId}" (${head.headHash})`,
             });
             return;
           }
         }
         const version = this.versions.get(req.sourceAppId) ?? this.newLogVersion(req.sourceAppId);
-        const event = sequenceOne(req, head, receivedAt, this.chained, version);
-        localHeads.set(req.sourceAppId, {
-          size: head.size + 1,
-          headHash: this.chained ? { event, prev: head.headHash } : event.hash,
-        });
+        const event = sequenceOne(req, head, receivedAt, version);
+        localHeads.set(req.sourceAppId, { size: head.size + 1, headHash: event.hash });
         results.push(fresh.length);
         if (req.idempotencyKey) {
           localKeys.set(keyOf(req.sourceAppId, req.idempotencyKey), { fingerprint, ref: fresh.length });
@@ -599,9 +567,9 @@ function fingerprintOf(e: { eventType: string; timestamp: number; payload: unkno
   return `${e.eventType}\u0000${e.timestamp}\u0000${canonicalJson(e.payload)}`;
 }
 
-/** An event at the head's position; linked and hashed here unless the engine will (`chained`). */
-function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained: boolean, version: LeafVersion): NewEvent {
-  // One object per event (batches hold thousands): the hashes are filled in once the fields are set.
+/** An event at the head's position, linked to it and hashed. */
+function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, version: LeafVersion): NewEvent {
+  // One object per event (batches hold thousands): the leaf hash is filled in once the fields are set.
   // The payload is serialized once, for the leaf (or its commitment) and for the engine.
   const payloadText = req.payloadText ?? canonicalJson(req.payload);
   const event: NewEvent = {
@@ -611,19 +579,14 @@ function sequenceOne(req: AppendRequest, head: Head, receivedAt: number, chained
     timestamp: req.timestamp,
     receivedAt,
     payload: req.payload,
-    prevHash: '',
+    prevHash: head.headHash,
     idempotencyKey: req.idempotencyKey ?? null,
     hash: '',
     payloadText,
     // Version 2: a fresh salt per event, so a small payload cannot be found from payloadHash by guessing.
-    // The salt is drawn here (the one random part); an engine that chains appends computes the
-    // commitment where it hashes the leaf, so this thread only slices the salt from a pool.
-    ...(version === 2 ? (chained ? { payloadSalt: nextSaltHex(), payloadHash: '' } : commitment(payloadText)) : {}),
+    ...(version === 2 ? commitment(payloadText) : {}),
   };
-  if (!chained) {
-    event.prevHash = hashOf(head.headHash);
-    event.hash = eventLeafHash(event, event.payloadText);
-  }
+  event.hash = eventLeafHash(event, payloadText);
   return event;
 }
 
@@ -639,12 +602,6 @@ function commitment(payloadText: string): { payloadSalt: string; payloadHash: st
   return { payloadSalt, payloadHash: payloadCommitment(salt, payloadText) };
 }
 
-/** A fresh salt in lowercase hex, for an engine that computes the commitment (chainsAppends). */
-function nextSaltHex(): string {
-  nextSalt();
-  return saltPool.toString('hex', saltAt - PAYLOAD_SALT_BYTES, saltAt);
-}
-
 function nextSalt(): Buffer {
   if (saltAt + PAYLOAD_SALT_BYTES > saltPool.length) {
     saltPool = randomBytes(PAYLOAD_SALT_BYTES * SALT_POOL_SALTS);
@@ -653,28 +610,4 @@ function nextSalt(): Buffer {
   const salt = saltPool.subarray(saltAt, saltAt + PAYLOAD_SALT_BYTES);
   saltAt += PAYLOAD_SALT_BYTES;
   return salt;
-}
-
-/**
- * The hash a head stands for. Events of its chain that nothing has hashed yet (the engine hashes
- * them as it writes) are hashed here, oldest first, exactly as the engine will; rare: only
- * expectedPrevHash needs it.
- */
-function hashOf(head: string | Link): string {
-  const pending: NewEvent[] = [];
-  let at = head;
-  while (typeof at !== 'string' && at.event.hash === '') {
-    pending.push(at.event);
-    at = at.prev;
-  }
-  let hash = typeof at === 'string' ? at : at.event.hash;
-  for (let i = pending.length - 1; i >= 0; i--) {
-    const e = pending[i]!;
-    // Its salt is fixed, so this is the commitment the engine computes too.
-    if (e.payloadHash === '') e.payloadHash = payloadCommitment(parseSalt(e.payloadSalt!), e.payloadText!);
-    e.prevHash = hash;
-    e.hash = eventLeafHash(e, e.payloadText);
-    hash = e.hash;
-  }
-  return hash;
 }

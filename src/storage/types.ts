@@ -1,10 +1,7 @@
 // The one narrow interface every storage engine implements (SQLite, MongoDB).
 // Engines store and index. They never sign, never choose an event's seq and never compute tree nodes:
-// that is the log pipeline's job. The one hashing an engine may do is an event's link and leaf hash
-// (with a version 2 leaf's payload commitment), when it declares `chainsAppends`, and then only with
-// core's eventLeafHash, payloadCommitment and ZERO_HASH_HEX, so that
-// the result is exactly what the sequencer would have computed. Every engine must pass
-// test/storage/contract.ts.
+// that is the log pipeline's job: events reach an engine linked and hashed, and it stores them as
+// given. Every engine must pass test/storage/contract.ts.
 
 import type { JsonObject } from '../core/json.js';
 import type { NodeId } from '../core/compact/node.js';
@@ -352,16 +349,6 @@ export interface LogStorage {
    * group of events while the engine writes the current one.
    */
   readonly orderedAppends?: boolean;
-  /**
-   * True if appendEvents links and hashes events given with prevHash and hash '': each is linked to
-   * its log's head as it stands at that event (committed head, then the call's earlier events) and
-   * gets its leaf hash from core's eventLeafHash, exactly as the sequencer would compute them; the
-   * returned events carry both. Such an event of leaf version 2 may come with its payloadSalt and
-   * payloadHash '': the engine computes the commitment with core's payloadCommitment, and the returned
-   * event carries it. Events given with their hashes are stored as given. Hashing then runs where the
-   * engine writes, not on the thread that sequences.
-   */
-  readonly chainsAppends?: boolean;
   /**
    * Where one append has a size limit (MongoDB: a batch is one document, under 16 MiB): the most
    * appendBytes() of the events of one appendEvents call. The sequencer keeps its groups within it

@@ -232,7 +232,7 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     expect(seen.calls).toBe(2); // the failed first attempt, then the retry's own write
   });
 
-  it('leaves linking and hashing to an engine that chains appends, and returns the engine-made chain', async () => {
+  it('hands the engine every event linked and hashed, a version 2 one with its salt and commitment', async () => {
     const s = await openStorage();
     const handed: NewEvent[] = [];
     watch(s, async (_, write) => write());
@@ -241,11 +241,22 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
       handed.push(...events.map((e) => ({ ...e })));
       return original(events);
     };
-    const seq = new Sequencer(s, () => undefined);
+    const seq = new Sequencer(
+      s,
+      () => undefined,
+      Date.now,
+      undefined,
+      (app) => (app === 'b' ? 2 : 1),
+    );
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => spread(i).then(() => seq.append([event('a'), event('b')]))),
     );
-    expect(handed.every((e) => e.hash === '' && e.prevHash === '')).toBe(true);
+    expect(handed).toHaveLength(20);
+    for (const e of handed) {
+      expect(e.hash).toBe(eventLeafHash(e));
+      if (e.sourceAppId === 'a') expect(e.payloadHash).toBeUndefined();
+      else expect(e.payloadHash).toBe(payloadCommitment(parseSalt(e.payloadSalt!), canonicalJson(e.payload)));
+    }
     expectChain(results.flat().filter((e) => e.sourceAppId === 'a'));
     expectChain(results.flat().filter((e) => e.sourceAppId === 'b'));
   });
@@ -290,7 +301,7 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     },
   );
 
-  it('checks expectedPrevHash against a head whose hash the engine has not yet made (in flight, or earlier in the batch)', async () => {
+  it('checks expectedPrevHash against a head in flight, and against one earlier in the same batch', async () => {
     const s = await openStorage();
     const settle = deferred();
     const seen = watch(s, holdFirst(settle.promise));
@@ -302,14 +313,14 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     );
     const e0 = event('a');
     const first = seq.append([e0, event('b')]);
-    await seen.began(1); // the first group is in flight: a's head is pending
+    await seen.began(1); // the first group is in flight: a's head is not committed
     const hash0 = eventLeafHash({ ...e0, seq: 0, prevHash: ZERO_HASH_HEX, receivedAt: now });
     const e1 = event('a', { expectedPrevHash: hash0 });
     const hash1 = eventLeafHash({ ...e1, seq: 1, prevHash: hash0, receivedAt: now });
-    // One batch: e1 on the in-flight head, e2 on e1 (pending in the same batch), e3 wrong.
+    // One batch: e1 on the in-flight head, e2 on e1 (earlier in the same batch), e3 wrong.
     const right = seq.append([e1, event('a', { expectedPrevHash: hash1 })]);
     const wrong = seq.append([event('a', { expectedPrevHash: ZERO_HASH_HEX })]).catch((e: unknown) => e);
-    await seen.began(2); // planned on the pending head, while the first group is still in flight
+    await seen.began(2); // planned on the in-flight head, while the first group is still in flight
     settle.resolve();
     const [a0] = await first;
     const [a1, a2] = await right;
@@ -320,7 +331,7 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     expectChain([a0!, a1!, a2!]);
     expect((await s.getLogHead('a'))!.headHash).toBe(a2!.hash);
   });
-  it('on leaf version 2, hashes an in-flight head with the salt it drew, so the commitment and leaf are the ones the engine stores', async () => {
+  it('on leaf version 2, names an in-flight head by the hash the engine stores (its commitment from the salt drawn here)', async () => {
     const s = await openStorage();
     const settle = deferred();
     const seen = watch(s, holdFirst(settle.promise));
@@ -333,8 +344,8 @@ describe('pipelined sequencing (ordered engine, sole writer)', () => {
     );
     const e0 = event('a');
     const first = seq.append([e0]);
-    await seen.began(1); // a's head is pending: its commitment and leaf are the engine's to compute
-    // A wrong expectedPrevHash makes the sequencer hash that head itself; the refusal names the hash.
+    await seen.began(1); // a's head is in flight, not committed
+    // A wrong expectedPrevHash is refused, naming the head's hash.
     const wrong = (await seq.append([event('a', { expectedPrevHash: ZERO_HASH_HEX })]).catch((e: unknown) => e)) as Error;
     expect(wrong).toMatchObject({ code: 'CONFLICT' });
     const headHash = /\(([0-9a-f]{64})\)/.exec(wrong.message)![1];

@@ -8,9 +8,7 @@ import { planEventQuery, planReadCommitted, type IndexWalk } from '../../src/sto
 import { EVENT_INDEX, SCHEMA_VERSION, TIME_INDEX, TYPE_POSITIONS } from '../../src/storage/sqlite/schema.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { createWriter, publisherWritesFirst, type AppendRow, type WriteRequest } from '../../src/storage/sqlite/writer.js';
-import { eventLeafHash, parseSalt, payloadCommitment, ZERO_HASH_HEX } from '../../src/core/leaf.js';
-import { canonicalJson } from '../../src/core/canonical-json.js';
-import { chainer } from '../../src/storage/sqlite/chainer.js';
+import { ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import {
   AppendConflictError,
   type EventFilter,
@@ -129,8 +127,8 @@ describe('SqliteStorage specifics', () => {
       { id: 4, op: 'putCheckpoint', checkpoint: ['app-a', 3, 'ab'.repeat(32), 'note', BASE_TIME] },
     ]);
     expect(outcomes.map((o) => o.ok)).toEqual([true, false, true, true]);
-    expect(outcomes[0]).toEqual({ ok: true, value: { first: 1, chain: null, commitments: null } });
-    expect(outcomes[2]).toEqual({ ok: true, value: { first: 3, chain: null, commitments: null } });
+    expect(outcomes[0]).toEqual({ ok: true, value: 1 });
+    expect(outcomes[2]).toEqual({ ok: true, value: 3 });
     expect(storage.db.prepare('SELECT source_app_id, seq FROM events ORDER BY pos').all()).toEqual([
       { source_app_id: 'app-a', seq: 0 },
       { source_app_id: 'app-a', seq: 1 },
@@ -141,61 +139,9 @@ describe('SqliteStorage specifics', () => {
     expect(storage.db.inTransaction).toBe(false);
   });
 
-  it('links and hashes events given without their hashes (chainsAppends), from the committed head on', async () => {
-    expect(storage.chainsAppends).toBe(true);
-    const unhashed = (e: NewEvent): NewEvent => ({ ...e, prevHash: '', hash: '' });
-    // a: two events with their hashes, then two without (the writer continues the stored head); b: new.
-    const given = newEvents('app-a', 0, 2);
-    await storage.appendEvents(given);
-    // Members out of RFC 8785 order: the leaf holds the canonical text, not JSON.stringify's.
-    const payload = (seq: number) => ({ payload: { z: seq, a: 'é', m: [{ y: 1, b: 2 }] } });
-    const more = newEvents('app-a', 2, 2, payload).map(unhashed);
-    const fresh = [newEvent('app-b', 0, payload(0))].map(unhashed);
-    const stored = await storage.appendEvents([more[0]!, fresh[0]!, more[1]!]);
-    const [a2, b0, a3] = stored;
-    expect(a2!.prevHash).toBe(given[1]!.hash);
-    expect(a3!.prevHash).toBe(a2!.hash);
-    expect(b0!.prevHash).toBe(ZERO_HASH_HEX);
-    for (const e of stored) expect(e.hash).toBe(eventLeafHash(e));
-    // As stored, and the logs' heads moved to them.
-    expect((await storage.getEvent('app-a', 3))!.hash).toBe(a3!.hash);
-    expect((await storage.getEvent('app-a', 3))!.prevHash).toBe(a2!.hash);
-    expect((await storage.getLogHead('app-a'))!.headHash).toBe(a3!.hash);
-    expect((await storage.getLogHead('app-b'))!.headHash).toBe(b0!.hash);
-    // A writer without a chainer refuses them.
-    const bare = createWriter(storage.db);
-    const row: AppendRow = ['app-c', 0, 't', BASE_TIME, BASE_TIME, '{}', '', '', null, null, null];
-    expect(() => bare.append([row])).toThrow(/without its hash/);
-  });
-
-  it('computes the payload commitment of version 2 events given with their salt and payloadHash "" (chainsAppends)', async () => {
-    const salt = (n: number) => n.toString(16).padStart(2, '0').repeat(32);
-    const payload = { z: 1, a: 'é' };
-    const pending = (seq: number): NewEvent => ({
-      ...newEvent('app-v2', seq, { payload }),
-      prevHash: '',
-      hash: '',
-      payloadSalt: salt(seq + 1),
-      payloadHash: '',
-    });
-    // With a version 1 event of another log between them: only the pending ones take a commitment.
-    const v1 = { ...newEvent('app-v1', 0), prevHash: '', hash: '' };
-    const stored = await storage.appendEvents([pending(0), v1, pending(1)]);
-    const [a, b, c] = stored;
-    for (const [e, seq] of [
-      [a!, 0],
-      [c!, 1],
-    ] as const) {
-      expect(e.payloadSalt).toBe(salt(seq + 1));
-      expect(e.payloadHash).toBe(payloadCommitment(parseSalt(salt(seq + 1)), canonicalJson(payload)));
-      expect(e.hash).toBe(eventLeafHash(e));
-      expect(await storage.getEvent('app-v2', seq)).toEqual(e);
-    }
-    expect(b!.payloadHash).toBeUndefined();
-    expect(c!.prevHash).toBe(a!.hash);
-    // A row that asks for its commitment must come without its hash, and with a salt.
-    const writer = createWriter(storage.db, chainer);
-    const row = (hash: string, saltHex: string | null): AppendRow => [
+  it('refuses rows that come without their hashes (the sequencer links and hashes), writing nothing', async () => {
+    const writer = createWriter(storage.db);
+    const row = (hash: string, payloadHash: string | null): AppendRow => [
       'app-w',
       0,
       't',
@@ -205,12 +151,14 @@ describe('SqliteStorage specifics', () => {
       ZERO_HASH_HEX,
       hash,
       null,
-      saltHex,
-      '',
+      payloadHash === null ? null : 'ab'.repeat(32),
+      payloadHash,
     ];
-    expect(() => writer.append([row('ab'.repeat(32), salt(1))])).toThrow(/with its hash but without its payloadHash/);
-    expect(() => writer.append([row('', null)])).toThrow(/without a salt/);
+    expect(() => writer.append([row('', null)])).toThrow(/without its hashes/);
+    expect(() => writer.append([row('', 'cd'.repeat(32))])).toThrow(/without its hashes/);
+    expect(() => writer.append([row('ab'.repeat(32), '')])).toThrow(/without its hashes/);
     expect(await storage.getLogHead('app-w')).toBeNull();
+    expect(storage.db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(0);
   });
 
   it('takes tree nodes packed (ids in pairs, hashes in one buffer) and refuses a packing that does not add up', async () => {
@@ -329,9 +277,21 @@ describe('SqliteStorage specifics', () => {
     });
 
     it('commits the integrations of committed events of a turn before its appends, and says so first', () => {
-      const writer = createWriter(storage.db, chainer);
+      const writer = createWriter(storage.db);
       const tree = { ids: [1, 0, 1, 1, 2, 0], hashes: new Uint8Array(96).fill(9) };
-      const row = (seq: number): AppendRow => ['app-a', seq, 't', BASE_TIME, BASE_TIME, '{}', '', '', null, null, null];
+      const row = (seq: number): AppendRow => [
+        'app-a',
+        seq,
+        't',
+        BASE_TIME,
+        BASE_TIME,
+        '{}',
+        fakeHash(`p${seq}`),
+        fakeHash(`h${seq}`),
+        null,
+        null,
+        null,
+      ];
       const settled: Array<{ ops: string[]; size: number; integrated: number }> = [];
       writer.applyTurn(
         [

@@ -29,8 +29,8 @@ let textInput = Buffer.allocUnsafe(16 * 1024);
 /**
  * SHA-256(byte || UTF-8 of a + b + c) in lowercase hex, without a Buffer of that text: a byte under 0x80
  * is its own UTF-8 character, so the input is one string that crypto.hash encodes as UTF-8 itself (one
- * native call per leaf, ~0.4 µs less than writing the three into a buffer first, session 30; the store's
- * writer hashes every event it appends, and an auditor every event it reads). Other bytes (none in the
+ * native call per leaf, ~0.4 µs less than writing the three into a buffer first, session 30; the
+ * sequencer hashes every event it appends, and an auditor every event it reads). Other bytes (none in the
  * tree's domain separation) go through the reused buffer.
  */
 export function sha256HexOfByteAndText(byte: number, a: string, b: string, c: string): string {

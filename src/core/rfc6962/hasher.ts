@@ -20,7 +20,7 @@ export function hashLeaf(data: Uint8Array): Uint8Array {
 
 /**
  * SHA-256(0x00 || UTF-8 of before + payload + after) in lowercase hex, without making that string:
- * on Node the three are written as UTF-8 into one reused buffer. A store's writer hashes every event
+ * on Node the three are written as UTF-8 into one reused buffer. The sequencer hashes every event
  * it appends, and a leaf-sized string per event would keep its heap busy. For core/leaf.ts: callers
  * hash events through its entry points.
  */

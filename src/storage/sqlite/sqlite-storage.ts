@@ -31,14 +31,13 @@ import { appendCopiedEvents } from '../copied-events.js';
 import { storedLeafHash } from '../stored-event.js';
 import { EVENT_COLUMNS, rawRowToEvent, rowToEvent, type EventRow } from './event-rows.js';
 import { planEventQuery, planReadCommitted, type IndexWalk } from './event-query-plan.js';
-import { canonicalJson } from '../../core/canonical-json.js';
 import { CONNECTION_PRAGMAS, configureConnection, migrate } from './schema.js';
 import { SqliteApiKeyStore } from './api-key-store.js';
 import { SqliteWitnessStore } from './witness-store.js';
 import { SqliteInconsistencyStore } from './inconsistency-store.js';
 import { createLagReader, TIME_INDEX_DEFAULTS, type TimeIndexOptions } from './time-index.js';
 import { inProcessWriter, threadWriter, type AsyncWriter } from './write-thread.js';
-import type { AppendResult, AppendRow, CheckpointRow } from './writer.js';
+import type { AppendRow, CheckpointRow } from './writer.js';
 import { nodeHashMismatch } from '../integration-rules.js';
 
 export interface SqliteStorageOptions {
@@ -124,8 +123,6 @@ export class SqliteStorage implements LogStorage {
   readonly inconsistencies: SqliteInconsistencyStore;
   /** One writer (thread or connection) applies appends in the order they are sent, each checking continuity. */
   readonly orderedAppends = true;
-  /** The writer (thread) links and hashes events sequenced without their hashes. */
-  readonly chainsAppends = true;
   /** better-sqlite3 reads on the calling thread. */
   readonly synchronousReads = true;
   private readonly statements = new Map<string, Database.Statement>();
@@ -192,11 +189,8 @@ export class SqliteStorage implements LogStorage {
   async appendEvents(events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
     const rows = new Array<AppendRow>(events.length);
-    // Events whose commitment the writer computes (given with a salt and payloadHash ''), in order.
-    let committing: number[] | null = null;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      // An event the writer hashes needs the leaf's payload text; one hashed already is stored as it came.
       if (e.erasedAt != null && e.payloadHash) {
         // A copy of an event erased already: no payload nor salt ever reaches the store (as eraseEvents leaves it).
         rows[i] = [
@@ -216,7 +210,7 @@ export class SqliteStorage implements LogStorage {
         ];
         continue;
       }
-      const payload = e.payloadText ?? (e.hash === '' ? canonicalJson(e.payload) : JSON.stringify(e.payload));
+      const payload = e.payloadText ?? JSON.stringify(e.payload);
       rows[i] = [
         e.sourceAppId,
         e.seq,
@@ -230,31 +224,15 @@ export class SqliteStorage implements LogStorage {
         typeof e.payloadHash === 'string' ? (e.payloadSalt ?? null) : null,
         e.payloadHash ?? null,
       ];
-      if (e.payloadHash === '') (committing ??= []).push(i);
     }
-    let result: AppendResult;
+    let first: number;
     try {
-      result = await this.writer.append(rows);
+      first = await this.writer.append(rows);
     } catch (err) {
       throw toAppendConflict(err);
     }
-    const { first, chain, commitments } = result;
-    if (committing !== null) {
-      if (commitments === null || commitments.length !== committing.length * 64) {
-        throw new Error(
-          `append: the writer returned ${commitments?.length ?? 0} hex digits of commitments for ${committing.length} events`,
-        );
-      }
-      for (let k = 0; k < committing.length; k++) events[committing[k]!]!.payloadHash = commitments.slice(64 * k, 64 * k + 64);
-    }
     const stored = new Array<StoredEvent>(events.length);
-    for (let i = 0; i < events.length; i++) {
-      const e = (stored[i] = storedEvent(events[i]!, first + i));
-      if (chain !== null) {
-        e.prevHash = chain.slice(128 * i, 128 * i + 64);
-        e.hash = chain.slice(128 * i + 64, 128 * i + 128);
-      }
-    }
+    for (let i = 0; i < events.length; i++) stored[i] = storedEvent(events[i]!, first + i);
     return stored;
   }
 

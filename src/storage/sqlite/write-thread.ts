@@ -2,11 +2,9 @@
 // the main connection (':memory:'). See writer.ts and writer-worker.ts.
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { chainer } from './chainer.js';
 import { createTimeIndexer, timeIndexKeeper, type TimeIndexKeeper, type TimeIndexOptions } from './time-index.js';
 import {
   createWriter,
-  type AppendResult,
   type AppendRow,
   type CheckpointRow,
   type ErrorMessage,
@@ -22,7 +20,7 @@ import type { WriterThreadData } from './writer-worker.js';
 
 export interface AsyncWriter {
   /** Rows with hash '' are linked and hashed by the writer (see createWriter). */
-  append(rows: AppendRow[]): Promise<AppendResult>;
+  append(rows: AppendRow[]): Promise<number>;
   /** With `checkpoint`, stored after the nodes in the same transaction (Writer.integrate). */
   integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes, checkpoint?: CheckpointRow): Promise<void>;
   putCheckpoint(checkpoint: CheckpointRow): Promise<void>;
@@ -53,7 +51,7 @@ export class WriterError extends Error {
 export function inProcessWriter(db: Database.Database, timeIndex: TimeIndexOptions): AsyncWriter {
   let writer: Writer | undefined;
   let keeper: TimeIndexKeeper | undefined;
-  const w = () => (writer ??= createWriter(db, chainer));
+  const w = () => (writer ??= createWriter(db));
   const keep = () => (keeper ??= timeIndexKeeper(createTimeIndexer(db), timeIndex));
   return {
     append: async (rows) => {
@@ -76,8 +74,9 @@ export function inProcessWriter(db: Database.Database, timeIndex: TimeIndexOptio
 type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 /**
- * The writer thread's young generation (Worker resourceLimits). Its garbage is the leaf hashing of
- * every appended event, its survivors the rows of the transaction in hand: a turn commits every group
+ * The writer thread's young generation (Worker resourceLimits). Its garbage is each turn's messages
+ * (the rows as they arrive) and their statements' bindings, its survivors the rows of the transaction
+ * in hand: a turn commits every group
  * waiting for it, thousands of rows under batch ingest, and a young generation those rows outlast
  * promotes each of them and fills old space (docs/performance.md, "The writer thread's young
  * generation"). V8's `--max-semi-space-size`, which sizes the main thread's (`npm start`), would
@@ -153,7 +152,7 @@ export function threadWriter(path: string, pragmas: readonly string[], timeIndex
   };
 
   return {
-    append: async (rows) => (await call({ op: 'append', rows })) as AppendResult,
+    append: async (rows) => (await call({ op: 'append', rows })) as number,
     erase: async (ids, erasedAt, reason) => (await call({ op: 'erase', ids, erasedAt, reason })) as number,
     integrate: async (sourceAppId, fromSize, toSize, nodes, checkpoint) => {
       await call({ op: 'integrate', sourceAppId, fromSize, toSize, nodes, checkpoint: checkpoint ?? null });

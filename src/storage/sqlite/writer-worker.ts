@@ -8,7 +8,6 @@
 // (time-index.ts), in transactions of its own between turns.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { chainer } from './chainer.js';
 import { createTimeIndexer, timeIndexKeeper, type TimeIndexOptions } from './time-index.js';
 import {
   createWriter,
@@ -31,7 +30,7 @@ if (!port) throw new Error('writer-worker is the entry point of a worker thread 
 const { path, pragmas, timeIndex } = workerData as WriterThreadData;
 const db = new Database(path);
 for (const p of pragmas) db.pragma(p);
-const writer = createWriter(db, chainer);
+const writer = createWriter(db);
 const timeKeeper = timeIndexKeeper(createTimeIndexer(db), timeIndex);
 const answer = (res: WriterResponse) => port.postMessage(res);
 

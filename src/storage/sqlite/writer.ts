@@ -11,8 +11,7 @@ import { TIME_INDEX } from './schema.js';
 
 /**
  * sourceAppId, seq, eventType, ts, receivedAt, payload JSON, prevHash, hash, idempotencyKey, and for
- * leaf version 2 payloadSalt and payloadHash (null, null for version 1). A row to be hashed (hash '')
- * of version 2 may come with its salt and payloadHash '': the writer computes the commitment. A version 2
+ * leaf version 2 payloadSalt and payloadHash (null, null for version 1), stored as given. A version 2
  * event copied already erased (a mirror's copy, src/mirror) adds erasedAt and erasureReason, with payload
  * '' and payloadSalt null.
  */
@@ -32,46 +31,14 @@ export interface PackedNodes {
 /** sourceAppId, treeSize, rootHash, note, publishedAt. */
 export type CheckpointRow = [string, number, string, string, number];
 
-/** How a writer links and hashes rows that come without their hashes (core/leaf.ts). */
-export interface Chainer {
-  leafHash(
-    fields: {
-      sourceAppId: string;
-      seq: number;
-      prevHash: string;
-      eventType: string;
-      timestamp: number;
-      receivedAt: number;
-      payloadHash: string | null;
-    },
-    payloadText: string,
-  ): string;
-  /** A version 2 payload's commitment: core's payloadCommitment of the salt (lowercase hex) and the text. */
-  commitment(saltHex: string, payloadText: string): string;
-  /** prevHash of seq 0. */
-  zeroHash: string;
-}
-
-/**
- * The first row's pos (the others follow it), and if the writer hashed any row, every row's
- * prevHash and hash (64 hex chars each) in row order, concatenated; else null. `commitments`: the
- * payloadHash the writer computed for each row that came with payloadHash '', in row order,
- * concatenated; null if none.
- */
-export interface AppendResult {
-  first: number;
-  chain: string | null;
-  commitments: string | null;
-}
-
-/** What a write answers: an append its AppendResult, an erasure its count, the others null. */
-export type WriteValue = AppendResult | number | null;
+/** What a write answers: an append the first row's pos (the others follow it), an erasure its count, the others null. */
+export type WriteValue = number | null;
 
 export type Outcome = { ok: true; value: WriteValue } | { ok: false; error: unknown };
 
 export interface Writer {
-  /** Appends in one IMMEDIATE transaction. Rows with hash '' are linked and hashed (needs a Chainer). */
-  append(rows: AppendRow[]): AppendResult;
+  /** Appends in one IMMEDIATE transaction; returns the first row's pos (the others follow it). */
+  append(rows: AppendRow[]): number;
   /** With `checkpoint` (tree size toSize), stores it after the nodes, in the same transaction. */
   integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes, checkpoint?: CheckpointRow | null): void;
   putCheckpoint(checkpoint: CheckpointRow): void;
@@ -160,12 +127,8 @@ export const ROW_COLUMNS =
 /** The columns an erasure sets (schema version 3), read with every event. */
 export const ERASURE_COLUMNS = 'erased_at, erasure_reason';
 
-/**
- * The write statements of one connection. With `chainer`, rows may come without their hashes (''):
- * the writer links each to its log's head as it stands at that row and computes its leaf hash, so
- * the sequencer never waits for a group to be hashed (docs/log-format.md: the leaf, prevHash).
- */
-export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
+/** The write statements of one connection. */
+export function createWriter(db: Database.Database): Writer {
   const insert = db.prepare(`INSERT INTO events (pos, ${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const insertErased = db.prepare(
     `INSERT INTO events (pos, ${ROW_COLUMNS}, ${ERASURE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -184,9 +147,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       `SELECT max(coalesce((SELECT max(pos) FROM events), 0), coalesce((SELECT through FROM ${TIME_INDEX.state}), 0))`,
     )
     .pluck();
-  const headOf = db.prepare<[string], { size: number; head_hash: string }>(
-    'SELECT size, head_hash FROM logs WHERE source_app_id = ?',
-  );
+  const sizeOf = db.prepare<[string], number>('SELECT size FROM logs WHERE source_app_id = ?').pluck();
   const upsertLog = db.prepare(
     `INSERT INTO logs (source_app_id, size, head_hash, integrated_size, created_at) VALUES (?, ?, ?, 0, ?)
      ON CONFLICT (source_app_id) DO UPDATE SET size = excluded.size, head_hash = excluded.head_hash`,
@@ -200,41 +161,17 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     'INSERT OR IGNORE INTO checkpoints (source_app_id, tree_size, root_hash, note, published_at) VALUES (?, ?, ?, ?, ?)',
   );
 
-  const append = (rows: AppendRow[]): AppendResult => {
+  const append = (rows: AppendRow[]): number => {
     // Each log's events must continue it exactly: start at its size, consecutive, in order.
     const advances = new Map<string, { next: number; headHash: string; createdAt: number }>();
-    let chained = false;
-    let commitments: string | null = null;
     for (const r of rows) {
       let a = advances.get(r[0]);
       if (!a) {
-        const head = headOf.get(r[0]);
-        a = { next: head?.size ?? 0, headHash: head?.head_hash ?? chainer?.zeroHash ?? '', createdAt: r[4] };
+        a = { next: sizeOf.get(r[0]) ?? 0, headHash: '', createdAt: r[4] };
         advances.set(r[0], a);
       }
       if (r[1] !== a.next) throw conflict(`log ${r[0]}: expected seq ${a.next}, got ${r[1]}`, 'position');
-      if (r[7] === '') {
-        if (!chainer) throw new Error(`append: log ${r[0]} seq ${r[1]} comes without its hash, and this writer does not chain`);
-        if (r[10] === '') {
-          if (r[9] === null) throw new Error(`append: log ${r[0]} seq ${r[1]} asks for its payload's commitment without a salt`);
-          r[10] = chainer.commitment(r[9], r[5]);
-          commitments = (commitments ?? '') + r[10];
-        }
-        r[6] = a.headHash;
-        r[7] = chainer.leafHash(
-          {
-            sourceAppId: r[0],
-            seq: r[1],
-            prevHash: r[6],
-            eventType: r[2],
-            timestamp: r[3],
-            receivedAt: r[4],
-            payloadHash: r[10],
-          },
-          r[5],
-        );
-        chained = true;
-      } else if (r[10] === '') throw new Error(`append: log ${r[0]} seq ${r[1]} comes with its hash but without its payloadHash`);
+      if (r[7] === '' || r[10] === '') throw new Error(`append: log ${r[0]} seq ${r[1]} comes without its hashes`);
       a.next++;
       a.headHash = r[7];
     }
@@ -245,13 +182,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
       else insertErased.run(pos++, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12]);
     }
     for (const [sourceAppId, a] of advances) upsertLog.run(sourceAppId, a.next, a.headHash, a.createdAt);
-    // One string crosses back, not two per row.
-    let chain: string | null = null;
-    if (chained) {
-      chain = '';
-      for (const r of rows) chain += r[6] + r[7];
-    }
-    return { first, chain, commitments };
+    return first;
   };
 
   const integrate = (
@@ -301,7 +232,7 @@ export function createWriter(db: Database.Database, chainer?: Chainer): Writer {
     putCheckpoint.run(...c);
   });
   const eraseTx = db.transaction(erase);
-  const apply = (req: WriteRequest): AppendResult | number | void =>
+  const apply = (req: WriteRequest): number | void =>
     req.op === 'append'
       ? appendTx.immediate(req.rows)
       : req.op === 'integrate'
