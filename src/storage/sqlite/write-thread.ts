@@ -19,7 +19,7 @@ import {
 import type { WriterThreadData } from './writer-worker.js';
 
 export interface AsyncWriter {
-  /** Rows with hash '' are linked and hashed by the writer (see createWriter). */
+  /** Appends the rows as given (Writer.append); resolves to the first row's pos, the others following it. */
   append(rows: AppendRow[]): Promise<number>;
   /** With `checkpoint`, stored after the nodes in the same transaction (Writer.integrate). */
   integrate(sourceAppId: string, fromSize: number, toSize: number, nodes: PackedNodes, checkpoint?: CheckpointRow): Promise<void>;
@@ -76,11 +76,11 @@ type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<
 /**
  * The writer thread's young generation (Worker resourceLimits). Its garbage is each turn's messages
  * (the rows as they arrive) and their statements' bindings, its survivors the rows of the transaction
- * in hand: a turn commits every group
- * waiting for it, thousands of rows under batch ingest, and a young generation those rows outlast
- * promotes each of them and fills old space (docs/performance.md, "The writer thread's young
- * generation"). V8's `--max-semi-space-size`, which sizes the main thread's (`npm start`), would
- * override resourceLimits: the service clears it before this thread starts (src/young-generation.ts).
+ * in hand: a turn commits every group waiting for it, thousands of rows under batch ingest, and a
+ * young generation those rows outlast promotes each of them and fills old space (docs/performance.md,
+ * "The writer thread's young generation"). V8's `--max-semi-space-size`, which sizes the main thread's
+ * (`npm start`), would override resourceLimits: the service clears it before this thread starts
+ * (src/young-generation.ts).
  */
 const WRITER_YOUNG_GENERATION_MB = 16;
 
