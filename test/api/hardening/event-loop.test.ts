@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { eventLeafHash, ZERO_HASH_HEX } from '../../../src/core/leaf.js';
 import { SqliteStorage } from '../../../src/storage/sqlite/sqlite-storage.js';
 import type { NewEvent } from '../../../src/storage/types.js';
 import { freePort, ServiceProcess } from '../../support/service-process.js';
@@ -54,18 +55,24 @@ function wsAs(key: string): Client {
   return client;
 }
 
-function event(sourceAppId: string, seq: number, eventType: string): NewEvent {
-  return {
-    sourceAppId,
-    seq,
-    eventType,
-    timestamp: OLD + seq,
-    receivedAt: OLD + seq,
-    payload: { seq },
-    prevHash: '',
-    hash: '',
-    idempotencyKey: null,
-  };
+/** A log's first `count` events, linked and hashed as the sequencer makes them (leaf version 1). */
+function chain(sourceAppId: string, count: number, eventTypeOf: (seq: number) => string): NewEvent[] {
+  let prevHash = ZERO_HASH_HEX;
+  return Array.from({ length: count }, (_, seq) => {
+    const e: NewEvent = {
+      sourceAppId,
+      seq,
+      eventType: eventTypeOf(seq),
+      timestamp: OLD + seq,
+      receivedAt: OLD + seq,
+      payload: { seq },
+      prevHash,
+      hash: '',
+      idempotencyKey: null,
+    };
+    prevHash = e.hash = eventLeafHash(e);
+    return e;
+  });
 }
 
 /** Latencies of a trivial query, sent one after another on a connection of their own until `until` settles. */
@@ -93,14 +100,12 @@ async function underAttack(name: string, attack: () => Promise<void>): Promise<v
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'chainlog-loop-'));
-  // Loaded through the storage directly (its writer links and hashes events sent without hashes).
+  // Loaded through the storage directly, linked and hashed here.
   const storage = new SqliteStorage({ path: join(dataDir, 'chainlog.db') });
   await storage.init();
-  await storage.appendEvents(Array.from({ length: READER_EVENTS }, (_, seq) => event('reader-app', seq, 'reader.t')));
+  await storage.appendEvents(chain('reader-app', READER_EVENTS, () => 'reader.t'));
   for (let l = 0; l < LOGS; l++) {
-    await storage.appendEvents(
-      Array.from({ length: PER_LOG }, (_, seq) => event(`log-${String(l).padStart(2, '0')}`, seq, `t${seq % 4}`)),
-    );
+    await storage.appendEvents(chain(`log-${String(l).padStart(2, '0')}`, PER_LOG, (seq) => `t${seq % 4}`));
   }
   await storage.close();
   proc = new ServiceProcess(await freePort(), dataDir, {
