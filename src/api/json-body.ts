@@ -1,7 +1,7 @@
 // express.json for the API's bodies, with large bodies checked off the event loop. A body whose
 // Content-Length is at most JSON_BODY_THREAD_BYTES (the common batch of events) is parsed by
-// express.json as it always was, with nothing added. A larger one, or one whose length is not known
-// in advance (chunked, compressed), is read as bytes (bounded by MAX_BODY_BYTES, as express.json
+// express.json under the I-JSON rules (ijsonExpressJson). A larger one, or one whose length is not
+// known in advance (chunked, compressed), is read as bytes (bounded by MAX_BODY_BYTES, as express.json
 // bounds it) and, if it is still over the threshold, checked in the body-checking thread
 // (body-check-thread.ts): a body it refuses is answered with the same error express.json and the
 // checks after it would give, without being parsed here; a body it accepts is parsed here.
@@ -10,6 +10,7 @@ import { bodyCheckBusy, type BodyChecker } from './body-check-thread.js';
 import { ApiError } from './errors.js';
 import { parseJsonBody, type BodyJob, type BodyVerdict } from './validation/body-check.js';
 import { verifyExactNumbers } from './validation/exact-numbers.js';
+import { verifyUniqueNames } from './validation/unique-names.js';
 
 export interface JsonBodyOptions {
   /** MAX_BODY_BYTES. */
@@ -30,13 +31,46 @@ export const notJson = () =>
     expose: true,
   });
 
+/** `verify`: apply the I-JSON rules here (false when the body-checking thread has). */
 function parseHere(bytes: Buffer, verify: boolean): unknown {
   if (verify) verifyExactNumbers(undefined, undefined, bytes);
+  let body: unknown;
   try {
-    return parseJsonBody(bytes.toString('utf8'));
+    body = parseJsonBody(bytes.toString('utf8'));
   } catch {
     throw notJson();
   }
+  if (verify) verifyUniqueNames(bytes, body);
+  return body;
+}
+
+/** The body's bytes, kept by express.json's `verify` for the unique-name rule after its parse. */
+const RAW_BODY = Symbol('raw JSON body');
+
+/**
+ * express.json under the I-JSON rules (RFC 7493): a number a double does not keep is refused before the
+ * parse (its `verify`), a repeated member name after it.
+ */
+export function ijsonExpressJson(options: { limit: number; type: string | string[] }): RequestHandler {
+  const parse = express.json({
+    ...options,
+    verify: (req, res, buf) => {
+      verifyExactNumbers(req, res, buf);
+      (req as { [RAW_BODY]?: Buffer })[RAW_BODY] = buf;
+    },
+  });
+  return (req, res, next) =>
+    parse(req, res, (err?: unknown) => {
+      const bytes = (req as { [RAW_BODY]?: Buffer })[RAW_BODY];
+      delete (req as { [RAW_BODY]?: Buffer })[RAW_BODY];
+      if (err || bytes === undefined) return next(err);
+      try {
+        verifyUniqueNames(bytes, req.body);
+      } catch (e) {
+        return next(e);
+      }
+      next();
+    });
 }
 
 const refusal = (v: Exclude<BodyVerdict, { ok: true }>): Error =>
@@ -46,7 +80,7 @@ const identity = (encoding: string | undefined) => encoding === undefined || enc
 
 export function jsonBody(opts: JsonBodyOptions): RequestHandler {
   const type = opts.type ?? 'application/json';
-  const small = express.json({ limit: opts.limit, type, verify: verifyExactNumbers });
+  const small = ijsonExpressJson({ limit: opts.limit, type });
   const raw = express.raw({ limit: opts.limit, type });
   return (req, res, next) => {
     const length = Number(req.headers['content-length'] ?? NaN);

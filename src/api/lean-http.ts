@@ -10,8 +10,8 @@
 //
 // What it takes, it serves under the Express route's rules, through the same functions: access log and
 // metrics (observeRequest), authentication before the body is read (the route's refusal), the
-// exact-number rule before the parse (verifyExactNumbersText), body-parser's strict JSON (parseJsonBody), and
-// error answers (errorAnswer).
+// exact-number rule before the parse (verifyExactNumbersText), body-parser's strict JSON (parseJsonBody), the
+// unique-name rule after it (verifyUniqueNames), and error answers (errorAnswer).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiDeps, Principal } from './context.js';
 import { principalFrom } from './access.js';
@@ -21,6 +21,7 @@ import { errorAnswer } from './rest/errors.js';
 import { observeRequest } from './rest/http-observer.js';
 import { parseJsonBody } from './validation/body-check.js';
 import { verifyExactNumbersText } from './validation/exact-numbers.js';
+import { verifyUniqueNames } from './validation/unique-names.js';
 
 /** application/json, with no parameter but a UTF-8 charset (what body-parser and requireUtf8 both accept as is). */
 const PLAIN_JSON = /^application\/json[\t ]*(?:;[\t ]*charset[\t ]*=[\t ]*(?:utf-8|"utf-8")[\t ]*)?$/i;
@@ -97,20 +98,24 @@ export function leanTakes(req: Pick<IncomingMessage, 'method' | 'url' | 'headers
 const GONE: unique symbol = Symbol('gone');
 
 /**
- * The body read whole, under the exact-number rule, parsed as body-parser's strict JSON; GONE if the
- * request was aborted. Its bytes and text are this function's alone: they are garbage once it returns,
- * while the caller's frame lives until the answer is sent (a commit later, for an append).
+ * The body read whole, under the exact-number rule, parsed as body-parser's strict JSON, under the
+ * unique-name rule; GONE if the request was aborted. Its bytes and text are this function's alone: they
+ * are garbage once it returns, while the caller's frame lives until the answer is sent (a commit later,
+ * for an append).
  */
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const bytes = await readBody(req);
   if (bytes === null) return GONE;
   const text = bytes.toString('utf8');
   verifyExactNumbersText(text);
+  let body: unknown;
   try {
-    return parseJsonBody(text);
+    body = parseJsonBody(text);
   } catch {
     throw notJson();
   }
+  verifyUniqueNames(text, body);
+  return body;
 }
 
 /** The whole body (its length is bounded by the Content-Length checked before), or null if the request was aborted. */

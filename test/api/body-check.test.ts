@@ -99,6 +99,16 @@ describe('checkBodyText', () => {
       rule: 'exactNumber',
     });
     expect(checkBodyText('[{"payload": 1}, oops]', events, schema)).toEqual({ ok: false, notJson: true });
+    // The unique-name rule after the parse, as ijsonExpressJson applies it, and before the list sizes.
+    expect(checkBodyText('[{"payload": {"a": 1, "b": {}, "a": 2}}]', events, schema)).toMatchObject({
+      ok: false,
+      field: '[0].payload',
+      rule: 'uniqueNames',
+    });
+    expect(checkBodyText('[{"payload": {"a": 1, "a": 2}}, oops', events, schema)).toEqual({ ok: false, notJson: true });
+    expect(checkBodyText('[{"a": 1, "a": 2}, 2, 3]', { kind: 'events', maxBatchSize: 2 }, schema)).toMatchObject({
+      rule: 'uniqueNames',
+    });
     expect(checkBodyText('"a string"', events, schema)).toEqual({ ok: false, notJson: true });
     expect(checkBodyText('  ', events, schema)).toEqual({ ok: false, notJson: true });
   });

@@ -86,6 +86,12 @@ describe('POST /graphql: the lean route answers as the Express route does', () =
       'admin',
       400,
     ],
+    [
+      'an object that repeats a member name',
+      () => `{"query":${JSON.stringify(LOG_EVENT)},"variables":{"input":{"sourceAppId":"${APP}","payload":{"n":1,"n":2}}}}`,
+      'admin',
+      400,
+    ],
     ['an event without its eventType', () => logEvent({ ...event(), eventType: undefined }), 'admin', 400],
     ['a timestamp that is not RFC 3339', () => logEvent({ ...event(), timestamp: 'soon' }), 'admin', 400],
     ['a batch of queries', () => JSON.stringify([{ query: LOG_EVENT, variables: { input: event() } }]), 'admin', 400],

@@ -212,6 +212,16 @@ describe('the request form', () => {
     expect(body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
     expect(body.errors[0].message).toMatch(/^variables\.filter\.n: /);
   });
+
+  it('refuses GET variables in which an object repeats a member name, as in a body', async () => {
+    const url = new URL('/graphql/stream', svc.url);
+    url.searchParams.set('query', EVENT_LOGGED);
+    url.searchParams.set('variables', '{"filter": {"sourceAppId": "a", "sourceAppId": "b"}}');
+    const res = await fetch(url, { headers: { ...svc.authHeaders(), accept: 'text/event-stream' } });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as any;
+    expect(body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'variables.filter', rule: 'uniqueNames' });
+  });
 });
 
 describe('document limits and errors as on the WebSocket', () => {

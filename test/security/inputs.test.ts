@@ -114,6 +114,67 @@ describe('numbers a double does not keep (RFC 7493 I-JSON)', () => {
   });
 });
 
+describe('member names an object repeats (RFC 7493 I-JSON)', () => {
+  const repeated = '{"amount":1,"note":"x","amount":2}';
+
+  it.each([
+    ['the lean route', 'application/json'],
+    ['the Express route', 'application/json; charset=utf-8; profile=x'],
+  ])('REST refuses a payload that repeats a name on %s, naming the object, and stores nothing', async (_route, type) => {
+    const res = await restPost(eventText('names-rest', repeated), type);
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: 'payload', rule: 'uniqueNames' });
+    expect(res.body.errors[0].message).toContain('"amount"');
+    const top = await restPost(
+      `[${eventText('names-rest', '{}').replace('{"eventType"', '{"eventType":"a","eventType"')}]`,
+      type,
+    );
+    expect(top.body.errors[0]).toMatchObject({ field: '[0]', rule: 'uniqueNames' });
+    expect(await size('names-rest')).toBe(0);
+  });
+
+  it('GraphQL refuses it in variables (raw JSON) and in literals', async () => {
+    const vars = await graphqlRaw(
+      `{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('names-gql', repeated)}}}`,
+    );
+    expect(vars.status).toBe(400);
+    expect(vars.body.errors[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'variables.in.payload',
+      rule: 'uniqueNames',
+    });
+    const literal = await svc.gql(
+      `mutation { logEvent(input: { eventType: "sec.num", timestamp: "${TS}", sourceAppId: "names-gql", payload: { a: 1, a: 2 } }) { seq } }`,
+    );
+    expect(literal.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(literal.errors?.[0]?.message).toMatch(/only one input field named "a"/);
+    expect(await size('names-gql')).toBe(0);
+  });
+
+  it('the WebSocket refuses it in a raw subscribe message', async () => {
+    const raw = await openRaw(svc.url);
+    await raw.init({ 'x-api-key': svc.adminKey! });
+    raw.socket.send(
+      `{"id":"r1","type":"subscribe","payload":{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('names-ws', repeated)}}}}`,
+    );
+    const reply = await raw.next('r1');
+    expect(reply.type).toBe('error');
+    expect(reply.payload[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'payload.variables.in.payload',
+      rule: 'uniqueNames',
+    });
+    await raw.close();
+    expect(await size('names-ws')).toBe(0);
+  });
+
+  it('keeps the same name in different objects, and a name spelled with escapes once, as sent', async () => {
+    const res = await restPost(eventText('names-ok', '{"a":{"id":1},"b":{"id":2},"\\u0063":3}'));
+    expect(res.status).toBe(201);
+    expect(res.body.events[0].payload).toEqual({ a: { id: 1 }, b: { id: 2 }, c: 3 });
+  });
+});
+
 describe('one timestamp rule and one charset rule', () => {
   it('refuses a space for the T on REST and GraphQL alike; accepts the T on both', async () => {
     const spaced = '2024-05-01 12:00:00Z';

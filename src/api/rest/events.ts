@@ -7,7 +7,7 @@ import { requireUtf8 } from '../charset.js';
 import { ApiError, badUserInput } from '../errors.js';
 import { eventToJson, type EventJsonAnswer } from '../event-json.js';
 import type { WriteCharge } from '../hardening/express.js';
-import { verifyExactNumbers } from '../validation/exact-numbers.js';
+import { ijsonExpressJson } from '../json-body.js';
 import { restErrors } from './errors.js';
 import { isReplay } from '../../log/replays.js';
 import { waitedReceiptOf, withReceipts } from '../receipt-wait.js';
@@ -25,7 +25,7 @@ export const EVENTS_BODY_TYPES = JSON_TYPES;
  */
 export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge, readBody?: RequestHandler): Router {
   const router = express.Router();
-  const body = readBody ?? express.json({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES, verify: verifyExactNumbers });
+  const body = readBody ?? ijsonExpressJson({ limit: deps.config.MAX_BODY_BYTES, type: JSON_TYPES });
   router.post('/v1/events', authenticateIngest(deps), requireUtf8(), body, async (req, res) => {
     if (!req.is(JSON_TYPES)) {
       const error = new ApiError('BAD_USER_INPUT', 'body: must be sent as Content-Type: application/json', {

@@ -23,6 +23,7 @@ import type { ErrorFormatter } from '../graphql/format-error.js';
 import type { Hardening } from '../hardening/index.js';
 import type { WsConnection } from '../hardening/ws-guards.js';
 import { findInexactNumber, inexactNumber } from '../validation/exact-numbers.js';
+import { findRepeatedName, repeatedName } from '../validation/unique-names.js';
 import { createOperationPreparer, executionCaller, formatStreamedResult } from './prepare-operation.js';
 import { createSharedSubscribe } from './shared-execution.js';
 
@@ -157,11 +158,15 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
           }),
         );
       }
-      // graphql-sse's JSON.parse rounds numbers; a GET's variables are checked first, as bodies are (json-body.ts).
+      // graphql-sse's JSON.parse rounds numbers and keeps a repeated name's last value; a GET's variables
+      // are checked first, as bodies are (json-body.ts).
       if (req.method === 'GET') {
         const variables = new URL(req.originalUrl, 'http://localhost').searchParams.get('variables');
+        const within = (field: string) => `variables${field ? `.${field}` : ''}`;
         const bad = variables === null ? undefined : findInexactNumber(variables);
-        if (bad) return refuse(res, 400, inexactNumber(`variables${bad.field ? `.${bad.field}` : ''}`, bad.token));
+        if (bad) return refuse(res, 400, inexactNumber(within(bad.field), bad.token));
+        const repeated = variables === null ? undefined : findRepeatedName(variables);
+        if (repeated) return refuse(res, 400, repeatedName(within(repeated.field), repeated.name));
       }
       let capped: string | undefined;
       const conn: WsConnection = {

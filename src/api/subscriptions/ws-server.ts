@@ -11,6 +11,7 @@ import { errorCodeOf } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
 import type { Hardening } from '../hardening/index.js';
 import { findInexactNumber, inexactNumber } from '../validation/exact-numbers.js';
+import { findRepeatedName, repeatedName } from '../validation/unique-names.js';
 import { createOperationPreparer, executionCaller, formatStreamedResult } from './prepare-operation.js';
 import { createSharedSubscribe, type DeliverNext } from './shared-execution.js';
 import { serveGraphqlWs, type WsExtra } from './ws-transport.js';
@@ -143,11 +144,13 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
         'closed a WebSocket (1009) whose message was over WS_MAX_PAYLOAD_BYTES',
       );
     },
-    // graphql-ws's JSON.parse rounds numbers; the raw text is checked first, as HTTP bodies are.
+    // graphql-ws's JSON.parse rounds numbers and keeps a repeated name's last value; the raw text is
+    // checked first, as HTTP bodies are.
     refuseMessage: (text) => {
       const bad = findInexactNumber(text);
-      if (!bad) return undefined;
-      const error = inexactNumber(bad.field, bad.token);
+      const repeated = bad ? undefined : findRepeatedName(text);
+      if (!bad && !repeated) return undefined;
+      const error = bad ? inexactNumber(bad.field, bad.token) : repeatedName(repeated!.field || 'message', repeated!.name);
       metrics.apiErrors.inc({ code: error.code, transport: 'ws' });
       return { message: error.message, extensions: { ...error.extensions } };
     },

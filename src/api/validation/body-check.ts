@@ -1,11 +1,12 @@
 // The checks a JSON request body gets before the event loop parses it, as pure functions of its text:
-// the exact-number rule, JSON syntax, and the list sizes that would refuse it anyway (REST's batch
+// the exact-number rule, JSON syntax, the unique-name rule, and the list sizes that would refuse it anyway (REST's batch
 // size, GraphQL's variable list limits). The body-checking thread (src/api/body-check-worker.ts) runs
 // them on bodies over JSON_BODY_THREAD_BYTES, so a body that is refused costs the event loop no parse;
 // each refusal is the one the event loop gives the same body (same code, message, field and rule).
 import { buildSchema, getOperationAST, parse, type GraphQLSchema } from 'graphql';
 import { tooManyEvents } from './event-input.js';
 import { findInexactNumber, inexactNumber } from './exact-numbers.js';
+import { findRepeatedName, repeatedName } from './unique-names.js';
 import { checkVariableSizes, type VariableSizeLimits } from './variable-sizes.js';
 
 /** What a body is checked as: a REST batch of events, or a GraphQL request. Plain data (posted to a thread). */
@@ -46,6 +47,8 @@ export function checkBodyText(text: string, job: BodyJob, schema: () => GraphQLS
   } catch {
     return { ok: false, notJson: true };
   }
+  const repeated = findRepeatedName(text, body);
+  if (repeated) return refused(repeatedName(repeated.field, repeated.name));
   if (job.kind === 'events') {
     return Array.isArray(body) && body.length > job.maxBatchSize
       ? refused(tooManyEvents('body', job.maxBatchSize))

@@ -4,7 +4,7 @@
 // JSON.parse has already rounded, so the check reads the raw text (REST and GraphQL bodies, WebSocket
 // messages) or the literal's source (GraphQL documents).
 import { ApiError } from '../errors.js';
-import { fieldPath } from './issues.js';
+import { scanJson } from './json-scan.js';
 
 /** sign, significant digits (no leading or trailing zeros) and exponent: the value is 0.digits × 10^exp. */
 function decimal(token: string): { negative: boolean; digits: string; exp: number } {
@@ -47,9 +47,6 @@ export const inexactNumber = (field: string, token: string) =>
  * tokenized at all.
  */
 const MAYBE = /[:,[]\s*(?:-?\d(?:\.?\d){15}|-?[\d.]+[eE]|-0(?![1-9]))/;
-const TOKEN = /\s*(?:("[^"\\]*(?:\\.[^"\\]*)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|([{}[\]:,])|(true|false|null))/y;
-
-type Frame = { array: true; index: number } | { array: false; key: string; expectKey: boolean };
 
 /**
  * The first number of a JSON text that is not kept exactly, with its field path (`[0].payload.amount`);
@@ -57,32 +54,8 @@ type Frame = { array: true; index: number } | { array: false; key: string; expec
  */
 export function findInexactNumber(text: string): { field: string; token: string } | undefined {
   if (!MAYBE.test(text)) return undefined;
-  const stack: Frame[] = [];
-  TOKEN.lastIndex = 0;
-  while (TOKEN.lastIndex < text.length) {
-    const m = TOKEN.exec(text);
-    if (!m) return undefined;
-    const top = stack.at(-1);
-    if (m[1] !== undefined) {
-      if (top && !top.array && top.expectKey) top.key = JSON.parse(m[1]) as string;
-    } else if (m[2] !== undefined) {
-      if (!keptExactly(m[2])) return { field: fieldPath(stack.map((f) => (f.array ? f.index : f.key))), token: m[2] };
-    } else if (m[3] !== undefined) {
-      const c = m[3];
-      if (c === '{') stack.push({ array: false, key: '', expectKey: true });
-      else if (c === '[') stack.push({ array: true, index: 0 });
-      else if (c === '}' || c === ']') stack.pop();
-      else if (c === ':' && top && !top.array) top.expectKey = false;
-      else if (c === ',' && top) {
-        if (top.array) top.index++;
-        else top.expectKey = true;
-      }
-    } else if (m[4] === undefined) {
-      // Only whitespace was left.
-      return undefined;
-    }
-  }
-  return undefined;
+  const found = scanJson(text, { numbers: keptExactly });
+  return found && 'token' in found ? found : undefined;
 }
 
 /** For express.json's `verify`: throws BAD_USER_INPUT for a body with a number that is not kept exactly. */

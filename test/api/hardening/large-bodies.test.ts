@@ -63,6 +63,9 @@ const graphql = (variables: object, query = LOG_EVENTS) => JSON.stringify({ quer
 /** A number a double does not keep, written into the JSON text (a JavaScript value would already be rounded). */
 const mark = (i: number) => (i === 2 ? { n: 'INEXACT' } : {});
 const inexact = (json: string) => json.replace('"INEXACT"', '9007199254740993');
+/** A member name its object repeats, written into the JSON text (a JavaScript object cannot hold one). */
+const twice = (i: number) => (i === 2 ? { n: 'TWICE' } : {});
+const repeated = (json: string) => json.replace('"n":"TWICE"', '"n":1,"n":2');
 
 async function metric(series: string): Promise<number> {
   const text = await (await fetch(`${proc.url}/metrics`, { headers: { 'x-api-key': E2E_ADMIN_KEY } })).text();
@@ -110,6 +113,8 @@ describe('large JSON bodies are checked off the event loop', () => {
       ],
       ['/v1/events', inexact(JSON.stringify(padded(3, mark))), inexact(JSON.stringify(padded(600, mark)))],
       ['/graphql', inexact(graphql({ inputs: padded(3, mark) })), inexact(graphql({ inputs: padded(600, mark) }))],
+      ['/v1/events', repeated(JSON.stringify(padded(3, twice))), repeated(JSON.stringify(padded(600, twice)))],
+      ['/graphql', repeated(graphql({ inputs: padded(3, twice) })), repeated(graphql({ inputs: padded(600, twice) }))],
       ['/v1/events', `${JSON.stringify(padded(3))},`, `${JSON.stringify(padded(600))},`],
       ['/graphql', `${graphql({ inputs: padded(3) })}}`, `${graphql({ inputs: padded(600) })}}`],
     ];
@@ -136,6 +141,10 @@ describe('large JSON bodies are checked off the event loop', () => {
     expect(await post('/v1/events', '[{"payload": {"n": -0}}]', { chunked: true })).toMatchObject({
       status: 400,
       body: { errors: [{ field: '[0].payload.n', rule: 'exactNumber' }] },
+    });
+    expect(await post('/v1/events', '[{"payload": {"n": 1, "n": 2}}]', { chunked: true })).toMatchObject({
+      status: 400,
+      body: { errors: [{ field: '[0].payload', rule: 'uniqueNames' }] },
     });
     expect(await post('/v1/events', '[1,', { chunked: true })).toMatchObject({
       status: 400,
