@@ -262,11 +262,12 @@ export class MongoStorage implements LogStorage {
   }
 
   /**
-   * Unsets payload and salt and sets erasedAt and erasureReason on each version 2 event, in the events
-   * collection and in its batch's body (which keeps every appended event), where they are not erased
-   * yet. Without multi-document transactions this is one update per document: a call that fails
-   * midway has erased some of the events, and calling it again erases the rest (the log layer records
-   * an erasure before applying it and applies recorded erasures again at start).
+   * Unsets payload and salt and sets erasedAt and erasureReason on each version 2 event of the events
+   * collection where they are not erased yet, then deletes the bodies of the derived batches that held
+   * them (a body keeps every event its batch appended). Without multi-document transactions these are
+   * separate writes: a call that fails midway has erased some of the events, and calling it again
+   * erases the rest (the log layer records an erasure before applying it and applies recorded erasures
+   * again at start).
    */
   async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {
     if (ids.length === 0) return 0;
