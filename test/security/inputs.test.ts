@@ -190,6 +190,21 @@ describe('one timestamp rule and one charset rule', () => {
     ).toBeUndefined();
   });
 
+  it('refuses a digit below the millisecond on REST and GraphQL alike, and stores nothing; zeros there are the same instant', async () => {
+    const micro = '2024-05-01T12:00:00.123456Z';
+    const rest = await restPost(eventText('ts-micro', '{}', micro));
+    expect(rest.status).toBe(400);
+    expect(rest.body.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: 'timestamp', rule: 'format' });
+    expect(rest.body.errors[0].message).toMatch(/millisecond/);
+    const gql = await svc.gql(LOG_EVENT, { in: JSON.parse(eventText('ts-micro', '{}', micro)) });
+    expect(gql.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(gql.errors?.[0]?.message).toMatch(/millisecond/);
+    expect(await size('ts-micro')).toBe(0);
+    const zeros = await restPost(eventText('ts-micro', '{}', '2024-05-01T14:00:00.123000+02:00'));
+    expect(zeros.status).toBe(201);
+    expect(zeros.body.events[0].timestamp).toBe('2024-05-01T12:00:00.123Z');
+  });
+
   it('refuses a UTF-16 body with 415 BAD_USER_INPUT rule encoding on REST and GraphQL', async () => {
     const utf16 = (s: string) => Buffer.from(s, 'utf16le');
     const post = (path: string, body: Buffer) =>

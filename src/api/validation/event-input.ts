@@ -34,7 +34,7 @@ export function timestampSchema(maxClockSkewMs: number, now: () => number = Date
     }
     const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? parseRfc3339(value) : null;
     if (ms === null || !Number.isFinite(ms)) {
-      issue(ctx, 'must be an RFC 3339 date-time, e.g. 2024-05-01T12:00:00.000Z', { rule: 'format' });
+      issue(ctx, 'must be an RFC 3339 date-time, at most millisecond-precise, e.g. 2024-05-01T12:00:00.000Z', { rule: 'format' });
       return z.NEVER;
     }
     if (ms < 0) {

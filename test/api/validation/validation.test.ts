@@ -315,9 +315,13 @@ describe('RFC 3339', () => {
     );
   });
 
-  it('applies offsets and truncates sub-millisecond digits', () => {
+  it('applies offsets, and refuses a digit below the millisecond unless it is a zero', () => {
     expect(parseRfc3339('2024-01-01T02:00:00+02:00')).toBe(Date.UTC(2024, 0, 1));
-    expect(parseRfc3339('2023-12-31T19:30:00.1239-04:30')).toBe(Date.UTC(2024, 0, 1, 0, 0, 0, 123));
+    expect(parseRfc3339('2023-12-31T19:30:00.1230-04:30')).toBe(Date.UTC(2024, 0, 1, 0, 0, 0, 123));
+    expect(parseRfc3339('2024-01-01T00:00:00.999000000Z')).toBe(Date.UTC(2024, 0, 1, 0, 0, 0, 999));
+    expect(parseRfc3339('2023-12-31T19:30:00.1239-04:30')).toBeNull();
+    expect(parseRfc3339('2024-01-01T00:00:00.123456Z')).toBeNull();
+    expect(parseRfc3339('2024-01-01T00:00:00.000000001Z')).toBeNull();
     expect(parseRfc3339('2024-02-29t00:00:00z')).toBe(Date.UTC(2024, 1, 29));
     expect(parseRfc3339('2023-02-29T00:00:00Z')).toBeNull();
     expect(parseRfc3339('2024-01-01T00:00:00')).toBeNull();

@@ -7,7 +7,8 @@ import { fieldPath } from '../../validation/issues.js';
 import { parseRfc3339 } from '../../validation/timestamp.js';
 import type { Resolvers } from '../generated/resolvers.js';
 
-export const DATE_TIME_FORM = 'must be an RFC 3339 date-time with a time zone, e.g. 2024-05-01T12:00:00.000Z';
+export const DATE_TIME_FORM =
+  'must be an RFC 3339 date-time with a time zone, at most millisecond-precise, e.g. 2024-05-01T12:00:00.000Z';
 
 /** The one timestamp rule of the API (src/api/validation/timestamp.ts), as a Date. */
 function dateTimeFrom(value: unknown): Date {
