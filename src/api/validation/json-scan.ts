@@ -28,7 +28,8 @@ export function scanJson(text: string, rule: ScanRule): ScanFinding | undefined 
     const top = stack.at(-1);
     if (m[1] !== undefined) {
       if (top && !top.array && top.expectKey) {
-        const name = JSON.parse(m[1]) as string;
+        // Decoded as JSON.parse does; a name without an escape is its text between the quotes.
+        const name = m[1].includes('\\') ? (JSON.parse(m[1]) as string) : m[1].slice(1, -1);
         if (!kept) {
           // The object's path without this member: the path of the frames below, then its own key.
           if (top.names?.has(name)) return { field: (top.path ??= objectPath(stack)), name };
