@@ -51,6 +51,19 @@ async function size(app: string): Promise<number> {
 
 const LOG_EVENT = 'mutation($in: LogEventInput!) { logEvent(input: $in) { seq payload } }';
 
+/** The extensions of the error a raw subscribe message running logEvent (its JSON text as written) gets back. */
+async function wsRefusal(app: string, payload: string): Promise<Record<string, unknown>> {
+  const raw = await openRaw(svc.url);
+  await raw.init({ 'x-api-key': svc.adminKey! });
+  raw.socket.send(
+    `{"id":"w1","type":"subscribe","payload":{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText(app, payload)}}}}`,
+  );
+  const reply = await raw.next('w1');
+  await raw.close();
+  expect(reply.type).toBe('error');
+  return reply.payload[0].extensions;
+}
+
 describe('numbers a double does not keep (RFC 7493 I-JSON)', () => {
   it.each([
     ['9007199254740993', 'payload.n'],
@@ -91,19 +104,11 @@ describe('numbers a double does not keep (RFC 7493 I-JSON)', () => {
   });
 
   it('the WebSocket refuses them in a raw subscribe message', async () => {
-    const raw = await openRaw(svc.url);
-    await raw.init({ 'x-api-key': svc.adminKey! });
-    raw.socket.send(
-      `{"id":"n1","type":"subscribe","payload":{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('num-ws', '{"n":-0}')}}}}`,
-    );
-    const reply = await raw.next('n1');
-    expect(reply.type).toBe('error');
-    expect(reply.payload[0].extensions).toMatchObject({
+    expect(await wsRefusal('num-ws', '{"n":-0}')).toMatchObject({
       code: 'BAD_USER_INPUT',
       field: 'payload.variables.in.payload.n',
       rule: 'exactNumber',
     });
-    await raw.close();
     expect(await size('num-ws')).toBe(0);
   });
 
@@ -152,19 +157,11 @@ describe('member names an object repeats (RFC 7493 I-JSON)', () => {
   });
 
   it('the WebSocket refuses it in a raw subscribe message', async () => {
-    const raw = await openRaw(svc.url);
-    await raw.init({ 'x-api-key': svc.adminKey! });
-    raw.socket.send(
-      `{"id":"r1","type":"subscribe","payload":{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('names-ws', repeated)}}}}`,
-    );
-    const reply = await raw.next('r1');
-    expect(reply.type).toBe('error');
-    expect(reply.payload[0].extensions).toMatchObject({
+    expect(await wsRefusal('names-ws', repeated)).toMatchObject({
       code: 'BAD_USER_INPUT',
       field: 'payload.variables.in.payload',
       rule: 'uniqueNames',
     });
-    await raw.close();
     expect(await size('names-ws')).toBe(0);
   });
 
