@@ -196,8 +196,8 @@ export function payloadMatchesCommitmentOfSalt(payload: JsonObject, salt: Uint8A
 
 // The entry points: leafBytes (the leaf itself, for the spec and other implementations), leafHashHex
 // (an event as the API serves it, times as text: what auditors recompute) and eventLeafHash (an event as
-// the log stores it, times as epoch ms: what the sequencer, the integrator, the audit and a store's
-// writer compute). All three give the same leaf for the same event.
+// the log stores it, times as epoch ms: what the sequencer, the integrator, the audit and a mirror's
+// follower compute). All three give the same leaf for the same event.
 
 function asV1(f: AnyLeafFields, prevHashChecked = false): LeafFields {
   if (f.payload === null || f.payload === undefined) throw new TypeError('a version 1 leaf needs its payload object');
@@ -262,7 +262,7 @@ export type EventLeafFields = Omit<LeafFields, 'timestamp' | 'receivedAt' | 'pay
  * leafHashHex of a stored event's fields. Version 2 (a payloadHash string): the leaf of the
  * commitment; the payload and `payloadText` play no part (an erased event has neither). Version 1:
  * `payloadText`, when given, must be exactly canonicalJson(payload) of a JSON object and is hashed as
- * it is (a store's writer holds the text, not the object); otherwise the payload object is serialized
+ * it is (the sequencer has made the text for the engine already); otherwise the payload object is serialized
  * here. Throws on fields the contract cannot encode (formatTime's checks apply to the times).
  */
 export function eventLeafHash(e: EventLeafFields & { payload: JsonObject | null }, payloadText?: string): string;

@@ -1,7 +1,7 @@
 // Leaf times (docs/log-format.md): epoch milliseconds as `YYYY-MM-DDTHH:mm:ss.sssZ`, years 0000-9999,
 // and the proleptic Gregorian arithmetic behind them (H. Hinnant's days_from_civil and civil_from_days),
-// written by hand without Date: the writer formats a time per event, a verifier parses two, and an
-// RFC 3339 reader can build on the same arithmetic.
+// written by hand without Date: the sequencer formats two times per event (in its leaf), a verifier
+// parses two, and an RFC 3339 reader can build on the same arithmetic.
 /** The first and last instants a leaf time holds (years 0000 and 9999). */
 export const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
 export const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');

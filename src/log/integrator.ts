@@ -407,9 +407,9 @@ class NodesInHand {
 const NO_LEAVES = new Uint8Array(0);
 
 /**
- * Leaf hashes offered for one log, seqs [start, end), as bytes in one buffer. The hashes come as hex
- * slices of the writer's answer for a whole commit (SqliteStorage.appendEvents): kept as they come,
- * each would keep that answer's text alive until the log is integrated, past the young generation
+ * Leaf hashes offered for one log, seqs [start, end), as bytes in one buffer. The hashes come as the
+ * committed events' hex strings: kept as they come, every one would live until the log is integrated,
+ * past the young generation, and be promoted with it; as 32 bytes each in one buffer, nothing is
  * (docs/performance.md, "What a publish keeps").
  */
 class OfferedLeaves {

@@ -41,7 +41,7 @@ interface Head {
 
 interface Job {
   requests: AppendRequest[];
-  /** Wait for this process's turn even where another process holds the lease (see AppendOptions). */
+  /** Wait for this process's turn even where another process holds the lease (append's `redirect` unset). */
   stay: boolean;
   /** appendBytes of its events, where the engine has a byte budget (storage.maxAppendBytes). */
   bytes: number;
@@ -77,9 +77,9 @@ const MAX_LOST_TURNS = 3;
  * Groups an ordered engine holds at once: one being written and up to three queued behind it. A group
  * is handed over as soon as its first job arrives, and the SQLite writer commits every group waiting
  * for it in one transaction (writer-worker.ts), so while a commit is in flight the next one gathers up
- * to three groups instead of one. A commit writes each page its rows dirtied once, and rows stamped
- * with jittered timestamps dirty pages all over the time indexes: 2,000 rows in one commit write about
- * 0.4 WAL frames per row, 500 rows about 1.06 (docs/performance.md, session 28).
+ * to three groups instead of one: fewer, larger commits, each an fsync of the WAL and one write of
+ * every page its rows dirtied (the events table's and the logs' heads; the time index's keys follow in
+ * transactions of their own, time-index.ts).
  */
 export const PIPELINE_DEPTH = 4;
 

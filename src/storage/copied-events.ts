@@ -18,7 +18,7 @@ export async function appendCopiedEvents(
   const byLog = new Map<string, NewEvent[]>();
   for (const e of events) {
     if (!HASH_HEX_RE.test(e.hash) || !HASH_HEX_RE.test(e.prevHash)) {
-      // An empty hash would ask a chaining engine to link and hash the event itself.
+      // The engines store hashes as given (an empty one is refused by the SQLite writer): a copy must bring its own.
       throw new Error(
         `copied event ${JSON.stringify(e.sourceAppId)} at seq ${e.seq}: hash and prevHash must be 64 lowercase hex`,
       );

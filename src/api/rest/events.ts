@@ -21,7 +21,7 @@ export const EVENTS_BODY_TYPES = JSON_TYPES;
 
 /**
  * `chargeWrites` applies the per-client write rate limit (src/api/hardening) before anything is written;
- * `readBody` parses the body (the server's jsonBody, src/api/json-body.ts; express.json by default).
+ * `readBody` parses the body (the server's jsonBody, src/api/json-body.ts; ijsonExpressJson by default).
  */
 export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge, readBody?: RequestHandler): Router {
   const router = express.Router();

@@ -5,7 +5,7 @@ export type Topology = 'sharded' | 'replicaSet' | 'standalone';
 
 export interface Deployment {
   topology: Topology;
-  /** FerretDB answers buildInfo with `ferretdbVersion`; only used for diagnostics. */
+  /** FerretDB answers buildInfo with `ferretdbVersion`; it picks the default writeConcurrency (MongoStorage). */
   ferretdb: boolean;
   /** The write concern appends use: acknowledged must mean durable. */
   writeConcern: WriteConcernSettings;

@@ -1,6 +1,6 @@
 // The SQLite log store's writes (appends, integration, checkpoints), on a connection of their own.
 //
-// SqliteStorage runs them in a worker thread (writer-thread-entry.ts), so that SQLite's share of
+// SqliteStorage runs them in a worker thread (writer-worker.ts), so that SQLite's share of
 // ingest (B-tree inserts, WAL writes, fsync, checkpoints) runs on another core than HTTP, GraphQL,
 // validation and leaf hashing; reads stay on the main thread's connection (WAL readers never wait for
 // the writer). For ':memory:' databases, which one connection must own, the same functions run
