@@ -359,7 +359,7 @@ const CUSTOM_FIELDS: Record<string, Record<string, unknown>> = {
   timestamp: {
     type: 'string',
     format: 'date-time',
-    description: 'RFC 3339 with a time zone, within MAX_CLOCK_SKEW_MS of the server clock',
+    description: 'RFC 3339 with a time zone, at most millisecond-precise, within MAX_CLOCK_SKEW_MS of the server clock',
   },
   payload: { type: 'object', description: 'A JSON object, at most MAX_PAYLOAD_BYTES (canonical JSON)' },
 };
