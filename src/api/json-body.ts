@@ -44,8 +44,8 @@ function parseHere(bytes: Buffer, verify: boolean): unknown {
   return body;
 }
 
-/** The body's bytes, kept by express.json's `verify` for the unique-name rule after its parse. */
-const RAW_BODY = Symbol('raw JSON body');
+/** Each request's body bytes, kept by express.json's `verify` for the unique-name rule after its parse. */
+const rawBodies = new WeakMap<object, Buffer>();
 
 /**
  * express.json under the I-JSON rules (RFC 7493): a number a double does not keep is refused before the
@@ -56,13 +56,13 @@ export function ijsonExpressJson(options: { limit: number; type: string | string
     ...options,
     verify: (req, res, buf) => {
       verifyExactNumbers(req, res, buf);
-      (req as { [RAW_BODY]?: Buffer })[RAW_BODY] = buf;
+      rawBodies.set(req, buf);
     },
   });
   return (req, res, next) =>
     parse(req, res, (err?: unknown) => {
-      const bytes = (req as { [RAW_BODY]?: Buffer })[RAW_BODY];
-      delete (req as { [RAW_BODY]?: Buffer })[RAW_BODY];
+      const bytes = rawBodies.get(req);
+      rawBodies.delete(req);
       if (err || bytes === undefined) return next(err);
       try {
         verifyUniqueNames(bytes, req.body);

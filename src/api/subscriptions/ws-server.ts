@@ -149,8 +149,10 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
     refuseMessage: (text) => {
       const bad = findInexactNumber(text);
       const repeated = bad ? undefined : findRepeatedName(text);
-      if (!bad && !repeated) return undefined;
-      const error = bad ? inexactNumber(bad.field, bad.token) : repeatedName(repeated!.field || 'message', repeated!.name);
+      const error = bad
+        ? inexactNumber(bad.field, bad.token)
+        : repeated && repeatedName(repeated.field || 'message', repeated.name);
+      if (!error) return undefined;
       metrics.apiErrors.inc({ code: error.code, transport: 'ws' });
       return { message: error.message, extensions: { ...error.extensions } };
     },

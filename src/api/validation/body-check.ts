@@ -1,6 +1,6 @@
 // The checks a JSON request body gets before the event loop parses it, as pure functions of its text:
-// the exact-number rule, JSON syntax, the unique-name rule, and the list sizes that would refuse it anyway (REST's batch
-// size, GraphQL's variable list limits). The body-checking thread (src/api/body-check-worker.ts) runs
+// the exact-number rule, JSON syntax, the unique-name rule, and the list sizes that would refuse it
+// anyway (REST's batch size, GraphQL's variable list limits). The body-checking thread (src/api/body-check-worker.ts) runs
 // them on bodies over JSON_BODY_THREAD_BYTES, so a body that is refused costs the event loop no parse;
 // each refusal is the one the event loop gives the same body (same code, message, field and rule).
 import { buildSchema, getOperationAST, parse, type GraphQLSchema } from 'graphql';

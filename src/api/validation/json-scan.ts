@@ -7,9 +7,7 @@ import { fieldPath } from './issues.js';
 
 const TOKEN = /\s*(?:("[^"\\]*(?:\\.[^"\\]*)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|([{}[\]:,])|(true|false|null))/y;
 
-type Frame =
-  | { array: true; index: number }
-  | { array: false; key: string; expectKey: boolean; names: Set<string> | null; path: string | null };
+type Frame = { array: true; index: number } | { array: false; key: string; expectKey: boolean; names: Set<string> | null };
 
 /** What to look for: numbers `kept` refuses, or member names an object repeats (as decoded: `"a"` and `"\u0061"` are one name). */
 export type ScanRule = { numbers: (token: string) => boolean } | { names: true };
@@ -31,8 +29,7 @@ export function scanJson(text: string, rule: ScanRule): ScanFinding | undefined 
         // Decoded as JSON.parse does; a name without an escape is its text between the quotes.
         const name = m[1].includes('\\') ? (JSON.parse(m[1]) as string) : m[1].slice(1, -1);
         if (!kept) {
-          // The object's path without this member: the path of the frames below, then its own key.
-          if (top.names?.has(name)) return { field: (top.path ??= objectPath(stack)), name };
+          if (top.names?.has(name)) return { field: objectPath(stack), name };
           (top.names ??= new Set()).add(name);
         }
         top.key = name;
@@ -41,7 +38,7 @@ export function scanJson(text: string, rule: ScanRule): ScanFinding | undefined 
       if (kept && !kept(m[2])) return { field: path(), token: m[2] };
     } else if (m[3] !== undefined) {
       const c = m[3];
-      if (c === '{') stack.push({ array: false, key: '', expectKey: true, names: null, path: null });
+      if (c === '{') stack.push({ array: false, key: '', expectKey: true, names: null });
       else if (c === '[') stack.push({ array: true, index: 0 });
       else if (c === '}' || c === ']') stack.pop();
       else if (c === ':' && top && !top.array) top.expectKey = false;
@@ -57,5 +54,5 @@ export function scanJson(text: string, rule: ScanRule): ScanFinding | undefined 
   return undefined;
 }
 
-/** The path of the innermost frame's object: the keys and indexes of the frames that hold it. */
+/** The path of the innermost frame's object: the keys and indexes of the frames that hold it (not its own key). */
 const objectPath = (stack: readonly Frame[]) => fieldPath(stack.slice(0, -1).map((f) => (f.array ? f.index : f.key)));
