@@ -108,7 +108,9 @@ describe('GraphQL ingest', () => {
   it('says which form a DateTime takes when a timestamp has no time zone', async () => {
     const res = await svc.gql(LOG_EVENT, { input: input('dt', { timestamp: '2025-01-01T10:00:00' }) });
     expect(res.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
-    expect(res.errors![0]!.message).toContain('must be an RFC 3339 date-time with a time zone, at most millisecond-precise, e.g. 2024-05-01T12:00:00.000Z');
+    expect(res.errors![0]!.message).toContain(
+      'must be an RFC 3339 date-time with a time zone, at most millisecond-precise, e.g. 2024-05-01T12:00:00.000Z',
+    );
     const literal = await svc.gql(`{ events(filter: { from: "2025-01-01 10:00" }) { edges { cursor } } }`);
     expect(literal.errors![0]!.message).toContain('e.g. 2024-05-01T12:00:00.000Z');
   });
