@@ -1,10 +1,10 @@
 // The body-checking thread's entry point (started by bodyCheckThread, body-check-thread.ts): checks each
-// body it is sent (checkBodyText) and sends the bytes back with the verdict, so the event loop can parse
+// body it is sent (checkBodyBytes) and sends the bytes back with the verdict, so the event loop can parse
 // an accepted body without copying it again.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { GraphQLSchema } from 'graphql';
 import { loadTypeDefs } from './graphql/type-defs.js';
-import { checkBodyText, typesOnlySchema, type BodyJob, type BodyVerdict } from './validation/body-check.js';
+import { checkBodyBytes, typesOnlySchema, type BodyJob, type BodyVerdict } from './validation/body-check.js';
 
 /** What bodyCheckThread passes as workerData. */
 export interface BodyCheckThreadData {
@@ -29,12 +29,11 @@ const { schemaDir } = (workerData ?? {}) as BodyCheckThreadData;
 // the next ones), answered as the thread's failure.
 let schema: GraphQLSchema | undefined;
 const types = () => (schema ??= typesOnlySchema(loadTypeDefs(schemaDir)));
-const decoder = new TextDecoder('utf-8');
 
 port.on('message', ({ id, job, bytes, length }: BodyCheckRequest) => {
   let response: BodyCheckResponse;
   try {
-    response = { id, bytes, verdict: checkBodyText(decoder.decode(new Uint8Array(bytes, 0, length)), job, types) };
+    response = { id, bytes, verdict: checkBodyBytes(new Uint8Array(bytes, 0, length), job, types) };
   } catch (err) {
     response = { id, bytes, failure: err instanceof Error ? err.message : String(err) };
   }

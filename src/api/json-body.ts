@@ -11,6 +11,7 @@ import { ApiError } from './errors.js';
 import { parseJsonBody, type BodyJob, type BodyVerdict } from './validation/body-check.js';
 import { verifyExactNumbers } from './validation/exact-numbers.js';
 import { verifyUniqueNames } from './validation/unique-names.js';
+import { verifyUtf8 } from './validation/utf8.js';
 
 export interface JsonBodyOptions {
   /** MAX_BODY_BYTES. */
@@ -33,7 +34,10 @@ export const notJson = () =>
 
 /** `verify`: apply the I-JSON rules here (false when the body-checking thread has). */
 function parseHere(bytes: Buffer, verify: boolean): unknown {
-  if (verify) verifyExactNumbers(undefined, undefined, bytes);
+  if (verify) {
+    verifyUtf8(bytes);
+    verifyExactNumbers(undefined, undefined, bytes);
+  }
   let body: unknown;
   try {
     body = parseJsonBody(bytes.toString('utf8'));
@@ -48,13 +52,14 @@ function parseHere(bytes: Buffer, verify: boolean): unknown {
 const rawBodies = new WeakMap<object, Buffer>();
 
 /**
- * express.json under the I-JSON rules (RFC 7493): a number a double does not keep is refused before the
- * parse (its `verify`), a repeated member name after it.
+ * express.json under the I-JSON rules (RFC 7493): a body that is not UTF-8, or that holds a number a
+ * double does not keep, is refused before the parse (its `verify`), a repeated member name after it.
  */
 export function ijsonExpressJson(options: { limit: number; type: string | string[] }): RequestHandler {
   const parse = express.json({
     ...options,
     verify: (req, res, buf) => {
+      verifyUtf8(buf);
       verifyExactNumbers(req, res, buf);
       rawBodies.set(req, buf);
     },

@@ -9,8 +9,8 @@
 // one implementation there.
 //
 // What it takes, it serves under the Express route's rules, through the same functions: access log and
-// metrics (observeRequest), authentication before the body is read (the route's refusal), the
-// exact-number rule before the parse (verifyExactNumbersText), body-parser's strict JSON (parseJsonBody), the
+// metrics (observeRequest), authentication before the body is read (the route's refusal), UTF-8
+// (verifyUtf8) and the exact-number rule (verifyExactNumbersText) before the parse, body-parser's strict JSON (parseJsonBody), the
 // unique-name rule after it (verifyUniqueNames), and error answers (errorAnswer).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiDeps, Principal } from './context.js';
@@ -22,6 +22,7 @@ import { observeRequest } from './rest/http-observer.js';
 import { parseJsonBody } from './validation/body-check.js';
 import { verifyExactNumbersText } from './validation/exact-numbers.js';
 import { verifyUniqueNames } from './validation/unique-names.js';
+import { verifyUtf8 } from './validation/utf8.js';
 
 /** application/json, with no parameter but a UTF-8 charset (what body-parser and requireUtf8 both accept as is). */
 const PLAIN_JSON = /^application\/json[\t ]*(?:;[\t ]*charset[\t ]*=[\t ]*(?:utf-8|"utf-8")[\t ]*)?$/i;
@@ -98,7 +99,7 @@ export function leanTakes(req: Pick<IncomingMessage, 'method' | 'url' | 'headers
 const GONE: unique symbol = Symbol('gone');
 
 /**
- * The body read whole, under the exact-number rule, parsed as body-parser's strict JSON, under the
+ * The body read whole, checked to be UTF-8 and under the exact-number rule, parsed as body-parser's strict JSON, under the
  * unique-name rule; GONE if the request was aborted. Its bytes and text are this function's alone: they
  * are garbage once it returns, while the caller's frame lives until the answer is sent (a commit later,
  * for an append).
@@ -106,6 +107,7 @@ const GONE: unique symbol = Symbol('gone');
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const bytes = await readBody(req);
   if (bytes === null) return GONE;
+  verifyUtf8(bytes);
   const text = bytes.toString('utf8');
   verifyExactNumbersText(text);
   let body: unknown;

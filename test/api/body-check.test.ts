@@ -7,7 +7,13 @@ import { bodyCheckThread, type BodyChecker } from '../../src/api/body-check-thre
 import { loadTypeDefs } from '../../src/api/graphql/type-defs.js';
 import { buildSchema, parse, type OperationDefinitionNode } from 'graphql';
 import { checkVariableSizes, variableSizeLimits } from '../../src/api/validation/variable-sizes.js';
-import { checkBodyText, parseJsonBody, typesOnlySchema, type BodyJob } from '../../src/api/validation/body-check.js';
+import {
+  checkBodyBytes,
+  checkBodyText,
+  parseJsonBody,
+  typesOnlySchema,
+  type BodyJob,
+} from '../../src/api/validation/body-check.js';
 
 const events: BodyJob = { kind: 'events', maxBatchSize: 1000 };
 const graphql: BodyJob = {
@@ -111,6 +117,20 @@ describe('checkBodyText', () => {
     });
     expect(checkBodyText('"a string"', events, schema)).toEqual({ ok: false, notJson: true });
     expect(checkBodyText('  ', events, schema)).toEqual({ ok: false, notJson: true });
+  });
+
+  it('refuses bytes that are not UTF-8 first, as verifyUtf8 does on the event loop, and checks the text of the others', () => {
+    const latin1 = (text: string) => Buffer.from(text, 'latin1');
+    expect(checkBodyBytes(latin1('[{"payload": {"n": 9007199254740993, "s": "\u00ff"}}, oops'), events, schema)).toEqual({
+      ok: false,
+      code: 'BAD_USER_INPUT',
+      message: 'body: must be UTF-8 (RFC 8259); the byte at offset 43 (0xff) does not begin a well-formed UTF-8 sequence',
+      field: 'body',
+      rule: 'encoding',
+    });
+    const utf8 = Buffer.from('[{"payload": {"n": 9007199254740993, "s": "\u00ff"}}]', 'utf8');
+    expect(checkBodyBytes(utf8, events, schema)).toEqual(checkBodyText(utf8.toString('utf8'), events, schema));
+    expect(checkBodyBytes(Buffer.from('[{"payload": {"s": "\u00ff"}}]'), events, schema)).toEqual({ ok: true });
   });
 
   it('parses as express.json: {} for no body, a leading BOM dropped, objects and arrays only', () => {

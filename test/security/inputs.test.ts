@@ -2,6 +2,8 @@
 // - Numbers a double does not keep (RFC 7493 I-JSON) are refused, naming the field, on REST (raw body),
 //   GraphQL (variables' raw JSON and literals) and the WebSocket (raw message): what is hashed is what
 //   was sent, or nothing is.
+// - Bytes that are not UTF-8 are refused (415, rule encoding) on REST and GraphQL bodies, and close a
+//   WebSocket with 1007 whether they come as a text or a binary message: nothing of them is stored.
 // - One timestamp rule and one charset rule for REST and GraphQL.
 // - /graphql is logged and counted under its own path; oversized frames and clients that stop reading
 //   are told plainly (info, a counter), not as internal errors; the database files are 0600.
@@ -169,6 +171,70 @@ describe('member names an object repeats (RFC 7493 I-JSON)', () => {
     const res = await restPost(eventText('names-ok', '{"a":{"id":1},"b":{"id":2},"\\u0063":3}'));
     expect(res.status).toBe(201);
     expect(res.body.events[0].payload).toEqual({ a: { id: 1 }, b: { id: 2 }, c: 3 });
+  });
+});
+
+describe('bytes that are not UTF-8 (RFC 8259)', () => {
+  /** The JSON text with `\u00ff` in it written as the one byte 0xFF, which no UTF-8 sequence begins with. */
+  const withByteFF = (text: string) => Buffer.from(text, 'latin1');
+  const postBytes = async (path: string, body: Buffer, contentType: string) => {
+    const res = await fetch(`${svc.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': contentType, ...svc.authHeaders() },
+      body,
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const routes = [
+    ['the lean routes', 'application/json', 'lean'],
+    ['the Express routes', 'application/json; charset=utf-8; profile=x', 'express'],
+  ];
+
+  it.each(routes)(
+    'REST refuses them on %s with 415, rule encoding, naming the offset, and stores nothing',
+    async (_r, type, route) => {
+      const app = `utf8-rest-${route}`;
+      const text = eventText(app, '{"s":"caf\u00ff"}');
+      const res = await postBytes('/v1/events', withByteFF(text), type);
+      expect(res.status).toBe(415);
+      expect(res.body.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: 'body', rule: 'encoding' });
+      expect(res.body.errors[0].message).toContain(`offset ${text.indexOf('\u00ff')} (0xff)`);
+      expect(await size(app)).toBe(0);
+      // The same character sent as UTF-8 is stored as sent.
+      const sent = await postBytes('/v1/events', Buffer.from(text, 'utf8'), type);
+      expect(sent.status).toBe(201);
+      expect(sent.body.events[0].payload).toEqual({ s: 'caf\u00ff' });
+    },
+  );
+
+  it.each(routes)('GraphQL refuses them on %s with 415, rule encoding, and stores nothing', async (_r, type) => {
+    const body = `{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText('utf8-gql', '{"s":"\u00ff"}')}}}`;
+    const res = await postBytes('/graphql', withByteFF(body), type);
+    expect(res.status).toBe(415);
+    expect(res.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'body', rule: 'encoding' });
+    expect(await size('utf8-gql')).toBe(0);
+  });
+
+  it.each([
+    ['text', false],
+    ['binary', true],
+  ])('a %s WebSocket message holding them closes the socket with 1007, counted, and stores nothing', async (kind, binary) => {
+    const before = await metric(svc, 'chainlog_api_errors_total', { code: 'BAD_USER_INPUT', transport: 'ws' });
+    const subscribe = (app: string, s: string) =>
+      `{"id":"u1","type":"subscribe","payload":{"query":${JSON.stringify(LOG_EVENT)},"variables":{"in":${eventText(app, `{"s":"${s}"}`)}}}}`;
+    const raw = await openRaw(svc.url);
+    await raw.init({ 'x-api-key': svc.adminKey! });
+    raw.socket.send(withByteFF(subscribe(`utf8-ws-${kind}`, '\u00ff')), { binary });
+    expect((await raw.closed).code).toBe(1007);
+    expect(await metric(svc, 'chainlog_api_errors_total', { code: 'BAD_USER_INPUT', transport: 'ws' })).toBe(before + 1);
+    expect(svc.output()).not.toContain('WebSocket internal error');
+    expect(await size(`utf8-ws-${kind}`)).toBe(0);
+    // A message of the same kind in UTF-8 is read and its event stored.
+    const ok = await openRaw(svc.url);
+    await ok.init({ 'x-api-key': svc.adminKey! });
+    ok.socket.send(Buffer.from(subscribe(`utf8-ws-${kind}`, '\u00ff'), 'utf8'), { binary });
+    expect((await ok.next('u1')).payload.data.logEvent.payload).toEqual({ s: '\u00ff' });
+    await ok.close();
   });
 });
 

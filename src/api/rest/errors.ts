@@ -82,7 +82,7 @@ export function errorAnswer(
   request: { method: string; path: string },
 ): ErrorAnswer {
   const api = toApiError(err);
-  // A body in another charset is 415 Unsupported Media Type, whichever check found it.
+  // A body in another charset, or whose bytes are not UTF-8, is 415 Unsupported Media Type, whichever check found it.
   const parsed = api
     ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api }
     : fromBodyParser(err ?? {});

@@ -71,7 +71,7 @@ const errorResponses = {
   401: { description: 'No API key, or one that is invalid or revoked', schema: restErrors },
   403: { description: 'The key may not do this (role or source application)', schema: restErrors },
   413: { description: 'The body is over MAX_BODY_BYTES', schema: restErrors },
-  415: { description: 'Not sent as application/json', schema: restErrors },
+  415: { description: 'Not sent as application/json, or not UTF-8 (rule encoding)', schema: restErrors },
   429: { description: 'Over the rate limit (Retry-After)', schema: restErrors },
 } as const;
 

@@ -144,6 +144,10 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
         'closed a WebSocket (1009) whose message was over WS_MAX_PAYLOAD_BYTES',
       );
     },
+    onMalformed: (reason) => {
+      metrics.apiErrors.inc({ code: 'BAD_USER_INPUT', transport: 'ws' });
+      logger.debug({ reason }, 'closed a WebSocket whose client broke the protocol or sent a message that is not UTF-8');
+    },
     // graphql-ws's JSON.parse rounds numbers and keeps a repeated name's last value; the raw text is
     // checked first, as HTTP bodies are.
     refuseMessage: (text) => {

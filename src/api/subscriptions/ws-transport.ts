@@ -5,6 +5,7 @@
 // unsent, so a slow reader backs up into its subscription's bounded buffer, not into memory.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { isUtf8 } from 'node:buffer';
 import { CloseCode, handleProtocols, type Server } from 'graphql-ws';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 
@@ -27,9 +28,18 @@ export interface WsTransportOptions {
   onDropped?(reason: 'pong' | 'unsent'): void;
   /** A message over ws's maxPayload: ws closes the socket with 1009 itself. */
   onOversized?(err: Error): void;
+  /**
+   * A frame that breaks the WebSocket protocol (ws closes the socket with 1002 or 1007 itself), or a
+   * binary message that is not UTF-8 (closed here with 1007, as ws closes a text message that is not):
+   * the client's doing, not an internal error.
+   */
+  onMalformed?(reason: string): void;
   /** A message refused before graphql-ws parses it: an operation gets this error, anything else closes with 4400. */
   refuseMessage?(text: string): { message: string; extensions: Record<string, unknown> } | undefined;
 }
+
+/** RFC 6455 §7.4.1: a message whose data is not consistent with its type (a text that is not UTF-8). */
+const INVALID_PAYLOAD_DATA = 1007;
 
 export function serveGraphqlWs(
   server: Server<WsExtra>,
@@ -45,8 +55,14 @@ export function serveGraphqlWs(
 
   wss.on('connection', (socket, request) => {
     socket.once('error', (err) => {
-      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      const code = (err as { code?: string }).code;
+      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         opts.onOversized?.(err);
+        return;
+      }
+      // ws's receiver raises these (WS_ERR_INVALID_UTF8, WS_ERR_INVALID_OPCODE, ...) for what the client sent.
+      if (code?.startsWith('WS_ERR_')) {
+        opts.onMalformed?.(code);
         return;
       }
       opts.onInternalError(err, 'socket');
@@ -77,8 +93,16 @@ export function serveGraphqlWs(
         send,
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>
-          socket.on('message', (data: RawData) => {
-            const text = rawText(data);
+          socket.on('message', (data: RawData, isBinary: boolean) => {
+            // ws has checked a text message to be UTF-8 (and closed the socket with 1007 if not); a binary
+            // one would be decoded with U+FFFD in place of what was sent.
+            const bytes = rawBytes(data);
+            if (isBinary && !isUtf8(bytes)) {
+              opts.onMalformed?.('binary message not UTF-8');
+              socket.close(INVALID_PAYLOAD_DATA, 'message: must be UTF-8 (RFC 8259)');
+              return;
+            }
+            const text = bytes.toString('utf8');
             const refused = opts.refuseMessage?.(text);
             if (refused) {
               refuse(text, refused);
@@ -171,9 +195,9 @@ function startKeepAlive(socket: WebSocket, intervalMs: number, onNoPong: () => v
   };
 }
 
-/** A WebSocket message's text (UTF-8), whichever form `ws` hands it over in. */
-function rawText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
+/** A WebSocket message's bytes, whichever form `ws` hands them over in. */
+function rawBytes(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
 }

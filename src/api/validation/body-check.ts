@@ -1,5 +1,5 @@
-// The checks a JSON request body gets before the event loop parses it, as pure functions of its text:
-// the exact-number rule, JSON syntax, the unique-name rule, and the list sizes that would refuse it
+// The checks a JSON request body gets before the event loop parses it, as pure functions of its bytes:
+// UTF-8, the exact-number rule, JSON syntax, the unique-name rule, and the list sizes that would refuse it
 // anyway (REST's batch size, GraphQL's variable list limits). The body-checking thread (src/api/body-check-worker.ts) runs
 // them on bodies over JSON_BODY_THREAD_BYTES, so a body that is refused costs the event loop no parse;
 // each refusal is the one the event loop gives the same body (same code, message, field and rule).
@@ -7,6 +7,7 @@ import { buildSchema, getOperationAST, parse, type GraphQLSchema } from 'graphql
 import { tooManyEvents } from './event-input.js';
 import { findInexactNumber, inexactNumber } from './exact-numbers.js';
 import { findRepeatedName, repeatedName } from './unique-names.js';
+import { findNotUtf8 } from './utf8.js';
 import { checkVariableSizes, type VariableSizeLimits } from './variable-sizes.js';
 
 /** What a body is checked as: a REST batch of events, or a GraphQL request. Plain data (posted to a thread). */
@@ -34,6 +35,15 @@ export function parseJsonBody(text: string): unknown {
   const first = /^[\x20\x09\x0a\x0d]*(.)/s.exec(body)?.[1];
   if (first !== '{' && first !== '[') throw new SyntaxError('a JSON body is an object or an array');
   return JSON.parse(body);
+}
+
+const utf8 = new TextDecoder('utf-8');
+
+/** checkBodyText of the bytes' text, once they are found to be UTF-8 (as verifyUtf8 finds them on the event loop). */
+export function checkBodyBytes(bytes: Uint8Array, job: BodyJob, schema: () => GraphQLSchema): BodyVerdict {
+  const notUtf8 = findNotUtf8(bytes);
+  if (notUtf8) return refused(notUtf8);
+  return checkBodyText(utf8.decode(bytes), job, schema);
 }
 
 /** `schema`: the API's types (resolvers are not needed), for GraphQL jobs. */

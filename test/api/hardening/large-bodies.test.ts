@@ -67,6 +67,10 @@ const inexact = (json: string) => json.replace('"INEXACT"', '9007199254740993');
 const twice = (i: number) => (i === 2 ? { n: 'TWICE' } : {});
 const repeated = (json: string) => json.replace('"n":"TWICE"', '"n":1,"n":2');
 
+/** A byte that is not UTF-8, written into the body's bytes (a JavaScript string cannot hold one); at the same offset in a small body and a large one. */
+const badByte = (i: number) => (i === 0 ? { n: 'NOT_UTF8' } : {});
+const notUtf8 = (json: string) => Buffer.from(json.replace('"NOT_UTF8"', '"\u00ff"'), 'latin1');
+
 async function metric(series: string): Promise<number> {
   const text = await (await fetch(`${proc.url}/metrics`, { headers: { 'x-api-key': E2E_ADMIN_KEY } })).text();
   return Number(new RegExp(`^${series.replace(/[{}"+]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
@@ -97,7 +101,7 @@ afterAll(async () => {
 
 describe('large JSON bodies are checked off the event loop', () => {
   it('a large refused body gets the answer a small one gets, on REST and GraphQL', async () => {
-    const cases: Array<[string, string, string]> = [
+    const cases: Array<[string, string | Buffer, string | Buffer]> = [
       ['/v1/events', JSON.stringify(many(1001)), JSON.stringify(many(150_000))],
       ['/graphql', graphql({ inputs: many(1001) }), graphql({ inputs: many(150_000) })],
       [
@@ -115,6 +119,8 @@ describe('large JSON bodies are checked off the event loop', () => {
       ['/graphql', inexact(graphql({ inputs: padded(3, mark) })), inexact(graphql({ inputs: padded(600, mark) }))],
       ['/v1/events', repeated(JSON.stringify(padded(3, twice))), repeated(JSON.stringify(padded(600, twice)))],
       ['/graphql', repeated(graphql({ inputs: padded(3, twice) })), repeated(graphql({ inputs: padded(600, twice) }))],
+      ['/v1/events', notUtf8(JSON.stringify(padded(3, badByte))), notUtf8(JSON.stringify(padded(600, badByte)))],
+      ['/graphql', notUtf8(graphql({ inputs: padded(3, badByte) })), notUtf8(graphql({ inputs: padded(600, badByte) }))],
       ['/v1/events', `${JSON.stringify(padded(3))},`, `${JSON.stringify(padded(600))},`],
       ['/graphql', `${graphql({ inputs: padded(3) })}}`, `${graphql({ inputs: padded(600) })}}`],
     ];
@@ -145,6 +151,10 @@ describe('large JSON bodies are checked off the event loop', () => {
     expect(await post('/v1/events', '[{"payload": {"n": 1, "n": 2}}]', { chunked: true })).toMatchObject({
       status: 400,
       body: { errors: [{ field: '[0].payload', rule: 'uniqueNames' }] },
+    });
+    expect(await post('/v1/events', Buffer.from('[{"payload": {"s": "\u00ff"}}]', 'latin1'), { chunked: true })).toMatchObject({
+      status: 415,
+      body: { errors: [{ field: 'body', rule: 'encoding' }] },
     });
     expect(await post('/v1/events', '[1,', { chunked: true })).toMatchObject({
       status: 400,
