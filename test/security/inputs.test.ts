@@ -3,7 +3,8 @@
 //   GraphQL (variables' raw JSON and literals) and the WebSocket (raw message): what is hashed is what
 //   was sent, or nothing is.
 // - Bytes that are not UTF-8 are refused (415, rule encoding) on REST and GraphQL bodies, and close a
-//   WebSocket with 1007 whether they come as a text or a binary message: nothing of them is stored.
+//   WebSocket with 1007 whether they come as a text or a binary message: nothing of them is stored. A
+//   path parameter that does not percent-decode to UTF-8 is a 400 naming the path.
 // - One timestamp rule and one charset rule for REST and GraphQL.
 // - /graphql is logged and counted under its own path; oversized frames and clients that stop reading
 //   are told plainly (info, a counter), not as internal errors; the database files are 0600.
@@ -213,6 +214,23 @@ describe('bytes that are not UTF-8 (RFC 8259)', () => {
     expect(res.status).toBe(415);
     expect(res.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'body', rule: 'encoding' });
     expect(await size('utf8-gql')).toBe(0);
+  });
+
+  it('a path parameter that does not percent-decode to UTF-8 gets 400 naming the path, not a body error', async () => {
+    for (const path of ['/tlog/a%FF/checkpoint', '/tlog/a%E2%82/tile/0/000', '/v1/events/a%ED%A0%80/0/receipt']) {
+      const res = await fetch(`${svc.url}${path}`, { headers: svc.authHeaders() });
+      expect(res.status, path).toBe(400);
+      expect(((await res.json()) as any).errors[0], path).toEqual({
+        code: 'BAD_USER_INPUT',
+        message: 'path: must be percent-encoded UTF-8 (RFC 3986)',
+        field: 'path',
+        rule: 'encoding',
+      });
+    }
+    // Percent-encoded UTF-8 is decoded: the route answers for the log it names.
+    const decoded = await fetch(`${svc.url}/tlog/%6Eo-such-log/checkpoint`, { headers: svc.authHeaders() });
+    expect(decoded.status).toBe(404);
+    expect(((await decoded.json()) as any).errors[0].message).toContain('"no-such-log"');
   });
 
   it.each([

@@ -33,6 +33,19 @@ interface BodyParserError {
   limit?: number;
 }
 
+/**
+ * The router's refusal of a path parameter it cannot percent-decode (`/tlog/a%FF/checkpoint`: bytes
+ * that are not UTF-8), before any handler ran.
+ */
+function fromRouter(err: unknown): { status: number; error: ApiError } | null {
+  if (!(err instanceof URIError) || (err as { status?: unknown }).status !== 400) return null;
+  const error = new ApiError('BAD_USER_INPUT', 'path: must be percent-encoded UTF-8 (RFC 3986)', {
+    field: 'path',
+    rule: 'encoding',
+  });
+  return { status: 400, error };
+}
+
 /** Errors raised by express.json() before any handler ran. */
 function fromBodyParser(err: BodyParserError): { status: number; error: ApiError } | null {
   const code = (c: ApiErrorCode, message: string, rule: string, status?: number) => {
@@ -85,7 +98,7 @@ export function errorAnswer(
   // A body in another charset, or whose bytes are not UTF-8, is 415 Unsupported Media Type, whichever check found it.
   const parsed = api
     ? { status: api.rule === 'encoding' ? 415 : httpStatusFor(api.code), error: api }
-    : fromBodyParser(err ?? {});
+    : (fromRouter(err) ?? fromBodyParser(err ?? {}));
   if (parsed) {
     const { error, status } = parsed;
     opts.metrics.apiErrors.inc({ code: error.code, transport });
