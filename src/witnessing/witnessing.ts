@@ -117,6 +117,8 @@ interface Gathering {
   lines: Map<string, string>;
   /** Serializes this checkpoint's note updates within this process. */
   storing: Promise<void>;
+  /** Ends the wait before a failed store's next attempt (stop). */
+  wake: (() => void) | null;
 }
 
 export class Witnessing {
@@ -249,6 +251,8 @@ export class Witnessing {
     this.verified.clear();
     for (const g of this.gathering.values()) {
       for (const name of g.lines.keys()) if (!policy.witnesses.some((w) => w.name === name)) g.lines.delete(name);
+      // The cosignatures gathered may make the new quorum (a witness that never answered left it).
+      this.storeOnQuorum(g);
       for (const t of next.values()) {
         const lane = this.laneOf(t, g.update.checkpoint.sourceAppId);
         if (lane.cosignedSize !== g.update.checkpoint.treeSize && !lane.pending) this.enqueue(t, lane, g.update);
@@ -315,6 +319,7 @@ export class Witnessing {
     await this.refreshing;
     for (const t of this.targets.values()) for (const lane of t.lanes.values()) this.cancel(lane);
     await Promise.all([...this.running]);
+    for (const g of this.gathering.values()) g.wake?.();
     await Promise.all([...this.gathering.values()].map((g) => g.storing));
     await Promise.all([...this.refreshStoring.values()]);
   }
@@ -390,7 +395,9 @@ export class Witnessing {
     const app = update.checkpoint.sourceAppId;
     const current = this.gathering.get(app);
     if (current && current.update.checkpoint.treeSize >= update.checkpoint.treeSize) return;
-    this.gathering.set(app, { update, lines: new Map(), storing: current?.storing ?? Promise.resolve() });
+    // A store of the superseded checkpoint waiting to be tried again gives up now, not after its wait.
+    current?.wake?.();
+    this.gathering.set(app, { update, lines: new Map(), storing: current?.storing ?? Promise.resolve(), wake: null });
     for (const t of this.targets.values()) this.enqueue(t, this.laneOf(t, app), update);
   }
 
@@ -441,11 +448,16 @@ export class Witnessing {
     }
   }
 
-  /** Waits before the next attempt: full jitter over an exponentially growing ceiling, ended early by wake. */
+  /** Waits before the next attempt, ended early by wake. */
   private backoff(lane: Lane, slow: boolean): Promise<void> {
+    return endableDelay(this.backoffMs(lane.failures, slow), (end) => (lane.wake = end));
+  }
+
+  /** The wait after `failures` failures in a row: full jitter over an exponentially growing ceiling (`slow`: the ceiling's top). */
+  private backoffMs(failures: number, slow = false): number {
     const min = this.opts.minBackoffMs ?? Math.min(250, this.opts.maxBackoffMs);
-    const ceiling = slow ? this.opts.maxBackoffMs : Math.min(this.opts.maxBackoffMs, min * 2 ** Math.min(lane.failures - 1, 30));
-    return endableDelay(Math.random() * ceiling, (end) => (lane.wake = end));
+    const ceiling = slow ? this.opts.maxBackoffMs : Math.min(this.opts.maxBackoffMs, min * 2 ** Math.min(failures - 1, 30));
+    return Math.random() * ceiling;
   }
 
   /** Waits until the lane's gap since its last request is over; newer checkpoints arriving meanwhile replace the pending one. */
@@ -471,8 +483,18 @@ export class Witnessing {
   private async submit(target: Target, lane: Lane, update: CheckpointUpdate): Promise<Outcome> {
     const { sourceAppId: app, treeSize: size, note } = update.checkpoint;
     const old = lane.cosignedSize ?? 0;
-    // The witness cosigned a larger checkpoint of this log (another publisher's): a newer one of ours follows.
-    if (old > size) return 'drop';
+    if (old > size) {
+      // The witness cosigned a larger checkpoint of this log. Another publisher's (sharing the database):
+      // a newer one of ours follows. One the log never published: an operator's to see, and the lane
+      // asks the witness its size afresh with the next checkpoint.
+      const latest = await this.opts.storage.getCheckpoint(app);
+      if (latest && latest.treeSize >= old) return 'drop';
+      lane.cosignedSize = null;
+      const why = `the witness holds size ${old} of this log, larger than any checkpoint it published (latest ${latest?.treeSize ?? 0}): the log was rolled back or forked, or the witness is wrong`;
+      this.logger.error({ witness: target.witness.name, sourceAppId: app, treeSize: size, witnessSize: old }, why);
+      this.failed(target, lane, `size ${size}: ${why}`);
+      return 'drop';
+    }
     const proof =
       old === 0 || old === size ? [] : (await this.opts.service.consistencyProof(app, old, size)).hashes.map((h) => fromHex(h));
     const body = formatAddCheckpointBody({ oldSize: old, proof, note });
@@ -600,12 +622,32 @@ export class Witnessing {
     // A cosignature of a checkpoint since superseded: the newer one is what gets witnessed.
     if (!g || g.update.checkpoint.treeSize !== update.checkpoint.treeSize) return;
     g.lines.set(witness, line);
+    this.storeOnQuorum(g);
+  }
+
+  /**
+   * Stores g's cosignatures once they make the quorum. A store that fails is tried again with backoff
+   * while g is its log's latest checkpoint and this runs: the lanes are done with it, so nothing else
+   * would store what its quorum cosigned.
+   */
+  private storeOnQuorum(g: Gathering): void {
     if (!quorumSatisfied(this.policy, new Set(g.lines.keys()))) return;
-    g.storing = g.storing.then(() =>
-      this.store(g).catch((err) =>
-        this.logger.error({ err, sourceAppId: app, treeSize: update.checkpoint.treeSize }, 'cosigned checkpoint not stored'),
-      ),
-    );
+    const { sourceAppId: app, treeSize } = g.update.checkpoint;
+    g.storing = g.storing.then(async () => {
+      for (let failures = 0; ; failures++) {
+        try {
+          await this.store(g);
+          return;
+        } catch (err) {
+          const fields = { err, sourceAppId: app, treeSize, failures: failures + 1 };
+          if (failures === 0) this.logger.error(fields, 'cosigned checkpoint not stored (retried with backoff)');
+          else this.logger.debug(fields, 'cosigned checkpoint not stored again');
+        }
+        if (this.stopped || this.gathering.get(app) !== g) return;
+        await endableDelay(this.backoffMs(failures + 1), (end) => (g.wake = end));
+        if (this.stopped || this.gathering.get(app) !== g) return;
+      }
+    });
   }
 
   /**
