@@ -13,7 +13,7 @@
 // response endFlushMs() to leave and then closes the connection.
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse, RequestHandler } from 'express';
-import type { ExecutionResult, GraphQLError, GraphQLSchema } from 'graphql';
+import { locatedError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { createHandler, type OperationContext, type Request as SseRequest } from 'graphql-sse';
 import type { Logger } from 'pino';
 import { principalFrom, unauthenticated } from '../access.js';
@@ -296,7 +296,9 @@ function endWithError(results: AsyncIterableIterator<ExecutionResult>): AsyncIte
         return await results.next();
       } catch (err) {
         ended = true;
-        return { done: false, value: { errors: [err as GraphQLError] } };
+        // As a GraphQLError (the original kept) for the error formatter: a damaged row's MALFORMED_EVENT,
+        // a storage outage's UNAVAILABLE, as graphql-ws sends them.
+        return { done: false, value: { errors: [locatedError(err, undefined)] } };
       }
     },
     async return() {
