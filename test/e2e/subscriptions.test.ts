@@ -71,6 +71,23 @@ describe('eventLogged', () => {
     probe.unsubscribe();
   });
 
+  it('with after <log>/-1 of a log with no event yet, delivers its events from the first on', async () => {
+    const probe = await whenSubscribed(
+      svc,
+      () =>
+        new SubscriptionProbe<{ eventLogged: { id: string } }>(svc.ws(), EVENT_LOGGED, {
+          filter: { sourceAppIds: ['not-yet'] },
+          after: 'not-yet/-1',
+        }),
+    );
+    const first = await ingest('not-yet', 2);
+    await probe.until((p) => p.values.length >= 2);
+    expect(probe.errors).toEqual([]);
+    expect(probe.values.map((v) => v.eventLogged.id)).toEqual(['not-yet/0', 'not-yet/1']);
+    expect(first).toEqual(['not-yet/0', 'not-yet/1']);
+    probe.unsubscribe();
+  });
+
   it('without after, delivers only what is committed from now on, filtered', async () => {
     const probe = await whenSubscribed(
       svc,

@@ -35,7 +35,9 @@ export const subscriptionResolvers: Resolvers = {
         });
         try {
           const afterEvent = after ? await service.getEvent(after.sourceAppId, after.seq) : null;
-          if (after && !afterEvent) {
+          // `<log>/-1` of a log with no event yet: its first event commits after the listener was
+          // registered, so the stream starts live and misses none of it.
+          if (after && !afterEvent && !after.including) {
             throw new ApiError('NOT_FOUND', `after: no event ${args.after}`, { field: 'after', rule: 'notFound' });
           }
           // Ends with UNAUTHENTICATED once the key is revoked.
