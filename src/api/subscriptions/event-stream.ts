@@ -14,7 +14,7 @@ import type { LogService } from '../../log/service.js';
 import type { EventFilter, MalformedCommitted, StoredEvent } from '../../storage/types.js';
 import { ApiError } from '../errors.js';
 import { eventId } from '../validation/query-args.js';
-import { matchesFilter } from './event-filter.js';
+import { inFilterLogs, matchesFilter } from './event-filter.js';
 
 export type CommittedFeed = Pick<LogService, 'onCommitted' | 'readCommitted'> & Partial<Pick<LogService, 'onErased'>>;
 
@@ -170,8 +170,16 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
     for (const event of events) {
       if (matchesFilter(this.opts.filter, event)) {
         this.buffer.push(event);
-      } else if (this.started && !this.replaying && this.pending() === 0 && event.pos > this.lastPos) {
+      } else if (
+        this.started &&
+        !this.replaying &&
+        this.pending() === 0 &&
+        event.pos > this.lastPos &&
+        inFilterLogs(this.opts.filter, event)
+      ) {
         // Nothing matching is pending before it, so resuming after it skips nothing the client wants.
+        // Only an event of the filter's logs: the client resumes with its id, which names its log, and
+        // a key limited to some logs may neither learn of another one nor resume after its event.
         this.resumeId = eventId(event);
       }
     }

@@ -131,6 +131,23 @@ describe('eventLogged stream', () => {
     expect(ids(await take(resumed, 8))).toEqual(ids(burst));
   });
 
+  it("never names another log's event as the resume point of a stream of some logs (a key limited to them)", async () => {
+    p = await openPipeline();
+    const stream = open({ filter: { sourceAppIds: ['a'] }, maxBuffered: 5 }).start(null);
+    const first = await p.service.append([event('a')]);
+    expect(ids(await take(stream, 1))).toEqual(ids(first));
+    // Committed while the stream is idle: an event of a log the subscriber may not read.
+    await p.service.append([event('secret')]);
+    const burst = await appendMany('a', 6);
+    const err = await stream.next().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((err as ApiError).extensions).toMatchObject({ code: 'RESUME_REQUIRED', after: 'a/0' });
+    const resumed = open({ filter: { sourceAppIds: ['a'] }, maxBuffered: 5 }).start(await p.service.getEvent('a', 0));
+    expect(ids(await take(resumed, 6))).toEqual(ids(burst));
+  });
+
   it("names the position before a log's first event when nothing was delivered, and resuming there misses nothing", async () => {
     p = await openPipeline();
     const stream = open({ maxBuffered: 5 }).start(null);
