@@ -257,9 +257,14 @@ async function start(config: Config, logger: Logger, lock: DataDirLock | null, o
   phases.mark('api');
   await service.start();
   phases.mark('log');
-  // Checkpoints published before a restart whose quorum had not answered: submitted again, in the background.
-  if (witnessing && service.publishes) {
-    witnessing.submitUnwitnessed().catch((err) => logger.error({ err }, 'unwitnessed checkpoints not resubmitted'));
+  // Checkpoints published before a restart whose quorum had not answered: submitted again, in the
+  // background, by the process that publishes: now, or once it takes the publisher lease (sharing a
+  // database, after a process that died held it until it expired).
+  if (witnessing) {
+    const resubmit = () =>
+      void witnessing.submitUnwitnessed().catch((err) => logger.error({ err }, 'unwitnessed checkpoints not resubmitted'));
+    service.onPublishing(resubmit);
+    if (service.publishes) resubmit();
   }
   try {
     // Fails on a key the primary refuses or a primary signing with another key; not on a primary that is down.

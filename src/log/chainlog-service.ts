@@ -107,6 +107,7 @@ export class ChainlogService implements LogService {
   private readonly committedListeners = new Set<CommittedListener>();
   private readonly checkpointListeners = new Set<(update: CheckpointUpdate) => void>();
   private readonly erasedListeners = new Set<ErasedListener>();
+  private readonly publishingListeners = new Set<() => void>();
   private readonly erasures: Erasures;
   private retentionTimer: NodeJS.Timeout | null = null;
   private retentionRun: Promise<void> | null = null;
@@ -198,6 +199,7 @@ export class ChainlogService implements LogService {
       logger: this.logger,
       now: this.now,
       onPublished: (update) => this.emitCheckpoint(update),
+      onLeaseTaken: () => this.emitPublishing(),
       writing: (app) => this.sequencer.writing(app),
     });
   }
@@ -586,5 +588,24 @@ export class ChainlogService implements LogService {
   onCheckpoint(listener: (update: CheckpointUpdate) => void): () => void {
     this.checkpointListeners.add(listener);
     return () => this.checkpointListeners.delete(listener);
+  }
+
+  /**
+   * Sharing a database: `listener` runs each time this process becomes the one that publishes (it took
+   * the publisher lease and recovered every log). A process on an embedded engine publishes from start.
+   */
+  onPublishing(listener: () => void): () => void {
+    this.publishingListeners.add(listener);
+    return () => this.publishingListeners.delete(listener);
+  }
+
+  private emitPublishing(): void {
+    for (const listener of this.publishingListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.logger.error({ err }, 'publishing listener failed');
+      }
+    }
   }
 }

@@ -86,6 +86,11 @@ export interface PublisherOptions {
   /** Called with each checkpoint published, in publishing order. */
   onPublished: (update: CheckpointUpdate) => void;
   /**
+   * Sharing a database: called when this process has taken the publisher lease and recovered every log
+   * (at start, or once the lease of another process, alive or dead, was given up or expired).
+   */
+  onLeaseTaken?: () => void;
+  /**
    * Whether this process has an append to the log in its engine that has not settled
    * (Sequencer.writing): integration stops short of such events, which are offered once it settles,
    * instead of reading them back. None by default: integration reads every event it was not offered.
@@ -353,6 +358,7 @@ export class Publisher {
   private async recovered(): Promise<true> {
     this.forget();
     await this.recover();
+    if (this.lease) this.opts.onLeaseTaken?.();
     return true;
   }
 

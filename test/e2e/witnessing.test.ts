@@ -31,6 +31,7 @@ const APPS = [
   'endless',
   'future',
   'idle',
+  'idle-killed',
   'gone',
   'conflict',
   'restart',
@@ -395,6 +396,21 @@ describe('a log submitting its checkpoints to its witness policy', () => {
     setHostile({ kind: 'cosign' });
     await log.start();
     const cp = await witnessedAt('idle', 2);
+    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'h']));
+  }, 120_000); // a process restart (a start on MongoDB takes seconds)
+
+  it("submits again, after a SIGKILL, an idle log's latest checkpoint that its quorum had not cosigned", async () => {
+    await usePolicy(policyOf('group wh all w1 h\nquorum wh'));
+    await settle();
+    setHostile({ kind: 'status', status: 503 });
+    await ingest('idle-killed', 2);
+    expect(await errorOf('h', 'idle-killed', 2)).toMatch(/^idle-killed size 2: 503/);
+    // Sharing a database, the killed process's publisher lease outlives it: the restarted process
+    // publishes once it expires, and submits then.
+    await log.kill();
+    setHostile({ kind: 'cosign' });
+    await log.start();
+    const cp = await witnessedAt('idle-killed', 2);
     expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'h']));
   }, 120_000); // a process restart (a start on MongoDB takes seconds)
 
