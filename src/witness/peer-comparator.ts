@@ -185,10 +185,12 @@ export class PeerComparator {
     }
     const key = `${peer} ${origin}`;
     const before = this.lastSeen.get(key);
-    this.lastSeen.set(key, theirs);
     if (before && theirs.checkpoint.size < before.checkpoint.size) {
       await this.report(historyBackwards(before, theirs, peer), peer, ours);
     }
+    // Remembered once what it showed is recorded: a record that failed is made again next round,
+    // against the same larger view.
+    this.lastSeen.set(key, theirs);
     const mine: SignedCheckpoint = { note: ours.note, checkpoint: ours.checkpoint };
     let proof: Awaited<ReturnType<ProofSource['consistencyProof']>> = null;
     if (mine.checkpoint.size !== theirs.checkpoint.size && mine.checkpoint.size > 0 && theirs.checkpoint.size > 0) {

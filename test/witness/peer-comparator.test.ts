@@ -1,0 +1,74 @@
+// The peer comparator when recording what it saw fails, on both engines' inconsistency stores: a peer's
+// view going backwards is compared against the larger view it had served until the observation is
+// recorded, so a store that failed once loses nothing. A real HTTP peer serves signed checkpoints.
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { signCheckpoint } from '../../src/core/checkpoint.js';
+import { createSigner, parseVerifierKey, rawPublicKey, verifierKeyString } from '../../src/core/note/signed-note.js';
+import { InconsistencyReporter } from '../../src/inconsistency/reporter.js';
+import type { InconsistencyStore } from '../../src/storage/inconsistency-store.js';
+import { PeerComparator } from '../../src/witness/peer-comparator.js';
+import { LocalViews } from '../../src/witness/views.js';
+import { useEngines } from '../log/engines.js';
+import type { StorageHarness } from '../storage/contract.js';
+
+const engines = useEngines('chainlog-peer-comparator-');
+const ORIGIN = 'peer.test/log';
+const key = generateKeyPairSync('ed25519').privateKey;
+const signer = createSigner(ORIGIN, key);
+const trusted = parseVerifierKey(verifierKeyString(ORIGIN, rawPublicKey(key)));
+const noteOf = (size: number) => signCheckpoint({ origin: ORIGIN, size, rootHash: new Uint8Array(32).fill(size) }, signer);
+
+describe.each(engines)('comparing with a peer when the record fails: $name', (engine) => {
+  let harness: StorageHarness;
+  let server: Server | undefined;
+  afterEach(async () => {
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await harness?.cleanup();
+  });
+
+  it("records a peer's view going backwards on the next round when the first record failed", async () => {
+    harness = engine.harness();
+    await harness.storage.init();
+    const store = harness.storage.inconsistencies!;
+    let failures = 1;
+    const failing: InconsistencyStore = {
+      init: () => store.init(),
+      list: (q) => store.list(q),
+      record: async (r) => {
+        if (failures-- > 0) throw new Error('injected: the store does not answer');
+        return store.record(r);
+      },
+    };
+    const logger = pino({ level: 'silent' });
+    let served = noteOf(8);
+    server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(served));
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const peer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const views = new LocalViews();
+    views.add({ origins: () => [{ origin: ORIGIN, trusted }], latest: async () => noteOf(8) });
+    const comparator = new PeerComparator({
+      peers: [peer],
+      views,
+      inconsistencies: new InconsistencyReporter({ store: failing, logger }),
+      logger,
+      intervalMs: 600_000,
+      timeoutMs: 5_000,
+    });
+    const recorded = () => store.list({ origin: ORIGIN, limit: 10 });
+
+    await comparator.compareAll();
+    served = noteOf(4);
+    await comparator.compareAll(); // the peer went from 8 to 4: its record fails
+    expect(failures).toBe(0);
+    expect(await recorded()).toEqual([]);
+    await comparator.compareAll(); // the peer still serves 4: compared with 8 again
+    const [record, ...more] = await recorded();
+    expect(more).toEqual([]);
+    expect(record).toMatchObject({ kind: 'unproven', proven: false, source: peer, detectedBy: 'peer' });
+    expect(JSON.parse(record!.evidence)).toMatchObject({ observation: 'history-backwards', notes: [noteOf(8), noteOf(4)] });
+  });
+});
