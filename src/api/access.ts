@@ -12,7 +12,7 @@ import { ApiError } from './errors.js';
 
 export type Operation = OperationKind | 'ingest';
 
-type CredentialSource = IncomingHttpHeaders | Record<string, unknown> | undefined | null;
+export type CredentialSource = IncomingHttpHeaders | Record<string, unknown> | undefined | null;
 
 /** The caller behind HTTP headers and/or graphql-ws connectionParams (later sources win). */
 export function principalFrom(auth: Authenticator, ...sources: CredentialSource[]): Promise<Principal> {

@@ -18,7 +18,7 @@ import { createHandler, type OperationContext, type Request as SseRequest } from
 import type { Logger } from 'pino';
 import { principalFrom, unauthenticated } from '../access.js';
 import { createApiContext, type ApiContext, type ApiDeps, type Principal } from '../context.js';
-import { ApiError, errorCodeOf } from '../errors.js';
+import { ApiError, errorCodeOf, httpStatusFor, toApiError } from '../errors.js';
 import type { ErrorFormatter } from '../graphql/format-error.js';
 import type { Hardening } from '../hardening/index.js';
 import type { WsConnection } from '../hardening/ws-guards.js';
@@ -184,7 +184,12 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
       res.locals.sse = { principal, conn } satisfies Omit<StreamContext, 'res'>;
       next();
     } catch (err) {
-      next(err);
+      // In the GraphQL shape of the stream's other refusals: a key that cannot be looked up now (UNAVAILABLE, Retry-After).
+      const api = toApiError(err);
+      if (!api) return next(err);
+      const retryAfterMs = api.extensions.retryAfterMs;
+      if (typeof retryAfterMs === 'number') res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+      refuse(res, httpStatusFor(api.code), api);
     }
   };
 

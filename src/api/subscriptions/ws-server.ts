@@ -4,10 +4,10 @@ import type { Server } from 'node:http';
 import type { ExecutionArgs, GraphQLError, GraphQLSchema } from 'graphql';
 import { makeServer } from 'graphql-ws';
 import { WebSocketServer } from 'ws';
-import { principalFrom, unauthenticated } from '../access.js';
+import { principalFrom, unauthenticated, type CredentialSource } from '../access.js';
 import type { Principal } from '../context.js';
 import { createApiContext, type ApiContext, type ApiDeps } from '../context.js';
-import { errorCodeOf } from '../errors.js';
+import { ApiError, errorCodeOf, toApiError } from '../errors.js';
 import { formatForWs, type ErrorFormatter } from '../graphql/format-error.js';
 import type { Hardening } from '../hardening/index.js';
 import { findInexactNumber, inexactNumber } from '../validation/exact-numbers.js';
@@ -33,6 +33,12 @@ export const WS_MAX_BUFFERED_BYTES = 256 * 1024;
 export const WS_CLOSE_UNAUTHORIZED = 4401;
 export const WS_CLOSE_FORBIDDEN = 4403;
 
+/**
+ * RFC 6455's "Try Again Later": the key could not be looked up now (its store does not answer). Not one
+ * of graphql-ws's fatal codes, so its client reconnects.
+ */
+export const WS_CLOSE_TRY_AGAIN_LATER = 1013;
+
 /** A principal that may not use the connection: closes the socket (4401 no key, 4403 bad key) and says so. */
 function refuseUnauthenticated(socket: { close(code: number, reason: string): void }, principal: Principal): boolean {
   if (principal.kind === 'key' || principal.kind === 'open') return false;
@@ -48,6 +54,17 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   const { metrics, logger } = deps;
   const production = deps.config.production;
   const prepare = createOperationPreparer({ schema, deps, hardening, transport: 'ws' });
+  /** The caller, or the API's error when its key cannot be looked up now (UNAVAILABLE), counted; anything else throws. */
+  const lookUp = async (...sources: CredentialSource[]): Promise<Principal | ApiError> => {
+    try {
+      return await principalFrom(deps.auth, ...sources);
+    } catch (err) {
+      const api = toApiError(err);
+      if (!api) throw err;
+      metrics.apiErrors.inc({ code: api.code, transport: 'ws' });
+      return api;
+    }
+  };
   const { originPolicy } = hardening;
   const wsServer = new WebSocketServer({
     server: opts.httpServer,
@@ -80,7 +97,11 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
     connectionInitWaitTimeout: hardening.wsConnectionInitTimeoutMs,
     // No connection_ack without a valid key (AUTH=on): nothing a client sends later is parsed for it.
     onConnect: async (ctx) => {
-      const principal = await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams);
+      const principal = await lookUp(ctx.extra.request.headers, ctx.connectionParams);
+      if (principal instanceof ApiError) {
+        ctx.extra.socket.close(WS_CLOSE_TRY_AGAIN_LATER, `${principal.code}: ${principal.message}`.slice(0, 120));
+        return false;
+      }
       if (refuseUnauthenticated(ctx.extra.socket, principal)) {
         metrics.apiErrors.inc({ code: 'UNAUTHENTICATED', transport: 'ws' });
         return false;
@@ -92,7 +113,8 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
     onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
       // The key is looked up per operation (cached briefly) before the document is even parsed, so a
       // key revoked since connection_init costs the server no parsing and closes the connection.
-      const principal = await principalFrom(deps.auth, ctx.extra.request.headers, ctx.connectionParams);
+      const principal = await lookUp(ctx.extra.request.headers, ctx.connectionParams);
+      if (principal instanceof ApiError) return [principal];
       if (refuseUnauthenticated(ctx.extra.socket, principal)) return [unauthenticated(principal)];
       const prepared = await prepare(principal, payload, (document, operation, variables) =>
         wsGuards.admit(ctx, id, principal, document, operation, variables),
