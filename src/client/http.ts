@@ -20,8 +20,9 @@ const MAX_RETRY_DELAY_MS = 10_000;
 /** Whether a failure may go away if the same request is sent again. */
 export function isTransient(err: unknown): boolean {
   if (err instanceof ChainlogTransportError) return err.status === null || TRANSIENT_STATUS.has(err.status);
+  // Over a WebSocket an error has no HTTP status: its code says "not now" (UNAVAILABLE: a storage outage, a contended log).
   if (err instanceof ChainlogGraphqlError)
-    return err.code === 'RATE_LIMITED' || (err.status !== null && TRANSIENT_STATUS.has(err.status));
+    return err.code === 'RATE_LIMITED' || err.code === 'UNAVAILABLE' || (err.status !== null && TRANSIENT_STATUS.has(err.status));
   return false;
 }
 
