@@ -206,7 +206,8 @@ export class Mirror {
    * For this server's witness: null when a checkpoint of `origin` of that size and root may be cosigned,
    * else why not. A log of the primary may be once this mirror's own tree of the events it copied has
    * that root at that size (the mirror is woken and waited for, up to VOUCH_WAIT_MS: 503 when it has not
-   * got there, so the log retries); any other origin is left to the witness alone.
+   * got there, so the log retries); any other origin is left to the witness alone. Before the mirror
+   * has reached its primary it cannot tell the primary's origins from others: every origin gets 503.
    */
   async vouch(origin: string, size: number, rootHashHex: string): Promise<{ status: 422 | 503; message: string } | null> {
     const prefix = this.primary?.originPrefix;
