@@ -61,8 +61,8 @@ async function connect(key: string): Promise<{ code: number; reason: string } | 
   await new Promise((resolve) => socket.once('open', resolve));
   socket.send(JSON.stringify({ type: 'connection_init', payload: { 'x-api-key': key } }));
   return new Promise((resolve) => {
-    socket.once('message', (data) => {
-      if (JSON.parse(String(data)).type === 'connection_ack') {
+    socket.once('message', (data: Buffer) => {
+      if ((JSON.parse(data.toString('utf8')) as { type?: unknown }).type === 'connection_ack') {
         socket.close();
         resolve('ack');
       }
