@@ -294,6 +294,7 @@ export class Witnessing {
   }
 
   private async scanUnwitnessed(): Promise<void> {
+    if (this.stopped) return;
     let after: string | null = null;
     for (;;) {
       const heads = await this.opts.storage.listLogHeads(after, LOG_PAGE);
@@ -301,7 +302,10 @@ export class Witnessing {
         if (this.stopped) return;
         const app = head.sourceAppId;
         const latest = await this.opts.storage.getCheckpoint(app);
-        if (!latest || this.inspect(latest).witnessed || this.gathering.has(app)) continue;
+        // A gathering of this checkpoint (or a newer one) is under way; one of an older checkpoint (this
+        // process published it before another took the lease) is superseded by this one.
+        const g = this.gathering.get(app);
+        if (!latest || this.inspect(latest).witnessed || (g && g.update.checkpoint.treeSize >= latest.treeSize)) continue;
         const [previous] = await this.opts.storage.listCheckpoints(app, latest.treeSize, 1, 'desc');
         const consistency = previous ? await this.opts.service.consistencyProof(app, previous.treeSize, latest.treeSize) : null;
         this.published({ checkpoint: latest, previous: previous ?? null, consistencyHashes: consistency?.hashes ?? [] });
@@ -492,7 +496,9 @@ export class Witnessing {
       lane.cosignedSize = null;
       const why = `the witness holds size ${old} of this log, larger than any checkpoint it published (latest ${latest?.treeSize ?? 0}): the log was rolled back or forked, or the witness is wrong`;
       this.logger.error({ witness: target.witness.name, sourceAppId: app, treeSize: size, witnessSize: old }, why);
-      this.failed(target, lane, `size ${size}: ${why}`);
+      // Not retried (failed() would say so): the next checkpoint asks the witness again.
+      target.health.lastError = `${app} size ${size}: ${why}`;
+      target.health.lastErrorAt = this.now();
       return 'drop';
     }
     const proof =

@@ -386,33 +386,27 @@ describe('a log submitting its checkpoints to its witness policy', () => {
     await witnessedAt('after-restart', 1);
   });
 
-  it("submits again, after a restart, an idle log's latest checkpoint that its quorum had not cosigned", async () => {
-    await usePolicy(policyOf('group wh all w1 h\nquorum wh'));
-    await settle();
-    setHostile({ kind: 'status', status: 503 });
-    await ingest('idle', 2);
-    expect(await errorOf('h', 'idle', 2)).toMatch(/^idle size 2: 503/);
-    await log.stop();
-    setHostile({ kind: 'cosign' });
-    await log.start();
-    const cp = await witnessedAt('idle', 2);
-    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'h']));
-  }, 120_000); // a process restart (a start on MongoDB takes seconds)
-
-  it("submits again, after a SIGKILL, an idle log's latest checkpoint that its quorum had not cosigned", async () => {
-    await usePolicy(policyOf('group wh all w1 h\nquorum wh'));
-    await settle();
-    setHostile({ kind: 'status', status: 503 });
-    await ingest('idle-killed', 2);
-    expect(await errorOf('h', 'idle-killed', 2)).toMatch(/^idle-killed size 2: 503/);
-    // Sharing a database, the killed process's publisher lease outlives it: the restarted process
-    // publishes once it expires, and submits then.
-    await log.kill();
-    setHostile({ kind: 'cosign' });
-    await log.start();
-    const cp = await witnessedAt('idle-killed', 2);
-    expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'h']));
-  }, 120_000); // a process restart (a start on MongoDB takes seconds)
+  // After a SIGKILL, sharing a database, the killed process's publisher lease outlives it: the restarted
+  // process publishes once it expires, and submits then.
+  it.each([
+    ['a restart', 'idle', 'stop'],
+    ['a SIGKILL', 'idle-killed', 'kill'],
+  ] as const)(
+    "submits again, after %s, an idle log's latest checkpoint that its quorum had not cosigned",
+    async (_after, app, end) => {
+      await usePolicy(policyOf('group wh all w1 h\nquorum wh'));
+      await settle();
+      setHostile({ kind: 'status', status: 503 });
+      await ingest(app, 2);
+      expect(await errorOf('h', app, 2)).toMatch(new RegExp(`^${app} size 2: 503`));
+      await log[end]();
+      setHostile({ kind: 'cosign' });
+      await log.start();
+      const cp = await witnessedAt(app, 2);
+      expect(cp.cosignatures.map((c: any) => c.witness)).toEqual(expect.arrayContaining(['w1', 'h']));
+    },
+    120_000, // a process restart (a start on MongoDB takes seconds)
+  );
 
   it('refuses to start with a bad policy file, naming the file and the line', async () => {
     const bad = join(dir, 'bad-policy');

@@ -104,6 +104,25 @@ describe.each(engines)('witnessing after the witnesses answered: $name', (engine
     await until('its error', () => lastError().startsWith('ahead size 3: the witness holds size 1000'));
   });
 
+  it("submits a newer checkpoint another publisher left unwitnessed, past this process's older gathering of the log", async () => {
+    const [w] = await witnesses('w');
+    w!.mode = { kind: 'status', status: 503 };
+    const { service, witnessing, witnessed } = await start(`witness w ${w!.vkey} ${w!.url}\nquorum w\n`);
+    await service.append([event('handover'), event('handover')]);
+    await until('checkpoint 2 submitted', () => w!.requests.some((r) => r.note.split('\n')[1] === '2'));
+    // Another publisher (a second service on the same store, whose checkpoints this Witnessing never
+    // hears of) publishes checkpoint 3; then this process publishes again and looks for unwitnessed ones.
+    await service.stop();
+    const other = await publishingService(harness.storage, { keyDir: dir, intervalMs: 600_000, minGapMs: 20 });
+    cleanups.push(() => other.stop());
+    await other.start();
+    await other.append([event('handover')]);
+    await until('checkpoint 3 published', async () => (await other.getCheckpoint('handover'))?.treeSize === 3);
+    w!.mode = { kind: 'cosign' };
+    await witnessing.submitUnwitnessed();
+    await until('checkpoint 3 witnessed', () => witnessed('handover', 3));
+  });
+
   it('stores the cosignatures gathered when a reload leaves a quorum they make', async () => {
     const [a, b] = await witnesses('a', 'b');
     b!.mode = { kind: 'status', status: 503 };

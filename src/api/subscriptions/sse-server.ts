@@ -21,6 +21,7 @@ import { createApiContext, type ApiContext, type ApiDeps, type Principal } from 
 import { ApiError, errorCodeOf, httpStatusFor, toApiError } from '../errors.js';
 import type { ErrorFormatter } from '../graphql/format-error.js';
 import type { Hardening } from '../hardening/index.js';
+import { retryAfterSeconds } from '../hardening/rate-limit.js';
 import type { WsConnection } from '../hardening/ws-guards.js';
 import { findInexactNumber, inexactNumber } from '../validation/exact-numbers.js';
 import { findRepeatedName, repeatedName } from '../validation/unique-names.js';
@@ -187,8 +188,7 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
       // In the GraphQL shape of the stream's other refusals: a key that cannot be looked up now (UNAVAILABLE, Retry-After).
       const api = toApiError(err);
       if (!api) return next(err);
-      const retryAfterMs = api.extensions.retryAfterMs;
-      if (typeof retryAfterMs === 'number') res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+      if (typeof api.extensions.retryAfterMs === 'number') res.setHeader('Retry-After', String(retryAfterSeconds(api)));
       refuse(res, httpStatusFor(api.code), api);
     }
   };

@@ -54,14 +54,13 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   const { metrics, logger } = deps;
   const production = deps.config.production;
   const prepare = createOperationPreparer({ schema, deps, hardening, transport: 'ws' });
-  /** The caller, or the API's error when its key cannot be looked up now (UNAVAILABLE), counted; anything else throws. */
+  /** The caller, or the API's error when its key cannot be looked up now (UNAVAILABLE); anything else throws. */
   const lookUp = async (...sources: CredentialSource[]): Promise<Principal | ApiError> => {
     try {
       return await principalFrom(deps.auth, ...sources);
     } catch (err) {
       const api = toApiError(err);
       if (!api) throw err;
-      metrics.apiErrors.inc({ code: api.code, transport: 'ws' });
       return api;
     }
   };
@@ -99,6 +98,8 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
     onConnect: async (ctx) => {
       const principal = await lookUp(ctx.extra.request.headers, ctx.connectionParams);
       if (principal instanceof ApiError) {
+        // Counted here: a refused operation's errors are counted where they are sent (onError).
+        metrics.apiErrors.inc({ code: principal.code, transport: 'ws' });
         ctx.extra.socket.close(WS_CLOSE_TRY_AGAIN_LATER, `${principal.code}: ${principal.message}`.slice(0, 120));
         return false;
       }

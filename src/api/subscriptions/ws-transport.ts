@@ -94,6 +94,8 @@ export function serveGraphqlWs(
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>
           socket.on('message', (data: RawData, isBinary: boolean) => {
+            // After a close (a refused message), ws still emits what it had read: none of it is served.
+            if (socket.readyState !== socket.OPEN) return;
             // ws has checked a text message to be UTF-8 (and closed the socket with 1007 if not); a binary
             // one would be decoded with U+FFFD in place of what was sent.
             const bytes = rawBytes(data);
