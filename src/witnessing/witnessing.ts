@@ -136,6 +136,10 @@ export class Witnessing {
   private readonly refreshes = new WeakSet<CheckpointUpdate>();
   private refreshTimer: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
+  /** The look for unwitnessed checkpoints under way, whether another pass was asked for meanwhile, and how to end its backoff. */
+  private looking: Promise<void> | null = null;
+  private lookAgain = false;
+  private endLookBackoff: (() => void) | null = null;
   /** Serializes this process's refreshed note updates per log. */
   private readonly refreshStoring = new Map<string, Promise<void>>();
   private readonly submissions?: Counter<'witness' | 'outcome'>;
@@ -283,14 +287,40 @@ export class Witnessing {
   /**
    * Submits the latest checkpoint of every log whose note is not witnessed under the policy (one
    * published before a restart, before its quorum answered): an idle log's latest checkpoint gets
-   * witnessed too. The caller runs it in the process that publishes, once it started.
+   * witnessed too. The caller runs it in the process that publishes, once it started. It resolves once
+   * a scan of every log completed (a failed one is tried again after a backoff) or witnessing stopped.
    */
   submitUnwitnessed(): Promise<void> {
-    const run = this.scanUnwitnessed();
-    // stop() waits for the scan as for the lanes; the caller gets its failure.
+    // One look at a time; a call during one (the lease taken again) asks for one more pass after it.
+    if (this.looking) {
+      this.lookAgain = true;
+      return this.looking;
+    }
+    const run = this.lookForUnwitnessed().finally(() => (this.looking = null));
+    this.looking = run;
+    // stop() waits for the look as for the lanes.
     const tracked: Promise<void> = run.catch(() => undefined).finally(() => this.running.delete(tracked));
     this.running.add(tracked);
     return run;
+  }
+
+  /**
+   * Scans until a scan completes or witnessing stops: a scan that fails (the storage did not answer) is
+   * logged and tried again after a backoff, since nothing else would submit an idle log's checkpoint.
+   */
+  private async lookForUnwitnessed(): Promise<void> {
+    do {
+      this.lookAgain = false;
+      for (let failures = 1; !this.stopped; failures++) {
+        try {
+          await this.scanUnwitnessed();
+          break;
+        } catch (err) {
+          this.logger.error({ err, failures }, 'unwitnessed checkpoints not looked for (retried with backoff)');
+          await endableDelay(this.backoffMs(failures), (end) => (this.endLookBackoff = end));
+        }
+      }
+    } while (this.lookAgain && !this.stopped);
   }
 
   private async scanUnwitnessed(): Promise<void> {
@@ -320,6 +350,7 @@ export class Witnessing {
     this.stopped = true;
     this.unsubscribe();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.endLookBackoff?.();
     await this.refreshing;
     for (const t of this.targets.values()) for (const lane of t.lanes.values()) this.cancel(lane);
     await Promise.all([...this.running]);

@@ -1,7 +1,8 @@
 // Witnessing's failure paths after a witness has answered, on both engines: a store of the quorum's
 // cosignatures that fails is tried again until the idle log's checkpoint is witnessed; a witness whose
 // 409 names a size the log never reached is an error in its health and is asked again with the next
-// checkpoint; a policy reload whose quorum the cosignatures already gathered make stores them. Real
+// checkpoint; a policy reload whose quorum the cosignatures already gathered make stores them; a look
+// for unwitnessed checkpoints that the storage failed is tried again. Real
 // HTTP witnesses (test/support/hostile-witness.ts), the real publisher, faults injected at the storage.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,8 +37,9 @@ describe.each(engines)('witnessing after the witnesses answered: $name', (engine
   });
 
   /** The log's service publishing eagerly, and Witnessing over `storage` (the log's own, or a faulty view of it). */
-  async function start(policy: string, storage?: (s: LogStorage) => LogStorage) {
+  async function start(policy: string, storage?: (s: LogStorage) => LogStorage, before?: (s: LogStorage) => Promise<void>) {
     harness = engine.harness();
+    await before?.(harness.storage);
     const service: ChainlogService = await publishingService(harness.storage, { keyDir: dir, intervalMs: 600_000, minGapMs: 20 });
     const policyFile = join(dir, `policy-${engine.name}-${Math.random().toString(36).slice(2)}`);
     writeFileSync(policyFile, policy);
@@ -121,6 +123,34 @@ describe.each(engines)('witnessing after the witnesses answered: $name', (engine
     w!.mode = { kind: 'cosign' };
     await witnessing.submitUnwitnessed();
     await until('checkpoint 3 witnessed', () => witnessed('handover', 3));
+  });
+
+  it('looks for unwitnessed checkpoints again when the storage fails the look: the idle log is witnessed', async () => {
+    const [w] = await witnesses('w');
+    let faults!: ReturnType<typeof withFaults>;
+    // Published before this process's Witnessing existed (as before a restart), never submitted.
+    const publishEarlier = async (storage: LogStorage) => {
+      const earlier = await publishingService(storage, { keyDir: dir, intervalMs: 600_000, minGapMs: 20 });
+      await earlier.start();
+      await earlier.append([event('idle'), event('idle')]);
+      await until('checkpoint 2 published', async () => (await earlier.getCheckpoint('idle'))?.treeSize === 2);
+      await earlier.stop();
+    };
+    const policy = `witness w ${w!.vkey} ${w!.url}\nquorum w\n`;
+    const { witnessing, lines, witnessed } = await start(
+      policy,
+      (s) => {
+        faults = withFaults(s, { seed: 3, failRate: 1, methods: ['listLogHeads'], maxFaults: 2 });
+        return faults.storage;
+      },
+      publishEarlier,
+    );
+    expect(await witnessed('idle', 2)).toBe(false);
+    await witnessing.submitUnwitnessed();
+    expect(faults.injected).toHaveLength(2);
+    expect(lines.filter((l) => l.includes('unwitnessed checkpoints not looked for (retried with backoff)'))).toHaveLength(2);
+    await until('checkpoint 2 witnessed', () => witnessed('idle', 2));
+    expect(w!.requests).toHaveLength(1);
   });
 
   it('stores the cosignatures gathered when a reload leaves a quorum they make', async () => {
