@@ -3,6 +3,7 @@
 import type { ErrorRequestHandler, Request } from 'express';
 import type { Logger } from 'pino';
 import { ApiError, httpStatusFor, STORE_DAMAGE_CODES, toApiError, type ApiErrorCode } from '../errors.js';
+import { retryAfterSeconds } from '../hardening/rate-limit.js';
 import type { ApiMetrics } from '../metrics.js';
 
 export interface RestError {
@@ -105,9 +106,8 @@ export function errorAnswer(
     // Damage to the store is the operator's to see, not only the client's.
     if (STORE_DAMAGE_CODES.has(error.code)) opts.logger.error({ err, ...request }, error.message);
     const headers: Record<string, string> = {};
-    const retryAfterMs = error.extensions.retryAfterMs;
-    if (error.code === 'UNAVAILABLE' && typeof retryAfterMs === 'number') {
-      headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+    if (error.code === 'UNAVAILABLE' && typeof error.extensions.retryAfterMs === 'number') {
+      headers['Retry-After'] = String(retryAfterSeconds(error));
     }
     const body =
       transport === 'graphql'
