@@ -36,6 +36,8 @@ const MAX_CHUNK_ROWS = { synchronous: SLICE_ROWS, asynchronous: 1024 } as const;
 /** Payload bytes one read aims at: the next read's rows follow the last ones' average payload. */
 const CHUNK_PAYLOAD_BYTES = { synchronous: SLICE_PAYLOAD_BYTES, asynchronous: 2 * 1024 * 1024 } as const;
 const MAX_PROBLEMS = 1000;
+/** Payload-less events not in the listing held before the listing is read again (bounds the walk's memory). */
+const MAX_UNLISTED = 10_000;
 
 /** Default of MAX_CONCURRENT_AUDITS: verifyLog runs at once on at most this many logs per server. */
 export const DEFAULT_MAX_CONCURRENT_AUDITS = 2;
@@ -73,14 +75,38 @@ export async function verifyStoredLog(
   if (toSeq < fromSeq || toSeq > fullSize) throw badInput(`toSeq must be between fromSeq and ${fullSize}`, 'toSeq');
 
   const problems: VerificationProblem[] = [];
-  const recordedErasures = (await opts.erasedSeqs?.(sourceAppId)) ?? new Set<number>();
+  let recordedErasures = (await opts.erasedSeqs?.(sourceAppId)) ?? new Set<number>();
   let eventsErased = 0;
+  /** Payload-less events the listing last read does not name: an erasure may have run since. */
+  let unlisted: number[] = [];
   /** Leaves whose own content is wrong: tree nodes above them are consequences, not new findings. */
   const badLeaves: number[] = [];
+  let firstBadSeq: number | null = null;
   const report = (kind: VerificationProblemKind, seq: number, message: string) => {
     if (kind === 'LEAF_HASH_MISMATCH' || kind === 'GAP' || kind === 'DUPLICATE_POSITION' || kind === 'MALFORMED_EVENT')
       badLeaves.push(seq);
+    // The first bad position counts every problem, also those past the list's bound (some are reported late).
+    if (firstBadSeq === null || seq < firstBadSeq) firstBadSeq = seq;
     if (problems.length < MAX_PROBLEMS) problems.push({ kind, seq, message });
+  };
+
+  /**
+   * Reads the listing again and reports the payload-less events it still does not name. An erasure is
+   * recorded before it is applied, so one applied during the walk (retention, an admin) is listed by now.
+   */
+  const settleUnlisted = async () => {
+    if (unlisted.length === 0) return;
+    recordedErasures = (await opts.erasedSeqs?.(sourceAppId)) ?? recordedErasures;
+    for (const seq of unlisted) {
+      if (recordedErasures.has(seq)) eventsErased++;
+      else
+        report(
+          'UNRECORDED_ERASURE',
+          seq,
+          `event ${seq} has no payload, and the erasures log does not list it: it was deleted outside the erasure path`,
+        );
+    }
+    unlisted = [];
   };
 
   // Starting state: the tree and link just before fromSeq.
@@ -166,12 +192,7 @@ export async function verifyStoredLog(
           leaf = eventLeafHash({ ...e, payloadHash: e.payloadHash });
           if (e.payload === null) {
             if (recordedErasures.has(e.seq)) eventsErased++;
-            else
-              report(
-                'UNRECORDED_ERASURE',
-                e.seq,
-                `event ${e.seq} has no payload, and the erasures log does not list it: it was deleted outside the erasure path`,
-              );
+            else if (unlisted.push(e.seq) >= MAX_UNLISTED) await settleUnlisted();
           } else {
             const payloadText = canonicalJson(e.payload);
             bytes += payloadText.length;
@@ -237,6 +258,7 @@ export async function verifyStoredLog(
   }
 
   if (toSeqArg === undefined && !storage.coordination) await checkPastHead(storage, sourceAppId, fullSize, report);
+  await settleUnlisted();
 
   problems.sort((a, b) => a.seq - b.seq);
   return {
@@ -247,7 +269,7 @@ export async function verifyStoredLog(
     eventsErased,
     checkpointsChecked,
     ok: problems.length === 0,
-    firstBadSeq: problems.length > 0 ? problems[0]!.seq : null,
+    firstBadSeq,
     problems,
   };
 }

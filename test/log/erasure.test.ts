@@ -74,10 +74,10 @@ for (const engine of engines) {
       }
     });
 
-    async function pipeline(options: Partial<ChainlogServiceOptions> = {}) {
+    async function pipeline(options: Partial<ChainlogServiceOptions> = {}, wrap: (s: LogStorage) => LogStorage = (s) => s) {
       const h = engine.harness();
       const dir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-key-'));
-      const p = await startPipeline(h.storage, dir, { leafVersion: 2, ...options });
+      const p = await startPipeline(wrap(h.storage), dir, { leafVersion: 2, ...options });
       const entry = { p, cleanup: h.cleanup, dir };
       open.push(entry);
       return {
@@ -284,6 +284,45 @@ for (const engine of engines) {
         ['UNRECORDED_ERASURE', 4],
       ]);
       expect(report.firstBadSeq).toBe(2);
+    });
+
+    it('takes an erasure applied while it walks the log for an erasure, not a deletion', async () => {
+      let duringWalk: (() => Promise<unknown>) | null = null;
+      // The log's first read by the walk runs the erasure first: the listing the walk read before it is stale.
+      const { p } = await pipeline({}, (s) => {
+        const getEventRange: LogStorage['getEventRange'] = async (...args) => {
+          if (args[0] === 'shop' && duringWalk) {
+            const run = duringWalk;
+            duringWalk = null;
+            await run();
+          }
+          return s.getEventRange(...args);
+        };
+        return new Proxy(s, {
+          get: (target, key) => {
+            if (key === 'getEventRange') return getEventRange;
+            const value = Reflect.get(target, key, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      });
+      await p.service.append(Array.from({ length: 6 }, (_, i) => ev('shop', i)));
+      await p.service.eraseEvents({
+        selection: { kind: 'ids', ids: [{ sourceAppId: 'shop', seq: 1 }] },
+        reason: 'before',
+        by: 'k',
+      });
+      duringWalk = () =>
+        p.service.eraseEvents({ selection: { kind: 'ids', ids: [{ sourceAppId: 'shop', seq: 4 }] }, reason: 'during', by: 'k' });
+      const report = await p.service.verifyLog('shop');
+      expect(duringWalk).toBeNull();
+      expect((await p.storage.getEvent('shop', 4))!.payload).toBeNull();
+      expect(report).toMatchObject({ ok: true, eventsChecked: 6, eventsErased: 2, problems: [], firstBadSeq: null });
+      // A deletion outside the erasure path is still one, whether or not the walk read the listing again.
+      await p.storage.eraseEvents([{ sourceAppId: 'shop', seq: 5 }], T0, 'sneaky');
+      const deleted = await p.service.verifyLog('shop');
+      expect(deleted.problems.map((x) => [x.kind, x.seq])).toEqual([['UNRECORDED_ERASURE', 5]]);
+      expect(deleted).toMatchObject({ ok: false, eventsErased: 2, firstBadSeq: 5 });
     });
 
     it('completes at start an erasure that was recorded and not applied (a stop between the two)', async () => {
