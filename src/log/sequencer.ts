@@ -424,13 +424,13 @@ export class Sequencer {
   private async plan(jobs: Job[]): Promise<{ plans: Plan[]; waiting: Job[]; heads: Map<string, Head> }> {
     const stored = await this.storedKeys(jobs);
     const working = new Map<string, Head>();
-    const pendingKeys = new Map<string, { fingerprint: string; ref: number | StoredEvent }>();
+    const pendingKeys = new Map<string, KeyRef>();
     const plans: Plan[] = [];
     const waiting: Job[] = [];
     const receivedAt = this.now();
     for (const job of jobs) {
       const localHeads = new Map<string, Head>();
-      const localKeys = new Map<string, { fingerprint: string; ref: number | StoredEvent }>();
+      const localKeys = new Map<string, KeyRef>();
       const headOf = (app: string) => localHeads.get(app) ?? working.get(app) ?? this.heads.get(app)!;
       const fresh: NewEvent[] = [];
       const results: Array<number | StoredEvent> = [];
@@ -448,7 +448,8 @@ export class Sequencer {
             return;
           }
           if (prior) {
-            if (prior.fingerprint !== fingerprint) {
+            // An erased payload (and its salt) is gone: only the other fields can be compared.
+            if (prior.fingerprint !== (prior.payloadErased ? fingerprintOf(req, false) : fingerprint)) {
               problems.push({
                 index,
                 field: 'idempotencyKey',
@@ -550,6 +551,14 @@ function contended(why: string): LogError {
   return new LogError('UNAVAILABLE', message, [{ rule: 'contended', message }], { retryAfterMs: 1000 });
 }
 
+/** The first use of an idempotency key: a fresh event of the batch (its index) or a stored one. */
+interface KeyRef {
+  fingerprint: string;
+  ref: number | StoredEvent;
+  /** The stored event's payload is erased: its fingerprint leaves the payload out. */
+  payloadErased?: boolean;
+}
+
 const keyOf = (sourceAppId: string, idempotencyKey: string) => `${sourceAppId}\u0000${idempotencyKey}`;
 
 function logsOf(jobs: Job[]): string[] {
@@ -558,13 +567,22 @@ function logsOf(jobs: Job[]): string[] {
   return [...logs];
 }
 
-function storedRef(e: StoredEvent | undefined): { fingerprint: string; ref: StoredEvent } | undefined {
-  return e ? { fingerprint: fingerprintOf(e), ref: e } : undefined;
+/**
+ * A stored event's fingerprint. Once its payload is erased (leaf version 2: payload and salt deleted,
+ * payloadHash kept), a retried payload cannot be checked against the commitment, so the fingerprint
+ * leaves the payload out: a retry whose other fields match is a replay of the event as now stored
+ * (erased), not a CONFLICT that would claim other content; one whose other fields differ still conflicts.
+ */
+function storedRef(e: StoredEvent | undefined): KeyRef | undefined {
+  if (!e) return undefined;
+  const payloadErased = e.payload === null;
+  return { fingerprint: fingerprintOf(e, !payloadErased), ref: e, payloadErased };
 }
 
-/** What must match for a retry to count as the same event. */
-function fingerprintOf(e: { eventType: string; timestamp: number; payload: unknown }): string {
-  return `${e.eventType}\u0000${e.timestamp}\u0000${canonicalJson(e.payload)}`;
+/** What must match for a retry to count as the same event (`withPayload` false: all but the payload). */
+function fingerprintOf(e: { eventType: string; timestamp: number; payload: unknown }, withPayload = true): string {
+  const fields = `${e.eventType}\u0000${e.timestamp}`;
+  return withPayload ? `${fields}\u0000${canonicalJson(e.payload)}` : fields;
 }
 
 /** An event at the head's position, linked to it and hashed. */
