@@ -371,6 +371,8 @@ export class ChainlogService implements LogService {
   async applyRetention(): Promise<number> {
     const days = this.opts.retentionDays ?? {};
     let total = 0;
+    /** Logs the sweep could not apply retention to (a damaged row, a failed read): the others are swept. */
+    const failed: Array<{ sourceAppId: string; err: unknown }> = [];
     for (let after: string | null = null; ;) {
       const heads = await this.storage.listLogHeads(after, 100);
       if (heads.length === 0) break;
@@ -378,10 +380,21 @@ export class ChainlogService implements LogService {
         after = h.sourceAppId;
         const d = days[h.sourceAppId] ?? days['*'];
         if (d === undefined || h.sourceAppId === ERASURES_LOG) continue;
-        if ((await this.leafVersionOf(h.sourceAppId)) !== 2) continue;
-        const cutoff = this.now() - d * DAY_MS;
-        total += await this.retainLog(h.sourceAppId, cutoff);
+        try {
+          if ((await this.leafVersionOf(h.sourceAppId)) !== 2) continue;
+          const cutoff = this.now() - d * DAY_MS;
+          total += await this.retainLog(h.sourceAppId, cutoff);
+        } catch (err) {
+          failed.push({ sourceAppId: h.sourceAppId, err });
+        }
       }
+    }
+    if (failed.length > 0) {
+      const [first] = failed;
+      this.logger.error(
+        { err: first!.err, sourceAppId: first!.sourceAppId, failedLogs: failed.length, erased: total },
+        'retention not applied to some logs (the first named); the others were swept, the next sweep tries again',
+      );
     }
     return total;
   }

@@ -17,6 +17,7 @@ import type { ChainlogServiceOptions } from '../../src/log/chainlog-service.js';
 import type { AppendRequest } from '../../src/log/service.js';
 import type { LogStorage } from '../../src/storage/types.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
+import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
 import { startPipeline, type EnginePipeline } from '../support/pipeline.js';
 import { useEngines } from './engines.js';
 
@@ -368,6 +369,28 @@ for (const engine of engines) {
       expect(await p.service.applyRetention()).toBe(1);
       expect(await p.service.applyRetention()).toBe(0);
       expect((await p.service.verifyLog('shop')).ok).toBe(true);
+    });
+
+    it('retention goes on past a log it cannot read, and sweeps that log once it reads again', async () => {
+      let now = T0;
+      let faults!: FaultyStorage;
+      const { p } = await pipeline({ now: () => now, retentionDays: { '*': 30 } }, (s) => {
+        faults = withFaults(s, { seed: 5, failRate: 1, methods: ['getEventRange'], when: (_m, args) => args[0] === 'broken' });
+        faults.enabled = false;
+        return faults.storage;
+      });
+      // "broken" comes first in the sweep's order of logs.
+      await p.service.append([ev('broken', 0), ev('fine', 0)]);
+      now += 35 * DAY;
+      faults.enabled = true;
+      expect(await p.service.applyRetention()).toBe(1);
+      expect(faults.injected.length).toBeGreaterThan(0);
+      expect((await p.storage.getEvent('fine', 0))!.payload).toBeNull();
+      expect((await p.storage.getEvent('broken', 0))!.payload).not.toBeNull();
+      faults.enabled = false;
+      expect(await p.service.applyRetention()).toBe(1);
+      expect(await p.storage.getEvent('broken', 0)).toMatchObject({ payload: null, erasureReason: 'retention' });
+      expect(await listed(p.storage)).toEqual(['broken/0', 'fine/0']);
     });
 
     it('property: random logs with random erasures keep every proof, verify clean and list exactly what was erased', async () => {
