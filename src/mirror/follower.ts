@@ -112,6 +112,8 @@ export class Mirror {
   private readonly now: () => number;
   private readonly logs = new Map<string, LogState>();
   private readonly stopped = new Map<string, string>();
+  /** Logs whose last sync failed on the primary's answer (logged once as an error while they fail). */
+  private readonly failing = new Set<string>();
   private primary: PrimaryInfo | null = null;
   private running = false;
   private loop: Promise<void> = Promise.resolve();
@@ -375,10 +377,19 @@ export class Mirror {
     const copiedBefore = this.state.eventsCopied;
     let after: string | null = null;
     const seen: PrimaryLog[] = [];
+    /** Logs whose answers from the primary did not check out this pass: the others are followed still. */
+    const failed: SyncError[] = [];
     for (;;) {
       const page = await this.client.logs(after);
       for (const log of page.logs) {
-        await this.syncLog(log);
+        try {
+          await this.syncLog(log);
+          this.failing.delete(log.sourceAppId);
+        } catch (err) {
+          if (!(err instanceof SyncError)) throw err;
+          failed.push(err);
+          this.logFailedLog(log.sourceAppId, err);
+        }
         seen.push(log);
       }
       if (!page.hasNextPage || page.endCursor === null) break;
@@ -392,8 +403,19 @@ export class Mirror {
     }
     if (copied > 0) this.state.catchUpEventsPerSecond = Math.round((copied * 1000) / Math.max(1, this.now() - started));
     this.state.primaryReachable = true;
-    this.state.lastError = null;
+    this.state.lastError = failed[0]?.message ?? null;
     this.state.lastSyncAt = this.now();
+  }
+
+  /** A log's failed sync is counted each pass; logged as an error when it starts failing, then at debug level. */
+  private logFailedLog(app: string, err: SyncError): void {
+    this.noteFailure(err);
+    const level = this.failing.has(app) ? 'debug' : 'error';
+    this.failing.add(app);
+    this.logger[level](
+      { err: err.message, sourceAppId: app },
+      "mirror: the primary's answer for a log does not check out; retried",
+    );
   }
 
   private origin(sourceAppId: string): string {
@@ -424,9 +446,17 @@ export class Mirror {
     this.logs.set(app, state);
     state.ownSize = own?.treeSize ?? 0;
     if (!log.latestCheckpoint) return;
+    if (this.stopped.has(app)) {
+      // Not followed any more: the primary's size is only its lag, shown while the note verifies.
+      try {
+        state.primarySize = this.open(app, log.latestCheckpoint).size;
+      } catch (err) {
+        if (!(err instanceof SyncError)) throw err;
+      }
+      return;
+    }
     const latest = this.open(app, log.latestCheckpoint);
     state.primarySize = latest.size;
-    if (this.stopped.has(app)) return;
     try {
       if (own && latest.size < own.treeSize) {
         throw new Inconsistent({

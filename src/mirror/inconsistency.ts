@@ -117,7 +117,9 @@ export function evidenceOf(report: MirrorInconsistency, trusted: NoteVerifier): 
   const conflicting = signed(report.conflictingNote);
   if (accepted && conflicting) {
     const proven = classifyCheckpoints(accepted, conflicting);
-    if (proven) return proven;
+    // A latest checkpoint below the accepted one proves no fork without a consistency proof, which the
+    // mirror does not ask for: what it saw is the primary going back, not a proof it could not get.
+    if (proven && !(proven.kind === 'unproven' && report.kind === 'HISTORY_BACKWARDS')) return proven;
     if (report.kind === 'HISTORY_BACKWARDS') return historyBackwards(accepted, conflicting, report.primaryUrl);
   }
   const copied = report.copied;

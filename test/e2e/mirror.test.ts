@@ -204,6 +204,21 @@ describe('a mirror following a primary', () => {
     const refused = await addCheckpoint(`old 0\n\n${ahead}`);
     expect(refused.status).toBe(503);
     expect(await refused.text()).toContain('has not verified size');
+    // So nothing of "billing" is cosigned yet (old 0 is not answered 409): a checkpoint of a size the copy
+    // verified, with another root than the copy's at that size, is what the witness alone would cosign.
+    const [first] = await allCheckpoints(primary, 'billing');
+    const mismatch = signCheckpoint(
+      { origin: billingOrigin, size: first.treeSize, rootHash: new Uint8Array(32).fill(9) },
+      createSigner(billingOrigin, key.privateKey),
+    );
+    const wrongRoot = await addCheckpoint(`old 0\n\n${mismatch}`);
+    expect(wrongRoot.status).toBe(422);
+    expect(await wrongRoot.text()).toContain(
+      `this mirror's copy of the log has root ${first.rootHash} at size ${first.treeSize}, not ${'09'.repeat(32)}`,
+    );
+    // The checkpoint the primary published at that size is cosigned.
+    const genuine = await addCheckpoint(`old 0\n\n${first.note}`);
+    expect(genuine.status, await genuine.clone().text()).toBe(200);
     // Same size as one it cosigned, another root: refused as a fork.
     const fork = signCheckpoint(
       { origin, size: latest.treeSize, rootHash: new Uint8Array(32).fill(9) },

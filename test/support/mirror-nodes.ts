@@ -1,10 +1,11 @@
 // A primary and its mirrors for the end-to-end mirror suites: real services (service-process.ts) on the
 // suite's engine with authentication on, the GraphQL reads those suites make of them, the waits on their
-// signals, and edits of a stopped node's stored event that bypass the service (on SQLite or MongoDB).
-import { mkdtempSync, rmSync } from 'node:fs';
+// signals, and edits of a stopped node's store that bypass the service (on SQLite or MongoDB): a stored
+// event or checkpoint changed, the whole store backed up and restored.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient, type UpdateFilter } from 'mongodb';
+import { MongoClient, type Document, type UpdateFilter } from 'mongodb';
 import { afterAll, expect } from 'vitest';
 import { collectionNames } from '../../src/storage/mongodb/documents.js';
 import { applySqliteTamper } from '../tamper/sqlite-tampers.js';
@@ -118,7 +119,7 @@ export async function stoppedFollowing(mirror: MirrorNode, app: string, timeoutM
     `the mirror to stop following "${app}"`,
     async () => {
       const s = await mirrorStatus(mirror);
-      return s.stoppedLogs.length > 0 ? s : null;
+      return s.stoppedLogs.some((l: { sourceAppId: string }) => l.sourceAppId === app) ? s : null;
     },
     { timeoutMs },
   );
@@ -158,6 +159,90 @@ export async function editStoredEvent(
   try {
     const r = await client.db(n.env.MONGODB_DB).collection(collectionNames.events).updateOne({ sourceAppId: app, seq }, mongo);
     expect(r.modifiedCount).toBe(1);
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Edits one stored checkpoint of a stopped node behind the service's back: its note, and its root column
+ * when `rootHash` is given (on SQLite its row of `checkpoints`, on MongoDB its document). Exactly one
+ * checkpoint changes; on MongoDB it must have no later version of its note (cosignatures), which would
+ * be served instead.
+ */
+export async function editStoredCheckpoint(
+  n: MirrorNode,
+  app: string,
+  treeSize: number,
+  fields: { note: string; rootHash?: string },
+): Promise<void> {
+  const uri = e2eMongoUri();
+  if (!uri) {
+    applySqliteTamper(join(n.dataDir, 'chainlog.db'), (db) => {
+      const r = db
+        .prepare('UPDATE checkpoints SET note = ?, root_hash = coalesce(?, root_hash) WHERE source_app_id = ? AND tree_size = ?')
+        .run(fields.note, fields.rootHash ?? null, app, treeSize);
+      expect(r.changes).toBe(1);
+    });
+    return;
+  }
+  const client = await MongoClient.connect(uri);
+  try {
+    const db = client.db(n.env.MONGODB_DB);
+    expect(await db.collection(collectionNames.checkpointNotes).countDocuments({ sourceAppId: app, treeSize })).toBe(0);
+    const r = await db
+      .collection(collectionNames.checkpoints)
+      .updateOne(
+        { sourceAppId: app, treeSize },
+        { $set: { note: fields.note, ...(fields.rootHash && { rootHash: fields.rootHash }) } },
+      );
+    expect(r.matchedCount).toBe(1);
+  } finally {
+    await client.close();
+  }
+}
+
+/** A stopped node's whole store as backupStore took it: its SQLite files, or every collection of its MongoDB database. */
+export type StoreBackup = { files: Map<string, Buffer> } | { collections: Map<string, Document[]> };
+
+/** Copies the whole store of a stopped node, for restoreStore (as an operator's backup would). */
+export async function backupStore(n: MirrorNode): Promise<StoreBackup> {
+  const uri = e2eMongoUri();
+  if (!uri) {
+    const names = readdirSync(n.dataDir).filter((f) => f.startsWith('chainlog.db'));
+    return { files: new Map(names.map((f) => [f, readFileSync(join(n.dataDir, f))])) };
+  }
+  const client = await MongoClient.connect(uri);
+  try {
+    const db = client.db(n.env.MONGODB_DB);
+    const collections = new Map<string, Document[]>();
+    for (const { name } of await db.listCollections({}, { nameOnly: true }).toArray()) {
+      if (name.startsWith('system.')) continue;
+      collections.set(name, await db.collection(name).find({}).toArray());
+    }
+    return { collections };
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Puts a stopped node's store back as backupStore took it: the SQLite files replaced, or every document
+ * of the MongoDB database replaced by the backup's (the collections and their indexes stay).
+ */
+export async function restoreStore(n: MirrorNode, backup: StoreBackup): Promise<void> {
+  if ('files' in backup) {
+    for (const f of readdirSync(n.dataDir).filter((name) => name.startsWith('chainlog.db'))) rmSync(join(n.dataDir, f));
+    for (const [f, bytes] of backup.files) writeFileSync(join(n.dataDir, f), bytes);
+    return;
+  }
+  const client = await MongoClient.connect(e2eMongoUri()!);
+  try {
+    const db = client.db(n.env.MONGODB_DB);
+    for (const { name } of await db.listCollections({}, { nameOnly: true }).toArray()) {
+      if (!name.startsWith('system.')) await db.collection(name).deleteMany({});
+    }
+    for (const [name, docs] of backup.collections) if (docs.length > 0) await db.collection(name).insertMany(docs);
   } finally {
     await client.close();
   }
