@@ -10,7 +10,9 @@
 // socket's are on the WebSocket path: while the response holds more than SSE_MAX_BUFFERED_BYTES unsent,
 // the subscription waits, so a client that stops reading backs up into its subscription's bounded
 // buffer and is then ended with RESUME_REQUIRED (its last event), after which the server gives the
-// response endFlushMs() to leave and then closes the connection.
+// response endFlushMs() to leave and then closes the connection. A result waits at most endFlushMs()
+// for the client to take what is ahead of it, then the connection is closed: until the client reads,
+// its subscription cannot end, so one that never reads again would otherwise be held without end.
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse, RequestHandler } from 'express';
 import { locatedError, type ExecutionResult, type GraphQLSchema } from 'graphql';
@@ -33,7 +35,10 @@ export const SSE_PATH = '/graphql/stream';
 /** Unsent bytes per stream before its subscription waits: as a WebSocket's (ws-server.ts). */
 export const SSE_MAX_BUFFERED_BYTES = 256 * 1024;
 
-/** How long an ended stream's last events may take to leave before the connection is closed. */
+/**
+ * How long an ended stream's last events may take to leave before the connection is closed, and how long
+ * a result may wait for the client to take what is ahead of it: twice the keep-alive interval, at least 30 s.
+ */
 export const endFlushMs = (keepAliveMs: number): number => Math.max(30_000, 2 * keepAliveMs);
 
 /** The one operation of a distinct-connections stream, as the caps count it. */
@@ -64,11 +69,16 @@ export interface GraphqlSse {
   dispose(): void;
 }
 
-/** Settles once the response holds at most `bound` unsent bytes, or is closed. */
-function writable(res: ServerResponse, bound: number): Promise<void> | undefined {
+/**
+ * Settles once the response holds at most `bound` unsent bytes, or is closed. With `maxWaitMs`, a response
+ * still over its bound after that long is destroyed: a client that does not read is not waited for without end.
+ */
+function writable(res: ServerResponse, bound: number, maxWaitMs?: number): Promise<void> | undefined {
   if (res.writableLength <= bound || res.destroyed) return undefined;
   return new Promise<void>((resolve) => {
+    const giveUp = maxWaitMs === undefined ? undefined : setTimeout(() => res.destroy(), maxWaitMs);
     const done = () => {
+      clearTimeout(giveUp);
       res.off('drain', done);
       res.off('close', done);
       resolve();
@@ -130,8 +140,10 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
         countErrors(formatted.errors);
         return formatted as unknown as ExecutionResult;
       }
-      // Results wait while the client is behind; an error (the stream's end) is written at once.
-      await writable(req.context.res, SSE_MAX_BUFFERED_BYTES);
+      // Results wait while the client is behind; an error (the stream's end) is written at once. While a
+      // result waits, the subscription cannot end (RESUME_REQUIRED, a revoked key): after endFlushMs() the
+      // connection is closed, or a client that never reads again would hold it without end.
+      await writable(req.context.res, SSE_MAX_BUFFERED_BYTES, endFlushMs(hardening.sseKeepAliveMs));
       return undefined;
     },
   });
@@ -233,7 +245,12 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
   };
 }
 
-/** Writes the stream's messages with keep-alive comments; waits while the response is over its bound. */
+/**
+ * Writes the stream's messages with keep-alive comments. What waits while the response is over its bound
+ * is the subscription (onNext, before a result is made a message); the messages graphql-sse has made are
+ * written at once, so that a stream's end (its last result, `complete`) is not held behind a client that
+ * does not read, and the response is ended and given endFlushMs() to leave.
+ */
 async function pump(
   stream: AsyncGenerator<string, void, unknown>,
   res: ServerResponse,
@@ -260,8 +277,6 @@ async function pump(
       if (message === COMMENT && !first) continue;
       first = false;
       res.write(message);
-      const waiting = writable(res, SSE_MAX_BUFFERED_BYTES);
-      if (waiting) await waiting;
     }
   } catch (err) {
     logger.error({ err }, 'GraphQL over SSE stream failed');

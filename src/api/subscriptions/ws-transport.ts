@@ -24,7 +24,11 @@ export interface WsTransportOptions {
   /** Unsent bytes a socket may hold before its senders wait for the kernel to take them. */
   maxBufferedBytes: number;
   onInternalError(err: unknown, where: string): void;
-  /** A socket dropped because its client stopped reading (no pong, or closed with frames still unsent); once per socket. */
+  /**
+   * A socket dropped because its client stopped reading; once per socket. `unsent`: it was closed with frames
+   * still unsent (the keep-alive dropped it while it held some, or it closed while a sender waited on it);
+   * `pong`: the keep-alive dropped it with nothing unsent (it took every frame, its ping too, and did not answer).
+   */
   onDropped?(reason: 'pong' | 'unsent'): void;
   /** A message over ws's maxPayload: ws closes the socket with 1009 itself. */
   onOversized?(err: Error): void;
@@ -74,7 +78,12 @@ export function serveGraphqlWs(
       dropped = true;
       opts.onDropped?.(reason);
     };
-    const keepAlive = opts.keepAliveMs > 0 ? startKeepAlive(socket, opts.keepAliveMs, () => drop('pong')) : undefined;
+    // A client that does not read what it is sent does not read the ping behind it either: it is dropped
+    // by the keep-alive, and counted by what it left unsent.
+    const keepAlive =
+      opts.keepAliveMs > 0
+        ? startKeepAlive(socket, opts.keepAliveMs, () => drop(socket.bufferedAmount > 0 ? 'unsent' : 'pong'))
+        : undefined;
     const send = batchedSend(socket, request.socket, opts.maxBufferedBytes, () => drop('unsent'));
     /** A message refused before graphql-ws parses it: an operation (it has a string id) gets the error, anything else closes the socket. */
     const refuse = (text: string, refused: { message: string; extensions: Record<string, unknown> }) => {

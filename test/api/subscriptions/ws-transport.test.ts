@@ -126,4 +126,54 @@ describe('serveGraphqlWs keep-alive', () => {
     expect(answering.readyState).toBe(WebSocket.OPEN);
     expect(wss.clients.size).toBe(1);
   });
+
+  it('counts a client dropped with frames unsent as unsent and one that took everything as pong, each once', async () => {
+    http = createServer();
+    wss = new WebSocketServer({ server: http });
+    const big = 'x'.repeat(1024 * 1024);
+    const server = makeServer<Record<string, unknown> | undefined, WsExtra>({
+      schema: buildSchema('type Query { ok: Boolean } type Subscription { big: String }'),
+      roots: {
+        subscription: {
+          // 40 MB of frames: more than the kernel's buffers of a client that does not read.
+          big: async function* () {
+            for (let i = 0; i < 40; i++) {
+              await new Promise((resolve) => setImmediate(resolve));
+              yield { big };
+            }
+          },
+        },
+      },
+    });
+    const dropped: string[] = [];
+    serveGraphqlWs(server, wss, {
+      isProd: true,
+      keepAliveMs: 500,
+      maxBufferedBytes: 256 * 1024,
+      onInternalError: () => undefined,
+      onDropped: (reason) => dropped.push(reason),
+    });
+    await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const serverClosed: Array<Promise<unknown>> = [];
+    wss.on('connection', (socket) => serverClosed.push(new Promise((resolve) => socket.once('close', resolve))));
+    const open = async () => {
+      const c = new WebSocket(url, 'graphql-transport-ws');
+      clients.push(c);
+      await new Promise((resolve) => c.once('open', resolve));
+      c.send(JSON.stringify({ type: 'connection_init' }));
+      await new Promise((resolve) => c.once('message', resolve));
+      return c;
+    };
+    // Subscribed to big frames, and stops reading them.
+    const stalled = await open();
+    stalled.pause();
+    stalled.send(JSON.stringify({ id: 'b', type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    // Takes everything it is sent (nothing), but stops reading: its pong never goes out.
+    const silent = await open();
+    silent.pause();
+    await until('both clients dropped', () => wss!.clients.size === 0, { timeoutMs: 5_000, intervalMs: 5 });
+    await Promise.all(serverClosed);
+    expect(dropped.sort()).toEqual(['pong', 'unsent']);
+  });
 });

@@ -1,0 +1,216 @@
+// Clients that stop reading what the service sends them, on real sockets against the real service: a
+// WebSocket subscriber that the keep-alive drops (and how the drop is counted), and GraphQL over SSE
+// readers that never read again, closed after endFlushMs: one of a stream that has ended, one of a
+// subscription whose next result waits for it (so its stream cannot end, not even when its key is revoked).
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { endFlushMs } from '../../../src/api/subscriptions/sse-server.js';
+import { metric, whenSubscribed } from '../../support/metrics.js';
+import { openRaw } from '../../support/raw-ws.js';
+import { startService, type RunningService } from '../../support/service.js';
+import { until } from '../../support/wait.js';
+
+/** The log of the big events. */
+const BIG_LOG = 'unread';
+
+/** Big events logged: each goes out ~1.5 MB large, ~30 MB in all, ten times what a paused reader's kernel buffers hold. */
+const BIG_EVENTS = 20;
+
+/** 25 copies of an event's ~60 KB payload. */
+const BIG_SELECTION = `id ${Array.from({ length: 25 }, (_, k) => `p${k}: payload`).join(' ')}`;
+
+/** The service's SSE_KEEP_ALIVE_MS: endFlushMs is then its floor, 30 s. */
+const SSE_KEEP_ALIVE_MS = 1_000;
+
+/** Resolves as `promise` does, or rejects naming `what` if it has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+let svc: RunningService;
+beforeAll(async () => {
+  svc = await startService({
+    env: {
+      // A stalled WebSocket reader is dropped 3 to 6 s after it stops reading.
+      WS_KEEP_ALIVE_MS: '3000',
+      SSE_KEEP_ALIVE_MS: String(SSE_KEEP_ALIVE_MS),
+      // One stream per key: a second one is admitted only once the first stream's connection is closed.
+      SSE_MAX_CONNECTIONS_PER_CLIENT: '1',
+    },
+  });
+});
+afterAll(async () => svc?.stop());
+
+let logged = 0;
+/** Logs `count` events of ~60 KB to BIG_LOG. */
+async function logBig(count: number): Promise<void> {
+  const payload = { pad: 'x'.repeat(60_000) };
+  for (let i = 0; i < count; i += 5) {
+    const inputs = Array.from({ length: Math.min(5, count - i) }, () => ({
+      sourceAppId: BIG_LOG,
+      eventType: 'big',
+      timestamp: new Date(Date.UTC(2025, 7, 1) + ++logged).toISOString(),
+      payload,
+    }));
+    const res = await svc.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', { in: inputs });
+    expect(res.errors).toBeUndefined();
+  }
+}
+
+describe('a WebSocket subscriber that stops reading', () => {
+  it('is dropped by the server and counted once, as unsent', async () => {
+    const dropped = (reason: 'unsent' | 'pong') => metric(svc, 'chainlog_ws_clients_dropped_total', { reason });
+    const before = { unsent: await dropped('unsent'), pong: await dropped('pong') };
+    const raw = await openRaw(svc.url);
+    // Once it reads again, after the server dropped it, its answers to pings meet a closed connection.
+    raw.socket.on('error', () => undefined);
+    await raw.init({ 'x-api-key': svc.adminKey! });
+    await whenSubscribed(svc, () =>
+      raw.send({
+        id: 's',
+        type: 'subscribe',
+        payload: { query: `subscription { eventLogged(filter: { sourceAppIds: ["${BIG_LOG}"] }) { ${BIG_SELECTION} } }` },
+      }),
+    );
+    // Stops reading the TCP socket: what the server sends fills the kernel's buffers, then the server's.
+    const tcp = (raw.socket as unknown as { _socket: Socket })._socket;
+    tcp.pause();
+    await logBig(BIG_EVENTS);
+
+    await until(
+      'the server to drop the client',
+      async () => (await dropped('unsent')) + (await dropped('pong')) > before.unsent + before.pong,
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+    // Reading again, the client gets what the kernel held, then the end of a connection closed without a close frame.
+    tcp.resume();
+    const closed = await within(raw.closed, 20_000, 'the client to see the close');
+    expect(closed.code).toBe(1006);
+    expect(raw.messages.some((m) => m.type === 'next')).toBe(true);
+    expect(raw.messages.some((m) => m.type === 'complete' || m.type === 'error')).toBe(false);
+    expect(await dropped('unsent')).toBe(before.unsent + 1);
+    expect(await dropped('pong')).toBe(before.pong);
+    const out = svc.output();
+    expect(out).not.toMatch(/"level":50[^\n]*(unexpected error|WebSocket internal error)/);
+  }, 60_000);
+});
+
+/** A GET of /graphql/stream on a raw socket that reads the response's head, then nothing. */
+async function openUnreadSse(query: string, key: string) {
+  const url = new URL('/graphql/stream', svc.url);
+  url.searchParams.set('query', query);
+  const socket = connect(Number(url.port), url.hostname);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => undefined);
+  socket.setEncoding('latin1');
+  socket.write(
+    `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\nx-api-key: ${key}\r\n\r\n`,
+  );
+  // What the server sends from then on fills the kernel's buffers, then the server's.
+  const head = await within(
+    new Promise<string>((resolve) => {
+      let text = '';
+      const onData = (chunk: string) => {
+        text += chunk;
+        if (!text.includes('\r\n\r\n')) return;
+        socket.pause();
+        socket.off('data', onData);
+        resolve(text);
+      };
+      socket.on('data', onData);
+    }),
+    10_000,
+    'the response head',
+  );
+  expect(head).toMatch(/^HTTP\/1\.1 200 /);
+  return {
+    /** Reads again until the connection closes: how many bytes came, and the last 64 KiB of them. */
+    async readToClose(): Promise<{ bytes: number; tail: string }> {
+      let tail = '';
+      let bytes = 0;
+      socket.on('data', (chunk: string) => {
+        bytes += chunk.length;
+        tail = (tail + chunk).slice(-64 * 1024);
+      });
+      socket.resume();
+      await within(closed, 20_000, 'the client to see the connection closed');
+      return { bytes, tail };
+    },
+  };
+}
+
+/** The end of a response the server cut short: no `complete` event, no last chunk of its chunked body. */
+function expectCutShort({ bytes, tail }: { bytes: number; tail: string }): void {
+  expect(bytes).toBeGreaterThan(0);
+  expect(bytes).toBeLessThan(BIG_EVENTS * 1_000_000);
+  expect(tail).not.toContain('event: complete');
+  expect(tail.endsWith('0\r\n\r\n')).toBe(false);
+}
+
+describe.concurrent(`a GraphQL over SSE reader that never reads, after endFlushMs (${endFlushMs(SSE_KEEP_ALIVE_MS)} ms)`, () => {
+  beforeAll(async () => {
+    if (logged < BIG_EVENTS) await logBig(BIG_EVENTS);
+  });
+
+  it('of an ended stream is closed by the server', async () => {
+    // One answer of ~30 MB: graphql-sse writes it as a `next` event, then `complete`, and the stream has ended.
+    const sse = await openUnreadSse(
+      `{ events(filter: { sourceAppIds: ["${BIG_LOG}"] }, first: ${BIG_EVENTS}) { nodes { ${BIG_SELECTION} } } }`,
+      svc.adminKey!,
+    );
+    // The server's signal: with one stream per key, another stream of the key is admitted (not 429) once
+    // the first one's connection is closed.
+    const admitted = async () => {
+      const res = await fetch(`${svc.url}/graphql/stream?query=${encodeURIComponent('{ serverInfo { version } }')}`, {
+        headers: { accept: 'text/event-stream', ...svc.authHeaders() },
+      });
+      await res.arrayBuffer();
+      return res.status === 200;
+    };
+    const started = Date.now();
+    // Refused while the unread stream holds the key's one connection.
+    expect(await admitted()).toBe(false);
+    await until('the unread stream closed by the server', admitted, {
+      timeoutMs: endFlushMs(SSE_KEEP_ALIVE_MS) + 30_000,
+      intervalMs: 250,
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(endFlushMs(SSE_KEEP_ALIVE_MS) - 1_000);
+    expectCutShort(await sse.readToClose());
+  }, 120_000);
+
+  it('of a live subscription held behind it, whose key is then revoked, is closed by the server', async () => {
+    const created = await svc.gql('mutation { createApiKey(role: READER, name: "unread") { id secret } }');
+    expect(created.errors).toBeUndefined();
+    const { id, secret } = created.data.createApiKey as { id: string; secret: string };
+    const subscriptions = () => metric(svc, 'chainlog_graphql_active_subscriptions', { field: 'eventLogged' });
+    const before = await subscriptions();
+    const sse = await openUnreadSse(
+      `subscription { eventLogged(filter: { sourceAppIds: ["${BIG_LOG}"] }) { ${BIG_SELECTION} } }`,
+      secret,
+    );
+    await until('the subscription open on the server', async () => (await subscriptions()) === before + 1);
+    const started = Date.now();
+    // ~30 MB of results: the response goes over its bound and a result waits for the client.
+    await logBig(BIG_EVENTS);
+    // Its stream would end with UNAUTHENTICATED at its next event, which never comes while a result waits.
+    const revoked = await svc.gql('mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id });
+    expect(revoked.errors).toBeUndefined();
+    await until('the subscription ended by the server', async () => (await subscriptions()) === before, {
+      timeoutMs: endFlushMs(SSE_KEEP_ALIVE_MS) + 30_000,
+      intervalMs: 250,
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(endFlushMs(SSE_KEEP_ALIVE_MS) - 1_000);
+    const rest = await sse.readToClose();
+    expectCutShort(rest);
+    expect(rest.tail).not.toContain('UNAUTHENTICATED');
+  }, 120_000);
+});
