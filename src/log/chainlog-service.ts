@@ -405,13 +405,15 @@ export class ChainlogService implements LogService {
     for (let from = this.retainedBelow.get(sourceAppId) ?? 0; ;) {
       const page = await this.storage.getEventRange(sourceAppId, from, Number.MAX_SAFE_INTEGER, MAX_ERASED_PER_CALL);
       const due = page.filter((e) => e.receivedAt < cutoff && e.payload !== null).map((e) => ({ sourceAppId, seq: e.seq }));
-      if (due.length > 0) {
+      // One call may erase fewer than it was given (what its record can list): called again until done.
+      for (let more = due.length > 0; more;) {
         const r = await this.erasures.erase({
           selection: { kind: 'ids', ids: due },
           reason: RETENTION_REASON,
           by: RETENTION_REASON,
         });
         erased += r.erased;
+        more = r.more;
       }
       // Every payload below the first event still within its period is erased: later sweeps start there.
       const kept = page.find((e) => e.receivedAt >= cutoff);

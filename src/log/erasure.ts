@@ -10,6 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { canonicalJson } from '../core/canonical-json.js';
 import { leafVersionOf, LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
+import { leafBytesBound, MAX_ENTRY_BYTES } from '../core/tiles.js';
 import type { EventId, JsonObject, JsonValue, LogStorage, StoredEvent } from '../storage/types.js';
 import { badInput, LogError, notFound } from './errors.js';
 import type { AppendRequest, EraseRequest, EraseResult, ErasureSelection } from './service.js';
@@ -108,15 +109,22 @@ export class Erasures {
   }
 
   private async eraseNow({ selection, reason, by }: EraseRequest): Promise<EraseResult> {
-    const { events, more, resume } = await this.select(selection);
+    const selected = await this.select(selection);
     const erasedAt = this.opts.now();
     const record: ErasureRecord = {
       reason,
       by,
       erasedAt,
       selection: describeSelection(selection),
-      events: events.map((e) => [e.sourceAppId, e.seq, e.payloadHash!]),
+      events: selected.events.map((e) => [e.sourceAppId, e.seq, e.payloadHash!]),
     };
+    // The record is a leaf: it lists as many of the selected events as fit in an entry bundle, the rest are `more`.
+    const fit = eventsThatFit(record);
+    const cut = fit < record.events.length;
+    if (cut) record.events.length = fit;
+    const more = selected.more || cut;
+    // A payload-field selection resumes at the first event left out: every match below it is erased.
+    const resume = cut && selected.resume ? { key: selected.resume.key, seq: selected.events[fit]!.seq } : selected.resume;
     const [stored] = await this.opts.append([
       {
         sourceAppId: ERASURES_LOG,
@@ -181,13 +189,14 @@ export class Erasures {
   ): Promise<{ events: StoredEvent[]; more: boolean; resume?: { key: string; seq: number } }> {
     const { storage } = this.opts;
     if (s.kind === 'ids') {
+      const found = await readIds(storage, s.ids);
       const events: StoredEvent[] = [];
       const seen = new Set<string>();
       for (const [i, id] of s.ids.entries()) {
         const key = `${id.sourceAppId}/${id.seq}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        const e = await storage.getEvent(id.sourceAppId, id.seq);
+        const e = found.get(key);
         if (!e) throw notFound(`event ${key} not found`, `ids[${i}]`);
         if (leafVersionOf(e) !== 2) throw versionOne(id.sourceAppId, `ids[${i}]`);
         if (e.payload !== null) events.push(e);
@@ -246,6 +255,32 @@ export class Erasures {
   }
 }
 
+/**
+ * The stored events of `ids`, keyed `<sourceAppId>/<seq>`: each run of consecutive positions of a log is
+ * one range read (retention's ids are such runs), so a call's reads grow with its runs, not its ids.
+ */
+async function readIds(storage: LogStorage, ids: readonly EventId[]): Promise<Map<string, StoredEvent>> {
+  const seqsOf = new Map<string, number[]>();
+  for (const { sourceAppId, seq } of ids) {
+    const seqs = seqsOf.get(sourceAppId) ?? [];
+    seqs.push(seq);
+    seqsOf.set(sourceAppId, seqs);
+  }
+  const found = new Map<string, StoredEvent>();
+  for (const [app, seqs] of seqsOf) {
+    const sorted = [...new Set(seqs)].sort((a, b) => a - b);
+    for (let i = 0; i < sorted.length;) {
+      let j = i;
+      while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+      const start = sorted[i]!;
+      const end = sorted[j]! + 1;
+      for (const e of await storage.getEventRange(app, start, end, end - start)) found.set(`${app}/${e.seq}`, e);
+      i = j + 1;
+    }
+  }
+  return found;
+}
+
 function versionOne(sourceAppId: string, field: string): LogError {
   const message =
     `log "${sourceAppId}" uses leaf version ${LEAF_VERSION}: its leaves hold the payload, so erasing one would ` +
@@ -254,6 +289,24 @@ function versionOne(sourceAppId: string, field: string): LogError {
   err.details[0]!.rule = 'leafVersion2';
   Object.assign(err.extensions, { leafVersion: LEAF_VERSION });
   return err;
+}
+
+/**
+ * How many of a record's events, from the first, it can list with its leaf at most MAX_ENTRY_BYTES (so that
+ * the erasures log's entry bundles can serve every record, as every client log's); at least one.
+ */
+export function eventsThatFit(record: ErasureRecord): number {
+  const budget =
+    MAX_ENTRY_BYTES -
+    leafBytesBound({ sourceAppId: ERASURES_LOG, eventType: ERASURE_EVENT_TYPE }, 0) -
+    Buffer.byteLength(canonicalJson({ ...record, events: [] }), 'utf8');
+  let used = 0;
+  for (const [i, entry] of record.events.entries()) {
+    // Each entry's canonical text, and the comma before every one but the first.
+    used += Buffer.byteLength(canonicalJson(entry), 'utf8') + (i > 0 ? 1 : 0);
+    if (used > budget) return Math.max(1, i);
+  }
+  return record.events.length;
 }
 
 /** The selection as the record states it: without payloadField.equals (it may be personal data). */

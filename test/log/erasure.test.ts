@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromHex } from '../../src/core/hex.js';
 import { eventLeafHash, leafHashHex, payloadMatchesCommitment } from '../../src/core/leaf.js';
-import { formatTime } from '../../src/core/leaf.js';
+import { formatTime, leafBytes } from '../../src/core/leaf.js';
+import { MAX_ENTRY_BYTES } from '../../src/core/tiles.js';
 import { verifyConsistency, verifyInclusion } from '../../src/core/proof/verify.js';
 import { verifyRange } from '../../src/core/proof/range.js';
 import { ERASURES_LOG, ERASURE_EVENT_TYPE, MAX_ERASED_PER_CALL, parseErasureRecord } from '../../src/log/erasure.js';
@@ -181,16 +182,49 @@ for (const engine of engines) {
       await checkProofs(p, ERASURES_LOG);
     });
 
-    it('erases at most MAX_ERASED_PER_CALL events per call and says there are more', async () => {
+    it('erases per call what its record lists within an entry bundle (at most MAX_ERASED_PER_CALL), and says there are more', async () => {
       const { p } = await pipeline();
       const n = MAX_ERASED_PER_CALL + 5;
       for (let i = 0; i < n; i += 500)
         await p.service.append(Array.from({ length: Math.min(500, n - i) }, (_, j) => ev('big', i + j, { userId: 'same' })));
       const sel = { kind: 'payloadField' as const, sourceAppId: 'big', path: ['userId'], equals: 'same' };
-      const first = await p.service.eraseEvents({ selection: sel, reason: 'r', by: 'k' });
-      expect(first).toMatchObject({ erased: MAX_ERASED_PER_CALL, more: true });
-      const second = await p.service.eraseEvents({ selection: sel, reason: 'r', by: 'k' });
-      expect(second).toMatchObject({ erased: 5, more: false });
+      const calls: Array<{ erased: number; more: boolean }> = [];
+      for (let more = true; more;) {
+        const r = await p.service.eraseEvents({ selection: sel, reason: 'r'.repeat(256), by: 'k' });
+        calls.push({ erased: r.erased, more: r.more });
+        more = r.more;
+      }
+      // A record of a thousand events would be a leaf of about 80 KB, more than an entry bundle holds.
+      expect(calls.length).toBe(2);
+      expect(calls[0]!.erased).toBeGreaterThan(700);
+      expect(calls[0]!.erased).toBeLessThan(MAX_ERASED_PER_CALL);
+      expect(calls.map((c) => c.more)).toEqual([true, false]);
+      expect(calls[0]!.erased + calls[1]!.erased).toBe(n);
+      const records = await p.storage.getEventRange(ERASURES_LOG, 0, 2, 2);
+      expect(records.map((e) => parseErasureRecord(e)!.events.length)).toEqual(calls.map((c) => c.erased));
+      for (const e of records) {
+        const leaf = leafBytes({ ...e, timestamp: formatTime(e.timestamp), receivedAt: formatTime(e.receivedAt) });
+        expect(leaf.length).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+      }
+      // The first record is as full as one can be: one more event would not fit.
+      expect(leafBytes({ ...records[0]!, timestamp: formatTime(0), receivedAt: formatTime(0) }).length).toBeGreaterThan(
+        MAX_ENTRY_BYTES - 100,
+      );
+      expect((await p.service.verifyLog('big')).ok).toBe(true);
+    }, 180_000);
+
+    it('retention erases a backlog larger than one record holds', async () => {
+      let now = T0;
+      // The sweep this test makes is the only one.
+      const { p } = await pipeline({ now: () => now, retentionDays: { '*': 30 }, retentionIntervalMs: 3_600_000 });
+      const n = MAX_ERASED_PER_CALL + 5;
+      for (let i = 0; i < n; i += 500)
+        await p.service.append(Array.from({ length: Math.min(500, n - i) }, (_, j) => ev('old', i + j)));
+      now += 35 * DAY;
+      expect(await p.service.applyRetention()).toBe(n);
+      expect((await p.storage.getLogHead(ERASURES_LOG))!.size).toBeGreaterThan(1);
+      expect(await listed(p.storage)).toHaveLength(n);
+      expect((await p.service.verifyLog('old')).ok).toBe(true);
     }, 180_000);
 
     it('resumes a payload-field erasure where the last call stopped, finds events appended since, and rescans after a restart', async () => {
