@@ -183,6 +183,11 @@ export class ChainlogService implements LogService {
       append: (requests) => this.sequencer.append(requests),
       now: this.now,
       onErased: (ids, erasedAt, reason) => this.emitErased(ids, erasedAt, reason),
+      onReapplyFailed: (err, attempt) =>
+        this.logger[attempt === 0 ? 'error' : 'debug'](
+          { err, attempt },
+          'recorded erasure not applied yet (retried with backoff)',
+        ),
     });
     this.prover = new Prover(this.storage);
     this.tiles = new TileSource(this.storage, opts.tileCacheBytes);
@@ -242,6 +247,7 @@ export class ChainlogService implements LogService {
     if (this.retentionTimer) clearTimeout(this.retentionTimer);
     this.retentionTimer = null;
     await this.retentionRun;
+    await this.erasures.stop();
     this.tailer?.stop();
     await this.publisher.stop();
     await this.gate.close().catch(() => undefined);

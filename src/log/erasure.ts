@@ -71,6 +71,10 @@ export interface ErasuresOptions {
   now: () => number;
   /** Told of every applied erasure (caches and subscription buffers drop the payloads). */
   onErased: (ids: readonly EventId[], erasedAt: number, reason: string) => void;
+  /** Told of a recorded erasure not applied (attempt 0) and of each failed retry (it is retried until it is applied). */
+  onReapplyFailed?: (err: unknown, attempt: number) => void;
+  /** Longest wait between attempts to apply a recorded erasure again; default 30 s. */
+  maxReapplyBackoffMs?: number;
 }
 
 export class Erasures {
@@ -89,7 +93,19 @@ export class Erasures {
   private readonly fieldCursors = new LRUCache<string, number>({ max: MAX_FIELD_CURSORS });
   private readonly cursorKey = randomBytes(32);
 
+  /** Recorded erasures whose application failed, tried again with backoff; stop() ends the waits. */
+  private readonly reapplying = new Set<Promise<void>>();
+  private stopped = false;
+  private readonly endBackoff = new Set<() => void>();
+
   constructor(private readonly opts: ErasuresOptions) {}
+
+  /** Ends the retries of recorded erasures not applied yet (`recover` applies them at the next start). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const end of this.endBackoff) end();
+    await Promise.all([...this.reapplying]);
+  }
 
   /** The leaf version of a log, null if it has no events. */
   async leafVersionOf(sourceAppId: string): Promise<LeafVersion | null> {
@@ -133,10 +149,45 @@ export class Erasures {
         payload: record as unknown as JsonObject,
       },
     ]);
-    const erased = await this.apply(record);
+    let erased: number;
+    try {
+      erased = await this.apply(record);
+    } catch (err) {
+      // Recorded and not (wholly) applied: the caller gets the failure, and the erasure is completed
+      // here, not only at the next start, since the events it lists would be served meanwhile.
+      this.opts.onReapplyFailed?.(err, 0);
+      this.reapplyLater(record);
+      throw err;
+    }
     // Only once applied: the cursor says that everything matching below it is erased.
     if (resume) this.fieldCursors.set(resume.key, resume.seq);
     return { erased, recordId: `${ERASURES_LOG}/${stored!.seq}`, more };
+  }
+
+  private reapplyLater(record: ErasureRecord): void {
+    const run = (async () => {
+      for (let attempt = 1; !this.stopped; attempt++) {
+        const ceiling = Math.min(this.opts.maxReapplyBackoffMs ?? 30_000, 100 * 2 ** Math.min(attempt, 20));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => done(), Math.random() * ceiling);
+          const done = () => {
+            clearTimeout(timer);
+            this.endBackoff.delete(done);
+            resolve();
+          };
+          this.endBackoff.add(done);
+        });
+        if (this.stopped) return;
+        try {
+          await this.apply(record);
+          return;
+        } catch (err) {
+          this.opts.onReapplyFailed?.(err, attempt);
+        }
+      }
+    })();
+    this.reapplying.add(run);
+    void run.finally(() => this.reapplying.delete(run));
   }
 
   /** Erase the events a record lists (idempotent); listeners are told. Returns how many it erased now. */

@@ -20,6 +20,7 @@ import type { LogStorage } from '../../src/storage/types.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
 import { startPipeline, type EnginePipeline } from '../support/pipeline.js';
+import { until } from '../support/wait.js';
 import { useEngines } from './engines.js';
 
 const engines = useEngines('chainlog-erasure-');
@@ -383,6 +384,37 @@ for (const engine of engines) {
       const q = await restart();
       expect(await q.storage.getEvent('shop', 2)).toMatchObject({ payload: null, erasedAt: T0 + 5, erasureReason: 'r' });
       expect((await q.service.verifyLog('shop')).ok).toBe(true);
+    });
+
+    it('applies a recorded erasure whose application failed, without waiting for a restart', async () => {
+      let faults!: FaultyStorage;
+      const { p } = await pipeline({}, (s) => {
+        faults = withFaults(s, { seed: 9, failRate: 1, methods: ['eraseEvents'], maxFaults: 2 });
+        faults.enabled = false;
+        return faults.storage;
+      });
+      await p.service.append(Array.from({ length: 4 }, (_, i) => ev('shop', i)));
+      faults.enabled = true;
+      await expect(
+        p.service.eraseEvents({ selection: { kind: 'ids', ids: [{ sourceAppId: 'shop', seq: 2 }] }, reason: 'r', by: 'k' }),
+      ).rejects.toThrow(/injected/i);
+      // Recorded before it failed: the erasure is owed, and completed in the background (one retry fails too).
+      expect(await listed(p.storage)).toEqual(['shop/2']);
+      await until('the recorded erasure applied', async () => (await p.storage.getEvent('shop', 2))!.payload === null);
+      expect(faults.injected).toHaveLength(2);
+      expect(await p.storage.getEvent('shop', 2)).toMatchObject({ erasureReason: 'r', payloadSalt: null });
+      expect((await p.service.verifyLog('shop')).ok).toBe(true);
+    });
+
+    it('ends the retries of an erasure it could not apply at a stop, and completes it at the next start', async () => {
+      const { p, restart } = await pipeline({}, (s) => withFaults(s, { seed: 9, failRate: 1, methods: ['eraseEvents'] }).storage);
+      await p.service.append(Array.from({ length: 4 }, (_, i) => ev('shop', i)));
+      await expect(
+        p.service.eraseEvents({ selection: { kind: 'ids', ids: [{ sourceAppId: 'shop', seq: 1 }] }, reason: 'r', by: 'k' }),
+      ).rejects.toThrow(/injected/i);
+      // The stop ends the retries (every one fails on this storage) instead of waiting for them.
+      const q = await restart();
+      expect(await q.storage.getEvent('shop', 1)).toMatchObject({ payload: null, erasureReason: 'r' });
     });
 
     it('retention erases payloads past their period through the erasure path', async () => {
