@@ -1,11 +1,8 @@
 // Leaf version 2 and erasure through the real pipeline, on both engines: commitments, eraseEvents and
 // its erasures log, retention, recovery of an interrupted erasure, and what verifyLog makes of erasures
 // inside and outside the erasure path.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fromHex } from '../../src/core/hex.js';
 import { eventLeafHash, leafHashHex, payloadMatchesCommitment } from '../../src/core/leaf.js';
 import { formatTime, leafBytes } from '../../src/core/leaf.js';
@@ -14,14 +11,14 @@ import { verifyConsistency, verifyInclusion } from '../../src/core/proof/verify.
 import { verifyRange } from '../../src/core/proof/range.js';
 import { ERASURES_LOG, ERASURE_EVENT_TYPE, MAX_ERASED_PER_CALL, parseErasureRecord } from '../../src/log/erasure.js';
 import { LogError } from '../../src/log/errors.js';
-import type { ChainlogServiceOptions } from '../../src/log/chainlog-service.js';
 import type { AppendRequest } from '../../src/log/service.js';
 import type { LogStorage } from '../../src/storage/types.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
-import { startPipeline, type EnginePipeline } from '../support/pipeline.js';
+import type { EnginePipeline } from '../support/pipeline.js';
 import { until } from '../support/wait.js';
 import { useEngines } from './engines.js';
+import { leafV2Pipelines } from './leaf-v2-pipelines.js';
 
 const engines = useEngines('chainlog-erasure-');
 const T0 = Date.UTC(2026, 0, 1);
@@ -68,32 +65,7 @@ async function listed(storage: LogStorage): Promise<string[]> {
 
 for (const engine of engines) {
   describe(`leaf version 2 and erasure (${engine.name})`, () => {
-    const open: Array<{ p: EnginePipeline; cleanup: () => Promise<void>; dir: string }> = [];
-    afterEach(async () => {
-      for (const o of open.splice(0)) {
-        await o.p.close().catch(() => undefined);
-        await o.cleanup();
-        rmSync(o.dir, { recursive: true, force: true });
-      }
-    });
-
-    async function pipeline(options: Partial<ChainlogServiceOptions> = {}, wrap: (s: LogStorage) => LogStorage = (s) => s) {
-      const h = engine.harness();
-      const dir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-key-'));
-      const p = await startPipeline(wrap(h.storage), dir, { leafVersion: 2, ...options });
-      const entry = { p, cleanup: h.cleanup, dir };
-      open.push(entry);
-      return {
-        p,
-        /** Stop and start again on the same data. */
-        restart: async (more: Partial<ChainlogServiceOptions> = {}) => {
-          await p.close();
-          const q = await startPipeline(await h.reopen(), dir, { leafVersion: 2, ...options, ...more });
-          entry.p = q;
-          return q;
-        },
-      };
-    }
+    const pipeline = leafV2Pipelines(engine);
 
     it('writes version 2 leaves: a fresh salt per event, the commitment in the leaf, the log keeps its version', async () => {
       const { p, restart } = await pipeline();
@@ -229,8 +201,6 @@ for (const engine of engines) {
     }, 180_000);
 
     it('resumes a payload-field erasure where the last call stopped, finds events appended since, and rescans after a restart', async () => {
-      const h = engine.harness();
-      const dir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-key-'));
       // The real store, counting the events it reads of log "big" (what a selection scans).
       let read = 0;
       const counting = (storage: LogStorage): LogStorage =>
@@ -248,9 +218,8 @@ for (const engine of engines) {
             return (v as (...a: unknown[]) => unknown).bind(target);
           },
         });
-      let p = await startPipeline(counting(h.storage), dir, { leafVersion: 2 });
-      const entry = { p, cleanup: h.cleanup, dir };
-      open.push(entry);
+      const started = await pipeline({}, counting);
+      let p = started.p;
       const n = MAX_ERASED_PER_CALL + 5;
       for (let i = 0; i < n; i += 500)
         await p.service.append(
@@ -273,8 +242,7 @@ for (const engine of engines) {
       const other = await p.service.eraseEvents({ selection: { ...sel, equals: 'other' }, reason: 'r', by: 'k' });
       expect({ erased: other.erased, more: other.more, read }).toEqual({ erased: 504, more: false, read: n + 2 });
       // A restart forgets where calls stopped: the next one scans from the start and finds nothing left.
-      await p.close();
-      p = entry.p = await startPipeline(counting(await h.reopen()), dir, { leafVersion: 2 });
+      p = await started.restart({}, counting);
       expect(await erase()).toEqual({ erased: 0, more: false, read: n + 2 });
       const report = await p.service.verifyLog('big');
       expect(report).toMatchObject({ ok: true, eventsErased: n + 2 });

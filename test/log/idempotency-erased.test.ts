@@ -2,15 +2,13 @@
 // The erasure deletes the payload and its salt, so a retried payload cannot be checked against the
 // kept payloadHash: a retry whose other fields match is answered as a replay of the event as it is now
 // stored (erased), one whose other fields differ is still a CONFLICT.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LogError } from '../../src/log/errors.js';
 import { isReplay } from '../../src/log/replays.js';
 import type { AppendRequest } from '../../src/log/service.js';
-import { startPipeline, type EnginePipeline } from '../support/pipeline.js';
+import type { EnginePipeline } from '../support/pipeline.js';
 import { useEngines } from './engines.js';
+import { leafV2Pipelines } from './leaf-v2-pipelines.js';
 
 const engines = useEngines('chainlog-idem-erased-');
 const T0 = Date.UTC(2026, 0, 1);
@@ -37,30 +35,7 @@ async function conflictOf(p: Promise<unknown>): Promise<LogError> {
 
 for (const engine of engines) {
   describe(`idempotent retry of an erased event (${engine.name})`, () => {
-    const open: Array<{ p: EnginePipeline; cleanup: () => Promise<void>; dir: string }> = [];
-    afterEach(async () => {
-      for (const o of open.splice(0)) {
-        await o.p.close().catch(() => undefined);
-        await o.cleanup();
-        rmSync(o.dir, { recursive: true, force: true });
-      }
-    });
-
-    async function pipeline() {
-      const h = engine.harness();
-      const dir = mkdtempSync(join(tmpdir(), 'chainlog-idem-erased-key-'));
-      const p = await startPipeline(h.storage, dir, { leafVersion: 2 });
-      const entry = { p, cleanup: h.cleanup, dir };
-      open.push(entry);
-      return {
-        p,
-        restart: async () => {
-          await p.close();
-          entry.p = await startPipeline(await h.reopen(), dir, { leafVersion: 2 });
-          return entry.p;
-        },
-      };
-    }
+    const pipeline = leafV2Pipelines(engine);
 
     async function appendAndErase(p: EnginePipeline) {
       const [original] = await p.service.append([request()]);
