@@ -192,7 +192,7 @@ export async function verifyStoredLog(
           leaf = eventLeafHash({ ...e, payloadHash: e.payloadHash });
           if (e.payload === null) {
             if (recordedErasures.has(e.seq)) eventsErased++;
-            else if (unlisted.push(e.seq) >= MAX_UNLISTED) await settleUnlisted();
+            else unlisted.push(e.seq);
           } else {
             const payloadText = canonicalJson(e.payload);
             bytes += payloadText.length;
@@ -220,6 +220,8 @@ export async function verifyStoredLog(
         await checkCheckpoints(expected);
         continue;
       }
+      // Outside the leaf's try: a failed read of the listing fails the walk, it says nothing of this event.
+      if (unlisted.length >= MAX_UNLISTED) await settleUnlisted();
       if (leaf !== e.hash)
         report('LEAF_HASH_MISMATCH', e.seq, `stored hash ${e.hash} does not match the event's fields (${leaf})`);
       if (prevLeaf !== null && e.prevHash !== prevLeaf) {

@@ -113,7 +113,7 @@ export class Mirror {
   private readonly logs = new Map<string, LogState>();
   private readonly stopped = new Map<string, string>();
   /** Logs whose last sync failed on the primary's answer (logged once as an error while they fail). */
-  private readonly failing = new Set<string>();
+  private readonly failing = new Map<string, { failures: number; retryAt: number; err: SyncError }>();
   private primary: PrimaryInfo | null = null;
   private running = false;
   private loop: Promise<void> = Promise.resolve();
@@ -382,6 +382,13 @@ export class Mirror {
     for (;;) {
       const page = await this.client.logs(after);
       for (const log of page.logs) {
+        seen.push(log);
+        const failing = this.failing.get(log.sourceAppId);
+        // A log whose answers keep failing is asked again after its own backoff, the others at every pass.
+        if (failing && this.now() < failing.retryAt) {
+          failed.push(failing.err);
+          continue;
+        }
         try {
           await this.syncLog(log);
           this.failing.delete(log.sourceAppId);
@@ -390,7 +397,6 @@ export class Mirror {
           failed.push(err);
           this.logFailedLog(log.sourceAppId, err);
         }
-        seen.push(log);
       }
       if (!page.hasNextPage || page.endCursor === null) break;
       after = page.endCursor;
@@ -407,11 +413,14 @@ export class Mirror {
     this.state.lastSyncAt = this.now();
   }
 
-  /** A log's failed sync is counted each pass; logged as an error when it starts failing, then at debug level. */
+  /** A log's failed sync is counted and retried with backoff; logged as an error when it starts failing, then at debug level. */
   private logFailedLog(app: string, err: SyncError): void {
     this.noteFailure(err);
-    const level = this.failing.has(app) ? 'debug' : 'error';
-    this.failing.add(app);
+    const before = this.failing.get(app);
+    const failures = (before?.failures ?? 0) + 1;
+    const wait = Math.min(MAX_BACKOFF_MS, this.pollMs() * 2 ** Math.min(failures, 16)) * (0.5 + Math.random() / 2);
+    this.failing.set(app, { failures, retryAt: this.now() + wait, err });
+    const level = before ? 'debug' : 'error';
     this.logger[level](
       { err: err.message, sourceAppId: app },
       "mirror: the primary's answer for a log does not check out; retried",

@@ -296,7 +296,7 @@ export class Witnessing {
       this.lookAgain = true;
       return this.looking;
     }
-    const run = this.lookForUnwitnessed().finally(() => (this.looking = null));
+    const run = this.lookForUnwitnessed();
     this.looking = run;
     // stop() waits for the look as for the lanes.
     const tracked: Promise<void> = run.catch(() => undefined).finally(() => this.running.delete(tracked));
@@ -309,6 +309,15 @@ export class Witnessing {
    * logged and tried again after a backoff, since nothing else would submit an idle log's checkpoint.
    */
   private async lookForUnwitnessed(): Promise<void> {
+    try {
+      await this.lookUntilDone();
+    } finally {
+      // In the same turn as the last check of lookAgain: a call after it starts a look of its own.
+      this.looking = null;
+    }
+  }
+
+  private async lookUntilDone(): Promise<void> {
     do {
       this.lookAgain = false;
       for (let failures = 1; !this.stopped; failures++) {
@@ -317,32 +326,44 @@ export class Witnessing {
           break;
         } catch (err) {
           this.logger.error({ err, failures }, 'unwitnessed checkpoints not looked for (retried with backoff)');
+          // A scan that failed after stop() ended the backoff must not start another: stop() waits for this.
+          if (this.stopped) return;
           await endableDelay(this.backoffMs(failures), (end) => (this.endLookBackoff = end));
         }
       }
     } while (this.lookAgain && !this.stopped);
   }
 
+  /** One scan of every log; a log that fails is passed over and the scan fails at its end, naming it. */
   private async scanUnwitnessed(): Promise<void> {
     if (this.stopped) return;
     let after: string | null = null;
+    let failed: { app: string; err: unknown } | null = null;
     for (;;) {
       const heads = await this.opts.storage.listLogHeads(after, LOG_PAGE);
       for (const head of heads) {
         if (this.stopped) return;
-        const app = head.sourceAppId;
-        const latest = await this.opts.storage.getCheckpoint(app);
-        // A gathering of this checkpoint (or a newer one) is under way; one of an older checkpoint (this
-        // process published it before another took the lease) is superseded by this one.
-        const g = this.gathering.get(app);
-        if (!latest || this.inspect(latest).witnessed || (g && g.update.checkpoint.treeSize >= latest.treeSize)) continue;
-        const [previous] = await this.opts.storage.listCheckpoints(app, latest.treeSize, 1, 'desc');
-        const consistency = previous ? await this.opts.service.consistencyProof(app, previous.treeSize, latest.treeSize) : null;
-        this.published({ checkpoint: latest, previous: previous ?? null, consistencyHashes: consistency?.hashes ?? [] });
+        try {
+          await this.submitIfUnwitnessed(head.sourceAppId);
+        } catch (err) {
+          failed ??= { app: head.sourceAppId, err };
+        }
       }
-      if (heads.length < LOG_PAGE) return;
+      if (heads.length < LOG_PAGE) break;
       after = heads[heads.length - 1]!.sourceAppId;
     }
+    if (failed) throw new Error(`log "${failed.app}": ${(failed.err as Error).message}`, { cause: failed.err });
+  }
+
+  private async submitIfUnwitnessed(app: string): Promise<void> {
+    const latest = await this.opts.storage.getCheckpoint(app);
+    // A gathering of this checkpoint (or a newer one) is under way; one of an older checkpoint (this
+    // process published it before another took the lease) is superseded by this one.
+    const g = this.gathering.get(app);
+    if (!latest || this.inspect(latest).witnessed || (g && g.update.checkpoint.treeSize >= latest.treeSize)) return;
+    const [previous] = await this.opts.storage.listCheckpoints(app, latest.treeSize, 1, 'desc');
+    const consistency = previous ? await this.opts.service.consistencyProof(app, previous.treeSize, latest.treeSize) : null;
+    this.published({ checkpoint: latest, previous: previous ?? null, consistencyHashes: consistency?.hashes ?? [] });
   }
 
   /** Stops submitting: abandons requests in flight and waits for the lanes to end. */

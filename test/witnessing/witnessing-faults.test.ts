@@ -153,6 +153,26 @@ describe.each(engines)('witnessing after the witnesses answered: $name', (engine
     expect(w!.requests).toHaveLength(1);
   });
 
+  it('submits the other logs of a look in which one log always fails', async () => {
+    const [w] = await witnesses('w');
+    const publishEarlier = async (storage: LogStorage) => {
+      const earlier = await publishingService(storage, { keyDir: dir, intervalMs: 600_000, minGapMs: 20 });
+      await earlier.start();
+      await earlier.append([event('a-broken'), event('b-idle')]);
+      await until('both published', async () => (await earlier.getCheckpoint('b-idle'))?.treeSize === 1);
+      await earlier.stop();
+    };
+    const { witnessing, witnessed } = await start(
+      `witness w ${w!.vkey} ${w!.url}\nquorum w\n`,
+      (s) =>
+        withFaults(s, { seed: 4, failRate: 1, methods: ['getCheckpoint'], when: (_m, args) => args[0] === 'a-broken' }).storage,
+      publishEarlier,
+    );
+    // The look never completes ("a-broken" cannot be read); the log after it is submitted all the same.
+    void witnessing.submitUnwitnessed();
+    await until('"b-idle" witnessed', () => witnessed('b-idle', 1));
+  });
+
   it('stores the cosignatures gathered when a reload leaves a quorum they make', async () => {
     const [a, b] = await witnesses('a', 'b');
     b!.mode = { kind: 'status', status: 503 };
