@@ -18,6 +18,16 @@ afterEach(async () => {
   http = wss = undefined;
 });
 
+/** A graphql-ws client of `url`, acknowledged (connection_ack received); terminated after the test. */
+async function openGraphqlWs(url: string): Promise<WebSocket> {
+  const c = new WebSocket(url, 'graphql-transport-ws');
+  clients.push(c);
+  await new Promise((resolve) => c.once('open', resolve));
+  c.send(JSON.stringify({ type: 'connection_init' }));
+  await new Promise((resolve) => c.once('message', resolve));
+  return c;
+}
+
 interface Connected {
   server: WebSocket;
   tcp: Socket;
@@ -105,16 +115,8 @@ describe('serveGraphqlWs keep-alive', () => {
     });
     await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
     const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
-    const open = async () => {
-      const c = new WebSocket(url, 'graphql-transport-ws');
-      clients.push(c);
-      await new Promise((resolve) => c.once('open', resolve));
-      c.send(JSON.stringify({ type: 'connection_init' }));
-      await new Promise((resolve) => c.once('message', resolve));
-      return c;
-    };
-    const silent = await open();
-    const answering = await open();
+    const silent = await openGraphqlWs(url);
+    const answering = await openGraphqlWs(url);
     let answeringClosed = false;
     answering.once('close', () => (answeringClosed = true));
     expect(wss.clients.size).toBe(2);
@@ -157,20 +159,12 @@ describe('serveGraphqlWs keep-alive', () => {
     const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
     const serverClosed: Array<Promise<unknown>> = [];
     wss.on('connection', (socket) => serverClosed.push(new Promise((resolve) => socket.once('close', resolve))));
-    const open = async () => {
-      const c = new WebSocket(url, 'graphql-transport-ws');
-      clients.push(c);
-      await new Promise((resolve) => c.once('open', resolve));
-      c.send(JSON.stringify({ type: 'connection_init' }));
-      await new Promise((resolve) => c.once('message', resolve));
-      return c;
-    };
     // Subscribed to big frames, and stops reading them.
-    const stalled = await open();
+    const stalled = await openGraphqlWs(url);
     stalled.pause();
     stalled.send(JSON.stringify({ id: 'b', type: 'subscribe', payload: { query: 'subscription { big }' } }));
     // Takes everything it is sent (nothing), but stops reading: its pong never goes out.
-    const silent = await open();
+    const silent = await openGraphqlWs(url);
     silent.pause();
     await until('both clients dropped', () => wss!.clients.size === 0, { timeoutMs: 5_000, intervalMs: 5 });
     await Promise.all(serverClosed);
