@@ -64,6 +64,17 @@ describe.each(engines)('witnessing after the witnesses answered: $name', (engine
     return { service, witnessing, policyFile, lines, witnessed };
   }
 
+  /** A `before` for start(): another service on the store appends `events` and publishes `app` up to `size`, then stops. */
+  function publishedBefore(events: Parameters<ChainlogService['append']>[0], app: string, size: number) {
+    return async (storage: LogStorage) => {
+      const earlier = await publishingService(storage, { keyDir: dir, intervalMs: 600_000, minGapMs: 20 });
+      await earlier.start();
+      await earlier.append(events);
+      await until(`${app} published at ${size}`, async () => (await earlier.getCheckpoint(app))?.treeSize === size);
+      await earlier.stop();
+    };
+  }
+
   async function witnesses(...names: string[]): Promise<HostileWitness[]> {
     const all = names.map((n) => new HostileWitness(`witness.test/${n}`));
     for (const w of all) {
@@ -129,13 +140,7 @@ describe.each(engines)('witnessing after the witnesses answered: $name', (engine
     const [w] = await witnesses('w');
     let faults!: ReturnType<typeof withFaults>;
     // Published before this process's Witnessing existed (as before a restart), never submitted.
-    const publishEarlier = async (storage: LogStorage) => {
-      const earlier = await publishingService(storage, { keyDir: dir, intervalMs: 600_000, minGapMs: 20 });
-      await earlier.start();
-      await earlier.append([event('idle'), event('idle')]);
-      await until('checkpoint 2 published', async () => (await earlier.getCheckpoint('idle'))?.treeSize === 2);
-      await earlier.stop();
-    };
+    const publishEarlier = publishedBefore([event('idle'), event('idle')], 'idle', 2);
     const policy = `witness w ${w!.vkey} ${w!.url}\nquorum w\n`;
     const { witnessing, lines, witnessed } = await start(
       policy,
@@ -155,13 +160,7 @@ describe.each(engines)('witnessing after the witnesses answered: $name', (engine
 
   it('submits the other logs of a look in which one log always fails', async () => {
     const [w] = await witnesses('w');
-    const publishEarlier = async (storage: LogStorage) => {
-      const earlier = await publishingService(storage, { keyDir: dir, intervalMs: 600_000, minGapMs: 20 });
-      await earlier.start();
-      await earlier.append([event('a-broken'), event('b-idle')]);
-      await until('both published', async () => (await earlier.getCheckpoint('b-idle'))?.treeSize === 1);
-      await earlier.stop();
-    };
+    const publishEarlier = publishedBefore([event('a-broken'), event('b-idle')], 'b-idle', 1);
     const { witnessing, witnessed } = await start(
       `witness w ${w!.vkey} ${w!.url}\nquorum w\n`,
       (s) =>
