@@ -293,6 +293,12 @@ const schema = z.object({
   /** GraphQL over SSE (/graphql/stream): interval of keep-alive comments (0 = none), open streams per client. */
   SSE_KEEP_ALIVE_MS: intFrom(0, 3_600_000).default(12_000),
   SSE_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
+  /**
+   * GraphQL over SSE: how long a stream's output may wait for a client that does not read it (a result
+   * behind 256 KiB unsent, an ended stream's last messages) before the connection is closed; at least
+   * twice SSE_KEEP_ALIVE_MS.
+   */
+  SSE_FLUSH_TIMEOUT_MS: intFrom(100, 3_600_000).default(30_000),
   /** Origins (scheme://host[:port]) allowed to open a WebSocket besides the server's own; comma-separated. */
   ALLOWED_ORIGINS: z
     .string()

@@ -76,6 +76,14 @@ describe('configuration', () => {
     );
   });
 
+  it('gives an SSE reader that does not read 30 s by default, and refuses a bound outside 100-3600000 ms, naming the setting', () => {
+    expect(loadConfig({}).SSE_FLUSH_TIMEOUT_MS).toBe(30_000);
+    expect(loadConfig({ SSE_FLUSH_TIMEOUT_MS: '100' }).SSE_FLUSH_TIMEOUT_MS).toBe(100);
+    expect(loadConfig({ SSE_FLUSH_TIMEOUT_MS: '3600000' }).SSE_FLUSH_TIMEOUT_MS).toBe(3_600_000);
+    expect(() => loadConfig({ SSE_FLUSH_TIMEOUT_MS: '99' })).toThrow(/SSE_FLUSH_TIMEOUT_MS: .*100/);
+    expect(() => loadConfig({ SSE_FLUSH_TIMEOUT_MS: '3600001' })).toThrow(/SSE_FLUSH_TIMEOUT_MS: .*3600000/);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', MONGODB_URI: '' }).PORT).toBe(4000);
   });
@@ -107,6 +115,9 @@ describe('configuration', () => {
     ['FORWARD_SILENCE_MS', '600001'],
     ['FORWARD_TIMEOUT_MS', '99'],
     ['FORWARD_TIMEOUT_MS', '3600001'],
+    ['SSE_FLUSH_TIMEOUT_MS', '0'],
+    ['SSE_FLUSH_TIMEOUT_MS', '1.5'],
+    ['SSE_FLUSH_TIMEOUT_MS', 'never'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

@@ -17,6 +17,8 @@ export interface Hardening {
   /** GraphQL over SSE: one operation per stream, so its connection cap is also its subscription cap. */
   sseGuards: WsGuards;
   sseKeepAliveMs: number;
+  /** How long an SSE stream's output may wait for a client that does not read it (endFlushMs in sse-server.ts). */
+  sseFlushTimeoutMs: number;
   /** Host checks (DNS rebinding) on every request, Origin checks on WebSocket upgrades. */
   originPolicy: OriginPolicy;
 }
@@ -52,6 +54,7 @@ export function createHardening(config: Config, opts: { now?: () => number } = {
       rateLimits,
     ),
     sseKeepAliveMs: config.SSE_KEEP_ALIVE_MS,
+    sseFlushTimeoutMs: config.SSE_FLUSH_TIMEOUT_MS,
     originPolicy: createOriginPolicy({
       bindHost: config.HOST,
       allowedOrigins: config.ALLOWED_ORIGINS,

@@ -10,9 +10,9 @@
 // socket's are on the WebSocket path: while the response holds more than SSE_MAX_BUFFERED_BYTES unsent,
 // the subscription waits, so a client that stops reading backs up into its subscription's bounded
 // buffer and is then ended with RESUME_REQUIRED (its last event), after which the server gives the
-// response endFlushMs() to leave and then closes the connection. A result waits at most endFlushMs()
-// for the client to take what is ahead of it, then the connection is closed: until the client reads,
-// its subscription cannot end, so one that never reads again would otherwise be held without end.
+// response endFlushMs() (SSE_FLUSH_TIMEOUT_MS) to leave and then closes the connection. A result waits at
+// most endFlushMs() for the client to take what is ahead of it, then the connection is closed: until the
+// client reads, its subscription cannot end, so one that never reads again would otherwise be held without end.
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse, RequestHandler } from 'express';
 import { locatedError, type ExecutionResult, type GraphQLSchema } from 'graphql';
@@ -37,9 +37,10 @@ export const SSE_MAX_BUFFERED_BYTES = 256 * 1024;
 
 /**
  * How long an ended stream's last events may take to leave before the connection is closed, and how long
- * a result may wait for the client to take what is ahead of it: twice the keep-alive interval, at least 30 s.
+ * a result may wait for the client to take what is ahead of it: `flushTimeoutMs` (SSE_FLUSH_TIMEOUT_MS,
+ * 30 s by default), at least twice the keep-alive interval.
  */
-export const endFlushMs = (keepAliveMs: number): number => Math.max(30_000, 2 * keepAliveMs);
+export const endFlushMs = (keepAliveMs: number, flushTimeoutMs: number): number => Math.max(flushTimeoutMs, 2 * keepAliveMs);
 
 /** The one operation of a distinct-connections stream, as the caps count it. */
 const OPERATION_ID = '';
@@ -96,6 +97,7 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
   const prepare = createOperationPreparer({ schema, deps, hardening, transport: 'sse' });
   const sharedSubscribe = createSharedSubscribe(executionCaller);
   const open = new Set<ServerResponse>();
+  const flushMs = endFlushMs(hardening.sseKeepAliveMs, hardening.sseFlushTimeoutMs);
 
   const refuse = (res: ExpressResponse, status: number, error: ApiError) => {
     metrics.apiErrors.inc({ code: error.code, transport: 'sse' });
@@ -143,7 +145,7 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
       // Results wait while the client is behind; an error (the stream's end) is written at once. While a
       // result waits, the subscription cannot end (RESUME_REQUIRED, a revoked key): after endFlushMs() the
       // connection is closed, or a client that never reads again would hold it without end.
-      await writable(req.context.res, SSE_MAX_BUFFERED_BYTES, endFlushMs(hardening.sseKeepAliveMs));
+      await writable(req.context.res, SSE_MAX_BUFFERED_BYTES, flushMs);
       return undefined;
     },
   });
@@ -233,7 +235,7 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
     }
     open.add(res);
     res.once('close', () => open.delete(res));
-    await pump(stream, res, hardening.sseKeepAliveMs, logger);
+    await pump(stream, res, hardening.sseKeepAliveMs, flushMs, logger);
   };
 
   return {
@@ -249,12 +251,13 @@ export function createGraphqlSse(opts: GraphqlSseOptions): GraphqlSse {
  * Writes the stream's messages with keep-alive comments. What waits while the response is over its bound
  * is the subscription (onNext, before a result is made a message); the messages graphql-sse has made are
  * written at once, so that a stream's end (its last result, `complete`) is not held behind a client that
- * does not read, and the response is ended and given endFlushMs() to leave.
+ * does not read, and the response is ended and given `flushMs` (endFlushMs()) to leave.
  */
 async function pump(
   stream: AsyncGenerator<string, void, unknown>,
   res: ServerResponse,
   keepAliveMs: number,
+  flushMs: number,
   logger: Logger,
 ): Promise<void> {
   res.socket?.setNoDelay(true);
@@ -284,7 +287,7 @@ async function pump(
     clearInterval(keepAlive);
     if (!res.destroyed) {
       // A client that does not read what is left is not waited for without end.
-      const flush = setTimeout(() => res.destroy(), endFlushMs(keepAliveMs));
+      const flush = setTimeout(() => res.destroy(), flushMs);
       flush.unref();
       res.once('close', () => clearTimeout(flush));
       res.end();

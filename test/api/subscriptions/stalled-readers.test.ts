@@ -1,10 +1,12 @@
 // Clients that stop reading what the service sends them, on real sockets against the real service: a
 // WebSocket subscriber that the keep-alive drops (and how the drop is counted), and GraphQL over SSE
-// readers that never read again, closed after endFlushMs: one of a stream that has ended, one of a
-// subscription whose next result waits for it (so its stream cannot end, not even when its key is revoked).
+// readers that never read again, closed after endFlushMs (SSE_FLUSH_TIMEOUT_MS, set short here): one of a
+// stream that has ended, one of a subscription whose next result waits for it (so its stream cannot end,
+// not even when its key is revoked).
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endFlushMs } from '../../../src/api/subscriptions/sse-server.js';
+import { loadConfig } from '../../../src/config.js';
 import { metric, whenSubscribed } from '../../support/metrics.js';
 import { openRaw } from '../../support/raw-ws.js';
 import { startService, type RunningService } from '../../support/service.js';
@@ -19,8 +21,16 @@ const BIG_EVENTS = 20;
 /** 25 copies of an event's ~60 KB payload. */
 const BIG_SELECTION = `id ${Array.from({ length: 25 }, (_, k) => `p${k}: payload`).join(' ')}`;
 
-/** The service's SSE_KEEP_ALIVE_MS: endFlushMs is then its floor, 30 s. */
+/** The service's SSE_KEEP_ALIVE_MS and SSE_FLUSH_TIMEOUT_MS: endFlushMs is then the latter. */
 const SSE_KEEP_ALIVE_MS = 1_000;
+const SSE_FLUSH_TIMEOUT_MS = 3_000;
+const FLUSH_MS = endFlushMs(SSE_KEEP_ALIVE_MS, SSE_FLUSH_TIMEOUT_MS);
+
+/**
+ * How long a stalled SSE reader may take to be closed: well below the default bound (30 s), so that a
+ * service that did not apply SSE_FLUSH_TIMEOUT_MS fails these tests.
+ */
+const CLOSED_WITHIN_MS = FLUSH_MS + 10_000;
 
 /** Resolves as `promise` does, or rejects naming `what` if it has not settled within `ms`. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -42,6 +52,7 @@ beforeAll(async () => {
       // A stalled WebSocket reader is dropped 3 to 6 s after it stops reading.
       WS_KEEP_ALIVE_MS: '3000',
       SSE_KEEP_ALIVE_MS: String(SSE_KEEP_ALIVE_MS),
+      SSE_FLUSH_TIMEOUT_MS: String(SSE_FLUSH_TIMEOUT_MS),
       // One stream per key: a second one is admitted only once the first stream's connection is closed.
       SSE_MAX_CONNECTIONS_PER_CLIENT: '1',
     },
@@ -156,8 +167,9 @@ function expectCutShort({ bytes, tail }: { bytes: number; tail: string }): void 
   expect(tail.endsWith('0\r\n\r\n')).toBe(false);
 }
 
-describe.concurrent(`a GraphQL over SSE reader that never reads, after endFlushMs (${endFlushMs(SSE_KEEP_ALIVE_MS)} ms)`, () => {
+describe.concurrent(`a GraphQL over SSE reader that never reads, after endFlushMs (${FLUSH_MS} ms)`, () => {
   beforeAll(async () => {
+    expect(CLOSED_WITHIN_MS).toBeLessThan(endFlushMs(SSE_KEEP_ALIVE_MS, loadConfig({}).SSE_FLUSH_TIMEOUT_MS));
     if (logged < BIG_EVENTS) await logBig(BIG_EVENTS);
   });
 
@@ -179,13 +191,10 @@ describe.concurrent(`a GraphQL over SSE reader that never reads, after endFlushM
     const started = Date.now();
     // Refused while the unread stream holds the key's one connection.
     expect(await admitted()).toBe(false);
-    await until('the unread stream closed by the server', admitted, {
-      timeoutMs: endFlushMs(SSE_KEEP_ALIVE_MS) + 30_000,
-      intervalMs: 250,
-    });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(endFlushMs(SSE_KEEP_ALIVE_MS) - 1_000);
+    await until('the unread stream closed by the server', admitted, { timeoutMs: CLOSED_WITHIN_MS, intervalMs: 100 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(FLUSH_MS - 1_000);
     expectCutShort(await sse.readToClose());
-  }, 120_000);
+  }, 60_000);
 
   it('of a live subscription held behind it, whose key is then revoked, is closed by the server', async () => {
     const created = await svc.gql('mutation { createApiKey(role: READER, name: "unread") { id secret } }');
@@ -204,13 +213,17 @@ describe.concurrent(`a GraphQL over SSE reader that never reads, after endFlushM
     // Its stream would end with UNAUTHENTICATED at its next event, which never comes while a result waits.
     const revoked = await svc.gql('mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id });
     expect(revoked.errors).toBeUndefined();
+    // The revocation came before the bound (a result has waited since `started` at most), and has not ended it.
+    const afterRevoking = await subscriptions();
+    expect(Date.now() - started).toBeLessThan(FLUSH_MS);
+    expect(afterRevoking).toBe(before + 1);
     await until('the subscription ended by the server', async () => (await subscriptions()) === before, {
-      timeoutMs: endFlushMs(SSE_KEEP_ALIVE_MS) + 30_000,
-      intervalMs: 250,
+      timeoutMs: CLOSED_WITHIN_MS,
+      intervalMs: 100,
     });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(endFlushMs(SSE_KEEP_ALIVE_MS) - 1_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(FLUSH_MS);
     const rest = await sse.readToClose();
     expectCutShort(rest);
     expect(rest.tail).not.toContain('UNAUTHENTICATED');
-  }, 120_000);
+  }, 60_000);
 });
