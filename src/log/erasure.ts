@@ -24,6 +24,8 @@ export const ERASURES_LOG = '_erasures';
 export const ERASURE_EVENT_TYPE = 'chainlog.erasure';
 /** Most events one eraseEvents call erases; EraseResult.more says when there are more to erase. */
 export const MAX_ERASED_PER_CALL = 1000;
+/** Positions of the erasures log one erasureRecords read covers (each record's leaf is at most MAX_ENTRY_BYTES). */
+export const ERASURE_RECORDS_PER_READ = 100;
 /** Events read per page while selecting by filter or payload field (each page is one storage read). */
 const SELECT_PAGE = 500;
 /** Payload-field selections whose resume position a server remembers (least recently used dropped). */
@@ -71,7 +73,11 @@ export interface ErasuresOptions {
   now: () => number;
   /** Told of every applied erasure (caches and subscription buffers drop the payloads). */
   onErased: (ids: readonly EventId[], erasedAt: number, reason: string) => void;
-  /** Told of a recorded erasure not applied (attempt 0) and of each failed retry (it is retried until it is applied). */
+  /**
+   * Told of a recorded erasure not applied (attempt 0), and of each failed round of the one loop that
+   * applies the owed records again (attempt 1, 2, ...; a round stops at its first failure). They are
+   * retried until applied.
+   */
   onReapplyFailed?: (err: unknown, attempt: number) => void;
   /** Longest wait between attempts to apply a recorded erasure again; default 30 s. */
   maxReapplyBackoffMs?: number;
@@ -93,18 +99,26 @@ export class Erasures {
   private readonly fieldCursors = new LRUCache<string, number>({ max: MAX_FIELD_CURSORS });
   private readonly cursorKey = randomBytes(32);
 
-  /** Recorded erasures whose application failed, tried again with backoff; stop() ends the waits. */
-  private readonly reapplying = new Set<Promise<void>>();
+  /**
+   * Recorded erasures not (wholly) applied yet, by position in ERASURES_LOG, in the order the retry
+   * loop tries them next. Applying a record is idempotent, so what is owed is each record once: a record
+   * whose apply fails joins this map, and one loop (`reapplying`) applies them all again with backoff
+   * until none is left. `recover` applies every record at the next start, so a stop may leave some owed.
+   */
+  private readonly owed = new Map<number, ErasureRecord>();
+  /** The loop that applies the owed records; null when none runs (none owed, or stopped). */
+  private reapplying: Promise<void> | null = null;
   private stopped = false;
-  private readonly endBackoff = new Set<() => void>();
+  /** Ends the loop's current wait between attempts (stop, or an apply that succeeded again). */
+  private wake: (() => void) | null = null;
 
   constructor(private readonly opts: ErasuresOptions) {}
 
   /** Ends the retries of recorded erasures not applied yet (`recover` applies them at the next start). */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const end of this.endBackoff) end();
-    await Promise.all([...this.reapplying]);
+    this.wake?.();
+    await this.reapplying;
   }
 
   /** The leaf version of a log, null if it has no events. */
@@ -126,13 +140,19 @@ export class Erasures {
 
   private async eraseNow({ selection, reason, by }: EraseRequest): Promise<EraseResult> {
     const selected = await this.select(selection);
+    // Selected events that an owed record lists are erased by applying that record now, not recorded
+    // again: retention selects them on every sweep, and each sweep would add a record while the apply
+    // keeps failing. If that apply fails, so does this call, and it records nothing. What it erases
+    // counts as erased by this call.
+    const owed = await this.applyOwed(selected.events);
+    const events = owed.listed.size === 0 ? selected.events : selected.events.filter((e) => !owed.listed.has(eventKey(e)));
     const erasedAt = this.opts.now();
     const record: ErasureRecord = {
       reason,
       by,
       erasedAt,
       selection: describeSelection(selection),
-      events: selected.events.map((e) => [e.sourceAppId, e.seq, e.payloadHash!]),
+      events: events.map((e) => [e.sourceAppId, e.seq, e.payloadHash!]),
     };
     // The record is a leaf: it lists as many of the selected events as fit in an entry bundle, the rest are `more`.
     const fit = eventsThatFit(record);
@@ -140,7 +160,7 @@ export class Erasures {
     if (cut) record.events.length = fit;
     const more = selected.more || cut;
     // A payload-field selection resumes at the first event left out: every match below it is erased.
-    const resume = cut && selected.resume ? { key: selected.resume.key, seq: selected.events[fit]!.seq } : selected.resume;
+    const resume = cut && selected.resume ? { key: selected.resume.key, seq: events[fit]!.seq } : selected.resume;
     const [stored] = await this.opts.append([
       {
         sourceAppId: ERASURES_LOG,
@@ -151,12 +171,12 @@ export class Erasures {
     ]);
     let erased: number;
     try {
-      erased = await this.apply(record);
+      erased = owed.erased + (await this.apply(record));
     } catch (err) {
       // Recorded and not (wholly) applied: the caller gets the failure, and the erasure is completed
       // here, not only at the next start, since the events it lists would be served meanwhile.
       this.opts.onReapplyFailed?.(err, 0);
-      this.reapplyLater(record);
+      this.reapplyLater(stored!.seq, record);
       throw err;
     }
     // Only once applied: the cursor says that everything matching below it is erased.
@@ -164,38 +184,92 @@ export class Erasures {
     return { erased, recordId: `${ERASURES_LOG}/${stored!.seq}`, more };
   }
 
-  private reapplyLater(record: ErasureRecord): void {
-    const run = (async () => {
-      for (let attempt = 1; !this.stopped; attempt++) {
-        const ceiling = Math.min(this.opts.maxReapplyBackoffMs ?? 30_000, 100 * 2 ** Math.min(attempt, 20));
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => done(), Math.random() * ceiling);
-          const done = () => {
-            clearTimeout(timer);
-            this.endBackoff.delete(done);
-            resolve();
-          };
-          this.endBackoff.add(done);
-        });
-        if (this.stopped) return;
-        try {
-          await this.apply(record);
-          return;
-        } catch (err) {
-          this.opts.onReapplyFailed?.(err, attempt);
-        }
-      }
-    })();
-    this.reapplying.add(run);
-    void run.finally(() => this.reapplying.delete(run));
+  /**
+   * Applies the owed records that list any of `events` (throws the first failure); returns how many
+   * events they erased now and the events they list (`<sourceAppId>/<seq>`).
+   */
+  private async applyOwed(events: readonly StoredEvent[]): Promise<{ erased: number; listed: Set<string> }> {
+    const listed = new Set<string>();
+    let erased = 0;
+    if (this.owed.size === 0 || events.length === 0) return { erased, listed };
+    const selected = new Set(events.map(eventKey));
+    for (const [seq, record] of [...this.owed]) {
+      const keys = record.events.map(([sourceAppId, s]) => `${sourceAppId}/${s}`);
+      if (!keys.some((k) => selected.has(k))) continue;
+      erased += await this.apply(record);
+      this.owed.delete(seq);
+      for (const k of keys) listed.add(k);
+    }
+    return { erased, listed };
   }
 
-  /** Erase the events a record lists (idempotent); listeners are told. Returns how many it erased now. */
+  /**
+   * Owes the record at `seq` of ERASURES_LOG: the one retry loop applies it, started here if none runs.
+   * However many records fail, one loop runs, and it makes one apply at a time.
+   */
+  private reapplyLater(seq: number, record: ErasureRecord): void {
+    this.owed.set(seq, record);
+    if (this.stopped || this.reapplying) return;
+    this.reapplying = this.reapplyOwed();
+  }
+
+  /**
+   * Until no record is owed (or stop): waits with backoff, then applies the owed records one after
+   * another, going on to the next one as soon as one is applied. At the first failure it waits again,
+   * that record moved last, so that one that keeps failing does not hold back the others.
+   */
+  private async reapplyOwed(): Promise<void> {
+    try {
+      for (let attempt = 1; ; attempt++) {
+        // Begins with a wait: `reapplying` is set before this loop can end and clear it.
+        await this.pause(attempt);
+        for (const [seq, record] of [...this.owed]) {
+          if (this.stopped) return;
+          // Applied meanwhile by an erase call that selected its events.
+          if (!this.owed.has(seq)) continue;
+          try {
+            await this.apply(record);
+            this.owed.delete(seq);
+          } catch (err) {
+            if (this.owed.delete(seq)) this.owed.set(seq, record);
+            this.opts.onReapplyFailed?.(err, attempt);
+            break;
+          }
+        }
+        // No wait between this check and the end: a record owed after it starts the next loop.
+        if (this.stopped || this.owed.size === 0) return;
+      }
+    } finally {
+      this.reapplying = null;
+    }
+  }
+
+  /** A random wait of at most min(maxReapplyBackoffMs, 100 ms * 2^attempt); `wake` ends it sooner. */
+  private pause(attempt: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const ceiling = Math.min(this.opts.maxReapplyBackoffMs ?? 30_000, 100 * 2 ** Math.min(attempt, 20));
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), Math.random() * ceiling);
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      this.wake = done;
+    });
+  }
+
+  /**
+   * Erase the events a record lists (idempotent); listeners are told. Returns how many it erased now.
+   * Once one succeeds, the owed records are tried at once (the storage erases again), not after the
+   * retry loop's wait.
+   */
   async apply(record: ErasureRecord): Promise<number> {
     if (record.events.length === 0) return 0;
     const ids = record.events.map(([sourceAppId, seq]) => ({ sourceAppId, seq }));
     const erased = await this.opts.storage.eraseEvents(ids, record.erasedAt, record.reason);
     this.opts.onErased(ids, record.erasedAt, record.reason);
+    if (this.owed.size > 0) this.wake?.();
     return erased;
   }
 
@@ -210,7 +284,7 @@ export class Erasures {
   }
 
   /** The erasure records at positions from <= seq < below (the whole log when omitted), in log order. */
-  async *records(from = 0, below?: number): AsyncGenerator<{ seq: number; record: ErasureRecord }> {
+  async *records(from = 0, below?: number): AsyncGenerator<{ seq: number; record: ErasureRecord; event: StoredEvent }> {
     const head = (await this.opts.storage.getLogHead(ERASURES_LOG))?.size ?? 0;
     const size = Math.min(head, below ?? head);
     while (from < size) {
@@ -218,7 +292,7 @@ export class Erasures {
       if (page.length === 0) break;
       for (const e of page) {
         const record = parseErasureRecord(e);
-        if (record) yield { seq: e.seq, record };
+        if (record) yield { seq: e.seq, record, event: e };
       }
       from = page[page.length - 1]!.seq + 1;
     }
@@ -330,6 +404,10 @@ async function readIds(storage: LogStorage, ids: readonly EventId[]): Promise<Ma
     }
   }
   return found;
+}
+
+function eventKey(e: Pick<StoredEvent, 'sourceAppId' | 'seq'>): string {
+  return `${e.sourceAppId}/${e.seq}`;
 }
 
 function versionOne(sourceAppId: string, field: string): LogError {

@@ -35,9 +35,13 @@ const SLICE_PAYLOAD_BYTES = 128 * 1024;
 const MAX_CHUNK_ROWS = { synchronous: SLICE_ROWS, asynchronous: 1024 } as const;
 /** Payload bytes one read aims at: the next read's rows follow the last ones' average payload. */
 const CHUNK_PAYLOAD_BYTES = { synchronous: SLICE_PAYLOAD_BYTES, asynchronous: 2 * 1024 * 1024 } as const;
+/**
+ * Problems a report lists at most: those at the lowest positions (problems are found out of position
+ * order: deferred erasures, tree nodes, checkpoints), so a long list never hides an earlier one.
+ */
 const MAX_PROBLEMS = 1000;
-/** Payload-less events not in the listing held before the listing is read again (bounds the walk's memory). */
-const MAX_UNLISTED = 10_000;
+/** Default of VerifyLogOptions.maxUnlisted. */
+export const MAX_UNLISTED = 10_000;
 
 /** Default of MAX_CONCURRENT_AUDITS: verifyLog runs at once on at most this many logs per server. */
 export const DEFAULT_MAX_CONCURRENT_AUDITS = 2;
@@ -53,6 +57,12 @@ export interface VerifyLogOptions {
    * erased payload is reported UNRECORDED_ERASURE.
    */
   erasedSeqs?: (sourceAppId: string) => Promise<ReadonlySet<number>>;
+  /**
+   * Payload-less events the listing does not name that the walk holds, at most (default MAX_UNLISTED):
+   * at this many it reads the listing again and settles them in the middle of the walk, which bounds
+   * the walk's memory. Tests set a small one to run that path.
+   */
+  maxUnlisted?: number;
 }
 
 /** Lets the event loop serve what is waiting (I/O callbacks, timers) before the next chunk. */
@@ -74,6 +84,7 @@ export async function verifyStoredLog(
   if (fromSeq < 0 || fromSeq > fullSize) throw badInput(`fromSeq must be between 0 and ${fullSize}`, 'fromSeq');
   if (toSeq < fromSeq || toSeq > fullSize) throw badInput(`toSeq must be between fromSeq and ${fullSize}`, 'toSeq');
 
+  const maxUnlisted = opts.maxUnlisted ?? MAX_UNLISTED;
   const problems: VerificationProblem[] = [];
   let recordedErasures = (await opts.erasedSeqs?.(sourceAppId)) ?? new Set<number>();
   let eventsErased = 0;
@@ -87,7 +98,8 @@ export async function verifyStoredLog(
       badLeaves.push(seq);
     // The first bad position counts every problem, also those past the list's bound (some are reported late).
     if (firstBadSeq === null || seq < firstBadSeq) firstBadSeq = seq;
-    if (problems.length < MAX_PROBLEMS) problems.push({ kind, seq, message });
+    problems.push({ kind, seq, message });
+    if (problems.length >= 2 * MAX_PROBLEMS) keepLowest(problems);
   };
 
   /**
@@ -221,7 +233,7 @@ export async function verifyStoredLog(
         continue;
       }
       // Outside the leaf's try: a failed read of the listing fails the walk, it says nothing of this event.
-      if (unlisted.length >= MAX_UNLISTED) await settleUnlisted();
+      if (unlisted.length >= maxUnlisted) await settleUnlisted();
       if (leaf !== e.hash)
         report('LEAF_HASH_MISMATCH', e.seq, `stored hash ${e.hash} does not match the event's fields (${leaf})`);
       if (prevLeaf !== null && e.prevHash !== prevLeaf) {
@@ -262,7 +274,7 @@ export async function verifyStoredLog(
   if (toSeqArg === undefined && !storage.coordination) await checkPastHead(storage, sourceAppId, fullSize, report);
   await settleUnlisted();
 
-  problems.sort((a, b) => a.seq - b.seq);
+  keepLowest(problems);
   return {
     sourceAppId,
     fromSeq,
@@ -274,6 +286,12 @@ export async function verifyStoredLog(
     firstBadSeq,
     problems,
   };
+}
+
+/** Sorts problems by position (stable: found order within one) and keeps the first MAX_PROBLEMS. */
+function keepLowest(problems: VerificationProblem[]): void {
+  problems.sort((a, b) => a.seq - b.seq);
+  if (problems.length > MAX_PROBLEMS) problems.length = MAX_PROBLEMS;
 }
 
 interface Chunk {

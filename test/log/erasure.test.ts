@@ -9,9 +9,11 @@ import { formatTime, leafBytes } from '../../src/core/leaf.js';
 import { MAX_ENTRY_BYTES } from '../../src/core/tiles.js';
 import { verifyConsistency, verifyInclusion } from '../../src/core/proof/verify.js';
 import { verifyRange } from '../../src/core/proof/range.js';
+import { parseVerifierKey } from '../../src/core/note/signed-note.js';
 import { ERASURES_LOG, ERASURE_EVENT_TYPE, MAX_ERASED_PER_CALL, parseErasureRecord } from '../../src/log/erasure.js';
 import { LogError } from '../../src/log/errors.js';
 import type { AppendRequest } from '../../src/log/service.js';
+import { verifyStoredLog } from '../../src/log/verify-log.js';
 import type { LogStorage } from '../../src/storage/types.js';
 import { SqliteStorage } from '../../src/storage/sqlite/sqlite-storage.js';
 import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
@@ -61,6 +63,25 @@ async function listed(storage: LogStorage): Promise<string[]> {
     for (const [app, seq] of parseErasureRecord(e)!.events) out.push(`${app}/${seq}`);
   }
   return out.sort();
+}
+
+/** `storage` whose next range read of log `app` first runs `hook.run` (once, then cleared). */
+function beforeNextRead(storage: LogStorage, app: string, hook: { run: (() => Promise<unknown>) | null }): LogStorage {
+  const getEventRange: LogStorage['getEventRange'] = async (...args) => {
+    if (args[0] === app && hook.run) {
+      const run = hook.run;
+      hook.run = null;
+      await run();
+    }
+    return storage.getEventRange(...args);
+  };
+  return new Proxy(storage, {
+    get: (target, key) => {
+      if (key === 'getEventRange') return getEventRange;
+      const value = Reflect.get(target, key, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 for (const engine of engines) {
@@ -329,6 +350,90 @@ for (const engine of engines) {
       expect(deleted).toMatchObject({ ok: false, eventsErased: 2, firstBadSeq: 5 });
     });
 
+    it('settles the payload-less events it has not found listed in the middle of the walk once it holds its bound of them', async () => {
+      const hook: { run: (() => Promise<unknown>) | null } = { run: null };
+      const { p } = await pipeline({}, (s) => beforeNextRead(s, 'shop', hook));
+      await p.service.append(Array.from({ length: 40 }, (_, i) => ev('shop', i)));
+      let walked = 0;
+      /** Events walked when each read of the listing began. */
+      const reads: number[] = [];
+      const verify = () => {
+        walked = 0;
+        reads.length = 0;
+        return verifyStoredLog(
+          p.storage,
+          {
+            verifier: parseVerifierKey(p.service.info.verifierKey),
+            originOf: (app) => p.service.originOf(app),
+            onProgress: (n) => {
+              walked = n;
+            },
+            erasedSeqs: (app) => {
+              reads.push(walked);
+              return p.service.erasedSeqs(app);
+            },
+            maxUnlisted: 2,
+          },
+          'shop',
+        );
+      };
+      // Erased as the walk starts reading the log: the listing it read first names none of them.
+      const eraseDuringWalk = (...seqs: number[]) => {
+        hook.run = () =>
+          p.service.eraseEvents({
+            selection: { kind: 'ids', ids: seqs.map((seq) => ({ sourceAppId: 'shop', seq })) },
+            reason: 'during',
+            by: 'k',
+          });
+      };
+
+      eraseDuringWalk(1, 2, 3);
+      const clean = await verify();
+      expect(hook.run).toBeNull();
+      expect(clean).toMatchObject({ ok: true, eventsChecked: 40, eventsErased: 3, problems: [], firstBadSeq: null });
+      // Read at the start, and again on holding two (1 and 2), before the walk ends: the read again names
+      // 3 too, and nothing is left to settle at the end (where the listing would be read otherwise).
+      expect(reads).toHaveLength(2);
+      expect(reads[1]).toBeLessThan(40);
+
+      // Deleted outside the erasure path (20), and erased as the walk starts (21): holding both, the walk
+      // reads the listing again, which names 21 and not 20.
+      await p.storage.eraseEvents([{ sourceAppId: 'shop', seq: 20 }], T0, 'sneaky');
+      eraseDuringWalk(21);
+      const deleted = await verify();
+      expect(hook.run).toBeNull();
+      expect(deleted.problems.map((x) => [x.kind, x.seq])).toEqual([['UNRECORDED_ERASURE', 20]]);
+      expect(deleted).toMatchObject({ ok: false, eventsChecked: 40, eventsErased: 4, firstBadSeq: 20 });
+      expect(reads).toHaveLength(2);
+      expect(reads[1]).toBeLessThan(40);
+    });
+
+    it('lists the problems at the lowest positions when there are more than it lists, also those it settles last', async () => {
+      const { p } = await pipeline();
+      const n = 1015;
+      for (let i = 0; i < n; i += 500)
+        await p.service.append(Array.from({ length: Math.min(500, n - i) }, (_, j) => ev('big', i + j)));
+      // Deleted outside the erasure path: reported at the end of the walk, once it has read the listing again.
+      await p.storage.eraseEvents(
+        [0, 1, 2].map((seq) => ({ sourceAppId: 'big', seq })),
+        T0,
+        'sneaky',
+      );
+      // Altered payloads from 10 on, each reported as the walk reaches it: 1005, more than a report lists.
+      await alterPayloadsFrom(p.storage, engine.name, 'big', 10, { userId: 'someone else' });
+      const report = await p.service.verifyLog('big');
+      expect(report).toMatchObject({ ok: false, eventsChecked: n, eventsErased: 0, firstBadSeq: 0 });
+      expect(report.problems).toHaveLength(1000);
+      expect(report.problems.slice(0, 4).map((x) => [x.kind, x.seq])).toEqual([
+        ['UNRECORDED_ERASURE', 0],
+        ['UNRECORDED_ERASURE', 1],
+        ['UNRECORDED_ERASURE', 2],
+        ['PAYLOAD_MISMATCH', 10],
+      ]);
+      expect(report.problems.slice(3).map((x) => x.seq)).toEqual(Array.from({ length: 997 }, (_, i) => 10 + i));
+      expect(report.problems.slice(3).every((x) => x.kind === 'PAYLOAD_MISMATCH')).toBe(true);
+    }, 180_000);
+
     it('completes at start an erasure that was recorded and not applied (a stop between the two)', async () => {
       const { p, restart } = await pipeline();
       await p.service.append(Array.from({ length: 4 }, (_, i) => ev('shop', i)));
@@ -491,7 +596,12 @@ for (const engine of engines) {
   });
 }
 
-type Doc = { collection(name: string): { updateOne(f: object, u: object): Promise<unknown> } };
+type Doc = {
+  collection(name: string): {
+    updateOne(f: object, u: object): Promise<unknown>;
+    updateMany(f: object, u: object): Promise<unknown>;
+  };
+};
 const mongoDb = (storage: LogStorage) => (storage as unknown as { db: Doc }).db;
 
 async function alterPayload(storage: LogStorage, engine: string, app: string, seq: number, payload: object) {
@@ -516,5 +626,18 @@ async function alterCommitment(storage: LogStorage, engine: string, app: string,
     await mongoDb(storage)
       .collection('events')
       .updateOne({ sourceAppId: app, seq }, { $set: { payloadHash: other } });
+  }
+}
+
+/** Replaces the payload of every event of the log from `fromSeq` on (its commitment no longer matches). */
+async function alterPayloadsFrom(storage: LogStorage, engine: string, app: string, fromSeq: number, payload: object) {
+  if (engine === 'sqlite') {
+    (storage as SqliteStorage).db
+      .prepare('UPDATE events SET payload = ? WHERE source_app_id = ? AND seq >= ?')
+      .run(JSON.stringify(payload), app, fromSeq);
+  } else {
+    await mongoDb(storage)
+      .collection('events')
+      .updateMany({ sourceAppId: app, seq: { $gte: fromSeq } }, { $set: { payload: JSON.stringify(payload) } });
   }
 }
