@@ -13,7 +13,9 @@ import {
 } from '../core/index.js';
 import { checkCheckpointNote } from './checkpoint.js';
 import { finding, firstBadSeq, type Finding } from './findings.js';
+import { ask, AuditAbort, must, refusalHint } from './asking.js';
 import { ConnectionError, GraphqlError, ResponseShapeError, type GraphqlClient } from './graphql-client.js';
+import { listErasures } from './erasures.js';
 import { checkConsistency, checkInclusion, consistencyNeed } from './proofs.js';
 import * as q from './queries.js';
 import { NO_ROUTE, type RangeClient } from './range-client.js';
@@ -60,6 +62,10 @@ export interface AuditOptions {
   maxAgeSeconds?: number | undefined;
   /** The clock --max-age reads, in ms since the epoch. */
   now?: () => number;
+  /** How long to wait for the erasures log's checkpoint to cover an erasure's record (default LATE_RECORD_WAIT_MS). */
+  lateRecordWaitMs?: number | undefined;
+  /** Called when an erased payload's record is not checkpointed yet and the audit waits for it. */
+  onWaitingForRecords?: ((treeSize: number | null) => void) | undefined;
 }
 
 /** 'unknown': the server did not give the consistency proof, so the new checkpoint may or may not extend the trusted one. */
@@ -99,52 +105,10 @@ export interface AuditReport {
   witnesses: WitnessReport | null;
 }
 
-/** A condition to report as exit code 2: the audit could not run, which says nothing about the log. */
-export class AuditAbort extends Error {
-  override name = 'AuditAbort';
-}
-
-const REFUSALS = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED']);
-
-/** What to do about a refused key: the proofs need an auditor (or admin) key. */
-function refusalHint(err: GraphqlError): string {
-  if (err.code === 'FORBIDDEN' && err.rule === 'role') {
-    return '. verify needs an AUDITOR API key (or ADMIN) for the proofs: set CHAINLOG_API_KEY to one (an admin creates it with createApiKey(role: AUDITOR))';
-  }
-  if (err.code === 'UNAUTHENTICATED') return '. verify needs an AUDITOR API key: set CHAINLOG_API_KEY to one';
-  return '';
-}
-
-/** Runs a proof query; a server that refuses or garbles it earns a finding, a dead connection aborts. */
-async function ask<T>(run: () => Promise<T>, seq: number, what: string, findings: Finding[]): Promise<T | null> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof GraphqlError && err.code !== null && REFUSALS.has(err.code))
-      throw new AuditAbort(`${what}: ${err.message}${refusalHint(err)}`);
-    if (err instanceof GraphqlError && err.code === 'MALFORMED_EVENT')
-      findings.push(finding('MALFORMED_EVENT', seq, `${what}: ${err.message}`));
-    else if (err instanceof GraphqlError) findings.push(finding('PROOF_UNAVAILABLE', seq, `${what}: ${err.message}`));
-    else if (err instanceof ResponseShapeError) findings.push(finding('MALFORMED_RESPONSE', seq, `${what}: ${err.message}`));
-    else throw err;
-    return null;
-  }
-}
-
 /** Findings that mean a range could not be proven against the checkpoint. */
 const UNPROVEN = new Set<Finding['kind']>(['BAD_RANGE_PROOF', 'PROOF_UNAVAILABLE', 'MALFORMED_RESPONSE', 'MALFORMED_EVENT']);
 
-/** Queries the audit cannot start without: any failure is an abort. */
-async function must<T>(run: () => Promise<T>, what: string): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof ConnectionError || err instanceof GraphqlError || err instanceof ResponseShapeError) {
-      throw new AuditAbort(`${what}: ${err.message}${err instanceof GraphqlError ? refusalHint(err) : ''}`);
-    }
-    throw err;
-  }
-}
+export { AuditAbort };
 
 function pickSeqs(from: number, to: number, n: number, random: () => number): number[] {
   const span = to - from;
@@ -377,18 +341,36 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     o.onProgress?.(end, cp.size);
   }
 
-  // Erased payloads: each must be listed in the erasures log (audit that log itself with --app _erasures).
+  // Erased payloads: each must be listed by a record proven in the erasures log.
   if (erasedSeqs.length > 0) {
-    const listed = await erasureListing(client, app, findings, erasedSeqs[0]!);
-    if (listed !== null) {
-      for (const seq of erasedSeqs) {
-        if (listed.has(seq)) report.eventsErased++;
-        else
+    const listing = await listErasures({
+      client,
+      app,
+      originPrefix: prefix,
+      verifier: o.verifier,
+      erased: erasedSeqs,
+      findings,
+      lateRecordWaitMs: o.lateRecordWaitMs,
+      onWaitingForRecords: o.onWaitingForRecords,
+    });
+    if (listing !== null) {
+      const unlisted = erasedSeqs.filter((seq) => !listing.listed.has(seq));
+      report.eventsErased += erasedSeqs.length - unlisted.length;
+      if (unlisted.length > 0 && listing.withheld.length > 0) {
+        // Withheld records may list them: only a key that may read every log they name can tell.
+        report.unknown ??=
+          `${unlisted.length} payload-less event(s) from position ${unlisted[0]} are not listed by the erasure records ` +
+          `this key may read, and ${listing.withheld.length} record(s) of the erasures log that list this log also name ` +
+          `logs this key may not read (positions ${listing.withheld.slice(0, 5).join(', ')}${listing.withheld.length > 5 ? ', ...' : ''}): ` +
+          `whether they are erasures is unknown; verify with a key for every log those records name`;
+      } else {
+        const size = listing.treeSize === null ? 'has no checkpoint' : `checkpoint of size ${listing.treeSize}`;
+        for (const seq of unlisted)
           findings.push(
             finding(
               'UNRECORDED_ERASURE',
               seq,
-              `event ${seq} is served without its payload, and the erasures log does not list it`,
+              `event ${seq} is served without its payload, and no record the erasures log's ${size} covers lists it`,
             ),
           );
       }
@@ -425,22 +407,4 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
 
   findings.sort((a, b) => (a.seq ?? -1) - (b.seq ?? -1));
   return finish(cp, served.note);
-}
-
-/** The positions of `app` that the erasures log lists; null (with a finding) if it cannot be read. */
-async function erasureListing(client: GraphqlClient, app: string, findings: Finding[], seq: number): Promise<Set<number> | null> {
-  const out = new Set<number>();
-  let after: string | null = null;
-  for (;;) {
-    const page = await ask(
-      () => client.request(q.ERASURE_RECORDS, { after }, q.erasureRecordsSchema),
-      seq,
-      'the erasures log',
-      findings,
-    );
-    if (page === null) return null;
-    for (const n of page.events.nodes) for (const [a, seq] of n.payload?.events ?? []) if (a === app) out.add(seq);
-    if (!page.events.pageInfo.hasNextPage || page.events.pageInfo.endCursor === null) return out;
-    after = page.events.pageInfo.endCursor;
-  }
 }

@@ -4,6 +4,9 @@ import { z } from 'zod';
 export const SERVER_INFO = `query { serverInfo { originPrefix } }`;
 export const serverInfoSchema = z.object({ serverInfo: z.object({ originPrefix: z.string() }) });
 
+export const CHECKPOINT_INTERVAL = `query { serverInfo { checkpointIntervalMs } }`;
+export const checkpointIntervalSchema = z.object({ serverInfo: z.object({ checkpointIntervalMs: z.number() }) });
+
 export const LATEST_CHECKPOINT = `query Checkpoint($app: String!) { checkpoint(sourceAppId: $app) { note treeSize rootHash } }`;
 export const checkpointSchema = z.object({
   checkpoint: z.object({ note: z.string(), treeSize: z.number(), rootHash: z.string() }).nullable(),
@@ -53,23 +56,24 @@ export const consistencyProofSchema = z.object({
   consistencyProof: z.object({ fromSize: z.number(), toSize: z.number(), hashes: z.array(z.string()) }),
 });
 
-/** The erasures log's records (src/log/erasure.ts): which positions of which logs were erased, in order. */
-export const ERASURE_RECORDS = `query Erasures($after: String) {
-  events(filter: { sourceAppIds: ["_erasures"] }, order: ASC, first: 500, after: $after) {
-    nodes { payload }
-    pageInfo { hasNextPage endCursor }
+/**
+ * The erasure records that list events of one log (erasureRecords), each with its inclusion proof in the
+ * erasures log at the page's checkpoint; records withheld from a scoped key by position only.
+ */
+export const ERASURE_RECORDS = `query Erasures($app: String!, $size: SafeInt, $from: SafeInt) {
+  erasureRecords(sourceAppId: $app, treeSize: $size, from: $from) {
+    checkpoint { note treeSize rootHash }
+    records { event { sourceAppId seq eventType timestamp receivedAt payload prevHash hash payloadHash } hashes }
+    withheld
+    next
   }
 }`;
 export const erasureRecordsSchema = z.object({
-  events: z.object({
-    nodes: z.array(
-      z.object({
-        payload: z
-          .object({ events: z.array(z.tuple([z.string(), z.number(), z.string()])) })
-          .passthrough()
-          .nullable(),
-      }),
-    ),
-    pageInfo: z.object({ hasNextPage: z.boolean(), endCursor: z.string().nullable() }),
+  erasureRecords: z.object({
+    checkpoint: z.object({ note: z.string(), treeSize: z.number(), rootHash: z.string() }).nullable(),
+    records: z.array(z.object({ event: eventSchema, hashes: z.array(z.string()) })),
+    withheld: z.array(z.number()),
+    next: z.number().nullable(),
   }),
 });
+export type ErasureRecordsPage = z.output<typeof erasureRecordsSchema>['erasureRecords'];

@@ -7,7 +7,7 @@
 //     GET /tlog/... (tiles), GET /v1/events/.../receipt
 //   logEvent, logEvents, POST /v1/events                  own apps  -         -         yes
 //   inclusionProof, consistencyProof, rangeProof,
-//     verifyLog                                           -         -         scoped    yes
+//     verifyLog, erasureRecords                           -         -         scoped    yes
 //   inconsistencies, inconsistencyDetected                -         -         scoped    yes
 //   publishCheckpoints                                    -         -         -         yes
 //   eraseEvents                                           -         -         -         yes
@@ -40,6 +40,7 @@ const ROOT_FIELDS: Record<OperationKind, Record<string, Permission>> = {
     consistencyProof: 'prove',
     rangeProof: 'prove',
     verifyLog: 'prove',
+    erasureRecords: 'prove',
     inconsistencies: 'prove',
     apiKeys: 'manageKeys',
   },

@@ -15,7 +15,14 @@ import type {
   StoredCheckpoint,
   StoredEvent,
 } from '../storage/types.js';
-import { ERASURES_LOG, Erasures, MAX_ERASED_PER_CALL, RETENTION_REASON, type ErasureRecord } from './erasure.js';
+import {
+  ERASURE_RECORDS_PER_READ,
+  ERASURES_LOG,
+  Erasures,
+  MAX_ERASED_PER_CALL,
+  RETENTION_REASON,
+  type ErasureRecord,
+} from './erasure.js';
 import { LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { AppendForwarder, type PeerTransport } from './forwarding.js';
@@ -33,6 +40,7 @@ import type {
   EraseRequest,
   EraseResult,
   ErasedListener,
+  ErasureRecordPage,
   InclusionProofResult,
   LogService,
   RangeProofOptions,
@@ -326,6 +334,33 @@ export class ChainlogService implements LogService {
   /** The positions of a log that the erasures log lists as erased. */
   erasedSeqs(sourceAppId: string): Promise<Set<number>> {
     return this.erasures.erasedSeqs(sourceAppId);
+  }
+
+  async erasureRecordsOf(
+    sourceAppId: string,
+    from: number,
+    treeSize: number | undefined,
+    mayRead: (sourceAppId: string) => boolean,
+  ): Promise<ErasureRecordPage> {
+    const checkpoint = await this.storage.getCheckpoint(ERASURES_LOG, treeSize);
+    if (!checkpoint) {
+      if (treeSize !== undefined) throw notFound(`the erasures log has no checkpoint of size ${treeSize}`, 'treeSize');
+      return { checkpoint: null, records: [], withheld: [], next: null };
+    }
+    const size = checkpoint.treeSize;
+    if (from > size) throw badInput(`from must be at most the erasures log's checkpoint size ${size}`, 'from');
+    const below = Math.min(size, from + ERASURE_RECORDS_PER_READ);
+    const listing: StoredEvent[] = [];
+    const withheld: number[] = [];
+    for await (const { seq, record, event } of this.erasures.records(from, below)) {
+      if (!record.events.some(([app]) => app === sourceAppId)) continue;
+      // A record that names a log the reader may not read would tell it that log's name and positions.
+      if (record.events.every(([app]) => mayRead(app))) listing.push(event);
+      else withheld.push(seq);
+    }
+    const proofs = await Promise.all(listing.map((e) => this.prover.inclusion(ERASURES_LOG, e.seq, size)));
+    const records = listing.map((event, i) => ({ event, hashes: proofs[i]!.map(toHex) }));
+    return { checkpoint, records, withheld, next: below < size ? below : null };
   }
 
   /** The erasure records at positions from <= seq < below of this store's erasures log (a mirror's: its primary's). */

@@ -149,6 +149,26 @@ export interface EraseResult {
   more: boolean;
 }
 
+/** One erasure record and its inclusion proof in the erasures log (LogService.erasureRecordsOf). */
+export interface ProvenErasureRecord {
+  /** The record: an event of the erasures log. */
+  event: StoredEvent;
+  /** Its leaf's inclusion proof at the page's checkpoint, lowercase hex. */
+  hashes: string[];
+}
+
+/** What one read of the erasures log found for one log (LogService.erasureRecordsOf). */
+export interface ErasureRecordPage {
+  /** The erasures log's checkpoint the proofs are against; null while it has none (and the page is empty). */
+  checkpoint: StoredCheckpoint | null;
+  /** Records in [from, next) that list events of the log and of readable logs only, in log order. */
+  records: ProvenErasureRecord[];
+  /** Positions in [from, next) of records that list events of the log and of a log the reader may not read. */
+  withheld: number[];
+  /** Where the next read starts; null once the checkpoint's size is reached. */
+  next: number | null;
+}
+
 export interface CheckpointUpdate {
   checkpoint: StoredCheckpoint;
   /** The previous checkpoint of that log, or null for its first. */
@@ -217,6 +237,18 @@ export interface LogService {
   leafVersionOf(sourceAppId: string): Promise<1 | 2 | null>;
   /** Erase payloads of version 2 events and record the erasure in the erasures log. Throws LogError. */
   eraseEvents(request: EraseRequest): Promise<EraseResult>;
+  /**
+   * The records of the erasures log at positions from <= seq < from + ERASURE_RECORDS_PER_READ (and below the
+   * checkpoint of size treeSize, the latest when omitted) that list events of `sourceAppId`, each proven in
+   * the erasures log. A record that also lists an event of a log `mayRead` refuses is withheld: only its
+   * position is given. Throws LogError (treeSize without a checkpoint, from past it).
+   */
+  erasureRecordsOf(
+    sourceAppId: string,
+    from: number,
+    treeSize: number | undefined,
+    mayRead: (sourceAppId: string) => boolean,
+  ): Promise<ErasureRecordPage>;
   /** Called after each erasure is applied, so that holders of events (subscription buffers) drop the payloads. */
   onErased(listener: ErasedListener): () => void;
 

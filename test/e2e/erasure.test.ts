@@ -13,13 +13,13 @@ import { e2eMongoUri } from '../support/e2e-engine.js';
 import { REPO_ROOT } from '../support/service-process.js';
 import { until } from '../support/wait.js';
 
-/** `npm run verify` (scripts/verify.ts) against the service, as an auditor runs it. */
-function verifyCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** `npm run verify` (scripts/verify.ts) against the service, as an auditor runs it, with `apiKey` (default: admin). */
+function verifyCli(args: string[], apiKey = svc.adminKey!): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', 'scripts/verify.ts', '--url', svc.url, ...args],
-      { cwd: REPO_ROOT, timeout: 60_000, env: { ...process.env, CHAINLOG_API_KEY: svc.adminKey! } },
+      { cwd: REPO_ROOT, timeout: 60_000, env: { ...process.env, CHAINLOG_API_KEY: apiKey } },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
     );
   });
@@ -151,6 +151,17 @@ describe('leaf version 2 and erasure over the API', () => {
       const ok = await verifyCli(['--app', 'people', '--key', key, '--state', join(dir, 'a.json'), '--json']);
       expect(ok.code, ok.stdout + ok.stderr).toBe(0);
       expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, eventsErased: 1, findings: [] });
+      // A key limited to the log, which may not read the erasures log, proves the erasure by its record's proof.
+      const created = await svc.gql(`mutation { createApiKey(role: AUDITOR, sourceAppIds: ["people"]) { secret } }`);
+      const scopedKey = created.data.createApiKey.secret as string;
+      expect(
+        (await svc.gqlAs(scopedKey, `{ events(filter: { sourceAppIds: ["_erasures"] }) { nodes { seq } } }`)).errors?.[0],
+      ).toMatchObject({
+        extensions: { code: 'FORBIDDEN' },
+      });
+      const scoped = await verifyCli(['--app', 'people', '--key', key, '--state', join(dir, 's.json'), '--json'], scopedKey);
+      expect(scoped.code, scoped.stdout + scoped.stderr).toBe(0);
+      expect(JSON.parse(scoped.stdout)).toMatchObject({ ok: true, eventsErased: 1, findings: [] });
       if (e2eMongoUri()) return; // the deletion below writes the SQLite file (test/log/erasure.test.ts covers both engines)
       // A payload deleted outside the erasure path: the row looks erased, no record lists it.
       const db = new Database(join(svc.dataDir, 'chainlog.db'));
@@ -170,6 +181,34 @@ describe('leaf version 2 and erasure over the API', () => {
       const report = JSON.parse(bad.stdout);
       expect(report).toMatchObject({ ok: false, firstBadSeq: 0, eventsErased: 1 });
       expect(report.findings).toEqual([expect.objectContaining({ kind: 'UNRECORDED_ERASURE', seq: 0 })]);
+
+      // The same deletion covered by an edited record: the record no longer proves, so it excuses nothing.
+      const edit = new Database(join(svc.dataDir, 'chainlog.db'));
+      let erasedSeq: number;
+      try {
+        edit.pragma('busy_timeout = 5000');
+        const row = edit.prepare(`SELECT payload FROM events WHERE source_app_id = '_erasures' AND seq = 0`).get() as {
+          payload: string;
+        };
+        const record = JSON.parse(row.payload);
+        erasedSeq = record.events[0][1];
+        record.events.unshift(['people', 0, record.events[0][2]]);
+        const changed = edit
+          .prepare(`UPDATE events SET payload = ? WHERE source_app_id = '_erasures' AND seq = 0`)
+          .run(JSON.stringify(record)).changes;
+        expect(changed).toBe(1);
+      } finally {
+        edit.close();
+      }
+      const forged = await verifyCli(['--app', 'people', '--key', key, '--state', join(dir, 'c.json'), '--json'], scopedKey);
+      expect(forged.code, forged.stdout + forged.stderr).toBe(1);
+      const forgedReport = JSON.parse(forged.stdout);
+      expect(forgedReport).toMatchObject({ ok: false, firstBadSeq: 0, eventsErased: 0 });
+      expect(forgedReport.findings).toEqual([
+        expect.objectContaining({ kind: 'BAD_INCLUSION_PROOF', seq: 0, message: expect.stringMatching(/_erasures\/0/) }),
+        expect.objectContaining({ kind: 'UNRECORDED_ERASURE', seq: 0 }),
+        expect.objectContaining({ kind: 'UNRECORDED_ERASURE', seq: erasedSeq }),
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

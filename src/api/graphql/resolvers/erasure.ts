@@ -1,10 +1,21 @@
-// eraseEvents and the leaf version 2 fields of Log (schema/erasure.graphql).
+// eraseEvents, erasureRecords and the leaf version 2 fields of Log (schema/erasure.graphql).
 import type { Resolvers } from '../generated/resolvers.js';
 import { parseEraseInput } from '../../validation/erase-input.js';
+import { parseOptionalPosition, parseSourceAppId } from '../../validation/query-args.js';
+import { mayAccessApp, requireApp } from '../../../auth/scope.js';
 import { LEAF_VERSION } from '../../../core/leaf.js';
 import { LogError } from '../../../log/errors.js';
 
 export const erasureResolvers: Resolvers = {
+  Query: {
+    erasureRecords: (_root, args, { service, principal }) => {
+      const sourceAppId = parseSourceAppId(args.sourceAppId);
+      requireApp(principal, sourceAppId);
+      const treeSize = parseOptionalPosition(args.treeSize, 'treeSize');
+      const from = parseOptionalPosition(args.from, 'from') ?? 0;
+      return service.erasureRecordsOf(sourceAppId, from, treeSize, (app) => mayAccessApp(principal, app));
+    },
+  },
   Mutation: {
     eraseEvents: async (_root, { input }, { service, principal }) => {
       const { selection, reason } = parseEraseInput(input);

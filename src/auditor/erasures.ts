@@ -1,0 +1,165 @@
+// Which erased payloads of a log are erasures: the records of the erasures log that list its events
+// (erasureRecords), each recomputed into its leaf and proven by inclusion in the erasures log's checkpoint,
+// opened with the key the auditor trusts. Nothing the server says about a record counts without its proof,
+// so a key limited to the audited log (which may not read the erasures log itself) proves erasures too.
+import { leafHashHex, toHex, type AnyLeafFields, type NoteVerifier } from '../core/index.js';
+import { ask } from './asking.js';
+import { checkCheckpointNote } from './checkpoint.js';
+import { finding, type Finding } from './findings.js';
+import type { GraphqlClient } from './graphql-client.js';
+import { checkInclusion, type TreeHead } from './proofs.js';
+import * as q from './queries.js';
+import type { ServedEvent } from './range-page.js';
+
+/** The reserved log of erasure records (src/log/erasure.ts). */
+export const ERASURES_LOG = '_erasures';
+
+/**
+ * How long, at most, the audit waits for a checkpoint of the erasures log to cover a record it lacks: two
+ * of the server's checkpoint intervals (serverInfo.checkpointIntervalMs) and a second, since a record is
+ * committed before its erasure is applied and checkpointed within an interval; this long when the server
+ * does not say.
+ */
+export const LATE_RECORD_WAIT_MS = 5000;
+const LATE_RECORD_POLL_MS = 250;
+
+async function lateRecordWaitMs(client: GraphqlClient): Promise<number> {
+  try {
+    const info = await client.request(q.CHECKPOINT_INTERVAL, {}, q.checkpointIntervalSchema);
+    return 2 * info.serverInfo.checkpointIntervalMs + 1000;
+  } catch {
+    return LATE_RECORD_WAIT_MS;
+  }
+}
+
+export interface ErasureListing {
+  /** Positions of the audited log that proven records list. */
+  listed: Set<number>;
+  /** Positions in the erasures log of records that list the log and a log the key may not read. */
+  withheld: number[];
+  /** The erasures log's checkpoint the records were proven against; null when it has none. */
+  treeSize: number | null;
+}
+
+export interface ErasureListingOptions {
+  client: GraphqlClient;
+  app: string;
+  originPrefix: string;
+  verifier: NoteVerifier;
+  /** The audited log's payload-less positions: the listing is read until it lists them all, or to its end. */
+  erased: readonly number[];
+  findings: Finding[];
+  /** Default: from the server's checkpoint interval (LATE_RECORD_WAIT_MS). */
+  lateRecordWaitMs?: number | undefined;
+  /** Called when the listing lacks some of `erased` and the audit waits for a newer erasures checkpoint. */
+  onWaitingForRecords?: (treeSize: number | null) => void;
+}
+
+/**
+ * The erased positions of `app` that records proven in the erasures log list. A record that does not
+ * prove earns a finding and lists nothing. When the latest checkpoint's records leave some of `erased`
+ * unlisted, a newer checkpoint is awaited (an erasure is recorded before it is applied, and its record may
+ * not be checkpointed yet), and its new records are read. Null (with a finding) when the erasures log's
+ * checkpoint cannot be opened or read.
+ */
+export async function listErasures(o: ErasureListingOptions): Promise<ErasureListing | null> {
+  const origin = `${o.originPrefix}/${ERASURES_LOG}`;
+  const at = o.erased[0] ?? 0;
+  const out: ErasureListing = { listed: new Set(), withheld: [], treeSize: null };
+  const missing = () => o.erased.some((seq) => !out.listed.has(seq));
+  let from = 0;
+  let waitUntil: number | null = null;
+  for (;;) {
+    const first = await readPage(o, undefined, from, at);
+    if (first === null) return null;
+    const cp = first.erasureRecords.checkpoint;
+    if (cp !== null && cp.treeSize !== out.treeSize) {
+      const opened = checkCheckpointNote(cp.note, o.verifier, origin);
+      if (opened.finding) {
+        o.findings.push(finding(opened.finding.kind, at, `the erasures log's ${opened.finding.message}`));
+        return null;
+      }
+      const head = { treeSize: opened.checkpoint.size, rootHash: opened.checkpoint.rootHash };
+      if (cp.treeSize !== head.treeSize || cp.rootHash !== toHex(head.rootHash)) {
+        o.findings.push(finding('BAD_CHECKPOINT', at, `the erasures log's checkpoint fields contradict its signed note`));
+        return null;
+      }
+      // Records from `from` up to this checkpoint's size, each proven against it.
+      let page: q.ErasureRecordsPage | null = first.erasureRecords;
+      while (page !== null) {
+        checkPage(page, head, o, out);
+        if (page.next === null) break;
+        const nextPage = await readPage(o, head.treeSize, page.next, at);
+        if (nextPage === null) return null;
+        page = nextPage.erasureRecords;
+      }
+      out.treeSize = head.treeSize;
+      from = head.treeSize;
+    }
+    if (!missing() || out.withheld.length > 0) return out;
+    if (waitUntil === null) {
+      waitUntil = Date.now() + (o.lateRecordWaitMs ?? (await lateRecordWaitMs(o.client)));
+      o.onWaitingForRecords?.(out.treeSize);
+    }
+    if (Date.now() >= waitUntil) return out;
+    await new Promise((resolve) => setTimeout(resolve, LATE_RECORD_POLL_MS));
+  }
+}
+
+function readPage(o: ErasureListingOptions, size: number | undefined, from: number, at: number) {
+  return ask(
+    () => o.client.request(q.ERASURE_RECORDS, { app: o.app, size, from }, q.erasureRecordsSchema),
+    at,
+    `erasureRecords from ${from}`,
+    o.findings,
+  );
+}
+
+/** Adds to `out` what the page's records list of the audited log, once each record proves against `head`. */
+export function checkPage(
+  page: q.ErasureRecordsPage,
+  head: TreeHead,
+  o: Pick<ErasureListingOptions, 'app' | 'findings'>,
+  out: Pick<ErasureListing, 'listed' | 'withheld'>,
+): void {
+  out.withheld.push(...page.withheld);
+  for (const { event, hashes } of page.records) {
+    const seqs = listedSeqs(event, o.app);
+    const at = seqs[0] ?? null;
+    const where = `erasure record ${ERASURES_LOG}/${event.seq}`;
+    if (event.sourceAppId !== ERASURES_LOG || !Number.isSafeInteger(event.seq) || event.seq < 0 || event.seq >= head.treeSize) {
+      o.findings.push(
+        finding(
+          'WRONG_POSITION',
+          at,
+          `${where} is not an event of the erasures log below its checkpoint's size ${head.treeSize}`,
+        ),
+      );
+      continue;
+    }
+    let leaf: string;
+    try {
+      leaf = leafHashHex(event as AnyLeafFields);
+    } catch (err) {
+      o.findings.push(finding('BAD_EVENT', at, `${where} cannot be encoded as a leaf: ${(err as Error).message}`));
+      continue;
+    }
+    const bad = checkInclusion(event.seq, leaf, head, hashes);
+    if (bad) {
+      o.findings.push(finding(bad.kind, at, `${where}: ${bad.message}; the positions it lists are not counted as erased`));
+      continue;
+    }
+    for (const seq of seqs) out.listed.add(seq);
+  }
+}
+
+/** The positions of `app` a record lists (`payload.events` of `[sourceAppId, seq, payloadHash]`), lowest first. */
+function listedSeqs(event: ServedEvent, app: string): number[] {
+  const events = (event.payload as { events?: unknown } | null)?.events;
+  if (!Array.isArray(events)) return [];
+  const seqs: number[] = [];
+  for (const item of events) {
+    if (Array.isArray(item) && item[0] === app && Number.isSafeInteger(item[1])) seqs.push(item[1] as number);
+  }
+  return seqs.sort((a, b) => a - b);
+}
