@@ -20,6 +20,7 @@ import {
   ERASURES_LOG,
   Erasures,
   MAX_ERASED_PER_CALL,
+  parseErasureRecord,
   RETENTION_REASON,
   type ErasureRecord,
 } from './erasure.js';
@@ -172,7 +173,10 @@ export class ChainlogService implements LogService {
     this.tailer = coordination
       ? new CommitTailer(
           this.storage,
-          (events, malformed) => this.emitCommitted(events, malformed),
+          (events, malformed) => {
+            this.erasedElsewhere(events);
+            this.emitCommitted(events, malformed);
+          },
           opts.tailIntervalMs ?? 50,
           this.logger,
         )
@@ -379,6 +383,24 @@ export class ChainlogService implements LogService {
   onErased(listener: ErasedListener): () => void {
     this.erasedListeners.add(listener);
     return () => this.erasedListeners.delete(listener);
+  }
+
+  /**
+   * Sharing a database, an erasure another process records reaches this one as a commit of the erasures
+   * log (ours too, which is harmless: dropping a payload is idempotent). What this process holds of the
+   * listed events (the engine's copies of its commits, subscriptions' buffers) drops their payloads now:
+   * once recorded, an erasure is applied (recover completes it after a crash), and the process that
+   * applies it cannot reach this one's memory.
+   */
+  private erasedElsewhere(events: readonly StoredEvent[]): void {
+    for (const e of events) {
+      if (e.sourceAppId !== ERASURES_LOG) continue;
+      const record = parseErasureRecord(e);
+      if (!record || record.events.length === 0) continue;
+      const ids = record.events.map(([sourceAppId, seq]) => ({ sourceAppId, seq }));
+      this.storage.erasedElsewhere?.(ids);
+      this.emitErased(ids, record.erasedAt, record.reason);
+    }
   }
 
   private emitErased(ids: readonly EventId[], erasedAt: number, reason: string): void {

@@ -382,6 +382,14 @@ export interface LogStorage {
    */
   indexLag?(): number;
 
+  /**
+   * Another process sharing the database recorded an erasure of these events: the copies of committed
+   * events this process keeps in memory for reads (MongoDB: its recent commits) are dropped, so that its
+   * reads serve them from the stores, where the erasure is applied. Absent where no other process can
+   * erase (an embedded engine has one process).
+   */
+  erasedElsewhere?(ids: readonly EventId[]): void;
+
   /** Create tables/collections and indexes; idempotent. */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -269,6 +269,10 @@ export class MongoStorage implements LogStorage {
    * erases the rest (the log layer records an erasure before applying it and applies recorded erasures
    * again at start).
    */
+  erasedElsewhere(): void {
+    this.batchLog.forgetOwn();
+  }
+
   async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {
     if (ids.length === 0) return 0;
     // Kept commits hold their payloads: a read after an erasure reads the documents.
