@@ -105,6 +105,12 @@ describe("a mirror following its primary's erasures", () => {
     expect(await events(mirror, '_erasures')).toEqual(await events(primary, '_erasures'));
     expect(await verifyLog(mirror, 'people')).toEqual({ ok: true, eventsErased: 1, problems: [] });
     expect(await verifyLog(mirror, '_erasures')).toMatchObject({ ok: true, problems: [] });
+    // An auditor of the mirror proves the erasure as one of the primary does: the same record and proof,
+    // under the primary's signed checkpoint of its erasures log.
+    const records = `{ erasureRecords(sourceAppId: "people") { checkpoint { note } records { event { seq hash } hashes } withheld next } }`;
+    const served = await data(mirror, records);
+    expect(served.erasureRecords.records).toHaveLength(1);
+    expect(served).toEqual(await data(primary, records));
     expect((await event(mirror, 'people/4')).payload.note).toBe(KEPT);
     if (!e2eMongoUri()) {
       // MongoDB: the fields are unset (test/log/erasure.test.ts reads the documents back).
