@@ -44,6 +44,29 @@ function flakyErase(storage: LogStorage) {
 }
 
 /** Erasures over the pipeline's log and `storage`, besides the service's own (which owes nothing). */
+/**
+ * Options under which the retry loop's waits are random fractions of its backoff (Math.random, mocked
+ * until restore()): none at first, then nearly the whole of an hour from round 16 on (100 ms * 2^16 is
+ * past the hour), `waitsLong` resolving then; retries() counts the failed rounds.
+ */
+function longWaits() {
+  let fraction = 0;
+  let retries = 0;
+  const random = vi.spyOn(Math, 'random').mockImplementation(() => fraction);
+  const waitsLong = deferred();
+  const options = {
+    onReapplyFailed: (_err: unknown, attempt: number) => {
+      if (attempt === 0) return;
+      retries++;
+      if (attempt < 16) return;
+      fraction = 0.99;
+      waitsLong.resolve();
+    },
+    maxReapplyBackoffMs: 3_600_000,
+  };
+  return { options, waitsLong, retries: () => retries, restore: () => random.mockRestore() };
+}
+
 function erasuresOver(p: EnginePipeline, storage: LogStorage, opts: Partial<ConstructorParameters<typeof Erasures>[0]>) {
   const erasures = new Erasures({
     storage,
@@ -115,19 +138,9 @@ for (const engine of engines) {
       const { p } = await pipeline();
       await p.service.append(Array.from({ length: 4 }, (_, i) => ev('shop', i)));
       const store = flakyErase(p.storage);
-      // The loop's waits are random fractions of its backoff: none at first, then nearly the whole of an
-      // hour from round 16 on (100 ms * 2^16 is past the hour).
-      let fraction = 0;
-      const random = vi.spyOn(Math, 'random').mockImplementation(() => fraction);
-      const waitsLong = deferred();
-      const { erasures, erase } = erasuresOver(p, store.storage, {
-        onReapplyFailed: (_err, attempt) => {
-          if (attempt < 16) return;
-          fraction = 0.99;
-          waitsLong.resolve();
-        },
-        maxReapplyBackoffMs: 3_600_000,
-      });
+      const long = longWaits();
+      const { erasures, erase } = erasuresOver(p, store.storage, long.options);
+      const { waitsLong } = long;
       try {
         await expect(erase(0)).rejects.toThrow(/unavailable/);
         await expect(erase(1)).rejects.toThrow(/unavailable/);
@@ -138,7 +151,7 @@ for (const engine of engines) {
         await until('the owed records applied', async () => (await unerased(p.storage, [0, 1, 2, 3])).length === 1);
         expect(await unerased(p.storage, [3])).toEqual([3]);
       } finally {
-        random.mockRestore();
+        long.restore();
         await erasures.stop();
       }
     });
@@ -147,34 +160,23 @@ for (const engine of engines) {
       const { p } = await pipeline();
       await p.service.append(Array.from({ length: 2 }, (_, i) => ev('shop', i)));
       const store = flakyErase(p.storage);
-      let fraction = 0;
-      const random = vi.spyOn(Math, 'random').mockImplementation(() => fraction);
-      const waitsLong = deferred();
-      let retries = 0;
-      const { erasures, erase } = erasuresOver(p, store.storage, {
-        onReapplyFailed: (_err, attempt) => {
-          if (attempt === 0) return;
-          retries++;
-          if (attempt < 16) return;
-          fraction = 0.99;
-          waitsLong.resolve();
-        },
-        maxReapplyBackoffMs: 3_600_000,
-      });
+      const long = longWaits();
+      const { erasures, erase } = erasuresOver(p, store.storage, long.options);
+      const { waitsLong } = long;
       try {
         await expect(erase(0)).rejects.toThrow(/unavailable/);
         await waitsLong.promise;
-        const before = retries;
+        const before = long.retries();
         // The stop does not wait out the hour.
         await erasures.stop();
-        expect(retries).toBe(before);
+        expect(long.retries()).toBe(before);
         store.fails = () => false;
         expect(await unerased(p.storage, [0])).toEqual([0]);
         const next = erasuresOver(p, store.storage, {}).erasures;
         expect(await next.recover()).toBe(1);
         expect(await unerased(p.storage, [0, 1])).toEqual([1]);
       } finally {
-        random.mockRestore();
+        long.restore();
         await erasures.stop();
       }
     });
