@@ -54,7 +54,7 @@ const forbidden: IForbiddenRuleType[] = [
     to: { dependencyTypes: ['core'] },
   },
   // The dashboard is browser code: the core and the auditor's verification steps, nothing of the server.
-  below('dashboard', 'src/(?!core/|dashboard/|auditor/(checkpoint|proofs|findings)\\.ts$)'),
+  below('dashboard', 'src/(?!core/|dashboard/|auditor/(checkpoint|proofs|findings|erasure-records)\\.ts$)'),
   {
     name: 'dashboard-is-bundled',
     severity: 'error',

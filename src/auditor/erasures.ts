@@ -2,17 +2,13 @@
 // (erasureRecords), each recomputed into its leaf and proven by inclusion in the erasures log's checkpoint,
 // opened with the key the auditor trusts. Nothing the server says about a record counts without its proof,
 // so a key limited to the audited log (which may not read the erasures log itself) proves erasures too.
-import { leafHashHex, toHex, type AnyLeafFields, type NoteVerifier } from '../core/index.js';
+import { toHex, type NoteVerifier } from '../core/index.js';
 import { ask } from './asking.js';
 import { checkCheckpointNote } from './checkpoint.js';
+import { checkPage, ERASURES_LOG, type ErasureRecordsPage } from './erasure-records.js';
 import { finding, type Finding } from './findings.js';
 import type { GraphqlClient } from './graphql-client.js';
-import { checkInclusion, type TreeHead } from './proofs.js';
 import * as q from './queries.js';
-import type { ServedEvent } from './range-page.js';
-
-/** The reserved log of erasure records (src/log/erasure.ts). */
-export const ERASURES_LOG = '_erasures';
 
 /**
  * How long, at most, the audit waits for a checkpoint of the erasures log to cover a record it lacks: two
@@ -85,7 +81,7 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
         return null;
       }
       // Records from `from` up to this checkpoint's size, each proven against it.
-      let page: q.ErasureRecordsPage | null = first.erasureRecords;
+      let page: ErasureRecordsPage | null = first.erasureRecords;
       while (page !== null) {
         checkPage(page, head, o, out);
         if (page.next === null) break;
@@ -113,53 +109,4 @@ function readPage(o: ErasureListingOptions, size: number | undefined, from: numb
     `erasureRecords from ${from}`,
     o.findings,
   );
-}
-
-/** Adds to `out` what the page's records list of the audited log, once each record proves against `head`. */
-export function checkPage(
-  page: q.ErasureRecordsPage,
-  head: TreeHead,
-  o: Pick<ErasureListingOptions, 'app' | 'findings'>,
-  out: Pick<ErasureListing, 'listed' | 'withheld'>,
-): void {
-  out.withheld.push(...page.withheld);
-  for (const { event, hashes } of page.records) {
-    const seqs = listedSeqs(event, o.app);
-    const at = seqs[0] ?? null;
-    const where = `erasure record ${ERASURES_LOG}/${event.seq}`;
-    if (event.sourceAppId !== ERASURES_LOG || !Number.isSafeInteger(event.seq) || event.seq < 0 || event.seq >= head.treeSize) {
-      o.findings.push(
-        finding(
-          'WRONG_POSITION',
-          at,
-          `${where} is not an event of the erasures log below its checkpoint's size ${head.treeSize}`,
-        ),
-      );
-      continue;
-    }
-    let leaf: string;
-    try {
-      leaf = leafHashHex(event as AnyLeafFields);
-    } catch (err) {
-      o.findings.push(finding('BAD_EVENT', at, `${where} cannot be encoded as a leaf: ${(err as Error).message}`));
-      continue;
-    }
-    const bad = checkInclusion(event.seq, leaf, head, hashes);
-    if (bad) {
-      o.findings.push(finding(bad.kind, at, `${where}: ${bad.message}; the positions it lists are not counted as erased`));
-      continue;
-    }
-    for (const seq of seqs) out.listed.add(seq);
-  }
-}
-
-/** The positions of `app` a record lists (`payload.events` of `[sourceAppId, seq, payloadHash]`), lowest first. */
-function listedSeqs(event: ServedEvent, app: string): number[] {
-  const events = (event.payload as { events?: unknown } | null)?.events;
-  if (!Array.isArray(events)) return [];
-  const seqs: number[] = [];
-  for (const item of events) {
-    if (Array.isArray(item) && item[0] === app && Number.isSafeInteger(item[1])) seqs.push(item[1] as number);
-  }
-  return seqs.sort((a, b) => a - b);
 }

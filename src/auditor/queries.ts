@@ -76,4 +76,3 @@ export const erasureRecordsSchema = z.object({
     next: z.number().nullable(),
   }),
 });
-export type ErasureRecordsPage = z.output<typeof erasureRecordsSchema>['erasureRecords'];

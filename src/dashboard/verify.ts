@@ -3,17 +3,20 @@
 // (auditor/proofs → core/proof) and the checkpoint note's signature checked against the pinned
 // verifier key (auditor/checkpoint → core/note). The bundler gives the core its browser primitives.
 import { checkCheckpointNote } from '../auditor/checkpoint.js';
+import { checkPage, ERASURES_LOG } from '../auditor/erasure-records.js';
+import type { Finding } from '../auditor/findings.js';
 import { checkInclusion } from '../auditor/proofs.js';
 import { toHex } from '../core/hex.js';
 import { leafHashHex, payloadMatchesCommitment } from '../core/leaf.js';
 import { parseVerifierKey } from '../core/note/signed-note.js';
-import type { EventFieldsFragment, InclusionProofQuery } from './generated/graphql.js';
+import type { ErasureRecordsQuery, EventFieldsFragment, InclusionProofQuery } from './generated/graphql.js';
 
 export type Proof = InclusionProofQuery['inclusionProof'];
 
 export interface Step {
   name: string;
-  ok: boolean;
+  /** null: neither shown nor refuted with what this key may read (the verdict does not fail for it). */
+  ok: boolean | null;
   detail: string;
 }
 
@@ -96,7 +99,66 @@ export function verifyEvent(event: EventFieldsFragment, proof: Proof, verifierKe
         : { name: 'Audit path folded to the root', ok: false, detail: bad.message },
     );
   }
-  return { ok: steps.every((s) => s.ok), steps, keyFromServer };
+  return { ok: steps.every((s) => s.ok !== false), steps, keyFromServer };
+}
+
+export type ErasurePage = ErasureRecordsQuery['erasureRecords'];
+
+/**
+ * Whether a record proven in the erasures log lists the erased event `sourceAppId/seq`, from the pages of
+ * erasureRecords read from position 0 at one checkpoint (the first page's). `recent`: the erasure is
+ * newer than the server checkpoints its records in, so a record missing from that checkpoint is not yet
+ * a deletion.
+ */
+export function checkErasure(
+  sourceAppId: string,
+  seq: number,
+  pages: readonly ErasurePage[],
+  verifierKey: string,
+  originPrefix: string,
+  recent: boolean,
+): Step {
+  const name = 'Erasure recorded';
+  const checkpoint = pages[0]?.checkpoint ?? null;
+  const missing = (why: string): Step =>
+    recent
+      ? { name, ok: null, detail: `${why}; the erasure is recent, its record may not be checkpointed yet: reload in a moment` }
+      : { name, ok: false, detail: `${why}: the payload was deleted outside the erasure path` };
+  if (checkpoint === null) return missing('the erasures log has no checkpoint, so no record proves this erasure');
+  let verifier;
+  try {
+    verifier = parseVerifierKey(verifierKey);
+  } catch (err) {
+    return { name, ok: false, detail: `the verifier key is unusable: ${String(err)}` };
+  }
+  const opened = checkCheckpointNote(checkpoint.note, verifier, `${originPrefix}/${ERASURES_LOG}`);
+  if (opened.checkpoint === null) return { name, ok: false, detail: `the erasures log's ${opened.finding.message}` };
+  const head = { treeSize: opened.checkpoint.size, rootHash: opened.checkpoint.rootHash };
+  const findings: Finding[] = [];
+  const withheld: number[] = [];
+  for (const page of pages) {
+    withheld.push(...page.withheld);
+    for (const record of page.records) {
+      const out = { listed: new Set<number>(), withheld: [] };
+      checkPage({ records: [record], withheld: [], next: null }, head, { app: sourceAppId, findings }, out);
+      if (out.listed.has(seq)) {
+        return {
+          name,
+          ok: true,
+          detail: `listed by erasure record ${ERASURES_LOG}/${record.event.seq}, whose leaf is in the erasures log's checkpoint of size ${head.treeSize} signed by ${verifier.name}`,
+        };
+      }
+    }
+  }
+  const bad = findings.length > 0 ? ` (${findings.map((f) => f.message).join('; ')})` : '';
+  if (withheld.length > 0) {
+    return {
+      name,
+      ok: null,
+      detail: `no record this key may read lists it${bad}; ${withheld.length} record(s) that also name logs this key may not read are withheld: a key for every log can tell`,
+    };
+  }
+  return missing(`no record proven in the erasures log's checkpoint of size ${head.treeSize} lists it${bad}`);
 }
 
 export interface PathNode {

@@ -1,9 +1,8 @@
 // checkPage: what an erasure record must be before the positions it lists count as erased (the erasures
 // log's records built with the core alone; the whole flow against the server: test/e2e/erasure-audit.test.ts).
 import { describe, expect, it } from 'vitest';
-import { checkPage, ERASURES_LOG } from '../../src/auditor/erasures.js';
+import { checkPage, ERASURES_LOG, type ErasureRecordsPage } from '../../src/auditor/erasure-records.js';
 import type { Finding } from '../../src/auditor/findings.js';
-import type { ErasureRecordsPage } from '../../src/auditor/queries.js';
 import type { ServedEvent } from '../../src/auditor/range-page.js';
 import { leafHashHex, ZERO_HASH_HEX } from '../../src/core/index.js';
 import { APP, TestLog } from './log-fixture.js';
@@ -42,7 +41,7 @@ function erasuresLog(): TestLog {
 function check(log: TestLog, records: ErasureRecordsPage['records'], withheld: number[] = []) {
   const findings: Finding[] = [];
   const out = { listed: new Set<number>(), withheld: [] as number[] };
-  const page: ErasureRecordsPage = { checkpoint: null, records, withheld, next: null };
+  const page: ErasureRecordsPage = { records, withheld, next: null };
   checkPage(page, { treeSize: log.leaves.length, rootHash: log.root() }, { app: APP, findings }, out);
   return { findings, listed: [...out.listed].sort((a, b) => a - b), withheld: out.withheld };
 }

@@ -549,6 +549,7 @@ describe.skipIf(!CHROMIUM)('the dashboard with witnesses and federation inconsis
       in: { reason, ids: ['gdpr/1'] },
     });
     expect(erased.eraseEvents.erased).toBe(1);
+    await checkpointed(server, '_erasures', 1);
     const { context, page, w } = await signedIn(browser, server, auditorKey);
     await page.goto(`${server.url}/dashboard/#/event/gdpr/1`);
     const box = page.locator('.erased');
@@ -561,6 +562,13 @@ describe.skipIf(!CHROMIUM)('the dashboard with witnesses and federation inconsis
     await result.waitFor();
     expect(await result.getAttribute('data-verdict')).toBe('verified');
     expect(await page.locator('.verdict li.ok').filter({ hasText: 'Payload commitment' }).textContent()).toContain('erased');
+    // The erasure's record, proven in the erasures log's signed checkpoint in this browser.
+    const recorded = page.locator('.verdict li.ok').filter({ hasText: 'Erasure recorded' });
+    await recorded.waitFor();
+    expect(await recorded.textContent()).toMatch(
+      /listed by erasure record _erasures\/\d+, whose leaf is in the erasures log's checkpoint/,
+    );
+    expect(await result.getAttribute('data-verdict')).toBe('verified');
     await shot(page, 'event-erased');
     await page.goto(`${server.url}/dashboard/#/log/gdpr`);
     await page.locator('table.events td.preview').first().waitFor();

@@ -1,13 +1,13 @@
 // An event: its fields and payload as inert text; its inclusion proof drawn as the path up the Merkle
 // tree to the signed root; and the verdict of the verification this browser does itself, against the
-// verifier key the user pinned.
+// verifier key the user pinned (for an erased payload, with the proof of its erasure record).
 import { ApiError, prefetch, query } from '../api.js';
 import { button, errorText, h, link, shortHash, svg } from '../dom.js';
-import { EventDocument, InclusionProofDocument, type EventFieldsFragment } from '../generated/graphql.js';
+import { ErasureRecordsDocument, EventDocument, InclusionProofDocument, type EventFieldsFragment } from '../generated/graphql.js';
 import type { Context, View } from '../context.js';
 import { loadInconsistencies, prefetchFederation } from '../federation.js';
 import { session } from '../session.js';
-import { pathSides, verifyEvent, type Proof, type Verdict } from '../verify.js';
+import { checkErasure, pathSides, verifyEvent, type ErasurePage, type Proof, type Step, type Verdict } from '../verify.js';
 import { stateBadge } from './common.js';
 
 /** The screen's reads, sent ahead with the shell's (main.ts); the view takes them. */
@@ -38,11 +38,23 @@ export const renderEvent: View = (main, ctx, [sourceAppId = '', seqText = '']) =
 
   let event: EventFieldsFragment | null = null;
   let proof: Proof | null = null;
+  /** An erased payload's erasure records as read (null until read), or why they could not be. */
+  let erasure: ErasurePage[] | string | null = null;
 
   const run = () => {
     if (!event || !proof) return;
     const pinned = session.pinnedKey();
-    const verdict = verifyEvent(event, proof, pinned ?? ctx.server.verifierKey, pinned === null);
+    const key = pinned ?? ctx.server.verifierKey;
+    const verdict = verifyEvent(event, proof, key, pinned === null);
+    if (erasure !== null) {
+      const recent = Date.parse(event.erasedAt ?? '') > Date.now() - 2 * ctx.server.checkpointIntervalMs - 1000;
+      const step: Step =
+        typeof erasure === 'string'
+          ? { name: 'Erasure recorded', ok: null, detail: `the erasure records could not be read: ${erasure}` }
+          : checkErasure(sourceAppId, seq, erasure, key, ctx.server.originPrefix, recent);
+      verdict.steps.push(step);
+      verdict.ok &&= step.ok !== false;
+    }
     drawVerdict(verdictBox, verdict);
     drawKey(keyBox, ctx, run);
     // The event screen is complete from here (a test or a person in DevTools measures it).
@@ -85,9 +97,38 @@ export const renderEvent: View = (main, ctx, [sourceAppId = '', seqText = '']) =
     }
     drawTree(treeBox, proof);
     run();
+    if (event.payloadHash && event.payload === null) {
+      erasure = await erasurePages(sourceAppId, seq).catch((err: unknown) => errorText(err));
+      run();
+    }
   })();
   return () => undefined;
 };
+
+/**
+ * The pages of erasureRecords for the log, from position 0 at the latest checkpoint of the erasures log,
+ * up to the first that holds a record listing `seq` (its proof is checked by checkErasure) or the end.
+ */
+async function erasurePages(sourceAppId: string, seq: number): Promise<ErasurePage[]> {
+  const pages: ErasurePage[] = [];
+  let from: number | null = 0;
+  let treeSize: number | undefined;
+  while (from !== null) {
+    const { erasureRecords: page }: { erasureRecords: ErasurePage } = await query(ErasureRecordsDocument, {
+      sourceAppId,
+      from,
+      treeSize,
+    });
+    pages.push(page);
+    if (page.checkpoint === null) break;
+    treeSize = page.checkpoint.treeSize;
+    const lists = (events: unknown) =>
+      Array.isArray(events) && events.some((e) => Array.isArray(e) && e[0] === sourceAppId && e[1] === seq);
+    if (page.records.some((r) => lists((r.event.payload as { events?: unknown } | null)?.events))) break;
+    from = page.next;
+  }
+  return pages;
+}
 
 function drawFields(box: HTMLElement, e: EventFieldsFragment): void {
   const row = (name: string, value: string | number) => [h('dt', {}, name), h('dd', {}, h('code', {}, String(value)))];
@@ -181,7 +222,16 @@ function drawVerdict(box: HTMLElement, v: Verdict): void {
     h(
       'ol',
       {},
-      ...v.steps.map((s) => h('li', { class: s.ok ? 'ok' : 'bad' }, s.ok ? '✓ ' : '✗ ', h('strong', {}, s.name), ': ', s.detail)),
+      ...v.steps.map((s) =>
+        h(
+          'li',
+          { class: s.ok === null ? 'unknown' : s.ok ? 'ok' : 'bad' },
+          s.ok === null ? '? ' : s.ok ? '✓ ' : '✗ ',
+          h('strong', {}, s.name),
+          ': ',
+          s.detail,
+        ),
+      ),
     ),
   );
 }
