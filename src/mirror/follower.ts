@@ -95,6 +95,16 @@ interface Owed {
   reason: string;
 }
 
+/** A log whose last sync failed while the primary still answered: retried after its own backoff. */
+interface Failing {
+  failures: number;
+  retryAt: number;
+  /** Why, naming the log: serverInfo.mirror.lastError while it fails. */
+  message: string;
+  /** The first seq of the re-check page whose reading failed, read again at the log's retry; null when its sync failed. */
+  recheckFrom: number | null;
+}
+
 interface LogState {
   /** The primary's latest checkpoint size as last seen. */
   primarySize: number;
@@ -112,8 +122,12 @@ export class Mirror {
   private readonly now: () => number;
   private readonly logs = new Map<string, LogState>();
   private readonly stopped = new Map<string, string>();
-  /** Logs whose last sync failed on the primary's answer (logged once as an error while they fail). */
-  private readonly failing = new Map<string, { failures: number; retryAt: number; err: SyncError }>();
+  /**
+   * Logs whose last sync (or re-check) failed while the primary answered other requests: an answer
+   * that does not verify, an error or a failed connection for that log alone. The other logs are
+   * followed meanwhile.
+   */
+  private readonly failing = new Map<string, Failing>();
   private primary: PrimaryInfo | null = null;
   private running = false;
   private loop: Promise<void> = Promise.resolve();
@@ -321,6 +335,11 @@ export class Mirror {
     return Math.min(MAX_POLL_MS, Math.max(MIN_POLL_MS, this.primary?.checkpointIntervalMs ?? 1000));
   }
 
+  /** The wait after `failures` failures in a row: from the poll interval, doubling, up to MAX_BACKOFF_MS, with jitter. */
+  private backoffMs(failures: number): number {
+    return Math.min(MAX_BACKOFF_MS, this.pollMs() * 2 ** Math.min(failures, 16)) * (0.5 + Math.random() / 2);
+  }
+
   private async run(): Promise<void> {
     let failures = 0;
     while (this.running) {
@@ -339,7 +358,7 @@ export class Mirror {
           { err: (err as Error).message, failures },
           'mirror: sync with the primary failed; retrying with backoff',
         );
-        wait = Math.min(MAX_BACKOFF_MS, this.pollMs() * 2 ** Math.min(failures, 16)) * (0.5 + Math.random() / 2);
+        wait = this.backoffMs(failures);
       }
       if (!this.running) break;
       if (failures === 0 && this.wakeRequested) continue;
@@ -355,9 +374,15 @@ export class Mirror {
     }
   }
 
-  private noteFailure(err: unknown): void {
-    this.state.lastError = (err as Error).message;
-    if (err instanceof PrimaryUnavailableError) this.state.primaryReachable = false;
+  /**
+   * A failed sync, counted by kind: of the whole pass, or of the log `app` alone (the primary answers
+   * other requests: it is reachable). Answers why, naming the log: the last error.
+   */
+  private noteFailure(err: unknown, app?: string): string {
+    const message =
+      app === undefined || err instanceof SyncError ? (err as Error).message : `log "${app}": ${(err as Error).message}`;
+    this.state.lastError = message;
+    if (app === undefined && err instanceof PrimaryUnavailableError) this.state.primaryReachable = false;
     const kind =
       err instanceof PrimaryUnavailableError
         ? 'unavailable'
@@ -369,33 +394,38 @@ export class Mirror {
             ? 'invalid'
             : 'error';
     this.metrics.syncErrors.inc({ kind });
+    return message;
   }
 
-  /** One pass over every log of the primary. */
+  /**
+   * One pass over every log of the primary. It fails when the primary cannot list its logs, or fails
+   * every request; a failure of one log while the primary answers others is that log's alone (logFailed).
+   */
   private async sync(): Promise<void> {
     const started = this.now();
     const copiedBefore = this.state.eventsCopied;
     let after: string | null = null;
     const seen: PrimaryLog[] = [];
-    /** Logs whose answers from the primary did not check out this pass: the others are followed still. */
-    const failed: SyncError[] = [];
+    /** Why each log that failed this pass failed: the other logs are followed still. */
+    const failed: string[] = [];
     for (;;) {
       const page = await this.client.logs(after);
       for (const log of page.logs) {
         seen.push(log);
-        const failing = this.failing.get(log.sourceAppId);
-        // A log whose answers keep failing is asked again after its own backoff, the others at every pass.
+        const app = log.sourceAppId;
+        const failing = this.failing.get(app);
+        // A failing log is asked again after its own backoff, the others at every pass.
         if (failing && this.now() < failing.retryAt) {
-          failed.push(failing.err);
+          failed.push(failing.message);
           continue;
         }
         try {
           await this.syncLog(log);
-          this.failing.delete(log.sourceAppId);
+          // The retry does again what failed: a re-check's page too.
+          if (failing && failing.recheckFrom !== null && !this.stopped.has(app)) await this.recheckPage(app, failing.recheckFrom);
+          this.failing.delete(app);
         } catch (err) {
-          if (!(err instanceof SyncError)) throw err;
-          failed.push(err);
-          this.logFailedLog(log.sourceAppId, err);
+          failed.push(await this.logFailed(app, err, failing?.recheckFrom ?? null));
         }
       }
       if (!page.hasNextPage || page.endCursor === null) break;
@@ -405,26 +435,41 @@ export class Mirror {
     const copied = this.state.eventsCopied - copiedBefore;
     if (copied === 0 && this.now() - this.recheck.at >= RECHECK_EVERY_MS) {
       this.recheck.at = this.now();
-      await this.recheckOnePage(seen);
+      const failure = await this.recheckOnePage(seen);
+      if (failure !== null) failed.push(failure);
     }
     if (copied > 0) this.state.catchUpEventsPerSecond = Math.round((copied * 1000) / Math.max(1, this.now() - started));
     this.state.primaryReachable = true;
-    this.state.lastError = failed[0]?.message ?? null;
+    this.state.lastError = failed[0] ?? null;
     this.state.lastSyncAt = this.now();
   }
 
-  /** A log's failed sync is counted and retried with backoff; logged as an error when it starts failing, then at debug level. */
-  private logFailedLog(app: string, err: SyncError): void {
-    this.noteFailure(err);
+  /**
+   * Syncing (or re-checking) the log `app` failed with `err`. A failure of the primary's (unreachable,
+   * an error, a refusal) is the log's own only while the primary answers a request about no log;
+   * otherwise the pass fails with it (thrown). The log's failure is counted, named in lastError and
+   * retried after the log's own backoff (`recheckFrom`: the re-check page read again then); logged as
+   * when a pass fails (a warning for an unreachable primary, an error otherwise) when the log starts
+   * failing, then at debug level. Answers why, naming the log.
+   */
+  private async logFailed(app: string, err: unknown, recheckFrom: number | null): Promise<string> {
+    if (err instanceof PrimaryUnavailableError || err instanceof PrimaryRefusedError) {
+      try {
+        await this.client.probe();
+      } catch {
+        throw err;
+      }
+    }
+    const message = this.noteFailure(err, app);
     const before = this.failing.get(app);
     const failures = (before?.failures ?? 0) + 1;
-    const wait = Math.min(MAX_BACKOFF_MS, this.pollMs() * 2 ** Math.min(failures, 16)) * (0.5 + Math.random() / 2);
-    this.failing.set(app, { failures, retryAt: this.now() + wait, err });
-    const level = before ? 'debug' : 'error';
+    this.failing.set(app, { failures, retryAt: this.now() + this.backoffMs(failures), message, recheckFrom });
+    const level = before ? 'debug' : err instanceof PrimaryUnavailableError ? 'warn' : 'error';
     this.logger[level](
-      { err: err.message, sourceAppId: app },
-      "mirror: the primary's answer for a log does not check out; retried",
+      { err: message, sourceAppId: app, failures },
+      'mirror: syncing a log failed; retried with its own backoff',
     );
+    return message;
   }
 
   private origin(sourceAppId: string): string {
@@ -710,28 +755,46 @@ export class Mirror {
   }
 
   /**
-   * Each sync re-reads one page of copied events from the primary, one log after the other, and
-   * compares them with the copy: an event the primary changed after it was copied is caught when
-   * the sweep comes by.
+   * Each sync that copied nothing re-reads one page of copied events from the primary, one log after
+   * the other, and compares them with the copy: an event the primary changed after it was copied is
+   * caught when the sweep comes by. A failing log is left to its own retry; a page whose re-check
+   * fails makes its log a failing one (logFailed), and the sweep goes on with the next log. Answers
+   * that failure, naming the log, or null.
    */
-  private async recheckOnePage(logs: readonly PrimaryLog[]): Promise<void> {
-    const candidates = logs.filter((l) => !this.stopped.has(l.sourceAppId) && (this.logs.get(l.sourceAppId)?.ownSize ?? 0) > 0);
-    if (candidates.length === 0) return;
+  private async recheckOnePage(logs: readonly PrimaryLog[]): Promise<string | null> {
+    const candidates = logs.filter(
+      (l) =>
+        !this.stopped.has(l.sourceAppId) && !this.failing.has(l.sourceAppId) && (this.logs.get(l.sourceAppId)?.ownSize ?? 0) > 0,
+    );
+    if (candidates.length === 0) return null;
     const log = candidates.find((l) => l.sourceAppId >= this.recheck.afterApp) ?? candidates[0]!;
     const app = log.sourceAppId;
-    if (app !== this.recheck.afterApp) this.recheck = { ...this.recheck, afterApp: app, fromSeq: 0 };
+    const from = app === this.recheck.afterApp ? this.recheck.fromSeq : 0;
+    const next = { afterApp: candidates[candidates.indexOf(log) + 1]?.sourceAppId ?? '', fromSeq: 0 };
+    let at: number | null;
+    try {
+      at = await this.recheckPage(app, from);
+    } catch (err) {
+      const failure = await this.logFailed(app, err, from);
+      this.recheck = { ...this.recheck, ...next };
+      return failure;
+    }
+    this.recheck = { ...this.recheck, ...(at === null ? next : { afterApp: app, fromSeq: at }) };
+    return null;
+  }
+
+  /**
+   * Re-read one page of the copied events of `app` from `from` from the primary and compare it with
+   * the copy; an inconsistency stops the log. Answers where the sweep goes on in this log: the next
+   * page, this one again (an erasure not final yet), or null (the log is done, or stopped).
+   */
+  private async recheckPage(app: string, from: number): Promise<number | null> {
     const accepted = (await this.storage.getCheckpoint(app))!;
-    const from = this.recheck.fromSeq;
     const end = Math.min(from + PRIMARY_RANGE, accepted.treeSize);
     const [served, copied] = await Promise.all([
       this.client.events(app, from, end, accepted.treeSize),
       this.storage.getEventRange(app, from, end, end - from),
     ]);
-    const next = candidates[candidates.indexOf(log) + 1];
-    this.recheck = {
-      ...this.recheck,
-      ...(end < accepted.treeSize ? { afterApp: app, fromSeq: end } : { afterApp: next?.sourceAppId ?? '', fromSeq: 0 }),
-    };
     for (const [i, own] of copied.entries()) {
       const theirs = served[i];
       let kind: 'EVENT_CHANGED' | 'UNRECORDED_ERASURE' = 'EVENT_CHANGED';
@@ -744,11 +807,8 @@ export class Mirror {
           this.unlistedBars.delete(`${app}/${own.seq}`);
           continue;
         }
-        if (found.verified < found.bar) {
-          // Not final yet: this page is read again at the next re-check.
-          this.recheck = { ...this.recheck, afterApp: app, fromSeq: from };
-          return;
-        }
+        // Not final yet: this page is read again at the next re-check.
+        if (found.verified < found.bar) return from;
         kind = 'UNRECORDED_ERASURE';
         message =
           `event ${app}/${own.seq}, copied with its payload, is served without it, and the primary's erasures log, ` +
@@ -775,8 +835,9 @@ export class Mirror {
           served: evidence,
         }),
       );
-      return;
+      return null;
     }
+    return end < accepted.treeSize ? end : null;
   }
 
   private async primaryEvidence(app: string, seq: number, treeSize: number): Promise<NonNullable<MirrorInconsistency['served']>> {

@@ -116,10 +116,12 @@ export function evidenceOf(report: MirrorInconsistency, trusted: NoteVerifier): 
   const accepted = signed(report.acceptedNote);
   const conflicting = signed(report.conflictingNote);
   if (accepted && conflicting) {
+    // Without a consistency proof (the mirror asks for none), two notes prove a fork only at one size
+    // or as an empty tree with a root. Of two sizes, they say a proof was unavailable, which is not
+    // what the mirror saw (the primary going back, a root its own tree does not give, an event that
+    // does not follow): the report's own observation is.
     const proven = classifyCheckpoints(accepted, conflicting);
-    // A latest checkpoint below the accepted one proves no fork without a consistency proof, which the
-    // mirror does not ask for: what it saw is the primary going back, not a proof it could not get.
-    if (proven && !(proven.kind === 'unproven' && report.kind === 'HISTORY_BACKWARDS')) return proven;
+    if (proven && proven.kind !== 'unproven') return proven;
     if (report.kind === 'HISTORY_BACKWARDS') return historyBackwards(accepted, conflicting, report.primaryUrl);
   }
   const copied = report.copied;

@@ -4,6 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Cosigner } from '../../src/core/index.js';
+import { forward } from '../support/forward.js';
 
 /** `checkpoint(sourceAppId) { note treeSize rootHash }` as the server answers it. */
 export interface ServedCheckpoint {
@@ -53,14 +54,7 @@ export async function startCheckpointProxy(upstream: string): Promise<Checkpoint
             return;
           }
         }
-        const headers = Object.fromEntries(
-          Object.entries(req.headers).filter(([k]) => !['host', 'content-length', 'connection'].includes(k)),
-        ) as Record<string, string>;
-        const up = await fetch(`${upstream}${req.url ?? '/'}`, {
-          method: req.method,
-          headers,
-          body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
-        });
+        const up = await forward(upstream, req, body);
         let text = await up.text();
         if (query.includes('checkpoint(sourceAppId')) {
           const answer = JSON.parse(text) as { data?: { checkpoint?: ServedCheckpoint | null } };

@@ -5,9 +5,12 @@
 // converges once the primary's note verifies again; a primary restored from an older backup (its latest
 // checkpoint below the accepted one) and a primary that signed another root for the accepted size are
 // HISTORY_BACKWARDS: that log is stopped, the report's notes open with the primary's key under the log's
-// origin and show the conflict, and the other logs are still followed. Every wait is on a signal
-// (serverInfo, /metrics, the API) with a deadline.
-import { beforeAll, describe, expect, it } from 'vitest';
+// origin and show the conflict, and the other logs are still followed; a checkpoint above the accepted one
+// whose root the copied events do not give is a ROOT_MISMATCH recorded with the mirror's own root. A
+// primary (behind a real HTTP proxy) that answers HTTP 500 for one log's reads: that log fails alone,
+// retried with its own backoff, and the others are followed. Every wait is on a signal (serverInfo,
+// /metrics, the API, the mirror's log) with a deadline.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createSigner,
   createVerifier,
@@ -20,6 +23,7 @@ import {
 } from '../../src/core/index.js';
 import { parseEvidence, verifyEvidence } from '../../src/core/inconsistency/evidence.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
+import { startLogFailingProxy, type LogFailingProxy } from '../support/log-failing-proxy.js';
 import { metric } from '../support/metrics.js';
 import {
   backupStore,
@@ -90,10 +94,10 @@ describe('a mirror whose primary goes wrong', () => {
     originPrefix = info.originPrefix;
     const auditorKey = (await data(primary, 'mutation { createApiKey(role: AUDITOR, name: "mirror") { secret } }')).createApiKey
       .secret;
-    for (const app of ['steady', 'garbled', 'rewound', 'forked']) await ingest(primary, app, 5);
+    for (const app of ['steady', 'garbled', 'rewound', 'forked', 'reforged']) await ingest(primary, app, 5);
     mirror = await node('mirror', { FOLLOW_URL: primary.url, FOLLOW_VERIFIER_KEY: primaryKey, FOLLOW_API_KEY: auditorKey });
     await converged(primary, mirror, WAIT_MS);
-    expect(await latestSizes(mirror)).toMatchObject({ steady: 5, garbled: 5, rewound: 5, forked: 5 });
+    expect(await latestSizes(mirror)).toMatchObject({ steady: 5, garbled: 5, rewound: 5, forked: 5, reforged: 5 });
   });
 
   it(
@@ -277,6 +281,191 @@ describe('a mirror whose primary goes wrong', () => {
       expect(await latestSizes(mirror)).toMatchObject({ steady: 15, garbled: 13 });
       expect(await metric(mirror, 'chainlog_mirror_sync_errors_total', { kind: 'invalid' })).toBe(invalid);
       expect((await mirrorStatus(mirror)).lastError).toBeNull();
+    },
+  );
+
+  it(
+    'stops a log whose checkpoint above the accepted one signs a root its copy does not give, recorded with its own root',
+    { timeout: 300_000 },
+    async () => {
+      const origin = `${originPrefix}/reforged`;
+      expect((await latestSizes(mirror)).reforged).toBe(5);
+      // A checkpoint the mirror has not accepted yet (published while it is down), replaced by one of the
+      // same size with another root, signed with the primary's key: the events served for it give the
+      // genuine root.
+      await mirror.proc.stop();
+      await ingest(primary, 'reforged', 3);
+      const genuine = await until('the primary to checkpoint "reforged" at 8', async () => {
+        const log = await logOf(primary, 'reforged');
+        return log.latestCheckpoint?.treeSize === 8 ? log.latestCheckpoint : null;
+      });
+      await primary.proc.stop();
+      const key = loadSigningKey({ dataDir: primary.dataDir });
+      const otherRoot = new Uint8Array(32).fill(9);
+      const forged = signCheckpoint({ origin, size: 8, rootHash: otherRoot }, createSigner(origin, key.privateKey));
+      await editStoredCheckpoint(primary, 'reforged', 8, { note: forged, rootHash: toHex(otherRoot) });
+      await primary.proc.start();
+      await mirror.proc.start();
+
+      const status = await stoppedFollowing(mirror, 'reforged', WAIT_MS);
+      // The latest checkpoint accepted below 8 (5, or one the primary published on the way).
+      const accepted = (await logOf(mirror, 'reforged')).latestCheckpoint;
+      expect(accepted.treeSize).toBeGreaterThanOrEqual(5);
+      expect(accepted.treeSize).toBeLessThan(8);
+      const message = `the checkpoint of size 8 signs root ${toHex(otherRoot)}, the events served for it give ${genuine.rootHash}`;
+      expect(status.stoppedLogs).toContainEqual({ sourceAppId: 'reforged', reason: `ROOT_MISMATCH: ${message}` });
+      expect(await metric(mirror, 'chainlog_mirror_inconsistencies_total', { kind: 'ROOT_MISMATCH' })).toBe(1);
+      // The report: the accepted note, the note of another size its copy contradicts, and its own root at 8.
+      const report = mirrorInconsistencyReport(mirror, '"sourceAppId":"reforged"');
+      expect(report).toMatchObject({
+        kind: 'ROOT_MISMATCH',
+        origin,
+        acceptedNote: accepted.note,
+        conflictingNote: forged,
+        ownRootHash: genuine.rootHash,
+        message,
+      });
+      // Recorded as what the mirror saw: not a consistency proof it could not get between notes of two sizes.
+      const found = await recorded(mirror, 'reforged');
+      expect(found).toMatchObject({ kind: 'UNPROVEN', detectedBy: 'MIRROR', source: primary.url });
+      expect(parseEvidence(found.evidence)).toMatchObject({
+        kind: 'unproven',
+        origin,
+        observation: 'inclusion-proof-fails',
+        notes: [accepted.note, forged],
+        detail: `mirror of ${primary.url}: ROOT_MISMATCH: ${message}`,
+      });
+    },
+  );
+});
+
+/** The mirror's log lines that say `app` started failing (its later failures in a row are logged at debug level). */
+function startedFailing(mirror: MirrorNode, app: string): string[] {
+  return mirror.proc
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('syncing a log failed') && l.includes(`"sourceAppId":"${app}"`));
+}
+
+describe("a mirror whose primary fails one log's reads", () => {
+  let primary: MirrorNode;
+  let mirror: MirrorNode;
+  let proxy: LogFailingProxy;
+
+  beforeAll(async () => {
+    primary = await node('primary500');
+    proxy = await startLogFailingProxy(primary.url);
+    const primaryKey = (await data(primary, '{ serverInfo { verifierKey } }')).serverInfo.verifierKey;
+    const auditorKey = (await data(primary, 'mutation { createApiKey(role: AUDITOR, name: "mirror") { secret } }')).createApiKey
+      .secret;
+    // "broken" comes first in the primary's order: a failure that failed the pass would hold up "intact".
+    for (const app of ['broken', 'intact']) await ingest(primary, app, 5);
+    mirror = await node('mirror500', { FOLLOW_URL: proxy.url, FOLLOW_VERIFIER_KEY: primaryKey, FOLLOW_API_KEY: auditorKey });
+    await converged(primary, mirror, WAIT_MS);
+    expect(await latestSizes(mirror)).toMatchObject({ broken: 5, intact: 5 });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  /** Waits for the mirror to accept `app`'s checkpoint of `size`. */
+  const accepts = (app: string, size: number) =>
+    until(`the mirror to accept "${app}" at ${size}`, async () => (await latestSizes(mirror))[app] === size, {
+      timeoutMs: WAIT_MS,
+    });
+
+  it(
+    'follows the other logs while the primary fails one log with HTTP 500, reports that log failing, and converges it once the primary answers',
+    { timeout: 300_000 },
+    async () => {
+      const unavailable = await metric(mirror, 'chainlog_mirror_sync_errors_total', { kind: 'unavailable' });
+      proxy.failing.add('broken');
+      await ingest(primary, 'broken', 3);
+      await ingest(primary, 'intact', 2);
+      // "intact", after "broken" in the primary's order, is followed.
+      await accepts('intact', 7);
+      const failing = await until(
+        'the sync of "broken" to fail, be logged, and be retried',
+        async () => {
+          const s = await mirrorStatus(mirror);
+          const failures = (await metric(mirror, 'chainlog_mirror_sync_errors_total', { kind: 'unavailable' })) - unavailable;
+          return failures >= 3 && /^log "broken": /.test(s.lastError ?? '') && startedFailing(mirror, 'broken').length > 0
+            ? s
+            : null;
+        },
+        { timeoutMs: WAIT_MS },
+      );
+      expect(failing.lastError).toBe(`log "broken": primary ${proxy.url} answered HTTP 500 without JSON`);
+      // The primary answers: a failure of one log, not of the primary, and not an inconsistency.
+      expect(failing.primaryReachable).toBe(true);
+      expect(failing.stoppedLogs).toEqual([]);
+      expect(await metric(mirror, 'chainlog_mirror_inconsistencies_total')).toBe(0);
+      // A warning when it starts failing; retried with its own growing backoff, not anew at every pass.
+      expect(startedFailing(mirror, 'broken')).toHaveLength(1);
+      expect(JSON.parse(startedFailing(mirror, 'broken')[0]!)).toMatchObject({ level: 40, err: failing.lastError });
+      // "broken" is shown behind.
+      const behind = await until('"broken" alone to be shown behind, by its 3 new events', async () => {
+        const s = await mirrorStatus(mirror);
+        return s.logsBehind === 1 && s.eventsBehind === 3 ? s : null;
+      });
+      expect(behind).toMatchObject({ primaryReachable: true, lastError: failing.lastError });
+      expect((await latestSizes(mirror)).broken).toBe(5);
+
+      // The primary answers for "broken" again: the same mirror, still retrying, converges.
+      proxy.failing.delete('broken');
+      await ingest(primary, 'broken', 2);
+      await ingest(primary, 'intact', 2);
+      await converged(primary, mirror, WAIT_MS);
+      expect(await latestSizes(mirror)).toMatchObject({ broken: 10, intact: 9 });
+      const status = await until('a sync with no log failing', async () => {
+        const s = await mirrorStatus(mirror);
+        return s.lastError === null && s.primaryReachable ? s : null;
+      });
+      expect(status.stoppedLogs).toEqual([]);
+    },
+  );
+
+  it(
+    "follows the other logs while the re-check of one log's copy fails, and re-checks it once the primary answers",
+    { timeout: 300_000 },
+    async () => {
+      const started = startedFailing(mirror, 'broken').length;
+      const unavailable = await metric(mirror, 'chainlog_mirror_sync_errors_total', { kind: 'unavailable' });
+      // Nothing new in "broken": only the re-check of its copy (at most once a second, log after log) reads it.
+      proxy.failing.add('broken');
+      const failing = await until(
+        'the re-check of "broken" to fail, be logged, and be retried',
+        async () => {
+          const s = await mirrorStatus(mirror);
+          const failures = (await metric(mirror, 'chainlog_mirror_sync_errors_total', { kind: 'unavailable' })) - unavailable;
+          return failures >= 3 && /^log "broken": /.test(s.lastError ?? '') && startedFailing(mirror, 'broken').length > started
+            ? s
+            : null;
+        },
+        { timeoutMs: WAIT_MS },
+      );
+      expect(failing).toMatchObject({
+        lastError: `log "broken": primary ${proxy.url} answered HTTP 500 without JSON`,
+        primaryReachable: true,
+        stoppedLogs: [],
+      });
+      expect(startedFailing(mirror, 'broken')).toHaveLength(started + 1);
+      await ingest(primary, 'intact', 2);
+      await accepts('intact', 11);
+      expect(await mirrorStatus(mirror)).toMatchObject({ lastError: failing.lastError, primaryReachable: true });
+
+      // The primary answers for "broken" again: its page is re-checked at its retry, and nothing fails.
+      proxy.failing.delete('broken');
+      const status = await until(
+        'a sync with no log failing',
+        async () => {
+          const s = await mirrorStatus(mirror);
+          return s.lastError === null && s.primaryReachable ? s : null;
+        },
+        { timeoutMs: WAIT_MS },
+      );
+      expect(status.stoppedLogs).toEqual([]);
+      expect(await latestSizes(mirror)).toMatchObject({ broken: 10, intact: 11 });
     },
   );
 });
