@@ -38,6 +38,13 @@ export function checkPage(
       );
       continue;
     }
+    if (typeof event.payloadHash === 'string') {
+      // The erasures log has leaf version 1: its leaf holds the record itself, not a commitment to it.
+      o.findings.push(
+        finding('BAD_EVENT', at, `${where} is served as leaf version 2; the erasures log's leaves hold their records`),
+      );
+      continue;
+    }
     let leaf: string;
     try {
       leaf = leafHashHex(event as AnyLeafFields);

@@ -17,12 +17,14 @@ import * as q from './queries.js';
  * does not say.
  */
 export const LATE_RECORD_WAIT_MS = 5000;
+/** The longest wait the server's checkpoint interval can ask for (a server does not hold an audit longer). */
+export const MAX_LATE_RECORD_WAIT_MS = 60_000;
 const LATE_RECORD_POLL_MS = 250;
 
 async function lateRecordWaitMs(client: GraphqlClient): Promise<number> {
   try {
     const info = await client.request(q.CHECKPOINT_INTERVAL, {}, q.checkpointIntervalSchema);
-    return 2 * info.serverInfo.checkpointIntervalMs + 1000;
+    return Math.min(MAX_LATE_RECORD_WAIT_MS, 2 * info.serverInfo.checkpointIntervalMs + 1000);
   } catch {
     return LATE_RECORD_WAIT_MS;
   }
@@ -54,9 +56,10 @@ export interface ErasureListingOptions {
 /**
  * The erased positions of `app` that records proven in the erasures log list. A record that does not
  * prove earns a finding and lists nothing. When the latest checkpoint's records leave some of `erased`
- * unlisted, a newer checkpoint is awaited (an erasure is recorded before it is applied, and its record may
- * not be checkpointed yet), and its new records are read. Null (with a finding) when the erasures log's
- * checkpoint cannot be opened or read.
+ * unlisted, a larger checkpoint is awaited (an erasure is recorded before it is applied, and its record may
+ * not be checkpointed yet), and the records it adds are read; a smaller one (a server behind) adds none.
+ * Each read must move forward within the checkpoint (`next`, withheld positions), so a server cannot keep
+ * the audit reading. Null (with a finding) when the erasures log's checkpoint cannot be opened or read.
  */
 export async function listErasures(o: ErasureListingOptions): Promise<ErasureListing | null> {
   const origin = `${o.originPrefix}/${ERASURES_LOG}`;
@@ -69,7 +72,7 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
     const first = await readPage(o, undefined, from, at);
     if (first === null) return null;
     const cp = first.erasureRecords.checkpoint;
-    if (cp !== null && cp.treeSize !== out.treeSize) {
+    if (cp !== null && (out.treeSize === null || cp.treeSize > out.treeSize)) {
       const opened = checkCheckpointNote(cp.note, o.verifier, origin);
       if (opened.finding) {
         o.findings.push(finding(opened.finding.kind, at, `the erasures log's ${opened.finding.message}`));
@@ -82,17 +85,33 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
       }
       // Records from `from` up to this checkpoint's size, each proven against it.
       let page: ErasureRecordsPage | null = first.erasureRecords;
+      let pos = from;
       while (page !== null) {
+        const end = page.next ?? head.treeSize;
+        const stray = page.withheld.find((w) => !Number.isSafeInteger(w) || w < pos || w >= end);
+        if (end <= pos || end > head.treeSize || stray !== undefined) {
+          const what = stray !== undefined ? `withheld position ${stray}` : `next ${page.next}`;
+          o.findings.push(
+            finding(
+              'MALFORMED_RESPONSE',
+              at,
+              `erasureRecords from ${pos}: ${what} is not in [${pos}, ${head.treeSize}) of the erasures log`,
+            ),
+          );
+          return null;
+        }
         checkPage(page, head, o, out);
         if (page.next === null) break;
-        const nextPage = await readPage(o, head.treeSize, page.next, at);
+        pos = page.next;
+        const nextPage = await readPage(o, head.treeSize, pos, at);
         if (nextPage === null) return null;
         page = nextPage.erasureRecords;
       }
       out.treeSize = head.treeSize;
       from = head.treeSize;
     }
-    if (!missing() || out.withheld.length > 0) return out;
+    // Withheld records may list what is missing, or a record may not be checkpointed yet: wait either way.
+    if (!missing()) return out;
     if (waitUntil === null) {
       waitUntil = Date.now() + (o.lateRecordWaitMs ?? (await lateRecordWaitMs(o.client)));
       o.onWaitingForRecords?.(out.treeSize);

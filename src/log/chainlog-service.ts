@@ -174,8 +174,8 @@ export class ChainlogService implements LogService {
       ? new CommitTailer(
           this.storage,
           (events, malformed) => {
-            this.erasedElsewhere(events);
             this.emitCommitted(events, malformed);
+            this.erasedElsewhere(events);
           },
           opts.tailIntervalMs ?? 50,
           this.logger,
@@ -352,7 +352,8 @@ export class ChainlogService implements LogService {
       return { checkpoint: null, records: [], withheld: [], next: null };
     }
     const size = checkpoint.treeSize;
-    if (from > size) throw badInput(`from must be at most the erasures log's checkpoint size ${size}`, 'from');
+    // Past the checkpoint (one smaller than a reader saw before, from a server behind): nothing to read.
+    if (from >= size) return { checkpoint, records: [], withheld: [], next: null };
     const below = Math.min(size, from + ERASURE_RECORDS_PER_READ);
     const listing: StoredEvent[] = [];
     const withheld: number[] = [];
@@ -362,8 +363,11 @@ export class ChainlogService implements LogService {
       if (record.events.every(([app]) => mayRead(app))) listing.push(event);
       else withheld.push(seq);
     }
-    const proofs = await Promise.all(listing.map((e) => this.prover.inclusion(ERASURES_LOG, e.seq, size)));
-    const records = listing.map((event, i) => ({ event, hashes: proofs[i]!.map(toHex) }));
+    // One proof at a time: a read's proofs are up to ERASURE_RECORDS_PER_READ, each a few node reads.
+    const records = [];
+    for (const event of listing) {
+      records.push({ event, hashes: (await this.prover.inclusion(ERASURES_LOG, event.seq, size)).map(toHex) });
+    }
     return { checkpoint, records, withheld, next: below < size ? below : null };
   }
 
@@ -395,11 +399,15 @@ export class ChainlogService implements LogService {
   private erasedElsewhere(events: readonly StoredEvent[]): void {
     for (const e of events) {
       if (e.sourceAppId !== ERASURES_LOG) continue;
-      const record = parseErasureRecord(e);
-      if (!record || record.events.length === 0) continue;
-      const ids = record.events.map(([sourceAppId, seq]) => ({ sourceAppId, seq }));
-      this.storage.erasedElsewhere?.(ids);
-      this.emitErased(ids, record.erasedAt, record.reason);
+      try {
+        const record = parseErasureRecord(e);
+        if (!record || record.events.length === 0) continue;
+        const ids = record.events.map(([sourceAppId, seq]) => ({ sourceAppId, seq }));
+        this.storage.erasedElsewhere?.(ids);
+        this.emitErased(ids, record.erasedAt, record.reason);
+      } catch (err) {
+        this.logger.error({ err, seq: e.seq }, 'an erasure record could not be read to drop its payloads here');
+      }
     }
   }
 

@@ -16,6 +16,7 @@ import {
 } from 'graphql';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../validation/rules.js';
 import { ApiError } from '../errors.js';
+import { ERASURE_RECORDS_PER_READ } from '../../log/erasure.js';
 
 export interface DocumentShapeSettings {
   maxSelections: number;
@@ -109,6 +110,8 @@ export function documentShapeRule(settings: Pick<DocumentShapeSettings, 'maxSele
 const PAGED_FIELDS = new Set(['events', 'checkpoints', 'logs']);
 /** A connection's lists of its page's items: each one selected is a copy of the page in the answer. */
 const ITEM_LISTS = new Set(['edges', 'nodes']);
+/** Fields whose every answer may hold this many items (and costs as much to make), whatever the arguments. */
+const FIXED_PAGE_FIELDS = new Map([['erasureRecords', ERASURE_RECORDS_PER_READ]]);
 
 function pageArg(
   value: ValueNode | undefined,
@@ -128,7 +131,8 @@ function pageArg(
 /**
  * Items (page entries) an operation may return: each paged field counts its page size times the pages it
  * is nested in, through aliases and fragments, once for each list of items (`edges`, `nodes`, under any
- * alias) selected on it and at least once; at least 1 in all. `variables` are the request's (raw) values.
+ * alias) selected on it and at least once; a field of FIXED_PAGE_FIELDS counts its fixed size; at least 1
+ * in all. `variables` are the request's (raw) values.
  */
 export function countItems(
   document: DocumentNode,
@@ -166,6 +170,9 @@ export function countItems(
             asked === undefined || !Number.isFinite(asked) ? DEFAULT_PAGE_SIZE : Math.max(0, Math.min(asked, MAX_PAGE_SIZE));
           inner = times * page;
           n += inner * Math.max(1, s.selectionSet ? itemLists(s.selectionSet, inFragments) : 0);
+        } else if (FIXED_PAGE_FIELDS.has(s.name.value)) {
+          inner = times * FIXED_PAGE_FIELDS.get(s.name.value)!;
+          n += inner;
         }
         if (s.selectionSet) n += walk(s.selectionSet, inner, inFragments);
       } else if (s.kind === Kind.INLINE_FRAGMENT) {

@@ -59,6 +59,13 @@ describe('items an operation may return', () => {
     expect(items('{ serverInfo { version } }')).toBe(1);
   });
 
+  it('counts each erasureRecords read as the 100 records it may hold, through aliases', () => {
+    expect(items('{ erasureRecords(sourceAppId: "a") { next } }')).toBe(100);
+    expect(
+      items('{ a: erasureRecords(sourceAppId: "a") { next } b: erasureRecords(sourceAppId: "a", from: 100) { next } }'),
+    ).toBe(200);
+  });
+
   it('reads variables, then their defaults; a value coercion will refuse counts as the default page', () => {
     const q = 'query($n: Int = 7) { events(first: $n) { edges { cursor } } }';
     expect(items(q, { n: 300 })).toBe(300);
