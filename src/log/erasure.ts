@@ -53,6 +53,13 @@ export function parseErasureRecord(e: Pick<StoredEvent, 'eventType' | 'payload'>
   if (e.eventType !== ERASURE_EVENT_TYPE || e.payload === null) return null;
   const p = e.payload as unknown as ErasureRecord;
   if (!Array.isArray(p.events) || typeof p.reason !== 'string' || typeof p.erasedAt !== 'number') return null;
+  const entry = (x: unknown) =>
+    Array.isArray(x) &&
+    typeof x[0] === 'string' &&
+    Number.isSafeInteger(x[1]) &&
+    (x[1] as number) >= 0 &&
+    typeof x[2] === 'string';
+  if (!p.events.every(entry)) return null;
   return p;
 }
 
@@ -232,7 +239,11 @@ export class Erasures {
             this.owed.delete(seq);
           } catch (err) {
             if (this.owed.delete(seq)) this.owed.set(seq, record);
-            this.opts.onReapplyFailed?.(err, attempt);
+            try {
+              this.opts.onReapplyFailed?.(err, attempt);
+            } catch {
+              // A listener's failure must not end the loop: the record stays owed.
+            }
             break;
           }
         }

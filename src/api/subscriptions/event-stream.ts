@@ -16,6 +16,12 @@ import { ApiError } from '../errors.js';
 import { eventId } from '../validation/query-args.js';
 import { inFilterLogs, matchesFilter } from './event-filter.js';
 
+/**
+ * Erased events a stream remembers to deliver erased, at most: an erasure is applied in storage moments
+ * after a stream is told of it, so only the latest can still be read with their payloads.
+ */
+const RECENTLY_ERASED_KEPT = 10_000;
+
 export type CommittedFeed = Pick<LogService, 'onCommitted' | 'readCommitted'> & Partial<Pick<LogService, 'onErased'>>;
 
 export interface EventStreamOptions {
@@ -47,6 +53,8 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
   /** The id a client would resume after: everything matching up to it has been delivered. */
   private resumeId: string | null = null;
   private wake: (() => void) | null = null;
+  /** Events this stream may include that were erased since it began (the latest RECENTLY_ERASED_KEPT), by id. */
+  private readonly recentlyErased = new Map<string, { erasedAt: number; reason: string }>();
   /** The first malformed commit this stream's filter may include, once live: delivery stops there. */
   private damaged: MalformedCommitted | null = null;
 
@@ -62,8 +70,22 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
     };
   }
 
-  /** An erased payload leaves the events this stream holds and has not delivered yet. */
+  /**
+   * An erased payload leaves the events this stream holds and has not delivered yet, and any it reads or
+   * is handed later while the erasure may not be applied yet (a replay read in flight, or a read made
+   * before another process applied an erasure this one was told of at its record's commit): those are
+   * delivered erased (`recentlyErased`).
+   */
   private onErased(ids: readonly { sourceAppId: string; seq: number }[], erasedAt: number, reason: string): void {
+    for (const id of ids) {
+      if (!inFilterLogs(this.opts.filter, id)) continue;
+      this.recentlyErased.delete(eventId(id));
+      this.recentlyErased.set(eventId(id), { erasedAt, reason });
+    }
+    for (const key of this.recentlyErased.keys()) {
+      if (this.recentlyErased.size <= RECENTLY_ERASED_KEPT) break;
+      this.recentlyErased.delete(key);
+    }
     const erased = new Set(ids.map((id) => eventId(id)));
     const scrub = (list: StoredEvent[], from: number) => {
       for (let i = from; i < list.length; i++) {
@@ -160,6 +182,10 @@ export class CommittedEventStream implements AsyncIterableIterator<StoredEvent> 
   private deliver(event: StoredEvent): IteratorResult<StoredEvent> {
     this.lastPos = event.pos;
     this.resumeId = eventId(event);
+    if (event.payloadHash && event.payload !== null && this.recentlyErased.size > 0) {
+      const erased = this.recentlyErased.get(this.resumeId);
+      if (erased) event = { ...event, payload: null, payloadSalt: null, erasedAt: erased.erasedAt, erasureReason: erased.reason };
+    }
     return { done: false, value: event };
   }
 

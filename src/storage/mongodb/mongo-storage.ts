@@ -261,6 +261,11 @@ export class MongoStorage implements LogStorage {
     return appendCopiedEvents(this, events);
   }
 
+  /** Kept commits may hold the payloads another process erases: reads read the documents until the next commit. */
+  erasedElsewhere(): void {
+    this.batchLog.forgetOwn();
+  }
+
   /**
    * Unsets payload and salt and sets erasedAt and erasureReason on each version 2 event of the events
    * collection where they are not erased yet, then deletes the bodies of the derived batches that held
@@ -269,10 +274,6 @@ export class MongoStorage implements LogStorage {
    * erases the rest (the log layer records an erasure before applying it and applies recorded erasures
    * again at start).
    */
-  erasedElsewhere(): void {
-    this.batchLog.forgetOwn();
-  }
-
   async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {
     if (ids.length === 0) return 0;
     // Kept commits hold their payloads: a read after an erasure reads the documents.
