@@ -295,8 +295,8 @@ const schema = z.object({
   SSE_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
   /**
    * GraphQL over SSE: how long a stream's output may wait for a client that does not read it (a result
-   * behind 256 KiB unsent, an ended stream's last messages) before the connection is closed; at least
-   * twice SSE_KEEP_ALIVE_MS.
+   * behind 256 KiB unsent, an ended stream's last messages) before the connection is closed; raised to
+   * twice SSE_KEEP_ALIVE_MS when below it.
    */
   SSE_FLUSH_TIMEOUT_MS: intFrom(100, 3_600_000).default(30_000),
   /** Origins (scheme://host[:port]) allowed to open a WebSocket besides the server's own; comma-separated. */
