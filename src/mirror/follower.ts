@@ -79,6 +79,14 @@ class SyncError extends Error {
   override name = 'SyncError';
 }
 
+/** Reading the erasures log failed while another log was synced: a failure of the pass, not of that log. */
+class ErasuresLogFailure extends Error {
+  override name = 'ErasuresLogFailure';
+  constructor(override readonly cause: unknown) {
+    super((cause as Error)?.message ?? String(cause));
+  }
+}
+
 /** This log is inconsistent: the report is made, and the log is not followed any more. */
 class Inconsistent extends Error {
   override name = 'Inconsistent';
@@ -128,6 +136,8 @@ export class Mirror {
    * followed meanwhile.
    */
   private readonly failing = new Map<string, Failing>();
+  /** This pass's read about no log, made at the first failure of a log's read (one per pass, however many fail). */
+  private passProbe: Promise<unknown> | null = null;
   private primary: PrimaryInfo | null = null;
   private running = false;
   private loop: Promise<void> = Promise.resolve();
@@ -408,9 +418,11 @@ export class Mirror {
     const seen: PrimaryLog[] = [];
     /** Why each log that failed this pass failed: the other logs are followed still. */
     const failed: string[] = [];
+    this.passProbe = null;
     for (;;) {
       const page = await this.client.logs(after);
       for (const log of page.logs) {
+        if (!this.running) return;
         seen.push(log);
         const app = log.sourceAppId;
         const failing = this.failing.get(app);
@@ -431,6 +443,9 @@ export class Mirror {
       if (!page.hasNextPage || page.endCursor === null) break;
       after = page.endCursor;
     }
+    // A log the primary no longer lists is not retried.
+    const listed = new Set(seen.map((l) => l.sourceAppId));
+    for (const app of this.failing.keys()) if (!listed.has(app)) this.failing.delete(app);
     await this.applyErasures();
     const copied = this.state.eventsCopied - copiedBefore;
     if (copied === 0 && this.now() - this.recheck.at >= RECHECK_EVERY_MS) {
@@ -453,12 +468,16 @@ export class Mirror {
    * failing, then at debug level. Answers why, naming the log.
    */
   private async logFailed(app: string, err: unknown, recheckFrom: number | null): Promise<string> {
+    // The erasures log's records apply to every log, and a read of it made for another log fails the
+    // pass too; so does a failure that is not the primary's (this mirror's storage, a fault here).
+    if (err instanceof ErasuresLogFailure) throw err.cause;
+    if (app === ERASURES_LOG) throw err;
     if (err instanceof PrimaryUnavailableError || err instanceof PrimaryRefusedError) {
-      try {
-        await this.client.probe();
-      } catch {
-        throw err;
-      }
+      // The primary answers about no log: then this failure is the log's. If not, the probe's failure fails the pass.
+      this.passProbe ??= this.client.probe();
+      await this.passProbe;
+    } else if (!(err instanceof SyncError)) {
+      throw err;
     }
     const message = this.noteFailure(err, app);
     const before = this.failing.get(app);
@@ -706,15 +725,17 @@ export class Mirror {
    */
   private async unlisted(app: string, seq: number): Promise<{ verified: number; bar: number }> {
     const key = `${app}/${seq}`;
-    // Asked after the event was served erased: an honest primary's size includes the record by now.
-    const log = await this.client.log(ERASURES_LOG);
-    let bar = this.unlistedBars.get(key);
-    if (bar === undefined) {
-      bar = log?.size ?? 0;
+    let bar: number;
+    try {
+      // Asked after the event was served erased: an honest primary's size includes the record by now.
+      const log = await this.client.log(ERASURES_LOG);
+      bar = this.unlistedBars.get(key) ?? log?.size ?? 0;
       this.unlistedBars.set(key, bar);
+      if (log) await this.syncLog(log);
+      await this.applyErasures();
+    } catch (err) {
+      throw new ErasuresLogFailure(err);
     }
-    if (log) await this.syncLog(log);
-    await this.applyErasures();
     const verified = (await this.storage.getCheckpoint(ERASURES_LOG))?.treeSize ?? 0;
     if (verified >= bar) this.unlistedBars.delete(key);
     return { verified, bar };

@@ -39,6 +39,7 @@ import {
   type MirrorNode,
 } from '../support/mirror-nodes.js';
 import { until } from '../support/wait.js';
+import { ERASURES_LOG } from '../../src/log/erasure.js';
 
 const WAIT_MS = 120_000;
 const { node } = mirrorNodes('mirror-faults');
@@ -466,6 +467,38 @@ describe("a mirror whose primary fails one log's reads", () => {
       );
       expect(status.stoppedLogs).toEqual([]);
       expect(await latestSizes(mirror)).toMatchObject({ broken: 10, intact: 11 });
+    },
+  );
+
+  it(
+    'fails the whole pass while the primary fails its erasures log, whose records apply to every log, and recovers once it answers',
+    { timeout: 300_000 },
+    async () => {
+      const erase = (id: string) =>
+        data(primary, 'mutation($id: ID!) { eraseEvents(input: { reason: "test", ids: [$id] }) { erased } }', { id });
+      await erase('intact/0');
+      await converged(primary, mirror, WAIT_MS);
+      proxy.failing.add(ERASURES_LOG);
+      // The erasures log grows: the mirror reads it, and the primary fails that read.
+      await erase('intact/1');
+      const failing = await until(
+        'the pass to fail on the erasures log',
+        async () => {
+          const s = await mirrorStatus(mirror);
+          return !s.primaryReachable && s.lastError !== null ? s : null;
+        },
+        { timeoutMs: WAIT_MS },
+      );
+      expect(failing.lastError).toBe(`primary ${proxy.url} answered HTTP 500 without JSON`);
+      expect(startedFailing(mirror, ERASURES_LOG)).toEqual([]);
+
+      proxy.failing.delete(ERASURES_LOG);
+      await converged(primary, mirror, WAIT_MS);
+      const status = await until('a sync with no failure', async () => {
+        const s = await mirrorStatus(mirror);
+        return s.lastError === null && s.primaryReachable ? s : null;
+      });
+      expect(status.stoppedLogs).toEqual([]);
     },
   );
 });
