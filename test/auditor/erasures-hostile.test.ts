@@ -8,35 +8,15 @@ import { ERASURES_LOG } from '../../src/auditor/erasure-records.js';
 import { listErasures } from '../../src/auditor/erasures.js';
 import type { Finding } from '../../src/auditor/findings.js';
 import { GraphqlClient } from '../../src/auditor/graphql-client.js';
-import type { ServedEvent } from '../../src/auditor/range-page.js';
-import { leafHashHex, toHex, ZERO_HASH_HEX } from '../../src/core/index.js';
-import { signingKey, TestLog } from './log-fixture.js';
+import { toHex } from '../../src/core/index.js';
+import { erasuresLog, signingKey, type TestLog } from './log-fixture.js';
 
 const PREFIX = 'test.chainlog';
 const HASH = 'ef'.repeat(32);
 const key = signingKey(PREFIX);
 
 /** An erasures log of `n` records, record i listing `shop`'s position i. */
-function erasuresLog(n: number): TestLog {
-  let prev = ZERO_HASH_HEX;
-  return new TestLog(
-    Array.from({ length: n }, (_, seq): ServedEvent => {
-      const e: ServedEvent = {
-        sourceAppId: ERASURES_LOG,
-        seq,
-        eventType: 'chainlog.erasure',
-        timestamp: new Date(1_700_000_000_000 + seq).toISOString(),
-        receivedAt: new Date(1_700_000_000_000 + seq).toISOString(),
-        payload: { reason: 'r', by: 'k', erasedAt: 1, selection: { kind: 'ids' }, events: [['shop', seq, HASH]] },
-        prevHash: prev,
-        hash: '',
-      };
-      e.hash = leafHashHex(e as never);
-      prev = e.hash;
-      return e;
-    }),
-  );
-}
+const erasuresOf = (n: number): TestLog => erasuresLog(Array.from({ length: n }, (_, i) => [['shop', i, HASH]]));
 
 /** An honest page of `log` at `size`: records in [from, from + per), next as the server gives it. */
 function honestPage(log: TestLog, size: number, from: number, per = 2) {
@@ -102,7 +82,7 @@ function list(erased: number[], lateRecordWaitMs = 0) {
 
 describe('the erasure records of a hostile server', () => {
   it('an honest server: every page read once, every listed position counted', async () => {
-    const log = erasuresLog(5);
+    const log = erasuresOf(5);
     answer = (size, from) => honestPage(log, size ?? 5, from);
     const { listing, findings } = await list([0, 4]);
     expect(findings).toEqual([]);
@@ -111,7 +91,7 @@ describe('the erasure records of a hostile server', () => {
   });
 
   it('a next that does not move forward ends the read with a finding, instead of reading for ever', async () => {
-    const log = erasuresLog(5);
+    const log = erasuresOf(5);
     answer = (size, from) => ({ ...honestPage(log, size ?? 5, from), next: from });
     const { listing, findings } = await list([4]);
     expect(listing).toBeNull();
@@ -122,7 +102,7 @@ describe('the erasure records of a hostile server', () => {
   });
 
   it('a next past the checkpoint, or a withheld position outside the page, is a finding', async () => {
-    const log = erasuresLog(5);
+    const log = erasuresOf(5);
     answer = (size, from) => ({ ...honestPage(log, size ?? 5, from), next: 9 });
     expect((await list([4])).findings).toEqual([
       expect.objectContaining({ kind: 'MALFORMED_RESPONSE', message: expect.stringMatching(/next 9/) }),
@@ -134,7 +114,7 @@ describe('the erasure records of a hostile server', () => {
   });
 
   it('keeps what it proved when the server shows a smaller checkpoint while the audit waits', async () => {
-    const log = erasuresLog(5);
+    const log = erasuresOf(5);
     // The first read sees size 4; the next ones a server behind, at size 2.
     answer = (size, from) =>
       reads === 1 ? honestPage(log, 4, from, 10) : { ...honestPage(log, size ?? 2, 0, 10), records: [], next: null };

@@ -1,42 +1,22 @@
 // checkPage: what an erasure record must be before the positions it lists count as erased (the erasures
 // log's records built with the core alone; the whole flow against the server: test/e2e/erasure-audit.test.ts).
 import { describe, expect, it } from 'vitest';
-import { checkPage, ERASURES_LOG, type ErasureRecordsPage } from '../../src/auditor/erasure-records.js';
+import { checkPage, type ErasureRecordsPage } from '../../src/auditor/erasure-records.js';
 import type { Finding } from '../../src/auditor/findings.js';
-import type { ServedEvent } from '../../src/auditor/range-page.js';
-import { leafHashHex, ZERO_HASH_HEX } from '../../src/core/index.js';
-import { APP, TestLog } from './log-fixture.js';
+import { APP, erasuresLog, type TestLog } from './log-fixture.js';
 
 const HASH = 'ab'.repeat(32);
 
 /** An erasures log of three records: the first lists APP's 4 and 2, the second another log's 1, the third APP's 7. */
-function erasuresLog(): TestLog {
-  const lists: Array<Array<[string, number, string]>> = [
+const threeRecords = (): TestLog =>
+  erasuresLog([
     [
       [APP, 4, HASH],
       [APP, 2, HASH],
     ],
     [['other', 1, HASH]],
     [[APP, 7, HASH]],
-  ];
-  let prev = ZERO_HASH_HEX;
-  const events = lists.map((events, seq): ServedEvent => {
-    const e: ServedEvent = {
-      sourceAppId: ERASURES_LOG,
-      seq,
-      eventType: 'chainlog.erasure',
-      timestamp: new Date(1_700_000_000_000 + seq).toISOString(),
-      receivedAt: new Date(1_700_000_000_000 + seq).toISOString(),
-      payload: { reason: 'test', by: 'k1', erasedAt: 1_700_000_000_000, selection: { kind: 'ids' }, events },
-      prevHash: prev,
-      hash: '',
-    };
-    e.hash = leafHashHex(e as never);
-    prev = e.hash;
-    return e;
-  });
-  return new TestLog(events);
-}
+  ]);
 
 function check(log: TestLog, records: ErasureRecordsPage['records'], withheld: number[] = []) {
   const findings: Finding[] = [];
@@ -50,13 +30,13 @@ const proven = (log: TestLog, seq: number) => ({ event: structuredClone(log.even
 
 describe('erasure records', () => {
   it('count the positions of the audited log that records proven in the erasures log list', () => {
-    const log = erasuresLog();
+    const log = threeRecords();
     const r = check(log, [proven(log, 0), proven(log, 2)], [1]);
     expect(r).toEqual({ findings: [], listed: [2, 4, 7], withheld: [1] });
   });
 
   it('a record edited after it was logged lists nothing, and is named with the lowest position it claims', () => {
-    const log = erasuresLog();
+    const log = threeRecords();
     const edited = proven(log, 0);
     (edited.event.payload as { events: unknown[] }).events.push([APP, 1, HASH]);
     const r = check(log, [edited, proven(log, 2)]);
@@ -71,7 +51,7 @@ describe('erasure records', () => {
   });
 
   it('a proof of another position, a record of another log, or one that is no leaf, lists nothing', () => {
-    const log = erasuresLog();
+    const log = threeRecords();
     const moved = proven(log, 0);
     moved.hashes = log.inclusion(2);
     const foreign = proven(log, 2);

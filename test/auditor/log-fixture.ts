@@ -19,6 +19,7 @@ import {
   type ProofNodes,
 } from '../../src/core/index.js';
 import type { RangePage, ServedEvent } from '../../src/auditor/range-page.js';
+import { ERASURES_LOG } from '../../src/auditor/erasure-records.js';
 
 export const APP = 'checkout';
 export const ORIGIN = `test.chainlog/${APP}`;
@@ -110,4 +111,25 @@ export class TestLog {
   note(signer: ReturnType<typeof signingKey>['signer'], size = this.leaves.length, origin = ORIGIN): string {
     return signCheckpoint({ origin, size, rootHash: this.root(size) }, signer);
   }
+}
+
+/** An erasures log (leaf version 1) whose record i lists `lists[i]`, each entry `[sourceAppId, seq, payloadHash]`. */
+export function erasuresLog(lists: ReadonlyArray<Array<[string, number, string]>>): TestLog {
+  let prev = ZERO_HASH_HEX;
+  const events = lists.map((events, seq): ServedEvent => {
+    const e: ServedEvent = {
+      sourceAppId: ERASURES_LOG,
+      seq,
+      eventType: 'chainlog.erasure',
+      timestamp: new Date(1_700_000_000_000 + seq).toISOString(),
+      receivedAt: new Date(1_700_000_000_000 + seq).toISOString(),
+      payload: { reason: 'test', by: 'k1', erasedAt: 1_700_000_000_000, selection: { kind: 'ids' }, events },
+      prevHash: prev,
+      hash: '',
+    };
+    e.hash = leafHashHex(e as never);
+    prev = e.hash;
+    return e;
+  });
+  return new TestLog(events);
 }

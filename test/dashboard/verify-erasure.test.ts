@@ -2,33 +2,16 @@
 // (the screen itself, against the real server: dashboard.test.ts).
 import { describe, expect, it } from 'vitest';
 import { ERASURES_LOG } from '../../src/auditor/erasure-records.js';
-import type { ServedEvent } from '../../src/auditor/range-page.js';
-import { leafHashHex, verifierKeyString, ZERO_HASH_HEX } from '../../src/core/index.js';
+import { verifierKeyString } from '../../src/core/index.js';
 import { checkErasure, type ErasurePage } from '../../src/dashboard/verify.js';
-import { signingKey, TestLog } from '../auditor/log-fixture.js';
+import { erasuresLog, signingKey } from '../auditor/log-fixture.js';
 
 const PREFIX = 'test.chainlog';
 const HASH = 'cd'.repeat(32);
 
 /** An erasures log whose records list `shop`'s 3, then `shop`'s 5. */
 function erasures() {
-  let prev = ZERO_HASH_HEX;
-  const events = [3, 5].map((erased, seq): ServedEvent => {
-    const e: ServedEvent = {
-      sourceAppId: ERASURES_LOG,
-      seq,
-      eventType: 'chainlog.erasure',
-      timestamp: new Date(1_700_000_000_000 + seq).toISOString(),
-      receivedAt: new Date(1_700_000_000_000 + seq).toISOString(),
-      payload: { reason: 'r', by: 'k', erasedAt: 1, selection: { kind: 'ids' }, events: [['shop', erased, HASH]] },
-      prevHash: prev,
-      hash: '',
-    };
-    e.hash = leafHashHex(e as never);
-    prev = e.hash;
-    return e;
-  });
-  const log = new TestLog(events);
+  const log = erasuresLog([[['shop', 3, HASH]], [['shop', 5, HASH]]]);
   const key = signingKey(PREFIX);
   const vkey = verifierKeyString(key.verifier.name, key.verifier.publicKey);
   const page = (withheld: number[] = []): ErasurePage => ({

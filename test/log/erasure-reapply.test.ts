@@ -134,12 +134,17 @@ for (const engine of engines) {
       }
     });
 
-    it('applies the owed records as soon as an apply succeeds again, not after the wait of the retry loop', async () => {
+    /** A log of `n` events, an Erasures whose storage fails every apply (until told) and whose retry loop waits long (longWaits). */
+    async function failingWithLongWaits(n: number) {
       const { p } = await pipeline();
-      await p.service.append(Array.from({ length: 4 }, (_, i) => ev('shop', i)));
+      await p.service.append(Array.from({ length: n }, (_, i) => ev('shop', i)));
       const store = flakyErase(p.storage);
       const long = longWaits();
-      const { erasures, erase } = erasuresOver(p, store.storage, long.options);
+      return { p, store, long, ...erasuresOver(p, store.storage, long.options) };
+    }
+
+    it('applies the owed records as soon as an apply succeeds again, not after the wait of the retry loop', async () => {
+      const { p, store, long, erasures, erase } = await failingWithLongWaits(4);
       const { waitsLong } = long;
       try {
         await expect(erase(0)).rejects.toThrow(/unavailable/);
@@ -157,11 +162,7 @@ for (const engine of engines) {
     });
 
     it('ends the wait of the retry loop at a stop, and the owed record is applied by the next recover', async () => {
-      const { p } = await pipeline();
-      await p.service.append(Array.from({ length: 2 }, (_, i) => ev('shop', i)));
-      const store = flakyErase(p.storage);
-      const long = longWaits();
-      const { erasures, erase } = erasuresOver(p, store.storage, long.options);
+      const { p, store, long, erasures, erase } = await failingWithLongWaits(2);
       const { waitsLong } = long;
       try {
         await expect(erase(0)).rejects.toThrow(/unavailable/);
