@@ -1,10 +1,10 @@
 // A real HTTP proxy in front of a real chainlog server, for auditor CLI tests: every request goes through to
 // the server; a test may rewrite the served latest checkpoint (add cosignatures, serve an old one) and
 // withhold the consistency proof, as a lying server or a server in front of a witness would.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Cosigner } from '../../src/core/index.js';
-import { forward } from '../support/forward.js';
+import { forward, wholeBodyServer } from '../support/forward.js';
 
 /** `checkpoint(sourceAppId) { note treeSize rootHash }` as the server answers it. */
 export interface ServedCheckpoint {
@@ -32,42 +32,31 @@ export async function startCheckpointProxy(upstream: string): Promise<Checkpoint
     consistencyRequests: 0,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const body = Buffer.concat(chunks);
-        const query =
-          req.url === '/graphql' && req.method === 'POST'
-            ? String((JSON.parse(body.toString()) as { query?: unknown }).query)
-            : '';
-        if (query.includes('consistencyProof(')) {
-          proxy.consistencyRequests++;
-          if (proxy.withholdConsistency === 'drop') {
-            req.socket.destroy();
-            return;
-          }
-          if (proxy.withholdConsistency !== null) {
-            const refusal = { errors: [{ message: 'refused by the server', extensions: { code: proxy.withholdConsistency } }] };
-            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(refusal));
-            return;
-          }
-        }
-        const up = await forward(upstream, req, body);
-        let text = await up.text();
-        if (query.includes('checkpoint(sourceAppId')) {
-          const answer = JSON.parse(text) as { data?: { checkpoint?: ServedCheckpoint | null } };
-          if (answer.data?.checkpoint) {
-            answer.data.checkpoint = proxy.checkpoint(answer.data.checkpoint);
-            text = JSON.stringify(answer);
-          }
-        }
-        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(text);
-      })().catch((err: unknown) => {
-        res.writeHead(502).end(String(err));
-      });
-    });
+  const server: Server = wholeBodyServer(async (req, res, body) => {
+    const query =
+      req.url === '/graphql' && req.method === 'POST' ? String((JSON.parse(body.toString()) as { query?: unknown }).query) : '';
+    if (query.includes('consistencyProof(')) {
+      proxy.consistencyRequests++;
+      if (proxy.withholdConsistency === 'drop') {
+        req.socket.destroy();
+        return;
+      }
+      if (proxy.withholdConsistency !== null) {
+        const refusal = { errors: [{ message: 'refused by the server', extensions: { code: proxy.withholdConsistency } }] };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(refusal));
+        return;
+      }
+    }
+    const up = await forward(upstream, req, body);
+    let text = await up.text();
+    if (query.includes('checkpoint(sourceAppId')) {
+      const answer = JSON.parse(text) as { data?: { checkpoint?: ServedCheckpoint | null } };
+      if (answer.data?.checkpoint) {
+        answer.data.checkpoint = proxy.checkpoint(answer.data.checkpoint);
+        text = JSON.stringify(answer);
+      }
+    }
+    res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(text);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

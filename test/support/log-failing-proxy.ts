@@ -3,9 +3,9 @@
 // about one of those logs (its `app` variable, or an event id `<log>/<seq>`) is answered HTTP 500
 // without a JSON body; every other request goes through, and WebSocket upgrades (subscriptions) are
 // piped through unchanged.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { forward } from './forward.js';
+import { forward, wholeBodyServer } from './forward.js';
 
 export interface LogFailingProxy {
   /** The server's URL through the proxy. */
@@ -33,22 +33,15 @@ export async function startLogFailingProxy(upstream: string): Promise<LogFailing
   const target = new URL(upstream);
   const failing = new Set<string>();
   const upgraded = new Set<Socket>();
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const body = Buffer.concat(chunks);
-        const app = req.method === 'POST' && req.url === '/graphql' ? logOf(body.toString()) : null;
-        if (app !== null && failing.has(app)) {
-          res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream failed');
-          return;
-        }
-        const up = await forward(upstream, req, body);
-        const text = await up.text();
-        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(text);
-      })().catch((err: unknown) => res.writeHead(502).end(String(err)));
-    });
+  const server: Server = wholeBodyServer(async (req, res, body) => {
+    const app = req.method === 'POST' && req.url === '/graphql' ? logOf(body.toString()) : null;
+    if (app !== null && failing.has(app)) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream failed');
+      return;
+    }
+    const up = await forward(upstream, req, body);
+    const text = await up.text();
+    res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(text);
   });
   server.on('upgrade', (req: IncomingMessage, client: Socket, head: Buffer) => {
     const up = connect(Number(target.port), target.hostname);
