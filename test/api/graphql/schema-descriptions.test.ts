@@ -131,7 +131,7 @@ describe('schema files', () => {
         'InconsistencyConnection',
         'InconsistencyFilter',
       ],
-      'erasure.graphql': ['PayloadFieldInput', 'EraseEventsInput', 'EraseResult'],
+      'erasure.graphql': ['PayloadFieldInput', 'EraseEventsInput', 'EraseResult', 'ProvenErasureRecord', 'ErasureRecordPage'],
       'events.graphql': ['Event', 'LogEventInput', 'EventFilter', 'EventEdge', 'EventConnection', 'Query', 'Mutation'],
       'logs.graphql': ['Checkpoint', 'CheckpointEdge', 'CheckpointConnection', 'Log', 'LogEdge', 'LogConnection'],
       'pagination.graphql': ['SortOrder', 'PageInfo'],
