@@ -39,7 +39,7 @@ const CHUNK_PAYLOAD_BYTES = { synchronous: SLICE_PAYLOAD_BYTES, asynchronous: 2 
  * Problems a report lists at most: those at the lowest positions (problems are found out of position
  * order: deferred erasures, tree nodes, checkpoints), so a long list never hides an earlier one.
  */
-const MAX_PROBLEMS = 1000;
+export const MAX_PROBLEMS = 1000;
 /** Default of VerifyLogOptions.maxUnlisted. */
 export const MAX_UNLISTED = 10_000;
 
@@ -63,6 +63,8 @@ export interface VerifyLogOptions {
    * the walk's memory. Tests set a small one to run that path.
    */
   maxUnlisted?: number;
+  /** Problems the report lists at most, those at the lowest positions (default MAX_PROBLEMS). */
+  maxProblems?: number;
 }
 
 /** Lets the event loop serve what is waiting (I/O callbacks, timers) before the next chunk. */
@@ -85,6 +87,7 @@ export async function verifyStoredLog(
   if (toSeq < fromSeq || toSeq > fullSize) throw badInput(`toSeq must be between fromSeq and ${fullSize}`, 'toSeq');
 
   const maxUnlisted = opts.maxUnlisted ?? MAX_UNLISTED;
+  const maxProblems = opts.maxProblems ?? MAX_PROBLEMS;
   const problems: VerificationProblem[] = [];
   let recordedErasures = (await opts.erasedSeqs?.(sourceAppId)) ?? new Set<number>();
   let eventsErased = 0;
@@ -99,7 +102,7 @@ export async function verifyStoredLog(
     // The first bad position counts every problem, also those past the list's bound (some are reported late).
     if (firstBadSeq === null || seq < firstBadSeq) firstBadSeq = seq;
     problems.push({ kind, seq, message });
-    if (problems.length >= 2 * MAX_PROBLEMS) keepLowest(problems);
+    if (problems.length >= 2 * maxProblems) keepLowest(problems, maxProblems);
   };
 
   /**
@@ -274,7 +277,7 @@ export async function verifyStoredLog(
   if (toSeqArg === undefined && !storage.coordination) await checkPastHead(storage, sourceAppId, fullSize, report);
   await settleUnlisted();
 
-  keepLowest(problems);
+  keepLowest(problems, maxProblems);
   return {
     sourceAppId,
     fromSeq,
@@ -288,10 +291,10 @@ export async function verifyStoredLog(
   };
 }
 
-/** Sorts problems by position (stable: found order within one) and keeps the first MAX_PROBLEMS. */
-function keepLowest(problems: VerificationProblem[]): void {
+/** Sorts problems by position (stable: found order within one) and keeps the first `max`. */
+function keepLowest(problems: VerificationProblem[], max: number): void {
   problems.sort((a, b) => a.seq - b.seq);
-  if (problems.length > MAX_PROBLEMS) problems.length = MAX_PROBLEMS;
+  if (problems.length > max) problems.length = max;
 }
 
 interface Chunk {

@@ -410,29 +410,34 @@ for (const engine of engines) {
 
     it('lists the problems at the lowest positions when there are more than it lists, also those it settles last', async () => {
       const { p } = await pipeline();
-      const n = 1015;
-      for (let i = 0; i < n; i += 500)
-        await p.service.append(Array.from({ length: Math.min(500, n - i) }, (_, j) => ev('big', i + j)));
+      const n = 40;
+      await p.service.append(Array.from({ length: n }, (_, i) => ev('big', i)));
       // Deleted outside the erasure path: reported at the end of the walk, once it has read the listing again.
       await p.storage.eraseEvents(
         [0, 1, 2].map((seq) => ({ sourceAppId: 'big', seq })),
         T0,
         'sneaky',
       );
-      // Altered payloads from 10 on, each reported as the walk reaches it: 1005, more than a report lists.
+      // Altered payloads from 10 on, each reported as the walk reaches it: 30, more than this report lists.
       await alterPayloadsFrom(p.storage, engine.name, 'big', 10, { userId: 'someone else' });
-      const report = await p.service.verifyLog('big');
+      const report = await verifyStoredLog(
+        p.storage,
+        {
+          verifier: parseVerifierKey(p.service.info.verifierKey),
+          originOf: (app) => p.service.originOf(app),
+          erasedSeqs: (app) => p.service.erasedSeqs(app),
+          maxProblems: 10,
+        },
+        'big',
+      );
       expect(report).toMatchObject({ ok: false, eventsChecked: n, eventsErased: 0, firstBadSeq: 0 });
-      expect(report.problems).toHaveLength(1000);
-      expect(report.problems.slice(0, 4).map((x) => [x.kind, x.seq])).toEqual([
+      expect(report.problems.map((x) => [x.kind, x.seq])).toEqual([
         ['UNRECORDED_ERASURE', 0],
         ['UNRECORDED_ERASURE', 1],
         ['UNRECORDED_ERASURE', 2],
-        ['PAYLOAD_MISMATCH', 10],
+        ...Array.from({ length: 7 }, (_, i) => ['PAYLOAD_MISMATCH', 10 + i]),
       ]);
-      expect(report.problems.slice(3).map((x) => x.seq)).toEqual(Array.from({ length: 997 }, (_, i) => 10 + i));
-      expect(report.problems.slice(3).every((x) => x.kind === 'PAYLOAD_MISMATCH')).toBe(true);
-    }, 180_000);
+    });
 
     it('completes at start an erasure that was recorded and not applied (a stop between the two)', async () => {
       const { p, restart } = await pipeline();
