@@ -62,7 +62,7 @@ export function checkPage(
 }
 
 /** The positions of `app` a record lists (`payload.events` of `[sourceAppId, seq, payloadHash]`), lowest first. */
-function listedSeqs(event: ServedEvent, app: string): number[] {
+export function listedSeqs(event: Pick<ServedEvent, 'payload'>, app: string): number[] {
   const events = (event.payload as { events?: unknown } | null)?.events;
   if (!Array.isArray(events)) return [];
   const seqs: number[] = [];

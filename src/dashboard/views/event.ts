@@ -1,6 +1,7 @@
 // An event: its fields and payload as inert text; its inclusion proof drawn as the path up the Merkle
 // tree to the signed root; and the verdict of the verification this browser does itself, against the
 // verifier key the user pinned (for an erased payload, with the proof of its erasure record).
+import { listedSeqs } from '../../auditor/erasure-records.js';
 import { ApiError, prefetch, query } from '../api.js';
 import { button, errorText, h, link, shortHash, svg } from '../dom.js';
 import { ErasureRecordsDocument, EventDocument, InclusionProofDocument, type EventFieldsFragment } from '../generated/graphql.js';
@@ -122,9 +123,7 @@ async function erasurePages(sourceAppId: string, seq: number): Promise<ErasurePa
     pages.push(page);
     if (page.checkpoint === null) break;
     treeSize = page.checkpoint.treeSize;
-    const lists = (events: unknown) =>
-      Array.isArray(events) && events.some((e) => Array.isArray(e) && e[0] === sourceAppId && e[1] === seq);
-    if (page.records.some((r) => lists((r.event.payload as { events?: unknown } | null)?.events))) break;
+    if (page.records.some((r) => listedSeqs(r.event, sourceAppId).includes(seq))) break;
     from = page.next;
   }
   return pages;
