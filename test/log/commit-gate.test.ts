@@ -9,7 +9,7 @@ import { Sequencer } from '../../src/log/sequencer.js';
 import type { AppendRequest } from '../../src/log/service.js';
 import { MongoStorage, type MongoStorageHooks } from '../../src/storage/mongodb/mongo-storage.js';
 import { useMongoTestDatabase } from '../support/mongo-test-server.js';
-import { until } from '../support/wait.js';
+import { deferred, until } from '../support/wait.js';
 
 const mongo = useMongoTestDatabase();
 const opened: Array<{ close(): Promise<void> }> = [];
@@ -155,25 +155,38 @@ describe('LogLeaseGate', () => {
     await storage.init();
     opened.push(storage);
     const leases = storage.coordination!.leases;
-    // Hold the idle poller inside its look for waiting processes, and the turn inside taking log b.
-    const held = (name: string) => {
-      let called!: () => void;
-      let release!: () => void;
-      const state = { called: new Promise<void>((r) => (called = r)), release: () => release(), armed: true };
-      const go = new Promise<void>((r) => (release = r));
-      return { state, enter: async () => (state.armed ? ((state.armed = false), called(), await go) : undefined), name };
+    // Hold the idle poller inside its look for waiting processes, and the turn inside taking log b. Once
+    // armed, the poller's every look waits (the poller ticks on while one is held); a look that began
+    // before then has ended before P2 asks for a, so none can hand a over ahead of the turn.
+    const held = () => {
+      const called = deferred();
+      const go = deferred();
+      return { called: called.promise, release: () => go.resolve(), enter: () => (called.resolve(), go.promise) };
     };
-    const poll = held('waitingFor');
-    const take = held('tryAcquire');
+    const poll = held();
+    const take = held();
     const waitingFor = leases.waitingFor.bind(leases);
     const tryAcquire = leases.tryAcquire.bind(leases);
     let hooked = false;
+    let looking = 0; // looks begun before the hook
     leases.waitingFor = async (...args) => {
-      if (hooked) await poll.enter();
-      return waitingFor(...args);
+      if (hooked) {
+        await poll.enter();
+        return waitingFor(...args);
+      }
+      looking++;
+      try {
+        return await waitingFor(...args);
+      } finally {
+        looking--;
+      }
     };
+    let taking = true;
     leases.tryAcquire = async (name, ...rest) => {
-      if (hooked && name === logLeaseName('b')) await take.enter();
+      if (hooked && taking && name === logLeaseName('b')) {
+        taking = false;
+        await take.enter();
+      }
       return tryAcquire(name, ...rest);
     };
     const p1 = new LogLeaseGate(storage.coordination!, 'P1', 5_000, 10_000);
@@ -181,14 +194,15 @@ describe('LogLeaseGate', () => {
     const p2 = await gate('P2');
     await p1.enter(['a']);
     await p1.leave();
-    await storage.coordination!.leases.request(logLeaseName('a'), 'P2'); // P2 waits for a
     hooked = true;
-    await poll.state.called; // P1's poller is asking who waits
+    await until('no unhooked look in flight', () => looking === 0);
+    await storage.coordination!.leases.request(logLeaseName('a'), 'P2'); // P2 waits for a
+    await poll.called; // P1's poller is asking who waits
     const turn = p1.enter(['a', 'b']); // a is held; b is being taken
-    await take.state.called;
-    poll.state.release(); // the poller learns P2 asked for a, while the turn counts a as held
+    await take.called;
+    poll.release(); // the poller learns P2 asked for a, while the turn counts a as held
     await new Promise((r) => setImmediate(r));
-    take.state.release();
+    take.release();
     await turn;
     expect(p1.turn!.fences.get('a')).toBeGreaterThan(0);
     expect(p1.turn!.fences.get('b')).toBe(1);
