@@ -153,6 +153,13 @@ export class Erasures {
     // counts as erased by this call.
     const owed = await this.applyOwed(selected.events);
     const events = owed.listed.size === 0 ? selected.events : selected.events.filter((e) => !owed.listed.has(eventKey(e)));
+    const owedIds = owed.records.map(recordIdOf);
+    if (events.length === 0 && owedIds.length > 0) {
+      // Every selected event is listed by a record this call applied: that erasure is recorded already,
+      // and a record of this call would list nothing.
+      if (selected.resume) this.fieldCursors.set(selected.resume.key, selected.resume.seq);
+      return { erased: owed.erased, recordId: owedIds.at(-1)!, recordIds: owedIds, more: selected.more };
+    }
     const erasedAt = this.opts.now();
     const record: ErasureRecord = {
       reason,
@@ -188,26 +195,30 @@ export class Erasures {
     }
     // Only once applied: the cursor says that everything matching below it is erased.
     if (resume) this.fieldCursors.set(resume.key, resume.seq);
-    return { erased, recordId: `${ERASURES_LOG}/${stored!.seq}`, more };
+    const recordId = recordIdOf(stored!.seq);
+    return { erased, recordId, recordIds: [...owedIds, recordId], more };
   }
 
   /**
    * Applies the owed records that list any of `events` (throws the first failure); returns how many
    * events they erased now and the events they list (`<sourceAppId>/<seq>`).
    */
-  private async applyOwed(events: readonly StoredEvent[]): Promise<{ erased: number; listed: Set<string> }> {
+  private async applyOwed(events: readonly StoredEvent[]): Promise<{ erased: number; listed: Set<string>; records: number[] }> {
     const listed = new Set<string>();
+    const records: number[] = [];
     let erased = 0;
-    if (this.owed.size === 0 || events.length === 0) return { erased, listed };
+    if (this.owed.size === 0 || events.length === 0) return { erased, listed, records };
     const selected = new Set(events.map(eventKey));
     for (const [seq, record] of [...this.owed]) {
       const keys = record.events.map(([sourceAppId, s]) => `${sourceAppId}/${s}`);
       if (!keys.some((k) => selected.has(k))) continue;
       erased += await this.apply(record);
       this.owed.delete(seq);
+      records.push(seq);
       for (const k of keys) listed.add(k);
     }
-    return { erased, listed };
+    records.sort((a, b) => a - b);
+    return { erased, listed, records };
   }
 
   /**
@@ -415,6 +426,11 @@ async function readIds(storage: LogStorage, ids: readonly EventId[]): Promise<Ma
     }
   }
   return found;
+}
+
+/** The event id of the record at `seq` of the erasures log. */
+function recordIdOf(seq: number): string {
+  return `${ERASURES_LOG}/${seq}`;
 }
 
 function eventKey(e: Pick<StoredEvent, 'sourceAppId' | 'seq'>): string {

@@ -143,8 +143,14 @@ export interface EraseRequest {
 
 export interface EraseResult {
   erased: number;
-  /** The erasure record's event id in the erasures log, `<ERASURES_LOG>/<seq>`. */
+  /** The event id in the erasures log (`<ERASURES_LOG>/<seq>`) of the last of `recordIds`. */
   recordId: string;
+  /**
+   * Every record that lists an event this call erased, in order: records of earlier calls whose apply
+   * failed and this call completed (it does not list their events again), then this call's own, unless
+   * every event it selected was listed already.
+   */
+  recordIds: string[];
   /** True when the call stopped at its limit of events: call again to erase the rest. */
   more: boolean;
 }

@@ -46,7 +46,7 @@ async function log(sourceAppId: string, payload: object, i = 0) {
   return res.data.logEvent;
 }
 
-const ERASE = `mutation($in: EraseEventsInput!) { eraseEvents(input: $in) { erased recordId more } }`;
+const ERASE = `mutation($in: EraseEventsInput!) { eraseEvents(input: $in) { erased recordId recordIds more } }`;
 
 describe('leaf version 2 and erasure over the API', () => {
   it('serves the commitment and salt, and the log version (LEAF_VERSION defaults to 2)', async () => {
@@ -67,7 +67,13 @@ describe('leaf version 2 and erasure over the API', () => {
       in: { reason: 'GDPR art. 17, ticket 99', sourceAppId: 'people', payloadField: { path: 'userId', equals: 'u42' } },
     });
     expect(res.errors).toBeUndefined();
-    expect(res.data.eraseEvents).toEqual({ erased: 1, recordId: expect.stringMatching(/^_erasures\/\d+$/), more: false });
+    expect(res.data.eraseEvents).toEqual({
+      erased: 1,
+      recordId: expect.stringMatching(/^_erasures\/\d+$/),
+      recordIds: [expect.any(String)],
+      more: false,
+    });
+    expect(res.data.eraseEvents.recordIds).toEqual([res.data.eraseEvents.recordId]);
     const read = await svc.gql(`query($id: ID!) { event(id: $id) { ${EVENT} } }`, { id: gone.id });
     const e = read.data.event;
     expect(e).toMatchObject({

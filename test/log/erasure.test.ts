@@ -125,14 +125,14 @@ for (const engine of engines) {
         reason: 'ticket 1',
         by: 'k1',
       });
-      expect(byIds).toEqual({ erased: 1, recordId: `${ERASURES_LOG}/0`, more: false });
+      expect(byIds).toEqual({ erased: 1, recordId: `${ERASURES_LOG}/0`, recordIds: [`${ERASURES_LOG}/0`], more: false });
       const byField = await p.service.eraseEvents({
         selection: { kind: 'payloadField', sourceAppId: 'shop', path: ['userId'], equals: 'u2' },
         reason: 'art. 17 request 7',
         by: 'k1',
       });
       // u2: i = 2, 7, 12, 17.
-      expect(byField).toEqual({ erased: 4, recordId: `${ERASURES_LOG}/1`, more: false });
+      expect(byField).toEqual({ erased: 4, recordId: `${ERASURES_LOG}/1`, recordIds: [`${ERASURES_LOG}/1`], more: false });
       const byFilter = await p.service.eraseEvents({
         selection: { kind: 'filter', sourceAppId: 'shop', from: T0 + 10_000, to: T0 + 14_000, eventTypes: ['order.paid'] },
         reason: 'cleanup',
