@@ -144,8 +144,18 @@ export class Mirror {
   private wakeUp: (() => void) | null = null;
   private wakeRequested = false;
   private ws: Client | null = null;
-  /** Round-robin position of the re-check of copied events: which log, from which seq. */
-  private recheck = { afterApp: '', fromSeq: 0, at: 0 };
+  /**
+   * Round-robin position of the re-check of copied events: which log (the first at or after
+   * `afterApp`), from which seq (null: a log the sweep comes to anew, read from its start or from its
+   * recheckResume).
+   */
+  private recheck: { afterApp: string; fromSeq: number | null; at: number } = { afterApp: '', fromSeq: null, at: 0 };
+  /**
+   * Where the re-check of a log goes on when the sweep next comes to it, for logs the sweep left at a
+   * failed page: the page after it once the log's retry has read it (the sweep does not start the log
+   * over, which a page failing now and then would otherwise keep it doing).
+   */
+  private readonly recheckResume = new Map<string, number>();
   /** Records of the primary's erasures log below this position are applied here (null before start). */
   private erasuresApplied: number | null = null;
   /**
@@ -433,8 +443,12 @@ export class Mirror {
         }
         try {
           await this.syncLog(log);
-          // The retry does again what failed: a re-check's page too.
-          if (failing && failing.recheckFrom !== null && !this.stopped.has(app)) await this.recheckPage(app, failing.recheckFrom);
+          // The retry does again what failed: a re-check's page too, and the sweep goes on after it.
+          if (failing && failing.recheckFrom !== null && !this.stopped.has(app)) {
+            const at = await this.recheckPage(app, failing.recheckFrom);
+            if (at === null) this.recheckResume.delete(app);
+            else this.recheckResume.set(app, at);
+          }
           this.failing.delete(app);
         } catch (err) {
           failed.push(await this.logFailed(app, err, failing?.recheckFrom ?? null));
@@ -446,6 +460,7 @@ export class Mirror {
     // A log the primary no longer lists is not retried.
     const listed = new Set(seen.map((l) => l.sourceAppId));
     for (const app of this.failing.keys()) if (!listed.has(app)) this.failing.delete(app);
+    for (const app of this.recheckResume.keys()) if (!listed.has(app) || this.stopped.has(app)) this.recheckResume.delete(app);
     await this.applyErasures();
     const copied = this.state.eventsCopied - copiedBefore;
     if (copied === 0 && this.now() - this.recheck.at >= RECHECK_EVERY_MS) {
@@ -779,7 +794,8 @@ export class Mirror {
    * Each sync that copied nothing re-reads one page of copied events from the primary, one log after
    * the other, and compares them with the copy: an event the primary changed after it was copied is
    * caught when the sweep comes by. A failing log is left to its own retry; a page whose re-check
-   * fails makes its log a failing one (logFailed), and the sweep goes on with the next log. Answers
+   * fails makes its log a failing one (logFailed), and the sweep goes on with the next log; it comes
+   * back to that log after the page its retry re-read (recheckResume). Answers
    * that failure, naming the log, or null.
    */
   private async recheckOnePage(logs: readonly PrimaryLog[]): Promise<string | null> {
@@ -790,8 +806,10 @@ export class Mirror {
     if (candidates.length === 0) return null;
     const log = candidates.find((l) => l.sourceAppId >= this.recheck.afterApp) ?? candidates[0]!;
     const app = log.sourceAppId;
-    const from = app === this.recheck.afterApp ? this.recheck.fromSeq : 0;
-    const next = { afterApp: candidates[candidates.indexOf(log) + 1]?.sourceAppId ?? '', fromSeq: 0 };
+    const from =
+      app === this.recheck.afterApp && this.recheck.fromSeq !== null ? this.recheck.fromSeq : (this.recheckResume.get(app) ?? 0);
+    this.recheckResume.delete(app);
+    const next = { afterApp: candidates[candidates.indexOf(log) + 1]?.sourceAppId ?? '', fromSeq: null };
     let at: number | null;
     try {
       at = await this.recheckPage(app, from);

@@ -23,7 +23,7 @@ import {
 } from '../../src/core/index.js';
 import { parseEvidence, verifyEvidence } from '../../src/core/inconsistency/evidence.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
-import { startLogFailingProxy, type LogFailingProxy } from '../support/log-failing-proxy.js';
+import { startLogFailingProxy, type LogFailingProxy, type LogRequest } from '../support/log-failing-proxy.js';
 import { metric } from '../support/metrics.js';
 import {
   backupStore,
@@ -471,6 +471,40 @@ describe("a mirror whose primary fails one log's reads", () => {
   );
 
   it(
+    'goes on re-checking a log after the page that failed, once its retry has read that page, not from its start',
+    { timeout: 300_000 },
+    async () => {
+      for (let i = 0; i < 3; i++) await ingest(primary, 'long', 700);
+      await converged(primary, mirror, WAIT_MS);
+      // The re-check reads "long" a page of 1,000 events at a time: its page at 1,000 fails until told.
+      const recheckOf = (r: LogRequest) => (r.app === 'long' && typeof r.variables.start === 'number' ? r.variables.start : null);
+      const pagesRead = () => proxy.passed.map(recheckOf).filter((start) => start !== null);
+      proxy.failWhen = (r) => recheckOf(r) === 1000;
+      await until(
+        'the re-check of "long" to fail at its second page',
+        async () => /^log "long": /.test((await mirrorStatus(mirror)).lastError ?? ''),
+        { timeoutMs: WAIT_MS },
+      );
+      const before = pagesRead().length;
+      proxy.failWhen = null;
+      // The retry re-reads the page at 1,000; the sweep, when it comes back to "long", reads on from 2,000.
+      const after = await until(
+        'the re-check of "long" to go on after its retried page',
+        () => {
+          const read = pagesRead().slice(before);
+          return read.includes(2000) ? read : null;
+        },
+        { timeoutMs: WAIT_MS },
+      );
+      expect(after.slice(0, after.indexOf(2000) + 1)).toEqual([1000, 2000]);
+      await until('a sync with no log failing', async () => (await mirrorStatus(mirror)).lastError === null, {
+        timeoutMs: WAIT_MS,
+      });
+      expect((await mirrorStatus(mirror)).stoppedLogs).toEqual([]);
+    },
+  );
+
+  it(
     'fails the whole pass while the primary fails its erasures log, whose records apply to every log, and recovers once it answers',
     { timeout: 300_000 },
     async () => {
@@ -494,10 +528,14 @@ describe("a mirror whose primary fails one log's reads", () => {
 
       proxy.failing.delete(ERASURES_LOG);
       await converged(primary, mirror, WAIT_MS);
-      const status = await until('a sync with no failure', async () => {
-        const s = await mirrorStatus(mirror);
-        return s.lastError === null && s.primaryReachable ? s : null;
-      });
+      const status = await until(
+        'a sync with no failure',
+        async () => {
+          const s = await mirrorStatus(mirror);
+          return s.lastError === null && s.primaryReachable ? s : null;
+        },
+        { timeoutMs: WAIT_MS },
+      );
       expect(status.stoppedLogs).toEqual([]);
     },
   );

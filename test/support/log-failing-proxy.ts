@@ -1,8 +1,8 @@
 // A real HTTP proxy in front of a real chainlog server that fails the reads of chosen logs, as a
 // primary with one broken log (or a failing backend behind a load balancer) does: a GraphQL request
-// about one of those logs (its `app` variable, or an event id `<log>/<seq>`) is answered HTTP 500
-// without a JSON body; every other request goes through, and WebSocket upgrades (subscriptions) are
-// piped through unchanged.
+// about one of those logs (its `app` variable, or an event id `<log>/<seq>`), or one a predicate picks
+// (a page of a log), is answered HTTP 500 without a JSON body; every other request goes through, and
+// WebSocket upgrades (subscriptions) are piped through unchanged.
 import type { IncomingMessage, Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { forward, wholeBodyServer } from './forward.js';
@@ -12,11 +12,21 @@ export interface LogFailingProxy {
   url: string;
   /** The logs whose requests are failed, from now on (empty: none). */
   readonly failing: Set<string>;
+  /** Fails, besides every request about a log of `failing`, each request about a log this holds for (null: none). */
+  failWhen: ((request: LogRequest) => boolean) | null;
+  /** The requests about a log that went through to the server, in the order they came. */
+  readonly passed: LogRequest[];
   close(): Promise<void>;
 }
 
-/** The log a GraphQL request body is about, or null. */
-function logOf(body: string): string | null {
+/** A GraphQL request about one log: the log, and the request's variables. */
+export interface LogRequest {
+  app: string;
+  variables: Record<string, unknown>;
+}
+
+/** The log a GraphQL request body is about (with its variables), or null. */
+function logOf(body: string): LogRequest | null {
   let variables: unknown;
   try {
     variables = (JSON.parse(body) as { variables?: unknown }).variables;
@@ -24,21 +34,23 @@ function logOf(body: string): string | null {
     return null;
   }
   if (variables === null || typeof variables !== 'object') return null;
-  const { app, id } = variables as { app?: unknown; id?: unknown };
-  if (typeof app === 'string') return app;
-  return typeof id === 'string' ? id.slice(0, id.lastIndexOf('/')) : null;
+  const vars = variables as Record<string, unknown>;
+  const { app, id } = vars;
+  if (typeof app === 'string') return { app, variables: vars };
+  return typeof id === 'string' ? { app: id.slice(0, id.lastIndexOf('/')), variables: vars } : null;
 }
 
 export async function startLogFailingProxy(upstream: string): Promise<LogFailingProxy> {
   const target = new URL(upstream);
-  const failing = new Set<string>();
   const upgraded = new Set<Socket>();
+  const proxy = { failing: new Set<string>(), failWhen: null as LogFailingProxy['failWhen'], passed: [] as LogRequest[] };
   const server: Server = wholeBodyServer(async (req, res, body) => {
-    const app = req.method === 'POST' && req.url === '/graphql' ? logOf(body.toString()) : null;
-    if (app !== null && failing.has(app)) {
+    const about = req.method === 'POST' && req.url === '/graphql' ? logOf(body.toString()) : null;
+    if (about !== null && (proxy.failing.has(about.app) || proxy.failWhen?.(about))) {
       res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream failed');
       return;
     }
+    if (about !== null) proxy.passed.push(about);
     const up = await forward(upstream, req, body);
     const text = await up.text();
     res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(text);
@@ -61,13 +73,12 @@ export async function startLogFailingProxy(upstream: string): Promise<LogFailing
     client.pipe(up).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
+  return Object.assign(proxy, {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    failing,
     async close() {
       for (const s of upgraded) s.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
-  };
+  });
 }
