@@ -287,6 +287,13 @@ const schema = z.object({
   WS_CONNECTION_INIT_TIMEOUT_MS: intFrom(100, 600_000).default(3_000),
   /** graphql-ws ping interval; a client that does not answer within another interval is dropped. 0 = off. */
   WS_KEEP_ALIVE_MS: intFrom(0, 3_600_000).default(12_000),
+  /**
+   * graphql-ws: how long a subscription may wait on a client's socket (256 KiB unsent ahead of its result)
+   * while the kernel takes none of it before the socket is terminated; with the keep-alive on or off. Not
+   * raised to twice WS_KEEP_ALIVE_MS as SSE_FLUSH_TIMEOUT_MS is: whichever bound is reached first drops
+   * the client.
+   */
+  WS_FLUSH_TIMEOUT_MS: intFrom(100, 3_600_000).default(30_000),
   WS_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(500),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 1_000_000).default(100),
   WS_MAX_SUBSCRIPTIONS_PER_CLIENT: intFrom(1, 1_000_000).default(1_000),

@@ -84,6 +84,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ SSE_FLUSH_TIMEOUT_MS: '3600001' })).toThrow(/SSE_FLUSH_TIMEOUT_MS: .*3600000/);
   });
 
+  it('gives a WebSocket sender waiting on a client that does not read 30 s by default, and refuses a bound outside 100-3600000 ms, naming the setting', () => {
+    expect(loadConfig({}).WS_FLUSH_TIMEOUT_MS).toBe(30_000);
+    expect(loadConfig({ WS_FLUSH_TIMEOUT_MS: '100' }).WS_FLUSH_TIMEOUT_MS).toBe(100);
+    expect(loadConfig({ WS_FLUSH_TIMEOUT_MS: '3600000' }).WS_FLUSH_TIMEOUT_MS).toBe(3_600_000);
+    expect(() => loadConfig({ WS_FLUSH_TIMEOUT_MS: '99' })).toThrow(/WS_FLUSH_TIMEOUT_MS: .*100/);
+    expect(() => loadConfig({ WS_FLUSH_TIMEOUT_MS: '3600001' })).toThrow(/WS_FLUSH_TIMEOUT_MS: .*3600000/);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', MONGODB_URI: '' }).PORT).toBe(4000);
   });
@@ -118,6 +126,9 @@ describe('configuration', () => {
     ['SSE_FLUSH_TIMEOUT_MS', '0'],
     ['SSE_FLUSH_TIMEOUT_MS', '1.5'],
     ['SSE_FLUSH_TIMEOUT_MS', 'never'],
+    ['WS_FLUSH_TIMEOUT_MS', '0'],
+    ['WS_FLUSH_TIMEOUT_MS', '1.5'],
+    ['WS_FLUSH_TIMEOUT_MS', 'never'],
   ])('rejects %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

@@ -14,6 +14,8 @@ export interface Hardening {
   /** graphql-ws connectionInitWaitTimeout: sockets that do not send connection_init in time are closed (4408). */
   wsConnectionInitTimeoutMs: number;
   wsKeepAliveMs: number;
+  /** How long a sender may wait on a WebSocket whose client takes none of its bytes (flushTimeoutMs in ws-transport.ts). */
+  wsFlushTimeoutMs: number;
   /** GraphQL over SSE: one operation per stream, so its connection cap is also its subscription cap. */
   sseGuards: WsGuards;
   sseKeepAliveMs: number;
@@ -45,6 +47,7 @@ export function createHardening(config: Config, opts: { now?: () => number } = {
     wsMaxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
     wsConnectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
     wsKeepAliveMs: config.WS_KEEP_ALIVE_MS,
+    wsFlushTimeoutMs: config.WS_FLUSH_TIMEOUT_MS,
     sseGuards: createWsGuards(
       {
         maxConnectionsPerClient: config.SSE_MAX_CONNECTIONS_PER_CLIENT,

@@ -145,6 +145,7 @@ export function attachGraphqlWs(opts: GraphqlWsOptions): { dispose(): Promise<vo
   const transport = serveGraphqlWs(server, wsServer, {
     isProd: production,
     keepAliveMs: hardening.wsKeepAliveMs,
+    flushTimeoutMs: hardening.wsFlushTimeoutMs,
     maxBufferedBytes: WS_MAX_BUFFERED_BYTES,
     onInternalError: (err, where) => logger.error({ err, where }, 'WebSocket internal error'),
     // A client that stops reading is the client's doing: counted, and told once at info (not per socket).

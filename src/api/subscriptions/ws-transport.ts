@@ -2,7 +2,9 @@
 // a message is not awaited until it reaches the kernel. Waiting per message made every delivery its own
 // write syscall (half the server's time with 100 subscribers). Here the frames a socket gets within one
 // tick leave in one write, and a sender waits only while its socket holds more than `maxBufferedBytes`
-// unsent, so a slow reader backs up into its subscription's bounded buffer, not into memory.
+// unsent, so a slow reader backs up into its subscription's bounded buffer, not into memory. A sender
+// waits on its reader at most `flushTimeoutMs` without the kernel taking a byte: then the socket is
+// terminated, since until its reader reads, the subscription (and the connection) cannot end.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
@@ -23,10 +25,19 @@ export interface WsTransportOptions {
   keepAliveMs: number;
   /** Unsent bytes a socket may hold before its senders wait for the kernel to take them. */
   maxBufferedBytes: number;
+  /**
+   * How long a sender may wait on a socket over `maxBufferedBytes` while the kernel takes none of its
+   * bytes before the socket is terminated (and counted by `onDropped` as `unsent`), with the keep-alive on
+   * or off: whichever bound comes first drops the client. It measures time without progress, not the wait:
+   * a slow reader is kept while the kernel takes bytes within each bound (see kernelTaken). Default 30000
+   * (the default of WS_FLUSH_TIMEOUT_MS).
+   */
+  flushTimeoutMs?: number;
   onInternalError(err: unknown, where: string): void;
   /**
    * A socket dropped because its client stopped reading; once per socket. `unsent`: it was closed with frames
-   * still unsent (the keep-alive dropped it while it held some, or it closed while a sender waited on it);
+   * still unsent (the keep-alive dropped it while it held some, `flushTimeoutMs` passed without progress while
+   * a sender waited on it, or it closed while a sender waited on it);
    * `pong`: the keep-alive dropped it with nothing unsent (it took every frame, its ping too, and did not answer).
    */
   onDropped?(reason: 'pong' | 'unsent'): void;
@@ -44,6 +55,15 @@ export interface WsTransportOptions {
 
 /** RFC 6455 §7.4.1: a message whose data is not consistent with its type (a text that is not UTF-8). */
 const INVALID_PAYLOAD_DATA = 1007;
+
+/** WsTransportOptions.flushTimeoutMs when not given. */
+const DEFAULT_FLUSH_TIMEOUT_MS = 30_000;
+
+/**
+ * How often a waiting socket's progress is looked at, per flush timeout: a socket is terminated once it
+ * has made none for between one and 1 + 1/FLUSH_CHECKS flush timeouts.
+ */
+const FLUSH_CHECKS = 4;
 
 export function serveGraphqlWs(
   server: Server<WsExtra>,
@@ -84,7 +104,10 @@ export function serveGraphqlWs(
       opts.keepAliveMs > 0
         ? startKeepAlive(socket, opts.keepAliveMs, () => drop(socket.bufferedAmount > 0 ? 'unsent' : 'pong'))
         : undefined;
-    const send = batchedSend(socket, request.socket, opts.maxBufferedBytes, () => drop('unsent'));
+    const send = batchedSend(socket, request.socket, opts.maxBufferedBytes, {
+      flushTimeoutMs: opts.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS,
+      onUnsent: () => drop('unsent'),
+    });
     /** A message refused before graphql-ws parses it: an operation (it has a string id) gets the error, anything else closes the socket. */
     const refuse = (text: string, refused: { message: string; extensions: Record<string, unknown> }) => {
       let id: unknown;
@@ -143,20 +166,71 @@ export function serveGraphqlWs(
   };
 }
 
+export interface BatchedSendOptions {
+  /**
+   * With a sender waiting, how long the kernel may take none of the socket's bytes before the socket is
+   * terminated (`onUnsent` is called first). Without it, a sender waits as long as the socket is open.
+   */
+  flushTimeoutMs?: number;
+  /** The socket closed (or was terminated for want of progress) with a frame that waited on it unsent. */
+  onUnsent?: () => void;
+}
+
 /**
  * A send for graphql-ws: writes now, corked until the end of the tick so that the tick's frames share
- * one write; returns a promise only when the socket is over its bound, settled once that frame is written.
+ * one write; returns a promise only when the socket is over its bound, settled once that frame is written
+ * (or the socket closed). While such a promise is pending, the socket's progress is checked FLUSH_CHECKS
+ * times per `flushTimeoutMs`; nothing is timed for a frame sent under the bound.
  */
 export function batchedSend(
   socket: WebSocket,
   tcp: Socket,
   maxBufferedBytes: number,
-  onUnsent?: () => void,
+  opts: BatchedSendOptions = {},
 ): (data: string) => Promise<void> | undefined {
+  const { flushTimeoutMs, onUnsent } = opts;
   let corked = false;
   const uncork = () => {
     corked = false;
     tcp.uncork();
+  };
+  /**
+   * Frames whose senders wait on the socket; while there are any, a watch looks at the kernel's progress
+   * every quarter of `flushTimeoutMs` (FLUSH_CHECKS) and terminates the socket after that many looks in a
+   * row that found none.
+   */
+  let waiting = 0;
+  let watch: NodeJS.Timeout | undefined;
+  let taken = 0;
+  let idleChecks = 0;
+  const stopWatch = () => {
+    clearInterval(watch);
+    watch = undefined;
+  };
+  const check = () => {
+    const nowTaken = kernelTaken(tcp);
+    if (nowTaken !== taken) {
+      taken = nowTaken;
+      idleChecks = 0;
+    } else if (++idleChecks >= FLUSH_CHECKS) {
+      // Its reader has taken nothing for the whole bound while a sender waits: it is not reading, and
+      // its subscriptions cannot end until it does.
+      stopWatch();
+      onUnsent?.();
+      socket.terminate();
+    }
+  };
+  const startWatch = () => {
+    if (flushTimeoutMs === undefined || watch) return;
+    taken = kernelTaken(tcp);
+    idleChecks = 0;
+    watch = setInterval(check, Math.ceil(flushTimeoutMs / FLUSH_CHECKS));
+    watch.unref();
+  };
+  socket.once('close', stopWatch);
+  const written = () => {
+    waiting--;
+    if (waiting === 0) stopWatch();
   };
   return (data) => {
     if (socket.readyState !== socket.OPEN) return undefined;
@@ -169,10 +243,13 @@ export function batchedSend(
       socket.send(data);
       return undefined;
     }
+    waiting++;
+    startWatch();
     // A frame that cannot leave because the socket closed meanwhile ends the wait quietly: the client is
     // gone (it stopped reading), which is no error of the server's.
     return new Promise<void>((resolve, reject) =>
       socket.send(data, (err) => {
+        written();
         if (!err) return resolve();
         if (socket.readyState !== socket.OPEN) {
           onUnsent?.();
@@ -182,6 +259,20 @@ export function batchedSend(
       }),
     );
   };
+}
+
+/**
+ * Bytes of the socket's writes the kernel has taken so far: what was handed to libuv less what libuv still
+ * queues. It grows each time the kernel makes room (on Linux, once about a third of the send buffer is
+ * free), where the stream's public counts grow only once a whole write (a batch of frames) is in the
+ * kernel. On a socket without these internals, that public count.
+ */
+export function kernelTaken(tcp: Socket): number {
+  const internals = tcp as unknown as { _bytesDispatched?: unknown; _handle?: { writeQueueSize?: unknown } | null };
+  const dispatched = internals._bytesDispatched;
+  const queued = internals._handle?.writeQueueSize;
+  if (typeof dispatched === 'number' && typeof queued === 'number') return dispatched - queued;
+  return tcp.bytesWritten - tcp.writableLength;
 }
 
 function startKeepAlive(socket: WebSocket, intervalMs: number, onNoPong: () => void): { stop(): void } {

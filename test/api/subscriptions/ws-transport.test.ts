@@ -1,11 +1,12 @@
-// batchedSend on real sockets: a tick's frames leave in one write, a sender waits only over the bound.
+// batchedSend on real sockets: a tick's frames leave in one write, a sender waits only over the bound;
+// serveGraphqlWs drops clients that stop reading, by the keep-alive or after flushTimeoutMs without progress.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer, connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { buildSchema } from 'graphql';
 import { makeServer } from 'graphql-ws';
-import { batchedSend, serveGraphqlWs, type WsExtra } from '../../../src/api/subscriptions/ws-transport.js';
+import { batchedSend, kernelTaken, serveGraphqlWs, type WsExtra } from '../../../src/api/subscriptions/ws-transport.js';
 import { until } from '../../support/wait.js';
 
 let http: Server | undefined;
@@ -91,6 +92,35 @@ describe('batchedSend', () => {
     await until('4 messages', () => c.received.length === 4, { intervalMs: 5 });
   });
 
+  it('counts the bytes the kernel takes while one write is still under way', async () => {
+    const tcpServer = createTcpServer();
+    await new Promise<void>((resolve) => tcpServer.listen(0, '127.0.0.1', resolve));
+    const accepted = new Promise<Socket>((resolve) => tcpServer.once('connection', resolve));
+    const writer = connectTcp((tcpServer.address() as AddressInfo).port, '127.0.0.1');
+    const reader = await accepted;
+    await new Promise((resolve) => (writer.connecting ? writer.once('connect', resolve) : resolve(undefined)));
+    try {
+      reader.pause();
+      // One write of 32 MB, more than the kernel's buffers hold: it is under way until the reader reads.
+      writer.write(Buffer.alloc(32 * 1024 * 1024));
+      const before = kernelTaken(writer);
+      expect(before).toBeGreaterThan(0);
+      // Reads 8 MB: the kernel makes room for the writer (in steps, each about a third of its send buffer).
+      let read = 0;
+      reader.on('data', (chunk: Buffer) => {
+        read += chunk.length;
+        if (read >= 8 * 1024 * 1024) reader.pause();
+      });
+      reader.resume();
+      await until('the kernel to take more', () => kernelTaken(writer) > before, { intervalMs: 5 });
+      expect(writer.writableLength).toBe(32 * 1024 * 1024);
+    } finally {
+      writer.destroy();
+      reader.destroy();
+      await new Promise((resolve) => tcpServer.close(resolve));
+    }
+  });
+
   it('drops what is sent after the socket closed', async () => {
     const c = await connect();
     const send = batchedSend(c.server, c.tcp, 1024);
@@ -99,6 +129,24 @@ describe('batchedSend', () => {
     expect(send('late')).toBeUndefined();
   });
 });
+
+/** A schema whose `big` subscription sends 40 frames of 1 MB: more than the kernel's buffers of a client that does not read. */
+function bigFrames() {
+  const big = 'x'.repeat(1024 * 1024);
+  return makeServer<Record<string, unknown> | undefined, WsExtra>({
+    schema: buildSchema('type Query { ok: Boolean } type Subscription { big: String }'),
+    roots: {
+      subscription: {
+        big: async function* () {
+          for (let i = 0; i < 40; i++) {
+            await new Promise((resolve) => setImmediate(resolve));
+            yield { big };
+          }
+        },
+      },
+    },
+  });
+}
 
 describe('serveGraphqlWs keep-alive', () => {
   it('drops a client that stops answering pings and keeps one that answers', async () => {
@@ -132,21 +180,7 @@ describe('serveGraphqlWs keep-alive', () => {
   it('counts a client dropped with frames unsent as unsent and one that took everything as pong, each once', async () => {
     http = createServer();
     wss = new WebSocketServer({ server: http });
-    const big = 'x'.repeat(1024 * 1024);
-    const server = makeServer<Record<string, unknown> | undefined, WsExtra>({
-      schema: buildSchema('type Query { ok: Boolean } type Subscription { big: String }'),
-      roots: {
-        subscription: {
-          // 40 MB of frames: more than the kernel's buffers of a client that does not read.
-          big: async function* () {
-            for (let i = 0; i < 40; i++) {
-              await new Promise((resolve) => setImmediate(resolve));
-              yield { big };
-            }
-          },
-        },
-      },
-    });
+    const server = bigFrames();
     const dropped: string[] = [];
     serveGraphqlWs(server, wss, {
       isProd: true,
@@ -169,5 +203,29 @@ describe('serveGraphqlWs keep-alive', () => {
     await until('both clients dropped', () => wss!.clients.size === 0, { timeoutMs: 5_000, intervalMs: 5 });
     await Promise.all(serverClosed);
     expect(dropped.sort()).toEqual(['pong', 'unsent']);
+  });
+});
+
+describe('serveGraphqlWs flushTimeoutMs', () => {
+  it('with the keep-alive off, drops a client whose sender has waited that long without progress, as unsent', async () => {
+    http = createServer();
+    wss = new WebSocketServer({ server: http });
+    const dropped: string[] = [];
+    serveGraphqlWs(bigFrames(), wss, {
+      isProd: true,
+      keepAliveMs: 0,
+      maxBufferedBytes: 256 * 1024,
+      flushTimeoutMs: 300,
+      onInternalError: () => undefined,
+      onDropped: (reason) => dropped.push(reason),
+    });
+    await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
+    const serverClosed = new Promise((resolve) => wss!.once('connection', (socket) => socket.once('close', resolve)));
+    const stalled = await openGraphqlWs(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`);
+    stalled.pause();
+    stalled.send(JSON.stringify({ id: 'b', type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    await serverClosed;
+    expect(dropped).toEqual(['unsent']);
+    expect(wss.clients.size).toBe(0);
   });
 });
