@@ -14,6 +14,7 @@ import type {
   MalformedCommitted,
   StoredCheckpoint,
   StoredEvent,
+  Lease,
 } from '../storage/types.js';
 import {
   ERASURE_RECORDS_PER_READ,
@@ -100,6 +101,12 @@ export interface ChainlogServiceOptions {
 
 /** Default interval of the retention sweep. */
 export const RETENTION_INTERVAL_MS = 60_000;
+/**
+ * The lease of the one process that sweeps retention among those sharing a database: sweeps of one log
+ * by two processes at once would each record the erasure of the same events. It saves that work only;
+ * a record listed twice is applied twice, to the same effect.
+ */
+export const RETENTION_LEASE = 'retention';
 const DAY_MS = 86_400_000;
 
 export class ChainlogService implements LogService {
@@ -120,6 +127,8 @@ export class ChainlogService implements LogService {
   private readonly erasures: Erasures;
   private retentionTimer: NodeJS.Timeout | null = null;
   private retentionRun: Promise<void> | null = null;
+  /** RETENTION_LEASE while this process holds it (engines shared by several processes). */
+  private retentionLease: Lease | null = null;
   /** Per log: every payload below this seq is past retention and erased (a sweep starts there). */
   private readonly retainedBelow = new Map<string, number>();
   /** This process, among those sharing a database. */
@@ -259,6 +268,10 @@ export class ChainlogService implements LogService {
     if (this.retentionTimer) clearTimeout(this.retentionTimer);
     this.retentionTimer = null;
     await this.retentionRun;
+    // Another process takes the sweeps over at its next one, not once the lease expires.
+    const lease = this.retentionLease;
+    this.retentionLease = null;
+    if (lease) await this.storage.coordination?.leases.release(lease).catch(() => undefined);
     await this.erasures.stop();
     this.tailer?.stop();
     await this.publisher.stop();
@@ -437,7 +450,8 @@ export class ChainlogService implements LogService {
   /**
    * Erase, through the erasure path (recorded, reason `retention`), the payloads of version 2 events
    * received longer ago than their log's retention period. Each erasure call is bounded
-   * (MAX_ERASED_PER_CALL); a sweep goes on until none is left. Returns how many it erased.
+   * (MAX_ERASED_PER_CALL); a sweep goes on until none is left. Returns how many it erased: 0 while another
+   * process sharing the database holds RETENTION_LEASE (it sweeps).
    */
   async applyRetention(): Promise<number> {
     const days = this.opts.retentionDays ?? {};
@@ -445,6 +459,8 @@ export class ChainlogService implements LogService {
     /** Logs the sweep could not apply retention to (a damaged row, a failed read): the others are swept. */
     const failed: Array<{ sourceAppId: string; err: unknown }> = [];
     for (let after: string | null = null; ;) {
+      // Checked before each page of logs: a holder that lost the lease mid-sweep leaves the rest to the new one.
+      if (!(await this.sweepsRetention())) break;
       const heads = await this.storage.listLogHeads(after, 100);
       if (heads.length === 0) break;
       for (const h of heads) {
@@ -468,6 +484,24 @@ export class ChainlogService implements LogService {
       );
     }
     return total;
+  }
+
+  /**
+   * Whether this process sweeps retention now: always on an engine with one writer; among processes
+   * sharing a database, the holder of RETENTION_LEASE (taken when free, renewed at each page of a sweep,
+   * for three sweep intervals). A failure of the lease store is the sweep's failure.
+   */
+  private async sweepsRetention(): Promise<boolean> {
+    const coordination = this.storage.coordination;
+    if (!coordination) return true;
+    const ttl = 3 * (this.opts.retentionIntervalMs ?? RETENTION_INTERVAL_MS);
+    if (this.retentionLease) {
+      if (await coordination.leases.renew(this.retentionLease, ttl)) return true;
+      this.retentionLease = null;
+      this.logger.info('retention lease lost: another process sweeps retention now');
+    }
+    this.retentionLease = await coordination.leases.tryAcquire(RETENTION_LEASE, this.owner, ttl);
+    return this.retentionLease !== null;
   }
 
   /** Erase the payloads of one log received before `cutoff` (receivedAt grows with seq). */
