@@ -1,6 +1,7 @@
 // The erasures an auditor proves (erasureRecords and the audit's use of it) against the real service, on
 // the e2e suites' engine: records proven by inclusion in the erasures log, a key limited to some logs
-// (records that name other logs withheld), and a record not checkpointed yet when the audit asks.
+// (records that name other logs withheld), a record not checkpointed yet when the audit asks, and the
+// consistency proof a page carries from a size of the erasures log the reader trusts.
 // The service publishes only when told (publishCheckpoints), so which records a checkpoint covers is known.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import {
   logVerifiers,
   openCheckpoint,
   parseVerifierKey,
+  verifyConsistency,
   verifyInclusion,
   type NoteVerifier,
 } from '../../src/core/index.js';
@@ -81,10 +83,21 @@ const RECORDS = `query($app: String!, $size: SafeInt, $from: SafeInt) {
   }
 }`;
 
+const CONSISTENT = `query($app: String!, $size: SafeInt, $with: SafeInt) {
+  erasureRecords(sourceAppId: $app, treeSize: $size, consistentWith: $with) {
+    checkpoint { note treeSize rootHash }
+    consistencyProof
+  }
+}`;
+
+let prefix: string;
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-audit-'));
   svc = await startService({ env: { CHECKPOINT_INTERVAL_MS: '3600000', CHECKPOINT_MIN_GAP_MS: '0' } });
-  verifier = parseVerifierKey((await svc.gql('{ serverInfo { verifierKey } }')).data.serverInfo.verifierKey);
+  const info = (await svc.gql('{ serverInfo { verifierKey originPrefix } }')).data.serverInfo;
+  verifier = parseVerifierKey(info.verifierKey);
+  prefix = info.originPrefix;
   await logTo('people', 4);
   await logTo('others', 2);
   expect(await erase(['people/1'])).toEqual({ erased: 1, recordId: '_erasures/0' });
@@ -133,6 +146,24 @@ describe('erasureRecords', () => {
     const negative = await svc.gql(RECORDS, { app: 'people', from: -1 });
     expect(negative.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'from' });
   });
+
+  it('refuses a consistentWith that is negative or past the checkpoint, naming the argument and the rule', async () => {
+    const negative = await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', with: -1 });
+    expect(negative.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'consistentWith', rule: 'min' });
+    // The erasures log's checkpoint has size 2: a trusted size past it cannot be proven.
+    const past = await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', with: 3 });
+    expect(past.status).toBe(200);
+    expect(past.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'consistentWith',
+      rule: 'beyondCheckpoint',
+    });
+    expect(past.errors?.[0]?.message).toMatch(/at most the checkpoint's size 2/);
+    const ok = await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', with: 2 });
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data.erasureRecords).toMatchObject({ checkpoint: { treeSize: 2 }, consistencyProof: [] });
+    expect((await svc.gqlAs(keys.people, CONSISTENT, { app: 'people' })).data.erasureRecords.consistencyProof).toBeNull();
+  });
 });
 
 describe('the audit of erased payloads', () => {
@@ -173,5 +204,30 @@ describe('the audit of erased payloads', () => {
     expect(never.eventsErased).toBe(3);
     expect(never.findings).toEqual([expect.objectContaining({ kind: 'UNRECORDED_ERASURE', seq: 0 })]);
     expect(never.findings[0]!.message).toMatch(/checkpoint of size 3/);
+  });
+});
+
+describe("the erasures log's checkpoint an audit trusts", () => {
+  it('comes with its page, with the proof that it extends a size the reader trusts, to a key that may not ask consistencyProof of it', async () => {
+    await publish(); // the record of people/0 (the test before left it unpublished): size 4
+    const refused = await svc.gqlAs(
+      keys.people,
+      '{ consistencyProof(sourceAppId: "_erasures", fromSize: 2, toSize: 4) { hashes } }',
+    );
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+    const page = (await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', with: 2 })).data.erasureRecords;
+    const erasuresOrigin = `${prefix}/_erasures`;
+    const latest = openCheckpoint(page.checkpoint.note, logVerifiers(verifier, erasuresOrigin));
+    const old = (await svc.gql('{ checkpoint(sourceAppId: "_erasures", treeSize: 2) { note } }')).data.checkpoint;
+    const trusted = openCheckpoint(old.note, logVerifiers(verifier, erasuresOrigin));
+    expect([trusted.size, latest.size]).toEqual([2, 4]);
+    verifyConsistency(2, 4, page.consistencyProof.map(fromHex), trusted.rootHash, latest.rootHash);
+    // A reader that trusts a larger checkpoint than the one it names gets no proof, and is told why.
+    const pinned = await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', size: 2, with: 4 });
+    expect(pinned.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'consistentWith',
+      rule: 'beyondCheckpoint',
+    });
   });
 });
