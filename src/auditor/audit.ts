@@ -373,6 +373,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
       lateRecordWaitMs: o.lateRecordWaitMs,
       onWaitingForRecords: o.onWaitingForRecords,
       trusted: erasuresTrusted && { treeSize: erasuresTrusted.treeSize, rootHash: fromHex(erasuresTrusted.rootHash) },
+      policy: o.policy,
     });
     if (listing?.checkpoint) {
       const { treeSize, rootHash } = listing.checkpoint;

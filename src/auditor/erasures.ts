@@ -5,7 +5,7 @@
 // The checkpoint must also extend the erasures log's checkpoint the auditor trusted before, by the
 // consistency proof the page carries, since such a key may not ask consistencyProof of the erasures log:
 // otherwise a server could prove erasures to it against a history of its own making.
-import { toHex, type NoteVerifier } from '../core/index.js';
+import { logVerifiers, toHex, type NoteVerifier, type Policy } from '../core/index.js';
 import { ask } from './asking.js';
 import { checkCheckpointNote } from './checkpoint.js';
 import { checkPage, ERASURES_LOG, type ErasureRecordsPage } from './erasure-records.js';
@@ -13,6 +13,7 @@ import { finding, type Finding } from './findings.js';
 import type { GraphqlClient } from './graphql-client.js';
 import { checkConsistency, type TreeHead } from './proofs.js';
 import * as q from './queries.js';
+import { checkWitnesses } from './witnesses.js';
 
 /**
  * How long, at most, the audit waits for a checkpoint of the erasures log to cover a record it lacks: two
@@ -62,6 +63,11 @@ export interface ErasureListingOptions {
   onWaitingForRecords?: (treeSize: number | null) => void;
   /** The erasures log's checkpoint trusted before (the state file's): the first one read must extend it. */
   trusted?: TreeHead | null | undefined;
+  /**
+   * --policy: each erasures log checkpoint the records are proven against must carry the policy's quorum, as
+   * the audited log's must. A newer one found while waiting for a late record is awaited until it does.
+   */
+  policy?: Policy | undefined;
 }
 
 /**
@@ -81,6 +87,8 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
   const missing = () => o.erased.some((seq) => !out.listed.has(seq));
   /** The checkpoint the next one must extend: the one trusted before this listing, then the last one read. */
   let before: TreeHead | null = o.trusted ?? null;
+  /** The policy's findings on a newer checkpoint left unread while its witnesses may still cosign it. */
+  let uncosigned: Finding[] = [];
   let from = 0;
   let waitUntil: number | null = null;
   for (;;) {
@@ -97,6 +105,7 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
       );
       return null;
     }
+    uncosigned = [];
     if (cp !== null && (out.treeSize === null || cp.treeSize > out.treeSize)) {
       const opened = checkCheckpointNote(cp.note, o.verifier, origin);
       if (opened.finding) {
@@ -116,11 +125,23 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
           return null;
         }
       }
-      if (!(await readRecords(o, head, first.erasureRecords, from, at, out))) return null;
-      out.treeSize = head.treeSize;
-      out.checkpoint = { treeSize: head.treeSize, rootHash: cp.rootHash, note: cp.note };
-      before = head;
-      from = head.treeSize;
+      let witnessFindings: Finding[] = [];
+      if (o.policy) {
+        const subject = `the erasures log's checkpoint (${origin})`;
+        const w = checkWitnesses(cp.note, head.treeSize, logVerifiers(o.verifier, origin), o.policy, null, 0, subject);
+        witnessFindings = w.findings.map((f) => finding(f.kind, at, f.message));
+        // A checkpoint published while the audit waits gets its cosignatures after it is published: its
+        // witnesses have the rest of the wait (a forged cosignature is not waited on).
+        if (w.report !== null && !w.report.met && waitUntil !== null) uncosigned = witnessFindings;
+      }
+      if (uncosigned.length === 0) {
+        o.findings.push(...witnessFindings);
+        if (!(await readRecords(o, head, first.erasureRecords, from, at, out))) return null;
+        out.treeSize = head.treeSize;
+        out.checkpoint = { treeSize: head.treeSize, rootHash: cp.rootHash, note: cp.note };
+        before = head;
+        from = head.treeSize;
+      }
     }
     // Withheld records may list what is missing, or a record may not be checkpointed yet: wait either way.
     if (!missing()) return out;
@@ -128,7 +149,11 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
       waitUntil = Date.now() + (o.lateRecordWaitMs ?? (await lateRecordWaitMs(o.client)));
       o.onWaitingForRecords?.(out.treeSize);
     }
-    if (Date.now() >= waitUntil) return out;
+    if (Date.now() >= waitUntil) {
+      // The newer checkpoint never carried the quorum: that, not only the records it would have added, fails.
+      o.findings.push(...uncosigned);
+      return out;
+    }
     await new Promise((resolve) => setTimeout(resolve, LATE_RECORD_POLL_MS));
   }
 }

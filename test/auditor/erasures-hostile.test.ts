@@ -1,7 +1,8 @@
 // listErasures against a hostile or lagging server: a real HTTP server that answers erasureRecords with
 // pages built from an erasures log made with the core alone, shaped by each test (a `next` that does not
 // move forward, a withheld position outside its page, a smaller checkpoint while the audit waits, a forked
-// erasures log signed by the right key, a consistency proof that does not verify).
+// erasures log signed by the right key, a consistency proof that does not verify, a missing cosignature).
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { ERASURES_LOG } from '../../src/auditor/erasure-records.js';
 import { listErasures } from '../../src/auditor/erasures.js';
 import type { Finding } from '../../src/auditor/findings.js';
 import { GraphqlClient } from '../../src/auditor/graphql-client.js';
-import { toHex } from '../../src/core/index.js';
+import { createCosigner, parsePolicy, toHex, type Policy } from '../../src/core/index.js';
 import { erasuresLog, signingKey, type TestLog } from './log-fixture.js';
 
 const PREFIX = 'test.chainlog';
@@ -73,7 +74,7 @@ afterAll(async () => {
 /** The checkpoint of `log` at `size` as an auditor trusts it (the state file's). */
 const trustedAt = (log: TestLog, size: number) => ({ treeSize: size, rootHash: log.root(size) });
 
-function list(erased: number[], lateRecordWaitMs = 0, more: { trusted?: ReturnType<typeof trustedAt> } = {}) {
+function list(erased: number[], lateRecordWaitMs = 0, more: { trusted?: ReturnType<typeof trustedAt>; policy?: Policy } = {}) {
   const findings: Finding[] = [];
   reads = 0;
   asked = [];
@@ -216,5 +217,62 @@ describe("the erasures log's checkpoint against the one the auditor trusts", () 
     expect(findings).toEqual([]);
     expect(listing!.checkpoint).toMatchObject({ treeSize: 6, rootHash: toHex(log.root(6)) });
     expect(asked).toEqual([2, 4]);
+  });
+});
+
+describe("--policy and the erasures log's checkpoint", () => {
+  const witness = createCosigner('w.example', generateKeyPairSync('ed25519').privateKey);
+  const policy = parsePolicy(`witness w ${witness.verifierKey}\nquorum w\n`);
+  const cosigned = (page: ReturnType<typeof honestPage>) => {
+    const note = page.checkpoint.note;
+    return {
+      ...page,
+      checkpoint: { ...page.checkpoint, note: note + witness.cosign(note.slice(0, note.indexOf('\n\n') + 1), 1_800_000_000) },
+    };
+  };
+
+  it("must carry the policy's quorum, as the audited log's checkpoint must", async () => {
+    const log = erasuresOf(5);
+    answer = (size, from) => cosigned(honestPage(log, size ?? 5, from, 10));
+    expect((await list([4], 0, { policy })).findings).toEqual([]);
+    answer = (size, from) => honestPage(log, size ?? 5, from, 10);
+    const { listing, findings } = await list([4], 0, { policy });
+    expect(listing!.listed.has(4)).toBe(true);
+    expect(findings).toEqual([
+      expect.objectContaining({
+        kind: 'NO_QUORUM',
+        seq: 4,
+        message: `the erasures log's checkpoint (test.chainlog/_erasures) of size 5 is cosigned by no policy witness; the policy's quorum "w" needs w`,
+      }),
+    ]);
+  });
+
+  it('a newer checkpoint found while waiting is read once its witnesses cosigned it, within the wait', async () => {
+    const log = erasuresOf(6);
+    // Size 4, cosigned; then size 6, not cosigned yet for two reads; then cosigned.
+    answer = (size, from, consistentWith) => {
+      if (reads === 1) return cosigned(honestPage(log, 4, from, 10, consistentWith));
+      const page = honestPage(log, size ?? 6, from, 10, consistentWith);
+      return reads <= 3 ? page : cosigned(page);
+    };
+    const { listing, findings } = await list([5], 60_000, { policy });
+    expect(findings).toEqual([]);
+    expect(listing!.checkpoint?.treeSize).toBe(6);
+    expect(reads).toBe(4);
+  });
+
+  it('one never cosigned within the wait is a finding, and its records are not read', async () => {
+    const log = erasuresOf(6);
+    answer = (size, from, consistentWith) =>
+      reads === 1 ? cosigned(honestPage(log, 4, from, 10, consistentWith)) : honestPage(log, size ?? 6, from, 10, consistentWith);
+    const { listing, findings } = await list([5], 300, { policy });
+    expect(listing!.treeSize).toBe(4);
+    expect(listing!.listed.has(5)).toBe(false);
+    expect(findings).toEqual([
+      expect.objectContaining({
+        kind: 'NO_QUORUM',
+        message: expect.stringMatching(/of size 6 is cosigned by no policy witness/),
+      }),
+    ]);
   });
 });
