@@ -15,6 +15,7 @@ import { checkCheckpointNote } from './checkpoint.js';
 import { finding, firstBadSeq, type Finding } from './findings.js';
 import { ask, AuditAbort, must, refusalHint } from './asking.js';
 import { ConnectionError, GraphqlError, ResponseShapeError, type GraphqlClient } from './graphql-client.js';
+import { ERASURES_LOG } from './erasure-records.js';
 import { listErasures } from './erasures.js';
 import { checkConsistency, checkInclusion, consistencyNeed } from './proofs.js';
 import * as q from './queries.js';
@@ -103,6 +104,15 @@ export interface AuditReport {
   stateUpdated: boolean;
   /** With --policy: the cosignatures of the policy's witnesses (null without --policy, or when one is forged). */
   witnesses: WitnessReport | null;
+  /**
+   * The erasures log's checkpoint the erased payloads were proven against (the newest read), and the one of
+   * it trusted before this run, which it extends; null when no payload was erased (or the listing failed).
+   */
+  erasures: {
+    origin: string;
+    checkpoint: { treeSize: number; rootHash: string };
+    trusted: { treeSize: number; rootHash: string } | null;
+  } | null;
 }
 
 /** Findings that mean a range could not be proven against the checkpoint. */
@@ -134,6 +144,12 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     );
   }
   const trustedEntry = o.state.get(origin, o.verifier);
+  // The erasures log is trusted like any log, under its own origin: whichever log was audited (with
+  // whichever API key) when its checkpoint was last accepted, the next one must extend it.
+  const erasuresOrigin = `${prefix}/${ERASURES_LOG}`;
+  const erasuresTrusted = o.state.get(erasuresOrigin, o.verifier);
+  /** The erasures log's checkpoint the audit accepted, to remember with the audited log's. */
+  let erasuresAccepted: { treeSize: number; rootHash: string; note: string } | null = null;
   const trusted = trustedEntry && { treeSize: trustedEntry.treeSize, rootHash: fromHex(trustedEntry.rootHash) };
   const report: AuditReport = {
     ok: false,
@@ -155,6 +171,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     firstBadSeq: null,
     stateUpdated: false,
     witnesses: null,
+    erasures: null,
   };
   const finish = async (checkpoint: Checkpoint | null, note: string | null) => {
     report.firstBadSeq = firstBadSeq(findings);
@@ -168,6 +185,9 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
         verifiedAt: new Date().toISOString(),
         url: o.url,
       });
+      if (erasuresAccepted) {
+        o.state.set(erasuresOrigin, o.verifier, { ...erasuresAccepted, verifiedAt: new Date().toISOString(), url: o.url });
+      }
       await o.state.save();
       report.stateUpdated = true;
     }
@@ -352,7 +372,18 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
       findings,
       lateRecordWaitMs: o.lateRecordWaitMs,
       onWaitingForRecords: o.onWaitingForRecords,
+      trusted: erasuresTrusted && { treeSize: erasuresTrusted.treeSize, rootHash: fromHex(erasuresTrusted.rootHash) },
+      policy: o.policy,
     });
+    if (listing?.checkpoint) {
+      const { treeSize, rootHash } = listing.checkpoint;
+      erasuresAccepted = listing.checkpoint;
+      report.erasures = {
+        origin: erasuresOrigin,
+        checkpoint: { treeSize, rootHash },
+        trusted: erasuresTrusted && { treeSize: erasuresTrusted.treeSize, rootHash: erasuresTrusted.rootHash },
+      };
+    }
     if (listing !== null) {
       const unlisted = erasedSeqs.filter((seq) => !listing.listed.has(seq));
       report.eventsErased += erasedSeqs.length - unlisted.length;

@@ -2,13 +2,18 @@
 // (erasureRecords), each recomputed into its leaf and proven by inclusion in the erasures log's checkpoint,
 // opened with the key the auditor trusts. Nothing the server says about a record counts without its proof,
 // so a key limited to the audited log (which may not read the erasures log itself) proves erasures too.
-import { toHex, type NoteVerifier } from '../core/index.js';
+// The checkpoint must also extend the erasures log's checkpoint the auditor trusted before, by the
+// consistency proof the page carries, since such a key may not ask consistencyProof of the erasures log:
+// otherwise a server could prove erasures to it against a history of its own making.
+import { logVerifiers, toHex, type NoteVerifier, type Policy } from '../core/index.js';
 import { ask } from './asking.js';
 import { checkCheckpointNote } from './checkpoint.js';
 import { checkPage, ERASURES_LOG, type ErasureRecordsPage } from './erasure-records.js';
 import { finding, type Finding } from './findings.js';
 import type { GraphqlClient } from './graphql-client.js';
+import { checkConsistency, type TreeHead } from './proofs.js';
 import * as q from './queries.js';
+import { checkWitnesses } from './witnesses.js';
 
 /**
  * How long, at most, the audit waits for a checkpoint of the erasures log to cover a record it lacks: two
@@ -37,6 +42,11 @@ export interface ErasureListing {
   withheld: number[];
   /** The erasures log's checkpoint the records were proven against; null when it has none. */
   treeSize: number | null;
+  /**
+   * That checkpoint (the newest read): opened with the trusted key and shown to extend `trusted` and every
+   * checkpoint of the erasures log read before it in this listing. Null when none was read.
+   */
+  checkpoint: { treeSize: number; rootHash: string; note: string } | null;
 }
 
 export interface ErasureListingOptions {
@@ -51,6 +61,13 @@ export interface ErasureListingOptions {
   lateRecordWaitMs?: number | undefined;
   /** Called when the listing lacks some of `erased` and the audit waits for a newer erasures checkpoint. */
   onWaitingForRecords?: (treeSize: number | null) => void;
+  /** The erasures log's checkpoint trusted before (the state file's): the first one read must extend it. */
+  trusted?: TreeHead | null | undefined;
+  /**
+   * --policy: each erasures log checkpoint the records are proven against must carry the policy's quorum, as
+   * the audited log's must. A newer one found while waiting for a late record is awaited until it does.
+   */
+  policy?: Policy | undefined;
 }
 
 /**
@@ -59,19 +76,36 @@ export interface ErasureListingOptions {
  * unlisted, a larger checkpoint is awaited (an erasure is recorded before it is applied, and its record may
  * not be checkpointed yet), and the records it adds are read; a smaller one (a server behind) adds none.
  * Each read must move forward within the checkpoint (`next`, withheld positions), so a server cannot keep
- * the audit reading. Null (with a finding) when the erasures log's checkpoint cannot be opened or read.
+ * the audit reading. Each checkpoint read must extend the one before it (`trusted`, then the previous one
+ * read), by the consistency proof its first page carries. Null (with a finding) when the erasures log's
+ * checkpoint cannot be opened or read, or does not extend the one before it.
  */
 export async function listErasures(o: ErasureListingOptions): Promise<ErasureListing | null> {
   const origin = `${o.originPrefix}/${ERASURES_LOG}`;
   const at = o.erased[0] ?? 0;
-  const out: ErasureListing = { listed: new Set(), withheld: [], treeSize: null };
+  const out: ErasureListing = { listed: new Set(), withheld: [], treeSize: null, checkpoint: null };
   const missing = () => o.erased.some((seq) => !out.listed.has(seq));
+  /** The checkpoint the next one must extend: the one trusted before this listing, then the last one read. */
+  let before: TreeHead | null = o.trusted ?? null;
+  /** The policy's findings on a newer checkpoint left unread while its witnesses may still cosign it. */
+  let uncosigned: Finding[] = [];
   let from = 0;
   let waitUntil: number | null = null;
   for (;;) {
-    const first = await readPage(o, undefined, from, at);
+    const first = await readPage(o, undefined, from, at, before?.treeSize);
     if (first === null) return null;
     const cp = first.erasureRecords.checkpoint;
+    if (cp === null && before !== null && out.treeSize === null) {
+      o.findings.push(
+        finding(
+          'ROLLBACK',
+          at,
+          `the erasures log (${origin}) has no checkpoint, but one of size ${before.treeSize} was trusted before`,
+        ),
+      );
+      return null;
+    }
+    uncosigned = [];
     if (cp !== null && (out.treeSize === null || cp.treeSize > out.treeSize)) {
       const opened = checkCheckpointNote(cp.note, o.verifier, origin);
       if (opened.finding) {
@@ -83,32 +117,31 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
         o.findings.push(finding('BAD_CHECKPOINT', at, `the erasures log's checkpoint fields contradict its signed note`));
         return null;
       }
-      // Records from `from` up to this checkpoint's size, each proven against it.
-      let page: ErasureRecordsPage | null = first.erasureRecords;
-      let pos = from;
-      while (page !== null) {
-        const end = page.next ?? head.treeSize;
-        const stray = page.withheld.find((w) => !Number.isSafeInteger(w) || w < pos || w >= end);
-        if (end <= pos || end > head.treeSize || stray !== undefined) {
-          const what = stray !== undefined ? `withheld position ${stray}` : `next ${page.next}`;
-          o.findings.push(
-            finding(
-              'MALFORMED_RESPONSE',
-              at,
-              `erasureRecords from ${pos}: ${what} is not in [${pos}, ${head.treeSize}) of the erasures log`,
-            ),
-          );
+      // A checkpoint that does not extend the one before it is another history: its records prove nothing.
+      if (before !== null) {
+        const bad = checkConsistency(before, head, first.erasureRecords.consistencyProof ?? null);
+        if (bad) {
+          o.findings.push(finding(bad.kind, at, `the erasures log (${origin}): ${bad.message}`));
           return null;
         }
-        checkPage(page, head, o, out);
-        if (page.next === null) break;
-        pos = page.next;
-        const nextPage = await readPage(o, head.treeSize, pos, at);
-        if (nextPage === null) return null;
-        page = nextPage.erasureRecords;
       }
-      out.treeSize = head.treeSize;
-      from = head.treeSize;
+      let witnessFindings: Finding[] = [];
+      if (o.policy) {
+        const subject = `the erasures log's checkpoint (${origin})`;
+        const w = checkWitnesses(cp.note, head.treeSize, logVerifiers(o.verifier, origin), o.policy, null, 0, subject);
+        witnessFindings = w.findings.map((f) => finding(f.kind, at, f.message));
+        // A checkpoint published while the audit waits gets its cosignatures after it is published: its
+        // witnesses have the rest of the wait (a forged cosignature is not waited on).
+        if (w.report !== null && !w.report.met && waitUntil !== null) uncosigned = witnessFindings;
+      }
+      if (uncosigned.length === 0) {
+        o.findings.push(...witnessFindings);
+        if (!(await readRecords(o, head, first.erasureRecords, from, at, out))) return null;
+        out.treeSize = head.treeSize;
+        out.checkpoint = { treeSize: head.treeSize, rootHash: cp.rootHash, note: cp.note };
+        before = head;
+        from = head.treeSize;
+      }
     }
     // Withheld records may list what is missing, or a record may not be checkpointed yet: wait either way.
     if (!missing()) return out;
@@ -116,16 +149,63 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
       waitUntil = Date.now() + (o.lateRecordWaitMs ?? (await lateRecordWaitMs(o.client)));
       o.onWaitingForRecords?.(out.treeSize);
     }
-    if (Date.now() >= waitUntil) return out;
+    if (Date.now() >= waitUntil) {
+      // The newer checkpoint never carried the quorum: that, not only the records it would have added, fails.
+      o.findings.push(...uncosigned);
+      return out;
+    }
     await new Promise((resolve) => setTimeout(resolve, LATE_RECORD_POLL_MS));
   }
 }
 
-function readPage(o: ErasureListingOptions, size: number | undefined, from: number, at: number) {
-  return ask(
-    () => o.client.request(q.ERASURE_RECORDS, { app: o.app, size, from }, q.erasureRecordsSchema),
-    at,
-    `erasureRecords from ${from}`,
-    o.findings,
-  );
+/**
+ * The records in [from, head.treeSize), read page by page from `page` on (later pages at head's size), each
+ * proven against `head`. Each read must move forward within the checkpoint. False (with a finding) when a
+ * read fails or does not.
+ */
+async function readRecords(
+  o: ErasureListingOptions,
+  head: TreeHead,
+  page: ErasureRecordsPage,
+  from: number,
+  at: number,
+  out: ErasureListing,
+): Promise<boolean> {
+  let pos = from;
+  for (;;) {
+    const end = page.next ?? head.treeSize;
+    const stray = page.withheld.find((w) => !Number.isSafeInteger(w) || w < pos || w >= end);
+    if (end <= pos || end > head.treeSize || stray !== undefined) {
+      const what = stray !== undefined ? `withheld position ${stray}` : `next ${page.next}`;
+      o.findings.push(
+        finding(
+          'MALFORMED_RESPONSE',
+          at,
+          `erasureRecords from ${pos}: ${what} is not in [${pos}, ${head.treeSize}) of the erasures log`,
+        ),
+      );
+      return false;
+    }
+    checkPage(page, head, o, out);
+    if (page.next === null) return true;
+    pos = page.next;
+    const nextPage = await readPage(o, head.treeSize, pos, at, undefined);
+    if (nextPage === null) return false;
+    page = nextPage.erasureRecords;
+  }
+}
+
+/** One read; with `consistentWith`, its page carries the consistency proof from that size to its checkpoint. */
+function readPage(
+  o: ErasureListingOptions,
+  size: number | undefined,
+  from: number,
+  at: number,
+  consistentWith: number | undefined,
+) {
+  const request =
+    consistentWith === undefined
+      ? () => o.client.request(q.ERASURE_RECORDS, { app: o.app, size, from }, q.erasureRecordsSchema)
+      : () => o.client.request(q.ERASURE_RECORDS_CONSISTENT, { app: o.app, size, from, consistentWith }, q.erasureRecordsSchema);
+  return ask(request, at, `erasureRecords from ${from}`, o.findings);
 }

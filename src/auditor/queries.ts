@@ -56,23 +56,39 @@ export const consistencyProofSchema = z.object({
   consistencyProof: z.object({ fromSize: z.number(), toSize: z.number(), hashes: z.array(z.string()) }),
 });
 
+const ERASURE_PAGE = `checkpoint { note treeSize rootHash }
+    records { event { sourceAppId seq eventType timestamp receivedAt payload prevHash hash payloadHash } hashes }
+    withheld
+    next`;
+
 /**
  * The erasure records that list events of one log (erasureRecords), each with its inclusion proof in the
  * erasures log at the page's checkpoint; records withheld from a scoped key by position only.
  */
 export const ERASURE_RECORDS = `query Erasures($app: String!, $size: SafeInt, $from: SafeInt) {
   erasureRecords(sourceAppId: $app, treeSize: $size, from: $from) {
-    checkpoint { note treeSize rootHash }
-    records { event { sourceAppId seq eventType timestamp receivedAt payload prevHash hash payloadHash } hashes }
-    withheld
-    next
+    ${ERASURE_PAGE}
   }
 }`;
+
+/**
+ * The same page with the consistency proof from a size of the erasures log the auditor trusts to the page's
+ * checkpoint. A query of its own, so that an audit that trusts no erasures checkpoint yet asks only what
+ * erasureRecords has always answered.
+ */
+export const ERASURE_RECORDS_CONSISTENT = `query ErasuresConsistent($app: String!, $size: SafeInt, $from: SafeInt, $consistentWith: SafeInt!) {
+  erasureRecords(sourceAppId: $app, treeSize: $size, from: $from, consistentWith: $consistentWith) {
+    ${ERASURE_PAGE}
+    consistencyProof
+  }
+}`;
+
 export const erasureRecordsSchema = z.object({
   erasureRecords: z.object({
     checkpoint: z.object({ note: z.string(), treeSize: z.number(), rootHash: z.string() }).nullable(),
     records: z.array(z.object({ event: eventSchema, hashes: z.array(z.string()) })),
     withheld: z.array(z.number()),
     next: z.number().nullable(),
+    consistencyProof: z.array(z.string()).nullish(),
   }),
 });

@@ -11,6 +11,19 @@ function witnessLine(w: WitnessReport): string {
   return `  witnesses    quorum ${JSON.stringify(w.quorum)} (${w.needs}) ${w.met ? 'met' : 'NOT met'}: cosigned by ${who}${age}`;
 }
 
+/** Which checkpoint of the erasures log proved the erasures, and how it relates to the one trusted before. */
+function erasuresCheckpoint(r: AuditReport): string {
+  if (!r.erasures) return '';
+  const { checkpoint, trusted } = r.erasures;
+  const how =
+    trusted === null
+      ? 'now trusted'
+      : trusted.treeSize === checkpoint.treeSize
+        ? 'unchanged since trusted'
+        : `proved from the trusted size ${trusted.treeSize}`;
+  return `, at its checkpoint of size ${checkpoint.treeSize} (${how})`;
+}
+
 export function reportText(r: AuditReport, statePath: string): string {
   const where = `${r.app} @ ${r.url}`;
   if (!r.ok) {
@@ -43,7 +56,9 @@ export function reportText(r: AuditReport, statePath: string): string {
     `  consistency  ${consistency}`,
     `  events       [${r.range.from}, ${r.range.to}): ${r.eventsChecked} leaves recomputed, chain linked, ${r.pages} range proof(s) OK`,
     ...(r.eventsErased > 0
-      ? [`  erased       ${r.eventsErased} payload(s) erased and listed in the erasures log (leaves checked)`]
+      ? [
+          `  erased       ${r.eventsErased} payload(s) erased and listed in the erasures log (leaves checked)${erasuresCheckpoint(r)}`,
+        ]
       : []),
     `  tree nodes   ${r.treeNodesChecked} stored node(s) the proofs are made of match the leaves`,
     `  inclusion    ${spots}`,

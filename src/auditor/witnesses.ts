@@ -38,6 +38,7 @@ export interface WitnessCheck {
  * The cosignatures on `note` (already opened with `logVerifiers`) against `policy`, and with
  * `maxAgeSeconds` the age of the newest one at `nowMs`. A forged cosignature of a policy witness
  * refuses the note (BAD_COSIGNATURE); a missing quorum is NO_QUORUM; an old one STALE_CHECKPOINT.
+ * `subject` names the checkpoint in the findings' messages.
  */
 export function checkWitnesses(
   note: string,
@@ -46,6 +47,7 @@ export function checkWitnesses(
   policy: Policy,
   maxAgeSeconds: number | null,
   nowMs: number,
+  subject = 'the checkpoint',
 ): WitnessCheck {
   const quorum = policy.quorum ?? 'none';
   const needs = describeQuorum(policy, quorum);
@@ -55,7 +57,7 @@ export function checkWitnesses(
   } catch (err) {
     if (!(err instanceof CosignatureError || err instanceof NoteError)) throw err;
     const kind = err instanceof CosignatureError ? 'BAD_COSIGNATURE' : 'BAD_SIGNATURE';
-    const msg = `the checkpoint of size ${size} carries a cosignature line under the key of a policy witness that does not verify (${err.message}): a forged or altered cosignature refuses the checkpoint`;
+    const msg = `${subject} of size ${size} carries a cosignature line under the key of a policy witness that does not verify (${err.message}): a forged or altered cosignature refuses the checkpoint`;
     return { report: null, findings: [finding(kind, null, kind === 'BAD_COSIGNATURE' ? msg : err.message)] };
   }
   const cosignatures = witnessed.cosignatures.map((c) => ({
@@ -82,7 +84,7 @@ export function checkWitnesses(
       finding(
         'NO_QUORUM',
         null,
-        `the checkpoint of size ${size} is cosigned by ${who}; the policy's quorum ${JSON.stringify(quorum)} needs ${needs}`,
+        `${subject} of size ${size} is cosigned by ${who}; the policy's quorum ${JSON.stringify(quorum)} needs ${needs}`,
       ),
     );
   }
@@ -93,7 +95,7 @@ export function checkWitnesses(
         finding(
           'STALE_CHECKPOINT',
           null,
-          `the checkpoint of size ${size} has no cosignature by a policy witness, so nothing shows it is recent (--max-age ${maxAgeSeconds} s, now ${iso(now)})`,
+          `${subject} of size ${size} has no cosignature by a policy witness, so nothing shows it is recent (--max-age ${maxAgeSeconds} s, now ${iso(now)})`,
         ),
       );
     } else if (now - newest.timestamp > maxAgeSeconds) {
@@ -101,7 +103,7 @@ export function checkWitnesses(
         finding(
           'STALE_CHECKPOINT',
           null,
-          `the newest cosignature of the checkpoint of size ${size} by a policy witness (${newest.witness}) is from ${newest.time}, ` +
+          `the newest cosignature of ${subject} of size ${size} by a policy witness (${newest.witness}) is from ${newest.time}, ` +
             `${now - newest.timestamp} s before now (${iso(now)}); --max-age allows ${maxAgeSeconds} s: ` +
             'the server may be serving an old checkpoint to hide newer events',
         ),

@@ -9,7 +9,8 @@ import { intOption, optionsOrExit, parseCliArgs } from './options.js';
 const HELP = `Usage: federation-files --dir DIR --origin-prefix PREFIX --apps N --witnesses NAME=URL[,NAME=URL...]
 
 Writes into DIR (keeping keys already there): log-signing-key.pem, <NAME>-witness-key.pem per witness,
-witnessed-logs.txt (WITNESSED_LOGS_FILE of each witness: the logs of the simulator's first N apps) and
+witnessed-logs.txt (WITNESSED_LOGS_FILE of each witness: the logs of the simulator's first N apps and the
+erasures log, _erasures) and
 witness-policy.txt (WITNESS_POLICY_FILE of the log: every witness, all of them as the quorum).
 `;
 

@@ -358,15 +358,27 @@ export class ChainlogService implements LogService {
     from: number,
     treeSize: number | undefined,
     mayRead: (sourceAppId: string) => boolean,
+    consistentWith?: number,
   ): Promise<ErasureRecordPage> {
     const checkpoint = await this.storage.getCheckpoint(ERASURES_LOG, treeSize);
-    if (!checkpoint) {
-      if (treeSize !== undefined) throw notFound(`the erasures log has no checkpoint of size ${treeSize}`, 'treeSize');
-      return { checkpoint: null, records: [], withheld: [], next: null };
+    if (!checkpoint && treeSize !== undefined) {
+      throw notFound(`the erasures log has no checkpoint of size ${treeSize}`, 'treeSize');
     }
-    const size = checkpoint.treeSize;
+    const size = checkpoint?.treeSize ?? 0;
+    // A proof runs from the smaller size to the larger: a reader that trusts a larger checkpoint than the
+    // page's reads at one at least as large (treeSize omitted: the latest), so one direction serves it.
+    if (consistentWith !== undefined && consistentWith > size) {
+      const message = checkpoint
+        ? `consistentWith must be at most the checkpoint's size ${size}: omit treeSize for the latest checkpoint, or give one at least consistentWith`
+        : 'consistentWith must be 0: the erasures log has no checkpoint yet';
+      throw new LogError('BAD_USER_INPUT', message, [{ field: 'consistentWith', rule: 'beyondCheckpoint', message }]);
+    }
+    if (!checkpoint) return { checkpoint: null, records: [], withheld: [], next: null, consistencyProof: null };
+    // One proof per read, of O(log size) nodes.
+    const consistencyProof =
+      consistentWith === undefined ? null : (await this.prover.consistency(ERASURES_LOG, consistentWith, size)).map(toHex);
     // Past the checkpoint (one smaller than a reader saw before, from a server behind): nothing to read.
-    if (from >= size) return { checkpoint, records: [], withheld: [], next: null };
+    if (from >= size) return { checkpoint, records: [], withheld: [], next: null, consistencyProof };
     const below = Math.min(size, from + ERASURE_RECORDS_PER_READ);
     const listing: StoredEvent[] = [];
     const withheld: number[] = [];
@@ -381,7 +393,7 @@ export class ChainlogService implements LogService {
     for (const event of listing) {
       records.push({ event, hashes: (await this.prover.inclusion(ERASURES_LOG, event.seq, size)).map(toHex) });
     }
-    return { checkpoint, records, withheld, next: below < size ? below : null };
+    return { checkpoint, records, withheld, next: below < size ? below : null, consistencyProof };
   }
 
   /** The erasure records at positions from <= seq < below of this store's erasures log (a mirror's: its primary's). */

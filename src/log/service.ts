@@ -173,6 +173,11 @@ export interface ErasureRecordPage {
   withheld: number[];
   /** Where the next read starts; null once the checkpoint's size is reached. */
   next: number | null;
+  /**
+   * With `consistentWith`: the consistency proof from that size to the checkpoint's, lowercase hex; null
+   * when it was not asked for or there is no checkpoint.
+   */
+  consistencyProof: string[] | null;
 }
 
 export interface CheckpointUpdate {
@@ -247,13 +252,16 @@ export interface LogService {
    * The records of the erasures log at positions from <= seq < from + ERASURE_RECORDS_PER_READ (and below the
    * checkpoint of size treeSize, the latest when omitted) that list events of `sourceAppId`, each proven in
    * the erasures log. A record that also lists an event of a log `mayRead` refuses is withheld: only its
-   * position is given. Throws LogError (treeSize without a checkpoint, from past it).
+   * position is given. With `consistentWith` (a size the reader trusts, at most the checkpoint's), the page
+   * carries the consistency proof from it to the checkpoint. Throws LogError (treeSize without a checkpoint,
+   * consistentWith past it).
    */
   erasureRecordsOf(
     sourceAppId: string,
     from: number,
     treeSize: number | undefined,
     mayRead: (sourceAppId: string) => boolean,
+    consistentWith?: number,
   ): Promise<ErasureRecordPage>;
   /** Called after each erasure is applied, so that holders of events (subscription buffers) drop the payloads. */
   onErased(listener: ErasedListener): () => void;

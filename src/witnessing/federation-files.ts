@@ -1,12 +1,14 @@
 // The files a small federation starts from (`npm run cluster`, docker compose's `federation` profile):
 // the log's signing key, a key per witness, the witnesses' list of logs to cosign (tlog-policy `log`
-// lines, one per origin) and the log's witness policy (every witness, all of them as the quorum).
+// lines, one per origin: the applications' logs and the erasures log) and the log's witness policy (every
+// witness, all of them as the quorum).
 // Keys already in `dir` are kept, so running it again changes no identity.
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawPublicKey, verifierKeyString } from '../core/note/signed-note.js';
 import { witnessVerifierKeyString } from '../core/witness/cosignature.js';
+import { ERASURES_LOG } from '../log/erasure.js';
 
 export interface FederationWitness {
   /** The witness's key name in its cosignatures (WITNESS_NAME) and its name in the policy. */
@@ -54,7 +56,10 @@ export function writeFederationFiles(opts: {
     return { ...w, keyFile: key.file, verifierKey: witnessVerifierKeyString(w.name, key.publicKey) };
   });
   const witnessedLogsFile = join(opts.dir, 'witnessed-logs.txt');
-  writeFileSync(witnessedLogsFile, logVerifierKeys.map((l) => `log ${l.verifierKey}\n`).join(''));
+  // The erasures log too: an auditor with the policy proves erasures against its checkpoints, which must
+  // carry the quorum as the applications' logs' do.
+  const erasuresKey = verifierKeyString(`${opts.originPrefix}/${ERASURES_LOG}`, log.publicKey);
+  writeFileSync(witnessedLogsFile, [...logVerifierKeys.map((l) => l.verifierKey), erasuresKey].map((k) => `log ${k}\n`).join(''));
   const policyFile = join(opts.dir, 'witness-policy.txt');
   writeFileSync(
     policyFile,

@@ -322,7 +322,10 @@ describe('Dockerfile', () => {
       const config = loadConfig({ ...env, FOLLOW_VERIFIER_KEY: serverKey });
       expect(config.FOLLOW_URL).toBe('http://primary:4000');
       expect(existsSync(at(config.WITNESS_KEY_FILE!))).toBe(true);
-      expect(readFileSync(at(config.WITNESSED_LOGS_FILE!), 'utf8').split('\n').filter(Boolean)).toHaveLength(5);
+      // The simulator's 5 logs and the erasures log, whose checkpoints an auditor with the policy needs cosigned too.
+      const witnessed = readFileSync(at(config.WITNESSED_LOGS_FILE!), 'utf8').split('\n').filter(Boolean);
+      expect(witnessed).toHaveLength(6);
+      expect(witnessed.at(-1)).toMatch(/^log chainlog\.federation\/_erasures\+/);
       expect(dependsOn(svc(witness))).toMatchObject({ primary: 'service_healthy' });
     }
     // Running it again keeps every key: the identities never change under a restart.

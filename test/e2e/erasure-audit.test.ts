@@ -1,8 +1,10 @@
 // The erasures an auditor proves (erasureRecords and the audit's use of it) against the real service, on
 // the e2e suites' engine: records proven by inclusion in the erasures log, a key limited to some logs
-// (records that name other logs withheld), and a record not checkpointed yet when the audit asks.
+// (records that name other logs withheld), a record not checkpointed yet when the audit asks, and the
+// erasures log's checkpoint shown to extend the one the auditor's state file trusts (a second service
+// signing another erasures log with the same key is caught).
 // The service publishes only when told (publishCheckpoints), so which records a checkpoint covers is known.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +17,7 @@ import {
   logVerifiers,
   openCheckpoint,
   parseVerifierKey,
+  verifyConsistency,
   verifyInclusion,
   type NoteVerifier,
 } from '../../src/core/index.js';
@@ -37,16 +40,16 @@ async function logTo(sourceAppId: string, n: number) {
   expect(res.errors).toBeUndefined();
 }
 
-async function erase(ids: string[]) {
-  const res = await svc.gql(`mutation($in: EraseEventsInput!) { eraseEvents(input: $in) { erased recordId } }`, {
+async function erase(ids: string[], on: RunningService = svc) {
+  const res = await on.gql(`mutation($in: EraseEventsInput!) { eraseEvents(input: $in) { erased recordId } }`, {
     in: { reason: 'test', ids },
   });
   expect(res.errors).toBeUndefined();
   return res.data.eraseEvents as { erased: number; recordId: string };
 }
 
-async function publish() {
-  expect((await svc.gql('mutation { publishCheckpoints { treeSize } }')).errors).toBeUndefined();
+async function publish(on: RunningService = svc) {
+  expect((await on.gql('mutation { publishCheckpoints { treeSize } }')).errors).toBeUndefined();
 }
 
 async function auditorKey(sourceAppIds: string[]): Promise<string> {
@@ -57,19 +60,31 @@ async function auditorKey(sourceAppIds: string[]): Promise<string> {
   return res.data.createApiKey.secret;
 }
 
-function audit(key: string, more: Partial<Parameters<typeof runAudit>[0]> = {}): Promise<AuditReport> {
-  return StateFile.load(join(mkdtempSync(join(dir, 'state-')), 's.json')).then((state) =>
-    runAudit({
-      client: new GraphqlClient({ url: svc.url, apiKey: key }),
-      url: svc.url,
-      app: 'people',
-      verifier,
-      from: 0,
-      state,
-      spotChecks: 0,
-      ...more,
-    }),
-  );
+/** An audit of `people` on `on` (default: svc), with a state file of its own unless `statePath` is given. */
+async function audit(
+  key: string,
+  more: Partial<Parameters<typeof runAudit>[0]> = {},
+  opts: { statePath?: string; on?: RunningService } = {},
+): Promise<AuditReport> {
+  const state = await StateFile.load(opts.statePath ?? join(mkdtempSync(join(dir, 'state-')), 's.json'));
+  const on = opts.on ?? svc;
+  return runAudit({
+    client: new GraphqlClient({ url: on.url, apiKey: key }),
+    url: on.url,
+    app: 'people',
+    verifier,
+    from: 0,
+    state,
+    spotChecks: 0,
+    ...more,
+  });
+}
+
+/** The erasures log's entry of a state file (the file as written). */
+function erasuresEntry(statePath: string): { treeSize: number; rootHash: string } | undefined {
+  const logs = (JSON.parse(readFileSync(statePath, 'utf8')) as { logs: Record<string, { treeSize: number; rootHash: string }> })
+    .logs;
+  return Object.entries(logs).find(([k]) => k.startsWith(`${prefix}/_erasures+`))?.[1];
 }
 
 const RECORDS = `query($app: String!, $size: SafeInt, $from: SafeInt) {
@@ -81,10 +96,21 @@ const RECORDS = `query($app: String!, $size: SafeInt, $from: SafeInt) {
   }
 }`;
 
+const CONSISTENT = `query($app: String!, $size: SafeInt, $with: SafeInt) {
+  erasureRecords(sourceAppId: $app, treeSize: $size, consistentWith: $with) {
+    checkpoint { note treeSize rootHash }
+    consistencyProof
+  }
+}`;
+
+let prefix: string;
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-audit-'));
   svc = await startService({ env: { CHECKPOINT_INTERVAL_MS: '3600000', CHECKPOINT_MIN_GAP_MS: '0' } });
-  verifier = parseVerifierKey((await svc.gql('{ serverInfo { verifierKey } }')).data.serverInfo.verifierKey);
+  const info = (await svc.gql('{ serverInfo { verifierKey originPrefix } }')).data.serverInfo;
+  verifier = parseVerifierKey(info.verifierKey);
+  prefix = info.originPrefix;
   await logTo('people', 4);
   await logTo('others', 2);
   expect(await erase(['people/1'])).toEqual({ erased: 1, recordId: '_erasures/0' });
@@ -133,6 +159,24 @@ describe('erasureRecords', () => {
     const negative = await svc.gql(RECORDS, { app: 'people', from: -1 });
     expect(negative.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'from' });
   });
+
+  it('refuses a consistentWith that is negative or past the checkpoint, naming the argument and the rule', async () => {
+    const negative = await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', with: -1 });
+    expect(negative.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'consistentWith', rule: 'min' });
+    // The erasures log's checkpoint has size 2: a trusted size past it cannot be proven.
+    const past = await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', with: 3 });
+    expect(past.status).toBe(200);
+    expect(past.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'consistentWith',
+      rule: 'beyondCheckpoint',
+    });
+    expect(past.errors?.[0]?.message).toMatch(/at most the checkpoint's size 2/);
+    const ok = await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', with: 2 });
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data.erasureRecords).toMatchObject({ checkpoint: { treeSize: 2 }, consistencyProof: [] });
+    expect((await svc.gqlAs(keys.people, CONSISTENT, { app: 'people' })).data.erasureRecords.consistencyProof).toBeNull();
+  });
 });
 
 describe('the audit of erased payloads', () => {
@@ -173,5 +217,96 @@ describe('the audit of erased payloads', () => {
     expect(never.eventsErased).toBe(3);
     expect(never.findings).toEqual([expect.objectContaining({ kind: 'UNRECORDED_ERASURE', seq: 0 })]);
     expect(never.findings[0]!.message).toMatch(/checkpoint of size 3/);
+  });
+});
+
+describe("the erasures log's checkpoint an audit trusts", () => {
+  const statePath = () => join(dir, 'trusted-erasures.json');
+
+  it('comes with its page, with the proof that it extends a size the reader trusts, to a key that may not ask consistencyProof of it', async () => {
+    await publish(); // the record of people/0 (the test before left it unpublished): size 4
+    const refused = await svc.gqlAs(
+      keys.people,
+      '{ consistencyProof(sourceAppId: "_erasures", fromSize: 2, toSize: 4) { hashes } }',
+    );
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+    const page = (await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', with: 2 })).data.erasureRecords;
+    const erasuresOrigin = `${prefix}/_erasures`;
+    const latest = openCheckpoint(page.checkpoint.note, logVerifiers(verifier, erasuresOrigin));
+    const old = (await svc.gql('{ checkpoint(sourceAppId: "_erasures", treeSize: 2) { note } }')).data.checkpoint;
+    const trusted = openCheckpoint(old.note, logVerifiers(verifier, erasuresOrigin));
+    expect([trusted.size, latest.size]).toEqual([2, 4]);
+    verifyConsistency(2, 4, page.consistencyProof.map(fromHex), trusted.rootHash, latest.rootHash);
+    // A reader that trusts a larger checkpoint than the one it names gets no proof, and is told why.
+    const pinned = await svc.gqlAs(keys.people, CONSISTENT, { app: 'people', size: 2, with: 4 });
+    expect(pinned.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'consistentWith',
+      rule: 'beyondCheckpoint',
+    });
+  });
+
+  it('is saved with the audited log, and the next run, with another key, proves that the newer one extends it', async () => {
+    const first = await audit(keys.both, {}, { statePath: statePath() });
+    expect(first.findings).toEqual([]);
+    expect(first).toMatchObject({ verdict: 'OK', stateUpdated: true, erasures: { checkpoint: { treeSize: 4 }, trusted: null } });
+    expect(erasuresEntry(statePath())).toMatchObject({ treeSize: 4, rootHash: first.erasures!.checkpoint.rootHash });
+
+    await logTo('people', 2);
+    await erase(['people/4']);
+    await publish();
+    const next = await audit(svc.adminKey!, {}, { statePath: statePath() });
+    expect(next.findings).toEqual([]);
+    expect(next).toMatchObject({
+      verdict: 'OK',
+      eventsErased: 5,
+      erasures: { checkpoint: { treeSize: 5 }, trusted: { treeSize: 4 } },
+    });
+    expect(erasuresEntry(statePath())).toMatchObject({ treeSize: 5, rootHash: next.erasures!.checkpoint.rootHash });
+  });
+
+  it('fails the audit when it is another erasures log signed by the same key, and stays trusted', async () => {
+    // A second service with the same signing key (and origin prefix) and a history of erasures of its own.
+    const other = await startService({
+      env: {
+        CHECKPOINT_INTERVAL_MS: '3600000',
+        CHECKPOINT_MIN_GAP_MS: '0',
+        SIGNING_KEY_FILE: join(svc.dataDir, 'signing-key.pem'),
+      },
+    });
+    try {
+      const res = await other.gql('mutation($in: [LogEventInput!]!) { logEvents(inputs: $in) { seq } }', {
+        in: Array.from({ length: 6 }, (_, i) => ({
+          sourceAppId: 'people',
+          eventType: 'user.updated',
+          timestamp: new Date(Date.UTC(2026, 0, 2) + i).toISOString(),
+          payload: { userId: `v${i}` },
+        })),
+      });
+      expect(res.errors).toBeUndefined();
+      for (let i = 0; i < 6; i++) await erase([`people/${i}`], other);
+      await publish(other);
+      const before = readFileSync(statePath(), 'utf8');
+      const state = JSON.parse(before) as { logs: Record<string, unknown> };
+      // Trust the erasures log only: the audited log of the other service is not a fork of one trusted.
+      for (const k of Object.keys(state.logs)) if (!k.startsWith(`${prefix}/_erasures+`)) delete state.logs[k];
+      const onlyErasures = join(dir, 'only-erasures.json');
+      writeFileSync(onlyErasures, JSON.stringify(state));
+      const r = await audit(other.adminKey!, { lateRecordWaitMs: 0 }, { statePath: onlyErasures, on: other });
+      expect(r.verdict).toBe('FAILED');
+      expect(r.findings).toEqual([
+        expect.objectContaining({
+          kind: 'BAD_CONSISTENCY_PROOF',
+          seq: 0,
+          message: expect.stringMatching(
+            /^the erasures log \(.*\/_erasures\): the new checkpoint \(size 6\) does not extend the trusted one \(size 5\)/,
+          ),
+        }),
+      ]);
+      expect(r.stateUpdated).toBe(false);
+      expect(erasuresEntry(onlyErasures)).toMatchObject({ treeSize: 5 });
+    } finally {
+      await other.stop();
+    }
   });
 });

@@ -13,7 +13,8 @@ export const erasureResolvers: Resolvers = {
       requireApp(principal, sourceAppId);
       const treeSize = parseOptionalPosition(args.treeSize, 'treeSize');
       const from = parseOptionalPosition(args.from, 'from') ?? 0;
-      return service.erasureRecordsOf(sourceAppId, from, treeSize, (app) => mayAccessApp(principal, app));
+      const consistentWith = parseOptionalPosition(args.consistentWith, 'consistentWith');
+      return service.erasureRecordsOf(sourceAppId, from, treeSize, (app) => mayAccessApp(principal, app), consistentWith);
     },
   },
   Mutation: {
