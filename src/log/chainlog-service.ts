@@ -470,8 +470,9 @@ export class ChainlogService implements LogService {
     let total = 0;
     /** Logs the sweep could not apply retention to (a damaged row, a failed read): the others are swept. */
     const failed: Array<{ sourceAppId: string; err: unknown }> = [];
-    for (let after: string | null = null; ;) {
-      // Checked before each page of logs: a holder that lost the lease mid-sweep leaves the rest to the new one.
+    // The lease is checked before each page of logs and each erasure call: a holder that lost it
+    // mid-sweep leaves the rest to the new one.
+    sweep: for (let after: string | null = null; ;) {
       if (!(await this.sweepsRetention())) break;
       const heads = await this.storage.listLogHeads(after, 100);
       if (heads.length === 0) break;
@@ -482,7 +483,9 @@ export class ChainlogService implements LogService {
         try {
           if ((await this.leafVersionOf(h.sourceAppId)) !== 2) continue;
           const cutoff = this.now() - d * DAY_MS;
-          total += await this.retainLog(h.sourceAppId, cutoff);
+          const r = await this.retainLog(h.sourceAppId, cutoff);
+          total += r.erased;
+          if (r.handedOver) break sweep;
         } catch (err) {
           failed.push({ sourceAppId: h.sourceAppId, err });
         }
@@ -500,8 +503,10 @@ export class ChainlogService implements LogService {
 
   /**
    * Whether this process sweeps retention now: always on an engine with one writer; among processes
-   * sharing a database, the holder of RETENTION_LEASE (taken when free, renewed at each page of a sweep,
-   * for three sweep intervals). A failure of the lease store is the sweep's failure.
+   * sharing a database, the holder of RETENTION_LEASE (taken when free, renewed before each page of logs
+   * and each erasure call of a sweep, for three sweep intervals). A failure of the lease store fails
+   * the sweep when checked before a page of logs, and the log when checked before an erasure call, as
+   * a failed read would.
    */
   private async sweepsRetention(): Promise<boolean> {
     const coordination = this.storage.coordination;
@@ -516,15 +521,19 @@ export class ChainlogService implements LogService {
     return this.retentionLease !== null;
   }
 
-  /** Erase the payloads of one log received before `cutoff` (receivedAt grows with seq). */
-  private async retainLog(sourceAppId: string, cutoff: number): Promise<number> {
+  /**
+   * Erase the payloads of one log received before `cutoff` (receivedAt grows with seq). `handedOver`:
+   * stopped because another process took RETENTION_LEASE over (the rest of the sweep is its).
+   */
+  private async retainLog(sourceAppId: string, cutoff: number): Promise<{ erased: number; handedOver: boolean }> {
     let erased = 0;
     for (let from = this.retainedBelow.get(sourceAppId) ?? 0; ;) {
       const page = await this.storage.getEventRange(sourceAppId, from, Number.MAX_SAFE_INTEGER, MAX_ERASED_PER_CALL);
       const due = page.filter((e) => e.receivedAt < cutoff && e.payload !== null).map((e) => ({ sourceAppId, seq: e.seq }));
       // One call may erase fewer than it was given (what its record can list): called again until done.
       for (let more = due.length > 0; more;) {
-        const r = await this.erasures.erase({
+        if (!(await this.sweepsRetention())) return { erased, handedOver: true };
+        const r = await this.erasures.eraseIfAny({
           selection: { kind: 'ids', ids: due },
           reason: RETENTION_REASON,
           by: RETENTION_REASON,
@@ -537,7 +546,7 @@ export class ChainlogService implements LogService {
       const last = page.at(-1);
       const below = kept ? kept.seq : last ? last.seq + 1 : from;
       this.retainedBelow.set(sourceAppId, below);
-      if (kept || !last || page.length < MAX_ERASED_PER_CALL) return erased;
+      if (kept || !last || page.length < MAX_ERASED_PER_CALL) return { erased, handedOver: false };
       from = below;
     }
   }

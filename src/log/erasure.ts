@@ -140,12 +140,30 @@ export class Erasures {
   }
 
   erase(request: EraseRequest): Promise<EraseResult> {
-    const run = this.tail.then(() => this.eraseNow(request));
+    return this.queued(async () => (await this.eraseNow(request, false))!);
+  }
+
+  /**
+   * As erase, for retention, whose ids come from a read made before this call's turn: records nothing
+   * when none of them is left to erase (an owed record's apply, or another erasure, got there first).
+   */
+  async eraseIfAny(request: EraseRequest): Promise<{ erased: number; more: boolean }> {
+    return (await this.queued(() => this.eraseNow(request, true))) ?? { erased: 0, more: false };
+  }
+
+  /**
+   * Runs `work` after every erase call and retry round queued before it. Erase calls and the retry
+   * loop's rounds take turns: a round never applies an owed record between a call's selection and its
+   * look at the owed records (the call would record its events again), nor while the call applies one.
+   */
+  private queued<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work);
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async eraseNow({ selection, reason, by }: EraseRequest): Promise<EraseResult> {
+  /** `ifAny`: null, recording nothing, when no selected event is left to erase and no owed record lists one. */
+  private async eraseNow({ selection, reason, by }: EraseRequest, ifAny: boolean): Promise<EraseResult | null> {
     const selected = await this.select(selection);
     // Selected events that an owed record lists are erased by applying that record now, not recorded
     // again: retention selects them on every sweep, and each sweep would add a record while the apply
@@ -160,6 +178,7 @@ export class Erasures {
       if (selected.resume) this.fieldCursors.set(selected.resume.key, selected.resume.seq);
       return { erased: owed.erased, recordId: owedIds.at(-1)!, recordIds: owedIds, more: selected.more };
     }
+    if (events.length === 0 && ifAny) return null;
     const erasedAt = this.opts.now();
     const record: ErasureRecord = {
       reason,
@@ -212,8 +231,14 @@ export class Erasures {
     for (const [seq, record] of [...this.owed]) {
       const keys = record.events.map(([sourceAppId, s]) => `${sourceAppId}/${s}`);
       if (!keys.some((k) => selected.has(k))) continue;
-      erased += await this.apply(record);
+      // Out of the map while it is applied: a successful apply wakes the retry loop for the others.
       this.owed.delete(seq);
+      try {
+        erased += await this.apply(record);
+      } catch (err) {
+        this.owed.set(seq, record);
+        throw err;
+      }
       records.push(seq);
       for (const k of keys) listed.add(k);
     }
@@ -241,29 +266,38 @@ export class Erasures {
       for (let attempt = 1; ; attempt++) {
         // Begins with a wait: `reapplying` is set before this loop can end and clear it.
         await this.pause(attempt);
-        for (const [seq, record] of [...this.owed]) {
-          if (this.stopped) return;
-          // Applied meanwhile by an erase call that selected its events.
-          if (!this.owed.has(seq)) continue;
-          try {
-            await this.apply(record);
-            this.owed.delete(seq);
-          } catch (err) {
-            if (this.owed.delete(seq)) this.owed.set(seq, record);
-            try {
-              this.opts.onReapplyFailed?.(err, attempt);
-            } catch {
-              // A listener's failure must not end the loop: the record stays owed.
-            }
-            break;
-          }
-        }
+        const done = await this.queued(() => this.reapplyRound(attempt));
         // No wait between this check and the end: a record owed after it starts the next loop.
-        if (this.stopped || this.owed.size === 0) return;
+        if (done) return;
       }
     } finally {
       this.reapplying = null;
     }
+  }
+
+  /**
+   * One round of the retry loop, in its turn among the erase calls: applies the owed records in order
+   * until one fails (moved last). True when the loop ends (stopped, or nothing owed).
+   */
+  private async reapplyRound(attempt: number): Promise<boolean> {
+    for (const [seq, record] of [...this.owed]) {
+      if (this.stopped) return true;
+      // Applied meanwhile by an erase call that selected its events.
+      if (!this.owed.has(seq)) continue;
+      try {
+        await this.apply(record);
+        this.owed.delete(seq);
+      } catch (err) {
+        if (this.owed.delete(seq)) this.owed.set(seq, record);
+        try {
+          this.opts.onReapplyFailed?.(err, attempt);
+        } catch {
+          // A listener's failure must not end the loop: the record stays owed.
+        }
+        break;
+      }
+    }
+    return this.stopped || this.owed.size === 0;
   }
 
   /** A random wait of at most min(maxReapplyBackoffMs, 100 ms * 2^attempt); `wake` ends it sooner. */

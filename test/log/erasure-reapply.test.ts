@@ -175,6 +175,9 @@ for (const engine of engines) {
         });
         expect((await p.storage.getLogHead(ERASURES_LOG))!.size).toBe(1);
         expect(await unerased(p.storage, [0, 1])).toEqual([1]);
+        // The call's apply ended the retry loop's wait, and the loop found nothing owed: applied once.
+        await erasures.stop();
+        expect(store.applied).toBe(1);
         expect(await p.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 1 });
       } finally {
         long.restore();

@@ -139,6 +139,45 @@ describe('retention among processes sharing a database (mongodb)', () => {
     expect(await recordsIn(a)).toBe(1);
   });
 
+  it('stops within a log, between two erasure calls, when it loses the lease there', { timeout: 120_000 }, async () => {
+    let steal: (() => Promise<void>) | null = null;
+    const { clock, ps } = await processes(mongodb, 2, {
+      skewMs: (i) => (i === 1 ? 4 * 3_600_000 : 0),
+      wrap: (s, i) =>
+        i > 0
+          ? s
+          : new Proxy(s, {
+              get(target, key) {
+                const value = Reflect.get(target, key, target) as unknown;
+                if (key !== 'eraseEvents') return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+                return async (...args: Parameters<LogStorage['eraseEvents']>) => {
+                  const n = await target.eraseEvents(...args);
+                  const thief = steal;
+                  steal = null;
+                  await thief?.();
+                  return n;
+                };
+              },
+            }),
+    });
+    const [a, b] = ps as [EnginePipeline, EnginePipeline];
+    // More events than one erasure record lists: retention erases them in two calls.
+    for (let i = 0; i < 2; i++) await a.service.append(Array.from({ length: 500 }, (_, j) => ev('shop', i * 500 + j)));
+    clock.at += 35 * DAY;
+    const leases = b.storage.coordination!.leases;
+    steal = async () => {
+      expect(await leases.tryAcquire(RETENTION_LEASE, b.service.owner, 60_000)).not.toBeNull();
+    };
+    const first = await a.service.applyRetention();
+    expect(steal).toBeNull();
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(1000);
+    expect(await recordsIn(a)).toBe(1);
+    expect(await b.service.applyRetention()).toBe(1000 - first);
+    expect(await recordsIn(a)).toBe(2);
+    expect(await a.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 1000 });
+  });
+
   it('fails the sweep, recording nothing, when the lease store fails', async () => {
     const { clock, ps } = await processes(mongodb, 1);
     const [a] = ps as [EnginePipeline];
