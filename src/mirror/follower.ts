@@ -806,6 +806,9 @@ export class Mirror {
     if (candidates.length === 0) return null;
     const log = candidates.find((l) => l.sourceAppId >= this.recheck.afterApp) ?? candidates[0]!;
     const app = log.sourceAppId;
+    // Partway through a log it passes over now (failing): the sweep goes on there when it comes back.
+    if (this.recheck.fromSeq !== null && this.recheck.afterApp !== app)
+      this.recheckResume.set(this.recheck.afterApp, this.recheck.fromSeq);
     const from =
       app === this.recheck.afterApp && this.recheck.fromSeq !== null ? this.recheck.fromSeq : (this.recheckResume.get(app) ?? 0);
     this.recheckResume.delete(app);

@@ -505,6 +505,52 @@ describe("a mirror whose primary fails one log's reads", () => {
   );
 
   it(
+    'goes on re-checking a log where it was when the log started failing, once the log is followed again',
+    { timeout: 300_000 },
+    async () => {
+      const recheckOf = (r: LogRequest) => (r.app === 'long' && typeof r.variables.start === 'number' ? r.variables.start : null);
+      const pagesRead = () => proxy.passed.map(recheckOf).filter((start) => start !== null);
+      // Once the re-check has read the first page of "long", every read of that log fails: its sync of a
+      // new event fails at the next pass, and the re-check passes over it, partway through, to the next log.
+      const seen = pagesRead().length;
+      await until('the re-check to read the first page of "long"', () => pagesRead().slice(seen).includes(0), {
+        timeoutMs: WAIT_MS,
+        intervalMs: 5,
+      });
+      proxy.failing.add('long');
+      const failingFrom = proxy.passed.length;
+      // A new event for the sync to copy (a log with nothing new is not read at all by its sync).
+      await ingest(primary, 'long', 1);
+      await until('"long" to fail', async () => /^log "long": /.test((await mirrorStatus(mirror)).lastError ?? ''), {
+        timeoutMs: WAIT_MS,
+      });
+      // The re-check goes on with another log meanwhile (nothing else reads pages here).
+      await until(
+        'the re-check to read another log',
+        () => proxy.passed.slice(failingFrom).some((r) => r.app !== 'long' && typeof r.variables.start === 'number'),
+        { timeoutMs: WAIT_MS },
+      );
+      const before = pagesRead().length;
+      proxy.failing.delete('long');
+      // Its sync copies the new event (a read from 2,100); the re-check reads pages below that.
+      const next = await until(
+        'the re-check to come back to "long"',
+        () => {
+          const rechecked = pagesRead()
+            .slice(before)
+            .filter((start) => start < 2100);
+          return rechecked.length > 0 ? { from: rechecked[0] } : null;
+        },
+        { timeoutMs: WAIT_MS },
+      );
+      expect(next.from).toBe(1000);
+      await until('a sync with no log failing', async () => (await mirrorStatus(mirror)).lastError === null, {
+        timeoutMs: WAIT_MS,
+      });
+    },
+  );
+
+  it(
     'fails the whole pass while the primary fails its erasures log, whose records apply to every log, and recovers once it answers',
     { timeout: 300_000 },
     async () => {
