@@ -10,7 +10,7 @@ import { ask } from './asking.js';
 import { checkCheckpointNote } from './checkpoint.js';
 import { checkPage, ERASURES_LOG, type ErasureRecordsPage } from './erasure-records.js';
 import { finding, type Finding } from './findings.js';
-import type { GraphqlClient } from './graphql-client.js';
+import { GraphqlError, type GraphqlClient } from './graphql-client.js';
 import { checkConsistency, type TreeHead } from './proofs.js';
 import * as q from './queries.js';
 import { checkWitnesses } from './witnesses.js';
@@ -78,7 +78,8 @@ export interface ErasureListingOptions {
  * Each read must move forward within the checkpoint (`next`, withheld positions), so a server cannot keep
  * the audit reading. Each checkpoint read must extend the one before it (`trusted`, then the previous one
  * read), by the consistency proof its first page carries. Null (with a finding) when the erasures log's
- * checkpoint cannot be opened or read, or does not extend the one before it.
+ * checkpoint cannot be opened or read, or does not extend the one before it, or the server says its
+ * checkpoint is smaller than the trusted one.
  */
 export async function listErasures(o: ErasureListingOptions): Promise<ErasureListing | null> {
   const origin = `${o.originPrefix}/${ERASURES_LOG}`;
@@ -92,10 +93,23 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
   let from = 0;
   let waitUntil: number | null = null;
   for (;;) {
-    const first = await readPage(o, undefined, from, at, before?.treeSize);
-    if (first === null) return null;
-    const cp = first.erasureRecords.checkpoint;
-    if (cp === null && before !== null && out.treeSize === null) {
+    const read = await readFirstPage(o, from, at, before?.treeSize);
+    if (read === null) return null;
+    if (read instanceof Behind && out.treeSize === null) {
+      // The server's checkpoint is smaller than the trusted one: the erasures log went back, as the audited
+      // log's ROLLBACK. Smaller than one read in this listing: a server behind, which adds none (below).
+      o.findings.push(
+        finding(
+          'ROLLBACK',
+          at,
+          `the erasures log (${origin}): the server's checkpoint is smaller than the one of size ${read.trustedSize} trusted before (it refuses the consistency proof from that size: ${read.message})`,
+        ),
+      );
+      return null;
+    }
+    const first = read instanceof Behind ? null : read;
+    const cp = first?.erasureRecords.checkpoint ?? null;
+    if (first !== null && cp === null && before !== null && out.treeSize === null) {
       o.findings.push(
         finding(
           'ROLLBACK',
@@ -106,7 +120,7 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
       return null;
     }
     uncosigned = [];
-    if (cp !== null && (out.treeSize === null || cp.treeSize > out.treeSize)) {
+    if (first !== null && cp !== null && (out.treeSize === null || cp.treeSize > out.treeSize)) {
       const opened = checkCheckpointNote(cp.note, o.verifier, origin);
       if (opened.finding) {
         o.findings.push(finding(opened.finding.kind, at, `the erasures log's ${opened.finding.message}`));
@@ -189,23 +203,43 @@ async function readRecords(
     checkPage(page, head, o, out);
     if (page.next === null) return true;
     pos = page.next;
-    const nextPage = await readPage(o, head.treeSize, pos, at, undefined);
+    const nextPage = await readPage(o, head.treeSize, pos, at);
     if (nextPage === null) return false;
     page = nextPage.erasureRecords;
   }
 }
 
-/** One read; with `consistentWith`, its page carries the consistency proof from that size to its checkpoint. */
-function readPage(
-  o: ErasureListingOptions,
-  size: number | undefined,
-  from: number,
-  at: number,
-  consistentWith: number | undefined,
-) {
-  const request =
-    consistentWith === undefined
-      ? () => o.client.request(q.ERASURE_RECORDS, { app: o.app, size, from }, q.erasureRecordsSchema)
-      : () => o.client.request(q.ERASURE_RECORDS_CONSISTENT, { app: o.app, size, from, consistentWith }, q.erasureRecordsSchema);
+/** A read that goes on within the checkpoint of size `size`. */
+function readPage(o: ErasureListingOptions, size: number, from: number, at: number) {
+  const request = () => o.client.request(q.ERASURE_RECORDS, { app: o.app, size, from }, q.erasureRecordsSchema);
+  return ask(request, at, `erasureRecords from ${from}`, o.findings);
+}
+
+/** The server's refusal of `consistentWith`: its checkpoint is smaller than that size (rule beyondCheckpoint). */
+class Behind {
+  constructor(
+    readonly message: string,
+    readonly trustedSize: number,
+  ) {}
+}
+
+/**
+ * The first read at the latest checkpoint; with `consistentWith`, its page carries the consistency proof
+ * from that size to its checkpoint, or the server says its checkpoint is smaller (Behind).
+ */
+function readFirstPage(o: ErasureListingOptions, from: number, at: number, consistentWith: number | undefined) {
+  const request = async () => {
+    if (consistentWith === undefined) {
+      return o.client.request(q.ERASURE_RECORDS, { app: o.app, from }, q.erasureRecordsSchema);
+    }
+    try {
+      return await o.client.request(q.ERASURE_RECORDS_CONSISTENT, { app: o.app, from, consistentWith }, q.erasureRecordsSchema);
+    } catch (err) {
+      if (err instanceof GraphqlError && err.code === 'BAD_USER_INPUT' && err.rule === 'beyondCheckpoint') {
+        return new Behind(err.message, consistentWith);
+      }
+      throw err;
+    }
+  };
   return ask(request, at, `erasureRecords from ${from}`, o.findings);
 }

@@ -1,7 +1,8 @@
 // listErasures against a hostile or lagging server: a real HTTP server that answers erasureRecords with
 // pages built from an erasures log made with the core alone, shaped by each test (a `next` that does not
 // move forward, a withheld position outside its page, a smaller checkpoint while the audit waits, a forked
-// erasures log signed by the right key, a consistency proof that does not verify, a missing cosignature).
+// erasures log signed by the right key, a consistency proof that does not verify, a missing cosignature), or
+// with the refusal a server whose checkpoint is smaller than the trusted one gives (rule beyondCheckpoint).
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,10 +37,19 @@ function honestPage(log: TestLog, size: number, from: number, per = 2, consisten
   };
 }
 
+/** The server's refusal of a consistentWith past its checkpoint of size `size`, as chainlog words it. */
+const refusal = (size: number) => ({
+  refused: `consistentWith must be at most the checkpoint's size ${size}: omit treeSize for the latest checkpoint, or give one at least consistentWith`,
+});
+
 let server: Server;
 let url: string;
 /** What the server answers to erasureRecords(treeSize, from, consistentWith); each test sets it. */
-let answer: (size: number | null, from: number, consistentWith: number | null) => ReturnType<typeof honestPage>;
+let answer: (
+  size: number | null,
+  from: number,
+  consistentWith: number | null,
+) => ReturnType<typeof honestPage> | ReturnType<typeof refusal>;
 let reads = 0;
 /** The consistentWith of each read, in order (null: not given). */
 let asked: Array<number | null> = [];
@@ -53,14 +63,26 @@ beforeAll(async () => {
         query: string;
         variables: { size?: number | null; from?: number; consistentWith?: number };
       };
-      let data: unknown;
-      if (query.includes('checkpointIntervalMs')) data = { serverInfo: { checkpointIntervalMs: 100 } };
+      let body: unknown;
+      if (query.includes('checkpointIntervalMs')) body = { data: { serverInfo: { checkpointIntervalMs: 100 } } };
       else {
         reads++;
         asked.push(variables.consistentWith ?? null);
-        data = { erasureRecords: answer(variables.size ?? null, variables.from ?? 0, variables.consistentWith ?? null) };
+        const page = answer(variables.size ?? null, variables.from ?? 0, variables.consistentWith ?? null);
+        body =
+          'refused' in page
+            ? {
+                data: null,
+                errors: [
+                  {
+                    message: page.refused,
+                    extensions: { code: 'BAD_USER_INPUT', field: 'consistentWith', rule: 'beyondCheckpoint' },
+                  },
+                ],
+              }
+            : { data: { erasureRecords: page } };
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -74,7 +96,15 @@ afterAll(async () => {
 /** The checkpoint of `log` at `size` as an auditor trusts it (the state file's). */
 const trustedAt = (log: TestLog, size: number) => ({ treeSize: size, rootHash: log.root(size) });
 
-function list(erased: number[], lateRecordWaitMs = 0, more: { trusted?: ReturnType<typeof trustedAt>; policy?: Policy } = {}) {
+function list(
+  erased: number[],
+  lateRecordWaitMs = 0,
+  more: {
+    trusted?: ReturnType<typeof trustedAt>;
+    policy?: Policy;
+    onWaitingForRecords?: (treeSize: number | null) => void;
+  } = {},
+) {
   const findings: Finding[] = [];
   reads = 0;
   asked = [];
@@ -135,6 +165,22 @@ describe('the erasure records of a hostile server', () => {
     expect(listing!.treeSize).toBe(4);
     expect(reads).toBeGreaterThan(1);
   });
+
+  it('and when the server refuses the proof from that checkpoint while the audit waits, its own being smaller', async () => {
+    const log = erasuresOf(5);
+    // The first read sees size 4; the next ones a server at size 2, which refuses consistentWith 4.
+    answer = (size, from, consistentWith) =>
+      reads === 1
+        ? honestPage(log, 4, from, 10)
+        : consistentWith !== null && consistentWith > 2
+          ? refusal(2)
+          : honestPage(log, 2, 0, 10);
+    const { listing, findings } = await list([1, 4], 300);
+    expect(findings).toEqual([]);
+    expect([...listing!.listed].sort()).toEqual([0, 1, 2, 3]);
+    expect(listing!.treeSize).toBe(4);
+    expect(asked.slice(0, 2)).toEqual([null, 4]);
+  });
 });
 
 /** An erasures log of `n` records that agrees with erasuresOf(n) on its first `forkAt` records, then differs. */
@@ -191,6 +237,24 @@ describe("the erasures log's checkpoint against the one the auditor trusts", () 
       expect({ what, listing, kinds: findings.map((f) => f.kind) }).toEqual({ what, listing: null, kinds: [kind] });
       expect(findings[0]!.message).toMatch(/^the erasures log \(test\.chainlog\/_erasures\): /);
     }
+  });
+
+  it('a server whose checkpoint is smaller than the trusted one refuses the proof: a ROLLBACK of the erasures log, naming both sizes', async () => {
+    const log = erasuresOf(5);
+    answer = (size, from, consistentWith) =>
+      consistentWith !== null && consistentWith > 5 ? refusal(5) : honestPage(log, size ?? 5, from, 10, consistentWith);
+    const { listing, findings } = await list([4], 0, { trusted: trustedAt(erasuresOf(7), 7) });
+    expect(listing).toBeNull();
+    expect(findings).toEqual([
+      expect.objectContaining({
+        kind: 'ROLLBACK',
+        seq: 4,
+        message: expect.stringMatching(
+          /^the erasures log \(test\.chainlog\/_erasures\): the server's checkpoint is smaller than the one of size 7 trusted before \(it refuses the consistency proof from that size: consistentWith must be at most the checkpoint's size 5: /,
+        ),
+      }),
+    ]);
+    expect(asked).toEqual([7]);
   });
 
   it('each newer checkpoint read while the audit waits for a record must extend the one read before it', async () => {
