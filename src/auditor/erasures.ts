@@ -77,9 +77,9 @@ export interface ErasureListingOptions {
  * not be checkpointed yet), and the records it adds are read; a smaller one (a server behind) adds none.
  * Each read must move forward within the checkpoint (`next`, withheld positions), so a server cannot keep
  * the audit reading. Each checkpoint read must extend the one before it (`trusted`, then the previous one
- * read), by the consistency proof its first page carries. Null (with a finding) when the erasures log's
- * checkpoint cannot be opened or read, or does not extend the one before it, or the server says its
- * checkpoint is smaller than the trusted one.
+ * read), by the consistency proof its first page carries; one of the size accepted before with another
+ * root is a FORK. Null (with a finding) when the erasures log's checkpoint cannot be opened or read, or
+ * does not extend the one before it, or the server says its checkpoint is smaller than the trusted one.
  */
 export async function listErasures(o: ErasureListingOptions): Promise<ErasureListing | null> {
   const origin = `${o.originPrefix}/${ERASURES_LOG}`;
@@ -120,6 +120,15 @@ export async function listErasures(o: ErasureListingOptions): Promise<ErasureLis
       return null;
     }
     uncosigned = [];
+    // The size accepted before with another root signed by the trusted key: a FORK of the erasures log.
+    if (first !== null && cp !== null && out.checkpoint !== null && cp.treeSize === out.checkpoint.treeSize) {
+      const opened = cp.note === out.checkpoint.note ? null : checkCheckpointNote(cp.note, o.verifier, origin);
+      if (opened?.checkpoint && toHex(opened.checkpoint.rootHash) !== out.checkpoint.rootHash) {
+        const roots = `trusted ${out.checkpoint.rootHash}, new ${toHex(opened.checkpoint.rootHash)}`;
+        o.findings.push(finding('FORK', at, `the erasures log (${origin}): two signed roots for size ${cp.treeSize}: ${roots}`));
+        return null;
+      }
+    }
     if (first !== null && cp !== null && (out.treeSize === null || cp.treeSize > out.treeSize)) {
       const opened = checkCheckpointNote(cp.note, o.verifier, origin);
       if (opened.finding) {

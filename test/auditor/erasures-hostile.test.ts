@@ -274,6 +274,24 @@ describe("the erasures log's checkpoint against the one the auditor trusts", () 
     expect(asked).toEqual([null, 4]);
   });
 
+  it('one of the size read before with another root, signed by the trusted key, is a FORK of the erasures log', async () => {
+    const log = erasuresOf(4);
+    const fork = forkOf(4, 2);
+    // The first read sees size 4 of the log; the next ones size 4 of another history from position 2 on.
+    answer = (size, from, consistentWith) =>
+      reads === 1 ? honestPage(log, 4, from, 10, consistentWith) : honestPage(fork, size ?? 4, from, 10, consistentWith);
+    const { listing, findings } = await list([5], 5_000);
+    expect(listing).toBeNull();
+    expect(findings).toEqual([
+      expect.objectContaining({
+        kind: 'FORK',
+        seq: 5,
+        message: `the erasures log (test.chainlog/_erasures): two signed roots for size 4: trusted ${toHex(log.root(4))}, new ${toHex(fork.root(4))}`,
+      }),
+    ]);
+    expect(asked).toEqual([null, 4]);
+  });
+
   it('and extends it when honest: the listing keeps the newest, proven from the one before', async () => {
     const log = erasuresOf(6);
     answer = (size, from, consistentWith) => honestPage(log, reads === 1 ? 4 : (size ?? 6), from, 10, consistentWith);
