@@ -312,19 +312,81 @@ describe("--policy and the erasures log's checkpoint", () => {
       checkpoint: { ...page.checkpoint, note: note + witness.cosign(note.slice(0, note.indexOf('\n\n') + 1), 1_800_000_000) },
     };
   };
+  /** The witness's cosignature with its timestamp moved on: the signature no longer verifies. */
+  const forged = (page: ReturnType<typeof honestPage>) => {
+    const note = page.checkpoint.note;
+    const line = witness.cosign(note.slice(0, note.indexOf('\n\n') + 1), 1_800_000_000);
+    const sig = line.lastIndexOf(' ') + 1;
+    const blob = Buffer.from(line.slice(sig, -1), 'base64');
+    blob.writeBigUInt64BE(1_800_000_060n, 4);
+    return { ...page, checkpoint: { ...page.checkpoint, note: `${note}${line.slice(0, sig)}${blob.toString('base64')}\n` } };
+  };
 
   it("must carry the policy's quorum, as the audited log's checkpoint must", async () => {
     const log = erasuresOf(5);
     answer = (size, from) => cosigned(honestPage(log, size ?? 5, from, 10));
     expect((await list([4], 0, { policy })).findings).toEqual([]);
+    // Never cosigned: its witnesses have the wait, then the records are proven against it and the audit fails.
     answer = (size, from) => honestPage(log, size ?? 5, from, 10);
-    const { listing, findings } = await list([4], 0, { policy });
+    let waitedAt: number | null | undefined;
+    const { listing, findings } = await list([4], 300, { policy, onWaitingForRecords: (size) => (waitedAt = size) });
+    expect(waitedAt).toBeNull();
+    expect(reads).toBeGreaterThan(1);
     expect(listing!.listed.has(4)).toBe(true);
+    expect(listing!.checkpoint?.treeSize).toBe(5);
     expect(findings).toEqual([
       expect.objectContaining({
         kind: 'NO_QUORUM',
         seq: 4,
         message: `the erasures log's checkpoint (test.chainlog/_erasures) of size 5 is cosigned by no policy witness; the policy's quorum "w" needs w`,
+      }),
+    ]);
+  });
+
+  it('the first checkpoint read, not cosigned yet, is awaited like a later one and read once its witnesses cosign it', async () => {
+    const log = erasuresOf(5);
+    // A checkpoint just published: its witnesses cosign it once the audit waits.
+    let witnessed = false;
+    answer = (size, from, consistentWith) => {
+      const page = honestPage(log, size ?? 5, from, 10, consistentWith);
+      return witnessed ? cosigned(page) : page;
+    };
+    let waitedAt: number | null | undefined;
+    const { listing, findings } = await list([4], 60_000, {
+      policy,
+      onWaitingForRecords: (size) => {
+        waitedAt = size;
+        witnessed = true;
+      },
+    });
+    expect(waitedAt).toBeNull();
+    expect(findings).toEqual([]);
+    expect(listing!.listed.has(4)).toBe(true);
+    expect(listing!.checkpoint).toMatchObject({ treeSize: 5, note: expect.stringContaining('— w.example ') });
+  });
+
+  it('a forged cosignature is not waited on, on the first checkpoint read either', async () => {
+    const log = erasuresOf(5);
+    answer = (size, from) => forged(honestPage(log, size ?? 5, from, 10));
+    const { listing, findings } = await list([4], 60_000, { policy });
+    expect(listing!.listed.has(4)).toBe(true);
+    expect(findings).toEqual([expect.objectContaining({ kind: 'BAD_COSIGNATURE', seq: 4 })]);
+    expect(reads).toBe(1);
+  });
+
+  it('one awaiting its quorum binds the erasures log too: another root at its size, cosigned, is a FORK', async () => {
+    const log = erasuresOf(5);
+    const fork = forkOf(5, 2);
+    answer = (size, from, consistentWith) =>
+      reads === 1
+        ? honestPage(log, 5, from, 10, consistentWith)
+        : cosigned(honestPage(fork, size ?? 5, from, 10, consistentWith));
+    const { listing, findings } = await list([4], 5_000, { policy });
+    expect(listing).toBeNull();
+    expect(findings).toEqual([
+      expect.objectContaining({
+        kind: 'FORK',
+        message: `the erasures log (test.chainlog/_erasures): two signed roots for size 5: trusted ${toHex(log.root(5))}, new ${toHex(fork.root(5))}`,
       }),
     ]);
   });
