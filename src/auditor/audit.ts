@@ -65,7 +65,10 @@ export interface AuditOptions {
   now?: () => number;
   /** How long to wait for the erasures log's checkpoint to cover an erasure's record (default LATE_RECORD_WAIT_MS). */
   lateRecordWaitMs?: number | undefined;
-  /** Called when an erased payload's record is not checkpointed yet and the audit waits for it. */
+  /**
+   * Called when an erased payload's record is not checkpointed yet, or (with a policy) the erasures log's
+   * checkpoint is not cosigned yet, and the audit waits for it.
+   */
   onWaitingForRecords?: ((treeSize: number | null) => void) | undefined;
 }
 

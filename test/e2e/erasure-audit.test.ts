@@ -2,7 +2,7 @@
 // the e2e suites' engine: records proven by inclusion in the erasures log, a key limited to some logs
 // (records that name other logs withheld), a record not checkpointed yet when the audit asks, and the
 // erasures log's checkpoint shown to extend the one the auditor's state file trusts (a second service
-// signing another erasures log with the same key is caught).
+// signing another erasures log with the same key is caught, smaller or larger than the trusted one).
 // The service publishes only when told (publishCheckpoints), so which records a checkpoint covers is known.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -265,7 +265,7 @@ describe("the erasures log's checkpoint an audit trusts", () => {
     expect(erasuresEntry(statePath())).toMatchObject({ treeSize: 5, rootHash: next.erasures!.checkpoint.rootHash });
   });
 
-  it('fails the audit when it is another erasures log signed by the same key, and stays trusted', async () => {
+  it('fails the audit when it is another erasures log signed by the same key, smaller or larger, and stays trusted', async () => {
     // A second service with the same signing key (and origin prefix) and a history of erasures of its own.
     const other = await startService({
       env: {
@@ -284,14 +284,32 @@ describe("the erasures log's checkpoint an audit trusts", () => {
         })),
       });
       expect(res.errors).toBeUndefined();
-      for (let i = 0; i < 6; i++) await erase([`people/${i}`], other);
-      await publish(other);
       const before = readFileSync(statePath(), 'utf8');
       const state = JSON.parse(before) as { logs: Record<string, unknown> };
       // Trust the erasures log only: the audited log of the other service is not a fork of one trusted.
       for (const k of Object.keys(state.logs)) if (!k.startsWith(`${prefix}/_erasures+`)) delete state.logs[k];
       const onlyErasures = join(dir, 'only-erasures.json');
       writeFileSync(onlyErasures, JSON.stringify(state));
+
+      // Its erasures log smaller than the trusted one: the server refuses the proof from the trusted size.
+      await erase(['people/0'], other);
+      await publish(other);
+      const smaller = await audit(other.adminKey!, { lateRecordWaitMs: 0 }, { statePath: onlyErasures, on: other });
+      expect(smaller.verdict).toBe('FAILED');
+      expect(smaller.findings).toEqual([
+        expect.objectContaining({
+          kind: 'ROLLBACK',
+          seq: 0,
+          message: expect.stringMatching(
+            /^the erasures log \(.*\/_erasures\): the server's checkpoint is smaller than the one of size 5 trusted before \(it refuses the consistency proof from that size: consistentWith must be at most the checkpoint's size 1: /,
+          ),
+        }),
+      ]);
+      expect(smaller.stateUpdated).toBe(false);
+
+      // Larger, of another history.
+      for (let i = 1; i < 6; i++) await erase([`people/${i}`], other);
+      await publish(other);
       const r = await audit(other.adminKey!, { lateRecordWaitMs: 0 }, { statePath: onlyErasures, on: other });
       expect(r.verdict).toBe('FAILED');
       expect(r.findings).toEqual([
