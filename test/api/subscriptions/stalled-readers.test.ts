@@ -200,17 +200,18 @@ describe(`a WebSocket subscriber with the keep-alive off (WS_KEEP_ALIVE_MS=0), W
   it('that reads slowly but steadily is kept, however long the server holds frames for it', async () => {
     const before = { unsent: await dropped('unsent'), pong: await dropped('pong') };
     const { raw, tcp } = await subscribeBig(quiet, SLOW_SELECTION);
-    // Reads SLOW_READ_BYTES (and at most the chunk that goes over them) every SLOW_READ_EVERY_MS.
-    tcp.pause();
+    // Reads SLOW_READ_BYTES (and at most the chunk that goes over them) every SLOW_READ_EVERY_MS. Paused
+    // through the WebSocket, which ws keeps paused: ws resumes a socket paused beneath it once it drains.
+    raw.socket.pause();
     let budget = 0;
     const onData = (chunk: Buffer) => {
       budget -= chunk.length;
-      if (budget <= 0) tcp.pause();
+      if (budget <= 0) raw.socket.pause();
     };
     tcp.on('data', onData);
     const reader = setInterval(() => {
       budget = SLOW_READ_BYTES;
-      tcp.resume();
+      raw.socket.resume();
     }, SLOW_READ_EVERY_MS);
     try {
       const started = Date.now();
@@ -231,7 +232,7 @@ describe(`a WebSocket subscriber with the keep-alive off (WS_KEEP_ALIVE_MS=0), W
     expect(raw.socket.readyState).toBe(raw.socket.OPEN);
     expect(await dropped('unsent')).toBe(before.unsent);
     expect(await dropped('pong')).toBe(before.pong);
-    tcp.resume();
+    raw.socket.resume();
     await within(raw.close(), 10_000, 'the slow reader to close its connection');
   }, 60_000);
 });
