@@ -13,10 +13,11 @@ import { GraphqlClient } from '../../src/auditor/graphql-client.js';
 import { StateFile } from '../../src/auditor/state-file.js';
 import { parsePolicy, parseVerifierKey, rawPublicKey, verifierKeyString, type Policy } from '../../src/core/index.js';
 import { e2eEngineEnv } from '../support/e2e-engine.js';
+import { data } from '../support/mirror-nodes.js';
+import { E2E_ADMIN_KEY as ADMIN } from '../support/service.js';
 import { freePort, ServiceProcess } from '../support/service-process.js';
 import { until } from '../support/wait.js';
 
-const ADMIN = 'clk_e2e-admin-key-for-tests-only-0123456789';
 const PREFIX = 'erasures.test';
 const logKey = generateKeyPairSync('ed25519').privateKey;
 const vkeyOf = (app: string) => verifierKeyString(`${PREFIX}/${app}`, rawPublicKey(logKey));
@@ -27,17 +28,7 @@ let log: ServiceProcess;
 let logsFile: string;
 let policy: Policy;
 
-async function gqlAt(url: string, query: string, variables?: Record<string, unknown>) {
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': ADMIN },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: any; errors?: unknown };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
-const gql = (query: string, variables?: Record<string, unknown>) => gqlAt(log.url, query, variables);
+const gql = (query: string, variables?: Record<string, unknown>) => data(log, query, variables);
 
 const latest = async (app: string) =>
   (await gql('query($app: String!) { checkpoint(sourceAppId: $app) { treeSize witnessed } }', { app })).checkpoint as {
@@ -89,7 +80,7 @@ beforeAll(async () => {
     ...e2eEngineEnv('erasure_witness'),
   });
   await witness.start();
-  const witnessKey = (await gqlAt(witness.url, '{ serverInfo { witnessVerifierKey } }')).serverInfo.witnessVerifierKey as string;
+  const witnessKey = (await data(witness, '{ serverInfo { witnessVerifierKey } }')).serverInfo.witnessVerifierKey as string;
   policy = parsePolicy(`witness w1 ${witnessKey}\nquorum w1\n`);
   const policyFile = join(dir, 'policy');
   writeFileSync(policyFile, `witness w1 ${witnessKey} ${witness.url}/witness\nquorum w1\n`);

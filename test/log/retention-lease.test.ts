@@ -66,6 +66,33 @@ async function processes(
   return { clock, ps: out };
 }
 
+/**
+ * Wraps a storage so that, once `steal` is set, the next call of `method` runs it when the call has
+ * returned, before its caller goes on (then `steal` is null again).
+ */
+function afterCall(method: 'listLogHeads' | 'eraseEvents') {
+  const thief = {
+    steal: null as (() => Promise<void>) | null,
+    wrap: (s: LogStorage): LogStorage =>
+      new Proxy(s, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (typeof value !== 'function') return value;
+          const call = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
+          if (key !== method) return call;
+          return async (...args: unknown[]) => {
+            const result = await call(...args);
+            const steal = thief.steal;
+            thief.steal = null;
+            await steal?.();
+            return result;
+          };
+        },
+      }),
+  };
+  return thief;
+}
+
 const recordsIn = async (p: EnginePipeline) => (await p.storage.getLogHead(ERASURES_LOG))?.size ?? 0;
 const payloadOf = async (p: EnginePipeline, app: string, seq: number) => (await p.storage.getEvent(app, seq))!.payload;
 
@@ -99,26 +126,11 @@ describe('retention among processes sharing a database (mongodb)', () => {
 
   it('leaves the rest of a sweep to the new holder when it loses the lease mid-sweep', { timeout: 120_000 }, async () => {
     // Logs come in pages of 100: the lease is checked before each. The 101st log is on the second page.
-    let steal: (() => Promise<void>) | null = null;
+    const thief = afterCall('listLogHeads');
     const { clock, ps } = await processes(mongodb, 2, {
       // b's clock runs 4 h ahead: to b, a's lease (three sweep intervals, 3 h) has expired, as after a stall.
       skewMs: (i) => (i === 1 ? 4 * 3_600_000 : 0),
-      wrap: (s, i) =>
-        i > 0
-          ? s
-          : new Proxy(s, {
-              get(target, key) {
-                const value = Reflect.get(target, key, target) as unknown;
-                if (key !== 'listLogHeads') return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-                return async (...args: Parameters<LogStorage['listLogHeads']>) => {
-                  const heads = await target.listLogHeads(...args);
-                  const thief = steal;
-                  steal = null;
-                  await thief?.();
-                  return heads;
-                };
-              },
-            }),
+      wrap: (s, i) => (i > 0 ? s : thief.wrap(s)),
     });
     const [a, b] = ps as [EnginePipeline, EnginePipeline];
     // Only the log on the second page has an event past its period.
@@ -127,12 +139,12 @@ describe('retention among processes sharing a database (mongodb)', () => {
     await a.service.append(Array.from({ length: 100 }, (_, i) => ev(`app${String(i).padStart(3, '0')}`, 0)));
     // While a reads its first page of logs, b takes the lease over.
     const leases = b.storage.coordination!.leases;
-    steal = async () => {
+    thief.steal = async () => {
       expect((await leases.holder(RETENTION_LEASE))?.owner).toBe(a.service.owner);
       expect(await leases.tryAcquire(RETENTION_LEASE, b.service.owner, 60_000)).not.toBeNull();
     };
     expect(await a.service.applyRetention()).toBe(0);
-    expect(steal).toBeNull();
+    expect(thief.steal).toBeNull();
     expect(await payloadOf(a, 'app100', 0)).not.toBeNull();
     expect(await b.service.applyRetention()).toBe(1);
     expect(await payloadOf(a, 'app100', 0)).toBeNull();
@@ -140,36 +152,21 @@ describe('retention among processes sharing a database (mongodb)', () => {
   });
 
   it('stops within a log, between two erasure calls, when it loses the lease there', { timeout: 120_000 }, async () => {
-    let steal: (() => Promise<void>) | null = null;
+    const thief = afterCall('eraseEvents');
     const { clock, ps } = await processes(mongodb, 2, {
       skewMs: (i) => (i === 1 ? 4 * 3_600_000 : 0),
-      wrap: (s, i) =>
-        i > 0
-          ? s
-          : new Proxy(s, {
-              get(target, key) {
-                const value = Reflect.get(target, key, target) as unknown;
-                if (key !== 'eraseEvents') return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-                return async (...args: Parameters<LogStorage['eraseEvents']>) => {
-                  const n = await target.eraseEvents(...args);
-                  const thief = steal;
-                  steal = null;
-                  await thief?.();
-                  return n;
-                };
-              },
-            }),
+      wrap: (s, i) => (i > 0 ? s : thief.wrap(s)),
     });
     const [a, b] = ps as [EnginePipeline, EnginePipeline];
     // More events than one erasure record lists: retention erases them in two calls.
     for (let i = 0; i < 2; i++) await a.service.append(Array.from({ length: 500 }, (_, j) => ev('shop', i * 500 + j)));
     clock.at += 35 * DAY;
     const leases = b.storage.coordination!.leases;
-    steal = async () => {
+    thief.steal = async () => {
       expect(await leases.tryAcquire(RETENTION_LEASE, b.service.owner, 60_000)).not.toBeNull();
     };
     const first = await a.service.applyRetention();
-    expect(steal).toBeNull();
+    expect(thief.steal).toBeNull();
     expect(first).toBeGreaterThan(0);
     expect(first).toBeLessThan(1000);
     expect(await recordsIn(a)).toBe(1);
