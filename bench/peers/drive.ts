@@ -14,6 +14,8 @@ export interface Target {
   /** POST URL and content type of one entry. */
   postUrl: string;
   contentType: string;
+  /** Other request headers of each POST (e.g. chainlog's `Prefer: return=minimal`). */
+  headers?: Record<string, string>;
   /** The body of the i-th entry. */
   body(i: number): string;
   /** The acknowledged entry's index in its log, from a 2xx answer; undefined if the answer is not an ack. */
@@ -71,12 +73,14 @@ function pool(origin: string, connections: number): Pool {
   return new Pool(origin, { connections, pipelining: 1, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
 }
 
-async function send(pool: Pool, url: URL, method: 'GET' | 'POST', body?: string, contentType?: string): Promise<Reply> {
-  const res = await pool.request({
-    path: url.pathname + url.search,
-    method,
-    ...(body === undefined ? {} : { body, headers: { 'content-type': contentType! } }),
-  });
+async function send(
+  pool: Pool,
+  url: URL,
+  method: 'GET' | 'POST',
+  body?: string,
+  headers?: Record<string, string>,
+): Promise<Reply> {
+  const res = await pool.request({ path: url.pathname + url.search, method, ...(body === undefined ? {} : { body, headers }) });
   return { status: res.statusCode, body: await res.body.text() };
 }
 
@@ -91,6 +95,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
   const pollMs = o.pollMs ?? 10;
   const postUrl = new URL(target.postUrl);
   const cpUrl = new URL(target.checkpointUrl);
+  const postHeaders = { 'content-type': target.contentType, ...target.headers };
   const posts = pool(postUrl.origin, o.clients);
   const polls = pool(cpUrl.origin, 1);
   const ackMs: number[] = [];
@@ -150,7 +155,7 @@ export async function drive(target: Target, o: DriveOptions): Promise<DriveRun> 
           if (sampled) lastSample = t;
           let reply: Reply;
           try {
-            reply = await send(posts, postUrl, 'POST', body, target.contentType);
+            reply = await send(posts, postUrl, 'POST', body, postHeaders);
           } catch (err) {
             reply = { status: 0, body: (err as Error).message };
           }

@@ -22,7 +22,7 @@ const LEVELS = [
 const APP = 'peers';
 /** Issue 22's bound on the proof-ready p95 of each chainlog path. */
 const PROOF_READY_P95_MS = 250;
-type Peer = 'tessera' | 'floor' | 'rest' | 'logEvent' | 'restBaseline' | 'logEventBaseline';
+type Peer = 'tessera' | 'floor' | 'rest' | 'restMinimal' | 'logEvent' | 'restBaseline' | 'logEventBaseline';
 /** The runs that are not chainlog's: the peer, and the Node floor (bench/peers/node-floor-server.mjs). */
 type Other = 'tessera' | 'floor';
 const isChainlog = (p: Peer): p is Exclude<Peer, Other> => p !== 'tessera' && p !== 'floor';
@@ -30,6 +30,7 @@ const PEER_NAMES: Record<Peer, string> = {
   tessera: 'Tessera POSIX POST /add',
   floor: 'node:http floor (parses, answers, stores nothing)',
   rest: 'chainlog POST /v1/events',
+  restMinimal: 'chainlog POST /v1/events, Prefer: return=minimal',
   logEvent: 'chainlog logEvent',
   restBaseline: 'chainlog POST /v1/events (baseline build)',
   logEventBaseline: 'chainlog logEvent (baseline build)',
@@ -60,6 +61,7 @@ const SERVER_ENV: Record<string, string> = Object.fromEntries(
 /** Figure names of chainlog's paths. */
 const PEER_LABELS: Record<Exclude<Peer, Other>, string> = {
   rest: 'POST /v1/events',
+  restMinimal: 'POST /v1/events return=minimal',
   logEvent: 'logEvent',
   restBaseline: 'baseline build POST /v1/events',
   logEventBaseline: 'baseline build logEvent',
@@ -128,6 +130,7 @@ export const peers: Scenario = {
       tessera: {},
       floor: {},
       rest: {},
+      restMinimal: {},
       logEvent: {},
       restBaseline: {},
       logEventBaseline: {},
@@ -137,13 +140,14 @@ export const peers: Scenario = {
       tessera: {},
       floor: {},
       rest: {},
+      restMinimal: {},
       logEvent: {},
       restBaseline: {},
       logEventBaseline: {},
     };
     const peersRun: Peer[] = BASELINE_ENTRY
-      ? ['tessera', 'floor', 'restBaseline', 'rest', 'logEventBaseline', 'logEvent']
-      : ['tessera', 'floor', 'rest', 'logEvent'];
+      ? ['tessera', 'floor', 'restBaseline', 'rest', 'restMinimal', 'logEventBaseline', 'logEvent']
+      : ['tessera', 'floor', 'rest', 'restMinimal', 'logEvent'];
     let n = 0;
     const tessera = await startTessera(installed.binary, join(repoRoot, 'bench', 'tmp', `tessera-${process.pid}-${engine.name}`));
     const floor = await startNodeFloor().catch(async (err: unknown) => {
@@ -185,6 +189,7 @@ export const peers: Scenario = {
             tessera: tessera.url,
             floor: floor.url,
             rest: server.url,
+            restMinimal: server.url,
             logEvent: server.url,
             restBaseline: baseline?.url ?? '',
             logEventBaseline: baseline?.url ?? '',
@@ -199,6 +204,9 @@ export const peers: Scenario = {
             },
             floor: { ...restTarget(floor.url), checkpointUrl: `${floor.url}/checkpoint` },
             rest: restTarget(server.url),
+            // The same request asking for the acknowledgement alone (id, seq, receivedAt, hash), as
+            // logEvent's selection and Tessera's index answer do, instead of the whole event echoed back.
+            restMinimal: { ...restTarget(server.url), headers: { prefer: 'return=minimal' } },
             restBaseline: restTarget(baseline?.url ?? ''),
             logEvent: logEventTarget(server.url),
             logEventBaseline: logEventTarget(baseline?.url ?? ''),
@@ -207,6 +215,7 @@ export const peers: Scenario = {
             tessera: () => tessera.cpuSeconds(),
             floor: () => floor.cpuSeconds(),
             rest: () => server.cpuSeconds(),
+            restMinimal: () => server.cpuSeconds(),
             logEvent: () => server.cpuSeconds(),
             restBaseline: () => baseline?.cpuSeconds() ?? null,
             logEventBaseline: () => baseline?.cpuSeconds() ?? null,

@@ -39,3 +39,20 @@ export const eventToJson = (e: StoredEvent): EventJsonAnswer =>
         prevHash: e.prevHash,
         hash: e.hash,
       };
+
+/** An event as `Prefer: return=minimal` answers it: what names it in the log and its leaf hash. */
+export interface MinimalEventJson {
+  id: string;
+  sourceAppId: string;
+  seq: number;
+  receivedAt: string;
+  hash: string;
+}
+
+export const minimalEventJson = (e: StoredEvent): MinimalEventJson => ({
+  id: eventId(e),
+  sourceAppId: e.sourceAppId,
+  seq: e.seq,
+  receivedAt: formatTimestamp(e.receivedAt),
+  hash: e.hash,
+});

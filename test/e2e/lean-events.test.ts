@@ -33,20 +33,27 @@ interface Answer {
   text: string;
 }
 
-async function post(contentType: string, body: string, key: string | null = svc.adminKey): Promise<Answer> {
-  const res = await fetch(`${svc.url}/v1/events`, {
+async function post(
+  contentType: string,
+  body: string,
+  key: string | null = svc.adminKey,
+  extra: Record<string, string> = {},
+  query = '',
+): Promise<Answer> {
+  const res = await fetch(`${svc.url}/v1/events${query}`, {
     method: 'POST',
-    headers: { 'content-type': contentType, ...(key && { 'x-api-key': key }) },
+    headers: { 'content-type': contentType, ...(key && { 'x-api-key': key }), ...extra },
     body,
   });
   const headers: Record<string, string | null> = {};
-  for (const name of ['content-type', 'retry-after', 'idempotent-replayed']) headers[name] = res.headers.get(name);
+  for (const name of ['content-type', 'retry-after', 'idempotent-replayed', 'preference-applied'])
+    headers[name] = res.headers.get(name);
   return { status: res.status, headers, text: await res.text() };
 }
 
 /** The same request, lean and through Express. */
-async function both(body: string, key?: string | null): Promise<[Answer, Answer]> {
-  return [await post(LEAN, body, key), await post(EXPRESS, body, key)];
+async function both(body: string, key?: string | null, extra?: Record<string, string>): Promise<[Answer, Answer]> {
+  return [await post(LEAN, body, key, extra), await post(EXPRESS, body, key, extra)];
 }
 
 const size = async (app: string): Promise<number> =>
@@ -96,6 +103,7 @@ describe('POST /v1/events: the lean route answers as the Express route does', ()
         'content-type': 'application/json; charset=utf-8',
         'retry-after': null,
         'idempotent-replayed': null,
+        'preference-applied': null,
       });
     }
     const shape = (a: Answer) => (JSON.parse(a.text).events as Array<Record<string, unknown>>).map((e) => Object.keys(e).sort());
@@ -147,6 +155,83 @@ describe('POST /v1/events: the lean route answers as the Express route does', ()
     expect(text).toMatch(/^chainlog_storage_index_lag_events \d+$/m);
     // The keeper adds the keys within its delay (100 ms) of the last write.
     await until('the index lag to reach 0', async () => (await metric(svc, 'chainlog_storage_index_lag_events')) === 0);
+  });
+});
+
+describe('POST /v1/events with Prefer: return=minimal', () => {
+  const MINIMAL = { prefer: 'return=minimal' };
+  const MINIMAL_KEYS = ['hash', 'id', 'receivedAt', 'replayed', 'seq', 'sourceAppId'];
+  const items = (a: Answer) => JSON.parse(a.text).events as Array<Record<string, unknown>>;
+  const stored = async (id: unknown) =>
+    (await svc.gql('query($id: ID!) { event(id: $id) { id sourceAppId seq receivedAt hash } }', { id })).data.event;
+
+  it('answers each event with what names it in the log, alike on both routes, each stored once', async () => {
+    const before = await size('lean-a');
+    const answers = [
+      await post(LEAN, JSON.stringify(event()), svc.adminKey, MINIMAL),
+      await post(EXPRESS, JSON.stringify(event()), svc.adminKey, MINIMAL),
+      await post(LEAN, JSON.stringify([event(), event()]), writerA, MINIMAL),
+      await post(EXPRESS, JSON.stringify([event(), event()]), writerA, MINIMAL),
+    ];
+    for (const a of answers) {
+      expect(a.status).toBe(201);
+      expect(a.headers['preference-applied']).toBe('return=minimal');
+      for (const item of items(a)) {
+        expect(Object.keys(item).sort()).toEqual(MINIMAL_KEYS);
+        expect(item.replayed).toBe(false);
+        // The values are the stored event's, as a read gives them.
+        const { replayed: _replayed, ...named } = item;
+        expect(await stored(item.id)).toEqual(named);
+      }
+    }
+    expect(answers.flatMap(items).map((e) => e.seq)).toEqual(Array.from({ length: 6 }, (_, i) => before + i));
+    expect(await size('lean-a')).toBe(before + 6);
+  });
+
+  it('answers an idempotent retry with 200, the replay marker and the first event, alike', async () => {
+    const first = event('lean-a', { idempotencyKey: 'lean-minimal-1' });
+    const created = await post(LEAN, JSON.stringify(first), svc.adminKey, MINIMAL);
+    expect(created.status).toBe(201);
+    const before = await size('lean-a');
+    const [lean, express] = await both(JSON.stringify(first), svc.adminKey, MINIMAL);
+    expect(lean.status).toBe(200);
+    expect(lean.headers['idempotent-replayed']).toBe('true');
+    expect(lean).toEqual(express);
+    expect(items(lean)).toEqual([{ ...items(created)[0], replayed: true }]);
+    expect(await size('lean-a')).toBe(before);
+  });
+
+  it('keeps the receipt a ?wait=receipt request asks for', async () => {
+    const a = await post(LEAN, JSON.stringify(event()), svc.adminKey, MINIMAL, '?wait=receipt');
+    expect(a.status).toBe(201);
+    expect(a.headers['preference-applied']).toBe('return=minimal');
+    const [item] = items(a);
+    expect(Object.keys(item!).sort()).toEqual([...MINIMAL_KEYS, 'receipt'].sort());
+    expect(item!.receipt).toMatchObject({ status: expect.stringMatching(/^(READY|PENDING)$/) });
+  });
+
+  it.each([
+    ['return=representation', 'return=representation'],
+    ['an unknown preference', 'respond-async, wait=5'],
+    ['a return value not defined', 'return=short'],
+    ['a later return=minimal, after the first return', 'return=representation, return=minimal'],
+  ])('answers the whole event to %s, applying nothing', async (_what, prefer) => {
+    const [lean, express] = await both(JSON.stringify(event()), svc.adminKey, { prefer });
+    for (const a of [lean, express]) {
+      expect(a.status).toBe(201);
+      expect(a.headers['preference-applied']).toBeNull();
+      expect(Object.keys(items(a)[0]!)).toEqual(expect.arrayContaining(['eventType', 'timestamp', 'payload', 'prevHash']));
+    }
+  });
+
+  it('refuses bad input as without it, and stores nothing', async () => {
+    const before = await size('lean-a');
+    const [lean, express] = await both(JSON.stringify({ ...event(), eventType: undefined }), svc.adminKey, MINIMAL);
+    expect(lean.status).toBe(400);
+    expect(lean.headers['preference-applied']).toBeNull();
+    expect(lean).toEqual(express);
+    expect(JSON.parse(lean.text).errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', field: 'eventType' });
+    expect(await size('lean-a')).toBe(before);
   });
 });
 

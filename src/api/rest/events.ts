@@ -5,10 +5,11 @@ import { requireIngestApps } from '../../auth/scope.js';
 import type { ApiDeps, Principal } from '../context.js';
 import { requireUtf8 } from '../charset.js';
 import { ApiError, badUserInput } from '../errors.js';
-import { eventToJson, type EventJsonAnswer } from '../event-json.js';
+import { eventToJson, minimalEventJson, type EventJsonAnswer, type MinimalEventJson } from '../event-json.js';
 import type { WriteCharge } from '../hardening/express.js';
 import { ijsonExpressJson } from '../json-body.js';
 import { restErrors } from './errors.js';
+import { PREFERENCE_APPLIED_HEADER, preferredReturn } from './prefer.js';
 import { isReplay } from '../../log/replays.js';
 import { waitedReceiptOf, withReceipts } from '../receipt-wait.js';
 
@@ -36,10 +37,12 @@ export function eventsRouter(deps: ApiDeps, chargeWrites?: WriteCharge, readBody
       res.status(415).json({ errors: restErrors(error) });
       return;
     }
-    const answer = await answerEvents(deps, principalOf(res.locals), req.body, req.query.wait, (events) =>
+    const minimal = preferredReturn(req.headers.prefer) === 'minimal';
+    const answer = await answerEvents(deps, principalOf(res.locals), req.body, req.query.wait, minimal, (events) =>
       chargeWrites ? chargeWrites(req, res, events) : Promise.resolve(),
     );
     if (answer.replayed) res.set(REPLAYED_HEADER, 'true');
+    if (minimal) res.set(PREFERENCE_APPLIED_HEADER, 'return=minimal');
     res.status(answer.status).json(answer.body);
   });
   return router;
@@ -52,19 +55,21 @@ export interface EventsAnswer {
   body: { events: EventsAnswerItem[] };
 }
 
-type EventsAnswerItem = EventJsonAnswer & { replayed?: boolean; receipt?: ReturnType<typeof receiptJson> };
+type EventsAnswerItem = (EventJsonAnswer | MinimalEventJson) & { replayed?: boolean; receipt?: ReturnType<typeof receiptJson> };
 
 /**
  * Appends a parsed POST /v1/events body (one event or an array) for `principal`, under the same
  * rules as logEvent(s): the key's scope, `wait` (the query's `wait`), then the write rate limit
- * (`charge`, per event) before anything is written. Shared by the Express route and the lean one
- * (lean-events.ts), so both answer alike.
+ * (`charge`, per event) before anything is written. `minimal` (`Prefer: return=minimal`) answers each
+ * event as MinimalEventJson. Shared by the Express route and the lean one (lean-events.ts), so both
+ * answer alike.
  */
 export async function answerEvents(
   deps: ApiDeps,
   principal: Principal,
   body: unknown,
   wait: unknown,
+  minimal: boolean,
   charge: (events: number) => Promise<void>,
 ): Promise<EventsAnswer> {
   if (body === undefined) throw new ApiError('BAD_USER_INPUT', 'body: is required', { field: 'body', rule: 'required' });
@@ -82,7 +87,7 @@ export async function answerEvents(
     body: {
       events: events.map((e, i) => {
         // Added to the event's own object, after its fields: one object per event, not a copy.
-        const json: EventsAnswerItem = eventToJson(e);
+        const json: EventsAnswerItem = minimal ? minimalEventJson(e) : eventToJson(e);
         json.replayed = replayed[i]!;
         if (waitForReceipt) json.receipt = receiptJson(e);
         return json;

@@ -10,6 +10,7 @@ import type { OriginPolicy } from '../hardening/origin.js';
 import type { RateLimits } from '../hardening/rate-limit.js';
 import { leanRoute, sendJson, type LeanRoute } from '../lean-http.js';
 import { answerEvents, REPLAYED_HEADER } from './events.js';
+import { PREFERENCE_APPLIED_HEADER, preferredReturn } from './prefer.js';
 
 export const LEAN_EVENTS_PATH = '/v1/events';
 
@@ -31,10 +32,12 @@ export function leanEventsRoute(opts: LeanEventsOptions): LeanRoute {
     maxBodyBytes: opts.maxBodyBytes,
     refusal: (principal) => ingestRefusal(deps, principal),
     answer: async (req, res, principal, body) => {
-      const answer = await answerEvents(deps, principal, body, undefined, (events) =>
+      const minimal = preferredReturn(req.headers.prefer) === 'minimal';
+      const answer = await answerEvents(deps, principal, body, undefined, minimal, (events) =>
         chargeWrites(rateLimits, principal, req.socket.remoteAddress, res, events),
       );
       if (answer.replayed) res.setHeader(REPLAYED_HEADER, 'true');
+      if (minimal) res.setHeader(PREFERENCE_APPLIED_HEADER, 'return=minimal');
       sendJson(res, answer.status, answer.body);
     },
   });

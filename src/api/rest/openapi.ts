@@ -11,10 +11,10 @@ import { WITNESS_MAX_BODY_BYTES } from './witness.js';
 
 export const OPENAPI_PATH = '/openapi.json';
 
-/** A path or query parameter of a route. */
+/** A path, query or header parameter of a route. */
 export interface RestParameter {
   name: string;
-  in: 'path' | 'query';
+  in: 'path' | 'query' | 'header';
   description: string;
   schema: z.ZodType;
   /** The request is refused without it; a path parameter always is. Default false. */
@@ -56,12 +56,25 @@ const loggedEvent = z.object({
   replayed: z.boolean().meta({ description: 'An idempotent retry of an event logged before' }),
 });
 const loggedEvents = z.object({ events: z.array(loggedEvent) });
+/** An event as `Prefer: return=minimal` answers it (src/api/event-json.ts, minimalEventJson). */
+const minimalLoggedEvent = loggedEvent.pick({
+  id: true,
+  sourceAppId: true,
+  seq: true,
+  receivedAt: true,
+  hash: true,
+  replayed: true,
+});
+const minimalLoggedEvents = z.object({ events: z.array(minimalLoggedEvent) });
 const waitedReceipt = z.object({
   status: z.enum(['READY', 'PENDING']).meta({ description: 'PENDING when RECEIPT_WAIT_TIMEOUT_MS passed first' }),
   proof: z.string().nullable().meta({ description: 'The C2SP tlog-proof text (c2sp.org/tlog-proof@v1); null while PENDING' }),
   treeSize: z.number().int().min(1).nullable().meta({ description: 'The size of the checkpoint the proof is against' }),
 });
 const loggedEventsWithReceipts = z.object({ events: z.array(loggedEvent.extend({ receipt: waitedReceipt })) });
+const minimalLoggedEventsWithReceipts = z.object({ events: z.array(minimalLoggedEvent.extend({ receipt: waitedReceipt })) });
+/** Every shape of POST /v1/events's acknowledgement: whole or minimal, with receipts or without. */
+const loggedAnswer = z.union([loggedEvents, loggedEventsWithReceipts, minimalLoggedEvents, minimalLoggedEventsWithReceipts]);
 const text = z.string();
 const bytes = z.string().meta({ contentMediaType: 'application/octet-stream' });
 
@@ -214,17 +227,28 @@ export function restRoutes(config: Config): RestRoute[] {
             '`receipt`: answer once checkpoints cover the events (at most RECEIPT_WAIT_TIMEOUT_MS), each with its receipt',
           schema: z.enum(['receipt']),
         },
+        {
+          name: 'Prefer',
+          in: 'header',
+          description:
+            '`return=minimal` (RFC 7240): answer each event with id, sourceAppId, seq, receivedAt and hash only ' +
+            '(and its receipt with ?wait=receipt), not the whole event; the answer then carries ' +
+            '`Preference-Applied: return=minimal`. Other preferences are ignored.',
+          schema: z.string(),
+        },
       ],
       body: { schema: z.union([event, z.array(event).min(1).max(config.MAX_BATCH_SIZE)]) },
       responses: {
         201: {
-          description: 'Logged (with ?wait=receipt, each event carries its receipt)',
-          schema: z.union([loggedEvents, loggedEventsWithReceipts]),
+          description:
+            'Logged (with ?wait=receipt, each event carries its receipt; with Prefer: return=minimal, each event is minimal)',
+          schema: loggedAnswer,
+          headers: { 'Preference-Applied': 'return=minimal' },
         },
         200: {
           description: 'Every event was an idempotent retry of one logged before',
-          schema: z.union([loggedEvents, loggedEventsWithReceipts]),
-          headers: { 'Idempotent-Replayed': 'true' },
+          schema: loggedAnswer,
+          headers: { 'Idempotent-Replayed': 'true', 'Preference-Applied': 'return=minimal' },
         },
         ...errorResponses,
         409: { description: 'expectedPrevHash is not the head of the log, or an idempotency conflict', schema: restErrors },

@@ -147,6 +147,7 @@ describe('/openapi.json: the read, tile, receipt and witness routes', () => {
     const operation = doc.paths['/v1/events'].post;
     expect(operation.parameters).toEqual([
       expect.objectContaining({ name: 'wait', in: 'query', schema: { type: 'string', enum: ['receipt'] } }),
+      expect.objectContaining({ name: 'Prefer', in: 'header', required: false }),
     ]);
     const res = await fetch(`${svc.url}/v1/events?wait=receipt`, {
       method: 'POST',
@@ -164,6 +165,21 @@ describe('/openapi.json: the read, tile, receipt and witness routes', () => {
       body: JSON.stringify(event(app, 1001)),
     });
     expect(refused.status).toBe(400);
+  });
+
+  it('POST /v1/events with Prefer: return=minimal: the answer has the documented minimal shape', async () => {
+    const operation = doc.paths['/v1/events'].post;
+    const res = await fetch(`${svc.url}/v1/events`, {
+      method: 'POST',
+      headers: { ...svc.authHeaders(), 'content-type': 'application/json', prefer: 'return=minimal' },
+      body: JSON.stringify(event(app, 1002)),
+    });
+    expectDocumented(operation, res);
+    expect(res.headers.get('preference-applied')).toBe('return=minimal');
+    expect(operation.responses['201'].headers['Preference-Applied'].schema.const).toBe('return=minimal');
+    const body = (await res.json()) as any;
+    const minimal = operation.responses['201'].content['application/json'].schema.anyOf[2];
+    expect(Object.keys(body.events[0]).sort()).toEqual([...minimal.properties.events.items.required].sort());
   });
 
   it('GET the receipt, the checkpoint and the tiles at their documented paths', async () => {
