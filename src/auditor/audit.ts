@@ -66,6 +66,13 @@ export interface AuditOptions {
   /** How long to wait for the erasures log's checkpoint to cover an erasure's record (default LATE_RECORD_WAIT_MS). */
   lateRecordWaitMs?: number | undefined;
   /**
+   * --key-reads-every-log: the key's holder knows it may read every log (an AUDITOR or ADMIN key without
+   * sourceAppIds). No erasure record may then be withheld from it: one that is is a finding
+   * (WITHHELD_ERASURE_RECORDS), and an erased payload no record it reads lists is UNRECORDED_ERASURE,
+   * not UNKNOWN. The server cannot say which keys are limited: only the holder can. Default false.
+   */
+  keyReadsEveryLog?: boolean | undefined;
+  /**
    * Called when an erased payload's record is not checkpointed yet, or (with a policy) the erasures log's
    * checkpoint is not cosigned yet, and the audit waits for it.
    */
@@ -122,6 +129,9 @@ export interface AuditReport {
 const UNPROVEN = new Set<Finding['kind']>(['BAD_RANGE_PROOF', 'PROOF_UNAVAILABLE', 'MALFORMED_RESPONSE', 'MALFORMED_EVENT']);
 
 export { AuditAbort };
+
+/** The first five positions of `seqs`, and `...` after them if there are more. */
+const listed = (seqs: readonly number[]): string => `${seqs.slice(0, 5).join(', ')}${seqs.length > 5 ? ', ...' : ''}`;
 
 function pickSeqs(from: number, to: number, n: number, random: () => number): number[] {
   const span = to - from;
@@ -390,13 +400,25 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     if (listing !== null) {
       const unlisted = erasedSeqs.filter((seq) => !listing.listed.has(seq));
       report.eventsErased += erasedSeqs.length - unlisted.length;
-      if (unlisted.length > 0 && listing.withheld.length > 0) {
+      if (listing.withheld.length > 0 && o.keyReadsEveryLog) {
+        findings.push(
+          finding(
+            'WITHHELD_ERASURE_RECORDS',
+            unlisted[0] ?? null,
+            `the server withheld ${listing.withheld.length} record(s) of the erasures log that list this log ` +
+              `(positions ${listed(listing.withheld)}) from a key said to read every log (--key-reads-every-log): ` +
+              `either the key is limited to some logs, or the server hides them`,
+          ),
+        );
+      }
+      if (unlisted.length > 0 && listing.withheld.length > 0 && !o.keyReadsEveryLog) {
         // Withheld records may list them: only a key that may read every log they name can tell.
         report.unknown ??=
           `${unlisted.length} payload-less event(s) from position ${unlisted[0]} are not listed by the erasure records ` +
           `this key may read, and ${listing.withheld.length} record(s) of the erasures log that list this log also name ` +
-          `logs this key may not read (positions ${listing.withheld.slice(0, 5).join(', ')}${listing.withheld.length > 5 ? ', ...' : ''}): ` +
-          `whether they are erasures is unknown; verify with a key for every log those records name`;
+          `logs this key may not read (positions ${listed(listing.withheld)}): ` +
+          `whether they are erasures is unknown; verify with a key for every log those records name ` +
+          `(with --key-reads-every-log, a key that reads them all)`;
       } else {
         const size = listing.treeSize === null ? 'has no checkpoint' : `checkpoint of size ${listing.treeSize}`;
         for (const seq of unlisted)

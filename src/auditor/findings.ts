@@ -39,7 +39,13 @@ export type FindingKind =
   /** A leaf version 2 event's payload and salt do not give its payloadHash: altered. */
   | 'PAYLOAD_MISMATCH'
   /** A leaf version 2 event is served without its payload, and the erasures log does not list it. */
-  | 'UNRECORDED_ERASURE';
+  | 'UNRECORDED_ERASURE'
+  /**
+   * --key-reads-every-log: the server withheld erasure records from the key, as from a key limited to
+   * some logs. Either the key is limited after all, or the server hides records to make erased payloads
+   * unprovable (UNKNOWN) instead of unrecorded (UNRECORDED_ERASURE).
+   */
+  | 'WITHHELD_ERASURE_RECORDS';
 
 export interface Finding {
   kind: FindingKind;

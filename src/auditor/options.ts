@@ -28,6 +28,11 @@ recomputed, hash chain, range proofs) and a few inclusion proofs.
   --max-age AGE      with --policy: fail when the newest cosignature by a policy witness is older
                      than AGE, a whole number with s, m, h or d (90s, 10m, 1h): a server serving an
                      old checkpoint to hide newer events
+  --key-reads-every-log
+                     the API key may read every log (an AUDITOR or ADMIN key without sourceAppIds):
+                     an erasure record the server withholds from it is then a finding, and an erased
+                     payload no record lists is unrecorded, not unknown. The server cannot tell which
+                     keys are limited; you can.
   -h, --help         show this help
 
 Trust is kept per log (its origin and the pinned key), not per URL, and the state file is
@@ -80,6 +85,7 @@ const schema = z
     'page-size': intOption('page-size', 1, MAX_RANGE_PROOF_EVENTS).default(MAX_RANGE_PROOF_EVENTS),
     'api-key': z.string().min(1, '--api-key must not be empty').optional(),
     json: z.boolean().default(false),
+    'key-reads-every-log': z.boolean().default(false),
     policy: z.string().min(1, '--policy must not be empty').optional(),
     'max-age': z
       .string()
@@ -107,12 +113,18 @@ export interface VerifyOptions {
   policy: string | undefined;
   /** --max-age in seconds. */
   maxAgeSeconds: number | undefined;
+  /** --key-reads-every-log (AuditOptions.keyReadsEveryLog). */
+  keyReadsEveryLog: boolean;
 }
 
 export type VerifyParse = CliParse<VerifyOptions>;
 
 export function parseVerifyArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): VerifyParse {
-  const spec = { schema, booleans: ['json'], env: { key: 'CHAINLOG_VERIFIER_KEY', 'api-key': 'CHAINLOG_API_KEY' } } as const;
+  const spec = {
+    schema,
+    booleans: ['json', 'key-reads-every-log'],
+    env: { key: 'CHAINLOG_VERIFIER_KEY', 'api-key': 'CHAINLOG_API_KEY' },
+  } as const;
   return parseCliArgs(spec, argv, env, (o) => ({
     url: o.url,
     app: o.app,
@@ -126,5 +138,6 @@ export function parseVerifyArgs(argv: string[], env: NodeJS.ProcessEnv = process
     json: o.json,
     policy: o.policy,
     maxAgeSeconds: o['max-age'],
+    keyReadsEveryLog: o['key-reads-every-log'],
   }));
 }

@@ -51,6 +51,7 @@ try {
     pageSize: o.pageSize,
     policy,
     maxAgeSeconds: o.maxAgeSeconds,
+    keyReadsEveryLog: o.keyReadsEveryLog,
     onProgress:
       process.stderr.isTTY && !o.json ? (upTo, size) => process.stderr.write(`\r\x1b[2Kverified ${upTo}/${size}`) : undefined,
   });

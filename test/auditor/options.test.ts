@@ -20,11 +20,20 @@ it('applies defaults and takes the keys from the environment when not given', ()
       json: false,
       policy: undefined,
       maxAgeSeconds: undefined,
+      keyReadsEveryLog: false,
     },
   });
   expect(parseVerifyArgs(['--app', 'a', '--key', 'x', '--api-key', 'mine'], { CHAINLOG_API_KEY: 'env' })).toMatchObject({
     options: { apiKey: 'mine', key: 'x' },
   });
+});
+
+it('takes --key-reads-every-log as a flag without a value', () => {
+  expect(parseVerifyArgs(['--app', 'a', '--key', KEY, '--key-reads-every-log'], {})).toMatchObject({
+    options: { keyReadsEveryLog: true },
+  });
+  const r = parseVerifyArgs(['--app', 'a', '--key', KEY, '--key-reads-every-log=yes'], {});
+  expect('error' in r && r.error).toMatch(/key-reads-every-log/);
 });
 
 it('names what is missing or wrong', () => {

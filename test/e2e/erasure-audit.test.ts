@@ -26,8 +26,8 @@ import { startService, type RunningService } from '../support/service.js';
 let svc: RunningService;
 let verifier: NoteVerifier;
 let dir: string;
-/** AUDITOR keys limited to `people`, to `people` and `others`, and to `others`. */
-const keys = { people: '', both: '', others: '' };
+/** AUDITOR keys limited to `people`, to `people` and `others`, and to `others`; and one for every log. */
+const keys = { people: '', both: '', others: '', every: '' };
 
 async function logTo(sourceAppId: string, n: number) {
   const inputs = Array.from({ length: n }, (_, i) => ({
@@ -52,7 +52,7 @@ async function publish(on: RunningService = svc) {
   expect((await on.gql('mutation { publishCheckpoints { treeSize } }')).errors).toBeUndefined();
 }
 
-async function auditorKey(sourceAppIds: string[]): Promise<string> {
+async function auditorKey(sourceAppIds: string[] | null): Promise<string> {
   const res = await svc.gql(`mutation($apps: [String!]) { createApiKey(role: AUDITOR, sourceAppIds: $apps) { secret } }`, {
     apps: sourceAppIds,
   });
@@ -120,6 +120,7 @@ beforeAll(async () => {
   keys.people = await auditorKey(['people']);
   keys.both = await auditorKey(['people', 'others']);
   keys.others = await auditorKey(['others']);
+  keys.every = await auditorKey(null);
 });
 
 afterAll(async () => {
@@ -194,6 +195,21 @@ describe('the audit of erased payloads', () => {
     expect(r.findings).toEqual([]);
     expect(r).toMatchObject({ verdict: 'UNKNOWN', eventsErased: 1 });
     expect(r.unknown).toMatch(/position 2 .*positions 1\b/);
+  });
+
+  it('with keyReadsEveryLog (--key-reads-every-log), a withheld record is a finding and the payload it may list unrecorded', async () => {
+    // keys.people may not read `others`, so the server withholds record 1 from it: what a server hiding
+    // records from a key that reads every log would answer.
+    const r = await audit(keys.people, { keyReadsEveryLog: true, lateRecordWaitMs: 300 });
+    expect(r).toMatchObject({ verdict: 'FAILED', unknown: null, eventsErased: 1 });
+    expect(r.findings).toEqual([
+      expect.objectContaining({ kind: 'WITHHELD_ERASURE_RECORDS', seq: 2, message: expect.stringMatching(/positions 1\)/) }),
+      expect.objectContaining({ kind: 'UNRECORDED_ERASURE', seq: 2 }),
+    ]);
+    // A key that does read every log is shown every record: nothing withheld, every erasure proven.
+    const every = await audit(keys.every, { keyReadsEveryLog: true });
+    expect(every.findings).toEqual([]);
+    expect(every).toMatchObject({ verdict: 'OK', eventsErased: 2 });
   });
 
   it('waits for the erasures log to checkpoint a record, and reports an erasure no checkpoint covers', async () => {
