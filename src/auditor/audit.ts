@@ -4,6 +4,7 @@ import {
   equalBytes,
   fromHex,
   logVerifiers,
+  PositionSet,
   toHex,
   verifierKeyString,
   ZERO_HASH_HEX,
@@ -73,6 +74,11 @@ export interface AuditOptions {
    */
   keyReadsEveryLog?: boolean | undefined;
   /**
+   * Findings the report lists at most, those at the lowest positions (default MAX_FINDINGS); the rest are
+   * counted in findingsOmitted. A server that alters every event cannot make the auditor hold a finding per event.
+   */
+  maxFindings?: number | undefined;
+  /**
    * Called when an erased payload's record is not checkpointed yet, or (with a policy) the erasures log's
    * checkpoint is not cosigned yet, and the audit waits for it.
    */
@@ -109,7 +115,10 @@ export interface AuditReport {
   treeNodesChecked: number;
   pages: number;
   spotChecked: number[];
+  /** The findings at the lowest positions, at most AuditOptions.maxFindings (those without a position first). */
   findings: Finding[];
+  /** Findings beyond that bound, not listed (their positions are above every listed one's). */
+  findingsOmitted: number;
   firstBadSeq: number | null;
   stateUpdated: boolean;
   /** With --policy: the cosignatures of the policy's witnesses (null without --policy, or when one is forged). */
@@ -129,6 +138,12 @@ export interface AuditReport {
 const UNPROVEN = new Set<Finding['kind']>(['BAD_RANGE_PROOF', 'PROOF_UNAVAILABLE', 'MALFORMED_RESPONSE', 'MALFORMED_EVENT']);
 
 export { AuditAbort };
+
+/** Findings the report lists at most (AuditOptions.maxFindings), as verifyLog's MAX_PROBLEMS. */
+export const MAX_FINDINGS = 1000;
+
+/** Findings without a position (the checkpoint's, the server's) first, then by position; stable. */
+const bySeq = (a: Finding, b: Finding): number => (a.seq ?? -1) - (b.seq ?? -1);
 
 /** The first five positions of `seqs`, and `...` after them if there are more. */
 const listed = (seqs: readonly number[]): string => `${seqs.slice(0, 5).join(', ')}${seqs.length > 5 ? ', ...' : ''}`;
@@ -181,12 +196,24 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     pages: 0,
     spotChecked: [],
     findings,
+    findingsOmitted: 0,
     firstBadSeq: null,
     stateUpdated: false,
     witnesses: null,
     erasures: null,
   };
+  const maxFindings = o.maxFindings ?? MAX_FINDINGS;
+  /** Keeps the lowest `maxFindings` findings once twice as many are held: memory bounded, the first bad position kept. */
+  const boundFindings = (limit = 2 * maxFindings) => {
+    if (findings.length < limit) return;
+    findings.sort(bySeq);
+    if (findings.length > maxFindings) {
+      report.findingsOmitted += findings.length - maxFindings;
+      findings.length = maxFindings;
+    }
+  };
   const finish = async (checkpoint: Checkpoint | null, note: string | null) => {
+    boundFindings(maxFindings + 1);
     report.firstBadSeq = firstBadSeq(findings);
     report.verdict = findings.length > 0 ? 'FAILED' : report.unknown !== null ? 'UNKNOWN' : 'OK';
     report.ok = report.verdict === 'OK';
@@ -317,7 +344,8 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     return s;
   };
 
-  const erasedSeqs: number[] = [];
+  /** Payload-less positions met, in log order: runs, so retention's millions take a few numbers. */
+  const erasedSeqs = new PositionSet();
   const spotSet = new Set(spot);
   const ahead = Math.max(1, Math.min(o.pagesAhead ?? RANGE_PAGES_AHEAD, RANGE_PAGES_AHEAD_MAX));
   /**
@@ -353,7 +381,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
       page && verifyRangePage(page.rangeProof, { app, start, end, treeSize: cp.size, rootHash: cp.rootHash, prevLeafHash: prev });
     if (result) {
       pageFindings.push(...result.findings);
-      erasedSeqs.push(...result.erased);
+      for (const seq of result.erased) erasedSeqs.add(seq);
       report.treeNodesChecked += result.nodesChecked;
     }
     const unproven = pageFindings.findIndex((f) => UNPROVEN.has(f.kind) && f.seq === start);
@@ -364,6 +392,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
       pageFindings[unproven] = finding(f.kind, at, `${f.message}; the first position that fails on its own is ${at}`);
     }
     findings.push(...pageFindings);
+    boundFindings();
     if (page === null || !result) break; // the chain cannot be followed past a missing page
     result.leafHashes.forEach((h, i) => {
       if (h !== null && spotSet.has(start + i)) spotHashes.set(start + i, h);
@@ -375,7 +404,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   }
 
   // Erased payloads: each must be listed by a record proven in the erasures log.
-  if (erasedSeqs.length > 0) {
+  if (erasedSeqs.size > 0) {
     const listing = await listErasures({
       client,
       app,
@@ -398,30 +427,31 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
       };
     }
     if (listing !== null) {
-      const unlisted = erasedSeqs.filter((seq) => !listing.listed.has(seq));
-      report.eventsErased += erasedSeqs.length - unlisted.length;
+      const unlisted = new PositionSet();
+      for (const seq of erasedSeqs) if (!listing.listed.has(seq)) unlisted.add(seq);
+      report.eventsErased += erasedSeqs.size - unlisted.size;
       if (listing.withheld.length > 0 && o.keyReadsEveryLog) {
         findings.push(
           finding(
             'WITHHELD_ERASURE_RECORDS',
-            unlisted[0] ?? null,
+            unlisted.lowest() ?? null,
             `the server withheld ${listing.withheld.length} record(s) of the erasures log that list this log ` +
               `(positions ${listed(listing.withheld)}) from a key said to read every log (--key-reads-every-log): ` +
               `either the key is limited to some logs, or the server hides them`,
           ),
         );
       }
-      if (unlisted.length > 0 && listing.withheld.length > 0 && !o.keyReadsEveryLog) {
+      if (unlisted.size > 0 && listing.withheld.length > 0 && !o.keyReadsEveryLog) {
         // Withheld records may list them: only a key that may read every log they name can tell.
         report.unknown ??=
-          `${unlisted.length} payload-less event(s) from position ${unlisted[0]} are not listed by the erasure records ` +
+          `${unlisted.size} payload-less event(s) from position ${unlisted.lowest()} are not listed by the erasure records ` +
           `this key may read, and ${listing.withheld.length} record(s) of the erasures log that list this log also name ` +
           `logs this key may not read (positions ${listed(listing.withheld)}): ` +
           `whether they are erasures is unknown; verify with a key for every log those records name ` +
           `(with --key-reads-every-log, a key that reads them all)`;
       } else {
         const size = listing.treeSize === null ? 'has no checkpoint' : `checkpoint of size ${listing.treeSize}`;
-        for (const seq of unlisted)
+        for (const seq of unlisted) {
           findings.push(
             finding(
               'UNRECORDED_ERASURE',
@@ -429,6 +459,8 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
               `event ${seq} is served without its payload, and no record the erasures log's ${size} covers lists it`,
             ),
           );
+          boundFindings();
+        }
       }
     }
   }
@@ -461,6 +493,6 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     report.spotChecked.push(seq);
   }
 
-  findings.sort((a, b) => (a.seq ?? -1) - (b.seq ?? -1));
+  findings.sort(bySeq);
   return finish(cp, served.note);
 }

@@ -21,7 +21,7 @@ export function checkPage(
   page: ErasureRecordsPage,
   head: TreeHead,
   o: { app: string; findings: Finding[] },
-  out: { listed: Set<number>; withheld: number[] },
+  out: { listed: { add(seq: number): unknown }; withheld: number[] },
 ): void {
   out.withheld.push(...page.withheld);
   for (const { event, hashes } of page.records) {

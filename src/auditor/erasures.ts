@@ -5,7 +5,7 @@
 // The checkpoint must also extend the erasures log's checkpoint the auditor trusted before, by the
 // consistency proof the page carries, since such a key may not ask consistencyProof of the erasures log:
 // otherwise a server could prove erasures to it against a history of its own making.
-import { logVerifiers, toHex, type NoteVerifier, type Policy } from '../core/index.js';
+import { logVerifiers, PositionSet, toHex, type NoteVerifier, type Policy } from '../core/index.js';
 import { ask } from './asking.js';
 import { checkCheckpointNote } from './checkpoint.js';
 import { checkPage, ERASURES_LOG, type ErasureRecordsPage } from './erasure-records.js';
@@ -37,7 +37,7 @@ async function lateRecordWaitMs(client: GraphqlClient): Promise<number> {
 
 export interface ErasureListing {
   /** Positions of the audited log that proven records list. */
-  listed: Set<number>;
+  listed: PositionSet;
   /** Positions in the erasures log of records that list the log and a log the key may not read. */
   withheld: number[];
   /** The erasures log's checkpoint the records were proven against; null when it has none. */
@@ -55,7 +55,7 @@ export interface ErasureListingOptions {
   originPrefix: string;
   verifier: NoteVerifier;
   /** The audited log's payload-less positions: the listing is read until it lists them all, or to its end. */
-  erased: readonly number[];
+  erased: PositionSet;
   findings: Finding[];
   /** Default: from the server's checkpoint interval (LATE_RECORD_WAIT_MS). */
   lateRecordWaitMs?: number | undefined;
@@ -89,9 +89,12 @@ export interface ErasureListingOptions {
  */
 export async function listErasures(o: ErasureListingOptions): Promise<ErasureListing | null> {
   const origin = `${o.originPrefix}/${ERASURES_LOG}`;
-  const at = o.erased[0] ?? 0;
-  const out: ErasureListing = { listed: new Set(), withheld: [], treeSize: null, checkpoint: null };
-  const missing = () => o.erased.some((seq) => !out.listed.has(seq));
+  const at = o.erased.lowest() ?? 0;
+  const out: ErasureListing = { listed: new PositionSet(), withheld: [], treeSize: null, checkpoint: null };
+  const missing = () => {
+    for (const seq of o.erased) if (!out.listed.has(seq)) return true;
+    return false;
+  };
   const trusted: TreeHead | null = o.trusted ?? null;
   /** The newest checkpoint read in this listing (accepted, or awaiting its quorum): the next one must extend it. */
   let read: { head: TreeHead; note: string } | null = null;

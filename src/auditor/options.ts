@@ -1,7 +1,7 @@
 // Auditor CLI options: node:util parseArgs, then zod for values, with messages naming the option.
 import { z } from 'zod';
 import { intOption, parseCliArgs, type CliParse } from '../cli/options.js';
-import { MAX_RANGE_PROOF_EVENTS } from './audit.js';
+import { MAX_FINDINGS, MAX_RANGE_PROOF_EVENTS } from './audit.js';
 
 export const VERIFY_HELP = `Usage: CHAINLOG_API_KEY=<auditor key> npm run verify -- --app APP --key VERIFIER_KEY [options]
 
@@ -22,6 +22,8 @@ recomputed, hash chain, range proofs) and a few inclusion proofs.
   --api-key KEY      prefer env CHAINLOG_API_KEY: an option shows the key in npm's output and
                      the process list. An AUDITOR (or ADMIN) key; sent as x-api-key.
   --json             print the report as JSON on stdout
+  --max-findings N   findings the report lists at most, those at the lowest positions; the rest are
+                     counted (findingsOmitted), not kept (default ${MAX_FINDINGS}; 1-1000000)
   --policy FILE      a C2SP tlog-policy file (witness, group and quorum lines; log lines pin the
                      log's key): the checkpoint must carry valid cosignatures of its quorum. A
                      cosignature line under a policy witness's key that does not verify fails.
@@ -85,6 +87,7 @@ const schema = z
     'page-size': intOption('page-size', 1, MAX_RANGE_PROOF_EVENTS).default(MAX_RANGE_PROOF_EVENTS),
     'api-key': z.string().min(1, '--api-key must not be empty').optional(),
     json: z.boolean().default(false),
+    'max-findings': intOption('max-findings', 1, 1_000_000).default(MAX_FINDINGS),
     'key-reads-every-log': z.boolean().default(false),
     policy: z.string().min(1, '--policy must not be empty').optional(),
     'max-age': z
@@ -109,6 +112,8 @@ export interface VerifyOptions {
   pageSize: number;
   apiKey: string | undefined;
   json: boolean;
+  /** --max-findings (AuditOptions.maxFindings). */
+  maxFindings: number;
   /** --policy: the path of a tlog-policy file (read and parsed by the command, which names the option in errors). */
   policy: string | undefined;
   /** --max-age in seconds. */
@@ -136,6 +141,7 @@ export function parseVerifyArgs(argv: string[], env: NodeJS.ProcessEnv = process
     pageSize: o['page-size'],
     apiKey: o['api-key'],
     json: o.json,
+    maxFindings: o['max-findings'],
     policy: o.policy,
     maxAgeSeconds: o['max-age'],
     keyReadsEveryLog: o['key-reads-every-log'],

@@ -34,7 +34,11 @@ export function reportText(r: AuditReport, statePath: string): string {
         : [`verify FAILED  ${where}${at}`];
     for (const f of r.findings.slice(0, MAX_LISTED))
       lines.push(`  ${f.kind}${f.seq === null ? '' : ` at ${f.seq}`}: ${f.message}`);
-    if (r.findings.length > MAX_LISTED) lines.push(`  … and ${r.findings.length - MAX_LISTED} more findings (--json lists all)`);
+    if (r.findings.length > MAX_LISTED)
+      lines.push(
+        `  … and ${r.findings.length - MAX_LISTED} more findings (--json lists ${r.findingsOmitted > 0 ? 'the lowest ' : ''}${r.findings.length})`,
+      );
+    if (r.findingsOmitted > 0) lines.push(`  … and ${r.findingsOmitted} more at higher positions, not listed`);
     lines.push(
       r.trusted
         ? `  state not updated: still trusting size ${r.trusted.treeSize} (${statePath})`

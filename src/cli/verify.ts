@@ -52,6 +52,7 @@ try {
     policy,
     maxAgeSeconds: o.maxAgeSeconds,
     keyReadsEveryLog: o.keyReadsEveryLog,
+    maxFindings: o.maxFindings,
     onProgress:
       process.stderr.isTTY && !o.json ? (upTo, size) => process.stderr.write(`\r\x1b[2Kverified ${upTo}/${size}`) : undefined,
   });

@@ -107,3 +107,4 @@ export type {
   LeafWitness,
   SignedCheckpoint,
 } from './inconsistency/evidence.js';
+export { PositionSet } from './positions.js';

@@ -26,6 +26,7 @@ import {
   type ErasureRecord,
 } from './erasure.js';
 import { LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
+import type { PositionSet } from '../core/positions.js';
 import { LogLeaseGate, soleWriter, type CommitGate } from './commit-gate.js';
 import { AppendForwarder, type PeerTransport } from './forwarding.js';
 import { CommitTailer } from './commit-tailer.js';
@@ -349,7 +350,7 @@ export class ChainlogService implements LogService {
   }
 
   /** The positions of a log that the erasures log lists as erased. */
-  erasedSeqs(sourceAppId: string): Promise<Set<number>> {
+  erasedSeqs(sourceAppId: string): Promise<PositionSet> {
     return this.erasures.erasedSeqs(sourceAppId);
   }
 

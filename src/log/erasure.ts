@@ -11,6 +11,7 @@ import { LRUCache } from 'lru-cache';
 import { canonicalJson } from '../core/canonical-json.js';
 import { leafVersionOf, LEAF_VERSION, type LeafVersion } from '../core/leaf.js';
 import { leafBytesBound, MAX_ENTRY_BYTES } from '../core/tiles.js';
+import { PositionSet } from '../core/positions.js';
 import type { EventId, JsonObject, JsonValue, LogStorage, StoredEvent } from '../storage/types.js';
 import { badInput, LogError, notFound } from './errors.js';
 import type { AppendRequest, EraseRequest, EraseResult, ErasureSelection } from './service.js';
@@ -354,9 +355,9 @@ export class Erasures {
     }
   }
 
-  /** The positions of one log that the erasures log lists. */
-  async erasedSeqs(sourceAppId: string): Promise<Set<number>> {
-    const out = new Set<number>();
+  /** The positions of one log that the erasures log lists (as runs: retention's millions take a few numbers). */
+  async erasedSeqs(sourceAppId: string): Promise<PositionSet> {
+    const out = new PositionSet();
     for await (const { record } of this.records()) for (const [app, seq] of record.events) if (app === sourceAppId) out.add(seq);
     return out;
   }

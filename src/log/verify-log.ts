@@ -13,6 +13,7 @@ import { fromHex, toHex } from '../core/hex.js';
 import { eventLeafHash, payloadMatchesCommitment, ZERO_HASH_HEX } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note/signed-note.js';
 import type { NodeId } from '../core/compact/node.js';
+import { PositionSet } from '../core/positions.js';
 import { MalformedEventError, type LogStorage, type StoredCheckpoint, type StoredEvent } from '../storage/types.js';
 import { notFound, badInput, LogError } from './errors.js';
 import type { VerificationProblem, VerificationProblemKind, VerificationReport } from './service.js';
@@ -56,7 +57,7 @@ export interface VerifyLogOptions {
    * payload there is an erasure, one not there was deleted outside the erasure path. Absent: every
    * erased payload is reported UNRECORDED_ERASURE.
    */
-  erasedSeqs?: (sourceAppId: string) => Promise<ReadonlySet<number>>;
+  erasedSeqs?: (sourceAppId: string) => Promise<Pick<PositionSet, 'has'>>;
   /**
    * Payload-less events the listing does not name that the walk holds, at most (default MAX_UNLISTED):
    * at this many it reads the listing again and settles them in the middle of the walk, which bounds
@@ -89,7 +90,7 @@ export async function verifyStoredLog(
   const maxUnlisted = opts.maxUnlisted ?? MAX_UNLISTED;
   const maxProblems = opts.maxProblems ?? MAX_PROBLEMS;
   const problems: VerificationProblem[] = [];
-  let recordedErasures = (await opts.erasedSeqs?.(sourceAppId)) ?? new Set<number>();
+  let recordedErasures = (await opts.erasedSeqs?.(sourceAppId)) ?? new PositionSet();
   let eventsErased = 0;
   /** Payload-less events the listing last read does not name: an erasure may have run since. */
   let unlisted: number[] = [];

@@ -11,7 +11,7 @@ import { ERASURES_LOG } from '../../src/auditor/erasure-records.js';
 import { listErasures } from '../../src/auditor/erasures.js';
 import type { Finding } from '../../src/auditor/findings.js';
 import { GraphqlClient } from '../../src/auditor/graphql-client.js';
-import { createCosigner, parsePolicy, toHex, type Policy } from '../../src/core/index.js';
+import { createCosigner, parsePolicy, PositionSet, toHex, type Policy } from '../../src/core/index.js';
 import { erasuresLog, signingKey, type TestLog } from './log-fixture.js';
 
 const PREFIX = 'test.chainlog';
@@ -113,7 +113,7 @@ function list(
     app: 'shop',
     originPrefix: PREFIX,
     verifier: key.verifier,
-    erased,
+    erased: erased.reduce((set, seq) => set.add(seq), new PositionSet()),
     findings,
     lateRecordWaitMs,
     ...more,

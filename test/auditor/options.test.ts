@@ -18,6 +18,7 @@ it('applies defaults and takes the keys from the environment when not given', ()
       pageSize: 1000,
       apiKey: 'k',
       json: false,
+      maxFindings: 1000,
       policy: undefined,
       maxAgeSeconds: undefined,
       keyReadsEveryLog: false,
@@ -47,6 +48,8 @@ it('names what is missing or wrong', () => {
     '--from must be at least 0',
     '--page-size must be at most 1000',
   ]);
+  const findings = parseVerifyArgs(['--app', 'a', '--key', KEY, '--max-findings', '0'], {});
+  expect('error' in findings && findings.error).toBe('--max-findings must be at least 1');
   expect(parseVerifyArgs(['-h'], {})).toEqual({ help: true });
 });
 

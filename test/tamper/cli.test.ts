@@ -53,6 +53,26 @@ describe('the auditor CLI finds direct changes to the SQLite file of a live serv
     }
   }, 90_000);
 
+  // A server that alters every event earns a finding per event and more: the report keeps the lowest
+  // --max-findings of them and counts the rest, so such a server cannot make the auditor hold one per event.
+  it('every event altered: the report lists the lowest --max-findings findings and counts the others', async () => {
+    const s = await campaign.tamperedService('every event', (db) => {
+      expect(db.prepare(`UPDATE events SET payload = '{"forged":true}'`).run().changes).toBe(64);
+    });
+    try {
+      const all = parseReport(await verify(s, join(s.dataDir, 'all.json'), ['--page-size', '1', '--spot-checks', '0']));
+      expect(all).toMatchObject({ ok: false, firstBadSeq: 0, findingsOmitted: 0 });
+      expect(all.findings.length).toBe(64);
+      const bounded = parseReport(
+        await verify(s, join(s.dataDir, 'bounded.json'), ['--page-size', '1', '--spot-checks', '0', '--max-findings', '10']),
+      );
+      expect(bounded).toMatchObject({ ok: false, firstBadSeq: 0, findingsOmitted: all.findings.length - 10 });
+      expect(bounded.findings).toEqual(all.findings.slice(0, 10));
+    } finally {
+      await s.stop();
+    }
+  }, 90_000);
+
   it('a proof that needs a deleted tree node is refused with MISSING_TREE_NODE naming it', async () => {
     const s = await campaign.tamperedService('missing node answers', DELETE_NODE.apply);
     try {
