@@ -288,8 +288,9 @@ const schema = z.object({
   /** graphql-ws ping interval; a client that does not answer within another interval is dropped. 0 = off. */
   WS_KEEP_ALIVE_MS: intFrom(0, 3_600_000).default(12_000),
   /**
-   * graphql-ws: how long a subscription may wait on a client's socket (256 KiB unsent ahead of its result)
-   * while the kernel takes none of it before the socket is terminated; with the keep-alive on or off. Not
+   * graphql-ws: how long a client's socket may hold bytes the kernel has not taken (256 KiB unsent ahead of
+   * a result, or less with nothing more to send) while the kernel takes none of them before the socket is
+   * terminated; with the keep-alive on or off. Not
    * raised to twice WS_KEEP_ALIVE_MS as SSE_FLUSH_TIMEOUT_MS is: whichever bound is reached first drops
    * the client.
    */

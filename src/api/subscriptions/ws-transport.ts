@@ -2,9 +2,10 @@
 // a message is not awaited until it reaches the kernel. Waiting per message made every delivery its own
 // write syscall (half the server's time with 100 subscribers). Here the frames a socket gets within one
 // tick leave in one write, and a sender waits only while its socket holds more than `maxBufferedBytes`
-// unsent, so a slow reader backs up into its subscription's bounded buffer, not into memory. A sender
-// waits on its reader at most `flushTimeoutMs` without the kernel taking a byte: then the socket is
-// terminated, since until its reader reads, the subscription (and the connection) cannot end.
+// unsent, so a slow reader backs up into its subscription's bounded buffer, not into memory. A socket
+// holding bytes the kernel has not taken (a sender waiting or not) waits on its reader at most
+// `flushTimeoutMs` without the kernel taking a byte: then it is terminated, since until its reader reads,
+// the subscription (and the connection) cannot end.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
@@ -26,9 +27,10 @@ export interface WsTransportOptions {
   /** Unsent bytes a socket may hold before its senders wait for the kernel to take them. */
   maxBufferedBytes: number;
   /**
-   * How long a sender may wait on a socket over `maxBufferedBytes` while the kernel takes none of its
-   * bytes before the socket is terminated (and counted by `onDropped` as `unsent`), with the keep-alive on
-   * or off: whichever bound comes first drops the client. It measures time without progress, not the wait:
+   * How long a socket may hold bytes the kernel has not taken (over `maxBufferedBytes`, with a sender
+   * waiting, or under it) while the kernel takes none of them before it is terminated (and counted by
+   * `onDropped` as `unsent`), with the keep-alive on or off: whichever bound comes first drops the client.
+   * It measures time without progress, not the wait:
    * a slow reader is kept while the kernel takes bytes within each bound (see kernelTaken). Default 30000
    * (the default of WS_FLUSH_TIMEOUT_MS).
    */
@@ -37,7 +39,7 @@ export interface WsTransportOptions {
   /**
    * A socket dropped because its client stopped reading; once per socket. `unsent`: it was closed with frames
    * still unsent (the keep-alive dropped it while it held some, `flushTimeoutMs` passed without progress while
-   * a sender waited on it, or it closed while a sender waited on it);
+   * it held some, or it closed while a sender waited on it);
    * `pong`: the keep-alive dropped it with nothing unsent (it took every frame, its ping too, and did not answer).
    */
   onDropped?(reason: 'pong' | 'unsent'): void;
@@ -168,19 +170,21 @@ export function serveGraphqlWs(
 
 export interface BatchedSendOptions {
   /**
-   * With a sender waiting, how long the kernel may take none of the socket's bytes before the socket is
-   * terminated (`onUnsent` is called first). Without it, a sender waits as long as the socket is open.
+   * While the socket holds bytes the kernel has not taken (a sender waiting or not), how long the kernel
+   * may take none of them before the socket is terminated (`onUnsent` is called first). Without it, a
+   * sender waits as long as the socket is open.
    */
   flushTimeoutMs?: number;
-  /** The socket closed (or was terminated for want of progress) with a frame that waited on it unsent. */
+  /** The socket closed with a frame that waited on it unsent, or was terminated for want of progress. */
   onUnsent?: () => void;
 }
 
 /**
  * A send for graphql-ws: writes now, corked until the end of the tick so that the tick's frames share
  * one write; returns a promise only when the socket is over its bound, settled once that frame is written
- * (or the socket closed). While such a promise is pending, the socket's progress is checked FLUSH_CHECKS
- * times per `flushTimeoutMs`; nothing is timed for a frame sent under the bound.
+ * (or the socket closed). While such a promise is pending, or the socket holds bytes the kernel did not
+ * take at the end of a tick, the socket's progress is checked FLUSH_CHECKS times per `flushTimeoutMs`;
+ * nothing is timed while the kernel takes every byte.
  */
 export function batchedSend(
   socket: WebSocket,
@@ -193,11 +197,15 @@ export function batchedSend(
   const uncork = () => {
     corked = false;
     tcp.uncork();
+    // Bytes the kernel did not take (its buffers are full: the reader is slow or gone) are watched too,
+    // with no sender waiting: a client that stops reading with less than the bound queued, and nothing
+    // more to send it, is dropped the same way.
+    if (socket.bufferedAmount > 0) startWatch();
   };
   /**
-   * Frames whose senders wait on the socket; while there are any, a watch looks at the kernel's progress
-   * every quarter of `flushTimeoutMs` (FLUSH_CHECKS) and terminates the socket after that many looks in a
-   * row that found none.
+   * Frames whose senders wait on the socket. While there are any, or the socket holds bytes the kernel has
+   * not taken, a watch looks at the kernel's progress every quarter of `flushTimeoutMs` (FLUSH_CHECKS) and
+   * terminates the socket after that many looks in a row that found none.
    */
   let waiting = 0;
   let watch: NodeJS.Timeout | undefined;
@@ -208,12 +216,13 @@ export function batchedSend(
     watch = undefined;
   };
   const check = () => {
+    if (waiting === 0 && socket.bufferedAmount === 0) return stopWatch();
     const nowTaken = kernelTaken(tcp);
     if (nowTaken !== taken) {
       taken = nowTaken;
       idleChecks = 0;
     } else if (++idleChecks >= FLUSH_CHECKS) {
-      // Its reader has taken nothing for the whole bound while a sender waits: it is not reading, and
+      // Its reader has taken nothing for the whole bound while bytes wait for it: it is not reading, and
       // its subscriptions cannot end until it does.
       stopWatch();
       onUnsent?.();
@@ -230,7 +239,7 @@ export function batchedSend(
   socket.once('close', stopWatch);
   const written = () => {
     waiting--;
-    if (waiting === 0) stopWatch();
+    if (waiting === 0 && socket.bufferedAmount === 0) stopWatch();
   };
   return (data) => {
     if (socket.readyState !== socket.OPEN) return undefined;
