@@ -207,66 +207,50 @@ describe('serveGraphqlWs keep-alive', () => {
 });
 
 describe('serveGraphqlWs flushTimeoutMs', () => {
-  it('with the keep-alive off, drops a client whose sender has waited that long without progress, as unsent', async () => {
+  /** bigFrames served with the keep-alive off and a 300 ms flush bound; what it drops, by reason. */
+  async function serveBig(maxBufferedBytes: number): Promise<{ url: string; dropped: string[] }> {
     http = createServer();
     wss = new WebSocketServer({ server: http });
     const dropped: string[] = [];
     serveGraphqlWs(bigFrames(), wss, {
       isProd: true,
       keepAliveMs: 0,
-      maxBufferedBytes: 256 * 1024,
+      maxBufferedBytes,
       flushTimeoutMs: 300,
       onInternalError: () => undefined,
       onDropped: (reason) => dropped.push(reason),
     });
     await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
-    const serverClosed = new Promise((resolve) => wss!.once('connection', (socket) => socket.once('close', resolve)));
-    const stalled = await openGraphqlWs(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`);
+    return { url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`, dropped };
+  }
+
+  /** A client of `url` that subscribes to `big` and reads nothing; resolves once the server closed its socket. */
+  async function stallOn(url: string, id: string): Promise<void> {
+    const closed = new Promise((resolve) => wss!.once('connection', (socket) => socket.once('close', resolve)));
+    const stalled = await openGraphqlWs(url);
     stalled.pause();
-    stalled.send(JSON.stringify({ id: 'b', type: 'subscribe', payload: { query: 'subscription { big }' } }));
-    await serverClosed;
+    stalled.send(JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    await closed;
+  }
+
+  it('with the keep-alive off, drops a client whose sender has waited that long without progress, as unsent', async () => {
+    const { url, dropped } = await serveBig(256 * 1024);
+    await stallOn(url, 'b');
     expect(dropped).toEqual(['unsent']);
-    expect(wss.clients.size).toBe(0);
+    expect(wss!.clients.size).toBe(0);
   });
 
   it('with the keep-alive off, drops a client that stopped reading with less than the bound queued and nothing more to send', async () => {
-    http = createServer();
-    wss = new WebSocketServer({ server: http });
-    const dropped: string[] = [];
     // A bound no sender reaches: the 40 MiB the subscription sends are all queued without a wait, most of
     // them in user space once the kernel's buffers are full, and then nothing more is sent.
-    serveGraphqlWs(bigFrames(), wss, {
-      isProd: true,
-      keepAliveMs: 0,
-      maxBufferedBytes: 1024 * 1024 * 1024,
-      flushTimeoutMs: 300,
-      onInternalError: () => undefined,
-      onDropped: (reason) => dropped.push(reason),
-    });
-    await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
-    const serverClosed = new Promise((resolve) => wss!.once('connection', (socket) => socket.once('close', resolve)));
-    const stalled = await openGraphqlWs(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`);
-    stalled.pause();
-    stalled.send(JSON.stringify({ id: 'b', type: 'subscribe', payload: { query: 'subscription { big }' } }));
-    await serverClosed;
+    const { url, dropped } = await serveBig(1024 * 1024 * 1024);
+    await stallOn(url, 'b');
     expect(dropped).toEqual(['unsent']);
-    expect(wss.clients.size).toBe(0);
+    expect(wss!.clients.size).toBe(0);
   });
 
   it('keeps a client that took every frame: its socket is watched only while bytes wait for it', async () => {
-    http = createServer();
-    wss = new WebSocketServer({ server: http });
-    const dropped: string[] = [];
-    serveGraphqlWs(bigFrames(), wss, {
-      isProd: true,
-      keepAliveMs: 0,
-      maxBufferedBytes: 1024 * 1024 * 1024,
-      flushTimeoutMs: 300,
-      onInternalError: () => undefined,
-      onDropped: (reason) => dropped.push(reason),
-    });
-    await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', resolve));
-    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const { url, dropped } = await serveBig(1024 * 1024 * 1024);
     // 40 MiB, more than the kernel's buffers hold: the reader pauses until some of it waits in user space
     // (watched), then reads it all.
     const accepted = new Promise<WebSocket>((resolve) => wss!.once('connection', resolve));
@@ -287,15 +271,10 @@ describe('serveGraphqlWs flushTimeoutMs', () => {
     expect(await completed).toBe(40);
     // Two clients that stop reading, one after the other, each dropped after the bound: more than a bound
     // passes with the reader idle, and a watch left on its socket would have dropped it first.
-    for (const id of ['s1', 's2']) {
-      const closed = new Promise((resolve) => wss!.once('connection', (socket) => socket.once('close', resolve)));
-      const stalled = await openGraphqlWs(url);
-      stalled.pause();
-      stalled.send(JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription { big }' } }));
-      await closed;
-    }
+    await stallOn(url, 's1');
+    await stallOn(url, 's2');
     expect(dropped).toEqual(['unsent', 'unsent']);
     expect(reader.readyState).toBe(WebSocket.OPEN);
-    expect(wss.clients.size).toBe(1);
+    expect(wss!.clients.size).toBe(1);
   });
 });
