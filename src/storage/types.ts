@@ -460,6 +460,17 @@ export interface LogStorage {
    * No copy of an erased payload stays readable in the engine's stores (docs: erasure).
    */
   eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number>;
+  /**
+   * The size of the erasures log below which every erasure record is applied (0 until raised): a start
+   * applies the records from there on, not every record again. Only a caller that applied (or saw
+   * applied) every record below a size raises it to that size.
+   */
+  erasuresAppliedBelow(): Promise<number>;
+  /**
+   * Raises erasuresAppliedBelow to `size` where it is lower, never lowering it: one atomic write, also
+   * against other processes sharing the database.
+   */
+  raiseErasuresAppliedBelow(size: number): Promise<void>;
 
   // --- tree -------------------------------------------------------------------------------
   /**
@@ -527,6 +538,8 @@ export const LOG_STORAGE_CALLS = [
   'readCommitted',
   'lastPos',
   'eraseEvents',
+  'erasuresAppliedBelow',
+  'raiseErasuresAppliedBelow',
   'integrate',
   'getTreeNodes',
   'putCheckpoint',

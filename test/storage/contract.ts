@@ -931,6 +931,33 @@ export function describeStorageContract(engineName: string, open: (options?: Har
       });
     });
 
+    describe('the size below which every erasure record is applied', () => {
+      it('is 0 at first, rises, never falls, and survives a reopen', async () => {
+        expect(await storage.erasuresAppliedBelow()).toBe(0);
+        await storage.raiseErasuresAppliedBelow(5);
+        expect(await storage.erasuresAppliedBelow()).toBe(5);
+        await storage.raiseErasuresAppliedBelow(3);
+        expect(await storage.erasuresAppliedBelow()).toBe(5);
+        await storage.raiseErasuresAppliedBelow(2 ** 40);
+        await reopen();
+        expect(await storage.erasuresAppliedBelow()).toBe(2 ** 40);
+      });
+
+      it('raised through two handles on the store at once ends at the highest size asked', async () => {
+        const other = await harness.reopen();
+        await other.init();
+        try {
+          // 1..40 in an order where lower sizes often come after higher ones.
+          const sizes = Array.from({ length: 40 }, (_, i) => ((i * 17) % 40) + 1);
+          await Promise.all(sizes.map((n, i) => (i % 2 === 0 ? storage : other).raiseErasuresAppliedBelow(n)));
+          expect(await storage.erasuresAppliedBelow()).toBe(40);
+          expect(await other.erasuresAppliedBelow()).toBe(40);
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
     describe('checkpoints', () => {
       const big = 2 ** 33 + 5;
 

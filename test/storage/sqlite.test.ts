@@ -77,6 +77,21 @@ describe('SqliteStorage specifics', () => {
     await expect(storage.init()).rejects.toThrow(/newer/);
   });
 
+  it('a version 5 store gets the size below which every erasure is applied at 0 when it is upgraded', async () => {
+    await storage.raiseErasuresAppliedBelow(7);
+    await storage.close();
+    const db = new Database(join(dir, 'log.db'));
+    db.exec('DROP TABLE erasures_applied; PRAGMA user_version = 5;');
+    db.close();
+    storage = new SqliteStorage({ path: join(dir, 'log.db') });
+    await storage.init();
+    expect(storage.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    // So its first start applies every record once, as a start did before version 6.
+    expect(await storage.erasuresAppliedBelow()).toBe(0);
+    await storage.raiseErasuresAppliedBelow(3);
+    expect(await storage.erasuresAppliedBelow()).toBe(3);
+  });
+
   it('maps a UNIQUE violation to a position conflict when the logs table lags the events', async () => {
     await storage.appendEvents(newEvents('app-a', 0, 2));
     storage.db.prepare('DELETE FROM logs WHERE source_app_id = ?').run('app-a');
@@ -774,6 +789,7 @@ process.kill(process.pid, 'SIGKILL');
       DROP TRIGGER time_index_on_delete; DROP TRIGGER time_index_on_update;
       DROP TABLE ${TIME_INDEX.byTs}; DROP TABLE ${TIME_INDEX.byTypeTs}; DROP TABLE ${TIME_INDEX.byAppTs}; DROP TABLE ${TIME_INDEX.state};
       DROP TABLE ${TYPE_POSITIONS}; CREATE INDEX events_by_type_pos ON events (event_type);
+      DROP TABLE erasures_applied;
       CREATE INDEX events_by_ts ON events (ts, pos);
       CREATE INDEX events_by_type_ts ON events (event_type, ts, pos);
       CREATE INDEX events_by_app_ts ON events (source_app_id, ts, pos);
@@ -794,6 +810,7 @@ process.kill(process.pid, 'SIGKILL');
     // events not added yet, as a crash leaves them.
     const { upgraded, indexes } = await upgradedFrom(`
       DROP TABLE ${TYPE_POSITIONS}; CREATE INDEX events_by_type_pos ON events (event_type);
+      DROP TABLE erasures_applied;
       UPDATE ${TIME_INDEX.state} SET through = 10;
       DELETE FROM ${TIME_INDEX.byTs} WHERE pos > 10;
       DELETE FROM ${TIME_INDEX.byTypeTs} WHERE pos > 10;

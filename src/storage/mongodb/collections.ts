@@ -13,6 +13,7 @@ import {
   type BatchDoc,
   type CheckpointDoc,
   type CheckpointNoteDoc,
+  type ErasuresAppliedDoc,
   type EventDoc,
   type IntegratedDoc,
   type LogDoc,
@@ -79,5 +80,8 @@ export class MongoCollections {
   }
   get integrated(): Collection<IntegratedDoc> {
     return this.collection<IntegratedDoc>(C.integrated);
+  }
+  get erasuresApplied(): Collection<ErasuresAppliedDoc> {
+    return this.collection<ErasuresAppliedDoc>(C.erasuresApplied);
   }
 }

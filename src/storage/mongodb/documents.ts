@@ -12,6 +12,7 @@ export const collectionNames = {
   batches: 'batches',
   batchBodies: 'batch_bodies',
   integrated: 'integrated',
+  erasuresApplied: 'erasures_applied',
 } as const;
 
 /** Collections of the layout before the batch claim; a database holding them is not opened (see schema.ts). */
@@ -154,6 +155,12 @@ export interface LogDoc {
 }
 
 /** How far a log's tree nodes are stored; written only by the publisher (see LogDoc for why apart). */
+/** The one document of erasures_applied: LogStorage.erasuresAppliedBelow. */
+export interface ErasuresAppliedDoc {
+  _id: 'erasures';
+  below: number;
+}
+
 export interface IntegratedDoc {
   _id: string;
   size: number;

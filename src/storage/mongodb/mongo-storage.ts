@@ -41,6 +41,7 @@ import {
   binaryToBytes,
   bytesToBinary,
   checkpointNoteKey,
+  collectionNames as C,
   checkpointProjection,
   type CheckpointDoc,
   type CheckpointNoteDoc,
@@ -215,6 +216,10 @@ export class MongoStorage implements LogStorage {
     await this.witness.init();
     await this.inconsistencies.init();
     await ensureCoordinationIndexes(this.db);
+    // The one document erasuresAppliedBelow reads, inserted by the first start (a later one finds it).
+    await c.erasuresApplied.insertOne({ _id: 'erasures', below: 0 }).catch((err: unknown) => {
+      if (!isDuplicateKey(err)) throw err;
+    });
     // Whatever a writer that died after its claim left pending is derived before anything is read.
     await this.batchLog.ensureDerived();
     this.coordination = mongoCoordination(this.db, c, deployment.writeConcern, this.options.now);
@@ -274,6 +279,16 @@ export class MongoStorage implements LogStorage {
    * erases the rest (the log layer records an erasure before applying it and applies recorded erasures
    * again at start).
    */
+  async erasuresAppliedBelow(): Promise<number> {
+    return (await this.c.erasuresApplied.findOne({ _id: 'erasures' }))?.below ?? 0;
+  }
+
+  async raiseErasuresAppliedBelow(size: number): Promise<void> {
+    // One write of one document: $max never lowers it.
+    const { matchedCount } = await this.c.erasuresApplied.updateOne({ _id: 'erasures' }, { $max: { below: size } });
+    if (matchedCount === 0) throw new Error(`the ${C.erasuresApplied} document is missing (init inserts it)`);
+  }
+
   async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {
     if (ids.length === 0) return 0;
     // Kept commits hold their payloads: a read after an erasure reads the documents.

@@ -14,7 +14,7 @@
 // - batches stays unsharded (or is sharded hashed on _id by an operator): one document per append,
 //   keyed by g; every writer inserts at the top of it, so a ranged key would put all inserts on one
 //   shard anyway.
-// - logs and integrated stay unsharded: one small document per log.
+// - logs and integrated stay unsharded: one small document per log; erasures_applied holds one document.
 import { MongoServerError, type Db, type IndexDescription } from 'mongodb';
 import type { Deployment } from './deployment.js';
 import { collectionNames as C, formerCollectionNames } from './documents.js';

@@ -14,9 +14,12 @@
 // logs         per-log head (size, head hash, integrated size), derived from events and
 //              written in the same transaction as the appends / integration.
 // checkpoints  signed notes by (log, tree size).
+// erasures_applied
+//              one row (version 6): `below`, the size of the erasures log below which every erasure
+//              record is applied, so a start applies only the records after it (src/log/erasure.ts).
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export const EVENT_INDEX = {
   /** (source_app_id, pos): every index ends in the rowid, which is pos. */
@@ -196,6 +199,12 @@ const MIGRATIONS: Record<number, string> = {
     DROP TRIGGER time_index_on_delete;
     DROP TRIGGER time_index_on_update;
     ${keysBehindTriggers()}
+  `,
+  // Where a start's recovery of erasures begins: every record below \`below\` is applied. A store from
+  // before it starts at 0, so its first start applies every record once, as every start did before.
+  6: `
+    CREATE TABLE erasures_applied (id INTEGER PRIMARY KEY CHECK (id = 1), below INTEGER NOT NULL);
+    INSERT INTO erasures_applied (id, below) VALUES (1, 0);
   `,
 };
 

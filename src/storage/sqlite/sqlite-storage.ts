@@ -249,6 +249,14 @@ export class SqliteStorage implements LogStorage {
     );
   }
 
+  async erasuresAppliedBelow(): Promise<number> {
+    return (this.stmt('SELECT below FROM erasures_applied').pluck().get() as number | undefined) ?? 0;
+  }
+
+  async raiseErasuresAppliedBelow(size: number): Promise<void> {
+    await this.writer.raiseErasuresApplied(size);
+  }
+
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {
     const row = this.stmt(`SELECT ${LOG_COLUMNS} FROM logs WHERE source_app_id = ?`).get(sourceAppId) as LogRow | undefined;
     return row ? rowToHead(row) : null;

@@ -26,6 +26,7 @@ export interface AsyncWriter {
   putCheckpoint(checkpoint: CheckpointRow): Promise<void>;
   /** Writer.erase, then the WAL checkpointed and truncated so no frame keeps an erased payload. */
   erase(ids: Array<[string, number]>, erasedAt: number, reason: string): Promise<number>;
+  raiseErasuresApplied(size: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,6 +68,7 @@ export function inProcessWriter(db: Database.Database, timeIndex: TimeIndexOptio
       if (n > 0) truncateWal(db);
       return n;
     },
+    raiseErasuresApplied: async (size) => w().raiseErasuresApplied(size),
     close: async () => keeper?.close(),
   };
 }
@@ -154,6 +156,9 @@ export function threadWriter(path: string, pragmas: readonly string[], timeIndex
   return {
     append: async (rows) => (await call({ op: 'append', rows })) as number,
     erase: async (ids, erasedAt, reason) => (await call({ op: 'erase', ids, erasedAt, reason })) as number,
+    raiseErasuresApplied: async (size) => {
+      await call({ op: 'raiseErasuresApplied', size });
+    },
     integrate: async (sourceAppId, fromSize, toSize, nodes, checkpoint) => {
       await call({ op: 'integrate', sourceAppId, fromSize, toSize, nodes, checkpoint: checkpoint ?? null });
     },

@@ -44,6 +44,8 @@ export interface Writer {
   putCheckpoint(checkpoint: CheckpointRow): void;
   /** Erase version 2 payloads in one transaction (LogStorage.eraseEvents); returns how many it erased. */
   erase(ids: Array<[string, number]>, erasedAt: number, reason: string): number;
+  /** Raises `erasures_applied.below` to `size` where it is lower (LogStorage.raiseErasuresAppliedBelow). */
+  raiseErasuresApplied(size: number): void;
   /**
    * The requests in order, in one transaction (one commit), each in a savepoint of its own: a failed
    * one leaves no trace and the others still apply. If the commit fails, every one fails.
@@ -83,7 +85,7 @@ export function publisherWritesFirst(reqs: readonly WriteRequest[], committedSiz
   const heldBack = new Set<string>();
   let others = false;
   reqs.forEach((req, i) => {
-    if (req.op === 'append' || req.op === 'erase') {
+    if (req.op === 'append' || req.op === 'erase' || req.op === 'raiseErasuresApplied') {
       others = true;
       return;
     }
@@ -108,7 +110,8 @@ export type WriteRequest =
       checkpoint?: CheckpointRow | null;
     }
   | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow }
-  | { id: number; op: 'erase'; ids: Array<[string, number]>; erasedAt: number; reason: string };
+  | { id: number; op: 'erase'; ids: Array<[string, number]>; erasedAt: number; reason: string }
+  | { id: number; op: 'raiseErasuresApplied'; size: number };
 
 export type WriterRequest = WriteRequest | { id: number; op: 'close' };
 
@@ -139,6 +142,7 @@ export function createWriter(db: Database.Database): Writer {
     `UPDATE events SET payload = '', payload_salt = NULL, erased_at = ?, erasure_reason = ?
      WHERE source_app_id = ? AND seq = ? AND payload_hash IS NOT NULL AND erased_at IS NULL`,
   );
+  const raiseApplied = db.prepare('UPDATE erasures_applied SET below = ? WHERE below < ?');
   // Past the time index's `through` too: an event at a position it covers would never get its keys
   // (time-index.ts). Positions are never reused in the service's own writes; this holds after rows were
   // deleted behind its back too.
@@ -232,6 +236,9 @@ export function createWriter(db: Database.Database): Writer {
     putCheckpoint.run(...c);
   });
   const eraseTx = db.transaction(erase);
+  const raiseAppliedTx = db.transaction((size: number) => {
+    raiseApplied.run(size, size);
+  });
   const apply = (req: WriteRequest): number | void =>
     req.op === 'append'
       ? appendTx.immediate(req.rows)
@@ -239,7 +246,9 @@ export function createWriter(db: Database.Database): Writer {
         ? integrateTx.immediate(req.sourceAppId, req.fromSize, req.toSize, req.nodes, req.checkpoint)
         : req.op === 'erase'
           ? eraseTx.immediate(req.ids, req.erasedAt, req.reason)
-          : putCheckpointTx.immediate(req.checkpoint);
+          : req.op === 'raiseErasuresApplied'
+            ? raiseAppliedTx.immediate(req.size)
+            : putCheckpointTx.immediate(req.checkpoint);
   const applyTogether = db.transaction((reqs: WriteRequest[]) =>
     reqs.map((req): Outcome => {
       try {
@@ -276,6 +285,7 @@ export function createWriter(db: Database.Database): Writer {
       integrateTx.immediate(sourceAppId, fromSize, toSize, nodes, checkpoint),
     putCheckpoint: (c) => putCheckpointTx.immediate(c),
     erase: (ids, erasedAt, reason) => eraseTx.immediate(ids, erasedAt, reason),
+    raiseErasuresApplied: (size) => raiseAppliedTx.immediate(size),
     applyAll,
     applyTurn,
   };

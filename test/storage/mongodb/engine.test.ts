@@ -692,6 +692,17 @@ describe('MongoStorage schema', () => {
     opened.push(again);
     await expect(again.init()).rejects.toThrow(/events without batches/);
   });
+
+  it('inserts the erasures_applied document at the first start only, and refuses to raise it once it is gone', async () => {
+    const first = await openStorage();
+    await first.raiseErasuresAppliedBelow(4);
+    // A later start finds it (its insert loses the _id) and keeps its size.
+    const second = await openStorage();
+    expect(await second.erasuresAppliedBelow()).toBe(4);
+    await db.collection(C.erasuresApplied).deleteMany({});
+    expect(await second.erasuresAppliedBelow()).toBe(0);
+    await expect(second.raiseErasuresAppliedBelow(5)).rejects.toThrow(/erasures_applied document is missing/);
+  });
 });
 
 describe('MongoStorage tree nodes', () => {
@@ -1277,6 +1288,8 @@ describe('MongoStorage read and write concerns', () => {
     await s.getCheckpoint('app-c');
     await s.collectBodies();
     await s.getTreeNodes('app-c', [{ level: 1, index: 0 }]);
+    await s.raiseErasuresAppliedBelow(2);
+    expect(await s.erasuresAppliedBelow()).toBe(2);
     await s.coordination!.claimVerifierKey('key');
     expect(await s.coordination!.claimVerifierKey('another')).toBe('key');
     const lease = await s.coordination!.leases.tryAcquire('log:app-c', 'me', 1000);
@@ -1289,7 +1302,18 @@ describe('MongoStorage read and write concerns', () => {
       (e) => ['insert', 'update', 'delete', 'findAndModify'].includes(e.commandName) && on(e) !== 'system.indexes',
     );
     expect(new Set(reads.map(on))).toEqual(
-      new Set([C.events, C.batches, C.batchBodies, C.logs, C.treeNodes, C.checkpoints, C.checkpointNotes, C.integrated, 'meta']),
+      new Set([
+        C.events,
+        C.batches,
+        C.batchBodies,
+        C.logs,
+        C.treeNodes,
+        C.checkpoints,
+        C.checkpointNotes,
+        C.integrated,
+        C.erasuresApplied,
+        'meta',
+      ]),
     );
     for (const e of reads) expect({ [on(e)]: e.command.readConcern }).toEqual({ [on(e)]: { level: 'majority' } });
     expect(new Set(writes.map(on))).toEqual(
@@ -1302,6 +1326,7 @@ describe('MongoStorage read and write concerns', () => {
         C.checkpoints,
         C.checkpointNotes,
         C.integrated,
+        C.erasuresApplied,
         'meta',
         'leases',
       ]),
