@@ -210,6 +210,8 @@ export class ChainlogService implements LogService {
           { err, attempt },
           'recorded erasure not applied yet (retried with backoff)',
         ),
+      onAppliedMarkFailed: (err) =>
+        this.logger.warn({ err }, 'the size below which every erasure is applied was not raised (a start applies more again)'),
     });
     this.prover = new Prover(this.storage);
     this.tiles = new TileSource(this.storage, opts.tileCacheBytes);

@@ -89,6 +89,12 @@ export interface ErasuresOptions {
   onReapplyFailed?: (err: unknown, attempt: number) => void;
   /** Longest wait between attempts to apply a recorded erasure again; default 30 s. */
   maxReapplyBackoffMs?: number;
+  /**
+   * Told when the size below which every record is applied (LogStorage.erasuresAppliedBelow) could
+   * not be read or raised after records were applied. Nothing is lost: a start applies the records
+   * from the stored size on, which only applies some again.
+   */
+  onAppliedMarkFailed?: (err: unknown) => void;
 }
 
 export class Erasures {
@@ -111,9 +117,16 @@ export class Erasures {
    * Recorded erasures not (wholly) applied yet, by position in ERASURES_LOG, in the order the retry
    * loop tries them next. Applying a record is idempotent, so what is owed is each record once: a record
    * whose apply fails joins this map, and one loop (`reapplying`) applies them all again with backoff
-   * until none is left. `recover` applies every record at the next start, so a stop may leave some owed.
+   * until none is left. `recover` applies the records a start finds not known applied (from
+   * LogStorage.erasuresAppliedBelow on), so a stop may leave some owed.
    */
   private readonly owed = new Map<number, ErasureRecord>();
+  /**
+   * Positions of records this process applied whole that the stored applied size may not cover yet
+   * (LogStorage.erasuresAppliedBelow): `advanceApplied` moves the size past them without applying
+   * them again, and forgets those it passes.
+   */
+  private readonly appliedHere = new Set<number>();
   /** The loop that applies the owed records; null when none runs (none owed, or stopped). */
   private reapplying: Promise<void> | null = null;
   private stopped = false;
@@ -177,6 +190,7 @@ export class Erasures {
       // Every selected event is listed by a record this call applied: that erasure is recorded already,
       // and a record of this call would list nothing.
       if (selected.resume) this.fieldCursors.set(selected.resume.key, selected.resume.seq);
+      await this.advanceApplied();
       return { erased: owed.erased, recordId: owedIds.at(-1)!, recordIds: owedIds, more: selected.more };
     }
     if (events.length === 0 && ifAny) return null;
@@ -205,7 +219,7 @@ export class Erasures {
     ]);
     let erased: number;
     try {
-      erased = owed.erased + (await this.apply(record));
+      erased = owed.erased + (await this.applyAt(stored!.seq, record));
     } catch (err) {
       // Recorded and not (wholly) applied: the caller gets the failure, and the erasure is completed
       // here, not only at the next start, since the events it lists would be served meanwhile.
@@ -215,6 +229,7 @@ export class Erasures {
     }
     // Only once applied: the cursor says that everything matching below it is erased.
     if (resume) this.fieldCursors.set(resume.key, resume.seq);
+    await this.advanceApplied();
     const recordId = recordIdOf(stored!.seq);
     return { erased, recordId, recordIds: [...owedIds, recordId], more };
   }
@@ -235,7 +250,7 @@ export class Erasures {
       // Out of the map while it is applied: a successful apply wakes the retry loop for the others.
       this.owed.delete(seq);
       try {
-        erased += await this.apply(record);
+        erased += await this.applyAt(seq, record);
       } catch (err) {
         this.owed.set(seq, record);
         throw err;
@@ -281,13 +296,15 @@ export class Erasures {
    * until one fails (moved last). True when the loop ends (stopped, or nothing owed).
    */
   private async reapplyRound(attempt: number): Promise<boolean> {
+    let applied = 0;
     for (const [seq, record] of [...this.owed]) {
       if (this.stopped) return true;
       // Applied meanwhile by an erase call that selected its events.
       if (!this.owed.has(seq)) continue;
       try {
-        await this.apply(record);
+        await this.applyAt(seq, record);
         this.owed.delete(seq);
+        applied++;
       } catch (err) {
         if (this.owed.delete(seq)) this.owed.set(seq, record);
         try {
@@ -298,6 +315,7 @@ export class Erasures {
         break;
       }
     }
+    if (applied > 0 && !this.stopped) await this.advanceApplied();
     return this.stopped || this.owed.size === 0;
   }
 
@@ -330,14 +348,92 @@ export class Erasures {
     return erased;
   }
 
+  /** apply, of the record at `seq` of ERASURES_LOG: once it succeeds, `advanceApplied` need not apply it again. */
+  private async applyAt(seq: number, record: ErasureRecord): Promise<number> {
+    const erased = await this.apply(record);
+    this.appliedHere.add(seq);
+    return erased;
+  }
+
   /**
-   * Apply every recorded erasure below `below` (all when omitted) again (idempotent): completes one a
-   * crash interrupted. Returns events erased now.
+   * Apply the recorded erasures below `below` (all when omitted) again (idempotent), from the size
+   * below which the storage says every record is applied; then raise that size to where this call
+   * read. Completes an erasure a crash interrupted, without applying every record ever made at every
+   * start. Returns events erased now.
    */
   async recover(below?: number): Promise<number> {
-    let n = 0;
-    for await (const { record } of this.records(0, below)) n += await this.apply(record);
-    return n;
+    const from = await this.opts.storage.erasuresAppliedBelow();
+    const { reached, erased } = await this.applyRecords(from, await this.sizeBelow(below));
+    await this.raiseApplied(from, reached);
+    return erased;
+  }
+
+  /**
+   * After this process applied records (an erase call's own, owed ones): applies the records from the
+   * stored applied size on that it did not apply (another process's, or a crashed one's), then raises
+   * the size. So, with one process erasing, each erase call moves the size past its own record without
+   * reading the log, and the next start has nothing to apply again. A failure here is the size's
+   * alone: reported, never the erase call's, whose record is applied.
+   */
+  private async advanceApplied(): Promise<void> {
+    let from: number;
+    let reached: number;
+    try {
+      from = await this.opts.storage.erasuresAppliedBelow();
+      const size = await this.sizeBelow();
+      let at = from;
+      while (at < size && this.appliedHere.has(at)) at++;
+      // Only when a position in between was not applied here is the log read.
+      reached = at === size ? size : (await this.applyRecords(at, size)).reached;
+    } catch (err) {
+      this.opts.onAppliedMarkFailed?.(err);
+      return;
+    }
+    await this.raiseApplied(from, reached);
+  }
+
+  /**
+   * Raises the stored size below which every record is applied from `from` to `reached`, and forgets
+   * the positions of records applied here below it; a failure is reported, not thrown.
+   */
+  private async raiseApplied(from: number, reached: number): Promise<void> {
+    if (reached <= from) return;
+    try {
+      await this.opts.storage.raiseErasuresAppliedBelow(reached);
+    } catch (err) {
+      this.opts.onAppliedMarkFailed?.(err);
+      return;
+    }
+    for (const seq of this.appliedHere) if (seq < reached) this.appliedHere.delete(seq);
+  }
+
+  /** The erasures log's stored size, at most `below`. */
+  private async sizeBelow(below?: number): Promise<number> {
+    const head = (await this.opts.storage.getLogHead(ERASURES_LOG))?.size ?? 0;
+    return Math.min(head, below ?? head);
+  }
+
+  /**
+   * Applies the records at positions from <= seq < size in log order, but those applied here already
+   * (`appliedHere`). Returns how many events it erased, and `reached`: the position below which it read
+   * every event. A position the reads did not find (an event not readable yet) is where `reached`
+   * stays, so that no size is raised past a record not applied; the records after it are applied all
+   * the same.
+   */
+  private async applyRecords(from: number, size: number): Promise<{ reached: number; erased: number }> {
+    let erased = 0;
+    let reached: number | null = null;
+    while (from < size) {
+      const page = await this.opts.storage.getEventRange(ERASURES_LOG, from, size, SELECT_PAGE);
+      for (const e of page) {
+        if (reached === null && e.seq !== from) reached = from;
+        const record = this.appliedHere.has(e.seq) ? null : parseErasureRecord(e);
+        if (record) erased += await this.applyAt(e.seq, record);
+        from = e.seq + 1;
+      }
+      if (page.length === 0) break;
+    }
+    return { reached: reached ?? from, erased };
   }
 
   /** The erasure records at positions from <= seq < below (the whole log when omitted), in log order. */
