@@ -9,7 +9,8 @@
 // Ingest: the same batches (1,000 events, one log per round) into a version 1 and a version 2 log,
 // alternating rounds so that both see the same machine state; figure: events/s per version and the
 // version 2 cost (1 - v2/v1). Erasure: a log where 1 event in 20 has `userId: "target"`, erased with
-// eraseEvents by payload field until `more` is false; figure: events erased per second.
+// eraseEvents by payload field until `more` is false; figure: events erased per second. Then two starts
+// of a new service on that store; figure: ms to ready (what a start does about the erasures before it).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,6 +195,14 @@ async function main() {
     const report = await v2.service.verifyLog('erase');
     console.log(`  verifyLog after: ok=${report.ok}, eventsErased=${report.eventsErased}`);
     await v2.close();
+    // A start applies the recorded erasures that a stop may have interrupted: what that costs once many
+    // are recorded, against a start on the same store with none left to look at (the second start).
+    for (const label of ['first start after the erasures', 'second start']) {
+      const t = performance.now();
+      const again = await open(dir, 2);
+      console.log(`  ${label}: ${(performance.now() - t).toFixed(0)} ms to ready`);
+      await again.close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
