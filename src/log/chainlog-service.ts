@@ -98,7 +98,17 @@ export interface ChainlogServiceOptions {
   retentionDays?: Readonly<Record<string, number>>;
   /** How often retention looks for payloads past their period (default RETENTION_INTERVAL_MS). */
   retentionIntervalMs?: number;
+  /**
+   * How often this process applies the erasure records that other processes sharing its database
+   * committed and did not apply (they stopped in between; Erasures.sweepEvery). 0: never. Default
+   * ERASURE_SWEEP_MS on engines shared by several processes, 0 on embedded ones (their one process
+   * applies its own at its next start).
+   */
+  erasureSweepMs?: number;
 }
+
+/** Default interval of the erasure sweep where several processes share a database. */
+export const ERASURE_SWEEP_MS = 60_000;
 
 /** Default interval of the retention sweep. */
 export const RETENTION_INTERVAL_MS = 60_000;
@@ -264,6 +274,7 @@ export class ChainlogService implements LogService {
     await this.publisher.prepare(this.info.verifierKey);
     await this.tailer?.start();
     await this.publisher.start();
+    this.erasures.sweepEvery(this.opts.erasureSweepMs ?? (this.storage.coordination ? ERASURE_SWEEP_MS : 0));
     if (this.opts.retentionDays && Object.keys(this.opts.retentionDays).length > 0) this.scheduleRetention();
   }
 

@@ -127,6 +127,9 @@ export class Erasures {
    * them again, and forgets those it passes.
    */
   private readonly appliedHere = new Set<number>();
+  /** The next sweep's timer (sweepEvery), and the sweep in progress. */
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
   /** The loop that applies the owed records; null when none runs (none owed, or stopped). */
   private reapplying: Promise<void> | null = null;
   private stopped = false;
@@ -135,11 +138,33 @@ export class Erasures {
 
   constructor(private readonly opts: ErasuresOptions) {}
 
-  /** Ends the retries of recorded erasures not applied yet (`recover` applies them at the next start). */
+  /** Ends the retries of recorded erasures not applied yet (`recover` applies them at the next start), and the sweeps. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+    await this.sweeping;
     await this.reapplying;
+  }
+
+  /**
+   * Every `ms` (none when 0), in its turn among the erase calls: applies the records from the stored
+   * applied size on that this process did not apply, and raises the size (advanceApplied). Where
+   * processes share a database, a record that one of them committed and did not apply (it crashed in
+   * between) is then applied by the others within `ms`, not at the next start. A sweep's failure is
+   * reported (onAppliedMarkFailed) and the next sweep tries again.
+   */
+  sweepEvery(ms: number): void {
+    if (ms <= 0 || this.stopped || this.sweepTimer) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweeping = this.queued(() => this.advanceApplied()).finally(() => {
+        this.sweeping = null;
+        this.sweepTimer = null;
+        this.sweepEvery(ms);
+      });
+    }, ms);
+    this.sweepTimer.unref();
   }
 
   /** The leaf version of a log, null if it has no events. */

@@ -10,6 +10,7 @@ import type { AppendRequest } from '../../src/log/service.js';
 import type { EventId, LogStorage } from '../../src/storage/types.js';
 import type { EnginePipeline } from '../support/pipeline.js';
 import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
+import { until } from '../support/wait.js';
 import { useEngines } from './engines.js';
 import { leafV2Pipelines } from './leaf-v2-pipelines.js';
 
@@ -163,6 +164,29 @@ for (const engine of engines) {
       const q = await restart();
       expect(await q.storage.erasuresAppliedBelow()).toBe(3);
       expect(await q.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 3 });
+    });
+
+    it('a sweep applies a record another process left unapplied, with no erase call, and tries again after a failure', async () => {
+      let faults!: FaultyStorage;
+      const warnings: string[] = [];
+      const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line).msg as string) });
+      const { p } = await pipeline({ logger, erasureSweepMs: 5 }, (s) => {
+        faults = withFaults(s, { seed: 5, failRate: 1, methods: ['eraseEvents'], maxFaults: 2 });
+        faults.enabled = false;
+        return faults.storage;
+      });
+      await p.service.append(Array.from({ length: 6 }, (_, i) => ev(i)));
+      faults.enabled = true;
+      await recordOnly(p, 3);
+      await until('the record applied by a sweep', async () => (await unerased(p.storage, [3])).length === 0);
+      // The first two sweeps failed to apply it, each reported; a later one applied it.
+      expect(faults.injected.map((f) => f.method)).toEqual(['eraseEvents', 'eraseEvents']);
+      expect(warnings.slice(0, 2)).toEqual([
+        expect.stringMatching(/every erasure is applied was not raised/),
+        expect.stringMatching(/every erasure is applied was not raised/),
+      ]);
+      await until('the size raised past it', async () => (await p.storage.erasuresAppliedBelow()) === 1);
+      expect(await p.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 1 });
     });
 
     it('a start whose read of the erasures log misses a record applies the others and raises it only up to the one missed', async () => {
