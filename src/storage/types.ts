@@ -468,9 +468,20 @@ export interface LogStorage {
   erasuresAppliedBelow(): Promise<number>;
   /**
    * Raises erasuresAppliedBelow to `size` where it is lower, never lowering it: one atomic write, also
-   * against other processes sharing the database.
+   * against other processes sharing the database. `listings` are, for the records below `size` that
+   * the caller applied since it read erasuresAppliedBelow, each log a record lists events of with the
+   * record's position: they are stored before the size is raised (where the engine can, in the same
+   * transaction), so that erasureListings is complete below the size. A pair stored again is ignored.
    */
-  raiseErasuresAppliedBelow(size: number): Promise<void>;
+  raiseErasuresAppliedBelow(
+    size: number,
+    listings?: ReadonlyArray<readonly [sourceAppId: string, record: number]>,
+  ): Promise<void>;
+  /**
+   * The positions in [from, below) of the erasures log's records that list events of `sourceAppId`,
+   * ascending, at most `limit`. Complete below erasuresAppliedBelow; above it, records may be missing.
+   */
+  erasureListings(sourceAppId: string, from: number, below: number, limit: number): Promise<number[]>;
 
   // --- tree -------------------------------------------------------------------------------
   /**
@@ -540,6 +551,7 @@ export const LOG_STORAGE_CALLS = [
   'eraseEvents',
   'erasuresAppliedBelow',
   'raiseErasuresAppliedBelow',
+  'erasureListings',
   'integrate',
   'getTreeNodes',
   'putCheckpoint',

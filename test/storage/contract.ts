@@ -956,6 +956,49 @@ export function describeStorageContract(engineName: string, open: (options?: Har
           await other.close();
         }
       });
+
+      it("stores the listings raised with it: one log's records in order, within [from, below), at most limit", async () => {
+        await storage.raiseErasuresAppliedBelow(4, [
+          ['app-a', 0],
+          ['app-b', 0],
+          ['app-b', 2],
+          ['app-a', 3],
+        ]);
+        // Listings stored again are ignored; listings can come with a raise that does not raise.
+        await storage.raiseErasuresAppliedBelow(3, [
+          ['app-a', 3],
+          ['app-a', 1],
+        ]);
+        expect(await storage.erasuresAppliedBelow()).toBe(4);
+        expect(await storage.erasureListings('app-a', 0, 4, 10)).toEqual([0, 1, 3]);
+        expect(await storage.erasureListings('app-a', 1, 3, 10)).toEqual([1]);
+        expect(await storage.erasureListings('app-a', 0, 4, 2)).toEqual([0, 1]);
+        expect(await storage.erasureListings('app-b', 1, 4, 10)).toEqual([2]);
+        expect(await storage.erasureListings('app-c', 0, 4, 10)).toEqual([]);
+        expect(await storage.erasureListings('app-a', 0, 4, 0)).toEqual([]);
+        expect(await storage.erasureListings('app-a', 3, 3, 10)).toEqual([]);
+        await reopen();
+        expect(await storage.erasureListings('app-a', 0, 2 ** 40, 10)).toEqual([0, 1, 3]);
+      });
+
+      it('listings raised through two handles at once are each stored once', async () => {
+        const other = await harness.reopen();
+        await other.init();
+        try {
+          // Each record listed through both handles, in raises of overlapping ranges.
+          await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              (i % 2 === 0 ? storage : other).raiseErasuresAppliedBelow(i + 1, [
+                ['app-a', i],
+                ['app-a', Math.max(0, i - 1)],
+              ]),
+            ),
+          );
+          expect(await other.erasureListings('app-a', 0, 100, 100)).toEqual([...Array(20).keys()]);
+        } finally {
+          await other.close();
+        }
+      });
     });
 
     describe('checkpoints', () => {

@@ -81,7 +81,7 @@ describe('SqliteStorage specifics', () => {
     await storage.raiseErasuresAppliedBelow(7);
     await storage.close();
     const db = new Database(join(dir, 'log.db'));
-    db.exec('DROP TABLE erasures_applied; PRAGMA user_version = 5;');
+    db.exec('DROP TABLE erasures_applied; DROP TABLE erasure_listings; PRAGMA user_version = 5;');
     db.close();
     storage = new SqliteStorage({ path: join(dir, 'log.db') });
     await storage.init();
@@ -789,7 +789,7 @@ process.kill(process.pid, 'SIGKILL');
       DROP TRIGGER time_index_on_delete; DROP TRIGGER time_index_on_update;
       DROP TABLE ${TIME_INDEX.byTs}; DROP TABLE ${TIME_INDEX.byTypeTs}; DROP TABLE ${TIME_INDEX.byAppTs}; DROP TABLE ${TIME_INDEX.state};
       DROP TABLE ${TYPE_POSITIONS}; CREATE INDEX events_by_type_pos ON events (event_type);
-      DROP TABLE erasures_applied;
+      DROP TABLE erasures_applied; DROP TABLE erasure_listings;
       CREATE INDEX events_by_ts ON events (ts, pos);
       CREATE INDEX events_by_type_ts ON events (event_type, ts, pos);
       CREATE INDEX events_by_app_ts ON events (source_app_id, ts, pos);
@@ -810,7 +810,7 @@ process.kill(process.pid, 'SIGKILL');
     // events not added yet, as a crash leaves them.
     const { upgraded, indexes } = await upgradedFrom(`
       DROP TABLE ${TYPE_POSITIONS}; CREATE INDEX events_by_type_pos ON events (event_type);
-      DROP TABLE erasures_applied;
+      DROP TABLE erasures_applied; DROP TABLE erasure_listings;
       UPDATE ${TIME_INDEX.state} SET through = 10;
       DELETE FROM ${TIME_INDEX.byTs} WHERE pos > 10;
       DELETE FROM ${TIME_INDEX.byTypeTs} WHERE pos > 10;

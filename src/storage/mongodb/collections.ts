@@ -13,6 +13,7 @@ import {
   type BatchDoc,
   type CheckpointDoc,
   type CheckpointNoteDoc,
+  type ErasureListingDoc,
   type ErasuresAppliedDoc,
   type EventDoc,
   type IntegratedDoc,
@@ -83,5 +84,8 @@ export class MongoCollections {
   }
   get erasuresApplied(): Collection<ErasuresAppliedDoc> {
     return this.collection<ErasuresAppliedDoc>(C.erasuresApplied);
+  }
+  get erasureListings(): Collection<ErasureListingDoc> {
+    return this.collection<ErasureListingDoc>(C.erasureListings);
   }
 }

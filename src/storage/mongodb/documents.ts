@@ -13,6 +13,7 @@ export const collectionNames = {
   batchBodies: 'batch_bodies',
   integrated: 'integrated',
   erasuresApplied: 'erasures_applied',
+  erasureListings: 'erasure_listings',
 } as const;
 
 /** Collections of the layout before the batch claim; a database holding them is not opened (see schema.ts). */
@@ -154,13 +155,20 @@ export interface LogDoc {
   createdAt: number;
 }
 
-/** How far a log's tree nodes are stored; written only by the publisher (see LogDoc for why apart). */
 /** The one document of erasures_applied: LogStorage.erasuresAppliedBelow. */
 export interface ErasuresAppliedDoc {
   _id: 'erasures';
   below: number;
 }
 
+/** One record of the erasures log that lists events of one log (LogStorage.erasureListings). */
+export interface ErasureListingDoc {
+  sourceAppId: string;
+  /** The record's position in the erasures log. */
+  record: number;
+}
+
+/** How far a log's tree nodes are stored; written only by the publisher (see LogDoc for why apart). */
 export interface IntegratedDoc {
   _id: string;
   size: number;

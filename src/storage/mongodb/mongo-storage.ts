@@ -283,10 +283,28 @@ export class MongoStorage implements LogStorage {
     return (await this.c.erasuresApplied.findOne({ _id: 'erasures' }))?.below ?? 0;
   }
 
-  async raiseErasuresAppliedBelow(size: number): Promise<void> {
+  async raiseErasuresAppliedBelow(size: number, listings: ReadonlyArray<readonly [string, number]> = []): Promise<void> {
+    // The listings first (a unique index: one stored before is a duplicate, ignored), then the size, so
+    // that erasureListings is complete below any size a reader sees.
+    if (listings.length > 0) {
+      const docs = listings.map(([sourceAppId, record]) => ({ sourceAppId, record }));
+      await this.c.erasureListings.insertMany(docs, { ordered: false }).catch((err: unknown) => {
+        if (!onlyDuplicates(err)) throw err;
+      });
+    }
     // One write of one document: $max never lowers it.
     const { matchedCount } = await this.c.erasuresApplied.updateOne({ _id: 'erasures' }, { $max: { below: size } });
     if (matchedCount === 0) throw new Error(`the ${C.erasuresApplied} document is missing (init inserts it)`);
+  }
+
+  async erasureListings(sourceAppId: string, from: number, below: number, limit: number): Promise<number[]> {
+    if (limit <= 0 || from >= below) return [];
+    const docs = await this.c.erasureListings
+      .find({ sourceAppId, record: { $gte: from, $lt: below } }, { projection: { _id: 0, record: 1 } })
+      .sort({ record: 1 })
+      .limit(limit)
+      .toArray();
+    return docs.map((d) => d.record);
   }
 
   async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {

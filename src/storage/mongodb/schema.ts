@@ -14,7 +14,8 @@
 // - batches stays unsharded (or is sharded hashed on _id by an operator): one document per append,
 //   keyed by g; every writer inserts at the top of it, so a ranged key would put all inserts on one
 //   shard anyway.
-// - logs and integrated stay unsharded: one small document per log; erasures_applied holds one document.
+// - logs and integrated stay unsharded: one small document per log; erasures_applied holds one
+//   document, erasure_listings one per erasure record and log it names.
 import { MongoServerError, type Db, type IndexDescription } from 'mongodb';
 import type { Deployment } from './deployment.js';
 import { collectionNames as C, formerCollectionNames } from './documents.js';
@@ -70,6 +71,11 @@ export const batchIndexes: IndexDescription[] = [
   { key: { pending: 1, _id: 1 }, name: 'pending' },
 ];
 
+// One log's records in the erasures log, in order; unique, so a listing stored again is a duplicate.
+export const erasureListingIndexes: IndexDescription[] = [
+  { key: { sourceAppId: 1, record: 1 }, name: 'log_record', unique: true },
+];
+
 export const checkpointIndexes: IndexDescription[] = [
   { key: { sourceAppId: 1, treeSize: 1 }, name: 'log_tree_size', unique: true },
 ];
@@ -93,6 +99,7 @@ export async function ensureSchema(db: Db, deployment: Deployment): Promise<void
   await ensureIndexes(db, C.batches, batchIndexes);
   await ensureIndexes(db, C.checkpoints, checkpointIndexes);
   await ensureIndexes(db, C.checkpointNotes, checkpointNoteIndexes);
+  await ensureIndexes(db, C.erasureListings, erasureListingIndexes);
   // _id indexes of logs, tree_nodes and integrated need nothing more.
   if (sharded) for (const [name, key] of Object.entries(shardKeys)) await shardCollection(db, name, key);
 }

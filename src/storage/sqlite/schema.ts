@@ -17,6 +17,9 @@
 // erasures_applied
 //              one row (version 6): `below`, the size of the erasures log below which every erasure
 //              record is applied, so a start applies only the records after it (src/log/erasure.ts).
+// erasure_listings
+//              (source_app_id, record) (version 6): which records of the erasures log list events of
+//              which log, complete below erasures_applied.below, written with it.
 import type Database from 'better-sqlite3';
 
 export const SCHEMA_VERSION = 6;
@@ -200,11 +203,15 @@ const MIGRATIONS: Record<number, string> = {
     DROP TRIGGER time_index_on_update;
     ${keysBehindTriggers()}
   `,
-  // Where a start's recovery of erasures begins: every record below \`below\` is applied. A store from
-  // before it starts at 0, so its first start applies every record once, as every start did before.
+  // Where a start's recovery of erasures begins: every record below `below` is applied, and listed by
+  // the logs it names in erasure_listings. A store from before starts at 0, so its first start applies
+  // (and lists) every record once, as every start applied them before.
   6: `
     CREATE TABLE erasures_applied (id INTEGER PRIMARY KEY CHECK (id = 1), below INTEGER NOT NULL);
     INSERT INTO erasures_applied (id, below) VALUES (1, 0);
+    CREATE TABLE erasure_listings (
+      source_app_id TEXT NOT NULL, record INTEGER NOT NULL, PRIMARY KEY (source_app_id, record)
+    ) WITHOUT ROWID;
   `,
 };
 

@@ -253,8 +253,17 @@ export class SqliteStorage implements LogStorage {
     return (this.stmt('SELECT below FROM erasures_applied').pluck().get() as number | undefined) ?? 0;
   }
 
-  async raiseErasuresAppliedBelow(size: number): Promise<void> {
-    await this.writer.raiseErasuresApplied(size);
+  async raiseErasuresAppliedBelow(size: number, listings: ReadonlyArray<readonly [string, number]> = []): Promise<void> {
+    await this.writer.raiseErasuresApplied(size, listings);
+  }
+
+  async erasureListings(sourceAppId: string, from: number, below: number, limit: number): Promise<number[]> {
+    if (limit <= 0 || from >= below) return [];
+    return this.stmt(
+      'SELECT record FROM erasure_listings WHERE source_app_id = ? AND record >= ? AND record < ? ORDER BY record LIMIT ?',
+    )
+      .pluck()
+      .all(sourceAppId, from, below, limit) as number[];
   }
 
   async getLogHead(sourceAppId: string): Promise<LogHead | null> {
