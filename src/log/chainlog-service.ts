@@ -17,7 +17,6 @@ import type {
   Lease,
 } from '../storage/types.js';
 import {
-  ERASURE_RECORDS_PER_READ,
   ERASURES_LOG,
   Erasures,
   MAX_ERASED_PER_CALL,
@@ -393,11 +392,10 @@ export class ChainlogService implements LogService {
       consistentWith === undefined ? null : (await this.prover.consistency(ERASURES_LOG, consistentWith, size)).map(toHex);
     // Past the checkpoint (one smaller than a reader saw before, from a server behind): nothing to read.
     if (from >= size) return { checkpoint, records: [], withheld: [], next: null, consistencyProof };
-    const below = Math.min(size, from + ERASURE_RECORDS_PER_READ);
+    const found = await this.erasures.listing(sourceAppId, from, size);
     const listing: StoredEvent[] = [];
     const withheld: number[] = [];
-    for await (const { seq, record, event } of this.erasures.records(from, below)) {
-      if (!record.events.some(([app]) => app === sourceAppId)) continue;
+    for (const { seq, record, event } of found.records) {
       // A record that names a log the reader may not read would tell it that log's name and positions.
       if (record.events.every(([app]) => mayRead(app))) listing.push(event);
       else withheld.push(seq);
@@ -407,7 +405,7 @@ export class ChainlogService implements LogService {
     for (const event of listing) {
       records.push({ event, hashes: (await this.prover.inclusion(ERASURES_LOG, event.seq, size)).map(toHex) });
     }
-    return { checkpoint, records, withheld, next: below < size ? below : null, consistencyProof };
+    return { checkpoint, records, withheld, next: found.next, consistencyProof };
   }
 
   /** The erasure records at positions from <= seq < below of this store's erasures log (a mirror's: its primary's). */

@@ -25,7 +25,10 @@ export const ERASURES_LOG = '_erasures';
 export const ERASURE_EVENT_TYPE = 'chainlog.erasure';
 /** Most events one eraseEvents call erases; EraseResult.more says when there are more to erase. */
 export const MAX_ERASED_PER_CALL = 1000;
-/** Positions of the erasures log one erasureRecords read covers (each record's leaf is at most MAX_ENTRY_BYTES). */
+/**
+ * Records one erasureRecords read gives at most, and positions of the erasures log it looks at beyond
+ * the listings (each record's leaf is at most MAX_ENTRY_BYTES).
+ */
 export const ERASURE_RECORDS_PER_READ = 100;
 /** Events read per page while selecting by filter or payload field (each page is one storage read). */
 const SELECT_PAGE = 500;
@@ -122,11 +125,12 @@ export class Erasures {
    */
   private readonly owed = new Map<number, ErasureRecord>();
   /**
-   * Positions of records this process applied whole that the stored applied size may not cover yet
-   * (LogStorage.erasuresAppliedBelow): `advanceApplied` moves the size past them without applying
-   * them again, and forgets those it passes.
+   * Records this process applied whole that the stored applied size may not cover yet
+   * (LogStorage.erasuresAppliedBelow), by position, each with the logs it lists events of:
+   * `advanceApplied` moves the size past them without applying them again, storing their listings
+   * with it, and forgets those it passes.
    */
-  private readonly appliedHere = new Set<number>();
+  private readonly appliedHere = new Map<number, readonly string[]>();
   /** The next sweep's timer (sweepEvery), and the sweep in progress. */
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<void> | null = null;
@@ -376,7 +380,7 @@ export class Erasures {
   /** apply, of the record at `seq` of ERASURES_LOG: once it succeeds, `advanceApplied` need not apply it again. */
   private async applyAt(seq: number, record: ErasureRecord): Promise<number> {
     const erased = await this.apply(record);
-    this.appliedHere.add(seq);
+    this.appliedHere.set(seq, [...new Set(record.events.map(([app]) => app))]);
     return erased;
   }
 
@@ -418,18 +422,22 @@ export class Erasures {
   }
 
   /**
-   * Raises the stored size below which every record is applied from `from` to `reached`, and forgets
-   * the positions of records applied here below it; a failure is reported, not thrown.
+   * Raises the stored size below which every record is applied from `from` to `reached`, with the
+   * listings of the records in between (every one of them was applied here: `appliedHere`), and forgets
+   * the records applied here below it; a failure is reported, not thrown.
    */
   private async raiseApplied(from: number, reached: number): Promise<void> {
     if (reached <= from) return;
+    const listings: Array<[string, number]> = [];
+    for (const [seq, apps] of this.appliedHere)
+      if (seq >= from && seq < reached) for (const app of apps) listings.push([app, seq]);
     try {
-      await this.opts.storage.raiseErasuresAppliedBelow(reached);
+      await this.opts.storage.raiseErasuresAppliedBelow(reached, listings);
     } catch (err) {
       this.opts.onAppliedMarkFailed?.(err);
       return;
     }
-    for (const seq of this.appliedHere) if (seq < reached) this.appliedHere.delete(seq);
+    for (const seq of this.appliedHere.keys()) if (seq < reached) this.appliedHere.delete(seq);
   }
 
   /** The erasures log's stored size, at most `below`. */
@@ -479,8 +487,48 @@ export class Erasures {
   /** The positions of one log that the erasures log lists (as runs: retention's millions take a few numbers). */
   async erasedSeqs(sourceAppId: string): Promise<PositionSet> {
     const out = new PositionSet();
-    for await (const { record } of this.records()) for (const [app, seq] of record.events) if (app === sourceAppId) out.add(seq);
+    const size = await this.sizeBelow();
+    for (let from: number | null = 0; from !== null;) {
+      const page = await this.listing(sourceAppId, from, size);
+      for (const { record } of page.records) for (const [app, seq] of record.events) if (app === sourceAppId) out.add(seq);
+      from = page.next;
+    }
     return out;
+  }
+
+  /**
+   * One read of the records at positions in [from, size) of the erasures log that list events of
+   * `sourceAppId`, in log order, and where the next read starts (null once `size` is reached). Below the
+   * applied size the storage's listings find them (LogStorage.erasureListings): at most
+   * ERASURE_RECORDS_PER_READ records, however many other logs' records lie between. From it on, a read
+   * looks at each position, ERASURE_RECORDS_PER_READ of them in all with the records found before.
+   * So a log's records are read in a number of reads that follows them, not the erasures log's size.
+   */
+  async listing(
+    sourceAppId: string,
+    from: number,
+    size: number,
+  ): Promise<{ records: Array<{ seq: number; record: ErasureRecord; event: StoredEvent }>; next: number | null }> {
+    const { storage } = this.opts;
+    const records: Array<{ seq: number; record: ErasureRecord; event: StoredEvent }> = [];
+    const lists = (e: StoredEvent | null) => {
+      const record = e && parseErasureRecord(e);
+      if (record && record.events.some(([app]) => app === sourceAppId)) records.push({ seq: e.seq, record, event: e });
+    };
+    const listed = Math.min(size, await storage.erasuresAppliedBelow());
+    let at = from;
+    if (at < listed) {
+      const seqs = await storage.erasureListings(sourceAppId, at, listed, ERASURE_RECORDS_PER_READ);
+      for (const e of await Promise.all(seqs.map((seq) => storage.getEvent(ERASURES_LOG, seq)))) lists(e);
+      if (seqs.length === ERASURE_RECORDS_PER_READ) {
+        const next = seqs.at(-1)! + 1;
+        return { records, next: next < size ? next : null };
+      }
+      at = listed;
+    }
+    const below = Math.min(size, at + ERASURE_RECORDS_PER_READ - records.length);
+    if (at < below) for (const e of await storage.getEventRange(ERASURES_LOG, at, below, below - at)) lists(e);
+    return { records, next: below < size ? below : null };
   }
 
   /**

@@ -249,8 +249,8 @@ export interface LogService {
   /** Erase payloads of version 2 events and record the erasure in the erasures log. Throws LogError. */
   eraseEvents(request: EraseRequest): Promise<EraseResult>;
   /**
-   * The records of the erasures log at positions from <= seq < from + ERASURE_RECORDS_PER_READ (and below the
-   * checkpoint of size treeSize, the latest when omitted) that list events of `sourceAppId`, each proven in
+   * The records of the erasures log at positions from <= seq < next (one read of Erasures.listing: at most
+   * ERASURE_RECORDS_PER_READ records, below the checkpoint of size treeSize, the latest when omitted) that list events of `sourceAppId`, each proven in
    * the erasures log. A record that also lists an event of a log `mayRead` refuses is withheld: only its
    * position is given. With `consistentWith` (a size the reader trusts, at most the checkpoint's), the page
    * carries the consistency proof from it to the checkpoint. Throws LogError (treeSize without a checkpoint,

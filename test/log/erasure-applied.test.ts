@@ -30,7 +30,7 @@ const ev = (i: number): AppendRequest => ({
  * that position (an event a read does not find yet).
  */
 function recording(storage: LogStorage, hide?: number) {
-  const seen = { erased: [] as string[][], erasuresReads: 0 };
+  const seen = { erased: [] as string[][], erasuresReads: 0, erasuresEvents: 0 };
   const proxy = new Proxy(storage, {
     get(target, key) {
       if (key === 'eraseEvents') {
@@ -39,11 +39,18 @@ function recording(storage: LogStorage, hide?: number) {
           return target.eraseEvents(ids, erasedAt, reason);
         };
       }
+      if (key === 'getEvent') {
+        return (...args: Parameters<LogStorage['getEvent']>) => {
+          if (args[0] === ERASURES_LOG) seen.erasuresEvents++;
+          return target.getEvent(...args);
+        };
+      }
       if (key === 'getEventRange') {
         return async (...args: Parameters<LogStorage['getEventRange']>) => {
           if (args[0] !== ERASURES_LOG) return target.getEventRange(...args);
           seen.erasuresReads++;
           const page = await target.getEventRange(...args);
+          seen.erasuresEvents += page.length;
           return hide === undefined ? page : page.filter((e) => e.seq !== hide);
         };
       }
@@ -98,6 +105,8 @@ for (const engine of engines) {
       const q = await restart({}, (s) => (rec = recording(s)).storage);
       expect(rec.seen.erased).toEqual([]);
       expect(await q.storage.erasuresAppliedBelow()).toBe(2);
+      // Each call stored its record's listing with the size.
+      expect(await q.storage.erasureListings('shop', 0, 2, 10)).toEqual([0, 1]);
       expect(await unerased(q.storage, [0, 1, 2, 3])).toEqual([0, 3]);
       expect(await q.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 2 });
     });
@@ -113,6 +122,7 @@ for (const engine of engines) {
       const q = await restart({}, (s) => (rec = recording(s)).storage);
       expect(rec.seen.erased).toEqual([['shop/3']]);
       expect(await q.storage.erasuresAppliedBelow()).toBe(2);
+      expect(await q.storage.erasureListings('shop', 0, 2, 10)).toEqual([0, 1]);
       expect(await unerased(q.storage, [1, 3])).toEqual([]);
       expect(await q.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 2 });
     });
@@ -124,6 +134,7 @@ for (const engine of engines) {
       await eraseOne(p, 1);
       expect(await unerased(p.storage, [1, 3])).toEqual([]);
       expect(await p.storage.erasuresAppliedBelow()).toBe(2);
+      expect(await p.storage.erasureListings('shop', 0, 2, 10)).toEqual([0, 1]);
       expect(await p.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 2 });
     });
 
@@ -189,6 +200,66 @@ for (const engine of engines) {
       expect(await p.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 1 });
     });
 
+    it("reads one log's records in reads that follow them, not the erasures log's size, and finds those applied since by looking", async () => {
+      const { p, restart } = await pipeline();
+      await p.service.append(Array.from({ length: 6 }, (_, i) => ev(i)));
+      await p.service.append(Array.from({ length: 110 }, (_, i) => ({ ...ev(i), sourceAppId: 'other' })));
+      // 110 records of the other log with 2 of shop's among them (at 7 and 91), and the size raised past
+      // them with their listings, as the servers that applied them leave it (the tests above show how).
+      const targets = [
+        ...(await p.storage.getEventRange('other', 0, 110, 110)).map((e) => ({ app: 'other', seq: e.seq, hash: e.payloadHash! })),
+      ];
+      for (const [at, seq] of [
+        [7, 1],
+        [91, 2],
+      ] as const) {
+        targets.splice(at, 0, { app: 'shop', seq, hash: (await p.storage.getEvent('shop', seq))!.payloadHash! });
+      }
+      await p.service.append(
+        targets.map((t) => ({
+          sourceAppId: ERASURES_LOG,
+          eventType: ERASURE_EVENT_TYPE,
+          timestamp: T0,
+          payload: { reason: 'r', by: 'k', erasedAt: T0 + 5, selection: { kind: 'ids' }, events: [[t.app, t.seq, t.hash]] },
+        })),
+      );
+      await p.storage.raiseErasuresAppliedBelow(
+        112,
+        targets.map((t, i) => [t.app, i] as const),
+      );
+      let rec!: ReturnType<typeof recording>;
+      const q = await restart({}, (s) => (rec = recording(s)).storage);
+      // One more of shop's, recorded past the size (applied by no one yet).
+      await recordOnly(q, 4);
+      await q.service.publishCheckpoints();
+      expect((await q.service.getCheckpoint(ERASURES_LOG))!.treeSize).toBe(113);
+      const everyLog = () => true;
+      const before = rec.seen.erasuresEvents;
+      const pages = [];
+      for (let from: number | null = 0; from !== null;) {
+        const page = await q.service.erasureRecordsOf('shop', from, undefined, everyLog);
+        pages.push(page);
+        from = page.next;
+      }
+      // The listings give the two records below the size in one read; the one past it is found by looking there.
+      expect(pages).toHaveLength(1);
+      expect(pages[0]!.records.map((r) => r.event.seq)).toEqual([7, 91, 112]);
+      expect(rec.seen.erasuresEvents - before).toBe(3);
+      // A key that may not read the other log: shop's records name only shop, and none is withheld.
+      const page = await q.service.erasureRecordsOf('shop', 0, undefined, (app) => app === 'shop');
+      expect(page.records.map((r) => r.event.seq)).toEqual([7, 91, 112]);
+      expect(page.withheld).toEqual([]);
+      // The other log's 110 records come in reads of at most 100 records each.
+      const counts = [];
+      for (let from: number | null = 0; from !== null;) {
+        const other = await q.service.erasureRecordsOf('other', from, undefined, everyLog);
+        counts.push(other.records.length);
+        from = other.next;
+      }
+      expect(counts).toEqual([100, 10]);
+      // Each record's read carries its inclusion proof: 110 of them take a while on the MongoDB test server.
+    }, 120_000);
+
     it('a start whose read of the erasures log misses a record applies the others and raises it only up to the one missed', async () => {
       const { p, restart } = await pipeline();
       await p.service.append(Array.from({ length: 6 }, (_, i) => ev(i)));
@@ -197,9 +268,11 @@ for (const engine of engines) {
       const q = await restart({}, (s) => recording(s, 1).storage);
       expect(await unerased(q.storage, [1, 2, 3])).toEqual([2]);
       expect(await q.storage.erasuresAppliedBelow()).toBe(1);
+      expect(await q.storage.erasureListings('shop', 0, 3, 10)).toEqual([0]);
       const r = await restart();
       expect(await unerased(r.storage, [1, 2, 3])).toEqual([]);
       expect(await r.storage.erasuresAppliedBelow()).toBe(3);
+      expect(await r.storage.erasureListings('shop', 0, 3, 10)).toEqual([0, 1, 2]);
       expect(await r.service.verifyLog('shop')).toMatchObject({ ok: true, eventsErased: 3 });
     });
   });
