@@ -192,8 +192,23 @@ async function main() {
       `  ms per call: first tenth of the calls ${mean(callMs.slice(0, tenth)).toFixed(0)}, ` +
         `last tenth ${mean(callMs.slice(-tenth)).toFixed(0)}`,
     );
+    const verifyStart = performance.now();
     const report = await v2.service.verifyLog('erase');
-    console.log(`  verifyLog after: ok=${report.ok}, eventsErased=${report.eventsErased}`);
+    console.log(
+      `  verifyLog after: ok=${report.ok}, eventsErased=${report.eventsErased}, ${(performance.now() - verifyStart).toFixed(0)} ms`,
+    );
+    // An audit of a log reads the erasure records that list it (erasureRecords): for a log with none,
+    // what the reads cost where the erasures log holds many records of another log.
+    await v2.service.append(batch('quiet', 0, 10, (x) => `u${x}`));
+    await v2.service.publishCheckpoints();
+    const walkStart = performance.now();
+    let reads = 0;
+    for (let from: number | null = 0; from !== null; reads++) {
+      from = (await v2.service.erasureRecordsOf('quiet', from, undefined, () => true)).next;
+    }
+    console.log(
+      `  erasureRecords of a log none of the ${calls} records lists: ${reads} read(s), ${(performance.now() - walkStart).toFixed(1)} ms`,
+    );
     await v2.close();
     // A start applies the recorded erasures that a stop may have interrupted: what that costs once many
     // are recorded, against a start on the same store with none left to look at (the second start).
