@@ -12,7 +12,7 @@ import type { EnginePipeline } from '../support/pipeline.js';
 import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
 import { until } from '../support/wait.js';
 import { useEngines } from './engines.js';
-import { leafV2Pipelines } from './leaf-v2-pipelines.js';
+import { leafV2Pipelines, recordNotApplied } from './leaf-v2-pipelines.js';
 
 const engines = useEngines('chainlog-erasure-applied-');
 const T0 = Date.UTC(2026, 0, 1);
@@ -61,24 +61,8 @@ function recording(storage: LogStorage, hide?: number) {
   return { storage: proxy, seen };
 }
 
-/** An erasure record of shop/`seq`, committed as eraseEvents writes it, and not applied: a process stopped in between. */
-async function recordOnly(p: EnginePipeline, seq: number): Promise<void> {
-  const target = (await p.storage.getEvent('shop', seq))!;
-  await p.service.append([
-    {
-      sourceAppId: ERASURES_LOG,
-      eventType: ERASURE_EVENT_TYPE,
-      timestamp: T0,
-      payload: {
-        reason: 'r',
-        by: 'k',
-        erasedAt: T0 + 5,
-        selection: { kind: 'ids' },
-        events: [['shop', seq, target.payloadHash!]],
-      },
-    },
-  ]);
-}
+/** The erasure record of shop/`seq`, committed and not applied (a process stopped in between). */
+const recordOnly = (p: EnginePipeline, seq: number) => recordNotApplied(p, 'shop', seq, T0);
 
 const eraseOne = (p: EnginePipeline, seq: number) =>
   p.service.eraseEvents({ selection: { kind: 'ids', ids: [{ sourceAppId: 'shop', seq }] }, reason: 'r', by: 'k' });

@@ -20,7 +20,7 @@ import { withFaults, type FaultyStorage } from '../support/faulty-storage.js';
 import type { EnginePipeline } from '../support/pipeline.js';
 import { until } from '../support/wait.js';
 import { useEngines } from './engines.js';
-import { leafV2Pipelines } from './leaf-v2-pipelines.js';
+import { leafV2Pipelines, recordNotApplied } from './leaf-v2-pipelines.js';
 
 const engines = useEngines('chainlog-erasure-');
 const T0 = Date.UTC(2026, 0, 1);
@@ -442,22 +442,7 @@ for (const engine of engines) {
     it('completes at start an erasure that was recorded and not applied (a stop between the two)', async () => {
       const { p, restart } = await pipeline();
       await p.service.append(Array.from({ length: 4 }, (_, i) => ev('shop', i)));
-      const target = (await p.storage.getEvent('shop', 2))!;
-      // The record as eraseEvents writes it, committed; the process stops before applying it.
-      await p.service.append([
-        {
-          sourceAppId: ERASURES_LOG,
-          eventType: ERASURE_EVENT_TYPE,
-          timestamp: T0,
-          payload: {
-            reason: 'r',
-            by: 'k',
-            erasedAt: T0 + 5,
-            selection: { kind: 'ids' },
-            events: [['shop', 2, target.payloadHash!]],
-          },
-        },
-      ]);
+      await recordNotApplied(p, 'shop', 2, T0);
       expect((await p.storage.getEvent('shop', 2))!.payload).not.toBeNull();
       const q = await restart();
       expect(await q.storage.getEvent('shop', 2)).toMatchObject({ payload: null, erasedAt: T0 + 5, erasureReason: 'r' });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import type { ChainlogServiceOptions } from '../../src/log/chainlog-service.js';
+import { ERASURES_LOG, ERASURE_EVENT_TYPE } from '../../src/log/erasure.js';
 import type { LogStorage } from '../../src/storage/types.js';
 import { startPipeline, type EnginePipeline } from '../support/pipeline.js';
 import type { Engine } from './engines.js';
@@ -39,4 +40,26 @@ export function leafV2Pipelines(engine: Engine) {
       },
     };
   };
+}
+
+/**
+ * The erasure record of `sourceAppId`/`seq` as eraseEvents writes it (reason `r`, by `k`, erased at
+ * `at + 5`), committed and not applied: what a process that stopped between the two leaves.
+ */
+export async function recordNotApplied(p: EnginePipeline, sourceAppId: string, seq: number, at: number): Promise<void> {
+  const target = (await p.storage.getEvent(sourceAppId, seq))!;
+  await p.service.append([
+    {
+      sourceAppId: ERASURES_LOG,
+      eventType: ERASURE_EVENT_TYPE,
+      timestamp: at,
+      payload: {
+        reason: 'r',
+        by: 'k',
+        erasedAt: at + 5,
+        selection: { kind: 'ids' },
+        events: [[sourceAppId, seq, target.payloadHash!]],
+      },
+    },
+  ]);
 }
