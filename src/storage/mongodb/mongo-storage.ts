@@ -271,14 +271,6 @@ export class MongoStorage implements LogStorage {
     this.batchLog.forgetOwn();
   }
 
-  /**
-   * Unsets payload and salt and sets erasedAt and erasureReason on each version 2 event of the events
-   * collection where they are not erased yet, then deletes the bodies of the derived batches that held
-   * them (a body keeps every event its batch appended). Without multi-document transactions these are
-   * separate writes: a call that fails midway has erased some of the events, and calling it again
-   * erases the rest (the log layer records an erasure before applying it and applies recorded erasures
-   * again at start).
-   */
   async erasuresAppliedBelow(): Promise<number> {
     return (await this.c.erasuresApplied.findOne({ _id: 'erasures' }))?.below ?? 0;
   }
@@ -307,6 +299,14 @@ export class MongoStorage implements LogStorage {
     return docs.map((d) => d.record);
   }
 
+  /**
+   * Unsets payload and salt and sets erasedAt and erasureReason on each version 2 event of the events
+   * collection where they are not erased yet, then deletes the bodies of the derived batches that held
+   * them (a body keeps every event its batch appended). Without multi-document transactions these are
+   * separate writes: a call that fails midway has erased some of the events, and calling it again
+   * erases the rest (the log layer records an erasure before applying it, and applies the records not known
+   * applied again at start and in its sweeps).
+   */
   async eraseEvents(ids: EventId[], erasedAt: number, reason: string): Promise<number> {
     if (ids.length === 0) return 0;
     // Kept commits hold their payloads: a read after an erasure reads the documents.
