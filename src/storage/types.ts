@@ -472,11 +472,21 @@ export interface LogStorage {
    * the caller applied since it read erasuresAppliedBelow, each log a record lists events of with the
    * record's position: they are stored before the size is raised (where the engine can, in the same
    * transaction), so that erasureListings is complete below the size. A pair stored again is ignored.
+   * With `copiedBelow` (at most `size`), raises erasuresCopiedBelow to it in the same write.
    */
   raiseErasuresAppliedBelow(
     size: number,
     listings?: ReadonlyArray<readonly [sourceAppId: string, record: number]>,
+    copiedBelow?: number,
   ): Promise<void>;
+  /**
+   * On a mirror: the size of its copy of the erasures log below which no record lists an event the
+   * mirror has not stored yet (one it stores erased when the copy reaches it). At most
+   * erasuresAppliedBelow; 0 on a primary and on a store from before it was kept. A mirror's start
+   * reads the records from there on to learn which events it owes its copy erased, not every record.
+   * Raised with `copiedBelow` of raiseErasuresAppliedBelow, in the same atomic write, never lowered.
+   */
+  erasuresCopiedBelow(): Promise<number>;
   /**
    * The positions in [from, below) of the erasures log's records that list events of `sourceAppId`,
    * ascending, at most `limit`. Complete below erasuresAppliedBelow; above it, records may be missing.
@@ -551,6 +561,7 @@ export const LOG_STORAGE_CALLS = [
   'eraseEvents',
   'erasuresAppliedBelow',
   'raiseErasuresAppliedBelow',
+  'erasuresCopiedBelow',
   'erasureListings',
   'integrate',
   'getTreeNodes',

@@ -943,15 +943,32 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect(await storage.erasuresAppliedBelow()).toBe(2 ** 40);
       });
 
+      it("a mirror's copied size is 0 at first, rises only with its own argument, never falls, and survives a reopen", async () => {
+        expect(await storage.erasuresCopiedBelow()).toBe(0);
+        await storage.raiseErasuresAppliedBelow(5);
+        expect(await storage.erasuresCopiedBelow()).toBe(0);
+        await storage.raiseErasuresAppliedBelow(6, [], 4);
+        expect([await storage.erasuresAppliedBelow(), await storage.erasuresCopiedBelow()]).toEqual([6, 4]);
+        // A raise of one never lowers the other; a lower copied size is ignored.
+        await storage.raiseErasuresAppliedBelow(6, [], 2);
+        await storage.raiseErasuresAppliedBelow(3, [], 5);
+        expect([await storage.erasuresAppliedBelow(), await storage.erasuresCopiedBelow()]).toEqual([6, 5]);
+        await storage.raiseErasuresAppliedBelow(2 ** 40, [], 2 ** 40);
+        await reopen();
+        expect([await storage.erasuresAppliedBelow(), await storage.erasuresCopiedBelow()]).toEqual([2 ** 40, 2 ** 40]);
+      });
+
       it('raised through two handles on the store at once ends at the highest size asked', async () => {
         const other = await harness.reopen();
         await other.init();
         try {
           // 1..40 in an order where lower sizes often come after higher ones.
           const sizes = Array.from({ length: 40 }, (_, i) => ((i * 17) % 40) + 1);
-          await Promise.all(sizes.map((n, i) => (i % 2 === 0 ? storage : other).raiseErasuresAppliedBelow(n)));
+          await Promise.all(sizes.map((n, i) => (i % 2 === 0 ? storage : other).raiseErasuresAppliedBelow(n, [], n - 1)));
           expect(await storage.erasuresAppliedBelow()).toBe(40);
           expect(await other.erasuresAppliedBelow()).toBe(40);
+          expect(await storage.erasuresCopiedBelow()).toBe(39);
+          expect(await other.erasuresCopiedBelow()).toBe(39);
         } finally {
           await other.close();
         }

@@ -92,6 +92,23 @@ describe('SqliteStorage specifics', () => {
     expect(await storage.erasuresAppliedBelow()).toBe(3);
   });
 
+  it("a version 6 store keeps its applied size and gets a mirror's copied size at 0 when it is upgraded", async () => {
+    await storage.raiseErasuresAppliedBelow(7, [['app-a', 2]], 5);
+    await storage.close();
+    const db = new Database(join(dir, 'log.db'));
+    db.exec('ALTER TABLE erasures_applied DROP COLUMN copied_below; PRAGMA user_version = 6;');
+    db.close();
+    storage = new SqliteStorage({ path: join(dir, 'log.db') });
+    await storage.init();
+    expect(storage.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    // So a mirror's first start reads every record once, as a start did before version 7.
+    expect(await storage.erasuresCopiedBelow()).toBe(0);
+    expect(await storage.erasuresAppliedBelow()).toBe(7);
+    expect(await storage.erasureListings('app-a', 0, 7, 10)).toEqual([2]);
+    await storage.raiseErasuresAppliedBelow(7, [], 6);
+    expect(await storage.erasuresCopiedBelow()).toBe(6);
+  });
+
   it('maps a UNIQUE violation to a position conflict when the logs table lags the events', async () => {
     await storage.appendEvents(newEvents('app-a', 0, 2));
     storage.db.prepare('DELETE FROM logs WHERE source_app_id = ?').run('app-a');

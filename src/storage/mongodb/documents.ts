@@ -159,6 +159,8 @@ export interface LogDoc {
 export interface ErasuresAppliedDoc {
   _id: 'erasures';
   below: number;
+  /** LogStorage.erasuresCopiedBelow: absent until first raised (a store from before it was kept). */
+  copiedBelow?: number;
 }
 
 /** One record of the erasures log that lists events of one log (LogStorage.erasureListings). */

@@ -275,7 +275,15 @@ export class MongoStorage implements LogStorage {
     return (await this.c.erasuresApplied.findOne({ _id: 'erasures' }))?.below ?? 0;
   }
 
-  async raiseErasuresAppliedBelow(size: number, listings: ReadonlyArray<readonly [string, number]> = []): Promise<void> {
+  async erasuresCopiedBelow(): Promise<number> {
+    return (await this.c.erasuresApplied.findOne({ _id: 'erasures' }))?.copiedBelow ?? 0;
+  }
+
+  async raiseErasuresAppliedBelow(
+    size: number,
+    listings: ReadonlyArray<readonly [string, number]> = [],
+    copiedBelow = 0,
+  ): Promise<void> {
     // The listings first (a unique index: one stored before is a duplicate, ignored), then the size, so
     // that erasureListings is complete below any size a reader sees.
     if (listings.length > 0) {
@@ -284,8 +292,8 @@ export class MongoStorage implements LogStorage {
         if (!onlyDuplicates(err)) throw err;
       });
     }
-    // One write of one document: $max never lowers it.
-    const { matchedCount } = await this.c.erasuresApplied.updateOne({ _id: 'erasures' }, { $max: { below: size } });
+    // One write of one document: $max never lowers either (a missing copiedBelow is set).
+    const { matchedCount } = await this.c.erasuresApplied.updateOne({ _id: 'erasures' }, { $max: { below: size, copiedBelow } });
     if (matchedCount === 0) throw new Error(`the ${C.erasuresApplied} document is missing (init inserts it)`);
   }
 

@@ -16,13 +16,15 @@
 // checkpoints  signed notes by (log, tree size).
 // erasures_applied
 //              one row (version 6): `below`, the size of the erasures log below which every erasure
-//              record is applied, so a start applies only the records after it (src/log/erasure.ts).
+//              record is applied, so a start applies only the records after it (src/log/erasure.ts);
+//              `copied_below` (version 7): on a mirror, the size below which no record lists an event
+//              the mirror has yet to copy (src/mirror/follower.ts).
 // erasure_listings
 //              (source_app_id, record) (version 6): which records of the erasures log list events of
 //              which log, complete below erasures_applied.below, written with it.
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 export const EVENT_INDEX = {
   /** (source_app_id, pos): every index ends in the rowid, which is pos. */
@@ -212,6 +214,11 @@ const MIGRATIONS: Record<number, string> = {
     CREATE TABLE erasure_listings (
       source_app_id TEXT NOT NULL, record INTEGER NOT NULL, PRIMARY KEY (source_app_id, record)
     ) WITHOUT ROWID;
+  `,
+  // A mirror's start reads its erasures log from `copied_below` on (LogStorage.erasuresCopiedBelow);
+  // a store from before starts at 0, so its first start reads every record once, as before.
+  7: `
+    ALTER TABLE erasures_applied ADD COLUMN copied_below INTEGER NOT NULL DEFAULT 0;
   `,
 };
 

@@ -253,8 +253,16 @@ export class SqliteStorage implements LogStorage {
     return (this.stmt('SELECT below FROM erasures_applied').pluck().get() as number | undefined) ?? 0;
   }
 
-  async raiseErasuresAppliedBelow(size: number, listings: ReadonlyArray<readonly [string, number]> = []): Promise<void> {
-    await this.writer.raiseErasuresApplied(size, listings);
+  async raiseErasuresAppliedBelow(
+    size: number,
+    listings: ReadonlyArray<readonly [string, number]> = [],
+    copiedBelow = 0,
+  ): Promise<void> {
+    await this.writer.raiseErasuresApplied(size, listings, copiedBelow);
+  }
+
+  async erasuresCopiedBelow(): Promise<number> {
+    return (this.stmt('SELECT copied_below FROM erasures_applied').pluck().get() as number | undefined) ?? 0;
   }
 
   async erasureListings(sourceAppId: string, from: number, below: number, limit: number): Promise<number[]> {

@@ -26,7 +26,7 @@ export interface AsyncWriter {
   putCheckpoint(checkpoint: CheckpointRow): Promise<void>;
   /** Writer.erase, then the WAL checkpointed and truncated so no frame keeps an erased payload. */
   erase(ids: Array<[string, number]>, erasedAt: number, reason: string): Promise<number>;
-  raiseErasuresApplied(size: number, listings: ReadonlyArray<readonly [string, number]>): Promise<void>;
+  raiseErasuresApplied(size: number, listings: ReadonlyArray<readonly [string, number]>, copied: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -68,7 +68,7 @@ export function inProcessWriter(db: Database.Database, timeIndex: TimeIndexOptio
       if (n > 0) truncateWal(db);
       return n;
     },
-    raiseErasuresApplied: async (size, listings) => w().raiseErasuresApplied(size, listings),
+    raiseErasuresApplied: async (size, listings, copied) => w().raiseErasuresApplied(size, listings, copied),
     close: async () => keeper?.close(),
   };
 }
@@ -156,8 +156,8 @@ export function threadWriter(path: string, pragmas: readonly string[], timeIndex
   return {
     append: async (rows) => (await call({ op: 'append', rows })) as number,
     erase: async (ids, erasedAt, reason) => (await call({ op: 'erase', ids, erasedAt, reason })) as number,
-    raiseErasuresApplied: async (size, listings) => {
-      await call({ op: 'raiseErasuresApplied', size, listings });
+    raiseErasuresApplied: async (size, listings, copied) => {
+      await call({ op: 'raiseErasuresApplied', size, listings, copied });
     },
     integrate: async (sourceAppId, fromSize, toSize, nodes, checkpoint) => {
       await call({ op: 'integrate', sourceAppId, fromSize, toSize, nodes, checkpoint: checkpoint ?? null });

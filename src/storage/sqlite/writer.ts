@@ -44,8 +44,11 @@ export interface Writer {
   putCheckpoint(checkpoint: CheckpointRow): void;
   /** Erase version 2 payloads in one transaction (LogStorage.eraseEvents); returns how many it erased. */
   erase(ids: Array<[string, number]>, erasedAt: number, reason: string): number;
-  /** Stores the listings, then raises `erasures_applied.below` to `size` where it is lower, in one transaction (LogStorage.raiseErasuresAppliedBelow). */
-  raiseErasuresApplied(size: number, listings: ReadonlyArray<readonly [string, number]>): void;
+  /**
+   * Stores the listings, then raises `erasures_applied.below` to `size` and `copied_below` to `copied`
+   * where they are lower, in one transaction (LogStorage.raiseErasuresAppliedBelow).
+   */
+  raiseErasuresApplied(size: number, listings: ReadonlyArray<readonly [string, number]>, copied: number): void;
   /**
    * The requests in order, in one transaction (one commit), each in a savepoint of its own: a failed
    * one leaves no trace and the others still apply. If the commit fails, every one fails.
@@ -111,7 +114,13 @@ export type WriteRequest =
     }
   | { id: number; op: 'putCheckpoint'; checkpoint: CheckpointRow }
   | { id: number; op: 'erase'; ids: Array<[string, number]>; erasedAt: number; reason: string }
-  | { id: number; op: 'raiseErasuresApplied'; size: number; listings: ReadonlyArray<readonly [string, number]> };
+  | {
+      id: number;
+      op: 'raiseErasuresApplied';
+      size: number;
+      listings: ReadonlyArray<readonly [string, number]>;
+      copied: number;
+    };
 
 export type WriterRequest = WriteRequest | { id: number; op: 'close' };
 
@@ -142,7 +151,7 @@ export function createWriter(db: Database.Database): Writer {
     `UPDATE events SET payload = '', payload_salt = NULL, erased_at = ?, erasure_reason = ?
      WHERE source_app_id = ? AND seq = ? AND payload_hash IS NOT NULL AND erased_at IS NULL`,
   );
-  const raiseApplied = db.prepare('UPDATE erasures_applied SET below = ? WHERE below < ?');
+  const raiseApplied = db.prepare('UPDATE erasures_applied SET below = max(below, ?), copied_below = max(copied_below, ?)');
   const putListing = db.prepare('INSERT OR IGNORE INTO erasure_listings (source_app_id, record) VALUES (?, ?)');
   // Past the time index's `through` too: an event at a position it covers would never get its keys
   // (time-index.ts). Positions are never reused in the service's own writes; this holds after rows were
@@ -237,9 +246,9 @@ export function createWriter(db: Database.Database): Writer {
     putCheckpoint.run(...c);
   });
   const eraseTx = db.transaction(erase);
-  const raiseAppliedTx = db.transaction((size: number, listings: ReadonlyArray<readonly [string, number]>) => {
+  const raiseAppliedTx = db.transaction((size: number, listings: ReadonlyArray<readonly [string, number]>, copied: number) => {
     for (const [app, record] of listings) putListing.run(app, record);
-    raiseApplied.run(size, size);
+    raiseApplied.run(size, copied);
   });
   const apply = (req: WriteRequest): number | void =>
     req.op === 'append'
@@ -249,7 +258,7 @@ export function createWriter(db: Database.Database): Writer {
         : req.op === 'erase'
           ? eraseTx.immediate(req.ids, req.erasedAt, req.reason)
           : req.op === 'raiseErasuresApplied'
-            ? raiseAppliedTx.immediate(req.size, req.listings)
+            ? raiseAppliedTx.immediate(req.size, req.listings, req.copied)
             : putCheckpointTx.immediate(req.checkpoint);
   const applyTogether = db.transaction((reqs: WriteRequest[]) =>
     reqs.map((req): Outcome => {
@@ -287,7 +296,7 @@ export function createWriter(db: Database.Database): Writer {
       integrateTx.immediate(sourceAppId, fromSize, toSize, nodes, checkpoint),
     putCheckpoint: (c) => putCheckpointTx.immediate(c),
     erase: (ids, erasedAt, reason) => eraseTx.immediate(ids, erasedAt, reason),
-    raiseErasuresApplied: (size, listings) => raiseAppliedTx.immediate(size, listings),
+    raiseErasuresApplied: (size, listings, copied) => raiseAppliedTx.immediate(size, listings, copied),
     applyAll,
     applyTurn,
   };

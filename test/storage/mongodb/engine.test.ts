@@ -703,6 +703,14 @@ describe('MongoStorage schema', () => {
     expect(await second.erasuresAppliedBelow()).toBe(0);
     await expect(second.raiseErasuresAppliedBelow(5)).rejects.toThrow(/erasures_applied document is missing/);
   });
+
+  it("reads a document from before the mirror's copied size as 0, and sets it at its first raise", async () => {
+    const s = await openStorage();
+    await db.collection(C.erasuresApplied).replaceOne({ _id: 'erasures' as never }, { below: 9 });
+    expect([await s.erasuresAppliedBelow(), await s.erasuresCopiedBelow()]).toEqual([9, 0]);
+    await s.raiseErasuresAppliedBelow(9, [], 3);
+    expect([await s.erasuresAppliedBelow(), await s.erasuresCopiedBelow()]).toEqual([9, 3]);
+  });
 });
 
 describe('MongoStorage tree nodes', () => {
