@@ -414,11 +414,20 @@ export class ChainlogService implements LogService {
   }
 
   /**
-   * A mirror's follower verified this record of its primary's erasures log: erase what it lists here
-   * too (idempotent; events not stored yet are left to the copy, which stores them erased).
+   * A mirror's follower verified the record at `seq` of its primary's erasures log: erase what it lists
+   * here too (idempotent; events not stored yet are left to the copy, which stores them erased).
    */
-  applyErasure(record: ErasureRecord): Promise<number> {
-    return this.erasures.apply(record);
+  applyErasure(seq: number, record: ErasureRecord): Promise<number> {
+    return this.erasures.applyVerified(seq, record);
+  }
+
+  /**
+   * A mirror's follower applied every record of its copy of the erasures log below `verified`, and its
+   * copy owes no event to the records below `copiedBelow`: the next start applies and reads only the
+   * records after (Erasures.settleVerified). False when the sizes were not raised (logged).
+   */
+  settleErasures(verified: number, copiedBelow: number): Promise<boolean> {
+    return this.erasures.settleVerified(verified, copiedBelow);
   }
 
   onErased(listener: ErasedListener): () => void {

@@ -162,7 +162,7 @@ export class Erasures {
   sweepEvery(ms: number): void {
     if (ms <= 0 || this.stopped || this.sweepTimer) return;
     this.sweepTimer = setTimeout(() => {
-      this.sweeping = this.queued(() => this.advanceApplied()).finally(() => {
+      this.sweeping = this.queued(async () => void (await this.advanceApplied())).finally(() => {
         this.sweeping = null;
         this.sweepTimer = null;
         this.sweepEvery(ms);
@@ -377,6 +377,24 @@ export class Erasures {
     return erased;
   }
 
+  /**
+   * A mirror's follower verified the record at `seq` of its copy of the erasures log: apply it as
+   * `applyAt` does, so that `settleVerified` moves the applied size past it without reading it again.
+   */
+  applyVerified(seq: number, record: ErasureRecord): Promise<number> {
+    return this.applyAt(seq, record);
+  }
+
+  /**
+   * A mirror's follower: raises the stored applied size toward `verified` (the size of its copy that an
+   * accepted checkpoint covers), through the records applied here and, should one in between not be,
+   * by applying it; and raises LogStorage.erasuresCopiedBelow to `copiedBelow` (clamped to the applied
+   * size reached). Returns false when the sizes could not be read or raised (reported, not thrown).
+   */
+  settleVerified(verified: number, copiedBelow: number): Promise<boolean> {
+    return this.advanceApplied(verified, copiedBelow);
+  }
+
   /** apply, of the record at `seq` of ERASURES_LOG: once it succeeds, `advanceApplied` need not apply it again. */
   private async applyAt(seq: number, record: ErasureRecord): Promise<number> {
     const erased = await this.apply(record);
@@ -402,42 +420,45 @@ export class Erasures {
    * stored applied size on that it did not apply (another process's, or a crashed one's), then raises
    * the size. So, with one process erasing, each erase call moves the size past its own record without
    * reading the log, and the next start has nothing to apply again. A failure here is the size's
-   * alone: reported, never the erase call's, whose record is applied.
+   * alone: reported (false), never the erase call's, whose record is applied. `below` bounds the size
+   * (a mirror's verified records); `copiedBelow` is settleVerified's.
    */
-  private async advanceApplied(): Promise<void> {
+  private async advanceApplied(below?: number, copiedBelow = 0): Promise<boolean> {
     let from: number;
     let reached: number;
     try {
       from = await this.opts.storage.erasuresAppliedBelow();
-      const size = await this.sizeBelow();
+      const size = await this.sizeBelow(below);
       let at = from;
       while (at < size && this.appliedHere.has(at)) at++;
       // Only when a position in between was not applied here is the log read.
       reached = at === size ? size : (await this.applyRecords(at, size)).reached;
     } catch (err) {
       this.opts.onAppliedMarkFailed?.(err);
-      return;
+      return false;
     }
-    await this.raiseApplied(from, reached);
+    return this.raiseApplied(from, reached, Math.min(copiedBelow, Math.max(from, reached)));
   }
 
   /**
    * Raises the stored size below which every record is applied from `from` to `reached`, with the
-   * listings of the records in between (every one of them was applied here: `appliedHere`), and forgets
-   * the records applied here below it; a failure is reported, not thrown.
+   * listings of the records in between (every one of them was applied here: `appliedHere`), and
+   * LogStorage.erasuresCopiedBelow to `copiedBelow`; forgets the records applied here below `reached`.
+   * A failure is reported (false), not thrown.
    */
-  private async raiseApplied(from: number, reached: number): Promise<void> {
-    if (reached <= from) return;
+  private async raiseApplied(from: number, reached: number, copiedBelow = 0): Promise<boolean> {
+    if (reached <= from && copiedBelow === 0) return true;
     const listings: Array<[string, number]> = [];
     for (const [seq, apps] of this.appliedHere)
       if (seq >= from && seq < reached) for (const app of apps) listings.push([app, seq]);
     try {
-      await this.opts.storage.raiseErasuresAppliedBelow(reached, listings);
+      await this.opts.storage.raiseErasuresAppliedBelow(reached, listings, copiedBelow);
     } catch (err) {
       this.opts.onAppliedMarkFailed?.(err);
-      return;
+      return false;
     }
     for (const seq of this.appliedHere.keys()) if (seq < reached) this.appliedHere.delete(seq);
+    return true;
   }
 
   /** The erasures log's stored size, at most `below`. */

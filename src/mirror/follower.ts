@@ -101,6 +101,8 @@ class Inconsistent extends Error {
 interface Owed {
   erasedAt: number;
   reason: string;
+  /** The record's position in the erasures log. */
+  record: number;
 }
 
 /** A log whose last sync failed while the primary still answered: retried after its own backoff. */
@@ -163,6 +165,13 @@ export class Mirror {
    * erased. One entry per such event, dropped once it is stored.
    */
   private readonly owed = new Map<string, Map<number, Owed>>();
+  /**
+   * How many `owed` entries each record (by position) still has: the lowest is where the stored
+   * LogStorage.erasuresCopiedBelow stops, so that a start learns those entries again.
+   */
+  private readonly owedByRecord = new Map<number, number>();
+  /** The sizes this process last stored with settleErasures (applied, copied). */
+  private settled = { applied: 0, copied: 0 };
   /**
    * Events the primary served without payload and its verified erasures log did not list yet, by
    * `<log>/<seq>`: the size the primary gave its erasures log just after (an honest primary records an
@@ -674,11 +683,7 @@ export class Mirror {
         lastHash = e.hash;
       }
       const stored = events.length > 0 ? await this.storage.appendCopied(events) : [];
-      const owedHere = this.owed.get(app);
-      if (owedHere) {
-        for (const e of stored) owedHere.delete(e.seq);
-        if (owedHere.size === 0) this.owed.delete(app);
-      }
+      this.paid(app, stored);
       this.integrator.offer(stored);
       this.opts.service.deliverCopied(stored);
       this.state.eventsCopied += stored.length;
@@ -699,11 +704,13 @@ export class Mirror {
   /**
    * Read what this mirror's store holds of the primary's erasures log: records below its accepted
    * checkpoint are applied (the service did so at start); the events they list that are not stored
-   * yet are owed.
+   * yet are owed. Below the stored LogStorage.erasuresCopiedBelow no record lists such an event, so
+   * the records are read from there on, not from the start of the log.
    */
   private async loadErasures(): Promise<void> {
     const accepted = (await this.storage.getCheckpoint(ERASURES_LOG))?.treeSize ?? 0;
-    this.erasuresApplied = 0;
+    this.erasuresApplied = Math.min(accepted, await this.storage.erasuresCopiedBelow());
+    this.settled = { applied: this.erasuresApplied, copied: this.erasuresApplied };
     await this.applyErasures(accepted, false);
   }
 
@@ -711,26 +718,69 @@ export class Mirror {
    * Apply the records of the primary's erasures log that a checkpoint accepted here covers (verified:
    * its root is our own tree's) and that are not applied yet: erase the listed events stored here, and
    * owe the others to the copy. A failure leaves the position where it was: the next sync applies again
-   * (idempotent).
+   * (idempotent). Then store how far the records are applied and owe nothing (settleErasures).
    */
   private async applyErasures(upTo?: number, erase = true): Promise<void> {
     const verified = upTo ?? (await this.storage.getCheckpoint(ERASURES_LOG))?.treeSize ?? 0;
     const from = this.erasuresApplied ?? 0;
-    if (verified <= from) return;
-    const sizes = new Map<string, number>();
-    for await (const { seq, record } of this.opts.service.erasureRecords(from, verified)) {
-      if (erase) await this.opts.service.applyErasure(record);
-      for (const [app, at] of record.events) {
-        let size = sizes.get(app);
-        if (size === undefined) sizes.set(app, (size = (await this.storage.getLogHead(app))?.size ?? 0));
-        if (at < size) continue;
-        let owed = this.owed.get(app);
-        if (!owed) this.owed.set(app, (owed = new Map<number, Owed>()));
-        owed.set(at, { erasedAt: record.erasedAt, reason: record.reason });
+    if (verified > from) {
+      const sizes = new Map<string, number>();
+      for await (const { seq, record } of this.opts.service.erasureRecords(from, verified)) {
+        if (erase) await this.opts.service.applyErasure(seq, record);
+        for (const [app, at] of record.events) {
+          let size = sizes.get(app);
+          if (size === undefined) sizes.set(app, (size = (await this.storage.getLogHead(app))?.size ?? 0));
+          if (at < size) continue;
+          this.owe(app, at, { erasedAt: record.erasedAt, reason: record.reason, record: seq });
+        }
+        this.erasuresApplied = seq + 1;
       }
-      this.erasuresApplied = seq + 1;
+      this.erasuresApplied = verified;
     }
-    this.erasuresApplied = verified;
+    await this.settleErasures();
+  }
+
+  /** The copy owes the erasure `owed` to the event `app`/`at`, not stored yet. */
+  private owe(app: string, at: number, owed: Owed): void {
+    let ofApp = this.owed.get(app);
+    if (!ofApp) this.owed.set(app, (ofApp = new Map<number, Owed>()));
+    const before = ofApp.get(at);
+    if (before) this.unowe(before.record);
+    ofApp.set(at, owed);
+    this.owedByRecord.set(owed.record, (this.owedByRecord.get(owed.record) ?? 0) + 1);
+  }
+
+  /** These events of `app` are stored: whatever was owed to them was applied as they were. */
+  private paid(app: string, stored: readonly StoredEvent[]): void {
+    const ofApp = this.owed.get(app);
+    if (!ofApp) return;
+    for (const e of stored) {
+      const owed = ofApp.get(e.seq);
+      if (!owed) continue;
+      ofApp.delete(e.seq);
+      this.unowe(owed.record);
+    }
+    if (ofApp.size === 0) this.owed.delete(app);
+  }
+
+  private unowe(record: number): void {
+    const left = (this.owedByRecord.get(record) ?? 1) - 1;
+    if (left > 0) this.owedByRecord.set(record, left);
+    else this.owedByRecord.delete(record);
+  }
+
+  /**
+   * Store how far this mirror's copy of the erasures log is applied (every verified record) and owes
+   * nothing (below the lowest record with an event still owed), where either rose: the next start then
+   * neither applies nor reads the records below. A failure is logged by the service; the sizes are
+   * stored again at the next sync.
+   */
+  private async settleErasures(): Promise<void> {
+    const applied = this.erasuresApplied ?? 0;
+    let copied = applied;
+    for (const record of this.owedByRecord.keys()) if (record < copied) copied = record;
+    if (applied <= this.settled.applied && copied <= this.settled.copied) return;
+    if (await this.opts.service.settleErasures(applied, copied)) this.settled = { applied, copied };
   }
 
   /**

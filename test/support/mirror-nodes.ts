@@ -165,6 +165,33 @@ export async function editStoredEvent(
 }
 
 /**
+ * Lowers a stopped node's stored erasure sizes (LogStorage.erasuresAppliedBelow and erasuresCopiedBelow)
+ * to at most `below`: the store as a stop before the records from `below` on were known applied leaves it.
+ */
+export async function lowerErasureSizes(n: MirrorNode, below: number): Promise<void> {
+  const uri = e2eMongoUri();
+  if (!uri) {
+    applySqliteTamper(join(n.dataDir, 'chainlog.db'), (db) => {
+      const r = db
+        .prepare('UPDATE erasures_applied SET below = min(below, ?), copied_below = min(copied_below, ?)')
+        .run(below, below);
+      expect(r.changes).toBe(1);
+    });
+    return;
+  }
+  const client = await MongoClient.connect(uri);
+  try {
+    const r = await client
+      .db(n.env.MONGODB_DB)
+      .collection(collectionNames.erasuresApplied)
+      .updateOne({ _id: 'erasures' as never }, { $min: { below, copiedBelow: below } });
+    expect(r.matchedCount).toBe(1);
+  } finally {
+    await client.close();
+  }
+}
+
+/**
  * Edits one stored checkpoint of a stopped node behind the service's back: its note, and its root column
  * when `rootHash` is given (on SQLite its row of `checkpoints`, on MongoDB its document). Exactly one
  * checkpoint changes; on MongoDB it must have no later version of its note (cosignatures), which would
