@@ -1,9 +1,11 @@
-// What the dashboard remembers: the API key for this tab only (sessionStorage), the verifier key the
-// user pinned (localStorage: it is public, and pinning it once is the point), and the verifyLog
-// reports of this tab, so a log with a problem stays red on every screen.
+// What the dashboard remembers: the API key for this tab only (sessionStorage) and whether its holder
+// says it reads every log, the verifier key the user pinned (localStorage: it is public, and pinning it
+// once is the point), and the verifyLog reports of this tab, so a log with a problem stays red on every
+// screen.
 import type { VerifyLogQuery } from './generated/graphql.js';
 
 const KEY = 'chainlog.apiKey';
+const READS_EVERY_LOG = 'chainlog.keyReadsEveryLog';
 const PINNED = 'chainlog.pinnedVerifierKey';
 const REPORTS = 'chainlog.verifyReports';
 
@@ -14,8 +16,21 @@ export const session = {
     return sessionStorage.getItem(KEY);
   },
   setApiKey(key: string | null): void {
+    // What the user said of the previous key is not said of this one.
+    if (key !== this.apiKey()) sessionStorage.removeItem(READS_EVERY_LOG);
     if (key === null) sessionStorage.removeItem(KEY);
     else sessionStorage.setItem(KEY, key);
+  },
+  /**
+   * The user says the API key reads every log (an AUDITOR or ADMIN key not limited to some logs), as
+   * the auditor's --key-reads-every-log: erasure records withheld from it are then the server's doing.
+   */
+  keyReadsEveryLog(): boolean {
+    return sessionStorage.getItem(READS_EVERY_LOG) === 'yes';
+  },
+  setKeyReadsEveryLog(says: boolean): void {
+    if (says) sessionStorage.setItem(READS_EVERY_LOG, 'yes');
+    else sessionStorage.removeItem(READS_EVERY_LOG);
   },
   pinnedKey(): string | null {
     return localStorage.getItem(PINNED);

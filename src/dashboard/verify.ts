@@ -108,7 +108,8 @@ export type ErasurePage = ErasureRecordsQuery['erasureRecords'];
  * Whether a record proven in the erasures log lists the erased event `sourceAppId/seq`, from the pages of
  * erasureRecords read from position 0 at one checkpoint (the first page's). `recent`: the erasure is
  * newer than the server checkpoints its records in, so a record missing from that checkpoint is not yet
- * a deletion.
+ * a deletion. `keyReadsEveryLog`: the user says the key reads every log (the auditor's
+ * --key-reads-every-log), so records withheld from it are the server hiding them, not the key's limits.
  */
 export function checkErasure(
   sourceAppId: string,
@@ -117,6 +118,7 @@ export function checkErasure(
   verifierKey: string,
   originPrefix: string,
   recent: boolean,
+  keyReadsEveryLog = false,
 ): Step {
   const name = 'Erasure recorded';
   const checkpoint = pages[0]?.checkpoint ?? null;
@@ -151,6 +153,13 @@ export function checkErasure(
     }
   }
   const bad = findings.length > 0 ? ` (${findings.map((f) => f.message).join('; ')})` : '';
+  if (withheld.length > 0 && keyReadsEveryLog) {
+    return {
+      name,
+      ok: false,
+      detail: `no record this key may read lists it${bad}; the server withheld ${withheld.length} record(s) from a key you say reads every log: either the key is limited to some logs, or the server hides them`,
+    };
+  }
   if (withheld.length > 0) {
     return {
       name,

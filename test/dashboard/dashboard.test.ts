@@ -579,6 +579,41 @@ describe.skipIf(!CHROMIUM)('the dashboard with witnesses and federation inconsis
     await context.close();
   });
 
+  it('leaves an erasure unknown while a record is withheld from a key for some logs, and fails it once the user says the key reads every log', async () => {
+    await logEvents(server, 'gdpr-split', 2);
+    await logEvents(server, 'gdpr-other', 1);
+    await checkpointed(server, 'gdpr-split', 2);
+    await checkpointed(server, 'gdpr-other', 1);
+    // One record names both logs: a key for gdpr-split alone may not read it.
+    const erased = await server.gql(ADMIN, 'mutation($in: EraseEventsInput!) { eraseEvents(input: $in) { erased } }', {
+      in: { reason: 'ticket 7', ids: ['gdpr-split/1', 'gdpr-other/0'] },
+    });
+    expect(erased.eraseEvents.erased).toBe(2);
+    const { size } = (await server.gql<{ log: { size: number } }>(ADMIN, '{ log(sourceAppId: "_erasures") { size } }')).log;
+    await checkpointed(server, '_erasures', size);
+    const limited = await createKey(server, 'AUDITOR', ['gdpr-split']);
+    const { context, page, w } = await signedIn(browser, server, limited);
+    await page.goto(`${server.url}/dashboard/#/event/gdpr-split/1`);
+    const unknown = page.locator('.verdict li.unknown').filter({ hasText: 'Erasure recorded' });
+    await unknown.waitFor();
+    expect(await unknown.textContent()).toMatch(/1 record\(s\) that also name logs this key may not read are withheld/);
+    const says = page.getByLabel('This key reads every log');
+    expect(await says.isChecked()).toBe(false);
+    await says.check();
+    const failed = page.locator('.verdict li.bad').filter({ hasText: 'Erasure recorded' });
+    await failed.waitFor();
+    expect(await failed.textContent()).toMatch(/the server withheld 1 record\(s\) from a key you say reads every log/);
+    expect(await page.locator('.verdict .result').getAttribute('data-verdict')).toBe('failed');
+    // Remembered for this key in this tab, and taken back as easily.
+    await page.reload();
+    await failed.waitFor();
+    await page.getByLabel('This key reads every log').uncheck();
+    await unknown.waitFor();
+    expect(await page.locator('.verdict .result').getAttribute('data-verdict')).toBe('verified');
+    expectSafe(w);
+    await context.close();
+  });
+
   it('has no serious or critical accessibility violations (axe-core) on the changed screens', async () => {
     const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();

@@ -48,6 +48,13 @@ describe("the dashboard's erasure step", () => {
     const { page, vkey } = erasures();
     expect(checkErasure('shop', 4, [page()], vkey, PREFIX, true)).toMatchObject({ ok: null, detail: /reload in a moment/ });
     expect(checkErasure('shop', 4, [page([7])], vkey, PREFIX, false)).toMatchObject({ ok: null, detail: /withheld/ });
+    // Unless the user says the key reads every log: then the server hides records from it.
+    expect(checkErasure('shop', 4, [page([7])], vkey, PREFIX, false, true)).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/withheld 1 record\(s\) from a key you say reads every log/),
+    });
+    // A record listing the event still proves it, whatever is withheld.
+    expect(checkErasure('shop', 5, [page([7])], vkey, PREFIX, false, true)).toMatchObject({ ok: true });
     expect(checkErasure('shop', 4, [{ ...page(), checkpoint: null, records: [] }], vkey, PREFIX, true)).toMatchObject({
       ok: null,
     });

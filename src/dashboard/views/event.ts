@@ -52,11 +52,13 @@ export const renderEvent: View = (main, ctx, [sourceAppId = '', seqText = '']) =
       const step: Step =
         typeof erasure === 'string'
           ? { name: 'Erasure recorded', ok: null, detail: `the erasure records could not be read: ${erasure}` }
-          : checkErasure(sourceAppId, seq, erasure, key, ctx.server.originPrefix, recent);
+          : checkErasure(sourceAppId, seq, erasure, key, ctx.server.originPrefix, recent, session.keyReadsEveryLog());
       verdict.steps.push(step);
       verdict.ok &&= step.ok !== false;
     }
     drawVerdict(verdictBox, verdict);
+    // Only a key that may read every log can tell what withheld records hold; its holder says so here.
+    if (Array.isArray(erasure) && erasure.some((page) => page.withheld.length > 0)) verdictBox.append(readsEveryLog(run));
     drawKey(keyBox, ctx, run);
     // The event screen is complete from here (a test or a person in DevTools measures it).
     if (performance.getEntriesByName('chainlog:event-verified').length === 0) performance.mark('chainlog:event-verified');
@@ -205,6 +207,23 @@ function drawKey(box: HTMLElement, ctx: Context, changed: () => void): void {
     pinned
       ? button('Unpin', () => (session.setPinnedKey(null), changed()))
       : button('Pin the server’s key', () => (session.setPinnedKey(ctx.server.verifierKey), changed())),
+  );
+}
+
+/** The user's word that the API key reads every log (session.keyReadsEveryLog); `changed` verifies again. */
+function readsEveryLog(changed: () => void): HTMLElement {
+  const box = h('input', { id: 'reads-every-log', type: 'checkbox' });
+  box.checked = session.keyReadsEveryLog();
+  box.addEventListener('change', () => {
+    session.setKeyReadsEveryLog(box.checked);
+    changed();
+  });
+  return h(
+    'p',
+    { class: 'reads-every-log' },
+    box,
+    ' ',
+    h('label', { for: 'reads-every-log' }, 'This key reads every log (an AUDITOR or ADMIN key not limited to some logs)'),
   );
 }
 
