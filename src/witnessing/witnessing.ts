@@ -250,13 +250,16 @@ export class Witnessing {
       if (next.has(key)) next.set(key, old);
       else for (const lane of old.lanes.values()) this.cancel(lane);
     }
+    const before = this.policy;
     this.policy = policy;
     this.targets = next;
     this.verified.clear();
     for (const g of this.gathering.values()) {
+      // Cosignatures that made the previous quorum were stored then (or are being, with retries).
+      const stored = quorumSatisfied(before, new Set(g.lines.keys()));
       for (const name of g.lines.keys()) if (!policy.witnesses.some((w) => w.name === name)) g.lines.delete(name);
-      // The cosignatures gathered may make the new quorum (a witness that never answered left it).
-      this.storeOnQuorum(g);
+      // The others may make the new quorum (a witness that never answered left it): stored now.
+      if (!stored) this.storeOnQuorum(g);
       for (const t of next.values()) {
         const lane = this.laneOf(t, g.update.checkpoint.sourceAppId);
         if (lane.cosignedSize !== g.update.checkpoint.treeSize && !lane.pending) this.enqueue(t, lane, g.update);

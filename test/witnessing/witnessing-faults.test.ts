@@ -1,7 +1,8 @@
 // Witnessing's failure paths after a witness has answered, on both engines: a store of the quorum's
 // cosignatures that fails is tried again until the idle log's checkpoint is witnessed; a witness whose
 // 409 names a size the log never reached is an error in its health and is asked again with the next
-// checkpoint; a policy reload whose quorum the cosignatures already gathered make stores them; a look
+// checkpoint; a policy reload whose quorum the cosignatures already gathered make stores them, and one
+// that leaves a quorum stored before reads no note again; a look
 // for unwitnessed checkpoints that the storage failed is tried again. Real
 // HTTP witnesses (test/support/hostile-witness.ts), the real publisher, faults injected at the storage.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -186,5 +187,35 @@ describe.each(engines)('witnessing after the witnesses answered: $name', (engine
     await until('checkpoint 2 witnessed under the new quorum', () => witnessed('reload', 2));
     // From the cosignature gathered before the reload: a was not asked again.
     expect(a!.requests).toHaveLength(1);
+  });
+
+  it('reads no stored note again at a reload for cosignatures that made the quorum before it', async () => {
+    const [a] = await witnesses('a');
+    const policy = `witness a ${a!.vkey} ${a!.url}\nquorum a\n`;
+    const reads: string[] = [];
+    const counted = (s: LogStorage) =>
+      new Proxy(s, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== 'function') return value;
+          if (prop !== 'getCheckpoint') return (value as (...a: unknown[]) => unknown).bind(target);
+          return (app: string, size?: number) => {
+            reads.push(`${app}/${size}`);
+            return (value as (a: string, n?: number) => unknown).call(target, app, size);
+          };
+        },
+      });
+    const { service, witnessing, policyFile, witnessed } = await start(policy, counted);
+    await service.append([event('kept'), event('kept')]);
+    await until('checkpoint 2 witnessed', () => witnessed('kept', 2));
+    expect(reads).toContain('kept/2');
+    reads.length = 0;
+    writeFileSync(policyFile, `${policy}# reloaded\n`);
+    expect(witnessing.reload()).toBe(true);
+    // A store the reload started would read the note at once; the next checkpoint's is read after it.
+    await service.append([event('kept')]);
+    await until('checkpoint 3 witnessed', () => witnessed('kept', 3));
+    expect(reads).toContain('kept/3');
+    expect(reads).not.toContain('kept/2');
   });
 });
