@@ -77,15 +77,20 @@ describe('SqliteStorage specifics', () => {
     await expect(storage.init()).rejects.toThrow(/newer/);
   });
 
-  it('a version 5 store gets the size below which every erasure is applied at 0 when it is upgraded', async () => {
-    await storage.raiseErasuresAppliedBelow(7);
+  /** Closes the store, takes it back to an older version with `sql`, and opens it again: upgraded to this one. */
+  async function reopenUpgradedFrom(sql: string): Promise<void> {
     await storage.close();
     const db = new Database(join(dir, 'log.db'));
-    db.exec('DROP TABLE erasures_applied; DROP TABLE erasure_listings; PRAGMA user_version = 5;');
+    db.exec(sql);
     db.close();
     storage = new SqliteStorage({ path: join(dir, 'log.db') });
     await storage.init();
     expect(storage.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+  }
+
+  it('a version 5 store gets the size below which every erasure is applied at 0 when it is upgraded', async () => {
+    await storage.raiseErasuresAppliedBelow(7);
+    await reopenUpgradedFrom('DROP TABLE erasures_applied; DROP TABLE erasure_listings; PRAGMA user_version = 5;');
     // So its first start applies every record once, as a start did before version 6.
     expect(await storage.erasuresAppliedBelow()).toBe(0);
     await storage.raiseErasuresAppliedBelow(3);
@@ -94,13 +99,7 @@ describe('SqliteStorage specifics', () => {
 
   it("a version 6 store keeps its applied size and gets a mirror's copied size at 0 when it is upgraded", async () => {
     await storage.raiseErasuresAppliedBelow(7, [['app-a', 2]], 5);
-    await storage.close();
-    const db = new Database(join(dir, 'log.db'));
-    db.exec('ALTER TABLE erasures_applied DROP COLUMN copied_below; PRAGMA user_version = 6;');
-    db.close();
-    storage = new SqliteStorage({ path: join(dir, 'log.db') });
-    await storage.init();
-    expect(storage.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    await reopenUpgradedFrom('ALTER TABLE erasures_applied DROP COLUMN copied_below; PRAGMA user_version = 6;');
     // So a mirror's first start reads every record once, as a start did before version 7.
     expect(await storage.erasuresCopiedBelow()).toBe(0);
     expect(await storage.erasuresAppliedBelow()).toBe(7);
