@@ -11,6 +11,7 @@ import {
   parseVerifierKey,
   type Evidence,
   type NoteVerifier,
+  type Observation,
   type SignedCheckpoint,
 } from '../core/index.js';
 import type { InconsistencyReporter } from '../inconsistency/reporter.js';
@@ -79,6 +80,15 @@ export interface MirrorInconsistency {
   served: { event: PrimaryEvent | null; proof: PrimaryInclusionProof | null; error: string | null } | null;
 }
 
+/** The unproven observation each kind of report records when its notes and proofs prove no fork. */
+const OBSERVATION_OF: Record<MirrorInconsistencyKind, Observation> = {
+  EVENT_CHANGED: 'event-changed',
+  ROOT_MISMATCH: 'root-mismatch',
+  HISTORY_BACKWARDS: 'history-backwards',
+  BAD_EVENT: 'bad-event',
+  UNRECORDED_ERASURE: 'unrecorded-erasure',
+};
+
 /**
  * The one place a mirror's inconsistency goes. Called once per inconsistency, after the log stopped
  * being followed. Writes the error-level log line that carries the whole report (`mirrorInconsistency`)
@@ -143,12 +153,7 @@ export function evidenceOf(report: MirrorInconsistency, trusted: NoteVerifier): 
     format: EVIDENCE_FORMAT,
     origin: report.origin,
     kind: 'unproven',
-    observation:
-      report.kind === 'HISTORY_BACKWARDS'
-        ? 'history-backwards'
-        : report.kind === 'UNRECORDED_ERASURE'
-          ? 'unrecorded-erasure'
-          : 'inclusion-proof-fails',
+    observation: OBSERVATION_OF[report.kind],
     notes,
     detail: `mirror of ${report.primaryUrl}: ${report.kind}: ${report.message}`,
   };

@@ -332,7 +332,7 @@ describe('a mirror whose primary goes wrong', () => {
       expect(parseEvidence(found.evidence)).toMatchObject({
         kind: 'unproven',
         origin,
-        observation: 'inclusion-proof-fails',
+        observation: 'root-mismatch',
         notes: [accepted.note, forged],
         detail: `mirror of ${primary.url}: ROOT_MISMATCH: ${message}`,
       });

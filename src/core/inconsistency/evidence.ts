@@ -36,7 +36,8 @@ export const INCONSISTENCY_KINDS: readonly InconsistencyKind[] = [...PROVEN_KIND
 
 /**
  * What an `unproven` record saw: a consistency proof that does not verify, none to be had, a source
- * whose latest checkpoint is older than one it served before, an inclusion proof that does not verify.
+ * whose latest checkpoint is older than one it served before, an inclusion proof that does not verify,
+ * or what a mirror found in the events its primary serves.
  */
 export const OBSERVATIONS = [
   'consistency-proof-fails',
@@ -45,6 +46,12 @@ export const OBSERVATIONS = [
   'inclusion-proof-fails',
   /** A mirror's primary serves a version 2 event without its payload that its erasures log does not list. */
   'unrecorded-erasure',
+  /** A mirror's primary signs a checkpoint whose root is not the root of the events it serves for it. */
+  'root-mismatch',
+  /** A mirror's primary serves an event whose link (prevHash) or leaf hash does not follow from its fields. */
+  'bad-event',
+  /** A mirror's primary serves an event the mirror copied under an accepted checkpoint, changed, with no proof of both. */
+  'event-changed',
 ] as const;
 export type Observation = (typeof OBSERVATIONS)[number];
 
