@@ -142,6 +142,18 @@ describe('parseEvidence', () => {
     expect(() => parseEvidence({ ...e, origin: '' })).toThrow(/^origin: must be a non-empty string/);
     expect(() => parseEvidence({ ...e, notes: ['x'] })).toThrow(/^notes: must be two signed notes/);
     expect(() => parseEvidence('[]')).toThrow(/^evidence: must be an object/);
+    const vector = (name: string) => file.vectors.find((v) => v.name === name)!.evidence;
+    expect(() => parseEvidence(vector('a leaf hash that is not 32 bytes'))).toThrow(
+      /^a\.leafHash: must be a base64 32-byte hash/,
+    );
+    expect(() => parseEvidence(vector('a negative leaf index'))).toThrow(/^index: must be a non-negative integer/);
+    expect(() => parseEvidence(vector('an observation with three notes'))).toThrow(/^notes: must be one or two signed notes/);
+    expect(() => parseEvidence(vector('an observation the format does not name'))).toThrow(/^observation: must be one of /);
+    const tooLong = verifyEvidence(textOf(vector('leaves: an inclusion proof one hash too long for its note')), trusted);
+    expect(tooLong).toMatchObject({
+      proves: false,
+      reason: expect.stringMatching(/^b: the inclusion proof does not fit: wrong proof size/),
+    });
     expect(evidenceId(parseEvidence(evidenceText(e)))).toMatch(/^[0-9a-f]{64}$/);
   });
 });

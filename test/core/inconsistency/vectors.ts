@@ -140,6 +140,11 @@ export function vectors(): Vector[] {
       expect: 'does-not-prove',
     },
     { name: 'leaves: wrong index', evidence: { ...leaves, index: 7 }, expect: 'does-not-prove' },
+    {
+      name: 'leaves: an inclusion proof one hash too long for its note',
+      evidence: { ...leaves, b: { ...leaves.b, proof: [...leaves.b.proof, leaves.a.proof[0]!] } },
+      expect: 'does-not-prove',
+    },
     { name: 'size-0 checkpoint with a non-empty root', evidence: emptyTree, expect: 'proves' },
     {
       name: 'size-0 checkpoint with the empty root',
@@ -152,6 +157,22 @@ export function vectors(): Vector[] {
     { name: 'unknown kind', evidence: { ...sameSize, kind: 'fork' }, expect: 'unreadable' },
     { name: 'a proof hash that is not 32 bytes', evidence: { ...prefix6, proof: ['AAAA'] }, expect: 'unreadable' },
     { name: 'a missing note', evidence: { ...base, kind: 'invalid-empty-tree' }, expect: 'unreadable' },
+    {
+      name: 'a leaf hash that is not 32 bytes',
+      evidence: { ...leaves, a: { ...leaves.a, leafHash: 'AAAA' } },
+      expect: 'unreadable',
+    },
+    { name: 'a negative leaf index', evidence: { ...leaves, index: -1 }, expect: 'unreadable' },
+    {
+      name: 'an observation with three notes',
+      evidence: { ...unproven, notes: [note(treeA, 6), note(treeB, 12), note(treeB, 13)] },
+      expect: 'unreadable',
+    },
+    {
+      name: 'an observation the format does not name',
+      evidence: { ...unproven, observation: 'looked-odd' },
+      expect: 'unreadable',
+    },
   ];
 }
 
