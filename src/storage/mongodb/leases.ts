@@ -154,8 +154,8 @@ export class MongoLeaseStore implements LeaseStore {
       inserts.map(async ({ waiter, doc }, i) => {
         if (failed.has(i)) {
           const err = failed.get(i);
-          // A duplicate: another process took this fence first.
-          return err === null ? waiter.resolve(null) : waiter.reject(err);
+          // A duplicate: another acquisition took this fence first.
+          return err === null ? this.afterLostFence(waiter.key).then(waiter.resolve, waiter.reject) : waiter.reject(err);
         }
         await this.pruneFences(doc).then(() => waiter.resolve(toLease(doc)), waiter.reject);
       }),
@@ -172,11 +172,24 @@ export class MongoLeaseStore implements LeaseStore {
     try {
       await this.leases.insertOne(step.doc);
     } catch (err) {
-      if (isDuplicateKey(err)) return null; // another process took this fence first
+      if (isDuplicateKey(err)) return this.afterLostFence(acquisition);
       throw err;
     }
     await this.pruneFences(step.doc);
     return toLease(step.doc);
+  }
+
+  /**
+   * After an insert of the next fence lost on its `_id`: the lease, renewed, when the fence went to
+   * this owner's other ask of the same lease (in this turn, or in one whose insert was in flight when
+   * this one read); null when another owner took it. The fence's `_id` decided who holds it; this read
+   * only tells the owner that it does.
+   */
+  private async afterLostFence(acquisition: Acquisition): Promise<Lease | null> {
+    const current = await this.newest(acquisition.name);
+    const now = this.now();
+    const step = stepFor(current, acquisition, now);
+    return step.kind === 'renew' ? this.renewed(step.lease, acquisition.ttlMs, now) : null;
   }
 
   /** Our own live lease renewed for `ttlMs` from `now`, or null when it was lost meanwhile. */

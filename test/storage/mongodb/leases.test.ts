@@ -157,6 +157,37 @@ describe('MongoDB leases', () => {
   });
 });
 
+describe('MongoDB leases: one name asked for twice in one turn', () => {
+  it('gives two owners exactly one winner, and one owner the same fence both times', async () => {
+    const [s, other] = [await leases(), await leases()];
+    for (let i = 0; i < 10; i++) {
+      // Two owners of one process: the first ask takes the fence in the turn's insert, the second is
+      // served on its own and loses it.
+      const rivals = await Promise.all([s.tryAcquire(`t${i}`, 'A', 10_000), s.tryAcquire(`t${i}`, 'B', 10_000)]);
+      expect(
+        rivals.filter((r) => r !== null),
+        `t${i}`,
+      ).toHaveLength(1);
+      expect(rivals.find((r) => r !== null)).toMatchObject({ fence: 1 });
+      // One owner twice: both asks hold the lease it took, whichever read came first.
+      const twice = await Promise.all([s.tryAcquire(`u${i}`, 'A', 10_000), s.tryAcquire(`u${i}`, 'A', 10_000)]);
+      expect(twice, `u${i}`).toEqual([
+        expect.objectContaining({ owner: 'A', fence: 1 }),
+        expect.objectContaining({ owner: 'A', fence: 1 }),
+      ]);
+      expect(await other.tryAcquire(`u${i}`, 'C', 10_000)).toBeNull();
+      // One owner again in the next turn, while the first turn's insert is in flight.
+      const first = s.tryAcquire(`v${i}`, 'A', 10_000);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const next = await Promise.all([first, s.tryAcquire(`v${i}`, 'A', 10_000)]);
+      expect(next, `v${i}`).toEqual([
+        expect.objectContaining({ owner: 'A', fence: 1 }),
+        expect.objectContaining({ owner: 'A', fence: 1 }),
+      ]);
+    }
+  });
+});
+
 describe('MongoDB leases: renewals of one turn', () => {
   it('renews more leases than one bulk holds, a fence asked twice included, each to its new expiry', async () => {
     const db = freshDbName();
