@@ -213,6 +213,22 @@ describe('integrate and publish', () => {
     await expect(p.service.rangeProof('shop', 1, 1)).rejects.toMatchObject({ details: [{ field: 'end' }] });
   });
 
+  it('bounds a range proof to 1,000 events, naming the field and the rule', async () => {
+    p = await openPipeline();
+    await p.service.append(Array.from({ length: 600 }, () => event('shop')));
+    await p.service.append(Array.from({ length: 401 }, () => event('shop')));
+    await p.service.publishCheckpoints();
+    const refused = await p.service.rangeProof('shop', 0, 1001).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(LogError);
+    expect(refused).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      message: 'a range proof covers at most 1000 events',
+      details: [{ field: 'end' }],
+    });
+    const most = await p.service.rangeProof('shop', 1, 1001);
+    expect(most.events.map((e) => e.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+  });
+
   it('emits each checkpoint with a consistency proof from the previous one', async () => {
     p = await openPipeline();
     const updates: Parameters<Parameters<typeof p.service.onCheckpoint>[0]>[0][] = [];
