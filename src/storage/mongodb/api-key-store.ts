@@ -1,5 +1,6 @@
 // ApiKeyStore on MongoDB: collection `api_keys`, _id = key id, unique index on the secret hash.
-import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import type { Collection, Db, WriteConcernSettings } from 'mongodb';
+import { isDuplicateKey } from './collections.js';
 import { ApiKeyConflictError, type ApiKeyInfo, type ApiKeyStore, type NewApiKey } from '../api-key-store.js';
 
 interface ApiKeyDoc {
@@ -59,8 +60,7 @@ export class MongoApiKeyStore implements ApiKeyStore {
     try {
       await this.keys.insertOne(doc);
     } catch (err) {
-      if (err instanceof MongoServerError && err.code === 11000)
-        throw new ApiKeyConflictError('an API key with that id or secret exists');
+      if (isDuplicateKey(err)) throw new ApiKeyConflictError('an API key with that id or secret exists');
       throw err;
     }
     return fromDoc(doc);

@@ -1,6 +1,7 @@
 // InconsistencyStore on MongoDB: collection `inconsistencies`, _id = the evidence id. An insert that
 // meets an existing _id keeps the stored record (duplicate key), so a record is never replaced.
-import { MongoServerError, type Collection, type Db, type Filter, type WriteConcernSettings } from 'mongodb';
+import type { Collection, Db, Filter, WriteConcernSettings } from 'mongodb';
+import { isDuplicateKey } from './collections.js';
 import type { InconsistencyQuery, InconsistencyRecord, InconsistencyStore } from '../inconsistency-store.js';
 
 type Doc = Omit<InconsistencyRecord, 'id'> & { _id: string };
@@ -31,7 +32,7 @@ export class MongoInconsistencyStore implements InconsistencyStore {
       await this.docs.insertOne({ _id: id, ...rest });
       return true;
     } catch (err) {
-      if (err instanceof MongoServerError && err.code === 11000) return false;
+      if (isDuplicateKey(err)) return false;
       throw err;
     }
   }

@@ -2,8 +2,8 @@
 // the unique _id makes exactly one winner per fence, with no reliance on atomic read-modify-write
 // (FerretDB's findAndModify is not atomic). A lease is the newest fence's document, unless released
 // or expired.
-import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
-import { perDocumentErrors } from './collections.js';
+import type { Collection, Db, WriteConcernSettings } from 'mongodb';
+import { isDuplicateKey, perDocumentErrors } from './collections.js';
 import { Coalescer, type Waiter } from './coalesce.js';
 import type { Lease, LeaseHolder, LeaseStore } from '../types.js';
 
@@ -42,8 +42,6 @@ const KEEP_FENCES = 16;
  * "The test server's deadlock"), as batch-log.ts's HINT_BULK.
  */
 const RENEW_BULK = 16;
-
-const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
 type Step = { kind: 'held' } | { kind: 'renew'; lease: Lease } | { kind: 'insert'; doc: LeaseDoc };
 

@@ -9,7 +9,8 @@
 // records its predecessor's nonce, so the winner confirms that the next version, if any, was built on
 // its own: otherwise it reports the swap as lost (never a false win).
 import { randomUUID } from 'node:crypto';
-import { MongoServerError, type Collection, type Db, type WriteConcernSettings } from 'mongodb';
+import type { Collection, Db, WriteConcernSettings } from 'mongodb';
+import { isDuplicateKey } from './collections.js';
 import type { StoredWitnessState, WitnessState, WitnessStore } from '../witness-store.js';
 
 interface StateDoc {
@@ -33,8 +34,6 @@ interface IdentityDoc {
 export const WITNESS_COLLECTIONS = { checkpoints: 'witness_checkpoints', identity: 'witness_identity' } as const;
 /** Versions of an origin kept; older ones are deleted now and then. */
 const KEEP_VERSIONS = 16;
-
-const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
 const revisionOf = (d: Pick<StateDoc, 'version' | 'nonce'>) => `${d.version}:${d.nonce}`;
 
