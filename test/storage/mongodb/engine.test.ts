@@ -16,7 +16,7 @@ import {
   type BatchBodyDoc,
   type BatchDoc,
 } from '../../../src/storage/mongodb/documents.js';
-import { HINT_STRIDE } from '../../../src/storage/mongodb/batch-log.js';
+import { HINT_STRIDE, MAX_EVENTS_PER_BATCH } from '../../../src/storage/mongodb/batch-log.js';
 import { MongoStorage, type MongoStorageHooks } from '../../../src/storage/mongodb/mongo-storage.js';
 import { batchIndexes, checkpointIndexes, eventIndexes, shardKeys } from '../../../src/storage/mongodb/schema.js';
 import {
@@ -628,6 +628,22 @@ describe('MongoStorage byte budget of one append', () => {
     const batches = await db.collection<BatchDoc>(C.batches).find({}).toArray();
     expect(batches.length).toBeGreaterThan(1);
     for (const b of batches) expect(b.count).toBeLessThanOrEqual(6);
+  });
+});
+
+describe('MongoStorage events of one append', () => {
+  it('refuses an append of more events than one batch holds, writing nothing', async () => {
+    const storage = await openStorage();
+    const refused = await storage.appendEvents(newEvents('app-a', 0, MAX_EVENTS_PER_BATCH + 1)).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RangeError);
+    expect((refused as Error).message).toBe(
+      `one append holds at most ${MAX_EVENTS_PER_BATCH} events on MongoDB, not ${MAX_EVENTS_PER_BATCH + 1}`,
+    );
+    expect(await db.collection(C.batches).countDocuments({})).toBe(0);
+    expect(await storage.getLogHead('app-a')).toBeNull();
+    // As many as a batch holds is one append.
+    expect(await storage.appendEvents(newEvents('app-a', 0, MAX_EVENTS_PER_BATCH))).toHaveLength(MAX_EVENTS_PER_BATCH);
+    expect(await db.collection(C.batches).countDocuments({})).toBe(1);
   });
 });
 
