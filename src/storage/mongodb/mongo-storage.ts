@@ -408,7 +408,17 @@ export class MongoStorage implements LogStorage {
       }
       const created = head.createdAt ?? createdAt.get(sourceAppId);
       if (created === undefined) {
-        w.reject(new Error(`log ${sourceAppId} has events but no hint after derivation`));
+        // Damage, named as such: the log's creation time (its first event's receivedAt) is kept in its
+        // hint and its first batch, and both lack it.
+        w.reject(
+          new MalformedEventError(
+            sourceAppId,
+            0,
+            'receivedAt',
+            'logCreationTime',
+            "as the log's creation time is in neither its hint nor its first batch",
+          ),
+        );
         continue;
       }
       w.resolve({

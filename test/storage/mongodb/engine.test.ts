@@ -4,7 +4,7 @@
 // a reader, followers skipping, uncommitted events visible) are here as regression tests.
 import { Binary, type CommandStartedEvent, type Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fromLogError } from '../../../src/api/errors.js';
+import { fromLogError, toApiError } from '../../../src/api/errors.js';
 import { LogError } from '../../../src/log/errors.js';
 import { Sequencer } from '../../../src/log/sequencer.js';
 import { deploymentOf, detectDeployment } from '../../../src/storage/mongodb/deployment.js';
@@ -385,6 +385,31 @@ describe('MongoStorage after a writer died between its claim and the derivation'
     const err = await fresh.getLogHead('app-a').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MalformedEventError);
     expect(err).toMatchObject({ sourceAppId: 'app-a', seq: 1, field: 'hash', rule: 'lowercaseHex64' });
+  });
+
+  it('a log whose creation time is in neither its hint nor its first batch fails its head read, saying so, and only its own', async () => {
+    const storage = await openStorage();
+    await storage.appendEvents(newEvents('app-a', 0, 2));
+    await storage.appendEvents([...newEvents('app-a', 2, 2), ...newEvents('app-b', 0, 1)]);
+    const first = (await db.collection<BatchDoc>(C.batches).findOne({ _id: 1 }))!;
+    const damaged = (JSON.parse(first.logsJson!) as Array<Record<string, unknown>>).map((l) => ({ ...l, createdAt: null }));
+    await db.collection<BatchDoc>(C.batches).updateOne({ _id: 1 }, { $set: { logsJson: JSON.stringify(damaged) } });
+    await db.collection(C.logs).deleteOne({ _id: 'app-a' as never });
+    const fresh = await openStorage();
+    const [a, b] = await Promise.allSettled([fresh.getLogHead('app-a'), fresh.getLogHead('app-b')]);
+    expect(a).toMatchObject({ status: 'rejected' });
+    const err = (a as PromiseRejectedResult).reason as unknown;
+    expect(err).toBeInstanceOf(MalformedEventError);
+    expect(err).toMatchObject({ sourceAppId: 'app-a', seq: 0, field: 'receivedAt', rule: 'logCreationTime' });
+    // As a client sees it: damage to the store, with the log and the position.
+    expect(toApiError(err)?.extensions).toMatchObject({
+      code: 'MALFORMED_EVENT',
+      field: 'receivedAt',
+      rule: 'logCreationTime',
+      sourceAppId: 'app-a',
+      seq: 0,
+    });
+    expect(b).toMatchObject({ status: 'fulfilled', value: { sourceAppId: 'app-b', size: 1 } });
   });
 
   it('a batch whose logs are damaged (not JSON, or no list) fails the reads that need it, and a batch of the earlier form is read', async () => {
