@@ -672,6 +672,28 @@ describe('MongoStorage events of one append', () => {
   });
 });
 
+describe('MongoStorage versions of a checkpoint note', () => {
+  it('keeps the newest 16 versions or so, pruning the older ones every 16th, and reads the newest as the note', async () => {
+    const storage = await openStorage();
+    await storage.putCheckpoint({ sourceAppId: 'app-a', treeSize: 5, rootHash: 'ab'.repeat(32), note: 'v0', publishedAt: 1 });
+    const versions = async () =>
+      (await db.collection<{ version: number }>(C.checkpointNotes).find({ sourceAppId: 'app-a', treeSize: 5 }).toArray())
+        .map((d) => d.version)
+        .sort((a, b) => a - b);
+    for (let v = 1; v <= 33; v++) {
+      expect(await storage.replaceCheckpointNote('app-a', 5, `v${v - 1}`, `v${v}`), `version ${v}`).toBe(true);
+      if (v === 15) expect(await versions()).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    }
+    // Pruned at 16 (nothing older than 0) and at 32 (versions up to 16): 17 to 33 are kept.
+    expect(await versions()).toEqual(Array.from({ length: 17 }, (_, i) => i + 17));
+    expect((await storage.getCheckpoint('app-a', 5))!.note).toBe('v33');
+    expect((await (await openStorage()).getCheckpoint('app-a'))!.note).toBe('v33');
+    // A writer that read a pruned version loses: its expected note is not the newest.
+    expect(await storage.replaceCheckpointNote('app-a', 5, 'v16', 'late')).toBe(false);
+    expect(await versions()).toHaveLength(17);
+  });
+});
+
 describe('MongoStorage write concurrency', () => {
   it('reports 4 against FerretDB (one SQLite write lock) and 32 against MongoDB, or the configured number', async () => {
     const detected = await openStorage();
