@@ -184,8 +184,8 @@ export async function lowerErasureSizes(n: MirrorNode, below: number): Promise<v
     const r = await client
       .db(n.env.MONGODB_DB)
       .collection(collectionNames.erasuresApplied)
-      .updateOne({ _id: 'erasures' as never }, { $min: { below, copiedBelow: below } });
-    expect(r.matchedCount).toBe(1);
+      .updateMany({}, { $min: { below, copiedBelow: below } });
+    expect(r.matchedCount).toBeGreaterThanOrEqual(1);
   } finally {
     await client.close();
   }

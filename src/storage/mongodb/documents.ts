@@ -155,9 +155,12 @@ export interface LogDoc {
   createdAt: number;
 }
 
-/** The one document of erasures_applied: LogStorage.erasuresAppliedBelow. */
+/**
+ * The documents of erasures_applied (LogStorage.erasuresAppliedBelow and erasuresCopiedBelow): `erasures`,
+ * inserted by init, and the marks `mark:<uuid>` each raise inserts; each size is the highest of all.
+ */
 export interface ErasuresAppliedDoc {
-  _id: 'erasures';
+  _id: string;
   below: number;
   /** LogStorage.erasuresCopiedBelow: absent until first raised (a store from before it was kept). */
   copiedBelow?: number;

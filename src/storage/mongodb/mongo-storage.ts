@@ -7,6 +7,7 @@
 // - collections.ts, document access: every collection with the deployment's read and write concerns.
 // This file opens the database, and serves reads of events, tree nodes and checkpoints from the
 // documents, first asking the batch log to derive what a read needs to be complete.
+import { randomUUID } from 'node:crypto';
 import { Binary, MongoClient, type Db } from 'mongodb';
 import {
   MalformedEventError,
@@ -272,11 +273,21 @@ export class MongoStorage implements LogStorage {
   }
 
   async erasuresAppliedBelow(): Promise<number> {
-    return (await this.c.erasuresApplied.findOne({ _id: 'erasures' }))?.below ?? 0;
+    return (await this.erasureSizes()).below;
   }
 
   async erasuresCopiedBelow(): Promise<number> {
-    return (await this.c.erasuresApplied.findOne({ _id: 'erasures' }))?.copiedBelow ?? 0;
+    return (await this.erasureSizes()).copiedBelow;
+  }
+
+  /** Both sizes: the highest of the `erasures` document's and of the marks beside it (raiseErasuresAppliedBelow). */
+  private async erasureSizes(): Promise<{ below: number; copiedBelow: number }> {
+    const sizes = { below: 0, copiedBelow: 0 };
+    for (const d of await this.c.erasuresApplied.find({}).toArray()) {
+      sizes.below = Math.max(sizes.below, d.below);
+      sizes.copiedBelow = Math.max(sizes.copiedBelow, d.copiedBelow ?? 0);
+    }
+    return sizes;
   }
 
   async raiseErasuresAppliedBelow(
@@ -292,9 +303,20 @@ export class MongoStorage implements LogStorage {
         if (!onlyDuplicates(err)) throw err;
       });
     }
-    // One write of one document: $max never lowers either (a missing copiedBelow is set).
+    // $max never lowers either size on MongoDB, where one update of one document is atomic. The test
+    // server reads and writes the document apart, so two raises at once can lose the higher: each raise
+    // also inserts a mark of its own sizes (an insert is atomic on both), and the reads take the
+    // highest. A raise then deletes the marks its own mark dominates in both sizes, so the highest of
+    // each stays stored, and the marks stay few.
     const { matchedCount } = await this.c.erasuresApplied.updateOne({ _id: 'erasures' }, { $max: { below: size, copiedBelow } });
     if (matchedCount === 0) throw new Error(`the ${C.erasuresApplied} document is missing (init inserts it)`);
+    const mark = `mark:${randomUUID()}`;
+    await this.c.erasuresApplied.insertOne({ _id: mark, below: size, copiedBelow });
+    await this.c.erasuresApplied.deleteMany({
+      _id: { $nin: ['erasures', mark] },
+      below: { $lte: size },
+      copiedBelow: { $lte: copiedBelow },
+    });
   }
 
   async erasureListings(sourceAppId: string, from: number, below: number, limit: number): Promise<number[]> {

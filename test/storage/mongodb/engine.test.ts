@@ -767,6 +767,20 @@ describe('MongoStorage schema', () => {
     await expect(second.raiseErasuresAppliedBelow(5)).rejects.toThrow(/erasures_applied document is missing/);
   });
 
+  it('keeps beside the document only the marks no other dominates, so they stay few', async () => {
+    const s = await openStorage();
+    for (let n = 1; n <= 20; n++) await s.raiseErasuresAppliedBelow(n, [], n - 1);
+    // A raise that lowers neither size to nothing, and one higher in one size only: both kept.
+    await s.raiseErasuresAppliedBelow(30, [], 5);
+    const docs = await db.collection<{ _id: string; below: number; copiedBelow?: number }>(C.erasuresApplied).find({}).toArray();
+    expect(docs.map((d) => [d._id === 'erasures' ? 'erasures' : 'mark', d.below, d.copiedBelow ?? 0]).sort()).toEqual([
+      ['erasures', 30, 19],
+      ['mark', 20, 19],
+      ['mark', 30, 5],
+    ]);
+    expect([await s.erasuresAppliedBelow(), await s.erasuresCopiedBelow()]).toEqual([30, 19]);
+  });
+
   it("reads a document from before the mirror's copied size as 0, and sets it at its first raise", async () => {
     const s = await openStorage();
     await db.collection(C.erasuresApplied).replaceOne({ _id: 'erasures' as never }, { below: 9 });
