@@ -397,10 +397,12 @@ export interface LogStorage {
   // --- sequencing -------------------------------------------------------------------------
   /**
    * Append events, possibly to several logs, atomically and durably: all are written or none.
-   * Each log's events are consecutive, in seq order, starting at that log's current size.
-   * If any (sourceAppId, seq) or (sourceAppId, idempotencyKey) is already taken, throws
-   * AppendConflictError and leaves nothing written. Any other error means nothing was written,
-   * except AppendOutcomeUnknownError. Returns the events, in input order, with their `pos`.
+   * Each log's events are consecutive, in seq order, starting at that log's current size, and
+   * linked: each one's prevHash is the hash of the one before it, the first one's the log's head hash
+   * (ZERO_HASH_HEX for a new log). If any (sourceAppId, seq) or (sourceAppId, idempotencyKey) is
+   * already taken, or an event does not link, throws AppendConflictError and leaves nothing
+   * written. Any other error means nothing was written, except AppendOutcomeUnknownError. Returns
+   * the events, in input order, with their `pos`.
    */
   appendEvents(events: NewEvent[], turn?: CommitTurn): Promise<StoredEvent[]>;
   /**

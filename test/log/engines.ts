@@ -3,14 +3,13 @@
 import { afterAll, beforeAll } from 'vitest';
 import { eventLeafHash, ZERO_HASH_HEX } from '../../src/core/leaf.js';
 import type { JsonObject, LogStorage, NewEvent } from '../../src/storage/types.js';
-import type { StorageHarness } from '../storage/contract.js';
-import { mongoHarness, sqliteHarness } from '../storage/harnesses.js';
+import { mongoHarness, sqliteHarness, type TamperableHarness } from '../storage/harnesses.js';
 import { startMongoTestServer, type MongoTestServer } from '../support/mongo-test-server.js';
 
 export interface Engine {
   name: 'sqlite' | 'mongodb';
   /** A fresh, empty store (not yet initialised). */
-  harness(): StorageHarness;
+  harness(): TamperableHarness;
 }
 
 export function useEngines(tmpPrefix: string): Engine[] {

@@ -8,7 +8,7 @@ import { fromHex, toHex } from '../../src/core/hex.js';
 import { Integrator, IntegrityError } from '../../src/log/integrator.js';
 import { Prover } from '../../src/log/prover.js';
 import type { LogStorage, StoredEvent } from '../../src/storage/types.js';
-import type { StorageHarness } from '../storage/contract.js';
+import type { TamperableHarness } from '../storage/harnesses.js';
 import { InjectedFault, withFaults } from '../support/faulty-storage.js';
 import { appendChain, chainedEvents, useEngines } from './engines.js';
 
@@ -48,7 +48,7 @@ async function nodeReadsDuring<T>(storage: LogStorage, fn: () => Promise<T>): Pr
 }
 
 describe.each(engines)('integrator: $name', (engine) => {
-  let harness: StorageHarness;
+  let harness: TamperableHarness;
   const open: LogStorage[] = [];
 
   async function store(): Promise<LogStorage> {
@@ -332,15 +332,12 @@ describe.each(engines)('integrator: $name', (engine) => {
 
   it('throws IntegrityError at the event that does not link to the one before it', async () => {
     const storage = await store();
-    // The leaf hash is right for its fields; only its prevHash names another event.
-    await storage.appendEvents(
-      chainedEvents('a', 5, 0, undefined, (e) => {
-        if (e.seq === 3) {
-          e.prevHash = 'cd'.repeat(32);
-          e.hash = chainedEvents('a', 1, 3, e.prevHash)[0]!.hash;
-        }
-      }),
-    );
+    await appendChain(storage, 'a', 5);
+    // Damaged in the store (which refuses an append that does not link): the leaf hash is right for
+    // its fields; only its prevHash names another event.
+    expect(await storage.getEvent('a', 3)).not.toBeNull();
+    const relinked = chainedEvents('a', 1, 3, 'cd'.repeat(32))[0]!;
+    await harness.relinkEvent('a', 3, relinked.prevHash, relinked.hash);
     const err = await new Integrator(storage).integrate('a').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
     expect(err).toMatchObject({ sourceAppId: 'a', seq: 3 });

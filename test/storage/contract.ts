@@ -242,6 +242,30 @@ export function describeStorageContract(engineName: string, open: (options?: Har
         expect((await storage.getLogHead('app-a'))?.size).toBe(5);
       });
 
+      it('refuses events that do not link to the head or to each other, writing nothing', async () => {
+        const unlinked = (e: NewEvent, prevHash: string): NewEvent => ({ ...e, prevHash });
+        // A new log's first event links to the zero hash.
+        await expectConflict(storage.appendEvents([unlinked(newEvent('app-a', 0), fakeHash('other'))]), 'position');
+        expect(await storage.getLogHead('app-a')).toBeNull();
+        await storage.appendEvents(newEvents('app-a', 0, 3));
+        const lastPos = await storage.lastPos();
+        const head = await storage.getLogHead('app-a');
+        const rejected: NewEvent[][] = [
+          [unlinked(newEvent('app-a', 3), fakeHash('not the head'))], // not to the head
+          [newEvent('app-a', 3), unlinked(newEvent('app-a', 4), newEvent('app-a', 2).hash)], // not to the one before
+          [newEvent('app-b', 0), unlinked(newEvent('app-a', 3), newEvent('app-b', 0).hash)], // to another log's event
+        ];
+        for (const batch of rejected) {
+          await expectConflict(storage.appendEvents(batch), 'position');
+          expect(await storage.lastPos()).toBe(lastPos);
+          expect(await storage.getLogHead('app-a')).toEqual(head);
+          expect(await storage.getLogHead('app-b')).toBeNull();
+          expect(await storage.getEvent('app-a', 3)).toBeNull();
+        }
+        await storage.appendEvents(newEvents('app-a', 3, 2));
+        expect((await storage.getLogHead('app-a'))?.size).toBe(5);
+      });
+
       it('a position conflict in one log of a multi-log batch writes nothing for any log', async () => {
         await storage.appendEvents([...newEvents('app-a', 0, 3), ...newEvents('app-c', 0, 1)]);
         const lastPos = await storage.lastPos();

@@ -709,7 +709,7 @@ export class BatchLog {
       if (first.seq !== head.size) {
         throw new AppendConflictError(`log ${sourceAppId} is at size ${head.size}, not ${first.seq}`, 'position');
       }
-      if (first.prevHash !== '' && first.prevHash !== head.headHash) {
+      if (first.prevHash !== head.headHash) {
         throw new AppendConflictError(
           `log ${sourceAppId}: seq ${first.seq} does not link to the head ${head.headHash}`,
           'position',
@@ -840,7 +840,7 @@ function bodyEvents(body: BatchBodyDoc, g: number): readonly BodyEvent[] {
 
 /**
  * Groups events by log, in input order, and checks what needs no database: each log's events are
- * consecutive and no idempotency key repeats within a log.
+ * consecutive, each links to the one before it, and no idempotency key repeats within a log.
  */
 function groupByLog(events: NewEvent[]): LogBatch[] {
   const byLog = new Map<string, { events: NewEvent[]; keys: Set<string> }>();
@@ -849,6 +849,9 @@ function groupByLog(events: NewEvent[]): LogBatch[] {
     const prev = log.events.at(-1);
     if (prev && e.seq !== prev.seq + 1) {
       throw new AppendConflictError(`events of log ${e.sourceAppId} are not consecutive at seq ${e.seq}`, 'position');
+    }
+    if (prev && e.prevHash !== prev.hash) {
+      throw new AppendConflictError(`log ${e.sourceAppId}: seq ${e.seq} does not link to ${prev.hash}`, 'position');
     }
     if (e.idempotencyKey !== null) {
       if (log.keys.has(e.idempotencyKey)) {

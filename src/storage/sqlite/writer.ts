@@ -6,6 +6,7 @@
 // the writer). For ':memory:' databases, which one connection must own, the same functions run
 // in-process (write-thread.ts).
 import type Database from 'better-sqlite3';
+import { ZERO_HASH_HEX } from '../../core/leaf.js';
 import { checkpointMismatch, integrationGap } from '../integration-rules.js';
 import { TIME_INDEX } from './schema.js';
 
@@ -161,7 +162,9 @@ export function createWriter(db: Database.Database): Writer {
       `SELECT max(coalesce((SELECT max(pos) FROM events), 0), coalesce((SELECT through FROM ${TIME_INDEX.state}), 0))`,
     )
     .pluck();
-  const sizeOf = db.prepare<[string], number>('SELECT size FROM logs WHERE source_app_id = ?').pluck();
+  const headOf = db.prepare<[string], { size: number; head_hash: string }>(
+    'SELECT size, head_hash FROM logs WHERE source_app_id = ?',
+  );
   const upsertLog = db.prepare(
     `INSERT INTO logs (source_app_id, size, head_hash, integrated_size, created_at) VALUES (?, ?, ?, 0, ?)
      ON CONFLICT (source_app_id) DO UPDATE SET size = excluded.size, head_hash = excluded.head_hash`,
@@ -176,16 +179,19 @@ export function createWriter(db: Database.Database): Writer {
   );
 
   const append = (rows: AppendRow[]): number => {
-    // Each log's events must continue it exactly: start at its size, consecutive, in order.
+    // Each log's events must continue it exactly: start at its size, consecutive, in order, each
+    // linked to the one before it (the first to the log's head hash, zero for a new log).
     const advances = new Map<string, { next: number; headHash: string; createdAt: number }>();
     for (const r of rows) {
       let a = advances.get(r[0]);
       if (!a) {
-        a = { next: sizeOf.get(r[0]) ?? 0, headHash: '', createdAt: r[4] };
+        const head = headOf.get(r[0]);
+        a = { next: head?.size ?? 0, headHash: head?.head_hash ?? ZERO_HASH_HEX, createdAt: r[4] };
         advances.set(r[0], a);
       }
       if (r[1] !== a.next) throw conflict(`log ${r[0]}: expected seq ${a.next}, got ${r[1]}`, 'position');
       if (r[7] === '' || r[10] === '') throw new Error(`append: log ${r[0]} seq ${r[1]} comes without its hashes`);
+      if (r[6] !== a.headHash) throw conflict(`log ${r[0]}: seq ${r[1]} does not link to ${a.headHash}`, 'position');
       a.next++;
       a.headHash = r[7];
     }
