@@ -12,14 +12,14 @@ import { logVerifiers, openCheckpoint, signCheckpoint } from '../../src/core/che
 import { CompactRange } from '../../src/core/compact/range.js';
 import { fromHex, toHex } from '../../src/core/hex.js';
 import { createSigner, parseVerifierKey, verifierKeyString } from '../../src/core/note/signed-note.js';
-import { verifyConsistency } from '../../src/core/proof/verify.js';
+import { verifyConsistency, verifyInclusion } from '../../src/core/proof/verify.js';
 import { Integrator } from '../../src/log/integrator.js';
 import { Prover } from '../../src/log/prover.js';
 import { CYCLE_PAGE, Publisher, PUBLISHER_LEASE } from '../../src/log/publisher.js';
 import type { CheckpointUpdate } from '../../src/log/service.js';
 import { loadSigningKey, type SigningKey } from '../../src/log/signing-key.js';
 import type { LogStorage, StoredEvent } from '../../src/storage/types.js';
-import type { StorageHarness } from '../storage/contract.js';
+import type { TamperableHarness } from '../storage/harnesses.js';
 import { InjectedFault, withFaults } from '../support/faulty-storage.js';
 import { appendChain, chainedEvents, useEngines } from './engines.js';
 
@@ -61,7 +61,7 @@ afterAll(() => {
 });
 
 describe.each(engines)('publisher: $name', (engine) => {
-  let harness: StorageHarness;
+  let harness: TamperableHarness;
   const storages: LogStorage[] = [];
   const publishers: Publisher[] = [];
 
@@ -157,6 +157,29 @@ describe.each(engines)('publisher: $name', (engine) => {
     const update = delivered.at(-1)!;
     expect(update.previous?.treeSize).toBe(5);
     verifyConsistency(5, 9, update.consistencyHashes.map(fromHex), rootOf(a), rootOf([...a, ...more]));
+  });
+
+  it('integrates again from a stored integrated size lowered under it, and goes on consistent with its last checkpoint', async () => {
+    const storage = await store();
+    const { publisher: p, delivered } = await publisher(storage);
+    const first = await appendChain(storage, 'a', 8);
+    p.grew(first);
+    expect((await p.publishNow()).map((c) => c.treeSize)).toEqual([8]);
+    // As two raises of the size at once can leave it where the server does not apply them atomically
+    // (MongoDB's test server): lower than the tree and the checkpoint stored, which stay.
+    await harness.lowerIntegrated('a', 5);
+    expect((await storage.getLogHead('a'))?.integratedSize).toBe(5);
+    // Meanwhile the stored tree still proves the latest checkpoint's events.
+    const proof = await new Prover(storage).inclusion('a', 7, 8);
+    verifyInclusion(fromHex(first[7]!.hash), 7, 8, proof, rootOf(first));
+    const more = await appendChain(storage, 'a', 4);
+    p.grew(more);
+    expect((await p.publishNow()).map((c) => c.treeSize)).toEqual([12]);
+    const update = delivered.at(-1)!;
+    expect(update.previous?.treeSize).toBe(8);
+    verifyConsistency(8, 12, update.consistencyHashes.map(fromHex), rootOf(first), rootOf([...first, ...more]));
+    expect((await storage.getCheckpoint('a'))?.rootHash).toBe(toHex(rootOf([...first, ...more])));
+    expect((await storage.getLogHead('a'))?.integratedSize).toBe(12);
   });
 
   it('publishes from the latest checkpoint stored when another publisher stored one after its own', async () => {

@@ -17,6 +17,8 @@ import type { HarnessOptions, StorageHarness } from './contract.js';
 export interface TamperableHarness extends StorageHarness {
   /** Overwrite the stored event's link and hash (hex), exactly one event. */
   relinkEvent(sourceAppId: string, seq: number, prevHash: string, hash: string): Promise<void>;
+  /** Set the log's stored integrated size lower, keeping its tree nodes and checkpoints. */
+  lowerIntegrated(sourceAppId: string, size: number): Promise<void>;
 }
 
 export function sqliteHarness(tmpPrefix: string, options: HarnessOptions = {}): TamperableHarness {
@@ -32,6 +34,17 @@ export function sqliteHarness(tmpPrefix: string, options: HarnessOptions = {}): 
           .prepare('UPDATE events SET prev_hash = ?, hash = ? WHERE source_app_id = ? AND seq = ?')
           .run(prevHash, hash, sourceAppId, seq);
         if (r.changes !== 1) throw new Error(`no stored event ${sourceAppId}/${seq} to relink`);
+      } finally {
+        db.close();
+      }
+    },
+    lowerIntegrated: async (sourceAppId, size) => {
+      const db = new Database(path);
+      try {
+        const r = db
+          .prepare('UPDATE logs SET integrated_size = ? WHERE source_app_id = ? AND integrated_size > ?')
+          .run(size, sourceAppId, size);
+        if (r.changes !== 1) throw new Error(`log ${sourceAppId} is not integrated past ${size}`);
       } finally {
         db.close();
       }
@@ -59,6 +72,18 @@ export function mongoHarness(server: MongoTestServer, options: HarnessOptions = 
         // The event's document is derived from its batch on the first read that needs it.
         const r = await client.db(dbName).collection(C.events).updateOne({ sourceAppId, seq }, { $set: { prevHash, hash } });
         if (r.modifiedCount !== 1) throw new Error(`no stored event ${sourceAppId}/${seq} to relink`);
+      } finally {
+        await client.close();
+      }
+    },
+    lowerIntegrated: async (sourceAppId, size) => {
+      const client = new MongoClient(server.uri);
+      try {
+        const r = await client
+          .db(dbName)
+          .collection<{ _id: string; size: number }>(C.integrated)
+          .updateOne({ _id: sourceAppId, size: { $gt: size } }, { $set: { size } });
+        if (r.modifiedCount !== 1) throw new Error(`log ${sourceAppId} is not integrated past ${size}`);
       } finally {
         await client.close();
       }
