@@ -36,6 +36,14 @@ const forbidden: IForbiddenRuleType[] = [
     to: { dependencyTypes: ['core'], pathNot: '^crypto$' },
   },
   below('core', 'src/(?!core/)'),
+  below('net', 'src/(?!net/)'),
+  {
+    name: 'net-is-portable',
+    severity: 'error',
+    comment: 'net imports no Node built-in module: the client (browsers) imports it',
+    from: { path: '^src/net/' },
+    to: { dependencyTypes: ['core'] },
+  },
   below('storage', `src/(inconsistency|log|witness|witnessing|mirror|auth|api)/|${TOOLS}`),
   below('inconsistency', `src/(log|witness|witnessing|mirror|auth|api)/|${TOOLS}`),
   below('log', `src/(witness|witnessing|mirror|auth|api)/|${TOOLS}`),
@@ -45,7 +53,7 @@ const forbidden: IForbiddenRuleType[] = [
   below('auth', `src/(log|witness|witnessing|mirror|api)/|${TOOLS}`),
   below('api', TOOLS),
   // The client runs in browsers too: the pure core and its own files (npm packages aside), nothing else.
-  below('client', 'src/(?!core/|client/)'),
+  below('client', 'src/(?!core/|client/|net/)'),
   {
     name: 'client-is-portable',
     severity: 'error',

@@ -63,6 +63,12 @@ export interface ChainlogClientOptions {
   /** How long one HTTP request may take, in ms, before it fails with a ChainlogTransportError. Default: 30000. */
   timeoutMs?: number | undefined;
   /**
+   * The most bytes of one HTTP answer read: a longer one fails with a ChainlogTransportError as soon as
+   * it passes the bound, its rest unread. Default: 134217728 (128 MiB; a server answers at most its
+   * GRAPHQL_MAX_RESPONSE_BYTES, 64 MiB by default).
+   */
+  maxResponseBytes?: number | undefined;
+  /**
    * How many times a request that failed transiently (no answer, HTTP 429/502/503/504, RATE_LIMITED) is
    * sent again. Reads always qualify; logEvent and logEvents only when every event has an idempotency key
    * (see idempotencyKeys), since only then can a retry not log an event twice. Default: 2.
@@ -162,6 +168,7 @@ export interface ChainlogClient {
 }
 
 const DEFAULT_PAGE_SIZE = 100;
+const DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024;
 
 export function createChainlogClient(options: ChainlogClientOptions): ChainlogClient {
   const base = options.url.replace(/\/+$/, '');
@@ -177,6 +184,7 @@ export function createChainlogClient(options: ChainlogClientOptions): ChainlogCl
     headers,
     fetch: fetchImpl,
     timeoutMs: options.timeoutMs ?? 30_000,
+    maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     retries: options.retries ?? 2,
     retryDelayMs: options.retryDelayMs ?? 200,
   };

@@ -1,6 +1,7 @@
 // GraphQL over HTTP on fetch: one POST per operation, with a bounded time, and retries of what is safe to
 // retry. Sorts every failure into ChainlogGraphqlError (the server answered with errors) or
 // ChainlogTransportError (no GraphQL answer).
+import { AnswerTooLongError, readBoundedText } from '../net/bounded-answer.js';
 import { ChainlogGraphqlError, ChainlogTransportError, type GraphqlErrorItem } from './errors.js';
 
 export interface HttpOptions {
@@ -8,6 +9,8 @@ export interface HttpOptions {
   headers: Record<string, string>;
   fetch: typeof fetch;
   timeoutMs: number;
+  /** The most bytes of one answer read; a longer one fails with a ChainlogTransportError, its rest unread. */
+  maxResponseBytes: number;
   retries: number;
   retryDelayMs: number;
 }
@@ -33,6 +36,14 @@ interface Answer {
   errors?: GraphqlErrorItem[];
 }
 
+/** No answer came, or it broke off: a ChainlogTransportError without a status, naming the cause. */
+function unreachable(o: HttpOptions, err: unknown): ChainlogTransportError {
+  const cause = (err as { cause?: { message?: string } }).cause?.message;
+  return new ChainlogTransportError(`cannot reach ${o.endpoint}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`, null, {
+    cause: err,
+  });
+}
+
 /** One POST; throws ChainlogGraphqlError or ChainlogTransportError (with `retryAfterMs` when the server said). */
 async function postOnce(o: HttpOptions, body: string, headers: Record<string, string>): Promise<unknown> {
   let res: Response;
@@ -44,12 +55,17 @@ async function postOnce(o: HttpOptions, body: string, headers: Record<string, st
       body,
       signal: AbortSignal.timeout(o.timeoutMs),
     });
-    text = await res.text();
   } catch (err) {
-    const cause = (err as { cause?: { message?: string } }).cause?.message;
-    throw new ChainlogTransportError(`cannot reach ${o.endpoint}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`, null, {
-      cause: err,
-    });
+    throw unreachable(o, err);
+  }
+  try {
+    text = await readBoundedText(res, o.maxResponseBytes);
+  } catch (err) {
+    if (err instanceof AnswerTooLongError) {
+      // Not a GraphQL answer this client reads, and not one that a retry would make shorter.
+      throw new ChainlogTransportError(`${o.endpoint} answered HTTP ${res.status}: ${err.message}`, res.status, { cause: err });
+    }
+    throw unreachable(o, err);
   }
   let answer: Answer | null = null;
   try {

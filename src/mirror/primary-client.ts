@@ -1,8 +1,14 @@
 // The primary as a mirror sees it: its public GraphQL API over HTTP, with an auditor key.
 import type { JsonObject } from '../core/json.js';
+import { readBoundedText } from '../net/bounded-answer.js';
 
 /** How long one request to the primary may take before it counts as failed. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * The most bytes of one answer the mirror reads: the primary's own bound (GRAPHQL_MAX_RESPONSE_BYTES,
+ * 64 MiB by default) with room for a primary configured higher, as the auditor reads.
+ */
+export const MAX_PRIMARY_ANSWER_BYTES = 128 * 1024 * 1024;
 
 /** The primary could not be asked (network, time limit, 5xx, UNAVAILABLE, RATE_LIMITED): retried with backoff. */
 export class PrimaryUnavailableError extends Error {
@@ -90,9 +96,18 @@ export class PrimaryClient {
     } catch (err) {
       throw new PrimaryUnavailableError(`primary ${this.url} cannot be reached: ${(err as Error).message}`, { cause: err });
     }
+    let text: string;
+    try {
+      text = await readBoundedText(res, MAX_PRIMARY_ANSWER_BYTES);
+    } catch (err) {
+      // Too long, cut off, or past the time limit: this answer is not read; the request is retried.
+      throw new PrimaryUnavailableError(`primary ${this.url} answered HTTP ${res.status}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     let body: { data?: T; errors?: Array<{ message: string; extensions?: { code?: unknown } }> };
     try {
-      body = (await res.json()) as typeof body;
+      body = JSON.parse(text) as typeof body;
     } catch (err) {
       throw new PrimaryUnavailableError(`primary ${this.url} answered HTTP ${res.status} without JSON`, { cause: err });
     }

@@ -31,6 +31,7 @@ import {
 } from '../core/witness/index.js';
 import type { CheckpointUpdate, LogService } from '../log/service.js';
 import type { LogStorage, StoredCheckpoint } from '../storage/types.js';
+import { readBoundedText } from '../net/bounded-answer.js';
 import { addCosignatures } from './store-cosignatures.js';
 import { addCheckpointUrl, loadWitnessPolicy } from './policy-file.js';
 
@@ -575,7 +576,7 @@ export class Witnessing {
       });
       status = res.status;
       contentType = res.headers.get('content-type') ?? '';
-      text = await readBounded(res, MAX_RESPONSE_BYTES);
+      text = await readBoundedText(res, MAX_RESPONSE_BYTES);
     } catch (err) {
       if (this.stopped || abort.signal.aborted) return 'drop';
       const e = err as Error & { cause?: { message?: string } };
@@ -800,30 +801,6 @@ export class Witnessing {
 /** A policy witness is the same across reloads while its name, key and URL are. */
 function keyOf(w: PolicyWitness): string {
   return `${w.name} ${w.vkey} ${w.url}`;
-}
-
-/** The answer's text, refusing one longer than `max` bytes without reading the rest. */
-async function readBounded(res: Response, max: number): Promise<string> {
-  const length = Number(res.headers.get('content-length'));
-  if (length > max) {
-    await res.body?.cancel();
-    throw new Error(`answer of ${length} bytes, more than ${max}`);
-  }
-  if (!res.body) return '';
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw new Error(`answer longer than ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**

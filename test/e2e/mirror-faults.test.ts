@@ -40,6 +40,7 @@ import {
 } from '../support/mirror-nodes.js';
 import { until } from '../support/wait.js';
 import { ERASURES_LOG } from '../../src/log/erasure.js';
+import { MAX_PRIMARY_ANSWER_BYTES } from '../../src/mirror/primary-client.js';
 
 const WAIT_MS = 120_000;
 const { node } = mirrorNodes('mirror-faults');
@@ -583,6 +584,36 @@ describe("a mirror whose primary fails one log's reads", () => {
         { timeoutMs: WAIT_MS },
       );
       expect(status.stoppedLogs).toEqual([]);
+    },
+  );
+
+  it(
+    'stops reading a primary answer longer than its bound, retries that log, and converges once the primary answers',
+    { timeout: 300_000 },
+    async () => {
+      await converged(primary, mirror, WAIT_MS);
+      proxy.endless.add('broken');
+      await ingest(primary, 'broken', 2);
+      const failing = await until(
+        'the sync of "broken" to fail on the endless answer, twice',
+        async () => {
+          const s = await mirrorStatus(mirror);
+          return proxy.endlessSent.length >= 2 && /^log "broken": .*longer than/.test(s.lastError ?? '') ? s : null;
+        },
+        { timeoutMs: WAIT_MS },
+      );
+      expect(failing.lastError).toBe(
+        `log "broken": primary ${proxy.url} answered HTTP 200: answer longer than ${MAX_PRIMARY_ANSWER_BYTES} bytes`,
+      );
+      expect(failing).toMatchObject({ primaryReachable: true, stoppedLogs: [] });
+      // Each answer was cut off at the bound (what the sockets' buffers hold besides), not read on.
+      for (const sent of proxy.endlessSent.slice(0, -1)) expect(sent).toBeLessThan(MAX_PRIMARY_ANSWER_BYTES + 32 * 1024 * 1024);
+
+      proxy.endless.delete('broken');
+      await converged(primary, mirror, WAIT_MS);
+      await until('a sync with no log failing', async () => (await mirrorStatus(mirror)).lastError === null, {
+        timeoutMs: WAIT_MS,
+      });
     },
   );
 });

@@ -14,6 +14,13 @@ export interface LogFailingProxy {
   readonly failing: Set<string>;
   /** Fails, besides every request about a log of `failing`, each request about a log this holds for (null: none). */
   failWhen: ((request: LogRequest) => boolean) | null;
+  /**
+   * The logs whose requests are answered HTTP 200 with a JSON body that never ends (spaces after
+   * `{"data":`, written as fast as the client reads, until it closes the connection).
+   */
+  readonly endless: Set<string>;
+  /** The bytes of each endless answer sent so far, in the order they began. */
+  readonly endlessSent: number[];
   /** The requests about a log that went through to the server, in the order they came. */
   readonly passed: LogRequest[];
   close(): Promise<void>;
@@ -43,9 +50,32 @@ function logOf(body: string): LogRequest | null {
 export async function startLogFailingProxy(upstream: string): Promise<LogFailingProxy> {
   const target = new URL(upstream);
   const upgraded = new Set<Socket>();
-  const proxy = { failing: new Set<string>(), failWhen: null as LogFailingProxy['failWhen'], passed: [] as LogRequest[] };
+  const proxy = {
+    failing: new Set<string>(),
+    failWhen: null as LogFailingProxy['failWhen'],
+    passed: [] as LogRequest[],
+    endless: new Set<string>(),
+    endlessSent: [] as number[],
+  };
   const server: Server = wholeBodyServer(async (req, res, body) => {
     const about = req.method === 'POST' && req.url === '/graphql' ? logOf(body.toString()) : null;
+    if (about !== null && proxy.endless.has(about.app)) {
+      const k = proxy.endlessSent.push(0) - 1;
+      const spaces = Buffer.alloc(1 << 20, 0x20);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"data":');
+      const more = () => {
+        while (!res.destroyed) {
+          proxy.endlessSent[k]! += spaces.length;
+          if (!res.write(spaces)) {
+            res.once('drain', more);
+            return;
+          }
+        }
+      };
+      more();
+      return;
+    }
     if (about !== null && (proxy.failing.has(about.app) || proxy.failWhen?.(about))) {
       res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream failed');
       return;

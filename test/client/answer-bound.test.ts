@@ -1,0 +1,87 @@
+// The client reads at most maxResponseBytes of one HTTP answer: a server (hostile, broken, or a proxy's
+// error page) that declares or sends more fails the request with a ChainlogTransportError naming the
+// bound as soon as it passes it, the rest unread, and without a retry; an answer within it is read. The
+// server here is a real node:http server on a real socket.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ChainlogTransportError, createChainlogClient } from '../../src/client/index.js';
+
+const BOUND = 64 * 1024;
+let server: Server;
+let url: string;
+/** Per request: the answer the test asks for (by its query's text), and the bytes sent of it. */
+const sent: Array<{ mode: string; bytes: number }> = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const mode = /endless|declared|within/.exec(body)?.[0] ?? 'within';
+      const record = { mode, bytes: 0 };
+      sent.push(record);
+      if (mode === 'within') {
+        const data = JSON.stringify({ data: { serverInfo: { version: 'x'.repeat(BOUND - 100) } } });
+        record.bytes = data.length;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(data);
+        return;
+      }
+      if (mode === 'declared') {
+        // Declares more than the bound: refused before a byte of the body is read.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(BOUND + 1) });
+        res.write('{"data":');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"data":');
+      const spaces = Buffer.alloc(16 * 1024, 0x20);
+      const more = () => {
+        while (!res.destroyed) {
+          record.bytes += spaces.length;
+          if (!res.write(spaces)) {
+            res.once('drain', more);
+            return;
+          }
+        }
+      };
+      more();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const client = () => createChainlogClient({ url, maxResponseBytes: BOUND, retries: 2, retryDelayMs: 1 });
+
+it('refuses an answer that goes on past the bound, stops reading it, and does not send the request again', async () => {
+  const before = sent.length;
+  const err = await client()
+    .request('query endless { serverInfo { version } }', {}, { retry: true })
+    .catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ChainlogTransportError);
+  expect((err as ChainlogTransportError).message).toBe(`${url}/graphql answered HTTP 200: answer longer than ${BOUND} bytes`);
+  expect((err as ChainlogTransportError).status).toBe(200);
+  expect(sent.slice(before).map((s) => s.mode)).toEqual(['endless']);
+  // What the sockets' buffers held besides, not an answer read on.
+  expect(sent.at(-1)!.bytes).toBeLessThan(BOUND + 8 * 1024 * 1024);
+});
+
+it('refuses an answer that declares more than the bound, before reading its body', async () => {
+  const err = await client()
+    .request('query declared { serverInfo { version } }')
+    .catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ChainlogTransportError);
+  expect((err as ChainlogTransportError).message).toBe(
+    `${url}/graphql answered HTTP 200: answer of ${BOUND + 1} bytes, more than ${BOUND}`,
+  );
+});
+
+it('reads an answer within the bound', async () => {
+  const data = await client().request<{ serverInfo: { version: string } }, object>('query within { serverInfo { version } }');
+  expect(data.serverInfo.version).toHaveLength(BOUND - 100);
+});
