@@ -11,17 +11,22 @@ export class AnswerTooLongError extends Error {
   override name = 'AnswerTooLongError';
 }
 
-/**
- * The answer's text (UTF-8), refusing with AnswerTooLongError one that declares (Content-Length) or
- * sends more than `max` bytes, as soon as it does: the body is cancelled, its rest never read.
- */
+/** The answer's text (UTF-8, as readBoundedBytes reads its bytes). */
 export async function readBoundedText(res: Response, max: number): Promise<string> {
+  return utf8.decode(await readBoundedBytes(res, max));
+}
+
+/**
+ * The answer's bytes, refusing with AnswerTooLongError one that declares (Content-Length) or sends
+ * more than `max` bytes, as soon as it does: the body is cancelled, its rest never read.
+ */
+export async function readBoundedBytes(res: Response, max: number): Promise<Uint8Array> {
   const length = Number(res.headers.get('content-length'));
   if (length > max) {
     await res.body?.cancel();
     throw new AnswerTooLongError(`answer of ${length} bytes, more than ${max}`);
   }
-  if (!res.body) return '';
+  if (!res.body) return new Uint8Array(0);
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -35,12 +40,12 @@ export async function readBoundedText(res: Response, max: number): Promise<strin
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return utf8.decode(chunks[0]);
+  if (chunks.length === 1) return chunks[0]!;
   const whole = new Uint8Array(total);
   let at = 0;
   for (const c of chunks) {
     whole.set(c, at);
     at += c.byteLength;
   }
-  return utf8.decode(whole);
+  return whole;
 }

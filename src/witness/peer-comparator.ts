@@ -12,6 +12,7 @@ import { CheckpointError, logVerifiers, openCheckpoint } from '../core/checkpoin
 import { classifyCheckpoints, historyBackwards, type Evidence, type SignedCheckpoint } from '../core/inconsistency/evidence.js';
 import { NoteError } from '../core/note/signed-note.js';
 import type { InconsistencyReporter } from '../inconsistency/reporter.js';
+import { AnswerTooLongError, readBoundedBytes } from '../net/bounded-answer.js';
 import { originHash, type LocalViews, type View } from './views.js';
 
 /** The most a peer's answer may be: a checkpoint with up to 100 signature lines fits well within it. */
@@ -240,26 +241,15 @@ export class PeerComparator {
       await res.body?.cancel();
       throw new PeerAnswerError(`status ${res.status}`);
     }
-    const declared = Number(res.headers.get('content-length') ?? '0');
-    if (declared > MAX_PEER_BODY_BYTES) {
-      await res.body?.cancel();
-      throw new PeerAnswerError(`answer of ${declared} bytes, larger than ${MAX_PEER_BODY_BYTES} bytes`);
-    }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > MAX_PEER_BODY_BYTES) {
-        await reader.cancel();
-        throw new PeerAnswerError(`answer larger than ${MAX_PEER_BODY_BYTES} bytes`);
-      }
-      chunks.push(value);
+    let body: Uint8Array;
+    try {
+      body = await readBoundedBytes(res, MAX_PEER_BODY_BYTES);
+    } catch (err) {
+      if (err instanceof AnswerTooLongError) throw new PeerAnswerError(err.message);
+      throw err;
     }
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+      return new TextDecoder('utf-8', { fatal: true }).decode(body);
     } catch {
       throw new PeerAnswerError('answer is not UTF-8');
     }

@@ -4,13 +4,15 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../../src/core/checkpoint.js';
 import { createSigner, parseVerifierKey, rawPublicKey, verifierKeyString } from '../../src/core/note/signed-note.js';
 import { InconsistencyReporter } from '../../src/inconsistency/reporter.js';
 import type { InconsistencyStore } from '../../src/storage/inconsistency-store.js';
-import { PeerComparator } from '../../src/witness/peer-comparator.js';
+import { MAX_PEER_BODY_BYTES, PeerComparator } from '../../src/witness/peer-comparator.js';
 import { LocalViews } from '../../src/witness/views.js';
 import { useEngines } from '../log/engines.js';
 import type { StorageHarness } from '../storage/contract.js';
@@ -70,5 +72,85 @@ describe.each(engines)('comparing with a peer when the record fails: $name', (en
     expect(more).toEqual([]);
     expect(record).toMatchObject({ kind: 'unproven', proven: false, source: peer, detectedBy: 'peer' });
     expect(JSON.parse(record!.evidence)).toMatchObject({ observation: 'history-backwards', notes: [noteOf(8), noteOf(4)] });
+  });
+});
+
+describe("a peer's answer that is not one to read", () => {
+  let server: Server | undefined;
+  let harness: StorageHarness | undefined;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await harness?.cleanup();
+  });
+
+  it('is unavailable, named in the log, recorded as nothing: longer than the bound (declared or sent) or not UTF-8', async () => {
+    harness = engines[0]!.harness();
+    await harness.storage.init();
+    const store = harness.storage.inconsistencies!;
+    let mode: 'declared' | 'endless' | 'not-utf8' = 'declared';
+    const sent: number[] = [];
+    server = createServer((_req, res) => {
+      if (mode === 'not-utf8') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(Buffer.from([0x61, 0xff, 0x0a]));
+        return;
+      }
+      if (mode === 'declared') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(MAX_PEER_BODY_BYTES + 1) }).write('x');
+        return;
+      }
+      const k = sent.push(0) - 1;
+      const chunk = Buffer.alloc(16 * 1024, 0x61);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const more = () => {
+        while (!res.destroyed) {
+          sent[k]! += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', more);
+            return;
+          }
+        }
+      };
+      more();
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const peer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    const registry = new Registry();
+    const views = new LocalViews();
+    views.add({ origins: () => [{ origin: ORIGIN, trusted }], latest: async () => noteOf(8) });
+    const comparator = new PeerComparator({
+      peers: [peer],
+      views,
+      inconsistencies: new InconsistencyReporter({ store, logger }),
+      logger,
+      intervalMs: 600_000,
+      timeoutMs: 10_000,
+      registry,
+    });
+    const why = async () => {
+      await comparator.compareAll();
+      return (JSON.parse(lines.at(-1)!) as { msg: string; err: string }).err;
+    };
+    expect(await why()).toBe(`answer of ${MAX_PEER_BODY_BYTES + 1} bytes, more than ${MAX_PEER_BODY_BYTES}`);
+    mode = 'endless';
+    expect(await why()).toBe(`answer longer than ${MAX_PEER_BODY_BYTES} bytes`);
+    // Cut off at the bound, with what the sockets' buffers held besides.
+    expect(sent[0]).toBeLessThan(MAX_PEER_BODY_BYTES + 8 * 1024 * 1024);
+    mode = 'not-utf8';
+    expect(await why()).toBe('answer is not UTF-8');
+    const counted = (await registry.getSingleMetric('chainlog_peer_comparisons_total')!.get()).values;
+    expect(counted).toEqual([{ labels: { peer, result: 'unavailable' }, value: 3 }]);
+    expect(await store.list({ origin: ORIGIN, limit: 10 })).toEqual([]);
+    await comparator.stop();
   });
 });
