@@ -63,8 +63,8 @@ export interface ChainlogClientOptions {
   /** How long one HTTP request may take, in ms, before it fails with a ChainlogTransportError. Default: 30000. */
   timeoutMs?: number | undefined;
   /**
-   * The most bytes of one HTTP answer read: a longer one fails with a ChainlogTransportError as soon as
-   * it passes the bound, its rest unread. Default: 134217728 (128 MiB; a server answers at most its
+   * The most bytes of one HTTP answer (or of an SSE subscription's refusal) read: a longer one fails
+   * with a ChainlogTransportError as soon as it passes the bound, its rest unread. Default: 134217728 (128 MiB; a server answers at most its
    * GRAPHQL_MAX_RESPONSE_BYTES, 64 MiB by default).
    */
   maxResponseBytes?: number | undefined;
@@ -194,6 +194,7 @@ export function createChainlogClient(options: ChainlogClientOptions): ChainlogCl
     headers: options.headers ?? {},
     fetch: fetchImpl,
     webSocketImpl: options.webSocketImpl,
+    maxResponseBytes: http.maxResponseBytes,
   };
   const autoKeys = options.idempotencyKeys ?? true;
   let pinned: NoteVerifier | null = null;

@@ -5,6 +5,7 @@
 // followed it. Events of a log at or below the last seq delivered of that log are dropped, so an overlap
 // (a replay racing a live event) is never delivered twice. The protocol libraries load on the first
 // subscription, so that a program that only sends requests (the simulator, the auditor) does not load them.
+import { AnswerTooLongError, readBoundedText } from '../net/bounded-answer.js';
 import { ChainlogError, ChainlogGraphqlError, ChainlogTransportError, type GraphqlErrorItem } from './errors.js';
 import { isTransient, sleep } from './http.js';
 
@@ -17,6 +18,8 @@ export interface TransportConfig {
   headers: Record<string, string>;
   fetch: typeof fetch;
   webSocketImpl: unknown;
+  /** The most bytes of a refusal's body read (the client's maxResponseBytes). */
+  maxResponseBytes: number;
 }
 
 export interface ReconnectOptions {
@@ -63,7 +66,7 @@ async function openStream(
   const client = createSseClient({
     url: `${t.url.replace(/\/+$/, '')}/graphql/stream`,
     retryAttempts: 0,
-    fetchFn: bufferRefusals(t.fetch),
+    fetchFn: bufferRefusals(t.fetch, t.maxResponseBytes),
     headers: { ...t.headers, ...(t.apiKey && { 'x-api-key': t.apiKey }) },
   });
   return disposing(client.iterate(payload), () => client.dispose());
@@ -73,11 +76,15 @@ async function openStream(
  * `fetchImpl`, with the body of a refusal (not 2xx) read before graphql-sse sees it: graphql-sse aborts
  * the request before it throws, which would cut the GraphQL errors (their extensions.code) off the body.
  */
-function bufferRefusals(fetchImpl: typeof fetch): typeof fetch {
+function bufferRefusals(fetchImpl: typeof fetch, maxBytes: number): typeof fetch {
   return async (input, init) => {
     const res = await fetchImpl(input, init);
     if (res.ok) return res;
-    const text = await res.text();
+    // A refusal longer than the bound is not read on: its status alone is told.
+    const text = await readBoundedText(res, maxBytes).catch((err: unknown) => {
+      if (err instanceof AnswerTooLongError) return '';
+      throw err;
+    });
     return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 }

@@ -1,7 +1,8 @@
 // The client reads at most maxResponseBytes of one HTTP answer: a server (hostile, broken, or a proxy's
 // error page) that declares or sends more fails the request with a ChainlogTransportError naming the
-// bound as soon as it passes it, the rest unread, and without a retry; an answer within it is read. The
-// server here is a real node:http server on a real socket.
+// bound as soon as it passes it, the rest unread, and without a retry; an answer within it is read; an
+// SSE subscription's refusal is read up to the bound too. The server here is a real node:http server on
+// a real socket.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -15,6 +16,25 @@ const sent: Array<{ mode: string; bytes: number }> = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
+    if (req.url === '/graphql/stream') {
+      // An SSE subscription refused with an endless body.
+      req.resume();
+      const record = { mode: 'sse refusal', bytes: 0 };
+      sent.push(record);
+      res.writeHead(400, { 'content-type': 'application/json' });
+      const spaces = Buffer.alloc(16 * 1024, 0x20);
+      const more = () => {
+        while (!res.destroyed) {
+          record.bytes += spaces.length;
+          if (!res.write(spaces)) {
+            res.once('drain', more);
+            return;
+          }
+        }
+      };
+      more();
+      return;
+    }
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
@@ -84,4 +104,16 @@ it('refuses an answer that declares more than the bound, before reading its body
 it('reads an answer within the bound', async () => {
   const data = await client().request<{ serverInfo: { version: string } }, object>('query within { serverInfo { version } }');
   expect(data.serverInfo.version).toHaveLength(BOUND - 100);
+});
+
+it("reads an SSE subscription's refusal up to the bound, and tells its status", async () => {
+  const sub = client().subscribe('checkpointPublished', { transport: 'sse', reconnectAttempts: 0 });
+  const err = await (async () => {
+    for await (const _ of sub) return null;
+    return null;
+  })().catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ChainlogTransportError);
+  expect((err as ChainlogTransportError).status).toBe(400);
+  const refusal = sent.find((s) => s.mode === 'sse refusal')!;
+  expect(refusal.bytes).toBeLessThan(BOUND + 8 * 1024 * 1024);
 });
