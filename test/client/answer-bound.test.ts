@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ChainlogTransportError, createChainlogClient } from '../../src/client/index.js';
+import { writeEndless } from '../support/endless-answer.js';
 
 const BOUND = 64 * 1024;
 let server: Server;
@@ -19,53 +20,30 @@ beforeAll(async () => {
     if (req.url === '/graphql/stream') {
       // An SSE subscription refused with an endless body.
       req.resume();
-      const record = { mode: 'sse refusal', bytes: 0 };
-      sent.push(record);
       res.writeHead(400, { 'content-type': 'application/json' });
-      const spaces = Buffer.alloc(16 * 1024, 0x20);
-      const more = () => {
-        while (!res.destroyed) {
-          record.bytes += spaces.length;
-          if (!res.write(spaces)) {
-            res.once('drain', more);
-            return;
-          }
-        }
-      };
-      more();
+      sent.push(Object.assign(writeEndless(res), { mode: 'sse refusal' }));
       return;
     }
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       const mode = /endless|declared|within/.exec(body)?.[0] ?? 'within';
-      const record = { mode, bytes: 0 };
-      sent.push(record);
       if (mode === 'within') {
         const data = JSON.stringify({ data: { serverInfo: { version: 'x'.repeat(BOUND - 100) } } });
-        record.bytes = data.length;
+        sent.push({ mode, bytes: data.length });
         res.writeHead(200, { 'content-type': 'application/json' }).end(data);
         return;
       }
       if (mode === 'declared') {
         // Declares more than the bound: refused before a byte of the body is read.
+        sent.push({ mode, bytes: 8 });
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(BOUND + 1) });
         res.write('{"data":');
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"data":');
-      const spaces = Buffer.alloc(16 * 1024, 0x20);
-      const more = () => {
-        while (!res.destroyed) {
-          record.bytes += spaces.length;
-          if (!res.write(spaces)) {
-            res.once('drain', more);
-            return;
-          }
-        }
-      };
-      more();
+      sent.push(Object.assign(writeEndless(res), { mode }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -607,7 +607,8 @@ describe("a mirror whose primary fails one log's reads", () => {
       );
       expect(failing).toMatchObject({ primaryReachable: true, stoppedLogs: [] });
       // Each answer was cut off at the bound (what the sockets' buffers hold besides), not read on.
-      for (const sent of proxy.endlessSent.slice(0, -1)) expect(sent).toBeLessThan(MAX_PRIMARY_ANSWER_BYTES + 32 * 1024 * 1024);
+      for (const { bytes } of proxy.endlessSent.slice(0, -1))
+        expect(bytes).toBeLessThan(MAX_PRIMARY_ANSWER_BYTES + 32 * 1024 * 1024);
 
       proxy.endless.delete('broken');
       await converged(primary, mirror, WAIT_MS);

@@ -5,6 +5,7 @@
 // WebSocket upgrades (subscriptions) are piped through unchanged.
 import type { IncomingMessage, Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { writeEndless } from './endless-answer.js';
 import { forward, wholeBodyServer } from './forward.js';
 
 export interface LogFailingProxy {
@@ -20,7 +21,7 @@ export interface LogFailingProxy {
    */
   readonly endless: Set<string>;
   /** The bytes of each endless answer sent so far, in the order they began. */
-  readonly endlessSent: number[];
+  readonly endlessSent: ReadonlyArray<{ readonly bytes: number }>;
   /** The requests about a log that went through to the server, in the order they came. */
   readonly passed: LogRequest[];
   close(): Promise<void>;
@@ -55,25 +56,14 @@ export async function startLogFailingProxy(upstream: string): Promise<LogFailing
     failWhen: null as LogFailingProxy['failWhen'],
     passed: [] as LogRequest[],
     endless: new Set<string>(),
-    endlessSent: [] as number[],
+    endlessSent: [] as Array<{ bytes: number }>,
   };
   const server: Server = wholeBodyServer(async (req, res, body) => {
     const about = req.method === 'POST' && req.url === '/graphql' ? logOf(body.toString()) : null;
     if (about !== null && proxy.endless.has(about.app)) {
-      const k = proxy.endlessSent.push(0) - 1;
-      const spaces = Buffer.alloc(1 << 20, 0x20);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"data":');
-      const more = () => {
-        while (!res.destroyed) {
-          proxy.endlessSent[k]! += spaces.length;
-          if (!res.write(spaces)) {
-            res.once('drain', more);
-            return;
-          }
-        }
-      };
-      more();
+      proxy.endlessSent.push(writeEndless(res));
       return;
     }
     if (about !== null && (proxy.failing.has(about.app) || proxy.failWhen?.(about))) {

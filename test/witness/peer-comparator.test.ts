@@ -16,6 +16,7 @@ import { MAX_PEER_BODY_BYTES, PeerComparator } from '../../src/witness/peer-comp
 import { LocalViews } from '../../src/witness/views.js';
 import { useEngines } from '../log/engines.js';
 import type { StorageHarness } from '../storage/contract.js';
+import { writeEndless } from '../support/endless-answer.js';
 
 const engines = useEngines('chainlog-peer-comparator-');
 const ORIGIN = 'peer.test/log';
@@ -89,7 +90,7 @@ describe("a peer's answer that is not one to read", () => {
     await harness.storage.init();
     const store = harness.storage.inconsistencies!;
     let mode: 'declared' | 'endless' | 'not-utf8' = 'declared';
-    const sent: number[] = [];
+    const sent: Array<{ bytes: number }> = [];
     server = createServer((_req, res) => {
       if (mode === 'not-utf8') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end(Buffer.from([0x61, 0xff, 0x0a]));
@@ -99,19 +100,8 @@ describe("a peer's answer that is not one to read", () => {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(MAX_PEER_BODY_BYTES + 1) }).write('x');
         return;
       }
-      const k = sent.push(0) - 1;
-      const chunk = Buffer.alloc(16 * 1024, 0x61);
       res.writeHead(200, { 'content-type': 'text/plain' });
-      const more = () => {
-        while (!res.destroyed) {
-          sent[k]! += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', more);
-            return;
-          }
-        }
-      };
-      more();
+      sent.push(writeEndless(res, 0x61));
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const peer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -145,7 +135,7 @@ describe("a peer's answer that is not one to read", () => {
     mode = 'endless';
     expect(await why()).toBe(`answer longer than ${MAX_PEER_BODY_BYTES} bytes`);
     // Cut off at the bound, with what the sockets' buffers held besides.
-    expect(sent[0]).toBeLessThan(MAX_PEER_BODY_BYTES + 8 * 1024 * 1024);
+    expect(sent[0]!.bytes).toBeLessThan(MAX_PEER_BODY_BYTES + 8 * 1024 * 1024);
     mode = 'not-utf8';
     expect(await why()).toBe('answer is not UTF-8');
     const counted = (await registry.getSingleMetric('chainlog_peer_comparisons_total')!.get()).values;
