@@ -63,8 +63,8 @@ export interface ChainlogClientOptions {
   /** How long one HTTP request may take, in ms, before it fails with a ChainlogTransportError. Default: 30000. */
   timeoutMs?: number | undefined;
   /**
-   * The most bytes of one HTTP answer (or of an SSE subscription's refusal) read: a longer one fails
-   * with a ChainlogTransportError as soon as it passes the bound, its rest unread. Default: 134217728
+   * The most bytes of one HTTP answer (and of one SSE message, or an SSE refusal) read: a longer one
+   * fails with a ChainlogTransportError as soon as it passes the bound, its rest unread. Default: 134217728
    * (128 MiB; a server answers at most its GRAPHQL_MAX_RESPONSE_BYTES, 64 MiB by default).
    */
   maxResponseBytes?: number | undefined;

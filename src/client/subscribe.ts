@@ -66,7 +66,7 @@ async function openStream(
   const client = createSseClient({
     url: `${t.url.replace(/\/+$/, '')}/graphql/stream`,
     retryAttempts: 0,
-    fetchFn: bufferRefusals(t.fetch, t.maxResponseBytes),
+    fetchFn: boundedAnswers(t.fetch, t.maxResponseBytes),
     headers: { ...t.headers, ...(t.apiKey && { 'x-api-key': t.apiKey }) },
   });
   return disposing(client.iterate(payload), () => client.dispose());
@@ -75,11 +75,17 @@ async function openStream(
 /**
  * `fetchImpl`, with the body of a refusal (not 2xx) read before graphql-sse sees it: graphql-sse aborts
  * the request before it throws, which would cut the GraphQL errors (their extensions.code) off the body.
+ * An accepted stream's messages are bounded as they pass (boundedMessages): graphql-sse buffers a
+ * message whole, however long, before it parses it.
  */
-function bufferRefusals(fetchImpl: typeof fetch, maxBytes: number): typeof fetch {
+function boundedAnswers(fetchImpl: typeof fetch, maxBytes: number): typeof fetch {
   return async (input, init) => {
     const res = await fetchImpl(input, init);
-    if (res.ok) return res;
+    if (res.ok) {
+      if (!res.body) return res;
+      const { status, statusText, headers } = res;
+      return new Response(boundedMessages(res.body, maxBytes), { status, statusText, headers });
+    }
     // A refusal longer than the bound is not read on: its status alone is told.
     const text = await readBoundedText(res, maxBytes).catch((err: unknown) => {
       if (err instanceof AnswerTooLongError) return '';
@@ -87,6 +93,62 @@ function bufferRefusals(fetchImpl: typeof fetch, maxBytes: number): typeof fetch
     });
     return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
+}
+
+/**
+ * `body`, an event stream, passed on while each of its messages (the bytes up to a blank line, "\n\n"
+ * or "\r\n\r\n") stays within `max` bytes. At the first that does not, the complete messages before it
+ * are passed on, and the next read fails with AnswerTooLongError, the body cancelled. Read on demand
+ * (no queue of its own), so the messages it passed are the reader's before it fails.
+ */
+function boundedMessages(body: ReadableStream<Uint8Array>, max: number): ReadableStream<Uint8Array> {
+  const tooLong = () => new AnswerTooLongError(`an event stream message longer than ${max} bytes`);
+  const reader = body.getReader();
+  let message = 0; // bytes of the message so far, up to the current line
+  let line = 0; // bytes of the current line so far
+  let last = 0; // the byte before the current position (0 at the start)
+  let failed = false;
+  const fail = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    await reader.cancel().catch(() => undefined);
+    controller.error(tooLong());
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (failed) return fail(controller);
+        const { done, value: chunk } = await reader.read();
+        if (done) return controller.close();
+        let at = 0;
+        let whole = 0; // the bytes of this chunk that end a message, or messages
+        for (let nl = chunk.indexOf(10); nl !== -1 && !failed; nl = chunk.indexOf(10, at)) {
+          line += nl - at;
+          if (message + line > max) failed = true;
+          else {
+            const before = nl > 0 ? chunk[nl - 1]! : last;
+            // A blank line ("\n", or "\r\n") ends the message.
+            if (line === 0 || (line === 1 && before === 13)) {
+              message = 0;
+              whole = nl + 1;
+            } else message += line + 1;
+            line = 0;
+            at = nl + 1;
+          }
+        }
+        if (!failed) {
+          line += chunk.length - at;
+          failed = message + line > max;
+        }
+        if (!failed) {
+          if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+          return controller.enqueue(chunk);
+        }
+        if (whole === 0) return fail(controller);
+        controller.enqueue(chunk.subarray(0, whole));
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /** `inner`, which also runs `dispose` once it ends, throws or is returned. */

@@ -12,16 +12,36 @@ import { writeEndless } from '../support/endless-answer.js';
 const BOUND = 64 * 1024;
 let server: Server;
 let url: string;
+/** Resolved by the SSE test once it has every message within the bound. */
+let delivered!: () => void;
+const sseDelivered = new Promise<void>((resolve) => (delivered = resolve));
 /** Per request: the answer the test asks for (by its query's text), and the bytes sent of it. */
 const sent: Array<{ mode: string; bytes: number }> = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url === '/graphql/stream') {
-      // An SSE subscription refused with an endless body.
-      req.resume();
-      res.writeHead(400, { 'content-type': 'application/json' });
-      sent.push(Object.assign(writeEndless(res), { mode: 'sse refusal' }));
+      let query = '';
+      req.on('data', (c: Buffer) => (query += c.toString()));
+      req.on('end', () => {
+        if (query.includes('checkpointPublished')) {
+          // An SSE subscription refused with an endless body.
+          res.writeHead(400, { 'content-type': 'application/json' });
+          sent.push(Object.assign(writeEndless(res), { mode: 'sse refusal' }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        // Messages that together pass the bound, each within it (alternating LF and CRLF line ends)...
+        for (let i = 0; i < 8; i++) {
+          const data = JSON.stringify({ data: { eventLogged: { id: `a/${i}`, pad: 'x'.repeat(BOUND / 4) } } });
+          res.write(i % 2 === 0 ? `event: next\ndata: ${data}\n\n` : `event: next\r\ndata: ${data}\r\n\r\n`);
+        }
+        // ...then, once the client has them all, one that never ends.
+        void sseDelivered.then(() => {
+          res.write('event: next\ndata: ');
+          sent.push(Object.assign(writeEndless(res, 0x61), { mode: 'sse message' }));
+        });
+      });
       return;
     }
     let body = '';
@@ -94,4 +114,20 @@ it("reads an SSE subscription's refusal up to the bound, and tells its status", 
   expect((err as ChainlogTransportError).status).toBe(400);
   const refusal = sent.find((s) => s.mode === 'sse refusal')!;
   expect(refusal.bytes).toBeLessThan(BOUND + 8 * 1024 * 1024);
+});
+
+it("passes an SSE stream's messages within the bound, and ends it at the first message past it", async () => {
+  const events: string[] = [];
+  const err = await (async () => {
+    for await (const e of client().subscribe('eventLogged', { transport: 'sse', reconnectAttempts: 0 })) {
+      events.push(e.id);
+      if (events.length === 8) delivered();
+    }
+    return null;
+  })().catch((e: unknown) => e);
+  expect(events).toEqual(['a/0', 'a/1', 'a/2', 'a/3', 'a/4', 'a/5', 'a/6', 'a/7']);
+  expect(err).toBeInstanceOf(ChainlogTransportError);
+  expect((err as ChainlogTransportError).message).toBe(`sse subscription: an event stream message longer than ${BOUND} bytes`);
+  const endless = sent.find((s) => s.mode === 'sse message')!;
+  expect(endless.bytes).toBeLessThan(BOUND + 8 * 1024 * 1024);
 });
