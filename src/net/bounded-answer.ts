@@ -9,6 +9,13 @@ const utf8 = new TextDecoder('utf-8');
 /** Thrown when an answer is longer than the reader's bound; the rest of it is not read. */
 export class AnswerTooLongError extends Error {
   override name = 'AnswerTooLongError';
+  constructor(
+    message: string,
+    /** The length the answer declared (Content-Length), or null when it sent more than the bound. */
+    readonly declared: number | null = null,
+  ) {
+    super(message);
+  }
 }
 
 /** The answer's text (UTF-8, as readBoundedBytes reads its bytes). */
@@ -24,7 +31,7 @@ export async function readBoundedBytes(res: Response, max: number): Promise<Uint
   const length = Number(res.headers.get('content-length'));
   if (length > max) {
     await res.body?.cancel();
-    throw new AnswerTooLongError(`answer of ${length} bytes, more than ${max}`);
+    throw new AnswerTooLongError(`answer of ${length} bytes, more than ${max}`, length);
   }
   if (!res.body) return new Uint8Array(0);
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();

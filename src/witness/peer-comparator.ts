@@ -245,7 +245,13 @@ export class PeerComparator {
     try {
       body = await readBoundedBytes(res, MAX_PEER_BODY_BYTES);
     } catch (err) {
-      if (err instanceof AnswerTooLongError) throw new PeerAnswerError(err.message);
+      if (err instanceof AnswerTooLongError) {
+        throw new PeerAnswerError(
+          err.declared === null
+            ? `answer larger than ${MAX_PEER_BODY_BYTES} bytes`
+            : `answer of ${err.declared} bytes, larger than ${MAX_PEER_BODY_BYTES} bytes`,
+        );
+      }
       throw err;
     }
     try {

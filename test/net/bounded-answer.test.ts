@@ -25,14 +25,16 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 it('reads exactly max bytes, and refuses one more', async () => {
   expect(await readBoundedText(chunked([bytes('abc'), bytes('de')]).res, 5)).toBe('abcde');
   const { res, state } = chunked([bytes('abc'), bytes('def'), bytes('never pulled')]);
-  await expect(readBoundedText(res, 5)).rejects.toThrow(new AnswerTooLongError('answer longer than 5 bytes'));
+  await expect(readBoundedText(res, 5)).rejects.toMatchObject({ message: 'answer longer than 5 bytes', declared: null });
   expect(state.cancelled).toBe(true);
   expect(state.pulled).toBeLessThan(3);
 });
 
 it('refuses a declared length over max without reading the body', async () => {
   const { res, state } = chunked([bytes('abc')], { 'content-length': '6' });
-  await expect(readBoundedText(res, 5)).rejects.toThrow(new AnswerTooLongError('answer of 6 bytes, more than 5'));
+  const err = await readBoundedText(res, 5).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(AnswerTooLongError);
+  expect(err).toMatchObject({ message: 'answer of 6 bytes, more than 5', declared: 6 });
   expect(state.cancelled).toBe(true);
 });
 

@@ -131,9 +131,9 @@ describe("a peer's answer that is not one to read", () => {
       await comparator.compareAll();
       return (JSON.parse(lines.at(-1)!) as { msg: string; err: string }).err;
     };
-    expect(await why()).toBe(`answer of ${MAX_PEER_BODY_BYTES + 1} bytes, more than ${MAX_PEER_BODY_BYTES}`);
+    expect(await why()).toBe(`answer of ${MAX_PEER_BODY_BYTES + 1} bytes, larger than ${MAX_PEER_BODY_BYTES} bytes`);
     mode = 'endless';
-    expect(await why()).toBe(`answer longer than ${MAX_PEER_BODY_BYTES} bytes`);
+    expect(await why()).toBe(`answer larger than ${MAX_PEER_BODY_BYTES} bytes`);
     // Cut off at the bound, with what the sockets' buffers held besides.
     expect(sent[0]!.bytes).toBeLessThan(MAX_PEER_BODY_BYTES + 8 * 1024 * 1024);
     mode = 'not-utf8';
