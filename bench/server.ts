@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import type { Engine, FreshStore } from './engines.js';
 import { repoRoot } from './engines.js';
 import { httpGetStatus, sleep } from './http.js';
+import { listensOn } from './port-owner.js';
 
 export interface ServerHandle {
   url: string;
@@ -206,7 +207,8 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
       await store.dispose();
       throw new Error(`chainlog server (${opts.label}) exited at start (${JSON.stringify(exited)}):\n${tail}`);
     }
-    if ((await httpGetStatus(`${url}/healthz`, 1000)) === 200) break;
+    // The answer must be the child's: another process may have taken the port freePort handed out.
+    if ((await httpGetStatus(`${url}/healthz`, 1000)) === 200 && (await listensOn(child.pid!, port))) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await exit;

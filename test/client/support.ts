@@ -13,7 +13,7 @@ import {
 } from '../../src/client/index.js';
 import { rawPublicKey, verifierKeyString, type JsonObject } from '../../src/core/index.js';
 import { e2eEngineEnv } from '../support/e2e-engine.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { ServiceProcess, startOnFreePort } from '../support/service-process.js';
 
 export const ADMIN_KEY = 'clk_client-admin-key-for-tests-only-0123456789';
 export const ORIGIN_PREFIX = 'client.test';
@@ -31,15 +31,14 @@ export interface ClientService {
 
 export async function startClientService(): Promise<ClientService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-client-'));
-  const proc = new ServiceProcess(await freePort(), dataDir, {
+  const proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, {
     AUTH: 'on',
     ADMIN_API_KEY: ADMIN_KEY,
     ORIGIN_PREFIX,
     KEY_NAME: ORIGIN_PREFIX,
     CHECKPOINT_INTERVAL_MS: '200',
     ...e2eEngineEnv('client'),
-  });
-  await proc.start();
+  }));
   const pem = readFileSync(join(dataDir, 'signing-key.pem'), 'utf8');
   const verifierKey = verifierKeyString(ORIGIN_PREFIX, rawPublicKey(createPrivateKey(pem)));
   return {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVerifierKey, rawPublicKey, verifierKeyString } from '../../src/core/index.js';
 import { parsePolicy, verifyWitnessedNote } from '../../src/core/witness/index.js';
 import { metric } from '../support/metrics.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { freePort, ServiceProcess, startOnFreePort } from '../support/service-process.js';
 import { until } from '../support/wait.js';
 
 const TORCHWOOD = 'filippo.io/torchwood@v0.10.0';
@@ -131,15 +131,14 @@ describe.skipIf(!goAvailable || !sshAvailable)("chainlog's checkpoints cosigned 
     policy = `witness lw ${vkey} http://127.0.0.1:${port}\nquorum lw\n`;
     const policyFile = join(dir, 'policy');
     writeFileSync(policyFile, policy);
-    log = new ServiceProcess(await freePort(), join(dir, 'log'), {
+    log = await startOnFreePort((port) => new ServiceProcess(port, join(dir, 'log'), {
       AUTH: 'on',
       ADMIN_API_KEY: ADMIN,
       CHECKPOINT_INTERVAL_MS: '100',
       SIGNING_KEY_FILE: signingKeyFile,
       WITNESS_POLICY_FILE: policyFile,
       WITNESS_SUBMIT_MAX_BACKOFF_MS: '200',
-    });
-    await log.start();
+    }));
   }, 900_000);
 
   afterAll(async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { e2eEngineEnv } from '../support/e2e-engine.js';
-import { freePort, ServiceProcess } from '../support/service-process.js';
+import { ServiceProcess, startOnFreePort } from '../support/service-process.js';
 import { until } from '../support/wait.js';
 
 const ADMIN = 'clk_erasure-crash-admin-key-0123456789abcdef';
@@ -59,13 +59,12 @@ describe('a SIGKILL in the middle of an erasure', () => {
   it('leaves every erasure whole or absent after the restart', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-crash-'));
     dirs.push(dataDir);
-    const proc = new ServiceProcess(await freePort(), dataDir, {
+    const proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, {
       AUTH: 'on',
       ADMIN_API_KEY: ADMIN,
       CHECKPOINT_INTERVAL_MS: '200',
       ...e2eEngineEnv('erasurecrash'),
-    });
-    await proc.start();
+    }));
     try {
       for (let i = 0; i < EVENTS; i += 600) {
         const inputs = Array.from({ length: 600 }, (_, j) => ({

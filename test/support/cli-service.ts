@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rawPublicKey, verifierKeyString } from '../../src/core/index.js';
-import { freePort, ServiceProcess } from './service-process.js';
+import { ServiceProcess, startOnFreePort } from './service-process.js';
 
 export interface CliService {
   url: string;
@@ -28,15 +28,18 @@ export interface CliServiceOptions {
 export async function startCliService(options: CliServiceOptions = {}): Promise<CliService> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'chainlog-cli-'));
   const originPrefix = options.originPrefix ?? 'e2e.chainlog';
-  const proc = new ServiceProcess(options.port ?? (await freePort()), dataDir, {
+  const env = {
     ORIGIN_PREFIX: originPrefix,
     KEY_NAME: originPrefix,
     CHECKPOINT_INTERVAL_MS: '200',
     // The CLI suites are about the tools, not about keys (test/auth/cli.test.ts is): off unless asked.
     AUTH: 'off',
     ...options.env,
-  });
-  await proc.start();
+  };
+  const make = (port: number) => new ServiceProcess(port, dataDir, env);
+  let proc: ServiceProcess;
+  if (options.port === undefined) proc = await startOnFreePort(make);
+  else await (proc = make(options.port)).start();
   const pem = readFileSync(join(dataDir, 'signing-key.pem'), 'utf8');
   return {
     url: proc.url,

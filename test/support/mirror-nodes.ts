@@ -11,7 +11,7 @@ import { collectionNames } from '../../src/storage/mongodb/documents.js';
 import { applySqliteTamper } from '../tamper/sqlite-tampers.js';
 import { e2eEngineEnv, e2eMongoUri } from './e2e-engine.js';
 import { E2E_ADMIN_KEY, type GraphqlResponse } from './service.js';
-import { freePort, ServiceProcess } from './service-process.js';
+import { freePort, ServiceProcess, startOnFreePort } from './service-process.js';
 import { until } from './wait.js';
 
 export const ADMIN = { 'x-api-key': E2E_ADMIN_KEY };
@@ -52,10 +52,10 @@ export function mirrorNodes(prefix: string) {
       ...e2eEngineEnv(`${prefix.replace(/-/g, '_')}_${name}`),
       ...env,
     };
-    const proc = new ServiceProcess(await freePort(), dataDir, fullEnv);
+    const make = (port: number) => new ServiceProcess(port, dataDir, fullEnv);
+    const proc = start ? await startOnFreePort(make) : make(await freePort());
     const n = { proc, dataDir, env: fullEnv, url: proc.url, authHeaders: () => ADMIN };
     nodes.push(n);
-    if (start) await proc.start();
     return n;
   }
   return { node, tempDir };

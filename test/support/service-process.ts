@@ -1,14 +1,15 @@
 // chainlog as a child process, run from its sources (`node <npm start's flags> --import tsx src/main.ts`:
 // what `npm start` runs, without the build; the SQLite writer thread then loads through tsx too), or built
 // (`node <npm start's flags> dist/main.js`, exactly what `npm start` runs; `{ built: true }`), on a port
-// and a DATA_DIR: started (ready when /healthz answers 200), stopped (SIGTERM), killed (SIGKILL) and
-// started again on the same data. The one spawner of the tests: startService (service.ts),
+// and a DATA_DIR: started (ready when /healthz answers 200 on a socket the child holds), stopped
+// (SIGTERM), killed (SIGKILL) and started again on the same data. The one spawner of the tests: startService (service.ts),
 // startCliService (cli-service.ts), the crash test and the dashboard's browser tests
 // (test/dashboard/browser.ts, built) use it. test/operations and the README tour start the built service,
 // as users do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort, SERVER_NODE_ARGS } from '../../bench/server.js';
+import { listensOn } from '../../bench/port-owner.js';
 
 /** The node flags `npm start` passes before the entry point (SERVER_NODE_ARGS is kept equal to it by a test). */
 export const START_FLAGS: readonly string[] = SERVER_NODE_ARGS.slice(0, -1);
@@ -17,6 +18,36 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A loopback port nothing listens on right now (the benchmark's, shared by the scripts and tests). */
 export { freePort };
+
+/** The port was taken by another process between freePort and the child's listen: start again on another. */
+export class PortInUseError extends Error {
+  constructor(
+    readonly port: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PortInUseError';
+  }
+}
+
+/**
+ * Starts the service that `make` builds on a port freePort gives, on another port each time one turns
+ * out taken (PortInUseError), up to `attempts` times.
+ */
+export async function startOnFreePort(
+  make: (port: number) => ServiceProcess,
+  { attempts = 5, timeoutMs }: { attempts?: number; timeoutMs?: number } = {},
+): Promise<ServiceProcess> {
+  for (let i = 1; ; i++) {
+    const proc = make(await freePort());
+    try {
+      await proc.start(timeoutMs);
+      return proc;
+    } catch (err) {
+      if (!(err instanceof PortInUseError) || i >= attempts) throw err;
+    }
+  }
+}
 
 /** Output kept in start errors: the end of it, where the reason is. */
 const ERROR_TAIL_CHARS = 8000;
@@ -74,21 +105,25 @@ export class ServiceProcess {
     child.stderr.on('data', (chunk) => (this.log += chunk));
     this.exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const deadline = Date.now() + timeoutMs;
+    let answeredByAnother = false;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
         this.child = null;
-        throw new Error(
-          `chainlog exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output(ERROR_TAIL_CHARS)}`,
-        );
+        const message = `chainlog exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output(ERROR_TAIL_CHARS)}`;
+        throw this.output().includes('EADDRINUSE') ? new PortInUseError(this.port, message) : new Error(message);
       }
       const ok = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
         (r) => r.status === 200,
         () => false,
       );
-      if (ok) return;
+      // Ready only when the answer is this child's: another suite's service may hold the port (freePort
+      // handed it to both), and this child then exits with EADDRINUSE.
+      if (ok && (await listensOn(child.pid!, this.port))) return;
+      answeredByAnother ||= ok;
       if (Date.now() > deadline) {
         await this.kill();
-        throw new Error(`chainlog was not ready within ${timeoutMs} ms:\n${this.output(ERROR_TAIL_CHARS)}`);
+        const why = answeredByAnother ? `another process answers on port ${this.port}` : `not ready within ${timeoutMs} ms`;
+        throw new Error(`chainlog was ${why}:\n${this.output(ERROR_TAIL_CHARS)}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { e2eEngineEnv } from './e2e-engine.js';
-import { freePort, ServiceProcess } from './service-process.js';
+import { ServiceProcess, startOnFreePort } from './service-process.js';
 
 export interface GraphqlResponse<T = any> {
   status: number;
@@ -53,8 +53,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
     ...e2eEngineEnv('e2e'),
     ...opts.env,
   };
-  const proc = new ServiceProcess(await freePort(), dataDir, env);
-  await proc.start(opts.startTimeoutMs);
+  const proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, env), { timeoutMs: opts.startTimeoutMs });
 
   const { url, port } = proc;
   const clients: Client[] = [];

@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { eventLeafHash, ZERO_HASH_HEX } from '../../../src/core/leaf.js';
 import { SqliteStorage } from '../../../src/storage/sqlite/sqlite-storage.js';
 import type { NewEvent } from '../../../src/storage/types.js';
-import { freePort, ServiceProcess } from '../../support/service-process.js';
+import { ServiceProcess, startOnFreePort } from '../../support/service-process.js';
 import { E2E_ADMIN_KEY, SubscriptionProbe } from '../../support/service.js';
 import { until } from '../../support/wait.js';
 
@@ -108,13 +108,12 @@ beforeAll(async () => {
     await storage.appendEvents(chain(`log-${String(l).padStart(2, '0')}`, PER_LOG, (seq) => `t${seq % 4}`));
   }
   await storage.close();
-  proc = new ServiceProcess(await freePort(), dataDir, {
+  proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, {
     AUTH: 'on',
     ADMIN_API_KEY: E2E_ADMIN_KEY,
     READ_BUDGET_ROWS: String(BUDGET),
     CHECKPOINT_INTERVAL_MS: '200',
-  });
-  await proc.start(120_000);
+  }), { timeoutMs: 120_000 });
   // Starting work (trees and checkpoints of every log) is done before anything is measured.
   await until(
     'every log checkpointed',

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_LARGE_BODIES } from '../../../src/api/body-check-thread.js';
-import { freePort, ServiceProcess } from '../../support/service-process.js';
+import { ServiceProcess, startOnFreePort } from '../../support/service-process.js';
 import { E2E_ADMIN_KEY } from '../../support/service.js';
 
 const THREAD_BYTES = 512 * 1024;
@@ -86,12 +86,11 @@ async function until(condition: () => Promise<boolean>, what: string, timeoutMs 
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'chainlog-bodies-'));
-  proc = new ServiceProcess(await freePort(), dataDir, {
+  proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, {
     AUTH: 'on',
     ADMIN_API_KEY: E2E_ADMIN_KEY,
     JSON_BODY_THREAD_BYTES: String(THREAD_BYTES),
-  });
-  await proc.start(120_000);
+  }), { timeoutMs: 120_000 });
 });
 
 afterAll(async () => {
