@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { listensOn } from '../bench/port-owner.js';
 import { freePort, killOnExit, SERVER_NODE_ARGS } from '../bench/server.js';
 import { httpGetStatus } from '../bench/http.js';
 import { writeFederationFiles } from '../src/witnessing/federation-files.js';
@@ -97,7 +98,8 @@ async function startServer(name: string, port: number, env: Record<string, strin
   children.push(child);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  while ((await httpGetStatus(`${url}/healthz`)) !== 200) {
+  // Ready when the answer is this child's: another process may have taken the port freePort handed out.
+  while ((await httpGetStatus(`${url}/healthz`)) !== 200 || !(await listensOn(child.pid!, port))) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; see ${join(base, `${name}.log`)}`);
     if (Date.now() > deadline) throw new Error(`${name} was not ready within ${READY_TIMEOUT_MS / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
