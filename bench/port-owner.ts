@@ -17,15 +17,33 @@ async function listeningInodes(port: number): Promise<Set<string>> {
   return inodes;
 }
 
-/** Whether process `pid` holds a socket listening on `port`; false once it has exited. */
-export async function listensOn(pid: number, port: number): Promise<boolean> {
+/**
+ * Whether process `pid` holds a socket listening on `port`; false once it has exited. `{ group: true }`:
+ * whether any process of the process group `pid` does (a command such as `npm start` whose server is a
+ * child of it, spawned `detached`).
+ */
+export async function listensOn(pid: number, port: number, { group = false }: { group?: boolean } = {}): Promise<boolean> {
   const inodes = await listeningInodes(port);
   if (inodes.size === 0) return false;
-  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
-  for (const fd of fds) {
-    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
-    const m = /^socket:\[(\d+)\]$/.exec(target);
-    if (m && inodes.has(m[1]!)) return true;
+  for (const p of group ? await groupMembers(pid) : [pid]) {
+    const fds = await readdir(`/proc/${p}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${p}/fd/${fd}`).catch(() => '');
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m && inodes.has(m[1]!)) return true;
+    }
   }
   return false;
+}
+
+/** The processes whose process group is `pgid` (field 5 of /proc/<pid>/stat). */
+async function groupMembers(pgid: number): Promise<number[]> {
+  const members: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => null);
+    // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so read after the last ')'.
+    if (stat !== null && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) members.push(Number(name));
+  }
+  return members;
 }

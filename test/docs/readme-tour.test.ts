@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listensOn } from '../../bench/port-owner.js';
 import { freePort, REPO_ROOT } from '../support/service-process.js';
 
 interface Block {
@@ -53,11 +54,13 @@ beforeAll(async () => {
   server.stdout!.on('data', (d) => (serverLog += d));
   server.stderr!.on('data', (d) => (serverLog += d));
   const deadline = Date.now() + 60_000;
+  // Ready when the answer comes from `npm start`'s own processes: another suite may hold the port freePort gave.
   while (
     !(await fetch(`http://127.0.0.1:${port}/healthz`).then(
       (r) => r.ok,
       () => false,
-    ))
+    )) ||
+    !(await listensOn(server.pid!, port, { group: true }))
   ) {
     if (server.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${serverLog}`);
     await new Promise((r) => setTimeout(r, 100));

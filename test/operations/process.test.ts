@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openStorage } from '../../src/storage/open.js';
+import { listensOn } from '../../bench/port-owner.js';
 import { freshDbName, startMongoTestServer } from '../support/mongo-test-server.js';
 import { freePort, REPO_ROOT, ServiceProcess } from '../support/service-process.js';
 import { until } from '../support/wait.js';
@@ -68,7 +69,8 @@ async function startAs(command: string, args: string[], env: Record<string, stri
       (r) => r.ok,
       () => false,
     );
-    if (ok) break;
+    // The answer must come from the command's own processes: another suite may hold the port freePort gave.
+    if (ok && (await listensOn(child.pid!, port, { group: true }))) break;
     if (Date.now() > deadline) throw new Error(`not ready:\n${log}`);
     await new Promise((r) => setTimeout(r, 100));
   }

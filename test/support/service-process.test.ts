@@ -1,6 +1,7 @@
 // The spawner's readiness: an answer on the port counts only when it is the child's. freePort hands a port
 // that nothing listens on at that moment, and another suite's service may take it before the child listens;
 // a CI run once audited that other service's log (same origin, another key) in place of its own.
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,5 +78,27 @@ describe('listensOn', () => {
       await new Promise<void>((r) => server.close(() => r()));
     }
     expect(await listensOn(process.pid, port)).toBe(false);
+  });
+
+  it('with group, finds the listener among the children of a command started detached', async () => {
+    const port = await freePort();
+    const listen = `require('node:http').createServer().listen(${port}, '127.0.0.1', () => console.log('listening'))`;
+    // A shell that waits for its node child, as `npm start` waits for the service.
+    const sh = spawn('sh', ['-c', `${JSON.stringify(process.execPath)} -e ${JSON.stringify(listen)}; true`], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sh.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+        sh.once('exit', () => reject(new Error('the command exited before its child listened')));
+      });
+      expect(await listensOn(sh.pid!, port)).toBe(false);
+      expect(await listensOn(sh.pid!, port, { group: true })).toBe(true);
+    } finally {
+      const exited = new Promise((r) => sh.once('exit', r));
+      process.kill(-sh.pid!, 'SIGTERM');
+      await exited;
+    }
   });
 });
