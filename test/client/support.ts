@@ -31,14 +31,17 @@ export interface ClientService {
 
 export async function startClientService(): Promise<ClientService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-client-'));
-  const proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, {
-    AUTH: 'on',
-    ADMIN_API_KEY: ADMIN_KEY,
-    ORIGIN_PREFIX,
-    KEY_NAME: ORIGIN_PREFIX,
-    CHECKPOINT_INTERVAL_MS: '200',
-    ...e2eEngineEnv('client'),
-  }));
+  const proc = await startOnFreePort(
+    (port) =>
+      new ServiceProcess(port, dataDir, {
+        AUTH: 'on',
+        ADMIN_API_KEY: ADMIN_KEY,
+        ORIGIN_PREFIX,
+        KEY_NAME: ORIGIN_PREFIX,
+        CHECKPOINT_INTERVAL_MS: '200',
+        ...e2eEngineEnv('client'),
+      }),
+  );
   const pem = readFileSync(join(dataDir, 'signing-key.pem'), 'utf8');
   const verifierKey = verifierKeyString(ORIGIN_PREFIX, rawPublicKey(createPrivateKey(pem)));
   return {

@@ -131,14 +131,17 @@ describe.skipIf(!goAvailable || !sshAvailable)("chainlog's checkpoints cosigned 
     policy = `witness lw ${vkey} http://127.0.0.1:${port}\nquorum lw\n`;
     const policyFile = join(dir, 'policy');
     writeFileSync(policyFile, policy);
-    log = await startOnFreePort((port) => new ServiceProcess(port, join(dir, 'log'), {
-      AUTH: 'on',
-      ADMIN_API_KEY: ADMIN,
-      CHECKPOINT_INTERVAL_MS: '100',
-      SIGNING_KEY_FILE: signingKeyFile,
-      WITNESS_POLICY_FILE: policyFile,
-      WITNESS_SUBMIT_MAX_BACKOFF_MS: '200',
-    }));
+    log = await startOnFreePort(
+      (port) =>
+        new ServiceProcess(port, join(dir, 'log'), {
+          AUTH: 'on',
+          ADMIN_API_KEY: ADMIN,
+          CHECKPOINT_INTERVAL_MS: '100',
+          SIGNING_KEY_FILE: signingKeyFile,
+          WITNESS_POLICY_FILE: policyFile,
+          WITNESS_SUBMIT_MAX_BACKOFF_MS: '200',
+        }),
+    );
   }, 900_000);
 
   afterAll(async () => {

@@ -59,12 +59,15 @@ describe('a SIGKILL in the middle of an erasure', () => {
   it('leaves every erasure whole or absent after the restart', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'chainlog-erasure-crash-'));
     dirs.push(dataDir);
-    const proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, {
-      AUTH: 'on',
-      ADMIN_API_KEY: ADMIN,
-      CHECKPOINT_INTERVAL_MS: '200',
-      ...e2eEngineEnv('erasurecrash'),
-    }));
+    const proc = await startOnFreePort(
+      (port) =>
+        new ServiceProcess(port, dataDir, {
+          AUTH: 'on',
+          ADMIN_API_KEY: ADMIN,
+          CHECKPOINT_INTERVAL_MS: '200',
+          ...e2eEngineEnv('erasurecrash'),
+        }),
+    );
     try {
       for (let i = 0; i < EVENTS; i += 600) {
         const inputs = Array.from({ length: 600 }, (_, j) => ({

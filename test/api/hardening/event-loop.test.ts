@@ -108,12 +108,16 @@ beforeAll(async () => {
     await storage.appendEvents(chain(`log-${String(l).padStart(2, '0')}`, PER_LOG, (seq) => `t${seq % 4}`));
   }
   await storage.close();
-  proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, {
-    AUTH: 'on',
-    ADMIN_API_KEY: E2E_ADMIN_KEY,
-    READ_BUDGET_ROWS: String(BUDGET),
-    CHECKPOINT_INTERVAL_MS: '200',
-  }), { timeoutMs: 120_000 });
+  proc = await startOnFreePort(
+    (port) =>
+      new ServiceProcess(port, dataDir, {
+        AUTH: 'on',
+        ADMIN_API_KEY: E2E_ADMIN_KEY,
+        READ_BUDGET_ROWS: String(BUDGET),
+        CHECKPOINT_INTERVAL_MS: '200',
+      }),
+    { timeoutMs: 120_000 },
+  );
   // Starting work (trees and checkpoints of every log) is done before anything is measured.
   await until(
     'every log checkpointed',

@@ -86,11 +86,15 @@ async function until(condition: () => Promise<boolean>, what: string, timeoutMs 
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'chainlog-bodies-'));
-  proc = await startOnFreePort((port) => new ServiceProcess(port, dataDir, {
-    AUTH: 'on',
-    ADMIN_API_KEY: E2E_ADMIN_KEY,
-    JSON_BODY_THREAD_BYTES: String(THREAD_BYTES),
-  }), { timeoutMs: 120_000 });
+  proc = await startOnFreePort(
+    (port) =>
+      new ServiceProcess(port, dataDir, {
+        AUTH: 'on',
+        ADMIN_API_KEY: E2E_ADMIN_KEY,
+        JSON_BODY_THREAD_BYTES: String(THREAD_BYTES),
+      }),
+    { timeoutMs: 120_000 },
+  );
 });
 
 afterAll(async () => {
