@@ -10,6 +10,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { keyId, rawPublicKey } from '../../src/core/note/signed-note.js';
 import { repoRoot } from '../engines.js';
 import { httpGetStatus, sleep } from '../http.js';
+import { listensOn } from '../port-owner.js';
 import { freePort, killOnExit, cpuSecondsOf } from '../server.js';
 
 export const TESSERA_MODULE = 'github.com/transparency-dev/tessera/cmd/conformance/posix';
@@ -100,8 +101,8 @@ export async function startTessera(binary: string, dataDir: string): Promise<Pee
   );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
-  // Ready once it serves its first (empty) checkpoint.
-  while ((await httpGetStatus(`${url}/checkpoint`, 1000)) !== 200) {
+  // Ready once it serves its first (empty) checkpoint, from a socket it holds (the port may have been taken).
+  while ((await httpGetStatus(`${url}/checkpoint`, 1000)) !== 200 || !(await listensOn(child.pid!, port))) {
     if (exited || Date.now() > deadline) {
       child.kill('SIGKILL');
       await exit;
