@@ -86,6 +86,7 @@ export class ServiceProcess {
     const { MONGODB_URI: _u, MONGODB_DB: _d, PORT: _p, DATA_DIR: _dd, ...inherited } = process.env;
     this.starts++;
     this.log += `--- start #${this.starts} ---\n`;
+    const runFrom = this.log.length;
     const entry = this.options.built ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
     const child = spawn(process.execPath, [...START_FLAGS, ...entry], {
       cwd: REPO_ROOT,
@@ -110,7 +111,8 @@ export class ServiceProcess {
       if (child.exitCode !== null || child.signalCode !== null) {
         this.child = null;
         const message = `chainlog exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output(ERROR_TAIL_CHARS)}`;
-        throw this.output().includes('EADDRINUSE') ? new PortInUseError(this.port, message) : new Error(message);
+        // This run's output only: an earlier run's EADDRINUSE is not this one's reason.
+        throw this.log.slice(runFrom).includes('EADDRINUSE') ? new PortInUseError(this.port, message) : new Error(message);
       }
       const ok = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
         (r) => r.status === 200,
