@@ -64,6 +64,11 @@ describe('witness verifier keys (signature type 0x04)', () => {
     );
     expect(() => parseWitnessVerifierKey(`${name}+${id}`)).toThrow(/malformed/);
     expect(() => parseWitnessVerifierKey(`a b+${id}+${key}`)).toThrow(/invalid key name/);
+    // A key id that is not 8 lowercase hex digits, a key that is not base64, one byte short.
+    expect(() => parseWitnessVerifierKey(`${name}+${id.toUpperCase()}1+${key}`)).toThrow(/^malformed witness verifier key$/);
+    expect(() => parseWitnessVerifierKey(`${name}+${id}+not base64!`)).toThrow(/^malformed witness verifier key$/);
+    const short = Buffer.from(key, 'base64').subarray(0, 32).toString('base64');
+    expect(() => parseWitnessVerifierKey(`${name}+${id}+${short}`)).toThrow(/wrong key length/);
   });
 });
 
@@ -115,6 +120,25 @@ describe('cosignature/v1', () => {
     // A cosignature does not verify as a plain note signature of the same key (another key id).
     expect(() => openNote(BODY + '\n' + line, [logVerifierOf('witness.example/w1', witnessPub)])).toThrow(
       /no verifiable signatures/,
+    );
+  });
+
+  it("refuses a line that is not a signature line, a malformed one, and one of the verifier's key of the wrong length", () => {
+    const cosigner = createCosigner('witness.example/w1', witnessKey);
+    const verifier = parseWitnessVerifierKey(cosigner.verifierKey);
+    const line = cosigner.cosign(BODY, 1700000000);
+    const blob = Buffer.from(line.trim().split(' ')[2]!, 'base64');
+    const as = (b: Buffer) => `\u2014 witness.example/w1 ${b.toString('base64')}\n`;
+    expect(() => verifyCosignatureLine('- witness.example/w1 AAAA\n', BODY, verifier)).toThrow(/not a note signature line/);
+    expect(() => verifyCosignatureLine('\u2014 witness.example/w1\n', BODY, verifier)).toThrow(/malformed note signature line/);
+    expect(() => verifyCosignatureLine('\u2014 witness.example/w1 !!!!\n', BODY, verifier)).toThrow(
+      /malformed note signature line/,
+    );
+    expect(() => verifyCosignatureLine(as(blob.subarray(0, 4)), BODY, verifier)).toThrow(/malformed note signature line/);
+    // The verifier's name and key id, but a timestamp and signature of the wrong length.
+    expect(() => verifyCosignatureLine(as(blob.subarray(0, 75)), BODY, verifier)).toThrow(/cosignature has the wrong length/);
+    expect(() => verifyCosignatureLine(as(Buffer.concat([blob, Buffer.from([0])])), BODY, verifier)).toThrow(
+      /cosignature has the wrong length/,
     );
   });
 
@@ -234,6 +258,15 @@ describe('tlog-policy', () => {
     ['two quorums', 'quorum none\nquorum none\n', /line 2: a policy has exactly one quorum line/],
     ['a control character', `log ${logA}\r\n`, /line 1: control character/],
     ['extra fields', `log ${logA} https://a/ extra\n`, /line 1: want "log <vkey> \[<url>\]"/],
+    ['a witness line without its key', 'witness A\n', /line 1: want "witness <name> <vkey> \[<url>\]"/],
+    [
+      'a group line without members',
+      `witness A ${w[0]}\ngroup G any\n`,
+      /line 2: want "group <name> <k\|any\|all> <member>\.\.\."/,
+    ],
+    ['a quorum line naming two', `witness A ${w[0]}\nquorum A A\n`, /line 2: want "quorum <name>"/],
+    ['a witness named none', `witness none ${w[0]}\n`, /line 1: the name "none" is predefined/],
+    ['a group threshold that is not a number', `witness A ${w[0]}\ngroup G 01 A\n`, /line 2: group threshold "01"/],
   ])('refuses %s', (_name, text, message) => {
     expect(() => parsePolicy(text)).toThrow(message);
   });
