@@ -52,6 +52,32 @@ describe('the holder endpoint', () => {
     expect(signs).toBe(6);
   });
 
+  it('refuses a caller without the secret with 401, before reading the body, and appends nothing', async () => {
+    let appends = 0;
+    const app = express().use(
+      peerAppendRouter({
+        secret: SECRET,
+        maxBodyBytes: 1 << 20,
+        append: () => {
+          appends++;
+          return Promise.resolve([event]);
+        },
+      }),
+    );
+    const address = await listen(app);
+    const body = JSON.stringify({ requests: [request] });
+    for (const authorization of [undefined, SECRET, `Basic ${SECRET}`, `Bearer ${SECRET}x`, 'Bearer ']) {
+      const res = await fetch(`${address}${PEER_APPEND_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization !== undefined && { authorization }) },
+        body,
+      });
+      expect(res.status, String(authorization)).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { kind: 'refused' } });
+    }
+    expect(appends).toBe(0);
+  });
+
   it('raises an interval asked for below 25 ms to 25 ms (a zero would flood the connection)', async () => {
     const appended = deferred<StoredEvent[]>();
     const app = express().use(peerAppendRouter({ secret: SECRET, maxBodyBytes: 1 << 20, append: () => appended.promise }));
@@ -118,6 +144,24 @@ describe('the forward client', () => {
     const err = await transport.append(dies, [request]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PeerNoAnswerError);
     expect(err).toMatchObject({ reason: 'lost' });
+  });
+
+  it('takes an address that is not a URL as never reached, and a 200 that is not JSON as an unknown outcome', async () => {
+    const transport = httpPeerTransport({ secret: SECRET, silenceMs: 1000, timeoutMs: 30_000 });
+    const bad = await transport.append('not a url', [request]).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(PeerUnreachableError);
+    expect((bad as Error).message).toMatch(/is not a URL/);
+
+    // The holder may have appended: the answer is lost, not a refusal, so the caller's retry (with its key) decides.
+    const garbled = await listen((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"events": [');
+    });
+    const err = await transport.append(garbled, [request]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PeerNoAnswerError);
+    expect(err).toMatchObject({ reason: 'lost' });
+    expect((err as Error).message).toMatch(/answered HTTP 200 with a body that is not JSON/);
   });
 
   it("rebuilds a 421 as the holder's HeldElsewhereError", async () => {
