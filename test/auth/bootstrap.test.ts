@@ -1,8 +1,10 @@
 // The bootstrap admin key (generated into DATA_DIR/admin-api-key 0600, printed once) and AUTH=off.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY_FILE, loadBootstrapKey } from '../../src/auth/bootstrap.js';
 import { writeLegacyAdminKey } from '../support/legacy-api-keys.js';
 import { startService } from '../support/service.js';
 
@@ -93,5 +95,32 @@ describe('keys of unknown origin', () => {
     } finally {
       await svc.stop();
     }
+  });
+});
+
+describe('a bootstrap key file that cannot be used', () => {
+  const logger = pino({ level: 'silent' });
+  const dataDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainlog-bootstrap-'));
+    dirs.push(dir);
+    return dir;
+  };
+
+  it('refuses a file too short to hold a key (truncated, emptied), naming it and what to do, and leaves it as it is', () => {
+    for (const text of ['', '\n', 'short-key\n']) {
+      const dir = dataDir();
+      const path = join(dir, ADMIN_KEY_FILE);
+      writeFileSync(path, text, { mode: 0o600 });
+      expect(() => loadBootstrapKey({ DATA_DIR: dir }, logger)).toThrow(
+        `${path}: does not hold an API key (delete it to generate a new one)`,
+      );
+      expect(readFileSync(path, 'utf8')).toBe(text);
+    }
+  });
+
+  it('fails on a file it cannot read, rather than generating another key over it', () => {
+    const dir = dataDir();
+    mkdirSync(join(dir, ADMIN_KEY_FILE)); // EISDIR: neither a key nor absent
+    expect(() => loadBootstrapKey({ DATA_DIR: dir }, logger)).toThrow(/EISDIR/);
   });
 });
