@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY_FILE, loadBootstrapKey } from '../../src/auth/bootstrap.js';
 import { writeLegacyAdminKey } from '../support/legacy-api-keys.js';
