@@ -6,6 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ChainlogError,
   ChainlogGraphqlError,
   ChainlogTransportError,
   ChainlogVerificationError,
@@ -15,7 +16,7 @@ import {
 } from '../../src/client/index.js';
 import { rawPublicKey, verifierKeyString } from '../../src/core/index.js';
 import { freePort } from '../support/service-process.js';
-import { ORIGIN_PREFIX, eventFor, startClientService, type ClientService } from './support.js';
+import { ADMIN_KEY, ORIGIN_PREFIX, eventFor, startClientService, type ClientService } from './support.js';
 
 let svc: ClientService;
 let client: ChainlogClient;
@@ -75,6 +76,26 @@ describe('writes and reads', () => {
 });
 
 describe('failures', () => {
+  it('verifyEvent without a usable pinned key asks the server nothing; of an unknown event it says there is none', async () => {
+    let calls = 0;
+    const counting: typeof fetch = (...args) => {
+      calls++;
+      return fetch(...args);
+    };
+    const [logged] = await client.logEvents([eventFor('client-verify-fail')]);
+    const none = createChainlogClient({ url: svc.url, apiKey: ADMIN_KEY, fetch: counting });
+    await expect(none.verifyEvent(logged!.id)).rejects.toThrow(
+      new ChainlogError('verifying needs the pinned verifierKey option'),
+    );
+    const malformed = createChainlogClient({ url: svc.url, apiKey: ADMIN_KEY, fetch: counting, verifierKey: 'not+a+key' });
+    await expect(malformed.verifyEvent(logged!.id)).rejects.toThrow(/^the verifierKey option is not a verifier key: /);
+    expect(calls).toBe(0);
+
+    const unknown = await client.verifyEvent('client-verify-fail/99').catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(ChainlogVerificationError);
+    expect(unknown).toMatchObject({ part: 'event', reason: 'there is no event client-verify-fail/99' });
+  });
+
   it('a bad key is a ChainlogGraphqlError with code UNAUTHENTICATED, on writes and on reads', async () => {
     const bad = svc.client({ apiKey: 'clk_not-a-key-of-this-server-0000000000000' });
     const write = bad.logEvent(eventFor('client-auth'));
