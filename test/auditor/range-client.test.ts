@@ -146,6 +146,16 @@ describe('REST range pages', () => {
       [(p) => ({ ...p, nodes: [{ level: 1, index: '0', hashes: [] }] }), 'rangeProof.nodes.0.index: expected number'],
       [(p) => ({ ...p, nodes: [{ level: 1, index: 0, hashes: [7] }] }), 'rangeProof.nodes.0.hashes.0: expected string or null'],
       [(p) => ({ ...p, nodes: [[]] }), 'rangeProof.nodes.0: expected object'],
+      [(p) => ({ ...p, nodes: [{ level: 1, index: 0, hashes: 'ab' }] }), 'rangeProof.nodes.0.hashes: expected array'],
+      [(p) => ({ ...p, rightHashes: null }), 'rangeProof.rightHashes: expected array'],
+      [(p) => ({ ...p, events: [7] }), 'rangeProof.events.0: expected object'],
+      [
+        (p) => {
+          (p.events[0] as unknown as Record<string, unknown>).hash = null;
+          return p;
+        },
+        'rangeProof.events.0.hash: expected string',
+      ],
     ];
     const client = new RangeClient({ url: base });
     for (const [alter, message] of cases) {
@@ -177,6 +187,15 @@ describe('REST range pages', () => {
       res.writeHead(502, { 'content-type': 'text/html' }).end('<html>bad gateway</html>');
     };
     await expect(client.rangeProof(APP, 0, 16, 40)).rejects.toThrow(ConnectionError);
+    // JSON, but not an error the server states: a proxy's or a broken server's answer, not the service's refusal.
+    for (const body of [{}, { errors: [] }, { errors: [{ code: 'X' }] }, null]) {
+      handler = (_req, res) => {
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      };
+      await expect(client.rangeProof(APP, 0, 16, 40)).rejects.toThrow(
+        new ConnectionError(`/v1/logs/${APP}/range-proof answered HTTP 500 without an error`),
+      );
+    }
     client.close();
   });
 
