@@ -1,7 +1,7 @@
 // The auditor's state file on disk: trust keyed by log (origin and pinned key), every stored note verified
 // again at load, and the URL-keyed form of earlier versions migrated only when it authenticates.
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -161,6 +161,11 @@ describe('an edited state file is refused at load, naming the file', () => {
     writeFileSync(file, 'not json');
     await expectRefused(file, /is not JSON/);
   });
+  it('a file that exists but cannot be read: refused, never taken as an empty state', async () => {
+    const file = path();
+    mkdirSync(file); // EISDIR
+    await expectRefused(file, new RegExp(`^cannot read state file ${file}: .*EISDIR`));
+  });
 });
 
 describe('the URL-keyed form (version 1)', () => {
@@ -194,6 +199,10 @@ describe('the URL-keyed form (version 1)', () => {
     await expectRefused(
       v1({ [`http://h:1 ${APP}`]: v1Entry, [`http://h:2 ${APP}`]: smaller }),
       /"http:\/\/h:1 checkout" and "http:\/\/h:2 checkout", trust different checkpoints of the one log test.chainlog\/checkout/,
+    );
+    await expectRefused(
+      v1({ [`http://h:1 ${APP}`]: { ...v1Entry, treeSize: 'many' } }),
+      /URL-keyed form \(version 1\) and malformed: /,
     );
     const err = await StateFile.load(v1({ [`http://h:1 ${APP}`]: v1Entry })).catch((e: unknown) => e);
     expect(String(err)).toMatch(/migrated only with the verifier key/);
