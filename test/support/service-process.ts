@@ -2,10 +2,10 @@
 // what `npm start` runs, without the build; the SQLite writer thread then loads through tsx too), or built
 // (`node <npm start's flags> dist/main.js`, exactly what `npm start` runs; `{ built: true }`), on a port
 // and a DATA_DIR: started (ready when /healthz answers 200 on a socket the child holds), stopped
-// (SIGTERM), killed (SIGKILL) and started again on the same data. The one spawner of the tests: startService (service.ts),
-// startCliService (cli-service.ts), the crash test and the dashboard's browser tests
-// (test/dashboard/browser.ts, built) use it. test/operations and the README tour start the built service,
-// as users do.
+// (SIGTERM), killed (SIGKILL) and started again on the same data. The one spawner of the tests:
+// startService (service.ts), startCliService (cli-service.ts), the crash test and the dashboard's
+// browser tests (test/dashboard/browser.ts, built) use it. test/operations and the README tour start the
+// built service, as users do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort, SERVER_NODE_ARGS } from '../../bench/server.js';
