@@ -2,28 +2,34 @@
 // answer on this port" can be answered by another suite's service that took the same port first.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 
-/** Inodes of the sockets listening on `port` (state 0A) in /proc/net/tcp and tcp6. */
-async function listeningInodes(port: number): Promise<Set<string>> {
+/** Inodes of the sockets listening on `port` (state 0A) in /proc/net/tcp and tcp6; null where neither can be read. */
+async function listeningInodes(port: number): Promise<Set<string> | null> {
   const inodes = new Set<string>();
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let read = false;
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = await readFile(table, 'utf8').catch(() => '');
+    const text = await readFile(table, 'utf8').catch(() => null);
+    if (text === null) continue;
+    read = true;
     for (const line of text.split('\n').slice(1)) {
       // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
       const f = line.trim().split(/\s+/);
       if (f.length > 9 && f[3] === '0A' && f[1]!.endsWith(`:${hexPort}`)) inodes.add(f[9]!);
     }
   }
-  return inodes;
+  return read ? inodes : null;
 }
 
 /**
  * Whether process `pid` holds a socket listening on `port`; false once it has exited. `{ group: true }`:
  * whether any process of the process group `pid` does (a command such as `npm start` whose server is a
- * child of it, spawned `detached`).
+ * child of it, spawned `detached`). Where there is no /proc (not Linux) it cannot tell and answers true:
+ * the caller's own readiness probe then decides alone, as before this check (`npm run cluster` and the
+ * benchmark still start there).
  */
 export async function listensOn(pid: number, port: number, { group = false }: { group?: boolean } = {}): Promise<boolean> {
   const inodes = await listeningInodes(port);
+  if (inodes === null) return true;
   if (inodes.size === 0) return false;
   for (const p of group ? await groupMembers(pid) : [pid]) {
     const fds = await readdir(`/proc/${p}/fd`).catch(() => [] as string[]);
