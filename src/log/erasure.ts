@@ -469,10 +469,11 @@ export class Erasures {
 
   /**
    * Applies the records at positions from <= seq < size in log order, but those applied here already
-   * (`appliedHere`). Returns how many events it erased, and `reached`: the position below which it read
-   * every event. A position the reads did not find (an event not readable yet) is where `reached`
-   * stays, so that no size is raised past a record not applied; the records after it are applied all
-   * the same.
+   * (`appliedHere`) and those owed (`owed`: the retry loop applies each of them, once it succeeds, and
+   * then drops it; applied here too, one would be applied twice). Returns how many events it erased,
+   * and `reached`: the position below which every record is applied. A position the reads did not find
+   * (an event not readable yet) or an owed record is where `reached` stays, so that no size is raised
+   * past a record not applied; the records after it are applied all the same.
    */
   private async applyRecords(from: number, size: number): Promise<{ reached: number; erased: number }> {
     let erased = 0;
@@ -481,7 +482,8 @@ export class Erasures {
       const page = await this.opts.storage.getEventRange(ERASURES_LOG, from, size, SELECT_PAGE);
       for (const e of page) {
         if (reached === null && e.seq !== from) reached = from;
-        const record = this.appliedHere.has(e.seq) ? null : parseErasureRecord(e);
+        if (reached === null && this.owed.has(e.seq)) reached = e.seq;
+        const record = this.appliedHere.has(e.seq) || this.owed.has(e.seq) ? null : parseErasureRecord(e);
         if (record) erased += await this.applyAt(e.seq, record);
         from = e.seq + 1;
       }

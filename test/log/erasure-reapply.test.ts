@@ -161,6 +161,27 @@ for (const engine of engines) {
       }
     });
 
+    it('leaves an owed record to the retry loop when an erase call raises the applied size: applied once', async () => {
+      const { p, store, long, erasures, erase } = await failingWithLongWaits(2);
+      try {
+        await expect(erase(0)).rejects.toThrow(/unavailable/);
+        await long.waitsLong.promise;
+        store.fails = () => false;
+        // This call's apply wakes the retry loop, whose round takes its turn after the call; the call then
+        // raises the applied size, which stops at the owed record rather than applying it as well.
+        expect(await erase(1)).toMatchObject({ erased: 1, recordId: `${ERASURES_LOG}/1` });
+        // A call with nothing left to erase takes its turn after that round.
+        const none = { selection: { kind: 'ids' as const, ids: [{ sourceAppId: 'shop', seq: 1 }] }, reason: 'r', by: 'k' };
+        expect(await erasures.eraseIfAny(none)).toEqual({ erased: 0, more: false });
+        expect(await unerased(p.storage, [0, 1])).toEqual([]);
+        expect(store.applied).toBe(2);
+        expect(await p.storage.erasuresAppliedBelow()).toBe(2);
+      } finally {
+        long.restore();
+        await erasures.stop();
+      }
+    });
+
     it('answers a call whose selected events an owed record lists with that record, recording nothing', async () => {
       const { p, store, long, erasures, erase } = await failingWithLongWaits(2);
       try {
