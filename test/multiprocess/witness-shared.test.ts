@@ -11,6 +11,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
+import { MongoWitnessStore } from '../../src/storage/mongodb/witness-store.js';
 import type { StoredWitnessState } from '../../src/storage/witness-store.js';
 import { parseWitnessVerifierKey, verifyCosignatureLine, witnessVerifierKeyString } from '../../src/core/witness/index.js';
 import { startChainlog } from '../../src/app.js';
@@ -118,6 +119,58 @@ describe('the MongoDB witness store', () => {
       expect(await store.compareAndSwap(latest, state(42))).toBe(false);
       expect(await store.compareAndSwap(null, state(43))).toBe(false);
     } finally {
+      await storage.close();
+    }
+  });
+});
+
+describe('the MongoDB witness store, an insert retried after it had landed', () => {
+  it("takes the duplicate of its own version for its win, and another writer's for a loss", async () => {
+    const dbName = freshDbName();
+    const storage = new MongoStorage({ uri: mongo.uri, dbName });
+    await storage.init();
+    const client = await new MongoClient(mongo.uri).connect();
+    try {
+      // Every insert into the states runs twice, as a driver retry after a lost reply would: the second
+      // fails with a duplicate key on the writer's own document.
+      const db = client.db(dbName);
+      const retried = new Proxy(db, {
+        get(target, key) {
+          if (key !== 'collection') return Reflect.get(target, key, target) as unknown;
+          return (...args: Parameters<typeof db.collection>) => {
+            const collection = target.collection(...args);
+            return new Proxy(collection, {
+              get(c, k) {
+                if (k !== 'insertOne') return Reflect.get(c, k, c) as unknown;
+                return async (...a: Parameters<typeof collection.insertOne>) => {
+                  await c.insertOne(...a);
+                  return c.insertOne(...a);
+                };
+              },
+            });
+          };
+        },
+      });
+      const store = new MongoWitnessStore(retried, () => ({ w: 1 }));
+      const origin = 'example.com/retried';
+      const state = (size: number) => ({
+        origin,
+        size,
+        rootHash: size.toString(16).padStart(64, '0'),
+        note: `n${size}`,
+        updatedAt: size,
+      });
+      expect(await store.compareAndSwap(null, state(1))).toBe(true);
+      const first = (await store.latest(origin))!;
+      expect(first).toMatchObject({ size: 1 });
+      expect(await store.compareAndSwap(first, state(2))).toBe(true);
+      expect(await store.latest(origin)).toMatchObject({ size: 2 });
+      // The version another writer took is still a loss, whoever retries.
+      expect(await store.compareAndSwap(first, state(3))).toBe(false);
+      expect(await store.latest(origin)).toMatchObject({ size: 2 });
+      expect(await db.collection('witness_checkpoints').countDocuments({ origin })).toBe(2);
+    } finally {
+      await client.close();
       await storage.close();
     }
   });

@@ -7,7 +7,8 @@
 // (FerretDB's are not atomic; see leases.ts). The newest KEEP_VERSIONS versions of an origin are kept.
 // An insert can win a version number pruned long ago only when newer versions exist; each version
 // records its predecessor's nonce, so the winner confirms that the next version, if any, was built on
-// its own: otherwise it reports the swap as lost (never a false win).
+// its own: otherwise it reports the swap as lost (never a false win). A duplicate _id whose nonce is
+// the writer's own is its insert, retried after it had landed: a win, never a false loss.
 import { randomUUID } from 'node:crypto';
 import type { Collection, Db, WriteConcernSettings } from 'mongodb';
 import { isDuplicateKey } from './collections.js';
@@ -84,8 +85,11 @@ export class MongoWitnessStore implements WitnessStore {
         updatedAt: next.updatedAt,
       });
     } catch (err) {
-      if (isDuplicateKey(err)) return false;
-      throw err;
+      if (!isDuplicateKey(err)) throw err;
+      // Another writer took the version first, unless the version is ours: an insert the driver
+      // retried after a lost reply had landed the first time (the nonce is this call's alone).
+      const holder = await this.states.findOne({ _id: `${version} ${next.origin}` }, { projection: { nonce: 1 } });
+      if (holder?.nonce !== nonce) return false;
     }
     const [newer] = await this.states
       .find({ origin: next.origin, version: { $gt: version } })
