@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSigningKey } from '../../src/log/signing-key.js';
 import { MongoStorage } from '../../src/storage/mongodb/mongo-storage.js';
 import { MongoWitnessStore } from '../../src/storage/mongodb/witness-store.js';
-import type { StoredWitnessState } from '../../src/storage/witness-store.js';
+import type { StoredWitnessState, WitnessState } from '../../src/storage/witness-store.js';
 import { parseWitnessVerifierKey, verifyCosignatureLine, witnessVerifierKeyString } from '../../src/core/witness/index.js';
 import { startChainlog } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -81,6 +81,11 @@ describe('two processes witnessing one log through one database', () => {
   });
 });
 
+/** A witness state of `origin` at `size`, its other fields made from the size. */
+function stateOf(origin: string, size: number): WitnessState {
+  return { origin, size, rootHash: size.toString(16).padStart(64, '0'), note: `n${size}`, updatedAt: size };
+}
+
 describe('the MongoDB witness store', () => {
   it('never lets a writer that read a long-pruned version win the swap', async () => {
     const dbName = freshDbName();
@@ -89,13 +94,7 @@ describe('the MongoDB witness store', () => {
     try {
       const store = storage.witness;
       const origin = 'example.com/pruned';
-      const state = (size: number) => ({
-        origin,
-        size,
-        rootHash: size.toString(16).padStart(64, '0'),
-        note: `n${size}`,
-        updatedAt: size,
-      });
+      const state = (size: number) => stateOf(origin, size);
       let stale: StoredWitnessState | null = null;
       for (let size = 1; size <= 40; size++) {
         const current = await store.latest(origin);
@@ -153,13 +152,7 @@ describe('the MongoDB witness store, an insert retried after it had landed', () 
       });
       const store = new MongoWitnessStore(retried, () => ({ w: 1 }));
       const origin = 'example.com/retried';
-      const state = (size: number) => ({
-        origin,
-        size,
-        rootHash: size.toString(16).padStart(64, '0'),
-        note: `n${size}`,
-        updatedAt: size,
-      });
+      const state = (size: number) => stateOf(origin, size);
       expect(await store.compareAndSwap(null, state(1))).toBe(true);
       const first = (await store.latest(origin))!;
       expect(first).toMatchObject({ size: 1 });
