@@ -117,6 +117,11 @@ describe('leaf version 2 and erasure over the API', () => {
     expect(forbidden.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const cases: Array<[object, string, string]> = [
       [{ reason: ' ', ids: ['people/0'] }, 'input.reason', 'length'],
+      [{ reason: 'r'.repeat(257), ids: ['people/0'] }, 'input.reason', 'length'],
+      [{ reason: 'r', ids: ['people/0'], eventTypes: ['a'] }, 'input.ids', 'oneSelection'],
+      [{ reason: 'r', ids: ['people/0'], payloadField: { path: 'a', equals: 1 } }, 'input.ids', 'oneSelection'],
+      // The schema's list bound refuses it before the input is read.
+      [{ reason: 'r', ids: Array.from({ length: 1001 }, (_, i) => `people/${i}`) }, 'input.ids', 'maxItems'],
       [{ reason: 'r' }, 'input', 'oneSelection'],
       [{ reason: 'r', ids: ['people/0'], sourceAppId: 'people' }, 'input', 'oneSelection'],
       [{ reason: 'r', ids: [] }, 'input.ids', 'length'],
