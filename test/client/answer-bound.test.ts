@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ChainlogTransportError, createChainlogClient } from '../../src/client/index.js';
-import { writeEndless } from '../support/endless-answer.js';
+import { IN_FLIGHT_BYTES, writeEndless } from '../support/endless-answer.js';
 
 const BOUND = 64 * 1024;
 let server: Server;
@@ -86,7 +86,7 @@ it('refuses an answer that goes on past the bound, stops reading it, and does no
   expect((err as ChainlogTransportError).status).toBe(200);
   expect(sent.slice(before).map((s) => s.mode)).toEqual(['endless']);
   // What the sockets' buffers held besides, not an answer read on.
-  expect(sent.at(-1)!.bytes).toBeLessThan(BOUND + 8 * 1024 * 1024);
+  expect(sent.at(-1)!.bytes).toBeLessThan(BOUND + IN_FLIGHT_BYTES);
 });
 
 it('refuses an answer that declares more than the bound, before reading its body', async () => {
@@ -113,7 +113,7 @@ it("reads an SSE subscription's refusal up to the bound, and tells its status", 
   expect(err).toBeInstanceOf(ChainlogTransportError);
   expect((err as ChainlogTransportError).status).toBe(400);
   const refusal = sent.find((s) => s.mode === 'sse refusal')!;
-  expect(refusal.bytes).toBeLessThan(BOUND + 8 * 1024 * 1024);
+  expect(refusal.bytes).toBeLessThan(BOUND + IN_FLIGHT_BYTES);
 });
 
 it("passes an SSE stream's messages within the bound, and ends it at the first message past it", async () => {
@@ -129,5 +129,5 @@ it("passes an SSE stream's messages within the bound, and ends it at the first m
   expect(err).toBeInstanceOf(ChainlogTransportError);
   expect((err as ChainlogTransportError).message).toBe(`sse subscription: an event stream message longer than ${BOUND} bytes`);
   const endless = sent.find((s) => s.mode === 'sse message')!;
-  expect(endless.bytes).toBeLessThan(BOUND + 8 * 1024 * 1024);
+  expect(endless.bytes).toBeLessThan(BOUND + IN_FLIGHT_BYTES);
 });

@@ -23,6 +23,7 @@ import {
 } from '../../src/core/index.js';
 import { parseEvidence, verifyEvidence } from '../../src/core/inconsistency/evidence.js';
 import { loadSigningKey } from '../../src/log/signing-key.js';
+import { IN_FLIGHT_BYTES } from '../support/endless-answer.js';
 import { startLogFailingProxy, type LogFailingProxy, type LogRequest } from '../support/log-failing-proxy.js';
 import { metric } from '../support/metrics.js';
 import {
@@ -608,7 +609,7 @@ describe("a mirror whose primary fails one log's reads", () => {
       expect(failing).toMatchObject({ primaryReachable: true, stoppedLogs: [] });
       // Each answer was cut off at the bound (what the sockets' buffers hold besides), not read on.
       for (const { bytes } of proxy.endlessSent.slice(0, -1))
-        expect(bytes).toBeLessThan(MAX_PRIMARY_ANSWER_BYTES + 32 * 1024 * 1024);
+        expect(bytes).toBeLessThan(MAX_PRIMARY_ANSWER_BYTES + IN_FLIGHT_BYTES);
 
       proxy.endless.delete('broken');
       await converged(primary, mirror, WAIT_MS);

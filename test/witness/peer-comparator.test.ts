@@ -16,7 +16,7 @@ import { MAX_PEER_BODY_BYTES, PeerComparator } from '../../src/witness/peer-comp
 import { LocalViews } from '../../src/witness/views.js';
 import { useEngines } from '../log/engines.js';
 import type { StorageHarness } from '../storage/contract.js';
-import { writeEndless } from '../support/endless-answer.js';
+import { IN_FLIGHT_BYTES, writeEndless } from '../support/endless-answer.js';
 
 const engines = useEngines('chainlog-peer-comparator-');
 const ORIGIN = 'peer.test/log';
@@ -135,7 +135,7 @@ describe("a peer's answer that is not one to read", () => {
     mode = 'endless';
     expect(await why()).toBe(`answer larger than ${MAX_PEER_BODY_BYTES} bytes`);
     // Cut off at the bound, with what the sockets' buffers held besides.
-    expect(sent[0]!.bytes).toBeLessThan(MAX_PEER_BODY_BYTES + 8 * 1024 * 1024);
+    expect(sent[0]!.bytes).toBeLessThan(MAX_PEER_BODY_BYTES + IN_FLIGHT_BYTES);
     mode = 'not-utf8';
     expect(await why()).toBe('answer is not UTF-8');
     const counted = (await registry.getSingleMetric('chainlog_peer_comparisons_total')!.get()).values;
